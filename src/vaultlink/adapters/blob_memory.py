@@ -1,0 +1,59 @@
+"""In-memory BlobStore, for unit tests. Thread-safe."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+
+from vaultlink.adapters.blob_names import check_name, check_range
+from vaultlink.errors import NotFound
+
+
+class MemoryBlobStore:
+    """Objects in a dict. ``puts`` counts writes (tests use it to prove reuse)."""
+
+    def __init__(self) -> None:
+        self._data: dict[str, bytes] = {}
+        self._lock = threading.Lock()
+        self.puts = 0
+
+    def put(self, name: str, data: bytes) -> None:
+        check_name(name)
+        blob = bytes(data)
+        with self._lock:
+            self._data[name] = blob
+            self.puts += 1
+
+    def _get(self, name: str) -> bytes:
+        check_name(name)
+        with self._lock:
+            blob = self._data.get(name)
+        if blob is None:
+            raise NotFound(f"blob {name!r} does not exist")
+        return blob
+
+    def get(self, name: str) -> bytes:
+        return self._get(name)
+
+    def get_range(self, name: str, offset: int, length: int) -> bytes:
+        blob = self._get(name)
+        check_range(name, len(blob), offset, length)
+        return blob[offset : offset + length]
+
+    def exists(self, name: str) -> bool:
+        check_name(name)
+        with self._lock:
+            return name in self._data
+
+    def size(self, name: str) -> int:
+        return len(self._get(name))
+
+    def delete(self, name: str) -> None:
+        check_name(name)
+        with self._lock:
+            self._data.pop(name, None)
+
+    def list(self, prefix: str = "") -> Iterator[str]:
+        with self._lock:
+            names = sorted(n for n in self._data if n.startswith(prefix))
+        yield from names

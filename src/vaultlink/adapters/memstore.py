@@ -1,0 +1,130 @@
+"""In-memory metadata store: for unit tests only. Passes the same contract suite."""
+
+from __future__ import annotations
+
+import copy
+import threading
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
+from typing import Any
+
+from vaultlink.errors import AlreadyExists, NotFound
+
+
+class MemTxn:
+    def __init__(self, rows: dict[tuple[str, str], tuple[int, dict[str, Any]]], seq: list[int]) -> None:
+        self._rows = rows
+        self._seq = seq
+
+    def _unique_clash(self, kind: str, id: str, record: dict[str, Any]) -> bool:
+        if record.get("name") is None:
+            return False
+        key = (record.get("account_id") or "", record.get("parent_id") or "", record["name"])
+        for (k, i), (_, r) in self._rows.items():
+            if k == kind and i != id and r.get("name") is not None:
+                if (r.get("account_id") or "", r.get("parent_id") or "", r["name"]) == key:
+                    return True
+        return False
+
+    def insert(self, kind: str, id: str, record: dict[str, Any]) -> None:
+        if (kind, id) in self._rows or self._unique_clash(kind, id, record):
+            name = record.get("name")
+            raise AlreadyExists(
+                f"a {kind} named {name!r} already exists here; pick another name." if name
+                else f"{kind} {id!r} already exists.",
+                field="name",
+            )
+        self._seq[0] += 1
+        self._rows[(kind, id)] = (self._seq[0], copy.deepcopy(record))
+
+    def update(self, kind: str, id: str, record: dict[str, Any]) -> None:
+        if (kind, id) not in self._rows:
+            raise NotFound(f"{kind} {id!r} does not exist.")
+        if self._unique_clash(kind, id, record):
+            raise AlreadyExists(f"a {kind} named {record.get('name')!r} already exists here.", field="name")
+        self._rows[(kind, id)] = (self._rows[(kind, id)][0], copy.deepcopy(record))
+
+    def get(self, kind: str, id: str) -> dict[str, Any] | None:
+        row = self._rows.get((kind, id))
+        return None if row is None else copy.deepcopy(row[1])
+
+    def require(self, kind: str, id: str) -> dict[str, Any]:
+        rec = self.get(kind, id)
+        if rec is None:
+            raise NotFound(f"{kind} {id!r} does not exist; list them to see what exists.", field=kind)
+        return rec
+
+    def find(self, kind: str, **eq: Any) -> list[dict[str, Any]]:
+        for k in eq:
+            if k not in ("account_id", "parent_id", "name"):
+                raise ValueError(f"cannot filter on {k}")
+        out = []
+        for (k, _), (seq, r) in self._rows.items():
+            if k != kind:
+                continue
+            if all((r.get(f) or ("" if f != "name" else None)) == (v if v is not None or f == "name" else "")
+                   for f, v in eq.items()):
+                out.append((seq, r))
+        return [copy.deepcopy(r) for _, r in sorted(out, key=lambda x: x[0])]
+
+    def delete(self, kind: str, id: str) -> None:
+        if self._rows.pop((kind, id), None) is None:
+            raise NotFound(f"{kind} {id!r} does not exist.")
+
+
+class MemoryStore:
+    def __init__(self) -> None:
+        self._rows: dict[tuple[str, str], tuple[int, dict[str, Any]]] = {}
+        self._seq = [0]
+        self._audit: list[dict[str, Any]] = []
+        self._lock = threading.RLock()
+
+    def migrate(self) -> None:
+        return None
+
+    @contextmanager
+    def _txn(self) -> Iterator[MemTxn]:
+        with self._lock:
+            work = dict(self._rows)
+            seq = [self._seq[0]]
+            txn = MemTxn(work, seq)
+            yield txn
+            self._rows = work
+            self._seq = seq
+
+    def transaction(self) -> AbstractContextManager[MemTxn]:
+        return self._txn()
+
+    def append_audit(self, events: list[dict[str, Any]]) -> None:
+        with self._lock:
+            for ev in events:
+                ev = dict(ev)
+                ev["plane"] = ev.get("plane") or "management"
+                ev["seq"] = len(self._audit) + 1
+                self._audit.append(ev)
+
+    def query_audit(
+        self, filters: dict[str, Any], after_seq: int = 0, limit: int = 1000
+    ) -> list[dict[str, Any]]:
+        out = []
+        for ev in self._audit:
+            if ev["seq"] <= after_seq:
+                continue
+            ok = True
+            for k, v in filters.items():
+                if v is None:
+                    continue
+                if k == "since":
+                    ok = ok and ev["time"] >= float(v)
+                elif k == "until":
+                    ok = ok and ev["time"] <= float(v)
+                else:
+                    ok = ok and ev.get(k) == v
+            if ok:
+                out.append(dict(ev))
+            if len(out) >= limit:
+                break
+        return out
+
+    def close(self) -> None:
+        return None

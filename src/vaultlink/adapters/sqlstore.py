@@ -1,0 +1,194 @@
+"""Metadata store over SQL (SQLite by default, PostgreSQL for scale-out).
+
+Translates SQLAlchemy/driver errors into ``vaultlink.errors`` here, and nowhere else.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event, insert, select
+from sqlalchemy import delete as sql_delete
+from sqlalchemy import update as sql_update
+from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
+
+from vaultlink.adapters.schema import AUDIT_COLUMNS, audit_events, records
+from vaultlink.errors import AlreadyExists, NotFound, StoreError
+
+_INDEXED = ("account_id", "parent_id", "name")
+
+
+def _key(record: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "account_id": record.get("account_id") or "",
+        "parent_id": record.get("parent_id") or "",
+        "name": record.get("name"),
+    }
+
+
+class SqlTxn:
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    def insert(self, kind: str, id: str, record: dict[str, Any]) -> None:
+        try:
+            with self._conn.begin_nested():
+                self._conn.execute(
+                    insert(records).values(kind=kind, id=id, body=json.dumps(record, sort_keys=True), **_key(record))
+                )
+        except IntegrityError:
+            name = record.get("name")
+            raise AlreadyExists(
+                f"a {kind} named {name!r} already exists here; pick another name."
+                if name
+                else f"{kind} {id!r} already exists.",
+                field="name",
+            ) from None
+
+    def update(self, kind: str, id: str, record: dict[str, Any]) -> None:
+        try:
+            with self._conn.begin_nested():
+                res = self._conn.execute(
+                    sql_update(records)
+                    .where(records.c.kind == kind, records.c.id == id)
+                    .values(body=json.dumps(record, sort_keys=True), **_key(record))
+                )
+        except IntegrityError:
+            raise AlreadyExists(f"a {kind} named {record.get('name')!r} already exists here.", field="name") from None
+        if res.rowcount == 0:
+            raise NotFound(f"{kind} {id!r} does not exist.")
+
+    def get(self, kind: str, id: str) -> dict[str, Any] | None:
+        row = self._conn.execute(
+            select(records.c.body).where(records.c.kind == kind, records.c.id == id)
+        ).first()
+        return None if row is None else dict(json.loads(row[0]))
+
+    def require(self, kind: str, id: str) -> dict[str, Any]:
+        rec = self.get(kind, id)
+        if rec is None:
+            raise NotFound(f"{kind} {id!r} does not exist; list them to see what exists.", field=kind)
+        return rec
+
+    def find(self, kind: str, **eq: Any) -> list[dict[str, Any]]:
+        q = select(records.c.body).where(records.c.kind == kind)
+        for k, v in eq.items():
+            if k not in _INDEXED:
+                raise ValueError(f"cannot filter on {k}")
+            q = q.where(getattr(records.c, k) == ("" if v is None and k != "name" else v))
+        q = q.order_by(records.c.seq)
+        return [dict(json.loads(r[0])) for r in self._conn.execute(q)]
+
+    def delete(self, kind: str, id: str) -> None:
+        res = self._conn.execute(sql_delete(records).where(records.c.kind == kind, records.c.id == id))
+        if res.rowcount == 0:
+            raise NotFound(f"{kind} {id!r} does not exist.")
+
+
+class SqlStore:
+    """The metadata store. ``url`` is a SQLAlchemy URL (sqlite:///path or postgresql+psycopg://…)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._is_sqlite = url.startswith("sqlite")
+        kwargs: dict[str, Any] = {}
+        if self._is_sqlite:
+            path = url.split("///", 1)[1] if "///" in url else ""
+            if path and path != ":memory:":
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
+        else:
+            kwargs["pool_size"] = 10
+            kwargs["pool_pre_ping"] = True
+        try:
+            self.engine: Engine = create_engine(url, **kwargs)
+        except (SQLAlchemyError, ImportError) as exc:
+            raise StoreError(f"cannot open the metadata store {url!r}: {exc}") from None
+        if self._is_sqlite:
+
+            @event.listens_for(self.engine, "connect")
+            def _pragmas(dbapi_conn: Any, _rec: Any) -> None:
+                cur = dbapi_conn.cursor()
+                cur.execute("PRAGMA journal_mode=WAL")
+                cur.execute("PRAGMA synchronous=NORMAL")
+                cur.execute("PRAGMA foreign_keys=ON")
+                cur.close()
+
+        # SQLite allows one writer: serialise our transactions in-process so they
+        # never fail with "database is locked".
+        self._lock = threading.RLock() if self._is_sqlite else None
+
+    def migrate(self) -> None:
+        """Apply every Alembic migration up to head."""
+        from alembic import command
+        from alembic.config import Config as AlembicConfig
+
+        cfg = AlembicConfig()
+        cfg.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+        try:
+            with self.engine.begin() as conn:
+                cfg.attributes["connection"] = conn
+                command.upgrade(cfg, "head")
+        except OperationalError as exc:
+            raise StoreError(f"cannot migrate the metadata store {self.url!r}: {exc.orig}") from None
+
+    @contextmanager
+    def _txn(self) -> Iterator[SqlTxn]:
+        lock = self._lock
+        if lock is not None:
+            lock.acquire()
+        try:
+            with self.engine.begin() as conn:
+                yield SqlTxn(conn)
+        except OperationalError as exc:
+            raise StoreError(f"the metadata store failed: {exc.orig}") from None
+        finally:
+            if lock is not None:
+                lock.release()
+
+    def transaction(self) -> AbstractContextManager[SqlTxn]:
+        return self._txn()
+
+    def append_audit(self, events: list[dict[str, Any]]) -> None:
+        if not events:
+            return
+        rows = []
+        for ev in events:
+            row = {c: ev.get(c) for c in AUDIT_COLUMNS}
+            row["plane"] = row["plane"] or "management"
+            row["body"] = json.dumps(ev, sort_keys=True, default=str)
+            rows.append(row)
+        with self._txn() as txn:
+            txn._conn.execute(insert(audit_events), rows)
+
+    def query_audit(
+        self, filters: dict[str, Any], after_seq: int = 0, limit: int = 1000
+    ) -> list[dict[str, Any]]:
+        q = select(audit_events.c.seq, audit_events.c.body).where(audit_events.c.seq > after_seq)
+        for k, v in filters.items():
+            if v is None:
+                continue
+            if k == "since":
+                q = q.where(audit_events.c.time >= float(v))
+            elif k == "until":
+                q = q.where(audit_events.c.time <= float(v))
+            elif k in AUDIT_COLUMNS:
+                q = q.where(getattr(audit_events.c, k) == v)
+            else:
+                raise ValueError(f"cannot filter audit events on {k}")
+        q = q.order_by(audit_events.c.seq).limit(limit)
+        with self.engine.connect() as conn:
+            out = []
+            for seq, body in conn.execute(q):
+                ev = dict(json.loads(body))
+                ev["seq"] = seq
+                out.append(ev)
+            return out
+
+    def close(self) -> None:
+        self.engine.dispose()

@@ -1,0 +1,100 @@
+"""The HTTP application: routes under /v1, errors as ``{"error": {...}}``, OpenAPI served."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from vaultlink import __version__
+from vaultlink.api.calls import audit_refusal
+from vaultlink.errors import (
+    InvalidInput,
+    InvalidType,
+    MalformedJSON,
+    MissingField,
+    NotFound,
+    VaultlinkError,
+)
+from vaultlink.service.core import Service
+
+
+def error_response(err: VaultlinkError) -> JSONResponse:
+    return JSONResponse({"error": err.to_dict()}, status_code=err.http_status)
+
+
+def translate_validation(exc: RequestValidationError) -> VaultlinkError:
+    errors = exc.errors()
+    first: dict[str, Any] = errors[0] if errors else {}
+    loc = [str(x) for x in first.get("loc", ()) if x not in ("body", "query", "path")]
+    field = ".".join(loc) or None
+    kind = str(first.get("type", ""))
+    if kind == "json_invalid":
+        return MalformedJSON(
+            f"the request body is not valid JSON ({first.get('ctx', {}).get('error', 'parse error')}); "
+            "send a JSON object."
+        )
+    if kind == "missing":
+        return MissingField(f"{field} is required; add it to the request.", field=field)
+    if kind == "extra_forbidden":
+        return InvalidInput(f"{field} is not a known field; remove it (see /v1/openapi.json).", field=field)
+    if kind in ("model_attributes_type", "dict_type") and not loc:
+        return InvalidType("the request body must be a JSON object.", field="body")
+    if kind.endswith("_type") or kind.endswith("_parsing"):
+        return InvalidType(f"{field}: {first.get('msg', 'wrong type')}.", field=field)
+    return InvalidInput(f"{field}: {first.get('msg', 'invalid value')}.", field=field)
+
+
+def _action_of(request: Request) -> str:
+    route = request.scope.get("route")
+    return getattr(route, "name", None) or f"{request.method} {request.url.path}"
+
+
+def create_app(svc: Service) -> FastAPI:
+    app = FastAPI(
+        title="vaultlink",
+        version=__version__,
+        description="Backups reached through private endpoints, private DNS and endpoint policies.",
+        openapi_url="/v1/openapi.json",
+        docs_url="/v1/docs",
+        redoc_url=None,
+    )
+    app.state.svc = svc
+
+    @app.exception_handler(VaultlinkError)
+    async def _vaultlink_error(request: Request, exc: VaultlinkError) -> JSONResponse:
+        return error_response(exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        err = translate_validation(exc)
+        audit_refusal(request, err, _action_of(request))
+        return error_response(err)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 404:
+            return error_response(NotFound(f"no such API path {request.url.path}; see /v1/openapi.json."))
+        if exc.status_code == 405:
+            err = InvalidInput(f"{request.method} is not allowed on {request.url.path}.")
+            return JSONResponse({"error": err.to_dict()}, status_code=405)
+        return JSONResponse({"error": {"code": "HttpError", "message": str(exc.detail)}}, status_code=exc.status_code)
+
+    import importlib
+
+    from vaultlink.api.routers import ROUTE_MODULES
+
+    for name in ROUTE_MODULES:
+        app.include_router(importlib.import_module(name).router, prefix="/v1")
+    for extra in svc.hooks.get("routers", []):
+        app.include_router(extra, prefix="/v1")
+
+    @app.get("/healthz", include_in_schema=False)
+    @app.get("/v1/healthz", tags=["health"])
+    def healthz() -> dict[str, Any]:
+        return {"status": "ok", "version": __version__}
+
+    return app

@@ -1,0 +1,192 @@
+"""``vaultlink serve``: one process, one event loop, every listener.
+
+The public endpoint (management API + public data plane) listens on
+``public_address:api_port``. Other components (private endpoint listeners, the
+DNS responder) attach through ``Runtime.add_listener`` and start hooks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import socket
+import sys
+import time
+from collections.abc import Awaitable, Callable, Generator
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+
+from vaultlink.api.app import create_app
+from vaultlink.config import Config
+from vaultlink.errors import ServiceUnavailable
+from vaultlink.service.core import Service
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server without its own signal handling: the runtime owns signals."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise ServiceUnavailable(
+            f"cannot listen on {host}:{port} ({exc.strerror}); stop what uses it or choose another api_port."
+        ) from None
+    sock.listen(1024)
+    sock.setblocking(False)
+    return sock
+
+
+class Runtime:
+    def __init__(self, svc: Service, app: Any | None = None) -> None:
+        self.svc = svc
+        self.config: Config = svc.config
+        self.app = app or create_app(svc)
+        self.uv_config = uvicorn.Config(
+            self.app,
+            log_level="warning",
+            lifespan="off",
+            http="httptools",
+            loop="asyncio",
+            timeout_keep_alive=30,
+            h11_max_incomplete_event_size=64 * 1024,
+            access_log=False,
+        )
+        self.uv_config.load()
+        self.server = _Server(self.uv_config)
+        self.server.lifespan = self.uv_config.lifespan_class(self.uv_config)
+        self.listeners: dict[tuple[str, int], asyncio.base_events.Server] = {}
+        self.port = self.config.api_port
+        self.start_hooks: list[Callable[[Runtime], Awaitable[None]]] = []
+        self.stop_hooks: list[Callable[[Runtime], Awaitable[None]]] = []
+        self.stopping = asyncio.Event()
+
+    def _protocol_factory(self) -> Callable[[], asyncio.Protocol]:
+        cfg = self.uv_config
+        srv = self.server
+
+        def create_protocol(_loop: asyncio.AbstractEventLoop | None = None) -> asyncio.Protocol:
+            return cfg.http_protocol_class(  # type: ignore[call-arg]
+                config=cfg, server_state=srv.server_state, app_state=srv.lifespan.state, _loop=_loop
+            )
+
+        return create_protocol
+
+    async def add_listener(self, host: str, port: int | None = None) -> int:
+        """Open a listener on ``host`` (same HTTP app); returns the port."""
+        port = self.port if port is None else port
+        if (host, port) in self.listeners:
+            return port
+        sock = bind_socket(host, port)
+        loop = asyncio.get_running_loop()
+        server = await loop.create_server(self._protocol_factory(), sock=sock, backlog=1024)
+        actual = sock.getsockname()[1]
+        self.listeners[(host, actual)] = server
+        return int(actual)
+
+    async def remove_listener(self, host: str, port: int | None = None) -> None:
+        server = self.listeners.pop((host, self.port if port is None else port), None)
+        if server is not None:
+            server.close()
+            # Existing keep-alive connections on this address are closed too.
+            for conn in list(self.server.server_state.connections):
+                transport = getattr(conn, "transport", None)
+                if transport is not None:
+                    local = transport.get_extra_info("sockname")
+                    if local and local[0] == host:
+                        conn.shutdown()  # type: ignore[attr-defined]
+
+    async def run(self, ready: Callable[[Runtime], None] | None = None) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, self.stopping.set)
+        self.svc.audit.start()
+        self.port = await self.add_listener(self.config.public_address, self.config.api_port)
+        self.server.servers = []
+        self.server.started = True
+        for hook in self.start_hooks:
+            await hook(self)
+        if ready:
+            ready(self)
+        await self.stopping.wait()
+        await self.shutdown()
+
+    async def shutdown(self) -> None:
+        for hook in reversed(self.stop_hooks):
+            with contextlib.suppress(Exception):
+                await hook(self)
+        for key in list(self.listeners):
+            srv = self.listeners.pop(key)
+            srv.close()
+        for conn in list(self.server.server_state.connections):
+            conn.shutdown()  # type: ignore[attr-defined]
+        deadline = time.monotonic() + 5
+        while self.server.server_state.tasks and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        self.svc.audit.close()
+        self.svc.store.close()
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.config.public_address}:{self.port}"
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write a file readable only by its owner (0600), atomically."""
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, path)
+
+
+def serve(config: Config, out: Any = sys.stdout) -> None:
+    """Run the service until SIGINT/SIGTERM."""
+    from vaultlink.bootstrap import build_service
+    from vaultlink.service.identity import bootstrap
+
+    data_dir = config.data_dir
+    data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    svc = build_service(config)
+    created = bootstrap(svc)
+    if created is not None:
+        account, token = created
+        write_private(data_dir / "owner.key", token + "\n")
+        out.write(
+            f"vaultlink: created root account {account['id']} and its owner.\n"
+            f"vaultlink: owner API key (shown once; also saved to {data_dir / 'owner.key'}, mode 0600):\n"
+            f"  {token}\n"
+        )
+        out.flush()
+    runtime = Runtime(svc)
+    info_path = data_dir / "server.json"
+
+    def ready(rt: Runtime) -> None:
+        info = {"url": rt.url, "pid": os.getpid(), "api_port": rt.port, "public_address": config.public_address}
+        info.update(getattr(rt, "extra_info", {}))
+        write_private(info_path, json.dumps(info, indent=2))
+        out.write(f"vaultlink: serving {rt.url} (data dir {data_dir})\n")
+        out.flush()
+
+    try:
+        asyncio.run(runtime.run(ready))
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            info_path.unlink()
+        out.write("vaultlink: stopped\n")
+        out.flush()

@@ -1,0 +1,66 @@
+"""The one place that wires adapters to the service."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+from vaultlink.config import Config
+from vaultlink.domain.regions import load_catalog
+from vaultlink.errors import InvalidInput
+from vaultlink.ports import BlobStore, MetadataStore
+from vaultlink.service.audit import AuditSink
+from vaultlink.service.core import Service
+
+
+def open_store(url: str) -> Any:
+    """A metadata store for ``url``: ``sqlite:///…``, ``postgresql+psycopg://…`` or ``memory://``."""
+    if url.startswith("memory:"):
+        from vaultlink.adapters.memstore import MemoryStore
+
+        return MemoryStore()
+    if url.startswith(("sqlite", "postgresql")):
+        from vaultlink.adapters.sqlstore import SqlStore
+
+        return SqlStore(url)
+    raise InvalidInput(
+        f"metadata_url {url!r} is not supported; use sqlite:///PATH or postgresql+psycopg://…", field="metadata_url"
+    )
+
+
+def open_blobs(url: str) -> BlobStore:
+    """A blob store for ``url``: ``file:///dir``, ``memory://`` or ``s3://bucket?endpoint=…``."""
+    parsed = urlparse(url)
+    if parsed.scheme == "file":
+        from vaultlink.adapters.blob_local import LocalBlobStore
+
+        return LocalBlobStore(parsed.path)
+    if parsed.scheme == "memory":
+        from vaultlink.adapters.blob_memory import MemoryBlobStore
+
+        return MemoryBlobStore()
+    if parsed.scheme == "s3":
+        from vaultlink.adapters import blob_s3  # type: ignore[attr-defined]
+
+        q = {k: v[0] for k, v in parse_qs(parsed.query).items()}
+        store: BlobStore = blob_s3.S3BlobStore(bucket=parsed.netloc, **q)
+        return store
+    raise InvalidInput(f"blob_url {url!r} is not supported; use file:///DIR or s3://BUCKET?endpoint=URL",
+                       field="blob_url")
+
+
+def build_service(config: Config, store: MetadataStore | None = None, blobs: BlobStore | None = None) -> Service:
+    catalog = load_catalog(config.regions)
+    if store is None:
+        store = open_store(config.effective_metadata_url)
+        store.migrate()  # type: ignore[attr-defined]
+    if blobs is None:
+        try:
+            blobs = open_blobs(config.effective_blob_url)
+        except ImportError:  # the blob adapters are optional until the data path is wired
+            blobs = None
+    svc = Service(config=config, store=store, catalog=catalog, audit=AuditSink(store), blobs=blobs)
+    from vaultlink.service import extensions
+
+    extensions.install(svc)
+    return svc

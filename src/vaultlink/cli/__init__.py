@@ -1,0 +1,1 @@
+"""vaultlink.cli."""

@@ -1,0 +1,116 @@
+"""Helpers every CLI group uses: output format, tables, error exits.
+
+Conventions:
+- every command takes ``--output/-o`` (``table`` default, or ``json``);
+- success prints the result (JSON: stable keys, one document);
+- failure prints ``error: <Code>: <message>`` to stderr (JSON: ``{"error": {...}}``
+  to stdout) and exits with the error's ``exit_code``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from enum import Enum
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from vaultlink.errors import VaultlinkError
+
+
+class OutputFormat(str, Enum):
+    table = "table"
+    json = "json"
+
+
+OutputOpt = Annotated[
+    OutputFormat,
+    typer.Option("--output", "-o", help="Output format: table (for people) or json (stable keys)."),
+]
+
+
+def emit(data: Any, output: OutputFormat, columns: Sequence[str] | None = None, title: str | None = None) -> None:
+    """Print ``data`` (a dict or a list of dicts) as JSON or as a table."""
+    if output == OutputFormat.json:
+        sys.stdout.write(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+        return
+    console = Console(width=200)
+    if isinstance(data, list):
+        cols = list(columns or (sorted(data[0].keys()) if data else []))
+        table = Table(title=title)
+        for c in cols:
+            table.add_column(c)
+        for row in data:
+            table.add_row(*[_cell(row.get(c)) for c in cols])
+        console.print(table)
+        if not data:
+            console.print("(none)")
+    elif isinstance(data, dict):
+        table = Table(show_header=False, title=title)
+        table.add_column("field", style="bold")
+        table.add_column("value")
+        keys = list(columns) if columns else list(data.keys())
+        for k in keys:
+            table.add_row(k, _cell(data.get(k)))
+        console.print(table)
+    else:
+        console.print(str(data))
+
+
+def _cell(v: Any) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, (dict, list)):
+        return json.dumps(v, sort_keys=True)
+    return str(v)
+
+
+def fail(err: VaultlinkError, output: OutputFormat) -> None:
+    """Print an error the house way and exit with its exit code."""
+    if output == OutputFormat.json:
+        sys.stdout.write(json.dumps({"error": err.to_dict()}, indent=2, sort_keys=True) + "\n")
+    else:
+        where = f" (field: {err.field})" if err.field else ""
+        sys.stderr.write(f"error: {err.code}: {err.message}{where}\n")
+        problems = err.details.get("problems") if err.details else None
+        if isinstance(problems, list):
+            for p in problems:
+                sys.stderr.write(f"  - {p if isinstance(p, str) else json.dumps(p, sort_keys=True)}\n")
+    raise typer.Exit(err.exit_code)
+
+
+@contextmanager
+def handled(output: OutputFormat) -> Iterator[None]:
+    """``with handled(output): ...`` turns a VaultlinkError into the house exit."""
+    try:
+        yield
+    except VaultlinkError as err:
+        fail(err, output)
+
+
+def command(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Marker kept for symmetry; commands call ``handled(output)`` themselves."""
+    return fn
+
+
+def read_json_file(path: str, what: str = "file") -> Any:
+    """Read JSON from a path (``-`` for stdin), translating errors to codes."""
+    from vaultlink.errors import MalformedJSON, NotFound
+
+    try:
+        text = sys.stdin.read() if path == "-" else open(path, encoding="utf-8").read()
+    except FileNotFoundError:
+        raise NotFound(f"{what} {path!r} does not exist; check the path.", field=what) from None
+    except OSError as exc:
+        raise NotFound(f"cannot read {what} {path!r}: {exc.strerror}", field=what) from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise MalformedJSON(
+            f"{what} {path!r} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}).", field=what
+        ) from None

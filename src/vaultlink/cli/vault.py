@@ -1,0 +1,82 @@
+"""``vaultlink vault``: vaults."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from vaultlink.cli.client import Client
+from vaultlink.cli.common import OutputFormat, OutputOpt, emit, handled
+
+app = typer.Typer(help="Vaults: where backups live.", no_args_is_help=True)
+COLUMNS = ("id", "name", "region", "public_network_access", "cross_region_restore", "has_protection_history")
+
+Toggle = Annotated[str | None, typer.Option(help="Enabled or Disabled")]
+
+
+def _tags(tag: list[str] | None) -> dict[str, str] | None:
+    if not tag:
+        return None
+    out = {}
+    for t in tag:
+        k, _, v = t.partition("=")
+        out[k] = v
+    return out
+
+
+@app.command("create")
+def create(
+    name: str,
+    region: Annotated[str, typer.Option("--region", help="A region from `vaultlink region list`.")],
+    public_network_access: Toggle = "Enabled",
+    cross_region_restore: Toggle = "Disabled",
+    tag: Annotated[list[str] | None, typer.Option("--tag", help="KEY=VALUE, repeatable")] = None,
+    output: OutputOpt = OutputFormat.table,
+) -> None:
+    """Create a vault."""
+    with handled(output):
+        body = {"name": name, "region": region, "public_network_access": public_network_access,
+                "cross_region_restore": cross_region_restore, "tags": _tags(tag)}
+        emit(Client().post("/vaults", body), output)
+
+
+@app.command("list")
+def list_(output: OutputOpt = OutputFormat.table) -> None:
+    """List vaults."""
+    with handled(output):
+        emit(Client().get("/vaults"), output, COLUMNS)
+
+
+@app.command("show")
+def show(vault: str, output: OutputOpt = OutputFormat.table) -> None:
+    """Show a vault (by name or id)."""
+    with handled(output):
+        emit(Client().get(f"/vaults/{vault}"), output)
+
+
+@app.command("update")
+def update(
+    vault: str,
+    public_network_access: Toggle = None,
+    cross_region_restore: Toggle = None,
+    tag: Annotated[list[str] | None, typer.Option("--tag", help="KEY=VALUE, repeatable; replaces all tags")] = None,
+    output: OutputOpt = OutputFormat.table,
+) -> None:
+    """Change public network access, cross-region restore or tags."""
+    with handled(output):
+        body: dict[str, object] = {}
+        if public_network_access is not None:
+            body["public_network_access"] = public_network_access
+        if cross_region_restore is not None:
+            body["cross_region_restore"] = cross_region_restore
+        if tag is not None:
+            body["tags"] = _tags(tag)
+        emit(Client().patch(f"/vaults/{vault}", body), output)
+
+
+@app.command("delete")
+def delete(vault: str, output: OutputOpt = OutputFormat.table) -> None:
+    """Delete a vault; refused while it holds recovery points."""
+    with handled(output):
+        emit(Client().delete(f"/vaults/{vault}"), output)

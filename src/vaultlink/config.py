@@ -1,0 +1,158 @@
+"""Configuration: the only reader of the environment and of config files.
+
+Precedence (highest first): command-line options, environment variables,
+the config file (TOML), defaults.
+
+Config file keys (all optional)::
+
+    data_dir = "/var/lib/vaultlink"
+    public_address = "127.0.0.1"      # the public endpoint ("the internet")
+    api_port = 8470                   # management API + data plane port (0 = pick a free one)
+    dns_address = "127.0.0.1"
+    dns_port = 8453                   # 0 = pick a free one
+    domain = "vaultlink.internal"
+    regions = "default"               # default | aws | azure | path to a catalog JSON file
+    metadata_url = "sqlite:///…"      # or postgresql+psycopg://user@host/db
+    blob_url = "file:///…"            # or s3://bucket?endpoint=http://127.0.0.1:7480
+    storage_account_max_bytes = 1099511627776
+    throttle_rate = 2000.0            # data-plane requests/second per principal
+    throttle_burst = 4000
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from vaultlink.errors import InvalidInput
+
+ENV_DATA_DIR = "VAULTLINK_DATA_DIR"
+ENV_URL = "VAULTLINK_URL"
+ENV_API_KEY = "VAULTLINK_API_KEY"
+ENV_CONFIG = "VAULTLINK_CONFIG"
+
+
+def default_data_dir() -> Path:
+    env = os.environ.get(ENV_DATA_DIR)
+    if env:
+        return Path(env)
+    return Path.home() / ".vaultlink"
+
+
+@dataclass(frozen=True)
+class Config:
+    data_dir: Path = field(default_factory=default_data_dir)
+    public_address: str = "127.0.0.1"
+    api_port: int = 8470
+    dns_address: str = "127.0.0.1"
+    dns_port: int = 8453
+    domain: str = "vaultlink.internal"
+    regions: str = "default"
+    metadata_url: str = ""
+    blob_url: str = ""
+    storage_account_max_bytes: int = 1 << 40
+    throttle_rate: float = 2000.0
+    throttle_burst: int = 4000
+    max_body_bytes: int = 64 << 20
+
+    @property
+    def effective_metadata_url(self) -> str:
+        return self.metadata_url or f"sqlite:///{self.data_dir / 'vaultlink.db'}"
+
+    @property
+    def effective_blob_url(self) -> str:
+        return self.blob_url or f"file://{self.data_dir / 'blobs'}"
+
+
+_INT_FIELDS = {"api_port", "dns_port", "storage_account_max_bytes", "throttle_burst", "max_body_bytes"}
+_FLOAT_FIELDS = {"throttle_rate"}
+
+
+def load_config(config_file: str | Path | None = None, **overrides: Any) -> Config:
+    """Build the service configuration from file, environment and overrides."""
+    values: dict[str, Any] = {}
+    path = config_file or os.environ.get(ENV_CONFIG)
+    if path:
+        p = Path(path)
+        try:
+            raw = tomllib.loads(p.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise InvalidInput(f"config file {str(p)!r} does not exist; check --config.", field="config") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise InvalidInput(f"config file {str(p)!r} is not valid TOML: {exc}", field="config") from None
+        known = {f.name for f in fields(Config)}
+        for key, value in raw.items():
+            if key not in known:
+                raise InvalidInput(
+                    f"config file {str(p)!r}: unknown key {key!r}; known keys: {', '.join(sorted(known))}",
+                    field=key,
+                )
+            values[key] = value
+    if os.environ.get(ENV_DATA_DIR) and "data_dir" not in overrides:
+        values["data_dir"] = os.environ[ENV_DATA_DIR]
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    for key in list(values):
+        if key == "data_dir":
+            values[key] = Path(values[key]).expanduser()
+        elif key in _INT_FIELDS:
+            try:
+                values[key] = int(values[key])
+            except (TypeError, ValueError):
+                raise InvalidInput(f"{key} must be an integer", field=key) from None
+        elif key in _FLOAT_FIELDS:
+            values[key] = float(values[key])
+    return replace(Config(), **values)
+
+
+@dataclass(frozen=True)
+class ClientSettings:
+    url: str | None
+    api_key: str | None
+    data_dir: Path
+
+
+def client_settings(
+    url: str | None = None, api_key: str | None = None, data_dir: str | None = None, profile: str | None = None
+) -> ClientSettings:
+    """Where the CLI finds the server and its key.
+
+    Order: explicit options, ``VAULTLINK_URL``/``VAULTLINK_API_KEY``, a profile in
+    ``~/.config/vaultlink/config.toml`` (``[profiles.NAME] url = … api_key = …``),
+    then the local data dir's ``server.json`` and ``owner.key`` written by
+    ``vaultlink serve``.
+    """
+    ddir = Path(data_dir).expanduser() if data_dir else default_data_dir()
+    url = url or os.environ.get(ENV_URL)
+    api_key = api_key or os.environ.get(ENV_API_KEY)
+    prof_name = profile or os.environ.get("VAULTLINK_PROFILE")
+    if prof_name:
+        cfg_path = Path(os.environ.get("XDG_CONFIG_HOME", Path.home() / ".config")) / "vaultlink" / "config.toml"
+        try:
+            profiles = tomllib.loads(cfg_path.read_text(encoding="utf-8")).get("profiles", {})
+        except (FileNotFoundError, tomllib.TOMLDecodeError):
+            profiles = {}
+        prof = profiles.get(prof_name)
+        if prof is None:
+            raise InvalidInput(f"profile {prof_name!r} not found in {cfg_path}", field="profile")
+        url = url or prof.get("url")
+        api_key = api_key or prof.get("api_key")
+    if url is None:
+        info = ddir / "server.json"
+        if info.exists():
+            import json
+
+            try:
+                url = json.loads(info.read_text(encoding="utf-8")).get("url")
+            except (OSError, ValueError):
+                url = None
+    if api_key is None:
+        key_file = ddir / "owner.key"
+        if key_file.exists():
+            try:
+                api_key = key_file.read_text(encoding="utf-8").strip() or None
+            except OSError:
+                api_key = None
+    return ClientSettings(url=url, api_key=api_key, data_dir=ddir)

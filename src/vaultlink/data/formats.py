@@ -1,0 +1,341 @@
+"""Wire formats of the backup data: chunk, pack, pack index, snapshot manifest.
+
+Every object starts (or, for packs, ends) with a version byte; every decoder
+raises ``CorruptData`` naming the object and what is wrong. Golden vectors live
+in ``tests/golden/data``. All integers are little-endian.
+
+chunk (inside a pack)::
+
+    0x01 | seal(flag u8 | payload, aad = 0x01 | chunk_id)      flag 0 raw, 1 zstd
+
+pack ``packs/<blake3 hex of the whole pack>``::
+
+    b"VLPK" 0x01 | chunk... | seal(header, aad = b"vaultlink pack header v1") | header_len u32 | 0x01
+    header = count u32 | (chunk_id[32] | offset u32 | length u32) * count
+
+index ``index/<blake3 hex>``::
+
+    0x01 | seal(zstd(body), aad = b"vaultlink index v1")
+    body = npacks u32 | (pack_hash[32] | count u32 | (chunk_id[32] | offset u32 | length u32) * count) * npacks
+
+manifest ``snapshots/<blake3 hex>``::
+
+    0x01 | seal(zstd(json), aad = b"vaultlink manifest v1")     (json: see ``Manifest.to_json``)
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import blake3
+import zstandard
+
+from vaultlink.data.crypto import ID_SIZE, Keys
+from vaultlink.errors import CorruptData
+
+VERSION = 1
+_V = bytes([VERSION])
+PACK_MAGIC = b"VLPK" + _V
+PACK_TRAILER = struct.Struct("<IB")
+AAD_PACK = b"vaultlink pack header v1"
+AAD_INDEX = b"vaultlink index v1"
+AAD_MANIFEST = b"vaultlink manifest v1"
+ENTRY = struct.Struct("<32sII")
+MAX_CHUNK = 16 * 1024 * 1024
+ZSTD_LEVEL = 3
+_local = threading.local()
+
+
+def content_name(prefix: str, data: bytes | bytearray | memoryview) -> str:
+    """``prefix/<blake3 hex>`` — the content address of a stored object."""
+    return f"{prefix}/{blake3.blake3(data).hexdigest()}"
+
+
+def _compressor(level: int) -> zstandard.ZstdCompressor:
+    comps: dict[int, zstandard.ZstdCompressor] | None = getattr(_local, "comps", None)
+    if comps is None:
+        comps = _local.comps = {}
+    c = comps.get(level)
+    if c is None:
+        c = comps[level] = zstandard.ZstdCompressor(level=level)
+    return c
+
+
+def _decompressor() -> zstandard.ZstdDecompressor:
+    d: zstandard.ZstdDecompressor | None = getattr(_local, "dec", None)
+    if d is None:
+        d = _local.dec = zstandard.ZstdDecompressor()
+    return d
+
+
+def compress(data: bytes | memoryview, level: int = ZSTD_LEVEL) -> bytes:
+    return _compressor(level).compress(data)
+
+
+def decompress(data: bytes | memoryview, what: str, limit: int = 1 << 30) -> bytes:
+    try:
+        size = zstandard.frame_content_size(data)
+        if size < 0 or size > limit:
+            raise CorruptData(f"{what}: implausible decompressed size {size}", object=what)
+        return _decompressor().decompress(data)
+    except zstandard.ZstdError as e:
+        raise CorruptData(f"{what}: zstd: {e}", object=what) from None
+
+
+# --- chunk -----------------------------------------------------------------------------------------------
+def encode_chunk(
+    keys: Keys, chunk_id: bytes, data: bytes | memoryview, level: int | None = ZSTD_LEVEL, nonce: bytes | None = None
+) -> bytes:
+    """Compress (when it saves at least 1/32) and seal one chunk. ``level=None`` disables compression."""
+    body: bytes | None = None
+    if level is not None and len(data) >= 64:
+        z = compress(data, level)
+        if len(z) < len(data) - (len(data) >> 5):
+            body = b"\x01" + z
+    if body is None:
+        body = b"\x00" + bytes(data)
+    return _V + keys.seal(body, _V + chunk_id, nonce)
+
+
+def decode_chunk(keys: Keys, chunk_id: bytes, blob: bytes | memoryview, what: str = "chunk") -> bytes:
+    """Open, decompress and verify a chunk: the recomputed keyed id must equal ``chunk_id``."""
+    if len(blob) < 1 or blob[0] != VERSION:
+        raise CorruptData(f"{what}: unsupported chunk version {blob[0] if len(blob) else None}", object=what)
+    body = keys.open(memoryview(blob)[1:], _V + chunk_id, what)
+    if not body:
+        raise CorruptData(f"{what}: empty chunk body", object=what)
+    flag = body[0]
+    if flag == 0:
+        data = body[1:]
+    elif flag == 1:
+        data = decompress(memoryview(body)[1:], what, MAX_CHUNK)
+    else:
+        raise CorruptData(f"{what}: unknown compression flag {flag}", object=what)
+    if keys.chunk_id(data) != chunk_id:
+        raise CorruptData(f"{what}: content does not match its id", object=what)
+    return data
+
+
+# --- pack ------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class PackEntry:
+    """One chunk inside a pack: its id and byte range."""
+
+    chunk_id: bytes
+    offset: int
+    length: int
+
+
+def _encode_entries(entries: Iterable[PackEntry]) -> bytes:
+    items = list(entries)
+    return struct.pack("<I", len(items)) + b"".join(ENTRY.pack(e.chunk_id, e.offset, e.length) for e in items)
+
+
+def _decode_entries(buf: memoryview, pos: int, what: str) -> tuple[list[PackEntry], int]:
+    if pos + 4 > len(buf):
+        raise CorruptData(f"{what}: truncated entry count", object=what)
+    (count,) = struct.unpack_from("<I", buf, pos)
+    pos += 4
+    end = pos + count * ENTRY.size
+    if end > len(buf):
+        raise CorruptData(f"{what}: {count} entries announced, data truncated", object=what)
+    out = [PackEntry(*ENTRY.unpack_from(buf, pos + i * ENTRY.size)) for i in range(count)]
+    return out, end
+
+
+def encode_pack_tail(keys: Keys, entries: list[PackEntry], nonce: bytes | None = None) -> bytes:
+    """The sealed header plus trailer, appended after the chunks."""
+    sealed = keys.seal(_encode_entries(entries), AAD_PACK, nonce)
+    return sealed + PACK_TRAILER.pack(len(sealed), VERSION)
+
+
+def encode_pack(keys: Keys, chunks: list[tuple[bytes, bytes]], nonce: bytes | None = None) -> bytes:
+    """A whole pack from ``(chunk_id, encoded chunk)`` pairs (for tests and tools)."""
+    parts = [PACK_MAGIC]
+    entries = []
+    pos = len(PACK_MAGIC)
+    for cid, blob in chunks:
+        entries.append(PackEntry(cid, pos, len(blob)))
+        parts.append(blob)
+        pos += len(blob)
+    parts.append(encode_pack_tail(keys, entries, nonce))
+    return b"".join(parts)
+
+
+def pack_header_length(trailer: bytes, pack_size: int, what: str) -> int:
+    """Length of the sealed header, from the last 5 bytes of a pack."""
+    if len(trailer) != PACK_TRAILER.size:
+        raise CorruptData(f"{what}: truncated trailer", object=what)
+    hlen, version = PACK_TRAILER.unpack(trailer)
+    if version != VERSION:
+        raise CorruptData(f"{what}: unsupported pack version {version}", object=what)
+    if hlen + PACK_TRAILER.size + len(PACK_MAGIC) > pack_size:
+        raise CorruptData(f"{what}: header length {hlen} exceeds the pack", object=what)
+    return int(hlen)
+
+
+def decode_pack_header(keys: Keys, sealed: bytes, data_end: int, what: str) -> list[PackEntry]:
+    """Entries from a sealed header; every range must lie within ``[5, data_end)``."""
+    entries, end = _decode_entries(memoryview(keys.open(sealed, AAD_PACK, what)), 0, what)
+    for e in entries:
+        if len(e.chunk_id) != ID_SIZE or e.offset < len(PACK_MAGIC) or e.offset + e.length > data_end:
+            raise CorruptData(f"{what}: chunk range {e.offset}+{e.length} outside the pack", object=what)
+    return entries
+
+
+def decode_pack(keys: Keys, data: bytes, what: str = "pack") -> list[PackEntry]:
+    """Check the magic and trailer of a whole pack and return its entries."""
+    if data[: len(PACK_MAGIC)] != PACK_MAGIC:
+        raise CorruptData(f"{what}: bad magic or unsupported version", object=what)
+    hlen = pack_header_length(data[-PACK_TRAILER.size :], len(data), what)
+    start = len(data) - PACK_TRAILER.size - hlen
+    return decode_pack_header(keys, data[start : start + hlen], start, what)
+
+
+# --- index -----------------------------------------------------------------------------------------------
+def encode_index(keys: Keys, packs: dict[str, list[PackEntry]], nonce: bytes | None = None) -> bytes:
+    """Seal the entries of several packs (keys are names ``packs/<hex>``)."""
+    parts = [struct.pack("<I", len(packs))]
+    for name in sorted(packs):
+        parts.append(bytes.fromhex(name.rpartition("/")[2]))
+        parts.append(_encode_entries(packs[name]))
+    return _V + keys.seal(compress(b"".join(parts)), AAD_INDEX, nonce)
+
+
+def decode_index(keys: Keys, data: bytes, what: str = "index") -> dict[str, list[PackEntry]]:
+    if len(data) < 1 or data[0] != VERSION:
+        raise CorruptData(f"{what}: unsupported index version", object=what)
+    body = memoryview(decompress(keys.open(memoryview(data)[1:], AAD_INDEX, what), what))
+    if len(body) < 4:
+        raise CorruptData(f"{what}: truncated", object=what)
+    (npacks,) = struct.unpack_from("<I", body, 0)
+    pos = 4
+    out: dict[str, list[PackEntry]] = {}
+    for _ in range(npacks):
+        if pos + 32 > len(body):
+            raise CorruptData(f"{what}: truncated pack name", object=what)
+        name = "packs/" + bytes(body[pos : pos + 32]).hex()
+        out[name], pos = _decode_entries(body, pos + 32, what)
+    if pos != len(body):
+        raise CorruptData(f"{what}: {len(body) - pos} trailing bytes", object=what)
+    return out
+
+
+# --- manifest --------------------------------------------------------------------------------------------
+NODE_TYPES = ("file", "dir", "symlink")
+
+
+@dataclass
+class Node:
+    """One entry of a snapshot: ``path`` is relative, ``/``-separated (first segment = root name)."""
+
+    path: str
+    type: str
+    mode: int
+    mtime_ns: int
+    size: int = 0
+    target: str | None = None
+    chunks: list[bytes] = field(default_factory=list)
+    inode: int = 0
+    uid: int = 0
+    gid: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"path": self.path, "type": self.type, "mode": self.mode, "mtime_ns": self.mtime_ns}
+        if self.type == "file":
+            d["size"] = self.size
+            d["chunks"] = [c.hex() for c in self.chunks]
+        if self.type == "symlink":
+            d["target"] = self.target
+        d.update(inode=self.inode, uid=self.uid, gid=self.gid)
+        return d
+
+
+@dataclass
+class Manifest:
+    """A snapshot: when, from where, which roots, and the tree of nodes (sorted by path)."""
+
+    time: float
+    hostname: str
+    roots: list[str]
+    nodes: list[Node]
+    parent: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "version": VERSION,
+            "time": self.time,
+            "hostname": self.hostname,
+            "roots": self.roots,
+            "parent": self.parent,
+            "tags": self.tags,
+            "nodes": [n.to_json() for n in self.nodes],
+        }
+
+    def chunk_ids(self) -> set[bytes]:
+        return {c for n in self.nodes for c in n.chunks}
+
+    def total_size(self) -> int:
+        return sum(n.size for n in self.nodes if n.type == "file")
+
+
+def _node_from_json(d: Any, what: str) -> Node:
+    def bad(msg: str) -> CorruptData:
+        return CorruptData(f"{what}: node {d.get('path') if isinstance(d, dict) else d!r}: {msg}", object=what)
+
+    if not isinstance(d, dict):
+        raise bad("not an object")
+    path, typ = d.get("path"), d.get("type")
+    if not isinstance(path, str) or not path:
+        raise bad("missing path")
+    if typ not in NODE_TYPES:
+        raise bad(f"unknown type {typ!r}")
+    ints = {k: d.get(k, 0) for k in ("mode", "mtime_ns", "size", "inode", "uid", "gid")}
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in ints.values()):
+        raise bad("integer field has the wrong type")
+    chunks = d.get("chunks", [])
+    target = d.get("target")
+    try:
+        ids = [bytes.fromhex(c) for c in chunks]
+    except (TypeError, ValueError):
+        raise bad("chunk ids are not hex") from None
+    if any(len(c) != ID_SIZE for c in ids):
+        raise bad("chunk id of wrong length")
+    if typ == "symlink" and not isinstance(target, str):
+        raise bad("symlink without target")
+    return Node(path, typ, target=target, chunks=ids, **ints)
+
+
+def encode_manifest(keys: Keys, manifest: Manifest, nonce: bytes | None = None) -> bytes:
+    raw = json.dumps(manifest.to_json(), separators=(",", ":"), sort_keys=True).encode()
+    return _V + keys.seal(compress(raw), AAD_MANIFEST, nonce)
+
+
+def decode_manifest(keys: Keys, data: bytes, what: str = "manifest") -> Manifest:
+    if len(data) < 1 or data[0] != VERSION:
+        raise CorruptData(f"{what}: unsupported manifest version", object=what)
+    raw = decompress(keys.open(memoryview(data)[1:], AAD_MANIFEST, what), what)
+    try:
+        d = json.loads(raw)
+    except ValueError as e:
+        raise CorruptData(f"{what}: invalid JSON: {e}", object=what) from None
+    if not isinstance(d, dict) or d.get("version") != VERSION:
+        raise CorruptData(f"{what}: unsupported manifest body version", object=what)
+    nodes, roots = d.get("nodes"), d.get("roots")
+    if not isinstance(nodes, list) or not isinstance(roots, list):
+        raise CorruptData(f"{what}: missing nodes or roots", object=what)
+    tags = d.get("tags") or {}
+    return Manifest(
+        time=float(d.get("time", 0.0)),
+        hostname=str(d.get("hostname", "")),
+        roots=[str(r) for r in roots],
+        nodes=[_node_from_json(n, what) for n in nodes],
+        parent=d.get("parent"),
+        tags={str(k): str(v) for k, v in tags.items()} if isinstance(tags, dict) else {},
+    )

@@ -1,0 +1,305 @@
+"""A repository of encrypted, deduplicated chunks over a BlobStore.
+
+Layout in the blob store::
+
+    keys/key               the key file (master keys wrapped by the passphrase)
+    packs/<hex>            packs of about 16 MiB (content-addressed: hex = BLAKE3 of the pack)
+    index/<hex>            sealed lists of pack entries (written by ``flush``)
+    snapshots/<hex>        sealed snapshot manifests (written last by a backup)
+
+The chunk index (id -> pack range) answers dedup queries. ``MemoryChunkIndex``
+is built from ``index/`` files, plus the headers of any pack that no index file
+lists yet (a backup that crashed after uploading packs): so a re-run reuses them.
+The service implements the same ``ChunkIndex`` over SQL.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from typing import Protocol
+
+from vaultlink.data.chunker import Chunker, ChunkerParams
+from vaultlink.data.crypto import DEFAULT_SCRYPT_LOG_N, Keys, create_key_file, open_key_file
+from vaultlink.data.formats import (
+    PACK_MAGIC,
+    PACK_TRAILER,
+    ZSTD_LEVEL,
+    Manifest,
+    PackEntry,
+    content_name,
+    decode_chunk,
+    decode_index,
+    decode_manifest,
+    decode_pack_header,
+    encode_chunk,
+    encode_index,
+    encode_manifest,
+    encode_pack_tail,
+    pack_header_length,
+)
+from vaultlink.errors import AlreadyExists, CorruptData, NotFound
+from vaultlink.ports import BlobStore
+
+KEY_NAME = "keys/key"
+PACK_SIZE = 16 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where a chunk lives: ``length`` bytes at ``offset`` in blob ``pack``."""
+
+    pack: str
+    offset: int
+    length: int
+
+
+class ChunkIndex(Protocol):
+    """Chunk id -> location, shared by every backup of a vault.
+
+    Contract: ``have(ids)`` returns the subset of ``ids`` already stored (called
+    from worker threads, often with one id: remote implementations cache);
+    ``add(pack, entries)`` records a pack once it is durably stored (idempotent);
+    ``lookup(id)`` returns the location or ``None``; ``packs()`` lists the packs
+    it knows. Implementations are thread-safe.
+    """
+
+    def have(self, ids: Iterable[bytes]) -> set[bytes]: ...
+
+    def add(self, pack: str, entries: Sequence[PackEntry]) -> None: ...
+
+    def lookup(self, chunk_id: bytes) -> Location | None: ...
+
+    def packs(self) -> set[str]: ...
+
+
+class MemoryChunkIndex:
+    """In-memory ``ChunkIndex``."""
+
+    def __init__(self) -> None:
+        self._loc: dict[bytes, Location] = {}
+        self._packs: dict[str, list[PackEntry]] = {}
+        self._lock = threading.Lock()
+
+    def have(self, ids: Iterable[bytes]) -> set[bytes]:
+        loc = self._loc
+        return {i for i in ids if i in loc}
+
+    def add(self, pack: str, entries: Sequence[PackEntry]) -> None:
+        with self._lock:
+            self._packs[pack] = list(entries)
+            for e in entries:
+                self._loc.setdefault(e.chunk_id, Location(pack, e.offset, e.length))
+
+    def lookup(self, chunk_id: bytes) -> Location | None:
+        return self._loc.get(chunk_id)
+
+    def packs(self) -> set[str]:
+        with self._lock:
+            return set(self._packs)
+
+    def entries(self, pack: str) -> list[PackEntry]:
+        return list(self._packs.get(pack, ()))
+
+    def __len__(self) -> int:
+        return len(self._loc)
+
+
+class _PackBuilder:
+    def __init__(self) -> None:
+        self.parts: list[bytes] = [PACK_MAGIC]
+        self.entries: list[PackEntry] = []
+        self.size = len(PACK_MAGIC)
+
+    def add(self, cid: bytes, blob: bytes) -> None:
+        self.entries.append(PackEntry(cid, self.size, len(blob)))
+        self.parts.append(blob)
+        self.size += len(blob)
+
+
+class Repository:
+    """Reads and writes chunks, packs, index files and manifests. Thread-safe for writers."""
+
+    def __init__(
+        self,
+        store: BlobStore,
+        keys: Keys,
+        index: ChunkIndex | None = None,
+        *,
+        pack_size: int = PACK_SIZE,
+        chunker_params: ChunkerParams | None = None,
+        zstd_level: int | None = ZSTD_LEVEL,
+        upload_workers: int = 2,
+    ) -> None:
+        self.store = store
+        self.keys = keys
+        self.index: ChunkIndex = index if index is not None else MemoryChunkIndex()
+        self.pack_size = pack_size
+        self.zstd_level = zstd_level
+        self.chunker = Chunker(replace(chunker_params or ChunkerParams(), seed=keys.chunker_seed))
+        self._lock = threading.Lock()
+        self._pending: set[bytes] = set()
+        self._builder = _PackBuilder()
+        self._unindexed: dict[str, list[PackEntry]] = {}
+        self._uploads: list[Future[None]] = []
+        self._slots = threading.BoundedSemaphore(upload_workers + 1)
+        self._pool = ThreadPoolExecutor(upload_workers, thread_name_prefix="vl-upload")
+        self.packs_written = 0
+        self.stored_bytes = 0
+
+    # --- opening -------------------------------------------------------------------------------------
+    @classmethod
+    def init(cls, store: BlobStore, passphrase: str, *, log_n: int = DEFAULT_SCRYPT_LOG_N, **kw: object) -> Repository:
+        """Create a new repository (fresh keys) in an empty store."""
+        if store.exists(KEY_NAME):
+            raise AlreadyExists("this storage already holds a repository; open it with its passphrase")
+        data, keys = create_key_file(passphrase, log_n=log_n)
+        store.put(KEY_NAME, data)
+        return cls(store, keys, **kw)  # type: ignore[arg-type]
+
+    @classmethod
+    def open(cls, store: BlobStore, passphrase: str, *, load_index: bool = True, **kw: object) -> Repository:
+        """Unlock an existing repository and load its index."""
+        try:
+            data = store.get(KEY_NAME)
+        except NotFound:
+            raise NotFound("no repository here: the key file keys/key is missing") from None
+        repo = cls(store, open_key_file(data, passphrase, KEY_NAME), **kw)  # type: ignore[arg-type]
+        if load_index:
+            repo.load_index()
+        return repo
+
+    def load_index(self) -> int:
+        """Load ``index/`` files, then index packs that no index file lists. Returns packs found unindexed."""
+        for name in list(self.store.list("index/")):
+            for pack, entries in decode_index(self.keys, self.store.get(name), name).items():
+                self.index.add(pack, entries)
+        known = self.index.packs()
+        orphans = [p for p in self.store.list("packs/") if p not in known]
+        for pack in orphans:
+            entries = self.read_pack_header(pack)
+            self.index.add(pack, entries)
+            with self._lock:
+                self._unindexed[pack] = entries
+        return len(orphans)
+
+    def read_pack_header(self, pack: str) -> list[PackEntry]:
+        size = self.store.size(pack)
+        if size < len(PACK_MAGIC) + PACK_TRAILER.size:
+            raise CorruptData(f"{pack}: too short to be a pack ({size} bytes)", object=pack)
+        hlen = pack_header_length(self.store.get_range(pack, size - PACK_TRAILER.size, PACK_TRAILER.size), size, pack)
+        start = size - PACK_TRAILER.size - hlen
+        return decode_pack_header(self.keys, self.store.get_range(pack, start, hlen), start, pack)
+
+    # --- writing -------------------------------------------------------------------------------------
+    def reserve(self, chunk_id: bytes) -> bool:
+        """True if the caller must store this chunk (not stored, not being stored by another thread)."""
+        with self._lock:
+            if chunk_id in self._pending:
+                return False
+        if self.index.have([chunk_id]):
+            return False
+        with self._lock:
+            if chunk_id in self._pending:
+                return False
+            self._pending.add(chunk_id)
+            return True
+
+    def store_chunk(self, data: bytes | memoryview) -> tuple[bytes, int]:
+        """Id, dedup, compress, seal and pack one chunk. Returns ``(chunk_id, stored bytes added)``."""
+        cid = self.keys.chunk_id(data)
+        if not self.reserve(cid):
+            return cid, 0
+        blob = encode_chunk(self.keys, cid, data, self.zstd_level)
+        self.add_blob(cid, blob)
+        return cid, len(blob)
+
+    def add_blob(self, chunk_id: bytes, blob: bytes) -> None:
+        """Append an encoded chunk to the open pack; a full pack is uploaded in the background."""
+        with self._lock:
+            self._builder.add(chunk_id, blob)
+            if self._builder.size < self.pack_size:
+                return
+            full, self._builder = self._builder, _PackBuilder()
+        self._submit(full)
+
+    def _submit(self, builder: _PackBuilder) -> None:
+        self._slots.acquire()  # bounds packs in memory
+        self._raise_failed()
+        fut = self._pool.submit(self._upload, builder)
+        fut.add_done_callback(lambda _f: self._slots.release())
+        with self._lock:
+            self._uploads.append(fut)
+
+    def _raise_failed(self) -> None:
+        with self._lock:
+            done = [f for f in self._uploads if f.done()]
+            self._uploads = [f for f in self._uploads if not f.done()]
+        for f in done:
+            f.result()
+
+    def _upload(self, b: _PackBuilder) -> None:
+        b.parts.append(encode_pack_tail(self.keys, b.entries))
+        data = b"".join(b.parts)
+        b.parts.clear()
+        name = content_name("packs", data)
+        self.store.put(name, data)
+        self.index.add(name, b.entries)
+        with self._lock:
+            self._unindexed[name] = b.entries
+            self._pending.difference_update(e.chunk_id for e in b.entries)
+            self.packs_written += 1
+            self.stored_bytes += len(data)
+
+    def flush(self) -> None:
+        """Upload the open pack, wait for every upload, then write an index file for the new packs."""
+        with self._lock:
+            b, self._builder = self._builder, _PackBuilder()
+        if b.entries:
+            self._submit(b)
+        while True:
+            with self._lock:
+                futs, self._uploads = self._uploads, []
+            if not futs:
+                break
+            for f in futs:
+                f.result()
+        with self._lock:
+            packs, self._unindexed = self._unindexed, {}
+        if packs:
+            data = encode_index(self.keys, packs)
+            self.store.put(content_name("index", data), data)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+
+    # --- reading -------------------------------------------------------------------------------------
+    def locate(self, chunk_id: bytes) -> Location:
+        loc = self.index.lookup(chunk_id)
+        if loc is None:
+            raise CorruptData(f"chunk {chunk_id.hex()} is not in the index", object=chunk_id.hex())
+        return loc
+
+    def read_chunk(self, chunk_id: bytes) -> bytes:
+        """Fetch and verify one chunk (GCM tag and recomputed id)."""
+        loc = self.locate(chunk_id)
+        try:
+            blob = self.store.get_range(loc.pack, loc.offset, loc.length)
+        except NotFound:
+            raise CorruptData(f"{loc.pack} is missing", object=loc.pack) from None
+        return decode_chunk(self.keys, chunk_id, blob, f"chunk {chunk_id.hex()[:16]} in {loc.pack}")
+
+    # --- manifests -----------------------------------------------------------------------------------
+    def save_manifest(self, manifest: Manifest) -> str:
+        data = encode_manifest(self.keys, manifest)
+        name = content_name("snapshots", data)
+        self.store.put(name, data)
+        return name
+
+    def load_manifest(self, name: str) -> Manifest:
+        return decode_manifest(self.keys, self.store.get(name), name)
+
+    def list_manifests(self) -> list[str]:
+        return list(self.store.list("snapshots/"))

@@ -1,0 +1,211 @@
+"""Resolution over a compiled DnsView (pure): split horizon, CNAME chase, negative answers.
+
+:func:`compile_view` indexes a :class:`DnsView` once; :meth:`CompiledView.resolve` answers
+(name, type) for an asker's vnet:
+
+1. the most specific private zone that the asker's vnet is linked to and that contains the name
+   answers it (data, CNAME, NODATA, or NXDOMAIN; NXDOMAIN falls back to public resolution when
+   the link sets ``fallback_to_public``);
+2. otherwise names under the service domain resolve publicly: public names CNAME to their
+   privatelink names, which answer the public endpoint's address; other public records as given;
+3. otherwise the name is none of ours: REFUSED.
+
+CNAMEs are chased (at most :data:`MAX_CHAIN` links, loops stopped) through the same rules, so a
+public name answered inside a linked vnet ends in the private IP.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from dnslib import AAAA, CNAME, NS, QTYPE, RR, SOA, TXT, A, RD  # type: ignore[attr-defined]
+
+from vaultlink.dns.model import DnsView, PrivateZone, Soa
+from vaultlink.dns.names import is_subdomain
+from vaultlink.dns.wire import NOERROR, NXDOMAIN, REFUSED, TYPE_ANY, TYPE_CNAME
+
+MAX_CHAIN = 8
+_TYPE_CODE = {"A": 1, "NS": 2, "CNAME": 5, "SOA": 6, "TXT": 16, "AAAA": 28}
+
+
+def _rdata(rtype: str, value: str) -> RD:
+    if rtype == "A":
+        return A(value)
+    if rtype == "AAAA":
+        return AAAA(value)
+    if rtype == "CNAME":
+        return CNAME(value + ".")
+    if rtype == "NS":
+        return NS(value + ".")
+    return TXT(value.encode("utf-8"))
+
+
+def _soa_rr(zone: str, soa: Soa, negative: bool) -> RR:
+    ttl = min(soa.ttl, soa.minimum) if negative else soa.ttl
+    times = (soa.serial, soa.refresh, soa.retry, soa.expire, soa.minimum)
+    return RR(zone + ".", QTYPE.SOA, ttl=ttl, rdata=SOA(soa.mname + ".", soa.rname + ".", times))
+
+
+@dataclass
+class ZoneIndex:
+    """One zone, indexed: name → type code → RRs; plus every name that exists (ENTs too)."""
+
+    name: str
+    soa: Soa
+    rrsets: dict[str, dict[int, list[RR]]] = field(default_factory=dict)
+    existing: set[str] = field(default_factory=set)
+
+    def add(self, owner: str, rtype: str, ttl: int, values: Iterable[str]) -> None:
+        code = _TYPE_CODE[rtype]
+        rrs = [RR(owner + ".", code, ttl=ttl, rdata=_rdata(rtype, v)) for v in values]
+        self.rrsets.setdefault(owner, {}).setdefault(code, []).extend(rrs)
+        name = owner
+        while name != self.name and "." in name:
+            self.existing.add(name)
+            name = name.split(".", 1)[1]
+        self.existing.add(self.name)
+
+    @classmethod
+    def from_zone(cls, zone: PrivateZone) -> ZoneIndex:
+        idx = cls(zone.name, zone.soa)
+        idx.rrsets[zone.name] = {6: [_soa_rr(zone.name, zone.soa, False)]}
+        idx.add(zone.name, "NS", zone.soa.ttl, zone.ns)
+        for rs in zone.records:
+            idx.add(rs.name, rs.rtype, rs.ttl, rs.values)
+        return idx
+
+
+@dataclass
+class Step:
+    kind: str  # data | cname | nodata | nxdomain | refused
+    rrs: list[RR] = field(default_factory=list)
+    target: str = ""
+    soa: RR | None = None
+
+
+@dataclass
+class Resolution:
+    rcode: int
+    aa: bool
+    answer: list[RR]
+    authority: list[RR]
+    zone: str | None = None  # the zone that answered the last step (for explanations)
+    private: bool = False  # whether the last step came from a private zone
+
+
+def _lookup_zone(zone: ZoneIndex, name: str, qtype: int) -> Step:
+    sets = zone.rrsets.get(name)
+    if sets is None:
+        kind = "nodata" if name in zone.existing else "nxdomain"
+        return Step(kind, soa=_soa_rr(zone.name, zone.soa, True))
+    cname = sets.get(TYPE_CNAME)
+    if cname is not None and qtype != TYPE_CNAME:
+        return Step("cname", rrs=list(cname), target=str(cname[0].rdata.label).rstrip(".").lower())
+    if qtype == TYPE_ANY:
+        return Step("data", rrs=[rr for rrs in sets.values() for rr in rrs])
+    rrs = sets.get(qtype)
+    if rrs:
+        return Step("data", rrs=list(rrs))
+    return Step("nodata", soa=_soa_rr(zone.name, zone.soa, True))
+
+
+class CompiledView:
+    """An indexed DnsView: classify source addresses and resolve names."""
+
+    def __init__(self, view: DnsView) -> None:
+        self.view = view
+        self.domain = view.domain
+        self.generation = view.generation
+        self.public = self._public_zone(view)
+        indexes = {id(z): ZoneIndex.from_zone(z) for z in view.zones}
+        self.visible: dict[str, list[tuple[ZoneIndex, bool]]] = {}
+        for z in view.zones:
+            for link in z.links:
+                self.visible.setdefault(link.vnet_id, []).append((indexes[id(z)], link.fallback_to_public))
+        for zones in self.visible.values():
+            zones.sort(key=lambda item: len(item[0].name), reverse=True)
+        self._nets: dict[int, list[tuple[int, dict[int, str]]]] = {4: [], 6: []}
+        by_len: dict[tuple[int, int], dict[int, str]] = {}
+        for vnet in view.vnets:
+            for cidr in vnet.address_spaces:
+                net = ipaddress.ip_network(cidr, strict=False)
+                by_len.setdefault((net.version, net.prefixlen), {}).setdefault(int(net.network_address), vnet.id)
+        for (version, plen), table in sorted(by_len.items(), key=lambda kv: -kv[0][1]):
+            self._nets[version].append((plen, table))
+
+    @staticmethod
+    def _public_zone(view: DnsView) -> ZoneIndex:
+        dom = view.domain
+        soa = Soa(mname=f"ns1.{dom}", rname=f"hostmaster.{dom}", minimum=view.public_ttl, ttl=3600)
+        pub = ZoneIndex(dom, soa)
+        pub.rrsets[dom] = {6: [_soa_rr(dom, soa, False)]}
+        pub.add(dom, "NS", 3600, [f"ns1.{dom}"])
+        addresses = [("A", view.public_address)]
+        if view.public_address_v6:
+            addresses.append(("AAAA", view.public_address_v6))
+        for rtype, addr in addresses:
+            pub.add(f"ns1.{dom}", rtype, 3600, [addr])
+        for rec in view.public_records:
+            pub.add(rec.name, rec.rtype, rec.ttl, rec.values)
+        for name, target in view.public_names.items():
+            if name not in pub.rrsets:
+                pub.add(name, "CNAME", view.public_ttl, [target])
+        for target in set(view.public_names.values()):
+            if is_subdomain(target, dom) and target not in pub.rrsets:
+                for rtype, addr in addresses:
+                    pub.add(target, rtype, view.public_ttl, [addr])
+        return pub
+
+    def classify(self, source_ip: str) -> str | None:
+        """The vnet id whose address space holds ``source_ip`` (longest prefix); None = internet."""
+        try:
+            addr = ipaddress.ip_address(source_ip.split("%", 1)[0])
+        except ValueError:
+            return None
+        if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
+            addr = addr.ipv4_mapped
+        value = int(addr)
+        bits = 32 if addr.version == 4 else 128
+        for plen, table in self._nets[addr.version]:
+            vnet = table.get(value >> (bits - plen) << (bits - plen))
+            if vnet is not None:
+                return vnet
+        return None
+
+    def _step(self, name: str, qtype: int, vnet: str | None) -> tuple[Step, str | None, bool]:
+        for zone, fallback in self.visible.get(vnet, ()) if vnet is not None else ():
+            if is_subdomain(name, zone.name):
+                step = _lookup_zone(zone, name, qtype)
+                if step.kind == "nxdomain" and fallback:
+                    break
+                return step, zone.name, True
+        if not is_subdomain(name, self.domain):
+            return Step("refused"), None, False
+        return _lookup_zone(self.public, name, qtype), self.domain, False
+
+    def resolve(self, name: str, qtype: int, vnet: str | None) -> Resolution:
+        answer: list[RR] = []
+        seen = {name}
+        zone: str | None = None
+        private = False
+        for _ in range(MAX_CHAIN + 1):
+            step, zone, private = self._step(name, qtype, vnet)
+            if step.kind == "cname":
+                answer.extend(step.rrs)
+                if step.target in seen or len(seen) > MAX_CHAIN:
+                    return Resolution(NOERROR, True, answer, [], zone, private)
+                seen.add(step.target)
+                name = step.target
+                continue
+            if step.kind == "data":
+                return Resolution(NOERROR, True, answer + step.rrs, [], zone, private)
+            if step.kind == "refused":
+                if answer:  # a chain that leaves our names: the client resolves the rest
+                    return Resolution(NOERROR, True, answer, [], zone, private)
+                return Resolution(REFUSED, False, [], [], None, False)
+            rcode = NXDOMAIN if step.kind == "nxdomain" else NOERROR
+            assert step.soa is not None
+            return Resolution(rcode, True, answer, [step.soa], zone, private)
+        return Resolution(NOERROR, True, answer, [], zone, private)

@@ -1,0 +1,181 @@
+"""The DNS server: asyncio UDP + TCP in front of a :class:`Responder`.
+
+Inside the service: ``server = DnsServer(responder, host, port); await server.start()`` in the
+service's own loop, ``responder.update(view)`` whenever the view changes, ``await server.stop()``
+at shutdown. Standalone (tests, benchmarks): :func:`serve_forever` runs it on uvloop when that is
+installed.
+
+UDP: one ``datagram_received`` per query → ``responder.answer`` (a dict lookup when cached) →
+``sendto``. TCP: RFC 7766 2-byte length framing, several queries per connection, an idle timeout,
+a bound on connections (extra ones are closed at once) and on queries per connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+from collections.abc import Callable
+from typing import Any
+
+from vaultlink.dns.responder import Responder
+
+UDP_BUFFER = 4 * 1024 * 1024
+TCP_IDLE_TIMEOUT = 10.0
+MAX_TCP_CONNECTIONS = 256
+MAX_QUERIES_PER_CONNECTION = 10_000
+
+
+class _UdpProtocol(asyncio.DatagramProtocol):
+    def __init__(self, answer: Callable[[bytes, str, Any], bytes | None]) -> None:
+        self._answer = answer
+        self._sendto: Callable[[bytes, Any], None] | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._sendto = transport.sendto  # type: ignore[attr-defined]
+
+    def datagram_received(self, data: bytes, addr: Any) -> None:
+        reply = self._answer(data, addr[0], "udp")
+        if reply is not None and self._sendto is not None:
+            self._sendto(reply, addr)
+
+    def error_received(self, exc: Exception) -> None:  # ICMP errors for vanished clients
+        pass
+
+
+class DnsServer:
+    """UDP and TCP listeners on one address and port (port 0 picks a free one; see :attr:`port`)."""
+
+    def __init__(
+        self,
+        responder: Responder,
+        host: str = "127.0.0.1",
+        port: int = 53,
+        *,
+        tcp_idle_timeout: float = TCP_IDLE_TIMEOUT,
+        max_tcp_connections: int = MAX_TCP_CONNECTIONS,
+    ) -> None:
+        self.responder = responder
+        self.host = host
+        self.port = port
+        self.tcp_idle_timeout = tcp_idle_timeout
+        self.max_tcp_connections = max_tcp_connections
+        self._udp: asyncio.DatagramTransport | None = None
+        self._tcp: asyncio.Server | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+
+    @property
+    def tcp_connections(self) -> int:
+        return len(self._writers)
+
+    def _udp_socket(self, port: int) -> socket.socket:
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_DGRAM)
+        try:
+            for opt in (socket.SO_RCVBUF, socket.SO_SNDBUF):
+                with contextlib.suppress(OSError):
+                    sock.setsockopt(socket.SOL_SOCKET, opt, UDP_BUFFER)
+            sock.bind((self.host, port))
+            sock.setblocking(False)
+        except BaseException:
+            sock.close()
+            raise
+        return sock
+
+    async def start(self) -> None:
+        """Bind UDP then TCP on the same port (retrying a few free ports when ``port`` is 0)."""
+        loop = asyncio.get_running_loop()
+        attempts = 20 if self.port == 0 else 1
+        for attempt in range(attempts):
+            sock = self._udp_socket(self.port)
+            port = sock.getsockname()[1]
+            try:
+                tcp = await asyncio.start_server(self._handle_tcp, self.host, port, reuse_address=True)
+            except OSError:
+                sock.close()
+                if attempt == attempts - 1:
+                    raise
+                continue
+            transport, _ = await loop.create_datagram_endpoint(
+                lambda: _UdpProtocol(self.responder.answer), sock=sock
+            )
+            self._udp = transport
+            self._tcp = tcp
+            self.port = port
+            return
+
+    async def stop(self) -> None:
+        """Close both listeners and every open TCP connection."""
+        if self._udp is not None:
+            self._udp.close()
+            self._udp = None
+        if self._tcp is not None:
+            self._tcp.close()
+            for writer in list(self._writers):
+                writer.close()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._tcp.wait_closed(), 2.0)
+            self._tcp = None
+
+    async def _handle_tcp(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if len(self._writers) >= self.max_tcp_connections:
+            writer.close()
+            return
+        self._writers.add(writer)
+        peer = writer.get_extra_info("peername")
+        source = str(peer[0]) if peer else ""
+        timeout = self.tcp_idle_timeout
+        try:
+            for _ in range(MAX_QUERIES_PER_CONNECTION):
+                head = await asyncio.wait_for(reader.readexactly(2), timeout)
+                length = int.from_bytes(head, "big")
+                if length < 12:
+                    break
+                packet = await asyncio.wait_for(reader.readexactly(length), timeout)
+                reply = self.responder.answer(packet, source, "tcp")
+                if reply is None:
+                    break
+                writer.write(len(reply).to_bytes(2, "big") + reply)
+                await asyncio.wait_for(writer.drain(), timeout)
+        except (asyncio.IncompleteReadError, TimeoutError, ConnectionError, OSError):
+            pass
+        finally:
+            self._writers.discard(writer)
+            writer.close()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(writer.wait_closed(), 1.0)
+
+
+def _runner() -> Callable[[Any], Any]:
+    try:
+        import uvloop  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:
+        return asyncio.run
+    return uvloop.run  # type: ignore[no-any-return]
+
+
+def serve_forever(
+    responder: Responder,
+    host: str = "127.0.0.1",
+    port: int = 53,
+    *,
+    ready: Callable[[int], None] | None = None,
+    stop_after: float | None = None,
+) -> None:
+    """Run a DnsServer standalone (on uvloop when installed) until interrupted or ``stop_after`` s."""
+
+    async def main() -> None:
+        server = DnsServer(responder, host, port)
+        await server.start()
+        if ready is not None:
+            ready(server.port)
+        try:
+            if stop_after is None:
+                await asyncio.Event().wait()
+            else:
+                await asyncio.sleep(stop_after)
+        finally:
+            await server.stop()
+
+    with contextlib.suppress(KeyboardInterrupt):
+        _runner()(main())

@@ -1,0 +1,103 @@
+"""Small ports: the contracts that adapters implement.
+
+Every adapter, the in-memory ones included, passes the shared contract suite
+in ``tests/contract``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
+from typing import Any, Protocol
+
+
+class Clock(Protocol):
+    """Wall-clock time in seconds since the epoch (float). Tests inject fakes."""
+
+    def now(self) -> float: ...
+
+
+class BlobStore(Protocol):
+    """Immutable named objects (packs, index files, manifests, key files).
+
+    Contract:
+    - ``put(name, data)`` stores ``data`` atomically: a reader sees either the
+      whole object or nothing, even if the process dies mid-write. Putting an
+      existing name with the same bytes is a no-op; with other bytes it replaces
+      it (callers only do that for mutable objects such as the key file).
+    - ``get(name)`` returns the whole object; ``get_range(name, offset, length)``
+      returns exactly ``length`` bytes starting at ``offset``. Both raise
+      ``vaultlink.errors.NotFound`` for a missing name and ``InvalidInput`` for a
+      range outside the object.
+    - ``exists(name)``, ``size(name)`` (NotFound if missing), ``delete(name)``
+      (missing is not an error), ``list(prefix)`` yields names that start with
+      ``prefix`` in lexicographic order.
+    - Names are ``/``-separated, made of ``[A-Za-z0-9._-]`` segments; anything
+      else (``..``, empty segments, leading ``/``) raises ``InvalidInput``.
+    """
+
+    def put(self, name: str, data: bytes) -> None: ...
+
+    def get(self, name: str) -> bytes: ...
+
+    def get_range(self, name: str, offset: int, length: int) -> bytes: ...
+
+    def exists(self, name: str) -> bool: ...
+
+    def size(self, name: str) -> int: ...
+
+    def delete(self, name: str) -> None: ...
+
+    def list(self, prefix: str = "") -> Iterator[str]: ...
+
+
+class Txn(Protocol):
+    """One metadata transaction over typed records.
+
+    Records are JSON-able dicts stored under a ``kind`` (``vault``, ``vnet`` …)
+    and an ``id``. Every record has the indexed fields ``account_id``,
+    ``parent_id`` and ``name`` (any may be ``None``); ``(kind, account_id,
+    parent_id, name)`` is unique when ``name`` is not ``None``.
+
+    - ``insert`` raises ``AlreadyExists`` on a duplicate id or unique key.
+    - ``update`` replaces the record; ``NotFound`` if it does not exist.
+    - ``get`` returns ``None`` when missing; ``require`` raises ``NotFound``.
+    - ``find(kind, **eq)`` filters on the indexed fields (exact match) and
+      returns records ordered by creation.
+    - ``delete`` removes; ``NotFound`` if missing.
+    - Changes become visible to other transactions only on commit; an
+      exception inside the ``transaction()`` block rolls everything back.
+    """
+
+    def insert(self, kind: str, id: str, record: dict[str, Any]) -> None: ...
+
+    def update(self, kind: str, id: str, record: dict[str, Any]) -> None: ...
+
+    def get(self, kind: str, id: str) -> dict[str, Any] | None: ...
+
+    def require(self, kind: str, id: str) -> dict[str, Any]: ...
+
+    def find(self, kind: str, **eq: Any) -> list[dict[str, Any]]: ...
+
+    def delete(self, kind: str, id: str) -> None: ...
+
+
+class MetadataStore(Protocol):
+    """Transactions over records, plus the append-only audit log.
+
+    - ``transaction()`` yields a ``Txn``; commit on normal exit, rollback on error.
+    - ``append_audit(events)`` appends events (dicts) in one write, assigning
+      increasing integer ``seq`` values; ``query_audit(filters, after_seq,
+      limit)`` returns events in ``seq`` order matching exact-match ``filters``
+      on the event's keys plus ``since``/``until`` bounds on ``time``.
+    """
+
+    def transaction(self) -> AbstractContextManager[Txn]: ...
+
+    def append_audit(self, events: list[dict[str, Any]]) -> None: ...
+
+    def query_audit(
+        self, filters: dict[str, Any], after_seq: int = 0, limit: int = 1000
+    ) -> list[dict[str, Any]]: ...
+
+    def close(self) -> None: ...

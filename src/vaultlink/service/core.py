@@ -1,0 +1,71 @@
+"""The service context every handler receives, the caller, and authorization."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from vaultlink.config import Config
+from vaultlink.domain.identity import Scope, role_allows
+from vaultlink.domain.regions import Catalog
+from vaultlink.errors import AccessDenied
+from vaultlink.ports import BlobStore, MetadataStore, Txn
+from vaultlink.service.audit import AuditSink
+
+
+class SystemClock:
+    def now(self) -> float:
+        return time.time()
+
+
+@dataclass
+class Caller:
+    """Who is calling: the authenticated principal, and where from."""
+
+    principal_id: str
+    account_id: str
+    arn: str
+    name: str
+    source_ip: str | None = None
+
+
+@dataclass
+class Service:
+    config: Config
+    store: MetadataStore
+    catalog: Catalog
+    audit: AuditSink
+    blobs: BlobStore | None = None
+    clock: Any = field(default_factory=SystemClock)
+    hooks: dict[str, list[Any]] = field(default_factory=dict)
+
+    def on(self, event: str, fn: Any) -> None:
+        """Subscribe to a change event (``endpoints``, ``dns``): the fabric and DNS use it."""
+        self.hooks.setdefault(event, []).append(fn)
+
+    def fire(self, event: str) -> None:
+        for fn in self.hooks.get(event, []):
+            fn()
+
+
+def assignments_of(txn: Txn, principal_id: str) -> list[dict[str, Any]]:
+    return txn.find("role_assignment", parent_id=principal_id)
+
+
+def allowed(txn: Txn, caller: Caller, permission: str, scope: Scope) -> bool:
+    for a in assignments_of(txn, caller.principal_id):
+        if Scope.parse(a["scope"]).covers(scope) and role_allows(a["role"], permission):
+            return True
+    return False
+
+
+def authorize(txn: Txn, caller: Caller, permission: str, scope: Scope) -> None:
+    """Raise ``AccessDenied`` unless one of the caller's role assignments allows it."""
+    if not allowed(txn, caller, permission, scope):
+        raise AccessDenied(
+            f"{caller.arn} may not {permission} at {scope}; ask an Owner of that scope to assign a role "
+            f"that allows it (`vaultlink role assign`).",
+            permission=permission,
+            scope=str(scope),
+        )

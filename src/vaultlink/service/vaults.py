@@ -1,0 +1,144 @@
+"""Vault handlers: create, list, show, update, delete."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from vaultlink.domain.identity import Scope, check_name, new_id
+from vaultlink.domain.vaults import check_toggle, new_protection_history, public_view, vault_arn
+from vaultlink.errors import InvalidInput, NotFound, VaultNotEmpty
+from vaultlink.ports import Txn
+from vaultlink.service.core import Caller, Service, allowed, authorize
+from vaultlink.service.identity import resolve_account
+
+
+def find_vault(txn: Txn, ref: str, account_id: str) -> dict[str, Any]:
+    """A vault by id or by name within ``account_id``."""
+    rec = txn.get("vault", ref)
+    if rec is not None:
+        return rec
+    found = txn.find("vault", account_id=account_id, name=ref)
+    if found:
+        return found[0]
+    raise NotFound(f"vault {ref!r} does not exist; `vaultlink vault list` shows your vaults.", field="vault")
+
+
+def vault_scope(vault: dict[str, Any]) -> Scope:
+    return Scope(vault["account_id"], "vault", vault["id"])
+
+
+def create_vault(
+    svc: Service,
+    caller: Caller,
+    name: str,
+    region: str,
+    public_network_access: Any = "Enabled",
+    cross_region_restore: Any = "Disabled",
+    tags: dict[str, str] | None = None,
+    account_id: str | None = None,
+) -> dict[str, Any]:
+    check_name(name, "name", "vault name")
+    reg = svc.catalog.get(region)
+    pna = check_toggle(public_network_access, "public_network_access")
+    crr = check_toggle(cross_region_restore, "cross_region_restore")
+    if crr == "Enabled" and not reg.paired:
+        raise InvalidInput(
+            f"region {region} has no paired region, so cross-region restore cannot be enabled; "
+            "pick a region with a pair (`vaultlink region list`).",
+            field="cross_region_restore",
+        )
+    _check_tags(tags)
+    acct = resolve_account(caller, account_id)
+    with svc.store.transaction() as txn:
+        txn.require("account", acct)
+        authorize(txn, caller, "vault.write", Scope(acct))
+        vid = new_id("v")
+        rec = {
+            "id": vid,
+            "account_id": acct,
+            "parent_id": "",
+            "name": name,
+            "arn": vault_arn(reg.partition.name, reg.name, acct, name),
+            "region": reg.name,
+            "geo": reg.geo,
+            "secondary_region": reg.paired,
+            "public_network_access": pna,
+            "cross_region_restore": crr,
+            "protection_history": new_protection_history(),
+            "storage_accounts": [],
+            "tags": dict(tags or {}),
+            "created": svc.clock.now(),
+            "owner": caller.arn,
+        }
+        txn.insert("vault", vid, rec)
+        return public_view(rec)
+
+
+def _check_tags(tags: Any) -> None:
+    if tags is None:
+        return
+    if not isinstance(tags, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in tags.items()):
+        raise InvalidInput("tags must be an object of string keys to string values.", field="tags")
+    if len(tags) > 50:
+        raise InvalidInput("at most 50 tags.", field="tags")
+
+
+def list_vaults(svc: Service, caller: Caller, account_id: str | None = None) -> list[dict[str, Any]]:
+    acct = resolve_account(caller, account_id)
+    with svc.store.transaction() as txn:
+        return [
+            public_view(v)
+            for v in txn.find("vault", account_id=acct)
+            if allowed(txn, caller, "vault.read", vault_scope(v))
+        ]
+
+
+def get_vault(svc: Service, caller: Caller, ref: str) -> dict[str, Any]:
+    with svc.store.transaction() as txn:
+        v = find_vault(txn, ref, caller.account_id)
+        authorize(txn, caller, "vault.read", vault_scope(v))
+        out = public_view(v)
+        out["recovery_points"] = len(txn.find("recovery_point", parent_id=v["id"]))
+        return out
+
+
+def update_vault(svc: Service, caller: Caller, ref: str, changes: dict[str, Any]) -> dict[str, Any]:
+    allowed_keys = {"public_network_access", "cross_region_restore", "tags"}
+    unknown = set(changes) - allowed_keys
+    if unknown:
+        field = sorted(unknown)[0]
+        read_only = {"protection_history", "region", "id", "name", "storage_accounts"}
+        why = "is read-only" if field in read_only else "is not a vault property"
+        raise InvalidInput(f"{field} {why}; you can change: {', '.join(sorted(allowed_keys))}.", field=field)
+    with svc.store.transaction() as txn:
+        v = find_vault(txn, ref, caller.account_id)
+        authorize(txn, caller, "vault.write", vault_scope(v))
+        if "public_network_access" in changes:
+            v["public_network_access"] = check_toggle(changes["public_network_access"], "public_network_access")
+        if "cross_region_restore" in changes:
+            crr = check_toggle(changes["cross_region_restore"], "cross_region_restore")
+            if crr == "Enabled" and not v.get("secondary_region"):
+                raise InvalidInput(f"region {v['region']} has no paired region.", field="cross_region_restore")
+            v["cross_region_restore"] = crr
+        if "tags" in changes:
+            _check_tags(changes["tags"])
+            v["tags"] = dict(changes["tags"] or {})
+        txn.update("vault", v["id"], v)
+        return public_view(v)
+
+
+def delete_vault(svc: Service, caller: Caller, ref: str) -> dict[str, Any]:
+    with svc.store.transaction() as txn:
+        v = find_vault(txn, ref, caller.account_id)
+        authorize(txn, caller, "vault.delete", vault_scope(v))
+        rps = txn.find("recovery_point", parent_id=v["id"])
+        if rps:
+            raise VaultNotEmpty(
+                f"vault {v['name']} holds {len(rps)} recovery point(s); delete them first "
+                "(`vaultlink recovery-point delete`), then delete the vault.",
+                recovery_points=len(rps),
+            )
+        for hook in svc.hooks.get("vault_deleting", []):
+            hook(txn, v)
+        txn.delete("vault", v["id"])
+        return {"id": v["id"], "name": v["name"], "deleted": True}
