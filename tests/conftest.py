@@ -65,14 +65,21 @@ class Server:
         env.update(self.extra_env)
         return env
 
-    def cli(self, *args: str, api_key: str | None = None, json_out: bool = True, timeout: float = 120,
-            input: str | None = None) -> CliResult:
+    def cli(
+        self,
+        *args: str,
+        api_key: str | None = None,
+        json_out: bool = True,
+        timeout: float = 120,
+        input: str | None = None,
+    ) -> CliResult:
         """Run the real ``vaultlink`` program as a user would (a subprocess)."""
         argv = [VAULTLINK, *args]
         if json_out and "-o" not in args and "--output" not in args:
             argv += ["-o", "json"]
-        p = subprocess.run(argv, env=self.env(api_key), capture_output=True, text=True, timeout=timeout,
-                           input=input)
+        p = subprocess.run(
+            argv, env=self.env(api_key), capture_output=True, text=True, timeout=timeout, input=input
+        )
         return CliResult(p.returncode, p.stdout, p.stderr)
 
     def ok(self, *args: str, api_key: str | None = None) -> Any:
@@ -90,16 +97,20 @@ class Server:
         return self.log_path.read_text(errors="replace")
 
 
-def start_server(data_dir: Path, extra_args: tuple[str, ...] = (), env: dict[str, str] | None = None,
-                 timeout: float = 20) -> Server:
+def start_server(
+    data_dir: Path, extra_args: tuple[str, ...] = (), env: dict[str, str] | None = None, timeout: float = 20
+) -> Server:
     data_dir.mkdir(parents=True, exist_ok=True)
     log_path = data_dir.parent / f"{data_dir.name}-serve.log"
-    log = open(log_path, "a")
+    log = open(log_path, "a")  # noqa: SIM115 - the server process keeps writing to it
     penv = {k: v for k, v in os.environ.items() if not k.startswith("VAULTLINK_")}
     penv.update(env or {})
     proc = subprocess.Popen(
         [VAULTLINK, "serve", "--data-dir", str(data_dir), "--api-port", "0", "--dns-port", "0", *extra_args],
-        stdout=log, stderr=subprocess.STDOUT, text=True, env=penv,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=penv,
     )
     info_path = data_dir / "server.json"
     deadline = time.monotonic() + timeout

@@ -24,7 +24,8 @@ def open_store(url: str) -> Any:
 
         return SqlStore(url)
     raise InvalidInput(
-        f"metadata_url {url!r} is not supported; use sqlite:///PATH or postgresql+psycopg://…", field="metadata_url"
+        f"metadata_url {url!r} is not supported; use sqlite:///PATH or postgresql+psycopg://…",
+        field="metadata_url",
     )
 
 
@@ -45,15 +46,18 @@ def open_blobs(url: str) -> BlobStore:
         q = {k: v[0] for k, v in parse_qs(parsed.query).items()}
         store: BlobStore = blob_s3.S3BlobStore(bucket=parsed.netloc, **q)
         return store
-    raise InvalidInput(f"blob_url {url!r} is not supported; use file:///DIR or s3://BUCKET?endpoint=URL",
-                       field="blob_url")
+    raise InvalidInput(
+        f"blob_url {url!r} is not supported; use file:///DIR or s3://BUCKET?endpoint=URL", field="blob_url"
+    )
 
 
-def build_service(config: Config, store: MetadataStore | None = None, blobs: BlobStore | None = None) -> Service:
+def build_service(
+    config: Config, store: MetadataStore | None = None, blobs: BlobStore | None = None
+) -> Service:
     catalog = load_catalog(config.regions)
     if store is None:
         store = open_store(config.effective_metadata_url)
-        store.migrate()  # type: ignore[attr-defined]
+        store.migrate()
     if blobs is None:
         try:
             blobs = open_blobs(config.effective_blob_url)

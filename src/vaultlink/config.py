@@ -80,7 +80,9 @@ def load_config(config_file: str | Path | None = None, **overrides: Any) -> Conf
         try:
             raw = tomllib.loads(p.read_text(encoding="utf-8"))
         except FileNotFoundError:
-            raise InvalidInput(f"config file {str(p)!r} does not exist; check --config.", field="config") from None
+            raise InvalidInput(
+                f"config file {str(p)!r} does not exist; check --config.", field="config"
+            ) from None
         except tomllib.TOMLDecodeError as exc:
             raise InvalidInput(f"config file {str(p)!r} is not valid TOML: {exc}", field="config") from None
         known = {f.name for f in fields(Config)}
@@ -115,7 +117,10 @@ class ClientSettings:
 
 
 def client_settings(
-    url: str | None = None, api_key: str | None = None, data_dir: str | None = None, profile: str | None = None
+    url: str | None = None,
+    api_key: str | None = None,
+    data_dir: str | None = None,
+    profile: str | None = None,
 ) -> ClientSettings:
     """Where the CLI finds the server and its key.
 
@@ -129,7 +134,9 @@ def client_settings(
     api_key = api_key or os.environ.get(ENV_API_KEY)
     prof_name = profile or os.environ.get("VAULTLINK_PROFILE")
     if prof_name:
-        cfg_path = Path(os.environ.get("XDG_CONFIG_HOME", Path.home() / ".config")) / "vaultlink" / "config.toml"
+        cfg_path = (
+            Path(os.environ.get("XDG_CONFIG_HOME", Path.home() / ".config")) / "vaultlink" / "config.toml"
+        )
         try:
             profiles = tomllib.loads(cfg_path.read_text(encoding="utf-8")).get("profiles", {})
         except (FileNotFoundError, tomllib.TOMLDecodeError):

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-
 _REGISTRY: dict[str, type[VaultlinkError]] = {}
 
 
@@ -48,8 +47,6 @@ class VaultlinkError(Exception):
         return out
 
 
-
-
 def from_dict(data: dict[str, Any], http_status: int | None = None) -> VaultlinkError:
     """Rebuild an error from an API error body (used by the CLI and the agent)."""
     code = str(data.get("code", "InternalError"))
@@ -68,7 +65,6 @@ def all_codes() -> dict[str, type[VaultlinkError]]:
     return dict(_REGISTRY)
 
 
-
 # --- input (exit 2) -------------------------------------------------------
 class InvalidInput(VaultlinkError):
     """The request is not valid; fix the named field and retry."""
@@ -76,6 +72,7 @@ class InvalidInput(VaultlinkError):
     code = "InvalidInput"
     http_status = 400
     exit_code = 2
+
 
 class MalformedJSON(InvalidInput):
     """The request body is not valid JSON; send a JSON object."""
@@ -149,7 +146,6 @@ class PayloadTooLarge(InvalidInput):
     exit_code = 2
 
 
-
 # --- authentication / authorization (exit 3) -----------------------------
 class Unauthenticated(VaultlinkError):
     """No API key was sent; set VAULTLINK_API_KEY or pass --api-key."""
@@ -173,7 +169,6 @@ class AccessDenied(VaultlinkError):
     code = "AccessDenied"
     http_status = 403
     exit_code = 3
-
 
 
 # --- state (exit 4) --------------------------------------------------------
@@ -209,7 +204,6 @@ class VaultNotEmpty(Conflict):
     exit_code = 4
 
 
-
 # --- service (exit 5) ------------------------------------------------------
 class ServiceUnavailable(VaultlinkError):
     """The vaultlink service cannot be reached; start it with `vaultlink serve` or check VAULTLINK_URL."""
@@ -233,8 +227,6 @@ class StoreError(VaultlinkError):
     code = "StoreError"
     http_status = 500
     exit_code = 5
-
-
 
 
 # --- backup data ---------------------------------------------------------------

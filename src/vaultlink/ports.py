@@ -92,6 +92,10 @@ class MetadataStore(Protocol):
       on the event's keys plus ``since``/``until`` bounds on ``time``.
     """
 
+    def migrate(self) -> None:
+        """Bring the schema up to date (idempotent)."""
+        ...
+
     def transaction(self) -> AbstractContextManager[Txn]: ...
 
     def append_audit(self, events: list[dict[str, Any]]) -> None: ...

@@ -21,16 +21,21 @@ class MemTxn:
             return False
         key = (record.get("account_id") or "", record.get("parent_id") or "", record["name"])
         for (k, i), (_, r) in self._rows.items():
-            if k == kind and i != id and r.get("name") is not None:
-                if (r.get("account_id") or "", r.get("parent_id") or "", r["name"]) == key:
-                    return True
+            if (
+                k == kind
+                and i != id
+                and r.get("name") is not None
+                and (r.get("account_id") or "", r.get("parent_id") or "", r["name"]) == key
+            ):
+                return True
         return False
 
     def insert(self, kind: str, id: str, record: dict[str, Any]) -> None:
         if (kind, id) in self._rows or self._unique_clash(kind, id, record):
             name = record.get("name")
             raise AlreadyExists(
-                f"a {kind} named {name!r} already exists here; pick another name." if name
+                f"a {kind} named {name!r} already exists here; pick another name."
+                if name
                 else f"{kind} {id!r} already exists.",
                 field="name",
             )
@@ -62,8 +67,10 @@ class MemTxn:
         for (k, _), (seq, r) in self._rows.items():
             if k != kind:
                 continue
-            if all((r.get(f) or ("" if f != "name" else None)) == (v if v is not None or f == "name" else "")
-                   for f, v in eq.items()):
+            if all(
+                (r.get(f) or ("" if f != "name" else None)) == (v if v is not None or f == "name" else "")
+                for f, v in eq.items()
+            ):
                 out.append((seq, r))
         return [copy.deepcopy(r) for _, r in sorted(out, key=lambda x: x[0])]
 

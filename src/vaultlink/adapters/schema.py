@@ -56,5 +56,17 @@ chunk_index = Table(
     Column("raw_length", Integer, nullable=False),
 )
 
-AUDIT_COLUMNS = ("time", "plane", "account_id", "principal", "action", "target", "vault", "endpoint",
-                 "source_ip", "vnet", "decision", "code")
+AUDIT_COLUMNS = (
+    "time",
+    "plane",
+    "account_id",
+    "principal",
+    "action",
+    "target",
+    "vault",
+    "endpoint",
+    "source_ip",
+    "vnet",
+    "decision",
+    "code",
+)

@@ -39,7 +39,9 @@ class SqlTxn:
         try:
             with self._conn.begin_nested():
                 self._conn.execute(
-                    insert(records).values(kind=kind, id=id, body=json.dumps(record, sort_keys=True), **_key(record))
+                    insert(records).values(
+                        kind=kind, id=id, body=json.dumps(record, sort_keys=True), **_key(record)
+                    )
                 )
         except IntegrityError:
             name = record.get("name")
@@ -59,7 +61,9 @@ class SqlTxn:
                     .values(body=json.dumps(record, sort_keys=True), **_key(record))
                 )
         except IntegrityError:
-            raise AlreadyExists(f"a {kind} named {record.get('name')!r} already exists here.", field="name") from None
+            raise AlreadyExists(
+                f"a {kind} named {record.get('name')!r} already exists here.", field="name"
+            ) from None
         if res.rowcount == 0:
             raise NotFound(f"{kind} {id!r} does not exist.")
 
@@ -113,11 +117,18 @@ class SqlStore:
 
             @event.listens_for(self.engine, "connect")
             def _pragmas(dbapi_conn: Any, _rec: Any) -> None:
+                # Let SQLAlchemy, not pysqlite, decide where transactions begin, so that
+                # SAVEPOINTs and rollbacks work (SQLAlchemy's documented pysqlite recipe).
+                dbapi_conn.isolation_level = None
                 cur = dbapi_conn.cursor()
                 cur.execute("PRAGMA journal_mode=WAL")
                 cur.execute("PRAGMA synchronous=NORMAL")
                 cur.execute("PRAGMA foreign_keys=ON")
                 cur.close()
+
+            @event.listens_for(self.engine, "begin")
+            def _begin(conn: Any) -> None:
+                conn.exec_driver_sql("BEGIN")
 
         # SQLite allows one writer: serialise our transactions in-process so they
         # never fail with "database is locked".

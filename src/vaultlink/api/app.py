@@ -81,7 +81,9 @@ def create_app(svc: Service) -> FastAPI:
         if exc.status_code == 405:
             err = InvalidInput(f"{request.method} is not allowed on {request.url.path}.")
             return JSONResponse({"error": err.to_dict()}, status_code=405)
-        return JSONResponse({"error": {"code": "HttpError", "message": str(exc.detail)}}, status_code=exc.status_code)
+        return JSONResponse(
+            {"error": {"code": "HttpError", "message": str(exc.detail)}}, status_code=exc.status_code
+        )
 
     import importlib
 

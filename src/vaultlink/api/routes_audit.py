@@ -28,6 +28,15 @@ def list_audit(
     limit: int = 100,
 ) -> list[dict[str, Any]]:
     svc = service_of(request)
-    filters = {"vault": vault, "endpoint": endpoint, "principal": principal, "decision": decision, "code": code,
-               "action": action, "plane": plane, "since": since, "until": until}
+    filters = {
+        "vault": vault,
+        "endpoint": endpoint,
+        "principal": principal,
+        "decision": decision,
+        "code": code,
+        "action": action,
+        "plane": plane,
+        "since": since,
+        "until": until,
+    }
     return call(request, "audit.list", lambda c: audit_query.query(svc, c, filters, after, limit))

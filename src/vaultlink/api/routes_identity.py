@@ -40,8 +40,11 @@ class RoleIn(Strict):
 
 @router.get("/whoami", name="identity.whoami")
 def whoami(request: Request) -> dict[str, Any]:
-    return call(request, "identity.whoami", lambda c: {"principal_id": c.principal_id, "arn": c.arn,
-                                                        "account_id": c.account_id, "name": c.name})
+    return call(
+        request,
+        "identity.whoami",
+        lambda c: {"principal_id": c.principal_id, "arn": c.arn, "account_id": c.account_id, "name": c.name},
+    )
 
 
 @router.post("/accounts", status_code=201, name="account.create")
@@ -65,8 +68,12 @@ def get_account(account_id: str, request: Request) -> dict[str, Any]:
 @router.post("/principals", status_code=201, name="principal.create")
 def create_principal(body: PrincipalIn, request: Request) -> dict[str, Any]:
     svc = service_of(request)
-    return call(request, "principal.create",
-                lambda c: ids.create_principal(svc, c, body.name, body.type, body.account_id), target=body.name)
+    return call(
+        request,
+        "principal.create",
+        lambda c: ids.create_principal(svc, c, body.name, body.type, body.account_id),
+        target=body.name,
+    )
 
 
 @router.get("/principals", name="principal.list")
@@ -89,8 +96,12 @@ def delete_principal(ref: str, request: Request) -> dict[str, Any]:
 @router.post("/keys", status_code=201, name="key.create")
 def create_key(body: KeyIn, request: Request) -> dict[str, Any]:
     svc = service_of(request)
-    return call(request, "key.create", lambda c: ids.create_key(svc, c, body.principal, body.description),
-                target=body.principal)
+    return call(
+        request,
+        "key.create",
+        lambda c: ids.create_key(svc, c, body.principal, body.description),
+        target=body.principal,
+    )
 
 
 @router.get("/keys", name="key.list")
@@ -108,8 +119,12 @@ def revoke_key(key_id: str, request: Request) -> dict[str, Any]:
 @router.post("/role-assignments", status_code=201, name="role.assign")
 def assign_role(body: RoleIn, request: Request) -> dict[str, Any]:
     svc = service_of(request)
-    return call(request, "role.assign", lambda c: ids.assign_role(svc, c, body.principal, body.role, body.scope),
-                target=body.scope)
+    return call(
+        request,
+        "role.assign",
+        lambda c: ids.assign_role(svc, c, body.principal, body.role, body.scope),
+        target=body.scope,
+    )
 
 
 @router.get("/role-assignments", name="role.list")

@@ -36,8 +36,16 @@ def create_vault(body: VaultIn, request: Request) -> dict[str, Any]:
     return call(
         request,
         "vault.create",
-        lambda c: vaults.create_vault(svc, c, body.name, body.region, body.public_network_access,
-                                      body.cross_region_restore, body.tags, body.account_id),
+        lambda c: vaults.create_vault(
+            svc,
+            c,
+            body.name,
+            body.region,
+            body.public_network_access,
+            body.cross_region_restore,
+            body.tags,
+            body.account_id,
+        ),
         target=body.name,
     )
 
@@ -58,7 +66,9 @@ def get_vault(ref: str, request: Request) -> dict[str, Any]:
 def update_vault(ref: str, body: VaultPatch, request: Request) -> dict[str, Any]:
     svc = service_of(request)
     changes = body.model_dump(exclude_unset=True)
-    return call(request, "vault.update", lambda c: vaults.update_vault(svc, c, ref, changes), target=ref, vault=ref)
+    return call(
+        request, "vault.update", lambda c: vaults.update_vault(svc, c, ref, changes), target=ref, vault=ref
+    )
 
 
 @router.delete("/vaults/{ref}", name="vault.delete")

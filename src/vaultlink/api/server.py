@@ -107,7 +107,7 @@ class Runtime:
                 if transport is not None:
                     local = transport.get_extra_info("sockname")
                     if local and local[0] == host:
-                        conn.shutdown()  # type: ignore[attr-defined]
+                        conn.shutdown()
 
     async def run(self, ready: Callable[[Runtime], None] | None = None) -> None:
         loop = asyncio.get_running_loop()
@@ -133,7 +133,7 @@ class Runtime:
             srv = self.listeners.pop(key)
             srv.close()
         for conn in list(self.server.server_state.connections):
-            conn.shutdown()  # type: ignore[attr-defined]
+            conn.shutdown()
         deadline = time.monotonic() + 5
         while self.server.server_state.tasks and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
@@ -177,7 +177,12 @@ def serve(config: Config, out: Any = sys.stdout) -> None:
     info_path = data_dir / "server.json"
 
     def ready(rt: Runtime) -> None:
-        info = {"url": rt.url, "pid": os.getpid(), "api_port": rt.port, "public_address": config.public_address}
+        info = {
+            "url": rt.url,
+            "pid": os.getpid(),
+            "api_port": rt.port,
+            "public_address": config.public_address,
+        }
         info.update(getattr(rt, "extra_info", {}))
         write_private(info_path, json.dumps(info, indent=2))
         out.write(f"vaultlink: serving {rt.url} (data dir {data_dir})\n")

@@ -13,7 +13,18 @@ from vaultlink.cli.client import Client
 from vaultlink.cli.common import OutputFormat, OutputOpt, emit, handled
 
 app = typer.Typer(help="The audit log: one event per decision.", no_args_is_help=True)
-COLUMNS = ("seq", "time", "plane", "principal", "action", "target", "endpoint", "source_ip", "decision", "code")
+COLUMNS = (
+    "seq",
+    "time",
+    "plane",
+    "principal",
+    "action",
+    "target",
+    "endpoint",
+    "source_ip",
+    "decision",
+    "code",
+)
 
 
 def _parse_time(text: str | None) -> float | None:
@@ -35,7 +46,9 @@ def _parse_time(text: str | None) -> float | None:
 
 def _fmt(ev: dict[str, Any]) -> dict[str, Any]:
     out = dict(ev)
-    out["time"] = time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(ev["time"])) + f".{int(ev['time'] % 1 * 1000):03d}"
+    out["time"] = (
+        time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(ev["time"])) + f".{int(ev['time'] % 1 * 1000):03d}"
+    )
     return out
 
 
@@ -56,8 +69,16 @@ def list_(
     """List audit events, filtered; --follow streams new ones (one JSON line each with -o json)."""
     with handled(output):
         client = Client()
-        params = {"vault": vault, "endpoint": endpoint, "principal": principal, "decision": decision,
-                  "code": code, "action": action, "since": _parse_time(since), "until": _parse_time(until)}
+        params = {
+            "vault": vault,
+            "endpoint": endpoint,
+            "principal": principal,
+            "decision": decision,
+            "code": code,
+            "action": action,
+            "since": _parse_time(since),
+            "until": _parse_time(until),
+        }
         events = client.get("/audit", limit=limit, **params)
         if not follow:
             emit(events if output == OutputFormat.json else [_fmt(e) for e in events], output, COLUMNS)
@@ -81,5 +102,7 @@ def _print_line(ev: dict[str, Any], output: OutputFormat) -> None:
         sys.stdout.write(json.dumps(ev, sort_keys=True) + "\n")
     else:
         e = _fmt(ev)
-        sys.stdout.write(" ".join(str(e.get(c, "-") if e.get(c) is not None else "-") for c in COLUMNS) + "\n")
+        sys.stdout.write(
+            " ".join(str(e.get(c, "-") if e.get(c) is not None else "-") for c in COLUMNS) + "\n"
+        )
     sys.stdout.flush()

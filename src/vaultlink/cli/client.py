@@ -30,8 +30,14 @@ class Client:
         self.api_key = s.api_key
         self._http = httpx.Client(base_url=self.url, timeout=timeout, trust_env=False)
 
-    def request(self, method: str, path: str, json: Any = None, params: dict[str, Any] | None = None,
-                auth: bool = True) -> Any:
+    def request(
+        self,
+        method: str,
+        path: str,
+        json: Any = None,
+        params: dict[str, Any] | None = None,
+        auth: bool = True,
+    ) -> Any:
         headers = {}
         if auth:
             if not self.api_key:
@@ -43,8 +49,8 @@ class Client:
             resp = self._http.request(method, "/v1" + path, json=json, params=params, headers=headers)
         except httpx.TransportError as exc:
             raise ServiceUnavailable(
-                f"cannot reach the vaultlink server at {self.url} ({exc.__class__.__name__}); is `vaultlink serve` "
-                "running?"
+                f"cannot reach the vaultlink server at {self.url} ({exc.__class__.__name__}); "
+                "is `vaultlink serve` running?"
             ) from None
         try:
             body = resp.json()

@@ -13,7 +13,7 @@ import json
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from enum import Enum
+from enum import StrEnum
 from typing import Annotated, Any
 
 import typer
@@ -23,7 +23,7 @@ from rich.table import Table
 from vaultlink.errors import VaultlinkError
 
 
-class OutputFormat(str, Enum):
+class OutputFormat(StrEnum):
     table = "table"
     json = "json"
 
@@ -34,7 +34,9 @@ OutputOpt = Annotated[
 ]
 
 
-def emit(data: Any, output: OutputFormat, columns: Sequence[str] | None = None, title: str | None = None) -> None:
+def emit(
+    data: Any, output: OutputFormat, columns: Sequence[str] | None = None, title: str | None = None
+) -> None:
     """Print ``data`` (a dict or a list of dicts) as JSON or as a table."""
     if output == OutputFormat.json:
         sys.stdout.write(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
@@ -103,7 +105,11 @@ def read_json_file(path: str, what: str = "file") -> Any:
     from vaultlink.errors import MalformedJSON, NotFound
 
     try:
-        text = sys.stdin.read() if path == "-" else open(path, encoding="utf-8").read()
+        if path == "-":
+            text = sys.stdin.read()
+        else:
+            with open(path, encoding="utf-8") as fh:
+                text = fh.read()
     except FileNotFoundError:
         raise NotFound(f"{what} {path!r} does not exist; check the path.", field=what) from None
     except OSError as exc:
@@ -112,5 +118,6 @@ def read_json_file(path: str, what: str = "file") -> Any:
         return json.loads(text)
     except json.JSONDecodeError as exc:
         raise MalformedJSON(
-            f"{what} {path!r} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}).", field=what
+            f"{what} {path!r} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}).",
+            field=what,
         ) from None

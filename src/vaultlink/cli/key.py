@@ -15,7 +15,9 @@ COLUMNS = ("id", "principal", "status", "description")
 
 @app.command("create")
 def create(
-    principal: Annotated[str | None, typer.Option("--principal", help="Name, id or ARN (default: you).")] = None,
+    principal: Annotated[
+        str | None, typer.Option("--principal", help="Name, id or ARN (default: you).")
+    ] = None,
     description: Annotated[str, typer.Option("--description")] = "",
     output: OutputOpt = OutputFormat.table,
 ) -> None:
@@ -26,7 +28,8 @@ def create(
 
 @app.command("list")
 def list_(
-    principal: Annotated[str | None, typer.Option("--principal")] = None, output: OutputOpt = OutputFormat.table
+    principal: Annotated[str | None, typer.Option("--principal")] = None,
+    output: OutputOpt = OutputFormat.table,
 ) -> None:
     """List API keys (never their secrets)."""
     with handled(output):

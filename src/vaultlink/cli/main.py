@@ -33,12 +33,15 @@ GROUPS: tuple[tuple[str, str], ...] = (
 @app.callback()
 def _globals(
     url: Annotated[str | None, typer.Option("--url", envvar="VAULTLINK_URL", help="Server URL.")] = None,
-    api_key: Annotated[str | None, typer.Option("--api-key", envvar="VAULTLINK_API_KEY", help="API key.")] = None,
+    api_key: Annotated[
+        str | None, typer.Option("--api-key", envvar="VAULTLINK_API_KEY", help="API key.")
+    ] = None,
     data_dir: Annotated[
         str | None, typer.Option("--data-dir", envvar="VAULTLINK_DATA_DIR", help="Local server's data dir.")
     ] = None,
-    profile: Annotated[str | None, typer.Option("--profile", envvar="VAULTLINK_PROFILE", help="Config profile.")]
-    = None,
+    profile: Annotated[
+        str | None, typer.Option("--profile", envvar="VAULTLINK_PROFILE", help="Config profile.")
+    ] = None,
 ) -> None:
     set_globals(url, api_key, data_dir, profile)
 

@@ -9,7 +9,9 @@ import typer
 from vaultlink.cli.client import Client
 from vaultlink.cli.common import OutputFormat, OutputOpt, emit, handled
 
-app = typer.Typer(help="Principals: users and service identities, authenticated by API keys.", no_args_is_help=True)
+app = typer.Typer(
+    help="Principals: users and service identities, authenticated by API keys.", no_args_is_help=True
+)
 COLUMNS = ("id", "name", "type", "arn")
 
 

@@ -22,18 +22,23 @@ def assign(
     role: str,
     scope: Annotated[
         str | None,
-        typer.Option("--scope", help="/accounts/ID, /accounts/ID/vaults/VAULT-ID or /accounts/ID/vnets/VNET-ID"),
+        typer.Option(
+            "--scope", help="/accounts/ID, /accounts/ID/vaults/VAULT-ID or /accounts/ID/vnets/VNET-ID"
+        ),
     ] = None,
     output: OutputOpt = OutputFormat.table,
 ) -> None:
     """Give PRINCIPAL the ROLE at a scope (default: your whole account)."""
     with handled(output):
-        emit(Client().post("/role-assignments", {"principal": principal, "role": role, "scope": scope}), output)
+        emit(
+            Client().post("/role-assignments", {"principal": principal, "role": role, "scope": scope}), output
+        )
 
 
 @app.command("list")
 def list_(
-    principal: Annotated[str | None, typer.Option("--principal")] = None, output: OutputOpt = OutputFormat.table
+    principal: Annotated[str | None, typer.Option("--principal")] = None,
+    output: OutputOpt = OutputFormat.table,
 ) -> None:
     """List role assignments."""
     with handled(output):

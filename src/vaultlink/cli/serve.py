@@ -11,12 +11,19 @@ from vaultlink.config import load_config
 
 
 def serve(
-    data_dir: Annotated[str | None, typer.Option("--data-dir", help="Where metadata, blobs and keys live.")] = None,
+    data_dir: Annotated[
+        str | None, typer.Option("--data-dir", help="Where metadata, blobs and keys live.")
+    ] = None,
     config: Annotated[str | None, typer.Option("--config", help="A TOML config file.")] = None,
-    api_port: Annotated[int | None, typer.Option("--api-port", help="Port of the API and data plane (0: any).")] = None,
-    dns_port: Annotated[int | None, typer.Option("--dns-port", help="Port of the DNS responder (0: any).")] = None,
-    regions: Annotated[str | None, typer.Option("--regions", help="Region catalog: default, aws, azure or a file.")]
-    = None,
+    api_port: Annotated[
+        int | None, typer.Option("--api-port", help="Port of the API and data plane (0: any).")
+    ] = None,
+    dns_port: Annotated[
+        int | None, typer.Option("--dns-port", help="Port of the DNS responder (0: any).")
+    ] = None,
+    regions: Annotated[
+        str | None, typer.Option("--regions", help="Region catalog: default, aws, azure or a file.")
+    ] = None,
 ) -> None:
     """Run the service: management API, data plane and DNS responder, in one process."""
     from vaultlink.api.server import serve as run

@@ -36,8 +36,13 @@ def create(
 ) -> None:
     """Create a vault."""
     with handled(output):
-        body = {"name": name, "region": region, "public_network_access": public_network_access,
-                "cross_region_restore": cross_region_restore, "tags": _tags(tag)}
+        body = {
+            "name": name,
+            "region": region,
+            "public_network_access": public_network_access,
+            "cross_region_restore": cross_region_restore,
+            "tags": _tags(tag),
+        }
         emit(Client().post("/vaults", body), output)
 
 
@@ -60,7 +65,9 @@ def update(
     vault: str,
     public_network_access: Toggle = None,
     cross_region_restore: Toggle = None,
-    tag: Annotated[list[str] | None, typer.Option("--tag", help="KEY=VALUE, repeatable; replaces all tags")] = None,
+    tag: Annotated[
+        list[str] | None, typer.Option("--tag", help="KEY=VALUE, repeatable; replaces all tags")
+    ] = None,
     output: OutputOpt = OutputFormat.table,
 ) -> None:
     """Change public network access, cross-region restore or tags."""

@@ -14,12 +14,29 @@ ACCOUNT_RE = re.compile(r"^\d{12}$")
 ROLES = ("Owner", "Contributor", "Backup Operator", "Reader", "Network Contributor")
 
 # Permissions are "<area>.<verb>". Roles grant sets of them; scopes narrow where.
-READ = {"account.read", "principal.read", "role.read", "vault.read", "network.read", "dns.read",
-        "audit.read", "backup.read", "region.read"}
+READ = {
+    "account.read",
+    "principal.read",
+    "role.read",
+    "vault.read",
+    "network.read",
+    "dns.read",
+    "audit.read",
+    "backup.read",
+    "region.read",
+}
 _ROLE_PERMS: dict[str, set[str]] = {
     "Owner": {"*"},
-    "Contributor": READ | {"vault.write", "vault.delete", "connection.approve", "network.write", "dns.write",
-                           "backup.operate", "policy.write"},
+    "Contributor": READ
+    | {
+        "vault.write",
+        "vault.delete",
+        "connection.approve",
+        "network.write",
+        "dns.write",
+        "backup.operate",
+        "policy.write",
+    },
     "Backup Operator": READ | {"backup.operate"},
     "Reader": set(READ),
     "Network Contributor": READ | {"network.write", "dns.write", "policy.write"},

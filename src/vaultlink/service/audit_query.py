@@ -11,7 +11,9 @@ from vaultlink.service.core import Caller, Service, allowed
 DECISIONS = ("allowed", "denied")
 
 
-def query(svc: Service, caller: Caller, filters: dict[str, Any], after: int = 0, limit: int = 100) -> list[dict[str, Any]]:
+def query(
+    svc: Service, caller: Caller, filters: dict[str, Any], after: int = 0, limit: int = 100
+) -> list[dict[str, Any]]:
     if filters.get("decision") not in (None, *DECISIONS):
         raise InvalidInput(f"decision must be one of {', '.join(DECISIONS)}.", field="decision")
     if not 1 <= limit <= 10000:
@@ -22,11 +24,14 @@ def query(svc: Service, caller: Caller, filters: dict[str, Any], after: int = 0,
         is_admin = bool(root) and allowed(txn, caller, "audit.read", Scope(root[0]["id"]))
         can_own = allowed(txn, caller, "audit.read", Scope(caller.account_id))
         if not is_admin and not can_own:
-            raise AccessDenied("reading the audit log needs a role with audit.read on your account (e.g. Reader).")
+            raise AccessDenied(
+                "reading the audit log needs a role with audit.read on your account (e.g. Reader)."
+            )
         vault_ref = filters.get("vault")
         if vault_ref:
-            v = txn.get("vault", vault_ref) or next(iter(txn.find("vault", account_id=caller.account_id,
-                                                                   name=vault_ref)), None)
+            v = txn.get("vault", vault_ref) or next(
+                iter(txn.find("vault", account_id=caller.account_id, name=vault_ref)), None
+            )
             if v is not None:
                 filters = dict(filters, vault=v["id"])
     out: list[dict[str, Any]] = []
@@ -42,4 +47,3 @@ def query(svc: Service, caller: Caller, filters: dict[str, Any], after: int = 0,
             if len(out) >= limit:
                 break
     return out
-

@@ -33,7 +33,9 @@ def _hash(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def _new_key(txn: Txn, svc: Service, principal: dict[str, Any], description: str = "") -> tuple[dict[str, Any], str]:
+def _new_key(
+    txn: Txn, svc: Service, principal: dict[str, Any], description: str = ""
+) -> tuple[dict[str, Any], str]:
     key_id = "AK" + secrets.token_hex(8).upper()
     secret = secrets.token_urlsafe(32)
     rec = {
@@ -60,8 +62,14 @@ def _create_account(txn: Txn, svc: Service, name: str, is_root: bool = False) ->
     while txn.get("account", account_id) is not None:  # pragma: no cover - 1e-12
         account_id = new_account_id()
     part = svc.catalog.default_partition().name
-    acct = {"id": account_id, "account_id": "", "parent_id": "", "name": name, "root": is_root,
-            "created": svc.clock.now()}
+    acct = {
+        "id": account_id,
+        "account_id": "",
+        "parent_id": "",
+        "name": name,
+        "root": is_root,
+        "created": svc.clock.now(),
+    }
     txn.insert("account", account_id, acct)
     owner = {
         "id": new_id("p-"),
@@ -198,7 +206,9 @@ def find_principal(txn: Txn, ref: str, account_id: str) -> dict[str, Any]:
         found = txn.find("principal", account_id=account_id, name=ref)
         if found:
             return found[0]
-    raise NotFound(f"principal {ref!r} does not exist; `vaultlink principal list` shows them.", field="principal")
+    raise NotFound(
+        f"principal {ref!r} does not exist; `vaultlink principal list` shows them.", field="principal"
+    )
 
 
 def delete_principal(svc: Service, caller: Caller, ref: str) -> None:
@@ -215,10 +225,14 @@ def delete_principal(svc: Service, caller: Caller, ref: str) -> None:
 
 
 # --- keys -------------------------------------------------------------------------
-def create_key(svc: Service, caller: Caller, principal_ref: str | None, description: str = "") -> dict[str, Any]:
+def create_key(
+    svc: Service, caller: Caller, principal_ref: str | None, description: str = ""
+) -> dict[str, Any]:
     with svc.store.transaction() as txn:
-        p = find_principal(txn, principal_ref, caller.account_id) if principal_ref else txn.require(
-            "principal", caller.principal_id
+        p = (
+            find_principal(txn, principal_ref, caller.account_id)
+            if principal_ref
+            else txn.require("principal", caller.principal_id)
         )
         if p["id"] != caller.principal_id:
             authorize(txn, caller, "principal.write", Scope(p["account_id"]))
@@ -244,7 +258,9 @@ def revoke_key(svc: Service, caller: Caller, key_id: str) -> dict[str, Any]:
     with svc.store.transaction() as txn:
         rec = txn.get("api_key", key_id)
         if rec is None:
-            raise NotFound(f"API key {key_id!r} does not exist; `vaultlink key list` shows them.", field="key_id")
+            raise NotFound(
+                f"API key {key_id!r} does not exist; `vaultlink key list` shows them.", field="key_id"
+            )
         if rec["parent_id"] != caller.principal_id:
             authorize(txn, caller, "principal.write", Scope(rec["account_id"]))
         rec["status"] = "Revoked"
@@ -270,7 +286,9 @@ def _assign(txn: Txn, svc: Service, principal: dict[str, Any], role: str, scope:
     return rec
 
 
-def assign_role(svc: Service, caller: Caller, principal_ref: str, role: str, scope_text: str | None) -> dict[str, Any]:
+def assign_role(
+    svc: Service, caller: Caller, principal_ref: str, role: str, scope_text: str | None
+) -> dict[str, Any]:
     role = check_role(role)
     scope = Scope.parse(scope_text) if scope_text else Scope(caller.account_id)
     with svc.store.transaction() as txn:
@@ -278,8 +296,10 @@ def assign_role(svc: Service, caller: Caller, principal_ref: str, role: str, sco
         if scope.kind != "account":
             res = txn.get(scope.kind, scope.resource_id or "")
             if res is None or res["account_id"] != scope.account_id:
-                raise NotFound(f"{scope.kind} {scope.resource_id!r} does not exist in account {scope.account_id}.",
-                               field="scope")
+                raise NotFound(
+                    f"{scope.kind} {scope.resource_id!r} does not exist in account {scope.account_id}.",
+                    field="scope",
+                )
         authorize(txn, caller, "role.write", scope)
         p = find_principal(txn, principal_ref, caller.account_id)
         return _assign(txn, svc, p, role, scope)
@@ -292,8 +312,12 @@ def list_roles(svc: Service, caller: Caller, principal_ref: str | None = None) -
             rows = txn.find("role_assignment", parent_id=p["id"])
         else:
             rows = txn.find("role_assignment", account_id=caller.account_id)
-        return [r for r in rows if r["principal_id"] == caller.principal_id
-                or allowed(txn, caller, "role.read", Scope.parse(r["scope"]))]
+        return [
+            r
+            for r in rows
+            if r["principal_id"] == caller.principal_id
+            or allowed(txn, caller, "role.read", Scope.parse(r["scope"]))
+        ]
 
 
 def remove_role(svc: Service, caller: Caller, assignment_id: str) -> None:

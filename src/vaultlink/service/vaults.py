@@ -77,7 +77,9 @@ def create_vault(
 def _check_tags(tags: Any) -> None:
     if tags is None:
         return
-    if not isinstance(tags, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in tags.items()):
+    if not isinstance(tags, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in tags.items()
+    ):
         raise InvalidInput("tags must be an object of string keys to string values.", field="tags")
     if len(tags) > 50:
         raise InvalidInput("at most 50 tags.", field="tags")
@@ -114,11 +116,15 @@ def update_vault(svc: Service, caller: Caller, ref: str, changes: dict[str, Any]
         v = find_vault(txn, ref, caller.account_id)
         authorize(txn, caller, "vault.write", vault_scope(v))
         if "public_network_access" in changes:
-            v["public_network_access"] = check_toggle(changes["public_network_access"], "public_network_access")
+            v["public_network_access"] = check_toggle(
+                changes["public_network_access"], "public_network_access"
+            )
         if "cross_region_restore" in changes:
             crr = check_toggle(changes["cross_region_restore"], "cross_region_restore")
             if crr == "Enabled" and not v.get("secondary_region"):
-                raise InvalidInput(f"region {v['region']} has no paired region.", field="cross_region_restore")
+                raise InvalidInput(
+                    f"region {v['region']} has no paired region.", field="cross_region_restore"
+                )
             v["cross_region_restore"] = crr
         if "tags" in changes:
             _check_tags(changes["tags"])

@@ -1,0 +1,139 @@
+"""One contract suite for every MetadataStore adapter (in-memory, SQLite, PostgreSQL when available)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from vaultlink.adapters.memstore import MemoryStore
+from vaultlink.adapters.sqlstore import SqlStore
+from vaultlink.errors import AlreadyExists, NotFound
+
+PG_URL = os.environ.get("VAULTLINK_TEST_POSTGRES_URL")
+
+
+@pytest.fixture(params=["memory", "sqlite", "postgres"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
+    if request.param == "memory":
+        s: Any = MemoryStore()
+    elif request.param == "sqlite":
+        s = SqlStore(f"sqlite:///{tmp_path / 'meta.db'}")
+    else:
+        if not PG_URL:
+            pytest.skip("set VAULTLINK_TEST_POSTGRES_URL to run the PostgreSQL contract")
+        s = SqlStore(PG_URL)
+        from sqlalchemy import text
+
+        with s.engine.begin() as conn:
+            conn.execute(text("DROP TABLE IF EXISTS records, audit_events, chunk_index, alembic_version"))
+    s.migrate()
+    yield s
+    s.close()
+
+
+def rec(name: str | None, account: str = "111111111111", parent: str = "", **kw: Any) -> dict[str, Any]:
+    return {"account_id": account, "parent_id": parent, "name": name, **kw}
+
+
+def test_insert_get_find_in_creation_order(store: Any) -> None:
+    with store.transaction() as t:
+        t.insert("vault", "v2", rec("b"))
+        t.insert("vault", "v1", rec("a"))
+        t.insert("vnet", "n1", rec("a"))
+    with store.transaction() as t:
+        assert t.get("vault", "v1")["name"] == "a"
+        assert t.get("vault", "missing") is None
+        assert [r["name"] for r in t.find("vault")] == ["b", "a"]
+        assert [r["name"] for r in t.find("vault", name="a")] == ["a"]
+        assert t.find("vault", account_id="222222222222") == []
+
+
+def test_unique_name_per_scope_and_duplicate_id(store: Any) -> None:
+    with store.transaction() as t:
+        t.insert("vault", "v1", rec("a"))
+        t.insert("vault", "v3", rec("a", account="222222222222"))  # other account: fine
+        t.insert("vault", "v4", rec(None))
+        t.insert("vault", "v5", rec(None))  # unnamed records never clash
+    with pytest.raises(AlreadyExists), store.transaction() as t:
+        t.insert("vault", "v2", rec("a"))
+    with pytest.raises(AlreadyExists), store.transaction() as t:
+        t.insert("vault", "v1", rec("z"))
+
+
+def test_failed_transaction_rolls_back_everything(store: Any) -> None:
+    with pytest.raises(RuntimeError), store.transaction() as t:
+        t.insert("vault", "v1", rec("a"))
+        raise RuntimeError("boom")
+    with store.transaction() as t:
+        assert t.get("vault", "v1") is None
+    # an AlreadyExists inside a transaction must not keep the earlier writes either
+    with pytest.raises(AlreadyExists), store.transaction() as t:
+        t.insert("vault", "v1", rec("a"))
+        t.insert("vault", "v2", rec("a"))
+    with store.transaction() as t:
+        assert t.find("vault") == []
+
+
+def test_update_delete_require(store: Any) -> None:
+    with store.transaction() as t:
+        t.insert("vault", "v1", rec("a", x=1))
+        t.update("vault", "v1", rec("a", x=2))
+        assert t.require("vault", "v1")["x"] == 2
+        with pytest.raises(NotFound):
+            t.update("vault", "nope", rec("q"))
+        t.delete("vault", "v1")
+        with pytest.raises(NotFound):
+            t.delete("vault", "v1")
+        with pytest.raises(NotFound):
+            t.require("vault", "v1")
+
+
+def test_returned_records_are_copies(store: Any) -> None:
+    with store.transaction() as t:
+        t.insert("vault", "v1", rec("a", tags={"k": "v"}))
+        r = t.get("vault", "v1")
+        r["tags"]["k"] = "changed"
+        assert t.get("vault", "v1")["tags"] == {"k": "v"}
+
+
+def test_audit_append_and_query(store: Any) -> None:
+    events = [
+        {
+            "time": 100.0 + i,
+            "action": "vault.create",
+            "decision": "allowed" if i % 2 else "denied",
+            "principal": f"p{i % 3}",
+            "code": None if i % 2 else "AccessDenied",
+            "vault": "v1" if i < 5 else "v2",
+        }
+        for i in range(10)
+    ]
+    store.append_audit(events[:4])
+    store.append_audit(events[4:])
+    allev = store.query_audit({})
+    assert [e["time"] for e in allev] == [e["time"] for e in events]
+    seqs = [e["seq"] for e in allev]
+    assert seqs == sorted(seqs) and len(set(seqs)) == 10
+    assert len(store.query_audit({"decision": "denied"})) == 5
+    assert len(store.query_audit({"vault": "v2", "code": "AccessDenied"})) == 2
+    assert [e["time"] for e in store.query_audit({"since": 103, "until": 105})] == [103.0, 104.0, 105.0]
+    assert len(store.query_audit({}, after_seq=seqs[6])) == 3
+    assert len(store.query_audit({}, limit=2)) == 2
+
+
+def test_sqlite_survives_reopen(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'meta.db'}"
+    s = SqlStore(url)
+    s.migrate()
+    with s.transaction() as t:
+        t.insert("vault", "v1", rec("a"))
+    s.close()
+    s2 = SqlStore(url)
+    s2.migrate()  # idempotent
+    with s2.transaction() as t:
+        assert t.require("vault", "v1")["name"] == "a"
+    s2.close()
