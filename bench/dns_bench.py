@@ -30,15 +30,19 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from vaultlink.dns import names as N  # noqa: E402
-from vaultlink.dns.model import DnsView, PrivateZone, Vnet, VnetLink, make_record_set  # noqa: E402
+from vaultlink.dns import names as N
+from vaultlink.dns.model import DnsView, PrivateZone, Vnet, VnetLink, make_record_set
 
 SOURCE = "127.10.1.5"
 
 
 def build(count: int) -> tuple[DnsView, list[tuple[str, str]], list[tuple[str, str]]]:
     """The view, the (public name, privatelink name) pairs and the (privatelink name, ip) records."""
-    vault_zone, blob_zone, queue_zone = N.vault_privatelink_zone("ge"), N.blob_privatelink_zone(), N.queue_privatelink_zone()
+    vault_zone, blob_zone, queue_zone = (
+        N.vault_privatelink_zone("ge"),
+        N.blob_privatelink_zone(),
+        N.queue_privatelink_zone(),
+    )
     records: dict[str, list] = {vault_zone: [], blob_zone: [], queue_zone: []}
     cnames: list[tuple[str, str]] = []
     hosts: list[tuple[str, str]] = []
@@ -46,11 +50,19 @@ def build(count: int) -> tuple[DnsView, list[tuple[str, str]], list[tuple[str, s
         ip = f"127.10.{1 + i // 250}.{4 + i % 250}"
         kind = i % 3
         if kind == 0:
-            pub, priv, zone = N.vault_public_name(f"vault{i}", "ge"), N.vault_privatelink_name(f"vault{i}", "ge"), vault_zone
+            pub, priv, zone = (
+                N.vault_public_name(f"vault{i}", "ge"),
+                N.vault_privatelink_name(f"vault{i}", "ge"),
+                vault_zone,
+            )
         elif kind == 1:
             pub, priv, zone = N.blob_public_name(f"acct{i}"), N.blob_privatelink_name(f"acct{i}"), blob_zone
         else:
-            pub, priv, zone = N.queue_public_name(f"acct{i}"), N.queue_privatelink_name(f"acct{i}"), queue_zone
+            pub, priv, zone = (
+                N.queue_public_name(f"acct{i}"),
+                N.queue_privatelink_name(f"acct{i}"),
+                queue_zone,
+            )
         records[zone].append(make_record_set(zone, priv.split(".")[0], "A", [ip], 10))
         cnames.append((pub, priv))
         hosts.append((priv, ip))
@@ -71,9 +83,10 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_udp(port: int, timeout: float = 10.0) -> None:
-    """Wait until something answers a query on 127.0.0.1:port (bounded)."""
-    query = bytes.fromhex("abcd01000001000000000000") + b"\x02ns1\x09vaultlink\x08internal\x00\x00\x01\x00\x01"
+def wait_udp(port: int, name: str, timeout: float = 10.0) -> None:
+    """Wait until something answers a query for ``name`` on 127.0.0.1:port (bounded)."""
+    qname = b"".join(bytes([len(lb)]) + lb.encode() for lb in name.split(".")) + b"\x00"
+    query = bytes.fromhex("abcd01000001000000000000") + qname + b"\x00\x01\x00\x01"
     deadline = time.monotonic() + timeout
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.settimeout(0.2)
@@ -87,9 +100,28 @@ def wait_udp(port: int, timeout: float = 10.0) -> None:
     raise RuntimeError(f"nothing answers on 127.0.0.1:{port}")
 
 
-def run_dnsperf(port: int, datafile: str, seconds: float, clients: int) -> dict[str, float]:
-    cmd = ["dnsperf", "-s", "127.0.0.1", "-p", str(port), "-a", SOURCE, "-d", datafile,
-           "-l", str(seconds), "-c", str(clients), "-q", "100", "-t", "2"]
+def run_dnsperf(port: int, datafile: str, seconds: float, clients: int, edns: bool) -> dict[str, float]:
+    cmd = [
+        "dnsperf",
+        "-s",
+        "127.0.0.1",
+        "-p",
+        str(port),
+        "-a",
+        SOURCE,
+        "-d",
+        datafile,
+        "-l",
+        str(seconds),
+        "-c",
+        str(clients),
+        "-q",
+        "100",
+        "-t",
+        "2",
+    ]
+    if edns:
+        cmd.append("-e")
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60).stdout
 
     def grab(pattern: str) -> float:
@@ -106,6 +138,16 @@ def run_dnsperf(port: int, datafile: str, seconds: float, clients: int) -> dict[
     }
 
 
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown cpu"
+
+
 def serve(port: int, count: int) -> None:
     from vaultlink.dns.responder import Responder
     from vaultlink.dns.server import serve_forever
@@ -119,6 +161,7 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--names", type=int, default=300)
     ap.add_argument("--clients", type=int, default=1)
+    ap.add_argument("--edns", action="store_true", help="send EDNS0 (dnsperf -e)")
     ap.add_argument("--serve", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.serve:
@@ -139,8 +182,8 @@ def main() -> None:
         port = free_port()
         proc = subprocess.Popen([sys.executable, __file__, "--serve", str(port), "--names", str(args.names)])
         try:
-            wait_udp(port)
-            results["vaultlink"] = run_dnsperf(port, datafile, args.seconds, args.clients)
+            wait_udp(port, hosts[0][0])
+            results["vaultlink"] = run_dnsperf(port, datafile, args.seconds, args.clients, args.edns)
         finally:
             proc.send_signal(signal.SIGINT)
             proc.wait(timeout=10)
@@ -152,12 +195,25 @@ def main() -> None:
             for pub, priv in cnames:
                 fh.write(f"cname={pub},{priv},10\n")
         port = free_port()
-        dm = subprocess.Popen(["dnsmasq", "-k", "--conf-file=" + conf, "--no-resolv", "--no-hosts",
-                               "--listen-address=127.0.0.1", "--bind-interfaces", "-p", str(port),
-                               "--user=root", "--pid-file=", "--log-facility=/dev/null"])
+        dm = subprocess.Popen(
+            [
+                "dnsmasq",
+                "-k",
+                "--conf-file=" + conf,
+                "--no-resolv",
+                "--no-hosts",
+                "--listen-address=127.0.0.1",
+                "--bind-interfaces",
+                "-p",
+                str(port),
+                "--user=root",
+                "--pid-file=",
+                "--log-facility=/dev/null",
+            ]
+        )
         try:
-            wait_udp(port)
-            results["dnsmasq"] = run_dnsperf(port, datafile, args.seconds, args.clients)
+            wait_udp(port, hosts[0][0])
+            results["dnsmasq"] = run_dnsperf(port, datafile, args.seconds, args.clients, args.edns)
         finally:
             dm.terminate()
             dm.wait(timeout=10)
@@ -168,13 +224,16 @@ def main() -> None:
         loop = "uvloop"
     except ImportError:
         loop = "asyncio"
-    print(f"machine: {platform.node()} {platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()}, {loop}")
+    print(f"machine: {cpu_model()}, {os.cpu_count()} cores, Python {platform.python_version()}, {loop}")
     print(f"{'server':10} {'qps':>10} {'sent':>9} {'completed':>9} {'lost':>5} {'avg ms':>7}")
     for name, r in results.items():
-        print(f"{name:10} {r['qps']:>10.0f} {r['sent']:>9.0f} {r['completed']:>9.0f} {r['lost']:>5.0f} "
-              f"{r['avg_latency_ms']:>7.3f}")
+        print(
+            f"{name:10} {r['qps']:>10.0f} {r['sent']:>9.0f} {r['completed']:>9.0f} {r['lost']:>5.0f} "
+            f"{r['avg_latency_ms']:>7.3f}"
+        )
     print(f"ratio vaultlink/dnsmasq: {ratio:.2f} (target >= 0.80, lost 0)")
-    print(json.dumps({"results": results, "ratio": ratio, "seconds": args.seconds, "names": args.names}))
+    summary = {"results": results, "ratio": ratio, "seconds": args.seconds, "names": args.names}
+    print(json.dumps({**summary, "edns": args.edns}))
 
 
 if __name__ == "__main__":

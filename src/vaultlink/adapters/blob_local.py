@@ -62,7 +62,9 @@ class LocalBlobStore:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
             if e.errno == errno.ENOTDIR:
-                raise InvalidInput(f"blob name {name!r} collides with an existing blob", field="name") from None
+                raise InvalidInput(
+                    f"blob name {name!r} collides with an existing blob", field="name"
+                ) from None
             raise StoreError(f"cannot write blob {name!r}: {e.strerror}") from None
 
     def _open(self, name: str) -> int:

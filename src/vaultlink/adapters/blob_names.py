@@ -10,12 +10,14 @@ _SEGMENT = re.compile(r"[A-Za-z0-9._-]+")
 
 
 def check_name(name: str) -> str:
-    """Return ``name`` if valid: ``/``-separated ``[A-Za-z0-9._-]`` segments, no ``.``/``..``, no empty segment."""
+    """Return ``name`` if valid: ``/``-separated ``[A-Za-z0-9._-]`` segments, none empty, ``.`` or ``..``."""
     if not isinstance(name, str) or not name:
         raise InvalidInput("blob name must be a non-empty string", field="name")
     for seg in name.split("/"):
         if seg in ("", ".", "..") or not _SEGMENT.fullmatch(seg):
-            raise InvalidInput(f"invalid blob name {name!r}: segments are [A-Za-z0-9._-], no '..'", field="name")
+            raise InvalidInput(
+                f"invalid blob name {name!r}: segments are [A-Za-z0-9._-], no '..'", field="name"
+            )
     return name
 
 

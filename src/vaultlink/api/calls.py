@@ -48,6 +48,9 @@ def call(
         "source_ip": client_ip(request),
         "time": time.time(),
     }
+    dp = request.scope.get("state", {}).get("dp")
+    if dp is not None:  # reached through a service endpoint: record where from
+        ev.update(plane="regional", endpoint=dp.endpoint_id, vnet=dp.vnet_id, host=dp.host)
     t0 = time.perf_counter()
     try:
         caller = authenticate(svc, token_of(request), ev["source_ip"])

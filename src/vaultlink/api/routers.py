@@ -6,4 +6,6 @@ ROUTE_MODULES: tuple[str, ...] = (
     "vaultlink.api.routes_identity",
     "vaultlink.api.routes_vaults",
     "vaultlink.api.routes_audit",
+    "vaultlink.api.routes_networks",
+    "vaultlink.api.routes_endpoints",
 )

@@ -64,6 +64,8 @@ class Runtime:
             timeout_keep_alive=30,
             h11_max_incomplete_event_size=64 * 1024,
             access_log=False,
+            proxy_headers=False,  # never trust X-Forwarded-For: the source IP decides the network
+            server_header=False,
         )
         self.uv_config.load()
         self.server = _Server(self.uv_config)
@@ -73,6 +75,14 @@ class Runtime:
         self.start_hooks: list[Callable[[Runtime], Awaitable[None]]] = []
         self.stop_hooks: list[Callable[[Runtime], Awaitable[None]]] = []
         self.stopping = asyncio.Event()
+        self.extra_info: dict[str, Any] = {}
+        self.fabric: Any = None
+
+    def set_app(self, app: Any) -> None:
+        """Put another ASGI app (the fabric) in front of every listener."""
+        self.app = app
+        self.uv_config.app = app
+        self.uv_config.loaded_app = app
 
     def _protocol_factory(self) -> Callable[[], asyncio.Protocol]:
         cfg = self.uv_config
@@ -174,6 +184,9 @@ def serve(config: Config, out: Any = sys.stdout) -> None:
         )
         out.flush()
     runtime = Runtime(svc)
+    from vaultlink.fabric.listeners import attach as attach_fabric
+
+    attach_fabric(runtime)
     info_path = data_dir / "server.json"
 
     def ready(rt: Runtime) -> None:

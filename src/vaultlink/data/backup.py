@@ -95,8 +95,16 @@ def _node(path: str, st: os.stat_result) -> Node | None:
     typ = "dir" if stat.S_ISDIR(m) else "file" if stat.S_ISREG(m) else "symlink" if stat.S_ISLNK(m) else None
     if typ is None:
         return None
-    return Node(path, typ, stat.S_IMODE(m), st.st_mtime_ns, st.st_size if typ == "file" else 0,
-                inode=st.st_ino, uid=st.st_uid, gid=st.st_gid)
+    return Node(
+        path,
+        typ,
+        stat.S_IMODE(m),
+        st.st_mtime_ns,
+        st.st_size if typ == "file" else 0,
+        inode=st.st_ino,
+        uid=st.st_uid,
+        gid=st.st_gid,
+    )
 
 
 def walk(paths: Sequence[str | os.PathLike[str]], errors: list[tuple[str, str]]) -> list[tuple[Node, str]]:
@@ -107,7 +115,9 @@ def walk(paths: Sequence[str | os.PathLike[str]], errors: list[tuple[str, str]])
         src = os.path.abspath(os.fspath(raw))
         root = _root_name(src)
         if root in seen:
-            raise InvalidInput(f"two backup paths are both named {root!r}; back them up separately", field="paths")
+            raise InvalidInput(
+                f"two backup paths are both named {root!r}; back them up separately", field="paths"
+            )
         seen.add(root)
         try:
             st = os.lstat(src)
@@ -142,8 +152,12 @@ def walk(paths: Sequence[str | os.PathLike[str]], errors: list[tuple[str, str]])
 
 def _unchanged(node: Node, prev: Node | None) -> bool:
     return (
-        prev is not None and prev.type == "file" and prev.size == node.size and prev.mtime_ns == node.mtime_ns
-        and prev.inode == node.inode and prev.mode == node.mode
+        prev is not None
+        and prev.type == "file"
+        and prev.size == node.size
+        and prev.mtime_ns == node.mtime_ns
+        and prev.inode == node.inode
+        and prev.mode == node.mode
     )
 
 
@@ -201,14 +215,14 @@ def backup(
                 c.stored += stored
         return cid
 
-    def file_task(path: str) -> tuple[list[bytes], int]:
-        ids, size = [], 0
+    def file_task(path: str) -> tuple[list[bytes], list[int]]:
+        ids, sizes = [], []
         for d in repo.chunker.cut_file(path):
             ids.append(chunk_task(d))
-            size += len(d)
+            sizes.append(len(d))
         with c.lock:
             c.files_done += 1
-        return ids, size
+        return ids, sizes
 
     def submit(pool: ThreadPoolExecutor, fn: Callable[..., Any], arg: Any) -> Future[Any]:
         inflight.acquire()
@@ -222,47 +236,55 @@ def backup(
                 if node.type != "file":
                     continue
                 p = prev.get(node.path)
-                if _unchanged(node, p) and p is not None and len(repo.index.have(p.chunks)) == len(set(p.chunks)):
-                    node.chunks = list(p.chunks)
+                if (
+                    _unchanged(node, p)
+                    and p is not None
+                    and len(repo.index.have(p.chunks)) == len(set(p.chunks))
+                ):
+                    node.chunks, node.sizes = list(p.chunks), list(p.sizes)
                     stats.files_unchanged += 1
                     with c.lock:
                         c.files_done += 1
                 elif node.size <= SMALL_FILE:
-                    pending.append((node, [submit(pool, file_task, src)], "file"))
+                    pending.append((node, [submit(pool, file_task, src)], src))
                 else:
                     try:
-                        futs, size = [], 0
+                        futs, sizes = [], []
                         for d in repo.chunker.cut_file(src):
                             futs.append(submit(pool, chunk_task, d))
-                            size += len(d)
-                        node.size = size
+                            sizes.append(len(d))
+                        node.sizes, node.size = sizes, sum(sizes)
                     except OSError as e:
                         stats.errors.append((src, str(e)))
                         node.type = "error"
                         continue
-                    pending.append((node, futs, "chunks"))
+                    pending.append((node, futs, ""))
                     with c.lock:
                         c.files_done += 1
                 report()
-            for node, futs, kind in pending:
+            for node, futs, src in pending:
                 try:
-                    if kind == "file":
-                        node.chunks, node.size = futs[0].result()
+                    if src:
+                        node.chunks, node.sizes = futs[0].result()
+                        node.size = sum(node.sizes)
                     else:
                         node.chunks = [f.result() for f in futs]
                 except OSError as e:
-                    stats.errors.append((node.path, str(e)))
+                    stats.errors.append((src, str(e)))
                     node.type = "error"
                 report()
         repo.flush()
     except BaseException:
-        # wait for running uploads so nothing is left half-done, then let the error through
-        repo._pool.shutdown(wait=True, cancel_futures=True)
+        repo.abort()  # wait for running uploads, drop the open pack; the error goes through
         raise
     nodes = [n for n, _ in entries if n.type != "error"]
     manifest = Manifest(
-        time=time.time(), hostname=hostname or socket.gethostname(),
-        roots=[os.path.abspath(os.fspath(p)) for p in paths], nodes=nodes, parent=parent, tags=dict(tags or {}),
+        time=time.time(),
+        hostname=hostname or socket.gethostname(),
+        roots=[os.path.abspath(os.fspath(p)) for p in paths],
+        nodes=nodes,
+        parent=parent,
+        tags=dict(tags or {}),
     )
     name = repo.save_manifest(manifest)  # LAST: the snapshot exists only once everything it names is stored
     stats.files = sum(1 for n in nodes if n.type == "file")

@@ -49,7 +49,7 @@ class Chunker:
     def __init__(self, params: ChunkerParams | None = None) -> None:
         self.params = params or ChunkerParams()
         p = self.params
-        seed = p.seed & 0xFFFF_FFFF_FFFF_FFFF
+        seed = p.seed & 0x7FFF_FFFF_FFFF_FFFF  # pyfastcdc shifts it left by one
         self._cdc = pyfastcdc.FastCDC(p.avg_size, min_size=p.min_size, max_size=p.max_size, seed=seed)
 
     def cut(self, buf: bytes | bytearray | memoryview) -> Iterator[memoryview]:
@@ -71,8 +71,10 @@ class Chunker:
         max_size = self.params.max_size
         tail = b""
         with open(path, "rb", buffering=0) as f:
+            left = os.fstat(f.fileno()).st_size
             while True:
-                buf = bytearray(len(tail) + seg)
+                # size the buffer to what the file holds (+1 byte to see end of file at once)
+                buf = bytearray(len(tail) + (min(seg, left + 1) if left > 0 else seg))
                 buf[: len(tail)] = tail
                 view = memoryview(buf)
                 filled = len(tail)
@@ -94,4 +96,5 @@ class Chunker:
                     off += piece.length
                 if eof:
                     return
+                left -= filled - len(tail)
                 tail = bytes(view[off:])

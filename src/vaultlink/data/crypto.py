@@ -80,7 +80,9 @@ class Keys:
         try:
             return aead.decrypt(bytes(mv[:NONCE_SIZE]), mv[NONCE_SIZE:], aad)
         except InvalidTag:
-            raise CorruptData(f"{what}: authentication failed (data altered or wrong key)", object=what) from None
+            raise CorruptData(
+                f"{what}: authentication failed (data altered or wrong key)", object=what
+            ) from None
 
 
 def check_passphrase(passphrase: str) -> None:
@@ -134,7 +136,9 @@ def open_key_file(data: bytes, passphrase: str, name: str = "key file") -> Keys:
         raise CorruptData(f"{name}: implausible scrypt parameters", object=name)
     head = data[: _KEYFILE_HEAD.size]
     try:
-        payload = AESGCM(_derive(passphrase, salt, log_n, r, p)).decrypt(nonce, data[_KEYFILE_HEAD.size :], head)
+        payload = AESGCM(_derive(passphrase, salt, log_n, r, p)).decrypt(
+            nonce, data[_KEYFILE_HEAD.size :], head
+        )
     except InvalidTag:
         raise WrongPassphrase() from None
     data_key, id_key, seed = _PAYLOAD.unpack(payload)

@@ -10,13 +10,13 @@ chunk (inside a pack)::
 
 pack ``packs/<blake3 hex of the whole pack>``::
 
-    b"VLPK" 0x01 | chunk... | seal(header, aad = b"vaultlink pack header v1") | header_len u32 | 0x01
+    b"VLPK" 0x01 | chunk... | seal(header, aad=b"vaultlink pack header v1") | header_len u32 | 0x01
     header = count u32 | (chunk_id[32] | offset u32 | length u32) * count
 
 index ``index/<blake3 hex>``::
 
     0x01 | seal(zstd(body), aad = b"vaultlink index v1")
-    body = npacks u32 | (pack_hash[32] | count u32 | (chunk_id[32] | offset u32 | length u32) * count) * npacks
+    body = npacks u32 | (pack_hash[32] | count u32 | (chunk_id[32] | offset u32 | length u32) * count) * n
 
 manifest ``snapshots/<blake3 hex>``::
 
@@ -89,7 +89,11 @@ def decompress(data: bytes | memoryview, what: str, limit: int = 1 << 30) -> byt
 
 # --- chunk -----------------------------------------------------------------------------------------------
 def encode_chunk(
-    keys: Keys, chunk_id: bytes, data: bytes | memoryview, level: int | None = ZSTD_LEVEL, nonce: bytes | None = None
+    keys: Keys,
+    chunk_id: bytes,
+    data: bytes | memoryview,
+    level: int | None = ZSTD_LEVEL,
+    nonce: bytes | None = None,
 ) -> bytes:
     """Compress (when it saves at least 1/32) and seal one chunk. ``level=None`` disables compression."""
     body: bytes | None = None
@@ -181,7 +185,7 @@ def pack_header_length(trailer: bytes, pack_size: int, what: str) -> int:
 
 def decode_pack_header(keys: Keys, sealed: bytes, data_end: int, what: str) -> list[PackEntry]:
     """Entries from a sealed header; every range must lie within ``[5, data_end)``."""
-    entries, end = _decode_entries(memoryview(keys.open(sealed, AAD_PACK, what)), 0, what)
+    entries, _end = _decode_entries(memoryview(keys.open(sealed, AAD_PACK, what)), 0, what)
     for e in entries:
         if len(e.chunk_id) != ID_SIZE or e.offset < len(PACK_MAGIC) or e.offset + e.length > data_end:
             raise CorruptData(f"{what}: chunk range {e.offset}+{e.length} outside the pack", object=what)
@@ -241,15 +245,21 @@ class Node:
     size: int = 0
     target: str | None = None
     chunks: list[bytes] = field(default_factory=list)
+    sizes: list[int] = field(default_factory=list)
     inode: int = 0
     uid: int = 0
     gid: int = 0
 
     def to_json(self) -> dict[str, Any]:
-        d: dict[str, Any] = {"path": self.path, "type": self.type, "mode": self.mode, "mtime_ns": self.mtime_ns}
+        d: dict[str, Any] = {
+            "path": self.path,
+            "type": self.type,
+            "mode": self.mode,
+            "mtime_ns": self.mtime_ns,
+        }
         if self.type == "file":
             d["size"] = self.size
-            d["chunks"] = [c.hex() for c in self.chunks]
+            d["chunks"] = [[c.hex(), n] for c, n in zip(self.chunks, self.sizes, strict=True)]
         if self.type == "symlink":
             d["target"] = self.target
         d.update(inode=self.inode, uid=self.uid, gid=self.gid)
@@ -287,7 +297,9 @@ class Manifest:
 
 def _node_from_json(d: Any, what: str) -> Node:
     def bad(msg: str) -> CorruptData:
-        return CorruptData(f"{what}: node {d.get('path') if isinstance(d, dict) else d!r}: {msg}", object=what)
+        return CorruptData(
+            f"{what}: node {d.get('path') if isinstance(d, dict) else d!r}: {msg}", object=what
+        )
 
     if not isinstance(d, dict):
         raise bad("not an object")
@@ -302,14 +314,17 @@ def _node_from_json(d: Any, what: str) -> Node:
     chunks = d.get("chunks", [])
     target = d.get("target")
     try:
-        ids = [bytes.fromhex(c) for c in chunks]
+        ids = [bytes.fromhex(c) for c, _ in chunks]
+        sizes = [int(n) for _, n in chunks]
     except (TypeError, ValueError):
-        raise bad("chunk ids are not hex") from None
-    if any(len(c) != ID_SIZE for c in ids):
-        raise bad("chunk id of wrong length")
+        raise bad("chunks must be [hex id, size] pairs") from None
+    if any(len(c) != ID_SIZE for c in ids) or any(n <= 0 or n > MAX_CHUNK for n in sizes):
+        raise bad("chunk id of wrong length or implausible chunk size")
+    if typ == "file" and sum(sizes) != ints["size"]:
+        raise bad(f"chunk sizes add up to {sum(sizes)}, not the file size {ints['size']}")
     if typ == "symlink" and not isinstance(target, str):
         raise bad("symlink without target")
-    return Node(path, typ, target=target, chunks=ids, **ints)
+    return Node(path, typ, target=target, chunks=ids, sizes=sizes, **ints)
 
 
 def encode_manifest(keys: Keys, manifest: Manifest, nonce: bytes | None = None) -> bytes:

@@ -151,7 +151,9 @@ class Repository:
 
     # --- opening -------------------------------------------------------------------------------------
     @classmethod
-    def init(cls, store: BlobStore, passphrase: str, *, log_n: int = DEFAULT_SCRYPT_LOG_N, **kw: object) -> Repository:
+    def init(
+        cls, store: BlobStore, passphrase: str, *, log_n: int = DEFAULT_SCRYPT_LOG_N, **kw: object
+    ) -> Repository:
         """Create a new repository (fresh keys) in an empty store."""
         if store.exists(KEY_NAME):
             raise AlreadyExists("this storage already holds a repository; open it with its passphrase")
@@ -189,7 +191,9 @@ class Repository:
         size = self.store.size(pack)
         if size < len(PACK_MAGIC) + PACK_TRAILER.size:
             raise CorruptData(f"{pack}: too short to be a pack ({size} bytes)", object=pack)
-        hlen = pack_header_length(self.store.get_range(pack, size - PACK_TRAILER.size, PACK_TRAILER.size), size, pack)
+        hlen = pack_header_length(
+            self.store.get_range(pack, size - PACK_TRAILER.size, PACK_TRAILER.size), size, pack
+        )
         start = size - PACK_TRAILER.size - hlen
         return decode_pack_header(self.keys, self.store.get_range(pack, start, hlen), start, pack)
 
@@ -271,6 +275,16 @@ class Repository:
         if packs:
             data = encode_index(self.keys, packs)
             self.store.put(content_name("index", data), data)
+
+    def abort(self) -> None:
+        """After a failed backup: wait for running uploads (ignoring their errors), drop the open pack."""
+        with self._lock:
+            futs, self._uploads = self._uploads, []
+            self._builder = _PackBuilder()
+        for f in futs:
+            f.exception()
+        with self._lock:
+            self._pending.clear()
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)

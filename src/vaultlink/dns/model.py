@@ -64,7 +64,9 @@ def _check_value(rtype: str, value: str, where: str) -> str:
         return normalize(value)
     # TXT: each value is one character-string of at most 255 bytes
     if len(value.encode("utf-8")) > 255:
-        raise InvalidRecord(f"{where}: TXT value is over 255 bytes; split it into several values", field="values")
+        raise InvalidRecord(
+            f"{where}: TXT value is over 255 bytes; split it into several values", field="values"
+        )
     return value
 
 
@@ -105,7 +107,7 @@ def make_record_set(
         raise InvalidRecord(f"{where}: a CNAME record set holds exactly one target", field="values")
     if rtype == "CNAME" and fqdn == zone:
         raise CnameConflict(f"{where}: a CNAME cannot sit at the zone apex, which holds the SOA and NS")
-    return RecordSet(fqdn, rtype, _check_ttl(ttl, where), tuple(dict.fromkeys(vals)))  # type: ignore[arg-type]
+    return RecordSet(fqdn, rtype, _check_ttl(ttl, where), tuple(dict.fromkeys(vals)))
 
 
 @dataclass(frozen=True)
@@ -169,12 +171,14 @@ class PrivateZone:
             types = seen.setdefault(rs.name, set())
             if rs.rtype in types:
                 raise InvalidRecord(
-                    f"zone {zone}: two {rs.rtype} record sets named {rs.name}; merge their values", field="name"
+                    f"zone {zone}: two {rs.rtype} record sets named {rs.name}; merge their values",
+                    field="name",
                 )
             types.add(rs.rtype)
             if "CNAME" in types and len(types) > 1:
                 raise CnameConflict(
-                    f"zone {zone}: {rs.name} has a CNAME beside {', '.join(sorted(types - {'CNAME'}))} records; "
+                    f"zone {zone}: {rs.name} has a CNAME beside "
+                    f"{', '.join(sorted(types - {'CNAME'}))} records; "
                     "a CNAME must be alone at its name"
                 )
         link_list = tuple(links)
@@ -222,7 +226,9 @@ class Vnet:
             try:
                 spaces.append(str(ipaddress.ip_network(cidr, strict=False)))
             except ValueError:
-                raise InvalidCidr(f"vnet {vnet_id}: {cidr!r} is not a valid CIDR", field="address_spaces") from None
+                raise InvalidCidr(
+                    f"vnet {vnet_id}: {cidr!r} is not a valid CIDR", field="address_spaces"
+                ) from None
         return cls(vnet_id, tuple(spaces))
 
 
@@ -295,7 +301,13 @@ class DnsView:
             n = check_name(rec.name, "public record name")
             if not is_subdomain(n, dom):
                 raise RecordOutsideZone(f"{where} is not under the service domain {dom!r}")
+            if n in names:
+                raise CnameConflict(f"{where}: {n} is a public name (a CNAME); it cannot hold other records")
+            if rec.rtype not in RECORD_TYPES:
+                raise InvalidRecord(f"{where}: type must be one of {', '.join(RECORD_TYPES)}", field="type")
             vals = tuple(_check_value(rec.rtype, v, where) for v in rec.values)
+            if not vals:
+                raise InvalidRecord(f"{where}: a record needs at least one value", field="values")
             precs.append(PublicRecord(n, rec.rtype, _check_ttl(rec.ttl, where), vals))
         ttl = _check_ttl(public_ttl, "public names")
         return cls(dom, pub, zone_list, tuple(vnets), names, tuple(precs), pub6, ttl, generation)

@@ -23,6 +23,7 @@ are reserved words of the scheme (which would make names ambiguous).
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -93,7 +94,8 @@ def _label(value: str, what: str, *, reserved_ok: bool = True) -> str:
         )
     if not reserved_ok and label in RESERVED_LABELS:
         raise InvalidName(
-            f"{what} {value!r} is a reserved word of the naming scheme ({', '.join(sorted(RESERVED_LABELS))})",
+            f"{what} {value!r} is a reserved word of the naming scheme "
+            f"({', '.join(sorted(RESERVED_LABELS))})",
             field=what,
         )
     return label
@@ -110,7 +112,8 @@ def is_subdomain(name: str, parent: str) -> bool:
 
 # --- vault backup service ----------------------------------------------------
 def vault_public_name(vault_id: str, geo: str, domain: str = DEFAULT_DOMAIN) -> str:
-    return f"{_label(vault_id, 'vault id')}.{_label(geo, 'geo code', reserved_ok=False)}.backup.{_domain(domain)}"
+    geo = _label(geo, "geo code", reserved_ok=False)
+    return f"{_label(vault_id, 'vault id')}.{geo}.backup.{_domain(domain)}"
 
 
 def vault_privatelink_zone(geo: str, domain: str = DEFAULT_DOMAIN) -> str:
@@ -192,7 +195,8 @@ def endpoint_service_name(
 
 def service_name(service: ServiceKind, region: str, prefix: str = DEFAULT_SERVICE_PREFIX) -> str:
     """The endpoint service name ``<prefix>.<R>.<service>`` (e.g. ``com.vaultlink.local-1.backup``)."""
-    return f"{check_name(prefix, 'service prefix')}.{_label(region, 'region', reserved_ok=False)}.{_service(service)}"
+    region = _label(region, "region", reserved_ok=False)
+    return f"{check_name(prefix, 'service prefix')}.{region}.{_service(service)}"
 
 
 def parse_service_name(name: str) -> tuple[str, str, ServiceKind]:
@@ -275,3 +279,19 @@ def zone_of(privatelink_name: str, domain: str = DEFAULT_DOMAIN) -> str | None:
     if parsed.kind in ("blob-privatelink", "queue-privatelink"):
         return storage_privatelink_zone("blob" if parsed.kind == "blob-privatelink" else "queue", domain)
     return None
+
+
+def public_name_map(
+    vaults: Iterable[tuple[str, str]] = (), accounts: Iterable[str] = (), domain: str = DEFAULT_DOMAIN
+) -> dict[str, str]:
+    """Every public name → its privatelink CNAME target, for ``DnsView.create(public_names=...)``.
+
+    ``vaults`` are (vault id, geo code) pairs; each storage account gets its blob and queue names.
+    """
+    out: dict[str, str] = {}
+    for vault_id, geo in vaults:
+        out[vault_public_name(vault_id, geo, domain)] = vault_privatelink_name(vault_id, geo, domain)
+    for account in accounts:
+        for kind in STORAGE_KINDS:
+            out[storage_public_name(account, kind, domain)] = storage_privatelink_name(account, kind, domain)
+    return out

@@ -20,7 +20,7 @@ import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from dnslib import AAAA, CNAME, NS, QTYPE, RR, SOA, TXT, A, RD  # type: ignore[attr-defined]
+from dnslib import AAAA, CNAME, NS, QTYPE, RD, RR, SOA, TXT, A
 
 from vaultlink.dns.model import DnsView, PrivateZone, Soa
 from vaultlink.dns.names import is_subdomain
@@ -131,14 +131,16 @@ class CompiledView:
         for vnet in view.vnets:
             for cidr in vnet.address_spaces:
                 net = ipaddress.ip_network(cidr, strict=False)
-                by_len.setdefault((net.version, net.prefixlen), {}).setdefault(int(net.network_address), vnet.id)
+                by_len.setdefault((net.version, net.prefixlen), {}).setdefault(
+                    int(net.network_address), vnet.id
+                )
         for (version, plen), table in sorted(by_len.items(), key=lambda kv: -kv[0][1]):
             self._nets[version].append((plen, table))
 
     @staticmethod
     def _public_zone(view: DnsView) -> ZoneIndex:
         dom = view.domain
-        soa = Soa(mname=f"ns1.{dom}", rname=f"hostmaster.{dom}", minimum=view.public_ttl, ttl=3600)
+        soa = Soa(mname=f"ns1.{dom}", rname=f"hostmaster.{dom}")  # negative answers cached 10 s
         pub = ZoneIndex(dom, soa)
         pub.rrsets[dom] = {6: [_soa_rr(dom, soa, False)]}
         pub.add(dom, "NS", 3600, [f"ns1.{dom}"])

@@ -1,7 +1,8 @@
 """The DNS responder (pure: bytes in → bytes out).
 
 ``Responder(view).answer(packet, source_ip, transport)`` returns the reply to send, or None to
-send nothing (runt packets, responses). It never raises.
+send nothing (runt packets, responses). It never raises. It is not thread-safe: call ``answer``
+and ``update`` from one thread (the event loop that runs the server).
 
 Speed comes from two caches, both dropped by :meth:`Responder.update`:
 
@@ -18,7 +19,7 @@ import struct
 from dataclasses import dataclass
 from typing import Literal
 
-from dnslib import EDNS0, DNSHeader, DNSLabel, DNSQuestion, DNSRecord  # type: ignore[attr-defined]
+from dnslib import EDNS0, DNSHeader, DNSLabel, DNSQuestion, DNSRecord
 
 from vaultlink.dns.model import DnsView
 from vaultlink.dns.resolve import CompiledView, Resolution
@@ -60,7 +61,7 @@ class Template:
 
 
 def _pack(q: Query, res: Resolution, edns: bool, limit: int) -> Template:
-    header = DNSHeader(id=0, qr=1, aa=int(res.aa), rcode=res.rcode & 0xF)
+    header = DNSHeader(id=0, qr=1, rd=0, aa=int(res.aa), rcode=res.rcode & 0xF)
     rec = DNSRecord(header, q=DNSQuestion(DNSLabel(list(q.labels)), q.qtype, q.qclass))
     for rr in res.answer:
         rec.add_answer(rr)
@@ -70,7 +71,7 @@ def _pack(q: Query, res: Resolution, edns: bool, limit: int) -> Template:
         rec.add_ar(EDNS0(udp_len=EDNS_UDP_SIZE, ext_rcode=res.rcode >> 4))
     data = rec.pack()
     if len(data) > limit:
-        header = DNSHeader(id=0, qr=1, aa=int(res.aa), tc=1, rcode=res.rcode & 0xF)
+        header = DNSHeader(id=0, qr=1, rd=0, aa=int(res.aa), tc=1, rcode=res.rcode & 0xF)
         rec = DNSRecord(header, q=DNSQuestion(DNSLabel(list(q.labels)), q.qtype, q.qclass))
         if edns:
             rec.add_ar(EDNS0(udp_len=EDNS_UDP_SIZE, ext_rcode=res.rcode >> 4))

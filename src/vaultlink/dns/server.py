@@ -151,7 +151,7 @@ def _runner() -> Callable[[Any], Any]:
         import uvloop  # type: ignore[import-not-found,unused-ignore]
     except ImportError:
         return asyncio.run
-    return uvloop.run  # type: ignore[no-any-return]
+    return uvloop.run
 
 
 def serve_forever(

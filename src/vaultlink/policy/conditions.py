@@ -334,7 +334,7 @@ def _wrap(k: str, pred: Pred, qualifier: str | None, negated: bool, if_exists: b
             return all(pred(x, ctx) is not negated for x in v)
 
         return all_check
-    missing = True if (negated or if_exists) else False
+    missing = negated or if_exists
     if negated:
 
         def neg_check(ctx: Ctx) -> bool:

@@ -73,11 +73,19 @@ def build_context(
 _RESERVED = frozenset(
     k.lower()
     for k in (
-        "aws:PrincipalArn", "aws:PrincipalAccount", "aws:SecureTransport", "aws:CurrentTime",
-        "aws:EpochTime", "aws:RequestedRegion", "aws:SourceVpce", "aws:SourceVpc",
-        "aws:VpcSourceIp", "aws:SourceIp", "aws:username",
+        "aws:PrincipalArn",
+        "aws:PrincipalAccount",
+        "aws:SecureTransport",
+        "aws:CurrentTime",
+        "aws:EpochTime",
+        "aws:RequestedRegion",
+        "aws:SourceVpce",
+        "aws:SourceVpc",
+        "aws:VpcSourceIp",
+        "aws:SourceIp",
+        "aws:username",
     )
-)  # fmt: skip
+)
 
 
 def build_request(

@@ -23,7 +23,7 @@ from vaultlink.policy.conditions import (
     scalar_text,
     validate_value,
 )
-from vaultlink.policy.matching import ARN_SEGMENTS, compile_action_matcher, compile_arn_matcher, has_wildcard
+from vaultlink.policy.matching import ARN_SEGMENTS, compile_action_matcher, has_wildcard
 from vaultlink.policy.principals import PrincipalCheck, parse_principal
 from vaultlink.policy.statement import CompiledStatement, ResourceCheck, make_resource_check
 
@@ -33,9 +33,16 @@ MAX_POLICY_CHARS = 20_480
 VERSIONS = ("2012-10-17", "2008-10-17")
 TOP_ELEMENTS = ("Version", "Id", "Statement")
 STATEMENT_ELEMENTS = (
-    "Sid", "Effect", "Principal", "NotPrincipal", "Action", "NotAction",
-    "Resource", "NotResource", "Condition",
-)  # fmt: skip
+    "Sid",
+    "Effect",
+    "Principal",
+    "NotPrincipal",
+    "Action",
+    "NotAction",
+    "Resource",
+    "NotResource",
+    "Condition",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,7 +117,7 @@ class _Builder:
 
     def dups(self, obj: Any, path: str) -> None:
         for k in getattr(obj, "dups", ()):
-            self.err(f"{path}.{k}" if path else k, "given more than once")
+            self.err(f"{path}.{k}" if path else (k or '""'), "given more than once")
 
     def strings(self, value: Any, path: str) -> list[str] | None:
         if isinstance(value, str):
@@ -128,7 +135,7 @@ class _Builder:
         self.dups(doc, "")
         for k in doc:
             if k not in TOP_ELEMENTS:
-                self.err(str(k), f"unknown element (expected {', '.join(TOP_ELEMENTS)})")
+                self.err(str(k) or '""', f"unknown element (expected {', '.join(TOP_ELEMENTS)})")
         version = doc.get("Version")
         if version is not None and version not in VERSIONS:
             self.err("Version", f"must be one of {', '.join(VERSIONS)}")
@@ -195,7 +202,9 @@ class _Builder:
             conditions=tuple(conds),
         )
 
-    def _one_of(self, st: dict[str, Any], path: str, a: str, b: str, required: bool) -> tuple[str, Any] | None:
+    def _one_of(
+        self, st: dict[str, Any], path: str, a: str, b: str, required: bool
+    ) -> tuple[str, Any] | None:
         if a in st and b in st:
             self.err(f"{path}.{b}", f"a statement takes {a} or {b}, not both")
             return None
@@ -223,7 +232,9 @@ class _Builder:
                 continue
             service, sep, op = a.partition(":")
             if not sep or not service or not op:
-                self.err(ipath, f"'{a}' is not an action; write service:Name (e.g. backup:StartBackupJob) or \"*\"")
+                self.err(
+                    ipath, f"'{a}' is not an action; write service:Name (e.g. backup:StartBackupJob) or \"*\""
+                )
                 ok = False
             elif has_wildcard(service):
                 self.err(ipath, f"'{a}': wildcards are not allowed in the service prefix")
@@ -254,7 +265,9 @@ class _Builder:
                 continue
             parts = r.split(":", ARN_SEGMENTS - 1)
             if len(parts) < ARN_SEGMENTS or parts[0] != "arn":
-                self.err(ipath, f"'{r}' must be \"*\" or an ARN (arn:partition:service:region:account:resource)")
+                self.err(
+                    ipath, f"'{r}' must be \"*\" or an ARN (arn:partition:service:region:account:resource)"
+                )
             elif not parts[2] or has_wildcard(parts[2]) or "${" in parts[2]:
                 self.err(ipath, f"'{r}': the service segment must be written out, without wildcards")
             elif self.variables and any("${" in p for p in parts[:-1]):
@@ -337,14 +350,20 @@ def _load(doc: str | Mapping[str, Any] | Any) -> tuple[Any, list[Problem], int]:
     if isinstance(doc, str):
         size = len(doc)
         if size > MAX_POLICY_CHARS:
-            return None, [Problem("(document)", f"{size} characters; the limit is {MAX_POLICY_CHARS:,}")], size
+            return (
+                None,
+                [Problem("(document)", f"{size} characters; the limit is {MAX_POLICY_CHARS:,}")],
+                size,
+            )
         try:
             return json.loads(doc, object_pairs_hook=_pairs), [], size
         except json.JSONDecodeError as exc:
             msg = f"not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
             return None, [Problem("(document)", msg)], size
-        except (ValueError, RecursionError) as exc:
-            return None, [Problem("(document)", f"not valid JSON ({type(exc).__name__})")], size
+        except RecursionError:
+            return None, [Problem("(document)", "nested too deeply")], size
+        except ValueError as exc:
+            return None, [Problem("(document)", f"not valid JSON ({exc})")], size
     try:
         size = len(json.dumps(doc, separators=(",", ":")))
     except (TypeError, ValueError, RecursionError):
@@ -395,4 +414,6 @@ def compile_policy(doc: str | Mapping[str, Any], kind: PolicyKind | str) -> Comp
             problems=[str(p) for p in errors],
         )
     warnings = tuple(p for p in problems if p.severity == "warning")
-    return CompiledPolicy(kind=kind, document=json.loads(json.dumps(parsed)), statements=tuple(statements), warnings=warnings)
+    return CompiledPolicy(
+        kind=kind, document=json.loads(json.dumps(parsed)), statements=tuple(statements), warnings=warnings
+    )

@@ -29,7 +29,7 @@ IMPLICIT_DENY = "implicit_deny"
 
 def _norm_value(v: object) -> str | tuple[str, ...] | None:
     if v.__class__ is str:
-        return v  # type: ignore[return-value]
+        return v  # type: ignore[return-value,unused-ignore]
     if v is None:
         return None
     if isinstance(v, bool):
@@ -167,7 +167,9 @@ def evaluate(
         if not id_allows:
             return Decision(IMPLICIT_DENY, [], "cross-account: no identity policy allows this request")
         if rp_allow is None:
-            return Decision(IMPLICIT_DENY, [], "cross-account: the resource policy does not allow this request")
+            return Decision(
+                IMPLICIT_DENY, [], "cross-account: the resource policy does not allow this request"
+            )
         matched.extend(id_allows)
         matched.append(_label(rp_allow, None))
         return Decision(ALLOW, matched, "allowed by the identity and resource policies (cross-account)")

@@ -66,10 +66,14 @@ def parse_principal(value: Any, path: str, problems: list[tuple[str, str]]) -> P
         if value == "*":
             spec.any = True
         else:
-            problems.append((path, f"'{value}' is not valid; use \"*\" or an object such as {{\"AWS\": [...]}}"))
+            problems.append(
+                (path, f'\'{value}\' is not valid; use "*" or an object such as {{"AWS": [...]}}')
+            )
         return spec
     if not isinstance(value, dict) or not value:
-        problems.append((path, "must be \"*\" or a non-empty object keyed by AWS, Service, Federated, CanonicalUser"))
+        problems.append(
+            (path, 'must be "*" or a non-empty object keyed by AWS, Service, Federated, CanonicalUser')
+        )
         return spec
     for ptype, pv in value.items():
         ppath = f"{path}.{ptype}"
@@ -82,7 +86,7 @@ def parse_principal(value: Any, path: str, problems: list[tuple[str, str]]) -> P
                 if ptype == "AWS":
                     spec.any = True
                 else:
-                    problems.append((ipath, f"\"*\" is only allowed for AWS principals, not {ptype}"))
+                    problems.append((ipath, f'"*" is only allowed for AWS principals, not {ptype}'))
                 continue
             if "*" in s or "?" in s:
                 problems.append((ipath, f"'{s}': wildcards are not allowed in a principal (use \"*\" alone)"))

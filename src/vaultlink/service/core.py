@@ -39,13 +39,16 @@ class Service:
     blobs: BlobStore | None = None
     clock: Any = field(default_factory=SystemClock)
     hooks: dict[str, list[Any]] = field(default_factory=dict)
+    generation: int = 0  # bumped on every change event; caches compare against it
 
     def on(self, event: str, fn: Any) -> None:
         """Subscribe to a change event (``endpoints``, ``dns``): the fabric and DNS use it."""
         self.hooks.setdefault(event, []).append(fn)
 
     def fire(self, event: str) -> None:
-        for fn in self.hooks.get(event, []):
+        """Announce a committed change (``endpoints``, ``vaults``, ``keys``, ``roles``, ``dns``…)."""
+        self.generation += 1
+        for fn in self.hooks.get(event, []) + self.hooks.get("*", []):
             fn()
 
 

@@ -222,6 +222,7 @@ def delete_principal(svc: Service, caller: Caller, ref: str) -> None:
         for a in txn.find("role_assignment", parent_id=p["id"]):
             txn.delete("role_assignment", a["id"])
         txn.delete("principal", p["id"])
+    svc.fire("keys")
 
 
 # --- keys -------------------------------------------------------------------------
@@ -266,7 +267,8 @@ def revoke_key(svc: Service, caller: Caller, key_id: str) -> dict[str, Any]:
         rec["status"] = "Revoked"
         rec["revoked"] = svc.clock.now()
         txn.update("api_key", key_id, rec)
-        return public_key(rec)
+    svc.fire("keys")
+    return public_key(rec)
 
 
 # --- role assignments ----------------------------------------------------------
@@ -302,7 +304,9 @@ def assign_role(
                 )
         authorize(txn, caller, "role.write", scope)
         p = find_principal(txn, principal_ref, caller.account_id)
-        return _assign(txn, svc, p, role, scope)
+        rec = _assign(txn, svc, p, role, scope)
+    svc.fire("roles")
+    return rec
 
 
 def list_roles(svc: Service, caller: Caller, principal_ref: str | None = None) -> list[dict[str, Any]]:
@@ -327,3 +331,4 @@ def remove_role(svc: Service, caller: Caller, assignment_id: str) -> None:
             raise NotFound(f"role assignment {assignment_id!r} does not exist.", field="assignment_id")
         authorize(txn, caller, "role.write", Scope.parse(rec["scope"]))
         txn.delete("role_assignment", assignment_id)
+    svc.fire("roles")

@@ -71,7 +71,8 @@ def create_vault(
             "owner": caller.arn,
         }
         txn.insert("vault", vid, rec)
-        return public_view(rec)
+    svc.fire("vaults")
+    return public_view(rec)
 
 
 def _check_tags(tags: Any) -> None:
@@ -130,7 +131,8 @@ def update_vault(svc: Service, caller: Caller, ref: str, changes: dict[str, Any]
             _check_tags(changes["tags"])
             v["tags"] = dict(changes["tags"] or {})
         txn.update("vault", v["id"], v)
-        return public_view(v)
+    svc.fire("vaults")
+    return public_view(v)
 
 
 def delete_vault(svc: Service, caller: Caller, ref: str) -> dict[str, Any]:
@@ -147,4 +149,5 @@ def delete_vault(svc: Service, caller: Caller, ref: str) -> dict[str, Any]:
         for hook in svc.hooks.get("vault_deleting", []):
             hook(txn, v)
         txn.delete("vault", v["id"])
-        return {"id": v["id"], "name": v["name"], "deleted": True}
+    svc.fire("vaults")
+    return {"id": v["id"], "name": v["name"], "deleted": True}

@@ -1,0 +1,136 @@
+"""Build the fabric's NetworkView from store records (vaults, vnets, endpoints)."""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Any
+
+from vaultlink.dns import names as N
+from vaultlink.fabric.view import EndpointView, NetworkView, SgRule, Target, VaultView, VnetView
+from vaultlink.service.core import Service
+
+
+def _rules(ep: dict[str, Any], vnet: dict[str, Any] | None) -> tuple[SgRule, ...]:
+    sg = ep.get("security_group")
+    rules = sg.get("rules") if isinstance(sg, dict) else sg
+    if rules is None:  # default: TCP from the endpoint's vnet address spaces
+        spaces = (vnet or {}).get("address_spaces", [])
+        return tuple(SgRule("tcp", 0, 65535, ipaddress.ip_network(s, strict=False)) for s in spaces)
+    out = []
+    for r in rules:
+        if r.get("direction", "inbound") != "inbound":
+            continue
+        lo = r.get("from_port", r.get("port_from"))
+        hi = r.get("to_port", r.get("port_to"))
+        if lo is None:
+            ports = str(r.get("ports", r.get("port_range", "0-65535")))
+            if ports in ("*", "all", "any"):
+                lo, hi = 0, 65535
+            else:
+                a, _, b = ports.partition("-")
+                lo, hi = int(a), int(b or a)
+        proto = str(r.get("protocol", "tcp")).lower()
+        out.append(
+            SgRule(
+                "*" if proto in ("all", "-1", "*") else proto,
+                int(lo),
+                int(hi if hi is not None else lo),
+                ipaddress.ip_network(r.get("source", r.get("source_cidr", "0.0.0.0/0")), strict=False),
+            )
+        )
+    return tuple(out)
+
+
+def _compile(doc: Any, kind: str) -> Any:
+    if not doc:
+        return None
+    from vaultlink.policy import compile_policy
+
+    try:
+        return compile_policy(doc, kind)
+    except Exception:  # a stored policy that no longer compiles denies nothing it did not before
+        return None
+
+
+def build_view(svc: Service, generation: int = 0) -> NetworkView:
+    domain = svc.config.domain
+    with svc.store.transaction() as txn:
+        vault_recs = txn.find("vault")
+        vnet_recs = txn.find("vnet")
+        ep_recs = txn.find("endpoint")
+    vnets = {
+        v["id"]: VnetView(
+            v["id"],
+            v["account_id"],
+            v.get("region", ""),
+            tuple(ipaddress.ip_network(s, strict=False) for s in v.get("address_spaces", [])),
+            frozenset(v.get("peerings", [])),
+        )
+        for v in vnet_recs
+    }
+    vnet_by_id = {v["id"]: v for v in vnet_recs}
+    names: dict[str, Target] = {}
+    vaults: dict[str, VaultView] = {}
+    for v in vault_recs:
+        sas = tuple(v.get("storage_accounts") or [])
+        vaults[v["id"]] = VaultView(
+            v["id"],
+            v["account_id"],
+            v["name"],
+            v["arn"],
+            v["region"],
+            v.get("public_network_access", "Enabled"),
+            sas,
+            _compile(v.get("access_policy"), "resource"),
+        )
+        t = Target("backup", vault_id=v["id"], region=v["region"])
+        names[N.vault_public_name(v["id"], v["geo"], domain)] = t
+        names[N.vault_privatelink_name(v["id"], v["geo"], domain)] = t
+        if v.get("secondary_region"):
+            sec = svc.catalog.regions.get(v["secondary_region"])
+            if sec is not None:  # cross-region restore through AzureBackup_secondary endpoints
+                names[N.vault_public_name(v["id"], sec.geo, domain)] = t
+                names[N.vault_privatelink_name(v["id"], sec.geo, domain)] = t
+        for sa in sas:
+            sa_name = sa if isinstance(sa, str) else sa.get("name")
+            for kind in ("blob", "queue"):
+                tt = Target(kind, vault_id=v["id"], storage_account=sa_name, region=v["region"])
+                names[N.storage_public_name(sa_name, kind, domain)] = tt
+                names[N.storage_privatelink_name(sa_name, kind, domain)] = tt
+    for region in svc.catalog.list():
+        for service in ("backup", "backup-gateway"):
+            names[N.regional_service_name(service, region.name, domain)] = Target(
+                "regional", region=region.name, regional_service=service
+            )
+    endpoints: dict[str, EndpointView] = {}
+    for e in ep_recs:
+        conn = e.get("connection") or {}
+        kind = e.get("kind", "resource")
+        ips = frozenset(c["ip"] for c in e.get("ip_configs", []) if c.get("ip"))
+        endpoints[e["id"]] = EndpointView(
+            id=e["id"],
+            account_id=e["account_id"],
+            kind=kind,
+            vault_id=e.get("vault_id"),
+            group_id=e.get("group_id"),
+            service=e.get("service"),
+            region=e.get("region", ""),
+            vnet_id=e.get("vnet_id") or e.get("parent_id", ""),
+            ips=ips,
+            status=conn.get("status", "Approved") if kind == "resource" else "Approved",
+            sg_rules=_rules(e, vnet_by_id.get(e.get("vnet_id") or e.get("parent_id", ""))),
+            policy=_compile(e.get("policy"), "endpoint"),
+            private_dns=bool(e.get("private_dns_enabled")),
+        )
+        if kind == "service" and e.get("service") and e.get("region"):
+            names[N.endpoint_service_name(e["id"], e["service"], e["region"], domain)] = Target(
+                "regional", region=e["region"], endpoint_id=e["id"], regional_service=e["service"]
+            )
+    return NetworkView(
+        vnets=vnets,
+        endpoints=endpoints,
+        vaults=vaults,
+        names=names,
+        public_address=svc.config.public_address,
+        generation=generation,
+    )

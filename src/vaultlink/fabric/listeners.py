@@ -1,0 +1,84 @@
+"""Listeners exist exactly while their endpoints exist: opened on creation, closed on deletion,
+rebuilt from the store at start-up. Also refreshes the pipeline's view on every change."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+from vaultlink.errors import VaultlinkError
+from vaultlink.fabric.build import build_view
+from vaultlink.fabric.pipeline import Fabric
+
+log = logging.getLogger("vaultlink.fabric")
+
+
+class ListenerManager:
+    def __init__(self, runtime: Any, fabric: Fabric) -> None:
+        self.runtime = runtime
+        self.fabric = fabric
+        self.svc = fabric.svc
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self._lock = asyncio.Lock()
+        self._dirty = False
+
+    async def start(self, runtime: Any) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.svc.on("*", self._changed)
+        await self.sync()
+
+    async def stop(self, runtime: Any) -> None:
+        return None
+
+    def _changed(self) -> None:
+        """Called from whichever thread committed a change: refresh synchronously, then sync listeners."""
+        try:
+            self.fabric.view = build_view(self.svc, self.svc.generation)
+        except VaultlinkError:
+            log.exception("cannot rebuild the network view")
+        loop = self.loop
+        if loop is None:
+            return
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            loop.create_task(self.sync())
+        else:
+            fut = asyncio.run_coroutine_threadsafe(self.sync(), loop)
+            # Wait so that an endpoint's listener is open when its creation call returns.
+            with contextlib.suppress(Exception):
+                fut.result(timeout=10)
+
+    async def sync(self) -> None:
+        async with self._lock:
+            view = build_view(self.svc, self.svc.generation)
+            self.fabric.view = view
+            wanted = set(view.by_ip)
+            port = self.runtime.port
+            have = {host for (host, p) in self.runtime.listeners if p == port} - {
+                self.svc.config.public_address
+            }
+            for ip in sorted(wanted - have):
+                try:
+                    await self.runtime.add_listener(ip, port)
+                except VaultlinkError as exc:
+                    log.error("cannot open listener for %s: %s", ip, exc.message)
+            for ip in sorted(have - wanted):
+                await self.runtime.remove_listener(ip, port)
+
+
+def attach(runtime: Any) -> Fabric:
+    """Put the fabric in front of the runtime's app and manage endpoint listeners."""
+    from vaultlink.fabric.apps import build_data_apps
+
+    fabric = Fabric(runtime.svc, runtime.app, build_data_apps(runtime.svc))
+    runtime.set_app(fabric)
+    manager = ListenerManager(runtime, fabric)
+    runtime.start_hooks.append(manager.start)
+    runtime.stop_hooks.append(manager.stop)
+    runtime.fabric = fabric
+    return fabric

@@ -1,0 +1,477 @@
+"""The request pipeline (DESIGN.md §5) as an ASGI app in front of every listener.
+
+Every request arrives here. Management calls on the public endpoint go straight
+to the management app (which audits them itself). Everything else — a vault's
+backup, blob and queue services, and the regional service behind service
+endpoints — passes the ten checks, in order, each refusal with its stable code
+and an audit event; allowed requests are audited too, with their latency.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from starlette.routing import Match
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from vaultlink import errors as E
+from vaultlink.fabric.actions import is_read, management_action
+from vaultlink.fabric.auth import Authenticator, Identity
+from vaultlink.fabric.contract import DataContext
+from vaultlink.fabric.metrics import Metrics
+from vaultlink.fabric.throttle import Throttle
+from vaultlink.fabric.view import EndpointView, NetworkView, Target, VaultView, VnetView
+from vaultlink.service.core import Service
+
+SERVICE_PORT = 443  # the logical port security-group rules are checked against (HTTPS)
+_STATUS_ERRORS = {
+    "Pending": E.EndpointConnectionPending,
+    "Rejected": E.EndpointConnectionRejected,
+    "Disconnected": E.EndpointConnectionDisconnected,
+}
+
+
+def _host_of(scope: Scope) -> str:
+    for k, v in scope.get("headers", ()):
+        if k == b"host":
+            host = v.decode("latin-1").strip().lower()
+            if host.startswith("["):
+                return host
+            return host.rsplit(":", 1)[0].rstrip(".") if ":" in host else host.rstrip(".")
+    return ""
+
+
+def _token_of(scope: Scope) -> str | None:
+    api_key = None
+    for k, v in scope.get("headers", ()):
+        if k == b"authorization":
+            text = v.decode("latin-1")
+            if text[:7].lower() == "bearer ":
+                return text[7:].strip()
+        elif k == b"x-api-key":
+            api_key = v.decode("latin-1")
+    return api_key
+
+
+def _content_length(scope: Scope) -> int | None:
+    for k, v in scope.get("headers", ()):
+        if k == b"content-length":
+            try:
+                return int(v)
+            except ValueError:
+                return -1
+    return None
+
+
+async def send_error(send: Send, err: E.VaultlinkError) -> None:
+    body = json.dumps({"error": err.to_dict()}).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": err.http_status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"x-error-code", err.code.encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+class Fabric:
+    """The ASGI entry point: management app, data-plane apps and the checks between."""
+
+    def __init__(self, svc: Service, management: ASGIApp, data_apps: dict[str, Any]) -> None:
+        self.svc = svc
+        self.management = management
+        self.data_apps = data_apps
+        self.view = NetworkView(public_address=svc.config.public_address)
+        self.throttle = Throttle(svc.config.throttle_rate, svc.config.throttle_burst)
+        self.auth = Authenticator(svc)
+        self.metrics = Metrics()
+        self.body_timeout = 30.0
+        self.max_body = svc.config.max_body_bytes
+
+    # --- entry -----------------------------------------------------------------
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.management(scope, receive, send)
+            return
+        if scope["path"] == "/metrics":
+            body = self.metrics.render()
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 200,
+                    "headers": [(b"content-type", b"text/plain; version=0.0.4")],
+                }
+            )
+            await send({"type": "http.response.body", "body": body})
+            return
+        view = self.view
+        server = scope.get("server")
+        local_ip = server[0] if server else view.public_address
+        client = scope.get("client")
+        source_ip = client[0] if client else "0.0.0.0"
+        host = _host_of(scope)
+        ep = view.endpoint_at(local_ip)
+        target = view.names.get(host) if host else None
+        if ep is None and (target is None or target.service == "regional"):
+            await self.management(scope, receive, send)
+            return
+        t0 = time.perf_counter()
+        ev: dict[str, Any] = {
+            "plane": "data",
+            "time": time.time(),
+            "source_ip": source_ip,
+            "host": host,
+            "endpoint": ep.id if ep else None,
+            "method": scope["method"],
+            "path": scope["path"],
+        }
+        try:
+            dp, app = self._check(scope, view, ep, target, local_ip, source_ip, host, ev)
+        except E.VaultlinkError as err:
+            ev.update(decision="denied", code=err.code, message=err.message, status=err.http_status)
+            await send_error(send, err)
+            self._finish(ev, t0)
+            return
+        scope.setdefault("state", {})["dp"] = dp
+        if dp.service == "regional":  # the management app audits the call itself, with our context
+            await self._run(app, scope, receive, send, ev, t0, audit=False)
+            return
+        await self._run(app, scope, receive, send, ev, t0, audit=True)
+
+    async def _run(
+        self,
+        app: ASGIApp,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        ev: dict[str, Any],
+        t0: float,
+        audit: bool,
+    ) -> None:
+        clen = _content_length(scope)
+        if clen is not None and (clen < 0 or clen > self.max_body):
+            err = E.PayloadTooLarge(f"the request body is {clen} bytes; the limit is {self.max_body}.")
+            ev.update(decision="denied", code=err.code, status=err.http_status)
+            await send_error(send, err)
+            self._finish(ev, t0)
+            return
+        state = _State()
+
+        async def recv() -> Message:
+            try:
+                msg = await asyncio.wait_for(receive(), self.body_timeout)
+            except TimeoutError:
+                raise _BodyTimeout() from None
+            if msg["type"] == "http.request":
+                state.received += len(msg.get("body", b""))
+                if state.received > self.max_body:
+                    raise _BodyTooLarge()
+            return msg
+
+        async def snd(msg: Message) -> None:
+            if msg["type"] == "http.response.start":
+                state.status = msg["status"]
+                state.started = True
+                for k, v in msg.get("headers", ()):
+                    if k == b"x-error-code":
+                        state.code = v.decode()
+            await send(msg)
+
+        try:
+            await app(scope, recv, snd)
+        except (_BodyTimeout, _BodyTooLarge) as exc:
+            body_err: E.VaultlinkError = (
+                E.RequestTimeout()
+                if isinstance(exc, _BodyTimeout)
+                else E.PayloadTooLarge(f"the request body is over the limit of {self.max_body} bytes.")
+            )
+            state.code = body_err.code
+            state.status = body_err.http_status
+            if not state.started:
+                await send_error(send, body_err)
+        ev.update(decision="allowed", status=state.status, code=state.code)
+        if audit:
+            self._finish(ev, t0)
+        else:
+            self.metrics.observe(ev.get("endpoint"), "allowed", time.perf_counter() - t0)
+
+    def _finish(self, ev: dict[str, Any], t0: float) -> None:
+        elapsed = time.perf_counter() - t0
+        ev["latency_ms"] = round(elapsed * 1000, 3)
+        self.metrics.observe(ev.get("endpoint"), ev["decision"], elapsed)
+        self.svc.audit.emit(ev)
+
+    # --- the ten checks ---------------------------------------------------------
+    def _check(
+        self,
+        scope: Scope,
+        view: NetworkView,
+        ep: EndpointView | None,
+        target: Target | None,
+        local_ip: str,
+        source_ip: str,
+        host: str,
+        ev: dict[str, Any],
+    ) -> tuple[DataContext, ASGIApp]:
+        # 1. endpoint (from the local address) and source network (from the source IP)
+        vnet = view.classify(source_ip)
+        ev["vnet"] = vnet.id if vnet else None
+        if ep is not None:
+            self._check_endpoint(view, ep, vnet, source_ip, local_ip)
+        # 5. target: the name must exist, and a resource endpoint serves only its own vault
+        if target is None:
+            raise E.UnknownServiceName(
+                f"{host or '(no Host header)'!r} is not a name this service answers for; resolve the vault's "
+                "backup-service, blob or queue name through DNS and send it as the Host."
+            )
+        vault: VaultView | None = None
+        if target.vault_id is not None:
+            vault = view.vaults.get(target.vault_id)
+            if vault is None:
+                raise E.UnknownServiceName(f"no vault answers for {host!r}; it may have been deleted.")
+            ev["vault"] = vault.id
+        if ep is not None:
+            self._check_target(ep, target, host)
+        app, action, resource = self._route(scope, target, vault)
+        ev["action"] = action
+        ev["resource"] = resource
+        # 6. authentication
+        ident = self.auth.authenticate(_token_of(scope))
+        ev["principal"] = ident.principal_arn
+        ev["account_id"] = ident.account_id
+        if ident.container_id:
+            ev["container"] = ident.container_id
+        # 7. throttling
+        if not self.throttle.allow(ident.principal_arn, time.monotonic()):
+            raise E.RequestLimitExceeded(
+                f"more than {self.svc.config.throttle_rate:g} requests/second from {ident.principal_arn}; "
+                "slow down and retry after a short wait."
+            )
+        # 8. public network access
+        if ep is None and vault is not None and vault.public_network_access == "Disabled":
+            raise E.PublicNetworkAccessDisabled(
+                f"vault {vault.name} denies public network access and this request came from "
+                f"{'the internet' if vnet is None else 'vnet ' + vnet.id} through the public endpoint; send it "
+                "through one of the vault's private endpoints (resolve the vault's name from inside its vnet)."
+            )
+        region = vault.region if vault else (target.region or "")
+        # 9. the endpoint policy
+        if ep is not None and ep.policy is not None:
+            self._check_endpoint_policy(ep, ident, action, resource, source_ip, region, vnet)
+        # 10. identity authorization (the management app checks roles itself for the regional service)
+        if target.service != "regional":
+            self._authorize(ident, vault, action, resource, ep, source_ip, region, vnet)
+        dp = DataContext(
+            service=target.service,  # type: ignore[arg-type]
+            host=host,
+            vault_id=vault.id if vault else None,
+            storage_account=target.storage_account,
+            region=region,
+            endpoint_id=ep.id if ep else None,
+            vnet_id=vnet.id if vnet else None,
+            source_ip=source_ip,
+            principal_arn=ident.principal_arn,
+            principal_id=ident.principal_id,
+            account_id=ident.account_id,
+            container_id=ident.container_id,
+            action=action,
+            resource=resource,
+        )
+        return dp, app
+
+    def _check_endpoint(
+        self, view: NetworkView, ep: EndpointView, vnet: VnetView | None, source_ip: str, local_ip: str
+    ) -> None:
+        # 2. reachability: its own vnet or a peered one
+        if not view.reachable(ep, vnet):
+            where = f"vnet {vnet.id}" if vnet else "no virtual network (the internet)"
+            raise E.EndpointUnreachable(
+                f"private endpoint {ep.id} ({local_ip}) lives in vnet {ep.vnet_id}; your address {source_ip} is "
+                f"in {where}. Call it from that vnet or peer yours with it (`vaultlink vnet peer`)."
+            )
+        # 3. the security group
+        import ipaddress
+
+        addr = ipaddress.ip_address(source_ip)
+        if not any(r.allows("tcp", SERVICE_PORT, addr) for r in ep.sg_rules):
+            raise E.SecurityGroupDenied(
+                f"the security group of endpoint {ep.id} has no inbound rule allowing TCP {SERVICE_PORT} from "
+                f"{source_ip}; add one: `vaultlink endpoint sg add-rule {ep.id} --protocol tcp --ports "
+                f"{SERVICE_PORT} --source {source_ip}/32`."
+            )
+        # 4. the connection's status: only Approved carries traffic
+        if ep.kind == "resource" and ep.status != "Approved":
+            cls = _STATUS_ERRORS.get(ep.status, E.EndpointConnectionPending)
+            raise cls()
+
+    def _check_target(self, ep: EndpointView, target: Target, host: str) -> None:
+        if ep.kind == "resource":
+            if target.service == "regional" or target.vault_id != ep.vault_id:
+                raise E.EndpointTargetMismatch(
+                    f"private endpoint {ep.id} serves vault {ep.vault_id}, not {host!r}; resolve {host!r} through "
+                    "DNS to reach the endpoint that serves it."
+                )
+            return
+        ok = (
+            target.service == "regional"
+            and target.region == ep.region
+            and (target.regional_service or "backup") == (ep.service or "backup")
+            and target.endpoint_id in (None, ep.id)
+        )
+        if not ok:
+            raise E.EndpointTargetMismatch(
+                f"service endpoint {ep.id} serves {ep.service} in {ep.region}, not {host!r}."
+            )
+
+    def _route(self, scope: Scope, target: Target, vault: VaultView | None) -> tuple[ASGIApp, str, str]:
+        app = self.management if target.service == "regional" else self.data_apps.get(target.service)
+        if app is None:
+            raise E.UnknownServiceName(f"the {target.service} service is not available on this server.")
+        name = None
+        for route in getattr(app, "routes", ()):
+            match, _child = route.matches(scope)
+            if match == Match.FULL:
+                name = getattr(route, "name", None)
+                break
+        if name is None:
+            raise E.NotFound(f"no {target.service} operation {scope['method']} {scope['path']}.")
+        action = management_action(name) if target.service == "regional" else name
+        if vault is not None:
+            resource = vault.arn
+        else:
+            reg = self.svc.catalog.regions.get(target.region or "")
+            part = reg.partition.name if reg else self.svc.catalog.default_partition().name
+            resource = f"arn:{part}:backup:{target.region or '*'}:*:*"
+        return app, action, resource
+
+    def _policy_request(
+        self,
+        ident: Identity,
+        action: str,
+        resource: str,
+        source_ip: str,
+        region: str,
+        ep: EndpointView | None,
+        vnet: VnetView | None,
+    ) -> Any:
+        from vaultlink.policy.context import EndpointInfo, build_request
+
+        return build_request(
+            principal_arn=ident.principal_arn,
+            principal_account=ident.account_id,
+            action=action,
+            resource=resource,
+            source_ip=source_ip,
+            now=datetime.now(UTC),
+            requested_region=region,
+            secure_transport=False,
+            endpoint=EndpointInfo(ep.id, ep.vnet_id) if ep is not None else None,
+        )
+
+    def _check_endpoint_policy(
+        self,
+        ep: EndpointView,
+        ident: Identity,
+        action: str,
+        resource: str,
+        source_ip: str,
+        region: str,
+        vnet: VnetView | None,
+    ) -> None:
+        from vaultlink.policy import evaluate
+
+        req = self._policy_request(ident, action, resource, source_ip, region, ep, vnet)
+        decision = evaluate(req, endpoint_policy=ep.policy, identity_policies=[_ALLOW_ALL()])
+        if not decision.allowed:
+            why = "an explicit Deny in" if decision.decision == "explicit_deny" else "no statement of"
+            raise E.EndpointPolicyDenied(
+                f"{why} the policy of endpoint {ep.id} allows {action} on {resource} for {ident.principal_arn}; "
+                f"change it with `vaultlink endpoint policy set {ep.id} FILE`.",
+                matched=decision.matched,
+            )
+
+    def _authorize(
+        self,
+        ident: Identity,
+        vault: VaultView | None,
+        action: str,
+        resource: str,
+        ep: EndpointView | None,
+        source_ip: str,
+        region: str,
+        vnet: VnetView | None,
+    ) -> None:
+        if vault is None:
+            return
+        if ident.vault_id is not None:  # an agent credential: good for its own vault only
+            if ident.vault_id != vault.id:
+                raise E.AccessDenied(f"this agent credential is for another vault, not {vault.name}.")
+            if ident.reregistration_required and action != "backup:RegisterContainer":
+                raise E.ContainerReregistrationRequired()
+            role_ok = True
+        else:
+            permission = "backup.read" if is_read(action) else "backup.operate"
+            role_ok = self.auth.role_allows(ident, permission, vault)
+        policies = self.auth.identity_policies(ident)
+        if not policies and vault.access_policy is None:
+            if not role_ok:
+                raise E.AccessDenied(
+                    f"{ident.principal_arn} has no role allowing {action} on vault {vault.name}; ask its Owner "
+                    "for Backup Operator (`vaultlink role assign`)."
+                )
+            return
+        from vaultlink.policy import evaluate
+
+        req = self._policy_request(ident, action, resource, source_ip, region, ep, vnet)
+        ids = list(policies) + ([_ALLOW_ALL()] if role_ok else [])
+        decision = evaluate(
+            req,
+            identity_policies=ids,
+            resource_policy=vault.access_policy,
+            resource_account=vault.account_id if not role_ok else ident.account_id,
+        )
+        if not decision.allowed:
+            raise E.AccessDenied(
+                f"{decision.reason}: {ident.principal_arn} may not {action} on {resource}.",
+                matched=decision.matched,
+            )
+
+
+class _State:
+    __slots__ = ("code", "received", "started", "status")
+
+    def __init__(self) -> None:
+        self.status = 0
+        self.code: str | None = None
+        self.started = False
+        self.received = 0
+
+
+class _BodyTimeout(Exception):
+    pass
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+_ALLOW_ALL_CACHE: list[Any] = []
+
+
+def _ALLOW_ALL() -> Any:
+    if not _ALLOW_ALL_CACHE:
+        from vaultlink.policy import compile_policy
+
+        _ALLOW_ALL_CACHE.append(
+            compile_policy({"Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}, "identity")
+        )
+    return _ALLOW_ALL_CACHE[0]

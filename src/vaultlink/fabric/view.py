@@ -1,0 +1,128 @@
+"""A read-only snapshot of networks, endpoints and service names, for the hot path (pure).
+
+Built from the store whenever endpoints, networks or vaults change; requests
+only read it (dict lookups), never the database.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+from typing import Any
+
+IPNet = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@dataclass(frozen=True, slots=True)
+class SgRule:
+    protocol: str  # tcp | udp | * (any)
+    from_port: int
+    to_port: int
+    source: IPNet
+
+    def allows(self, protocol: str, port: int, ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+        return (
+            self.protocol in ("*", "-1", "all", protocol)
+            and self.from_port <= port <= self.to_port
+            and ip in self.source
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointView:
+    id: str
+    account_id: str
+    kind: str  # resource | service
+    vault_id: str | None
+    group_id: str | None  # AzureBackup | AzureBackup_secondary
+    service: str | None  # backup | backup-gateway (service endpoints)
+    region: str
+    vnet_id: str
+    ips: frozenset[str]
+    status: str  # Approved | Pending | Rejected | Disconnected
+    sg_rules: tuple[SgRule, ...]
+    policy: Any  # a compiled endpoint policy, or None for the default full access
+    private_dns: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class VnetView:
+    id: str
+    account_id: str
+    region: str
+    networks: tuple[IPNet, ...]
+    peers: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """What a host name designates."""
+
+    service: str  # backup | blob | queue | regional
+    vault_id: str | None = None
+    storage_account: str | None = None
+    region: str | None = None
+    endpoint_id: str | None = None  # for endpoint-specific regional names
+    regional_service: str | None = None  # backup | backup-gateway
+
+
+@dataclass(frozen=True, slots=True)
+class VaultView:
+    id: str
+    account_id: str
+    name: str
+    arn: str
+    region: str
+    public_network_access: str
+    storage_accounts: tuple[str, ...]
+    access_policy: Any = None  # compiled resource policy or None
+
+
+@dataclass
+class NetworkView:
+    vnets: dict[str, VnetView] = field(default_factory=dict)
+    endpoints: dict[str, EndpointView] = field(default_factory=dict)
+    vaults: dict[str, VaultView] = field(default_factory=dict)
+    names: dict[str, Target] = field(default_factory=dict)
+    public_address: str = "127.0.0.1"
+    generation: int = 0
+
+    def __post_init__(self) -> None:
+        self.by_ip: dict[str, EndpointView] = {ip: ep for ep in self.endpoints.values() for ip in ep.ips}
+        prefixes = [(net, v) for v in self.vnets.values() for net in v.networks]
+        prefixes.sort(key=lambda p: p[0].prefixlen, reverse=True)
+        self._prefixes = prefixes
+        self._classified: dict[str, VnetView | None] = {}
+
+    def endpoint_at(self, local_ip: str) -> EndpointView | None:
+        return self.by_ip.get(local_ip)
+
+    def classify(self, source_ip: str) -> VnetView | None:
+        """The source network of an address: longest-prefix match over all vnets; None is the internet."""
+        try:
+            return self._classified[source_ip]
+        except KeyError:
+            pass
+        found: VnetView | None = None
+        try:
+            addr = ipaddress.ip_address(source_ip)
+        except ValueError:
+            addr = None
+        if addr is not None:
+            for net, vnet in self._prefixes:
+                if addr.version == net.version and addr in net:
+                    found = vnet
+                    break
+        if len(self._classified) > 100_000:
+            self._classified.clear()
+        self._classified[source_ip] = found
+        return found
+
+    def reachable(self, ep: EndpointView, vnet: VnetView | None) -> bool:
+        """A private endpoint answers its own vnet and vnets peered with it."""
+        if vnet is None:
+            return False
+        return vnet.id == ep.vnet_id or ep.vnet_id in vnet.peers
+
+    def target(self, host: str) -> Target | None:
+        return self.names.get(host)
