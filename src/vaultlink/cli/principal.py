@@ -41,3 +41,20 @@ def delete(principal: str, output: OutputOpt = OutputFormat.table) -> None:
     """Delete a principal (by name, id or ARN), its keys and role assignments."""
     with handled(output):
         emit(Client().delete(f"/principals/{principal}"), output)
+
+
+@app.command("set-policies")
+def set_policies(principal: str, files: list[str], output: OutputOpt = OutputFormat.table) -> None:
+    """Attach identity policies (JSON files) to a principal, replacing the ones it had."""
+    from vaultlink.cli.common import read_json_file
+
+    with handled(output):
+        docs = [read_json_file(f, "policy file") for f in files]
+        emit(Client().request("PUT", f"/principals/{principal}/policies", json=docs), output)
+
+
+@app.command("show-policies")
+def show_policies(principal: str, output: OutputOpt = OutputFormat.json) -> None:
+    """Show a principal's identity policies."""
+    with handled(output):
+        emit(Client().get(f"/principals/{principal}/policies"), output)

@@ -87,3 +87,31 @@ def delete(vault: str, output: OutputOpt = OutputFormat.table) -> None:
     """Delete a vault; refused while it holds recovery points."""
     with handled(output):
         emit(Client().delete(f"/vaults/{vault}"), output)
+
+
+policy_app = typer.Typer(help="The vault's access policy (an IAM resource policy).", no_args_is_help=True)
+app.add_typer(policy_app, name="policy")
+
+
+@policy_app.command("set")
+def policy_set(vault: str, file: str, output: OutputOpt = OutputFormat.table) -> None:
+    """Set the vault's access policy from a JSON file (- for stdin)."""
+    from vaultlink.cli.common import read_json_file
+
+    with handled(output):
+        doc = read_json_file(file, "policy file")
+        emit(Client().request("PUT", f"/vaults/{vault}/access-policy", json=doc), output)
+
+
+@policy_app.command("show")
+def policy_show(vault: str, output: OutputOpt = OutputFormat.json) -> None:
+    """Show the vault's access policy."""
+    with handled(output):
+        emit(Client().get(f"/vaults/{vault}/access-policy"), output)
+
+
+@policy_app.command("delete")
+def policy_delete(vault: str, output: OutputOpt = OutputFormat.table) -> None:
+    """Remove the vault's access policy."""
+    with handled(output):
+        emit(Client().delete(f"/vaults/{vault}/access-policy"), output)
