@@ -589,3 +589,29 @@ class RecoveryPointNotFound(NotFound):
     code = "RecoveryPointNotFound"
     http_status = 404
     exit_code = 4
+
+
+# --- private dns (service) --------------------------------------------------
+class DnsZoneInUse(Conflict):
+    """The private DNS zone still has virtual network links; remove them (`vaultlink dns link remove`) first."""
+
+    code = "DnsZoneInUse"
+    http_status = 409
+    exit_code = 4
+
+
+# --- data path hardening (HTTP layer) ---
+class MalformedHttpRequest(InvalidInput):
+    """The request is not valid HTTP/1.1; send a well-formed request (check the client or proxy in between)."""
+
+    code = "MalformedHttpRequest"
+    http_status = 400
+    exit_code = 2
+
+
+class RequestHeaderTooLarge(InvalidInput):
+    """The request line and headers are larger than the server accepts; send fewer or shorter headers."""
+
+    code = "RequestHeaderTooLarge"
+    http_status = 431
+    exit_code = 2

@@ -6,6 +6,9 @@ ROUTE_MODULES: tuple[str, ...] = (
     "vaultlink.api.routes_identity",
     "vaultlink.api.routes_vaults",
     "vaultlink.api.routes_audit",
+    "vaultlink.api.routes_policies",
     "vaultlink.api.routes_networks",
     "vaultlink.api.routes_endpoints",
+    "vaultlink.api.routes_dns",
+    "vaultlink.api.routes_recovery",
 )

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict
 
 from vaultlink.api.calls import call, service_of
-from vaultlink.service import connections, endpoints
+from vaultlink.service import connections, endpoint_settings, endpoints
 
 router = APIRouter(tags=["endpoints"])
 
@@ -82,39 +82,39 @@ def delete_endpoint(ref: str, request: Request) -> dict[str, Any]:
 @router.get("/endpoints/{ref}/policy", name="endpoint.policy.show")
 def get_policy(ref: str, request: Request) -> dict[str, Any]:
     svc = service_of(request)
-    return call(request, "endpoint.policy.show", lambda c: endpoints.get_policy(svc, c, ref), target=ref)
+    return call(request, "endpoint.policy.show", lambda c: endpoint_settings.get_policy(svc, c, ref), target=ref)
 
 
 @router.put("/endpoints/{ref}/policy", name="endpoint.policy.set")
 def set_policy(ref: str, request: Request, body: dict[str, Any]) -> dict[str, Any]:
     svc = service_of(request)
-    return call(request, "endpoint.policy.set", lambda c: endpoints.set_policy(svc, c, ref, body), target=ref)
+    return call(request, "endpoint.policy.set", lambda c: endpoint_settings.set_policy(svc, c, ref, body), target=ref)
 
 
 @router.delete("/endpoints/{ref}/policy", name="endpoint.policy.reset")
 def reset_policy(ref: str, request: Request) -> dict[str, Any]:
     svc = service_of(request)
-    return call(request, "endpoint.policy.reset", lambda c: endpoints.reset_policy(svc, c, ref), target=ref)
+    return call(request, "endpoint.policy.reset", lambda c: endpoint_settings.reset_policy(svc, c, ref), target=ref)
 
 
 @router.get("/endpoints/{ref}/security-group", name="endpoint.sg.show")
 def get_sg(ref: str, request: Request) -> dict[str, Any]:
     svc = service_of(request)
-    return call(request, "endpoint.sg.show", lambda c: endpoints.get_security_group(svc, c, ref), target=ref)
+    return call(request, "endpoint.sg.show", lambda c: endpoint_settings.get_security_group(svc, c, ref), target=ref)
 
 
 @router.post("/endpoints/{ref}/security-group/rules", status_code=201, name="endpoint.sg.add_rule")
 def add_rule(ref: str, body: RuleIn, request: Request) -> dict[str, Any]:
     svc = service_of(request)
     rule = body.model_dump()
-    return call(request, "endpoint.sg.add_rule", lambda c: endpoints.add_rule(svc, c, ref, rule), target=ref)
+    return call(request, "endpoint.sg.add_rule", lambda c: endpoint_settings.add_rule(svc, c, ref, rule), target=ref)
 
 
 @router.delete("/endpoints/{ref}/security-group/rules/{rule_id}", name="endpoint.sg.remove_rule")
 def remove_rule(ref: str, rule_id: str, request: Request) -> dict[str, Any]:
     svc = service_of(request)
     return call(
-        request, "endpoint.sg.remove_rule", lambda c: endpoints.remove_rule(svc, c, ref, rule_id), target=ref
+        request, "endpoint.sg.remove_rule", lambda c: endpoint_settings.remove_rule(svc, c, ref, rule_id), target=ref
     )
 
 

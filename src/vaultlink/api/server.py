@@ -187,6 +187,9 @@ def serve(config: Config, out: Any = sys.stdout) -> None:
     from vaultlink.fabric.listeners import attach as attach_fabric
 
     attach_fabric(runtime)
+    from vaultlink.dns.runtime import attach as attach_dns
+
+    attach_dns(runtime)
     info_path = data_dir / "server.json"
 
     def ready(rt: Runtime) -> None:

@@ -27,6 +27,12 @@ GROUPS: tuple[tuple[str, str], ...] = (
     ("vaultlink.cli.vault", "vault"),
     ("vaultlink.cli.audit", "audit"),
     ("vaultlink.cli.policy", "policy"),
+    ("vaultlink.cli.vnet", "vnet"),
+    ("vaultlink.cli.endpoint", "endpoint"),
+    ("vaultlink.cli.dns", "dns"),
+    ("vaultlink.cli.agent", "agent"),
+    ("vaultlink.cli.recovery", "recovery-point"),
+    ("vaultlink.cli.job", "job"),
 )
 
 

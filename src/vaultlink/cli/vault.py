@@ -115,3 +115,24 @@ def policy_delete(vault: str, output: OutputOpt = OutputFormat.table) -> None:
     """Remove the vault's access policy."""
     with handled(output):
         emit(Client().delete(f"/vaults/{vault}/access-policy"), output)
+
+
+@app.command("credentials")
+def credentials(
+    vault: str,
+    out: Annotated[str, typer.Option("--out", "-o", help="Write the vault credentials file here (mode 0600).")],
+    valid_hours: Annotated[float, typer.Option("--valid-hours", help="Hours until it expires.")] = 240.0,
+    output: Annotated[OutputFormat, typer.Option("--output", help="table or json")] = OutputFormat.table,
+) -> None:
+    """Download a vault credentials file for `vaultlink agent register` (it holds an expiring secret)."""
+    import json
+    import os
+
+    with handled(output):
+        doc = Client().post(f"/vaults/{vault}/credentials", {"valid_hours": valid_hours})
+        fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(json.dumps(doc, indent=2, sort_keys=True) + "\n")
+        os.chmod(out, 0o600)
+        emit({k: doc[k] for k in ("vault_id", "vault_name", "backup_service", "api_port", "expires")}
+             | {"file": out}, output)

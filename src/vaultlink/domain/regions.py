@@ -94,9 +94,7 @@ def parse_catalog(data: dict[str, Any]) -> Catalog:
         raise InvalidInput("region catalog has no regions", field="regions")
     for r in regions.values():
         if r.paired and r.paired not in regions:
-            raise InvalidInput(
-                f"region {r.name}: paired region {r.paired!r} is not in the catalog", field="regions"
-            )
+            raise InvalidInput(f"region {r.name}: paired region {r.paired!r} is not in the catalog", field="regions")
     return Catalog(name=str(data.get("name", "custom")), regions=regions)
 
 
@@ -106,11 +104,7 @@ PRESETS = ("default", "aws", "azure")
 def load_catalog(spec: str) -> Catalog:
     """``default``, ``aws``, ``azure`` or a path to a catalog JSON file."""
     if spec in PRESETS:
-        text = (
-            resources.files("vaultlink.domain")
-            .joinpath("presets", f"{spec}.json")
-            .read_text(encoding="utf-8")
-        )
+        text = resources.files("vaultlink.domain").joinpath("presets", f"{spec}.json").read_text(encoding="utf-8")
     else:
         try:
             text = Path(spec).read_text(encoding="utf-8")

@@ -13,9 +13,7 @@ def check_toggle(value: object, field: str) -> str:
     if isinstance(value, bool):
         return "Enabled" if value else "Disabled"
     if not isinstance(value, str):
-        raise InvalidType(
-            f"{field} must be 'Enabled' or 'Disabled', not {type(value).__name__}.", field=field
-        )
+        raise InvalidType(f"{field} must be 'Enabled' or 'Disabled', not {type(value).__name__}.", field=field)
     for t in TOGGLES:
         if value.lower() == t.lower():
             return t

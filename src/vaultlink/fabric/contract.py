@@ -55,9 +55,9 @@ def data_context(request: Request) -> DataContext:
 
 # service -> modules exporting ``router``; paths are relative to the service's host name.
 DATA_ROUTE_MODULES: dict[str, tuple[str, ...]] = {
-    "backup": (),
-    "blob": (),
-    "queue": (),
+    "backup": ("vaultlink.api.routes_data_backup",),
+    "blob": ("vaultlink.api.routes_data_blob",),
+    "queue": ("vaultlink.api.routes_data_queue",),
 }
 
 

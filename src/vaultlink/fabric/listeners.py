@@ -74,9 +74,11 @@ class ListenerManager:
 def attach(runtime: Any) -> Fabric:
     """Put the fabric in front of the runtime's app and manage endpoint listeners."""
     from vaultlink.fabric.apps import build_data_apps
+    from vaultlink.fabric.protocol import install as install_protocol
 
     fabric = Fabric(runtime.svc, runtime.app, build_data_apps(runtime.svc))
     runtime.set_app(fabric)
+    install_protocol(runtime.uv_config)
     manager = ListenerManager(runtime, fabric)
     runtime.start_hooks.append(manager.start)
     runtime.stop_hooks.append(manager.stop)

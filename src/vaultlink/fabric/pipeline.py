@@ -15,7 +15,6 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from vaultlink import errors as E
@@ -23,6 +22,7 @@ from vaultlink.fabric.actions import is_read, management_action
 from vaultlink.fabric.auth import Authenticator, Identity
 from vaultlink.fabric.contract import DataContext
 from vaultlink.fabric.metrics import Metrics
+from vaultlink.fabric.routes import RouteTable
 from vaultlink.fabric.throttle import Throttle
 from vaultlink.fabric.view import EndpointView, NetworkView, Target, VaultView, VnetView
 from vaultlink.service.core import Service
@@ -57,6 +57,13 @@ def _token_of(scope: Scope) -> str | None:
     return api_key
 
 
+def _has_body(scope: Scope) -> bool:
+    for k, v in scope.get("headers", ()):
+        if k == b"transfer-encoding" or (k == b"content-length" and v.strip() != b"0"):
+            return True
+    return False
+
+
 def _content_length(scope: Scope) -> int | None:
     for k, v in scope.get("headers", ()):
         if k == b"content-length":
@@ -67,19 +74,16 @@ def _content_length(scope: Scope) -> int | None:
     return None
 
 
-async def send_error(send: Send, err: E.VaultlinkError) -> None:
+async def send_error(send: Send, err: E.VaultlinkError, close: bool = False) -> None:
     body = json.dumps({"error": err.to_dict()}).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": err.http_status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-                (b"x-error-code", err.code.encode()),
-            ],
-        }
-    )
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        (b"x-error-code", err.code.encode()),
+    ]
+    if close:
+        headers.append((b"connection", b"close"))
+    await send({"type": "http.response.start", "status": err.http_status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
 
@@ -94,24 +98,18 @@ class Fabric:
         self.throttle = Throttle(svc.config.throttle_rate, svc.config.throttle_burst)
         self.auth = Authenticator(svc)
         self.metrics = Metrics()
-        self.body_timeout = 30.0
-        self.max_body = svc.config.max_body_bytes
+        cfg = svc.config
+        self.body_timeout = float(getattr(cfg, "body_timeout", 30.0))  # seconds between two body chunks
+        self.header_timeout = float(getattr(cfg, "header_timeout", 10.0))  # to send a request's headers
+        self.max_header_bytes = int(getattr(cfg, "max_header_bytes", 64 * 1024))
+        self.max_body = cfg.max_body_bytes
+        self.routes = {name: RouteTable(app) for name, app in data_apps.items()}
+        self.routes["regional"] = RouteTable(management)
 
     # --- entry -----------------------------------------------------------------
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.management(scope, receive, send)
-            return
-        if scope["path"] == "/metrics":
-            body = self.metrics.render()
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": 200,
-                    "headers": [(b"content-type", b"text/plain; version=0.0.4")],
-                }
-            )
-            await send({"type": "http.response.body", "body": body})
             return
         view = self.view
         server = scope.get("server")
@@ -120,9 +118,19 @@ class Fabric:
         source_ip = client[0] if client else "0.0.0.0"
         host = _host_of(scope)
         ep = view.endpoint_at(local_ip)
+        if ep is None and scope["path"] == "/metrics":  # the public listener only
+            await self._metrics(send)
+            return
         target = view.names.get(host) if host else None
         if ep is None and (target is None or target.service == "regional"):
-            await self.management(scope, receive, send)
+            if not _has_body(scope):
+                await self.management(scope, receive, send)
+                return
+            # the management app audits its calls; the fabric only bounds the body (size and pace)
+            mev: dict[str, Any] = {"plane": "management", "time": time.time(), "source_ip": source_ip,
+                                   "host": host, "endpoint": None, "method": scope["method"],
+                                   "path": scope["path"], "action": "unknown", "principal": None}
+            await self._run(self.management, scope, receive, send, mev, time.perf_counter(), audit="abort")
             return
         t0 = time.perf_counter()
         ev: dict[str, Any] = {
@@ -133,6 +141,9 @@ class Fabric:
             "endpoint": ep.id if ep else None,
             "method": scope["method"],
             "path": scope["path"],
+            "action": "unknown",
+            "principal": None,
+            "decision": "denied",
         }
         try:
             dp, app = self._check(scope, view, ep, target, local_ip, source_ip, host, ev)
@@ -143,9 +154,15 @@ class Fabric:
             return
         scope.setdefault("state", {})["dp"] = dp
         if dp.service == "regional":  # the management app audits the call itself, with our context
-            await self._run(app, scope, receive, send, ev, t0, audit=False)
+            await self._run(app, scope, receive, send, ev, t0, audit="metrics")
             return
-        await self._run(app, scope, receive, send, ev, t0, audit=True)
+        await self._run(app, scope, receive, send, ev, t0, audit="always")
+
+    async def _metrics(self, send: Send) -> None:
+        body = self.metrics.render()
+        headers = [(b"content-type", b"text/plain; version=0.0.4"), (b"content-length", str(len(body)).encode())]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
 
     async def _run(
         self,
@@ -155,29 +172,44 @@ class Fabric:
         send: Send,
         ev: dict[str, Any],
         t0: float,
-        audit: bool,
+        audit: str,
     ) -> None:
+        """Run ``app`` with the body bounded in size and pace; ``audit``: always | metrics | abort (only
+        when the pipeline refuses the body)."""
         clen = _content_length(scope)
         if clen is not None and (clen < 0 or clen > self.max_body):
             err = E.PayloadTooLarge(f"the request body is {clen} bytes; the limit is {self.max_body}.")
             ev.update(decision="denied", code=err.code, status=err.http_status)
-            await send_error(send, err)
+            await send_error(send, err, close=True)
             self._finish(ev, t0)
             return
         state = _State()
+
+        async def abort(err: E.VaultlinkError) -> None:
+            """Answer with ``err`` (closing the connection) and ignore whatever the handler sends after."""
+            if not state.started:
+                await send_error(send, err, close=True)
+                state.started = True
+            state.aborted = True
+            state.code, state.status = err.code, err.http_status
+            raise _Aborted()
 
         async def recv() -> Message:
             try:
                 msg = await asyncio.wait_for(receive(), self.body_timeout)
             except TimeoutError:
-                raise _BodyTimeout() from None
+                await abort(E.RequestTimeout(
+                    f"no part of the request body arrived for {self.body_timeout:g} seconds; the connection is closed."
+                ))
             if msg["type"] == "http.request":
                 state.received += len(msg.get("body", b""))
                 if state.received > self.max_body:
-                    raise _BodyTooLarge()
+                    await abort(E.PayloadTooLarge(f"the request body is over the limit of {self.max_body} bytes."))
             return msg
 
         async def snd(msg: Message) -> None:
+            if state.aborted:
+                return
             if msg["type"] == "http.response.start":
                 state.status = msg["status"]
                 state.started = True
@@ -188,21 +220,32 @@ class Fabric:
 
         try:
             await app(scope, recv, snd)
-        except (_BodyTimeout, _BodyTooLarge) as exc:
-            body_err: E.VaultlinkError = (
-                E.RequestTimeout()
-                if isinstance(exc, _BodyTimeout)
-                else E.PayloadTooLarge(f"the request body is over the limit of {self.max_body} bytes.")
-            )
-            state.code = body_err.code
-            state.status = body_err.http_status
-            if not state.started:
-                await send_error(send, body_err)
-        ev.update(decision="allowed", status=state.status, code=state.code)
-        if audit:
+        except Exception:
+            if not state.aborted:  # the app's own failure (it has answered 500 already)
+                raise
+        if state.aborted:  # refused by the pipeline while the body arrived: always audited
+            ev.update(decision="denied", status=state.status, code=state.code)
             self._finish(ev, t0)
-        else:
+        elif audit == "always":
+            ev.update(decision="allowed", status=state.status, code=state.code)
+            self._finish(ev, t0)
+        elif audit == "metrics":  # the management app audited the call itself
             self.metrics.observe(ev.get("endpoint"), "allowed", time.perf_counter() - t0)
+
+    def http_refused(self, server: Any, client: Any, err: E.VaultlinkError) -> None:
+        """A connection refused below ASGI (malformed HTTP, headers too large or too slow): audit and count it."""
+        view = self.view
+        local_ip = server[0] if server else view.public_address
+        source_ip = client[0] if client else "0.0.0.0"
+        ep = view.endpoint_at(local_ip)
+        vnet = view.classify(source_ip)
+        ev: dict[str, Any] = {
+            "plane": "data" if ep is not None else "management", "time": time.time(), "source_ip": source_ip,
+            "endpoint": ep.id if ep else None, "vnet": vnet.id if vnet else None, "action": "http.refuse",
+            "principal": None, "decision": "denied", "code": err.code, "status": err.http_status,
+            "message": err.message,
+        }
+        self._finish(ev, time.perf_counter())
 
     def _finish(self, ev: dict[str, Any], t0: float) -> None:
         elapsed = time.perf_counter() - t0
@@ -211,39 +254,40 @@ class Fabric:
         self.svc.audit.emit(ev)
 
     # --- the ten checks ---------------------------------------------------------
-    def _check(
-        self,
-        scope: Scope,
-        view: NetworkView,
-        ep: EndpointView | None,
-        target: Target | None,
-        local_ip: str,
-        source_ip: str,
-        host: str,
-        ev: dict[str, Any],
-    ) -> tuple[DataContext, ASGIApp]:
+    def _check(self, scope: Scope, view: NetworkView, ep: EndpointView | None, target: Target | None,
+               local_ip: str, source_ip: str, host: str, ev: dict[str, Any]) -> tuple[DataContext, ASGIApp]:
         # 1. endpoint (from the local address) and source network (from the source IP)
         vnet = view.classify(source_ip)
         ev["vnet"] = vnet.id if vnet else None
+        # What is asked (for the audit event, before any refusal): the vault, the action, the resource.
+        vault: VaultView | None = None
+        routed: tuple[ASGIApp, str, str] | None = None
+        if target is not None:
+            if target.vault_id is not None:
+                vault = view.vaults.get(target.vault_id)
+                if vault is not None:
+                    ev["vault"] = vault.id
+            if target.vault_id is None or vault is not None:
+                routed = self._route(scope, target, vault)
+                if routed[1]:
+                    ev["action"] = routed[1]
+                ev["resource"] = ev["target"] = routed[2]
         if ep is not None:
-            self._check_endpoint(view, ep, vnet, source_ip, local_ip)
+            self._check_endpoint(view, ep, vnet, source_ip, local_ip)  # 2, 3, 4
         # 5. target: the name must exist, and a resource endpoint serves only its own vault
         if target is None:
             raise E.UnknownServiceName(
                 f"{host or '(no Host header)'!r} is not a name this service answers for; resolve the vault's "
                 "backup-service, blob or queue name through DNS and send it as the Host."
             )
-        vault: VaultView | None = None
-        if target.vault_id is not None:
-            vault = view.vaults.get(target.vault_id)
-            if vault is None:
-                raise E.UnknownServiceName(f"no vault answers for {host!r}; it may have been deleted.")
-            ev["vault"] = vault.id
+        if target.vault_id is not None and vault is None:
+            raise E.UnknownServiceName(f"no vault answers for {host!r}; it may have been deleted.")
         if ep is not None:
             self._check_target(ep, target, host)
-        app, action, resource = self._route(scope, target, vault)
-        ev["action"] = action
-        ev["resource"] = resource
+        assert routed is not None
+        app, action, resource = routed
+        if not action:
+            raise E.NotFound(f"no {target.service} operation {scope['method']} {scope['path']}.")
         # 6. authentication
         ident = self.auth.authenticate(_token_of(scope))
         ev["principal"] = ident.principal_arn
@@ -333,25 +377,18 @@ class Fabric:
             )
 
     def _route(self, scope: Scope, target: Target, vault: VaultView | None) -> tuple[ASGIApp, str, str]:
+        """(app, action, resource); action is "" when no route of the service matches."""
         app = self.management if target.service == "regional" else self.data_apps.get(target.service)
-        if app is None:
-            raise E.UnknownServiceName(f"the {target.service} service is not available on this server.")
-        name = None
-        for route in getattr(app, "routes", ()):
-            match, _child = route.matches(scope)
-            if match == Match.FULL:
-                name = getattr(route, "name", None)
-                break
-        if name is None:
-            raise E.NotFound(f"no {target.service} operation {scope['method']} {scope['path']}.")
-        action = management_action(name) if target.service == "regional" else name
+        table = self.routes.get(target.service)
+        name = table.name_of(scope["method"], scope["path"]) if table is not None else None
+        action = "" if name is None else (management_action(name) if target.service == "regional" else name)
         if vault is not None:
             resource = vault.arn
         else:
             reg = self.svc.catalog.regions.get(target.region or "")
             part = reg.partition.name if reg else self.svc.catalog.default_partition().name
             resource = f"arn:{part}:backup:{target.region or '*'}:*:*"
-        return app, action, resource
+        return app, action, resource  # type: ignore[return-value]
 
     def _policy_request(
         self,
@@ -387,10 +424,10 @@ class Fabric:
         region: str,
         vnet: VnetView | None,
     ) -> None:
-        from vaultlink.policy import evaluate
+        from vaultlink.policy import evaluate_one
 
         req = self._policy_request(ident, action, resource, source_ip, region, ep, vnet)
-        decision = evaluate(req, endpoint_policy=ep.policy, identity_policies=[_ALLOW_ALL()])
+        decision = evaluate_one(req, ep.policy)
         if not decision.allowed:
             why = "an explicit Deny in" if decision.decision == "explicit_deny" else "no statement of"
             raise E.EndpointPolicyDenied(
@@ -447,21 +484,18 @@ class Fabric:
 
 
 class _State:
-    __slots__ = ("code", "received", "started", "status")
+    __slots__ = ("aborted", "code", "received", "started", "status")
 
     def __init__(self) -> None:
         self.status = 0
         self.code: str | None = None
         self.started = False
         self.received = 0
+        self.aborted = False
 
 
-class _BodyTimeout(Exception):
-    pass
-
-
-class _BodyTooLarge(Exception):
-    pass
+class _Aborted(Exception):
+    """The pipeline answered the request itself (body too slow or too large)."""
 
 
 _ALLOW_ALL_CACHE: list[Any] = []

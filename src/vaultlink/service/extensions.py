@@ -9,7 +9,11 @@ import importlib
 
 from vaultlink.service.core import Service
 
-CAPABILITIES: tuple[str, ...] = ()
+CAPABILITIES: tuple[str, ...] = (
+    "vaultlink.service.endpoints",  # first: refuses deleting a vault that has endpoints
+    "vaultlink.service.dataplane",
+    "vaultlink.service.dns",
+)
 
 
 def install(svc: Service) -> None:

@@ -1,0 +1,103 @@
+"""The agent's HTTP client: bound to the machine's source IP, connecting to the IP that DNS gave for
+a name and sending the name as Host, with retries and backoff when the service is unreachable or
+restarting (connection errors, 429, 502-504)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import httpx
+
+from vaultlink.agent.resolver import Resolver
+from vaultlink.errors import ServiceUnavailable, VaultlinkError, from_dict
+
+RETRY_STATUSES = (429, 502, 503, 504)
+
+
+class AgentHttp:
+    def __init__(
+        self,
+        resolver: Resolver,
+        port: int,
+        source_ip: str | None,
+        token: str | None,
+        *,
+        retry_for: float = 90.0,
+        timeout: float = 120.0,
+        sleep: Any = time.sleep,
+    ) -> None:
+        self.resolver = resolver
+        self.port = port
+        self.source_ip = source_ip
+        self.token = token
+        self.retry_for = retry_for
+        self._sleep = sleep
+        self.retries = 0
+        transport = httpx.HTTPTransport(local_address=source_ip, retries=0,
+                                        limits=httpx.Limits(max_connections=32, max_keepalive_connections=16))
+        self._http = httpx.Client(transport=transport, timeout=httpx.Timeout(timeout, connect=5.0), trust_env=False)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def request(
+        self,
+        host: str,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        content: bytes | None = None,
+        headers: dict[str, str] | None = None,
+        params: dict[str, Any] | None = None,
+        retry: bool = True,
+    ) -> httpx.Response:
+        """Send one request to ``host`` (a vault name); raise the service's error on failure."""
+        deadline = time.monotonic() + (self.retry_for if retry else 0.0)
+        delay = 0.2
+        hdrs = {"host": host, **(headers or {})}
+        if self.token:
+            hdrs["authorization"] = f"Bearer {self.token}"
+        while True:
+            err: VaultlinkError
+            ip = self.resolver.resolve(host)
+            try:
+                resp = self._http.request(
+                    method, f"http://{ip}:{self.port}{path}", json=json, content=content, headers=hdrs, params=params
+                )
+            except httpx.TransportError as exc:
+                self.resolver.forget(host)
+                err = ServiceUnavailable(
+                    f"cannot reach {host} at {ip}:{self.port} from {self.source_ip or 'this machine'} "
+                    f"({exc.__class__.__name__}); is the service running and the endpoint reachable?"
+                )
+            else:
+                if resp.status_code < 400:
+                    return resp
+                err = self._error(resp)
+                if resp.status_code not in RETRY_STATUSES:
+                    raise err
+            if time.monotonic() + delay > deadline:
+                raise err
+            self.retries += 1
+            self._sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+    @staticmethod
+    def _error(resp: httpx.Response) -> VaultlinkError:
+        try:
+            body = resp.json()
+        except ValueError:
+            body = None
+        if isinstance(body, dict) and isinstance(body.get("error"), dict):
+            return from_dict(body["error"], resp.status_code)
+        code = resp.headers.get("x-error-code")
+        if code:
+            return from_dict({"code": code, "message": f"HTTP {resp.status_code}"}, resp.status_code)
+        if resp.status_code in RETRY_STATUSES:
+            return ServiceUnavailable(f"the service answered HTTP {resp.status_code}; retry later.")
+        return VaultlinkError(f"the service answered HTTP {resp.status_code}: {resp.text[:200]}")
+
+    def json(self, host: str, method: str, path: str, body: Any = None, **kw: Any) -> Any:
+        return self.request(host, method, path, json=body, **kw).json()

@@ -1,0 +1,237 @@
+"""Agent operations: register, backup, restore, check — the engine over the vault's services."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from vaultlink.agent.http import AgentHttp
+from vaultlink.agent.remote import RemoteBlobStore, RemoteChunkIndex
+from vaultlink.agent.resolver import DnsResolver, Resolver
+from vaultlink.agent.state import AgentState, save_state, try_load_state
+from vaultlink.data import Progress, Repository, backup, check, restore
+from vaultlink.data.repository import KEY_NAME
+from vaultlink.errors import (
+    CorruptData,
+    CredentialsExpired,
+    InvalidInput,
+    NotFound,
+    PassphraseTooShort,
+    VaultlinkError,
+)
+
+MIN_PASSPHRASE = 16
+CREDENTIALS_KIND = "vaultlink-vault-credentials"
+
+
+def read_credentials(path: str) -> dict[str, Any]:
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise NotFound(f"vault credentials file {path!r} does not exist.", field="credentials") from None
+    except (OSError, ValueError) as exc:
+        raise InvalidInput(f"vault credentials file {path!r} is unreadable: {exc}", field="credentials") from None
+    if not isinstance(data, dict) or data.get("kind") != CREDENTIALS_KIND:
+        raise InvalidInput(
+            f"{path!r} is not a vault credentials file; download one with `vaultlink vault credentials VAULT -o FILE`.",
+            field="credentials",
+        )
+    if time.time() > float(data.get("expires", 0)):
+        raise CredentialsExpired()
+    return data
+
+
+def check_passphrase(passphrase: str | None) -> str:
+    if not passphrase or len(passphrase) < MIN_PASSPHRASE:
+        raise PassphraseTooShort(
+            f"the encryption passphrase must have at least {MIN_PASSPHRASE} characters; keep it safe: without it "
+            "nobody (not even the service) can restore your data."
+        )
+    return passphrase
+
+
+class Agent:
+    """One registered machine. ``resolver`` defaults to asking ``state.dns`` from ``state.source_ip``."""
+
+    def __init__(self, state: AgentState, resolver: Resolver | None = None, retry_for: float = 90.0) -> None:
+        self.state = state
+        self.resolver = resolver or DnsResolver(state.dns, state.source_ip, state.domain)
+        self.http = AgentHttp(self.resolver, state.api_port, state.source_ip, state.credential, retry_for=retry_for)
+
+    def close(self) -> None:
+        self.http.close()
+
+    def _call(self, method: str, path: str, body: Any = None) -> Any:
+        return self.http.json(self.state.backup_service, method, path, body)
+
+    def open_repository(self, passphrase: str, accounts: Sequence[str] | None = None,
+                        write_account: str | None = None, create: bool = False) -> Repository:
+        store = RemoteBlobStore(self.http, self.state.domain, accounts or self.state.storage_accounts,
+                                write_account or self.state.write_account)
+        index = RemoteChunkIndex(self.http, self.state.backup_service, store)
+        if create and not store.exists(KEY_NAME):
+            return Repository.init(store, check_passphrase(passphrase), index=index)
+        repo = Repository.open(store, passphrase, load_index=False, index=index)
+        index.load()
+        # packs stored by a backup that died before indexing them are indexed now, and reused
+        known = index.packs()
+        for pack in store.list("packs/"):
+            if pack not in known:
+                index.add(pack, repo.read_pack_header(pack))
+        return repo
+
+    def _remember_accounts(self, accounts: Sequence[str], write_account: str | None, state_dir: Path | None) -> None:
+        if list(accounts) != self.state.storage_accounts or write_account != self.state.write_account:
+            self.state.storage_accounts, self.state.write_account = list(accounts), write_account
+            if state_dir is not None:
+                save_state(state_dir, self.state)
+
+    def backup(self, paths: Sequence[str], passphrase: str, progress: Callable[[Progress], None] | None = None,
+               state_dir: Path | None = None) -> dict[str, Any]:
+        roots = [os.path.abspath(p) for p in paths]
+        for p in roots:
+            if not os.path.lexists(p):
+                raise NotFound(f"backup path {p} does not exist.", field="paths")
+        started = self._call("POST", "/jobs", {"paths": roots})
+        job = started["job"]
+        self._remember_accounts(started["storage_accounts"], started["write_account"], state_dir)
+        repo = self.open_repository(passphrase, started["storage_accounts"], started["write_account"])
+        try:
+            prev_rp = started.get("recovery_point")
+            previous = None
+            if prev_rp:
+                try:
+                    previous = repo.load_manifest(prev_rp["manifest"])
+                except VaultlinkError:
+                    previous = None  # a damaged previous snapshot only costs the skip-unchanged shortcut
+            result = backup(roots, repo, previous, progress, hostname=self.state.hostname,
+                            parent=prev_rp["id"] if prev_rp else None)
+            store: RemoteBlobStore = repo.store  # type: ignore[assignment]
+            acct = store.account_of(result.name)
+            done = self._call("POST", f"/jobs/{job['id']}/complete", {
+                "manifest": result.name, "storage_account": acct, "stats": result.stats.to_dict(),
+                "time": result.manifest.time,
+            })
+            self._remember_accounts(store.accounts, store.write_account, state_dir)
+        except BaseException as exc:
+            self._fail(job["id"], exc)
+            raise
+        finally:
+            repo.close()
+        out = {"recovery_point": done["recovery_point"], "job": done["job"], "stats": result.stats.to_dict(),
+               "retries": self.http.retries}
+        return out
+
+    def _fail(self, job_id: str, exc: BaseException) -> None:
+        msg = exc.message if isinstance(exc, VaultlinkError) else f"{exc.__class__.__name__}: {exc}"
+        with contextlib.suppress(VaultlinkError, OSError):
+            self.http.request(self.state.backup_service, "POST", f"/jobs/{job_id}/finish",
+                              json={"status": "Failed", "error": msg}, retry=False)
+
+    def recovery_points(self) -> list[dict[str, Any]]:
+        rps: list[dict[str, Any]] = self._call("GET", "/recovery-points")
+        return rps
+
+    def restore(self, rp_id: str, target: str, passphrase: str, include: Sequence[str] | None = None,
+                progress: Callable[[Progress], None] | None = None) -> dict[str, Any]:
+        rp = self._call("GET", f"/recovery-points/{rp_id}")
+        started = self._call("POST", f"/recovery-points/{rp_id}/restore-jobs")
+        job = started["job"]
+        repo = self.open_repository(passphrase, started["storage_accounts"], started["write_account"])
+        try:
+            manifest = repo.load_manifest(rp["manifest"])
+            stats = restore(manifest, repo, target, list(include) if include else None, progress)
+            out = {"files": stats.files, "dirs": stats.dirs, "symlinks": stats.symlinks, "bytes": stats.bytes,
+                   "duration": round(stats.duration, 3)}
+            self.http.request(self.state.backup_service, "POST", f"/jobs/{job['id']}/finish",
+                              json={"status": "Completed", "stats": out})
+        except BaseException as exc:
+            self._fail(job["id"], exc)
+            raise
+        finally:
+            repo.close()
+        return {"recovery_point": rp_id, "target": os.path.abspath(target), "job": job["id"], **out}
+
+    def check(self, passphrase: str, read_data: bool = False) -> dict[str, Any]:
+        described = self._call("GET", "/containers/self")
+        names = described["names"]
+        repo = self.open_repository(passphrase, names["storage_accounts"], names["write_account"])
+        try:
+            report = check(repo, read_data=read_data)
+        finally:
+            repo.close()
+        out = report.to_dict()
+        if not report.ok:
+            files = sorted({p for _s, p in report.damaged_files})
+            raise CorruptData(
+                f"the check found {len(report.errors)} problem(s)"
+                + (f"; damaged file(s): {', '.join(files[:20])}" if files else "")
+                + f": {'; '.join(report.errors[:5])}",
+                files=files,
+                report=out,
+            )
+        return out
+
+
+def register(
+    credentials_file: str,
+    source_ip: str,
+    dns: str,
+    state_dir: Path,
+    passphrase: str | None,
+    hostname: str | None = None,
+    resolver: Resolver | None = None,
+) -> dict[str, Any]:
+    """Register this machine with the vault of ``credentials_file`` (again, if ``state_dir`` has a state
+    for it); on first registration create the encrypted repository (passphrase of 16+ characters)."""
+    creds = read_credentials(credentials_file)
+    check_passphrase(passphrase)
+    assert passphrase is not None
+    prev = try_load_state(state_dir)
+    if prev is not None and prev.vault_id != creds["vault_id"]:
+        raise InvalidInput(
+            f"this state directory belongs to vault {prev.vault_name}; use another --state-dir for another vault.",
+            field="state_dir",
+        )
+    host = hostname or socket.gethostname()
+    st = AgentState(
+        vault_id=creds["vault_id"], vault_name=creds["vault_name"], region=creds["region"], geo=creds["geo"],
+        domain=creds["domain"], api_port=int(creds["api_port"]), dns=dns, source_ip=source_ip,
+        container_id="", credential=creds["registration_secret"], hostname=host,
+        backup_service=creds["backup_service"],
+    )
+    reg_agent = Agent(st, resolver)
+    try:
+        body: dict[str, Any] = {"hostname": host}
+        if prev is not None:
+            body.update(container_id=prev.container_id, container_token=prev.credential)
+        out = reg_agent._call("POST", "/containers/register", body)
+    finally:
+        reg_agent.close()
+    names = out["names"]
+    st.container_id = out["container"]["id"]
+    st.credential = out["credential"]
+    st.storage_accounts = list(names["storage_accounts"])
+    st.write_account = names["write_account"]
+    save_state(state_dir, st)
+    agent = Agent(st, resolver)
+    try:
+        repo = agent.open_repository(passphrase, create=True)
+        repo.close()
+    finally:
+        agent.close()
+    return {
+        "container": out["container"]["id"],
+        "vault": out["vault"],
+        "hostname": host,
+        "new": out["new"],
+        "storage_accounts": st.storage_accounts,
+        "names": names,
+        "state_dir": str(state_dir),
+    }

@@ -1,0 +1,80 @@
+"""The agent's local state: which vault and container this machine is, its credential, the names
+and port it uses. Saved as ``state.json`` (mode 0600) in a state directory (mode 0700)."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from vaultlink.errors import InvalidInput, NotRegistered
+
+ENV_STATE_DIR = "VAULTLINK_AGENT_STATE"
+
+
+def default_state_dir() -> Path:
+    env = os.environ.get(ENV_STATE_DIR)
+    return Path(env).expanduser() if env else Path.home() / ".vaultlink-agent"
+
+
+@dataclass
+class AgentState:
+    vault_id: str
+    vault_name: str
+    region: str
+    geo: str
+    domain: str
+    api_port: int
+    dns: str
+    source_ip: str
+    container_id: str
+    credential: str
+    hostname: str
+    backup_service: str
+    storage_accounts: list[str] = field(default_factory=list)
+    write_account: str | None = None
+
+    def public(self) -> dict[str, Any]:
+        d = asdict(self)
+        d.pop("credential")
+        return d
+
+
+def state_path(state_dir: Path) -> Path:
+    return state_dir / "state.json"
+
+
+def load_state(state_dir: Path) -> AgentState:
+    path = state_path(state_dir)
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise NotRegistered(
+            f"this machine is not registered (no {path}); run `vaultlink agent register --credentials FILE "
+            "--source-ip IP --dns HOST:PORT` first."
+        ) from None
+    except (OSError, ValueError) as exc:
+        raise InvalidInput(f"the agent state {path} is unreadable ({exc}); register again.") from None
+    known = set(AgentState.__dataclass_fields__)
+    return AgentState(**{k: v for k, v in raw.items() if k in known})
+
+
+def try_load_state(state_dir: Path) -> AgentState | None:
+    try:
+        return load_state(state_dir)
+    except (NotRegistered, InvalidInput, TypeError):
+        return None
+
+
+def save_state(state_dir: Path, state: AgentState) -> None:
+    state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.chmod(state_dir, 0o700)
+    path = state_path(state_dir)
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(json.dumps(asdict(state), indent=2, sort_keys=True))
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, path)

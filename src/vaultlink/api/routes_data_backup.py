@@ -1,0 +1,119 @@
+"""The vault backup service (``<vault-id>.<geo>.backup.<domain>``): registration, chunk index, jobs,
+recovery points. Each route's ``name`` is the IAM action the pipeline authorizes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel, ConfigDict
+
+from vaultlink.api.routes_data_common import container_for, kind_of, svc_of
+from vaultlink.fabric.contract import DataContext, data_context
+from vaultlink.service.dataplane import blobs, containers, jobs
+
+router = APIRouter()
+Ctx = Depends(data_context)
+
+
+class RegisterIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    hostname: str
+    container_id: str | None = None
+    container_token: str | None = None
+
+
+class ChunksIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    storage_account: str
+    pack: str
+    entries: str
+
+
+class QueryIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    ids: str
+
+
+class BackupJobIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    paths: list[str]
+
+
+class CompleteIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    manifest: str
+    storage_account: str
+    stats: dict[str, Any]
+    time: float | None = None
+
+
+class FinishIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    status: str
+    error: str | None = None
+    stats: dict[str, Any] | None = None
+
+
+@router.post("/containers/register", name="backup:RegisterContainer")
+def register(body: RegisterIn, request: Request, ctx: DataContext = Ctx) -> dict[str, Any]:
+    return containers.register(svc_of(request), ctx, body.hostname, body.container_id, body.container_token)
+
+
+@router.get("/containers/self", name="backup:DescribeContainer")
+def describe_container(request: Request, ctx: DataContext = Ctx) -> dict[str, Any]:
+    return containers.describe(svc_of(request), ctx, container_for(request, ctx))
+
+
+@router.get("/chunks", name="backup:QueryChunkIndex")
+def all_chunks(request: Request, ctx: DataContext = Ctx) -> dict[str, Any]:
+    return blobs.all_chunks(svc_of(request), container_for(request, ctx))
+
+
+@router.post("/chunks/query", name="backup:QueryChunkIndex")
+def query_chunks(body: QueryIn, request: Request, ctx: DataContext = Ctx) -> dict[str, Any]:
+    return blobs.query_chunks(svc_of(request), container_for(request, ctx), body.ids)
+
+
+@router.post("/chunks", name="backup:PutBackupData")
+def add_chunks(body: ChunksIn, request: Request, ctx: DataContext = Ctx) -> dict[str, Any]:
+    c = container_for(request, ctx)
+    return blobs.add_chunks(svc_of(request), c, body.storage_account, body.pack, body.entries)
+
+
+@router.post("/jobs", name="backup:StartBackupJob")
+def start_backup_job(body: BackupJobIn, request: Request, ctx: DataContext = Ctx) -> dict[str, Any]:
+    return jobs.start_job(svc_of(request), container_for(request, ctx), "Backup", paths=body.paths)
+
+
+@router.post("/jobs/{job_id}/complete", name="backup:StartBackupJob")
+def complete_backup_job(job_id: str, body: CompleteIn, request: Request, ctx: DataContext = Ctx) -> dict[str, Any]:
+    c = container_for(request, ctx)
+    return jobs.complete_backup(svc_of(request), c, job_id, body.manifest, body.storage_account, body.stats,
+                                body.time)
+
+
+@router.post("/jobs/{job_id}/finish", name="backup:StopBackupJob")
+def finish_job(job_id: str, body: FinishIn, request: Request, ctx: DataContext = Ctx) -> dict[str, Any]:
+    c = container_for(request, ctx)
+    return jobs.finish_job(svc_of(request), c, job_id, body.status, body.error, body.stats)
+
+
+@router.get("/recovery-points", name="backup:ListRecoveryPointsByBackupVault")
+def list_recovery_points(request: Request, ctx: DataContext = Ctx) -> list[dict[str, Any]]:
+    return jobs.container_recovery_points(svc_of(request), container_for(request, ctx))
+
+
+@router.get("/recovery-points/{rp_id}", name="backup:DescribeRecoveryPoint")
+def get_recovery_point(rp_id: str, request: Request, ctx: DataContext = Ctx) -> dict[str, Any]:
+    return jobs.container_recovery_point(svc_of(request), container_for(request, ctx), rp_id)
+
+
+@router.post("/recovery-points/{rp_id}/restore-jobs", name="backup:StartRestoreJob")
+def start_restore_job(rp_id: str, request: Request, ctx: DataContext = Ctx) -> dict[str, Any]:
+    c = container_for(request, ctx)
+    jobs.container_recovery_point(svc_of(request), c, rp_id)
+    return jobs.start_job(svc_of(request), c, "Restore", recovery_point_id=rp_id)
+
+
+__all__ = ["kind_of", "router"]

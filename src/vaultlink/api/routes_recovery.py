@@ -1,0 +1,73 @@
+"""Recovery points, jobs, containers and vault credentials files (management API)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, ConfigDict
+
+from vaultlink.api.calls import call, service_of
+from vaultlink.service.dataplane import manage
+from vaultlink.service.dataplane.credentials import DEFAULT_VALID_HOURS
+
+router = APIRouter(tags=["recovery"])
+
+
+class CredentialsIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    valid_hours: float = DEFAULT_VALID_HOURS
+
+
+def _local_port(request: Request) -> int:
+    server = request.scope.get("server")
+    if server and len(server) > 1 and server[1]:
+        return int(server[1])
+    return int(service_of(request).config.api_port)
+
+
+@router.post("/vaults/{ref}/credentials", name="vault.credentials")
+def vault_credentials(ref: str, body: CredentialsIn, request: Request) -> dict[str, Any]:
+    svc = service_of(request)
+    port = _local_port(request)
+    return call(request, "vault.credentials",
+                lambda c: manage.vault_credentials(svc, c, ref, port, body.valid_hours), target=ref, vault=ref)
+
+
+@router.get("/vaults/{ref}/recovery-points", name="recovery.list")
+def list_recovery_points(ref: str, request: Request, container: str | None = None,
+                         item: str | None = None) -> list[dict[str, Any]]:
+    svc = service_of(request)
+    return call(request, "recovery.list",
+                lambda c: manage.list_recovery_points(svc, c, ref, container, item), target=ref, vault=ref)
+
+
+@router.get("/recovery-points/{rp_id}", name="recovery.show")
+def get_recovery_point(rp_id: str, request: Request) -> dict[str, Any]:
+    svc = service_of(request)
+    return call(request, "recovery.show", lambda c: manage.get_recovery_point(svc, c, rp_id), target=rp_id)
+
+
+@router.delete("/recovery-points/{rp_id}", name="recovery.delete")
+def delete_recovery_point(rp_id: str, request: Request) -> dict[str, Any]:
+    svc = service_of(request)
+    return call(request, "recovery.delete", lambda c: manage.delete_recovery_point(svc, c, rp_id), target=rp_id)
+
+
+@router.get("/vaults/{ref}/jobs", name="job.list")
+def list_jobs(ref: str, request: Request, status: str | None = None,
+              type: str | None = None) -> list[dict[str, Any]]:
+    svc = service_of(request)
+    return call(request, "job.list", lambda c: manage.list_jobs(svc, c, ref, status, type), target=ref, vault=ref)
+
+
+@router.get("/jobs/{job_id}", name="job.show")
+def get_job(job_id: str, request: Request) -> dict[str, Any]:
+    svc = service_of(request)
+    return call(request, "job.show", lambda c: manage.get_job(svc, c, job_id), target=job_id)
+
+
+@router.get("/vaults/{ref}/containers", name="container.list")
+def list_containers(ref: str, request: Request) -> list[dict[str, Any]]:
+    svc = service_of(request)
+    return call(request, "container.list", lambda c: manage.list_containers(svc, c, ref), target=ref, vault=ref)

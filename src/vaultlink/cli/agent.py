@@ -1,0 +1,172 @@
+"""``vaultlink agent``: the client that runs on protected machines (register, backup, restore, check)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from vaultlink.cli.common import OutputFormat, OutputOpt, emit, handled
+
+app = typer.Typer(help="The backup agent: register this machine, back up, restore, check.", no_args_is_help=True)
+
+StateDir = Annotated[
+    Path | None,
+    typer.Option("--state-dir", envvar="VAULTLINK_AGENT_STATE",
+                 help="Where the agent keeps its registration (default ~/.vaultlink-agent)."),
+]
+PassFile = Annotated[
+    str | None,
+    typer.Option("--passphrase-file", help="File holding the encryption passphrase (else $VAULTLINK_PASSPHRASE, "
+                 "else a prompt)."),
+]
+NoProgress = Annotated[bool, typer.Option("--no-progress", help="Do not draw the progress bar.")]
+ENV_PASSPHRASE = "VAULTLINK_PASSPHRASE"
+
+
+def _state_dir(state_dir: Path | None) -> Path:
+    from vaultlink.agent.state import default_state_dir
+
+    return state_dir.expanduser() if state_dir else default_state_dir()
+
+
+def _passphrase(path: str | None, confirm: bool = False) -> str:
+    if path:
+        try:
+            return Path(path).read_text(encoding="utf-8").rstrip("\n")
+        except OSError as exc:
+            from vaultlink.errors import NotFound
+
+            raise NotFound(f"cannot read the passphrase file {path!r}: {exc.strerror}", field="passphrase") from None
+    env = os.environ.get(ENV_PASSPHRASE)
+    if env:
+        return env
+    if not sys.stdin.isatty():
+        from vaultlink.errors import InvalidInput
+
+        raise InvalidInput(
+            "no encryption passphrase: pass --passphrase-file FILE or set VAULTLINK_PASSPHRASE.", field="passphrase"
+        )
+    return str(typer.prompt("Encryption passphrase (16+ characters)", hide_input=True,
+                            confirmation_prompt=confirm))
+
+
+def _agent(state_dir: Path | None) -> tuple[object, Path]:
+    from vaultlink.agent.session import Agent
+    from vaultlink.agent.state import load_state
+
+    sd = _state_dir(state_dir)
+    return Agent(load_state(sd)), sd
+
+
+@app.command("register")
+def register(
+    credentials: Annotated[str, typer.Option("--credentials", help="The vault credentials file.")],
+    source_ip: Annotated[str, typer.Option("--source-ip", help="This machine's address (in its vnet).")],
+    dns: Annotated[str, typer.Option("--dns", help="The DNS server this machine uses, HOST:PORT.")],
+    hostname: Annotated[str | None, typer.Option("--hostname", help="Name of this machine in the vault.")] = None,
+    state_dir: StateDir = None,
+    passphrase_file: PassFile = None,
+    output: OutputOpt = OutputFormat.table,
+) -> None:
+    """Register this machine with a vault (again after its private endpoint changed)."""
+    from vaultlink.agent.session import register as do_register
+
+    with handled(output):
+        out = do_register(credentials, source_ip, dns, _state_dir(state_dir), _passphrase(passphrase_file, True),
+                          hostname)
+        emit(out, output, ("container", "hostname", "new", "storage_accounts", "state_dir"))
+
+
+@app.command("backup")
+def backup(
+    paths: Annotated[list[str], typer.Argument(help="Directories or files to back up.")],
+    state_dir: StateDir = None,
+    passphrase_file: PassFile = None,
+    no_progress: NoProgress = False,
+    output: OutputOpt = OutputFormat.table,
+) -> None:
+    """Back up PATHs into the vault: a new recovery point."""
+    from vaultlink.agent.progress import progress_bar
+
+    with handled(output):
+        agent, sd = _agent(state_dir)
+        pw = _passphrase(passphrase_file)
+        try:
+            with progress_bar("backup", not no_progress and output == OutputFormat.table) as cb:
+                out = agent.backup(paths, pw, cb, state_dir=sd)  # type: ignore[attr-defined]
+        finally:
+            agent.close()  # type: ignore[attr-defined]
+        if output == OutputFormat.json:
+            emit(out, output)
+        else:
+            rp, st = out["recovery_point"], out["stats"]
+            emit({"recovery_point": rp["id"], "files": st["files"], "unchanged": st["files_unchanged"],
+                  "bytes": st["bytes_total"], "new_bytes": st["bytes_new"], "stored_bytes": st["stored_bytes"],
+                  "dedup_ratio": st["dedup_ratio"], "seconds": round(st["duration"], 2)}, output)
+
+
+@app.command("restore")
+def restore(
+    recovery_point: Annotated[str, typer.Argument(help="The recovery point id (rp-…).")],
+    target: Annotated[str, typer.Option("--target", help="Directory to restore into.")],
+    include: Annotated[list[str] | None, typer.Option("--include", help="Only paths matching (repeatable).")] = None,
+    state_dir: StateDir = None,
+    passphrase_file: PassFile = None,
+    no_progress: NoProgress = False,
+    output: OutputOpt = OutputFormat.table,
+) -> None:
+    """Restore a recovery point into TARGET (never writes outside it)."""
+    from vaultlink.agent.progress import progress_bar
+
+    with handled(output):
+        agent, _sd = _agent(state_dir)
+        pw = _passphrase(passphrase_file)
+        try:
+            with progress_bar("restore", not no_progress and output == OutputFormat.table) as cb:
+                out = agent.restore(recovery_point, target, pw, include, cb)  # type: ignore[attr-defined]
+        finally:
+            agent.close()  # type: ignore[attr-defined]
+        emit(out, output)
+
+
+@app.command("check")
+def check(
+    read_data: Annotated[bool, typer.Option("--read-data", help="Also read and verify every chunk.")] = False,
+    state_dir: StateDir = None,
+    passphrase_file: PassFile = None,
+    output: OutputOpt = OutputFormat.table,
+) -> None:
+    """Verify this machine's backup data in the vault; names damaged files."""
+    with handled(output):
+        agent, _sd = _agent(state_dir)
+        pw = _passphrase(passphrase_file)
+        try:
+            out = agent.check(pw, read_data)  # type: ignore[attr-defined]
+        finally:
+            agent.close()  # type: ignore[attr-defined]
+        emit(out, output, ("ok", "snapshots", "packs", "chunks", "bytes_read"))
+
+
+@app.command("recovery-points")
+def recovery_points(state_dir: StateDir = None, output: OutputOpt = OutputFormat.table) -> None:
+    """List this machine's recovery points."""
+    with handled(output):
+        agent, _sd = _agent(state_dir)
+        try:
+            out = agent.recovery_points()  # type: ignore[attr-defined]
+        finally:
+            agent.close()  # type: ignore[attr-defined]
+        emit(out, output, ("id", "time", "protected_item", "files", "bytes_total", "dedup_ratio"))
+
+
+@app.command("status")
+def status(state_dir: StateDir = None, output: OutputOpt = OutputFormat.table) -> None:
+    """Show this machine's registration (without its credential)."""
+    from vaultlink.agent.state import load_state
+
+    with handled(output):
+        emit(load_state(_state_dir(state_dir)).public(), output)

@@ -1,0 +1,32 @@
+"""``vaultlink job``: backup and restore jobs of a vault."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from vaultlink.cli.client import Client
+from vaultlink.cli.common import OutputFormat, OutputOpt, emit, handled
+
+app = typer.Typer(help="Jobs: backups and restores the agents ran.", no_args_is_help=True)
+COLUMNS = ("id", "type", "status", "hostname", "start", "end", "recovery_point_id")
+
+
+@app.command("list")
+def list_(
+    vault: str,
+    status: Annotated[str | None, typer.Option("--status", help="InProgress, Completed or Failed.")] = None,
+    type_: Annotated[str | None, typer.Option("--type", help="Backup or Restore.")] = None,
+    output: OutputOpt = OutputFormat.table,
+) -> None:
+    """List a vault's jobs."""
+    with handled(output):
+        emit(Client().get(f"/vaults/{vault}/jobs", status=status, type=type_), output, COLUMNS)
+
+
+@app.command("show")
+def show(job: str, output: OutputOpt = OutputFormat.table) -> None:
+    """Show one job."""
+    with handled(output):
+        emit(Client().get(f"/jobs/{job}"), output)

@@ -1,0 +1,115 @@
+"""``vaultlink vnet``: virtual networks, subnets and peerings."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from vaultlink.cli.client import Client
+from vaultlink.cli.common import OutputFormat, OutputOpt, emit, handled
+from vaultlink.errors import InvalidInput
+
+app = typer.Typer(help="Virtual networks: address spaces, subnets, peerings.", no_args_is_help=True)
+subnet_app = typer.Typer(help="Subnets of a virtual network.", no_args_is_help=True)
+app.add_typer(subnet_app, name="subnet")
+
+COLUMNS = ("id", "name", "region", "address_spaces", "endpoints")
+SUBNET_COLUMNS = ("name", "cidr", "capacity", "allocated", "free")
+
+
+def _tags(tag: list[str] | None) -> dict[str, str] | None:
+    if not tag:
+        return None
+    return {k: v for k, _, v in (t.partition("=") for t in tag)}
+
+
+def _subnet_spec(spec: str) -> dict[str, str]:
+    name, sep, cidr = spec.partition("=")
+    if not sep:
+        raise InvalidInput(f"--subnet {spec!r} is not NAME=CIDR (e.g. default=127.10.1.0/24).", field="subnet")
+    return {"name": name, "cidr": cidr}
+
+
+@app.command("create")
+def create(
+    name: str,
+    region: Annotated[str, typer.Option("--region", help="A region from `vaultlink region list`.")],
+    address_space: Annotated[
+        list[str], typer.Option("--address-space", help="CIDR inside 127.0.0.0/8, outside 127.0.0.0/16; repeatable")
+    ],
+    subnet: Annotated[list[str] | None, typer.Option("--subnet", help="NAME=CIDR, repeatable")] = None,
+    tag: Annotated[list[str] | None, typer.Option("--tag", help="KEY=VALUE, repeatable")] = None,
+    output: OutputOpt = OutputFormat.table,
+) -> None:
+    """Create a virtual network."""
+    with handled(output):
+        body = {
+            "name": name,
+            "region": region,
+            "address_spaces": list(address_space),
+            "subnets": [_subnet_spec(s) for s in subnet or []],
+            "tags": _tags(tag),
+        }
+        emit(Client().post("/vnets", body), output)
+
+
+@app.command("list")
+def list_(output: OutputOpt = OutputFormat.table) -> None:
+    """List virtual networks."""
+    with handled(output):
+        emit(Client().get("/vnets"), output, COLUMNS)
+
+
+@app.command("show")
+def show(vnet: str, output: OutputOpt = OutputFormat.table) -> None:
+    """Show a virtual network (by name or id), its subnets and address use."""
+    with handled(output):
+        emit(Client().get(f"/vnets/{vnet}"), output)
+
+
+@app.command("delete")
+def delete(vnet: str, output: OutputOpt = OutputFormat.table) -> None:
+    """Delete a virtual network; refused while it holds endpoints."""
+    with handled(output):
+        emit(Client().delete(f"/vnets/{vnet}"), output)
+
+
+@app.command("peer")
+def peer(vnet: str, other: str, output: OutputOpt = OutputFormat.table) -> None:
+    """Peer two virtual networks (both directions)."""
+    with handled(output):
+        emit(Client().post(f"/vnets/{vnet}/peerings", {"peer": other}), output)
+
+
+@app.command("unpeer")
+def unpeer(vnet: str, other: str, output: OutputOpt = OutputFormat.table) -> None:
+    """Remove the peering between two virtual networks (both directions)."""
+    with handled(output):
+        emit(Client().delete(f"/vnets/{vnet}/peerings/{other}"), output)
+
+
+@subnet_app.command("add")
+def subnet_add(
+    vnet: str,
+    name: str,
+    cidr: Annotated[str, typer.Option("--cidr", help="Inside one of the vnet's address spaces; /29 or larger.")],
+    output: OutputOpt = OutputFormat.table,
+) -> None:
+    """Add a subnet (its first four and its last address are reserved)."""
+    with handled(output):
+        emit(Client().post(f"/vnets/{vnet}/subnets", {"name": name, "cidr": cidr}), output)
+
+
+@subnet_app.command("list")
+def subnet_list(vnet: str, output: OutputOpt = OutputFormat.table) -> None:
+    """List a vnet's subnets with their free addresses."""
+    with handled(output):
+        emit(Client().get(f"/vnets/{vnet}/subnets"), output, SUBNET_COLUMNS)
+
+
+@subnet_app.command("delete")
+def subnet_delete(vnet: str, name: str, output: OutputOpt = OutputFormat.table) -> None:
+    """Delete a subnet; refused while it holds endpoint addresses."""
+    with handled(output):
+        emit(Client().delete(f"/vnets/{vnet}/subnets/{name}"), output)

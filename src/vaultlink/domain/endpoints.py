@@ -1,0 +1,458 @@
+"""Private-endpoint rules (pure): validation, names served, connections, security groups, policies.
+
+Two kinds of endpoint (DESIGN.md §1):
+
+- a **resource endpoint** targets one vault with a group id: ``AzureBackup`` (region ==
+  vault region; only on a vault without protection history unless it already has
+  AzureBackup endpoints) or ``AzureBackup_secondary`` (region == the vault's paired
+  region, cross-region restore enabled, at most 12 per vault);
+- a **service endpoint** targets a regional service (``backup`` / ``backup-gateway``)
+  by service name ``<prefix>.<R>.<service>``.
+
+Validation collects every problem (:class:`Problem`) so that "review + create" can
+show them all at once; :func:`raise_problems` turns the list into one error whose
+code is the first problem's and whose ``details.problems`` lists them all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from vaultlink.dns import names
+from vaultlink.domain.identity import NAME_RE
+from vaultlink.domain.regions import Region
+from vaultlink.domain.security_groups import MAX_RULES, gateway_message, missing_gateway_ports, parse_rule
+from vaultlink.errors import (
+    AlreadyExists,
+    CrossRegionRestoreDisabled,
+    EndpointDisconnected,
+    GatewayPortsRequired,
+    InvalidConnectionTransition,
+    InvalidInput,
+    InvalidName,
+    InvalidSecurityRule,
+    MissingField,
+    NotFound,
+    RegionMismatch,
+    SecondaryEndpointLimit,
+    ServiceNotAvailableInRegion,
+    SubnetFull,
+    UnknownGroupId,
+    UnknownRegion,
+    UnknownService,
+    VaultHasProtectionHistory,
+    VaultlinkError,
+)
+
+PRIMARY = "AzureBackup"
+SECONDARY = "AzureBackup_secondary"
+GROUP_IDS = (PRIMARY, SECONDARY)
+SERVICES = ("backup", "backup-gateway")
+MAX_SECONDARY = 12
+DEFAULT_POLICY: dict[str, Any] = {"Statement": [{"Action": "*", "Effect": "Allow", "Principal": "*", "Resource": "*"}]}
+
+# connection statuses
+PENDING, APPROVED, REJECTED, DISCONNECTED = "Pending", "Approved", "Rejected", "Disconnected"
+_TRANSITIONS: dict[tuple[str, str], str] = {
+    (PENDING, "approve"): APPROVED,
+    (PENDING, "reject"): REJECTED,
+    (APPROVED, "reject"): REJECTED,
+    (PENDING, "remove"): DISCONNECTED,
+    (APPROVED, "remove"): DISCONNECTED,
+    (REJECTED, "remove"): DISCONNECTED,
+}
+_ACTIONS_REQUIRED = {
+    PENDING: "The vault owner must approve the connection (`vaultlink endpoint connection approve`).",
+    APPROVED: "None",
+    REJECTED: "None; the endpoint carries no traffic. Delete it, or create a new one for approval.",
+    DISCONNECTED: "Delete the endpoint (`vaultlink endpoint delete`); it carries no traffic.",
+}
+
+
+# --- problems ------------------------------------------------------------------
+@dataclass(frozen=True)
+class Problem:
+    error: type[VaultlinkError]
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.error.code} ({self.field}): {self.message}"
+
+
+def raise_problems(problems: list[Problem]) -> None:
+    """Raise one error for ``problems`` (the first one's class), listing all; no-op when empty."""
+    if not problems:
+        return
+    first = problems[0]
+    msg = first.message
+    if len(problems) > 1:
+        msg = f"{len(problems)} problems; fix them all and retry. First: {first.message}"
+    raise first.error(
+        msg,
+        field=first.field,
+        problems=[str(p) for p in problems],
+        problem_codes=[p.error.code for p in problems],
+    )
+
+
+# --- group ids, services -----------------------------------------------------------
+def normalize_group_id(value: object) -> str | None:
+    """``AzureBackup`` or ``AzureBackup_secondary`` (any case of the suffix); None if unknown."""
+    if not isinstance(value, str):
+        return None
+    for g in GROUP_IDS:
+        if value.lower() == g.lower():
+            return g
+    return None
+
+
+def check_tags(tags: Any) -> list[Problem]:
+    if tags is None:
+        return []
+    if not isinstance(tags, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in tags.items()):
+        return [Problem(InvalidInput, "tags", "tags must map string keys to string values (--tag KEY=VALUE).")]
+    if len(tags) > 50:
+        return [Problem(InvalidInput, "tags", "at most 50 tags.")]
+    if any(not k or len(k) > 128 or len(v) > 256 for k, v in tags.items()):
+        return [Problem(InvalidInput, "tags", "tag keys are 1-128 characters, values at most 256.")]
+    return []
+
+
+def check_endpoint_name(name: object) -> list[Problem]:
+    if not isinstance(name, str) or not NAME_RE.match(name):
+        return [
+            Problem(
+                InvalidName,
+                "name",
+                f"endpoint name {name!r} is not valid: use 1-63 lower-case letters, digits and hyphens, "
+                "starting with a letter (e.g. 'pe-backup').",
+            )
+        ]
+    return []
+
+
+# --- resource endpoint validation ---------------------------------------------------
+@dataclass
+class ResourceRequest:
+    """What the creation wizard collects (basics, resource, virtual network, DNS, tags)."""
+
+    name: Any
+    region: Any
+    vault_ref: Any
+    group_id: Any
+    vnet_ref: Any
+    subnet: Any
+    dns_integration: bool = True
+    tags: Any = None
+    rules: Any = None
+
+
+@dataclass
+class ResourceContext:
+    """What the store knows, gathered by the service layer (None: not found)."""
+
+    region: Region | None
+    vault: dict[str, Any] | None
+    vault_paired: str | None
+    vault_endpoints: list[dict[str, Any]]
+    vnet: dict[str, Any] | None
+    name_taken: bool
+    storage_accounts: list[str] = field(default_factory=list)
+
+
+def validate_resource(req: ResourceRequest, ctx: ResourceContext) -> list[Problem]:
+    """Every problem with a resource endpoint request, in a fixed order."""
+    p: list[Problem] = []
+    p += check_endpoint_name(req.name)
+    if ctx.name_taken:
+        p.append(Problem(AlreadyExists, "name", f"an endpoint named {req.name!r} already exists; pick another."))
+    if ctx.region is None:
+        p.append(Problem(UnknownRegion, "region", f"unknown region {req.region!r}; see `vaultlink region list`."))
+    group = normalize_group_id(req.group_id)
+    if group is None:
+        p.append(
+            Problem(
+                UnknownGroupId,
+                "group_id",
+                f"unknown target sub-resource {req.group_id!r}; use AzureBackup or AzureBackup_secondary.",
+            )
+        )
+    vault = ctx.vault
+    if req.vault_ref is None:
+        p.append(Problem(MissingField, "vault", "give the vault the endpoint connects to (--vault NAME)."))
+    elif vault is None:
+        p.append(Problem(NotFound, "vault", f"vault {req.vault_ref!r} does not exist; `vaultlink vault list`."))
+    if vault is not None and group is not None and ctx.region is not None:
+        p += _vault_rules(group, ctx.region.name, vault, ctx)
+    p += _vnet_rules(req, ctx, needed=1 + 2 * len(ctx.storage_accounts))
+    p += check_tags(req.tags)
+    return p
+
+
+def _vault_rules(group: str, region: str, vault: dict[str, Any], ctx: ResourceContext) -> list[Problem]:
+    p: list[Problem] = []
+    mine = [e for e in ctx.vault_endpoints if e.get("group_id") == group]
+    if group == PRIMARY:
+        if region != vault["region"]:
+            p.append(
+                Problem(
+                    RegionMismatch,
+                    "region",
+                    f"an AzureBackup endpoint must be in the vault's region {vault['region']}, not {region}.",
+                )
+            )
+        if _has_history(vault) and not mine:
+            p.append(
+                Problem(
+                    VaultHasProtectionHistory,
+                    "vault",
+                    f"vault {vault['name']} has protection history (containers registered or items protected) "
+                    "and no AzureBackup endpoints; create a new vault for private endpoints.",
+                )
+            )
+    else:
+        if ctx.vault_paired is None or region != ctx.vault_paired:
+            p.append(
+                Problem(
+                    RegionMismatch,
+                    "region",
+                    f"an AzureBackup_secondary endpoint must be in the vault's paired region "
+                    f"{ctx.vault_paired or '(none)'}, not {region}.",
+                )
+            )
+        if vault.get("cross_region_restore") != "Enabled":
+            p.append(
+                Problem(
+                    CrossRegionRestoreDisabled,
+                    "vault",
+                    f"vault {vault['name']} has cross-region restore disabled; enable it with "
+                    f"`vaultlink vault update {vault['name']} --cross-region-restore Enabled`.",
+                )
+            )
+        if len(mine) >= MAX_SECONDARY:
+            p.append(
+                Problem(
+                    SecondaryEndpointLimit,
+                    "group_id",
+                    f"vault {vault['name']} already has {len(mine)} AzureBackup_secondary endpoints, the "
+                    f"maximum is {MAX_SECONDARY}; delete one first.",
+                )
+            )
+    return p
+
+
+def _has_history(vault: dict[str, Any]) -> bool:
+    h = vault.get("protection_history") or {}
+    return bool(h.get("container_registered") or h.get("item_protected") or h.get("attempted"))
+
+
+def _vnet_rules(req: Any, ctx: Any, needed: int) -> list[Problem]:
+    from vaultlink.domain.networks import free_count
+
+    vnet = ctx.vnet
+    if vnet is None:
+        return [Problem(NotFound, "vnet", f"virtual network {req.vnet_ref!r} does not exist; `vaultlink vnet list`.")]
+    p: list[Problem] = []
+    if ctx.region is not None and vnet["region"] != ctx.region.name:
+        p.append(
+            Problem(
+                RegionMismatch,
+                "vnet",
+                f"virtual network {vnet['name']} is in {vnet['region']}; the endpoint and its vnet must be in "
+                f"the same region ({ctx.region.name}).",
+            )
+        )
+    sub = next((s for s in vnet["subnets"] if s["name"] == req.subnet), None)
+    if sub is None:
+        have = ", ".join(s["name"] for s in vnet["subnets"]) or "none; add one with `vaultlink vnet subnet add`"
+        p.append(Problem(NotFound, "subnet", f"subnet {req.subnet!r} is not in {vnet['name']} (subnets: {have})."))
+    elif free_count(sub) < needed:
+        p.append(
+            Problem(
+                SubnetFull,
+                "subnet",
+                f"subnet {sub['name']} has {free_count(sub)} free address(es); this endpoint needs {needed}. "
+                "Use another subnet or delete unused endpoints.",
+            )
+        )
+    p += rule_problems(req.rules)
+    return p
+
+
+# --- service endpoints ---------------------------------------------------------------
+@dataclass
+class ServiceRequest:
+    name: Any
+    region: Any
+    service: Any
+    vnet_ref: Any
+    subnet: Any
+    private_dns: bool = True
+    tags: Any = None
+    rules: Any = None
+
+
+@dataclass
+class ServiceContext:
+    region: Region | None
+    vnet: dict[str, Any] | None
+    name_taken: bool
+    private_dns_taken: bool = False
+
+
+def validate_service(req: ServiceRequest, ctx: ServiceContext) -> list[Problem]:
+    from vaultlink.errors import PrivateDnsConflict
+
+    p: list[Problem] = []
+    p += check_endpoint_name(req.name)
+    if ctx.name_taken:
+        p.append(Problem(AlreadyExists, "name", f"an endpoint named {req.name!r} already exists; pick another."))
+    if ctx.region is None:
+        p.append(Problem(UnknownRegion, "region", f"unknown region {req.region!r}; see `vaultlink region list`."))
+    if req.service not in SERVICES:
+        p.append(Problem(UnknownService, "service", f"unknown service {req.service!r}; use backup or backup-gateway."))
+    elif ctx.region is not None and not ctx.region.offers(req.service):
+        p.append(
+            Problem(
+                ServiceNotAvailableInRegion,
+                "service",
+                f"{req.service} has no endpoints in {ctx.region.name}; pick a region that offers it "
+                "(`vaultlink region list`).",
+            )
+        )
+    p += _vnet_rules(req, ctx, needed=1)
+    if req.service == "backup-gateway" and req.rules is not None and not rule_problems(req.rules):
+        missing = missing_gateway_ports([parse_rule(r) for r in req.rules])
+        if missing:
+            p.append(Problem(GatewayPortsRequired, "rules", gateway_message(missing)))
+    if ctx.private_dns_taken and req.private_dns:
+        p.append(
+            Problem(
+                PrivateDnsConflict,
+                "private_dns",
+                f"another {req.service} endpoint in this vnet already has private DNS enabled; "
+                "use --no-private-dns or disable it there.",
+            )
+        )
+    p += check_tags(req.tags)
+    return p
+
+
+# --- names served ---------------------------------------------------------------------
+def storage_configs(account: str, domain: str) -> list[dict[str, Any]]:
+    out = []
+    for kind in ("blob", "queue"):
+        out.append(
+            {
+                "fqdn": names.storage_privatelink_name(account, kind, domain),
+                "public_name": names.storage_public_name(account, kind, domain),
+                "zone": names.storage_privatelink_zone(kind, domain),
+                "purpose": kind,
+                "storage_account": account,
+            }
+        )
+    return out
+
+
+def resource_configs(vault_id: str, geo: str, storage_accounts: Iterable[str], domain: str) -> list[dict[str, Any]]:
+    """The names a resource endpoint serves (without IPs): backup service, then blob+queue per account."""
+    out = [
+        {
+            "fqdn": names.vault_privatelink_name(vault_id, geo, domain),
+            "public_name": names.vault_public_name(vault_id, geo, domain),
+            "zone": names.vault_privatelink_zone(geo, domain),
+            "purpose": "backup",
+            "storage_account": None,
+        }
+    ]
+    for acct in storage_accounts:
+        out += storage_configs(acct, domain)
+    return out
+
+
+def service_configs(endpoint_id: str, service: str, region: str, domain: str) -> list[dict[str, Any]]:
+    return [
+        {
+            "fqdn": names.endpoint_service_name(endpoint_id, service, region, domain),  # type: ignore[arg-type]
+            "public_name": names.regional_service_name(service, region, domain),  # type: ignore[arg-type]
+            "zone": None,
+            "purpose": "service",
+            "storage_account": None,
+        }
+    ]
+
+
+def storage_account_names(vault: dict[str, Any]) -> list[str]:
+    """The vault's storage account names (entries may be names or dicts with a ``name``)."""
+    out = []
+    for sa in vault.get("storage_accounts") or []:
+        out.append(str(sa["name"]) if isinstance(sa, dict) else str(sa))
+    return out
+
+
+# --- connections -----------------------------------------------------------------------
+def new_connection(auto_approved: bool, message: str = "") -> dict[str, Any]:
+    if auto_approved:
+        return connection(APPROVED, message or "Auto-approved: created by a principal allowed to approve.")
+    return connection(PENDING, message or "Awaiting approval by the vault owner.")
+
+
+def connection(status: str, description: str) -> dict[str, Any]:
+    return {"status": status, "description": description, "actions_required": _ACTIONS_REQUIRED[status]}
+
+
+def transition(current: dict[str, Any], action: str, description: str) -> dict[str, Any]:
+    """The connection after ``action`` (approve | reject | remove); InvalidConnectionTransition if not allowed."""
+    status = current["status"]
+    new = _TRANSITIONS.get((status, action))
+    if new is None:
+        allowed = sorted(a for (s, a) in _TRANSITIONS if s == status)
+        hint = f"from {status} you can: {', '.join(allowed)}" if allowed else f"a {status} connection cannot change"
+        raise InvalidConnectionTransition(
+            f"cannot {action} a {status} connection; {hint}.", field="action", status=status
+        )
+    default = {
+        "approve": "Approved by the vault owner.",
+        "reject": "Rejected by the vault owner.",
+        "remove": "Removed by the vault owner.",
+    }[action]
+    return connection(new, description or default)
+
+
+def ensure_live(endpoint: dict[str, Any]) -> None:
+    """Disconnected endpoints can only be deleted."""
+    if endpoint["connection"]["status"] == DISCONNECTED:
+        raise EndpointDisconnected(
+            f"endpoint {endpoint['name']} is Disconnected (its connection was removed by the vault owner); "
+            f"it can only be deleted: `vaultlink endpoint delete {endpoint['name']}`.",
+            field="endpoint",
+        )
+
+
+def rule_problems(rules: Any) -> list[Problem]:
+    if rules is None:
+        return []
+    if not isinstance(rules, list):
+        return [Problem(InvalidSecurityRule, "rules", "rules must be a list.")]
+    if len(rules) > MAX_RULES:
+        return [Problem(InvalidSecurityRule, "rules", f"at most {MAX_RULES} rules.")]
+    out = []
+    for r in rules:
+        try:
+            parse_rule(r)
+        except InvalidSecurityRule as exc:
+            out.append(Problem(InvalidSecurityRule, "rules", exc.message))
+    return out
+
+
+# --- policies -----------------------------------------------------------------------------
+def check_policy(doc: Any) -> dict[str, Any]:
+    """Validate an endpoint policy with the policy engine; returns the document to store."""
+    from vaultlink.policy import compile_policy
+
+    compiled = compile_policy(doc, "endpoint")
+    out: dict[str, Any] = compiled.document
+    return out

@@ -1,0 +1,254 @@
+"""Virtual-network address rules (pure): address spaces, subnets, IP allocation, classification.
+
+Loopback mode (DESIGN.md §3): every vnet address space lies inside ``127.0.0.0/8`` and
+outside ``127.0.0.0/16`` (which is "the internet"). Address spaces of all vnets share
+one address plane, so no two vnets may overlap (that keeps source classification
+unambiguous). Subnets lie inside one of their vnet's address spaces and never overlap.
+Each subnet reserves its first four addresses and its last one; endpoint IPs are
+allocated lowest-first from the rest.
+
+A subnet is a plain dict ``{"name", "cidr", "allocations": {ip: owner_id}}`` so that it
+can live inside the vnet record.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from vaultlink.errors import (
+    CidrOutOfRange,
+    CidrOverlap,
+    InvalidCidr,
+    InvalidInput,
+    SubnetFull,
+    SubnetOutsideVnet,
+    SubnetTooSmall,
+)
+
+LOOPBACK = ipaddress.IPv4Network("127.0.0.0/8")
+INTERNET = ipaddress.IPv4Network("127.0.0.0/16")
+RESERVED_HEAD = 4  # network address + three service addresses
+RESERVED_TAIL = 1  # broadcast
+MIN_SUBNET_PREFIX = 29
+MAX_ADDRESS_SPACES = 16
+
+
+def parse_cidr(text: object, field_name: str = "cidr") -> ipaddress.IPv4Network:
+    """An IPv4 CIDR; host bits must be zero (the message suggests the right network)."""
+    if not isinstance(text, str) or "/" not in text:
+        raise InvalidCidr(f"{text!r} is not a CIDR; write it like 127.10.0.0/16.", field=field_name)
+    try:
+        return ipaddress.IPv4Network(text.strip(), strict=True)
+    except ValueError:
+        try:
+            loose = ipaddress.IPv4Network(text.strip(), strict=False)
+        except ValueError:
+            raise InvalidCidr(
+                f"{text!r} is not a valid IPv4 CIDR; write it like 127.10.0.0/16.", field=field_name
+            ) from None
+        raise InvalidCidr(
+            f"{text!r} has host bits set; did you mean {loose}?", field=field_name, suggestion=str(loose)
+        ) from None
+
+
+def check_address_space(text: object, mode: str = "loopback", field_name: str = "address_spaces") -> str:
+    """Validate one vnet address space for ``mode``; returns its normal form."""
+    net = parse_cidr(text, field_name)
+    if mode == "loopback" and (not net.subnet_of(LOOPBACK) or net.overlaps(INTERNET)):
+        raise CidrOutOfRange(
+            f"address space {net} is out of range: in loopback mode it must lie inside {LOOPBACK} and "
+            f"outside {INTERNET} (the internet); use e.g. 127.10.0.0/16.",
+            field=field_name,
+        )
+    if net.prefixlen > MIN_SUBNET_PREFIX:
+        raise SubnetTooSmall(f"address space {net} is too small; use /{MIN_SUBNET_PREFIX} or larger.", field=field_name)
+    return str(net)
+
+
+def check_address_spaces(spaces: object, others: Iterable[tuple[str, str]] = (), mode: str = "loopback") -> list[str]:
+    """Validate a vnet's address spaces against each other and ``others`` ((vnet name, cidr) pairs)."""
+    if not isinstance(spaces, list) or not spaces:
+        raise InvalidInput(
+            "a virtual network needs at least one address space, e.g. --address-space 127.10.0.0/16.",
+            field="address_spaces",
+        )
+    if len(spaces) > MAX_ADDRESS_SPACES:
+        raise InvalidInput(f"at most {MAX_ADDRESS_SPACES} address spaces.", field="address_spaces")
+    nets = [ipaddress.IPv4Network(check_address_space(s, mode)) for s in spaces]
+    for i, a in enumerate(nets):
+        for b in nets[i + 1 :]:
+            if a.overlaps(b):
+                raise CidrOverlap(f"address spaces {a} and {b} overlap; give each range once.", field="address_spaces")
+    other_nets = [(name, ipaddress.IPv4Network(c)) for name, c in others]
+    for a in nets:
+        for name, b in other_nets:
+            if a.overlaps(b):
+                raise CidrOverlap(
+                    f"address space {a} overlaps {b} of virtual network {name}; vnets share one address "
+                    "plane, so pick a range no other vnet uses.",
+                    field="address_spaces",
+                    other_vnet=name,
+                    other_cidr=str(b),
+                )
+    return [str(n) for n in nets]
+
+
+def check_subnet(text: object, address_spaces: Iterable[str], subnets: Iterable[dict[str, Any]]) -> str:
+    """Validate a new subnet of a vnet; returns its normal form."""
+    net = parse_cidr(text, "cidr")
+    spaces = [ipaddress.IPv4Network(s) for s in address_spaces]
+    if not any(net.subnet_of(s) for s in spaces):
+        raise SubnetOutsideVnet(
+            f"subnet {net} is not inside the vnet's address spaces ({', '.join(map(str, spaces))}); "
+            "pick a range inside one of them.",
+            field="cidr",
+        )
+    if net.prefixlen > MIN_SUBNET_PREFIX:
+        raise SubnetTooSmall(
+            f"subnet {net} is too small: the first four and the last address are reserved; use "
+            f"/{MIN_SUBNET_PREFIX} or larger.",
+            field="cidr",
+        )
+    for s in subnets:
+        other = ipaddress.IPv4Network(s["cidr"])
+        if net.overlaps(other):
+            raise CidrOverlap(
+                f"subnet {net} overlaps subnet {s['name']} ({other}); pick a free range.",
+                field="cidr",
+                other_subnet=s["name"],
+            )
+    return str(net)
+
+
+def new_subnet(name: str, cidr: str) -> dict[str, Any]:
+    return {"name": name, "cidr": cidr, "allocations": {}}
+
+
+def usable_bounds(cidr: str) -> tuple[int, int]:
+    """First and last allocatable address (as ints) of a subnet."""
+    net = ipaddress.IPv4Network(cidr)
+    return int(net.network_address) + RESERVED_HEAD, int(net.broadcast_address) - RESERVED_TAIL
+
+
+def capacity(subnet: dict[str, Any]) -> int:
+    lo, hi = usable_bounds(subnet["cidr"])
+    return max(0, hi - lo + 1)
+
+
+def free_count(subnet: dict[str, Any]) -> int:
+    return capacity(subnet) - len(subnet.get("allocations") or {})
+
+
+def reserved_addresses(cidr: str) -> list[str]:
+    net = ipaddress.IPv4Network(cidr)
+    head = [str(net.network_address + i) for i in range(RESERVED_HEAD)]
+    return [*head, str(net.broadcast_address)]
+
+
+def allocate(subnet: dict[str, Any], owner: str, count: int) -> list[str]:
+    """Allocate ``count`` addresses to ``owner`` (lowest free first); all or nothing.
+
+    Raises ``SubnetFull`` (and changes nothing) when fewer than ``count`` are free.
+    """
+    allocs: dict[str, str] = subnet.setdefault("allocations", {})
+    if count <= 0:
+        return []
+    if free_count(subnet) < count:
+        raise SubnetFull(
+            f"subnet {subnet['name']} ({subnet['cidr']}) has {free_count(subnet)} free address(es) but "
+            f"{count} are needed; use another subnet, add a larger one, or delete unused endpoints.",
+            field="subnet",
+            free=free_count(subnet),
+            needed=count,
+        )
+    lo, hi = usable_bounds(subnet["cidr"])
+    out: list[str] = []
+    n = lo
+    while len(out) < count and n <= hi:
+        ip = str(ipaddress.IPv4Address(n))
+        if ip not in allocs:
+            allocs[ip] = owner
+            out.append(ip)
+        n += 1
+    return out
+
+
+def release(subnet: dict[str, Any], ips: Iterable[str]) -> int:
+    """Free ``ips``; returns how many were allocated."""
+    allocs: dict[str, str] = subnet.setdefault("allocations", {})
+    freed = 0
+    for ip in ips:
+        if allocs.pop(ip, None) is not None:
+            freed += 1
+    return freed
+
+
+def release_owner(subnet: dict[str, Any], owner: str) -> int:
+    """Free every address held by ``owner``."""
+    allocs: dict[str, str] = subnet.setdefault("allocations", {})
+    return release(subnet, [ip for ip, o in allocs.items() if o == owner])
+
+
+def subnet_view(subnet: dict[str, Any]) -> dict[str, Any]:
+    """What users see of a subnet."""
+    return {
+        "name": subnet["name"],
+        "cidr": subnet["cidr"],
+        "reserved": reserved_addresses(subnet["cidr"]),
+        "capacity": capacity(subnet),
+        "allocated": len(subnet.get("allocations") or {}),
+        "free": free_count(subnet),
+        "allocations": dict(sorted((subnet.get("allocations") or {}).items(), key=lambda kv: _ip_int(kv[0]))),
+    }
+
+
+def _ip_int(ip: str) -> int:
+    return int(ipaddress.IPv4Address(ip))
+
+
+def spaces_overlap(a: Iterable[str], b: Iterable[str]) -> tuple[str, str] | None:
+    """The first pair of overlapping ranges between two lists, or None."""
+    bn = [ipaddress.IPv4Network(x) for x in b]
+    for x in a:
+        an = ipaddress.IPv4Network(x)
+        for y in bn:
+            if an.overlaps(y):
+                return str(an), str(y)
+    return None
+
+
+@dataclass
+class PrefixIndex:
+    """Longest-prefix match of a source IP over vnet address spaces (dict lookups per prefix length)."""
+
+    by_len: dict[int, dict[int, str]] = field(default_factory=dict)
+
+    @classmethod
+    def build(cls, spaces: Iterable[tuple[str, str]]) -> PrefixIndex:
+        """``spaces``: (vnet_id, cidr) pairs."""
+        idx = cls()
+        for vnet_id, cidr in spaces:
+            net = ipaddress.IPv4Network(cidr)
+            idx.by_len.setdefault(net.prefixlen, {})[int(net.network_address)] = vnet_id
+        idx.by_len = dict(sorted(idx.by_len.items(), reverse=True))
+        return idx
+
+    def lookup(self, source_ip: str) -> str | None:
+        try:
+            n = int(ipaddress.IPv4Address(source_ip))
+        except ValueError:
+            return None
+        for plen, table in self.by_len.items():
+            mask = (0xFFFFFFFF << (32 - plen)) & 0xFFFFFFFF
+            hit = table.get(n & mask)
+            if hit is not None:
+                return hit
+        return None
+
+
+def classify(spaces: Iterable[tuple[str, str]], source_ip: str) -> str | None:
+    """The vnet id whose address space holds ``source_ip`` (longest prefix), or None (the internet)."""
+    return PrefixIndex.build(spaces).lookup(source_ip)

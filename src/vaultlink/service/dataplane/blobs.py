@@ -1,0 +1,123 @@
+"""The storage service: blobs (packs, index files, manifests, the encrypted key file) and the chunk index.
+
+Every blob belongs to one container's namespace inside one storage account of the vault. Writes
+count toward the account's size (a full account makes the vault grow a new one; the answer names the
+account to write next). Chunk index entries travel as base64 of ``(id[32] | offset u32 | length u32)*``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import struct
+from typing import Any
+
+from vaultlink.errors import InvalidInput, NotFound
+from vaultlink.service.core import Service
+from vaultlink.service.dataplane import storage
+from vaultlink.service.dataplane.chunkindex import Entry, chunk_index_of
+
+ENTRY = struct.Struct("<32sII")
+MAX_ENTRIES = 200_000
+
+
+def encode_entries(entries: list[Entry]) -> str:
+    return base64.b64encode(b"".join(ENTRY.pack(c, o, n) for c, o, n in entries)).decode()
+
+
+def decode_entries(text: Any) -> list[Entry]:
+    try:
+        raw = base64.b64decode(text, validate=True) if isinstance(text, str) else None
+    except (binascii.Error, ValueError):
+        raw = None
+    if raw is None or len(raw) % ENTRY.size or len(raw) // ENTRY.size > MAX_ENTRIES:
+        raise InvalidInput(
+            "entries must be base64 of (chunk id[32] | offset u32 | length u32) records.", field="entries"
+        )
+    return [ENTRY.unpack_from(raw, i) for i in range(0, len(raw), ENTRY.size)]
+
+
+def decode_ids(text: Any) -> list[bytes]:
+    try:
+        raw = base64.b64decode(text, validate=True) if isinstance(text, str) else None
+    except (binascii.Error, ValueError):
+        raw = None
+    if raw is None or len(raw) % 32 or len(raw) // 32 > MAX_ENTRIES:
+        raise InvalidInput("ids must be base64 of concatenated 32-byte chunk ids.", field="ids")
+    return [raw[i : i + 32] for i in range(0, len(raw), 32)]
+
+
+def _vault(svc: Service, vault_id: str) -> dict[str, Any]:
+    with svc.store.transaction() as txn:
+        return txn.require("vault", vault_id)
+
+
+def put_blob(svc: Service, vault_id: str, account: str, container: dict[str, Any], name: str,
+             data: bytes) -> dict[str, Any]:
+    storage.check_account(_vault(svc, vault_id), account)
+    key = storage.blob_key(vault_id, account, container["id"], name)
+    blobs = storage.blobs_of(svc)
+    existed = blobs.exists(key)
+    blobs.put(key, data)
+    current, grew = storage.record_usage(svc, vault_id, account, 0 if existed else len(data))
+    return {"name": name, "size": len(data), "storage_account": account, "write_account": current, "grew": grew}
+
+
+def get_blob(svc: Service, vault_id: str, account: str, container: dict[str, Any], name: str,
+             offset: int | None = None, length: int | None = None) -> bytes:
+    key = storage.blob_key(vault_id, account, container["id"], name)
+    blobs = storage.blobs_of(svc)
+    try:
+        if offset is None:
+            return blobs.get(key)
+        return blobs.get_range(key, offset, length if length is not None else blobs.size(key) - offset)
+    except NotFound:
+        raise NotFound(f"blob {name!r} does not exist in storage account {account}.", field="name") from None
+
+
+def blob_size(svc: Service, vault_id: str, account: str, container: dict[str, Any], name: str) -> int:
+    try:
+        return storage.blobs_of(svc).size(storage.blob_key(vault_id, account, container["id"], name))
+    except NotFound:
+        raise NotFound(f"blob {name!r} does not exist in storage account {account}.", field="name") from None
+
+
+def list_blobs(svc: Service, vault_id: str, account: str, container: dict[str, Any], prefix: str = "") -> list[str]:
+    if prefix and any(seg in ("..", ".") for seg in prefix.split("/")):
+        raise InvalidInput("prefix must not contain '.' or '..' segments.", field="prefix")
+    base = f"vaults/{vault_id}/{account}/{container['id']}/"
+    return [n[len(base) :] for n in storage.blobs_of(svc).list(base + prefix)]
+
+
+# --- chunk index ------------------------------------------------------------------------------
+def add_chunks(svc: Service, container: dict[str, Any], account: str, pack: str, entries: Any) -> dict[str, Any]:
+    """Record a stored pack's entries; the pack must exist in ``account``."""
+    vault_id = container["vault_id"]
+    ents = decode_entries(entries)
+    storage.check_account(_vault(svc, vault_id), account)
+    if not isinstance(pack, str) or not pack.startswith("packs/"):
+        raise InvalidInput("pack must be a pack blob name (packs/<hash>).", field="pack")
+    if not storage.blobs_of(svc).exists(storage.blob_key(vault_id, account, container["id"], pack)):
+        raise NotFound(f"pack {pack} is not stored in {account}; upload it first.", field="pack")
+    new = chunk_index_of(svc).add(vault_id, container["id"], account, pack, ents)
+    return {"pack": pack, "entries": len(ents), "new": new}
+
+
+def query_chunks(svc: Service, container: dict[str, Any], ids: Any) -> dict[str, Any]:
+    """The dedup query: which of these chunk ids are already stored."""
+    want = decode_ids(ids)
+    have = chunk_index_of(svc).have(container["vault_id"], container["id"], want)
+    return {"asked": len(want), "have": base64.b64encode(b"".join(i for i in want if i in have)).decode()}
+
+
+def all_chunks(svc: Service, container: dict[str, Any]) -> dict[str, Any]:
+    """Every entry of the container's index, grouped by pack."""
+    packs: dict[tuple[str, str], list[Entry]] = {}
+    for cid, acct, pack, off, ln in chunk_index_of(svc).rows(container["vault_id"], container["id"]):
+        packs.setdefault((acct, pack), []).append((cid, off, ln))
+    return {
+        "packs": [
+            {"storage_account": a, "pack": p, "entries": encode_entries(sorted(e, key=lambda x: x[1]))}
+            for (a, p), e in sorted(packs.items())
+        ]
+    }

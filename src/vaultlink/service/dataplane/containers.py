@@ -1,0 +1,183 @@
+"""Container registration and the per-request container check.
+
+Registration records the endpoint it arrived through (``endpoint_ids``); when the endpoints code
+removes such an endpoint it sets ``reregistration_required`` and every data-plane call of that
+container fails with ``ContainerReregistrationRequired`` until ``agent register`` runs again, which
+keeps the container id, its protected items and recovery points, and rotates its credential.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from vaultlink.dns import names as N
+from vaultlink.errors import AccessDenied, ContainerReregistrationRequired, InvalidInput, NotFound
+from vaultlink.fabric.contract import DataContext
+from vaultlink.service.core import Service
+from vaultlink.service.dataplane import storage
+from vaultlink.service.dataplane.credentials import (
+    CONTAINER_PREFIX,
+    new_secret,
+    refuse_registration_token,
+    secret_matches,
+    split_token,
+)
+
+_HOST_MAX = 255
+
+
+def public_container(rec: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in rec.items() if k not in ("secret_hash", "parent_id")}
+
+
+def vault_names(svc: Service, vault: dict[str, Any]) -> dict[str, Any]:
+    """The names an agent uses for ``vault`` (public forms; each CNAMEs to its privatelink form)."""
+    d = svc.config.domain
+    accts = storage.accounts_of(vault)
+    return {
+        "domain": d,
+        "backup_service": N.vault_public_name(vault["id"], vault["geo"], d),
+        "backup_service_privatelink": N.vault_privatelink_name(vault["id"], vault["geo"], d),
+        "storage_accounts": accts,
+        "write_account": storage.write_account(vault),
+        "blob": {a: N.blob_public_name(a, d) for a in accts},
+        "queue": {a: N.queue_public_name(a, d) for a in accts},
+    }
+
+
+def _mark_attempt(svc: Service, vault_id: str) -> None:
+    with svc.store.transaction() as txn:
+        vault = txn.require("vault", vault_id)
+        hist = dict(vault.get("protection_history") or {})
+        if not hist.get("attempted"):
+            hist["attempted"] = True
+            vault["protection_history"] = hist
+            txn.update("vault", vault_id, vault)
+
+
+def register(
+    svc: Service,
+    ctx: DataContext,
+    hostname: str,
+    container_id: str | None = None,
+    container_token: str | None = None,
+) -> dict[str, Any]:
+    """Register (or re-register) a container with ``ctx.vault_id``; returns its new credential."""
+    if not isinstance(hostname, str) or not hostname or len(hostname) > _HOST_MAX:
+        raise InvalidInput("hostname must be 1-255 characters.", field="hostname")
+    vault_id = ctx.vault_id
+    if vault_id is None:
+        raise InvalidInput("register through the vault's backup-service name.", field="host")
+    _mark_attempt(svc, vault_id)  # the first attempt counts as protection history, even if it fails
+    grew = False
+    secret, digest = new_secret()
+    with svc.store.transaction() as txn:
+        vault = txn.require("vault", vault_id)
+        if not storage.accounts_of(vault):
+            storage.add_account(txn, svc, vault)
+            grew = True
+        rec: dict[str, Any] | None = None
+        wanted = container_id or ctx.container_id
+        if wanted:
+            rec = txn.get("container", wanted)
+            if rec is None or rec.get("vault_id") != vault_id:
+                raise NotFound(
+                    f"container {wanted} is not registered with this vault; remove the agent's state "
+                    "directory to register as a new machine.",
+                    field="container_id",
+                )
+            proof = ctx.container_id == rec["id"]
+            if not proof and container_token:
+                parts = split_token(container_token, CONTAINER_PREFIX)
+                proof = parts is not None and parts[0] == rec["id"] and secret_matches(rec["secret_hash"], parts[1])
+            if not proof:
+                raise AccessDenied(
+                    f"re-registering container {rec['id']} needs its previous container credential "
+                    "(kept in the agent's state directory).",
+                    field="container_token",
+                )
+        now = svc.clock.now()
+        if rec is None:
+            rec = {
+                "id": "c" + secrets.token_hex(6),
+                "account_id": vault["account_id"],
+                "parent_id": vault_id,
+                "name": None,
+                "vault_id": vault_id,
+                "created": now,
+                "registrations": 0,
+            }
+            new = True
+        else:
+            new = False
+        rec.update(
+            {
+                "hostname": hostname,
+                "status": "Registered",
+                "endpoint_ids": [ctx.endpoint_id] if ctx.endpoint_id else [],
+                "vnet_id": ctx.vnet_id,
+                "source_ip": ctx.source_ip,
+                "reregistration_required": False,
+                "secret_hash": digest,
+                "owner_id": ctx.principal_id,
+                "owner": ctx.principal_arn,
+                "registered": now,
+                "registrations": int(rec.get("registrations", 0)) + 1,
+            }
+        )
+        if new:
+            txn.insert("container", rec["id"], rec)
+        else:
+            txn.update("container", rec["id"], rec)
+        hist = dict(vault.get("protection_history") or {})
+        hist.update(container_registered=True, attempted=True)
+        vault["protection_history"] = hist
+        txn.update("vault", vault_id, vault)
+        out = {
+            "container": public_container(rec),
+            "credential": f"{CONTAINER_PREFIX}_{rec['id']}_{secret}",
+            "vault": {
+                "id": vault["id"],
+                "name": vault["name"],
+                "arn": vault["arn"],
+                "region": vault["region"],
+                "geo": vault["geo"],
+            },
+            "names": vault_names(svc, vault),
+            "new": new,
+        }
+    if grew:
+        svc.fire("endpoints")
+    svc.fire("containers")  # the fabric's credential cache forgets the old credential / flag
+    return out
+
+
+def calling_container(svc: Service, ctx: DataContext, token_kind: str, header: str | None) -> dict[str, Any]:
+    """The container a data-plane request acts for, checked: same vault, registration current.
+
+    Agents authenticate with their container credential; an API-key caller names the container in
+    the ``X-Vaultlink-Container`` header.
+    """
+    refuse_registration_token(token_kind, ctx.action)
+    cid = ctx.container_id or header
+    if not cid:
+        raise InvalidInput(
+            "name the container: send X-Vaultlink-Container (API keys) or use the agent's container credential.",
+            field="container",
+        )
+    with svc.store.transaction() as txn:
+        rec = txn.get("container", cid)
+    if rec is None or rec.get("vault_id") != ctx.vault_id:
+        raise NotFound(f"container {cid} is not registered with this vault.", field="container")
+    if rec.get("reregistration_required"):
+        raise ContainerReregistrationRequired()
+    return rec
+
+
+def describe(svc: Service, ctx: DataContext, container: dict[str, Any]) -> dict[str, Any]:
+    with svc.store.transaction() as txn:
+        vault = txn.require("vault", container["vault_id"])
+    out = public_container(container)
+    out["names"] = vault_names(svc, vault)
+    return out

@@ -1,0 +1,172 @@
+"""Agent credentials: vault registration secrets (in vault credentials files) and container credentials.
+
+- A **registration secret** ``vlr_<id>_<secret>`` is created by ``vaultlink vault credentials``; it
+  expires, is good for one vault, and acts for the principal who created it. Only
+  ``backup:RegisterContainer`` accepts it.
+- A **container credential** ``vlc_<container-id>_<secret>`` is issued at registration (and rotated at
+  every re-registration); it acts for the container's owner on its own vault only.
+
+Only SHA-256 hashes of the secrets are stored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from typing import Any
+
+from vaultlink.errors import AccessDenied, CredentialsExpired, InvalidApiKey, InvalidInput
+from vaultlink.fabric.contract import DataIdentity
+from vaultlink.service.core import Caller, Service, authorize
+from vaultlink.service.vaults import find_vault, vault_scope
+
+REGISTRATION_PREFIX = "vlr"
+CONTAINER_PREFIX = "vlc"
+DEFAULT_VALID_HOURS = 240.0  # ten days, like Azure's vault credentials files
+MAX_VALID_HOURS = 24.0 * 30
+
+
+def _hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def split_token(token: str, prefix: str) -> tuple[str, str] | None:
+    parts = token.strip().split("_", 2)
+    if len(parts) != 3 or parts[0] != prefix or not parts[1] or not parts[2]:
+        return None
+    return parts[1], parts[2]
+
+
+def new_secret() -> tuple[str, str]:
+    """``(secret, sha256 hex)``."""
+    s = secrets.token_urlsafe(32)
+    return s, _hash(s)
+
+
+def secret_matches(stored_hash: str, secret: str) -> bool:
+    return hmac.compare_digest(stored_hash, _hash(secret))
+
+
+def create_registration_secret(
+    svc: Service, caller: Caller, vault_ref: str, valid_hours: float = DEFAULT_VALID_HOURS
+) -> tuple[dict[str, Any], str, dict[str, Any]]:
+    """``(vault record, token, secret record)``; needs ``backup.operate`` on the vault."""
+    if not 0 < valid_hours <= MAX_VALID_HOURS:
+        raise InvalidInput(
+            f"valid_hours must be between 0 and {MAX_VALID_HOURS:g} (30 days).", field="valid_hours"
+        )
+    with svc.store.transaction() as txn:
+        vault = find_vault(txn, vault_ref, caller.account_id)
+        authorize(txn, caller, "backup.operate", vault_scope(vault))
+        rid = "R" + secrets.token_hex(8).upper()
+        secret, digest = new_secret()
+        now = svc.clock.now()
+        rec = {
+            "id": rid,
+            "account_id": vault["account_id"],
+            "parent_id": vault["id"],
+            "name": None,
+            "vault_id": vault["id"],
+            "principal_id": caller.principal_id,
+            "principal": caller.arn,
+            "secret_hash": digest,
+            "created": now,
+            "expires": now + valid_hours * 3600.0,
+        }
+        txn.insert("registration_secret", rid, rec)
+        return vault, f"{REGISTRATION_PREFIX}_{rid}_{secret}", rec
+
+
+def _principal(txn: Any, principal_id: str) -> dict[str, Any]:
+    p = txn.get("principal", principal_id)
+    if p is None:
+        raise InvalidApiKey(
+            "the principal that issued this agent's vault credentials was deleted; download new vault "
+            "credentials (`vaultlink vault credentials`) and register again."
+        )
+    return dict(p)
+
+
+def check_registration(svc: Service, token: str) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """``(registration secret record, principal)`` for a valid ``vlr_`` token; None for other tokens."""
+    parts = split_token(token, REGISTRATION_PREFIX)
+    if parts is None:
+        return None
+    with svc.store.transaction() as txn:
+        rec = txn.get("registration_secret", parts[0])
+        if rec is None or not secret_matches(rec["secret_hash"], parts[1]):
+            raise InvalidApiKey(
+                "the registration secret in this vault credentials file is not valid; download a new file "
+                "with `vaultlink vault credentials VAULT -o FILE`."
+            )
+        if svc.clock.now() > float(rec["expires"]):
+            raise CredentialsExpired()
+        return rec, _principal(txn, rec["principal_id"])
+
+
+def authenticate_container(svc: Service, token: str) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """``(container record, owner principal record)`` for a valid ``vlc_`` token; None for other tokens.
+
+    Raises ``InvalidApiKey`` for a ``vlc_`` token that is unknown or was rotated by a re-registration.
+    Does NOT raise for ``reregistration_required`` (the record carries the flag; the pipeline and the
+    handlers refuse every action but ``backup:RegisterContainer``).
+    """
+    parts = split_token(token, CONTAINER_PREFIX)
+    if parts is None:
+        return None
+    with svc.store.transaction() as txn:
+        rec = txn.get("container", parts[0])
+        if rec is None or not secret_matches(rec.get("secret_hash", ""), parts[1]):
+            raise InvalidApiKey(
+                "this agent's container credential is not valid (the container was deleted, or registered "
+                "again from another state directory); run `vaultlink agent register` again."
+            )
+        return rec, _principal(txn, rec["owner_id"])
+
+
+def authenticate_agent(svc: Service, token: str) -> DataIdentity | None:
+    """The fabric's data-plane authenticator (``DATA_AUTHENTICATORS``) for ``vlc_`` and ``vlr_`` tokens."""
+    found = authenticate_container(svc, token)
+    if found is not None:
+        c, p = found
+        return DataIdentity(
+            principal_arn=p["arn"],
+            principal_id=p["id"],
+            account_id=p["account_id"],
+            vault_id=c["vault_id"],
+            kind="container",
+            container_id=c["id"],
+            reregistration_required=bool(c.get("reregistration_required")),
+        )
+    reg = check_registration(svc, token)
+    if reg is not None:
+        r, p = reg
+        return DataIdentity(
+            principal_arn=p["arn"],
+            principal_id=p["id"],
+            account_id=p["account_id"],
+            vault_id=r["vault_id"],
+            kind="registration",
+        )
+    return None
+
+
+def token_kind(token: str | None) -> str:
+    """``container`` | ``registration`` | ``api_key`` | ``none`` (by prefix only; authenticity is checked
+    by the pipeline)."""
+    if not token:
+        return "none"
+    if token.startswith(CONTAINER_PREFIX + "_"):
+        return "container"
+    if token.startswith(REGISTRATION_PREFIX + "_"):
+        return "registration"
+    return "api_key"
+
+
+def refuse_registration_token(kind: str, action: str) -> None:
+    if kind == "registration":
+        raise AccessDenied(
+            f"a vault registration secret may only register a container, not {action}; use the container "
+            "credential that `vaultlink agent register` saved."
+        )

@@ -1,0 +1,223 @@
+"""Protected items, jobs and recovery points, as the agent drives them (data plane).
+
+A backup job starts (``InProgress``), the agent uploads packs, an index file and the snapshot
+manifest, then completes the job: only then does the recovery point exist. A job whose agent died is
+marked ``Failed`` when the same container starts its next job. The recovery point records the
+protected item, time, sizes, file count and dedup ratio; the manifest (encrypted) stays in the blob
+store and the service checks that it exists before recording the point.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from vaultlink.errors import Conflict, InvalidInput, NotFound, RecoveryPointNotFound
+from vaultlink.policy.actions import recovery_point_arn
+from vaultlink.service.core import Service
+from vaultlink.service.dataplane import storage
+
+STAT_KEYS = (
+    "files",
+    "dirs",
+    "symlinks",
+    "files_unchanged",
+    "bytes_total",
+    "bytes_read",
+    "bytes_new",
+    "stored_bytes",
+    "packs",
+    "duration",
+    "dedup_ratio",
+    "bytes",
+)
+
+
+def _clean_stats(stats: Any) -> dict[str, Any]:
+    if not isinstance(stats, dict):
+        raise InvalidInput("stats must be an object.", field="stats")
+    out: dict[str, Any] = {}
+    for k in STAT_KEYS:
+        v = stats.get(k)
+        if isinstance(v, bool) or (v is not None and not isinstance(v, (int, float))):
+            raise InvalidInput(f"stats.{k} must be a number.", field=f"stats.{k}")
+        if v is not None:
+            out[k] = v
+    errs = stats.get("errors")
+    if isinstance(errs, list):
+        out["errors"] = len(errs)
+    return out
+
+
+def _check_paths(paths: Any) -> list[str]:
+    if not isinstance(paths, list) or not paths or not all(isinstance(p, str) and p for p in paths):
+        raise InvalidInput("paths must be a non-empty list of the directories backed up.", field="paths")
+    if len(paths) > 100 or any(len(p) > 4096 for p in paths):
+        raise InvalidInput("at most 100 paths of at most 4096 characters.", field="paths")
+    return list(paths)
+
+
+def _latest_rp(txn: Any, vault_id: str, item_id: str) -> dict[str, Any] | None:
+    rps = [r for r in txn.find("recovery_point", parent_id=vault_id) if r.get("protected_item_id") == item_id]
+    return max(rps, key=lambda r: r["time"]) if rps else None
+
+
+def start_job(svc: Service, container: dict[str, Any], job_type: str, paths: list[str] | None = None,
+              recovery_point_id: str | None = None) -> dict[str, Any]:
+    """Start a Backup job (``paths``) or a Restore job (``recovery_point_id``)."""
+    vault_id = container["vault_id"]
+    now = svc.clock.now()
+    with svc.store.transaction() as txn:
+        vault = txn.require("vault", vault_id)
+        for j in txn.find("job", parent_id=vault_id):
+            if j.get("container_id") == container["id"] and j["status"] == "InProgress":
+                j.update(status="Failed", end=now, error="the agent stopped before finishing this job")
+                txn.update("job", j["id"], j)
+        item: dict[str, Any] | None = None
+        rp: dict[str, Any] | None = None
+        if job_type == "Backup":
+            paths = _check_paths(paths)
+            for it in txn.find("protected_item", parent_id=container["id"]):
+                if it["paths"] == paths:
+                    item = it
+            if item is None:
+                item = {
+                    "id": "i" + secrets.token_hex(6),
+                    "account_id": vault["account_id"],
+                    "parent_id": container["id"],
+                    "name": None,
+                    "vault_id": vault_id,
+                    "container_id": container["id"],
+                    "hostname": container.get("hostname"),
+                    "paths": paths,
+                    "created": now,
+                }
+                txn.insert("protected_item", item["id"], item)
+            hist = dict(vault.get("protection_history") or {})
+            if not hist.get("item_protected"):
+                hist.update(item_protected=True, attempted=True)
+                vault["protection_history"] = hist
+                txn.update("vault", vault_id, vault)
+            rp = _latest_rp(txn, vault_id, item["id"])
+        else:
+            rp = txn.get("recovery_point", recovery_point_id or "")
+            if rp is None or rp.get("vault_id") != vault_id:
+                raise RecoveryPointNotFound(f"recovery point {recovery_point_id!r} is not in this vault.")
+        job = {
+            "id": "j" + secrets.token_hex(6),
+            "account_id": vault["account_id"],
+            "parent_id": vault_id,
+            "name": None,
+            "type": job_type,
+            "status": "InProgress",
+            "vault_id": vault_id,
+            "container_id": container["id"],
+            "hostname": container.get("hostname"),
+            "protected_item_id": item["id"] if item else rp.get("protected_item_id") if rp else None,
+            "recovery_point_id": rp["id"] if (rp and job_type == "Restore") else None,
+            "start": now,
+            "end": None,
+        }
+        txn.insert("job", job["id"], job)
+        return {
+            "job": job,
+            "protected_item": item,
+            "recovery_point": rp,
+            "storage_accounts": storage.accounts_of(vault),
+            "write_account": storage.write_account(vault),
+        }
+
+
+def _own_job(txn: Any, container: dict[str, Any], job_id: str) -> dict[str, Any]:
+    job = txn.get("job", job_id)
+    if job is None or job.get("container_id") != container["id"]:
+        raise NotFound(f"job {job_id} is not a job of this container.", field="job")
+    if job["status"] != "InProgress":
+        raise Conflict(f"job {job_id} already ended ({job['status']}); start a new one.", field="job")
+    return dict(job)
+
+
+def complete_backup(svc: Service, container: dict[str, Any], job_id: str, manifest: str, account: str,
+                    stats: Any, snapshot_time: float | None = None) -> dict[str, Any]:
+    """Record the recovery point of a finished backup (its manifest must be stored)."""
+    clean = _clean_stats(stats)
+    if not isinstance(manifest, str) or not manifest.startswith("snapshots/"):
+        raise InvalidInput("manifest must be the snapshot's blob name (snapshots/<hash>).", field="manifest")
+    vault_id = container["vault_id"]
+    with svc.store.transaction() as txn:
+        vault = txn.require("vault", vault_id)
+        storage.check_account(vault, account)
+    key = storage.blob_key(vault_id, account, container["id"], manifest)
+    if not storage.blobs_of(svc).exists(key):
+        raise Conflict(
+            f"the snapshot {manifest} is not stored in {account}; upload it before completing the job.",
+            field="manifest",
+        )
+    now = svc.clock.now()
+    with svc.store.transaction() as txn:
+        vault = txn.require("vault", vault_id)
+        job = _own_job(txn, container, job_id)
+        item = txn.require("protected_item", job["protected_item_id"])
+        region = svc.catalog.regions.get(vault["region"])
+        part = region.partition.name if region else "aws"
+        rp_id = "rp-" + secrets.token_hex(8)
+        rp = {
+            "id": rp_id,
+            "account_id": vault["account_id"],
+            "parent_id": vault_id,
+            "name": None,
+            "arn": recovery_point_arn(part, vault["region"], vault["account_id"], rp_id),
+            "vault_id": vault_id,
+            "vault_name": vault["name"],
+            "container_id": container["id"],
+            "hostname": container.get("hostname"),
+            "protected_item_id": item["id"],
+            "protected_item": ", ".join(item["paths"]),
+            "paths": item["paths"],
+            "time": float(snapshot_time) if isinstance(snapshot_time, (int, float)) else now,
+            "created": now,
+            "manifest": manifest,
+            "storage_account": account,
+            "job_id": job_id,
+            "status": "Completed",
+            **clean,
+        }
+        txn.insert("recovery_point", rp_id, rp)
+        job.update(status="Completed", end=now, recovery_point_id=rp_id, stats=clean)
+        txn.update("job", job_id, job)
+        item["last_backup"] = now
+        item["last_recovery_point_id"] = rp_id
+        txn.update("protected_item", item["id"], item)
+        return {"job": job, "recovery_point": rp}
+
+
+def finish_job(svc: Service, container: dict[str, Any], job_id: str, status: str, error: str | None = None,
+               stats: Any = None) -> dict[str, Any]:
+    """End a job as ``Completed`` (restores) or ``Failed`` (any)."""
+    if status not in ("Completed", "Failed"):
+        raise InvalidInput("status must be Completed or Failed.", field="status")
+    with svc.store.transaction() as txn:
+        job = _own_job(txn, container, job_id)
+        if status == "Completed" and job["type"] == "Backup":
+            raise InvalidInput("complete a backup job with its recovery point (POST /jobs/{id}/complete).")
+        job.update(status=status, end=svc.clock.now(), error=(error or "")[:2000] or None)
+        if stats is not None:
+            job["stats"] = _clean_stats(stats)
+        txn.update("job", job_id, job)
+        return job
+
+
+def container_recovery_points(svc: Service, container: dict[str, Any]) -> list[dict[str, Any]]:
+    with svc.store.transaction() as txn:
+        rps = txn.find("recovery_point", parent_id=container["vault_id"])
+    return sorted((r for r in rps if r.get("container_id") == container["id"]), key=lambda r: r["time"])
+
+
+def container_recovery_point(svc: Service, container: dict[str, Any], rp_id: str) -> dict[str, Any]:
+    with svc.store.transaction() as txn:
+        rp = txn.get("recovery_point", rp_id)
+    if rp is None or rp.get("vault_id") != container["vault_id"]:
+        raise RecoveryPointNotFound(f"recovery point {rp_id!r} is not in this vault.")
+    if rp.get("container_id") != container["id"]:
+        raise RecoveryPointNotFound(f"recovery point {rp_id!r} belongs to another machine of this vault.")
+    return rp

@@ -1,0 +1,119 @@
+"""Management-plane handlers for the data plane: recovery points, jobs, vault credentials files."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+from vaultlink.errors import NotFound, RecoveryPointNotFound
+from vaultlink.service.core import Caller, Service, authorize
+from vaultlink.service.dataplane import storage
+from vaultlink.service.dataplane.containers import vault_names
+from vaultlink.service.dataplane.credentials import DEFAULT_VALID_HOURS, create_registration_secret
+from vaultlink.service.vaults import find_vault, vault_scope
+
+CREDENTIALS_KIND = "vaultlink-vault-credentials"
+
+
+def vault_credentials(svc: Service, caller: Caller, vault_ref: str, api_port: int,
+                      valid_hours: float = DEFAULT_VALID_HOURS) -> dict[str, Any]:
+    """The content of a vault credentials file (it holds a secret: keep it private)."""
+    vault, token, rec = create_registration_secret(svc, caller, vault_ref, valid_hours)
+    names = vault_names(svc, vault)
+    return {
+        "kind": CREDENTIALS_KIND,
+        "version": 1,
+        "vault_id": vault["id"],
+        "vault_name": vault["name"],
+        "vault_arn": vault["arn"],
+        "account_id": vault["account_id"],
+        "region": vault["region"],
+        "geo": vault["geo"],
+        "domain": svc.config.domain,
+        "backup_service": names["backup_service"],
+        "backup_service_privatelink": names["backup_service_privatelink"],
+        "api_port": api_port,
+        "registration_secret": token,
+        "secret_id": rec["id"],
+        "issued_by": caller.arn,
+        "created": rec["created"],
+        "expires": rec["expires"],
+    }
+
+
+def _vault_for(svc: Service, caller: Caller, ref: str, permission: str) -> dict[str, Any]:
+    with svc.store.transaction() as txn:
+        vault = find_vault(txn, ref, caller.account_id)
+        authorize(txn, caller, permission, vault_scope(vault))
+        return vault
+
+
+def list_recovery_points(svc: Service, caller: Caller, vault_ref: str, container: str | None = None,
+                         item: str | None = None) -> list[dict[str, Any]]:
+    vault = _vault_for(svc, caller, vault_ref, "backup.read")
+    with svc.store.transaction() as txn:
+        rps = txn.find("recovery_point", parent_id=vault["id"])
+    out = [
+        r for r in rps
+        if (container is None or container in (r.get("container_id"), r.get("hostname")))
+        and (item is None or r.get("protected_item_id") == item)
+    ]
+    return sorted(out, key=lambda r: r["time"])
+
+
+def _rp(svc: Service, caller: Caller, rp_id: str, permission: str) -> dict[str, Any]:
+    with svc.store.transaction() as txn:
+        rp = txn.get("recovery_point", rp_id)
+        if rp is not None:
+            vault = txn.get("vault", rp["vault_id"])
+            if vault is not None:
+                authorize(txn, caller, permission, vault_scope(vault))
+                return rp
+    raise RecoveryPointNotFound(f"recovery point {rp_id!r} does not exist; `vaultlink recovery-point list VAULT`.")
+
+
+def get_recovery_point(svc: Service, caller: Caller, rp_id: str) -> dict[str, Any]:
+    return _rp(svc, caller, rp_id, "backup.read")
+
+
+def delete_recovery_point(svc: Service, caller: Caller, rp_id: str) -> dict[str, Any]:
+    """Delete the point and its snapshot manifest (packs stay: other points may share their chunks)."""
+    rp = _rp(svc, caller, rp_id, "backup.operate")
+    with svc.store.transaction() as txn:
+        txn.delete("recovery_point", rp_id)
+    if svc.blobs is not None:
+        with contextlib.suppress(Exception):
+            key = storage.blob_key(rp["vault_id"], rp["storage_account"], rp["container_id"], rp["manifest"])
+            svc.blobs.delete(key)
+    return {"id": rp_id, "deleted": True}
+
+
+def list_jobs(svc: Service, caller: Caller, vault_ref: str, status: str | None = None,
+              job_type: str | None = None) -> list[dict[str, Any]]:
+    vault = _vault_for(svc, caller, vault_ref, "backup.read")
+    with svc.store.transaction() as txn:
+        jobs = txn.find("job", parent_id=vault["id"])
+    return [
+        j for j in jobs
+        if (status is None or j["status"].lower() == status.lower())
+        and (job_type is None or j["type"].lower() == job_type.lower())
+    ]
+
+
+def get_job(svc: Service, caller: Caller, job_id: str) -> dict[str, Any]:
+    with svc.store.transaction() as txn:
+        job = txn.get("job", job_id)
+        if job is not None:
+            vault = txn.get("vault", job["vault_id"])
+            if vault is not None:
+                authorize(txn, caller, "backup.read", vault_scope(vault))
+                return job
+    raise NotFound(f"job {job_id!r} does not exist; `vaultlink job list VAULT` lists a vault's jobs.", field="job")
+
+
+def list_containers(svc: Service, caller: Caller, vault_ref: str) -> list[dict[str, Any]]:
+    from vaultlink.service.dataplane.containers import public_container
+
+    vault = _vault_for(svc, caller, vault_ref, "backup.read")
+    with svc.store.transaction() as txn:
+        return [public_container(c) for c in txn.find("container", parent_id=vault["id"])]

@@ -1,0 +1,119 @@
+"""Storage accounts: partitions of a vault's backup data, each with its own blob and queue names.
+
+A vault gets its first account at its first container registration and a new one whenever the
+current (last) account passes ``config.storage_account_max_bytes``. The vault record lists the names
+(``storage_accounts``, oldest first; the last one takes new writes); a ``storage_account`` record per
+account counts its bytes. Blobs live in ``svc.blobs`` under
+``vaults/<vault>/<account>/<container>/<name>``.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from vaultlink.adapters.blob_names import check_name
+from vaultlink.errors import NotFound, ServiceUnavailable
+from vaultlink.ports import BlobStore, Txn
+from vaultlink.service.core import Service
+
+
+def new_account_name() -> str:
+    return "s" + secrets.token_hex(6)
+
+
+def blobs_of(svc: Service) -> BlobStore:
+    if svc.blobs is None:
+        raise ServiceUnavailable("this server has no blob store configured (blob_url); it cannot hold backups.")
+    return svc.blobs
+
+
+def blob_key(vault_id: str, account: str, container_id: str, name: str) -> str:
+    return f"vaults/{vault_id}/{account}/{container_id}/{check_name(name)}"
+
+
+def accounts_of(vault: dict[str, Any]) -> list[str]:
+    return [a if isinstance(a, str) else str(a["name"]) for a in vault.get("storage_accounts") or []]
+
+
+def write_account(vault: dict[str, Any]) -> str | None:
+    accts = accounts_of(vault)
+    return accts[-1] if accts else None
+
+
+def add_account(txn: Txn, svc: Service, vault: dict[str, Any]) -> str:
+    """Give ``vault`` a new storage account (in ``txn``); endpoints of the vault gain IPs for it.
+
+    The caller fires ``endpoints`` after commit (names, listeners and DNS records follow).
+    """
+    name = new_account_name()
+    while txn.get("storage_account", name) is not None:  # pragma: no cover - 2^-48
+        name = new_account_name()
+    vault.setdefault("storage_accounts", [])
+    vault["storage_accounts"] = [*accounts_of(vault), name]
+    txn.insert(
+        "storage_account",
+        name,
+        {
+            "id": name,
+            "account_id": vault["account_id"],
+            "parent_id": vault["id"],
+            "name": name,
+            "vault_id": vault["id"],
+            "bytes": 0,
+            "blobs": 0,
+            "created": svc.clock.now(),
+        },
+    )
+    try:
+        from vaultlink.service import endpoints
+    except ImportError:  # pragma: no cover - the endpoints capability is optional
+        endpoints = None  # type: ignore[assignment]
+    if endpoints is not None and hasattr(endpoints, "add_storage_account"):
+        endpoints.add_storage_account(txn, svc, vault, name)
+    txn.update("vault", vault["id"], vault)
+    return name
+
+
+def check_account(vault: dict[str, Any], account: str | None) -> str:
+    if account is None or account not in accounts_of(vault):
+        raise NotFound(
+            f"storage account {account!r} does not belong to vault {vault.get('name')}; the agent learns the "
+            "vault's accounts at registration and from every backup job.",
+            field="storage_account",
+        )
+    return account
+
+
+def record_usage(svc: Service, vault_id: str, account: str, nbytes: int) -> tuple[str, bool]:
+    """Count ``nbytes`` new bytes in ``account``; grow the vault when its write account is full.
+
+    Returns ``(current write account, grew)``.
+    """
+    grew = False
+    with svc.store.transaction() as txn:
+        vault = txn.require("vault", vault_id)
+        rec = txn.get("storage_account", account)
+        if rec is not None and nbytes:
+            rec["bytes"] = int(rec.get("bytes", 0)) + nbytes
+            rec["blobs"] = int(rec.get("blobs", 0)) + 1
+            txn.update("storage_account", account, rec)
+        current = write_account(vault)
+        if current is not None:
+            cur = rec if current == account else txn.get("storage_account", current)
+            if cur is not None and int(cur.get("bytes", 0)) >= svc.config.storage_account_max_bytes:
+                current = add_account(txn, svc, vault)
+                grew = True
+    if grew:
+        svc.fire("endpoints")
+    return current or account, grew
+
+
+def account_usage(svc: Service, vault_id: str) -> list[dict[str, Any]]:
+    with svc.store.transaction() as txn:
+        vault = txn.require("vault", vault_id)
+        out = []
+        for name in accounts_of(vault):
+            rec = txn.get("storage_account", name) or {}
+            out.append({"name": name, "bytes": int(rec.get("bytes", 0)), "blobs": int(rec.get("blobs", 0))})
+        return out

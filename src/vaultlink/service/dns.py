@@ -1,0 +1,399 @@
+"""Private DNS handlers: zones, record sets, virtual-network links (DESIGN.md §4).
+
+Record ``dns_zone`` (id ``dz-…``; ``account_id`` = owning account, ``parent_id`` = "",
+``name`` = the zone name, unique per account)::
+
+    {"id", "account_id", "parent_id": "", "name", "serial",
+     "records": [{"name": fqdn, "type": A|AAAA|CNAME|TXT, "ttl", "values": [...],
+                  "managed_by": endpoint id | None}],
+     "links": [{"name", "vnet_id", "fallback_to_public": bool, "managed_by": endpoint id | None}],
+     "auto_created": bool, "tags", "created", "created_by"}
+
+SOA and NS are kept by the zone (the SOA serial is bumped on every change). Every write is
+validated by the DNS engine's model (``vaultlink.dns.model``) before it is stored, so a bad
+record leaves the zone untouched.
+
+Role checks: ``dns.read`` / ``dns.write`` on the zone's account; adding a link also needs
+``network.write`` on the vnet (joining a network is a change to it, as in Azure).
+
+Automatic records for endpoints with DNS integration, the view the responder serves and the
+explanations (``check``, ``doctor``, ``dns-config``) live in ``dns_auto`` and ``dns_explain``;
+this module re-exports their entry points (:func:`install`, :func:`build_dns_view`).
+After every committed change the handlers call ``svc.fire("dns")``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from vaultlink.dns import model
+from vaultlink.dns.names import normalize
+from vaultlink.domain.identity import Scope, check_name, new_id
+from vaultlink.errors import (
+    AlreadyExists,
+    DnsZoneInUse,
+    InvalidInput,
+    InvalidRecord,
+    NotFound,
+    ZoneLinkConflict,
+)
+from vaultlink.ports import Txn
+from vaultlink.service.core import Caller, Service, authorize
+from vaultlink.service.identity import resolve_account
+from vaultlink.service.networks import find_vnet, vnet_scope
+
+MAX_RECORD_SETS = 10_000
+MAX_LINKS = 1_000
+
+
+# --- conversions ------------------------------------------------------------------------------
+def to_record_sets(zone: dict[str, Any]) -> list[model.RecordSet]:
+    return [model.RecordSet(r["name"], r["type"], int(r["ttl"]), tuple(r["values"])) for r in zone["records"]]
+
+
+def to_private_zone(zone: dict[str, Any], domain: str) -> model.PrivateZone:
+    """The engine's validated zone for a stored zone record (raises on invalid data)."""
+    links = [
+        model.VnetLink(lk["vnet_id"], bool(lk.get("fallback_to_public")), lk.get("name", "")) for lk in zone["links"]
+    ]
+    soa = model.default_soa(domain, serial=int(zone.get("serial", 1)))
+    return model.PrivateZone.create(zone["name"], to_record_sets(zone), links, soa=soa, domain=domain)
+
+
+def relative(fqdn: str, zone: str) -> str:
+    return "@" if fqdn == zone else fqdn[: -len(zone) - 1]
+
+
+def record_view(zone: dict[str, Any], r: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "zone": zone["name"],
+        "name": relative(r["name"], zone["name"]),
+        "fqdn": r["name"],
+        "type": r["type"],
+        "ttl": r["ttl"],
+        "values": list(r["values"]),
+        "managed_by": r.get("managed_by"),
+    }
+
+
+def link_view(txn: Txn, zone: dict[str, Any], lk: dict[str, Any]) -> dict[str, Any]:
+    vnet = txn.get("vnet", lk["vnet_id"])
+    return {
+        "zone": zone["name"],
+        "name": lk["name"],
+        "vnet_id": lk["vnet_id"],
+        "vnet_name": vnet["name"] if vnet else None,
+        "fallback_to_public": bool(lk.get("fallback_to_public")),
+        "managed_by": lk.get("managed_by"),
+    }
+
+
+def zone_view(txn: Txn, zone: dict[str, Any], full: bool = False) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "id": zone["id"],
+        "name": zone["name"],
+        "account_id": zone["account_id"],
+        "record_sets": len(zone["records"]) + 2,  # + SOA and NS
+        "links": len(zone["links"]),
+        "serial": zone.get("serial", 1),
+        "auto_created": bool(zone.get("auto_created")),
+        "tags": zone.get("tags", {}),
+        "created": zone.get("created"),
+        "created_by": zone.get("created_by"),
+    }
+    if full:
+        out["records"] = [record_view(zone, r) for r in zone["records"]]
+        out["vnet_links"] = [link_view(txn, zone, lk) for lk in zone["links"]]
+    return out
+
+
+def soa_ns_views(zone: dict[str, Any], domain: str) -> list[dict[str, Any]]:
+    soa = model.default_soa(domain, serial=int(zone.get("serial", 1)))
+    times = f"{soa.serial} {soa.refresh} {soa.retry} {soa.expire} {soa.minimum}"
+    base = {"zone": zone["name"], "name": "@", "fqdn": zone["name"], "ttl": soa.ttl, "managed_by": "zone"}
+    return [
+        {**base, "type": "SOA", "values": [f"{soa.mname}. {soa.rname}. {times}"]},
+        {**base, "type": "NS", "values": [f"ns1.{normalize(domain)}."]},
+    ]
+
+
+# --- lookups ------------------------------------------------------------------------------------
+def find_zone(txn: Txn, ref: str, account_id: str) -> dict[str, Any]:
+    """A zone by id, or by name within ``account_id``."""
+    rec = txn.get("dns_zone", ref) if ref.startswith("dz-") else None
+    if rec is not None:
+        return rec
+    found = txn.find("dns_zone", account_id=account_id, name=normalize(ref))
+    if found:
+        return found[0]
+    raise NotFound(
+        f"private DNS zone {ref!r} does not exist; `vaultlink dns zone list` shows yours, "
+        f"`vaultlink dns zone create {ref}` creates it.",
+        field="zone",
+    )
+
+
+def _account_scope(zone: dict[str, Any]) -> Scope:
+    return Scope(zone["account_id"])
+
+
+def new_zone_record(account_id: str, name: str, created: float, by: str, auto: bool) -> dict[str, Any]:
+    return {
+        "id": new_id("dz-"),
+        "account_id": account_id,
+        "parent_id": "",
+        "name": name,
+        "serial": 1,
+        "records": [],
+        "links": [],
+        "auto_created": auto,
+        "tags": {},
+        "created": created,
+        "created_by": by,
+    }
+
+
+def validate_zone(zone: dict[str, Any], domain: str) -> None:
+    """Raise the engine's error when the stored zone would not be a valid zone."""
+    to_private_zone(zone, domain)
+
+
+def linked_elsewhere(txn: Txn, zone: dict[str, Any], vnet_id: str) -> dict[str, Any] | None:
+    """Another zone with the same name already linked to ``vnet_id`` (any account), or None."""
+    for other in txn.find("dns_zone", name=zone["name"]):
+        if other["id"] != zone["id"] and any(lk["vnet_id"] == vnet_id for lk in other["links"]):
+            return other
+    return None
+
+
+# --- zones --------------------------------------------------------------------------------------
+def create_zone(
+    svc: Service,
+    caller: Caller,
+    name: str,
+    tags: dict[str, str] | None = None,
+    account_id: str | None = None,
+) -> dict[str, Any]:
+    zone_name = model.PrivateZone.create(name, domain=svc.config.domain).name  # validates the name
+    if tags is not None and (
+        not isinstance(tags, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in tags.items())
+    ):
+        raise InvalidInput("tags must be an object of string keys to string values.", field="tags")
+    acct = resolve_account(caller, account_id)
+    with svc.store.transaction() as txn:
+        txn.require("account", acct)
+        authorize(txn, caller, "dns.write", Scope(acct))
+        if txn.find("dns_zone", account_id=acct, name=zone_name):
+            raise AlreadyExists(
+                f"private DNS zone {zone_name} already exists in this account; "
+                f"`vaultlink dns zone show {zone_name}` shows it.",
+                field="name",
+            )
+        rec = new_zone_record(acct, zone_name, svc.clock.now(), caller.arn, auto=False)
+        rec["tags"] = dict(tags or {})
+        txn.insert("dns_zone", rec["id"], rec)
+        out = zone_view(txn, rec, full=True)
+    svc.fire("dns")
+    return out
+
+
+def list_zones(svc: Service, caller: Caller, account_id: str | None = None) -> list[dict[str, Any]]:
+    acct = resolve_account(caller, account_id)
+    with svc.store.transaction() as txn:
+        authorize(txn, caller, "dns.read", Scope(acct))
+        return [zone_view(txn, z) for z in txn.find("dns_zone", account_id=acct)]
+
+
+def get_zone(svc: Service, caller: Caller, ref: str) -> dict[str, Any]:
+    with svc.store.transaction() as txn:
+        z = find_zone(txn, ref, caller.account_id)
+        authorize(txn, caller, "dns.read", _account_scope(z))
+        return zone_view(txn, z, full=True)
+
+
+def delete_zone(svc: Service, caller: Caller, ref: str) -> dict[str, Any]:
+    with svc.store.transaction() as txn:
+        z = find_zone(txn, ref, caller.account_id)
+        authorize(txn, caller, "dns.write", _account_scope(z))
+        if z["links"]:
+            names = ", ".join(lk["name"] for lk in z["links"][:5])
+            raise DnsZoneInUse(
+                f"zone {z['name']} still has {len(z['links'])} virtual network link(s) ({names}); remove them "
+                f"first (`vaultlink dns link remove {z['name']} LINK`).",
+                field="zone",
+                links=[lk["name"] for lk in z["links"]],
+            )
+        txn.delete("dns_zone", z["id"])
+    svc.fire("dns")
+    return {"id": z["id"], "name": z["name"], "deleted": True}
+
+
+# --- record sets ----------------------------------------------------------------------------------
+def _check_values(values: Any) -> list[str]:
+    if isinstance(values, str):
+        values = [values]
+    if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+        raise InvalidRecord("values must be a list of strings (addresses, a target name, or text).", field="values")
+    return values
+
+
+def set_record(
+    svc: Service, caller: Caller, ref: str, name: str, rtype: str, values: Any, ttl: Any = model.DEFAULT_TTL
+) -> dict[str, Any]:
+    """Create or replace the record set (name, type) of a zone. A record set an endpoint wrote
+    becomes yours (the endpoint no longer updates it)."""
+    vals = _check_values(values)
+    rtype = str(rtype).upper()
+    with svc.store.transaction() as txn:
+        z = find_zone(txn, ref, caller.account_id)
+        authorize(txn, caller, "dns.write", _account_scope(z))
+        rs = model.make_record_set(z["name"], name, rtype, vals, ttl)
+        new = {"name": rs.name, "type": rs.rtype, "ttl": rs.ttl, "values": list(rs.values), "managed_by": None}
+        records = [r for r in z["records"] if not (r["name"] == rs.name and r["type"] == rs.rtype)]
+        if len(records) >= MAX_RECORD_SETS:
+            raise InvalidRecord(f"a zone holds at most {MAX_RECORD_SETS} record sets.", field="name")
+        candidate = {**z, "records": [*records, new], "serial": int(z.get("serial", 1)) + 1}
+        validate_zone(candidate, svc.config.domain)  # CNAME beside other data, …
+        txn.update("dns_zone", z["id"], candidate)
+        out = record_view(candidate, new)
+    svc.fire("dns")
+    return out
+
+
+def list_records(svc: Service, caller: Caller, ref: str) -> list[dict[str, Any]]:
+    with svc.store.transaction() as txn:
+        z = find_zone(txn, ref, caller.account_id)
+        authorize(txn, caller, "dns.read", _account_scope(z))
+        return soa_ns_views(z, svc.config.domain) + [record_view(z, r) for r in z["records"]]
+
+
+def _fqdn(zone: str, name: str) -> str:
+    raw = name.strip()
+    if raw in ("", "@"):
+        return zone
+    return normalize(raw) if raw.endswith(".") else f"{normalize(raw)}.{zone}"
+
+
+def delete_record(svc: Service, caller: Caller, ref: str, name: str, rtype: str) -> dict[str, Any]:
+    rtype = str(rtype).upper()
+    with svc.store.transaction() as txn:
+        z = find_zone(txn, ref, caller.account_id)
+        authorize(txn, caller, "dns.write", _account_scope(z))
+        fqdn = _fqdn(z["name"], name)
+        if rtype in ("SOA", "NS") and fqdn == z["name"]:
+            raise InvalidRecord(f"the zone keeps its {rtype} record; it cannot be deleted.", field="type")
+        keep = [r for r in z["records"] if not (r["name"] == fqdn and r["type"] == rtype)]
+        if len(keep) == len(z["records"]):
+            raise NotFound(
+                f"zone {z['name']} has no {rtype} record set named {name!r}; "
+                f"`vaultlink dns record list {z['name']}` lists them.",
+                field="name",
+            )
+        z["records"] = keep
+        z["serial"] = int(z.get("serial", 1)) + 1
+        txn.update("dns_zone", z["id"], z)
+    svc.fire("dns")
+    return {"zone": z["name"], "name": relative(fqdn, z["name"]), "fqdn": fqdn, "type": rtype, "deleted": True}
+
+
+# --- links ------------------------------------------------------------------------------------------
+def add_link(
+    svc: Service,
+    caller: Caller,
+    ref: str,
+    vnet_ref: str,
+    name: str | None = None,
+    fallback_to_public: bool = False,
+) -> dict[str, Any]:
+    with svc.store.transaction() as txn:
+        z = find_zone(txn, ref, caller.account_id)
+        authorize(txn, caller, "dns.write", _account_scope(z))
+        vnet = find_vnet(txn, vnet_ref, caller.account_id)
+        authorize(txn, caller, "network.write", vnet_scope(vnet))
+        link_name = name or f"{vnet['name']}-link"
+        check_name(link_name, "name", "link name")
+        if any(lk["vnet_id"] == vnet["id"] for lk in z["links"]):
+            raise ZoneLinkConflict(
+                f"zone {z['name']} is already linked to virtual network {vnet['name']}; "
+                f"`vaultlink dns link list {z['name']}` shows the link.",
+                field="vnet",
+            )
+        if any(lk["name"] == link_name for lk in z["links"]):
+            raise AlreadyExists(f"zone {z['name']} already has a link named {link_name!r}.", field="name")
+        other = linked_elsewhere(txn, z, vnet["id"])
+        if other is not None:
+            raise ZoneLinkConflict(
+                f"virtual network {vnet['name']} is already linked to another zone named {z['name']} "
+                f"(account {other['account_id']}); a vnet can see one zone of a name. Remove that link first.",
+                field="vnet",
+            )
+        if len(z["links"]) >= MAX_LINKS:
+            raise InvalidInput(f"a zone has at most {MAX_LINKS} virtual network links.", field="vnet")
+        lk = {
+            "name": link_name,
+            "vnet_id": vnet["id"],
+            "fallback_to_public": bool(fallback_to_public),
+            "managed_by": None,
+        }
+        z["links"].append(lk)
+        txn.update("dns_zone", z["id"], z)
+        out = link_view(txn, z, lk)
+    svc.fire("dns")
+    return out
+
+
+def list_links(svc: Service, caller: Caller, ref: str) -> list[dict[str, Any]]:
+    with svc.store.transaction() as txn:
+        z = find_zone(txn, ref, caller.account_id)
+        authorize(txn, caller, "dns.read", _account_scope(z))
+        return [link_view(txn, z, lk) for lk in z["links"]]
+
+
+def remove_link(svc: Service, caller: Caller, ref: str, link: str) -> dict[str, Any]:
+    """Remove a link by its name, or by the linked vnet's id or name."""
+    with svc.store.transaction() as txn:
+        z = find_zone(txn, ref, caller.account_id)
+        authorize(txn, caller, "dns.write", _account_scope(z))
+        hit = next((lk for lk in z["links"] if link in (lk["name"], lk["vnet_id"])), None)
+        if hit is None:
+            vnet = txn.find("vnet", account_id=caller.account_id, name=link)
+            if vnet:
+                hit = next((lk for lk in z["links"] if lk["vnet_id"] == vnet[0]["id"]), None)
+        if hit is None:
+            raise NotFound(
+                f"zone {z['name']} has no link {link!r}; `vaultlink dns link list {z['name']}` lists them.",
+                field="link",
+            )
+        z["links"] = [lk for lk in z["links"] if lk is not hit]
+        txn.update("dns_zone", z["id"], z)
+        out = link_view(txn, z, hit)
+    svc.fire("dns")
+    return {**out, "deleted": True}
+
+
+def _drop_links_to_vnet(txn: Txn, vnet: dict[str, Any]) -> None:
+    """vnet_deleting hook: a deleted vnet leaves no links behind."""
+    for z in txn.find("dns_zone"):
+        keep = [lk for lk in z["links"] if lk["vnet_id"] != vnet["id"]]
+        if len(keep) != len(z["links"]):
+            z["links"] = keep
+            txn.update("dns_zone", z["id"], z)
+
+
+# --- wiring -------------------------------------------------------------------------------------------
+def install(svc: Service) -> None:
+    """Subscribe the automatic records to ``endpoints``/``vaults`` events (idempotent)."""
+    from vaultlink.service import dns_auto
+
+    if svc.hooks.get("dns_installed"):
+        return
+    svc.hooks["dns_installed"] = [True]
+    svc.on("vnet_deleting", _drop_links_to_vnet)
+    dns_auto.install(svc)
+
+
+def build_dns_view(svc: Service, generation: int = 0) -> model.DnsView:
+    """The DnsView the responder serves, built from the store."""
+    from vaultlink.service.dns_view import build_dns_view as build
+
+    return build(svc, generation)

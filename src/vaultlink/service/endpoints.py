@@ -1,0 +1,402 @@
+"""Private-endpoint handlers: create (with a validate-only dry run), list, show, delete, policies,
+security groups; and the integration points other areas call.
+
+Record ``endpoint`` (id ``pe-…``; ``account_id`` = the vnet's account, ``parent_id`` = the
+vnet id, so ``txn.find("endpoint", parent_id=vnet_id)`` lists a vnet's endpoints; ``name``
+unique per account)::
+
+    {"id", "arn", "account_id", "parent_id": vnet_id, "name",
+     "kind": "resource" | "service", "region", "vnet_id", "subnet",
+     "vault_id", "vault_name", "group_id",            # resource endpoints (else None)
+     "service", "service_name",                     # service endpoints (else None)
+     "ip_configs": [{"fqdn", "public_name", "zone", "ip", "purpose": backup|blob|queue|service,
+                     "storage_account"}],
+     "dns_integration": bool,                        # resource: write records into private zones
+     "private_dns_enabled": bool,                    # service: backup.<R>.D answers inside the vnet
+     "policy": {...},                                # endpoint policy document
+     "security_group": {"rules": [{"id", "protocol", "from_port", "to_port", "source", "description"}]},
+     "connection": {"status", "description", "actions_required"},
+     "tags", "created", "created_by", "created_by_id"}
+
+Vault → endpoints: one small index record per resource endpoint, kind ``vault_endpoint``
+(id = endpoint id, ``account_id`` = the vault's account, ``parent_id`` = the vault id,
+``name`` None), so ``txn.find("vault_endpoint", parent_id=vault_id)`` finds a vault's
+endpoints even when they live in other accounts. Use :func:`endpoints_for_vault`.
+
+Every committed change calls ``svc.fire("endpoints")``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from vaultlink.domain import endpoints as dom
+from vaultlink.domain import networks as net
+from vaultlink.domain import security_groups as sgs
+from vaultlink.domain.identity import new_id
+from vaultlink.errors import InvalidInput, NotFound, SubnetFull, VaultHasEndpoints
+from vaultlink.ports import Txn
+from vaultlink.service.core import Caller, Service, allowed, authorize
+from vaultlink.service.networks import find_vnet, vnet_scope
+from vaultlink.service.vaults import vault_scope
+
+# --- integration points ------------------------------------------------------------------
+
+
+def endpoints_for_vault(txn: Txn, vault_id: str) -> list[dict[str, Any]]:
+    """Every resource endpoint targeting the vault (any status), oldest first."""
+    out = []
+    for ix in txn.find("vault_endpoint", parent_id=vault_id):
+        e = txn.get("endpoint", ix["id"])
+        if e is not None:
+            out.append(e)
+    return out
+
+
+def add_storage_account(txn: Txn, svc: Service, vault: dict[str, Any], storage_account_name: str) -> list[str]:
+    """Give every endpoint of ``vault`` a blob and a queue IP for a new storage account.
+
+    Call inside the transaction that adds the account to the vault (the caller updates the
+    vault record), then ``svc.fire("endpoints")`` after commit. Idempotent. Raises
+    ``SubnetFull`` (rolling the caller's transaction back) when an endpoint's subnet has no room.
+    Returns the ids of the endpoints that changed.
+    """
+    changed: list[str] = []
+    vnets: dict[str, dict[str, Any]] = {}
+    for e in endpoints_for_vault(txn, vault["id"]):
+        if any(c.get("storage_account") == storage_account_name for c in e["ip_configs"]):
+            continue
+        vnet = vnets.get(e["vnet_id"]) or txn.require("vnet", e["vnet_id"])
+        vnets[vnet["id"]] = vnet
+        sub = _subnet(vnet, e["subnet"])
+        configs = dom.storage_configs(storage_account_name, svc.config.domain)
+        try:
+            ips = net.allocate(sub, e["id"], len(configs))
+        except SubnetFull as exc:
+            raise SubnetFull(
+                f"endpoint {e['name']}: {exc.message} (needed for storage account {storage_account_name})",
+                field="subnet",
+                endpoint=e["id"],
+            ) from None
+        for cfg, ip in zip(configs, ips, strict=True):
+            cfg["ip"] = ip
+        e["ip_configs"].extend(configs)
+        txn.update("endpoint", e["id"], e)
+        changed.append(e["id"])
+    for vnet in vnets.values():
+        txn.update("vnet", vnet["id"], vnet)
+    return changed
+
+
+def install(svc: Service) -> None:
+    """Refuse to delete a vault that still has private endpoints."""
+    svc.on("vault_deleting", _refuse_vault_with_endpoints)
+
+
+def _refuse_vault_with_endpoints(txn: Txn, vault: dict[str, Any]) -> None:
+    eps = endpoints_for_vault(txn, vault["id"])
+    if eps:
+        raise VaultHasEndpoints(
+            f"vault {vault['name']} still has {len(eps)} private endpoint(s) "
+            f"({', '.join(e['name'] for e in eps[:5])}); delete them first "
+            f"(`vaultlink endpoint connection list --vault {vault['name']}`).",
+            endpoints=[e["id"] for e in eps],
+        )
+
+
+# --- lookups --------------------------------------------------------------------------------
+
+
+def _subnet(vnet: dict[str, Any], name: str) -> dict[str, Any]:
+    for s in vnet["subnets"]:
+        if s["name"] == name:
+            return s
+    raise NotFound(f"subnet {name!r} is not in {vnet['name']}.", field="subnet")
+
+
+def find_endpoint(txn: Txn, ref: str, account_id: str) -> dict[str, Any]:
+    """An endpoint by id, or by name within ``account_id``."""
+    rec = txn.get("endpoint", ref) if ref.startswith("pe-") else None
+    if rec is not None:
+        return rec
+    found = txn.find("endpoint", account_id=account_id, name=ref)
+    if found:
+        return found[0]
+    raise NotFound(f"endpoint {ref!r} does not exist; `vaultlink endpoint list` shows yours.", field="endpoint")
+
+
+def _find_vault(txn: Txn, ref: str, account_id: str) -> dict[str, Any] | None:
+    """By id (any account: a connection request needs no rights on the vault) or by name in the account."""
+    rec = txn.get("vault", ref)
+    if rec is not None:
+        return rec
+    found = txn.find("vault", account_id=account_id, name=ref)
+    return found[0] if found else None
+
+
+def _try_vnet(txn: Txn, ref: Any, account_id: str) -> dict[str, Any] | None:
+    if not isinstance(ref, str) or not ref:
+        return None
+    try:
+        return find_vnet(txn, ref, account_id)
+    except NotFound:
+        return None
+
+
+def public_view(e: dict[str, Any]) -> dict[str, Any]:
+    out = {k: v for k, v in e.items() if k not in ("parent_id", "created_by_id")}
+    out["ips"] = [c["ip"] for c in e["ip_configs"]]
+    out["status"] = e["connection"]["status"]
+    return out
+
+
+# --- create -----------------------------------------------------------------------------------
+
+
+def create_endpoint(svc: Service, caller: Caller, body: dict[str, Any], dry_run: bool = False) -> dict[str, Any]:
+    """Create a resource endpoint (``vault`` + ``group_id``) or a service endpoint (``service``).
+
+    Every problem is reported at once (``details.problems``); with ``dry_run`` nothing is created.
+    """
+    if body.get("service") is not None and (body.get("vault") is not None or body.get("group_id") is not None):
+        raise InvalidInput("give either service (a service endpoint) or vault + group_id, not both.", field="service")
+    with svc.store.transaction() as txn:
+        vnet = _try_vnet(txn, body.get("vnet"), caller.account_id)
+        if vnet is not None:
+            authorize(txn, caller, "network.write", vnet_scope(vnet))
+        acct = vnet["account_id"] if vnet else caller.account_id
+        region = svc.catalog.regions.get(str(body.get("region")))
+        name_taken = bool(
+            isinstance(body.get("name"), str) and txn.find("endpoint", account_id=acct, name=body["name"])
+        )
+        eid = new_id("pe-")
+        if body.get("service") is not None:
+            rec = _service_record(svc, txn, body, region, vnet, name_taken, eid)
+        else:
+            rec = _resource_record(svc, txn, caller, body, region, vnet, name_taken, eid)
+        assert vnet is not None and region is not None  # validation passed
+        sub = _subnet(vnet, rec["subnet"])
+        rec.update(
+            id=eid,
+            arn=f"arn:{region.partition.name}:ec2:{region.name}:{acct}:vpc-endpoint/{eid}",
+            account_id=acct,
+            parent_id=vnet["id"],
+            region=region.name,
+            vnet_id=vnet["id"],
+            tags=dict(body.get("tags") or {}),
+            created=svc.clock.now(),
+            created_by=caller.arn,
+            created_by_id=caller.principal_id,
+        )
+        rec["policy"] = dom.check_policy(body["policy"]) if body.get("policy") is not None else dom.DEFAULT_POLICY
+        rules = body.get("rules")
+        rec["security_group"] = {
+            "rules": [sgs.parse_rule(r) for r in rules]
+            if rules is not None
+            else sgs.default_rules(vnet["address_spaces"])
+        }
+        if dry_run:
+            preview = public_view(
+                {**rec, "ip_configs": [{**c, "ip": "(allocated on create)"} for c in rec["ip_configs"]]}
+            )
+            return {"dry_run": True, "valid": True, "problems": [], "endpoint": preview}
+        for cfg, ip in zip(rec["ip_configs"], net.allocate(sub, eid, len(rec["ip_configs"])), strict=True):
+            cfg["ip"] = ip
+        txn.update("vnet", vnet["id"], vnet)
+        txn.insert("endpoint", eid, rec)
+        if rec["kind"] == "resource":
+            vault = txn.require("vault", rec["vault_id"])
+            txn.insert(
+                "vault_endpoint",
+                eid,
+                {"id": eid, "account_id": vault["account_id"], "parent_id": vault["id"], "name": None},
+            )
+        out = public_view(rec)
+    svc.fire("endpoints")
+    return out
+
+
+def _resource_record(
+    svc: Service,
+    txn: Txn,
+    caller: Caller,
+    body: dict[str, Any],
+    region: Any,
+    vnet: dict[str, Any] | None,
+    name_taken: bool,
+    eid: str,
+) -> dict[str, Any]:
+    vault_ref = body.get("vault")
+    vault = _find_vault(txn, vault_ref, caller.account_id) if isinstance(vault_ref, str) and vault_ref else None
+    paired = vault.get("secondary_region") if vault else None
+    req = dom.ResourceRequest(
+        body.get("name"),
+        body.get("region"),
+        vault_ref,
+        body.get("group_id"),
+        body.get("vnet"),
+        body.get("subnet"),
+        bool(body.get("dns_integration", True)),
+        body.get("tags"),
+        body.get("rules"),
+    )
+    ctx = dom.ResourceContext(
+        region=region,
+        vault=vault,
+        vault_paired=paired,
+        vault_endpoints=endpoints_for_vault(txn, vault["id"]) if vault else [],
+        vnet=vnet,
+        name_taken=name_taken,
+        storage_accounts=dom.storage_account_names(vault) if vault else [],
+    )
+    problems = dom.validate_resource(req, ctx)
+    problems += _policy_problems(body.get("policy"))
+    dom.raise_problems(problems)
+    assert vault is not None and region is not None
+    auto = allowed(txn, caller, "connection.approve", vault_scope(vault))
+    return {
+        "name": body["name"],
+        "kind": "resource",
+        "vault_id": vault["id"],
+        "vault_name": vault["name"],
+        "group_id": dom.normalize_group_id(body["group_id"]),
+        "service": None,
+        "service_name": None,
+        "subnet": body["subnet"],
+        "ip_configs": dom.resource_configs(
+            vault["id"], region.geo, dom.storage_account_names(vault), svc.config.domain
+        ),
+        "dns_integration": req.dns_integration,
+        "private_dns_enabled": False,
+        "connection": dom.new_connection(auto, str(body.get("request_message") or "")),
+    }
+
+
+def _service_record(
+    svc: Service,
+    txn: Txn,
+    body: dict[str, Any],
+    region: Any,
+    vnet: dict[str, Any] | None,
+    name_taken: bool,
+    eid: str,
+) -> dict[str, Any]:
+    service = body.get("service")
+    private_dns = bool(body.get("private_dns", True))
+    taken = False
+    if vnet is not None and private_dns:
+        taken = any(
+            e["kind"] == "service" and e["service"] == service and e.get("private_dns_enabled")
+            for e in txn.find("endpoint", parent_id=vnet["id"])
+        )
+    req = dom.ServiceRequest(
+        body.get("name"),
+        body.get("region"),
+        service,
+        body.get("vnet"),
+        body.get("subnet"),
+        private_dns,
+        body.get("tags"),
+        body.get("rules"),
+    )
+    ctx = dom.ServiceContext(region=region, vnet=vnet, name_taken=name_taken, private_dns_taken=taken)
+    problems = dom.validate_service(req, ctx) + _policy_problems(body.get("policy"))
+    dom.raise_problems(problems)
+    assert region is not None
+    return {
+        "name": body["name"],
+        "kind": "service",
+        "vault_id": None,
+        "vault_name": None,
+        "group_id": None,
+        "service": service,
+        "service_name": region.service_name(service),
+        "subnet": body["subnet"],
+        "ip_configs": dom.service_configs(eid, str(service), region.name, svc.config.domain),
+        "dns_integration": False,
+        "private_dns_enabled": private_dns,
+        "connection": dom.connection(dom.APPROVED, "Accepted: service endpoints are accepted at once."),
+    }
+
+
+def _policy_problems(doc: Any) -> list[dom.Problem]:
+    if doc is None:
+        return []
+    from vaultlink.errors import VaultlinkError
+
+    try:
+        dom.check_policy(doc)
+    except VaultlinkError as exc:
+        return [dom.Problem(type(exc), "policy", exc.message)]
+    return []
+
+
+# --- list / show / delete ----------------------------------------------------------------------
+
+
+def list_endpoints(
+    svc: Service, caller: Caller, vnet: str | None = None, vault: str | None = None
+) -> list[dict[str, Any]]:
+    with svc.store.transaction() as txn:
+        if vnet:
+            v = find_vnet(txn, vnet, caller.account_id)
+            rows = txn.find("endpoint", parent_id=v["id"])
+        else:
+            rows = txn.find("endpoint", account_id=caller.account_id)
+        if vault:
+            target = _find_vault(txn, vault, caller.account_id)
+            rows = [e for e in rows if target is not None and e.get("vault_id") == target["id"]]
+        scopes: dict[str, bool] = {}
+        out = []
+        for e in rows:
+            if e["vnet_id"] not in scopes:
+                scopes[e["vnet_id"]] = allowed(txn, caller, "network.read", scope_of(e))
+            if scopes[e["vnet_id"]]:
+                out.append(public_view(e))
+        return out
+
+
+def scope_of(e: dict[str, Any]) -> Any:
+    return vnet_scope({"account_id": e["account_id"], "id": e["vnet_id"]})
+
+
+def get_endpoint(svc: Service, caller: Caller, ref: str) -> dict[str, Any]:
+    with svc.store.transaction() as txn:
+        e = find_endpoint(txn, ref, caller.account_id)
+        authorize(txn, caller, "network.read", scope_of(e))
+        return public_view(e)
+
+
+def delete_endpoint(svc: Service, caller: Caller, ref: str) -> dict[str, Any]:
+    """Free the IPs, drop the connection, flag containers registered through it for re-registration."""
+    with svc.store.transaction() as txn:
+        e = find_endpoint(txn, ref, caller.account_id)
+        authorize(txn, caller, "network.write", scope_of(e))
+        vnet = txn.get("vnet", e["vnet_id"])
+        freed = 0
+        if vnet is not None:
+            for s in vnet["subnets"]:
+                if s["name"] == e["subnet"]:
+                    freed = net.release_owner(s, e["id"])
+            txn.update("vnet", vnet["id"], vnet)
+        if txn.get("vault_endpoint", e["id"]) is not None:
+            txn.delete("vault_endpoint", e["id"])
+        flagged = []
+        for c in txn.find("container"):
+            if e["id"] in (c.get("endpoint_ids") or []) and not c.get("reregistration_required"):
+                c["reregistration_required"] = True
+                c["reregistration_reason"] = f"private endpoint {e['name']} ({e['id']}) was deleted"
+                txn.update("container", c["id"], c)
+                flagged.append(c["id"])
+        for hook in svc.hooks.get("endpoint_deleting", []):
+            hook(txn, e)
+        txn.delete("endpoint", e["id"])
+    svc.fire("endpoints")
+    return {
+        "id": e["id"],
+        "name": e["name"],
+        "deleted": True,
+        "connection": {"status": "Deleted", "description": "The endpoint was deleted.", "actions_required": "None"},
+        "freed_ips": freed,
+        "containers_flagged": flagged,
+    }

@@ -1,0 +1,296 @@
+"""Virtual-network handlers: vnets, subnets, peerings; source classification and the network snapshot.
+
+Record ``vnet`` (id ``vnet-…``; ``account_id`` = owning account, ``parent_id`` = "",
+``name`` unique per account)::
+
+    {"id", "account_id", "parent_id": "", "name", "region",
+     "address_spaces": ["127.10.0.0/16", …],
+     "subnets": [{"name", "cidr", "allocations": {ip: endpoint_id}}, …],
+     "peerings": [other_vnet_id, …],          # always symmetric
+     "tags", "created", "created_by"}
+
+Role checks: ``network.write`` on the account to create a vnet, on the vnet
+(``/accounts/A/vnets/ID``) to change or delete it, ``network.read`` to see it.
+After every committed change the handlers call ``svc.fire("endpoints")``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from vaultlink.domain import networks as net
+from vaultlink.domain.endpoints import check_tags, raise_problems
+from vaultlink.domain.identity import Scope, check_name, new_id
+from vaultlink.errors import AlreadyExists, CidrOverlap, InvalidInput, NotFound, SubnetInUse, VnetInUse
+from vaultlink.ports import Txn
+from vaultlink.service.core import Caller, Service, allowed, authorize
+from vaultlink.service.identity import resolve_account
+
+MODE = "loopback"
+
+
+def vnet_scope(vnet: dict[str, Any]) -> Scope:
+    return Scope(vnet["account_id"], "vnet", vnet["id"])
+
+
+def find_vnet(txn: Txn, ref: str, account_id: str, field_name: str = "vnet") -> dict[str, Any]:
+    """A vnet by id, or by name within ``account_id``."""
+    rec = txn.get("vnet", ref) if ref.startswith("vnet-") else None
+    if rec is not None:
+        return rec
+    found = txn.find("vnet", account_id=account_id, name=ref)
+    if found:
+        return found[0]
+    raise NotFound(f"virtual network {ref!r} does not exist; `vaultlink vnet list` shows yours.", field=field_name)
+
+
+def vnet_view(txn: Txn, vnet: dict[str, Any]) -> dict[str, Any]:
+    peers = []
+    for pid in vnet.get("peerings", []):
+        other = txn.get("vnet", pid)
+        peers.append({"vnet_id": pid, "name": other["name"] if other else None})
+    return {
+        "id": vnet["id"],
+        "name": vnet["name"],
+        "account_id": vnet["account_id"],
+        "region": vnet["region"],
+        "address_spaces": list(vnet["address_spaces"]),
+        "subnets": [net.subnet_view(s) for s in vnet["subnets"]],
+        "peerings": peers,
+        "endpoints": len(txn.find("endpoint", parent_id=vnet["id"])),
+        "tags": vnet.get("tags", {}),
+        "created": vnet.get("created"),
+        "created_by": vnet.get("created_by"),
+    }
+
+
+def _others(txn: Txn, exclude: str | None = None) -> list[tuple[str, str]]:
+    return [(v["name"], c) for v in txn.find("vnet") if v["id"] != exclude for c in v["address_spaces"]]
+
+
+def create_vnet(
+    svc: Service,
+    caller: Caller,
+    name: str,
+    region: str,
+    address_spaces: list[str],
+    subnets: list[dict[str, str]] | None = None,
+    tags: dict[str, str] | None = None,
+    account_id: str | None = None,
+) -> dict[str, Any]:
+    check_name(name, "name", "virtual network name")
+    reg = svc.catalog.get(region)
+    raise_problems(check_tags(tags))
+    acct = resolve_account(caller, account_id)
+    with svc.store.transaction() as txn:
+        txn.require("account", acct)
+        authorize(txn, caller, "network.write", Scope(acct))
+        if txn.find("vnet", account_id=acct, name=name):
+            raise AlreadyExists(f"a virtual network named {name!r} already exists; pick another name.", field="name")
+        spaces = net.check_address_spaces(address_spaces, _others(txn), MODE)
+        subs: list[dict[str, Any]] = []
+        for s in subnets or []:
+            subs.append(_new_subnet(s.get("name"), s.get("cidr"), spaces, subs))
+        rec = {
+            "id": new_id("vnet-"),
+            "account_id": acct,
+            "parent_id": "",
+            "name": name,
+            "region": reg.name,
+            "address_spaces": spaces,
+            "subnets": subs,
+            "peerings": [],
+            "tags": dict(tags or {}),
+            "created": svc.clock.now(),
+            "created_by": caller.arn,
+        }
+        txn.insert("vnet", rec["id"], rec)
+        out = vnet_view(txn, rec)
+    svc.fire("endpoints")
+    return out
+
+
+def _new_subnet(name: Any, cidr: Any, spaces: list[str], existing: list[dict[str, Any]]) -> dict[str, Any]:
+    check_name(name, "subnet", "subnet name")
+    if any(s["name"] == name for s in existing):
+        raise AlreadyExists(f"subnet {name!r} already exists in this vnet; pick another name.", field="subnet")
+    return net.new_subnet(name, net.check_subnet(cidr, spaces, existing))
+
+
+def list_vnets(svc: Service, caller: Caller, account_id: str | None = None) -> list[dict[str, Any]]:
+    acct = resolve_account(caller, account_id)
+    with svc.store.transaction() as txn:
+        return [
+            vnet_view(txn, v)
+            for v in txn.find("vnet", account_id=acct)
+            if allowed(txn, caller, "network.read", vnet_scope(v))
+        ]
+
+
+def get_vnet(svc: Service, caller: Caller, ref: str) -> dict[str, Any]:
+    with svc.store.transaction() as txn:
+        v = find_vnet(txn, ref, caller.account_id)
+        authorize(txn, caller, "network.read", vnet_scope(v))
+        return vnet_view(txn, v)
+
+
+def delete_vnet(svc: Service, caller: Caller, ref: str) -> dict[str, Any]:
+    with svc.store.transaction() as txn:
+        v = find_vnet(txn, ref, caller.account_id)
+        authorize(txn, caller, "network.write", vnet_scope(v))
+        eps = txn.find("endpoint", parent_id=v["id"])
+        if eps:
+            raise VnetInUse(
+                f"virtual network {v['name']} holds {len(eps)} private endpoint(s) "
+                f"({', '.join(e['name'] for e in eps[:5])}); delete them first.",
+                endpoints=[e["id"] for e in eps],
+            )
+        for pid in v.get("peerings", []):
+            other = txn.get("vnet", pid)
+            if other is not None:
+                other["peerings"] = [x for x in other.get("peerings", []) if x != v["id"]]
+                txn.update("vnet", pid, other)
+        for hook in svc.hooks.get("vnet_deleting", []):
+            hook(txn, v)
+        txn.delete("vnet", v["id"])
+    svc.fire("endpoints")
+    return {"id": v["id"], "name": v["name"], "deleted": True}
+
+
+# --- subnets ---------------------------------------------------------------------
+def add_subnet(svc: Service, caller: Caller, ref: str, name: str, cidr: str) -> dict[str, Any]:
+    with svc.store.transaction() as txn:
+        v = find_vnet(txn, ref, caller.account_id)
+        authorize(txn, caller, "network.write", vnet_scope(v))
+        sub = _new_subnet(name, cidr, v["address_spaces"], v["subnets"])
+        v["subnets"].append(sub)
+        txn.update("vnet", v["id"], v)
+        out = net.subnet_view(sub)
+    svc.fire("endpoints")
+    return out
+
+
+def list_subnets(svc: Service, caller: Caller, ref: str) -> list[dict[str, Any]]:
+    with svc.store.transaction() as txn:
+        v = find_vnet(txn, ref, caller.account_id)
+        authorize(txn, caller, "network.read", vnet_scope(v))
+        return [net.subnet_view(s) for s in v["subnets"]]
+
+
+def delete_subnet(svc: Service, caller: Caller, ref: str, name: str) -> dict[str, Any]:
+    with svc.store.transaction() as txn:
+        v = find_vnet(txn, ref, caller.account_id)
+        authorize(txn, caller, "network.write", vnet_scope(v))
+        sub = next((s for s in v["subnets"] if s["name"] == name), None)
+        if sub is None:
+            raise NotFound(f"subnet {name!r} is not in {v['name']}.", field="subnet")
+        if sub.get("allocations"):
+            owners = sorted(set(sub["allocations"].values()))
+            raise SubnetInUse(
+                f"subnet {name} holds {len(sub['allocations'])} endpoint address(es) "
+                f"({', '.join(owners[:5])}); delete those endpoints first.",
+                endpoints=owners,
+            )
+        v["subnets"] = [s for s in v["subnets"] if s["name"] != name]
+        txn.update("vnet", v["id"], v)
+    svc.fire("endpoints")
+    return {"vnet_id": v["id"], "name": name, "deleted": True}
+
+
+# --- peering -------------------------------------------------------------------------
+def _pair(txn: Txn, caller: Caller, ref: str, other_ref: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    a = find_vnet(txn, ref, caller.account_id)
+    b = find_vnet(txn, other_ref, caller.account_id, "peer")
+    if a["id"] == b["id"]:
+        raise InvalidInput("a virtual network cannot be peered with itself.", field="peer")
+    authorize(txn, caller, "network.write", vnet_scope(a))
+    authorize(txn, caller, "network.write", vnet_scope(b))
+    return a, b
+
+
+def peer(svc: Service, caller: Caller, ref: str, other_ref: str) -> dict[str, Any]:
+    with svc.store.transaction() as txn:
+        a, b = _pair(txn, caller, ref, other_ref)
+        if b["id"] in a.get("peerings", []):
+            raise AlreadyExists(f"{a['name']} and {b['name']} are already peered.", field="peer")
+        clash = net.spaces_overlap(a["address_spaces"], b["address_spaces"])
+        if clash:
+            raise CidrOverlap(f"{clash[0]} and {clash[1]} overlap; peered vnets must not overlap.", field="peer")
+        a.setdefault("peerings", []).append(b["id"])
+        b.setdefault("peerings", []).append(a["id"])
+        txn.update("vnet", a["id"], a)
+        txn.update("vnet", b["id"], b)
+        out = vnet_view(txn, a)
+    svc.fire("endpoints")
+    return out
+
+
+def unpeer(svc: Service, caller: Caller, ref: str, other_ref: str) -> dict[str, Any]:
+    with svc.store.transaction() as txn:
+        a, b = _pair(txn, caller, ref, other_ref)
+        if b["id"] not in a.get("peerings", []):
+            raise NotFound(f"{a['name']} and {b['name']} are not peered.", field="peer")
+        a["peerings"] = [x for x in a["peerings"] if x != b["id"]]
+        b["peerings"] = [x for x in b.get("peerings", []) if x != a["id"]]
+        txn.update("vnet", a["id"], a)
+        txn.update("vnet", b["id"], b)
+        out = vnet_view(txn, a)
+    svc.fire("endpoints")
+    return out
+
+
+# --- classification and snapshot ---------------------------------------------------------
+@dataclass(frozen=True)
+class NetworkSnapshot:
+    """Everything the fabric and DNS need, read once (rebuild it on ``svc.on("endpoints", …)``).
+
+    - ``vnets``: id → vnet record (address_spaces, subnets, peerings, region, account_id);
+    - ``endpoints``: id → endpoint record (see ``service.endpoints``: ip_configs, connection,
+      vault_id, group_id, security_group, policy, …);
+    - ``by_ip``: endpoint IP → (endpoint id, its ip_config).
+    """
+
+    vnets: dict[str, dict[str, Any]]
+    endpoints: dict[str, dict[str, Any]]
+    by_ip: dict[str, tuple[str, dict[str, Any]]]
+    index: net.PrefixIndex = field(repr=False)
+
+    def classify(self, source_ip: str) -> dict[str, Any] | None:
+        """The vnet whose address space holds ``source_ip`` (longest prefix), or None (the internet)."""
+        vid = self.index.lookup(source_ip)
+        return self.vnets.get(vid) if vid else None
+
+    def endpoint_at(self, ip: str) -> dict[str, Any] | None:
+        hit = self.by_ip.get(ip)
+        return self.endpoints.get(hit[0]) if hit else None
+
+    def reachable(self, endpoint: dict[str, Any], vnet_id: str | None) -> bool:
+        """An endpoint is reachable from its own vnet and from vnets peered with it."""
+        if vnet_id is None:
+            return False
+        home = self.vnets.get(endpoint["vnet_id"])
+        return vnet_id == endpoint["vnet_id"] or (home is not None and vnet_id in home.get("peerings", []))
+
+
+def build_snapshot(vnets: list[dict[str, Any]], endpoints: list[dict[str, Any]]) -> NetworkSnapshot:
+    by_ip: dict[str, tuple[str, dict[str, Any]]] = {}
+    for e in endpoints:
+        for cfg in e.get("ip_configs", []):
+            by_ip[cfg["ip"]] = (e["id"], cfg)
+    index = net.PrefixIndex.build((v["id"], c) for v in vnets for c in v["address_spaces"])
+    return NetworkSnapshot({v["id"]: v for v in vnets}, {e["id"]: e for e in endpoints}, by_ip, index)
+
+
+def network_snapshot(svc: Service) -> NetworkSnapshot:
+    with svc.store.transaction() as txn:
+        return build_snapshot(txn.find("vnet"), txn.find("endpoint"))
+
+
+def classify(txn_or_snapshot: Txn | NetworkSnapshot, source_ip: str) -> dict[str, Any] | None:
+    """The vnet record a source IP belongs to (longest-prefix match), or None for the internet."""
+    if isinstance(txn_or_snapshot, NetworkSnapshot):
+        return txn_or_snapshot.classify(source_ip)
+    vnets = txn_or_snapshot.find("vnet")
+    vid = net.classify(((v["id"], c) for v in vnets for c in v["address_spaces"]), source_ip)
+    return next((v for v in vnets if v["id"] == vid), None) if vid else None

@@ -1,0 +1,115 @@
+"""Register, back up, restore and check through the data-plane services (in-process server)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from dp_helpers import make_tree, registered, same_tree
+from dp_world import PASS, DataPlane
+
+from vaultlink.errors import CorruptData, PassphraseTooShort, UnsafePath, WrongPassphrase
+
+
+def test_backup_then_restore_is_identical_and_recorded(dp: DataPlane, tmp_path: Path) -> None:
+    src = make_tree(tmp_path / "src")
+    agent = registered(dp, tmp_path / "state")
+    out = agent.backup([str(src)], PASS)
+    rp = out["recovery_point"]
+    assert rp["files"] == 4 and rp["bytes_total"] == os.path.getsize(src / "docs" / "a.txt") + 3_000_000
+    assert rp["protected_item"] == str(src) and rp["hostname"] == "vm1"
+    assert rp["dedup_ratio"] > 1.6  # copy.bin duplicates r.bin
+    assert out["job"]["status"] == "Completed"
+    res = agent.restore(rp["id"], str(tmp_path / "out"), PASS)
+    assert res["files"] == 4
+    assert same_tree(src, tmp_path / "out" / "src")
+    with dp.svc.store.transaction() as txn:
+        v = txn.require("vault", dp.vault["id"])
+        jobs = txn.find("job", parent_id=dp.vault["id"])
+    assert v["protection_history"] == {"attempted": True, "container_registered": True, "item_protected": True}
+    assert [(j["type"], j["status"]) for j in jobs] == [("Backup", "Completed"), ("Restore", "Completed")]
+
+
+def test_service_never_sees_plaintext(dp: DataPlane, tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    secret = b"TOP-SECRET-MARKER-" * 1000
+    (src / "s.txt").write_bytes(secret)
+    agent = registered(dp, tmp_path / "state")
+    agent.backup([str(src)], PASS)
+    for f in dp.blob_files():
+        data = f.read_bytes()
+        assert b"TOP-SECRET-MARKER" not in data and PASS.encode() not in data
+    db = (dp.tmp / "data" / "vaultlink.db").read_bytes()
+    assert PASS.encode() not in db
+
+
+def test_second_backup_skips_unchanged_files_and_dedups(dp: DataPlane, tmp_path: Path) -> None:
+    src = make_tree(tmp_path / "src")
+    agent = registered(dp, tmp_path / "state")
+    agent.backup([str(src)], PASS)
+    with open(src / "docs" / "a.txt", "ab") as fh:
+        fh.write(b"one more line\n")
+    out = agent.backup([str(src)], PASS)
+    st = out["stats"]
+    assert st["files_unchanged"] == 3 and st["bytes_read"] == os.path.getsize(src / "docs" / "a.txt")
+    assert st["bytes_new"] < 1_100_000
+    res = agent.restore(out["recovery_point"]["id"], str(tmp_path / "out"), PASS)
+    assert res["files"] == 4 and same_tree(src, tmp_path / "out" / "src")
+
+
+def test_restore_include_pattern(dp: DataPlane, tmp_path: Path) -> None:
+    src = make_tree(tmp_path / "src")
+    agent = registered(dp, tmp_path / "state")
+    rp = agent.backup([str(src)], PASS)["recovery_point"]
+    agent.restore(rp["id"], str(tmp_path / "out"), PASS, include=["src/docs/deep*"])
+    assert (tmp_path / "out" / "src" / "docs" / "deep" / "r.bin").exists()
+    assert not (tmp_path / "out" / "src" / "docs" / "a.txt").exists()
+
+
+def test_restore_refuses_symlink_in_target(dp: DataPlane, tmp_path: Path) -> None:
+    src = make_tree(tmp_path / "src")
+    agent = registered(dp, tmp_path / "state")
+    rp = agent.backup([str(src)], PASS)["recovery_point"]
+    out = tmp_path / "out"
+    out.mkdir()
+    (tmp_path / "elsewhere").mkdir()
+    os.symlink(tmp_path / "elsewhere", out / "src")
+    with pytest.raises(UnsafePath):
+        agent.restore(rp["id"], str(out), PASS)
+    assert list((tmp_path / "elsewhere").iterdir()) == []
+
+
+def test_short_passphrase_refused_at_first_registration(dp: DataPlane, tmp_path: Path) -> None:
+    with pytest.raises(PassphraseTooShort):
+        registered(dp, tmp_path / "state", passphrase="too short")
+    assert not (tmp_path / "state" / "state.json").exists()
+
+
+def test_wrong_passphrase_refused(dp: DataPlane, tmp_path: Path) -> None:
+    src = make_tree(tmp_path / "src")
+    agent = registered(dp, tmp_path / "state")
+    with pytest.raises(WrongPassphrase):
+        agent.backup([str(src)], "a different passphrase!!")
+
+
+def test_corrupted_pack_found_by_check_and_restore(dp: DataPlane, tmp_path: Path) -> None:
+    src = make_tree(tmp_path / "src")
+    agent = registered(dp, tmp_path / "state")
+    rp = agent.backup([str(src)], PASS)["recovery_point"]
+    assert agent.check(PASS, read_data=True)["ok"]
+    packs = [f for f in dp.blob_files() if "/packs/" in str(f)]
+    assert packs
+    with open(packs[0], "r+b") as fh:  # flip a byte inside the first chunk's ciphertext
+        fh.seek(64)
+        b = fh.read(1)
+        fh.seek(64)
+        fh.write(bytes([b[0] ^ 0xFF]))
+    with pytest.raises(CorruptData) as ei:
+        agent.check(PASS, read_data=True)
+    assert ei.value.details["files"]
+    with pytest.raises(CorruptData) as er:
+        agent.restore(rp["id"], str(tmp_path / "out"), PASS)
+    assert set(er.value.details["files"]) <= {f"src/{p}" for p in ("docs/a.txt", "docs/deep/r.bin", "docs/copy.bin")}
+    assert any(f in er.value.message for f in er.value.details["files"])

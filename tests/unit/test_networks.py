@@ -1,0 +1,96 @@
+"""Vnet address rules (pure) and source classification."""
+
+from __future__ import annotations
+
+import pytest
+
+from vaultlink.domain import networks as net
+from vaultlink.errors import (
+    CidrOutOfRange,
+    CidrOverlap,
+    InvalidCidr,
+    SubnetFull,
+    SubnetOutsideVnet,
+    SubnetTooSmall,
+)
+
+
+@pytest.mark.parametrize("cidr", ["127.10.0.0/16", "127.1.0.0/16", "127.255.255.248/29", "127.128.0.0/9"])
+def test_loopback_address_spaces_accepted(cidr: str) -> None:
+    assert net.check_address_space(cidr) == cidr
+
+
+@pytest.mark.parametrize("cidr", ["127.0.0.0/8", "127.0.5.0/24", "10.0.0.0/16", "128.0.0.0/16", "127.0.0.0/15"])
+def test_out_of_range_address_spaces_refused(cidr: str) -> None:
+    with pytest.raises(CidrOutOfRange) as ei:
+        net.check_address_space(cidr)
+    assert "127.0.0.0/16" in ei.value.message
+
+
+def test_bad_cidrs_and_host_bits() -> None:
+    with pytest.raises(InvalidCidr):
+        net.parse_cidr("127.10.0.0")
+    with pytest.raises(InvalidCidr):
+        net.parse_cidr("127.300.0.0/16")
+    with pytest.raises(InvalidCidr) as ei:
+        net.parse_cidr("127.10.1.1/16")
+    assert "127.10.0.0/16" in ei.value.message
+
+
+def test_address_spaces_overlap_each_other_and_other_vnets() -> None:
+    with pytest.raises(CidrOverlap):
+        net.check_address_spaces(["127.10.0.0/16", "127.10.4.0/24"])
+    with pytest.raises(CidrOverlap) as ei:
+        net.check_address_spaces(["127.11.0.0/16"], [("other", "127.11.128.0/17")])
+    assert "other" in ei.value.message
+    assert net.check_address_spaces(["127.12.0.0/16", "127.13.0.0/24"], [("other", "127.11.0.0/16")]) == [
+        "127.12.0.0/16",
+        "127.13.0.0/24",
+    ]
+
+
+def test_subnets_inside_vnet_and_never_overlapping() -> None:
+    spaces = ["127.10.0.0/16"]
+    a = net.new_subnet("a", net.check_subnet("127.10.1.0/24", spaces, []))
+    with pytest.raises(SubnetOutsideVnet):
+        net.check_subnet("127.11.1.0/24", spaces, [a])
+    with pytest.raises(CidrOverlap) as ei:
+        net.check_subnet("127.10.1.128/25", spaces, [a])
+    assert "a" in ei.value.message
+    with pytest.raises(SubnetTooSmall):
+        net.check_subnet("127.10.2.0/30", spaces, [a])
+    assert net.check_subnet("127.10.2.0/29", spaces, [a]) == "127.10.2.0/29"
+
+
+def test_reserved_addresses_and_allocation_order() -> None:
+    s = net.new_subnet("s", "127.10.1.0/29")
+    assert net.reserved_addresses("127.10.1.0/29") == [
+        "127.10.1.0",
+        "127.10.1.1",
+        "127.10.1.2",
+        "127.10.1.3",
+        "127.10.1.7",
+    ]
+    assert net.capacity(s) == 3
+    assert net.allocate(s, "pe-a", 2) == ["127.10.1.4", "127.10.1.5"]
+    with pytest.raises(SubnetFull):
+        net.allocate(s, "pe-b", 2)
+    assert net.free_count(s) == 1, "a refused allocation changes nothing"
+    assert net.allocate(s, "pe-b", 1) == ["127.10.1.6"]
+    with pytest.raises(SubnetFull):
+        net.allocate(s, "pe-c", 1)
+    assert net.release_owner(s, "pe-a") == 2
+    assert net.allocate(s, "pe-c", 1) == ["127.10.1.4"], "freed addresses are reused lowest first"
+    view = net.subnet_view(s)
+    assert view["allocated"] == 2 and view["free"] == 1
+
+
+def test_longest_prefix_classification() -> None:
+    spaces = [("vnet-big", "127.64.0.0/10"), ("vnet-small", "127.65.1.0/24"), ("vnet-b", "127.20.0.0/16")]
+    assert net.classify(spaces, "127.65.1.9") == "vnet-small"
+    assert net.classify(spaces, "127.65.2.9") == "vnet-big"
+    assert net.classify(spaces, "127.20.255.255") == "vnet-b"
+    assert net.classify(spaces, "127.0.0.1") is None, "127.0.0.0/16 is the internet"
+    assert net.classify(spaces, "not-an-ip") is None
+    assert net.spaces_overlap(["127.64.0.0/10"], ["127.65.1.0/24"]) == ("127.64.0.0/10", "127.65.1.0/24")
+    assert net.spaces_overlap(["127.20.0.0/16"], ["127.21.0.0/16"]) is None
