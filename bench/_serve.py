@@ -7,8 +7,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from vaultlink.cli.main import main  # noqa: E402
-from vaultlink.fabric.contract import DATA_ROUTE_MODULES  # noqa: E402
+from vaultlink.cli.main import main
+from vaultlink.fabric.contract import DATA_ROUTE_MODULES
 
 DATA_ROUTE_MODULES["backup"] = (*DATA_ROUTE_MODULES["backup"], "_bench_routes")
 sys.argv = ["vaultlink", "serve", *sys.argv[1:]]

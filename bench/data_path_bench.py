@@ -168,7 +168,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=float, default=4.0)
     ap.add_argument("--conns", type=int, default=16)
-    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--gib", type=float, default=1.0)
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="vl-dpbench-"))
@@ -197,11 +197,14 @@ def main() -> None:
                     rps[t.name].append(r)
             res["rps"] = {k: round(sum(v) / len(v), 1) for k, v in rps.items()}
             res["rps_ratio"] = round(res["rps"]["private"] / res["rps"]["public"], 3)
-            up: dict[str, float] = {}
-            down: dict[str, float] = {}
-            for t in (pub, priv):
-                up[t.name] = round(await put_stream(t, size), 1)
-                down[t.name] = round(await get_stream(t, size), 1)
+            ups: dict[str, list[float]] = {"public": [], "private": []}
+            downs: dict[str, list[float]] = {"public": [], "private": []}
+            for i in range(args.rounds):  # alternate, and swap the order every round
+                for t in ((pub, priv) if i % 2 == 0 else (priv, pub)):
+                    ups[t.name].append(await put_stream(t, size))
+                    downs[t.name].append(await get_stream(t, size))
+            up = {k: round(sum(v) / len(v), 1) for k, v in ups.items()}
+            down = {k: round(sum(v) / len(v), 1) for k, v in downs.items()}
             res["put_MiB_s"], res["get_MiB_s"] = up, down
             res["put_ratio"] = round(up["private"] / up["public"], 3)
             res["get_ratio"] = round(down["private"] / down["public"], 3)

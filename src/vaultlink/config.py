@@ -17,6 +17,10 @@ Config file keys (all optional)::
     storage_account_max_bytes = 1099511627776
     throttle_rate = 2000.0            # data-plane requests/second per principal
     throttle_burst = 4000
+    max_body_bytes = 67108864         # largest request body
+    body_timeout = 30.0               # seconds between two parts of a body (slow clients)
+    header_timeout = 10.0             # seconds to send the headers (idle clients)
+    max_header_bytes = 65536
 """
 
 from __future__ import annotations
@@ -57,6 +61,9 @@ class Config:
     throttle_rate: float = 2000.0
     throttle_burst: int = 4000
     max_body_bytes: int = 64 << 20
+    body_timeout: float = 30.0  # seconds allowed between two parts of a request body
+    header_timeout: float = 10.0  # seconds allowed to send a request's headers (and idle keep-alive)
+    max_header_bytes: int = 64 << 10
 
     @property
     def effective_metadata_url(self) -> str:
@@ -67,8 +74,9 @@ class Config:
         return self.blob_url or f"file://{self.data_dir / 'blobs'}"
 
 
-_INT_FIELDS = {"api_port", "dns_port", "storage_account_max_bytes", "throttle_burst", "max_body_bytes"}
-_FLOAT_FIELDS = {"throttle_rate"}
+_INT_FIELDS = {"api_port", "dns_port", "storage_account_max_bytes", "throttle_burst", "max_body_bytes",
+               "max_header_bytes"}
+_FLOAT_FIELDS = {"throttle_rate", "body_timeout", "header_timeout"}
 
 
 def load_config(config_file: str | Path | None = None, **overrides: Any) -> Config:

@@ -26,7 +26,7 @@ class VaultlinkError(Exception):
     exit_code: ClassVar[int] = 1
 
     def __init__(self, message: str | None = None, *, field: str | None = None, **details: Any) -> None:
-        doc = (type(self).__doc__ or "").strip()
+        doc = " ".join((type(self).__doc__ or "").split())  # docstrings may wrap; messages are one line
         self.message = message or doc
         self.field = field
         self.details = details
@@ -272,7 +272,8 @@ class InvalidRecord(InvalidInput):
 
 
 class CnameConflict(InvalidInput):
-    """A CNAME record set must be alone at its name (and never at the zone apex); remove the other records or pick another name."""
+    """A CNAME record set must be alone at its name (and never at the zone apex); remove the other records or pick
+    another name."""
 
     code = "CnameConflict"
     http_status = 400
@@ -297,7 +298,8 @@ class ZoneLinkConflict(Conflict):
 
 # --- networks and endpoints ---------------------------------------------------
 class CidrOutOfRange(InvalidInput):
-    """In loopback mode address spaces lie inside 127.0.0.0/8 and outside 127.0.0.0/16 (the internet); pick e.g. 127.10.0.0/16."""
+    """In loopback mode address spaces lie inside 127.0.0.0/8 and outside 127.0.0.0/16 (the internet); pick e.g.
+    127.10.0.0/16."""
 
     code = "CidrOutOfRange"
     http_status = 400
@@ -353,7 +355,8 @@ class VnetInUse(Conflict):
 
 
 class RegionMismatch(InvalidInput):
-    """The regions do not match: an AzureBackup endpoint and its vnet must be in the vault's region, a secondary one in the vault's paired region."""
+    """The regions do not match: an AzureBackup endpoint and its vnet must be in the vault's region, a secondary one in
+    the vault's paired region."""
 
     code = "RegionMismatch"
     http_status = 400
@@ -393,7 +396,8 @@ class InvalidSecurityRule(InvalidInput):
 
 
 class GatewayPortsRequired(InvalidInput):
-    """A backup-gateway endpoint's security group must allow TCP 443, 1026, 1027, 1028, 1031 and 2222; add rules for the missing ports."""
+    """A backup-gateway endpoint's security group must allow TCP 443, 1026, 1027, 1028, 1031 and 2222; add rules for
+    the missing ports."""
 
     code = "GatewayPortsRequired"
     http_status = 400
@@ -409,7 +413,8 @@ class SecondaryEndpointLimit(Conflict):
 
 
 class VaultHasProtectionHistory(Conflict):
-    """AzureBackup private endpoints can be created only on a vault that has never had items protected or containers registered (unless it already has AzureBackup endpoints); create a new vault for private endpoints."""
+    """AzureBackup private endpoints can be created only on a vault that has never had items protected or containers
+    registered (unless it already has AzureBackup endpoints); create a new vault for private endpoints."""
 
     code = "VaultHasProtectionHistory"
     http_status = 409
@@ -417,7 +422,8 @@ class VaultHasProtectionHistory(Conflict):
 
 
 class CrossRegionRestoreDisabled(Conflict):
-    """AzureBackup_secondary endpoints need cross-region restore; enable it with `vaultlink vault update V --cross-region-restore Enabled`."""
+    """AzureBackup_secondary endpoints need cross-region restore; enable it with `vaultlink vault update V
+    --cross-region-restore Enabled`."""
 
     code = "CrossRegionRestoreDisabled"
     http_status = 409
@@ -425,7 +431,8 @@ class CrossRegionRestoreDisabled(Conflict):
 
 
 class InvalidConnectionTransition(Conflict):
-    """The connection's state does not allow that: Pending can be approved or rejected, Approved can be rejected, any live connection can be removed."""
+    """The connection's state does not allow that: Pending can be approved or rejected, Approved can be rejected, any
+    live connection can be removed."""
 
     code = "InvalidConnectionTransition"
     http_status = 409
@@ -433,7 +440,9 @@ class InvalidConnectionTransition(Conflict):
 
 
 class EndpointDisconnected(Conflict):
-    """The endpoint's connection was removed by the vault owner; it can only be deleted (`vaultlink endpoint delete`)."""
+    """The endpoint's connection was removed by the vault owner; it can only be deleted
+    (`vaultlink endpoint delete`)."""
+
 
     code = "EndpointDisconnected"
     http_status = 409
@@ -449,7 +458,8 @@ class VaultHasEndpoints(Conflict):
 
 
 class PrivateDnsConflict(Conflict):
-    """Another endpoint for the same service already has private DNS enabled in this vnet; disable private DNS on one of them."""
+    """Another endpoint for the same service already has private DNS enabled in this vnet; disable private DNS on one
+    of them."""
 
     code = "PrivateDnsConflict"
     http_status = 409

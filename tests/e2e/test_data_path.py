@@ -14,7 +14,6 @@ from typing import Any
 
 import httpx
 import pytest
-
 from tests.conftest import Server, start_server, stop_server
 
 OWNER, TENANT_B, NOBODY, BOGUS, NONE = "owner", "tenant_b", "nobody", "bogus", "none"

@@ -7,7 +7,6 @@ import secrets
 from pathlib import Path
 
 import pytest
-
 from tests.conftest import start_server, stop_server
 
 PG_URL = os.environ.get("VAULTLINK_TEST_POSTGRES_URL")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
@@ -172,6 +173,12 @@ class SqlStore:
         for ev in events:
             row = {c: ev.get(c) for c in AUDIT_COLUMNS}
             row["plane"] = row["plane"] or "management"
+            row["action"] = row["action"] or "unknown"
+            row["decision"] = row["decision"] or "unknown"
+            row["time"] = row["time"] if isinstance(row["time"], (int, float)) else time.time()
+            for c in ("principal", "target", "vault", "endpoint", "source_ip", "vnet", "code", "account_id"):
+                if row[c] is not None and not isinstance(row[c], str):
+                    row[c] = str(row[c])
             row["body"] = json.dumps(ev, sort_keys=True, default=str)
             rows.append(row)
         with self._txn() as txn:

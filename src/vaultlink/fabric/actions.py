@@ -16,6 +16,7 @@ _MANAGEMENT_ACTIONS = {
     "job.show": "backup:DescribeBackupJob",
     "region.list": "backup:ListRegions",
     "identity.whoami": "backup:GetCallerIdentity",
+    "container.list": "backup:ListContainers",
 }
 
 READ_PREFIXES = ("get", "list", "describe", "head")

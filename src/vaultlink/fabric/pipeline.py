@@ -105,6 +105,7 @@ class Fabric:
         self.max_body = cfg.max_body_bytes
         self.routes = {name: RouteTable(app) for name, app in data_apps.items()}
         self.routes["regional"] = RouteTable(management)
+        self._policy_cache: tuple[NetworkView | None, dict[tuple[str, ...], Any], dict[str, bool]] = (None, {}, {})
 
     # --- entry -----------------------------------------------------------------
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -426,8 +427,23 @@ class Fabric:
     ) -> None:
         from vaultlink.policy import evaluate_one
 
-        req = self._policy_request(ident, action, resource, source_ip, region, ep, vnet)
-        decision = evaluate_one(req, ep.policy)
+        # Decisions of a policy that reads no clock are a pure function of who/what/where: cache them
+        # (per view generation, so a policy change is seen at once).
+        key = (ep.id, ident.principal_arn, ident.account_id, action, resource, source_ip, region)
+        view, cache, clocked = self._policy_cache
+        if view is not self.view:
+            view, cache, clocked = self._policy_cache = (self.view, {}, {})
+        decision = cache.get(key)
+        if decision is None:
+            req = self._policy_request(ident, action, resource, source_ip, region, ep, vnet)
+            decision = evaluate_one(req, ep.policy)
+            reads_clock = clocked.get(ep.id)
+            if reads_clock is None:
+                reads_clock = clocked[ep.id] = _reads_clock(ep.policy)
+            if not reads_clock:
+                if len(cache) > 50_000:
+                    cache.clear()
+                cache[key] = decision
         if not decision.allowed:
             why = "an explicit Deny in" if decision.decision == "explicit_deny" else "no statement of"
             raise E.EndpointPolicyDenied(
@@ -492,6 +508,15 @@ class _State:
         self.started = False
         self.received = 0
         self.aborted = False
+
+
+_CLOCK_KEYS = ("aws:currenttime", "aws:epochtime", "aws:tokenissuetime", "date")
+
+
+def _reads_clock(policy: Any) -> bool:
+    """Does the policy use a time key or a Date operator (so its decision can change without edits)?"""
+    text = json.dumps(getattr(policy, "document", None) or {}).lower()
+    return any(k in text for k in _CLOCK_KEYS)
 
 
 class _Aborted(Exception):

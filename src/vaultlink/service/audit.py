@@ -7,12 +7,15 @@ everything pending in one transaction, so under load batches just grow.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import deque
 from typing import Any
 
 from vaultlink.ports import MetadataStore
+
+log = logging.getLogger("vaultlink.audit")
 
 
 class AuditSink:
@@ -27,6 +30,7 @@ class AuditSink:
         self._emitted = 0
         self._thread: threading.Thread | None = None
         self._listeners: list[Any] = []
+        self.failed = 0  # events that could not be stored at all (logged)
 
     def start(self) -> None:
         if self._thread is None:
@@ -62,16 +66,28 @@ class AuditSink:
             if batch:
                 try:
                     self._store.append_audit(batch)
-                except Exception:  # keep the events; retry on the next round
-                    with self._cond:
-                        self._pending.extendleft(reversed(batch))
-                    time.sleep(self._interval)
-                    continue
+                except Exception:
+                    # One bad event must not hold back the others: write them one by one,
+                    # retrying a failing event a few times (a busy store), then reporting it.
+                    self._write_one_by_one(batch)
                 with self._cond:
                     self._written += len(batch)
                     self._cond.notify_all()
             if stop and not self._pending:
                 return
+
+    def _write_one_by_one(self, batch: list[dict[str, Any]]) -> None:
+        for ev in batch:
+            for attempt in range(3):
+                try:
+                    self._store.append_audit([ev])
+                    break
+                except Exception as exc:
+                    if attempt == 2:
+                        self.failed += 1
+                        log.error("audit event could not be stored (%s): %r", exc, ev)
+                    else:
+                        time.sleep(self._interval)
 
     def flush(self, timeout: float = 10.0) -> None:
         deadline = time.monotonic() + timeout

@@ -82,7 +82,9 @@ def _step(
             f"{vnet_label} holds it",
         }
     st = _lookup_zone(compiled.public, cur, code)
-    if fell_back is not None:
+    if st.kind == "cname" and names.privatelink_name_for(cur, view.domain) == st.target:
+        why = f"{cur} is a public name: a CNAME to its privatelink name, which the asker's zone links decide"
+    elif fell_back is not None:
         why = (
             f"private zone {fell_back[0]} (link {fell_back[1]}) has no record for {cur}; the link falls "
             "back to public resolution"

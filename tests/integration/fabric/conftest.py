@@ -10,7 +10,6 @@ from typing import Any
 
 import httpx
 import pytest
-
 from tests.conftest import Server, start_server, stop_server
 
 

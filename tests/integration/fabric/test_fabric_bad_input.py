@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from tests.conftest import stop_server
 from tests.integration.fabric.conftest import Fab, config_has, setup_fabric, start_with_config, vm
 

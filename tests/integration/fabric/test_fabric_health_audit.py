@@ -7,7 +7,6 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
-
 from tests.integration.fabric.conftest import Fab, vm
 
 

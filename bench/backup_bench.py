@@ -1,0 +1,223 @@
+"""Backup through a private endpoint versus restic to a local repository, same dataset, same run.
+
+    .venv/bin/python bench/backup_bench.py [--size-mib 1024] [--dir /tmp/vlbackup] [--skip-restic] [--keep]
+
+1. Generates a mixed dataset (fixed seed; the generator of bench/data_bench.py): random files,
+   compressible text, small files, exact duplicates, shifted copies.
+2. Starts a real ``vaultlink serve`` (loopback fabric, own data dir and ports) and, with the real CLI,
+   builds the private story: a vault that denies public network access, a vnet with a subnet, a
+   private endpoint with DNS integration, vault credentials.
+3. The agent is the ``vaultlink agent`` CLI in its own process, at a source address inside the vnet,
+   resolving the vault's names through the service's DNS responder: register, first backup, second
+   backup after modifying 5% of the files, full restore; repository size = the server's blob dir.
+4. restic (Debian package) on an identical copy: init, the same steps, repository size.
+
+Throughput = dataset size / wall time of the step, process start included for both tools. Prints a
+Markdown table with the ratios (vaultlink / restic) and the targets. Not a test; CI never runs it.
+Every step runs once; every wait is bounded; traffic goes to 127.0.0.0/8 only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from data_bench import PASS, MiB, du, make_dataset, modify  # noqa: E402
+
+VAULTLINK = str(Path(sys.executable).parent / "vaultlink")
+VM = "127.10.1.100"
+
+
+class Service:
+    """A real ``vaultlink serve`` in its own process and the real CLI against it."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        data_dir.mkdir(parents=True)
+        self.log = open(data_dir.parent / "serve.log", "w")  # noqa: SIM115 - the server writes to it
+        env = {k: v for k, v in os.environ.items() if not k.startswith("VAULTLINK_")}
+        self.proc = subprocess.Popen(
+            [VAULTLINK, "serve", "--data-dir", str(data_dir), "--api-port", "0", "--dns-port", "0"],
+            stdout=self.log, stderr=subprocess.STDOUT, env=env,
+        )
+        info = data_dir / "server.json"
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and self.proc.poll() is None:
+            try:
+                self.info: dict[str, Any] = json.loads(info.read_text())
+                break
+            except (OSError, ValueError):
+                time.sleep(0.05)
+        else:
+            self.stop()
+            raise SystemExit(f"vaultlink serve did not start: {(data_dir.parent / 'serve.log').read_text()}")
+
+    def env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("VAULTLINK_")}
+        env.update(VAULTLINK_DATA_DIR=str(self.data_dir), NO_PROXY="*")
+        return env
+
+    def cli(self, *args: str, timeout: float = 600) -> Any:
+        p = subprocess.run([VAULTLINK, *args, "-o", "json"], env=self.env(), capture_output=True, text=True,
+                           timeout=timeout)
+        if p.returncode != 0:
+            raise SystemExit(f"vaultlink {' '.join(args)} failed ({p.returncode}): {p.stdout} {p.stderr}")
+        return json.loads(p.stdout) if p.stdout.strip() else None
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+
+
+def timed(fn: Any) -> float:
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
+
+
+def run_vaultlink(data: Path, work: Path, modify_fn: Any) -> dict[str, float]:
+    svc = Service(work / "vl-server")
+    try:
+        svc.cli("vault", "create", "bench", "--region", "local-1")
+        svc.cli("vault", "update", "bench", "--public-network-access", "Disabled")
+        svc.cli("vnet", "create", "vm-net", "--region", "local-1", "--address-space", "127.10.0.0/16",
+                "--subnet", "default=127.10.1.0/24")
+        svc.cli("endpoint", "create", "--name", "bench-pe", "--region", "local-1", "--vault", "bench",
+                "--group-id", "AzureBackup", "--vnet", "vm-net", "--subnet", "default", "--dns-integration")
+        creds = work / "bench.vaultcredentials"
+        p = subprocess.run([VAULTLINK, "vault", "credentials", "bench", "-o", str(creds)], env=svc.env(),
+                           capture_output=True, text=True, timeout=60)
+        if p.returncode != 0:
+            raise SystemExit(p.stderr)
+        pw = work / "passphrase"
+        pw.write_text(PASS)
+        state = work / "vl-agent"
+        agent = ["agent", "--state-dir", str(state), "--passphrase-file", str(pw)]
+
+        def run(*args: str) -> Any:
+            cmd, rest = args[0], args[1:]
+            return svc.cli("agent", cmd, *agent[1:], *rest)
+
+        reg = run("register", "--credentials", str(creds), "--source-ip", VM, "--dns",
+                  f"127.0.0.1:{svc.info['dns_port']}", "--hostname", "bench-vm")
+        print(f"vaultlink: registered {reg['container']} from {VM} through the private endpoint")
+        out: dict[str, float] = {}
+        res: dict[str, Any] = {}
+        out["backup1"] = timed(lambda: res.update(b1=run("backup", "--no-progress", str(data))))
+        out["size_after_1"] = du(svc.data_dir / "blobs")
+        modify_fn()
+        out["backup2"] = timed(lambda: res.update(b2=run("backup", "--no-progress", str(data))))
+        out["read_2"] = res["b2"]["stats"]["bytes_read"]
+        out["repo_size"] = du(svc.data_dir / "blobs")
+        rp = res["b2"]["recovery_point"]["id"]
+        out["restore"] = timed(lambda: run("restore", rp, "--no-progress", "--target", str(work / "vl-out")))
+        out["retries"] = res["b1"]["retries"] + res["b2"]["retries"]
+        # the vault really denies the public side, and every byte went through the private endpoint
+        denied = svc.cli("audit", "list", "--vault", "bench", "--decision", "denied")
+        out["denied"] = len(denied)
+        return out
+    finally:
+        svc.stop()
+
+
+def run_restic(data: Path, work: Path, modify_fn: Any) -> dict[str, float]:
+    env = dict(os.environ, RESTIC_PASSWORD=PASS, RESTIC_REPOSITORY=str(work / "restic-repo"),
+               RESTIC_CACHE_DIR=str(work / "restic-cache"))
+
+    def r(*args: str) -> None:
+        subprocess.run(["restic", "--quiet", *args], env=env, check=True, stdout=subprocess.DEVNULL, timeout=1800)
+
+    r("init", "--repository-version", "2")
+    out: dict[str, float] = {}
+    out["backup1"] = timed(lambda: r("backup", str(data)))
+    out["size_after_1"] = du(work / "restic-repo")
+    modify_fn()
+    out["backup2"] = timed(lambda: r("backup", str(data)))
+    out["repo_size"] = du(work / "restic-repo")
+    out["restore"] = timed(lambda: r("restore", "latest", "--target", str(work / "restic-out")))
+    return out
+
+
+def same_tree(a: Path, b: Path) -> bool:
+    import filecmp
+
+    def walk(c: filecmp.dircmp[str]) -> bool:
+        if c.left_only or c.right_only or c.funny_files:
+            return False
+        _, bad, err = filecmp.cmpfiles(c.left, c.right, c.common_files, shallow=False)
+        return not bad and not err and all(walk(s) for s in c.subdirs.values())
+
+    return walk(filecmp.dircmp(a, b))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--size-mib", type=int, default=1024)
+    ap.add_argument("--dir", default="/tmp/vlbackup")
+    ap.add_argument("--skip-restic", action="store_true")
+    ap.add_argument("--keep", action="store_true")
+    a = ap.parse_args()
+    work = Path(a.dir)
+    if work.exists():
+        shutil.rmtree(work)
+    work.mkdir(parents=True)
+    print(f"# backup bench  {time.strftime('%Y-%m-%d %H:%M')}  cpus={os.cpu_count()}  "
+          f"python={sys.version.split()[0]}  {platform.processor() or platform.machine()}")
+    t = time.perf_counter()
+    data_root = work / "data"
+    files = make_dataset(data_root, a.size_mib * MiB)
+    total = du(data_root)
+    print(f"dataset: {len(files)} files, {total / MiB:.0f} MiB, generated in {time.perf_counter() - t:.1f}s")
+    vl_data, rs_data = work / "vl" / "data", work / "rs" / "data"
+    vl_data.parent.mkdir()
+    rs_data.parent.mkdir()
+    shutil.copytree(data_root, vl_data)
+    shutil.copytree(data_root, rs_data)
+    shutil.rmtree(data_root)
+    rel = [f.relative_to(data_root) for f in files]
+    vl = run_vaultlink(vl_data, work, lambda: modify([vl_data / p for p in rel]))
+    print("vaultlink:", {k: round(v, 3) for k, v in vl.items()})
+    ok = same_tree(vl_data, work / "vl-out" / "data")
+    print(f"vaultlink restore identical to the source: {ok}")
+    rs: dict[str, float] = {}
+    if not a.skip_restic and shutil.which("restic"):
+        rs = run_restic(rs_data, work, lambda: modify([rs_data / p for p in rel]))
+        print("restic:", {k: round(v, 3) for k, v in rs.items()})
+    print("\n| step | vaultlink (private endpoint) | restic (local repo) | ratio (target) |\n|---|---:|---:|---:|")
+    for step, target in (("backup1", ">= 1.2"), ("backup2", ">= 1.0"), ("restore", ">= 1.2")):
+        v = total / MiB / vl[step]
+        line = f"| {step} MiB/s | {v:,.0f} ({vl[step]:.2f} s) |"
+        if rs:
+            x = total / MiB / rs[step]
+            line += f" {x:,.0f} ({rs[step]:.2f} s) | {v / x:.2f} ({target}) |"
+        print(line)
+    line = f"| repository MiB | {vl['repo_size'] / MiB:,.1f} |"
+    if rs:
+        line += f" {rs['repo_size'] / MiB:,.1f} | {vl['repo_size'] / rs['repo_size']:.3f} (<= 1.05) |"
+    print(line)
+    if not a.keep:
+        shutil.rmtree(work)
+    if not ok:
+        raise SystemExit("the restored tree differs from the source")
+
+
+if __name__ == "__main__":
+    main()
