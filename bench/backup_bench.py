@@ -12,7 +12,8 @@
    backup after modifying 5% of the files, full restore; repository size = the server's blob dir.
 4. restic (Debian package) on an identical copy: init, the same steps, repository size.
 
-Throughput = dataset size / wall time of the step, process start included for both tools. Prints a
+Throughput = dataset size / wall time of the step, process start included for both tools. Every timed
+step starts after ``sync`` (the previous steps' dirty pages are written back first, for both tools). Prints a
 Markdown table with the ratios (vaultlink / restic) and the targets. Not a test; CI never runs it.
 Every step runs once; every wait is bounded; traffic goes to 127.0.0.0/8 only.
 """
@@ -88,6 +89,8 @@ class Service:
 
 
 def timed(fn: Any) -> float:
+    """Wall time of ``fn``, after flushing dirty pages so no step pays for an earlier one's writeback."""
+    os.sync()
     t = time.perf_counter()
     fn()
     return time.perf_counter() - t

@@ -91,9 +91,10 @@ def _build_world(s: Server) -> World:
             body = {"name": name, "region": "local-1", "vnet": kw.pop("vnet", "n1"), "subnet": "s1", **kw}
             return _post(c, "/endpoints", body)
 
-        ids["e1"] = ep("e1", vault="va", group_id="AzureBackup")
-        _post(c, f"/endpoints/{ids['e1']['id']}/security-group/rules",
-              {"protocol": "tcp", "ports": "443", "source": "127.20.0.0/16"})  # the peered vnet
+        ids["e1"] = ep("e1", vault="va", group_id="AzureBackup")  # default group: TCP from VirtualNetwork
+        # the explicit-CIDR group that endpoints created before VirtualNetwork hold: it ignores peerings
+        ids["e_cidr"] = ep("e-cidr", vault="va", group_id="AzureBackup",
+                           rules=[{"protocol": "tcp", "ports": "1-65535", "source": "127.10.0.0/16"}])
         ids["e_sg"] = ep("e-sg", vault="va", group_id="AzureBackup",
                          rules=[{"protocol": "tcp", "ports": "443", "source": "127.10.9.0/24"}])
         ids["e_b"] = ep("e-b", vault="vb", group_id="AzureBackup")
@@ -122,6 +123,8 @@ CASES: list[tuple[str, str, str, str, str, int, str | None]] = [
     ("unreachable-from-unpeered-vnet", "127.30.1.{n}", "e1", "va", OWNER, 403, "EndpointUnreachable"),
     ("unreachable-from-internet", "127.0.0.1", "e1", "va", OWNER, 403, "EndpointUnreachable"),
     ("security-group", "127.10.1.{n}", "e_sg", "va", OWNER, 403, "SecurityGroupDenied"),
+    ("explicit-cidr-group-refuses-a-peered-vnet", "127.20.1.{n}", "e_cidr", "va", OWNER, 403,
+     "SecurityGroupDenied"),
     ("connection-pending", "127.40.1.{n}", "p-pending", "va", TENANT_B, 403, "EndpointConnectionPending"),
     ("connection-rejected", "127.40.1.{n}", "p-rejected", "va", TENANT_B, 403, "EndpointConnectionRejected"),
     ("connection-disconnected", "127.40.1.{n}", "p-disconnected", "va", TENANT_B, 403,
@@ -141,7 +144,8 @@ CASES: list[tuple[str, str, str, str, str, int, str | None]] = [
     ("role-deny-other-account", "127.10.1.{n}", "e1", "va", TENANT_B, 403, "AccessDenied"),
     # allowed paths
     ("from-the-endpoints-vnet", "127.10.1.{n}", "e1", "va", OWNER, 200, None),
-    ("from-a-peered-vnet", "127.20.1.{n}", "e1", "va", OWNER, 200, None),
+    ("from-a-peered-vnet", "127.20.1.{n}", "e1", "va", OWNER, 200, None),  # peering alone suffices
+    ("explicit-cidr-group-allows-its-vnet", "127.10.1.{n}", "e_cidr", "va", OWNER, 200, None),
     ("security-group-rule-allows", "127.10.9.{n}", "e_sg", "va", OWNER, 200, None),
     ("public-endpoint-public-vault", "127.0.0.1", "public", "va", OWNER, 200, None),
     ("azure-deny-public-still-private", "127.10.1.{n}", "e_b", "vb", OWNER, 200, None),
@@ -189,6 +193,29 @@ def test_data_path_case(world: World, case: str, source: str, endpoint: str, hos
     vnet_prefix = {"127.10.": "n1", "127.20.": "n2", "127.30.": "n3", "127.40.": "nb"}
     expected_vnet = next((v for p, v in vnet_prefix.items() if src.startswith(p)), None)
     assert (ev["vnet"] is None) == (expected_vnet is None)
+
+
+def test_peering_and_unpeering_take_effect_at_once(world: World) -> None:
+    """The MARS-agent story: peer the machine's network with the endpoint's vnet, and it can use the vault."""
+    with world.s.http() as c:
+        _post(c, "/vnets", {"name": "onprem", "region": "local-1", "address_spaces": ["127.31.0.0/16"]})
+    src = "127.31.0.9"
+    assert world.request(src, "e1", "va", OWNER).json()["error"]["code"] == "EndpointUnreachable"
+    world.s.ok("vnet", "peer", "onprem", "n1")
+    try:
+        vn = world.s.ok("endpoint", "sg", "show", "e1")["virtual_network"]
+        assert vn == ["127.10.0.0/16", "127.20.0.0/16", "127.31.0.0/16"]  # its own, then n2's and onprem's
+        r = world.request(src, "e1", "va", OWNER)
+        assert r.status_code == 200, r.text  # no security-group rule added by hand
+        r = world.request(src, "e_cidr", "va", OWNER)
+        assert r.json()["error"]["code"] == "SecurityGroupDenied"
+        # address space added to the peer later is covered as well
+        world.s.ok("vnet", "update", "onprem", "--add-address-space", "127.32.0.0/24")
+        assert world.request("127.32.0.9", "e1", "va", OWNER).status_code == 200
+    finally:
+        world.s.ok("vnet", "unpeer", "onprem", "n1")
+    assert world.request(src, "e1", "va", OWNER).json()["error"]["code"] == "EndpointUnreachable"
+    assert world.s.ok("endpoint", "sg", "show", "e1")["virtual_network"] == ["127.10.0.0/16", "127.20.0.0/16"]
 
 
 def test_azure_public_deny_keeps_management_reachable(world: World) -> None:

@@ -71,6 +71,21 @@ def test_vnets_subnets_peering_and_bad_cidrs(shared_server: Server) -> None:
     assert s.ok("vnet", "subnet", "add", "hub", "apps", "--cidr", "127.40.2.0/24")["free"] == 251
     assert [x["name"] for x in s.ok("vnet", "subnet", "list", "hub")] == ["default", "apps"]
     assert all(not v["name"].startswith("x") for v in s.ok("vnet", "list")), "refusals create nothing"
+    # more address space later, with the checks of creation; nothing changes on a refusal
+    for cidr, code, exit_code in [
+        ("127.40.5.0/24", "CidrOverlap", 2),  # inside its own space
+        ("127.41.0.0/24", "CidrOverlap", 2),  # another vnet's
+        ("127.0.9.0/24", "CidrOutOfRange", 2),
+        ("127.43.0.1/16", "InvalidCidr", 2),
+        ("127.40.0.0/16", "AlreadyExists", 4),
+    ]:
+        refused(s.cli("vnet", "update", "hub", "--add-address-space", cidr), code, exit_code)
+    assert s.ok("vnet", "show", "hub")["address_spaces"] == ["127.40.0.0/16"]
+    grown = s.ok("vnet", "update", "hub", "--add-address-space", "127.43.0.0/16", "--add-address-space", "127.44.0.0/24")
+    assert grown["address_spaces"] == ["127.40.0.0/16", "127.43.0.0/16", "127.44.0.0/24"]
+    assert s.ok("vnet", "subnet", "add", "hub", "grown", "--cidr", "127.43.1.0/24")["free"] == 251
+    refused(s.cli("vnet", "create", "x5", "--region", "local-1", "--address-space", "127.43.0.0/16"), "CidrOverlap", 2)
+    assert s.ok("vnet", "subnet", "delete", "hub", "grown")["deleted"] is True
     peered = s.ok("vnet", "peer", "hub", "spoke")
     assert [p["name"] for p in peered["peerings"]] == ["spoke"]
     assert [p["name"] for p in s.ok("vnet", "show", "spoke")["peerings"]] == ["hub"], "both directions"
@@ -82,6 +97,7 @@ def test_vnets_subnets_peering_and_bad_cidrs(shared_server: Server) -> None:
     refused(s.cli("vnet", "show", "spoke"), "NotFound", 4)
     audit_has(s, "CidrOverlap", "vnet.create")
     audit_has(s, "SubnetOutsideVnet", "vnet.subnet.add")
+    audit_has(s, "CidrOutOfRange", "vnet.update")
 
 
 def test_wizard_auto_approval_policy_sg_and_delete(shared_server: Server, tmp_path: Path) -> None:
@@ -195,11 +211,26 @@ def test_wizard_auto_approval_policy_sg_and_delete(shared_server: Server, tmp_pa
     assert reset["default"] is True and reset["policy"] == {
         "Statement": [{"Action": "*", "Effect": "Allow", "Principal": "*", "Resource": "*"}]
     }
-    # security group: default TCP from the vnet, add and remove rules
-    rules = s.ok("endpoint", "sg", "show", "pe-wiz")["rules"]
-    assert [(x["protocol"], x["from_port"], x["to_port"], x["source"]) for x in rules] == [
-        ("tcp", 1, 65535, "127.50.0.0/16")
+    # security group: default TCP from VirtualNetwork (the vnet and its peers, as they are now)
+    sg = s.ok("endpoint", "sg", "show", "pe-wiz")
+    assert [(x["protocol"], x["from_port"], x["to_port"], x["source"], x["description"]) for x in sg["rules"]] == [
+        ("tcp", 0, 65535, "VirtualNetwork", "default: the endpoint's vnet and its peers")
     ]
+    assert sg["virtual_network"] == ["127.50.0.0/16"]
+    s.ok("vnet", "peer", "wiznet", "wiznet2")
+    assert s.ok("endpoint", "sg", "show", "pe-wiz")["virtual_network"] == ["127.50.0.0/16", "127.51.0.0/16"]
+    s.ok("vnet", "unpeer", "wiznet", "wiznet2")
+    assert s.ok("endpoint", "sg", "show", "pe-wiz")["virtual_network"] == ["127.50.0.0/16"]
+    table = s.cli("endpoint", "sg", "show", "pe-wiz", json_out=False)
+    assert table.exit_code == 0 and "VirtualNetwork" in table.stdout
+    refused(
+        s.cli("endpoint", "sg", "add-rule", "pe-wiz", "--ports", "0-65535", "--source", "virtualnetwork"),
+        "AlreadyExists",
+        4,
+    )
+    # the IP sync: the vault has no storage accounts yet, so there is nothing to add (idempotent)
+    synced = s.ok("endpoint", "sync", "pe-wiz")
+    assert (synced["added"], synced["in_sync"], synced["ips"]) == ([], True, ["127.50.1.4"])
     added = s.ok("endpoint", "sg", "add-rule", "pe-wiz", "--ports", "443", "--source", "127.51.0.0/16")
     new = next(x for x in added["rules"] if x["source"] == "127.51.0.0/16")
     refused(

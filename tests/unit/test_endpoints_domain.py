@@ -190,18 +190,65 @@ def test_security_group_rules() -> None:
     for bad in [
         "tcp:443",
         "icmp:1:127.10.0.0/16",
-        "tcp:0:127.10.0.0/16",
+        "tcp:65536:127.10.0.0/16",
+        "tcp:-1:127.10.0.0/16",
         "tcp:9-3:127.10.0.0/16",
+        "tcp:443:VirtualNetworks",
+        "tcp:443:Internet",
         "tcp:443:nowhere",
         "tcp:x:127.10.0.0/16",
     ]:
         with pytest.raises(InvalidSecurityRule):
             sgs.parse_rule_spec(bad)
-    default = sgs.default_rules(["127.10.0.0/16"])
-    assert sgs.rule_allows(default, "tcp", 443, "127.10.9.9")
-    assert not sgs.rule_allows(default, "tcp", 443, "127.11.9.9")
-    assert not sgs.rule_allows(default, "udp", 53, "127.10.9.9")
-    assert sgs.missing_gateway_ports(default) == []
+    # explicit CIDR rules (what endpoints created before VirtualNetwork hold) ignore peerings
+    explicit = [sgs.parse_rule_spec("tcp:1-65535:127.10.0.0/16")]
+    peered = ["127.10.0.0/16", "127.20.0.0/16"]
+    assert sgs.rule_allows(explicit, "tcp", 443, "127.10.9.9", peered)
+    assert not sgs.rule_allows(explicit, "tcp", 443, "127.20.9.9", peered)
+    assert not sgs.rule_allows(explicit, "udp", 53, "127.10.9.9")
+    assert sgs.missing_gateway_ports(explicit) == []
+
+
+def test_virtual_network_tag_and_the_default_group() -> None:
+    """The default group is one rule, TCP 0-65535 from VirtualNetwork: the vnet and its peers."""
+    (default,) = sgs.default_rules()
+    assert (default["protocol"], default["from_port"], default["to_port"], default["source"]) == (
+        "tcp",
+        0,
+        65535,
+        "VirtualNetwork",
+    )
+    assert default["description"] == "default: the endpoint's vnet and its peers"
+    # accepted wherever a CIDR is, in any case, normalized; the id is stable and dedups
+    for spec in ("tcp:0-65535:VirtualNetwork", "TCP:0-65535:virtualnetwork"):
+        assert sgs.parse_rule_spec(spec)["id"] == default["id"]
+    assert sgs.parse_rule({"protocol": "tcp", "ports": "443", "source": "VirtualNetwork"})["source"] == "VirtualNetwork"
+    assert sgs.parse_rule_spec("tcp:443:VirtualNetwork")["id"] != sgs.parse_rule_spec("tcp:443:127.10.0.0/16")["id"]
+    # what the tag stands for: the endpoint's vnet address spaces, then each peer's
+    vnets = {
+        "vnet-a": {"id": "vnet-a", "address_spaces": ["127.10.0.0/16", "127.11.0.0/24"], "peerings": ["vnet-b"]},
+        "vnet-b": {"id": "vnet-b", "address_spaces": ["127.20.0.0/16"], "peerings": ["vnet-a"]},
+        "vnet-c": {"id": "vnet-c", "address_spaces": ["127.30.0.0/16"], "peerings": []},
+    }
+    vn = sgs.virtual_network_spaces(vnets["vnet-a"], vnets)
+    assert vn == ["127.10.0.0/16", "127.11.0.0/24", "127.20.0.0/16"]
+    assert sgs.virtual_network_spaces(None, vnets) == []
+    assert sgs.virtual_network_spaces({"address_spaces": ["127.10.0.0/16"], "peerings": ["gone"]}, vnets) == [
+        "127.10.0.0/16"
+    ], "a peer that no longer exists adds nothing"
+    rules = sgs.default_rules()
+    assert sgs.rule_allows(rules, "tcp", 443, "127.11.0.9", vn)
+    assert sgs.rule_allows(rules, "tcp", 443, "127.20.200.1", vn), "a peered vnet reaches the endpoint"
+    assert not sgs.rule_allows(rules, "tcp", 443, "127.30.0.9", vn), "an unpeered vnet does not"
+    assert not sgs.rule_allows(rules, "udp", 53, "127.10.0.9", vn)
+    assert not sgs.rule_allows(rules, "tcp", 443, "127.10.0.9"), "an unresolved tag matches nothing"
+    assert sgs.missing_gateway_ports(rules) == [], "the default group satisfies the gateway ports"
+    # the gateway requirement counts VirtualNetwork rules like CIDR ones
+    gw = [sgs.parse_rule_spec("tcp:443:VirtualNetwork"), sgs.parse_rule_spec("tcp:1026-1028:VirtualNetwork")]
+    assert sgs.missing_gateway_ports(gw) == [1031, 2222]
+    with pytest.raises(InvalidSecurityRule) as ei:
+        sgs.parse_rule_spec("tcp:443:nowhere")
+    assert "VirtualNetwork" in ei.value.message
     only443 = [sgs.parse_rule_spec("tcp:443:127.10.0.0/16"), sgs.parse_rule_spec("udp:1-65535:127.10.0.0/16")]
     assert sgs.missing_gateway_ports(only443) == [1026, 1027, 1028, 1031, 2222]
     with pytest.raises(GatewayPortsRequired) as ei:

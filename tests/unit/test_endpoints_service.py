@@ -145,3 +145,148 @@ def test_snapshot_and_classify(env: tuple[Service, Caller]) -> None:
     networks.unpeer(svc, owner, "net2", "net1")
     snap = networks.network_snapshot(svc)
     assert not snap.reachable(e, net2["id"])
+
+
+def _sg_allows(svc: Service, endpoint_id: str, source_ip: str) -> bool:
+    import ipaddress
+
+    from vaultlink.fabric.build import build_view
+
+    ep = build_view(svc).endpoints[endpoint_id]
+    return any(r.allows("tcp", 443, ipaddress.ip_address(source_ip)) for r in ep.sg_rules)
+
+
+def test_default_group_is_virtual_network_and_follows_peerings_at_once(env: tuple[Service, Caller]) -> None:
+    from vaultlink.service import endpoint_settings
+
+    svc, owner = env
+    setup(svc, owner)
+    networks.create_vnet(svc, owner, "net2", "local-1", ["127.20.0.0/16"])
+    ep = endpoints.create_endpoint(svc, owner, body())
+    sg = endpoint_settings.get_security_group(svc, owner, "pe1")
+    assert [(r["protocol"], r["from_port"], r["to_port"], r["source"]) for r in sg["rules"]] == [
+        ("tcp", 0, 65535, "VirtualNetwork")
+    ]
+    assert sg["virtual_network"] == ["127.10.0.0/16"]
+    assert _sg_allows(svc, ep["id"], "127.10.1.9") and not _sg_allows(svc, ep["id"], "127.20.0.9")
+    networks.peer(svc, owner, "net2", "net1")
+    assert _sg_allows(svc, ep["id"], "127.20.0.9"), "peering alone opens the default group"
+    networks.update_vnet(svc, owner, "net2", ["127.21.0.0/16"])
+    assert _sg_allows(svc, ep["id"], "127.21.5.5"), "a peer's new address space is covered"
+    assert endpoint_settings.get_security_group(svc, owner, "pe1")["virtual_network"] == [
+        "127.10.0.0/16",
+        "127.20.0.0/16",
+        "127.21.0.0/16",
+    ]
+    networks.unpeer(svc, owner, "net1", "net2")
+    assert not _sg_allows(svc, ep["id"], "127.20.0.9") and not _sg_allows(svc, ep["id"], "127.21.5.5")
+    # an explicit rule with the tag works like the default; the gateway check still counts its ports
+    endpoint_settings.add_rule(svc, owner, "pe1", "udp:53:VirtualNetwork")
+    rules = endpoint_settings.get_security_group(svc, owner, "pe1")["rules"]
+    assert [r["source"] for r in rules] == ["VirtualNetwork", "VirtualNetwork"]
+
+
+def test_stored_explicit_cidr_groups_and_groupless_records_keep_working(env: tuple[Service, Caller]) -> None:
+    svc, owner = env
+    setup(svc, owner)
+    networks.create_vnet(svc, owner, "net2", "local-1", ["127.20.0.0/16"])
+    networks.peer(svc, owner, "net1", "net2")
+    old = endpoints.create_endpoint(svc, owner, body(name="old"))
+    bare = endpoints.create_endpoint(svc, owner, body(name="bare"))
+    with svc.store.transaction() as txn:  # as stored before the VirtualNetwork tag existed
+        rec = txn.require("endpoint", old["id"])
+        rec["security_group"] = {
+            "rules": [
+                {
+                    "id": "sgr-0123456789",
+                    "protocol": "tcp",
+                    "from_port": 1,
+                    "to_port": 65535,
+                    "source": "127.10.0.0/16",
+                    "description": "default: the vnet",
+                }
+            ]
+        }
+        txn.update("endpoint", old["id"], rec)
+        rec = txn.require("endpoint", bare["id"])
+        del rec["security_group"]
+        txn.update("endpoint", bare["id"], rec)
+    assert _sg_allows(svc, old["id"], "127.10.1.9") and not _sg_allows(svc, old["id"], "127.20.1.9")
+    assert _sg_allows(svc, bare["id"], "127.10.1.9") and _sg_allows(svc, bare["id"], "127.20.1.9")
+
+
+def test_update_vnet_adds_address_spaces_with_the_checks_of_creation(env: tuple[Service, Caller]) -> None:
+    from vaultlink.errors import AlreadyExists, CidrOutOfRange, CidrOverlap, InvalidCidr, InvalidInput, NotFound
+
+    svc, owner = env
+    setup(svc, owner)
+    networks.create_vnet(svc, owner, "net2", "local-1", ["127.20.0.0/16"])
+    fired: list[int] = []
+    svc.on("endpoints", lambda: fired.append(1))
+    for spaces, err in [
+        (["127.10.4.0/24"], CidrOverlap),  # its own space
+        (["127.20.128.0/17"], CidrOverlap),  # another vnet's
+        (["127.0.4.0/24"], CidrOutOfRange),
+        (["127.11.0.1/16"], InvalidCidr),
+        (["127.10.0.0/16"], AlreadyExists),
+        (["127.11.0.0/16", "127.11.1.0/24"], CidrOverlap),
+        ([], InvalidInput),
+        ([f"127.{i}.0.0/16" for i in range(100, 116)], InvalidInput),  # 17 in all: at most 16
+    ]:
+        with pytest.raises(err):
+            networks.update_vnet(svc, owner, "net1", spaces)
+    with pytest.raises(NotFound):
+        networks.update_vnet(svc, owner, "nope", ["127.11.0.0/16"])
+    assert networks.get_vnet(svc, owner, "net1")["address_spaces"] == ["127.10.0.0/16"] and fired == []
+    out = networks.update_vnet(svc, owner, "net1", ["127.11.0.0/16"])
+    assert out["address_spaces"] == ["127.10.0.0/16", "127.11.0.0/16"] and fired == [1]
+    assert networks.add_subnet(svc, owner, "net1", "more", "127.11.1.0/24")["free"] == 251
+    assert networks.network_snapshot(svc).classify("127.11.9.9")["name"] == "net1"  # type: ignore[index]
+    with pytest.raises(CidrOverlap):
+        networks.create_vnet(svc, owner, "net3", "local-1", ["127.11.0.0/16"])
+    p = create_principal(svc, owner, "reader")
+    assign_role(svc, owner, "reader", "Reader", f"/accounts/{owner.account_id}")
+    with pytest.raises(AccessDenied):
+        networks.update_vnet(svc, authenticate(svc, p["api_key"]), "net1", ["127.12.0.0/16"])
+
+
+def test_sync_endpoint_fills_missing_storage_ips_idempotently(env: tuple[Service, Caller]) -> None:
+    from vaultlink.errors import EndpointDisconnected
+    from vaultlink.service import endpoint_settings
+
+    svc, owner = env
+    v, _ = setup(svc, owner, cidr="127.10.1.0/29")  # 3 usable addresses
+    ep = endpoints.create_endpoint(svc, owner, body())
+    other = endpoints.create_endpoint(svc, owner, body(name="pe2"))
+    with svc.store.transaction() as txn:  # the vault gained an account its endpoints have no IPs for
+        vault = txn.require("vault", v["id"])
+        vault["storage_accounts"] = ["sa1"]
+        txn.update("vault", v["id"], vault)
+    with pytest.raises(SubnetFull):  # 1 free, 2 needed: nothing changes
+        endpoint_settings.sync_endpoint(svc, owner, "pe1")
+    assert store_counts(svc) == (2, 2, 2)
+    endpoints.delete_endpoint(svc, owner, other["id"])  # free room
+    fired: list[int] = []
+    svc.on("endpoints", lambda: fired.append(1))
+    out = endpoint_settings.sync_endpoint(svc, owner, "pe1")
+    assert [(a["storage_account"], a["purpose"], a["ip"]) for a in out["added"]] == [
+        ("sa1", "blob", "127.10.1.5"),
+        ("sa1", "queue", "127.10.1.6"),
+    ]
+    assert out["ips"] == ["127.10.1.4", "127.10.1.5", "127.10.1.6"] and fired == [1]
+    again = endpoint_settings.sync_endpoint(svc, owner, ep["id"])
+    assert again["added"] == [] and again["ips"] == out["ips"] and fired == [1], "idempotent"
+    # an endpoint holding only the blob IP gets just the queue one
+    with svc.store.transaction() as txn:
+        rec = txn.require("endpoint", ep["id"])
+        rec["ip_configs"] = [c for c in rec["ip_configs"] if c["purpose"] != "queue"]
+        txn.update("endpoint", ep["id"], rec)
+        vnet = txn.require("vnet", rec["vnet_id"])
+        vnet["subnets"][0]["allocations"].pop("127.10.1.6")
+        txn.update("vnet", vnet["id"], vnet)
+    out = endpoint_settings.sync_endpoint(svc, owner, "pe1")
+    assert [(a["purpose"], a["ip"]) for a in out["added"]] == [("queue", "127.10.1.6")]
+    # a Disconnected endpoint can only be deleted
+    connections.set_connection(svc, owner, "pe1", "remove", "", vault_ref="v1")
+    with pytest.raises(EndpointDisconnected):
+        endpoint_settings.sync_endpoint(svc, owner, "pe1")

@@ -118,6 +118,13 @@ def remove_rule(ref: str, rule_id: str, request: Request) -> dict[str, Any]:
     )
 
 
+@router.post("/endpoints/{ref}/sync", name="endpoint.sync")
+def sync_endpoint(ref: str, request: Request) -> dict[str, Any]:
+    """Give the endpoint the blob and queue IPs it lacks for its vault's storage accounts (idempotent)."""
+    svc = service_of(request)
+    return call(request, "endpoint.sync", lambda c: endpoint_settings.sync_endpoint(svc, c, ref), target=ref)
+
+
 @router.get("/vaults/{vault}/connections", name="connection.list")
 def list_connections(vault: str, request: Request) -> list[dict[str, Any]]:
     svc = service_of(request)

@@ -29,6 +29,11 @@ class VnetIn(BaseModel):
     account_id: str | None = None
 
 
+class VnetUpdateIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    add_address_spaces: list[str]
+
+
 class PeerIn(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
     peer: str
@@ -58,6 +63,15 @@ def list_vnets(request: Request, account_id: str | None = None) -> list[dict[str
 def get_vnet(ref: str, request: Request) -> dict[str, Any]:
     svc = service_of(request)
     return call(request, "vnet.show", lambda c: networks.get_vnet(svc, c, ref), target=ref)
+
+
+@router.patch("/vnets/{ref}", name="vnet.update")
+def update_vnet(ref: str, body: VnetUpdateIn, request: Request) -> dict[str, Any]:
+    """Add address spaces (same range and overlap checks as creation)."""
+    svc = service_of(request)
+    return call(
+        request, "vnet.update", lambda c: networks.update_vnet(svc, c, ref, body.add_address_spaces), target=ref
+    )
 
 
 @router.delete("/vnets/{ref}", name="vnet.delete")

@@ -13,7 +13,12 @@ app = typer.Typer(
     help="Private endpoints: resource (a vault) and service (backup, backup-gateway).", no_args_is_help=True
 )
 policy_app = typer.Typer(help="The endpoint policy (default: full access).", no_args_is_help=True)
-sg_app = typer.Typer(help="The endpoint's security group: inbound rules.", no_args_is_help=True)
+sg_app = typer.Typer(
+    help="The endpoint's security group: inbound rules. A rule's source is a CIDR or VirtualNetwork (the "
+    "endpoint's vnet and every vnet peered with it, as they are now); the default group is one rule, "
+    "TCP 0-65535 from VirtualNetwork.",
+    no_args_is_help=True,
+)
 conn_app = typer.Typer(help="A vault's private endpoint connections: approve, reject, remove.", no_args_is_help=True)
 app.add_typer(policy_app, name="policy")
 app.add_typer(sg_app, name="sg")
@@ -27,8 +32,9 @@ RuleOpt = Annotated[
     list[str] | None,
     typer.Option(
         "--sg-rule",
-        help="PROTO:PORTS:SOURCE (e.g. tcp:443:127.10.0.0/16), repeatable; replaces the "
-        "default group (TCP from the vnet)",
+        help="PROTO:PORTS:SOURCE, SOURCE a CIDR or VirtualNetwork (e.g. tcp:443:127.10.0.0/16, "
+        "tcp:443:VirtualNetwork), repeatable; replaces the default group (TCP from VirtualNetwork: the "
+        "vnet and its peers)",
     ),
 ]
 
@@ -130,6 +136,17 @@ def delete(endpoint: str, output: OutputOpt = OutputFormat.table) -> None:
         emit(Client().delete(f"/endpoints/{endpoint}"), output)
 
 
+@app.command("sync")
+def sync(endpoint: str, output: OutputOpt = OutputFormat.table) -> None:
+    """Give the endpoint a blob and a queue IP for each of its vault's storage accounts it lacks.
+
+    Idempotent. When the subnet has no room it fails and changes nothing: free addresses first
+    (delete unused endpoints in the subnet), then run it again.
+    """
+    with handled(output):
+        emit(Client().post(f"/endpoints/{endpoint}/sync", {}), output)
+
+
 @policy_app.command("set")
 def policy_set(endpoint: str, file: str, output: OutputOpt = OutputFormat.table) -> None:
     """Set the endpoint policy from a JSON file ('-': stdin)."""
@@ -154,7 +171,7 @@ def policy_reset(endpoint: str, output: OutputOpt = OutputFormat.table) -> None:
 
 @sg_app.command("show")
 def sg_show(endpoint: str, output: OutputOpt = OutputFormat.table) -> None:
-    """List the security group's inbound rules."""
+    """List the security group's inbound rules (--output json adds what VirtualNetwork stands for now)."""
     with handled(output):
         data = Client().get(f"/endpoints/{endpoint}/security-group")
         emit(data if output == OutputFormat.json else data["rules"], output, RULE_COLUMNS)
@@ -165,7 +182,9 @@ def sg_add(
     endpoint: str,
     protocol: Annotated[str, typer.Option("--protocol", help="tcp, udp or all")] = "tcp",
     ports: Annotated[str, typer.Option("--ports", help="N or N-M")] = "1-65535",
-    source: Annotated[str, typer.Option("--source", help="Source CIDR")] = "",
+    source: Annotated[
+        str, typer.Option("--source", help="Source CIDR, or VirtualNetwork (the endpoint's vnet and its peers)")
+    ] = "",
     description: Annotated[str, typer.Option("--description")] = "",
     output: OutputOpt = OutputFormat.table,
 ) -> None:

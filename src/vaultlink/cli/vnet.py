@@ -68,6 +68,23 @@ def show(vnet: str, output: OutputOpt = OutputFormat.table) -> None:
         emit(Client().get(f"/vnets/{vnet}"), output)
 
 
+@app.command("update")
+def update(
+    vnet: str,
+    add_address_space: Annotated[
+        list[str],
+        typer.Option(
+            "--add-address-space",
+            help="CIDR to add, inside 127.0.0.0/8, outside 127.0.0.0/16, overlapping no vnet; repeatable",
+        ),
+    ],
+    output: OutputOpt = OutputFormat.table,
+) -> None:
+    """Add address spaces to a virtual network (peers and VirtualNetwork rules follow at once)."""
+    with handled(output):
+        emit(Client().patch(f"/vnets/{vnet}", {"add_address_spaces": list(add_address_space)}), output)
+
+
 @app.command("delete")
 def delete(vnet: str, output: OutputOpt = OutputFormat.table) -> None:
     """Delete a virtual network; refused while it holds endpoints."""

@@ -1,4 +1,9 @@
-"""Build the fabric's NetworkView from store records (vaults, vnets, endpoints)."""
+"""Build the fabric's NetworkView from store records (vaults, vnets, endpoints).
+
+Security-group rules whose source is the tag ``VirtualNetwork`` are resolved here, to the
+endpoint's vnet address spaces plus those of every vnet peered with it, so the view is
+rebuilt (on every ``endpoints`` event) whenever peerings or address spaces change.
+"""
 
 from __future__ import annotations
 
@@ -6,16 +11,20 @@ import ipaddress
 from typing import Any
 
 from vaultlink.dns import names as N
+from vaultlink.domain.security_groups import VIRTUAL_NETWORK, virtual_network_spaces
 from vaultlink.fabric.view import EndpointView, NetworkView, SgRule, Target, VaultView, VnetView
 from vaultlink.service.core import Service
 
 
-def _rules(ep: dict[str, Any], vnet: dict[str, Any] | None) -> tuple[SgRule, ...]:
+def _rules(
+    ep: dict[str, Any], vnet: dict[str, Any] | None, vnets_by_id: dict[str, dict[str, Any]] | None = None
+) -> tuple[SgRule, ...]:
+    """The endpoint's inbound rules, one SgRule per source network (``VirtualNetwork`` expanded)."""
+    virtual_network = [ipaddress.ip_network(s, strict=False) for s in virtual_network_spaces(vnet, vnets_by_id or {})]
     sg = ep.get("security_group")
     rules = sg.get("rules") if isinstance(sg, dict) else sg
-    if rules is None:  # default: TCP from the endpoint's vnet address spaces
-        spaces = (vnet or {}).get("address_spaces", [])
-        return tuple(SgRule("tcp", 0, 65535, ipaddress.ip_network(s, strict=False)) for s in spaces)
+    if rules is None:  # no group stored: the default, TCP from VirtualNetwork
+        return tuple(SgRule("tcp", 0, 65535, n) for n in virtual_network)
     out = []
     for r in rules:
         if r.get("direction", "inbound") != "inbound":
@@ -30,14 +39,14 @@ def _rules(ep: dict[str, Any], vnet: dict[str, Any] | None) -> tuple[SgRule, ...
                 a, _, b = ports.partition("-")
                 lo, hi = int(a), int(b or a)
         proto = str(r.get("protocol", "tcp")).lower()
-        out.append(
-            SgRule(
-                "*" if proto in ("all", "-1", "*") else proto,
-                int(lo),
-                int(hi if hi is not None else lo),
-                ipaddress.ip_network(r.get("source", r.get("source_cidr", "0.0.0.0/0")), strict=False),
-            )
-        )
+        proto = "*" if proto in ("all", "-1", "*") else proto
+        source = str(r.get("source", r.get("source_cidr", "0.0.0.0/0")))
+        if source.lower() == VIRTUAL_NETWORK.lower():
+            nets = virtual_network
+        else:
+            nets = [ipaddress.ip_network(source, strict=False)]
+        to = int(hi if hi is not None else lo)
+        out += [SgRule(proto, int(lo), to, n) for n in nets]
     return tuple(out)
 
 
@@ -118,7 +127,7 @@ def build_view(svc: Service, generation: int = 0) -> NetworkView:
             vnet_id=e.get("vnet_id") or e.get("parent_id", ""),
             ips=ips,
             status=conn.get("status", "Approved") if kind == "resource" else "Approved",
-            sg_rules=_rules(e, vnet_by_id.get(e.get("vnet_id") or e.get("parent_id", ""))),
+            sg_rules=_rules(e, vnet_by_id.get(e.get("vnet_id") or e.get("parent_id", "")), vnet_by_id),
             policy=_compile(e.get("policy"), "endpoint"),
             private_dns=bool(e.get("private_dns_enabled")),
         )

@@ -11,7 +11,8 @@ storage account (the endpoint service adds the IPs, then fires ``endpoints``), a
 
 Rules: a record set you wrote yourself (``managed_by`` None) at the same name is left alone (an A
 or a CNAME there wins; ``vaultlink dns doctor`` reports it when it disagrees); when two endpoints
-claim one name, the newer one's IP is served, and the older one's returns when the newer goes.
+claim one name, an Approved one wins over one that is not; among equals the newer one's IP is served,
+and the older one's returns when the newer goes.
 
 It runs on the ``endpoints`` and ``vaults`` events (:func:`install`), then fires ``dns``.
 """
@@ -61,7 +62,14 @@ def wanted(
     """Records {(account, zone): {fqdn: (ip, endpoint)}} and links {(account, zone): {vnet: endpoint}}."""
     records: dict[Key, dict[str, tuple[str, str]]] = {}
     links: dict[Key, dict[str, str]] = {}
-    for e in endpoints:  # oldest first: a newer endpoint's IP wins a shared name
+    def approved(e: dict[str, Any]) -> bool:
+        return (e.get("connection") or {}).get("status") == "Approved"
+
+    # An Approved endpoint always wins a shared name over one that carries no traffic (Pending,
+    # Rejected, Disconnected): someone's unapproved endpoint must not take a vault's name away
+    # from the vnets that reach it. Among equals, oldest first: the newer endpoint's IP wins.
+    ordered = [e for e in endpoints if not approved(e)] + [e for e in endpoints if approved(e)]
+    for e in ordered:
         if not integrated(e):
             continue
         for zone, fqdn, ip in endpoint_names(e, domain):

@@ -1,5 +1,6 @@
 """Explanations: ``dns check`` (resolve as a machine at an address would, and say why),
-``dns doctor`` (what is missing for a vault's endpoints, with the command that fixes it) and an
+``dns doctor`` (what is missing for a vault's endpoints, with the command that fixes it: zones, links,
+records, and blob/queue IPs an endpoint lacks for one of the vault's storage accounts) and an
 endpoint's ``dns-config`` (every FQDN and IP, as a table, hosts lines, a zone file or JSON).
 
 :func:`explain` and the formatters are pure; the handlers read the store and check roles.
@@ -259,6 +260,9 @@ def doctor(svc: Service, caller: Caller, vault_ref: str) -> dict[str, Any]:
                         msg,
                         f"vaultlink dns link add {zone} --vnet {peer['name']}",
                     )
+            for item in storage_ip_problems(e, vault, vnet):
+                base = item.pop("base")
+                add(("storage", e["id"], item["storage_account"]), base, **item)
     return {
         "vault": vault["name"],
         "vault_id": vault["id"],
@@ -267,6 +271,51 @@ def doctor(svc: Service, caller: Caller, vault_ref: str) -> dict[str, Any]:
         "problems": problems,
         "note": caveat(domain),
     }
+
+
+def storage_ip_problems(e: dict[str, Any], vault: dict[str, Any], vnet: dict[str, Any]) -> list[dict[str, Any]]:
+    """One problem per storage account of ``vault`` for which endpoint ``e`` lacks a blob or queue IP."""
+    from vaultlink.domain.endpoints import DISCONNECTED, storage_account_names
+    from vaultlink.domain.networks import free_count
+
+    if e.get("kind") != "resource" or (e.get("connection") or {}).get("status") == DISCONNECTED:
+        return []
+    have = {(c.get("storage_account"), c.get("purpose")) for c in e.get("ip_configs") or []}
+    gaps = [(sa, [k for k in ("blob", "queue") if (sa, k) not in have]) for sa in storage_account_names(vault)]
+    gaps = [(sa, kinds) for sa, kinds in gaps if kinds]
+    if not gaps:
+        return []
+    needed = sum(len(kinds) for _, kinds in gaps)
+    sub = next((s for s in vnet.get("subnets") or [] if s["name"] == e["subnet"]), None)
+    free = free_count(sub) if sub is not None else 0
+    if free < needed:
+        room = (
+            f"subnet {e['subnet']} of vnet {vnet['name']} has {free} free address(es) and the endpoint needs "
+            f"{needed}: free room first (delete unused endpoints there: `vaultlink endpoint list --vnet "
+            f"{vnet['name']}`), then sync"
+        )
+    else:
+        room = f"subnet {e['subnet']} has room ({free} free); sync the endpoint"
+    out = []
+    for sa, kinds in gaps:
+        msg = (
+            f"endpoint {e['name']} has no {' or '.join(kinds)} IP for storage account {sa} of vault "
+            f"{vault['name']}: agents that reach the vault through it cannot move data to or from {sa}; {room}"
+        )
+        out.append(
+            {
+                "base": {"endpoint": e["name"], "endpoint_id": e["id"], "zone": None, "vnet": vnet["name"]},
+                "problem": "storage-ip-missing",
+                "message": msg,
+                "fix": f"vaultlink endpoint sync {e['name']}",
+                "storage_account": sa,
+                "missing": kinds,
+                "subnet": e["subnet"],
+                "free": free,
+                "needed": needed,
+            }
+        )
+    return out
 
 
 # --- dns-config ------------------------------------------------------------------------------------

@@ -1,8 +1,11 @@
-"""Endpoint settings: the endpoint policy and the security group (inbound rules).
+"""Endpoint settings: the endpoint policy, the security group (inbound rules) and the IP sync.
 
 Policies are validated by ``vaultlink.policy.compile_policy(doc, "endpoint")``; the default
-is full access. Disconnected endpoints refuse changes (``EndpointDisconnected``). Every
-committed change fires ``endpoints``.
+is full access. A rule's source is a CIDR or ``VirtualNetwork`` (the endpoint's vnet and its
+peers); the security-group view shows what the tag stands for now (``virtual_network``).
+:func:`sync_endpoint` gives a resource endpoint the blob and queue IPs it lacks for the vault's
+storage accounts (``vaultlink endpoint sync``). Disconnected endpoints refuse changes
+(``EndpointDisconnected``). Every committed change fires ``endpoints``.
 """
 
 from __future__ import annotations
@@ -49,15 +52,23 @@ def get_policy(svc: Service, caller: Caller, ref: str) -> dict[str, Any]:
 # --- security group ----------------------------------------------------------------------------
 
 
-def _sg_view(e: dict[str, Any]) -> dict[str, Any]:
-    return {"endpoint_id": e["id"], "rules": e["security_group"]["rules"]}
+def _sg_view(txn: Txn, e: dict[str, Any]) -> dict[str, Any]:
+    """The rules, and the CIDRs ``VirtualNetwork`` stands for now (the vnet's and its peers')."""
+    vnet = txn.get("vnet", e["vnet_id"])
+    peers = {pid: txn.get("vnet", pid) for pid in (vnet or {}).get("peerings") or []}
+    by_id = {pid: v for pid, v in peers.items() if v is not None}
+    return {
+        "endpoint_id": e["id"],
+        "rules": e["security_group"]["rules"],
+        "virtual_network": sgs.virtual_network_spaces(vnet, by_id),
+    }
 
 
 def get_security_group(svc: Service, caller: Caller, ref: str) -> dict[str, Any]:
     with svc.store.transaction() as txn:
         e = find_endpoint(txn, ref, caller.account_id)
         authorize(txn, caller, "network.read", scope_of(e))
-        return _sg_view(e)
+        return _sg_view(txn, e)
 
 
 def add_rule(svc: Service, caller: Caller, ref: str, rule: Any) -> dict[str, Any]:
@@ -71,8 +82,9 @@ def add_rule(svc: Service, caller: Caller, ref: str, rule: Any) -> dict[str, Any
             raise InvalidInput(f"at most {sgs.MAX_RULES} rules per security group.", field="rule")
         rules.append(parsed)
         txn.update("endpoint", e["id"], e)
+        out = _sg_view(txn, e)
     svc.fire("endpoints")
-    return _sg_view(e)
+    return out
 
 
 def remove_rule(svc: Service, caller: Caller, ref: str, rule_id: str) -> dict[str, Any]:
@@ -88,5 +100,47 @@ def remove_rule(svc: Service, caller: Caller, ref: str, rule_id: str) -> dict[st
         sgs.check_gateway_rules(e.get("service"), keep)
         e["security_group"]["rules"] = keep
         txn.update("endpoint", e["id"], e)
+        out = _sg_view(txn, e)
     svc.fire("endpoints")
-    return _sg_view(e)
+    return out
+
+
+# --- IP sync -------------------------------------------------------------------------------------
+
+
+def sync_endpoint(svc: Service, caller: Caller, ref: str) -> dict[str, Any]:
+    """Give a resource endpoint a blob and a queue IP for each of its vault's storage accounts it lacks.
+
+    Idempotent: an endpoint already in sync is left alone. ``SubnetFull`` (nothing changed) when its
+    subnet has no room: free addresses there first. Service endpoints serve no storage names.
+    """
+    from vaultlink.service.endpoints import add_storage_account
+
+    with svc.store.transaction() as txn:
+        e = _mutable(txn, caller, ref, "network.write")
+        accounts: list[str] = []
+        if e.get("kind") == "resource" and e.get("vault_id"):
+            vault = txn.require("vault", e["vault_id"])
+            accounts = dom.storage_account_names(vault)
+            before = {c["fqdn"] for c in e["ip_configs"]}
+            changed = False
+            for sa in accounts:
+                changed = bool(add_storage_account(txn, svc, vault, sa, only=e["id"])) or changed
+            e = txn.require("endpoint", e["id"])
+            added = [
+                {k: c.get(k) for k in ("storage_account", "purpose", "fqdn", "ip")}
+                for c in e["ip_configs"]
+                if c["fqdn"] not in before
+            ]
+        else:
+            changed, added = False, []
+    if changed:
+        svc.fire("endpoints")
+    return {
+        "endpoint_id": e["id"],
+        "endpoint": e["name"],
+        "storage_accounts": accounts,
+        "added": added,
+        "in_sync": True,
+        "ips": [c["ip"] for c in e["ip_configs"]],
+    }

@@ -15,6 +15,7 @@ unique per account)::
      "private_dns_enabled": bool,                    # service: backup.<R>.D answers inside the vnet
      "policy": {...},                                # endpoint policy document
      "security_group": {"rules": [{"id", "protocol", "from_port", "to_port", "source", "description"}]},
+                                                     # source: a CIDR or "VirtualNetwork" (the vnet + peers)
      "connection": {"status", "description", "actions_required"},
      "tags", "created", "created_by", "created_by_id"}
 
@@ -22,6 +23,9 @@ Vault → endpoints: one small index record per resource endpoint, kind ``vault_
 (id = endpoint id, ``account_id`` = the vault's account, ``parent_id`` = the vault id,
 ``name`` None), so ``txn.find("vault_endpoint", parent_id=vault_id)`` finds a vault's
 endpoints even when they live in other accounts. Use :func:`endpoints_for_vault`.
+
+The default security group is one rule, TCP 0-65535 from ``VirtualNetwork``: the endpoint's
+vnet and every vnet peered with it (resolved by the fabric when it builds its view).
 
 Every committed change calls ``svc.fire("endpoints")``.
 """
@@ -53,23 +57,29 @@ def endpoints_for_vault(txn: Txn, vault_id: str) -> list[dict[str, Any]]:
     return out
 
 
-def add_storage_account(txn: Txn, svc: Service, vault: dict[str, Any], storage_account_name: str) -> list[str]:
-    """Give every endpoint of ``vault`` a blob and a queue IP for a new storage account.
+def add_storage_account(
+    txn: Txn, svc: Service, vault: dict[str, Any], storage_account_name: str, only: str | None = None
+) -> list[str]:
+    """Give every endpoint of ``vault`` (or just endpoint ``only``) a blob and a queue IP for a storage account.
 
     Call inside the transaction that adds the account to the vault (the caller updates the
-    vault record), then ``svc.fire("endpoints")`` after commit. Idempotent. Raises
-    ``SubnetFull`` (rolling the caller's transaction back) when an endpoint's subnet has no room.
-    Returns the ids of the endpoints that changed.
+    vault record), then ``svc.fire("endpoints")`` after commit. Idempotent: an endpoint that
+    already has the account's blob and queue IPs is left alone, one that has only one of them
+    gets the other. Raises ``SubnetFull`` (rolling the caller's transaction back) when an
+    endpoint's subnet has no room. Returns the ids of the endpoints that changed.
     """
     changed: list[str] = []
     vnets: dict[str, dict[str, Any]] = {}
     for e in endpoints_for_vault(txn, vault["id"]):
-        if any(c.get("storage_account") == storage_account_name for c in e["ip_configs"]):
+        if only is not None and e["id"] != only:
+            continue
+        have = {c.get("purpose") for c in e["ip_configs"] if c.get("storage_account") == storage_account_name}
+        configs = [c for c in dom.storage_configs(storage_account_name, svc.config.domain) if c["purpose"] not in have]
+        if not configs:
             continue
         vnet = vnets.get(e["vnet_id"]) or txn.require("vnet", e["vnet_id"])
         vnets[vnet["id"]] = vnet
         sub = _subnet(vnet, e["subnet"])
-        configs = dom.storage_configs(storage_account_name, svc.config.domain)
         try:
             ips = net.allocate(sub, e["id"], len(configs))
         except SubnetFull as exc:
@@ -191,9 +201,7 @@ def create_endpoint(svc: Service, caller: Caller, body: dict[str, Any], dry_run:
         rec["policy"] = dom.check_policy(body["policy"]) if body.get("policy") is not None else dom.DEFAULT_POLICY
         rules = body.get("rules")
         rec["security_group"] = {
-            "rules": [sgs.parse_rule(r) for r in rules]
-            if rules is not None
-            else sgs.default_rules(vnet["address_spaces"])
+            "rules": [sgs.parse_rule(r) for r in rules] if rules is not None else sgs.default_rules()
         }
         if dry_run:
             preview = public_view(

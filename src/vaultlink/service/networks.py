@@ -9,6 +9,8 @@ Record ``vnet`` (id ``vnet-…``; ``account_id`` = owning account, ``parent_id``
      "peerings": [other_vnet_id, …],          # always symmetric
      "tags", "created", "created_by"}
 
+Address spaces can be added later (:func:`update_vnet`, `vaultlink vnet update --add-address-space`).
+
 Role checks: ``network.write`` on the account to create a vnet, on the vnet
 (``/accounts/A/vnets/ID``) to change or delete it, ``network.read`` to see it.
 After every committed change the handlers call ``svc.fire("endpoints")``.
@@ -156,6 +158,32 @@ def delete_vnet(svc: Service, caller: Caller, ref: str) -> dict[str, Any]:
         txn.delete("vnet", v["id"])
     svc.fire("endpoints")
     return {"id": v["id"], "name": v["name"], "deleted": True}
+
+
+def update_vnet(svc: Service, caller: Caller, ref: str, add_address_spaces: list[str]) -> dict[str, Any]:
+    """Add address spaces to a vnet, with the checks of creation (range, overlap with its own spaces
+    and with every other vnet's, at most 16). Peered vnets, security groups' ``VirtualNetwork`` and
+    source classification follow at once (``endpoints`` fires)."""
+    if not isinstance(add_address_spaces, list) or not add_address_spaces:
+        raise InvalidInput(
+            "give at least one address space to add, e.g. --add-address-space 127.11.0.0/16.",
+            field="add_address_spaces",
+        )
+    with svc.store.transaction() as txn:
+        v = find_vnet(txn, ref, caller.account_id)
+        authorize(txn, caller, "network.write", vnet_scope(v))
+        for cidr in add_address_spaces:
+            if isinstance(cidr, str) and cidr.strip() in v["address_spaces"]:
+                raise AlreadyExists(
+                    f"virtual network {v['name']} already has address space {cidr.strip()}.",
+                    field="add_address_spaces",
+                )
+        spaces = net.check_address_spaces([*v["address_spaces"], *add_address_spaces], _others(txn, v["id"]), MODE)
+        v["address_spaces"] = spaces
+        txn.update("vnet", v["id"], v)
+        out = vnet_view(txn, v)
+    svc.fire("endpoints")
+    return out
 
 
 # --- subnets ---------------------------------------------------------------------
