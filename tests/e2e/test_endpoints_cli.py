@@ -81,7 +81,8 @@ def test_vnets_subnets_peering_and_bad_cidrs(shared_server: Server) -> None:
     ]:
         refused(s.cli("vnet", "update", "hub", "--add-address-space", cidr), code, exit_code)
     assert s.ok("vnet", "show", "hub")["address_spaces"] == ["127.40.0.0/16"]
-    grown = s.ok("vnet", "update", "hub", "--add-address-space", "127.43.0.0/16", "--add-address-space", "127.44.0.0/24")
+    more = ("--add-address-space", "127.43.0.0/16", "--add-address-space", "127.44.0.0/24")
+    grown = s.ok("vnet", "update", "hub", *more)
     assert grown["address_spaces"] == ["127.40.0.0/16", "127.43.0.0/16", "127.44.0.0/24"]
     assert s.ok("vnet", "subnet", "add", "hub", "grown", "--cidr", "127.43.1.0/24")["free"] == 251
     refused(s.cli("vnet", "create", "x5", "--region", "local-1", "--address-space", "127.43.0.0/16"), "CidrOverlap", 2)

@@ -246,9 +246,9 @@ def test_virtual_network_tag_and_the_default_group() -> None:
     # the gateway requirement counts VirtualNetwork rules like CIDR ones
     gw = [sgs.parse_rule_spec("tcp:443:VirtualNetwork"), sgs.parse_rule_spec("tcp:1026-1028:VirtualNetwork")]
     assert sgs.missing_gateway_ports(gw) == [1031, 2222]
-    with pytest.raises(InvalidSecurityRule) as ei:
+    with pytest.raises(InvalidSecurityRule) as bad:
         sgs.parse_rule_spec("tcp:443:nowhere")
-    assert "VirtualNetwork" in ei.value.message
+    assert "VirtualNetwork" in bad.value.message
     only443 = [sgs.parse_rule_spec("tcp:443:127.10.0.0/16"), sgs.parse_rule_spec("udp:1-65535:127.10.0.0/16")]
     assert sgs.missing_gateway_ports(only443) == [1026, 1027, 1028, 1031, 2222]
     with pytest.raises(GatewayPortsRequired) as ei:

@@ -5,14 +5,24 @@ restarting (connection errors, 429, 502-504)."""
 from __future__ import annotations
 
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import httpx
 
 from vaultlink.agent.resolver import Resolver
-from vaultlink.errors import ServiceUnavailable, VaultlinkError, from_dict
+from vaultlink.errors import InvalidInput, ServiceUnavailable, VaultlinkError, from_dict
 
 RETRY_STATUSES = (429, 502, 503, 504)
+T = TypeVar("T")
+
+
+class _Status(Exception):
+    """An HTTP error answer (status >= 400), turned into the service's error by ``_retrying``."""
+
+    def __init__(self, resp: httpx.Response) -> None:
+        super().__init__(resp.status_code)
+        self.resp = resp
 
 
 class AgentHttp:
@@ -54,6 +64,38 @@ class AgentHttp:
         retry: bool = True,
     ) -> httpx.Response:
         """Send one request to ``host`` (a vault name); raise the service's error on failure."""
+
+        def attempt(url: str, hdrs: dict[str, str]) -> httpx.Response:
+            resp = self._http.request(method, url, json=json, content=content, headers=hdrs, params=params)
+            if resp.status_code >= 400:
+                raise _Status(resp)
+            return resp
+
+        return self._retrying(host, path, headers, retry, attempt)
+
+    def read_into(self, host: str, path: str, buf: memoryview, *, headers: dict[str, str] | None = None) -> None:
+        """GET ``path`` from ``host`` and read its body straight into ``buf``, which it must fill exactly
+        (no joined copy of the body); retried like ``request``."""
+
+        def attempt(url: str, hdrs: dict[str, str]) -> None:
+            with self._http.stream("GET", url, headers=hdrs) as resp:
+                if resp.status_code >= 400:
+                    resp.read()
+                    raise _Status(resp)
+                n, size = 0, len(buf)
+                for piece in resp.iter_raw():
+                    m = len(piece)
+                    if n + m > size:
+                        raise InvalidInput(f"{host}{path} answered more than the {size} bytes asked", field="range")
+                    buf[n : n + m] = piece
+                    n += m
+                if n != size:
+                    raise InvalidInput(f"{host}{path} answered {n} of the {size} bytes asked", field="range")
+
+        self._retrying(host, path, headers, True, attempt)
+
+    def _retrying(self, host: str, path: str, headers: dict[str, str] | None, retry: bool,
+                  attempt: Callable[[str, dict[str, str]], T]) -> T:
         deadline = time.monotonic() + (self.retry_for if retry else 0.0)
         delay = 0.2
         hdrs = {"host": host, **(headers or {})}
@@ -63,21 +105,17 @@ class AgentHttp:
             err: VaultlinkError
             ip = self.resolver.resolve(host)
             try:
-                resp = self._http.request(
-                    method, f"http://{ip}:{self.port}{path}", json=json, content=content, headers=hdrs, params=params
-                )
+                return attempt(f"http://{ip}:{self.port}{path}", hdrs)
             except httpx.TransportError as exc:
                 self.resolver.forget(host)
                 err = ServiceUnavailable(
                     f"cannot reach {host} at {ip}:{self.port} from {self.source_ip or 'this machine'} "
                     f"({exc.__class__.__name__}); is the service running and the endpoint reachable?"
                 )
-            else:
-                if resp.status_code < 400:
-                    return resp
-                err = self._error(resp)
-                if resp.status_code not in RETRY_STATUSES:
-                    raise err
+            except _Status as st:
+                err = self._error(st.resp)
+                if st.resp.status_code not in RETRY_STATUSES:
+                    raise err from None
             if time.monotonic() + delay > deadline:
                 raise err
             self.retries += 1

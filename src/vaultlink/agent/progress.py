@@ -1,22 +1,63 @@
-"""A rich progress bar for backups and restores: bytes, files, rate and ETA (on stderr)."""
+"""A rich progress bar for backups and restores: bytes, files, rate and ETA (on stderr).
+
+Rate and ETA come from the engine's own counters (bytes done / time since the operation started),
+not from rich's sampled speed: rich estimates speed from the deltas between its updates, which
+for a run of a few updates (a fast backup or restore) gives nonsense such as "48 bytes/s".
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    TaskProgressColumn,
-    TextColumn,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
-)
+from rich.progress import BarColumn, DownloadColumn, Progress, ProgressColumn, Task, TaskProgressColumn, TextColumn
+from rich.text import Text
 
 from vaultlink.data import Progress as EngineProgress
+
+_UNITS = ("bytes", "KiB", "MiB", "GiB", "TiB", "PiB")
+
+
+def human_rate(bytes_per_s: float) -> str:
+    """``1536.0`` → ``"1.5 KiB/s"`` (binary units, like the bar's byte counts)."""
+    if bytes_per_s <= 0:
+        return "-"
+    value, unit = float(bytes_per_s), _UNITS[0]
+    for unit in _UNITS:
+        if value < 1024 or unit == _UNITS[-1]:
+            break
+        value /= 1024
+    return f"{value:.0f} {unit}/s" if unit == "bytes" else f"{value:.1f} {unit}/s"
+
+
+def human_eta(seconds: float | None) -> str:
+    if seconds is None:
+        return "ETA -:--:--"
+    s = max(0, round(seconds))
+    return f"ETA {s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}"
+
+
+class RateColumn(ProgressColumn):
+    """The engine's average rate: bytes done / elapsed."""
+
+    def render(self, task: Task) -> Text:
+        return Text(human_rate(float(task.fields.get("rate", 0.0))), style="progress.data.speed")
+
+
+class EtaColumn(ProgressColumn):
+    """Time left at the engine's average rate; when finished, how long it took."""
+
+    def render(self, task: Task) -> Text:
+        if task.finished:
+            return Text(f"took {float(task.fields.get('elapsed', 0.0)):.1f} s", style="progress.elapsed")
+        return Text(human_eta(task.fields.get("eta")), style="progress.remaining")
+
+
+def fields_of(p: EngineProgress) -> dict[str, Any]:
+    """The bar's fields for one engine progress report."""
+    return {"files": f"{p.files_done}/{p.files_total} files", "rate": p.rate, "eta": p.eta, "elapsed": p.elapsed}
 
 
 @contextmanager
@@ -32,18 +73,16 @@ def progress_bar(label: str, enabled: bool = True) -> Iterator[Callable[[EngineP
         TaskProgressColumn(),
         DownloadColumn(binary_units=True),
         TextColumn("{task.fields[files]}"),
-        TransferSpeedColumn(),
-        TextColumn("ETA"),
-        TimeRemainingColumn(),
+        RateColumn(),
+        EtaColumn(),
         console=console,
         transient=False,
         refresh_per_second=5,
     )
-    task = bar.add_task(label, total=None, files="")
+    task = bar.add_task(label, total=None, files="", rate=0.0, eta=None, elapsed=0.0)
 
     def update(p: EngineProgress) -> None:
-        bar.update(task, total=max(p.bytes_total, 1), completed=p.bytes_done,
-                   files=f"{p.files_done}/{p.files_total} files")
+        bar.update(task, total=max(p.bytes_total, 1), completed=p.bytes_done, **fields_of(p))
 
     with bar:
         yield update

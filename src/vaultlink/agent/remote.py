@@ -93,6 +93,16 @@ class RemoteBlobStore:
             raise InvalidInput(f"range {offset}+{length} is outside blob {name!r}", field="range")
         return data
 
+    def read_range_into(self, name: str, offset: int, buf: memoryview) -> None:
+        """``get_range(name, offset, len(buf))`` read straight into ``buf`` (restore's reusable buffers)."""
+        length = len(buf)
+        if offset < 0:
+            raise InvalidInput(f"range {offset}+{length} is invalid", field="range")
+        if length == 0:
+            return
+        self.http.read_into(self.host(self._need(name)), "/" + name, buf,
+                            headers={"range": f"bytes={offset}-{offset + length - 1}"})
+
     def exists(self, name: str) -> bool:
         return self.account_of(name) is not None
 

@@ -351,7 +351,8 @@ class Fabric:
             raise E.SecurityGroupDenied(
                 f"the security group of endpoint {ep.id} has no inbound rule allowing TCP {SERVICE_PORT} from "
                 f"{source_ip}; add one: `vaultlink endpoint sg add-rule {ep.id} --protocol tcp --ports "
-                f"{SERVICE_PORT} --source {source_ip}/32`."
+                f"{SERVICE_PORT} --source {source_ip}/32` (or `--source VirtualNetwork` for the endpoint's vnet "
+                "and every vnet peered with it)."
             )
         # 4. the connection's status: only Approved carries traffic
         if ep.kind == "resource" and ep.status != "Approved":

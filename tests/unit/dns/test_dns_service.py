@@ -273,3 +273,44 @@ def test_dns_config_formats_for_resource_endpoint(env: tuple[Service, Caller]) -
     assert hosts == [f"{r['ip']} {n}" for r in cfg["records"] for n in (r["public_name"], r["fqdn"])]
     zone_file = dns_explain.zone_text(cfg)
     assert f"$ORIGIN {BLOB_ZONE}." in zone_file and f"sa1\t10\tIN\tA\t{cfg['records'][1]['ip']}" in zone_file
+
+
+def test_doctor_flags_storage_accounts_without_endpoint_ips_and_sync_fixes_them(
+    env: tuple[Service, Caller],
+) -> None:
+    from vaultlink.errors import SubnetFull
+    from vaultlink.service import endpoint_settings
+
+    svc, owner = env
+    v = vaults.create_vault(svc, owner, "v1", "local-1")
+    networks.create_vnet(svc, owner, "net1", "local-1", ["127.10.0.0/16"], [{"name": "s", "cidr": "127.10.1.0/29"}])
+    vaults.create_vault(svc, owner, "v2", "local-1")
+    endpoint(svc, owner)  # 1 of the 3 usable addresses
+    filler = endpoint(svc, owner, name="filler", vault="v2")  # 2 of 3
+    assert dns_explain.doctor(svc, owner, "v1")["ok"] is True
+    with svc.store.transaction() as txn:  # the vault gained an account its endpoints hold no IPs for
+        vault = txn.require("vault", v["id"])
+        vault["storage_accounts"] = ["sa1"]
+        txn.update("vault", v["id"], vault)
+    svc.fire("vaults")
+    doc = dns_explain.doctor(svc, owner, "v1")
+    storage = [p for p in doc["problems"] if p["problem"] == "storage-ip-missing"]
+    assert doc["ok"] is False and [(p["endpoint"], p["storage_account"], p["missing"]) for p in storage] == [
+        ("pe1", "sa1", ["blob", "queue"])
+    ]
+    first = storage[0]
+    assert first["fix"] == "vaultlink endpoint sync pe1"
+    assert (first["free"], first["needed"]) == (1, 2)
+    assert "has 1 free address(es) and the endpoint needs 2: free room first" in first["message"]
+    with pytest.raises(SubnetFull):
+        endpoint_settings.sync_endpoint(svc, owner, "pe1")
+    # follow the advice: free room, then sync
+    endpoints.delete_endpoint(svc, owner, filler["id"])
+    doc = dns_explain.doctor(svc, owner, "v1")
+    (only,) = [p for p in doc["problems"] if p["problem"] == "storage-ip-missing"]
+    assert only["endpoint"] == "pe1" and "has room (2 free)" in only["message"]
+    endpoint_settings.sync_endpoint(svc, owner, "pe1")
+    doc = dns_explain.doctor(svc, owner, "v1")
+    assert doc["ok"] is True, doc["problems"]  # the automatic records followed the new IPs
+    blob_ip = next(c["ip"] for c in endpoints.get_endpoint(svc, owner, "pe1")["ip_configs"] if c["purpose"] == "blob")
+    assert answer(svc, N.storage_privatelink_name("sa1", "blob"), VM) == [blob_ip]
