@@ -35,7 +35,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from data_bench import PASS, MiB, du, make_dataset, modify  # noqa: E402
+from data_bench import PASS, MiB, du, make_dataset, modify, print_report  # noqa: E402
 
 VAULTLINK = str(Path(sys.executable).parent / "vaultlink")
 VM = "127.10.1.100"
@@ -204,18 +204,7 @@ def main() -> None:
     if not a.skip_restic and shutil.which("restic"):
         rs = run_restic(rs_data, work, lambda: modify([rs_data / p for p in rel]))
         print("restic:", {k: round(v, 3) for k, v in rs.items()})
-    print("\n| step | vaultlink (private endpoint) | restic (local repo) | ratio (target) |\n|---|---:|---:|---:|")
-    for step, target in (("backup1", ">= 1.2"), ("backup2", ">= 1.0"), ("restore", ">= 1.2")):
-        v = total / MiB / vl[step]
-        line = f"| {step} MiB/s | {v:,.0f} ({vl[step]:.2f} s) |"
-        if rs:
-            x = total / MiB / rs[step]
-            line += f" {x:,.0f} ({rs[step]:.2f} s) | {v / x:.2f} ({target}) |"
-        print(line)
-    line = f"| repository MiB | {vl['repo_size'] / MiB:,.1f} |"
-    if rs:
-        line += f" {rs['repo_size'] / MiB:,.1f} | {vl['repo_size'] / rs['repo_size']:.3f} (<= 1.05) |"
-    print(line)
+    print_report(vl, rs, total, "vaultlink (private endpoint)", "restic (local repo)")
     if not a.keep:
         shutil.rmtree(work)
     if not ok:

@@ -241,20 +241,27 @@ def main() -> None:
     if not a.skip_restic and shutil.which("restic"):
         rs = run_restic(rs_data, work, lambda: modify([rs_data / p for p in rel]))
         print("restic:", {k: round(v, 3) for k, v in rs.items()})
-    print("\n| step | vaultlink | restic | ratio (target) |\n|---|---:|---:|---:|")
+    print_report(vl, rs, total)
+    if not a.keep:
+        shutil.rmtree(work)
+
+
+
+def print_report(vl: dict[str, float], rs: dict[str, float], total: int, label: str = "vaultlink",
+                 peer: str = "restic") -> None:
+    """The markdown table of both tools' steps and their ratios against the issue's targets."""
+    print(f"\n| step | {label} | {peer} | ratio (target) |\n|---|---:|---:|---:|")
     for step, target in (("backup1", ">= 1.2"), ("backup2", ">= 1.0"), ("restore", ">= 1.2")):
         v = total / MiB / vl[step]
-        line = f"| {step} MiB/s | {v:,.0f} ({vl[step]:.2f}s) |"
+        line = f"| {step} MiB/s | {v:,.0f} ({vl[step]:.2f} s) |"
         if rs:
             x = total / MiB / rs[step]
-            line += f" {x:,.0f} ({rs[step]:.2f}s) | {v / x:.2f} ({target}) |"
+            line += f" {x:,.0f} ({rs[step]:.2f} s) | {v / x:.2f} ({target}) |"
         print(line)
     line = f"| repository MiB | {vl['repo_size'] / MiB:,.1f} |"
     if rs:
         line += f" {rs['repo_size'] / MiB:,.1f} | {vl['repo_size'] / rs['repo_size']:.3f} (<= 1.05) |"
     print(line)
-    if not a.keep:
-        shutil.rmtree(work)
 
 
 if __name__ == "__main__":

@@ -37,6 +37,19 @@ ENV_DATA_DIR = "VAULTLINK_DATA_DIR"
 ENV_URL = "VAULTLINK_URL"
 ENV_API_KEY = "VAULTLINK_API_KEY"
 ENV_CONFIG = "VAULTLINK_CONFIG"
+ENV_AGENT_STATE = "VAULTLINK_AGENT_STATE"
+ENV_PASSPHRASE = "VAULTLINK_PASSPHRASE"
+
+
+def agent_state_dir() -> Path:
+    """The agent's state directory: ``VAULTLINK_AGENT_STATE`` or ``~/.vaultlink-agent``."""
+    env = os.environ.get(ENV_AGENT_STATE)
+    return Path(env).expanduser() if env else Path.home() / ".vaultlink-agent"
+
+
+def passphrase_from_env() -> str | None:
+    """The agent's encryption passphrase from ``VAULTLINK_PASSPHRASE``, if set."""
+    return os.environ.get(ENV_PASSPHRASE) or None
 
 
 def default_data_dir() -> Path:

@@ -16,8 +16,6 @@ from typing import Any
 import pytest
 from tests.conftest import CliResult, Server, start_server, stop_server
 
-from vaultlink.service.extensions import CAPABILITIES
-
 
 def refused(r: CliResult, code: str, exit_code: int) -> None:
     assert r.exit_code == exit_code and r.error_code == code, (r.exit_code, r.stdout, r.stderr)
@@ -240,9 +238,8 @@ def test_wizard_auto_approval_policy_sg_and_delete(shared_server: Server, tmp_pa
         2,
     )
     assert len(s.ok("endpoint", "sg", "remove-rule", "pe-wiz", new["id"])["rules"]) == 1
-    # the vault cannot go while it has endpoints (once the endpoints capability is installed)
-    if "vaultlink.service.endpoints" in CAPABILITIES:
-        refused(s.cli("vault", "delete", "wiz"), "VaultHasEndpoints", 4)
+    # the vault cannot go while it has endpoints
+    refused(s.cli("vault", "delete", "wiz"), "VaultHasEndpoints", 4)
     # deletion frees the IP and drops the connection; then the vault can go
     gone = s.ok("endpoint", "delete", "pe-wiz")
     assert gone["deleted"] is True and gone["connection"]["status"] == "Deleted" and gone["freed_ips"] == 1

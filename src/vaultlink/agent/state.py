@@ -9,14 +9,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from vaultlink.config import agent_state_dir
 from vaultlink.errors import InvalidInput, NotRegistered
-
-ENV_STATE_DIR = "VAULTLINK_AGENT_STATE"
 
 
 def default_state_dir() -> Path:
-    env = os.environ.get(ENV_STATE_DIR)
-    return Path(env).expanduser() if env else Path.home() / ".vaultlink-agent"
+    return agent_state_dir()
 
 
 @dataclass

@@ -91,8 +91,6 @@ def create_app(svc: Service) -> FastAPI:
 
     for name in ROUTE_MODULES:
         app.include_router(importlib.import_module(name).router, prefix="/v1")
-    for extra in svc.hooks.get("routers", []):
-        app.include_router(extra, prefix="/v1")
 
     @app.get("/healthz", include_in_schema=False)
     @app.get("/v1/healthz", tags=["health"])

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -10,6 +9,7 @@ from typing import Annotated
 import typer
 
 from vaultlink.cli.common import OutputFormat, OutputOpt, emit, handled
+from vaultlink.config import passphrase_from_env
 
 app = typer.Typer(help="The backup agent: register this machine, back up, restore, check.", no_args_is_help=True)
 
@@ -24,7 +24,7 @@ PassFile = Annotated[
                  "else a prompt)."),
 ]
 NoProgress = Annotated[bool, typer.Option("--no-progress", help="Do not draw the progress bar.")]
-ENV_PASSPHRASE = "VAULTLINK_PASSPHRASE"
+
 
 
 def _state_dir(state_dir: Path | None) -> Path:
@@ -41,7 +41,7 @@ def _passphrase(path: str | None, confirm: bool = False) -> str:
             from vaultlink.errors import NotFound
 
             raise NotFound(f"cannot read the passphrase file {path!r}: {exc.strerror}", field="passphrase") from None
-    env = os.environ.get(ENV_PASSPHRASE)
+    env = passphrase_from_env()
     if env:
         return env
     if not sys.stdin.isatty():

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from enum import StrEnum
 from typing import Annotated, Any
@@ -95,9 +95,11 @@ def handled(output: OutputFormat) -> Iterator[None]:
         fail(err, output)
 
 
-def command(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Marker kept for symmetry; commands call ``handled(output)`` themselves."""
-    return fn
+def parse_tags(tag: list[str] | None) -> dict[str, str] | None:
+    """``--tag KEY=VALUE`` options (repeatable) as a dict; None when none were given."""
+    if not tag:
+        return None
+    return {k: v for k, _, v in (t.partition("=") for t in tag)}
 
 
 def read_json_file(path: str, what: str = "file") -> Any:

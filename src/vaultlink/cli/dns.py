@@ -17,7 +17,7 @@ import typer
 from rich.console import Console
 
 from vaultlink.cli.client import Client
-from vaultlink.cli.common import OutputFormat, OutputOpt, emit, handled
+from vaultlink.cli.common import OutputFormat, OutputOpt, emit, handled, parse_tags
 
 app = typer.Typer(
     help="Private DNS: zones, record sets, virtual-network links; `check` and `doctor` explain answers. "
@@ -37,10 +37,6 @@ RECORD_COLS = ("name", "type", "ttl", "values", "managed_by")
 LINK_COLS = ("name", "vnet_name", "vnet_id", "fallback_to_public", "managed_by")
 
 
-def _tags(tag: list[str] | None) -> dict[str, str] | None:
-    return {k: v for k, _, v in (t.partition("=") for t in tag)} if tag else None
-
-
 # --- zones ------------------------------------------------------------------------------------
 @zone_app.command("create")
 def zone_create(
@@ -50,7 +46,7 @@ def zone_create(
 ) -> None:
     """Create a private DNS zone."""
     with handled(output):
-        emit(Client().post("/dns/zones", {"name": name, "tags": _tags(tag)}), output, ZONE_COLS)
+        emit(Client().post("/dns/zones", {"name": name, "tags": parse_tags(tag)}), output, ZONE_COLS)
 
 
 @zone_app.command("list")

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from vaultlink.cli.client import Client
-from vaultlink.cli.common import OutputFormat, OutputOpt, emit, handled, read_json_file
+from vaultlink.cli.common import OutputFormat, OutputOpt, emit, handled, parse_tags, read_json_file
 
 app = typer.Typer(
     help="Private endpoints: resource (a vault) and service (backup, backup-gateway).", no_args_is_help=True
@@ -37,12 +37,6 @@ RuleOpt = Annotated[
         "vnet and its peers)",
     ),
 ]
-
-
-def _tags(tag: list[str] | None) -> dict[str, str] | None:
-    if not tag:
-        return None
-    return {k: v for k, _, v in (t.partition("=") for t in tag)}
 
 
 @app.command("create")
@@ -78,7 +72,7 @@ def create(
             "region": region,
             "vnet": vnet,
             "subnet": subnet,
-            "tags": _tags(tag),
+            "tags": parse_tags(tag),
             "dry_run": dry_run,
         }
         if service is not None:

@@ -7,22 +7,12 @@ from typing import Annotated
 import typer
 
 from vaultlink.cli.client import Client
-from vaultlink.cli.common import OutputFormat, OutputOpt, emit, handled
+from vaultlink.cli.common import OutputFormat, OutputOpt, emit, handled, parse_tags
 
 app = typer.Typer(help="Vaults: where backups live.", no_args_is_help=True)
 COLUMNS = ("id", "name", "region", "public_network_access", "cross_region_restore", "has_protection_history")
 
 Toggle = Annotated[str | None, typer.Option(help="Enabled or Disabled")]
-
-
-def _tags(tag: list[str] | None) -> dict[str, str] | None:
-    if not tag:
-        return None
-    out = {}
-    for t in tag:
-        k, _, v = t.partition("=")
-        out[k] = v
-    return out
 
 
 @app.command("create")
@@ -41,7 +31,7 @@ def create(
             "region": region,
             "public_network_access": public_network_access,
             "cross_region_restore": cross_region_restore,
-            "tags": _tags(tag),
+            "tags": parse_tags(tag),
         }
         emit(Client().post("/vaults", body), output)
 
@@ -78,7 +68,7 @@ def update(
         if cross_region_restore is not None:
             body["cross_region_restore"] = cross_region_restore
         if tag is not None:
-            body["tags"] = _tags(tag)
+            body["tags"] = parse_tags(tag)
         emit(Client().patch(f"/vaults/{vault}", body), output)
 
 

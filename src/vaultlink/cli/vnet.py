@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from vaultlink.cli.client import Client
-from vaultlink.cli.common import OutputFormat, OutputOpt, emit, handled
+from vaultlink.cli.common import OutputFormat, OutputOpt, emit, handled, parse_tags
 from vaultlink.errors import InvalidInput
 
 app = typer.Typer(help="Virtual networks: address spaces, subnets, peerings.", no_args_is_help=True)
@@ -16,12 +16,6 @@ app.add_typer(subnet_app, name="subnet")
 
 COLUMNS = ("id", "name", "region", "address_spaces", "endpoints")
 SUBNET_COLUMNS = ("name", "cidr", "capacity", "allocated", "free")
-
-
-def _tags(tag: list[str] | None) -> dict[str, str] | None:
-    if not tag:
-        return None
-    return {k: v for k, _, v in (t.partition("=") for t in tag)}
 
 
 def _subnet_spec(spec: str) -> dict[str, str]:
@@ -49,7 +43,7 @@ def create(
             "region": region,
             "address_spaces": list(address_space),
             "subnets": [_subnet_spec(s) for s in subnet or []],
-            "tags": _tags(tag),
+            "tags": parse_tags(tag),
         }
         emit(Client().post("/vnets", body), output)
 

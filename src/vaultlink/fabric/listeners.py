@@ -26,18 +26,17 @@ class ListenerManager:
 
     async def start(self, runtime: Any) -> None:
         self.loop = asyncio.get_running_loop()
-        self.svc.on("*", self._changed)
+        # Vaults, vnets and endpoints make the view; keys and roles only bump svc.generation,
+        # which the pipeline's caches already compare against.
+        self.svc.on("endpoints", self._changed)
+        self.svc.on("vaults", self._changed)
         await self.sync()
 
     async def stop(self, runtime: Any) -> None:
         return None
 
     def _changed(self) -> None:
-        """Called from whichever thread committed a change: refresh synchronously, then sync listeners."""
-        try:
-            self.fabric.view = build_view(self.svc, self.svc.generation)
-        except VaultlinkError:
-            log.exception("cannot rebuild the network view")
+        """Called from whichever thread committed a change: rebuild the view and the listeners."""
         loop = self.loop
         if loop is None:
             return

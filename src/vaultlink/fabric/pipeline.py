@@ -99,9 +99,9 @@ class Fabric:
         self.auth = Authenticator(svc)
         self.metrics = Metrics()
         cfg = svc.config
-        self.body_timeout = float(getattr(cfg, "body_timeout", 30.0))  # seconds between two body chunks
-        self.header_timeout = float(getattr(cfg, "header_timeout", 10.0))  # to send a request's headers
-        self.max_header_bytes = int(getattr(cfg, "max_header_bytes", 64 * 1024))
+        self.body_timeout = cfg.body_timeout  # seconds between two body chunks
+        self.header_timeout = cfg.header_timeout  # to send a request's headers
+        self.max_header_bytes = cfg.max_header_bytes
         self.max_body = cfg.max_body_bytes
         self.routes = {name: RouteTable(app) for name, app in data_apps.items()}
         self.routes["regional"] = RouteTable(management)

@@ -29,7 +29,6 @@ class AuditSink:
         self._written = 0
         self._emitted = 0
         self._thread: threading.Thread | None = None
-        self._listeners: list[Any] = []
         self.failed = 0  # events that could not be stored at all (logged)
 
     def start(self) -> None:

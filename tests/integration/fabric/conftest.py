@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,13 +14,6 @@ from tests.conftest import Server, start_server, stop_server
 
 def vm(source_ip: str, timeout: float = 15) -> httpx.Client:
     return httpx.Client(transport=httpx.HTTPTransport(local_address=source_ip), trust_env=False, timeout=timeout)
-
-
-def config_has(*keys: str) -> bool:
-    from vaultlink.config import Config
-
-    names = {f.name for f in dataclasses.fields(Config)}
-    return all(k in names for k in keys)
 
 
 @dataclass

@@ -11,17 +11,13 @@ from typing import Any
 
 import pytest
 from tests.conftest import stop_server
-from tests.integration.fabric.conftest import Fab, config_has, setup_fabric, start_with_config, vm
-
-HAS_TIMEOUTS = config_has("header_timeout", "body_timeout")
+from tests.integration.fabric.conftest import Fab, setup_fabric, start_with_config, vm
 
 
 @pytest.fixture(scope="module")
 def small(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fab]:
-    """A server with a 4 KiB body limit (and 1-second header/body timeouts when the config has them)."""
-    text = "max_body_bytes = 4096\n"
-    if HAS_TIMEOUTS:
-        text += "header_timeout = 1.0\nbody_timeout = 1.0\n"
+    """A server with a 4 KiB body limit and 1-second header/body timeouts."""
+    text = "max_body_bytes = 4096\nheader_timeout = 1.0\nbody_timeout = 1.0\n"
     s = start_with_config(tmp_path_factory.mktemp("bad"), text)
     try:
         yield setup_fabric(s, 63)
@@ -83,7 +79,7 @@ def test_huge_headers_are_431_and_audited(small: Fab) -> None:
 
 
 def test_idle_and_slow_header_clients_are_timed_out_while_others_are_served(small: Fab) -> None:
-    timeout = 1.0 if HAS_TIMEOUTS else 10.0  # the default header deadline is 10 s
+    timeout = 1.0
     src_idle, src_slow = "127.63.1.30", "127.63.1.31"
     idle = socket.create_connection((small.ip, small.port), source_address=(src_idle, 0))
     slow = socket.create_connection((small.ip, small.port), source_address=(src_slow, 0))
@@ -126,7 +122,6 @@ def test_oversize_chunked_body_to_management_api_is_413(small: Fab) -> None:
     assert r.status_code == 413 and r.json()["error"]["code"] == "PayloadTooLarge"
 
 
-@pytest.mark.skipif(not HAS_TIMEOUTS, reason="config has no body_timeout yet")
 def test_slow_body_is_408_and_audited(small: Fab) -> None:
     """A body that stops arriving: refused after body_timeout; a body read happens on the management API."""
     src = "127.0.0.1"
