@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
 # Debian packages the tests and benchmarks drive as real peers:
 # dig (bind9-dnsutils), dnsmasq, dnsperf, restic, PostgreSQL.
+#
+# Installing never starts, stops or disables a service of the machine: a policy-rc.d that refuses
+# every start is in place for the install only (a dnsmasq or PostgreSQL the owner runs is left as
+# it is). The tests start their own instances on 127.0.0.1 and stop them by PID.
 set -euo pipefail
 need=()
 command -v dig >/dev/null || need+=(bind9-dnsutils)
@@ -10,15 +14,20 @@ command -v restic >/dev/null || need+=(restic)
 if ! command -v initdb >/dev/null && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
   need+=(postgresql)
 fi
-if [ ${#need[@]} -gt 0 ]; then
-  if [ "$(id -u)" != 0 ]; then
-    echo "missing Debian packages: ${need[*]} (run as root, or: sudo apt-get install ${need[*]})" >&2
-    exit 1
-  fi
-  echo "installing Debian packages: ${need[*]}"
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+if [ ${#need[@]} -eq 0 ]; then exit 0; fi
+if [ "$(id -u)" != 0 ]; then
+  echo "missing Debian packages: ${need[*]} (run as root, or: sudo apt-get install ${need[*]})" >&2
+  exit 1
 fi
-# dnsmasq's Debian service is not wanted: the tests run their own instances.
-if command -v systemctl >/dev/null 2>&1; then systemctl disable --now dnsmasq >/dev/null 2>&1 || true; fi
-pkill -x dnsmasq 2>/dev/null || true
+echo "installing Debian packages: ${need[*]}"
+policy=/usr/sbin/policy-rc.d
+saved=""
+if [ -e "$policy" ]; then saved="$(mktemp)"; cp -p "$policy" "$saved"; fi
+restore_policy() {
+  if [ -n "$saved" ]; then mv -f "$saved" "$policy"; else rm -f "$policy"; fi
+}
+trap restore_policy EXIT
+printf '#!/bin/sh\n# vaultlink install: start no service\nexit 101\n' > "$policy"
+chmod 0755 "$policy"
+apt-get update -qq
+DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null

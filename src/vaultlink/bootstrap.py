@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import parse_qs, urlparse
+from urllib.parse import urlparse
 
 from vaultlink.config import Config
 from vaultlink.domain.regions import load_catalog
@@ -41,11 +41,11 @@ def open_blobs(url: str) -> BlobStore:
 
         return MemoryBlobStore()
     if parsed.scheme == "s3":
-        from vaultlink.adapters import blob_s3  # type: ignore[attr-defined]
-
-        q = {k: v[0] for k, v in parse_qs(parsed.query).items()}
-        store: BlobStore = blob_s3.S3BlobStore(bucket=parsed.netloc, **q)
-        return store
+        raise InvalidInput(
+            f"blob_url {url!r}: the S3 blob store is not built yet in this release; use "
+            "file:///DIR (the default, under the data dir) until it is.",
+            field="blob_url",
+        )
     raise InvalidInput(
         f"blob_url {url!r} is not supported; use file:///DIR or s3://BUCKET?endpoint=URL", field="blob_url"
     )
@@ -59,10 +59,7 @@ def build_service(
         store = open_store(config.effective_metadata_url)
         store.migrate()
     if blobs is None:
-        try:
-            blobs = open_blobs(config.effective_blob_url)
-        except ImportError:  # the blob adapters are optional until the data path is wired
-            blobs = None
+        blobs = open_blobs(config.effective_blob_url)
     svc = Service(config=config, store=store, catalog=catalog, audit=AuditSink(store), blobs=blobs)
     from vaultlink.service import extensions
 

@@ -25,6 +25,7 @@ Config file keys (all optional)::
 
 from __future__ import annotations
 
+import json
 import os
 import tomllib
 from dataclasses import dataclass, field, fields, replace
@@ -135,6 +136,7 @@ class ClientSettings:
     url: str | None
     api_key: str | None
     data_dir: Path
+    server_info: dict[str, Any] = field(default_factory=dict)  # the local server's server.json
 
 
 def client_settings(
@@ -167,15 +169,16 @@ def client_settings(
             raise InvalidInput(f"profile {prof_name!r} not found in {cfg_path}", field="profile")
         url = url or prof.get("url")
         api_key = api_key or prof.get("api_key")
+    server_info: dict[str, Any] = {}
+    info = ddir / "server.json"
+    if info.exists():
+        try:
+            loaded = json.loads(info.read_text(encoding="utf-8"))
+            server_info = loaded if isinstance(loaded, dict) else {}
+        except (OSError, ValueError):
+            server_info = {}
     if url is None:
-        info = ddir / "server.json"
-        if info.exists():
-            import json
-
-            try:
-                url = json.loads(info.read_text(encoding="utf-8")).get("url")
-            except (OSError, ValueError):
-                url = None
+        url = server_info.get("url")
     if api_key is None:
         key_file = ddir / "owner.key"
         if key_file.exists():
@@ -183,4 +186,4 @@ def client_settings(
                 api_key = key_file.read_text(encoding="utf-8").strip() or None
             except OSError:
                 api_key = None
-    return ClientSettings(url=url, api_key=api_key, data_dir=ddir)
+    return ClientSettings(url=url, api_key=api_key, data_dir=ddir, server_info=server_info)

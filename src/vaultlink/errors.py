@@ -625,3 +625,13 @@ class RequestHeaderTooLarge(InvalidInput):
     code = "RequestHeaderTooLarge"
     http_status = 431
     exit_code = 2
+
+
+# --- checks that found problems (exit 6) ---
+class DnsProblemsFound(VaultlinkError):
+    """`vaultlink dns doctor` found missing or wrong private DNS zones, links or records; apply the fixes it
+    lists, then run it again."""
+
+    code = "DnsProblemsFound"
+    http_status = 200
+    exit_code = 6

@@ -88,8 +88,11 @@ class MetadataStore(Protocol):
     - ``transaction()`` yields a ``Txn``; commit on normal exit, rollback on error.
     - ``append_audit(events)`` appends events (dicts) in one write, assigning
       increasing integer ``seq`` values; ``query_audit(filters, after_seq,
-      limit)`` returns events in ``seq`` order matching exact-match ``filters``
-      on the event's keys plus ``since``/``until`` bounds on ``time``.
+      limit, before_seq)`` returns events matching exact-match ``filters``
+      on the event's keys plus ``since``/``until`` bounds on ``time``, with
+      ``after_seq < seq`` (and ``seq < before_seq`` when given): in ascending
+      ``seq`` order, or, with ``newest_first``, the newest ``limit`` of them,
+      newest first.
     """
 
     def migrate(self) -> None:
@@ -101,7 +104,12 @@ class MetadataStore(Protocol):
     def append_audit(self, events: list[dict[str, Any]]) -> None: ...
 
     def query_audit(
-        self, filters: dict[str, Any], after_seq: int = 0, limit: int = 1000
+        self,
+        filters: dict[str, Any],
+        after_seq: int = 0,
+        limit: int = 1000,
+        before_seq: int | None = None,
+        newest_first: bool = False,
     ) -> list[dict[str, Any]]: ...
 
     def close(self) -> None: ...

@@ -180,7 +180,7 @@ def test_data_path_case(world: World, case: str, source: str, endpoint: str, hos
     assert ev["decision"] == ("allowed" if code is None else "denied")
     assert ev["code"] == code
     assert ev["endpoint"] == (None if endpoint == "public" else world.ids[endpoint]["id"])
-    assert isinstance(ev["time"], float) and ev["latency_ms"] >= 0
+    assert isinstance(ev["time"], str) and ev["time"].endswith("Z") and ev["latency_ms"] >= 0
     assert ev["action"]
     if not host.startswith("name:"):
         assert ev["action"] == "backup:DescribeBackupVault"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import stat
 import time
+from datetime import datetime
 from pathlib import Path
 
 import httpx
@@ -273,7 +274,12 @@ def test_audit_filters_and_follow(shared_server: Server) -> None:
         p.terminate()
         p.wait(timeout=10)
     recent = s.ok("audit", "list", "--since", str(since), "--action", "vault.create")
-    assert recent and all(e["time"] >= since and e["action"] == "vault.create" for e in recent)
+    # JSON times are ISO 8601 in UTC (``Z``)
+    assert recent and all(e["time"].endswith("Z") for e in recent)
+    assert all(
+        datetime.fromisoformat(e["time"]).timestamp() >= since - 0.001 and e["action"] == "vault.create"
+        for e in recent
+    )
     assert all(e["decision"] == "allowed" for e in s.ok("audit", "list", "--decision", "allowed"))
     bad = s.cli("audit", "list", "--decision", "maybe")
     assert bad.error_code == "InvalidInput"

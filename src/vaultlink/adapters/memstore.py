@@ -111,11 +111,16 @@ class MemoryStore:
                 self._audit.append(ev)
 
     def query_audit(
-        self, filters: dict[str, Any], after_seq: int = 0, limit: int = 1000
+        self,
+        filters: dict[str, Any],
+        after_seq: int = 0,
+        limit: int = 1000,
+        before_seq: int | None = None,
+        newest_first: bool = False,
     ) -> list[dict[str, Any]]:
         out = []
-        for ev in self._audit:
-            if ev["seq"] <= after_seq:
+        for ev in reversed(self._audit) if newest_first else self._audit:
+            if ev["seq"] <= after_seq or (before_seq is not None and ev["seq"] >= before_seq):
                 continue
             ok = True
             for k, v in filters.items():

@@ -185,9 +185,16 @@ class SqlStore:
             txn._conn.execute(insert(audit_events), rows)
 
     def query_audit(
-        self, filters: dict[str, Any], after_seq: int = 0, limit: int = 1000
+        self,
+        filters: dict[str, Any],
+        after_seq: int = 0,
+        limit: int = 1000,
+        before_seq: int | None = None,
+        newest_first: bool = False,
     ) -> list[dict[str, Any]]:
         q = select(audit_events.c.seq, audit_events.c.body).where(audit_events.c.seq > after_seq)
+        if before_seq is not None:
+            q = q.where(audit_events.c.seq < before_seq)
         for k, v in filters.items():
             if v is None:
                 continue
@@ -199,7 +206,7 @@ class SqlStore:
                 q = q.where(getattr(audit_events.c, k) == v)
             else:
                 raise ValueError(f"cannot filter audit events on {k}")
-        q = q.order_by(audit_events.c.seq).limit(limit)
+        q = q.order_by(audit_events.c.seq.desc() if newest_first else audit_events.c.seq).limit(limit)
         with self.engine.connect() as conn:
             out = []
             for seq, body in conn.execute(q):

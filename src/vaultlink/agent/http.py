@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 import httpx
 
 from vaultlink.agent.resolver import Resolver
+from vaultlink.dns import names as N
 from vaultlink.errors import InvalidInput, ServiceUnavailable, VaultlinkError, from_dict
 
 RETRY_STATUSES = (429, 502, 503, 504)
@@ -36,7 +37,11 @@ class AgentHttp:
         retry_for: float = 90.0,
         timeout: float = 120.0,
         sleep: Any = time.sleep,
+        domain: str = "vaultlink.internal",
+        vault_name: str | None = None,
     ) -> None:
+        self.domain = domain
+        self.vault_name = vault_name
         self.resolver = resolver
         self.port = port
         self.source_ip = source_ip
@@ -103,9 +108,12 @@ class AgentHttp:
             hdrs["authorization"] = f"Bearer {self.token}"
         while True:
             err: VaultlinkError
-            ip = self.resolver.resolve(host)
+            ip = "?"
             try:
+                ip = self.resolver.resolve(host)  # inside the retry: a DNS server restarting is retried too
                 return attempt(f"http://{ip}:{self.port}{path}", hdrs)
+            except ServiceUnavailable as exc:
+                err = exc
             except httpx.TransportError as exc:
                 self.resolver.forget(host)
                 err = ServiceUnavailable(
@@ -114,6 +122,8 @@ class AgentHttp:
                 )
             except _Status as st:
                 err = self._error(st.resp)
+                if err.code == "PublicNetworkAccessDisabled":
+                    raise self._public_hint(err, host, ip) from None
                 if st.resp.status_code not in RETRY_STATUSES:
                     raise err from None
             if time.monotonic() + delay > deadline:
@@ -121,6 +131,20 @@ class AgentHttp:
             self.retries += 1
             self._sleep(delay)
             delay = min(delay * 2, 5.0)
+
+    def _public_hint(self, err: VaultlinkError, host: str, ip: str) -> VaultlinkError:
+        """The vault refused a request that reached its public endpoint: say which name resolved publicly."""
+        domain = getattr(self.resolver, "domain", None) or self.domain
+        pl = N.privatelink_name_for(host, domain) or host
+        zone = N.zone_of(pl, domain) or "(its privatelink zone)"
+        vault = self.vault_name or "VAULT"
+        return type(err)(
+            f"{host} resolved to {ip}, a public address, when asked from {self.source_ip or 'this machine'}, so "
+            f"the request reached the vault's public endpoint, which it refuses (public network access is "
+            f"Disabled). The private DNS for this name is missing in your vnet: zone {zone} must be linked to "
+            f"the vnet and hold an A record for {pl}. `vaultlink dns doctor {vault}` lists what is missing.",
+            fqdn=host, address=ip, zone=zone,
+        )
 
     @staticmethod
     def _error(resp: httpx.Response) -> VaultlinkError:

@@ -62,7 +62,8 @@ class Agent:
     def __init__(self, state: AgentState, resolver: Resolver | None = None, retry_for: float = 90.0) -> None:
         self.state = state
         self.resolver = resolver or DnsResolver(state.dns, state.source_ip, state.domain)
-        self.http = AgentHttp(self.resolver, state.api_port, state.source_ip, state.credential, retry_for=retry_for)
+        self.http = AgentHttp(self.resolver, state.api_port, state.source_ip, state.credential, retry_for=retry_for,
+                              domain=state.domain, vault_name=state.vault_name)
 
     def close(self) -> None:
         self.http.close()
@@ -219,13 +220,17 @@ def register(
     st.credential = out["credential"]
     st.storage_accounts = list(names["storage_accounts"])
     st.write_account = names["write_account"]
-    save_state(state_dir, st)
+    if prev is not None:  # the server rotated the credential: the old one no longer works, keep the new
+        save_state(state_dir, st)
     agent = Agent(st, resolver)
     try:
         repo = agent.open_repository(passphrase, create=True)
         repo.close()
     finally:
         agent.close()
+    # A first registration is saved only once it fully worked: a failure leaves no state behind,
+    # so `vaultlink agent register` can simply be run again.
+    save_state(state_dir, st)
     return {
         "container": out["container"]["id"],
         "vault": out["vault"],

@@ -198,6 +198,8 @@ def serve(config: Config, out: Any = sys.stdout) -> None:
             "pid": os.getpid(),
             "api_port": rt.port,
             "public_address": config.public_address,
+            "domain": config.domain,
+            "default_region": next(iter(svc.catalog.regions), None),
         }
         info.update(getattr(rt, "extra_info", {}))
         write_private(info_path, json.dumps(info, indent=2))

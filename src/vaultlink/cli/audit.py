@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 import sys
 import time
+from datetime import datetime
 from typing import Annotated, Any
 
 import typer
 
 from vaultlink.cli.client import Client
-from vaultlink.cli.common import OutputFormat, OutputOpt, emit, handled
+from vaultlink.cli.common import OutputFormat, OutputOpt, emit, handled, with_iso_times
+from vaultlink.errors import ServiceUnavailable
 
 app = typer.Typer(help="The audit log: one event per decision.", no_args_is_help=True)
 COLUMNS = (
@@ -46,15 +48,13 @@ def _parse_time(text: str | None) -> float | None:
 
 def _fmt(ev: dict[str, Any]) -> dict[str, Any]:
     out = dict(ev)
-    out["time"] = (
-        time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(ev["time"])) + f".{int(ev['time'] % 1 * 1000):03d}"
-    )
+    out["time"] = datetime.fromtimestamp(float(ev["time"])).astimezone().isoformat(timespec="milliseconds")
     return out
 
 
 @app.command("list")
 def list_(
-    vault: Annotated[str | None, typer.Option("--vault")] = None,
+    vault: Annotated[str | None, typer.Option("--vault", help="Name, id or ARN")] = None,
     endpoint: Annotated[str | None, typer.Option("--endpoint")] = None,
     principal: Annotated[str | None, typer.Option("--principal", help="Principal ARN")] = None,
     decision: Annotated[str | None, typer.Option("--decision", help="allowed or denied")] = None,
@@ -62,11 +62,15 @@ def list_(
     action: Annotated[str | None, typer.Option("--action")] = None,
     since: Annotated[str | None, typer.Option("--since", help="Epoch seconds or ISO time")] = None,
     until: Annotated[str | None, typer.Option("--until")] = None,
-    limit: Annotated[int, typer.Option("--limit")] = 100,
+    limit: Annotated[int, typer.Option("--limit", help="How many of the newest events")] = 100,
+    before: Annotated[
+        int | None, typer.Option("--before", help="Page back: only events older than this seq")
+    ] = None,
     follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep streaming new events.")] = False,
     output: OutputOpt = OutputFormat.table,
 ) -> None:
-    """List audit events, filtered; --follow streams new ones (one JSON line each with -o json)."""
+    """The newest events (like tail: the last --limit, oldest of them first), filtered; --before SEQ pages
+    back. --follow then streams new ones (one JSON line each with -o json) without repeating or losing any."""
     with handled(output):
         client = Client()
         params = {
@@ -76,30 +80,36 @@ def list_(
             "decision": decision,
             "code": code,
             "action": action,
-            "since": _parse_time(since),
-            "until": _parse_time(until),
         }
-        events = client.get("/audit", limit=limit, **params)
+        window = {"since": _parse_time(since), "until": _parse_time(until)}
+        events = list(reversed(client.get("/audit", limit=limit, before=before, **params, **window)))
         if not follow:
-            emit(events if output == OutputFormat.json else [_fmt(e) for e in events], output, COLUMNS)
+            emit(events, output, COLUMNS)
+            if events and output != OutputFormat.json and len(events) >= limit:
+                sys.stderr.write(f"(older events: --before {events[0]['seq']})\n")
             return
         after = 0
         for ev in events:
             _print_line(ev, output)
             after = max(after, ev["seq"])
+        if not events:  # start from the current end of the log
+            newest = client.get("/audit", limit=1, **params)
+            after = newest[0]["seq"] if newest else 0
         try:
-            while True:
-                time.sleep(0.5)
-                for ev in client.get("/audit", limit=1000, after=after, **params):
-                    _print_line(ev, output)
-                    after = max(after, ev["seq"])
+            for _ in range(1_000_000):  # reconnects, each from the last event seen
+                try:
+                    for ev in client.stream_lines("/audit/stream", after=after, **params):
+                        _print_line(ev, output)
+                        after = max(after, ev["seq"])
+                except ServiceUnavailable:
+                    time.sleep(1.0)
         except KeyboardInterrupt:
             return
 
 
 def _print_line(ev: dict[str, Any], output: OutputFormat) -> None:
     if output == OutputFormat.json:
-        sys.stdout.write(json.dumps(ev, sort_keys=True) + "\n")
+        sys.stdout.write(json.dumps(with_iso_times(ev, utc=True), sort_keys=True) + "\n")
     else:
         e = _fmt(ev)
         sys.stdout.write(

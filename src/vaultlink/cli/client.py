@@ -2,18 +2,54 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
+from vaultlink.agent.resolver import DnsResolver
 from vaultlink.config import client_settings
-from vaultlink.errors import InvalidApiKey, ServiceUnavailable, Unauthenticated, VaultlinkError, from_dict
+from vaultlink.errors import (
+    InvalidApiKey,
+    InvalidInput,
+    ServiceUnavailable,
+    Unauthenticated,
+    VaultlinkError,
+    from_dict,
+)
 
-_GLOBAL: dict[str, str | None] = {"url": None, "api_key": None, "data_dir": None, "profile": None}
+_GLOBAL: dict[str, str | None] = {
+    "url": None, "api_key": None, "data_dir": None, "profile": None, "source_ip": None, "dns": None,
+    "service_region": None,
+}
 
 
-def set_globals(url: str | None, api_key: str | None, data_dir: str | None, profile: str | None) -> None:
-    _GLOBAL.update(url=url, api_key=api_key, data_dir=data_dir, profile=profile)
+def set_globals(
+    url: str | None,
+    api_key: str | None,
+    data_dir: str | None,
+    profile: str | None,
+    source_ip: str | None = None,
+    dns: str | None = None,
+    service_region: str | None = None,
+) -> None:
+    _GLOBAL.update(url=url, api_key=api_key, data_dir=data_dir, profile=profile, source_ip=source_ip, dns=dns,
+                   service_region=service_region)
+
+
+def _private_base(url: str, info: dict[str, Any], source_ip: str | None, dns: str) -> tuple[str, str]:
+    """(base URL on the address DNS gives, Host) for the regional service name, resolved like a VM does."""
+    domain = str(info.get("domain") or "vaultlink.internal")
+    region = _GLOBAL["service_region"] or info.get("default_region")
+    if not region:
+        raise InvalidInput("with --dns, say which region's service to call: --service-region REGION.",
+                           field="service_region")
+    host = f"backup.{region}.{domain}"
+    ip = DnsResolver(dns, source_ip or "0.0.0.0", domain).resolve(host)
+    port = urlsplit(url).port or 80
+    return f"http://{ip}:{port}", f"{host}:{port}"
 
 
 class Client:
@@ -28,7 +64,14 @@ class Client:
             )
         self.url = s.url.rstrip("/")
         self.api_key = s.api_key
-        self._http = httpx.Client(base_url=self.url, timeout=timeout, trust_env=False)
+        source_ip, dns = _GLOBAL["source_ip"], _GLOBAL["dns"]
+        headers: dict[str, str] = {}
+        base = self.url
+        if dns:
+            base, headers["Host"] = _private_base(self.url, s.server_info, source_ip, dns)
+        transport = httpx.HTTPTransport(local_address=source_ip) if source_ip else None
+        self._http = httpx.Client(base_url=base, timeout=timeout, trust_env=False, transport=transport,
+                                  headers=headers)
 
     def request(
         self,
@@ -63,6 +106,26 @@ class Client:
                 raise InvalidApiKey()
             raise VaultlinkError(f"the server answered HTTP {resp.status_code}: {resp.text[:200]}")
         return body
+
+    def stream_lines(self, path: str, **params: Any) -> Iterator[Any]:
+        """GET a stream of JSON lines (blank lines are keep-alives); ends when the server ends it."""
+        if not self.api_key:
+            raise Unauthenticated()
+        clean = {k: v for k, v in params.items() if v is not None}
+        try:
+            with self._http.stream("GET", "/v1" + path, params=clean, timeout=httpx.Timeout(60.0, read=30.0),
+                                   headers={"Authorization": f"Bearer {self.api_key}"}) as resp:
+                if resp.status_code >= 400:
+                    resp.read()
+                    body = resp.json()
+                    if isinstance(body, dict) and isinstance(body.get("error"), dict):
+                        raise from_dict(body["error"], resp.status_code)
+                    raise VaultlinkError(f"the server answered HTTP {resp.status_code}")
+                for line in resp.iter_lines():
+                    if line.strip():
+                        yield json.loads(line)
+        except httpx.TransportError as exc:
+            raise ServiceUnavailable(f"the stream from {self.url} broke ({exc.__class__.__name__}).") from None
 
     def get(self, path: str, **params: Any) -> Any:
         return self.request("GET", path, params=params)

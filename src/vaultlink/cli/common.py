@@ -13,6 +13,7 @@ import json
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
@@ -34,10 +35,40 @@ OutputOpt = Annotated[
 ]
 
 
+# Keys that hold times (epoch seconds in the API): printed as ISO 8601, local time in tables and
+# UTC with a ``Z`` in JSON.
+TIME_KEYS = frozenset({
+    "time", "created", "expires", "registered", "start", "end", "started", "finished", "updated",
+    "last_backup", "last_seen", "deleted", "approved",
+})
+
+
+def iso_time(value: float, utc: bool) -> str:
+    if utc:
+        return datetime.fromtimestamp(value, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return datetime.fromtimestamp(value).astimezone().isoformat(timespec="seconds")
+
+
+def with_iso_times(data: Any, utc: bool) -> Any:
+    """``data`` with every time key's epoch number replaced by its ISO 8601 text (recursively)."""
+    if isinstance(data, list):
+        return [with_iso_times(x, utc) for x in data]
+    if isinstance(data, dict):
+        out = {}
+        for k, v in data.items():
+            if k in TIME_KEYS and isinstance(v, (int, float)) and not isinstance(v, bool) and v > 1e8:
+                out[k] = iso_time(float(v), utc)
+            else:
+                out[k] = with_iso_times(v, utc)
+        return out
+    return data
+
+
 def emit(
     data: Any, output: OutputFormat, columns: Sequence[str] | None = None, title: str | None = None
 ) -> None:
-    """Print ``data`` (a dict or a list of dicts) as JSON or as a table."""
+    """Print ``data`` (a dict or a list of dicts) as JSON or as a table, times as ISO 8601."""
+    data = with_iso_times(data, utc=output == OutputFormat.json)
     if output == OutputFormat.json:
         sys.stdout.write(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
         return

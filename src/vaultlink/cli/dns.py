@@ -18,6 +18,7 @@ from rich.console import Console
 
 from vaultlink.cli.client import Client
 from vaultlink.cli.common import OutputFormat, OutputOpt, emit, handled, parse_tags
+from vaultlink.errors import DnsProblemsFound
 
 app = typer.Typer(
     help="Private DNS: zones, record sets, virtual-network links; `check` and `doctor` explain answers. "
@@ -178,15 +179,19 @@ def doctor(
         r = Client().get(f"/dns/doctor/{vault}")
         if output == OutputFormat.json:
             emit(r, output)
-            return
-        if r["ok"]:
+        elif r["ok"]:
             sys.stdout.write(f"vault {r['vault']}: {r['endpoints']} endpoint(s), private DNS complete.\n")
         else:
             lines = [f"vault {r['vault']}: {len(r['problems'])} problem(s):"]
             for p in r["problems"]:
                 lines += [f"  - [{p['endpoint']}] {p['message']}", f"    fix: {p['fix']}"]
             sys.stdout.write("\n".join(lines) + "\n")
-        sys.stdout.write(f"note: {r['note']}\n")
+        if output != OutputFormat.json:
+            sys.stdout.write(f"note: {r['note']}\n")
+        if not r["ok"]:  # scripts act on the exit code: 6 with the stable code on stderr
+            err = DnsProblemsFound(f"{len(r['problems'])} problem(s) in the private DNS of vault {r['vault']}.")
+            sys.stderr.write(f"error: {err.code}: {err.message}\n")
+            raise typer.Exit(err.exit_code)
 
 
 # --- vaultlink endpoint dns-config --------------------------------------------------------------------

@@ -2,12 +2,28 @@
 
 from __future__ import annotations
 
-import importlib
 from typing import Annotated
 
 import typer
 
+from vaultlink.cli import (
+    account,
+    agent,
+    audit,
+    dns,
+    endpoint,
+    job,
+    key,
+    policy,
+    principal,
+    recovery,
+    region,
+    role,
+    vault,
+    vnet,
+)
 from vaultlink.cli.client import set_globals
+from vaultlink.cli.serve import serve
 
 app = typer.Typer(
     name="vaultlink",
@@ -16,25 +32,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-
-# (module, group name); a module exports ``app`` (a group) or ``command`` (a single command).
-GROUPS: tuple[tuple[str, str], ...] = (
-    ("vaultlink.cli.account", "account"),
-    ("vaultlink.cli.principal", "principal"),
-    ("vaultlink.cli.key", "key"),
-    ("vaultlink.cli.role", "role"),
-    ("vaultlink.cli.region", "region"),
-    ("vaultlink.cli.vault", "vault"),
-    ("vaultlink.cli.audit", "audit"),
-    ("vaultlink.cli.policy", "policy"),
-    ("vaultlink.cli.vnet", "vnet"),
-    ("vaultlink.cli.endpoint", "endpoint"),
-    ("vaultlink.cli.dns", "dns"),
-    ("vaultlink.cli.agent", "agent"),
-    ("vaultlink.cli.recovery", "recovery-point"),
-    ("vaultlink.cli.job", "job"),
-)
-
 
 @app.callback()
 def _globals(
@@ -48,25 +45,41 @@ def _globals(
     profile: Annotated[
         str | None, typer.Option("--profile", envvar="VAULTLINK_PROFILE", help="Config profile.")
     ] = None,
+    source_ip: Annotated[
+        str | None,
+        typer.Option("--source-ip", envvar="VAULTLINK_SOURCE_IP",
+                     help="Call from this address (a machine inside a vnet), as the agent does."),
+    ] = None,
+    dns: Annotated[
+        str | None,
+        typer.Option("--dns", envvar="VAULTLINK_DNS",
+                     help="HOST:PORT of a DNS server: resolve the regional service name (backup.REGION.DOMAIN) "
+                     "through it and call the address it gives (a service endpoint's, from inside its vnet)."),
+    ] = None,
+    service_region: Annotated[
+        str | None,
+        typer.Option("--service-region", envvar="VAULTLINK_SERVICE_REGION",
+                     help="With --dns: the region whose backup service to call (default: the server's first)."),
+    ] = None,
 ) -> None:
-    set_globals(url, api_key, data_dir, profile)
+    set_globals(url, api_key, data_dir, profile, source_ip=source_ip, dns=dns, service_region=service_region)
 
 
-def _register() -> None:
-    from vaultlink.cli.serve import serve
-
-    app.command("serve")(serve)
-    for module, name in GROUPS:
-        try:
-            mod = importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name == module:
-                continue
-            raise
-        app.add_typer(mod.app, name=name)
-
-
-_register()
+app.command("serve")(serve)
+app.add_typer(account.app, name="account")
+app.add_typer(principal.app, name="principal")
+app.add_typer(key.app, name="key")
+app.add_typer(role.app, name="role")
+app.add_typer(region.app, name="region")
+app.add_typer(vault.app, name="vault")
+app.add_typer(audit.app, name="audit")
+app.add_typer(policy.app, name="policy")
+app.add_typer(vnet.app, name="vnet")
+app.add_typer(endpoint.app, name="endpoint")
+app.add_typer(dns.app, name="dns")
+app.add_typer(agent.app, name="agent")
+app.add_typer(recovery.app, name="recovery-point")
+app.add_typer(job.app, name="job")
 
 
 def main() -> None:

@@ -204,13 +204,15 @@ def _vault_rules(group: str, region: str, vault: dict[str, Any], ctx: ResourceCo
                     f"an AzureBackup endpoint must be in the vault's region {vault['region']}, not {region}.",
                 )
             )
-        if _has_history(vault) and not mine:
+        # A vault that ever had a private endpoint may have one recreated (the seed: "vaults that already
+        # had private endpoints"); only a vault protected before it ever had one needs a new vault.
+        if _has_history(vault) and not mine and not vault.get("had_private_endpoint"):
             p.append(
                 Problem(
                     VaultHasProtectionHistory,
                     "vault",
                     f"vault {vault['name']} has protection history (containers registered or items protected) "
-                    "and no AzureBackup endpoints; create a new vault for private endpoints.",
+                    "and never had an AzureBackup endpoint; create a new vault for private endpoints.",
                 )
             )
     else:

@@ -446,11 +446,11 @@ class Fabric:
                     cache.clear()
                 cache[key] = decision
         if not decision.allowed:
-            why = "an explicit Deny in" if decision.decision == "explicit_deny" else "no statement of"
             raise E.EndpointPolicyDenied(
-                f"{why} the policy of endpoint {ep.id} allows {action} on {resource} for {ident.principal_arn}; "
-                f"change it with `vaultlink endpoint policy set {ep.id} FILE`.",
+                f"{action} on {resource} for {ident.principal_arn} was denied by the endpoint policy of "
+                f"{ep.id}: {describe_denial(decision)}; change it with `vaultlink endpoint policy set {ep.id} FILE`.",
                 matched=decision.matched,
+                layer="endpoint_policy",
             )
 
     def _authorize(
@@ -479,8 +479,9 @@ class Fabric:
         if not policies and vault.access_policy is None:
             if not role_ok:
                 raise E.AccessDenied(
-                    f"{ident.principal_arn} has no role allowing {action} on vault {vault.name}; ask its Owner "
-                    "for Backup Operator (`vaultlink role assign`)."
+                    f"{action} on {resource} for {ident.principal_arn} was denied by role assignments: no role "
+                    f"allows it on vault {vault.name}; ask its Owner for Backup Operator (`vaultlink role assign`).",
+                    layer="role",
                 )
             return
         from vaultlink.policy import evaluate
@@ -494,10 +495,29 @@ class Fabric:
             resource_account=vault.account_id if not role_ok else ident.account_id,
         )
         if not decision.allowed:
+            layer = _LAYER_KEYS.get(str(decision.matched[0].get("policy"))) if decision.matched else None
             raise E.AccessDenied(
-                f"{decision.reason}: {ident.principal_arn} may not {action} on {resource}.",
+                f"{action} on {resource} for {ident.principal_arn} was denied: {describe_denial(decision)}"
+                + ("" if role_ok else " (and no role of the principal allows it on this vault)") + ".",
                 matched=decision.matched,
+                layer=layer or ("role" if not role_ok else "identity_policy"),
             )
+
+
+_LAYER_NAMES = {"endpoint": "the endpoint policy", "identity": "an identity policy of the principal",
+                "resource": "the vault access policy"}
+_LAYER_KEYS = {"endpoint": "endpoint_policy", "identity": "identity_policy", "resource": "vault_access_policy"}
+
+
+def describe_denial(decision: Any) -> str:
+    """Which layer refused and by which statement (Sid), in words."""
+    if decision.decision == "explicit_deny" and decision.matched:
+        parts = []
+        for m in decision.matched[:3]:
+            sid = f"Sid {m['sid']!r}" if m.get("sid") else f"statement #{int(m.get('statement', 0)) + 1}"
+            parts.append(f"{sid} of {_LAYER_NAMES.get(str(m.get('policy')), 'a policy')}")
+        return "an explicit Deny in " + ", ".join(parts)
+    return f"implicit deny ({decision.reason})"
 
 
 class _State:

@@ -7,13 +7,21 @@ from typing import Any
 from vaultlink.domain.identity import Scope
 from vaultlink.errors import AccessDenied, InvalidInput
 from vaultlink.service.core import Caller, Service, allowed
+from vaultlink.service.vaults import lookup_vault
 
 DECISIONS = ("allowed", "denied")
 
 
 def query(
-    svc: Service, caller: Caller, filters: dict[str, Any], after: int = 0, limit: int = 100
+    svc: Service,
+    caller: Caller,
+    filters: dict[str, Any],
+    after: int | None = None,
+    limit: int = 100,
+    before: int | None = None,
 ) -> list[dict[str, Any]]:
+    """Events the caller may read. With ``after`` (a seq), the ones after it, oldest first (for
+    following); otherwise the newest ``limit`` before ``before`` (a cursor to page back), newest first."""
     if filters.get("decision") not in (None, *DECISIONS):
         raise InvalidInput(f"decision must be one of {', '.join(DECISIONS)}.", field="decision")
     if not 1 <= limit <= 10000:
@@ -29,19 +37,25 @@ def query(
             )
         vault_ref = filters.get("vault")
         if vault_ref:
-            v = txn.get("vault", vault_ref) or next(
-                iter(txn.find("vault", account_id=caller.account_id, name=vault_ref)), None
-            )
+            v = lookup_vault(txn, vault_ref, caller.account_id)
             if v is not None:
                 filters = dict(filters, vault=v["id"])
+    if not is_admin:  # the store filters on the account: no walk over other tenants' events
+        filters = dict(filters, account_id=caller.account_id)
+    newest_first = after is None
     out: list[dict[str, Any]] = []
-    cursor = after
-    while len(out) < limit:
-        batch = svc.store.query_audit(filters, after_seq=cursor, limit=limit)
+    lo, hi = max(after or 0, 0), before
+    for _ in range(1000):  # bounded: at most 1000 batches of the caller's filters
+        if len(out) >= limit:
+            break
+        batch = svc.store.query_audit(filters, after_seq=lo, limit=limit, before_seq=hi, newest_first=newest_first)
         if not batch:
             break
         for ev in batch:
-            cursor = ev["seq"]
+            if newest_first:
+                hi = ev["seq"]
+            else:
+                lo = ev["seq"]
             if is_admin or ev.get("account_id") == caller.account_id:
                 out.append(ev)
             if len(out) >= limit:

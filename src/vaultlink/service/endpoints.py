@@ -42,7 +42,7 @@ from vaultlink.errors import InvalidInput, NotFound, SubnetFull, VaultHasEndpoin
 from vaultlink.ports import Txn
 from vaultlink.service.core import Caller, Service, allowed, authorize
 from vaultlink.service.networks import find_vnet, vnet_scope
-from vaultlink.service.vaults import vault_scope
+from vaultlink.service.vaults import lookup_vault, vault_scope
 
 # --- integration points ------------------------------------------------------------------
 
@@ -136,12 +136,9 @@ def find_endpoint(txn: Txn, ref: str, account_id: str) -> dict[str, Any]:
 
 
 def _find_vault(txn: Txn, ref: str, account_id: str) -> dict[str, Any] | None:
-    """By id (any account: a connection request needs no rights on the vault) or by name in the account."""
-    rec = txn.get("vault", ref)
-    if rec is not None:
-        return rec
-    found = txn.find("vault", account_id=account_id, name=ref)
-    return found[0] if found else None
+    """By id or ARN (any account: a connection request needs no rights on the vault) or by name in the
+    account."""
+    return lookup_vault(txn, ref, account_id)
 
 
 def _try_vnet(txn: Txn, ref: Any, account_id: str) -> dict[str, Any] | None:
@@ -214,6 +211,9 @@ def create_endpoint(svc: Service, caller: Caller, body: dict[str, Any], dry_run:
         txn.insert("endpoint", eid, rec)
         if rec["kind"] == "resource":
             vault = txn.require("vault", rec["vault_id"])
+            if rec["group_id"] == dom.PRIMARY and not vault.get("had_private_endpoint"):
+                vault["had_private_endpoint"] = True
+                txn.update("vault", vault["id"], vault)
             txn.insert(
                 "vault_endpoint",
                 eid,

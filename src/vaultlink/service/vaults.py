@@ -12,14 +12,28 @@ from vaultlink.service.core import Caller, Service, allowed, authorize
 from vaultlink.service.identity import resolve_account
 
 
-def find_vault(txn: Txn, ref: str, account_id: str) -> dict[str, Any]:
-    """A vault by id or by name within ``account_id``."""
+def lookup_vault(txn: Txn, ref: str, account_id: str) -> dict[str, Any] | None:
+    """A vault by id, by ARN (``arn:…:backup:REGION:ACCOUNT:backup-vault:NAME``) or by name within
+    ``account_id``; None when there is none. Callers check rights on what they find."""
+    if ref.startswith("arn:"):
+        parts = ref.split(":", 6)
+        if len(parts) == 7 and parts[2] == "backup" and parts[5] == "backup-vault":
+            found = txn.find("vault", account_id=parts[4], name=parts[6])
+            if found and found[0].get("arn") == ref:
+                return found[0]
+        return None
     rec = txn.get("vault", ref)
     if rec is not None:
         return rec
     found = txn.find("vault", account_id=account_id, name=ref)
-    if found:
-        return found[0]
+    return found[0] if found else None
+
+
+def find_vault(txn: Txn, ref: str, account_id: str) -> dict[str, Any]:
+    """A vault by id, ARN or by name within ``account_id``."""
+    rec = lookup_vault(txn, ref, account_id)
+    if rec is not None:
+        return rec
     raise NotFound(f"vault {ref!r} does not exist; `vaultlink vault list` shows your vaults.", field="vault")
 
 
