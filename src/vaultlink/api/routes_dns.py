@@ -18,6 +18,7 @@ class ZoneIn(BaseModel):
     name: str
     tags: dict[str, str] | None = None
     account_id: str | None = None
+    resource_group: str | None = None
 
 
 class RecordIn(BaseModel):
@@ -41,7 +42,7 @@ def create_zone(body: ZoneIn, request: Request) -> dict[str, Any]:
     return call(
         request,
         "dns.zone.create",
-        lambda c: dns.create_zone(svc, c, body.name, body.tags, body.account_id),
+        lambda c: dns.create_zone(svc, c, body.name, body.tags, body.account_id, body.resource_group),
         target=body.name,
     )
 

@@ -33,7 +33,7 @@ app.add_typer(zone_app, name="zone")
 app.add_typer(record_app, name="record")
 app.add_typer(link_app, name="link")
 
-ZONE_COLS = ("id", "name", "record_sets", "links", "auto_created", "serial")
+ZONE_COLS = ("id", "name", "resource_group", "record_sets", "links", "auto_created", "serial")
 RECORD_COLS = ("name", "type", "ttl", "values", "managed_by")
 LINK_COLS = ("name", "vnet_name", "vnet_id", "fallback_to_public", "managed_by")
 
@@ -43,11 +43,17 @@ LINK_COLS = ("name", "vnet_name", "vnet_id", "fallback_to_public", "managed_by")
 def zone_create(
     name: Annotated[str, typer.Argument(help="Zone name, e.g. privatelink.blob.vaultlink.internal")],
     tag: Annotated[list[str] | None, typer.Option("--tag", help="KEY=VALUE, repeatable")] = None,
+    resource_group: Annotated[
+        str | None,
+        typer.Option("--resource-group", help="Another instance of the name, linked to its own vnets "
+                     "(refer to it as GROUP:NAME)"),
+    ] = None,
     output: OutputOpt = OutputFormat.table,
 ) -> None:
     """Create a private DNS zone."""
     with handled(output):
-        emit(Client().post("/dns/zones", {"name": name, "tags": parse_tags(tag)}), output, ZONE_COLS)
+        body = {"name": name, "tags": parse_tags(tag), "resource_group": resource_group}
+        emit(Client().post("/dns/zones", body), output, ZONE_COLS)
 
 
 @zone_app.command("list")

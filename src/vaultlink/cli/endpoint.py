@@ -101,6 +101,9 @@ def create(
                 "dns_integration": ep["dns_integration"],
                 "private_dns_enabled": ep["private_dns_enabled"],
                 "tags": ep["tags"],
+                "dns zones": [f"{z['resource_group']}:{z['zone']}" + (" (new)" if z["new_instance"] else "")
+                              for z in result.get("dns_zones") or []],
+                "warnings": result.get("warnings") or "none",
             }
         emit(result, output)
 

@@ -1,9 +1,11 @@
 """Private DNS handlers: zones, record sets, virtual-network links (DESIGN.md §4).
 
-Record ``dns_zone`` (id ``dz-…``; ``account_id`` = owning account, ``parent_id`` = "",
-``name`` = the zone name, unique per account)::
+Record ``dns_zone`` (id ``dz-…``; ``account_id`` = owning account, ``parent_id`` = the zone
+instance's resource group, "" for the default one; ``name`` = the zone name, unique per account and
+resource group: as in Azure, a name may exist once per resource group, each instance linked to its
+own vnets; ``RESOURCE-GROUP:NAME`` or the id picks an instance, a bare name the default one)::
 
-    {"id", "account_id", "parent_id": "", "name", "serial",
+    {"id", "account_id", "parent_id": group, "name", "serial",
      "records": [{"name": fqdn, "type": A|AAAA|CNAME|TXT, "ttl", "values": [...],
                   "managed_by": endpoint id | None}],
      "links": [{"name", "vnet_id", "fallback_to_public": bool, "managed_by": endpoint id | None}],
@@ -93,6 +95,7 @@ def zone_view(txn: Txn, zone: dict[str, Any], full: bool = False) -> dict[str, A
         "id": zone["id"],
         "name": zone["name"],
         "account_id": zone["account_id"],
+        "resource_group": zone.get("parent_id") or "default",
         "record_sets": len(zone["records"]) + 2,  # + SOA and NS
         "links": len(zone["links"]),
         "serial": zone.get("serial", 1),
@@ -123,9 +126,12 @@ def find_zone(txn: Txn, ref: str, account_id: str) -> dict[str, Any]:
     rec = txn.get("dns_zone", ref) if ref.startswith("dz-") else None
     if rec is not None:
         return rec
-    found = txn.find("dns_zone", account_id=account_id, name=normalize(ref))
+    group, sep, name = ref.rpartition(":")  # RESOURCE-GROUP:NAME picks one instance of a name
+    found = txn.find("dns_zone", account_id=account_id, name=normalize(name if sep else ref))
+    if sep:
+        found = [z for z in found if (z.get("parent_id") or "default") == group]
     if found:
-        return found[0]
+        return min(found, key=lambda z: (bool(z.get("parent_id")), z.get("created") or 0))
     raise NotFound(
         f"private DNS zone {ref!r} does not exist; `vaultlink dns zone list` shows yours, "
         f"`vaultlink dns zone create {ref}` creates it.",
@@ -137,11 +143,14 @@ def _account_scope(zone: dict[str, Any]) -> Scope:
     return Scope(zone["account_id"])
 
 
-def new_zone_record(account_id: str, name: str, created: float, by: str, auto: bool) -> dict[str, Any]:
+def new_zone_record(
+    account_id: str, name: str, created: float, by: str, auto: bool, group: str = ""
+) -> dict[str, Any]:
+    """``group`` is the zone instance's resource group ("" for the default one)."""
     return {
         "id": new_id("dz-"),
         "account_id": account_id,
-        "parent_id": "",
+        "parent_id": group,
         "name": name,
         "serial": 1,
         "records": [],
@@ -173,6 +182,7 @@ def create_zone(
     name: str,
     tags: dict[str, str] | None = None,
     account_id: str | None = None,
+    resource_group: str | None = None,
 ) -> dict[str, Any]:
     zone_name = model.PrivateZone.create(name, domain=svc.config.domain).name  # validates the name
     if tags is not None and (
@@ -183,13 +193,17 @@ def create_zone(
     with svc.store.transaction() as txn:
         txn.require("account", acct)
         authorize(txn, caller, "dns.write", Scope(acct))
-        if txn.find("dns_zone", account_id=acct, name=zone_name):
+        group = "" if resource_group in (None, "", "default") else str(resource_group)
+        if group:
+            check_name(group, "resource_group", "resource group name")
+        if txn.find("dns_zone", account_id=acct, parent_id=group, name=zone_name):
+            ref = f"{group}:{zone_name}" if group else zone_name
             raise AlreadyExists(
-                f"private DNS zone {zone_name} already exists in this account; "
-                f"`vaultlink dns zone show {zone_name}` shows it.",
+                f"private DNS zone {zone_name} already exists in resource group {group or 'default'}; "
+                f"`vaultlink dns zone show {ref}` shows it.",
                 field="name",
             )
-        rec = new_zone_record(acct, zone_name, svc.clock.now(), caller.arn, auto=False)
+        rec = new_zone_record(acct, zone_name, svc.clock.now(), caller.arn, auto=False, group=group)
         rec["tags"] = dict(tags or {})
         txn.insert("dns_zone", rec["id"], rec)
         out = zone_view(txn, rec, full=True)

@@ -32,8 +32,6 @@ from vaultlink.service.core import Service
 log = logging.getLogger(__name__)
 AUTO_PRINCIPAL = "vaultlink:dns-integration"
 
-Key = tuple[str, str]  # (account id, zone name)
-
 
 def endpoint_names(e: dict[str, Any], domain: str) -> list[tuple[str, str, str]]:
     """(zone, fqdn, ip) for every privatelink name of a resource endpoint."""
@@ -56,15 +54,49 @@ def integrated(e: dict[str, Any]) -> bool:
     return e.get("kind") == "resource" and bool(e.get("dns_integration"))
 
 
+Key = tuple[str, str, str]  # (account id, resource group, zone name): one zone instance
+
+
+def instance_group(vnet: dict[str, Any] | None, vnet_id: str) -> str:
+    """The resource group of the zone instance made for a vnet whose endpoints the default one cannot serve."""
+    return f"vnet-{(vnet or {}).get('name') or vnet_id}"[:128]
+
+
 def wanted(
-    endpoints: list[dict[str, Any]], domain: str
+    endpoints: list[dict[str, Any]],
+    domain: str,
+    peers: dict[str, set[str]] | None = None,
+    zones: list[dict[str, Any]] | None = None,
+    vnets: dict[str, dict[str, Any]] | None = None,
 ) -> tuple[dict[Key, dict[str, tuple[str, str]]], dict[Key, dict[str, str]]]:
-    """Records {(account, zone): {fqdn: (ip, endpoint)}} and links {(account, zone): {vnet: endpoint}}."""
-    records: dict[Key, dict[str, tuple[str, str]]] = {}
-    links: dict[Key, dict[str, str]] = {}
+    """Records {instance: {fqdn: (ip, endpoint)}} and links {instance: {vnet: endpoint}}.
+
+    Azure's model: a zone name may exist more than once (in different resource groups), each instance
+    linked to its own vnets, and a vnet is linked to at most one instance of a name. An endpoint's
+    records go into the instance linked to its vnet; else into the first instance whose linked vnets
+    can all reach the endpoint wherever it would replace another endpoint's record; else into a new
+    instance (resource group ``vnet-<vnet name>``) linked to the endpoint's vnet only. So every vnet
+    keeps resolving each name to an endpoint it can reach.
+    """
+    peers = peers or {}
+    vnets = vnets or {}
+
+    def reaches(vnet_id: str, endpoint_vnet: str) -> bool:
+        return vnet_id == endpoint_vnet or endpoint_vnet in peers.get(vnet_id, set())
+
     def approved(e: dict[str, Any]) -> bool:
         return (e.get("connection") or {}).get("status") == "Approved"
 
+    records: dict[Key, dict[str, tuple[str, str]]] = {}
+    links: dict[Key, dict[str, str]] = {}
+    rec_vnet: dict[tuple[Key, str], str] = {}  # (instance, fqdn) -> vnet of the endpoint that holds it
+    linked: dict[tuple[str, str], Key] = {}  # (account, zone name) x vnet -> instance, from the store
+    instances: dict[tuple[str, str], list[Key]] = {}  # (account, zone name) -> its instances, default first
+    for z in sorted(zones or [], key=lambda z: (z.get("parent_id") or "", z.get("created") or 0)):
+        zkey: Key = (z["account_id"], z.get("parent_id") or "", z["name"])
+        instances.setdefault((z["account_id"], z["name"]), []).append(zkey)
+        for lk in z.get("links") or []:  # a vnet stays with the instance it is linked to (stable answers)
+            linked.setdefault((z["name"], lk["vnet_id"]), zkey)
     # An Approved endpoint always wins a shared name over one that carries no traffic (Pending,
     # Rejected, Disconnected): someone's unapproved endpoint must not take a vault's name away
     # from the vnets that reach it. Among equals, oldest first: the newer endpoint's IP wins.
@@ -72,11 +104,61 @@ def wanted(
     for e in ordered:
         if not integrated(e):
             continue
+        by_zone: dict[str, list[tuple[str, str]]] = {}
         for zone, fqdn, ip in endpoint_names(e, domain):
-            key = (e["account_id"], zone)
-            records.setdefault(key, {})[fqdn] = (ip, e["id"])
-            links.setdefault(key, {}).setdefault(e["vnet_id"], e["id"])
+            by_zone.setdefault(zone, []).append((fqdn, ip))
+        for zone, pairs in by_zone.items():
+            acct, vnet_id = e["account_id"], e["vnet_id"]
+            key: Key | None = linked.get((zone, vnet_id))
+            if key is None:
+                for cand in instances.get((acct, zone), []) or [(acct, "", zone)]:
+                    clash = any(
+                        (cand, fqdn) in rec_vnet and records[cand][fqdn][1] != e["id"]
+                        and not all(reaches(v, vnet_id) for v in links.get(cand, {}))
+                        for fqdn, _ip in pairs
+                    )
+                    if not clash:
+                        key = cand
+                        break
+                if key is None:
+                    key = (acct, instance_group(vnets.get(vnet_id), vnet_id), zone)
+                if key not in instances.setdefault((acct, zone), []):
+                    instances[(acct, zone)].append(key)
+                linked[(zone, vnet_id)] = key
+            for fqdn, ip in pairs:
+                records.setdefault(key, {})[fqdn] = (ip, e["id"])
+                rec_vnet[(key, fqdn)] = vnet_id
+            links.setdefault(key, {}).setdefault(vnet_id, e["id"])
     return records, links
+
+
+def plan_for(txn: Txn, domain: str, rec: dict[str, Any]) -> list[dict[str, Any]]:
+    """Which zone instance each privatelink zone of a new endpoint ``rec`` would use (for ``--dry-run``),
+    with a warning where the name would resolve to different endpoints in different vnets."""
+    if not integrated(rec):
+        return []
+    probe = {**rec, "id": rec.get("id") or "pe-new", "connection": rec.get("connection") or {},
+             "ip_configs": [{**c, "ip": "0.0.0.1"} for c in rec.get("ip_configs") or []]}
+    stored = txn.find("dns_zone")
+    vnets = {v["id"]: v for v in txn.find("vnet")}
+    peers = {vid: set(v.get("peerings") or []) for vid, v in vnets.items()}
+    records, _links = wanted([*txn.find("endpoint"), probe], domain, peers, stored, vnets)
+    existing = {(z["account_id"], z.get("parent_id") or "", z["name"]) for z in stored}
+    out = []
+    for key, recs in records.items():
+        mine = [fqdn for fqdn, (_ip, eid) in recs.items() if eid == probe["id"]]
+        if not mine:
+            continue
+        entry: dict[str, Any] = {"zone": key[2], "resource_group": key[1] or "default",
+                                 "new_instance": key not in existing}
+        if key[1]:
+            entry["warning"] = (
+                f"{', '.join(sorted(mine)[:3])} already resolve to another endpoint for vnets that cannot reach "
+                f"this one: this endpoint's vnet gets zone instance {key[1]}:{key[2]} of its own, so the name "
+                "answers differently in different vnets (peer the vnets to share one instance)."
+            )
+        out.append(entry)
+    return sorted(out, key=lambda x: x["zone"])
 
 
 def _link_name(vnet: dict[str, Any], taken: set[str]) -> str:
@@ -144,14 +226,18 @@ def reconcile(svc: Service) -> dict[str, list[str]]:
     domain = svc.config.domain
     done: dict[str, list[str]] = {}
     with svc.store.transaction() as txn:
-        want_records, want_links = wanted(txn.find("endpoint"), domain)
-        zones = {(z["account_id"], z["name"]): z for z in txn.find("dns_zone")}
+        stored = txn.find("dns_zone")
+        vnets = {v["id"]: v for v in txn.find("vnet")}
+        peers = {vid: set(v.get("peerings") or []) for vid, v in vnets.items()}
+        want_records, want_links = wanted(txn.find("endpoint"), domain, peers, stored, vnets)
+        zones = {(z["account_id"], z.get("parent_id") or "", z["name"]): z for z in stored}
         for key in want_records:
             if key not in zones and txn.get("account", key[0]) is not None:
-                z = new_zone_record(key[0], key[1], svc.clock.now(), AUTO_PRINCIPAL, auto=True)
+                z = new_zone_record(key[0], key[2], svc.clock.now(), AUTO_PRINCIPAL, auto=True, group=key[1])
                 txn.insert("dns_zone", z["id"], z)
                 zones[key] = z
-                done[z["id"]] = [f"created zone {key[1]}"]
+                where = f" (resource group {key[1]})" if key[1] else ""
+                done[z["id"]] = [f"created zone {key[2]}{where}"]
         for key, z in zones.items():
             before = {"records": list(z["records"]), "links": list(z["links"]), "serial": z.get("serial", 1)}
             changes = _sync_zone(txn, z, want_records.get(key, {}), want_links.get(key, {}))

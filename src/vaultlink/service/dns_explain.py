@@ -20,7 +20,7 @@ from vaultlink.domain.identity import Scope
 from vaultlink.errors import InvalidInput
 from vaultlink.ports import Txn
 from vaultlink.service.core import Caller, Service, authorize
-from vaultlink.service.dns_auto import endpoint_names
+from vaultlink.service.dns_auto import endpoint_names, instance_group
 
 QTYPES = {"A": 1, "NS": 2, "CNAME": 5, "SOA": 6, "TXT": 16, "AAAA": 28, "ANY": 255}
 RCODES = {0: "NOERROR", 1: "FORMERR", 2: "SERVFAIL", 3: "NXDOMAIN", 4: "NOTIMP", 5: "REFUSED"}
@@ -171,6 +171,19 @@ def check(svc: Service, caller: Caller, source: str, name: str, qtype: str = "A"
 
 
 # --- doctor ------------------------------------------------------------------------------------------
+def _safe_to_serve(txn: Txn, z: dict[str, Any], fqdn: str, ip: str, vnet_id: str) -> bool:
+    """Would answering ``fqdn`` with ``ip`` (an endpoint in ``vnet_id``) from zone instance ``z`` keep every
+    vnet linked to it resolving to an endpoint it can reach?"""
+    held = next((r for r in z["records"] if r["name"] == fqdn and r["type"] in ("A", "CNAME")), None)
+    if held is None or list(held["values"]) == [ip]:
+        return True
+    for lk in z["links"]:
+        other = txn.get("vnet", lk["vnet_id"]) or {}
+        if lk["vnet_id"] != vnet_id and vnet_id not in (other.get("peerings") or []):
+            return False
+    return True
+
+
 def _linked_zone(txn: Txn, zone: str, vnet_id: str) -> dict[str, Any] | None:
     for z in txn.find("dns_zone", name=zone):
         if any(lk["vnet_id"] == vnet_id for lk in z["links"]):
@@ -204,7 +217,19 @@ def doctor(svc: Service, caller: Caller, vault_ref: str) -> dict[str, Any]:
             for zone, fqdn, ip in endpoint_names(e, domain):
                 base = {"endpoint": e["name"], "endpoint_id": e["id"], "zone": zone, "vnet": vname}
                 target = _linked_zone(txn, zone, vnet["id"])
-                mine = next((z for z in own if z["name"] == zone), None)
+                mine = next((z for z in sorted(own, key=lambda z: bool(z.get("parent_id"))) if z["name"] == zone),
+                            None)
+                rel = relative(fqdn, zone)
+                if target is None and mine is not None and not _safe_to_serve(txn, mine, fqdn, ip, vnet["id"]):
+                    # the default instance answers this name with another endpoint for vnets that cannot
+                    # reach this one: linking it here would break them, so a zone instance of its own
+                    group = instance_group(vnet, vnet["id"])
+                    msg = (f"zone {zone} is not linked to vnet {vname}, and its instance in use answers {fqdn} "
+                           "for vnets that cannot reach this endpoint: VMs in {vname} get the public address")
+                    add(("link", zone, vnet["id"]), base, "link-missing", msg.replace("{vname}", vname),
+                        f"vaultlink dns zone create {zone} --resource-group {group} && vaultlink dns link add "
+                        f"{group}:{zone} --vnet {vname} && vaultlink dns record set {group}:{zone} {rel} A {ip}")
+                    continue
                 if target is None:
                     if mine is None:
                         msg = f"private DNS zone {zone} does not exist"
@@ -224,8 +249,9 @@ def doctor(svc: Service, caller: Caller, vault_ref: str) -> dict[str, Any]:
                         f"vaultlink dns link add {zone} --vnet {vname}",
                     )
                     target = mine
-                rel = relative(fqdn, zone)
-                fix = f"vaultlink dns record set {zone} {rel} A {ip}"
+                tgroup = (target or {}).get("parent_id")
+                zref = f"{tgroup}:{zone}" if tgroup else zone
+                fix = f"vaultlink dns record set {zref} {rel} A {ip}"
                 recs = [r for r in (target or {"records": []})["records"] if r["name"] == fqdn]
                 a = next((r for r in recs if r["type"] == "A"), None)
                 if any(r["type"] == "CNAME" for r in recs):

@@ -41,6 +41,7 @@ from vaultlink.domain.identity import new_id
 from vaultlink.errors import InvalidInput, NotFound, SubnetFull, VaultHasEndpoints
 from vaultlink.ports import Txn
 from vaultlink.service.core import Caller, Service, allowed, authorize
+from vaultlink.service.dns_auto import plan_for
 from vaultlink.service.networks import find_vnet, vnet_scope
 from vaultlink.service.vaults import lookup_vault, vault_scope
 
@@ -204,7 +205,10 @@ def create_endpoint(svc: Service, caller: Caller, body: dict[str, Any], dry_run:
             preview = public_view(
                 {**rec, "ip_configs": [{**c, "ip": "(allocated on create)"} for c in rec["ip_configs"]]}
             )
-            return {"dry_run": True, "valid": True, "problems": [], "endpoint": preview}
+            plan = plan_for(txn, svc.config.domain, rec)
+            warnings = [p["warning"] for p in plan if p.get("warning")]
+            return {"dry_run": True, "valid": True, "problems": [], "endpoint": preview, "dns_zones": plan,
+                    "warnings": warnings}
         for cfg, ip in zip(rec["ip_configs"], net.allocate(sub, eid, len(rec["ip_configs"])), strict=True):
             cfg["ip"] = ip
         txn.update("vnet", vnet["id"], vnet)

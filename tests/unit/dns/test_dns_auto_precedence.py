@@ -16,9 +16,12 @@ def ep(eid: str, ip: str, status: str, vnet: str = "vnet-a") -> dict[str, Any]:
             "ip_configs": [{"fqdn": FQDN, "zone": ZONE, "ip": ip, "purpose": "backup"}]}
 
 
-def served(endpoints: list[dict[str, Any]]) -> str:
-    records, _ = wanted(endpoints, "vaultlink.internal")
-    return records[("111111111111", ZONE)][FQDN][0]
+PEERED = {"vnet-a": {"vnet-b"}, "vnet-b": {"vnet-a"}}
+
+
+def served(endpoints: list[dict[str, Any]], peers: dict[str, set[str]] | None = None) -> str:
+    records, _ = wanted(endpoints, "vaultlink.internal", peers if peers is not None else PEERED)
+    return records[("111111111111", "", ZONE)][FQDN][0]
 
 
 def test_newer_approved_endpoint_wins() -> None:
@@ -30,6 +33,18 @@ def test_an_unapproved_endpoint_never_takes_a_name_from_an_approved_one() -> Non
     for status in ("Pending", "Rejected", "Disconnected"):
         assert served([ep("pe-1", "127.10.1.4", "Approved"), ep("pe-2", "127.11.1.4", status, "vnet-b")]) \
             == "127.10.1.4"
+
+
+def test_unpeered_vnets_get_a_zone_instance_each() -> None:
+    """The first-hour issue: a newer endpoint in a vnet that is not peered never takes the name from the
+    vnets that cannot reach it; it gets its own zone instance, linked to its vnet only."""
+    records, links = wanted(
+        [ep("pe-1", "127.10.1.4", "Approved"), ep("pe-2", "127.11.1.4", "Approved", "vnet-b")],
+        "vaultlink.internal", {}, [], {"vnet-b": {"id": "vnet-b", "name": "net-b"}},
+    )
+    default, own = ("111111111111", "", ZONE), ("111111111111", "vnet-net-b", ZONE)
+    assert records[default][FQDN][0] == "127.10.1.4" and links[default] == {"vnet-a": "pe-1"}
+    assert records[own][FQDN][0] == "127.11.1.4" and links[own] == {"vnet-b": "pe-2"}
 
 
 def test_an_unapproved_endpoint_alone_still_gets_its_records() -> None:

@@ -189,6 +189,7 @@ def test_user_record_wins_and_newer_endpoint_wins_a_shared_name(env: tuple[Servi
     networks.create_vnet(svc, owner, "net2", "local-1", ["127.20.0.0/16"], [{"name": "s", "cidr": "127.20.1.0/24"}])
     pl_name = N.vault_privatelink_name(w["vault"]["id"], "l1")
     vz = N.vault_privatelink_zone("l1")
+    networks.peer(svc, owner, "net1", "net2")  # both vnets reach both endpoints: one instance, newer wins
     ep1 = endpoint(svc, owner)
     ep2 = endpoint(svc, owner, name="pe2", vnet="net2")
     ip1, ip2 = ep1["ip_configs"][0]["ip"], ep2["ip_configs"][0]["ip"]
@@ -202,7 +203,7 @@ def test_user_record_wins_and_newer_endpoint_wins_a_shared_name(env: tuple[Servi
     svc.fire("endpoints")
     assert answer(svc, pl_name, VM) == ["127.10.1.77"]
     doc = dns_explain.doctor(svc, owner, "v1")
-    assert [p["problem"] for p in doc["problems"]] == ["record-wrong"]
+    assert [p["problem"] for p in doc["problems"]] == ["record-wrong", "peer-link-missing"]
     assert doc["problems"][0]["fix"] == f"vaultlink dns record set {vz} {rel} A {ip1}"
 
 
@@ -314,3 +315,46 @@ def test_doctor_flags_storage_accounts_without_endpoint_ips_and_sync_fixes_them(
     assert doc["ok"] is True, doc["problems"]  # the automatic records followed the new IPs
     blob_ip = next(c["ip"] for c in endpoints.get_endpoint(svc, owner, "pe1")["ip_configs"] if c["purpose"] == "blob")
     assert answer(svc, N.storage_privatelink_name("sa1", "blob"), VM) == [blob_ip]
+
+
+def test_two_unpeered_vnets_each_resolve_their_own_endpoint(env: tuple[Service, Caller]) -> None:
+    """First-hour issue: a second integrated endpoint of the vault in a vnet that is not peered with the
+    first gets a zone instance of its own; neither vnet is handed an IP it cannot reach."""
+    svc, owner = env
+    w = world(svc, owner)
+    networks.create_vnet(svc, owner, "net2", "local-1", ["127.20.0.0/16"], [{"name": "s", "cidr": "127.20.1.0/24"}])
+    pl_name = N.vault_privatelink_name(w["vault"]["id"], "l1")
+    vz = N.vault_privatelink_zone("l1")
+    ep1 = endpoint(svc, owner)
+    ep2 = endpoint(svc, owner, name="pe2", vnet="net2")
+    ip1, ip2 = ep1["ip_configs"][0]["ip"], ep2["ip_configs"][0]["ip"]
+    assert answer(svc, pl_name, VM) == [ip1]
+    assert answer(svc, pl_name, "127.20.1.50") == [ip2]
+    zones = [z for z in dns.list_zones(svc, owner) if z["name"] == vz]
+    assert sorted(z["resource_group"] for z in zones) == ["default", "vnet-net2"]
+    assert dns.get_zone(svc, owner, f"vnet-net2:{vz}")["vnet_links"][0]["vnet_name"] == "net2"
+    # the doctor finds nothing to fix, so suggests nothing that would break the other vnet
+    assert dns_explain.doctor(svc, owner, "v1")["ok"]
+    # deleting the first endpoint leaves the second vnet's answers alone
+    endpoints.delete_endpoint(svc, owner, "pe1")
+    assert answer(svc, pl_name, "127.20.1.50") == [ip2]
+    assert answer(svc, pl_name, VM) != [ip2]
+
+
+def test_dry_run_names_the_zone_instance_and_warns(env: tuple[Service, Caller]) -> None:
+    svc, owner = env
+    world(svc, owner)
+    networks.create_vnet(svc, owner, "net2", "local-1", ["127.20.0.0/16"], [{"name": "s", "cidr": "127.20.1.0/24"}])
+    vz = N.vault_privatelink_zone("l1")
+    first = endpoints.create_endpoint(svc, owner, {"name": "pe1", "region": "local-1", "vault": "v1",
+                                                   "group_id": "AzureBackup", "vnet": "net1", "subnet": "s"},
+                                      dry_run=True)
+    assert {"zone": vz, "resource_group": "default", "new_instance": True} in first["dns_zones"]
+    assert first["warnings"] == []
+    endpoint(svc, owner)
+    second = endpoints.create_endpoint(svc, owner, {"name": "pe2", "region": "local-1", "vault": "v1",
+                                                    "group_id": "AzureBackup", "vnet": "net2", "subnet": "s"},
+                                       dry_run=True)
+    plan = {z["zone"]: z for z in second["dns_zones"]}
+    assert plan[vz]["resource_group"] == "vnet-net2" and plan[vz]["new_instance"]
+    assert second["warnings"] and "answers differently" in second["warnings"][0]
