@@ -635,3 +635,12 @@ class DnsProblemsFound(VaultlinkError):
     code = "DnsProblemsFound"
     http_status = 200
     exit_code = 6
+
+
+class VaultIdentityNotAuthorized(AccessDenied):
+    """The vault's managed identity lacks a role it needs to grow the vault's private endpoints (network.write
+    on the vnet, dns.write on the private DNS zones); grant it with `vaultlink role assign`."""
+
+    code = "VaultIdentityNotAuthorized"
+    http_status = 403
+    exit_code = 3

@@ -20,6 +20,7 @@ router = APIRouter(tags=["audit"])
 MAX_STREAMS = 16  # concurrent `audit list --follow` streams per server
 STREAM_SECONDS = 3600.0  # a stream ends after an hour; the CLI reconnects from its last seq
 POLL_SECONDS = 0.5
+OWN_READS = ("audit.list", "audit.stream")
 _streams = threading.BoundedSemaphore(MAX_STREAMS)
 
 
@@ -94,6 +95,8 @@ def stream_audit(
                 batch = audit_query.query(svc, caller, filters, after=cursor, limit=1000)
                 for ev in batch:
                     cursor = ev["seq"]
+                    if ev.get("action") in OWN_READS and ev.get("principal") == caller.arn:
+                        continue  # the follower's own reads are not activity
                     yield (json.dumps(ev, sort_keys=True) + "\n").encode()
                 if batch:
                     idle = 0.0

@@ -77,7 +77,7 @@ class Scope:
     """Where a role assignment applies: a whole account, or one vault or vnet in it."""
 
     account_id: str
-    kind: str = "account"  # account | vault | vnet
+    kind: str = "account"  # account | vault | vnet | dns_zone
     resource_id: str | None = None
 
     def __str__(self) -> str:
@@ -101,13 +101,13 @@ class Scope:
             len(parts) == 4
             and parts[0] == "accounts"
             and ACCOUNT_RE.match(parts[1])
-            and parts[2] in ("vaults", "vnets")
+            and parts[2] in ("vaults", "vnets", "dns_zones")
             and parts[3]
         ):
             return Scope(parts[1], parts[2][:-1], parts[3])
         raise InvalidInput(
-            f"scope {text!r} is not valid; use /accounts/<id>, /accounts/<id>/vaults/<vault-id> "
-            "or /accounts/<id>/vnets/<vnet-id>.",
+            f"scope {text!r} is not valid; use /accounts/<id>, /accounts/<id>/vaults/<vault-id>, "
+            "/accounts/<id>/vnets/<vnet-id> or /accounts/<id>/dns_zones/<zone-id>.",
             field="scope",
         )
 

@@ -25,9 +25,11 @@ import threading
 from typing import Any
 
 from vaultlink.dns import names
+from vaultlink.domain.identity import Scope
 from vaultlink.errors import VaultlinkError
 from vaultlink.ports import Txn
 from vaultlink.service.core import Service
+from vaultlink.service.vault_identity import grant
 
 log = logging.getLogger(__name__)
 AUTO_PRINCIPAL = "vaultlink:dns-integration"
@@ -238,6 +240,12 @@ def reconcile(svc: Service) -> dict[str, list[str]]:
                 zones[key] = z
                 where = f" (resource group {key[1]})" if key[1] else ""
                 done[z["id"]] = [f"created zone {key[2]}{where}"]
+                # the zone is made for these endpoints' vaults: their identities may keep it current
+                eids = {eid for _ip, eid in want_records[key].values()}
+                for vid in {(txn.get("endpoint", eid) or {}).get("vault_id") for eid in eids}:
+                    vault = txn.get("vault", vid) if vid else None
+                    if vault is not None:
+                        grant(txn, svc, None, vault, Scope(z["account_id"], "dns_zone", z["id"]))
         for key, z in zones.items():
             before = {"records": list(z["records"]), "links": list(z["links"]), "serial": z.get("serial", 1)}
             changes = _sync_zone(txn, z, want_records.get(key, {}), want_links.get(key, {}))

@@ -21,6 +21,7 @@ from vaultlink.errors import InvalidInput
 from vaultlink.ports import Txn
 from vaultlink.service.core import Caller, Service, authorize
 from vaultlink.service.dns_auto import endpoint_names, instance_group
+from vaultlink.service.vault_identity import missing_rights
 
 QTYPES = {"A": 1, "NS": 2, "CNAME": 5, "SOA": 6, "TXT": 16, "AAAA": 28, "ANY": 255}
 RCODES = {0: "NOERROR", 1: "FORMERR", 2: "SERVFAIL", 3: "NXDOMAIN", 4: "NOTIMP", 5: "REFUSED"}
@@ -289,6 +290,12 @@ def doctor(svc: Service, caller: Caller, vault_ref: str) -> dict[str, Any]:
             for item in storage_ip_problems(e, vault, vnet):
                 base = item.pop("base")
                 add(("storage", e["id"], item["storage_account"]), base, **item)
+            for m in missing_rights(txn, vault, e):
+                add(("identity", e["id"], m["scope"]),
+                    {"endpoint": e["name"], "endpoint_id": e["id"], "vnet": vname}, "identity-role-missing",
+                    f"the vault's managed identity lacks {m['permission']} on {m['scope']}: when the vault grows, "
+                    f"endpoint {e['name']} gets no IPs or DNS records for the new storage account",
+                    m["fix"], permission=m["permission"], scope=m["scope"])
     return {
         "vault": vault["name"],
         "vault_id": vault["id"],

@@ -37,12 +37,13 @@ from typing import Any
 from vaultlink.domain import endpoints as dom
 from vaultlink.domain import networks as net
 from vaultlink.domain import security_groups as sgs
-from vaultlink.domain.identity import new_id
-from vaultlink.errors import InvalidInput, NotFound, SubnetFull, VaultHasEndpoints
+from vaultlink.domain.identity import Scope, new_id
+from vaultlink.errors import InvalidInput, NotFound, SubnetFull, VaultHasEndpoints, VaultIdentityNotAuthorized
 from vaultlink.ports import Txn
 from vaultlink.service.core import Caller, Service, allowed, authorize
 from vaultlink.service.dns_auto import plan_for
 from vaultlink.service.networks import find_vnet, vnet_scope
+from vaultlink.service.vault_identity import grant, missing_rights
 from vaultlink.service.vaults import lookup_vault, vault_scope
 
 # --- integration points ------------------------------------------------------------------
@@ -59,7 +60,12 @@ def endpoints_for_vault(txn: Txn, vault_id: str) -> list[dict[str, Any]]:
 
 
 def add_storage_account(
-    txn: Txn, svc: Service, vault: dict[str, Any], storage_account_name: str, only: str | None = None
+    txn: Txn,
+    svc: Service,
+    vault: dict[str, Any],
+    storage_account_name: str,
+    only: str | None = None,
+    as_identity: bool = False,
 ) -> list[str]:
     """Give every endpoint of ``vault`` (or just endpoint ``only``) a blob and a queue IP for a storage account.
 
@@ -68,11 +74,18 @@ def add_storage_account(
     already has the account's blob and queue IPs is left alone, one that has only one of them
     gets the other. Raises ``SubnetFull`` (rolling the caller's transaction back) when an
     endpoint's subnet has no room. Returns the ids of the endpoints that changed.
+
+    ``as_identity``: the service grows the vault acting as the vault's managed identity; an endpoint
+    whose vnet or DNS zones the identity may not change is skipped, and the refusal audited.
     """
     changed: list[str] = []
     vnets: dict[str, dict[str, Any]] = {}
     for e in endpoints_for_vault(txn, vault["id"]):
         if only is not None and e["id"] != only:
+            continue
+        lacking = missing_rights(txn, vault, e) if as_identity else []
+        if lacking:
+            _audit_identity_refusal(svc, vault, e, storage_account_name, lacking)
             continue
         have = {c.get("purpose") for c in e["ip_configs"] if c.get("storage_account") == storage_account_name}
         configs = [c for c in dom.storage_configs(storage_account_name, svc.config.domain) if c["purpose"] not in have]
@@ -97,6 +110,24 @@ def add_storage_account(
     for vnet in vnets.values():
         txn.update("vnet", vnet["id"], vnet)
     return changed
+
+
+def _audit_identity_refusal(
+    svc: Service, vault: dict[str, Any], e: dict[str, Any], account: str, lacking: list[dict[str, str]]
+) -> None:
+    err = VaultIdentityNotAuthorized(
+        f"vault {vault['name']} grew (storage account {account}) but its managed identity may not give endpoint "
+        f"{e['name']} the IPs and DNS records for it: it lacks "
+        + "; ".join(f"{m['permission']} on {m['scope']}" for m in lacking)
+        + f". Grant it (`{lacking[0]['fix']}`), then `vaultlink endpoint sync {e['name']}`; "
+        f"`vaultlink dns doctor {vault['name']}` shows what is missing."
+    )
+    ident = vault.get("identity") or {}
+    svc.audit.emit({
+        "plane": "management", "action": "vault.grow", "principal": ident.get("principal"),
+        "account_id": vault["account_id"], "vault": vault["id"], "endpoint": e["id"], "target": account,
+        "decision": "denied", "code": err.code, "message": err.message,
+    })
 
 
 def install(svc: Service) -> None:
@@ -207,6 +238,8 @@ def create_endpoint(svc: Service, caller: Caller, body: dict[str, Any], dry_run:
             )
             plan = plan_for(txn, svc.config.domain, rec)
             warnings = [p["warning"] for p in plan if p.get("warning")]
+            if rec["kind"] == "resource":
+                warnings += _identity_preview(txn, caller, txn.require("vault", rec["vault_id"]), rec)
             return {"dry_run": True, "valid": True, "problems": [], "endpoint": preview, "dns_zones": plan,
                     "warnings": warnings}
         for cfg, ip in zip(rec["ip_configs"], net.allocate(sub, eid, len(rec["ip_configs"])), strict=True):
@@ -215,17 +248,48 @@ def create_endpoint(svc: Service, caller: Caller, body: dict[str, Any], dry_run:
         txn.insert("endpoint", eid, rec)
         if rec["kind"] == "resource":
             vault = txn.require("vault", rec["vault_id"])
+            plan = plan_for(txn, svc.config.domain, rec)
             if rec["group_id"] == dom.PRIMARY and not vault.get("had_private_endpoint"):
                 vault["had_private_endpoint"] = True
                 txn.update("vault", vault["id"], vault)
+            _grant_vault_identity(txn, svc, caller, vault, rec, plan)
             txn.insert(
                 "vault_endpoint",
                 eid,
                 {"id": eid, "account_id": vault["account_id"], "parent_id": vault["id"], "name": None},
             )
         out = public_view(rec)
+        if rec["kind"] == "resource":
+            out["identity_warnings"] = [m["fix"] for m in missing_rights(txn, vault, rec)]
     svc.fire("endpoints")
     return out
+
+
+def _identity_preview(txn: Txn, caller: Caller, vault: dict[str, Any], rec: dict[str, Any]) -> list[str]:
+    """Warnings for rights the vault's identity lacks on the endpoint's vnet that creating it cannot grant."""
+    out = []
+    for m in missing_rights(txn, vault, {**rec, "dns_integration": False}):
+        if not allowed(txn, caller, "role.write", Scope.parse(m["scope"])):
+            out.append(
+                f"the vault's managed identity lacks {m['permission']} on {m['scope']} and you may not grant it: "
+                f"the vault cannot grow this endpoint (new storage accounts get no IPs) until someone runs "
+                f"`{m['fix']}`"
+            )
+    return out
+
+
+def _grant_vault_identity(
+    txn: Txn, svc: Service, caller: Caller, vault: dict[str, Any], rec: dict[str, Any], plan: list[dict[str, Any]]
+) -> None:
+    """Give the vault's identity the rights to grow this endpoint (its vnet; the zone instances it uses that
+    exist already; zones the service creates grant themselves), where the caller may assign roles."""
+    grant(txn, svc, caller, vault, Scope(rec["account_id"], "vnet", rec["vnet_id"]))
+    if not rec.get("dns_integration"):
+        return
+    for p in plan:
+        group = "" if p["resource_group"] == "default" else p["resource_group"]
+        for z in txn.find("dns_zone", account_id=rec["account_id"], parent_id=group, name=p["zone"]):
+            grant(txn, svc, caller, vault, Scope(z["account_id"], "dns_zone", z["id"]))
 
 
 def _resource_record(

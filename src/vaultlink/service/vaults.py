@@ -10,6 +10,7 @@ from vaultlink.errors import InvalidInput, NotFound, VaultNotEmpty
 from vaultlink.ports import Txn
 from vaultlink.service.core import Caller, Service, allowed, authorize
 from vaultlink.service.identity import resolve_account
+from vaultlink.service.vault_identity import create_identity, delete_identity
 
 
 def lookup_vault(txn: Txn, ref: str, account_id: str) -> dict[str, Any] | None:
@@ -84,6 +85,7 @@ def create_vault(
             "created": svc.clock.now(),
             "owner": caller.arn,
         }
+        create_identity(txn, svc, rec)
         txn.insert("vault", vid, rec)
     svc.fire("vaults")
     return public_view(rec)
@@ -124,7 +126,7 @@ def update_vault(svc: Service, caller: Caller, ref: str, changes: dict[str, Any]
     unknown = set(changes) - allowed_keys
     if unknown:
         field = sorted(unknown)[0]
-        read_only = {"protection_history", "region", "id", "name", "storage_accounts"}
+        read_only = {"protection_history", "region", "id", "name", "storage_accounts", "identity"}
         why = "is read-only" if field in read_only else "is not a vault property"
         raise InvalidInput(f"{field} {why}; you can change: {', '.join(sorted(allowed_keys))}.", field=field)
     with svc.store.transaction() as txn:
@@ -162,6 +164,7 @@ def delete_vault(svc: Service, caller: Caller, ref: str) -> dict[str, Any]:
             )
         for hook in svc.hooks.get("vault_deleting", []):
             hook(txn, v)
+        delete_identity(txn, v)
         txn.delete("vault", v["id"])
     svc.fire("vaults")
     return {"id": v["id"], "name": v["name"], "deleted": True}

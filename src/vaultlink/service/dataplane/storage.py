@@ -16,6 +16,7 @@ from vaultlink.adapters.blob_names import check_name
 from vaultlink.errors import NotFound, ServiceUnavailable
 from vaultlink.ports import BlobStore, Txn
 from vaultlink.service.core import Service
+from vaultlink.service.endpoints import add_storage_account
 
 
 def new_account_name() -> str:
@@ -65,12 +66,7 @@ def add_account(txn: Txn, svc: Service, vault: dict[str, Any]) -> str:
             "created": svc.clock.now(),
         },
     )
-    try:
-        from vaultlink.service import endpoints
-    except ImportError:  # pragma: no cover - the endpoints capability is optional
-        endpoints = None  # type: ignore[assignment]
-    if endpoints is not None and hasattr(endpoints, "add_storage_account"):
-        endpoints.add_storage_account(txn, svc, vault, name)
+    add_storage_account(txn, svc, vault, name, as_identity=True)
     txn.update("vault", vault["id"], vault)
     return name
 
