@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from tests.conftest import VAULTLINK, Server, start_server
-from tests.e2e.test_private_backup import D, PASSPHRASE, VM, Vm, dig, make_data, private_vault, tree
+from tests.e2e.test_private_backup import PASSPHRASE, VM, D, Vm, dig, make_data, private_vault, tree
 
 
 def test_an_s3_blob_url_is_refused_at_start(tmp_path: Path) -> None:
@@ -28,7 +28,7 @@ def test_an_s3_blob_url_is_refused_at_start(tmp_path: Path) -> None:
 
 def test_a_deleted_endpoint_can_be_recreated_and_old_points_restore(server: Server, tmp_path: Path) -> None:
     s = server
-    vid, creds = private_vault(s, tmp_path)
+    _vid, creds = private_vault(s, tmp_path)
     dns = f"127.0.0.1:{s.info['dns_port']}"
     vm = Vm(s, tmp_path, "vm1", VM)
     assert vm.register(creds, dns).exit_code == 0
@@ -53,7 +53,7 @@ def test_a_deleted_endpoint_can_be_recreated_and_old_points_restore(server: Serv
 
 def test_the_public_name_hint_names_the_fqdn_zone_and_doctor(server: Server, tmp_path: Path) -> None:
     s = server
-    vid, creds = private_vault(s, tmp_path)
+    _vid, creds = private_vault(s, tmp_path)
     dns = f"127.0.0.1:{s.info['dns_port']}"
     zone = f"privatelink.blob.{D}"
     vm0 = Vm(s, tmp_path, "vm0", "127.10.1.99")
