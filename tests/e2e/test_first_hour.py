@@ -136,6 +136,12 @@ def test_vaults_by_arn_and_iso_times(shared_server: Server) -> None:
     table = s.cli("account", "list", json_out=False)
     assert table.exit_code == 0 and re.search(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d", table.stdout)
     assert s.ok("audit", "list", "--vault", v["arn"], "--limit", "5")
+    n = s.ok("vnet", "create", "arn-net", "--region", "local-1", "--address-space", "127.44.0.0/16",
+             "--subnet", "a=127.44.1.0/24")
+    assert s.ok("vnet", "show", n["arn"])["id"] == n["id"]
+    e = s.ok("endpoint", "create", "--name", "arn-pe", "--region", "local-1", "--vault", v["arn"],
+             "--group-id", "AzureBackup", "--vnet", n["arn"], "--subnet", "a")
+    assert s.ok("endpoint", "show", e["arn"])["id"] == e["id"]
 
 
 def test_endpoint_policy_denial_names_layer_statement_and_arn(server: Server, tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
@@ -37,6 +38,9 @@ def set_globals(
 ) -> None:
     _GLOBAL.update(url=url, api_key=api_key, data_dir=data_dir, profile=profile, source_ip=source_ip, dns=dns,
                    service_region=service_region)
+
+
+_ARN_WITH_SLASH = re.compile(r"arn:[^/:]*:ec2:[^/:]*:\d{12}:(?:vpc|vpc-endpoint)/([A-Za-z0-9-]+)")
 
 
 def _private_base(url: str, info: dict[str, Any], source_ip: str | None, dns: str) -> tuple[str, str]:
@@ -88,6 +92,7 @@ class Client:
             headers["Authorization"] = f"Bearer {self.api_key}"
         if params:
             params = {k: v for k, v in params.items() if v is not None}
+        path = _ARN_WITH_SLASH.sub(r"\1", path)  # a vnet's or endpoint's ARN: its id is the path segment
         try:
             resp = self._http.request(method, "/v1" + path, json=json, params=params, headers=headers)
         except httpx.TransportError as exc:

@@ -115,3 +115,15 @@ class Scope:
 def principal_arn(partition: str, account_id: str, kind: str, name: str) -> str:
     path = "user" if kind == "user" else "role"
     return f"arn:{partition}:iam::{account_id}:{path}/{name}"
+
+
+def arn_resource(ref: str, resource_type: str) -> tuple[str, str] | None:
+    """``(account, resource id)`` of an ARN ``arn:PART:SERVICE:REGION:ACCOUNT:TYPE/ID`` of ``resource_type``
+    (``vpc``, ``vpc-endpoint``); None when ``ref`` is not such an ARN."""
+    parts = ref.split(":", 5)
+    if len(parts) != 6 or parts[0] != "arn":
+        return None
+    rtype, sep, rid = parts[5].partition("/")
+    if not sep or rtype != resource_type or not rid:
+        return None
+    return parts[4], rid

@@ -37,7 +37,7 @@ from typing import Any
 from vaultlink.domain import endpoints as dom
 from vaultlink.domain import networks as net
 from vaultlink.domain import security_groups as sgs
-from vaultlink.domain.identity import Scope, new_id
+from vaultlink.domain.identity import Scope, arn_resource, new_id
 from vaultlink.errors import InvalidInput, NotFound, SubnetFull, VaultHasEndpoints, VaultIdentityNotAuthorized
 from vaultlink.ports import Txn
 from vaultlink.service.core import Caller, Service, allowed, authorize
@@ -157,7 +157,10 @@ def _subnet(vnet: dict[str, Any], name: str) -> dict[str, Any]:
 
 
 def find_endpoint(txn: Txn, ref: str, account_id: str) -> dict[str, Any]:
-    """An endpoint by id, or by name within ``account_id``."""
+    """An endpoint by id, ARN (``arn:…:ec2:REGION:ACCOUNT:vpc-endpoint/ID``) or by name within ``account_id``."""
+    by_arn = arn_resource(ref, "vpc-endpoint")
+    if by_arn is not None:
+        ref = by_arn[1]
     rec = txn.get("endpoint", ref) if ref.startswith("pe-") else None
     if rec is not None:
         return rec

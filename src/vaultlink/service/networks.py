@@ -23,7 +23,7 @@ from typing import Any
 
 from vaultlink.domain import networks as net
 from vaultlink.domain.endpoints import check_tags, raise_problems
-from vaultlink.domain.identity import Scope, check_name, new_id
+from vaultlink.domain.identity import Scope, arn_resource, check_name, new_id
 from vaultlink.errors import AlreadyExists, CidrOverlap, InvalidInput, NotFound, SubnetInUse, VnetInUse
 from vaultlink.ports import Txn
 from vaultlink.service.core import Caller, Service, allowed, authorize
@@ -37,7 +37,14 @@ def vnet_scope(vnet: dict[str, Any]) -> Scope:
 
 
 def find_vnet(txn: Txn, ref: str, account_id: str, field_name: str = "vnet") -> dict[str, Any]:
-    """A vnet by id, or by name within ``account_id``."""
+    """A vnet by id, ARN (``arn:…:ec2:REGION:ACCOUNT:vpc/ID``) or by name within ``account_id``."""
+    by_arn = arn_resource(ref, "vpc")
+    if by_arn is not None:
+        rec = txn.get("vnet", by_arn[1])
+        if rec is not None and rec["account_id"] == by_arn[0]:
+            return rec
+        raise NotFound(f"virtual network {ref!r} does not exist; `vaultlink vnet list` shows yours.",
+                       field=field_name)
     rec = txn.get("vnet", ref) if ref.startswith("vnet-") else None
     if rec is not None:
         return rec
@@ -54,6 +61,7 @@ def vnet_view(txn: Txn, vnet: dict[str, Any]) -> dict[str, Any]:
         peers.append({"vnet_id": pid, "name": other["name"] if other else None})
     return {
         "id": vnet["id"],
+        "arn": vnet.get("arn"),
         "name": vnet["name"],
         "account_id": vnet["account_id"],
         "region": vnet["region"],
@@ -107,6 +115,7 @@ def create_vnet(
             "created": svc.clock.now(),
             "created_by": caller.arn,
         }
+        rec["arn"] = f"arn:{reg.partition.name}:ec2:{reg.name}:{acct}:vpc/{rec['id']}"
         txn.insert("vnet", rec["id"], rec)
         out = vnet_view(txn, rec)
     svc.fire("endpoints")
