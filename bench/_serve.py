@@ -7,9 +7,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from vaultlink.cli.main import main
-from vaultlink.fabric.contract import DATA_ROUTE_MODULES
+import _bench_routes
 
-DATA_ROUTE_MODULES["backup"] = (*DATA_ROUTE_MODULES["backup"], "_bench_routes")
+from vaultlink.cli.main import main
+from vaultlink.fabric.apps import DATA_ROUTERS
+
+DATA_ROUTERS["backup"] = (*DATA_ROUTERS["backup"], _bench_routes.router)
 sys.argv = ["vaultlink", "serve", *sys.argv[1:]]
 main()

@@ -21,6 +21,11 @@ Config file keys (all optional)::
     body_timeout = 30.0               # seconds between two parts of a body (slow clients)
     header_timeout = 10.0             # seconds to send the headers (idle clients)
     max_header_bytes = 65536
+    body_deadline = 3600.0            # seconds a whole request body may take (trickled bodies end)
+    anon_throttle_rate = 50.0         # unauthenticated / failed-authentication requests/second per source
+    anon_throttle_burst = 100
+    audit_retention_days = 90.0       # audit events older than this are deleted
+    audit_max_events = 5000000        # and the oldest beyond this count
 """
 
 from __future__ import annotations
@@ -78,6 +83,11 @@ class Config:
     body_timeout: float = 30.0  # seconds allowed between two parts of a request body
     header_timeout: float = 10.0  # seconds allowed to send a request's headers (and idle keep-alive)
     max_header_bytes: int = 64 << 10
+    body_deadline: float = 3600.0  # seconds a whole request body may take
+    anon_throttle_rate: float = 50.0  # unauthenticated or failed-authentication requests/second per source
+    anon_throttle_burst: int = 100
+    audit_retention_days: float = 90.0
+    audit_max_events: int = 5_000_000
 
     @property
     def effective_metadata_url(self) -> str:
@@ -89,8 +99,9 @@ class Config:
 
 
 _INT_FIELDS = {"api_port", "dns_port", "storage_account_max_bytes", "throttle_burst", "max_body_bytes",
-               "max_header_bytes"}
-_FLOAT_FIELDS = {"throttle_rate", "body_timeout", "header_timeout"}
+               "max_header_bytes", "anon_throttle_burst", "audit_max_events"}
+_FLOAT_FIELDS = {"throttle_rate", "body_timeout", "header_timeout", "body_deadline", "anon_throttle_rate",
+                 "audit_retention_days"}
 
 
 def load_config(config_file: str | Path | None = None, **overrides: Any) -> Config:

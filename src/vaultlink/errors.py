@@ -644,3 +644,12 @@ class VaultIdentityNotAuthorized(AccessDenied):
     code = "VaultIdentityNotAuthorized"
     http_status = 403
     exit_code = 3
+
+
+class AmbiguousCredentials(VaultlinkError):
+    """The request carries more than one credential; send exactly one (Authorization: Bearer TOKEN, or
+    X-Api-Key: TOKEN)."""
+
+    code = "AmbiguousCredentials"
+    http_status = 401
+    exit_code = 3

@@ -19,6 +19,7 @@ from vaultlink.errors import (
     NotFound,
     VaultlinkError,
 )
+from vaultlink.service.authn import Authenticator
 from vaultlink.service.core import Service
 
 
@@ -63,6 +64,7 @@ def create_app(svc: Service) -> FastAPI:
         redoc_url=None,
     )
     app.state.svc = svc
+    app.state.authn = Authenticator(svc)  # shared with the fabric: one authentication path, one cache
 
     @app.exception_handler(VaultlinkError)
     async def _vaultlink_error(request: Request, exc: VaultlinkError) -> JSONResponse:

@@ -1,25 +1,27 @@
-"""Running one API call: authenticate, call the handler, audit the decision."""
+"""Running one API call: authenticate, call the handler, audit the decision.
+
+The credential is parsed by the one parser (``fabric.credentials``: exactly one, well-formed) and
+authenticated by the one cached path (``service.authn``) that the data plane uses too. A call that came
+through a service endpoint was already authenticated by the request pipeline, which checked the
+endpoint policy for that caller: the handler runs as that same caller, nothing re-reads a header.
+"""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any, TypeVar
 
 from fastapi import Request
 
-from vaultlink.errors import VaultlinkError
+from vaultlink.errors import AccessDenied, VaultlinkError
+from vaultlink.fabric.credentials import credential_of
+from vaultlink.service.authn import Authenticator
 from vaultlink.service.core import Caller, Service
-from vaultlink.service.identity import authenticate
+from vaultlink.service.dataplane.context import DataContext
 
 T = TypeVar("T")
-
-
-def token_of(request: Request) -> str | None:
-    auth = request.headers.get("authorization")
-    if auth and auth.lower().startswith("bearer "):
-        return auth[7:].strip()
-    return request.headers.get("x-api-key")
 
 
 def client_ip(request: Request) -> str | None:
@@ -31,14 +33,39 @@ def service_of(request: Request) -> Service:
     return svc
 
 
+def authn_of(request: Request) -> Authenticator:
+    authn: Authenticator = request.app.state.authn
+    return authn
+
+
+def caller_of(request: Request) -> Caller:
+    """The caller of a management request: the pipeline's for a call through a service endpoint, else
+    the one credential of the request. Agent credentials are for the data plane only."""
+    dp = request.scope.get("state", {}).get("dp")
+    if isinstance(dp, DataContext):
+        return dp.caller
+    caller = authn_of(request).authenticate(credential_of(request.scope.get("headers", ())))
+    if caller.kind != "api_key":
+        raise AccessDenied(
+            "agent credentials (vault registration secrets, container credentials) work only on a vault's "
+            "data plane; the management API needs an API key."
+        )
+    return replace(caller, source_ip=client_ip(request))
+
+
 def call(
     request: Request,
     action: str,
     fn: Callable[[Caller], T],
     target: str | None = None,
     vault: str | None = None,
+    resource: Callable[[Caller], tuple[str, str]] | None = None,
 ) -> T:
-    """Authenticate the request, run ``fn(caller)`` and emit one audit event either way."""
+    """Authenticate the request, run ``fn(caller)`` and emit one audit event either way.
+
+    ``resource(caller)`` gives ``(IAM action, resource ARN)`` when only the handler knows the resource a
+    call acts on (a vault named in the body): through a service endpoint, its policy is checked for it.
+    """
     svc = service_of(request)
     ev: dict[str, Any] = {
         "plane": "management",
@@ -53,9 +80,11 @@ def call(
         ev.update(plane="regional", endpoint=dp.endpoint_id, vnet=dp.vnet_id, host=dp.host)
     t0 = time.perf_counter()
     try:
-        caller = authenticate(svc, token_of(request), ev["source_ip"])
+        caller = caller_of(request)
         ev["principal"] = caller.arn
         ev["account_id"] = caller.account_id
+        if resource is not None and isinstance(dp, DataContext) and dp.check_resource is not None:
+            dp.check_resource(*resource(caller))
         result = fn(caller)
         ev["decision"] = "allowed"
         if isinstance(result, dict):
@@ -87,7 +116,7 @@ def audit_refusal(request: Request, err: VaultlinkError, action: str) -> None:
         "time": time.time(),
     }
     try:
-        caller = authenticate(svc, token_of(request))
+        caller = caller_of(request)
         ev["principal"] = caller.arn
         ev["account_id"] = caller.account_id
     except VaultlinkError:

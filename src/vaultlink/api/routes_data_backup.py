@@ -8,9 +8,9 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict
 
-from vaultlink.api.routes_data_common import container_for, kind_of, svc_of
-from vaultlink.fabric.contract import DataContext, data_context
+from vaultlink.api.routes_data_common import container_for, data_context, svc_of
 from vaultlink.service.dataplane import blobs, containers, jobs
+from vaultlink.service.dataplane.context import DataContext
 
 router = APIRouter()
 Ctx = Depends(data_context)
@@ -116,4 +116,3 @@ def start_restore_job(rp_id: str, request: Request, ctx: DataContext = Ctx) -> d
     return jobs.start_job(svc_of(request), c, "Restore", recovery_point_id=rp_id)
 
 
-__all__ = ["kind_of", "router"]

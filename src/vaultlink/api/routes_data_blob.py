@@ -9,10 +9,10 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from vaultlink.api.routes_data_common import container_for, svc_of
+from vaultlink.api.routes_data_common import container_for, data_context, svc_of
 from vaultlink.errors import InvalidInput, PayloadTooLarge
-from vaultlink.fabric.contract import DataContext, data_context
 from vaultlink.service.dataplane import blobs
+from vaultlink.service.dataplane.context import DataContext
 
 router = APIRouter()
 Ctx = Depends(data_context)

@@ -6,10 +6,10 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 
-from vaultlink.api.routes_data_common import container_for, svc_of
+from vaultlink.api.routes_data_common import container_for, data_context, svc_of
 from vaultlink.errors import InvalidInput
-from vaultlink.fabric.contract import DataContext, data_context
 from vaultlink.service.dataplane import queue
+from vaultlink.service.dataplane.context import DataContext
 
 router = APIRouter()
 Ctx = Depends(data_context)
@@ -21,18 +21,18 @@ def _account(ctx: DataContext) -> str:
     return ctx.storage_account
 
 
-@router.post("/messages", name="backup:PutBackupData")
+@router.post("/messages", name="backup:PutWorkItem")
 def put_message(body: dict[str, Any], request: Request, ctx: DataContext = Ctx) -> dict[str, Any]:
     return queue.put_item(svc_of(request), _account(ctx), container_for(request, ctx), body)
 
 
-@router.get("/messages", name="backup:DescribeContainer")
+@router.get("/messages", name="backup:ReceiveWorkItems")
 def receive(request: Request, max_items: int = 10, visibility: float = 30.0,
             ctx: DataContext = Ctx) -> list[dict[str, Any]]:
     c = container_for(request, ctx)
     return queue.receive(svc_of(request), _account(ctx), c, max_items, visibility)
 
 
-@router.delete("/messages/{item_id}", name="backup:DescribeContainer")
+@router.delete("/messages/{item_id}", name="backup:DeleteWorkItem")
 def delete_message(item_id: str, request: Request, ctx: DataContext = Ctx) -> dict[str, Any]:
     return queue.delete_item(svc_of(request), _account(ctx), container_for(request, ctx), item_id)

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict
 
 from vaultlink.api.calls import call, service_of
+from vaultlink.domain.vaults import vault_arn
 from vaultlink.service import vaults
 
 router = APIRouter(tags=["vaults"])
@@ -47,7 +48,14 @@ def create_vault(body: VaultIn, request: Request) -> dict[str, Any]:
             body.account_id,
         ),
         target=body.name,
+        resource=lambda c: ("backup:CreateBackupVault", _new_vault_arn(svc, body, c)),
     )
+
+
+def _new_vault_arn(svc: Any, body: VaultIn, caller: Any) -> str:
+    reg = svc.catalog.regions.get(body.region)
+    part = reg.partition.name if reg else svc.catalog.default_partition().name
+    return vault_arn(part, body.region, body.account_id or caller.account_id, body.name)
 
 
 @router.get("/vaults", name="vault.list")

@@ -7,16 +7,25 @@ so an agent or a person can check that a vault's name reaches it through the rig
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from vaultlink.api import routes_data_backup, routes_data_blob, routes_data_queue
+from vaultlink.api.app import translate_validation
+from vaultlink.api.routes_data_common import data_context
 from vaultlink.errors import VaultlinkError
-from vaultlink.fabric.contract import DATA_ROUTE_MODULES, DataContext, data_context
 from vaultlink.service.core import Service
+from vaultlink.service.dataplane.context import DataContext
+
+# service -> its routers; paths are relative to the service's host name
+DATA_ROUTERS: dict[str, tuple[APIRouter, ...]] = {
+    "backup": (routes_data_backup.router,),
+    "blob": (routes_data_blob.router,),
+    "queue": (routes_data_queue.router,),
+}
 
 builtin = APIRouter()
 
@@ -40,11 +49,10 @@ def _error(err: VaultlinkError) -> JSONResponse:
     return JSONResponse({"error": err.to_dict()}, status_code=err.http_status, headers={"x-error-code": err.code})
 
 
-def build_data_apps(svc: Service) -> dict[str, Any]:
-    from vaultlink.api.app import translate_validation
-
+def build_data_apps(svc: Service, extra: dict[str, tuple[APIRouter, ...]] | None = None) -> dict[str, Any]:
+    """One FastAPI app per data-plane service; ``extra`` adds routers (the benchmarks' streaming routes)."""
     apps: dict[str, Any] = {}
-    for service, modules in DATA_ROUTE_MODULES.items():
+    for service, routers in DATA_ROUTERS.items():
         app = FastAPI(title=f"vaultlink {service} service", openapi_url=None, docs_url=None, redoc_url=None)
         app.state.svc = svc
 
@@ -56,8 +64,8 @@ def build_data_apps(svc: Service) -> dict[str, Any]:
         async def _val(request: Request, exc: RequestValidationError) -> JSONResponse:
             return _error(translate_validation(exc))
 
-        for name in modules:
-            app.include_router(importlib.import_module(name).router)
+        for router in (*routers, *(extra or {}).get(service, ())):
+            app.include_router(router)
         if service == "backup":
             app.include_router(builtin)
         apps[service] = app

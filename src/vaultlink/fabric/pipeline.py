@@ -10,8 +10,10 @@ and an audit event; allowed requests are audited too, with their latency.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import json
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,13 +21,16 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from vaultlink import errors as E
 from vaultlink.fabric.actions import is_read, management_action
-from vaultlink.fabric.auth import Authenticator, Identity
-from vaultlink.fabric.contract import DataContext
+from vaultlink.fabric.credentials import credential_of
 from vaultlink.fabric.metrics import Metrics
 from vaultlink.fabric.routes import RouteTable
 from vaultlink.fabric.throttle import Throttle
 from vaultlink.fabric.view import EndpointView, NetworkView, Target, VaultView, VnetView
-from vaultlink.service.core import Service
+from vaultlink.policy import compile_policy, evaluate, evaluate_one
+from vaultlink.policy.context import EndpointInfo, build_request
+from vaultlink.service.authn import Authenticator
+from vaultlink.service.core import Caller, Service
+from vaultlink.service.dataplane.context import DataContext
 
 SERVICE_PORT = 443  # the logical port security-group rules are checked against (HTTPS)
 _STATUS_ERRORS = {
@@ -43,18 +48,6 @@ def _host_of(scope: Scope) -> str:
                 return host
             return host.rsplit(":", 1)[0].rstrip(".") if ":" in host else host.rstrip(".")
     return ""
-
-
-def _token_of(scope: Scope) -> str | None:
-    api_key = None
-    for k, v in scope.get("headers", ()):
-        if k == b"authorization":
-            text = v.decode("latin-1")
-            if text[:7].lower() == "bearer ":
-                return text[7:].strip()
-        elif k == b"x-api-key":
-            api_key = v.decode("latin-1")
-    return api_key
 
 
 def _has_body(scope: Scope) -> bool:
@@ -96,7 +89,10 @@ class Fabric:
         self.data_apps = data_apps
         self.view = NetworkView(public_address=svc.config.public_address)
         self.throttle = Throttle(svc.config.throttle_rate, svc.config.throttle_burst)
-        self.auth = Authenticator(svc)
+        # step 5a: unauthenticated and failed-authentication traffic, per source address, before any lookup
+        self.anon_throttle = Throttle(svc.config.anon_throttle_rate, svc.config.anon_throttle_burst)
+        shared = getattr(getattr(management, "state", None), "authn", None)
+        self.auth: Authenticator = shared if isinstance(shared, Authenticator) else Authenticator(svc)
         self.metrics = Metrics()
         cfg = svc.config
         self.body_timeout = cfg.body_timeout  # seconds between two body chunks
@@ -227,8 +223,9 @@ class Fabric:
         if state.aborted:  # refused by the pipeline while the body arrived: always audited
             ev.update(decision="denied", status=state.status, code=state.code)
             self._finish(ev, t0)
-        elif audit == "always":
-            ev.update(decision="allowed", status=state.status, code=state.code)
+        elif audit == "always":  # a refusal raised inside the handler is audited as a refusal
+            decision = "denied" if state.status >= 400 or state.code else "allowed"
+            ev.update(decision=decision, status=state.status, code=state.code)
             self._finish(ev, t0)
         elif audit == "metrics":  # the management app audited the call itself
             self.metrics.observe(ev.get("endpoint"), "allowed", time.perf_counter() - t0)
@@ -262,7 +259,7 @@ class Fabric:
         ev["vnet"] = vnet.id if vnet else None
         # What is asked (for the audit event, before any refusal): the vault, the action, the resource.
         vault: VaultView | None = None
-        routed: tuple[ASGIApp, str, str] | None = None
+        routed: tuple[ASGIApp, str, str, dict[str, str]] | None = None
         if target is not None:
             if target.vault_id is not None:
                 vault = view.vaults.get(target.vault_id)
@@ -286,20 +283,35 @@ class Fabric:
         if ep is not None:
             self._check_target(ep, target, host)
         assert routed is not None
-        app, action, resource = routed
+        app, action, resource, _params = routed
         if not action:
             raise E.NotFound(f"no {target.service} operation {scope['method']} {scope['path']}.")
-        # 6. authentication
-        ident = self.auth.authenticate(_token_of(scope))
-        ev["principal"] = ident.principal_arn
-        ev["account_id"] = ident.account_id
-        if ident.container_id:
-            ev["container"] = ident.container_id
-        # 7. throttling
-        if not self.throttle.allow(ident.principal_arn, time.monotonic()):
+        # 5a. anonymous floods are throttled per source address before any key lookup
+        now = time.monotonic()
+        try:
+            token = credential_of(scope.get("headers", ()))
+        except E.VaultlinkError:
+            self._anon_allow(source_ip, now)
+            raise
+        if token is None or self.anon_throttle.empty(source_ip, now):
+            self._anon_allow(source_ip, now)
+        # 6. authentication: exactly one credential; the caller checked is the one the handler gets
+        try:
+            caller = self.auth.authenticate(token)
+        except E.VaultlinkError:
+            self._anon_allow(source_ip, now)
+            raise
+        caller = replace(caller, source_ip=source_ip)
+        ev["principal"] = caller.arn
+        ev["account_id"] = caller.account_id
+        if caller.container_id:
+            ev["container"] = caller.container_id
+        self._check_credential_kind(scope, caller, vault, action, target)
+        # 7. throttling: one bucket per credential (each machine's container credential its own)
+        if not self.throttle.allow(f"{caller.kind}:{caller.credential_id or caller.arn}", now):
             raise E.RequestLimitExceeded(
-                f"more than {self.svc.config.throttle_rate:g} requests/second from {ident.principal_arn}; "
-                "slow down and retry after a short wait."
+                f"more than {self.svc.config.throttle_rate:g} requests/second with this credential of "
+                f"{caller.arn}; slow down and retry after a short wait."
             )
         # 8. public network access
         if ep is None and vault is not None and vault.public_network_access == "Disabled":
@@ -309,12 +321,19 @@ class Fabric:
                 "through one of the vault's private endpoints (resolve the vault's name from inside its vnet)."
             )
         region = vault.region if vault else (target.region or "")
+        if target.service == "regional":  # the real resource ARN the call acts on, from its path
+            resource = self._regional_resource(view, routed[3], caller, region)
+            ev["resource"] = ev["target"] = resource
         # 9. the endpoint policy
+        check_resource = None
         if ep is not None and ep.policy is not None:
-            self._check_endpoint_policy(ep, ident, action, resource, source_ip, region, vnet)
+            self._check_endpoint_policy(ep, caller, action, resource, source_ip, region)
+            if target.service == "regional":
+                def check_resource(act: str, arn: str, _ep: EndpointView = ep) -> None:
+                    self._check_endpoint_policy(_ep, caller, act, arn, source_ip, region)
         # 10. identity authorization (the management app checks roles itself for the regional service)
         if target.service != "regional":
-            self._authorize(ident, vault, action, resource, ep, source_ip, region, vnet)
+            self._authorize(caller, vault, action, resource, ep, source_ip, region)
         dp = DataContext(
             service=target.service,  # type: ignore[arg-type]
             host=host,
@@ -324,14 +343,56 @@ class Fabric:
             endpoint_id=ep.id if ep else None,
             vnet_id=vnet.id if vnet else None,
             source_ip=source_ip,
-            principal_arn=ident.principal_arn,
-            principal_id=ident.principal_id,
-            account_id=ident.account_id,
-            container_id=ident.container_id,
+            caller=caller,
             action=action,
             resource=resource,
+            check_resource=check_resource,
         )
         return dp, app
+
+    def _anon_allow(self, source_ip: str, now: float) -> None:
+        if not self.anon_throttle.allow(source_ip, now):
+            raise E.RequestLimitExceeded(
+                f"too many unauthenticated or failed-authentication requests from {source_ip}; send a valid "
+                "credential, and slow down."
+            )
+
+    def _check_credential_kind(
+        self, scope: Scope, caller: Caller, vault: VaultView | None, action: str, target: Target
+    ) -> None:
+        """What each kind of credential may ever do (DESIGN.md §5, step 6), enforced here for every route."""
+        if caller.kind == "api_key":
+            return
+        if target.service == "regional" or vault is None or caller.vault_id != vault.id:
+            raise E.AccessDenied(
+                "an agent credential acts only on the data plane of its own vault"
+                + (f", not {vault.name}" if vault is not None else "") + "."
+            )
+        if caller.kind == "registration":
+            if action != "backup:RegisterContainer":
+                raise E.AccessDenied(
+                    f"a vault registration secret may only register a container, not {action}; use the container "
+                    "credential that `vaultlink agent register` saved."
+                )
+            return
+        for k, v in scope.get("headers", ()):
+            if k == b"x-vaultlink-container" and v.decode("latin-1") != caller.container_id:
+                raise E.AccessDenied("a container credential acts only on its own container's data.")
+        if caller.reregistration_required and action != "backup:RegisterContainer":
+            raise E.ContainerReregistrationRequired()
+
+    def _regional_resource(self, view: NetworkView, params: dict[str, str], caller: Caller, region: str) -> str:
+        reg = self.svc.catalog.regions.get(region)
+        part = reg.partition.name if reg else self.svc.catalog.default_partition().name
+        ref = params.get("vault") or params.get("ref")
+        if ref is not None and params.get("_kind") == "vault":
+            v = view.vaults.get(ref) or view.vaults_by_arn.get(ref) or view.vaults_by_name.get((caller.account_id, ref))
+            if v is not None:
+                return v.arn
+            return f"arn:{part}:backup:{region or '*'}:{caller.account_id}:backup-vault:{ref}"
+        if params.get("rp_id"):
+            return f"arn:{part}:backup:{region or '*'}:{caller.account_id}:recovery-point:{params['rp_id']}"
+        return "*"
 
     def _check_endpoint(
         self, view: NetworkView, ep: EndpointView, vnet: VnetView | None, source_ip: str, local_ip: str
@@ -344,8 +405,6 @@ class Fabric:
                 f"in {where}. Call it from that vnet or peer yours with it (`vaultlink vnet peer`)."
             )
         # 3. the security group
-        import ipaddress
-
         addr = ipaddress.ip_address(source_ip)
         if not any(r.allows("tcp", SERVICE_PORT, addr) for r in ep.sg_rules):
             raise E.SecurityGroupDenied(
@@ -378,35 +437,25 @@ class Fabric:
                 f"service endpoint {ep.id} serves {ep.service} in {ep.region}, not {host!r}."
             )
 
-    def _route(self, scope: Scope, target: Target, vault: VaultView | None) -> tuple[ASGIApp, str, str]:
-        """(app, action, resource); action is "" when no route of the service matches."""
+    def _route(
+        self, scope: Scope, target: Target, vault: VaultView | None
+    ) -> tuple[ASGIApp, str, str, dict[str, str]]:
+        """(app, action, resource, path parameters); action is "" when no route of the service matches."""
         app = self.management if target.service == "regional" else self.data_apps.get(target.service)
         table = self.routes.get(target.service)
-        name = table.name_of(scope["method"], scope["path"]) if table is not None else None
+        name, params = table.match(scope["method"], scope["path"]) if table is not None else (None, {})
         action = "" if name is None else (management_action(name) if target.service == "regional" else name)
-        if vault is not None:
-            resource = vault.arn
-        else:
-            reg = self.svc.catalog.regions.get(target.region or "")
-            part = reg.partition.name if reg else self.svc.catalog.default_partition().name
-            resource = f"arn:{part}:backup:{target.region or '*'}:*:*"
-        return app, action, resource  # type: ignore[return-value]
+        if target.service == "regional" and scope["path"].startswith("/v1/vaults/"):
+            params = {**params, "_kind": "vault"}
+        resource = vault.arn if vault is not None else "*"
+        return app, action, resource, params  # type: ignore[return-value]
 
     def _policy_request(
-        self,
-        ident: Identity,
-        action: str,
-        resource: str,
-        source_ip: str,
-        region: str,
-        ep: EndpointView | None,
-        vnet: VnetView | None,
+        self, caller: Caller, action: str, resource: str, source_ip: str, region: str, ep: EndpointView | None
     ) -> Any:
-        from vaultlink.policy.context import EndpointInfo, build_request
-
         return build_request(
-            principal_arn=ident.principal_arn,
-            principal_account=ident.account_id,
+            principal_arn=caller.arn,
+            principal_account=caller.account_id,
             action=action,
             resource=resource,
             source_ip=source_ip,
@@ -417,26 +466,17 @@ class Fabric:
         )
 
     def _check_endpoint_policy(
-        self,
-        ep: EndpointView,
-        ident: Identity,
-        action: str,
-        resource: str,
-        source_ip: str,
-        region: str,
-        vnet: VnetView | None,
+        self, ep: EndpointView, caller: Caller, action: str, resource: str, source_ip: str, region: str
     ) -> None:
-        from vaultlink.policy import evaluate_one
-
         # Decisions of a policy that reads no clock are a pure function of who/what/where: cache them
         # (per view generation, so a policy change is seen at once).
-        key = (ep.id, ident.principal_arn, ident.account_id, action, resource, source_ip, region)
+        key = (ep.id, caller.arn, caller.account_id, action, resource, source_ip, region)
         view, cache, clocked = self._policy_cache
         if view is not self.view:
             view, cache, clocked = self._policy_cache = (self.view, {}, {})
         decision = cache.get(key)
         if decision is None:
-            req = self._policy_request(ident, action, resource, source_ip, region, ep, vnet)
+            req = self._policy_request(caller, action, resource, source_ip, region, ep)
             decision = evaluate_one(req, ep.policy)
             reads_clock = clocked.get(ep.id)
             if reads_clock is None:
@@ -447,57 +487,51 @@ class Fabric:
                 cache[key] = decision
         if not decision.allowed:
             raise E.EndpointPolicyDenied(
-                f"{action} on {resource} for {ident.principal_arn} was denied by the endpoint policy of "
+                f"{action} on {resource} for {caller.arn} was denied by the endpoint policy of "
                 f"{ep.id}: {describe_denial(decision)}; change it with `vaultlink endpoint policy set {ep.id} FILE`.",
                 matched=decision.matched,
                 layer="endpoint_policy",
+                resource=resource,
             )
 
     def _authorize(
         self,
-        ident: Identity,
+        caller: Caller,
         vault: VaultView | None,
         action: str,
         resource: str,
         ep: EndpointView | None,
         source_ip: str,
         region: str,
-        vnet: VnetView | None,
     ) -> None:
         if vault is None:
             return
-        if ident.vault_id is not None:  # an agent credential: good for its own vault only
-            if ident.vault_id != vault.id:
-                raise E.AccessDenied(f"this agent credential is for another vault, not {vault.name}.")
-            if ident.reregistration_required and action != "backup:RegisterContainer":
-                raise E.ContainerReregistrationRequired()
+        if caller.kind != "api_key":  # an agent credential, bound to this vault (checked at step 6)
             role_ok = True
         else:
             permission = "backup.read" if is_read(action) else "backup.operate"
-            role_ok = self.auth.role_allows(ident, permission, vault)
-        policies = self.auth.identity_policies(ident)
+            role_ok = self.auth.role_allows(caller, permission, vault.account_id, vault.id)
+        policies = self.auth.identity_policies(caller)
         if not policies and vault.access_policy is None:
             if not role_ok:
                 raise E.AccessDenied(
-                    f"{action} on {resource} for {ident.principal_arn} was denied by role assignments: no role "
+                    f"{action} on {resource} for {caller.arn} was denied by role assignments: no role "
                     f"allows it on vault {vault.name}; ask its Owner for Backup Operator (`vaultlink role assign`).",
                     layer="role",
                 )
             return
-        from vaultlink.policy import evaluate
-
-        req = self._policy_request(ident, action, resource, source_ip, region, ep, vnet)
+        req = self._policy_request(caller, action, resource, source_ip, region, ep)
         ids = list(policies) + ([_ALLOW_ALL()] if role_ok else [])
         decision = evaluate(
             req,
             identity_policies=ids,
             resource_policy=vault.access_policy,
-            resource_account=vault.account_id if not role_ok else ident.account_id,
+            resource_account=vault.account_id if not role_ok else caller.account_id,
         )
         if not decision.allowed:
             layer = _LAYER_KEYS.get(str(decision.matched[0].get("policy"))) if decision.matched else None
             raise E.AccessDenied(
-                f"{action} on {resource} for {ident.principal_arn} was denied: {describe_denial(decision)}"
+                f"{action} on {resource} for {caller.arn} was denied: {describe_denial(decision)}"
                 + ("" if role_ok else " (and no role of the principal allows it on this vault)") + ".",
                 matched=decision.matched,
                 layer=layer or ("role" if not role_ok else "identity_policy"),
@@ -549,8 +583,6 @@ _ALLOW_ALL_CACHE: list[Any] = []
 
 def _ALLOW_ALL() -> Any:
     if not _ALLOW_ALL_CACHE:
-        from vaultlink.policy import compile_policy
-
         _ALLOW_ALL_CACHE.append(
             compile_policy({"Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}, "identity")
         )

@@ -47,7 +47,12 @@ class RouteTable:
 
     def name_of(self, method: str, path: str) -> str | None:
         """The name of the first route matching ``method`` and ``path``; None if none does."""
+        return self.match(method, path)[0]
+
+    def match(self, method: str, path: str) -> tuple[str | None, dict[str, str]]:
+        """(name, path parameters) of the first route matching; (None, {}) if none does."""
         for e in self.entries:
-            if e.regex.match(path) and (e.methods is None or method in e.methods):
-                return e.name
-        return None
+            m = e.regex.match(path)
+            if m is not None and (e.methods is None or method in e.methods):
+                return e.name, m.groupdict()
+        return None, {}

@@ -9,6 +9,13 @@ class Throttle:
         self.burst = float(burst)
         self._buckets: dict[str, tuple[float, float]] = {}
 
+    def empty(self, key: str, now: float) -> bool:
+        """Is ``key``'s bucket out of tokens (without taking one)?"""
+        if self.rate <= 0 or key not in self._buckets:
+            return False
+        tokens, last = self._buckets[key]
+        return min(self.burst, tokens + (now - last) * self.rate) < 1.0
+
     def allow(self, key: str, now: float) -> bool:
         """Take one token for ``key``; False when the bucket is empty."""
         if self.rate <= 0:

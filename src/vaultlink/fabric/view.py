@@ -93,6 +93,10 @@ class NetworkView:
         prefixes.sort(key=lambda p: p[0].prefixlen, reverse=True)
         self._prefixes = prefixes
         self._classified: dict[str, VnetView | None] = {}
+        self.vaults_by_name: dict[tuple[str, str], VaultView] = {
+            (v.account_id, v.name): v for v in self.vaults.values()
+        }
+        self.vaults_by_arn: dict[str, VaultView] = {v.arn: v for v in self.vaults.values()}
 
     def endpoint_at(self, local_ip: str) -> EndpointView | None:
         return self.by_ip.get(local_ip)

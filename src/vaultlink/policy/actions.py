@@ -88,6 +88,10 @@ _CATALOG: tuple[ActionInfo, ...] = (
     _a("PutBackupData", "Write", VAULT),
     _a("GetBackupData", "Read", VAULT, RECOVERY_POINT),
     _a("QueryChunkIndex", "Read", VAULT),
+    # the agent's work-item queue (receiving hides items from other readers: a write)
+    _a("PutWorkItem", "Write", VAULT),
+    _a("ReceiveWorkItems", "Write", VAULT),
+    _a("DeleteWorkItem", "Write", VAULT),
     # plans and selections
     _a("CreateBackupPlan", "Write", BACKUP_PLAN),
     _a("DeleteBackupPlan", "Write", BACKUP_PLAN),

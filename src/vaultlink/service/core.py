@@ -19,15 +19,27 @@ class SystemClock:
         return time.time()
 
 
-@dataclass
+@dataclass(frozen=True, slots=True)
 class Caller:
-    """Who is calling: the authenticated principal, and where from."""
+    """Who is calling: the one identity type, for the management API and the data plane alike.
+
+    ``kind`` is the credential that authenticated it, and bounds what it may ever do (DESIGN.md §5,
+    step 6): an ``api_key`` acts for its principal under its roles and policies; a ``registration``
+    secret (from a vault credentials file) may only register a container with ``vault_id``; a
+    ``container`` credential acts only on its own container's data in ``vault_id``. The pipeline
+    checks the caller and hands this same object to the handler: nothing re-parses a header.
+    """
 
     principal_id: str
     account_id: str
     arn: str
     name: str
     source_ip: str | None = None
+    kind: str = "api_key"  # api_key | registration | container
+    credential_id: str = ""  # the API key, registration secret or container id: its own throttle bucket
+    vault_id: str | None = None  # agent credentials are bound to one vault
+    container_id: str | None = None
+    reregistration_required: bool = False
 
 
 @dataclass

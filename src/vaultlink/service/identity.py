@@ -96,9 +96,10 @@ def bootstrap(svc: Service) -> tuple[dict[str, Any], str] | None:
 
 
 def authenticate(svc: Service, token: str | None, source_ip: str | None = None) -> Caller:
+    """The caller of an API key (``vlk_…``). Agent credentials are not API keys: see ``service.authn``."""
     if not token:
         raise Unauthenticated()
-    parts = token.strip().split("_", 2)
+    parts = token.split("_", 2)
     if len(parts) != 3 or parts[0] != KEY_PREFIX:
         raise InvalidApiKey("the API key is malformed; keys look like vlk_AK…_…. Check VAULTLINK_API_KEY.")
     with svc.store.transaction() as txn:
@@ -110,7 +111,8 @@ def authenticate(svc: Service, token: str | None, source_ip: str | None = None) 
         principal = txn.get("principal", rec["parent_id"])
         if principal is None:
             raise InvalidApiKey("the API key's principal was deleted; use another key.")
-    return Caller(principal["id"], principal["account_id"], principal["arn"], principal["name"], source_ip)
+    return Caller(principal["id"], principal["account_id"], principal["arn"], principal["name"], source_ip,
+                  kind="api_key", credential_id=rec["id"])
 
 
 # --- accounts ----------------------------------------------------------------

@@ -21,10 +21,11 @@ from vaultlink.config import load_config
 from vaultlink.dns import names as N
 from vaultlink.errors import ContainerReregistrationRequired, Unauthenticated, VaultlinkError
 from vaultlink.fabric.apps import build_data_apps
-from vaultlink.fabric.contract import DataContext
+from vaultlink.fabric.credentials import credential_of
+from vaultlink.service.authn import authenticate_token
 from vaultlink.service.core import Caller, Service
 from vaultlink.service.dataplane import install, manage
-from vaultlink.service.dataplane.credentials import authenticate_agent
+from vaultlink.service.dataplane.context import DataContext
 from vaultlink.service.identity import authenticate, bootstrap
 from vaultlink.service.vaults import create_vault
 
@@ -51,27 +52,20 @@ class Dispatcher:
 
         headers = dict(scope["headers"])
         host = headers.get(b"host", b"").decode().split(":")[0]
-        auth = headers.get(b"authorization", b"").decode()
-        token = auth[7:] if auth.lower().startswith("bearer ") else None
         try:
             service, vault_id, account = self._target(host)
+            token = credential_of(scope["headers"])
             if not token:
                 raise Unauthenticated()
-            ident = authenticate_agent(self.svc, token)
-            if ident is None:
-                c = authenticate(self.svc, token)
-                pid, parn, acct, cid = c.principal_id, c.arn, c.account_id, None
-            else:
-                if ident.reregistration_required and scope["path"] != "/containers/register":
-                    raise ContainerReregistrationRequired()
-                pid, parn, acct, cid = ident.principal_id, ident.principal_arn, ident.account_id, ident.container_id
+            caller = authenticate_token(self.svc, token)
+            if caller.reregistration_required and scope["path"] != "/containers/register":
+                raise ContainerReregistrationRequired()
         except VaultlinkError as err:
             await send_error(send, err)
             return
         scope.setdefault("state", {})["dp"] = DataContext(
             service=service, host=host, vault_id=vault_id, storage_account=account, region="local-1",  # type: ignore[arg-type]
-            endpoint_id=None, vnet_id=None, source_ip=scope["client"][0], principal_arn=parn, principal_id=pid,
-            account_id=acct, container_id=cid, action="?", resource="*",
+            endpoint_id=None, vnet_id=None, source_ip=scope["client"][0], caller=caller, action="?", resource="*",
         )
         await self.apps[service](scope, receive, send)
 

@@ -2,7 +2,7 @@
 
 Route modules: ``vaultlink.api.routes_data_backup`` (vault backup service),
 ``routes_data_blob`` (blob service), ``routes_data_queue`` (queue service). ``install(svc)``
-registers the agent credential authenticator with the fabric and the vault-deletion hook.
+adds the vault-deletion hook.
 """
 
 from __future__ import annotations
@@ -13,11 +13,6 @@ from vaultlink.service.core import Service
 
 
 def install(svc: Service) -> None:
-    from vaultlink.fabric import contract
-    from vaultlink.service.dataplane.credentials import authenticate_agent
-
-    if authenticate_agent not in contract.DATA_AUTHENTICATORS:
-        contract.DATA_AUTHENTICATORS.append(authenticate_agent)
     svc.on("vault_deleting", _drop_vault_data)
 
 

@@ -13,13 +13,12 @@ from typing import Any
 
 from vaultlink.dns import names as N
 from vaultlink.errors import AccessDenied, ContainerReregistrationRequired, InvalidInput, NotFound
-from vaultlink.fabric.contract import DataContext
 from vaultlink.service.core import Service
 from vaultlink.service.dataplane import storage
+from vaultlink.service.dataplane.context import DataContext
 from vaultlink.service.dataplane.credentials import (
     CONTAINER_PREFIX,
     new_secret,
-    refuse_registration_token,
     secret_matches,
     split_token,
 )
@@ -120,8 +119,8 @@ def register(
                 "source_ip": ctx.source_ip,
                 "reregistration_required": False,
                 "secret_hash": digest,
-                "owner_id": ctx.principal_id,
-                "owner": ctx.principal_arn,
+                "owner_id": ctx.caller.principal_id,
+                "owner": ctx.caller.arn,
                 "registered": now,
                 "registrations": int(rec.get("registrations", 0)) + 1,
             }
@@ -153,14 +152,25 @@ def register(
     return out
 
 
-def calling_container(svc: Service, ctx: DataContext, token_kind: str, header: str | None) -> dict[str, Any]:
+def calling_container(svc: Service, ctx: DataContext, header: str | None) -> dict[str, Any]:
     """The container a data-plane request acts for, checked: same vault, registration current.
 
-    Agents authenticate with their container credential; an API-key caller names the container in
-    the ``X-Vaultlink-Container`` header.
+    An agent's container credential acts for its own container only (a different
+    ``X-Vaultlink-Container`` is refused); an API-key caller (an operator with a role on the vault)
+    names the container in that header; a registration secret acts on no container's data.
     """
-    refuse_registration_token(token_kind, ctx.action)
-    cid = ctx.container_id or header
+    caller = ctx.caller
+    if caller.kind == "registration":
+        raise AccessDenied(
+            f"a vault registration secret may only register a container, not {ctx.action}; use the container "
+            "credential that `vaultlink agent register` saved."
+        )
+    if caller.kind == "container":
+        if header is not None and header != caller.container_id:
+            raise AccessDenied("a container credential acts only on its own container's data.", field="container")
+        cid = caller.container_id
+    else:
+        cid = header
     if not cid:
         raise InvalidInput(
             "name the container: send X-Vaultlink-Container (API keys) or use the agent's container credential.",

@@ -16,8 +16,7 @@ import hmac
 import secrets
 from typing import Any
 
-from vaultlink.errors import AccessDenied, CredentialsExpired, InvalidApiKey, InvalidInput
-from vaultlink.fabric.contract import DataIdentity
+from vaultlink.errors import CredentialsExpired, InvalidApiKey, InvalidInput
 from vaultlink.service.core import Caller, Service, authorize
 from vaultlink.service.vaults import find_vault, vault_scope
 
@@ -32,7 +31,7 @@ def _hash(secret: str) -> str:
 
 
 def split_token(token: str, prefix: str) -> tuple[str, str] | None:
-    parts = token.strip().split("_", 2)
+    parts = token.split("_", 2)
     if len(parts) != 3 or parts[0] != prefix or not parts[1] or not parts[2]:
         return None
     return parts[1], parts[2]
@@ -123,50 +122,3 @@ def authenticate_container(svc: Service, token: str) -> tuple[dict[str, Any], di
                 "again from another state directory); run `vaultlink agent register` again."
             )
         return rec, _principal(txn, rec["owner_id"])
-
-
-def authenticate_agent(svc: Service, token: str) -> DataIdentity | None:
-    """The fabric's data-plane authenticator (``DATA_AUTHENTICATORS``) for ``vlc_`` and ``vlr_`` tokens."""
-    found = authenticate_container(svc, token)
-    if found is not None:
-        c, p = found
-        return DataIdentity(
-            principal_arn=p["arn"],
-            principal_id=p["id"],
-            account_id=p["account_id"],
-            vault_id=c["vault_id"],
-            kind="container",
-            container_id=c["id"],
-            reregistration_required=bool(c.get("reregistration_required")),
-        )
-    reg = check_registration(svc, token)
-    if reg is not None:
-        r, p = reg
-        return DataIdentity(
-            principal_arn=p["arn"],
-            principal_id=p["id"],
-            account_id=p["account_id"],
-            vault_id=r["vault_id"],
-            kind="registration",
-        )
-    return None
-
-
-def token_kind(token: str | None) -> str:
-    """``container`` | ``registration`` | ``api_key`` | ``none`` (by prefix only; authenticity is checked
-    by the pipeline)."""
-    if not token:
-        return "none"
-    if token.startswith(CONTAINER_PREFIX + "_"):
-        return "container"
-    if token.startswith(REGISTRATION_PREFIX + "_"):
-        return "registration"
-    return "api_key"
-
-
-def refuse_registration_token(kind: str, action: str) -> None:
-    if kind == "registration":
-        raise AccessDenied(
-            f"a vault registration secret may only register a container, not {action}; use the container "
-            "credential that `vaultlink agent register` saved."
-        )

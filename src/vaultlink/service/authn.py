@@ -1,0 +1,110 @@
+"""The one authentication path: a credential (already parsed by the transport, exactly one per request)
+to the ``Caller`` it authenticates, cached until anything changes.
+
+Three kinds, told apart by prefix: API keys ``vlk_…``, vault registration secrets ``vlr_…`` and
+container credentials ``vlc_…``. The cache is keyed by the service's change generation
+(``svc.generation``): revoking a key, changing a role or removing an endpoint bumps it. Role and
+identity-policy lookups for the data plane are cached the same way.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from vaultlink import errors as E
+from vaultlink.domain.identity import Scope
+from vaultlink.policy import compile_policy
+from vaultlink.service.core import Caller, Service, allowed
+from vaultlink.service.dataplane.credentials import (
+    CONTAINER_PREFIX,
+    REGISTRATION_PREFIX,
+    authenticate_container,
+    check_registration,
+)
+from vaultlink.service.identity import KEY_PREFIX, authenticate
+
+MAX_CACHED = 50_000
+
+
+def authenticate_token(svc: Service, token: str) -> Caller:
+    """The caller ``token`` authenticates; ``InvalidApiKey`` (or ``CredentialsExpired``) otherwise."""
+    prefix = token.split("_", 1)[0]
+    if prefix == KEY_PREFIX:
+        return authenticate(svc, token)
+    if prefix == CONTAINER_PREFIX:
+        found = authenticate_container(svc, token)
+        if found is not None:
+            c, p = found
+            return Caller(p["id"], p["account_id"], p["arn"], p["name"], kind="container", credential_id=c["id"],
+                          vault_id=c["vault_id"], container_id=c["id"],
+                          reregistration_required=bool(c.get("reregistration_required")))
+    if prefix == REGISTRATION_PREFIX:
+        reg = check_registration(svc, token)
+        if reg is not None:
+            r, p = reg
+            return Caller(p["id"], p["account_id"], p["arn"], p["name"], kind="registration",
+                          credential_id=r["id"], vault_id=r["vault_id"])
+    raise E.InvalidApiKey(
+        "the credential is not a vaultlink API key (vlk_…), vault registration secret (vlr_…) or container "
+        "credential (vlc_…); check what you send."
+    )
+
+
+class Authenticator:
+    """Cached ``authenticate_token`` plus the role and identity-policy lookups of the data plane."""
+
+    def __init__(self, svc: Service) -> None:
+        self.svc = svc
+        self._gen = -1
+        self._lock = threading.Lock()
+        self._tokens: dict[str, Caller] = {}
+        self._roles: dict[tuple[str, str, str], bool] = {}
+        self._policies: dict[str, tuple[Any, ...]] = {}
+
+    def _fresh(self) -> None:
+        gen = self.svc.generation
+        if gen != self._gen:
+            with self._lock:
+                self._tokens.clear()
+                self._roles.clear()
+                self._policies.clear()
+                self._gen = gen
+
+    def authenticate(self, token: str | None) -> Caller:
+        if not token:
+            raise E.Unauthenticated(
+                "no credential was sent: send an API key (Authorization: Bearer vlk_…) or the agent's "
+                "container credential."
+            )
+        self._fresh()
+        hit = self._tokens.get(token)
+        if hit is not None:
+            return hit
+        caller = authenticate_token(self.svc, token)
+        if len(self._tokens) > MAX_CACHED:
+            self._tokens.clear()
+        self._tokens[token] = caller
+        return caller
+
+    def role_allows(self, caller: Caller, permission: str, account_id: str, vault_id: str) -> bool:
+        self._fresh()
+        key = (caller.principal_id, permission, vault_id)
+        hit = self._roles.get(key)
+        if hit is None:
+            with self.svc.store.transaction() as txn:
+                hit = allowed(txn, caller, permission, Scope(account_id, "vault", vault_id))
+            self._roles[key] = hit
+        return hit
+
+    def identity_policies(self, caller: Caller) -> tuple[Any, ...]:
+        """The compiled identity policies attached to the principal (none by default)."""
+        self._fresh()
+        hit = self._policies.get(caller.principal_id)
+        if hit is None:
+            with self.svc.store.transaction() as txn:
+                rec = txn.get("principal", caller.principal_id) or {}
+            docs = rec.get("policies") or []
+            hit = tuple(compile_policy(d, "identity") for d in docs)
+            self._policies[caller.principal_id] = hit
+        return hit
