@@ -60,7 +60,9 @@ def build_service(
         store.migrate()
     if blobs is None:
         blobs = open_blobs(config.effective_blob_url)
-    svc = Service(config=config, store=store, catalog=catalog, audit=AuditSink(store), blobs=blobs)
+    audit = AuditSink(store, retention_seconds=config.audit_retention_days * 86400.0,
+                      max_events=config.audit_max_events)
+    svc = Service(config=config, store=store, catalog=catalog, audit=audit, blobs=blobs)
     from vaultlink.service import extensions
 
     extensions.install(svc)

@@ -92,7 +92,9 @@ class MetadataStore(Protocol):
       on the event's keys plus ``since``/``until`` bounds on ``time``, with
       ``after_seq < seq`` (and ``seq < before_seq`` when given): in ascending
       ``seq`` order, or, with ``newest_first``, the newest ``limit`` of them,
-      newest first.
+      newest first. ``trim_audit(before_time, max_events)`` deletes events older
+      than ``before_time`` and the oldest beyond the newest ``max_events``; it
+      returns how many went (``seq`` values are never reused).
     """
 
     def migrate(self) -> None:
@@ -111,5 +113,7 @@ class MetadataStore(Protocol):
         before_seq: int | None = None,
         newest_first: bool = False,
     ) -> list[dict[str, Any]]: ...
+
+    def trim_audit(self, before_time: float, max_events: int) -> int: ...
 
     def close(self) -> None: ...

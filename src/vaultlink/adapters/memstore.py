@@ -84,6 +84,7 @@ class MemoryStore:
         self._rows: dict[tuple[str, str], tuple[int, dict[str, Any]]] = {}
         self._seq = [0]
         self._audit: list[dict[str, Any]] = []
+        self._audit_seq = 0
         self._lock = threading.RLock()
 
     def migrate(self) -> None:
@@ -107,7 +108,8 @@ class MemoryStore:
             for ev in events:
                 ev = dict(ev)
                 ev["plane"] = ev.get("plane") or "management"
-                ev["seq"] = len(self._audit) + 1
+                self._audit_seq += 1
+                ev["seq"] = self._audit_seq
                 self._audit.append(ev)
 
     def query_audit(
@@ -137,6 +139,15 @@ class MemoryStore:
             if len(out) >= limit:
                 break
         return out
+
+    def trim_audit(self, before_time: float, max_events: int) -> int:
+        with self._lock:
+            keep = [e for e in self._audit if float(e.get("time") or 0) >= before_time]
+            if len(keep) > max_events:
+                keep = keep[len(keep) - max_events :]
+            dropped = len(self._audit) - len(keep)
+            self._audit = keep
+            return dropped
 
     def close(self) -> None:
         return None

@@ -13,7 +13,7 @@ from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event, insert, select
+from sqlalchemy import Connection, Engine, create_engine, event, func, insert, select
 from sqlalchemy import delete as sql_delete
 from sqlalchemy import update as sql_update
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
@@ -214,6 +214,17 @@ class SqlStore:
                 ev["seq"] = seq
                 out.append(ev)
             return out
+
+    def trim_audit(self, before_time: float, max_events: int) -> int:
+        with self._txn() as txn:
+            conn = txn._conn
+            n = conn.execute(sql_delete(audit_events).where(audit_events.c.time < float(before_time))).rowcount or 0
+            top = conn.execute(select(func.max(audit_events.c.seq))).scalar()
+            if top is not None:
+                cut = int(top) - int(max_events)
+                if cut > 0:
+                    n += conn.execute(sql_delete(audit_events).where(audit_events.c.seq <= cut)).rowcount or 0
+            return int(n)
 
     def close(self) -> None:
         self.engine.dispose()

@@ -235,6 +235,7 @@ def backup(
             for node, src in entries:
                 if node.type != "file":
                     continue
+                repo.check_uploads()  # an upload that failed for good stops the backup now
                 p = prev.get(node.path)
                 if (
                     _unchanged(node, p)

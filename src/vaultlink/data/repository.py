@@ -230,12 +230,23 @@ class Repository:
         self._submit(full)
 
     def _submit(self, builder: _PackBuilder) -> None:
-        self._slots.acquire()  # bounds packs in memory
-        self._raise_failed()
-        fut = self._pool.submit(self._upload, builder)
+        # A slot bounds packs in memory. Every path releases what it took: a failed upload surfaces
+        # here (while waiting for a slot too), so a lasting failure fails the backup, never hangs it.
+        while not self._slots.acquire(timeout=0.5):
+            self._raise_failed()
+        try:
+            self._raise_failed()
+            fut = self._pool.submit(self._upload, builder)
+        except BaseException:
+            self._slots.release()
+            raise
         fut.add_done_callback(lambda _f: self._slots.release())
         with self._lock:
             self._uploads.append(fut)
+
+    def check_uploads(self) -> None:
+        """Raise the error of a failed background upload, if any (a backup stops at once)."""
+        self._raise_failed()
 
     def _raise_failed(self) -> None:
         with self._lock:

@@ -1,11 +1,13 @@
 """Restore a snapshot into a target directory.
 
 Safety: every path is validated before anything is written: relative, no
-empty/``.``/``..`` segment, no NUL, never below a symlink of the snapshot; and
-every directory on the way is checked with ``lstat`` (a pre-existing symlink in
-the target is refused, so is a symlink or directory where a file goes), files are
-opened with ``O_NOFOLLOW``, symlinks are created last. Anything else raises
-``UnsafePath`` before a byte is written.
+empty/``.``/``..`` segment, no NUL, never below a symlink of the snapshot. Every
+path component is then opened relative to its parent's directory descriptor with
+``O_NOFOLLOW`` (``restore_files.Target``), and every file, rename, symlink and
+metadata call takes a directory descriptor: a pre-existing symlink in the target is
+refused, so is a symlink or directory where a file goes, and a directory swapped for
+a symlink while the restore runs is never followed (``UnsafePath``). Symlinks are
+created last.
 
 Data: chunks are grouped by pack into coalesced ranges read in parallel (into one
 reusable buffer per worker when the store offers ``read_range_into``); every chunk
@@ -41,7 +43,7 @@ from typing import Any
 from vaultlink.data.backup import Progress
 from vaultlink.data.formats import Manifest, Node, decode_chunk
 from vaultlink.data.repository import Repository
-from vaultlink.data.restore_files import PARTIAL, OpenFiles, OutFile, check_file_slot
+from vaultlink.data.restore_files import PARTIAL, OpenFiles, OutFile, Target, check_file_slot, split_rel
 from vaultlink.errors import Conflict, CorruptData, NotFound, UnsafePath, VaultlinkError
 
 GAP = 256 * 1024
@@ -98,40 +100,6 @@ def validate(nodes: Sequence[Node]) -> None:
                 raise UnsafePath(f"refusing path {n.path!r}: it lies below a symlink of the snapshot")
 
 
-class _Target:
-    """Creates directories under ``root`` checking each step with lstat (no symlink is ever followed)."""
-
-    def __init__(self, root: str) -> None:
-        self.root = root
-        self.ok: set[str] = {""}
-
-    def full(self, rel: str) -> str:
-        return os.path.join(self.root, *rel.split("/"))
-
-    def ensure_dir(self, rel: str, create: bool = True) -> str:
-        parts = rel.split("/") if rel else []
-        for i in range(1, len(parts) + 1):
-            sub = "/".join(parts[:i])
-            if sub in self.ok:
-                continue
-            path = self.full(sub)
-            try:
-                st = os.lstat(path)
-            except FileNotFoundError:
-                os.mkdir(path, 0o700)
-                st = os.lstat(path)
-            if not stat.S_ISDIR(st.st_mode):
-                raise UnsafePath(
-                    f"refusing to restore into {path!r}: it exists and is not a directory (or is a symlink)"
-                )
-            self.ok.add(sub)
-        return self.full(rel)
-
-    def parent(self, rel: str) -> str:
-        self.ensure_dir(rel.rpartition("/")[0])
-        return self.full(rel)
-
-
 Span = tuple[str, int, int, list[tuple[int, int, bytes]]]
 
 
@@ -175,7 +143,22 @@ def restore(
     nodes = select(manifest.nodes, include)
     validate(nodes)
     os.makedirs(target, exist_ok=True)
-    tgt = _Target(os.path.realpath(target))
+    tgt = Target(os.path.realpath(target))
+    try:
+        return _restore(nodes, repo, tgt, progress, workers, direct, t0)
+    finally:
+        tgt.close()
+
+
+def _restore(
+    nodes: list[Node],
+    repo: Repository,
+    tgt: Target,
+    progress: Callable[[Progress], None] | None,
+    workers: int | None,
+    direct: bool,
+    t0: float,
+) -> RestoreStats:
     files = [n for n in nodes if n.type == "file"]
     taken = {n.path for n in nodes}
     stats = RestoreStats()
@@ -185,9 +168,11 @@ def restore(
     outs: list[OutFile] = []
     dests: dict[bytes, list[tuple[OutFile, int]]] = defaultdict(list)
     for n in files:
-        final = tgt.parent(n.path)
-        check_file_slot(final)
-        out = OutFile(n, final, tgt.full(_temp_name(n.path, taken)))
+        dir_rel, name = split_rel(n.path)
+        tmp_rel = _temp_name(n.path, taken)
+        with tgt.dir(dir_rel) as d:
+            check_file_slot(d, name, tgt.full(n.path))
+        out = OutFile(n, tgt.full(n.path), tgt.full(tmp_rel), dir_rel, name, split_rel(tmp_rel)[1])
         outs.append(out)
         off = 0
         for cid, size in zip(n.chunks, n.sizes, strict=True):
@@ -204,7 +189,7 @@ def restore(
     spans = _plan(by_pack)
     lock = threading.Lock()
     prog = Progress(files_total=len(files), bytes_total=sum(n.size for n in files), files_done=0)
-    fs = OpenFiles(direct)
+    fs = OpenFiles(tgt, direct)
     reader: Callable[[str, int, memoryview], None] | None = getattr(repo.store, "read_range_into", None)
     local = threading.local()
 
@@ -278,24 +263,31 @@ def restore(
             raise VaultlinkError(f"internal error: {out.node.path} was not fully restored; restore again")
     stats.files = len(files)
     stats.bytes = sum(n.size for n in files)
+    root = os.geteuid() == 0
     for n in nodes:
         if n.type == "symlink":
-            path = tgt.parent(n.path)
-            if os.path.lexists(path):
-                if os.path.isdir(path) and not os.path.islink(path):
-                    raise Conflict(f"cannot restore symlink {path!r}: a directory is in the way")
-                os.unlink(path)
-            os.symlink(n.target or "", path)
-            if os.geteuid() == 0:
-                os.chown(path, n.uid, n.gid, follow_symlinks=False)
-            os.utime(path, ns=(n.mtime_ns, n.mtime_ns), follow_symlinks=False)
+            dir_rel, name = split_rel(n.path)
+            shown = tgt.full(n.path)
+            with tgt.dir(dir_rel) as d:
+                try:
+                    st = os.stat(name, dir_fd=d, follow_symlinks=False)
+                except FileNotFoundError:
+                    st = None
+                if st is not None:
+                    if stat.S_ISDIR(st.st_mode):
+                        raise Conflict(f"cannot restore symlink {shown!r}: a directory is in the way")
+                    os.unlink(name, dir_fd=d)
+                os.symlink(n.target or "", name, dir_fd=d)
+                if root:
+                    os.chown(name, n.uid, n.gid, dir_fd=d, follow_symlinks=False)
+                os.utime(name, ns=(n.mtime_ns, n.mtime_ns), dir_fd=d, follow_symlinks=False)
             stats.symlinks += 1
     for n in sorted((n for n in nodes if n.type == "dir"), key=lambda n: n.path.count("/"), reverse=True):
-        path = tgt.full(n.path)
-        if os.geteuid() == 0:
-            os.chown(path, n.uid, n.gid, follow_symlinks=False)
-        os.chmod(path, n.mode)
-        os.utime(path, ns=(n.mtime_ns, n.mtime_ns), follow_symlinks=False)
+        with tgt.dir(n.path, create=False) as fd:
+            if root:
+                os.fchown(fd, n.uid, n.gid)
+            os.fchmod(fd, n.mode)
+            os.utime(fd, ns=(n.mtime_ns, n.mtime_ns))
         stats.dirs += 1
     stats.duration = time.monotonic() - t0
     if progress:

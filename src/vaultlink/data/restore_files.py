@@ -3,12 +3,14 @@ descriptors, large chunks' aligned middles with ``O_DIRECT`` (see ``vaultlink.da
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import mmap
 import os
 import stat
 import threading
 from collections import OrderedDict
+from collections.abc import Iterator
 
 from vaultlink.data.formats import Node
 from vaultlink.errors import Conflict, UnsafePath
@@ -20,29 +22,130 @@ PARTIAL = ".vaultlink-partial"
 O_DIRECT = getattr(os, "O_DIRECT", 0)
 
 
-def _open_nofollow(path: str, flags: int) -> int:
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+MAX_DIR_FDS = 256  # directory descriptors kept open by a restore
+
+
+class Target:
+    """The restore target, reached only through directory descriptors.
+
+    Every path component is opened relative to its parent's descriptor with ``O_NOFOLLOW`` (an
+    ``openat`` walk from the target's own descriptor), and every file, rename, symlink and metadata call
+    takes a directory descriptor: no path is ever resolved by name from the root again, so a directory
+    swapped for a symlink during the restore is never followed (the walk fails with ``UnsafePath``).
+    A bounded number of directory descriptors is kept; the others are reopened by walking again.
+    """
+
+    def __init__(self, root: str) -> None:
+        self.root = root
+        try:
+            self.root_fd = os.open(root, _DIR_FLAGS)
+        except OSError as e:
+            raise UnsafePath(f"cannot open the restore target {root!r}: {e.strerror}") from None
+        self.lock = threading.Lock()
+        self.fds: OrderedDict[str, int] = OrderedDict()  # relative dir -> open descriptor (never root)
+        self.users: dict[str, int] = {}
+
+    def full(self, rel: str) -> str:
+        return os.path.join(self.root, *rel.split("/")) if rel else self.root
+
+    def _walk(self, rel: str, create: bool) -> int:
+        """A new descriptor for directory ``rel`` (the caller closes it)."""
+        fd = os.dup(self.root_fd)
+        for part in rel.split("/") if rel else []:
+            try:
+                try:
+                    nfd = os.open(part, _DIR_FLAGS, dir_fd=fd)
+                except FileNotFoundError:
+                    if not create:
+                        raise
+                    with contextlib.suppress(FileExistsError):
+                        os.mkdir(part, 0o700, dir_fd=fd)
+                    nfd = os.open(part, _DIR_FLAGS, dir_fd=fd)
+            except OSError as e:
+                os.close(fd)
+                if e.errno in (errno.ELOOP, errno.ENOTDIR, errno.EMLINK):
+                    raise UnsafePath(
+                        f"refusing to restore into {self.full(rel)!r}: {part!r} is not a directory (or is a "
+                        "symlink, perhaps swapped in during the restore); nothing was written through it"
+                    ) from None
+                raise
+            os.close(fd)
+            fd = nfd
+        return fd
+
+    @contextlib.contextmanager
+    def dir(self, rel: str, create: bool = True) -> Iterator[int]:
+        """A descriptor of directory ``rel`` (made if missing) for the time of the ``with`` block."""
+        if not rel:
+            yield self.root_fd
+            return
+        with self.lock:
+            fd = self.fds.get(rel)
+            if fd is not None:
+                self.fds.move_to_end(rel)
+                self.users[rel] = self.users.get(rel, 0) + 1
+        if fd is None:
+            fd = self._walk(rel, create)
+            with self.lock:
+                if rel in self.fds:  # another thread opened it meanwhile: use that one
+                    os.close(fd)
+                    fd = self.fds[rel]
+                self.fds[rel] = fd
+                self.fds.move_to_end(rel)
+                self.users[rel] = self.users.get(rel, 0) + 1
+        try:
+            yield fd
+        finally:
+            with self.lock:
+                self.users[rel] -= 1
+                while len(self.fds) > MAX_DIR_FDS:
+                    victim = next((k for k in self.fds if not self.users.get(k)), None)
+                    if victim is None:
+                        break
+                    os.close(self.fds.pop(victim))
+                    self.users.pop(victim, None)
+
+    def ensure_dir(self, rel: str) -> None:
+        with self.dir(rel):
+            pass
+
+    def close(self) -> None:
+        with self.lock:
+            for fd in self.fds.values():
+                os.close(fd)
+            self.fds.clear()
+            self.users.clear()
+            os.close(self.root_fd)
+
+
+def split_rel(rel: str) -> tuple[str, str]:
+    """``a/b/c`` -> (``a/b``, ``c``)."""
+    parent, _, name = rel.rpartition("/")
+    return parent, name
+
+
+def open_nofollow(dfd: int, name: str, flags: int, shown: str) -> int:
     try:
-        return os.open(path, flags | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        return os.open(name, flags | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=dfd)
     except OSError as e:
         if e.errno == errno.ELOOP:
-            raise UnsafePath(f"refusing to write through the symlink {path!r}") from None
+            raise UnsafePath(f"refusing to write through the symlink {shown!r}") from None
         if e.errno == errno.EISDIR:
-            raise Conflict(
-                f"cannot restore file {path!r}: a directory is in the way; restore elsewhere"
-            ) from None
+            raise Conflict(f"cannot restore file {shown!r}: a directory is in the way; restore elsewhere") from None
         raise
 
 
-def check_file_slot(path: str) -> None:
+def check_file_slot(dfd: int, name: str, shown: str) -> None:
     """Refuse a symlink or a directory where a file is to be restored (nothing is followed or replaced)."""
     try:
-        st = os.lstat(path)
+        st = os.stat(name, dir_fd=dfd, follow_symlinks=False)
     except FileNotFoundError:
         return
     if stat.S_ISLNK(st.st_mode):
-        raise UnsafePath(f"refusing to write through the symlink {path!r}")
+        raise UnsafePath(f"refusing to write through the symlink {shown!r}")
     if stat.S_ISDIR(st.st_mode):
-        raise Conflict(f"cannot restore file {path!r}: a directory is in the way; restore elsewhere")
+        raise Conflict(f"cannot restore file {shown!r}: a directory is in the way; restore elsewhere")
 
 
 def _pwrite_all(fd: int, data: bytes | memoryview, off: int) -> None:
@@ -55,10 +158,12 @@ def _pwrite_all(fd: int, data: bytes | memoryview, off: int) -> None:
 class OutFile:
     """One file being restored, under its temporary name until complete."""
 
-    __slots__ = ("damaged", "dfd", "fd", "final", "left", "lock", "made", "node", "tmp", "users")
+    __slots__ = ("damaged", "dfd", "dir", "fd", "final", "left", "lock", "made", "name", "node", "tmp",
+                 "tmpname", "users")
 
-    def __init__(self, node: Node, final: str, tmp: str) -> None:
-        self.node, self.final, self.tmp = node, final, tmp
+    def __init__(self, node: Node, final: str, tmp: str, dir_rel: str, name: str, tmpname: str) -> None:
+        self.node, self.final, self.tmp = node, final, tmp  # full paths, for messages and keys only
+        self.dir, self.name, self.tmpname = dir_rel, name, tmpname  # what is opened: relative to dir's fd
         self.left = len(node.chunks)  # chunk writes still due (damaged ones count as done)
         self.damaged = False
         self.users = 0
@@ -71,7 +176,8 @@ class OpenFiles:
     """Open files of a restore: at most ``max_open`` at once (closed least recently used first, never
     while a writer holds them), a buffered and, for large files, an ``O_DIRECT`` descriptor each."""
 
-    def __init__(self, direct: bool, max_open: int | None = None) -> None:
+    def __init__(self, target: Target, direct: bool, max_open: int | None = None) -> None:
+        self.target = target
         self.direct = direct and O_DIRECT != 0
         self.max_open = max_open or MAX_OPEN
         self.lru: OrderedDict[str, OutFile] = OrderedDict()
@@ -80,29 +186,32 @@ class OpenFiles:
         self.root = os.geteuid() == 0
 
     def _open(self, out: OutFile) -> None:  # out.lock held
-        if not out.made:
-            try:
-                fd = _open_nofollow(out.tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
-            except FileExistsError:  # left by an earlier restore that was killed
+        with self.target.dir(out.dir) as d:
+            if not out.made:
                 try:
-                    os.unlink(out.tmp)
-                except IsADirectoryError:
-                    raise Conflict(f"cannot restore {out.final!r}: a directory {out.tmp!r} is in the way") from None
-                fd = _open_nofollow(out.tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
-            try:
-                os.ftruncate(fd, out.node.size)
-            except BaseException:
-                os.close(fd)
-                raise
-            out.made = True
-        else:
-            fd = _open_nofollow(out.tmp, os.O_WRONLY)
-        out.fd, out.dfd = fd, -1
-        if self.direct and out.node.size >= DIRECT_MIN:
-            try:
-                out.dfd = _open_nofollow(out.tmp, os.O_WRONLY | O_DIRECT)
-            except OSError:
-                self.direct = False  # this filesystem has no O_DIRECT: buffered writes only
+                    fd = open_nofollow(d, out.tmpname, os.O_WRONLY | os.O_CREAT | os.O_EXCL, out.tmp)
+                except FileExistsError:  # left by an earlier restore that was killed
+                    try:
+                        os.unlink(out.tmpname, dir_fd=d)
+                    except IsADirectoryError:
+                        raise Conflict(
+                            f"cannot restore {out.final!r}: a directory {out.tmp!r} is in the way"
+                        ) from None
+                    fd = open_nofollow(d, out.tmpname, os.O_WRONLY | os.O_CREAT | os.O_EXCL, out.tmp)
+                try:
+                    os.ftruncate(fd, out.node.size)
+                except BaseException:
+                    os.close(fd)
+                    raise
+                out.made = True
+            else:
+                fd = open_nofollow(d, out.tmpname, os.O_WRONLY, out.tmp)
+            out.fd, out.dfd = fd, -1
+            if self.direct and out.node.size >= DIRECT_MIN:
+                try:
+                    out.dfd = open_nofollow(d, out.tmpname, os.O_WRONLY | O_DIRECT, out.tmp)
+                except OSError:
+                    self.direct = False  # this filesystem has no O_DIRECT: buffered writes only
 
     @staticmethod
     def _close(out: OutFile) -> None:  # out.lock held
@@ -190,7 +299,8 @@ class OpenFiles:
         if out.damaged:
             return False
         try:
-            os.rename(out.tmp, out.final)
+            with self.target.dir(out.dir) as d:
+                os.rename(out.tmpname, out.name, src_dir_fd=d, dst_dir_fd=d)
         except (IsADirectoryError, NotADirectoryError):
             raise Conflict(f"cannot restore file {out.final!r}: a directory is in the way; restore elsewhere") from None
         except OSError as e:

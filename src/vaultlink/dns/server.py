@@ -6,8 +6,11 @@ at shutdown. Standalone (tests, benchmarks): :func:`serve_forever` runs it on uv
 installed.
 
 UDP: one ``datagram_received`` per query → ``responder.answer`` (a dict lookup when cached) →
-``sendto``. TCP: RFC 7766 2-byte length framing, several queries per connection, an idle timeout,
-a bound on connections (extra ones are closed at once) and on queries per connection.
+``sendto``. TCP: RFC 7766 2-byte length framing, several queries per connection, an idle timeout, a
+lifetime bound per connection (a client trickling a query every few seconds cannot hold one), a bound
+on connections per client address (extra ones are closed at once) and in all (when full, the oldest
+connection of the client holding the most is closed to make room: one client cannot lock others
+out), and a bound on queries per connection.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -22,7 +26,9 @@ from vaultlink.dns.responder import Responder
 
 UDP_BUFFER = 4 * 1024 * 1024
 TCP_IDLE_TIMEOUT = 10.0
+TCP_MAX_LIFETIME = 30.0
 MAX_TCP_CONNECTIONS = 256
+MAX_TCP_PER_CLIENT = 16
 MAX_QUERIES_PER_CONNECTION = 10_000
 
 
@@ -54,15 +60,20 @@ class DnsServer:
         *,
         tcp_idle_timeout: float = TCP_IDLE_TIMEOUT,
         max_tcp_connections: int = MAX_TCP_CONNECTIONS,
+        max_tcp_per_client: int = MAX_TCP_PER_CLIENT,
+        tcp_max_lifetime: float = TCP_MAX_LIFETIME,
     ) -> None:
         self.responder = responder
         self.host = host
         self.port = port
         self.tcp_idle_timeout = tcp_idle_timeout
         self.max_tcp_connections = max_tcp_connections
+        self.max_tcp_per_client = max_tcp_per_client
+        self.tcp_max_lifetime = tcp_max_lifetime
         self._udp: asyncio.DatagramTransport | None = None
         self._tcp: asyncio.Server | None = None
-        self._writers: set[asyncio.StreamWriter] = set()
+        self._writers: dict[asyncio.StreamWriter, tuple[str, float]] = {}  # -> (client address, opened at)
+        self._per_client: dict[str, int] = {}
 
     @property
     def tcp_connections(self) -> int:
@@ -117,30 +128,57 @@ class DnsServer:
                 await asyncio.wait_for(self._tcp.wait_closed(), 2.0)
             self._tcp = None
 
-    async def _handle_tcp(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    def _admit(self, writer: asyncio.StreamWriter, source: str) -> bool:
+        if self._per_client.get(source, 0) >= self.max_tcp_per_client:
+            return False
         if len(self._writers) >= self.max_tcp_connections:
-            writer.close()
-            return
-        self._writers.add(writer)
+            # full: close the oldest connection of the client that holds the most, to make room
+            heavy = max(self._per_client, key=lambda k: self._per_client[k])
+            if heavy == source or self._per_client[heavy] <= 1:
+                return False
+            oldest = min((w for w, (src, _t) in self._writers.items() if src == heavy),
+                         key=lambda w: self._writers[w][1])
+            self._forget(oldest)
+            oldest.close()
+        self._writers[writer] = (source, time.monotonic())
+        self._per_client[source] = self._per_client.get(source, 0) + 1
+        return True
+
+    def _forget(self, writer: asyncio.StreamWriter) -> None:
+        got = self._writers.pop(writer, None)
+        if got is not None:
+            n = self._per_client.get(got[0], 1) - 1
+            if n <= 0:
+                self._per_client.pop(got[0], None)
+            else:
+                self._per_client[got[0]] = n
+
+    async def _handle_tcp(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         peer = writer.get_extra_info("peername")
         source = str(peer[0]) if peer else ""
-        timeout = self.tcp_idle_timeout
+        if not self._admit(writer, source):
+            writer.close()
+            return
+        deadline = time.monotonic() + self.tcp_max_lifetime
         try:
             for _ in range(MAX_QUERIES_PER_CONNECTION):
+                timeout = min(self.tcp_idle_timeout, deadline - time.monotonic())
+                if timeout <= 0:
+                    break
                 head = await asyncio.wait_for(reader.readexactly(2), timeout)
                 length = int.from_bytes(head, "big")
                 if length < 12:
                     break
-                packet = await asyncio.wait_for(reader.readexactly(length), timeout)
+                packet = await asyncio.wait_for(reader.readexactly(length), max(deadline - time.monotonic(), 0.01))
                 reply = self.responder.answer(packet, source, "tcp")
                 if reply is None:
                     break
                 writer.write(len(reply).to_bytes(2, "big") + reply)
-                await asyncio.wait_for(writer.drain(), timeout)
+                await asyncio.wait_for(writer.drain(), self.tcp_idle_timeout)
         except (asyncio.IncompleteReadError, TimeoutError, ConnectionError, OSError):
             pass
         finally:
-            self._writers.discard(writer)
+            self._forget(writer)
             writer.close()
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(writer.wait_closed(), 1.0)

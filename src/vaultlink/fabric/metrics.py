@@ -2,12 +2,29 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+
+def _reader(obj: Any, attr: str) -> Any:
+    def read() -> float:
+        return float(getattr(obj, attr))
+
+    return read
 
 
 class Metrics:
-    def __init__(self) -> None:
+    def __init__(self, audit: Any = None) -> None:
         self.registry = CollectorRegistry()
+        if audit is not None:  # what the audit sink summarised, dropped or removed by retention
+            for name, attr, doc in (
+                ("vaultlink_audit_summarized_events", "summarized", "Refusals folded into summary events"),
+                ("vaultlink_audit_dropped_events", "dropped", "Audit events dropped: the writer fell behind"),
+                ("vaultlink_audit_trimmed_events", "trimmed", "Audit events removed by retention"),
+                ("vaultlink_audit_failed_events", "failed", "Audit events the store refused"),
+            ):
+                Gauge(name, doc, registry=self.registry).set_function(_reader(audit, attr))
         self.requests = Counter(
             "vaultlink_requests",
             "Data-plane requests by endpoint and decision",

@@ -93,7 +93,7 @@ class Fabric:
         self.anon_throttle = Throttle(svc.config.anon_throttle_rate, svc.config.anon_throttle_burst)
         shared = getattr(getattr(management, "state", None), "authn", None)
         self.auth: Authenticator = shared if isinstance(shared, Authenticator) else Authenticator(svc)
-        self.metrics = Metrics()
+        self.metrics = Metrics(svc.audit)
         cfg = svc.config
         self.body_timeout = cfg.body_timeout  # seconds between two body chunks
         self.header_timeout = cfg.header_timeout  # to send a request's headers

@@ -186,7 +186,7 @@ class _Builder:
             self.err(f"{path}.Effect", f"must be Allow or Deny, not {json.dumps(effect)[:40]}")
         action_match = self.actions(st, path)
         resource_check = self.resources(st, path)
-        principal_check = self.principal(st, path, effect)
+        principal_check, direct_check = self.principal(st, path, effect)
         conds = self.conditions(st.get("Condition"), f"{path}.Condition") if "Condition" in st else []
         errors = len([p for p in self.problems if p.severity == "error"])
         if errors > before or action_match is None:
@@ -200,6 +200,7 @@ class _Builder:
             resource_check=resource_check,
             principal_check=principal_check,
             conditions=tuple(conds),
+            direct_check=direct_check,
         )
 
     def _one_of(
@@ -231,7 +232,10 @@ class _Builder:
             if a == "*":
                 continue
             service, sep, op = a.partition(":")
-            if not sep or not service or not op:
+            if a != a.strip() or any(c.isspace() for c in a):
+                self.err(ipath, f"'{a}': an action has no whitespace; write service:Name exactly")
+                ok = False
+            elif not sep or not service or not op:
                 self.err(
                     ipath, f"'{a}' is not an action; write service:Name (e.g. backup:StartBackupJob) or \"*\""
                 )
@@ -278,15 +282,18 @@ class _Builder:
             self.err(epath, str(exc))
             return None
 
-    def principal(self, st: dict[str, Any], path: str, effect: Any) -> PrincipalCheck | None:
+    def principal(
+        self, st: dict[str, Any], path: str, effect: Any
+    ) -> tuple[PrincipalCheck | None, PrincipalCheck | None]:
+        """(the principal check, the check that the principal is named itself, not by its account)."""
         if self.kind == "identity":
             for k in ("Principal", "NotPrincipal"):
                 if k in st:
                     self.err(f"{path}.{k}", "not allowed in an identity policy (it applies to its holder)")
-            return None
+            return None, None
         got = self._one_of(st, path, "Principal", "NotPrincipal", True)
         if got is None:
-            return None
+            return None, None
         name, value = got
         raw: list[tuple[str, str]] = []
         spec = parse_principal(value, f"{path}.{name}", raw)
@@ -294,7 +301,8 @@ class _Builder:
             self.err(p, m)
         if name == "NotPrincipal" and effect == "Allow":
             self.warn(f"{path}.NotPrincipal", "NotPrincipal with Allow grants access to almost everyone")
-        return spec.matcher(negate=name == "NotPrincipal")
+        negate = name == "NotPrincipal"
+        return spec.matcher(negate=negate), spec.names_directly(negate)
 
     def conditions(self, cond: Any, path: str) -> list[Check]:
         if not isinstance(cond, dict):

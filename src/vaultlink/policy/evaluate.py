@@ -113,6 +113,16 @@ def _scan(
     return None, None
 
 
+def _direct_allow(policy: CompiledPolicy, req: Request) -> CompiledStatement | None:
+    """The first Allow statement that applies and names the principal itself (not only its account)."""
+    _denies, allows = policy.candidates(req.action_key)
+    arn, acct = req.principal_arn, req.principal_account
+    for st in allows:
+        if st.applies(arn, acct, req.resource, req.ctx) and (st.direct is None or st.direct(arn, acct)):
+            return st
+    return None
+
+
 def _label(st: CompiledStatement, policy_index: int | None) -> dict[str, Any]:
     d = dict(st.label)
     if policy_index is not None:
@@ -175,6 +185,16 @@ def evaluate(
         return Decision(ALLOW, matched, "allowed by the identity and resource policies (cross-account)")
     if not id_allows and rp_allow is None:
         return Decision(IMPLICIT_DENY, [], "no identity or resource policy allows this request")
+    if not id_allows and rp_allow is not None and resource_policy is not None:
+        # Same account: a resource policy grants on its own only to a principal it names itself; naming
+        # the account (its root ARN or bare id) delegates to the account's identity policies.
+        rp_allow = _direct_allow(resource_policy, request)
+        if rp_allow is None:
+            return Decision(
+                IMPLICIT_DENY, [],
+                "the resource policy allows the principal's account, which delegates to identity policies, "
+                "and no identity policy allows this request",
+            )
     matched.extend(id_allows)
     if rp_allow is not None:
         matched.append(_label(rp_allow, None))

@@ -49,6 +49,15 @@ class PrincipalSpec:
             return lambda arn, acct: not match(arn, acct)
         return match
 
+    def names_directly(self, negate: bool) -> PrincipalCheck | None:
+        """Does the element name the principal itself ("*" or its ARN), not only its account? A same-account
+        grant that names only the account delegates to the account's identity policies (IAM's rule).
+        None: always."""
+        if self.any or negate:
+            return None
+        arns = frozenset(self.arns)
+        return lambda arn, acct: arn in arns
+
 
 def _strings(value: Any, path: str, problems: list[tuple[str, str]]) -> list[str]:
     if isinstance(value, str):

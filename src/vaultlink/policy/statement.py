@@ -20,7 +20,7 @@ _MEMO_MAX = 8192
 class CompiledStatement:
     """One statement; ``applies`` checks Resource, Principal and Condition (Action is indexed)."""
 
-    __slots__ = ("action_match", "applies", "deny", "effect", "index", "kind", "label", "sid")
+    __slots__ = ("action_match", "applies", "deny", "direct", "effect", "index", "kind", "label", "sid")
 
     def __init__(
         self,
@@ -33,8 +33,10 @@ class CompiledStatement:
         resource_check: ResourceCheck | None,
         principal_check: PrincipalCheck | None,
         conditions: tuple[Check, ...],
+        direct_check: PrincipalCheck | None = None,
     ) -> None:
         self.index = index
+        self.direct = direct_check  # None: names every principal it matches directly
         self.sid = sid
         self.deny = deny
         self.effect = "Deny" if deny else "Allow"

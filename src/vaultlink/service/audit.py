@@ -1,8 +1,17 @@
 """The audit sink: callers emit events without waiting; a thread writes them in batches.
 
-Nothing is dropped: the queue is unbounded in count but each flush writes
-everything pending in one transaction, so under load batches just grow.
-``flush()`` makes every event emitted so far visible to queries.
+Bounds, so that no flood can grow the audit faster than a limit:
+
+- a flood of identical refusals (same source address and code) is audited as counted summaries:
+  the first refusal of each second in full, the rest of that second as one ``audit.summary`` event
+  with its ``count``;
+- at most ``max_pending`` events wait for the writer; beyond that new events are dropped, counted
+  (``dropped``) and logged;
+- the store keeps ``retention_seconds`` of events and at most ``max_events`` (``trim_audit`` every
+  ``trim_every`` seconds; ``trimmed`` counts what went).
+
+``summarized``, ``dropped`` and ``trimmed`` are exported as metrics. ``flush()`` makes every event
+emitted so far (and the summaries of past seconds) visible to queries.
 """
 
 from __future__ import annotations
@@ -16,20 +25,41 @@ from typing import Any
 from vaultlink.ports import MetadataStore
 
 log = logging.getLogger("vaultlink.audit")
+MAX_PENDING = 200_000
+SUMMARY_KEYS = ("plane", "endpoint", "vault", "vnet", "account_id", "principal", "host", "status")
 
 
 class AuditSink:
-    def __init__(self, store: MetadataStore, interval: float = 0.05, max_batch: int = 5000) -> None:
+    def __init__(
+        self,
+        store: MetadataStore,
+        interval: float = 0.05,
+        max_batch: int = 5000,
+        *,
+        max_pending: int = MAX_PENDING,
+        retention_seconds: float = 90 * 86400.0,
+        max_events: int = 5_000_000,
+        trim_every: float = 60.0,
+    ) -> None:
         self._store = store
         self._pending: deque[dict[str, Any]] = deque()
         self._cond = threading.Condition()
         self._interval = interval
         self._max_batch = max_batch
+        self._max_pending = max_pending
+        self._retention = retention_seconds
+        self._max_events = max_events
+        self._trim_every = trim_every
+        self._next_trim = time.monotonic() + trim_every
         self._stop = False
         self._written = 0
         self._emitted = 0
         self._thread: threading.Thread | None = None
+        self._floods: dict[tuple[str, str, int], tuple[int, dict[str, Any]]] = {}
         self.failed = 0  # events that could not be stored at all (logged)
+        self.summarized = 0  # refusals folded into summary events
+        self.dropped = 0  # events dropped because the writer fell too far behind
+        self.trimmed = 0  # events removed by retention
 
     def start(self) -> None:
         if self._thread is None:
@@ -39,6 +69,20 @@ class AuditSink:
     def emit(self, event: dict[str, Any]) -> None:
         event.setdefault("time", time.time())
         with self._cond:
+            if event.get("decision") == "denied" and event.get("code") and event.get("source_ip"):
+                key = (str(event["source_ip"]), str(event["code"]), int(float(event["time"])))
+                seen = self._floods.get(key)
+                if seen is not None:  # the same refusal again this second: counted, not stored
+                    self._floods[key] = (seen[0] + 1, seen[1])
+                    self.summarized += 1
+                    return
+                self._floods[key] = (0, {k: event.get(k) for k in SUMMARY_KEYS})
+            if len(self._pending) >= self._max_pending:
+                self.dropped += 1
+                if self.dropped % 10_000 == 1:
+                    log.error("audit: the writer is %d events behind; dropped %d events so far",
+                              len(self._pending), self.dropped)
+                return
             self._pending.append(event)
             self._emitted += 1
             if self._thread is None:
@@ -46,7 +90,25 @@ class AuditSink:
             elif len(self._pending) >= self._max_batch:
                 self._cond.notify_all()
 
+    def _summaries_locked(self, now: float, everything: bool = False) -> None:
+        """Queue one summary per (source, code, second) of past seconds that saw repeats."""
+        sec = int(now)
+        for key in [k for k in self._floods if everything or k[2] < sec]:
+            count, base = self._floods.pop(key)
+            if count:
+                src, code, second = key
+                self._pending.append({
+                    **{k: v for k, v in base.items() if v is not None},
+                    "action": "audit.summary", "source_ip": src, "code": code, "decision": "denied",
+                    "count": count, "time": second + 0.999,
+                    "message": f"{count} more refusal(s) with code {code} from {src} in this second, summarised",
+                })
+                self._emitted += 1
+        if len(self._floods) > 100_000:  # a bound on keys held, whatever the sources
+            self._summaries_locked(now, everything=True)
+
     def _write_pending_locked(self) -> None:
+        self._summaries_locked(time.time())
         batch = list(self._pending)
         self._pending.clear()
         if batch:
@@ -54,11 +116,27 @@ class AuditSink:
             self._written += len(batch)
             self._cond.notify_all()
 
+    def _trim(self) -> None:
+        now = time.monotonic()
+        if now < self._next_trim:
+            return
+        self._next_trim = now + self._trim_every
+        try:
+            n = self._store.trim_audit(time.time() - self._retention, self._max_events)
+        except Exception as exc:  # retention must never stop the writer
+            log.error("audit: retention failed: %s", exc)
+            return
+        if n:
+            self.trimmed += n
+            log.info("audit: retention removed %d events (older than %.0f days or beyond %d events)",
+                     n, self._retention / 86400, self._max_events)
+
     def _run(self) -> None:
         while True:
             with self._cond:
                 if not self._pending and not self._stop:
                     self._cond.wait(self._interval)
+                self._summaries_locked(time.time())
                 batch = list(self._pending)
                 self._pending.clear()
                 stop = self._stop
@@ -72,6 +150,7 @@ class AuditSink:
                 with self._cond:
                     self._written += len(batch)
                     self._cond.notify_all()
+            self._trim()
             if stop and not self._pending:
                 return
 
@@ -91,6 +170,7 @@ class AuditSink:
     def flush(self, timeout: float = 10.0) -> None:
         deadline = time.monotonic() + timeout
         with self._cond:
+            self._summaries_locked(time.time())
             target = self._emitted
             if self._thread is None:
                 self._write_pending_locked()
@@ -102,6 +182,7 @@ class AuditSink:
     def close(self) -> None:
         with self._cond:
             self._stop = True
+            self._summaries_locked(time.time(), everything=True)
             self._cond.notify_all()
         if self._thread is not None:
             self._thread.join(timeout=10)

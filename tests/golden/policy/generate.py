@@ -492,14 +492,16 @@ def resource_cases() -> list[dict[str, Any]]:
 PRINCIPALS: list[tuple[Any, str, bool, str, str]] = [
     ("*", ALICE, True, "Principal", "'*' matches everyone"),
     ({"AWS": "*"}, ALICE, True, "Principal", "{AWS: *} matches everyone"),
-    ({"AWS": ACCT}, ALICE, True, "Principal", "an account id matches its principals"),
+    # same account: naming the account (bare id or root ARN) delegates to identity policies, so on its own
+    # (no identity policy allows) it grants nothing; see the account-delegation cases below
+    ({"AWS": ACCT}, ALICE, False, "Principal", "an account id alone delegates to identity policies"),
     ({"AWS": OTHER}, ALICE, False, "Principal", "another account id"),
     (
         {"AWS": f"arn:aws:iam::{ACCT}:root"},
         ALICE,
-        True,
+        False,
         "Principal",
-        "the account root ARN matches the account",
+        "the account root ARN alone delegates to identity policies",
     ),
     ({"AWS": ALICE}, ALICE, True, "Principal", "exact principal ARN"),
     ({"AWS": f"arn:aws:iam::{ACCT}:user/bob"}, ALICE, False, "Principal", "another principal ARN"),
@@ -541,6 +543,20 @@ def principal_cases() -> list[dict[str, Any]]:
                 resource_account=ACCT,
             )
         )
+    # IAM's same-account rule: a resource policy that names the account delegates to identity policies
+    for j, who in enumerate((ACCT, f"arn:aws:iam::{ACCT}:root")):
+        pol = {"Statement": [{"Effect": "Allow", "Principal": {"AWS": who}, "Action": "*", "Resource": "*"}]}
+        out.append(simple(f"principal-account-{j}a", "same account, account named, no identity allow",
+                          "implicit_deny", req(), resource=pol, resource_account=ACCT))
+        out.append(simple(f"principal-account-{j}b", "same account, account named, identity policy allows",
+                          "allow", req(), resource=pol, resource_account=ACCT,
+                          identity=[allow_action("backup:*")]))
+        out.append(simple(f"principal-account-{j}c", "other account's resource names ours: identity allows too",
+                          "allow", req(), resource=pol, resource_account=OTHER,
+                          identity=[allow_action("backup:*")]))
+    own = {"Statement": [{"Effect": "Allow", "Principal": {"AWS": ALICE}, "Action": "*", "Resource": "*"}]}
+    out.append(simple("principal-account-user", "same account, the user's own ARN named: grants on its own",
+                      "allow", req(), resource=own, resource_account=ACCT))
     svc = {
         "Statement": [
             {
