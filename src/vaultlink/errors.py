@@ -653,3 +653,11 @@ class AmbiguousCredentials(VaultlinkError):
     code = "AmbiguousCredentials"
     http_status = 401
     exit_code = 3
+
+
+class BackupInProgress(Conflict):
+    """Another backup of this machine is running; wait for it to finish, then run this one again."""
+
+    code = "BackupInProgress"
+    http_status = 409
+    exit_code = 4

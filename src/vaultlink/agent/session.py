@@ -14,7 +14,7 @@ from typing import Any
 from vaultlink.agent.http import AgentHttp
 from vaultlink.agent.remote import RemoteBlobStore, RemoteChunkIndex
 from vaultlink.agent.resolver import DnsResolver, Resolver
-from vaultlink.agent.state import AgentState, save_state, try_load_state
+from vaultlink.agent.state import AgentState, exclusive, save_state, try_load_state
 from vaultlink.data import Progress, Repository, backup, check, restore
 from vaultlink.data.repository import KEY_NAME
 from vaultlink.errors import (
@@ -99,6 +99,11 @@ class Agent:
         for p in roots:
             if not os.path.lexists(p):
                 raise NotFound(f"backup path {p} does not exist.", field="paths")
+        with exclusive(state_dir, "backup") if state_dir is not None else contextlib.nullcontext():
+            return self._backup(roots, passphrase, progress, state_dir)
+
+    def _backup(self, roots: list[str], passphrase: str, progress: Callable[[Progress], None] | None,
+                state_dir: Path | None) -> dict[str, Any]:
         started = self._call("POST", "/jobs", {"paths": roots})
         job = started["job"]
         self._remember_accounts(started["storage_accounts"], started["write_account"], state_dir)

@@ -3,14 +3,17 @@ and port it uses. Saved as ``state.json`` (mode 0600) in a state directory (mode
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from vaultlink.config import agent_state_dir
-from vaultlink.errors import InvalidInput, NotRegistered
+from vaultlink.errors import BackupInProgress, InvalidInput, NotRegistered
 
 
 def default_state_dir() -> Path:
@@ -76,3 +79,22 @@ def save_state(state_dir: Path, state: AgentState) -> None:
         fh.write(json.dumps(asdict(state), indent=2, sort_keys=True))
     os.chmod(tmp, 0o600)
     os.replace(tmp, path)
+
+
+@contextlib.contextmanager
+def exclusive(state_dir: Path, what: str) -> Iterator[None]:
+    """Hold this machine's lock for a backup: a second backup of the same container is refused at start
+    (``BackupInProgress``), not failed at completion. A killed agent's lock goes with its process."""
+    state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(state_dir / "lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise BackupInProgress(
+                f"another {what} of this machine (state directory {state_dir}) is running; wait for it to "
+                "finish, then run this one again."
+            ) from None
+        yield
+    finally:
+        os.close(fd)

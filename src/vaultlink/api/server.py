@@ -172,6 +172,7 @@ def serve(config: Config, out: Any = sys.stdout) -> None:
 
     data_dir = config.data_dir
     data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.chmod(data_dir, 0o700)  # a data dir made before (or by hand) is tightened too: it holds keys
     svc = build_service(config)
     created = bootstrap(svc)
     if created is not None:

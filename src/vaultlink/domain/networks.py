@@ -68,7 +68,9 @@ def check_address_space(text: object, mode: str = "loopback", field_name: str = 
     return str(net)
 
 
-def check_address_spaces(spaces: object, others: Iterable[tuple[str, str]] = (), mode: str = "loopback") -> list[str]:
+def check_address_spaces(
+    spaces: object, others: Iterable[tuple[str | None, str]] = (), mode: str = "loopback"
+) -> list[str]:
     """Validate a vnet's address spaces against each other and ``others`` ((vnet name, cidr) pairs)."""
     if not isinstance(spaces, list) or not spaces:
         raise InvalidInput(
@@ -85,6 +87,12 @@ def check_address_spaces(spaces: object, others: Iterable[tuple[str, str]] = (),
     other_nets = [(name, ipaddress.IPv4Network(c)) for name, c in others]
     for a in nets:
         for name, b in other_nets:
+            if a.overlaps(b) and name is None:  # another tenant's: say nothing of it
+                raise CidrOverlap(
+                    f"address space {a} overlaps a range already in use on this service; vnets share one "
+                    "address plane in loopback mode, so pick another range.",
+                    field="address_spaces",
+                )
             if a.overlaps(b):
                 raise CidrOverlap(
                     f"address space {a} overlaps {b} of virtual network {name}; vnets share one address "

@@ -191,9 +191,17 @@ class Fabric:
             state.code, state.status = err.code, err.http_status
             raise _Aborted()
 
+        body_deadline = time.monotonic() + self.svc.config.body_deadline
+
         async def recv() -> Message:
+            left = body_deadline - time.monotonic()
+            if left <= 0:
+                await abort(E.RequestTimeout(
+                    f"the request body took longer than {self.svc.config.body_deadline:g} seconds in all; the "
+                    "connection is closed."
+                ))
             try:
-                msg = await asyncio.wait_for(receive(), self.body_timeout)
+                msg = await asyncio.wait_for(receive(), min(self.body_timeout, max(left, 0.001)))
             except TimeoutError:
                 await abort(E.RequestTimeout(
                     f"no part of the request body arrived for {self.body_timeout:g} seconds; the connection is closed."

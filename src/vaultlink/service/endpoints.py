@@ -307,6 +307,8 @@ def _resource_record(
 ) -> dict[str, Any]:
     vault_ref = body.get("vault")
     vault = _find_vault(txn, vault_ref, caller.account_id) if isinstance(vault_ref, str) and vault_ref else None
+    if vault is not None and vault["account_id"] != caller.account_id:
+        vault = {**vault, "name": vault["id"]}  # another account's vault: its name is not revealed
     paired = vault.get("secondary_region") if vault else None
     req = dom.ResourceRequest(
         body.get("name"),

@@ -75,8 +75,11 @@ def vnet_view(txn: Txn, vnet: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _others(txn: Txn, exclude: str | None = None) -> list[tuple[str, str]]:
-    return [(v["name"], c) for v in txn.find("vnet") if v["id"] != exclude for c in v["address_spaces"]]
+def _others(txn: Txn, account_id: str, exclude: str | None = None) -> list[tuple[str | None, str]]:
+    """(vnet name, cidr) of every other vnet; the name only for the caller's own account (another
+    tenant's vnet names and ranges are not revealed)."""
+    return [(v["name"] if v["account_id"] == account_id else None, c)
+            for v in txn.find("vnet") if v["id"] != exclude for c in v["address_spaces"]]
 
 
 def create_vnet(
@@ -98,7 +101,7 @@ def create_vnet(
         authorize(txn, caller, "network.write", Scope(acct))
         if txn.find("vnet", account_id=acct, name=name):
             raise AlreadyExists(f"a virtual network named {name!r} already exists; pick another name.", field="name")
-        spaces = net.check_address_spaces(address_spaces, _others(txn), MODE)
+        spaces = net.check_address_spaces(address_spaces, _others(txn, acct), MODE)
         subs: list[dict[str, Any]] = []
         for s in subnets or []:
             subs.append(_new_subnet(s.get("name"), s.get("cidr"), spaces, subs))
@@ -187,7 +190,8 @@ def update_vnet(svc: Service, caller: Caller, ref: str, add_address_spaces: list
                     f"virtual network {v['name']} already has address space {cidr.strip()}.",
                     field="add_address_spaces",
                 )
-        spaces = net.check_address_spaces([*v["address_spaces"], *add_address_spaces], _others(txn, v["id"]), MODE)
+        others = _others(txn, v["account_id"], v["id"])
+        spaces = net.check_address_spaces([*v["address_spaces"], *add_address_spaces], others, MODE)
         v["address_spaces"] = spaces
         txn.update("vnet", v["id"], v)
         out = vnet_view(txn, v)
