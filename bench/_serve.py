@@ -9,8 +9,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _bench_routes
 
+from vaultlink.api.data_apps import DATA_ROUTERS
 from vaultlink.cli.main import main
-from vaultlink.fabric.apps import DATA_ROUTERS
 
 DATA_ROUTERS["backup"] = (*DATA_ROUTERS["backup"], _bench_routes.router)
 sys.argv = ["vaultlink", "serve", *sys.argv[1:]]

@@ -10,6 +10,16 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from vaultlink import __version__
+from vaultlink.api import (
+    routes_audit,
+    routes_dns,
+    routes_endpoints,
+    routes_identity,
+    routes_networks,
+    routes_policies,
+    routes_recovery,
+    routes_vaults,
+)
 from vaultlink.api.calls import audit_refusal
 from vaultlink.errors import (
     InvalidInput,
@@ -21,6 +31,18 @@ from vaultlink.errors import (
 )
 from vaultlink.service.authn import Authenticator
 from vaultlink.service.core import Service
+
+# every management route module, mounted under /v1
+ROUTERS = (
+    routes_identity.router,
+    routes_vaults.router,
+    routes_audit.router,
+    routes_policies.router,
+    routes_networks.router,
+    routes_endpoints.router,
+    routes_dns.router,
+    routes_recovery.router,
+)
 
 
 def error_response(err: VaultlinkError) -> JSONResponse:
@@ -83,16 +105,18 @@ def create_app(svc: Service) -> FastAPI:
         if exc.status_code == 405:
             err = InvalidInput(f"{request.method} is not allowed on {request.url.path}.")
             return JSONResponse({"error": err.to_dict()}, status_code=405)
-        return JSONResponse(
-            {"error": {"code": "HttpError", "message": str(exc.detail)}}, status_code=exc.status_code
-        )
+        if exc.status_code == 400:  # the body could not be parsed (e.g. JSON nested too deeply)
+            err = MalformedJSON(
+                "the request body could not be parsed as JSON (malformed, or nested too deeply); send a JSON "
+                "object of ordinary depth."
+            )
+            audit_refusal(request, err, _action_of(request))
+            return error_response(err)
+        err = InvalidInput(f"the request was refused: {exc.detail}")
+        return JSONResponse({"error": err.to_dict()}, status_code=exc.status_code)
 
-    import importlib
-
-    from vaultlink.api.routers import ROUTE_MODULES
-
-    for name in ROUTE_MODULES:
-        app.include_router(importlib.import_module(name).router, prefix="/v1")
+    for router in ROUTERS:
+        app.include_router(router, prefix="/v1")
 
     @app.get("/healthz", include_in_schema=False)
     @app.get("/v1/healthz", tags=["health"])

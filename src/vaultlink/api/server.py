@@ -185,9 +185,10 @@ def serve(config: Config, out: Any = sys.stdout) -> None:
         )
         out.flush()
     runtime = Runtime(svc)
+    from vaultlink.api.data_apps import build_data_apps
     from vaultlink.fabric.listeners import attach as attach_fabric
 
-    attach_fabric(runtime)
+    attach_fabric(runtime, build_data_apps(svc))
     from vaultlink.dns.runtime import attach as attach_dns
 
     attach_dns(runtime)

@@ -70,12 +70,12 @@ class ListenerManager:
                 await self.runtime.remove_listener(ip, port)
 
 
-def attach(runtime: Any) -> Fabric:
-    """Put the fabric in front of the runtime's app and manage endpoint listeners."""
-    from vaultlink.fabric.apps import build_data_apps
+def attach(runtime: Any, data_apps: dict[str, Any]) -> Fabric:
+    """Put the fabric in front of the runtime's app (the management app) and the data-plane apps, and
+    manage endpoint listeners."""
     from vaultlink.fabric.protocol import install as install_protocol
 
-    fabric = Fabric(runtime.svc, runtime.app, build_data_apps(runtime.svc))
+    fabric = Fabric(runtime.svc, runtime.app, data_apps)
     runtime.set_app(fabric)
     install_protocol(runtime.uv_config)
     manager = ListenerManager(runtime, fabric)

@@ -2,9 +2,9 @@
 
 Bounds, so that no flood can grow the audit faster than a limit:
 
-- a flood of identical refusals (same source address and code) is audited as counted summaries:
-  the first refusal of each second in full, the rest of that second as one ``audit.summary`` event
-  with its ``count``;
+- a flood of identical refusals (same source address, code and action) is audited as counted
+  summaries: the first refusal of each second in full, the rest of that second as one event with
+  ``"summary": true`` and its ``count``;
 - at most ``max_pending`` events wait for the writer; beyond that new events are dropped, counted
   (``dropped``) and logged;
 - the store keeps ``retention_seconds`` of events and at most ``max_events`` (``trim_audit`` every
@@ -26,7 +26,7 @@ from vaultlink.ports import MetadataStore
 
 log = logging.getLogger("vaultlink.audit")
 MAX_PENDING = 200_000
-SUMMARY_KEYS = ("plane", "endpoint", "vault", "vnet", "account_id", "principal", "host", "status")
+SUMMARY_KEYS = ("plane", "endpoint", "vault", "vnet", "account_id", "principal", "host", "status", "action")
 
 
 class AuditSink:
@@ -55,7 +55,7 @@ class AuditSink:
         self._written = 0
         self._emitted = 0
         self._thread: threading.Thread | None = None
-        self._floods: dict[tuple[str, str, int], tuple[int, dict[str, Any]]] = {}
+        self._floods: dict[tuple[str, str, str, int], tuple[int, dict[str, Any]]] = {}
         self.failed = 0  # events that could not be stored at all (logged)
         self.summarized = 0  # refusals folded into summary events
         self.dropped = 0  # events dropped because the writer fell too far behind
@@ -70,7 +70,8 @@ class AuditSink:
         event.setdefault("time", time.time())
         with self._cond:
             if event.get("decision") == "denied" and event.get("code") and event.get("source_ip"):
-                key = (str(event["source_ip"]), str(event["code"]), int(float(event["time"])))
+                key = (str(event["source_ip"]), str(event["code"]), str(event.get("action")),
+                       int(float(event["time"])))
                 seen = self._floods.get(key)
                 if seen is not None:  # the same refusal again this second: counted, not stored
                     self._floods[key] = (seen[0] + 1, seen[1])
@@ -93,13 +94,13 @@ class AuditSink:
     def _summaries_locked(self, now: float, everything: bool = False) -> None:
         """Queue one summary per (source, code, second) of past seconds that saw repeats."""
         sec = int(now)
-        for key in [k for k in self._floods if everything or k[2] < sec]:
+        for key in [k for k in self._floods if everything or k[3] < sec]:
             count, base = self._floods.pop(key)
             if count:
-                src, code, second = key
+                src, code, _action, second = key
                 self._pending.append({
                     **{k: v for k, v in base.items() if v is not None},
-                    "action": "audit.summary", "source_ip": src, "code": code, "decision": "denied",
+                    "summary": True, "source_ip": src, "code": code, "decision": "denied",
                     "count": count, "time": second + 0.999,
                     "message": f"{count} more refusal(s) with code {code} from {src} in this second, summarised",
                 })

@@ -16,11 +16,11 @@ from typing import Any
 import uvicorn
 
 from vaultlink.agent.resolver import StaticResolver
+from vaultlink.api.data_apps import build_data_apps
 from vaultlink.bootstrap import build_service
 from vaultlink.config import load_config
 from vaultlink.dns import names as N
 from vaultlink.errors import ContainerReregistrationRequired, Unauthenticated, VaultlinkError
-from vaultlink.fabric.apps import build_data_apps
 from vaultlink.fabric.credentials import credential_of
 from vaultlink.service.authn import authenticate_token
 from vaultlink.service.core import Caller, Service
