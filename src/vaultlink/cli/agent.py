@@ -24,6 +24,9 @@ PassFile = Annotated[
                  "else a prompt)."),
 ]
 NoProgress = Annotated[bool, typer.Option("--no-progress", help="Do not draw the progress bar.")]
+RetryFor = Annotated[
+    float, typer.Option("--retry-for", help="Seconds to keep retrying an unreachable service before failing.")
+]
 
 
 
@@ -54,12 +57,12 @@ def _passphrase(path: str | None, confirm: bool = False) -> str:
                             confirmation_prompt=confirm))
 
 
-def _agent(state_dir: Path | None) -> tuple[object, Path]:
+def _agent(state_dir: Path | None, retry_for: float = 90.0) -> tuple[object, Path]:
     from vaultlink.agent.session import Agent
     from vaultlink.agent.state import load_state
 
     sd = _state_dir(state_dir)
-    return Agent(load_state(sd)), sd
+    return Agent(load_state(sd), retry_for=retry_for), sd
 
 
 @app.command("register")
@@ -87,13 +90,14 @@ def backup(
     state_dir: StateDir = None,
     passphrase_file: PassFile = None,
     no_progress: NoProgress = False,
+    retry_for: RetryFor = 90.0,
     output: OutputOpt = OutputFormat.table,
 ) -> None:
     """Back up PATHs into the vault: a new recovery point."""
     from vaultlink.agent.progress import progress_bar
 
     with handled(output):
-        agent, sd = _agent(state_dir)
+        agent, sd = _agent(state_dir, retry_for)
         pw = _passphrase(passphrase_file)
         try:
             with progress_bar("backup", not no_progress and output == OutputFormat.table) as cb:

@@ -1,6 +1,13 @@
-"""IAM action names for management routes reached through a service endpoint."""
+"""IAM action names for management routes reached through a service endpoint.
+
+A service endpoint serves the backup API only (as AWS's ``backup`` interface endpoint does): the routes
+listed here, each under its catalog action. Every other management route (identity, networks, DNS,
+audit) is answered on the public endpoint only.
+"""
 
 from __future__ import annotations
+
+from vaultlink.policy.actions import lookup
 
 _MANAGEMENT_ACTIONS = {
     "vault.create": "backup:CreateBackupVault",
@@ -23,16 +30,14 @@ READ_PREFIXES = ("get", "list", "describe", "head")
 
 
 def management_action(route_name: str) -> str:
-    """``vault.create`` → ``backup:CreateBackupVault``; others → ``backup:<Verb><Noun>``."""
-    if route_name in _MANAGEMENT_ACTIONS:
-        return _MANAGEMENT_ACTIONS[route_name]
-    noun, _, verb = route_name.partition(".")
-    camel = "".join(p.capitalize() for p in verb.replace("-", "_").split("_")) + "".join(
-        p.capitalize() for p in noun.replace("-", "_").split("_")
-    )
-    return f"backup:{camel or 'Unknown'}"
+    """``vault.create`` → ``backup:CreateBackupVault``; "" for a route the backup API does not have."""
+    return _MANAGEMENT_ACTIONS.get(route_name, "")
 
 
 def is_read(action: str) -> bool:
+    """Does ``action`` only read (its catalog access level is Read or List)?"""
+    info = lookup(action)
+    if info is not None:
+        return info.access in ("Read", "List")
     name = action.split(":", 1)[-1].lower()
     return name.startswith(READ_PREFIXES)

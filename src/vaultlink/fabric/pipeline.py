@@ -293,6 +293,11 @@ class Fabric:
         assert routed is not None
         app, action, resource, _params = routed
         if not action:
+            if target.service == "regional":
+                raise E.NotFound(
+                    f"{scope['method']} {scope['path']} is not an operation of the backup service; a service "
+                    "endpoint serves the backup API only: call it on the public endpoint."
+                )
             raise E.NotFound(f"no {target.service} operation {scope['method']} {scope['path']}.")
         # 5a. anonymous floods are throttled per source address before any key lookup
         now = time.monotonic()

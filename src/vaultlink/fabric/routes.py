@@ -19,6 +19,7 @@ class RouteEntry:
     methods: frozenset[str] | None  # None: any method
     regex: re.Pattern[str]
     name: str
+    path: str  # the full path template, e.g. /v1/vaults/{ref}
 
 
 def _walk(routes: Any, prefix: str, out: list[RouteEntry]) -> None:
@@ -36,7 +37,7 @@ def _walk(routes: Any, prefix: str, out: list[RouteEntry]) -> None:
         if methods is not None:
             methods = frozenset(m.upper() for m in methods) | ({"HEAD"} if "GET" in methods else frozenset())
         regex, _fmt, _conv = compile_path(prefix + path)
-        out.append(RouteEntry(methods, regex, str(name)))
+        out.append(RouteEntry(methods, regex, str(name), prefix + path))
 
 
 class RouteTable:

@@ -43,6 +43,10 @@ def _a(name: str, access: str, *types: str) -> ActionInfo:
 _CATALOG: tuple[ActionInfo, ...] = (
     # vaults
     _a("CreateBackupVault", "Write", VAULT),
+    _a("UpdateBackupVault", "Write", VAULT),
+    _a("GetVaultCredentials", "Write", VAULT),  # issues a registration secret
+    _a("ListRegions", "List"),
+    _a("GetCallerIdentity", "Read"),
     _a("DeleteBackupVault", "Write", VAULT),
     _a("DescribeBackupVault", "Read", VAULT),
     _a("ListBackupVaults", "List"),

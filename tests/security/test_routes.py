@@ -1,0 +1,190 @@
+"""Every route is in the attack table, and every route's action is the right one.
+
+A route added without a row here fails ``test_every_route_is_in_the_table``: add it, with a sample path,
+so the unauthenticated probe below covers it (and think about which credential kinds may call it).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from tests.security.conftest import VM_A, World
+
+from vaultlink.adapters.memstore import MemoryStore
+from vaultlink.api.app import create_app
+from vaultlink.api.data_apps import build_data_apps
+from vaultlink.bootstrap import build_service
+from vaultlink.config import Config
+from vaultlink.fabric.actions import _MANAGEMENT_ACTIONS, is_read
+from vaultlink.fabric.routes import RouteTable
+from vaultlink.policy.actions import lookup
+
+PUBLIC = {"/v1/openapi.json", "/v1/docs", "/docs/oauth2-redirect", "/v1/healthz", "/healthz"}
+
+# (app, method, path template) -> a sample path for the unauthenticated probe
+TABLE: dict[tuple[str, str, str], str] = {
+    ("mgmt", "GET", "/v1/whoami"): "/v1/whoami",
+    ("mgmt", "POST", "/v1/accounts"): "/v1/accounts",
+    ("mgmt", "GET", "/v1/accounts"): "/v1/accounts",
+    ("mgmt", "GET", "/v1/accounts/{account_id}"): "/v1/accounts/111122223333",
+    ("mgmt", "POST", "/v1/principals"): "/v1/principals",
+    ("mgmt", "GET", "/v1/principals"): "/v1/principals",
+    ("mgmt", "DELETE", "/v1/principals/{ref}"): "/v1/principals/x",
+    ("mgmt", "POST", "/v1/keys"): "/v1/keys",
+    ("mgmt", "GET", "/v1/keys"): "/v1/keys",
+    ("mgmt", "POST", "/v1/keys/{key_id}/revoke"): "/v1/keys/AK0/revoke",
+    ("mgmt", "POST", "/v1/role-assignments"): "/v1/role-assignments",
+    ("mgmt", "GET", "/v1/role-assignments"): "/v1/role-assignments",
+    ("mgmt", "DELETE", "/v1/role-assignments/{assignment_id}"): "/v1/role-assignments/ra-x",
+    ("mgmt", "GET", "/v1/regions"): "/v1/regions",
+    ("mgmt", "POST", "/v1/vaults"): "/v1/vaults",
+    ("mgmt", "GET", "/v1/vaults"): "/v1/vaults",
+    ("mgmt", "GET", "/v1/vaults/{ref}"): "/v1/vaults/prod",
+    ("mgmt", "PATCH", "/v1/vaults/{ref}"): "/v1/vaults/prod",
+    ("mgmt", "DELETE", "/v1/vaults/{ref}"): "/v1/vaults/prod",
+    ("mgmt", "GET", "/v1/audit"): "/v1/audit",
+    ("mgmt", "GET", "/v1/audit/stream"): "/v1/audit/stream",
+    ("mgmt", "PUT", "/v1/vaults/{ref}/access-policy"): "/v1/vaults/prod/access-policy",
+    ("mgmt", "GET", "/v1/vaults/{ref}/access-policy"): "/v1/vaults/prod/access-policy",
+    ("mgmt", "DELETE", "/v1/vaults/{ref}/access-policy"): "/v1/vaults/prod/access-policy",
+    ("mgmt", "PUT", "/v1/principals/{ref}/policies"): "/v1/principals/owner/policies",
+    ("mgmt", "GET", "/v1/principals/{ref}/policies"): "/v1/principals/owner/policies",
+    ("mgmt", "POST", "/v1/vnets"): "/v1/vnets",
+    ("mgmt", "GET", "/v1/vnets"): "/v1/vnets",
+    ("mgmt", "GET", "/v1/vnets/{ref}"): "/v1/vnets/vm-net",
+    ("mgmt", "PATCH", "/v1/vnets/{ref}"): "/v1/vnets/vm-net",
+    ("mgmt", "DELETE", "/v1/vnets/{ref}"): "/v1/vnets/vm-net",
+    ("mgmt", "POST", "/v1/vnets/{ref}/subnets"): "/v1/vnets/vm-net/subnets",
+    ("mgmt", "GET", "/v1/vnets/{ref}/subnets"): "/v1/vnets/vm-net/subnets",
+    ("mgmt", "DELETE", "/v1/vnets/{ref}/subnets/{name}"): "/v1/vnets/vm-net/subnets/default",
+    ("mgmt", "POST", "/v1/vnets/{ref}/peerings"): "/v1/vnets/vm-net/peerings",
+    ("mgmt", "DELETE", "/v1/vnets/{ref}/peerings/{other}"): "/v1/vnets/vm-net/peerings/app-net",
+    ("mgmt", "POST", "/v1/endpoints"): "/v1/endpoints",
+    ("mgmt", "GET", "/v1/endpoints"): "/v1/endpoints",
+    ("mgmt", "GET", "/v1/endpoints/{ref}"): "/v1/endpoints/pe1",
+    ("mgmt", "DELETE", "/v1/endpoints/{ref}"): "/v1/endpoints/pe1",
+    ("mgmt", "GET", "/v1/endpoints/{ref}/policy"): "/v1/endpoints/pe1/policy",
+    ("mgmt", "PUT", "/v1/endpoints/{ref}/policy"): "/v1/endpoints/pe1/policy",
+    ("mgmt", "DELETE", "/v1/endpoints/{ref}/policy"): "/v1/endpoints/pe1/policy",
+    ("mgmt", "GET", "/v1/endpoints/{ref}/security-group"): "/v1/endpoints/pe1/security-group",
+    ("mgmt", "POST", "/v1/endpoints/{ref}/security-group/rules"): "/v1/endpoints/pe1/security-group/rules",
+    ("mgmt", "DELETE", "/v1/endpoints/{ref}/security-group/rules/{rule_id}"):
+        "/v1/endpoints/pe1/security-group/rules/r1",
+    ("mgmt", "POST", "/v1/endpoints/{ref}/sync"): "/v1/endpoints/pe1/sync",
+    ("mgmt", "GET", "/v1/vaults/{vault}/connections"): "/v1/vaults/prod/connections",
+    ("mgmt", "POST", "/v1/connections/{ref}/{action}"): "/v1/connections/pe1/approve",
+    ("mgmt", "POST", "/v1/dns/zones"): "/v1/dns/zones",
+    ("mgmt", "GET", "/v1/dns/zones"): "/v1/dns/zones",
+    ("mgmt", "GET", "/v1/dns/zones/{zone}"): "/v1/dns/zones/z",
+    ("mgmt", "DELETE", "/v1/dns/zones/{zone}"): "/v1/dns/zones/z",
+    ("mgmt", "PUT", "/v1/dns/zones/{zone}/records"): "/v1/dns/zones/z/records",
+    ("mgmt", "GET", "/v1/dns/zones/{zone}/records"): "/v1/dns/zones/z/records",
+    ("mgmt", "DELETE", "/v1/dns/zones/{zone}/records/{name}/{rtype}"): "/v1/dns/zones/z/records/a/A",
+    ("mgmt", "POST", "/v1/dns/zones/{zone}/links"): "/v1/dns/zones/z/links",
+    ("mgmt", "GET", "/v1/dns/zones/{zone}/links"): "/v1/dns/zones/z/links",
+    ("mgmt", "DELETE", "/v1/dns/zones/{zone}/links/{link}"): "/v1/dns/zones/z/links/l",
+    ("mgmt", "GET", "/v1/dns/check"): "/v1/dns/check?name=x&source=127.0.0.1",
+    ("mgmt", "GET", "/v1/dns/doctor/{vault}"): "/v1/dns/doctor/prod",
+    ("mgmt", "GET", "/v1/endpoints/{endpoint}/dns-config"): "/v1/endpoints/pe1/dns-config",
+    ("mgmt", "POST", "/v1/vaults/{ref}/credentials"): "/v1/vaults/prod/credentials",
+    ("mgmt", "GET", "/v1/vaults/{ref}/recovery-points"): "/v1/vaults/prod/recovery-points",
+    ("mgmt", "GET", "/v1/recovery-points/{rp_id}"): "/v1/recovery-points/rp1",
+    ("mgmt", "DELETE", "/v1/recovery-points/{rp_id}"): "/v1/recovery-points/rp1",
+    ("mgmt", "GET", "/v1/vaults/{ref}/jobs"): "/v1/vaults/prod/jobs",
+    ("mgmt", "GET", "/v1/jobs/{job_id}"): "/v1/jobs/j1",
+    ("mgmt", "GET", "/v1/vaults/{ref}/containers"): "/v1/vaults/prod/containers",
+    ("backup", "POST", "/containers/register"): "/containers/register",
+    ("backup", "GET", "/containers/self"): "/containers/self",
+    ("backup", "GET", "/chunks"): "/chunks",
+    ("backup", "POST", "/chunks/query"): "/chunks/query",
+    ("backup", "POST", "/chunks"): "/chunks",
+    ("backup", "POST", "/jobs"): "/jobs",
+    ("backup", "POST", "/jobs/{job_id}/complete"): "/jobs/j1/complete",
+    ("backup", "POST", "/jobs/{job_id}/finish"): "/jobs/j1/finish",
+    ("backup", "GET", "/recovery-points"): "/recovery-points",
+    ("backup", "GET", "/recovery-points/{rp_id}"): "/recovery-points/rp1",
+    ("backup", "POST", "/recovery-points/{rp_id}/restore-jobs"): "/recovery-points/rp1/restore-jobs",
+    ("backup", "GET", "/"): "/",
+    ("blob", "GET", "/"): "/",
+    ("blob", "PUT", "/{name:path}"): "/keys/key",
+    ("blob", "GET", "/{name:path}"): "/keys/key",
+    ("blob", "HEAD", "/{name:path}"): "/keys/key",
+    ("queue", "POST", "/messages"): "/messages",
+    ("queue", "GET", "/messages"): "/messages",
+    ("queue", "DELETE", "/messages/{item_id}"): "/messages/q1",
+}
+# data-plane writes that only read (a query with a body)
+READ_POSTS = {("backup", "/chunks/query")}
+
+
+def routes() -> list[tuple[str, str, str, str]]:
+    """(app, method, path template, route name) of every route the product serves."""
+    svc = build_service(Config(data_dir=Path("/nonexistent")), store=MemoryStore(), blobs=None)
+    apps = {"mgmt": create_app(svc), **build_data_apps(svc)}
+    out = []
+    for app_name, app in apps.items():
+        for e in RouteTable(app).entries:
+            if e.path in PUBLIC:
+                continue
+            for m in sorted(e.methods or {"GET"}):
+                if m == "HEAD" and "GET" in (e.methods or ()):
+                    continue
+                out.append((app_name, m, e.path, e.name))
+    return out
+
+
+def test_every_route_is_in_the_table() -> None:
+    served = {(a, m, p) for a, m, p, _ in routes()}
+    missing = served - set(TABLE)
+    assert not missing, f"routes missing from the attack table (tests/security/test_routes.py): {sorted(missing)}"
+    assert not set(TABLE) - served, f"rows for routes that no longer exist: {sorted(set(TABLE) - served)}"
+
+
+def test_every_data_route_is_a_catalog_action_of_the_right_kind() -> None:
+    for app, method, path, name in routes():
+        if app == "mgmt":
+            continue
+        info = lookup(name)
+        assert info is not None, f"{app} {method} {path}: {name} is not in the policy action catalog"
+        if method in ("GET", "HEAD") and name != "backup:ReceiveWorkItems":
+            assert is_read(name), f"{app} {method} {path} reads but {name} is a {info.access} action"
+        elif (app, path) not in READ_POSTS:
+            assert not is_read(name), f"{app} {method} {path} changes data but {name} is a {info.access} action"
+        if method == "DELETE":
+            assert info.access == "Write", f"{app} DELETE {path}: {name} must be a Write action"
+
+
+def test_every_backup_api_route_through_a_service_endpoint_is_a_catalog_action() -> None:
+    names = {n for a, _m, _p, n in routes() if a == "mgmt"}
+    for route_name, action in _MANAGEMENT_ACTIONS.items():
+        assert route_name in names, f"{route_name} is mapped but not served"
+        info = lookup(action)
+        assert info is not None, f"{route_name} -> {action} is not in the catalog"
+    for a, m, _p, n in routes():
+        if a == "mgmt" and n in _MANAGEMENT_ACTIONS:
+            assert (m == "GET") == is_read(_MANAGEMENT_ACTIONS[n]), (m, n)
+
+
+@pytest.mark.parametrize("row", sorted(TABLE), ids=[f"{a} {m} {p}" for a, m, p in sorted(TABLE)])
+def test_no_route_answers_without_a_credential(world: World, row: tuple[str, str, str]) -> None:
+    app, method, _template = row
+    path = TABLE[row]
+    before = world.blobs_digest()
+    since = time.time()
+    if app == "mgmt":
+        r = world.send("127.0.0.1", "127.0.0.1", {}, method, path, b"{}" if method in ("POST", "PUT", "PATCH")
+                       else None, ip="127.0.0.1")
+        source = "127.0.0.1"
+    else:
+        host = {"backup": world.backup_host(), "blob": world.blob_host(world.a),
+                "queue": f"{world.a['write_account']}.queue.vaultlink.internal"}[app]
+        r = world.send(VM_A, host, {}, method, path, b"{}" if method in ("POST", "PUT") else None)
+        source = VM_A
+    assert r.status_code in (401, 422) or (r.status_code == 400 and method != "GET"), (r.status_code, r.text)
+    if r.status_code == 401:
+        code = r.headers.get("x-error-code") if method == "HEAD" else r.json()["error"]["code"]
+        assert code == "Unauthenticated"
+        assert world.audited("Unauthenticated", source, since)
+    assert world.blobs_digest() == before
