@@ -122,7 +122,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
 
 
 def build_world(s: Server, tmp: Path) -> World:
-    vid, creds_path = private_vault(s, tmp)
+    _vid, creds_path = private_vault(s, tmp)
     dns = f"127.0.0.1:{s.info['dns_port']}"
     src = make_data(tmp / "src", 4)
     machines = []
