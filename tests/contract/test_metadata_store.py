@@ -127,6 +127,24 @@ def test_audit_append_and_query(store: Any) -> None:
     assert len(store.query_audit({}, limit=2)) == 2
 
 
+def test_audit_newest_first_paging_and_retention(store: Any) -> None:
+    store.append_audit([{"time": 100.0 + i, "action": "a", "decision": "allowed", "account_id": f"{i % 2}"}
+                        for i in range(10)])
+    seqs = [e["seq"] for e in store.query_audit({})]
+    newest = store.query_audit({}, limit=3, newest_first=True)
+    assert [e["seq"] for e in newest] == seqs[::-1][:3]
+    older = store.query_audit({}, limit=3, newest_first=True, before_seq=newest[-1]["seq"])
+    assert [e["seq"] for e in older] == seqs[::-1][3:6]
+    assert {e["account_id"] for e in store.query_audit({"account_id": "1"})} == {"1"}
+    # retention: by age, then by count; seq values are never reused
+    assert store.trim_audit(102.0, 1000) == 2
+    assert store.trim_audit(0.0, 5) == 3
+    left = store.query_audit({})
+    assert [e["seq"] for e in left] == seqs[5:]
+    store.append_audit([{"time": 200.0, "action": "a", "decision": "allowed"}])
+    assert store.query_audit({})[-1]["seq"] > seqs[-1]
+
+
 def test_sqlite_survives_reopen(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'meta.db'}"
     s = SqlStore(url)

@@ -108,8 +108,9 @@ class AuditSink:
         if len(self._floods) > 100_000:  # a bound on keys held, whatever the sources
             self._summaries_locked(now, everything=True)
 
-    def _write_pending_locked(self) -> None:
-        self._summaries_locked(time.time())
+    def _write_pending_locked(self, summaries: bool = False) -> None:
+        if summaries:
+            self._summaries_locked(time.time())
         batch = list(self._pending)
         self._pending.clear()
         if batch:
@@ -174,7 +175,7 @@ class AuditSink:
             self._summaries_locked(time.time())
             target = self._emitted
             if self._thread is None:
-                self._write_pending_locked()
+                self._write_pending_locked(summaries=True)
                 return
             self._cond.notify_all()
             while self._written < target and time.monotonic() < deadline:
@@ -189,4 +190,4 @@ class AuditSink:
             self._thread.join(timeout=10)
             self._thread = None
         with self._cond:
-            self._write_pending_locked()
+            self._write_pending_locked(summaries=True)

@@ -1,0 +1,45 @@
+"""The audit sink's bounds: flood summaries, a pending bound, retention (security issue F)."""
+
+from __future__ import annotations
+
+from vaultlink.adapters.memstore import MemoryStore
+from vaultlink.service.audit import AuditSink
+
+
+def refusal(t: float, src: str = "127.10.1.5", code: str = "Unauthenticated") -> dict[str, object]:
+    return {"time": t, "source_ip": src, "code": code, "decision": "denied", "action": "backup:GetBackupData",
+            "plane": "data"}
+
+
+def test_a_flood_of_identical_refusals_becomes_counted_summaries() -> None:
+    store = MemoryStore()
+    sink = AuditSink(store)  # no writer thread: writes on emit/flush
+    for i in range(1000):
+        sink.emit(refusal(1000.0 + i / 500))  # two seconds' worth
+    sink.emit(refusal(1000.5, code="AccessDenied"))
+    sink.emit(refusal(1000.5, src="127.10.1.6"))
+    sink.close()
+    evs = store.query_audit({})
+    assert len(evs) <= 8
+    assert sum(int(e.get("count", 1)) for e in evs if e["code"] == "Unauthenticated"
+               and e["source_ip"] == "127.10.1.5") == 1000
+    assert [e for e in evs if e.get("summary")] and all(e["action"] == "backup:GetBackupData" for e in evs)
+    assert sink.summarized == 998
+
+
+def test_pending_is_bounded_and_counted() -> None:
+    store = MemoryStore()
+    sink = AuditSink(store, max_pending=10)
+    sink._thread = object()  # type: ignore[assignment]  # a writer that never runs
+    for i in range(50):
+        sink.emit({"time": 1.0 + i, "action": "a", "decision": "allowed"})
+    assert sink.dropped == 40
+    sink._thread = None
+
+
+def test_retention_trims_and_counts() -> None:
+    store = MemoryStore()
+    store.append_audit([{"time": 1.0, "action": "old", "decision": "allowed"}])
+    sink = AuditSink(store, retention_seconds=60.0, max_events=100, trim_every=0.0)
+    sink._trim()
+    assert store.query_audit({}) == [] and sink.trimmed == 1
