@@ -11,6 +11,11 @@ from vaultlink.errors import InvalidInput
 from vaultlink.ports import BlobStore, MetadataStore
 from vaultlink.service.audit import AuditSink
 from vaultlink.service.core import Service
+from vaultlink.service.dataplane import drop_vault_data
+from vaultlink.service.dns import drop_links_to_vnet
+from vaultlink.service.dns_auto import AutoRecords
+from vaultlink.service.endpoints import refuse_vault_with_endpoints
+from vaultlink.service.events import EndpointsChanged, VaultDeleting, VaultsChanged, VnetDeleting
 
 
 def open_store(url: str) -> Any:
@@ -63,7 +68,16 @@ def build_service(
     audit = AuditSink(store, retention_seconds=config.audit_retention_days * 86400.0,
                       max_events=config.audit_max_events)
     svc = Service(config=config, store=store, catalog=catalog, audit=audit, blobs=blobs)
-    from vaultlink.service import extensions
-
-    extensions.install(svc)
+    wire(svc)
     return svc
+
+
+def wire(svc: Service) -> None:
+    """The service's own rules, subscribed to the typed events they follow (the runtime adds its
+    listeners and responder in ``api.server.serve``)."""
+    svc.on(VaultDeleting, refuse_vault_with_endpoints)  # first: a vault with endpoints is not deleted
+    svc.on(VaultDeleting, drop_vault_data)
+    svc.on(VnetDeleting, drop_links_to_vnet)
+    records = AutoRecords(svc)
+    svc.on(EndpointsChanged, records)
+    svc.on(VaultsChanged, records)

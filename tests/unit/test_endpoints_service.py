@@ -13,13 +13,13 @@ from vaultlink.config import Config
 from vaultlink.errors import AccessDenied, SubnetFull, VaultHasEndpoints, VaultlinkError
 from vaultlink.service import connections, endpoints, networks, vaults
 from vaultlink.service.core import Caller, Service
+from vaultlink.service.events import EndpointsChanged
 from vaultlink.service.identity import assign_role, authenticate, bootstrap, create_principal
 
 
 @pytest.fixture
 def env(tmp_path: Path) -> tuple[Service, Caller]:
     svc = build_service(Config(data_dir=tmp_path), store=MemoryStore())
-    endpoints.install(svc)
     boot = bootstrap(svc)
     assert boot is not None
     return svc, authenticate(svc, boot[1])
@@ -47,7 +47,7 @@ def test_refusals_leave_nothing_behind(env: tuple[Service, Caller]) -> None:
     svc, owner = env
     setup(svc, owner)
     fired: list[int] = []
-    svc.on("endpoints", lambda: fired.append(1))
+    svc.on(EndpointsChanged, lambda _e: fired.append(1))
     bad = [
         body(group_id="Nope"),
         body(region="local-2"),
@@ -222,7 +222,7 @@ def test_update_vnet_adds_address_spaces_with_the_checks_of_creation(env: tuple[
     setup(svc, owner)
     networks.create_vnet(svc, owner, "net2", "local-1", ["127.20.0.0/16"])
     fired: list[int] = []
-    svc.on("endpoints", lambda: fired.append(1))
+    svc.on(EndpointsChanged, lambda _e: fired.append(1))
     for spaces, err in [
         (["127.10.4.0/24"], CidrOverlap),  # its own space
         (["127.20.128.0/17"], CidrOverlap),  # another vnet's
@@ -267,7 +267,7 @@ def test_sync_endpoint_fills_missing_storage_ips_idempotently(env: tuple[Service
     assert store_counts(svc) == (2, 2, 2)
     endpoints.delete_endpoint(svc, owner, other["id"])  # free room
     fired: list[int] = []
-    svc.on("endpoints", lambda: fired.append(1))
+    svc.on(EndpointsChanged, lambda _e: fired.append(1))
     out = endpoint_settings.sync_endpoint(svc, owner, "pe1")
     assert [(a["storage_account"], a["purpose"], a["ip"]) for a in out["added"]] == [
         ("sa1", "blob", "127.10.1.5"),

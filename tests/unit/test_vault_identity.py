@@ -15,6 +15,7 @@ from vaultlink.domain.identity import Scope
 from vaultlink.service import dns, dns_explain, endpoints, identity, networks, vaults
 from vaultlink.service.core import Caller, Service
 from vaultlink.service.dataplane import storage
+from vaultlink.service.events import EndpointsChanged
 from vaultlink.service.identity import authenticate, bootstrap
 
 
@@ -30,7 +31,7 @@ def grow(svc: Service, vault_id: str) -> str:
     with svc.store.transaction() as txn:
         vault = txn.require("vault", vault_id)
         name = storage.add_account(txn, svc, vault)
-    svc.fire("endpoints")
+    svc.fire(EndpointsChanged())
     return name
 
 

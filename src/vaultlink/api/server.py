@@ -22,9 +22,14 @@ from typing import Any
 import uvicorn
 
 from vaultlink.api.app import create_app
+from vaultlink.api.data_apps import build_data_apps
+from vaultlink.bootstrap import build_service
 from vaultlink.config import Config
 from vaultlink.errors import ServiceUnavailable
+from vaultlink.fabric.listeners import attach as attach_fabric
+from vaultlink.runtime.dns import attach as attach_dns
 from vaultlink.service.core import Service
+from vaultlink.service.identity import bootstrap
 
 
 class _Server(uvicorn.Server):
@@ -167,8 +172,6 @@ def write_private(path: Path, text: str) -> None:
 
 def serve(config: Config, out: Any = sys.stdout) -> None:
     """Run the service until SIGINT/SIGTERM."""
-    from vaultlink.bootstrap import build_service
-    from vaultlink.service.identity import bootstrap
 
     data_dir = config.data_dir
     data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -185,13 +188,8 @@ def serve(config: Config, out: Any = sys.stdout) -> None:
         )
         out.flush()
     runtime = Runtime(svc)
-    from vaultlink.api.data_apps import build_data_apps
-    from vaultlink.fabric.listeners import attach as attach_fabric
-
-    attach_fabric(runtime, build_data_apps(svc))
-    from vaultlink.dns.runtime import attach as attach_dns
-
-    attach_dns(runtime)
+    attach_fabric(runtime, build_data_apps(svc))  # the request pipeline and endpoint listeners
+    attach_dns(runtime)  # the DNS responder
     info_path = data_dir / "server.json"
 
     def ready(rt: Runtime) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 from vaultlink.errors import VaultlinkError
 from vaultlink.fabric.build import build_view
 from vaultlink.fabric.pipeline import Fabric
+from vaultlink.service.events import EndpointsChanged, VaultsChanged
 
 log = logging.getLogger("vaultlink.fabric")
 
@@ -28,14 +29,14 @@ class ListenerManager:
         self.loop = asyncio.get_running_loop()
         # Vaults, vnets and endpoints make the view; keys and roles only bump svc.generation,
         # which the pipeline's caches already compare against.
-        self.svc.on("endpoints", self._changed)
-        self.svc.on("vaults", self._changed)
+        self.svc.on(EndpointsChanged, self._changed)
+        self.svc.on(VaultsChanged, self._changed)
         await self.sync()
 
     async def stop(self, runtime: Any) -> None:
         return None
 
-    def _changed(self) -> None:
+    def _changed(self, _event: object = None) -> None:
         """Called from whichever thread committed a change: rebuild the view and the listeners."""
         loop = self.loop
         if loop is None:

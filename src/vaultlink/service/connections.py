@@ -15,6 +15,7 @@ from vaultlink.errors import InvalidInput, NotFound
 from vaultlink.ports import Txn
 from vaultlink.service.core import Caller, Service, authorize
 from vaultlink.service.endpoints import endpoints_for_vault
+from vaultlink.service.events import EndpointsChanged
 from vaultlink.service.vaults import find_vault, vault_scope
 
 ACTIONS = ("approve", "reject", "remove")
@@ -81,5 +82,5 @@ def set_connection(
         e["connection"]["changed"] = svc.clock.now()
         txn.update("endpoint", e["id"], e)
         out = connection_view(e)
-    svc.fire("endpoints")
+    svc.fire(EndpointsChanged())
     return out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,6 +13,7 @@ from vaultlink.domain.regions import Catalog
 from vaultlink.errors import AccessDenied
 from vaultlink.ports import BlobStore, MetadataStore, Txn
 from vaultlink.service.audit import AuditSink
+from vaultlink.service.events import Changed, Deleting, EventBus
 
 
 class SystemClock:
@@ -50,18 +52,18 @@ class Service:
     audit: AuditSink
     blobs: BlobStore | None = None
     clock: Any = field(default_factory=SystemClock)
-    hooks: dict[str, list[Any]] = field(default_factory=dict)
+    bus: EventBus = field(default_factory=EventBus)
     generation: int = 0  # bumped on every change event; caches compare against it
 
-    def on(self, event: str, fn: Any) -> None:
-        """Subscribe to a change event (``endpoints``, ``dns``): the fabric and DNS use it."""
-        self.hooks.setdefault(event, []).append(fn)
+    def fire(self, event: Changed | Deleting) -> None:
+        """Publish a typed event: a committed change (``EndpointsChanged()``…) or an in-transaction check."""
+        if isinstance(event, Changed):
+            self.generation += 1
+        self.bus.publish(event)
 
-    def fire(self, event: str) -> None:
-        """Announce a committed change (``endpoints``, ``vaults``, ``keys``, ``roles``, ``dns``…)."""
-        self.generation += 1
-        for fn in self.hooks.get(event, []) + self.hooks.get("*", []):
-            fn()
+    def on(self, kind: type[Any], fn: Callable[[Any], None]) -> None:
+        """Subscribe to an event type (composition roots and tests use it)."""
+        self.bus.subscribe(kind, fn)
 
 
 def assignments_of(txn: Txn, principal_id: str) -> list[dict[str, Any]]:

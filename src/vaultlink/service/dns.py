@@ -21,7 +21,7 @@ Role checks: ``dns.read`` / ``dns.write`` on the zone's account; adding a link a
 Automatic records for endpoints with DNS integration, the view the responder serves and the
 explanations (``check``, ``doctor``, ``dns-config``) live in ``dns_auto`` and ``dns_explain``;
 this module re-exports their entry points (:func:`install`, :func:`build_dns_view`).
-After every committed change the handlers call ``svc.fire("dns")``.
+After every committed change the handlers call ``svc.fire(DnsChanged())``.
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ from vaultlink.errors import (
 )
 from vaultlink.ports import Txn
 from vaultlink.service.core import Caller, Service, authorize
+from vaultlink.service.events import DnsChanged, VnetDeleting
 from vaultlink.service.identity import resolve_account
 from vaultlink.service.networks import find_vnet, vnet_scope
 
@@ -207,7 +208,7 @@ def create_zone(
         rec["tags"] = dict(tags or {})
         txn.insert("dns_zone", rec["id"], rec)
         out = zone_view(txn, rec, full=True)
-    svc.fire("dns")
+    svc.fire(DnsChanged())
     return out
 
 
@@ -238,7 +239,7 @@ def delete_zone(svc: Service, caller: Caller, ref: str) -> dict[str, Any]:
                 links=[lk["name"] for lk in z["links"]],
             )
         txn.delete("dns_zone", z["id"])
-    svc.fire("dns")
+    svc.fire(DnsChanged())
     return {"id": z["id"], "name": z["name"], "deleted": True}
 
 
@@ -270,7 +271,7 @@ def set_record(
         validate_zone(candidate, svc.config.domain)  # CNAME beside other data, …
         txn.update("dns_zone", z["id"], candidate)
         out = record_view(candidate, new)
-    svc.fire("dns")
+    svc.fire(DnsChanged())
     return out
 
 
@@ -306,7 +307,7 @@ def delete_record(svc: Service, caller: Caller, ref: str, name: str, rtype: str)
         z["records"] = keep
         z["serial"] = int(z.get("serial", 1)) + 1
         txn.update("dns_zone", z["id"], z)
-    svc.fire("dns")
+    svc.fire(DnsChanged())
     return {"zone": z["name"], "name": relative(fqdn, z["name"]), "fqdn": fqdn, "type": rtype, "deleted": True}
 
 
@@ -352,7 +353,7 @@ def add_link(
         z["links"].append(lk)
         txn.update("dns_zone", z["id"], z)
         out = link_view(txn, z, lk)
-    svc.fire("dns")
+    svc.fire(DnsChanged())
     return out
 
 
@@ -381,29 +382,18 @@ def remove_link(svc: Service, caller: Caller, ref: str, link: str) -> dict[str, 
         z["links"] = [lk for lk in z["links"] if lk is not hit]
         txn.update("dns_zone", z["id"], z)
         out = link_view(txn, z, hit)
-    svc.fire("dns")
+    svc.fire(DnsChanged())
     return {**out, "deleted": True}
 
 
-def _drop_links_to_vnet(txn: Txn, vnet: dict[str, Any]) -> None:
-    """vnet_deleting hook: a deleted vnet leaves no links behind."""
+def drop_links_to_vnet(event: VnetDeleting) -> None:
+    """``VnetDeleting``: a deleted vnet leaves no links behind."""
+    txn, vnet = event.txn, event.record
     for z in txn.find("dns_zone"):
         keep = [lk for lk in z["links"] if lk["vnet_id"] != vnet["id"]]
         if len(keep) != len(z["links"]):
             z["links"] = keep
             txn.update("dns_zone", z["id"], z)
-
-
-# --- wiring -------------------------------------------------------------------------------------------
-def install(svc: Service) -> None:
-    """Subscribe the automatic records to ``endpoints``/``vaults`` events (idempotent)."""
-    from vaultlink.service import dns_auto
-
-    if svc.hooks.get("dns_installed"):
-        return
-    svc.hooks["dns_installed"] = [True]
-    svc.on("vnet_deleting", _drop_links_to_vnet)
-    dns_auto.install(svc)
 
 
 def build_dns_view(svc: Service, generation: int = 0) -> model.DnsView:

@@ -14,7 +14,8 @@ or a CNAME there wins; ``vaultlink dns doctor`` reports it when it disagrees); w
 claim one name, an Approved one wins over one that is not; among equals the newer one's IP is served,
 and the older one's returns when the newer goes.
 
-It runs on the ``endpoints`` and ``vaults`` events (:func:`install`), then fires ``dns``.
+It runs on ``EndpointsChanged`` and ``VaultsChanged`` (:class:`AutoRecords`, wired by the composition
+root), then publishes ``DnsChanged``.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from vaultlink.domain.identity import Scope
 from vaultlink.errors import VaultlinkError
 from vaultlink.ports import Txn
 from vaultlink.service.core import Service
+from vaultlink.service.events import DnsChanged
 from vaultlink.service.vault_identity import grant
 
 log = logging.getLogger(__name__)
@@ -276,16 +278,17 @@ def reconcile(svc: Service) -> dict[str, list[str]]:
     return done
 
 
-def _on_change(svc: Service, lock: threading.Lock) -> None:
-    try:
-        with lock:  # one reconcile at a time: a later one always reads what the earlier one wrote
-            reconcile(svc)
-    except Exception:  # the endpoint change is committed; a DNS failure must not undo its answer
-        log.exception("dns: automatic records failed")
-    svc.fire("dns")
+class AutoRecords:
+    """``EndpointsChanged`` / ``VaultsChanged``: bring the automatic records in line, then ``DnsChanged``."""
 
+    def __init__(self, svc: Service) -> None:
+        self.svc = svc
+        self.lock = threading.Lock()
 
-def install(svc: Service) -> None:
-    lock = threading.Lock()
-    svc.on("endpoints", lambda: _on_change(svc, lock))
-    svc.on("vaults", lambda: _on_change(svc, lock))
+    def __call__(self, _event: object) -> None:
+        try:
+            with self.lock:  # one reconcile at a time: a later one always reads what the earlier one wrote
+                reconcile(self.svc)
+        except Exception:  # the endpoint change is committed; a DNS failure must not undo its answer
+            log.exception("dns: automatic records failed")
+        self.svc.fire(DnsChanged())

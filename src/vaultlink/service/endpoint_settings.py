@@ -18,6 +18,7 @@ from vaultlink.errors import AlreadyExists, InvalidInput, NotFound
 from vaultlink.ports import Txn
 from vaultlink.service.core import Caller, Service, authorize
 from vaultlink.service.endpoints import find_endpoint, scope_of
+from vaultlink.service.events import EndpointsChanged
 
 # --- policy -------------------------------------------------------------------------------------
 
@@ -34,7 +35,7 @@ def set_policy(svc: Service, caller: Caller, ref: str, doc: Any) -> dict[str, An
         e = _mutable(txn, caller, ref, "policy.write")
         e["policy"] = dom.check_policy(doc)
         txn.update("endpoint", e["id"], e)
-    svc.fire("endpoints")
+    svc.fire(EndpointsChanged())
     return {"endpoint_id": e["id"], "policy": e["policy"], "default": e["policy"] == dom.DEFAULT_POLICY}
 
 
@@ -83,7 +84,7 @@ def add_rule(svc: Service, caller: Caller, ref: str, rule: Any) -> dict[str, Any
         rules.append(parsed)
         txn.update("endpoint", e["id"], e)
         out = _sg_view(txn, e)
-    svc.fire("endpoints")
+    svc.fire(EndpointsChanged())
     return out
 
 
@@ -101,7 +102,7 @@ def remove_rule(svc: Service, caller: Caller, ref: str, rule_id: str) -> dict[st
         e["security_group"]["rules"] = keep
         txn.update("endpoint", e["id"], e)
         out = _sg_view(txn, e)
-    svc.fire("endpoints")
+    svc.fire(EndpointsChanged())
     return out
 
 
@@ -135,7 +136,7 @@ def sync_endpoint(svc: Service, caller: Caller, ref: str) -> dict[str, Any]:
         else:
             changed, added = False, []
     if changed:
-        svc.fire("endpoints")
+        svc.fire(EndpointsChanged())
     return {
         "endpoint_id": e["id"],
         "endpoint": e["name"],

@@ -27,7 +27,7 @@ endpoints even when they live in other accounts. Use :func:`endpoints_for_vault`
 The default security group is one rule, TCP 0-65535 from ``VirtualNetwork``: the endpoint's
 vnet and every vnet peered with it (resolved by the fabric when it builds its view).
 
-Every committed change calls ``svc.fire("endpoints")``.
+Every committed change calls ``svc.fire(EndpointsChanged())``.
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ from vaultlink.errors import InvalidInput, NotFound, SubnetFull, VaultHasEndpoin
 from vaultlink.ports import Txn
 from vaultlink.service.core import Caller, Service, allowed, authorize
 from vaultlink.service.dns_auto import plan_for
+from vaultlink.service.events import EndpointsChanged, VaultDeleting
 from vaultlink.service.networks import find_vnet, vnet_scope
 from vaultlink.service.vault_identity import grant, missing_rights
 from vaultlink.service.vaults import lookup_vault, vault_scope
@@ -70,7 +71,7 @@ def add_storage_account(
     """Give every endpoint of ``vault`` (or just endpoint ``only``) a blob and a queue IP for a storage account.
 
     Call inside the transaction that adds the account to the vault (the caller updates the
-    vault record), then ``svc.fire("endpoints")`` after commit. Idempotent: an endpoint that
+    vault record), then ``svc.fire(EndpointsChanged())`` after commit. Idempotent: an endpoint that
     already has the account's blob and queue IPs is left alone, one that has only one of them
     gets the other. Raises ``SubnetFull`` (rolling the caller's transaction back) when an
     endpoint's subnet has no room. Returns the ids of the endpoints that changed.
@@ -130,12 +131,9 @@ def _audit_identity_refusal(
     })
 
 
-def install(svc: Service) -> None:
-    """Refuse to delete a vault that still has private endpoints."""
-    svc.on("vault_deleting", _refuse_vault_with_endpoints)
-
-
-def _refuse_vault_with_endpoints(txn: Txn, vault: dict[str, Any]) -> None:
+def refuse_vault_with_endpoints(event: VaultDeleting) -> None:
+    """``VaultDeleting``: a vault that still has private endpoints is not deleted."""
+    txn, vault = event.txn, event.record
     eps = endpoints_for_vault(txn, vault["id"])
     if eps:
         raise VaultHasEndpoints(
@@ -264,7 +262,7 @@ def create_endpoint(svc: Service, caller: Caller, body: dict[str, Any], dry_run:
         out = public_view(rec)
         if rec["kind"] == "resource":
             out["identity_warnings"] = [m["fix"] for m in missing_rights(txn, vault, rec)]
-    svc.fire("endpoints")
+    svc.fire(EndpointsChanged())
     return out
 
 
@@ -469,10 +467,8 @@ def delete_endpoint(svc: Service, caller: Caller, ref: str) -> dict[str, Any]:
                 c["reregistration_reason"] = f"private endpoint {e['name']} ({e['id']}) was deleted"
                 txn.update("container", c["id"], c)
                 flagged.append(c["id"])
-        for hook in svc.hooks.get("endpoint_deleting", []):
-            hook(txn, e)
         txn.delete("endpoint", e["id"])
-    svc.fire("endpoints")
+    svc.fire(EndpointsChanged())
     return {
         "id": e["id"],
         "name": e["name"],

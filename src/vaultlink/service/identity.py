@@ -25,6 +25,7 @@ from vaultlink.errors import (
 )
 from vaultlink.ports import Txn
 from vaultlink.service.core import Caller, Service, allowed, authorize
+from vaultlink.service.events import KeysChanged, RolesChanged
 
 KEY_PREFIX = "vlk"
 
@@ -224,7 +225,7 @@ def delete_principal(svc: Service, caller: Caller, ref: str) -> None:
         for a in txn.find("role_assignment", parent_id=p["id"]):
             txn.delete("role_assignment", a["id"])
         txn.delete("principal", p["id"])
-    svc.fire("keys")
+    svc.fire(KeysChanged())
 
 
 # --- keys -------------------------------------------------------------------------
@@ -269,7 +270,7 @@ def revoke_key(svc: Service, caller: Caller, key_id: str) -> dict[str, Any]:
         rec["status"] = "Revoked"
         rec["revoked"] = svc.clock.now()
         txn.update("api_key", key_id, rec)
-    svc.fire("keys")
+    svc.fire(KeysChanged())
     return public_key(rec)
 
 
@@ -307,7 +308,7 @@ def assign_role(
         authorize(txn, caller, "role.write", scope)
         p = find_principal(txn, principal_ref, caller.account_id)
         rec = _assign(txn, svc, p, role, scope)
-    svc.fire("roles")
+    svc.fire(RolesChanged())
     return rec
 
 
@@ -333,4 +334,4 @@ def remove_role(svc: Service, caller: Caller, assignment_id: str) -> None:
             raise NotFound(f"role assignment {assignment_id!r} does not exist.", field="assignment_id")
         authorize(txn, caller, "role.write", Scope.parse(rec["scope"]))
         txn.delete("role_assignment", assignment_id)
-    svc.fire("roles")
+    svc.fire(RolesChanged())

@@ -13,7 +13,7 @@ Address spaces can be added later (:func:`update_vnet`, `vaultlink vnet update -
 
 Role checks: ``network.write`` on the account to create a vnet, on the vnet
 (``/accounts/A/vnets/ID``) to change or delete it, ``network.read`` to see it.
-After every committed change the handlers call ``svc.fire("endpoints")``.
+After every committed change the handlers call ``svc.fire(EndpointsChanged())``.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from vaultlink.domain.identity import Scope, arn_resource, check_name, new_id
 from vaultlink.errors import AlreadyExists, CidrOverlap, InvalidInput, NotFound, SubnetInUse, VnetInUse
 from vaultlink.ports import Txn
 from vaultlink.service.core import Caller, Service, allowed, authorize
+from vaultlink.service.events import EndpointsChanged, VnetDeleting
 from vaultlink.service.identity import resolve_account
 
 MODE = "loopback"
@@ -121,7 +122,7 @@ def create_vnet(
         rec["arn"] = f"arn:{reg.partition.name}:ec2:{reg.name}:{acct}:vpc/{rec['id']}"
         txn.insert("vnet", rec["id"], rec)
         out = vnet_view(txn, rec)
-    svc.fire("endpoints")
+    svc.fire(EndpointsChanged())
     return out
 
 
@@ -165,10 +166,9 @@ def delete_vnet(svc: Service, caller: Caller, ref: str) -> dict[str, Any]:
             if other is not None:
                 other["peerings"] = [x for x in other.get("peerings", []) if x != v["id"]]
                 txn.update("vnet", pid, other)
-        for hook in svc.hooks.get("vnet_deleting", []):
-            hook(txn, v)
+        svc.fire(VnetDeleting(txn, v))
         txn.delete("vnet", v["id"])
-    svc.fire("endpoints")
+    svc.fire(EndpointsChanged())
     return {"id": v["id"], "name": v["name"], "deleted": True}
 
 
@@ -195,7 +195,7 @@ def update_vnet(svc: Service, caller: Caller, ref: str, add_address_spaces: list
         v["address_spaces"] = spaces
         txn.update("vnet", v["id"], v)
         out = vnet_view(txn, v)
-    svc.fire("endpoints")
+    svc.fire(EndpointsChanged())
     return out
 
 
@@ -208,7 +208,7 @@ def add_subnet(svc: Service, caller: Caller, ref: str, name: str, cidr: str) -> 
         v["subnets"].append(sub)
         txn.update("vnet", v["id"], v)
         out = net.subnet_view(sub)
-    svc.fire("endpoints")
+    svc.fire(EndpointsChanged())
     return out
 
 
@@ -235,7 +235,7 @@ def delete_subnet(svc: Service, caller: Caller, ref: str, name: str) -> dict[str
             )
         v["subnets"] = [s for s in v["subnets"] if s["name"] != name]
         txn.update("vnet", v["id"], v)
-    svc.fire("endpoints")
+    svc.fire(EndpointsChanged())
     return {"vnet_id": v["id"], "name": name, "deleted": True}
 
 
@@ -263,7 +263,7 @@ def peer(svc: Service, caller: Caller, ref: str, other_ref: str) -> dict[str, An
         txn.update("vnet", a["id"], a)
         txn.update("vnet", b["id"], b)
         out = vnet_view(txn, a)
-    svc.fire("endpoints")
+    svc.fire(EndpointsChanged())
     return out
 
 
@@ -277,14 +277,14 @@ def unpeer(svc: Service, caller: Caller, ref: str, other_ref: str) -> dict[str, 
         txn.update("vnet", a["id"], a)
         txn.update("vnet", b["id"], b)
         out = vnet_view(txn, a)
-    svc.fire("endpoints")
+    svc.fire(EndpointsChanged())
     return out
 
 
 # --- classification and snapshot ---------------------------------------------------------
 @dataclass(frozen=True)
 class NetworkSnapshot:
-    """Everything the fabric and DNS need, read once (rebuild it on ``svc.on("endpoints", …)``).
+    """Everything the fabric and DNS need, read once (rebuild it on ``EndpointsChanged``).
 
     - ``vnets``: id → vnet record (address_spaces, subnets, peerings, region, account_id);
     - ``endpoints``: id → endpoint record (see ``service.endpoints``: ip_configs, connection,

@@ -10,6 +10,7 @@ from typing import Any
 
 from vaultlink.domain.identity import Scope
 from vaultlink.service.core import Caller, Service, authorize
+from vaultlink.service.events import RolesChanged, VaultsChanged
 from vaultlink.service.identity import find_principal
 from vaultlink.service.vaults import find_vault, vault_scope
 
@@ -33,7 +34,7 @@ def set_vault_policy(svc: Service, caller: Caller, ref: str, doc: Any) -> dict[s
         authorize(txn, caller, "vault.write", vault_scope(v))
         v["access_policy"] = _validate(doc, "resource")
         txn.update("vault", v["id"], v)
-    svc.fire("vaults")
+    svc.fire(VaultsChanged())
     return {"vault": v["id"], "policy": v["access_policy"]}
 
 
@@ -50,7 +51,7 @@ def delete_vault_policy(svc: Service, caller: Caller, ref: str) -> dict[str, Any
         authorize(txn, caller, "vault.write", vault_scope(v))
         v["access_policy"] = None
         txn.update("vault", v["id"], v)
-    svc.fire("vaults")
+    svc.fire(VaultsChanged())
     return {"vault": v["id"], "policy": None}
 
 
@@ -65,7 +66,7 @@ def set_identity_policies(svc: Service, caller: Caller, ref: str, docs: list[Any
         authorize(txn, caller, "principal.write", Scope(p["account_id"]))
         p["policies"] = checked
         txn.update("principal", p["id"], p)
-    svc.fire("roles")
+    svc.fire(RolesChanged())
     return {"principal": p["arn"], "policies": checked}
 
 

@@ -9,6 +9,7 @@ from vaultlink.domain.vaults import check_toggle, new_protection_history, public
 from vaultlink.errors import InvalidInput, NotFound, VaultNotEmpty
 from vaultlink.ports import Txn
 from vaultlink.service.core import Caller, Service, allowed, authorize
+from vaultlink.service.events import VaultDeleting, VaultsChanged
 from vaultlink.service.identity import resolve_account
 from vaultlink.service.vault_identity import create_identity, delete_identity
 
@@ -87,7 +88,7 @@ def create_vault(
         }
         create_identity(txn, svc, rec)
         txn.insert("vault", vid, rec)
-    svc.fire("vaults")
+    svc.fire(VaultsChanged())
     return public_view(rec)
 
 
@@ -147,7 +148,7 @@ def update_vault(svc: Service, caller: Caller, ref: str, changes: dict[str, Any]
             _check_tags(changes["tags"])
             v["tags"] = dict(changes["tags"] or {})
         txn.update("vault", v["id"], v)
-    svc.fire("vaults")
+    svc.fire(VaultsChanged())
     return public_view(v)
 
 
@@ -162,9 +163,8 @@ def delete_vault(svc: Service, caller: Caller, ref: str) -> dict[str, Any]:
                 "(`vaultlink recovery-point delete`), then delete the vault.",
                 recovery_points=len(rps),
             )
-        for hook in svc.hooks.get("vault_deleting", []):
-            hook(txn, v)
+        svc.fire(VaultDeleting(txn, v))
         delete_identity(txn, v)
         txn.delete("vault", v["id"])
-    svc.fire("vaults")
+    svc.fire(VaultsChanged())
     return {"id": v["id"], "name": v["name"], "deleted": True}

@@ -24,7 +24,7 @@ from vaultlink.errors import ContainerReregistrationRequired, Unauthenticated, V
 from vaultlink.fabric.credentials import credential_of
 from vaultlink.service.authn import authenticate_token
 from vaultlink.service.core import Caller, Service
-from vaultlink.service.dataplane import install, manage
+from vaultlink.service.dataplane import manage
 from vaultlink.service.dataplane.context import DataContext
 from vaultlink.service.identity import authenticate, bootstrap
 from vaultlink.service.vaults import create_vault
@@ -103,7 +103,6 @@ def _free_port() -> int:
 def make_dataplane(tmp: Path, **cfg: Any) -> Iterator[DataPlane]:
     config = load_config(data_dir=str(tmp / "data"), **cfg)
     svc = build_service(config)
-    install(svc)
     _acct, token = bootstrap(svc) or ({}, "")
     owner = authenticate(svc, token)
     vault = create_vault(svc, owner, "vault1", "local-1")

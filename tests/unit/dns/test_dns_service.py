@@ -26,6 +26,7 @@ from vaultlink.errors import (
 )
 from vaultlink.service import dns, dns_explain, endpoints, networks, vaults
 from vaultlink.service.core import Caller, Service
+from vaultlink.service.events import DnsChanged, EndpointsChanged, VaultsChanged
 from vaultlink.service.identity import assign_role, authenticate, bootstrap, create_principal
 
 VM = "127.10.1.50"  # inside net1
@@ -37,9 +38,6 @@ BLOB_ZONE = N.blob_privatelink_zone()
 @pytest.fixture
 def env(tmp_path: Path) -> tuple[Service, Caller]:
     svc = build_service(Config(data_dir=tmp_path), store=MemoryStore())
-    endpoints.install(svc)
-    dns.install(svc)
-    dns.install(svc)  # idempotent
     boot = bootstrap(svc)
     assert boot is not None
     return svc, authenticate(svc, boot[1])
@@ -63,7 +61,7 @@ def add_storage_account(svc: Service, vault_id: str, name: str) -> None:
         vault["storage_accounts"].append(name)
         endpoints.add_storage_account(txn, svc, vault, name)
         txn.update("vault", vault_id, vault)
-    svc.fire("vaults")  # the automatic records follow a vaults event as well as an endpoints one
+    svc.fire(VaultsChanged())  # the automatic records follow a vaults event as well as an endpoints one
 
 
 def answer(svc: Service, name: str, source: str) -> list[str]:
@@ -80,7 +78,7 @@ def test_zone_record_link_lifecycle_and_bad_input_leaves_zone_untouched(env: tup
     svc, owner = env
     world(svc, owner)
     fired: list[int] = []
-    svc.on("dns", lambda: fired.append(1))
+    svc.on(DnsChanged, lambda _e: fired.append(1))
     z = dns.create_zone(svc, owner, "corp.example.")
     assert z["name"] == "corp.example" and z["record_sets"] == 2 and fired == [1]
     r = dns.set_record(svc, owner, "corp.example", "app", "a", ["127.10.1.9"], 60)
@@ -200,7 +198,7 @@ def test_user_record_wins_and_newer_endpoint_wins_a_shared_name(env: tuple[Servi
     # a record set you write yourself is yours: the endpoint no longer updates it
     rel = pl_name[: -len(vz) - 1]
     dns.set_record(svc, owner, vz, rel, "A", ["127.10.1.77"])
-    svc.fire("endpoints")
+    svc.fire(EndpointsChanged())
     assert answer(svc, pl_name, VM) == ["127.10.1.77"]
     doc = dns_explain.doctor(svc, owner, "v1")
     assert [p["problem"] for p in doc["problems"]] == ["record-wrong", "peer-link-missing"]
@@ -293,7 +291,7 @@ def test_doctor_flags_storage_accounts_without_endpoint_ips_and_sync_fixes_them(
         vault = txn.require("vault", v["id"])
         vault["storage_accounts"] = ["sa1"]
         txn.update("vault", v["id"], vault)
-    svc.fire("vaults")
+    svc.fire(VaultsChanged())
     doc = dns_explain.doctor(svc, owner, "v1")
     storage = [p for p in doc["problems"] if p["problem"] == "storage-ip-missing"]
     assert doc["ok"] is False and [(p["endpoint"], p["storage_account"], p["missing"]) for p in storage] == [

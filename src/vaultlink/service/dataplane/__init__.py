@@ -1,23 +1,19 @@
 """The vault's data-plane services (server side): registration, storage, jobs, recovery points.
 
 Route modules: ``vaultlink.api.routes_data_backup`` (vault backup service),
-``routes_data_blob`` (blob service), ``routes_data_queue`` (queue service). ``install(svc)``
-adds the vault-deletion hook.
+``routes_data_blob`` (blob service), ``routes_data_queue`` (queue service). ``drop_vault_data`` is
+the vault-deletion rule the composition root subscribes.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
-from vaultlink.service.core import Service
+from vaultlink.service.events import VaultDeleting
 
 
-def install(svc: Service) -> None:
-    svc.on("vault_deleting", _drop_vault_data)
-
-
-def _drop_vault_data(txn: Any, vault: dict[str, Any]) -> None:
-    """A deletable vault has no recovery points left: drop its containers, items, jobs and index rows."""
+def drop_vault_data(event: VaultDeleting) -> None:
+    """``VaultDeleting``: a deletable vault has no recovery points left: drop its containers, items, jobs
+    and index rows."""
+    txn, vault = event.txn, event.record
     for kind, parent in (("job", vault["id"]), ("container", vault["id"]), ("storage_account", vault["id"]),
                          ("registration_secret", vault["id"])):
         for rec in txn.find(kind, parent_id=parent):

@@ -22,6 +22,7 @@ from vaultlink.service.dataplane.credentials import (
     secret_matches,
     split_token,
 )
+from vaultlink.service.events import ContainersChanged, EndpointsChanged
 
 _HOST_MAX = 255
 
@@ -147,8 +148,8 @@ def register(
             "new": new,
         }
     if grew:
-        svc.fire("endpoints")
-    svc.fire("containers")  # the fabric's credential cache forgets the old credential / flag
+        svc.fire(EndpointsChanged())
+    svc.fire(ContainersChanged())  # the fabric's credential cache forgets the old credential / flag
     return out
 
 

@@ -17,6 +17,7 @@ from vaultlink.errors import NotFound, ServiceUnavailable
 from vaultlink.ports import BlobStore, Txn
 from vaultlink.service.core import Service
 from vaultlink.service.endpoints import add_storage_account
+from vaultlink.service.events import EndpointsChanged
 
 
 def new_account_name() -> str:
@@ -101,7 +102,7 @@ def record_usage(svc: Service, vault_id: str, account: str, nbytes: int) -> tupl
                 current = add_account(txn, svc, vault)
                 grew = True
     if grew:
-        svc.fire("endpoints")
+        svc.fire(EndpointsChanged())
     return current or account, grew
 
 

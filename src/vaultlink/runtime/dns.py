@@ -23,6 +23,7 @@ from vaultlink.dns.model import DnsView
 from vaultlink.dns.responder import Responder
 from vaultlink.dns.server import DnsServer
 from vaultlink.errors import ServiceUnavailable
+from vaultlink.service.events import DnsChanged
 
 log = logging.getLogger(__name__)
 
@@ -68,15 +69,15 @@ class DnsRuntime:
             setattr(runtime, "extra_info", info)  # noqa: B010 - Runtime may not declare it
         info["dns_address"] = cfg.dns_address
         info["dns_port"] = server.port
-        self.svc.on("dns", self.changed)
+        self.svc.on(DnsChanged, self.changed)
 
     async def stop(self, runtime: Any) -> None:
         if self.server is not None:
             await self.server.stop()
             self.server = None
 
-    def changed(self) -> None:
-        """A ``dns`` event: rebuild now (in the caller's thread) and swap it in on the loop."""
+    def changed(self, _event: object = None) -> None:
+        """A ``DnsChanged`` event: rebuild now (in the caller's thread) and swap it in on the loop."""
         loop = self.loop
         if loop is None or self.server is None or loop.is_closed():
             return
@@ -102,9 +103,6 @@ class DnsRuntime:
 
 def attach(runtime: Any) -> DnsRuntime:
     """Run the DNS responder with ``runtime`` (adds a start and a stop hook)."""
-    from vaultlink.service import dns as dns_service
-
-    dns_service.install(runtime.svc)  # idempotent: automatic records even if not installed elsewhere
     state = DnsRuntime(runtime)
     runtime.start_hooks.append(state.start)
     runtime.stop_hooks.append(state.stop)

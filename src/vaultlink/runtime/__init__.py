@@ -1,0 +1,1 @@
+"""The process: the DNS responder's life inside ``vaultlink serve`` (listeners live in ``fabric.listeners``)."""
