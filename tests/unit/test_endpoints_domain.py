@@ -203,9 +203,10 @@ def test_security_group_rules() -> None:
     # explicit CIDR rules (what endpoints created before VirtualNetwork hold) ignore peerings
     explicit = [sgs.parse_rule_spec("tcp:1-65535:127.10.0.0/16")]
     peered = ["127.10.0.0/16", "127.20.0.0/16"]
-    assert sgs.rule_allows(explicit, "tcp", 443, "127.10.9.9", peered)
-    assert not sgs.rule_allows(explicit, "tcp", 443, "127.20.9.9", peered)
-    assert not sgs.rule_allows(explicit, "udp", 53, "127.10.9.9")
+    compiled = sgs.compile_rules(explicit, peered)  # what the request pipeline matches against
+    assert sgs.rules_allow(compiled, "tcp", 443, "127.10.9.9")
+    assert not sgs.rules_allow(compiled, "tcp", 443, "127.20.9.9")
+    assert not sgs.rules_allow(compiled, "udp", 53, "127.10.9.9")
     assert sgs.missing_gateway_ports(explicit) == []
 
 
@@ -237,11 +238,13 @@ def test_virtual_network_tag_and_the_default_group() -> None:
         "127.10.0.0/16"
     ], "a peer that no longer exists adds nothing"
     rules = sgs.default_rules()
-    assert sgs.rule_allows(rules, "tcp", 443, "127.11.0.9", vn)
-    assert sgs.rule_allows(rules, "tcp", 443, "127.20.200.1", vn), "a peered vnet reaches the endpoint"
-    assert not sgs.rule_allows(rules, "tcp", 443, "127.30.0.9", vn), "an unpeered vnet does not"
-    assert not sgs.rule_allows(rules, "udp", 53, "127.10.0.9", vn)
-    assert not sgs.rule_allows(rules, "tcp", 443, "127.10.0.9"), "an unresolved tag matches nothing"
+    compiled = sgs.compile_rules(rules, vn)
+    assert sgs.rules_allow(compiled, "tcp", 443, "127.11.0.9")
+    assert sgs.rules_allow(compiled, "tcp", 443, "127.20.200.1"), "a peered vnet reaches the endpoint"
+    assert not sgs.rules_allow(compiled, "tcp", 443, "127.30.0.9"), "an unpeered vnet does not"
+    assert not sgs.rules_allow(compiled, "udp", 53, "127.10.0.9")
+    unresolved = sgs.compile_rules(rules, [])
+    assert not sgs.rules_allow(unresolved, "tcp", 443, "127.10.0.9"), "an unresolved tag matches nothing"
     assert sgs.missing_gateway_ports(rules) == [], "the default group satisfies the gateway ports"
     # the gateway requirement counts VirtualNetwork rules like CIDR ones
     gw = [sgs.parse_rule_spec("tcp:443:VirtualNetwork"), sgs.parse_rule_spec("tcp:1026-1028:VirtualNetwork")]

@@ -10,7 +10,9 @@ import pytest
 from vaultlink.adapters.memstore import MemoryStore
 from vaultlink.bootstrap import build_service
 from vaultlink.config import Config
+from vaultlink.domain.security_groups import rules_allow
 from vaultlink.errors import AccessDenied, SubnetFull, VaultHasEndpoints, VaultlinkError
+from vaultlink.fabric.build import build_view
 from vaultlink.service import connections, endpoints, networks, vaults
 from vaultlink.service.core import Caller, Service
 from vaultlink.service.events import EndpointsChanged
@@ -124,36 +126,31 @@ def test_network_contributor_gets_pending_and_only_vault_owner_approves(env: tup
         networks.create_vnet(svc, net_admin, "net2", "local-1", ["127.20.0.0/16"])
 
 
-def test_snapshot_and_classify(env: tuple[Service, Caller]) -> None:
+def test_view_classifies_and_reaches(env: tuple[Service, Caller]) -> None:
     svc, owner = env
     setup(svc, owner)
     networks.create_vnet(svc, owner, "net2", "local-1", ["127.20.0.0/16"])
     networks.create_vnet(svc, owner, "net3", "local-1", ["127.30.0.0/16"])
     networks.peer(svc, owner, "net1", "net2")
     ep = endpoints.create_endpoint(svc, owner, body())
-    snap = networks.network_snapshot(svc)
-    assert snap.classify("127.10.1.77")["name"] == "net1"  # type: ignore[index]
-    assert snap.classify("127.0.0.1") is None
-    e = snap.endpoint_at(ep["ips"][0])
-    assert e is not None and e["id"] == ep["id"] and e["connection"]["status"] == "Approved"
-    net2 = snap.classify("127.20.0.5")
-    net3 = snap.classify("127.30.0.5")
+    view = build_view(svc)  # the view the request pipeline runs on
+    net1 = view.classify("127.10.1.77")
+    assert net1 is not None and networks.get_vnet(svc, owner, net1.id)["name"] == "net1"
+    assert view.classify("127.0.0.1") is None
+    e = view.endpoint_at(ep["ips"][0])
+    assert e is not None and e.id == ep["id"] and e.status == "Approved"
+    net2 = view.classify("127.20.0.5")
+    net3 = view.classify("127.30.0.5")
     assert net2 is not None and net3 is not None
-    assert snap.reachable(e, e["vnet_id"]) and snap.reachable(e, net2["id"]) and not snap.reachable(e, net3["id"])
-    with svc.store.transaction() as txn:
-        assert networks.classify(txn, "127.20.9.9")["name"] == "net2"  # type: ignore[index]
+    assert view.reachable(e, net1) and view.reachable(e, net2) and not view.reachable(e, net3)
     networks.unpeer(svc, owner, "net2", "net1")
-    snap = networks.network_snapshot(svc)
-    assert not snap.reachable(e, net2["id"])
+    view = build_view(svc)
+    assert not view.reachable(e, view.classify("127.20.0.5"))
 
 
 def _sg_allows(svc: Service, endpoint_id: str, source_ip: str) -> bool:
-    import ipaddress
-
-    from vaultlink.fabric.build import build_view
-
     ep = build_view(svc).endpoints[endpoint_id]
-    return any(r.allows("tcp", 443, ipaddress.ip_address(source_ip)) for r in ep.sg_rules)
+    return rules_allow(ep.sg_rules, "tcp", 443, source_ip)
 
 
 def test_default_group_is_virtual_network_and_follows_peerings_at_once(env: tuple[Service, Caller]) -> None:
@@ -241,7 +238,8 @@ def test_update_vnet_adds_address_spaces_with_the_checks_of_creation(env: tuple[
     out = networks.update_vnet(svc, owner, "net1", ["127.11.0.0/16"])
     assert out["address_spaces"] == ["127.10.0.0/16", "127.11.0.0/16"] and fired == [1]
     assert networks.add_subnet(svc, owner, "net1", "more", "127.11.1.0/24")["free"] == 251
-    assert networks.network_snapshot(svc).classify("127.11.9.9")["name"] == "net1"  # type: ignore[index]
+    found = build_view(svc).classify("127.11.9.9")
+    assert found is not None and networks.get_vnet(svc, owner, found.id)["name"] == "net1"
     with pytest.raises(CidrOverlap):
         networks.create_vnet(svc, owner, "net3", "local-1", ["127.11.0.0/16"])
     p = create_principal(svc, owner, "reader")

@@ -19,9 +19,12 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from vaultlink.errors import GatewayPortsRequired, InvalidSecurityRule
+
+IPNet = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 GATEWAY_PORTS = (443, 1026, 1027, 1028, 1031, 2222)
 PROTOCOLS = ("tcp", "udp", "all")
@@ -133,24 +136,59 @@ def virtual_network_spaces(vnet: dict[str, Any] | None, vnets_by_id: dict[str, d
     return out
 
 
-def rule_allows(
-    rules: Iterable[dict[str, Any]], protocol: str, port: int, source_ip: str, virtual_network: Iterable[str] = ()
-) -> bool:
-    """Does any inbound rule allow ``protocol``/``port`` from ``source_ip``?
+@dataclass(frozen=True, slots=True)
+class SgRule:
+    """One compiled inbound rule: protocol, port range, one source network (the one matcher)."""
 
-    ``virtual_network``: the CIDRs the ``VirtualNetwork`` tag stands for (see :func:`virtual_network_spaces`).
-    """
+    protocol: str  # tcp | udp | * (any)
+    from_port: int
+    to_port: int
+    source: IPNet
+
+    def allows(self, protocol: str, port: int, ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+        return (
+            self.protocol in ("*", "-1", "all", protocol)
+            and self.from_port <= port <= self.to_port
+            and ip in self.source
+        )
+
+
+def compile_rules(rules: Iterable[dict[str, Any]] | None, virtual_network: Iterable[str]) -> tuple[SgRule, ...]:
+    """Stored inbound rules as ``SgRule``s, one per source network; ``VirtualNetwork`` expands to
+    ``virtual_network`` (the endpoint's vnet and its peers, see :func:`virtual_network_spaces`);
+    ``None`` (no group stored) is the default group, TCP from VirtualNetwork."""
+    vn = [ipaddress.ip_network(c, strict=False) for c in virtual_network]
+    if rules is None:
+        return tuple(SgRule("tcp", 0, 65535, n) for n in vn)
+    out: list[SgRule] = []
+    for r in rules:
+        if r.get("direction", "inbound") != "inbound":
+            continue
+        lo = r.get("from_port", r.get("port_from"))
+        hi = r.get("to_port", r.get("port_to"))
+        if lo is None:
+            ports = str(r.get("ports", r.get("port_range", "0-65535")))
+            if ports in ("*", "all", "any"):
+                lo, hi = 0, 65535
+            else:
+                a, _, b = ports.partition("-")
+                lo, hi = int(a), int(b or a)
+        proto = str(r.get("protocol", "tcp")).lower()
+        proto = "*" if proto in ("all", "-1", "*") else proto
+        source = str(r.get("source", r.get("source_cidr", "0.0.0.0/0")))
+        nets = vn if source.lower() == VIRTUAL_NETWORK.lower() else [ipaddress.ip_network(source, strict=False)]
+        to = int(hi if hi is not None else lo)
+        out += [SgRule(proto, int(lo), to, n) for n in nets]
+    return tuple(out)
+
+
+def rules_allow(rules: Iterable[SgRule], protocol: str, port: int, source_ip: str) -> bool:
+    """Does any compiled rule allow ``protocol``/``port`` from ``source_ip``?"""
     try:
-        ip = ipaddress.IPv4Address(source_ip)
+        ip = ipaddress.ip_address(source_ip)
     except ValueError:
         return False
-    vn = list(virtual_network)
-    for r in rules:
-        if r["protocol"] not in ("all", protocol) or not (r["from_port"] <= port <= r["to_port"]):
-            continue
-        if any(ip in ipaddress.IPv4Network(c) for c in source_networks(r["source"], vn)):
-            return True
-    return False
+    return any(r.allows(protocol, port, ip) for r in rules)
 
 
 def missing_gateway_ports(rules: Iterable[dict[str, Any]]) -> list[int]:

@@ -11,8 +11,8 @@ import ipaddress
 from typing import Any
 
 from vaultlink.dns import names as N
-from vaultlink.domain.security_groups import VIRTUAL_NETWORK, virtual_network_spaces
-from vaultlink.fabric.view import EndpointView, NetworkView, SgRule, Target, VaultView, VnetView
+from vaultlink.domain.security_groups import SgRule, compile_rules, virtual_network_spaces
+from vaultlink.fabric.view import EndpointView, NetworkView, Target, VaultView, VnetView
 from vaultlink.service.core import Service
 
 
@@ -20,34 +20,9 @@ def _rules(
     ep: dict[str, Any], vnet: dict[str, Any] | None, vnets_by_id: dict[str, dict[str, Any]] | None = None
 ) -> tuple[SgRule, ...]:
     """The endpoint's inbound rules, one SgRule per source network (``VirtualNetwork`` expanded)."""
-    virtual_network = [ipaddress.ip_network(s, strict=False) for s in virtual_network_spaces(vnet, vnets_by_id or {})]
     sg = ep.get("security_group")
     rules = sg.get("rules") if isinstance(sg, dict) else sg
-    if rules is None:  # no group stored: the default, TCP from VirtualNetwork
-        return tuple(SgRule("tcp", 0, 65535, n) for n in virtual_network)
-    out = []
-    for r in rules:
-        if r.get("direction", "inbound") != "inbound":
-            continue
-        lo = r.get("from_port", r.get("port_from"))
-        hi = r.get("to_port", r.get("port_to"))
-        if lo is None:
-            ports = str(r.get("ports", r.get("port_range", "0-65535")))
-            if ports in ("*", "all", "any"):
-                lo, hi = 0, 65535
-            else:
-                a, _, b = ports.partition("-")
-                lo, hi = int(a), int(b or a)
-        proto = str(r.get("protocol", "tcp")).lower()
-        proto = "*" if proto in ("all", "-1", "*") else proto
-        source = str(r.get("source", r.get("source_cidr", "0.0.0.0/0")))
-        if source.lower() == VIRTUAL_NETWORK.lower():
-            nets = virtual_network
-        else:
-            nets = [ipaddress.ip_network(source, strict=False)]
-        to = int(hi if hi is not None else lo)
-        out += [SgRule(proto, int(lo), to, n) for n in nets]
-    return tuple(out)
+    return compile_rules(rules, virtual_network_spaces(vnet, vnets_by_id or {}))
 
 
 def _compile(doc: Any, kind: str) -> Any:

@@ -10,22 +10,9 @@ import ipaddress
 from dataclasses import dataclass, field
 from typing import Any
 
+from vaultlink.domain.security_groups import SgRule
+
 IPNet = ipaddress.IPv4Network | ipaddress.IPv6Network
-
-
-@dataclass(frozen=True, slots=True)
-class SgRule:
-    protocol: str  # tcp | udp | * (any)
-    from_port: int
-    to_port: int
-    source: IPNet
-
-    def allows(self, protocol: str, port: int, ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-        return (
-            self.protocol in ("*", "-1", "all", protocol)
-            and self.from_port <= port <= self.to_port
-            and ip in self.source
-        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,4 +1,4 @@
-"""Virtual-network handlers: vnets, subnets, peerings; source classification and the network snapshot.
+"""Virtual-network handlers: vnets, subnets, peerings.
 
 Record ``vnet`` (id ``vnet-…``; ``account_id`` = owning account, ``parent_id`` = "",
 ``name`` unique per account)::
@@ -18,7 +18,6 @@ After every committed change the handlers call ``svc.fire(EndpointsChanged())``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 from vaultlink.domain import networks as net
@@ -279,59 +278,3 @@ def unpeer(svc: Service, caller: Caller, ref: str, other_ref: str) -> dict[str, 
         out = vnet_view(txn, a)
     svc.fire(EndpointsChanged())
     return out
-
-
-# --- classification and snapshot ---------------------------------------------------------
-@dataclass(frozen=True)
-class NetworkSnapshot:
-    """Everything the fabric and DNS need, read once (rebuild it on ``EndpointsChanged``).
-
-    - ``vnets``: id → vnet record (address_spaces, subnets, peerings, region, account_id);
-    - ``endpoints``: id → endpoint record (see ``service.endpoints``: ip_configs, connection,
-      vault_id, group_id, security_group, policy, …);
-    - ``by_ip``: endpoint IP → (endpoint id, its ip_config).
-    """
-
-    vnets: dict[str, dict[str, Any]]
-    endpoints: dict[str, dict[str, Any]]
-    by_ip: dict[str, tuple[str, dict[str, Any]]]
-    index: net.PrefixIndex = field(repr=False)
-
-    def classify(self, source_ip: str) -> dict[str, Any] | None:
-        """The vnet whose address space holds ``source_ip`` (longest prefix), or None (the internet)."""
-        vid = self.index.lookup(source_ip)
-        return self.vnets.get(vid) if vid else None
-
-    def endpoint_at(self, ip: str) -> dict[str, Any] | None:
-        hit = self.by_ip.get(ip)
-        return self.endpoints.get(hit[0]) if hit else None
-
-    def reachable(self, endpoint: dict[str, Any], vnet_id: str | None) -> bool:
-        """An endpoint is reachable from its own vnet and from vnets peered with it."""
-        if vnet_id is None:
-            return False
-        home = self.vnets.get(endpoint["vnet_id"])
-        return vnet_id == endpoint["vnet_id"] or (home is not None and vnet_id in home.get("peerings", []))
-
-
-def build_snapshot(vnets: list[dict[str, Any]], endpoints: list[dict[str, Any]]) -> NetworkSnapshot:
-    by_ip: dict[str, tuple[str, dict[str, Any]]] = {}
-    for e in endpoints:
-        for cfg in e.get("ip_configs", []):
-            by_ip[cfg["ip"]] = (e["id"], cfg)
-    index = net.PrefixIndex.build((v["id"], c) for v in vnets for c in v["address_spaces"])
-    return NetworkSnapshot({v["id"]: v for v in vnets}, {e["id"]: e for e in endpoints}, by_ip, index)
-
-
-def network_snapshot(svc: Service) -> NetworkSnapshot:
-    with svc.store.transaction() as txn:
-        return build_snapshot(txn.find("vnet"), txn.find("endpoint"))
-
-
-def classify(txn_or_snapshot: Txn | NetworkSnapshot, source_ip: str) -> dict[str, Any] | None:
-    """The vnet record a source IP belongs to (longest-prefix match), or None for the internet."""
-    if isinstance(txn_or_snapshot, NetworkSnapshot):
-        return txn_or_snapshot.classify(source_ip)
-    vnets = txn_or_snapshot.find("vnet")
-    vid = net.classify(((v["id"], c) for v in vnets for c in v["address_spaces"]), source_ip)
-    return next((v for v in vnets if v["id"] == vid), None) if vid else None
