@@ -17,15 +17,12 @@ from typing import Any
 import httpx
 import pytest
 from tests.conftest import Server, start_server, stop_server
+from tests.e2e.test_data_path import vm
 from tests.e2e.test_private_backup import Vm, make_data, private_vault
 
 D = "vaultlink.internal"
 VM_A, VM_B = "127.10.1.10", "127.10.1.11"
 APP_VM = "127.20.1.5"
-
-
-def vm(source_ip: str) -> httpx.Client:
-    return httpx.Client(transport=httpx.HTTPTransport(local_address=source_ip), trust_env=False, timeout=30)
 
 
 @dataclass

@@ -8,7 +8,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import StreamingResponse
 
 from vaultlink.api.calls import call, service_of
@@ -24,19 +24,7 @@ OWN_READS = ("audit.list", "audit.stream")
 _streams = threading.BoundedSemaphore(MAX_STREAMS)
 
 
-def _filters(
-    vault: str | None, endpoint: str | None, principal: str | None, decision: str | None, code: str | None,
-    action: str | None, plane: str | None, since: float | None, until: float | None,
-) -> dict[str, Any]:
-    return {
-        "vault": vault, "endpoint": endpoint, "principal": principal, "decision": decision, "code": code,
-        "action": action, "plane": plane, "since": since, "until": until,
-    }
-
-
-@router.get("/audit", name="audit.list")
-def list_audit(
-    request: Request,
+def audit_filters(
     vault: str | None = None,
     endpoint: str | None = None,
     principal: str | None = None,
@@ -46,6 +34,21 @@ def list_audit(
     plane: str | None = None,
     since: float | None = None,
     until: float | None = None,
+) -> dict[str, Any]:
+    """The documented filters of a listing or a stream (query parameters)."""
+    return {
+        "vault": vault, "endpoint": endpoint, "principal": principal, "decision": decision, "code": code,
+        "action": action, "plane": plane, "since": since, "until": until,
+    }
+
+
+Filters = Depends(audit_filters)
+
+
+@router.get("/audit", name="audit.list")
+def list_audit(
+    request: Request,
+    filters: dict[str, Any] = Filters,
     after: int | None = None,
     before: int | None = None,
     limit: int = 100,
@@ -53,26 +56,14 @@ def list_audit(
     """Without ``after``: the newest ``limit`` events (before the ``before`` seq), newest first.
     With ``after``: the events after that seq, oldest first."""
     svc = service_of(request)
-    filters = _filters(vault, endpoint, principal, decision, code, action, plane, since, until)
     return call(request, "audit.list", lambda c: audit_query.query(svc, c, filters, after, limit, before))
 
 
 @router.get("/audit/stream", name="audit.stream")
-def stream_audit(
-    request: Request,
-    vault: str | None = None,
-    endpoint: str | None = None,
-    principal: str | None = None,
-    decision: str | None = None,
-    code: str | None = None,
-    action: str | None = None,
-    plane: str | None = None,
-    after: int | None = None,
-) -> StreamingResponse:
+def stream_audit(request: Request, filters: dict[str, Any] = Filters, after: int | None = None) -> StreamingResponse:
     """New events after the ``after`` seq, one JSON line each, as they happen (one audited request,
     whose own polling is never audited). An empty line every few seconds keeps the stream alive."""
     svc = service_of(request)
-    filters = _filters(vault, endpoint, principal, decision, code, action, plane, None, None)
 
     def start(caller: Any) -> Any:
         audit_query.query(svc, caller, filters, limit=1)  # the rights check of a listing
