@@ -9,25 +9,22 @@ and an audit event; allowed requests are audited too, with their latency.
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
-import json
 import time
 from dataclasses import replace
-from datetime import UTC, datetime
 from typing import Any
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from vaultlink import errors as E
-from vaultlink.fabric.actions import is_read, management_action
+from vaultlink.fabric.actions import management_action
+from vaultlink.fabric.asgi import content_length, has_body, host_of, run_bounded, send_error
 from vaultlink.fabric.credentials import credential_of
 from vaultlink.fabric.metrics import Metrics
+from vaultlink.fabric.policy_gate import PolicyGate
 from vaultlink.fabric.routes import RouteTable
 from vaultlink.fabric.throttle import Throttle
 from vaultlink.fabric.view import EndpointView, NetworkView, Target, VaultView, VnetView
-from vaultlink.policy import compile_policy, evaluate, evaluate_one
-from vaultlink.policy.context import EndpointInfo, build_request
 from vaultlink.service.authn import Authenticator
 from vaultlink.service.core import Caller, Service
 from vaultlink.service.dataplane.context import DataContext
@@ -38,46 +35,6 @@ _STATUS_ERRORS = {
     "Rejected": E.EndpointConnectionRejected,
     "Disconnected": E.EndpointConnectionDisconnected,
 }
-
-
-def _host_of(scope: Scope) -> str:
-    for k, v in scope.get("headers", ()):
-        if k == b"host":
-            host = v.decode("latin-1").strip().lower()
-            if host.startswith("["):
-                return host
-            return host.rsplit(":", 1)[0].rstrip(".") if ":" in host else host.rstrip(".")
-    return ""
-
-
-def _has_body(scope: Scope) -> bool:
-    for k, v in scope.get("headers", ()):
-        if k == b"transfer-encoding" or (k == b"content-length" and v.strip() != b"0"):
-            return True
-    return False
-
-
-def _content_length(scope: Scope) -> int | None:
-    for k, v in scope.get("headers", ()):
-        if k == b"content-length":
-            try:
-                return int(v)
-            except ValueError:
-                return -1
-    return None
-
-
-async def send_error(send: Send, err: E.VaultlinkError, close: bool = False) -> None:
-    body = json.dumps({"error": err.to_dict()}).encode()
-    headers = [
-        (b"content-type", b"application/json"),
-        (b"content-length", str(len(body)).encode()),
-        (b"x-error-code", err.code.encode()),
-    ]
-    if close:
-        headers.append((b"connection", b"close"))
-    await send({"type": "http.response.start", "status": err.http_status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
 
 
 class Fabric:
@@ -101,7 +58,7 @@ class Fabric:
         self.max_body = cfg.max_body_bytes
         self.routes = {name: RouteTable(app) for name, app in data_apps.items()}
         self.routes["regional"] = RouteTable(management)
-        self._policy_cache: tuple[NetworkView | None, dict[tuple[str, ...], Any], dict[str, bool]] = (None, {}, {})
+        self.gate = PolicyGate(self.auth, lambda: self.view)  # steps 9 and 10
 
     # --- entry -----------------------------------------------------------------
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -113,14 +70,14 @@ class Fabric:
         local_ip = server[0] if server else view.public_address
         client = scope.get("client")
         source_ip = client[0] if client else "0.0.0.0"
-        host = _host_of(scope)
+        host = host_of(scope)
         ep = view.endpoint_at(local_ip)
         if ep is None and scope["path"] == "/metrics":  # the public listener only
             await self._metrics(send)
             return
         target = view.names.get(host) if host else None
         if ep is None and (target is None or target.service == "regional"):
-            if not _has_body(scope):
+            if not has_body(scope):
                 await self.management(scope, receive, send)
                 return
             # the management app audits its calls; the fabric only bounds the body (size and pace)
@@ -173,61 +130,15 @@ class Fabric:
     ) -> None:
         """Run ``app`` with the body bounded in size and pace; ``audit``: always | metrics | abort (only
         when the pipeline refuses the body)."""
-        clen = _content_length(scope)
+        clen = content_length(scope)
         if clen is not None and (clen < 0 or clen > self.max_body):
             err = E.PayloadTooLarge(f"the request body is {clen} bytes; the limit is {self.max_body}.")
             ev.update(decision="denied", code=err.code, status=err.http_status)
             await send_error(send, err, close=True)
             self._finish(ev, t0)
             return
-        state = _State()
-
-        async def abort(err: E.VaultlinkError) -> None:
-            """Answer with ``err`` (closing the connection) and ignore whatever the handler sends after."""
-            if not state.started:
-                await send_error(send, err, close=True)
-                state.started = True
-            state.aborted = True
-            state.code, state.status = err.code, err.http_status
-            raise _Aborted()
-
-        body_deadline = time.monotonic() + self.svc.config.body_deadline
-
-        async def recv() -> Message:
-            left = body_deadline - time.monotonic()
-            if left <= 0:
-                await abort(E.RequestTimeout(
-                    f"the request body took longer than {self.svc.config.body_deadline:g} seconds in all; the "
-                    "connection is closed."
-                ))
-            try:
-                msg = await asyncio.wait_for(receive(), min(self.body_timeout, max(left, 0.001)))
-            except TimeoutError:
-                await abort(E.RequestTimeout(
-                    f"no part of the request body arrived for {self.body_timeout:g} seconds; the connection is closed."
-                ))
-            if msg["type"] == "http.request":
-                state.received += len(msg.get("body", b""))
-                if state.received > self.max_body:
-                    await abort(E.PayloadTooLarge(f"the request body is over the limit of {self.max_body} bytes."))
-            return msg
-
-        async def snd(msg: Message) -> None:
-            if state.aborted:
-                return
-            if msg["type"] == "http.response.start":
-                state.status = msg["status"]
-                state.started = True
-                for k, v in msg.get("headers", ()):
-                    if k == b"x-error-code":
-                        state.code = v.decode()
-            await send(msg)
-
-        try:
-            await app(scope, recv, snd)
-        except Exception:
-            if not state.aborted:  # the app's own failure (it has answered 500 already)
-                raise
+        state = await run_bounded(app, scope, receive, send, self.max_body, self.body_timeout,
+                                  self.svc.config.body_deadline)
         if state.aborted:  # refused by the pipeline while the body arrived: always audited
             ev.update(decision="denied", status=state.status, code=state.code)
             self._finish(ev, t0)
@@ -340,13 +251,13 @@ class Fabric:
         # 9. the endpoint policy
         check_resource = None
         if ep is not None and ep.policy is not None:
-            self._check_endpoint_policy(ep, caller, action, resource, source_ip, region)
+            self.gate.endpoint_policy(ep, caller, action, resource, source_ip, region)
             if target.service == "regional":
                 def check_resource(act: str, arn: str, _ep: EndpointView = ep) -> None:
-                    self._check_endpoint_policy(_ep, caller, act, arn, source_ip, region)
+                    self.gate.endpoint_policy(_ep, caller, act, arn, source_ip, region)
         # 10. identity authorization (the management app checks roles itself for the regional service)
         if target.service != "regional":
-            self._authorize(caller, vault, action, resource, ep, source_ip, region)
+            self.gate.authorize(caller, vault, action, resource, ep, source_ip, region)
         dp = DataContext(
             service=target.service,  # type: ignore[arg-type]
             host=host,
@@ -462,141 +373,3 @@ class Fabric:
             params = {**params, "_kind": "vault"}
         resource = vault.arn if vault is not None else "*"
         return app, action, resource, params  # type: ignore[return-value]
-
-    def _policy_request(
-        self, caller: Caller, action: str, resource: str, source_ip: str, region: str, ep: EndpointView | None
-    ) -> Any:
-        return build_request(
-            principal_arn=caller.arn,
-            principal_account=caller.account_id,
-            action=action,
-            resource=resource,
-            source_ip=source_ip,
-            now=datetime.now(UTC),
-            requested_region=region,
-            secure_transport=False,
-            endpoint=EndpointInfo(ep.id, ep.vnet_id) if ep is not None else None,
-        )
-
-    def _check_endpoint_policy(
-        self, ep: EndpointView, caller: Caller, action: str, resource: str, source_ip: str, region: str
-    ) -> None:
-        # Decisions of a policy that reads no clock are a pure function of who/what/where: cache them
-        # (per view generation, so a policy change is seen at once).
-        key = (ep.id, caller.arn, caller.account_id, action, resource, source_ip, region)
-        view, cache, clocked = self._policy_cache
-        if view is not self.view:
-            view, cache, clocked = self._policy_cache = (self.view, {}, {})
-        decision = cache.get(key)
-        if decision is None:
-            req = self._policy_request(caller, action, resource, source_ip, region, ep)
-            decision = evaluate_one(req, ep.policy)
-            reads_clock = clocked.get(ep.id)
-            if reads_clock is None:
-                reads_clock = clocked[ep.id] = _reads_clock(ep.policy)
-            if not reads_clock:
-                if len(cache) > 50_000:
-                    cache.clear()
-                cache[key] = decision
-        if not decision.allowed:
-            raise E.EndpointPolicyDenied(
-                f"{action} on {resource} for {caller.arn} was denied by the endpoint policy of "
-                f"{ep.id}: {describe_denial(decision)}; change it with `vaultlink endpoint policy set {ep.id} FILE`.",
-                matched=decision.matched,
-                layer="endpoint_policy",
-                resource=resource,
-            )
-
-    def _authorize(
-        self,
-        caller: Caller,
-        vault: VaultView | None,
-        action: str,
-        resource: str,
-        ep: EndpointView | None,
-        source_ip: str,
-        region: str,
-    ) -> None:
-        if vault is None:
-            return
-        if caller.kind != "api_key":  # an agent credential, bound to this vault (checked at step 6)
-            role_ok = True
-        else:
-            permission = "backup.read" if is_read(action) else "backup.operate"
-            role_ok = self.auth.role_allows(caller, permission, vault.account_id, vault.id)
-        policies = self.auth.identity_policies(caller)
-        if not policies and vault.access_policy is None:
-            if not role_ok:
-                raise E.AccessDenied(
-                    f"{action} on {resource} for {caller.arn} was denied by role assignments: no role "
-                    f"allows it on vault {vault.name}; ask its Owner for Backup Operator (`vaultlink role assign`).",
-                    layer="role",
-                )
-            return
-        req = self._policy_request(caller, action, resource, source_ip, region, ep)
-        ids = list(policies) + ([_ALLOW_ALL()] if role_ok else [])
-        decision = evaluate(
-            req,
-            identity_policies=ids,
-            resource_policy=vault.access_policy,
-            resource_account=vault.account_id if not role_ok else caller.account_id,
-        )
-        if not decision.allowed:
-            layer = _LAYER_KEYS.get(str(decision.matched[0].get("policy"))) if decision.matched else None
-            raise E.AccessDenied(
-                f"{action} on {resource} for {caller.arn} was denied: {describe_denial(decision)}"
-                + ("" if role_ok else " (and no role of the principal allows it on this vault)") + ".",
-                matched=decision.matched,
-                layer=layer or ("role" if not role_ok else "identity_policy"),
-            )
-
-
-_LAYER_NAMES = {"endpoint": "the endpoint policy", "identity": "an identity policy of the principal",
-                "resource": "the vault access policy"}
-_LAYER_KEYS = {"endpoint": "endpoint_policy", "identity": "identity_policy", "resource": "vault_access_policy"}
-
-
-def describe_denial(decision: Any) -> str:
-    """Which layer refused and by which statement (Sid), in words."""
-    if decision.decision == "explicit_deny" and decision.matched:
-        parts = []
-        for m in decision.matched[:3]:
-            sid = f"Sid {m['sid']!r}" if m.get("sid") else f"statement #{int(m.get('statement', 0)) + 1}"
-            parts.append(f"{sid} of {_LAYER_NAMES.get(str(m.get('policy')), 'a policy')}")
-        return "an explicit Deny in " + ", ".join(parts)
-    return f"implicit deny ({decision.reason})"
-
-
-class _State:
-    __slots__ = ("aborted", "code", "received", "started", "status")
-
-    def __init__(self) -> None:
-        self.status = 0
-        self.code: str | None = None
-        self.started = False
-        self.received = 0
-        self.aborted = False
-
-
-_CLOCK_KEYS = ("aws:currenttime", "aws:epochtime", "aws:tokenissuetime", "date")
-
-
-def _reads_clock(policy: Any) -> bool:
-    """Does the policy use a time key or a Date operator (so its decision can change without edits)?"""
-    text = json.dumps(getattr(policy, "document", None) or {}).lower()
-    return any(k in text for k in _CLOCK_KEYS)
-
-
-class _Aborted(Exception):
-    """The pipeline answered the request itself (body too slow or too large)."""
-
-
-_ALLOW_ALL_CACHE: list[Any] = []
-
-
-def _ALLOW_ALL() -> Any:
-    if not _ALLOW_ALL_CACHE:
-        _ALLOW_ALL_CACHE.append(
-            compile_policy({"Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}, "identity")
-        )
-    return _ALLOW_ALL_CACHE[0]

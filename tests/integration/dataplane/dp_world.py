@@ -48,7 +48,7 @@ class Dispatcher:
             return str(p.kind), rec["vault_id"], str(p.account)
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        from vaultlink.fabric.pipeline import send_error
+        from vaultlink.fabric.asgi import send_error
 
         headers = dict(scope["headers"])
         host = headers.get(b"host", b"").decode().split(":")[0]

@@ -1,0 +1,124 @@
+"""ASGI plumbing of the request pipeline: request facts from the scope, error answers, and running an app
+with its body bounded in size, pace and total time (the pipeline answers, and closes, when it is not)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from vaultlink import errors as E
+
+
+def host_of(scope: Scope) -> str:
+    for k, v in scope.get("headers", ()):
+        if k == b"host":
+            host = v.decode("latin-1").strip().lower()
+            if host.startswith("["):
+                return host
+            return host.rsplit(":", 1)[0].rstrip(".") if ":" in host else host.rstrip(".")
+    return ""
+
+
+def has_body(scope: Scope) -> bool:
+    for k, v in scope.get("headers", ()):
+        if k == b"transfer-encoding" or (k == b"content-length" and v.strip() != b"0"):
+            return True
+    return False
+
+
+def content_length(scope: Scope) -> int | None:
+    for k, v in scope.get("headers", ()):
+        if k == b"content-length":
+            try:
+                return int(v)
+            except ValueError:
+                return -1
+    return None
+
+
+async def send_error(send: Send, err: E.VaultlinkError, close: bool = False) -> None:
+    body = json.dumps({"error": err.to_dict()}).encode()
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        (b"x-error-code", err.code.encode()),
+    ]
+    if close:
+        headers.append((b"connection", b"close"))
+    await send({"type": "http.response.start", "status": err.http_status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+class _State:
+    __slots__ = ("aborted", "code", "received", "started", "status")
+
+    def __init__(self) -> None:
+        self.status = 0
+        self.code: str | None = None
+        self.started = False
+        self.received = 0
+        self.aborted = False
+
+
+class _Aborted(Exception):
+    """The pipeline answered the request itself (body too slow or too large)."""
+
+
+async def run_bounded(
+    app: ASGIApp, scope: Scope, receive: Receive, send: Send, max_body: int, body_timeout: float,
+    body_deadline_s: float,
+) -> _State:
+    """Run ``app``; returns what it answered (``aborted`` when the pipeline refused the body itself)."""
+    state = _State()
+
+
+    async def abort(err: E.VaultlinkError) -> None:
+        """Answer with ``err`` (closing the connection) and ignore whatever the handler sends after."""
+        if not state.started:
+            await send_error(send, err, close=True)
+            state.started = True
+        state.aborted = True
+        state.code, state.status = err.code, err.http_status
+        raise _Aborted()
+
+    deadline = time.monotonic() + body_deadline_s
+
+    async def recv() -> Message:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            await abort(E.RequestTimeout(
+                f"the request body took longer than {body_deadline_s:g} seconds in all; the "
+                "connection is closed."
+            ))
+        try:
+            msg = await asyncio.wait_for(receive(), min(body_timeout, max(left, 0.001)))
+        except TimeoutError:
+            await abort(E.RequestTimeout(
+                f"no part of the request body arrived for {body_timeout:g} seconds; the connection is closed."
+            ))
+        if msg["type"] == "http.request":
+            state.received += len(msg.get("body", b""))
+            if state.received > max_body:
+                await abort(E.PayloadTooLarge(f"the request body is over the limit of {max_body} bytes."))
+        return msg
+
+    async def snd(msg: Message) -> None:
+        if state.aborted:
+            return
+        if msg["type"] == "http.response.start":
+            state.status = msg["status"]
+            state.started = True
+            for k, v in msg.get("headers", ()):
+                if k == b"x-error-code":
+                    state.code = v.decode()
+        await send(msg)
+
+    try:
+        await app(scope, recv, snd)
+    except Exception:
+        if not state.aborted:  # the app's own failure (it has answered 500 already)
+            raise
+    return state
