@@ -661,3 +661,21 @@ class BackupInProgress(Conflict):
     code = "BackupInProgress"
     http_status = 409
     exit_code = 4
+
+
+class BlobExists(Conflict):
+    """A blob of that name is stored already with other bytes; stored data is write-once: nobody overwrites
+    it (write the new data under a new name)."""
+
+    code = "BlobExists"
+    http_status = 409
+    exit_code = 4
+
+
+class ContentMismatch(InvalidInput):
+    """The blob's name is not the BLAKE3 hash of its bytes; packs/, index/ and snapshots/ are named by their
+    content."""
+
+    code = "ContentMismatch"
+    http_status = 400
+    exit_code = 2

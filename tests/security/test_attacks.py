@@ -37,6 +37,11 @@ def blob_list(w: World, headers: list[tuple[bytes, bytes]] | dict[str, str], src
     return w.send(src, w.blob_host(w.a), headers, path="/?prefix=")
 
 
+def own_snapshot(w: World) -> str:
+    names = blob_list(w, {"Authorization": f"Bearer {cont(w)}"}).json()["names"]
+    return next(n for n in names if n.startswith("snapshots/"))
+
+
 ATTACKS = [
     # A: a registration secret reads or destroys another machine's backups
     Attack("A: registration secret behind a non-breaking space", VM_A, lambda w: w.raw(
@@ -75,6 +80,16 @@ ATTACKS = [
     Attack("A: a container credential on the management API", "127.0.0.1", lambda w: w.send(
         "127.0.0.1", "127.0.0.1", {"Authorization": f"Bearer {cont(w)}"}, path="/v1/vaults", ip="127.0.0.1"),
         403, "AccessDenied"),
+    # write-once (the retention issue's first part): a machine cannot destroy its own recovery points
+    Attack("write-once: a machine overwriting its own manifest", VM_A, lambda w: w.send(
+        VM_A, w.blob_host(w.a), {"Authorization": f"Bearer {cont(w)}"}, "PUT", "/" + own_snapshot(w), b"garbage"),
+        400, "ContentMismatch"),
+    Attack("write-once: a machine overwriting its own key file", VM_A, lambda w: w.send(
+        VM_A, w.blob_host(w.a), {"Authorization": f"Bearer {cont(w)}"}, "PUT", "/keys/key", b"garbage"),
+        409, "BlobExists"),
+    Attack("write-once: a pack under a name that is not its hash", VM_A, lambda w: w.send(
+        VM_A, w.blob_host(w.a), {"Authorization": f"Bearer {cont(w)}"}, "PUT", "/packs/" + "0" * 64, b"pack"),
+        400, "ContentMismatch"),
     # B: principal swap through a service endpoint
     Attack("B: Basic + an allowed key + another key in X-Api-Key", APP_VM, lambda w: w.send(
         APP_VM, "backup.local-1.vaultlink.internal",
@@ -127,6 +142,11 @@ def test_what_each_credential_may_still_do(world: World) -> None:
                        path="/?prefix=")
     assert b_own.status_code == 200
     assert set(own.json()["names"]).isdisjoint(b_own.json()["names"]) or own.json() != b_own.json()
+    key = world.send(VM_A, world.blob_host(world.a), {"Authorization": f"Bearer {cont(world)}"},
+                     path="/keys/key").content
+    again = world.send(VM_A, world.blob_host(world.a), {"Authorization": f"Bearer {cont(world)}"}, "PUT",
+                       "/keys/key", key)
+    assert again.status_code == 200, "a retry with identical bytes is idempotent"
     owner = blob_list(world, {"Authorization": f"Bearer {world.s.owner_key}",
                               "X-Vaultlink-Container": world.b["container_id"]})
     assert owner.status_code == 200, owner.text

@@ -10,9 +10,12 @@ from __future__ import annotations
 import base64
 import binascii
 import struct
+import threading
 from typing import Any
 
-from vaultlink.errors import InvalidInput, NotFound
+import blake3
+
+from vaultlink.errors import BlobExists, ContentMismatch, InvalidInput, NotFound
 from vaultlink.service.core import Service
 from vaultlink.service.dataplane import storage
 from vaultlink.service.dataplane.chunkindex import Entry, chunk_index_of
@@ -52,13 +55,36 @@ def _vault(svc: Service, vault_id: str) -> dict[str, Any]:
         return txn.require("vault", vault_id)
 
 
+CONTENT_ADDRESSED = ("packs/", "index/", "snapshots/")
+_put_locks = [threading.Lock() for _ in range(64)]  # one writer per blob name at a time (in this process)
+
+
 def put_blob(svc: Service, vault_id: str, account: str, container: dict[str, Any], name: str,
              data: bytes) -> dict[str, Any]:
+    """Store a blob, write-once: a new name is created; the same name with the same bytes is an idempotent
+    retry; the same name with other bytes is refused (``BlobExists``) and the stored bytes stay. Names under
+    packs/, index/ and snapshots/ must be the BLAKE3 hash of the bytes (``ContentMismatch``)."""
     storage.check_account(_vault(svc, vault_id), account)
+    if name.startswith(CONTENT_ADDRESSED):
+        want = name.split("/", 1)[1]
+        if blake3.blake3(data).hexdigest() != want:
+            raise ContentMismatch(
+                f"{name}: the name is not the BLAKE3 hash of the {len(data)} bytes sent; nothing was stored.",
+                field="name",
+            )
     key = storage.blob_key(vault_id, account, container["id"], name)
     blobs = storage.blobs_of(svc)
-    existed = blobs.exists(key)
-    blobs.put(key, data)
+    with _put_locks[hash(key) % len(_put_locks)]:
+        existed = blobs.exists(key)
+        if existed:  # a content-addressed name already verified its bytes: equal by construction
+            if not name.startswith(CONTENT_ADDRESSED) and blobs.get(key) != data:
+                raise BlobExists(
+                    f"blob {name!r} is stored already with other bytes; stored data is write-once, nothing was "
+                    "changed.",
+                    field="name",
+                )
+        else:
+            blobs.put(key, data)
     current, grew = storage.record_usage(svc, vault_id, account, 0 if existed else len(data))
     return {"name": name, "size": len(data), "storage_account": account, "write_account": current, "grew": grew}
 
