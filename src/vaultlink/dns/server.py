@@ -2,8 +2,8 @@
 
 Inside the service: ``server = DnsServer(responder, host, port); await server.start()`` in the
 service's own loop, ``responder.update(view)`` whenever the view changes, ``await server.stop()``
-at shutdown. Standalone (tests, benchmarks): :func:`serve_forever` runs it on uvloop when that is
-installed.
+at shutdown. Standalone (tests, benchmarks): :func:`serve_forever` runs it on asyncio, as the product does
+(no undeclared accelerator).
 
 UDP: one ``datagram_received`` per query → ``responder.answer`` (a dict lookup when cached) →
 ``sendto``. TCP: RFC 7766 2-byte length framing, several queries per connection, an idle timeout, a
@@ -184,14 +184,6 @@ class DnsServer:
                 await asyncio.wait_for(writer.wait_closed(), 1.0)
 
 
-def _runner() -> Callable[[Any], Any]:
-    try:
-        import uvloop  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        return asyncio.run
-    return uvloop.run
-
-
 def serve_forever(
     responder: Responder,
     host: str = "127.0.0.1",
@@ -200,7 +192,7 @@ def serve_forever(
     ready: Callable[[int], None] | None = None,
     stop_after: float | None = None,
 ) -> None:
-    """Run a DnsServer standalone (on uvloop when installed) until interrupted or ``stop_after`` s."""
+    """Run a DnsServer standalone (on asyncio, the loop the product runs) until interrupted or ``stop_after`` s."""
 
     async def main() -> None:
         server = DnsServer(responder, host, port)
@@ -216,4 +208,4 @@ def serve_forever(
             await server.stop()
 
     with contextlib.suppress(KeyboardInterrupt):
-        _runner()(main())
+        asyncio.run(main())
