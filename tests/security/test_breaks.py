@@ -193,6 +193,17 @@ def test_anonymous_flood_is_throttled_and_audited_in_summaries(world: World) -> 
     assert after - before < 50
 
 
+def test_anonymous_flood_on_the_management_api_is_throttled(world: World) -> None:
+    source = "127.0.0.5"
+    with vm(source) as c:
+        statuses = [c.get(f"http://127.0.0.1:{world.port}/v1/vaults", headers={"Authorization": "Bearer vlk_x_y"})
+                    .status_code for _ in range(300)]
+        assert statuses.count(429) > 100 and set(statuses) <= {401, 429}, statuses[:10]
+    # a valid key from another address is not affected
+    with world.s.http() as c:
+        assert c.get("/vaults").status_code == 200
+
+
 def test_each_machine_has_its_own_throttle_bucket(tmp_path: Path) -> None:
     cfg = tmp_path / "vaultlink.toml"
     cfg.write_text("throttle_rate = 2.0\nthrottle_burst = 30\n")

@@ -44,7 +44,13 @@ def caller_of(request: Request) -> Caller:
     dp = request.scope.get("state", {}).get("dp")
     if isinstance(dp, DataContext):
         return dp.caller
-    caller = authn_of(request).authenticate(credential_of(request.scope.get("headers", ())))
+    authn, source = authn_of(request), client_ip(request)
+    try:
+        token = credential_of(request.scope.get("headers", ()))
+    except VaultlinkError:
+        authn.count_anonymous(source)
+        raise
+    caller = authn.authenticate(token, source)
     if caller.kind != "api_key":
         raise AccessDenied(
             "agent credentials (vault registration secrets, container credentials) work only on a vault's "
@@ -115,8 +121,10 @@ def audit_refusal(request: Request, err: VaultlinkError, action: str) -> None:
         "message": err.message,
         "time": time.time(),
     }
-    try:
-        caller = caller_of(request)
+    try:  # who sent it, if the credential is good (not counted against the anonymous bucket again)
+        dp = request.scope.get("state", {}).get("dp")
+        caller = dp.caller if isinstance(dp, DataContext) else authn_of(request).authenticate(
+            credential_of(request.scope.get("headers", ())))
         ev["principal"] = caller.arn
         ev["account_id"] = caller.account_id
     except VaultlinkError:

@@ -17,13 +17,13 @@ from typing import Any
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from vaultlink import errors as E
+from vaultlink.domain.throttle import Throttle
 from vaultlink.fabric.actions import management_action
 from vaultlink.fabric.asgi import content_length, has_body, host_of, run_bounded, send_error
 from vaultlink.fabric.credentials import credential_of
 from vaultlink.fabric.metrics import Metrics
 from vaultlink.fabric.policy_gate import PolicyGate
 from vaultlink.fabric.routes import RouteTable
-from vaultlink.fabric.throttle import Throttle
 from vaultlink.fabric.view import EndpointView, NetworkView, Target, VaultView, VnetView
 from vaultlink.service.authn import Authenticator
 from vaultlink.service.core import Caller, Service
@@ -46,8 +46,6 @@ class Fabric:
         self.data_apps = data_apps
         self.view = NetworkView(public_address=svc.config.public_address)
         self.throttle = Throttle(svc.config.throttle_rate, svc.config.throttle_burst)
-        # step 5a: unauthenticated and failed-authentication traffic, per source address, before any lookup
-        self.anon_throttle = Throttle(svc.config.anon_throttle_rate, svc.config.anon_throttle_burst)
         shared = getattr(getattr(management, "state", None), "authn", None)
         self.auth: Authenticator = shared if isinstance(shared, Authenticator) else Authenticator(svc)
         self.metrics = Metrics(svc.audit)
@@ -210,21 +208,15 @@ class Fabric:
                     "endpoint serves the backup API only: call it on the public endpoint."
                 )
             raise E.NotFound(f"no {target.service} operation {scope['method']} {scope['path']}.")
-        # 5a. anonymous floods are throttled per source address before any key lookup
+        # 5a + 6. exactly one credential; anonymous and failed-authentication traffic takes from the source
+        # address's bucket before any key lookup; the caller checked is the one the handler gets
         now = time.monotonic()
         try:
             token = credential_of(scope.get("headers", ()))
         except E.VaultlinkError:
-            self._anon_allow(source_ip, now)
+            self.auth.count_anonymous(source_ip)
             raise
-        if token is None or self.anon_throttle.empty(source_ip, now):
-            self._anon_allow(source_ip, now)
-        # 6. authentication: exactly one credential; the caller checked is the one the handler gets
-        try:
-            caller = self.auth.authenticate(token)
-        except E.VaultlinkError:
-            self._anon_allow(source_ip, now)
-            raise
+        caller = self.auth.authenticate(token, source_ip)
         caller = replace(caller, source_ip=source_ip)
         ev["principal"] = caller.arn
         ev["account_id"] = caller.account_id
@@ -273,13 +265,6 @@ class Fabric:
             check_resource=check_resource,
         )
         return dp, app
-
-    def _anon_allow(self, source_ip: str, now: float) -> None:
-        if not self.anon_throttle.allow(source_ip, now):
-            raise E.RequestLimitExceeded(
-                f"too many unauthenticated or failed-authentication requests from {source_ip}; send a valid "
-                "credential, and slow down."
-            )
 
     def _check_credential_kind(
         self, scope: Scope, caller: Caller, vault: VaultView | None, action: str, target: Target

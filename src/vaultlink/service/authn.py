@@ -10,10 +10,12 @@ identity-policy lookups for the data plane are cached the same way.
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 
 from vaultlink import errors as E
 from vaultlink.domain.identity import Scope
+from vaultlink.domain.throttle import Throttle
 from vaultlink.policy import compile_policy
 from vaultlink.service.core import Caller, Service, allowed
 from vaultlink.service.dataplane.credentials import (
@@ -56,6 +58,9 @@ class Authenticator:
 
     def __init__(self, svc: Service) -> None:
         self.svc = svc
+        # DESIGN.md §5 step 5a: unauthenticated and failed-authentication traffic, per source address,
+        # throttled before any key lookup (the management API and the data plane share the bucket)
+        self.anonymous = Throttle(svc.config.anon_throttle_rate, svc.config.anon_throttle_burst)
         self._gen = -1
         self._lock = threading.Lock()
         self._tokens: dict[str, Caller] = {}
@@ -71,7 +76,19 @@ class Authenticator:
                 self._policies.clear()
                 self._gen = gen
 
-    def authenticate(self, token: str | None) -> Caller:
+    def count_anonymous(self, source_ip: str | None) -> None:
+        """Take a token of ``source_ip``'s anonymous bucket; ``RequestLimitExceeded`` when it is empty."""
+        if source_ip is not None and not self.anonymous.allow(source_ip, time.monotonic()):
+            raise E.RequestLimitExceeded(
+                f"too many unauthenticated or failed-authentication requests from {source_ip}; send a valid "
+                "credential, and slow down."
+            )
+
+    def authenticate(self, token: str | None, source_ip: str | None = None) -> Caller:
+        """The caller of ``token``; a request from ``source_ip`` with no credential, a bad one, or while that
+        address's anonymous bucket is empty takes from (or is refused by) that bucket first."""
+        if not token or (source_ip is not None and self.anonymous.empty(source_ip, time.monotonic())):
+            self.count_anonymous(source_ip)
         if not token:
             raise E.Unauthenticated(
                 "no credential was sent: send an API key (Authorization: Bearer vlk_…) or the agent's "
@@ -81,7 +98,11 @@ class Authenticator:
         hit = self._tokens.get(token)
         if hit is not None:
             return hit
-        caller = authenticate_token(self.svc, token)
+        try:
+            caller = authenticate_token(self.svc, token)
+        except E.VaultlinkError:
+            self.count_anonymous(source_ip)
+            raise
         if len(self._tokens) > MAX_CACHED:
             self._tokens.clear()
         self._tokens[token] = caller

@@ -13,9 +13,9 @@ import pytest
 from vaultlink.adapters.memstore import MemoryStore
 from vaultlink.bootstrap import build_service
 from vaultlink.config import load_config
+from vaultlink.domain.throttle import Throttle
 from vaultlink.fabric.actions import is_read, management_action
 from vaultlink.fabric.build import build_view
-from vaultlink.fabric.throttle import Throttle
 from vaultlink.fabric.view import EndpointView, NetworkView, SgRule, VnetView
 from vaultlink.service import identity, vaults
 from vaultlink.service.audit import AuditSink
