@@ -38,9 +38,10 @@ def authn_of(request: Request) -> Authenticator:
     return authn
 
 
-def caller_of(request: Request) -> Caller:
+def caller_of(request: Request, count: bool = True) -> Caller:
     """The caller of a management request: the pipeline's for a call through a service endpoint, else
-    the one credential of the request. Agent credentials are for the data plane only."""
+    the one credential of the request. Agent credentials are for the data plane only. ``count``: a
+    missing or bad credential takes from the source address's anonymous bucket (once per request)."""
     dp = request.scope.get("state", {}).get("dp")
     if isinstance(dp, DataContext):
         return dp.caller
@@ -48,15 +49,16 @@ def caller_of(request: Request) -> Caller:
     try:
         token = credential_of(request.scope.get("headers", ()))
     except VaultlinkError:
-        authn.count_anonymous(source)
+        if count:
+            authn.count_anonymous(source)
         raise
-    caller = authn.authenticate(token, source)
+    caller = authn.authenticate(token, source if count else None)
     if caller.kind != "api_key":
         raise AccessDenied(
             "agent credentials (vault registration secrets, container credentials) work only on a vault's "
             "data plane; the management API needs an API key."
         )
-    return replace(caller, source_ip=client_ip(request))
+    return replace(caller, source_ip=source)
 
 
 def call(
@@ -122,9 +124,7 @@ def audit_refusal(request: Request, err: VaultlinkError, action: str) -> None:
         "time": time.time(),
     }
     try:  # who sent it, if the credential is good (not counted against the anonymous bucket again)
-        dp = request.scope.get("state", {}).get("dp")
-        caller = dp.caller if isinstance(dp, DataContext) else authn_of(request).authenticate(
-            credential_of(request.scope.get("headers", ())))
+        caller = caller_of(request, count=False)
         ev["principal"] = caller.arn
         ev["account_id"] = caller.account_id
     except VaultlinkError:

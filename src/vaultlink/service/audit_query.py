@@ -42,22 +42,5 @@ def query(
                 filters = dict(filters, vault=v["id"])
     if not is_admin:  # the store filters on the account: no walk over other tenants' events
         filters = dict(filters, account_id=caller.account_id)
-    newest_first = after is None
-    out: list[dict[str, Any]] = []
-    lo, hi = max(after or 0, 0), before
-    for _ in range(1000):  # bounded: at most 1000 batches of the caller's filters
-        if len(out) >= limit:
-            break
-        batch = svc.store.query_audit(filters, after_seq=lo, limit=limit, before_seq=hi, newest_first=newest_first)
-        if not batch:
-            break
-        for ev in batch:
-            if newest_first:
-                hi = ev["seq"]
-            else:
-                lo = ev["seq"]
-            if is_admin or ev.get("account_id") == caller.account_id:
-                out.append(ev)
-            if len(out) >= limit:
-                break
-    return out
+    return svc.store.query_audit(filters, after_seq=max(after or 0, 0), limit=limit, before_seq=before,
+                                 newest_first=after is None)
