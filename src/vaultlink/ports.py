@@ -6,9 +6,32 @@ in ``tests/contract``.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import re
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
+
+from vaultlink.errors import InvalidInput
+
+# --- blob names: the rules every BlobStore adapter enforces -------------------------------------
+_SEGMENT = re.compile(r"[A-Za-z0-9._-]+")
+
+
+def check_name(name: str) -> str:
+    """Return ``name`` if valid: ``/``-separated ``[A-Za-z0-9._-]`` segments, none empty, ``.`` or ``..``."""
+    if not isinstance(name, str) or not name:
+        raise InvalidInput("blob name must be a non-empty string", field="name")
+    for seg in name.split("/"):
+        if seg in ("", ".", "..") or not _SEGMENT.fullmatch(seg):
+            raise InvalidInput(
+                f"invalid blob name {name!r}: segments are [A-Za-z0-9._-], no '..'", field="name"
+            )
+    return name
+
+
+def check_range(name: str, size: int, offset: int, length: int) -> None:
+    if offset < 0 or length < 0 or offset + length > size:
+        raise InvalidInput(f"range {offset}+{length} is outside blob {name!r} of {size} bytes", field="range")
 
 
 class Clock(Protocol):
@@ -117,3 +140,33 @@ class MetadataStore(Protocol):
     def trim_audit(self, before_time: float, max_events: int) -> int: ...
 
     def close(self) -> None: ...
+
+
+ChunkEntry = tuple[bytes, int, int]  # chunk id, offset, length
+ChunkRow = tuple[bytes, str, str, int, int]  # chunk id, storage account, pack, offset, length
+
+
+class VaultChunkIndex(Protocol):
+    """The server's chunk index (chunk id -> pack range), answering agents' dedup queries.
+
+    Rows are keyed by (vault, chunk id) and belong to one container (each container has its own
+    repository and keys, so its chunk ids never collide with another's): a container sees only its
+    own rows. The service sees keyed chunk ids, offsets and lengths, never contents.
+    """
+
+    def add(self, vault_id: str, container_id: str, account: str, pack: str, entries: Sequence[ChunkEntry]) -> int:
+        """Record a stored pack's entries; idempotent (a known id keeps its first location); returns how many
+        ids were new."""
+        ...
+
+    def have(self, vault_id: str, container_id: str, ids: Iterable[bytes]) -> set[bytes]:
+        """The subset of ``ids`` this container has stored (any number of ids: one call)."""
+        ...
+
+    def rows(self, vault_id: str, container_id: str) -> Iterator[ChunkRow]:
+        """Every row of the container."""
+        ...
+
+    def drop_vault(self, vault_id: str) -> None:
+        """Forget every row of the vault."""
+        ...

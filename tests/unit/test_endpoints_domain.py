@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from vaultlink.domain import connections as conns
 from vaultlink.domain import endpoints as dom
 from vaultlink.domain import networks as net
 from vaultlink.domain import security_groups as sgs
@@ -166,21 +167,21 @@ def test_names_served() -> None:
 
 
 def test_connection_state_machine() -> None:
-    pending = dom.new_connection(False)
+    pending = conns.new_connection(False)
     assert pending["status"] == "Pending" and "approve" in pending["actions_required"]
-    assert dom.new_connection(True)["status"] == "Approved"
-    approved = dom.transition(pending, "approve", "ok by me")
+    assert conns.new_connection(True)["status"] == "Approved"
+    approved = conns.transition(pending, "approve", "ok by me")
     assert approved == {"status": "Approved", "description": "ok by me", "actions_required": "None"}
-    assert dom.transition(approved, "reject", "")["status"] == "Rejected"
-    assert dom.transition(pending, "reject", "")["status"] == "Rejected"
-    gone = dom.transition(approved, "remove", "bye")
+    assert conns.transition(approved, "reject", "")["status"] == "Rejected"
+    assert conns.transition(pending, "reject", "")["status"] == "Rejected"
+    gone = conns.transition(approved, "remove", "bye")
     assert gone["status"] == "Disconnected" and "Delete" in gone["actions_required"]
-    rejected = dom.transition(pending, "reject", "")
+    rejected = conns.transition(pending, "reject", "")
     for cur, action in [(approved, "approve"), (rejected, "approve"), (gone, "approve"), (gone, "remove")]:
         with pytest.raises(InvalidConnectionTransition):
-            dom.transition(cur, action, "")
+            conns.transition(cur, action, "")
     with pytest.raises(EndpointDisconnected):
-        dom.ensure_live({"name": "pe1", "connection": gone})
+        conns.ensure_live({"name": "pe1", "connection": gone})
 
 
 def test_security_group_rules() -> None:

@@ -12,7 +12,7 @@ from vaultlink.bootstrap import build_service
 from vaultlink.config import Config
 from vaultlink.dns import names as N
 from vaultlink.domain.identity import Scope
-from vaultlink.service import dns, dns_explain, endpoints, identity, networks, vaults
+from vaultlink.service import dns, dns_doctor, endpoints, identity, networks, vaults
 from vaultlink.service.core import Caller, Service
 from vaultlink.service.dataplane import storage
 from vaultlink.service.events import EndpointsChanged
@@ -66,7 +66,7 @@ def test_growth_without_the_identity_role_fails_visibly_and_recovers(env: tuple[
     v, e = world(svc, owner)
     vid, domain = v["id"], svc.config.domain
     grow(svc, vid)  # the first storage account: the identity was granted its roles at endpoint create
-    assert dns_explain.doctor(svc, owner, "prod")["ok"]
+    assert dns_doctor.doctor(svc, owner, "prod")["ok"]
     # revoke the identity's role on the DNS zones
     blob_zone = N.blob_privatelink_zone(domain)
     zone = dns.get_zone(svc, owner, blob_zone)
@@ -83,7 +83,7 @@ def test_growth_without_the_identity_role_fails_visibly_and_recovers(env: tuple[
     refused = svc.store.query_audit({"code": "VaultIdentityNotAuthorized"})
     assert refused and refused[-1]["target"] == second and refused[-1]["decision"] == "denied"
     assert "dns.write" in refused[-1]["message"] and f"vault-{vid}" in refused[-1]["principal"]
-    doc = dns_explain.doctor(svc, owner, "prod")
+    doc = dns_doctor.doctor(svc, owner, "prod")
     found = [p for p in doc["problems"] if p["problem"] == "identity-role-missing"]
     assert found and found[0]["fix"].startswith(f"vaultlink role assign vault-{vid} 'Network Contributor'")
     assert any(p["problem"] == "storage-ip-missing" for p in doc["problems"])

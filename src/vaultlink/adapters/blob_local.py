@@ -17,8 +17,8 @@ import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
-from vaultlink.adapters.blob_names import check_name, check_range
 from vaultlink.errors import InvalidInput, NotFound, StoreError
+from vaultlink.ports import check_name, check_range
 
 _TMP_MARK = "~tmp~"
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 
-from vaultlink.adapters.blob_names import check_name, check_range
 from vaultlink.errors import NotFound
+from vaultlink.ports import check_name, check_range
 
 
 class MemoryBlobStore:

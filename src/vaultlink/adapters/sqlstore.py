@@ -135,6 +135,11 @@ class SqlStore:
         # never fail with "database is locked".
         self._lock = threading.RLock() if self._is_sqlite else None
 
+    @property
+    def writer_lock(self) -> threading.RLock | None:
+        """The in-process writer lock (SQLite: one writer), for adapters sharing this database."""
+        return self._lock
+
     def migrate(self) -> None:
         """Apply every Alembic migration up to head."""
         from alembic import command

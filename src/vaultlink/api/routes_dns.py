@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict
 
 from vaultlink.api.calls import call, service_of
-from vaultlink.service import dns, dns_explain
+from vaultlink.service import dns, dns_doctor, dns_explain
 
 router = APIRouter(tags=["dns"])
 
@@ -125,7 +125,7 @@ def check(request: Request, source: str, name: str, type: str = "A") -> dict[str
 @router.get("/dns/doctor/{vault}", name="dns.doctor")
 def doctor(vault: str, request: Request) -> dict[str, Any]:
     svc = service_of(request)
-    return call(request, "dns.doctor", lambda c: dns_explain.doctor(svc, c, vault), target=vault, vault=vault)
+    return call(request, "dns.doctor", lambda c: dns_doctor.doctor(svc, c, vault), target=vault, vault=vault)
 
 
 @router.get("/endpoints/{endpoint}/dns-config", name="endpoint.dns-config")

@@ -8,8 +8,13 @@ from typing import Annotated
 
 import typer
 
+from vaultlink.agent.progress import progress_bar
+from vaultlink.agent.session import Agent
+from vaultlink.agent.session import register as do_register
+from vaultlink.agent.state import default_state_dir, load_state
 from vaultlink.cli.common import OutputFormat, OutputOpt, emit, handled
 from vaultlink.config import passphrase_from_env
+from vaultlink.errors import InvalidInput, NotFound
 
 app = typer.Typer(help="The backup agent: register this machine, back up, restore, check.", no_args_is_help=True)
 
@@ -31,8 +36,6 @@ RetryFor = Annotated[
 
 
 def _state_dir(state_dir: Path | None) -> Path:
-    from vaultlink.agent.state import default_state_dir
-
     return state_dir.expanduser() if state_dir else default_state_dir()
 
 
@@ -41,15 +44,11 @@ def _passphrase(path: str | None, confirm: bool = False) -> str:
         try:
             return Path(path).read_text(encoding="utf-8").rstrip("\n")
         except OSError as exc:
-            from vaultlink.errors import NotFound
-
             raise NotFound(f"cannot read the passphrase file {path!r}: {exc.strerror}", field="passphrase") from None
     env = passphrase_from_env()
     if env:
         return env
     if not sys.stdin.isatty():
-        from vaultlink.errors import InvalidInput
-
         raise InvalidInput(
             "no encryption passphrase: pass --passphrase-file FILE or set VAULTLINK_PASSPHRASE.", field="passphrase"
         )
@@ -58,9 +57,6 @@ def _passphrase(path: str | None, confirm: bool = False) -> str:
 
 
 def _agent(state_dir: Path | None, retry_for: float = 90.0) -> tuple[object, Path]:
-    from vaultlink.agent.session import Agent
-    from vaultlink.agent.state import load_state
-
     sd = _state_dir(state_dir)
     return Agent(load_state(sd), retry_for=retry_for), sd
 
@@ -76,8 +72,6 @@ def register(
     output: OutputOpt = OutputFormat.table,
 ) -> None:
     """Register this machine with a vault (again after its private endpoint changed)."""
-    from vaultlink.agent.session import register as do_register
-
     with handled(output):
         out = do_register(credentials, source_ip, dns, _state_dir(state_dir), _passphrase(passphrase_file, True),
                           hostname)
@@ -94,8 +88,6 @@ def backup(
     output: OutputOpt = OutputFormat.table,
 ) -> None:
     """Back up PATHs into the vault: a new recovery point."""
-    from vaultlink.agent.progress import progress_bar
-
     with handled(output):
         agent, sd = _agent(state_dir, retry_for)
         pw = _passphrase(passphrase_file)
@@ -124,8 +116,6 @@ def restore(
     output: OutputOpt = OutputFormat.table,
 ) -> None:
     """Restore a recovery point into TARGET (never writes outside it)."""
-    from vaultlink.agent.progress import progress_bar
-
     with handled(output):
         agent, _sd = _agent(state_dir)
         pw = _passphrase(passphrase_file)
@@ -170,7 +160,5 @@ def recovery_points(state_dir: StateDir = None, output: OutputOpt = OutputFormat
 @app.command("status")
 def status(state_dir: StateDir = None, output: OutputOpt = OutputFormat.table) -> None:
     """Show this machine's registration (without its credential)."""
-    from vaultlink.agent.state import load_state
-
     with handled(output):
         emit(load_state(_state_dir(state_dir)).public(), output)

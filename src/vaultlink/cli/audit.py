@@ -12,7 +12,7 @@ import typer
 
 from vaultlink.cli.client import Client
 from vaultlink.cli.common import OutputFormat, OutputOpt, emit, handled, with_iso_times
-from vaultlink.errors import ServiceUnavailable
+from vaultlink.errors import InvalidInput, ServiceUnavailable
 
 app = typer.Typer(help="The audit log: one event per decision.", no_args_is_help=True)
 COLUMNS = (
@@ -38,7 +38,6 @@ def _parse_time(text: str | None) -> float | None:
         pass
     from datetime import datetime
 
-    from vaultlink.errors import InvalidInput
 
     try:
         return datetime.fromisoformat(text).timestamp()

@@ -21,7 +21,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from vaultlink.errors import VaultlinkError
+from vaultlink.errors import MalformedJSON, NotFound, VaultlinkError
 
 
 class OutputFormat(StrEnum):
@@ -135,8 +135,6 @@ def parse_tags(tag: list[str] | None) -> dict[str, str] | None:
 
 def read_json_file(path: str, what: str = "file") -> Any:
     """Read JSON from a path (``-`` for stdin), translating errors to codes."""
-    from vaultlink.errors import MalformedJSON, NotFound
-
     try:
         if path == "-":
             text = sys.stdin.read()

@@ -19,6 +19,7 @@ from rich.console import Console
 from vaultlink.cli.client import Client
 from vaultlink.cli.common import OutputFormat, OutputOpt, emit, handled, parse_tags
 from vaultlink.errors import DnsProblemsFound
+from vaultlink.service.dns_explain import hosts_text, zone_text
 
 app = typer.Typer(
     help="Private DNS: zones, record sets, virtual-network links; `check` and `doctor` explain answers. "
@@ -220,8 +221,6 @@ def dns_config_command(
     A custom DNS server must forward the whole service domain (or both the public and the privatelink
     zones) to the vaultlink responder, from an address inside the vnet.
     """
-    from vaultlink.service.dns_explain import hosts_text, zone_text
-
     with handled(output):
         cfg = Client().get(f"/endpoints/{endpoint}/dns-config")
         if fmt == ConfigFormat.json or output == OutputFormat.json:

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from vaultlink.cli.client import Client
-from vaultlink.cli.common import OutputFormat, OutputOpt, emit, handled
+from vaultlink.cli.common import OutputFormat, OutputOpt, emit, handled, read_json_file
 
 app = typer.Typer(
     help="Principals: users and service identities, authenticated by API keys.", no_args_is_help=True
@@ -46,8 +46,6 @@ def delete(principal: str, output: OutputOpt = OutputFormat.table) -> None:
 @app.command("set-policies")
 def set_policies(principal: str, files: list[str], output: OutputOpt = OutputFormat.table) -> None:
     """Attach identity policies (JSON files) to a principal, replacing the ones it had."""
-    from vaultlink.cli.common import read_json_file
-
     with handled(output):
         docs = [read_json_file(f, "policy file") for f in files]
         emit(Client().request("PUT", f"/principals/{principal}/policies", json=docs), output)

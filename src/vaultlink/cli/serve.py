@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 
+from vaultlink.cli.client import _GLOBAL
 from vaultlink.cli.common import OutputFormat, handled
 from vaultlink.config import load_config
 
@@ -26,11 +27,10 @@ def serve(
     ] = None,
 ) -> None:
     """Run the service: management API, data plane and DNS responder, in one process."""
-    from vaultlink.api.server import serve as run
+    # lazy: only `vaultlink serve` loads the server (FastAPI, SQLAlchemy); the agent and client commands never do
+    from vaultlink.bootstrap import serve as run
 
     with handled(OutputFormat.table):
-        from vaultlink.cli.client import _GLOBAL
-
         data_dir = data_dir or _GLOBAL["data_dir"]
         cfg = load_config(config, data_dir=data_dir, api_port=api_port, dns_port=dns_port, regions=regions)
         run(cfg)

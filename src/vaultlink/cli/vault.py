@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from vaultlink.cli.client import Client
-from vaultlink.cli.common import OutputFormat, OutputOpt, emit, handled, parse_tags
+from vaultlink.cli.common import OutputFormat, OutputOpt, emit, handled, parse_tags, read_json_file
 
 app = typer.Typer(help="Vaults: where backups live.", no_args_is_help=True)
 COLUMNS = ("id", "name", "region", "public_network_access", "cross_region_restore", "has_protection_history")
@@ -86,8 +86,6 @@ app.add_typer(policy_app, name="policy")
 @policy_app.command("set")
 def policy_set(vault: str, file: str, output: OutputOpt = OutputFormat.table) -> None:
     """Set the vault's access policy from a JSON file (- for stdin)."""
-    from vaultlink.cli.common import read_json_file
-
     with handled(output):
         doc = read_json_file(file, "policy file")
         emit(Client().request("PUT", f"/vaults/{vault}/access-policy", json=doc), output)

@@ -1,4 +1,5 @@
-"""Private-endpoint rules (pure): validation, names served, connections, security groups, policies.
+"""Private-endpoint rules (pure): validation, names served, security groups, policies (connections:
+``domain/connections.py``).
 
 Two kinds of endpoint (DESIGN.md §1):
 
@@ -10,8 +11,8 @@ Two kinds of endpoint (DESIGN.md §1):
   by service name ``<prefix>.<R>.<service>``.
 
 Validation collects every problem (:class:`Problem`) so that "review + create" can
-show them all at once; :func:`raise_problems` turns the list into one error whose
-code is the first problem's and whose ``details.problems`` lists them all.
+show them all at once; :func:`raise_problems` makes them one error (the first problem's
+code, ``details.problems`` listing all).
 """
 
 from __future__ import annotations
@@ -22,19 +23,19 @@ from typing import Any
 
 from vaultlink.dns import names
 from vaultlink.domain.identity import NAME_RE
+from vaultlink.domain.networks import free_count
 from vaultlink.domain.regions import Region
 from vaultlink.domain.security_groups import MAX_RULES, gateway_message, missing_gateway_ports, parse_rule
 from vaultlink.errors import (
     AlreadyExists,
     CrossRegionRestoreDisabled,
-    EndpointDisconnected,
     GatewayPortsRequired,
-    InvalidConnectionTransition,
     InvalidInput,
     InvalidName,
     InvalidSecurityRule,
     MissingField,
     NotFound,
+    PrivateDnsConflict,
     RegionMismatch,
     SecondaryEndpointLimit,
     ServiceNotAvailableInRegion,
@@ -45,6 +46,7 @@ from vaultlink.errors import (
     VaultHasProtectionHistory,
     VaultlinkError,
 )
+from vaultlink.policy import compile_policy
 
 PRIMARY = "AzureBackup"
 SECONDARY = "AzureBackup_secondary"
@@ -52,23 +54,6 @@ GROUP_IDS = (PRIMARY, SECONDARY)
 SERVICES = ("backup", "backup-gateway")
 MAX_SECONDARY = 12
 DEFAULT_POLICY: dict[str, Any] = {"Statement": [{"Action": "*", "Effect": "Allow", "Principal": "*", "Resource": "*"}]}
-
-# connection statuses
-PENDING, APPROVED, REJECTED, DISCONNECTED = "Pending", "Approved", "Rejected", "Disconnected"
-_TRANSITIONS: dict[tuple[str, str], str] = {
-    (PENDING, "approve"): APPROVED,
-    (PENDING, "reject"): REJECTED,
-    (APPROVED, "reject"): REJECTED,
-    (PENDING, "remove"): DISCONNECTED,
-    (APPROVED, "remove"): DISCONNECTED,
-    (REJECTED, "remove"): DISCONNECTED,
-}
-_ACTIONS_REQUIRED = {
-    PENDING: "The vault owner must approve the connection (`vaultlink endpoint connection approve`).",
-    APPROVED: "None",
-    REJECTED: "None; the endpoint carries no traffic. Delete it, or create a new one for approval.",
-    DISCONNECTED: "Delete the endpoint (`vaultlink endpoint delete`); it carries no traffic.",
-}
 
 
 # --- problems ------------------------------------------------------------------
@@ -252,8 +237,6 @@ def _has_history(vault: dict[str, Any]) -> bool:
 
 
 def _vnet_rules(req: Any, ctx: Any, needed: int) -> list[Problem]:
-    from vaultlink.domain.networks import free_count
-
     vnet = ctx.vnet
     if vnet is None:
         return [Problem(NotFound, "vnet", f"virtual network {req.vnet_ref!r} does not exist; `vaultlink vnet list`.")]
@@ -306,8 +289,6 @@ class ServiceContext:
 
 
 def validate_service(req: ServiceRequest, ctx: ServiceContext) -> list[Problem]:
-    from vaultlink.errors import PrivateDnsConflict
-
     p: list[Problem] = []
     p += check_endpoint_name(req.name)
     if ctx.name_taken:
@@ -396,42 +377,6 @@ def storage_account_names(vault: dict[str, Any]) -> list[str]:
 
 
 # --- connections -----------------------------------------------------------------------
-def new_connection(auto_approved: bool, message: str = "") -> dict[str, Any]:
-    if auto_approved:
-        return connection(APPROVED, message or "Auto-approved: created by a principal allowed to approve.")
-    return connection(PENDING, message or "Awaiting approval by the vault owner.")
-
-
-def connection(status: str, description: str) -> dict[str, Any]:
-    return {"status": status, "description": description, "actions_required": _ACTIONS_REQUIRED[status]}
-
-
-def transition(current: dict[str, Any], action: str, description: str) -> dict[str, Any]:
-    """The connection after ``action`` (approve | reject | remove); InvalidConnectionTransition if not allowed."""
-    status = current["status"]
-    new = _TRANSITIONS.get((status, action))
-    if new is None:
-        allowed = sorted(a for (s, a) in _TRANSITIONS if s == status)
-        hint = f"from {status} you can: {', '.join(allowed)}" if allowed else f"a {status} connection cannot change"
-        raise InvalidConnectionTransition(
-            f"cannot {action} a {status} connection; {hint}.", field="action", status=status
-        )
-    default = {
-        "approve": "Approved by the vault owner.",
-        "reject": "Rejected by the vault owner.",
-        "remove": "Removed by the vault owner.",
-    }[action]
-    return connection(new, description or default)
-
-
-def ensure_live(endpoint: dict[str, Any]) -> None:
-    """Disconnected endpoints can only be deleted."""
-    if endpoint["connection"]["status"] == DISCONNECTED:
-        raise EndpointDisconnected(
-            f"endpoint {endpoint['name']} is Disconnected (its connection was removed by the vault owner); "
-            f"it can only be deleted: `vaultlink endpoint delete {endpoint['name']}`.",
-            field="endpoint",
-        )
 
 
 def rule_problems(rules: Any) -> list[Problem]:
@@ -450,11 +395,6 @@ def rule_problems(rules: Any) -> list[Problem]:
     return out
 
 
-# --- policies -----------------------------------------------------------------------------
 def check_policy(doc: Any) -> dict[str, Any]:
     """Validate an endpoint policy with the policy engine; returns the document to store."""
-    from vaultlink.policy import compile_policy
-
-    compiled = compile_policy(doc, "endpoint")
-    out: dict[str, Any] = compiled.document
-    return out
+    return dict(compile_policy(doc, "endpoint").document)

@@ -13,6 +13,7 @@ from typing import Any
 from vaultlink.dns import names as N
 from vaultlink.domain.security_groups import SgRule, compile_rules, virtual_network_spaces
 from vaultlink.fabric.view import EndpointView, NetworkView, Target, VaultView, VnetView
+from vaultlink.policy import compile_policy
 from vaultlink.service.core import Service
 
 
@@ -28,8 +29,6 @@ def _rules(
 def _compile(doc: Any, kind: str) -> Any:
     if not doc:
         return None
-    from vaultlink.policy import compile_policy
-
     try:
         return compile_policy(doc, kind)
     except Exception:  # a stored policy that no longer compiles denies nothing it did not before

@@ -11,6 +11,7 @@ from typing import Any
 from vaultlink.errors import VaultlinkError
 from vaultlink.fabric.build import build_view
 from vaultlink.fabric.pipeline import Fabric
+from vaultlink.fabric.protocol import install as install_protocol
 from vaultlink.service.events import EndpointsChanged, VaultsChanged
 
 log = logging.getLogger("vaultlink.fabric")
@@ -74,8 +75,6 @@ class ListenerManager:
 def attach(runtime: Any, data_apps: dict[str, Any]) -> Fabric:
     """Put the fabric in front of the runtime's app (the management app) and the data-plane apps, and
     manage endpoint listeners."""
-    from vaultlink.fabric.protocol import install as install_protocol
-
     fabric = Fabric(runtime.svc, runtime.app, data_apps)
     runtime.set_app(fabric)
     install_protocol(runtime.uv_config)

@@ -14,14 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from vaultlink.policy.context import EndpointInfo, build_context, build_request
-from vaultlink.policy.document import (
-    MAX_POLICY_CHARS,
-    CompiledPolicy,
-    PolicyKind,
-    Problem,
-    compile_policy,
-    validate_policy,
-)
+from vaultlink.policy.document import CompiledPolicy, PolicyKind, compile_policy, validate_policy
 from vaultlink.policy.evaluate import (
     ALLOW,
     EXPLICIT_DENY,
@@ -31,6 +24,7 @@ from vaultlink.policy.evaluate import (
     evaluate,
     evaluate_one,
 )
+from vaultlink.policy.load import MAX_POLICY_CHARS, Problem
 
 DEFAULT_ENDPOINT_POLICY: dict[str, Any] = {
     "Statement": [{"Action": "*", "Effect": "Allow", "Principal": "*", "Resource": "*"}]

@@ -23,13 +23,13 @@ from vaultlink.policy.conditions import (
     scalar_text,
     validate_value,
 )
+from vaultlink.policy.load import MAX_POLICY_CHARS, Problem, load
 from vaultlink.policy.matching import ARN_SEGMENTS, compile_action_matcher, has_wildcard
 from vaultlink.policy.principals import PrincipalCheck, parse_principal
 from vaultlink.policy.statement import CompiledStatement, ResourceCheck, make_resource_check
 
 PolicyKind = Literal["endpoint", "identity", "resource"]
 KINDS: tuple[str, ...] = ("endpoint", "identity", "resource")
-MAX_POLICY_CHARS = 20_480
 VERSIONS = ("2012-10-17", "2008-10-17")
 TOP_ELEMENTS = ("Version", "Id", "Statement")
 STATEMENT_ELEMENTS = (
@@ -43,37 +43,6 @@ STATEMENT_ELEMENTS = (
     "NotResource",
     "Condition",
 )
-
-
-@dataclass(frozen=True, slots=True)
-class Problem:
-    path: str
-    message: str
-    severity: Literal["error", "warning"] = "error"
-
-    def __str__(self) -> str:
-        return f"{self.path}: {self.message}"
-
-    def to_dict(self) -> dict[str, str]:
-        return {"path": self.path, "message": self.message, "severity": self.severity}
-
-
-class _DupDict(dict[str, Any]):
-    """A JSON object that remembers keys given more than once."""
-
-    dups: tuple[str, ...] = ()
-
-
-def _pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    d = _DupDict()
-    dups: list[str] = []
-    for k, v in pairs:
-        if k in d:
-            dups.append(k)
-        d[k] = v
-    if dups:
-        d.dups = tuple(dups)
-    return d
 
 
 @dataclass(slots=True)
@@ -353,34 +322,6 @@ class _Builder:
         return checks
 
 
-def _load(doc: str | Mapping[str, Any] | Any) -> tuple[Any, list[Problem], int]:
-    """(parsed document, problems, size in characters)."""
-    if isinstance(doc, str):
-        size = len(doc)
-        if size > MAX_POLICY_CHARS:
-            return (
-                None,
-                [Problem("(document)", f"{size} characters; the limit is {MAX_POLICY_CHARS:,}")],
-                size,
-            )
-        try:
-            return json.loads(doc, object_pairs_hook=_pairs), [], size
-        except json.JSONDecodeError as exc:
-            msg = f"not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
-            return None, [Problem("(document)", msg)], size
-        except RecursionError:
-            return None, [Problem("(document)", "nested too deeply")], size
-        except ValueError as exc:
-            return None, [Problem("(document)", f"not valid JSON ({exc})")], size
-    try:
-        size = len(json.dumps(doc, separators=(",", ":")))
-    except (TypeError, ValueError, RecursionError):
-        return None, [Problem("(document)", "a policy must be a JSON object")], 0
-    if size > MAX_POLICY_CHARS:
-        return None, [Problem("(document)", f"{size} characters; the limit is {MAX_POLICY_CHARS:,}")], size
-    return doc, [], size
-
-
 def _check_kind(kind: str) -> None:
     if kind not in KINDS:
         raise InvalidInput(f"policy kind must be one of {', '.join(KINDS)}, not {kind!r}", field="kind")
@@ -388,7 +329,7 @@ def _check_kind(kind: str) -> None:
 
 def _build(doc: Any, kind: str) -> tuple[Any, list[Problem], list[CompiledStatement], int]:
     _check_kind(kind)
-    parsed, problems, size = _load(doc)
+    parsed, problems, size = load(doc)
     if problems:
         return parsed, problems, [], size
     b = _Builder(kind)

@@ -23,6 +23,7 @@ from vaultlink.dns.model import DnsView
 from vaultlink.dns.responder import Responder
 from vaultlink.dns.server import DnsServer
 from vaultlink.errors import ServiceUnavailable
+from vaultlink.service.dns_view import build_dns_view
 from vaultlink.service.events import DnsChanged
 
 log = logging.getLogger(__name__)
@@ -89,8 +90,6 @@ class DnsRuntime:
             log.exception("dns: rebuilding the view failed; still serving the previous one")
 
     def build_locked(self) -> DnsView:
-        from vaultlink.service.dns import build_dns_view
-
         self._built += 1
         return build_dns_view(self.svc, generation=self._built)
 

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from vaultlink.domain import endpoints as dom
+from vaultlink.domain import connections as conns
 from vaultlink.errors import InvalidInput, NotFound
 from vaultlink.ports import Txn
 from vaultlink.service.core import Caller, Service, authorize
-from vaultlink.service.endpoints import endpoints_for_vault
+from vaultlink.service.endpoint_records import endpoints_for_vault
 from vaultlink.service.events import EndpointsChanged
 from vaultlink.service.vaults import find_vault, vault_scope
 
@@ -77,7 +77,7 @@ def set_connection(
         e = _find(txn, caller, ref, vault_ref)
         vault = txn.require("vault", e["vault_id"])
         authorize(txn, caller, "connection.approve", vault_scope(vault))
-        e["connection"] = dom.transition(e["connection"], action, description)
+        e["connection"] = conns.transition(e["connection"], action, description)
         e["connection"]["changed_by"] = caller.arn
         e["connection"]["changed"] = svc.clock.now()
         txn.update("endpoint", e["id"], e)

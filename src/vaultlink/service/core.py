@@ -11,7 +11,7 @@ from vaultlink.config import Config
 from vaultlink.domain.identity import Scope, role_allows
 from vaultlink.domain.regions import Catalog
 from vaultlink.errors import AccessDenied
-from vaultlink.ports import BlobStore, MetadataStore, Txn
+from vaultlink.ports import BlobStore, MetadataStore, Txn, VaultChunkIndex
 from vaultlink.service.audit import AuditSink
 from vaultlink.service.events import Changed, Deleting, EventBus
 
@@ -50,6 +50,7 @@ class Service:
     store: MetadataStore
     catalog: Catalog
     audit: AuditSink
+    chunks: VaultChunkIndex  # the dedup index agents query (``ports.VaultChunkIndex``)
     blobs: BlobStore | None = None
     clock: Any = field(default_factory=SystemClock)
     bus: EventBus = field(default_factory=EventBus)

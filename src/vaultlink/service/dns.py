@@ -20,7 +20,7 @@ Role checks: ``dns.read`` / ``dns.write`` on the zone's account; adding a link a
 
 Automatic records for endpoints with DNS integration, the view the responder serves and the
 explanations (``check``, ``doctor``, ``dns-config``) live in ``dns_auto`` and ``dns_explain``;
-this module re-exports their entry points (:func:`install`, :func:`build_dns_view`).
+stored zones' conversions and views in ``dns_zones``.
 After every committed change the handlers call ``svc.fire(DnsChanged())``.
 """
 
@@ -30,7 +30,7 @@ from typing import Any
 
 from vaultlink.dns import model
 from vaultlink.dns.names import normalize
-from vaultlink.domain.identity import Scope, check_name, new_id
+from vaultlink.domain.identity import Scope, check_name
 from vaultlink.errors import (
     AlreadyExists,
     DnsZoneInUse,
@@ -39,8 +39,19 @@ from vaultlink.errors import (
     NotFound,
     ZoneLinkConflict,
 )
-from vaultlink.ports import Txn
 from vaultlink.service.core import Caller, Service, authorize
+from vaultlink.service.dns_zones import (
+    account_scope,
+    find_zone,
+    link_view,
+    linked_elsewhere,
+    new_zone_record,
+    record_view,
+    relative,
+    soa_ns_views,
+    validate_zone,
+    zone_view,
+)
 from vaultlink.service.events import DnsChanged, VnetDeleting
 from vaultlink.service.identity import resolve_account
 from vaultlink.service.networks import find_vnet, vnet_scope
@@ -50,130 +61,9 @@ MAX_LINKS = 1_000
 
 
 # --- conversions ------------------------------------------------------------------------------
-def to_record_sets(zone: dict[str, Any]) -> list[model.RecordSet]:
-    return [model.RecordSet(r["name"], r["type"], int(r["ttl"]), tuple(r["values"])) for r in zone["records"]]
-
-
-def to_private_zone(zone: dict[str, Any], domain: str) -> model.PrivateZone:
-    """The engine's validated zone for a stored zone record (raises on invalid data)."""
-    links = [
-        model.VnetLink(lk["vnet_id"], bool(lk.get("fallback_to_public")), lk.get("name", "")) for lk in zone["links"]
-    ]
-    soa = model.default_soa(domain, serial=int(zone.get("serial", 1)))
-    return model.PrivateZone.create(zone["name"], to_record_sets(zone), links, soa=soa, domain=domain)
-
-
-def relative(fqdn: str, zone: str) -> str:
-    return "@" if fqdn == zone else fqdn[: -len(zone) - 1]
-
-
-def record_view(zone: dict[str, Any], r: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "zone": zone["name"],
-        "name": relative(r["name"], zone["name"]),
-        "fqdn": r["name"],
-        "type": r["type"],
-        "ttl": r["ttl"],
-        "values": list(r["values"]),
-        "managed_by": r.get("managed_by"),
-    }
-
-
-def link_view(txn: Txn, zone: dict[str, Any], lk: dict[str, Any]) -> dict[str, Any]:
-    vnet = txn.get("vnet", lk["vnet_id"])
-    return {
-        "zone": zone["name"],
-        "name": lk["name"],
-        "vnet_id": lk["vnet_id"],
-        "vnet_name": vnet["name"] if vnet else None,
-        "fallback_to_public": bool(lk.get("fallback_to_public")),
-        "managed_by": lk.get("managed_by"),
-    }
-
-
-def zone_view(txn: Txn, zone: dict[str, Any], full: bool = False) -> dict[str, Any]:
-    out: dict[str, Any] = {
-        "id": zone["id"],
-        "name": zone["name"],
-        "account_id": zone["account_id"],
-        "resource_group": zone.get("parent_id") or "default",
-        "record_sets": len(zone["records"]) + 2,  # + SOA and NS
-        "links": len(zone["links"]),
-        "serial": zone.get("serial", 1),
-        "auto_created": bool(zone.get("auto_created")),
-        "tags": zone.get("tags", {}),
-        "created": zone.get("created"),
-        "created_by": zone.get("created_by"),
-    }
-    if full:
-        out["records"] = [record_view(zone, r) for r in zone["records"]]
-        out["vnet_links"] = [link_view(txn, zone, lk) for lk in zone["links"]]
-    return out
-
-
-def soa_ns_views(zone: dict[str, Any], domain: str) -> list[dict[str, Any]]:
-    soa = model.default_soa(domain, serial=int(zone.get("serial", 1)))
-    times = f"{soa.serial} {soa.refresh} {soa.retry} {soa.expire} {soa.minimum}"
-    base = {"zone": zone["name"], "name": "@", "fqdn": zone["name"], "ttl": soa.ttl, "managed_by": "zone"}
-    return [
-        {**base, "type": "SOA", "values": [f"{soa.mname}. {soa.rname}. {times}"]},
-        {**base, "type": "NS", "values": [f"ns1.{normalize(domain)}."]},
-    ]
 
 
 # --- lookups ------------------------------------------------------------------------------------
-def find_zone(txn: Txn, ref: str, account_id: str) -> dict[str, Any]:
-    """A zone by id, or by name within ``account_id``."""
-    rec = txn.get("dns_zone", ref) if ref.startswith("dz-") else None
-    if rec is not None:
-        return rec
-    group, sep, name = ref.rpartition(":")  # RESOURCE-GROUP:NAME picks one instance of a name
-    found = txn.find("dns_zone", account_id=account_id, name=normalize(name if sep else ref))
-    if sep:
-        found = [z for z in found if (z.get("parent_id") or "default") == group]
-    if found:
-        return min(found, key=lambda z: (bool(z.get("parent_id")), z.get("created") or 0))
-    raise NotFound(
-        f"private DNS zone {ref!r} does not exist; `vaultlink dns zone list` shows yours, "
-        f"`vaultlink dns zone create {ref}` creates it.",
-        field="zone",
-    )
-
-
-def _account_scope(zone: dict[str, Any]) -> Scope:
-    return Scope(zone["account_id"])
-
-
-def new_zone_record(
-    account_id: str, name: str, created: float, by: str, auto: bool, group: str = ""
-) -> dict[str, Any]:
-    """``group`` is the zone instance's resource group ("" for the default one)."""
-    return {
-        "id": new_id("dz-"),
-        "account_id": account_id,
-        "parent_id": group,
-        "name": name,
-        "serial": 1,
-        "records": [],
-        "links": [],
-        "auto_created": auto,
-        "tags": {},
-        "created": created,
-        "created_by": by,
-    }
-
-
-def validate_zone(zone: dict[str, Any], domain: str) -> None:
-    """Raise the engine's error when the stored zone would not be a valid zone."""
-    to_private_zone(zone, domain)
-
-
-def linked_elsewhere(txn: Txn, zone: dict[str, Any], vnet_id: str) -> dict[str, Any] | None:
-    """Another zone with the same name already linked to ``vnet_id`` (any account), or None."""
-    for other in txn.find("dns_zone", name=zone["name"]):
-        if other["id"] != zone["id"] and any(lk["vnet_id"] == vnet_id for lk in other["links"]):
-            return other
-    return None
 
 
 # --- zones --------------------------------------------------------------------------------------
@@ -222,14 +112,14 @@ def list_zones(svc: Service, caller: Caller, account_id: str | None = None) -> l
 def get_zone(svc: Service, caller: Caller, ref: str) -> dict[str, Any]:
     with svc.store.transaction() as txn:
         z = find_zone(txn, ref, caller.account_id)
-        authorize(txn, caller, "dns.read", _account_scope(z))
+        authorize(txn, caller, "dns.read", account_scope(z))
         return zone_view(txn, z, full=True)
 
 
 def delete_zone(svc: Service, caller: Caller, ref: str) -> dict[str, Any]:
     with svc.store.transaction() as txn:
         z = find_zone(txn, ref, caller.account_id)
-        authorize(txn, caller, "dns.write", _account_scope(z))
+        authorize(txn, caller, "dns.write", account_scope(z))
         if z["links"]:
             names = ", ".join(lk["name"] for lk in z["links"][:5])
             raise DnsZoneInUse(
@@ -261,7 +151,7 @@ def set_record(
     rtype = str(rtype).upper()
     with svc.store.transaction() as txn:
         z = find_zone(txn, ref, caller.account_id)
-        authorize(txn, caller, "dns.write", _account_scope(z))
+        authorize(txn, caller, "dns.write", account_scope(z))
         rs = model.make_record_set(z["name"], name, rtype, vals, ttl)
         new = {"name": rs.name, "type": rs.rtype, "ttl": rs.ttl, "values": list(rs.values), "managed_by": None}
         records = [r for r in z["records"] if not (r["name"] == rs.name and r["type"] == rs.rtype)]
@@ -278,7 +168,7 @@ def set_record(
 def list_records(svc: Service, caller: Caller, ref: str) -> list[dict[str, Any]]:
     with svc.store.transaction() as txn:
         z = find_zone(txn, ref, caller.account_id)
-        authorize(txn, caller, "dns.read", _account_scope(z))
+        authorize(txn, caller, "dns.read", account_scope(z))
         return soa_ns_views(z, svc.config.domain) + [record_view(z, r) for r in z["records"]]
 
 
@@ -293,7 +183,7 @@ def delete_record(svc: Service, caller: Caller, ref: str, name: str, rtype: str)
     rtype = str(rtype).upper()
     with svc.store.transaction() as txn:
         z = find_zone(txn, ref, caller.account_id)
-        authorize(txn, caller, "dns.write", _account_scope(z))
+        authorize(txn, caller, "dns.write", account_scope(z))
         fqdn = _fqdn(z["name"], name)
         if rtype in ("SOA", "NS") and fqdn == z["name"]:
             raise InvalidRecord(f"the zone keeps its {rtype} record; it cannot be deleted.", field="type")
@@ -322,7 +212,7 @@ def add_link(
 ) -> dict[str, Any]:
     with svc.store.transaction() as txn:
         z = find_zone(txn, ref, caller.account_id)
-        authorize(txn, caller, "dns.write", _account_scope(z))
+        authorize(txn, caller, "dns.write", account_scope(z))
         vnet = find_vnet(txn, vnet_ref, caller.account_id)
         authorize(txn, caller, "network.write", vnet_scope(vnet))
         link_name = name or f"{vnet['name']}-link"
@@ -360,7 +250,7 @@ def add_link(
 def list_links(svc: Service, caller: Caller, ref: str) -> list[dict[str, Any]]:
     with svc.store.transaction() as txn:
         z = find_zone(txn, ref, caller.account_id)
-        authorize(txn, caller, "dns.read", _account_scope(z))
+        authorize(txn, caller, "dns.read", account_scope(z))
         return [link_view(txn, z, lk) for lk in z["links"]]
 
 
@@ -368,7 +258,7 @@ def remove_link(svc: Service, caller: Caller, ref: str, link: str) -> dict[str, 
     """Remove a link by its name, or by the linked vnet's id or name."""
     with svc.store.transaction() as txn:
         z = find_zone(txn, ref, caller.account_id)
-        authorize(txn, caller, "dns.write", _account_scope(z))
+        authorize(txn, caller, "dns.write", account_scope(z))
         hit = next((lk for lk in z["links"] if link in (lk["name"], lk["vnet_id"])), None)
         if hit is None:
             vnet = txn.find("vnet", account_id=caller.account_id, name=link)
@@ -395,9 +285,3 @@ def drop_links_to_vnet(event: VnetDeleting) -> None:
             z["links"] = keep
             txn.update("dns_zone", z["id"], z)
 
-
-def build_dns_view(svc: Service, generation: int = 0) -> model.DnsView:
-    """The DnsView the responder serves, built from the store."""
-    from vaultlink.service.dns_view import build_dns_view as build
-
-    return build(svc, generation)

@@ -30,6 +30,7 @@ from vaultlink.domain.identity import Scope
 from vaultlink.errors import VaultlinkError
 from vaultlink.ports import Txn
 from vaultlink.service.core import Service
+from vaultlink.service.dns_zones import linked_elsewhere, new_zone_record, validate_zone
 from vaultlink.service.events import DnsChanged
 from vaultlink.service.vault_identity import grant
 
@@ -174,8 +175,6 @@ def _link_name(vnet: dict[str, Any], taken: set[str]) -> str:
 
 
 def _sync_zone(txn: Txn, z: dict[str, Any], want: dict[str, tuple[str, str]], want_links: dict[str, str]) -> list[str]:
-    from vaultlink.service.dns import linked_elsewhere
-
     changes: list[str] = []
     records: list[dict[str, Any]] = []
     present: set[str] = set()
@@ -225,8 +224,6 @@ def _sync_zone(txn: Txn, z: dict[str, Any], want: dict[str, tuple[str, str]], wa
 
 def reconcile(svc: Service) -> dict[str, list[str]]:
     """Bring every zone in line with the endpoints; returns {zone id: [changes]}."""
-    from vaultlink.service.dns import new_zone_record, validate_zone
-
     domain = svc.config.domain
     done: dict[str, list[str]] = {}
     with svc.store.transaction() as txn:

@@ -24,6 +24,7 @@ from typing import Any
 from vaultlink.dns import model, names
 from vaultlink.errors import VaultlinkError
 from vaultlink.service.core import Service
+from vaultlink.service.dns_zones import to_private_zone
 
 log = logging.getLogger(__name__)
 
@@ -114,8 +115,6 @@ def public_side(
 
 def build_dns_view(svc: Service, generation: int = 0) -> model.DnsView:
     """The DnsView for everything in the store."""
-    from vaultlink.service.dns import to_private_zone
-
     domain = svc.config.domain
     public = _public_address(svc.config.public_address)
     with svc.store.transaction() as txn:

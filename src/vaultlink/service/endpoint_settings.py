@@ -12,12 +12,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from vaultlink.domain import connections as conns
 from vaultlink.domain import endpoints as dom
 from vaultlink.domain import security_groups as sgs
 from vaultlink.errors import AlreadyExists, InvalidInput, NotFound
 from vaultlink.ports import Txn
 from vaultlink.service.core import Caller, Service, authorize
-from vaultlink.service.endpoints import find_endpoint, scope_of
+from vaultlink.service.endpoints import add_storage_account, find_endpoint, scope_of
 from vaultlink.service.events import EndpointsChanged
 
 # --- policy -------------------------------------------------------------------------------------
@@ -26,7 +27,7 @@ from vaultlink.service.events import EndpointsChanged
 def _mutable(txn: Txn, caller: Caller, ref: str, permission: str) -> dict[str, Any]:
     e = find_endpoint(txn, ref, caller.account_id)
     authorize(txn, caller, permission, scope_of(e))
-    dom.ensure_live(e)
+    conns.ensure_live(e)
     return e
 
 
@@ -115,8 +116,6 @@ def sync_endpoint(svc: Service, caller: Caller, ref: str) -> dict[str, Any]:
     Idempotent: an endpoint already in sync is left alone. ``SubnetFull`` (nothing changed) when its
     subnet has no room: free addresses there first. Service endpoints serve no storage names.
     """
-    from vaultlink.service.endpoints import add_storage_account
-
     with svc.store.transaction() as txn:
         e = _mutable(txn, caller, ref, "network.write")
         accounts: list[str] = []

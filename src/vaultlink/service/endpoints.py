@@ -38,26 +38,27 @@ from vaultlink.domain import endpoints as dom
 from vaultlink.domain import networks as net
 from vaultlink.domain import security_groups as sgs
 from vaultlink.domain.identity import Scope, arn_resource, new_id
-from vaultlink.errors import InvalidInput, NotFound, SubnetFull, VaultHasEndpoints, VaultIdentityNotAuthorized
+from vaultlink.errors import (
+    InvalidInput,
+    NotFound,
+    SubnetFull,
+    VaultHasEndpoints,
+    VaultIdentityNotAuthorized,
+)
 from vaultlink.ports import Txn
 from vaultlink.service.core import Caller, Service, allowed, authorize
 from vaultlink.service.dns_auto import plan_for
+from vaultlink.service.endpoint_records import (
+    endpoints_for_vault,
+    find_vault_or_none,
+    resource_record,
+    service_record,
+)
 from vaultlink.service.events import EndpointsChanged, VaultDeleting
 from vaultlink.service.networks import find_vnet, vnet_scope
 from vaultlink.service.vault_identity import grant, missing_rights
-from vaultlink.service.vaults import lookup_vault, vault_scope
 
 # --- integration points ------------------------------------------------------------------
-
-
-def endpoints_for_vault(txn: Txn, vault_id: str) -> list[dict[str, Any]]:
-    """Every resource endpoint targeting the vault (any status), oldest first."""
-    out = []
-    for ix in txn.find("vault_endpoint", parent_id=vault_id):
-        e = txn.get("endpoint", ix["id"])
-        if e is not None:
-            out.append(e)
-    return out
 
 
 def add_storage_account(
@@ -168,12 +169,6 @@ def find_endpoint(txn: Txn, ref: str, account_id: str) -> dict[str, Any]:
     raise NotFound(f"endpoint {ref!r} does not exist; `vaultlink endpoint list` shows yours.", field="endpoint")
 
 
-def _find_vault(txn: Txn, ref: str, account_id: str) -> dict[str, Any] | None:
-    """By id or ARN (any account: a connection request needs no rights on the vault) or by name in the
-    account."""
-    return lookup_vault(txn, ref, account_id)
-
-
 def _try_vnet(txn: Txn, ref: Any, account_id: str) -> dict[str, Any] | None:
     if not isinstance(ref, str) or not ref:
         return None
@@ -211,9 +206,9 @@ def create_endpoint(svc: Service, caller: Caller, body: dict[str, Any], dry_run:
         )
         eid = new_id("pe-")
         if body.get("service") is not None:
-            rec = _service_record(svc, txn, body, region, vnet, name_taken, eid)
+            rec = service_record(svc, txn, body, region, vnet, name_taken, eid)
         else:
-            rec = _resource_record(svc, txn, caller, body, region, vnet, name_taken, eid)
+            rec = resource_record(svc, txn, caller, body, region, vnet, name_taken, eid)
         assert vnet is not None and region is not None  # validation passed
         sub = _subnet(vnet, rec["subnet"])
         rec.update(
@@ -293,123 +288,6 @@ def _grant_vault_identity(
             grant(txn, svc, caller, vault, Scope(z["account_id"], "dns_zone", z["id"]))
 
 
-def _resource_record(
-    svc: Service,
-    txn: Txn,
-    caller: Caller,
-    body: dict[str, Any],
-    region: Any,
-    vnet: dict[str, Any] | None,
-    name_taken: bool,
-    eid: str,
-) -> dict[str, Any]:
-    vault_ref = body.get("vault")
-    vault = _find_vault(txn, vault_ref, caller.account_id) if isinstance(vault_ref, str) and vault_ref else None
-    if vault is not None and vault["account_id"] != caller.account_id:
-        vault = {**vault, "name": vault["id"]}  # another account's vault: its name is not revealed
-    paired = vault.get("secondary_region") if vault else None
-    req = dom.ResourceRequest(
-        body.get("name"),
-        body.get("region"),
-        vault_ref,
-        body.get("group_id"),
-        body.get("vnet"),
-        body.get("subnet"),
-        bool(body.get("dns_integration", True)),
-        body.get("tags"),
-        body.get("rules"),
-    )
-    ctx = dom.ResourceContext(
-        region=region,
-        vault=vault,
-        vault_paired=paired,
-        vault_endpoints=endpoints_for_vault(txn, vault["id"]) if vault else [],
-        vnet=vnet,
-        name_taken=name_taken,
-        storage_accounts=dom.storage_account_names(vault) if vault else [],
-    )
-    problems = dom.validate_resource(req, ctx)
-    problems += _policy_problems(body.get("policy"))
-    dom.raise_problems(problems)
-    assert vault is not None and region is not None
-    auto = allowed(txn, caller, "connection.approve", vault_scope(vault))
-    return {
-        "name": body["name"],
-        "kind": "resource",
-        "vault_id": vault["id"],
-        "vault_name": vault["name"],
-        "group_id": dom.normalize_group_id(body["group_id"]),
-        "service": None,
-        "service_name": None,
-        "subnet": body["subnet"],
-        "ip_configs": dom.resource_configs(
-            vault["id"], region.geo, dom.storage_account_names(vault), svc.config.domain
-        ),
-        "dns_integration": req.dns_integration,
-        "private_dns_enabled": False,
-        "connection": dom.new_connection(auto, str(body.get("request_message") or "")),
-    }
-
-
-def _service_record(
-    svc: Service,
-    txn: Txn,
-    body: dict[str, Any],
-    region: Any,
-    vnet: dict[str, Any] | None,
-    name_taken: bool,
-    eid: str,
-) -> dict[str, Any]:
-    service = body.get("service")
-    private_dns = bool(body.get("private_dns", True))
-    taken = False
-    if vnet is not None and private_dns:
-        taken = any(
-            e["kind"] == "service" and e["service"] == service and e.get("private_dns_enabled")
-            for e in txn.find("endpoint", parent_id=vnet["id"])
-        )
-    req = dom.ServiceRequest(
-        body.get("name"),
-        body.get("region"),
-        service,
-        body.get("vnet"),
-        body.get("subnet"),
-        private_dns,
-        body.get("tags"),
-        body.get("rules"),
-    )
-    ctx = dom.ServiceContext(region=region, vnet=vnet, name_taken=name_taken, private_dns_taken=taken)
-    problems = dom.validate_service(req, ctx) + _policy_problems(body.get("policy"))
-    dom.raise_problems(problems)
-    assert region is not None
-    return {
-        "name": body["name"],
-        "kind": "service",
-        "vault_id": None,
-        "vault_name": None,
-        "group_id": None,
-        "service": service,
-        "service_name": region.service_name(service),
-        "subnet": body["subnet"],
-        "ip_configs": dom.service_configs(eid, str(service), region.name, svc.config.domain),
-        "dns_integration": False,
-        "private_dns_enabled": private_dns,
-        "connection": dom.connection(dom.APPROVED, "Accepted: service endpoints are accepted at once."),
-    }
-
-
-def _policy_problems(doc: Any) -> list[dom.Problem]:
-    if doc is None:
-        return []
-    from vaultlink.errors import VaultlinkError
-
-    try:
-        dom.check_policy(doc)
-    except VaultlinkError as exc:
-        return [dom.Problem(type(exc), "policy", exc.message)]
-    return []
-
-
 # --- list / show / delete ----------------------------------------------------------------------
 
 
@@ -423,7 +301,7 @@ def list_endpoints(
         else:
             rows = txn.find("endpoint", account_id=caller.account_id)
         if vault:
-            target = _find_vault(txn, vault, caller.account_id)
+            target = find_vault_or_none(txn, vault, caller.account_id)
             rows = [e for e in rows if target is not None and e.get("vault_id") == target["id"]]
         scopes: dict[str, bool] = {}
         out = []

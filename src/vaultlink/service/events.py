@@ -11,7 +11,7 @@ Two kinds:
   same transaction (the links to a vnet).
 
 Every subscription is declared by a composition root (``bootstrap.build_service`` for the service's
-own rules, ``api.server.serve`` for the runtime's listeners and responder).
+own rules, ``bootstrap.build_process`` for the process's listeners and responder).
 """
 
 from __future__ import annotations

@@ -9,6 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 from vaultlink.domain.identity import Scope
+from vaultlink.errors import InvalidInput
+from vaultlink.policy import compile_policy
 from vaultlink.service.core import Caller, Service, authorize
 from vaultlink.service.events import RolesChanged, VaultsChanged
 from vaultlink.service.identity import find_principal
@@ -18,8 +20,6 @@ MAX_IDENTITY_POLICIES = 10
 
 
 def _validate(doc: Any, kind: str) -> dict[str, Any]:
-    from vaultlink.policy import compile_policy
-
     compile_policy(doc, kind)  # raises PolicyInvalid / PolicyTooLarge
     if isinstance(doc, str):
         import json
@@ -56,8 +56,6 @@ def delete_vault_policy(svc: Service, caller: Caller, ref: str) -> dict[str, Any
 
 
 def set_identity_policies(svc: Service, caller: Caller, ref: str, docs: list[Any]) -> dict[str, Any]:
-    from vaultlink.errors import InvalidInput
-
     if not isinstance(docs, list) or len(docs) > MAX_IDENTITY_POLICIES:
         raise InvalidInput(f"policies must be a list of at most {MAX_IDENTITY_POLICIES} documents.", field="policies")
     checked = [_validate(d, "identity") for d in docs]

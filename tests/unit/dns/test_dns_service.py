@@ -24,8 +24,9 @@ from vaultlink.errors import (
     RecordOutsideZone,
     ZoneLinkConflict,
 )
-from vaultlink.service import dns, dns_explain, endpoints, networks, vaults
+from vaultlink.service import dns, dns_doctor, dns_explain, endpoints, networks, vaults
 from vaultlink.service.core import Caller, Service
+from vaultlink.service.dns_view import build_dns_view
 from vaultlink.service.events import DnsChanged, EndpointsChanged, VaultsChanged
 from vaultlink.service.identity import assign_role, authenticate, bootstrap, create_principal
 
@@ -65,7 +66,7 @@ def add_storage_account(svc: Service, vault_id: str, name: str) -> None:
 
 
 def answer(svc: Service, name: str, source: str) -> list[str]:
-    res = Responder(dns.build_dns_view(svc)).resolve(name, 1, source)
+    res = Responder(build_dns_view(svc)).resolve(name, 1, source)
     return [str(rr.rdata).rstrip(".") for rr in res.answer]
 
 
@@ -115,7 +116,7 @@ def test_zone_record_link_lifecycle_and_bad_input_leaves_zone_untouched(env: tup
     with pytest.raises(ZoneLinkConflict):
         dns.add_link(svc, owner, "corp.example", "net1")
     assert answer(svc, "www.corp.example", VM) == ["app.corp.example", "127.10.1.9"]
-    assert Responder(dns.build_dns_view(svc)).resolve("www.corp.example", 1, OUTSIDE).rcode == 5  # REFUSED
+    assert Responder(build_dns_view(svc)).resolve("www.corp.example", 1, OUTSIDE).rcode == 5  # REFUSED
     with pytest.raises(DnsZoneInUse):
         dns.delete_zone(svc, owner, "corp.example")
     dns.remove_link(svc, owner, "corp.example", "net1")  # by vnet name
@@ -168,7 +169,7 @@ def test_endpoint_with_dns_integration_gets_zones_records_and_link(env: tuple[Se
     assert answer(svc, N.blob_public_name("sa1"), VM) == [N.blob_privatelink_name("sa1"), cfgs["blob"]]
     assert answer(svc, N.queue_public_name("sa1"), VM) == [N.queue_privatelink_name("sa1"), cfgs["queue"]]
     assert answer(svc, N.blob_public_name("sa1"), OUTSIDE)[-1] == PUBLIC
-    assert dns_explain.doctor(svc, owner, "v1")["ok"] is True
+    assert dns_doctor.doctor(svc, owner, "v1")["ok"] is True
     # automatic changes are audited
     svc.audit.flush()
     events = svc.store.query_audit({"action": "dns.auto"})
@@ -200,7 +201,7 @@ def test_user_record_wins_and_newer_endpoint_wins_a_shared_name(env: tuple[Servi
     dns.set_record(svc, owner, vz, rel, "A", ["127.10.1.77"])
     svc.fire(EndpointsChanged())
     assert answer(svc, pl_name, VM) == ["127.10.1.77"]
-    doc = dns_explain.doctor(svc, owner, "v1")
+    doc = dns_doctor.doctor(svc, owner, "v1")
     assert [p["problem"] for p in doc["problems"]] == ["record-wrong", "peer-link-missing"]
     assert doc["problems"][0]["fix"] == f"vaultlink dns record set {vz} {rel} A {ip1}"
 
@@ -215,7 +216,7 @@ def test_without_integration_doctor_lists_fixes_and_check_explains(env: tuple[Se
     assert dns.list_zones(svc, owner) == []
     vid = w["vault"]["id"]
     vz = N.vault_privatelink_zone("l1")
-    doc = dns_explain.doctor(svc, owner, "v1")
+    doc = dns_doctor.doctor(svc, owner, "v1")
     assert [(p["problem"], p["fix"]) for p in doc["problems"]] == [
         ("zone-missing", f"vaultlink dns zone create {vz}"),
         ("link-missing", f"vaultlink dns link add {vz} --vnet net1"),
@@ -230,7 +231,7 @@ def test_without_integration_doctor_lists_fixes_and_check_explains(env: tuple[Se
     dns.add_link(svc, owner, vz, "net1")
     dns.set_record(svc, owner, vz, vid, "A", [ip])
     dns.add_link(svc, owner, vz, "peer", fallback_to_public=True)
-    assert dns_explain.doctor(svc, owner, "v1")["ok"] is True
+    assert dns_doctor.doctor(svc, owner, "v1")["ok"] is True
     why = dns_explain.check(svc, owner, VM, public_name)
     assert why["addresses"] == [ip] and why["private"] and why["vnet"]["name"] == "net1"
     assert why["steps"][1]["zone"] == vz and why["steps"][1]["link"] == "net1-link"
@@ -286,13 +287,13 @@ def test_doctor_flags_storage_accounts_without_endpoint_ips_and_sync_fixes_them(
     vaults.create_vault(svc, owner, "v2", "local-1")
     endpoint(svc, owner)  # 1 of the 3 usable addresses
     filler = endpoint(svc, owner, name="filler", vault="v2")  # 2 of 3
-    assert dns_explain.doctor(svc, owner, "v1")["ok"] is True
+    assert dns_doctor.doctor(svc, owner, "v1")["ok"] is True
     with svc.store.transaction() as txn:  # the vault gained an account its endpoints hold no IPs for
         vault = txn.require("vault", v["id"])
         vault["storage_accounts"] = ["sa1"]
         txn.update("vault", v["id"], vault)
     svc.fire(VaultsChanged())
-    doc = dns_explain.doctor(svc, owner, "v1")
+    doc = dns_doctor.doctor(svc, owner, "v1")
     storage = [p for p in doc["problems"] if p["problem"] == "storage-ip-missing"]
     assert doc["ok"] is False and [(p["endpoint"], p["storage_account"], p["missing"]) for p in storage] == [
         ("pe1", "sa1", ["blob", "queue"])
@@ -305,11 +306,11 @@ def test_doctor_flags_storage_accounts_without_endpoint_ips_and_sync_fixes_them(
         endpoint_settings.sync_endpoint(svc, owner, "pe1")
     # follow the advice: free room, then sync
     endpoints.delete_endpoint(svc, owner, filler["id"])
-    doc = dns_explain.doctor(svc, owner, "v1")
+    doc = dns_doctor.doctor(svc, owner, "v1")
     (only,) = [p for p in doc["problems"] if p["problem"] == "storage-ip-missing"]
     assert only["endpoint"] == "pe1" and "has room (2 free)" in only["message"]
     endpoint_settings.sync_endpoint(svc, owner, "pe1")
-    doc = dns_explain.doctor(svc, owner, "v1")
+    doc = dns_doctor.doctor(svc, owner, "v1")
     assert doc["ok"] is True, doc["problems"]  # the automatic records followed the new IPs
     blob_ip = next(c["ip"] for c in endpoints.get_endpoint(svc, owner, "pe1")["ip_configs"] if c["purpose"] == "blob")
     assert answer(svc, N.storage_privatelink_name("sa1", "blob"), VM) == [blob_ip]
@@ -332,7 +333,7 @@ def test_two_unpeered_vnets_each_resolve_their_own_endpoint(env: tuple[Service, 
     assert sorted(z["resource_group"] for z in zones) == ["default", "vnet-net2"]
     assert dns.get_zone(svc, owner, f"vnet-net2:{vz}")["vnet_links"][0]["vnet_name"] == "net2"
     # the doctor finds nothing to fix, so suggests nothing that would break the other vnet
-    assert dns_explain.doctor(svc, owner, "v1")["ok"]
+    assert dns_doctor.doctor(svc, owner, "v1")["ok"]
     # deleting the first endpoint leaves the second vnet's answers alone
     endpoints.delete_endpoint(svc, owner, "pe1")
     assert answer(svc, pl_name, "127.20.1.50") == [ip2]

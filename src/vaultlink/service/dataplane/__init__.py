@@ -12,7 +12,7 @@ from vaultlink.service.events import VaultDeleting
 
 def drop_vault_data(event: VaultDeleting) -> None:
     """``VaultDeleting``: a deletable vault has no recovery points left: drop its containers, items, jobs
-    and index rows."""
+    and registration secrets (the chunk index rows: ``Service.chunks.drop_vault``, wired beside it)."""
     txn, vault = event.txn, event.record
     for kind, parent in (("job", vault["id"]), ("container", vault["id"]), ("storage_account", vault["id"]),
                          ("registration_secret", vault["id"])):

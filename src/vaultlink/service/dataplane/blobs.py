@@ -16,9 +16,9 @@ from typing import Any
 import blake3
 
 from vaultlink.errors import BlobExists, ContentMismatch, InvalidInput, NotFound
+from vaultlink.ports import ChunkEntry as Entry
 from vaultlink.service.core import Service
 from vaultlink.service.dataplane import storage
-from vaultlink.service.dataplane.chunkindex import Entry, chunk_index_of
 
 ENTRY = struct.Struct("<32sII")
 MAX_ENTRIES = 200_000
@@ -125,21 +125,21 @@ def add_chunks(svc: Service, container: dict[str, Any], account: str, pack: str,
         raise InvalidInput("pack must be a pack blob name (packs/<hash>).", field="pack")
     if not storage.blobs_of(svc).exists(storage.blob_key(vault_id, account, container["id"], pack)):
         raise NotFound(f"pack {pack} is not stored in {account}; upload it first.", field="pack")
-    new = chunk_index_of(svc).add(vault_id, container["id"], account, pack, ents)
+    new = svc.chunks.add(vault_id, container["id"], account, pack, ents)
     return {"pack": pack, "entries": len(ents), "new": new}
 
 
 def query_chunks(svc: Service, container: dict[str, Any], ids: Any) -> dict[str, Any]:
     """The dedup query: which of these chunk ids are already stored."""
     want = decode_ids(ids)
-    have = chunk_index_of(svc).have(container["vault_id"], container["id"], want)
+    have = svc.chunks.have(container["vault_id"], container["id"], want)
     return {"asked": len(want), "have": base64.b64encode(b"".join(i for i in want if i in have)).decode()}
 
 
 def all_chunks(svc: Service, container: dict[str, Any]) -> dict[str, Any]:
     """Every entry of the container's index, grouped by pack."""
     packs: dict[tuple[str, str], list[Entry]] = {}
-    for cid, acct, pack, off, ln in chunk_index_of(svc).rows(container["vault_id"], container["id"]):
+    for cid, acct, pack, off, ln in svc.chunks.rows(container["vault_id"], container["id"]):
         packs.setdefault((acct, pack), []).append((cid, off, ln))
     return {
         "packs": [

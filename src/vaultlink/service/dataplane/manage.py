@@ -8,7 +8,7 @@ from typing import Any
 from vaultlink.errors import NotFound, RecoveryPointNotFound
 from vaultlink.service.core import Caller, Service, authorize
 from vaultlink.service.dataplane import storage
-from vaultlink.service.dataplane.containers import vault_names
+from vaultlink.service.dataplane.containers import public_container, vault_names
 from vaultlink.service.dataplane.credentials import DEFAULT_VALID_HOURS, create_registration_secret
 from vaultlink.service.vaults import find_vault, vault_scope
 
@@ -112,8 +112,6 @@ def get_job(svc: Service, caller: Caller, job_id: str) -> dict[str, Any]:
 
 
 def list_containers(svc: Service, caller: Caller, vault_ref: str) -> list[dict[str, Any]]:
-    from vaultlink.service.dataplane.containers import public_container
-
     vault = _vault_for(svc, caller, vault_ref, "backup.read")
     with svc.store.transaction() as txn:
         return [public_container(c) for c in txn.find("container", parent_id=vault["id"])]

@@ -12,9 +12,8 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
-from vaultlink.adapters.blob_names import check_name
 from vaultlink.errors import NotFound, ServiceUnavailable
-from vaultlink.ports import BlobStore, Txn
+from vaultlink.ports import BlobStore, Txn, check_name
 from vaultlink.service.core import Service
 from vaultlink.service.endpoints import add_storage_account
 from vaultlink.service.events import EndpointsChanged

@@ -1,4 +1,4 @@
-"""``vaultlink serve``: one process, one event loop, every listener.
+"""The process: one event loop, every listener (the composition root, ``bootstrap.build_process``, builds it).
 
 The public endpoint (management API + public data plane) listens on
 ``public_address:api_port``. Other components (private endpoint listeners, the
@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import os
 import signal
 import socket
-import sys
 import time
 from collections.abc import Awaitable, Callable, Generator
 from pathlib import Path
@@ -21,15 +19,9 @@ from typing import Any
 
 import uvicorn
 
-from vaultlink.api.app import create_app
-from vaultlink.api.data_apps import build_data_apps
-from vaultlink.bootstrap import build_service
 from vaultlink.config import Config
 from vaultlink.errors import ServiceUnavailable
-from vaultlink.fabric.listeners import attach as attach_fabric
-from vaultlink.runtime.dns import attach as attach_dns
 from vaultlink.service.core import Service
-from vaultlink.service.identity import bootstrap
 
 
 class _Server(uvicorn.Server):
@@ -56,10 +48,10 @@ def bind_socket(host: str, port: int) -> socket.socket:
 
 
 class Runtime:
-    def __init__(self, svc: Service, app: Any | None = None) -> None:
+    def __init__(self, svc: Service, app: Any) -> None:
         self.svc = svc
         self.config: Config = svc.config
-        self.app = app or create_app(svc)
+        self.app = app
         self.uv_config = uvicorn.Config(
             self.app,
             log_level="warning",
@@ -170,46 +162,3 @@ def write_private(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def serve(config: Config, out: Any = sys.stdout) -> None:
-    """Run the service until SIGINT/SIGTERM."""
-
-    data_dir = config.data_dir
-    data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    os.chmod(data_dir, 0o700)  # a data dir made before (or by hand) is tightened too: it holds keys
-    svc = build_service(config)
-    created = bootstrap(svc)
-    if created is not None:
-        account, token = created
-        write_private(data_dir / "owner.key", token + "\n")
-        out.write(
-            f"vaultlink: created root account {account['id']} and its owner.\n"
-            f"vaultlink: owner API key (shown once; also saved to {data_dir / 'owner.key'}, mode 0600):\n"
-            f"  {token}\n"
-        )
-        out.flush()
-    runtime = Runtime(svc)
-    attach_fabric(runtime, build_data_apps(svc))  # the request pipeline and endpoint listeners
-    attach_dns(runtime)  # the DNS responder
-    info_path = data_dir / "server.json"
-
-    def ready(rt: Runtime) -> None:
-        info = {
-            "url": rt.url,
-            "pid": os.getpid(),
-            "api_port": rt.port,
-            "public_address": config.public_address,
-            "domain": config.domain,
-            "default_region": next(iter(svc.catalog.regions), None),
-        }
-        info.update(getattr(rt, "extra_info", {}))
-        write_private(info_path, json.dumps(info, indent=2))
-        out.write(f"vaultlink: serving {rt.url} (data dir {data_dir})\n")
-        out.flush()
-
-    try:
-        asyncio.run(runtime.run(ready))
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            info_path.unlink()
-        out.write("vaultlink: stopped\n")
-        out.flush()

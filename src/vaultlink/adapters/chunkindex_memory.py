@@ -1,0 +1,54 @@
+"""The chunk index in memory (for the ``memory://`` store and unit tests); passes the same contract suite."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+
+from vaultlink.ports import ChunkEntry, ChunkRow
+
+
+def pack_key(container_id: str, account: str, pack: str) -> str:
+    """The stored location of a pack: ``<container>/<storage account>/<pack name>``."""
+    return f"{container_id}/{account}/{pack}"
+
+
+def split_key(key: str) -> tuple[str, str, str]:
+    c, a, p = key.split("/", 2)
+    return c, a, p
+
+
+class MemoryVaultChunkIndex:
+    def __init__(self) -> None:
+        self._rows: dict[tuple[str, bytes], tuple[str, int, int]] = {}
+        self._lock = threading.Lock()
+
+    def add(self, vault_id: str, container_id: str, account: str, pack: str, entries: Sequence[ChunkEntry]) -> int:
+        key = pack_key(container_id, account, pack)
+        new = 0
+        with self._lock:
+            for cid, off, ln in entries:
+                if (vault_id, cid) not in self._rows:
+                    self._rows[(vault_id, cid)] = (key, off, ln)
+                    new += 1
+        return new
+
+    def have(self, vault_id: str, container_id: str, ids: Iterable[bytes]) -> set[bytes]:
+        prefix = container_id + "/"
+        with self._lock:
+            return {
+                i for i in ids if (r := self._rows.get((vault_id, i))) is not None and r[0].startswith(prefix)
+            }
+
+    def rows(self, vault_id: str, container_id: str) -> Iterator[ChunkRow]:
+        with self._lock:
+            items = [(k[1], v) for k, v in self._rows.items() if k[0] == vault_id]
+        for cid, (key, off, ln) in items:
+            c, a, p = split_key(key)
+            if c == container_id:
+                yield cid, a, p, off, ln
+
+    def drop_vault(self, vault_id: str) -> None:
+        with self._lock:
+            for k in [k for k in self._rows if k[0] == vault_id]:
+                del self._rows[k]

@@ -1,0 +1,77 @@
+"""The chunk index in the ``chunk_index`` table of the SQL metadata store (SQLite or PostgreSQL)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
+
+from sqlalchemy import Engine, delete, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import SQLAlchemyError
+
+from vaultlink.adapters.chunkindex_memory import pack_key, split_key
+from vaultlink.adapters.schema import chunk_index as t
+from vaultlink.errors import StoreError
+from vaultlink.ports import ChunkEntry, ChunkRow
+
+_BATCH = 500
+
+
+class SqlVaultChunkIndex:
+    """Over the metadata store's engine; ``lock`` is the store's writer lock (SQLite has one writer)."""
+
+    def __init__(self, engine: Engine, lock: Any = None) -> None:
+        self.engine = engine
+        self._lock: Any = lock or threading.RLock()
+        self._dialect = engine.dialect.name
+
+    def _insert(self) -> Any:
+        if self._dialect == "postgresql":
+            return pg_insert(t).on_conflict_do_nothing()
+        return sqlite_insert(t).on_conflict_do_nothing()
+
+    def add(self, vault_id: str, container_id: str, account: str, pack: str, entries: Sequence[ChunkEntry]) -> int:
+        if not entries:
+            return 0
+        key = pack_key(container_id, account, pack)
+        rows = [
+            {"vault_id": vault_id, "chunk_id": cid, "pack": key, "offset": off, "length": ln, "raw_length": 0}
+            for cid, off, ln in entries
+        ]
+        try:
+            with self._lock, self.engine.begin() as conn:
+                res = conn.execute(self._insert(), rows)
+                return max(int(res.rowcount or 0), 0)
+        except SQLAlchemyError as exc:
+            raise StoreError(f"cannot update the chunk index: {exc.__class__.__name__}") from None
+
+    def have(self, vault_id: str, container_id: str, ids: Iterable[bytes]) -> set[bytes]:
+        want = list(dict.fromkeys(ids))
+        out: set[bytes] = set()
+        prefix = container_id + "/"
+        try:
+            with self.engine.connect() as conn:
+                for i in range(0, len(want), _BATCH):
+                    q = select(t.c.chunk_id, t.c.pack).where(
+                        t.c.vault_id == vault_id, t.c.chunk_id.in_(want[i : i + _BATCH])
+                    )
+                    out.update(bytes(r[0]) for r in conn.execute(q) if str(r[1]).startswith(prefix))
+        except SQLAlchemyError as exc:
+            raise StoreError(f"cannot read the chunk index: {exc.__class__.__name__}") from None
+        return out
+
+    def rows(self, vault_id: str, container_id: str) -> Iterator[ChunkRow]:
+        q = select(t.c.chunk_id, t.c.pack, t.c.offset, t.c.length).where(
+            t.c.vault_id == vault_id, t.c.pack.like(container_id + "/%")
+        )
+        with self.engine.connect() as conn:
+            result = [(bytes(r[0]), str(r[1]), int(r[2]), int(r[3])) for r in conn.execute(q)]
+        for cid, key, off, ln in result:
+            _c, a, p = split_key(key)
+            yield cid, a, p, off, ln
+
+    def drop_vault(self, vault_id: str) -> None:
+        with self._lock, self.engine.begin() as conn:
+            conn.execute(delete(t).where(t.c.vault_id == vault_id))

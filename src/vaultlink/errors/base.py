@@ -1,0 +1,233 @@
+"""The root of the error tree, the registry of codes, and the general kinds (input, access, state, service).
+
+The error tree: every error a user can see has a stable code.
+
+Each class carries:
+- ``code``: the stable string users, scripts and tests rely on;
+- ``http_status``: what the API answers;
+- ``exit_code``: what the CLI exits with;
+- the docstring: the default message, which says how to fix the problem.
+
+Raise with a specific message (``raise InvalidName("vault name 'x y' ...")``) or
+without one to use the docstring. Third-party exceptions are translated into
+these at the adapter that meets them.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+_REGISTRY: dict[str, type[VaultlinkError]] = {}
+
+
+class VaultlinkError(Exception):
+    """Something went wrong; the message says what to do."""
+
+    code: ClassVar[str] = "InternalError"
+    http_status: ClassVar[int] = 500
+    exit_code: ClassVar[int] = 1
+
+    def __init__(self, message: str | None = None, *, field: str | None = None, **details: Any) -> None:
+        doc = " ".join((type(self).__doc__ or "").split())  # docstrings may wrap; messages are one line
+        self.message = message or doc
+        self.field = field
+        self.details = details
+        super().__init__(self.message)
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.code in _REGISTRY and _REGISTRY[cls.code] is not cls:
+            raise TypeError(f"duplicate error code {cls.code}")
+        _REGISTRY[cls.code] = cls
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"code": self.code, "message": self.message}
+        if self.field:
+            out["field"] = self.field
+        if self.details:
+            out["details"] = self.details
+        return out
+
+
+def from_dict(data: dict[str, Any], http_status: int | None = None) -> VaultlinkError:
+    """Rebuild an error from an API error body (used by the CLI and the agent)."""
+    code = str(data.get("code", "InternalError"))
+    cls = _REGISTRY.get(code)
+    details = data.get("details") or {}
+    if cls is None:
+        err = VaultlinkError(str(data.get("message", "")), field=data.get("field"), **details)
+        err.code = code  # type: ignore[misc]
+        if http_status:
+            err.http_status = http_status  # type: ignore[misc]
+        return err
+    return cls(str(data.get("message", "")) or None, field=data.get("field"), **details)
+
+
+def all_codes() -> dict[str, type[VaultlinkError]]:
+    return dict(_REGISTRY)
+
+
+# --- input (exit 2) -------------------------------------------------------
+class InvalidInput(VaultlinkError):
+    """The request is not valid; fix the named field and retry."""
+
+    code = "InvalidInput"
+    http_status = 400
+    exit_code = 2
+
+
+class MalformedJSON(InvalidInput):
+    """The request body is not valid JSON; send a JSON object."""
+
+    code = "MalformedJSON"
+    http_status = 400
+    exit_code = 2
+
+
+class InvalidName(InvalidInput):
+    """Names are 1-63 characters: lower-case letters, digits and hyphens, starting with a letter."""
+
+    code = "InvalidName"
+    http_status = 400
+    exit_code = 2
+
+
+class InvalidType(InvalidInput):
+    """A field has the wrong type; see the field named in the error."""
+
+    code = "InvalidType"
+    http_status = 400
+    exit_code = 2
+
+
+class MissingField(InvalidInput):
+    """A required field is missing; add it and retry."""
+
+    code = "MissingField"
+    http_status = 400
+    exit_code = 2
+
+
+class UnknownRegion(InvalidInput):
+    """Unknown region; run `vaultlink region list` to see the choices."""
+
+    code = "UnknownRegion"
+    http_status = 400
+    exit_code = 2
+
+
+class InvalidCidr(InvalidInput):
+    """The address range is not a valid CIDR."""
+
+    code = "InvalidCidr"
+    http_status = 400
+    exit_code = 2
+
+
+class PolicyInvalid(InvalidInput):
+    """The policy document is not valid; fix the problems listed."""
+
+    code = "PolicyInvalid"
+    http_status = 400
+    exit_code = 2
+
+
+class PolicyTooLarge(InvalidInput):
+    """The policy document is over 20,480 characters; shorten it."""
+
+    code = "PolicyTooLarge"
+    http_status = 400
+    exit_code = 2
+
+
+class PayloadTooLarge(InvalidInput):
+    """The request body is too large; send a smaller one."""
+
+    code = "PayloadTooLarge"
+    http_status = 413
+    exit_code = 2
+
+
+# --- authentication / authorization (exit 3) -----------------------------
+class Unauthenticated(VaultlinkError):
+    """No API key was sent; set VAULTLINK_API_KEY or pass --api-key."""
+
+    code = "Unauthenticated"
+    http_status = 401
+    exit_code = 3
+
+
+class InvalidApiKey(VaultlinkError):
+    """The API key is unknown or revoked; create a new one with `vaultlink key create`."""
+
+    code = "InvalidApiKey"
+    http_status = 401
+    exit_code = 3
+
+
+class AccessDenied(VaultlinkError):
+    """Your role does not allow this call; ask an Owner to assign a stronger role."""
+
+    code = "AccessDenied"
+    http_status = 403
+    exit_code = 3
+
+
+# --- state (exit 4) --------------------------------------------------------
+class NotFound(VaultlinkError):
+    """The resource does not exist; list them to see what exists."""
+
+    code = "NotFound"
+    http_status = 404
+    exit_code = 4
+
+
+class Conflict(VaultlinkError):
+    """The request conflicts with the current state of the resource."""
+
+    code = "Conflict"
+    http_status = 409
+    exit_code = 4
+
+
+class AlreadyExists(Conflict):
+    """A resource with that name already exists; pick another name."""
+
+    code = "AlreadyExists"
+    http_status = 409
+    exit_code = 4
+
+
+class VaultNotEmpty(Conflict):
+    """The vault holds recovery points; delete them (or the protected items) before deleting the vault."""
+
+    code = "VaultNotEmpty"
+    http_status = 409
+    exit_code = 4
+
+
+# --- service (exit 5) ------------------------------------------------------
+class ServiceUnavailable(VaultlinkError):
+    """The vaultlink service cannot be reached; start it with `vaultlink serve` or check VAULTLINK_URL."""
+
+    code = "ServiceUnavailable"
+    http_status = 503
+    exit_code = 5
+
+
+class RequestLimitExceeded(VaultlinkError):
+    """Too many requests; slow down and retry after a short wait."""
+
+    code = "RequestLimitExceeded"
+    http_status = 429
+    exit_code = 5
+
+
+class StoreError(VaultlinkError):
+    """The metadata store failed; check the service log."""
+
+    code = "StoreError"
+    http_status = 500
+    exit_code = 5
+
+

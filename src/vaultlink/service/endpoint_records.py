@@ -1,0 +1,145 @@
+"""New endpoint records, validated: a resource endpoint (a vault's private endpoint, with its storage
+names) or a service endpoint (the regional backup service in a vnet). ``create_endpoint`` stores them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from vaultlink.domain import connections as conns
+from vaultlink.domain import endpoints as dom
+from vaultlink.errors import VaultlinkError
+from vaultlink.ports import Txn
+from vaultlink.service.core import Caller, Service, allowed
+from vaultlink.service.vaults import lookup_vault, vault_scope
+
+
+def find_vault_or_none(txn: Txn, ref: str, account_id: str) -> dict[str, Any] | None:
+    """By id or ARN (any account: a connection request needs no rights on the vault) or by name in the
+    account."""
+    return lookup_vault(txn, ref, account_id)
+
+
+def resource_record(
+    svc: Service,
+    txn: Txn,
+    caller: Caller,
+    body: dict[str, Any],
+    region: Any,
+    vnet: dict[str, Any] | None,
+    name_taken: bool,
+    eid: str,
+) -> dict[str, Any]:
+    vault_ref = body.get("vault")
+    vault = find_vault_or_none(txn, vault_ref, caller.account_id) if isinstance(vault_ref, str) and vault_ref else None
+    if vault is not None and vault["account_id"] != caller.account_id:
+        vault = {**vault, "name": vault["id"]}  # another account's vault: its name is not revealed
+    paired = vault.get("secondary_region") if vault else None
+    req = dom.ResourceRequest(
+        body.get("name"),
+        body.get("region"),
+        vault_ref,
+        body.get("group_id"),
+        body.get("vnet"),
+        body.get("subnet"),
+        bool(body.get("dns_integration", True)),
+        body.get("tags"),
+        body.get("rules"),
+    )
+    ctx = dom.ResourceContext(
+        region=region,
+        vault=vault,
+        vault_paired=paired,
+        vault_endpoints=endpoints_for_vault(txn, vault["id"]) if vault else [],
+        vnet=vnet,
+        name_taken=name_taken,
+        storage_accounts=dom.storage_account_names(vault) if vault else [],
+    )
+    problems = dom.validate_resource(req, ctx)
+    problems += policy_problems(body.get("policy"))
+    dom.raise_problems(problems)
+    assert vault is not None and region is not None
+    auto = allowed(txn, caller, "connection.approve", vault_scope(vault))
+    return {
+        "name": body["name"],
+        "kind": "resource",
+        "vault_id": vault["id"],
+        "vault_name": vault["name"],
+        "group_id": dom.normalize_group_id(body["group_id"]),
+        "service": None,
+        "service_name": None,
+        "subnet": body["subnet"],
+        "ip_configs": dom.resource_configs(
+            vault["id"], region.geo, dom.storage_account_names(vault), svc.config.domain
+        ),
+        "dns_integration": req.dns_integration,
+        "private_dns_enabled": False,
+        "connection": conns.new_connection(auto, str(body.get("request_message") or "")),
+    }
+
+
+def service_record(
+    svc: Service,
+    txn: Txn,
+    body: dict[str, Any],
+    region: Any,
+    vnet: dict[str, Any] | None,
+    name_taken: bool,
+    eid: str,
+) -> dict[str, Any]:
+    service = body.get("service")
+    private_dns = bool(body.get("private_dns", True))
+    taken = False
+    if vnet is not None and private_dns:
+        taken = any(
+            e["kind"] == "service" and e["service"] == service and e.get("private_dns_enabled")
+            for e in txn.find("endpoint", parent_id=vnet["id"])
+        )
+    req = dom.ServiceRequest(
+        body.get("name"),
+        body.get("region"),
+        service,
+        body.get("vnet"),
+        body.get("subnet"),
+        private_dns,
+        body.get("tags"),
+        body.get("rules"),
+    )
+    ctx = dom.ServiceContext(region=region, vnet=vnet, name_taken=name_taken, private_dns_taken=taken)
+    problems = dom.validate_service(req, ctx) + policy_problems(body.get("policy"))
+    dom.raise_problems(problems)
+    assert region is not None
+    return {
+        "name": body["name"],
+        "kind": "service",
+        "vault_id": None,
+        "vault_name": None,
+        "group_id": None,
+        "service": service,
+        "service_name": region.service_name(service),
+        "subnet": body["subnet"],
+        "ip_configs": dom.service_configs(eid, str(service), region.name, svc.config.domain),
+        "dns_integration": False,
+        "private_dns_enabled": private_dns,
+        "connection": conns.connection(conns.APPROVED, "Accepted: service endpoints are accepted at once."),
+    }
+
+
+def policy_problems(doc: Any) -> list[dom.Problem]:
+    if doc is None:
+        return []
+    try:
+        dom.check_policy(doc)
+    except VaultlinkError as exc:
+        return [dom.Problem(type(exc), "policy", exc.message)]
+    return []
+
+
+def endpoints_for_vault(txn: Txn, vault_id: str) -> list[dict[str, Any]]:
+    """Every resource endpoint targeting the vault (any status), oldest first."""
+    out = []
+    for ix in txn.find("vault_endpoint", parent_id=vault_id):
+        e = txn.get("endpoint", ix["id"])
+        if e is not None:
+            out.append(e)
+    return out
+
