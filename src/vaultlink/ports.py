@@ -7,7 +7,7 @@ in ``tests/contract``.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
@@ -92,9 +92,9 @@ class Txn(Protocol):
       exception inside the ``transaction()`` block rolls everything back.
     """
 
-    def insert(self, kind: str, id: str, record: dict[str, Any]) -> None: ...
+    def insert(self, kind: str, id: str, record: Mapping[str, Any]) -> None: ...
 
-    def update(self, kind: str, id: str, record: dict[str, Any]) -> None: ...
+    def update(self, kind: str, id: str, record: Mapping[str, Any]) -> None: ...
 
     def get(self, kind: str, id: str) -> dict[str, Any] | None: ...
 

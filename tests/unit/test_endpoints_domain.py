@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from vaultlink.domain import connections as conns
+from vaultlink.domain import endpoint_names as epnames
 from vaultlink.domain import endpoints as dom
 from vaultlink.domain import networks as net
 from vaultlink.domain import security_groups as sgs
@@ -153,17 +154,17 @@ def test_subnet_capacity_counts_storage_accounts() -> None:
 
 
 def test_names_served() -> None:
-    cfgs = dom.resource_configs("v1a2b3c", "l1", ["sa1"], "vaultlink.internal")
+    cfgs = epnames.resource_configs("v1a2b3c", "l1", ["sa1"], "vaultlink.internal")
     assert [(c["purpose"], c["fqdn"]) for c in cfgs] == [
         ("backup", "v1a2b3c.privatelink.l1.backup.vaultlink.internal"),
         ("blob", "sa1.privatelink.blob.vaultlink.internal"),
         ("queue", "sa1.privatelink.queue.vaultlink.internal"),
     ]
     assert cfgs[0]["public_name"] == "v1a2b3c.l1.backup.vaultlink.internal"
-    svc = dom.service_configs("pe-abc", "backup", "local-1", "vaultlink.internal")
+    svc = epnames.service_configs("pe-abc", "backup", "local-1", "vaultlink.internal")
     assert svc[0]["fqdn"] == "pe-abc.backup.local-1.vpce.vaultlink.internal"
     assert svc[0]["public_name"] == "backup.local-1.vaultlink.internal"
-    assert dom.storage_account_names({"storage_accounts": ["a", {"name": "b"}]}) == ["a", "b"]
+    assert epnames.storage_account_names({"storage_accounts": ["a", {"name": "b"}]}) == ["a", "b"]
 
 
 def test_connection_state_machine() -> None:

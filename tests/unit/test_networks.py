@@ -13,6 +13,7 @@ from vaultlink.errors import (
     SubnetOutsideVnet,
     SubnetTooSmall,
 )
+from vaultlink.prefixes import PrefixIndex
 
 
 @pytest.mark.parametrize("cidr", ["127.10.0.0/16", "127.1.0.0/16", "127.255.255.248/29", "127.128.0.0/9"])
@@ -87,10 +88,11 @@ def test_reserved_addresses_and_allocation_order() -> None:
 
 def test_longest_prefix_classification() -> None:
     spaces = [("vnet-big", "127.64.0.0/10"), ("vnet-small", "127.65.1.0/24"), ("vnet-b", "127.20.0.0/16")]
-    assert net.classify(spaces, "127.65.1.9") == "vnet-small"
-    assert net.classify(spaces, "127.65.2.9") == "vnet-big"
-    assert net.classify(spaces, "127.20.255.255") == "vnet-b"
-    assert net.classify(spaces, "127.0.0.1") is None, "127.0.0.0/16 is the internet"
-    assert net.classify(spaces, "not-an-ip") is None
+    index = PrefixIndex.build(("", cidr, vid) for vid, cidr in spaces)
+    assert index.lookup("127.65.1.9") == "vnet-small"
+    assert index.lookup("127.65.2.9") == "vnet-big"
+    assert index.lookup("127.20.255.255") == "vnet-b"
+    assert index.lookup("127.0.0.1") is None, "127.0.0.0/16 is the internet"
+    assert index.lookup("not-an-ip") is None
     assert net.spaces_overlap(["127.64.0.0/10"], ["127.65.1.0/24"]) == ("127.64.0.0/10", "127.65.1.0/24")
     assert net.spaces_overlap(["127.20.0.0/16"], ["127.21.0.0/16"]) is None

@@ -27,10 +27,11 @@ class SqlVaultChunkIndex:
         self._lock: Any = lock or threading.RLock()
         self._dialect = engine.dialect.name
 
-    def _insert(self) -> Any:
-        if self._dialect == "postgresql":
-            return pg_insert(t).on_conflict_do_nothing()
-        return sqlite_insert(t).on_conflict_do_nothing()
+    def _insert(self, rows: list[dict[str, Any]]) -> Any:
+        """One multi-row INSERT that skips known ids and returns the ids it stored (a driver's rowcount
+        for executemany is not reliable: psycopg reports 0)."""
+        ins = pg_insert(t) if self._dialect == "postgresql" else sqlite_insert(t)
+        return ins.values(rows).on_conflict_do_nothing().returning(t.c.chunk_id)
 
     def add(self, vault_id: str, container_id: str, account: str, pack: str, entries: Sequence[ChunkEntry]) -> int:
         if not entries:
@@ -40,12 +41,14 @@ class SqlVaultChunkIndex:
             {"vault_id": vault_id, "chunk_id": cid, "pack": key, "offset": off, "length": ln, "raw_length": 0}
             for cid, off, ln in entries
         ]
+        new = 0
         try:
             with self._lock, self.engine.begin() as conn:
-                res = conn.execute(self._insert(), rows)
-                return max(int(res.rowcount or 0), 0)
+                for i in range(0, len(rows), _BATCH):
+                    new += len(conn.execute(self._insert(rows[i : i + _BATCH])).all())
         except SQLAlchemyError as exc:
             raise StoreError(f"cannot update the chunk index: {exc.__class__.__name__}") from None
+        return new
 
     def have(self, vault_id: str, container_id: str, ids: Iterable[bytes]) -> set[bytes]:
         want = list(dict.fromkeys(ids))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
@@ -16,7 +16,7 @@ class MemTxn:
         self._rows = rows
         self._seq = seq
 
-    def _unique_clash(self, kind: str, id: str, record: dict[str, Any]) -> bool:
+    def _unique_clash(self, kind: str, id: str, record: Mapping[str, Any]) -> bool:
         if record.get("name") is None:
             return False
         key = (record.get("account_id") or "", record.get("parent_id") or "", record["name"])
@@ -30,7 +30,7 @@ class MemTxn:
                 return True
         return False
 
-    def insert(self, kind: str, id: str, record: dict[str, Any]) -> None:
+    def insert(self, kind: str, id: str, record: Mapping[str, Any]) -> None:
         if (kind, id) in self._rows or self._unique_clash(kind, id, record):
             name = record.get("name")
             raise AlreadyExists(
@@ -40,14 +40,14 @@ class MemTxn:
                 field="name",
             )
         self._seq[0] += 1
-        self._rows[(kind, id)] = (self._seq[0], copy.deepcopy(record))
+        self._rows[(kind, id)] = (self._seq[0], copy.deepcopy(dict(record)))
 
-    def update(self, kind: str, id: str, record: dict[str, Any]) -> None:
+    def update(self, kind: str, id: str, record: Mapping[str, Any]) -> None:
         if (kind, id) not in self._rows:
             raise NotFound(f"{kind} {id!r} does not exist.")
         if self._unique_clash(kind, id, record):
             raise AlreadyExists(f"a {kind} named {record.get('name')!r} already exists here.", field="name")
-        self._rows[(kind, id)] = (self._rows[(kind, id)][0], copy.deepcopy(record))
+        self._rows[(kind, id)] = (self._rows[(kind, id)][0], copy.deepcopy(dict(record)))
 
     def get(self, kind: str, id: str) -> dict[str, Any] | None:
         row = self._rows.get((kind, id))

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
@@ -24,7 +24,7 @@ from vaultlink.errors import AlreadyExists, NotFound, StoreError
 _INDEXED = ("account_id", "parent_id", "name")
 
 
-def _key(record: dict[str, Any]) -> dict[str, Any]:
+def _key(record: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "account_id": record.get("account_id") or "",
         "parent_id": record.get("parent_id") or "",
@@ -36,7 +36,7 @@ class SqlTxn:
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
 
-    def insert(self, kind: str, id: str, record: dict[str, Any]) -> None:
+    def insert(self, kind: str, id: str, record: Mapping[str, Any]) -> None:
         try:
             with self._conn.begin_nested():
                 self._conn.execute(
@@ -53,7 +53,7 @@ class SqlTxn:
                 field="name",
             ) from None
 
-    def update(self, kind: str, id: str, record: dict[str, Any]) -> None:
+    def update(self, kind: str, id: str, record: Mapping[str, Any]) -> None:
         try:
             with self._conn.begin_nested():
                 res = self._conn.execute(

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import Request
 from starlette.concurrency import run_in_threadpool
 
+from vaultlink.domain.records import ContainerRecord
 from vaultlink.errors import VaultlinkError
 from vaultlink.service.core import Service
 from vaultlink.service.dataplane.containers import calling_container
@@ -28,9 +27,9 @@ def svc_of(request: Request) -> Service:
     return svc
 
 
-def container_for(request: Request, ctx: DataContext) -> dict[str, Any]:
+def container_for(request: Request, ctx: DataContext) -> ContainerRecord:
     return calling_container(svc_of(request), ctx, request.headers.get(CONTAINER_HEADER))
 
 
-async def container_for_async(request: Request, ctx: DataContext) -> dict[str, Any]:
+async def container_for_async(request: Request, ctx: DataContext) -> ContainerRecord:
     return await run_in_threadpool(container_for, request, ctx)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict
@@ -79,7 +79,8 @@ def create_principal(body: PrincipalIn, request: Request) -> dict[str, Any]:
 @router.get("/principals", name="principal.list")
 def list_principals(request: Request, account_id: str | None = None) -> list[dict[str, Any]]:
     svc = service_of(request)
-    return call(request, "principal.list", lambda c: ids.list_principals(svc, c, account_id))
+    return call(request, "principal.list",
+                lambda c: cast(list[dict[str, Any]], ids.list_principals(svc, c, account_id)))
 
 
 @router.delete("/principals/{ref}", name="principal.delete")
@@ -122,7 +123,7 @@ def assign_role(body: RoleIn, request: Request) -> dict[str, Any]:
     return call(
         request,
         "role.assign",
-        lambda c: ids.assign_role(svc, c, body.principal, body.role, body.scope),
+        lambda c: cast(dict[str, Any], ids.assign_role(svc, c, body.principal, body.role, body.scope)),
         target=body.scope,
     )
 

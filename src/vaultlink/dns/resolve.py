@@ -16,7 +16,6 @@ public name answered inside a linked vnet ends in the private IP.
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -25,6 +24,7 @@ from dnslib import AAAA, CNAME, NS, QTYPE, RD, RR, SOA, TXT, A
 from vaultlink.dns.model import DnsView, PrivateZone, Soa
 from vaultlink.dns.names import is_subdomain
 from vaultlink.dns.wire import NOERROR, NXDOMAIN, REFUSED, TYPE_ANY, TYPE_CNAME
+from vaultlink.prefixes import DEFAULT_DOMAIN, PrefixIndex
 
 MAX_CHAIN = 8
 _TYPE_CODE = {"A": 1, "NS": 2, "CNAME": 5, "SOA": 6, "TXT": 16, "AAAA": 28}
@@ -126,16 +126,9 @@ class CompiledView:
                 self.visible.setdefault(link.vnet_id, []).append((indexes[id(z)], link.fallback_to_public))
         for zones in self.visible.values():
             zones.sort(key=lambda item: len(item[0].name), reverse=True)
-        self._nets: dict[int, list[tuple[int, dict[int, str]]]] = {4: [], 6: []}
-        by_len: dict[tuple[int, int], dict[int, str]] = {}
-        for vnet in view.vnets:
-            for cidr in vnet.address_spaces:
-                net = ipaddress.ip_network(cidr, strict=False)
-                by_len.setdefault((net.version, net.prefixlen), {}).setdefault(
-                    int(net.network_address), vnet.id
-                )
-        for (version, plen), table in sorted(by_len.items(), key=lambda kv: -kv[0][1]):
-            self._nets[version].append((plen, table))
+        self._index = PrefixIndex.build(
+            (vnet.routing_domain, cidr, vnet.id) for vnet in view.vnets for cidr in vnet.address_spaces
+        )
 
     @staticmethod
     def _public_zone(view: DnsView) -> ZoneIndex:
@@ -160,21 +153,9 @@ class CompiledView:
                     pub.add(target, rtype, view.public_ttl, [addr])
         return pub
 
-    def classify(self, source_ip: str) -> str | None:
-        """The vnet id whose address space holds ``source_ip`` (longest prefix); None = internet."""
-        try:
-            addr = ipaddress.ip_address(source_ip.split("%", 1)[0])
-        except ValueError:
-            return None
-        if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
-            addr = addr.ipv4_mapped
-        value = int(addr)
-        bits = 32 if addr.version == 4 else 128
-        for plen, table in self._nets[addr.version]:
-            vnet = table.get(value >> (bits - plen) << (bits - plen))
-            if vnet is not None:
-                return vnet
-        return None
+    def classify(self, source_ip: str, domain: str = DEFAULT_DOMAIN) -> str | None:
+        """The vnet id whose address space holds ``source_ip`` (the one prefix index); None = internet."""
+        return self._index.lookup(source_ip, domain)
 
     def _step(self, name: str, qtype: int, vnet: str | None) -> tuple[Step, str | None, bool]:
         for zone, fallback in self.visible.get(vnet, ()) if vnet is not None else ():

@@ -3,8 +3,7 @@ Disconnected endpoint can only be deleted (pure)."""
 
 from __future__ import annotations
 
-from typing import Any
-
+from vaultlink.domain.records import Connection, EndpointRecord
 from vaultlink.errors import EndpointDisconnected, InvalidConnectionTransition
 
 # connection statuses
@@ -25,17 +24,17 @@ _ACTIONS_REQUIRED = {
 }
 
 
-def new_connection(auto_approved: bool, message: str = "") -> dict[str, Any]:
+def new_connection(auto_approved: bool, message: str = "") -> Connection:
     if auto_approved:
         return connection(APPROVED, message or "Auto-approved: created by a principal allowed to approve.")
     return connection(PENDING, message or "Awaiting approval by the vault owner.")
 
 
-def connection(status: str, description: str) -> dict[str, Any]:
+def connection(status: str, description: str) -> Connection:
     return {"status": status, "description": description, "actions_required": _ACTIONS_REQUIRED[status]}
 
 
-def transition(current: dict[str, Any], action: str, description: str) -> dict[str, Any]:
+def transition(current: Connection, action: str, description: str) -> Connection:
     """The connection after ``action`` (approve | reject | remove); InvalidConnectionTransition if not allowed."""
     status = current["status"]
     new = _TRANSITIONS.get((status, action))
@@ -53,7 +52,7 @@ def transition(current: dict[str, Any], action: str, description: str) -> dict[s
     return connection(new, description or default)
 
 
-def ensure_live(endpoint: dict[str, Any]) -> None:
+def ensure_live(endpoint: EndpointRecord) -> None:
     """Disconnected endpoints can only be deleted."""
     if endpoint["connection"]["status"] == DISCONNECTED:
         raise EndpointDisconnected(

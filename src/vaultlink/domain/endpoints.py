@@ -17,15 +17,15 @@ code, ``details.problems`` listing all).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from vaultlink.dns import names
 from vaultlink.domain.identity import NAME_RE
 from vaultlink.domain.networks import free_count
+from vaultlink.domain.records import EndpointRecord, VaultRecord, VnetRecord
 from vaultlink.domain.regions import Region
 from vaultlink.domain.security_groups import MAX_RULES, gateway_message, missing_gateway_ports, parse_rule
+from vaultlink.domain.vaults import has_protection_history
 from vaultlink.errors import (
     AlreadyExists,
     CrossRegionRestoreDisabled,
@@ -140,10 +140,10 @@ class ResourceContext:
     """What the store knows, gathered by the service layer (None: not found)."""
 
     region: Region | None
-    vault: dict[str, Any] | None
+    vault: VaultRecord | None
     vault_paired: str | None
-    vault_endpoints: list[dict[str, Any]]
-    vnet: dict[str, Any] | None
+    vault_endpoints: list[EndpointRecord]
+    vnet: VnetRecord | None
     name_taken: bool
     storage_accounts: list[str] = field(default_factory=list)
 
@@ -177,7 +177,7 @@ def validate_resource(req: ResourceRequest, ctx: ResourceContext) -> list[Proble
     return p
 
 
-def _vault_rules(group: str, region: str, vault: dict[str, Any], ctx: ResourceContext) -> list[Problem]:
+def _vault_rules(group: str, region: str, vault: VaultRecord, ctx: ResourceContext) -> list[Problem]:
     p: list[Problem] = []
     mine = [e for e in ctx.vault_endpoints if e.get("group_id") == group]
     if group == PRIMARY:
@@ -231,9 +231,8 @@ def _vault_rules(group: str, region: str, vault: dict[str, Any], ctx: ResourceCo
     return p
 
 
-def _has_history(vault: dict[str, Any]) -> bool:
-    h = vault.get("protection_history") or {}
-    return bool(h.get("container_registered") or h.get("item_protected") or h.get("attempted"))
+def _has_history(vault: VaultRecord) -> bool:
+    return has_protection_history(vault)
 
 
 def _vnet_rules(req: Any, ctx: Any, needed: int) -> list[Problem]:
@@ -283,7 +282,7 @@ class ServiceRequest:
 @dataclass
 class ServiceContext:
     region: Region | None
-    vnet: dict[str, Any] | None
+    vnet: VnetRecord | None
     name_taken: bool
     private_dns_taken: bool = False
 
@@ -324,56 +323,7 @@ def validate_service(req: ServiceRequest, ctx: ServiceContext) -> list[Problem]:
     return p
 
 
-# --- names served ---------------------------------------------------------------------
-def storage_configs(account: str, domain: str) -> list[dict[str, Any]]:
-    out = []
-    for kind in ("blob", "queue"):
-        out.append(
-            {
-                "fqdn": names.storage_privatelink_name(account, kind, domain),
-                "public_name": names.storage_public_name(account, kind, domain),
-                "zone": names.storage_privatelink_zone(kind, domain),
-                "purpose": kind,
-                "storage_account": account,
-            }
-        )
-    return out
 
-
-def resource_configs(vault_id: str, geo: str, storage_accounts: Iterable[str], domain: str) -> list[dict[str, Any]]:
-    """The names a resource endpoint serves (without IPs): backup service, then blob+queue per account."""
-    out = [
-        {
-            "fqdn": names.vault_privatelink_name(vault_id, geo, domain),
-            "public_name": names.vault_public_name(vault_id, geo, domain),
-            "zone": names.vault_privatelink_zone(geo, domain),
-            "purpose": "backup",
-            "storage_account": None,
-        }
-    ]
-    for acct in storage_accounts:
-        out += storage_configs(acct, domain)
-    return out
-
-
-def service_configs(endpoint_id: str, service: str, region: str, domain: str) -> list[dict[str, Any]]:
-    return [
-        {
-            "fqdn": names.endpoint_service_name(endpoint_id, service, region, domain),  # type: ignore[arg-type]
-            "public_name": names.regional_service_name(service, region, domain),  # type: ignore[arg-type]
-            "zone": None,
-            "purpose": "service",
-            "storage_account": None,
-        }
-    ]
-
-
-def storage_account_names(vault: dict[str, Any]) -> list[str]:
-    """The vault's storage account names (entries may be names or dicts with a ``name``)."""
-    out = []
-    for sa in vault.get("storage_accounts") or []:
-        out.append(str(sa["name"]) if isinstance(sa, dict) else str(sa))
-    return out
 
 
 # --- connections -----------------------------------------------------------------------

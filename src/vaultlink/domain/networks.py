@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from typing import Any
 
+from vaultlink.domain.records import SubnetRecord
 from vaultlink.errors import (
     CidrOutOfRange,
     CidrOverlap,
@@ -104,7 +104,7 @@ def check_address_spaces(
     return [str(n) for n in nets]
 
 
-def check_subnet(text: object, address_spaces: Iterable[str], subnets: Iterable[dict[str, Any]]) -> str:
+def check_subnet(text: object, address_spaces: Iterable[str], subnets: Iterable[SubnetRecord]) -> str:
     """Validate a new subnet of a vnet; returns its normal form."""
     net = parse_cidr(text, "cidr")
     spaces = [ipaddress.IPv4Network(s) for s in address_spaces]
@@ -131,7 +131,7 @@ def check_subnet(text: object, address_spaces: Iterable[str], subnets: Iterable[
     return str(net)
 
 
-def new_subnet(name: str, cidr: str) -> dict[str, Any]:
+def new_subnet(name: str, cidr: str) -> SubnetRecord:
     return {"name": name, "cidr": cidr, "allocations": {}}
 
 
@@ -141,12 +141,12 @@ def usable_bounds(cidr: str) -> tuple[int, int]:
     return int(net.network_address) + RESERVED_HEAD, int(net.broadcast_address) - RESERVED_TAIL
 
 
-def capacity(subnet: dict[str, Any]) -> int:
+def capacity(subnet: SubnetRecord) -> int:
     lo, hi = usable_bounds(subnet["cidr"])
     return max(0, hi - lo + 1)
 
 
-def free_count(subnet: dict[str, Any]) -> int:
+def free_count(subnet: SubnetRecord) -> int:
     return capacity(subnet) - len(subnet.get("allocations") or {})
 
 
@@ -156,7 +156,7 @@ def reserved_addresses(cidr: str) -> list[str]:
     return [*head, str(net.broadcast_address)]
 
 
-def allocate(subnet: dict[str, Any], owner: str, count: int) -> list[str]:
+def allocate(subnet: SubnetRecord, owner: str, count: int) -> list[str]:
     """Allocate ``count`` addresses to ``owner`` (lowest free first); all or nothing.
 
     Raises ``SubnetFull`` (and changes nothing) when fewer than ``count`` are free.
@@ -184,7 +184,7 @@ def allocate(subnet: dict[str, Any], owner: str, count: int) -> list[str]:
     return out
 
 
-def release(subnet: dict[str, Any], ips: Iterable[str]) -> int:
+def release(subnet: SubnetRecord, ips: Iterable[str]) -> int:
     """Free ``ips``; returns how many were allocated."""
     allocs: dict[str, str] = subnet.setdefault("allocations", {})
     freed = 0
@@ -194,13 +194,13 @@ def release(subnet: dict[str, Any], ips: Iterable[str]) -> int:
     return freed
 
 
-def release_owner(subnet: dict[str, Any], owner: str) -> int:
+def release_owner(subnet: SubnetRecord, owner: str) -> int:
     """Free every address held by ``owner``."""
     allocs: dict[str, str] = subnet.setdefault("allocations", {})
     return release(subnet, [ip for ip, o in allocs.items() if o == owner])
 
 
-def subnet_view(subnet: dict[str, Any]) -> dict[str, Any]:
+def subnet_view(subnet: SubnetRecord) -> dict[str, Any]:
     """What users see of a subnet."""
     return {
         "name": subnet["name"],
@@ -226,37 +226,3 @@ def spaces_overlap(a: Iterable[str], b: Iterable[str]) -> tuple[str, str] | None
             if an.overlaps(y):
                 return str(an), str(y)
     return None
-
-
-@dataclass
-class PrefixIndex:
-    """Longest-prefix match of a source IP over vnet address spaces (dict lookups per prefix length)."""
-
-    by_len: dict[int, dict[int, str]] = field(default_factory=dict)
-
-    @classmethod
-    def build(cls, spaces: Iterable[tuple[str, str]]) -> PrefixIndex:
-        """``spaces``: (vnet_id, cidr) pairs."""
-        idx = cls()
-        for vnet_id, cidr in spaces:
-            net = ipaddress.IPv4Network(cidr)
-            idx.by_len.setdefault(net.prefixlen, {})[int(net.network_address)] = vnet_id
-        idx.by_len = dict(sorted(idx.by_len.items(), reverse=True))
-        return idx
-
-    def lookup(self, source_ip: str) -> str | None:
-        try:
-            n = int(ipaddress.IPv4Address(source_ip))
-        except ValueError:
-            return None
-        for plen, table in self.by_len.items():
-            mask = (0xFFFFFFFF << (32 - plen)) & 0xFFFFFFFF
-            hit = table.get(n & mask)
-            if hit is not None:
-                return hit
-        return None
-
-
-def classify(spaces: Iterable[tuple[str, str]], source_ip: str) -> str | None:
-    """The vnet id whose address space holds ``source_ip`` (longest prefix), or None (the internet)."""
-    return PrefixIndex.build(spaces).lookup(source_ip)

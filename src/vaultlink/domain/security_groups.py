@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from vaultlink.domain.records import SgRuleRecord, VnetRecord
 from vaultlink.errors import GatewayPortsRequired, InvalidSecurityRule
 
 IPNet = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -49,7 +50,7 @@ def _bad_rule(msg: str) -> InvalidSecurityRule:
     )
 
 
-def parse_rule_spec(spec: str) -> dict[str, Any]:
+def parse_rule_spec(spec: str) -> SgRuleRecord:
     """``PROTO:PORTS:SOURCE`` (e.g. ``tcp:1026-1028:127.10.0.0/16``, ``tcp:443:VirtualNetwork``) → a rule."""
     parts = spec.split(":")
     if len(parts) != 3:
@@ -57,7 +58,7 @@ def parse_rule_spec(spec: str) -> dict[str, Any]:
     return parse_rule({"protocol": parts[0], "ports": parts[1], "source": parts[2]})
 
 
-def parse_rule(raw: Any) -> dict[str, Any]:
+def parse_rule(raw: Any) -> SgRuleRecord:
     """Normalize one inbound rule: ``{protocol, ports ("N" or "N-M"), source, description?}``."""
     if isinstance(raw, str):
         return parse_rule_spec(raw)
@@ -73,7 +74,7 @@ def parse_rule(raw: Any) -> dict[str, Any]:
     desc = raw.get("description") or ""
     if not isinstance(desc, str) or len(desc) > 255:
         raise _bad_rule("description must be a string of at most 255 characters.")
-    rule = {"protocol": proto, "from_port": lo, "to_port": hi, "source": source, "description": desc}
+    rule: SgRuleRecord = {"protocol": proto, "from_port": lo, "to_port": hi, "source": source, "description": desc}
     rule["id"] = rule_id(rule)
     return rule
 
@@ -110,12 +111,12 @@ def _ports(value: Any, raw: dict[str, Any]) -> tuple[int, int]:
     return lo, hi
 
 
-def rule_id(rule: dict[str, Any]) -> str:
+def rule_id(rule: SgRuleRecord) -> str:
     key = f"{rule['protocol']}|{rule['from_port']}|{rule['to_port']}|{rule['source']}"
     return "sgr-" + hashlib.sha256(key.encode()).hexdigest()[:10]
 
 
-def default_rules() -> list[dict[str, Any]]:
+def default_rules() -> list[SgRuleRecord]:
     """The default group: TCP (every port) from ``VirtualNetwork`` (the vnet and its peers)."""
     return [
         parse_rule(
@@ -124,7 +125,7 @@ def default_rules() -> list[dict[str, Any]]:
     ]
 
 
-def virtual_network_spaces(vnet: dict[str, Any] | None, vnets_by_id: dict[str, dict[str, Any]]) -> list[str]:
+def virtual_network_spaces(vnet: VnetRecord | None, vnets_by_id: dict[str, VnetRecord]) -> list[str]:
     """What ``VirtualNetwork`` means for an endpoint in ``vnet``: its address spaces and its peers'."""
     if vnet is None:
         return []
@@ -153,7 +154,7 @@ class SgRule:
         )
 
 
-def compile_rules(rules: Iterable[dict[str, Any]] | None, virtual_network: Iterable[str]) -> tuple[SgRule, ...]:
+def compile_rules(rules: Iterable[SgRuleRecord] | None, virtual_network: Iterable[str]) -> tuple[SgRule, ...]:
     """Stored inbound rules as ``SgRule``s, one per source network; ``VirtualNetwork`` expands to
     ``virtual_network`` (the endpoint's vnet and its peers, see :func:`virtual_network_spaces`);
     ``None`` (no group stored) is the default group, TCP from VirtualNetwork."""
@@ -161,7 +162,8 @@ def compile_rules(rules: Iterable[dict[str, Any]] | None, virtual_network: Itera
     if rules is None:
         return tuple(SgRule("tcp", 0, 65535, n) for n in vn)
     out: list[SgRule] = []
-    for r in rules:
+    for rule in rules:
+        r: Mapping[str, Any] = rule  # stored rules may carry older key names (port_from, source_cidr)
         if r.get("direction", "inbound") != "inbound":
             continue
         lo = r.get("from_port", r.get("port_from"))
@@ -191,7 +193,7 @@ def rules_allow(rules: Iterable[SgRule], protocol: str, port: int, source_ip: st
     return any(r.allows(protocol, port, ip) for r in rules)
 
 
-def missing_gateway_ports(rules: Iterable[dict[str, Any]]) -> list[int]:
+def missing_gateway_ports(rules: Iterable[SgRuleRecord]) -> list[int]:
     rules = list(rules)
     return [
         port
@@ -200,7 +202,7 @@ def missing_gateway_ports(rules: Iterable[dict[str, Any]]) -> list[int]:
     ]
 
 
-def check_gateway_rules(service: str | None, rules: list[dict[str, Any]]) -> None:
+def check_gateway_rules(service: str | None, rules: list[SgRuleRecord]) -> None:
     if service == "backup-gateway":
         missing = missing_gateway_ports(rules)
         if missing:

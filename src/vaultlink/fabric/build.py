@@ -11,6 +11,7 @@ import ipaddress
 from typing import Any
 
 from vaultlink.dns import names as N
+from vaultlink.domain.records import EndpointRecord, VnetRecord, find_endpoints, find_vaults, find_vnets
 from vaultlink.domain.security_groups import SgRule, compile_rules, virtual_network_spaces
 from vaultlink.fabric.view import EndpointView, NetworkView, Target, VaultView, VnetView
 from vaultlink.policy import compile_policy
@@ -18,7 +19,7 @@ from vaultlink.service.core import Service
 
 
 def _rules(
-    ep: dict[str, Any], vnet: dict[str, Any] | None, vnets_by_id: dict[str, dict[str, Any]] | None = None
+    ep: EndpointRecord, vnet: VnetRecord | None, vnets_by_id: dict[str, VnetRecord] | None = None
 ) -> tuple[SgRule, ...]:
     """The endpoint's inbound rules, one SgRule per source network (``VirtualNetwork`` expanded)."""
     sg = ep.get("security_group")
@@ -38,9 +39,9 @@ def _compile(doc: Any, kind: str) -> Any:
 def build_view(svc: Service, generation: int = 0) -> NetworkView:
     domain = svc.config.domain
     with svc.store.transaction() as txn:
-        vault_recs = txn.find("vault")
-        vnet_recs = txn.find("vnet")
-        ep_recs = txn.find("endpoint")
+        vault_recs = find_vaults(txn)
+        vnet_recs = find_vnets(txn)
+        ep_recs = find_endpoints(txn)
     vnets = {
         v["id"]: VnetView(
             v["id"],
@@ -69,8 +70,8 @@ def build_view(svc: Service, generation: int = 0) -> NetworkView:
         t = Target("backup", vault_id=v["id"], region=v["region"])
         names[N.vault_public_name(v["id"], v["geo"], domain)] = t
         names[N.vault_privatelink_name(v["id"], v["geo"], domain)] = t
-        if v.get("secondary_region"):
-            sec = svc.catalog.regions.get(v["secondary_region"])
+        if sec_name := v.get("secondary_region"):
+            sec = svc.catalog.regions.get(sec_name)
             if sec is not None:  # cross-region restore through AzureBackup_secondary endpoints
                 names[N.vault_public_name(v["id"], sec.geo, domain)] = t
                 names[N.vault_privatelink_name(v["id"], sec.geo, domain)] = t
@@ -87,7 +88,7 @@ def build_view(svc: Service, generation: int = 0) -> NetworkView:
             )
     endpoints: dict[str, EndpointView] = {}
     for e in ep_recs:
-        conn = e.get("connection") or {}
+        conn = e.get("connection")
         kind = e.get("kind", "resource")
         ips = frozenset(c["ip"] for c in e.get("ip_configs", []) if c.get("ip"))
         endpoints[e["id"]] = EndpointView(
@@ -100,14 +101,14 @@ def build_view(svc: Service, generation: int = 0) -> NetworkView:
             region=e.get("region", ""),
             vnet_id=e.get("vnet_id") or e.get("parent_id", ""),
             ips=ips,
-            status=conn.get("status", "Approved") if kind == "resource" else "Approved",
+            status=(conn.get("status", "Approved") if conn else "Approved") if kind == "resource" else "Approved",
             sg_rules=_rules(e, vnet_by_id.get(e.get("vnet_id") or e.get("parent_id", "")), vnet_by_id),
             policy=_compile(e.get("policy"), "endpoint"),
             private_dns=bool(e.get("private_dns_enabled")),
         )
-        if kind == "service" and e.get("service") and e.get("region"):
-            names[N.endpoint_service_name(e["id"], e["service"], e["region"], domain)] = Target(
-                "regional", region=e["region"], endpoint_id=e["id"], regional_service=e["service"]
+        if kind == "service" and (endpoint_service := e.get("service")) and (region_name := e.get("region")):
+            names[N.endpoint_service_name(e["id"], endpoint_service, region_name, domain)] = Target(
+                "regional", region=region_name, endpoint_id=e["id"], regional_service=endpoint_service
             )
     return NetworkView(
         vnets=vnets,

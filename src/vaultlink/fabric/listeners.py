@@ -1,5 +1,10 @@
 """Listeners exist exactly while their endpoints exist: opened on creation, closed on deletion,
-rebuilt from the store at start-up. Also refreshes the pipeline's view on every change."""
+rebuilt from the store at start-up. Also refreshes the pipeline's view on every change.
+
+The view is built in a worker thread, never on the event loop: a topology change does not pause other
+requests. The request that made the change waits (at most 10 s) until its listeners are open, so
+``endpoint create`` returns only once the endpoint answers. Changes that arrive while a rebuild runs
+are covered by the next one (one rebuild per burst, not one per change)."""
 
 from __future__ import annotations
 
@@ -24,7 +29,7 @@ class ListenerManager:
         self.svc = fabric.svc
         self.loop: asyncio.AbstractEventLoop | None = None
         self._lock = asyncio.Lock()
-        self._dirty = False
+        self._synced = -1  # the service generation the current view was built from
 
     async def start(self, runtime: Any) -> None:
         self.loop = asyncio.get_running_loop()
@@ -55,9 +60,14 @@ class ListenerManager:
                 fut.result(timeout=10)
 
     async def sync(self) -> None:
+        asked = self.svc.generation  # read before the lock: a rebuild that starts later covers this change
         async with self._lock:
-            view = build_view(self.svc, self.svc.generation)
+            if self._synced >= asked:
+                return
+            generation = self.svc.generation
+            view = await asyncio.to_thread(build_view, self.svc, generation)
             self.fabric.view = view
+            self._synced = generation
             wanted = set(view.by_ip)
             port = self.runtime.port
             have = {host for (host, p) in self.runtime.listeners if p == port} - {

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from vaultlink.domain.security_groups import SgRule
+from vaultlink.prefixes import DEFAULT_DOMAIN, PrefixIndex
 
 IPNet = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -39,6 +40,7 @@ class VnetView:
     region: str
     networks: tuple[IPNet, ...]
     peers: frozenset[str]
+    routing_domain: str = DEFAULT_DOMAIN  # an address space of its own (network-namespace mode)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,10 +78,9 @@ class NetworkView:
 
     def __post_init__(self) -> None:
         self.by_ip: dict[str, EndpointView] = {ip: ep for ep in self.endpoints.values() for ip in ep.ips}
-        prefixes = [(net, v) for v in self.vnets.values() for net in v.networks]
-        prefixes.sort(key=lambda p: p[0].prefixlen, reverse=True)
-        self._prefixes = prefixes
-        self._classified: dict[str, VnetView | None] = {}
+        self._index = PrefixIndex.build(
+            (v.routing_domain, str(net), v.id) for v in self.vnets.values() for net in v.networks
+        )
         self.vaults_by_name: dict[tuple[str, str], VaultView] = {
             (v.account_id, v.name): v for v in self.vaults.values()
         }
@@ -88,26 +89,10 @@ class NetworkView:
     def endpoint_at(self, local_ip: str) -> EndpointView | None:
         return self.by_ip.get(local_ip)
 
-    def classify(self, source_ip: str) -> VnetView | None:
-        """The source network of an address: longest-prefix match over all vnets; None is the internet."""
-        try:
-            return self._classified[source_ip]
-        except KeyError:
-            pass
-        found: VnetView | None = None
-        try:
-            addr = ipaddress.ip_address(source_ip)
-        except ValueError:
-            addr = None
-        if addr is not None:
-            for net, vnet in self._prefixes:
-                if addr.version == net.version and addr in net:
-                    found = vnet
-                    break
-        if len(self._classified) > 100_000:
-            self._classified.clear()
-        self._classified[source_ip] = found
-        return found
+    def classify(self, source_ip: str, domain: str = DEFAULT_DOMAIN) -> VnetView | None:
+        """The source network of an address (the one prefix index, ``prefixes.py``); None is the internet."""
+        vnet_id = self._index.lookup(source_ip, domain)
+        return self.vnets.get(vnet_id) if vnet_id is not None else None
 
     def reachable(self, ep: EndpointView, vnet: VnetView | None) -> bool:
         """A private endpoint answers its own vnet and vnets peered with it."""

@@ -15,6 +15,7 @@ from typing import Any
 
 from vaultlink import errors as E
 from vaultlink.domain.identity import Scope
+from vaultlink.domain.records import read_principal
 from vaultlink.domain.throttle import Throttle
 from vaultlink.policy import compile_policy
 from vaultlink.service.core import Caller, Service, allowed
@@ -124,8 +125,8 @@ class Authenticator:
         hit = self._policies.get(caller.principal_id)
         if hit is None:
             with self.svc.store.transaction() as txn:
-                rec = txn.get("principal", caller.principal_id) or {}
-            docs = rec.get("policies") or []
+                rec = read_principal(txn, caller.principal_id)
+            docs = (rec.get("policies") or []) if rec else []
             hit = tuple(compile_policy(d, "identity") for d in docs)
             self._policies[caller.principal_id] = hit
         return hit

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from vaultlink.domain import connections as conns
+from vaultlink.domain.records import EndpointRecord, find_endpoints, read_endpoint, require_vault
 from vaultlink.errors import InvalidInput, NotFound
 from vaultlink.ports import Txn
 from vaultlink.service.core import Caller, Service, authorize
@@ -21,7 +22,7 @@ from vaultlink.service.vaults import find_vault, vault_scope
 ACTIONS = ("approve", "reject", "remove")
 
 
-def connection_view(e: dict[str, Any]) -> dict[str, Any]:
+def connection_view(e: EndpointRecord) -> dict[str, Any]:
     return {
         "id": e["id"],
         "endpoint_id": e["id"],
@@ -46,13 +47,13 @@ def list_connections(svc: Service, caller: Caller, vault_ref: str) -> list[dict[
         return [connection_view(e) for e in endpoints_for_vault(txn, v["id"])]
 
 
-def _find(txn: Txn, caller: Caller, ref: str, vault_ref: str | None) -> dict[str, Any]:
+def _find(txn: Txn, caller: Caller, ref: str, vault_ref: str | None) -> EndpointRecord:
     if vault_ref:
         v = find_vault(txn, vault_ref, caller.account_id)
         eps = endpoints_for_vault(txn, v["id"])
     else:
-        eps = [e for e in txn.find("endpoint", account_id=caller.account_id) if e["kind"] == "resource"]
-        direct = txn.get("endpoint", ref)
+        eps = [e for e in find_endpoints(txn, account_id=caller.account_id) if e["kind"] == "resource"]
+        direct = read_endpoint(txn, ref)
         if direct is not None and direct["kind"] == "resource":
             eps.append(direct)
     hits = {e["id"]: e for e in eps if ref in (e["id"], e["name"])}
@@ -75,7 +76,7 @@ def set_connection(
         raise InvalidInput(f"action {action!r} is not one of {', '.join(ACTIONS)}.", field="action")
     with svc.store.transaction() as txn:
         e = _find(txn, caller, ref, vault_ref)
-        vault = txn.require("vault", e["vault_id"])
+        vault = require_vault(txn, str(e["vault_id"]))
         authorize(txn, caller, "connection.approve", vault_scope(vault))
         e["connection"] = conns.transition(e["connection"], action, description)
         e["connection"]["changed_by"] = caller.arn

@@ -31,6 +31,7 @@ from typing import Any
 from vaultlink.dns import model
 from vaultlink.dns.names import normalize
 from vaultlink.domain.identity import Scope, check_name
+from vaultlink.domain.records import RecordSetRecord, ZoneLinkRecord, find_vnets, find_zones
 from vaultlink.errors import (
     AlreadyExists,
     DnsZoneInUse,
@@ -87,7 +88,7 @@ def create_zone(
         group = "" if resource_group in (None, "", "default") else str(resource_group)
         if group:
             check_name(group, "resource_group", "resource group name")
-        if txn.find("dns_zone", account_id=acct, parent_id=group, name=zone_name):
+        if find_zones(txn, account_id=acct, parent_id=group, name=zone_name):
             ref = f"{group}:{zone_name}" if group else zone_name
             raise AlreadyExists(
                 f"private DNS zone {zone_name} already exists in resource group {group or 'default'}; "
@@ -106,7 +107,7 @@ def list_zones(svc: Service, caller: Caller, account_id: str | None = None) -> l
     acct = resolve_account(caller, account_id)
     with svc.store.transaction() as txn:
         authorize(txn, caller, "dns.read", Scope(acct))
-        return [zone_view(txn, z) for z in txn.find("dns_zone", account_id=acct)]
+        return [zone_view(txn, z) for z in find_zones(txn, account_id=acct)]
 
 
 def get_zone(svc: Service, caller: Caller, ref: str) -> dict[str, Any]:
@@ -153,11 +154,14 @@ def set_record(
         z = find_zone(txn, ref, caller.account_id)
         authorize(txn, caller, "dns.write", account_scope(z))
         rs = model.make_record_set(z["name"], name, rtype, vals, ttl)
-        new = {"name": rs.name, "type": rs.rtype, "ttl": rs.ttl, "values": list(rs.values), "managed_by": None}
+        new: RecordSetRecord = {"name": rs.name, "type": rs.rtype, "ttl": rs.ttl, "values": list(rs.values),
+                                "managed_by": None}
         records = [r for r in z["records"] if not (r["name"] == rs.name and r["type"] == rs.rtype)]
         if len(records) >= MAX_RECORD_SETS:
             raise InvalidRecord(f"a zone holds at most {MAX_RECORD_SETS} record sets.", field="name")
-        candidate = {**z, "records": [*records, new], "serial": int(z.get("serial", 1)) + 1}
+        candidate = z.copy()
+        candidate["records"] = [*records, new]
+        candidate["serial"] = int(z.get("serial", 1)) + 1
         validate_zone(candidate, svc.config.domain)  # CNAME beside other data, …
         txn.update("dns_zone", z["id"], candidate)
         out = record_view(candidate, new)
@@ -234,7 +238,7 @@ def add_link(
             )
         if len(z["links"]) >= MAX_LINKS:
             raise InvalidInput(f"a zone has at most {MAX_LINKS} virtual network links.", field="vnet")
-        lk = {
+        lk: ZoneLinkRecord = {
             "name": link_name,
             "vnet_id": vnet["id"],
             "fallback_to_public": bool(fallback_to_public),
@@ -261,7 +265,7 @@ def remove_link(svc: Service, caller: Caller, ref: str, link: str) -> dict[str, 
         authorize(txn, caller, "dns.write", account_scope(z))
         hit = next((lk for lk in z["links"] if link in (lk["name"], lk["vnet_id"])), None)
         if hit is None:
-            vnet = txn.find("vnet", account_id=caller.account_id, name=link)
+            vnet = find_vnets(txn, account_id=caller.account_id, name=link)
             if vnet:
                 hit = next((lk for lk in z["links"] if lk["vnet_id"] == vnet[0]["id"]), None)
         if hit is None:
@@ -279,7 +283,7 @@ def remove_link(svc: Service, caller: Caller, ref: str, link: str) -> dict[str, 
 def drop_links_to_vnet(event: VnetDeleting) -> None:
     """``VnetDeleting``: a deleted vnet leaves no links behind."""
     txn, vnet = event.txn, event.record
-    for z in txn.find("dns_zone"):
+    for z in find_zones(txn):
         keep = [lk for lk in z["links"] if lk["vnet_id"] != vnet["id"]]
         if len(keep) != len(z["links"]):
             z["links"] = keep

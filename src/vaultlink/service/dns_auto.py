@@ -27,6 +27,19 @@ from typing import Any
 
 from vaultlink.dns import names
 from vaultlink.domain.identity import Scope
+from vaultlink.domain.records import (
+    DnsZoneRecord,
+    EndpointRecord,
+    RecordSetRecord,
+    VnetRecord,
+    ZoneLinkRecord,
+    find_endpoints,
+    find_vnets,
+    find_zones,
+    read_endpoint,
+    read_vault,
+    read_vnet,
+)
 from vaultlink.errors import VaultlinkError
 from vaultlink.ports import Txn
 from vaultlink.service.core import Service
@@ -38,7 +51,7 @@ log = logging.getLogger(__name__)
 AUTO_PRINCIPAL = "vaultlink:dns-integration"
 
 
-def endpoint_names(e: dict[str, Any], domain: str) -> list[tuple[str, str, str]]:
+def endpoint_names(e: EndpointRecord, domain: str) -> list[tuple[str, str, str]]:
     """(zone, fqdn, ip) for every privatelink name of a resource endpoint."""
     out = []
     for cfg in e.get("ip_configs") or []:
@@ -55,24 +68,24 @@ def endpoint_names(e: dict[str, Any], domain: str) -> list[tuple[str, str, str]]
     return out
 
 
-def integrated(e: dict[str, Any]) -> bool:
+def integrated(e: EndpointRecord) -> bool:
     return e.get("kind") == "resource" and bool(e.get("dns_integration"))
 
 
 Key = tuple[str, str, str]  # (account id, resource group, zone name): one zone instance
 
 
-def instance_group(vnet: dict[str, Any] | None, vnet_id: str) -> str:
+def instance_group(vnet: VnetRecord | None, vnet_id: str) -> str:
     """The resource group of the zone instance made for a vnet whose endpoints the default one cannot serve."""
-    return f"vnet-{(vnet or {}).get('name') or vnet_id}"[:128]
+    return f"vnet-{(vnet.get('name') if vnet else None) or vnet_id}"[:128]
 
 
 def wanted(
-    endpoints: list[dict[str, Any]],
+    endpoints: list[EndpointRecord],
     domain: str,
     peers: dict[str, set[str]] | None = None,
-    zones: list[dict[str, Any]] | None = None,
-    vnets: dict[str, dict[str, Any]] | None = None,
+    zones: list[DnsZoneRecord] | None = None,
+    vnets: dict[str, VnetRecord] | None = None,
 ) -> tuple[dict[Key, dict[str, tuple[str, str]]], dict[Key, dict[str, str]]]:
     """Records {instance: {fqdn: (ip, endpoint)}} and links {instance: {vnet: endpoint}}.
 
@@ -89,8 +102,9 @@ def wanted(
     def reaches(vnet_id: str, endpoint_vnet: str) -> bool:
         return vnet_id == endpoint_vnet or endpoint_vnet in peers.get(vnet_id, set())
 
-    def approved(e: dict[str, Any]) -> bool:
-        return (e.get("connection") or {}).get("status") == "Approved"
+    def approved(e: EndpointRecord) -> bool:
+        conn = e.get("connection")
+        return bool(conn) and conn is not None and conn.get("status") == "Approved"
 
     records: dict[Key, dict[str, tuple[str, str]]] = {}
     links: dict[Key, dict[str, str]] = {}
@@ -137,17 +151,18 @@ def wanted(
     return records, links
 
 
-def plan_for(txn: Txn, domain: str, rec: dict[str, Any]) -> list[dict[str, Any]]:
+def plan_for(txn: Txn, domain: str, rec: EndpointRecord) -> list[dict[str, Any]]:
     """Which zone instance each privatelink zone of a new endpoint ``rec`` would use (for ``--dry-run``),
     with a warning where the name would resolve to different endpoints in different vnets."""
     if not integrated(rec):
         return []
-    probe = {**rec, "id": rec.get("id") or "pe-new", "connection": rec.get("connection") or {},
-             "ip_configs": [{**c, "ip": "0.0.0.1"} for c in rec.get("ip_configs") or []]}
-    stored = txn.find("dns_zone")
-    vnets = {v["id"]: v for v in txn.find("vnet")}
+    probe = rec.copy()
+    probe["id"] = rec.get("id") or "pe-new"
+    probe["ip_configs"] = [{**c, "ip": "0.0.0.1"} for c in rec.get("ip_configs") or []]
+    stored = find_zones(txn)
+    vnets = {v["id"]: v for v in find_vnets(txn)}
     peers = {vid: set(v.get("peerings") or []) for vid, v in vnets.items()}
-    records, _links = wanted([*txn.find("endpoint"), probe], domain, peers, stored, vnets)
+    records, _links = wanted([*find_endpoints(txn), probe], domain, peers, stored, vnets)
     existing = {(z["account_id"], z.get("parent_id") or "", z["name"]) for z in stored}
     out = []
     for key, recs in records.items():
@@ -166,7 +181,7 @@ def plan_for(txn: Txn, domain: str, rec: dict[str, Any]) -> list[dict[str, Any]]
     return sorted(out, key=lambda x: x["zone"])
 
 
-def _link_name(vnet: dict[str, Any], taken: set[str]) -> str:
+def _link_name(vnet: VnetRecord, taken: set[str]) -> str:
     base = f"{vnet['name'][:50]}-auto"
     name, n = base, 2
     while name in taken:
@@ -174,9 +189,9 @@ def _link_name(vnet: dict[str, Any], taken: set[str]) -> str:
     return name
 
 
-def _sync_zone(txn: Txn, z: dict[str, Any], want: dict[str, tuple[str, str]], want_links: dict[str, str]) -> list[str]:
+def _sync_zone(txn: Txn, z: DnsZoneRecord, want: dict[str, tuple[str, str]], want_links: dict[str, str]) -> list[str]:
     changes: list[str] = []
-    records: list[dict[str, Any]] = []
+    records: list[RecordSetRecord] = []
     present: set[str] = set()
     for r in z["records"]:
         owner = r.get("managed_by")
@@ -199,7 +214,7 @@ def _sync_zone(txn: Txn, z: dict[str, Any], want: dict[str, tuple[str, str]], wa
             continue
         records.append({"name": fqdn, "type": "A", "ttl": 10, "values": [ip], "managed_by": eid})
         changes.append(f"added {fqdn} A {ip} (endpoint {eid})")
-    links: list[dict[str, Any]] = []
+    links: list[ZoneLinkRecord] = []
     linked: set[str] = set()
     for lk in z["links"]:
         if lk.get("managed_by") and lk["vnet_id"] not in want_links:
@@ -210,7 +225,7 @@ def _sync_zone(txn: Txn, z: dict[str, Any], want: dict[str, tuple[str, str]], wa
     for vnet_id, eid in want_links.items():
         if vnet_id in linked or linked_elsewhere(txn, z, vnet_id) is not None:
             continue
-        vnet = txn.get("vnet", vnet_id)
+        vnet = read_vnet(txn, vnet_id)
         if vnet is None:
             continue
         name = _link_name(vnet, {lk["name"] for lk in links})
@@ -227,10 +242,10 @@ def reconcile(svc: Service) -> dict[str, list[str]]:
     domain = svc.config.domain
     done: dict[str, list[str]] = {}
     with svc.store.transaction() as txn:
-        stored = txn.find("dns_zone")
-        vnets = {v["id"]: v for v in txn.find("vnet")}
+        stored = find_zones(txn)
+        vnets = {v["id"]: v for v in find_vnets(txn)}
         peers = {vid: set(v.get("peerings") or []) for vid, v in vnets.items()}
-        want_records, want_links = wanted(txn.find("endpoint"), domain, peers, stored, vnets)
+        want_records, want_links = wanted(find_endpoints(txn), domain, peers, stored, vnets)
         zones = {(z["account_id"], z.get("parent_id") or "", z["name"]): z for z in stored}
         for key in want_records:
             if key not in zones and txn.get("account", key[0]) is not None:
@@ -241,12 +256,14 @@ def reconcile(svc: Service) -> dict[str, list[str]]:
                 done[z["id"]] = [f"created zone {key[2]}{where}"]
                 # the zone is made for these endpoints' vaults: their identities may keep it current
                 eids = {eid for _ip, eid in want_records[key].values()}
-                for vid in {(txn.get("endpoint", eid) or {}).get("vault_id") for eid in eids}:
-                    vault = txn.get("vault", vid) if vid else None
+                for vid in {ep.get("vault_id") for eid in eids if (ep := read_endpoint(txn, eid)) is not None}:
+                    vault = read_vault(txn, vid) if vid else None
                     if vault is not None:
                         grant(txn, svc, None, vault, Scope(z["account_id"], "dns_zone", z["id"]))
         for key, z in zones.items():
-            before = {"records": list(z["records"]), "links": list(z["links"]), "serial": z.get("serial", 1)}
+            before: DnsZoneRecord = {"id": z["id"], "account_id": z["account_id"], "parent_id": z["parent_id"],
+                                     "records": list(z["records"]), "links": list(z["links"]),
+                                     "serial": z.get("serial", 1)}
             changes = _sync_zone(txn, z, want_records.get(key, {}), want_links.get(key, {}))
             if not changes:
                 continue
@@ -258,7 +275,7 @@ def reconcile(svc: Service) -> dict[str, list[str]]:
                 continue
             txn.update("dns_zone", z["id"], z)
             done.setdefault(z["id"], []).extend(changes)
-    by_id: dict[str, dict[str, Any]] = {z["id"]: z for z in zones.values()}
+    by_id: dict[str, DnsZoneRecord] = {z["id"]: z for z in zones.values()}
     for zid, changes in done.items():
         zrec = by_id.get(zid)
         svc.audit.emit(

@@ -6,8 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 from vaultlink.domain.connections import DISCONNECTED
-from vaultlink.domain.endpoints import storage_account_names
+from vaultlink.domain.endpoint_names import storage_account_names
 from vaultlink.domain.networks import free_count
+from vaultlink.domain.records import DnsZoneRecord, EndpointRecord, VaultRecord, VnetRecord, find_zones, read_vnet
 from vaultlink.ports import Txn
 from vaultlink.service.core import Caller, Service, authorize
 from vaultlink.service.dns_auto import endpoint_names, instance_group
@@ -18,21 +19,21 @@ from vaultlink.service.vault_identity import missing_rights
 from vaultlink.service.vaults import find_vault, vault_scope
 
 
-def _safe_to_serve(txn: Txn, z: dict[str, Any], fqdn: str, ip: str, vnet_id: str) -> bool:
+def _safe_to_serve(txn: Txn, z: DnsZoneRecord, fqdn: str, ip: str, vnet_id: str) -> bool:
     """Would answering ``fqdn`` with ``ip`` (an endpoint in ``vnet_id``) from zone instance ``z`` keep every
     vnet linked to it resolving to an endpoint it can reach?"""
     held = next((r for r in z["records"] if r["name"] == fqdn and r["type"] in ("A", "CNAME")), None)
     if held is None or list(held["values"]) == [ip]:
         return True
     for lk in z["links"]:
-        other = txn.get("vnet", lk["vnet_id"]) or {}
-        if lk["vnet_id"] != vnet_id and vnet_id not in (other.get("peerings") or []):
+        other = read_vnet(txn, lk["vnet_id"])
+        if lk["vnet_id"] != vnet_id and vnet_id not in ((other.get("peerings") or []) if other else []):
             return False
     return True
 
 
-def _linked_zone(txn: Txn, zone: str, vnet_id: str) -> dict[str, Any] | None:
-    for z in txn.find("dns_zone", name=zone):
+def _linked_zone(txn: Txn, zone: str, vnet_id: str) -> DnsZoneRecord | None:
+    for z in find_zones(txn, name=zone):
         if any(lk["vnet_id"] == vnet_id for lk in z["links"]):
             return z
     return None
@@ -54,9 +55,10 @@ def doctor(svc: Service, caller: Caller, vault_ref: str) -> dict[str, Any]:
         authorize(txn, caller, "vault.read", vault_scope(vault))
         eps = endpoints_for_vault(txn, vault["id"])
         for e in eps:
-            vnet = txn.get("vnet", e["vnet_id"]) or {"id": e["vnet_id"], "name": e["vnet_id"], "peerings": []}
+            vnet = read_vnet(txn, e["vnet_id"]) or VnetRecord(id=e["vnet_id"], account_id=e["account_id"], parent_id="",
+                                                               name=e["vnet_id"], peerings=[])
             vname = vnet["name"]
-            own = txn.find("dns_zone", account_id=e["account_id"])
+            own = find_zones(txn, account_id=e["account_id"])
             for zone, fqdn, ip in endpoint_names(e, domain):
                 base = {"endpoint": e["name"], "endpoint_id": e["id"], "zone": zone, "vnet": vname}
                 target = _linked_zone(txn, zone, vnet["id"])
@@ -92,7 +94,7 @@ def doctor(svc: Service, caller: Caller, vault_ref: str) -> dict[str, Any]:
                         f"vaultlink dns link add {zone} --vnet {vname}",
                     )
                     target = mine
-                tgroup = (target or {}).get("parent_id")
+                tgroup = target.get("parent_id") if target else None
                 zref = f"{tgroup}:{zone}" if tgroup else zone
                 fix = f"vaultlink dns record set {zref} {rel} A {ip}"
                 recs = [r for r in (target or {"records": []})["records"] if r["name"] == fqdn]
@@ -115,7 +117,7 @@ def doctor(svc: Service, caller: Caller, vault_ref: str) -> dict[str, Any]:
                     msg = f"{fqdn} answers {', '.join(a['values'])}, not the endpoint's IP {ip}"
                     add(("record", zone, fqdn), base, "record-wrong", msg, fix, fqdn=fqdn, ip=ip)
                 for pid in vnet.get("peerings") or []:
-                    peer = txn.get("vnet", pid)
+                    peer = read_vnet(txn, pid)
                     if peer is None or _linked_zone(txn, zone, pid) is not None:
                         continue
                     msg = (
@@ -148,9 +150,10 @@ def doctor(svc: Service, caller: Caller, vault_ref: str) -> dict[str, Any]:
     }
 
 
-def storage_ip_problems(e: dict[str, Any], vault: dict[str, Any], vnet: dict[str, Any]) -> list[dict[str, Any]]:
+def storage_ip_problems(e: EndpointRecord, vault: VaultRecord, vnet: VnetRecord) -> list[dict[str, Any]]:
     """One problem per storage account of ``vault`` for which endpoint ``e`` lacks a blob or queue IP."""
-    if e.get("kind") != "resource" or (e.get("connection") or {}).get("status") == DISCONNECTED:
+    conn = e.get("connection")
+    if e.get("kind") != "resource" or (conn is not None and conn.get("status") == DISCONNECTED):
         return []
     have = {(c.get("storage_account"), c.get("purpose")) for c in e.get("ip_configs") or []}
     gaps = [(sa, [k for k in ("blob", "queue") if (sa, k) not in have]) for sa in storage_account_names(vault)]

@@ -17,6 +17,7 @@ from vaultlink.dns import names
 from vaultlink.dns.model import DnsView
 from vaultlink.dns.resolve import MAX_CHAIN, CompiledView, _lookup_zone
 from vaultlink.domain.identity import Scope
+from vaultlink.domain.records import find_vnets
 from vaultlink.errors import InvalidInput
 from vaultlink.service.core import Caller, Service, authorize
 from vaultlink.service.dns_view import build_dns_view
@@ -164,7 +165,7 @@ def explain(
 def check(svc: Service, caller: Caller, source: str, name: str, qtype: str = "A") -> dict[str, Any]:
     with svc.store.transaction() as txn:
         authorize(txn, caller, "dns.read", Scope(caller.account_id))
-        vnet_names = {v["id"]: v["name"] for v in txn.find("vnet")}
+        vnet_names = {v["id"]: v["name"] for v in find_vnets(txn)}
     return explain(build_dns_view(svc), source, name, qtype, vnet_names)
 
 

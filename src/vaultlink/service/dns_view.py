@@ -19,9 +19,9 @@ from __future__ import annotations
 import ipaddress
 import logging
 from dataclasses import replace
-from typing import Any
 
 from vaultlink.dns import model, names
+from vaultlink.domain.records import EndpointRecord, VaultRecord, find_endpoints, find_vaults, find_vnets, find_zones
 from vaultlink.errors import VaultlinkError
 from vaultlink.service.core import Service
 from vaultlink.service.dns_zones import to_private_zone
@@ -36,7 +36,7 @@ def _public_address(value: str) -> str:
         return "127.0.0.1"
 
 
-def _ipv4s(e: dict[str, Any]) -> list[str]:
+def _ipv4s(e: EndpointRecord) -> list[str]:
     out = []
     for cfg in e.get("ip_configs") or []:
         try:
@@ -61,16 +61,17 @@ def _dedupe_links(zones: list[model.PrivateZone]) -> list[model.PrivateZone]:
     return out
 
 
-def service_zones(endpoints: list[dict[str, Any]], domain: str) -> list[model.PrivateZone]:
+def service_zones(endpoints: list[EndpointRecord], domain: str) -> list[model.PrivateZone]:
     out = []
     for e in endpoints:
-        if e.get("kind") != "service" or not e.get("private_dns_enabled"):
+        service = e.get("service")
+        if e.get("kind") != "service" or not e.get("private_dns_enabled") or service is None:
             continue
         ips = _ipv4s(e)
         if not ips:
             continue
         try:
-            name = names.regional_service_name(e["service"], e["region"], domain)
+            name = names.regional_service_name(service, e["region"], domain)
             z = model.service_endpoint_zone(name, e["vnet_id"], ips, domain=domain)
         except VaultlinkError as err:
             log.warning("dns: endpoint %s: %s", e.get("id"), err.message)
@@ -81,7 +82,7 @@ def service_zones(endpoints: list[dict[str, Any]], domain: str) -> list[model.Pr
 
 
 def public_side(
-    svc: Service, vaults: list[dict[str, Any]], endpoints: list[dict[str, Any]], public: str
+    svc: Service, vaults: list[VaultRecord], endpoints: list[EndpointRecord], public: str
 ) -> tuple[dict[str, str], list[model.PublicRecord]]:
     domain = svc.config.domain
     pnames: dict[str, str] = {}
@@ -118,10 +119,10 @@ def build_dns_view(svc: Service, generation: int = 0) -> model.DnsView:
     domain = svc.config.domain
     public = _public_address(svc.config.public_address)
     with svc.store.transaction() as txn:
-        stored = txn.find("dns_zone")
-        vnet_recs = txn.find("vnet")
-        endpoints = txn.find("endpoint")
-        vaults = txn.find("vault")
+        stored = find_zones(txn)
+        vnet_recs = find_vnets(txn)
+        endpoints = find_endpoints(txn)
+        vaults = find_vaults(txn)
     zones: list[model.PrivateZone] = []
     for z in stored:
         try:

@@ -9,15 +9,16 @@ from typing import Any
 from vaultlink.dns import model
 from vaultlink.dns.names import normalize
 from vaultlink.domain.identity import Scope, new_id
+from vaultlink.domain.records import DnsZoneRecord, RecordSetRecord, ZoneLinkRecord, find_zones, read_vnet, read_zone
 from vaultlink.errors import NotFound
 from vaultlink.ports import Txn
 
 
-def to_record_sets(zone: dict[str, Any]) -> list[model.RecordSet]:
+def to_record_sets(zone: DnsZoneRecord) -> list[model.RecordSet]:
     return [model.RecordSet(r["name"], r["type"], int(r["ttl"]), tuple(r["values"])) for r in zone["records"]]
 
 
-def to_private_zone(zone: dict[str, Any], domain: str) -> model.PrivateZone:
+def to_private_zone(zone: DnsZoneRecord, domain: str) -> model.PrivateZone:
     """The engine's validated zone for a stored zone record (raises on invalid data)."""
     links = [
         model.VnetLink(lk["vnet_id"], bool(lk.get("fallback_to_public")), lk.get("name", "")) for lk in zone["links"]
@@ -30,7 +31,7 @@ def relative(fqdn: str, zone: str) -> str:
     return "@" if fqdn == zone else fqdn[: -len(zone) - 1]
 
 
-def record_view(zone: dict[str, Any], r: dict[str, Any]) -> dict[str, Any]:
+def record_view(zone: DnsZoneRecord, r: RecordSetRecord) -> dict[str, Any]:
     return {
         "zone": zone["name"],
         "name": relative(r["name"], zone["name"]),
@@ -42,8 +43,8 @@ def record_view(zone: dict[str, Any], r: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def link_view(txn: Txn, zone: dict[str, Any], lk: dict[str, Any]) -> dict[str, Any]:
-    vnet = txn.get("vnet", lk["vnet_id"])
+def link_view(txn: Txn, zone: DnsZoneRecord, lk: ZoneLinkRecord) -> dict[str, Any]:
+    vnet = read_vnet(txn, lk["vnet_id"])
     return {
         "zone": zone["name"],
         "name": lk["name"],
@@ -54,7 +55,7 @@ def link_view(txn: Txn, zone: dict[str, Any], lk: dict[str, Any]) -> dict[str, A
     }
 
 
-def zone_view(txn: Txn, zone: dict[str, Any], full: bool = False) -> dict[str, Any]:
+def zone_view(txn: Txn, zone: DnsZoneRecord, full: bool = False) -> dict[str, Any]:
     out: dict[str, Any] = {
         "id": zone["id"],
         "name": zone["name"],
@@ -74,7 +75,7 @@ def zone_view(txn: Txn, zone: dict[str, Any], full: bool = False) -> dict[str, A
     return out
 
 
-def soa_ns_views(zone: dict[str, Any], domain: str) -> list[dict[str, Any]]:
+def soa_ns_views(zone: DnsZoneRecord, domain: str) -> list[dict[str, Any]]:
     soa = model.default_soa(domain, serial=int(zone.get("serial", 1)))
     times = f"{soa.serial} {soa.refresh} {soa.retry} {soa.expire} {soa.minimum}"
     base = {"zone": zone["name"], "name": "@", "fqdn": zone["name"], "ttl": soa.ttl, "managed_by": "zone"}
@@ -84,13 +85,13 @@ def soa_ns_views(zone: dict[str, Any], domain: str) -> list[dict[str, Any]]:
     ]
 
 
-def find_zone(txn: Txn, ref: str, account_id: str) -> dict[str, Any]:
+def find_zone(txn: Txn, ref: str, account_id: str) -> DnsZoneRecord:
     """A zone by id, or by name within ``account_id``."""
-    rec = txn.get("dns_zone", ref) if ref.startswith("dz-") else None
+    rec = read_zone(txn, ref) if ref.startswith("dz-") else None
     if rec is not None:
         return rec
     group, sep, name = ref.rpartition(":")  # RESOURCE-GROUP:NAME picks one instance of a name
-    found = txn.find("dns_zone", account_id=account_id, name=normalize(name if sep else ref))
+    found = find_zones(txn, account_id=account_id, name=normalize(name if sep else ref))
     if sep:
         found = [z for z in found if (z.get("parent_id") or "default") == group]
     if found:
@@ -102,13 +103,13 @@ def find_zone(txn: Txn, ref: str, account_id: str) -> dict[str, Any]:
     )
 
 
-def account_scope(zone: dict[str, Any]) -> Scope:
+def account_scope(zone: DnsZoneRecord) -> Scope:
     return Scope(zone["account_id"])
 
 
 def new_zone_record(
     account_id: str, name: str, created: float, by: str, auto: bool, group: str = ""
-) -> dict[str, Any]:
+) -> DnsZoneRecord:
     """``group`` is the zone instance's resource group ("" for the default one)."""
     return {
         "id": new_id("dz-"),
@@ -125,14 +126,14 @@ def new_zone_record(
     }
 
 
-def validate_zone(zone: dict[str, Any], domain: str) -> None:
+def validate_zone(zone: DnsZoneRecord, domain: str) -> None:
     """Raise the engine's error when the stored zone would not be a valid zone."""
     to_private_zone(zone, domain)
 
 
-def linked_elsewhere(txn: Txn, zone: dict[str, Any], vnet_id: str) -> dict[str, Any] | None:
+def linked_elsewhere(txn: Txn, zone: DnsZoneRecord, vnet_id: str) -> DnsZoneRecord | None:
     """Another zone with the same name already linked to ``vnet_id`` (any account), or None."""
-    for other in txn.find("dns_zone", name=zone["name"]):
+    for other in find_zones(txn, name=zone["name"]):
         if other["id"] != zone["id"] and any(lk["vnet_id"] == vnet_id for lk in other["links"]):
             return other
     return None

@@ -6,14 +6,16 @@ from __future__ import annotations
 from typing import Any
 
 from vaultlink.domain import connections as conns
+from vaultlink.domain import endpoint_names as epnames
 from vaultlink.domain import endpoints as dom
+from vaultlink.domain.records import EndpointRecord, VaultRecord, VnetRecord, find_endpoints, read_endpoint
 from vaultlink.errors import VaultlinkError
 from vaultlink.ports import Txn
 from vaultlink.service.core import Caller, Service, allowed
 from vaultlink.service.vaults import lookup_vault, vault_scope
 
 
-def find_vault_or_none(txn: Txn, ref: str, account_id: str) -> dict[str, Any] | None:
+def find_vault_or_none(txn: Txn, ref: str, account_id: str) -> VaultRecord | None:
     """By id or ARN (any account: a connection request needs no rights on the vault) or by name in the
     account."""
     return lookup_vault(txn, ref, account_id)
@@ -25,7 +27,7 @@ def resource_record(
     caller: Caller,
     body: dict[str, Any],
     region: Any,
-    vnet: dict[str, Any] | None,
+    vnet: VnetRecord | None,
     name_taken: bool,
     eid: str,
 ) -> dict[str, Any]:
@@ -52,7 +54,7 @@ def resource_record(
         vault_endpoints=endpoints_for_vault(txn, vault["id"]) if vault else [],
         vnet=vnet,
         name_taken=name_taken,
-        storage_accounts=dom.storage_account_names(vault) if vault else [],
+        storage_accounts=epnames.storage_account_names(vault) if vault else [],
     )
     problems = dom.validate_resource(req, ctx)
     problems += policy_problems(body.get("policy"))
@@ -68,8 +70,8 @@ def resource_record(
         "service": None,
         "service_name": None,
         "subnet": body["subnet"],
-        "ip_configs": dom.resource_configs(
-            vault["id"], region.geo, dom.storage_account_names(vault), svc.config.domain
+        "ip_configs": epnames.resource_configs(
+            vault["id"], region.geo, epnames.storage_account_names(vault), svc.config.domain
         ),
         "dns_integration": req.dns_integration,
         "private_dns_enabled": False,
@@ -82,7 +84,7 @@ def service_record(
     txn: Txn,
     body: dict[str, Any],
     region: Any,
-    vnet: dict[str, Any] | None,
+    vnet: VnetRecord | None,
     name_taken: bool,
     eid: str,
 ) -> dict[str, Any]:
@@ -92,7 +94,7 @@ def service_record(
     if vnet is not None and private_dns:
         taken = any(
             e["kind"] == "service" and e["service"] == service and e.get("private_dns_enabled")
-            for e in txn.find("endpoint", parent_id=vnet["id"])
+            for e in find_endpoints(txn, parent_id=vnet["id"])
         )
     req = dom.ServiceRequest(
         body.get("name"),
@@ -117,7 +119,7 @@ def service_record(
         "service": service,
         "service_name": region.service_name(service),
         "subnet": body["subnet"],
-        "ip_configs": dom.service_configs(eid, str(service), region.name, svc.config.domain),
+        "ip_configs": epnames.service_configs(eid, str(service), region.name, svc.config.domain),
         "dns_integration": False,
         "private_dns_enabled": private_dns,
         "connection": conns.connection(conns.APPROVED, "Accepted: service endpoints are accepted at once."),
@@ -134,11 +136,11 @@ def policy_problems(doc: Any) -> list[dom.Problem]:
     return []
 
 
-def endpoints_for_vault(txn: Txn, vault_id: str) -> list[dict[str, Any]]:
+def endpoints_for_vault(txn: Txn, vault_id: str) -> list[EndpointRecord]:
     """Every resource endpoint targeting the vault (any status), oldest first."""
-    out = []
+    out: list[EndpointRecord] = []
     for ix in txn.find("vault_endpoint", parent_id=vault_id):
-        e = txn.get("endpoint", ix["id"])
+        e = read_endpoint(txn, ix["id"])
         if e is not None:
             out.append(e)
     return out

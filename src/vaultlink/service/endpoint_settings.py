@@ -13,8 +13,10 @@ from __future__ import annotations
 from typing import Any
 
 from vaultlink.domain import connections as conns
+from vaultlink.domain import endpoint_names as epnames
 from vaultlink.domain import endpoints as dom
 from vaultlink.domain import security_groups as sgs
+from vaultlink.domain.records import EndpointRecord, read_vnet, require_endpoint, require_vault
 from vaultlink.errors import AlreadyExists, InvalidInput, NotFound
 from vaultlink.ports import Txn
 from vaultlink.service.core import Caller, Service, authorize
@@ -24,7 +26,7 @@ from vaultlink.service.events import EndpointsChanged
 # --- policy -------------------------------------------------------------------------------------
 
 
-def _mutable(txn: Txn, caller: Caller, ref: str, permission: str) -> dict[str, Any]:
+def _mutable(txn: Txn, caller: Caller, ref: str, permission: str) -> EndpointRecord:
     e = find_endpoint(txn, ref, caller.account_id)
     authorize(txn, caller, permission, scope_of(e))
     conns.ensure_live(e)
@@ -54,10 +56,10 @@ def get_policy(svc: Service, caller: Caller, ref: str) -> dict[str, Any]:
 # --- security group ----------------------------------------------------------------------------
 
 
-def _sg_view(txn: Txn, e: dict[str, Any]) -> dict[str, Any]:
+def _sg_view(txn: Txn, e: EndpointRecord) -> dict[str, Any]:
     """The rules, and the CIDRs ``VirtualNetwork`` stands for now (the vnet's and its peers')."""
-    vnet = txn.get("vnet", e["vnet_id"])
-    peers = {pid: txn.get("vnet", pid) for pid in (vnet or {}).get("peerings") or []}
+    vnet = read_vnet(txn, e["vnet_id"])
+    peers = {pid: read_vnet(txn, pid) for pid in (vnet.get("peerings") or [] if vnet else [])}
     by_id = {pid: v for pid, v in peers.items() if v is not None}
     return {
         "endpoint_id": e["id"],
@@ -119,14 +121,14 @@ def sync_endpoint(svc: Service, caller: Caller, ref: str) -> dict[str, Any]:
     with svc.store.transaction() as txn:
         e = _mutable(txn, caller, ref, "network.write")
         accounts: list[str] = []
-        if e.get("kind") == "resource" and e.get("vault_id"):
-            vault = txn.require("vault", e["vault_id"])
-            accounts = dom.storage_account_names(vault)
+        if e.get("kind") == "resource" and (vault_id := e.get("vault_id")):
+            vault = require_vault(txn, vault_id)
+            accounts = epnames.storage_account_names(vault)
             before = {c["fqdn"] for c in e["ip_configs"]}
             changed = False
             for sa in accounts:
                 changed = bool(add_storage_account(txn, svc, vault, sa, only=e["id"])) or changed
-            e = txn.require("endpoint", e["id"])
+            e = require_endpoint(txn, e["id"])
             added = [
                 {k: c.get(k) for k in ("storage_account", "purpose", "fqdn", "ip")}
                 for c in e["ip_configs"]

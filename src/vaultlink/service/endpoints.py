@@ -2,7 +2,7 @@
 security groups; and the integration points other areas call.
 
 Record ``endpoint`` (id ``pe-…``; ``account_id`` = the vnet's account, ``parent_id`` = the
-vnet id, so ``txn.find("endpoint", parent_id=vnet_id)`` lists a vnet's endpoints; ``name``
+vnet id, so ``find_endpoints(txn, parent_id=vnet_id)`` lists a vnet's endpoints; ``name``
 unique per account)::
 
     {"id", "arn", "account_id", "parent_id": vnet_id, "name",
@@ -32,12 +32,26 @@ Every committed change calls ``svc.fire(EndpointsChanged())``.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
+from vaultlink.domain import endpoint_names as epnames
 from vaultlink.domain import endpoints as dom
 from vaultlink.domain import networks as net
 from vaultlink.domain import security_groups as sgs
 from vaultlink.domain.identity import Scope, arn_resource, new_id
+from vaultlink.domain.records import (
+    EndpointRecord,
+    SubnetRecord,
+    VaultRecord,
+    VnetRecord,
+    find_containers,
+    find_endpoints,
+    find_zones,
+    read_endpoint,
+    read_vnet,
+    require_vault,
+    require_vnet,
+)
 from vaultlink.errors import (
     InvalidInput,
     NotFound,
@@ -64,7 +78,7 @@ from vaultlink.service.vault_identity import grant, missing_rights
 def add_storage_account(
     txn: Txn,
     svc: Service,
-    vault: dict[str, Any],
+    vault: VaultRecord,
     storage_account_name: str,
     only: str | None = None,
     as_identity: bool = False,
@@ -81,7 +95,7 @@ def add_storage_account(
     whose vnet or DNS zones the identity may not change is skipped, and the refusal audited.
     """
     changed: list[str] = []
-    vnets: dict[str, dict[str, Any]] = {}
+    vnets: dict[str, VnetRecord] = {}
     for e in endpoints_for_vault(txn, vault["id"]):
         if only is not None and e["id"] != only:
             continue
@@ -90,10 +104,11 @@ def add_storage_account(
             _audit_identity_refusal(svc, vault, e, storage_account_name, lacking)
             continue
         have = {c.get("purpose") for c in e["ip_configs"] if c.get("storage_account") == storage_account_name}
-        configs = [c for c in dom.storage_configs(storage_account_name, svc.config.domain) if c["purpose"] not in have]
+        offered = epnames.storage_configs(storage_account_name, svc.config.domain)
+        configs = [c for c in offered if c["purpose"] not in have]
         if not configs:
             continue
-        vnet = vnets.get(e["vnet_id"]) or txn.require("vnet", e["vnet_id"])
+        vnet = vnets.get(e["vnet_id"]) or require_vnet(txn, e["vnet_id"])
         vnets[vnet["id"]] = vnet
         sub = _subnet(vnet, e["subnet"])
         try:
@@ -115,7 +130,7 @@ def add_storage_account(
 
 
 def _audit_identity_refusal(
-    svc: Service, vault: dict[str, Any], e: dict[str, Any], account: str, lacking: list[dict[str, str]]
+    svc: Service, vault: VaultRecord, e: EndpointRecord, account: str, lacking: list[dict[str, str]]
 ) -> None:
     err = VaultIdentityNotAuthorized(
         f"vault {vault['name']} grew (storage account {account}) but its managed identity may not give endpoint "
@@ -148,28 +163,28 @@ def refuse_vault_with_endpoints(event: VaultDeleting) -> None:
 # --- lookups --------------------------------------------------------------------------------
 
 
-def _subnet(vnet: dict[str, Any], name: str) -> dict[str, Any]:
+def _subnet(vnet: VnetRecord, name: str) -> SubnetRecord:
     for s in vnet["subnets"]:
         if s["name"] == name:
             return s
     raise NotFound(f"subnet {name!r} is not in {vnet['name']}.", field="subnet")
 
 
-def find_endpoint(txn: Txn, ref: str, account_id: str) -> dict[str, Any]:
+def find_endpoint(txn: Txn, ref: str, account_id: str) -> EndpointRecord:
     """An endpoint by id, ARN (``arn:…:ec2:REGION:ACCOUNT:vpc-endpoint/ID``) or by name within ``account_id``."""
     by_arn = arn_resource(ref, "vpc-endpoint")
     if by_arn is not None:
         ref = by_arn[1]
-    rec = txn.get("endpoint", ref) if ref.startswith("pe-") else None
+    rec = read_endpoint(txn, ref) if ref.startswith("pe-") else None
     if rec is not None:
         return rec
-    found = txn.find("endpoint", account_id=account_id, name=ref)
+    found = find_endpoints(txn, account_id=account_id, name=ref)
     if found:
         return found[0]
     raise NotFound(f"endpoint {ref!r} does not exist; `vaultlink endpoint list` shows yours.", field="endpoint")
 
 
-def _try_vnet(txn: Txn, ref: Any, account_id: str) -> dict[str, Any] | None:
+def _try_vnet(txn: Txn, ref: Any, account_id: str) -> VnetRecord | None:
     if not isinstance(ref, str) or not ref:
         return None
     try:
@@ -178,7 +193,7 @@ def _try_vnet(txn: Txn, ref: Any, account_id: str) -> dict[str, Any] | None:
         return None
 
 
-def public_view(e: dict[str, Any]) -> dict[str, Any]:
+def public_view(e: EndpointRecord) -> dict[str, Any]:
     out = {k: v for k, v in e.items() if k not in ("parent_id", "created_by_id")}
     out["ips"] = [c["ip"] for c in e["ip_configs"]]
     out["status"] = e["connection"]["status"]
@@ -202,40 +217,41 @@ def create_endpoint(svc: Service, caller: Caller, body: dict[str, Any], dry_run:
         acct = vnet["account_id"] if vnet else caller.account_id
         region = svc.catalog.regions.get(str(body.get("region")))
         name_taken = bool(
-            isinstance(body.get("name"), str) and txn.find("endpoint", account_id=acct, name=body["name"])
+            isinstance(body.get("name"), str) and find_endpoints(txn, account_id=acct, name=body["name"])
         )
         eid = new_id("pe-")
         if body.get("service") is not None:
-            rec = service_record(svc, txn, body, region, vnet, name_taken, eid)
+            fields = service_record(svc, txn, body, region, vnet, name_taken, eid)
         else:
-            rec = resource_record(svc, txn, caller, body, region, vnet, name_taken, eid)
+            fields = resource_record(svc, txn, caller, body, region, vnet, name_taken, eid)
         assert vnet is not None and region is not None  # validation passed
+        rec = cast(EndpointRecord, fields)
         sub = _subnet(vnet, rec["subnet"])
-        rec.update(
-            id=eid,
-            arn=f"arn:{region.partition.name}:ec2:{region.name}:{acct}:vpc-endpoint/{eid}",
-            account_id=acct,
-            parent_id=vnet["id"],
-            region=region.name,
-            vnet_id=vnet["id"],
-            tags=dict(body.get("tags") or {}),
-            created=svc.clock.now(),
-            created_by=caller.arn,
-            created_by_id=caller.principal_id,
-        )
+        rec.update({
+            "id": eid,
+            "arn": f"arn:{region.partition.name}:ec2:{region.name}:{acct}:vpc-endpoint/{eid}",
+            "account_id": acct,
+            "parent_id": vnet["id"],
+            "region": region.name,
+            "vnet_id": vnet["id"],
+            "tags": dict(body.get("tags") or {}),
+            "created": svc.clock.now(),
+            "created_by": caller.arn,
+            "created_by_id": caller.principal_id,
+        })
         rec["policy"] = dom.check_policy(body["policy"]) if body.get("policy") is not None else dom.DEFAULT_POLICY
         rules = body.get("rules")
         rec["security_group"] = {
             "rules": [sgs.parse_rule(r) for r in rules] if rules is not None else sgs.default_rules()
         }
         if dry_run:
-            preview = public_view(
-                {**rec, "ip_configs": [{**c, "ip": "(allocated on create)"} for c in rec["ip_configs"]]}
-            )
+            shown = rec.copy()
+            shown["ip_configs"] = [{**c, "ip": "(allocated on create)"} for c in rec["ip_configs"]]
+            preview = public_view(shown)
             plan = plan_for(txn, svc.config.domain, rec)
             warnings = [p["warning"] for p in plan if p.get("warning")]
             if rec["kind"] == "resource":
-                warnings += _identity_preview(txn, caller, txn.require("vault", rec["vault_id"]), rec)
+                warnings += _identity_preview(txn, caller, require_vault(txn, str(rec["vault_id"])), rec)
             return {"dry_run": True, "valid": True, "problems": [], "endpoint": preview, "dns_zones": plan,
                     "warnings": warnings}
         for cfg, ip in zip(rec["ip_configs"], net.allocate(sub, eid, len(rec["ip_configs"])), strict=True):
@@ -243,7 +259,7 @@ def create_endpoint(svc: Service, caller: Caller, body: dict[str, Any], dry_run:
         txn.update("vnet", vnet["id"], vnet)
         txn.insert("endpoint", eid, rec)
         if rec["kind"] == "resource":
-            vault = txn.require("vault", rec["vault_id"])
+            vault = require_vault(txn, str(rec["vault_id"]))
             plan = plan_for(txn, svc.config.domain, rec)
             if rec["group_id"] == dom.PRIMARY and not vault.get("had_private_endpoint"):
                 vault["had_private_endpoint"] = True
@@ -261,10 +277,12 @@ def create_endpoint(svc: Service, caller: Caller, body: dict[str, Any], dry_run:
     return out
 
 
-def _identity_preview(txn: Txn, caller: Caller, vault: dict[str, Any], rec: dict[str, Any]) -> list[str]:
+def _identity_preview(txn: Txn, caller: Caller, vault: VaultRecord, rec: EndpointRecord) -> list[str]:
     """Warnings for rights the vault's identity lacks on the endpoint's vnet that creating it cannot grant."""
     out = []
-    for m in missing_rights(txn, vault, {**rec, "dns_integration": False}):
+    vnet_only = rec.copy()
+    vnet_only["dns_integration"] = False
+    for m in missing_rights(txn, vault, vnet_only):
         if not allowed(txn, caller, "role.write", Scope.parse(m["scope"])):
             out.append(
                 f"the vault's managed identity lacks {m['permission']} on {m['scope']} and you may not grant it: "
@@ -275,7 +293,7 @@ def _identity_preview(txn: Txn, caller: Caller, vault: dict[str, Any], rec: dict
 
 
 def _grant_vault_identity(
-    txn: Txn, svc: Service, caller: Caller, vault: dict[str, Any], rec: dict[str, Any], plan: list[dict[str, Any]]
+    txn: Txn, svc: Service, caller: Caller, vault: VaultRecord, rec: EndpointRecord, plan: list[dict[str, Any]]
 ) -> None:
     """Give the vault's identity the rights to grow this endpoint (its vnet; the zone instances it uses that
     exist already; zones the service creates grant themselves), where the caller may assign roles."""
@@ -284,7 +302,7 @@ def _grant_vault_identity(
         return
     for p in plan:
         group = "" if p["resource_group"] == "default" else p["resource_group"]
-        for z in txn.find("dns_zone", account_id=rec["account_id"], parent_id=group, name=p["zone"]):
+        for z in find_zones(txn, account_id=rec["account_id"], parent_id=group, name=p["zone"]):
             grant(txn, svc, caller, vault, Scope(z["account_id"], "dns_zone", z["id"]))
 
 
@@ -297,9 +315,9 @@ def list_endpoints(
     with svc.store.transaction() as txn:
         if vnet:
             v = find_vnet(txn, vnet, caller.account_id)
-            rows = txn.find("endpoint", parent_id=v["id"])
+            rows = find_endpoints(txn, parent_id=v["id"])
         else:
-            rows = txn.find("endpoint", account_id=caller.account_id)
+            rows = find_endpoints(txn, account_id=caller.account_id)
         if vault:
             target = find_vault_or_none(txn, vault, caller.account_id)
             rows = [e for e in rows if target is not None and e.get("vault_id") == target["id"]]
@@ -313,8 +331,9 @@ def list_endpoints(
         return out
 
 
-def scope_of(e: dict[str, Any]) -> Any:
-    return vnet_scope({"account_id": e["account_id"], "id": e["vnet_id"]})
+def scope_of(e: EndpointRecord) -> Scope:
+    """An endpoint's rights are its vnet's."""
+    return Scope(e["account_id"], "vnet", e["vnet_id"])
 
 
 def get_endpoint(svc: Service, caller: Caller, ref: str) -> dict[str, Any]:
@@ -329,7 +348,7 @@ def delete_endpoint(svc: Service, caller: Caller, ref: str) -> dict[str, Any]:
     with svc.store.transaction() as txn:
         e = find_endpoint(txn, ref, caller.account_id)
         authorize(txn, caller, "network.write", scope_of(e))
-        vnet = txn.get("vnet", e["vnet_id"])
+        vnet = read_vnet(txn, e["vnet_id"])
         freed = 0
         if vnet is not None:
             for s in vnet["subnets"]:
@@ -339,7 +358,7 @@ def delete_endpoint(svc: Service, caller: Caller, ref: str) -> dict[str, Any]:
         if txn.get("vault_endpoint", e["id"]) is not None:
             txn.delete("vault_endpoint", e["id"])
         flagged = []
-        for c in txn.find("container"):
+        for c in find_containers(txn):
             if e["id"] in (c.get("endpoint_ids") or []) and not c.get("reregistration_required"):
                 c["reregistration_required"] = True
                 c["reregistration_reason"] = f"private endpoint {e['name']} ({e['id']}) was deleted"

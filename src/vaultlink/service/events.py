@@ -21,6 +21,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from vaultlink.domain.records import VaultRecord, VnetRecord
+from vaultlink.ports import Txn
+
 
 @dataclass(frozen=True)
 class Changed:
@@ -62,18 +65,17 @@ class ContainersChanged(Changed):
 class Deleting:
     """Runs inside the deleting transaction; a subscriber may raise to refuse."""
 
-    txn: Any
-    record: dict[str, Any]
+    txn: Txn
 
 
 @dataclass(frozen=True)
 class VaultDeleting(Deleting):
-    pass
+    record: VaultRecord
 
 
 @dataclass(frozen=True)
 class VnetDeleting(Deleting):
-    pass
+    record: VnetRecord
 
 
 E = TypeVar("E")

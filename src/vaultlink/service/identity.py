@@ -16,6 +16,17 @@ from vaultlink.domain.identity import (
     new_id,
     principal_arn,
 )
+from vaultlink.domain.records import (
+    AccountRecord,
+    ApiKeyRecord,
+    PrincipalRecord,
+    RoleAssignmentRecord,
+    find_api_keys,
+    find_principals,
+    read_api_key,
+    read_principal,
+    require_principal,
+)
 from vaultlink.errors import (
     AccessDenied,
     InvalidApiKey,
@@ -35,11 +46,11 @@ def _hash(secret: str) -> str:
 
 
 def _new_key(
-    txn: Txn, svc: Service, principal: dict[str, Any], description: str = ""
-) -> tuple[dict[str, Any], str]:
+    txn: Txn, svc: Service, principal: PrincipalRecord, description: str = ""
+) -> tuple[ApiKeyRecord, str]:
     key_id = "AK" + secrets.token_hex(8).upper()
     secret = secrets.token_urlsafe(32)
-    rec = {
+    rec: ApiKeyRecord = {
         "id": key_id,
         "account_id": principal["account_id"],
         "parent_id": principal["id"],
@@ -54,16 +65,16 @@ def _new_key(
     return rec, f"{KEY_PREFIX}_{key_id}_{secret}"
 
 
-def public_key(rec: dict[str, Any]) -> dict[str, Any]:
-    return {k: rec[k] for k in ("id", "account_id", "principal", "description", "status", "created")}
+def public_key(rec: ApiKeyRecord) -> dict[str, Any]:
+    return {k: rec.get(k) for k in ("id", "account_id", "principal", "description", "status", "created")}
 
 
-def _create_account(txn: Txn, svc: Service, name: str, is_root: bool = False) -> tuple[dict[str, Any], str]:
+def _create_account(txn: Txn, svc: Service, name: str, is_root: bool = False) -> tuple[AccountRecord, str]:
     account_id = new_account_id()
     while txn.get("account", account_id) is not None:  # pragma: no cover - 1e-12
         account_id = new_account_id()
     part = svc.catalog.default_partition().name
-    acct = {
+    acct: AccountRecord = {
         "id": account_id,
         "account_id": "",
         "parent_id": "",
@@ -72,7 +83,7 @@ def _create_account(txn: Txn, svc: Service, name: str, is_root: bool = False) ->
         "created": svc.clock.now(),
     }
     txn.insert("account", account_id, acct)
-    owner = {
+    owner: PrincipalRecord = {
         "id": new_id("p-"),
         "account_id": account_id,
         "parent_id": "",
@@ -87,7 +98,7 @@ def _create_account(txn: Txn, svc: Service, name: str, is_root: bool = False) ->
     return acct, token
 
 
-def bootstrap(svc: Service) -> tuple[dict[str, Any], str] | None:
+def bootstrap(svc: Service) -> tuple[AccountRecord, str] | None:
     """On first start, create the root account, its owner and a key. Returns (account, key) or None."""
     with svc.store.transaction() as txn:
         existing = [a for a in txn.find("account") if a.get("root")]
@@ -104,12 +115,12 @@ def authenticate(svc: Service, token: str | None, source_ip: str | None = None) 
     if len(parts) != 3 or parts[0] != KEY_PREFIX:
         raise InvalidApiKey("the API key is malformed; keys look like vlk_AK…_…. Check VAULTLINK_API_KEY.")
     with svc.store.transaction() as txn:
-        rec = txn.get("api_key", parts[1])
+        rec = read_api_key(txn, parts[1])
         if rec is None or not hmac.compare_digest(rec["secret_hash"], _hash(parts[2])):
             raise InvalidApiKey()
         if rec["status"] != "Active":
             raise InvalidApiKey("the API key was revoked; create a new one with `vaultlink key create`.")
-        principal = txn.get("principal", rec["parent_id"])
+        principal = read_principal(txn, rec["parent_id"])
         if principal is None:
             raise InvalidApiKey("the API key's principal was deleted; use another key.")
     return Caller(principal["id"], principal["account_id"], principal["arn"], principal["name"], source_ip,
@@ -172,7 +183,7 @@ def create_principal(
         txn.require("account", acct)
         authorize(txn, caller, "principal.write", Scope(acct))
         part = svc.catalog.default_partition().name
-        rec = {
+        rec: PrincipalRecord = {
             "id": new_id("p-"),
             "account_id": acct,
             "parent_id": "",
@@ -188,25 +199,25 @@ def create_principal(
     return out
 
 
-def list_principals(svc: Service, caller: Caller, account_id: str | None = None) -> list[dict[str, Any]]:
+def list_principals(svc: Service, caller: Caller, account_id: str | None = None) -> list[PrincipalRecord]:
     acct = resolve_account(caller, account_id)
     with svc.store.transaction() as txn:
         authorize(txn, caller, "principal.read", Scope(acct))
-        return txn.find("principal", account_id=acct)
+        return find_principals(txn, account_id=acct)
 
 
-def find_principal(txn: Txn, ref: str, account_id: str) -> dict[str, Any]:
+def find_principal(txn: Txn, ref: str, account_id: str) -> PrincipalRecord:
     """A principal by id, ARN, or name within ``account_id``."""
     if ref.startswith("p-"):
-        rec = txn.get("principal", ref)
+        rec = read_principal(txn, ref)
         if rec:
             return rec
     if ref.startswith("arn:"):
-        for p in txn.find("principal", account_id=ref.split(":")[4] if ref.count(":") >= 5 else account_id):
+        for p in find_principals(txn, account_id=ref.split(":")[4] if ref.count(":") >= 5 else account_id):
             if p["arn"] == ref:
                 return p
     else:
-        found = txn.find("principal", account_id=account_id, name=ref)
+        found = find_principals(txn, account_id=account_id, name=ref)
         if found:
             return found[0]
     raise NotFound(
@@ -220,7 +231,7 @@ def delete_principal(svc: Service, caller: Caller, ref: str) -> None:
         authorize(txn, caller, "principal.write", Scope(p["account_id"]))
         if p["id"] == caller.principal_id:
             raise InvalidInput("you cannot delete the principal you are calling as.", field="principal")
-        for k in txn.find("api_key", parent_id=p["id"]):
+        for k in find_api_keys(txn, parent_id=p["id"]):
             txn.delete("api_key", k["id"])
         for a in txn.find("role_assignment", parent_id=p["id"]):
             txn.delete("role_assignment", a["id"])
@@ -236,7 +247,7 @@ def create_key(
         p = (
             find_principal(txn, principal_ref, caller.account_id)
             if principal_ref
-            else txn.require("principal", caller.principal_id)
+            else require_principal(txn, caller.principal_id)
         )
         if p["id"] != caller.principal_id:
             authorize(txn, caller, "principal.write", Scope(p["account_id"]))
@@ -252,15 +263,15 @@ def list_keys(svc: Service, caller: Caller, principal_ref: str | None = None) ->
             p = find_principal(txn, principal_ref, caller.account_id)
             if p["id"] != caller.principal_id:
                 authorize(txn, caller, "principal.read", Scope(p["account_id"]))
-            return [public_key(k) for k in txn.find("api_key", parent_id=p["id"])]
+            return [public_key(k) for k in find_api_keys(txn, parent_id=p["id"])]
         if allowed(txn, caller, "principal.read", Scope(caller.account_id)):
-            return [public_key(k) for k in txn.find("api_key", account_id=caller.account_id)]
-        return [public_key(k) for k in txn.find("api_key", parent_id=caller.principal_id)]
+            return [public_key(k) for k in find_api_keys(txn, account_id=caller.account_id)]
+        return [public_key(k) for k in find_api_keys(txn, parent_id=caller.principal_id)]
 
 
 def revoke_key(svc: Service, caller: Caller, key_id: str) -> dict[str, Any]:
     with svc.store.transaction() as txn:
-        rec = txn.get("api_key", key_id)
+        rec = read_api_key(txn, key_id)
         if rec is None:
             raise NotFound(
                 f"API key {key_id!r} does not exist; `vaultlink key list` shows them.", field="key_id"
@@ -275,8 +286,8 @@ def revoke_key(svc: Service, caller: Caller, key_id: str) -> dict[str, Any]:
 
 
 # --- role assignments ----------------------------------------------------------
-def _assign(txn: Txn, svc: Service, principal: dict[str, Any], role: str, scope: Scope) -> dict[str, Any]:
-    rec = {
+def _assign(txn: Txn, svc: Service, principal: PrincipalRecord, role: str, scope: Scope) -> RoleAssignmentRecord:
+    rec: RoleAssignmentRecord = {
         "id": new_id("ra-"),
         "account_id": scope.account_id,
         "parent_id": principal["id"],
@@ -293,7 +304,7 @@ def _assign(txn: Txn, svc: Service, principal: dict[str, Any], role: str, scope:
 
 def assign_role(
     svc: Service, caller: Caller, principal_ref: str, role: str, scope_text: str | None
-) -> dict[str, Any]:
+) -> RoleAssignmentRecord:
     role = check_role(role)
     scope = Scope.parse(scope_text) if scope_text else Scope(caller.account_id)
     with svc.store.transaction() as txn:

@@ -23,6 +23,7 @@ from typing import Any
 from vaultlink.domain import networks as net
 from vaultlink.domain.endpoints import check_tags, raise_problems
 from vaultlink.domain.identity import Scope, arn_resource, check_name, new_id
+from vaultlink.domain.records import SubnetRecord, VnetRecord, find_endpoints, find_vnets, read_vnet
 from vaultlink.errors import AlreadyExists, CidrOverlap, InvalidInput, NotFound, SubnetInUse, VnetInUse
 from vaultlink.ports import Txn
 from vaultlink.service.core import Caller, Service, allowed, authorize
@@ -32,32 +33,32 @@ from vaultlink.service.identity import resolve_account
 MODE = "loopback"
 
 
-def vnet_scope(vnet: dict[str, Any]) -> Scope:
+def vnet_scope(vnet: VnetRecord) -> Scope:
     return Scope(vnet["account_id"], "vnet", vnet["id"])
 
 
-def find_vnet(txn: Txn, ref: str, account_id: str, field_name: str = "vnet") -> dict[str, Any]:
+def find_vnet(txn: Txn, ref: str, account_id: str, field_name: str = "vnet") -> VnetRecord:
     """A vnet by id, ARN (``arn:…:ec2:REGION:ACCOUNT:vpc/ID``) or by name within ``account_id``."""
     by_arn = arn_resource(ref, "vpc")
     if by_arn is not None:
-        rec = txn.get("vnet", by_arn[1])
+        rec = read_vnet(txn, by_arn[1])
         if rec is not None and rec["account_id"] == by_arn[0]:
             return rec
         raise NotFound(f"virtual network {ref!r} does not exist; `vaultlink vnet list` shows yours.",
                        field=field_name)
-    rec = txn.get("vnet", ref) if ref.startswith("vnet-") else None
+    rec = read_vnet(txn, ref) if ref.startswith("vnet-") else None
     if rec is not None:
         return rec
-    found = txn.find("vnet", account_id=account_id, name=ref)
+    found = find_vnets(txn, account_id=account_id, name=ref)
     if found:
         return found[0]
     raise NotFound(f"virtual network {ref!r} does not exist; `vaultlink vnet list` shows yours.", field=field_name)
 
 
-def vnet_view(txn: Txn, vnet: dict[str, Any]) -> dict[str, Any]:
+def vnet_view(txn: Txn, vnet: VnetRecord) -> dict[str, Any]:
     peers = []
     for pid in vnet.get("peerings", []):
-        other = txn.get("vnet", pid)
+        other = read_vnet(txn, pid)
         peers.append({"vnet_id": pid, "name": other["name"] if other else None})
     return {
         "id": vnet["id"],
@@ -68,7 +69,7 @@ def vnet_view(txn: Txn, vnet: dict[str, Any]) -> dict[str, Any]:
         "address_spaces": list(vnet["address_spaces"]),
         "subnets": [net.subnet_view(s) for s in vnet["subnets"]],
         "peerings": peers,
-        "endpoints": len(txn.find("endpoint", parent_id=vnet["id"])),
+        "endpoints": len(find_endpoints(txn, parent_id=vnet["id"])),
         "tags": vnet.get("tags", {}),
         "created": vnet.get("created"),
         "created_by": vnet.get("created_by"),
@@ -79,7 +80,7 @@ def _others(txn: Txn, account_id: str, exclude: str | None = None) -> list[tuple
     """(vnet name, cidr) of every other vnet; the name only for the caller's own account (another
     tenant's vnet names and ranges are not revealed)."""
     return [(v["name"] if v["account_id"] == account_id else None, c)
-            for v in txn.find("vnet") if v["id"] != exclude for c in v["address_spaces"]]
+            for v in find_vnets(txn) if v["id"] != exclude for c in v["address_spaces"]]
 
 
 def create_vnet(
@@ -99,13 +100,13 @@ def create_vnet(
     with svc.store.transaction() as txn:
         txn.require("account", acct)
         authorize(txn, caller, "network.write", Scope(acct))
-        if txn.find("vnet", account_id=acct, name=name):
+        if find_vnets(txn, account_id=acct, name=name):
             raise AlreadyExists(f"a virtual network named {name!r} already exists; pick another name.", field="name")
         spaces = net.check_address_spaces(address_spaces, _others(txn, acct), MODE)
-        subs: list[dict[str, Any]] = []
+        subs: list[SubnetRecord] = []
         for s in subnets or []:
             subs.append(_new_subnet(s.get("name"), s.get("cidr"), spaces, subs))
-        rec = {
+        rec: VnetRecord = {
             "id": new_id("vnet-"),
             "account_id": acct,
             "parent_id": "",
@@ -125,7 +126,7 @@ def create_vnet(
     return out
 
 
-def _new_subnet(name: Any, cidr: Any, spaces: list[str], existing: list[dict[str, Any]]) -> dict[str, Any]:
+def _new_subnet(name: Any, cidr: Any, spaces: list[str], existing: list[SubnetRecord]) -> SubnetRecord:
     check_name(name, "subnet", "subnet name")
     if any(s["name"] == name for s in existing):
         raise AlreadyExists(f"subnet {name!r} already exists in this vnet; pick another name.", field="subnet")
@@ -137,7 +138,7 @@ def list_vnets(svc: Service, caller: Caller, account_id: str | None = None) -> l
     with svc.store.transaction() as txn:
         return [
             vnet_view(txn, v)
-            for v in txn.find("vnet", account_id=acct)
+            for v in find_vnets(txn, account_id=acct)
             if allowed(txn, caller, "network.read", vnet_scope(v))
         ]
 
@@ -153,7 +154,7 @@ def delete_vnet(svc: Service, caller: Caller, ref: str) -> dict[str, Any]:
     with svc.store.transaction() as txn:
         v = find_vnet(txn, ref, caller.account_id)
         authorize(txn, caller, "network.write", vnet_scope(v))
-        eps = txn.find("endpoint", parent_id=v["id"])
+        eps = find_endpoints(txn, parent_id=v["id"])
         if eps:
             raise VnetInUse(
                 f"virtual network {v['name']} holds {len(eps)} private endpoint(s) "
@@ -161,7 +162,7 @@ def delete_vnet(svc: Service, caller: Caller, ref: str) -> dict[str, Any]:
                 endpoints=[e["id"] for e in eps],
             )
         for pid in v.get("peerings", []):
-            other = txn.get("vnet", pid)
+            other = read_vnet(txn, pid)
             if other is not None:
                 other["peerings"] = [x for x in other.get("peerings", []) if x != v["id"]]
                 txn.update("vnet", pid, other)
@@ -239,7 +240,7 @@ def delete_subnet(svc: Service, caller: Caller, ref: str, name: str) -> dict[str
 
 
 # --- peering -------------------------------------------------------------------------
-def _pair(txn: Txn, caller: Caller, ref: str, other_ref: str) -> tuple[dict[str, Any], dict[str, Any]]:
+def _pair(txn: Txn, caller: Caller, ref: str, other_ref: str) -> tuple[VnetRecord, VnetRecord]:
     a = find_vnet(txn, ref, caller.account_id)
     b = find_vnet(txn, other_ref, caller.account_id, "peer")
     if a["id"] == b["id"]:

@@ -20,6 +20,7 @@ from __future__ import annotations
 from typing import Any
 
 from vaultlink.domain.identity import Scope, new_id, principal_arn
+from vaultlink.domain.records import DnsZoneRecord, EndpointRecord, VaultRecord, find_zones, read_principal
 from vaultlink.ports import Txn
 from vaultlink.service.core import Caller, Service, allowed
 
@@ -30,7 +31,7 @@ def identity_name(vault_id: str) -> str:
     return f"vault-{vault_id}"
 
 
-def create_identity(txn: Txn, svc: Service, vault: dict[str, Any]) -> dict[str, Any]:
+def create_identity(txn: Txn, svc: Service, vault: VaultRecord) -> dict[str, Any]:
     """Make the vault's identity principal (in ``txn``) and record it on ``vault`` (the caller saves it)."""
     part = svc.catalog.default_partition().name
     name = identity_name(vault["id"])
@@ -50,25 +51,25 @@ def create_identity(txn: Txn, svc: Service, vault: dict[str, Any]) -> dict[str, 
     return rec
 
 
-def delete_identity(txn: Txn, vault: dict[str, Any]) -> None:
+def delete_identity(txn: Txn, vault: VaultRecord) -> None:
     ident = vault.get("identity") or {}
     pid = ident.get("principal_id")
     if not pid:
         return
     for ra in txn.find("role_assignment", parent_id=pid):
         txn.delete("role_assignment", ra["id"])
-    if txn.get("principal", pid) is not None:
+    if read_principal(txn, pid) is not None:
         txn.delete("principal", pid)
 
 
-def identity_caller(vault: dict[str, Any]) -> Caller | None:
+def identity_caller(vault: VaultRecord) -> Caller | None:
     ident = vault.get("identity") or {}
     if not ident.get("principal_id"):
         return None  # a vault made before identities existed: the service acts as before
     return Caller(ident["principal_id"], vault["account_id"], ident["principal"], "")
 
 
-def grant(txn: Txn, svc: Service, caller: Caller | None, vault: dict[str, Any], scope: Scope) -> bool:
+def grant(txn: Txn, svc: Service, caller: Caller | None, vault: VaultRecord, scope: Scope) -> bool:
     """Give the vault's identity ``IDENTITY_ROLE`` at ``scope`` when ``caller`` may assign roles there (None:
     the service itself, for a zone it made) and it has no such right yet; True when it holds it afterwards."""
     ident = identity_caller(vault)
@@ -79,7 +80,7 @@ def grant(txn: Txn, svc: Service, caller: Caller | None, vault: dict[str, Any], 
         return True
     if caller is not None and not allowed(txn, caller, "role.write", scope):
         return False
-    p = txn.get("principal", ident.principal_id)
+    p = read_principal(txn, ident.principal_id)
     if p is None:
         return False
     rec = {
@@ -99,10 +100,10 @@ def grant(txn: Txn, svc: Service, caller: Caller | None, vault: dict[str, Any], 
     return True
 
 
-def zones_of_endpoint(txn: Txn, e: dict[str, Any]) -> list[dict[str, Any]]:
+def zones_of_endpoint(txn: Txn, e: EndpointRecord) -> list[DnsZoneRecord]:
     """The zone instances that hold (or are linked for) the endpoint's records."""
     out = []
-    for z in txn.find("dns_zone", account_id=e["account_id"]):
+    for z in find_zones(txn, account_id=e["account_id"]):
         if any(r.get("managed_by") == e["id"] for r in z["records"]) or any(
             lk["vnet_id"] == e["vnet_id"] for lk in z["links"]
         ):
@@ -110,7 +111,7 @@ def zones_of_endpoint(txn: Txn, e: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
-def missing_rights(txn: Txn, vault: dict[str, Any], e: dict[str, Any]) -> list[dict[str, str]]:
+def missing_rights(txn: Txn, vault: VaultRecord, e: EndpointRecord) -> list[dict[str, str]]:
     """What the vault's identity lacks to grow endpoint ``e``: ``[{permission, scope, fix}]``."""
     ident = identity_caller(vault)
     if ident is None:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from vaultlink.domain.identity import Scope, check_name, new_id
+from vaultlink.domain.records import VaultRecord, find_vaults, read_vault
 from vaultlink.domain.vaults import check_toggle, new_protection_history, public_view, vault_arn
 from vaultlink.errors import InvalidInput, NotFound, VaultNotEmpty
 from vaultlink.ports import Txn
@@ -14,24 +15,24 @@ from vaultlink.service.identity import resolve_account
 from vaultlink.service.vault_identity import create_identity, delete_identity
 
 
-def lookup_vault(txn: Txn, ref: str, account_id: str) -> dict[str, Any] | None:
+def lookup_vault(txn: Txn, ref: str, account_id: str) -> VaultRecord | None:
     """A vault by id, by ARN (``arn:…:backup:REGION:ACCOUNT:backup-vault:NAME``) or by name within
     ``account_id``; None when there is none. Callers check rights on what they find."""
     if ref.startswith("arn:"):
         parts = ref.split(":", 6)
         if len(parts) == 7 and parts[2] == "backup" and parts[5] == "backup-vault":
-            found = txn.find("vault", account_id=parts[4], name=parts[6])
+            found = find_vaults(txn, account_id=parts[4], name=parts[6])
             if found and found[0].get("arn") == ref:
-                return found[0]
+                return cast(VaultRecord, found[0])
         return None
-    rec = txn.get("vault", ref)
+    rec = read_vault(txn, ref)
     if rec is not None:
-        return rec
-    found = txn.find("vault", account_id=account_id, name=ref)
-    return found[0] if found else None
+        return cast(VaultRecord, rec)
+    found = find_vaults(txn, account_id=account_id, name=ref)
+    return cast(VaultRecord, found[0]) if found else None
 
 
-def find_vault(txn: Txn, ref: str, account_id: str) -> dict[str, Any]:
+def find_vault(txn: Txn, ref: str, account_id: str) -> VaultRecord:
     """A vault by id, ARN or by name within ``account_id``."""
     rec = lookup_vault(txn, ref, account_id)
     if rec is not None:
@@ -39,7 +40,7 @@ def find_vault(txn: Txn, ref: str, account_id: str) -> dict[str, Any]:
     raise NotFound(f"vault {ref!r} does not exist; `vaultlink vault list` shows your vaults.", field="vault")
 
 
-def vault_scope(vault: dict[str, Any]) -> Scope:
+def vault_scope(vault: VaultRecord) -> Scope:
     return Scope(vault["account_id"], "vault", vault["id"])
 
 
@@ -69,7 +70,7 @@ def create_vault(
         txn.require("account", acct)
         authorize(txn, caller, "vault.write", Scope(acct))
         vid = new_id("v")
-        rec = {
+        rec: VaultRecord = {
             "id": vid,
             "account_id": acct,
             "parent_id": "",
@@ -108,7 +109,7 @@ def list_vaults(svc: Service, caller: Caller, account_id: str | None = None) -> 
     with svc.store.transaction() as txn:
         return [
             public_view(v)
-            for v in txn.find("vault", account_id=acct)
+            for v in find_vaults(txn, account_id=acct)
             if allowed(txn, caller, "vault.read", vault_scope(v))
         ]
 

@@ -15,6 +15,7 @@ from typing import Any
 
 import blake3
 
+from vaultlink.domain.records import ContainerRecord, VaultRecord, require_vault
 from vaultlink.errors import BlobExists, ContentMismatch, InvalidInput, NotFound
 from vaultlink.ports import ChunkEntry as Entry
 from vaultlink.service.core import Service
@@ -50,16 +51,16 @@ def decode_ids(text: Any) -> list[bytes]:
     return [raw[i : i + 32] for i in range(0, len(raw), 32)]
 
 
-def _vault(svc: Service, vault_id: str) -> dict[str, Any]:
+def _vault(svc: Service, vault_id: str) -> VaultRecord:
     with svc.store.transaction() as txn:
-        return txn.require("vault", vault_id)
+        return require_vault(txn, vault_id)
 
 
 CONTENT_ADDRESSED = ("packs/", "index/", "snapshots/")
 _put_locks = [threading.Lock() for _ in range(64)]  # one writer per blob name at a time (in this process)
 
 
-def put_blob(svc: Service, vault_id: str, account: str, container: dict[str, Any], name: str,
+def put_blob(svc: Service, vault_id: str, account: str, container: ContainerRecord, name: str,
              data: bytes) -> dict[str, Any]:
     """Store a blob, write-once: a new name is created; the same name with the same bytes is an idempotent
     retry; the same name with other bytes is refused (``BlobExists``) and the stored bytes stay. Names under
@@ -89,7 +90,7 @@ def put_blob(svc: Service, vault_id: str, account: str, container: dict[str, Any
     return {"name": name, "size": len(data), "storage_account": account, "write_account": current, "grew": grew}
 
 
-def get_blob(svc: Service, vault_id: str, account: str, container: dict[str, Any], name: str,
+def get_blob(svc: Service, vault_id: str, account: str, container: ContainerRecord, name: str,
              offset: int | None = None, length: int | None = None) -> bytes:
     key = storage.blob_key(vault_id, account, container["id"], name)
     blobs = storage.blobs_of(svc)
@@ -101,14 +102,14 @@ def get_blob(svc: Service, vault_id: str, account: str, container: dict[str, Any
         raise NotFound(f"blob {name!r} does not exist in storage account {account}.", field="name") from None
 
 
-def blob_size(svc: Service, vault_id: str, account: str, container: dict[str, Any], name: str) -> int:
+def blob_size(svc: Service, vault_id: str, account: str, container: ContainerRecord, name: str) -> int:
     try:
         return storage.blobs_of(svc).size(storage.blob_key(vault_id, account, container["id"], name))
     except NotFound:
         raise NotFound(f"blob {name!r} does not exist in storage account {account}.", field="name") from None
 
 
-def list_blobs(svc: Service, vault_id: str, account: str, container: dict[str, Any], prefix: str = "") -> list[str]:
+def list_blobs(svc: Service, vault_id: str, account: str, container: ContainerRecord, prefix: str = "") -> list[str]:
     if prefix and any(seg in ("..", ".") for seg in prefix.split("/")):
         raise InvalidInput("prefix must not contain '.' or '..' segments.", field="prefix")
     base = f"vaults/{vault_id}/{account}/{container['id']}/"
@@ -116,7 +117,7 @@ def list_blobs(svc: Service, vault_id: str, account: str, container: dict[str, A
 
 
 # --- chunk index ------------------------------------------------------------------------------
-def add_chunks(svc: Service, container: dict[str, Any], account: str, pack: str, entries: Any) -> dict[str, Any]:
+def add_chunks(svc: Service, container: ContainerRecord, account: str, pack: str, entries: Any) -> dict[str, Any]:
     """Record a stored pack's entries; the pack must exist in ``account``."""
     vault_id = container["vault_id"]
     ents = decode_entries(entries)
@@ -129,14 +130,14 @@ def add_chunks(svc: Service, container: dict[str, Any], account: str, pack: str,
     return {"pack": pack, "entries": len(ents), "new": new}
 
 
-def query_chunks(svc: Service, container: dict[str, Any], ids: Any) -> dict[str, Any]:
+def query_chunks(svc: Service, container: ContainerRecord, ids: Any) -> dict[str, Any]:
     """The dedup query: which of these chunk ids are already stored."""
     want = decode_ids(ids)
     have = svc.chunks.have(container["vault_id"], container["id"], want)
     return {"asked": len(want), "have": base64.b64encode(b"".join(i for i in want if i in have)).decode()}
 
 
-def all_chunks(svc: Service, container: dict[str, Any]) -> dict[str, Any]:
+def all_chunks(svc: Service, container: ContainerRecord) -> dict[str, Any]:
     """Every entry of the container's index, grouped by pack."""
     packs: dict[tuple[str, str], list[Entry]] = {}
     for cid, acct, pack, off, ln in svc.chunks.rows(container["vault_id"], container["id"]):

@@ -12,6 +12,8 @@ import secrets
 from typing import Any
 
 from vaultlink.dns import names as N
+from vaultlink.domain.records import ContainerRecord, VaultRecord, read_container, require_vault
+from vaultlink.domain.vaults import mark_history
 from vaultlink.errors import AccessDenied, ContainerReregistrationRequired, InvalidInput, NotFound
 from vaultlink.service.core import Service
 from vaultlink.service.dataplane import storage
@@ -27,11 +29,11 @@ from vaultlink.service.events import ContainersChanged, EndpointsChanged
 _HOST_MAX = 255
 
 
-def public_container(rec: dict[str, Any]) -> dict[str, Any]:
+def public_container(rec: ContainerRecord) -> dict[str, Any]:
     return {k: v for k, v in rec.items() if k not in ("secret_hash", "parent_id")}
 
 
-def vault_names(svc: Service, vault: dict[str, Any]) -> dict[str, Any]:
+def vault_names(svc: Service, vault: VaultRecord) -> dict[str, Any]:
     """The names an agent uses for ``vault`` (public forms; each CNAMEs to its privatelink form)."""
     d = svc.config.domain
     accts = storage.accounts_of(vault)
@@ -48,11 +50,8 @@ def vault_names(svc: Service, vault: dict[str, Any]) -> dict[str, Any]:
 
 def _mark_attempt(svc: Service, vault_id: str) -> None:
     with svc.store.transaction() as txn:
-        vault = txn.require("vault", vault_id)
-        hist = dict(vault.get("protection_history") or {})
-        if not hist.get("attempted"):
-            hist["attempted"] = True
-            vault["protection_history"] = hist
+        vault = require_vault(txn, vault_id)
+        if mark_history(vault):
             txn.update("vault", vault_id, vault)
 
 
@@ -73,14 +72,14 @@ def register(
     grew = False
     secret, digest = new_secret()
     with svc.store.transaction() as txn:
-        vault = txn.require("vault", vault_id)
+        vault = require_vault(txn, vault_id)
         if not storage.accounts_of(vault):
             storage.add_account(txn, svc, vault)
             grew = True
-        rec: dict[str, Any] | None = None
+        rec: ContainerRecord | None = None
         wanted = container_id or ctx.container_id
         if wanted:
-            rec = txn.get("container", wanted)
+            rec = read_container(txn, wanted)
             if rec is None or rec.get("vault_id") != vault_id:
                 raise NotFound(
                     f"container {wanted} is not registered with this vault; remove the agent's state "
@@ -130,10 +129,8 @@ def register(
             txn.insert("container", rec["id"], rec)
         else:
             txn.update("container", rec["id"], rec)
-        hist = dict(vault.get("protection_history") or {})
-        hist.update(container_registered=True, attempted=True)
-        vault["protection_history"] = hist
-        txn.update("vault", vault_id, vault)
+        if mark_history(vault, container_registered=True):
+            txn.update("vault", vault_id, vault)
         out = {
             "container": public_container(rec),
             "credential": f"{CONTAINER_PREFIX}_{rec['id']}_{secret}",
@@ -153,7 +150,7 @@ def register(
     return out
 
 
-def calling_container(svc: Service, ctx: DataContext, header: str | None) -> dict[str, Any]:
+def calling_container(svc: Service, ctx: DataContext, header: str | None) -> ContainerRecord:
     """The container a data-plane request acts for, checked: same vault, registration current.
 
     An agent's container credential acts for its own container only (a different
@@ -178,7 +175,7 @@ def calling_container(svc: Service, ctx: DataContext, header: str | None) -> dic
             field="container",
         )
     with svc.store.transaction() as txn:
-        rec = txn.get("container", cid)
+        rec = read_container(txn, cid)
     if rec is None or rec.get("vault_id") != ctx.vault_id:
         raise NotFound(f"container {cid} is not registered with this vault.", field="container")
     if rec.get("reregistration_required"):
@@ -186,9 +183,9 @@ def calling_container(svc: Service, ctx: DataContext, header: str | None) -> dic
     return rec
 
 
-def describe(svc: Service, ctx: DataContext, container: dict[str, Any]) -> dict[str, Any]:
+def describe(svc: Service, ctx: DataContext, container: ContainerRecord) -> dict[str, Any]:
     with svc.store.transaction() as txn:
-        vault = txn.require("vault", container["vault_id"])
+        vault = require_vault(txn, container["vault_id"])
     out = public_container(container)
     out["names"] = vault_names(svc, vault)
     return out

@@ -16,6 +16,7 @@ import hmac
 import secrets
 from typing import Any
 
+from vaultlink.domain.records import ContainerRecord, VaultRecord, read_container
 from vaultlink.errors import CredentialsExpired, InvalidApiKey, InvalidInput
 from vaultlink.service.core import Caller, Service, authorize
 from vaultlink.service.vaults import find_vault, vault_scope
@@ -49,7 +50,7 @@ def secret_matches(stored_hash: str, secret: str) -> bool:
 
 def create_registration_secret(
     svc: Service, caller: Caller, vault_ref: str, valid_hours: float = DEFAULT_VALID_HOURS
-) -> tuple[dict[str, Any], str, dict[str, Any]]:
+) -> tuple[VaultRecord, str, dict[str, Any]]:
     """``(vault record, token, secret record)``; needs ``backup.operate`` on the vault."""
     if not 0 < valid_hours <= MAX_VALID_HOURS:
         raise InvalidInput(
@@ -104,7 +105,7 @@ def check_registration(svc: Service, token: str) -> tuple[dict[str, Any], dict[s
         return rec, _principal(txn, rec["principal_id"])
 
 
-def authenticate_container(svc: Service, token: str) -> tuple[dict[str, Any], dict[str, Any]] | None:
+def authenticate_container(svc: Service, token: str) -> tuple[ContainerRecord, dict[str, Any]] | None:
     """``(container record, owner principal record)`` for a valid ``vlc_`` token; None for other tokens.
 
     Raises ``InvalidApiKey`` for a ``vlc_`` token that is unknown or was rotated by a re-registration.
@@ -115,7 +116,7 @@ def authenticate_container(svc: Service, token: str) -> tuple[dict[str, Any], di
     if parts is None:
         return None
     with svc.store.transaction() as txn:
-        rec = txn.get("container", parts[0])
+        rec = read_container(txn, parts[0])
         if rec is None or not secret_matches(rec.get("secret_hash", ""), parts[1]):
             raise InvalidApiKey(
                 "this agent's container credential is not valid (the container was deleted, or registered "

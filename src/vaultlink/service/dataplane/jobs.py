@@ -10,8 +10,10 @@ store and the service checks that it exists before recording the point.
 from __future__ import annotations
 
 import secrets
-from typing import Any
+from typing import Any, cast
 
+from vaultlink.domain.records import ContainerRecord, RecoveryPointRecord, require_vault
+from vaultlink.domain.vaults import mark_history
 from vaultlink.errors import Conflict, InvalidInput, NotFound, RecoveryPointNotFound
 from vaultlink.policy.actions import recovery_point_arn
 from vaultlink.service.core import Service
@@ -57,24 +59,24 @@ def _check_paths(paths: Any) -> list[str]:
     return list(paths)
 
 
-def _latest_rp(txn: Any, vault_id: str, item_id: str) -> dict[str, Any] | None:
+def _latest_rp(txn: Any, vault_id: str, item_id: str) -> RecoveryPointRecord | None:
     rps = [r for r in txn.find("recovery_point", parent_id=vault_id) if r.get("protected_item_id") == item_id]
     return max(rps, key=lambda r: r["time"]) if rps else None
 
 
-def start_job(svc: Service, container: dict[str, Any], job_type: str, paths: list[str] | None = None,
+def start_job(svc: Service, container: ContainerRecord, job_type: str, paths: list[str] | None = None,
               recovery_point_id: str | None = None) -> dict[str, Any]:
     """Start a Backup job (``paths``) or a Restore job (``recovery_point_id``)."""
     vault_id = container["vault_id"]
     now = svc.clock.now()
     with svc.store.transaction() as txn:
-        vault = txn.require("vault", vault_id)
+        vault = require_vault(txn, vault_id)
         for j in txn.find("job", parent_id=vault_id):
             if j.get("container_id") == container["id"] and j["status"] == "InProgress":
                 j.update(status="Failed", end=now, error="the agent stopped before finishing this job")
                 txn.update("job", j["id"], j)
         item: dict[str, Any] | None = None
-        rp: dict[str, Any] | None = None
+        rp: RecoveryPointRecord | None = None
         if job_type == "Backup":
             paths = _check_paths(paths)
             for it in txn.find("protected_item", parent_id=container["id"]):
@@ -93,14 +95,11 @@ def start_job(svc: Service, container: dict[str, Any], job_type: str, paths: lis
                     "created": now,
                 }
                 txn.insert("protected_item", item["id"], item)
-            hist = dict(vault.get("protection_history") or {})
-            if not hist.get("item_protected"):
-                hist.update(item_protected=True, attempted=True)
-                vault["protection_history"] = hist
+            if mark_history(vault, item_protected=True):
                 txn.update("vault", vault_id, vault)
             rp = _latest_rp(txn, vault_id, item["id"])
         else:
-            rp = txn.get("recovery_point", recovery_point_id or "")
+            rp = cast("RecoveryPointRecord | None", txn.get("recovery_point", recovery_point_id or ""))
             if rp is None or rp.get("vault_id") != vault_id:
                 raise RecoveryPointNotFound(f"recovery point {recovery_point_id!r} is not in this vault.")
         job = {
@@ -128,7 +127,7 @@ def start_job(svc: Service, container: dict[str, Any], job_type: str, paths: lis
         }
 
 
-def _own_job(txn: Any, container: dict[str, Any], job_id: str) -> dict[str, Any]:
+def _own_job(txn: Any, container: ContainerRecord, job_id: str) -> dict[str, Any]:
     job = txn.get("job", job_id)
     if job is None or job.get("container_id") != container["id"]:
         raise NotFound(f"job {job_id} is not a job of this container.", field="job")
@@ -137,7 +136,7 @@ def _own_job(txn: Any, container: dict[str, Any], job_id: str) -> dict[str, Any]
     return dict(job)
 
 
-def complete_backup(svc: Service, container: dict[str, Any], job_id: str, manifest: str, account: str,
+def complete_backup(svc: Service, container: ContainerRecord, job_id: str, manifest: str, account: str,
                     stats: Any, snapshot_time: float | None = None) -> dict[str, Any]:
     """Record the recovery point of a finished backup (its manifest must be stored)."""
     clean = _clean_stats(stats)
@@ -145,7 +144,7 @@ def complete_backup(svc: Service, container: dict[str, Any], job_id: str, manife
         raise InvalidInput("manifest must be the snapshot's blob name (snapshots/<hash>).", field="manifest")
     vault_id = container["vault_id"]
     with svc.store.transaction() as txn:
-        vault = txn.require("vault", vault_id)
+        vault = require_vault(txn, vault_id)
         storage.check_account(vault, account)
     key = storage.blob_key(vault_id, account, container["id"], manifest)
     if not storage.blobs_of(svc).exists(key):
@@ -155,7 +154,7 @@ def complete_backup(svc: Service, container: dict[str, Any], job_id: str, manife
         )
     now = svc.clock.now()
     with svc.store.transaction() as txn:
-        vault = txn.require("vault", vault_id)
+        vault = require_vault(txn, vault_id)
         job = _own_job(txn, container, job_id)
         item = txn.require("protected_item", job["protected_item_id"])
         region = svc.catalog.regions.get(vault["region"])
@@ -191,7 +190,7 @@ def complete_backup(svc: Service, container: dict[str, Any], job_id: str, manife
         return {"job": job, "recovery_point": rp}
 
 
-def finish_job(svc: Service, container: dict[str, Any], job_id: str, status: str, error: str | None = None,
+def finish_job(svc: Service, container: ContainerRecord, job_id: str, status: str, error: str | None = None,
                stats: Any = None) -> dict[str, Any]:
     """End a job as ``Completed`` (restores) or ``Failed`` (any)."""
     if status not in ("Completed", "Failed"):
@@ -207,13 +206,13 @@ def finish_job(svc: Service, container: dict[str, Any], job_id: str, status: str
         return job
 
 
-def container_recovery_points(svc: Service, container: dict[str, Any]) -> list[dict[str, Any]]:
+def container_recovery_points(svc: Service, container: ContainerRecord) -> list[dict[str, Any]]:
     with svc.store.transaction() as txn:
         rps = txn.find("recovery_point", parent_id=container["vault_id"])
     return sorted((r for r in rps if r.get("container_id") == container["id"]), key=lambda r: r["time"])
 
 
-def container_recovery_point(svc: Service, container: dict[str, Any], rp_id: str) -> dict[str, Any]:
+def container_recovery_point(svc: Service, container: ContainerRecord, rp_id: str) -> dict[str, Any]:
     with svc.store.transaction() as txn:
         rp = txn.get("recovery_point", rp_id)
     if rp is None or rp.get("vault_id") != container["vault_id"]:

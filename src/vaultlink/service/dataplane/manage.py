@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
+from vaultlink.domain.records import VaultRecord, find_containers, read_vault
 from vaultlink.errors import NotFound, RecoveryPointNotFound
 from vaultlink.service.core import Caller, Service, authorize
 from vaultlink.service.dataplane import storage
@@ -41,7 +42,7 @@ def vault_credentials(svc: Service, caller: Caller, vault_ref: str, api_port: in
     }
 
 
-def _vault_for(svc: Service, caller: Caller, ref: str, permission: str) -> dict[str, Any]:
+def _vault_for(svc: Service, caller: Caller, ref: str, permission: str) -> VaultRecord:
     with svc.store.transaction() as txn:
         vault = find_vault(txn, ref, caller.account_id)
         authorize(txn, caller, permission, vault_scope(vault))
@@ -65,7 +66,7 @@ def _rp(svc: Service, caller: Caller, rp_id: str, permission: str) -> dict[str, 
     with svc.store.transaction() as txn:
         rp = txn.get("recovery_point", rp_id)
         if rp is not None:
-            vault = txn.get("vault", rp["vault_id"])
+            vault = read_vault(txn, rp["vault_id"])
             if vault is not None:
                 authorize(txn, caller, permission, vault_scope(vault))
                 return rp
@@ -104,7 +105,7 @@ def get_job(svc: Service, caller: Caller, job_id: str) -> dict[str, Any]:
     with svc.store.transaction() as txn:
         job = txn.get("job", job_id)
         if job is not None:
-            vault = txn.get("vault", job["vault_id"])
+            vault = read_vault(txn, job["vault_id"])
             if vault is not None:
                 authorize(txn, caller, "backup.read", vault_scope(vault))
                 return job
@@ -114,4 +115,4 @@ def get_job(svc: Service, caller: Caller, job_id: str) -> dict[str, Any]:
 def list_containers(svc: Service, caller: Caller, vault_ref: str) -> list[dict[str, Any]]:
     vault = _vault_for(svc, caller, vault_ref, "backup.read")
     with svc.store.transaction() as txn:
-        return [public_container(c) for c in txn.find("container", parent_id=vault["id"])]
+        return [public_container(c) for c in find_containers(txn, parent_id=vault["id"])]

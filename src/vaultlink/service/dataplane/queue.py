@@ -10,13 +10,14 @@ import json
 import secrets
 from typing import Any
 
+from vaultlink.domain.records import ContainerRecord
 from vaultlink.errors import InvalidInput, NotFound
 from vaultlink.service.core import Service
 
 MAX_ITEM = 64 * 1024
 
 
-def put_item(svc: Service, account: str, container: dict[str, Any], body: Any) -> dict[str, Any]:
+def put_item(svc: Service, account: str, container: ContainerRecord, body: Any) -> dict[str, Any]:
     if not isinstance(body, dict) or len(json.dumps(body)) > MAX_ITEM:
         raise InvalidInput("a work item is a JSON object of at most 64 KiB.", field="body")
     rec = {
@@ -34,7 +35,7 @@ def put_item(svc: Service, account: str, container: dict[str, Any], body: Any) -
     return rec
 
 
-def receive(svc: Service, account: str, container: dict[str, Any], max_items: int = 10,
+def receive(svc: Service, account: str, container: ContainerRecord, max_items: int = 10,
             visibility: float = 30.0) -> list[dict[str, Any]]:
     if not 1 <= max_items <= 100 or not 0 <= visibility <= 3600:
         raise InvalidInput("max_items is 1-100 and visibility 0-3600 seconds.", field="max_items")
@@ -52,7 +53,7 @@ def receive(svc: Service, account: str, container: dict[str, Any], max_items: in
     return out
 
 
-def delete_item(svc: Service, account: str, container: dict[str, Any], item_id: str) -> dict[str, Any]:
+def delete_item(svc: Service, account: str, container: ContainerRecord, item_id: str) -> dict[str, Any]:
     with svc.store.transaction() as txn:
         rec = txn.get("queue_item", item_id)
         if rec is None or rec["parent_id"] != f"{account}/{container['id']}":

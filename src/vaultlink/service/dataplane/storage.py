@@ -12,6 +12,7 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
+from vaultlink.domain.records import VaultRecord, require_vault
 from vaultlink.errors import NotFound, ServiceUnavailable
 from vaultlink.ports import BlobStore, Txn, check_name
 from vaultlink.service.core import Service
@@ -33,16 +34,16 @@ def blob_key(vault_id: str, account: str, container_id: str, name: str) -> str:
     return f"vaults/{vault_id}/{account}/{container_id}/{check_name(name)}"
 
 
-def accounts_of(vault: dict[str, Any]) -> list[str]:
+def accounts_of(vault: VaultRecord) -> list[str]:
     return [a if isinstance(a, str) else str(a["name"]) for a in vault.get("storage_accounts") or []]
 
 
-def write_account(vault: dict[str, Any]) -> str | None:
+def write_account(vault: VaultRecord) -> str | None:
     accts = accounts_of(vault)
     return accts[-1] if accts else None
 
 
-def add_account(txn: Txn, svc: Service, vault: dict[str, Any]) -> str:
+def add_account(txn: Txn, svc: Service, vault: VaultRecord) -> str:
     """Give ``vault`` a new storage account (in ``txn``); endpoints of the vault gain IPs for it.
 
     The caller fires ``endpoints`` after commit (names, listeners and DNS records follow).
@@ -71,7 +72,7 @@ def add_account(txn: Txn, svc: Service, vault: dict[str, Any]) -> str:
     return name
 
 
-def check_account(vault: dict[str, Any], account: str | None) -> str:
+def check_account(vault: VaultRecord, account: str | None) -> str:
     if account is None or account not in accounts_of(vault):
         raise NotFound(
             f"storage account {account!r} does not belong to vault {vault.get('name')}; the agent learns the "
@@ -88,7 +89,7 @@ def record_usage(svc: Service, vault_id: str, account: str, nbytes: int) -> tupl
     """
     grew = False
     with svc.store.transaction() as txn:
-        vault = txn.require("vault", vault_id)
+        vault = require_vault(txn, vault_id)
         rec = txn.get("storage_account", account)
         if rec is not None and nbytes:
             rec["bytes"] = int(rec.get("bytes", 0)) + nbytes
@@ -107,7 +108,7 @@ def record_usage(svc: Service, vault_id: str, account: str, nbytes: int) -> tupl
 
 def account_usage(svc: Service, vault_id: str) -> list[dict[str, Any]]:
     with svc.store.transaction() as txn:
-        vault = txn.require("vault", vault_id)
+        vault = require_vault(txn, vault_id)
         out = []
         for name in accounts_of(vault):
             rec = txn.get("storage_account", name) or {}

@@ -1,0 +1,109 @@
+"""A topology change never pauses other requests: the view is rebuilt off the event loop, one rebuild
+covers a burst of changes, and the change's own caller still waits until its listeners are open."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from vaultlink.bootstrap import build_service
+from vaultlink.config import load_config
+from vaultlink.fabric import listeners
+from vaultlink.fabric.view import EndpointView, NetworkView
+from vaultlink.service.events import EndpointsChanged
+
+BUILD_SECONDS = 0.4
+
+
+class FakeRuntime:
+    def __init__(self) -> None:
+        self.port = 8443
+        self.listeners: dict[tuple[str, int], Any] = {}
+
+    async def add_listener(self, host: str, port: int) -> int:
+        self.listeners[(host, port)] = object()
+        return port
+
+    async def remove_listener(self, host: str, port: int) -> None:
+        self.listeners.pop((host, port), None)
+
+
+class FakeFabric:
+    def __init__(self, svc: Any) -> None:
+        self.svc = svc
+        self.view = NetworkView()
+
+
+def _slow_view(builds: list[float], ips: set[str]) -> Any:
+    def build(svc: Any, generation: int = 0) -> NetworkView:
+        builds.append(time.monotonic())
+        time.sleep(BUILD_SECONDS)  # a large store: the rebuild takes a while
+        eps = {ip: EndpointView(ip, "1", "resource", "v", None, None, "r", "n", frozenset({ip}), "Approved", (), None)
+               for ip in ips}
+        return NetworkView(endpoints=eps, generation=generation)
+
+    return build
+
+
+def test_a_rebuild_does_not_pause_the_event_loop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    svc = build_service(load_config(data_dir=str(tmp_path)))
+    builds: list[float] = []
+    monkeypatch.setattr(listeners, "build_view", _slow_view(builds, {"127.10.0.4"}))
+    runtime = FakeRuntime()
+    manager = listeners.ListenerManager(runtime, FakeFabric(svc))  # type: ignore[arg-type]
+
+    async def main() -> float:
+        await manager.start(runtime)
+        assert ("127.10.0.4", 8443) in runtime.listeners
+        worst = 0.0
+
+        async def ticker() -> None:
+            nonlocal worst
+            last = time.monotonic()
+            for _ in range(40):
+                await asyncio.sleep(0.01)
+                now = time.monotonic()
+                worst = max(worst, now - last)
+                last = now
+
+        # a change committed by a request thread: that thread waits for the listeners; the loop does not
+        done = threading.Event()
+
+        def commit() -> None:
+            svc.fire(EndpointsChanged())
+            done.set()
+
+        t = threading.Thread(target=commit)
+        t.start()
+        await ticker()
+        await asyncio.to_thread(t.join, 5)
+        assert done.is_set()
+        return worst
+
+    worst = asyncio.run(main())
+    assert len(builds) == 2
+    assert worst < BUILD_SECONDS / 2, f"the event loop paused {worst:.3f} s during a rebuild"
+
+
+def test_a_burst_of_changes_is_one_rebuild(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    svc = build_service(load_config(data_dir=str(tmp_path)))
+    builds: list[float] = []
+    monkeypatch.setattr(listeners, "build_view", _slow_view(builds, set()))
+    runtime = FakeRuntime()
+    manager = listeners.ListenerManager(runtime, FakeFabric(svc))  # type: ignore[arg-type]
+
+    async def main() -> None:
+        await manager.start(runtime)
+        threads = [threading.Thread(target=svc.fire, args=(EndpointsChanged(),)) for _ in range(8)]
+        for th in threads:
+            th.start()
+        for th in threads:
+            await asyncio.to_thread(th.join, 10)
+
+    asyncio.run(main())
+    assert 2 <= len(builds) <= 3, f"{len(builds)} rebuilds for a start and a burst of 8 changes"
