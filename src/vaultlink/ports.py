@@ -46,8 +46,13 @@ class BlobStore(Protocol):
     Contract:
     - ``put(name, data)`` stores ``data`` atomically: a reader sees either the
       whole object or nothing, even if the process dies mid-write. Putting an
-      existing name with the same bytes is a no-op; with other bytes it replaces
-      it (callers only do that for mutable objects such as the key file).
+      existing name with the same bytes is a no-op. With other bytes, a mutable
+      store (``write_once`` False: the server's own stores) replaces it; a
+      write-once store (``write_once`` True: the agent's store over a vault's blob
+      service) raises ``BlobExists`` and keeps the stored bytes, refuses
+      ``delete`` with ``InvalidInput``, and accepts names under ``packs/``,
+      ``index/`` and ``snapshots/`` only when they are the BLAKE3 hash of the
+      bytes (``ContentMismatch``).
     - ``get(name)`` returns the whole object; ``get_range(name, offset, length)``
       returns exactly ``length`` bytes starting at ``offset``. Both raise
       ``vaultlink.errors.NotFound`` for a missing name and ``InvalidInput`` for a
@@ -58,6 +63,8 @@ class BlobStore(Protocol):
     - Names are ``/``-separated, made of ``[A-Za-z0-9._-]`` segments; anything
       else (``..``, empty segments, leading ``/``) raises ``InvalidInput``.
     """
+
+    write_once: bool
 
     def put(self, name: str, data: bytes) -> None: ...
 

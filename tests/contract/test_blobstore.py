@@ -1,4 +1,5 @@
-"""Shared BlobStore contract (vaultlink.ports.BlobStore), run against every adapter."""
+"""Shared BlobStore contract (vaultlink.ports.BlobStore), run against every adapter: memory, local, and the
+agent's remote store over a vault's blob service (write-once: see the port's contract)."""
 
 from __future__ import annotations
 
@@ -7,28 +8,46 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from tests.integration.dataplane.dp_world import PASS, make_dataplane
 
 from vaultlink.adapters.blob_local import LocalBlobStore
 from vaultlink.adapters.blob_memory import MemoryBlobStore
-from vaultlink.errors import InvalidInput, NotFound
+from vaultlink.agent.remote import RemoteBlobStore
+from vaultlink.agent.session import Agent, register
+from vaultlink.agent.state import load_state
+from vaultlink.errors import BlobExists, ContentMismatch, InvalidInput, NotFound
 from vaultlink.ports import BlobStore
 
 Factory = Callable[[], BlobStore]
 
 
-@pytest.fixture(params=["memory", "local"])
+def remote_store(tmp: Path) -> Iterator[BlobStore]:
+    """The agent's store over a real vault data plane (uvicorn on 127.0.0.1), as a registered machine."""
+    for dp in make_dataplane(tmp):
+        register(dp.credentials(), "127.0.0.1", "127.0.0.1:53", tmp / "agent", PASS, "vm1", resolver=dp.resolver)
+        agent = Agent(load_state(tmp / "agent"), dp.resolver, retry_for=2.0)
+        st = agent.state
+        try:
+            yield RemoteBlobStore(agent.http, st.domain, st.storage_accounts, st.write_account)
+        finally:
+            agent.close()
+
+
+@pytest.fixture(params=["memory", "local", "remote"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[BlobStore]:
     if request.param == "memory":
         yield MemoryBlobStore()
-    else:
+    elif request.param == "local":
         yield LocalBlobStore(tmp_path / "blobs")
+    else:
+        yield from remote_store(tmp_path)
 
 
 def test_put_get_roundtrip(store: BlobStore) -> None:
-    store.put("packs/abc", b"hello world")
-    assert store.get("packs/abc") == b"hello world"
-    assert store.exists("packs/abc")
-    assert store.size("packs/abc") == 11
+    store.put("data/abc", b"hello world")
+    assert store.get("data/abc") == b"hello world"
+    assert store.exists("data/abc")
+    assert store.size("data/abc") == 11
 
 
 def test_empty_object(store: BlobStore) -> None:
@@ -60,32 +79,43 @@ def test_missing_names(store: BlobStore) -> None:
     with pytest.raises(NotFound):
         store.size("nope")
     assert not store.exists("nope")
-    store.delete("nope")  # not an error
+    if not store.write_once:
+        store.delete("nope")  # not an error
 
 
-def test_overwrite_replaces(store: BlobStore) -> None:
-    store.put("keys/key", b"one")
-    store.put("keys/key", b"one")
-    assert store.get("keys/key") == b"one"
-    store.put("keys/key", b"two!")
-    assert store.get("keys/key") == b"two!"
+def test_overwrite_replaces_or_is_refused(store: BlobStore) -> None:
+    store.put("conf/key", b"one")
+    store.put("conf/key", b"one")  # the same bytes again: always a no-op
+    assert store.get("conf/key") == b"one"
+    if store.write_once:
+        with pytest.raises(BlobExists):
+            store.put("conf/key", b"two!")
+        assert store.get("conf/key") == b"one", "a refused overwrite leaves the stored bytes"
+    else:
+        store.put("conf/key", b"two!")
+        assert store.get("conf/key") == b"two!"
 
 
 def test_delete(store: BlobStore) -> None:
     store.put("a/1", b"x")
+    if store.write_once:
+        with pytest.raises(InvalidInput):
+            store.delete("a/1")
+        assert store.exists("a/1"), "a refused delete leaves the blob"
+        return
     store.delete("a/1")
     assert not store.exists("a/1")
     assert list(store.list("a/")) == []
 
 
 def test_list_prefix_sorted(store: BlobStore) -> None:
-    for n in ["packs/b2", "packs/a1", "index/z", "packs/a0", "snapshots/s", "packsx"]:
+    names = ["l/data/b2", "l/data/a1", "l/keys/z", "l/data/a0", "l/locks/s", "l/datax"]
+    for n in names:
         store.put(n, n.encode())
-    assert list(store.list("packs/")) == ["packs/a0", "packs/a1", "packs/b2"]
-    assert list(store.list("packs/a")) == ["packs/a0", "packs/a1"]
-    assert list(store.list()) == sorted(
-        ["packs/b2", "packs/a1", "index/z", "packs/a0", "snapshots/s", "packsx"]
-    )
+    assert list(store.list("l/data/")) == ["l/data/a0", "l/data/a1", "l/data/b2"]
+    assert list(store.list("l/data/a")) == ["l/data/a0", "l/data/a1"]
+    assert list(store.list("l/")) == sorted(names)
+    assert set(names) <= set(store.list())
     assert list(store.list("nothing/")) == []
 
 
@@ -133,3 +163,16 @@ def test_local_temp_file_of_a_crashed_put_is_invisible(tmp_path: Path) -> None:
     (tmp_path / "b" / "packs" / "q~tmp~123").write_bytes(b"half")
     assert list(store.list("packs/")) == ["packs/p"]
     assert not store.exists("packs/q")
+
+
+def test_remote_names_under_packs_are_their_content_hash(tmp_path: Path) -> None:
+    import blake3
+
+    for store in remote_store(tmp_path):
+        data = b"a pack"
+        good = "packs/" + blake3.blake3(data).hexdigest()
+        store.put(good, data)
+        assert store.get(good) == data
+        with pytest.raises(ContentMismatch):
+            store.put("packs/" + "0" * 64, data)
+        assert not store.exists("packs/" + "0" * 64)

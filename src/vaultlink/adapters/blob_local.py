@@ -26,6 +26,8 @@ _TMP_MARK = "~tmp~"
 class LocalBlobStore:
     """Objects as files under ``root`` (created if missing). ``fsync=False`` only for throwaway stores."""
 
+    write_once = False
+
     def __init__(self, root: str | os.PathLike[str], *, fsync: bool = True) -> None:
         self.root = Path(root)
         self.fsync = fsync

@@ -12,6 +12,8 @@ from vaultlink.ports import check_name, check_range
 class MemoryBlobStore:
     """Objects in a dict. ``puts`` counts writes (tests use it to prove reuse)."""
 
+    write_once = False
+
     def __init__(self) -> None:
         self._data: dict[str, bytes] = {}
         self._lock = threading.Lock()

@@ -19,11 +19,16 @@ from vaultlink.data import Location
 from vaultlink.data.formats import PackEntry
 from vaultlink.dns import names as N
 from vaultlink.errors import InvalidInput, NotFound
+from vaultlink.ports import check_name
 
 ENTRY = struct.Struct("<32sII")
 
 
 class RemoteBlobStore:
+    """The vault's blob service as the engine's ``BlobStore``: write-once (``ports.BlobStore``)."""
+
+    write_once = True
+
     def __init__(self, http: AgentHttp, domain: str, accounts: Sequence[str], write_account: str | None) -> None:
         self.http = http
         self.domain = domain
@@ -59,6 +64,7 @@ class RemoteBlobStore:
 
     # --- BlobStore --------------------------------------------------------------------------------
     def put(self, name: str, data: bytes) -> None:
+        check_name(name)
         acct = self.write_account
         if acct is None:
             raise NotFound("the vault has no storage account yet; run `vaultlink agent register`.")
@@ -73,6 +79,7 @@ class RemoteBlobStore:
                 self.write_account = nxt
 
     def _need(self, name: str) -> str:
+        check_name(name)
         acct = self.account_of(name)
         if acct is None:
             raise NotFound(f"blob {name!r} does not exist in any storage account of the vault")
@@ -104,7 +111,7 @@ class RemoteBlobStore:
                             headers={"range": f"bytes={offset}-{offset + length - 1}"})
 
     def exists(self, name: str) -> bool:
-        return self.account_of(name) is not None
+        return self.account_of(check_name(name)) is not None
 
     def size(self, name: str) -> int:
         resp = self.http.request(self.host(self._need(name)), "HEAD", "/" + name)
