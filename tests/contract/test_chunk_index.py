@@ -3,19 +3,16 @@ PostgreSQL (which must run in CI: ``./scripts/test`` starts it)."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from tests.contract.conftest import fresh_sql_store
 
 from vaultlink.adapters.chunkindex_memory import MemoryVaultChunkIndex
 from vaultlink.adapters.chunkindex_sql import SqlVaultChunkIndex
-from vaultlink.adapters.sqlstore import SqlStore
 from vaultlink.bootstrap import open_chunk_index
 from vaultlink.ports import VaultChunkIndex
-
-PG_URL = os.environ.get("VAULTLINK_TEST_POSTGRES_URL")
 
 
 @pytest.fixture(params=["memory", "sqlite", "postgres"])
@@ -23,19 +20,7 @@ def index(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[VaultChunk
     if request.param == "memory":
         yield MemoryVaultChunkIndex()
         return
-    if request.param == "sqlite":
-        store = SqlStore(f"sqlite:///{tmp_path / 'db.sqlite'}")
-    else:
-        if not PG_URL:
-            if os.environ.get("CI"):
-                pytest.fail("VAULTLINK_TEST_POSTGRES_URL is unset in CI: the PostgreSQL contract must run")
-            pytest.skip("set VAULTLINK_TEST_POSTGRES_URL to run the PostgreSQL contract")
-        store = SqlStore(PG_URL)
-        from sqlalchemy import text
-
-        with store.engine.begin() as conn:
-            conn.execute(text("DROP TABLE IF EXISTS records, audit_events, chunk_index, alembic_version"))
-    store.migrate()
+    store = fresh_sql_store(request.param, tmp_path)
     idx = open_chunk_index(store)
     assert isinstance(idx, SqlVaultChunkIndex)  # the composition root opens the SQL index for a SQL store
     yield idx

@@ -2,37 +2,25 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.contract.conftest import fresh_sql_store
 
 from vaultlink.adapters.memstore import MemoryStore
 from vaultlink.adapters.sqlstore import SqlStore
 from vaultlink.errors import AlreadyExists, NotFound
-
-PG_URL = os.environ.get("VAULTLINK_TEST_POSTGRES_URL")
 
 
 @pytest.fixture(params=["memory", "sqlite", "postgres"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
     if request.param == "memory":
         s: Any = MemoryStore()
-    elif request.param == "sqlite":
-        s = SqlStore(f"sqlite:///{tmp_path / 'meta.db'}")
+        s.migrate()
     else:
-        if not PG_URL:
-            if os.environ.get("CI"):  # CI runs ./scripts/test, which starts PostgreSQL: never skip there
-                pytest.fail("VAULTLINK_TEST_POSTGRES_URL is unset in CI: the PostgreSQL contract must run")
-            pytest.skip("set VAULTLINK_TEST_POSTGRES_URL to run the PostgreSQL contract")
-        s = SqlStore(PG_URL)
-        from sqlalchemy import text
-
-        with s.engine.begin() as conn:
-            conn.execute(text("DROP TABLE IF EXISTS records, audit_events, chunk_index, alembic_version"))
-    s.migrate()
+        s = fresh_sql_store(request.param, tmp_path)
     yield s
     s.close()
 

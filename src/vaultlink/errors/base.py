@@ -1,17 +1,5 @@
-"""The root of the error tree, the registry of codes, and the general kinds (input, access, state, service).
-
-The error tree: every error a user can see has a stable code.
-
-Each class carries:
-- ``code``: the stable string users, scripts and tests rely on;
-- ``http_status``: what the API answers;
-- ``exit_code``: what the CLI exits with;
-- the docstring: the default message, which says how to fix the problem.
-
-Raise with a specific message (``raise InvalidName("vault name 'x y' ...")``) or
-without one to use the docstring. Third-party exceptions are translated into
-these at the adapter that meets them.
-"""
+"""The root of the error tree (``VaultlinkError``: code, HTTP status, exit code, message), the registry of
+codes, and the general kinds: input, access, state, service. See the package's docstring."""
 
 from __future__ import annotations
 

@@ -1,0 +1,30 @@
+"""Shared by the contract suites: a fresh SQL store on SQLite or on the run's PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from vaultlink.adapters.sqlstore import SqlStore
+
+PG_URL = os.environ.get("VAULTLINK_TEST_POSTGRES_URL")
+
+
+def fresh_sql_store(kind: str, tmp_path: Path) -> SqlStore:
+    """A migrated, empty store: ``kind`` is sqlite or postgres. PostgreSQL must run in CI (``./scripts/test``
+    starts it): there a missing server fails the run instead of skipping."""
+    if kind == "sqlite":
+        store = SqlStore(f"sqlite:///{tmp_path / 'meta.db'}")
+    else:
+        if not PG_URL:
+            if os.environ.get("CI"):
+                pytest.fail("VAULTLINK_TEST_POSTGRES_URL is unset in CI: the PostgreSQL contract must run")
+            pytest.skip("set VAULTLINK_TEST_POSTGRES_URL to run the PostgreSQL contract")
+        store = SqlStore(PG_URL)
+        with store.engine.begin() as conn:
+            conn.execute(text("DROP TABLE IF EXISTS records, audit_events, chunk_index, alembic_version"))
+    store.migrate()
+    return store
