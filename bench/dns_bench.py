@@ -1,13 +1,16 @@
 #!/usr/bin/env python3
-"""Benchmark: dnsperf against the vaultlink DNS responder and against dnsmasq, same names, same run.
+"""Benchmark: dnsperf against the DNS responder of a real ``vaultlink serve`` and against dnsmasq, same
+names, same answers, same run, dnsperf alternating between the two servers.
 
-Both servers listen on 127.0.0.1 (random free ports) and answer the same names with the same
-answers: every vault and blob/queue account has a public name that CNAMEs to its privatelink
-name, which answers a private IP. dnsperf queries from 127.10.1.5, an address inside the vnet
-that is linked to the privatelink zones (so the responder gives CNAME + private A, like dnsmasq
-with ``--cname`` + ``--host-record``).
+The product as installed (``bench/_product.py``: the venv's ``vaultlink serve``, its declared dependencies
+only; it refuses to run with an undeclared accelerator importable). The service gets a vnet and N vaults,
+each with a private endpoint with DNS integration (through the management API), so every vault has a
+public name that CNAMEs to its privatelink name, which answers the endpoint's private IP inside the vnet.
+dnsperf asks from 127.10.1.5, an address inside that vnet; dnsmasq answers the same names with the same
+answers (``--cname`` + ``--host-record``). Then, with ``--during-backup MIB``, the same measurement while
+an agent backs up MIB of data through the same server's private endpoint.
 
-Usage: .venv/bin/python bench/dns_bench.py [--seconds 10] [--names 300] [--clients 1]
+Usage: .venv/bin/python bench/dns_bench.py [--seconds 10] [--vaults 100] [--rounds 2] [--during-backup 512]
 Prints a table and a JSON line; exits 0 whatever the figures (benchmarks never fail CI).
 Needs the Debian packages dnsperf and dnsmasq.
 """
@@ -17,70 +20,38 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import re
 import shutil
-import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
+from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from vaultlink.dns import names as N
-from vaultlink.dns.model import DnsView, PrivateZone, Vnet, VnetLink, make_record_set
+from _product import VAULTLINK, Service, preflight  # noqa: E402
 
-SOURCE = "127.10.1.5"
-
-
-def build(count: int) -> tuple[DnsView, list[tuple[str, str]], list[tuple[str, str]]]:
-    """The view, the (public name, privatelink name) pairs and the (privatelink name, ip) records."""
-    vault_zone, blob_zone, queue_zone = (
-        N.vault_privatelink_zone("ge"),
-        N.blob_privatelink_zone(),
-        N.queue_privatelink_zone(),
-    )
-    records: dict[str, list] = {vault_zone: [], blob_zone: [], queue_zone: []}
-    cnames: list[tuple[str, str]] = []
-    hosts: list[tuple[str, str]] = []
-    for i in range(count):
-        ip = f"127.10.{1 + i // 250}.{4 + i % 250}"
-        kind = i % 3
-        if kind == 0:
-            pub, priv, zone = (
-                N.vault_public_name(f"vault{i}", "ge"),
-                N.vault_privatelink_name(f"vault{i}", "ge"),
-                vault_zone,
-            )
-        elif kind == 1:
-            pub, priv, zone = N.blob_public_name(f"acct{i}"), N.blob_privatelink_name(f"acct{i}"), blob_zone
-        else:
-            pub, priv, zone = (
-                N.queue_public_name(f"acct{i}"),
-                N.queue_privatelink_name(f"acct{i}"),
-                queue_zone,
-            )
-        records[zone].append(make_record_set(zone, priv.split(".")[0], "A", [ip], 10))
-        cnames.append((pub, priv))
-        hosts.append((priv, ip))
-    zones = [PrivateZone.create(z, recs, [VnetLink("vnet1")]) for z, recs in records.items()]
-    view = DnsView.create(
-        public_address="127.0.0.1",
-        zones=zones,
-        vnets=[Vnet.create("vnet1", ["127.10.0.0/16"])],
-        public_names=dict(cnames),
-        public_ttl=10,
-    )
-    return view, cnames, hosts
+SOURCE = "127.10.1.5"  # a machine inside the vnet
+VM = "127.10.1.100"  # the agent, for --during-backup
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def populate(svc: Service, vaults: int) -> list[tuple[str, str, str]]:
+    """A vnet and ``vaults`` vaults with one private endpoint each: [(public name, privatelink name, ip)]."""
+    svc.api("POST", "/vnets", {"name": "bench", "region": "local-1", "address_spaces": ["127.10.0.0/16"],
+                               "subnets": [{"name": "pe", "cidr": "127.10.0.0/20"}]})
+    names: list[tuple[str, str, str]] = []
+    for i in range(vaults):
+        svc.api("POST", "/vaults", {"name": f"v{i}", "region": "local-1"})
+        ep = svc.api("POST", "/endpoints", {"name": f"pe{i}", "vault": f"v{i}", "group_id": "AzureBackup",
+                                            "vnet": "bench", "subnet": "pe", "region": "local-1"})
+        for cfg in ep["ip_configs"]:
+            names.append((cfg["public_name"], cfg["fqdn"], cfg["ip"]))
+    return names
 
 
 def wait_udp(port: int, name: str, timeout: float = 10.0) -> None:
@@ -89,6 +60,7 @@ def wait_udp(port: int, name: str, timeout: float = 10.0) -> None:
     query = bytes.fromhex("abcd01000001000000000000") + qname + b"\x00\x01\x00\x01"
     deadline = time.monotonic() + timeout
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind((SOURCE, 0))
         s.settimeout(0.2)
         while time.monotonic() < deadline:
             s.sendto(query, ("127.0.0.1", port))
@@ -97,31 +69,18 @@ def wait_udp(port: int, name: str, timeout: float = 10.0) -> None:
                 return
             except OSError:
                 continue
-    raise RuntimeError(f"nothing answers on 127.0.0.1:{port}")
+    raise SystemExit(f"nothing answers on 127.0.0.1:{port}")
 
 
-def run_dnsperf(port: int, datafile: str, seconds: float, clients: int, edns: bool) -> dict[str, float]:
-    cmd = [
-        "dnsperf",
-        "-s",
-        "127.0.0.1",
-        "-p",
-        str(port),
-        "-a",
-        SOURCE,
-        "-d",
-        datafile,
-        "-l",
-        str(seconds),
-        "-c",
-        str(clients),
-        "-q",
-        "100",
-        "-t",
-        "2",
-    ]
-    if edns:
-        cmd.append("-e")
+def dig(port: int, name: str) -> list[str]:
+    out = subprocess.run(["dig", "+short", "-b", SOURCE, "-p", str(port), "@127.0.0.1", name], capture_output=True,
+                         text=True, timeout=10).stdout
+    return out.split()
+
+
+def run_dnsperf(port: int, datafile: str, seconds: float) -> dict[str, float]:
+    cmd = ["dnsperf", "-s", "127.0.0.1", "-p", str(port), "-a", SOURCE, "-d", datafile, "-l", str(seconds),
+           "-c", "1", "-q", "100", "-t", "2"]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60).stdout
 
     def grab(pattern: str) -> float:
@@ -130,111 +89,118 @@ def run_dnsperf(port: int, datafile: str, seconds: float, clients: int, edns: bo
 
     return {
         "qps": grab(r"Queries per second:\s+([\d.]+)"),
-        "sent": grab(r"Queries sent:\s+(\d+)"),
         "completed": grab(r"Queries completed:\s+(\d+)"),
         "lost": grab(r"Queries lost:\s+(\d+)"),
         "avg_latency_ms": grab(r"Average Latency \(s\):\s+([\d.]+)") * 1000,
-        "noerror": grab(r"NOERROR (\d+)"),
     }
 
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown cpu"
+def start_dnsmasq(tmp: Path, names: list[tuple[str, str, str]]) -> tuple[subprocess.Popen[bytes], int]:
+    conf = tmp / "dnsmasq.conf"
+    lines = [f"host-record={priv},{ip},10" for _pub, priv, ip in names]
+    lines += [f"cname={pub},{priv},10" for pub, priv, _ip in names]
+    conf.write_text("\n".join(lines) + "\n")
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    proc = subprocess.Popen(["dnsmasq", "-k", f"--conf-file={conf}", "--no-resolv", "--no-hosts",
+                             "--listen-address=127.0.0.1", "--bind-interfaces", "-p", str(port), "--user=root",
+                             "--pid-file=", "--log-facility=/dev/null"])
+    return proc, port
 
 
-def serve(port: int, count: int) -> None:
-    from vaultlink.dns.responder import Responder
-    from vaultlink.dns.server import serve_forever
+def backup_in_background(svc: Service, tmp: Path, mib: int) -> tuple[threading.Thread, dict[str, Any]]:
+    """Register an agent in the vnet (vault v0's private endpoint) and back up ``mib`` MiB in a thread."""
+    from data_bench import PASS, MiB, make_dataset
 
-    view, _, _ = build(count)
-    serve_forever(Responder(view), "127.0.0.1", port, stop_after=600)
+    data = tmp / "data"
+    make_dataset(data, mib * MiB)
+    creds, pw, state = tmp / "v0.vaultcredentials", tmp / "passphrase", tmp / "agent"
+    pw.write_text(PASS)
+    subprocess.run([VAULTLINK, "vault", "credentials", "v0", "-o", str(creds)], env=svc.env(), check=True,
+                   capture_output=True, timeout=60)
+    svc.cli("agent", "register", "--state-dir", str(state), "--passphrase-file", str(pw), "--credentials",
+            str(creds), "--source-ip", VM, "--dns", f"127.0.0.1:{svc.dns_port}", "--hostname", "bench-vm")
+    result: dict[str, Any] = {}
+
+    def run() -> None:
+        t = time.perf_counter()
+        svc.cli("agent", "backup", "--state-dir", str(state), "--passphrase-file", str(pw), "--no-progress",
+                str(data), timeout=1800)
+        result["seconds"] = time.perf_counter() - t
+
+    th = threading.Thread(target=run)
+    th.start()
+    return th, result
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=10.0)
-    ap.add_argument("--names", type=int, default=300)
-    ap.add_argument("--clients", type=int, default=1)
-    ap.add_argument("--edns", action="store_true", help="send EDNS0 (dnsperf -e)")
-    ap.add_argument("--serve", type=int, help=argparse.SUPPRESS)
+    ap.add_argument("--vaults", type=int, default=100)
+    ap.add_argument("--rounds", type=int, default=2, help="alternations vaultlink, dnsmasq")
+    ap.add_argument("--during-backup", type=int, default=0, metavar="MIB",
+                    help="also measure while an agent backs up MIB MiB through the same server")
+    ap.add_argument("--worker", choices=("on", "off"), default="on",
+                    help="the service's dns_udp_worker setting (off: UDP on the event loop)")
     args = ap.parse_args()
-    if args.serve:
-        serve(args.serve, args.names)
-        return
-    for tool in ("dnsperf", "dnsmasq"):
-        if shutil.which(tool) is None:
-            print(f"{tool} is missing: apt-get install -y {tool}")
-            return
-    _, cnames, hosts = build(args.names)
-    results: dict[str, dict[str, float]] = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        datafile = os.path.join(tmp, "queries.txt")
-        with open(datafile, "w") as fh:
-            for pub, priv in cnames:
-                fh.write(f"{pub} A\n{priv} A\n")
-        # vaultlink responder
-        port = free_port()
-        proc = subprocess.Popen([sys.executable, __file__, "--serve", str(port), "--names", str(args.names)])
+    versions = preflight({"dnsmasq": ["dnsmasq", "--version"], "dnsperf": ["dnsperf", "-h"]})
+    results: dict[str, list[dict[str, float]]] = {"vaultlink": [], "dnsmasq": []}
+    with tempfile.TemporaryDirectory(prefix="vl-dnsbench-") as tmpdir:
+        tmp = Path(tmpdir)
+        cfg = tmp / "vaultlink.toml"
+        cfg.write_text(f"dns_udp_worker = {'true' if args.worker == 'on' else 'false'}\n")
+        svc = Service(tmp / "vl", "--config", str(cfg))
+        dm: subprocess.Popen[bytes] | None = None
         try:
-            wait_udp(port, hosts[0][0])
-            results["vaultlink"] = run_dnsperf(port, datafile, args.seconds, args.clients, args.edns)
+            t = time.perf_counter()
+            names = populate(svc, args.vaults)
+            print(f"# {args.vaults} vaults with private endpoints in {time.perf_counter() - t:.1f} s; "
+                  f"{len(names)} public names")
+            datafile = tmp / "queries.txt"
+            datafile.write_text("".join(f"{pub} A\n{priv} A\n" for pub, priv, _ip in names))
+            dm, dm_port = start_dnsmasq(tmp, names)
+            pub, _priv, ip = names[0]
+            wait_udp(svc.dns_port, pub)
+            wait_udp(dm_port, pub)
+            got_vl, got_dm = dig(svc.dns_port, pub), dig(dm_port, pub)
+            if got_vl[-1:] != [ip] or got_dm[-1:] != [ip]:
+                raise SystemExit(f"the servers answer differently: vaultlink {got_vl}, dnsmasq {got_dm}")
+            for _ in range(args.rounds):
+                results["vaultlink"].append(run_dnsperf(svc.dns_port, str(datafile), args.seconds))
+                results["dnsmasq"].append(run_dnsperf(dm_port, str(datafile), args.seconds))
+            during: dict[str, Any] = {}
+            if args.during_backup:
+                th, backup = backup_in_background(svc, tmp, args.during_backup)
+                time.sleep(1.0)
+                during["vaultlink"] = run_dnsperf(svc.dns_port, str(datafile), args.seconds)
+                th.join(timeout=1800)
+                during["backup_seconds"] = backup.get("seconds")
         finally:
-            proc.send_signal(signal.SIGINT)
-            proc.wait(timeout=10)
-        # dnsmasq serving the same names
-        conf = os.path.join(tmp, "dnsmasq.conf")
-        with open(conf, "w") as fh:
-            for priv, ip in hosts:
-                fh.write(f"host-record={priv},{ip},10\n")
-            for pub, priv in cnames:
-                fh.write(f"cname={pub},{priv},10\n")
-        port = free_port()
-        dm = subprocess.Popen(
-            [
-                "dnsmasq",
-                "-k",
-                "--conf-file=" + conf,
-                "--no-resolv",
-                "--no-hosts",
-                "--listen-address=127.0.0.1",
-                "--bind-interfaces",
-                "-p",
-                str(port),
-                "--user=root",
-                "--pid-file=",
-                "--log-facility=/dev/null",
-            ]
-        )
-        try:
-            wait_udp(port, hosts[0][0])
-            results["dnsmasq"] = run_dnsperf(port, datafile, args.seconds, args.clients, args.edns)
-        finally:
-            dm.terminate()
-            dm.wait(timeout=10)
-    ratio = results["vaultlink"]["qps"] / results["dnsmasq"]["qps"]
-    try:
-        import uvloop  # noqa: F401
-
-        loop = "uvloop"
-    except ImportError:
-        loop = "asyncio"
-    print(f"machine: {cpu_model()}, {os.cpu_count()} cores, Python {platform.python_version()}, {loop}")
-    print(f"{'server':10} {'qps':>10} {'sent':>9} {'completed':>9} {'lost':>5} {'avg ms':>7}")
-    for name, r in results.items():
-        print(
-            f"{name:10} {r['qps']:>10.0f} {r['sent']:>9.0f} {r['completed']:>9.0f} {r['lost']:>5.0f} "
-            f"{r['avg_latency_ms']:>7.3f}"
-        )
-    print(f"ratio vaultlink/dnsmasq: {ratio:.2f} (target >= 0.80, lost 0)")
-    summary = {"results": results, "ratio": ratio, "seconds": args.seconds, "names": args.names}
-    print(json.dumps({**summary, "edns": args.edns}))
+            if dm is not None:
+                dm.terminate()
+                dm.wait(timeout=10)
+            svc.stop()
+    med = {k: statistics.median(r["qps"] for r in v) for k, v in results.items()}
+    ratio = med["vaultlink"] / med["dnsmasq"]
+    print(f"{'round':5} {'server':10} {'qps':>10} {'completed':>10} {'lost':>5} {'avg ms':>7}")
+    for i in range(args.rounds):
+        for name in ("vaultlink", "dnsmasq"):
+            r = results[name][i]
+            print(f"{i + 1:5} {name:10} {r['qps']:>10.0f} {r['completed']:>10.0f} {r['lost']:>5.0f} "
+                  f"{r['avg_latency_ms']:>7.3f}")
+    lost = sum(r["lost"] for v in results.values() for r in v)
+    print(f"median ratio vaultlink/dnsmasq: {ratio:.2f} (target >= 1.0, lost 0; lost here: {lost:.0f})")
+    if during:
+        r = during["vaultlink"]
+        print(f"during a {args.during_backup} MiB backup ({during['backup_seconds']:.1f} s): vaultlink "
+              f"{r['qps']:.0f} q/s, lost {r['lost']:.0f} = {r['qps'] / med['dnsmasq']:.2f} x dnsmasq's idle median")
+    print(json.dumps({"results": results, "median_ratio": ratio, "during_backup": during, "seconds": args.seconds,
+                      "vaults": args.vaults, "worker": args.worker, "versions": versions,
+                      "load": os.getloadavg()}))
 
 
 if __name__ == "__main__":
+    if shutil.which("dig") is None:
+        raise SystemExit("dig is missing: apt-get install -y bind9-dnsutils")
     main()

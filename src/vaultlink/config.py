@@ -26,6 +26,7 @@ Config file keys (all optional)::
     anon_throttle_burst = 100
     audit_retention_days = 90.0       # audit events older than this are deleted
     audit_max_events = 5000000        # and the oldest beyond this count
+    dns_udp_worker = true             # UDP DNS answered by a process of its own (false: on the event loop)
 """
 
 from __future__ import annotations
@@ -88,6 +89,7 @@ class Config:
     anon_throttle_burst: int = 100
     audit_retention_days: float = 90.0
     audit_max_events: int = 5_000_000
+    dns_udp_worker: bool = True  # answer DNS over UDP in a process of its own (runtime/dns_worker.py)
 
     @property
     def effective_metadata_url(self) -> str:
@@ -100,6 +102,7 @@ class Config:
 
 _INT_FIELDS = {"api_port", "dns_port", "storage_account_max_bytes", "throttle_burst", "max_body_bytes",
                "max_header_bytes", "anon_throttle_burst", "audit_max_events"}
+_BOOL_FIELDS = {"dns_udp_worker"}
 _FLOAT_FIELDS = {"throttle_rate", "body_timeout", "header_timeout", "body_deadline", "anon_throttle_rate",
                  "audit_retention_days"}
 
@@ -139,7 +142,20 @@ def load_config(config_file: str | Path | None = None, **overrides: Any) -> Conf
                 raise InvalidInput(f"{key} must be an integer", field=key) from None
         elif key in _FLOAT_FIELDS:
             values[key] = float(values[key])
+        elif key in _BOOL_FIELDS:
+            values[key] = _bool(key, values[key])
     return replace(Config(), **values)
+
+
+def _bool(key: str, value: object) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise InvalidInput(f"{key} must be true or false, not {value!r}", field=key)
 
 
 @dataclass(frozen=True)

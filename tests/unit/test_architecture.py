@@ -67,9 +67,19 @@ def _imports(path: Path) -> list[tuple[int, str, bool, str]]:
             names = [f"{base}.{a.name}" for a in node.names]
         for name in names:
             if name.startswith("vaultlink."):
-                above = lines[node.lineno - 2].strip() if node.lineno >= 2 else ""
+                above = _comment_above(lines, node.lineno)
                 out.append((node.lineno, name, id(node) in inner, above))
     return out
+
+
+def _comment_above(lines: list[str], lineno: int) -> str:
+    """The comment block right above line ``lineno`` (1-based), first line first."""
+    i = lineno - 2
+    block: list[str] = []
+    while i >= 0 and lines[i].strip().startswith("#"):
+        block.insert(0, lines[i].strip())
+        i -= 1
+    return " ".join(block)
 
 
 def _type_checking_lines(path: Path) -> set[int]:
@@ -165,3 +175,16 @@ def test_no_import_loops() -> None:
 def test_files_are_readable_in_one_sitting(path: Path) -> None:
     n = len(path.read_text(encoding="utf-8").splitlines())
     assert n <= MAX_LINES, f"{path.relative_to(SRC.parent)} has {n} lines (at most {MAX_LINES}); split it"
+
+
+def test_the_cli_and_the_agent_never_load_the_server() -> None:
+    """``vaultlink agent …`` and the client commands start without the server's stack (agent start-up)."""
+    import subprocess
+    import sys
+
+    server = ("fastapi", "starlette", "uvicorn", "sqlalchemy", "alembic", "vaultlink.service", "vaultlink.api",
+              "vaultlink.fabric", "vaultlink.bootstrap", "vaultlink.adapters")
+    code = ("import sys, vaultlink.cli.main, vaultlink.agent.session; "
+            f"print(*[m for m in {server!r} if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert out.stdout.strip() == "", f"the CLI loaded: {out.stdout.strip()}"

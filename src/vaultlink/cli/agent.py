@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-from vaultlink.agent.progress import progress_bar
-from vaultlink.agent.session import Agent
-from vaultlink.agent.session import register as do_register
 from vaultlink.agent.state import default_state_dir, load_state
 from vaultlink.cli.common import OutputFormat, OutputOpt, emit, handled
 from vaultlink.config import passphrase_from_env
@@ -33,6 +30,21 @@ RetryFor = Annotated[
     float, typer.Option("--retry-for", help="Seconds to keep retrying an unreachable service before failing.")
 ]
 
+
+
+def _session() -> Any:
+    # lazy: the backup engine (cryptography, blake3, pyfastcdc) loads for `vaultlink agent` commands only, never
+    # for the client commands that share this program
+    from vaultlink.agent import session
+
+    return session
+
+
+def _progress_bar(*args: Any, **kwargs: Any) -> Any:
+    # lazy: rich's progress machinery loads only when a bar is drawn
+    from vaultlink.agent.progress import progress_bar
+
+    return progress_bar(*args, **kwargs)
 
 
 def _state_dir(state_dir: Path | None) -> Path:
@@ -58,7 +70,7 @@ def _passphrase(path: str | None, confirm: bool = False) -> str:
 
 def _agent(state_dir: Path | None, retry_for: float = 90.0) -> tuple[object, Path]:
     sd = _state_dir(state_dir)
-    return Agent(load_state(sd), retry_for=retry_for), sd
+    return _session().Agent(load_state(sd), retry_for=retry_for), sd
 
 
 @app.command("register")
@@ -73,8 +85,8 @@ def register(
 ) -> None:
     """Register this machine with a vault (again after its private endpoint changed)."""
     with handled(output):
-        out = do_register(credentials, source_ip, dns, _state_dir(state_dir), _passphrase(passphrase_file, True),
-                          hostname)
+        out = _session().register(credentials, source_ip, dns, _state_dir(state_dir),
+                                  _passphrase(passphrase_file, True), hostname)
         emit(out, output, ("container", "hostname", "new", "storage_accounts", "state_dir"))
 
 
@@ -92,7 +104,7 @@ def backup(
         agent, sd = _agent(state_dir, retry_for)
         pw = _passphrase(passphrase_file)
         try:
-            with progress_bar("backup", not no_progress and output == OutputFormat.table) as cb:
+            with _progress_bar("backup", not no_progress and output == OutputFormat.table) as cb:
                 out = agent.backup(paths, pw, cb, state_dir=sd)  # type: ignore[attr-defined]
         finally:
             agent.close()  # type: ignore[attr-defined]
@@ -120,7 +132,7 @@ def restore(
         agent, _sd = _agent(state_dir)
         pw = _passphrase(passphrase_file)
         try:
-            with progress_bar("restore", not no_progress and output == OutputFormat.table) as cb:
+            with _progress_bar("restore", not no_progress and output == OutputFormat.table) as cb:
                 out = agent.restore(recovery_point, target, pw, include, cb)  # type: ignore[attr-defined]
         finally:
             agent.close()  # type: ignore[attr-defined]

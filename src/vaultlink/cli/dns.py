@@ -18,8 +18,8 @@ from rich.console import Console
 
 from vaultlink.cli.client import Client
 from vaultlink.cli.common import OutputFormat, OutputOpt, emit, handled, parse_tags
+from vaultlink.dns.config_text import hosts_text, zone_text
 from vaultlink.errors import DnsProblemsFound
-from vaultlink.service.dns_explain import hosts_text, zone_text
 
 app = typer.Typer(
     help="Private DNS: zones, record sets, virtual-network links; `check` and `doctor` explain answers. "

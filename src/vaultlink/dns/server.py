@@ -62,8 +62,13 @@ class DnsServer:
         max_tcp_connections: int = MAX_TCP_CONNECTIONS,
         max_tcp_per_client: int = MAX_TCP_PER_CLIENT,
         tcp_max_lifetime: float = TCP_MAX_LIFETIME,
+        serve_udp: bool = True,
     ) -> None:
+        """``serve_udp=False``: bind the UDP socket but leave it in :attr:`udp_socket` for another
+        server (the service's UDP worker process) to serve."""
         self.responder = responder
+        self.serve_udp = serve_udp
+        self.udp_socket: socket.socket | None = None
         self.host = host
         self.port = port
         self.tcp_idle_timeout = tcp_idle_timeout
@@ -107,10 +112,13 @@ class DnsServer:
                 if attempt == attempts - 1:
                     raise
                 continue
-            transport, _ = await loop.create_datagram_endpoint(
-                lambda: _UdpProtocol(self.responder.answer), sock=sock
-            )
-            self._udp = transport
+            if self.serve_udp:
+                transport, _ = await loop.create_datagram_endpoint(
+                    lambda: _UdpProtocol(self.responder.answer), sock=sock
+                )
+                self._udp = transport
+            else:
+                self.udp_socket = sock
             self._tcp = tcp
             self.port = port
             return
@@ -120,6 +128,9 @@ class DnsServer:
         if self._udp is not None:
             self._udp.close()
             self._udp = None
+        if self.udp_socket is not None:
+            self.udp_socket.close()
+            self.udp_socket = None
         if self._tcp is not None:
             self._tcp.close()
             for writer in list(self._writers):

@@ -8,7 +8,9 @@
   brought in line on ``endpoints``/``vaults`` events) the view is rebuilt in the thread that fired
   it and handed to ``Responder.update`` on the loop thread (``call_soon_threadsafe``); builds are
   serialized and numbered so an older view never replaces a newer one;
-- stop hook: close the listeners.
+- UDP is answered by a worker process of its own (``dns_worker.py``; ``dns_udp_worker = false``
+  keeps it on the loop); TCP by the loop; the worker takes each new view before the change returns;
+- stop hook: stop the worker, close the listeners.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from vaultlink.dns.model import DnsView
 from vaultlink.dns.responder import Responder
 from vaultlink.dns.server import DnsServer
 from vaultlink.errors import ServiceUnavailable
+from vaultlink.runtime.dns_worker import UdpWorker
 from vaultlink.service.dns_view import build_dns_view
 from vaultlink.service.events import DnsChanged
 
@@ -41,6 +44,7 @@ class DnsRuntime:
         self._lock = threading.Lock()
         self._built = 0
         self._applied = 0
+        self.worker: UdpWorker | None = None
 
     def build(self) -> DnsView:
         with self._lock:
@@ -52,7 +56,7 @@ class DnsRuntime:
         view = self.build()
         self._applied = view.generation
         self.responder = Responder(view)
-        server = DnsServer(self.responder, cfg.dns_address, cfg.dns_port)
+        server = DnsServer(self.responder, cfg.dns_address, cfg.dns_port, serve_udp=not cfg.dns_udp_worker)
         try:
             await server.start()
         except OSError as exc:
@@ -64,6 +68,10 @@ class DnsRuntime:
                 field="dns_port",
             ) from None
         self.server = server
+        if server.udp_socket is not None:  # UDP answered by a process of its own (dns_worker.py)
+            self.worker = await asyncio.to_thread(UdpWorker, server.udp_socket, view)
+            server.udp_socket.close()  # the worker holds its own copy
+            server.udp_socket = None
         info = getattr(runtime, "extra_info", None)
         if info is None:
             info = {}
@@ -73,6 +81,9 @@ class DnsRuntime:
         self.svc.on(DnsChanged, self.changed)
 
     async def stop(self, runtime: Any) -> None:
+        if self.worker is not None:
+            await asyncio.to_thread(self.worker.stop)
+            self.worker = None
         if self.server is not None:
             await self.server.stop()
             self.server = None
@@ -86,6 +97,8 @@ class DnsRuntime:
             with self._lock:
                 view = self.build_locked()
                 loop.call_soon_threadsafe(self._apply, view)
+                if self.worker is not None:  # answered from this view once the change returns
+                    self.worker.update(view)
         except Exception:  # keep serving the last good view
             log.exception("dns: rebuilding the view failed; still serving the previous one")
 

@@ -12,6 +12,7 @@ import pytest
 from vaultlink.adapters.memstore import MemoryStore
 from vaultlink.bootstrap import build_service
 from vaultlink.config import Config
+from vaultlink.dns import config_text
 from vaultlink.dns import names as N
 from vaultlink.dns.responder import Responder
 from vaultlink.errors import (
@@ -258,7 +259,7 @@ def test_service_endpoint_private_dns_and_dns_config(env: tuple[Service, Caller]
     assert answer(svc, specific, OUTSIDE) == [ip], "endpoint-specific names always resolve"
     assert answer(svc, N.regional_service_name("backup-gateway", "local-1"), VM) == [PUBLIC]
     cfg = dns_explain.dns_config(svc, owner, "se1")
-    assert dns_explain.hosts_text(cfg).splitlines() == [f"{ip} {regional}", f"{ip} {specific}"]
+    assert config_text.hosts_text(cfg).splitlines() == [f"{ip} {regional}", f"{ip} {specific}"]
     assert "forward the whole service domain" in cfg["note"]
 
 
@@ -269,9 +270,9 @@ def test_dns_config_formats_for_resource_endpoint(env: tuple[Service, Caller]) -
     ep = endpoint(svc, owner, dns_integration=False)
     cfg = dns_explain.dns_config(svc, owner, ep["id"])
     assert [r["purpose"] for r in cfg["records"]] == ["backup", "blob", "queue"]
-    hosts = dns_explain.hosts_text(cfg).splitlines()
+    hosts = config_text.hosts_text(cfg).splitlines()
     assert hosts == [f"{r['ip']} {n}" for r in cfg["records"] for n in (r["public_name"], r["fqdn"])]
-    zone_file = dns_explain.zone_text(cfg)
+    zone_file = config_text.zone_text(cfg)
     assert f"$ORIGIN {BLOB_ZONE}." in zone_file and f"sa1\t10\tIN\tA\t{cfg['records'][1]['ip']}" in zone_file
 
 

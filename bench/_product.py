@@ -1,0 +1,149 @@
+"""What every benchmark shares: the product as a user installs it.
+
+- :func:`preflight` refuses to run when vaultlink is not the installed package (a ``src/`` on
+  ``sys.path`` instead of ``pip install .``) or when an accelerator the product does not declare is
+  importable (a benchmark must measure what users get), and prints the versions it runs;
+- :class:`Service` is a real ``vaultlink serve`` (the installed console script, its own data dir and
+  ports) with the real CLI and the management API against it.
+
+Every wait is bounded; every server binds 127.0.0.1; stopped by its own PID.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata as md
+import importlib.util
+import json
+import os
+import platform
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+VAULTLINK = str(Path(sys.executable).parent / "vaultlink")
+UNDECLARED = ("uvloop",)  # accelerators vaultlink does not depend on: a benchmark must not pick them up
+
+
+def _requirements() -> set[str]:
+    reqs = md.requires("vaultlink") or []
+    return {r.split(";")[0].split("[")[0].split("=")[0].split(">")[0].split("<")[0].split("~")[0].strip().lower()
+            for r in reqs if "extra ==" not in r}
+
+
+def preflight(peers: dict[str, list[str]] | None = None) -> dict[str, str]:
+    """Check that the product runs as installed; return and print the versions of it, its dependencies, the
+    machine and the ``peers`` (name → a command printing its version)."""
+    try:
+        dist = md.distribution("vaultlink")
+    except md.PackageNotFoundError:
+        raise SystemExit("vaultlink is not installed in this interpreter: `pip install .` (README) first") from None
+    spec = importlib.util.find_spec("vaultlink")
+    if spec is None or spec.origin is None:
+        raise SystemExit("vaultlink cannot be imported")
+    declared = _requirements()
+    for mod in UNDECLARED:
+        if mod not in declared and importlib.util.find_spec(mod) is not None:
+            raise SystemExit(f"{mod} is importable but vaultlink does not depend on it: a benchmark must measure the "
+                             f"product as installed. Run from a venv made by the README's command.")
+    if not Path(VAULTLINK).exists():
+        raise SystemExit(f"{VAULTLINK} is missing: install vaultlink in this venv")
+    out = {"vaultlink": dist.version, "python": platform.python_version(), "cpus": str(os.cpu_count()),
+           "cpu": _cpu_model(), "kernel": platform.release()}
+    for dep in ("uvicorn", "httptools", "starlette", "fastapi", "dnslib", "sqlalchemy", "blake3", "zstandard",
+                "cryptography", "pyfastcdc", "httpx"):
+        try:
+            out[dep] = md.version(dep)
+        except md.PackageNotFoundError:
+            pass
+    for name, cmd in (peers or {}).items():
+        if shutil.which(cmd[0]) is None:
+            raise SystemExit(f"{cmd[0]} is missing: apt-get install -y {cmd[0]}")
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
+        text = (p.stdout or p.stderr).strip().splitlines()
+        out[name] = text[0] if text else "?"
+    load = os.getloadavg()
+    print(f"# {time.strftime('%Y-%m-%d %H:%M')}  load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
+    print("# versions: " + ", ".join(f"{k} {v}" for k, v in out.items()))
+    return out
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown cpu"
+
+
+class Service:
+    """A real ``vaultlink serve`` in its own process, with the real CLI and the management API."""
+
+    def __init__(self, data_dir: Path, *extra: str) -> None:
+        self.data_dir = data_dir
+        data_dir.mkdir(parents=True)
+        self.log = open(data_dir.parent / f"{data_dir.name}.log", "w")  # noqa: SIM115 - the server writes to it
+        env = {k: v for k, v in os.environ.items() if not k.startswith("VAULTLINK_")}
+        self.proc = subprocess.Popen(
+            [VAULTLINK, "serve", "--data-dir", str(data_dir), "--api-port", "0", "--dns-port", "0", *extra],
+            stdout=self.log, stderr=subprocess.STDOUT, env=env,
+        )
+        info = data_dir / "server.json"
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and self.proc.poll() is None:
+            try:
+                self.info: dict[str, Any] = json.loads(info.read_text())
+                break
+            except (OSError, ValueError):
+                time.sleep(0.05)
+        else:
+            self.stop()
+            raise SystemExit(f"vaultlink serve did not start: {self.log.name}")
+        self.key = (data_dir / "owner.key").read_text().strip()
+
+    @property
+    def url(self) -> str:
+        return str(self.info["url"])
+
+    @property
+    def dns_port(self) -> int:
+        return int(self.info["dns_port"])
+
+    def env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("VAULTLINK_")}
+        env.update(VAULTLINK_DATA_DIR=str(self.data_dir), NO_PROXY="*")
+        return env
+
+    def cli(self, *args: str, timeout: float = 600) -> Any:
+        p = subprocess.run([VAULTLINK, *args, "-o", "json"], env=self.env(), capture_output=True, text=True,
+                           timeout=timeout)
+        if p.returncode != 0:
+            raise SystemExit(f"vaultlink {' '.join(args)} failed ({p.returncode}): {p.stdout} {p.stderr}")
+        return json.loads(p.stdout) if p.stdout.strip() else None
+
+    def api(self, method: str, path: str, body: Any = None) -> Any:
+        """One management call with the owner's key (no proxy: loopback only)."""
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(self.url + "/v1" + path, data=data, method=method,
+                                     headers={"authorization": f"Bearer {self.key}",
+                                              "content-type": "application/json"})
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        with opener.open(req, timeout=60) as resp:
+            raw = resp.read()
+        return json.loads(raw) if raw else None
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()

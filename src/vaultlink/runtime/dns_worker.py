@@ -1,0 +1,119 @@
+"""The DNS responder's UDP side in a process of its own (``dns_udp_worker = true``, the default).
+
+One Python process cannot answer UDP queries as fast as dnsmasq while its event loop also serves HTTP:
+every query would pay the loop's per-datagram overhead and share the GIL with the data plane. So
+``vaultlink serve`` binds the UDP socket itself (so a taken port is refused at start, as before) and
+hands it to one worker process (``multiprocessing`` spawn: a fresh interpreter that imports only the
+responder) whose main thread is a plain ``recvfrom`` / ``answer`` / ``sendto`` loop. TCP stays on the
+service's loop. ``dig`` and the agent see one server on one address and port.
+
+The worker gets every new view over a pipe and acknowledges it once it serves it: the service's
+``DnsChanged`` handler waits for the acknowledgement (at most :data:`UPDATE_TIMEOUT`), so a record is
+answered by the time the change that made it returns, as with the in-loop responder. The worker swaps
+whole responders (one reference assignment), so a query is answered entirely from one view. It exits
+when the pipe closes (the service stopped or died: even ``kill -9`` of the service ends it), and the
+service stops it by its PID at shutdown.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import multiprocessing
+import os
+import socket
+import threading
+from multiprocessing.connection import Connection
+from typing import Any
+
+from vaultlink.dns.model import DnsView
+from vaultlink.dns.responder import Responder
+
+log = logging.getLogger(__name__)
+UPDATE_TIMEOUT = 10.0
+MAX_DATAGRAM = 4096
+
+
+class _Current:
+    """The responder the loop uses; replaced whole on an update."""
+
+    __slots__ = ("responder",)
+
+    def __init__(self, responder: Responder) -> None:
+        self.responder = responder
+
+
+def _take_updates(conn: Connection, current: _Current) -> None:
+    while True:
+        try:
+            view = conn.recv()
+        except (EOFError, OSError):
+            os._exit(0)  # the service is gone
+        if view is None:
+            os._exit(0)
+        try:
+            current.responder = Responder(view)
+            conn.send(("ok", view.generation))
+        except Exception as exc:  # a view the responder refuses: keep serving the last good one
+            conn.send(("error", f"{type(exc).__name__}: {exc}"))
+
+
+def worker_main(sock: socket.socket, view: DnsView, conn: Connection) -> None:
+    """The worker process: answer UDP queries on ``sock`` until the service goes away."""
+    current = _Current(Responder(view))
+    threading.Thread(target=_take_updates, args=(conn, current), daemon=True, name="dns-updates").start()
+    sock.setblocking(True)
+    recvfrom, sendto = sock.recvfrom, sock.sendto
+    while True:
+        try:
+            data, addr = recvfrom(MAX_DATAGRAM)
+        except OSError:
+            continue
+        reply = current.responder.answer(data, addr[0], "udp")
+        if reply is not None:
+            with contextlib.suppress(OSError):  # a client that vanished (ICMP unreachable)
+                sendto(reply, addr)
+
+
+class UdpWorker:
+    """The service's handle on the worker process."""
+
+    def __init__(self, sock: socket.socket, view: DnsView) -> None:
+        ctx = multiprocessing.get_context("spawn")
+        self._conn, child = ctx.Pipe()
+        self._lock = threading.Lock()
+        self.process: Any = ctx.Process(target=worker_main, args=(sock, view, child), daemon=True,
+                                        name="vaultlink-dns-udp")
+        self.process.start()
+        child.close()
+
+    @property
+    def pid(self) -> int | None:
+        return int(self.process.pid) if self.process.pid is not None else None
+
+    def update(self, view: DnsView) -> bool:
+        """Hand the worker ``view`` and wait until it serves it; False (logged) if it did not."""
+        with self._lock:
+            try:
+                self._conn.send(view)
+                if not self._conn.poll(UPDATE_TIMEOUT):
+                    log.error("dns: the UDP worker did not take view %s within %.0f s", view.generation,
+                              UPDATE_TIMEOUT)
+                    return False
+                status, detail = self._conn.recv()
+            except (EOFError, OSError) as exc:
+                log.error("dns: the UDP worker is gone (%s)", exc)
+                return False
+        if status != "ok":
+            log.error("dns: the UDP worker refused view %s: %s", view.generation, detail)
+        return bool(status == "ok")
+
+    def stop(self) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            self._conn.send(None)
+        self.process.join(2.0)
+        if self.process.is_alive():
+            self.process.terminate()  # our own child, by its PID
+            self.process.join(2.0)
+        with contextlib.suppress(OSError):
+            self._conn.close()
