@@ -11,6 +11,7 @@ Every wait is bounded; every server binds 127.0.0.1; stopped by its own PID.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.metadata as md
 import importlib.util
 import json
@@ -56,10 +57,8 @@ def preflight(peers: dict[str, list[str]] | None = None) -> dict[str, str]:
            "cpu": _cpu_model(), "kernel": platform.release()}
     for dep in ("uvicorn", "httptools", "starlette", "fastapi", "dnslib", "sqlalchemy", "blake3", "zstandard",
                 "cryptography", "pyfastcdc", "httpx"):
-        try:
+        with contextlib.suppress(md.PackageNotFoundError):
             out[dep] = md.version(dep)
-        except md.PackageNotFoundError:
-            pass
     for name, cmd in (peers or {}).items():
         if shutil.which(cmd[0]) is None:
             raise SystemExit(f"{cmd[0]} is missing: apt-get install -y {cmd[0]}")

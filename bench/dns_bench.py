@@ -34,7 +34,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _product import VAULTLINK, Service, preflight  # noqa: E402
+from _product import VAULTLINK, Service, preflight
 
 SOURCE = "127.10.1.5"  # a machine inside the vnet
 VM = "127.10.1.100"  # the agent, for --during-backup
