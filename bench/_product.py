@@ -81,6 +81,24 @@ def _cpu_model() -> str:
     return platform.processor() or "unknown cpu"
 
 
+def run_measured(cmd: list[str], env: dict[str, str] | None = None) -> tuple[str, float, int]:
+    """Run ``cmd`` to the end; (stdout, wall seconds, peak RSS of that process in KiB, from wait4)."""
+    import tempfile
+
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        t = time.perf_counter()
+        proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=err, text=True)
+        _pid, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - t
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        text = out.read()
+        if proc.returncode != 0:
+            raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}): {text} {err.read()}")
+    return text, wall, int(usage.ru_maxrss)
+
+
 class Service:
     """A real ``vaultlink serve`` in its own process, with the real CLI and the management API."""
 

@@ -25,6 +25,7 @@ def fresh_sql_store(kind: str, tmp_path: Path) -> SqlStore:
             pytest.skip("set VAULTLINK_TEST_POSTGRES_URL to run the PostgreSQL contract")
         store = SqlStore(PG_URL)
         with store.engine.begin() as conn:
-            conn.execute(text("DROP TABLE IF EXISTS records, audit_events, chunk_index, alembic_version"))
+            conn.execute(text("DROP TABLE IF EXISTS records, audit_events, audit_log, audit_names, chunk_index, "
+                              "alembic_version"))
     store.migrate()
     return store

@@ -145,3 +145,50 @@ def test_sqlite_survives_reopen(tmp_path: Path) -> None:
     with s2.transaction() as t:
         assert t.require("vault", "v1")["name"] == "a"
     s2.close()
+
+
+def test_audit_events_come_back_as_they_were_written(store: Any) -> None:
+    ev = {"time": 5.0, "plane": "data", "action": "backup:PutBackupData", "decision": "allowed",
+          "principal": "arn:aws:iam::111111111111:user/x", "account_id": "111111111111", "vault": "v1",
+          "endpoint": "pe-1", "source_ip": "127.10.1.9", "vnet": "vnet-1", "host": "v1.privatelink.l1.backup.d",
+          "method": "PUT", "path": "/packs/" + "ab" * 32, "target": "arn:aws:backup:l1:1:backup-vault:v", "resource":
+          "arn:aws:backup:l1:1:backup-vault:v", "status": 200, "latency_ms": 1.5, "container": "c1", "code": None,
+          "p": "a one-letter key", "~odd": 1, "message": "m" * 3000}
+    other = dict(ev, resource="arn:aws:backup:l1:1:recovery-point:rp-1", time=6.0)
+    store.append_audit([ev, other])
+    got = store.query_audit({"vault": "v1"})
+    assert len(got) == 2
+    for want, have in zip((ev, other), got, strict=True):
+        for k, v in want.items():
+            if v is not None:
+                assert have[k] == v, k
+    assert store.query_audit({"vault": "never-seen"}) == []
+    assert len(store.query_audit({"account_id": "111111111111", "plane": "data", "action": "backup:PutBackupData",
+                                  "endpoint": "pe-1", "principal": ev["principal"], "decision": "allowed"})) == 2
+
+
+def test_the_sql_audit_log_keeps_events_written_before_its_upgrade(tmp_path: Path) -> None:
+    """0001's audit_events rows are carried into the compact log by migration 0002."""
+    import json as _json
+
+    from alembic import command
+    from alembic.config import Config as AlembicConfig
+    from sqlalchemy import text
+
+    s = SqlStore(f"sqlite:///{tmp_path / 'old.db'}")
+    import vaultlink.adapters.sqlstore as mod
+
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(Path(mod.__file__).parent / "migrations"))
+    with s.engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0001")
+        body = {"time": 7.0, "action": "vault.create", "decision": "denied", "code": "AccessDenied",
+                "principal": "p1", "vault": "v9", "message": "no"}
+        conn.execute(text("INSERT INTO audit_events (time, plane, action, decision, code, principal, vault, body) "
+                          "VALUES (7.0, 'management', 'vault.create', 'denied', 'AccessDenied', 'p1', 'v9', :b)"),
+                     {"b": _json.dumps(body)})
+    s.migrate()
+    got = s.query_audit({"vault": "v9"})
+    assert len(got) == 1 and got[0]["code"] == "AccessDenied" and got[0]["message"] == "no"
+    s.close()

@@ -22,27 +22,27 @@ records = Table(
     Index("ix_records_account", "kind", "account_id"),
 )
 
-audit_events = Table(
-    "audit_events",
+# The audit log (adapters/audit_sql.py): the named fields are ids into audit_names; the rest is JSON.
+AUDIT_NAMED = ("account_id", "plane", "principal", "action", "target", "vault", "endpoint", "source_ip", "vnet",
+               "decision", "code", "host", "method", "container")
+AUDIT_FILTERS = ("account_id", "plane", "principal", "action", "vault", "endpoint", "decision", "code")
+
+audit_names = Table(
+    "audit_names",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("text", String(1024), nullable=False, unique=True),
+)
+
+audit_log = Table(
+    "audit_log",
     metadata,
     Column("seq", Integer, primary_key=True, autoincrement=True),
     Column("time", Float, nullable=False),
-    Column("plane", String(16), nullable=False, default="management"),
-    Column("account_id", String(64), nullable=True),
-    Column("principal", String(255), nullable=True),
-    Column("action", String(128), nullable=False),
-    Column("target", String(512), nullable=True),
-    Column("vault", String(128), nullable=True),
-    Column("endpoint", String(128), nullable=True),
-    Column("source_ip", String(64), nullable=True),
-    Column("vnet", String(128), nullable=True),
-    Column("decision", String(16), nullable=False),
-    Column("code", String(64), nullable=True),
-    Column("body", Text, nullable=False),
-    Index("ix_audit_time", "time"),
-    Index("ix_audit_vault", "vault", "seq"),
-    Index("ix_audit_endpoint", "endpoint", "seq"),
-    Index("ix_audit_principal", "principal", "seq"),
+    *(Column(c, Integer, nullable=True) for c in AUDIT_NAMED),
+    Column("rest", Text, nullable=True),
+    Index("ix_audit_log_time", "time"),
+    *(Index(f"ix_audit_log_{c}", c, "seq") for c in AUDIT_FILTERS),
 )
 
 chunk_index = Table(
@@ -56,17 +56,3 @@ chunk_index = Table(
     Column("raw_length", Integer, nullable=False),
 )
 
-AUDIT_COLUMNS = (
-    "time",
-    "plane",
-    "account_id",
-    "principal",
-    "action",
-    "target",
-    "vault",
-    "endpoint",
-    "source_ip",
-    "vnet",
-    "decision",
-    "code",
-)

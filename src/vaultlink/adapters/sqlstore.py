@@ -7,18 +7,18 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event, func, insert, select
+from sqlalchemy import Connection, Engine, create_engine, event, insert, select
 from sqlalchemy import delete as sql_delete
 from sqlalchemy import update as sql_update
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
-from vaultlink.adapters.schema import AUDIT_COLUMNS, audit_events, records
+from vaultlink.adapters.audit_sql import SqlAuditLog
+from vaultlink.adapters.schema import records
 from vaultlink.errors import AlreadyExists, NotFound, StoreError
 
 _INDEXED = ("account_id", "parent_id", "name")
@@ -134,6 +134,7 @@ class SqlStore:
         # SQLite allows one writer: serialise our transactions in-process so they
         # never fail with "database is locked".
         self._lock = threading.RLock() if self._is_sqlite else None
+        self._audit = SqlAuditLog(self.engine, self._lock)
 
     @property
     def writer_lock(self) -> threading.RLock | None:
@@ -172,22 +173,7 @@ class SqlStore:
         return self._txn()
 
     def append_audit(self, events: list[dict[str, Any]]) -> None:
-        if not events:
-            return
-        rows = []
-        for ev in events:
-            row = {c: ev.get(c) for c in AUDIT_COLUMNS}
-            row["plane"] = row["plane"] or "management"
-            row["action"] = row["action"] or "unknown"
-            row["decision"] = row["decision"] or "unknown"
-            row["time"] = row["time"] if isinstance(row["time"], (int, float)) else time.time()
-            for c in ("principal", "target", "vault", "endpoint", "source_ip", "vnet", "code", "account_id"):
-                if row[c] is not None and not isinstance(row[c], str):
-                    row[c] = str(row[c])
-            row["body"] = json.dumps(ev, sort_keys=True, default=str)
-            rows.append(row)
-        with self._txn() as txn:
-            txn._conn.execute(insert(audit_events), rows)
+        self._audit.append(events)
 
     def query_audit(
         self,
@@ -197,39 +183,10 @@ class SqlStore:
         before_seq: int | None = None,
         newest_first: bool = False,
     ) -> list[dict[str, Any]]:
-        q = select(audit_events.c.seq, audit_events.c.body).where(audit_events.c.seq > after_seq)
-        if before_seq is not None:
-            q = q.where(audit_events.c.seq < before_seq)
-        for k, v in filters.items():
-            if v is None:
-                continue
-            if k == "since":
-                q = q.where(audit_events.c.time >= float(v))
-            elif k == "until":
-                q = q.where(audit_events.c.time <= float(v))
-            elif k in AUDIT_COLUMNS:
-                q = q.where(getattr(audit_events.c, k) == v)
-            else:
-                raise ValueError(f"cannot filter audit events on {k}")
-        q = q.order_by(audit_events.c.seq.desc() if newest_first else audit_events.c.seq).limit(limit)
-        with self.engine.connect() as conn:
-            out = []
-            for seq, body in conn.execute(q):
-                ev = dict(json.loads(body))
-                ev["seq"] = seq
-                out.append(ev)
-            return out
+        return self._audit.query(filters, after_seq, limit, before_seq, newest_first)
 
     def trim_audit(self, before_time: float, max_events: int) -> int:
-        with self._txn() as txn:
-            conn = txn._conn
-            n = conn.execute(sql_delete(audit_events).where(audit_events.c.time < float(before_time))).rowcount or 0
-            top = conn.execute(select(func.max(audit_events.c.seq))).scalar()
-            if top is not None:
-                cut = int(top) - int(max_events)
-                if cut > 0:
-                    n += conn.execute(sql_delete(audit_events).where(audit_events.c.seq <= cut)).rowcount or 0
-            return int(n)
+        return self._audit.trim(before_time, max_events)
 
     def close(self) -> None:
         self.engine.dispose()
