@@ -32,18 +32,20 @@ from vaultlink.adapters.sqlstore import SqlStore
 
 
 def event(rnd: random.Random, accounts: list[str], now: float) -> dict[str, object]:
-    a = rnd.choice(accounts)
-    v = f"v{rnd.randrange(1000):07x}"
+    """A pack upload by one machine: each account has 5 vaults with an endpoint each and 25 machines."""
+    i = rnd.randrange(len(accounts))
+    a, v = accounts[i], f"v{i:05x}{rnd.randrange(5)}"
+    c = f"c{i:05x}{rnd.randrange(25):02x}"
     denied = rnd.random() < 0.02
-    return {"plane": "data", "time": now, "source_ip": f"127.10.{rnd.randrange(4)}.{rnd.randrange(250)}",
-            "host": f"{v}.privatelink.l1.backup.vaultlink.internal", "endpoint": f"pe-{rnd.randrange(1000):012x}",
-            "method": "PUT", "path": f"/packs/{rnd.getrandbits(256):064x}", "action": "backup:PutBackupData",
-            "principal": f"arn:aws:iam::{a}:user/vaultlink-container/c{rnd.randrange(5000):08x}",
-            "decision": "denied" if denied else "allowed", "vnet": f"vnet-{rnd.randrange(100):08x}", "vault": v,
+    return {"plane": "data", "time": now, "source_ip": f"127.{10 + i // 250}.{i % 250}.{int(c[-2:], 16)}",
+            "host": f"{v}.privatelink.l1.backup.vaultlink.internal", "endpoint": f"pe-{v}", "method": "PUT",
+            "path": f"/packs/{rnd.getrandbits(256):064x}", "action": "backup:PutBackupData",
+            "principal": f"arn:aws:iam::{a}:user/vaultlink-container/{c}",
+            "decision": "denied" if denied else "allowed", "vnet": f"vnet-{i:08x}", "vault": v,
             "resource": f"arn:aws:backup:local-1:{a}:backup-vault:{v}",
-            "target": f"arn:aws:backup:local-1:{a}:backup-vault:{v}", "account_id": a,
-            "container": f"c{rnd.randrange(5000):08x}", "status": 403 if denied else 200,
-            "code": "EndpointPolicyDenied" if denied else None, "latency_ms": round(rnd.random() * 5, 3)}
+            "target": f"arn:aws:backup:local-1:{a}:backup-vault:{v}", "account_id": a, "container": c,
+            "status": 403 if denied else 200, "code": "EndpointPolicyDenied" if denied else None,
+            "latency_ms": round(rnd.random() * 5, 3)}
 
 
 def timed(fn: object, repeat: int = 5) -> float:

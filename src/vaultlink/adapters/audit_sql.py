@@ -11,7 +11,10 @@ a listing of any account, newest first, reads only its own rows; ``since``/``unt
 
 from __future__ import annotations
 
+import base64
 import json
+import math
+import re
 import threading
 import time
 from contextlib import AbstractContextManager, nullcontext
@@ -27,8 +30,10 @@ from vaultlink.adapters.schema import AUDIT_NAMED, audit_log, audit_names
 _MAX_CACHE = 200_000
 # the other fields of almost every event, under one-letter keys in the stored JSON (expanded on read)
 _SHORT = {"path": "p", "status": "s", "latency_ms": "l", "resource": "r", "message": "m", "summary": "y",
-          "count": "n"}
+          "count": "n", "~h": "h"}
 _LONG = {v: k for k, v in _SHORT.items()}
+# a path ending in a content hash (packs/…, index/…, snapshots/…: 64 hex digits) keeps its hash as 43 base64 characters
+_HASHED = re.compile(r"(.*/)([0-9a-f]{64})")
 _MAX_NAME = 1024
 
 
@@ -100,10 +105,14 @@ class SqlAuditLog:
                 ev["resource"] = 1  # the same as the target: stored once
             rest = {_SHORT.get(k, "~" + k if k in _LONG or k.startswith("~") else k): v
                     for k, v in ev.items() if v is not None}
+            m = _HASHED.fullmatch(rest.get("p") or "") if isinstance(rest.get("p"), str) else None
+            if m is not None:
+                del rest["p"]
+                rest["h"] = m.group(1) + base64.urlsafe_b64encode(bytes.fromhex(m.group(2))).decode().rstrip("=")
             prepared.append((float(t) if isinstance(t, (int, float)) else time.time(), named, rest))
         with self._writing(), self.engine.begin() as conn:
             ids = self._intern(conn, texts)
-            rows = [{"time": t, **{c: (ids[v] if v is not None else None) for c, v in named.items()},
+            rows = [{"time_ms": round(t * 1000), **{c: (ids[v] if v is not None else None) for c, v in named.items()},
                      "rest": json.dumps(rest, separators=(",", ":"), default=str) if rest else None}
                     for t, named, rest in prepared]
             conn.execute(insert(audit_log), rows)
@@ -119,9 +128,9 @@ class SqlAuditLog:
                 if v is None:
                     continue
                 if k == "since":
-                    conds.append(c.time >= float(v))
+                    conds.append(c.time_ms >= math.ceil(float(v) * 1000))
                 elif k == "until":
-                    conds.append(c.time <= float(v))
+                    conds.append(c.time_ms <= math.floor(float(v) * 1000))
                 elif k in AUDIT_NAMED:
                     ident = self._id_of(conn, str(v))
                     if ident is None:
@@ -136,18 +145,24 @@ class SqlAuditLog:
             names = self._texts(conn, ids)
         out = []
         for r in rows:
-            ev: dict[str, Any] = {_long(k): v for k, v in json.loads(r["rest"]).items()} if r["rest"] else {}
+            stored = json.loads(r["rest"]) if r["rest"] else {}
+            hashed = stored.pop("h", None)
+            ev: dict[str, Any] = {_long(k): v for k, v in stored.items()}
+            if hashed is not None:
+                head, _, tail = hashed.rpartition("/")
+                ev["path"] = f"{head}/" + base64.urlsafe_b64decode(tail + "=").hex()
             ev.update({k: (names.get(int(r[k])) if r[k] is not None else None) for k in AUDIT_NAMED})
             if ev.get("resource") == 1:
                 ev["resource"] = ev["target"]
-            ev["time"] = r["time"]
+            ev["time"] = r["time_ms"] / 1000
             ev["seq"] = r["seq"]
             out.append(ev)
         return out
 
     def trim(self, before_time: float, max_events: int) -> int:
         with self._writing(), self.engine.begin() as conn:
-            n = conn.execute(sql_delete(audit_log).where(audit_log.c.time < float(before_time))).rowcount or 0
+            cut_ms = math.floor(float(before_time) * 1000)
+            n = conn.execute(sql_delete(audit_log).where(audit_log.c.time_ms < cut_ms)).rowcount or 0
             top = conn.execute(select(func.max(audit_log.c.seq))).scalar()
             if top is not None:
                 cut = int(top) - int(max_events)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, Float, Index, Integer, LargeBinary, MetaData, String, Table, Text
+from sqlalchemy import BigInteger, Column, Index, Integer, LargeBinary, MetaData, String, Table, Text
 
 metadata = MetaData()
 
@@ -38,11 +38,12 @@ audit_log = Table(
     "audit_log",
     metadata,
     Column("seq", Integer, primary_key=True, autoincrement=True),
-    Column("time", Float, nullable=False),
+    Column("time_ms", BigInteger, nullable=False),  # milliseconds since the epoch
     *(Column(c, Integer, nullable=True) for c in AUDIT_NAMED),
     Column("rest", Text, nullable=True),
-    Index("ix_audit_log_time", "time"),
+    Index("ix_audit_log_time", "time_ms"),
     *(Index(f"ix_audit_log_{c}", c, "seq") for c in AUDIT_FILTERS),
+    Index("ix_audit_log_account_code", "account_id", "code", "seq"),  # a tenant's refusals of one kind
 )
 
 chunk_index = Table(

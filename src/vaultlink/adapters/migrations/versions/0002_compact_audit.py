@@ -34,17 +34,18 @@ def upgrade() -> None:
     op.create_table(
         "audit_log",
         sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
-        sa.Column("time", sa.Float, nullable=False),
+        sa.Column("time_ms", sa.BigInteger, nullable=False),
         *(sa.Column(c, sa.Integer, nullable=True) for c in NAMED),
         sa.Column("rest", sa.Text, nullable=True),
     )
-    op.create_index("ix_audit_log_time", "audit_log", ["time"])
+    op.create_index("ix_audit_log_time", "audit_log", ["time_ms"])
     for c in FILTERS:
         op.create_index(f"ix_audit_log_{c}", "audit_log", [c, "seq"])
+    op.create_index("ix_audit_log_account_code", "audit_log", ["account_id", "code", "seq"])
     bind = op.get_bind()
     names: dict[str, int] = {}
     names_t = sa.table("audit_names", sa.column("id", sa.Integer), sa.column("text", sa.String))
-    log_t = sa.table("audit_log", sa.column("seq", sa.Integer), sa.column("time", sa.Float),
+    log_t = sa.table("audit_log", sa.column("seq", sa.Integer), sa.column("time_ms", sa.BigInteger),
                      *(sa.column(c, sa.Integer) for c in NAMED), sa.column("rest", sa.Text))
 
     def intern(text: str) -> int:
@@ -58,7 +59,7 @@ def upgrade() -> None:
         ev = json.loads(body)
         ev.pop("seq", None)
         ev.pop("time", None)
-        row = {"seq": seq, "time": t}
+        row = {"seq": seq, "time_ms": round(float(t) * 1000)}
         for c in NAMED:
             v = ev.pop(c, None)
             row[c] = intern(str(v)[:1024]) if v is not None else None
