@@ -23,7 +23,15 @@ def fresh_sql_store(kind: str, tmp_path: Path) -> SqlStore:
             if os.environ.get("CI"):
                 pytest.fail("VAULTLINK_TEST_POSTGRES_URL is unset in CI: the PostgreSQL contract must run")
             pytest.skip("set VAULTLINK_TEST_POSTGRES_URL to run the PostgreSQL contract")
-        store = SqlStore(PG_URL)
+        # one schema per xdist worker: suites running in parallel never drop each other's tables
+        schema = "contract_" + os.environ.get("PYTEST_XDIST_WORKER", "main")
+        admin = SqlStore(PG_URL)
+        try:
+            with admin.engine.begin() as conn:
+                conn.execute(text(f"CREATE SCHEMA IF NOT EXISTS {schema}"))
+        finally:
+            admin.close()
+        store = SqlStore(f"{PG_URL}?options=-csearch_path%3D{schema}")
         with store.engine.begin() as conn:
             conn.execute(text("DROP TABLE IF EXISTS records, audit_events, audit_log, audit_names, chunk_index, "
                               "alembic_version"))

@@ -69,7 +69,15 @@ class DnsRuntime:
             ) from None
         self.server = server
         if server.udp_socket is not None:  # UDP answered by a process of its own (dns_worker.py)
-            self.worker = await asyncio.to_thread(UdpWorker, server.udp_socket, view)
+            try:
+                self.worker = await asyncio.to_thread(UdpWorker, server.udp_socket, view)
+            except OSError as exc:
+                await server.stop()
+                raise ServiceUnavailable(
+                    f"the DNS responder's UDP worker could not start ({exc}); set dns_udp_worker = false in the "
+                    "config file to answer DNS on the service's event loop instead.",
+                    field="dns_udp_worker",
+                ) from None
             server.udp_socket.close()  # the worker holds its own copy
             server.udp_socket = None
         info = getattr(runtime, "extra_info", None)

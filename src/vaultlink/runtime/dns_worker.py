@@ -3,11 +3,13 @@
 One Python process cannot answer UDP queries as fast as dnsmasq while its event loop also serves HTTP:
 every query would pay the loop's per-datagram overhead and share the GIL with the data plane. So
 ``vaultlink serve`` binds the UDP socket itself (so a taken port is refused at start, as before) and
-hands it to one worker process (``multiprocessing`` spawn: a fresh interpreter that imports only the
-responder) whose main thread is a plain ``recvfrom`` / ``answer`` / ``sendto`` loop. TCP stays on the
-service's loop. ``dig`` and the agent see one server on one address and port.
+hands it to one worker process whose main thread is a plain ``recvfrom`` / ``answer`` / ``sendto``
+loop. TCP stays on the service's loop. ``dig`` and the agent see one server on one address and port.
 
-The worker gets every new view over a pipe and acknowledges it once it serves it: the service's
+The worker is ``python -m vaultlink.runtime.dns_worker UDP_FD PIPE_FD``, started with only those two
+descriptors: a fresh interpreter that imports the responder and nothing of the service or the CLI (no
+``multiprocessing`` spawn, which would re-import the program and start a resource tracker). It gets
+every new view over a pipe and acknowledges it once it serves it: the service's
 ``DnsChanged`` handler waits for the acknowledgement (at most :data:`UPDATE_TIMEOUT`), so a record is
 answered by the time the change that made it returns, as with the in-loop responder. The worker swaps
 whole responders (one reference assignment), so a query is answered entirely from one view. It exits
@@ -19,12 +21,12 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import multiprocessing
 import os
 import socket
+import subprocess
+import sys
 import threading
 from multiprocessing.connection import Connection
-from typing import Any
 
 from vaultlink.dns.model import DnsView
 from vaultlink.dns.responder import Responder
@@ -58,9 +60,15 @@ def _take_updates(conn: Connection, current: _Current) -> None:
             conn.send(("error", f"{type(exc).__name__}: {exc}"))
 
 
-def worker_main(sock: socket.socket, view: DnsView, conn: Connection) -> None:
-    """The worker process: answer UDP queries on ``sock`` until the service goes away."""
+def worker_main(sock: socket.socket, conn: Connection) -> None:
+    """The worker process: take the first view, then answer UDP queries on ``sock`` until the service goes
+    away."""
+    try:
+        view = conn.recv()
+    except (EOFError, OSError):
+        os._exit(0)
     current = _Current(Responder(view))
+    conn.send(("ok", view.generation))
     threading.Thread(target=_take_updates, args=(conn, current), daemon=True, name="dns-updates").start()
     sock.setblocking(True)
     recvfrom, sendto = sock.recvfrom, sock.sendto
@@ -75,21 +83,31 @@ def worker_main(sock: socket.socket, view: DnsView, conn: Connection) -> None:
                 sendto(reply, addr)
 
 
+def main(argv: list[str]) -> None:
+    udp_fd, pipe_fd = int(argv[0]), int(argv[1])
+    worker_main(socket.socket(fileno=udp_fd), Connection(pipe_fd))
+
+
 class UdpWorker:
     """The service's handle on the worker process."""
 
     def __init__(self, sock: socket.socket, view: DnsView) -> None:
-        ctx = multiprocessing.get_context("spawn")
-        self._conn, child = ctx.Pipe()
+        ours, theirs = socket.socketpair()
+        udp_fd, pipe_fd = sock.fileno(), theirs.fileno()
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "vaultlink.runtime.dns_worker", str(udp_fd), str(pipe_fd)],
+            pass_fds=(udp_fd, pipe_fd), stdin=subprocess.DEVNULL,
+        )
+        theirs.close()
+        self._conn = Connection(ours.detach())
         self._lock = threading.Lock()
-        self.process: Any = ctx.Process(target=worker_main, args=(sock, view, child), daemon=True,
-                                        name="vaultlink-dns-udp")
-        self.process.start()
-        child.close()
+        if not self.update(view):
+            self.stop()
+            raise OSError("the DNS UDP worker did not start")
 
     @property
-    def pid(self) -> int | None:
-        return int(self.process.pid) if self.process.pid is not None else None
+    def pid(self) -> int:
+        return int(self.process.pid)
 
     def update(self, view: DnsView) -> bool:
         """Hand the worker ``view`` and wait until it serves it; False (logged) if it did not."""
@@ -111,9 +129,15 @@ class UdpWorker:
     def stop(self) -> None:
         with contextlib.suppress(OSError, ValueError):
             self._conn.send(None)
-        self.process.join(2.0)
-        if self.process.is_alive():
+        try:
+            self.process.wait(2.0)
+        except subprocess.TimeoutExpired:
             self.process.terminate()  # our own child, by its PID
-            self.process.join(2.0)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.process.wait(2.0)
         with contextlib.suppress(OSError):
             self._conn.close()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
