@@ -124,13 +124,14 @@ def run_measured(cmd: list[str], env: dict[str, str] | None = None) -> tuple[str
 class Service:
     """A real ``vaultlink serve`` in its own process, with the real CLI and the management API."""
 
-    def __init__(self, data_dir: Path, *extra: str) -> None:
+    def __init__(self, data_dir: Path, *extra: str, wrap: tuple[str, ...] = ()) -> None:
+        """``wrap``: a command prefix for the server (``("taskset", "-c", "1")`` pins it to a core)."""
         self.data_dir = data_dir
         data_dir.mkdir(parents=True)
         self.log = open(data_dir.parent / f"{data_dir.name}.log", "w")  # noqa: SIM115 - the server writes to it
         env = {k: v for k, v in os.environ.items() if not k.startswith("VAULTLINK_")}
         self.proc = subprocess.Popen(
-            [VAULTLINK, "serve", "--data-dir", str(data_dir), "--api-port", "0", "--dns-port", "0", *extra],
+            [*wrap, VAULTLINK, "serve", "--data-dir", str(data_dir), "--api-port", "0", "--dns-port", "0", *extra],
             stdout=self.log, stderr=subprocess.STDOUT, env=env,
         )
         info = data_dir / "server.json"

@@ -78,8 +78,12 @@ def dig(port: int, name: str) -> list[str]:
     return out.split()
 
 
+SERVER_CPU: tuple[str, ...] = ()  # set by --pin: both servers on one core, dnsperf on another
+CLIENT_CPU: tuple[str, ...] = ()
+
+
 def run_dnsperf(port: int, datafile: str, seconds: float) -> dict[str, float]:
-    cmd = ["dnsperf", "-s", "127.0.0.1", "-p", str(port), "-a", SOURCE, "-d", datafile, "-l", str(seconds),
+    cmd = [*CLIENT_CPU, "dnsperf", "-s", "127.0.0.1", "-p", str(port), "-a", SOURCE, "-d", datafile, "-l", str(seconds),
            "-c", "1", "-q", "100", "-t", "2"]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60).stdout
 
@@ -103,7 +107,7 @@ def start_dnsmasq(tmp: Path, names: list[tuple[str, str, str]]) -> tuple[subproc
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.bind(("127.0.0.1", 0))
         port = int(s.getsockname()[1])
-    proc = subprocess.Popen(["dnsmasq", "-k", f"--conf-file={conf}", "--no-resolv", "--no-hosts",
+    proc = subprocess.Popen([*SERVER_CPU, "dnsmasq", "-k", f"--conf-file={conf}", "--no-resolv", "--no-hosts",
                              "--listen-address=127.0.0.1", "--bind-interfaces", "-p", str(port), "--user=root",
                              "--pid-file=", "--log-facility=/dev/null"])
     return proc, port
@@ -141,16 +145,21 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=2, help="alternations vaultlink, dnsmasq")
     ap.add_argument("--during-backup", type=int, default=0, metavar="MIB",
                     help="also measure while an agent backs up MIB MiB through the same server")
+    ap.add_argument("--pin", choices=("on", "off"), default="on" if (os.cpu_count() or 1) >= 2 else "off",
+                    help="taskset: both servers on CPU 1, dnsperf on CPU 0 (less scheduler noise)")
     ap.add_argument("--worker", choices=("on", "off"), default="on",
                     help="the service's dns_udp_worker setting (off: UDP on the event loop)")
     args = ap.parse_args()
     versions = preflight({"dnsmasq": ["dnsmasq", "--version"], "dnsperf": ["dnsperf", "-h"]})
+    global SERVER_CPU, CLIENT_CPU
+    if args.pin == "on" and shutil.which("taskset"):
+        SERVER_CPU, CLIENT_CPU = ("taskset", "-c", "1"), ("taskset", "-c", "0")
     results: dict[str, list[dict[str, float]]] = {"vaultlink": [], "dnsmasq": []}
     with tempfile.TemporaryDirectory(prefix="vl-dnsbench-") as tmpdir:
         tmp = Path(tmpdir)
         cfg = tmp / "vaultlink.toml"
         cfg.write_text(f"dns_udp_worker = {'true' if args.worker == 'on' else 'false'}\n")
-        svc = Service(tmp / "vl", "--config", str(cfg))
+        svc = Service(tmp / "vl", "--config", str(cfg), wrap=SERVER_CPU)
         dm: subprocess.Popen[bytes] | None = None
         try:
             t = time.perf_counter()
@@ -203,7 +212,7 @@ def main() -> None:
               f"= {r['qps'] / d['qps']:.2f}")
     print(json.dumps({"results": results, "ratios": ratios, "median_ratio": ratio, "during_backup": during,
                       "seconds": args.seconds,
-                      "vaults": args.vaults, "worker": args.worker, "versions": versions,
+                      "vaults": args.vaults, "worker": args.worker, "pin": args.pin, "versions": versions,
                       "load": os.getloadavg()}))
 
 

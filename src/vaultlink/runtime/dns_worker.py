@@ -37,12 +37,16 @@ MAX_DATAGRAM = 4096
 
 
 class _Current:
-    """The responder the loop uses; replaced whole on an update."""
+    """The responder the loop uses (its UDP answerer); replaced whole on an update."""
 
-    __slots__ = ("responder",)
+    __slots__ = ("answer", "responder")
 
     def __init__(self, responder: Responder) -> None:
+        self.set(responder)
+
+    def set(self, responder: Responder) -> None:
         self.responder = responder
+        self.answer = responder.udp_answerer()
 
 
 def _take_updates(conn: Connection, current: _Current) -> None:
@@ -54,7 +58,7 @@ def _take_updates(conn: Connection, current: _Current) -> None:
         if view is None:
             os._exit(0)
         try:
-            current.responder = Responder(view)
+            current.set(Responder(view))
             conn.send(("ok", view.generation))
         except Exception as exc:  # a view the responder refuses: keep serving the last good one
             conn.send(("error", f"{type(exc).__name__}: {exc}"))
@@ -77,7 +81,7 @@ def worker_main(sock: socket.socket, conn: Connection) -> None:
             data, addr = recvfrom(MAX_DATAGRAM)
         except OSError:
             continue
-        reply = current.responder.answer(data, addr[0], "udp")
+        reply = current.answer(data, addr[0])
         if reply is not None:
             with contextlib.suppress(OSError):  # a client that vanished (ICMP unreachable)
                 sendto(reply, addr)
