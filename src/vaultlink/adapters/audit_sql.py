@@ -1,10 +1,11 @@
-"""The audit log in SQL, compact: about 200 bytes on disk per audited request, every documented filter
-indexed (``MetadataStore.append_audit`` / ``query_audit`` / ``trim_audit``).
+"""The audit log in SQL, compact: under 300 bytes on disk per audited request (``bench/audit_bench.py``),
+every documented filter indexed (``MetadataStore.append_audit`` / ``query_audit`` / ``trim_audit``).
 
 An event's low-cardinality fields (account, vault, endpoint, principal, action, code, decision, plane,
-vnet, source address, host, target) are stored as small integers that point into ``audit_names`` (one
-row per distinct text, interned once and cached in the process); what is left (path, method, status,
-latency, messages…) is one short JSON text. The filters ``account_id``, ``vault``, ``endpoint``,
+vnet, source address, host, target, method, container) are stored as small integers that point into
+``audit_names`` (one row per distinct text, interned once and cached in the process); what is left
+(path, status, latency, messages…) is one short JSON text under one-letter keys, where an event's own key
+that could be mistaken for a stored one is kept as ``~key``. The filters ``account_id``, ``vault``, ``endpoint``,
 ``principal``, ``action``, ``code``, ``decision`` and ``plane`` each have an index on (field, seq), so
 a listing of any account, newest first, reads only its own rows; ``since``/``until`` use the time index.
 """
@@ -30,8 +31,10 @@ from vaultlink.adapters.schema import AUDIT_NAMED, audit_log, audit_names
 _MAX_CACHE = 200_000
 # the other fields of almost every event, under one-letter keys in the stored JSON (expanded on read)
 _SHORT = {"path": "p", "status": "s", "latency_ms": "l", "resource": "r", "message": "m", "summary": "y",
-          "count": "n", "~h": "h"}
+          "count": "n"}
 _LONG = {v: k for k, v in _SHORT.items()}
+_HASH_KEY = "h"  # a path ending in a content hash, stored compactly (below)
+_TAKEN = set(_LONG) | {_HASH_KEY}  # stored keys an event's own key must not be mistaken for
 # a path ending in a content hash (packs/…, index/…, snapshots/…: 64 hex digits) keeps its hash as 43 base64 characters
 _HASHED = re.compile(r"(.*/)([0-9a-f]{64})")
 _MAX_NAME = 1024
@@ -103,12 +106,11 @@ class SqlAuditLog:
             ev.pop("seq", None)
             if ev.get("resource") is not None and ev["resource"] == named.get("target"):
                 ev["resource"] = 1  # the same as the target: stored once
-            rest = {_SHORT.get(k, "~" + k if k in _LONG or k.startswith("~") else k): v
-                    for k, v in ev.items() if v is not None}
+            rest = {_stored_key(k): v for k, v in ev.items() if v is not None}
             m = _HASHED.fullmatch(rest.get("p") or "") if isinstance(rest.get("p"), str) else None
             if m is not None:
                 del rest["p"]
-                rest["h"] = m.group(1) + base64.urlsafe_b64encode(bytes.fromhex(m.group(2))).decode().rstrip("=")
+                rest[_HASH_KEY] = m.group(1) + base64.urlsafe_b64encode(bytes.fromhex(m.group(2))).decode().rstrip("=")
             prepared.append((float(t) if isinstance(t, (int, float)) else time.time(), named, rest))
         with self._writing(), self.engine.begin() as conn:
             ids = self._intern(conn, texts)
@@ -146,7 +148,7 @@ class SqlAuditLog:
         out = []
         for r in rows:
             stored = json.loads(r["rest"]) if r["rest"] else {}
-            hashed = stored.pop("h", None)
+            hashed = stored.pop(_HASH_KEY, None)
             ev: dict[str, Any] = {_long(k): v for k, v in stored.items()}
             if hashed is not None:
                 head, _, tail = hashed.rpartition("/")
@@ -169,6 +171,12 @@ class SqlAuditLog:
                 if cut > 0:
                     n += conn.execute(sql_delete(audit_log).where(audit_log.c.seq <= cut)).rowcount or 0
             return int(n)
+
+
+def _stored_key(key: str) -> str:
+    if key in _SHORT:
+        return _SHORT[key]
+    return "~" + key if key in _TAKEN or key.startswith("~") else key
 
 
 def _long(key: str) -> str:

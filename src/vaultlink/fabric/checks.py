@@ -11,7 +11,6 @@ state (credential lookup, the throttle buckets, policy decisions, route tables) 
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
@@ -19,6 +18,7 @@ from typing import Any, Protocol
 from vaultlink import errors as E
 from vaultlink.fabric.credentials import credential_of
 from vaultlink.fabric.view import EndpointView, NetworkView, Target, VaultView, VnetView
+from vaultlink.prefixes import parse_address
 from vaultlink.service.core import Caller
 
 SERVICE_PORT = 443  # the logical port security-group rules are checked against (HTTPS)
@@ -141,8 +141,8 @@ def security_group(view: NetworkView, f: Facts, d: Decision, g: Gates) -> None:
     ep = d.ep
     if ep is None:
         return
-    addr = ipaddress.ip_address(f.source_ip.split("%", 1)[0])
-    if not any(r.allows("tcp", SERVICE_PORT, addr) for r in ep.sg_rules):
+    addr = parse_address(f.source_ip)  # the same reading of the address as the source network's (step 1)
+    if addr is None or not any(r.allows("tcp", SERVICE_PORT, addr) for r in ep.sg_rules):
         raise E.SecurityGroupDenied(
             f"the security group of endpoint {ep.id} has no inbound rule allowing TCP {SERVICE_PORT} from "
             f"{f.source_ip}; add one: `vaultlink endpoint sg add-rule {ep.id} --protocol tcp --ports "
