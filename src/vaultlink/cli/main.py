@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
+from typer import _click as click  # typer's own click (vendored since 0.26); pinned in pyproject.toml
+from typer.core import TyperGroup
 
 from vaultlink.cli import (
     account,
@@ -25,7 +27,25 @@ from vaultlink.cli import (
 from vaultlink.cli.client import set_globals
 from vaultlink.cli.serve import serve
 
+
+class _Groups(TyperGroup):
+    """The root group: a command group's click command is built only when it is called (or listed by
+    ``--help``), not all 14 groups and 77 commands at every start (typer introspects each function)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), *GROUPS])
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        sub = GROUPS.get(cmd_name)
+        if sub is None:
+            return super().get_command(ctx, cmd_name)
+        group = typer.main.get_group(sub)
+        group.name = cmd_name
+        return group
+
+
 app = typer.Typer(
+    cls=_Groups,
     name="vaultlink",
     help="vaultlink: backups reached through private endpoints, private DNS and endpoint policies.",
     no_args_is_help=True,
@@ -66,20 +86,22 @@ def _globals(
 
 
 app.command("serve")(serve)
-app.add_typer(account.app, name="account")
-app.add_typer(principal.app, name="principal")
-app.add_typer(key.app, name="key")
-app.add_typer(role.app, name="role")
-app.add_typer(region.app, name="region")
-app.add_typer(vault.app, name="vault")
-app.add_typer(audit.app, name="audit")
-app.add_typer(policy.app, name="policy")
-app.add_typer(vnet.app, name="vnet")
-app.add_typer(endpoint.app, name="endpoint")
-app.add_typer(dns.app, name="dns")
-app.add_typer(agent.app, name="agent")
-app.add_typer(recovery.app, name="recovery-point")
-app.add_typer(job.app, name="job")
+GROUPS: dict[str, typer.Typer] = {
+    "account": account.app,
+    "principal": principal.app,
+    "key": key.app,
+    "role": role.app,
+    "region": region.app,
+    "vault": vault.app,
+    "audit": audit.app,
+    "policy": policy.app,
+    "vnet": vnet.app,
+    "endpoint": endpoint.app,
+    "dns": dns.app,
+    "agent": agent.app,
+    "recovery-point": recovery.app,
+    "job": job.app,
+}
 
 
 def main() -> None:
