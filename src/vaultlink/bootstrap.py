@@ -19,6 +19,7 @@ from vaultlink.adapters.blob_local import LocalBlobStore
 from vaultlink.adapters.blob_memory import MemoryBlobStore
 from vaultlink.adapters.chunkindex_memory import MemoryVaultChunkIndex
 from vaultlink.adapters.chunkindex_sql import SqlVaultChunkIndex
+from vaultlink.adapters.clock_file import FileOffsetClock
 from vaultlink.adapters.memstore import MemoryStore
 from vaultlink.adapters.sqlstore import SqlStore
 from vaultlink.api.app import create_app
@@ -29,6 +30,7 @@ from vaultlink.errors import InvalidInput
 from vaultlink.fabric.listeners import attach as attach_fabric
 from vaultlink.ports import BlobStore, MetadataStore, VaultChunkIndex
 from vaultlink.runtime.dns import attach as attach_dns
+from vaultlink.runtime.maintenance import attach as attach_maintenance
 from vaultlink.runtime.process import Runtime, write_private
 from vaultlink.service.audit import AuditSink
 from vaultlink.service.core import Service
@@ -90,6 +92,8 @@ def build_service(
                       max_events=config.audit_max_events)
     svc = Service(config=config, store=store, catalog=catalog, audit=audit, chunks=open_chunk_index(store),
                   blobs=blobs)
+    if config.test_clock_file:
+        svc.clock = FileOffsetClock(config.test_clock_file)
     wire(svc)
     return svc
 
@@ -112,6 +116,7 @@ def build_process(svc: Service) -> Runtime:
     runtime = Runtime(svc, create_app(svc))
     attach_fabric(runtime, build_data_apps(svc))
     attach_dns(runtime)
+    attach_maintenance(runtime)
     return runtime
 
 

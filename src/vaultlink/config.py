@@ -27,6 +27,9 @@ Config file keys (all optional)::
     audit_retention_days = 90.0       # audit events older than this are deleted
     audit_max_events = 5000000        # and the oldest beyond this count
     dns_udp_worker = true             # UDP DNS answered by a process of its own (false: on the event loop)
+    maintenance_interval = 300.0      # seconds between passes that expire, purge and prune (0: never)
+    prune_grace_seconds = 3600.0      # a pack unreferenced this long (and no backup running) is removed
+    test_clock_file = ""              # tests only: a file holding seconds added to the service's clock
 """
 
 from __future__ import annotations
@@ -90,6 +93,9 @@ class Config:
     audit_retention_days: float = 90.0
     audit_max_events: int = 5_000_000
     dns_udp_worker: bool = True  # answer DNS over UDP in a process of its own (runtime/dns_worker.py)
+    maintenance_interval: float = 300.0  # seconds between expire/purge/prune passes (0: only on request)
+    prune_grace_seconds: float = 3600.0  # how long a pack stays unreferenced before prune removes it
+    test_clock_file: str = ""  # tests only: a file whose number (seconds) is added to the service's clock
 
     @property
     def effective_metadata_url(self) -> str:
@@ -104,7 +110,7 @@ _INT_FIELDS = {"api_port", "dns_port", "storage_account_max_bytes", "throttle_bu
                "max_header_bytes", "anon_throttle_burst", "audit_max_events"}
 _BOOL_FIELDS = {"dns_udp_worker"}
 _FLOAT_FIELDS = {"throttle_rate", "body_timeout", "header_timeout", "body_deadline", "anon_throttle_rate",
-                 "audit_retention_days"}
+                 "audit_retention_days", "maintenance_interval", "prune_grace_seconds"}
 
 
 def load_config(config_file: str | Path | None = None, **overrides: Any) -> Config:

@@ -174,6 +174,10 @@ class VaultChunkIndex(Protocol):
         """Every row of the container."""
         ...
 
+    def drop_packs(self, vault_id: str, container_id: str, packs: Sequence[tuple[str, str]]) -> int:
+        """Forget the rows of these ``(storage account, pack)`` of the container (prune); returns how many."""
+        ...
+
     def drop_vault(self, vault_id: str) -> None:
         """Forget every row of the vault."""
         ...

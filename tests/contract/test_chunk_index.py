@@ -63,3 +63,16 @@ def test_many_ids_in_one_call(index: VaultChunkIndex) -> None:
 def test_pack_names_with_slashes_round_trip(index: VaultChunkIndex) -> None:
     index.add("v1", "c1", "acct", "packs/ab/cdef", [(cid(1), 0, 3)])
     assert list(index.rows("v1", "c1")) == [(cid(1), "acct", "packs/ab/cdef", 0, 3)]
+
+
+def test_drop_packs_forgets_only_those_packs_of_that_container(index: VaultChunkIndex) -> None:
+    index.add("v1", "c1", "s1", "packs/aa", [(cid(1), 0, 10), (cid(2), 10, 10)])
+    index.add("v1", "c1", "s1", "packs/bb", [(cid(3), 0, 10)])
+    index.add("v1", "c2", "s1", "packs/aa", [(cid(4), 0, 10)])
+    assert index.drop_packs("v1", "c1", [("s1", "packs/aa"), ("s2", "packs/bb")]) == 2
+    assert index.have("v1", "c1", [cid(1), cid(2), cid(3)]) == {cid(3)}
+    assert index.have("v1", "c2", [cid(4)]) == {cid(4)}  # another container's pack of the same name stays
+    # a chunk whose pack was pruned can be stored again, at its new location
+    assert index.add("v1", "c1", "s1", "packs/cc", [(cid(1), 0, 10)]) == 1
+    assert ("s1", "packs/cc") in {(a, p) for c, a, p, _o, _n in index.rows("v1", "c1") if c == cid(1)}
+    assert index.drop_packs("v1", "c1", []) == 0

@@ -46,12 +46,13 @@ def fill(blocks: list[str], data_dir: Path, restored: Path, pidfile: Path) -> st
                 '"import json,sys; print(json.load(sys.stdin)[\'id\'])")',
             ]
         text = text.replace("<dns_port>", "$DNS_PORT").replace("<vault-id>", "$VAULT_ID")
-        if "<recovery-point>" in text:
-            head, _, tail = text.partition("vl agent restore")
+        if "<recovery-point>" in text:  # the newest point, read where the line before prints it
+            line_start = text[: text.index("<recovery-point>")].rsplit("\n", 1)[-1]
+            head = text.partition(line_start)[0]
             out.append(head)
             out.append("RP=$(vl agent recovery-points -o json | python3 -c "
                        '"import json,sys; print(json.load(sys.stdin)[-1][\'id\'])")')
-            text = "vl agent restore" + tail.replace("<recovery-point>", "$RP")
+            text = text[len(head):].replace("<recovery-point>", "$RP")
         out.append(text)
         if "./scripts/serve" in text:
             out += [
@@ -72,7 +73,7 @@ def test_the_blocks_are_found() -> None:
     text = "\n".join(blocks)
     for step in ("./scripts/serve", "vault create", "--public-network-access Disabled", "vnet create",
                  "endpoint create", "dig -b", "vault credentials", "agent register", "agent backup",
-                 "agent restore"):
+                 "agent restore", "recovery-point delete", "recovery-point undelete", "vault lock put"):
         assert step in text, f"the README's walkthrough lost its step {step!r}"
 
 

@@ -48,6 +48,14 @@ class MemoryVaultChunkIndex:
             if c == container_id:
                 yield cid, a, p, off, ln
 
+    def drop_packs(self, vault_id: str, container_id: str, packs: Sequence[tuple[str, str]]) -> int:
+        keys = {pack_key(container_id, a, p) for a, p in packs}
+        with self._lock:
+            gone = [k for k, v in self._rows.items() if k[0] == vault_id and v[0] in keys]
+            for k in gone:
+                del self._rows[k]
+        return len(gone)
+
     def drop_vault(self, vault_id: str) -> None:
         with self._lock:
             for k in [k for k in self._rows if k[0] == vault_id]:

@@ -75,6 +75,18 @@ class SqlVaultChunkIndex:
             _c, a, p = split_key(key)
             yield cid, a, p, off, ln
 
+    def drop_packs(self, vault_id: str, container_id: str, packs: Sequence[tuple[str, str]]) -> int:
+        keys = [pack_key(container_id, a, p) for a, p in packs]
+        gone = 0
+        try:
+            with self._lock, self.engine.begin() as conn:
+                for i in range(0, len(keys), _BATCH):
+                    res = conn.execute(delete(t).where(t.c.vault_id == vault_id, t.c.pack.in_(keys[i : i + _BATCH])))
+                    gone += int(res.rowcount or 0)
+        except SQLAlchemyError as exc:
+            raise StoreError(f"cannot update the chunk index: {exc.__class__.__name__}") from None
+        return gone
+
     def drop_vault(self, vault_id: str) -> None:
         with self._lock, self.engine.begin() as conn:
             conn.execute(delete(t).where(t.c.vault_id == vault_id))

@@ -16,6 +16,7 @@ from vaultlink.agent.remote import RemoteBlobStore, RemoteChunkIndex
 from vaultlink.agent.resolver import DnsResolver, Resolver
 from vaultlink.agent.state import AgentState, exclusive, save_state, try_load_state
 from vaultlink.data import Progress, Repository, backup, check, restore
+from vaultlink.data.formats import Manifest
 from vaultlink.data.repository import KEY_NAME
 from vaultlink.errors import (
     CorruptData,
@@ -23,11 +24,31 @@ from vaultlink.errors import (
     InvalidInput,
     NotFound,
     PassphraseTooShort,
+    RegistrationScopeDenied,
     VaultlinkError,
 )
 
 MIN_PASSPHRASE = 16
 CREDENTIALS_KIND = "vaultlink-vault-credentials"
+
+
+def referenced_packs(manifest: Manifest, repo: Repository) -> list[str]:
+    """``ACCOUNT/packs/HASH`` of every pack the point's chunks live in: what the service keeps for it when
+    it prunes (it cannot read the manifest itself)."""
+    store: RemoteBlobStore = repo.store  # type: ignore[assignment]
+    packs: set[str] = set()
+    for cid in manifest.chunk_ids():
+        loc = repo.index.lookup(cid)
+        if loc is None:
+            raise CorruptData(f"chunk {cid.hex()[:16]} of the new snapshot is not in the index; nothing was committed")
+        packs.add(loc.pack)
+    out = []
+    for pack in sorted(packs):
+        account = store.account_of(pack)
+        if account is None:
+            raise CorruptData(f"{pack} of the new snapshot is in no storage account; nothing was committed")
+        out.append(f"{account}/{pack}")
+    return out
 
 
 def read_credentials(path: str) -> dict[str, Any]:
@@ -71,6 +92,11 @@ class Agent:
     def _call(self, method: str, path: str, body: Any = None) -> Any:
         return self.http.json(self.state.backup_service, method, path, body)
 
+    def has_repository(self) -> bool:
+        """Does the container have its key file (a repository) yet?"""
+        store = RemoteBlobStore(self.http, self.state.domain, self.state.storage_accounts, self.state.write_account)
+        return store.exists(KEY_NAME)
+
     def open_repository(self, passphrase: str, accounts: Sequence[str] | None = None,
                         write_account: str | None = None, create: bool = False) -> Repository:
         store = RemoteBlobStore(self.http, self.state.domain, accounts or self.state.storage_accounts,
@@ -82,9 +108,12 @@ class Agent:
         index.load()
         # packs stored by a backup that died before indexing them are indexed now, and reused
         known = index.packs()
-        for pack in store.list("packs/"):
-            if pack not in known:
-                index.add(pack, repo.read_pack_header(pack))
+        try:
+            for pack in store.list("packs/"):
+                if pack not in known:
+                    index.add(pack, repo.read_pack_header(pack))
+        except RegistrationScopeDenied:
+            pass  # a backup-only machine cannot read a pack header, a restore-only one cannot index: not needed
         return repo
 
     def _remember_accounts(self, accounts: Sequence[str], write_account: str | None, state_dir: Path | None) -> None:
@@ -122,7 +151,7 @@ class Agent:
             acct = store.account_of(result.name)
             done = self._call("POST", f"/jobs/{job['id']}/complete", {
                 "manifest": result.name, "storage_account": acct, "stats": result.stats.to_dict(),
-                "time": result.manifest.time,
+                "time": result.manifest.time, "pack_refs": referenced_packs(result.manifest, repo),
             })
             self._remember_accounts(store.accounts, store.write_account, state_dir)
         except BaseException as exc:
@@ -228,9 +257,11 @@ def register(
     if prev is not None:  # the server rotated the credential: the old one no longer works, keep the new
         save_state(state_dir, st)
     agent = Agent(st, resolver)
-    try:
-        repo = agent.open_repository(passphrase, create=True)
-        repo.close()
+    try:  # a restore-only machine never writes: it checks the passphrase against a key that exists, or waits
+        restore_only = out["container"].get("scope") == "restore"
+        if not restore_only or agent.has_repository():
+            repo = agent.open_repository(passphrase, create=not restore_only)
+            repo.close()
     finally:
         agent.close()
     # A first registration is saved only once it fully worked: a failure leaves no state behind,

@@ -18,6 +18,7 @@ from vaultlink.api import (
     routes_networks,
     routes_policies,
     routes_recovery,
+    routes_retention,
     routes_vaults,
 )
 from vaultlink.api.calls import audit_refusal
@@ -42,6 +43,7 @@ ROUTERS = (
     routes_endpoints.router,
     routes_dns.router,
     routes_recovery.router,
+    routes_retention.router,
 )
 
 

@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from vaultlink.api.routes_data_common import container_for, data_context, svc_of
 from vaultlink.errors import InvalidInput, PayloadTooLarge
 from vaultlink.service.dataplane import blobs
+from vaultlink.service.dataplane.containers import check_blob_read
 from vaultlink.service.dataplane.context import DataContext
 
 router = APIRouter()
@@ -51,6 +52,7 @@ async def put_blob(name: str, request: Request, ctx: DataContext = Ctx) -> dict[
 @router.get("/{name:path}", name="backup:GetBackupData")
 def get_blob(name: str, request: Request, ctx: DataContext = Ctx) -> Response:
     c = container_for(request, ctx)
+    check_blob_read(c, name)
     rng = request.headers.get("range")
     svc = svc_of(request)
     if rng:

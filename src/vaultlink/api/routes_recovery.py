@@ -8,6 +8,7 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict
 
 from vaultlink.api.calls import call, service_of
+from vaultlink.service import retention
 from vaultlink.service.dataplane import manage
 from vaultlink.service.dataplane.credentials import DEFAULT_VALID_HOURS
 
@@ -17,6 +18,7 @@ router = APIRouter(tags=["recovery"])
 class CredentialsIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     valid_hours: float = DEFAULT_VALID_HOURS
+    scope: str = "backup-restore"  # backup-restore | backup | restore: what machines registered with it may do
 
 
 def _local_port(request: Request) -> int:
@@ -31,7 +33,8 @@ def vault_credentials(ref: str, body: CredentialsIn, request: Request) -> dict[s
     svc = service_of(request)
     port = _local_port(request)
     return call(request, "vault.credentials",
-                lambda c: manage.vault_credentials(svc, c, ref, port, body.valid_hours), target=ref, vault=ref)
+                lambda c: manage.vault_credentials(svc, c, ref, port, body.valid_hours, body.scope),
+                target=ref, vault=ref)
 
 
 @router.get("/vaults/{ref}/recovery-points", name="recovery.list")
@@ -51,7 +54,7 @@ def get_recovery_point(rp_id: str, request: Request) -> dict[str, Any]:
 @router.delete("/recovery-points/{rp_id}", name="recovery.delete")
 def delete_recovery_point(rp_id: str, request: Request) -> dict[str, Any]:
     svc = service_of(request)
-    return call(request, "recovery.delete", lambda c: manage.delete_recovery_point(svc, c, rp_id), target=rp_id)
+    return call(request, "recovery.delete", lambda c: retention.delete_recovery_point(svc, c, rp_id), target=rp_id)
 
 
 @router.get("/vaults/{ref}/jobs", name="job.list")

@@ -29,6 +29,10 @@ class VaultPatch(BaseModel):
     public_network_access: str | bool | None = None
     cross_region_restore: str | bool | None = None
     tags: dict[str, str] | None = None
+    soft_delete: str | None = None  # Enabled | Disabled | AlwaysOn
+    soft_delete_days: int | None = None
+    default_retention_days: int | None = None  # null: keep points until deleted
+    immutability: str | None = None  # Azure: Disabled | Unlocked | Locked
 
 
 @router.post("/vaults", status_code=201, name="vault.create")

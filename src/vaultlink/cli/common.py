@@ -21,7 +21,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from vaultlink.errors import MalformedJSON, NotFound, VaultlinkError
+from vaultlink.errors import InvalidInput, MalformedJSON, NotFound, VaultlinkError
 
 
 class OutputFormat(StrEnum):
@@ -152,3 +152,13 @@ def read_json_file(path: str, what: str = "file") -> Any:
             f"{what} {path!r} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}).",
             field=what,
         ) from None
+
+
+def days_or_none(text: str, field: str) -> int | None:
+    """A whole number of days from the command line, or ``none`` (no limit)."""
+    if text.strip().lower() == "none":
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise InvalidInput(f"{field} must be a whole number of days or 'none', not {text!r}.", field=field) from None

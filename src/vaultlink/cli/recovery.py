@@ -7,10 +7,10 @@ from typing import Annotated
 import typer
 
 from vaultlink.cli.client import Client
-from vaultlink.cli.common import OutputFormat, OutputOpt, emit, handled
+from vaultlink.cli.common import OutputFormat, OutputOpt, days_or_none, emit, handled
 
 app = typer.Typer(help="Recovery points: one backup of a protected item.", no_args_is_help=True)
-COLUMNS = ("id", "time", "hostname", "protected_item", "files", "bytes_total", "stored_bytes", "dedup_ratio")
+COLUMNS = ("id", "time", "status", "hostname", "protected_item", "files", "bytes_total", "stored_bytes", "expires")
 
 
 @app.command("list")
@@ -33,6 +33,27 @@ def show(recovery_point: str, output: OutputOpt = OutputFormat.table) -> None:
 
 @app.command("delete")
 def delete(recovery_point: str, output: OutputOpt = OutputFormat.table) -> None:
-    """Delete a recovery point."""
+    """Delete a recovery point: soft-deleted (kept, undeletable) while the vault's soft delete is on;
+    refused while the vault lock keeps it."""
     with handled(output):
         emit(Client().delete(f"/recovery-points/{recovery_point}"), output)
+
+
+@app.command("undelete")
+def undelete(recovery_point: str, output: OutputOpt = OutputFormat.table) -> None:
+    """Bring a soft-deleted recovery point back."""
+    with handled(output):
+        emit(Client().post(f"/recovery-points/{recovery_point}/undelete"), output)
+
+
+@app.command("update")
+def update(
+    recovery_point: str,
+    retention_days: Annotated[str, typer.Option(
+        help="Days after the point was taken that the service deletes it, or 'none' (kept)")],
+    output: OutputOpt = OutputFormat.table,
+) -> None:
+    """Change a point's lifecycle (AWS UpdateRecoveryPointLifecycle); a vault lock bounds it."""
+    with handled(output):
+        days = days_or_none(retention_days, "retention_days")
+        emit(Client().patch(f"/recovery-points/{recovery_point}", {"retention_days": days}), output)

@@ -7,7 +7,8 @@ from typing import Annotated
 import typer
 
 from vaultlink.cli.client import Client
-from vaultlink.cli.common import OutputFormat, OutputOpt, emit, handled, parse_tags, read_json_file
+from vaultlink.cli.common import OutputFormat, OutputOpt, days_or_none, emit, handled, parse_tags, read_json_file
+from vaultlink.cli.vault_lock import app as lock_app
 
 app = typer.Typer(help="Vaults: where backups live.", no_args_is_help=True)
 COLUMNS = ("id", "name", "region", "public_network_access", "cross_region_restore", "has_protection_history")
@@ -58,9 +59,16 @@ def update(
     tag: Annotated[
         list[str] | None, typer.Option("--tag", help="KEY=VALUE, repeatable; replaces all tags")
     ] = None,
+    soft_delete: Annotated[str | None, typer.Option(
+        help="Enabled, Disabled or AlwaysOn (can never be turned off again)")] = None,
+    soft_delete_days: Annotated[int | None, typer.Option(help="Days a deleted point is kept (14-180)")] = None,
+    default_retention_days: Annotated[str | None, typer.Option(
+        help="Days each new recovery point is kept before the service deletes it, or 'none' (kept)")] = None,
+    immutability: Annotated[str | None, typer.Option(
+        help="Azure's immutable vault: Disabled, Unlocked or Locked (irreversible: a compliance lock)")] = None,
     output: OutputOpt = OutputFormat.table,
 ) -> None:
-    """Change public network access, cross-region restore or tags."""
+    """Change public network access, cross-region restore, tags, soft delete, retention or immutability."""
     with handled(output):
         body: dict[str, object] = {}
         if public_network_access is not None:
@@ -69,7 +77,29 @@ def update(
             body["cross_region_restore"] = cross_region_restore
         if tag is not None:
             body["tags"] = parse_tags(tag)
+        if soft_delete is not None:
+            body["soft_delete"] = soft_delete
+        if soft_delete_days is not None:
+            body["soft_delete_days"] = soft_delete_days
+        if default_retention_days is not None:
+            body["default_retention_days"] = days_or_none(default_retention_days, "default_retention_days")
+        if immutability is not None:
+            body["immutability"] = immutability
         emit(Client().patch(f"/vaults/{vault}", body), output)
+
+
+@app.command("usage")
+def usage(vault: str, output: OutputOpt = OutputFormat.table) -> None:
+    """Bytes stored for live points, for soft-deleted points only, and reclaimable by prune."""
+    with handled(output):
+        emit(Client().get(f"/vaults/{vault}/usage"), output)
+
+
+@app.command("prune")
+def prune(vault: str, output: OutputOpt = OutputFormat.table) -> None:
+    """Run the service's maintenance for the vault now: expire, purge, remove unreferenced packs."""
+    with handled(output):
+        emit(Client().post(f"/vaults/{vault}/prune"), output)
 
 
 @app.command("delete")
@@ -81,6 +111,7 @@ def delete(vault: str, output: OutputOpt = OutputFormat.table) -> None:
 
 policy_app = typer.Typer(help="The vault's access policy (an IAM resource policy).", no_args_is_help=True)
 app.add_typer(policy_app, name="policy")
+app.add_typer(lock_app, name="lock")
 
 
 @policy_app.command("set")
@@ -110,6 +141,9 @@ def credentials(
     vault: str,
     out: Annotated[str, typer.Option("--out", "-o", help="Write the vault credentials file here (mode 0600).")],
     valid_hours: Annotated[float, typer.Option("--valid-hours", help="Hours until it expires.")] = 240.0,
+    scope: Annotated[str, typer.Option(
+        "--scope", help="What machines registered with it may do: backup-restore, backup (never read data "
+        "back) or restore (never write).")] = "backup-restore",
     output: Annotated[OutputFormat, typer.Option("--output", help="table or json")] = OutputFormat.table,
 ) -> None:
     """Download a vault credentials file for `vaultlink agent register` (it holds an expiring secret)."""
@@ -117,10 +151,10 @@ def credentials(
     import os
 
     with handled(output):
-        doc = Client().post(f"/vaults/{vault}/credentials", {"valid_hours": valid_hours})
+        doc = Client().post(f"/vaults/{vault}/credentials", {"valid_hours": valid_hours, "scope": scope})
         fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(json.dumps(doc, indent=2, sort_keys=True) + "\n")
         os.chmod(out, 0o600)
-        emit({k: doc[k] for k in ("vault_id", "vault_name", "backup_service", "api_port", "expires")}
+        emit({k: doc[k] for k in ("vault_id", "vault_name", "backup_service", "api_port", "expires", "scope")}
              | {"file": out}, output)

@@ -90,6 +90,24 @@ class VaultRecord(_Common, total=False):
     access_policy: dict[str, Any] | None
     identity: dict[str, Any]
     had_private_endpoint: bool
+    soft_delete: SoftDeleteSettings
+    lock: VaultLock | None
+    default_retention_days: int | None  # lifecycle of points no plan rule governs (None: kept until deleted)
+
+
+class SoftDeleteSettings(TypedDict):
+    state: Literal["Enabled", "Disabled", "AlwaysOn"]
+    days: int
+
+
+class VaultLock(TypedDict):
+    """AWS Backup vault lock: governance mode until ``changeable_until`` (None: always governance),
+    compliance after."""
+
+    min_retention_days: int | None
+    max_retention_days: int | None
+    changeable_until: float | None
+    created: float
 
 
 # --- networks --------------------------------------------------------------------------------------
@@ -219,6 +237,7 @@ class ContainerRecord(_Common, total=False):
     created: float
     registered: float
     registrations: int
+    scope: Literal["backup-restore", "backup", "restore"]
 
 
 class JobRecord(_Common, total=False):
@@ -253,7 +272,11 @@ class RecoveryPointRecord(_Common, total=False):
     manifest: str
     storage_account: str
     job_id: str
-    status: str
+    status: str  # Completed | SoftDeleted
+    pack_refs: list[str] | None  # "ACCOUNT/packs/HASH" of every pack the point's chunks live in (registered at commit)
+    expires: float | None  # lifecycle end: the service deletes the point then (None: kept)
+    deleted: float | None  # when it was soft-deleted
+    purge_after: float | None  # soft-deleted: when the service removes it for good
 
 
 # --- typed reads of the generic store --------------------------------------------------------------

@@ -10,7 +10,8 @@ Raise with a specific message (``raise InvalidName("vault name 'x y' ...")``) or
 without one to use the docstring. Third-party exceptions are translated into
 these at the adapter that meets them. The tree lives in ``base`` (the root and
 the general kinds), ``network`` (networks, endpoints, the request pipeline) and
-``data`` (backup data, DNS, the data plane, the agent); import from here.
+``data`` (backup data, DNS, the data plane, the agent) and ``retention`` (soft delete, vault lock,
+registration scopes, prune); import from here.
 """
 
 from __future__ import annotations
@@ -96,6 +97,17 @@ from vaultlink.errors.network import (
     VaultIdentityNotAuthorized,
     VnetInUse,
 )
+from vaultlink.errors.retention import (
+    NotSoftDeleted,
+    PackMissing,
+    PruneInProgress,
+    RecoveryPointLocked,
+    RecoveryPointSoftDeleted,
+    RegistrationScopeDenied,
+    RetentionOutsideLock,
+    SoftDeleteAlwaysOn,
+    VaultLocked,
+)
 
 __all__ = [
     "AccessDenied",
@@ -136,22 +148,30 @@ __all__ = [
     "NameNotResolved",
     "NotFound",
     "NotRegistered",
+    "NotSoftDeleted",
+    "PackMissing",
     "PassphraseTooShort",
     "PayloadTooLarge",
     "PolicyInvalid",
     "PolicyTooLarge",
     "PrivateDnsConflict",
+    "PruneInProgress",
     "PublicNetworkAccessDisabled",
     "RecordOutsideZone",
+    "RecoveryPointLocked",
     "RecoveryPointNotFound",
+    "RecoveryPointSoftDeleted",
     "RegionMismatch",
+    "RegistrationScopeDenied",
     "RequestHeaderTooLarge",
     "RequestLimitExceeded",
     "RequestTimeout",
+    "RetentionOutsideLock",
     "SecondaryEndpointLimit",
     "SecurityGroupDenied",
     "ServiceNotAvailableInRegion",
     "ServiceUnavailable",
+    "SoftDeleteAlwaysOn",
     "StoreError",
     "SubnetFull",
     "SubnetInUse",
@@ -166,6 +186,7 @@ __all__ = [
     "VaultHasEndpoints",
     "VaultHasProtectionHistory",
     "VaultIdentityNotAuthorized",
+    "VaultLocked",
     "VaultNotEmpty",
     "VaultlinkError",
     "VnetInUse",

@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any, cast
 
+from vaultlink.domain import retention
 from vaultlink.domain.identity import Scope, check_name, new_id
 from vaultlink.domain.records import VaultRecord, find_vaults, read_vault
-from vaultlink.domain.vaults import check_toggle, new_protection_history, public_view, vault_arn
-from vaultlink.errors import InvalidInput, NotFound, VaultNotEmpty
+from vaultlink.domain.vaults import check_toggle, new_protection_history, vault_arn
+from vaultlink.domain.vaults import public_view as _public_view
+from vaultlink.errors import InvalidInput, NotFound, VaultLocked, VaultNotEmpty
 from vaultlink.ports import Txn
 from vaultlink.service.core import Caller, Service, allowed, authorize
 from vaultlink.service.events import VaultDeleting, VaultsChanged
 from vaultlink.service.identity import resolve_account
 from vaultlink.service.vault_identity import create_identity, delete_identity
+
+
+def public_view(vault: VaultRecord, now: float | None = None) -> dict[str, Any]:
+    """A vault as users see it, with its soft delete, lock and immutability settings."""
+    return {**_public_view(vault), **retention.protection_view(vault, time.time() if now is None else now)}
 
 
 def lookup_vault(txn: Txn, ref: str, account_id: str) -> VaultRecord | None:
@@ -124,7 +132,8 @@ def get_vault(svc: Service, caller: Caller, ref: str) -> dict[str, Any]:
 
 
 def update_vault(svc: Service, caller: Caller, ref: str, changes: dict[str, Any]) -> dict[str, Any]:
-    allowed_keys = {"public_network_access", "cross_region_restore", "tags"}
+    allowed_keys = {"public_network_access", "cross_region_restore", "tags", "soft_delete", "soft_delete_days",
+                    "default_retention_days", "immutability"}
     unknown = set(changes) - allowed_keys
     if unknown:
         field = sorted(unknown)[0]
@@ -148,9 +157,10 @@ def update_vault(svc: Service, caller: Caller, ref: str, changes: dict[str, Any]
         if "tags" in changes:
             _check_tags(changes["tags"])
             v["tags"] = dict(changes["tags"] or {})
+        retention.apply_settings(v, changes, svc.clock.now())
         txn.update("vault", v["id"], v)
     svc.fire(VaultsChanged())
-    return public_view(v)
+    return public_view(v, svc.clock.now())
 
 
 def delete_vault(svc: Service, caller: Caller, ref: str) -> dict[str, Any]:
@@ -158,11 +168,17 @@ def delete_vault(svc: Service, caller: Caller, ref: str) -> dict[str, Any]:
         v = find_vault(txn, ref, caller.account_id)
         authorize(txn, caller, "vault.delete", vault_scope(v))
         rps = txn.find("recovery_point", parent_id=v["id"])
+        lock = v.get("lock")
+        if rps and lock is not None and retention.lock_mode(lock, svc.clock.now()) == "compliance":
+            raise VaultLocked(f"vault {v['name']} is locked in compliance mode and holds {len(rps)} recovery "
+                              "point(s): it can be deleted once their retention has ended and they are gone.")
         if rps:
+            soft = sum(1 for r in rps if r.get("status") == "SoftDeleted")
             raise VaultNotEmpty(
-                f"vault {v['name']} holds {len(rps)} recovery point(s); delete them first "
-                "(`vaultlink recovery-point delete`), then delete the vault.",
-                recovery_points=len(rps),
+                f"vault {v['name']} holds {len(rps)} recovery point(s)"
+                + (f", {soft} of them soft-deleted (kept until their soft-delete days pass)" if soft else "")
+                + "; delete them first (`vaultlink recovery-point delete`), then delete the vault.",
+                recovery_points=len(rps), soft_deleted=soft,
             )
         svc.fire(VaultDeleting(txn, v))
         delete_identity(txn, v)

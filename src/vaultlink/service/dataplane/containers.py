@@ -14,7 +14,13 @@ from typing import Any
 from vaultlink.dns import names as N
 from vaultlink.domain.records import ContainerRecord, VaultRecord, read_container, require_vault
 from vaultlink.domain.vaults import mark_history
-from vaultlink.errors import AccessDenied, ContainerReregistrationRequired, InvalidInput, NotFound
+from vaultlink.errors import (
+    AccessDenied,
+    ContainerReregistrationRequired,
+    InvalidInput,
+    NotFound,
+    RegistrationScopeDenied,
+)
 from vaultlink.service.core import Service
 from vaultlink.service.dataplane import storage
 from vaultlink.service.dataplane.context import DataContext
@@ -97,6 +103,10 @@ def register(
                     field="container_token",
                 )
         now = svc.clock.now()
+        scope = rec.get("scope", "backup-restore") if rec is not None else "backup-restore"
+        if ctx.caller.kind == "registration":  # the vault credentials file says what the machine may do
+            issued = txn.get("registration_secret", ctx.caller.credential_id) or {}
+            scope = issued.get("scope", "backup-restore")
         if rec is None:
             rec = {
                 "id": "c" + secrets.token_hex(6),
@@ -123,6 +133,7 @@ def register(
                 "owner": ctx.caller.arn,
                 "registered": now,
                 "registrations": int(rec.get("registrations", 0)) + 1,
+                "scope": scope,
             }
         )
         if new:
@@ -180,7 +191,32 @@ def calling_container(svc: Service, ctx: DataContext, header: str | None) -> Con
         raise NotFound(f"container {cid} is not registered with this vault.", field="container")
     if rec.get("reregistration_required"):
         raise ContainerReregistrationRequired()
+    if caller.kind == "container":
+        check_scope_allows(rec, ctx.action)
     return rec
+
+
+_WRITES = ("backup:PutBackupData", "backup:StartBackupJob")
+_READS = ("backup:StartRestoreJob",)
+METADATA = ("keys/", "snapshots/", "index/")  # what a backup-only machine reads back: never file contents
+
+
+def check_scope_allows(container: ContainerRecord, action: str) -> None:
+    """A backup-only machine never restores; a restore-only machine never writes."""
+    scope = container.get("scope", "backup-restore")
+    if (scope == "restore" and action in _WRITES) or (scope == "backup" and action in _READS):
+        raise RegistrationScopeDenied(
+            f"this machine is registered for {scope} only, which does not allow {action}; register it with a "
+            f"vault credentials file of another scope (`vaultlink vault credentials VAULT --scope …`).",
+            scope=scope, action=action)
+
+
+def check_blob_read(container: ContainerRecord, name: str) -> None:
+    """A backup-only machine reads keys, manifests and index files (what a backup needs), never packs."""
+    if container.get("scope") == "backup" and not name.startswith(METADATA):
+        raise RegistrationScopeDenied(
+            f"this machine is registered for backup only: it cannot read {name!r} back. Restore from a machine "
+            "registered for restore.", scope="backup", action="backup:GetBackupData")
 
 
 def describe(svc: Service, ctx: DataContext, container: ContainerRecord) -> dict[str, Any]:

@@ -48,10 +48,22 @@ def secret_matches(stored_hash: str, secret: str) -> bool:
     return hmac.compare_digest(stored_hash, _hash(secret))
 
 
+SCOPES = ("backup-restore", "backup", "restore")
+
+
+def check_scope(scope: object) -> str:
+    if scope not in SCOPES:
+        raise InvalidInput(f"scope must be one of {', '.join(SCOPES)}, not {scope!r}.", field="scope")
+    return str(scope)
+
+
 def create_registration_secret(
-    svc: Service, caller: Caller, vault_ref: str, valid_hours: float = DEFAULT_VALID_HOURS
+    svc: Service, caller: Caller, vault_ref: str, valid_hours: float = DEFAULT_VALID_HOURS,
+    scope: str = "backup-restore",
 ) -> tuple[VaultRecord, str, dict[str, Any]]:
-    """``(vault record, token, secret record)``; needs ``backup.operate`` on the vault."""
+    """``(vault record, token, secret record)``; needs ``backup.operate`` on the vault. ``scope``: what a
+    machine registered with it may do (``backup-restore``, ``backup`` only, ``restore`` only)."""
+    scope = check_scope(scope)
     if not 0 < valid_hours <= MAX_VALID_HOURS:
         raise InvalidInput(
             f"valid_hours must be between 0 and {MAX_VALID_HOURS:g} (30 days).", field="valid_hours"
@@ -73,6 +85,7 @@ def create_registration_secret(
             "secret_hash": digest,
             "created": now,
             "expires": now + valid_hours * 3600.0,
+            "scope": scope,
         }
         txn.insert("registration_secret", rid, rec)
         return vault, f"{REGISTRATION_PREFIX}_{rid}_{secret}", rec

@@ -9,15 +9,19 @@ store and the service checks that it exists before recording the point.
 
 from __future__ import annotations
 
+import re
 import secrets
 from typing import Any, cast
 
 from vaultlink.domain.records import ContainerRecord, RecoveryPointRecord, require_vault
+from vaultlink.domain.retention import is_soft_deleted
 from vaultlink.domain.vaults import mark_history
-from vaultlink.errors import Conflict, InvalidInput, NotFound, RecoveryPointNotFound
+from vaultlink.errors import Conflict, InvalidInput, NotFound, RecoveryPointNotFound, RecoveryPointSoftDeleted
 from vaultlink.policy.actions import recovery_point_arn
 from vaultlink.service.core import Service
 from vaultlink.service.dataplane import storage
+from vaultlink.service.prune import check_commit, refuse_during_sweep
+from vaultlink.service.retention import lifecycle_for_new_point
 
 STAT_KEYS = (
     "files",
@@ -79,6 +83,8 @@ def start_job(svc: Service, container: ContainerRecord, job_type: str, paths: li
         rp: RecoveryPointRecord | None = None
         if job_type == "Backup":
             paths = _check_paths(paths)
+            refuse_during_sweep(txn, container["id"])
+            lifecycle_for_new_point(vault, None, now)  # a lock the vault's lifecycle does not fit: refused now
             for it in txn.find("protected_item", parent_id=container["id"]):
                 if it["paths"] == paths:
                     item = it
@@ -102,6 +108,10 @@ def start_job(svc: Service, container: ContainerRecord, job_type: str, paths: li
             rp = cast("RecoveryPointRecord | None", txn.get("recovery_point", recovery_point_id or ""))
             if rp is None or rp.get("vault_id") != vault_id:
                 raise RecoveryPointNotFound(f"recovery point {recovery_point_id!r} is not in this vault.")
+            if is_soft_deleted(rp):
+                raise RecoveryPointSoftDeleted(
+                    f"recovery point {rp['id']} is soft-deleted; undelete it first "
+                    f"(`vaultlink recovery-point undelete {rp['id']}`).")
         job = {
             "id": "j" + secrets.token_hex(6),
             "account_id": vault["account_id"],
@@ -136,9 +146,29 @@ def _own_job(txn: Any, container: ContainerRecord, job_id: str) -> dict[str, Any
     return dict(job)
 
 
+_PACK = re.compile(r"^[a-z0-9-]{1,63}/packs/[0-9a-f]{64}$")
+MAX_PACKS = 1_000_000
+
+
+def _check_packs(packs: Any, accounts: list[str]) -> list[str] | None:
+    """The packs a point references, as ``ACCOUNT/packs/HASH`` of the vault's accounts (None: an agent that
+    does not say; prune then leaves the container alone)."""
+    if packs is None:
+        return None
+    if not isinstance(packs, list) or len(packs) > MAX_PACKS or not all(isinstance(p, str) and _PACK.match(p)
+                                                                          for p in packs):
+        raise InvalidInput(f"pack_refs must be a list of at most {MAX_PACKS} 'ACCOUNT/packs/HASH' names.",
+                           field="pack_refs")
+    for p in packs:
+        if p.split("/", 1)[0] not in accounts:
+            raise InvalidInput(f"{p}: {p.split('/', 1)[0]} is not a storage account of this vault.", field="pack_refs")
+    return sorted(set(packs))
+
+
 def complete_backup(svc: Service, container: ContainerRecord, job_id: str, manifest: str, account: str,
-                    stats: Any, snapshot_time: float | None = None) -> dict[str, Any]:
-    """Record the recovery point of a finished backup (its manifest must be stored)."""
+                    stats: Any, snapshot_time: float | None = None, pack_refs: Any = None) -> dict[str, Any]:
+    """Record the recovery point of a finished backup (its manifest must be stored), with the packs it
+    references (what prune keeps for it) and its lifecycle (from the vault, checked against its lock)."""
     clean = _clean_stats(stats)
     if not isinstance(manifest, str) or not manifest.startswith("snapshots/"):
         raise InvalidInput("manifest must be the snapshot's blob name (snapshots/<hash>).", field="manifest")
@@ -155,7 +185,10 @@ def complete_backup(svc: Service, container: ContainerRecord, job_id: str, manif
     now = svc.clock.now()
     with svc.store.transaction() as txn:
         vault = require_vault(txn, vault_id)
+        refs = _check_packs(pack_refs, storage.accounts_of(vault))
         job = _own_job(txn, container, job_id)
+        check_commit(txn, svc, container, refs or [], float(job["start"]), now)
+        expires = lifecycle_for_new_point(vault, None, now)
         item = txn.require("protected_item", job["protected_item_id"])
         region = svc.catalog.regions.get(vault["region"])
         part = region.partition.name if region else "aws"
@@ -179,6 +212,8 @@ def complete_backup(svc: Service, container: ContainerRecord, job_id: str, manif
             "storage_account": account,
             "job_id": job_id,
             "status": "Completed",
+            "pack_refs": refs,
+            "expires": expires,
             **clean,
         }
         txn.insert("recovery_point", rp_id, rp)

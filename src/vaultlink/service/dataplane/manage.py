@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import contextlib
 from typing import Any
 
 from vaultlink.domain.records import VaultRecord, find_containers, read_vault
 from vaultlink.errors import NotFound, RecoveryPointNotFound
 from vaultlink.service.core import Caller, Service, authorize
-from vaultlink.service.dataplane import storage
 from vaultlink.service.dataplane.containers import public_container, vault_names
 from vaultlink.service.dataplane.credentials import DEFAULT_VALID_HOURS, create_registration_secret
 from vaultlink.service.vaults import find_vault, vault_scope
@@ -17,9 +15,9 @@ CREDENTIALS_KIND = "vaultlink-vault-credentials"
 
 
 def vault_credentials(svc: Service, caller: Caller, vault_ref: str, api_port: int,
-                      valid_hours: float = DEFAULT_VALID_HOURS) -> dict[str, Any]:
+                      valid_hours: float = DEFAULT_VALID_HOURS, scope: str = "backup-restore") -> dict[str, Any]:
     """The content of a vault credentials file (it holds a secret: keep it private)."""
-    vault, token, rec = create_registration_secret(svc, caller, vault_ref, valid_hours)
+    vault, token, rec = create_registration_secret(svc, caller, vault_ref, valid_hours, scope)
     names = vault_names(svc, vault)
     return {
         "kind": CREDENTIALS_KIND,
@@ -39,6 +37,7 @@ def vault_credentials(svc: Service, caller: Caller, vault_ref: str, api_port: in
         "issued_by": caller.arn,
         "created": rec["created"],
         "expires": rec["expires"],
+        "scope": rec["scope"],
     }
 
 
@@ -75,18 +74,6 @@ def _rp(svc: Service, caller: Caller, rp_id: str, permission: str) -> dict[str, 
 
 def get_recovery_point(svc: Service, caller: Caller, rp_id: str) -> dict[str, Any]:
     return _rp(svc, caller, rp_id, "backup.read")
-
-
-def delete_recovery_point(svc: Service, caller: Caller, rp_id: str) -> dict[str, Any]:
-    """Delete the point and its snapshot manifest (packs stay: other points may share their chunks)."""
-    rp = _rp(svc, caller, rp_id, "backup.operate")
-    with svc.store.transaction() as txn:
-        txn.delete("recovery_point", rp_id)
-    if svc.blobs is not None:
-        with contextlib.suppress(Exception):
-            key = storage.blob_key(rp["vault_id"], rp["storage_account"], rp["container_id"], rp["manifest"])
-            svc.blobs.delete(key)
-    return {"id": rp_id, "deleted": True}
 
 
 def list_jobs(svc: Service, caller: Caller, vault_ref: str, status: str | None = None,
