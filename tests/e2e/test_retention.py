@@ -34,7 +34,8 @@ class Clock:
 def world(tmp_path: Path) -> Iterator[tuple[Server, Clock]]:
     clock = Clock(tmp_path / "clock")
     cfg = tmp_path / "serve.toml"
-    cfg.write_text(f'test_clock_file = "{clock.path}"\nmaintenance_interval = 0.0\nprune_grace_seconds = 0.0\n')
+    cfg.write_text(f'test_clock_file = "{clock.path}"\nmaintenance_interval = 0.0\nprune_grace_seconds = 0.0\n'
+                   "schedule_interval = 0.3\n")
     s = start_server(tmp_path / "data", extra_args=("--config", str(cfg)))
     try:
         yield s, clock

@@ -123,17 +123,18 @@ class Agent:
                 save_state(state_dir, self.state)
 
     def backup(self, paths: Sequence[str], passphrase: str, progress: Callable[[Progress], None] | None = None,
-               state_dir: Path | None = None) -> dict[str, Any]:
+               state_dir: Path | None = None, job_id: str | None = None) -> dict[str, Any]:
+        """A new recovery point of ``paths`` (on demand, or the scheduler's job ``job_id``)."""
         roots = [os.path.abspath(p) for p in paths]
         for p in roots:
             if not os.path.lexists(p):
                 raise NotFound(f"backup path {p} does not exist.", field="paths")
         with exclusive(state_dir, "backup") if state_dir is not None else contextlib.nullcontext():
-            return self._backup(roots, passphrase, progress, state_dir)
+            return self._backup(roots, passphrase, progress, state_dir, job_id)
 
     def _backup(self, roots: list[str], passphrase: str, progress: Callable[[Progress], None] | None,
-                state_dir: Path | None) -> dict[str, Any]:
-        started = self._call("POST", "/jobs", {"paths": roots})
+                state_dir: Path | None, job_id: str | None = None) -> dict[str, Any]:
+        started = self._call("POST", "/jobs", {"paths": roots, "job_id": job_id})
         job = started["job"]
         self._remember_accounts(started["storage_accounts"], started["write_account"], state_dir)
         repo = self.open_repository(passphrase, started["storage_accounts"], started["write_account"])

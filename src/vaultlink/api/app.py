@@ -16,6 +16,7 @@ from vaultlink.api import (
     routes_endpoints,
     routes_identity,
     routes_networks,
+    routes_plans,
     routes_policies,
     routes_recovery,
     routes_retention,
@@ -44,6 +45,7 @@ ROUTERS = (
     routes_dns.router,
     routes_recovery.router,
     routes_retention.router,
+    routes_plans.router,
 )
 
 

@@ -38,6 +38,7 @@ class QueryIn(BaseModel):
 class BackupJobIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     paths: list[str]
+    job_id: str | None = None  # a job the scheduler queued (its paths and lifecycle are the plan's)
 
 
 class CompleteIn(BaseModel):
@@ -84,7 +85,8 @@ def add_chunks(body: ChunksIn, request: Request, ctx: DataContext = Ctx) -> dict
 
 @router.post("/jobs", name="backup:StartBackupJob")
 def start_backup_job(body: BackupJobIn, request: Request, ctx: DataContext = Ctx) -> dict[str, Any]:
-    return jobs.start_job(svc_of(request), container_for(request, ctx), "Backup", paths=body.paths)
+    return jobs.start_job(svc_of(request), container_for(request, ctx), "Backup", paths=body.paths,
+                          job_id=body.job_id)
 
 
 @router.post("/jobs/{job_id}/complete", name="backup:StartBackupJob")

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import signal
 import sys
+import threading
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -38,6 +41,13 @@ def _session() -> Any:
     from vaultlink.agent import session
 
     return session
+
+
+def _worker() -> Any:
+    # lazy: the long-running loop (and the engine under it) loads for `vaultlink agent run` only
+    from vaultlink.agent import worker
+
+    return worker
 
 
 def _progress_bar(*args: Any, **kwargs: Any) -> Any:
@@ -155,6 +165,32 @@ def check(
         finally:
             agent.close()  # type: ignore[attr-defined]
         emit(out, output, ("ok", "snapshots", "packs", "chunks", "bytes_read"))
+
+
+@app.command("run")
+def run(
+    state_dir: StateDir = None,
+    passphrase_file: PassFile = None,
+    poll: Annotated[float, typer.Option("--poll", help="Seconds between two looks at an empty queue.")] = 10.0,
+    once: Annotated[bool, typer.Option("--once", help="Run what is queued now, then stop.")] = False,
+    retry_for: RetryFor = 90.0,
+) -> None:
+    """Run as a service: take the backup jobs the vault's plans queue for this machine, one JSON line per
+    event (contrib/vaultlink-agent.service runs it under systemd). SIGTERM lets a running backup finish."""
+    with handled(OutputFormat.table):
+        agent, sd = _agent(state_dir, retry_for)
+        pw = _passphrase(passphrase_file)
+        stop = threading.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: stop.set())
+
+        def log(event: dict[str, Any]) -> None:
+            print(json.dumps(event), flush=True)
+
+        try:
+            _worker().run(agent, pw, sd, poll, once, stop, log)
+        finally:
+            agent.close()  # type: ignore[attr-defined]
 
 
 @app.command("recovery-points")

@@ -10,13 +10,14 @@ from vaultlink.cli.client import Client
 from vaultlink.cli.common import OutputFormat, OutputOpt, emit, handled
 
 app = typer.Typer(help="Jobs: backups and restores the agents ran.", no_args_is_help=True)
-COLUMNS = ("id", "type", "status", "hostname", "start", "end", "recovery_point_id")
+COLUMNS = ("id", "type", "status", "hostname", "plan", "scheduled", "start", "end", "recovery_point_id")
 
 
 @app.command("list")
 def list_(
     vault: str,
-    status: Annotated[str | None, typer.Option("--status", help="InProgress, Completed or Failed.")] = None,
+    status: Annotated[str | None, typer.Option(
+        "--status", help="Created (queued by a plan), InProgress, Completed, Failed or EXPIRED.")] = None,
     type_: Annotated[str | None, typer.Option("--type", help="Backup or Restore.")] = None,
     output: OutputOpt = OutputFormat.table,
 ) -> None:

@@ -16,6 +16,7 @@ from vaultlink.cli import (
     endpoint,
     job,
     key,
+    plan,
     policy,
     principal,
     recovery,
@@ -101,6 +102,7 @@ GROUPS: dict[str, typer.Typer] = {
     "agent": agent.app,
     "recovery-point": recovery.app,
     "job": job.app,
+    "plan": plan.app,
 }
 
 

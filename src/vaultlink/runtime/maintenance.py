@@ -1,5 +1,7 @@
-"""The periodic maintenance task of the process: every ``maintenance_interval`` seconds, one pass that
-expires, purges and prunes (``service/maintenance.py``), in a worker thread so requests never wait on it.
+"""The periodic tasks of the process, each in a worker thread so requests never wait on them: every
+``schedule_interval`` seconds the scheduler (``service/scheduler.py``: backup plans into queued jobs,
+missed windows into EXPIRED jobs); every ``maintenance_interval`` seconds one pass that expires, purges
+and prunes (``service/maintenance.py``).
 A pass that fails is logged and the next one runs as planned; a pass in progress at shutdown is waited
 for (a sweep interrupted anyway resumes at the next start)."""
 
@@ -8,9 +10,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from vaultlink.service.maintenance import maintain_all
+from vaultlink.service.scheduler import schedule
 
 log = logging.getLogger("vaultlink.maintenance")
 
@@ -18,29 +22,34 @@ log = logging.getLogger("vaultlink.maintenance")
 class Maintenance:
     def __init__(self, runtime: Any) -> None:
         self.runtime = runtime
-        self.task: asyncio.Task[None] | None = None
+        self.tasks: list[asyncio.Task[None]] = []
         self.passes = 0
 
-    async def _loop(self) -> None:
+    async def _loop(self, interval: float, work: Callable[[Any], Any], what: str) -> None:
         svc = self.runtime.svc
-        interval = float(svc.config.maintenance_interval)
         while True:
             await asyncio.sleep(interval)
             try:
-                await asyncio.to_thread(maintain_all, svc)
+                await asyncio.to_thread(lambda: work(svc))
             except Exception:  # one failed pass must not end the next ones
-                log.exception("maintenance pass failed")
+                log.exception("%s pass failed", what)
             self.passes += 1
 
     async def start(self, _runtime: Any) -> None:
-        if self.runtime.svc.config.maintenance_interval > 0:
-            self.task = asyncio.create_task(self._loop(), name="maintenance")
+        cfg = self.runtime.svc.config
+        if cfg.maintenance_interval > 0:
+            self.tasks.append(asyncio.create_task(
+                self._loop(cfg.maintenance_interval, maintain_all, "maintenance"), name="maintenance"))
+        if cfg.schedule_interval > 0:
+            self.tasks.append(asyncio.create_task(
+                self._loop(cfg.schedule_interval, lambda svc: schedule(svc, svc.clock.now()), "scheduler"),
+                name="scheduler"))
 
     async def stop(self, _runtime: Any) -> None:
-        if self.task is not None:
-            self.task.cancel()
+        for task in self.tasks:
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self.task
+                await task
 
 
 def attach(runtime: Any) -> Maintenance:

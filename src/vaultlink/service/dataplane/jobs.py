@@ -68,13 +68,28 @@ def _latest_rp(txn: Any, vault_id: str, item_id: str) -> RecoveryPointRecord | N
     return max(rps, key=lambda r: r["time"]) if rps else None
 
 
+def _planned(txn: Any, container: ContainerRecord, job_id: str, now: float) -> dict[str, Any]:
+    """The scheduler's job ``job_id`` for this machine, still within its start window."""
+    job = txn.get("job", job_id)
+    if job is None or job.get("container_id") != container["id"] or job["type"] != "Backup":
+        raise NotFound(f"job {job_id} is not a backup job of this machine.", field="job_id")
+    if job["status"] == "Created" and now > float(job["start_by"]):
+        raise Conflict(f"job {job_id}'s start window ended; it is EXPIRED (the service expires it).",
+                       field="job_id")
+    if job["status"] != "Created":
+        raise Conflict(f"job {job_id} is {job['status']}; it cannot start again.", field="job_id")
+    return dict(job)
+
+
 def start_job(svc: Service, container: ContainerRecord, job_type: str, paths: list[str] | None = None,
-              recovery_point_id: str | None = None) -> dict[str, Any]:
-    """Start a Backup job (``paths``) or a Restore job (``recovery_point_id``)."""
+              recovery_point_id: str | None = None, job_id: str | None = None) -> dict[str, Any]:
+    """Start a Backup job (``paths``; or the scheduler's job ``job_id``) or a Restore job
+    (``recovery_point_id``)."""
     vault_id = container["vault_id"]
     now = svc.clock.now()
     with svc.store.transaction() as txn:
         vault = require_vault(txn, vault_id)
+        planned = _planned(txn, container, job_id, now) if job_id and job_type == "Backup" else None
         for j in txn.find("job", parent_id=vault_id):
             if j.get("container_id") == container["id"] and j["status"] == "InProgress":
                 j.update(status="Failed", end=now, error="the agent stopped before finishing this job")
@@ -82,9 +97,10 @@ def start_job(svc: Service, container: ContainerRecord, job_type: str, paths: li
         item: dict[str, Any] | None = None
         rp: RecoveryPointRecord | None = None
         if job_type == "Backup":
-            paths = _check_paths(paths)
+            paths = _check_paths(planned["paths"] if planned else paths)
             refuse_during_sweep(txn, container["id"])
-            lifecycle_for_new_point(vault, None, now)  # a lock the vault's lifecycle does not fit: refused now
+            # a lock the lifecycle does not fit: refused now, not after the upload
+            lifecycle_for_new_point(vault, planned.get("delete_after_days") if planned else None, now)
             for it in txn.find("protected_item", parent_id=container["id"]):
                 if it["paths"] == paths:
                     item = it
@@ -112,7 +128,7 @@ def start_job(svc: Service, container: ContainerRecord, job_type: str, paths: li
                 raise RecoveryPointSoftDeleted(
                     f"recovery point {rp['id']} is soft-deleted; undelete it first "
                     f"(`vaultlink recovery-point undelete {rp['id']}`).")
-        job = {
+        job = planned or {
             "id": "j" + secrets.token_hex(6),
             "account_id": vault["account_id"],
             "parent_id": vault_id,
@@ -127,7 +143,11 @@ def start_job(svc: Service, container: ContainerRecord, job_type: str, paths: li
             "start": now,
             "end": None,
         }
-        txn.insert("job", job["id"], job)
+        if planned:
+            job.update(status="InProgress", start=now, protected_item_id=item["id"] if item else None)
+            txn.update("job", job["id"], job)
+        else:
+            txn.insert("job", job["id"], job)
         return {
             "job": job,
             "protected_item": item,
@@ -188,7 +208,7 @@ def complete_backup(svc: Service, container: ContainerRecord, job_id: str, manif
         refs = _check_packs(pack_refs, storage.accounts_of(vault))
         job = _own_job(txn, container, job_id)
         check_commit(txn, svc, container, refs or [], float(job["start"]), now)
-        expires = lifecycle_for_new_point(vault, None, now)
+        expires = lifecycle_for_new_point(vault, job.get("delete_after_days"), now)
         item = txn.require("protected_item", job["protected_item_id"])
         region = svc.catalog.regions.get(vault["region"])
         part = region.partition.name if region else "aws"

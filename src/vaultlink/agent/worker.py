@@ -1,0 +1,63 @@
+"""``vaultlink agent run``: the long-running agent. It polls its machine's queue through the private
+endpoint (the queue name of the vault's first storage account), runs each backup job the service's
+scheduler queued there, reports it (the job starts, completes or fails on the service), and removes the
+work item. A work item stays hidden while its job runs; if the agent dies it reappears, and a job whose
+start window has passed is refused by the service (it expires there) and dropped here.
+
+Service outages are waited out (the agent's HTTP layer retries, then this loop polls again); SIGTERM
+lets the current backup finish, then stops."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from vaultlink.agent.session import Agent
+from vaultlink.dns.names import queue_public_name
+from vaultlink.errors import VaultlinkError
+
+VISIBILITY = 3600.0  # seconds a taken work item stays hidden from other takers
+
+
+def queue_host(agent: Agent) -> str:
+    return queue_public_name(agent.state.storage_accounts[0], agent.state.domain)
+
+
+def run(agent: Agent, passphrase: str, state_dir: Path | None, poll: float, once: bool, stop: threading.Event,
+        log: Callable[[dict[str, Any]], None]) -> int:
+    """Take and run work items until ``stop`` is set (or, with ``once``, until the queue is empty); returns how
+    many items were handled."""
+    handled = 0
+    while not stop.is_set():
+        try:
+            items = agent.http.json(queue_host(agent), "GET", f"/messages?max_items=1&visibility={VISIBILITY:g}")
+        except VaultlinkError as exc:
+            log({"event": "poll", "status": "Failed", "error": exc.code, "message": exc.message})
+            items = []
+            if once:
+                raise
+        for item in items:
+            handled += 1
+            body = item.get("body") if isinstance(item.get("body"), dict) else {}
+            job_id, paths = body.get("job_id"), body.get("paths")
+            if body.get("kind") != "backup" or not isinstance(job_id, str) or not isinstance(paths, list):
+                log({"event": "work-item", "status": "Ignored", "item": item.get("id"), "message": "not a backup job"})
+            else:
+                log({"event": "job", "job": job_id, "status": "InProgress", "paths": paths})
+                try:
+                    out = agent.backup([str(p) for p in paths], passphrase, None, state_dir=state_dir, job_id=job_id)
+                    log({"event": "job", "job": job_id, "status": "Completed",
+                         "recovery_point": out["recovery_point"]["id"], "files": out["stats"]["files"]})
+                except VaultlinkError as exc:
+                    log({"event": "job", "job": job_id, "status": "Failed", "error": exc.code, "message": exc.message})
+            try:
+                agent.http.json(queue_host(agent), "DELETE", f"/messages/{item['id']}")
+            except VaultlinkError as exc:  # it reappears after its visibility; the service refuses a rerun
+                log({"event": "work-item", "status": "Failed", "item": item.get("id"), "error": exc.code})
+        if once and not items:
+            break
+        if not items:
+            stop.wait(poll)
+    return handled

@@ -1,0 +1,101 @@
+"""A backup plan end to end: the service's scheduler queues a 1-minute rule's runs, a long-running
+`vaultlink agent run` takes them through the private endpoint, missed windows expire visibly; then the
+retention story on the points it made (the service's clock moved ahead through its test clock file)."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+from tests.conftest import VAULTLINK, Server
+from tests.e2e.test_data_path import vm
+from tests.e2e.test_private_backup import make_data
+from tests.e2e.test_retention import Clock, refused, setup_machine, world
+
+__all__ = ["world"]
+
+
+def wait_for(what: str, probe: Any, timeout: float = 60.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        got = probe()
+        if got:
+            return got
+        time.sleep(0.3)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_plan_schedule_agent_run_expiry_and_retention(world: tuple[Server, Clock], tmp_path: Path) -> None:
+    s, clock = world
+    vm_a, _ = setup_machine(s, tmp_path)
+    src = make_data(tmp_path / "src", 4)
+    plan = {"rules": [{"name": "every-minute", "vault": "prod", "schedule": "cron(* * * * ? *)",
+                       "timezone": "Europe/Paris", "start_window_minutes": 5, "delete_after_days": 1}],
+            "selections": [{"name": "docs", "container": "vm-a", "paths": [str(src)]}]}
+    (tmp_path / "plan.json").write_text(json.dumps(plan))
+    created = s.ok("plan", "create", "nightly", "--file", str(tmp_path / "plan.json"))
+    assert created["rules"][0]["schedule"] == "* * * * *" and created["arn"].endswith(created["id"])
+    bad = {**plan, "rules": [{**plan["rules"][0], "schedule": "cron(61 * * * ? *)"}]}
+    (tmp_path / "bad.json").write_text(json.dumps(bad))
+    refused(s.cli("plan", "create", "bad", "--file", str(tmp_path / "bad.json")), "InvalidInput")
+
+    log = open(tmp_path / "agent-run.log", "w")  # noqa: SIM115 - the agent writes to it until stopped
+    agent = subprocess.Popen(
+        [VAULTLINK, "agent", "run", "--state-dir", str(vm_a.state), "--passphrase-file", str(vm_a.pw), "--poll",
+         "0.3"], env=s.env(), stdout=log, stderr=subprocess.STDOUT)
+    try:
+        points: list[dict[str, Any]] = []
+        for n in (1, 2):  # two scheduled runs, one per minute of the service's clock
+            clock.advance(61 / 86400)
+            points = wait_for(f"scheduled backup {n}", lambda n=n: (
+                lambda rps: rps if len(rps) >= n else None)(s.ok("recovery-point", "list", "prod")))
+        # a minute of the clock can hold two boundaries: let every queued run finish before stopping
+        jobs = wait_for("the queued runs to finish", lambda: (lambda js: js if js and all(
+            j["status"] == "Completed" for j in js) else None)(
+            [j for j in s.ok("job", "list", "prod") if j.get("plan") == "nightly"]))
+        points = s.ok("recovery-point", "list", "prod")
+        assert len(jobs) == len(points) >= 2 and all(p["expires"] for p in points)
+    finally:
+        agent.send_signal(signal.SIGTERM)
+        rc = agent.wait(timeout=60)
+        log.close()
+    assert rc == 0, (tmp_path / "agent-run.log").read_text()
+    events = [json.loads(ln) for ln in (tmp_path / "agent-run.log").read_text().splitlines() if ln.startswith("{")]
+    assert [e["status"] for e in events if e["event"] == "job"].count("Completed") == len(points)
+
+    # no agent running: the next run waits in the queue, then its start window (5 minutes) passes
+    clock.advance(61 / 86400)
+    wait_for("a queued job", lambda: [j for j in s.ok("job", "list", "prod", "--status", "Created")])
+    clock.advance(6 * 60 / 86400)
+    expired = wait_for("an expired job", lambda: s.ok("job", "list", "prod", "--status", "EXPIRED"))
+    assert expired[0]["error"] and expired[0]["plan"] == "nightly"
+    assert s.ok("audit", "list", "--action", "job.expire")
+    s.ok("plan", "delete", "nightly")
+
+    rp2 = points[-1]["id"]
+    s.ok("recovery-point", "update", rp2, "--retention-days", "30")
+    clock.advance(2)  # the other points' one-day lifecycles end: the service deletes them, prune their packs
+    pruned = s.ok("vault", "prune", "prod")
+    assert pruned["expired"] == len(points) - 1
+    assert [p["id"] for p in s.ok("recovery-point", "list", "prod")] == [rp2]
+    assert s.ok("recovery-point", "delete", rp2)["status"] == "SoftDeleted"
+    assert s.ok("recovery-point", "undelete", rp2)["status"] == "Completed"
+    s.ok("vault", "lock", "put", "prod", "--min-retention-days", "7")
+    refused(s.cli("recovery-point", "delete", rp2), "RecoveryPointLocked")
+    vm_a.ok("restore", rp2, "--target", str(tmp_path / "out"))
+
+    # the machine's own credential cannot overwrite its manifest
+    state = json.loads((vm_a.state / "state.json").read_text())
+    ip = s.ok("endpoint", "show", "pe1")["ips"][0]
+    host = f"{state['write_account']}.blob.vaultlink.internal"
+    manifest = s.ok("recovery-point", "show", rp2)["manifest"]
+    with vm(vm_a.source_ip) as c:
+        r = c.put(f"http://{ip}:{s.info['api_port']}/{manifest}", content=b"garbage",
+                  headers={"Host": host, "Authorization": f"Bearer {state['credential']}"})
+    assert r.status_code == 400 and r.json()["error"]["code"] == "ContentMismatch"
+    assert s.ok("audit", "list", "--code", "ContentMismatch")
+    vm_a.ok("check", "--read-data")
