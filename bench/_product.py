@@ -127,8 +127,8 @@ class Service:
     def __init__(self, data_dir: Path, *extra: str, wrap: tuple[str, ...] = ()) -> None:
         """``wrap``: a command prefix for the server (``("taskset", "-c", "1")`` pins it to a core)."""
         self.data_dir = data_dir
-        data_dir.mkdir(parents=True)
-        self.log = open(data_dir.parent / f"{data_dir.name}.log", "w")  # noqa: SIM115 - the server writes to it
+        data_dir.mkdir(parents=True, exist_ok=True)  # an existing data dir: the same service, restarted
+        self.log = open(data_dir.parent / f"{data_dir.name}.log", "a")  # noqa: SIM115 - the server writes to it
         env = {k: v for k, v in os.environ.items() if not k.startswith("VAULTLINK_")}
         self.proc = subprocess.Popen(
             [*wrap, VAULTLINK, "serve", "--data-dir", str(data_dir), "--api-port", "0", "--dns-port", "0", *extra],

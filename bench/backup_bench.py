@@ -47,33 +47,40 @@ def timed(fn: Any) -> float:
     return time.perf_counter() - t
 
 
+def private_agent(svc: Service, work: Path) -> tuple[Any, list[int], Path]:
+    """The private story on ``svc`` (a vault denying public access, a vnet, an endpoint with DNS
+    integration, vault credentials); returns ``run(cmd, *args)`` running ``vaultlink agent CMD`` as a machine
+    in the vnet (JSON out), the list of each run's peak RSS (KiB), and the credentials file."""
+    svc.cli("vault", "create", "bench", "--region", "local-1")
+    svc.cli("vault", "update", "bench", "--public-network-access", "Disabled")
+    svc.cli("vnet", "create", "vm-net", "--region", "local-1", "--address-space", "127.10.0.0/16",
+            "--subnet", "default=127.10.1.0/24")
+    svc.cli("endpoint", "create", "--name", "bench-pe", "--region", "local-1", "--vault", "bench",
+            "--group-id", "AzureBackup", "--vnet", "vm-net", "--subnet", "default", "--dns-integration")
+    creds = work / "bench.vaultcredentials"
+    p = subprocess.run([VAULTLINK, "vault", "credentials", "bench", "-o", str(creds)], env=svc.env(),
+                       capture_output=True, text=True, timeout=60)
+    if p.returncode != 0:
+        raise SystemExit(p.stderr)
+    pw = work / "passphrase"
+    pw.write_text(PASS)
+    state = work / "vl-agent"
+    rss: list[int] = []
+
+    def run(*args: str) -> Any:
+        cmd, rest = args[0], args[1:]
+        out, _wall, kib = run_measured([VAULTLINK, "agent", cmd, "--state-dir", str(state), "--passphrase-file",
+                                        str(pw), *rest, "-o", "json"], svc.env())
+        rss.append(kib)
+        return json.loads(out) if out.strip() else None
+
+    return run, rss, creds
+
+
 def run_vaultlink(data: Path, work: Path, modify_fn: Any) -> dict[str, float]:
     svc = Service(work / "vl-server")
     try:
-        svc.cli("vault", "create", "bench", "--region", "local-1")
-        svc.cli("vault", "update", "bench", "--public-network-access", "Disabled")
-        svc.cli("vnet", "create", "vm-net", "--region", "local-1", "--address-space", "127.10.0.0/16",
-                "--subnet", "default=127.10.1.0/24")
-        svc.cli("endpoint", "create", "--name", "bench-pe", "--region", "local-1", "--vault", "bench",
-                "--group-id", "AzureBackup", "--vnet", "vm-net", "--subnet", "default", "--dns-integration")
-        creds = work / "bench.vaultcredentials"
-        p = subprocess.run([VAULTLINK, "vault", "credentials", "bench", "-o", str(creds)], env=svc.env(),
-                           capture_output=True, text=True, timeout=60)
-        if p.returncode != 0:
-            raise SystemExit(p.stderr)
-        pw = work / "passphrase"
-        pw.write_text(PASS)
-        state = work / "vl-agent"
-        agent = ["agent", "--state-dir", str(state), "--passphrase-file", str(pw)]
-
-        rss: list[int] = []
-
-        def run(*args: str) -> Any:
-            cmd, rest = args[0], args[1:]
-            out, _wall, kib = run_measured([VAULTLINK, "agent", cmd, *agent[1:], *rest, "-o", "json"], svc.env())
-            rss.append(kib)
-            return json.loads(out) if out.strip() else None
-
+        run, rss, creds = private_agent(svc, work)
         reg = run("register", "--credentials", str(creds), "--source-ip", VM, "--dns",
                   f"127.0.0.1:{svc.info['dns_port']}", "--hostname", "bench-vm")
         print(f"vaultlink: registered {reg['container']} from {VM} through the private endpoint")
