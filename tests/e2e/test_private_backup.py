@@ -65,7 +65,8 @@ class Vm:
         self.name = name
 
     def run(self, *args: str) -> CliResult:
-        pw = ("--passphrase-file", str(self.pw)) if args[0] in ("register", "backup", "restore", "check") else ()
+        needs = ("register", "backup", "restore", "check", "passphrase")
+        pw = ("--passphrase-file", str(self.pw)) if args[0] in needs else ()
         return self.s.cli("agent", *args, "--state-dir", str(self.state), *pw, timeout=60)
 
     def ok(self, *args: str) -> Any:

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from tests.conftest import Server, start_server, stop_server
+from tests.e2e.test_data_path import vm as vm_client
 from tests.e2e.test_private_backup import Vm, make_data, private_vault, tree
 
 DAY = 86400
@@ -214,3 +215,67 @@ def test_lifecycle_expiry_and_registration_scopes(world: tuple[Server, Clock], t
     assert rp["id"] not in {p["id"] for p in s.ok("recovery-point", "list", "prod")}
     evs = s.ok("audit", "list", "--action", "recovery.expire")
     assert evs and evs[0]["principal"] == "vaultlink:service"
+
+
+def test_items_and_machines_are_soft_deleted_with_their_points(world: tuple[Server, Clock], tmp_path: Path) -> None:
+    s, clock = world
+    vm, _ = setup_machine(s, tmp_path)
+    docs, mail = make_data(tmp_path / "docs", 4), make_data(tmp_path / "mail", 4, seed=3)
+    rp_docs = vm.ok("backup", str(docs))["recovery_point"]["id"]
+    vm.ok("backup", str(mail))
+    items = {i["paths"][0]: i for i in s.ok("item", "list", "prod")}
+    assert {i["status"] for i in items.values()} == {"Protected"} and len(items) == 2
+    docs_item = items[str(docs)]["id"]
+
+    assert s.ok("item", "delete", docs_item)["status"] == "SoftDeleted"
+    assert s.ok("recovery-point", "show", rp_docs)["status"] == "SoftDeleted"
+    refused(vm.run("backup", str(docs)), "ItemSoftDeleted")
+    refused(s.cli("recovery-point", "undelete", rp_docs), "NotSoftDeleted")  # it comes back with its item
+    vm.ok("backup", str(mail))  # the machine's other item is untouched
+    assert s.ok("item", "undelete", docs_item)["status"] == "Protected"
+    assert s.ok("recovery-point", "show", rp_docs)["status"] == "Completed"
+    vm.ok("backup", str(docs))
+
+    machine = s.ok("container", "delete", "prod", "vm-a")
+    assert machine["status"] == "SoftDeleted"
+    assert {p["status"] for p in s.ok("recovery-point", "list", "prod")} == {"SoftDeleted"}
+    refused(vm.run("backup", str(docs)), "ContainerSoftDeleted")
+    s.ok("container", "undelete", "prod", "vm-a")
+    assert {p["status"] for p in s.ok("recovery-point", "list", "prod")} == {"Completed"}
+    vm.ok("backup", str(docs))
+
+    s.ok("container", "delete", "prod", "vm-a")
+    clock.advance(15)
+    pruned = s.ok("vault", "prune", "prod")
+    assert pruned["purged_items"] >= 1
+    assert s.ok("container", "list", "prod") == [] and s.ok("recovery-point", "list", "prod") == []
+    blobs = s.data_dir / "blobs" / "vaults"
+    assert not [p for p in blobs.rglob("*") if p.is_file() and machine["id"] in p.parts]
+    s.ok("vault", "update", "prod", "--soft-delete", "Disabled")
+    assert s.ok("vault", "usage", "prod")["packs"] == 0
+
+
+def test_a_passphrase_change_writes_a_key_version_beside_the_first(world: tuple[Server, Clock],
+                                                                    tmp_path: Path) -> None:
+    s, _clock = world
+    vm, _ = setup_machine(s, tmp_path)
+    src = make_data(tmp_path / "src", 4)
+    rp = vm.ok("backup", str(src))["recovery_point"]["id"]
+    new = tmp_path / "new.pass"
+    new.write_text("a brand new passphrase of 16+")
+    assert vm.ok("passphrase", "--new-passphrase-file", str(new))["key_file"] == "keys/key.2"
+    vm.pw.write_text("a brand new passphrase of 16+")  # from now on the machine uses the new one
+    vm.ok("backup", str(src))
+    vm.ok("restore", rp, "--target", str(tmp_path / "out"))
+    assert tree(tmp_path / "out" / "src") == tree(src)
+    short = tmp_path / "short.pass"
+    short.write_text("short")
+    refused(vm.run("passphrase", "--new-passphrase-file", str(short)), "PassphraseTooShort")
+    # the key versions are write-once like every blob: the machine cannot replace one
+    state = json.loads((vm.state / "state.json").read_text())
+    ip = s.ok("endpoint", "show", "pe1")["ips"][0]
+    with vm_client(vm.source_ip) as c:
+        r = c.put(f"http://{ip}:{s.info['api_port']}/keys/key.2", content=b"garbage",
+                  headers={"Host": f"{state['write_account']}.blob.vaultlink.internal",
+                           "Authorization": f"Bearer {state['credential']}"})
+    assert r.status_code == 409 and r.json()["error"]["code"] == "BlobExists"

@@ -170,6 +170,16 @@ class Agent:
             self.http.request(self.state.backup_service, "POST", f"/jobs/{job_id}/finish",
                               json={"status": "Failed", "error": msg}, retry=False)
 
+    def change_passphrase(self, old: str, new: str) -> dict[str, Any]:
+        """Wrap the repository's keys under ``new`` in a new key version beside the old one (write-once:
+        the old key file stays, and with it the old passphrase)."""
+        repo = self.open_repository(old)
+        try:
+            name = repo.add_key(check_passphrase(new))
+        finally:
+            repo.close()
+        return {"key_file": name, "container": self.state.container_id}
+
     def recovery_points(self) -> list[dict[str, Any]]:
         rps: list[dict[str, Any]] = self._call("GET", "/recovery-points")
         return rps

@@ -15,6 +15,7 @@ from vaultlink.api import (
     routes_dns,
     routes_endpoints,
     routes_identity,
+    routes_items,
     routes_networks,
     routes_plans,
     routes_policies,
@@ -46,6 +47,7 @@ ROUTERS = (
     routes_recovery.router,
     routes_retention.router,
     routes_plans.router,
+    routes_items.router,
 )
 
 

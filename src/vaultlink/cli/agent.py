@@ -193,6 +193,24 @@ def run(
             agent.close()  # type: ignore[attr-defined]
 
 
+@app.command("passphrase")
+def passphrase(
+    new_passphrase_file: Annotated[str, typer.Option("--new-passphrase-file", help="File holding the new one.")],
+    state_dir: StateDir = None,
+    passphrase_file: PassFile = None,
+    output: OutputOpt = OutputFormat.table,
+) -> None:
+    """Add a passphrase: the vault data's keys wrapped under it in a new key version, beside the old one
+    (stored data is write-once: the old passphrase keeps opening the data)."""
+    with handled(output):
+        agent, _sd = _agent(state_dir)
+        try:
+            out = agent.change_passphrase(_passphrase(passphrase_file), _passphrase(new_passphrase_file))  # type: ignore[attr-defined]
+        finally:
+            agent.close()  # type: ignore[attr-defined]
+        emit(out, output)
+
+
 @app.command("recovery-points")
 def recovery_points(state_dir: StateDir = None, output: OutputOpt = OutputFormat.table) -> None:
     """List this machine's recovery points."""

@@ -14,6 +14,7 @@ from vaultlink.cli import (
     audit,
     dns,
     endpoint,
+    item,
     job,
     key,
     plan,
@@ -103,6 +104,8 @@ GROUPS: dict[str, typer.Typer] = {
     "recovery-point": recovery.app,
     "job": job.app,
     "plan": plan.app,
+    "item": item.app,
+    "container": item.containers,
 }
 
 

@@ -2,7 +2,8 @@
 
 Layout in the blob store::
 
-    keys/key               the key file (master keys wrapped by the passphrase)
+    keys/key               the key file (master keys wrapped by the passphrase); keys/key.N later versions
+                           (the same keys under a changed passphrase, written beside, never over)
     packs/<hex>            packs of about 16 MiB (content-addressed: hex = BLAKE3 of the pack)
     index/<hex>            sealed lists of pack entries (written by ``flush``)
     snapshots/<hex>        sealed snapshot manifests (written last by a backup)
@@ -40,10 +41,23 @@ from vaultlink.data.formats import (
     encode_pack_tail,
     pack_header_length,
 )
-from vaultlink.errors import AlreadyExists, CorruptData, NotFound
+from vaultlink.errors import AlreadyExists, CorruptData, NotFound, WrongPassphrase
 from vaultlink.ports import BlobStore
 
 KEY_NAME = "keys/key"
+
+
+def _key_version(name: str) -> int:
+    """``keys/key`` is version 1; ``keys/key.N`` version N (0 for any other name)."""
+    if name == KEY_NAME:
+        return 1
+    suffix = name[len(KEY_NAME) + 1:] if name.startswith(KEY_NAME + ".") else ""
+    return int(suffix) if suffix.isdigit() and len(suffix) < 9 else 0
+
+
+def key_versions(store: BlobStore) -> list[str]:
+    """The key files of a repository, newest version first."""
+    return sorted((n for n in store.list("keys/") if _key_version(n) > 0), key=_key_version, reverse=True)
 PACK_SIZE = 16 * 1024 * 1024
 
 
@@ -163,15 +177,33 @@ class Repository:
 
     @classmethod
     def open(cls, store: BlobStore, passphrase: str, *, load_index: bool = True, **kw: object) -> Repository:
-        """Unlock an existing repository and load its index."""
-        try:
-            data = store.get(KEY_NAME)
-        except NotFound:
-            raise NotFound("no repository here: the key file keys/key is missing") from None
-        repo = cls(store, open_key_file(data, passphrase, KEY_NAME), **kw)  # type: ignore[arg-type]
+        """Unlock an existing repository with any of its key versions (newest first) and load its index."""
+        names = key_versions(store)
+        if not names:
+            raise NotFound("no repository here: the key file keys/key is missing")
+        keys = None
+        for name in names:
+            try:
+                keys = open_key_file(store.get(name), passphrase, name)
+                break
+            except WrongPassphrase:
+                continue
+        if keys is None:
+            raise WrongPassphrase()
+        repo = cls(store, keys, **kw)  # type: ignore[arg-type]
         if load_index:
             repo.load_index()
         return repo
+
+    def add_key(self, passphrase: str, *, log_n: int = DEFAULT_SCRYPT_LOG_N) -> str:
+        """A passphrase change: the same master keys wrapped under ``passphrase`` in a new key version
+        (``keys/key.N``), written beside the others, never over one (storage is write-once)."""
+        names = key_versions(self.store)
+        newest = max((_key_version(n) for n in names), default=1)
+        name = f"{KEY_NAME}.{newest + 1}"
+        data, _keys = create_key_file(passphrase, self.keys, log_n=log_n)
+        self.store.put(name, data)
+        return name
 
     def load_index(self) -> int:
         """Load ``index/`` files, then index packs that no index file lists. Returns packs found unindexed."""

@@ -277,6 +277,7 @@ class RecoveryPointRecord(_Common, total=False):
     expires: float | None  # lifecycle end: the service deletes the point then (None: kept)
     deleted: float | None  # when it was soft-deleted
     purge_after: float | None  # soft-deleted: when the service removes it for good
+    deleted_with: str | None  # soft-deleted with its protected item or machine (this id): undeleted with it
 
 
 # --- typed reads of the generic store --------------------------------------------------------------

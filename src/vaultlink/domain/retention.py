@@ -85,6 +85,7 @@ def undelete(rp: RecoveryPointRecord) -> None:
     rp["status"] = "Completed"
     rp["deleted"] = None
     rp["purge_after"] = None
+    rp["deleted_with"] = None
 
 
 def is_soft_deleted(rp: RecoveryPointRecord) -> bool:

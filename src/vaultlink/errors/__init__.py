@@ -98,6 +98,8 @@ from vaultlink.errors.network import (
     VnetInUse,
 )
 from vaultlink.errors.retention import (
+    ContainerSoftDeleted,
+    ItemSoftDeleted,
     NotSoftDeleted,
     PackMissing,
     PruneInProgress,
@@ -120,6 +122,7 @@ __all__ = [
     "CnameConflict",
     "Conflict",
     "ContainerReregistrationRequired",
+    "ContainerSoftDeleted",
     "ContentMismatch",
     "CorruptData",
     "CredentialsExpired",
@@ -142,6 +145,7 @@ __all__ = [
     "InvalidRecord",
     "InvalidSecurityRule",
     "InvalidType",
+    "ItemSoftDeleted",
     "MalformedHttpRequest",
     "MalformedJSON",
     "MissingField",

@@ -77,3 +77,21 @@ class PackMissing(Conflict):
     code = "PackMissing"
     http_status = 409
     exit_code = 4
+
+
+class ContainerSoftDeleted(Conflict):
+    """This machine was unregistered and its data soft-deleted; the vault's owner can undelete it
+    (`vaultlink container undelete VAULT MACHINE`)."""
+
+    code = "ContainerSoftDeleted"
+    http_status = 409
+    exit_code = 4
+
+
+class ItemSoftDeleted(Conflict):
+    """This protected item's data is soft-deleted; undelete it (`vaultlink item undelete ITEM`) to protect it
+    again."""
+
+    code = "ItemSoftDeleted"
+    http_status = 409
+    exit_code = 4

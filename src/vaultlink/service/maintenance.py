@@ -10,6 +10,7 @@ from vaultlink.domain.records import find_vaults
 from vaultlink.service.core import Caller, Service, authorize
 from vaultlink.service.prune import prune_vault, usage
 from vaultlink.service.retention import expire_and_purge
+from vaultlink.service.retention_items import purge_due
 from vaultlink.service.vaults import find_vault, vault_scope
 
 SERVICE_PRINCIPAL = "vaultlink:service"
@@ -18,8 +19,10 @@ SERVICE_PRINCIPAL = "vaultlink:service"
 def maintain_vault(svc: Service, vault_id: str, account_id: str) -> dict[str, Any]:
     now = svc.clock.now()
     out: dict[str, Any] = dict(expire_and_purge(svc, vault_id, now))
+    out["purged_items"] = purge_due(svc, vault_id, now)
     out.update(prune_vault(svc, vault_id, now, svc.config.prune_grace_seconds))
-    for action, key in (("recovery.expire", "expired"), ("recovery.purge", "purged"), ("vault.prune", "swept")):
+    for action, key in (("recovery.expire", "expired"), ("recovery.purge", "purged"),
+                        ("item.purge", "purged_items"), ("vault.prune", "swept")):
         if out.get(key):
             svc.audit.emit({"plane": "service", "action": action, "principal": SERVICE_PRINCIPAL,
                             "account_id": account_id, "vault": vault_id, "target": vault_id,

@@ -9,7 +9,7 @@ from typing import Any, cast
 
 from vaultlink.domain import retention as R
 from vaultlink.domain.records import RecoveryPointRecord, VaultRecord, read_vault
-from vaultlink.errors import RecoveryPointNotFound
+from vaultlink.errors import NotSoftDeleted, RecoveryPointNotFound
 from vaultlink.ports import Txn
 from vaultlink.service.core import Caller, Service, authorize
 from vaultlink.service.dataplane import storage
@@ -91,6 +91,12 @@ def delete_recovery_point(svc: Service, caller: Caller, rp_id: str) -> dict[str,
 def undelete_recovery_point(svc: Service, caller: Caller, rp_id: str) -> dict[str, Any]:
     with svc.store.transaction() as txn:
         rp, _vault = _point(txn, caller, rp_id, "backup.operate")
+        owner = rp.get("deleted_with")
+        if owner and R.is_soft_deleted(rp):
+            kind = "container" if owner == rp["container_id"] else "protected_item"
+            if (txn.get(kind, str(owner)) or {}).get("status") == "SoftDeleted":
+                raise NotSoftDeleted(f"recovery point {rp_id} was deleted with its {kind.replace('_', ' ')} "
+                                     f"{owner}: undelete that instead.")
         R.undelete(rp)
         txn.update("recovery_point", rp_id, rp)
     return dict(rp)

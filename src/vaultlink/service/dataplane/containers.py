@@ -17,6 +17,7 @@ from vaultlink.domain.vaults import mark_history
 from vaultlink.errors import (
     AccessDenied,
     ContainerReregistrationRequired,
+    ContainerSoftDeleted,
     InvalidInput,
     NotFound,
     RegistrationScopeDenied,
@@ -191,6 +192,9 @@ def calling_container(svc: Service, ctx: DataContext, header: str | None) -> Con
         raise NotFound(f"container {cid} is not registered with this vault.", field="container")
     if rec.get("reregistration_required"):
         raise ContainerReregistrationRequired()
+    if rec.get("status") == "SoftDeleted":
+        raise ContainerSoftDeleted(f"machine {rec.get('hostname')} was unregistered and its data soft-deleted; "
+                                   "the vault's owner can undelete it (`vaultlink container undelete`).")
     if caller.kind == "container":
         check_scope_allows(rec, ctx.action)
     return rec

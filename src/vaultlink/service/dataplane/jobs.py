@@ -16,7 +16,14 @@ from typing import Any, cast
 from vaultlink.domain.records import ContainerRecord, RecoveryPointRecord, require_vault
 from vaultlink.domain.retention import is_soft_deleted
 from vaultlink.domain.vaults import mark_history
-from vaultlink.errors import Conflict, InvalidInput, NotFound, RecoveryPointNotFound, RecoveryPointSoftDeleted
+from vaultlink.errors import (
+    Conflict,
+    InvalidInput,
+    ItemSoftDeleted,
+    NotFound,
+    RecoveryPointNotFound,
+    RecoveryPointSoftDeleted,
+)
 from vaultlink.policy.actions import recovery_point_arn
 from vaultlink.service.core import Service
 from vaultlink.service.dataplane import storage
@@ -104,6 +111,9 @@ def start_job(svc: Service, container: ContainerRecord, job_type: str, paths: li
             for it in txn.find("protected_item", parent_id=container["id"]):
                 if it["paths"] == paths:
                     item = it
+            if item is not None and item.get("status") == "SoftDeleted":
+                raise ItemSoftDeleted(f"protected item {item['id']} ({', '.join(paths)}) is soft-deleted; undelete "
+                                      f"it first (`vaultlink item undelete {item['id']}`).")
             if item is None:
                 item = {
                     "id": "i" + secrets.token_hex(6),

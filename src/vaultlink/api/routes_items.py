@@ -1,0 +1,45 @@
+"""Protected items and machines: soft delete and undelete (management API)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+
+from vaultlink.api.calls import call, service_of
+from vaultlink.service import retention_items
+
+router = APIRouter(tags=["items"])
+
+
+@router.get("/vaults/{ref}/items", name="item.list")
+def list_items(ref: str, request: Request, container: str | None = None) -> list[dict[str, Any]]:
+    svc = service_of(request)
+    return call(request, "item.list", lambda c: retention_items.list_items(svc, c, ref, container), target=ref,
+                vault=ref)
+
+
+@router.delete("/protected-items/{item_id}", name="item.delete")
+def delete_item(item_id: str, request: Request) -> dict[str, Any]:
+    svc = service_of(request)
+    return call(request, "item.delete", lambda c: retention_items.delete_item(svc, c, item_id), target=item_id)
+
+
+@router.post("/protected-items/{item_id}/undelete", name="item.undelete")
+def undelete_item(item_id: str, request: Request) -> dict[str, Any]:
+    svc = service_of(request)
+    return call(request, "item.undelete", lambda c: retention_items.undelete_item(svc, c, item_id), target=item_id)
+
+
+@router.delete("/vaults/{ref}/containers/{container}", name="container.delete")
+def delete_container(ref: str, container: str, request: Request) -> dict[str, Any]:
+    svc = service_of(request)
+    return call(request, "container.delete", lambda c: retention_items.delete_container(svc, c, ref, container),
+                target=container, vault=ref)
+
+
+@router.post("/vaults/{ref}/containers/{container}/undelete", name="container.undelete")
+def undelete_container(ref: str, container: str, request: Request) -> dict[str, Any]:
+    svc = service_of(request)
+    return call(request, "container.undelete",
+                lambda c: retention_items.undelete_container(svc, c, ref, container), target=container, vault=ref)

@@ -1,0 +1,210 @@
+"""Soft delete of whole protected items and machines (containers), as Azure Backup's "stop protection and
+delete data" and "unregister": every recovery point of the item (or of every item of the machine) is
+soft-deleted with it and comes back with it; the vault lock is checked for every point first (all or
+nothing). A soft-deleted machine's credential is refused (``ContainerSoftDeleted``) and a soft-deleted
+item takes no new backup (``ItemSoftDeleted``) until undeleted. The maintenance pass purges them after
+the vault's soft-delete days: records, points and, for a machine, every blob of its namespace."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any, cast
+
+from vaultlink.domain import retention as R
+from vaultlink.domain.records import ContainerRecord, RecoveryPointRecord, VaultRecord, find_containers, read_vault
+from vaultlink.errors import NotFound, NotSoftDeleted
+from vaultlink.ports import Txn
+from vaultlink.service.core import Caller, Service, authorize
+from vaultlink.service.dataplane import storage
+from vaultlink.service.dataplane.containers import public_container
+from vaultlink.service.events import ContainersChanged
+from vaultlink.service.vaults import find_vault, vault_scope
+
+
+def _points(txn: Txn, vault_id: str, key: str, value: str) -> list[RecoveryPointRecord]:
+    return [cast(RecoveryPointRecord, r) for r in txn.find("recovery_point", parent_id=vault_id) if r.get(key) == value]
+
+
+def _soft_delete_all(txn: Txn, vault: VaultRecord, points: list[RecoveryPointRecord], tag: str,
+                     now: float) -> tuple[bool, list[RecoveryPointRecord]]:
+    """Soft-delete (or, with soft delete off, delete) ``points`` after the lock allowed every one of them;
+    returns (soft, points removed for good)."""
+    live = [p for p in points if not R.is_soft_deleted(p)]
+    for p in live:
+        R.check_delete(p, vault.get("lock"), now)
+    settings = R.soft_delete_of(vault)
+    gone = []
+    for p in live:
+        if R.soft_delete(p, settings, now):
+            p["deleted_with"] = tag
+            txn.update("recovery_point", p["id"], p)
+        else:
+            txn.delete("recovery_point", p["id"])
+            gone.append(p)
+    return settings["state"] != "Disabled", gone
+
+
+def _mark(rec: dict[str, Any], vault: VaultRecord, now: float) -> None:
+    rec.update(status="SoftDeleted", deleted=now, purge_after=now + R.soft_delete_of(vault)["days"] * R.DAY)
+
+
+def _item(txn: Txn, caller: Caller, item_id: str) -> tuple[dict[str, Any], VaultRecord]:
+    item = txn.get("protected_item", item_id)
+    vault = read_vault(txn, item["vault_id"]) if item else None
+    if item is None or vault is None:
+        raise NotFound(f"protected item {item_id!r} does not exist; `vaultlink item list VAULT`.", field="item")
+    authorize(txn, caller, "backup.operate", vault_scope(vault))
+    return item, vault
+
+
+def _drop_manifests(svc: Service, points: list[RecoveryPointRecord]) -> None:
+    for rp in points:
+        with contextlib.suppress(Exception):
+            storage.blobs_of(svc).delete(storage.blob_key(rp["vault_id"], rp["storage_account"], rp["container_id"],
+                                                          rp["manifest"]))
+
+
+def list_items(svc: Service, caller: Caller, vault_ref: str, container: str | None = None) -> list[dict[str, Any]]:
+    with svc.store.transaction() as txn:
+        vault = find_vault(txn, vault_ref, caller.account_id)
+        authorize(txn, caller, "backup.read", vault_scope(vault))
+        out = []
+        for c in find_containers(txn, parent_id=vault["id"]):
+            if container is None or container in (c["id"], c.get("hostname")):
+                for it in txn.find("protected_item", parent_id=c["id"]):
+                    out.append({**it, "status": it.get("status", "Protected"),
+                                "recovery_points": len(_points(txn, vault["id"], "protected_item_id", it["id"]))})
+        return out
+
+
+def delete_item(svc: Service, caller: Caller, item_id: str) -> dict[str, Any]:
+    now = svc.clock.now()
+    with svc.store.transaction() as txn:
+        item, vault = _item(txn, caller, item_id)
+        if item.get("status") == "SoftDeleted":
+            return item
+        soft, gone = _soft_delete_all(txn, vault, _points(txn, vault["id"], "protected_item_id", item_id), item_id, now)
+        if soft:
+            _mark(item, vault, now)
+            txn.update("protected_item", item_id, item)
+        else:
+            txn.delete("protected_item", item_id)
+            item["status"] = "Deleted"
+    _drop_manifests(svc, gone)
+    return item
+
+
+def undelete_item(svc: Service, caller: Caller, item_id: str) -> dict[str, Any]:
+    with svc.store.transaction() as txn:
+        item, vault = _item(txn, caller, item_id)
+        if item.get("status") != "SoftDeleted":
+            raise NotSoftDeleted(f"protected item {item_id} is not soft-deleted.")
+        c = txn.get("container", item["container_id"]) or {}
+        if c.get("status") == "SoftDeleted":
+            raise NotSoftDeleted(f"its machine {c.get('hostname')} is soft-deleted: undelete the machine instead.")
+        for p in _points(txn, vault["id"], "protected_item_id", item_id):
+            if p.get("deleted_with") == item_id:
+                R.undelete(p)
+                txn.update("recovery_point", p["id"], p)
+        item.update(status="Protected", deleted=None, purge_after=None)
+        txn.update("protected_item", item_id, item)
+        return item
+
+
+def _container(txn: Txn, caller: Caller, vault_ref: str, ref: str) -> tuple[dict[str, Any], VaultRecord]:
+    vault = find_vault(txn, vault_ref, caller.account_id)
+    authorize(txn, caller, "backup.operate", vault_scope(vault))
+    for c in find_containers(txn, parent_id=vault["id"]):
+        if ref in (c["id"], c.get("hostname")):
+            return cast(dict[str, Any], c), vault
+    raise NotFound(f"machine {ref!r} is not registered with vault {vault['name']}.", field="container")
+
+
+def delete_container(svc: Service, caller: Caller, vault_ref: str, ref: str) -> dict[str, Any]:
+    """Unregister a machine and soft-delete its data (every item, every point)."""
+    now = svc.clock.now()
+    with svc.store.transaction() as txn:
+        c, vault = _container(txn, caller, vault_ref, ref)
+        if c.get("status") == "SoftDeleted":
+            return public_container(cast(ContainerRecord, c))
+        soft, gone = _soft_delete_all(txn, vault, _points(txn, vault["id"], "container_id", c["id"]), c["id"], now)
+        for it in txn.find("protected_item", parent_id=c["id"]):
+            if soft:
+                if it.get("status") != "SoftDeleted":
+                    _mark(it, vault, now)
+                    it["deleted_with"] = c["id"]
+                    txn.update("protected_item", it["id"], it)
+            else:
+                txn.delete("protected_item", it["id"])
+        _mark(c, vault, now)
+        txn.update("container", c["id"], c)
+    _drop_manifests(svc, gone)
+    svc.fire(ContainersChanged())
+    if not soft:
+        purge_container(svc, c["id"])
+        c["status"] = "Deleted"
+    return public_container(cast(ContainerRecord, c))
+
+
+def undelete_container(svc: Service, caller: Caller, vault_ref: str, ref: str) -> dict[str, Any]:
+    with svc.store.transaction() as txn:
+        c, vault = _container(txn, caller, vault_ref, ref)
+        if c.get("status") != "SoftDeleted":
+            raise NotSoftDeleted(f"machine {c.get('hostname')} is not soft-deleted.")
+        for p in _points(txn, vault["id"], "container_id", c["id"]):
+            if p.get("deleted_with") == c["id"]:
+                R.undelete(p)
+                txn.update("recovery_point", p["id"], p)
+        for it in txn.find("protected_item", parent_id=c["id"]):
+            if it.get("deleted_with") == c["id"]:
+                it.update(status="Protected", deleted=None, purge_after=None, deleted_with=None)
+                txn.update("protected_item", it["id"], it)
+        c.update(status="Registered", deleted=None, purge_after=None)
+        txn.update("container", c["id"], c)
+    svc.fire(ContainersChanged())
+    return public_container(cast(ContainerRecord, c))
+
+
+def purge_container(svc: Service, container_id: str) -> None:
+    """Remove a machine for good: its records, chunk-index rows and every blob of its namespace."""
+    with svc.store.transaction() as txn:
+        c = txn.get("container", container_id)
+        if c is None:
+            return
+        vault = read_vault(txn, c["vault_id"])
+        for p in _points(txn, c["vault_id"], "container_id", container_id):
+            txn.delete("recovery_point", p["id"])
+        for it in txn.find("protected_item", parent_id=container_id):
+            txn.delete("protected_item", it["id"])
+        txn.delete("container", container_id)
+    packs = {(a, p) for _cid, a, p, _o, _n in svc.chunks.rows(c["vault_id"], container_id)}
+    svc.chunks.drop_packs(c["vault_id"], container_id, sorted(packs))
+    blobs = storage.blobs_of(svc)
+    for account in storage.accounts_of(vault) if vault else []:
+        for key in list(blobs.list(f"vaults/{c['vault_id']}/{account}/{container_id}/")):
+            with contextlib.suppress(NotFound):
+                blobs.delete(key)
+    svc.fire(ContainersChanged())
+
+
+def purge_due(svc: Service, vault_id: str, now: float) -> int:
+    """Machines and items whose soft-delete days passed: removed for good (the maintenance pass)."""
+    purged = 0
+    machines: list[str] = []
+    gone: list[RecoveryPointRecord] = []
+    with svc.store.transaction() as txn:
+        for c in find_containers(txn, parent_id=vault_id):
+            if c.get("status") == "SoftDeleted" and float(cast(dict[str, Any], c).get("purge_after") or 0) <= now:
+                machines.append(c["id"])
+            for it in txn.find("protected_item", parent_id=c["id"]):
+                if it.get("status") == "SoftDeleted" and float(it.get("purge_after") or 0) <= now and \
+                        c.get("status") != "SoftDeleted":
+                    for p in _points(txn, vault_id, "protected_item_id", it["id"]):
+                        txn.delete("recovery_point", p["id"])
+                        gone.append(p)
+                    txn.delete("protected_item", it["id"])
+                    purged += 1
+    _drop_manifests(svc, gone)
+    for cid in machines:
+        purge_container(svc, cid)
+    return purged + len(machines)
