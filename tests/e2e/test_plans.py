@@ -35,7 +35,8 @@ def test_plan_schedule_agent_run_expiry_and_retention(world: tuple[Server, Clock
     src = make_data(tmp_path / "src", 4)
     plan = {"rules": [{"name": "every-minute", "vault": "prod", "schedule": "cron(* * * * ? *)",
                        "timezone": "Europe/Paris", "start_window_minutes": 5, "delete_after_days": 1}],
-            "selections": [{"name": "docs", "container": "vm-a", "paths": [str(src)]}]}
+            "selections": [{"name": "docs", "tags": {"env": "prod"}, "paths": [str(src)]}]}
+    assert s.ok("container", "tag", "prod", "vm-a", "--tag", "env=prod")["tags"] == {"env": "prod"}
     (tmp_path / "plan.json").write_text(json.dumps(plan))
     created = s.ok("plan", "create", "nightly", "--file", str(tmp_path / "plan.json"))
     assert created["rules"][0]["schedule"] == "* * * * *" and created["arn"].endswith(created["id"])

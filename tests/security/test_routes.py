@@ -107,6 +107,7 @@ TABLE: dict[tuple[str, str, str], str] = {
     ("mgmt", "DELETE", "/v1/protected-items/{item_id}"): "/v1/protected-items/i1",
     ("mgmt", "POST", "/v1/protected-items/{item_id}/undelete"): "/v1/protected-items/i1/undelete",
     ("mgmt", "DELETE", "/v1/vaults/{ref}/containers/{container}"): "/v1/vaults/prod/containers/c1",
+    ("mgmt", "PATCH", "/v1/vaults/{ref}/containers/{container}"): "/v1/vaults/prod/containers/c1",
     ("mgmt", "POST", "/v1/vaults/{ref}/containers/{container}/undelete"): "/v1/vaults/prod/containers/c1/undelete",
     ("mgmt", "GET", "/v1/plans"): "/v1/plans",
     ("mgmt", "GET", "/v1/plans/{ref}"): "/v1/plans/p1",

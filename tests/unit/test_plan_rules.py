@@ -71,3 +71,17 @@ def test_selections() -> None:
                 {"name": "docs", "container": "", "paths": ["/x"]}, {"name": "docs", "paths": ["/x"], "x": 1}):
         with pytest.raises(InvalidInput):
             P.parse_selection(bad)
+
+
+def test_tag_selections() -> None:
+    sel = P.parse_selection({"name": "prod", "tags": {"env": "prod"}, "paths": ["/srv"]})
+    assert P.selects(sel, "c1", "vm-a", {"env": "prod", "team": "x"})
+    assert not P.selects(sel, "c1", "vm-a", {"env": "dev"}) and not P.selects(sel, "c1", "vm-a", {})
+    by_name = P.parse_selection({"name": "one", "container": "vm-a", "paths": ["/srv"]})
+    assert P.selects(by_name, "c1", "vm-a", {}) and P.selects(by_name, "vm-a", None, {})
+    for bad in ({"name": "x", "tags": {}, "paths": ["/srv"]},
+                {"name": "x", "tags": {"env": 1}, "paths": ["/srv"]},
+                {"name": "x", "tags": {"env": "prod"}, "container": "vm-a", "paths": ["/srv"]},
+                {"name": "x", "paths": ["/srv"]}):
+        with pytest.raises(InvalidInput):
+            P.parse_selection(bad)

@@ -5,11 +5,17 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
+from pydantic import BaseModel, ConfigDict
 
 from vaultlink.api.calls import call, service_of
 from vaultlink.service import retention_items
 
 router = APIRouter(tags=["items"])
+
+
+class ContainerPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    tags: dict[str, str]
 
 
 @router.get("/vaults/{ref}/items", name="item.list")
@@ -43,3 +49,10 @@ def undelete_container(ref: str, container: str, request: Request) -> dict[str, 
     svc = service_of(request)
     return call(request, "container.undelete",
                 lambda c: retention_items.undelete_container(svc, c, ref, container), target=container, vault=ref)
+
+
+@router.patch("/vaults/{ref}/containers/{container}", name="container.update")
+def tag_container(ref: str, container: str, body: ContainerPatch, request: Request) -> dict[str, Any]:
+    svc = service_of(request)
+    return call(request, "container.update",
+                lambda c: retention_items.tag_container(svc, c, ref, container, body.tags), target=container, vault=ref)

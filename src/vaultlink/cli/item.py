@@ -8,14 +8,14 @@ from typing import Annotated
 import typer
 
 from vaultlink.cli.client import Client
-from vaultlink.cli.common import OutputFormat, OutputOpt, emit, handled
+from vaultlink.cli.common import OutputFormat, OutputOpt, emit, handled, parse_tags
 
 app = typer.Typer(help="Protected items (a machine's backed-up paths): list, delete (soft), undelete.",
                   no_args_is_help=True)
 containers = typer.Typer(help="Machines registered with a vault: list, delete (soft), undelete.",
                          no_args_is_help=True)
 ITEM_COLUMNS = ("id", "hostname", "paths", "status", "recovery_points", "last_backup", "purge_after")
-CONTAINER_COLUMNS = ("id", "hostname", "status", "scope", "source_ip", "registered", "purge_after")
+CONTAINER_COLUMNS = ("id", "hostname", "status", "scope", "tags", "source_ip", "registered", "purge_after")
 
 
 @app.command("list")
@@ -62,3 +62,16 @@ def container_undelete(vault: str, machine: str, output: OutputOpt = OutputForma
     """Bring a soft-deleted machine back, with its items and recovery points."""
     with handled(output):
         emit(Client().post(f"/vaults/{vault}/containers/{machine}/undelete"), output, CONTAINER_COLUMNS)
+
+
+@containers.command("tag")
+def container_tag(
+    vault: str,
+    machine: str,
+    tag: Annotated[list[str], typer.Option("--tag", help="KEY=VALUE, repeatable; replaces all tags")],
+    output: OutputOpt = OutputFormat.table,
+) -> None:
+    """Set a machine's tags (backup-plan selections can choose machines by tag)."""
+    with handled(output):
+        emit(Client().patch(f"/vaults/{vault}/containers/{machine}", {"tags": parse_tags(tag)}), output,
+             CONTAINER_COLUMNS)

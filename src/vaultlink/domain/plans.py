@@ -36,9 +36,10 @@ class Rule(TypedDict):
     delete_after_days: int | None
 
 
-class Selection(TypedDict):
+class Selection(TypedDict, total=False):
     name: str
-    container: str  # a machine of the rule's vault: id or hostname
+    container: str  # a machine of the rule's vault: id or hostname; or
+    tags: dict[str, str]  # every machine of the rule's vault carrying all these tags
     paths: list[str]
 
 
@@ -113,17 +114,42 @@ def parse_rule(raw: Any, vault_id: str) -> Rule:
             "start_window_minutes": start, "completion_window_minutes": complete, "delete_after_days": days}
 
 
+def check_tags(tags: Any, field: str = "tags") -> dict[str, str]:
+    if (not isinstance(tags, dict) or len(tags) > 50
+            or not all(isinstance(k, str) and isinstance(v, str) and 0 < len(k) <= 128 and len(v) <= 256
+                       for k, v in tags.items())):
+        raise InvalidInput(f"{field} must be an object of at most 50 string keys to string values.", field=field)
+    return dict(tags)
+
+
 def parse_selection(raw: Any) -> Selection:
-    if not isinstance(raw, dict) or set(raw) - {"name", "container", "paths"}:
-        raise InvalidInput("each selection is {name, container, paths}.", field="selections")
+    if not isinstance(raw, dict) or set(raw) - {"name", "container", "tags", "paths"}:
+        raise InvalidInput("each selection is {name, container or tags, paths}.", field="selections")
     paths = raw.get("paths")
     if (not isinstance(paths, list) or not paths or len(paths) > 100
             or not all(isinstance(p, str) and p.startswith("/") and len(p) <= 4096 for p in paths)):
         raise InvalidInput("selection paths must be 1-100 absolute paths.", field="selections.paths")
+    out: Selection = {"name": _name(raw.get("name"), "selections.name"), "paths": list(paths)}
+    if ("container" in raw) == ("tags" in raw):
+        raise InvalidInput("a selection names one machine (container) or machines by tags, not both or neither.",
+                           field="selections")
+    if "tags" in raw:
+        out["tags"] = check_tags(raw["tags"], "selections.tags")
+        if not out["tags"]:
+            raise InvalidInput("a tag selection needs at least one tag.", field="selections.tags")
+        return out
     container = raw.get("container")
     if not isinstance(container, str) or not 1 <= len(container) <= 255:
         raise InvalidInput("selection container must be a machine's id or hostname.", field="selections.container")
-    return {"name": _name(raw.get("name"), "selections.name"), "container": container, "paths": list(paths)}
+    out["container"] = container
+    return out
+
+
+def selects(sel: Selection, machine_id: str, hostname: str | None, tags: dict[str, str]) -> bool:
+    """Does ``sel`` choose this machine?"""
+    if "tags" in sel:
+        return all(tags.get(k) == v for k, v in sel["tags"].items())
+    return sel.get("container") in (machine_id, hostname)
 
 
 def due_times(rule: Rule, after: float, until: float) -> Iterator[float]:

@@ -11,6 +11,7 @@ import contextlib
 from typing import Any, cast
 
 from vaultlink.domain import retention as R
+from vaultlink.domain.plans import check_tags
 from vaultlink.domain.records import ContainerRecord, RecoveryPointRecord, VaultRecord, find_containers, read_vault
 from vaultlink.errors import NotFound, NotSoftDeleted
 from vaultlink.ports import Txn
@@ -118,6 +119,16 @@ def _container(txn: Txn, caller: Caller, vault_ref: str, ref: str) -> tuple[dict
         if ref in (c["id"], c.get("hostname")):
             return cast(dict[str, Any], c), vault
     raise NotFound(f"machine {ref!r} is not registered with vault {vault['name']}.", field="container")
+
+
+def tag_container(svc: Service, caller: Caller, vault_ref: str, ref: str, tags: Any) -> dict[str, Any]:
+    """Replace a machine's tags (backup-plan selections choose machines by them)."""
+    clean = check_tags(tags)
+    with svc.store.transaction() as txn:
+        c, _vault = _container(txn, caller, vault_ref, ref)
+        c["tags"] = clean
+        txn.update("container", c["id"], c)
+    return public_container(cast(ContainerRecord, c))
 
 
 def delete_container(svc: Service, caller: Caller, vault_ref: str, ref: str) -> dict[str, Any]:

@@ -21,11 +21,9 @@ from vaultlink.service.dataplane import queue, storage
 SERVICE_PRINCIPAL = "vaultlink:service"
 
 
-def _machine(containers: list[ContainerRecord], ref: str) -> ContainerRecord | None:
-    for c in containers:
-        if ref in (c["id"], c.get("hostname")):
-            return c
-    return None
+def _machines(containers: list[ContainerRecord], sel: P.Selection) -> list[ContainerRecord]:
+    return [c for c in containers if c.get("status") != "SoftDeleted"
+            and P.selects(sel, c["id"], c.get("hostname"), dict(cast(dict[str, Any], c).get("tags") or {}))]
 
 
 def _job(plan: dict[str, Any], rule: P.Rule, sel: P.Selection, c: ContainerRecord, due: float,
@@ -70,16 +68,14 @@ def schedule(svc: Service, now: float) -> dict[str, int]:
                 accounts = storage.accounts_of(vault)
                 for due in times:
                     for sel in cast(list[P.Selection], plan["selections"]):
-                        c = _machine(machines, sel["container"])
-                        if c is None or not accounts:
-                            continue
-                        late = now > due + rule["start_window_minutes"] * 60.0
-                        job = _job(plan, rule, sel, c, due, "EXPIRED" if late else "Created")
-                        txn.insert("job", job["id"], job)
-                        if late:
-                            expired.append(job)
-                        else:
-                            queued.append((accounts[0], c, job))
+                        for c in _machines(machines, sel) if accounts else []:
+                            late = now > due + rule["start_window_minutes"] * 60.0
+                            job = _job(plan, rule, sel, c, due, "EXPIRED" if late else "Created")
+                            txn.insert("job", job["id"], job)
+                            if late:
+                                expired.append(job)
+                            else:
+                                queued.append((accounts[0], c, job))
             plan["scanned"] = now
             txn.update("backup_plan", pid, plan)
         for account, c, job in queued:
