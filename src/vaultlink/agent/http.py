@@ -49,6 +49,7 @@ class AgentHttp:
         self.retry_for = retry_for
         self._sleep = sleep
         self.retries = 0
+        self.extra_headers: dict[str, str] = {}  # sent with every request (a restore job's grant)
         transport = httpx.HTTPTransport(local_address=source_ip, retries=0,
                                         limits=httpx.Limits(max_connections=32, max_keepalive_connections=16))
         self._http = httpx.Client(transport=transport, timeout=httpx.Timeout(timeout, connect=5.0), trust_env=False)
@@ -103,7 +104,7 @@ class AgentHttp:
                   attempt: Callable[[str, dict[str, str]], T]) -> T:
         deadline = time.monotonic() + (self.retry_for if retry else 0.0)
         delay = 0.2
-        hdrs = {"host": host, **(headers or {})}
+        hdrs = {"host": host, **self.extra_headers, **(headers or {})}
         if self.token:
             hdrs["authorization"] = f"Bearer {self.token}"
         while True:

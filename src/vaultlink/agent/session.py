@@ -98,10 +98,13 @@ class Agent:
         return store.exists(KEY_NAME)
 
     def open_repository(self, passphrase: str, accounts: Sequence[str] | None = None,
-                        write_account: str | None = None, create: bool = False) -> Repository:
-        store = RemoteBlobStore(self.http, self.state.domain, accounts or self.state.storage_accounts,
+                        write_account: str | None = None, create: bool = False,
+                        http: AgentHttp | None = None) -> Repository:
+        """The machine's repository (or, with ``http`` carrying a restore job's grant, the source machine's)."""
+        http = http or self.http
+        store = RemoteBlobStore(http, self.state.domain, accounts or self.state.storage_accounts,
                                 write_account or self.state.write_account)
-        index = RemoteChunkIndex(self.http, self.state.backup_service, store)
+        index = RemoteChunkIndex(http, self.state.backup_service, store)
         if create and not store.exists(KEY_NAME):
             return Repository.init(store, check_passphrase(passphrase), index=index)
         repo = Repository.open(store, passphrase, load_index=False, index=index)
@@ -184,12 +187,33 @@ class Agent:
         rps: list[dict[str, Any]] = self._call("GET", "/recovery-points")
         return rps
 
+    def _granted(self, job_id: str) -> AgentHttp:
+        """An HTTP session whose every request carries restore job ``job_id``'s grant."""
+        st = self.state
+        http = AgentHttp(self.resolver, st.api_port, st.source_ip, st.credential, retry_for=self.http.retry_for,
+                         domain=st.domain, vault_name=st.vault_name)
+        http.extra_headers = {"X-Vaultlink-Restore-Job": job_id}
+        return http
+
     def restore(self, rp_id: str, target: str, passphrase: str, include: Sequence[str] | None = None,
-                progress: Callable[[Progress], None] | None = None) -> dict[str, Any]:
-        rp = self._call("GET", f"/recovery-points/{rp_id}")
-        started = self._call("POST", f"/recovery-points/{rp_id}/restore-jobs")
+                progress: Callable[[Progress], None] | None = None, job_id: str | None = None) -> dict[str, Any]:
+        """Restore ``rp_id`` into ``target``: this machine's own point, or, with ``job_id``, another machine's
+        point under the grant of the restore job queued onto this one."""
+        granted = self._granted(job_id) if job_id else None
+        try:
+            return self._restore(rp_id, target, passphrase, include, progress, job_id, granted)
+        finally:
+            if granted is not None:
+                granted.close()
+
+    def _restore(self, rp_id: str, target: str, passphrase: str, include: Sequence[str] | None,
+                 progress: Callable[[Progress], None] | None, job_id: str | None,
+                 granted: AgentHttp | None) -> dict[str, Any]:
+        source = granted or self.http
+        rp = source.json(self.state.backup_service, "GET", f"/recovery-points/{rp_id}")
+        started = self._call("POST", f"/recovery-points/{rp_id}/restore-jobs", {"job_id": job_id})
         job = started["job"]
-        repo = self.open_repository(passphrase, started["storage_accounts"], started["write_account"])
+        repo = self.open_repository(passphrase, started["storage_accounts"], started["write_account"], http=granted)
         try:
             manifest = repo.load_manifest(rp["manifest"])
             stats = restore(manifest, repo, target, list(include) if include else None, progress)

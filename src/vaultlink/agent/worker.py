@@ -42,8 +42,10 @@ def run(agent: Agent, passphrase: str, state_dir: Path | None, poll: float, once
             handled += 1
             body = item.get("body") if isinstance(item.get("body"), dict) else {}
             job_id, paths = body.get("job_id"), body.get("paths")
-            if body.get("kind") != "backup" or not isinstance(job_id, str) or not isinstance(paths, list):
-                log({"event": "work-item", "status": "Ignored", "item": item.get("id"), "message": "not a backup job"})
+            if body.get("kind") == "restore" and isinstance(job_id, str):
+                run_restore(agent, passphrase, body, log)
+            elif body.get("kind") != "backup" or not isinstance(job_id, str) or not isinstance(paths, list):
+                log({"event": "work-item", "status": "Ignored", "item": item.get("id"), "message": "not a job"})
             else:
                 log({"event": "job", "job": job_id, "status": "InProgress", "paths": paths})
                 try:
@@ -61,3 +63,17 @@ def run(agent: Agent, passphrase: str, state_dir: Path | None, poll: float, once
         if not items:
             stop.wait(poll)
     return handled
+
+
+def run_restore(agent: Agent, passphrase: str, body: dict[str, Any], log: Callable[[dict[str, Any]], None]) -> None:
+    """A restore job queued onto this machine (of its own or another machine's recovery point)."""
+    job_id, rp, target = body["job_id"], body.get("recovery_point"), body.get("target")
+    if not isinstance(rp, str) or not isinstance(target, str):
+        log({"event": "job", "job": job_id, "status": "Ignored", "message": "a restore needs a point and a target"})
+        return
+    log({"event": "job", "job": job_id, "status": "InProgress", "recovery_point": rp, "target": target})
+    try:
+        out = agent.restore(rp, target, passphrase, job_id=job_id)
+        log({"event": "job", "job": job_id, "status": "Completed", "files": out["files"], "target": out["target"]})
+    except VaultlinkError as exc:
+        log({"event": "job", "job": job_id, "status": "Failed", "error": exc.code, "message": exc.message})

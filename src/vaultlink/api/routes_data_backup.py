@@ -112,9 +112,17 @@ def get_recovery_point(rp_id: str, request: Request, ctx: DataContext = Ctx) -> 
     return jobs.container_recovery_point(svc_of(request), container_for(request, ctx), rp_id)
 
 
+class RestoreJobIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    job_id: str | None = None  # a restore job queued onto this machine (of another machine's point)
+
+
 @router.post("/recovery-points/{rp_id}/restore-jobs", name="backup:StartRestoreJob")
-def start_restore_job(rp_id: str, request: Request, ctx: DataContext = Ctx) -> dict[str, Any]:
+def start_restore_job(rp_id: str, request: Request, body: RestoreJobIn | None = None,
+                      ctx: DataContext = Ctx) -> dict[str, Any]:
     c = container_for(request, ctx)
+    if body is not None and body.job_id:
+        return jobs.start_job(svc_of(request), c, "Restore", job_id=body.job_id)
     jobs.container_recovery_point(svc_of(request), c, rp_id)
     return jobs.start_job(svc_of(request), c, "Restore", recovery_point_id=rp_id)
 

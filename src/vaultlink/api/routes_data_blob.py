@@ -14,6 +14,7 @@ from vaultlink.errors import InvalidInput, PayloadTooLarge
 from vaultlink.service.dataplane import blobs
 from vaultlink.service.dataplane.containers import check_blob_read
 from vaultlink.service.dataplane.context import DataContext
+from vaultlink.service.dataplane.grants import check_grant_read
 
 router = APIRouter()
 Ctx = Depends(data_context)
@@ -29,7 +30,11 @@ def _account(ctx: DataContext) -> str:
 @router.get("/", name="backup:GetBackupData")
 def list_blobs(request: Request, prefix: str = "", ctx: DataContext = Ctx) -> dict[str, Any]:
     c = container_for(request, ctx)
-    return {"names": blobs.list_blobs(svc_of(request), ctx.vault_id or "", _account(ctx), c, prefix)}
+    names = blobs.list_blobs(svc_of(request), ctx.vault_id or "", _account(ctx), c, prefix)
+    grant = c.get("grant")
+    if grant is not None:  # under a restore grant: only what the grant covers
+        names = [n for n in names if n.startswith("keys/") or n in grant["names"]]
+    return {"names": names}
 
 
 @router.put("/{name:path}", name="backup:PutBackupData")
@@ -53,6 +58,7 @@ async def put_blob(name: str, request: Request, ctx: DataContext = Ctx) -> dict[
 def get_blob(name: str, request: Request, ctx: DataContext = Ctx) -> Response:
     c = container_for(request, ctx)
     check_blob_read(c, name)
+    check_grant_read(c, name)
     rng = request.headers.get("range")
     svc = svc_of(request)
     if rng:
@@ -72,5 +78,6 @@ def get_blob(name: str, request: Request, ctx: DataContext = Ctx) -> Response:
 @router.head("/{name:path}", name="backup:GetBackupData")
 def head_blob(name: str, request: Request, ctx: DataContext = Ctx) -> Response:
     c = container_for(request, ctx)
+    check_grant_read(c, name)
     size = blobs.blob_size(svc_of(request), ctx.vault_id or "", _account(ctx), c, name)
     return Response(status_code=200, headers={"content-length": str(size), "x-blob-size": str(size)})

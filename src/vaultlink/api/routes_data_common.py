@@ -6,10 +6,11 @@ from fastapi import Request
 from starlette.concurrency import run_in_threadpool
 
 from vaultlink.domain.records import ContainerRecord
-from vaultlink.errors import VaultlinkError
+from vaultlink.errors import AccessDenied, VaultlinkError
 from vaultlink.service.core import Service
 from vaultlink.service.dataplane.containers import calling_container
 from vaultlink.service.dataplane.context import DataContext
+from vaultlink.service.dataplane.grants import JOB_HEADER, granted_source
 
 CONTAINER_HEADER = "x-vaultlink-container"
 
@@ -28,7 +29,16 @@ def svc_of(request: Request) -> Service:
 
 
 def container_for(request: Request, ctx: DataContext) -> ContainerRecord:
-    return calling_container(svc_of(request), ctx, request.headers.get(CONTAINER_HEADER))
+    """The machine whose data the request acts on: the caller's own, or, with a restore job's header, the
+    source machine under that job's grant (read actions on one recovery point's data only)."""
+    svc = svc_of(request)
+    own = calling_container(svc, ctx, request.headers.get(CONTAINER_HEADER))
+    job = request.headers.get(JOB_HEADER)
+    if job is None:
+        return own
+    if ctx.caller.kind != "container":
+        raise AccessDenied("a restore job's grant is for the machine the job runs on (its container credential).")
+    return granted_source(svc, own, job, ctx.action)
 
 
 async def container_for_async(request: Request, ctx: DataContext) -> ContainerRecord:

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict
 
 from vaultlink.api.calls import call, service_of
 from vaultlink.service import retention
-from vaultlink.service.dataplane import manage
+from vaultlink.service.dataplane import grants, manage
 from vaultlink.service.dataplane.credentials import DEFAULT_VALID_HOURS
 
 router = APIRouter(tags=["recovery"])
@@ -74,3 +74,16 @@ def get_job(job_id: str, request: Request) -> dict[str, Any]:
 def list_containers(ref: str, request: Request) -> list[dict[str, Any]]:
     svc = service_of(request)
     return call(request, "container.list", lambda c: manage.list_containers(svc, c, ref), target=ref, vault=ref)
+
+
+class RestoreOntoIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    container: str  # the machine to restore onto (hostname or id)
+    target: str  # an absolute directory on that machine
+
+
+@router.post("/recovery-points/{rp_id}/restore", name="recovery.restore")
+def restore_onto(rp_id: str, body: RestoreOntoIn, request: Request) -> dict[str, Any]:
+    svc = service_of(request)
+    return call(request, "recovery.restore",
+                lambda c: grants.start_restore_onto(svc, c, rp_id, body.container, body.target), target=rp_id)

@@ -57,3 +57,17 @@ def update(
     with handled(output):
         days = days_or_none(retention_days, "retention_days")
         emit(Client().patch(f"/recovery-points/{recovery_point}", {"retention_days": days}), output)
+
+
+@app.command("restore")
+def restore_onto(
+    recovery_point: str,
+    container: Annotated[str, typer.Option("--container", help="The machine to restore onto (hostname or id).")],
+    target: Annotated[str, typer.Option("--target", help="Absolute directory on that machine.")],
+    output: OutputOpt = OutputFormat.table,
+) -> None:
+    """Restore a recovery point onto another machine of the vault: a job on its queue, which its
+    `vaultlink agent run` takes (it needs the source machine's passphrase)."""
+    with handled(output):
+        emit(Client().post(f"/recovery-points/{recovery_point}/restore",
+                           {"container": container, "target": target}), output)

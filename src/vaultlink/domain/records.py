@@ -238,6 +238,8 @@ class ContainerRecord(_Common, total=False):
     registered: float
     registrations: int
     scope: Literal["backup-restore", "backup", "restore"]
+    tags: dict[str, str]
+    grant: dict[str, Any]  # never stored: set on the source machine's record for a request under a restore grant
 
 
 class JobRecord(_Common, total=False):

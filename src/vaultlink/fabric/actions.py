@@ -20,6 +20,7 @@ _MANAGEMENT_ACTIONS = {
     "recovery.show": "backup:DescribeRecoveryPoint",
     "recovery.delete": "backup:DeleteRecoveryPoint",
     "recovery.update": "backup:UpdateRecoveryPointLifecycle",
+    "recovery.restore": "backup:StartRestoreJob",
     "vault.lock.show": "backup:DescribeBackupVault",
     "vault.lock.put": "backup:PutBackupVaultLockConfiguration",
     "vault.lock.delete": "backup:DeleteBackupVaultLockConfiguration",

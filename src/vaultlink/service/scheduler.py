@@ -90,15 +90,15 @@ def schedule(svc: Service, now: float) -> dict[str, int]:
 
 
 def expire_jobs(svc: Service, now: float) -> int:
-    """Plan jobs whose start or completion window passed become ``EXPIRED``."""
+    """Queued jobs whose start (or, for a plan's, completion) window passed become ``EXPIRED``."""
     gone: list[dict[str, Any]] = []
     with svc.store.transaction() as txn:
         for job in txn.find("job"):
-            if not job.get("plan_id"):
-                continue
+            if not job.get("plan_id") and not job.get("source_container_id"):
+                continue  # only queued jobs (a plan's backups, restores onto another machine) have windows
             if job["status"] == "Created" and now > float(job["start_by"]):
                 job.update(status="EXPIRED", end=now, error="no machine started the job within its start window")
-            elif job["status"] == "InProgress" and now > float(job["complete_by"]):
+            elif job["status"] == "InProgress" and job.get("complete_by") and now > float(job["complete_by"]):
                 job.update(status="EXPIRED", end=now, error="the job did not finish within its completion window")
             else:
                 continue

@@ -140,8 +140,10 @@ def query_chunks(svc: Service, container: ContainerRecord, ids: Any) -> dict[str
 def all_chunks(svc: Service, container: ContainerRecord) -> dict[str, Any]:
     """Every entry of the container's index, grouped by pack."""
     packs: dict[tuple[str, str], list[Entry]] = {}
+    granted = (container.get("grant") or {}).get("packs")
     for cid, acct, pack, off, ln in svc.chunks.rows(container["vault_id"], container["id"]):
-        packs.setdefault((acct, pack), []).append((cid, off, ln))
+        if granted is None or f"{acct}/{pack}" in granted:  # a restore grant: its recovery point's packs
+            packs.setdefault((acct, pack), []).append((cid, off, ln))
     return {
         "packs": [
             {"storage_account": a, "pack": p, "entries": encode_entries(sorted(e, key=lambda x: x[1]))}

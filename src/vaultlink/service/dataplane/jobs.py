@@ -75,11 +75,12 @@ def _latest_rp(txn: Any, vault_id: str, item_id: str) -> RecoveryPointRecord | N
     return max(rps, key=lambda r: r["time"]) if rps else None
 
 
-def _planned(txn: Any, container: ContainerRecord, job_id: str, now: float) -> dict[str, Any]:
-    """The scheduler's job ``job_id`` for this machine, still within its start window."""
+def _planned(txn: Any, container: ContainerRecord, job_id: str, now: float, job_type: str) -> dict[str, Any]:
+    """A queued job ``job_id`` for this machine (a plan's backup, or a restore onto it), still within its
+    start window."""
     job = txn.get("job", job_id)
-    if job is None or job.get("container_id") != container["id"] or job["type"] != "Backup":
-        raise NotFound(f"job {job_id} is not a backup job of this machine.", field="job_id")
+    if job is None or job.get("container_id") != container["id"] or job["type"] != job_type:
+        raise NotFound(f"job {job_id} is not a {job_type.lower()} job of this machine.", field="job_id")
     if job["status"] == "Created" and now > float(job["start_by"]):
         raise Conflict(f"job {job_id}'s start window ended; it is EXPIRED (the service expires it).",
                        field="job_id")
@@ -96,7 +97,9 @@ def start_job(svc: Service, container: ContainerRecord, job_type: str, paths: li
     now = svc.clock.now()
     with svc.store.transaction() as txn:
         vault = require_vault(txn, vault_id)
-        planned = _planned(txn, container, job_id, now) if job_id and job_type == "Backup" else None
+        planned = _planned(txn, container, job_id, now, job_type) if job_id else None
+        if planned and job_type == "Restore":
+            recovery_point_id = planned["recovery_point_id"]
         for j in txn.find("job", parent_id=vault_id):
             if j.get("container_id") == container["id"] and j["status"] == "InProgress":
                 j.update(status="Failed", end=now, error="the agent stopped before finishing this job")
@@ -154,7 +157,9 @@ def start_job(svc: Service, container: ContainerRecord, job_type: str, paths: li
             "end": None,
         }
         if planned:
-            job.update(status="InProgress", start=now, protected_item_id=item["id"] if item else None)
+            job.update(status="InProgress", start=now)
+            if item is not None:
+                job["protected_item_id"] = item["id"]
             txn.update("job", job["id"], job)
         else:
             txn.insert("job", job["id"], job)
@@ -283,5 +288,10 @@ def container_recovery_point(svc: Service, container: ContainerRecord, rp_id: st
     if rp is None or rp.get("vault_id") != container["vault_id"]:
         raise RecoveryPointNotFound(f"recovery point {rp_id!r} is not in this vault.")
     if rp.get("container_id") != container["id"]:
-        raise RecoveryPointNotFound(f"recovery point {rp_id!r} belongs to another machine of this vault.")
+        raise RecoveryPointNotFound(f"recovery point {rp_id!r} belongs to another machine of this vault; "
+                                    "restore it here with a restore job (`vaultlink recovery-point restore`).")
+    grant = container.get("grant")
+    if grant is not None and grant["recovery_point_id"] != rp_id:
+        raise RecoveryPointNotFound(f"restore job {grant['job_id']} grants only recovery point "
+                                    f"{grant['recovery_point_id']}.")
     return rp

@@ -1,0 +1,98 @@
+"""Restore anywhere within a vault: a restore job onto another machine, and the grant it carries.
+
+A principal with restore rights on the vault (``backup.operate``: Owner, Contributor, Backup Operator)
+starts a restore job for recovery point P onto machine C; the job lands on C's queue, where
+``vaultlink agent run`` takes it. While the job is ``Created`` or ``InProgress`` it grants C read access
+to exactly P's data in P's machine's namespace: P's manifest, the key files, and the packs P registered
+(``pack_refs``), through the read actions only. C asks for it with its own container credential and the
+header ``X-Vaultlink-Restore-Job: JOB``; the grant ends with the job (finished, failed or expired).
+The passphrase stays on the machines: C needs the source's passphrase to decrypt.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any, cast
+
+from vaultlink.domain.records import ContainerRecord, RecoveryPointRecord, find_containers, read_container
+from vaultlink.domain.retention import is_soft_deleted
+from vaultlink.errors import AccessDenied, InvalidInput, NotFound, RecoveryPointNotFound, RecoveryPointSoftDeleted
+from vaultlink.service.core import Caller, Service, authorize
+from vaultlink.service.dataplane import queue, storage
+from vaultlink.service.dataplane.containers import check_scope_allows
+from vaultlink.service.vaults import vault_scope
+
+JOB_HEADER = "x-vaultlink-restore-job"
+GRANT_ACTIONS = ("backup:GetBackupData", "backup:QueryChunkIndex", "backup:DescribeRecoveryPoint")
+START_WINDOW = 24 * 3600.0  # a restore job not started within a day expires, and its grant with it
+
+
+def start_restore_onto(svc: Service, caller: Caller, rp_id: str, machine: str, target: str) -> dict[str, Any]:
+    """Queue a restore of ``rp_id`` onto ``machine`` (hostname or id) into ``target`` (an absolute path)."""
+    if not isinstance(target, str) or not target.startswith("/") or len(target) > 4096:
+        raise InvalidInput("target must be an absolute directory path on the machine.", field="target")
+    now = svc.clock.now()
+    with svc.store.transaction() as txn:
+        rp = cast("RecoveryPointRecord | None", txn.get("recovery_point", rp_id))
+        vault = txn.get("vault", rp["vault_id"]) if rp else None
+        if rp is None or vault is None:
+            raise RecoveryPointNotFound(f"recovery point {rp_id!r} does not exist.")
+        authorize(txn, caller, "backup.operate", vault_scope(cast(Any, vault)))
+        if is_soft_deleted(rp):
+            raise RecoveryPointSoftDeleted(f"recovery point {rp_id} is soft-deleted; undelete it first.")
+        if rp.get("pack_refs") is None:
+            raise InvalidInput(f"recovery point {rp_id} was made by an older agent that did not register its "
+                               "packs; restore it on its own machine.", field="recovery_point")
+        dest = next((c for c in find_containers(txn, parent_id=vault["id"])
+                     if machine in (c["id"], c.get("hostname"))), None)
+        if dest is None or dest.get("status") == "SoftDeleted":
+            raise NotFound(f"machine {machine!r} is not registered with vault {vault['name']}.", field="container")
+        check_scope_allows(dest, "backup:StartRestoreJob")
+        accounts = storage.accounts_of(cast(Any, vault))
+        job = {
+            "id": "j" + secrets.token_hex(6), "account_id": vault["account_id"], "parent_id": vault["id"],
+            "name": None, "type": "Restore", "status": "Created", "vault_id": vault["id"],
+            "container_id": dest["id"], "hostname": dest.get("hostname"),
+            "protected_item_id": rp.get("protected_item_id"), "recovery_point_id": rp_id,
+            "source_container_id": rp["container_id"], "source_hostname": rp.get("hostname"), "target": target,
+            "start_by": now + START_WINDOW, "created": now, "start": None, "end": None, "owner": caller.arn,
+        }
+        txn.insert("job", job["id"], job)
+    queue.put_item(svc, accounts[0], dest, {"kind": "restore", "job_id": job["id"], "recovery_point": rp_id,
+                                           "target": target})
+    return job
+
+
+def granted_source(svc: Service, caller_container: ContainerRecord, job_id: str, action: str) -> ContainerRecord:
+    """The source machine's record, carrying the grant of restore job ``job_id`` for ``caller_container``;
+    ``AccessDenied`` unless that job is this machine's, still open, and ``action`` only reads."""
+    if caller_container.get("scope") == "backup":
+        raise AccessDenied("this machine is registered for backup only: it restores nothing.")
+    if action not in GRANT_ACTIONS:
+        raise AccessDenied(f"a restore job's grant allows reading the recovery point's data only, not {action}.")
+    now = svc.clock.now()
+    with svc.store.transaction() as txn:
+        job = txn.get("job", job_id)
+        if job is None or job.get("container_id") != caller_container["id"] or job.get("type") != "Restore" \
+                or not job.get("source_container_id"):
+            raise AccessDenied(f"job {job_id} grants this machine nothing.", field="job")
+        if job["status"] not in ("Created", "InProgress") or (job["status"] == "Created" and
+                                                              now > float(job["start_by"])):
+            raise AccessDenied(f"restore job {job_id} is {job['status']}: its grant has ended.", field="job")
+        rp = cast("RecoveryPointRecord | None", txn.get("recovery_point", job["recovery_point_id"]))
+        source = read_container(txn, job["source_container_id"])
+    if rp is None or source is None or is_soft_deleted(rp):
+        raise AccessDenied(f"the recovery point of job {job_id} is no longer there.", field="job")
+    names = {rp["manifest"], *(ref.split("/", 1)[1] for ref in rp.get("pack_refs") or ())}
+    out = cast(ContainerRecord, dict(source))
+    out["grant"] = {"job_id": job_id, "recovery_point_id": rp["id"], "names": names,
+                    "packs": set(rp.get("pack_refs") or ())}
+    return out
+
+
+def check_grant_read(container: ContainerRecord, name: str) -> None:
+    """Under a grant, only the recovery point's manifest, its packs and the key files are readable."""
+    grant = container.get("grant")
+    if grant is not None and not (name.startswith("keys/") or name in grant["names"]):
+        raise AccessDenied(f"restore job {grant['job_id']} grants {name!r} no access: only the data of "
+                           f"recovery point {grant['recovery_point_id']}.", field="name")
