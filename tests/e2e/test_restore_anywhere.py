@@ -126,3 +126,43 @@ def test_cross_subscription_restore_through_an_approved_endpoint(world: tuple[Se
     assert s.ok("job", "show", job["id"])["status"] == "Completed", run.stdout
     assert tree(target / "src") == tree(src)
     refused(tb.run("backup", str(src)), "RegistrationScopeDenied")  # restore-only: it never writes
+
+
+def test_copy_to_another_region_s_vault_then_restore_from_the_copy(world: tuple[Server, Clock],
+                                                                     tmp_path: Path) -> None:
+    s, _clock = world
+    vm_a, _creds = setup_machine(s, tmp_path)
+    src = make_data(tmp_path / "src", 8)
+    rp = vm_a.ok("backup", str(src))["recovery_point"]
+    s.ok("vault", "create", "dr", "--region", "local-2")
+    s.ok("vault", "lock", "put", "dr", "--min-retention-days", "7")
+    refused(s.cli("recovery-point", "copy", rp["id"], "--to", "dr", "--delete-after-days", "3"),
+            "RetentionOutsideLock")
+    assert s.ok("vault", "usage", "dr")["packs"] == 0  # refused before any byte moved
+    out = s.ok("recovery-point", "copy", rp["id"], "--to", "dr", "--delete-after-days", "10")
+    copy = out["recovery_point"]
+    assert copy["vault_name"] == "dr" and copy["copied_from"] == rp["arn"] and copy["copied_bytes"] > 0
+    assert [c["id"] for c in s.ok("recovery-point", "show", rp["id"])["copies"]] == [copy["id"]]
+    again = s.ok("recovery-point", "copy", rp["id"], "--to", "dr", "--delete-after-days", "10")
+    assert again["recovery_point"]["copied_bytes"] == 0  # what is there already is not copied again
+
+    # the source point and its data go; the copy restores on its own, in the other region
+    s.ok("vault", "update", "prod", "--soft-delete", "Disabled")
+    s.ok("recovery-point", "delete", rp["id"])
+    s.ok("vault", "prune", "prod")
+    s.ok("vnet", "create", "dr-net", "--region", "local-2", "--address-space", "127.40.0.0/16",
+         "--subnet", "default=127.40.1.0/24")
+    s.ok("endpoint", "create", "--name", "dr-pe", "--region", "local-2", "--vault", "dr", "--group-id",
+         "AzureBackup", "--vnet", "dr-net", "--subnet", "default", "--dns-integration")
+    creds = tmp_path / "dr.creds"
+    assert s.cli("vault", "credentials", "dr", "-o", str(creds), json_out=False).exit_code == 0
+    dr_vm = Vm(s, tmp_path, "dr-vm", "127.40.1.10")
+    reg = dr_vm.register(creds, f"127.0.0.1:{s.info['dns_port']}")
+    assert reg.exit_code == 0, reg.stdout + reg.stderr
+    target = tmp_path / "from-the-copy"
+    job = s.ok("recovery-point", "restore", copy["id"], "--container", "dr-vm", "--target", str(target))
+    run = subprocess.run([VAULTLINK, "agent", "run", "--once", "--state-dir", str(dr_vm.state), "--passphrase-file",
+                          str(dr_vm.pw)], env=s.env(), capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0 and s.ok("job", "show", job["id"])["status"] == "Completed", run.stdout
+    assert tree(target / "src") == tree(src)
+    refused(s.cli("recovery-point", "delete", copy["id"]), "RecoveryPointLocked")  # the destination's lock

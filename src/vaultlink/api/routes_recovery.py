@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict
 
 from vaultlink.api.calls import call, service_of
 from vaultlink.service import retention
-from vaultlink.service.dataplane import grants, manage
+from vaultlink.service.dataplane import copies, grants, manage
 from vaultlink.service.dataplane.credentials import DEFAULT_VALID_HOURS
 
 router = APIRouter(tags=["recovery"])
@@ -87,3 +87,16 @@ def restore_onto(rp_id: str, body: RestoreOntoIn, request: Request) -> dict[str,
     svc = service_of(request)
     return call(request, "recovery.restore",
                 lambda c: grants.start_restore_onto(svc, c, rp_id, body.container, body.target), target=rp_id)
+
+
+class CopyIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    destination_vault: str  # name, id or ARN (another region or account)
+    delete_after_days: int | None = None  # the copy's lifecycle (default: the destination vault's)
+
+
+@router.post("/recovery-points/{rp_id}/copy", name="recovery.copy")
+def copy_point(rp_id: str, body: CopyIn, request: Request) -> dict[str, Any]:
+    svc = service_of(request)
+    return call(request, "recovery.copy", lambda c: copies.copy_recovery_point(
+        svc, c, rp_id, body.destination_vault, body.delete_after_days), target=rp_id)

@@ -10,7 +10,8 @@ from vaultlink.cli.client import Client
 from vaultlink.cli.common import OutputFormat, OutputOpt, days_or_none, emit, handled
 
 app = typer.Typer(help="Recovery points: one backup of a protected item.", no_args_is_help=True)
-COLUMNS = ("id", "time", "status", "hostname", "protected_item", "files", "bytes_total", "stored_bytes", "expires")
+COLUMNS = ("id", "time", "status", "hostname", "protected_item", "files", "bytes_total", "expires", "copies",
+           "copied_from")
 
 
 @app.command("list")
@@ -71,3 +72,20 @@ def restore_onto(
     with handled(output):
         emit(Client().post(f"/recovery-points/{recovery_point}/restore",
                            {"container": container, "target": target}), output)
+
+
+@app.command("copy")
+def copy(
+    recovery_point: str,
+    to: Annotated[str, typer.Option("--to", help="Destination vault: name, id or ARN (any region or account).")],
+    delete_after_days: Annotated[int | None, typer.Option(
+        help="The copy's lifecycle (default: the destination vault's; its lock decides)")] = None,
+    output: OutputOpt = OutputFormat.table,
+) -> None:
+    """Copy a recovery point to another vault (AWS StartCopyJob): encrypted as stored, restorable there."""
+    with handled(output):
+        out = Client().post(f"/recovery-points/{recovery_point}/copy",
+                            {"destination_vault": to, "delete_after_days": delete_after_days})
+        emit(out if output == OutputFormat.json else {
+            "copy": out["recovery_point"]["id"], "vault": out["recovery_point"]["vault_name"],
+            "job": out["job"]["id"], "copied_bytes": out["recovery_point"]["copied_bytes"]}, output)

@@ -21,6 +21,7 @@ _MANAGEMENT_ACTIONS = {
     "recovery.delete": "backup:DeleteRecoveryPoint",
     "recovery.update": "backup:UpdateRecoveryPointLifecycle",
     "recovery.restore": "backup:StartRestoreJob",
+    "recovery.copy": "backup:StartCopyJob",
     "vault.lock.show": "backup:DescribeBackupVault",
     "vault.lock.put": "backup:PutBackupVaultLockConfiguration",
     "vault.lock.delete": "backup:DeleteBackupVaultLockConfiguration",

@@ -1,0 +1,121 @@
+"""Copy jobs (AWS ``StartCopyJob``): a recovery point copied to another vault, in any region or account.
+
+The service copies what the point registered, as stored: its manifest, its packs and the source machine's
+key files (the key envelope: the source's passphrase opens the copy; no key or plaintext on the server).
+The copy lives in the destination vault under a copy container (one per source machine, no credential),
+with the destination's own lifecycle (checked against its lock) and soft delete; it restores on its own,
+onto any machine of the destination vault (``vaultlink recovery-point restore``). Blobs already there
+(an earlier copy shared them) are not copied again: storage is write-once and content-addressed.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any, cast
+
+from vaultlink.domain.records import RecoveryPointRecord, VaultRecord, find_containers, read_vault
+from vaultlink.domain.retention import is_soft_deleted
+from vaultlink.errors import InvalidInput, NotFound, RecoveryPointNotFound, RecoveryPointSoftDeleted
+from vaultlink.policy.actions import recovery_point_arn
+from vaultlink.ports import Txn
+from vaultlink.service.core import Caller, Service, authorize
+from vaultlink.service.dataplane import storage
+from vaultlink.service.events import EndpointsChanged
+from vaultlink.service.retention import lifecycle_for_new_point
+from vaultlink.service.vaults import find_vault, vault_scope
+
+
+def _copy_container(txn: Txn, svc: Service, dest: VaultRecord, source: dict[str, Any]) -> dict[str, Any]:
+    for c in find_containers(txn, parent_id=dest["id"]):
+        if cast(dict[str, Any], c).get("copy_of") == source["id"]:
+            return cast(dict[str, Any], c)
+    now = svc.clock.now()
+    rec = {"id": "c" + secrets.token_hex(6), "account_id": dest["account_id"], "parent_id": dest["id"], "name": None,
+           "vault_id": dest["id"], "hostname": f"{source.get('hostname')} (copy)", "status": "Registered",
+           "kind": "copy", "copy_of": source["id"], "copy_of_vault": source["vault_id"], "scope": "restore",
+           "secret_hash": "", "endpoint_ids": [], "created": now, "registered": now, "registrations": 0}
+    txn.insert("container", rec["id"], rec)
+    return rec
+
+
+def copy_recovery_point(svc: Service, caller: Caller, rp_id: str, dest_ref: str,
+                        delete_after_days: int | None = None) -> dict[str, Any]:
+    """Copy ``rp_id`` into vault ``dest_ref`` (name, id or ARN); needs ``backup.operate`` on both vaults."""
+    now = svc.clock.now()
+    grew = False
+    with svc.store.transaction() as txn:
+        rp = cast("RecoveryPointRecord | None", txn.get("recovery_point", rp_id))
+        src_vault = read_vault(txn, rp["vault_id"]) if rp else None
+        if rp is None or src_vault is None:
+            raise RecoveryPointNotFound(f"recovery point {rp_id!r} does not exist.")
+        authorize(txn, caller, "backup.operate", vault_scope(src_vault))
+        dest = find_vault(txn, dest_ref, caller.account_id)
+        authorize(txn, caller, "backup.operate", vault_scope(dest))
+        if dest["id"] == src_vault["id"]:
+            raise InvalidInput("copy a recovery point to another vault.", field="destination_vault")
+        if is_soft_deleted(rp):
+            raise RecoveryPointSoftDeleted(f"recovery point {rp_id} is soft-deleted; undelete it first.")
+        if rp.get("pack_refs") is None:
+            raise InvalidInput(f"recovery point {rp_id} did not register its packs (an older agent): it cannot be "
+                               "copied.", field="recovery_point")
+        expires = lifecycle_for_new_point(dest, delete_after_days, now)  # the destination's lock decides
+        source = txn.get("container", rp["container_id"])
+        if source is None:
+            raise NotFound(f"the machine of recovery point {rp_id} is gone.", field="recovery_point")
+        if not storage.accounts_of(dest):
+            storage.add_account(txn, svc, dest)
+            grew = True
+        account = cast(str, storage.write_account(dest))
+        box = _copy_container(txn, svc, dest, source)
+        src_accounts = storage.accounts_of(src_vault)
+    if grew:
+        svc.fire(EndpointsChanged())
+    blobs = storage.blobs_of(svc)
+    names: list[tuple[str, str]] = [(rp["storage_account"], rp["manifest"])]
+    for a in src_accounts:  # every key version: the envelope the source's passphrase opens
+        base = f"vaults/{rp['vault_id']}/{a}/{source['id']}/"
+        names += [(a, key[len(base):]) for key in blobs.list(base + "keys/")]
+    for ref in rp.get("pack_refs") or ():
+        a, _, pack = ref.partition("/")
+        names.append((a, pack))
+    copied = 0
+    for src_account, name in names:
+        dst = storage.blob_key(dest["id"], account, box["id"], name)
+        if blobs.exists(dst):
+            continue
+        data = blobs.get(storage.blob_key(rp["vault_id"], src_account, source["id"], name))
+        blobs.put(dst, data)
+        storage.record_usage(svc, dest["id"], account, len(data))
+        copied += len(data)
+    packs = {ref.split("/", 1)[1] for ref in rp.get("pack_refs") or ()}
+    rows: dict[str, list[tuple[bytes, int, int]]] = {}
+    for cid, _a, pack, off, ln in svc.chunks.rows(rp["vault_id"], source["id"]):
+        if pack in packs:
+            rows.setdefault(pack, []).append((cid, off, ln))
+    for pack, entries in rows.items():
+        svc.chunks.add(dest["id"], box["id"], account, pack, entries)
+    region = svc.catalog.regions.get(dest["region"])
+    new_id = "rp-" + secrets.token_hex(8)
+    copy: dict[str, Any] = {
+        **{k: v for k, v in rp.items() if k not in ("copies", "deleted", "purge_after", "deleted_with")},
+        "id": new_id, "account_id": dest["account_id"], "parent_id": dest["id"],
+        "arn": recovery_point_arn(region.partition.name if region else "aws", dest["region"], dest["account_id"],
+                                  new_id),
+        "vault_id": dest["id"], "vault_name": dest["name"], "container_id": box["id"], "hostname": box["hostname"],
+        "storage_account": account, "pack_refs": sorted(f"{account}/{p}" for p in packs), "expires": expires,
+        "created": now, "status": "Completed", "copied_from": rp["arn"], "copied_bytes": copied,
+    }
+    with svc.store.transaction() as txn:
+        job = {"id": "j" + secrets.token_hex(6), "account_id": dest["account_id"], "parent_id": dest["id"],
+               "name": None, "type": "Copy", "status": "Completed", "vault_id": dest["id"],
+               "container_id": box["id"], "hostname": box["hostname"], "recovery_point_id": new_id,
+               "source_recovery_point": rp["arn"], "start": now, "end": svc.clock.now(), "owner": caller.arn}
+        copy["job_id"] = job["id"]
+        txn.insert("recovery_point", new_id, copy)
+        txn.insert("job", job["id"], job)
+        current = cast(dict[str, Any], txn.get("recovery_point", rp_id) or {})
+        if current:
+            current["copies"] = [*current.get("copies", []), {"vault": dest["name"], "id": new_id,
+                                                              "region": dest["region"], "arn": copy["arn"]}]
+            txn.update("recovery_point", rp_id, current)
+    return {"job": job, "recovery_point": copy}
