@@ -115,3 +115,59 @@ def test_a_locked_point_resists_its_owner(world: World, scoped: dict[str, Any]) 
         assert s.ok("recovery-point", "show", rp["id"])["status"] == "Completed"
     finally:
         s.ok("vault", "lock", "delete", "prod")  # governance: the owner may; the world is shared
+
+
+@pytest.fixture(scope="module")
+def grant(world: World) -> dict[str, Any]:
+    """An open restore job: machine A's point onto machine B (no agent takes it: it stays open)."""
+    rp = next(p for p in world.s.ok("recovery-point", "list", "prod") if p["container_id"] == world.a["container_id"])
+    job = world.s.ok("recovery-point", "restore", rp["id"], "--container", world.b["container_id"], "--target",
+                     "/tmp/never")
+    return {"job": job["id"], "rp": rp}
+
+
+def _under(w: World, who: dict[str, Any], source: str, job: str, method: str = "GET", path: str = "/?prefix=",
+           content: bytes | None = None, token: str | None = None, host: str | None = None) -> httpx.Response:
+    return w.send(source, host or w.blob_host(who), {"Authorization": f"Bearer {token or who['credential']}",
+                                                     "X-Vaultlink-Restore-Job": job}, method, path, content)
+
+
+GRANT_ROWS: list[tuple[str, str, Callable[[World, dict[str, Any]], httpx.Response], int, str]] = [
+    ("the granted machine writing into the source's namespace", "127.10.1.11", lambda w, g: _under(
+        w, w.b, "127.10.1.11", g["job"], "PUT", "/keys/key.7", b"garbage"), 403, "AccessDenied"),
+    ("the granted machine listing the source's recovery points", "127.10.1.11", lambda w, g: _under(
+        w, w.b, "127.10.1.11", g["job"], path="/recovery-points", host=w.backup_host()), 403, "AccessDenied"),
+    ("another machine using the job's grant", "127.10.1.10", lambda w, g: _under(
+        w, w.a, "127.10.1.10", g["job"]), 403, "AccessDenied"),
+    ("an API key with a restore job's header", "127.10.1.11", lambda w, g: _under(
+        w, w.b, "127.10.1.11", g["job"], token=w.s.owner_key), 403, "AccessDenied"),
+    ("a made-up restore job", "127.10.1.11", lambda w, g: _under(
+        w, w.b, "127.10.1.11", "j000000000000"), 403, "AccessDenied"),
+    ("another tenant copying the vault's point into its own vault", "127.0.0.1", lambda w, g: w.send(
+        "127.0.0.1", "127.0.0.1", {"Authorization": f"Bearer {w.tenant_key}", "Content-Type": "application/json"},
+        "POST", f"/v1/recovery-points/{g['rp']['id']}/copy", b'{"destination_vault": "prod"}', ip="127.0.0.1"),
+     403, "AccessDenied"),
+]
+
+
+@pytest.mark.parametrize("row", GRANT_ROWS, ids=[r[0] for r in GRANT_ROWS])
+def test_grant_attack_is_refused_audited_and_changes_nothing(
+        world: World, grant: dict[str, Any], row: tuple[str, str, Any, int, str]) -> None:
+    _name, source, run, status, code = row
+    before = world.blobs_digest()
+    rps = world.s.ok("recovery-point", "list", "prod")
+    since = time.time()
+    r = run(world, grant)
+    assert r.status_code == status, (r.status_code, r.text)
+    assert r.json()["error"]["code"] == code, r.text
+    events = world.audited(code, source, since)
+    assert events and all(e["decision"] == "denied" for e in events), events
+    assert world.blobs_digest() == before, "stored data changed"
+    assert world.s.ok("recovery-point", "list", "prod") == rps
+
+
+def test_the_grant_reads_exactly_its_point(world: World, grant: dict[str, Any]) -> None:
+    names = _under(world, world.b, "127.10.1.11", grant["job"]).json()["names"]
+    manifest = grant["rp"]["manifest"]
+    assert manifest in names and all(n.startswith(("keys/", "packs/")) or n == manifest for n in names)
+    assert _under(world, world.b, "127.10.1.11", grant["job"], path="/" + manifest).status_code == 200

@@ -32,13 +32,11 @@ def container_for(request: Request, ctx: DataContext) -> ContainerRecord:
     """The machine whose data the request acts on: the caller's own, or, with a restore job's header, the
     source machine under that job's grant (read actions on one recovery point's data only)."""
     svc = svc_of(request)
-    own = calling_container(svc, ctx, request.headers.get(CONTAINER_HEADER))
     job = request.headers.get(JOB_HEADER)
-    if job is None:
-        return own
-    if ctx.caller.kind != "container":
+    if job is not None and ctx.caller.kind != "container":
         raise AccessDenied("a restore job's grant is for the machine the job runs on (its container credential).")
-    return granted_source(svc, own, job, ctx.action)
+    own = calling_container(svc, ctx, request.headers.get(CONTAINER_HEADER))
+    return own if job is None else granted_source(svc, own, job, ctx.action)
 
 
 async def container_for_async(request: Request, ctx: DataContext) -> ContainerRecord:
