@@ -276,10 +276,20 @@ def finish_job(svc: Service, container: ContainerRecord, job_id: str, status: st
         return job
 
 
+def listed_point(rp: dict[str, Any]) -> dict[str, Any]:
+    """A recovery point as listings show it: its pack list (thousands of names for a large machine) counted,
+    not spelled out (``show`` has it)."""
+    refs = rp.get("pack_refs")
+    out = {k: v for k, v in rp.items() if k != "pack_refs"}
+    out["packs_referenced"] = None if refs is None else len(refs)
+    return out
+
+
 def container_recovery_points(svc: Service, container: ContainerRecord) -> list[dict[str, Any]]:
     with svc.store.transaction() as txn:
         rps = txn.find("recovery_point", parent_id=container["vault_id"])
-    return sorted((r for r in rps if r.get("container_id") == container["id"]), key=lambda r: r["time"])
+    return sorted((listed_point(r) for r in rps if r.get("container_id") == container["id"]),
+                  key=lambda r: r["time"])
 
 
 def container_recovery_point(svc: Service, container: ContainerRecord, rp_id: str) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from vaultlink.errors import NotFound, RecoveryPointNotFound
 from vaultlink.service.core import Caller, Service, authorize
 from vaultlink.service.dataplane.containers import public_container, vault_names
 from vaultlink.service.dataplane.credentials import DEFAULT_VALID_HOURS, create_registration_secret
+from vaultlink.service.dataplane.jobs import listed_point
 from vaultlink.service.vaults import find_vault, vault_scope
 
 CREDENTIALS_KIND = "vaultlink-vault-credentials"
@@ -54,7 +55,7 @@ def list_recovery_points(svc: Service, caller: Caller, vault_ref: str, container
     with svc.store.transaction() as txn:
         rps = txn.find("recovery_point", parent_id=vault["id"])
     out = [
-        r for r in rps
+        listed_point(r) for r in rps
         if (container is None or container in (r.get("container_id"), r.get("hostname")))
         and (item is None or r.get("protected_item_id") == item)
     ]
