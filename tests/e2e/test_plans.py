@@ -33,8 +33,10 @@ def test_plan_schedule_agent_run_expiry_and_retention(world: tuple[Server, Clock
     s, clock = world
     vm_a, _ = setup_machine(s, tmp_path)
     src = make_data(tmp_path / "src", 4)
+    s.ok("vault", "create", "dr", "--region", "local-2")
     plan = {"rules": [{"name": "every-minute", "vault": "prod", "schedule": "cron(* * * * ? *)",
-                       "timezone": "Europe/Paris", "start_window_minutes": 5, "delete_after_days": 1}],
+                       "timezone": "Europe/Paris", "start_window_minutes": 5, "delete_after_days": 1,
+                       "copy_to": [{"vault": "dr", "delete_after_days": 30}]}],
             "selections": [{"name": "docs", "tags": {"env": "prod"}, "paths": [str(src)]}]}
     assert s.ok("container", "tag", "prod", "vm-a", "--tag", "env=prod")["tags"] == {"env": "prod"}
     (tmp_path / "plan.json").write_text(json.dumps(plan))
@@ -60,6 +62,10 @@ def test_plan_schedule_agent_run_expiry_and_retention(world: tuple[Server, Clock
             [j for j in s.ok("job", "list", "prod") if j.get("plan") == "nightly"]))
         points = s.ok("recovery-point", "list", "prod")
         assert len(jobs) == len(points) >= 2 and all(p["expires"] for p in points)
+        # the rule's copy action: every new point is copied to the other region's vault, with its own lifecycle
+        copies = wait_for("the copies", lambda: (lambda cs: cs if len(cs) == len(points) else None)(
+            s.ok("recovery-point", "list", "dr")))
+        assert {c["copied_from"] for c in copies} == {p["arn"] for p in points}
     finally:
         agent.send_signal(signal.SIGTERM)
         rc = agent.wait(timeout=60)

@@ -85,3 +85,13 @@ def test_tag_selections() -> None:
                 {"name": "x", "paths": ["/srv"]}):
         with pytest.raises(InvalidInput):
             P.parse_selection(bad)
+
+
+def test_copy_rules() -> None:
+    r = rule(copy_to=[{"vault": "dr", "delete_after_days": 30}, {"vault": "arn:aws:backup:x:1:backup-vault:y"}])
+    assert r["copy_to"] == [{"vault": "dr", "delete_after_days": 30},
+                            {"vault": "arn:aws:backup:x:1:backup-vault:y", "delete_after_days": None}]
+    for bad in ([{"vault": 1}], [{"vault": "dr", "delete_after_days": 0}], [{"vault": "dr", "x": 1}],
+                [{"vault": "dr"}] * 6, "dr"):
+        with pytest.raises(InvalidInput):
+            rule(copy_to=bad)

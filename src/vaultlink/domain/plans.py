@@ -34,6 +34,7 @@ class Rule(TypedDict):
     start_window_minutes: int
     completion_window_minutes: int
     delete_after_days: int | None
+    copy_to: list[dict[str, Any]]  # [{"vault": id, "delete_after_days": N | None}]: copies of every new point
 
 
 class Selection(TypedDict, total=False):
@@ -97,7 +98,7 @@ def parse_rule(raw: Any, vault_id: str) -> Rule:
     if not isinstance(raw, dict):
         raise InvalidType("each rule must be an object.", field="rules")
     unknown = set(raw) - {"name", "vault", "schedule", "timezone", "start_window_minutes",
-                          "completion_window_minutes", "delete_after_days"}
+                          "completion_window_minutes", "delete_after_days", "copy_to"}
     if unknown:
         raise InvalidInput(f"unknown rule field {sorted(unknown)[0]!r}.", field=f"rules.{sorted(unknown)[0]}")
     start = _minutes(raw.get("start_window_minutes"), "start_window_minutes", DEFAULT_START_WINDOW, 1)
@@ -111,7 +112,23 @@ def parse_rule(raw: Any, vault_id: str) -> Rule:
         raise InvalidInput("delete_after_days must be a whole number of days (1-36500).", field="delete_after_days")
     return {"name": _name(raw.get("name"), "rules.name"), "vault": vault_id,
             "schedule": cron_expression(raw.get("schedule")), "timezone": _zone(raw.get("timezone", "UTC")),
-            "start_window_minutes": start, "completion_window_minutes": complete, "delete_after_days": days}
+            "start_window_minutes": start, "completion_window_minutes": complete, "delete_after_days": days,
+            "copy_to": _copy_to(raw.get("copy_to", []))}
+
+
+def _copy_to(raw: Any) -> list[dict[str, Any]]:
+    """A rule's copy actions, vaults as given (the service resolves and authorizes them)."""
+    if not isinstance(raw, list) or len(raw) > 5:
+        raise InvalidInput("copy_to is a list of at most 5 {vault, delete_after_days}.", field="rules.copy_to")
+    out = []
+    for c in raw:
+        if not isinstance(c, dict) or set(c) - {"vault", "delete_after_days"} or not isinstance(c.get("vault"), str):
+            raise InvalidInput("each copy_to entry is {vault, delete_after_days}.", field="rules.copy_to")
+        days = c.get("delete_after_days")
+        if days is not None and (isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= 36500):
+            raise InvalidInput("copy_to delete_after_days must be 1-36500.", field="rules.copy_to.delete_after_days")
+        out.append({"vault": c["vault"], "delete_after_days": days})
+    return out
 
 
 def check_tags(tags: Any, field: str = "tags") -> dict[str, str]:

@@ -43,7 +43,14 @@ def create_plan(svc: Service, caller: Caller, name: str, doc: Any) -> dict[str, 
                 raise InvalidInput("each rule names its target vault (name, id or ARN).", field="rules.vault")
             vault = find_vault(txn, ref, caller.account_id)
             authorize(txn, caller, "backup.operate", vault_scope(vault))
-            rules.append(P.parse_rule(raw, vault["id"]))
+            rule = P.parse_rule(raw, vault["id"])
+            for copy in rule["copy_to"]:  # the plan's owner must be able to copy into each destination
+                dest = find_vault(txn, copy["vault"], caller.account_id)
+                authorize(txn, caller, "backup.operate", vault_scope(dest))
+                if dest["id"] == vault["id"]:
+                    raise InvalidInput("a copy rule copies to another vault.", field="rules.copy_to")
+                copy["vault"] = dest["id"]
+            rules.append(rule)
             regions.append(vault["region"])
         if len({r["name"] for r in rules}) != len(rules):
             raise InvalidInput("rule names must be unique within a plan.", field="rules.name")

@@ -15,8 +15,10 @@ from typing import Any, cast
 
 from vaultlink.domain import plans as P
 from vaultlink.domain.records import ContainerRecord, find_containers, read_vault
+from vaultlink.errors import VaultlinkError
 from vaultlink.service.core import Service
 from vaultlink.service.dataplane import queue, storage
+from vaultlink.service.dataplane.copies import copy_point
 
 SERVICE_PRINCIPAL = "vaultlink:service"
 
@@ -35,7 +37,8 @@ def _job(plan: dict[str, Any], rule: P.Rule, sel: P.Selection, c: ContainerRecor
         "plan_id": plan["id"], "plan": plan["name"], "rule": rule["name"], "selection": sel["name"],
         "paths": sel["paths"], "scheduled": due, "start_by": due + rule["start_window_minutes"] * 60.0,
         "complete_by": due + rule["completion_window_minutes"] * 60.0,
-        "delete_after_days": rule["delete_after_days"], "start": None, "end": None,
+        "delete_after_days": rule["delete_after_days"], "copy_to": rule.get("copy_to") or [], "start": None,
+        "end": None,
         "error": None if status == "Created" else "the start window passed while the service was not running",
     }
 
@@ -86,7 +89,34 @@ def schedule(svc: Service, now: float) -> dict[str, int]:
             _audit_expired(svc, job)
         out["expired"] += len(expired)
     out["expired"] += expire_jobs(svc, now)
+    out["copied"] = run_copies(svc)
     return out
+
+
+def run_copies(svc: Service) -> int:
+    """The copies that plan rules asked for each new point (``copy_pending``); a copy the destination
+    refuses (its lock, a vault gone) is recorded on the point and audited, not retried."""
+    with svc.store.transaction() as txn:
+        pending = [(r["id"], r["account_id"], r["vault_id"], list(r.get("copy_pending") or ()))
+                   for r in txn.find("recovery_point") if r.get("copy_pending")]
+    done = 0
+    for rp_id, account_id, vault_id, copies in pending:
+        for c in copies:
+            try:
+                copy_point(svc, rp_id, c["vault"], c.get("delete_after_days"), SERVICE_PRINCIPAL)
+                done += 1
+            except VaultlinkError as exc:
+                with svc.store.transaction() as txn:
+                    rp = txn.get("recovery_point", rp_id)
+                    if rp is not None:
+                        rp["copy_pending"] = [x for x in rp.get("copy_pending") or () if x != c]
+                        rp["copy_errors"] = [*rp.get("copy_errors", []), {"vault": c["vault"], "code": exc.code,
+                                                                           "message": exc.message}][-10:]
+                        txn.update("recovery_point", rp_id, rp)
+                svc.audit.emit({"plane": "service", "action": "recovery.copy", "principal": SERVICE_PRINCIPAL,
+                                "account_id": account_id, "vault": vault_id, "target": rp_id, "decision": "denied",
+                                "code": exc.code, "message": exc.message})
+    return done
 
 
 def expire_jobs(svc: Service, now: float) -> int:

@@ -41,8 +41,6 @@ def _copy_container(txn: Txn, svc: Service, dest: VaultRecord, source: dict[str,
 def copy_recovery_point(svc: Service, caller: Caller, rp_id: str, dest_ref: str,
                         delete_after_days: int | None = None) -> dict[str, Any]:
     """Copy ``rp_id`` into vault ``dest_ref`` (name, id or ARN); needs ``backup.operate`` on both vaults."""
-    now = svc.clock.now()
-    grew = False
     with svc.store.transaction() as txn:
         rp = cast("RecoveryPointRecord | None", txn.get("recovery_point", rp_id))
         src_vault = read_vault(txn, rp["vault_id"]) if rp else None
@@ -51,6 +49,21 @@ def copy_recovery_point(svc: Service, caller: Caller, rp_id: str, dest_ref: str,
         authorize(txn, caller, "backup.operate", vault_scope(src_vault))
         dest = find_vault(txn, dest_ref, caller.account_id)
         authorize(txn, caller, "backup.operate", vault_scope(dest))
+    return copy_point(svc, rp_id, dest["id"], delete_after_days, caller.arn)
+
+
+def copy_point(svc: Service, rp_id: str, dest_id: str, delete_after_days: int | None, who: str) -> dict[str, Any]:
+    """The copy itself, once the caller (or the plan whose copy rule asks for it) was authorized."""
+    now = svc.clock.now()
+    grew = False
+    with svc.store.transaction() as txn:
+        rp = cast("RecoveryPointRecord | None", txn.get("recovery_point", rp_id))
+        src_vault = read_vault(txn, rp["vault_id"]) if rp else None
+        dest = read_vault(txn, dest_id)
+        if rp is None or src_vault is None:
+            raise RecoveryPointNotFound(f"recovery point {rp_id!r} does not exist.")
+        if dest is None:
+            raise NotFound(f"the destination vault {dest_id} does not exist.", field="destination_vault")
         if dest["id"] == src_vault["id"]:
             raise InvalidInput("copy a recovery point to another vault.", field="destination_vault")
         if is_soft_deleted(rp):
@@ -97,7 +110,8 @@ def copy_recovery_point(svc: Service, caller: Caller, rp_id: str, dest_ref: str,
     region = svc.catalog.regions.get(dest["region"])
     new_id = "rp-" + secrets.token_hex(8)
     copy: dict[str, Any] = {
-        **{k: v for k, v in rp.items() if k not in ("copies", "deleted", "purge_after", "deleted_with")},
+        **{k: v for k, v in rp.items()
+           if k not in ("copies", "deleted", "purge_after", "deleted_with", "copy_pending", "copy_errors")},
         "id": new_id, "account_id": dest["account_id"], "parent_id": dest["id"],
         "arn": recovery_point_arn(region.partition.name if region else "aws", dest["region"], dest["account_id"],
                                   new_id),
@@ -109,7 +123,7 @@ def copy_recovery_point(svc: Service, caller: Caller, rp_id: str, dest_ref: str,
         job = {"id": "j" + secrets.token_hex(6), "account_id": dest["account_id"], "parent_id": dest["id"],
                "name": None, "type": "Copy", "status": "Completed", "vault_id": dest["id"],
                "container_id": box["id"], "hostname": box["hostname"], "recovery_point_id": new_id,
-               "source_recovery_point": rp["arn"], "start": now, "end": svc.clock.now(), "owner": caller.arn}
+               "source_recovery_point": rp["arn"], "start": now, "end": svc.clock.now(), "owner": who}
         copy["job_id"] = job["id"]
         txn.insert("recovery_point", new_id, copy)
         txn.insert("job", job["id"], job)
@@ -117,5 +131,6 @@ def copy_recovery_point(svc: Service, caller: Caller, rp_id: str, dest_ref: str,
         if current:
             current["copies"] = [*current.get("copies", []), {"vault": dest["name"], "id": new_id,
                                                               "region": dest["region"], "arn": copy["arn"]}]
+            current["copy_pending"] = [c for c in current.get("copy_pending") or () if c.get("vault") != dest["id"]]
             txn.update("recovery_point", rp_id, current)
     return {"job": job, "recovery_point": copy}

@@ -249,6 +249,7 @@ def complete_backup(svc: Service, container: ContainerRecord, job_id: str, manif
             "status": "Completed",
             "pack_refs": refs,
             "expires": expires,
+            "copy_pending": list(job.get("copy_to") or []),  # a plan rule's copies: the scheduler makes them
             **clean,
         }
         txn.insert("recovery_point", rp_id, rp)
