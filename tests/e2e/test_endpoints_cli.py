@@ -316,13 +316,22 @@ def test_manual_approval_and_connection_states(shared_server: Server) -> None:
 def _give_history(s: Server, vault_id: str) -> None:
     """Simulate a past registration (the data path sets this flag) by writing the record directly."""
     from vaultlink.adapters.sqlstore import SqlStore
+    from vaultlink.errors import StoreError
 
     store = SqlStore(f"sqlite:///{s.data_dir / 'vaultlink.db'}")
     try:
-        with store.transaction() as txn:
-            rec = txn.require("vault", vault_id)
-            rec["protection_history"] = {"container_registered": True, "item_protected": True, "attempted": True}
-            txn.update("vault", vault_id, rec)
+        for attempt in range(50):  # another process's write (the server's audit writer) may hold the database
+            try:
+                with store.transaction() as txn:
+                    rec = txn.require("vault", vault_id)
+                    rec["protection_history"] = {"container_registered": True, "item_protected": True,
+                                                 "attempted": True}
+                    txn.update("vault", vault_id, rec)
+                break
+            except StoreError:
+                if attempt == 49:
+                    raise
+                time.sleep(0.1)
     finally:
         store.close()
 
