@@ -6,6 +6,7 @@ server dies (D), a restore whose target is swapped under it (E), anonymous flood
 from __future__ import annotations
 
 import json
+import os
 import random
 import signal
 import socket
@@ -89,6 +90,19 @@ def _free_port() -> int:
         return int(sk.getsockname()[1])
 
 
+def _pack_count(data_dir: Path) -> int:
+    return sum(1 for p in (data_dir / "blobs").rglob("*") if p.is_file() and p.parent.name == "packs")
+
+
+def _wait_for_packs(data_dir: Path, n: int) -> None:
+    """Until the server stored ``n`` packs: a backup is really under way (not a fixed sleep, which a fast
+    agent outruns)."""
+    deadline = time.monotonic() + 60
+    while _pack_count(data_dir) < n:
+        assert time.monotonic() < deadline, "the backup stored no pack within 60 s"
+        time.sleep(0.01)
+
+
 def test_agent_fails_in_its_window_when_the_server_dies_and_finishes_when_it_returns(tmp_path: Path) -> None:
     port, dns_port = _free_port(), _free_port()
     args = ("--api-port", str(port), "--dns-port", str(dns_port))
@@ -97,12 +111,12 @@ def test_agent_fails_in_its_window_when_the_server_dies_and_finishes_when_it_ret
         _vid, creds = private_vault(s, tmp_path)
         m = Vm(s, tmp_path, "vm", "127.10.1.30")
         assert m.register(creds, f"127.0.0.1:{dns_port}").exit_code == 0
-        src = make_data(tmp_path / "src", 96, seed=5)
+        src = make_data(tmp_path / "src", 192, seed=5)
         # the server dies for good mid-backup: the backup fails within its retry window, naming why
         p = subprocess.Popen([VAULTLINK, "agent", "backup", str(src), "--state-dir", str(m.state), "--passphrase-file",
                               str(m.pw), "--retry-for", "5", "--no-progress", "-o", "json"], env=s.env(),
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        time.sleep(1.0)
+        _wait_for_packs(s.data_dir, 1)  # the backup is under way (a 192 MiB backup has ~12 packs to go)
         s.proc.send_signal(signal.SIGKILL)
         s.proc.wait(10)
         t0 = time.monotonic()
@@ -111,10 +125,12 @@ def test_agent_fails_in_its_window_when_the_server_dies_and_finishes_when_it_ret
         assert json.loads(out)["error"]["code"] == "ServiceUnavailable"
         # the server comes back during a backup: the agent retries and finishes
         s = start_server(tmp_path / "data", args)
+        (src / "more.bin").write_bytes(os.urandom(64 << 20))  # new data: this backup uploads packs again
+        packs = _pack_count(s.data_dir)
         p = subprocess.Popen([VAULTLINK, "agent", "backup", str(src), "--state-dir", str(m.state), "--passphrase-file",
                               str(m.pw), "--retry-for", "60", "--no-progress", "-o", "json"], env=s.env(),
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        time.sleep(1.0)
+        _wait_for_packs(s.data_dir, packs + 1)
         s.proc.send_signal(signal.SIGKILL)
         s.proc.wait(10)
         time.sleep(2.0)
