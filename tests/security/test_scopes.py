@@ -77,20 +77,26 @@ ROWS: list[tuple[str, str, Run, int, str]] = [
 ]
 
 
-@pytest.mark.parametrize("row", ROWS, ids=[r[0] for r in ROWS])
-def test_scope_attack_is_refused_audited_and_changes_nothing(
-        world: World, scoped: dict[str, Any], row: tuple[str, str, Run, int, str]) -> None:
-    _name, source, run, status, code = row
+def refused_audited_unchanged(world: World, source: str, attack: Callable[[], httpx.Response], status: int,
+                              code: str) -> None:
+    """The attack is refused with ``status`` and ``code``, audited as a refusal, and changes nothing stored."""
     before = world.blobs_digest()
     rps = world.s.ok("recovery-point", "list", "prod")
     since = time.time()
-    r = run(world, scoped)
+    r = attack()
     assert r.status_code == status, (r.status_code, r.text)
     assert r.json()["error"]["code"] == code, r.text
     events = world.audited(code, source, since)
     assert events and all(e["decision"] == "denied" for e in events), events
     assert world.blobs_digest() == before, "stored data changed"
     assert world.s.ok("recovery-point", "list", "prod") == rps
+
+
+@pytest.mark.parametrize("row", ROWS, ids=[r[0] for r in ROWS])
+def test_scope_attack_is_refused_audited_and_changes_nothing(
+        world: World, scoped: dict[str, Any], row: tuple[str, str, Run, int, str]) -> None:
+    _name, source, run, status, code = row
+    refused_audited_unchanged(world, source, lambda: run(world, scoped), status, code)
 
 
 def test_a_locked_point_resists_its_owner(world: World, scoped: dict[str, Any]) -> None:
@@ -154,16 +160,7 @@ GRANT_ROWS: list[tuple[str, str, Callable[[World, dict[str, Any]], httpx.Respons
 def test_grant_attack_is_refused_audited_and_changes_nothing(
         world: World, grant: dict[str, Any], row: tuple[str, str, Any, int, str]) -> None:
     _name, source, run, status, code = row
-    before = world.blobs_digest()
-    rps = world.s.ok("recovery-point", "list", "prod")
-    since = time.time()
-    r = run(world, grant)
-    assert r.status_code == status, (r.status_code, r.text)
-    assert r.json()["error"]["code"] == code, r.text
-    events = world.audited(code, source, since)
-    assert events and all(e["decision"] == "denied" for e in events), events
-    assert world.blobs_digest() == before, "stored data changed"
-    assert world.s.ok("recovery-point", "list", "prod") == rps
+    refused_audited_unchanged(world, source, lambda: run(world, grant), status, code)
 
 
 def test_the_grant_reads_exactly_its_point(world: World, grant: dict[str, Any]) -> None:

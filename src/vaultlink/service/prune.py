@@ -102,11 +102,6 @@ def refuse_during_sweep(txn: Txn, container_id: str) -> None:
         raise PruneInProgress()
 
 
-def leased(txn: Txn, container_id: str) -> set[str]:
-    rec = txn.get("container", container_id) or {}
-    return set((rec.get(LEASE) or {}).get("packs") or ())
-
-
 def prune_container(svc: Service, container_id: str, now: float, grace: float) -> dict[str, int]:
     """One mark-and-sweep pass over one container; returns counts and bytes."""
     stats = {"swept": 0, "swept_bytes": 0, "condemned": 0, "resumed": 0, "unknown": 0}

@@ -64,7 +64,8 @@ def _point(txn: Txn, caller: Caller, rp_id: str, permission: str) -> tuple[Recov
     return rp, vault
 
 
-def _drop_manifest(svc: Service, rp: RecoveryPointRecord) -> None:
+def drop_manifest(svc: Service, rp: RecoveryPointRecord) -> None:
+    """Delete a point's manifest blob (the point is gone for good; its packs go at the next prune)."""
     if svc.blobs is not None:
         with contextlib.suppress(Exception):
             svc.blobs.delete(storage.blob_key(rp["vault_id"], rp["storage_account"], rp["container_id"],
@@ -84,7 +85,7 @@ def delete_recovery_point(svc: Service, caller: Caller, rp_id: str) -> dict[str,
             txn.update("recovery_point", rp_id, rp)
             return {"id": rp_id, "deleted": True, "status": "SoftDeleted", "purge_after": rp["purge_after"]}
         txn.delete("recovery_point", rp_id)
-    _drop_manifest(svc, rp)
+    drop_manifest(svc, rp)
     return {"id": rp_id, "deleted": True, "status": "Deleted"}
 
 
@@ -139,5 +140,5 @@ def expire_and_purge(svc: Service, vault_id: str, now: float) -> dict[str, int]:
             txn.delete("recovery_point", rp["id"])
             gone.append(rp)
     for rp in gone:
-        _drop_manifest(svc, rp)
+        drop_manifest(svc, rp)
     return {"expired": expired, "purged": purged}

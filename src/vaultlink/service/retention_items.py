@@ -19,6 +19,7 @@ from vaultlink.service.core import Caller, Service, authorize
 from vaultlink.service.dataplane import storage
 from vaultlink.service.dataplane.containers import public_container
 from vaultlink.service.events import ContainersChanged
+from vaultlink.service.retention import drop_manifest
 from vaultlink.service.vaults import find_vault, vault_scope
 
 
@@ -60,9 +61,7 @@ def _item(txn: Txn, caller: Caller, item_id: str) -> tuple[dict[str, Any], Vault
 
 def _drop_manifests(svc: Service, points: list[RecoveryPointRecord]) -> None:
     for rp in points:
-        with contextlib.suppress(Exception):
-            storage.blobs_of(svc).delete(storage.blob_key(rp["vault_id"], rp["storage_account"], rp["container_id"],
-                                                          rp["manifest"]))
+        drop_manifest(svc, rp)
 
 
 def list_items(svc: Service, caller: Caller, vault_ref: str, container: str | None = None) -> list[dict[str, Any]]:
