@@ -14,7 +14,7 @@ from vaultlink.errors import InvalidInput, PayloadTooLarge
 from vaultlink.service.dataplane import blobs
 from vaultlink.service.dataplane.containers import check_blob_read
 from vaultlink.service.dataplane.context import DataContext
-from vaultlink.service.dataplane.grants import check_grant_read
+from vaultlink.service.dataplane.grants import check_grant_read, grant_allows
 
 router = APIRouter()
 Ctx = Depends(data_context)
@@ -31,10 +31,7 @@ def _account(ctx: DataContext) -> str:
 def list_blobs(request: Request, prefix: str = "", ctx: DataContext = Ctx) -> dict[str, Any]:
     c = container_for(request, ctx)
     names = blobs.list_blobs(svc_of(request), ctx.vault_id or "", _account(ctx), c, prefix)
-    grant = c.get("grant")
-    if grant is not None:  # under a restore grant: only what the grant covers
-        names = [n for n in names if n.startswith("keys/") or n in grant["names"]]
-    return {"names": names}
+    return {"names": [n for n in names if grant_allows(c, n)]}  # under a restore grant: only what it covers
 
 
 @router.put("/{name:path}", name="backup:PutBackupData")

@@ -12,7 +12,7 @@ import secrets
 from typing import Any
 
 from vaultlink.dns import names as N
-from vaultlink.domain.records import ContainerRecord, VaultRecord, read_container, require_vault
+from vaultlink.domain.records import ContainerRecord, VaultRecord, find_containers, read_container, require_vault
 from vaultlink.domain.vaults import mark_history
 from vaultlink.errors import (
     AccessDenied,
@@ -160,6 +160,11 @@ def register(
         svc.fire(EndpointsChanged())
     svc.fire(ContainersChanged())  # the fabric's credential cache forgets the old credential / flag
     return out
+
+
+def machine_of(txn: Any, vault_id: str, ref: str) -> ContainerRecord | None:
+    """A machine of the vault by container id or hostname."""
+    return next((c for c in find_containers(txn, parent_id=vault_id) if ref in (c["id"], c.get("hostname"))), None)
 
 
 def calling_container(svc: Service, ctx: DataContext, header: str | None) -> ContainerRecord:

@@ -14,12 +14,12 @@ from __future__ import annotations
 import secrets
 from typing import Any, cast
 
-from vaultlink.domain.records import ContainerRecord, RecoveryPointRecord, find_containers, read_container
+from vaultlink.domain.records import ContainerRecord, RecoveryPointRecord, read_container
 from vaultlink.domain.retention import is_soft_deleted
 from vaultlink.errors import AccessDenied, InvalidInput, NotFound, RecoveryPointNotFound, RecoveryPointSoftDeleted
 from vaultlink.service.core import Caller, Service, authorize
 from vaultlink.service.dataplane import queue, storage
-from vaultlink.service.dataplane.containers import check_scope_allows
+from vaultlink.service.dataplane.containers import check_scope_allows, machine_of
 from vaultlink.service.vaults import vault_scope
 
 JOB_HEADER = "x-vaultlink-restore-job"
@@ -43,8 +43,7 @@ def start_restore_onto(svc: Service, caller: Caller, rp_id: str, machine: str, t
         if rp.get("pack_refs") is None:
             raise InvalidInput(f"recovery point {rp_id} was made by an older agent that did not register its "
                                "packs; restore it on its own machine.", field="recovery_point")
-        dest = next((c for c in find_containers(txn, parent_id=vault["id"])
-                     if machine in (c["id"], c.get("hostname"))), None)
+        dest = machine_of(txn, vault["id"], machine)
         if dest is None or dest.get("status") == "SoftDeleted":
             raise NotFound(f"machine {machine!r} is not registered with vault {vault['name']}.", field="container")
         check_scope_allows(dest, "backup:StartRestoreJob")
@@ -90,9 +89,14 @@ def granted_source(svc: Service, caller_container: ContainerRecord, job_id: str,
     return out
 
 
-def check_grant_read(container: ContainerRecord, name: str) -> None:
-    """Under a grant, only the recovery point's manifest, its packs and the key files are readable."""
+def grant_allows(container: ContainerRecord, name: str) -> bool:
+    """Without a grant, anything of the machine's own; under one, the point's manifest, packs and key files."""
     grant = container.get("grant")
-    if grant is not None and not (name.startswith("keys/") or name in grant["names"]):
+    return grant is None or name.startswith("keys/") or name in grant["names"]
+
+
+def check_grant_read(container: ContainerRecord, name: str) -> None:
+    grant = container.get("grant")
+    if grant is not None and not grant_allows(container, name):
         raise AccessDenied(f"restore job {grant['job_id']} grants {name!r} no access: only the data of "
                            f"recovery point {grant['recovery_point_id']}.", field="name")
