@@ -13,25 +13,19 @@ import json
 import os
 import sys
 from typing import Any
-from urllib.parse import urlparse
 
-from vaultlink.adapters.blob_local import LocalBlobStore
-from vaultlink.adapters.blob_memory import MemoryBlobStore
-from vaultlink.adapters.chunkindex_memory import MemoryVaultChunkIndex
-from vaultlink.adapters.chunkindex_sql import SqlVaultChunkIndex
 from vaultlink.adapters.clock_file import FileOffsetClock
-from vaultlink.adapters.memstore import MemoryStore
-from vaultlink.adapters.sqlstore import SqlStore
+from vaultlink.adapters.open import open_blobs, open_chunk_index, open_store
 from vaultlink.api.app import create_app
 from vaultlink.api.data_apps import build_data_apps
 from vaultlink.config import Config
 from vaultlink.domain.regions import load_catalog
-from vaultlink.errors import InvalidInput
 from vaultlink.fabric.listeners import attach as attach_fabric
-from vaultlink.ports import BlobStore, MetadataStore, VaultChunkIndex
+from vaultlink.ports import BlobStore, MetadataStore
 from vaultlink.runtime.dns import attach as attach_dns
 from vaultlink.runtime.maintenance import attach as attach_maintenance
 from vaultlink.runtime.process import Runtime, write_private
+from vaultlink.runtime.prune_worker import PruneWorker
 from vaultlink.service.audit import AuditSink
 from vaultlink.service.core import Service
 from vaultlink.service.dataplane import drop_vault_data
@@ -42,47 +36,14 @@ from vaultlink.service.events import EndpointsChanged, VaultDeleting, VaultsChan
 from vaultlink.service.identity import bootstrap
 
 
-def open_store(url: str) -> Any:
-    """A metadata store for ``url``: ``sqlite:///…``, ``postgresql+psycopg://…`` or ``memory://``."""
-    if url.startswith("memory:"):
-        return MemoryStore()
-    if url.startswith(("sqlite", "postgresql")):
-        return SqlStore(url)
-    raise InvalidInput(
-        f"metadata_url {url!r} is not supported; use sqlite:///PATH or postgresql+psycopg://…",
-        field="metadata_url",
-    )
-
-
-def open_chunk_index(store: Any) -> VaultChunkIndex:
-    """The chunk index beside the metadata store: in its SQL database, or in memory for ``memory://``."""
-    if isinstance(store, SqlStore):
-        return SqlVaultChunkIndex(store.engine, store.writer_lock)
-    return MemoryVaultChunkIndex()
-
-
-def open_blobs(url: str) -> BlobStore:
-    """A blob store for ``url``: ``file:///dir``, ``memory://`` or ``s3://bucket?endpoint=…``."""
-    parsed = urlparse(url)
-    if parsed.scheme == "file":
-        return LocalBlobStore(parsed.path)
-    if parsed.scheme == "memory":
-        return MemoryBlobStore()
-    if parsed.scheme == "s3":
-        raise InvalidInput(
-            f"blob_url {url!r}: the S3 blob store is not built yet in this release; use "
-            "file:///DIR (the default, under the data dir) until it is.",
-            field="blob_url",
-        )
-    raise InvalidInput(
-        f"blob_url {url!r} is not supported; use file:///DIR or s3://BUCKET?endpoint=URL", field="blob_url"
-    )
-
-
 def build_service(
     config: Config, store: MetadataStore | None = None, blobs: BlobStore | None = None
 ) -> Service:
     catalog = load_catalog(config.regions)
+    # the prune worker opens the same stores from the config: only stores the config names, on disk
+    shared = (store is None and blobs is None and config.effective_metadata_url.startswith(("sqlite:///", "postgresql"))
+              and ":memory:" not in config.effective_metadata_url
+              and config.effective_blob_url.startswith("file:"))
     if store is None:
         store = open_store(config.effective_metadata_url)
         store.migrate()
@@ -94,6 +55,8 @@ def build_service(
                   blobs=blobs)
     if config.test_clock_file:
         svc.clock = FileOffsetClock(config.test_clock_file)
+    if config.prune_worker and shared:
+        svc.prune_runner = PruneWorker(config)
     wire(svc)
     return svc
 
@@ -103,7 +66,8 @@ def wire(svc: Service) -> None:
     listeners and responder in ``build_process``)."""
     svc.on(VaultDeleting, refuse_vault_with_endpoints)  # first: a vault with endpoints is not deleted
     svc.on(VaultDeleting, drop_vault_data)
-    svc.on(VaultDeleting, lambda ev: svc.chunks.drop_vault(ev.record["id"]))
+    # the chunk rows go once the deletion committed (SQLite: one writer, and the index has its own connection)
+    svc.on(VaultsChanged, lambda ev: svc.chunks.drop_vault(ev.deleted) if ev.deleted else None)
     svc.on(VnetDeleting, drop_links_to_vnet)
     records = AutoRecords(svc)
     svc.on(EndpointsChanged, records)

@@ -29,6 +29,7 @@ Config file keys (all optional)::
     dns_udp_worker = true             # UDP DNS answered by a process of its own (false: on the event loop)
     maintenance_interval = 300.0      # seconds between passes that expire, purge and prune (0: never)
     schedule_interval = 30.0          # seconds between scheduler passes over backup plans (0: never)
+    prune_worker = true               # prune in a process of its own (SQL metadata and file blobs)
     prune_grace_seconds = 3600.0      # a pack unreferenced this long (and no backup running) is removed
     test_clock_file = ""              # tests only: a file holding seconds added to the service's clock
 """
@@ -95,6 +96,7 @@ class Config:
     audit_max_events: int = 5_000_000
     dns_udp_worker: bool = True  # answer DNS over UDP in a process of its own (runtime/dns_worker.py)
     maintenance_interval: float = 300.0  # seconds between expire/purge/prune passes (0: only on request)
+    prune_worker: bool = True  # prune in a process of its own (runtime/prune_worker.py) with SQL and file stores
     prune_grace_seconds: float = 3600.0  # how long a pack stays unreferenced before prune removes it
     schedule_interval: float = 30.0  # seconds between scheduler passes over backup plans (0: never)
     test_clock_file: str = ""  # tests only: a file whose number (seconds) is added to the service's clock
@@ -110,7 +112,7 @@ class Config:
 
 _INT_FIELDS = {"api_port", "dns_port", "storage_account_max_bytes", "throttle_burst", "max_body_bytes",
                "max_header_bytes", "anon_throttle_burst", "audit_max_events"}
-_BOOL_FIELDS = {"dns_udp_worker"}
+_BOOL_FIELDS = {"dns_udp_worker", "prune_worker"}
 _FLOAT_FIELDS = {"throttle_rate", "body_timeout", "header_timeout", "body_deadline", "anon_throttle_rate",
                  "audit_retention_days", "maintenance_interval", "prune_grace_seconds", "schedule_interval"}
 

@@ -11,7 +11,7 @@ from tests.contract.conftest import fresh_sql_store
 
 from vaultlink.adapters.chunkindex_memory import MemoryVaultChunkIndex
 from vaultlink.adapters.chunkindex_sql import SqlVaultChunkIndex
-from vaultlink.bootstrap import open_chunk_index
+from vaultlink.adapters.open import open_chunk_index
 from vaultlink.ports import VaultChunkIndex
 
 

@@ -5,6 +5,8 @@ through its test clock file (days pass in a second)."""
 from __future__ import annotations
 
 import json
+import os
+import threading
 import time
 from collections.abc import Iterator
 from datetime import datetime
@@ -279,3 +281,68 @@ def test_a_passphrase_change_writes_a_key_version_beside_the_first(world: tuple[
                   headers={"Host": f"{state['write_account']}.blob.vaultlink.internal",
                            "Authorization": f"Bearer {state['credential']}"})
     assert r.status_code == 409 and r.json()["error"]["code"] == "BlobExists"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return Path(f"/proc/{pid}").exists() and "zombie" not in Path(f"/proc/{pid}/status").read_text().lower()
+
+
+def test_kill_9_during_prune_then_the_sweep_resumes(tmp_path: Path) -> None:
+    """The service killed with SIGKILL in the middle of a sweep (its prune worker stopped after deleting the
+    first pack): the worker dies with it, and after a restart the next prune finishes the sweep, nothing a
+    kept point needs is missing, and the next backup deduplicates against what is left."""
+    marker = tmp_path / "paused"
+    cfg = tmp_path / "serve.toml"
+    cfg.write_text("maintenance_interval = 0.0\nprune_grace_seconds = 0.0\nschedule_interval = 0.0\n")
+    s = start_server(tmp_path / "data", extra_args=("--config", str(cfg)),
+                     env={"VAULTLINK_TEST_PRUNE_PAUSE": str(marker)})
+    try:
+        vm, _ = setup_machine(s, tmp_path)
+        s.ok("vault", "update", "prod", "--soft-delete", "Disabled")
+        src = make_data(tmp_path / "src", 40)  # packs only rp1 needs
+        rp1 = vm.ok("backup", str(src))["recovery_point"]["id"]
+        for f in src.glob("r*.bin"):
+            f.unlink()
+        (src / "new.txt").write_bytes(b"kept" * 200_000)
+        kept = tree(src)
+        rp2 = vm.ok("backup", str(src))["recovery_point"]["id"]
+        assert s.ok("recovery-point", "delete", rp1)["status"] == "Deleted"
+        reclaimable = s.ok("vault", "usage", "prod")["reclaimable_bytes"]
+        assert reclaimable > 16 << 20  # at least two packs
+
+        pruning = threading.Thread(target=lambda: s.cli("vault", "prune", "prod"), daemon=True)
+        pruning.start()
+        deadline = time.monotonic() + 60
+        while not marker.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert marker.exists(), "the prune worker never reached its first deletion"
+        worker = int(marker.read_text())
+        assert _alive(worker)
+        s.proc.kill()  # SIGKILL: no shutdown hook runs
+        s.proc.wait()
+        deadline = time.monotonic() + 10
+        while _alive(worker) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not _alive(worker), "the prune worker outlived the service"
+        pruning.join(10)
+        # restart on the same ports (the agent knows them)
+        ports = ("--api-port", str(s.info["api_port"]), "--dns-port", str(s.info["dns_port"]))
+        marker.unlink()
+        (tmp_path / "data" / "server.json").unlink()  # the killed server's: the new one writes its own
+        s = start_server(tmp_path / "data", extra_args=("--config", str(cfg), *ports))
+        mid = s.ok("vault", "usage", "prod")  # the sweep was cut short: part of it is still on disk
+        assert 0 < mid["reclaimable_bytes"] < reclaimable
+        done = s.ok("vault", "prune", "prod")
+        assert done["resumed"] >= 1 and done["usage"]["reclaimable_bytes"] == 0
+        assert done["worker_peak_rss_kib"] > 0  # it ran in a worker process
+        vm.ok("check", "--read-data")
+        vm.ok("restore", rp2, "--target", str(tmp_path / "out"))
+        assert tree(tmp_path / "out" / "src") == kept
+        assert vm.ok("backup", str(src))["stats"]["bytes_new"] == 0
+        assert not marker.exists()  # the restarted service ran without the pause
+    finally:
+        stop_server(s)

@@ -26,7 +26,7 @@ from sqlalchemy import delete as sql_delete
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from vaultlink.adapters.schema import AUDIT_NAMED, audit_log, audit_names
+from vaultlink.adapters.schema import AUDIT_NAMED, READS, audit_log, audit_names
 
 _MAX_CACHE = 200_000
 # the other fields of almost every event, under one-letter keys in the stored JSON (expanded on read)
@@ -125,7 +125,7 @@ class SqlAuditLog:
         conds = [c.seq > after_seq]
         if before_seq is not None:
             conds.append(c.seq < before_seq)
-        with self.engine.connect() as conn:
+        with self.engine.connect().execution_options(**{READS: True}) as conn:
             for k, v in filters.items():
                 if v is None:
                     continue

@@ -12,6 +12,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import SQLAlchemyError
 
 from vaultlink.adapters.chunkindex_memory import pack_key, split_key
+from vaultlink.adapters.schema import READS
 from vaultlink.adapters.schema import chunk_index as t
 from vaultlink.errors import StoreError
 from vaultlink.ports import ChunkEntry, ChunkRow
@@ -55,7 +56,7 @@ class SqlVaultChunkIndex:
         out: set[bytes] = set()
         prefix = container_id + "/"
         try:
-            with self.engine.connect() as conn:
+            with self.engine.connect().execution_options(**{READS: True}) as conn:
                 for i in range(0, len(want), _BATCH):
                     q = select(t.c.chunk_id, t.c.pack).where(
                         t.c.vault_id == vault_id, t.c.chunk_id.in_(want[i : i + _BATCH])
@@ -69,7 +70,7 @@ class SqlVaultChunkIndex:
         q = select(t.c.chunk_id, t.c.pack, t.c.offset, t.c.length).where(
             t.c.vault_id == vault_id, t.c.pack.like(container_id + "/%")
         )
-        with self.engine.connect() as conn:
+        with self.engine.connect().execution_options(**{READS: True}) as conn:
             result = [(bytes(r[0]), str(r[1]), int(r[2]), int(r[3])) for r in conn.execute(q)]
         for cid, key, off, ln in result:
             _c, a, p = split_key(key)

@@ -5,6 +5,9 @@ from __future__ import annotations
 from sqlalchemy import BigInteger, Column, Index, Integer, LargeBinary, MetaData, String, Table, Text
 
 metadata = MetaData()
+# execution option of a connection that only reads: on SQLite it begins a plain snapshot, where every other
+# transaction begins IMMEDIATE (takes the write lock at once, so writers in two processes wait, not fail)
+READS = "vaultlink_reads"
 
 records = Table(
     "records",

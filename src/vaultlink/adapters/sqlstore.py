@@ -18,7 +18,7 @@ from sqlalchemy import update as sql_update
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
 from vaultlink.adapters.audit_sql import SqlAuditLog
-from vaultlink.adapters.schema import records
+from vaultlink.adapters.schema import READS, records
 from vaultlink.errors import AlreadyExists, NotFound, StoreError
 
 _INDEXED = ("account_id", "parent_id", "name")
@@ -129,7 +129,11 @@ class SqlStore:
 
             @event.listens_for(self.engine, "begin")
             def _begin(conn: Any) -> None:
-                conn.exec_driver_sql("BEGIN")
+                # IMMEDIATE: the write lock is taken at the start, so a transaction that reads and then
+                # writes waits (``timeout``) for another process's writer instead of failing "database is
+                # locked" (the prune worker writes the same file); in-process ones are serial anyway.
+                # A connection that only reads (``READS``) begins a plain snapshot instead.
+                conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get(READS) else "BEGIN IMMEDIATE")
 
         # SQLite allows one writer: serialise our transactions in-process so they
         # never fail with "database is locked".

@@ -13,6 +13,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from vaultlink.runtime.prune_worker import PruneWorker
 from vaultlink.service.maintenance import maintain_all
 from vaultlink.service.scheduler import schedule
 
@@ -46,6 +47,8 @@ class Maintenance:
                 name="scheduler"))
 
     async def stop(self, _runtime: Any) -> None:
+        if isinstance(self.runtime.svc.prune_runner, PruneWorker):
+            self.runtime.svc.prune_runner.stop()
         for task in self.tasks:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

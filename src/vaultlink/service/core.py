@@ -55,6 +55,8 @@ class Service:
     clock: Any = field(default_factory=SystemClock)
     bus: EventBus = field(default_factory=EventBus)
     generation: int = 0  # bumped on every change event; caches compare against it
+    # runs one vault's prune: ``service.prune.prune_vault`` here, or a worker process (``runtime/prune_worker.py``)
+    prune_runner: Callable[[Service, str, float, float], dict[str, int]] | None = None
 
     def fire(self, event: Changed | Deleting) -> None:
         """Publish a typed event: a committed change (``EndpointsChanged()``…) or an in-transaction check."""

@@ -38,7 +38,9 @@ class EndpointsChanged(Changed):
 
 @dataclass(frozen=True)
 class VaultsChanged(Changed):
-    """A vault was created, changed or deleted."""
+    """A vault was created, changed or deleted (``deleted``: the id of a vault just deleted)."""
+
+    deleted: str = ""
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ def maintain_vault(svc: Service, vault_id: str, account_id: str) -> dict[str, An
     now = svc.clock.now()
     out: dict[str, Any] = dict(expire_and_purge(svc, vault_id, now))
     out["purged_items"] = purge_due(svc, vault_id, now)
-    out.update(prune_vault(svc, vault_id, now, svc.config.prune_grace_seconds))
+    out.update((svc.prune_runner or prune_vault)(svc, vault_id, now, svc.config.prune_grace_seconds))
     for action, key in (("recovery.expire", "expired"), ("recovery.purge", "purged"),
                         ("item.purge", "purged_items"), ("vault.prune", "swept")):
         if out.get(key):

@@ -183,5 +183,5 @@ def delete_vault(svc: Service, caller: Caller, ref: str) -> dict[str, Any]:
         svc.fire(VaultDeleting(txn, v))
         delete_identity(txn, v)
         txn.delete("vault", v["id"])
-    svc.fire(VaultsChanged())
+    svc.fire(VaultsChanged(deleted=v["id"]))
     return {"id": v["id"], "name": v["name"], "deleted": True}
