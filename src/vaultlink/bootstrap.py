@@ -43,16 +43,19 @@ def build_service(
     # the prune worker opens the same stores from the config: only stores the config names, on disk
     shared = (store is None and blobs is None and config.effective_metadata_url.startswith(("sqlite:///", "postgresql"))
               and ":memory:" not in config.effective_metadata_url
-              and config.effective_blob_url.startswith("file:"))
+              and config.effective_blob_url.startswith("file:")
+              and config.effective_replica_blob_url.startswith("file:"))
     if store is None:
         store = open_store(config.effective_metadata_url)
         store.migrate()
+    # the paired regions' copies live beside the primary blobs (in memory when those are injected)
+    replica = open_blobs(config.effective_replica_blob_url if blobs is None else "memory://")
     if blobs is None:
         blobs = open_blobs(config.effective_blob_url)
     audit = AuditSink(store, retention_seconds=config.audit_retention_days * 86400.0,
                       max_events=config.audit_max_events)
     svc = Service(config=config, store=store, catalog=catalog, audit=audit, chunks=open_chunk_index(store),
-                  blobs=blobs)
+                  blobs=blobs, replica=replica)
     if config.test_clock_file:
         svc.clock = FileOffsetClock(config.test_clock_file)
     if config.prune_worker and shared:

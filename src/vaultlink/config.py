@@ -14,6 +14,7 @@ Config file keys (all optional)::
     regions = "default"               # default | aws | azure | path to a catalog JSON file
     metadata_url = "sqlite:///…"      # or postgresql+psycopg://user@host/db
     blob_url = "file:///…"            # or s3://bucket?endpoint=http://127.0.0.1:7480
+    replica_blob_url = "file:///…"    # the paired regions' copies (cross-region restore)
     storage_account_max_bytes = 1099511627776
     throttle_rate = 2000.0            # data-plane requests/second per principal
     throttle_burst = 4000
@@ -29,6 +30,7 @@ Config file keys (all optional)::
     dns_udp_worker = true             # UDP DNS answered by a process of its own (false: on the event loop)
     maintenance_interval = 300.0      # seconds between passes that expire, purge and prune (0: never)
     schedule_interval = 30.0          # seconds between scheduler passes over backup plans (0: never)
+    replication_interval = 10.0       # seconds between passes that copy new backup data to paired regions
     prune_worker = true               # prune in a process of its own (SQL metadata and file blobs)
     prune_grace_seconds = 3600.0      # a pack unreferenced this long (and no backup running) is removed
     test_clock_file = ""              # tests only: a file holding seconds added to the service's clock
@@ -82,6 +84,7 @@ class Config:
     regions: str = "default"
     metadata_url: str = ""
     blob_url: str = ""
+    replica_blob_url: str = ""  # where vaults with cross-region restore keep their paired-region copy
     storage_account_max_bytes: int = 1 << 40
     throttle_rate: float = 2000.0
     throttle_burst: int = 4000
@@ -96,6 +99,7 @@ class Config:
     audit_max_events: int = 5_000_000
     dns_udp_worker: bool = True  # answer DNS over UDP in a process of its own (runtime/dns_worker.py)
     maintenance_interval: float = 300.0  # seconds between expire/purge/prune passes (0: only on request)
+    replication_interval: float = 10.0  # seconds between replication passes (0: only `vault replicate`)
     prune_worker: bool = True  # prune in a process of its own (runtime/prune_worker.py) with SQL and file stores
     prune_grace_seconds: float = 3600.0  # how long a pack stays unreferenced before prune removes it
     schedule_interval: float = 30.0  # seconds between scheduler passes over backup plans (0: never)
@@ -108,6 +112,10 @@ class Config:
     @property
     def effective_blob_url(self) -> str:
         return self.blob_url or f"file://{self.data_dir / 'blobs'}"
+
+    @property
+    def effective_replica_blob_url(self) -> str:
+        return self.replica_blob_url or f"file://{self.data_dir / 'replica-blobs'}"
 
 
 _INT_FIELDS = {"api_port", "dns_port", "storage_account_max_bytes", "throttle_burst", "max_body_bytes",

@@ -86,7 +86,8 @@ def run(request: dict[str, Any]) -> dict[str, Any]:
         blobs = _PauseAfterFirstDelete(blobs, Path(os.environ[PAUSE]))
     try:
         svc = Service(config=config, store=store, catalog=Catalog(name="", regions={}), audit=AuditSink(store),
-                      chunks=open_chunk_index(store), blobs=blobs)
+                      chunks=open_chunk_index(store), blobs=blobs,
+                      replica=open_blobs(config.effective_replica_blob_url))
         return prune_vault(svc, str(request["vault_id"]), float(request["now"]), float(request["grace"]))
     finally:
         store.close()

@@ -103,6 +103,7 @@ TABLE: dict[tuple[str, str, str], str] = {
     ("mgmt", "POST", "/v1/recovery-points/{rp_id}/restore"): "/v1/recovery-points/rp1/restore",
     ("mgmt", "POST", "/v1/recovery-points/{rp_id}/copy"): "/v1/recovery-points/rp1/copy",
     ("mgmt", "POST", "/v1/vaults/{ref}/prune"): "/v1/vaults/prod/prune",
+    ("mgmt", "POST", "/v1/vaults/{ref}/replicate"): "/v1/vaults/prod/replicate",
     ("mgmt", "GET", "/v1/vaults/{ref}/usage"): "/v1/vaults/prod/usage",
     ("mgmt", "POST", "/v1/plans"): "/v1/plans",
     ("mgmt", "GET", "/v1/vaults/{ref}/items"): "/v1/vaults/prod/items",

@@ -167,6 +167,18 @@ def test_names_served() -> None:
     assert epnames.storage_account_names({"storage_accounts": ["a", {"name": "b"}]}) == ["a", "b"]
 
 
+def test_a_secondary_endpoint_serves_the_replica_names() -> None:
+    """An AzureBackup_secondary endpoint: the paired region's geo, and each account's ``-secondary`` names
+    (Azure's name for the paired region's copy), still of the same storage account."""
+    cfgs = epnames.resource_configs("v1a2b3c", "l2", ["sa1"], "vaultlink.internal", secondary=True)
+    assert [(c["purpose"], c["fqdn"], c["storage_account"]) for c in cfgs] == [
+        ("backup", "v1a2b3c.privatelink.l2.backup.vaultlink.internal", None),
+        ("blob", "sa1-secondary.privatelink.blob.vaultlink.internal", "sa1"),
+        ("queue", "sa1-secondary.privatelink.queue.vaultlink.internal", "sa1"),
+    ]
+    assert cfgs[1]["public_name"] == "sa1-secondary.blob.vaultlink.internal"
+
+
 def test_connection_state_machine() -> None:
     pending = conns.new_connection(False)
     assert pending["status"] == "Pending" and "approve" in pending["actions_required"]

@@ -29,16 +29,18 @@ class RemoteBlobStore:
 
     write_once = True
 
-    def __init__(self, http: AgentHttp, domain: str, accounts: Sequence[str], write_account: str | None) -> None:
+    def __init__(self, http: AgentHttp, domain: str, accounts: Sequence[str], write_account: str | None,
+                 suffix: str = "") -> None:
         self.http = http
         self.domain = domain
+        self.suffix = suffix  # "-secondary": the paired region's copy of each account
         self.accounts = list(accounts)
         self.write_account = write_account or (self.accounts[-1] if self.accounts else None)
         self._where: dict[str, str] = {}
         self._lock = threading.Lock()
 
     def host(self, account: str) -> str:
-        return N.blob_public_name(account, self.domain)
+        return N.blob_public_name(account + self.suffix, self.domain)
 
     def note(self, name: str, account: str) -> None:
         with self._lock:

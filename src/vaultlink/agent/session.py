@@ -94,7 +94,8 @@ class Agent:
 
     def has_repository(self) -> bool:
         """Does the container have its key file (a repository) yet?"""
-        store = RemoteBlobStore(self.http, self.state.domain, self.state.storage_accounts, self.state.write_account)
+        store = RemoteBlobStore(self.http, self.state.domain, self.state.storage_accounts, self.state.write_account,
+                                self.state.storage_suffix)
         return store.exists(KEY_NAME)
 
     def open_repository(self, passphrase: str, accounts: Sequence[str] | None = None,
@@ -103,7 +104,7 @@ class Agent:
         """The machine's repository (or, with ``http`` carrying a restore job's grant, the source machine's)."""
         http = http or self.http
         store = RemoteBlobStore(http, self.state.domain, accounts or self.state.storage_accounts,
-                                write_account or self.state.write_account)
+                                write_account or self.state.write_account, self.state.storage_suffix)
         index = RemoteChunkIndex(http, self.state.backup_service, store)
         if create and not store.exists(KEY_NAME):
             return Repository.init(store, check_passphrase(passphrase), index=index)
@@ -274,7 +275,7 @@ def register(
         vault_id=creds["vault_id"], vault_name=creds["vault_name"], region=creds["region"], geo=creds["geo"],
         domain=creds["domain"], api_port=int(creds["api_port"]), dns=dns, source_ip=source_ip,
         container_id="", credential=creds["registration_secret"], hostname=host,
-        backup_service=creds["backup_service"],
+        backup_service=creds["backup_service"], storage_suffix=str(creds.get("storage_suffix") or ""),
     )
     reg_agent = Agent(st, resolver)
     try:

@@ -36,6 +36,7 @@ class AgentState:
     backup_service: str
     storage_accounts: list[str] = field(default_factory=list)
     write_account: str | None = None
+    storage_suffix: str = ""  # "-secondary": a machine of the paired region reaches the replica's names
 
     def public(self) -> dict[str, Any]:
         d = asdict(self)

@@ -22,7 +22,7 @@ VISIBILITY = 3600.0  # seconds a taken work item stays hidden from other takers
 
 
 def queue_host(agent: Agent) -> str:
-    return queue_public_name(agent.state.storage_accounts[0], agent.state.domain)
+    return queue_public_name(agent.state.storage_accounts[0] + agent.state.storage_suffix, agent.state.domain)
 
 
 def run(agent: Agent, passphrase: str, state_dir: Path | None, poll: float, once: bool, stop: threading.Event,

@@ -7,6 +7,7 @@ from starlette.concurrency import run_in_threadpool
 
 from vaultlink.domain.records import ContainerRecord
 from vaultlink.errors import AccessDenied, VaultlinkError
+from vaultlink.service import replication
 from vaultlink.service.core import Service
 from vaultlink.service.dataplane.containers import calling_container
 from vaultlink.service.dataplane.context import DataContext
@@ -36,7 +37,10 @@ def container_for(request: Request, ctx: DataContext) -> ContainerRecord:
     if job is not None and ctx.caller.kind != "container":
         raise AccessDenied("a restore job's grant is for the machine the job runs on (its container credential).")
     own = calling_container(svc, ctx, request.headers.get(CONTAINER_HEADER))
-    return own if job is None else granted_source(svc, own, job, ctx.action)
+    c = own if job is None else granted_source(svc, own, job, ctx.action)
+    if ctx.secondary:  # through the paired region's names: the replica, and only points replicated there
+        c = replication.secondary_view(svc, c)
+    return c
 
 
 async def container_for_async(request: Request, ctx: DataContext) -> ContainerRecord:

@@ -18,7 +18,8 @@ router = APIRouter(tags=["recovery"])
 class CredentialsIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     valid_hours: float = DEFAULT_VALID_HOURS
-    scope: str = "backup-restore"  # backup-restore | backup | restore: what machines registered with it may do
+    scope: str | None = None  # backup-restore (the default) | backup | restore: what its machines may do
+    secondary: bool = False  # for a machine in the paired region, restoring from the replica (restore-only)
 
 
 def _local_port(request: Request) -> int:
@@ -33,7 +34,8 @@ def vault_credentials(ref: str, body: CredentialsIn, request: Request) -> dict[s
     svc = service_of(request)
     port = _local_port(request)
     return call(request, "vault.credentials",
-                lambda c: manage.vault_credentials(svc, c, ref, port, body.valid_hours, body.scope),
+                lambda c: manage.vault_credentials(svc, c, ref, port, body.valid_hours, body.scope,
+                                                   body.secondary),
                 target=ref, vault=ref)
 
 

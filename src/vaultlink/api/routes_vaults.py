@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict
 
 from vaultlink.api.calls import call, service_of
 from vaultlink.domain.vaults import vault_arn
-from vaultlink.service import vaults
+from vaultlink.service import replication, vaults
 
 router = APIRouter(tags=["vaults"])
 
@@ -71,7 +71,16 @@ def list_vaults(request: Request, account_id: str | None = None) -> list[dict[st
 @router.get("/vaults/{ref}", name="vault.show")
 def get_vault(ref: str, request: Request) -> dict[str, Any]:
     svc = service_of(request)
-    return call(request, "vault.show", lambda c: vaults.get_vault(svc, c, ref), target=ref, vault=ref)
+    return call(request, "vault.show", lambda c: replication.with_status(svc, vaults.get_vault(svc, c, ref)),
+                target=ref, vault=ref)
+
+
+@router.post("/vaults/{ref}/replicate", name="vault.replicate")
+def replicate(ref: str, request: Request) -> dict[str, Any]:
+    """Copy what the paired region's replica lacks, now (the service also does it every
+    ``replication_interval`` seconds)."""
+    svc = service_of(request)
+    return call(request, "vault.replicate", lambda c: replication.replicate_now(svc, c, ref), target=ref, vault=ref)
 
 
 @router.patch("/vaults/{ref}", name="vault.update")

@@ -51,6 +51,14 @@ def show(vault: str, output: OutputOpt = OutputFormat.table) -> None:
         emit(Client().get(f"/vaults/{vault}"), output)
 
 
+@app.command("replicate")
+def replicate(vault: str, output: OutputOpt = OutputFormat.table) -> None:
+    """Copy a vault's new backup data to its paired region now (cross-region restore; the service also does
+    it every `replication_interval` seconds), then show the replication lag."""
+    with handled(output):
+        emit(Client().post(f"/vaults/{vault}/replicate", {}), output)
+
+
 @app.command("update")
 def update(
     vault: str,
@@ -143,7 +151,10 @@ def credentials(
     valid_hours: Annotated[float, typer.Option("--valid-hours", help="Hours until it expires.")] = 240.0,
     scope: Annotated[str, typer.Option(
         "--scope", help="What machines registered with it may do: backup-restore, backup (never read data "
-        "back) or restore (never write).")] = "backup-restore",
+        "back) or restore (never write).")] = "",
+    secondary: Annotated[bool, typer.Option(
+        "--secondary", help="For a machine in the vault's paired region: it registers and restores through the "
+        "paired region's names from the replica (cross-region restore; restore-only).")] = False,
     output: Annotated[OutputFormat, typer.Option("--output", help="table or json")] = OutputFormat.table,
 ) -> None:
     """Download a vault credentials file for `vaultlink agent register` (it holds an expiring secret)."""
@@ -151,7 +162,8 @@ def credentials(
     import os
 
     with handled(output):
-        doc = Client().post(f"/vaults/{vault}/credentials", {"valid_hours": valid_hours, "scope": scope})
+        doc = Client().post(f"/vaults/{vault}/credentials",
+                            {"valid_hours": valid_hours, "scope": scope or None, "secondary": secondary})
         fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(json.dumps(doc, indent=2, sort_keys=True) + "\n")

@@ -133,6 +133,14 @@ def _kind(kind: str) -> StorageKind:
     raise InvalidName(f"storage kind {kind!r} is not one of blob, queue", field="kind")
 
 
+SECONDARY_SUFFIX = "-secondary"
+
+
+def secondary_account(account: str) -> str:
+    """The name of a storage account's copy in the vault's paired region (Azure's ``-secondary`` names)."""
+    return account + SECONDARY_SUFFIX
+
+
 def storage_public_name(account: str, kind: StorageKind, domain: str = DEFAULT_DOMAIN) -> str:
     return f"{_label(account, 'storage account')}.{_kind(kind)}.{_domain(domain)}"
 

@@ -9,13 +9,16 @@ from vaultlink.dns import names
 from vaultlink.domain.records import IpConfig, VaultRecord
 
 
-def storage_configs(account: str, domain: str) -> list[IpConfig]:
+def storage_configs(account: str, domain: str, secondary: bool = False) -> list[IpConfig]:
+    """A storage account's blob and queue names; ``secondary``: its paired-region copy's (``<a>-secondary``),
+    which an ``AzureBackup_secondary`` endpoint serves."""
+    label = names.secondary_account(account) if secondary else account
     out: list[IpConfig] = []
     for kind in ("blob", "queue"):
         out.append(
             {
-                "fqdn": names.storage_privatelink_name(account, kind, domain),
-                "public_name": names.storage_public_name(account, kind, domain),
+                "fqdn": names.storage_privatelink_name(label, kind, domain),
+                "public_name": names.storage_public_name(label, kind, domain),
                 "zone": names.storage_privatelink_zone(kind, domain),
                 "purpose": kind,
                 "storage_account": account,
@@ -24,8 +27,10 @@ def storage_configs(account: str, domain: str) -> list[IpConfig]:
     return out
 
 
-def resource_configs(vault_id: str, geo: str, storage_accounts: Iterable[str], domain: str) -> list[IpConfig]:
-    """The names a resource endpoint serves (without IPs): backup service, then blob+queue per account."""
+def resource_configs(vault_id: str, geo: str, storage_accounts: Iterable[str], domain: str,
+                     secondary: bool = False) -> list[IpConfig]:
+    """The names a resource endpoint serves (without IPs): backup service, then blob+queue per account (of
+    the secondary copies, for a ``secondary`` endpoint: ``geo`` is then the paired region's)."""
     out: list[IpConfig] = [
         {
             "fqdn": names.vault_privatelink_name(vault_id, geo, domain),
@@ -36,7 +41,7 @@ def resource_configs(vault_id: str, geo: str, storage_accounts: Iterable[str], d
         }
     ]
     for acct in storage_accounts:
-        out += storage_configs(acct, domain)
+        out += storage_configs(acct, domain, secondary)
     return out
 
 

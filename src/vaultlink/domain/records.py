@@ -240,6 +240,8 @@ class ContainerRecord(_Common, total=False):
     scope: Literal["backup-restore", "backup", "restore"]
     tags: dict[str, str]
     grant: dict[str, Any]  # never stored: set on the source machine's record for a request under a restore grant
+    secondary: bool  # registered through the vault's paired-region names (cross-region restore, restore only)
+    read_region: str | None  # never stored: a request through the paired region's names reads that replica
 
 
 class JobRecord(_Common, total=False):

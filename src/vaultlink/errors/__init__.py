@@ -100,6 +100,7 @@ from vaultlink.errors.network import (
 from vaultlink.errors.retention import (
     ContainerSoftDeleted,
     ItemSoftDeleted,
+    NotReplicated,
     NotSoftDeleted,
     PackMissing,
     PruneInProgress,
@@ -107,6 +108,7 @@ from vaultlink.errors.retention import (
     RecoveryPointSoftDeleted,
     RegistrationScopeDenied,
     RetentionOutsideLock,
+    SecondaryReadOnly,
     SoftDeleteAlwaysOn,
     VaultLocked,
 )
@@ -152,6 +154,7 @@ __all__ = [
     "NameNotResolved",
     "NotFound",
     "NotRegistered",
+    "NotReplicated",
     "NotSoftDeleted",
     "PackMissing",
     "PassphraseTooShort",
@@ -172,6 +175,7 @@ __all__ = [
     "RequestTimeout",
     "RetentionOutsideLock",
     "SecondaryEndpointLimit",
+    "SecondaryReadOnly",
     "SecurityGroupDenied",
     "ServiceNotAvailableInRegion",
     "ServiceUnavailable",

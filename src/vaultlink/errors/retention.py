@@ -95,3 +95,20 @@ class ItemSoftDeleted(Conflict):
     code = "ItemSoftDeleted"
     http_status = 409
     exit_code = 4
+
+
+class NotReplicated(Conflict):
+    """The recovery point is not replicated to the vault's paired region yet; restore it in the primary region
+    or wait for replication (`vaultlink vault show` gives the lag)."""
+
+    code = "NotReplicated"
+    http_status = 409
+    exit_code = 4
+
+
+class SecondaryReadOnly(AccessDenied):
+    """The paired region's copy of a vault is read-only: back up through the vault's primary-region names."""
+
+    code = "SecondaryReadOnly"
+    http_status = 403
+    exit_code = 3

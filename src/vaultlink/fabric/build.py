@@ -70,17 +70,21 @@ def build_view(svc: Service, generation: int = 0) -> NetworkView:
         t = Target("backup", vault_id=v["id"], region=v["region"])
         names[N.vault_public_name(v["id"], v["geo"], domain)] = t
         names[N.vault_privatelink_name(v["id"], v["geo"], domain)] = t
-        if sec_name := v.get("secondary_region"):
-            sec = svc.catalog.regions.get(sec_name)
-            if sec is not None:  # cross-region restore through AzureBackup_secondary endpoints
-                names[N.vault_public_name(v["id"], sec.geo, domain)] = t
-                names[N.vault_privatelink_name(v["id"], sec.geo, domain)] = t
+        sec = svc.catalog.regions.get(v.get("secondary_region") or "")
+        if sec is not None:  # cross-region restore through AzureBackup_secondary endpoints: the replica
+            ts = Target("backup", vault_id=v["id"], region=sec.name, secondary=True)
+            names[N.vault_public_name(v["id"], sec.geo, domain)] = ts
+            names[N.vault_privatelink_name(v["id"], sec.geo, domain)] = ts
         for sa in sas:
             sa_name = sa if isinstance(sa, str) else sa.get("name")
             for kind in ("blob", "queue"):
                 tt = Target(kind, vault_id=v["id"], storage_account=sa_name, region=v["region"])
                 names[N.storage_public_name(sa_name, kind, domain)] = tt
                 names[N.storage_privatelink_name(sa_name, kind, domain)] = tt
+                if sec is not None:  # the replica's names (``<account>-secondary``)
+                    ts = Target(kind, vault_id=v["id"], storage_account=sa_name, region=sec.name, secondary=True)
+                    names[N.storage_public_name(N.secondary_account(sa_name), kind, domain)] = ts
+                    names[N.storage_privatelink_name(N.secondary_account(sa_name), kind, domain)] = ts
     for region in svc.catalog.list():
         for service in ("backup", "backup-gateway"):
             names[N.regional_service_name(service, region.name, domain)] = Target(

@@ -158,6 +158,15 @@ def connection_status(view: NetworkView, f: Facts, d: Decision, g: Gates) -> Non
         raise _STATUS_ERRORS.get(ep.status, E.EndpointConnectionPending)()
 
 
+# what the paired region's names serve (cross-region restore): registering a restore-only machine, reading
+# replicated recovery points and their data, and the machine's own restore jobs and work items
+SECONDARY_ACTIONS = frozenset({
+    "backup:RegisterContainer", "backup:DescribeContainer", "backup:QueryChunkIndex", "backup:GetBackupData",
+    "backup:ListRecoveryPointsByBackupVault", "backup:DescribeRecoveryPoint", "backup:StartRestoreJob",
+    "backup:StopBackupJob", "backup:ReceiveWorkItems", "backup:DeleteWorkItem",
+})
+
+
 # 5. the target: the name must exist, a resource endpoint serves only its own vault, the operation exists
 def target(view: NetworkView, f: Facts, d: Decision, g: Gates) -> None:
     t, ep = d.target, d.ep
@@ -181,6 +190,10 @@ def target(view: NetworkView, f: Facts, d: Decision, g: Gates) -> None:
         and t.endpoint_id in (None, ep.id)
     ):
         raise E.EndpointTargetMismatch(f"service endpoint {ep.id} serves {ep.service} in {ep.region}, not {f.host!r}.")
+    if t.secondary and d.action and d.action not in SECONDARY_ACTIONS:
+        raise E.SecondaryReadOnly(
+            f"{f.host!r} is the vault's copy in its paired region: it serves restores only ({d.action} is not one); "
+            "back up through the vault's primary-region names.")
     if not d.action:
         if t.service == "regional":
             raise E.NotFound(

@@ -107,6 +107,7 @@ class Fabric:
             vault_id=d.vault.id if d.vault else None,
             storage_account=d.target.storage_account,
             region=d.region,
+            secondary=d.target.secondary,
             endpoint_id=ep.id if ep else None,
             vnet_id=d.vnet.id if d.vnet else None,
             source_ip=source_ip,

@@ -53,6 +53,7 @@ class Target:
     region: str | None = None
     endpoint_id: str | None = None  # for endpoint-specific regional names
     regional_service: str | None = None  # backup | backup-gateway
+    secondary: bool = False  # a paired-region name: served from the vault's replica, read-only
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,7 +1,8 @@
 """The periodic tasks of the process, each in a worker thread so requests never wait on them: every
 ``schedule_interval`` seconds the scheduler (``service/scheduler.py``: backup plans into queued jobs,
 missed windows into EXPIRED jobs); every ``maintenance_interval`` seconds one pass that expires, purges
-and prunes (``service/maintenance.py``).
+and prunes (``service/maintenance.py``; the prune in its worker process); every ``replication_interval``
+seconds one pass that copies new backup data to the paired regions (``service/replication.py``).
 A pass that fails is logged and the next one runs as planned; a pass in progress at shutdown is waited
 for (a sweep interrupted anyway resumes at the next start)."""
 
@@ -15,6 +16,7 @@ from typing import Any
 
 from vaultlink.runtime.prune_worker import PruneWorker
 from vaultlink.service.maintenance import maintain_all
+from vaultlink.service.replication import replicate_all
 from vaultlink.service.scheduler import schedule
 
 log = logging.getLogger("vaultlink.maintenance")
@@ -41,6 +43,9 @@ class Maintenance:
         if cfg.maintenance_interval > 0:
             self.tasks.append(asyncio.create_task(
                 self._loop(cfg.maintenance_interval, maintain_all, "maintenance"), name="maintenance"))
+        if cfg.replication_interval > 0:
+            self.tasks.append(asyncio.create_task(
+                self._loop(cfg.replication_interval, replicate_all, "replication"), name="replication"))
         if cfg.schedule_interval > 0:
             self.tasks.append(asyncio.create_task(
                 self._loop(cfg.schedule_interval, lambda svc: schedule(svc, svc.clock.now()), "scheduler"),

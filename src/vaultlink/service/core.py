@@ -52,6 +52,7 @@ class Service:
     audit: AuditSink
     chunks: VaultChunkIndex  # the dedup index agents query (``ports.VaultChunkIndex``)
     blobs: BlobStore | None = None
+    replica: BlobStore | None = None  # the paired regions' copies of vaults with cross-region restore
     clock: Any = field(default_factory=SystemClock)
     bus: EventBus = field(default_factory=EventBus)
     generation: int = 0  # bumped on every change event; caches compare against it

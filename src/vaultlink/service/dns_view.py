@@ -88,8 +88,11 @@ def public_side(
     pnames: dict[str, str] = {}
     for v in vaults:
         pairs: list[tuple[list[tuple[str, str]], list[str]]] = [([(v["id"], v.get("geo", ""))], [])]
-        for sa in v.get("storage_accounts") or []:
-            pairs.append(([], [str(sa["name"]) if isinstance(sa, dict) else str(sa)]))
+        accounts = [str(sa["name"]) if isinstance(sa, dict) else str(sa) for sa in v.get("storage_accounts") or []]
+        pairs += [([], [sa]) for sa in accounts]
+        sec = svc.catalog.regions.get(v.get("secondary_region") or "")
+        if sec is not None and v.get("cross_region_restore") == "Enabled":  # the paired region's names
+            pairs.append(([(v["id"], sec.geo)], [names.secondary_account(sa) for sa in accounts]))
         for vs, accounts in pairs:
             try:
                 pnames.update(names.public_name_map(vs, accounts, domain))

@@ -71,7 +71,8 @@ def resource_record(
         "service_name": None,
         "subnet": body["subnet"],
         "ip_configs": epnames.resource_configs(
-            vault["id"], region.geo, epnames.storage_account_names(vault), svc.config.domain
+            vault["id"], region.geo, epnames.storage_account_names(vault), svc.config.domain,
+            secondary=dom.normalize_group_id(body["group_id"]) == dom.SECONDARY,
         ),
         "dns_integration": req.dns_integration,
         "private_dns_enabled": False,

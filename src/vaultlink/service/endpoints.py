@@ -104,7 +104,8 @@ def add_storage_account(
             _audit_identity_refusal(svc, vault, e, storage_account_name, lacking)
             continue
         have = {c.get("purpose") for c in e["ip_configs"] if c.get("storage_account") == storage_account_name}
-        offered = epnames.storage_configs(storage_account_name, svc.config.domain)
+        offered = epnames.storage_configs(storage_account_name, svc.config.domain,
+                                          secondary=e.get("group_id") == dom.SECONDARY)
         configs = [c for c in offered if c["purpose"] not in have]
         if not configs:
             continue

@@ -110,12 +110,12 @@ def prune_container(svc: Service, container_id: str, now: float, grace: float) -
         if c is None:
             return stats
         lease = (cast(dict[str, Any], c).get(LEASE) or {}).get("packs")
-    if lease:  # a sweep that a crash interrupted: finish it first
-        stats["resumed"] = len(lease)
-        _sweep(svc, c, list(lease), stats)
     with svc.store.transaction() as txn:
         vault = cast(dict[str, Any], txn.require("vault", c["vault_id"]))
         accounts = storage.accounts_of(cast(Any, vault))
+    if lease:  # a sweep that a crash interrupted: finish it first
+        stats["resumed"] = len(lease)
+        _sweep(svc, vault, c, list(lease), stats)
     sizes = stored_packs(svc, c, accounts)
     with svc.store.transaction() as txn:
         rec = cast(dict[str, Any], txn.require("container", container_id))
@@ -136,18 +136,16 @@ def prune_container(svc: Service, container_id: str, now: float, grace: float) -
         txn.update("container", container_id, rec)
     stats["condemned"] = len(condemned)
     if due:
-        _sweep(svc, cast(ContainerRecord, rec), due, stats, sizes)
+        _sweep(svc, vault, cast(ContainerRecord, rec), due, stats, sizes)
     return stats
 
 
-def _sweep(svc: Service, c: ContainerRecord, refs: list[str], stats: dict[str, int],
+def _sweep(svc: Service, vault: dict[str, Any], c: ContainerRecord, refs: list[str], stats: dict[str, int],
            sizes: dict[str, int] | None = None) -> None:
     svc.chunks.drop_packs(c["vault_id"], c["id"], [_split(r) for r in refs])
-    blobs = storage.blobs_of(svc)
     for ref in refs:
         account, pack = _split(ref)
-        with contextlib.suppress(NotFound):
-            blobs.delete(storage.blob_key(c["vault_id"], account, c["id"], pack))
+        storage.delete_blob(svc, vault, storage.blob_key(c["vault_id"], account, c["id"], pack))
         stats["swept"] += 1
         stats["swept_bytes"] += (sizes or {}).get(ref, 0)
     with svc.store.transaction() as txn:

@@ -67,9 +67,11 @@ def _point(txn: Txn, caller: Caller, rp_id: str, permission: str) -> tuple[Recov
 def drop_manifest(svc: Service, rp: RecoveryPointRecord) -> None:
     """Delete a point's manifest blob (the point is gone for good; its packs go at the next prune)."""
     if svc.blobs is not None:
-        with contextlib.suppress(Exception):
-            svc.blobs.delete(storage.blob_key(rp["vault_id"], rp["storage_account"], rp["container_id"],
-                                              rp["manifest"]))
+        with svc.store.transaction() as txn:
+            vault = read_vault(txn, rp["vault_id"])
+        with contextlib.suppress(Exception):  # its data is unreferenced either way: prune sweeps it later
+            storage.delete_blob(svc, vault, storage.blob_key(rp["vault_id"], rp["storage_account"],
+                                                             rp["container_id"], rp["manifest"]))
 
 
 def delete_recovery_point(svc: Service, caller: Caller, rp_id: str) -> dict[str, Any]:

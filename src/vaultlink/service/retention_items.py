@@ -7,7 +7,6 @@ the vault's soft-delete days: records, points and, for a machine, every blob of 
 
 from __future__ import annotations
 
-import contextlib
 from typing import Any, cast
 
 from vaultlink.domain import retention as R
@@ -192,8 +191,7 @@ def purge_container(svc: Service, container_id: str) -> None:
     blobs = storage.blobs_of(svc)
     for account in storage.accounts_of(vault) if vault else []:
         for key in list(blobs.list(f"vaults/{c['vault_id']}/{account}/{container_id}/")):
-            with contextlib.suppress(NotFound):
-                blobs.delete(key)
+            storage.delete_blob(svc, vault, key)
     svc.fire(ContainersChanged())
 
 

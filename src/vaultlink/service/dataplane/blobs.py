@@ -92,8 +92,10 @@ def put_blob(svc: Service, vault_id: str, account: str, container: ContainerReco
 
 def get_blob(svc: Service, vault_id: str, account: str, container: ContainerRecord, name: str,
              offset: int | None = None, length: int | None = None) -> bytes:
+    """Read a blob: from primary storage, or from the replica when the request came through the paired
+    region's names (``container["read_region"]``, set by the data-plane routes)."""
     key = storage.blob_key(vault_id, account, container["id"], name)
-    blobs = storage.blobs_of(svc)
+    blobs = storage.Reader(svc, container.get("read_region"))
     try:
         if offset is None:
             return blobs.get(key)
@@ -104,7 +106,8 @@ def get_blob(svc: Service, vault_id: str, account: str, container: ContainerReco
 
 def blob_size(svc: Service, vault_id: str, account: str, container: ContainerRecord, name: str) -> int:
     try:
-        return storage.blobs_of(svc).size(storage.blob_key(vault_id, account, container["id"], name))
+        return storage.Reader(svc, container.get("read_region")).size(
+            storage.blob_key(vault_id, account, container["id"], name))
     except NotFound:
         raise NotFound(f"blob {name!r} does not exist in storage account {account}.", field="name") from None
 
@@ -113,7 +116,7 @@ def list_blobs(svc: Service, vault_id: str, account: str, container: ContainerRe
     if prefix and any(seg in ("..", ".") for seg in prefix.split("/")):
         raise InvalidInput("prefix must not contain '.' or '..' segments.", field="prefix")
     base = f"vaults/{vault_id}/{account}/{container['id']}/"
-    return [n[len(base) :] for n in storage.blobs_of(svc).list(base + prefix)]
+    return [n[len(base) :] for n in storage.Reader(svc, container.get("read_region")).list(base + prefix)]
 
 
 # --- chunk index ------------------------------------------------------------------------------

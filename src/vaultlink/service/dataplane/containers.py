@@ -21,6 +21,7 @@ from vaultlink.errors import (
     InvalidInput,
     NotFound,
     RegistrationScopeDenied,
+    SecondaryReadOnly,
 )
 from vaultlink.service.core import Service
 from vaultlink.service.dataplane import storage
@@ -40,18 +41,26 @@ def public_container(rec: ContainerRecord) -> dict[str, Any]:
     return {k: v for k, v in rec.items() if k not in ("secret_hash", "parent_id")}
 
 
-def vault_names(svc: Service, vault: VaultRecord) -> dict[str, Any]:
-    """The names an agent uses for ``vault`` (public forms; each CNAMEs to its privatelink form)."""
+def vault_names(svc: Service, vault: VaultRecord, secondary: bool = False) -> dict[str, Any]:
+    """The names an agent uses for ``vault`` (public forms; each CNAMEs to its privatelink form); with
+    ``secondary``, those of its copy in the paired region (cross-region restore)."""
     d = svc.config.domain
     accts = storage.accounts_of(vault)
+    geo, suffix = vault["geo"], ""
+    sec = svc.catalog.regions.get(vault.get("secondary_region") or "") if secondary else None
+    if sec is not None:
+        geo, suffix = sec.geo, N.SECONDARY_SUFFIX
     return {
         "domain": d,
-        "backup_service": N.vault_public_name(vault["id"], vault["geo"], d),
-        "backup_service_privatelink": N.vault_privatelink_name(vault["id"], vault["geo"], d),
+        "region": sec.name if sec is not None else vault["region"],
+        "geo": geo,
+        "storage_suffix": suffix,
+        "backup_service": N.vault_public_name(vault["id"], geo, d),
+        "backup_service_privatelink": N.vault_privatelink_name(vault["id"], geo, d),
         "storage_accounts": accts,
         "write_account": storage.write_account(vault),
-        "blob": {a: N.blob_public_name(a, d) for a in accts},
-        "queue": {a: N.queue_public_name(a, d) for a in accts},
+        "blob": {a: N.blob_public_name(a + suffix, d) for a in accts},
+        "queue": {a: N.queue_public_name(a + suffix, d) for a in accts},
     }
 
 
@@ -108,6 +117,10 @@ def register(
         if ctx.caller.kind == "registration":  # the vault credentials file says what the machine may do
             issued = txn.get("registration_secret", ctx.caller.credential_id) or {}
             scope = issued.get("scope", "backup-restore")
+        if ctx.secondary and scope != "restore":
+            raise SecondaryReadOnly(
+                "a machine registers through the vault's paired region to restore only: use a restore-only "
+                f"credentials file (`vaultlink vault credentials {vault['name']} --secondary`).")
         if rec is None:
             rec = {
                 "id": "c" + secrets.token_hex(6),
@@ -135,6 +148,7 @@ def register(
                 "registered": now,
                 "registrations": int(rec.get("registrations", 0)) + 1,
                 "scope": scope,
+                "secondary": ctx.secondary,
             }
         )
         if new:
@@ -153,7 +167,7 @@ def register(
                 "region": vault["region"],
                 "geo": vault["geo"],
             },
-            "names": vault_names(svc, vault),
+            "names": vault_names(svc, vault, secondary=ctx.secondary),
             "new": new,
         }
     if grew:

@@ -27,6 +27,7 @@ class DataContext:
     # For the regional service: check the endpoint policy again for the resource the handler acts on,
     # when only the handler knows it (e.g. the ARN of a vault named in the body). None: no policy.
     check_resource: Callable[[str, str], None] | None = None
+    secondary: bool = False  # through a paired-region name: reads the replica (cross-region restore), writes nothing
 
     @property
     def principal_arn(self) -> str:

@@ -111,7 +111,8 @@ def copy_point(svc: Service, rp_id: str, dest_id: str, delete_after_days: int | 
     new_id = "rp-" + secrets.token_hex(8)
     copy: dict[str, Any] = {
         **{k: v for k, v in rp.items()
-           if k not in ("copies", "deleted", "purge_after", "deleted_with", "copy_pending", "copy_errors")},
+           if k not in ("copies", "deleted", "purge_after", "deleted_with", "copy_pending", "copy_errors",
+                     "replicated_at")},
         "id": new_id, "account_id": dest["account_id"], "parent_id": dest["id"],
         "arn": recovery_point_arn(region.partition.name if region else "aws", dest["region"], dest["account_id"],
                                   new_id),

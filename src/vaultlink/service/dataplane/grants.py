@@ -20,6 +20,7 @@ from vaultlink.errors import AccessDenied, InvalidInput, NotFound, RecoveryPoint
 from vaultlink.service.core import Caller, Service, authorize
 from vaultlink.service.dataplane import queue, storage
 from vaultlink.service.dataplane.containers import check_scope_allows, machine_of
+from vaultlink.service.replication import check_offered
 from vaultlink.service.vaults import vault_scope
 
 JOB_HEADER = "x-vaultlink-restore-job"
@@ -47,6 +48,8 @@ def start_restore_onto(svc: Service, caller: Caller, rp_id: str, machine: str, t
         if dest is None or dest.get("status") == "SoftDeleted":
             raise NotFound(f"machine {machine!r} is not registered with vault {vault['name']}.", field="container")
         check_scope_allows(dest, "backup:StartRestoreJob")
+        if dest.get("secondary"):  # a machine of the paired region restores from the replica: replicated only
+            check_offered(cast(Any, vault), rp)
         accounts = storage.accounts_of(cast(Any, vault))
         job = {
             "id": "j" + secrets.token_hex(6), "account_id": vault["account_id"], "parent_id": vault["id"],

@@ -21,6 +21,7 @@ from vaultlink.errors import (
     InvalidInput,
     ItemSoftDeleted,
     NotFound,
+    NotReplicated,
     RecoveryPointNotFound,
     RecoveryPointSoftDeleted,
 )
@@ -289,8 +290,9 @@ def listed_point(rp: dict[str, Any]) -> dict[str, Any]:
 def container_recovery_points(svc: Service, container: ContainerRecord) -> list[dict[str, Any]]:
     with svc.store.transaction() as txn:
         rps = txn.find("recovery_point", parent_id=container["vault_id"])
-    return sorted((listed_point(r) for r in rps if r.get("container_id") == container["id"]),
-                  key=lambda r: r["time"])
+    secondary = bool(container.get("read_region"))  # the paired region offers only what it holds
+    return sorted((listed_point(r) for r in rps if r.get("container_id") == container["id"]
+                   and (not secondary or r.get("replicated_at"))), key=lambda r: r["time"])
 
 
 def container_recovery_point(svc: Service, container: ContainerRecord, rp_id: str) -> dict[str, Any]:
@@ -305,4 +307,7 @@ def container_recovery_point(svc: Service, container: ContainerRecord, rp_id: st
     if grant is not None and grant["recovery_point_id"] != rp_id:
         raise RecoveryPointNotFound(f"restore job {grant['job_id']} grants only recovery point "
                                     f"{grant['recovery_point_id']}.")
+    if container.get("read_region") and not rp.get("replicated_at"):
+        raise NotReplicated(f"recovery point {rp_id} is not replicated to {container['read_region']} yet; restore "
+                            "it in the primary region, or wait for replication (`vaultlink vault show`).")
     return rp

@@ -5,21 +5,34 @@ from __future__ import annotations
 from typing import Any
 
 from vaultlink.domain.records import VaultRecord, find_containers, read_vault
-from vaultlink.errors import NotFound, RecoveryPointNotFound
+from vaultlink.errors import InvalidInput, NotFound, RecoveryPointNotFound
+from vaultlink.service import replication
 from vaultlink.service.core import Caller, Service, authorize
 from vaultlink.service.dataplane.containers import public_container, vault_names
 from vaultlink.service.dataplane.credentials import DEFAULT_VALID_HOURS, create_registration_secret
 from vaultlink.service.dataplane.jobs import listed_point
+from vaultlink.service.replication import check_offered_vault
 from vaultlink.service.vaults import find_vault, vault_scope
 
 CREDENTIALS_KIND = "vaultlink-vault-credentials"
 
 
 def vault_credentials(svc: Service, caller: Caller, vault_ref: str, api_port: int,
-                      valid_hours: float = DEFAULT_VALID_HOURS, scope: str = "backup-restore") -> dict[str, Any]:
-    """The content of a vault credentials file (it holds a secret: keep it private)."""
-    vault, token, rec = create_registration_secret(svc, caller, vault_ref, valid_hours, scope)
-    names = vault_names(svc, vault)
+                      valid_hours: float = DEFAULT_VALID_HOURS, scope: str | None = None,
+                      secondary: bool = False) -> dict[str, Any]:
+    """The content of a vault credentials file (it holds a secret: keep it private). ``secondary``: for a
+    machine in the vault's paired region that restores from its replica (restore-only)."""
+    if secondary:
+        if scope not in (None, "restore"):
+            raise InvalidInput("a credentials file for the paired region is restore-only: drop --scope or use "
+                               "--scope restore.", field="scope")
+        with svc.store.transaction() as txn:
+            vault = find_vault(txn, vault_ref, caller.account_id)
+            authorize(txn, caller, "backup.operate", vault_scope(vault))
+        check_offered_vault(vault)
+    vault, token, rec = create_registration_secret(svc, caller, vault_ref, valid_hours,
+                                                   "restore" if secondary else scope or "backup-restore")
+    names = vault_names(svc, vault, secondary=secondary)
     return {
         "kind": CREDENTIALS_KIND,
         "version": 1,
@@ -27,8 +40,9 @@ def vault_credentials(svc: Service, caller: Caller, vault_ref: str, api_port: in
         "vault_name": vault["name"],
         "vault_arn": vault["arn"],
         "account_id": vault["account_id"],
-        "region": vault["region"],
-        "geo": vault["geo"],
+        "region": names["region"],
+        "geo": names["geo"],
+        "storage_suffix": names["storage_suffix"],
         "domain": svc.config.domain,
         "backup_service": names["backup_service"],
         "backup_service_privatelink": names["backup_service_privatelink"],
@@ -55,11 +69,30 @@ def list_recovery_points(svc: Service, caller: Caller, vault_ref: str, container
     with svc.store.transaction() as txn:
         rps = txn.find("recovery_point", parent_id=vault["id"])
     out = [
-        listed_point(r) for r in rps
+        {**listed_point(r), "locations": locations(vault, r)} for r in rps
         if (container is None or container in (r.get("container_id"), r.get("hostname")))
         and (item is None or r.get("protected_item_id") == item)
     ]
     return sorted(out, key=lambda r: r["time"])
+
+
+def locations(vault: VaultRecord, rp: dict[str, Any]) -> dict[str, Any]:
+    """Where a point lives (its vault's region, the paired region once replicated, its copies) and what it can
+    be restored to."""
+    sec = vault.get("secondary_region") if replication.enabled(vault) else None
+    replicated = bool(sec and rp.get("replicated_at"))
+    restore_to = ["any machine of the vault in its region (`vaultlink recovery-point restore`)"]
+    if replicated:
+        restore_to.append(f"a machine of {sec} registered with `vaultlink vault credentials --secondary`")
+    restore_to += [f"from its copy {c.get('id')} in vault {c.get('vault')}" for c in rp.get("copies") or []]
+    return {
+        "primary": vault["region"],
+        "secondary": sec if replicated else None,
+        "replication": None if not sec else "Replicated" if replicated else "Pending",
+        "copies": [{"vault": c.get("vault"), "id": c.get("id"), "region": c.get("region")}
+                   for c in rp.get("copies") or []],
+        "restore_to": restore_to,
+    }
 
 
 def _rp(svc: Service, caller: Caller, rp_id: str, permission: str) -> dict[str, Any]:

@@ -9,6 +9,7 @@ account counts its bytes. Blobs live in ``svc.blobs`` under
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 from typing import Any
 
@@ -28,6 +29,56 @@ def blobs_of(svc: Service) -> BlobStore:
     if svc.blobs is None:
         raise ServiceUnavailable("this server has no blob store configured (blob_url); it cannot hold backups.")
     return svc.blobs
+
+
+def replica_of(svc: Service) -> BlobStore:
+    if svc.replica is None:
+        raise ServiceUnavailable("this server has no replica blob store (replica_blob_url); it cannot replicate.")
+    return svc.replica
+
+
+def replica_key(region: str, key: str) -> str:
+    """Where the paired region ``region`` keeps its copy of blob ``key`` in the replica store."""
+    return f"{check_name(region)}/{key}"
+
+
+class Reader:
+    """Where a request reads a vault's blobs: its primary storage, or (through the paired region's names)
+    the replica in the secondary region. Keys are the primary's; the replica's are derived."""
+
+    def __init__(self, svc: Service, secondary_region: str | None = None) -> None:
+        self.region = secondary_region
+        self.store = replica_of(svc) if secondary_region else blobs_of(svc)
+
+    def key(self, key: str) -> str:
+        return replica_key(self.region, key) if self.region else key
+
+    def get(self, key: str) -> bytes:
+        return self.store.get(self.key(key))
+
+    def get_range(self, key: str, offset: int, length: int) -> bytes:
+        return self.store.get_range(self.key(key), offset, length)
+
+    def size(self, key: str) -> int:
+        return self.store.size(self.key(key))
+
+    def exists(self, key: str) -> bool:
+        return self.store.exists(self.key(key))
+
+    def list(self, prefix: str) -> list[str]:
+        """Primary keys (the replica's prefix taken off)."""
+        strip = len(self.key(""))
+        return [k[strip:] for k in self.store.list(self.key(prefix))]
+
+
+def delete_blob(svc: Service, vault: VaultRecord | dict[str, Any] | None, key: str) -> None:
+    """The service removes a blob (purge, prune): from primary storage and from the paired region's replica."""
+    with contextlib.suppress(NotFound):
+        blobs_of(svc).delete(key)
+    region = (vault or {}).get("secondary_region")
+    if region and svc.replica is not None:
+        with contextlib.suppress(NotFound):
+            svc.replica.delete(replica_key(str(region), key))
 
 
 def blob_key(vault_id: str, account: str, container_id: str, name: str) -> str:
