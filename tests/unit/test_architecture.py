@@ -211,3 +211,18 @@ def test_a_client_command_starts_light() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.stderr.strip().splitlines()[-1] == "[] 2", out.stderr  # the root group and `region`
     assert "ServiceUnavailable" in out.stdout  # it ran the command: nothing listens on port 9
+
+
+def test_the_agent_loads_no_http_library_and_no_server() -> None:
+    """The agent's start is part of every backup a user times: its modules (the engine, the HTTP client on
+    the standard library) load neither httpx nor the server's stack (FastAPI, SQLAlchemy, uvicorn)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, vaultlink.agent.session, vaultlink.agent.worker, vaultlink.cli.agent\n"
+        "print([n for n in ('httpx', 'fastapi', 'sqlalchemy', 'uvicorn', 'pydantic') if n in sys.modules],"
+        " file=sys.stderr)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.stderr.strip().splitlines()[-1] == "[]", out.stderr

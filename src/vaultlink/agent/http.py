@@ -4,13 +4,14 @@ restarting (connection errors, 429, 502-504)."""
 
 from __future__ import annotations
 
+import json as jsonlib
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
-
-import httpx
+from urllib.parse import urlencode
 
 from vaultlink.agent.resolver import Resolver
+from vaultlink.agent.wire import Pool, Response, TransportError
 from vaultlink.dns import names as N
 from vaultlink.errors import InvalidInput, ServiceUnavailable, VaultlinkError, from_dict
 
@@ -21,7 +22,7 @@ T = TypeVar("T")
 class _Status(Exception):
     """An HTTP error answer (status >= 400), turned into the service's error by ``_retrying``."""
 
-    def __init__(self, resp: httpx.Response) -> None:
+    def __init__(self, resp: Response) -> None:
         super().__init__(resp.status_code)
         self.resp = resp
 
@@ -50,12 +51,10 @@ class AgentHttp:
         self._sleep = sleep
         self.retries = 0
         self.extra_headers: dict[str, str] = {}  # sent with every request (a restore job's grant)
-        transport = httpx.HTTPTransport(local_address=source_ip, retries=0,
-                                        limits=httpx.Limits(max_connections=32, max_keepalive_connections=16))
-        self._http = httpx.Client(transport=transport, timeout=httpx.Timeout(timeout, connect=5.0), trust_env=False)
+        self._pool = Pool(source_ip, connect_timeout=5.0, timeout=timeout)
 
     def close(self) -> None:
-        self._http.close()
+        self._pool.close()
 
     def request(
         self,
@@ -64,15 +63,22 @@ class AgentHttp:
         path: str,
         *,
         json: Any = None,
-        content: bytes | None = None,
+        content: bytes | list[memoryview] | None = None,
         headers: dict[str, str] | None = None,
         params: dict[str, Any] | None = None,
         retry: bool = True,
-    ) -> httpx.Response:
+    ) -> Response:
         """Send one request to ``host`` (a vault name); raise the service's error on failure."""
+        body: bytes | list[memoryview] | None = content
+        extra: dict[str, str] = {}
+        if json is not None:
+            body = jsonlib.dumps(json).encode()
+            extra["content-type"] = "application/json"
+        if params:
+            path = f"{path}{'&' if '?' in path else '?'}{urlencode(params)}"
 
-        def attempt(url: str, hdrs: dict[str, str]) -> httpx.Response:
-            resp = self._http.request(method, url, json=json, content=content, headers=hdrs, params=params)
+        def attempt(ip: str, hdrs: dict[str, str]) -> Response:
+            resp = self._pool.send(ip, self.port, method, path, {**extra, **hdrs}, body)
             if resp.status_code >= 400:
                 raise _Status(resp)
             return resp
@@ -83,20 +89,13 @@ class AgentHttp:
         """GET ``path`` from ``host`` and read its body straight into ``buf``, which it must fill exactly
         (no joined copy of the body); retried like ``request``."""
 
-        def attempt(url: str, hdrs: dict[str, str]) -> None:
-            with self._http.stream("GET", url, headers=hdrs) as resp:
-                if resp.status_code >= 400:
-                    resp.read()
-                    raise _Status(resp)
-                n, size = 0, len(buf)
-                for piece in resp.iter_raw():
-                    m = len(piece)
-                    if n + m > size:
-                        raise InvalidInput(f"{host}{path} answered more than the {size} bytes asked", field="range")
-                    buf[n : n + m] = piece
-                    n += m
-                if n != size:
-                    raise InvalidInput(f"{host}{path} answered {n} of the {size} bytes asked", field="range")
+        def attempt(ip: str, hdrs: dict[str, str]) -> None:
+            try:
+                resp = self._pool.send(ip, self.port, "GET", path, hdrs, None, sink=buf)
+            except ValueError as exc:
+                raise InvalidInput(f"{host}{path} {exc}", field="range") from None
+            if resp.status_code >= 400:
+                raise _Status(resp)
 
         self._retrying(host, path, headers, True, attempt)
 
@@ -112,14 +111,14 @@ class AgentHttp:
             ip = "?"
             try:
                 ip = self.resolver.resolve(host)  # inside the retry: a DNS server restarting is retried too
-                return attempt(f"http://{ip}:{self.port}{path}", hdrs)
+                return attempt(ip, hdrs)
             except ServiceUnavailable as exc:
                 err = exc
-            except httpx.TransportError as exc:
+            except TransportError as exc:
                 self.resolver.forget(host)
                 err = ServiceUnavailable(
                     f"cannot reach {host} at {ip}:{self.port} from {self.source_ip or 'this machine'} "
-                    f"({exc.__class__.__name__}); is the service running and the endpoint reachable?"
+                    f"({exc}); is the service running and the endpoint reachable?"
                 )
             except _Status as st:
                 err = self._error(st.resp)
@@ -148,7 +147,7 @@ class AgentHttp:
         )
 
     @staticmethod
-    def _error(resp: httpx.Response) -> VaultlinkError:
+    def _error(resp: Response) -> VaultlinkError:
         try:
             body = resp.json()
         except ValueError:

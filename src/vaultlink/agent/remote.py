@@ -65,13 +65,15 @@ class RemoteBlobStore:
         return names
 
     # --- BlobStore --------------------------------------------------------------------------------
-    def put(self, name: str, data: bytes) -> None:
+    def put(self, name: str, data: bytes | bytearray) -> None:
         check_name(name)
         acct = self.write_account
         if acct is None:
             raise NotFound("the vault has no storage account yet; run `vaultlink agent register`.")
-        out = self.http.json(self.host(acct), "PUT", "/" + name, content=bytes(data),
-                             headers={"content-type": "application/octet-stream"})
+        # a pack arrives as a bytearray: sent as it is (one part, its length declared), never copied
+        body: bytes | list[memoryview] = data if isinstance(data, bytes) else [memoryview(data)]
+        out = self.http.json(self.host(acct), "PUT", "/" + name, content=body,
+                             headers={"content-type": "application/octet-stream", "content-length": str(len(data))})
         self.note(name, acct)
         nxt = out.get("write_account")
         if isinstance(nxt, str) and nxt != acct:

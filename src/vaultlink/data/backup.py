@@ -191,7 +191,7 @@ def backup(
     prog = Progress(files_total=len(files), bytes_total=sum(n.size for n in files))
     c = _Counters()
     nworkers = workers or os.cpu_count() or 2
-    inflight = threading.BoundedSemaphore(nworkers * 4)
+    inflight = threading.BoundedSemaphore(nworkers * 2)
     pending: list[tuple[Node, list[Future[Any]], str]] = []
     last = 0.0
     packs_before = repo.packs_written

@@ -20,7 +20,7 @@ import pyfastcdc
 MIN_SIZE = 256 * 1024
 AVG_SIZE = 1024 * 1024
 MAX_SIZE = 8 * 1024 * 1024
-SEGMENT = 32 * 1024 * 1024
+SEGMENT = 16 * 1024 * 1024
 
 
 def is_compiled() -> bool:

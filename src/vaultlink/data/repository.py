@@ -122,15 +122,20 @@ class MemoryChunkIndex:
 
 
 class _PackBuilder:
+    """The open pack, built in one buffer: each chunk is copied in as it comes (and its own bytes freed), so
+    a full pack is uploaded as it is, without a joined copy beside its parts."""
+
     def __init__(self) -> None:
-        self.parts: list[bytes] = [PACK_MAGIC]
+        self.buf = bytearray(PACK_MAGIC)
         self.entries: list[PackEntry] = []
-        self.size = len(PACK_MAGIC)
+
+    @property
+    def size(self) -> int:
+        return len(self.buf)
 
     def add(self, cid: bytes, blob: bytes) -> None:
-        self.entries.append(PackEntry(cid, self.size, len(blob)))
-        self.parts.append(blob)
-        self.size += len(blob)
+        self.entries.append(PackEntry(cid, len(self.buf), len(blob)))
+        self.buf += blob
 
 
 class Repository:
@@ -158,7 +163,7 @@ class Repository:
         self._builder = _PackBuilder()
         self._unindexed: dict[str, list[PackEntry]] = {}
         self._uploads: list[Future[None]] = []
-        self._slots = threading.BoundedSemaphore(upload_workers + 1)
+        self._slots = threading.BoundedSemaphore(upload_workers)
         self._pool = ThreadPoolExecutor(upload_workers, thread_name_prefix="vl-upload")
         self.packs_written = 0
         self.stored_bytes = 0
@@ -288,17 +293,17 @@ class Repository:
             f.result()
 
     def _upload(self, b: _PackBuilder) -> None:
-        b.parts.append(encode_pack_tail(self.keys, b.entries))
-        data = b"".join(b.parts)
-        b.parts.clear()
-        name = content_name("packs", data)
+        b.buf += encode_pack_tail(self.keys, b.entries)
+        data, b.buf = b.buf, bytearray()
+        name, size = content_name("packs", data), len(data)
         self.store.put(name, data)
+        del data  # the upload's bytes go now, not when the next pack replaces them
         self.index.add(name, b.entries)
         with self._lock:
             self._unindexed[name] = b.entries
             self._pending.difference_update(e.chunk_id for e in b.entries)
             self.packs_written += 1
-            self.stored_bytes += len(data)
+            self.stored_bytes += size
 
     def flush(self) -> None:
         """Upload the open pack, wait for every upload, then write an index file for the new packs."""

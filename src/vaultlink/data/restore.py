@@ -241,7 +241,7 @@ def _restore(
         for out in outs:
             if out.left == 0 and not out.damaged:  # empty file
                 done(out, 0, False, False)
-        nworkers = workers or max(4, 4 * (os.cpu_count() or 2))
+        nworkers = workers or max(4, 2 * (os.cpu_count() or 2))
         last = 0.0
         with ThreadPoolExecutor(nworkers, thread_name_prefix="vl-restore") as pool:
             pending: set[Any] = {pool.submit(fetch, s) for s in spans}
