@@ -1,6 +1,7 @@
 """Backup through a private endpoint versus restic to a local repository, same dataset, same run.
 
     .venv/bin/python bench/backup_bench.py [--size-mib 1024] [--dir /tmp/vlbackup] [--skip-restic] [--keep]
+    .venv/bin/python bench/backup_bench.py --small-files 100000   # 100k files of 1-8 KiB instead
 
 1. Generates a mixed dataset (fixed seed; the generator of bench/data_bench.py): random files,
    compressible text, small files, exact duplicates, shifted copies.
@@ -173,6 +174,26 @@ def run_borg(data: Path, work: Path, modify_fn: Any) -> dict[str, float]:
     return out
 
 
+def make_small_files(root: Path, count: int, seed: int = 7) -> list[Path]:
+    """``count`` files of 1-8 KiB (half random, half text), 1,000 to a directory: the issue's small-file
+    runs (a source tree, a mail spool)."""
+    import random
+
+    rnd = random.Random(seed)
+    words = [b"alpha", b"beta", b"gamma", b"delta", b"vault", b"link", b"private", b"endpoint"]
+    out = []
+    for i in range(count):
+        d = root / f"d{i // 1000:04d}"
+        if i % 1000 == 0:
+            d.mkdir(parents=True)
+        size = rnd.randint(1024, 8192)
+        data = rnd.randbytes(size) if i % 2 else b" ".join(rnd.choice(words) for _ in range(size // 6))[:size]
+        p = d / f"f{i:07d}.dat"
+        p.write_bytes(data)
+        out.append(p)
+    return out
+
+
 def same_tree(a: Path, b: Path) -> bool:
     import filecmp
 
@@ -192,6 +213,8 @@ def main() -> None:
     ap.add_argument("--skip-restic", action="store_true")
     ap.add_argument("--skip-borg", action="store_true")
     ap.add_argument("--keep", action="store_true")
+    ap.add_argument("--small-files", type=int, default=0,
+                    help="instead of the mixed dataset: this many files of 1-8 KiB (the issue's 10k/100k/1M runs)")
     a = ap.parse_args()
     work = Path(a.dir)
     if work.exists():
@@ -203,7 +226,7 @@ def main() -> None:
     preflight(peers)
     t = time.perf_counter()
     data_root = work / "data"
-    files = make_dataset(data_root, a.size_mib * MiB)
+    files = make_small_files(data_root, a.small_files) if a.small_files else make_dataset(data_root, a.size_mib * MiB)
     total = du(data_root)
     print(f"dataset: {len(files)} files, {total / MiB:.0f} MiB, generated in {time.perf_counter() - t:.1f}s")
     vl_data, rs_data, bg_data = work / "vl" / "data", work / "rs" / "data", work / "bg" / "data"

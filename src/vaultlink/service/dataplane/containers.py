@@ -33,6 +33,7 @@ from vaultlink.service.dataplane.credentials import (
     split_token,
 )
 from vaultlink.service.events import ContainersChanged, EndpointsChanged
+from vaultlink.service.replication import check_offered_vault
 
 _HOST_MAX = 255
 
@@ -117,6 +118,8 @@ def register(
         if ctx.caller.kind == "registration":  # the vault credentials file says what the machine may do
             issued = txn.get("registration_secret", ctx.caller.credential_id) or {}
             scope = issued.get("scope", "backup-restore")
+        if ctx.secondary:  # the paired region holds data only for a vault that replicates
+            check_offered_vault(vault)
         if ctx.secondary and scope != "restore":
             raise SecondaryReadOnly(
                 "a machine registers through the vault's paired region to restore only: use a restore-only "
