@@ -39,7 +39,7 @@ class LocalBlobStore:
     def _path(self, name: str) -> Path:
         return self.root / check_name(name)
 
-    def put(self, name: str, data: bytes | bytearray) -> None:
+    def put(self, name: str, data: bytes | bytearray | memoryview) -> None:
         path = self._path(name)
         tmp = path.with_name(f"{path.name}{_TMP_MARK}{secrets.token_hex(6)}")
         try:

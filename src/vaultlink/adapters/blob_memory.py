@@ -19,7 +19,7 @@ class MemoryBlobStore:
         self._lock = threading.Lock()
         self.puts = 0
 
-    def put(self, name: str, data: bytes | bytearray) -> None:
+    def put(self, name: str, data: bytes | bytearray | memoryview) -> None:
         check_name(name)
         blob = bytes(data)
         with self._lock:

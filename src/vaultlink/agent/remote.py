@@ -65,7 +65,7 @@ class RemoteBlobStore:
         return names
 
     # --- BlobStore --------------------------------------------------------------------------------
-    def put(self, name: str, data: bytes | bytearray) -> None:
+    def put(self, name: str, data: bytes | bytearray | memoryview) -> None:
         check_name(name)
         acct = self.write_account
         if acct is None:

@@ -252,7 +252,9 @@ def backup(
                     try:
                         futs, sizes = [], []
                         for d in repo.chunker.cut_file(src):
-                            futs.append(submit(pool, chunk_task, d))
+                            # a copy of the chunk goes to the worker, not a view that would keep its
+                            # whole 16 MiB read segment alive until the chunk is packed
+                            futs.append(submit(pool, chunk_task, bytes(d)))
                             sizes.append(len(d))
                         node.sizes, node.size = sizes, sum(sizes)
                     except OSError as e:

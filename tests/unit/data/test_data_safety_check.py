@@ -115,7 +115,7 @@ class FailingStore(MemoryBlobStore):
         self.fail_at = fail_at
         self.packs = 0
 
-    def put(self, name: str, data: bytes) -> None:
+    def put(self, name: str, data: bytes | bytearray | memoryview) -> None:
         if name.startswith("packs/"):
             self.packs += 1
             if self.packs == self.fail_at:
