@@ -252,9 +252,7 @@ def backup(
                     try:
                         futs, sizes = [], []
                         for d in repo.chunker.cut_file(src):
-                            # a copy of the chunk goes to the worker, not a view that would keep its
-                            # whole 16 MiB read segment alive until the chunk is packed
-                            futs.append(submit(pool, chunk_task, bytes(d)))
+                            futs.append(submit(pool, chunk_task, d))
                             sizes.append(len(d))
                         node.sizes, node.size = sizes, sum(sizes)
                     except OSError as e:

@@ -123,33 +123,19 @@ class MemoryChunkIndex:
 
 class _PackBuilder:
     """The open pack, built in one buffer: each chunk is copied in as it comes (and its own bytes freed), so
-    a full pack is uploaded as it is, without a joined copy beside its parts. The buffer is reused from pack
-    to pack (``Repository._spare``): writes replace bytes in place, so its memory is allocated once, not
-    grown and freed for every 16 MiB pack (the allocator kept the freed ones: most of the agent's memory)."""
+    a full pack is uploaded as it is, without a joined copy beside its parts."""
 
-    def __init__(self, buf: bytearray | None = None) -> None:
-        self.buf = buf if buf is not None else bytearray()
-        self.size = 0
+    def __init__(self) -> None:
+        self.buf = bytearray(PACK_MAGIC)
         self.entries: list[PackEntry] = []
-        self._put(PACK_MAGIC)
 
-    def _put(self, data: bytes) -> None:
-        end = self.size + len(data)
-        if end > len(self.buf):  # a first use, or a pack larger than any before: grow once
-            try:
-                self.buf.extend(bytes(end - len(self.buf)))
-            except BufferError:  # a view of it is still held somewhere: continue in a copy
-                self.buf = self.buf[: self.size] + bytes(end - self.size)
-        self.buf[self.size : end] = data
-        self.size = end
+    @property
+    def size(self) -> int:
+        return len(self.buf)
 
     def add(self, cid: bytes, blob: bytes) -> None:
-        self.entries.append(PackEntry(cid, self.size, len(blob)))
-        self._put(blob)
-
-    def finish(self, tail: bytes) -> memoryview:
-        self._put(tail)
-        return memoryview(self.buf)[: self.size]
+        self.entries.append(PackEntry(cid, len(self.buf), len(blob)))
+        self.buf += blob
 
 
 class Repository:
@@ -174,8 +160,6 @@ class Repository:
         self.chunker = Chunker(replace(chunker_params or ChunkerParams(), seed=keys.chunker_seed))
         self._lock = threading.Lock()
         self._pending: set[bytes] = set()
-        self._spare: list[bytearray] = []  # a pack buffer to reuse (one: more would sit idle)
-        self._spare_max = 1
         self._builder = _PackBuilder()
         self._unindexed: dict[str, list[PackEntry]] = {}
         self._uploads: list[Future[None]] = []
@@ -279,7 +263,7 @@ class Repository:
             self._builder.add(chunk_id, blob)
             if self._builder.size < self.pack_size:
                 return
-            full, self._builder = self._builder, _PackBuilder(self._spare.pop() if self._spare else None)
+            full, self._builder = self._builder, _PackBuilder()
         self._submit(full)
 
     def _submit(self, builder: _PackBuilder) -> None:
@@ -309,13 +293,11 @@ class Repository:
             f.result()
 
     def _upload(self, b: _PackBuilder) -> None:
-        data = b.finish(encode_pack_tail(self.keys, b.entries))
+        b.buf += encode_pack_tail(self.keys, b.entries)
+        data, b.buf = b.buf, bytearray()
         name, size = content_name("packs", data), len(data)
         self.store.put(name, data)
-        data.release()
-        with self._lock:
-            if len(self._spare) < self._spare_max:
-                self._spare.append(b.buf)
+        del data  # the upload's bytes go now, not when the next pack replaces them
         self.index.add(name, b.entries)
         with self._lock:
             self._unindexed[name] = b.entries
