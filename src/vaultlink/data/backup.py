@@ -29,6 +29,8 @@ from vaultlink.data.repository import Repository
 from vaultlink.errors import InvalidInput, NotFound
 
 SMALL_FILE = 8 * 1024 * 1024
+BATCH_FILES = 128  # small files per task
+BATCH_BYTES = 4 * 1024 * 1024  # or fewer, once they hold this much
 
 
 @dataclass
@@ -192,7 +194,7 @@ def backup(
     c = _Counters()
     nworkers = workers or os.cpu_count() or 2
     inflight = threading.BoundedSemaphore(nworkers * 2)
-    pending: list[tuple[Node, list[Future[Any]], str]] = []
+    pending: list[tuple[Node, list[Future[Any]]]] = []  # large files: a future per chunk
     last = 0.0
     packs_before = repo.packs_written
 
@@ -215,20 +217,41 @@ def backup(
                 c.stored += stored
         return cid
 
-    def file_task(path: str) -> tuple[list[bytes], list[int]]:
-        ids, sizes = [], []
-        for d in repo.chunker.cut_file(path):
-            ids.append(chunk_task(d))
-            sizes.append(len(d))
-        with c.lock:
-            c.files_done += 1
-        return ids, sizes
+    def files_task(batch: list[tuple[Node, str]]) -> list[tuple[str, str]]:
+        """Small files, whole, one after another: one task for many (a task per 4 KiB file cost more in
+        the pool than the file did). Each file's chunks go into its own node; a file that cannot be read
+        is returned as (path, error) and the others go on."""
+        errors: list[tuple[str, str]] = []
+        for node, path in batch:
+            ids, sizes = [], []
+            try:
+                for d in repo.chunker.cut_file(path):
+                    ids.append(chunk_task(d))
+                    sizes.append(len(d))
+            except OSError as e:
+                errors.append((path, str(e)))
+                node.type = "error"
+            else:
+                node.chunks, node.sizes, node.size = ids, sizes, sum(sizes)
+            with c.lock:
+                c.files_done += 1
+        return errors
 
     def submit(pool: ThreadPoolExecutor, fn: Callable[..., Any], arg: Any) -> Future[Any]:
         inflight.acquire()
         fut = pool.submit(fn, arg)
         fut.add_done_callback(lambda _f: inflight.release())
         return fut
+
+    batch: list[tuple[Node, str]] = []
+    batch_bytes = 0
+    batches: list[Future[list[tuple[str, str]]]] = []
+
+    def flush_batch(pool: ThreadPoolExecutor) -> None:
+        nonlocal batch, batch_bytes
+        if batch:
+            batches.append(submit(pool, files_task, batch))
+            batch, batch_bytes = [], 0
 
     try:
         with ThreadPoolExecutor(nworkers, thread_name_prefix="vl-backup") as pool:
@@ -247,7 +270,10 @@ def backup(
                     with c.lock:
                         c.files_done += 1
                 elif node.size <= SMALL_FILE:
-                    pending.append((node, [submit(pool, file_task, src)], src))
+                    batch.append((node, src))
+                    batch_bytes += node.size
+                    if len(batch) >= BATCH_FILES or batch_bytes >= BATCH_BYTES:
+                        flush_batch(pool)
                 else:
                     try:
                         futs, sizes = [], []
@@ -259,20 +285,16 @@ def backup(
                         stats.errors.append((src, str(e)))
                         node.type = "error"
                         continue
-                    pending.append((node, futs, ""))
+                    pending.append((node, futs))
                     with c.lock:
                         c.files_done += 1
                 report()
-            for node, futs, src in pending:
-                try:
-                    if src:
-                        node.chunks, node.sizes = futs[0].result()
-                        node.size = sum(node.sizes)
-                    else:
-                        node.chunks = [f.result() for f in futs]
-                except OSError as e:
-                    stats.errors.append((src, str(e)))
-                    node.type = "error"
+            flush_batch(pool)
+            for fut in batches:
+                stats.errors.extend(fut.result())
+                report()
+            for node, futs in pending:
+                node.chunks = [f.result() for f in futs]
                 report()
         repo.flush()
     except BaseException:
