@@ -295,36 +295,47 @@ class Manifest:
         return sum(n.size for n in self.nodes if n.type == "file")
 
 
-def _node_from_json(d: Any, what: str) -> Node:
-    def bad(msg: str) -> CorruptData:
-        return CorruptData(
-            f"{what}: node {d.get('path') if isinstance(d, dict) else d!r}: {msg}", object=what
-        )
+_INT_FIELDS = ("mode", "mtime_ns", "size", "inode", "uid", "gid")
 
-    if not isinstance(d, dict):
-        raise bad("not an object")
-    path, typ = d.get("path"), d.get("type")
-    if not isinstance(path, str) or not path:
-        raise bad("missing path")
+
+def _bad_node(d: Any, what: str, msg: str) -> CorruptData:
+    return CorruptData(f"{what}: node {d.get('path') if isinstance(d, dict) else d!r}: {msg}", object=what)
+
+
+def _node_from_json(d: Any, what: str) -> Node:
+    """One snapshot entry, checked field by field (a manifest of 100k files decodes 100k of these: plain
+    loops and exact type tests, no per-node closures or generator expressions)."""
+    if type(d) is not dict:
+        raise _bad_node(d, what, "not an object")
+    get = d.get
+    path, typ = get("path"), get("type")
+    if type(path) is not str or not path:
+        raise _bad_node(d, what, "missing path")
     if typ not in NODE_TYPES:
-        raise bad(f"unknown type {typ!r}")
-    ints = {k: d.get(k, 0) for k in ("mode", "mtime_ns", "size", "inode", "uid", "gid")}
-    if not all(isinstance(v, int) and not isinstance(v, bool) for v in ints.values()):
-        raise bad("integer field has the wrong type")
-    chunks = d.get("chunks", [])
-    target = d.get("target")
+        raise _bad_node(d, what, f"unknown type {typ!r}")
+    mode, mtime_ns, size, inode, uid, gid = [get(k, 0) for k in _INT_FIELDS]
+    for v in (mode, mtime_ns, size, inode, uid, gid):
+        if type(v) is not int:  # JSON integers only (a bool or a float is refused)
+            raise _bad_node(d, what, "integer field has the wrong type")
+    ids: list[bytes] = []
+    sizes: list[int] = []
+    total = 0
     try:
-        ids = [bytes.fromhex(c) for c, _ in chunks]
-        sizes = [int(n) for _, n in chunks]
+        for c, n in get("chunks", ()):
+            cid, n = bytes.fromhex(c), int(n)
+            if len(cid) != ID_SIZE or n <= 0 or n > MAX_CHUNK:
+                raise _bad_node(d, what, "chunk id of wrong length or implausible chunk size")
+            ids.append(cid)
+            sizes.append(n)
+            total += n
     except (TypeError, ValueError):
-        raise bad("chunks must be [hex id, size] pairs") from None
-    if any(len(c) != ID_SIZE for c in ids) or any(n <= 0 or n > MAX_CHUNK for n in sizes):
-        raise bad("chunk id of wrong length or implausible chunk size")
-    if typ == "file" and sum(sizes) != ints["size"]:
-        raise bad(f"chunk sizes add up to {sum(sizes)}, not the file size {ints['size']}")
-    if typ == "symlink" and not isinstance(target, str):
-        raise bad("symlink without target")
-    return Node(path, typ, target=target, chunks=ids, sizes=sizes, **ints)
+        raise _bad_node(d, what, "chunks must be [hex id, size] pairs") from None
+    if typ == "file" and total != size:
+        raise _bad_node(d, what, f"chunk sizes add up to {total}, not the file size {size}")
+    target = get("target")
+    if typ == "symlink" and type(target) is not str:
+        raise _bad_node(d, what, "symlink without target")
+    return Node(path, typ, mode, mtime_ns, size, target, ids, sizes, inode, uid, gid)
 
 
 def encode_manifest(keys: Keys, manifest: Manifest, nonce: bytes | None = None) -> bytes:
