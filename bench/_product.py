@@ -36,6 +36,15 @@ def _requirements() -> set[str]:
             for r in reqs if "extra ==" not in r}
 
 
+def fresh_workdir(path: str | Path) -> Path:
+    """A benchmark's work directory, emptied (an earlier run's leftovers would skew sizes and caches)."""
+    work = Path(path)
+    if work.exists():
+        shutil.rmtree(work)
+    work.mkdir(parents=True)
+    return work
+
+
 def preflight(peers: dict[str, list[str]] | None = None) -> dict[str, str]:
     """Check that the product runs as installed; return and print the versions of it, its dependencies, the
     machine and the ``peers`` (name → a command printing its version)."""

@@ -34,7 +34,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from _product import VAULTLINK, Service, preflight, run_measured  # noqa: E402
+from _product import VAULTLINK, Service, fresh_workdir, preflight, run_measured  # noqa: E402
 from data_bench import PASS, MiB, du, make_dataset, modify, print_report  # noqa: E402
 
 VM = "127.10.1.100"
@@ -216,10 +216,7 @@ def main() -> None:
     ap.add_argument("--small-files", type=int, default=0,
                     help="instead of the mixed dataset: this many files of 1-8 KiB (the issue's 10k/100k/1M runs)")
     a = ap.parse_args()
-    work = Path(a.dir)
-    if work.exists():
-        shutil.rmtree(work)
-    work.mkdir(parents=True)
+    work = fresh_workdir(a.dir)
     peers = {"restic": ["restic", "version"]}
     if not a.skip_borg:
         peers["borg"] = ["borg", "--version"]

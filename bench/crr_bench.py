@@ -20,7 +20,6 @@ is bounded; traffic goes to 127.0.0.0/8 only.
 from __future__ import annotations
 
 import argparse
-import filecmp
 import json
 import os
 import shutil
@@ -33,8 +32,8 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from _product import VAULTLINK, Service, preflight  # noqa: E402
-from backup_bench import VM, private_agent, timed  # noqa: E402
+from _product import VAULTLINK, Service, fresh_workdir, preflight  # noqa: E402
+from backup_bench import VM, private_agent, same_tree, timed  # noqa: E402
 from data_bench import PASS, MiB, du, make_dataset  # noqa: E402
 
 VM_B = "127.10.1.101"
@@ -68,24 +67,13 @@ def restore_job(svc: Service, rp: str, name: str, state: Path, pw: Path, target:
     return wall
 
 
-def same_tree(a: Path, b: Path) -> bool:
-    cmp = filecmp.dircmp(a, b)
-    if cmp.left_only or cmp.right_only or cmp.funny_files:
-        return False
-    _match, mismatch, errors = filecmp.cmpfiles(a, b, cmp.common_files, shallow=False)
-    return not mismatch and not errors and all(same_tree(a / d, b / d) for d in cmp.common_dirs)
-
-
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--size-mib", type=int, default=1024)
     ap.add_argument("--dir", default="/tmp/vlcrr")
     ap.add_argument("--keep", action="store_true")
     a = ap.parse_args()
-    work = Path(a.dir)
-    if work.exists():
-        shutil.rmtree(work)
-    work.mkdir(parents=True)
+    work = fresh_workdir(a.dir)
     preflight()
     print(f"load average before: {os.getloadavg()}")
     data = work / "data"

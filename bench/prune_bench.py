@@ -35,7 +35,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from _product import Service, preflight, run_measured  # noqa: E402
+from _product import Service, fresh_workdir, preflight, run_measured  # noqa: E402
 from backup_bench import VM, private_agent, timed  # noqa: E402
 from data_bench import PASS, MiB, du, make_dataset, modify  # noqa: E402
 
@@ -132,10 +132,7 @@ def main() -> None:
     ap.add_argument("--dir", default="/tmp/vlprune")
     ap.add_argument("--keep", action="store_true")
     a = ap.parse_args()
-    work = Path(a.dir)
-    if work.exists():
-        shutil.rmtree(work)
-    work.mkdir(parents=True)
+    work = fresh_workdir(a.dir)
     preflight({"restic": ["restic", "version"]})
     print(f"load average before: {os.getloadavg()}")
     roots = {}

@@ -51,7 +51,6 @@ class PruneWorker:
         self._lock = threading.Lock()
         self._current: subprocess.Popen[bytes] | None = None
         self._stopped = False
-        self.last_peak_kib = 0  # the last worker's peak memory (``vault prune`` reports it)
 
     def __call__(self, _svc: Any, vault_id: str, now: float, grace: float) -> dict[str, int]:
         request = json.dumps({"config": _config_json(self.config), "vault_id": vault_id, "now": now,
@@ -81,9 +80,8 @@ class PruneWorker:
                 "maintenance pass retries it.") from None
         if "error" in answer:
             raise from_dict(answer["error"])
-        self.last_peak_kib = int(answer.get("peak_rss_kib", 0))
         result: dict[str, int] = {k: int(v) for k, v in answer["result"].items()}
-        result["worker_peak_rss_kib"] = self.last_peak_kib
+        result["worker_peak_rss_kib"] = int(answer.get("peak_rss_kib", 0))  # `vault prune` reports it
         return result
 
     def stop(self) -> None:

@@ -93,10 +93,7 @@ def replicate_now(svc: Service, caller: Caller, ref: str) -> dict[str, Any]:
     with svc.store.transaction() as txn:
         vault = find_vault(txn, ref, caller.account_id)
         authorize(txn, caller, "vault.write", vault_scope(vault))
-    if not enabled(vault):
-        raise CrossRegionRestoreDisabled(
-            f"vault {vault['name']} does not replicate: enable cross-region restore first "
-            f"(`vaultlink vault update {vault['name']} --cross-region-restore Enabled`).")
+    check_offered_vault(vault)
     out = replicate_vault(svc, vault["id"])
     return {"vault": vault["name"], **out, "replication": status(svc, vault)}
 
