@@ -47,6 +47,7 @@ class Server:
     info: dict[str, Any]
     log_path: Path
     extra_env: dict[str, str] = field(default_factory=dict)
+    prefix: list[str] = field(default_factory=list)  # e.g. nsenter into the test's own network namespace
 
     @property
     def url(self) -> str:
@@ -74,7 +75,7 @@ class Server:
         input: str | None = None,
     ) -> CliResult:
         """Run the real ``vaultlink`` program as a user would (a subprocess)."""
-        argv = [VAULTLINK, *args]
+        argv = [*self.prefix, VAULTLINK, *args]
         if json_out and "-o" not in args and "--output" not in args:
             argv += ["-o", "json"]
         p = subprocess.run(
@@ -98,7 +99,11 @@ class Server:
 
 
 def start_server(
-    data_dir: Path, extra_args: tuple[str, ...] = (), env: dict[str, str] | None = None, timeout: float = 20
+    data_dir: Path,
+    extra_args: tuple[str, ...] = (),
+    env: dict[str, str] | None = None,
+    timeout: float = 20,
+    prefix: list[str] | None = None,
 ) -> Server:
     data_dir.mkdir(parents=True, exist_ok=True)
     log_path = data_dir.parent / f"{data_dir.name}-serve.log"
@@ -106,7 +111,8 @@ def start_server(
     penv = {k: v for k, v in os.environ.items() if not k.startswith("VAULTLINK_")}
     penv.update(env or {})
     proc = subprocess.Popen(
-        [VAULTLINK, "serve", "--data-dir", str(data_dir), "--api-port", "0", "--dns-port", "0", *extra_args],
+        [*(prefix or []), VAULTLINK, "serve", "--data-dir", str(data_dir), "--api-port", "0", "--dns-port", "0",
+         *extra_args],
         stdout=log,
         stderr=subprocess.STDOUT,
         text=True,
@@ -120,7 +126,7 @@ def start_server(
         if info_path.exists():
             try:
                 info = json.loads(info_path.read_text())
-                return Server(data_dir, proc, info, log_path)
+                return Server(data_dir, proc, info, log_path, prefix=list(prefix or []))
             except ValueError:
                 pass
         time.sleep(0.05)

@@ -81,8 +81,8 @@ def build_process(svc: Service) -> Runtime:
     """The process around a service: the management app on the public listener, the request pipeline
     (with the data-plane apps and one listener per endpoint IP) in front of it, and the DNS responder."""
     runtime = Runtime(svc, create_app(svc))
+    attach_dns(runtime)  # first: the fabric's start opens each vnet's DNS listener on the responder
     attach_fabric(runtime, build_data_apps(svc))
-    attach_dns(runtime)
     attach_maintenance(runtime)
     return runtime
 
@@ -118,7 +118,7 @@ def serve(config: Config, out: Any = sys.stdout) -> None:
         }
         info.update(getattr(rt, "extra_info", {}))
         write_private(info_path, json.dumps(info, indent=2))
-        out.write(f"vaultlink: serving {rt.url} (data dir {data_dir})\n")
+        out.write(f"vaultlink: serving {rt.url} (data dir {data_dir}, fabric {config.fabric})\n")
         out.flush()
 
     try:

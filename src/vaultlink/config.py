@@ -34,10 +34,20 @@ Config file keys (all optional)::
     prune_worker = true               # prune in a process of its own (SQL metadata and file blobs)
     prune_grace_seconds = 3600.0      # a pack unreferenced this long (and no backup running) is removed
     test_clock_file = ""              # tests only: a file holding seconds added to the service's clock
+    fabric = "loopback"               # loopback | host | netns (DESIGN.md §3; README "Real networks")
+    host_manage_addresses = true      # host mode: add/remove endpoint IPs over netlink (needs CAP_NET_ADMIN)
+    host_interface = ""               # host mode: the interface for endpoint IPs no interface's subnet holds
+    host_networks = ""                # host mode: comma-separated CIDRs vnets may use ("" = any real range)
+    netns_dir = "/run/netns"          # netns mode: where the vnets' named namespaces are mounted
+    netns_etc_dir = "/etc/netns"      # netns mode: <dir>/<namespace>/resolv.conf points VMs at their vnet's DNS
+    netns_prefix = "vl-"              # netns mode: namespace names are <prefix><vnet id>, <prefix>internet
+    netns_public_address = "198.18.0.1"  # netns mode: the public endpoint's address in the internet namespace
+    netns_dns_port = 53               # netns mode: each vnet's DNS address answers on this port
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import tomllib
@@ -104,6 +114,15 @@ class Config:
     prune_grace_seconds: float = 3600.0  # how long a pack stays unreferenced before prune removes it
     schedule_interval: float = 30.0  # seconds between scheduler passes over backup plans (0: never)
     test_clock_file: str = ""  # tests only: a file whose number (seconds) is added to the service's clock
+    fabric: str = "loopback"  # loopback | host | netns: how vnets and endpoints exist on the machine
+    host_manage_addresses: bool = True  # host mode: the service adds and removes endpoint IPs (netlink)
+    host_interface: str = ""  # host mode: interface for endpoint IPs that no interface's subnet holds
+    host_networks: str = ""  # host mode: the real ranges tenants' vnets may use (comma-separated CIDRs)
+    netns_dir: str = "/run/netns"
+    netns_etc_dir: str = "/etc/netns"
+    netns_prefix: str = "vl-"
+    netns_public_address: str = "198.18.0.1"  # RFC 2544 benchmarking range: never routed on the internet
+    netns_dns_port: int = 53
 
     @property
     def effective_metadata_url(self) -> str:
@@ -119,8 +138,9 @@ class Config:
 
 
 _INT_FIELDS = {"api_port", "dns_port", "storage_account_max_bytes", "throttle_burst", "max_body_bytes",
-               "max_header_bytes", "anon_throttle_burst", "audit_max_events"}
-_BOOL_FIELDS = {"dns_udp_worker", "prune_worker"}
+               "max_header_bytes", "anon_throttle_burst", "audit_max_events", "netns_dns_port"}
+_BOOL_FIELDS = {"dns_udp_worker", "prune_worker", "host_manage_addresses"}
+FABRIC_MODES = ("loopback", "host", "netns")
 _FLOAT_FIELDS = {"throttle_rate", "body_timeout", "header_timeout", "body_deadline", "anon_throttle_rate",
                  "audit_retention_days", "maintenance_interval", "prune_grace_seconds", "schedule_interval"}
 
@@ -162,6 +182,19 @@ def load_config(config_file: str | Path | None = None, **overrides: Any) -> Conf
             values[key] = float(values[key])
         elif key in _BOOL_FIELDS:
             values[key] = _bool(key, values[key])
+    mode = values.get("fabric", "loopback")
+    if mode not in FABRIC_MODES:
+        raise InvalidInput(f"fabric must be one of {', '.join(FABRIC_MODES)}, not {mode!r}.", field="fabric")
+    for cidr in str(values.get("host_networks", "")).split(","):
+        if cidr.strip():
+            try:
+                ipaddress.IPv4Network(cidr.strip(), strict=False)
+            except ValueError:
+                raise InvalidInput(f"host_networks: {cidr.strip()!r} is not an IPv4 CIDR.",
+                                   field="host_networks") from None
+    prefix = str(values.get("netns_prefix", "vl-"))
+    if not prefix or len(prefix) > 8 or not all(c.isalnum() or c in "-_" for c in prefix):
+        raise InvalidInput("netns_prefix must be 1-8 letters, digits, '-' or '_'.", field="netns_prefix")
     return replace(Config(), **values)
 
 

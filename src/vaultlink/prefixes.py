@@ -12,7 +12,7 @@ domain: one dict probe per distinct prefix length, IPv4 and IPv6 alike. An IPv4-
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 DEFAULT_DOMAIN = ""
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -65,3 +65,19 @@ class PrefixIndex:
             if hit is not None:
                 return hit
         return None
+
+
+def vnet_entries(vnets: Iterable[tuple[str, str, Iterable[object], Iterable[str]]]) -> Iterator[tuple[str, str, str]]:
+    """Index entries for vnets given as (id, routing domain, CIDRs, peer ids): every vnet's ranges in its own
+    domain and, where a peer lives in another domain (netns mode: a veth link joins the two namespaces, so
+    the peer's packets arrive in this one), the peer's ranges in this vnet's domain too. Peered vnets never
+    overlap (peering refuses it), so the extra entries cannot shadow the vnet's own."""
+    table = {vid: (domain, [str(c) for c in cidrs], list(peers)) for vid, domain, cidrs, peers in vnets}
+    for vid, (domain, cidrs, peers) in table.items():
+        for cidr in cidrs:
+            yield domain, cidr, vid
+        for pid in sorted(peers):
+            other = table.get(pid)
+            if other is not None and other[0] != domain:
+                for cidr in other[1]:
+                    yield domain, cidr, pid

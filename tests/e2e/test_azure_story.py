@@ -5,7 +5,9 @@ New vault -> deny public network access -> vnet and subnet -> private endpoint w
 it -> ``dig`` from the VM's address answers the private IP (the internet gets the public one) ->
 ``vaultlink agent register`` from the VM's address through the service's DNS -> backup -> the same
 backup from the public side is refused (``PublicNetworkAccessDisabled``, audited) -> restore ->
-files, symlinks, modes and times identical.
+files, symlinks, modes and times identical. One body, three network modes: loopback, netns (each vnet a
+network namespace, VMs run with ``vaultlink vnet exec``) and host (real subnets on veths to machine
+namespaces), the last two inside a namespace of the test's own.
 """
 
 from __future__ import annotations
@@ -17,27 +19,21 @@ import os
 import random
 import shutil
 import stat
-import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
-from tests.conftest import CliResult, Server
+from tests.conftest import CliResult, Server, start_server, stop_server
+from tests.netmodes import HostNet, Net, NetnsNet, OuterNs, host_machines, require_namespaces, start_in
 
 D = "vaultlink.internal"
-VM = "127.10.1.100"  # a machine in vm-net (endpoint IPs are allocated from .4 upwards)
-APP_VM = "127.11.1.100"  # a machine in the network admin's app-net
-INTERNET = "127.0.0.1"
 PASSPHRASE = "correct horse battery staple"
 
 
 def dig(server: Server, name: str, source: str) -> list[str]:
-    exe = shutil.which("dig")
-    if exe is None:
-        pytest.skip("dig is missing: apt-get install -y bind9-dnsutils")
-    cmd = [exe, "-b", source, "@127.0.0.1", "-p", str(server.info["dns_port"]), name, "+short", "+time=2", "+tries=2"]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=30, check=False).stdout.split()
+    """``dig`` from ``source`` in loopback mode (other tests use it; the story asks through ``Net``)."""
+    return Net(server).dig_from(name, source)
 
 
 def make_tree(root: Path) -> Path:
@@ -91,22 +87,37 @@ def assert_same_tree(a: Path, b: Path) -> None:
     assert snapshot(a) == snapshot(b)
 
 
-def code_via(s: Server, source: str, ip: str, host: str) -> str | None:
-    """The error code of an unauthenticated request sent from ``source`` straight to endpoint ``ip``."""
-    transport = httpx.HTTPTransport(local_address=source)
-    with httpx.Client(transport=transport, timeout=10, trust_env=False) as c:
-        resp = c.get(f"http://{ip}:{s.info['api_port']}/recovery-points", headers={"host": host})
-    assert resp.status_code >= 400
-    return resp.headers.get("x-error-code") or (resp.json().get("error") or {}).get("code")
+def agent(net: Net, who: str, state: Path, *args: str, pw: Path) -> CliResult:
+    return net.vm_cli(who, "agent", *args, "--state-dir", str(state), "--passphrase-file", str(pw), timeout=60)
 
 
-def agent(s: Server, state: Path, *args: str, pw: Path) -> CliResult:
-    return s.cli("agent", *args, "--state-dir", str(state), "--passphrase-file", str(pw), timeout=60)
+@pytest.fixture(params=["loopback", "netns", "host"])
+def net(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Net]:
+    """The story's networks in each mode; host and netns inside a namespace of the test's own."""
+    if request.param == "loopback":
+        srv = start_server(tmp_path / "data")
+        try:
+            yield Net(srv)
+        finally:
+            stop_server(srv)
+        return
+    require_namespaces()
+    outer = OuterNs()
+    try:
+        machines = host_machines(outer) if request.param == "host" else {}
+        srv = start_in(outer, tmp_path, request.param)
+        try:
+            yield HostNet(srv, machines) if request.param == "host" else NetnsNet(srv)
+        finally:
+            stop_server(srv)
+    finally:
+        outer.close()
 
 
-def test_the_azure_story_end_to_end(server: Server, tmp_path: Path) -> None:
-    s = server
-    dns = f"127.0.0.1:{s.info['dns_port']}"
+def test_the_azure_story_end_to_end(net: Net, tmp_path: Path) -> None:
+    """The same body in loopback, netns and host modes (``tests/netmodes.py``)."""
+    s = net.s
+    vm, internet = net.vm_ip("vm-net"), net.internet_ip
     pw = tmp_path / "passphrase"
     pw.write_text(PASSPHRASE + "\n")
 
@@ -118,20 +129,20 @@ def test_the_azure_story_end_to_end(server: Server, tmp_path: Path) -> None:
     public, private = f"{vid}.l1.backup.{D}", f"{vid}.privatelink.l1.backup.{D}"
 
     # a vnet with a subnet, and the owner's endpoint with DNS integration: approved at once
-    net = s.ok("vnet", "create", "vm-net", "--region", "local-1", "--address-space", "127.10.0.0/16")
-    s.ok("vnet", "subnet", "add", "vm-net", "default", "--cidr", "127.10.1.0/24")
+    vm_net = s.ok("vnet", "create", "vm-net", "--region", "local-1", "--address-space", net.space("vm-net"))
+    s.ok("vnet", "subnet", "add", "vm-net", "default", "--cidr", net.subnet("vm-net"))
     ep = s.ok("endpoint", "create", "--name", "prod-pe", "--region", "local-1", "--vault", "prod",
               "--group-id", "AzureBackup", "--vnet", "vm-net", "--subnet", "default", "--dns-integration")
     assert ep["status"] == "Approved" and ep["dns_integration"] is True
     pe_ip = ep["ip_configs"][0]["ip"]
-    assert pe_ip.startswith("127.10.1.")
+    assert pe_ip.startswith(net.subnet_prefix("vm-net"))
 
     # a network admin (Network Contributor on their own vnet) creates an endpoint: it stays Pending and
     # carries no traffic until the vault's owner approves it. (Not DNS-integrated: the privatelink zone
     # is shared, and the newer endpoint's record would win the vault's name for every linked vnet.)
-    acct = net["account_id"]
-    app = s.ok("vnet", "create", "app-net", "--region", "local-1", "--address-space", "127.11.0.0/16",
-               "--subnet", "default=127.11.1.0/24")
+    acct = vm_net["account_id"]
+    app = s.ok("vnet", "create", "app-net", "--region", "local-1", "--address-space", net.space("app-net"),
+               "--subnet", f"default={net.subnet('app-net')}")
     key = s.ok("principal", "create", "netadmin")["api_key"]
     s.ok("role", "assign", "netadmin", "Network Contributor", "--scope", f"/accounts/{acct}/vnets/{app['id']}")
     ep2 = s.ok("endpoint", "create", "--name", "app-pe", "--region", "local-1", "--vault", "prod",
@@ -142,16 +153,16 @@ def test_the_azure_story_end_to_end(server: Server, tmp_path: Path) -> None:
     assert conns[ep["id"]]["status"] == "Approved"
     assert conns[ep2["id"]]["status"] == "Pending" and conns[ep2["id"]]["description"] == "app tier backups"
     app_ip = ep2["ip_configs"][0]["ip"]
-    assert code_via(s, APP_VM, app_ip, public) == "EndpointConnectionPending"
+    assert net.http_code("app-net", app_ip, public) == "EndpointConnectionPending"
     r = s.cli("endpoint", "connection", "approve", ep2["id"], "--description", "me", api_key=key)
     assert (r.exit_code, r.error_code) == (3, "AccessDenied"), "only the vault's owner approves"
     ok = s.ok("endpoint", "connection", "approve", ep2["id"], "--description", "approved for the app tier")
     assert (ok["status"], ok["description"]) == ("Approved", "approved for the app tier")
-    assert code_via(s, APP_VM, app_ip, public) not in ("EndpointConnectionPending", None)
+    assert net.http_code("app-net", app_ip, public) not in ("EndpointConnectionPending", None)
 
     # DNS: the VM gets the private IP, the internet the public endpoint
-    assert dig(s, public, VM) == [private + ".", pe_ip]
-    assert dig(s, public, INTERNET) == [private + ".", INTERNET]
+    assert net.dig(public, "vm-net") == [private + ".", pe_ip]
+    assert net.dig(public, "internet") == [private + ".", net.public_ip]
 
     creds = tmp_path / "prod.vaultcredentials"
     r = s.cli("vault", "credentials", "prod", "-o", str(creds), json_out=False)
@@ -162,7 +173,7 @@ def test_the_azure_story_end_to_end(server: Server, tmp_path: Path) -> None:
     src = make_tree(tmp_path / "src")
     before = snapshot(src)
     state = tmp_path / "agent-vm"
-    reg = agent(s, state, "register", "--credentials", str(creds), "--source-ip", VM, "--dns", dns,
+    reg = agent(net, "vm-net", state, "register", "--credentials", str(creds), *net.locate("vm-net"),
                 "--hostname", "vm1", pw=pw)
     assert reg.exit_code == 0, (reg.stdout, reg.stderr)
     assert reg.json["new"] is True and len(reg.json["storage_accounts"]) == 1
@@ -170,11 +181,11 @@ def test_the_azure_story_end_to_end(server: Server, tmp_path: Path) -> None:
     assert shown["protection_history"]["container_registered"] is True
     # the storage account's names now resolve privately inside vm-net
     sa = reg.json["storage_accounts"][0]
-    blob_ip = dig(s, f"{sa}.blob.{D}", VM)[-1]
-    assert blob_ip.startswith("127.10.1.") and blob_ip != pe_ip
-    assert dig(s, f"{sa}.blob.{D}", INTERNET)[-1] == INTERNET
+    blob_ip = net.dig(f"{sa}.blob.{D}", "vm-net")[-1]
+    assert blob_ip.startswith(net.subnet_prefix("vm-net")) and blob_ip != pe_ip
+    assert net.dig(f"{sa}.blob.{D}", "internet")[-1] == net.public_ip
 
-    b = agent(s, state, "backup", str(src), pw=pw)
+    b = agent(net, "vm-net", state, "backup", str(src), pw=pw)
     assert b.exit_code == 0, (b.stdout, b.stderr)
     rp = b.json["recovery_point"]["id"]
     assert b.json["stats"]["files"] == 6
@@ -182,26 +193,25 @@ def test_the_azure_story_end_to_end(server: Server, tmp_path: Path) -> None:
 
     # from the public side: registration and the same backup are refused
     pub_state = tmp_path / "agent-public"
-    r = agent(s, pub_state, "register", "--credentials", str(creds), "--source-ip", INTERNET, "--dns", dns,
+    r = agent(net, "internet", pub_state, "register", "--credentials", str(creds), *net.locate("internet"),
               "--hostname", "laptop", pw=pw)
     assert (r.exit_code, r.error_code) == (3, "PublicNetworkAccessDisabled"), (r.stdout, r.stderr)
     shutil.copytree(state, pub_state, dirs_exist_ok=True)  # the VM's registration, used from the internet
-    st = json.loads((pub_state / "state.json").read_text())
-    st["source_ip"] = INTERNET
+    st = net.rehome(json.loads((pub_state / "state.json").read_text()), "internet")
     (pub_state / "state.json").write_text(json.dumps(st))
-    r = agent(s, pub_state, "backup", str(src), pw=pw)
+    r = agent(net, "internet", pub_state, "backup", str(src), pw=pw)
     assert (r.exit_code, r.error_code) == (3, "PublicNetworkAccessDisabled"), (r.stdout, r.stderr)
     assert [x["id"] for x in s.ok("recovery-point", "list", "prod")] == [rp], "the refusal stored nothing"
     denied = s.ok("audit", "list", "--vault", "prod", "--code", "PublicNetworkAccessDisabled", "--decision", "denied")
     assert {e["action"] for e in denied} >= {"backup:RegisterContainer", "backup:StartBackupJob"}
-    assert all(e["source_ip"] == INTERNET and e["endpoint"] is None and e["status"] == 403 for e in denied)
+    assert all(e["source_ip"] == internet and e["endpoint"] is None and e["status"] == 403 for e in denied)
     allowed = s.ok("audit", "list", "--vault", "prod", "--endpoint", ep["id"], "--decision", "allowed",
                    "--limit", "1000")
-    assert any(e["source_ip"] == VM for e in allowed)
+    assert any(e["source_ip"] == vm for e in allowed)
 
     # restore through the private endpoint: identical files, links, modes and times
     out = tmp_path / "restored"
-    r = agent(s, state, "restore", rp, "--target", str(out), pw=pw)
+    r = agent(net, "vm-net", state, "restore", rp, "--target", str(out), pw=pw)
     assert r.exit_code == 0, (r.stdout, r.stderr)
     assert r.json["files"] == 6 and r.json["symlinks"] == 1
     assert_same_tree(src, out / src.name)

@@ -48,11 +48,27 @@ def missing_record_hint(name: str, domain: str) -> str:
     )
 
 
+def system_nameserver(path: str = "/etc/resolv.conf") -> str:
+    """The first IPv4 ``nameserver`` of the machine's resolver configuration (a VM's platform DNS)."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            for line in fh:
+                parts = line.split()
+                if len(parts) >= 2 and parts[0] == "nameserver" and ":" not in parts[1]:
+                    return parts[1]
+    except OSError:
+        pass
+    raise InvalidInput(f"no IPv4 nameserver in {path}; pass --dns HOST:PORT.", field="dns")
+
+
 class DnsResolver:
     def __init__(self, server: str, source_ip: str, domain: str, timeout: float = 2.0) -> None:
+        """``server`` HOST:PORT, or "" for the machine's own resolver (``/etc/resolv.conf``, port 53);
+        ``source_ip`` "" lets the kernel pick the source address."""
+        server = server or system_nameserver()
         self.host, self.port = parse_hostport(server)
         self.server = server
-        self.source_ip = source_ip
+        self.source_ip = source_ip or None
         self.domain = domain
         self.timeout = timeout
         self._cache: dict[str, tuple[str, float]] = {}
@@ -88,12 +104,17 @@ class DnsResolver:
         except dns.exception.Timeout:
             raise ServiceUnavailable(
                 f"the DNS server {self.server} did not answer for {name} within {self.timeout:g}s (asked from "
-                f"{self.source_ip}); check --dns."
+                f"{self.source_ip or 'this machine'}); check --dns."
             ) from None
         except OSError as exc:
             raise ServiceUnavailable(
-                f"cannot ask the DNS server {self.server} from {self.source_ip}: {exc.strerror or exc}; check "
-                "--dns and --source-ip."
+                f"cannot ask the DNS server {self.server} from {self.source_ip or 'this machine'}: "
+                f"{exc.strerror or exc}; check --dns and --source-ip."
+            ) from None
+        except dns.exception.DNSException as exc:  # e.g. an answer from another address than asked
+            raise ServiceUnavailable(
+                f"the DNS server {self.server} gave no usable answer for {name} (asked from "
+                f"{self.source_ip or 'this machine'}: {exc}); check --dns and --source-ip."
             ) from None
         return r
 

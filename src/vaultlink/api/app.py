@@ -127,6 +127,6 @@ def create_app(svc: Service) -> FastAPI:
     @app.get("/healthz", include_in_schema=False)
     @app.get("/v1/healthz", tags=["health"])
     def healthz() -> dict[str, Any]:
-        return {"status": "ok", "version": __version__}
+        return {"status": "ok", "version": __version__, "fabric": svc.config.fabric}
 
     return app

@@ -86,8 +86,10 @@ def _agent(state_dir: Path | None, retry_for: float = 90.0) -> tuple[object, Pat
 @app.command("register")
 def register(
     credentials: Annotated[str, typer.Option("--credentials", help="The vault credentials file.")],
-    source_ip: Annotated[str, typer.Option("--source-ip", help="This machine's address (in its vnet).")],
-    dns: Annotated[str, typer.Option("--dns", help="The DNS server this machine uses, HOST:PORT.")],
+    source_ip: Annotated[str, typer.Option(
+        "--source-ip", help="This machine's address in its vnet (default: what the kernel picks).")] = "",
+    dns: Annotated[str, typer.Option(
+        "--dns", help="The DNS server this machine uses, HOST:PORT (default: /etc/resolv.conf's).")] = "",
     hostname: Annotated[str | None, typer.Option("--hostname", help="Name of this machine in the vault.")] = None,
     state_dir: StateDir = None,
     passphrase_file: PassFile = None,

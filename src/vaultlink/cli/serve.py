@@ -25,6 +25,9 @@ def serve(
     regions: Annotated[
         str | None, typer.Option("--regions", help="Region catalog: default, aws, azure or a file.")
     ] = None,
+    fabric: Annotated[
+        str | None, typer.Option("--fabric", help="How vnets exist: loopback (default), host or netns.")
+    ] = None,
 ) -> None:
     """Run the service: management API, data plane and DNS responder, in one process."""
     # lazy: only `vaultlink serve` loads the server (FastAPI, SQLAlchemy); the agent and client commands never do
@@ -32,5 +35,6 @@ def serve(
 
     with handled(OutputFormat.table):
         data_dir = data_dir or _GLOBAL["data_dir"]
-        cfg = load_config(config, data_dir=data_dir, api_port=api_port, dns_port=dns_port, regions=regions)
+        cfg = load_config(config, data_dir=data_dir, api_port=api_port, dns_port=dns_port, regions=regions,
+                          fabric=fabric)
         run(cfg)

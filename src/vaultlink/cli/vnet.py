@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from vaultlink.cli.client import Client
+from vaultlink.cli.client import _GLOBAL, Client
 from vaultlink.cli.common import OutputFormat, OutputOpt, emit, handled, parse_tags
+from vaultlink.config import client_settings
 from vaultlink.errors import InvalidInput
+from vaultlink.fabric import nsutil
 
 app = typer.Typer(help="Virtual networks: address spaces, subnets, peerings.", no_args_is_help=True)
 subnet_app = typer.Typer(help="Subnets of a virtual network.", no_args_is_help=True)
@@ -30,7 +33,8 @@ def create(
     name: str,
     region: Annotated[str, typer.Option("--region", help="A region from `vaultlink region list`.")],
     address_space: Annotated[
-        list[str], typer.Option("--address-space", help="CIDR inside 127.0.0.0/8, outside 127.0.0.0/16; repeatable")
+        list[str],
+        typer.Option("--address-space", help="CIDR, repeatable (loopback mode: inside 127.0.0.0/8, not 127.0.0.0/16)"),
     ],
     subnet: Annotated[list[str] | None, typer.Option("--subnet", help="NAME=CIDR, repeatable")] = None,
     tag: Annotated[list[str] | None, typer.Option("--tag", help="KEY=VALUE, repeatable")] = None,
@@ -124,3 +128,49 @@ def subnet_delete(vnet: str, name: str, output: OutputOpt = OutputFormat.table) 
     """Delete a subnet; refused while it holds endpoint addresses."""
     with handled(output):
         emit(Client().delete(f"/vnets/{vnet}/subnets/{name}"), output)
+
+
+@app.command("exec", context_settings={"allow_interspersed_args": False})
+def exec_(
+    args: Annotated[list[str], typer.Argument(help="VNET -- COMMAND [ARG...] (with --internet: COMMAND [ARG...])")],
+    internet: Annotated[bool, typer.Option("--internet", help="Run in the internet namespace instead.")] = False,
+) -> None:
+    """Run a command as a VM inside a vnet (netns mode): in the vnet's network namespace, resolving names
+    through the vnet's own DNS address (like `ip netns exec`). Needs root on the server's machine."""
+    with handled(OutputFormat.table):
+        if not internet and len(args) > 1 and args[1] == "--":
+            args = [args[0], *args[2:]]
+        elif args and args[0] == "--":
+            args = args[1:]
+        if not internet and len(args) < 2:
+            raise InvalidInput("give a vnet and a command: vaultlink vnet exec VNET -- COMMAND [ARG...]", field="args")
+        if internet and not args:
+            raise InvalidInput("give a command: vaultlink vnet exec --internet -- COMMAND [ARG...]", field="args")
+        info = client_settings(_GLOBAL["url"], _GLOBAL["api_key"], _GLOBAL["data_dir"], _GLOBAL["profile"]).server_info
+        fab = info.get("fabric") if isinstance(info.get("fabric"), dict) else None
+        if not fab:
+            raise InvalidInput(
+                "vnet exec runs on the server's machine: no running server found in the data dir (set --data-dir "
+                "or VAULTLINK_DATA_DIR to the server's).", field="data_dir")
+        if fab.get("mode") != "netns":
+            raise InvalidInput(
+                f"vnet exec needs a server with fabric = \"netns\"; this one runs {fab.get('mode')} mode, where a VM "
+                "is any program that binds an address of the vnet (the agent's --source-ip, `dig -b`, "
+                "`curl --interface`).", field="fabric")
+        ns_dir, etc_dir = Path(fab["netns_dir"]), Path(fab["netns_etc_dir"])
+        if internet:
+            name, command = str(fab["internet_namespace"]), list(args)
+        else:
+            vid = Client().get(f"/vnets/{args[0]}")["id"]  # by name or id, checked by the server (network.read)
+            name, command = f"{fab['netns_prefix']}{vid}", list(args[1:])
+        path = ns_dir / name
+        if not nsutil.is_namespace(path):
+            raise InvalidInput(f"namespace {path} does not exist: is the server running?", field="vnet")
+        resolv = etc_dir / name / "resolv.conf"
+        try:
+            nsutil.exec_in(path, command, resolv if resolv.exists() else None)
+        except FileNotFoundError:
+            raise InvalidInput(f"command not found: {command[0]}", field="command") from None
+        except PermissionError:
+            raise InvalidInput("entering a network namespace needs root (CAP_SYS_ADMIN); run with sudo.",
+                               field="vnet") from None

@@ -219,9 +219,12 @@ class Vnet:
     id: str
     address_spaces: tuple[str, ...]
     routing_domain: str = ""  # an address space of its own (network-namespace mode); see prefixes.py
+    peers: tuple[str, ...] = ()
 
     @classmethod
-    def create(cls, vnet_id: str, address_spaces: Iterable[str], routing_domain: str = "") -> Vnet:
+    def create(
+        cls, vnet_id: str, address_spaces: Iterable[str], routing_domain: str = "", peers: Iterable[str] = ()
+    ) -> Vnet:
         spaces = []
         for cidr in address_spaces:
             try:
@@ -230,7 +233,7 @@ class Vnet:
                 raise InvalidCidr(
                     f"vnet {vnet_id}: {cidr!r} is not a valid CIDR", field="address_spaces"
                 ) from None
-        return cls(vnet_id, tuple(spaces), routing_domain)
+        return cls(vnet_id, tuple(spaces), routing_domain, tuple(sorted(peers)))
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from dnslib import AAAA, CNAME, NS, QTYPE, RD, RR, SOA, TXT, A
 from vaultlink.dns.model import DnsView, PrivateZone, Soa
 from vaultlink.dns.names import is_subdomain
 from vaultlink.dns.wire import NOERROR, NXDOMAIN, REFUSED, TYPE_ANY, TYPE_CNAME
-from vaultlink.prefixes import DEFAULT_DOMAIN, PrefixIndex
+from vaultlink.prefixes import DEFAULT_DOMAIN, PrefixIndex, vnet_entries
 
 MAX_CHAIN = 8
 _TYPE_CODE = {"A": 1, "NS": 2, "CNAME": 5, "SOA": 6, "TXT": 16, "AAAA": 28}
@@ -127,7 +127,7 @@ class CompiledView:
         for zones in self.visible.values():
             zones.sort(key=lambda item: len(item[0].name), reverse=True)
         self._index = PrefixIndex.build(
-            (vnet.routing_domain, cidr, vnet.id) for vnet in view.vnets for cidr in vnet.address_spaces
+            vnet_entries((v.id, v.routing_domain, v.address_spaces, v.peers) for v in view.vnets)
         )
 
     @staticmethod

@@ -104,19 +104,30 @@ class Responder:
         self._templates = {}
         self._vnets = {}
 
-    def classify(self, source_ip: str) -> str | None:
-        """The asker's vnet id, or None for the internet."""
-        vnet = self._vnets.get(source_ip, "")
+    def classify(self, source_ip: str, domain: str = "") -> str | None:
+        """The asker's vnet id, or None for the internet (``domain``: the routing domain the query arrived
+        in; netns mode answers each vnet's DNS address in the vnet's own namespace)."""
+        key = f"{domain}|{source_ip}" if domain else source_ip
+        vnet = self._vnets.get(key, "")
         if vnet == "":
-            vnet = self._compiled.classify(source_ip)
+            vnet = self._compiled.classify(source_ip, domain)
             if len(self._vnets) >= MAX_CACHE:
                 self._vnets.clear()
-            self._vnets[source_ip] = vnet
+            self._vnets[key] = vnet
         return vnet
 
-    def resolve(self, name: str, qtype: int, source_ip: str) -> Resolution:
+    def resolve(self, name: str, qtype: int, source_ip: str, domain: str = "") -> Resolution:
         """Resolve as the responder would for an asker at ``source_ip`` (for explanations)."""
-        return self._compiled.resolve(name.lower().rstrip("."), qtype, self.classify(source_ip))
+        return self._compiled.resolve(name.lower().rstrip("."), qtype, self.classify(source_ip, domain))
+
+    def in_domain(self, domain: str) -> Callable[[bytes, str, Transport], bytes | None]:
+        """``answer`` for queries that arrive in routing domain ``domain`` (a listener in a vnet's namespace)."""
+        answer = self.answer
+
+        def answer_in(packet: bytes, source_ip: str, transport: Transport = "udp") -> bytes | None:
+            return answer(packet, source_ip, transport, domain)
+
+        return answer_in
 
     def udp_answerer(self) -> Callable[[bytes, str], bytes | None]:
         """``answer(packet, source_ip, "udp")`` as a closure with the reply cache at hand (the UDP worker's
@@ -131,16 +142,16 @@ class Responder:
 
         return answer
 
-    def answer(self, packet: bytes, source_ip: str, transport: Transport = "udp") -> bytes | None:
+    def answer(self, packet: bytes, source_ip: str, transport: Transport = "udp", domain: str = "") -> bytes | None:
         if type(packet) is not bytes:
             packet = bytes(packet)
         cache = self._replies if transport == "udp" else self._tcp_replies
-        key = (source_ip, packet[2:])
+        key = (f"{domain}|{source_ip}" if domain else source_ip, packet[2:])
         hit = cache.get(key)
         if hit is not None:
             return packet[:2] + hit
         try:
-            return self._answer(packet, source_ip, transport, cache, key)
+            return self._answer(packet, source_ip, transport, cache, key, domain)
         except Exception:
             return error_reply(packet, SERVFAIL)
 
@@ -151,6 +162,7 @@ class Responder:
         transport: Transport,
         cache: dict[tuple[str, bytes], bytes],
         key: tuple[str, bytes],
+        domain: str = "",
     ) -> bytes | None:
         try:
             q = parse_query(packet)
@@ -169,7 +181,7 @@ class Responder:
             limit = max(PLAIN_UDP_SIZE, min(q.udp_size, MAX_UDP_SIZE)) if q.edns else PLAIN_UDP_SIZE
         else:
             limit = TCP_SIZE
-        vnet = self.classify(source_ip)
+        vnet = self.classify(source_ip, domain)
         tkey = (vnet, q.name, q.qtype, q.qclass, q.edns, limit)
         tmpl = self._templates.get(tkey)
         if tmpl is None:

@@ -63,10 +63,15 @@ class DnsServer:
         max_tcp_per_client: int = MAX_TCP_PER_CLIENT,
         tcp_max_lifetime: float = TCP_MAX_LIFETIME,
         serve_udp: bool = True,
+        domain: str = "",
+        sockets: tuple[socket.socket, socket.socket] | None = None,
     ) -> None:
         """``serve_udp=False``: bind the UDP socket but leave it in :attr:`udp_socket` for another
-        server (the service's UDP worker process) to serve."""
+        server (the service's UDP worker process) to serve. ``domain``: the routing domain queries arrive
+        in; ``sockets``: (UDP, TCP) sockets already bound (in a vnet's namespace, by the fabric)."""
         self.responder = responder
+        self._answer = responder.in_domain(domain) if domain else responder.answer
+        self._sockets = sockets
         self.serve_udp = serve_udp
         self.udp_socket: socket.socket | None = None
         self.host = host
@@ -101,6 +106,15 @@ class DnsServer:
     async def start(self) -> None:
         """Bind UDP then TCP on the same port (retrying a few free ports when ``port`` is 0)."""
         loop = asyncio.get_running_loop()
+        if self._sockets is not None:
+            udp, tcp_sock = self._sockets
+            tcp_sock.listen(128)
+            tcp_sock.setblocking(False)
+            udp.setblocking(False)
+            self._tcp = await asyncio.start_server(self._handle_tcp, sock=tcp_sock)
+            self._udp, _ = await loop.create_datagram_endpoint(lambda: _UdpProtocol(self._answer), sock=udp)
+            self.port = udp.getsockname()[1]
+            return
         attempts = 20 if self.port == 0 else 1
         for attempt in range(attempts):
             sock = self._udp_socket(self.port)
@@ -114,7 +128,7 @@ class DnsServer:
                 continue
             if self.serve_udp:
                 transport, _ = await loop.create_datagram_endpoint(
-                    lambda: _UdpProtocol(self.responder.answer), sock=sock
+                    lambda: _UdpProtocol(self._answer), sock=sock
                 )
                 self._udp = transport
             else:
@@ -181,7 +195,7 @@ class DnsServer:
                 if length < 12:
                     break
                 packet = await asyncio.wait_for(reader.readexactly(length), max(deadline - time.monotonic(), 0.01))
-                reply = self.responder.answer(packet, source, "tcp")
+                reply = self._answer(packet, source, "tcp")
                 if reply is None:
                     break
                 writer.write(len(reply).to_bytes(2, "big") + reply)

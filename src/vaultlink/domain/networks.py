@@ -3,7 +3,10 @@
 Loopback mode (DESIGN.md §3): every vnet address space lies inside ``127.0.0.0/8`` and
 outside ``127.0.0.0/16`` (which is "the internet"). Address spaces of all vnets share
 one address plane, so no two vnets may overlap (that keeps source classification
-unambiguous). Subnets lie inside one of their vnet's address spaces and never overlap.
+unambiguous). Host mode: real unicast ranges outside ``127.0.0.0/8``, still one plane (one routing
+table). Netns mode: each vnet is a routing domain of its own (a network namespace), so vnets may
+overlap, except vnets peered with each other; ``100.64.0.0/10`` is kept for the links to the internet
+namespace. Subnets lie inside one of their vnet's address spaces and never overlap.
 Each subnet reserves its first four addresses and its last one; endpoint IPs are
 allocated lowest-first from the rest.
 
@@ -30,6 +33,9 @@ from vaultlink.errors import (
 
 LOOPBACK = ipaddress.IPv4Network("127.0.0.0/8")
 INTERNET = ipaddress.IPv4Network("127.0.0.0/16")
+TRANSIT = ipaddress.IPv4Network("100.64.0.0/10")  # netns mode: vnet <-> internet namespace links
+NOT_UNICAST = (ipaddress.IPv4Network("0.0.0.0/8"), ipaddress.IPv4Network("224.0.0.0/3"))
+MODES = ("loopback", "host", "netns")
 RESERVED_HEAD = 4  # network address + three service addresses
 RESERVED_TAIL = 1  # broadcast
 MIN_SUBNET_PREFIX = 29
@@ -54,22 +60,60 @@ def parse_cidr(text: object, field_name: str = "cidr") -> ipaddress.IPv4Network:
         ) from None
 
 
-def check_address_space(text: object, mode: str = "loopback", field_name: str = "address_spaces") -> str:
-    """Validate one vnet address space for ``mode``; returns its normal form."""
+def check_address_space(
+    text: object, mode: str = "loopback", field_name: str = "address_spaces", allowed: str = ""
+) -> str:
+    """Validate one vnet address space for ``mode``; returns its normal form. ``allowed`` (host mode's
+    ``host_networks``): comma-separated CIDRs the space must lie in, so a tenant cannot claim addresses of
+    the real network that belong to other machines."""
     net = parse_cidr(text, field_name)
+    if mode == "host" and allowed.strip():
+        ranges = [ipaddress.IPv4Network(c.strip(), strict=False) for c in allowed.split(",") if c.strip()]
+        if not any(net.subnet_of(r) for r in ranges):
+            raise CidrOutOfRange(
+                f"address space {net} is outside the networks this service may use ({allowed}); the operator "
+                "sets them with host_networks.",
+                field=field_name,
+            )
     if mode == "loopback" and (not net.subnet_of(LOOPBACK) or net.overlaps(INTERNET)):
         raise CidrOutOfRange(
             f"address space {net} is out of range: in loopback mode it must lie inside {LOOPBACK} and "
             f"outside {INTERNET} (the internet); use e.g. 127.10.0.0/16.",
             field=field_name,
         )
+    if mode != "loopback":
+        if net.overlaps(LOOPBACK) or any(net.overlaps(x) for x in NOT_UNICAST):
+            raise CidrOutOfRange(
+                f"address space {net} is out of range: in {mode} mode vnets are real unicast ranges outside "
+                f"{LOOPBACK}; use e.g. 10.0.0.0/16.",
+                field=field_name,
+            )
+        if mode == "netns" and net.overlaps(TRANSIT):
+            raise CidrOutOfRange(
+                f"address space {net} overlaps {TRANSIT}, which netns mode uses for the links between vnets and "
+                "the internet namespace; use e.g. 10.0.0.0/16.",
+                field=field_name,
+            )
     if net.prefixlen > MIN_SUBNET_PREFIX:
         raise SubnetTooSmall(f"address space {net} is too small; use /{MIN_SUBNET_PREFIX} or larger.", field=field_name)
     return str(net)
 
 
+def routing_domain(mode: str, vnet_id: str) -> str:
+    """The address space a vnet lives in (``prefixes.py``): its own in netns mode, the one plane otherwise."""
+    return vnet_id if mode == "netns" else ""
+
+
+def vnet_service_addresses(address_spaces: Iterable[str]) -> tuple[str, str]:
+    """Netns mode: a vnet's own addresses, base + 1 (the VMs' source address, like a gateway) and base + 2
+    (the vnet's DNS address, as AWS's VPC resolver), from its first address space. Subnets reserve their
+    first four addresses, so endpoint allocation never hands these out when a subnet starts at the base."""
+    first = ipaddress.IPv4Network(next(iter(address_spaces)))
+    return str(first.network_address + 1), str(first.network_address + 2)
+
+
 def check_address_spaces(
-    spaces: object, others: Iterable[tuple[str | None, str]] = (), mode: str = "loopback"
+    spaces: object, others: Iterable[tuple[str | None, str]] = (), mode: str = "loopback", allowed: str = ""
 ) -> list[str]:
     """Validate a vnet's address spaces against each other and ``others`` ((vnet name, cidr) pairs)."""
     if not isinstance(spaces, list) or not spaces:
@@ -79,7 +123,7 @@ def check_address_spaces(
         )
     if len(spaces) > MAX_ADDRESS_SPACES:
         raise InvalidInput(f"at most {MAX_ADDRESS_SPACES} address spaces.", field="address_spaces")
-    nets = [ipaddress.IPv4Network(check_address_space(s, mode)) for s in spaces]
+    nets = [ipaddress.IPv4Network(check_address_space(s, mode, allowed=allowed)) for s in spaces]
     for i, a in enumerate(nets):
         for b in nets[i + 1 :]:
             if a.overlaps(b):
@@ -90,7 +134,7 @@ def check_address_spaces(
             if a.overlaps(b) and name is None:  # another tenant's: say nothing of it
                 raise CidrOverlap(
                     f"address space {a} overlaps a range already in use on this service; vnets share one "
-                    "address plane in loopback mode, so pick another range.",
+                    f"address plane in {mode} mode, so pick another range.",
                     field="address_spaces",
                 )
             if a.overlaps(b):

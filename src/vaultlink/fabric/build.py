@@ -11,6 +11,7 @@ import ipaddress
 from typing import Any
 
 from vaultlink.dns import names as N
+from vaultlink.domain.networks import routing_domain
 from vaultlink.domain.records import EndpointRecord, VnetRecord, find_endpoints, find_vaults, find_vnets
 from vaultlink.domain.security_groups import SgRule, compile_rules, virtual_network_spaces
 from vaultlink.fabric.view import EndpointView, NetworkView, Target, VaultView, VnetView
@@ -42,6 +43,7 @@ def build_view(svc: Service, generation: int = 0) -> NetworkView:
         vault_recs = find_vaults(txn)
         vnet_recs = find_vnets(txn)
         ep_recs = find_endpoints(txn)
+    mode = svc.config.fabric
     vnets = {
         v["id"]: VnetView(
             v["id"],
@@ -49,6 +51,7 @@ def build_view(svc: Service, generation: int = 0) -> NetworkView:
             v.get("region", ""),
             tuple(ipaddress.ip_network(s, strict=False) for s in v.get("address_spaces", [])),
             frozenset(v.get("peerings", [])),
+            routing_domain(mode, v["id"]),
         )
         for v in vnet_recs
     }
@@ -95,6 +98,7 @@ def build_view(svc: Service, generation: int = 0) -> NetworkView:
         conn = e.get("connection")
         kind = e.get("kind", "resource")
         ips = frozenset(c["ip"] for c in e.get("ip_configs", []) if c.get("ip"))
+        ep_vnet = e.get("vnet_id") or e.get("parent_id", "")
         endpoints[e["id"]] = EndpointView(
             id=e["id"],
             account_id=e["account_id"],
@@ -109,6 +113,7 @@ def build_view(svc: Service, generation: int = 0) -> NetworkView:
             sg_rules=_rules(e, vnet_by_id.get(e.get("vnet_id") or e.get("parent_id", "")), vnet_by_id),
             policy=_compile(e.get("policy"), "endpoint"),
             private_dns=bool(e.get("private_dns_enabled")),
+            domain=routing_domain(mode, ep_vnet),
         )
         if kind == "service" and (endpoint_service := e.get("service")) and (region_name := e.get("region")):
             names[N.endpoint_service_name(e["id"], endpoint_service, region_name, domain)] = Target(

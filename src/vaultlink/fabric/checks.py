@@ -40,6 +40,7 @@ class Facts:
     source_ip: str
     host: str
     now: float  # a monotonic clock reading, for the throttle
+    domain: str = ""  # the routing domain the request arrived in (netns mode: the vnet's namespace)
 
 
 @dataclass(slots=True)
@@ -109,7 +110,7 @@ Check = Callable[[NetworkView, Facts, Decision, Gates], None]
 # 1. the endpoint (from the local address, found before the checks) and the source network; and what is
 #    asked (vault, action, resource), so that every refusal below is audited with it
 def locate(view: NetworkView, f: Facts, d: Decision, g: Gates) -> None:
-    d.vnet = view.classify(f.source_ip)
+    d.vnet = view.classify(f.source_ip, f.domain)
     t = d.target
     if t is None:
         return

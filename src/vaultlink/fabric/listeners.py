@@ -1,5 +1,7 @@
 """Listeners exist exactly while their endpoints exist: opened on creation, closed on deletion,
-rebuilt from the store at start-up. Also refreshes the pipeline's view on every change.
+rebuilt from the store at start-up. Also refreshes the pipeline's view on every change, and has the
+network mode (``modes.py``: loopback, host, netns) bring the machine in line with it first: namespaces,
+links and addresses before the listeners that need them, and each vnet's DNS listener (netns mode).
 
 The view is built in a worker thread, never on the event loop: a topology change does not pause other
 requests. The request that made the change waits (at most 10 s) until its listeners are open, so
@@ -13,13 +15,28 @@ import contextlib
 import logging
 from typing import Any
 
+from vaultlink.config import Config
+from vaultlink.dns.server import DnsServer
 from vaultlink.errors import VaultlinkError
 from vaultlink.fabric.build import build_view
+from vaultlink.fabric.mode_host import HostMode
+from vaultlink.fabric.mode_netns import NetnsMode
+from vaultlink.fabric.modes import LoopbackMode, NetworkMode
 from vaultlink.fabric.pipeline import Fabric
 from vaultlink.fabric.protocol import install as install_protocol
+from vaultlink.fabric.view import NetworkView
 from vaultlink.service.events import EndpointsChanged, VaultsChanged
 
 log = logging.getLogger("vaultlink.fabric")
+
+
+def open_mode(config: Config) -> NetworkMode:
+    """The configured network mode (host and netns import pyroute2 only when they run)."""
+    if config.fabric == "host":
+        return HostMode(config)
+    if config.fabric == "netns":
+        return NetnsMode(config)
+    return LoopbackMode()
 
 
 class ListenerManager:
@@ -30,9 +47,15 @@ class ListenerManager:
         self.loop: asyncio.AbstractEventLoop | None = None
         self._lock = asyncio.Lock()
         self._synced = -1  # the service generation the current view was built from
+        self.mode: NetworkMode = open_mode(self.svc.config)
+        self.dns_servers: dict[tuple[str, str], DnsServer] = {}  # (domain, address): a vnet's DNS address
 
     async def start(self, runtime: Any) -> None:
         self.loop = asyncio.get_running_loop()
+        await asyncio.to_thread(self.mode.preflight)
+        info = getattr(runtime, "extra_info", None)
+        if isinstance(info, dict):
+            info["fabric"] = self.mode.describe()
         # Vaults, vnets and endpoints make the view; keys and roles only bump svc.generation,
         # which the pipeline's caches already compare against.
         self.svc.on(EndpointsChanged, self._changed)
@@ -40,7 +63,14 @@ class ListenerManager:
         await self.sync()
 
     async def stop(self, runtime: Any) -> None:
-        return None
+        async with self._lock:
+            for server in self.dns_servers.values():
+                await server.stop()
+            self.dns_servers.clear()
+            for domain, host, port in list(self.runtime.listeners):
+                if domain:
+                    await self.runtime.remove_listener(host, port, domain)
+            await asyncio.to_thread(self.mode.close)
 
     def _changed(self, _event: object = None) -> None:
         """Called from whichever thread committed a change: rebuild the view and the listeners."""
@@ -68,18 +98,46 @@ class ListenerManager:
             view = await asyncio.to_thread(build_view, self.svc, generation)
             self.fabric.view = view
             self._synced = generation
-            wanted = set(view.by_ip)
+            wanted = set(view.by_ip) | set(self.mode.public_listeners())
             port = self.runtime.port
-            have = {host for (host, p) in self.runtime.listeners if p == port} - {
-                self.svc.config.public_address
+            have = {(d, host) for (d, host, p) in self.runtime.listeners if p == port} - {
+                ("", self.svc.config.public_address)
             }
-            for ip in sorted(wanted - have):
+            for domain, ip in sorted(have - wanted):  # closed before the mode removes their address
+                await self.runtime.remove_listener(ip, port, domain)
+            await self._sync_dns(view, removals_only=True)
+            try:
+                await asyncio.to_thread(self.mode.apply, view)
+            except Exception:  # keep serving what exists; the next change tries again
+                log.exception("fabric: the %s mode could not apply the change", self.mode.name)
+            for domain, ip in sorted(wanted - have):
                 try:
-                    await self.runtime.add_listener(ip, port)
+                    sock = await asyncio.to_thread(self.mode.listen, domain, ip, port, "tcp")
+                    await self.runtime.add_listener(ip, port, domain, sock)
                 except VaultlinkError as exc:
                     log.error("cannot open listener for %s: %s", ip, exc.message)
-            for ip in sorted(have - wanted):
-                await self.runtime.remove_listener(ip, port)
+            await self._sync_dns(view)
+
+    async def _sync_dns(self, view: NetworkView, removals_only: bool = False) -> None:
+        """Netns mode: the responder also answers on each vnet's DNS address, inside its namespace."""
+        dns = getattr(self.runtime, "dns", None)
+        responder = getattr(dns, "responder", None)
+        wanted = set(self.mode.vnet_dns(view).items()) if responder is not None else set()
+        for key in sorted(set(self.dns_servers) - wanted):
+            await self.dns_servers.pop(key).stop()
+        if removals_only or responder is None:
+            return
+        port = self.mode.dns_port
+        for domain, ip in sorted(wanted - set(self.dns_servers)):
+            try:
+                udp = await asyncio.to_thread(self.mode.listen, domain, ip, port, "udp")
+                tcp = await asyncio.to_thread(self.mode.listen, domain, ip, port, "tcp")
+            except VaultlinkError as exc:
+                log.error("cannot open the DNS listener of %s: %s", domain, exc.message)
+                continue
+            server = DnsServer(responder, ip, port, domain=domain, sockets=(udp, tcp))
+            await server.start()
+            self.dns_servers[(domain, ip)] = server
 
 
 def attach(runtime: Any, data_apps: dict[str, Any]) -> Fabric:

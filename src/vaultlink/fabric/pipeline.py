@@ -60,7 +60,8 @@ class Fabric:
         client = scope.get("client")
         source_ip = client[0] if client else "0.0.0.0"
         host = host_of(scope)
-        ep = view.endpoint_at(local_ip)
+        domain = scope.get("vaultlink.domain", "")  # the namespace the listener lives in (netns mode)
+        ep = view.endpoint_at(local_ip, domain)
         if ep is None and scope["path"] == "/metrics":  # the public listener only
             await self._metrics(send)
             return
@@ -89,7 +90,7 @@ class Fabric:
             "decision": "denied",
         }
         facts = Facts(scope["method"], scope["path"], scope.get("headers", ()), local_ip, source_ip, host,
-                      time.monotonic())
+                      time.monotonic(), domain)
         d = Decision(ep=ep, target=target)
         try:
             run_checks(view, facts, d, self.gates)
@@ -159,13 +160,13 @@ class Fabric:
         elif audit == "metrics":  # the management app audited the call itself
             self.metrics.observe(ev.get("endpoint"), "allowed", time.perf_counter() - t0)
 
-    def http_refused(self, server: Any, client: Any, err: E.VaultlinkError) -> None:
+    def http_refused(self, server: Any, client: Any, err: E.VaultlinkError, domain: str = "") -> None:
         """A connection refused below ASGI (malformed HTTP, headers too large or too slow): audit and count it."""
         view = self.view
         local_ip = server[0] if server else view.public_address
         source_ip = client[0] if client else "0.0.0.0"
-        ep = view.endpoint_at(local_ip)
-        vnet = view.classify(source_ip)
+        ep = view.endpoint_at(local_ip, domain)
+        vnet = view.classify(source_ip, domain)
         ev: dict[str, Any] = {
             "plane": "data" if ep is not None else "management", "time": time.time(), "source_ip": source_ip,
             "endpoint": ep.id if ep else None, "vnet": vnet.id if vnet else None, "action": "http.refuse",

@@ -32,6 +32,7 @@ class GuardedProtocol(HttpToolsProtocol):
     _hdr_bytes = 0
     _too_large = False
     _refused = False
+    routing_domain = ""  # set per listener: the namespace its socket lives in (netns mode), "" otherwise
 
     def _limits(self) -> tuple[float, int]:
         return float(getattr(self.app, "header_timeout", 10.0)), int(getattr(self.app, "max_header_bytes", 65536))
@@ -56,6 +57,8 @@ class GuardedProtocol(HttpToolsProtocol):
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
+        if self.routing_domain:
+            self.scope["vaultlink.domain"] = self.routing_domain  # type: ignore[typeddict-unknown-key]
         self._hdr_bytes = 0
         self._arm()
 
@@ -112,7 +115,7 @@ class GuardedProtocol(HttpToolsProtocol):
         self.transport.close()
         hook = getattr(self.app, "http_refused", None)
         if hook is not None:
-            hook(self.server, self.client, err)
+            hook(self.server, self.client, err, self.routing_domain)
 
 
 def _nodelay(transport: asyncio.Transport) -> None:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from vaultlink.domain.security_groups import SgRule
-from vaultlink.prefixes import DEFAULT_DOMAIN, PrefixIndex
+from vaultlink.prefixes import DEFAULT_DOMAIN, PrefixIndex, vnet_entries
 
 IPNet = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -31,6 +31,7 @@ class EndpointView:
     sg_rules: tuple[SgRule, ...]
     policy: Any  # a compiled endpoint policy, or None for the default full access
     private_dns: bool = False
+    domain: str = DEFAULT_DOMAIN  # the routing domain its IPs live in (its vnet's; netns mode: the namespace)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,17 +79,19 @@ class NetworkView:
     generation: int = 0
 
     def __post_init__(self) -> None:
-        self.by_ip: dict[str, EndpointView] = {ip: ep for ep in self.endpoints.values() for ip in ep.ips}
+        self.by_ip: dict[tuple[str, str], EndpointView] = {
+            (ep.domain, ip): ep for ep in self.endpoints.values() for ip in ep.ips
+        }
         self._index = PrefixIndex.build(
-            (v.routing_domain, str(net), v.id) for v in self.vnets.values() for net in v.networks
+            vnet_entries((v.id, v.routing_domain, v.networks, v.peers) for v in self.vnets.values())
         )
         self.vaults_by_name: dict[tuple[str, str], VaultView] = {
             (v.account_id, v.name): v for v in self.vaults.values()
         }
         self.vaults_by_arn: dict[str, VaultView] = {v.arn: v for v in self.vaults.values()}
 
-    def endpoint_at(self, local_ip: str) -> EndpointView | None:
-        return self.by_ip.get(local_ip)
+    def endpoint_at(self, local_ip: str, domain: str = DEFAULT_DOMAIN) -> EndpointView | None:
+        return self.by_ip.get((domain, local_ip))
 
     def classify(self, source_ip: str, domain: str = DEFAULT_DOMAIN) -> VnetView | None:
         """The source network of an address (the one prefix index, ``prefixes.py``); None is the internet."""

@@ -67,7 +67,8 @@ class Runtime:
         self.uv_config.load()
         self.server = _Server(self.uv_config)
         self.server.lifespan = self.uv_config.lifespan_class(self.uv_config)
-        self.listeners: dict[tuple[str, int], asyncio.base_events.Server] = {}
+        # (routing domain, address, port): "" is this process's own namespace; netns mode adds the vnets'
+        self.listeners: dict[tuple[str, str, int], asyncio.base_events.Server] = {}
         self.port = self.config.api_port
         self.start_hooks: list[Callable[[Runtime], Awaitable[None]]] = []
         self.stop_hooks: list[Callable[[Runtime], Awaitable[None]]] = []
@@ -81,37 +82,49 @@ class Runtime:
         self.uv_config.app = app
         self.uv_config.loaded_app = app
 
-    def _protocol_factory(self) -> Callable[[], asyncio.Protocol]:
+    def _protocol_factory(self, domain: str = "") -> Callable[[], asyncio.Protocol]:
         cfg = self.uv_config
         srv = self.server
 
         def create_protocol(_loop: asyncio.AbstractEventLoop | None = None) -> asyncio.Protocol:
-            return cfg.http_protocol_class(  # type: ignore[call-arg]
+            proto = cfg.http_protocol_class(  # type: ignore[call-arg]
                 config=cfg, server_state=srv.server_state, app_state=srv.lifespan.state, _loop=_loop
             )
+            if domain:
+                proto.routing_domain = domain  # type: ignore[attr-defined]  # fabric.protocol.GuardedProtocol
+            return proto
 
         return create_protocol
 
-    async def add_listener(self, host: str, port: int | None = None) -> int:
-        """Open a listener on ``host`` (same HTTP app); returns the port."""
+    async def add_listener(
+        self, host: str, port: int | None = None, domain: str = "", sock: socket.socket | None = None
+    ) -> int:
+        """Open a listener on ``host`` (same HTTP app); returns the port. ``sock``: a socket already bound
+        (in another network namespace, by the fabric), ``domain`` the routing domain it lives in."""
         port = self.port if port is None else port
-        if (host, port) in self.listeners:
+        if (domain, host, port) in self.listeners:
+            if sock is not None:
+                sock.close()
             return port
-        sock = bind_socket(host, port)
+        if sock is None:
+            sock = bind_socket(host, port)
+        else:
+            sock.listen(1024)
+            sock.setblocking(False)
         loop = asyncio.get_running_loop()
-        server = await loop.create_server(self._protocol_factory(), sock=sock, backlog=1024)
+        server = await loop.create_server(self._protocol_factory(domain), sock=sock, backlog=1024)
         actual = sock.getsockname()[1]
-        self.listeners[(host, actual)] = server
+        self.listeners[(domain, host, actual)] = server
         return int(actual)
 
-    async def remove_listener(self, host: str, port: int | None = None) -> None:
-        server = self.listeners.pop((host, self.port if port is None else port), None)
+    async def remove_listener(self, host: str, port: int | None = None, domain: str = "") -> None:
+        server = self.listeners.pop((domain, host, self.port if port is None else port), None)
         if server is not None:
             server.close()
             # Existing keep-alive connections on this address are closed too.
             for conn in list(self.server.server_state.connections):
                 transport = getattr(conn, "transport", None)
-                if transport is not None:
+                if transport is not None and getattr(conn, "routing_domain", "") == domain:
                     local = transport.get_extra_info("sockname")
                     if local and local[0] == host:
                         conn.shutdown()

@@ -21,6 +21,7 @@ import logging
 from dataclasses import replace
 
 from vaultlink.dns import model, names
+from vaultlink.domain.networks import routing_domain
 from vaultlink.domain.records import EndpointRecord, VaultRecord, find_endpoints, find_vaults, find_vnets, find_zones
 from vaultlink.errors import VaultlinkError
 from vaultlink.service.core import Service
@@ -120,7 +121,9 @@ def public_side(
 def build_dns_view(svc: Service, generation: int = 0) -> model.DnsView:
     """The DnsView for everything in the store."""
     domain = svc.config.domain
-    public = _public_address(svc.config.public_address)
+    # netns mode: public names lead to the internet namespace's address, the one VMs and internet hosts reach
+    cfg = svc.config
+    public = _public_address(cfg.netns_public_address if cfg.fabric == "netns" else cfg.public_address)
     with svc.store.transaction() as txn:
         stored = find_zones(txn)
         vnet_recs = find_vnets(txn)
@@ -136,7 +139,8 @@ def build_dns_view(svc: Service, generation: int = 0) -> model.DnsView:
     vnets = []
     for v in vnet_recs:
         try:
-            vnets.append(model.Vnet.create(v["id"], v.get("address_spaces") or []))
+            vnets.append(model.Vnet.create(v["id"], v.get("address_spaces") or [],
+                                           routing_domain(svc.config.fabric, v["id"]), v.get("peerings") or []))
         except VaultlinkError as err:
             log.warning("dns: vnet %s left out: %s", v.get("id"), err.message)
     pnames, precs = public_side(svc, vaults, endpoints, public)

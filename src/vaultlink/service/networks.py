@@ -30,8 +30,6 @@ from vaultlink.service.core import Caller, Service, allowed, authorize
 from vaultlink.service.events import EndpointsChanged, VnetDeleting
 from vaultlink.service.identity import resolve_account
 
-MODE = "loopback"
-
 
 def vnet_scope(vnet: VnetRecord) -> Scope:
     return Scope(vnet["account_id"], "vnet", vnet["id"])
@@ -55,7 +53,7 @@ def find_vnet(txn: Txn, ref: str, account_id: str, field_name: str = "vnet") -> 
     raise NotFound(f"virtual network {ref!r} does not exist; `vaultlink vnet list` shows yours.", field=field_name)
 
 
-def vnet_view(txn: Txn, vnet: VnetRecord) -> dict[str, Any]:
+def vnet_view(txn: Txn, vnet: VnetRecord, svc: Service | None = None) -> dict[str, Any]:
     peers = []
     for pid in vnet.get("peerings", []):
         other = read_vnet(txn, pid)
@@ -73,14 +71,28 @@ def vnet_view(txn: Txn, vnet: VnetRecord) -> dict[str, Any]:
         "tags": vnet.get("tags", {}),
         "created": vnet.get("created"),
         "created_by": vnet.get("created_by"),
+        **({"namespace": _namespace(svc, vnet)} if svc is not None and svc.config.fabric == "netns" else {}),
     }
 
 
-def _others(txn: Txn, account_id: str, exclude: str | None = None) -> list[tuple[str | None, str]]:
-    """(vnet name, cidr) of every other vnet; the name only for the caller's own account (another
-    tenant's vnet names and ranges are not revealed)."""
+def _namespace(svc: Service, vnet: VnetRecord) -> dict[str, str]:
+    """Netns mode: where the vnet lives (``vaultlink vnet exec`` runs a command there)."""
+    vm, dns = net.vnet_service_addresses(vnet["address_spaces"])
+    return {"name": f"{svc.config.netns_prefix}{vnet['id']}", "vm_address": vm, "dns_address": dns}
+
+
+def _others(
+    txn: Txn, account_id: str, mode: str, exclude: VnetRecord | None = None
+) -> list[tuple[str | None, str]]:
+    """(vnet name, cidr) of every vnet that shares an address plane with a new or changed one; the name only
+    for the caller's own account (another tenant's vnet names and ranges are not revealed). In netns mode
+    each vnet has its own plane: only the vnets peered with it count."""
+    vnets = find_vnets(txn)
+    if mode == "netns":
+        peers = set(exclude.get("peerings", [])) if exclude else set()
+        vnets = [v for v in vnets if v["id"] in peers]
     return [(v["name"] if v["account_id"] == account_id else None, c)
-            for v in find_vnets(txn) if v["id"] != exclude for c in v["address_spaces"]]
+            for v in vnets if exclude is None or v["id"] != exclude["id"] for c in v["address_spaces"]]
 
 
 def create_vnet(
@@ -102,7 +114,8 @@ def create_vnet(
         authorize(txn, caller, "network.write", Scope(acct))
         if find_vnets(txn, account_id=acct, name=name):
             raise AlreadyExists(f"a virtual network named {name!r} already exists; pick another name.", field="name")
-        spaces = net.check_address_spaces(address_spaces, _others(txn, acct), MODE)
+        spaces = net.check_address_spaces(address_spaces, _others(txn, acct, svc.config.fabric), svc.config.fabric,
+                                          svc.config.host_networks)
         subs: list[SubnetRecord] = []
         for s in subnets or []:
             subs.append(_new_subnet(s.get("name"), s.get("cidr"), spaces, subs))
@@ -121,7 +134,7 @@ def create_vnet(
         }
         rec["arn"] = f"arn:{reg.partition.name}:ec2:{reg.name}:{acct}:vpc/{rec['id']}"
         txn.insert("vnet", rec["id"], rec)
-        out = vnet_view(txn, rec)
+        out = vnet_view(txn, rec, svc)
     svc.fire(EndpointsChanged())
     return out
 
@@ -137,7 +150,7 @@ def list_vnets(svc: Service, caller: Caller, account_id: str | None = None) -> l
     acct = resolve_account(caller, account_id)
     with svc.store.transaction() as txn:
         return [
-            vnet_view(txn, v)
+            vnet_view(txn, v, svc)
             for v in find_vnets(txn, account_id=acct)
             if allowed(txn, caller, "network.read", vnet_scope(v))
         ]
@@ -147,7 +160,7 @@ def get_vnet(svc: Service, caller: Caller, ref: str) -> dict[str, Any]:
     with svc.store.transaction() as txn:
         v = find_vnet(txn, ref, caller.account_id)
         authorize(txn, caller, "network.read", vnet_scope(v))
-        return vnet_view(txn, v)
+        return vnet_view(txn, v, svc)
 
 
 def delete_vnet(svc: Service, caller: Caller, ref: str) -> dict[str, Any]:
@@ -190,11 +203,12 @@ def update_vnet(svc: Service, caller: Caller, ref: str, add_address_spaces: list
                     f"virtual network {v['name']} already has address space {cidr.strip()}.",
                     field="add_address_spaces",
                 )
-        others = _others(txn, v["account_id"], v["id"])
-        spaces = net.check_address_spaces([*v["address_spaces"], *add_address_spaces], others, MODE)
+        others = _others(txn, v["account_id"], svc.config.fabric, v)
+        spaces = net.check_address_spaces([*v["address_spaces"], *add_address_spaces], others, svc.config.fabric,
+                                          svc.config.host_networks)
         v["address_spaces"] = spaces
         txn.update("vnet", v["id"], v)
-        out = vnet_view(txn, v)
+        out = vnet_view(txn, v, svc)
     svc.fire(EndpointsChanged())
     return out
 
@@ -262,7 +276,7 @@ def peer(svc: Service, caller: Caller, ref: str, other_ref: str) -> dict[str, An
         b.setdefault("peerings", []).append(a["id"])
         txn.update("vnet", a["id"], a)
         txn.update("vnet", b["id"], b)
-        out = vnet_view(txn, a)
+        out = vnet_view(txn, a, svc)
     svc.fire(EndpointsChanged())
     return out
 
@@ -276,6 +290,6 @@ def unpeer(svc: Service, caller: Caller, ref: str, other_ref: str) -> dict[str, 
         b["peerings"] = [x for x in b.get("peerings", []) if x != a["id"]]
         txn.update("vnet", a["id"], a)
         txn.update("vnet", b["id"], b)
-        out = vnet_view(txn, a)
+        out = vnet_view(txn, a, svc)
     svc.fire(EndpointsChanged())
     return out

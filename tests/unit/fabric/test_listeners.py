@@ -14,6 +14,7 @@ import pytest
 from vaultlink.bootstrap import build_service
 from vaultlink.config import load_config
 from vaultlink.fabric import listeners
+from vaultlink.fabric.modes import LoopbackMode
 from vaultlink.fabric.view import EndpointView, NetworkView
 from vaultlink.service.events import EndpointsChanged
 
@@ -23,14 +24,19 @@ BUILD_SECONDS = 0.4
 class FakeRuntime:
     def __init__(self) -> None:
         self.port = 8443
-        self.listeners: dict[tuple[str, int], Any] = {}
+        self.listeners: dict[tuple[str, str, int], Any] = {}
 
-    async def add_listener(self, host: str, port: int) -> int:
-        self.listeners[(host, port)] = object()
+    async def add_listener(self, host: str, port: int, domain: str = "", sock: Any = None) -> int:
+        self.listeners[(domain, host, port)] = sock
         return port
 
-    async def remove_listener(self, host: str, port: int) -> None:
-        self.listeners.pop((host, port), None)
+    async def remove_listener(self, host: str, port: int, domain: str = "") -> None:
+        self.listeners.pop((domain, host, port), None)
+
+
+class FakeMode(LoopbackMode):
+    def listen(self, domain: str, ip: str, port: int, kind: str) -> Any:
+        return None  # no socket: the fake runtime only records the listener
 
 
 class FakeFabric:
@@ -56,10 +62,11 @@ def test_a_rebuild_does_not_pause_the_event_loop(tmp_path: Path, monkeypatch: py
     monkeypatch.setattr(listeners, "build_view", _slow_view(builds, {"127.10.0.4"}))
     runtime = FakeRuntime()
     manager = listeners.ListenerManager(runtime, FakeFabric(svc))  # type: ignore[arg-type]
+    manager.mode = FakeMode()
 
     async def main() -> float:
         await manager.start(runtime)
-        assert ("127.10.0.4", 8443) in runtime.listeners
+        assert ("", "127.10.0.4", 8443) in runtime.listeners
         worst = 0.0
 
         async def ticker() -> None:
@@ -96,6 +103,7 @@ def test_a_burst_of_changes_is_one_rebuild(tmp_path: Path, monkeypatch: pytest.M
     monkeypatch.setattr(listeners, "build_view", _slow_view(builds, set()))
     runtime = FakeRuntime()
     manager = listeners.ListenerManager(runtime, FakeFabric(svc))  # type: ignore[arg-type]
+    manager.mode = FakeMode()
 
     async def main() -> None:
         await manager.start(runtime)
