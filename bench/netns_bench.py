@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -115,6 +116,11 @@ def main() -> None:
               f"{ns['backup']:.2f}s ({size / MiB / ns['backup']:.0f} MiB/s) -> {lo['backup'] / ns['backup']:.2f}x; "
               f"restore loopback {lo['restore']:.2f}s, netns {ns['restore']:.2f}s -> "
               f"{lo['restore'] / ns['restore']:.2f}x")
+    for step in ("backup", "restore"):
+        loop_rows, ns_rows = [r for m, r in rows if m == "loopback"], [r for m, r in rows if m == "netns"]
+        ratios = sorted(lo[step] / ns[step] for lo, ns in zip(loop_rows, ns_rows, strict=True))
+        print(f"{step}: netns / loopback throughput, median of {len(ratios)} rounds "
+              f"{statistics.median(ratios):.2f}x (range {ratios[0]:.2f}-{ratios[-1]:.2f})")
     print(f"# load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import VAULTLINK, Server, stop_server
-from tests.netmodes import OuterNs, require_namespaces, start_in
+from tests.netmodes import OuterNs, require_namespaces, run_cli, start_in
 
 D = "vaultlink.internal"
 
@@ -41,12 +41,19 @@ def setup(s: Server) -> tuple[str, str, str]:
 
 
 def test_endpoint_addresses_come_and_go_with_the_endpoint(outer: OuterNs, tmp_path: Path) -> None:
+    """Two real subnets on two veths, a machine on each; each endpoint's IP appears on its subnet's interface."""
     machine = outer.machine("sv0", "10.10.1.1/24", "10.10.1.100/24")
+    other = outer.machine("sv1", "10.20.1.1/24", "10.20.1.100/24")
     outer.run("ip", "addr", "add", "10.10.1.200/32", "dev", "sv0")  # pre-provisioned by someone else
     s = start_in(outer, tmp_path, "host")
     try:
         vault, ep_id, ip = setup(s)
+        s.ok("vnet", "create", "lab", "--region", "local-1", "--address-space", "10.20.0.0/16",
+             "--subnet", "machines=10.20.1.0/24")
+        lab = s.ok("endpoint", "create", "--name", "lab-pe", "--region", "local-1", "--vault", "prod",
+                   "--group-id", "AzureBackup", "--vnet", "lab", "--subnet", "machines")["ip_configs"][0]["ip"]
         assert f"{ip}/32" in addresses(outer, "sv0"), "endpoint creation adds its IP to the subnet's interface"
+        assert f"{lab}/32" in addresses(outer, "sv1") and f"{lab}/32" not in addresses(outer, "sv0")
         # a machine on the subnet reaches it, and the pipeline sees the machine's own address
         url = f"http://{ip}:{s.info['api_port']}/recovery-points"
         out = subprocess.run([*machine, "curl", "-s", "-m", "5", "-H", f"host: {vault}.l1.backup.{D}", url],
@@ -58,6 +65,22 @@ def test_endpoint_addresses_come_and_go_with_the_endpoint(outer: OuterNs, tmp_pa
         dig = subprocess.run([*machine, "dig", "@10.10.1.1", "-p", str(s.info["dns_port"]), "+short",
                               f"{vault}.l1.backup.{D}"], capture_output=True, text=True, timeout=30).stdout.split()
         assert dig[-1] == ip
+        # the lan machine backs up through its endpoint, found through that DNS
+        creds, pw, src = tmp_path / "c.vaultcredentials", tmp_path / "pw", tmp_path / "src"
+        assert s.cli("vault", "credentials", "prod", "-o", str(creds), json_out=False).exit_code == 0
+        pw.write_text("correct horse battery staple\n")
+        src.mkdir()
+        (src / "file").write_bytes(b"host mode" * 1000)
+        agent = ["--state-dir", str(tmp_path / "agent"), "--passphrase-file", str(pw)]
+        r = run_cli(machine, "agent", "register", "--credentials", str(creds), "--dns",
+                    f"10.10.1.1:{s.info['dns_port']}", "--hostname", "lan-1", *agent, env=s.env())
+        assert r.exit_code == 0, (r.stdout, r.stderr)
+        r = run_cli(machine, "agent", "backup", str(src), *agent, env=s.env())
+        assert r.exit_code == 0 and r.json["stats"]["files"] == 1, (r.stdout, r.stderr)
+        # the lab machine is not peered with lan: the pipeline refuses it at lan's endpoint
+        out = subprocess.run([*other, "curl", "-s", "-m", "5", "-H", f"host: {vault}.l1.backup.{D}", url],
+                             capture_output=True, text=True, timeout=30).stdout
+        assert json.loads(out)["error"]["code"] == "EndpointUnreachable"
         s.ok("endpoint", "delete", ep_id)
         assert f"{ip}/32" not in addresses(outer, "sv0"), "deletion removes it"
         _, _, ip2 = setup_second(s)
@@ -65,7 +88,7 @@ def test_endpoint_addresses_come_and_go_with_the_endpoint(outer: OuterNs, tmp_pa
     finally:
         assert stop_server(s) == 0
     left = addresses(outer, "sv0")
-    assert f"{ip2}/32" not in left, "a stop removes what the service added"
+    assert f"{ip2}/32" not in left and f"{lab}/32" not in addresses(outer, "sv1"), "a stop removes what it added"
     assert "10.10.1.200/32" in left and "10.10.1.1/24" in left, "and nothing it did not add"
 
 

@@ -93,6 +93,13 @@ def test_two_tenants_with_the_same_address_space_each_back_up_through_their_own_
                   "-H", f"host: {other['vault']}.l1.backup.{D}", f"http://{other['ip']}:{s.info['api_port']}/",
                   api_key=key, json_out=False)
         assert r.stdout == "000", f"a VM reached the other tenant's endpoint: {r.stdout}"
+    # the one path a VM has is its own endpoint: asked there for the other tenant's vault, the pipeline refuses
+    # (and audits the refusal with the endpoint it arrived on)
+    r = s.cli("vnet", "exec", "vm-net", "--", "curl", "-s", "-m", "3", "-H", f"host: {b['vault']}.l1.backup.{D}",
+              f"http://{a['ip']}:{s.info['api_port']}/recovery-points", json_out=False)
+    assert json.loads(r.stdout)["error"]["code"] == "EndpointTargetMismatch"
+    refused = s.ok("audit", "list", "--endpoint", a["endpoint"], "--code", "EndpointTargetMismatch")
+    assert refused and refused[0]["decision"] == "denied" and refused[0]["source_ip"] == "10.0.0.1"
     # and the internet reaches neither (the public endpoint refuses: public access is disabled)
     r = s.cli("vnet", "exec", "--internet", "--", "curl", "-s", "-m", "3", "-o", "/dev/null", "-w", "%{http_code}",
               f"http://{a['ip']}:{s.info['api_port']}/", json_out=False)
