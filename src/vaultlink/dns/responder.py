@@ -95,9 +95,10 @@ class Responder:
     def view(self) -> DnsView:
         return self._compiled.view
 
-    def update(self, view: DnsView) -> None:
-        """Serve ``view`` from now on; every cached answer is dropped."""
-        compiled = CompiledView(view)  # build first: a bad view leaves the old one serving
+    def update(self, view: DnsView | CompiledView) -> None:
+        """Serve ``view`` from now on; every cached answer is dropped. Give a ``CompiledView`` built in
+        another thread to keep the (O(records)) compilation off the event loop."""
+        compiled = view if isinstance(view, CompiledView) else CompiledView(view)  # a bad view: the old one serves
         self._compiled = compiled
         self._replies = {}
         self._tcp_replies = {}

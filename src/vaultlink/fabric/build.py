@@ -7,7 +7,9 @@ rebuilt (on every ``endpoints`` event) whenever peerings or address spaces chang
 
 from __future__ import annotations
 
+import functools
 import ipaddress
+import json
 from typing import Any
 
 from vaultlink.dns import names as N
@@ -25,14 +27,26 @@ def _rules(
     """The endpoint's inbound rules, one SgRule per source network (``VirtualNetwork`` expanded)."""
     sg = ep.get("security_group")
     rules = sg.get("rules") if isinstance(sg, dict) else sg
-    return compile_rules(rules, virtual_network_spaces(vnet, vnets_by_id or {}))
+    spaces = tuple(virtual_network_spaces(vnet, vnets_by_id or {}))
+    return _compiled_rules(json.dumps(rules, sort_keys=True), spaces)
+
+
+@functools.lru_cache(maxsize=8192)
+def _compiled_rules(rules_json: str, spaces: tuple[str, ...]) -> tuple[SgRule, ...]:
+    """Compiled once per distinct rule set and address spaces: a rebuild recompiles only what changed."""
+    return tuple(compile_rules(json.loads(rules_json), list(spaces)))
 
 
 def _compile(doc: Any, kind: str) -> Any:
     if not doc:
         return None
+    return _compiled_policy(json.dumps(doc, sort_keys=True), kind)
+
+
+@functools.lru_cache(maxsize=8192)
+def _compiled_policy(doc_json: str, kind: str) -> Any:
     try:
-        return compile_policy(doc, kind)
+        return compile_policy(json.loads(doc_json), kind)
     except Exception:  # a stored policy that no longer compiles denies nothing it did not before
         return None
 

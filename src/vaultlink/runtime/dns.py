@@ -22,6 +22,7 @@ import threading
 from typing import Any
 
 from vaultlink.dns.model import DnsView
+from vaultlink.dns.resolve import CompiledView
 from vaultlink.dns.responder import Responder
 from vaultlink.dns.server import DnsServer
 from vaultlink.errors import ServiceUnavailable
@@ -104,7 +105,8 @@ class DnsRuntime:
         try:
             with self._lock:
                 view = self.build_locked()
-                loop.call_soon_threadsafe(self._apply, view)
+                # compiled here, in the thread that made the change: the loop only swaps it in
+                loop.call_soon_threadsafe(self._apply, CompiledView(view))
                 if self.worker is not None:  # answered from this view once the change returns
                     self.worker.update(view)
         except Exception:  # keep serving the last good view
@@ -114,11 +116,11 @@ class DnsRuntime:
         self._built += 1
         return build_dns_view(self.svc, generation=self._built)
 
-    def _apply(self, view: DnsView) -> None:
-        if self.responder is None or view.generation <= self._applied:
+    def _apply(self, compiled: CompiledView) -> None:
+        if self.responder is None or compiled.generation <= self._applied:
             return
-        self.responder.update(view)
-        self._applied = view.generation
+        self.responder.update(compiled)
+        self._applied = compiled.generation
 
 
 def attach(runtime: Any) -> DnsRuntime:
