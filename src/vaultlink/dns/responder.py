@@ -130,18 +130,12 @@ class Responder:
 
         return answer_in
 
-    def udp_answerer(self) -> Callable[[bytes, str], bytes | None]:
-        """``answer(packet, source_ip, "udp")`` as a closure with the reply cache at hand (the UDP worker's
-        hot loop: one dict lookup and one concatenation for a repeated query)."""
-        replies, slow = self._replies, self.answer
-
-        def answer(packet: bytes, source_ip: str) -> bytes | None:
-            hit = replies.get((source_ip, packet[2:]))
-            if hit is not None:
-                return packet[:2] + hit
-            return slow(packet, source_ip, "udp")
-
-        return answer
+    @property
+    def udp_replies(self) -> dict[tuple[str, bytes], bytes]:
+        """The UDP reply cache, (source address, query without its ID) -> reply without its ID: the UDP
+        worker's hot loop looks a repeated query up here itself (one dict probe, one concatenation) and
+        calls :meth:`answer` only on a miss, which fills it."""
+        return self._replies
 
     def answer(self, packet: bytes, source_ip: str, transport: Transport = "udp", domain: str = "") -> bytes | None:
         if type(packet) is not bytes:

@@ -37,16 +37,19 @@ MAX_DATAGRAM = 4096
 
 
 class _Current:
-    """The responder the loop uses (its UDP answerer); replaced whole on an update."""
+    """The responder the loop uses (its reply cache and its answer); replaced whole on an update. The loop
+    may take a cached reply from the old responder and, on a miss, ask the new one: either way one view
+    answers a query entirely."""
 
-    __slots__ = ("answer", "responder")
+    __slots__ = ("replies", "responder", "slow")
 
     def __init__(self, responder: Responder) -> None:
         self.set(responder)
 
     def set(self, responder: Responder) -> None:
+        self.replies = responder.udp_replies
+        self.slow = responder.answer
         self.responder = responder
-        self.answer = responder.udp_answerer()
 
 
 def _take_updates(conn: Connection, current: _Current) -> None:
@@ -76,15 +79,18 @@ def worker_main(sock: socket.socket, conn: Connection) -> None:
     threading.Thread(target=_take_updates, args=(conn, current), daemon=True, name="dns-updates").start()
     sock.setblocking(True)
     recvfrom, sendto = sock.recvfrom, sock.sendto
-    while True:
+    while True:  # the hot loop: no call, object or context manager that a repeated query does not need
         try:
             data, addr = recvfrom(MAX_DATAGRAM)
-        except OSError:
-            continue
-        reply = current.answer(data, addr[0])
-        if reply is not None:
-            with contextlib.suppress(OSError):  # a client that vanished (ICMP unreachable)
+            hit = current.replies.get((addr[0], data[2:]))
+            if hit is not None:
+                sendto(data[:2] + hit, addr)
+                continue
+            reply = current.slow(data, addr[0], "udp")
+            if reply is not None:
                 sendto(reply, addr)
+        except OSError:  # a failed receive, or a client that vanished (ICMP unreachable)
+            continue
 
 
 def main(argv: list[str]) -> None:
