@@ -49,9 +49,10 @@ def build_service(
         store = open_store(config.effective_metadata_url)
         store.migrate()
     # the paired regions' copies live beside the primary blobs (in memory when those are injected)
-    replica = open_blobs(config.effective_replica_blob_url if blobs is None else "memory://")
+    keys = (config.blob_s3_access_key_id, config.blob_s3_secret_access_key)
+    replica = open_blobs(config.effective_replica_blob_url if blobs is None else "memory://", *keys)
     if blobs is None:
-        blobs = open_blobs(config.effective_blob_url)
+        blobs = open_blobs(config.effective_blob_url, *keys)
     audit = AuditSink(store, retention_seconds=config.audit_retention_days * 86400.0,
                       max_events=config.audit_max_events)
     svc = Service(config=config, store=store, catalog=catalog, audit=audit, chunks=open_chunk_index(store),

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import text
+from tests.seaweed import seaweed_server
 
 from vaultlink.adapters.sqlstore import SqlStore
 
@@ -37,3 +38,6 @@ def fresh_sql_store(kind: str, tmp_path: Path) -> SqlStore:
                               "alembic_version"))
     store.migrate()
     return store
+
+
+seaweed_s3 = pytest.fixture(scope="session")(seaweed_server)

@@ -12,6 +12,7 @@ from tests.integration.dataplane.dp_world import PASS, make_dataplane
 
 from vaultlink.adapters.blob_local import LocalBlobStore
 from vaultlink.adapters.blob_memory import MemoryBlobStore
+from vaultlink.adapters.blob_s3 import S3BlobStore
 from vaultlink.agent.remote import RemoteBlobStore
 from vaultlink.agent.session import Agent, register
 from vaultlink.agent.state import load_state
@@ -33,12 +34,19 @@ def remote_store(tmp: Path) -> Iterator[BlobStore]:
             agent.close()
 
 
-@pytest.fixture(params=["memory", "local", "remote"])
+def s3_store(endpoint: str, tmp: Path) -> BlobStore:
+    """A fresh prefix of one bucket on the session's SeaweedFS: every test sees an empty store."""
+    return S3BlobStore(f"s3://vaultlink-contract/{tmp.name}?endpoint={endpoint}&region=us-east-1", "any", "any")
+
+
+@pytest.fixture(params=["memory", "local", "remote", "s3"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[BlobStore]:
     if request.param == "memory":
         yield MemoryBlobStore()
     elif request.param == "local":
         yield LocalBlobStore(tmp_path / "blobs")
+    elif request.param == "s3":
+        yield s3_store(request.getfixturevalue("seaweed_s3"), tmp_path)
     else:
         yield from remote_store(tmp_path)
 

@@ -16,16 +16,6 @@ from tests.conftest import VAULTLINK, Server
 from tests.e2e.test_private_backup import VM, D, Vm, dig, make_data, private_vault, tree
 
 
-def test_an_s3_blob_url_is_refused_at_start(tmp_path: Path) -> None:
-    cfg = tmp_path / "vaultlink.toml"
-    cfg.write_text('blob_url = "s3://backups?endpoint=http://127.0.0.1:9"\n')
-    p = subprocess.run([VAULTLINK, "serve", "--data-dir", str(tmp_path / "d"), "--config", str(cfg),
-                        "--api-port", "0", "--dns-port", "0"], capture_output=True, text=True, timeout=60)
-    assert p.returncode == 2, (p.stdout, p.stderr)
-    assert "blob_url" in p.stderr and "InvalidInput" in p.stderr
-    assert not (tmp_path / "d" / "server.json").exists()
-
-
 def test_a_deleted_endpoint_can_be_recreated_and_old_points_restore(server: Server, tmp_path: Path) -> None:
     s = server
     _vid, creds = private_vault(s, tmp_path)

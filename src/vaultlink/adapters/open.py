@@ -10,6 +10,7 @@ from urllib.parse import urlparse
 
 from vaultlink.adapters.blob_local import LocalBlobStore
 from vaultlink.adapters.blob_memory import MemoryBlobStore
+from vaultlink.adapters.blob_s3 import S3BlobStore
 from vaultlink.adapters.chunkindex_memory import MemoryVaultChunkIndex
 from vaultlink.adapters.chunkindex_sql import SqlVaultChunkIndex
 from vaultlink.adapters.memstore import MemoryStore
@@ -37,19 +38,16 @@ def open_chunk_index(store: Any) -> VaultChunkIndex:
     return MemoryVaultChunkIndex()
 
 
-def open_blobs(url: str) -> BlobStore:
-    """A blob store for ``url``: ``file:///dir``, ``memory://`` or ``s3://bucket?endpoint=…``."""
+def open_blobs(url: str, access_key_id: str = "", secret_access_key: str = "") -> BlobStore:
+    """A blob store for ``url``: ``file:///dir``, ``memory://`` or ``s3://bucket/prefix?endpoint=…``
+    (with the config's S3 credentials, else boto3's own chain)."""
     parsed = urlparse(url)
     if parsed.scheme == "file":
         return LocalBlobStore(parsed.path)
     if parsed.scheme == "memory":
         return MemoryBlobStore()
     if parsed.scheme == "s3":
-        raise InvalidInput(
-            f"blob_url {url!r}: the S3 blob store is not built yet in this release; use "
-            "file:///DIR (the default, under the data dir) until it is.",
-            field="blob_url",
-        )
+        return S3BlobStore(url, access_key_id, secret_access_key)
     raise InvalidInput(
         f"blob_url {url!r} is not supported; use file:///DIR or s3://BUCKET?endpoint=URL", field="blob_url"
     )
