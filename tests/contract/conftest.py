@@ -40,4 +40,4 @@ def fresh_sql_store(kind: str, tmp_path: Path) -> SqlStore:
     return store
 
 
-seaweed_s3 = pytest.fixture(scope="session")(seaweed_server)
+seaweed_s3 = pytest.fixture(scope="module")(seaweed_server)  # stopped once the module is done
