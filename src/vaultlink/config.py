@@ -196,6 +196,14 @@ def load_config(config_file: str | Path | None = None, **overrides: Any) -> Conf
             except ValueError:
                 raise InvalidInput(f"host_networks: {cidr.strip()!r} is not an IPv4 CIDR.",
                                    field="host_networks") from None
+    try:
+        public = ipaddress.IPv4Address(str(values.get("netns_public_address", "198.18.0.1")))
+    except ValueError:
+        raise InvalidInput("netns_public_address must be an IPv4 address, e.g. 198.18.0.1.",
+                           field="netns_public_address") from None
+    if public.is_loopback or public.is_multicast or public.is_unspecified:
+        raise InvalidInput("netns_public_address must be a unicast address outside 127.0.0.0/8 (the internet "
+                           "namespace routes it to every vnet), e.g. 198.18.0.1.", field="netns_public_address")
     prefix = str(values.get("netns_prefix", "vl-"))
     if not prefix or len(prefix) > 8 or not all(c.isalnum() or c in "-_" for c in prefix):
         raise InvalidInput("netns_prefix must be 1-8 letters, digits, '-' or '_'.", field="netns_prefix")

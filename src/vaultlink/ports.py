@@ -81,6 +81,16 @@ class BlobStore(Protocol):
     def list(self, prefix: str = "") -> Iterator[str]: ...
 
 
+class CreateOnly(Protocol):
+    """A blob store that can create a name atomically only if it is absent (the server's own stores: the
+    local directory with ``link``, memory, S3 with ``If-None-Match: *``). Several writers, in several
+    processes or servers, racing on one name: exactly one creates it, and nobody replaces it."""
+
+    def create(self, name: str, data: bytes | bytearray | memoryview) -> bool:
+        """Store ``data`` under ``name`` unless the name exists; False (stored bytes untouched) if it does."""
+        ...
+
+
 class Txn(Protocol):
     """One metadata transaction over typed records.
 

@@ -3,9 +3,12 @@ agent's remote store over a vault's blob service (write-once: see the port's con
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from tests.integration.dataplane.dp_world import PASS, make_dataplane
@@ -184,3 +187,53 @@ def test_remote_names_under_packs_are_their_content_hash(tmp_path: Path) -> None
         with pytest.raises(ContentMismatch):
             store.put("packs/" + "0" * 64, data)
         assert not store.exists("packs/" + "0" * 64)
+
+
+@pytest.fixture(params=["memory", "local", "s3"])
+def server_store(request: pytest.FixtureRequest, tmp_path: Path) -> BlobStore:
+    """The server's own stores, which also create a name only if it is absent (``ports.CreateOnly``)."""
+    if request.param == "memory":
+        return MemoryBlobStore()
+    if request.param == "local":
+        return LocalBlobStore(tmp_path / "blobs")
+    return s3_store(request.getfixturevalue("seaweed_s3"), tmp_path)
+
+
+def test_create_only_if_absent(server_store: Any) -> None:
+    assert server_store.create("packs/a", b"first") is True
+    assert server_store.create("packs/a", b"second") is False, "an existing name is never replaced"
+    assert server_store.get("packs/a") == b"first"
+    with pytest.raises(InvalidInput):
+        server_store.create("../escape", b"x")
+
+
+def test_create_races_have_one_winner(server_store: Any) -> None:
+    """Eight writers race on one name with different bytes: exactly one wins and its bytes stay whole."""
+    wins: list[int] = []
+    barrier = threading.Barrier(8)
+
+    def race(i: int) -> None:
+        barrier.wait(10)
+        if server_store.create("race/x", bytes([i]) * 200_000):
+            wins.append(i)
+
+    threads = [threading.Thread(target=race, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert len(wins) == 1
+    assert server_store.get("race/x") == bytes([wins[0]]) * 200_000
+    assert list(server_store.list("race/")) == ["race/x"], "no temporary object is left visible"
+
+
+def test_local_create_races_across_processes(tmp_path: Path) -> None:
+    """Two servers on one blob directory: separate processes racing on one name, one winner."""
+    code = ("import sys; from vaultlink.adapters.blob_local import LocalBlobStore; "
+            "s = LocalBlobStore(sys.argv[1]); print(int(s.create('packs/p', sys.argv[2].encode() * 100000)))")
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(tmp_path / "b"), str(i)], stdout=subprocess.PIPE,
+                              text=True) for i in range(6)]
+    outs = [p.communicate(timeout=60)[0].strip() for p in procs]
+    assert sorted(outs) == ["0"] * 5 + ["1"]
+    winner = outs.index("1")
+    assert LocalBlobStore(tmp_path / "b").get("packs/p") == str(winner).encode() * 100000

@@ -122,3 +122,6 @@ def test_the_fabric_mode_is_checked_at_load() -> None:
         load_config(fabric="vpn")
     with pytest.raises(InvalidInput):
         load_config(netns_prefix="much-too-long")
+    for bad in ("127.0.0.9", "not-an-address", "0.0.0.0"):
+        with pytest.raises(InvalidInput):
+            load_config(netns_public_address=bad)

@@ -69,6 +69,41 @@ class LocalBlobStore:
                 ) from None
             raise StoreError(f"cannot write blob {name!r}: {e.strerror}") from None
 
+    def create(self, name: str, data: bytes | bytearray | memoryview) -> bool:
+        """Write a temporary file, then ``link`` it to the name: the kernel refuses (EEXIST) when the name
+        exists, so of several processes racing exactly one creates it; the reader sees all or nothing."""
+        path = self._path(name)
+        tmp = path.with_name(f"{path.name}{_TMP_MARK}{secrets.token_hex(6)}")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view) :]
+                if self.fsync:
+                    os.fsync(fd)
+            finally:
+                os.close(fd)
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                return False
+            if self.fsync:
+                dfd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+                try:
+                    os.fsync(dfd)
+                finally:
+                    os.close(dfd)
+            return True
+        except OSError as e:
+            if e.errno == errno.ENOTDIR:
+                raise InvalidInput(f"blob name {name!r} collides with an existing blob", field="name") from None
+            raise StoreError(f"cannot write blob {name!r}: {e.strerror}") from None
+        finally:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+
     def _open(self, name: str) -> int:
         try:
             return os.open(self._path(name), os.O_RDONLY)

@@ -26,6 +26,15 @@ class MemoryBlobStore:
             self._data[name] = blob
             self.puts += 1
 
+    def create(self, name: str, data: bytes | bytearray | memoryview) -> bool:
+        check_name(name)
+        with self._lock:
+            if name in self._data:
+                return False
+            self._data[name] = bytes(data)
+            self.puts += 1
+            return True
+
     def _get(self, name: str) -> bytes:
         check_name(name)
         with self._lock:

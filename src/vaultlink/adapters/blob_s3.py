@@ -118,6 +118,19 @@ class S3BlobStore:
         except Exception as exc:
             raise self._fail(exc, name) from None
 
+    def create(self, name: str, data: bytes | bytearray | memoryview) -> bool:
+        """``PutObject`` with ``If-None-Match: *``: the server refuses (412) when the key exists. (Ceph RGW 16
+        ignores the header in versioned buckets; there the service's own per-name lock is what serializes.)"""
+        key = self._key(name)
+        try:
+            self._s3.put_object(Bucket=self.bucket, Key=key, Body=bytes(memoryview(data)), IfNoneMatch="*")
+        except Exception as exc:
+            code = getattr(exc, "response", {}).get("Error", {}).get("Code", "")
+            if code in ("PreconditionFailed", "412", "ConditionalRequestConflict", "409"):
+                return False
+            raise self._fail(exc, name) from None
+        return True
+
     def get(self, name: str) -> bytes:
         key = self._key(name)
         try:
@@ -175,5 +188,5 @@ class S3BlobStore:
             for page in paginator.paginate(Bucket=self.bucket, Prefix=base + prefix):
                 for obj in page.get("Contents") or []:
                     yield str(obj["Key"])[len(base):]
-        except self._error as exc:
+        except Exception as exc:  # ClientError, or botocore's connection errors after its retries
             raise self._fail(exc, prefix or "(list)") from None

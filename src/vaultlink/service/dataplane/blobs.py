@@ -76,16 +76,20 @@ def put_blob(svc: Service, vault_id: str, account: str, container: ContainerReco
     key = storage.blob_key(vault_id, account, container["id"], name)
     blobs = storage.blobs_of(svc)
     with _put_locks[hash(key) % len(_put_locks)]:
-        existed = blobs.exists(key)
-        if existed:  # a content-addressed name already verified its bytes: equal by construction
-            if not name.startswith(CONTENT_ADDRESSED) and blobs.get(key) != data:
-                raise BlobExists(
-                    f"blob {name!r} is stored already with other bytes; stored data is write-once, nothing was "
-                    "changed.",
-                    field="name",
-                )
+        create = getattr(blobs, "create", None)  # ports.CreateOnly: atomic across processes and servers
+        if create is not None:
+            existed = not create(key, data)
         else:
-            blobs.put(key, data)
+            existed = blobs.exists(key)
+            if not existed:
+                blobs.put(key, data)
+        # a content-addressed name already verified its bytes: equal by construction
+        if existed and not name.startswith(CONTENT_ADDRESSED) and blobs.get(key) != data:
+            raise BlobExists(
+                f"blob {name!r} is stored already with other bytes; stored data is write-once, nothing was "
+                "changed.",
+                field="name",
+            )
     current, grew = storage.record_usage(svc, vault_id, account, 0 if existed else len(data))
     return {"name": name, "size": len(data), "storage_account": account, "write_account": current, "grew": grew}
 
