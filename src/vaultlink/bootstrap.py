@@ -23,6 +23,7 @@ from vaultlink.domain.regions import load_catalog
 from vaultlink.fabric.listeners import attach as attach_fabric
 from vaultlink.ports import BlobStore, MetadataStore
 from vaultlink.runtime.dns import attach as attach_dns
+from vaultlink.runtime.feed import attach as attach_feed
 from vaultlink.runtime.maintenance import attach as attach_maintenance
 from vaultlink.runtime.process import Runtime, write_private
 from vaultlink.runtime.prune_worker import PruneWorker
@@ -85,6 +86,8 @@ def build_process(svc: Service) -> Runtime:
     attach_dns(runtime)  # first: the fabric's start opens each vnet's DNS listener on the responder
     attach_fabric(runtime, build_data_apps(svc))
     attach_maintenance(runtime)
+    if svc.config.effective_metadata_url.startswith("postgresql"):
+        attach_feed(runtime)  # several servers on one PostgreSQL follow each other's changes
     return runtime
 
 

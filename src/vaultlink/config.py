@@ -36,6 +36,7 @@ Config file keys (all optional)::
     prune_worker = true               # prune in a process of its own (SQL metadata and file blobs)
     prune_grace_seconds = 3600.0      # a pack unreferenced this long (and no backup running) is removed
     test_clock_file = ""              # tests only: a file holding seconds added to the service's clock
+    shared_ports = false              # several servers on one machine share api_port and dns_port (SO_REUSEPORT)
     fabric = "loopback"               # loopback | host | netns (DESIGN.md §3; README "Real networks")
     host_manage_addresses = true      # host mode: add/remove endpoint IPs over netlink (needs CAP_NET_ADMIN)
     host_interface = ""               # host mode: the interface for endpoint IPs no interface's subnet holds
@@ -118,6 +119,7 @@ class Config:
     prune_grace_seconds: float = 3600.0  # how long a pack stays unreferenced before prune removes it
     schedule_interval: float = 30.0  # seconds between scheduler passes over backup plans (0: never)
     test_clock_file: str = ""  # tests only: a file whose number (seconds) is added to the service's clock
+    shared_ports: bool = False  # SO_REUSEPORT on every listener: servers of one deployment on one machine
     fabric: str = "loopback"  # loopback | host | netns: how vnets and endpoints exist on the machine
     host_manage_addresses: bool = True  # host mode: the service adds and removes endpoint IPs (netlink)
     host_interface: str = ""  # host mode: interface for endpoint IPs that no interface's subnet holds
@@ -143,7 +145,7 @@ class Config:
 
 _INT_FIELDS = {"api_port", "dns_port", "storage_account_max_bytes", "throttle_burst", "max_body_bytes",
                "max_header_bytes", "anon_throttle_burst", "audit_max_events", "netns_dns_port"}
-_BOOL_FIELDS = {"dns_udp_worker", "prune_worker", "host_manage_addresses"}
+_BOOL_FIELDS = {"dns_udp_worker", "prune_worker", "host_manage_addresses", "shared_ports"}
 FABRIC_MODES = ("loopback", "host", "netns")
 _FLOAT_FIELDS = {"throttle_rate", "body_timeout", "header_timeout", "body_deadline", "anon_throttle_rate",
                  "audit_retention_days", "maintenance_interval", "prune_grace_seconds", "schedule_interval"}

@@ -5,6 +5,7 @@ Translates SQLAlchemy/driver errors into ``vaultlink.errors`` here, and nowhere 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 from collections.abc import Iterator, Mapping
@@ -12,7 +13,7 @@ from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event, insert, select
+from sqlalchemy import Connection, Engine, create_engine, event, insert, select, text
 from sqlalchemy import delete as sql_delete
 from sqlalchemy import update as sql_update
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
@@ -175,6 +176,25 @@ class SqlStore:
 
     def transaction(self) -> AbstractContextManager[SqlTxn]:
         return self._txn()
+
+    @contextmanager
+    def exclusive(self, name: str) -> Iterator[bool]:
+        """True for the one server (of several on this PostgreSQL) that holds ``name`` now: a session-level
+        advisory lock, released at the end and by PostgreSQL when the holder dies. SQLite serves one server:
+        always True."""
+        if self._is_sqlite:
+            yield True
+            return
+        key = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+        with self.engine.connect() as conn:
+            got = bool(conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar())
+            conn.commit()
+            try:
+                yield got
+            finally:
+                if got:
+                    conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+                    conn.commit()
 
     def append_audit(self, events: list[dict[str, Any]]) -> None:
         self._audit.append(events)

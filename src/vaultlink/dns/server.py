@@ -65,6 +65,7 @@ class DnsServer:
         serve_udp: bool = True,
         domain: str = "",
         sockets: tuple[socket.socket, socket.socket] | None = None,
+        shared: bool = False,
     ) -> None:
         """``serve_udp=False``: bind the UDP socket but leave it in :attr:`udp_socket` for another
         server (the service's UDP worker process) to serve. ``domain``: the routing domain queries arrive
@@ -72,6 +73,7 @@ class DnsServer:
         self.responder = responder
         self._answer = responder.in_domain(domain) if domain else responder.answer
         self._sockets = sockets
+        self.shared = shared  # SO_REUSEPORT: servers of one deployment on one machine share the DNS port
         self.serve_udp = serve_udp
         self.udp_socket: socket.socket | None = None
         self.host = host
@@ -96,6 +98,8 @@ class DnsServer:
             for opt in (socket.SO_RCVBUF, socket.SO_SNDBUF):
                 with contextlib.suppress(OSError):
                     sock.setsockopt(socket.SOL_SOCKET, opt, UDP_BUFFER)
+            if self.shared:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
             sock.bind((self.host, port))
             sock.setblocking(False)
         except BaseException:
@@ -120,7 +124,8 @@ class DnsServer:
             sock = self._udp_socket(self.port)
             port = sock.getsockname()[1]
             try:
-                tcp = await asyncio.start_server(self._handle_tcp, self.host, port, reuse_address=True)
+                tcp = await asyncio.start_server(self._handle_tcp, self.host, port, reuse_address=True,
+                                                 reuse_port=self.shared or None)
             except OSError:
                 sock.close()
                 if attempt == attempts - 1:

@@ -36,7 +36,7 @@ def open_mode(config: Config) -> NetworkMode:
         return HostMode(config)
     if config.fabric == "netns":
         return NetnsMode(config)
-    return LoopbackMode()
+    return LoopbackMode(config.shared_ports)
 
 
 class ListenerManager:

@@ -40,6 +40,7 @@ class HostMode:
         self.default_interface = config.host_interface
         self.state_path = Path(config.data_dir) / "host-addresses.json"
         self._added: dict[str, str] = {}  # ip -> interface name, added by this service
+        self.shared = config.shared_ports
         self._lock = threading.Lock()
 
     def preflight(self) -> None:
@@ -111,7 +112,7 @@ class HostMode:
 
     def listen(self, domain: str, ip: str, port: int, kind: str) -> socket.socket:
         try:
-            return nsutil.bound_socket(kind, ip, port, freebind=not self.manage)
+            return nsutil.bound_socket(kind, ip, port, freebind=not self.manage, shared=self.shared)
         except OSError as exc:
             raise bind_error(ip, port, exc) from None
 

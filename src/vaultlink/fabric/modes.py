@@ -62,6 +62,9 @@ class LoopbackMode:
     name = "loopback"
     dns_port = 0
 
+    def __init__(self, shared_ports: bool = False) -> None:
+        self.shared = shared_ports
+
     def preflight(self) -> None:
         return None
 
@@ -70,7 +73,7 @@ class LoopbackMode:
 
     def listen(self, domain: str, ip: str, port: int, kind: str) -> socket.socket:
         try:
-            return bound_socket(kind, ip, port)
+            return bound_socket(kind, ip, port, shared=self.shared)
         except OSError as exc:
             raise bind_error(ip, port, exc, "; stop what uses it or choose another api_port") from None
 

@@ -133,11 +133,14 @@ def entered(path: Path | None) -> Iterator[None]:
         os.close(own)
 
 
-def bound_socket(kind: str, ip: str, port: int, freebind: bool = False) -> socket.socket:
-    """A TCP (not yet listening) or UDP socket bound to ``ip:port`` in the calling thread's namespace."""
+def bound_socket(kind: str, ip: str, port: int, freebind: bool = False, shared: bool = False) -> socket.socket:
+    """A TCP (not yet listening) or UDP socket bound to ``ip:port`` in the calling thread's namespace
+    (``shared``: SO_REUSEPORT, for several servers of one deployment on one machine)."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM if kind == "tcp" else socket.SOCK_DGRAM)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if shared:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         if freebind:
             sock.setsockopt(socket.IPPROTO_IP, IP_FREEBIND, 1)
         sock.bind((ip, port))

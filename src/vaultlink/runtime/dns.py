@@ -57,7 +57,8 @@ class DnsRuntime:
         view = self.build()
         self._applied = view.generation
         self.responder = Responder(view)
-        server = DnsServer(self.responder, cfg.dns_address, cfg.dns_port, serve_udp=not cfg.dns_udp_worker)
+        server = DnsServer(self.responder, cfg.dns_address, cfg.dns_port, serve_udp=not cfg.dns_udp_worker,
+                           shared=cfg.shared_ports)
         try:
             await server.start()
         except OSError as exc:

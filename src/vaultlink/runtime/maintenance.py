@@ -33,10 +33,21 @@ class Maintenance:
         while True:
             await asyncio.sleep(interval)
             try:
-                await asyncio.to_thread(lambda: work(svc))
+                await asyncio.to_thread(self._once, svc, work, what)
             except Exception:  # one failed pass must not end the next ones
                 log.exception("%s pass failed", what)
             self.passes += 1
+
+    @staticmethod
+    def _once(svc: Any, work: Callable[[Any], Any], what: str) -> None:
+        """One pass, run by one server at a time (several servers on one PostgreSQL: an advisory lock)."""
+        exclusive = getattr(svc.store, "exclusive", None)
+        if exclusive is None:
+            work(svc)
+            return
+        with exclusive(f"vaultlink-pass-{what}") as mine:
+            if mine:
+                work(svc)
 
     async def start(self, _runtime: Any) -> None:
         cfg = self.runtime.svc.config

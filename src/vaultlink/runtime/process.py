@@ -32,9 +32,13 @@ class _Server(uvicorn.Server):
         yield
 
 
-def bind_socket(host: str, port: int) -> socket.socket:
+def bind_socket(host: str, port: int, shared: bool = False) -> socket.socket:
+    """``shared``: SO_REUSEPORT, so several servers of one deployment on this machine share the port and the
+    kernel spreads connections over them (off by default: a second server by mistake is refused)."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if shared:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     try:
         sock.bind((host, port))
     except OSError as exc:
@@ -107,7 +111,7 @@ class Runtime:
                 sock.close()
             return port
         if sock is None:
-            sock = bind_socket(host, port)
+            sock = bind_socket(host, port, self.config.shared_ports)
         else:
             sock.listen(1024)
             sock.setblocking(False)
@@ -135,11 +139,19 @@ class Runtime:
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, self.stopping.set)
         self.svc.audit.start()
-        self.port = await self.add_listener(self.config.public_address, self.config.api_port)
+        # bound first (a taken port is refused now, and port 0 gets its number for the hooks), listening
+        # only once every start hook ran: no request meets a fabric that has not built its view yet
+        public = bind_socket(self.config.public_address, self.config.api_port, self.config.shared_ports)
+        self.port = int(public.getsockname()[1])
         self.server.servers = []
         self.server.started = True
-        for hook in self.start_hooks:
-            await hook(self)
+        try:
+            for hook in self.start_hooks:
+                await hook(self)
+        except BaseException:
+            public.close()
+            raise
+        await self.add_listener(self.config.public_address, self.port, sock=public)
         if ready:
             ready(self)
         await self.stopping.wait()

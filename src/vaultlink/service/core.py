@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -58,6 +59,22 @@ class Service:
     generation: int = 0  # bumped on every change event; caches compare against it
     # runs one vault's prune: ``service.prune.prune_vault`` here, or a worker process (``runtime/prune_worker.py``)
     prune_runner: Callable[[Service, str, float, float], dict[str, int]] | None = None
+
+    _remote: threading.local = field(default_factory=threading.local, repr=False)
+
+    @property
+    def remote(self) -> bool:
+        """True while this thread applies a change another server made (``runtime/feed.py``)."""
+        return bool(getattr(self._remote, "on", False))
+
+    def fire_remote(self, event: Changed) -> None:
+        """Apply another server's committed change: the same subscribers, with :attr:`remote` set so rules
+        that write (the automatic DNS records) leave it to the server that made it."""
+        self._remote.on = True
+        try:
+            self.fire(event)
+        finally:
+            self._remote.on = False
 
     def fire(self, event: Changed | Deleting) -> None:
         """Publish a typed event: a committed change (``EndpointsChanged()``…) or an in-transaction check."""

@@ -300,6 +300,8 @@ class AutoRecords:
         self.lock = threading.Lock()
 
     def __call__(self, _event: object) -> None:
+        if self.svc.remote:  # another server made the change and writes its records (then sends DnsChanged)
+            return
         try:
             with self.lock:  # one reconcile at a time: a later one always reads what the earlier one wrote
                 reconcile(self.svc)
