@@ -19,6 +19,7 @@ A test body written against :class:`Net` runs unchanged in every mode:
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -55,17 +56,27 @@ class OuterNs:
 
     def __init__(self) -> None:
         self.holders: list[subprocess.Popen[bytes]] = []
-        self.pid = self._hold(["unshare", "--net", "--mount", "--propagation", "private", "--"])
+        self.pid = self._hold(["unshare", "--net", "--mount", "--propagation", "private", "--"],
+                              os.readlink("/proc/self/ns/net"))
 
-    def _hold(self, cmd: list[str]) -> int:
+    def _hold(self, cmd: list[str], *around: str) -> int:
+        """Start ``cmd`` (which makes a new network namespace) holding it with ``sleep``; return its PID once
+        the process is in a namespace that is none of ``around`` (the test's own and, for a machine, the outer
+        one: not still on its way through ``nsenter``) with ``lo`` up. Until then nothing may be moved into it:
+        it could still be the machine's own namespace."""
         proc = subprocess.Popen([*cmd, "sh", "-c", "ip link set lo up && exec sleep 3600"])
         self.holders.append(proc)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:  # lo up in the holder's namespace: it is ready
-            r = subprocess.run(["nsenter", "-t", str(proc.pid), "-n", "ip", "-o", "link", "show", "lo"],
-                               capture_output=True, text=True)
-            if "UP" in r.stdout.split("mtu")[0] or ",UP" in r.stdout:
-                return proc.pid
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                moved = os.readlink(f"/proc/{proc.pid}/ns/net") not in around
+            except OSError:
+                moved = False
+            if moved:
+                r = subprocess.run(["nsenter", "-t", str(proc.pid), "-n", "ip", "-o", "link", "show", "lo"],
+                                   capture_output=True, text=True)
+                if ",UP" in r.stdout:
+                    return proc.pid
             time.sleep(0.05)
         raise RuntimeError("the test's namespace did not come up")
 
@@ -82,15 +93,18 @@ class OuterNs:
     def machine(self, ifname: str, server_cidr: str, machine_cidr: str) -> list[str]:
         """A machine: a namespace inside this one, on a veth whose other end (``ifname``, ``server_cidr``)
         stays here; its default route leads here. Returns the prefix that runs a command on it."""
-        pid = self._hold([*self.enter, "unshare", "--net", "--"])
+        pid = self._hold([*self.enter, "unshare", "--net", "--"], os.readlink("/proc/self/ns/net"),
+                         os.readlink(f"/proc/{self.pid}/ns/net"))
         gw = server_cidr.split("/")[0]
         self.run("ip", "link", "add", ifname, "type", "veth", "peer", "name", "eth0", "netns", str(pid))
         self.run("ip", "addr", "add", server_cidr, "dev", ifname)
         self.run("ip", "link", "set", ifname, "up")
         on = ["nsenter", "-t", str(pid), "-n", "--"]
         for cmd in (["ip", "addr", "add", machine_cidr, "dev", "eth0"], ["ip", "link", "set", "eth0", "up"],
-                    ["ip", "route", "add", "default", "via", gw]):
-            subprocess.run([*on, *cmd], check=True, capture_output=True, timeout=30)
+                    ["ip", "route", "add", "default", "via", gw, "dev", "eth0", "onlink"]):
+            r = subprocess.run([*on, *cmd], capture_output=True, text=True, timeout=30)
+            if r.returncode != 0:
+                raise RuntimeError(f"{cmd} in the machine's namespace failed: {r.stderr}")
         return ["nsenter", "-t", str(pid), "-n", "-m", "--"]
 
     def close(self) -> None:
