@@ -5,25 +5,12 @@ from __future__ import annotations
 
 import json
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
 from tests.conftest import VAULTLINK, Server, stop_server
-from tests.netmodes import OuterNs, require_namespaces, run_cli, start_in
+from tests.netmodes import OuterNs, run_cli, start_in
 
 D = "vaultlink.internal"
-
-
-@pytest.fixture
-def outer() -> Iterator[OuterNs]:
-    require_namespaces()
-    ns = OuterNs()
-    try:
-        yield ns
-    finally:
-        ns.close()
 
 
 def addresses(outer: OuterNs, ifname: str) -> list[str]:

@@ -17,20 +17,10 @@ import pytest
 
 from tests.conftest import VAULTLINK, Server, stop_server
 from tests.e2e.test_azure_story import assert_same_tree, make_tree
-from tests.netmodes import NetnsNet, OuterNs, require_namespaces, start_in
+from tests.netmodes import NetnsNet, OuterNs, start_in
 
 D = "vaultlink.internal"
 PW = "correct horse battery staple"
-
-
-@pytest.fixture
-def outer() -> Iterator[OuterNs]:
-    require_namespaces()
-    ns = OuterNs()
-    try:
-        yield ns
-    finally:
-        ns.close()
 
 
 @pytest.fixture

@@ -8,26 +8,13 @@ from __future__ import annotations
 
 import re
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
 from tests.conftest import VENV_BIN
-from tests.netmodes import OuterNs, require_namespaces
+from tests.netmodes import OuterNs
 
 ROOT = Path(__file__).resolve().parents[2]
 START, END = "## Real networks: host and netns modes", "## Configuration"
-
-
-@pytest.fixture
-def outer() -> Iterator[OuterNs]:
-    require_namespaces()
-    ns = OuterNs()
-    try:
-        yield ns
-    finally:
-        ns.close()
 
 
 def test_the_readme_netns_walkthrough(outer: OuterNs, tmp_path: Path) -> None:

@@ -39,67 +39,68 @@ class LocalBlobStore:
     def _path(self, name: str) -> Path:
         return self.root / check_name(name)
 
+    def _write_temp(self, path: Path, data: bytes | bytearray | memoryview) -> Path:
+        """The bytes in a new temporary file beside ``path`` (fsynced): put and create then move it in."""
+        tmp = path.with_name(f"{path.name}{_TMP_MARK}{secrets.token_hex(6)}")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            if self.fsync:
+                os.fsync(fd)
+        except BaseException:
+            os.close(fd)
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+        os.close(fd)
+        return tmp
+
+    def _sync_dir(self, directory: Path) -> None:
+        if self.fsync:
+            dfd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+            try:
+                os.fsync(dfd)
+            finally:
+                os.close(dfd)
+
+    def _write_error(self, name: str, e: OSError) -> Exception:
+        if e.errno == errno.ENOTDIR:
+            return InvalidInput(f"blob name {name!r} collides with an existing blob", field="name")
+        return StoreError(f"cannot write blob {name!r}: {e.strerror}")
+
     def put(self, name: str, data: bytes | bytearray | memoryview) -> None:
         path = self._path(name)
-        tmp = path.with_name(f"{path.name}{_TMP_MARK}{secrets.token_hex(6)}")
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            try:
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(fd, view) :]
-                if self.fsync:
-                    os.fsync(fd)
-            finally:
-                os.close(fd)
+            tmp = self._write_temp(path, data)
+        except OSError as e:
+            raise self._write_error(name, e) from None
+        try:
             os.replace(tmp, path)
-            if self.fsync:
-                dfd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
-                try:
-                    os.fsync(dfd)
-                finally:
-                    os.close(dfd)
+            self._sync_dir(path.parent)
         except OSError as e:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
-            if e.errno == errno.ENOTDIR:
-                raise InvalidInput(
-                    f"blob name {name!r} collides with an existing blob", field="name"
-                ) from None
-            raise StoreError(f"cannot write blob {name!r}: {e.strerror}") from None
+            raise self._write_error(name, e) from None
 
     def create(self, name: str, data: bytes | bytearray | memoryview) -> bool:
         """Write a temporary file, then ``link`` it to the name: the kernel refuses (EEXIST) when the name
         exists, so of several processes racing exactly one creates it; the reader sees all or nothing."""
         path = self._path(name)
-        tmp = path.with_name(f"{path.name}{_TMP_MARK}{secrets.token_hex(6)}")
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            try:
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(fd, view) :]
-                if self.fsync:
-                    os.fsync(fd)
-            finally:
-                os.close(fd)
-            try:
-                os.link(tmp, path)
-            except FileExistsError:
-                return False
-            if self.fsync:
-                dfd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
-                try:
-                    os.fsync(dfd)
-                finally:
-                    os.close(dfd)
-            return True
+            tmp = self._write_temp(path, data)
         except OSError as e:
-            if e.errno == errno.ENOTDIR:
-                raise InvalidInput(f"blob name {name!r} collides with an existing blob", field="name") from None
-            raise StoreError(f"cannot write blob {name!r}: {e.strerror}") from None
+            raise self._write_error(name, e) from None
+        try:
+            os.link(tmp, path)
+            self._sync_dir(path.parent)
+            return True
+        except FileExistsError:
+            return False
+        except OSError as e:
+            raise self._write_error(name, e) from None
         finally:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
