@@ -48,14 +48,13 @@ def timed(fn: Any) -> float:
     return time.perf_counter() - t
 
 
-def private_agent(svc: Service, work: Path) -> tuple[Any, list[int], Path]:
-    """The private story on ``svc`` (a vault denying public access, a vnet, an endpoint with DNS
-    integration, vault credentials); returns ``run(cmd, *args)`` running ``vaultlink agent CMD`` as a machine
-    in the vnet (JSON out), the list of each run's peak RSS (KiB), and the credentials file."""
+def private_story(svc: Service, work: Path, space: str = "127.10.0.0/16", subnet: str = "127.10.1.0/24") -> Path:
+    """On ``svc``: a vault denying public access, vm-net (``space``, subnet ``default``), a private endpoint
+    with DNS integration; returns the vault credentials file."""
     svc.cli("vault", "create", "bench", "--region", "local-1")
     svc.cli("vault", "update", "bench", "--public-network-access", "Disabled")
-    svc.cli("vnet", "create", "vm-net", "--region", "local-1", "--address-space", "127.10.0.0/16",
-            "--subnet", "default=127.10.1.0/24")
+    svc.cli("vnet", "create", "vm-net", "--region", "local-1", "--address-space", space,
+            "--subnet", f"default={subnet}")
     svc.cli("endpoint", "create", "--name", "bench-pe", "--region", "local-1", "--vault", "bench",
             "--group-id", "AzureBackup", "--vnet", "vm-net", "--subnet", "default", "--dns-integration")
     creds = work / "bench.vaultcredentials"
@@ -63,6 +62,14 @@ def private_agent(svc: Service, work: Path) -> tuple[Any, list[int], Path]:
                        capture_output=True, text=True, timeout=60)
     if p.returncode != 0:
         raise SystemExit(p.stderr)
+    return creds
+
+
+def private_agent(svc: Service, work: Path) -> tuple[Any, list[int], Path]:
+    """The private story on ``svc`` (:func:`private_story`); returns ``run(cmd, *args)`` running
+    ``vaultlink agent CMD`` as a machine in the vnet (JSON out), the list of each run's peak RSS (KiB), and
+    the credentials file."""
+    creds = private_story(svc, work)
     pw = work / "passphrase"
     pw.write_text(PASS)
     state = work / "vl-agent"

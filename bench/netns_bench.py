@@ -27,25 +27,10 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from _product import VAULTLINK, Service, fresh_workdir, preflight, run_measured  # noqa: E402
-from backup_bench import same_tree, timed  # noqa: E402
+from backup_bench import private_story, same_tree, timed  # noqa: E402
 from data_bench import PASS, MiB, make_dataset  # noqa: E402
 
 INNER = "VAULTLINK_BENCH_IN_NAMESPACE"
-
-
-def story(svc: Service, work: Path, space: str, subnet: str) -> Path:
-    svc.cli("vault", "create", "bench", "--region", "local-1")
-    svc.cli("vault", "update", "bench", "--public-network-access", "Disabled")
-    svc.cli("vnet", "create", "vm-net", "--region", "local-1", "--address-space", space,
-            "--subnet", f"default={subnet}")
-    svc.cli("endpoint", "create", "--name", "bench-pe", "--region", "local-1", "--vault", "bench",
-            "--group-id", "AzureBackup", "--vnet", "vm-net", "--subnet", "default", "--dns-integration")
-    creds = work / "bench.vaultcredentials"
-    p = subprocess.run([VAULTLINK, "vault", "credentials", "bench", "-o", str(creds)], env=svc.env(),
-                       capture_output=True, text=True, timeout=60)
-    if p.returncode != 0:
-        raise SystemExit(p.stderr)
-    return creds
 
 
 def one(mode: str, data: Path, work: Path, round_no: int) -> dict[str, float]:
@@ -58,12 +43,12 @@ def one(mode: str, data: Path, work: Path, round_no: int) -> dict[str, float]:
     svc = Service(work / "server", *extra)
     try:
         if mode == "netns":
-            creds = story(svc, work, "10.10.0.0/16", "10.10.1.0/24")
+            creds = private_story(svc, work, "10.10.0.0/16", "10.10.1.0/24")
             vid = svc.cli("vnet", "show", "vm-net")["id"]
             wrap = ["nsenter", f"--net={work / 'ns' / ('vl-' + vid)}", "--"]
             where = ["--dns", "10.10.0.2:53"]
         else:
-            creds = story(svc, work, "127.10.0.0/16", "127.10.1.0/24")
+            creds = private_story(svc, work)
             wrap, where = [], ["--source-ip", "127.10.1.100", "--dns", f"127.0.0.1:{svc.dns_port}"]
         pw = work / "pw"
         pw.write_text(PASS)

@@ -71,30 +71,17 @@ class LocalBlobStore:
             return InvalidInput(f"blob name {name!r} collides with an existing blob", field="name")
         return StoreError(f"cannot write blob {name!r}: {e.strerror}")
 
-    def put(self, name: str, data: bytes | bytearray | memoryview) -> None:
+    def _place(self, name: str, data: bytes | bytearray | memoryview, *, replace: bool) -> bool:
+        """Write a temporary file, then move it to the name: ``os.replace`` (put) or ``os.link`` (create: the
+        kernel refuses with EEXIST when the name exists, so of several processes racing exactly one creates
+        it). Either way a reader sees the whole object or nothing; the temporary file never stays."""
         path = self._path(name)
         try:
             tmp = self._write_temp(path, data)
         except OSError as e:
             raise self._write_error(name, e) from None
         try:
-            os.replace(tmp, path)
-            self._sync_dir(path.parent)
-        except OSError as e:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise self._write_error(name, e) from None
-
-    def create(self, name: str, data: bytes | bytearray | memoryview) -> bool:
-        """Write a temporary file, then ``link`` it to the name: the kernel refuses (EEXIST) when the name
-        exists, so of several processes racing exactly one creates it; the reader sees all or nothing."""
-        path = self._path(name)
-        try:
-            tmp = self._write_temp(path, data)
-        except OSError as e:
-            raise self._write_error(name, e) from None
-        try:
-            os.link(tmp, path)
+            (os.replace if replace else os.link)(tmp, path)
             self._sync_dir(path.parent)
             return True
         except FileExistsError:
@@ -104,6 +91,12 @@ class LocalBlobStore:
         finally:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
+
+    def put(self, name: str, data: bytes | bytearray | memoryview) -> None:
+        self._place(name, data, replace=True)
+
+    def create(self, name: str, data: bytes | bytearray | memoryview) -> bool:
+        return self._place(name, data, replace=False)
 
     def _open(self, name: str) -> int:
         try:
