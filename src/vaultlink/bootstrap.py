@@ -8,6 +8,7 @@ listeners and the DNS responder; ``serve`` runs it. Nothing else wires anything.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
 import os
@@ -18,8 +19,10 @@ from vaultlink.adapters.clock_file import FileOffsetClock
 from vaultlink.adapters.open import open_blobs, open_chunk_index, open_store
 from vaultlink.api.app import create_app
 from vaultlink.api.data_apps import build_data_apps
+from vaultlink.compat.aws.front import AwsFront
 from vaultlink.config import Config
 from vaultlink.domain.regions import load_catalog
+from vaultlink.errors import InvalidInput
 from vaultlink.fabric.listeners import attach as attach_fabric
 from vaultlink.ports import BlobStore, MetadataStore
 from vaultlink.runtime.dns import attach as attach_dns
@@ -27,6 +30,7 @@ from vaultlink.runtime.feed import attach as attach_feed
 from vaultlink.runtime.maintenance import attach as attach_maintenance
 from vaultlink.runtime.process import Runtime, write_private
 from vaultlink.runtime.prune_worker import PruneWorker
+from vaultlink.service import sealing
 from vaultlink.service.audit import AuditSink
 from vaultlink.service.core import Service
 from vaultlink.service.dataplane import drop_vault_data
@@ -84,11 +88,35 @@ def build_process(svc: Service) -> Runtime:
     (with the data-plane apps and one listener per endpoint IP) in front of it, and the DNS responder."""
     runtime = Runtime(svc, create_app(svc))
     attach_dns(runtime)  # first: the fabric's start opens each vnet's DNS listener on the responder
-    attach_fabric(runtime, build_data_apps(svc))
+    attach_fabric(runtime, build_data_apps(svc), [AwsFront()])
     attach_maintenance(runtime)
     if svc.config.effective_metadata_url.startswith("postgresql"):
         attach_feed(runtime)  # several servers on one PostgreSQL follow each other's changes
     return runtime
+
+
+def sealing_key(config: Config) -> bytes:
+    """The deployment's sealing key (``service/sealing.py``): the config's ``sealing_key`` (base64 of 32 bytes;
+    every server of a deployment sets the same), else ``<data dir>/sealing.key``, made at first start."""
+    if config.sealing_key:
+        try:
+            key = base64.b64decode(config.sealing_key, validate=True)
+        except ValueError:
+            key = b""
+        if len(key) != sealing.KEY_BYTES:
+            raise InvalidInput("sealing_key must be the base64 of 32 random bytes: make one with "
+                               "`python3 -c 'import os,base64;print(base64.b64encode(os.urandom(32)).decode())'`.",
+                               field="sealing_key")
+        return key
+    path = config.data_dir / "sealing.key"
+    if not path.exists():
+        write_private(path, base64.b64encode(sealing.new_key()).decode("ascii") + "\n")
+    key = base64.b64decode(path.read_text(encoding="ascii").strip())
+    if len(key) != sealing.KEY_BYTES:
+        raise InvalidInput(f"{path} does not hold a sealing key (base64 of 32 bytes); restore it from a backup "
+                           "of the data dir: AWS secret keys sealed with it cannot be read without it.",
+                           field="sealing_key")
+    return key
 
 
 def serve(config: Config, out: Any = sys.stdout) -> None:
@@ -97,7 +125,9 @@ def serve(config: Config, out: Any = sys.stdout) -> None:
     data_dir = config.data_dir
     data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     os.chmod(data_dir, 0o700)  # a data dir made before (or by hand) is tightened too: it holds keys
+    key = sealing_key(config)
     svc = build_service(config)
+    svc.sealing_key = key
     created = bootstrap(svc)
     if created is not None:
         account, token = created

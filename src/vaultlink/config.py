@@ -17,6 +17,7 @@ Config file keys (all optional)::
     replica_blob_url = "file:///…"    # the paired regions' copies (cross-region restore)
     blob_s3_access_key_id = ""        # for s3:// blob URLs (else the AWS environment variables)
     blob_s3_secret_access_key = ""
+    sealing_key = ""                  # base64 of 32 bytes: seals AWS secret keys at rest ("" = <data dir>/sealing.key)
     storage_account_max_bytes = 1099511627776
     throttle_rate = 2000.0            # data-plane requests/second per principal
     throttle_burst = 4000
@@ -100,6 +101,7 @@ class Config:
     replica_blob_url: str = ""  # where vaults with cross-region restore keep their paired-region copy
     blob_s3_access_key_id: str = ""  # credentials for s3:// blob URLs ("" = boto3's chain: AWS_* variables)
     blob_s3_secret_access_key: str = field(default="", repr=False)
+    sealing_key: str = field(default="", repr=False)
     storage_account_max_bytes: int = 1 << 40
     throttle_rate: float = 2000.0
     throttle_burst: int = 4000

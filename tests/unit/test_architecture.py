@@ -18,7 +18,7 @@ RANK = {
     "policy": 2, "dns": 2, "data": 2,
     "domain": 3, "agent": 4, "adapters": 4,
     "service": 5, "fabric": 6, "runtime": 6,
-    "api": 7, "bootstrap": 8, "prune_process": 8, "cli": 9,
+    "api": 7, "compat": 7, "bootstrap": 8, "prune_process": 8, "cli": 9,
 }
 # Who may import adapters: the composition roots alone (the service sees ports): the service's process and
 # the prune worker's.

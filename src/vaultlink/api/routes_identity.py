@@ -30,6 +30,7 @@ class PrincipalIn(Strict):
 class KeyIn(Strict):
     principal: str | None = None
     description: str = ""
+    aws: bool = False  # an AWS access key id and secret (SigV4) instead of a vlk_ API key
 
 
 class RoleIn(Strict):
@@ -100,7 +101,7 @@ def create_key(body: KeyIn, request: Request) -> dict[str, Any]:
     return call(
         request,
         "key.create",
-        lambda c: ids.create_key(svc, c, body.principal, body.description),
+        lambda c: ids.create_key(svc, c, body.principal, body.description, body.aws),
         target=body.principal,
     )
 

@@ -10,7 +10,7 @@ from vaultlink.cli.client import Client
 from vaultlink.cli.common import OutputFormat, OutputOpt, emit, handled
 
 app = typer.Typer(help="API keys: created, listed, revoked. Stored hashed; shown once.", no_args_is_help=True)
-COLUMNS = ("id", "principal", "status", "description")
+COLUMNS = ("id", "type", "principal", "status", "description")
 
 
 @app.command("create")
@@ -19,11 +19,16 @@ def create(
         str | None, typer.Option("--principal", help="Name, id or ARN (default: you).")
     ] = None,
     description: Annotated[str, typer.Option("--description")] = "",
+    aws: Annotated[bool, typer.Option("--aws", help="An AWS access key id and secret access key, for boto3, "
+                                      "the AWS CLI and Terraform (SigV4), instead of a vlk_ API key.")] = False,
     output: OutputOpt = OutputFormat.table,
 ) -> None:
-    """Create an API key; the secret is printed once."""
+    """Create an API key (or with --aws an AWS access key); the secret is printed once."""
     with handled(output):
-        emit(Client().post("/keys", {"principal": principal, "description": description}), output)
+        body: dict[str, object] = {"principal": principal, "description": description}
+        if aws:
+            body["aws"] = True
+        emit(Client().post("/keys", body), output)
 
 
 @app.command("list")

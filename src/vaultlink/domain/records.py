@@ -43,7 +43,8 @@ class PrincipalRecord(_Common, total=False):
 
 
 class ApiKeyRecord(_Common, total=False):
-    """Kind ``api_key`` (``parent_id`` = the principal); only the secret's hash is stored."""
+    """Kind ``api_key`` (``parent_id`` = the principal); only the secret's hash is stored, except for an AWS
+    access key (``aws``), whose secret SigV4 needs: kept sealed (``service/sealing.py``)."""
 
     name: None
     principal: str
@@ -52,6 +53,8 @@ class ApiKeyRecord(_Common, total=False):
     status: Literal["Active", "Revoked"]
     created: float
     revoked: float
+    aws: bool
+    secret_sealed: str
 
 
 class RoleAssignmentRecord(_Common, total=False):

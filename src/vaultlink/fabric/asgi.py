@@ -122,3 +122,26 @@ async def run_bounded(
         if not state.aborted:  # the app's own failure (it has answered 500 already)
             raise
     return state
+
+
+async def read_body(receive: Receive, limit: int, body_timeout: float, deadline_s: float) -> bytes:
+    """The whole request body, at most ``limit`` bytes, each part within ``body_timeout`` seconds and all of it
+    within ``deadline_s``; ``PayloadTooLarge`` / ``RequestTimeout`` otherwise."""
+    parts: list[bytes] = []
+    size = 0
+    deadline = time.monotonic() + deadline_s
+    while True:
+        left = deadline - time.monotonic()
+        try:
+            msg = await asyncio.wait_for(receive(), max(0.001, min(body_timeout, left)))
+        except TimeoutError:
+            raise E.RequestTimeout(f"the request body did not arrive within {body_timeout:g} seconds.") from None
+        if msg["type"] != "http.request":
+            raise E.RequestTimeout("the client closed the connection before the body arrived.")
+        chunk = msg.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise E.PayloadTooLarge(f"the request body is over the limit of {limit} bytes.")
+        parts.append(chunk)
+        if not msg.get("more_body", False):
+            return b"".join(parts)

@@ -1,6 +1,8 @@
 """The one credential parser: exactly one credential per request, well-formed, or a refusal.
 
-A credential is ``Authorization: Bearer <token>`` or ``X-Api-Key: <token>``. A request that carries
+A credential is ``Authorization: Bearer <token>``, ``X-Api-Key: <token>`` or an AWS SigV4 signature
+(``Authorization: AWS4-HMAC-SHA256 …``, returned whole: only the AWS front end, which verifies it against
+the body, accepts it; every other route's key lookup refuses it). A request that carries
 more than one (two ``Authorization`` headers, ``Authorization`` and ``X-Api-Key``, a repeated
 ``X-Api-Key``) is refused with ``AmbiguousCredentials``; one that is malformed (another scheme, any
 surrounding whitespace, a byte outside printable ASCII, an empty or oversize token) with
@@ -17,6 +19,8 @@ from vaultlink import errors as E
 MAX_TOKEN = 512
 _TOKEN = re.compile(rb"[A-Za-z0-9_\-.~+/=]{1,%d}" % MAX_TOKEN)
 _HEADERS = (b"authorization", b"x-api-key")
+SIGV4_SCHEME = b"AWS4-HMAC-SHA256 "
+MAX_SIGV4 = 4096
 
 
 def credential_of(headers: Iterable[tuple[bytes, bytes]]) -> str | None:
@@ -32,12 +36,16 @@ def credential_of(headers: Iterable[tuple[bytes, bytes]]) -> str | None:
         )
     name, value = found[0]
     token = value
+    if name.lower() == b"authorization" and value.startswith(SIGV4_SCHEME):
+        if len(value) > MAX_SIGV4 or not all(32 <= c < 127 for c in value):
+            raise E.Unauthenticated("the AWS Authorization header is malformed; let an AWS SDK sign the request.")
+        return value.decode("ascii")
     if name.lower() == b"authorization":
         scheme, sep, token = value.partition(b" ")
         if not sep or scheme.lower() != b"bearer":
             raise E.Unauthenticated(
-                "the Authorization header must be 'Bearer TOKEN' (one space, no other scheme); "
-                "vaultlink takes no Basic or other credentials."
+                "the Authorization header must be 'Bearer TOKEN' (one space, no other scheme) or an AWS SigV4 "
+                "signature; vaultlink takes no Basic or other credentials."
             )
     if not _TOKEN.fullmatch(token):
         raise E.Unauthenticated(

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from vaultlink.config import Config
@@ -22,7 +23,7 @@ from vaultlink.fabric.build import build_view
 from vaultlink.fabric.mode_host import HostMode
 from vaultlink.fabric.mode_netns import NetnsMode
 from vaultlink.fabric.modes import LoopbackMode, NetworkMode
-from vaultlink.fabric.pipeline import Fabric
+from vaultlink.fabric.pipeline import Fabric, FrontEnd
 from vaultlink.fabric.protocol import install as install_protocol
 from vaultlink.fabric.view import NetworkView
 from vaultlink.service.events import EndpointsChanged, VaultsChanged
@@ -140,10 +141,10 @@ class ListenerManager:
             self.dns_servers[(domain, ip)] = server
 
 
-def attach(runtime: Any, data_apps: dict[str, Any]) -> Fabric:
-    """Put the fabric in front of the runtime's app (the management app) and the data-plane apps, and
-    manage endpoint listeners."""
-    fabric = Fabric(runtime.svc, runtime.app, data_apps)
+def attach(runtime: Any, data_apps: dict[str, Any], fronts: Sequence[FrontEnd] = ()) -> Fabric:
+    """Put the fabric in front of the runtime's app (the management app), the data-plane apps and the
+    compatibility front ends, and manage endpoint listeners."""
+    fabric = Fabric(runtime.svc, runtime.app, data_apps, fronts)
     runtime.set_app(fabric)
     install_protocol(runtime.uv_config)
     manager = ListenerManager(runtime, fabric)

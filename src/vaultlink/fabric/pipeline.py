@@ -12,7 +12,8 @@ policy decisions and their cache in ``policy_gate.py``.
 from __future__ import annotations
 
 import time
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, Protocol
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -30,13 +31,25 @@ from vaultlink.service.core import Caller, Service
 from vaultlink.service.dataplane.context import DataContext
 
 
+class FrontEnd(Protocol):
+    """A compatibility front end (``compat/``) the pipeline hands the requests it claims: those that would
+    otherwise go to the management app (the public endpoint, service endpoints)."""
+
+    def claims(self, scope: Scope, target: Target | None) -> bool: ...
+
+    async def __call__(self, fabric: Fabric, scope: Scope, receive: Receive, send: Send,
+                       ep: EndpointView | None, target: Target | None) -> None: ...
+
+
 class Fabric:
     """The ASGI entry point: management app, data-plane apps and the checks between."""
 
-    def __init__(self, svc: Service, management: ASGIApp, data_apps: dict[str, Any]) -> None:
+    def __init__(self, svc: Service, management: ASGIApp, data_apps: dict[str, Any],
+                 fronts: Sequence[FrontEnd] = ()) -> None:
         self.svc = svc
         self.management = management
         self.data_apps = data_apps
+        self.fronts = tuple(fronts)
         self.view = NetworkView(public_address=svc.config.public_address)
         self.throttle = Throttle(svc.config.throttle_rate, svc.config.throttle_burst)
         shared = getattr(getattr(management, "state", None), "authn", None)
@@ -66,6 +79,11 @@ class Fabric:
             await self._metrics(send)
             return
         target = view.names.get(host) if host else None
+        if self.fronts and (target is None or target.service == "regional") and (ep is None or ep.kind == "service"):
+            for front in self.fronts:
+                if front.claims(scope, target):
+                    await front(self, scope, receive, send, ep, target)
+                    return
         if ep is None and (target is None or target.service == "regional"):
             if not has_body(scope):
                 await self.management(scope, receive, send)
@@ -174,6 +192,10 @@ class Fabric:
             "message": err.message,
         }
         self._finish(ev, time.perf_counter())
+
+    def finish(self, ev: dict[str, Any], t0: float) -> None:
+        """Audit a request's decision (with its latency) and count it in the metrics."""
+        self._finish(ev, t0)
 
     def _finish(self, ev: dict[str, Any], t0: float) -> None:
         elapsed = time.perf_counter() - t0

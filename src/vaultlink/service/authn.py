@@ -18,6 +18,7 @@ from vaultlink.domain.identity import Scope
 from vaultlink.domain.records import read_principal
 from vaultlink.domain.throttle import Throttle
 from vaultlink.policy import compile_policy
+from vaultlink.service.aws_keys import aws_key
 from vaultlink.service.core import Caller, Service, allowed
 from vaultlink.service.dataplane.credentials import (
     CONTAINER_PREFIX,
@@ -32,6 +33,9 @@ MAX_CACHED = 50_000
 
 def authenticate_token(svc: Service, token: str) -> Caller:
     """The caller ``token`` authenticates; ``InvalidApiKey`` (or ``CredentialsExpired``) otherwise."""
+    if token.startswith("AWS4-HMAC-SHA256 "):
+        raise E.InvalidApiKey("an AWS SigV4 signature is accepted by the AWS APIs only (AWS Backup, EC2, STS); "
+                              "this route takes a vaultlink API key (Authorization: Bearer vlk_…).")
     prefix = token.split("_", 1)[0]
     if prefix == KEY_PREFIX:
         return authenticate(svc, token)
@@ -67,6 +71,7 @@ class Authenticator:
         self._tokens: dict[str, Caller] = {}
         self._roles: dict[tuple[str, str, str], bool] = {}
         self._policies: dict[str, tuple[Any, ...]] = {}
+        self._aws: dict[str, tuple[str, Caller] | None] = {}
 
     def _fresh(self) -> None:
         gen = self.svc.generation
@@ -75,6 +80,7 @@ class Authenticator:
                 self._tokens.clear()
                 self._roles.clear()
                 self._policies.clear()
+                self._aws.clear()
                 self._gen = gen
 
     def count_anonymous(self, source_ip: str | None) -> None:
@@ -108,6 +114,15 @@ class Authenticator:
             self._tokens.clear()
         self._tokens[token] = caller
         return caller
+
+    def aws_key(self, key_id: str) -> tuple[str, Caller] | None:
+        """(secret access key, caller) of an active AWS access key, cached until anything changes."""
+        self._fresh()
+        if key_id not in self._aws:
+            if len(self._aws) > MAX_CACHED:
+                self._aws.clear()
+            self._aws[key_id] = aws_key(self.svc, key_id)
+        return self._aws[key_id]
 
     def role_allows(self, caller: Caller, permission: str, account_id: str, vault_id: str) -> bool:
         self._fresh()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -59,6 +60,9 @@ class Service:
     generation: int = 0  # bumped on every change event; caches compare against it
     # runs one vault's prune: ``service.prune.prune_vault`` here, or a worker process (``runtime/prune_worker.py``)
     prune_runner: Callable[[Service, str, float, float], dict[str, int]] | None = None
+    # seals secrets the service reads back (``service/sealing.py``); bootstrap loads the deployment's key,
+    # a service built without one (unit tests) gets a key of its own
+    sealing_key: bytes = field(default_factory=lambda: os.urandom(32), repr=False)
 
     _remote: threading.local = field(default_factory=threading.local, repr=False)
 

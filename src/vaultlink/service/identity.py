@@ -35,6 +35,7 @@ from vaultlink.errors import (
     Unauthenticated,
 )
 from vaultlink.ports import Txn
+from vaultlink.service.aws_keys import new_aws_key
 from vaultlink.service.core import Caller, Service, allowed, authorize
 from vaultlink.service.events import KeysChanged, RolesChanged
 
@@ -66,7 +67,9 @@ def _new_key(
 
 
 def public_key(rec: ApiKeyRecord) -> dict[str, Any]:
-    return {k: rec.get(k) for k in ("id", "account_id", "principal", "description", "status", "created")}
+    out = {k: rec.get(k) for k in ("id", "account_id", "principal", "description", "status", "created")}
+    out["type"] = "aws" if rec.get("aws") else "api_key"
+    return out
 
 
 def _create_account(txn: Txn, svc: Service, name: str, is_root: bool = False) -> tuple[AccountRecord, str]:
@@ -116,6 +119,9 @@ def authenticate(svc: Service, token: str | None, source_ip: str | None = None) 
         raise InvalidApiKey("the API key is malformed; keys look like vlk_AK…_…. Check VAULTLINK_API_KEY.")
     with svc.store.transaction() as txn:
         rec = read_api_key(txn, parts[1])
+        if rec is not None and rec.get("aws"):
+            raise InvalidApiKey(f"{parts[1]} is an AWS access key: it signs AWS API requests (SigV4) and is not a "
+                                "vaultlink API key; use a vlk_ key here (`vaultlink key create`).")
         if rec is None or not hmac.compare_digest(rec["secret_hash"], _hash(parts[2])):
             raise InvalidApiKey()
         if rec["status"] != "Active":
@@ -241,7 +247,7 @@ def delete_principal(svc: Service, caller: Caller, ref: str) -> None:
 
 # --- keys -------------------------------------------------------------------------
 def create_key(
-    svc: Service, caller: Caller, principal_ref: str | None, description: str = ""
+    svc: Service, caller: Caller, principal_ref: str | None, description: str = "", aws: bool = False
 ) -> dict[str, Any]:
     with svc.store.transaction() as txn:
         p = (
@@ -251,9 +257,16 @@ def create_key(
         )
         if p["id"] != caller.principal_id:
             authorize(txn, caller, "principal.write", Scope(p["account_id"]))
-        rec, token = _new_key(txn, svc, p, description)
+        if aws:
+            rec, secret = new_aws_key(txn, svc, p, description)
+        else:
+            rec, token = _new_key(txn, svc, p, description)
     out = public_key(rec)
-    out["api_key"] = token
+    if aws:
+        out["access_key_id"] = rec["id"]
+        out["secret_access_key"] = secret
+    else:
+        out["api_key"] = token
     return out
 
 

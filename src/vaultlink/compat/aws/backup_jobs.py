@@ -1,0 +1,232 @@
+"""AWS Backup's recovery points, backup and restore jobs and protected resources, over the service's
+handlers (``backup_api.py`` has the vaults). A protected resource is a registered machine's protected item,
+``arn:<partition>:backup:<region>:<account>:protected-item:<id>``; ``StartBackupJob`` queues a backup of it
+on that machine, which ``vaultlink agent run`` takes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from vaultlink import errors as E
+from vaultlink.compat.aws.backup_api import AwsCall, page_of, regional_vault
+from vaultlink.service import retention, retention_items, vaults
+from vaultlink.service.dataplane import grants, manage, ondemand
+
+
+# --- recovery points --------------------------------------------------------------------------------------
+def _rp_id(arn: str) -> str:
+    rp_id = arn.rsplit(":", 1)[-1]
+    if not rp_id.startswith("rp-"):
+        raise E.InvalidInput(f"{arn!r} is not a recovery point ARN (arn:…:recovery-point:rp-…).",
+                             field="RecoveryPointArn")
+    return rp_id
+
+
+def _point(call: AwsCall, vault_name: str | None, arn: str) -> dict[str, Any]:
+    rp = manage.get_recovery_point(call.svc, call.caller, _rp_id(arn))
+    if rp.get("arn") != arn or (vault_name is not None and vault_name not in (rp.get("vault_name"), rp["vault_id"])) \
+            or rp.get("status") == "SoftDeleted":
+        raise E.RecoveryPointNotFound(f"recovery point {arn} does not exist in vault {vault_name}.")
+    return rp
+
+
+def _rp_out(rp: dict[str, Any], vault: dict[str, Any] | None = None) -> dict[str, Any]:
+    out = {"RecoveryPointArn": rp.get("arn"), "BackupVaultName": rp.get("vault_name"),
+           "BackupVaultArn": vault["arn"] if vault else None, "ResourceArn": _item_arn_of(rp),
+           "ResourceType": "Directory", "ResourceName": rp.get("protected_item"), "Status": "COMPLETED",
+           "CreationDate": rp.get("time"), "CompletionDate": rp.get("created"),
+           "BackupSizeInBytes": rp.get("bytes_total") or rp.get("size"), "IsEncrypted": True,
+           "CreatedBy": {"BackupPlanId": rp.get("plan_id")} if rp.get("plan_id") else None,
+           "Lifecycle": {"DeleteAfterDays": rp.get("delete_after_days")} if rp.get("delete_after_days") else None,
+           "CalculatedLifecycle": {"DeleteAt": rp.get("expires")} if rp.get("expires") else None}
+    return out
+
+
+def _item_arn_of(rp: dict[str, Any]) -> str | None:
+    arn = rp.get("arn")
+    if not isinstance(arn, str) or not rp.get("protected_item_id"):
+        return None
+    return arn.rsplit(":", 2)[0] + f":protected-item:{rp['protected_item_id']}"
+
+
+def list_recovery_points_by_backup_vault(call: AwsCall, p: dict[str, Any]) -> dict[str, Any]:
+    v = regional_vault(call, p["BackupVaultName"])
+    points = [r for r in manage.list_recovery_points(call.svc, call.caller, v["id"])
+              if r.get("status") != "SoftDeleted"]
+    if p.get("ByResourceArn"):
+        points = [r for r in points if _item_arn_of(r) == p["ByResourceArn"]]
+    if p.get("ByCreatedAfter") is not None:
+        points = [r for r in points if float(r["time"]) >= p["ByCreatedAfter"]]
+    if p.get("ByCreatedBefore") is not None:
+        points = [r for r in points if float(r["time"]) <= p["ByCreatedBefore"]]
+    page, token = page_of(points, p)
+    return {"RecoveryPoints": [_rp_out(r, v) for r in page], "NextToken": token}
+
+
+def describe_recovery_point(call: AwsCall, p: dict[str, Any]) -> dict[str, Any]:
+    v = regional_vault(call, p["BackupVaultName"])
+    return _rp_out(_point(call, v["name"], p["RecoveryPointArn"]), v)
+
+
+def delete_recovery_point(call: AwsCall, p: dict[str, Any]) -> None:
+    v = regional_vault(call, p["BackupVaultName"])
+    rp = _point(call, v["name"], p["RecoveryPointArn"])
+    retention.delete_recovery_point(call.svc, call.caller, rp["id"])
+    return None
+
+
+def update_recovery_point_lifecycle(call: AwsCall, p: dict[str, Any]) -> dict[str, Any]:
+    v = regional_vault(call, p["BackupVaultName"])
+    rp = _point(call, v["name"], p["RecoveryPointArn"])
+    days = (p.get("Lifecycle") or {}).get("DeleteAfterDays")
+    rp = retention.update_lifecycle(call.svc, call.caller, rp["id"], days)
+    return {"BackupVaultArn": v["arn"], "RecoveryPointArn": rp["arn"],
+            "Lifecycle": {"DeleteAfterDays": days} if days is not None else {},
+            "CalculatedLifecycle": {"DeleteAt": rp.get("expires")} if rp.get("expires") else None}
+
+
+def get_recovery_point_restore_metadata(call: AwsCall, p: dict[str, Any]) -> dict[str, Any]:
+    v = regional_vault(call, p["BackupVaultName"])
+    rp = _point(call, v["name"], p["RecoveryPointArn"])
+    meta = {"machine": str(rp.get("hostname") or rp["container_id"]), "target": "/restore",
+            "paths": ",".join(rp.get("paths") or [])}
+    return {"BackupVaultArn": v["arn"], "RecoveryPointArn": rp["arn"], "RestoreMetadata": meta,
+            "ResourceType": "Directory"}
+
+
+# --- jobs -----------------------------------------------------------------------------------------------
+def _regional_vaults(call: AwsCall, name: str | None = None) -> list[dict[str, Any]]:
+    if name:
+        return [regional_vault(call, name)]
+    return [v for v in vaults.list_vaults(call.svc, call.caller) if v["region"] == call.region]
+
+
+_JOB_STATES = {"Created": "CREATED", "InProgress": "RUNNING", "Completed": "COMPLETED", "Failed": "FAILED",
+               "Aborted": "ABORTED", "EXPIRED": "EXPIRED", "Expired": "EXPIRED"}
+
+
+def _job_out(job: dict[str, Any], vault: dict[str, Any], call: AwsCall) -> dict[str, Any]:
+    rp = job.get("recovery_point_id")
+    rp_arn = f"arn:{call.partition}:backup:{vault['region']}:{vault['account_id']}:recovery-point:{rp}" if rp else None
+    item = job.get("protected_item_id")
+    item_arn = f"arn:{call.partition}:backup:{vault['region']}:{vault['account_id']}:protected-item:{item}" \
+        if item else None
+    return {"AccountId": vault["account_id"], "BackupJobId": job["id"], "RestoreJobId": job["id"],
+            "BackupVaultName": vault["name"], "BackupVaultArn": vault["arn"], "RecoveryPointArn": rp_arn,
+            "ResourceArn": item_arn, "ResourceType": "Directory", "CreationDate": job.get("created")
+            or job.get("scheduled") or job.get("start"), "CompletionDate": job.get("end"),
+            "State": _JOB_STATES.get(str(job.get("status")), str(job.get("status")).upper()),
+            "Status": _JOB_STATES.get(str(job.get("status")), str(job.get("status")).upper()),
+            "StatusMessage": job.get("error"), "StartBy": job.get("start_by"),
+            "CreatedBy": {"BackupPlanId": job.get("plan_id")} if job.get("plan_id") else None}
+
+
+def _jobs(call: AwsCall, kind: str, p: dict[str, Any]) -> list[dict[str, Any]]:
+    out = []
+    for v in _regional_vaults(call, p.get("ByBackupVaultName")):
+        for j in manage.list_jobs(call.svc, call.caller, v["id"], job_type=kind):
+            shown = _job_out(j, v, call)
+            if p.get("ByState") and shown["State"] != p["ByState"]:
+                continue
+            if p.get("ByStatus") and shown["Status"] != p["ByStatus"]:
+                continue
+            if p.get("ByResourceArn") and shown["ResourceArn"] != p["ByResourceArn"]:
+                continue
+            out.append(shown)
+    return sorted(out, key=lambda j: j.get("CreationDate") or 0)
+
+
+def _job(call: AwsCall, job_id: str, kind: str) -> dict[str, Any]:
+    job = manage.get_job(call.svc, call.caller, job_id)
+    if job.get("type") != kind:
+        raise E.NotFound(f"{kind.lower()} job {job_id} does not exist.", field="job")
+    v = vaults.get_vault(call.svc, call.caller, job["vault_id"])
+    return _job_out(job, v, call)
+
+
+def list_backup_jobs(call: AwsCall, p: dict[str, Any]) -> dict[str, Any]:
+    page, token = page_of(_jobs(call, "Backup", p), p)
+    return {"BackupJobs": page, "NextToken": token}
+
+
+def describe_backup_job(call: AwsCall, p: dict[str, Any]) -> dict[str, Any]:
+    return _job(call, p["BackupJobId"], "Backup")
+
+
+def start_backup_job(call: AwsCall, p: dict[str, Any]) -> dict[str, Any]:
+    v = regional_vault(call, p["BackupVaultName"])
+    arn = p["ResourceArn"]
+    if ":protected-item:" not in arn:
+        raise E.InvalidInput(f"{arn!r} is not a protected resource ARN (ListProtectedResources lists them).",
+                             field="ResourceArn")
+    days = (p.get("Lifecycle") or {}).get("DeleteAfterDays")
+    job = ondemand.start_backup(call.svc, call.caller, arn.rsplit(":", 1)[-1], v["id"], days,
+                                p.get("StartWindowMinutes"), p.get("CompleteWindowMinutes"))
+    return {"BackupJobId": job["id"], "CreationDate": job["created"], "IsParent": False}
+
+
+def stop_backup_job(call: AwsCall, p: dict[str, Any]) -> None:
+    _job(call, p["BackupJobId"], "Backup")
+    ondemand.stop_job(call.svc, call.caller, p["BackupJobId"])
+    return None
+
+
+def start_restore_job(call: AwsCall, p: dict[str, Any]) -> dict[str, Any]:
+    arn = p["RecoveryPointArn"]
+    rp = _point(call, None, arn)
+    meta = p.get("Metadata") or {}
+    machine = meta.get("machine") or rp.get("hostname") or rp["container_id"]
+    job = grants.start_restore_onto(call.svc, call.caller, rp["id"], str(machine), str(meta.get("target", "")))
+    return {"RestoreJobId": job["id"]}
+
+
+def describe_restore_job(call: AwsCall, p: dict[str, Any]) -> dict[str, Any]:
+    out = _job(call, p["RestoreJobId"], "Restore")
+    return out
+
+
+def list_restore_jobs(call: AwsCall, p: dict[str, Any]) -> dict[str, Any]:
+    page, token = page_of(_jobs(call, "Restore", p), p)
+    return {"RestoreJobs": page, "NextToken": token}
+
+
+# --- protected resources ------------------------------------------------------------------------------------
+def _resources(call: AwsCall) -> list[dict[str, Any]]:
+    out = []
+    for v in _regional_vaults(call):
+        for it in retention_items.list_items(call.svc, call.caller, v["id"]):
+            if it.get("status") == "SoftDeleted":
+                continue
+            arn = f"arn:{call.partition}:backup:{v['region']}:{v['account_id']}:protected-item:{it['id']}"
+            out.append({"ResourceArn": arn, "ResourceType": "Directory",
+                        "ResourceName": f"{it.get('hostname')}:{', '.join(it.get('paths') or [])}",
+                        "LastBackupTime": it.get("last_backup"), "LastBackupVaultArn": v["arn"],
+                        "LastRecoveryPointArn": None if not it.get("last_recovery_point_id") else
+                        f"arn:{call.partition}:backup:{v['region']}:{v['account_id']}:recovery-point:"
+                        f"{it['last_recovery_point_id']}"})
+    return out
+
+
+def list_protected_resources(call: AwsCall, p: dict[str, Any]) -> dict[str, Any]:
+    page, token = page_of(_resources(call), p)
+    return {"Results": page, "NextToken": token}
+
+
+def describe_protected_resource(call: AwsCall, p: dict[str, Any]) -> dict[str, Any]:
+    for r in _resources(call):
+        if r["ResourceArn"] == p["ResourceArn"]:
+            return r
+    raise E.NotFound(f"protected resource {p['ResourceArn']} does not exist.", field="ResourceArn")
+
+
+def list_recovery_points_by_resource(call: AwsCall, p: dict[str, Any]) -> dict[str, Any]:
+    arn = p["ResourceArn"]
+    describe_protected_resource(call, {"ResourceArn": arn})
+    out = []
+    for v in _regional_vaults(call):
+        for r in manage.list_recovery_points(call.svc, call.caller, v["id"]):
+            if _item_arn_of(r) == arn and r.get("status") != "SoftDeleted":
+                out.append({**_rp_out(r, v)})
+    page, token = page_of(out, p)
+    return {"RecoveryPoints": page, "NextToken": token}

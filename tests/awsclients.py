@@ -1,0 +1,47 @@
+"""Unmodified boto3 clients for the AWS tests: explicit credentials, no instance metadata, and (loopback
+mode) their connections bound to a VM's source address through botocore's own event hooks."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import boto3
+import urllib3
+from botocore.awsrequest import AWSResponse
+from botocore.config import Config
+
+os.environ.setdefault("AWS_EC2_METADATA_DISABLED", "true")
+
+
+def session(key: dict[str, Any], region: str = "us-east-1") -> boto3.Session:
+    return boto3.Session(aws_access_key_id=key["access_key_id"], aws_secret_access_key=key["secret_access_key"],
+                         region_name=region)
+
+
+def client(key: dict[str, Any], service: str, url: str, region: str = "us-east-1",
+           source_ip: str | None = None) -> Any:
+    """A boto3 client of ``service`` at ``url``; with ``source_ip``, every request leaves from that address
+    (a ``before-send`` handler sends it, as a VM at that address would)."""
+    cfg = Config(retries={"max_attempts": 1, "mode": "standard"}, connect_timeout=10, read_timeout=60)
+    c = session(key, region).client(service, endpoint_url=url, config=cfg)
+    if source_ip is not None:
+        pool = urllib3.PoolManager(source_address=(source_ip, 0), retries=False)
+
+        def send(request: Any, **_: Any) -> AWSResponse:
+            r = pool.request(request.method, request.url, body=request.body, headers=dict(request.headers),
+                             preload_content=True, redirect=False)
+            return AWSResponse(request.url, r.status, dict(r.headers), _Raw(r.data))
+
+        c.meta.events.register_first("before-send", send)
+    return c
+
+
+class _Raw:
+    """What botocore reads a response body from."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def stream(self, *_: Any, **__: Any) -> Any:
+        yield self.data
