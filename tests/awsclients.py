@@ -45,3 +45,27 @@ class _Raw:
 
     def stream(self, *_: Any, **__: Any) -> Any:
         yield self.data
+
+
+def signed_request(key: dict[str, Any], method: str, url: str, body: bytes = b"", service: str = "backup",
+                   region: str = "us-east-1", at: float | None = None, secret: str | None = None,
+                   headers: dict[str, str] | None = None) -> tuple[str, dict[str, str], bytes]:
+    """(url, headers, body) of a request signed by botocore's own signer, at time ``at`` (default: now) and
+    with ``secret`` (default: the key's), for the tests that forge what an SDK would not send."""
+    import datetime
+    from unittest import mock
+
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    req = AWSRequest(method=method, url=url, data=body, headers=dict(headers or {}))
+    when = datetime.datetime.fromtimestamp(at, datetime.UTC).replace(tzinfo=None) if at is not None else None
+    signer = SigV4Auth(Credentials(key["access_key_id"], secret or key["secret_access_key"]), service, region)
+    if when is None:
+        signer.add_auth(req)
+    else:
+        with mock.patch("botocore.auth.get_current_datetime", return_value=when):
+            signer.add_auth(req)
+    p = req.prepare()
+    return p.url, {k: (v if isinstance(v, str) else v.decode()) for k, v in p.headers.items()}, body

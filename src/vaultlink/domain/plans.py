@@ -71,6 +71,18 @@ def cron_expression(text: object) -> str:
     return expr
 
 
+def aws_schedule(expr: str) -> str:
+    """AWS's ``cron(…)`` form of a five-field expression (``cron_expression``'s inverse): SUN=1, a ``?`` in the
+    day-of-month or day-of-week field, year ``*``."""
+    minute, hour, dom, month, dow = expr.split()
+    if dow == "*":
+        dow = "?"
+    else:
+        dow = re.sub(r"\d+", lambda d: str(int(d.group()) % 7 + 1), dow)
+        dom = "?" if dom == "*" else dom
+    return f"cron({minute} {hour} {dom} {month} {dow} *)"
+
+
 def _zone(name: object) -> str:
     try:
         ZoneInfo(str(name))

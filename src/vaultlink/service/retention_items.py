@@ -49,18 +49,26 @@ def _mark(rec: dict[str, Any], vault: VaultRecord, now: float) -> None:
     rec.update(status="SoftDeleted", deleted=now, purge_after=now + R.soft_delete_of(vault)["days"] * R.DAY)
 
 
-def _item(txn: Txn, caller: Caller, item_id: str) -> tuple[dict[str, Any], VaultRecord]:
+def _item(txn: Txn, caller: Caller, item_id: str, permission: str = "backup.operate"
+          ) -> tuple[dict[str, Any], VaultRecord]:
     item = txn.get("protected_item", item_id)
     vault = read_vault(txn, item["vault_id"]) if item else None
     if item is None or vault is None:
         raise NotFound(f"protected item {item_id!r} does not exist; `vaultlink item list VAULT`.", field="item")
-    authorize(txn, caller, "backup.operate", vault_scope(vault))
+    authorize(txn, caller, permission, vault_scope(vault))
     return item, vault
 
 
 def _drop_manifests(svc: Service, points: list[RecoveryPointRecord]) -> None:
     for rp in points:
         drop_manifest(svc, rp)
+
+
+def get_item(svc: Service, caller: Caller, item_id: str) -> dict[str, Any]:
+    """One protected item (its machine and paths), if the caller may read its vault."""
+    with svc.store.transaction() as txn:
+        item, vault = _item(txn, caller, item_id, "backup.read")
+    return {**item, "vault_name": vault["name"], "status": item.get("status", "Protected")}
 
 
 def list_items(svc: Service, caller: Caller, vault_ref: str, container: str | None = None) -> list[dict[str, Any]]:

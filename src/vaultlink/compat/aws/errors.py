@@ -10,6 +10,7 @@ from vaultlink import errors as E
 
 _BACKUP: dict[type[E.VaultlinkError], tuple[str, int]] = {
     E.IncompleteSignature: ("IncompleteSignatureException", 403),
+    E.AmbiguousCredentials: ("IncompleteSignatureException", 403),
     E.SignatureDoesNotMatch: ("InvalidSignatureException", 403),
     E.RequestExpired: ("InvalidSignatureException", 403),
     E.SigningRegionMismatch: ("InvalidSignatureException", 403),
@@ -31,6 +32,7 @@ _BACKUP: dict[type[E.VaultlinkError], tuple[str, int]] = {
 
 _EC2: dict[type[E.VaultlinkError], tuple[str, int]] = {
     E.IncompleteSignature: ("IncompleteSignature", 400),
+    E.AmbiguousCredentials: ("IncompleteSignature", 400),
     E.SignatureDoesNotMatch: ("SignatureDoesNotMatch", 403),
     E.RequestExpired: ("RequestExpired", 400),
     E.SigningRegionMismatch: ("SignatureDoesNotMatch", 403),
@@ -52,6 +54,7 @@ _EC2: dict[type[E.VaultlinkError], tuple[str, int]] = {
 
 _STS: dict[type[E.VaultlinkError], tuple[str, int]] = {
     E.IncompleteSignature: ("IncompleteSignature", 400),
+    E.AmbiguousCredentials: ("IncompleteSignature", 400),
     E.SignatureDoesNotMatch: ("SignatureDoesNotMatch", 403),
     E.RequestExpired: ("SignatureDoesNotMatch", 403),
     E.SigningRegionMismatch: ("SignatureDoesNotMatch", 403),

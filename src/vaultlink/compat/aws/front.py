@@ -112,11 +112,13 @@ class AwsFront:
         return self._router
 
     def claims(self, scope: Scope, target: Target | None) -> bool:
+        path = scope["path"]
+        if path.startswith("/v1/") or path == "/v1":  # the native API is never an AWS route
+            return False
         for k, v in scope.get("headers", ()):
             if k == b"authorization" and sigv4.is_sigv4(v):
                 return True
-        path = scope["path"]
-        return not path.startswith("/v1/") and self.router.serves(path)
+        return self.router.serves(path)
 
     # --- routing ----------------------------------------------------------------------------------------
     def _signature(self, scope: Scope) -> sigv4.SigV4 | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from vaultlink.compat.aws import backup_api as V
 from vaultlink.compat.aws import backup_jobs as J
+from vaultlink.compat.aws import backup_plans as P
 from vaultlink.compat.aws import ec2_api as N
 from vaultlink.compat.aws.backup_api import Handler
 
@@ -33,6 +34,19 @@ BACKUP: dict[str, Handler] = {
     "ListRestoreJobs": J.list_restore_jobs,
     "ListProtectedResources": J.list_protected_resources,
     "DescribeProtectedResource": J.describe_protected_resource,
+    "CreateBackupPlan": P.create_backup_plan,
+    "GetBackupPlan": P.get_backup_plan,
+    "UpdateBackupPlan": P.update_backup_plan,
+    "DeleteBackupPlan": P.delete_backup_plan,
+    "ListBackupPlans": P.list_backup_plans,
+    "ListBackupPlanVersions": P.list_backup_plan_versions,
+    "CreateBackupSelection": P.create_backup_selection,
+    "GetBackupSelection": P.get_backup_selection,
+    "ListBackupSelections": P.list_backup_selections,
+    "DeleteBackupSelection": P.delete_backup_selection,
+    "StartCopyJob": P.start_copy_job,
+    "DescribeCopyJob": P.describe_copy_job,
+    "ListCopyJobs": P.list_copy_jobs,
     "ListTags": V.list_tags,
     "TagResource": V.tag_resource,
     "UntagResource": V.untag_resource,

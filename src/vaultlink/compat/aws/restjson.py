@@ -54,8 +54,8 @@ class Router:
             routes.append(Route(name, http["method"], re.compile(rx + r"\Z"), tuple(labels), keys,
                                 len(re.sub(r"\{[^}]+\}", "", path)) + len(keys)))
         self.routes = sorted(routes, key=lambda r: -r.weight)
-        self.prefixes = tuple(sorted({"/" + r.pattern.pattern.lstrip("/\\").split("/")[0].split("\\")[0]
-                                      for r in routes}))
+        self.prefixes = frozenset(_first_segment(model.operation_model(n).http["requestUri"])
+                                  for n in model.operation_names)
 
     def match(self, method: str, raw_path: str, query: str) -> tuple[str, dict[str, str]] | None:
         """(operation, path labels) for a request line, or None."""
@@ -70,8 +70,11 @@ class Router:
 
     def serves(self, raw_path: str) -> bool:
         """Is ``raw_path`` under a path prefix of this API (so an unsigned call gets an AWS error)?"""
-        return any(raw_path == p or raw_path.startswith(p + "/") or raw_path.startswith(p + "?")
-                   for p in self.prefixes)
+        return _first_segment(raw_path) in self.prefixes
+
+
+def _first_segment(path: str) -> str:
+    return path.split("?", 1)[0].lstrip("/").split("/", 1)[0]
 
 
 def parse_input(op: OperationModel, labels: dict[str, str], query: str,
