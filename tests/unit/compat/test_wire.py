@@ -109,7 +109,7 @@ def test_unknown_or_missing_actions() -> None:
 
 
 def test_outputs_carry_only_the_shape_s_members() -> None:
-    status, headers, body = restjson.response(operation("backup", "CreateBackupVault"), {
+    status, _headers, body = restjson.response(operation("backup", "CreateBackupVault"), {
         "BackupVaultName": "v", "BackupVaultArn": "arn", "CreationDate": 1.5, "secret": "x"})
     assert status == 200 and json.loads(body) == {"BackupVaultName": "v", "BackupVaultArn": "arn",
                                                   "CreationDate": 1.5}
