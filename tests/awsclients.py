@@ -20,13 +20,15 @@ def session(key: dict[str, Any], region: str = "us-east-1") -> boto3.Session:
 
 
 def client(key: dict[str, Any], service: str, url: str, region: str = "us-east-1",
-           source_ip: str | None = None) -> Any:
-    """A boto3 client of ``service`` at ``url``; with ``source_ip``, every request leaves from that address
+           source_ip: str | None = None, ca: str | bool = True) -> Any:
+    """A boto3 client of ``service`` at ``url`` that verifies the server with ``ca`` (the deployment's
+    ``ca.pem``, as ``AWS_CA_BUNDLE`` would); with ``source_ip``, every request leaves from that address
     (a ``before-send`` handler sends it, as a VM at that address would)."""
     cfg = Config(retries={"max_attempts": 1, "mode": "standard"}, connect_timeout=10, read_timeout=60)
-    c = session(key, region).client(service, endpoint_url=url, config=cfg)
+    c = session(key, region).client(service, endpoint_url=url, config=cfg, verify=ca)
     if source_ip is not None:
-        pool = urllib3.PoolManager(source_address=(source_ip, 0), retries=False)
+        tls = {"ca_certs": ca, "cert_reqs": "CERT_REQUIRED"} if isinstance(ca, str) else {}
+        pool = urllib3.PoolManager(source_address=(source_ip, 0), retries=False, **tls)
 
         def send(request: Any, **_: Any) -> AWSResponse:
             r = pool.request(request.method, request.url, body=request.body, headers=dict(request.headers),

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -88,14 +90,39 @@ class Server:
         assert r.exit_code == 0, f"{args} failed: {r.stdout} {r.stderr}"
         return r.json
 
+    @property
+    def ca(self) -> str | bool:
+        """What a client verifies this server's certificates with: its deployment's ``ca.pem`` (a path, as
+        boto3's ``verify=`` and ``AWS_CA_BUNDLE`` take it)."""
+        path = self.data_dir / "ca.pem"
+        return str(path) if self.url.startswith("https://") else True
+
+    @property
+    def verify(self) -> ssl.SSLContext | bool:
+        """The same for httpx (a context trusting the deployment's CA)."""
+        return ssl.create_default_context(cafile=self.ca) if isinstance(self.ca, str) else True
+
     def http(self, api_key: str | None = None) -> Any:
         import httpx
 
         headers = {"Authorization": f"Bearer {api_key or self.owner_key}"}
-        return httpx.Client(base_url=self.url + "/v1", headers=headers, timeout=30, trust_env=False)
+        return httpx.Client(base_url=self.url + "/v1", headers=headers, timeout=30, trust_env=False,
+                            verify=self.verify)
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
+
+
+_RAW_TLS = ssl.create_default_context()
+_RAW_TLS.check_hostname = False
+_RAW_TLS.verify_mode = ssl.CERT_NONE
+
+
+def raw_connection(ip: str, port: int, source: str | None = None, timeout: float | None = 15) -> socket.socket:
+    """A TLS connection (every listener speaks TLS only) for tests that write raw HTTP bytes on the wire. It does
+    not check the certificate: ``tests/e2e/test_tls.py`` checks every listener's against the deployment CA."""
+    sock = socket.create_connection((ip, port), timeout=timeout, source_address=(source, 0) if source else None)
+    return _RAW_TLS.wrap_socket(sock)
 
 
 def start_server(

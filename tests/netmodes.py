@@ -114,6 +114,11 @@ class OuterNs:
                 proc.wait(timeout=10)
 
 
+def curl(s: Server) -> list[str]:
+    """curl trusting the server's deployment CA (every listener speaks TLS), silent."""
+    return ["curl", "--cacert", str(s.data_dir / "ca.pem"), "-s"]
+
+
 def run_cli(
     prefix: list[str], *args: str, env: dict[str, str], json_out: bool = True, timeout: float = 120
 ) -> CliResult:
@@ -168,8 +173,8 @@ class Net:
 
     def http_code(self, who: str, ip: str, host: str) -> str | None:
         """The error code of an unauthenticated request sent by ``who`` straight to ``ip``."""
-        cmd = [*self.prefix(who), "curl", "-s", "-m", "5", "--interface", self.source(who), "-H", f"host: {host}",
-               f"http://{ip}:{self.s.info['api_port']}/recovery-points"]
+        cmd = [*self.prefix(who), *curl(self.s), "-m", "5", "--interface", self.source(who), "-H", f"host: {host}",
+               f"https://{ip}:{self.s.info['api_port']}/recovery-points"]
         out = subprocess.run(cmd, capture_output=True, text=True, timeout=30, check=False).stdout
         try:
             return str(json.loads(out)["error"]["code"])
@@ -210,8 +215,8 @@ class NetnsNet(Net):
                               check=False).stdout.split()
 
     def http_code(self, who: str, ip: str, host: str) -> str | None:
-        cmd = [*self._exec(who), "curl", "-s", "-m", "5", "-H", f"host: {host}",
-               f"http://{ip}:{self.s.info['api_port']}/recovery-points"]
+        cmd = [*self._exec(who), *curl(self.s), "-m", "5", "-H", f"host: {host}",
+               f"https://{ip}:{self.s.info['api_port']}/recovery-points"]
         out = subprocess.run(cmd, capture_output=True, text=True, timeout=30, env=self.s.env(), check=False).stdout
         try:
             return str(json.loads(out)["error"]["code"])

@@ -30,6 +30,7 @@ from vaultlink.runtime.feed import attach as attach_feed
 from vaultlink.runtime.maintenance import attach as attach_maintenance
 from vaultlink.runtime.process import Runtime, write_private
 from vaultlink.runtime.prune_worker import PruneWorker
+from vaultlink.runtime.tls import Tls
 from vaultlink.service import sealing
 from vaultlink.service.audit import AuditSink
 from vaultlink.service.core import Service
@@ -87,6 +88,8 @@ def build_process(svc: Service) -> Runtime:
     """The process around a service: the management app on the public listener, the request pipeline
     (with the data-plane apps and one listener per endpoint IP) in front of it, and the DNS responder."""
     runtime = Runtime(svc, create_app(svc))
+    if svc.config.tls:
+        runtime.tls = Tls(svc)  # the deployment's CA, made by the first server to start
     attach_dns(runtime)  # first: the fabric's start opens each vnet's DNS listener on the responder
     attach_fabric(runtime, build_data_apps(svc), [AwsFront()])
     attach_maintenance(runtime)
@@ -139,6 +142,7 @@ def serve(config: Config, out: Any = sys.stdout) -> None:
         )
         out.flush()
     runtime = build_process(svc)
+    ca_file = runtime.tls.export(data_dir) if runtime.tls is not None else None
     info_path = data_dir / "server.json"
 
     def ready(rt: Runtime) -> None:
@@ -151,8 +155,13 @@ def serve(config: Config, out: Any = sys.stdout) -> None:
             "default_region": next(iter(svc.catalog.regions), None),
         }
         info.update(getattr(rt, "extra_info", {}))
+        info["tls"] = ca_file is not None
+        info["ca_file"] = str(ca_file) if ca_file else None
         write_private(info_path, json.dumps(info, indent=2))
         out.write(f"vaultlink: serving {rt.url} (data dir {data_dir}, fabric {config.fabric})\n")
+        out.write(f"vaultlink: TLS with this deployment's CA; clients trust {ca_file} (AWS_CA_BUNDLE for AWS tools)\n"
+                  if ca_file else "vaultlink: WARNING: plain HTTP (tls = false): credentials and data cross the "
+                  "network unencrypted; use it only on loopback for tests\n")
         out.flush()
 
     try:

@@ -38,6 +38,7 @@ Config file keys (all optional)::
     prune_grace_seconds = 3600.0      # a pack unreferenced this long (and no backup running) is removed
     test_clock_file = ""              # tests only: a file holding seconds added to the service's clock
     shared_ports = false              # several servers on one machine share api_port and dns_port (SO_REUSEPORT)
+    tls = true                        # every listener speaks HTTPS (false: plain HTTP, insecure, for tests on loopback)
     fabric = "loopback"               # loopback | host | netns (DESIGN.md §3; README "Real networks")
     host_manage_addresses = true      # host mode: add/remove endpoint IPs over netlink (needs CAP_NET_ADMIN)
     host_interface = ""               # host mode: the interface for endpoint IPs no interface's subnet holds
@@ -122,6 +123,7 @@ class Config:
     schedule_interval: float = 30.0  # seconds between scheduler passes over backup plans (0: never)
     test_clock_file: str = ""  # tests only: a file whose number (seconds) is added to the service's clock
     shared_ports: bool = False  # SO_REUSEPORT on every listener: servers of one deployment on one machine
+    tls: bool = True  # HTTPS on every listener with the deployment's CA (runtime/tls.py); false: plain HTTP
     fabric: str = "loopback"  # loopback | host | netns: how vnets and endpoints exist on the machine
     host_manage_addresses: bool = True  # host mode: the service adds and removes endpoint IPs (netlink)
     host_interface: str = ""  # host mode: interface for endpoint IPs that no interface's subnet holds
@@ -147,7 +149,7 @@ class Config:
 
 _INT_FIELDS = {"api_port", "dns_port", "storage_account_max_bytes", "throttle_burst", "max_body_bytes",
                "max_header_bytes", "anon_throttle_burst", "audit_max_events", "netns_dns_port"}
-_BOOL_FIELDS = {"dns_udp_worker", "prune_worker", "host_manage_addresses", "shared_ports"}
+_BOOL_FIELDS = {"dns_udp_worker", "prune_worker", "host_manage_addresses", "shared_ports", "tls"}
 FABRIC_MODES = ("loopback", "host", "netns")
 _FLOAT_FIELDS = {"throttle_rate", "body_timeout", "header_timeout", "body_deadline", "anon_throttle_rate",
                  "audit_retention_days", "maintenance_interval", "prune_grace_seconds", "schedule_interval"}
@@ -231,6 +233,7 @@ class ClientSettings:
     api_key: str | None
     data_dir: Path
     server_info: dict[str, Any] = field(default_factory=dict)  # the local server's server.json
+    ca_file: str | None = None  # the deployment's CA the CLI trusts (https:// servers)
 
 
 def client_settings(
@@ -244,8 +247,10 @@ def client_settings(
     Order: explicit options, ``VAULTLINK_URL``/``VAULTLINK_API_KEY``, a profile in
     ``~/.config/vaultlink/config.toml`` (``[profiles.NAME] url = … api_key = …``),
     then the local data dir's ``server.json`` and ``owner.key`` written by
-    ``vaultlink serve``.
+    ``vaultlink serve``. The CA to trust: ``VAULTLINK_CA_FILE``, the profile's ``ca_file``, else the data
+    dir's ``ca.pem``.
     """
+    ca_file = os.environ.get("VAULTLINK_CA_FILE")
     ddir = Path(data_dir).expanduser() if data_dir else default_data_dir()
     url = url or os.environ.get(ENV_URL)
     api_key = api_key or os.environ.get(ENV_API_KEY)
@@ -263,6 +268,7 @@ def client_settings(
             raise InvalidInput(f"profile {prof_name!r} not found in {cfg_path}", field="profile")
         url = url or prof.get("url")
         api_key = api_key or prof.get("api_key")
+        ca_file = ca_file or prof.get("ca_file")
     server_info: dict[str, Any] = {}
     info = ddir / "server.json"
     if info.exists():
@@ -280,4 +286,6 @@ def client_settings(
                 api_key = key_file.read_text(encoding="utf-8").strip() or None
             except OSError:
                 api_key = None
-    return ClientSettings(url=url, api_key=api_key, data_dir=ddir, server_info=server_info)
+    if ca_file is None and (ddir / "ca.pem").exists():
+        ca_file = str(ddir / "ca.pem")
+    return ClientSettings(url=url, api_key=api_key, data_dir=ddir, server_info=server_info, ca_file=ca_file)

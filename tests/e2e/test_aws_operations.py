@@ -25,7 +25,7 @@ def code(exc: pytest.ExceptionInfo[ClientError]) -> str:
 
 def test_vault_lock_tags_and_deletion(aws: Server) -> None:
     s = aws
-    b = client(aws_key(s), "backup", s.url)
+    b = client(aws_key(s), "backup", s.url, ca=s.ca)
     arn = b.create_backup_vault(BackupVaultName="locked")["BackupVaultArn"]
     b.put_backup_vault_lock_configuration(BackupVaultName="locked", MinRetentionDays=7, MaxRetentionDays=90,
                                           ChangeableForDays=30)
@@ -57,7 +57,7 @@ def test_vault_lock_tags_and_deletion(aws: Server) -> None:
 def test_plans_versions_selections_copies_and_stopped_jobs(aws: Server, tmp_path: Path) -> None:
     s = aws
     key = aws_key(s)
-    b = client(key, "backup", s.url)
+    b = client(key, "backup", s.url, ca=s.ca)
     b.create_backup_vault(BackupVaultName="daily")
     dest_arn = b.create_backup_vault(BackupVaultName="copies")["BackupVaultArn"]
     rule: dict[str, Any] = {"RuleName": "nightly", "TargetBackupVaultName": "daily",
@@ -134,7 +134,7 @@ def test_plans_versions_selections_copies_and_stopped_jobs(aws: Server, tmp_path
 
 def test_peering_and_teardown(aws: Server) -> None:
     s = aws
-    ec2 = client(aws_key(s), "ec2", s.url)
+    ec2 = client(aws_key(s), "ec2", s.url, ca=s.ca)
     a = ec2.create_vpc(CidrBlock="127.41.0.0/16")["Vpc"]["VpcId"]
     b = ec2.create_vpc(CidrBlock="127.42.0.0/16")["Vpc"]["VpcId"]
     pcx = ec2.create_vpc_peering_connection(VpcId=a, PeerVpcId=b)["VpcPeeringConnection"]

@@ -56,8 +56,8 @@ def test_the_aws_seed_story_with_boto3(aws: Server, tmp_path: Path) -> None:
     other = s.ok("account", "create", "partner")
     other_key = aws_key(s, other["owner_api_key"])
     url = s.url
-    ec2 = client(key, "ec2", url)
-    sts = client(key, "sts", url)
+    ec2 = client(key, "ec2", url, ca=s.ca)
+    sts = client(key, "sts", url, ca=s.ca)
     assert sts.get_caller_identity()["Account"] == key["account_id"]
 
     # VPC, subnet, the backup service's interface endpoint with private DNS
@@ -88,14 +88,14 @@ def test_the_aws_seed_story_with_boto3(aws: Server, tmp_path: Path) -> None:
     assert resolve(f"backup.{REGION}.vaultlink.internal", OUTSIDE) != [ip]
 
     port = s.info["api_port"]
-    inside = client(key, "backup", f"http://{ip}:{port}", source_ip=VM)
+    inside = client(key, "backup", f"https://{ip}:{port}", source_ip=VM, ca=s.ca)
     made = inside.create_backup_vault(BackupVaultName="app-vault", BackupVaultTags={"team": "platform"})
     assert made["BackupVaultArn"] == f"arn:aws:backup:{REGION}:{key['account_id']}:backup-vault:app-vault"
     assert "app-vault" in [v["name"] for v in s.ok("vault", "list")]
     assert inside.list_tags(ResourceArn=made["BackupVaultArn"])["Tags"] == {"team": "platform"}
     # the endpoint answers its own VPC only
     with pytest.raises(ClientError) as out:
-        client(key, "backup", f"http://{ip}:{port}", source_ip=OUTSIDE).list_backup_vaults()
+        client(key, "backup", f"https://{ip}:{port}", source_ip=OUTSIDE, ca=s.ca).list_backup_vaults()
     assert code(out.value) == "AccessDeniedException"
 
     # an endpoint policy that allows listing only
@@ -109,7 +109,7 @@ def test_the_aws_seed_story_with_boto3(aws: Server, tmp_path: Path) -> None:
     assert code(out.value) == "AccessDeniedException" and "endpoint policy" in str(out.value)
     assert "not-through-here" not in [v["name"] for v in s.ok("vault", "list")]
     # the public endpoint is not subject to it
-    client(key, "backup", url).create_backup_vault(BackupVaultName="made-outside")
+    client(key, "backup", url, ca=s.ca).create_backup_vault(BackupVaultName="made-outside")
     ec2.modify_vpc_endpoint(VpcEndpointId=eid, ResetPolicy=True)
     assert json.loads(ec2.describe_vpc_endpoints(VpcEndpointIds=[eid])["VpcEndpoints"][0]["PolicyDocument"])[
         "Statement"][0]["Effect"] == "Allow"
@@ -123,7 +123,7 @@ def test_the_aws_seed_story_with_boto3(aws: Server, tmp_path: Path) -> None:
     with pytest.raises(ClientError) as out:
         inside.list_backup_vaults()
     assert code(out.value) == "AccessDeniedException" and f"endpoint policy of {eid}" in str(out.value)
-    partner = client(other_key, "backup", f"http://{ip}:{port}", source_ip=VM)
+    partner = client(other_key, "backup", f"https://{ip}:{port}", source_ip=VM, ca=s.ca)
     partner.create_backup_vault(BackupVaultName="partner-vault")
     assert [v["BackupVaultName"] for v in partner.list_backup_vaults()["BackupVaultList"]] == ["partner-vault"]
     denied = s.ok("audit", "list", "--action", "backup:ListBackupVaults", "--decision", "denied")

@@ -84,7 +84,7 @@ def test_cross_region_restore_with_the_primary_storage_down(tmp_path: Path) -> N
         # the paired region's names serve restores only: a write through them is refused and audited
         state = json.loads((vm_dr.state / "state.json").read_text())
         with vm_client(DR_VM) as c:
-            put = c.put(f"http://{ep['ips'][-2]}:{s.info['api_port']}/keys/key.7", content=b"x",
+            put = c.put(f"https://{ep['ips'][-2]}:{s.info['api_port']}/keys/key.7", content=b"x",
                         headers={"Host": f"{account}-secondary.blob.{D}",
                                  "Authorization": f"Bearer {state['credential']}"})
         assert put.status_code == 403 and put.json()["error"]["code"] == "SecondaryReadOnly", put.text

@@ -22,8 +22,10 @@ _src = itertools.count(10)
 
 
 def vm(source_ip: str) -> httpx.Client:
-    """An HTTP client whose connections leave from ``source_ip`` (a machine in a vnet)."""
-    return httpx.Client(transport=httpx.HTTPTransport(local_address=source_ip), trust_env=False, timeout=15)
+    """An HTTP client whose connections leave from ``source_ip`` (a machine in a vnet). The listeners speak TLS
+    only; these crafted requests do not check the certificate (``tests/e2e/test_tls.py`` checks it)."""
+    return httpx.Client(transport=httpx.HTTPTransport(local_address=source_ip, verify=False), trust_env=False,
+                        timeout=15)
 
 
 @dataclass
@@ -50,7 +52,7 @@ class World:
         elif key != NONE:
             headers["Authorization"] = f"Bearer {self.keys[key]}"
         with vm(source) as c:
-            return c.get(f"http://{self.ip(endpoint)}:{self.port}{path}", headers=headers)
+            return c.get(f"https://{self.ip(endpoint)}:{self.port}{path}", headers=headers)
 
     def audit(self, *filters: str) -> list[dict[str, Any]]:
         out = self.s.ok("audit", "list", "--limit", "1000", *filters)
@@ -252,7 +254,7 @@ def test_service_endpoint_with_private_dns_reaches_the_regional_service(world: W
         assert answer == world.ip("se")
     src = "127.10.1.241"
     with vm(src) as c:
-        r = c.get(f"http://{world.ip('se')}:{world.port}/v1/vaults",
+        r = c.get(f"https://{world.ip('se')}:{world.port}/v1/vaults",
                   headers={"Host": name, "Authorization": f"Bearer {world.keys[OWNER]}"})
     assert r.status_code == 200, r.text
     assert {"va", "vb", "vc"} <= {v["name"] for v in r.json()}
@@ -260,7 +262,7 @@ def test_service_endpoint_with_private_dns_reaches_the_regional_service(world: W
     assert events and events[-1]["plane"] == "regional" and events[-1]["vnet"]
     # the regional service is not reachable from a vnet that is not peered
     with vm("127.30.1.242") as c:
-        r = c.get(f"http://{world.ip('se')}:{world.port}/v1/vaults",
+        r = c.get(f"https://{world.ip('se')}:{world.port}/v1/vaults",
                   headers={"Host": name, "Authorization": f"Bearer {world.keys[OWNER]}"})
     assert r.status_code == 403 and r.json()["error"]["code"] == "EndpointUnreachable"
     assert world.audit("--endpoint", se["id"], "--code", "EndpointUnreachable")
@@ -325,7 +327,7 @@ def test_throttling_is_refused_with_429_and_audited(tmp_path: Path) -> None:
         statuses = []
         with vm("127.50.1.9") as c:
             for _ in range(8):
-                statuses.append(c.get(f"http://{e['ips'][0]}:{s.info['api_port']}/", headers=host))
+                statuses.append(c.get(f"https://{e['ips'][0]}:{s.info['api_port']}/", headers=host))
         codes = [r.status_code for r in statuses]
         assert codes[:3] == [200, 200, 200] and 429 in codes, codes
         limited = [r for r in statuses if r.status_code == 429]

@@ -178,7 +178,7 @@ def test_http_malformed_json_wrong_types_missing_and_unknown_fields(shared_serve
 
 def test_missing_malformed_and_revoked_keys(shared_server: Server) -> None:
     s = shared_server
-    with httpx.Client(base_url=s.url + "/v1", trust_env=False) as h:
+    with httpx.Client(base_url=s.url + "/v1", trust_env=False, verify=s.verify) as h:
         r = h.get("/vaults")
         assert r.status_code == 401 and r.json()["error"]["code"] == "Unauthenticated"
         r = h.get("/vaults", headers={"Authorization": "Bearer vlk_AKNOPE_secret"})
@@ -286,7 +286,7 @@ def test_audit_filters_and_follow(shared_server: Server) -> None:
 
 
 def test_openapi_is_served(shared_server: Server) -> None:
-    with httpx.Client(trust_env=False) as h:
+    with httpx.Client(trust_env=False, verify=shared_server.verify) as h:
         doc = h.get(shared_server.url + "/v1/openapi.json").json()
         assert doc["info"]["title"] == "vaultlink" and "/v1/vaults" in doc["paths"]
         assert h.get(shared_server.url + "/healthz").json()["status"] == "ok"

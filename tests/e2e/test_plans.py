@@ -101,7 +101,7 @@ def test_plan_schedule_agent_run_expiry_and_retention(world: tuple[Server, Clock
     host = f"{state['write_account']}.blob.vaultlink.internal"
     manifest = s.ok("recovery-point", "show", rp2)["manifest"]
     with vm(vm_a.source_ip) as c:
-        r = c.put(f"http://{ip}:{s.info['api_port']}/{manifest}", content=b"garbage",
+        r = c.put(f"https://{ip}:{s.info['api_port']}/{manifest}", content=b"garbage",
                   headers={"Host": host, "Authorization": f"Bearer {state['credential']}"})
     assert r.status_code == 400 and r.json()["error"]["code"] == "ContentMismatch"
     assert s.ok("audit", "list", "--code", "ContentMismatch")

@@ -29,7 +29,7 @@ def blob(s: Server, machine: Vm, name: str, job: str | None, method: str = "GET"
     if job:
         headers["X-Vaultlink-Restore-Job"] = job
     with vm_client(machine.source_ip) as c:
-        return c.request(method, f"http://{ip}:{s.info['api_port']}/{name}", headers=headers, content=content)
+        return c.request(method, f"https://{ip}:{s.info['api_port']}/{name}", headers=headers, content=content)
 
 
 def test_a_point_of_one_machine_restores_on_another(world: tuple[Server, Clock], tmp_path: Path) -> None:

@@ -277,7 +277,7 @@ def test_a_passphrase_change_writes_a_key_version_beside_the_first(world: tuple[
     state = json.loads((vm.state / "state.json").read_text())
     ip = s.ok("endpoint", "show", "pe1")["ips"][0]
     with vm_client(vm.source_ip) as c:
-        r = c.put(f"http://{ip}:{s.info['api_port']}/keys/key.2", content=b"garbage",
+        r = c.put(f"https://{ip}:{s.info['api_port']}/keys/key.2", content=b"garbage",
                   headers={"Host": f"{state['write_account']}.blob.vaultlink.internal",
                            "Authorization": f"Bearer {state['credential']}"})
     assert r.status_code == 409 and r.json()["error"]["code"] == "BlobExists"

@@ -34,7 +34,7 @@ def aws_env(s: Server, key: dict[str, Any], home: Path) -> dict[str, str]:
     return {**s.env(), "AWS_ACCESS_KEY_ID": key["access_key_id"], "AWS_SECRET_ACCESS_KEY": key["secret_access_key"],
             "AWS_DEFAULT_REGION": REGION, "AWS_EC2_METADATA_DISABLED": "true", "HOME": str(home),
             "AWS_CONFIG_FILE": str(home / "config"), "AWS_SHARED_CREDENTIALS_FILE": str(home / "credentials"),
-            "AWS_MAX_ATTEMPTS": "1"}
+            "AWS_MAX_ATTEMPTS": "1", "AWS_CA_BUNDLE": str(s.data_dir / "ca.pem")}
 
 
 def aws(s: Server, env: dict[str, str], *args: str, vm: str | None = None,
@@ -68,7 +68,7 @@ def test_the_aws_seed_story_with_the_aws_cli_inside_the_vpc(server: Server, tmp_
     ok(aws(s, penv, "backup", "create-backup-vault", "--backup-vault-name", "partner-vault"))
 
     # inside the VPC, by the regional name its DNS answers with the endpoint's IP
-    inside = f"http://backup.{REGION}.vaultlink.internal:{s.info['api_port']}"
+    inside = f"https://backup.{REGION}.vaultlink.internal:{s.info['api_port']}"
     dig = subprocess.run([*s.prefix, VAULTLINK, "vnet", "exec", "app", "--", "dig", "+short",
                           f"backup.{REGION}.vaultlink.internal"], env=s.env(), capture_output=True, text=True,
                          timeout=30)

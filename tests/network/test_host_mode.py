@@ -8,7 +8,7 @@ import subprocess
 from pathlib import Path
 
 from tests.conftest import VAULTLINK, Server, stop_server
-from tests.netmodes import OuterNs, run_cli, start_in
+from tests.netmodes import OuterNs, curl, run_cli, start_in
 
 D = "vaultlink.internal"
 
@@ -42,8 +42,8 @@ def test_endpoint_addresses_come_and_go_with_the_endpoint(outer: OuterNs, tmp_pa
         assert f"{ip}/32" in addresses(outer, "sv0"), "endpoint creation adds its IP to the subnet's interface"
         assert f"{lab}/32" in addresses(outer, "sv1") and f"{lab}/32" not in addresses(outer, "sv0")
         # a machine on the subnet reaches it, and the pipeline sees the machine's own address
-        url = f"http://{ip}:{s.info['api_port']}/recovery-points"
-        out = subprocess.run([*machine, "curl", "-s", "-m", "5", "-H", f"host: {vault}.l1.backup.{D}", url],
+        url = f"https://{ip}:{s.info['api_port']}/recovery-points"
+        out = subprocess.run([*machine, *curl(s), "-m", "5", "-H", f"host: {vault}.l1.backup.{D}", url],
                              capture_output=True, text=True, timeout=30).stdout
         assert json.loads(out)["error"]["code"] == "Unauthenticated"
         seen = s.ok("audit", "list", "--endpoint", ep_id, "--code", "Unauthenticated")
@@ -65,7 +65,7 @@ def test_endpoint_addresses_come_and_go_with_the_endpoint(outer: OuterNs, tmp_pa
         r = run_cli(machine, "agent", "backup", str(src), *agent, env=s.env())
         assert r.exit_code == 0 and r.json["stats"]["files"] == 1, (r.stdout, r.stderr)
         # the lab machine is not peered with lan: the pipeline refuses it at lan's endpoint
-        out = subprocess.run([*other, "curl", "-s", "-m", "5", "-H", f"host: {vault}.l1.backup.{D}", url],
+        out = subprocess.run([*other, *curl(s), "-m", "5", "-H", f"host: {vault}.l1.backup.{D}", url],
                              capture_output=True, text=True, timeout=30).stdout
         assert json.loads(out)["error"]["code"] == "EndpointUnreachable"
         s.ok("endpoint", "delete", ep_id)
@@ -93,8 +93,8 @@ def test_addresses_managed_elsewhere_need_no_privilege(outer: OuterNs, tmp_path:
         vault, _, ip = setup(s)
         assert f"{ip}/32" not in addresses(outer, "sv0")
         outer.run("ip", "addr", "add", f"{ip}/32", "dev", "sv0")  # keepalived, cloud-init, an admin…
-        url = f"http://{ip}:{s.info['api_port']}/recovery-points"
-        out = subprocess.run([*machine, "curl", "-s", "-m", "5", "-H", f"host: {vault}.l1.backup.{D}", url],
+        url = f"https://{ip}:{s.info['api_port']}/recovery-points"
+        out = subprocess.run([*machine, *curl(s), "-m", "5", "-H", f"host: {vault}.l1.backup.{D}", url],
                              capture_output=True, text=True, timeout=30).stdout
         assert json.loads(out)["error"]["code"] == "Unauthenticated"
     finally:

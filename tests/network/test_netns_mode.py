@@ -17,7 +17,7 @@ import pytest
 
 from tests.conftest import VAULTLINK, Server, stop_server
 from tests.e2e.test_azure_story import assert_same_tree, make_tree
-from tests.netmodes import NetnsNet, OuterNs, start_in
+from tests.netmodes import NetnsNet, OuterNs, curl, start_in
 
 D = "vaultlink.internal"
 PW = "correct horse battery staple"
@@ -79,20 +79,20 @@ def test_two_tenants_with_the_same_address_space_each_back_up_through_their_own_
         assert allowed and {e["source_ip"] for e in allowed} == {"10.0.0.1"}
     # neither reaches the other's endpoint: no route in its namespace (the kernel drops it)
     for other, key in ((b, None), (a, key_b)):
-        r = s.cli("vnet", "exec", "vm-net", "--", "curl", "-s", "-m", "3", "-o", "/dev/null", "-w", "%{http_code}",
-                  "-H", f"host: {other['vault']}.l1.backup.{D}", f"http://{other['ip']}:{s.info['api_port']}/",
+        r = s.cli("vnet", "exec", "vm-net", "--", *curl(s), "-m", "3", "-o", "/dev/null", "-w", "%{http_code}",
+                  "-H", f"host: {other['vault']}.l1.backup.{D}", f"https://{other['ip']}:{s.info['api_port']}/",
                   api_key=key, json_out=False)
         assert r.stdout == "000", f"a VM reached the other tenant's endpoint: {r.stdout}"
     # the one path a VM has is its own endpoint: asked there for the other tenant's vault, the pipeline refuses
     # (and audits the refusal with the endpoint it arrived on)
-    r = s.cli("vnet", "exec", "vm-net", "--", "curl", "-s", "-m", "3", "-H", f"host: {b['vault']}.l1.backup.{D}",
-              f"http://{a['ip']}:{s.info['api_port']}/recovery-points", json_out=False)
+    r = s.cli("vnet", "exec", "vm-net", "--", *curl(s), "-m", "3", "-H", f"host: {b['vault']}.l1.backup.{D}",
+              f"https://{a['ip']}:{s.info['api_port']}/recovery-points", json_out=False)
     assert json.loads(r.stdout)["error"]["code"] == "EndpointTargetMismatch"
     refused = s.ok("audit", "list", "--endpoint", a["endpoint"], "--code", "EndpointTargetMismatch")
     assert refused and refused[0]["decision"] == "denied" and refused[0]["source_ip"] == "10.0.0.1"
     # and the internet reaches neither (the public endpoint refuses: public access is disabled)
-    r = s.cli("vnet", "exec", "--internet", "--", "curl", "-s", "-m", "3", "-o", "/dev/null", "-w", "%{http_code}",
-              f"http://{a['ip']}:{s.info['api_port']}/", json_out=False)
+    r = s.cli("vnet", "exec", "--internet", "--", *curl(s), "-m", "3", "-o", "/dev/null", "-w", "%{http_code}",
+              f"https://{a['ip']}:{s.info['api_port']}/", json_out=False)
     assert r.stdout == "000"
 
 
@@ -103,11 +103,11 @@ def test_peering_is_a_link_and_unpeering_cuts_it(netns: NetnsNet, tmp_path: Path
     # overlapping ranges cannot be peered, even in netns mode (the routes would be ambiguous)
     s.ok("vnet", "create", "twin-net", "--region", "local-1", "--address-space", "10.0.0.0/16")
     assert s.cli("vnet", "peer", "vm-net", "twin-net").error_code == "CidrOverlap"
-    url = f"http://{t['ip']}:{s.info['api_port']}/recovery-points"
+    url = f"https://{t['ip']}:{s.info['api_port']}/recovery-points"
     host = f"host: {t['vault']}.l1.backup.{D}"
 
     def from_app() -> str:
-        r = s.cli("vnet", "exec", "app-net", "--", "curl", "-s", "-m", "3", "-H", host, url, json_out=False)
+        r = s.cli("vnet", "exec", "app-net", "--", *curl(s), "-m", "3", "-H", host, url, json_out=False)
         return r.stdout
 
     assert from_app() == "", "no peering: no route"
@@ -137,7 +137,7 @@ def test_a_crash_leaves_nothing_the_next_start_cannot_clean_up(outer: OuterNs, t
         r = srv2.cli("vnet", "exec", "vm-net", "--", "dig", "+short", f"{t['vault']}.l1.backup.{D}", json_out=False)
         assert r.stdout.split()[-1] == t["ip"], r
         assert "removing namespace" in srv2.log()
-        health = json.loads(outer.run("curl", "-s", srv2.url + "/healthz").stdout)
+        health = json.loads(outer.run(*curl(srv2), srv2.url + "/healthz").stdout)
         assert health["fabric"] == "netns"
     finally:
         assert stop_server(srv2) == 0

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import socket
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -16,7 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
-from tests.conftest import Server, start_server, stop_server
+from tests.conftest import Server, raw_connection, start_server, stop_server
 from tests.e2e.test_data_path import vm
 from tests.e2e.test_private_backup import Vm, make_data, private_vault
 
@@ -71,7 +70,7 @@ class World:
         hdrs = [(k.encode() if isinstance(k, str) else k, v.encode() if isinstance(v, str) else v) for k, v in hdrs]
         hdrs.append((b"host", host.encode()))
         with vm(source) as c:
-            return c.request(method, f"http://{ip or self.pe_ip}:{self.port}{path}", headers=hdrs, content=content)
+            return c.request(method, f"https://{ip or self.pe_ip}:{self.port}{path}", headers=hdrs, content=content)
 
     def raw(
         self, source: str, host: str, headers: Sequence[tuple[bytes, bytes]], method: str = "GET", path: str = "/",
@@ -80,7 +79,7 @@ class World:
         """Send bytes no well-behaved client would (trailing spaces, odd bytes) over a plain socket."""
         lines = [f"{method} {path} HTTP/1.1".encode(), b"host: " + host.encode(), b"connection: close",
                  *(k + b": " + v for k, v in headers)]
-        with socket.create_connection((ip or self.pe_ip, self.port), timeout=15, source_address=(source, 0)) as sock:
+        with raw_connection(ip or self.pe_ip, self.port, source) as sock:
             sock.sendall(b"\r\n".join(lines) + b"\r\n\r\n")
             data = b""
             while True:

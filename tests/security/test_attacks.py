@@ -4,13 +4,13 @@ that no stored byte changed."""
 
 from __future__ import annotations
 
-import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import httpx
 import pytest
+from tests.conftest import raw_connection
 from tests.security.conftest import APP_VM, VM_A, VM_B, World
 
 INTERNET = "127.0.0.9"
@@ -159,7 +159,7 @@ def test_pipelined_requests_are_each_checked(world: World) -> None:
     first = f"GET /?prefix= HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {cont(world)}\r\n\r\n"
     second = (f"PUT /keys/key HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {reg(world)}\r\n"
               f"X-Vaultlink-Container: {world.b['container_id']}\r\nContent-Length: 7\r\n\r\ngarbage")
-    with socket.create_connection((world.pe_ip, world.port), timeout=10, source_address=(VM_A, 0)) as sock:
+    with raw_connection(world.pe_ip, world.port, VM_A, timeout=10) as sock:
         sock.sendall((first + second).encode())
         data = b""
         deadline = time.monotonic() + 10
@@ -175,7 +175,7 @@ def test_pipelined_requests_are_each_checked(world: World) -> None:
 
 def test_malformed_http_is_refused_and_audited(world: World) -> None:
     since = time.time()
-    with socket.create_connection((world.pe_ip, world.port), timeout=10, source_address=(VM_A, 0)) as sock:
+    with raw_connection(world.pe_ip, world.port, VM_A, timeout=10) as sock:
         sock.sendall(b"GARBAGE \x00\x01 NOT HTTP\r\n\r\n")
         reply = sock.recv(4096)
     assert reply.startswith(b"HTTP/1.1 400"), reply[:200]

@@ -29,7 +29,7 @@ def aws(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, dict
 
 
 def send(s: Server, method: str, url: str, headers: dict[str, str], body: bytes) -> httpx.Response:
-    with httpx.Client(trust_env=False, timeout=30) as c:
+    with httpx.Client(trust_env=False, timeout=30, verify=s.verify) as c:
         return c.request(method, url, headers=headers, content=body)
 
 
@@ -98,7 +98,7 @@ def test_stale_and_replayed_requests(aws: tuple[Server, dict[str, Any]]) -> None
 def test_a_revoked_key_stops_at_once(aws: tuple[Server, dict[str, Any]]) -> None:
     s, _ = aws
     key = s.ok("key", "create", "--aws")
-    sts = client(key, "sts", s.url)
+    sts = client(key, "sts", s.url, ca=s.ca)
     assert sts.get_caller_identity()["Account"] == key["account_id"]
     s.ok("key", "revoke", key["access_key_id"])
     url, h, b = signed_request(key, "POST", s.url + "/", b"Action=GetCallerIdentity&Version=2011-06-15", "sts",
@@ -162,7 +162,7 @@ def test_bad_ec2_input(aws: tuple[Server, dict[str, Any]], body: bytes, aws_code
 
 def test_a_vault_access_policy_is_enforced_on_aws_calls(aws: tuple[Server, dict[str, Any]]) -> None:
     s, key = aws
-    backup = client(key, "backup", s.url)
+    backup = client(key, "backup", s.url, ca=s.ca)
     backup.create_backup_vault(BackupVaultName="guarded")
     policy = {"Statement": [{"Sid": "NoDelete", "Effect": "Deny", "Principal": "*",
                              "Action": ["backup:DeleteBackupVault", "backup:DeleteRecoveryPoint"], "Resource": "*"}]}

@@ -41,7 +41,7 @@ def test_endpoint_policy_deny_on_one_vault_arn_holds(world: World, tmp_path: Pat
     pf.write_text(json.dumps(policy))
     s.ok("endpoint", "policy", "set", se["id"], str(pf))
     try:
-        base = f"http://{se['ips'][0]}:{world.port}"
+        base = f"https://{se['ips'][0]}:{world.port}"
         hdr = {"Host": "backup.local-1.vaultlink.internal", "Authorization": f"Bearer {s.owner_key}"}
         with vm(APP_VM) as c:
             patched = c.patch(f"{base}/v1/vaults/prod", headers=hdr, json={"tags": {"owned": "yes"}})
@@ -195,7 +195,7 @@ def test_anonymous_flood_is_throttled_and_audited_in_summaries(world: World) -> 
         for _ in range(600):  # bounded in count and time
             if time.monotonic() - t0 > 30:
                 break
-            r = c.get(f"http://{world.pe_ip}:{world.port}/", headers={"Host": world.backup_host()})
+            r = c.get(f"https://{world.pe_ip}:{world.port}/", headers={"Host": world.backup_host()})
             statuses.append(r.status_code)
     assert statuses.count(429) > 300, statuses[:20]
     assert all(s in (401, 429) for s in statuses)
@@ -212,7 +212,7 @@ def test_anonymous_flood_is_throttled_and_audited_in_summaries(world: World) -> 
 def test_anonymous_flood_on_the_management_api_is_throttled(world: World) -> None:
     source = "127.0.0.5"
     with vm(source) as c:
-        statuses = [c.get(f"http://127.0.0.1:{world.port}/v1/vaults", headers={"Authorization": "Bearer vlk_x_y"})
+        statuses = [c.get(f"https://127.0.0.1:{world.port}/v1/vaults", headers={"Authorization": "Bearer vlk_x_y"})
                     .status_code for _ in range(300)]
         assert statuses.count(429) > 100 and set(statuses) <= {401, 429}, statuses[:10]
     # a valid key from another address is not affected
@@ -233,7 +233,7 @@ def test_each_machine_has_its_own_throttle_bucket(tmp_path: Path) -> None:
         st_b = json.loads((b.state / "state.json").read_text())
         ip = s.ok("endpoint", "show", "pe1")["ips"][0]
         host = f"{st_a['vault_id']}.l1.backup.vaultlink.internal"
-        url = f"http://{ip}:{s.info['api_port']}/containers/self"
+        url = f"https://{ip}:{s.info['api_port']}/containers/self"
         with vm("127.10.1.40") as c:
             codes = [c.get(url, headers={"Host": host, "Authorization": f"Bearer {st_a['credential']}"}).status_code
                      for _ in range(60)]

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import stat
 import time
 from pathlib import Path
 
 import pytest
-from tests.conftest import start_server, stop_server
+from tests.conftest import raw_connection, start_server, stop_server
 from tests.e2e.test_private_backup import Vm
 from tests.security.conftest import VM_A, World
 
@@ -56,7 +55,7 @@ def test_a_trickled_body_meets_a_total_deadline(tmp_path: Path) -> None:
     s = start_server(tmp_path / "data", ("--config", str(cfg)))
     try:
         port = int(s.info["api_port"])
-        with socket.create_connection(("127.0.0.1", port), timeout=15) as sk:
+        with raw_connection("127.0.0.1", port) as sk:
             sk.sendall(b"POST /v1/vaults HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer "
                        + s.owner_key.encode() + b"\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n")
             t0 = time.monotonic()

@@ -65,7 +65,7 @@ def test_kept_alive_connection_is_reused_and_a_declared_length_sent_once(server:
     (m1, _p1, h1, got, lengths), (m2, *_rest) = handler.seen
     assert (m1, m2, got, lengths) == ("PUT", "GET", bytes(body), 1)
     assert h1["host"] == "h"
-    assert len(pool._idle[("127.0.0.1", port)]) == 1  # one connection served both
+    assert len(pool._idle[("127.0.0.1", port, "")]) == 1  # one connection served both
     pool.close()
 
 

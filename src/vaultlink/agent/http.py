@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 from vaultlink.agent.resolver import Resolver
-from vaultlink.agent.wire import Pool, Response, TransportError
+from vaultlink.agent.wire import Pool, Response, TlsError, TransportError, tls_context
 from vaultlink.dns import names as N
 from vaultlink.errors import InvalidInput, ServiceUnavailable, VaultlinkError, from_dict
 
@@ -40,6 +40,7 @@ class AgentHttp:
         sleep: Any = time.sleep,
         domain: str = "vaultlink.internal",
         vault_name: str | None = None,
+        ca_pem: str = "",
     ) -> None:
         self.domain = domain
         self.vault_name = vault_name
@@ -51,7 +52,9 @@ class AgentHttp:
         self._sleep = sleep
         self.retries = 0
         self.extra_headers: dict[str, str] = {}  # sent with every request (a restore job's grant)
-        self._pool = Pool(source_ip, connect_timeout=5.0, timeout=timeout)
+        # TLS when the vault credentials carried the deployment's CA (a server with `tls = false`: plain HTTP)
+        self.tls = bool(ca_pem)
+        self._pool = Pool(source_ip, connect_timeout=5.0, timeout=timeout, tls=tls_context(ca_pem) if ca_pem else None)
 
     def close(self) -> None:
         self._pool.close()
@@ -78,7 +81,7 @@ class AgentHttp:
             path = f"{path}{'&' if '?' in path else '?'}{urlencode(params)}"
 
         def attempt(ip: str, hdrs: dict[str, str]) -> Response:
-            resp = self._pool.send(ip, self.port, method, path, {**extra, **hdrs}, body)
+            resp = self._pool.send(ip, self.port, method, path, {**extra, **hdrs}, body, server_name=host)
             if resp.status_code >= 400:
                 raise _Status(resp)
             return resp
@@ -91,7 +94,7 @@ class AgentHttp:
 
         def attempt(ip: str, hdrs: dict[str, str]) -> None:
             try:
-                resp = self._pool.send(ip, self.port, "GET", path, hdrs, None, sink=buf)
+                resp = self._pool.send(ip, self.port, "GET", path, hdrs, None, sink=buf, server_name=host)
             except ValueError as exc:
                 raise InvalidInput(f"{host}{path} {exc}", field="range") from None
             if resp.status_code >= 400:
@@ -114,6 +117,8 @@ class AgentHttp:
                 return attempt(ip, hdrs)
             except ServiceUnavailable as exc:
                 err = exc
+            except TlsError as exc:
+                raise ServiceUnavailable(str(exc)) from None
             except TransportError as exc:
                 self.resolver.forget(host)
                 err = ServiceUnavailable(

@@ -84,7 +84,7 @@ class Agent:
         self.state = state
         self.resolver = resolver or DnsResolver(state.dns, state.source_ip, state.domain)
         self.http = AgentHttp(self.resolver, state.api_port, state.source_ip, state.credential, retry_for=retry_for,
-                              domain=state.domain, vault_name=state.vault_name)
+                              domain=state.domain, vault_name=state.vault_name, ca_pem=state.ca_pem)
 
     def close(self) -> None:
         self.http.close()
@@ -192,7 +192,7 @@ class Agent:
         """An HTTP session whose every request carries restore job ``job_id``'s grant."""
         st = self.state
         http = AgentHttp(self.resolver, st.api_port, st.source_ip, st.credential, retry_for=self.http.retry_for,
-                         domain=st.domain, vault_name=st.vault_name)
+                         domain=st.domain, vault_name=st.vault_name, ca_pem=st.ca_pem)
         http.extra_headers = {"X-Vaultlink-Restore-Job": job_id}
         return http
 
@@ -276,6 +276,7 @@ def register(
         domain=creds["domain"], api_port=int(creds["api_port"]), dns=dns, source_ip=source_ip,
         container_id="", credential=creds["registration_secret"], hostname=host,
         backup_service=creds["backup_service"], storage_suffix=str(creds.get("storage_suffix") or ""),
+        ca_pem=str(creds.get("ca_pem") or ""),
     )
     reg_agent = Agent(st, resolver)
     try:

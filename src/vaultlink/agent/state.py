@@ -37,10 +37,13 @@ class AgentState:
     storage_accounts: list[str] = field(default_factory=list)
     write_account: str | None = None
     storage_suffix: str = ""  # "-secondary": a machine of the paired region reaches the replica's names
+    ca_pem: str = ""  # the deployment's CA (from the credentials file): the service is verified over TLS
 
     def public(self) -> dict[str, Any]:
         d = asdict(self)
         d.pop("credential")
+        d.pop("ca_pem")
+        d["tls"] = bool(self.ca_pem)
         return d
 
 

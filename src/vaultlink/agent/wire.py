@@ -14,6 +14,7 @@ from __future__ import annotations
 import http.client
 import json as jsonlib
 import socket
+import ssl
 import threading
 from collections.abc import Iterable
 from typing import Any
@@ -24,6 +25,10 @@ MAX_IDLE = 16  # kept alive per address between requests
 
 class TransportError(Exception):
     """The request did not get an answer: connection refused, reset or timed out."""
+
+
+class TlsError(TransportError):
+    """The service's certificate did not verify: not retried."""
 
 
 class Response:
@@ -44,42 +49,61 @@ class Response:
         return self.content.decode("utf-8", "replace")
 
 
-class _Conn(http.client.HTTPConnection):
-    """A connection from ``source`` with a short connect timeout and a long read timeout."""
+def tls_context(ca_pem: str) -> ssl.SSLContext:
+    """A client context that trusts the deployment's CA only (from the vault credentials file)."""
+    ctx = ssl.create_default_context(cadata=ca_pem)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    return ctx
 
-    def __init__(self, ip: str, port: int, source: str | None, connect_timeout: float, timeout: float) -> None:
+
+class _Conn(http.client.HTTPConnection):
+    """A connection from ``source`` with a short connect timeout and a long read timeout; over TLS with
+    ``tls``, verifying the certificate for ``server_name`` (the name the request is for)."""
+
+    def __init__(self, ip: str, port: int, source: str | None, connect_timeout: float, timeout: float,
+                 tls: ssl.SSLContext | None = None, server_name: str = "") -> None:
         super().__init__(ip, port, timeout=timeout)
         self.connect_timeout = connect_timeout
         self.source = (source, 0) if source else None
+        self.tls, self.server_name = tls, server_name or ip
 
     def connect(self) -> None:
-        self.sock = socket.create_connection((self.host, self.port), self.connect_timeout, self.source)
-        self.sock.settimeout(self.timeout)
-        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock = socket.create_connection((self.host, self.port), self.connect_timeout, self.source)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if self.tls is not None:
+            try:
+                sock = self.tls.wrap_socket(sock, server_hostname=self.server_name)
+            except BaseException:
+                sock.close()
+                raise
+        sock.settimeout(self.timeout)
+        self.sock = sock
 
 
 class Pool:
-    def __init__(self, source: str | None, connect_timeout: float = 5.0, timeout: float = 120.0) -> None:
+    def __init__(self, source: str | None, connect_timeout: float = 5.0, timeout: float = 120.0,
+                 tls: ssl.SSLContext | None = None) -> None:
         self.source = source
+        self.tls = tls
         self.connect_timeout = connect_timeout
         self.timeout = timeout
-        self._idle: dict[tuple[str, int], list[_Conn]] = {}
-        self._slots: dict[tuple[str, int], threading.BoundedSemaphore] = {}
+        self._idle: dict[tuple[str, int, str], list[_Conn]] = {}
+        self._slots: dict[tuple[str, int, str], threading.BoundedSemaphore] = {}
         self._lock = threading.Lock()
         self._closed = False
 
-    def _slot(self, key: tuple[str, int]) -> threading.BoundedSemaphore:
+    def _slot(self, key: tuple[str, int, str]) -> threading.BoundedSemaphore:
         with self._lock:
             return self._slots.setdefault(key, threading.BoundedSemaphore(MAX_CONNECTIONS))
 
-    def _take(self, key: tuple[str, int]) -> tuple[_Conn, bool]:
+    def _take(self, key: tuple[str, int, str]) -> tuple[_Conn, bool]:
         with self._lock:
             idle = self._idle.get(key)
             if idle:
                 return idle.pop(), True
-        return _Conn(key[0], key[1], self.source, self.connect_timeout, self.timeout), False
+        return _Conn(key[0], key[1], self.source, self.connect_timeout, self.timeout, self.tls, key[2]), False
 
-    def _give(self, key: tuple[str, int], conn: _Conn) -> None:
+    def _give(self, key: tuple[str, int, str], conn: _Conn) -> None:
         with self._lock:
             idle = self._idle.setdefault(key, [])
             if not self._closed and len(idle) < MAX_IDLE:
@@ -96,10 +120,12 @@ class Pool:
             c.close()
 
     def send(self, ip: str, port: int, method: str, path: str, headers: dict[str, str],
-             body: bytes | Iterable[bytes | memoryview] | None, sink: memoryview | None = None) -> Response:
+             body: bytes | Iterable[bytes | memoryview] | None, sink: memoryview | None = None,
+             server_name: str = "") -> Response:
         """One request; the body is read whole, or with ``sink`` straight into it (then ``content`` is empty
-        and the answer must fill ``sink`` exactly: ``ValueError`` otherwise)."""
-        key = (ip, port)
+        and the answer must fill ``sink`` exactly: ``ValueError`` otherwise). Over TLS the certificate is
+        verified for ``server_name`` (default: ``ip``)."""
+        key = (ip, port, server_name if self.tls is not None else "")
         slot = self._slot(key)
         slot.acquire()
         try:
@@ -111,6 +137,11 @@ class Pool:
                     conn.close()
                     if not reused:  # a new connection failed: the service is not there
                         raise TransportError(f"{exc.__class__.__name__}: {exc}") from None
+                except ssl.SSLCertVerificationError as exc:
+                    conn.close()
+                    raise TlsError(f"the service's certificate for {server_name or ip} does not verify against "
+                                   f"the vault credentials' CA ({exc.verify_message}); get a new credentials file "
+                                   "(`vaultlink vault credentials`) and register again.") from None
                 except (OSError, http.client.HTTPException) as exc:
                     conn.close()
                     raise TransportError(f"{exc.__class__.__name__}: {exc}") from None
@@ -118,7 +149,7 @@ class Pool:
         finally:
             slot.release()
 
-    def _exchange(self, key: tuple[str, int], conn: _Conn, method: str, path: str, headers: dict[str, str],
+    def _exchange(self, key: tuple[str, int, str], conn: _Conn, method: str, path: str, headers: dict[str, str],
                   body: bytes | Iterable[bytes | memoryview] | None, sink: memoryview | None) -> Response:
         conn.putrequest(method, path, skip_host=True, skip_accept_encoding=True)
         declared = False

@@ -103,13 +103,14 @@ class Client:
         self._prefix = parts.path.rstrip("/") + "/v1"
         self._source = (source_ip, 0) if source_ip else None
         self._conn: http.client.HTTPConnection | None = None
+        self._ca_file = s.ca_file
 
     def _connect(self, timeout: float) -> http.client.HTTPConnection:
         if self._conn is None:
             if self._scheme == "https":
                 self._conn = http.client.HTTPSConnection(
                     self._hostname, self._port, timeout=timeout, source_address=self._source,
-                    context=ssl.create_default_context())
+                    context=ssl.create_default_context(cafile=self._ca_file))
             else:
                 self._conn = http.client.HTTPConnection(self._hostname, self._port, timeout=timeout,
                                                         source_address=self._source)
@@ -147,6 +148,11 @@ class Client:
             self._conn = None
 
     def _unreachable(self, exc: BaseException) -> ServiceUnavailable:
+        if isinstance(exc, ssl.SSLCertVerificationError):
+            return ServiceUnavailable(
+                f"the server at {self.url} presented a certificate that does not verify ({exc.verify_message}) "
+                f"against {self._ca_file or 'the system CAs'}; point VAULTLINK_CA_FILE at its deployment's "
+                "ca.pem (in the server's data dir).")
         kind = "timed out" if isinstance(exc, socket.timeout | TimeoutError) else exc.__class__.__name__
         return ServiceUnavailable(
             f"cannot reach the vaultlink server at {self.url} ({kind}); is `vaultlink serve` running?")

@@ -41,6 +41,7 @@ class Facts:
     host: str
     now: float  # a monotonic clock reading, for the throttle
     domain: str = ""  # the routing domain the request arrived in (netns mode: the vnet's namespace)
+    secure: bool = False  # it arrived over TLS
 
 
 @dataclass(slots=True)
@@ -212,7 +213,7 @@ def authentication(view: NetworkView, f: Facts, d: Decision, g: Gates) -> None:
     except E.VaultlinkError:
         g.count_anonymous(f.source_ip)
         raise
-    d.caller = replace(g.authenticate(token, f.source_ip), source_ip=f.source_ip)
+    d.caller = replace(g.authenticate(token, f.source_ip), source_ip=f.source_ip, secure_transport=f.secure)
 
 
 # 6 (continued). what each kind of credential may ever do

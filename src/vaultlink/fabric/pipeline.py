@@ -108,7 +108,7 @@ class Fabric:
             "decision": "denied",
         }
         facts = Facts(scope["method"], scope["path"], scope.get("headers", ()), local_ip, source_ip, host,
-                      time.monotonic(), domain)
+                      time.monotonic(), domain, scope.get("scheme") == "https")
         d = Decision(ep=ep, target=target)
         try:
             run_checks(view, facts, d, self.gates)

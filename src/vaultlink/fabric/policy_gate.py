@@ -39,7 +39,7 @@ class PolicyGate:
             source_ip=source_ip,
             now=datetime.now(UTC),
             requested_region=region,
-            secure_transport=False,
+            secure_transport=caller.secure_transport,
             endpoint=EndpointInfo(ep.id, ep.vnet_id) if ep is not None else None,
         )
 
@@ -48,7 +48,8 @@ class PolicyGate:
     ) -> None:
         # Decisions of a policy that reads no clock are a pure function of who/what/where: cache them
         # (per view generation, so a policy change is seen at once).
-        key = (ep.id, caller.arn, caller.account_id, action, resource, source_ip, region)
+        key = (ep.id, caller.arn, caller.account_id, action, resource, source_ip, region,
+               "tls" if caller.secure_transport else "")
         view, cache, clocked = self._cache
         if view is not self.fabric_view():
             view, cache, clocked = self._cache = (self.fabric_view(), {}, {})

@@ -21,6 +21,7 @@ import uvicorn
 
 from vaultlink.config import Config
 from vaultlink.errors import ServiceUnavailable
+from vaultlink.runtime.tls import Tls
 from vaultlink.service.core import Service
 
 
@@ -79,6 +80,7 @@ class Runtime:
         self.stopping = asyncio.Event()
         self.extra_info: dict[str, Any] = {}
         self.fabric: Any = None
+        self.tls: Tls | None = None  # set by the composition root when the config asks for TLS
 
     def set_app(self, app: Any) -> None:
         """Put another ASGI app (the fabric) in front of every listener."""
@@ -116,7 +118,12 @@ class Runtime:
             sock.listen(1024)
             sock.setblocking(False)
         loop = asyncio.get_running_loop()
-        server = await loop.create_server(self._protocol_factory(domain), sock=sock, backlog=1024)
+        if self.tls is not None:
+            ctx = await asyncio.to_thread(self.tls.context, host)  # a key and a signature: off the loop
+            server = await loop.create_server(self._protocol_factory(domain), sock=sock, backlog=1024, ssl=ctx,
+                                              ssl_handshake_timeout=self.config.header_timeout)
+        else:
+            server = await loop.create_server(self._protocol_factory(domain), sock=sock, backlog=1024)
         actual = sock.getsockname()[1]
         self.listeners[(domain, host, actual)] = server
         return int(actual)
@@ -174,7 +181,7 @@ class Runtime:
 
     @property
     def url(self) -> str:
-        return f"http://{self.config.public_address}:{self.port}"
+        return f"{'https' if self.tls is not None else 'http'}://{self.config.public_address}:{self.port}"
 
 
 def write_private(path: Path, text: str) -> None:

@@ -44,6 +44,7 @@ class Caller:
     vault_id: str | None = None  # agent credentials are bound to one vault
     container_id: str | None = None
     reregistration_required: bool = False
+    secure_transport: bool = False  # the request came over TLS (``aws:SecureTransport``)
 
 
 @dataclass
@@ -63,6 +64,7 @@ class Service:
     # seals secrets the service reads back (``service/sealing.py``); bootstrap loads the deployment's key,
     # a service built without one (unit tests) gets a key of its own
     sealing_key: bytes = field(default_factory=lambda: os.urandom(32), repr=False)
+    ca_pem: str = ""  # the deployment's CA certificate when the listeners speak TLS (``runtime/tls.py``)
 
     _remote: threading.local = field(default_factory=threading.local, repr=False)
 

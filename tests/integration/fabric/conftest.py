@@ -13,7 +13,10 @@ from tests.conftest import Server, start_server, stop_server
 
 
 def vm(source_ip: str, timeout: float = 15) -> httpx.Client:
-    return httpx.Client(transport=httpx.HTTPTransport(local_address=source_ip), trust_env=False, timeout=timeout)
+    """Raw requests from a machine's address. The listeners speak TLS only; these crafted requests do not
+    check the certificate (``tests/e2e/test_tls.py`` checks every listener's against the CA)."""
+    return httpx.Client(transport=httpx.HTTPTransport(local_address=source_ip, verify=False), trust_env=False,
+                        timeout=timeout)
 
 
 @dataclass
@@ -38,7 +41,7 @@ class Fab:
         return {"Host": self.host, "Authorization": f"Bearer {self.s.owner_key}"}
 
     def url(self, path: str = "/") -> str:
-        return f"http://{self.ip}:{self.port}{path}"
+        return f"https://{self.ip}:{self.port}{path}"
 
 
 def setup_fabric(s: Server, vnet_octet: int = 60) -> Fab:

@@ -4,13 +4,14 @@ oversize bodies. Each is refused with a code and audited, and everyone else keep
 from __future__ import annotations
 
 import socket
+import ssl
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.conftest import stop_server
+from tests.conftest import raw_connection, stop_server
 from tests.integration.fabric.conftest import Fab, setup_fabric, start_with_config, vm
 
 
@@ -25,15 +26,19 @@ def small(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fab]:
         stop_server(s)
 
 
+def connect(ip: str, port: int, source: str, wait: float | None = None) -> socket.socket:
+    return raw_connection(ip, port, source, wait)
+
+
 def raw(f: Fab, source: str, data: bytes, wait: float = 5.0, dest: str | None = None) -> bytes:
     """Send raw bytes from ``source`` to the endpoint (or ``dest``); return everything the server answers."""
-    with socket.create_connection((dest or f.ip, f.port), timeout=wait, source_address=(source, 0)) as sock:
+    with connect(dest or f.ip, f.port, source, wait) as sock:
         sock.sendall(data)
         out = b""
         try:
             while chunk := sock.recv(65536):
                 out += chunk
-        except (TimeoutError, ConnectionResetError):
+        except (TimeoutError, ConnectionResetError, ssl.SSLError):
             pass
     return out
 
@@ -81,8 +86,9 @@ def test_huge_headers_are_431_and_audited(small: Fab) -> None:
 def test_idle_and_slow_header_clients_are_timed_out_while_others_are_served(small: Fab) -> None:
     timeout = 1.0
     src_idle, src_slow = "127.63.1.30", "127.63.1.31"
-    idle = socket.create_connection((small.ip, small.port), source_address=(src_idle, 0))
-    slow = socket.create_connection((small.ip, small.port), source_address=(src_slow, 0))
+    idle = connect(small.ip, small.port, src_idle)
+    slow = connect(small.ip, small.port, src_slow)
+    silent = socket.create_connection((small.ip, small.port), source_address=("127.63.1.34", 0))  # no handshake
     try:
         idle.settimeout(timeout + 10)
         slow.settimeout(timeout + 10)
@@ -95,9 +101,13 @@ def test_idle_and_slow_header_clients_are_timed_out_while_others_are_served(smal
                 data += chunk
             assert status_and_code(data) == (408, "RequestTimeout")
         assert time.monotonic() - t0 < timeout + 5
+        silent.settimeout(timeout + 10)
+        assert silent.recv(65536) == b""  # a client that never starts TLS is dropped at the same deadline
+        assert time.monotonic() - t0 < timeout + 5
     finally:
         idle.close()
         slow.close()
+        silent.close()
     assert audited(small, src_idle, "RequestTimeout") and audited(small, src_slow, "RequestTimeout")
     still_serves(small, "127.63.1.33")
 

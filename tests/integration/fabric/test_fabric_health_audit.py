@@ -11,7 +11,7 @@ from tests.integration.fabric.conftest import Fab, vm
 
 
 def test_healthz(fab: Fab) -> None:
-    r = httpx.get(fab.s.url + "/healthz", trust_env=False)
+    r = httpx.get(fab.s.url + "/healthz", trust_env=False, verify=fab.s.verify)
     assert r.status_code == 200 and r.json()["status"] == "ok"
 
 
@@ -26,7 +26,7 @@ def _metric(text: str, name: str, **labels: str) -> float:
 
 
 def test_metrics_count_requests_by_endpoint_and_decision(fab: Fab) -> None:
-    before = httpx.get(fab.s.url + "/metrics", trust_env=False).text
+    before = httpx.get(fab.s.url + "/metrics", trust_env=False, verify=fab.s.verify).text
     ep = fab.endpoint["id"]
     with vm("127.60.1.20") as c:
         for _ in range(3):
@@ -34,7 +34,7 @@ def test_metrics_count_requests_by_endpoint_and_decision(fab: Fab) -> None:
         assert c.get(fab.url(), headers={"Host": fab.host}).status_code == 401
     with vm("127.0.0.1") as c:  # from the internet: unreachable
         assert c.get(fab.url(), headers=fab.headers()).status_code == 403
-    r = httpx.get(fab.s.url + "/metrics", trust_env=False)
+    r = httpx.get(fab.s.url + "/metrics", trust_env=False, verify=fab.s.verify)
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
     after = r.text
     assert _metric(after, "vaultlink_requests_total", endpoint=ep, decision="allowed") - _metric(

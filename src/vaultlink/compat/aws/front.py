@@ -21,7 +21,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from botocore.model import OperationModel
@@ -195,14 +195,14 @@ class AwsFront:
             ev["action"] = req.action
             d.target = self._target(fabric, ep, target, host, sig, service)
             facts = Facts(scope["method"], scope["path"], scope.get("headers", ()), local_ip, source_ip, host,
-                          time.monotonic(), domain)
+                          time.monotonic(), domain, scope.get("scheme") == "https")
             def verify(token: str | None, ip: str) -> Caller:
                 return self._verify(fabric, token, ip, scope, body, service)
 
             gates = _Gates(fabric.gates, req, verify)
             run_checks(fabric.view, facts, d, gates)
             assert d.caller is not None
-            caller = replace(d.caller, source_ip=source_ip)
+            caller = d.caller
             vault = self._named_vault(fabric, req, caller)
             if vault is not None:  # step 10: roles, identity policies and the vault's access policy
                 gates.authorize(caller, vault, req.action, vault.arn, ep, source_ip, d.region)

@@ -53,6 +53,8 @@ def vault_credentials(svc: Service, caller: Caller, vault_ref: str, api_port: in
         "created": rec["created"],
         "expires": rec["expires"],
         "scope": rec["scope"],
+        "tls": bool(svc.ca_pem),
+        "ca_pem": svc.ca_pem or None,  # the agent verifies the service against it
     }
 
 
