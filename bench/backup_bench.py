@@ -65,14 +65,14 @@ def private_story(svc: Service, work: Path, space: str = "127.10.0.0/16", subnet
     return creds
 
 
-def private_agent(svc: Service, work: Path) -> tuple[Any, list[int], Path]:
+def private_agent(svc: Service, work: Path, state_name: str = "vl-agent") -> tuple[Any, list[int], Path]:
     """The private story on ``svc`` (:func:`private_story`); returns ``run(cmd, *args)`` running
     ``vaultlink agent CMD`` as a machine in the vnet (JSON out), the list of each run's peak RSS (KiB), and
     the credentials file."""
     creds = private_story(svc, work)
     pw = work / "passphrase"
     pw.write_text(PASS)
-    state = work / "vl-agent"
+    state = work / state_name
     rss: list[int] = []
 
     def run(*args: str) -> Any:
@@ -85,10 +85,11 @@ def private_agent(svc: Service, work: Path) -> tuple[Any, list[int], Path]:
     return run, rss, creds
 
 
-def run_vaultlink(data: Path, work: Path, modify_fn: Any) -> dict[str, float]:
-    svc = Service(work / "vl-server")
+def run_vaultlink(data: Path, work: Path, modify_fn: Any, extra: tuple[str, ...] = (),
+                  name: str = "vl") -> dict[str, float]:
+    svc = Service(work / f"{name}-server", *extra)
     try:
-        run, rss, creds = private_agent(svc, work)
+        run, rss, creds = private_agent(svc, work, f"{name}-agent")
         reg = run("register", "--credentials", str(creds), "--source-ip", VM, "--dns",
                   f"127.0.0.1:{svc.info['dns_port']}", "--hostname", "bench-vm")
         print(f"vaultlink: registered {reg['container']} from {VM} through the private endpoint")
@@ -101,7 +102,7 @@ def run_vaultlink(data: Path, work: Path, modify_fn: Any) -> dict[str, float]:
         out["read_2"] = res["b2"]["stats"]["bytes_read"]
         out["repo_size"] = du(svc.data_dir / "blobs")
         rp = res["b2"]["recovery_point"]["id"]
-        out["restore"] = timed(lambda: run("restore", rp, "--no-progress", "--target", str(work / "vl-out")))
+        out["restore"] = timed(lambda: run("restore", rp, "--no-progress", "--target", str(work / f"{name}-out")))
         out["retries"] = res["b1"]["retries"] + res["b2"]["retries"]
         # the vault really denies the public side, and every byte went through the private endpoint
         denied = svc.cli("audit", "list", "--vault", "bench", "--decision", "denied")
@@ -220,6 +221,8 @@ def main() -> None:
     ap.add_argument("--skip-restic", action="store_true")
     ap.add_argument("--skip-borg", action="store_true")
     ap.add_argument("--keep", action="store_true")
+    ap.add_argument("--tls-cost", action="store_true",
+                    help="also run vaultlink with tls = false on the same data and report what TLS costs")
     ap.add_argument("--small-files", type=int, default=0,
                     help="instead of the mixed dataset: this many files of 1-8 KiB (the issue's 10k/100k/1M runs)")
     a = ap.parse_args()
@@ -234,7 +237,8 @@ def main() -> None:
     total = du(data_root)
     print(f"dataset: {len(files)} files, {total / MiB:.0f} MiB, generated in {time.perf_counter() - t:.1f}s")
     vl_data, rs_data, bg_data = work / "vl" / "data", work / "rs" / "data", work / "bg" / "data"
-    for d in (vl_data, rs_data, bg_data):
+    plain_data = work / "plain" / "data"
+    for d in (vl_data, rs_data, bg_data, *((plain_data,) if a.tls_cost else ())):
         d.parent.mkdir()
         shutil.copytree(data_root, d)
     shutil.rmtree(data_root)
@@ -243,6 +247,14 @@ def main() -> None:
     print("vaultlink:", {k: round(v, 3) for k, v in vl.items()})
     ok = same_tree(vl_data, work / "vl-out" / "data")
     print(f"vaultlink restore identical to the source: {ok}")
+    if a.tls_cost:
+        (work / "plain.toml").write_text("tls = false\n")
+        plain = run_vaultlink(plain_data, work, lambda: modify([plain_data / p for p in rel]),
+                              ("--config", str(work / "plain.toml")), "plain")
+        print("vaultlink, plain HTTP:", {k: round(v, 3) for k, v in plain.items()})
+        for step in ("backup1", "backup2", "restore"):
+            print(f"TLS cost, {step}: {vl[step]:.2f} s with TLS vs {plain[step]:.2f} s plain = "
+                  f"{plain[step] / vl[step]:.2f} x the plain throughput (target >= 0.90)")
     engine = engine_first_backup(rs_data, work)
     print(f"engine alone, first backup: {total / MiB / engine:,.0f} MiB/s ({engine:.2f} s); through the private "
           f"endpoint: {vl['backup1'] and total / MiB / vl['backup1']:,.0f} MiB/s = {engine / vl['backup1']:.2f} x the "

@@ -8,6 +8,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+import dns.message
+import dns.query
 import pytest
 from botocore.exceptions import ClientError
 from tests.awsclients import client
@@ -167,3 +169,66 @@ def test_peering_and_teardown(aws: Server) -> None:
     with pytest.raises(ClientError) as out:
         ec2.describe_vpcs(VpcIds=[a])
     assert code(out) == "InvalidVpcID.NotFound"
+
+
+def test_security_groups_and_private_dns_of_a_vpc_endpoint(aws: Server) -> None:
+    s = aws
+    key = aws_key(s)
+    ec2 = client(key, "ec2", s.url, ca=s.ca)
+    vpc = ec2.create_vpc(CidrBlock="127.43.0.0/16")["Vpc"]["VpcId"]
+    sub = ec2.create_subnet(VpcId=vpc, CidrBlock="127.43.0.0/20")["Subnet"]["SubnetId"]
+    sg = ec2.create_security_group(GroupName="https-from-a", Description="443 from 127.43.1.0/24", VpcId=vpc)
+    gid = sg["GroupId"]
+    ec2.authorize_security_group_ingress(GroupId=gid, IpPermissions=[
+        {"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "IpRanges": [{"CidrIp": "127.43.1.0/24"}]}])
+    shown = ec2.describe_security_groups(GroupIds=[gid])["SecurityGroups"][0]
+    assert shown["VpcId"] == vpc and shown["IpPermissions"][0]["IpRanges"][0]["CidrIp"] == "127.43.1.0/24"
+    with pytest.raises(ClientError) as out:
+        ec2.create_security_group(GroupName="https-from-a", Description="again", VpcId=vpc)
+    assert code(out) == "InvalidGroup.Duplicate"
+    ep = ec2.create_vpc_endpoint(VpcId=vpc, SubnetIds=[sub], ServiceName=f"com.amazonaws.{REGION}.backup",
+                                 SecurityGroupIds=[gid], PrivateDnsEnabled=True)["VpcEndpoint"]
+    eid = ep["VpcEndpointId"]
+    assert ep["Groups"] == [{"GroupId": gid, "GroupName": "https-from-a"}]
+    ip = s.ok("endpoint", "show", eid)["ips"][0]
+    url = f"https://{ip}:{s.info['api_port']}"
+    a = client(key, "backup", url, source_ip="127.43.1.10", ca=s.ca)
+    b = client(key, "backup", url, source_ip="127.43.2.10", ca=s.ca)
+    a.list_backup_vaults()
+    with pytest.raises(ClientError) as out:
+        b.list_backup_vaults()
+    assert code(out) == "AccessDeniedException" and "security group" in str(out.value)
+    ec2.authorize_security_group_ingress(GroupId=gid, IpProtocol="tcp", FromPort=443, ToPort=443,
+                                         CidrIp="127.43.2.0/24")
+    b.list_backup_vaults()  # the endpoint follows its group at once
+    ec2.revoke_security_group_ingress(GroupId=gid, IpPermissions=[
+        {"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "IpRanges": [{"CidrIp": "127.43.2.0/24"}]}])
+    with pytest.raises(ClientError):
+        b.list_backup_vaults()
+    with pytest.raises(ClientError) as out:
+        ec2.delete_security_group(GroupId=gid)  # attached
+    assert code(out) == "DependencyViolation"
+    other = ec2.create_security_group(GroupName="all-vpc", Description="443 from the VPC", VpcId=vpc)["GroupId"]
+    ec2.authorize_security_group_ingress(GroupId=other, IpPermissions=[
+        {"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "IpRanges": [{"CidrIp": "127.43.0.0/16"}]}])
+    ec2.modify_vpc_endpoint(VpcEndpointId=eid, AddSecurityGroupIds=[other], RemoveSecurityGroupIds=[gid])
+    assert [g["GroupId"] for g in ec2.describe_vpc_endpoints(VpcEndpointIds=[eid])["VpcEndpoints"][0]["Groups"]] \
+        == [other]
+    b.list_backup_vaults()
+    ec2.delete_security_group(GroupId=gid)
+    with pytest.raises(ClientError) as out:
+        ec2.describe_security_groups(GroupIds=[gid])
+    assert code(out) == "InvalidGroup.NotFound"
+
+    # private DNS: the regional name answers the endpoint's IP inside the VPC only while it is enabled
+    def regional(source: str) -> list[str]:
+        q = dns.message.make_query(f"backup.{REGION}.vaultlink.internal", "A")
+        ans = dns.query.udp(q, "127.0.0.1", port=s.info["dns_port"], source=source, timeout=5)
+        return [r.address for rr in ans.answer for r in rr if rr.rdtype == 1]
+
+    assert regional("127.43.1.10") == [ip]
+    ec2.modify_vpc_endpoint(VpcEndpointId=eid, PrivateDnsEnabled=False)
+    assert ec2.describe_vpc_endpoints(VpcEndpointIds=[eid])["VpcEndpoints"][0]["PrivateDnsEnabled"] is False
+    assert regional("127.43.1.10") != [ip]
+    ec2.modify_vpc_endpoint(VpcEndpointId=eid, PrivateDnsEnabled=True)
+    assert regional("127.43.1.10") == [ip]

@@ -185,6 +185,7 @@ class EndpointRecord(_Common, total=False):
     private_dns_enabled: bool
     policy: dict[str, Any]
     security_group: SecurityGroup
+    security_group_ids: list[str]  # EC2 security groups attached (their rules make up security_group)
     connection: Connection
     tags: dict[str, str]
     created: float

@@ -16,8 +16,8 @@ from vaultlink.domain import connections as conns
 from vaultlink.domain import endpoint_names as epnames
 from vaultlink.domain import endpoints as dom
 from vaultlink.domain import security_groups as sgs
-from vaultlink.domain.records import EndpointRecord, read_vnet, require_endpoint, require_vault
-from vaultlink.errors import AlreadyExists, InvalidInput, NotFound
+from vaultlink.domain.records import EndpointRecord, find_endpoints, read_vnet, require_endpoint, require_vault
+from vaultlink.errors import AlreadyExists, InvalidInput, NotFound, PrivateDnsConflict
 from vaultlink.ports import Txn
 from vaultlink.service.core import Caller, Service, authorize
 from vaultlink.service.endpoints import add_storage_account, find_endpoint, scope_of
@@ -51,6 +51,24 @@ def get_policy(svc: Service, caller: Caller, ref: str) -> dict[str, Any]:
         e = find_endpoint(txn, ref, caller.account_id)
         authorize(txn, caller, "network.read", scope_of(e))
         return {"endpoint_id": e["id"], "policy": e["policy"], "default": e["policy"] == dom.DEFAULT_POLICY}
+
+
+def set_private_dns(svc: Service, caller: Caller, ref: str, enabled: bool) -> dict[str, Any]:
+    """Turn a service endpoint's private DNS on or off (the regional name answers its IP inside its vnet);
+    one endpoint per service and vnet may have it."""
+    with svc.store.transaction() as txn:
+        e = _mutable(txn, caller, ref, "network.write")
+        if e.get("kind") != "service":
+            raise InvalidInput("private DNS is a setting of service endpoints; a resource endpoint's names come "
+                               "from its DNS zone integration.", field="private_dns")
+        if enabled and any(o["id"] != e["id"] and o.get("kind") == "service" and o.get("service") == e.get("service")
+                           and o.get("private_dns_enabled") for o in find_endpoints(txn, parent_id=e["vnet_id"])):
+            raise PrivateDnsConflict(f"another {e.get('service')} endpoint of this vnet has private DNS enabled; "
+                                     "disable it there first.", field="private_dns")
+        e["private_dns_enabled"] = bool(enabled)
+        txn.update("endpoint", e["id"], e)
+    svc.fire(EndpointsChanged())
+    return {"endpoint_id": e["id"], "private_dns_enabled": bool(enabled)}
 
 
 # --- security group ----------------------------------------------------------------------------

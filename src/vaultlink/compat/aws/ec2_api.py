@@ -16,6 +16,7 @@ from typing import Any
 from vaultlink import errors as E
 from vaultlink.compat.aws.backup_api import AwsCall, Handler
 from vaultlink.service import endpoint_settings, endpoints, networks
+from vaultlink.service import vpc_security_groups as G
 
 SERVICES = ("backup", "backup-gateway")
 
@@ -142,7 +143,7 @@ def _service_of(call: AwsCall, name: str) -> str:
     raise _nf("InvalidServiceName", f"The Vpc Endpoint Service '{name}' does not exist")
 
 
-def _endpoint_out(e: dict[str, Any]) -> dict[str, Any]:
+def _endpoint_out(e: dict[str, Any], groups: dict[str, str] | None = None) -> dict[str, Any]:
     names = []
     for c in e.get("ip_configs") or []:
         if c.get("fqdn"):
@@ -155,7 +156,9 @@ def _endpoint_out(e: dict[str, Any]) -> dict[str, Any]:
             "PrivateDnsEnabled": bool(e.get("private_dns_enabled")), "RequesterManaged": False,
             "NetworkInterfaceIds": [f"eni-{e['id'][3:]}"], "DnsEntries": names,
             "CreationTimestamp": e.get("created"), "Tags": _tag_list(e.get("tags")),
-            "IpAddressType": "ipv4", "DnsOptions": {"DnsRecordIpType": "ipv4"}}
+            "IpAddressType": "ipv4", "DnsOptions": {"DnsRecordIpType": "ipv4"},
+            "Groups": [{"GroupId": g, "GroupName": (groups or {}).get(g, g)}
+                       for g in e.get("security_group_ids") or []]}
 
 
 def _region_endpoints(call: AwsCall) -> list[dict[str, Any]]:
@@ -195,8 +198,21 @@ def create_vpc_endpoint(call: AwsCall, p: dict[str, Any]) -> dict[str, Any]:
                             "private_dns": p.get("PrivateDnsEnabled", True), "tags": tags or None}
     if p.get("PolicyDocument"):
         body["policy"] = _policy(p["PolicyDocument"])
+    groups = list(dict.fromkeys(p.get("SecurityGroupIds") or []))
+    if groups:
+        known = {g["id"]: g for g in G.list_groups(call.svc, call.caller)}
+        bad = [g for g in groups if g not in known or known[g]["vnet_id"] != v["id"]]
+        if bad:
+            raise _nf("InvalidGroup.NotFound", f"The security group '{bad[0]}' does not exist in {v['id']}")
     e = endpoints.create_endpoint(call.svc, call.caller, body)
-    return {"VpcEndpoint": _endpoint_out(e), "ClientToken": p.get("ClientToken")}
+    if groups:
+        G.set_endpoint_groups(call.svc, call.caller, e["id"], groups)
+        e = _endpoint(call, e["id"])
+    return {"VpcEndpoint": _endpoint_out(e, _group_names(call)), "ClientToken": p.get("ClientToken")}
+
+
+def _group_names(call: AwsCall) -> dict[str, str]:
+    return {g["id"]: g["name"] for g in G.list_groups(call.svc, call.caller)}
 
 
 def describe_vpc_endpoints(call: AwsCall, p: dict[str, Any]) -> dict[str, Any]:
@@ -208,18 +224,32 @@ def describe_vpc_endpoints(call: AwsCall, p: dict[str, Any]) -> dict[str, Any]:
     missing = want - {e["id"] for e in found}
     if missing:
         raise _nf("InvalidVpcEndpointId.NotFound", f"The Vpc Endpoint Id '{sorted(missing)[0]}' does not exist")
-    return {"VpcEndpoints": [_endpoint_out(e) for e in found]}
+    names = _group_names(call)
+    return {"VpcEndpoints": [_endpoint_out(e, names) for e in found]}
 
 
 def modify_vpc_endpoint(call: AwsCall, p: dict[str, Any]) -> dict[str, Any]:
     e = _endpoint(call, p["VpcEndpointId"])
     if p.get("ResetPolicy") and p.get("PolicyDocument"):
         raise E.InvalidInput("give PolicyDocument or ResetPolicy, not both.", field="ResetPolicy")
-    unsupported = [k for k in ("AddSubnetIds", "RemoveSubnetIds", "AddSecurityGroupIds", "RemoveSecurityGroupIds",
-                               "PrivateDnsEnabled", "AddRouteTableIds", "RemoveRouteTableIds") if p.get(k) is not None]
+    unsupported = [k for k in ("AddSubnetIds", "RemoveSubnetIds", "AddRouteTableIds", "RemoveRouteTableIds")
+                   if p.get(k)]
     if unsupported:
-        raise E.InvalidInput(f"{', '.join(unsupported)} cannot be changed here yet; only the policy "
-                             "(PolicyDocument, ResetPolicy).", field=unsupported[0])
+        raise E.InvalidInput(f"{', '.join(unsupported)}: an endpoint here keeps the one subnet it was made in.",
+                             field=unsupported[0])
+    if p.get("AddSecurityGroupIds") or p.get("RemoveSecurityGroupIds"):
+        have = list(e.get("security_group_ids") or [])
+        gone = set(p.get("RemoveSecurityGroupIds") or [])
+        missing = sorted(gone - set(have))
+        if missing:
+            raise _nf("InvalidGroup.NotFound", f"The security group '{missing[0]}' is not attached to {e['id']}")
+        want = [g for g in have if g not in gone] + [g for g in p.get("AddSecurityGroupIds") or [] if g not in have]
+        if not want:
+            raise E.InvalidInput("an endpoint keeps at least one security group once it has one.",
+                                 field="RemoveSecurityGroupIds")
+        G.set_endpoint_groups(call.svc, call.caller, e["id"], want)
+    if p.get("PrivateDnsEnabled") is not None:
+        endpoint_settings.set_private_dns(call.svc, call.caller, e["id"], p["PrivateDnsEnabled"])
     if p.get("ResetPolicy"):
         endpoint_settings.reset_policy(call.svc, call.caller, e["id"])
     elif p.get("PolicyDocument"):

@@ -7,6 +7,7 @@ from vaultlink.compat.aws import backup_api as V
 from vaultlink.compat.aws import backup_jobs as J
 from vaultlink.compat.aws import backup_plans as P
 from vaultlink.compat.aws import ec2_api as N
+from vaultlink.compat.aws import ec2_groups as S
 from vaultlink.compat.aws.backup_api import Handler
 
 BACKUP: dict[str, Handler] = {
@@ -51,5 +52,5 @@ BACKUP: dict[str, Handler] = {
     "TagResource": V.tag_resource,
     "UntagResource": V.untag_resource,
 }
-EC2: dict[str, Handler] = N.EC2_HANDLERS
+EC2: dict[str, Handler] = {**N.EC2_HANDLERS, **S.HANDLERS}
 STS: dict[str, Handler] = N.STS_HANDLERS
