@@ -232,3 +232,13 @@ def test_security_groups_and_private_dns_of_a_vpc_endpoint(aws: Server) -> None:
     assert regional("127.43.1.10") != [ip]
     ec2.modify_vpc_endpoint(VpcEndpointId=eid, PrivateDnsEnabled=True)
     assert regional("127.43.1.10") == [ip]
+
+
+def test_endpoint_services_follow_the_region_s_partition(aws: Server) -> None:
+    key = aws_key(aws)
+    china = client(key, "ec2", aws.url, region="cn-north-1", ca=aws.ca).describe_vpc_endpoint_services()
+    assert china["ServiceNames"] == ["cn.com.amazonaws.cn-north-1.backup"]  # no backup gateway there
+    assert china["ServiceDetails"][0]["PrivateDnsName"] == "backup.cn-north-1.vaultlink.internal"
+    us = client(key, "ec2", aws.url, region="us-east-1", ca=aws.ca).describe_vpc_endpoint_services(
+        ServiceNames=["com.amazonaws.us-east-1.backup-gateway"])
+    assert us["ServiceNames"] == ["com.amazonaws.us-east-1.backup-gateway"]

@@ -98,3 +98,37 @@ def test_the_aws_seed_story_with_the_aws_cli_inside_the_vpc(server: Server, tmp_
     r = subprocess.run([*s.prefix, VAULTLINK, "vnet", "exec", "app", "--", sys.executable, "-c", script, inside],
                        env=env, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0 and json.loads(r.stdout) == ["app-vault"], r.stderr
+
+    # a machine of the VPC backs up; the AWS CLI in the VPC queues a backup and a restore job on it
+    creds = tmp_path / "app.creds"
+    assert s.cli("vault", "credentials", "app-vault", "-o", str(creds), json_out=False).exit_code == 0
+    (tmp_path / "pw").write_text("correct horse battery staple\n")
+    agent = ("--state-dir", str(tmp_path / "agent"), "--passphrase-file", str(tmp_path / "pw"))
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a.txt").write_text("kept by a job the AWS CLI started\n" * 1000)
+
+    def vm(*args: str) -> None:
+        r = subprocess.run([*s.prefix, VAULTLINK, "vnet", "exec", "app", "--", VAULTLINK, *args], env=s.env(),
+                           capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0, (args, r.stdout, r.stderr)
+
+    vm("agent", "register", "--credentials", str(creds), "--hostname", "app-vm", *agent)
+    vm("agent", "backup", str(src), *agent)
+    resource = ok(aws(s, env, "backup", "list-protected-resources", vm="app", url=inside))["Results"][0]
+    role = f"arn:aws:iam::{key['account_id']}:role/backup"
+    job = ok(aws(s, env, "backup", "start-backup-job", "--backup-vault-name", "app-vault", "--resource-arn",
+                 resource["ResourceArn"], "--iam-role-arn", role, vm="app", url=inside))["BackupJobId"]
+    vm("agent", "run", "--once", *agent)
+    done = ok(aws(s, env, "backup", "describe-backup-job", "--backup-job-id", job, vm="app", url=inside))
+    assert done["State"] == "COMPLETED", done
+    target = tmp_path / "restored"
+    restore = ok(aws(s, env, "backup", "start-restore-job", "--recovery-point-arn", done["RecoveryPointArn"],
+                     "--iam-role-arn", role, "--metadata", f"target={target}", vm="app", url=inside))["RestoreJobId"]
+    vm("agent", "run", "--once", *agent)
+    assert ok(aws(s, env, "backup", "describe-restore-job", "--restore-job-id", restore, vm="app",
+                  url=inside))["Status"] == "COMPLETED"
+    assert (target / "src" / "a.txt").read_text() == (src / "a.txt").read_text()
+    points = ok(aws(s, env, "backup", "list-recovery-points-by-backup-vault", "--backup-vault-name", "app-vault",
+                    vm="app", url=inside))["RecoveryPoints"]
+    assert done["RecoveryPointArn"] in [p["RecoveryPointArn"] for p in points] and len(points) == 2
