@@ -19,6 +19,7 @@ import os
 import platform
 import shutil
 import signal
+import ssl
 import subprocess
 import sys
 import time
@@ -182,10 +183,16 @@ class Service:
         req = urllib.request.Request(self.url + "/v1" + path, data=data, method=method,
                                      headers={"authorization": f"Bearer {self.key}",
                                               "content-type": "application/json"})
-        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}),
+                                             urllib.request.HTTPSHandler(context=self.tls()))
         with opener.open(req, timeout=60) as resp:
             raw = resp.read()
         return json.loads(raw) if raw else None
+
+    def tls(self) -> ssl.SSLContext:
+        """A client context trusting this deployment's CA (``<data dir>/ca.pem``)."""
+        ca = self.data_dir / "ca.pem"
+        return ssl.create_default_context(cafile=str(ca)) if ca.exists() else ssl.create_default_context()
 
     def stop(self) -> None:
         if self.proc.poll() is None:

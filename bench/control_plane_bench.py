@@ -35,13 +35,14 @@ class Api:
     def __init__(self, svc: Service) -> None:
         self.base = svc.url + "/v1"
         self.key = (svc.data_dir / "owner.key").read_text().strip()
+        self.context = svc.tls()
 
     def call(self, method: str, path: str, body: Any = None) -> tuple[float, Any]:
         data = json.dumps(body).encode() if body is not None else None
         headers = {"Authorization": f"Bearer {self.key}", "content-type": "application/json"}
         req = urllib.request.Request(self.base + path, data=data, method=method, headers=headers)
         t = time.perf_counter()
-        with urllib.request.urlopen(req, timeout=120) as resp:
+        with urllib.request.urlopen(req, timeout=120, context=self.context) as resp:
             out = json.loads(resp.read() or b"null")
         return time.perf_counter() - t, out
 

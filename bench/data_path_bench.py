@@ -26,6 +26,7 @@ import asyncio
 import json
 import os
 import shutil
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -114,15 +115,20 @@ def start_bare(tmp: Path, body: bytes) -> tuple[subprocess.Popen[bytes], int]:
 
 
 class Target:
-    def __init__(self, name: str, ip: str, port: int, host: str, src: str, key: str) -> None:
+    def __init__(self, name: str, ip: str, port: int, host: str, src: str, key: str,
+                 tls: ssl.SSLContext | None = None) -> None:
         self.name, self.ip, self.port, self.host, self.src, self.key = name, ip, port, host, src, key
+        self.tls = tls  # the product's listeners speak TLS (its deployment CA); the bare app plain HTTP
 
     def head(self, method: str, path: str, extra: str = "", host: str | None = None, key: str | None = None) -> bytes:
         return (f"{method} {path} HTTP/1.1\r\nHost: {host or self.host}\r\nAuthorization: Bearer {key or self.key}"
                 f"\r\n{extra}\r\n").encode()
 
     async def connect(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-        return await asyncio.open_connection(self.ip, self.port, local_addr=(self.src, 0), limit=1 << 22)
+        if self.tls is None:
+            return await asyncio.open_connection(self.ip, self.port, local_addr=(self.src, 0), limit=1 << 22)
+        return await asyncio.open_connection(self.ip, self.port, local_addr=(self.src, 0), limit=1 << 22,
+                                             ssl=self.tls, server_hostname=self.host)
 
 
 async def read_response(reader: asyncio.StreamReader, sink: bool = False) -> tuple[int, int]:
@@ -221,15 +227,16 @@ def main() -> None:
         w = setup(svc)
         port = int(svc.info["api_port"])
         ip = w["ep"]["ip_configs"][0]["ip"]
+        tls = svc.tls() if svc.url.startswith("https") else None
         pub = Target("public", "127.0.0.1", port, f"{w['pub']['id']}.l1.backup.vaultlink.internal", "127.0.0.1",
-                     svc.key)
+                     svc.key, tls)
         priv = Target("private", ip, port, f"{w['priv']['id']}.privatelink.l1.backup.vaultlink.internal",
-                      PRIVATE_SRC, svc.key)
+                      PRIVATE_SRC, svc.key, tls)
         st_pub, st_priv = register(svc, tmp, "pub", "127.0.0.1"), register(svc, tmp, "priv", PRIVATE_SRC)
         priv_ip = {c["fqdn"]: c["ip"] for c in svc.api("GET", f"/endpoints/{w['ep']['id']}")["ip_configs"]}
         blob_pub = f"{st_pub['write_account']}.blob.vaultlink.internal"
         blob_priv = f"{st_priv['write_account']}.privatelink.blob.vaultlink.internal"
-        priv_blob = Target("private", priv_ip[blob_priv], port, blob_priv, PRIVATE_SRC, svc.key)
+        priv_blob = Target("private", priv_ip[blob_priv], port, blob_priv, PRIVATE_SRC, svc.key, tls)
         body = asyncio.run(_body(pub))
         bare, bare_port = start_bare(tmp, body)
         bare_t = Target("bare", "127.0.0.1", bare_port, "bare", "127.0.0.1", "x")
