@@ -36,20 +36,22 @@ def cluster(tmp_path: Path) -> Iterator[tuple[Server, Server, str]]:
     cfg.write_text(f'metadata_url = "{url}"\nblob_url = "file://{tmp_path / "blobs"}"\n'
                    f'sealing_key = "{base64.b64encode(os.urandom(32)).decode()}"\n')
     a = start_server(tmp_path / "a", ("--config", str(cfg)), timeout=60)
-    b = start_server(tmp_path / "b", ("--config", str(cfg)), timeout=60)
-    # one deployment, one CA: the first server made it, the second read it from the store
-    assert (a.data_dir / "ca.pem").read_text() == (b.data_dir / "ca.pem").read_text()
-    # a server without the deployment's sealing key cannot open the CA's key: it stops, saying why
-    lone = tmp_path / "lone.toml"
-    lone.write_text(f'metadata_url = "{url}"\n')
-    with pytest.raises(RuntimeError, match="sealing_key"):
-        start_server(tmp_path / "c", ("--config", str(lone)), timeout=60)
-    (b.data_dir / "owner.key").write_text(a.owner_key + "\n")  # one deployment: the owner the first server made
+    servers = [a]
     try:
+        b = start_server(tmp_path / "b", ("--config", str(cfg)), timeout=60)
+        servers.append(b)
+        # one deployment, one CA: the first server made it, the second read it from the store
+        assert (a.data_dir / "ca.pem").read_text() == (b.data_dir / "ca.pem").read_text()
+        # a server without the deployment's sealing key cannot open the CA's key: it stops, saying why
+        lone = tmp_path / "lone.toml"
+        lone.write_text(f'metadata_url = "{url}"\n')
+        with pytest.raises(RuntimeError, match="sealing_key"):
+            start_server(tmp_path / "c", ("--config", str(lone)), timeout=60)
+        (b.data_dir / "owner.key").write_text(a.owner_key + "\n")  # one deployment: the first server's owner
         yield a, b, schema
     finally:
-        stop_server(b)
-        stop_server(a)
+        for srv in reversed(servers):
+            stop_server(srv)
         with admin.begin() as conn:
             conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
         admin.dispose()
