@@ -18,24 +18,22 @@ def _aws_key_aad(key_id: str) -> bytes:
     return f"api_key/{key_id}".encode()
 
 
+def key_record(svc: Service, principal: PrincipalRecord, key_id: str, description: str,
+               secret_hash: str) -> ApiKeyRecord:
+    """A new active key of ``principal`` (an API key, or with the AWS fields added, an AWS access key)."""
+    return {"id": key_id, "account_id": principal["account_id"], "parent_id": principal["id"], "name": None,
+            "principal": principal["arn"], "description": description, "secret_hash": secret_hash,
+            "status": "Active", "created": svc.clock.now()}
+
+
 def new_aws_key(txn: Txn, svc: Service, principal: PrincipalRecord, description: str) -> tuple[ApiKeyRecord, str]:
     """An AWS access key (``AKIA`` and 16 base32 characters, as AWS forms them) and its 40-character secret,
     kept sealed (``service/sealing.py``): SigV4 needs the secret itself to recompute a signature."""
     key_id = "AKIA" + "".join(secrets.choice(_AWS_ID_CHARS) for _ in range(16))
     secret = secrets.token_urlsafe(30)[:40]
-    rec: ApiKeyRecord = {
-        "id": key_id,
-        "account_id": principal["account_id"],
-        "parent_id": principal["id"],
-        "name": None,
-        "principal": principal["arn"],
-        "description": description,
-        "secret_hash": "",  # never a vlk_ token: an AWS key only signs (SigV4)
-        "status": "Active",
-        "created": svc.clock.now(),
-        "aws": True,
-        "secret_sealed": sealing.seal(svc.sealing_key, secret.encode(), _aws_key_aad(key_id)),
-    }
+    rec = key_record(svc, principal, key_id, description, "")  # no hash: never a vlk_ token, it only signs
+    rec["aws"] = True
+    rec["secret_sealed"] = sealing.seal(svc.sealing_key, secret.encode(), _aws_key_aad(key_id))
     txn.insert("api_key", key_id, rec)
     return rec, secret
 

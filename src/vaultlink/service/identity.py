@@ -35,7 +35,7 @@ from vaultlink.errors import (
     Unauthenticated,
 )
 from vaultlink.ports import Txn
-from vaultlink.service.aws_keys import new_aws_key
+from vaultlink.service.aws_keys import key_record, new_aws_key
 from vaultlink.service.core import Caller, Service, allowed, authorize
 from vaultlink.service.events import KeysChanged, RolesChanged
 
@@ -51,17 +51,7 @@ def _new_key(
 ) -> tuple[ApiKeyRecord, str]:
     key_id = "AK" + secrets.token_hex(8).upper()
     secret = secrets.token_urlsafe(32)
-    rec: ApiKeyRecord = {
-        "id": key_id,
-        "account_id": principal["account_id"],
-        "parent_id": principal["id"],
-        "name": None,
-        "principal": principal["arn"],
-        "description": description,
-        "secret_hash": _hash(secret),
-        "status": "Active",
-        "created": svc.clock.now(),
-    }
+    rec = key_record(svc, principal, key_id, description, _hash(secret))
     txn.insert("api_key", key_id, rec)
     return rec, f"{KEY_PREFIX}_{key_id}_{secret}"
 

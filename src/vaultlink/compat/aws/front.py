@@ -158,8 +158,8 @@ class AwsFront:
             return restjson.parse_input(req.op, req.labels, req.query, headers, req.body)
         return query.parse_input(req.op, req.form)
 
-    def _answer(self, service: str, req: AwsRequest | None, result: Any, rid: str) -> tuple[int, list[Any], bytes]:
-        assert req is not None
+    @staticmethod
+    def _answer(service: str, req: AwsRequest, result: Any, rid: str) -> tuple[int, list[Any], bytes]:
         if req.protocol == "rest-json":
             return restjson.response(req.op, result)
         return query.response(req.op, result, rid, "ec2" if service == "ec2" else "query")
