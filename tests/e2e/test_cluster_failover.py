@@ -1,0 +1,107 @@
+"""Two servers of one deployment on one machine (one PostgreSQL, one blob directory, ``shared_ports``: the
+kernel spreads connections over both): one is killed with SIGKILL while a machine backs up through a
+private endpoint; the backup finishes through the other, and the point restores byte for byte (issue #18)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from tests.conftest import VAULTLINK, Server, start_server, stop_server
+from tests.e2e.test_private_backup import Vm, make_data, private_vault, tree
+
+PG = os.environ.get("VAULTLINK_TEST_POSTGRES_URL")
+VM = "127.10.1.10"
+
+
+def free_port() -> int:
+    """A port free for TCP and UDP on 127.0.0.1 (the API and the DNS responder)."""
+    for _ in range(50):
+        with socket.socket() as t:
+            t.bind(("127.0.0.1", 0))
+            port = int(t.getsockname()[1])
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
+                try:
+                    u.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+            return port
+    raise AssertionError("no free port")
+
+
+@pytest.fixture
+def pair(tmp_path: Path) -> Iterator[tuple[Server, Callable[[], Server]]]:
+    """Server A, and a function that starts B (same config and ports) when the test wants it."""
+    if not PG:
+        if os.environ.get("CI"):
+            pytest.fail("VAULTLINK_TEST_POSTGRES_URL is unset in CI: the cluster test must run")
+        pytest.skip("set VAULTLINK_TEST_POSTGRES_URL (./scripts/test starts PostgreSQL)")
+    schema = "failover_" + secrets.token_hex(4)
+    admin = create_engine(PG)
+    with admin.begin() as conn:
+        conn.execute(text(f"CREATE SCHEMA {schema}"))
+    cfg = tmp_path / "pair.toml"
+    cfg.write_text(f'metadata_url = "{PG}?options=-csearch_path%3D{schema}"\n'
+                   f'blob_url = "file://{tmp_path / "blobs"}"\nshared_ports = true\nprune_worker = false\n'
+                   f'sealing_key = "{base64.b64encode(os.urandom(32)).decode()}"\n')
+    ports = ("--api-port", str(free_port()), "--dns-port", str(free_port()))
+    servers: list[Server] = []
+
+    def start_b() -> Server:
+        b = start_server(tmp_path / "b", ("--config", str(cfg), *ports), timeout=60)
+        servers.append(b)
+        assert a.info["api_port"] == b.info["api_port"] and a.info["dns_port"] == b.info["dns_port"]
+        (b.data_dir / "owner.key").write_text(a.owner_key + "\n")
+        return b
+
+    try:
+        a = start_server(tmp_path / "a", ("--config", str(cfg), *ports), timeout=60)
+        servers.append(a)
+        yield a, start_b
+    finally:
+        for srv in reversed(servers):
+            stop_server(srv)
+        with admin.begin() as conn:
+            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+        admin.dispose()
+
+
+def test_a_server_killed_during_a_backup_leaves_the_other_to_finish_it(
+        pair: tuple[Server, Callable[[], Server]], tmp_path: Path) -> None:
+    a, start_b = pair
+    _vid, creds = private_vault(a, tmp_path)
+    vm = Vm(a, tmp_path, "vm-a", VM)
+    assert vm.register(creds, f"127.0.0.1:{a.info['dns_port']}").exit_code == 0
+    src = make_data(tmp_path / "src", 480)
+    backup = subprocess.Popen([VAULTLINK, "agent", "backup", str(src), "--state-dir", str(vm.state),
+                               "--passphrase-file", str(vm.pw), "--no-progress", "-o", "json"], env=a.env(),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60  # the upload has begun: the agent's kept-alive connections are A's
+    while not list((tmp_path / "blobs").rglob("packs/*")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    b = start_b()  # joins A's ports while the backup runs
+    assert b.ok("endpoint", "list"), "one store"
+    assert backup.poll() is None, "the backup ended before the kill: make the data larger"
+    a.proc.send_signal(signal.SIGKILL)
+    a.proc.wait(timeout=10)
+    out, err = backup.communicate(timeout=300)
+    assert backup.returncode == 0, (out, err)
+    done = json.loads(out)
+    assert done["retries"] >= 1, "the backup never met the killed server"
+    rp = done["recovery_point"]["id"]
+    restored = tmp_path / "restored"
+    vm.s = b
+    r = vm.run("restore", rp, "--target", str(restored))
+    assert r.exit_code == 0, (r.stdout, r.stderr)
+    assert tree(restored / "src") == tree(src)
+    assert b.ok("recovery-point", "show", rp)["status"] == "Completed"
