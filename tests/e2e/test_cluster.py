@@ -5,6 +5,7 @@ LISTEN session (``pg_terminate_backend``) cannot leave a server stale (it resync
 from __future__ import annotations
 
 import base64
+import contextlib
 import os
 import secrets
 import socket
@@ -21,8 +22,10 @@ D = "vaultlink.internal"
 PG = os.environ.get("VAULTLINK_TEST_POSTGRES_URL")
 
 
-@pytest.fixture
-def cluster(tmp_path: Path) -> Iterator[tuple[Server, Server, str]]:
+@contextlib.contextmanager
+def deployment(tmp_path: Path, extra: str = "") -> Iterator[tuple[Path, str]]:
+    """(config file, schema) of one deployment on the test PostgreSQL: its own schema (dropped after), one
+    blob directory, one sealing key; ``extra``: more config lines."""
     if not PG:
         if os.environ.get("CI"):
             pytest.fail("VAULTLINK_TEST_POSTGRES_URL is unset in CI: the cluster test must run")
@@ -31,30 +34,38 @@ def cluster(tmp_path: Path) -> Iterator[tuple[Server, Server, str]]:
     admin = create_engine(PG)
     with admin.begin() as conn:
         conn.execute(text(f"CREATE SCHEMA {schema}"))
-    url = f"{PG}?options=-csearch_path%3D{schema}"
     cfg = tmp_path / "cluster.toml"
-    cfg.write_text(f'metadata_url = "{url}"\nblob_url = "file://{tmp_path / "blobs"}"\n'
-                   f'sealing_key = "{base64.b64encode(os.urandom(32)).decode()}"\n')
-    a = start_server(tmp_path / "a", ("--config", str(cfg)), timeout=60)
-    servers = [a]
+    cfg.write_text(f'metadata_url = "{PG}?options=-csearch_path%3D{schema}"\n'
+                   f'blob_url = "file://{tmp_path / "blobs"}"\n'
+                   f'sealing_key = "{base64.b64encode(os.urandom(32)).decode()}"\n' + extra)
     try:
-        b = start_server(tmp_path / "b", ("--config", str(cfg)), timeout=60)
-        servers.append(b)
-        # one deployment, one CA: the first server made it, the second read it from the store
-        assert (a.data_dir / "ca.pem").read_text() == (b.data_dir / "ca.pem").read_text()
-        # a server without the deployment's sealing key cannot open the CA's key: it stops, saying why
-        lone = tmp_path / "lone.toml"
-        lone.write_text(f'metadata_url = "{url}"\n')
-        with pytest.raises(RuntimeError, match="sealing_key"):
-            start_server(tmp_path / "c", ("--config", str(lone)), timeout=60)
-        (b.data_dir / "owner.key").write_text(a.owner_key + "\n")  # one deployment: the first server's owner
-        yield a, b, schema
+        yield cfg, schema
     finally:
-        for srv in reversed(servers):
-            stop_server(srv)
         with admin.begin() as conn:
             conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
         admin.dispose()
+
+
+@pytest.fixture
+def cluster(tmp_path: Path) -> Iterator[tuple[Server, Server, str]]:
+    with deployment(tmp_path) as (cfg, schema):
+        a = start_server(tmp_path / "a", ("--config", str(cfg)), timeout=60)
+        servers = [a]
+        try:
+            b = start_server(tmp_path / "b", ("--config", str(cfg)), timeout=60)
+            servers.append(b)
+            # one deployment, one CA: the first server made it, the second read it from the store
+            assert (a.data_dir / "ca.pem").read_text() == (b.data_dir / "ca.pem").read_text()
+            # a server without the deployment's sealing key cannot open the CA's key: it stops, saying why
+            lone = tmp_path / "lone.toml"
+            lone.write_text(cfg.read_text().split("\n", 1)[0] + "\n")  # its metadata_url only
+            with pytest.raises(RuntimeError, match="sealing_key"):
+                start_server(tmp_path / "c", ("--config", str(lone)), timeout=60)
+            (b.data_dir / "owner.key").write_text(a.owner_key + "\n")  # one deployment: the first server's owner
+            yield a, b, schema
+        finally:
+            for srv in reversed(servers):
+                stop_server(srv)
 
 
 def listening(ip: str, port: int) -> bool:

@@ -4,10 +4,7 @@ private endpoint; the backup finishes through the other, and the point restores 
 
 from __future__ import annotations
 
-import base64
 import json
-import os
-import secrets
 import signal
 import socket
 import subprocess
@@ -17,11 +14,10 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
 from tests.conftest import VAULTLINK, Server, start_server, stop_server
+from tests.e2e.test_cluster import deployment
 from tests.e2e.test_private_backup import Vm, make_data, private_vault, tree
 
-PG = os.environ.get("VAULTLINK_TEST_POSTGRES_URL")
 VM = "127.10.1.10"
 
 
@@ -43,18 +39,11 @@ def free_port() -> int:
 @pytest.fixture
 def pair(tmp_path: Path) -> Iterator[tuple[Server, Callable[[], Server]]]:
     """Server A, and a function that starts B (same config and ports) when the test wants it."""
-    if not PG:
-        if os.environ.get("CI"):
-            pytest.fail("VAULTLINK_TEST_POSTGRES_URL is unset in CI: the cluster test must run")
-        pytest.skip("set VAULTLINK_TEST_POSTGRES_URL (./scripts/test starts PostgreSQL)")
-    schema = "failover_" + secrets.token_hex(4)
-    admin = create_engine(PG)
-    with admin.begin() as conn:
-        conn.execute(text(f"CREATE SCHEMA {schema}"))
-    cfg = tmp_path / "pair.toml"
-    cfg.write_text(f'metadata_url = "{PG}?options=-csearch_path%3D{schema}"\n'
-                   f'blob_url = "file://{tmp_path / "blobs"}"\nshared_ports = true\nprune_worker = false\n'
-                   f'sealing_key = "{base64.b64encode(os.urandom(32)).decode()}"\n')
+    with deployment(tmp_path, "shared_ports = true\nprune_worker = false\n") as (cfg, _schema):
+        yield from _pair(tmp_path, cfg)
+
+
+def _pair(tmp_path: Path, cfg: Path) -> Iterator[tuple[Server, Callable[[], Server]]]:
     ports = ("--api-port", str(free_port()), "--dns-port", str(free_port()))
     servers: list[Server] = []
 
@@ -72,9 +61,6 @@ def pair(tmp_path: Path) -> Iterator[tuple[Server, Callable[[], Server]]]:
     finally:
         for srv in reversed(servers):
             stop_server(srv)
-        with admin.begin() as conn:
-            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-        admin.dispose()
 
 
 def test_a_server_killed_during_a_backup_leaves_the_other_to_finish_it(

@@ -182,8 +182,7 @@ def start_restore_job(call: AwsCall, p: dict[str, Any]) -> dict[str, Any]:
 
 
 def describe_restore_job(call: AwsCall, p: dict[str, Any]) -> dict[str, Any]:
-    out = _job(call, p["RestoreJobId"], "Restore")
-    return out
+    return _job(call, p["RestoreJobId"], "Restore")
 
 
 def list_restore_jobs(call: AwsCall, p: dict[str, Any]) -> dict[str, Any]:

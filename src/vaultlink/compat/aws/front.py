@@ -183,7 +183,7 @@ class AwsFront:
                               "source_ip": source_ip, "host": host, "endpoint": ep.id if ep else None,
                               "method": scope["method"], "path": scope["path"], "action": "unknown",
                               "principal": None, "decision": "denied"}
-        service = "ec2" if scope["path"] == "/" and not self.router.serves(scope["path"]) else "backup"
+        service = "ec2" if scope["path"] == "/" else "backup"  # until the signature names it
         d = Decision(ep=ep, target=target)
         try:
             sig = self._signature(scope)
