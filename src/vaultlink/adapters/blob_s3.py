@@ -26,6 +26,8 @@ from vaultlink.ports import check_name, check_range
 
 MULTIPART_BYTES = 64 << 20
 _MISSING = ("NoSuchKey", "404", "NotFound")
+_AWAY = ("500", "502", "503", "504", "InternalError", "ServiceUnavailable", "SlowDown", "Throttling",
+         "RequestTimeout")
 
 
 def _boto3() -> Any:
@@ -102,9 +104,15 @@ class S3BlobStore:
         return f"{self.prefix}/{name}" if self.prefix else name
 
     def _fail(self, exc: Exception, name: str) -> Exception:
+        from botocore.exceptions import BotoCoreError
+
         code = getattr(exc, "response", {}).get("Error", {}).get("Code", "")
         if code in _MISSING:
             return NotFound(f"blob {name!r} does not exist.")
+        if isinstance(exc, BotoCoreError) or code in _AWAY:
+            # down, restarting or throttling still after botocore's retries: retryable, and said so
+            return ServiceUnavailable(f"the S3 blob store is unavailable: {self._where()} ({code or exc}); "
+                                      "retry when it is back.")
         return StoreError(f"S3 {self._where()}: {name}: {code or exc}")
 
     def put(self, name: str, data: bytes | bytearray | memoryview) -> None:

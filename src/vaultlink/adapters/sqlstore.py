@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
 from vaultlink.adapters.audit_sql import SqlAuditLog
 from vaultlink.adapters.schema import READS, records
-from vaultlink.errors import AlreadyExists, NotFound, StoreError
+from vaultlink.errors import AlreadyExists, NotFound, ServiceUnavailable, StoreError
 
 _INDEXED = ("account_id", "parent_id", "name")
 
@@ -96,6 +96,15 @@ class SqlTxn:
             raise NotFound(f"{kind} {id!r} does not exist.")
 
 
+def unavailable(where: str, exc: BaseException) -> ServiceUnavailable:
+    """PostgreSQL unreachable, restarting or refusing for the moment (an operational error)."""
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return ServiceUnavailable(
+        f"the metadata store (PostgreSQL at {where}) is unavailable: {first}. vaultlink reconnects by itself "
+        "when it is back; retry the request then."
+    )
+
+
 class SqlStore:
     """The metadata store. ``url`` is a SQLAlchemy URL (sqlite:///path or postgresql+psycopg://…)."""
 
@@ -135,6 +144,16 @@ class SqlStore:
                 # locked" (the prune worker writes the same file); in-process ones are serial anyway.
                 # A connection that only reads (``READS``) begins a plain snapshot instead.
                 conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get(READS) else "BEGIN IMMEDIATE")
+
+        else:
+            where = self.engine.url.render_as_string(hide_password=True).split("@")[-1]
+
+            @event.listens_for(self.engine, "handle_error")
+            def _unavailable(ctx: Any) -> None:
+                # Every SQL path of the deployment (records, audit, chunk index, locks, the feed) meets a
+                # PostgreSQL that is down or restarting as one stable, retryable error, not a traceback.
+                if isinstance(ctx.sqlalchemy_exception, OperationalError) or ctx.is_disconnect:
+                    raise unavailable(where, ctx.original_exception) from None
 
         # SQLite allows one writer: serialise our transactions in-process so they
         # never fail with "database is locked".

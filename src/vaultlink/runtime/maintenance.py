@@ -14,6 +14,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from vaultlink.errors import ServiceUnavailable
 from vaultlink.runtime.prune_worker import PruneWorker
 from vaultlink.service.maintenance import maintain_all
 from vaultlink.service.replication import replicate_all
@@ -34,6 +35,8 @@ class Maintenance:
             await asyncio.sleep(interval)
             try:
                 await asyncio.to_thread(self._once, svc, work, what)
+            except ServiceUnavailable as exc:  # a store away: one line, and the next pass tries again
+                log.warning("%s pass skipped: %s", what, exc)
             except Exception:  # one failed pass must not end the next ones
                 log.exception("%s pass failed", what)
             self.passes += 1

@@ -22,6 +22,7 @@ import time
 from collections import deque
 from typing import Any
 
+from vaultlink.errors import ServiceUnavailable
 from vaultlink.ports import MetadataStore
 
 log = logging.getLogger("vaultlink.audit")
@@ -56,6 +57,7 @@ class AuditSink:
         self._emitted = 0
         self._thread: threading.Thread | None = None
         self._floods: dict[tuple[str, str, str, int], tuple[int, dict[str, Any]]] = {}
+        self._away = False  # the store was unavailable at the last write
         self.failed = 0  # events that could not be stored at all (logged)
         self.summarized = 0  # refusals folded into summary events
         self.dropped = 0  # events dropped because the writer fell too far behind
@@ -145,16 +147,37 @@ class AuditSink:
             if batch:
                 try:
                     self._store.append_audit(batch)
+                except ServiceUnavailable as exc:
+                    # The store is away (PostgreSQL restarting): the events wait, in order, within
+                    # ``max_pending``, and go in when it is back; nothing is lost to an outage.
+                    if self._hold(batch, exc, stop):
+                        continue
+                    self._write_one_by_one(batch)
                 except Exception:
                     # One bad event must not hold back the others: write them one by one,
                     # retrying a failing event a few times (a busy store), then reporting it.
                     self._write_one_by_one(batch)
                 with self._cond:
+                    if self._away:
+                        log.warning("audit: the store is back; the events held meanwhile are stored")
+                    self._away = False
                     self._written += len(batch)
                     self._cond.notify_all()
             self._trim()
             if stop and not self._pending:
                 return
+
+    def _hold(self, batch: list[dict[str, Any]], exc: ServiceUnavailable, stopping: bool) -> bool:
+        """Put ``batch`` back at the head of the queue and wait a little; False when stopping (no waiting)."""
+        if stopping:
+            return False
+        with self._cond:
+            self._pending.extendleft(reversed(batch))
+            if not self._away:
+                log.warning("audit: %s; %d events wait for it", exc, len(self._pending))
+            self._away = True
+            self._cond.wait(min(5.0, max(self._interval, 1.0)))
+        return True
 
     def _write_one_by_one(self, batch: list[dict[str, Any]]) -> None:
         for ev in batch:

@@ -1,0 +1,67 @@
+"""A PostgreSQL server of a test's own, on 127.0.0.1, that the test may stop and start again (the shared
+one of ``./scripts/test`` serves every other test in parallel, so it is never stopped)."""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+from pathlib import Path
+
+
+def _bindir() -> Path:
+    initdb = shutil.which("initdb") or (sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb")) or [""])[-1]
+    if not initdb:
+        raise RuntimeError("PostgreSQL is not installed (scripts/install-system-deps.sh installs it)")
+    return Path(os.path.realpath(initdb)).parent
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class PgServer:
+    """``start()`` / ``stop()`` as often as a test likes; ``url`` stays the same across them."""
+
+    def __init__(self) -> None:
+        # its own directory under /tmp: pytest's tmp_path is private to root, where ``postgres`` cannot reach
+        self.dir = Path(tempfile.mkdtemp(prefix="vaultlink-pg-"))
+        self.port = _free_port()
+        self.bin = _bindir()
+        self._as: list[str] = []
+        if os.getuid() == 0:  # PostgreSQL refuses to run as root
+            if subprocess.run(["id", "postgres"], capture_output=True).returncode != 0:
+                subprocess.run(["useradd", "--system", "--no-create-home", "postgres"], check=True)
+            self._as = ["runuser", "-u", "postgres", "--"]
+        if self._as:
+            shutil.chown(self.dir, "postgres")
+        self._run("initdb", "-D", str(self.dir / "data"), "-U", "vaultlink", "--auth=trust")
+        self.start()
+        self._run("createdb", "-h", "127.0.0.1", "-p", str(self.port), "-U", "vaultlink", "vaultlink")
+
+    @property
+    def url(self) -> str:
+        return f"postgresql+psycopg://vaultlink@127.0.0.1:{self.port}/vaultlink"
+
+    def _run(self, tool: str, *args: str) -> None:
+        p = subprocess.run([*self._as, str(self.bin / tool), *args], capture_output=True, text=True, timeout=120)
+        if p.returncode != 0:
+            raise RuntimeError(f"{tool} failed: {p.stdout}{p.stderr}")
+
+    def start(self) -> None:
+        self._run("pg_ctl", "-D", str(self.dir / "data"), "-l", str(self.dir / "log"), "-w", "-o",
+                  f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.dir}", "start")
+
+    def stop(self) -> None:
+        self._run("pg_ctl", "-D", str(self.dir / "data"), "-w", "-m", "fast", "stop")
+
+    def close(self) -> None:
+        """Stopped (if running) and its files gone."""
+        if (self.dir / "data" / "postmaster.pid").exists():
+            self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
