@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Debian packages the tests and benchmarks drive as real peers:
-# dig (bind9-dnsutils), dnsmasq, dnsperf, restic, PostgreSQL; and for the host/netns-mode tier:
+# dig (bind9-dnsutils), dnsmasq, dnsperf, restic, PostgreSQL, Ceph (a monitor, an OSD and the RADOS
+# Gateway: the S3 contract's second server, scripts/start-ceph.sh); and for the host/netns-mode tier:
 # ip (iproute2), curl, unshare/nsenter/setpriv (util-linux).
 #
 # Installing never starts, stops or disables a service of the machine: a policy-rc.d that refuses
@@ -13,6 +14,9 @@ command -v dnsmasq >/dev/null || need+=(dnsmasq)
 command -v dnsperf >/dev/null || need+=(dnsperf)
 command -v restic >/dev/null || need+=(restic)
 command -v ip >/dev/null || need+=(iproute2)
+command -v ceph-mon >/dev/null || need+=(ceph-mon)
+command -v ceph-osd >/dev/null || need+=(ceph-osd)
+command -v radosgw >/dev/null || need+=(radosgw)
 command -v curl >/dev/null || need+=(curl)
 command -v nsenter >/dev/null || need+=(util-linux)
 if ! command -v initdb >/dev/null && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then

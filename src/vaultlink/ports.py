@@ -91,6 +91,18 @@ class CreateOnly(Protocol):
         ...
 
 
+class ObjectLock(Protocol):
+    """A blob store that can put a stored object under a compliance retention (S3 Object Lock): until then
+    nobody, the store's owner included, deletes or overwrites it, whatever the service does. ``object_lock``
+    is False where the store (a bucket made without it) cannot."""
+
+    object_lock: bool
+
+    def retain(self, name: str, until: float) -> None:
+        """Keep ``name`` until ``until`` (epoch seconds) at least; never shortens a retention."""
+        ...
+
+
 class Txn(Protocol):
     """One metadata transaction over typed records.
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import text
+from tests.ceph import ceph_rgw
 from tests.seaweed import seaweed_server
 
 from vaultlink.adapters.sqlstore import SqlStore
@@ -40,4 +41,5 @@ def fresh_sql_store(kind: str, tmp_path: Path) -> SqlStore:
     return store
 
 
+ceph = pytest.fixture(scope="module")(ceph_rgw)  # Ceph RGW: stopped once the module is done
 seaweed_s3 = pytest.fixture(scope="module")(seaweed_server)  # stopped once the module is done

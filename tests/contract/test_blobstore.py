@@ -37,19 +37,31 @@ def remote_store(tmp: Path) -> Iterator[BlobStore]:
             agent.close()
 
 
-def s3_store(endpoint: str, tmp: Path) -> BlobStore:
-    """A fresh prefix of one bucket on the session's SeaweedFS: every test sees an empty store."""
-    return S3BlobStore(f"s3://vaultlink-contract/{tmp.name}?endpoint={endpoint}&region=us-east-1", "any", "any")
+def s3_store(request: pytest.FixtureRequest, kind: str, tmp: Path) -> S3BlobStore:
+    """A fresh prefix of one bucket on the module's SeaweedFS (``s3``) or Ceph RGW (``rgw``), in a bucket
+    with S3 Object Lock (versioned) for ``…-lock``: every test sees an empty store."""
+    lock = kind.endswith("-lock")
+    bucket = "vaultlink-locked" if lock else "vaultlink-contract"
+    query = "&object_lock=true" if lock else ""
+    if kind.startswith("rgw"):
+        rgw = request.getfixturevalue("ceph")
+        return S3BlobStore(f"s3://{bucket}/{tmp.name}?endpoint={rgw.url}&region=us-east-1{query}",
+                           rgw.access_key, rgw.secret_key)
+    endpoint = request.getfixturevalue("seaweed_s3")
+    return S3BlobStore(f"s3://{bucket}/{tmp.name}?endpoint={endpoint}&region=us-east-1{query}", "any", "any")
 
 
-@pytest.fixture(params=["memory", "local", "remote", "s3"])
+S3_KINDS = ["s3", "s3-lock", "rgw", "rgw-lock"]
+
+
+@pytest.fixture(params=["memory", "local", "remote", *S3_KINDS])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[BlobStore]:
     if request.param == "memory":
         yield MemoryBlobStore()
     elif request.param == "local":
         yield LocalBlobStore(tmp_path / "blobs")
-    elif request.param == "s3":
-        yield s3_store(request.getfixturevalue("seaweed_s3"), tmp_path)
+    elif request.param in S3_KINDS:
+        yield s3_store(request, request.param, tmp_path)
     else:
         yield from remote_store(tmp_path)
 
@@ -189,14 +201,14 @@ def test_remote_names_under_packs_are_their_content_hash(tmp_path: Path) -> None
         assert not store.exists("packs/" + "0" * 64)
 
 
-@pytest.fixture(params=["memory", "local", "s3"])
+@pytest.fixture(params=["memory", "local", *S3_KINDS])
 def server_store(request: pytest.FixtureRequest, tmp_path: Path) -> BlobStore:
     """The server's own stores, which also create a name only if it is absent (``ports.CreateOnly``)."""
     if request.param == "memory":
         return MemoryBlobStore()
     if request.param == "local":
         return LocalBlobStore(tmp_path / "blobs")
-    return s3_store(request.getfixturevalue("seaweed_s3"), tmp_path)
+    return s3_store(request, request.param, tmp_path)
 
 
 def test_create_only_if_absent(server_store: Any) -> None:
@@ -237,3 +249,45 @@ def test_local_create_races_across_processes(tmp_path: Path) -> None:
     assert sorted(outs) == ["0"] * 5 + ["1"]
     winner = outs.index("1")
     assert LocalBlobStore(tmp_path / "b").get("packs/p") == str(winner).encode() * 100000
+
+
+@pytest.mark.parametrize("kind", ["s3-lock", "rgw-lock"])
+def test_versioned_buckets_keep_the_contract(request: pytest.FixtureRequest, tmp_path: Path, kind: str) -> None:
+    """In a bucket with S3 Object Lock (versioned): RGW 16 ignores ``If-None-Match`` there and the probe
+    finds it out (SeaweedFS honours it); ``delete`` removes every version (the bytes go, not only hidden
+    behind a delete marker)."""
+    store = s3_store(request, kind, tmp_path)
+    assert store.versioned and store.object_lock
+    assert store.if_none_match is (kind == "s3-lock")
+    assert store.create("packs/v", b"one") is True
+    assert store.create("packs/v", b"two") is False
+    store.put("packs/w", b"1")
+    store.put("packs/w", b"2")
+    assert store.get("packs/w") == b"2"
+    store.delete("packs/w")
+    store.delete("packs/v")
+    listed = store._s3.list_object_versions(Bucket=store.bucket, Prefix=store._key("packs/v")[:-1])
+    assert not listed.get("Versions") and not listed.get("DeleteMarkers")
+
+
+@pytest.mark.parametrize("kind", ["s3-lock", "rgw-lock"])
+def test_object_lock_refuses_a_direct_delete(request: pytest.FixtureRequest, tmp_path: Path, kind: str) -> None:
+    """``retain``: the S3 server itself refuses to delete the object, to anyone with the bucket's credentials
+    (a plain S3 client here), and the store's own ``delete`` says why; the bytes stay."""
+    import time
+
+    from vaultlink.errors import StoreError
+
+    store = s3_store(request, kind, tmp_path)
+    store.put("packs/kept", b"precious")
+    store.retain("packs/kept", time.time() + 3600)
+    store.retain("packs/kept", time.time() + 60)  # never shortened: a no-op, not an error
+    s3, key = store._s3, store._key("packs/kept")
+    version = s3.head_object(Bucket=store.bucket, Key=key)["VersionId"]
+    with pytest.raises(Exception, match=r"AccessDenied|forbidden|Access Denied"):
+        s3.delete_object(Bucket=store.bucket, Key=key, VersionId=version)
+    with pytest.raises(StoreError, match="Object Lock"):
+        store.delete("packs/kept")
+    assert s3.get_object(Bucket=store.bucket, Key=key, VersionId=version)["Body"].read() == b"precious"
+    retention = s3.get_object_retention(Bucket=store.bucket, Key=key)["Retention"]
+    assert retention["Mode"] == "COMPLIANCE" and retention["RetainUntilDate"].timestamp() > time.time() + 3000

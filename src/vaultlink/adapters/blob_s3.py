@@ -12,12 +12,22 @@ is refused at start with the command that installs it.
 - ``get_range``: a ``Range`` read; a range outside the object is ``InvalidInput``, as the contract says.
 - Retries with backoff on 5xx, throttling and dropped connections: botocore's ``standard`` retry mode.
 - ``list`` pages ``ListObjectsV2`` (S3 lists keys in lexicographic order).
+- **Versioned buckets** (S3 Object Lock needs one; ``?object_lock=true`` creates the bucket with it, and a
+  bucket that has it is used with it): ``delete`` removes every version of the name (a plain DELETE would
+  only hide it behind a delete marker and keep the bytes), and ``retain(name, until)`` puts the object
+  under a COMPLIANCE retention that nobody, the bucket's owner included, can shorten or delete before.
+- ``create`` (create-only) uses ``If-None-Match: *``. Some servers ignore it in versioned buckets (Ceph
+  RGW 16 does): a probe at open finds out, and there ``create`` falls back to put-then-look: every writer
+  puts its own version, the oldest version of the name wins, the others delete theirs and report the name
+  taken. Readers see one version's bytes at every moment (content-addressed names: identical bytes).
 """
 
 from __future__ import annotations
 
 import io
+import secrets
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
@@ -26,6 +36,7 @@ from vaultlink.ports import check_name, check_range
 
 MULTIPART_BYTES = 64 << 20
 _MISSING = ("NoSuchKey", "404", "NotFound")
+_TAKEN = ("PreconditionFailed", "412", "ConditionalRequestConflict", "409")
 _AWAY = ("500", "502", "503", "504", "InternalError", "ServiceUnavailable", "SlowDown", "Throttling",
          "RequestTimeout")
 
@@ -44,6 +55,9 @@ def _boto3() -> Any:
 
 class S3BlobStore:
     write_once = False
+    versioned = False
+    object_lock = False
+    if_none_match = True
 
     def __init__(self, url: str, access_key_id: str = "", secret_access_key: str = "") -> None:
         parsed = urlparse(url)
@@ -67,12 +81,20 @@ class S3BlobStore:
             **kwargs,
         )
         self._error = self._s3.exceptions.ClientError
-        self._check_bucket()
+        want_lock = query.get("object_lock", "").lower() in ("1", "true", "yes")
+        self._check_bucket(want_lock)
+        self.versioned, self.object_lock = self._bucket_mode()
+        if want_lock and not self.object_lock:
+            raise ServiceUnavailable(
+                f"blob_url asks for S3 Object Lock, but {self._where()} was made without it (S3 turns it on "
+                "only when a bucket is created): use a new bucket name, or drop object_lock from blob_url.",
+                field="blob_url")
+        self.if_none_match = self._probe_if_none_match()
 
     def _where(self) -> str:
         return f"bucket {self.bucket} at {self.endpoint or 'the AWS default endpoint'}"
 
-    def _check_bucket(self) -> None:
+    def _check_bucket(self, object_lock: bool) -> None:
         from botocore.exceptions import BotoCoreError
 
         try:
@@ -92,12 +114,46 @@ class S3BlobStore:
                 field="blob_url",
             ) from None
         try:
-            self._s3.create_bucket(Bucket=self.bucket)
+            if object_lock:
+                self._s3.create_bucket(Bucket=self.bucket, ObjectLockEnabledForBucket=True)
+            else:
+                self._s3.create_bucket(Bucket=self.bucket)
         except (self._error, BotoCoreError) as exc:
             raise ServiceUnavailable(
                 f"{self._where()} does not exist and could not be created ({exc}); create it first.",
                 field="blob_url",
             ) from None
+
+    def _bucket_mode(self) -> tuple[bool, bool]:
+        """(versioned, object lock enabled) of the bucket."""
+        try:
+            versioned = self._s3.get_bucket_versioning(Bucket=self.bucket).get("Status") == "Enabled"
+        except Exception as exc:
+            raise self._fail(exc, "(versioning)") from None
+        try:
+            conf = self._s3.get_object_lock_configuration(Bucket=self.bucket)
+            locked = conf.get("ObjectLockConfiguration", {}).get("ObjectLockEnabled") == "Enabled"
+        except Exception:  # no configuration (or a server without the API): no lock
+            locked = False
+        return versioned or locked, locked
+
+    def _probe_if_none_match(self) -> bool:
+        """Does the server refuse a conditional PUT over an existing name? (RGW 16 in versioned buckets:
+        no.) A throwaway name, every version of which is removed after."""
+        name = f"vaultlink-probe/{secrets.token_hex(8)}"
+        key = self._key(name)
+        try:
+            self._s3.put_object(Bucket=self.bucket, Key=key, Body=b"1")
+            try:
+                self._s3.put_object(Bucket=self.bucket, Key=key, Body=b"2", IfNoneMatch="*")
+                honored = False
+            except self._error as exc:
+                honored = exc.response.get("Error", {}).get("Code", "") in _TAKEN
+        except Exception as exc:
+            raise self._fail(exc, name) from None
+        finally:
+            self.delete(name)
+        return honored
 
     def _key(self, name: str) -> str:
         name = check_name(name)
@@ -127,17 +183,69 @@ class S3BlobStore:
             raise self._fail(exc, name) from None
 
     def create(self, name: str, data: bytes | bytearray | memoryview) -> bool:
-        """``PutObject`` with ``If-None-Match: *``: the server refuses (412) when the key exists. (Ceph RGW 16
-        ignores the header in versioned buckets; there the service's own per-name lock is what serializes.)"""
+        """``PutObject`` with ``If-None-Match: *``: the server refuses (412) when the key exists; where it
+        ignores the header (the probe said so), put-then-look (the module's docstring)."""
         key = self._key(name)
+        if not self.if_none_match:
+            return self._create_versioned(name, key, data)
         try:
             self._s3.put_object(Bucket=self.bucket, Key=key, Body=bytes(memoryview(data)), IfNoneMatch="*")
         except Exception as exc:
-            code = getattr(exc, "response", {}).get("Error", {}).get("Code", "")
-            if code in ("PreconditionFailed", "412", "ConditionalRequestConflict", "409"):
+            if getattr(exc, "response", {}).get("Error", {}).get("Code", "") in _TAKEN:
                 return False
             raise self._fail(exc, name) from None
         return True
+
+    def _create_versioned(self, name: str, key: str, data: bytes | bytearray | memoryview) -> bool:
+        if self.exists(name):
+            return False
+        try:
+            mine = self._s3.put_object(Bucket=self.bucket, Key=key, Body=bytes(memoryview(data)))["VersionId"]
+            versions = [v for v in self._versions(key) if not v[1]]
+        except Exception as exc:
+            raise self._fail(exc, name) from None
+        # the bucket index lists a name's versions newest first: the last one is the first written
+        if versions and versions[-1][0] == mine:
+            return True
+        try:
+            self._s3.delete_object(Bucket=self.bucket, Key=key, VersionId=mine)
+        except Exception as exc:
+            raise self._fail(exc, name) from None
+        return False
+
+    def _versions(self, key: str) -> list[tuple[str, bool]]:
+        """(version id, is a delete marker) of every version of ``key``, newest first."""
+        out: list[tuple[str, bool, str]] = []
+        for page in self._s3.get_paginator("list_object_versions").paginate(Bucket=self.bucket, Prefix=key):
+            out += [(str(v["VersionId"]), False, str(v["LastModified"])) for v in page.get("Versions") or []
+                    if v["Key"] == key]
+            out += [(str(v["VersionId"]), True, str(v["LastModified"])) for v in page.get("DeleteMarkers") or []
+                    if v["Key"] == key]
+            if len(out) > 10_000:
+                raise StoreError(f"S3 {self._where()}: {key} has over 10,000 versions")
+        return [(v, m) for v, m, _t in out]
+
+    def retain(self, name: str, until: float) -> None:
+        """Keep ``name`` (its current version) under a COMPLIANCE retention until ``until`` (epoch seconds) at
+        least; a longer one already set stays (S3 refuses shortening it anyway)."""
+        if not self.object_lock:
+            raise StoreError(f"{self._where()} has no S3 Object Lock; create the bucket with it "
+                             "(blob_url ...?object_lock=true on a new bucket).")
+        key = self._key(name)
+        when = datetime.fromtimestamp(until, tz=UTC).replace(microsecond=0) + timedelta(seconds=1)
+        try:
+            try:
+                got = self._s3.get_object_retention(Bucket=self.bucket, Key=key).get("Retention", {})
+                if got.get("Mode") == "COMPLIANCE" and got.get("RetainUntilDate") and got["RetainUntilDate"] >= when:
+                    return
+            except self._error as exc:
+                if exc.response.get("Error", {}).get("Code", "") not in ("NoSuchObjectLockConfiguration",
+                                                                         "ObjectLockConfigurationNotFoundError"):
+                    raise
+            self._s3.put_object_retention(Bucket=self.bucket, Key=key,
+                                          Retention={"Mode": "COMPLIANCE", "RetainUntilDate": when})
+        except Exception as exc:
+            raise self._fail(exc, name) from None
 
     def get(self, name: str) -> bytes:
         key = self._key(name)
@@ -181,10 +289,19 @@ class S3BlobStore:
             raise self._fail(exc, name) from None
 
     def delete(self, name: str) -> None:
+        """Gone for good: in a versioned bucket every version (and delete marker) of the name is removed; a
+        version under Object Lock refuses, and so does this (``StoreError`` saying so)."""
         key = self._key(name)
         try:
-            self._s3.delete_object(Bucket=self.bucket, Key=key)
+            if self.versioned:
+                for version, _marker in self._versions(key):
+                    self._s3.delete_object(Bucket=self.bucket, Key=key, VersionId=version)
+            else:
+                self._s3.delete_object(Bucket=self.bucket, Key=key)
         except Exception as exc:
+            if getattr(exc, "response", {}).get("Error", {}).get("Code", "") == "AccessDenied" and self.object_lock:
+                raise StoreError(f"S3 {self._where()}: {name} is under S3 Object Lock (COMPLIANCE) and cannot be "
+                                 "deleted before its retention date.") from None
             err = self._fail(exc, name)
             if not isinstance(err, NotFound):
                 raise err from None

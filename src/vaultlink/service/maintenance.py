@@ -8,6 +8,7 @@ from typing import Any
 
 from vaultlink.domain.records import find_vaults
 from vaultlink.service.core import Caller, Service, authorize
+from vaultlink.service.object_lock import lock_vault
 from vaultlink.service.prune import prune_vault, usage
 from vaultlink.service.retention import expire_and_purge
 from vaultlink.service.retention_items import purge_due
@@ -21,8 +22,10 @@ def maintain_vault(svc: Service, vault_id: str, account_id: str) -> dict[str, An
     out: dict[str, Any] = dict(expire_and_purge(svc, vault_id, now))
     out["purged_items"] = purge_due(svc, vault_id, now)
     out.update((svc.prune_runner or prune_vault)(svc, vault_id, now, svc.config.prune_grace_seconds))
+    out["object_locked"] = lock_vault(svc, vault_id)
     for action, key in (("recovery.expire", "expired"), ("recovery.purge", "purged"),
-                        ("item.purge", "purged_items"), ("vault.prune", "swept")):
+                        ("item.purge", "purged_items"), ("vault.prune", "swept"),
+                        ("recovery.object_lock", "object_locked")):
         if out.get(key):
             svc.audit.emit({"plane": "service", "action": action, "principal": SERVICE_PRINCIPAL,
                             "account_id": account_id, "vault": vault_id, "target": vault_id,

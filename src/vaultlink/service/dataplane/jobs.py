@@ -28,6 +28,7 @@ from vaultlink.errors import (
 from vaultlink.policy.actions import recovery_point_arn
 from vaultlink.service.core import Service
 from vaultlink.service.dataplane import storage
+from vaultlink.service.object_lock import lock_committed
 from vaultlink.service.prune import check_commit, refuse_during_sweep
 from vaultlink.service.retention import lifecycle_for_new_point
 
@@ -259,7 +260,8 @@ def complete_backup(svc: Service, container: ContainerRecord, job_id: str, manif
         item["last_backup"] = now
         item["last_recovery_point_id"] = rp_id
         txn.update("protected_item", item["id"], item)
-        return {"job": job, "recovery_point": rp}
+    lock_committed(svc, rp)
+    return {"job": job, "recovery_point": rp}
 
 
 def finish_job(svc: Service, container: ContainerRecord, job_id: str, status: str, error: str | None = None,
