@@ -13,5 +13,6 @@ if [ -f "$dir/postmaster.pid" ]; then "${run[@]}" "$bindir/pg_ctl" -D "$dir" sto
 rm -rf "$dir"; mkdir -p "$dir"; [ "$(id -u)" = 0 ] && chown postgres "$dir"
 "${run[@]}" "$bindir/initdb" -D "$dir" -U vaultlink --auth=trust >/dev/null
 "${run[@]}" "$bindir/pg_ctl" -D "$dir" -l "$dir/log" -w -o "-c listen_addresses=127.0.0.1 -p $port -k $dir" start >/dev/null
-"${run[@]}" "$bindir/createdb" -h 127.0.0.1 -p "$port" -U vaultlink vaultlink_test
-echo "postgresql+psycopg://vaultlink@127.0.0.1:$port/vaultlink_test"
+db="${VAULTLINK_PG_DB:-vaultlink_test}"
+"${run[@]}" "$bindir/createdb" -h 127.0.0.1 -p "$port" -U vaultlink "$db"
+echo "postgresql+psycopg://vaultlink@127.0.0.1:$port/$db"
