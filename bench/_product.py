@@ -155,7 +155,8 @@ class Service:
         else:
             self.stop()
             raise SystemExit(f"vaultlink serve did not start: {self.log.name}")
-        self.key = (data_dir / "owner.key").read_text().strip()
+        owner = data_dir / "owner.key"  # a second server of a deployment makes no owner (the first did)
+        self.key = owner.read_text().strip() if owner.exists() else ""
 
     @property
     def url(self) -> str:

@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from vaultlink import __version__
 from vaultlink.agent.http import AgentHttp
 from vaultlink.agent.remote import RemoteBlobStore, RemoteChunkIndex
 from vaultlink.agent.resolver import DnsResolver, Resolver
@@ -258,9 +259,12 @@ def register(
     passphrase: str | None,
     hostname: str | None = None,
     resolver: Resolver | None = None,
+    agent_kind: str = "mars",
+    agent_version: str = "",
 ) -> dict[str, Any]:
     """Register this machine with the vault of ``credentials_file`` (again, if ``state_dir`` has a state
-    for it); on first registration create the encrypted repository (passphrase of 16+ characters)."""
+    for it); on first registration create the encrypted repository (passphrase of 16+ characters).
+    ``agent_kind`` / ``agent_version`` are what this agent reports (default: this vaultlink's own agent)."""
     creds = read_credentials(credentials_file)
     check_passphrase(passphrase)
     assert passphrase is not None
@@ -276,11 +280,12 @@ def register(
         domain=creds["domain"], api_port=int(creds["api_port"]), dns=dns, source_ip=source_ip,
         container_id="", credential=creds["registration_secret"], hostname=host,
         backup_service=creds["backup_service"], storage_suffix=str(creds.get("storage_suffix") or ""),
-        ca_pem=str(creds.get("ca_pem") or ""),
+        ca_pem=str(creds.get("ca_pem") or ""), agent_kind=agent_kind, agent_version=agent_version,
     )
     reg_agent = Agent(st, resolver)
     try:
-        body: dict[str, Any] = {"hostname": host}
+        body: dict[str, Any] = {"hostname": host, "agent_kind": agent_kind,
+                                "agent_version": agent_version or __version__}
         if prev is not None:
             body.update(container_id=prev.container_id, container_token=prev.credential)
         out = reg_agent._call("POST", "/containers/register", body)

@@ -38,6 +38,8 @@ class AgentState:
     write_account: str | None = None
     storage_suffix: str = ""  # "-secondary": a machine of the paired region reaches the replica's names
     ca_pem: str = ""  # the deployment's CA (from the credentials file): the service is verified over TLS
+    agent_kind: str = "mars"  # what registration reported (domain/agents.py); "" version: this vaultlink's
+    agent_version: str = ""
 
     def public(self) -> dict[str, Any]:
         d = asdict(self)

@@ -21,6 +21,8 @@ class RegisterIn(BaseModel):
     hostname: str
     container_id: str | None = None
     container_token: str | None = None
+    agent_kind: str = "mars"  # self-reported (domain/agents.py): compatibility gating, not security
+    agent_version: str | None = None  # None: the current vaultlink agent
 
 
 class ChunksIn(BaseModel):
@@ -59,7 +61,8 @@ class FinishIn(BaseModel):
 
 @router.post("/containers/register", name="backup:RegisterContainer")
 def register(body: RegisterIn, request: Request, ctx: DataContext = Ctx) -> dict[str, Any]:
-    return containers.register(svc_of(request), ctx, body.hostname, body.container_id, body.container_token)
+    return containers.register(svc_of(request), ctx, body.hostname, body.container_id, body.container_token,
+                               agent=(body.agent_kind, body.agent_version))
 
 
 @router.get("/containers/self", name="backup:DescribeContainer")

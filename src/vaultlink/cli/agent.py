@@ -91,14 +91,20 @@ def register(
     dns: Annotated[str, typer.Option(
         "--dns", help="The DNS server this machine uses, HOST:PORT (default: /etc/resolv.conf's).")] = "",
     hostname: Annotated[str | None, typer.Option("--hostname", help="Name of this machine in the vault.")] = None,
+    kind: Annotated[str, typer.Option(
+        "--kind", help="What registers: mars (this agent), workload, dpm or mabs (a backup server).")] = "mars",
+    agent_version: Annotated[str, typer.Option(
+        "--agent-version", help="The registering product's version (default: this vaultlink's; dpm: a year).")] = "",
     state_dir: StateDir = None,
     passphrase_file: PassFile = None,
     output: OutputOpt = OutputFormat.table,
 ) -> None:
-    """Register this machine with a vault (again after its private endpoint changed)."""
+    """Register this machine with a vault (again after its private endpoint changed). Kind and version are
+    checked against what may register (private endpoints: DPM 2022 and later, never MABS)."""
     with handled(output):
         out = _session().register(credentials, source_ip, dns, _state_dir(state_dir),
-                                  _passphrase(passphrase_file, True), hostname)
+                                  _passphrase(passphrase_file, True), hostname, agent_kind=kind,
+                                  agent_version=agent_version)
         emit(out, output, ("container", "hostname", "new", "storage_accounts", "state_dir"))
 
 

@@ -229,6 +229,8 @@ class ContainerRecord(_Common, total=False):
     name: None
     vault_id: str
     hostname: str
+    agent_kind: str  # self-reported at registration (domain/agents.py)
+    agent_version: str
     status: str
     endpoint_ids: list[str]
     vnet_id: str | None

@@ -51,6 +51,7 @@ from vaultlink.errors.compat import (
     UnknownOperation,
 )
 from vaultlink.errors.data import (
+    AgentNotSupported,
     CnameConflict,
     CorruptData,
     CredentialsExpired,
@@ -124,6 +125,7 @@ from vaultlink.errors.retention import (
 
 __all__ = [
     "AccessDenied",
+    "AgentNotSupported",
     "AlreadyExists",
     "AmbiguousCredentials",
     "BackupInProgress",

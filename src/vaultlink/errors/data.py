@@ -119,3 +119,12 @@ class DnsZoneInUse(Conflict):
     exit_code = 4
 
 
+
+
+class AgentNotSupported(InvalidInput):
+    """This kind or version of agent cannot register this way; the message says which kinds and versions can
+    and how to upgrade (or to register through the vault's public endpoint)."""
+
+    code = "AgentNotSupported"
+    http_status = 400
+    exit_code = 2

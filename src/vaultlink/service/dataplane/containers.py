@@ -11,7 +11,9 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
+from vaultlink import __version__
 from vaultlink.dns import names as N
+from vaultlink.domain.agents import check_agent
 from vaultlink.domain.records import ContainerRecord, VaultRecord, find_containers, read_container, require_vault
 from vaultlink.domain.vaults import mark_history
 from vaultlink.errors import (
@@ -78,10 +80,15 @@ def register(
     hostname: str,
     container_id: str | None = None,
     container_token: str | None = None,
+    agent: tuple[object, object] = ("mars", None),
 ) -> dict[str, Any]:
-    """Register (or re-register) a container with ``ctx.vault_id``; returns its new credential."""
+    """Register (or re-register) a container with ``ctx.vault_id``; returns its new credential. ``agent``:
+    the (kind, version) the agent reports, checked against the catalog (``domain/agents.py``) for the way
+    it came (a private endpoint or the public one)."""
     if not isinstance(hostname, str) or not hostname or len(hostname) > _HOST_MAX:
         raise InvalidInput("hostname must be 1-255 characters.", field="hostname")
+    kind, version = check_agent(agent[0], __version__ if agent[1] is None else agent[1],
+                                private=ctx.endpoint_id is not None)
     vault_id = ctx.vault_id
     if vault_id is None:
         raise InvalidInput("register through the vault's backup-service name.", field="host")
@@ -140,6 +147,8 @@ def register(
         rec.update(
             {
                 "hostname": hostname,
+                "agent_kind": kind,
+                "agent_version": version,
                 "status": "Registered",
                 "endpoint_ids": [ctx.endpoint_id] if ctx.endpoint_id else [],
                 "vnet_id": ctx.vnet_id,
