@@ -122,6 +122,14 @@ def check(request: Request, source: str, name: str, type: str = "A") -> dict[str
     return call(request, "dns.check", lambda c: dns_explain.check(svc, c, source, name, type), target=name)
 
 
+@router.get("/dns/forwarders/{vault}", name="dns.forwarders")
+def forwarders(vault: str, request: Request, format: str = "dnsmasq", target: str = "",
+               source: str = "") -> dict[str, Any]:
+    svc = service_of(request)
+    return call(request, "dns.forwarders",
+                lambda c: dns_doctor.forwarders(svc, c, vault, format, target, source), target=vault, vault=vault)
+
+
 @router.get("/dns/doctor/{vault}", name="dns.doctor")
 def doctor(vault: str, request: Request) -> dict[str, Any]:
     svc = service_of(request)

@@ -90,6 +90,7 @@ class Client:
             )
         self.url = s.url.rstrip("/")
         self.api_key = s.api_key
+        self.server_info: dict[str, Any] = dict(s.server_info or {})
         self.timeout = timeout
         source_ip, dns = _GLOBAL["source_ip"], _GLOBAL["dns"]
         base, self.host = self.url, ""

@@ -201,6 +201,39 @@ def doctor(
             raise typer.Exit(err.exit_code)
 
 
+class ForwarderFormat(StrEnum):
+    dnsmasq = "dnsmasq"
+    bind = "bind"
+    unbound = "unbound"
+    windows = "windows"
+
+
+@app.command("forwarders")
+def forwarders(
+    vault: Annotated[str, typer.Argument(help="The vault (name or id)")],
+    fmt: Annotated[ForwarderFormat, typer.Option("--format", help="dnsmasq, bind, unbound or windows")] =
+        ForwarderFormat.dnsmasq,
+    target: Annotated[str, typer.Option(
+        "--target", help="Where to forward, IP[:PORT] (default: this server's DNS responder; netns mode: the "
+                         "vnet's DNS address)")] = "",
+    source: Annotated[str, typer.Option(
+        "--source", help="Your DNS server's own address in the vnet, to send the forwarded queries from")] = "",
+    output: OutputOpt = OutputFormat.table,
+) -> None:
+    """Conditional forwarders for your own DNS servers (custom DNS, SQL availability groups): the vault's
+    backup, blob and queue zones forwarded to the vaultlink responder."""
+    with handled(output):
+        client = Client()
+        if not target:
+            info = client.server_info
+            target = f"{info.get('dns_address') or '127.0.0.1'}:{info.get('dns_port') or 53}"
+        r = client.get(f"/dns/forwarders/{vault}", format=fmt.value, target=target, source=source)
+        if output == OutputFormat.json:
+            emit(r, output)
+        else:
+            sys.stdout.write(r["config"])
+
+
 # --- vaultlink endpoint dns-config --------------------------------------------------------------------
 class ConfigFormat(StrEnum):
     table = "table"

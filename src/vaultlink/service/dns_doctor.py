@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from vaultlink.domain import forwarders as fwd
 from vaultlink.domain.connections import DISCONNECTED
 from vaultlink.domain.endpoint_names import storage_account_names
 from vaultlink.domain.networks import free_count
@@ -192,3 +193,21 @@ def storage_ip_problems(e: EndpointRecord, vault: VaultRecord, vnet: VnetRecord)
         )
     return out
 
+
+
+def forwarders(svc: Service, caller: Caller, vault_ref: str, fmt: str, target: str,
+               source: str | None = None) -> dict[str, Any]:
+    """The conditional forwarders a customer's DNS servers need for the vault's names (``domain/forwarders``)."""
+    with svc.store.transaction() as txn:
+        vault = find_vault(txn, vault_ref, caller.account_id)
+        authorize(txn, caller, "vault.read", vault_scope(vault))
+    geos = [vault["geo"]]
+    paired = svc.catalog.regions.get(vault.get("secondary_region") or "")
+    if paired is not None and vault.get("cross_region_restore") == "Enabled":
+        geos.append(paired.geo)
+    ip, port = fwd.parse_target(target)
+    names = fwd.zones(svc.config.domain, geos)
+    return {"vault": vault["name"], "zones": names, "target": f"{ip}:{port}", "format": fmt,
+            "config": fwd.render(fmt, names, ip, port, source or None),
+            "note": "the target must answer as the vnet does: the responder asked from inside the vnet "
+                    "(netns mode: the vnet's DNS address); keep a virtual network link for each private zone."}
