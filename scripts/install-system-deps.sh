@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Debian packages the tests and benchmarks drive as real peers:
-# dig (bind9-dnsutils), dnsmasq, unbound, dnsperf, restic, PostgreSQL, Ceph (a monitor, an OSD and the RADOS
-# Gateway: the S3 contract's second server, scripts/start-ceph.sh); and for the host/netns-mode tier:
+# dig (bind9-dnsutils), dnsmasq, unbound, tinyproxy (the agent's proxy tests), dnsperf, restic,
+# PostgreSQL, Ceph (a monitor, an OSD and the RADOS Gateway: the S3 contract's second server,
+# scripts/start-ceph.sh); and for the host/netns-mode tier:
 # ip (iproute2), curl, unshare/nsenter/setpriv (util-linux).
 #
 # Installing never starts, stops or disables a service of the machine: a policy-rc.d that refuses
@@ -11,6 +12,7 @@ set -euo pipefail
 need=()
 command -v dig >/dev/null || need+=(bind9-dnsutils)
 command -v dnsmasq >/dev/null || need+=(dnsmasq)
+command -v tinyproxy >/dev/null || need+=(tinyproxy)
 command -v unbound >/dev/null || [ -x /usr/sbin/unbound ] || need+=(unbound)
 command -v dnsperf >/dev/null || need+=(dnsperf)
 command -v restic >/dev/null || need+=(restic)

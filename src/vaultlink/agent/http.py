@@ -10,8 +10,9 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 from urllib.parse import urlencode
 
+from vaultlink.agent.proxy import Proxy
 from vaultlink.agent.resolver import Resolver
-from vaultlink.agent.wire import Pool, Response, TlsError, TransportError, tls_context
+from vaultlink.agent.wire import NotRetried, Pool, Response, TransportError, tls_context
 from vaultlink.dns import names as N
 from vaultlink.errors import InvalidInput, ServiceUnavailable, VaultlinkError, from_dict
 
@@ -41,8 +42,10 @@ class AgentHttp:
         domain: str = "vaultlink.internal",
         vault_name: str | None = None,
         ca_pem: str = "",
+        proxy: Proxy | None = None,
     ) -> None:
         self.domain = domain
+        self.proxy = proxy
         self.vault_name = vault_name
         self.resolver = resolver
         self.port = port
@@ -54,7 +57,8 @@ class AgentHttp:
         self.extra_headers: dict[str, str] = {}  # sent with every request (a restore job's grant)
         # TLS when the vault credentials carried the deployment's CA (a server with `tls = false`: plain HTTP)
         self.tls = bool(ca_pem)
-        self._pool = Pool(source_ip, connect_timeout=5.0, timeout=timeout, tls=tls_context(ca_pem) if ca_pem else None)
+        self._pool = Pool(source_ip, connect_timeout=5.0, timeout=timeout, tls=tls_context(ca_pem) if ca_pem else None,
+                          proxy=proxy)
 
     def close(self) -> None:
         self._pool.close()
@@ -113,16 +117,20 @@ class AgentHttp:
             err: VaultlinkError
             ip = "?"
             try:
-                ip = self.resolver.resolve(host)  # inside the retry: a DNS server restarting is retried too
+                # through the proxy, the proxy resolves the name (CONNECT host:port); else this machine does,
+                # inside the retry: a DNS server restarting is retried too
+                proxied = self.proxy is not None and self.proxy.applies(host)
+                ip = host if proxied else self.resolver.resolve(host)
                 return attempt(ip, hdrs)
             except ServiceUnavailable as exc:
                 err = exc
-            except TlsError as exc:
+            except NotRetried as exc:
                 raise ServiceUnavailable(str(exc)) from None
             except TransportError as exc:
                 self.resolver.forget(host)
+                via = f" through the proxy {self.proxy.where}" if ip == host and self.proxy is not None else ""
                 err = ServiceUnavailable(
-                    f"cannot reach {host} at {ip}:{self.port} from {self.source_ip or 'this machine'} "
+                    f"cannot reach {host} at {ip}:{self.port} from {self.source_ip or 'this machine'}{via} "
                     f"({exc}); is the service running and the endpoint reachable?"
                 )
             except _Status as st:

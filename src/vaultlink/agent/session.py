@@ -13,6 +13,7 @@ from typing import Any
 
 from vaultlink import __version__
 from vaultlink.agent.http import AgentHttp
+from vaultlink.agent.proxy import proxy_for
 from vaultlink.agent.remote import RemoteBlobStore, RemoteChunkIndex
 from vaultlink.agent.resolver import DnsResolver, Resolver
 from vaultlink.agent.state import AgentState, exclusive, save_state, try_load_state
@@ -84,8 +85,10 @@ class Agent:
     def __init__(self, state: AgentState, resolver: Resolver | None = None, retry_for: float = 90.0) -> None:
         self.state = state
         self.resolver = resolver or DnsResolver(state.dns, state.source_ip, state.domain)
+        self.proxy = proxy_for(state.proxy, state.no_proxy, dict(os.environ))
         self.http = AgentHttp(self.resolver, state.api_port, state.source_ip, state.credential, retry_for=retry_for,
-                              domain=state.domain, vault_name=state.vault_name, ca_pem=state.ca_pem)
+                              domain=state.domain, vault_name=state.vault_name, ca_pem=state.ca_pem,
+                              proxy=self.proxy)
 
     def close(self) -> None:
         self.http.close()
@@ -193,7 +196,7 @@ class Agent:
         """An HTTP session whose every request carries restore job ``job_id``'s grant."""
         st = self.state
         http = AgentHttp(self.resolver, st.api_port, st.source_ip, st.credential, retry_for=self.http.retry_for,
-                         domain=st.domain, vault_name=st.vault_name, ca_pem=st.ca_pem)
+                         domain=st.domain, vault_name=st.vault_name, ca_pem=st.ca_pem, proxy=self.proxy)
         http.extra_headers = {"X-Vaultlink-Restore-Job": job_id}
         return http
 
@@ -261,6 +264,8 @@ def register(
     resolver: Resolver | None = None,
     agent_kind: str = "mars",
     agent_version: str = "",
+    proxy: str = "",
+    no_proxy: str = "",
 ) -> dict[str, Any]:
     """Register this machine with the vault of ``credentials_file`` (again, if ``state_dir`` has a state
     for it); on first registration create the encrypted repository (passphrase of 16+ characters).
@@ -281,7 +286,9 @@ def register(
         container_id="", credential=creds["registration_secret"], hostname=host,
         backup_service=creds["backup_service"], storage_suffix=str(creds.get("storage_suffix") or ""),
         ca_pem=str(creds.get("ca_pem") or ""), agent_kind=agent_kind, agent_version=agent_version,
+        proxy=proxy, no_proxy=no_proxy,
     )
+    proxy_for(proxy, no_proxy, {})  # a malformed --proxy is refused before anything is sent
     reg_agent = Agent(st, resolver)
     try:
         body: dict[str, Any] = {"hostname": host, "agent_kind": agent_kind,

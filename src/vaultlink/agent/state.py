@@ -40,11 +40,15 @@ class AgentState:
     ca_pem: str = ""  # the deployment's CA (from the credentials file): the service is verified over TLS
     agent_kind: str = "mars"  # what registration reported (domain/agents.py); "" version: this vaultlink's
     agent_version: str = ""
+    proxy: str = ""  # http://[user:password@]host:port (agent/proxy.py); "": HTTPS_PROXY, if set
+    no_proxy: str = ""  # names, suffixes, CIDRs or * reached directly
 
     def public(self) -> dict[str, Any]:
         d = asdict(self)
         d.pop("credential")
         d.pop("ca_pem")
+        if d.get("proxy"):  # never show the proxy's password
+            d["proxy"] = d["proxy"].split("://", 1)[0] + "://" + d["proxy"].rsplit("@", 1)[-1].split("://")[-1]
         d["tls"] = bool(self.ca_pem)
         return d
 

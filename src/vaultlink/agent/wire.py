@@ -12,12 +12,15 @@ times out): a request that fails on such a connection before any answer is sent 
 from __future__ import annotations
 
 import http.client
+import ipaddress
 import json as jsonlib
 import socket
 import ssl
 import threading
 from collections.abc import Iterable
 from typing import Any
+
+from vaultlink.agent.proxy import Proxy, ProxyError, tunnel
 
 MAX_CONNECTIONS = 32  # open connections per address at once
 MAX_IDLE = 16  # kept alive per address between requests
@@ -27,8 +30,12 @@ class TransportError(Exception):
     """The request did not get an answer: connection refused, reset or timed out."""
 
 
-class TlsError(TransportError):
-    """The service's certificate did not verify: not retried."""
+class NotRetried(TransportError):
+    """No answer, and trying again will not help (a certificate, a proxy's refusal): not retried."""
+
+
+class TlsError(NotRetried):
+    """The service's certificate did not verify."""
 
 
 class Response:
@@ -61,14 +68,24 @@ class _Conn(http.client.HTTPConnection):
     ``tls``, verifying the certificate for ``server_name`` (the name the request is for)."""
 
     def __init__(self, ip: str, port: int, source: str | None, connect_timeout: float, timeout: float,
-                 tls: ssl.SSLContext | None = None, server_name: str = "") -> None:
+                 tls: ssl.SSLContext | None = None, server_name: str = "", proxy: Proxy | None = None) -> None:
         super().__init__(ip, port, timeout=timeout)
         self.connect_timeout = connect_timeout
         self.source = (source, 0) if source else None
         self.tls, self.server_name = tls, server_name or ip
+        self.proxy = proxy  # set: ``ip`` is the name, and the proxy resolves it (CONNECT)
 
     def connect(self) -> None:
-        sock = socket.create_connection((self.host, self.port), self.connect_timeout, self.source)
+        if self.proxy is not None:
+            sock = socket.create_connection((self.proxy.host, self.proxy.port), self.connect_timeout, self.source)
+            try:
+                sock.settimeout(self.connect_timeout * 4)
+                tunnel(sock, self.proxy, self.host, self.port)
+            except BaseException:
+                sock.close()
+                raise
+        else:
+            sock = socket.create_connection((self.host, self.port), self.connect_timeout, self.source)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if self.tls is not None:
             try:
@@ -80,11 +97,20 @@ class _Conn(http.client.HTTPConnection):
         self.sock = sock
 
 
+def _is_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
 class Pool:
     def __init__(self, source: str | None, connect_timeout: float = 5.0, timeout: float = 120.0,
-                 tls: ssl.SSLContext | None = None) -> None:
+                 tls: ssl.SSLContext | None = None, proxy: Proxy | None = None) -> None:
         self.source = source
         self.tls = tls
+        self.proxy = proxy
         self.connect_timeout = connect_timeout
         self.timeout = timeout
         self._idle: dict[tuple[str, int, str], list[_Conn]] = {}
@@ -101,7 +127,8 @@ class Pool:
             idle = self._idle.get(key)
             if idle:
                 return idle.pop(), True
-        return _Conn(key[0], key[1], self.source, self.connect_timeout, self.timeout, self.tls, key[2]), False
+        via = self.proxy if self.proxy is not None and not _is_address(key[0]) else None  # a name: the proxy's
+        return _Conn(key[0], key[1], self.source, self.connect_timeout, self.timeout, self.tls, key[2], via), False
 
     def _give(self, key: tuple[str, int, str], conn: _Conn) -> None:
         with self._lock:
@@ -137,6 +164,11 @@ class Pool:
                     conn.close()
                     if not reused:  # a new connection failed: the service is not there
                         raise TransportError(f"{exc.__class__.__name__}: {exc}") from None
+                except ProxyError as exc:
+                    conn.close()
+                    if exc.status in (401, 403, 407):  # credentials or a rule of the proxy: not transient
+                        raise NotRetried(str(exc)) from None
+                    raise TransportError(str(exc)) from None
                 except ssl.SSLCertVerificationError as exc:
                     conn.close()
                     raise TlsError(f"the service's certificate for {server_name or ip} does not verify against "

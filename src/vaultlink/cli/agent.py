@@ -95,6 +95,12 @@ def register(
         "--kind", help="What registers: mars (this agent), workload, dpm or mabs (a backup server).")] = "mars",
     agent_version: Annotated[str, typer.Option(
         "--agent-version", help="The registering product's version (default: this vaultlink's; dpm: a year).")] = "",
+    proxy: Annotated[str, typer.Option(
+        "--proxy", help="Reach the vault through this HTTP proxy, http://[USER:PASSWORD@]HOST:PORT (kept; "
+                        "default: HTTPS_PROXY). The proxy resolves the vault's names: it must sit in the vnet.")] = "",
+    no_proxy: Annotated[str, typer.Option(
+        "--no-proxy", help="Comma-separated names, .suffixes, CIDRs or * reached directly (default: NO_PROXY "
+                           "with an environment proxy).")] = "",
     state_dir: StateDir = None,
     passphrase_file: PassFile = None,
     output: OutputOpt = OutputFormat.table,
@@ -104,7 +110,7 @@ def register(
     with handled(output):
         out = _session().register(credentials, source_ip, dns, _state_dir(state_dir),
                                   _passphrase(passphrase_file, True), hostname, agent_kind=kind,
-                                  agent_version=agent_version)
+                                  agent_version=agent_version, proxy=proxy, no_proxy=no_proxy)
         emit(out, output, ("container", "hostname", "new", "storage_accounts", "state_dir"))
 
 
