@@ -28,25 +28,46 @@ def _free_port() -> int:
 class PgServer:
     """``start()`` / ``stop()`` as often as a test likes; ``url`` stays the same across them."""
 
-    def __init__(self) -> None:
+    def __init__(self, userns: bool = False, conf: str = "") -> None:
         # its own directory under /tmp: pytest's tmp_path is private to root, where ``postgres`` cannot reach
         self.dir = Path(tempfile.mkdtemp(prefix="vaultlink-pg-"))
         self.port = _free_port()
         self.bin = _bindir()
         self._as: list[str] = []
-        if os.getuid() == 0:  # PostgreSQL refuses to run as root
+        if os.getuid() == 0 and userns:
+            # PostgreSQL refuses to run as root: in a user namespace of its own it is uid 1000 to itself and
+            # still the files' owner to the kernel, so its archive_command may run this venv's vaultlink
+            self._as = ["unshare", "--user", "--map-user=1000", "--map-group=1000", "--"]
+        elif os.getuid() == 0:
             if subprocess.run(["id", "postgres"], capture_output=True).returncode != 0:
                 subprocess.run(["useradd", "--system", "--no-create-home", "postgres"], check=True)
             self._as = ["runuser", "-u", "postgres", "--"]
-        if self._as:
             shutil.chown(self.dir, "postgres")
         self._run("initdb", "-D", str(self.dir / "data"), "-U", "vaultlink", "--auth=trust")
+        if conf:
+            with open(self.dir / "data" / "postgresql.conf", "a", encoding="utf-8") as f:
+                f.write(conf)
         self.start()
         self._run("createdb", "-h", "127.0.0.1", "-p", str(self.port), "-U", "vaultlink", "vaultlink")
 
     @property
     def url(self) -> str:
         return f"postgresql+psycopg://vaultlink@127.0.0.1:{self.port}/vaultlink"
+
+    @property
+    def data(self) -> Path:
+        return self.dir / "data"
+
+    def psql(self, sql: str, db: str = "vaultlink", port: int | None = None) -> str:
+        p = subprocess.run([str(self.bin / "psql"), "-h", "127.0.0.1", "-p", str(port or self.port), "-U", "vaultlink",
+                            "-d", db, "-Atqc", sql], capture_output=True, text=True, timeout=60)
+        if p.returncode != 0:
+            raise RuntimeError(f"psql failed: {p.stderr}")
+        return p.stdout.strip()
+
+    def run_tool(self, tool: str, *args: str) -> None:
+        """A PostgreSQL program as the server's own user (pg_ctl on another data directory, say)."""
+        self._run(tool, *args)
 
     def _run(self, tool: str, *args: str) -> None:
         p = subprocess.run([*self._as, str(self.bin / tool), *args], capture_output=True, text=True, timeout=120)

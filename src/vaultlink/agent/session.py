@@ -17,7 +17,7 @@ from vaultlink.agent.proxy import proxy_for
 from vaultlink.agent.remote import RemoteBlobStore, RemoteChunkIndex
 from vaultlink.agent.resolver import DnsResolver, Resolver
 from vaultlink.agent.state import AgentState, exclusive, save_state, try_load_state
-from vaultlink.data import Progress, Repository, backup, check, restore
+from vaultlink.data import BackupResult, Progress, Repository, backup, check, restore
 from vaultlink.data.formats import Manifest
 from vaultlink.data.repository import KEY_NAME
 from vaultlink.errors import (
@@ -140,22 +140,34 @@ class Agent:
         with exclusive(state_dir, "backup") if state_dir is not None else contextlib.nullcontext():
             return self._backup(roots, passphrase, progress, state_dir, job_id)
 
+    def run_job(self, roots: list[str], passphrase: str, state_dir: Path | None,
+                engine: Callable[[Repository, str | None], BackupResult]) -> dict[str, Any]:
+        """A backup job of the item ``roots`` whose snapshot ``engine`` makes (a workload's stream)."""
+        with exclusive(state_dir, "backup") if state_dir is not None else contextlib.nullcontext():
+            return self._backup(roots, passphrase, None, state_dir, None, engine)
+
     def _backup(self, roots: list[str], passphrase: str, progress: Callable[[Progress], None] | None,
-                state_dir: Path | None, job_id: str | None = None) -> dict[str, Any]:
+                state_dir: Path | None, job_id: str | None = None,
+                engine: Callable[[Repository, str | None], BackupResult] | None = None) -> dict[str, Any]:
+        """One backup job: ``engine(repo, parent point id)`` makes the snapshot (default: the files of
+        ``roots``; a workload streams its own)."""
         started = self._call("POST", "/jobs", {"paths": roots, "job_id": job_id})
         job = started["job"]
         self._remember_accounts(started["storage_accounts"], started["write_account"], state_dir)
         repo = self.open_repository(passphrase, started["storage_accounts"], started["write_account"])
         try:
             prev_rp = started.get("recovery_point")
-            previous = None
-            if prev_rp:
-                try:
-                    previous = repo.load_manifest(prev_rp["manifest"])
-                except VaultlinkError:
-                    previous = None  # a damaged previous snapshot only costs the skip-unchanged shortcut
-            result = backup(roots, repo, previous, progress, hostname=self.state.hostname,
-                            parent=prev_rp["id"] if prev_rp else None)
+            if engine is not None:
+                result = engine(repo, prev_rp["id"] if prev_rp else None)
+            else:
+                previous = None
+                if prev_rp:
+                    try:
+                        previous = repo.load_manifest(prev_rp["manifest"])
+                    except VaultlinkError:
+                        previous = None  # a damaged previous snapshot only costs the skip-unchanged shortcut
+                result = backup(roots, repo, previous, progress, hostname=self.state.hostname,
+                                parent=prev_rp["id"] if prev_rp else None)
             store: RemoteBlobStore = repo.store  # type: ignore[assignment]
             acct = store.account_of(result.name)
             done = self._call("POST", f"/jobs/{job['id']}/complete", {

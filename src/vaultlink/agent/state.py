@@ -42,6 +42,7 @@ class AgentState:
     agent_version: str = ""
     proxy: str = ""  # http://[user:password@]host:port (agent/proxy.py); "": HTTPS_PROXY, if set
     no_proxy: str = ""  # names, suffixes, CIDRs or * reached directly
+    workloads: dict[str, dict[str, str]] = field(default_factory=dict)  # name -> {"kind": "postgres", "dsn"}
 
     def public(self) -> dict[str, Any]:
         d = asdict(self)

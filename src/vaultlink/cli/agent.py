@@ -242,3 +242,14 @@ def status(state_dir: StateDir = None, output: OutputOpt = OutputFormat.table) -
     """Show this machine's registration (without its credential)."""
     with handled(output):
         emit(load_state(_state_dir(state_dir)).public(), output)
+
+
+def _workload_commands() -> None:
+    # `agent protect postgres` and `agent db …` live in their own module (it uses the helpers above)
+    from vaultlink.cli.agent_db import db, protect
+
+    app.add_typer(protect, name="protect")
+    app.add_typer(db, name="db")
+
+
+_workload_commands()

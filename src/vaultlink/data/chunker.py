@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import IO
 
 import pyfastcdc
 
@@ -67,34 +68,41 @@ class Chunker:
         accepted when at least ``max_size`` bytes follow its start, or at end of file.
         Yields nothing for an empty file.
         """
+        with open(path, "rb", buffering=0) as f:
+            yield from self._cut(f, os.fstat(f.fileno()).st_size, segment)
+
+    def cut_stream(self, stream: IO[bytes], segment: int = SEGMENT) -> Iterator[memoryview]:
+        """The chunks of a stream of unknown length (a pipe), read in segments: the same cut points as
+        cutting all of it at once, and never more than two segments in memory."""
+        yield from self._cut(stream, 0, segment)
+
+    def _cut(self, f: IO[bytes], left: int, segment: int) -> Iterator[memoryview]:
         seg = max(segment, 2 * self.params.max_size)
         max_size = self.params.max_size
         tail = b""
-        with open(path, "rb", buffering=0) as f:
-            left = os.fstat(f.fileno()).st_size
-            while True:
-                # size the buffer to what the file holds (+1 byte to see end of file at once)
-                buf = bytearray(len(tail) + (min(seg, left + 1) if left > 0 else seg))
-                buf[: len(tail)] = tail
-                view = memoryview(buf)
-                filled = len(tail)
-                eof = False
-                while filled < len(buf):
-                    n = f.readinto(view[filled:])
-                    if not n:
-                        eof = True
-                        break
-                    filled += n
-                view = view[:filled]
-                if filled == 0:
-                    return
-                off = 0
-                for piece in self._cdc.cut_buf(view):
-                    if not eof and filled - off < max_size:
-                        break
-                    yield piece.data
-                    off += piece.length
-                if eof:
-                    return
-                left -= filled - len(tail)
-                tail = bytes(view[off:])
+        while True:
+            # size the buffer to what the file holds (+1 byte to see end of file at once)
+            buf = bytearray(len(tail) + (min(seg, left + 1) if left > 0 else seg))
+            buf[: len(tail)] = tail
+            view = memoryview(buf)
+            filled = len(tail)
+            eof = False
+            while filled < len(buf):
+                n = f.readinto(view[filled:])  # type: ignore[attr-defined]
+                if not n:
+                    eof = True
+                    break
+                filled += n
+            view = view[:filled]
+            if filled == 0:
+                return
+            off = 0
+            for piece in self._cdc.cut_buf(view):
+                if not eof and filled - off < max_size:
+                    break
+                yield piece.data
+                off += piece.length
+            if eof:
+                return
+            left -= filled - len(tail)
+            tail = bytes(view[off:])

@@ -1,0 +1,255 @@
+"""PostgreSQL, for real: base backups streamed from ``pg_basebackup``, WAL archived by PostgreSQL's own
+``archive_command``, and restore to any second of the chain (issue #19).
+
+- ``protect``: the machine's state remembers the database cluster (a name and a libpq DSN); it is the
+  protected item ``postgres://NAME`` of the vault, with its own recovery points and retention.
+- ``base_backup``: ``pg_basebackup -D - -Ft -X none`` (tar on its standard output, the WAL left to the
+  archive) is cut into chunks as it arrives and never staged on disk; pg_basebackup waits until the WAL
+  the backup needs is archived, so each recovery point is consistent with the archive.
+- ``wal_push`` (``archive_command = 'vaultlink agent db wal-push NAME %p …'``): the segment, compressed and
+  encrypted under the repository's keys, as the blob ``wal/NAME/SEGMENT-cMILLIS`` where MILLIS is the time of
+  its last commit (``pg_waldump``; 0: none). A non-zero exit keeps the segment in PostgreSQL's ``pg_wal``
+  until a later attempt succeeds; a segment archived twice with the same bytes succeeds, with other bytes
+  fails (PostgreSQL's rule).
+- ``restore``: the latest base backup at or before the target time into a new, empty data directory
+  (``tar -x`` fed chunk by chunk), with ``recovery.signal`` and a ``restore_command`` that fetches the
+  archive (``vaultlink agent db wal-fetch``) and ``recovery_target_time``: started, PostgreSQL replays to
+  exactly that second and promotes. A time outside the chain is refused with the range there is.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import zstandard
+
+from vaultlink.agent.remote import RemoteBlobStore, RemoteChunkIndex
+from vaultlink.agent.session import Agent
+from vaultlink.agent.state import save_state
+from vaultlink.data import Repository
+from vaultlink.data.stream import backup_stream, read_stream
+from vaultlink.errors import Conflict, InvalidInput, NotFound, ServiceUnavailable, VaultlinkError
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+_SEGMENT = re.compile(r"^[0-9A-F]{8,24}(\.[0-9A-F]{8}\.backup|\.history|\.partial)?$")
+_COMMIT = re.compile(r"COMMIT (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)?) UTC")
+MAX_SEGMENT = 1 << 30
+
+
+def item_path(name: str) -> str:
+    return f"postgres://{name}"
+
+
+def check_name(name: str) -> str:
+    if not _NAME.match(name or ""):
+        raise InvalidInput(f"database name {name!r}: 1-64 of [A-Za-z0-9._-].", field="name")
+    return name
+
+
+def pg_tool(tool: str) -> str:
+    found = shutil.which(tool) or (sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{tool}")) or [""])[-1]
+    if not found:
+        raise NotFound(f"{tool} is missing: install PostgreSQL's client tools (apt-get install postgresql-client).")
+    return found
+
+
+def _iso(t: float) -> str:
+    return datetime.fromtimestamp(t, tz=UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def last_commit(path: str) -> float | None:
+    """The time of the last commit recorded in a WAL segment (``pg_waldump``, in UTC); None if none."""
+    p = subprocess.run([pg_tool("pg_waldump"), path], capture_output=True, text=True, timeout=120,
+                       env={**os.environ, "TZ": "UTC", "PGTZ": "UTC"})
+    found = _COMMIT.findall(p.stdout)
+    if not found:
+        return None
+    stamp = found[-1]
+    fmt = "%Y-%m-%d %H:%M:%S.%f" if "." in stamp else "%Y-%m-%d %H:%M:%S"
+    return datetime.strptime(stamp, fmt).replace(tzinfo=UTC).timestamp()
+
+
+class Postgres:
+    """One protected database cluster of this machine."""
+
+    def __init__(self, agent: Agent, name: str) -> None:
+        self.agent, self.name = agent, check_name(name)
+
+    # --- setup -------------------------------------------------------------------------------------------
+    @staticmethod
+    def protect(agent: Agent, state_dir: Path, name: str, dsn: str) -> dict[str, Any]:
+        check_name(name)
+        if not isinstance(dsn, str) or not dsn.strip() or len(dsn) > 2000:
+            raise InvalidInput("--dsn must be a libpq connection string (host=… port=… user=…).", field="dsn")
+        agent.state.workloads[name] = {"kind": "postgres", "dsn": dsn}
+        save_state(state_dir, agent.state)
+        cmd = (f"{Path(sys.executable).parent / 'vaultlink'} agent db wal-push {name} %p --state-dir {state_dir} "
+               "--passphrase-file FILE")
+        return {"database": name, "item": item_path(name), "archive_command": cmd,
+                "note": "set archive_mode = on and this archive_command in postgresql.conf (the passphrase file "
+                        "and the state directory readable by PostgreSQL's user), then take a base backup."}
+
+    def _dsn(self) -> str:
+        w = self.agent.state.workloads.get(self.name)
+        if not w or w.get("kind") != "postgres":
+            raise NotFound(f"database {self.name} is not protected on this machine: "
+                           f"`vaultlink agent protect postgres {self.name} --dsn …` first.")
+        return w["dsn"]
+
+    # --- base backups ------------------------------------------------------------------------------------
+    def base_backup(self, passphrase: str, state_dir: Path | None) -> dict[str, Any]:
+        dsn = self._dsn()
+        argv = [pg_tool("pg_basebackup"), "-d", dsn, "-D", "-", "-F", "t", "-X", "none", "-c", "fast",
+                "--no-manifest"]
+
+        def engine(repo: Repository, parent: str | None) -> Any:
+            proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            assert proc.stdout is not None and proc.stderr is not None
+            try:
+                result = backup_stream(f"{self.name}/base.tar", proc.stdout, repo, hostname=self.agent.state.hostname,
+                                       tags={"workload": "postgres", "database": self.name}, parent=parent)
+            except BaseException:
+                proc.kill()
+                proc.wait()
+                raise
+            err = proc.stderr.read().decode(errors="replace")
+            if proc.wait() != 0:
+                raise ServiceUnavailable(f"pg_basebackup failed ({proc.returncode}): {err.strip()[-500:]}")
+            return result
+
+        return self.agent.run_job([item_path(self.name)], passphrase, state_dir, engine)
+
+    # --- the WAL archive ---------------------------------------------------------------------------------
+    def _keys_store(self, passphrase: str) -> tuple[RemoteBlobStore, Repository]:
+        st = self.agent.state
+        store = RemoteBlobStore(self.agent.http, st.domain, st.storage_accounts, st.write_account, st.storage_suffix)
+        repo = Repository.open(store, passphrase, load_index=False,
+                               index=RemoteChunkIndex(self.agent.http, st.backup_service, store))
+        return store, repo
+
+    def chain(self, store: RemoteBlobStore) -> dict[str, tuple[str, float | None]]:
+        """segment -> (blob name, last commit time) of everything archived."""
+        out: dict[str, tuple[str, float | None]] = {}
+        for blob in store.list(f"wal/{self.name}/"):
+            seg, _, ms = blob.rsplit("/", 1)[-1].rpartition("-c")
+            if seg and ms.isdigit():
+                out[seg] = (blob, int(ms) / 1000 if int(ms) else None)
+        return out
+
+    def wal_push(self, passphrase: str, path: str) -> dict[str, Any]:
+        seg = os.path.basename(path)
+        if not _SEGMENT.match(seg):
+            raise InvalidInput(f"{seg!r} is not a WAL file name.", field="path")
+        with open(path, "rb") as f:
+            data = f.read(MAX_SEGMENT + 1)
+        if len(data) > MAX_SEGMENT:
+            raise InvalidInput(f"{path} is larger than a WAL segment can be.", field="path")
+        store, repo = self._keys_store(passphrase)
+        aad = f"wal/{self.name}/{seg}".encode()
+        have = self.chain(store).get(seg)
+        if have is not None:  # archived before (a retry after a crash): the same bytes succeed
+            if self._open(repo, store.get(have[0]), aad) == data:
+                return {"segment": seg, "archived": False, "already": True}
+            raise Conflict(f"WAL {seg} is archived already with other bytes; PostgreSQL keeps it in pg_wal.")
+        commit = last_commit(path) if not seg.endswith((".history", ".backup")) else None
+        blob = f"wal/{self.name}/{seg}-c{int(commit * 1000) if commit else 0}"
+        store.put(blob, repo.keys.seal(zstandard.ZstdCompressor(level=3).compress(data), aad))
+        return {"segment": seg, "archived": True, "bytes": len(data), "last_commit": commit}
+
+    @staticmethod
+    def _open(repo: Repository, sealed: bytes, aad: bytes) -> bytes:
+        raw = repo.keys.open(sealed, aad, aad.decode())
+        return zstandard.ZstdDecompressor().decompress(raw, max_output_size=MAX_SEGMENT)
+
+    def wal_fetch(self, passphrase: str, seg: str, dest: str) -> dict[str, Any]:
+        if not _SEGMENT.match(seg):
+            raise InvalidInput(f"{seg!r} is not a WAL file name.", field="segment")
+        store, repo = self._keys_store(passphrase)
+        have = self.chain(store).get(seg)
+        if have is None:
+            raise NotFound(f"WAL {seg} is not in the archive of {self.name}.")  # the end of the archive
+        data = self._open(repo, store.get(have[0]), f"wal/{self.name}/{seg}".encode())
+        tmp = f"{dest}.vaultlink-tmp"
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, dest)
+        return {"segment": seg, "bytes": len(data)}
+
+    # --- restore -----------------------------------------------------------------------------------------
+    def points(self) -> list[dict[str, Any]]:
+        rps = [rp for rp in self.agent.recovery_points()
+               if rp.get("paths") == [item_path(self.name)] and rp.get("status") == "Completed"]
+        return sorted(rps, key=lambda rp: float(rp["time"]))
+
+    def available(self, store: RemoteBlobStore) -> tuple[float, float]:
+        """(from, to): the first base backup's end, and the last archived commit (or the last base backup)."""
+        rps = self.points()
+        if not rps:
+            raise NotFound(f"database {self.name} has no base backup yet: `vaultlink agent db backup {self.name}`.")
+        commits = [t for _b, t in self.chain(store).values() if t is not None]
+        return float(rps[0]["time"]), max([float(rps[-1]["time"]), *commits])
+
+    def restore(self, passphrase: str, target: str, at: float | None, state_dir: Path, passphrase_file: str,
+                progress: Callable[[int], None] | None = None) -> dict[str, Any]:
+        out = Path(target)
+        if out.exists() and any(out.iterdir()):
+            raise InvalidInput(f"{target} is not empty: restore a database cluster into a new directory.",
+                               field="target")
+        store, _keys = self._keys_store(passphrase)
+        first, last = self.available(store)
+        if at is not None and not first <= at <= last:
+            raise InvalidInput(f"{_iso(at)} is outside what database {self.name} can be restored to: from "
+                               f"{_iso(first)} to {_iso(last)}.", field="point_in_time")
+        rps = self.points()
+        base = rps[-1] if at is None else [rp for rp in rps if float(rp["time"]) <= at][-1]
+        repo = self.agent.open_repository(passphrase)
+        try:
+            manifest = repo.load_manifest(base["manifest"])
+            out.mkdir(parents=True, exist_ok=True, mode=0o700)
+            tar = subprocess.Popen(["tar", "-x", "--no-same-owner", "-f", "-", "-C", str(out)], stdin=subprocess.PIPE,
+                                   stderr=subprocess.PIPE)
+            assert tar.stdin is not None and tar.stderr is not None
+            written = 0
+            try:
+                for data in read_stream(manifest, repo):
+                    tar.stdin.write(data)
+                    written += len(data)
+                    if progress is not None:
+                        progress(written)
+                tar.stdin.close()
+            except BaseException:
+                tar.kill()
+                tar.wait()
+                raise
+            if tar.wait() != 0:
+                raise VaultlinkError(f"tar could not unpack the base backup: {tar.stderr.read().decode()[-300:]}")
+        finally:
+            repo.close()
+        os.chmod(out, 0o700)
+        fetch = (f"{Path(sys.executable).parent / 'vaultlink'} agent db wal-fetch {self.name} %f %p "
+                 f"--state-dir {state_dir} --passphrase-file {passphrase_file}")
+        lines = ["", "# vaultlink restore: replay the archive, then promote; archiving stays off until you set it",
+                 f"restore_command = '{fetch}'", "archive_mode = 'off'"]
+        if at is not None:
+            when = datetime.fromtimestamp(at, tz=UTC).strftime("%Y-%m-%d %H:%M:%S.%f+00")
+            lines += [f"recovery_target_time = '{when}'", "recovery_target_action = 'promote'",
+                      "recovery_target_inclusive = 'on'"]
+        with open(out / "postgresql.auto.conf", "a", encoding="utf-8") as f:
+            f.write("\n".join(lines) + "\n")
+        (out / "recovery.signal").touch()
+        return {"database": self.name, "target": str(out), "base_backup": base["id"], "bytes": written,
+                "point_in_time": _iso(at) if at is not None else None, "available": [_iso(first), _iso(last)],
+                "next": f"start PostgreSQL on {out} (owned by its user, mode 0700): it replays the archive"
+                        + (f" to {_iso(at)}" if at is not None else "") + " and promotes."}
+

@@ -1,0 +1,125 @@
+"""``vaultlink agent protect postgres`` and ``vaultlink agent db …``: database workloads (agent/postgres.py)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from vaultlink.cli.agent import PassFile, StateDir, _agent, _passphrase, _state_dir
+from vaultlink.cli.common import OutputFormat, OutputOpt, emit, handled
+from vaultlink.errors import InvalidInput
+
+protect = typer.Typer(help="Protect a database workload of this machine.", no_args_is_help=True)
+db = typer.Typer(help="Database workloads: base backups, the WAL archive, point-in-time restore.",
+                 no_args_is_help=True)
+Name = Annotated[str, typer.Argument(help="The protected database cluster's name on this machine.")]
+
+
+def _postgres(state_dir: Path | None, name: str, retry_for: float = 90.0) -> tuple[Any, Any]:
+    from vaultlink.agent.postgres import Postgres  # lazy: the engine loads for agent commands only
+
+    agent, _sd = _agent(state_dir, retry_for)
+    return agent, Postgres(agent, name)  # type: ignore[arg-type]
+
+
+def parse_time(text: str) -> float:
+    """ISO 8601 (``2026-11-30T18:20:01Z``, ``…+01:00``; without a zone: UTC) or epoch seconds."""
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        when = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidInput(f"point in time {text!r} is not ISO 8601 (2026-11-30T18:20:01Z).",
+                           field="point_in_time") from None
+    return (when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp()
+
+
+@protect.command("postgres")
+def protect_postgres(
+    name: Name,
+    dsn: Annotated[str, typer.Option("--dsn", help="libpq connection string: host=… port=… user=… (a "
+                                                   "replication-capable role).")],
+    state_dir: StateDir = None,
+    output: OutputOpt = OutputFormat.table,
+) -> None:
+    """Protect a PostgreSQL cluster: base backups with pg_basebackup, the WAL through archive_command."""
+    with handled(output):
+        from vaultlink.agent.postgres import Postgres
+
+        agent, sd = _agent(state_dir)
+        try:
+            emit(Postgres.protect(agent, sd, name, dsn), output)  # type: ignore[arg-type]
+        finally:
+            agent.close()  # type: ignore[attr-defined]
+
+
+@db.command("backup")
+def db_backup(name: Name, state_dir: StateDir = None, passphrase_file: PassFile = None,
+              output: OutputOpt = OutputFormat.table) -> None:
+    """A base backup (a new recovery point), streamed from pg_basebackup, never staged on disk."""
+    with handled(output):
+        agent, pg = _postgres(state_dir, name)
+        try:
+            out = pg.base_backup(_passphrase(passphrase_file), _state_dir(state_dir))
+        finally:
+            agent.close()
+        emit(out if output == OutputFormat.json else {"recovery_point": out["recovery_point"]["id"],
+                                                      "bytes": out["stats"]["bytes_total"]}, output)
+
+
+@db.command("wal-push")
+def wal_push(name: Name, path: Annotated[str, typer.Argument(help="%p: the WAL file PostgreSQL archives.")],
+             state_dir: StateDir = None, passphrase_file: PassFile = None,
+             output: OutputOpt = OutputFormat.table) -> None:
+    """archive_command: archive one WAL file (non-zero exit: PostgreSQL keeps it and tries again)."""
+    with handled(output):
+        agent, pg = _postgres(state_dir, name, retry_for=20.0)
+        try:
+            emit(pg.wal_push(_passphrase(passphrase_file), path), output)
+        finally:
+            agent.close()
+
+
+@db.command("wal-fetch")
+def wal_fetch(name: Name, segment: Annotated[str, typer.Argument(help="%f: the WAL file asked for.")],
+              dest: Annotated[str, typer.Argument(help="%p: where PostgreSQL wants it.")],
+              state_dir: StateDir = None, passphrase_file: PassFile = None,
+              output: OutputOpt = OutputFormat.table) -> None:
+    """restore_command: fetch one archived WAL file (non-zero exit: not in the archive)."""
+    with handled(output):
+        agent, pg = _postgres(state_dir, name, retry_for=20.0)
+        try:
+            emit(pg.wal_fetch(_passphrase(passphrase_file), segment, dest), output)
+        finally:
+            agent.close()
+
+
+@db.command("restore")
+def db_restore(
+    name: Name,
+    target: Annotated[str, typer.Option("--target", help="A new, empty data directory.")],
+    point_in_time: Annotated[str | None, typer.Option(
+        "--point-in-time", help="Restore to this moment (ISO 8601; default: the latest base backup).")] = None,
+    state_dir: StateDir = None,
+    passphrase_file: Annotated[str, typer.Option(
+        "--passphrase-file", help="File holding the passphrase (restore_command reads it too).")] = "",
+    output: OutputOpt = OutputFormat.table,
+) -> None:
+    """Restore the database cluster into TARGET, to a point in time of its archive; then start PostgreSQL on it."""
+    with handled(output):
+        if not passphrase_file:
+            raise InvalidInput("--passphrase-file is required: PostgreSQL's restore_command reads it.",
+                               field="passphrase_file")
+        at = parse_time(point_in_time) if point_in_time else None
+        agent, pg = _postgres(state_dir, name)
+        try:
+            out = pg.restore(_passphrase(passphrase_file), target, at, _state_dir(state_dir),
+                             str(Path(passphrase_file).resolve()))
+        finally:
+            agent.close()
+        emit(out, output)
