@@ -4,7 +4,7 @@ the kernel spreads connections over both), and restic into the same SeaweedFS, t
     .venv/bin/python bench/cluster_bench.py [--size-mib 1024] [--rounds 2] [--dir /tmp/vlcluster]
 
 Each round, in alternating order: vaultlink with one server, vaultlink with two, restic (its S3 backend).
-vaultlink: a fresh PostgreSQL schema and bucket per run, the private story of ``backup_bench.py`` (a vault
+vaultlink: a fresh PostgreSQL schema and bucket prefix per run, the private story of ``backup_bench.py`` (a vault
 denying public access, a private endpoint with DNS integration) and the agent CLI as the VM: first backup,
 then restore, timed. Then metadata reads per second: ``wrk`` (Debian) for 10 s on 16 kept-alive HTTPS
 connections, ``GET /v1/vaults/bench`` with the owner's key, through the shared port. Targets (issue #18):
@@ -86,7 +86,7 @@ def run_vaultlink(data: Path, work: Path, pg: str, s3: str, servers: int) -> dic
     admin.dispose()
     cfg = work / "vl.toml"
     cfg.write_text(f'metadata_url = "{pg}?options=-csearch_path%3D{schema}"\n'
-                   f'blob_url = "s3://vl-{schema.replace("_", "-")}/vl?endpoint={s3}&region=us-east-1"\n'
+                   f'blob_url = "s3://vl-bench/{schema.replace("_", "-")}?endpoint={s3}&region=us-east-1"\n'
                    'blob_s3_access_key_id = "bench"\nblob_s3_secret_access_key = "bench-secret"\n'
                    f'sealing_key = "{base64.b64encode(os.urandom(32)).decode()}"\nshared_ports = true\n'
                    'prune_worker = false\n')
@@ -135,7 +135,8 @@ def main() -> None:
             for who in order:
                 wd = fresh_workdir(work / f"{who}-{r}")
                 if who == "restic":
-                    got[who] = run_restic(data, wd, s3, f"restic-{r}")
+                    got[who] = run_restic(data, wd, s3, f"restic/{r}")  # one bucket each: SeaweedFS gives
+                    # every bucket volumes of its own, and a few runs' worth exhaust them
                 else:
                     got[who] = run_vaultlink(data, wd, pg, s3, 1 if who == "one" else 2)
                 shutil.rmtree(wd, ignore_errors=True)

@@ -6,6 +6,7 @@ with the range there is."""
 
 from __future__ import annotations
 
+import subprocess
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -77,7 +78,8 @@ def test_point_in_time_restore_holds_exactly_the_rows_committed_by_then(
     assert early.error_code == "InvalidInput" and " to " in early.stdout + early.stderr, early.stdout
     assert not (tmp_path / "never").exists()
 
-    out = vm.ok("db", "restore", "main", "--target", str(tmp_path / "restored"), "--point-in-time", iso(target))
+    out = vm.ok("restore", "--database", "main", "--target", str(tmp_path / "restored"), "--point-in-time",
+                iso(target))
     assert out["base_backup"] == base["id"]
     port = free_port()
     pg.run_tool("pg_ctl", "-D", str(tmp_path / "restored"), "-l", str(tmp_path / "restored.log"), "-w", "-t", "120",
@@ -91,3 +93,45 @@ def test_point_in_time_restore_holds_exactly_the_rows_committed_by_then(
         assert counts.splitlines() == ["batch a|100", "before the base backup|50"], counts
     finally:
         pg.run_tool("pg_ctl", "-D", str(tmp_path / "restored"), "-w", "-m", "fast", "stop")
+
+
+def test_a_killed_base_backup_and_a_failing_archive_lose_nothing(
+        server: Server, machine: Vm, pg: PgServer, tmp_path: Path) -> None:
+    """kill -9 of the agent mid base backup: the next one completes and the killed job does not stay running.
+    An archive_command that fails (here: the agent's state is away) keeps the segment in pg_wal, ready, and
+    PostgreSQL archives it once the agent can again: nothing is lost."""
+    vm = machine
+    vm.ok("protect", "postgres", "main", "--dsn", f"host=127.0.0.1 port={pg.port} user=vaultlink dbname=vaultlink")
+    pg.psql("CREATE TABLE big AS SELECT g AS id, md5(g::text) || md5((g * 7)::text) AS v "
+            "FROM generate_series(1, 1500000) g")
+    backup = subprocess.Popen([VAULTLINK, "agent", "db", "backup", "main", "--state-dir", str(vm.state),
+                               "--passphrase-file", str(vm.pw), "-o", "json"], env=server.env(),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while not list((server.data_dir / "blobs").rglob("packs/*")):
+        assert time.monotonic() < deadline and backup.poll() is None, backup.communicate()
+        time.sleep(0.02)
+    backup.kill()
+    backup.wait(10)
+    again = vm.ok("db", "backup", "main")
+    assert again["recovery_point"]["status"] == "Completed"
+    jobs = server.ok("job", "list", "prod")
+    assert not [j for j in jobs if j["status"] in ("InProgress", "Running")], jobs
+
+    state = vm.state.rename(vm.state.with_name("agent-away"))
+    try:
+        failed = int(pg.psql("SELECT failed_count FROM pg_stat_archiver"))
+        pg.psql("INSERT INTO big VALUES (0, 'while the archive fails')")
+        segment = pg.psql("SELECT pg_walfile_name(pg_current_wal_lsn())")
+        pg.psql("SELECT pg_switch_wal()")
+        deadline = time.monotonic() + 60
+        while int(pg.psql("SELECT failed_count FROM pg_stat_archiver")) <= failed:
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+        assert (pg.data / "pg_wal" / "archive_status" / f"{segment}.ready").exists(), "kept until archived"
+    finally:
+        state.rename(vm.state)
+    deadline = time.monotonic() + 90
+    while pg.psql("SELECT last_archived_wal FROM pg_stat_archiver") < segment:
+        assert time.monotonic() < deadline, pg.psql("SELECT * FROM pg_stat_archiver")
+        time.sleep(0.3)

@@ -143,16 +143,32 @@ def backup(
 
 @app.command("restore")
 def restore(
-    recovery_point: Annotated[str, typer.Argument(help="The recovery point id (rp-…).")],
-    target: Annotated[str, typer.Option("--target", help="Directory to restore into.")],
+    recovery_point: Annotated[str | None, typer.Argument(help="The recovery point id (rp-…).")] = None,
+    target: Annotated[str, typer.Option("--target", help="Directory to restore into.")] = "",
     include: Annotated[list[str] | None, typer.Option("--include", help="Only paths matching (repeatable).")] = None,
+    database: Annotated[str | None, typer.Option(
+        "--database", help="A protected database cluster (agent protect postgres): restore it, to a point in time "
+                           "with --point-in-time (same as `agent db restore`).")] = None,
+    point_in_time: Annotated[str | None, typer.Option(
+        "--point-in-time", help="With --database: the moment to restore to (ISO 8601).")] = None,
     state_dir: StateDir = None,
     passphrase_file: PassFile = None,
     no_progress: NoProgress = False,
     output: OutputOpt = OutputFormat.table,
 ) -> None:
-    """Restore a recovery point into TARGET (never writes outside it)."""
+    """Restore a recovery point into TARGET (never writes outside it), or a database to a point in time."""
+    if database is not None or point_in_time is not None:
+        from vaultlink.cli.agent_db import db_restore
+
+        with handled(output):
+            if database is None or recovery_point is not None:
+                raise InvalidInput("--point-in-time restores a database: give --database NAME and no recovery "
+                                   "point.", field="database")
+        db_restore(database, target, point_in_time, state_dir, passphrase_file or "", output)
+        return
     with handled(output):
+        if not recovery_point or not target:
+            raise InvalidInput("give the recovery point and --target DIR.", field="recovery_point")
         agent, _sd = _agent(state_dir)
         pw = _passphrase(passphrase_file)
         try:
