@@ -1,4 +1,5 @@
-"""``vaultlink agent protect postgres`` and ``vaultlink agent db …``: database workloads (agent/postgres.py)."""
+"""``vaultlink agent protect postgres|sqlite`` and ``vaultlink agent db …``: database workloads
+(agent/postgres.py, agent/sqlite_db.py)."""
 
 from __future__ import annotations
 
@@ -19,10 +20,13 @@ Name = Annotated[str, typer.Argument(help="The protected database cluster's name
 
 
 def _postgres(state_dir: Path | None, name: str, retry_for: float = 90.0) -> tuple[Any, Any]:
+    """The agent and the workload ``name`` (PostgreSQL, or a SQLite file), by what protected it."""
     from vaultlink.agent.postgres import Postgres  # lazy: the engine loads for agent commands only
+    from vaultlink.agent.sqlite_db import SqliteDb
 
     agent, _sd = _agent(state_dir, retry_for)
-    return agent, Postgres(agent, name)  # type: ignore[arg-type]
+    kind = agent.state.workloads.get(name, {}).get("kind")  # type: ignore[attr-defined]
+    return agent, (SqliteDb if kind == "sqlite" else Postgres)(agent, name)  # type: ignore[arg-type]
 
 
 def parse_time(text: str) -> float:
@@ -54,6 +58,24 @@ def protect_postgres(
         agent, sd = _agent(state_dir)
         try:
             emit(Postgres.protect(agent, sd, name, dsn), output)  # type: ignore[arg-type]
+        finally:
+            agent.close()  # type: ignore[attr-defined]
+
+
+@protect.command("sqlite")
+def protect_sqlite(
+    name: Name,
+    path: Annotated[str, typer.Option("--path", help="The SQLite database file.")],
+    state_dir: StateDir = None,
+    output: OutputOpt = OutputFormat.table,
+) -> None:
+    """Protect a SQLite database file: consistent copies through SQLite's online backup API."""
+    with handled(output):
+        from vaultlink.agent.sqlite_db import SqliteDb
+
+        agent, sd = _agent(state_dir)
+        try:
+            emit(SqliteDb.protect(agent, sd, name, path), output)  # type: ignore[arg-type]
         finally:
             agent.close()  # type: ignore[attr-defined]
 
@@ -116,10 +138,16 @@ def db_restore(
             raise InvalidInput("--passphrase-file is required: PostgreSQL's restore_command reads it.",
                                field="passphrase_file")
         at = parse_time(point_in_time) if point_in_time else None
-        agent, pg = _postgres(state_dir, name)
+        agent, wl = _postgres(state_dir, name)
         try:
-            out = pg.restore(_passphrase(passphrase_file), target, at, _state_dir(state_dir),
-                             str(Path(passphrase_file).resolve()))
+            if type(wl).__name__ == "SqliteDb":
+                if at is not None:
+                    raise InvalidInput("a SQLite file restores to one of its recovery points, not to any "
+                                       "moment: drop --point-in-time.", field="point_in_time")
+                out = wl.restore(_passphrase(passphrase_file), target)
+            else:
+                out = wl.restore(_passphrase(passphrase_file), target, at, _state_dir(state_dir),
+                                 str(Path(passphrase_file).resolve()))
         finally:
             agent.close()
         emit(out, output)
