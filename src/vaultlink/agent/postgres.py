@@ -136,10 +136,11 @@ class Postgres:
                                index=RemoteChunkIndex(self.agent.http, st.backup_service, store))
         return store, repo
 
-    def chain(self, store: RemoteBlobStore) -> dict[str, tuple[str, float | None]]:
-        """segment -> (blob name, last commit time) of everything archived."""
+    def chain(self, store: RemoteBlobStore, segment: str = "") -> dict[str, tuple[str, float | None]]:
+        """segment -> (blob name, last commit time) of everything archived (of ``segment`` only, if given: one
+        listing of its own names, not of the whole chain)."""
         out: dict[str, tuple[str, float | None]] = {}
-        for blob in store.list(f"wal/{self.name}/"):
+        for blob in store.list(f"wal/{self.name}/{segment + '-c' if segment else ''}"):
             seg, _, ms = blob.rsplit("/", 1)[-1].rpartition("-c")
             if seg and ms.isdigit():
                 out[seg] = (blob, int(ms) / 1000 if int(ms) else None)
@@ -155,7 +156,7 @@ class Postgres:
             raise InvalidInput(f"{path} is larger than a WAL segment can be.", field="path")
         store, repo = self._keys_store(passphrase)
         aad = f"wal/{self.name}/{seg}".encode()
-        have = self.chain(store).get(seg)
+        have = self.chain(store, seg).get(seg)
         if have is not None:  # archived before (a retry after a crash): the same bytes succeed
             if self._open(repo, store.get(have[0]), aad) == data:
                 return {"segment": seg, "archived": False, "already": True}
@@ -174,7 +175,7 @@ class Postgres:
         if not _SEGMENT.match(seg):
             raise InvalidInput(f"{seg!r} is not a WAL file name.", field="segment")
         store, repo = self._keys_store(passphrase)
-        have = self.chain(store).get(seg)
+        have = self.chain(store, seg).get(seg)
         if have is None:
             raise NotFound(f"WAL {seg} is not in the archive of {self.name}.")  # the end of the archive
         data = self._open(repo, store.get(have[0]), f"wal/{self.name}/{seg}".encode())
