@@ -28,7 +28,8 @@ def _free_port() -> int:
 class PgServer:
     """``start()`` / ``stop()`` as often as a test likes; ``url`` stays the same across them."""
 
-    def __init__(self, userns: bool = False, conf: str = "") -> None:
+    def __init__(self, userns: bool = False, conf: str = "", host: str = "127.0.0.1") -> None:
+        self.host = host
         # its own directory under /tmp: pytest's tmp_path is private to root, where ``postgres`` cannot reach
         self.dir = Path(tempfile.mkdtemp(prefix="vaultlink-pg-"))
         self.port = _free_port()
@@ -47,20 +48,22 @@ class PgServer:
         if conf:
             with open(self.dir / "data" / "postgresql.conf", "a", encoding="utf-8") as f:
                 f.write(conf)
+        with open(self.dir / "data" / "pg_hba.conf", "a", encoding="utf-8") as f:  # any loopback address
+            f.write("host all all 127.0.0.0/8 trust\nhost replication all 127.0.0.0/8 trust\n")
         self.start()
-        self._run("createdb", "-h", "127.0.0.1", "-p", str(self.port), "-U", "vaultlink", "vaultlink")
+        self._run("createdb", "-h", self.host, "-p", str(self.port), "-U", "vaultlink", "vaultlink")
 
     @property
     def url(self) -> str:
-        return f"postgresql+psycopg://vaultlink@127.0.0.1:{self.port}/vaultlink"
+        return f"postgresql+psycopg://vaultlink@{self.host}:{self.port}/vaultlink"
 
     @property
     def data(self) -> Path:
         return self.dir / "data"
 
-    def psql(self, sql: str, db: str = "vaultlink", port: int | None = None) -> str:
-        p = subprocess.run([str(self.bin / "psql"), "-h", "127.0.0.1", "-p", str(port or self.port), "-U", "vaultlink",
-                            "-d", db, "-Atqc", sql], capture_output=True, text=True, timeout=60)
+    def psql(self, sql: str, db: str = "vaultlink", port: int | None = None, host: str | None = None) -> str:
+        p = subprocess.run([str(self.bin / "psql"), "-h", host or self.host, "-p", str(port or self.port), "-U",
+                            "vaultlink", "-d", db, "-Atqc", sql], capture_output=True, text=True, timeout=60)
         if p.returncode != 0:
             raise RuntimeError(f"psql failed: {p.stderr}")
         return p.stdout.strip()
@@ -76,7 +79,7 @@ class PgServer:
 
     def start(self) -> None:
         self._run("pg_ctl", "-D", str(self.dir / "data"), "-l", str(self.dir / "log"), "-w", "-o",
-                  f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.dir}", "start")
+                  f"-c listen_addresses={self.host} -p {self.port} -k {self.dir}", "start")
 
     def stop(self) -> None:
         self._run("pg_ctl", "-D", str(self.dir / "data"), "-w", "-m", "fast", "stop")

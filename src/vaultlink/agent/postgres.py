@@ -2,7 +2,11 @@
 ``archive_command``, and restore to any second of the chain (issue #19).
 
 - ``protect``: the machine's state remembers the database cluster (a name and a libpq DSN); it is the
-  protected item ``postgres://NAME`` of the vault, with its own recovery points and retention.
+  protected item ``postgres://NAME`` of the vault, with its own recovery points and retention. For a
+  group with a streaming standby, the DSN may name a listener (a DNS name that follows the primary, in a
+  private zone: resolved through the machine's DNS server at each backup) and ``--node`` the other
+  members; each base backup is taken from the first node in the protection's role (``--from primary`` or
+  ``standby``) at that moment, so backups follow a failover.
 - ``base_backup``: ``pg_basebackup -D - -Ft -X none`` (tar on its standard output, the WAL left to the
   archive) is cut into chunks as it arrives and never staged on disk; pg_basebackup waits until the WAL
   the backup needs is archived, so each recovery point is consistent with the archive.
@@ -20,8 +24,10 @@
 from __future__ import annotations
 
 import glob
+import ipaddress
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -43,6 +49,7 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _SEGMENT = re.compile(r"^[0-9A-F]{8,24}(\.[0-9A-F]{8}\.backup|\.history|\.partial)?$")
 _COMMIT = re.compile(r"COMMIT (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)?) UTC")
 MAX_SEGMENT = 1 << 30
+ROLES = ("primary", "standby")
 
 
 def item_path(name: str) -> str:
@@ -86,11 +93,18 @@ class Postgres:
 
     # --- setup -------------------------------------------------------------------------------------------
     @staticmethod
-    def protect(agent: Agent, state_dir: Path, name: str, dsn: str) -> dict[str, Any]:
+    def protect(agent: Agent, state_dir: Path, name: str, dsn: str, role: str = "primary",
+                nodes: list[str] | None = None) -> dict[str, Any]:
+        """``dsn`` (a listener name that follows the primary, say) and the group's other ``nodes``; each base
+        backup is taken from the first of them that is in ``role`` then (``primary`` or ``standby``)."""
         check_name(name)
-        if not isinstance(dsn, str) or not dsn.strip() or len(dsn) > 2000:
-            raise InvalidInput("--dsn must be a libpq connection string (host=… port=… user=…).", field="dsn")
-        agent.state.workloads[name] = {"kind": "postgres", "dsn": dsn}
+        for d in [dsn, *(nodes or [])]:
+            if not isinstance(d, str) or not d.strip() or len(d) > 2000 or "\n" in d:
+                raise InvalidInput("--dsn and --node take a libpq connection string (host=… port=… user=…).",
+                                   field="dsn")
+        if role not in ROLES:
+            raise InvalidInput(f"--from must be one of {', '.join(ROLES)}, not {role!r}.", field="from")
+        agent.state.workloads[name] = {"kind": "postgres", "dsn": dsn, "from": role, "nodes": "\n".join(nodes or [])}
         save_state(state_dir, agent.state)
         cmd = (f"{Path(sys.executable).parent / 'vaultlink'} agent db wal-push {name} %p --state-dir {state_dir} "
                "--passphrase-file FILE")
@@ -98,16 +112,48 @@ class Postgres:
                 "note": "set archive_mode = on and this archive_command in postgresql.conf (the passphrase file "
                         "and the state directory readable by PostgreSQL's user), then take a base backup."}
 
-    def _dsn(self) -> str:
+    def _workload(self) -> dict[str, str]:
         w = self.agent.state.workloads.get(self.name)
         if not w or w.get("kind") != "postgres":
             raise NotFound(f"database {self.name} is not protected on this machine: "
                            f"`vaultlink agent protect postgres {self.name} --dsn …` first.")
-        return w["dsn"]
+        return w
+
+    def _addressed(self, dsn: str) -> str:
+        """``dsn`` with ``hostaddr`` added for a host *name*, resolved now through the machine's DNS server
+        (a listener name in a private zone; asked afresh each time, so a failover's new answer is used)."""
+        parts = dict(p.split("=", 1) for p in shlex.split(dsn) if "=" in p)
+        host = parts.get("host", "")
+        if not host or host.startswith("/") or "hostaddr" in parts or "," in host:
+            return dsn
+        try:
+            ipaddress.ip_address(host)
+            return dsn
+        except ValueError:
+            pass
+        self.agent.resolver.forget(host)
+        return f"{dsn} hostaddr={self.agent.resolver.resolve(host)}"
+
+    def _node(self) -> tuple[str, str]:
+        """(dsn with its address, role) of the node to back up from: the first in the protection's role."""
+        w = self._workload()
+        want = w.get("from", "primary")
+        seen: list[str] = []
+        for dsn in [w["dsn"], *[n for n in w.get("nodes", "").split("\n") if n]]:
+            addressed = self._addressed(dsn)
+            p = subprocess.run([pg_tool("psql"), "-d", addressed, "-Atqc", "SELECT pg_is_in_recovery()"],
+                               capture_output=True, text=True, timeout=30)
+            role = {"t": "standby", "f": "primary"}.get(p.stdout.strip(), "unreachable")
+            if role == want:
+                return addressed, role
+            where = dict(p.split("=", 1) for p in shlex.split(addressed) if "=" in p)
+            seen.append(f"{where.get('hostaddr') or where.get('host') or dsn}: {role}")
+        raise ServiceUnavailable(f"no {want} among the nodes of {self.name} ({'; '.join(seen)}); protect it "
+                                 f"with --from {'standby' if want == 'primary' else 'primary'}, or add the node.")
 
     # --- base backups ------------------------------------------------------------------------------------
     def base_backup(self, passphrase: str, state_dir: Path | None) -> dict[str, Any]:
-        dsn = self._dsn()
+        dsn, role = self._node()
         argv = [pg_tool("pg_basebackup"), "-d", dsn, "-D", "-", "-F", "t", "-X", "none", "-c", "fast",
                 "--no-manifest"]
 
@@ -116,7 +162,8 @@ class Postgres:
             assert proc.stdout is not None and proc.stderr is not None
             try:
                 result = backup_stream(f"{self.name}/base.tar", proc.stdout, repo, hostname=self.agent.state.hostname,
-                                       tags={"workload": "postgres", "database": self.name}, parent=parent)
+                                       tags={"workload": "postgres", "database": self.name, "node": role},
+                                       parent=parent)
             except BaseException:
                 proc.kill()
                 proc.wait()
@@ -126,7 +173,10 @@ class Postgres:
                 raise ServiceUnavailable(f"pg_basebackup failed ({proc.returncode}): {err.strip()[-500:]}")
             return result
 
-        return self.agent.run_job([item_path(self.name)], passphrase, state_dir, engine)
+        out = self.agent.run_job([item_path(self.name)], passphrase, state_dir, engine)
+        parts = dict(p.split("=", 1) for p in shlex.split(dsn) if "=" in p)
+        out["node"] = {"role": role, "address": parts.get("hostaddr") or parts.get("host")}
+        return out
 
     # --- the WAL archive ---------------------------------------------------------------------------------
     def _keys_store(self, passphrase: str) -> tuple[RemoteBlobStore, Repository]:

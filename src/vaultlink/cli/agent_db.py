@@ -47,7 +47,10 @@ def parse_time(text: str) -> float:
 def protect_postgres(
     name: Name,
     dsn: Annotated[str, typer.Option("--dsn", help="libpq connection string: host=… port=… user=… (a "
-                                                   "replication-capable role).")],
+                                                   "replication-capable role); host may be a listener name.")],
+    role: Annotated[str, typer.Option("--from", help="Back up from the group's primary or a standby.")] = "primary",
+    node: Annotated[list[str] | None, typer.Option(
+        "--node", help="Another member of the group (a DSN; repeatable).")] = None,
     state_dir: StateDir = None,
     output: OutputOpt = OutputFormat.table,
 ) -> None:
@@ -57,7 +60,7 @@ def protect_postgres(
 
         agent, sd = _agent(state_dir)
         try:
-            emit(Postgres.protect(agent, sd, name, dsn), output)  # type: ignore[arg-type]
+            emit(Postgres.protect(agent, sd, name, dsn, role, node), output)  # type: ignore[arg-type]
         finally:
             agent.close()  # type: ignore[attr-defined]
 
