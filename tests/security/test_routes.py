@@ -87,6 +87,7 @@ TABLE: dict[tuple[str, str, str], str] = {
     ("mgmt", "DELETE", "/v1/dns/zones/{zone}/links/{link}"): "/v1/dns/zones/z/links/l",
     ("mgmt", "GET", "/v1/dns/check"): "/v1/dns/check?name=x&source=127.0.0.1",
     ("mgmt", "GET", "/v1/dns/doctor/{vault}"): "/v1/dns/doctor/prod",
+    ("mgmt", "GET", "/v1/dns/forwarders/{vault}"): "/v1/dns/forwarders/prod?target=10.0.0.4",
     ("mgmt", "GET", "/v1/endpoints/{endpoint}/dns-config"): "/v1/endpoints/pe1/dns-config",
     ("mgmt", "POST", "/v1/vaults/{ref}/credentials"): "/v1/vaults/prod/credentials",
     ("mgmt", "GET", "/v1/vaults/{ref}/recovery-points"): "/v1/vaults/prod/recovery-points",

@@ -36,3 +36,9 @@ def test_malformed_versions(kind: str, version: object) -> None:
     with pytest.raises(InvalidInput) as err:
         check_agent(kind, version, True)
     assert err.value.code == "InvalidInput"
+
+
+def test_an_unknown_kind_is_echoed_bounded() -> None:
+    with pytest.raises(AgentNotSupported) as err:
+        check_agent("k" * 100_000, "1.0", True)
+    assert len(err.value.message) < 600

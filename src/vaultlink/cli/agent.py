@@ -4,43 +4,29 @@ from __future__ import annotations
 
 import json
 import signal
-import sys
 import threading
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from vaultlink.agent.state import default_state_dir, load_state
+from vaultlink.agent.state import load_state
+from vaultlink.cli.agent_common import (
+    NoProgress,
+    PassFile,
+    RetryFor,
+    StateDir,
+    _agent,
+    _passphrase,
+    _session,
+    _state_dir,
+)
+from vaultlink.cli.agent_db import db, db_restore, protect
 from vaultlink.cli.common import OutputFormat, OutputOpt, emit, handled
-from vaultlink.config import passphrase_from_env
-from vaultlink.errors import InvalidInput, NotFound
+from vaultlink.errors import InvalidInput
 
 app = typer.Typer(help="The backup agent: register this machine, back up, restore, check.", no_args_is_help=True)
-
-StateDir = Annotated[
-    Path | None,
-    typer.Option("--state-dir", envvar="VAULTLINK_AGENT_STATE",
-                 help="Where the agent keeps its registration (default ~/.vaultlink-agent)."),
-]
-PassFile = Annotated[
-    str | None,
-    typer.Option("--passphrase-file", help="File holding the encryption passphrase (else $VAULTLINK_PASSPHRASE, "
-                 "else a prompt)."),
-]
-NoProgress = Annotated[bool, typer.Option("--no-progress", help="Do not draw the progress bar.")]
-RetryFor = Annotated[
-    float, typer.Option("--retry-for", help="Seconds to keep retrying an unreachable service before failing.")
-]
-
-
-
-def _session() -> Any:
-    # lazy: the backup engine (cryptography, blake3, pyfastcdc) loads for `vaultlink agent` commands only, never
-    # for the client commands that share this program
-    from vaultlink.agent import session
-
-    return session
+app.add_typer(protect, name="protect")  # agent protect postgres|sqlite
+app.add_typer(db, name="db")  # agent db backup|wal-push|wal-fetch|restore
 
 
 def _worker() -> Any:
@@ -55,32 +41,6 @@ def _progress_bar(*args: Any, **kwargs: Any) -> Any:
     from vaultlink.agent.progress import progress_bar
 
     return progress_bar(*args, **kwargs)
-
-
-def _state_dir(state_dir: Path | None) -> Path:
-    return state_dir.expanduser() if state_dir else default_state_dir()
-
-
-def _passphrase(path: str | None, confirm: bool = False) -> str:
-    if path:
-        try:
-            return Path(path).read_text(encoding="utf-8").rstrip("\n")
-        except OSError as exc:
-            raise NotFound(f"cannot read the passphrase file {path!r}: {exc.strerror}", field="passphrase") from None
-    env = passphrase_from_env()
-    if env:
-        return env
-    if not sys.stdin.isatty():
-        raise InvalidInput(
-            "no encryption passphrase: pass --passphrase-file FILE or set VAULTLINK_PASSPHRASE.", field="passphrase"
-        )
-    return str(typer.prompt("Encryption passphrase (16+ characters)", hide_input=True,
-                            confirmation_prompt=confirm))
-
-
-def _agent(state_dir: Path | None, retry_for: float = 90.0) -> tuple[object, Path]:
-    sd = _state_dir(state_dir)
-    return _session().Agent(load_state(sd), retry_for=retry_for), sd
 
 
 @app.command("register")
@@ -158,8 +118,6 @@ def restore(
 ) -> None:
     """Restore a recovery point into TARGET (never writes outside it), or a database to a point in time."""
     if database is not None or point_in_time is not None:
-        from vaultlink.cli.agent_db import db_restore
-
         with handled(output):
             if database is None or recovery_point is not None:
                 raise InvalidInput("--point-in-time restores a database: give --database NAME and no recovery "
@@ -259,13 +217,3 @@ def status(state_dir: StateDir = None, output: OutputOpt = OutputFormat.table) -
     with handled(output):
         emit(load_state(_state_dir(state_dir)).public(), output)
 
-
-def _workload_commands() -> None:
-    # `agent protect postgres` and `agent db …` live in their own module (it uses the helpers above)
-    from vaultlink.cli.agent_db import db, protect
-
-    app.add_typer(protect, name="protect")
-    app.add_typer(db, name="db")
-
-
-_workload_commands()

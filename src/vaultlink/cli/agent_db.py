@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from vaultlink.cli.agent import PassFile, StateDir, _agent, _passphrase, _state_dir
+from vaultlink.cli.agent_common import PassFile, StateDir, _agent, _passphrase, _state_dir
 from vaultlink.cli.common import OutputFormat, OutputOpt, emit, handled
 from vaultlink.errors import InvalidInput
 
@@ -19,14 +19,19 @@ db = typer.Typer(help="Database workloads: base backups, the WAL archive, point-
 Name = Annotated[str, typer.Argument(help="The protected database cluster's name on this machine.")]
 
 
+def _classes() -> tuple[Any, Any]:
+    # lazy: the workloads (and the engine under them) load when a database command runs
+    from vaultlink.agent import postgres, sqlite_db
+
+    return postgres.Postgres, sqlite_db.SqliteDb
+
+
 def _postgres(state_dir: Path | None, name: str, retry_for: float = 90.0) -> tuple[Any, Any]:
     """The agent and the workload ``name`` (PostgreSQL, or a SQLite file), by what protected it."""
-    from vaultlink.agent.postgres import Postgres  # lazy: the engine loads for agent commands only
-    from vaultlink.agent.sqlite_db import SqliteDb
-
+    Postgres, SqliteDb = _classes()
     agent, _sd = _agent(state_dir, retry_for)
     kind = agent.state.workloads.get(name, {}).get("kind")  # type: ignore[attr-defined]
-    return agent, (SqliteDb if kind == "sqlite" else Postgres)(agent, name)  # type: ignore[arg-type]
+    return agent, (SqliteDb if kind == "sqlite" else Postgres)(agent, name)
 
 
 def parse_time(text: str) -> float:
@@ -56,11 +61,9 @@ def protect_postgres(
 ) -> None:
     """Protect a PostgreSQL cluster: base backups with pg_basebackup, the WAL through archive_command."""
     with handled(output):
-        from vaultlink.agent.postgres import Postgres
-
         agent, sd = _agent(state_dir)
         try:
-            emit(Postgres.protect(agent, sd, name, dsn, role, node), output)  # type: ignore[arg-type]
+            emit(_classes()[0].protect(agent, sd, name, dsn, role, node), output)
         finally:
             agent.close()  # type: ignore[attr-defined]
 
@@ -74,11 +77,9 @@ def protect_sqlite(
 ) -> None:
     """Protect a SQLite database file: consistent copies through SQLite's online backup API."""
     with handled(output):
-        from vaultlink.agent.sqlite_db import SqliteDb
-
         agent, sd = _agent(state_dir)
         try:
-            emit(SqliteDb.protect(agent, sd, name, path), output)  # type: ignore[arg-type]
+            emit(_classes()[1].protect(agent, sd, name, path), output)
         finally:
             agent.close()  # type: ignore[attr-defined]
 

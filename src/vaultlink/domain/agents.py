@@ -73,8 +73,9 @@ def check_agent(kind: object, version: object, private: bool) -> tuple[str, str]
     """(kind, version) if this agent may register through a private (``private``) or the public endpoint;
     ``AgentNotSupported`` saying which can and how to upgrade otherwise."""
     rule = CATALOG.get(kind) if isinstance(kind, str) else None
-    if rule is None:
-        raise AgentNotSupported(f"agent kind {kind!r} is unknown; supported: {supported()}.", field="agent_kind")
+    if rule is None:  # the kind is echoed bounded: it is whatever the client sent
+        raise AgentNotSupported(f"agent kind {repr(kind)[:40]} is unknown; supported: {supported()}.",
+                                field="agent_kind")
     got = parse_version(rule, version)
     shown = str(version).strip()
     if got < rule.minimum:
