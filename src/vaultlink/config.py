@@ -125,6 +125,10 @@ class Config:
     shared_ports: bool = False  # SO_REUSEPORT on every listener: servers of one deployment on one machine
     tls: bool = True  # HTTPS on every listener with the deployment's CA (runtime/tls.py); false: plain HTTP
     fabric: str = "loopback"  # loopback | host | netns: how vnets and endpoints exist on the machine
+    # a backup-gateway endpoint's other ports (1026-1028, 1031, 2222) listen at PORT + this offset (-1: 20000
+    # in loopback mode, which binds no privileged port and shares 127.0.0.0/8 with the machine; 0 in host and
+    # netns modes: the real ports); its 443 is api_port, as for every endpoint
+    gateway_port_offset: int = -1
     host_manage_addresses: bool = True  # host mode: the service adds and removes endpoint IPs (netlink)
     host_interface: str = ""  # host mode: interface for endpoint IPs that no interface's subnet holds
     host_networks: str = ""  # host mode: the real ranges tenants' vnets may use (comma-separated CIDRs)
@@ -148,7 +152,8 @@ class Config:
 
 
 _INT_FIELDS = {"api_port", "dns_port", "storage_account_max_bytes", "throttle_burst", "max_body_bytes",
-               "max_header_bytes", "anon_throttle_burst", "audit_max_events", "netns_dns_port"}
+               "max_header_bytes", "anon_throttle_burst", "audit_max_events", "netns_dns_port",
+               "gateway_port_offset"}
 _BOOL_FIELDS = {"dns_udp_worker", "prune_worker", "host_manage_addresses", "shared_ports", "tls"}
 FABRIC_MODES = ("loopback", "host", "netns")
 _FLOAT_FIELDS = {"throttle_rate", "body_timeout", "header_timeout", "body_deadline", "anon_throttle_rate",
@@ -289,3 +294,10 @@ def client_settings(
     if ca_file is None and (ddir / "ca.pem").exists():
         ca_file = str(ddir / "ca.pem")
     return ClientSettings(url=url, api_key=api_key, data_dir=ddir, server_info=server_info, ca_file=ca_file)
+
+
+def gateway_offset(config: Config) -> int:
+    """Where a backup-gateway endpoint's ports listen: logical port + this."""
+    if config.gateway_port_offset >= 0:
+        return config.gateway_port_offset
+    return 20000 if config.fabric == "loopback" else 0

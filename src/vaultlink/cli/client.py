@@ -106,6 +106,11 @@ class Client:
         self._conn: http.client.HTTPConnection | None = None
         self._ca_file = s.ca_file
 
+    @property
+    def ca_file(self) -> str | None:
+        """The deployment's CA the client verifies the server with (None: the system's)."""
+        return self._ca_file or None
+
     def _connect(self, timeout: float) -> http.client.HTTPConnection:
         if self._conn is None:
             if self._scheme == "https":

@@ -87,6 +87,7 @@ GROUPS: dict[str, str] = {
     "vnet": "vnet:app",
     "endpoint": "endpoint:app",
     "dns": "dns:app",
+    "gateway": "gateway:app",
     "agent": "agent:app",
     "recovery-point": "recovery:app",
     "job": "job:app",

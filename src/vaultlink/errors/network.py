@@ -341,3 +341,12 @@ class ContentMismatch(InvalidInput):
     code = "ContentMismatch"
     http_status = 400
     exit_code = 2
+
+
+class GatewayPortsBlocked(VaultlinkError):
+    """`vaultlink gateway health` found a port of the backup-gateway endpoint that the appliance cannot reach;
+    allow it in the endpoint's security group (`vaultlink endpoint sg add-rule`), then run it again."""
+
+    code = "GatewayPortsBlocked"
+    http_status = 200
+    exit_code = 6

@@ -42,6 +42,7 @@ class Facts:
     now: float  # a monotonic clock reading, for the throttle
     domain: str = ""  # the routing domain the request arrived in (netns mode: the vnet's namespace)
     secure: bool = False  # it arrived over TLS
+    port: int = SERVICE_PORT  # the port the security group is checked for (a backup-gateway endpoint's others)
 
 
 @dataclass(slots=True)
@@ -144,11 +145,11 @@ def security_group(view: NetworkView, f: Facts, d: Decision, g: Gates) -> None:
     if ep is None:
         return
     addr = parse_address(f.source_ip)  # the same reading of the address as the source network's (step 1)
-    if addr is None or not any(r.allows("tcp", SERVICE_PORT, addr) for r in ep.sg_rules):
+    if addr is None or not any(r.allows("tcp", f.port, addr) for r in ep.sg_rules):
         raise E.SecurityGroupDenied(
-            f"the security group of endpoint {ep.id} has no inbound rule allowing TCP {SERVICE_PORT} from "
+            f"the security group of endpoint {ep.id} has no inbound rule allowing TCP {f.port} from "
             f"{f.source_ip}; add one: `vaultlink endpoint sg add-rule {ep.id} --protocol tcp --ports "
-            f"{SERVICE_PORT} --source {f.source_ip}/32` (or `--source VirtualNetwork` for the endpoint's vnet "
+            f"{f.port} --source {f.source_ip}/32` (or `--source VirtualNetwork` for the endpoint's vnet "
             "and every vnet peered with it)."
         )
 

@@ -57,6 +57,9 @@ class ListenerManager:
         info = getattr(runtime, "extra_info", None)
         if isinstance(info, dict):
             info["fabric"] = self.mode.describe()
+            # where a backup-gateway endpoint's ports listen (what `vaultlink gateway health` probes)
+            info["gateway_ports"] = {"443": self.runtime.port,
+                                     **{str(p): at for at, p in self.fabric.gateway_ports.items()}}
         # Vaults, vnets and endpoints make the view; keys and roles only bump svc.generation,
         # which the pipeline's caches already compare against.
         self.svc.on(EndpointsChanged, self._changed)
@@ -117,7 +120,24 @@ class ListenerManager:
                     await self.runtime.add_listener(ip, port, domain, sock)
                 except VaultlinkError as exc:
                     log.error("cannot open listener for %s: %s", ip, exc.message)
+            await self._sync_gateway_ports(view)
             await self._sync_dns(view)
+
+    async def _sync_gateway_ports(self, view: NetworkView) -> None:
+        """A backup-gateway endpoint listens on every port its security group must allow (443 is the API
+        port; the others at ``config.gateway_offset``): the same pipeline, checked for that port."""
+        extra = set(self.fabric.gateway_ports)
+        wanted = {(domain, ip, p) for (domain, ip), ep in view.by_ip.items() if ep.service == "backup-gateway"
+                  for p in extra}
+        have = {key for key in self.runtime.listeners if key[2] in extra}
+        for domain, ip, p in sorted(have - wanted):
+            await self.runtime.remove_listener(ip, p, domain)
+        for domain, ip, p in sorted(wanted - have):
+            try:
+                sock = await asyncio.to_thread(self.mode.listen, domain, ip, p, "tcp")
+                await self.runtime.add_listener(ip, p, domain, sock)
+            except VaultlinkError as exc:
+                log.error("cannot open the gateway port %d of %s: %s", p, ip, exc.message)
 
     async def _sync_dns(self, view: NetworkView, removals_only: bool = False) -> None:
         """Netns mode: the responder also answers on each vnet's DNS address, inside its namespace."""

@@ -18,10 +18,12 @@ from typing import Any, Protocol
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from vaultlink import errors as E
+from vaultlink.config import gateway_offset
+from vaultlink.domain.security_groups import GATEWAY_PORTS
 from vaultlink.domain.throttle import Throttle
 from vaultlink.fabric.actions import management_action
 from vaultlink.fabric.asgi import content_length, has_body, host_of, run_bounded, send_error
-from vaultlink.fabric.checks import Decision, Facts, run_checks
+from vaultlink.fabric.checks import SERVICE_PORT, Decision, Facts, run_checks
 from vaultlink.fabric.metrics import Metrics
 from vaultlink.fabric.policy_gate import PolicyGate
 from vaultlink.fabric.routes import RouteTable
@@ -61,6 +63,14 @@ class Fabric:
         self.max_header_bytes = cfg.max_header_bytes
         self.max_body = cfg.max_body_bytes
         self.gates = FabricGates(self)
+        # a backup-gateway endpoint's other ports: the port it listens on -> the port rules are checked for
+        offset = gateway_offset(cfg)
+        self.gateway_ports: dict[int, int] = {p + offset: p for p in GATEWAY_PORTS if p != SERVICE_PORT}
+
+    def logical_port(self, scope: Scope) -> int:
+        """The port a request is checked as (security groups): a gateway port, else HTTPS's 443."""
+        server = scope.get("server")
+        return self.gateway_ports.get(server[1], SERVICE_PORT) if server and len(server) > 1 else SERVICE_PORT
 
     # --- entry -----------------------------------------------------------------
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -108,7 +118,7 @@ class Fabric:
             "decision": "denied",
         }
         facts = Facts(scope["method"], scope["path"], scope.get("headers", ()), local_ip, source_ip, host,
-                      time.monotonic(), domain, scope.get("scheme") == "https")
+                      time.monotonic(), domain, scope.get("scheme") == "https", self.logical_port(scope))
         d = Decision(ep=ep, target=target)
         try:
             run_checks(view, facts, d, self.gates)

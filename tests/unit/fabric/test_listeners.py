@@ -43,6 +43,7 @@ class FakeFabric:
     def __init__(self, svc: Any) -> None:
         self.svc = svc
         self.view = NetworkView()
+        self.gateway_ports: dict[int, int] = {21026: 1026}
 
 
 def _slow_view(builds: list[float], ips: set[str]) -> Any:

@@ -195,7 +195,7 @@ class AwsFront:
             ev["action"] = req.action
             d.target = self._target(fabric, ep, target, host, sig, service)
             facts = Facts(scope["method"], scope["path"], scope.get("headers", ()), local_ip, source_ip, host,
-                          time.monotonic(), domain, scope.get("scheme") == "https")
+                          time.monotonic(), domain, scope.get("scheme") == "https", fabric.logical_port(scope))
             def verify(token: str | None, ip: str) -> Caller:
                 return self._verify(fabric, token, ip, scope, body, service)
 

@@ -1,0 +1,89 @@
+"""``vaultlink gateway``: the on-premises backup gateway's side of a ``backup-gateway`` service endpoint.
+
+``health`` is what an appliance checks before it activates: from its own address, every port the
+endpoint's security group must allow (TCP 443, 1026-1028, 1031, 2222; in loopback mode the ports other
+than 443 listen at an offset, ``gateway_port_offset``, and ``server.json`` maps them). A port the security
+group does not open to the appliance answers ``SecurityGroupDenied`` (the pipeline's step 3, before any
+credential), and the report names it.
+"""
+
+from __future__ import annotations
+
+import socket
+import ssl
+import sys
+from typing import Annotated, Any
+
+import typer
+
+from vaultlink.cli.client import Client
+from vaultlink.cli.common import OutputFormat, OutputOpt, emit, handled
+from vaultlink.domain.security_groups import GATEWAY_PORTS
+from vaultlink.errors import GatewayPortsBlocked, InvalidInput
+
+app = typer.Typer(help="The backup gateway appliance: check its endpoint's ports.", no_args_is_help=True)
+MAX_HEAD = 16 * 1024
+
+
+def probe(ip: str, port: int, name: str, source: str | None, ctx: ssl.SSLContext | None,
+          timeout: float = 3.0) -> tuple[str, str]:
+    """(state, detail): ``open`` (the endpoint answered past its security group), ``blocked`` (its security
+    group refused this port to this address) or ``unreachable``."""
+    try:
+        sock = socket.create_connection((ip, port), timeout, (source, 0) if source else None)
+    except OSError as exc:
+        return "unreachable", f"{exc.strerror or exc}"
+    try:
+        conn: socket.socket = ctx.wrap_socket(sock, server_hostname=name) if ctx is not None else sock
+        conn.sendall(f"GET /gateway/health HTTP/1.1\r\nHost: {name}\r\nConnection: close\r\n\r\n".encode())
+        head = b""
+        while b"\r\n\r\n" not in head and len(head) < MAX_HEAD:
+            got = conn.recv(4096)
+            if not got:
+                break
+            head += got
+        conn.close()
+    except (OSError, ssl.SSLError) as exc:
+        sock.close()
+        return "unreachable", f"{exc}"
+    lines = head.split(b"\r\n\r\n", 1)[0].decode("latin-1").split("\r\n")
+    code = next((v.strip() for k, _, v in (line.partition(":") for line in lines[1:])
+                 if k.strip().lower() == "x-error-code"), "")
+    if code == "SecurityGroupDenied":
+        return "blocked", "the endpoint's security group does not allow it from this address (SecurityGroupDenied)"
+    return ("open", lines[0][:60]) if lines and lines[0].startswith("HTTP/") else ("unreachable", "no HTTP answer")
+
+
+@app.command("health")
+def health(
+    endpoint: Annotated[str, typer.Argument(help="The backup-gateway endpoint (name or id).")],
+    source_ip: Annotated[str, typer.Option("--from", help="The appliance's address (in the endpoint's vnet).")] = "",
+    output: OutputOpt = OutputFormat.table,
+) -> None:
+    """Probe every port the gateway needs, from the appliance's address; exit 6 naming any that is blocked."""
+    with handled(output):
+        client = Client()
+        ep: dict[str, Any] = client.get(f"/endpoints/{endpoint}")
+        if ep.get("service") != "backup-gateway":
+            raise InvalidInput(f"endpoint {endpoint} is not a backup-gateway service endpoint.", field="endpoint")
+        ports = client.server_info.get("gateway_ports") or {str(p): p for p in GATEWAY_PORTS}
+        name = f"backup-gateway.{ep['region']}.{client.server_info.get('domain') or 'vaultlink.internal'}"
+        ctx = ssl.create_default_context(cafile=client.ca_file) if client.url.startswith("https") else None
+        ip = ep["ips"][0] if ep.get("ips") else ep["ip_configs"][0]["ip"]
+        rows = []
+        for port in GATEWAY_PORTS:
+            at = int(ports.get(str(port), port))
+            state, detail = probe(ip, at, name, source_ip or None, ctx)
+            rows.append({"port": port, "listens_on": f"{ip}:{at}", "state": state, "detail": detail})
+        blocked = [r["port"] for r in rows if r["state"] != "open"]
+        out = {"endpoint": ep["id"], "from": source_ip or None, "ok": not blocked, "blocked": blocked, "ports": rows}
+        if output == OutputFormat.json:
+            emit(out, output)
+        else:
+            emit(rows, output, ("port", "listens_on", "state", "detail"))
+        if blocked:
+            err = GatewayPortsBlocked(f"the gateway cannot reach TCP {', '.join(map(str, blocked))} of endpoint "
+                                      f"{ep['id']}: allow it in the endpoint's security group (`vaultlink endpoint sg "
+                                      f"add-rule {ep['id']} --protocol tcp --ports PORT --source ADDRESS/32`).")
+            sys.stderr.write(f"error: {err.code}: {err.message}\n")
+            raise typer.Exit(err.exit_code)
