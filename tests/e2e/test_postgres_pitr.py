@@ -135,3 +135,14 @@ def test_a_killed_base_backup_and_a_failing_archive_lose_nothing(
     while pg.psql("SELECT last_archived_wal FROM pg_stat_archiver") < segment:
         assert time.monotonic() < deadline, pg.psql("SELECT * FROM pg_stat_archiver")
         time.sleep(0.3)
+
+
+def test_a_cluster_that_archives_nothing_is_refused_before_a_useless_base_backup(machine: Vm) -> None:
+    plain = PgServer(userns=True)  # archive_mode off: a base backup would have no WAL to restore with
+    try:
+        machine.ok("protect", "postgres", "plain", "--dsn", f"host=127.0.0.1 port={plain.port} user=vaultlink")
+        r = machine.run("db", "backup", "plain")
+        assert r.error_code == "InvalidInput" and "archive_mode is off" in r.stdout, r.stdout
+        assert not [rp for rp in machine.ok("recovery-points") if rp.get("paths") == ["postgres://plain"]]
+    finally:
+        plain.close()

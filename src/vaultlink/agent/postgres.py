@@ -145,10 +145,17 @@ class Postgres:
         seen: list[str] = []
         for dsn in [w["dsn"], *[n for n in w.get("nodes", "").split("\n") if n]]:
             addressed = self._addressed(dsn)
-            p = subprocess.run([pg_tool("psql"), "-d", addressed, "-Atqc", "SELECT pg_is_in_recovery()"],
+            p = subprocess.run([pg_tool("psql"), "-d", addressed, "-AtqF", " ", "-c",
+                                "SELECT pg_is_in_recovery(), current_setting('archive_mode')"],
                                capture_output=True, text=True, timeout=30)
-            role = {"t": "standby", "f": "primary"}.get(p.stdout.strip(), "unreachable")
+            recovery, _, archive_mode = p.stdout.strip().partition(" ")
+            role = {"t": "standby", "f": "primary"}.get(recovery, "unreachable")
             if role == want:
+                if archive_mode == "off":  # a base backup without its WAL restores to nothing consistent
+                    raise InvalidInput(
+                        f"{self.name}: archive_mode is off, so the WAL a base backup needs is not archived: set "
+                        "archive_mode = on and the archive_command `vaultlink agent protect postgres` printed, "
+                        "restart PostgreSQL, then back up.", field="archive_mode")
                 return addressed, role
             where = dict(p.split("=", 1) for p in shlex.split(addressed) if "=" in p)
             seen.append(f"{where.get('hostaddr') or where.get('host') or dsn}: {role}")
