@@ -33,7 +33,7 @@ sys.path.insert(0, str(HERE))
 from _product import Service, fresh_workdir, preflight  # noqa: E402
 from backup_bench import VM, private_agent, same_tree, timed  # noqa: E402
 from data_bench import MiB, du, make_dataset  # noqa: E402
-from s3_bench import run_restic, start_weed  # noqa: E402
+from s3_bench import run_restic, start_weed, stop_weed  # noqa: E402
 
 
 def free_port() -> int:
@@ -150,11 +150,7 @@ def main() -> None:
                   f"({two['reads'] / one['reads']:.2f}x)", flush=True)
     finally:
         stop_postgres(work)
-        weed.terminate()
-        try:
-            weed.wait(15)
-        except subprocess.TimeoutExpired:
-            weed.kill()
+        stop_weed(weed)
     print(f"# load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 

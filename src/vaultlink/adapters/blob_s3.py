@@ -90,6 +90,11 @@ class S3BlobStore:
                 "only when a bucket is created): use a new bucket name, or drop object_lock from blob_url.",
                 field="blob_url")
         self.if_none_match = self._probe_if_none_match()
+        if not self.if_none_match and not self.versioned:  # no way to create a name only if it is absent
+            raise ServiceUnavailable(
+                f"{self._where()} ignores If-None-Match on an unversioned bucket, so writers on several servers "
+                "could replace each other's data: use a versioned bucket (object_lock=true on a new bucket) or "
+                "a server that supports conditional writes.", field="blob_url")
 
     def _where(self) -> str:
         return f"bucket {self.bucket} at {self.endpoint or 'the AWS default endpoint'}"
@@ -215,15 +220,13 @@ class S3BlobStore:
 
     def _versions(self, key: str) -> list[tuple[str, bool]]:
         """(version id, is a delete marker) of every version of ``key``, newest first."""
-        out: list[tuple[str, bool, str]] = []
+        out: list[tuple[str, bool]] = []
         for page in self._s3.get_paginator("list_object_versions").paginate(Bucket=self.bucket, Prefix=key):
-            out += [(str(v["VersionId"]), False, str(v["LastModified"])) for v in page.get("Versions") or []
-                    if v["Key"] == key]
-            out += [(str(v["VersionId"]), True, str(v["LastModified"])) for v in page.get("DeleteMarkers") or []
-                    if v["Key"] == key]
+            out += [(str(v["VersionId"]), False) for v in page.get("Versions") or [] if v["Key"] == key]
+            out += [(str(v["VersionId"]), True) for v in page.get("DeleteMarkers") or [] if v["Key"] == key]
             if len(out) > 10_000:
                 raise StoreError(f"S3 {self._where()}: {key} has over 10,000 versions")
-        return [(v, m) for v, m, _t in out]
+        return out
 
     def retain(self, name: str, until: float) -> None:
         """Keep ``name`` (its current version) under a COMPLIANCE retention until ``until`` (epoch seconds) at

@@ -60,12 +60,7 @@ def protect_postgres(
     output: OutputOpt = OutputFormat.table,
 ) -> None:
     """Protect a PostgreSQL cluster: base backups with pg_basebackup, the WAL through archive_command."""
-    with handled(output):
-        agent, sd = _agent(state_dir)
-        try:
-            emit(_classes()[0].protect(agent, sd, name, dsn, role, node), output)
-        finally:
-            agent.close()  # type: ignore[attr-defined]
+    _protect(state_dir, output, lambda agent, sd: _classes()[0].protect(agent, sd, name, dsn, role, node))
 
 
 @protect.command("sqlite")
@@ -76,10 +71,15 @@ def protect_sqlite(
     output: OutputOpt = OutputFormat.table,
 ) -> None:
     """Protect a SQLite database file: consistent copies through SQLite's online backup API."""
+    _protect(state_dir, output, lambda agent, sd: _classes()[1].protect(agent, sd, name, path))
+
+
+def _protect(state_dir: Path | None, output: OutputFormat, protect_with: Any) -> None:
+    """Record a workload in the machine's state (``protect_with(agent, state_dir)``) and show it."""
     with handled(output):
         agent, sd = _agent(state_dir)
         try:
-            emit(_classes()[1].protect(agent, sd, name, path), output)
+            emit(protect_with(agent, sd), output)
         finally:
             agent.close()  # type: ignore[attr-defined]
 
