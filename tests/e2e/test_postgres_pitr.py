@@ -146,3 +146,54 @@ def test_a_cluster_that_archives_nothing_is_refused_before_a_useless_base_backup
         assert not [rp for rp in machine.ok("recovery-points") if rp.get("paths") == ["postgres://plain"]]
     finally:
         plain.close()
+
+
+def test_wal_no_remaining_base_backup_needs_is_deleted_and_restores_still_work(
+        server: Server, machine: Vm, pg: PgServer, tmp_path: Path) -> None:
+    vm, s = machine, server
+    vm.ok("protect", "postgres", "main", "--dsn", f"host=127.0.0.1 port={pg.port} user=vaultlink dbname=vaultlink")
+    pg.psql("CREATE TABLE t (id int PRIMARY KEY, note text)")
+    first = vm.ok("db", "backup", "main")["recovery_point"]
+    for batch in range(3):
+        pg.psql(f"INSERT INTO t SELECT g, 'batch {batch}' FROM generate_series({batch * 100}, {batch * 100 + 99}) g")
+        switch_and_wait(pg)
+    second = vm.ok("db", "backup", "main")["recovery_point"]
+    pg.psql("INSERT INTO t SELECT g, 'after' FROM generate_series(1000, 1099) g")
+    switch_and_wait(pg)
+    time.sleep(1.1)
+    target = time.time()
+    time.sleep(1.1)
+    pg.psql("INSERT INTO t VALUES (5000, 'past the target')")
+    switch_and_wait(pg)
+
+    def segments() -> set[str]:
+        return {p.name.rsplit("-c", 1)[0] for p in (s.data_dir / "blobs").rglob("wal/main/*")}
+
+    keep_from = s.ok("recovery-point", "show", second["id"])["wal_from"]
+    assert keep_from and s.ok("recovery-point", "show", first["id"])["wal_from"] < keep_from
+    before = segments()
+    older = {seg for seg in before if seg[:24] < keep_from}
+    assert older, "the first base backup's WAL is archived"
+    s.ok("vault", "prune", "prod")
+    assert segments() == before, "nothing goes while the first base backup may still be restored"
+    s.ok("vault", "update", "prod", "--soft-delete", "Disabled")
+    s.ok("recovery-point", "delete", first["id"])
+    pruned = s.ok("vault", "prune", "prod")
+    assert pruned["wal_pruned"] == len(older)
+    assert segments() == before - older and all(seg[:24] >= keep_from for seg in segments())
+    audited = s.ok("audit", "list", "--vault", "prod", "--limit", "50")
+    assert any(e.get("action") == "recovery.wal_prune" for e in audited)
+
+    # the second base backup and the WAL it needs still restore to the target
+    vm.ok("restore", "--database", "main", "--target", str(tmp_path / "restored"), "--point-in-time", iso(target))
+    port = free_port()
+    pg.run_tool("pg_ctl", "-D", str(tmp_path / "restored"), "-l", str(tmp_path / "restored.log"), "-w", "-t", "120",
+                "-o", f"-c listen_addresses=127.0.0.1 -p {port} -k {tmp_path}", "start")
+    try:
+        deadline = time.monotonic() + 60
+        while pg.psql("SELECT pg_is_in_recovery()", port=port) != "f":
+            assert time.monotonic() < deadline
+            time.sleep(0.3)
+        assert pg.psql("SELECT count(*) FROM t", port=port) == "400"
+    finally:
+        pg.run_tool("pg_ctl", "-D", str(tmp_path / "restored"), "-w", "-m", "fast", "stop")

@@ -163,6 +163,15 @@ class Postgres:
                                  f"with --from {'standby' if want == 'primary' else 'primary'}, or add the node.")
 
     # --- base backups ------------------------------------------------------------------------------------
+    @staticmethod
+    def _current_segment(dsn: str) -> str | None:
+        """The WAL segment the primary writes now: a base backup that starts after this needs nothing older
+        (what the service's WAL retention keeps from). None if it cannot tell: then everything is kept."""
+        p = subprocess.run([pg_tool("psql"), "-d", dsn, "-Atqc", "SELECT pg_walfile_name(pg_current_wal_lsn())"],
+                           capture_output=True, text=True, timeout=30)
+        seg = p.stdout.strip()
+        return seg if p.returncode == 0 and re.fullmatch(r"[0-9A-F]{24}", seg) else None
+
     def base_backup(self, passphrase: str, state_dir: Path | None) -> dict[str, Any]:
         dsn, role = self._node()
         argv = [pg_tool("pg_basebackup"), "-d", dsn, "-D", "-", "-F", "t", "-X", "none", "-c", "fast",
@@ -186,7 +195,8 @@ class Postgres:
                 raise ServiceUnavailable(f"pg_basebackup failed ({proc.returncode}): {err.strip()[-500:]}")
             return result
 
-        out = self.agent.run_job([item_path(self.name)], passphrase, state_dir, engine)
+        out = self.agent.run_job([item_path(self.name)], passphrase, state_dir, engine,
+                                 {"wal_from": self._current_segment(dsn) if role == "primary" else None})
         parts = dict(p.split("=", 1) for p in shlex.split(dsn) if "=" in p)
         out["node"] = {"role": role, "address": parts.get("hostaddr") or parts.get("host")}
         return out

@@ -141,14 +141,17 @@ class Agent:
             return self._backup(roots, passphrase, progress, state_dir, job_id)
 
     def run_job(self, roots: list[str], passphrase: str, state_dir: Path | None,
-                engine: Callable[[Repository, str | None], BackupResult]) -> dict[str, Any]:
-        """A backup job of the item ``roots`` whose snapshot ``engine`` makes (a workload's stream)."""
+                engine: Callable[[Repository, str | None], BackupResult],
+                registered: dict[str, Any] | None = None) -> dict[str, Any]:
+        """A backup job of the item ``roots`` whose snapshot ``engine`` makes (a workload's stream);
+        ``registered``: more members of the point the service records (a base backup's ``wal_from``)."""
         with exclusive(state_dir, "backup") if state_dir is not None else contextlib.nullcontext():
-            return self._backup(roots, passphrase, None, state_dir, None, engine)
+            return self._backup(roots, passphrase, None, state_dir, None, engine, registered)
 
     def _backup(self, roots: list[str], passphrase: str, progress: Callable[[Progress], None] | None,
                 state_dir: Path | None, job_id: str | None = None,
-                engine: Callable[[Repository, str | None], BackupResult] | None = None) -> dict[str, Any]:
+                engine: Callable[[Repository, str | None], BackupResult] | None = None,
+                registered: dict[str, Any] | None = None) -> dict[str, Any]:
         """One backup job: ``engine(repo, parent point id)`` makes the snapshot (default: the files of
         ``roots``; a workload streams its own)."""
         started = self._call("POST", "/jobs", {"paths": roots, "job_id": job_id})
@@ -173,6 +176,7 @@ class Agent:
             done = self._call("POST", f"/jobs/{job['id']}/complete", {
                 "manifest": result.name, "storage_account": acct, "stats": result.stats.to_dict(),
                 "time": result.manifest.time, "pack_refs": referenced_packs(result.manifest, repo),
+                **(registered or {}),
             })
             self._remember_accounts(store.accounts, store.write_account, state_dir)
         except BaseException as exc:

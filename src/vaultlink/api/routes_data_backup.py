@@ -50,6 +50,7 @@ class CompleteIn(BaseModel):
     stats: dict[str, Any]
     time: float | None = None
     pack_refs: list[str] | None = None  # ACCOUNT/packs/HASH of every pack the point's chunks live in
+    wal_from: str | None = None  # a database's base backup: the first WAL segment it needs (retention)
 
 
 class FinishIn(BaseModel):
@@ -96,7 +97,7 @@ def start_backup_job(body: BackupJobIn, request: Request, ctx: DataContext = Ctx
 def complete_backup_job(job_id: str, body: CompleteIn, request: Request, ctx: DataContext = Ctx) -> dict[str, Any]:
     c = container_for(request, ctx)
     return jobs.complete_backup(svc_of(request), c, job_id, body.manifest, body.storage_account, body.stats,
-                                body.time, body.pack_refs)
+                                body.time, body.pack_refs, body.wal_from)
 
 
 @router.post("/jobs/{job_id}/finish", name="backup:StopBackupJob")

@@ -13,6 +13,7 @@ from vaultlink.service.prune import prune_vault, usage
 from vaultlink.service.retention import expire_and_purge
 from vaultlink.service.retention_items import purge_due
 from vaultlink.service.vaults import find_vault, vault_scope
+from vaultlink.service.wal_retention import prune_wal
 
 SERVICE_PRINCIPAL = "vaultlink:service"
 
@@ -23,9 +24,10 @@ def maintain_vault(svc: Service, vault_id: str, account_id: str) -> dict[str, An
     out["purged_items"] = purge_due(svc, vault_id, now)
     out.update((svc.prune_runner or prune_vault)(svc, vault_id, now, svc.config.prune_grace_seconds))
     out["object_locked"] = lock_vault(svc, vault_id)
+    out["wal_pruned"] = prune_wal(svc, vault_id)
     for action, key in (("recovery.expire", "expired"), ("recovery.purge", "purged"),
                         ("item.purge", "purged_items"), ("vault.prune", "swept"),
-                        ("recovery.object_lock", "object_locked")):
+                        ("recovery.object_lock", "object_locked"), ("recovery.wal_prune", "wal_pruned")):
         if out.get(key):
             svc.audit.emit({"plane": "service", "action": action, "principal": SERVICE_PRINCIPAL,
                             "account_id": account_id, "vault": vault_id, "target": vault_id,

@@ -48,6 +48,9 @@ STAT_KEYS = (
 )
 
 
+WAL_SEGMENT = re.compile(r"^[0-9A-F]{24}$")
+
+
 def _clean_stats(stats: Any) -> dict[str, Any]:
     if not isinstance(stats, dict):
         raise InvalidInput("stats must be an object.", field="stats")
@@ -203,10 +206,13 @@ def _check_packs(packs: Any, accounts: list[str]) -> list[str] | None:
 
 
 def complete_backup(svc: Service, container: ContainerRecord, job_id: str, manifest: str, account: str,
-                    stats: Any, snapshot_time: float | None = None, pack_refs: Any = None) -> dict[str, Any]:
+                    stats: Any, snapshot_time: float | None = None, pack_refs: Any = None,
+                    wal_from: str | None = None) -> dict[str, Any]:
     """Record the recovery point of a finished backup (its manifest must be stored), with the packs it
     references (what prune keeps for it) and its lifecycle (from the vault, checked against its lock)."""
     clean = _clean_stats(stats)
+    if wal_from is not None and not WAL_SEGMENT.match(wal_from):
+        raise InvalidInput("wal_from must be a WAL segment name (24 hexadecimal digits).", field="wal_from")
     if not isinstance(manifest, str) or not manifest.startswith("snapshots/"):
         raise InvalidInput("manifest must be the snapshot's blob name (snapshots/<hash>).", field="manifest")
     vault_id = container["vault_id"]
@@ -250,6 +256,7 @@ def complete_backup(svc: Service, container: ContainerRecord, job_id: str, manif
             "job_id": job_id,
             "status": "Completed",
             "pack_refs": refs,
+            "wal_from": wal_from,
             "expires": expires,
             "copy_pending": list(job.get("copy_to") or []),  # a plan rule's copies: the scheduler makes them
             **clean,
