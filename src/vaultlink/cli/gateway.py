@@ -56,20 +56,30 @@ def probe(ip: str, port: int, name: str, source: str | None, ctx: ssl.SSLContext
 
 @app.command("health")
 def health(
-    endpoint: Annotated[str, typer.Argument(help="The backup-gateway endpoint (name or id).")],
+    endpoint: Annotated[str | None, typer.Argument(help="The backup-gateway endpoint (name or id).")] = None,
     source_ip: Annotated[str, typer.Option("--from", help="The appliance's address (in the endpoint's vnet).")] = "",
+    ip: Annotated[str, typer.Option("--ip", help="The endpoint's address, for an appliance that cannot call the "
+                                                 "management API (give --region too).")] = "",
+    region: Annotated[str, typer.Option("--region", help="With --ip: the endpoint's region.")] = "",
     output: OutputOpt = OutputFormat.table,
 ) -> None:
     """Probe every port the gateway needs, from the appliance's address; exit 6 naming any that is blocked."""
     with handled(output):
         client = Client()
-        ep: dict[str, Any] = client.get(f"/endpoints/{endpoint}")
-        if ep.get("service") != "backup-gateway":
-            raise InvalidInput(f"endpoint {endpoint} is not a backup-gateway service endpoint.", field="endpoint")
+        if ip:
+            if not region or endpoint:
+                raise InvalidInput("give either the endpoint, or --ip with --region.", field="ip")
+            ep: dict[str, Any] = {"id": ip, "region": region}
+        else:
+            if not endpoint:
+                raise InvalidInput("give the endpoint (name or id), or --ip with --region.", field="endpoint")
+            ep = client.get(f"/endpoints/{endpoint}")
+            if ep.get("service") != "backup-gateway":
+                raise InvalidInput(f"endpoint {endpoint} is not a backup-gateway service endpoint.", field="endpoint")
+            ip = ep["ips"][0] if ep.get("ips") else ep["ip_configs"][0]["ip"]
         ports = client.server_info.get("gateway_ports") or {str(p): p for p in GATEWAY_PORTS}
         name = f"backup-gateway.{ep['region']}.{client.server_info.get('domain') or 'vaultlink.internal'}"
         ctx = ssl.create_default_context(cafile=client.ca_file) if client.url.startswith("https") else None
-        ip = ep["ips"][0] if ep.get("ips") else ep["ip_configs"][0]["ip"]
         rows = []
         for port in GATEWAY_PORTS:
             at = int(ports.get(str(port), port))

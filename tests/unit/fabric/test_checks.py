@@ -119,11 +119,11 @@ class FakeGates:
 
 def request(endpoint: str | None = "ok", source: str = IN_B, host: str = HOST_V1, path: str = "/v1/items",
             method: str = "GET", token: str | None = "key-ok",
-            headers: tuple[tuple[bytes, bytes], ...] = ()) -> tuple[Facts, Decision]:
+            headers: tuple[tuple[bytes, bytes], ...] = (), port: int = 443) -> tuple[Facts, Decision]:
     ep = ENDPOINTS[endpoint] if endpoint else None
     local = next(iter(ep.ips)) if ep else "127.0.0.1"
     hdrs = headers + (((b"authorization", f"Bearer {token}".encode()),) if token else ())
-    return Facts(method, path, hdrs, local, source, host, 0.0), Decision(ep=ep, target=VIEW.target(host))
+    return Facts(method, path, hdrs, local, source, host, 0.0, port=port), Decision(ep=ep, target=VIEW.target(host))
 
 
 def outcome(**kw: Any) -> str:
@@ -143,6 +143,10 @@ ROWS = [
     ("2: the internet, on a private endpoint", {"source": INTERNET}, "EndpointUnreachable"),
     ("3: an address the security group does not allow", {"endpoint": "narrow_sg", "source": "127.10.5.10"},
      "SecurityGroupDenied"),
+    ("3: the address the security group allows, on its port", {"endpoint": "narrow_sg", "source": "127.10.5.9"},
+     "allowed"),
+    ("3: the same address on a port no rule covers (a gateway's 1031)",
+     {"endpoint": "narrow_sg", "source": "127.10.5.9", "port": 1031}, "SecurityGroupDenied"),
     ("4: a Pending connection", {"endpoint": "pending"}, "EndpointConnectionPending"),
     ("4: a Rejected connection", {"endpoint": "rejected"}, "EndpointConnectionRejected"),
     ("4: a Disconnected connection", {"endpoint": "disconnected"}, "EndpointConnectionDisconnected"),
