@@ -24,16 +24,14 @@ import socket
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
 from _product import Service, fresh_workdir, preflight  # noqa: E402
-from backup_bench import VM, private_agent, same_tree, timed  # noqa: E402
 from data_bench import MiB, du, make_dataset  # noqa: E402
-from s3_bench import run_restic, start_weed, stop_weed  # noqa: E402
+from s3_bench import backup_and_restore, run_restic, start_weed, stop_weed  # noqa: E402
 
 
 def free_port() -> int:
@@ -95,17 +93,8 @@ def run_vaultlink(data: Path, work: Path, pg: str, s3: str, servers: int) -> dic
     try:
         for i in range(servers):
             started.append(Service(work / f"vl-server-{i}", "--config", str(cfg), *ports))
-        svc = started[0]
-        run, _rss, creds = private_agent(svc, work)
-        run("register", "--credentials", str(creds), "--source-ip", VM, "--dns", f"127.0.0.1:{svc.dns_port}",
-            "--hostname", "bench-vm")
-        res: dict[str, Any] = {}
-        out = {"backup": timed(lambda: res.update(b=run("backup", "--no-progress", str(data))))}
-        rp = res["b"]["recovery_point"]["id"]
-        out["restore"] = timed(lambda: run("restore", rp, "--no-progress", "--target", str(work / "vl-out")))
-        if not same_tree(data, work / "vl-out" / data.name):
-            raise SystemExit("vaultlink's restore differs from the data")
-        out["reads"] = reads_per_second(svc)
+        out = backup_and_restore(started[0], data, work)
+        out["reads"] = reads_per_second(started[0])
         return out
     finally:
         for s in reversed(started):

@@ -84,18 +84,24 @@ def run_vaultlink(data: Path, work: Path, url: str, bucket: str) -> dict[str, fl
                    f'blob_s3_access_key_id = "bench"\nblob_s3_secret_access_key = "bench-secret"\n')
     svc = Service(work / "vl-server", "--config", str(cfg))
     try:
-        run, _rss, creds = private_agent(svc, work)
-        run("register", "--credentials", str(creds), "--source-ip", VM, "--dns", f"127.0.0.1:{svc.dns_port}",
-            "--hostname", "bench-vm")
-        res: dict[str, Any] = {}
-        out = {"backup": timed(lambda: res.update(b=run("backup", "--no-progress", str(data))))}
-        rp = res["b"]["recovery_point"]["id"]
-        out["restore"] = timed(lambda: run("restore", rp, "--no-progress", "--target", str(work / "vl-out")))
-        if not same_tree(data, work / "vl-out" / data.name):
-            raise SystemExit("vaultlink's restore differs from the data")
-        return out
+        return backup_and_restore(svc, data, work)
     finally:
         svc.stop()
+
+
+def backup_and_restore(svc: Service, data: Path, work: Path) -> dict[str, float]:
+    """The private story on ``svc``, a machine registered, then its first backup of ``data`` and the restore,
+    timed (the restore compared with the data)."""
+    run, _rss, creds = private_agent(svc, work)
+    run("register", "--credentials", str(creds), "--source-ip", VM, "--dns", f"127.0.0.1:{svc.dns_port}",
+        "--hostname", "bench-vm")
+    res: dict[str, Any] = {}
+    out = {"backup": timed(lambda: res.update(b=run("backup", "--no-progress", str(data))))}
+    rp = res["b"]["recovery_point"]["id"]
+    out["restore"] = timed(lambda: run("restore", rp, "--no-progress", "--target", str(work / "vl-out")))
+    if not same_tree(data, work / "vl-out" / data.name):
+        raise SystemExit("vaultlink's restore differs from the data")
+    return out
 
 
 def run_restic(data: Path, work: Path, url: str, bucket: str) -> dict[str, float]:

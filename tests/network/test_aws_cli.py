@@ -7,26 +7,20 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import VAULTLINK, Server, stop_server
-from tests.netmodes import OuterNs, start_in
+from tests.conftest import VAULTLINK, Server
 
 AWS = str(Path(sys.executable).parent / "aws")
 REGION = "us-east-1"
 
 
 @pytest.fixture
-def server(outer: OuterNs, tmp_path: Path) -> Iterator[Server]:
-    srv = start_in(outer, tmp_path, "netns", 'regions = "aws"\n')
-    try:
-        yield srv
-    finally:
-        stop_server(srv)
+def server(aws_netns_server: Server) -> Server:
+    return aws_netns_server
 
 
 def aws_env(s: Server, key: dict[str, Any], home: Path) -> dict[str, str]:

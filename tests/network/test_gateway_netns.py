@@ -5,22 +5,15 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from tests.conftest import VAULTLINK, Server, stop_server
-from tests.netmodes import OuterNs, start_in
+from tests.conftest import VAULTLINK, Server
 
 
 @pytest.fixture
-def server(outer: OuterNs, tmp_path: Path) -> Iterator[Server]:
-    srv = start_in(outer, tmp_path, "netns", 'regions = "aws"\n')
-    try:
-        yield srv
-    finally:
-        stop_server(srv)
+def server(aws_netns_server: Server) -> Server:
+    return aws_netns_server
 
 
 def test_gateway_ports_listen_on_their_real_numbers_in_the_vnet(server: Server) -> None:
