@@ -12,6 +12,9 @@ dir="${VAULTLINK_CEPH_DIR:-/tmp/vaultlink-ceph}"
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 mon_port="${VAULTLINK_CEPH_MON_PORT:-$(free_port)}"
 rgw_port="${VAULTLINK_CEPH_RGW_PORT:-$(free_port)}"
+# the daemons' own ports from a range of this cluster's (Ceph's default, 6800-7300, is shared by every
+# cluster on the machine, and two clusters starting at once could reach each other's daemons)
+ms_base="${VAULTLINK_CEPH_MS_BASE:-$(python3 -c 'import random; print(random.randrange(7000, 29000, 100))')}"
 here="$(cd "$(dirname "$0")" && pwd)"
 if [ -d "$dir" ]; then bash "$here/stop-ceph.sh" >/dev/null 2>&1 || true; rm -rf "$dir"; fi
 mkdir -p "$dir"/{mon,osd/ceph-0,run,log}
@@ -25,6 +28,8 @@ public addr = 127.0.0.1
 cluster addr = 127.0.0.1
 public network = 127.0.0.0/8
 ms bind ipv6 = false
+ms bind port min = $ms_base
+ms bind port max = $((ms_base + 99))
 auth cluster required = none
 auth service required = none
 auth client required = none

@@ -3,6 +3,7 @@ memstore, one radosgw, all on 127.0.0.1) in a directory of the test's own, stopp
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import subprocess
@@ -30,8 +31,11 @@ def ceph_rgw() -> Iterator[Rgw]:
     env = {**os.environ, "VAULTLINK_CEPH_DIR": f"{root}/cluster"}
     try:
         for _attempt in range(2):  # a port taken between its choice and its bind: once more, new ports
-            p = subprocess.run(["bash", str(SCRIPTS / "start-ceph.sh")], env=env, capture_output=True, text=True,
-                               timeout=240)
+            # one cluster starts at a time on this machine (the test workers each start one)
+            with open(Path(tempfile.gettempdir()) / "vaultlink-ceph-start.lock", "w") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)
+                p = subprocess.run(["bash", str(SCRIPTS / "start-ceph.sh")], env=env, capture_output=True,
+                                   text=True, timeout=240)
             if p.returncode == 0:
                 break
         if p.returncode != 0:
