@@ -14,6 +14,7 @@ from vaultlink.api import (
     routes_audit,
     routes_dns,
     routes_endpoints,
+    routes_gateways,
     routes_identity,
     routes_items,
     routes_networks,
@@ -48,6 +49,7 @@ ROUTERS = (
     routes_retention.router,
     routes_plans.router,
     routes_items.router,
+    routes_gateways.router,
 )
 
 

@@ -16,12 +16,14 @@ from typing import Any, TypeVar
 from fastapi import Request
 
 from vaultlink.errors import AccessDenied, VaultlinkError
+from vaultlink.fabric.checks import anonymous_caller
 from vaultlink.fabric.credentials import credential_of
 from vaultlink.service.authn import Authenticator
 from vaultlink.service.core import Caller, Service
 from vaultlink.service.dataplane.context import DataContext
 
 T = TypeVar("T")
+API_KEY = frozenset({"api_key"})
 
 
 def client_ip(request: Request) -> str | None:
@@ -38,10 +40,11 @@ def authn_of(request: Request) -> Authenticator:
     return authn
 
 
-def caller_of(request: Request, count: bool = True) -> Caller:
+def caller_of(request: Request, count: bool = True, kinds: frozenset[str] = API_KEY) -> Caller:
     """The caller of a management request: the pipeline's for a call through a service endpoint, else
     the one credential of the request. Agent credentials are for the data plane only. ``count``: a
-    missing or bad credential takes from the source address's anonymous bucket (once per request)."""
+    missing or bad credential takes from the source address's anonymous bucket (once per request).
+    ``kinds``: the credential kinds the route takes (``anonymous``: none at all, throttled by address)."""
     dp = request.scope.get("state", {}).get("dp")
     if isinstance(dp, DataContext):
         return dp.caller
@@ -52,8 +55,15 @@ def caller_of(request: Request, count: bool = True) -> Caller:
         if count:
             authn.count_anonymous(source)
         raise
+    if token is None and "anonymous" in kinds:
+        if count:
+            authn.count_anonymous(source)
+        return anonymous_caller(source)
     caller = authn.authenticate(token, source if count else None)
-    if caller.kind != "api_key":
+    if caller.kind not in kinds:
+        if caller.kind == "gateway":
+            raise AccessDenied("a gateway credential (vlgw_…) only sends its appliance's heartbeat; the "
+                               "management API needs an API key.")
         raise AccessDenied(
             "agent credentials (vault registration secrets, container credentials) work only on a vault's "
             "data plane; the management API needs an API key."
@@ -68,6 +78,7 @@ def call(
     target: str | None = None,
     vault: str | None = None,
     resource: Callable[[Caller], tuple[str, str]] | None = None,
+    kinds: frozenset[str] = API_KEY,
 ) -> T:
     """Authenticate the request, run ``fn(caller)`` and emit one audit event either way.
 
@@ -88,7 +99,7 @@ def call(
         ev.update(plane="regional", endpoint=dp.endpoint_id, vnet=dp.vnet_id, host=dp.host)
     t0 = time.perf_counter()
     try:
-        caller = caller_of(request)
+        caller = caller_of(request, kinds=kinds)
         ev["principal"] = caller.arn
         ev["account_id"] = caller.account_id
         if resource is not None and isinstance(dp, DataContext) and dp.check_resource is not None:

@@ -1,4 +1,8 @@
-"""``vaultlink gateway``: the on-premises backup gateway's side of a ``backup-gateway`` service endpoint.
+"""``vaultlink gateway``: the backup gateway (issue #19).
+
+The operator's commands (``create``, ``list``, ``show``, ``delete``, ``associate``, ``disassociate``,
+``maintenance``, ``hypervisor-import``, ``hypervisors``, ``vms``) call the management API; the appliance's
+(``activate``, ``run``, ``status``, ``images``, ``backup``, ``restore``) are in ``gateway_appliance.py``.
 
 ``health`` is what an appliance checks before it activates: from its own address, every port the
 endpoint's security group must allow (TCP 443, 1026-1028, 1031, 2222; in loopback mode the ports other
@@ -16,12 +20,22 @@ from typing import Annotated, Any
 
 import typer
 
+from vaultlink.cli import gateway_appliance
 from vaultlink.cli.client import Client
 from vaultlink.cli.common import OutputFormat, OutputOpt, emit, handled
 from vaultlink.domain.security_groups import GATEWAY_PORTS
 from vaultlink.errors import GatewayPortsBlocked, InvalidInput
 
-app = typer.Typer(help="The backup gateway appliance: check its endpoint's ports.", no_args_is_help=True)
+app = typer.Typer(help="The backup gateway: gateways, hypervisors and their VMs; the appliance's activation, "
+                  "heartbeat, image backups and restores; its endpoint's ports.", no_args_is_help=True)
+gateway_appliance.register(app)
+GATEWAY_COLUMNS = ("id", "name", "state", "region", "hypervisor_id", "last_seen")
+Gw = Annotated[str, typer.Argument(help="The gateway (id or ARN).")]
+
+
+def _id(ref: str) -> str:
+    """The id in an ARN (``…:gateway/bgw-…``): the path segment the API takes."""
+    return ref.rsplit("/", 1)[-1] if ref.startswith("arn:") else ref
 MAX_HEAD = 16 * 1024
 
 
@@ -97,3 +111,94 @@ def health(
                                       f"add-rule {ep['id']} --protocol tcp --ports PORT --source ADDRESS/32`).")
             sys.stderr.write(f"error: {err.code}: {err.message}\n")
             raise typer.Exit(err.exit_code)
+
+
+# --- the operator -------------------------------------------------------------------------------------------
+@app.command("create")
+def create(
+    activation_key: Annotated[str, typer.Option("--activation-key", help="What `gateway activate` printed.")],
+    name: Annotated[str, typer.Option("--name", help="The gateway's display name.")],
+    region: Annotated[str | None, typer.Option("--region", help="Default: the key's region.")] = None,
+    output: OutputOpt = OutputFormat.table,
+) -> None:
+    """Create a gateway from an appliance's activation key (AWS CreateGateway)."""
+    with handled(output):
+        emit(Client().post("/gateways", {"activation_key": activation_key, "name": name, "region": region}),
+             output)
+
+
+@app.command("list")
+def list_gateways(output: OutputOpt = OutputFormat.table) -> None:
+    """The account's gateways, with their state (ONLINE while heartbeats arrive)."""
+    with handled(output):
+        emit(Client().get("/gateways"), output, GATEWAY_COLUMNS)
+
+
+@app.command("show")
+def show(gateway: Gw, output: OutputOpt = OutputFormat.table) -> None:
+    with handled(output):
+        emit(Client().get(f"/gateways/{_id(gateway)}"), output)
+
+
+@app.command("delete")
+def delete(gateway: Gw, output: OutputOpt = OutputFormat.table) -> None:
+    """Delete a gateway: its appliance's credential stops working at once."""
+    with handled(output):
+        emit(Client().delete(f"/gateways/{_id(gateway)}"), output)
+
+
+@app.command("associate")
+def associate(gateway: Gw, hypervisor: Annotated[str, typer.Option("--hypervisor", help="Id or ARN.")],
+              output: OutputOpt = OutputFormat.table) -> None:
+    """Let the gateway back up a hypervisor's VMs (AWS AssociateGatewayToServer)."""
+    with handled(output):
+        emit(Client().post(f"/gateways/{_id(gateway)}/associate", {"hypervisor": _id(hypervisor)}), output)
+
+
+@app.command("disassociate")
+def disassociate(gateway: Gw, output: OutputOpt = OutputFormat.table) -> None:
+    with handled(output):
+        emit(Client().post(f"/gateways/{_id(gateway)}/disassociate"), output)
+
+
+@app.command("maintenance")
+def maintenance(
+    gateway: Gw,
+    hour: Annotated[int, typer.Option("--hour", help="0-23")],
+    minute: Annotated[int, typer.Option("--minute", help="0-59")] = 0,
+    day_of_week: Annotated[int | None, typer.Option("--day-of-week", help="0-6, Sunday 0 (weekly).")] = None,
+    day_of_month: Annotated[int | None, typer.Option("--day-of-month", help="1-31 (monthly).")] = None,
+    output: OutputOpt = OutputFormat.table,
+) -> None:
+    """Set the gateway's maintenance start time (AWS PutMaintenanceStartTime)."""
+    with handled(output):
+        window = {"HourOfDay": hour, "MinuteOfHour": minute, "DayOfWeek": day_of_week, "DayOfMonth": day_of_month}
+        emit(Client().patch(f"/gateways/{_id(gateway)}", {"maintenance": window}), output)
+
+
+@app.command("hypervisor-import")
+def hypervisor_import(
+    name: Annotated[str, typer.Argument(help="The hypervisor's name.")],
+    host: Annotated[str, typer.Option("--host", help="The appliance's directory of raw/qcow2 images.")],
+    region: Annotated[str, typer.Option("--region")],
+    output: OutputOpt = OutputFormat.table,
+) -> None:
+    """Import a hypervisor (AWS ImportHypervisorConfiguration): a directory of VM images on the appliance."""
+    with handled(output):
+        emit(Client().post("/hypervisors", {"name": name, "host": host, "region": region}), output)
+
+
+@app.command("hypervisors")
+def hypervisors(output: OutputOpt = OutputFormat.table) -> None:
+    with handled(output):
+        emit(Client().get("/hypervisors"), output, ("id", "name", "host", "region", "state", "gateway_id"))
+
+
+@app.command("vms")
+def vms(hypervisor: Annotated[str | None, typer.Option("--hypervisor")] = None,
+        output: OutputOpt = OutputFormat.table) -> None:
+    """The virtual machines the appliances report (AWS ListVirtualMachines)."""
+    with handled(output):
+        client = Client()
+        rows = client.get("/virtual-machines", **({"hypervisor": _id(hypervisor)} if hypervisor else {}))
+        emit(rows, output, ("id", "name", "format", "size", "path", "last_backup"))

@@ -8,6 +8,7 @@ credential, the pipeline and the vault's policies).
 
 - ``mars``: a machine's own agent (``vaultlink agent``); private endpoints from its first version.
 - ``workload``: a database agent (``vaultlink agent protect …``); the same.
+- ``gateway``: a backup gateway appliance backing up VM images (``vaultlink gateway``); the same.
 - ``dpm``: a backup server that protects other machines; its version is a release year; private endpoints
   need DPM 2022 or later (the Azure seed), older ones register through the public endpoint.
 - ``mabs``: a backup server product that may not use private endpoints at all (the seed: "not yet
@@ -39,6 +40,8 @@ CATALOG: dict[str, AgentRule] = {r.kind: r for r in (
     AgentRule("mars", "a machine's own agent (vaultlink agent)", "semver", (0, 1), (0, 1),
               "install the current vaultlink (pip install -U vaultlink)"),
     AgentRule("workload", "a database agent (vaultlink agent protect)", "semver", (0, 1), (0, 1),
+              "install the current vaultlink (pip install -U vaultlink)"),
+    AgentRule("gateway", "a backup gateway appliance (vaultlink gateway)", "semver", (0, 1), (0, 1),
               "install the current vaultlink (pip install -U vaultlink)"),
     AgentRule("dpm", "a Data Protection Manager backup server (version: its release year)", "year", (2016,),
               (2022,), "upgrade the DPM server to 2022 or later"),

@@ -128,3 +128,11 @@ class AgentNotSupported(InvalidInput):
     code = "AgentNotSupported"
     http_status = 400
     exit_code = 2
+
+
+class ImageUnreadable(VaultlinkError):
+    """qemu-img could not read the VM image; the message says why and what to do."""
+
+    code = "ImageUnreadable"
+    http_status = 422
+    exit_code = 2

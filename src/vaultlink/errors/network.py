@@ -343,6 +343,14 @@ class ContentMismatch(InvalidInput):
     exit_code = 2
 
 
+class GatewayNotCreated(Conflict):
+    """No gateway was created with this activation key yet: give the key to CreateGateway, then claim again."""
+
+    code = "GatewayNotCreated"
+    http_status = 409
+    exit_code = 4
+
+
 class GatewayPortsBlocked(VaultlinkError):
     """`vaultlink gateway health` found a port of the backup-gateway endpoint that the appliance cannot reach;
     allow it in the endpoint's security group (`vaultlink endpoint sg add-rule`), then run it again."""

@@ -1,8 +1,8 @@
 """IAM action names for management routes reached through a service endpoint.
 
-A service endpoint serves the backup API only (as AWS's ``backup`` interface endpoint does): the routes
-listed here, each under its catalog action. Every other management route (identity, networks, DNS,
-audit) is answered on the public endpoint only.
+A service endpoint serves its own service's API only (as AWS's ``backup`` and ``backup-gateway`` interface
+endpoints do): the routes listed here whose action names that service, each under its catalog action.
+Every other management route (identity, networks, DNS, audit) is answered on the public endpoint only.
 """
 
 from __future__ import annotations
@@ -34,7 +34,29 @@ _MANAGEMENT_ACTIONS = {
     "region.list": "backup:ListRegions",
     "identity.whoami": "backup:GetCallerIdentity",
     "container.list": "backup:ListContainers",
+    # the backup gateway (a backup-gateway endpoint serves these; a backup endpoint the ones above)
+    "gateway.activate": "backup-gateway:ActivateGateway",
+    "gateway.claim": "backup-gateway:ClaimGateway",
+    "gateway.heartbeat": "backup-gateway:SendHeartbeat",
+    "gateway.create": "backup-gateway:CreateGateway",
+    "gateway.list": "backup-gateway:ListGateways",
+    "gateway.show": "backup-gateway:GetGateway",
+    "gateway.update": "backup-gateway:UpdateGatewayInformation",
+    "gateway.delete": "backup-gateway:DeleteGateway",
+    "gateway.associate": "backup-gateway:AssociateGatewayToServer",
+    "gateway.disassociate": "backup-gateway:DisassociateGatewayFromServer",
+    "hypervisor.import": "backup-gateway:ImportHypervisorConfiguration",
+    "hypervisor.list": "backup-gateway:ListHypervisors",
+    "hypervisor.show": "backup-gateway:GetHypervisor",
+    "hypervisor.delete": "backup-gateway:DeleteHypervisor",
+    "vm.list": "backup-gateway:ListVirtualMachines",
+    "vm.show": "backup-gateway:GetVirtualMachine",
 }
+
+# what needs no credential: an appliance asking for an activation key and claiming its gateway (each call
+# takes from the source address's anonymous bucket); and what only a gateway's own credential may do
+ANONYMOUS_ACTIONS = frozenset({"backup-gateway:ActivateGateway", "backup-gateway:ClaimGateway"})
+GATEWAY_ACTIONS = frozenset({"backup-gateway:SendHeartbeat"})
 
 READ_PREFIXES = ("get", "list", "describe", "head")
 

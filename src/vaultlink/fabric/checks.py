@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from vaultlink import errors as E
+from vaultlink.fabric.actions import ANONYMOUS_ACTIONS, GATEWAY_ACTIONS
 from vaultlink.fabric.credentials import credential_of
 from vaultlink.fabric.view import EndpointView, NetworkView, Target, VaultView, VnetView
 from vaultlink.prefixes import parse_address
@@ -193,6 +194,10 @@ def target(view: NetworkView, f: Facts, d: Decision, g: Gates) -> None:
         and t.endpoint_id in (None, ep.id)
     ):
         raise E.EndpointTargetMismatch(f"service endpoint {ep.id} serves {ep.service} in {ep.region}, not {f.host!r}.")
+    elif ep is not None and d.action and d.action.split(":", 1)[0] != (ep.service or "backup"):
+        raise E.EndpointTargetMismatch(
+            f"service endpoint {ep.id} serves the {ep.service or 'backup'} API; {d.action} is "
+            f"{d.action.split(':', 1)[0]}'s: call it through a {d.action.split(':', 1)[0]} endpoint or the public one.")
     if t.secondary and d.action and d.action not in SECONDARY_ACTIONS:
         raise E.SecondaryReadOnly(
             f"{f.host!r} is the vault's copy in its paired region: it serves restores only ({d.action} is not one); "
@@ -214,13 +219,30 @@ def authentication(view: NetworkView, f: Facts, d: Decision, g: Gates) -> None:
     except E.VaultlinkError:
         g.count_anonymous(f.source_ip)
         raise
+    if token is None and d.action in ANONYMOUS_ACTIONS:  # an appliance activating: its address's bucket pays
+        g.count_anonymous(f.source_ip)
+        d.caller = anonymous_caller(f.source_ip)
+        return
     d.caller = replace(g.authenticate(token, f.source_ip), source_ip=f.source_ip, secure_transport=f.secure)
+
+
+def anonymous_caller(source_ip: str | None) -> Caller:
+    """Who sends no credential to an anonymous action: nobody, throttled by address."""
+    return Caller("anonymous", "", "anonymous", "anonymous", source_ip=source_ip, kind="anonymous",
+                  credential_id=f"anonymous:{source_ip}")
 
 
 # 6 (continued). what each kind of credential may ever do
 def credential_kind(view: NetworkView, f: Facts, d: Decision, g: Gates) -> None:
     caller, vault, t = d.caller, d.vault, d.target
     assert caller is not None and t is not None
+    if caller.kind == "gateway" or d.action in GATEWAY_ACTIONS:
+        if caller.kind != "gateway" or d.action not in GATEWAY_ACTIONS:
+            raise E.AccessDenied("a gateway credential (vlgw_…) only sends its appliance's heartbeat, and the "
+                                 "heartbeat takes nothing else.")
+        return
+    if caller.kind == "anonymous":
+        return  # set by `authentication` for an anonymous action only
     if caller.kind == "api_key":
         return
     if t.service == "regional" or vault is None or caller.vault_id != vault.id:

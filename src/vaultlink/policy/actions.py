@@ -116,8 +116,27 @@ _CATALOG: tuple[ActionInfo, ...] = (
     _a("GetSupportedResourceTypes", "Read"),
 )
 
-ACTIONS: dict[str, ActionInfo] = {a.name.lower(): a for a in _CATALOG}
-SERVICES: frozenset[str] = frozenset({SERVICE})
+GATEWAY_SERVICE = "backup-gateway"
+
+
+def _g(name: str, access: str) -> ActionInfo:
+    return ActionInfo(f"{GATEWAY_SERVICE}:{name}", (), access)
+
+
+# the backup gateway's operations (boto3's backup-gateway), and the appliance's own three (vaultlink's)
+_GATEWAY_CATALOG: tuple[ActionInfo, ...] = (
+    _g("CreateGateway", "Write"), _g("ListGateways", "List"), _g("GetGateway", "Read"),
+    _g("DeleteGateway", "Write"), _g("UpdateGatewayInformation", "Write"),
+    _g("AssociateGatewayToServer", "Write"), _g("DisassociateGatewayFromServer", "Write"),
+    _g("PutMaintenanceStartTime", "Write"), _g("ImportHypervisorConfiguration", "Write"),
+    _g("ListHypervisors", "List"), _g("GetHypervisor", "Read"), _g("UpdateHypervisor", "Write"),
+    _g("DeleteHypervisor", "Write"), _g("ListVirtualMachines", "List"), _g("GetVirtualMachine", "Read"),
+    _g("ListTagsForResource", "Read"), _g("TagResource", "Tagging"), _g("UntagResource", "Tagging"),
+    _g("ActivateGateway", "Write"), _g("ClaimGateway", "Write"), _g("SendHeartbeat", "Write"),
+)
+
+ACTIONS: dict[str, ActionInfo] = {a.name.lower(): a for a in (*_CATALOG, *_GATEWAY_CATALOG)}
+SERVICES: frozenset[str] = frozenset({SERVICE, GATEWAY_SERVICE})
 
 
 def lookup(action: str) -> ActionInfo | None:

@@ -1,10 +1,10 @@
 """The one authentication path: a credential (already parsed by the transport, exactly one per request)
 to the ``Caller`` it authenticates, cached until anything changes.
 
-Three kinds, told apart by prefix: API keys ``vlk_…``, vault registration secrets ``vlr_…`` and
-container credentials ``vlc_…``. The cache is keyed by the service's change generation
-(``svc.generation``): revoking a key, changing a role or removing an endpoint bumps it. Role and
-identity-policy lookups for the data plane are cached the same way.
+Four kinds, told apart by prefix: API keys ``vlk_…``, vault registration secrets ``vlr_…``,
+container credentials ``vlc_…`` and backup gateway credentials ``vlgw_…`` (``service/gateways.py``).
+The cache is keyed by the service's change generation (``svc.generation``): revoking a key, changing
+a role or removing an endpoint bumps it. Role and identity-policy lookups for the data plane are cached the same way.
 """
 
 from __future__ import annotations
@@ -26,9 +26,11 @@ from vaultlink.service.dataplane.credentials import (
     authenticate_container,
     check_registration,
 )
+from vaultlink.service.gateways import authenticate_gateway
 from vaultlink.service.identity import KEY_PREFIX, authenticate
 
 MAX_CACHED = 50_000
+GATEWAY_PREFIX = "vlgw"
 
 
 def authenticate_token(svc: Service, token: str) -> Caller:
@@ -46,6 +48,10 @@ def authenticate_token(svc: Service, token: str) -> Caller:
             return Caller(p["id"], p["account_id"], p["arn"], p["name"], kind="container", credential_id=c["id"],
                           vault_id=c["vault_id"], container_id=c["id"],
                           reregistration_required=bool(c.get("reregistration_required")))
+    if prefix == GATEWAY_PREFIX:
+        gw = authenticate_gateway(svc, token)
+        if gw is not None:
+            return gw
     if prefix == REGISTRATION_PREFIX:
         reg = check_registration(svc, token)
         if reg is not None:
@@ -53,8 +59,8 @@ def authenticate_token(svc: Service, token: str) -> Caller:
             return Caller(p["id"], p["account_id"], p["arn"], p["name"], kind="registration",
                           credential_id=r["id"], vault_id=r["vault_id"])
     raise E.InvalidApiKey(
-        "the credential is not a vaultlink API key (vlk_…), vault registration secret (vlr_…) or container "
-        "credential (vlc_…); check what you send."
+        "the credential is not a vaultlink API key (vlk_…), vault registration secret (vlr_…), container "
+        "credential (vlc_…) or gateway credential (vlgw_…); check what you send."
     )
 
 

@@ -30,7 +30,9 @@ class Caller:
     ``kind`` is the credential that authenticated it, and bounds what it may ever do (DESIGN.md §5,
     step 6): an ``api_key`` acts for its principal under its roles and policies; a ``registration``
     secret (from a vault credentials file) may only register a container with ``vault_id``; a
-    ``container`` credential acts only on its own container's data in ``vault_id``. The pipeline
+    ``container`` credential acts only on its own container's data in ``vault_id``; a ``gateway``
+    credential only sends its appliance's heartbeat; ``anonymous`` (no credential) only asks for or
+    claims a gateway activation (``fabric.actions.ANONYMOUS_ACTIONS``). The pipeline
     checks the caller and hands this same object to the handler: nothing re-parses a header.
     """
 
@@ -39,7 +41,7 @@ class Caller:
     arn: str
     name: str
     source_ip: str | None = None
-    kind: str = "api_key"  # api_key | registration | container
+    kind: str = "api_key"  # api_key | registration | container | gateway | anonymous
     credential_id: str = ""  # the API key, registration secret or container id: its own throttle bucket
     vault_id: str | None = None  # agent credentials are bound to one vault
     container_id: str | None = None

@@ -31,9 +31,9 @@ def _vnet(vid: str, cidr: str, peers: tuple[str, ...] = ()) -> VnetView:
 
 
 def _ep(eid: str, ip: str, status: str = "Approved", kind: str = "resource", vault: str | None = "v1",
-        sg_from: str = "127.0.0.0/8", policy: Any = "allow") -> EndpointView:
+        sg_from: str = "127.0.0.0/8", policy: Any = "allow", service: str = "backup") -> EndpointView:
     return EndpointView(eid, ACCT, kind, vault if kind == "resource" else None, "AzureBackup", None if kind ==
-                        "resource" else "backup", "local-1", "vnet-b", frozenset({ip}), status,
+                        "resource" else service, "local-1", "vnet-b", frozenset({ip}), status,
                         (SgRule("tcp", 443, 443, ipaddress.ip_network(sg_from)),), policy)
 
 
@@ -50,7 +50,9 @@ ENDPOINTS = {
     "narrow_pending": _ep("pe-narrow-pending", "127.10.5.10", status="Pending", sg_from="127.10.5.250/32"),
     "service": _ep("pe-svc", "127.10.5.11", kind="service"),
     "deny_policy": _ep("pe-deny", "127.10.5.12", policy="deny"),
+    "gateway": _ep("pe-gw", "127.10.5.13", kind="service", service="backup-gateway"),
 }
+HOST_GATEWAY = "backup-gateway.local-1.vaultlink.internal"
 VIEW = NetworkView(
     vnets={v.id: v for v in (_vnet("vnet-a", "127.30.0.0/16"), _vnet("vnet-b", "127.10.0.0/16", ("vnet-c",)),
                              _vnet("vnet-c", "127.20.0.0/16", ("vnet-b",)))},
@@ -61,6 +63,7 @@ VIEW = NetworkView(
         HOST_V2: Target("backup", vault_id="v2", region="local-1"),
         "gone.backup.vaultlink.internal": Target("backup", vault_id="deleted", region="local-1"),
         HOST_REGIONAL: Target("regional", region="local-1", regional_service="backup"),
+        HOST_GATEWAY: Target("regional", region="local-1", regional_service="backup-gateway"),
     },
 )
 TOKENS = {
@@ -72,11 +75,16 @@ TOKENS = {
                      container_id="c1"),
     "ctr-v2": Caller("p6", ACCT, "arn:ctr2", "ctr2", kind="container", credential_id="c2", vault_id="v2",
                      container_id="c2"),
+    "gw-1": Caller("bgw-1", ACCT, "arn:gw", "gw", kind="gateway", credential_id="bgw-1"),
     "ctr-stale": Caller("p7", ACCT, "arn:ctr3", "ctr3", kind="container", credential_id="c3", vault_id="v1",
                         container_id="c3", reregistration_required=True),
 }
 ROUTES = {("GET", "/v1/items"): "backup:ListItems", ("POST", "/v1/register"): "backup:RegisterContainer",
-          ("GET", "/v1/vaults/v9"): "backup:DescribeBackupVault"}
+          ("GET", "/v1/vaults/v9"): "backup:DescribeBackupVault",
+          ("POST", "/v1/gateway/activations"): "backup-gateway:ActivateGateway",
+          ("POST", "/v1/gateway/heartbeat"): "backup-gateway:SendHeartbeat",
+          ("GET", "/v1/gateways"): "backup-gateway:ListGateways"}
+GW = {"endpoint": "gateway", "host": HOST_GATEWAY}
 
 
 @dataclass
@@ -176,6 +184,20 @@ ROWS = [
     ("10: no role or policy allows", {"token": "key-denied"}, "AccessDenied"),
     ("a service endpoint serves the regional API",
      {"endpoint": "service", "host": HOST_REGIONAL, "path": "/v1/vaults/v9"}, "allowed"),
+    # the backup gateway: activation alone needs no credential; a gateway credential only beats
+    ("6: an appliance activating without a credential",
+     {**GW, "method": "POST", "path": "/v1/gateway/activations", "token": None}, "allowed"),
+    ("6: no credential on another gateway route", {**GW, "path": "/v1/gateways", "token": None}, "Unauthenticated"),
+    ("6: a gateway's heartbeat", {**GW, "method": "POST", "path": "/v1/gateway/heartbeat", "token": "gw-1"},
+     "allowed"),
+    ("6: a gateway credential on another route", {**GW, "path": "/v1/gateways", "token": "gw-1"}, "AccessDenied"),
+    ("6: an API key on the heartbeat", {**GW, "method": "POST", "path": "/v1/gateway/heartbeat"}, "AccessDenied"),
+    ("6: a gateway credential on a vault's data plane", {"token": "gw-1"}, "AccessDenied"),
+    ("5: the backup API through a backup-gateway endpoint",
+     {"endpoint": "gateway", "host": HOST_GATEWAY, "path": "/v1/vaults/v9"}, "EndpointTargetMismatch"),
+    ("5: the gateway API through a backup endpoint",
+     {"endpoint": "service", "host": HOST_REGIONAL, "method": "POST", "path": "/v1/gateway/activations",
+      "token": None}, "EndpointTargetMismatch"),
 ]
 
 
@@ -238,3 +260,11 @@ def test_the_caller_checked_is_the_one_the_handler_gets() -> None:
     assert d.resource == f"arn:aws:backup:local-1:{ACCT}:backup-vault:v9", "the regional call's real ARN"
     assert d.check_resource is not None  # the handler asks the endpoint policy about each resource it touches
     assert checks.SERVICE_PORT == 443
+
+
+def test_an_anonymous_activation_takes_from_the_source_bucket() -> None:
+    gates = FakeGates()
+    facts, d = request(**GW, method="POST", path="/v1/gateway/activations", token=None)
+    run_checks(VIEW, facts, d, gates)
+    assert gates.anonymous == [IN_B]
+    assert d.caller is not None and d.caller.kind == "anonymous" and d.caller.credential_id == f"anonymous:{IN_B}"

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from botocore import xform_name
 
-from vaultlink.compat.aws.operations import BACKUP, EC2, STS
+from vaultlink.compat.aws.operations import BACKUP, EC2, GATEWAY, STS
 from vaultlink.compat.aws.shapes import service_model
 
 START, END = "<!-- aws-conformance:start -->", "<!-- aws-conformance:end -->"
@@ -33,6 +33,13 @@ def tables() -> str:
               "`InvalidAction`). STS (`sts`): " + ", ".join(f"`{n}`" for n in sorted(STS)) + ".", "",
               "| EC2 operation | boto3 method |", "|---|---|"]
     lines += [f"| {n} | `{snake(n)}` |" for n in sorted(EC2)]
+    gw = service_model("backup-gateway")
+    gnames = sorted(gw.operation_names)
+    lines += ["", f"AWS Backup Gateway (`backup-gateway`, JSON 1.0, API {gw.api_version}): **"
+              f"{sum(n in GATEWAY for n in gnames)} of {len(gnames)}** operations (a hypervisor is a directory of "
+              "raw or qcow2 images on the appliance; bandwidth schedules, property mappings, tags and software "
+              "updates are not served).", "", "| operation | boto3 method | implemented |", "|---|---|---|"]
+    lines += [f"| {n} | `{snake(n)}` | {'yes' if n in GATEWAY else 'no'} |" for n in gnames]
     lines += ["", END]
     return "\n".join(lines)
 

@@ -69,7 +69,21 @@ _STS: dict[type[E.VaultlinkError], tuple[str, int]] = {
     E.ServiceUnavailable: ("ServiceUnavailable", 503),
 }
 
-TABLES = {"backup": _BACKUP, "ec2": _EC2, "sts": _STS}
+# boto3's backup-gateway: its model's six error shapes, with the authentication ones the JSON services share
+_GATEWAY: dict[type[E.VaultlinkError], tuple[str, int]] = {
+    **{k: v for k, v in _BACKUP.items() if v[1] == 403 and k is not E.AccessDenied},
+    E.AccessDenied: ("AccessDeniedException", 403),
+    E.UnknownOperation: ("UnknownOperationException", 404),
+    E.MalformedJSON: ("SerializationException", 400),
+    E.PayloadTooLarge: ("RequestEntityTooLargeException", 413),
+    E.InvalidInput: ("ValidationException", 400),
+    E.NotFound: ("ResourceNotFoundException", 404),
+    E.Conflict: ("ConflictException", 409),
+    E.RequestLimitExceeded: ("ThrottlingException", 429),
+    E.ServiceUnavailable: ("InternalServerException", 500),
+}
+
+TABLES = {"backup": _BACKUP, "ec2": _EC2, "sts": _STS, "backup-gateway": _GATEWAY}
 
 
 def aws_error(err: E.VaultlinkError, service: str) -> tuple[str, int]:

@@ -28,10 +28,10 @@ from botocore.model import OperationModel
 from starlette.types import Receive, Scope, Send
 
 from vaultlink import errors as E
-from vaultlink.compat.aws import query, restjson, sigv4
+from vaultlink.compat.aws import jsonrpc, query, restjson, sigv4
 from vaultlink.compat.aws.backup_api import AwsCall, Handler
 from vaultlink.compat.aws.errors import aws_error
-from vaultlink.compat.aws.operations import BACKUP, EC2, STS
+from vaultlink.compat.aws.operations import BACKUP, EC2, GATEWAY, STS
 from vaultlink.compat.aws.shapes import service_model
 from vaultlink.fabric.asgi import host_of, read_body
 from vaultlink.fabric.checks import Decision, Facts, run_checks
@@ -42,6 +42,7 @@ from vaultlink.service.core import Caller
 MAX_BODY = 1 << 20  # the AWS APIs here carry no backup data: a policy document is the largest input
 SERVICES: dict[str, tuple[str, dict[str, Handler]]] = {
     "backup": ("rest-json", BACKUP), "ec2": ("ec2", EC2), "sts": ("query", STS),
+    "backup-gateway": ("json", GATEWAY),
 }
 
 
@@ -131,7 +132,7 @@ class AwsFront:
         entry = SERVICES.get(service)
         if entry is None:
             raise E.UnknownOperation(f"the AWS service {service!r} is not served here; vaultlink answers backup, "
-                                     "ec2 (VPCs and endpoints) and sts.")
+                                     "backup-gateway, ec2 (VPCs and endpoints) and sts.")
         protocol, handlers = entry
         model = service_model(service)
         qs = scope.get("query_string", b"").decode("latin-1")
@@ -143,6 +144,9 @@ class AwsFront:
                 raise E.UnknownOperation(f"{what} is not an operation vaultlink implements; the README's AWS "
                                          "conformance table lists those it does.")
             return AwsRequest(service, protocol, model.operation_model(hit[0]), hit[1], [], qs, body)
+        if protocol == "json":
+            name = jsonrpc.operation_of(scope, model, handlers)
+            return AwsRequest(service, protocol, model.operation_model(name), {}, [], qs, body)
         if scope["method"] != "POST":
             raise E.UnknownOperation(f"the {service} API takes POST requests with a form body.")
         pairs = query.form(body)
@@ -156,18 +160,22 @@ class AwsFront:
         if req.protocol == "rest-json":
             headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", ())}
             return restjson.parse_input(req.op, req.labels, req.query, headers, req.body)
+        if req.protocol == "json":
+            return jsonrpc.parse_input(req.op, req.body)
         return query.parse_input(req.op, req.form)
 
     @staticmethod
     def _answer(service: str, req: AwsRequest, result: Any, rid: str) -> tuple[int, list[Any], bytes]:
         if req.protocol == "rest-json":
             return restjson.response(req.op, result)
+        if req.protocol == "json":
+            return jsonrpc.response(req.op, result)
         return query.response(req.op, result, rid, "ec2" if service == "ec2" else "query")
 
     @staticmethod
     def _error(service: str, err: E.VaultlinkError, rid: str) -> tuple[int, list[Any], bytes]:
         code, status = aws_error(err, service)
-        if service == "backup":
+        if service in ("backup", "backup-gateway"):
             return restjson.error(code, status, err.message, rid)
         return query.error(code, status, err.message, rid, "ec2" if service == "ec2" else "query")
 
@@ -230,8 +238,9 @@ class AwsFront:
             if sig is not None and region not in fabric.svc.catalog.regions:
                 raise E.SigningRegionMismatch(f"the request was signed for region {region!r}, which this service "
                                               f"does not have; `vaultlink region list` lists them.")
-            return Target("regional", region=region or None, regional_service="backup")
-        if ep.kind != "service" or (ep.service or "backup") != "backup" or service != "backup":
+            return Target("regional", region=region or None,
+                          regional_service="backup-gateway" if service == "backup-gateway" else "backup")
+        if ep.kind != "service" or (ep.service or "backup") != service:
             raise E.EndpointTargetMismatch(
                 f"endpoint {ep.id} serves "
                 + (f"vault {ep.vault_id}'s data plane" if ep.kind == "resource" else f"{ep.service} in {ep.region}")

@@ -9,6 +9,7 @@ from vaultlink.compat.aws import backup_plans as P
 from vaultlink.compat.aws import ec2_api as N
 from vaultlink.compat.aws import ec2_groups as S
 from vaultlink.compat.aws.backup_api import Handler
+from vaultlink.compat.aws.gateway_api import GATEWAY_HANDLERS
 
 BACKUP: dict[str, Handler] = {
     "CreateBackupVault": V.create_backup_vault,
@@ -54,3 +55,4 @@ BACKUP: dict[str, Handler] = {
 }
 EC2: dict[str, Handler] = {**N.EC2_HANDLERS, **S.HANDLERS}
 STS: dict[str, Handler] = N.STS_HANDLERS
+GATEWAY: dict[str, Handler] = GATEWAY_HANDLERS
