@@ -32,6 +32,18 @@ from data_bench import MiB, du  # noqa: E402
 from tests.pgserver import PgServer  # noqa: E402
 
 
+def busy() -> float:
+    """CPU-seconds the whole machine has spent (every core) since boot: /proc/stat's non-idle ticks."""
+    with open("/proc/stat", encoding="ascii") as f:
+        ticks = [int(x) for x in f.readline().split()[1:]]
+    return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
+
+
+def children() -> float:
+    t = os.times()
+    return t.children_user + t.children_system
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--scale", type=int, default=65, help="pgbench scale (65: about 1 GiB)")
@@ -74,7 +86,9 @@ def main() -> None:
             got: dict[str, float] = {}
             for who in order:
                 if who == "vaultlink":
+                    m0, a0 = busy(), children()
                     got[who] = timed(lambda: agent("db", "backup", "main"))
+                    cpu = (busy() - m0, children() - a0)
                 else:
                     out = work / f"peer-{r}"
                     got[who] = timed(lambda out=out: subprocess.run(  # type: ignore[misc]
@@ -85,7 +99,9 @@ def main() -> None:
             vl, pb = got["vaultlink"], got["pg_basebackup"]
             print(f"round {r + 1} ({' then '.join(order)}): base backup vaultlink {vl:.2f}s "
                   f"({size / MiB / vl:.0f} MiB/s, encrypted, through the endpoint), pg_basebackup zstd:3 {pb:.2f}s "
-                  f"({size / MiB / pb:.0f} MiB/s, {peer_bytes / MiB:.0f} MiB on disk) -> {pb / vl:.2f}x", flush=True)
+                  f"({size / MiB / pb:.0f} MiB/s, {peer_bytes / MiB:.0f} MiB on disk) -> {pb / vl:.2f}x; "
+                  f"vaultlink's run took {cpu[0]:.1f} CPU-s of the machine, {cpu[1]:.1f} of them the agent and its "
+                  "pg_basebackup", flush=True)
         # WAL: a backlog made while archiving is off (archive_command 'false'), then drained through the agent
         # (one process per segment: archive_command's contract), timed
         pg.psql("ALTER SYSTEM SET archive_command = 'false'")

@@ -107,6 +107,13 @@ def test_the_gateway_activates_beats_and_backs_up_vm_images(aws: Server, tmp_pat
     shown = gw.get_gateway(GatewayArn=arn)["Gateway"]
     assert shown["LastSeenTime"] is not None and shown["VpcEndpoint"] == ep["id"]
     assert [g["GatewayArn"] for g in gw.list_gateways()["Gateways"]] == [arn]
+    # the gateway API through the endpoint itself, from the appliance's network; the backup API is not there
+    inside = client(key, "backup-gateway", f"https://{ip}:{s.info['api_port']}", source_ip=APPLIANCE, ca=s.ca)
+    assert [g["GatewayDisplayName"] for g in inside.list_gateways()["Gateways"]] == ["onprem-gw"]
+    backup_there = client(key, "backup", f"https://{ip}:{s.info['api_port']}", source_ip=APPLIANCE, ca=s.ca)
+    with pytest.raises(ClientError) as out:
+        backup_there.list_backup_vaults()
+    assert "serves backup-gateway" in str(out.value), out.value
     claims = s.ok("audit", "list", "--action", "gateway.claim", "--decision", "allowed")
     assert claims and claims[0]["endpoint"] == ep["id"] and claims[0]["source_ip"] == APPLIANCE
 

@@ -33,6 +33,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -177,26 +178,34 @@ class Postgres:
         argv = [pg_tool("pg_basebackup"), "-d", dsn, "-D", "-", "-F", "t", "-X", "none", "-c", "fast",
                 "--no-manifest"]
 
+        wal_from = self._current_segment(dsn) if role == "primary" else None
+        # started first: its checkpoint runs while the job starts and the repository opens (the pipe holds
+        # 1 MiB meanwhile); a stderr file, not a pipe, so a chatty pg_basebackup can never block on it
+        err_file = tempfile.TemporaryFile()  # noqa: SIM115 - closed below, after the job
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=err_file)
+        assert proc.stdout is not None
+        with contextlib.suppress(OSError):  # a 1 MiB pipe: fewer wake-ups than 64 KiB at a time
+            fcntl.fcntl(proc.stdout.fileno(), F_SETPIPE_SZ, PIPE_BYTES)
+
         def engine(repo: Repository, parent: str | None) -> Any:
-            proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-            assert proc.stdout is not None and proc.stderr is not None
-            with contextlib.suppress(OSError):  # a 1 MiB pipe: fewer wake-ups than 64 KiB at a time
-                fcntl.fcntl(proc.stdout.fileno(), F_SETPIPE_SZ, PIPE_BYTES)
-            try:
-                result = backup_stream(f"{self.name}/base.tar", proc.stdout, repo, hostname=self.agent.state.hostname,
-                                       tags={"workload": "postgres", "database": self.name, "node": role},
-                                       parent=parent)
-            except BaseException:
-                proc.kill()
-                proc.wait()
-                raise
-            err = proc.stderr.read().decode(errors="replace")
+            assert proc.stdout is not None
+            result = backup_stream(f"{self.name}/base.tar", proc.stdout, repo, hostname=self.agent.state.hostname,
+                                   tags={"workload": "postgres", "database": self.name, "node": role},
+                                   parent=parent, tar=True)
             if proc.wait() != 0:
+                err_file.seek(0)
+                err = err_file.read().decode(errors="replace")
                 raise ServiceUnavailable(f"pg_basebackup failed ({proc.returncode}): {err.strip()[-500:]}")
             return result
 
-        out = self.agent.run_job([item_path(self.name)], passphrase, state_dir, engine,
-                                 {"wal_from": self._current_segment(dsn) if role == "primary" else None})
+        try:
+            out = self.agent.run_job([item_path(self.name)], passphrase, state_dir, engine, {"wal_from": wal_from})
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait()
+            proc.stdout.close()
+            err_file.close()
         parts = dict(p.split("=", 1) for p in shlex.split(dsn) if "=" in p)
         out["node"] = {"role": role, "address": parts.get("hostaddr") or parts.get("host")}
         return out

@@ -13,24 +13,27 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import IO
 
 from vaultlink.data.backup import BackupResult, BackupStats, Progress
+from vaultlink.data.chunker import cut_tar_stream
 from vaultlink.data.formats import Manifest, Node
 from vaultlink.data.repository import Repository
 
 
 def backup_stream(name: str, stream: IO[bytes], repo: Repository, *, hostname: str | None = None,
                   tags: dict[str, str] | None = None, parent: str | None = None, workers: int | None = None,
-                  progress: Callable[[Progress], None] | None = None) -> BackupResult:
-    """Back up everything ``stream`` yields as the file ``name`` (one snapshot)."""
+                  progress: Callable[[Progress], None] | None = None, tar: bool = False) -> BackupResult:
+    """Back up everything ``stream`` yields as the file ``name`` (one snapshot); ``tar``: the stream is a tar
+    archive, cut at its files (``chunker.cut_tar_stream``) instead of by content."""
     t0 = time.monotonic()
     stats = BackupStats()
     nworkers = workers or os.cpu_count() or 2
-    inflight = threading.BoundedSemaphore(nworkers * 2)  # bounded: the stream is never read far ahead
+    # bounded: the stream is never read far ahead (16 pieces: the pipe keeps flowing while the workers catch up)
+    inflight = threading.BoundedSemaphore(max(16, nworkers * 2))
     lock = threading.Lock()
     prog = Progress(files_total=1, bytes_total=0)
     counts = {"new": 0, "stored": 0}
 
-    def store(data: bytes | memoryview) -> bytes:
-        cid, stored = repo.store_chunk(data)
+    def store(data: bytes | bytearray | memoryview) -> bytes:
+        cid, stored = repo.store_chunk(memoryview(data) if isinstance(data, bytearray) else data)
         if stored:
             with lock:
                 counts["new"] += len(data)
@@ -41,7 +44,8 @@ def backup_stream(name: str, stream: IO[bytes], repo: Repository, *, hostname: s
     futures: list[Future[bytes]] = []
     try:
         with ThreadPoolExecutor(nworkers, thread_name_prefix="vl-stream") as pool:
-            for piece in repo.chunker.cut_stream(stream):
+            pieces = cut_tar_stream(stream, repo.chunker) if tar else repo.chunker.cut_stream(stream)
+            for piece in pieces:
                 repo.check_uploads()
                 inflight.acquire()
                 fut = pool.submit(store, piece)  # each segment is a buffer of its own: no copy

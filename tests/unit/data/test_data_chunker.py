@@ -50,3 +50,55 @@ def test_seed_changes_boundaries() -> None:
 def test_property_chunks_concatenate_to_input(data: bytes) -> None:
     c = Chunker(ChunkerParams(min_size=64, avg_size=1024, max_size=4096))
     assert b"".join(bytes(p) for p in c.cut(data)) == data
+
+
+def _tar(files: dict[str, bytes]) -> bytes:
+    import io
+    import tarfile
+
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w", format=tarfile.USTAR_FORMAT) as t:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            t.addfile(info, io.BytesIO(data))
+    return out.getvalue()
+
+
+def test_a_tar_stream_is_cut_at_its_files_and_an_unchanged_range_keeps_its_pieces() -> None:
+    import io
+    import random
+
+    from vaultlink.data.chunker import TAR_PIECE, Chunker, cut_tar_stream
+
+    rnd = random.Random(3)
+    small = {f"base/1/{i}": rnd.randbytes(rnd.randrange(0, 20000)) for i in range(60)}
+    big = rnd.randbytes(5 * TAR_PIECE + 1234)
+    first = _tar({"backup_label": b"START WAL LOCATION: 0/2000028\n", **small, "base/1/16384": big})
+    changed = bytearray(big)
+    changed[3 * TAR_PIECE + 10] ^= 1  # one byte of the big file's fourth piece
+    second = _tar({"backup_label": b"START WAL LOCATION: 0/3000028\n", **small, "base/1/16384": bytes(changed)})
+
+    def cut(data: bytes) -> list[bytes]:
+        return [bytes(p) for p in cut_tar_stream(io.BufferedReader(io.BytesIO(data)), Chunker())]  # type: ignore[arg-type]
+
+    a, b = cut(first), cut(second)
+    assert b"".join(a) == first and b"".join(b) == second
+    assert max(map(len, a)) <= TAR_PIECE + 512
+    # the big file starts a piece and is cut every TAR_PIECE bytes from its start: only one piece differs
+    assert len(set(b) - set(a)) == 2, "the piece with backup_label, and the one changed piece"
+    assert len(a) == len(b)
+
+
+def test_a_stream_that_is_not_a_tar_falls_back_to_content_defined_chunks() -> None:
+    import io
+    import random
+
+    from vaultlink.data.chunker import Chunker, cut_tar_stream
+
+    data = random.Random(5).randbytes(3 << 20)
+    pieces = [bytes(p) for p in cut_tar_stream(io.BufferedReader(io.BytesIO(data)), Chunker())]  # type: ignore[arg-type]
+    assert b"".join(pieces) == data
+    truncated = _tar({"a": b"x" * 100_000})[:50_000]
+    assert b"".join(bytes(p) for p in cut_tar_stream(io.BufferedReader(io.BytesIO(truncated)), Chunker())) == \
+        truncated  # type: ignore[arg-type]
