@@ -20,6 +20,7 @@ from vaultlink.adapters.open import open_blobs, open_chunk_index, open_store
 from vaultlink.api.app import create_app
 from vaultlink.api.data_apps import build_data_apps
 from vaultlink.compat.aws.front import AwsFront
+from vaultlink.compat.azure.front import ArmFront
 from vaultlink.config import Config
 from vaultlink.domain.regions import load_catalog
 from vaultlink.errors import InvalidInput
@@ -91,7 +92,7 @@ def build_process(svc: Service) -> Runtime:
     if svc.config.tls:
         runtime.tls = Tls(svc)  # the deployment's CA, made by the first server to start
     attach_dns(runtime)  # first: the fabric's start opens each vnet's DNS listener on the responder
-    attach_fabric(runtime, build_data_apps(svc), [AwsFront()])
+    attach_fabric(runtime, build_data_apps(svc), [AwsFront(), ArmFront()])
     attach_maintenance(runtime)
     if svc.config.effective_metadata_url.startswith("postgresql"):
         attach_feed(runtime)  # several servers on one PostgreSQL follow each other's changes

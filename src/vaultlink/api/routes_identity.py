@@ -31,6 +31,7 @@ class KeyIn(Strict):
     principal: str | None = None
     description: str = ""
     aws: bool = False  # an AWS access key id and secret (SigV4) instead of a vlk_ API key
+    token_seconds: int | None = None  # a bearer token that expires (ARM clients' get_token)
 
 
 class RoleIn(Strict):
@@ -101,7 +102,7 @@ def create_key(body: KeyIn, request: Request) -> dict[str, Any]:
     return call(
         request,
         "key.create",
-        lambda c: ids.create_key(svc, c, body.principal, body.description, body.aws),
+        lambda c: ids.create_key(svc, c, body.principal, body.description, body.aws, body.token_seconds),
         target=body.principal,
     )
 

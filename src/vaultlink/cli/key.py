@@ -21,13 +21,18 @@ def create(
     description: Annotated[str, typer.Option("--description")] = "",
     aws: Annotated[bool, typer.Option("--aws", help="An AWS access key id and secret access key, for boto3, "
                                       "the AWS CLI and Terraform (SigV4), instead of a vlk_ API key.")] = False,
+    arm_token: Annotated[bool, typer.Option("--arm-token", help="A bearer token that expires, for the Azure SDKs "
+                                            "(what a credential's get_token returns).")] = False,
+    seconds: Annotated[int, typer.Option("--seconds", help="With --arm-token: how long it lives.")] = 3600,
     output: OutputOpt = OutputFormat.table,
 ) -> None:
-    """Create an API key (or with --aws an AWS access key); the secret is printed once."""
+    """Create an API key (or with --aws an AWS access key, with --arm-token a bearer token); printed once."""
     with handled(output):
         body: dict[str, object] = {"principal": principal, "description": description}
         if aws:
             body["aws"] = True
+        if arm_token:
+            body["token_seconds"] = seconds
         emit(Client().post("/keys", body), output)
 
 

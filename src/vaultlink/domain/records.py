@@ -55,6 +55,7 @@ class ApiKeyRecord(_Common, total=False):
     revoked: float
     aws: bool
     secret_sealed: str
+    expires: float  # a bearer token (``key create --arm-token``): its end
 
 
 class RoleAssignmentRecord(_Common, total=False):
@@ -96,6 +97,7 @@ class VaultRecord(_Common, total=False):
     soft_delete: SoftDeleteSettings
     lock: VaultLock | None
     default_retention_days: int | None  # lifecycle of points no plan rule governs (None: kept until deleted)
+    resource_group: str  # the ARM resource group (absent: "default")
 
 
 class SoftDeleteSettings(TypedDict):

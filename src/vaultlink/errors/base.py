@@ -153,6 +153,14 @@ class InvalidApiKey(VaultlinkError):
     exit_code = 3
 
 
+class TokenExpired(InvalidApiKey):
+    """The bearer token has expired; get a new one (`vaultlink key create --arm-token`)."""
+
+    code = "TokenExpired"
+    http_status = 401
+    exit_code = 3
+
+
 class AccessDenied(VaultlinkError):
     """Your role does not allow this call; ask an Owner to assign a stronger role."""
 

@@ -109,7 +109,7 @@ class Authenticator:
             )
         self._fresh()
         hit = self._tokens.get(token)
-        if hit is not None:
+        if hit is not None and (not hit.expires or self.svc.clock.now() < hit.expires):
             return hit
         try:
             caller = authenticate_token(self.svc, token)

@@ -47,6 +47,7 @@ class Caller:
     container_id: str | None = None
     reregistration_required: bool = False
     secure_transport: bool = False  # the request came over TLS (``aws:SecureTransport``)
+    expires: float = 0.0  # a bearer token's end (epoch seconds); 0: an API key that does not expire
 
 
 @dataclass

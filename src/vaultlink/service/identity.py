@@ -32,6 +32,7 @@ from vaultlink.errors import (
     InvalidApiKey,
     InvalidInput,
     NotFound,
+    TokenExpired,
     Unauthenticated,
 )
 from vaultlink.ports import Txn
@@ -47,18 +48,22 @@ def _hash(secret: str) -> str:
 
 
 def _new_key(
-    txn: Txn, svc: Service, principal: PrincipalRecord, description: str = ""
+    txn: Txn, svc: Service, principal: PrincipalRecord, description: str = "", expires: float | None = None
 ) -> tuple[ApiKeyRecord, str]:
     key_id = "AK" + secrets.token_hex(8).upper()
     secret = secrets.token_urlsafe(32)
     rec = key_record(svc, principal, key_id, description, _hash(secret))
+    if expires is not None:
+        rec["expires"] = expires
     txn.insert("api_key", key_id, rec)
     return rec, f"{KEY_PREFIX}_{key_id}_{secret}"
 
 
 def public_key(rec: ApiKeyRecord) -> dict[str, Any]:
     out = {k: rec.get(k) for k in ("id", "account_id", "principal", "description", "status", "created")}
-    out["type"] = "aws" if rec.get("aws") else "api_key"
+    out["type"] = "aws" if rec.get("aws") else "token" if rec.get("expires") else "api_key"
+    if rec.get("expires"):
+        out["expires"] = rec["expires"]
     return out
 
 
@@ -116,11 +121,13 @@ def authenticate(svc: Service, token: str | None, source_ip: str | None = None) 
             raise InvalidApiKey()
         if rec["status"] != "Active":
             raise InvalidApiKey("the API key was revoked; create a new one with `vaultlink key create`.")
+        if rec.get("expires") and svc.clock.now() >= float(rec["expires"]):
+            raise TokenExpired(f"the token {parts[1]} expired; get a new one (`vaultlink key create --arm-token`).")
         principal = read_principal(txn, rec["parent_id"])
         if principal is None:
             raise InvalidApiKey("the API key's principal was deleted; use another key.")
     return Caller(principal["id"], principal["account_id"], principal["arn"], principal["name"], source_ip,
-                  kind="api_key", credential_id=rec["id"])
+                  kind="api_key", credential_id=rec["id"], expires=float(rec.get("expires") or 0.0))
 
 
 # --- accounts ----------------------------------------------------------------
@@ -237,8 +244,15 @@ def delete_principal(svc: Service, caller: Caller, ref: str) -> None:
 
 # --- keys -------------------------------------------------------------------------
 def create_key(
-    svc: Service, caller: Caller, principal_ref: str | None, description: str = "", aws: bool = False
+    svc: Service, caller: Caller, principal_ref: str | None, description: str = "", aws: bool = False,
+    token_seconds: int | None = None,
 ) -> dict[str, Any]:
+    """An API key (``vlk_…``), an AWS access key (``aws``), or a bearer token that expires after
+    ``token_seconds`` (an ARM token: what an Azure SDK credential's ``get_token`` returns)."""
+    if token_seconds is not None and not 1 <= token_seconds <= 24 * 3600:
+        raise InvalidInput("a token lives 1 s to 24 h.", field="token_seconds")
+    if token_seconds is not None and aws:
+        raise InvalidInput("a token is a bearer token, not an AWS access key.", field="aws")
     with svc.store.transaction() as txn:
         p = (
             find_principal(txn, principal_ref, caller.account_id)
@@ -250,11 +264,14 @@ def create_key(
         if aws:
             rec, secret = new_aws_key(txn, svc, p, description)
         else:
-            rec, token = _new_key(txn, svc, p, description)
+            expires = svc.clock.now() + token_seconds if token_seconds is not None else None
+            rec, token = _new_key(txn, svc, p, description, expires)
     out = public_key(rec)
     if aws:
         out["access_key_id"] = rec["id"]
         out["secret_access_key"] = secret
+    elif token_seconds is not None:  # as an OAuth2 token endpoint answers
+        out.update(access_token=token, token_type="Bearer", expires_in=token_seconds, expires_on=int(rec["expires"]))
     else:
         out["api_key"] = token
     return out

@@ -61,7 +61,9 @@ def create_vault(
     cross_region_restore: Any = "Disabled",
     tags: dict[str, str] | None = None,
     account_id: str | None = None,
+    resource_group: str | None = None,
 ) -> dict[str, Any]:
+    """A new vault; ``resource_group``: the ARM resource group it is in (``service/resource_groups.py``)."""
     check_name(name, "name", "vault name")
     reg = svc.catalog.get(region)
     pna = check_toggle(public_network_access, "public_network_access")
@@ -95,6 +97,8 @@ def create_vault(
             "created": svc.clock.now(),
             "owner": caller.arn,
         }
+        if resource_group is not None:
+            rec["resource_group"] = resource_group
         create_identity(txn, svc, rec)
         txn.insert("vault", vid, rec)
     svc.fire(VaultsChanged())

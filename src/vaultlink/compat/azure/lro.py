@@ -1,0 +1,90 @@
+"""Long-running operations as ARM does them: a 201/202 answer carries ``Azure-AsyncOperation`` (a status
+document: ``InProgress`` → ``Succeeded`` / ``Failed``) and ``Location`` (202 until done, then the result)
+with ``Retry-After``; azure-core's ``ARMPolling`` follows them.
+
+An operation is a stored record (``arm_operation``) with the condition that ends it, evaluated when it is
+polled against what has taken effect: ``endpoint_live:ID`` (the endpoint is in the fabric's network view,
+so it listens and its DNS records are served), ``endpoint_gone:ID``, ``done``. Records older than a day are
+swept when a new one starts."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import UTC, datetime
+from typing import Any
+
+from vaultlink import errors as E
+from vaultlink.compat.azure.arm import ArmCall
+
+PROVIDER = "Microsoft.Vaultlink"
+RETRY_AFTER = "1"
+KEEP = 24 * 3600.0
+
+
+def start(call: ArmCall, resource_id: str, until: str, status: int = 202) -> None:
+    """Record an operation on ``resource_id`` that ends when ``until`` holds; set the answer's LRO headers."""
+    now = call.svc.clock.now()
+    oid = "op-" + secrets.token_hex(8)
+    with call.svc.store.transaction() as txn:
+        for old in txn.find("arm_operation", account_id=call.subscription):
+            if old["created"] < now - KEEP:
+                txn.delete("arm_operation", old["id"])
+        txn.insert("arm_operation", oid, {"id": oid, "account_id": call.subscription, "parent_id": "",
+                                          "resource": resource_id, "until": until, "status": "InProgress",
+                                          "created": now, "ended": None})
+    root = f"{call.base}{call.sub_id()}/providers/{PROVIDER}"
+    call.headers.update({"azure-asyncoperation": f"{root}/operations/{oid}?api-version={call.api_version}",
+                         "location": f"{root}/operationResults/{oid}?api-version={call.api_version}",
+                         "retry-after": RETRY_AFTER})
+    call.status = status
+
+
+def _holds(until: str, view: Any) -> bool:
+    kind, _, ref = until.partition(":")
+    if kind == "done" or view is None:
+        return True
+    if kind == "endpoint_live":
+        return ref in view.endpoints
+    if kind == "endpoint_gone":
+        return ref not in view.endpoints
+    return True
+
+
+def _poll(call: ArmCall) -> dict[str, Any]:
+    oid = call.params["op"]
+    with call.svc.store.transaction() as txn:
+        rec = txn.get("arm_operation", oid)
+        if rec is None or rec["account_id"] != call.subscription:
+            raise E.NotFound(f"operation {oid} does not exist (operations are kept a day).",
+                             arm_code="OperationNotFound")
+        if rec["status"] == "InProgress" and _holds(rec["until"], call.view):
+            rec["status"], rec["ended"] = "Succeeded", call.svc.clock.now()
+            txn.update("arm_operation", oid, rec)
+    return rec
+
+
+def operation_status(call: ArmCall) -> dict[str, Any]:
+    rec = _poll(call)
+    if rec["status"] == "InProgress":
+        call.headers["retry-after"] = RETRY_AFTER
+    out = {"id": f"{call.sub_id()}/providers/{PROVIDER}/operations/{rec['id']}", "name": rec["id"],
+           "status": rec["status"], "startTime": _iso(rec["created"])}
+    if rec.get("ended"):
+        out["endTime"] = _iso(rec["ended"])
+    return out
+
+
+def operation_result(call: ArmCall) -> None:
+    rec = _poll(call)
+    if rec["status"] == "InProgress":
+        call.headers.update({"retry-after": RETRY_AFTER,
+                             "location": f"{call.base}{call.sub_id()}/providers/{PROVIDER}/operationResults/"
+                                         f"{rec['id']}?api-version={call.api_version}"})
+        call.status = 202
+        return None
+    call.status = 204
+    return None
+
+
+def _iso(t: float) -> str:
+    return datetime.fromtimestamp(t, UTC).isoformat().replace("+00:00", "Z")

@@ -1,0 +1,73 @@
+"""Every ARM operation vaultlink serves: (method, path pattern, handler, Azure action, provider). Paths match
+case-insensitively (the SDKs write ``resourcegroups`` and ``resourceGroups``); each provider accepts the
+api-versions of the pinned SDKs and a few earlier GA ones (``API_VERSIONS``)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from vaultlink.compat.azure import lro, recovery, resources
+from vaultlink.compat.azure.arm import Handler
+
+API_VERSIONS: dict[str, frozenset[str]] = {
+    "Microsoft.Resources": frozenset({"2025-04-01", "2024-11-01", "2024-03-01", "2023-07-01", "2022-09-01",
+                                      "2021-04-01"}),
+    "Microsoft.RecoveryServices": frozenset({"2026-11-01", "2025-08-01", "2025-02-01", "2024-10-01", "2024-04-01",
+                                             "2023-04-01", "2023-01-01"}),
+}
+API_VERSIONS[lro.PROVIDER] = frozenset().union(*API_VERSIONS.values())
+
+_SUB = r"/subscriptions/(?P<sub>[^/]+)"
+_RG = _SUB + r"/resourcegroups/(?P<rg>[^/]+)"
+_VAULTS = r"/providers/microsoft\.recoveryservices/vaults"
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    method: str
+    regex: re.Pattern[str]
+    handler: Handler
+    action: str
+    provider: str
+
+
+def _r(method: str, pattern: str, handler: Handler, action: str, provider: str) -> Route:
+    return Route(method, re.compile(f"^{pattern}/?$", re.IGNORECASE), handler, action, provider)
+
+
+RG, RS = "Microsoft.Resources", "Microsoft.RecoveryServices"
+ROUTES: tuple[Route, ...] = (
+    _r("PUT", _RG, resources.put_group, "Microsoft.Resources/subscriptions/resourceGroups/write", RG),
+    _r("PATCH", _RG, resources.patch_group, "Microsoft.Resources/subscriptions/resourceGroups/write", RG),
+    _r("GET", _RG, resources.get_group, "Microsoft.Resources/subscriptions/resourceGroups/read", RG),
+    _r("HEAD", _RG, resources.head_group, "Microsoft.Resources/subscriptions/resourceGroups/read", RG),
+    _r("DELETE", _RG, resources.delete_group, "Microsoft.Resources/subscriptions/resourceGroups/delete", RG),
+    _r("GET", _SUB + r"/resourcegroups", resources.list_groups, "Microsoft.Resources/subscriptions/resourceGroups/read",
+       RG),
+    _r("PUT", _RG + _VAULTS + r"/(?P<name>[^/]+)", recovery.put_vault, "Microsoft.RecoveryServices/vaults/write", RS),
+    _r("PATCH", _RG + _VAULTS + r"/(?P<name>[^/]+)", recovery.patch_vault, "Microsoft.RecoveryServices/vaults/write",
+       RS),
+    _r("GET", _RG + _VAULTS + r"/(?P<name>[^/]+)", recovery.get_vault, "Microsoft.RecoveryServices/vaults/read", RS),
+    _r("DELETE", _RG + _VAULTS + r"/(?P<name>[^/]+)", recovery.delete_vault,
+       "Microsoft.RecoveryServices/vaults/delete", RS),
+    _r("GET", _RG + _VAULTS, recovery.list_by_group, "Microsoft.RecoveryServices/vaults/read", RS),
+    _r("GET", _SUB + _VAULTS, recovery.list_by_subscription, "Microsoft.RecoveryServices/vaults/read", RS),
+    _r("GET", _SUB + rf"/providers/{re.escape(lro.PROVIDER)}/operations/(?P<op>[^/]+)", lro.operation_status,
+       "Microsoft.Vaultlink/operations/read", lro.PROVIDER),
+    _r("GET", _SUB + rf"/providers/{re.escape(lro.PROVIDER)}/operationResults/(?P<op>[^/]+)", lro.operation_result,
+       "Microsoft.Vaultlink/operations/read", lro.PROVIDER),
+)
+
+
+def match(method: str, path: str) -> tuple[Route | None, dict[str, str], bool]:
+    """(route, path parameters, whether the path exists under another method)."""
+    other = False
+    for r in ROUTES:
+        m = r.regex.match(path)
+        if m is None:
+            continue
+        if r.method == method:
+            return r, m.groupdict(), True
+        other = True
+    return None, {}, other
