@@ -134,6 +134,7 @@ class VnetRecord(_Common, total=False):
     tags: dict[str, str]
     created: float
     created_by: str
+    resource_group: str  # the ARM resource group (absent: "default")
 
 
 # --- endpoints -------------------------------------------------------------------------------------
@@ -193,6 +194,9 @@ class EndpointRecord(_Common, total=False):
     created: float
     created_by: str
     created_by_id: str
+    resource_group: str  # the ARM resource group (absent: "default")
+    manual: bool  # asked for manual approval (ARM manualPrivateLinkServiceConnections)
+    zone_group: dict[str, Any] | None  # ARM private DNS zone group: {"name", "zones"}
 
 
 # --- private DNS -----------------------------------------------------------------------------------

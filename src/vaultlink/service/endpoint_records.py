@@ -60,7 +60,9 @@ def resource_record(
     problems += policy_problems(body.get("policy"))
     dom.raise_problems(problems)
     assert vault is not None and region is not None
-    auto = allowed(txn, caller, "connection.approve", vault_scope(vault))
+    # approved at once for a caller who may approve it, unless it asks for a manual approval (ARM's
+    # manualPrivateLinkServiceConnections): then Pending, as any other caller's
+    auto = not body.get("manual") and allowed(txn, caller, "connection.approve", vault_scope(vault))
     return {
         "name": body["name"],
         "kind": "resource",
@@ -77,6 +79,7 @@ def resource_record(
         "dns_integration": req.dns_integration,
         "private_dns_enabled": False,
         "connection": conns.new_connection(auto, str(body.get("request_message") or "")),
+        "manual": bool(body.get("manual")),
     }
 
 

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 from typing import Any, cast
 
+from vaultlink.dns import names
 from vaultlink.domain import endpoint_names as epnames
 from vaultlink.domain import endpoints as dom
 from vaultlink.domain import networks as net
@@ -240,6 +241,8 @@ def create_endpoint(svc: Service, caller: Caller, body: dict[str, Any], dry_run:
             "created_by": caller.arn,
             "created_by_id": caller.principal_id,
         })
+        if isinstance(body.get("resource_group"), str):  # the ARM resource group (service/resource_groups.py)
+            rec["resource_group"] = body["resource_group"]
         rec["policy"] = dom.check_policy(body["policy"]) if body.get("policy") is not None else dom.DEFAULT_POLICY
         rules = body.get("rules")
         rec["security_group"] = {
@@ -375,3 +378,29 @@ def delete_endpoint(svc: Service, caller: Caller, ref: str) -> dict[str, Any]:
         "freed_ips": freed,
         "containers_flagged": flagged,
     }
+
+
+def set_zone_group(svc: Service, caller: Caller, ref: str, group: dict[str, Any] | None) -> dict[str, Any]:
+    """Integrate a resource endpoint with private DNS zones (ARM's private DNS zone group: ``{"name", "zones":
+    [names]}``) or stop (None): its A records are then kept in those zones (``service/dns_auto.py``)."""
+    with svc.store.transaction() as txn:
+        e = find_endpoint(txn, ref, caller.account_id)
+        authorize(txn, caller, "network.write", scope_of(e))
+        if e["kind"] != "resource":
+            raise InvalidInput(f"endpoint {e['name']} is a service endpoint: it has no private DNS zone group.",
+                               field="endpoint")
+        if group is not None:
+            wanted = {str(c["zone"]) for c in e["ip_configs"] if c.get("zone")}
+            # the storage accounts' zones too: a vault's accounts (and their names) come with its first backups
+            domain = svc.config.domain
+            wanted |= {names.blob_privatelink_zone(domain), names.queue_privatelink_zone(domain)}
+            unknown = sorted(set(group["zones"]) - wanted)
+            if unknown:
+                raise InvalidInput(f"zone(s) {', '.join(unknown)} hold none of endpoint {e['name']}'s names; it needs "
+                                   f"{', '.join(sorted(wanted))}.", field="privateDnsZoneConfigs")
+        e["dns_integration"] = group is not None
+        e["zone_group"] = group
+        txn.update("endpoint", e["id"], e)
+        out = public_view(e)
+    svc.fire(EndpointsChanged())
+    return out

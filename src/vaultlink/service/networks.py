@@ -69,6 +69,7 @@ def vnet_view(txn: Txn, vnet: VnetRecord, svc: Service | None = None) -> dict[st
         "peerings": peers,
         "endpoints": len(find_endpoints(txn, parent_id=vnet["id"])),
         "tags": vnet.get("tags", {}),
+        "resource_group": vnet.get("resource_group"),
         "created": vnet.get("created"),
         "created_by": vnet.get("created_by"),
         **({"namespace": _namespace(svc, vnet)} if svc is not None and svc.config.fabric == "netns" else {}),
@@ -104,6 +105,7 @@ def create_vnet(
     subnets: list[dict[str, str]] | None = None,
     tags: dict[str, str] | None = None,
     account_id: str | None = None,
+    resource_group: str | None = None,
 ) -> dict[str, Any]:
     check_name(name, "name", "virtual network name")
     reg = svc.catalog.get(region)
@@ -133,6 +135,8 @@ def create_vnet(
             "created_by": caller.arn,
         }
         rec["arn"] = f"arn:{reg.partition.name}:ec2:{reg.name}:{acct}:vpc/{rec['id']}"
+        if resource_group is not None:  # the ARM resource group (service/resource_groups.py)
+            rec["resource_group"] = resource_group
         txn.insert("vnet", rec["id"], rec)
         out = vnet_view(txn, rec, svc)
     svc.fire(EndpointsChanged())

@@ -9,6 +9,7 @@ from typing import Any
 from vaultlink import errors as E
 from vaultlink.compat.azure import lro
 from vaultlink.compat.azure.arm import ArmCall, obj, provider_id, str_field, tags_of
+from vaultlink.dns import names
 from vaultlink.service import connections, vaults
 from vaultlink.service import resource_groups as G
 
@@ -146,3 +147,80 @@ def delete_vault(call: ArmCall) -> None:
     v = _in_group(call, vaults.get_vault(call.svc, call.caller, call.params["name"]))
     vaults.delete_vault(call.svc, call.caller, v["id"])
     lro.start(call, vault_id(call.subscription, v), "done")
+
+
+# --- private endpoint connections (azure-mgmt-recoveryservicesbackup's private_endpoint_connection) -------
+def _vault_in_group(call: ArmCall) -> dict[str, Any]:
+    G.get_group(call.svc, call.caller, call.params["rg"])
+    return _in_group(call, vaults.get_vault(call.svc, call.caller, call.params["name"]))
+
+
+def _connection(call: ArmCall, v: dict[str, Any]) -> dict[str, Any]:
+    wanted = call.params["conn"]
+    for c in connections.list_connections(call.svc, call.caller, v["id"]):
+        if wanted in (f"{c['endpoint_name']}.{c['endpoint_id']}", c["endpoint_id"]):
+            return c
+    raise E.NotFound(f"vault {v['name']} has no private endpoint connection {wanted[:80]}.",
+                     arm_code="ResourceNotFound")
+
+
+def get_connection(call: ArmCall) -> dict[str, Any]:
+    v = _vault_in_group(call)
+    return connection_view(call.subscription, v, _connection(call, v))
+
+
+def put_connection(call: ArmCall) -> dict[str, Any]:
+    """Approve or reject a connection (``private_endpoint_connection.begin_put``): the seed's "approve via
+    the Azure Resource Manager client"."""
+    doc = obj(call.body, "body")
+    state = obj(obj(doc.get("properties"), "properties").get("privateLinkServiceConnectionState"),
+                "properties.privateLinkServiceConnectionState")
+    status = state.get("status")
+    action = {"Approved": "approve", "Rejected": "reject", "Disconnected": "remove"}.get(str(status))
+    if action is None:
+        raise E.InvalidInput("privateLinkServiceConnectionState.status is Approved, Rejected or Disconnected.",
+                             field="properties.privateLinkServiceConnectionState.status")
+    v = _vault_in_group(call)
+    c = _connection(call, v)
+    if c["status"] != status:
+        connections.set_connection(call.svc, call.caller, c["endpoint_id"], action,
+                                   str(state.get("description") or ""), v["id"])
+    return connection_view(call.subscription, v, _connection(call, v))
+
+
+def delete_connection(call: ArmCall) -> None:
+    v = _vault_in_group(call)
+    c = _connection(call, v)
+    if c["status"] != "Disconnected":
+        connections.set_connection(call.svc, call.caller, c["endpoint_id"], "remove", "Removed by the vault owner.",
+                                   v["id"])
+    lro.start(call, f"{vault_id(call.subscription, v)}/privateEndpointConnections/{call.params['conn']}", "done")
+
+
+# --- private link resources (what a private endpoint to the vault may target) ---------------------------------
+def _link_resources(call: ArmCall, v: dict[str, Any]) -> list[dict[str, Any]]:
+    domain = call.svc.config.domain
+    region = call.svc.catalog.regions[v["region"]]
+    paired = call.svc.catalog.regions.get(region.paired) if region.paired else None
+    zones = [names.blob_privatelink_zone(domain), names.queue_privatelink_zone(domain)]
+    out = []
+    for group, geo in (("AzureBackup", region.geo), ("AzureBackup_secondary", paired.geo if paired else None)):
+        if geo is None:
+            continue
+        out.append({"id": f"{vault_id(call.subscription, v)}/privateLinkResources/{group}", "name": group,
+                    "type": f"{PROVIDER}/vaults/privateLinkResources",
+                    "properties": {"groupId": group, "requiredMembers": ["backup", "blob", "queue"],
+                                   "requiredZoneNames": [names.vault_privatelink_zone(geo, domain), *zones]}})
+    return out
+
+
+def list_link_resources(call: ArmCall) -> dict[str, Any]:
+    return {"value": _link_resources(call, _vault_in_group(call))}
+
+
+def get_link_resource(call: ArmCall) -> dict[str, Any]:
+    for r in _link_resources(call, _vault_in_group(call)):
+        if r["name"].lower() == call.params["group"].lower():
+            return r
+    raise E.NotFound(f"no private link resource {call.params['group'][:40]}; the groups are AzureBackup and "
+                     "AzureBackup_secondary.", arm_code="ResourceNotFound")

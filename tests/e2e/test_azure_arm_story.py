@@ -1,0 +1,141 @@
+"""The Azure seed's story with the unmodified SDKs (issue #20): a new vault, public network access Disabled,
+a virtual network and subnet, a private endpoint integrated with private DNS zones (a long-running
+operation seen InProgress, then Succeeded), a second principal's manual connection approved through
+``private_endpoint_connection.begin_put``, the private IP answered inside the vnet, an agent registering and
+backing up through the endpoint, and the endpoint deleted with ``begin_delete``: the agent's next call asks
+for re-registration. The vaultlink CLI only issues tokens and the vault credentials file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import dns.message
+import dns.query
+import pytest
+from azure.core.exceptions import HttpResponseError
+from azure.mgmt.network import NetworkManagementClient
+from azure.mgmt.network import models as N
+from azure.mgmt.recoveryservices import RecoveryServicesClient
+from azure.mgmt.recoveryservices import models as M
+from azure.mgmt.recoveryservicesbackup import RecoveryServicesBackupClient
+from azure.mgmt.recoveryservicesbackup import models as B
+from azure.mgmt.resource.resources import ResourceManagementClient
+from tests.conftest import Server
+from tests.e2e.test_azure_arm import Token, azure
+from tests.e2e.test_private_backup import Vm, make_data
+
+__all__ = ["azure"]
+VM = "127.83.1.10"
+RG = "backup-rg"
+
+
+def sdk(s: Server, token: dict[str, Any], cls: Any, sub: str) -> Any:
+    return cls(credential=Token(token), subscription_id=sub, base_url=s.url,
+               connection_verify=str(s.data_dir / "ca.pem"))
+
+
+def resolve(s: Server, name: str, source: str) -> list[str]:
+    ans = dns.query.udp(dns.message.make_query(name, "A"), "127.0.0.1", port=s.info["dns_port"], source=source,
+                        timeout=5)
+    return [r.address for rr in ans.answer for r in rr if rr.rdtype == 1]
+
+
+def test_the_azure_seed_story_with_the_unmodified_sdks(azure: Server, tmp_path: Path) -> None:
+    s = azure
+    owner = s.ok("key", "create", "--arm-token")
+    sub = owner["account_id"]
+    rm = sdk(s, owner, ResourceManagementClient, sub)
+    rs = sdk(s, owner, RecoveryServicesClient, sub)
+    net = sdk(s, owner, NetworkManagementClient, sub)
+    bk = sdk(s, owner, RecoveryServicesBackupClient, sub)
+    rm.resource_groups.create_or_update(RG, {"location": "eastus"})
+
+    vault = rs.vaults.begin_create_or_update(RG, "prod", M.Vault(
+        location="eastus", sku=M.Sku(name="Standard"), identity=M.IdentityData(type="SystemAssigned"),
+        properties=M.VaultProperties(public_network_access="Enabled"))).result()
+    rs.vaults.begin_update(RG, "prod", M.PatchVault(properties=M.VaultProperties(
+        public_network_access="Disabled"))).result()
+    links = {r.name: r for r in rs.private_link_resources.list(RG, "prod")}
+    assert set(links) == {"AzureBackup", "AzureBackup_secondary"}
+    zones = links["AzureBackup"].properties.required_zone_names
+    assert zones[0] == "privatelink.eus.backup.vaultlink.internal" and len(zones) == 3
+    assert rs.private_link_resources.get(RG, "prod", "AzureBackup").properties.group_id == "AzureBackup"
+
+    vnet = net.virtual_networks.begin_create_or_update(RG, "vm-net", N.VirtualNetwork(
+        location="eastus", address_space=N.AddressSpace(address_prefixes=["127.83.0.0/16"]),
+        subnets=[N.Subnet(name="default", address_prefix="127.83.1.0/24")])).result()
+    assert [x.name for x in vnet.subnets] == ["default"]
+    subnet = net.subnets.begin_create_or_update(RG, "vm-net", "backup",
+                                                N.Subnet(address_prefix="127.83.2.0/24")).result()
+    assert {x.name for x in net.subnets.list(RG, "vm-net")} == {"default", "backup"}
+    assert s.ok("vnet", "show", "vm-net")["address_spaces"] == ["127.83.0.0/16"], "the same object as the CLI's"
+
+    # the owner's private endpoint: approved at once; a long-running operation, InProgress first
+    poller = net.private_endpoints.begin_create_or_update(RG, "pe-prod", N.PrivateEndpoint(
+        location="eastus", subnet=N.Subnet(id=subnet.id),
+        private_link_service_connections=[N.PrivateLinkServiceConnection(
+            name="pe-prod", private_link_service_id=vault.id, group_ids=["AzureBackup"])]))
+    assert poller.status() == "InProgress"
+    pe = poller.result()
+    assert poller.status() == "Succeeded" and pe.provisioning_state == "Succeeded"
+    assert pe.private_link_service_connections[0].private_link_service_connection_state.status == "Approved"
+    ips = {c.fqdn: c.ip_addresses[0] for c in pe.custom_dns_configs}
+    assert len(ips) == 1 and all(ip.startswith("127.83.2.") for ip in ips.values())  # storage names come later
+    assert [e["name"] for e in s.ok("endpoint", "list")] == ["pe-prod"]
+    # integrate with private DNS zones: the vault's names answer the private IPs inside the vnet
+    zone_ids = [f"/subscriptions/{sub}/resourceGroups/{RG}/providers/Microsoft.Network/privateDnsZones/{z}"
+                for z in zones]
+    group = net.private_dns_zone_groups.begin_create_or_update(RG, "pe-prod", "default", N.PrivateDnsZoneGroup(
+        private_dns_zone_configs=[N.PrivateDnsZoneConfig(name=f"zone{i}", private_dns_zone_id=zid)
+                                  for i, zid in enumerate(zone_ids)])).result()
+    assert len(group.private_dns_zone_configs) == 3
+    for fqdn, ip in ips.items():
+        assert resolve(s, fqdn, VM) == [ip], fqdn
+    assert net.private_dns_zone_groups.get(RG, "pe-prod", "default").name == "default"
+
+    # a second principal (a network admin, no right to approve) asks for a manual connection: Pending
+    s.ok("principal", "create", "netadmin")
+    s.ok("role", "assign", "netadmin", "Network Contributor")
+    admin = s.ok("key", "create", "--arm-token", "--principal", "netadmin")
+    net2 = sdk(s, admin, NetworkManagementClient, sub)
+    pe2 = net2.private_endpoints.begin_create_or_update(RG, "pe-admin", N.PrivateEndpoint(
+        location="eastus", subnet=N.Subnet(id=subnet.id),
+        manual_private_link_service_connections=[N.PrivateLinkServiceConnection(
+            name="pe-admin", private_link_service_id=vault.id, group_ids=["AzureBackup"],
+            request_message="backups of the app tier")])).result()
+    state = pe2.manual_private_link_service_connections[0].private_link_service_connection_state
+    assert state.status == "Pending"
+    conns = {c.properties.private_link_service_connection_state.status: c
+             for c in rs.vaults.get(RG, "prod").properties.private_endpoint_connections}
+    pending = conns["Pending"].name
+    with pytest.raises(HttpResponseError) as out:  # the admin may not approve it
+        sdk(s, admin, RecoveryServicesBackupClient, sub).private_endpoint_connection.begin_put(
+            "prod", RG, pending, B.PrivateEndpointConnectionResource(properties=B.PrivateEndpointConnection(
+                private_link_service_connection_state=B.PrivateLinkServiceConnectionState(
+                    status="Approved", description="self-approved")))).result()
+    assert out.value.error is not None and out.value.error.code == "AuthorizationFailed"
+    approved = bk.private_endpoint_connection.begin_put("prod", RG, pending, B.PrivateEndpointConnectionResource(
+        properties=B.PrivateEndpointConnection(private_link_service_connection_state=B.PrivateLinkServiceConnectionState(
+            status="Approved", description="ok for the app tier")))).result()
+    assert approved.properties.private_link_service_connection_state.status == "Approved"
+    assert bk.private_endpoint_connection.get("prod", RG, pending).properties.private_link_service_connection_state \
+        .description == "ok for the app tier"
+    assert s.ok("endpoint", "show", "pe-admin")["status"] == "Approved"
+    assert rs.vaults.get(RG, "prod").properties.private_endpoint_state_for_backup == "Enabled"
+    net2.private_endpoints.begin_delete(RG, "pe-admin").result()
+
+    # an agent in the vnet registers and backs up through the endpoint
+    creds = tmp_path / "prod.creds"
+    assert s.cli("vault", "credentials", "prod", "-o", str(creds), json_out=False).exit_code == 0
+    vm = Vm(s, tmp_path, "app-vm", VM)
+    assert vm.register(creds, f"127.0.0.1:{s.info['dns_port']}").exit_code == 0
+    src = make_data(tmp_path / "src", 4)
+    assert vm.ok("backup", str(src))["recovery_point"]["status"] == "Completed"
+
+    # the endpoint goes (a long-running delete): the agent's next call asks for re-registration
+    net.private_endpoints.begin_delete(RG, "pe-prod").result()
+    assert s.ok("endpoint", "list") == []
+    r = vm.run("backup", str(src))
+    assert r.error_code == "ContainerReregistrationRequired", (r.stdout, r.stderr)
+    assert [p.name for p in net.private_endpoints.list(RG)] == []
