@@ -16,6 +16,8 @@ import pytest
 from azure.core.exceptions import HttpResponseError
 from azure.mgmt.network import NetworkManagementClient
 from azure.mgmt.network import models as N
+from azure.mgmt.privatedns import PrivateDnsManagementClient
+from azure.mgmt.privatedns import models as P
 from azure.mgmt.recoveryservices import RecoveryServicesClient
 from azure.mgmt.recoveryservices import models as M
 from azure.mgmt.recoveryservicesbackup import RecoveryServicesBackupClient
@@ -70,6 +72,16 @@ def test_the_azure_seed_story_with_the_unmodified_sdks(azure: Server, tmp_path: 
                                                 N.Subnet(address_prefix="127.83.2.0/24")).result()
     assert {x.name for x in net.subnets.list(RG, "vm-net")} == {"default", "backup"}
     assert s.ok("vnet", "show", "vm-net")["address_spaces"] == ["127.83.0.0/16"], "the same object as the CLI's"
+    # the private DNS zones the vault's names need, linked to the vnet
+    pdns = sdk(s, owner, PrivateDnsManagementClient, sub)
+    for z in zones:
+        pdns.private_zones.begin_create_or_update(RG, z, P.PrivateZone(location="global")).result()
+        pdns.virtual_network_links.begin_create_or_update(RG, z, "vm-net-link", P.VirtualNetworkLink(
+            location="global", virtual_network=P.SubResource(id=vnet.id), registration_enabled=False,
+            resolution_policy="NxDomainRedirect")).result()  # a name the zone lacks resolves publicly
+    assert {z.name for z in pdns.private_zones.list_by_resource_group(RG)} == set(zones)
+    link = pdns.virtual_network_links.get(RG, zones[0], "vm-net-link")
+    assert link.virtual_network.id == vnet.id and link.resolution_policy == "NxDomainRedirect"
 
     # the owner's private endpoint: approved at once; a long-running operation, InProgress first
     poller = net.private_endpoints.begin_create_or_update(RG, "pe-prod", N.PrivateEndpoint(
@@ -93,6 +105,18 @@ def test_the_azure_seed_story_with_the_unmodified_sdks(azure: Server, tmp_path: 
     for fqdn, ip in ips.items():
         assert resolve(s, fqdn, VM) == [ip], fqdn
     assert net.private_dns_zone_groups.get(RG, "pe-prod", "default").name == "default"
+    # the endpoint's A record is in the zone the SDK made; a record of one's own answers too
+    backup_zone = zones[0]
+    managed = [r for r in pdns.record_sets.list(RG, backup_zone) if r.type.endswith("/A")]
+    assert [r.a_records[0].ipv4_address for r in managed] == list(ips.values())
+    pdns.record_sets.create_or_update(RG, backup_zone, "A", "custom", P.RecordSet(
+        ttl=300, a_records=[P.ARecord(ipv4_address="127.83.2.200")]))
+    assert resolve(s, f"custom.{backup_zone}", VM) == ["127.83.2.200"]
+    assert pdns.record_sets.get(RG, backup_zone, "A", "custom").ttl == 300
+    assert {r.name for r in pdns.record_sets.list_by_type(RG, backup_zone, "A")} >= {"custom"}
+    pdns.record_sets.delete(RG, backup_zone, "A", "custom")
+    assert resolve(s, f"custom.{backup_zone}", VM) == []
+    assert [lk.name for lk in pdns.virtual_network_links.list(RG, backup_zone)] == ["vm-net-link"]
 
     # a second principal (a network admin, no right to approve) asks for a manual connection: Pending
     s.ok("principal", "create", "netadmin")
@@ -133,7 +157,8 @@ def test_the_azure_seed_story_with_the_unmodified_sdks(azure: Server, tmp_path: 
     src = make_data(tmp_path / "src", 4)
     assert vm.ok("backup", str(src))["recovery_point"]["status"] == "Completed"
 
-    # the endpoint goes (a long-running delete): the agent's next call asks for re-registration
+    # the endpoint goes (a long-running delete): its records go, the name falls back to public resolution
+    # (NxDomainRedirect) and the agent's next call asks for re-registration
     net.private_endpoints.begin_delete(RG, "pe-prod").result()
     assert s.ok("endpoint", "list") == []
     r = vm.run("backup", str(src))

@@ -400,6 +400,11 @@ def set_zone_group(svc: Service, caller: Caller, ref: str, group: dict[str, Any]
                                    f"{', '.join(sorted(wanted))}.", field="privateDnsZoneConfigs")
         e["dns_integration"] = group is not None
         e["zone_group"] = group
+        if group is not None:  # the vault's identity may write the records of its storage accounts there later
+            vault = require_vault(txn, str(e["vault_id"]))
+            for zname in group["zones"]:
+                for z in find_zones(txn, account_id=e["account_id"], name=zname):
+                    grant(txn, svc, caller, vault, Scope(z["account_id"], "dns_zone", z["id"]))
         txn.update("endpoint", e["id"], e)
         out = public_view(e)
     svc.fire(EndpointsChanged())

@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from vaultlink.compat.azure import lro, network, recovery, resources
+from vaultlink.compat.azure import lro, network, privatedns, recovery, resources
 from vaultlink.compat.azure.arm import Handler
 
 API_VERSIONS: dict[str, frozenset[str]] = {
@@ -16,7 +16,7 @@ API_VERSIONS: dict[str, frozenset[str]] = {
     "Microsoft.RecoveryServices": frozenset({"2026-11-01", "2026-10-01", "2025-08-01", "2025-02-01", "2024-10-01",
                                              "2024-04-01", "2023-04-01", "2023-01-01"}),
     "Microsoft.Network": frozenset({"2026-03-01", "2025-05-01", "2024-05-01", "2024-01-01", "2023-09-01",
-                                    "2023-05-01"}),
+                                    "2023-05-01", "2024-06-01", "2020-06-01"}),  # the last two: privateDnsZones
 }
 API_VERSIONS[lro.PROVIDER] = frozenset().union(*API_VERSIONS.values())
 
@@ -28,6 +28,10 @@ _NETS = r"/providers/microsoft\.network/virtualnetworks"
 _VNET = _RG + _NETS + r"/(?P<vnet>[^/]+)"
 _PES = r"/providers/microsoft\.network/privateendpoints"
 _PE = _RG + _PES + r"/(?P<name>[^/]+)"
+_ZONES = r"/providers/microsoft\.network/privatednszones"
+_ZONE = _RG + _ZONES + r"/(?P<zone>[^/]+)"
+_RTYPE = r"/(?P<rtype>a|aaaa|cname|txt|mx|ptr|srv|soa)"
+DZ = "Microsoft.Network/privateDnsZones"
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +103,23 @@ ROUTES: tuple[Route, ...] = (
     _r("DELETE", _PE + r"/privatednszonegroups/(?P<group>[^/]+)", network.delete_zone_group,
        f"{PEA}/privateDnsZoneGroups/delete", NW),
     _r("GET", _PE + r"/privatednszonegroups", network.list_zone_groups, f"{PEA}/privateDnsZoneGroups/read", NW),
+    _r("PUT", _ZONE, privatedns.put_zone, f"{DZ}/write", NW),
+    _r("GET", _ZONE, privatedns.get_zone, f"{DZ}/read", NW),
+    _r("DELETE", _ZONE, privatedns.delete_zone, f"{DZ}/delete", NW),
+    _r("GET", _RG + _ZONES, privatedns.list_zones, f"{DZ}/read", NW),
+    _r("GET", _SUB + _ZONES, privatedns.list_zones, f"{DZ}/read", NW),
+    _r("PUT", _ZONE + _RTYPE + r"/(?P<rname>[^/]+)", privatedns.put_record, f"{DZ}/recordsets/write", NW),
+    _r("GET", _ZONE + _RTYPE + r"/(?P<rname>[^/]+)", privatedns.get_record, f"{DZ}/recordsets/read", NW),
+    _r("DELETE", _ZONE + _RTYPE + r"/(?P<rname>[^/]+)", privatedns.delete_record, f"{DZ}/recordsets/delete", NW),
+    _r("GET", _ZONE + r"/all", privatedns.list_records, f"{DZ}/recordsets/read", NW),
+    _r("GET", _ZONE + _RTYPE, privatedns.list_records, f"{DZ}/recordsets/read", NW),
+    _r("PUT", _ZONE + r"/virtualnetworklinks/(?P<link>[^/]+)", privatedns.put_link, f"{DZ}/virtualNetworkLinks/write",
+       NW),
+    _r("GET", _ZONE + r"/virtualnetworklinks/(?P<link>[^/]+)", privatedns.get_link, f"{DZ}/virtualNetworkLinks/read",
+       NW),
+    _r("DELETE", _ZONE + r"/virtualnetworklinks/(?P<link>[^/]+)", privatedns.delete_link,
+       f"{DZ}/virtualNetworkLinks/delete", NW),
+    _r("GET", _ZONE + r"/virtualnetworklinks", privatedns.list_links, f"{DZ}/virtualNetworkLinks/read", NW),
     _r("GET", _SUB + rf"/providers/{re.escape(lro.PROVIDER)}/operations/(?P<op>[^/]+)", lro.operation_status,
        "Microsoft.Vaultlink/operations/read", lro.PROVIDER),
     _r("GET", _SUB + rf"/providers/{re.escape(lro.PROVIDER)}/operationResults/(?P<op>[^/]+)", lro.operation_result,
