@@ -140,3 +140,47 @@ def test_arm_refusals_answer_azure_codes_and_store_nothing(azure: Server) -> Non
     assert s.ok("vault", "list") == before, "no refusal stored anything"
     denied = s.ok("audit", "list", "--decision", "denied", "--code", "TokenExpired")
     assert denied and denied[0]["action"] == "Microsoft.RecoveryServices/vaults/read"
+
+
+def test_private_endpoint_refusals_answer_their_codes(azure: Server) -> None:
+    from azure.mgmt.network import NetworkManagementClient
+    from azure.mgmt.network import models as N
+
+    s = azure
+    token = s.ok("key", "create", "--arm-token")
+    rm, rs = clients(s, token)
+    net = NetworkManagementClient(credential=Token(token), subscription_id=token["account_id"], base_url=s.url,
+                                  connection_verify=str(s.data_dir / "ca.pem"))
+    rm.resource_groups.create_or_update("rg", {"location": "eastus"})
+    vault = rs.vaults.begin_create_or_update("rg", "prod", M.Vault(
+        location="eastus", sku=M.Sku(name="Standard"), properties=M.VaultProperties(
+            redundancy_settings=M.VaultPropertiesRedundancySettings(cross_region_restore="Enabled")))).result()
+    assert vault.properties.redundancy_settings.cross_region_restore == "Enabled"
+    subnets = {}
+    for loc, cidr in (("westus", "127.84"), ("eastus", "127.85")):
+        net.virtual_networks.begin_create_or_update("rg", f"net-{loc}", N.VirtualNetwork(
+            location=loc, address_space=N.AddressSpace(address_prefixes=[f"{cidr}.0.0/16"]),
+            subnets=[N.Subnet(name="s", address_prefix=f"{cidr}.0.0/20")])).result()
+        subnets[loc] = net.subnets.get("rg", f"net-{loc}", "s").id
+
+    def pe(name: str, loc: str, group: str) -> Any:
+        return net.private_endpoints.begin_create_or_update("rg", name, N.PrivateEndpoint(
+            location=loc, subnet=N.Subnet(id=subnets[loc]),
+            private_link_service_connections=[N.PrivateLinkServiceConnection(
+                name=name, private_link_service_id=vault.id, group_ids=[group])])).result()
+
+    def refused(name: str, loc: str, group: str, expect: str) -> None:
+        with pytest.raises(HttpResponseError) as out:
+            pe(name, loc, group)
+        assert code(out) == expect, (name, out.value)
+        assert all(e["name"] != name for e in s.ok("endpoint", "list")), "nothing stored"
+
+    refused("pe-west", "westus", "AzureBackup", "RegionMismatch")  # not the vault's region
+    refused("pe-sec", "eastus", "AzureBackup_secondary", "RegionMismatch")  # not the paired region
+    refused("pe-what", "eastus", "Nope", "UnknownGroupId")
+    for i in range(12):  # the seed: at most 12 secondary endpoints per vault
+        pe(f"sec{i}", "westus", "AzureBackup_secondary")
+    refused("sec12", "westus", "AzureBackup_secondary", "SecondaryEndpointLimit")
+    assert len(s.ok("endpoint", "list")) == 12
+    denied = s.ok("audit", "list", "--action", "Microsoft.Network/privateEndpoints/write", "--decision", "denied")
+    assert {e["code"] for e in denied} >= {"RegionMismatch", "UnknownGroupId", "SecondaryEndpointLimit"}

@@ -60,11 +60,16 @@ _CODES: dict[type[E.VaultlinkError], tuple[str, int]] = {
 
 
 def arm_error(err: E.VaultlinkError) -> tuple[int, dict[str, Any]]:
+    """(status, ARM error body): Azure's code where one is known (the error's own ``arm_code``, or the table
+    for the general kinds); for vaultlink's specific errors (``RegionMismatch``, ``SecondaryEndpointLimit``,
+    ``UnknownGroupId``…) their own stable code, with the status of the kind they belong to."""
     named = err.details.get("arm_code") if err.details else None
     code, status = "InternalServerError", 500
     for cls in type(err).__mro__:
         if cls in _CODES:
             code, status = _CODES[cls]
+            if cls is not type(err) and type(err).__module__ != E.base.__name__:
+                code = err.code
             break
     body: dict[str, Any] = {"code": str(named or code), "message": err.message}
     if err.field:

@@ -65,11 +65,29 @@ def _props(doc: dict[str, Any]) -> dict[str, Any]:
     sku = obj(doc.get("sku"), "sku")
     if sku and sku.get("name") not in ("Standard", "RS0"):
         raise E.InvalidInput("sku.name is Standard (or RS0).", field="sku.name")
+    crr = obj(props.get("redundancySettings"), "properties.redundancySettings").get("crossRegionRestore")
+    if crr is not None and crr not in _TOGGLES:
+        raise E.InvalidInput("redundancySettings.crossRegionRestore is Enabled or Disabled.",
+                             field="properties.redundancySettings.crossRegionRestore")
     ident = obj(doc.get("identity"), "identity")
     if ident and ident.get("type") not in ("SystemAssigned", "None", None):
         raise E.InvalidInput("identity.type is SystemAssigned (user-assigned identities are not supported).",
                              field="identity.type")
     return props
+
+
+def _changes(doc: dict[str, Any], props: dict[str, Any]) -> dict[str, Any]:
+    """The native vault update a PUT or PATCH body asks for."""
+    changes: dict[str, Any] = {}
+    if "publicNetworkAccess" in props:
+        changes["public_network_access"] = props["publicNetworkAccess"]
+    crr = (props.get("redundancySettings") or {}).get("crossRegionRestore")
+    if crr is not None:
+        changes["cross_region_restore"] = crr
+    tags = tags_of(doc)
+    if tags is not None:
+        changes["tags"] = tags
+    return changes
 
 
 def _in_group(call: ArmCall, v: dict[str, Any]) -> dict[str, Any]:
@@ -94,12 +112,7 @@ def put_vault(call: ArmCall) -> dict[str, Any]:
         if str(location).lower().replace(" ", "") != current["region"]:
             raise E.InvalidInput(f"vault {name} is in {current['region']}; its location cannot change.",
                                  field="location", arm_code="LocationMismatch")
-        changes: dict[str, Any] = {}
-        if "publicNetworkAccess" in props:
-            changes["public_network_access"] = props["publicNetworkAccess"]
-        tags = tags_of(doc)
-        if tags is not None:
-            changes["tags"] = tags
+        changes = _changes(doc, props)
         v = vaults.update_vault(call.svc, call.caller, name, changes) if changes else current
         return vault_view(call, v)
     region = str(location).lower().replace(" ", "")
@@ -107,7 +120,8 @@ def put_vault(call: ArmCall) -> dict[str, Any]:
         raise E.InvalidInput(f"location {location!r} is not one of this service's regions: "
                              f"{', '.join(call.svc.catalog.regions)}.", field="location",
                              arm_code="LocationNotAvailableForResourceType")
-    v = vaults.create_vault(call.svc, call.caller, name, region, props.get("publicNetworkAccess", "Enabled"),
+    crr = (props.get("redundancySettings") or {}).get("crossRegionRestore", "Disabled")
+    v = vaults.create_vault(call.svc, call.caller, name, region, props.get("publicNetworkAccess", "Enabled"), crr,
                             tags=tags_of(doc), resource_group=group["name"])
     call.status = 201
     return vault_view(call, v)
@@ -117,12 +131,7 @@ def patch_vault(call: ArmCall) -> dict[str, Any]:
     doc = obj(call.body, "body")
     props = _props(doc)
     v = _in_group(call, vaults.get_vault(call.svc, call.caller, call.params["name"]))
-    changes: dict[str, Any] = {}
-    if "publicNetworkAccess" in props:
-        changes["public_network_access"] = props["publicNetworkAccess"]
-    tags = tags_of(doc)
-    if tags is not None:
-        changes["tags"] = tags
+    changes = _changes(doc, props)
     if changes:
         v = vaults.update_vault(call.svc, call.caller, v["id"], changes)
     return vault_view(call, v)
