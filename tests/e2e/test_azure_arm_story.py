@@ -164,3 +164,63 @@ def test_the_azure_seed_story_with_the_unmodified_sdks(azure: Server, tmp_path: 
     r = vm.run("backup", str(src))
     assert r.error_code == "ContainerReregistrationRequired", (r.stdout, r.stderr)
     assert [p.name for p in net.private_endpoints.list(RG)] == []
+
+
+def test_every_other_arm_operation(azure: Server) -> None:
+    """What the story does not call: reads, lists, peerings, and taking everything apart."""
+    s = azure
+    owner = s.ok("key", "create", "--arm-token")
+    sub = owner["account_id"]
+    rm, rs = sdk(s, owner, ResourceManagementClient, sub), sdk(s, owner, RecoveryServicesClient, sub)
+    net, bk = sdk(s, owner, NetworkManagementClient, sub), sdk(s, owner, RecoveryServicesBackupClient, sub)
+    pdns = sdk(s, owner, PrivateDnsManagementClient, sub)
+    rm.resource_groups.create_or_update(RG, {"location": "eastus"})
+    vault = rs.vaults.begin_create_or_update(RG, "v2", M.Vault(location="eastus", sku=M.Sku(name="Standard"))).result()
+    for name, cidr in (("hub", "127.86"), ("spoke", "127.87")):
+        net.virtual_networks.begin_create_or_update(RG, name, N.VirtualNetwork(
+            location="eastus", address_space=N.AddressSpace(address_prefixes=[f"{cidr}.0.0/16"]),
+            subnets=[N.Subnet(name="s", address_prefix=f"{cidr}.1.0/24")])).result()
+    hub = net.virtual_networks.get(RG, "hub")
+    assert {v.name for v in net.virtual_networks.list(RG)} == {v.name for v in net.virtual_networks.list_all()} \
+        == {"hub", "spoke"}
+    spoke = net.virtual_networks.get(RG, "spoke")
+    peering = net.virtual_network_peerings.begin_create_or_update(RG, "hub", "spoke", N.VirtualNetworkPeering(
+        remote_virtual_network=N.SubResource(id=spoke.id), allow_virtual_network_access=True)).result()
+    assert peering.peering_state == "Connected"
+    assert net.virtual_network_peerings.get(RG, "spoke", "hub").remote_virtual_network.id == hub.id  # symmetric
+    assert [p.name for p in net.virtual_network_peerings.list(RG, "hub")] == ["spoke"]
+    with pytest.raises(HttpResponseError):  # vaultlink names a peering after its remote network
+        net.virtual_network_peerings.begin_create_or_update(RG, "hub", "other-name", N.VirtualNetworkPeering(
+            remote_virtual_network=N.SubResource(id=spoke.id))).result()
+    subnet = net.subnets.get(RG, "hub", "s")
+    pe = net.private_endpoints.begin_create_or_update(RG, "pe", N.PrivateEndpoint(
+        location="eastus", subnet=N.Subnet(id=subnet.id), manual_private_link_service_connections=[
+            N.PrivateLinkServiceConnection(name="pe", private_link_service_id=vault.id, group_ids=["AzureBackup"])],
+    )).result()
+    assert net.private_endpoints.get(RG, "pe").id == pe.id
+    assert [p.name for p in net.private_endpoints.list_by_subscription()] == ["pe"]
+    zone = rs.private_link_resources.get(RG, "v2", "AzureBackup").properties.required_zone_names[0]
+    pdns.private_zones.begin_create_or_update(RG, zone, P.PrivateZone(location="global")).result()
+    assert pdns.private_zones.get(RG, zone).name == zone and [z.name for z in pdns.private_zones.list()] == [zone]
+    zid = f"/subscriptions/{sub}/resourceGroups/{RG}/providers/Microsoft.Network/privateDnsZones/{zone}"
+    net.private_dns_zone_groups.begin_create_or_update(RG, "pe", "zones", N.PrivateDnsZoneGroup(
+        private_dns_zone_configs=[N.PrivateDnsZoneConfig(name="backup", private_dns_zone_id=zid)])).result()
+    assert [g.name for g in net.private_dns_zone_groups.list("pe", RG)] == ["zones"]  # (endpoint, group): the SDK's order
+    conn = rs.vaults.get(RG, "v2").properties.private_endpoint_connections[0].name
+    bk.private_endpoint_connection.begin_delete("v2", RG, conn).result()
+    assert bk.private_endpoint_connection.get("v2", RG, conn).properties.private_link_service_connection_state \
+        .status == "Disconnected"
+
+    # taking it apart: each delete a long-running operation
+    net.private_dns_zone_groups.begin_delete(RG, "pe", "zones").result()
+    net.private_endpoints.begin_delete(RG, "pe").result()
+    pdns.virtual_network_links.begin_create_or_update(RG, zone, "hub-link", P.VirtualNetworkLink(
+        location="global", virtual_network=P.SubResource(id=hub.id), registration_enabled=False)).result()
+    pdns.virtual_network_links.begin_delete(RG, zone, "hub-link").result()
+    pdns.private_zones.begin_delete(RG, zone).result()
+    net.virtual_network_peerings.begin_delete(RG, "hub", "spoke").result()
+    assert net.virtual_networks.get(RG, "spoke").virtual_network_peerings == []
+    net.subnets.begin_delete(RG, "spoke", "s").result()
+    net.virtual_networks.begin_delete(RG, "spoke").result()
+    assert [v.name for v in net.virtual_networks.list_all()] == ["hub"]
+    assert [v["name"] for v in s.ok("vnet", "list")] == ["hub"]

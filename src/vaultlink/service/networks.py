@@ -57,7 +57,8 @@ def vnet_view(txn: Txn, vnet: VnetRecord, svc: Service | None = None) -> dict[st
     peers = []
     for pid in vnet.get("peerings", []):
         other = read_vnet(txn, pid)
-        peers.append({"vnet_id": pid, "name": other["name"] if other else None})
+        peers.append({"vnet_id": pid, "name": other["name"] if other else None,
+                      "resource_group": other.get("resource_group") if other else None})
     return {
         "id": vnet["id"],
         "arn": vnet.get("arn"),
