@@ -184,3 +184,35 @@ def test_private_endpoint_refusals_answer_their_codes(azure: Server) -> None:
     assert len(s.ok("endpoint", "list")) == 12
     denied = s.ok("audit", "list", "--action", "Microsoft.Network/privateEndpoints/write", "--decision", "denied")
     assert {e["code"] for e in denied} >= {"RegionMismatch", "UnknownGroupId", "SecondaryEndpointLimit"}
+
+
+def test_azure_identity_client_secret_credential_gets_tokens(azure: Server) -> None:
+    from azure.identity import ClientSecretCredential
+
+    s = azure
+    key = s.ok("key", "create")
+    _prefix, key_id, secret = key["api_key"].split("_", 2)
+    ca = str(s.data_dir / "ca.pem")
+    cred = ClientSecretCredential(key["account_id"], key_id, secret, authority=s.url,
+                                  disable_instance_discovery=True, connection_verify=ca)
+    token = cred.get_token("https://management.azure.com/.default")
+    assert token.token.startswith("vlk_") and token.expires_on > time.time() + 3000
+    rm = ResourceManagementClient(credential=cred, subscription_id=key["account_id"], base_url=s.url,
+                                  connection_verify=ca)
+    rm.resource_groups.create_or_update("from-identity", {"location": "westus"})
+    assert rm.resource_groups.get("from-identity").location == "westus"
+    tokens = [k for k in s.ok("key", "list") if k["type"] == "token"]
+    assert tokens and all(k["description"] == "OAuth2 client_credentials" for k in tokens)
+
+    from azure.core.exceptions import ClientAuthenticationError as AuthError
+
+    wrong = ClientSecretCredential(key["account_id"], key_id, "not-the-secret", authority=s.url,
+                                   disable_instance_discovery=True, connection_verify=ca)
+    with pytest.raises(AuthError):
+        wrong.get_token("https://management.azure.com/.default")
+    other = ClientSecretCredential("999999999999", key_id, secret, authority=s.url,
+                                   disable_instance_discovery=True, connection_verify=ca)
+    with pytest.raises(AuthError):
+        other.get_token("https://management.azure.com/.default")
+    refused = s.ok("audit", "list", "--action", "oauth2.token", "--decision", "denied")
+    assert {e["code"] for e in refused} >= {"invalid_client", "invalid_request"}

@@ -205,7 +205,8 @@ def test_every_other_arm_operation(azure: Server) -> None:
     zid = f"/subscriptions/{sub}/resourceGroups/{RG}/providers/Microsoft.Network/privateDnsZones/{zone}"
     net.private_dns_zone_groups.begin_create_or_update(RG, "pe", "zones", N.PrivateDnsZoneGroup(
         private_dns_zone_configs=[N.PrivateDnsZoneConfig(name="backup", private_dns_zone_id=zid)])).result()
-    assert [g.name for g in net.private_dns_zone_groups.list("pe", RG)] == ["zones"]  # (endpoint, group): the SDK's order
+    # the SDK takes (endpoint, group) here
+    assert [g.name for g in net.private_dns_zone_groups.list("pe", RG)] == ["zones"]
     conn = rs.vaults.get(RG, "v2").properties.private_endpoint_connections[0].name
     bk.private_endpoint_connection.begin_delete("v2", RG, conn).result()
     assert bk.private_endpoint_connection.get("v2", RG, conn).properties.private_link_service_connection_state \

@@ -24,7 +24,7 @@ from urllib.parse import parse_qsl
 from starlette.types import Receive, Scope, Send
 
 from vaultlink import errors as E
-from vaultlink.compat.azure import routes
+from vaultlink.compat.azure import oauth, routes
 from vaultlink.compat.azure.arm import MAX_BODY, ArmCall, arm_error, json_body
 from vaultlink.fabric.asgi import host_of, read_body
 from vaultlink.fabric.credentials import credential_of
@@ -39,8 +39,9 @@ class ArmFront:
     """Claims ARM requests from the pipeline and answers them (``fabric.pipeline.FrontEnd``)."""
 
     def claims(self, scope: Scope, target: Target | None) -> bool:
-        path = str(scope["path"]).lower()
-        return path == "/subscriptions" or path.startswith("/subscriptions/")
+        path = str(scope["path"])
+        low = path.lower()
+        return low == "/subscriptions" or low.startswith("/subscriptions/") or oauth.claims(path)
 
     async def __call__(self, fabric: Fabric, scope: Scope, receive: Receive, send: Send,
                        ep: EndpointView | None, target: Target | None) -> None:
@@ -52,6 +53,9 @@ class ArmFront:
                               "host": host_of(scope), "endpoint": ep.id if ep else None, "method": method,
                               "path": scope["path"], "action": "unknown", "principal": None, "decision": "denied"}
         call: ArmCall | None = None
+        if oauth.claims(str(scope["path"])):
+            await self._oauth(fabric, scope, receive, send, ep, ev, t0)
+            return
         try:
             if ep is not None:
                 raise E.EndpointTargetMismatch(f"endpoint {ep.id} does not serve Azure Resource Manager; call it on "
@@ -95,6 +99,43 @@ class ArmFront:
         headers = [(b"content-type", b"application/json; charset=utf-8"), (b"x-ms-request-id", rid.encode()),
                    (b"x-ms-correlation-request-id", rid.encode()), (b"content-length", str(len(data)).encode()),
                    *((k.encode(), v.encode()) for k, v in extra)]
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": data})
+        fabric.finish(ev, t0)
+
+    async def _oauth(self, fabric: Fabric, scope: Scope, receive: Receive, send: Send, ep: EndpointView | None,
+                     ev: dict[str, Any], t0: float) -> None:
+        """The OAuth2 token endpoint and its discovery document (``oauth.py``), on the public endpoint only."""
+        path, source_ip = str(scope["path"]), ev["source_ip"]
+        ev["action"] = "oauth2.token" if oauth.TOKEN.match(path) else "oauth2.discovery"
+        try:
+            if ep is not None:
+                raise oauth.OAuthError(404, "invalid_request", "the token endpoint is on the service's public address.")
+            body = await read_body(receive, oauth.MAX_FORM, fabric.svc.config.body_timeout,
+                                   fabric.svc.config.body_deadline)
+            m = oauth.TOKEN.match(path)
+            if m is not None and scope["method"] == "POST":
+                if fabric.auth.anonymous.empty(source_ip, time.monotonic()):  # a source that keeps failing waits
+                    fabric.auth.count_anonymous(source_ip)
+                doc = await asyncio.get_running_loop().run_in_executor(
+                    None, oauth.token, fabric.svc, m["tenant"], body, source_ip)
+            elif (w := oauth.WELL_KNOWN.match(path)) is not None and scope["method"] == "GET":
+                doc = oauth.openid_configuration(self._base(scope), w["tenant"])
+            else:
+                raise oauth.OAuthError(405, "invalid_request", "POST the token request; GET the discovery document.")
+            status = 200
+            ev.update(decision="allowed", status=status)
+        except oauth.OAuthError as err:
+            if err.status == 401:
+                fabric.auth.count_anonymous(source_ip)
+            status, doc = err.status, err.body()
+            ev.update(decision="denied", code=err.error, message=err.description, status=status)
+        except E.VaultlinkError as err:
+            status, doc = err.http_status, {"error": "invalid_request", "error_description": err.message}
+            ev.update(decision="denied", code=err.code, message=err.message, status=status)
+        data = json.dumps(doc).encode()
+        headers = [(b"content-type", b"application/json; charset=utf-8"), (b"cache-control", b"no-store"),
+                   (b"content-length", str(len(data)).encode())]
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": data})
         fabric.finish(ev, t0)
