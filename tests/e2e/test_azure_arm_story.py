@@ -10,8 +10,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import dns.message
-import dns.query
 import pytest
 from azure.core.exceptions import HttpResponseError
 from azure.mgmt.network import NetworkManagementClient
@@ -25,7 +23,7 @@ from azure.mgmt.recoveryservicesbackup import models as B
 from azure.mgmt.resource.resources import ResourceManagementClient
 from tests.conftest import Server
 from tests.e2e.test_azure_arm import Token, azure
-from tests.e2e.test_private_backup import Vm, make_data
+from tests.e2e.test_private_backup import Vm, dig, make_data
 
 __all__ = ["azure"]
 VM = "127.83.1.10"
@@ -38,9 +36,8 @@ def sdk(s: Server, token: dict[str, Any], cls: Any, sub: str) -> Any:
 
 
 def resolve(s: Server, name: str, source: str) -> list[str]:
-    ans = dns.query.udp(dns.message.make_query(name, "A"), "127.0.0.1", port=s.info["dns_port"], source=source,
-                        timeout=5)
-    return [r.address for rr in ans.answer for r in rr if rr.rdtype == 1]
+    """The addresses ``dig -b SOURCE`` gets for ``name`` from the responder (a VM of the vnet asking)."""
+    return [a for a in dig(s, name, source) if a[0].isdigit()]
 
 
 def test_the_azure_seed_story_with_the_unmodified_sdks(azure: Server, tmp_path: Path) -> None:
@@ -217,6 +214,10 @@ def test_every_other_arm_operation(azure: Server) -> None:
     net.private_endpoints.begin_delete(RG, "pe").result()
     pdns.virtual_network_links.begin_create_or_update(RG, zone, "hub-link", P.VirtualNetworkLink(
         location="global", virtual_network=P.SubResource(id=hub.id), registration_enabled=False)).result()
+    with pytest.raises(HttpResponseError) as out:
+        pdns.virtual_network_links.begin_create_or_update(RG, zone, "auto-reg", P.VirtualNetworkLink(
+            location="global", virtual_network=P.SubResource(id=spoke.id), registration_enabled=True)).result()
+    assert out.value.error is not None and out.value.error.code == "InvalidParameter"
     pdns.virtual_network_links.begin_delete(RG, zone, "hub-link").result()
     pdns.private_zones.begin_delete(RG, zone).result()
     net.virtual_network_peerings.begin_delete(RG, "hub", "spoke").result()
