@@ -347,6 +347,14 @@ def get_endpoint(svc: Service, caller: Caller, ref: str) -> dict[str, Any]:
         return public_view(e)
 
 
+def check_delete(svc: Service, caller: Caller, ref: str) -> None:
+    """Would ``delete_endpoint`` be allowed (the endpoint exists, the caller may)? Raises its refusal; changes
+    nothing (ARM validates before a deletion runs in the background)."""
+    with svc.store.transaction() as txn:
+        e = find_endpoint(txn, ref, caller.account_id)
+        authorize(txn, caller, "network.write", scope_of(e))
+
+
 def delete_endpoint(svc: Service, caller: Caller, ref: str) -> dict[str, Any]:
     """Free the IPs, drop the connection, flag containers registered through it for re-registration."""
     with svc.store.transaction() as txn:

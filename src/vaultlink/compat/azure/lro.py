@@ -2,26 +2,69 @@
 document: ``InProgress`` → ``Succeeded`` / ``Failed``) and ``Location`` (202 until done, then the result)
 with ``Retry-After``; azure-core's ``ARMPolling`` follows them.
 
-An operation is a stored record (``arm_operation``) with the condition that ends it, evaluated when it is
-polled against what has taken effect: ``endpoint_live:ID`` (the endpoint is in the fabric's network view,
-so it listens and its DNS records are served), ``endpoint_gone:ID``, ``done``. Records older than a day are
-swept when a new one starts."""
+An operation is a stored record (``arm_operation``). Either its work runs in the background (``run``: a
+private endpoint's creation and deletion, validated first so that a refusal is an immediate ARM error
+with nothing stored; the record turns ``Succeeded`` or ``Failed`` with the error when the work ends), or
+it ends with a condition evaluated when it is polled (``start``: ``endpoint_live:ID``, ``endpoint_gone:ID``,
+``done``). Records older than a day are swept when a new one starts; at most ``WORKERS`` run at once
+(more wait their turn, still ``InProgress``)."""
 
 from __future__ import annotations
 
+import logging
 import secrets
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
 from vaultlink import errors as E
-from vaultlink.compat.azure.arm import ArmCall
+from vaultlink.compat.azure.arm import ArmCall, arm_error
 
 PROVIDER = "Microsoft.Vaultlink"
 RETRY_AFTER = "1"
 KEEP = 24 * 3600.0
+WORKERS = 4
+log = logging.getLogger(__name__)
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
 
 
-def start(call: ArmCall, resource_id: str, until: str, status: int = 202) -> None:
+def _workers() -> ThreadPoolExecutor:
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(WORKERS, thread_name_prefix="vl-arm-op")
+        return _pool
+
+
+def run(call: ArmCall, resource_id: str, work: Callable[[], Any], status: int = 201) -> str:
+    """Record an ``InProgress`` operation on ``resource_id``, answer with its LRO headers, and do ``work`` in
+    the background: the record says ``Succeeded``, or ``Failed`` with the ARM error, when it ends."""
+    oid = start(call, resource_id, "async", status)
+    svc = call.svc
+
+    def body() -> None:
+        error = None
+        try:
+            work()
+        except E.VaultlinkError as err:
+            error = arm_error(err)[1]["error"]
+        except Exception as exc:  # an operation never dies silently: its record says what happened
+            log.exception("ARM operation %s failed", oid)
+            error = {"code": "InternalServerError", "message": f"{type(exc).__name__}: {exc}"}
+        with svc.store.transaction() as txn:
+            rec = txn.get("arm_operation", oid)
+            if rec is not None:
+                rec.update(status="Failed" if error else "Succeeded", ended=svc.clock.now(), error=error)
+                txn.update("arm_operation", oid, rec)
+
+    _workers().submit(body)
+    return oid
+
+
+def start(call: ArmCall, resource_id: str, until: str, status: int = 202) -> str:
     """Record an operation on ``resource_id`` that ends when ``until`` holds; set the answer's LRO headers."""
     now = call.svc.clock.now()
     oid = "op-" + secrets.token_hex(8)
@@ -37,10 +80,13 @@ def start(call: ArmCall, resource_id: str, until: str, status: int = 202) -> Non
                          "location": f"{root}/operationResults/{oid}?api-version={call.api_version}",
                          "retry-after": RETRY_AFTER})
     call.status = status
+    return oid
 
 
 def _holds(until: str, view: Any) -> bool:
     kind, _, ref = until.partition(":")
+    if kind == "async":  # its work says when
+        return False
     if kind == "done" or view is None:
         return True
     if kind == "endpoint_live":
@@ -69,6 +115,8 @@ def operation_status(call: ArmCall) -> dict[str, Any]:
         call.headers["retry-after"] = RETRY_AFTER
     out = {"id": f"{call.sub_id()}/providers/{PROVIDER}/operations/{rec['id']}", "name": rec["id"],
            "status": rec["status"], "startTime": _iso(rec["created"])}
+    if rec.get("error"):
+        out["error"] = rec["error"]
     if rec.get("ended"):
         out["endTime"] = _iso(rec["ended"])
     return out
@@ -82,6 +130,9 @@ def operation_result(call: ArmCall) -> None:
                                          f"{rec['id']}?api-version={call.api_version}"})
         call.status = 202
         return None
+    if rec["status"] == "Failed" and rec.get("error"):
+        raise E.Conflict(rec["error"].get("message", "the operation failed."),
+                         arm_code=rec["error"].get("code", "Failed"))
     call.status = 204
     return None
 

@@ -209,9 +209,10 @@ def pe_arm_id(sub: str, e: dict[str, Any]) -> str:
     return provider_id(e.get("account_id") or sub, _rg(e), NET, "privateEndpoints", e["name"])
 
 
-def pe_view(call: ArmCall, e: dict[str, Any], vnet: dict[str, Any] | None = None) -> dict[str, Any]:
+def pe_view(call: ArmCall, e: dict[str, Any], vnet: dict[str, Any] | None = None,
+            creating: bool = False) -> dict[str, Any]:
     sub = call.subscription
-    live = call.view is None or e["id"] in call.view.endpoints
+    live = not creating and (call.view is None or e["id"] in call.view.endpoints)
     vnet = vnet or networks.get_vnet(call.svc, call.caller, e["vnet_id"])
     pid = pe_arm_id(sub, e)
     conn = e["connection"]
@@ -282,10 +283,11 @@ def put_private_endpoint(call: ArmCall) -> dict[str, Any]:
             "vault": _vault_of(call, cprops.get("privateLinkServiceId")), "group_id": groups[0],
             "dns_integration": False, "tags": tags_of(doc), "manual": bool(manual),
             "request_message": cprops.get("requestMessage"), "resource_group": call.params["rg"]}
-    out = endpoints.create_endpoint(call.svc, call.caller, body)
-    e = endpoints.get_endpoint(call.svc, call.caller, out["id"])
-    lro.start(call, pe_arm_id(call.subscription, e), f"endpoint_live:{e['id']}", status=201)
-    return pe_view(call, e)
+    check = endpoints.create_endpoint(call.svc, call.caller, body, dry_run=True)  # refusals now, nothing stored
+    preview = {**check["endpoint"], "id": "(creating)"}
+    svc, caller = call.svc, call.caller
+    lro.run(call, pe_arm_id(call.subscription, preview), lambda: endpoints.create_endpoint(svc, caller, body))
+    return pe_view(call, preview, creating=True)
 
 
 def _endpoint(call: ArmCall) -> dict[str, Any]:
@@ -308,8 +310,9 @@ def list_private_endpoints(call: ArmCall) -> dict[str, Any]:
 
 def delete_private_endpoint(call: ArmCall) -> None:
     e = _endpoint(call)
-    endpoints.delete_endpoint(call.svc, call.caller, e["id"])
-    lro.start(call, pe_arm_id(call.subscription, e), f"endpoint_gone:{e['id']}")
+    endpoints.check_delete(call.svc, call.caller, e["id"])  # refusals now
+    svc, caller = call.svc, call.caller
+    lro.run(call, pe_arm_id(call.subscription, e), lambda: endpoints.delete_endpoint(svc, caller, e["id"]), 202)
 
 
 # --- private DNS zone groups ("integrate with private DNS zone") -------------------------------------------
