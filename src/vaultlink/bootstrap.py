@@ -39,7 +39,14 @@ from vaultlink.service.dataplane import drop_vault_data
 from vaultlink.service.dns import drop_links_to_vnet
 from vaultlink.service.dns_auto import AutoRecords
 from vaultlink.service.endpoints import refuse_vault_with_endpoints
-from vaultlink.service.events import EndpointsChanged, VaultDeleting, VaultsChanged, VnetDeleting
+from vaultlink.service.events import (
+    ContainersChanged,
+    EndpointsChanged,
+    RegistrationLinksChanged,
+    VaultDeleting,
+    VaultsChanged,
+    VnetDeleting,
+)
 from vaultlink.service.identity import bootstrap
 
 
@@ -83,6 +90,8 @@ def wire(svc: Service) -> None:
     records = AutoRecords(svc)
     svc.on(EndpointsChanged, records)
     svc.on(VaultsChanged, records)
+    svc.on(ContainersChanged, records)  # machines registered from a vnet whose zone link registers them
+    svc.on(RegistrationLinksChanged, records)
 
 
 def build_process(svc: Service) -> Runtime:

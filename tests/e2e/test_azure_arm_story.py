@@ -153,6 +153,14 @@ def test_the_azure_seed_story_with_the_unmodified_sdks(azure: Server, tmp_path: 
     assert vm.register(creds, f"127.0.0.1:{s.info['dns_port']}").exit_code == 0
     src = make_data(tmp_path / "src", 4)
     assert vm.ok("backup", str(src))["recovery_point"]["status"] == "Completed"
+    # a zone whose link registers the vnet's machines: the agent's hostname answers its address
+    pdns.private_zones.begin_create_or_update(RG, "corp.example", P.PrivateZone(location="global")).result()
+    reg = pdns.virtual_network_links.begin_create_or_update(RG, "corp.example", "machines", P.VirtualNetworkLink(
+        location="global", virtual_network=P.SubResource(id=vnet.id), registration_enabled=True)).result()
+    assert reg.registration_enabled is True
+    assert resolve(s, "app-vm.corp.example", VM) == [VM]
+    auto = pdns.record_sets.get(RG, "corp.example", "A", "app-vm")
+    assert auto.a_records[0].ipv4_address == VM
 
     # the endpoint goes (a long-running delete): its records go, the name falls back to public resolution
     # (NxDomainRedirect) and the agent's next call asks for re-registration
@@ -214,10 +222,14 @@ def test_every_other_arm_operation(azure: Server) -> None:
     net.private_endpoints.begin_delete(RG, "pe").result()
     pdns.virtual_network_links.begin_create_or_update(RG, zone, "hub-link", P.VirtualNetworkLink(
         location="global", virtual_network=P.SubResource(id=hub.id), registration_enabled=False)).result()
-    with pytest.raises(HttpResponseError) as out:
-        pdns.virtual_network_links.begin_create_or_update(RG, zone, "auto-reg", P.VirtualNetworkLink(
+    pdns.virtual_network_links.begin_create_or_update(RG, zone, "auto-reg", P.VirtualNetworkLink(
+        location="global", virtual_network=P.SubResource(id=spoke.id), registration_enabled=True)).result()
+    with pytest.raises(HttpResponseError) as out:  # a vnet registers its machines into one zone
+        pdns.private_zones.begin_create_or_update(RG, "other.example", P.PrivateZone(location="global")).result()
+        pdns.virtual_network_links.begin_create_or_update(RG, "other.example", "again", P.VirtualNetworkLink(
             location="global", virtual_network=P.SubResource(id=spoke.id), registration_enabled=True)).result()
-    assert out.value.error is not None and out.value.error.code == "InvalidParameter"
+    assert out.value.error is not None and out.value.error.code == "ZoneLinkConflict"
+    pdns.virtual_network_links.begin_delete(RG, zone, "auto-reg").result()
     pdns.virtual_network_links.begin_delete(RG, zone, "hub-link").result()
     pdns.private_zones.begin_delete(RG, zone).result()
     net.virtual_network_peerings.begin_delete(RG, "hub", "spoke").result()

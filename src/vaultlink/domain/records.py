@@ -213,6 +213,7 @@ class ZoneLinkRecord(TypedDict, total=False):
     vnet_id: str
     fallback_to_public: bool
     managed_by: str | None
+    registration: bool  # the zone holds an A record per machine registered from the vnet
 
 
 class DnsZoneRecord(_Common, total=False):

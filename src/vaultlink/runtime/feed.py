@@ -33,13 +33,15 @@ from vaultlink.service.events import (
     DnsChanged,
     EndpointsChanged,
     KeysChanged,
+    RegistrationLinksChanged,
     RolesChanged,
     VaultsChanged,
 )
 
 log = logging.getLogger("vaultlink.feed")
 KINDS: dict[str, type[Changed]] = {k.__name__: k for k in (
-    EndpointsChanged, VaultsChanged, DnsChanged, KeysChanged, RolesChanged, ContainersChanged)}
+    EndpointsChanged, VaultsChanged, DnsChanged, KeysChanged, RolesChanged, ContainersChanged,
+    RegistrationLinksChanged)}
 MAX_PAYLOAD = 7000  # PostgreSQL refuses NOTIFY payloads of 8000 bytes or more
 
 

@@ -53,7 +53,7 @@ from vaultlink.service.dns_zones import (
     validate_zone,
     zone_view,
 )
-from vaultlink.service.events import DnsChanged, VnetDeleting
+from vaultlink.service.events import DnsChanged, RegistrationLinksChanged, VnetDeleting
 from vaultlink.service.identity import resolve_account
 from vaultlink.service.networks import find_vnet, vnet_scope
 
@@ -213,7 +213,11 @@ def add_link(
     vnet_ref: str,
     name: str | None = None,
     fallback_to_public: bool = False,
+    registration: bool = False,
 ) -> dict[str, Any]:
+    """Link a zone to a vnet. ``registration``: the zone also holds an A record for each machine registered
+    from that vnet (its hostname, its address: ``dns_auto.registration_records``); a vnet registers into one
+    zone at most, as in Azure."""
     with svc.store.transaction() as txn:
         z = find_zone(txn, ref, caller.account_id)
         authorize(txn, caller, "dns.write", account_scope(z))
@@ -238,16 +242,24 @@ def add_link(
             )
         if len(z["links"]) >= MAX_LINKS:
             raise InvalidInput(f"a zone has at most {MAX_LINKS} virtual network links.", field="vnet")
+        if registration:
+            for other_zone in find_zones(txn, account_id=z["account_id"]):
+                if any(lk["vnet_id"] == vnet["id"] and lk.get("registration") for lk in other_zone["links"]):
+                    raise ZoneLinkConflict(f"virtual network {vnet['name']} already registers its machines into zone "
+                                           f"{other_zone['name']}; a vnet registers into one zone.", field="vnet")
         lk: ZoneLinkRecord = {
             "name": link_name,
             "vnet_id": vnet["id"],
             "fallback_to_public": bool(fallback_to_public),
             "managed_by": None,
+            "registration": bool(registration),
         }
         z["links"].append(lk)
         txn.update("dns_zone", z["id"], z)
         out = link_view(txn, z, lk)
     svc.fire(DnsChanged())
+    if registration:  # the automatic records follow (service/dns_auto.py)
+        svc.fire(RegistrationLinksChanged())
     return out
 
 
@@ -277,6 +289,8 @@ def remove_link(svc: Service, caller: Caller, ref: str, link: str) -> dict[str, 
         txn.update("dns_zone", z["id"], z)
         out = link_view(txn, z, hit)
     svc.fire(DnsChanged())
+    if hit.get("registration"):  # its machines' records go (service/dns_auto.py)
+        svc.fire(RegistrationLinksChanged())
     return {**out, "deleted": True}
 
 

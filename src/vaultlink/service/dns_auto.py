@@ -237,6 +237,35 @@ def _sync_zone(txn: Txn, z: DnsZoneRecord, want: dict[str, tuple[str, str]], wan
     return changes
 
 
+def host_label(hostname: object) -> str | None:
+    """A machine's hostname as one DNS label (its first label, lower-case), or None when it cannot be one."""
+    if not isinstance(hostname, str):
+        return None
+    label = hostname.split(".", 1)[0].strip().lower()
+    return label if names.is_valid_label(label) else None
+
+
+def registration_records(zones: list[DnsZoneRecord], vnets: dict[str, VnetRecord],
+                         containers: list[dict[str, Any]]) -> dict[Key, dict[str, tuple[str, str]]]:
+    """Azure's auto-registration: for every zone link with ``registration``, an A record per machine
+    registered from that vnet (``<hostname>.<zone>`` → its address, ``managed_by`` ``registration:<id>``).
+    The oldest registration of a hostname keeps the name."""
+    out: dict[Key, dict[str, tuple[str, str]]] = {}
+    for z in zones:
+        key: Key = (z["account_id"], z.get("parent_id") or "", z["name"])
+        for lk in z.get("links") or []:
+            if not lk.get("registration") or lk["vnet_id"] not in vnets:
+                continue
+            for c in sorted(containers, key=lambda c: c.get("created") or 0):
+                label = host_label(c.get("hostname"))
+                if c.get("vnet_id") != lk["vnet_id"] or label is None or not c.get("source_ip") \
+                        or c.get("status") == "SoftDeleted":
+                    continue
+                out.setdefault(key, {}).setdefault(f"{label}.{z['name']}", (str(c["source_ip"]),
+                                                                             f"registration:{c['id']}"))
+    return out
+
+
 def reconcile(svc: Service) -> dict[str, list[str]]:
     """Bring every zone in line with the endpoints; returns {zone id: [changes]}."""
     domain = svc.config.domain
@@ -246,6 +275,9 @@ def reconcile(svc: Service) -> dict[str, list[str]]:
         vnets = {v["id"]: v for v in find_vnets(txn)}
         peers = {vid: set(v.get("peerings") or []) for vid, v in vnets.items()}
         want_records, want_links = wanted(find_endpoints(txn), domain, peers, stored, vnets)
+        for key, recs in registration_records(stored, vnets, txn.find("container")).items():
+            for fqdn, value in recs.items():  # an endpoint's record of the same name wins
+                want_records.setdefault(key, {}).setdefault(fqdn, value)
         zones = {(z["account_id"], z.get("parent_id") or "", z["name"]): z for z in stored}
         for key in want_records:
             if key not in zones and txn.get("account", key[0]) is not None:

@@ -51,6 +51,7 @@ def link_view(txn: Txn, zone: DnsZoneRecord, lk: ZoneLinkRecord) -> dict[str, An
         "vnet_id": lk["vnet_id"],
         "vnet_name": vnet["name"] if vnet else None,
         "fallback_to_public": bool(lk.get("fallback_to_public")),
+        "registration": bool(lk.get("registration")),
         "managed_by": lk.get("managed_by"),
     }
 

@@ -64,6 +64,11 @@ class ContainersChanged(Changed):
 
 
 @dataclass(frozen=True)
+class RegistrationLinksChanged(Changed):
+    """A private DNS zone link that registers its vnet's machines was added or removed."""
+
+
+@dataclass(frozen=True)
 class Deleting:
     """Runs inside the deleting transaction; a subscriber may raise to refuse."""
 

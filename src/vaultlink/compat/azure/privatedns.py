@@ -1,7 +1,8 @@
 """``Microsoft.Network/privateDnsZones`` (azure-mgmt-privatedns): zones, record sets (A, AAAA, CNAME, TXT)
 and virtual network links over ``service/dns.py``, the zones the responder answers from. A link's
-``resolutionPolicy: NxDomainRedirect`` is the native fallback to public resolution; ``registrationEnabled:
-true`` is refused (vaultlink has no virtual machines whose names a link would register)."""
+``resolutionPolicy: NxDomainRedirect`` is the native fallback to public resolution; ``registrationEnabled``
+registers the machines of the linked vnet (each agent registered from it: ``<hostname>.<zone>`` → its
+address, ``service/dns_auto.py``)."""
 
 from __future__ import annotations
 
@@ -149,7 +150,7 @@ def link_view(call: ArmCall, z: dict[str, Any], lk: dict[str, Any]) -> dict[str,
     base = zone_arm_id(call.subscription, z["resource_group"], z["name"])
     return {"id": f"{base}/virtualNetworkLinks/{lk['name']}", "name": lk["name"],
             "type": f"{NET}/privateDnsZones/virtualNetworkLinks", "location": "global",
-            "properties": {"virtualNetwork": {"id": vid}, "registrationEnabled": False,
+            "properties": {"virtualNetwork": {"id": vid}, "registrationEnabled": bool(lk.get("registration")),
                            "resolutionPolicy": "NxDomainRedirect" if lk["fallback_to_public"] else "Default",
                            "virtualNetworkLinkState": "Completed", "provisioningState": "Succeeded"}}
 
@@ -168,9 +169,9 @@ def put_link(call: ArmCall) -> dict[str, Any]:
     if not isinstance(vid, str) or "/virtualnetworks/" not in vid.lower():
         raise E.InvalidInput("properties.virtualNetwork.id is a virtual network's resource id.",
                              field="properties.virtualNetwork.id")
-    if props.get("registrationEnabled"):
-        raise E.InvalidInput("registrationEnabled must be false: vaultlink has no virtual machines whose names a "
-                             "link would register.", field="properties.registrationEnabled")
+    registration = props.get("registrationEnabled", False)
+    if not isinstance(registration, bool):
+        raise E.InvalidType("properties.registrationEnabled is true or false.", field="properties.registrationEnabled")
     policy = props.get("resolutionPolicy", "Default")
     if policy not in ("Default", "NxDomainRedirect"):
         raise E.InvalidInput("resolutionPolicy is Default or NxDomainRedirect.", field="properties.resolutionPolicy")
@@ -179,7 +180,7 @@ def put_link(call: ArmCall) -> dict[str, Any]:
         _z, lk = _link(call)
     except E.NotFound:
         lk = dns.add_link(call.svc, call.caller, z["id"], vid.rstrip("/").rsplit("/", 1)[-1], call.params["link"],
-                          fallback_to_public=policy == "NxDomainRedirect")
+                          fallback_to_public=policy == "NxDomainRedirect", registration=registration)
         call.status = 201
     return link_view(call, z, lk)
 
