@@ -1,4 +1,5 @@
-"""Endpoint settings: the endpoint policy, the security group (inbound rules) and the IP sync.
+"""Endpoint settings: the endpoint policy, the security group (inbound rules), the IP sync and the private
+DNS zone group (ARM's ``privateDnsZoneGroups``).
 
 Policies are validated by ``vaultlink.policy.compile_policy(doc, "endpoint")``; the default
 is full access. A rule's source is a CIDR or ``VirtualNetwork`` (the endpoint's vnet and its
@@ -12,16 +13,26 @@ from __future__ import annotations
 
 from typing import Any
 
+from vaultlink.dns import names
 from vaultlink.domain import connections as conns
 from vaultlink.domain import endpoint_names as epnames
 from vaultlink.domain import endpoints as dom
 from vaultlink.domain import security_groups as sgs
-from vaultlink.domain.records import EndpointRecord, find_endpoints, read_vnet, require_endpoint, require_vault
+from vaultlink.domain.identity import Scope
+from vaultlink.domain.records import (
+    EndpointRecord,
+    find_endpoints,
+    find_zones,
+    read_vnet,
+    require_endpoint,
+    require_vault,
+)
 from vaultlink.errors import AlreadyExists, InvalidInput, NotFound, PrivateDnsConflict
 from vaultlink.ports import Txn
 from vaultlink.service.core import Caller, Service, authorize
-from vaultlink.service.endpoints import add_storage_account, find_endpoint, scope_of
+from vaultlink.service.endpoints import add_storage_account, find_endpoint, public_view, scope_of
 from vaultlink.service.events import EndpointsChanged
+from vaultlink.service.vault_identity import grant
 
 # --- policy -------------------------------------------------------------------------------------
 
@@ -164,3 +175,36 @@ def sync_endpoint(svc: Service, caller: Caller, ref: str) -> dict[str, Any]:
         "in_sync": True,
         "ips": [c["ip"] for c in e["ip_configs"]],
     }
+
+
+# --- private DNS zone group (ARM) ---------------------------------------------------------------
+
+def set_zone_group(svc: Service, caller: Caller, ref: str, group: dict[str, Any] | None) -> dict[str, Any]:
+    """Integrate a resource endpoint with private DNS zones (ARM's private DNS zone group: ``{"name", "zones":
+    [names]}``) or stop (None): its A records are then kept in those zones (``service/dns_auto.py``)."""
+    with svc.store.transaction() as txn:
+        e = find_endpoint(txn, ref, caller.account_id)
+        authorize(txn, caller, "network.write", scope_of(e))
+        if e["kind"] != "resource":
+            raise InvalidInput(f"endpoint {e['name']} is a service endpoint: it has no private DNS zone group.",
+                               field="endpoint")
+        if group is not None:
+            wanted = {str(c["zone"]) for c in e["ip_configs"] if c.get("zone")}
+            # the storage accounts' zones too: a vault's accounts (and their names) come with its first backups
+            domain = svc.config.domain
+            wanted |= {names.blob_privatelink_zone(domain), names.queue_privatelink_zone(domain)}
+            unknown = sorted(set(group["zones"]) - wanted)
+            if unknown:
+                raise InvalidInput(f"zone(s) {', '.join(unknown)} hold none of endpoint {e['name']}'s names; it needs "
+                                   f"{', '.join(sorted(wanted))}.", field="privateDnsZoneConfigs")
+        e["dns_integration"] = group is not None
+        e["zone_group"] = group
+        if group is not None:  # the vault's identity may write the records of its storage accounts there later
+            vault = require_vault(txn, str(e["vault_id"]))
+            for zname in group["zones"]:
+                for z in find_zones(txn, account_id=e["account_id"], name=zname):
+                    grant(txn, svc, caller, vault, Scope(z["account_id"], "dns_zone", z["id"]))
+        txn.update("endpoint", e["id"], e)
+        out = public_view(e)
+    svc.fire(EndpointsChanged())
+    return out

@@ -17,7 +17,7 @@ from vaultlink.compat.azure import lro
 from vaultlink.compat.azure.arm import ArmCall, obj, provider_id, str_field, tags_of
 from vaultlink.compat.azure.recovery import vault_id
 from vaultlink.domain.records import find_vaults
-from vaultlink.service import endpoints, networks
+from vaultlink.service import endpoint_settings, endpoints, networks
 from vaultlink.service import resource_groups as G
 
 NET = "Microsoft.Network"
@@ -346,7 +346,7 @@ def put_zone_group(call: ArmCall) -> dict[str, Any]:
                                  field="properties.privateDnsZoneConfigs.privateDnsZoneId")
         zones.append(zid.rstrip("/").rsplit("/", 1)[-1].lower())
     e = _endpoint(call)
-    endpoints.set_zone_group(call.svc, call.caller, e["id"], {"name": call.params["group"], "zones": zones})
+    endpoint_settings.set_zone_group(call.svc, call.caller, e["id"], {"name": call.params["group"], "zones": zones})
     e = endpoints.get_endpoint(call.svc, call.caller, e["id"])
     lro.start(call, f"{pe_arm_id(call.subscription, e)}/privateDnsZoneGroups/{call.params['group']}", "done",
               status=200)
@@ -368,5 +368,5 @@ def list_zone_groups(call: ArmCall) -> dict[str, Any]:
 def delete_zone_group(call: ArmCall) -> None:
     e = _endpoint(call)
     get_zone_group(call)
-    endpoints.set_zone_group(call.svc, call.caller, e["id"], None)
+    endpoint_settings.set_zone_group(call.svc, call.caller, e["id"], None)
     lro.start(call, f"{pe_arm_id(call.subscription, e)}/privateDnsZoneGroups/{call.params['group']}", "done")
