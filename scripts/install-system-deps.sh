@@ -3,7 +3,8 @@
 # dig (bind9-dnsutils), dnsmasq, unbound, tinyproxy (the agent's proxy tests), dnsperf, restic,
 # PostgreSQL, Ceph (a monitor, an OSD and the RADOS Gateway: the S3 contract's second server,
 # scripts/start-ceph.sh), qemu-utils (qemu-img, qemu-nbd, qemu-io: the backup gateway reads VM images
-# with them); and for the host/netns-mode tier:
+# with them), chromium and chromium-driver (the web console's browser tests, driven by Selenium); and for the
+# host/netns-mode tier:
 # ip (iproute2), curl, unshare/nsenter/setpriv (util-linux).
 #
 # Installing never starts, stops or disables a service of the machine: a policy-rc.d that refuses
@@ -23,6 +24,8 @@ command -v ceph-osd >/dev/null || need+=(ceph-osd)
 command -v radosgw >/dev/null || need+=(radosgw)
 command -v curl >/dev/null || need+=(curl)
 command -v qemu-nbd >/dev/null || need+=(qemu-utils)
+command -v chromium >/dev/null || need+=(chromium)
+command -v chromedriver >/dev/null || need+=(chromium-driver)
 command -v nsenter >/dev/null || need+=(util-linux)
 if ! command -v initdb >/dev/null && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
   need+=(postgresql)

@@ -11,6 +11,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from vaultlink import __version__
 from vaultlink.api import (
+    console,
     routes_audit,
     routes_dns,
     routes_endpoints,
@@ -125,7 +126,7 @@ def create_app(svc: Service) -> FastAPI:
 
     for router in ROUTERS:
         app.include_router(router, prefix="/v1")
-
+    app.include_router(console.router)  # the web console: /, /console/…
     @app.get("/healthz", include_in_schema=False)
     @app.get("/v1/healthz", tags=["health"])
     def healthz() -> dict[str, Any]:

@@ -79,11 +79,14 @@ def call(
     vault: str | None = None,
     resource: Callable[[Caller], tuple[str, str]] | None = None,
     kinds: frozenset[str] = API_KEY,
+    who: Callable[[], Caller] | None = None,
 ) -> T:
     """Authenticate the request, run ``fn(caller)`` and emit one audit event either way.
 
     ``resource(caller)`` gives ``(IAM action, resource ARN)`` when only the handler knows the resource a
     call acts on (a vault named in the body): through a service endpoint, its policy is checked for it.
+    ``who``: how the caller is found, when not by the request's credential header (the web console's
+    session cookie); its refusals are audited the same way.
     """
     svc = service_of(request)
     ev: dict[str, Any] = {
@@ -99,7 +102,7 @@ def call(
         ev.update(plane="regional", endpoint=dp.endpoint_id, vnet=dp.vnet_id, host=dp.host)
     t0 = time.perf_counter()
     try:
-        caller = caller_of(request, kinds=kinds)
+        caller = who() if who is not None else caller_of(request, kinds=kinds)
         ev["principal"] = caller.arn
         ev["account_id"] = caller.account_id
         if resource is not None and isinstance(dp, DataContext) and dp.check_resource is not None:
