@@ -37,7 +37,7 @@ from vaultlink.service.audit import AuditSink
 from vaultlink.service.core import Service
 from vaultlink.service.dataplane import drop_vault_data
 from vaultlink.service.dns import drop_links_to_vnet
-from vaultlink.service.dns_auto import AutoRecords
+from vaultlink.service.dns_auto import AutoRecords, RegistrationRecords
 from vaultlink.service.endpoints import refuse_vault_with_endpoints
 from vaultlink.service.events import (
     ContainersChanged,
@@ -90,8 +90,9 @@ def wire(svc: Service) -> None:
     records = AutoRecords(svc)
     svc.on(EndpointsChanged, records)
     svc.on(VaultsChanged, records)
-    svc.on(ContainersChanged, records)  # machines registered from a vnet whose zone link registers them
-    svc.on(RegistrationLinksChanged, records)
+    machines = RegistrationRecords(svc, records.lock)  # the records of zone links that register their vnet
+    svc.on(ContainersChanged, machines)
+    svc.on(RegistrationLinksChanged, machines)
 
 
 def build_process(svc: Service) -> Runtime:

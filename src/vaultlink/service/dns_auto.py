@@ -324,6 +324,51 @@ def reconcile(svc: Service) -> dict[str, list[str]]:
     return done
 
 
+REGISTRATION = "registration:"
+
+
+def reconcile_registrations(svc: Service) -> int:
+    """Bring the machines' records (zone links with registration) in line, leaving every other record and
+    link as it is (a user's removal of an automatic link stays removed until endpoints change); returns
+    how many zones changed."""
+    changed = 0
+    with svc.store.transaction() as txn:
+        stored = find_zones(txn)
+        vnets = {v["id"]: v for v in find_vnets(txn)}
+        want = registration_records(stored, vnets, txn.find("container"))
+        for z in stored:
+            wanted_here = want.get((z["account_id"], z.get("parent_id") or "", z["name"]), {})
+            keep = [r for r in z["records"] if not str(r.get("managed_by") or "").startswith(REGISTRATION)]
+            taken = {r["name"] for r in keep}
+            records = keep + [{"name": fqdn, "type": "A", "ttl": 10, "values": [ip], "managed_by": owner}
+                              for fqdn, (ip, owner) in sorted(wanted_here.items()) if fqdn not in taken]
+            if sorted(map(str, records)) == sorted(map(str, z["records"])):
+                continue
+            z["records"], z["serial"] = records, int(z.get("serial", 1)) + 1
+            txn.update("dns_zone", z["id"], z)
+            changed += 1
+    return changed
+
+
+class RegistrationRecords:
+    """``ContainersChanged`` / ``RegistrationLinksChanged``: the machines' records only, then ``DnsChanged``."""
+
+    def __init__(self, svc: Service, lock: threading.Lock) -> None:
+        self.svc, self.lock = svc, lock
+
+    def __call__(self, _event: object) -> None:
+        if self.svc.remote:
+            return
+        try:
+            with self.lock:
+                changed = reconcile_registrations(self.svc)
+        except Exception:
+            log.exception("dns: machine registration records failed")
+            return
+        if changed:
+            self.svc.fire(DnsChanged())
+
+
 class AutoRecords:
     """``EndpointsChanged`` / ``VaultsChanged``: bring the automatic records in line, then ``DnsChanged``."""
 
