@@ -264,6 +264,10 @@ def create_key(
         if aws:
             rec, secret = new_aws_key(txn, svc, p, description)
         else:
+            if token_seconds is not None:  # the principal's expired tokens go as new ones come
+                for old in txn.find("api_key", parent_id=p["id"]):
+                    if old.get("expires") and float(old["expires"]) < svc.clock.now():
+                        txn.delete("api_key", old["id"])
             expires = svc.clock.now() + token_seconds if token_seconds is not None else None
             rec, token = _new_key(txn, svc, p, description, expires)
     out = public_key(rec)

@@ -6,7 +6,7 @@ disable_instance_discovery=True, connection_verify=CA)`` gets vaultlink bearer t
 - ``POST /{tenant}/oauth2/v2.0/token`` (``grant_type=client_credentials``): the client is an API key
   (``client_id`` its id, ``client_secret`` its secret: ``vlk_<id>_<secret>``); the answer is a token of
   that key's principal that expires in an hour (``key create --arm-token``'s kind). The tenant must be the
-  key's account. Expired tokens of the principal are deleted as new ones are issued.
+  key's account. Expired tokens of the principal are deleted as new ones are issued (``identity.create_key``).
 
 Errors are OAuth2's (``{"error": "invalid_client", "error_description": …}``)."""
 
@@ -67,15 +67,7 @@ def token(svc: Service, tenant: str, form: bytes, source_ip: str | None) -> dict
         raise OAuthError(401, "invalid_client", "a token cannot obtain tokens; use an API key.")
     if tenant != caller.account_id:
         raise OAuthError(400, "invalid_request", f"the key belongs to tenant {caller.account_id}, not {tenant}.")
-    _sweep(svc, caller.principal_id)
     out = identity.create_key(svc, caller, None, "OAuth2 client_credentials", token_seconds=TOKEN_SECONDS)
     return {"token_type": "Bearer", "expires_in": TOKEN_SECONDS, "ext_expires_in": TOKEN_SECONDS,
             "access_token": out["access_token"]}
 
-
-def _sweep(svc: Service, principal_id: str) -> None:
-    now = svc.clock.now()
-    with svc.store.transaction() as txn:
-        for k in txn.find("api_key", parent_id=principal_id):
-            if k.get("expires") and float(k["expires"]) < now:
-                txn.delete("api_key", k["id"])
