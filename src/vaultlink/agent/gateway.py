@@ -27,7 +27,7 @@ from vaultlink.agent.http import AgentHttp
 from vaultlink.agent.proxy import proxy_for
 from vaultlink.agent.resolver import DnsResolver, Resolver, StaticResolver
 from vaultlink.agent.session import Agent
-from vaultlink.agent.state import exclusive
+from vaultlink.agent.state import exclusive, write_private
 from vaultlink.data.formats import Manifest
 from vaultlink.data.stream import read_stream
 from vaultlink.errors import GatewayNotCreated, InvalidInput, NotFound, NotRegistered, ServiceUnavailable
@@ -84,13 +84,7 @@ def load(state_dir: Path) -> GatewayState:
 
 
 def save(state_dir: Path, st: GatewayState) -> None:
-    state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    path = gateway_path(state_dir)
-    tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(json.dumps(asdict(st), indent=2, sort_keys=True))
-    os.replace(tmp, path)
+    write_private(gateway_path(state_dir), asdict(st))
 
 
 class Appliance:

@@ -81,13 +81,17 @@ def try_load_state(state_dir: Path) -> AgentState | None:
 
 
 def save_state(state_dir: Path, state: AgentState) -> None:
-    state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    os.chmod(state_dir, 0o700)
-    path = state_path(state_dir)
+    write_private(state_path(state_dir), asdict(state))
+
+
+def write_private(path: Path, data: dict[str, Any]) -> None:
+    """``data`` as JSON at ``path`` (mode 0600, in a 0700 directory), replaced atomically."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.chmod(path.parent, 0o700)
     tmp = path.with_suffix(".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(json.dumps(asdict(state), indent=2, sort_keys=True))
+        fh.write(json.dumps(data, indent=2, sort_keys=True))
     os.chmod(tmp, 0o600)
     os.replace(tmp, path)
 

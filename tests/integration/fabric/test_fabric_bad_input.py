@@ -156,4 +156,7 @@ def test_x_forwarded_for_is_ignored(small: Fab) -> None:
 def test_spoofed_host_on_the_public_endpoint_goes_to_management_not_to_a_vault(small: Fab, tmp_path: Path) -> None:
     with vm("127.0.0.1") as c:
         r = c.get(small.s.url + "/", headers={"Host": "evil.example.com", "Authorization": "Bearer x"})
-    assert r.status_code == 404
+        # the management app's / (the web console's redirect), not a vault's data plane
+        assert (r.status_code, r.headers.get("location")) == (303, "/console/vaults")
+        r = c.get(small.s.url + "/v1/nothing", headers={"Host": "evil.example.com", "Authorization": "Bearer x"})
+    assert r.status_code == 404 and r.json()["error"]["code"] == "NotFound"

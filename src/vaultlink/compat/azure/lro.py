@@ -5,9 +5,9 @@ with ``Retry-After``; azure-core's ``ARMPolling`` follows them.
 An operation is a stored record (``arm_operation``). Either its work runs in the background (``run``: a
 private endpoint's creation and deletion, validated first so that a refusal is an immediate ARM error
 with nothing stored; the record turns ``Succeeded`` or ``Failed`` with the error when the work ends), or
-it ends with a condition evaluated when it is polled (``start``: ``endpoint_live:ID``, ``endpoint_gone:ID``,
-``done``). Records older than a day are swept when a new one starts; at most ``WORKERS`` run at once
-(more wait their turn, still ``InProgress``)."""
+the change was made before the answer and its operation is done (``start(..., "done")``: deletes of
+resource groups, vaults, networks, zones). Records older than a day are swept when a new one starts; at
+most ``WORKERS`` run at once (more wait their turn, still ``InProgress``)."""
 
 from __future__ import annotations
 
@@ -83,17 +83,9 @@ def start(call: ArmCall, resource_id: str, until: str, status: int = 202) -> str
     return oid
 
 
-def _holds(until: str, view: Any) -> bool:
-    kind, _, ref = until.partition(":")
-    if kind == "async":  # its work says when
-        return False
-    if kind == "done" or view is None:
-        return True
-    if kind == "endpoint_live":
-        return ref in view.endpoints
-    if kind == "endpoint_gone":
-        return ref not in view.endpoints
-    return True
+def _holds(until: str) -> bool:
+    """``done``: finished when recorded; ``async``: its background work says when."""
+    return until != "async"
 
 
 def _poll(call: ArmCall) -> dict[str, Any]:
@@ -103,7 +95,7 @@ def _poll(call: ArmCall) -> dict[str, Any]:
         if rec is None or rec["account_id"] != call.subscription:
             raise E.NotFound(f"operation {oid} does not exist (operations are kept a day).",
                              arm_code="OperationNotFound")
-        if rec["status"] == "InProgress" and _holds(rec["until"], call.view):
+        if rec["status"] == "InProgress" and _holds(rec["until"]):
             rec["status"], rec["ended"] = "Succeeded", call.svc.clock.now()
             txn.update("arm_operation", oid, rec)
     return rec
