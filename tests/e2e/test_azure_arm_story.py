@@ -59,7 +59,11 @@ def test_the_azure_seed_story_with_the_unmodified_sdks(azure: Server, tmp_path: 
     assert set(links) == {"AzureBackup", "AzureBackup_secondary"}
     zones = links["AzureBackup"].properties.required_zone_names
     assert zones[0] == "privatelink.eus.backup.vaultlink.internal" and len(zones) == 3
-    assert rs.private_link_resources.get(RG, "prod", "AzureBackup").properties.group_id == "AzureBackup"
+    backup_link = rs.private_link_resources.get(RG, "prod", "AzureBackup")
+    assert backup_link.properties.group_id == "AzureBackup"
+    # the names an endpoint of the group will serve (vaultlink's requiredFqdns beside Azure's members)
+    assert backup_link.properties["requiredFqdns"] == [f"{s.ok('vault', 'show', 'prod')['id']}.eus.backup."
+                                                       "vaultlink.internal"]
 
     vnet = net.virtual_networks.begin_create_or_update(RG, "vm-net", N.VirtualNetwork(
         location="eastus", address_space=N.AddressSpace(address_prefixes=["127.83.0.0/16"]),

@@ -10,6 +10,7 @@ from vaultlink import errors as E
 from vaultlink.compat.azure import lro
 from vaultlink.compat.azure.arm import ArmCall, obj, provider_id, str_field, tags_of
 from vaultlink.dns import names
+from vaultlink.domain import endpoint_names as epnames
 from vaultlink.service import connections, vaults
 from vaultlink.service import resource_groups as G
 
@@ -212,14 +213,22 @@ def _link_resources(call: ArmCall, v: dict[str, Any]) -> list[dict[str, Any]]:
     region = call.svc.catalog.regions[v["region"]]
     paired = call.svc.catalog.regions.get(region.paired) if region.paired else None
     zones = [names.blob_privatelink_zone(domain), names.queue_privatelink_zone(domain)]
+    accounts = epnames.storage_account_names(v)  # type: ignore[arg-type]
     out = []
     for group, geo in (("AzureBackup", region.geo), ("AzureBackup_secondary", paired.geo if paired else None)):
         if geo is None:
             continue
+        # the names an endpoint of this group serves (as its customDnsConfigs will list them): the vault's
+        # backup name, and a blob and a queue name per storage account (accounts come with the first backups)
+        fqdns = [names.vault_public_name(v["id"], geo, domain)]
+        for acct in accounts:
+            name = names.secondary_account(acct) if group == "AzureBackup_secondary" else acct
+            fqdns += [names.blob_public_name(name, domain), names.queue_public_name(name, domain)]
         out.append({"id": f"{vault_id(call.subscription, v)}/privateLinkResources/{group}", "name": group,
                     "type": f"{PROVIDER}/vaults/privateLinkResources",
                     "properties": {"groupId": group, "requiredMembers": ["backup", "blob", "queue"],
-                                   "requiredZoneNames": [names.vault_privatelink_zone(geo, domain), *zones]}})
+                                   "requiredZoneNames": [names.vault_privatelink_zone(geo, domain), *zones],
+                                   "requiredFqdns": fqdns}})
     return out
 
 
