@@ -15,6 +15,7 @@ import hmac
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
@@ -201,18 +202,28 @@ def _vaults(request: Request, flash: str = "", error: bool = False) -> Response:
 
 @router.post("/console/vaults", name="console.vault.create")
 async def create_vault(request: Request) -> Response:
+    svc = service_of(request)
+    got = await _submit(request, "vault.create", lambda c, f: vaults.create_vault(
+        svc, c, f.get("name", ""), f.get("region", "")))
+    if isinstance(got, Response):
+        return got
+    v, err = got
+    return _vaults(request, flash=err, error=True) if err else _back(f"/console/vaults/{v['name']}?tab=public")
+
+
+async def _submit(request: Request, action: str, run: Callable[[Caller, dict[str, str]], Any],
+                  target: str | None = None) -> Response | tuple[Any, str]:
+    """A posted form's action for the signed-in caller, checked (same site, CSRF) and audited as ``action``:
+    the sign-in page when there is no session, else (result, "") or (None, the refusal's message)."""
     got = _guard(request)
     if isinstance(got, Response):
         return got
     s, caller = got
-    svc = service_of(request)
     try:
         f = await _form(request, s)
-        v = call(request, "vault.create", lambda c: vaults.create_vault(svc, c, f.get("name", ""), f.get("region", "")),
-                 target=f.get("name"), who=lambda: caller)
+        return call(request, action, lambda c: run(c, f), target=target or f.get("name"), who=lambda: caller), ""
     except VaultlinkError as err:
-        return _vaults(request, flash=err.message, error=True)
-    return _back(f"/console/vaults/{v['name']}?tab=public")
+        return None, err.message
 
 
 @router.get("/console/vaults/{name}", name="console.vault")
@@ -240,31 +251,21 @@ def _vault(request: Request, name: str, tab: str, flash: str = "", error: bool =
 
 @router.post("/console/vaults/{name}/public-access", name="console.vault.public_access")
 async def public_access(request: Request, name: str) -> Response:
-    got = _guard(request)
+    svc = service_of(request)
+    got = await _submit(request, "vault.update", lambda c, f: vaults.update_vault(
+        svc, c, name, {"public_network_access": f.get("access", "")}), name)
     if isinstance(got, Response):
         return got
-    s, caller = got
-    svc = service_of(request)
-    try:
-        f = await _form(request, s)
-        call(request, "vault.update", lambda c: vaults.update_vault(
-            svc, c, name, {"public_network_access": f.get("access", "")}), target=name, who=lambda: caller)
-    except VaultlinkError as err:
-        return _vault(request, name, "public", flash=err.message, error=True)
-    return _vault(request, name, "public", flash="Public network access saved.")
+    _done, err = got
+    return _vault(request, name, "public", flash=err or "Public network access saved.", error=bool(err))
 
 
 @router.post("/console/vaults/{name}/connections/{endpoint}/{action}", name="console.connection")
 async def connection(request: Request, name: str, endpoint: str, action: str) -> Response:
-    got = _guard(request)
+    svc = service_of(request)
+    got = await _submit(request, f"connection.{action}", lambda c, f: connections.set_connection(
+        svc, c, endpoint, action, f.get("description", ""), name), endpoint)
     if isinstance(got, Response):
         return got
-    s, caller = got
-    svc = service_of(request)
-    try:
-        f = await _form(request, s)
-        call(request, f"connection.{action}", lambda c: connections.set_connection(
-            svc, c, endpoint, action, f.get("description", ""), name), target=endpoint, who=lambda: caller)
-    except VaultlinkError as err:
-        return _vault(request, name, "private", flash=err.message, error=True)
-    return _vault(request, name, "private", flash=f"Connection {endpoint}: {action} done.")
+    _done, err = got
+    return _vault(request, name, "private", flash=err or f"Connection {endpoint}: {action} done.", error=bool(err))

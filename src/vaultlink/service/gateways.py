@@ -128,8 +128,7 @@ def heartbeat(svc: Service, caller: Caller, vms: Any, version: Any = None) -> di
         if isinstance(version, str) and len(version) <= 40:
             gw["software_version"] = version
         txn.update("gateway", gw["id"], gw)
-        hyps = [h for h in txn.find("gateway_hypervisor", account_id=gw["account_id"]) if h.get("gateway_id") ==
-                gw["id"]]
+        hyps = _served_by(txn, gw)
         mine = {h["id"]: h for h in hyps}
         for h in hyps:
             _replace_vms(txn, svc, gw, h, [v for v in inventory if v["hypervisor"] == h["id"]], now)
@@ -241,13 +240,22 @@ def delete_gateway(svc: Service, caller: Caller, ref: Any) -> dict[str, Any]:
     with svc.store.transaction() as txn:
         authorize(txn, caller, "backup.operate", _account(caller))
         gw = _find_gateway(txn, caller, ref)
-        for h in txn.find("gateway_hypervisor", account_id=caller.account_id):
-            if h.get("gateway_id") == gw["id"]:
-                h["gateway_id"] = None
-                txn.update("gateway_hypervisor", h["id"], h)
+        _release(txn, gw)
         txn.delete("gateway", gw["id"])
     svc.fire(KeysChanged())
     return _gateway_out(svc, gw)
+
+
+def _served_by(txn: Txn, gw: dict[str, Any]) -> list[dict[str, Any]]:
+    """The hypervisors associated with gateway ``gw``."""
+    return [h for h in txn.find("gateway_hypervisor", account_id=gw["account_id"]) if h.get("gateway_id") == gw["id"]]
+
+
+def _release(txn: Txn, gw: dict[str, Any]) -> None:
+    """Disassociate every hypervisor from gateway ``gw``."""
+    for h in _served_by(txn, gw):
+        h["gateway_id"] = None
+        txn.update("gateway_hypervisor", h["id"], h)
 
 
 def associate(svc: Service, caller: Caller, gateway_ref: Any, hypervisor_ref: Any) -> dict[str, Any]:
@@ -272,10 +280,7 @@ def disassociate(svc: Service, caller: Caller, gateway_ref: Any) -> dict[str, An
     with svc.store.transaction() as txn:
         authorize(txn, caller, "backup.operate", _account(caller))
         gw = _find_gateway(txn, caller, gateway_ref)
-        for h in txn.find("gateway_hypervisor", account_id=caller.account_id):
-            if h.get("gateway_id") == gw["id"]:
-                h["gateway_id"] = None
-                txn.update("gateway_hypervisor", h["id"], h)
+        _release(txn, gw)
         gw["hypervisor_id"] = None
         txn.update("gateway", gw["id"], gw)
     return _gateway_out(svc, gw)

@@ -15,6 +15,7 @@ from botocore.model import OperationModel, ServiceModel
 from starlette.types import Scope
 
 from vaultlink import errors as E
+from vaultlink.compat.aws.restjson import json_object
 from vaultlink.compat.aws.shapes import check, emit
 
 CONTENT_TYPE = b"application/x-amz-json-1.0"
@@ -37,14 +38,7 @@ def operation_of(scope: Scope, model: ServiceModel, implemented: dict[str, Any])
 
 
 def parse_input(op: OperationModel, body: bytes) -> dict[str, Any]:
-    doc: Any = {}
-    if body.strip():
-        try:
-            doc = json.loads(body)
-        except (ValueError, UnicodeDecodeError):
-            raise E.MalformedJSON("the request body is not valid JSON.") from None
-    if not isinstance(doc, dict):
-        raise E.MalformedJSON("the request body must be a JSON object.")
+    doc = json_object(body)
     if op.input_shape is None:
         return {}
     out: dict[str, Any] = check(op.input_shape, doc)

@@ -83,15 +83,7 @@ def parse_input(op: OperationModel, labels: dict[str, str], query: str,
     shape = op.input_shape
     if shape is None:
         return {}
-    raw: dict[str, Any] = {}
-    if body.strip():
-        try:
-            doc = json.loads(body)
-        except (ValueError, UnicodeDecodeError):
-            raise E.MalformedJSON("the request body is not valid JSON.") from None
-        if not isinstance(doc, dict):
-            raise E.MalformedJSON("the request body must be a JSON object.")
-        raw.update(doc)
+    raw: dict[str, Any] = json_object(body)
     pairs = parse_qsl(query, keep_blank_values=True) if query else []
     if len(pairs) > MAX_QUERY_PAIRS:
         raise E.InvalidInput(f"the query string has more than {MAX_QUERY_PAIRS} parameters.")
@@ -109,6 +101,19 @@ def parse_input(op: OperationModel, labels: dict[str, str], query: str,
             raw.pop(name, None)  # a location member is never read from the body
     out: dict[str, Any] = check(shape, raw)
     return out
+
+
+def json_object(body: bytes) -> dict[str, Any]:
+    """A JSON request body: an object ({} when empty), else ``MalformedJSON``."""
+    if not body.strip():
+        return {}
+    try:
+        doc = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise E.MalformedJSON("the request body is not valid JSON.") from None
+    if not isinstance(doc, dict):
+        raise E.MalformedJSON("the request body must be a JSON object.")
+    return doc
 
 
 def _from_text(type_name: str, values: list[str], name: str) -> Any:
