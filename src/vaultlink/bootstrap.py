@@ -37,7 +37,8 @@ from vaultlink.service.audit import AuditSink
 from vaultlink.service.core import Service
 from vaultlink.service.dataplane import drop_vault_data
 from vaultlink.service.dns import drop_links_to_vnet
-from vaultlink.service.dns_auto import AutoRecords, RegistrationRecords
+from vaultlink.service.dns_auto import AutoRecords
+from vaultlink.service.dns_registration import RegistrationRecords
 from vaultlink.service.endpoints import refuse_vault_with_endpoints
 from vaultlink.service.events import (
     ContainersChanged,

@@ -1,62 +1,24 @@
-"""The web console in a real browser (issue #21, first part): Debian's chromium driven by Selenium through
-Debian's chromedriver (its path given: Selenium Manager never downloads one), headless, with background
-networking, updates and metrics off, so it talks to the console's loopback address only. A test signs in
-with an API key, creates a vault, denies public network access, approves a second principal's pending
-private endpoint connection, and signs out; screenshots are saved beside the test's files. Cookies and
-forms are checked from outside the browser too: HttpOnly, SameSite=Strict, Secure over TLS, CSRF."""
+"""The web console in a real browser (issue #21; ``tests/browser.py`` starts Debian's chromium): a test signs
+in with an API key, creates a vault, denies public network access, approves a second principal's pending
+private endpoint connection, and signs out; the OpenAPI explorer runs from local assets. Cookies and forms
+are checked from outside the browser too: HttpOnly, SameSite=Strict, Secure over TLS, CSRF on every form.
+The whole seed story is ``test_console_story.py``; keyboard, zoom and speed are ``test_console_a11y.py``."""
 
 from __future__ import annotations
-
-import shutil
-from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 from selenium import webdriver
-from selenium.webdriver.chrome.service import Service as DriverService
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
+from tests.browser import artifacts, browser, go, shot
 from tests.conftest import Server
 
-CHROMIUM, DRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
+__all__ = ["browser"]  # the fixture
 
-
-@pytest.fixture
-def browser(tmp_path: Path) -> Iterator[webdriver.Chrome]:
-    for exe in (CHROMIUM, DRIVER):
-        assert shutil.which(exe), f"{exe} is missing: scripts/install-system-deps.sh installs it"
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = CHROMIUM
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--disable-default-apps", "--metrics-recording-only", "--disable-breakpad",
-                 "--ignore-certificate-errors", f"--user-data-dir={tmp_path / 'chromium'}", "--window-size=1280,900"):
-        opts.add_argument(flag)
-    driver = webdriver.Chrome(service=DriverService(executable_path=DRIVER), options=opts)
-    driver.set_page_load_timeout(30)
-    try:
-        yield driver
-    finally:
-        driver.quit()
-
-
-def go(d: webdriver.Chrome, by: str, what: str) -> None:
-    """Click what navigates (a link, a form's button) and wait for the next page."""
-    page = d.find_element(By.TAG_NAME, "html")
-    d.find_element(by, what).click()
-    WebDriverWait(d, 15).until(EC.staleness_of(page))
-
-
-def shot(driver: webdriver.Chrome, tmp_path: Path, name: str) -> None:
-    out = tmp_path / "screenshots"
-    out.mkdir(exist_ok=True)
-    assert driver.save_screenshot(str(out / f"{name}.png"))
-
-
-def test_the_seed_story_in_the_browser(server: Server, browser: webdriver.Chrome, tmp_path: Path) -> None:
-    s, d = server, browser
+def test_sign_in_deny_approve_sign_out(server: Server, browser: webdriver.Chrome,
+                                       request: pytest.FixtureRequest) -> None:
+    s, d, tmp_path = server, browser, artifacts(request)
     # a second principal (no right to approve) asks for an endpoint to a vault made in the browser
     d.get(f"{s.url}/")
     assert d.current_url.endswith("/console/login")
@@ -119,11 +81,11 @@ def test_session_cookie_and_forms_are_safe(server: Server) -> None:
         assert page.status_code == 200 and "script-src 'none'" in page.headers["content-security-policy"]
         # a form without the session's CSRF token, or posted from another site, changes nothing
         r = c.post(f"{s.url}/console/vaults", data={"name": "forged", "region": "local-1"})
-        assert r.status_code == 200 and "CSRF" in r.text
+        assert r.status_code == 303 and "CSRF" in c.get(f"{s.url}{r.headers['location']}").text
         csrf = page.text.split('name="csrf" value="', 1)[1].split('"', 1)[0]
         r = c.post(f"{s.url}/console/vaults", data={"name": "forged", "region": "local-1", "csrf": csrf},
                    headers={"origin": "https://evil.example"})
-        assert "another site" in r.text
+        assert "another site" in c.get(f"{s.url}{r.headers['location']}").text
         assert "forged" not in [v["name"] for v in s.ok("vault", "list")]
         r = c.post(f"{s.url}/console/vaults", data={"name": "real", "region": "local-1", "csrf": csrf})
         assert r.status_code == 303 and "real" in [v["name"] for v in s.ok("vault", "list")]
@@ -131,3 +93,40 @@ def test_session_cookie_and_forms_are_safe(server: Server) -> None:
         assert anon.get(f"{s.url}/console/vaults").status_code == 303  # to the sign-in page
         css = anon.get(f"{s.url}/console/assets/console.css")
         assert css.status_code == 200 and "http" not in css.text.lower(), "no asset from elsewhere"
+
+
+def test_the_api_explorer_runs_from_local_assets(server: Server, browser: webdriver.Chrome,
+                                                 request: pytest.FixtureRequest) -> None:
+    """Swagger UI from the package's own files: its operations render, and every file the page loaded came
+    from this server (a machine without internet sees the same page)."""
+    s, d = server, browser
+    d.get(f"{s.url}/v1/docs")
+    WebDriverWait(d, 20).until(lambda drv: drv.find_elements(By.CSS_SELECTOR, ".opblock"))
+    assert len(d.find_elements(By.CSS_SELECTOR, ".opblock")) > 50
+    loaded: list[str] = d.execute_script("return performance.getEntriesByType('resource').map(r => r.name)")
+    assert loaded and all(u.startswith(s.url) for u in loaded), [u for u in loaded if not u.startswith(s.url)]
+    shot(d, artifacts(request), "api-explorer")
+    with httpx.Client(verify=s.verify, timeout=10) as c:
+        page = c.get(f"{s.url}/v1/docs")
+        assert "cdn" not in page.text.lower() and "default-src 'self'" in page.headers["content-security-policy"]
+        assert c.get(f"{s.url}/v1/docs/assets/..%2f__init__.py").status_code == 404
+        assert c.get(f"{s.url}/v1/docs/assets/index.html").status_code == 404, "only the explorer's files"
+
+
+def test_forms_without_the_sessions_token_change_nothing(server: Server) -> None:
+    """Every new form of the console checks the session's CSRF token the same way: the DNS doctor's Fix,
+    a vnet, a zone record, a restore."""
+    s = server
+    s.ok("vault", "create", "prod", "--region", "local-1")
+    with httpx.Client(verify=s.verify, timeout=10, follow_redirects=False) as c:
+        assert c.post(f"{s.url}/console/login", data={"api_key": s.owner_key}).status_code == 303
+        for path, form in (("/console/vnets", {"name": "forged", "region": "local-1",
+                                                "address_space": "127.90.0.0/16"}),
+                           ("/console/dns/zones", {"name": "forged.internal"}),
+                           ("/console/vaults/prod/dns/fix", {"key": "*"}),
+                           ("/console/endpoints/new", {"tab": "review", "go": "create", "name": "forged"})):
+            r = c.post(f"{s.url}{path}", data=form)
+            assert r.status_code in (200, 303, 403), (path, r.status_code)
+            follow = c.get(f"{s.url}{r.headers['location']}") if r.status_code == 303 else r
+            assert "CSRF" in follow.text, (path, follow.text[:300])
+    assert s.ok("vnet", "list") == [] and s.ok("dns", "zone", "list") == [] and s.ok("endpoint", "list") == []

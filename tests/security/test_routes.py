@@ -26,7 +26,20 @@ PUBLIC = {"/v1/openapi.json", "/v1/docs", "/docs/oauth2-redirect", "/v1/healthz"
 # browser to its sign-in page: tests/e2e/test_console.py checks its cookie, CSRF and same-site rules
 CONSOLE = {"/", "/console", "/console/", "/console/login", "/console/logout", "/console/assets/console.css",
            "/console/vaults", "/console/vaults/{name}", "/console/vaults/{name}/public-access",
-           "/console/vaults/{name}/connections/{endpoint}/{action}"}
+           "/console/vaults/{name}/connections/{endpoint}/{action}", "/console/endpoints/new",
+           "/console/vnets", "/console/vnets/{name}", "/console/vnets/{name}/subnets",
+           "/console/vnets/{name}/subnets/{subnet}/delete", "/console/vnets/{name}/peerings",
+           "/console/vnets/{name}/peerings/{other}/delete", "/console/dns", "/console/dns/zones",
+           "/console/dns/zones/{zone}", "/console/dns/zones/{zone}/records",
+           "/console/dns/zones/{zone}/records/{name}/{rtype}/delete", "/console/dns/zones/{zone}/links",
+           "/console/dns/zones/{zone}/links/{link}/delete", "/console/vaults/{name}/dns",
+           "/console/vaults/{name}/dns/fix", "/console/endpoints/{endpoint}/dns-config.{fmt}",
+           "/console/vaults/{name}/backup", "/console/recovery-points/{rp_id}",
+           "/console/recovery-points/{rp_id}/restore", "/console/jobs/{job_id}", "/console/audit",
+           "/console/vaults/{name}/monitoring", "/v1/docs/assets/{name}"}
+# console pages anyone may fetch: the rest need a signed-in session (test_console_routes_need_a_session)
+CONSOLE_OPEN = {"/", "/console", "/console/", "/console/login", "/console/logout", "/console/assets/console.css",
+                "/v1/docs/assets/{name}"}
 
 # (app, method, path template) -> a sample path for the unauthenticated probe
 TABLE: dict[tuple[str, str, str], str] = {
@@ -146,6 +159,7 @@ TABLE: dict[tuple[str, str, str], str] = {
     ("backup", "POST", "/jobs"): "/jobs",
     ("backup", "POST", "/jobs/{job_id}/complete"): "/jobs/j1/complete",
     ("backup", "POST", "/jobs/{job_id}/finish"): "/jobs/j1/finish",
+    ("backup", "POST", "/jobs/{job_id}/progress"): "/jobs/j1/progress",
     ("backup", "GET", "/recovery-points"): "/recovery-points",
     ("backup", "GET", "/recovery-points/{rp_id}"): "/recovery-points/rp1",
     ("backup", "POST", "/recovery-points/{rp_id}/restore-jobs"): "/recovery-points/rp1/restore-jobs",
@@ -231,3 +245,43 @@ def test_no_route_answers_without_a_credential(world: World, row: tuple[str, str
         assert code == "Unauthenticated"
         assert world.audited("Unauthenticated", source, since)
     assert world.blobs_digest() == before
+
+
+def console_rows() -> list[tuple[str, str]]:
+    """(method, path template) of every console route that needs a signed-in session."""
+    svc = build_service(Config(data_dir=Path("/nonexistent")), store=MemoryStore(), blobs=None)
+    out = []
+    for e in RouteTable(create_app(svc)).entries:
+        if e.path in CONSOLE and e.path not in CONSOLE_OPEN:
+            out += [(m, e.path) for m in sorted(e.methods or {"GET"}) if m != "HEAD"]
+    return sorted(set(out))
+
+
+def test_every_console_route_is_listed() -> None:
+    svc = build_service(Config(data_dir=Path("/nonexistent")), store=MemoryStore(), blobs=None)
+    served = {e.path for e in RouteTable(create_app(svc)).entries if e.path == "/" or e.path.startswith(
+        ("/console", "/v1/docs"))}
+    assert served - {"/v1/docs"} == CONSOLE, f"console routes not listed: {sorted(served ^ CONSOLE)}"
+
+
+@pytest.mark.parametrize("row", console_rows(), ids=[f"{m} {p}" for m, p in console_rows()])
+def test_console_routes_need_a_session(world: World, row: tuple[str, str]) -> None:
+    """Anonymous, or with a made-up session cookie: the sign-in page (a redirect), nothing served, nothing
+    changed, even with a form that would act."""
+    method, template = row
+    path = template
+    for name, sample in (("{name}", "prod"), ("{endpoint}", "pe-x"), ("{action}", "approve"), ("{subnet}", "a"),
+                         ("{other}", "app-net"), ("{zone}", "privatelink.loc1.backup.vaultlink.internal"),
+                         ("{rtype}", "A"), ("{link}", "l1"), ("{fmt}", "hosts"), ("{rp_id}", "rp1"),
+                         ("{job_id}", "j1")):
+        path = path.replace(name, sample)
+    before = world.blobs_digest()
+    vaults_before = world.s.ok("vault", "list")
+    form = b"name=evil&region=local-1&access=Enabled&key=*&go=create&vnet=app-net&subnet=a&vault=prod"
+    for cookie in ({}, {"cookie": "vl_session=forged-session-id"}):
+        headers = {**cookie, "content-type": "application/x-www-form-urlencoded"}
+        r = world.send("127.0.0.1", "127.0.0.1", headers, method, path, form if method == "POST" else None,
+                       ip="127.0.0.1")
+        assert r.status_code == 303 and r.headers["location"] == "/console/login", (path, r.status_code, r.text)
+    assert world.blobs_digest() == before
+    assert world.s.ok("vault", "list") == vaults_before

@@ -13,6 +13,7 @@ from typing import Any
 
 from vaultlink import __version__
 from vaultlink.agent.http import AgentHttp
+from vaultlink.agent.job_progress import JobProgress
 from vaultlink.agent.proxy import proxy_for
 from vaultlink.agent.remote import RemoteBlobStore, RemoteChunkIndex
 from vaultlink.agent.resolver import DnsResolver, Resolver
@@ -169,8 +170,8 @@ class Agent:
                         previous = repo.load_manifest(prev_rp["manifest"])
                     except VaultlinkError:
                         previous = None  # a damaged previous snapshot only costs the skip-unchanged shortcut
-                result = backup(roots, repo, previous, progress, hostname=self.state.hostname,
-                                parent=prev_rp["id"] if prev_rp else None)
+                result = backup(roots, repo, previous, self._reporter(job["id"], progress),
+                                hostname=self.state.hostname, parent=prev_rp["id"] if prev_rp else None)
             store: RemoteBlobStore = repo.store  # type: ignore[assignment]
             acct = store.account_of(result.name)
             done = self._call("POST", f"/jobs/{job['id']}/complete", {
@@ -187,6 +188,11 @@ class Agent:
         out = {"recovery_point": done["recovery_point"], "job": done["job"], "stats": result.stats.to_dict(),
                "retries": self.http.retries}
         return out
+
+    def _reporter(self, job_id: str, local: Callable[[Progress], None] | None) -> JobProgress:
+        """The job's progress to the service every few seconds (best effort), and to the local bar."""
+        return JobProgress(lambda p: self.http.request(self.state.backup_service, "POST", f"/jobs/{job_id}/progress",
+                                                       json={"progress": p}, retry=False), local)
 
     def _fail(self, job_id: str, exc: BaseException) -> None:
         msg = exc.message if isinstance(exc, VaultlinkError) else f"{exc.__class__.__name__}: {exc}"
@@ -237,7 +243,8 @@ class Agent:
         repo = self.open_repository(passphrase, started["storage_accounts"], started["write_account"], http=granted)
         try:
             manifest = repo.load_manifest(rp["manifest"])
-            stats = restore(manifest, repo, target, list(include) if include else None, progress)
+            stats = restore(manifest, repo, target, list(include) if include else None,
+                            self._reporter(job["id"], progress))
             out = {"files": stats.files, "dirs": stats.dirs, "symlinks": stats.symlinks, "bytes": stats.bytes,
                    "duration": round(stats.duration, 3)}
             self.http.request(self.state.backup_service, "POST", f"/jobs/{job['id']}/finish",

@@ -91,7 +91,7 @@ def create_app(svc: Service) -> FastAPI:
         version=__version__,
         description="Backups reached through private endpoints, private DNS and endpoint policies.",
         openapi_url="/v1/openapi.json",
-        docs_url="/v1/docs",
+        docs_url=None,  # the explorer is served from local assets (api/console_docs.py)
         redoc_url=None,
     )
     app.state.svc = svc
@@ -126,7 +126,8 @@ def create_app(svc: Service) -> FastAPI:
 
     for router in ROUTERS:
         app.include_router(router, prefix="/v1")
-    app.include_router(console.router)  # the web console: /, /console/…
+    for router in console.ROUTERS:  # the web console (/, /console/…) and the OpenAPI explorer (/v1/docs)
+        app.include_router(router)
     @app.get("/healthz", include_in_schema=False)
     @app.get("/v1/healthz", tags=["health"])
     def healthz() -> dict[str, Any]:

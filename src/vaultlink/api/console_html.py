@@ -8,6 +8,8 @@ from html import escape
 from typing import Any
 
 TITLE = "vaultlink"
+NAV = ('<a href="/console/vaults">Vaults</a><a href="/console/vnets">Virtual networks</a>'
+       '<a href="/console/dns">Private DNS</a><a href="/console/audit">Audit</a><a href="/v1/docs">API</a>')
 
 
 def e(value: object) -> str:
@@ -15,16 +17,18 @@ def e(value: object) -> str:
 
 
 def page(title: str, body: str, *, user: str | None = None, csrf: str = "", flash: str = "",
-         error: bool = False) -> str:
+         error: bool = False, refresh: int = 0) -> str:
+    """A whole page. ``refresh``: seconds until the browser reloads it (live pages, without script)."""
     who = (f'<span>{e(user)}</span><form method="post" action="/console/logout">{hidden(csrf)}'
            '<button type="submit">Sign out</button></form>') if user else ""
     note = f'<p class="flash{" error" if error else ""}" role="{"alert" if error else "status"}">{e(flash)}</p>' \
         if flash else ""
-    return (f'<!doctype html><html lang="en"><head><meta charset="utf-8">'
-            f'<meta name="viewport" content="width=device-width, initial-scale=1">'
+    return ('<!doctype html><html lang="en"><head><meta charset="utf-8">'
+            '<meta name="viewport" content="width=device-width, initial-scale=1">'
+            + (f'<meta http-equiv="refresh" content="{int(refresh)}">' if refresh else "") +
             f'<title>{e(title)} · {TITLE}</title><link rel="stylesheet" href="/console/assets/console.css"></head>'
             f'<body><header><a href="/console/vaults"><strong>{TITLE}</strong></a>'
-            f'<a href="/console/vaults">Vaults</a><a href="/v1/docs">API</a>{who}</header>'
+            f'<nav aria-label="Main">{NAV}</nav>{who}</header>'
             f'<main><h1>{e(title)}</h1>{note}{body}</main></body></html>')
 
 
@@ -35,7 +39,9 @@ def hidden(csrf: str) -> str:
 def table(columns: Sequence[str], rows: Iterable[Sequence[str]], caption: str = "") -> str:
     """``rows`` hold HTML already escaped (cells may be links or forms)."""
     head = "".join(f'<th scope="col">{e(c)}</th>' for c in columns)
-    body = "".join("<tr>" + "".join(f"<td>{cell}</td>" for cell in r) + "</tr>" for r in rows)
+    labels = [f' data-label="{e(c)}"' if c else "" for c in columns]  # narrow screens stack the cells
+    body = "".join("<tr>" + "".join(f"<td{labels[i] if i < len(labels) else ''}>{cell}</td>"
+                                    for i, cell in enumerate(r)) + "</tr>" for r in rows)
     cap = f"<caption>{e(caption)}</caption>" if caption else ""
     return f"<table>{cap}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
@@ -76,13 +82,23 @@ def tabs(base: str, current: str, names: Sequence[tuple[str, str]]) -> str:
     return f'<nav class="tabs" aria-label="Networking">{links}</nav>'
 
 
+def vault_nav(name: str, current: str) -> str:
+    """The vault's sections, as the portal's left-hand menu."""
+    base = f"/console/vaults/{e(name)}"
+    items = (("", "Overview and networking"), ("/dns", "DNS"), ("/backup", "Backup"),
+             ("/monitoring", "Monitoring"))
+    links = "".join(f'<a href="{base}{k}"' + (' aria-current="page"' if k == current else "") + f">{e(label)}</a>"
+                    for k, label in items)
+    return f'<nav class="sections" aria-label="Vault">{links}</nav>'
+
+
 def vault(v: dict[str, Any], conns: list[dict[str, Any]], tab: str, csrf: str) -> str:
     base = f'/console/vaults/{e(v["name"])}'
     overview = table(("Property", "Value"), [
         ("Id", e(v["id"])), ("Region", e(v["region"])), ("Public network access", e(v["public_network_access"])),
         ("Cross-region restore", e(v.get("cross_region_restore"))), ("Recovery points", e(v.get("recovery_points"))),
     ])
-    body = f"<h2>Overview</h2>{overview}<h2>Networking</h2>"
+    body = f"{vault_nav(v['name'], '')}<h2>Overview</h2>{overview}<h2>Networking</h2>"
     body += tabs(base, tab, (("public", "Public access"), ("private", "Private access")))
     if tab == "public":
         allowed = v["public_network_access"] == "Enabled"
@@ -101,6 +117,8 @@ def vault(v: dict[str, Any], conns: list[dict[str, Any]], tab: str, csrf: str) -
         rows.append((e(c["endpoint_name"]), e(c["group_id"]), f'<span class="status-{e(c["status"])}">'
                      f'{e(c["status"])}</span>', e(c.get("description")), e(c.get("requested_by")),
                      e(", ".join(c.get("ips") or [])), actions or '<span class="muted">—</span>'))
+    body += (f'<p><a class="button" href="/console/endpoints/new?vault={e(v["name"])}&amp;region='
+             f'{e(v["region"])}">+ Private endpoint</a></p>')
     body += table(("Endpoint", "Group", "Connection", "Description", "Requested by", "Addresses", "Actions"),
                   rows, f"{len(conns)} private endpoint connection(s)")
     return body

@@ -106,6 +106,17 @@ def finish_job(job_id: str, body: FinishIn, request: Request, ctx: DataContext =
     return jobs.finish_job(svc_of(request), c, job_id, body.status, body.error, body.stats)
 
 
+class ProgressIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    progress: dict[str, Any]
+
+
+@router.post("/jobs/{job_id}/progress", name="backup:StartBackupJob")
+def job_progress(job_id: str, body: ProgressIn, request: Request, ctx: DataContext = Ctx) -> dict[str, Any]:
+    c = container_for(request, ctx)
+    return jobs.report_progress(svc_of(request), c, job_id, body.progress)
+
+
 @router.get("/recovery-points", name="backup:ListRecoveryPointsByBackupVault")
 def list_recovery_points(request: Request, ctx: DataContext = Ctx) -> list[dict[str, Any]]:
     return jobs.container_recovery_points(svc_of(request), container_for(request, ctx))

@@ -80,6 +80,7 @@ def raise_problems(problems: list[Problem]) -> None:
         field=first.field,
         problems=[str(p) for p in problems],
         problem_codes=[p.error.code for p in problems],
+        problem_fields=[p.field for p in problems],
     )
 
 

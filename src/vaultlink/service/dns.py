@@ -216,7 +216,7 @@ def add_link(
     registration: bool = False,
 ) -> dict[str, Any]:
     """Link a zone to a vnet. ``registration``: the zone also holds an A record for each machine registered
-    from that vnet (its hostname, its address: ``dns_auto.registration_records``); a vnet registers into one
+    from that vnet (its hostname, its address: ``dns_registration.registration_records``); a vnet registers into one
     zone at most, as in Azure."""
     with svc.store.transaction() as txn:
         z = find_zone(txn, ref, caller.account_id)

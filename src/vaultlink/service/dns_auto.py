@@ -43,6 +43,7 @@ from vaultlink.domain.records import (
 from vaultlink.errors import VaultlinkError
 from vaultlink.ports import Txn
 from vaultlink.service.core import Service
+from vaultlink.service.dns_registration import registration_records
 from vaultlink.service.dns_zones import linked_elsewhere, new_zone_record, validate_zone
 from vaultlink.service.events import DnsChanged
 from vaultlink.service.vault_identity import grant
@@ -110,16 +111,32 @@ def wanted(
     links: dict[Key, dict[str, str]] = {}
     rec_vnet: dict[tuple[Key, str], str] = {}  # (instance, fqdn) -> vnet of the endpoint that holds it
     linked: dict[tuple[str, str], Key] = {}  # (account, zone name) x vnet -> instance, from the store
+    auto: set[tuple[str, str]] = set()  # of those, the links made for an endpoint (not by a user)
     instances: dict[tuple[str, str], list[Key]] = {}  # (account, zone name) -> its instances, default first
     for z in sorted(zones or [], key=lambda z: (z.get("parent_id") or "", z.get("created") or 0)):
         zkey: Key = (z["account_id"], z.get("parent_id") or "", z["name"])
         instances.setdefault((z["account_id"], z["name"]), []).append(zkey)
         for lk in z.get("links") or []:  # a vnet stays with the instance it is linked to (stable answers)
             linked.setdefault((z["name"], lk["vnet_id"]), zkey)
+            if lk.get("managed_by"):
+                auto.add((z["name"], lk["vnet_id"]))
     # An Approved endpoint always wins a shared name over one that carries no traffic (Pending,
     # Rejected, Disconnected): someone's unapproved endpoint must not take a vault's name away
     # from the vnets that reach it. Among equals, oldest first: the newer endpoint's IP wins.
-    ordered = [e for e in endpoints if not approved(e)] + [e for e in endpoints if approved(e)]
+    ordered = [e for e in endpoints if not approved(e)] + sorted(
+        (e for e in endpoints if approved(e)), key=lambda e: e.get("created") or 0)
+    carries = {e["id"] for e in endpoints if approved(e)}
+
+    def clash(cand: Key, eid: str, vnet_id: str, pairs: list[tuple[str, str]]) -> bool:
+        """Would endpoint ``eid`` (in ``vnet_id``) take a name from vnets that cannot reach it? (An Approved
+        endpoint takes a name from one that carries no traffic: no clash.)"""
+        return any(
+            (cand, fqdn) in rec_vnet and records[cand][fqdn][1] != eid
+            and (records[cand][fqdn][1] in carries or eid not in carries)
+            and not all(reaches(v, vnet_id) for v in links.get(cand, {}))
+            for fqdn, _ip in pairs
+        )
+
     for e in ordered:
         if not integrated(e):
             continue
@@ -128,15 +145,15 @@ def wanted(
             by_zone.setdefault(zone, []).append((fqdn, ip))
         for zone, pairs in by_zone.items():
             acct, vnet_id = e["account_id"], e["vnet_id"]
+
             key: Key | None = linked.get((zone, vnet_id))
+            if key is not None and (zone, vnet_id) in auto and clash(key, e["id"], vnet_id, pairs):
+                # linked automatically (e.g. while this endpoint was Pending), now it would take the name
+                # from vnets that cannot reach it: the vnet moves to an instance that can serve it
+                key = None
             if key is None:
                 for cand in instances.get((acct, zone), []) or [(acct, "", zone)]:
-                    clash = any(
-                        (cand, fqdn) in rec_vnet and records[cand][fqdn][1] != e["id"]
-                        and not all(reaches(v, vnet_id) for v in links.get(cand, {}))
-                        for fqdn, _ip in pairs
-                    )
-                    if not clash:
+                    if not clash(cand, e["id"], vnet_id, pairs):
                         key = cand
                         break
                 if key is None:
@@ -237,37 +254,17 @@ def _sync_zone(txn: Txn, z: DnsZoneRecord, want: dict[str, tuple[str, str]], wan
     return changes
 
 
-def host_label(hostname: object) -> str | None:
-    """A machine's hostname as one DNS label (its first label, lower-case), or None when it cannot be one."""
-    if not isinstance(hostname, str):
-        return None
-    label = hostname.split(".", 1)[0].strip().lower()
-    return label if names.is_valid_label(label) else None
-
-
-def registration_records(zones: list[DnsZoneRecord], vnets: dict[str, VnetRecord],
-                         containers: list[dict[str, Any]]) -> dict[Key, dict[str, tuple[str, str]]]:
-    """Azure's auto-registration: for every zone link with ``registration``, an A record per machine
-    registered from that vnet (``<hostname>.<zone>`` → its address, ``managed_by`` ``registration:<id>``).
-    The oldest registration of a hostname keeps the name."""
-    out: dict[Key, dict[str, tuple[str, str]]] = {}
-    for z in zones:
-        key: Key = (z["account_id"], z.get("parent_id") or "", z["name"])
-        for lk in z.get("links") or []:
-            if not lk.get("registration") or lk["vnet_id"] not in vnets:
-                continue
-            for c in sorted(containers, key=lambda c: c.get("created") or 0):
-                label = host_label(c.get("hostname"))
-                if c.get("vnet_id") != lk["vnet_id"] or label is None or not c.get("source_ip") \
-                        or c.get("status") == "SoftDeleted":
-                    continue
-                out.setdefault(key, {}).setdefault(f"{label}.{z['name']}", (str(c["source_ip"]),
-                                                                             f"registration:{c['id']}"))
-    return out
-
-
 def reconcile(svc: Service) -> dict[str, list[str]]:
-    """Bring every zone in line with the endpoints; returns {zone id: [changes]}."""
+    """Bring every zone in line with the endpoints; returns {zone id: [changes]}. A vnet that moves from one
+    zone instance to another is linked to the new one once the old link is gone: a second pass."""
+    done = _reconcile(svc)
+    if any(c.startswith("removed link") for changes in done.values() for c in changes):
+        for zid, changes in _reconcile(svc).items():
+            done.setdefault(zid, []).extend(changes)
+    return done
+
+
+def _reconcile(svc: Service) -> dict[str, list[str]]:
     domain = svc.config.domain
     done: dict[str, list[str]] = {}
     with svc.store.transaction() as txn:
@@ -322,51 +319,6 @@ def reconcile(svc: Service) -> dict[str, list[str]]:
             }
         )
     return done
-
-
-REGISTRATION = "registration:"
-
-
-def reconcile_registrations(svc: Service) -> int:
-    """Bring the machines' records (zone links with registration) in line, leaving every other record and
-    link as it is (a user's removal of an automatic link stays removed until endpoints change); returns
-    how many zones changed."""
-    changed = 0
-    with svc.store.transaction() as txn:
-        stored = find_zones(txn)
-        vnets = {v["id"]: v for v in find_vnets(txn)}
-        want = registration_records(stored, vnets, txn.find("container"))
-        for z in stored:
-            wanted_here = want.get((z["account_id"], z.get("parent_id") or "", z["name"]), {})
-            keep = [r for r in z["records"] if not str(r.get("managed_by") or "").startswith(REGISTRATION)]
-            taken = {r["name"] for r in keep}
-            records = keep + [{"name": fqdn, "type": "A", "ttl": 10, "values": [ip], "managed_by": owner}
-                              for fqdn, (ip, owner) in sorted(wanted_here.items()) if fqdn not in taken]
-            if sorted(map(str, records)) == sorted(map(str, z["records"])):
-                continue
-            z["records"], z["serial"] = records, int(z.get("serial", 1)) + 1
-            txn.update("dns_zone", z["id"], z)
-            changed += 1
-    return changed
-
-
-class RegistrationRecords:
-    """``ContainersChanged`` / ``RegistrationLinksChanged``: the machines' records only, then ``DnsChanged``."""
-
-    def __init__(self, svc: Service, lock: threading.Lock) -> None:
-        self.svc, self.lock = svc, lock
-
-    def __call__(self, _event: object) -> None:
-        if self.svc.remote:
-            return
-        try:
-            with self.lock:
-                changed = reconcile_registrations(self.svc)
-        except Exception:
-            log.exception("dns: machine registration records failed")
-            return
-        if changed:
-            self.svc.fire(DnsChanged())
 
 
 class AutoRecords:

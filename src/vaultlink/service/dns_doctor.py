@@ -49,7 +49,8 @@ def doctor(svc: Service, caller: Caller, vault_ref: str) -> dict[str, Any]:
     def add(key: tuple[str, ...], base: dict[str, Any], problem: str, message: str, fix: str, **more: Any) -> None:
         if key not in seen:
             seen.add(key)
-            problems.append({**base, **more, "problem": problem, "message": message, "fix": fix})
+            problems.append({**base, **more, "problem": problem, "message": message, "fix": fix,
+                             "key": "|".join(key)})
 
     with svc.store.transaction() as txn:
         vault = find_vault(txn, vault_ref, caller.account_id)
@@ -74,7 +75,8 @@ def doctor(svc: Service, caller: Caller, vault_ref: str) -> dict[str, Any]:
                            "for vnets that cannot reach this endpoint: VMs in {vname} get the public address")
                     add(("link", zone, vnet["id"]), base, "link-missing", msg.replace("{vname}", vname),
                         f"vaultlink dns zone create {zone} --resource-group {group} && vaultlink dns link add "
-                        f"{group}:{zone} --vnet {vname} && vaultlink dns record set {group}:{zone} {rel} A {ip}")
+                        f"{group}:{zone} --vnet {vname} && vaultlink dns record set {group}:{zone} {rel} A {ip}",
+                        resource_group=group, fqdn=fqdn, ip=ip)
                     continue
                 if target is None:
                     if mine is None:
@@ -110,13 +112,14 @@ def doctor(svc: Service, caller: Caller, vault_ref: str) -> dict[str, Any]:
                         f"vaultlink dns record delete {zone} {rel} CNAME && {fix}",
                         fqdn=fqdn,
                         ip=ip,
+                        zone_ref=zref,
                     )
                 elif a is None:
                     msg = f"zone {zone} has no A record for {fqdn} (the endpoint's IP is {ip})"
-                    add(("record", zone, fqdn), base, "record-missing", msg, fix, fqdn=fqdn, ip=ip)
+                    add(("record", zone, fqdn), base, "record-missing", msg, fix, fqdn=fqdn, ip=ip, zone_ref=zref)
                 elif ip not in a["values"]:
                     msg = f"{fqdn} answers {', '.join(a['values'])}, not the endpoint's IP {ip}"
-                    add(("record", zone, fqdn), base, "record-wrong", msg, fix, fqdn=fqdn, ip=ip)
+                    add(("record", zone, fqdn), base, "record-wrong", msg, fix, fqdn=fqdn, ip=ip, zone_ref=zref)
                 for pid in vnet.get("peerings") or []:
                     peer = read_vnet(txn, pid)
                     if peer is None or _linked_zone(txn, zone, pid) is not None:
@@ -140,7 +143,8 @@ def doctor(svc: Service, caller: Caller, vault_ref: str) -> dict[str, Any]:
                     {"endpoint": e["name"], "endpoint_id": e["id"], "vnet": vname}, "identity-role-missing",
                     f"the vault's managed identity lacks {m['permission']} on {m['scope']}: when the vault grows, "
                     f"endpoint {e['name']} gets no IPs or DNS records for the new storage account",
-                    m["fix"], permission=m["permission"], scope=m["scope"])
+                    m["fix"], permission=m["permission"], scope=m["scope"],
+                    principal=m["principal"])
     return {
         "vault": vault["name"],
         "vault_id": vault["id"],

@@ -125,6 +125,7 @@ def missing_rights(txn: Txn, vault: VaultRecord, e: EndpointRecord) -> list[dict
             out.append({
                 "permission": perm,
                 "scope": str(scope),
+                "principal": ident.arn.rsplit('/', 1)[-1],
                 "fix": f"vaultlink role assign {ident.arn.rsplit('/', 1)[-1]} '{IDENTITY_ROLE}' --scope {scope}",
             })
     return out

@@ -287,6 +287,26 @@ def finish_job(svc: Service, container: ContainerRecord, job_id: str, status: st
         return job
 
 
+PROGRESS_KEYS = ("files_total", "bytes_total", "files_done", "bytes_done", "bytes_new", "elapsed")
+
+
+def report_progress(svc: Service, container: ContainerRecord, job_id: str, progress: Any) -> dict[str, Any]:
+    """A running job's progress, as its agent last reported it (the console shows it live)."""
+    if not isinstance(progress, dict):
+        raise InvalidInput("progress must be an object.", field="progress")
+    clean: dict[str, Any] = {}
+    for k in PROGRESS_KEYS:
+        v = progress.get(k)
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v < 2**63:
+            raise InvalidInput(f"progress.{k} must be a number from 0.", field="progress")
+        clean[k] = v
+    with svc.store.transaction() as txn:
+        job = _own_job(txn, container, job_id)
+        job["progress"] = {**clean, "updated": svc.clock.now()}
+        txn.update("job", job_id, job)
+        return {"job": job_id, "progress": job["progress"]}
+
+
 def listed_point(rp: dict[str, Any]) -> dict[str, Any]:
     """A recovery point as listings show it: its pack list (thousands of names for a large machine) counted,
     not spelled out (``show`` has it)."""

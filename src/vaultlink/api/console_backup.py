@@ -1,0 +1,87 @@
+"""Backup in the console: a vault's recovery points (a page at a time, newest first), jobs with live progress
+(the page reloads itself while one runs), protected items, machines, plans and retention; a point's page
+with Restore onto any machine of the vault (the API's ``recovery-point restore``); a job's page."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from vaultlink.api import console_html_backup as B
+from vaultlink.api.calls import service_of
+from vaultlink.api.console_kit import Ctx, back, session, show, submit
+from vaultlink.service import plans, retention, retention_items, vaults
+from vaultlink.service.dataplane import grants, manage
+
+router = APIRouter(include_in_schema=False)
+RECENT_JOBS = 20
+LIVE_SECONDS = 2
+
+
+def running(jobs: list[dict[str, Any]]) -> bool:
+    return any(j.get("status") in ("InProgress", "Created") for j in jobs)
+
+
+@router.get("/console/vaults/{name}/backup", name="console.vault.backup")
+def backup_page(request: Request, name: str, page: int = 0) -> Response:
+    def build(ctx: Ctx) -> tuple[str, int]:
+        svc = ctx.svc
+        points = ctx.run("recovery.list", lambda c: manage.list_recovery_points(svc, c, name), target=name,
+                         vault=name)
+        points.reverse()
+        at = max(0, min(page, max(len(points) - 1, 0) // B.POINTS_PER_PAGE))
+        shown = points[at * B.POINTS_PER_PAGE:(at + 1) * B.POINTS_PER_PAGE]
+        jobs = ctx.run("job.list", lambda c: manage.list_jobs(svc, c, name), target=name, vault=name)
+        jobs = sorted(jobs, key=lambda j: j.get("start") or 0, reverse=True)[:RECENT_JOBS]
+        containers = ctx.run("container.list", lambda c: manage.list_containers(svc, c, name), target=name,
+                             vault=name)
+        items = ctx.run("item.list", lambda c: retention_items.list_items(svc, c, name), target=name, vault=name)
+        lock = ctx.run("vault.lock.show", lambda c: retention.get_lock(svc, c, name), target=name, vault=name)
+        vault_id = ctx.run("vault.show", lambda c: vaults.get_vault(svc, c, name), target=name)["id"]
+        rules = [(p["name"], r) for p in ctx.run("plan.list", lambda c: plans.list_plans(svc, c))
+                 for r in p.get("rules") or [] if r.get("vault") == vault_id]
+        body = B.backup(name, shown, len(points), at, jobs, containers, items, rules, lock)
+        return body, LIVE_SECONDS if running(jobs) else 0
+
+    return show(request, f"Vault {name}: Backup", build)
+
+
+def _point(request: Request, rp_id: str) -> Response:
+    def build(ctx: Ctx) -> str:
+        rp = ctx.run("recovery.show", lambda c: manage.get_recovery_point(ctx.svc, c, rp_id), target=rp_id)
+        containers = ctx.run("container.list", lambda c: manage.list_containers(ctx.svc, c, rp["vault_id"]),
+                             target=rp["vault_id"])
+        return B.point(rp, containers, ctx.csrf)
+
+    return show(request, f"Recovery point {rp_id}", build)
+
+
+@router.get("/console/recovery-points/{rp_id}", name="console.recovery_point")
+def point_page(request: Request, rp_id: str) -> Response:
+    return _point(request, rp_id)
+
+
+@router.post("/console/recovery-points/{rp_id}/restore", name="console.recovery.restore")
+async def restore(request: Request, rp_id: str) -> Response:
+    svc = service_of(request)
+    got = await submit(request, "recovery.restore", lambda c, f: grants.start_restore_onto(
+        svc, c, rp_id, f.get("container", ""), f.get("target", "").strip()), rp_id)
+    if isinstance(got, Response):
+        return got
+    result, err, _f = got
+    s = session(request)
+    if err and s is not None:
+        s.flash = (err, True)
+    return back(f"/console/recovery-points/{rp_id}" if err else f"/console/jobs/{result['id']}")
+
+
+@router.get("/console/jobs/{job_id}", name="console.job")
+def job_page(request: Request, job_id: str) -> Response:
+    def build(ctx: Ctx) -> tuple[str, int]:
+        j = ctx.run("job.show", lambda c: manage.get_job(ctx.svc, c, job_id), target=job_id)
+        vault = f'<p><a href="/console/vaults/{B.e(j.get("vault_name") or j["vault_id"])}/backup">Back to the vault'
+        return B.job(j) + vault + "</a></p>", LIVE_SECONDS if running([j]) else 0
+
+    return show(request, f"Job {job_id}", build)
