@@ -70,8 +70,15 @@ for _ in $(seq 60); do "${c[@]}" mon stat >/dev/null 2>&1 && break; sleep 0.5; d
 # one OSD in RAM
 uuid="$(python3 -c 'import uuid; print(uuid.uuid4())')"
 id="$("${c[@]}" osd new "$uuid")"
-ceph-osd -c "$conf" -i "$id" --mkfs --osd-uuid "$uuid" >/dev/null 2>&1
-ceph-osd -c "$conf" -i "$id" >>"$dir/log/daemons.out" 2>&1
+ceph-osd -c "$conf" -i "$id" --mkfs --osd-uuid "$uuid" >>"$dir/log/daemons.out" 2>&1
+# on a loaded machine the OSD's first command to the monitor may go out before it has the monitor's map
+# (the monitor refuses it: "wrong fsid") and the OSD exits: start it again, a bounded number of times
+for attempt in 1 2 3 4; do
+  ceph-osd -c "$conf" -i "$id" >>"$dir/log/daemons.out" 2>&1 && break
+  [ "$attempt" = 4 ] && { echo "ceph-osd did not start (logs: $dir/log)" >&2; exit 1; }
+  echo "ceph-osd did not start (attempt $attempt); again" >>"$dir/log/daemons.out"
+  sleep 1
+done
 for _ in $(seq 120); do "${c[@]}" osd stat 2>/dev/null | grep -q "1 up" && break; sleep 0.5; done
 # the gateway, and an S3 user
 mkdir -p "$dir/rgw"

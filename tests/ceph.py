@@ -30,7 +30,7 @@ def ceph_rgw() -> Iterator[Rgw]:
     root = tempfile.mkdtemp(prefix="vaultlink-ceph-")
     env = {**os.environ, "VAULTLINK_CEPH_DIR": f"{root}/cluster"}
     try:
-        for _attempt in range(2):  # a port taken between its choice and its bind: once more, new ports
+        for _attempt in range(3):  # a port taken between its choice and its bind: again, new ports
             # one cluster starts at a time on this machine (the test workers each start one)
             with open(Path(tempfile.gettempdir()) / "vaultlink-ceph-start.lock", "w") as lock:
                 fcntl.flock(lock, fcntl.LOCK_EX)

@@ -139,17 +139,20 @@ class Postgres:
         self.agent.resolver.forget(host)
         return f"{dsn} hostaddr={self.agent.resolver.resolve(host)}"
 
-    def _node(self) -> tuple[str, str]:
-        """(dsn with its address, role) of the node to back up from: the first in the protection's role."""
+    def _node(self) -> tuple[str, str, str | None]:
+        """(dsn with its address, role, the WAL segment it writes now) of the node to back up from: the first
+        in the protection's role. A base backup that starts after that segment needs nothing older (what the
+        service's WAL retention keeps from); None on a standby, or if it cannot tell: then all is kept."""
         w = self._workload()
         want = w.get("from", "primary")
         seen: list[str] = []
         for dsn in [w["dsn"], *[n for n in w.get("nodes", "").split("\n") if n]]:
             addressed = self._addressed(dsn)
             p = subprocess.run([pg_tool("psql"), "-d", addressed, "-AtqF", " ", "-c",
-                                "SELECT pg_is_in_recovery(), current_setting('archive_mode')"],
+                                "SELECT pg_is_in_recovery(), current_setting('archive_mode'), CASE WHEN "
+                                "pg_is_in_recovery() THEN '-' ELSE pg_walfile_name(pg_current_wal_lsn()) END"],
                                capture_output=True, text=True, timeout=30)
-            recovery, _, archive_mode = p.stdout.strip().partition(" ")
+            recovery, archive_mode, segment = [*p.stdout.strip().split(" "), "", "", ""][:3]
             role = {"t": "standby", "f": "primary"}.get(recovery, "unreachable")
             if role == want:
                 if archive_mode == "off":  # a base backup without its WAL restores to nothing consistent
@@ -157,28 +160,19 @@ class Postgres:
                         f"{self.name}: archive_mode is off, so the WAL a base backup needs is not archived: set "
                         "archive_mode = on and the archive_command `vaultlink agent protect postgres` printed, "
                         "restart PostgreSQL, then back up.", field="archive_mode")
-                return addressed, role
+                return addressed, role, segment if re.fullmatch(r"[0-9A-F]{24}", segment) else None
             where = dict(p.split("=", 1) for p in shlex.split(addressed) if "=" in p)
             seen.append(f"{where.get('hostaddr') or where.get('host') or dsn}: {role}")
         raise ServiceUnavailable(f"no {want} among the nodes of {self.name} ({'; '.join(seen)}); protect it "
                                  f"with --from {'standby' if want == 'primary' else 'primary'}, or add the node.")
 
     # --- base backups ------------------------------------------------------------------------------------
-    @staticmethod
-    def _current_segment(dsn: str) -> str | None:
-        """The WAL segment the primary writes now: a base backup that starts after this needs nothing older
-        (what the service's WAL retention keeps from). None if it cannot tell: then everything is kept."""
-        p = subprocess.run([pg_tool("psql"), "-d", dsn, "-Atqc", "SELECT pg_walfile_name(pg_current_wal_lsn())"],
-                           capture_output=True, text=True, timeout=30)
-        seg = p.stdout.strip()
-        return seg if p.returncode == 0 and re.fullmatch(r"[0-9A-F]{24}", seg) else None
-
     def base_backup(self, passphrase: str, state_dir: Path | None) -> dict[str, Any]:
-        dsn, role = self._node()
+        self.agent.prepare(passphrase)  # the repository unlocks while the node is asked and checkpoints
+        dsn, role, wal_from = self._node()
         argv = [pg_tool("pg_basebackup"), "-d", dsn, "-D", "-", "-F", "t", "-X", "none", "-c", "fast",
                 "--no-manifest"]
 
-        wal_from = self._current_segment(dsn) if role == "primary" else None
         # started first: its checkpoint runs while the job starts and the repository opens (the pipe holds
         # 1 MiB meanwhile); a stderr file, not a pipe, so a chatty pg_basebackup can never block on it
         err_file = tempfile.TemporaryFile()  # noqa: SIM115 - closed below, after the job

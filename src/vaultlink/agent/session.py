@@ -6,8 +6,10 @@ import contextlib
 import json
 import os
 import socket
+import threading
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
@@ -90,9 +92,43 @@ class Agent:
         self.http = AgentHttp(self.resolver, state.api_port, state.source_ip, state.credential, retry_for=retry_for,
                               domain=state.domain, vault_name=state.vault_name, ca_pem=state.ca_pem,
                               proxy=self.proxy)
+        self._opening: tuple[list[str], str | None, Future[Repository]] | None = None
 
     def close(self) -> None:
+        self._discard_prepared()
         self.http.close()
+
+    def prepare(self, passphrase: str) -> None:
+        """Start unlocking the repository (its key's KDF, the chunk index) in a thread of its own, so it
+        overlaps what comes before a backup's data: the job's start, a database's checkpoint."""
+        if self._opening is None:
+            accounts, write = list(self.state.storage_accounts), self.state.write_account
+            fut: Future[Repository] = Future()
+
+            def run() -> None:
+                try:
+                    fut.set_result(self.open_repository(passphrase, accounts, write))
+                except BaseException as exc:  # handed to whoever takes the repository
+                    fut.set_exception(exc)
+
+            threading.Thread(target=run, name="vaultlink-unlock", daemon=True).start()
+            self._opening = (accounts, write, fut)
+
+    def _take_repository(self, passphrase: str, accounts: list[str], write: str | None) -> Repository:
+        """The prepared repository when it was opened for these storage accounts, else one opened now."""
+        got, self._opening = self._opening, None
+        if got is not None and (got[0], got[1]) == (list(accounts), write):
+            return got[2].result()
+        if got is not None:
+            self._opening = got
+            self._discard_prepared()
+        return self.open_repository(passphrase, accounts, write)
+
+    def _discard_prepared(self) -> None:
+        got, self._opening = self._opening, None
+        if got is not None:
+            with contextlib.suppress(BaseException):
+                got[2].result().close()
 
     def _call(self, method: str, path: str, body: Any = None) -> Any:
         return self.http.json(self.state.backup_service, method, path, body)
@@ -155,10 +191,19 @@ class Agent:
                 registered: dict[str, Any] | None = None) -> dict[str, Any]:
         """One backup job: ``engine(repo, parent point id)`` makes the snapshot (default: the files of
         ``roots``; a workload streams its own)."""
-        started = self._call("POST", "/jobs", {"paths": roots, "job_id": job_id})
+        self.prepare(passphrase)  # the unlock overlaps the job's start
+        try:
+            started = self._call("POST", "/jobs", {"paths": roots, "job_id": job_id})
+        except BaseException:
+            self._discard_prepared()
+            raise
         job = started["job"]
         self._remember_accounts(started["storage_accounts"], started["write_account"], state_dir)
-        repo = self.open_repository(passphrase, started["storage_accounts"], started["write_account"])
+        try:
+            repo = self._take_repository(passphrase, started["storage_accounts"], started["write_account"])
+        except BaseException as exc:
+            self._fail(job["id"], exc)
+            raise
         try:
             prev_rp = started.get("recovery_point")
             if engine is not None:
