@@ -6,10 +6,8 @@ import contextlib
 import json
 import os
 import socket
-import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +18,7 @@ from vaultlink.agent.proxy import proxy_for
 from vaultlink.agent.remote import RemoteBlobStore, RemoteChunkIndex
 from vaultlink.agent.resolver import DnsResolver, Resolver
 from vaultlink.agent.state import AgentState, exclusive, save_state, try_load_state
+from vaultlink.agent.unlock import Unlocking
 from vaultlink.data import BackupResult, Progress, Repository, backup, check, restore
 from vaultlink.data.formats import Manifest
 from vaultlink.data.repository import KEY_NAME
@@ -92,43 +91,24 @@ class Agent:
         self.http = AgentHttp(self.resolver, state.api_port, state.source_ip, state.credential, retry_for=retry_for,
                               domain=state.domain, vault_name=state.vault_name, ca_pem=state.ca_pem,
                               proxy=self.proxy)
-        self._opening: tuple[list[str], str | None, Future[Repository]] | None = None
+        self._unlocking = Unlocking()
 
     def close(self) -> None:
         self._discard_prepared()
         self.http.close()
 
     def prepare(self, passphrase: str) -> None:
-        """Start unlocking the repository (its key's KDF, the chunk index) in a thread of its own, so it
-        overlaps what comes before a backup's data: the job's start, a database's checkpoint."""
-        if self._opening is None:
-            accounts, write = list(self.state.storage_accounts), self.state.write_account
-            fut: Future[Repository] = Future()
-
-            def run() -> None:
-                try:
-                    fut.set_result(self.open_repository(passphrase, accounts, write))
-                except BaseException as exc:  # handed to whoever takes the repository
-                    fut.set_exception(exc)
-
-            threading.Thread(target=run, name="vaultlink-unlock", daemon=True).start()
-            self._opening = (accounts, write, fut)
+        """Start unlocking the repository in a thread of its own (``agent/unlock.py``), so it overlaps what
+        comes before a backup's or a restore's data: the job's start, a database's checkpoint."""
+        accounts, write = list(self.state.storage_accounts), self.state.write_account
+        self._unlocking.start(accounts, write, lambda: self.open_repository(passphrase, accounts, write))
 
     def _take_repository(self, passphrase: str, accounts: list[str], write: str | None) -> Repository:
         """The prepared repository when it was opened for these storage accounts, else one opened now."""
-        got, self._opening = self._opening, None
-        if got is not None and (got[0], got[1]) == (list(accounts), write):
-            return got[2].result()
-        if got is not None:
-            self._opening = got
-            self._discard_prepared()
-        return self.open_repository(passphrase, accounts, write)
+        return self._unlocking.take(accounts, write) or self.open_repository(passphrase, accounts, write)
 
     def _discard_prepared(self) -> None:
-        got, self._opening = self._opening, None
-        if got is not None:
-            with contextlib.suppress(BaseException):
-                got[2].result().close()
+        self._unlocking.discard()
 
     def _call(self, method: str, path: str, body: Any = None) -> Any:
         return self.http.json(self.state.backup_service, method, path, body)
@@ -282,10 +262,22 @@ class Agent:
                  progress: Callable[[Progress], None] | None, job_id: str | None,
                  granted: AgentHttp | None) -> dict[str, Any]:
         source = granted or self.http
-        rp = source.json(self.state.backup_service, "GET", f"/recovery-points/{rp_id}")
-        started = self._call("POST", f"/recovery-points/{rp_id}/restore-jobs", {"job_id": job_id})
+        if granted is None:
+            self.prepare(passphrase)  # the unlock overlaps the point's lookup and the job's start
+        try:
+            rp = source.json(self.state.backup_service, "GET", f"/recovery-points/{rp_id}")
+            started = self._call("POST", f"/recovery-points/{rp_id}/restore-jobs", {"job_id": job_id})
+        except BaseException:
+            self._discard_prepared()
+            raise
         job = started["job"]
-        repo = self.open_repository(passphrase, started["storage_accounts"], started["write_account"], http=granted)
+        try:
+            repo = (self.open_repository(passphrase, started["storage_accounts"], started["write_account"],
+                                         http=granted) if granted is not None else
+                    self._take_repository(passphrase, started["storage_accounts"], started["write_account"]))
+        except BaseException as exc:
+            self._fail(job["id"], exc)
+            raise
         try:
             manifest = repo.load_manifest(rp["manifest"])
             stats = restore(manifest, repo, target, list(include) if include else None,
