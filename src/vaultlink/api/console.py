@@ -37,7 +37,6 @@ from vaultlink.api.console_kit import (
     session,
     sessions_of,
     show,
-    submit,
 )
 from vaultlink.errors import VaultlinkError
 from vaultlink.service import connections, vaults
@@ -110,15 +109,9 @@ def _vaults(request: Request, flash: str = "", error: bool = False) -> Response:
 @router.post("/console/vaults", name="console.vault.create")
 async def create_vault(request: Request) -> Response:
     svc = service_of(request)
-    got = await submit(request, "vault.create", lambda c, f: vaults.create_vault(
-        svc, c, f.get("name", ""), f.get("region", "")))
-    if isinstance(got, Response):
-        return got
-    v, err, _f = got
-    s = session(request)
-    if err and s is not None:
-        s.flash = (err, True)
-    return back("/console/vaults") if err else back(f"/console/vaults/{v['name']}?tab=public")
+    return await act(request, "vault.create", lambda c, f: vaults.create_vault(
+        svc, c, f.get("name", ""), f.get("region", "")), "/console/vaults", lambda v: f"Vault {v['name']} created.",
+        then=lambda v: f"/console/vaults/{v['name']}?tab=public")
 
 
 @router.get("/console/vaults/{name}", name="console.vault")

@@ -11,7 +11,7 @@ from fastapi.responses import Response
 
 from vaultlink.api import console_html_backup as B
 from vaultlink.api.calls import service_of
-from vaultlink.api.console_kit import Ctx, back, session, show, submit
+from vaultlink.api.console_kit import Ctx, act, show
 from vaultlink.service import plans, retention, retention_items, vaults
 from vaultlink.service.dataplane import grants, manage
 
@@ -66,15 +66,9 @@ def point_page(request: Request, rp_id: str) -> Response:
 @router.post("/console/recovery-points/{rp_id}/restore", name="console.recovery.restore")
 async def restore(request: Request, rp_id: str) -> Response:
     svc = service_of(request)
-    got = await submit(request, "recovery.restore", lambda c, f: grants.start_restore_onto(
-        svc, c, rp_id, f.get("container", ""), f.get("target", "").strip()), rp_id)
-    if isinstance(got, Response):
-        return got
-    result, err, _f = got
-    s = session(request)
-    if err and s is not None:
-        s.flash = (err, True)
-    return back(f"/console/recovery-points/{rp_id}" if err else f"/console/jobs/{result['id']}")
+    return await act(request, "recovery.restore", lambda c, f: grants.start_restore_onto(
+        svc, c, rp_id, f.get("container", ""), f.get("target", "").strip()), f"/console/recovery-points/{rp_id}",
+        lambda j: f"Restore job {j['id']} queued for its machine.", rp_id, then=lambda j: f"/console/jobs/{j['id']}")
 
 
 @router.get("/console/jobs/{job_id}", name="console.job")

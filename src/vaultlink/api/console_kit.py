@@ -202,9 +202,10 @@ async def submit(request: Request, action: str, run: Callable[[Caller, dict[str,
 
 async def act(request: Request, action: str, run: Callable[[Caller, dict[str, str]], Any], to: str,
               done: str | Callable[[Any], str], target: Callable[[dict[str, str]], str | None] | str | None = None,
-              vault: str | None = None) -> Response:
-    """A form's action, then a redirect to the page ``to`` (so a reload never repeats it) that shows, once,
-    what happened: ``done`` (or the result made into words by it), or the refusal's message as an error."""
+              vault: str | None = None, then: Callable[[Any], str] | None = None) -> Response:
+    """A form's action, then a redirect (so a reload never repeats it) to the page ``to`` (after a success,
+    ``then(result)`` when given) that shows, once, what happened: ``done`` (or the result made into words by
+    it), or the refusal's message as an error."""
     got = await submit(request, action, run, target, vault)
     if isinstance(got, Response):
         return got
@@ -212,4 +213,4 @@ async def act(request: Request, action: str, run: Callable[[Caller, dict[str, st
     s = session(request)
     if s is not None:
         s.flash = (err, True) if err else (done(result) if callable(done) else done, False)
-    return back(to)
+    return back(then(result) if then is not None and not err else to)
