@@ -220,3 +220,8 @@ def test_bad_input_in_the_wizard_shows_the_clis_message_on_its_tab(
         assert expected in alerts(d), (what, expected, alerts(d))
         shot(d, out, f"{i + 1}-{what.replace(' ', '-')}")
     assert sorted(e["name"] for e in s.ok("endpoint", "list")) == made, "nothing was created"
+    # each refusal that stopped the wizard is audited with its code, as the CLI's own dry run of the same
+    # input is: two of each; the fields of tabs not reached yet cost no audited refusal
+    refused = s.ok("audit", "list", "--action", "endpoint.validate", "--decision", "denied")
+    codes = sorted(ev["code"] for ev in refused)
+    assert codes == sorted(["RegionMismatch", "SubnetFull", "VaultHasProtectionHistory"] * 2), codes

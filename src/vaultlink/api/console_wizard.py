@@ -5,6 +5,7 @@ shown, with the CLI's message and code, on the tab whose field it names. Create 
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -39,6 +40,10 @@ def problems_by_tab(err: VaultlinkError) -> dict[str, list[str]]:
         msg = text[len(prefix):] if text.startswith(prefix) else err.message
         out.setdefault(W.tab_of(field), []).append(f"{code}: {msg}")
     return out
+
+
+def _refuse(err: VaultlinkError) -> Any:
+    raise err
 
 
 def _choices(ctx: Ctx) -> dict[str, list[tuple[str, str]]]:
@@ -87,17 +92,22 @@ async def wizard_step(request: Request) -> Response:
         return _render(ctx, go, f, [])
     svc, body = ctx.svc, body_of(f)
     try:
-        preview = ctx.run("endpoint.validate", lambda c: endpoints.create_endpoint(svc, c, body, dry_run=True),
-                          target=body["name"] or None, vault=body["vault"])
+        # the dry run of `endpoint create --dry-run`; audited when it reaches Review + create or stops the
+        # user on a tab (not for the fields of tabs not filled in yet, which the next step asks for)
+        preview = endpoints.create_endpoint(svc, ctx.caller, body, dry_run=True)
+        if go in ("review", "create"):
+            ctx.run("endpoint.validate", lambda c: preview, target=body["name"] or None, vault=body["vault"])
     except VaultlinkError as err:
         by_tab = problems_by_tab(err)
         stop = W.ORDER.index("review") if go == "create" else W.ORDER.index(go)
-        for tab in W.ORDER[:stop + 1]:
-            if tab in by_tab and (tab != go or go == "review"):
-                return _render(ctx, tab, f, by_tab[tab])
-        if go != "create":
+        shown = next((tab for tab in W.ORDER[:stop + 1] if tab in by_tab and (tab != go or go == "review")),
+                     "review" if go == "create" else None)
+        if shown is None:
             return _render(ctx, go, f, [])
-        return _render(ctx, "review", f, [p for ps in by_tab.values() for p in ps])
+        with contextlib.suppress(VaultlinkError):
+            ctx.run("endpoint.validate", lambda c, e=err: _refuse(e), target=body["name"] or None,  # type: ignore[misc]
+                    vault=body["vault"])
+        return _render(ctx, shown, f, by_tab.get(shown) or [p for ps in by_tab.values() for p in ps])
     if go != "create":
         return _render(ctx, go, f, [], preview)
     try:
