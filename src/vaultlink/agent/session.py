@@ -94,7 +94,7 @@ class Agent:
         self._unlocking = Unlocking()
 
     def close(self) -> None:
-        self._discard_prepared()
+        self._unlocking.discard()
         self.http.close()
 
     def prepare(self, passphrase: str) -> None:
@@ -106,9 +106,6 @@ class Agent:
     def _take_repository(self, passphrase: str, accounts: list[str], write: str | None) -> Repository:
         """The prepared repository when it was opened for these storage accounts, else one opened now."""
         return self._unlocking.take(accounts, write) or self.open_repository(passphrase, accounts, write)
-
-    def _discard_prepared(self) -> None:
-        self._unlocking.discard()
 
     def _call(self, method: str, path: str, body: Any = None) -> Any:
         return self.http.json(self.state.backup_service, method, path, body)
@@ -175,7 +172,7 @@ class Agent:
         try:
             started = self._call("POST", "/jobs", {"paths": roots, "job_id": job_id})
         except BaseException:
-            self._discard_prepared()
+            self._unlocking.discard()
             raise
         job = started["job"]
         self._remember_accounts(started["storage_accounts"], started["write_account"], state_dir)
@@ -268,7 +265,7 @@ class Agent:
             rp = source.json(self.state.backup_service, "GET", f"/recovery-points/{rp_id}")
             started = self._call("POST", f"/recovery-points/{rp_id}/restore-jobs", {"job_id": job_id})
         except BaseException:
-            self._discard_prepared()
+            self._unlocking.discard()
             raise
         job = started["job"]
         try:

@@ -95,15 +95,11 @@ async def logout(request: Request) -> Response:
 
 @router.get("/console/vaults", name="console.vaults")
 def vaults_page(request: Request) -> Response:
-    return _vaults(request)
-
-
-def _vaults(request: Request, flash: str = "", error: bool = False) -> Response:
     def build(ctx: Ctx) -> str:
         items = ctx.run("vault.list", lambda c: vaults.list_vaults(ctx.svc, c))
         return H.vaults(items, list(ctx.svc.catalog.regions), ctx.csrf)
 
-    return show(request, "Vaults", build, flash, error)
+    return show(request, "Vaults", build)
 
 
 @router.post("/console/vaults", name="console.vault.create")
@@ -116,10 +112,6 @@ async def create_vault(request: Request) -> Response:
 
 @router.get("/console/vaults/{name}", name="console.vault")
 def vault_page(request: Request, name: str, tab: str = "public") -> Response:
-    return _vault(request, name, tab)
-
-
-def _vault(request: Request, name: str, tab: str, flash: str = "", error: bool = False) -> Response:
     tab = "private" if tab == "private" else "public"
 
     def build(ctx: Ctx) -> str:
@@ -129,7 +121,7 @@ def _vault(request: Request, name: str, tab: str, flash: str = "", error: bool =
             target=name) if tab == "private" else []
         return H.vault(v, conns, tab, ctx.csrf)
 
-    return show(request, f"Vault {name}", build, flash, error)
+    return show(request, f"Vault {name}", build)
 
 
 @router.post("/console/vaults/{name}/public-access", name="console.vault.public_access")

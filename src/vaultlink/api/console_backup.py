@@ -48,7 +48,8 @@ def backup_page(request: Request, name: str, page: int = 0) -> Response:
     return show(request, f"Vault {name}: Backup", build)
 
 
-def _point(request: Request, rp_id: str) -> Response:
+@router.get("/console/recovery-points/{rp_id}", name="console.recovery_point")
+def point_page(request: Request, rp_id: str) -> Response:
     def build(ctx: Ctx) -> str:
         rp = ctx.run("recovery.show", lambda c: manage.get_recovery_point(ctx.svc, c, rp_id), target=rp_id)
         containers = ctx.run("container.list", lambda c: manage.list_containers(ctx.svc, c, rp["vault_id"]),
@@ -56,11 +57,6 @@ def _point(request: Request, rp_id: str) -> Response:
         return B.point(rp, containers, ctx.csrf)
 
     return show(request, f"Recovery point {rp_id}", build)
-
-
-@router.get("/console/recovery-points/{rp_id}", name="console.recovery_point")
-def point_page(request: Request, rp_id: str) -> Response:
-    return _point(request, rp_id)
 
 
 @router.post("/console/recovery-points/{rp_id}/restore", name="console.recovery.restore")

@@ -19,16 +19,12 @@ from vaultlink.service import dns, dns_doctor, dns_explain, dns_fix, endpoints
 router = APIRouter(include_in_schema=False)
 
 
-def _zones(request: Request, flash: str = "", error: bool = False) -> Response:
+@router.get("/console/dns", name="console.dns")
+def zones_page(request: Request) -> Response:
     def build(ctx: Ctx) -> str:
         return N.zones(ctx.run("dns.zone.list", lambda c: dns.list_zones(ctx.svc, c)), ctx.csrf)
 
-    return show(request, "Private DNS zones", build, flash, error)
-
-
-@router.get("/console/dns", name="console.dns")
-def zones_page(request: Request) -> Response:
-    return _zones(request)
+    return show(request, "Private DNS zones", build)
 
 
 @router.post("/console/dns/zones", name="console.dns.zone.create")
@@ -38,16 +34,12 @@ async def create_zone(request: Request) -> Response:
                      "/console/dns", lambda z: f"Zone {z['name']} created.")
 
 
-def _zone(request: Request, zone: str, flash: str = "", error: bool = False) -> Response:
+@router.get("/console/dns/zones/{zone}", name="console.dns.zone")
+def zone_page(request: Request, zone: str) -> Response:
     def build(ctx: Ctx) -> str:
         return N.zone(ctx.run("dns.zone.show", lambda c: dns.get_zone(ctx.svc, c, zone), target=zone), ctx.csrf)
 
-    return show(request, f"Private DNS zone {zone}", build, flash, error)
-
-
-@router.get("/console/dns/zones/{zone}", name="console.dns.zone")
-def zone_page(request: Request, zone: str) -> Response:
-    return _zone(request, zone)
+    return show(request, f"Private DNS zone {zone}", build)
 
 
 def values_of(text: str) -> list[str]:
@@ -93,19 +85,15 @@ def config(ctx: Ctx, endpoint: str) -> dict[str, Any]:
     return out
 
 
-def _vault_dns(request: Request, name: str, flash: str = "", error: bool = False) -> Response:
+@router.get("/console/vaults/{name}/dns", name="console.vault.dns")
+def vault_dns_page(request: Request, name: str) -> Response:
     def build(ctx: Ctx) -> str:
         doc = ctx.run("dns.doctor", lambda c: dns_doctor.doctor(ctx.svc, c, name), target=name, vault=name)
         eps = ctx.run("endpoint.list", lambda c: endpoints.list_endpoints(ctx.svc, c, vault=name))
         configs = [config(ctx, ep["id"]) for ep in eps[:50]]
         return N.vault_dns(name, doc, configs, ctx.csrf)
 
-    return show(request, f"Vault {name}: DNS", build, flash, error)
-
-
-@router.get("/console/vaults/{name}/dns", name="console.vault.dns")
-def vault_dns_page(request: Request, name: str) -> Response:
-    return _vault_dns(request, name)
+    return show(request, f"Vault {name}: DNS", build)
 
 
 @router.post("/console/vaults/{name}/dns/fix", name="console.vault.dns.fix")

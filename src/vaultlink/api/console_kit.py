@@ -163,15 +163,14 @@ def signed_in(request: Request) -> Ctx | Response:
     return Ctx(request, *got)
 
 
-def show(request: Request, title: str, build: Callable[[Ctx], str | tuple[str, int]], flash: str = "",
-         error: bool = False) -> Response:
+def show(request: Request, title: str, build: Callable[[Ctx], str | tuple[str, int]]) -> Response:
     """A page for the signed-in caller: ``build`` returns its body (and a refresh period for live pages); a
-    refusal while building is shown as the page's error, with the CLI's message."""
+    refusal while building is shown as the page's error, with the CLI's message; what the last action did,
+    once."""
     ctx = signed_in(request)
     if isinstance(ctx, Response):
         return ctx
-    if not flash and ctx.session.flash is not None:
-        (flash, error), ctx.session.flash = ctx.session.flash, None
+    (flash, error), ctx.session.flash = ctx.session.flash or ("", False), None
     try:
         got = build(ctx)
     except VaultlinkError as err:
@@ -180,37 +179,23 @@ def show(request: Request, title: str, build: Callable[[Ctx], str | tuple[str, i
     return ctx.page(title, body, flash=flash, error=error, refresh=refresh)
 
 
-async def submit(request: Request, action: str, run: Callable[[Caller, dict[str, str]], Any],
-                 target: Callable[[dict[str, str]], str | None] | str | None = None,
-                 vault: str | None = None) -> Response | tuple[Any, str, dict[str, str]]:
-    """A posted form's action for the signed-in caller, checked (same site, CSRF) and audited as ``action``:
-    the sign-in page when there is no session, else (result, "", fields) or (None, the refusal's message,
-    fields)."""
+async def act(request: Request, action: str, run: Callable[[Caller, dict[str, str]], Any], to: str,
+              done: str | Callable[[Any], str], target: str | None = None, vault: str | None = None,
+              then: Callable[[Any], str] | None = None) -> Response:
+    """A posted form's action for the signed-in caller, checked (same site, CSRF) and audited as ``action``
+    (its target: ``target``, else the form's ``name``); then a redirect (so a reload never repeats it) to the
+    page ``to`` (after a success, ``then(result)`` when given) that shows, once, what happened: ``done`` (or
+    the result made into words by it), or the refusal's message as an error. No session: the sign-in page."""
     got = guard(request)
     if isinstance(got, Response):
         return got
     s, caller = got
-    fields: dict[str, str] = {}
     try:
         fields = await form(request, s)
-        name = target(fields) if callable(target) else target or fields.get("name")
-        return call(request, action, lambda c: run(c, fields), target=name, vault=vault,
-                    who=lambda: caller), "", fields
+        result = call(request, action, lambda c: run(c, fields), target=target or fields.get("name"), vault=vault,
+                      who=lambda: caller)
     except VaultlinkError as err:
-        return None, err.message, fields
-
-
-async def act(request: Request, action: str, run: Callable[[Caller, dict[str, str]], Any], to: str,
-              done: str | Callable[[Any], str], target: Callable[[dict[str, str]], str | None] | str | None = None,
-              vault: str | None = None, then: Callable[[Any], str] | None = None) -> Response:
-    """A form's action, then a redirect (so a reload never repeats it) to the page ``to`` (after a success,
-    ``then(result)`` when given) that shows, once, what happened: ``done`` (or the result made into words by
-    it), or the refusal's message as an error."""
-    got = await submit(request, action, run, target, vault)
-    if isinstance(got, Response):
-        return got
-    result, err, _f = got
-    s = session(request)
-    if s is not None:
-        s.flash = (err, True) if err else (done(result) if callable(done) else done, False)
-    return back(then(result) if then is not None and not err else to)
+        s.flash = (err.message, True)
+        return back(to)
+    s.flash = (done(result) if callable(done) else done, False)
+    return back(then(result) if then is not None else to)

@@ -15,17 +15,13 @@ from vaultlink.service import endpoints, networks
 router = APIRouter(include_in_schema=False)
 
 
-def _vnets(request: Request, flash: str = "", error: bool = False) -> Response:
+@router.get("/console/vnets", name="console.vnets")
+def vnets_page(request: Request) -> Response:
     def build(ctx: Ctx) -> str:
         items = ctx.run("vnet.list", lambda c: networks.list_vnets(ctx.svc, c))
         return N.vnets(items, list(ctx.svc.catalog.regions), ctx.csrf)
 
-    return show(request, "Virtual networks", build, flash, error)
-
-
-@router.get("/console/vnets", name="console.vnets")
-def vnets_page(request: Request) -> Response:
-    return _vnets(request)
+    return show(request, "Virtual networks", build)
 
 
 def subnet_of(text: str) -> list[dict[str, str]]:
@@ -47,18 +43,14 @@ async def create_vnet(request: Request) -> Response:
         lambda v: f"Virtual network {v['name']} created.")
 
 
-def _vnet(request: Request, name: str, flash: str = "", error: bool = False) -> Response:
+@router.get("/console/vnets/{name}", name="console.vnet")
+def vnet_page(request: Request, name: str) -> Response:
     def build(ctx: Ctx) -> str:
         v = ctx.run("vnet.show", lambda c: networks.get_vnet(ctx.svc, c, name), target=name)
         eps = ctx.run("endpoint.list", lambda c: endpoints.list_endpoints(ctx.svc, c, vnet=v["id"]))
         return N.vnet(v, eps, ctx.csrf)
 
-    return show(request, f"Virtual network {name}", build, flash, error)
-
-
-@router.get("/console/vnets/{name}", name="console.vnet")
-def vnet_page(request: Request, name: str) -> Response:
-    return _vnet(request, name)
+    return show(request, f"Virtual network {name}", build)
 
 
 @router.post("/console/vnets/{name}/subnets", name="console.vnet.subnet.add")
