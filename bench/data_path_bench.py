@@ -11,7 +11,8 @@ reached through a private endpoint whose policy has five statements, registers a
    requests/second and p50/p99 latency from ``--conns`` keep-alive connections driven by one asyncio
    client process with raw sockets (the private ones bound to a source address inside the vnet, like a
    VM); and the same client against a bare ASGI app that returns the same bytes, served by the same
-   uvicorn/httptools/asyncio stack in one process (target: full pipeline >= 0.5x bare);
+   uvicorn/httptools/asyncio stack in one process, with TLS when the product's listeners have it (an
+   ECDSA P-256 certificate, as the product's) (target: full pipeline >= 0.5x bare);
 2. ``--mib`` MiB through the real blob service with the machine's container credential: 64 MiB blobs
    (the size of a large pack) uploaded (PUT) and read back (GET) on one connection each way.
 
@@ -83,6 +84,7 @@ def register(svc: Service, tmp: Path, vault: str, source: str) -> dict[str, Any]
 
 BARE_APP = """
 import sys, uvicorn
+tls = dict(ssl_certfile=sys.argv[3], ssl_keyfile=sys.argv[4]) if len(sys.argv) > 4 else {}
 body = open(sys.argv[2], "rb").read()
 headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
 async def app(scope, receive, send):
@@ -91,19 +93,48 @@ async def app(scope, receive, send):
     await send({"type": "http.response.start", "status": 200, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), http="httptools", loop="asyncio", log_level="warning",
-            access_log=False, lifespan="off", server_header=False)
+            access_log=False, lifespan="off", server_header=False, **tls)
 """
 
 
-def start_bare(tmp: Path, body: bytes) -> tuple[subprocess.Popen[bytes], int]:
-    """A bare ASGI app returning ``body``, on the product's server stack (uvicorn, httptools, asyncio)."""
+def bare_certificate(tmp: Path) -> tuple[Path, Path]:
+    """A self-signed ECDSA P-256 certificate for 127.0.0.1 (the key type the product's CA issues)."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "bare")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName("bare"),
+                                                        x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                           critical=False)
+            .sign(key, hashes.SHA256()))
+    cert_file, key_file = tmp / "bare-cert.pem", tmp / "bare-key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_file, key_file
+
+
+def start_bare(tmp: Path, body: bytes, tls: bool) -> tuple[subprocess.Popen[bytes], int]:
+    """A bare ASGI app returning ``body``, on the product's server stack (uvicorn, httptools, asyncio, and
+    TLS when ``tls``)."""
     import socket
 
     (tmp / "body.json").write_bytes(body)
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = int(s.getsockname()[1])
-    proc = subprocess.Popen([sys.executable, "-c", BARE_APP, str(port), str(tmp / "body.json")])
+    extra = [str(f) for f in bare_certificate(tmp)] if tls else []
+    proc = subprocess.Popen([sys.executable, "-c", BARE_APP, str(port), str(tmp / "body.json"), *extra])
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         with socket.socket() as s:
@@ -118,7 +149,7 @@ class Target:
     def __init__(self, name: str, ip: str, port: int, host: str, src: str, key: str,
                  tls: ssl.SSLContext | None = None) -> None:
         self.name, self.ip, self.port, self.host, self.src, self.key = name, ip, port, host, src, key
-        self.tls = tls  # the product's listeners speak TLS (its deployment CA); the bare app plain HTTP
+        self.tls = tls  # the product's listeners speak TLS (its deployment CA), and so does the bare app then
 
     def head(self, method: str, path: str, extra: str = "", host: str | None = None, key: str | None = None) -> bytes:
         return (f"{method} {path} HTTP/1.1\r\nHost: {host or self.host}\r\nAuthorization: Bearer {key or self.key}"
@@ -238,8 +269,11 @@ def main() -> None:
         blob_priv = f"{st_priv['write_account']}.privatelink.blob.vaultlink.internal"
         priv_blob = Target("private", priv_ip[blob_priv], port, blob_priv, PRIVATE_SRC, svc.key, tls)
         body = asyncio.run(_body(pub))
-        bare, bare_port = start_bare(tmp, body)
-        bare_t = Target("bare", "127.0.0.1", bare_port, "bare", "127.0.0.1", "x")
+        bare, bare_port = start_bare(tmp, body, tls is not None)
+        bare_tls = None
+        if tls is not None:
+            bare_tls = ssl.create_default_context(cafile=str(tmp / "bare-cert.pem"))
+        bare_t = Target("bare", "127.0.0.1", bare_port, "bare", "127.0.0.1", "x", bare_tls)
         res: dict[str, Any] = {"versions": versions, "conns": args.conns, "seconds": args.seconds,
                                "rounds": args.rounds, "response_bytes": len(body)}
 

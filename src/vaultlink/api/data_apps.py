@@ -1,4 +1,5 @@
-"""The data-plane apps, one per service (backup, blob, queue), built from the route modules.
+"""The data-plane apps, one per service (backup, blob, queue), built from the route modules
+(``api/data_kit.py`` serves them; each route's name is the IAM action the pipeline authorizes).
 
 The backup service always has one built-in route, ``GET /`` (``backup:DescribeBackupVault``): it
 answers with the vault and what the fabric saw of the request (endpoint, source network, principal),
@@ -9,30 +10,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
-
 from vaultlink.api import routes_data_backup, routes_data_blob, routes_data_queue
-from vaultlink.api.app import translate_validation
-from vaultlink.api.routes_data_common import data_context
-from vaultlink.errors import VaultlinkError
+from vaultlink.api.data_kit import DataApp, DataRequest, DataRouter
 from vaultlink.service.core import Service
-from vaultlink.service.dataplane.context import DataContext
 
-# service -> its routers; paths are relative to the service's host name
-DATA_ROUTERS: dict[str, tuple[APIRouter, ...]] = {
-    "backup": (routes_data_backup.router,),
-    "blob": (routes_data_blob.router,),
-    "queue": (routes_data_queue.router,),
-}
-
-builtin = APIRouter()
+builtin = DataRouter()
 
 
-@builtin.get("/", name="backup:DescribeBackupVault")
-def describe_vault(ctx: DataContext = Depends(data_context)) -> dict[str, Any]:
-    """The vault this name designates, and how the request reached it (a connectivity check)."""
+@builtin.route("GET", "/", "backup:DescribeBackupVault", inline=True)
+def describe_vault(r: DataRequest) -> dict[str, Any]:
+    """The vault this name designates, and how the request reached it (a connectivity check; no I/O, so
+    on the event loop)."""
+    ctx = r.ctx
     return {
         "vault_id": ctx.vault_id,
         "region": ctx.region,
@@ -45,28 +34,14 @@ def describe_vault(ctx: DataContext = Depends(data_context)) -> dict[str, Any]:
     }
 
 
-def _error(err: VaultlinkError) -> JSONResponse:
-    return JSONResponse({"error": err.to_dict()}, status_code=err.http_status, headers={"x-error-code": err.code})
+# service -> its routers; paths are relative to the service's host name
+DATA_ROUTERS: dict[str, tuple[DataRouter, ...]] = {
+    "backup": (routes_data_backup.router, builtin),
+    "blob": (routes_data_blob.router,),
+    "queue": (routes_data_queue.router,),
+}
 
 
-def build_data_apps(svc: Service, extra: dict[str, tuple[APIRouter, ...]] | None = None) -> dict[str, Any]:
-    """One FastAPI app per data-plane service; ``extra`` adds routers (the benchmarks' streaming routes)."""
-    apps: dict[str, Any] = {}
-    for service, routers in DATA_ROUTERS.items():
-        app = FastAPI(title=f"vaultlink {service} service", openapi_url=None, docs_url=None, redoc_url=None)
-        app.state.svc = svc
-
-        @app.exception_handler(VaultlinkError)
-        async def _vl(request: Request, exc: VaultlinkError) -> JSONResponse:
-            return _error(exc)
-
-        @app.exception_handler(RequestValidationError)
-        async def _val(request: Request, exc: RequestValidationError) -> JSONResponse:
-            return _error(translate_validation(exc))
-
-        for router in (*routers, *(extra or {}).get(service, ())):
-            app.include_router(router)
-        if service == "backup":
-            app.include_router(builtin)
-        apps[service] = app
-    return apps
+def build_data_apps(svc: Service) -> dict[str, DataApp]:
+    """One ASGI app per data-plane service."""
+    return {service: DataApp(svc, routers) for service, routers in DATA_ROUTERS.items()}

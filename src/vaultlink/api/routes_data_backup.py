@@ -5,15 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict
 
-from vaultlink.api.routes_data_common import container_for, data_context, svc_of
+from vaultlink.api.data_kit import DataRequest, DataRouter
+from vaultlink.api.routes_data_common import container_for
 from vaultlink.service.dataplane import blobs, containers, jobs
-from vaultlink.service.dataplane.context import DataContext
 
-router = APIRouter()
-Ctx = Depends(data_context)
+router = DataRouter()
 
 
 class RegisterIn(BaseModel):
@@ -60,50 +58,51 @@ class FinishIn(BaseModel):
     stats: dict[str, Any] | None = None
 
 
-@router.post("/containers/register", name="backup:RegisterContainer")
-def register(body: RegisterIn, request: Request, ctx: DataContext = Ctx) -> dict[str, Any]:
-    return containers.register(svc_of(request), ctx, body.hostname, body.container_id, body.container_token,
-                               agent=(body.agent_kind, body.agent_version))
+@router.route("POST", "/containers/register", "backup:RegisterContainer", body=RegisterIn)
+def register(r: DataRequest) -> dict[str, Any]:
+    b: RegisterIn = r.body
+    return containers.register(r.svc, r.ctx, b.hostname, b.container_id, b.container_token,
+                               agent=(b.agent_kind, b.agent_version))
 
 
-@router.get("/containers/self", name="backup:DescribeContainer")
-def describe_container(request: Request, ctx: DataContext = Ctx) -> dict[str, Any]:
-    return containers.describe(svc_of(request), ctx, container_for(request, ctx))
+@router.route("GET", "/containers/self", "backup:DescribeContainer")
+def describe_container(r: DataRequest) -> dict[str, Any]:
+    return containers.describe(r.svc, r.ctx, container_for(r))
 
 
-@router.get("/chunks", name="backup:QueryChunkIndex")
-def all_chunks(request: Request, ctx: DataContext = Ctx) -> dict[str, Any]:
-    return blobs.all_chunks(svc_of(request), container_for(request, ctx))
+@router.route("GET", "/chunks", "backup:QueryChunkIndex")
+def all_chunks(r: DataRequest) -> dict[str, Any]:
+    return blobs.all_chunks(r.svc, container_for(r))
 
 
-@router.post("/chunks/query", name="backup:QueryChunkIndex")
-def query_chunks(body: QueryIn, request: Request, ctx: DataContext = Ctx) -> dict[str, Any]:
-    return blobs.query_chunks(svc_of(request), container_for(request, ctx), body.ids)
+@router.route("POST", "/chunks/query", "backup:QueryChunkIndex", body=QueryIn)
+def query_chunks(r: DataRequest) -> dict[str, Any]:
+    return blobs.query_chunks(r.svc, container_for(r), r.body.ids)
 
 
-@router.post("/chunks", name="backup:PutBackupData")
-def add_chunks(body: ChunksIn, request: Request, ctx: DataContext = Ctx) -> dict[str, Any]:
-    c = container_for(request, ctx)
-    return blobs.add_chunks(svc_of(request), c, body.storage_account, body.pack, body.entries)
+@router.route("POST", "/chunks", "backup:PutBackupData", body=ChunksIn)
+def add_chunks(r: DataRequest) -> dict[str, Any]:
+    b: ChunksIn = r.body
+    return blobs.add_chunks(r.svc, container_for(r), b.storage_account, b.pack, b.entries)
 
 
-@router.post("/jobs", name="backup:StartBackupJob")
-def start_backup_job(body: BackupJobIn, request: Request, ctx: DataContext = Ctx) -> dict[str, Any]:
-    return jobs.start_job(svc_of(request), container_for(request, ctx), "Backup", paths=body.paths,
-                          job_id=body.job_id)
+@router.route("POST", "/jobs", "backup:StartBackupJob", body=BackupJobIn)
+def start_backup_job(r: DataRequest) -> dict[str, Any]:
+    b: BackupJobIn = r.body
+    return jobs.start_job(r.svc, container_for(r), "Backup", paths=b.paths, job_id=b.job_id)
 
 
-@router.post("/jobs/{job_id}/complete", name="backup:StartBackupJob")
-def complete_backup_job(job_id: str, body: CompleteIn, request: Request, ctx: DataContext = Ctx) -> dict[str, Any]:
-    c = container_for(request, ctx)
-    return jobs.complete_backup(svc_of(request), c, job_id, body.manifest, body.storage_account, body.stats,
-                                body.time, body.pack_refs, body.wal_from)
+@router.route("POST", "/jobs/{job_id}/complete", "backup:StartBackupJob", body=CompleteIn)
+def complete_backup_job(r: DataRequest) -> dict[str, Any]:
+    b: CompleteIn = r.body
+    return jobs.complete_backup(r.svc, container_for(r), r.params["job_id"], b.manifest, b.storage_account,
+                                b.stats, b.time, b.pack_refs, b.wal_from)
 
 
-@router.post("/jobs/{job_id}/finish", name="backup:StopBackupJob")
-def finish_job(job_id: str, body: FinishIn, request: Request, ctx: DataContext = Ctx) -> dict[str, Any]:
-    c = container_for(request, ctx)
-    return jobs.finish_job(svc_of(request), c, job_id, body.status, body.error, body.stats)
+@router.route("POST", "/jobs/{job_id}/finish", "backup:StopBackupJob", body=FinishIn)
+def finish_job(r: DataRequest) -> dict[str, Any]:
+    b: FinishIn = r.body
+    return jobs.finish_job(r.svc, container_for(r), r.params["job_id"], b.status, b.error, b.stats)
 
 
 class ProgressIn(BaseModel):
@@ -111,20 +110,19 @@ class ProgressIn(BaseModel):
     progress: dict[str, Any]
 
 
-@router.post("/jobs/{job_id}/progress", name="backup:StartBackupJob")
-def job_progress(job_id: str, body: ProgressIn, request: Request, ctx: DataContext = Ctx) -> dict[str, Any]:
-    c = container_for(request, ctx)
-    return jobs.report_progress(svc_of(request), c, job_id, body.progress)
+@router.route("POST", "/jobs/{job_id}/progress", "backup:StartBackupJob", body=ProgressIn)
+def job_progress(r: DataRequest) -> dict[str, Any]:
+    return jobs.report_progress(r.svc, container_for(r), r.params["job_id"], r.body.progress)
 
 
-@router.get("/recovery-points", name="backup:ListRecoveryPointsByBackupVault")
-def list_recovery_points(request: Request, ctx: DataContext = Ctx) -> list[dict[str, Any]]:
-    return jobs.container_recovery_points(svc_of(request), container_for(request, ctx))
+@router.route("GET", "/recovery-points", "backup:ListRecoveryPointsByBackupVault")
+def list_recovery_points(r: DataRequest) -> list[dict[str, Any]]:
+    return jobs.container_recovery_points(r.svc, container_for(r))
 
 
-@router.get("/recovery-points/{rp_id}", name="backup:DescribeRecoveryPoint")
-def get_recovery_point(rp_id: str, request: Request, ctx: DataContext = Ctx) -> dict[str, Any]:
-    return jobs.container_recovery_point(svc_of(request), container_for(request, ctx), rp_id)
+@router.route("GET", "/recovery-points/{rp_id}", "backup:DescribeRecoveryPoint")
+def get_recovery_point(r: DataRequest) -> dict[str, Any]:
+    return jobs.container_recovery_point(r.svc, container_for(r), r.params["rp_id"])
 
 
 class RestoreJobIn(BaseModel):
@@ -132,13 +130,12 @@ class RestoreJobIn(BaseModel):
     job_id: str | None = None  # a restore job queued onto this machine (of another machine's point)
 
 
-@router.post("/recovery-points/{rp_id}/restore-jobs", name="backup:StartRestoreJob")
-def start_restore_job(rp_id: str, request: Request, body: RestoreJobIn | None = None,
-                      ctx: DataContext = Ctx) -> dict[str, Any]:
-    c = container_for(request, ctx)
+@router.route("POST", "/recovery-points/{rp_id}/restore-jobs", "backup:StartRestoreJob", body=RestoreJobIn,
+              optional=True)
+def start_restore_job(r: DataRequest) -> dict[str, Any]:
+    c = container_for(r)
+    body: RestoreJobIn | None = r.body
     if body is not None and body.job_id:
-        return jobs.start_job(svc_of(request), c, "Restore", job_id=body.job_id)
-    jobs.container_recovery_point(svc_of(request), c, rp_id)
-    return jobs.start_job(svc_of(request), c, "Restore", recovery_point_id=rp_id)
-
-
+        return jobs.start_job(r.svc, c, "Restore", job_id=body.job_id)
+    jobs.container_recovery_point(r.svc, c, r.params["rp_id"])
+    return jobs.start_job(r.svc, c, "Restore", recovery_point_id=r.params["rp_id"])

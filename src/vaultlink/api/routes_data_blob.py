@@ -6,18 +6,15 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request, Response
-from starlette.concurrency import run_in_threadpool
-
-from vaultlink.api.routes_data_common import container_for, data_context, svc_of
-from vaultlink.errors import InvalidInput, PayloadTooLarge
+from vaultlink.api.data_kit import DataRequest, DataRouter, Reply
+from vaultlink.api.routes_data_common import container_for
+from vaultlink.errors import InvalidInput
 from vaultlink.service.dataplane import blobs
 from vaultlink.service.dataplane.containers import check_blob_read
 from vaultlink.service.dataplane.context import DataContext
 from vaultlink.service.dataplane.grants import check_grant_read, grant_allows
 
-router = APIRouter()
-Ctx = Depends(data_context)
+router = DataRouter()
 _RANGE = re.compile(r"^bytes=(\d+)-(\d+)$")
 
 
@@ -27,37 +24,30 @@ def _account(ctx: DataContext) -> str:
     return ctx.storage_account
 
 
-@router.get("/", name="backup:GetBackupData")
-def list_blobs(request: Request, prefix: str = "", ctx: DataContext = Ctx) -> dict[str, Any]:
-    c = container_for(request, ctx)
-    names = blobs.list_blobs(svc_of(request), ctx.vault_id or "", _account(ctx), c, prefix)
+@router.route("GET", "/", "backup:GetBackupData")
+def list_blobs(r: DataRequest) -> dict[str, Any]:
+    c = container_for(r)
+    names = blobs.list_blobs(r.svc, r.ctx.vault_id or "", _account(r.ctx), c, r.query.get("prefix", ""))
     return {"names": [n for n in names if grant_allows(c, n)]}  # under a restore grant: only what it covers
 
 
-@router.put("/{name:path}", name="backup:PutBackupData")
-async def put_blob(name: str, request: Request, ctx: DataContext = Ctx) -> dict[str, Any]:
-    svc = svc_of(request)
-    c = await run_in_threadpool(container_for, request, ctx)
-    limit = svc.config.max_body_bytes
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLarge(f"a blob may be at most {limit} bytes.")
-    data = await request.body()
-    if len(data) > limit:
-        raise PayloadTooLarge(f"a blob may be at most {limit} bytes.")
-    result: dict[str, Any] = await run_in_threadpool(
-        blobs.put_blob, svc, ctx.vault_id or "", _account(ctx), c, name, data
-    )
+@router.route("PUT", "/{name:path}", "backup:PutBackupData", body=bytes)
+def put_blob(r: DataRequest) -> dict[str, Any]:
+    """The body is whole and within ``max_body_bytes`` here (the pipeline refuses a larger one as it arrives)."""
+    c = container_for(r)
+    result: dict[str, Any] = blobs.put_blob(r.svc, r.ctx.vault_id or "", _account(r.ctx), c, r.params["name"],
+                                            r.body)
     return result
 
 
-@router.get("/{name:path}", name="backup:GetBackupData")
-def get_blob(name: str, request: Request, ctx: DataContext = Ctx) -> Response:
-    c = container_for(request, ctx)
+@router.route("GET", "/{name:path}", "backup:GetBackupData")
+def get_blob(r: DataRequest) -> Reply:
+    c = container_for(r)
+    name = r.params["name"]
     check_blob_read(c, name)
     check_grant_read(c, name)
-    rng = request.headers.get("range")
-    svc = svc_of(request)
+    rng = r.headers.get("range")
+    vault, account = r.ctx.vault_id or "", _account(r.ctx)
     if rng:
         m = _RANGE.match(rng.strip())
         if m is None:
@@ -65,16 +55,16 @@ def get_blob(name: str, request: Request, ctx: DataContext = Ctx) -> Response:
         first, last = int(m.group(1)), int(m.group(2))
         if last < first:
             raise InvalidInput("Range must have LAST >= FIRST.", field="range")
-        data = blobs.get_blob(svc, ctx.vault_id or "", _account(ctx), c, name, first, last - first + 1)
-        return Response(data, status_code=206, media_type="application/octet-stream",
-                        headers={"content-range": f"bytes {first}-{last}/*"})
-    data = blobs.get_blob(svc, ctx.vault_id or "", _account(ctx), c, name)
-    return Response(data, media_type="application/octet-stream")
+        data = blobs.get_blob(r.svc, vault, account, c, name, first, last - first + 1)
+        return Reply(data, 206, (("content-range", f"bytes {first}-{last}/*"),))
+    return Reply(blobs.get_blob(r.svc, vault, account, c, name))
 
 
-@router.head("/{name:path}", name="backup:GetBackupData")
-def head_blob(name: str, request: Request, ctx: DataContext = Ctx) -> Response:
-    c = container_for(request, ctx)
-    check_grant_read(c, name)
-    size = blobs.blob_size(svc_of(request), ctx.vault_id or "", _account(ctx), c, name)
-    return Response(status_code=200, headers={"content-length": str(size), "x-blob-size": str(size)})
+@router.route("HEAD", "/{name:path}", "backup:GetBackupData")
+def head_blob(r: DataRequest) -> Reply:
+    """GET's answer without the body: the same refusals, the size without reading the blob."""
+    c = container_for(r)
+    check_blob_read(c, r.params["name"])
+    check_grant_read(c, r.params["name"])
+    size = blobs.blob_size(r.svc, r.ctx.vault_id or "", _account(r.ctx), c, r.params["name"])
+    return Reply(b"", 200, (("content-length", str(size)), ("x-blob-size", str(size))))

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
-
-from vaultlink.api.routes_data_common import container_for, data_context, svc_of
+from vaultlink.api.data_kit import JSON_OBJECT, DataRequest, DataRouter
+from vaultlink.api.routes_data_common import container_for
 from vaultlink.errors import InvalidInput
 from vaultlink.service.dataplane import queue
 from vaultlink.service.dataplane.context import DataContext
 
-router = APIRouter()
-Ctx = Depends(data_context)
+router = DataRouter()
 
 
 def _account(ctx: DataContext) -> str:
@@ -21,18 +19,18 @@ def _account(ctx: DataContext) -> str:
     return ctx.storage_account
 
 
-@router.post("/messages", name="backup:PutWorkItem")
-def put_message(body: dict[str, Any], request: Request, ctx: DataContext = Ctx) -> dict[str, Any]:
-    return queue.put_item(svc_of(request), _account(ctx), container_for(request, ctx), body)
+@router.route("POST", "/messages", "backup:PutWorkItem", body=JSON_OBJECT)
+def put_message(r: DataRequest) -> dict[str, Any]:
+    return queue.put_item(r.svc, _account(r.ctx), container_for(r), r.body)
 
 
-@router.get("/messages", name="backup:ReceiveWorkItems")
-def receive(request: Request, max_items: int = 10, visibility: float = 30.0,
-            ctx: DataContext = Ctx) -> list[dict[str, Any]]:
-    c = container_for(request, ctx)
-    return queue.receive(svc_of(request), _account(ctx), c, max_items, visibility)
+@router.route("GET", "/messages", "backup:ReceiveWorkItems")
+def receive(r: DataRequest) -> list[dict[str, Any]]:
+    max_items = r.number("max_items", 10, -(2**31), 2**31, integer=True)  # queue.receive bounds it
+    visibility = r.number("visibility", 30.0, -1e12, 1e12)
+    return queue.receive(r.svc, _account(r.ctx), container_for(r), max_items, visibility)
 
 
-@router.delete("/messages/{item_id}", name="backup:DeleteWorkItem")
-def delete_message(item_id: str, request: Request, ctx: DataContext = Ctx) -> dict[str, Any]:
-    return queue.delete_item(svc_of(request), _account(ctx), container_for(request, ctx), item_id)
+@router.route("DELETE", "/messages/{item_id}", "backup:DeleteWorkItem")
+def delete_message(r: DataRequest) -> dict[str, Any]:
+    return queue.delete_item(r.svc, _account(r.ctx), container_for(r), r.params["item_id"])

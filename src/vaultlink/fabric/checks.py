@@ -12,7 +12,7 @@ state (credential lookup, the throttle buckets, policy decisions, route tables) 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from vaultlink import errors as E
@@ -91,7 +91,9 @@ class Gates(Protocol):
 
     def count_anonymous(self, source_ip: str) -> None: ...
 
-    def authenticate(self, token: str | None, source_ip: str) -> Caller: ...
+    def authenticate(self, token: str | None, source_ip: str, secure: bool) -> Caller:
+        """The caller of ``token`` as it calls now: ``source_ip`` and ``secure_transport`` set."""
+        ...
 
     def allow(self, key: str, now: float) -> bool: ...
 
@@ -223,7 +225,7 @@ def authentication(view: NetworkView, f: Facts, d: Decision, g: Gates) -> None:
         g.count_anonymous(f.source_ip)
         d.caller = anonymous_caller(f.source_ip)
         return
-    d.caller = replace(g.authenticate(token, f.source_ip), source_ip=f.source_ip, secure_transport=f.secure)
+    d.caller = g.authenticate(token, f.source_ip, f.secure)
 
 
 def anonymous_caller(source_ip: str | None) -> Caller:

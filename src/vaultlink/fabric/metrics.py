@@ -6,6 +6,8 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
+MAX_SERIES = 100_000  # (endpoint, decision) pairs whose series are kept at hand
+
 
 def _reader(obj: Any, attr: str) -> Any:
     def read() -> float:
@@ -38,11 +40,19 @@ class Metrics:
             registry=self.registry,
             buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
         )
+        self._series: dict[tuple[str | None, str], tuple[Any, Any]] = {}
 
     def observe(self, endpoint: str | None, decision: str, seconds: float) -> None:
-        ep = endpoint or "public"
-        self.requests.labels(ep, decision).inc()
-        self.latency.labels(ep).observe(seconds)
+        """Count a request (the labelled series are looked up once per endpoint and decision, not per request)."""
+        key = (endpoint, decision)
+        series = self._series.get(key)
+        if series is None:
+            ep = endpoint or "public"
+            if len(self._series) >= MAX_SERIES:
+                self._series.clear()
+            series = self._series[key] = (self.requests.labels(ep, decision), self.latency.labels(ep))
+        series[0].inc()
+        series[1].observe(seconds)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

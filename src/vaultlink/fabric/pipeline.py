@@ -236,8 +236,8 @@ class FabricGates:
     def count_anonymous(self, source_ip: str) -> None:
         self._auth.count_anonymous(source_ip)
 
-    def authenticate(self, token: str | None, source_ip: str) -> Caller:
-        return self._auth.authenticate(token, source_ip)
+    def authenticate(self, token: str | None, source_ip: str, secure: bool) -> Caller:
+        return self._auth.seen_from(self._auth.authenticate(token, source_ip), source_ip, secure)
 
     def allow(self, key: str, now: float) -> bool:
         return self._throttle.allow(key, now)

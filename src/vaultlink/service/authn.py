@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
+from dataclasses import replace
 from typing import Any
 
 from vaultlink import errors as E
@@ -30,6 +31,7 @@ from vaultlink.service.gateways import authenticate_gateway
 from vaultlink.service.identity import KEY_PREFIX, authenticate
 
 MAX_CACHED = 50_000
+MAX_SEEN = 100_000  # (caller, source address, TLS) triples kept
 GATEWAY_PREFIX = "vlgw"
 
 
@@ -78,6 +80,7 @@ class Authenticator:
         self._roles: dict[tuple[str, str, str], bool] = {}
         self._policies: dict[str, tuple[Any, ...]] = {}
         self._aws: dict[str, tuple[str, Caller] | None] = {}
+        self._seen: dict[tuple[int, str, bool], tuple[Caller, Caller]] = {}
 
     def _fresh(self) -> None:
         gen = self.svc.generation
@@ -87,7 +90,23 @@ class Authenticator:
                 self._roles.clear()
                 self._policies.clear()
                 self._aws.clear()
+                self._seen.clear()
                 self._gen = gen
+
+    def seen_from(self, caller: Caller, source_ip: str, secure: bool) -> Caller:
+        """``caller`` as it called this time: from ``source_ip``, over TLS or not (the data plane's
+        ``aws:SourceIp``/``aws:SecureTransport``); one object per cached caller and address, not a copy per
+        request."""
+        key = (id(caller), source_ip, secure)
+        hit = self._seen.get(key)
+        if hit is not None and hit[0] is caller:  # the very object (an id may be reused once it is gone)
+            return hit[1]
+        seen = replace(caller, source_ip=source_ip, secure_transport=secure)
+        with self._lock:
+            if len(self._seen) >= MAX_SEEN:
+                self._seen.clear()
+            self._seen[key] = (caller, seen)
+        return seen
 
     def count_anonymous(self, source_ip: str | None) -> None:
         """Take a token of ``source_ip``'s anonymous bucket; ``RequestLimitExceeded`` when it is empty."""

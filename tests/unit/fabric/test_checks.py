@@ -4,7 +4,7 @@ refusals when a request fails several checks at once (the earlier check answers)
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pytest
@@ -100,13 +100,13 @@ class FakeGates:
     def count_anonymous(self, source_ip: str) -> None:
         self.anonymous.append(source_ip)
 
-    def authenticate(self, token: str | None, source_ip: str) -> Caller:
+    def authenticate(self, token: str | None, source_ip: str, secure: bool) -> Caller:
         if token is None:
             self.count_anonymous(source_ip)
             raise E.Unauthenticated()
         if token not in TOKENS:
             raise E.InvalidApiKey()
-        return TOKENS[token]
+        return replace(TOKENS[token], source_ip=source_ip, secure_transport=secure)
 
     def allow(self, key: str, now: float) -> bool:
         return key != "api_key:k-slow"

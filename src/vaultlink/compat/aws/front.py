@@ -21,7 +21,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from botocore.model import OperationModel
@@ -82,8 +82,8 @@ class _Gates:
     def count_anonymous(self, source_ip: str) -> None:
         self.base.count_anonymous(source_ip)
 
-    def authenticate(self, token: str | None, source_ip: str) -> Caller:
-        return self.verify(token, source_ip)
+    def authenticate(self, token: str | None, source_ip: str, secure: bool) -> Caller:
+        return replace(self.verify(token, source_ip), source_ip=source_ip, secure_transport=secure)
 
     def allow(self, key: str, now: float) -> bool:
         return self.base.allow(key, now)

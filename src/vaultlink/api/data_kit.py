@@ -1,0 +1,243 @@
+"""The data-plane services' own small ASGI framework: each route a plain function of one ``DataRequest``.
+
+The pipeline (``fabric/pipeline.py``) has already matched, checked, authenticated and authorized a request
+before it reaches a data-plane app, and put the ``DataContext`` in the scope. What is left is small: match
+the route, read and validate the body, run the handler and answer. FastAPI's per-request machinery
+(routing through included routers, dependency solving, four middlewares, a worker-thread hop for every sync
+function) cost about 1 ms of event-loop time per request here (bench/README-datapath.md), so the data plane
+does without it; the management API stays on FastAPI (its OpenAPI document, its forms).
+
+A route runs on the event loop when it is ``inline`` (no I/O: it reads only the request's context), else on
+a worker thread (it reads or writes the store). Errors answer with their stable code, like everywhere else.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl
+
+import anyio.to_thread
+from pydantic import BaseModel, TypeAdapter, ValidationError
+from starlette.routing import compile_path
+from starlette.types import Receive, Scope, Send
+
+from vaultlink.errors import (
+    InvalidInput,
+    InvalidType,
+    MalformedJSON,
+    MissingField,
+    NotFound,
+    PayloadTooLarge,
+    VaultlinkError,
+)
+from vaultlink.fabric.asgi import send_error
+from vaultlink.service.core import Service
+from vaultlink.service.dataplane.context import DataContext
+
+log = logging.getLogger("vaultlink.data")
+
+JSON_OBJECT: TypeAdapter[dict[str, Any]] = TypeAdapter(dict[str, Any])  # a free-form JSON object body
+_JSON_HEADERS = [(b"content-type", b"application/json")]
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """A non-JSON answer: bytes (a blob), or headers only (HEAD)."""
+
+    body: bytes = b""
+    status: int = 200
+    headers: tuple[tuple[str, str], ...] = ()
+    media_type: str = "application/octet-stream"
+
+
+@dataclass(slots=True)
+class DataRequest:
+    """What a data-plane handler gets: the service, the context the pipeline checked, the route's path
+    parameters, the query, the headers (lower-case names) and the body (validated model or raw bytes)."""
+
+    svc: Service
+    ctx: DataContext
+    params: dict[str, str]
+    query: dict[str, str]
+    headers: dict[str, str]
+    body: Any = None
+
+    def number(self, name: str, default: float, low: float, high: float, *, integer: bool = False) -> Any:
+        """A numeric query parameter within [low, high]; ``InvalidType``/``InvalidInput`` naming it if not."""
+        raw = self.query.get(name)
+        if raw is None:
+            return int(default) if integer else default
+        try:
+            value: float = int(raw) if integer else float(raw)
+        except ValueError:
+            kind = "a whole number" if integer else "a number"
+            raise InvalidType(f"{name} must be {kind}, not {raw[:40]!r}.", field=name) from None
+        if not low <= value <= high:
+            raise InvalidInput(f"{name} must be between {low:g} and {high:g}.", field=name)
+        return value
+
+
+Handler = Callable[[DataRequest], Any]
+
+
+@dataclass(frozen=True, slots=True)
+class DataRoute:
+    path: str  # template, e.g. /jobs/{job_id}/complete
+    methods: frozenset[str]
+    name: str  # the IAM action the pipeline authorizes (fabric/routes.py reads it)
+    handler: Handler
+    body: Any = None  # a pydantic model, JSON_OBJECT, ``bytes`` (raw), or None (no body)
+    optional: bool = False  # an empty body is None rather than an error
+    inline: bool = False  # runs on the event loop: the handler does no I/O
+    regex: re.Pattern[str] = field(default=re.compile(""), compare=False)
+
+
+class DataRouter:
+    """Routes in declaration order (the first match wins, as in the table the pipeline builds)."""
+
+    def __init__(self) -> None:
+        self.routes: list[DataRoute] = []
+
+    def route(self, method: str, path: str, name: str, *, body: Any = None, optional: bool = False,
+              inline: bool = False) -> Callable[[Handler], Handler]:
+        def add(fn: Handler) -> Handler:
+            regex = compile_path(path)[0]
+            self.routes.append(DataRoute(path, frozenset({method}), name, fn, body, optional, inline, regex))
+            return fn
+        return add
+
+
+def _validation_error(exc: ValidationError) -> VaultlinkError:
+    """A body's first problem in the management API's words (api/app.py translate_validation)."""
+    first: dict[str, Any] = dict(exc.errors()[0]) if exc.errors() else {}
+    loc = [str(x) for x in first.get("loc", ())]
+    name = ".".join(loc) or None
+    kind = str(first.get("type", ""))
+    if kind == "json_invalid":
+        return MalformedJSON(f"the request body is not valid JSON ({first.get('ctx', {}).get('error', 'parse error')});"
+                             " send a JSON object of ordinary depth.")
+    if kind == "missing":
+        return MissingField(f"{name} is required; add it to the request.", field=name)
+    if kind == "extra_forbidden":
+        return InvalidInput(f"{name} is not a known field; remove it.", field=name)
+    if kind in ("model_type", "model_attributes_type", "dict_type") and not loc:
+        return InvalidType("the request body must be a JSON object.", field="body")
+    if kind.endswith("_type") or kind.endswith("_parsing"):
+        return InvalidType(f"{name}: {first.get('msg', 'wrong type')}.", field=name)
+    return InvalidInput(f"{name}: {first.get('msg', 'invalid value')}.", field=name)
+
+
+async def _read(receive: Receive, limit: int) -> bytes:
+    """The request body (the pipeline's ``run_bounded`` bounds its pace and total time as it arrives)."""
+    parts: list[bytes] = []
+    size = 0
+    while True:
+        msg = await receive()
+        if msg["type"] != "http.request":
+            raise MalformedJSON("the client closed the connection before the body arrived.")
+        chunk = msg.get("body", b"")
+        if chunk:
+            size += len(chunk)
+            if size > limit:
+                raise PayloadTooLarge(f"the request body is over the limit of {limit} bytes.")
+            parts.append(chunk)
+        if not msg.get("more_body", False):
+            return parts[0] if len(parts) == 1 else b"".join(parts)
+
+
+def _parse(route: DataRoute, raw: bytes) -> Any:
+    if route.body is bytes:
+        return raw
+    if not raw.strip():
+        if route.optional:
+            return None
+        raise MissingField("a JSON body is required.", field="body")
+    try:
+        if route.body is JSON_OBJECT:
+            return JSON_OBJECT.validate_json(raw)
+        return route.body.model_validate_json(raw)
+    except ValidationError as exc:
+        raise _validation_error(exc) from None
+
+
+def _headers(scope: Scope) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for k, v in scope.get("headers", ()):
+        out.setdefault(k.decode("latin-1"), v.decode("latin-1"))
+    return out
+
+
+def _json(result: Any) -> bytes:
+    if isinstance(result, BaseModel):
+        return result.model_dump_json().encode()
+    return json.dumps(result, separators=(",", ":"), ensure_ascii=False, default=str).encode()
+
+
+class DataApp:
+    """One data-plane service (backup, blob or queue) as an ASGI app."""
+
+    def __init__(self, svc: Service, routers: tuple[DataRouter, ...]) -> None:
+        self.svc = svc
+        self.routes: tuple[DataRoute, ...] = tuple(r for router in routers for r in router.routes)
+        self.max_body = svc.config.max_body_bytes
+
+    def match(self, method: str, path: str) -> tuple[DataRoute | None, dict[str, str]]:
+        """The first route for ``method`` and ``path``; HEAD falls back to the GET route (answered without
+        its body) when no route declares HEAD itself."""
+        for want in (method, "GET") if method == "HEAD" else (method,):
+            for r in self.routes:
+                if want in r.methods:
+                    m = r.regex.match(path)
+                    if m is not None:
+                        return r, m.groupdict()
+        return None, {}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        method, path = scope["method"], scope["path"]
+        try:
+            route, params = self.match(method, path)
+            if route is None:
+                raise NotFound(f"no such data-plane path {method} {path}.")
+            ctx = scope.get("state", {}).get("dp")
+            if not isinstance(ctx, DataContext):
+                raise VaultlinkError("data-plane request reached a handler without passing the pipeline")
+            body = _parse(route, await _read(receive, self.max_body)) if route.body is not None else None
+            query = dict(parse_qsl(scope["query_string"].decode("latin-1"))) if scope.get("query_string") else {}
+            req = DataRequest(self.svc, ctx, params, query, _headers(scope), body)
+            if route.inline:
+                result = route.handler(req)
+            else:
+                result = await anyio.to_thread.run_sync(route.handler, req)  # the pool FastAPI used
+        except VaultlinkError as err:
+            await send_error(send, err)
+            return
+        except Exception:
+            log.exception("data-plane handler failed: %s %s", method, path)
+            await send_error(send, VaultlinkError("the service failed on this request; see its log."))
+            return
+        await _answer(send, result, method == "HEAD")
+
+
+async def _answer(send: Send, result: Any, head: bool) -> None:
+    if isinstance(result, Reply):
+        headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in result.headers]
+        names = {k.lower() for k, _ in result.headers}
+        if "content-length" not in names:
+            headers.append((b"content-length", str(len(result.body)).encode()))
+        if result.body or not head:
+            headers.append((b"content-type", result.media_type.encode()))
+        body = result.body
+        status = result.status
+    else:
+        body = _json(result)
+        headers = [*_JSON_HEADERS, (b"content-length", str(len(body)).encode())]
+        status = 200
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": b"" if head else body})
