@@ -76,7 +76,7 @@ def setup_machine(s: Server, tmp: Path, ip: str = VM_A, name: str = "vm-a") -> t
 def test_soft_delete_prune_undelete_and_purge(world: tuple[Server, Clock], tmp_path: Path) -> None:
     s, clock = world
     vm, _ = setup_machine(s, tmp_path)
-    src = make_data(tmp_path / "src", 40)  # 40 MiB: three 16 MiB packs
+    src = make_data(tmp_path / "src", 40)  # 40 MiB: five 8 MiB packs
     v1 = tree(src)
     rp1 = vm.ok("backup", str(src))["recovery_point"]["id"]
     for f in src.glob("r*.bin"):  # v2: the big files go (their packs: only rp1's), a small one comes

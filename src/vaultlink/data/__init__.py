@@ -2,7 +2,7 @@
 
 Public API (everything else is internal)::
 
-    Repository.init(store, passphrase, *, log_n=15, pack_size=16 MiB, chunker_params=None,
+    Repository.init(store, passphrase, *, log_n=15, pack_size=8 MiB, chunker_params=None,
                     zstd_level=3, index=None) -> Repository      # PassphraseTooShort, AlreadyExists
     Repository.open(store, passphrase, *, load_index=True, index=None, ...) -> Repository
                                                                   # WrongPassphrase, NotFound

@@ -187,7 +187,7 @@ def _own_job(txn: Any, container: ContainerRecord, job_id: str) -> dict[str, Any
 
 
 _PACK = re.compile(r"^[a-z0-9-]{1,63}/packs/[0-9a-f]{64}$")
-MAX_PACKS = 200_000  # 3 TiB of 16 MiB packs per point; the body limit bounds it too
+MAX_PACKS = 400_000  # 3 TiB of 8 MiB packs per point; the body limit bounds it too
 
 
 def _check_packs(packs: Any, accounts: list[str]) -> list[str] | None:
