@@ -338,9 +338,30 @@ def _node_from_json(d: Any, what: str) -> Node:
     return Node(path, typ, mode, mtime_ns, size, target, ids, sizes, inode, uid, gid)
 
 
+def _manifest_json(manifest: Manifest) -> tuple[list[bytes], int]:
+    """The manifest's JSON (sorted keys, no spaces: what ``json.dumps(to_json())`` gives) as pieces, one per
+    node, and its length: a snapshot of 100k files never exists as nested dicts and one big string at once."""
+    head = manifest.to_json()
+    del head["nodes"]
+    text = json.dumps(head, separators=(",", ":"), sort_keys=True).encode()
+    cut = text.index(b',"parent":')  # "nodes" sorts between "hostname" and "parent"
+    pieces = [text[:cut] + b',"nodes":[']
+    dumps = json.JSONEncoder(separators=(",", ":"), sort_keys=True).encode
+    for i, n in enumerate(manifest.nodes):
+        pieces.append((b"," if i else b"") + dumps(n.to_json()).encode())
+    pieces.append(b"]" + text[cut:])
+    return pieces, sum(len(p) for p in pieces)
+
+
 def encode_manifest(keys: Keys, manifest: Manifest, nonce: bytes | None = None) -> bytes:
-    raw = json.dumps(manifest.to_json(), separators=(",", ":"), sort_keys=True).encode()
-    return _V + keys.seal(compress(raw), AAD_MANIFEST, nonce)
+    pieces, size = _manifest_json(manifest)
+    z = _compressor(ZSTD_LEVEL).compressobj(size=size)  # the frame states its size: decompress() needs it
+    out = []
+    for i in range(len(pieces)):
+        out.append(z.compress(pieces[i]))
+        pieces[i] = b""  # each piece goes once compressed
+    out.append(z.flush())
+    return _V + keys.seal(b"".join(out), AAD_MANIFEST, nonce)
 
 
 def decode_manifest(keys: Keys, data: bytes, what: str = "manifest") -> Manifest:

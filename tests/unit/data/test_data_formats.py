@@ -157,3 +157,26 @@ node_st = st.builds(
 def test_property_manifest_roundtrip(nodes: list[f.Node], host: str) -> None:
     m = f.Manifest(time=1.5, hostname=host, roots=["/r"], nodes=nodes)
     assert f.decode_manifest(KEYS, f.encode_manifest(KEYS, m)) == m
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(node_st, max_size=20), st.text(max_size=20), st.one_of(st.none(), st.text(max_size=10)),
+       st.dictionaries(st.text(max_size=5), st.text(max_size=5), max_size=3))
+def test_property_manifest_json_is_written_in_pieces_exactly_as_one_dump(
+    nodes: list[f.Node], host: str, parent: str | None, tags: dict[str, str]
+) -> None:
+    """encode_manifest writes the JSON a node at a time (100k files never exist as one big dict and string):
+    the pieces are byte for byte json.dumps of the whole, whatever the hostname, parent and tags hold."""
+    import json
+
+    m = f.Manifest(time=1.5, hostname=host, roots=["r"], nodes=nodes, parent=parent, tags=tags)
+    pieces, size = f._manifest_json(m)
+    whole = json.dumps(m.to_json(), separators=(",", ":"), sort_keys=True).encode()
+    assert b"".join(pieces) == whole and size == len(whole)
+
+
+def test_a_large_manifest_round_trips_through_the_streamed_frame() -> None:
+    nodes = [f.Node(f"r/d{i // 100}/f{i}", "file", 0o644, i, 10, None, [bytes([i % 256]) * 32], [10], i)
+             for i in range(5000)]
+    m = f.Manifest(time=2.0, hostname="h", roots=["r"], nodes=nodes)
+    assert f.decode_manifest(KEYS, f.encode_manifest(KEYS, m)) == m
