@@ -26,6 +26,7 @@ manifest ``snapshots/<blake3 hex>``::
 from __future__ import annotations
 
 import json
+import re
 import struct
 import threading
 from collections.abc import Iterable
@@ -364,25 +365,84 @@ def encode_manifest(keys: Keys, manifest: Manifest, nonce: bytes | None = None) 
     return _V + keys.seal(b"".join(out), AAD_MANIFEST, nonce)
 
 
+_WS = re.compile(r"[ \t\n\r]*")
+_DECODER = json.JSONDecoder()
+
+
+def _manifest_fields(text: str, what: str) -> tuple[dict[str, Any], list[Node] | None]:
+    """The manifest object's fields, its ``nodes`` array decoded one element at a time into ``Node``s: a
+    snapshot of 100k files never exists as 100k dicts at once (that was most of a restore's peak memory).
+    The same JSON ``json.loads`` accepts (any key order; a repeated key: the last wins)."""
+    dec = _DECODER.raw_decode
+
+    def skip(i: int) -> int:  # past any whitespace at i
+        m = _WS.match(text, i)
+        return m.end() if m else i
+
+    def expect(i: int, chars: str) -> tuple[str, int]:
+        i = skip(i)
+        c = text[i:i + 1]
+        if not c or c not in chars:
+            raise ValueError(f"expected one of {chars!r} at {i}")
+        return c, skip(i + 1)
+
+    head: dict[str, Any] = {}
+    nodes: list[Node] | None = None
+    _, i = expect(0, "{")
+    if text[i:i + 1] == "}":
+        i += 1
+    else:
+        while True:
+            key, i = dec(text, i)
+            if not isinstance(key, str):
+                raise ValueError(f"an object key must be a string, at {i}")
+            _, i = expect(i, ":")
+            if key == "nodes" and text[i:i + 1] == "[":
+                nodes = []
+                i = skip(i + 1)
+                if text[i:i + 1] == "]":
+                    i += 1
+                else:
+                    while True:
+                        d, i = dec(text, i)
+                        nodes.append(_node_from_json(d, what))
+                        c, i = expect(i, ",]")
+                        if c == "]":
+                            break
+                head.pop("nodes", None)
+            else:
+                head[key], i = dec(text, i)
+                if key == "nodes":
+                    nodes = None
+            c, i = expect(i, ",}")
+            if c == "}":
+                break
+    if skip(i) != len(text):
+        raise ValueError(f"extra data at {i}")
+    return head, nodes
+
+
 def decode_manifest(keys: Keys, data: bytes, what: str = "manifest") -> Manifest:
     if len(data) < 1 or data[0] != VERSION:
         raise CorruptData(f"{what}: unsupported manifest version", object=what)
     raw = decompress(keys.open(memoryview(data)[1:], AAD_MANIFEST, what), what)
     try:
-        d = json.loads(raw)
-    except ValueError as e:
+        text = raw.decode("utf-8")
+        del raw  # the text alone from here
+        d, nodes = _manifest_fields(text, what)
+    except (ValueError, RecursionError) as e:
         raise CorruptData(f"{what}: invalid JSON: {e}", object=what) from None
-    if not isinstance(d, dict) or d.get("version") != VERSION:
+    if d.get("version") != VERSION:
         raise CorruptData(f"{what}: unsupported manifest body version", object=what)
-    nodes, roots = d.get("nodes"), d.get("roots")
-    if not isinstance(nodes, list) or not isinstance(roots, list):
+    roots = d.get("roots")
+    if nodes is None or not isinstance(roots, list):
         raise CorruptData(f"{what}: missing nodes or roots", object=what)
     tags = d.get("tags") or {}
     return Manifest(
         time=float(d.get("time", 0.0)),
         hostname=str(d.get("hostname", "")),
         roots=[str(r) for r in roots],
-        nodes=[_node_from_json(n, what) for n in nodes],
+        nodes=nodes,
         parent=d.get("parent"),
         tags={str(k): str(v) for k, v in tags.items()} if isinstance(tags, dict) else {},
     )

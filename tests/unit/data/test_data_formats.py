@@ -180,3 +180,33 @@ def test_a_large_manifest_round_trips_through_the_streamed_frame() -> None:
              for i in range(5000)]
     m = f.Manifest(time=2.0, hostname="h", roots=["r"], nodes=nodes)
     assert f.decode_manifest(KEYS, f.encode_manifest(KEYS, m)) == m
+
+
+def _sealed_json(text: bytes) -> bytes:
+    return f._V + KEYS.seal(f.compress(text), f.AAD_MANIFEST)
+
+
+def test_manifest_decoding_node_by_node_takes_what_json_takes_and_refuses_the_rest() -> None:
+    """decode_manifest reads the nodes array one element at a time (a restore of 100k files never holds
+    100k dicts at once): any key order, whitespace and a repeated key decode as json.loads would; broken,
+    truncated, trailing or nested-too-deep JSON is CorruptData, never a crash."""
+    import json
+
+    node = {"path": "r/a", "type": "file", "mode": 420, "mtime_ns": 5, "size": 3, "chunks": [["ab" * 32, 3]],
+            "inode": 1, "uid": 0, "gid": 0}
+    doc = {"version": f.VERSION, "time": 2.5, "hostname": "h", "roots": ["r"], "parent": None, "tags": {"k": "v"},
+           "nodes": [node, dict(node, path="r/b")]}
+    want = f.decode_manifest(KEYS, _sealed_json(json.dumps(doc, sort_keys=True).encode()))
+    spaced = json.dumps(dict(reversed(list(doc.items()))), indent=2).encode()  # other order, whitespace
+    assert f.decode_manifest(KEYS, _sealed_json(spaced)) == want
+    assert [n.path for n in want.nodes] == ["r/a", "r/b"] and want.tags == {"k": "v"}
+    twice = b'{"nodes": [], "version": %d, "roots": ["r"], "nodes": [%s]}' % (f.VERSION, json.dumps(node).encode())
+    assert [n.path for n in f.decode_manifest(KEYS, _sealed_json(twice)).nodes] == ["r/a"]
+    empty = b'{"nodes":[],"roots":[],"version":%d}' % f.VERSION
+    assert f.decode_manifest(KEYS, _sealed_json(empty)).nodes == []
+    good = json.dumps(doc).encode()
+    for broken in (good[:-1], good + b"x", good.replace(b'"nodes": [', b'"nodes": [1, '), b"[]", b"{}",
+                   b'{"nodes": 5, "roots": [], "version": %d}' % f.VERSION,
+                   b'{"nodes": [' + b"[" * 100_000 + b"]" * 100_000 + b"]}", b'{"nodes" [],}', b"\xff\xfe"):
+        with pytest.raises(CorruptData):
+            f.decode_manifest(KEYS, _sealed_json(broken))
