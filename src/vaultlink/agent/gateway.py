@@ -28,7 +28,7 @@ from vaultlink.agent.proxy import proxy_for
 from vaultlink.agent.resolver import DnsResolver, Resolver, StaticResolver
 from vaultlink.agent.session import Agent
 from vaultlink.agent.state import exclusive, write_private
-from vaultlink.data.formats import Manifest
+from vaultlink.data.manifest import Manifest
 from vaultlink.data.stream import read_stream
 from vaultlink.errors import GatewayNotCreated, InvalidInput, NotFound, NotRegistered, ServiceUnavailable
 

@@ -21,7 +21,7 @@ from vaultlink.agent.resolver import DnsResolver, Resolver
 from vaultlink.agent.state import AgentState, exclusive, save_state, try_load_state
 from vaultlink.agent.unlock import Unlocking
 from vaultlink.data import BackupResult, Progress, Repository, backup, check, restore
-from vaultlink.data.formats import Manifest
+from vaultlink.data.manifest import Manifest
 from vaultlink.data.repository import KEY_NAME
 from vaultlink.errors import (
     CorruptData,

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from vaultlink.data.backup import BackupResult, BackupStats
-from vaultlink.data.formats import Manifest, Node
+from vaultlink.data.manifest import Manifest, Node
 from vaultlink.data.repository import Repository
 from vaultlink.errors import ImageUnreadable as ImageError
 from vaultlink.errors import InvalidInput, NotFound

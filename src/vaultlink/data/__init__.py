@@ -27,7 +27,7 @@ from vaultlink.data.backup import BackupResult, BackupStats, Progress, backup
 from vaultlink.data.check import CheckReport, check
 from vaultlink.data.chunker import Chunker, ChunkerParams
 from vaultlink.data.crypto import Keys, change_passphrase, create_key_file, open_key_file
-from vaultlink.data.formats import Manifest, Node
+from vaultlink.data.manifest import Manifest, Node
 from vaultlink.data.repository import ChunkIndex, Location, MemoryChunkIndex, Repository
 from vaultlink.data.restore import RestoreStats, restore
 

@@ -20,7 +20,8 @@ from typing import Any
 
 import blake3
 
-from vaultlink.data.formats import Manifest, PackEntry, decode_chunk, decode_index, decode_pack
+from vaultlink.data.formats import PackEntry, decode_chunk, decode_index, decode_pack
+from vaultlink.data.manifest import Manifest
 from vaultlink.data.repository import Location, Repository
 from vaultlink.errors import NotFound, VaultlinkError
 

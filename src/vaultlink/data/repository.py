@@ -28,19 +28,17 @@ from vaultlink.data.formats import (
     PACK_MAGIC,
     PACK_TRAILER,
     ZSTD_LEVEL,
-    Manifest,
     PackEntry,
     content_name,
     decode_chunk,
     decode_index,
-    decode_manifest,
     decode_pack_header,
     encode_chunk,
     encode_index,
-    encode_manifest,
     encode_pack_tail,
     pack_header_length,
 )
+from vaultlink.data.manifest import Manifest, decode_manifest, encode_manifest
 from vaultlink.errors import AlreadyExists, CorruptData, NotFound, WrongPassphrase
 from vaultlink.ports import BlobStore
 

@@ -41,7 +41,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from vaultlink.data.backup import Progress
-from vaultlink.data.formats import Manifest, Node, decode_chunk
+from vaultlink.data.formats import decode_chunk
+from vaultlink.data.manifest import Manifest, Node
 from vaultlink.data.repository import Repository
 from vaultlink.data.restore_files import PARTIAL, OpenFiles, OutFile, Target, check_file_slot, split_rel
 from vaultlink.errors import Conflict, CorruptData, NotFound, UnsafePath, VaultlinkError

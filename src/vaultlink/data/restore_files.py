@@ -12,7 +12,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Iterator
 
-from vaultlink.data.formats import Node
+from vaultlink.data.manifest import Node
 from vaultlink.errors import Conflict, UnsafePath
 
 ALIGN = 4096

@@ -14,7 +14,7 @@ from typing import IO
 
 from vaultlink.data.backup import BackupResult, BackupStats, Progress
 from vaultlink.data.chunker import cut_tar_stream
-from vaultlink.data.formats import Manifest, Node
+from vaultlink.data.manifest import Manifest, Node
 from vaultlink.data.repository import Repository
 
 

@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from vaultlink.data import formats as f
+from vaultlink.data import manifest as mf
 from vaultlink.data.crypto import Keys, create_key_file, open_key_file
 from vaultlink.errors import CorruptData
 
@@ -25,17 +26,17 @@ def _ids() -> tuple[bytes, bytes]:
     return KEYS.chunk_id(TEXT), KEYS.chunk_id(RAW)
 
 
-def _manifest() -> f.Manifest:
+def _manifest() -> mf.Manifest:
     a, b = _ids()
-    return f.Manifest(
+    return mf.Manifest(
         time=1_700_000_000.5,
         hostname="host1",
         roots=["/srv/data"],
         parent=None,
         tags={"job": "nightly"},
         nodes=[
-            f.Node("data", "dir", 0o755, 1_700_000_000_000_000_000, inode=2),
-            f.Node(
+            mf.Node("data", "dir", 0o755, 1_700_000_000_000_000_000, inode=2),
+            mf.Node(
                 "data/a.txt",
                 "file",
                 0o644,
@@ -47,7 +48,7 @@ def _manifest() -> f.Manifest:
                 uid=1000,
                 gid=1000,
             ),
-            f.Node("data/link", "symlink", 0o777, 1_700_000_000_000_000_002, target="a.txt", inode=4),
+            mf.Node("data/link", "symlink", 0o777, 1_700_000_000_000_000_002, target="a.txt", inode=4),
         ],
     )
 
@@ -64,7 +65,7 @@ def vectors() -> dict[str, bytes]:
         "chunk_raw.bin": cb,
         "pack.bin": pack,
         "index.bin": f.encode_index(KEYS, {f.content_name("packs", pack): entries}, nonce=b"\x05" * 12),
-        "manifest.bin": f.encode_manifest(KEYS, _manifest(), nonce=b"\x06" * 12),
+        "manifest.bin": mf.encode_manifest(KEYS, _manifest(), nonce=b"\x06" * 12),
     }
 
 
@@ -93,7 +94,7 @@ def test_golden_vectors_decode() -> None:
     assert [e.chunk_id for e in entries] == [a, b]
     pack_name = f.content_name("packs", g["pack.bin"])
     assert f.decode_index(KEYS, g["index.bin"]) == {pack_name: entries}
-    assert f.decode_manifest(KEYS, g["manifest.bin"]) == _manifest()
+    assert mf.decode_manifest(KEYS, g["manifest.bin"]) == _manifest()
 
 
 def _flip(data: bytes, pos: int) -> bytes:
@@ -104,7 +105,7 @@ BAD: list[tuple[str, Callable[[bytes], object]]] = [
     ("chunk_zstd.bin", lambda d: f.decode_chunk(KEYS, _ids()[0], d, "chunk X")),
     ("pack.bin", lambda d: f.decode_pack(KEYS, d, "packs/p1")),
     ("index.bin", lambda d: f.decode_index(KEYS, d, "index/i1")),
-    ("manifest.bin", lambda d: f.decode_manifest(KEYS, d, "snapshots/s1")),
+    ("manifest.bin", lambda d: mf.decode_manifest(KEYS, d, "snapshots/s1")),
 ]
 
 
@@ -143,7 +144,7 @@ def test_property_chunk_roundtrip(data: bytes, level: int | None) -> None:
 
 
 node_st = st.builds(
-    f.Node,
+    mf.Node,
     path=st.text(min_size=1, max_size=30).filter(lambda s: "\x00" not in s),
     type=st.just("dir"),
     mode=st.integers(0, 0o7777),
@@ -154,32 +155,32 @@ node_st = st.builds(
 
 @settings(max_examples=40, deadline=None)
 @given(st.lists(node_st, max_size=20), st.text(max_size=20))
-def test_property_manifest_roundtrip(nodes: list[f.Node], host: str) -> None:
-    m = f.Manifest(time=1.5, hostname=host, roots=["/r"], nodes=nodes)
-    assert f.decode_manifest(KEYS, f.encode_manifest(KEYS, m)) == m
+def test_property_manifest_roundtrip(nodes: list[mf.Node], host: str) -> None:
+    m = mf.Manifest(time=1.5, hostname=host, roots=["/r"], nodes=nodes)
+    assert mf.decode_manifest(KEYS, mf.encode_manifest(KEYS, m)) == m
 
 
 @settings(max_examples=40, deadline=None)
 @given(st.lists(node_st, max_size=20), st.text(max_size=20), st.one_of(st.none(), st.text(max_size=10)),
        st.dictionaries(st.text(max_size=5), st.text(max_size=5), max_size=3))
 def test_property_manifest_json_is_written_in_pieces_exactly_as_one_dump(
-    nodes: list[f.Node], host: str, parent: str | None, tags: dict[str, str]
+    nodes: list[mf.Node], host: str, parent: str | None, tags: dict[str, str]
 ) -> None:
     """encode_manifest writes the JSON a node at a time (100k files never exist as one big dict and string):
     the pieces are byte for byte json.dumps of the whole, whatever the hostname, parent and tags hold."""
     import json
 
-    m = f.Manifest(time=1.5, hostname=host, roots=["r"], nodes=nodes, parent=parent, tags=tags)
-    pieces, size = f._manifest_json(m)
+    m = mf.Manifest(time=1.5, hostname=host, roots=["r"], nodes=nodes, parent=parent, tags=tags)
+    pieces, size = mf._manifest_json(m)
     whole = json.dumps(m.to_json(), separators=(",", ":"), sort_keys=True).encode()
     assert b"".join(pieces) == whole and size == len(whole)
 
 
 def test_a_large_manifest_round_trips_through_the_streamed_frame() -> None:
-    nodes = [f.Node(f"r/d{i // 100}/f{i}", "file", 0o644, i, 10, None, [bytes([i % 256]) * 32], [10], i)
+    nodes = [mf.Node(f"r/d{i // 100}/f{i}", "file", 0o644, i, 10, None, [bytes([i % 256]) * 32], [10], i)
              for i in range(5000)]
-    m = f.Manifest(time=2.0, hostname="h", roots=["r"], nodes=nodes)
-    assert f.decode_manifest(KEYS, f.encode_manifest(KEYS, m)) == m
+    m = mf.Manifest(time=2.0, hostname="h", roots=["r"], nodes=nodes)
+    assert mf.decode_manifest(KEYS, mf.encode_manifest(KEYS, m)) == m
 
 
 def _sealed_json(text: bytes) -> bytes:
@@ -196,17 +197,17 @@ def test_manifest_decoding_node_by_node_takes_what_json_takes_and_refuses_the_re
             "inode": 1, "uid": 0, "gid": 0}
     doc = {"version": f.VERSION, "time": 2.5, "hostname": "h", "roots": ["r"], "parent": None, "tags": {"k": "v"},
            "nodes": [node, dict(node, path="r/b")]}
-    want = f.decode_manifest(KEYS, _sealed_json(json.dumps(doc, sort_keys=True).encode()))
+    want = mf.decode_manifest(KEYS, _sealed_json(json.dumps(doc, sort_keys=True).encode()))
     spaced = json.dumps(dict(reversed(list(doc.items()))), indent=2).encode()  # other order, whitespace
-    assert f.decode_manifest(KEYS, _sealed_json(spaced)) == want
+    assert mf.decode_manifest(KEYS, _sealed_json(spaced)) == want
     assert [n.path for n in want.nodes] == ["r/a", "r/b"] and want.tags == {"k": "v"}
     twice = b'{"nodes": [], "version": %d, "roots": ["r"], "nodes": [%s]}' % (f.VERSION, json.dumps(node).encode())
-    assert [n.path for n in f.decode_manifest(KEYS, _sealed_json(twice)).nodes] == ["r/a"]
+    assert [n.path for n in mf.decode_manifest(KEYS, _sealed_json(twice)).nodes] == ["r/a"]
     empty = b'{"nodes":[],"roots":[],"version":%d}' % f.VERSION
-    assert f.decode_manifest(KEYS, _sealed_json(empty)).nodes == []
+    assert mf.decode_manifest(KEYS, _sealed_json(empty)).nodes == []
     good = json.dumps(doc).encode()
     for broken in (good[:-1], good + b"x", good.replace(b'"nodes": [', b'"nodes": [1, '), b"[]", b"{}",
                    b'{"nodes": 5, "roots": [], "version": %d}' % f.VERSION,
                    b'{"nodes": [' + b"[" * 100_000 + b"]" * 100_000 + b"]}", b'{"nodes" [],}', b"\xff\xfe"):
         with pytest.raises(CorruptData):
-            f.decode_manifest(KEYS, _sealed_json(broken))
+            mf.decode_manifest(KEYS, _sealed_json(broken))
