@@ -128,7 +128,7 @@ def test_killed_agent_leaves_no_recovery_point_and_next_backup_reuses(server: Se
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "NO_PROXY": "*"})
     blobs = server.data_dir / "blobs"
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and len(list(blobs.rglob("packs/*"))) < 3:
+    while time.monotonic() < deadline and len(list(blobs.rglob("packs/*"))) < 6:  # 48 MiB of 8 MiB packs
         time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=10)

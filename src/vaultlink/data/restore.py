@@ -121,11 +121,12 @@ def _plan(by_pack: dict[str, list[tuple[int, int, bytes]]]) -> list[Span]:
     return spans
 
 
-def _temp_name(rel: str, taken: set[str]) -> str:
-    tmp = rel + PARTIAL
-    while tmp in taken:
-        tmp += "~"
-    return tmp
+def _tildes(rel: str, taken: set[str]) -> int:
+    """How many ``~`` make ``rel`` + PARTIAL a name no node of the snapshot has."""
+    k = 0
+    while rel + PARTIAL + "~" * k in taken:
+        k += 1
+    return k
 
 
 def restore(
@@ -168,12 +169,13 @@ def _restore(
             tgt.ensure_dir(n.path)
     outs: list[OutFile] = []
     dests: dict[bytes, list[tuple[OutFile, int]]] = defaultdict(list)
+    shared: dict[str, str] = {}  # one string per directory, not one per file
     for n in files:
         dir_rel, name = split_rel(n.path)
-        tmp_rel = _temp_name(n.path, taken)
+        dir_rel = shared.setdefault(dir_rel, dir_rel)
         with tgt.dir(dir_rel) as d:
             check_file_slot(d, name, tgt.full(n.path))
-        out = OutFile(n, tgt.full(n.path), tgt.full(tmp_rel), dir_rel, name, split_rel(tmp_rel)[1])
+        out = OutFile(n, tgt.root, dir_rel, _tildes(n.path, taken))
         outs.append(out)
         off = 0
         for cid, size in zip(n.chunks, n.sizes, strict=True):

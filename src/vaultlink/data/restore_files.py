@@ -158,18 +158,36 @@ def _pwrite_all(fd: int, data: bytes | memoryview, off: int) -> None:
 class OutFile:
     """One file being restored, under its temporary name until complete."""
 
-    __slots__ = ("damaged", "dfd", "dir", "fd", "final", "left", "lock", "made", "name", "node", "tmp",
-                 "tmpname", "users")
+    # a restore of 100k files holds 100k of these: the names are derived from the node, the directory
+    # string is shared by the files of one directory, and the full paths are made only for messages
+    __slots__ = ("damaged", "dfd", "dir", "fd", "left", "lock", "made", "node", "root", "tildes", "users")
 
-    def __init__(self, node: Node, final: str, tmp: str, dir_rel: str, name: str, tmpname: str) -> None:
-        self.node, self.final, self.tmp = node, final, tmp  # full paths, for messages and keys only
-        self.dir, self.name, self.tmpname = dir_rel, name, tmpname  # what is opened: relative to dir's fd
+    def __init__(self, node: Node, root: str, dir_rel: str, tildes: int = 0) -> None:
+        self.node, self.root, self.dir, self.tildes = node, root, dir_rel, tildes
         self.left = len(node.chunks)  # chunk writes still due (damaged ones count as done)
         self.damaged = False
         self.users = 0
         self.fd = self.dfd = -1
         self.made = False
         self.lock = threading.Lock()
+
+    @property
+    def name(self) -> str:
+        """The file's name in its directory (what is renamed to at the end)."""
+        return self.node.path.rpartition("/")[2]
+
+    @property
+    def tmpname(self) -> str:
+        """The name it is written under until complete (``~`` added while another node has that name)."""
+        return self.name + PARTIAL + "~" * self.tildes
+
+    @property
+    def final(self) -> str:
+        return os.path.join(self.root, *self.node.path.split("/"))
+
+    @property
+    def tmp(self) -> str:
+        return self.final + PARTIAL + "~" * self.tildes
 
 
 class OpenFiles:
@@ -180,7 +198,7 @@ class OpenFiles:
         self.target = target
         self.direct = direct and O_DIRECT != 0
         self.max_open = max_open or MAX_OPEN
-        self.lru: OrderedDict[str, OutFile] = OrderedDict()
+        self.lru: OrderedDict[int, OutFile] = OrderedDict()  # by id(OutFile)
         self.lock = threading.Lock()
         self.local = threading.local()
         self.root = os.geteuid() == 0
@@ -226,8 +244,8 @@ class OpenFiles:
                 self._open(out)
             out.users += 1
             with self.lock:
-                self.lru[out.tmp] = out
-                self.lru.move_to_end(out.tmp)
+                self.lru[id(out)] = out
+                self.lru.move_to_end(id(out))
                 extra = len(self.lru) - self.max_open
                 victims = [o for _, o in zip(range(extra), self.lru.values(), strict=False)] if extra > 0 else []
         for v in victims:
@@ -237,7 +255,7 @@ class OpenFiles:
                 if v.users == 0 and v.fd >= 0:
                     self._close(v)
                     with self.lock:
-                        self.lru.pop(v.tmp, None)
+                        self.lru.pop(id(v), None)
 
     def release(self, out: OutFile, writes: int, damaged: bool = False, held: bool = True) -> bool:
         """Account ``writes`` chunk writes as done; True when the file has no write left."""
@@ -295,7 +313,7 @@ class OpenFiles:
             finally:
                 self._close(out)
                 with self.lock:
-                    self.lru.pop(out.tmp, None)
+                    self.lru.pop(id(out), None)
         if out.damaged:
             return False
         try:
