@@ -59,7 +59,8 @@ class Manifest:
     parent: str | None = None
     tags: dict[str, str] = field(default_factory=dict)
 
-    def to_json(self) -> dict[str, Any]:
+    def head_json(self) -> dict[str, Any]:
+        """Every field but the nodes."""
         return {
             "version": VERSION,
             "time": self.time,
@@ -67,8 +68,10 @@ class Manifest:
             "roots": self.roots,
             "parent": self.parent,
             "tags": self.tags,
-            "nodes": [n.to_json() for n in self.nodes],
         }
+
+    def to_json(self) -> dict[str, Any]:
+        return {**self.head_json(), "nodes": [n.to_json() for n in self.nodes]}
 
     def chunk_ids(self) -> set[bytes]:
         return {c for n in self.nodes for c in n.chunks}
@@ -123,9 +126,7 @@ def _node_from_json(d: Any, what: str) -> Node:
 def _manifest_json(manifest: Manifest) -> tuple[list[bytes], int]:
     """The manifest's JSON (sorted keys, no spaces: what ``json.dumps(to_json())`` gives) as pieces, one per
     node, and its length: a snapshot of 100k files never exists as nested dicts and one big string at once."""
-    head = manifest.to_json()
-    del head["nodes"]
-    text = json.dumps(head, separators=(",", ":"), sort_keys=True).encode()
+    text = json.dumps(manifest.head_json(), separators=(",", ":"), sort_keys=True).encode()
     cut = text.index(b',"parent":')  # "nodes" sorts between "hostname" and "parent"
     pieces = [text[:cut] + b',"nodes":[']
     dumps = json.JSONEncoder(separators=(",", ":"), sort_keys=True).encode
