@@ -26,11 +26,10 @@ from vaultlink.api import (
     routes_vaults,
 )
 from vaultlink.api.calls import audit_refusal
+from vaultlink.api.validation import validation_problem
 from vaultlink.errors import (
     InvalidInput,
-    InvalidType,
     MalformedJSON,
-    MissingField,
     NotFound,
     VaultlinkError,
 )
@@ -59,25 +58,7 @@ def error_response(err: VaultlinkError) -> JSONResponse:
 
 
 def translate_validation(exc: RequestValidationError) -> VaultlinkError:
-    errors = exc.errors()
-    first: dict[str, Any] = errors[0] if errors else {}
-    loc = [str(x) for x in first.get("loc", ()) if x not in ("body", "query", "path")]
-    field = ".".join(loc) or None
-    kind = str(first.get("type", ""))
-    if kind == "json_invalid":
-        return MalformedJSON(
-            f"the request body is not valid JSON ({first.get('ctx', {}).get('error', 'parse error')}); "
-            "send a JSON object."
-        )
-    if kind == "missing":
-        return MissingField(f"{field} is required; add it to the request.", field=field)
-    if kind == "extra_forbidden":
-        return InvalidInput(f"{field} is not a known field; remove it (see /v1/openapi.json).", field=field)
-    if kind in ("model_attributes_type", "dict_type") and not loc:
-        return InvalidType("the request body must be a JSON object.", field="body")
-    if kind.endswith("_type") or kind.endswith("_parsing"):
-        return InvalidType(f"{field}: {first.get('msg', 'wrong type')}.", field=field)
-    return InvalidInput(f"{field}: {first.get('msg', 'invalid value')}.", field=field)
+    return validation_problem(exc.errors(), " (see /v1/openapi.json)")
 
 
 def _action_of(request: Request) -> str:

@@ -26,16 +26,15 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from starlette.routing import compile_path
 from starlette.types import Receive, Scope, Send
 
+from vaultlink.api.validation import validation_problem
 from vaultlink.errors import (
     InvalidInput,
     InvalidType,
-    MalformedJSON,
     MissingField,
     NotFound,
-    PayloadTooLarge,
     VaultlinkError,
 )
-from vaultlink.fabric.asgi import send_error
+from vaultlink.fabric.asgi import read_body, send_error
 from vaultlink.service.core import Service
 from vaultlink.service.dataplane.context import DataContext
 
@@ -112,44 +111,6 @@ class DataRouter:
         return add
 
 
-def _validation_error(exc: ValidationError) -> VaultlinkError:
-    """A body's first problem in the management API's words (api/app.py translate_validation)."""
-    first: dict[str, Any] = dict(exc.errors()[0]) if exc.errors() else {}
-    loc = [str(x) for x in first.get("loc", ())]
-    name = ".".join(loc) or None
-    kind = str(first.get("type", ""))
-    if kind == "json_invalid":
-        return MalformedJSON(f"the request body is not valid JSON ({first.get('ctx', {}).get('error', 'parse error')});"
-                             " send a JSON object of ordinary depth.")
-    if kind == "missing":
-        return MissingField(f"{name} is required; add it to the request.", field=name)
-    if kind == "extra_forbidden":
-        return InvalidInput(f"{name} is not a known field; remove it.", field=name)
-    if kind in ("model_type", "model_attributes_type", "dict_type") and not loc:
-        return InvalidType("the request body must be a JSON object.", field="body")
-    if kind.endswith("_type") or kind.endswith("_parsing"):
-        return InvalidType(f"{name}: {first.get('msg', 'wrong type')}.", field=name)
-    return InvalidInput(f"{name}: {first.get('msg', 'invalid value')}.", field=name)
-
-
-async def _read(receive: Receive, limit: int) -> bytes:
-    """The request body (the pipeline's ``run_bounded`` bounds its pace and total time as it arrives)."""
-    parts: list[bytes] = []
-    size = 0
-    while True:
-        msg = await receive()
-        if msg["type"] != "http.request":
-            raise MalformedJSON("the client closed the connection before the body arrived.")
-        chunk = msg.get("body", b"")
-        if chunk:
-            size += len(chunk)
-            if size > limit:
-                raise PayloadTooLarge(f"the request body is over the limit of {limit} bytes.")
-            parts.append(chunk)
-        if not msg.get("more_body", False):
-            return parts[0] if len(parts) == 1 else b"".join(parts)
-
-
 def _parse(route: DataRoute, raw: bytes) -> Any:
     if route.body is bytes:
         return raw
@@ -162,7 +123,7 @@ def _parse(route: DataRoute, raw: bytes) -> Any:
             return JSON_OBJECT.validate_json(raw)
         return route.body.model_validate_json(raw)
     except ValidationError as exc:
-        raise _validation_error(exc) from None
+        raise validation_problem(exc.errors()) from None
 
 
 def _headers(scope: Scope) -> dict[str, str]:
@@ -184,7 +145,6 @@ class DataApp:
     def __init__(self, svc: Service, routers: tuple[DataRouter, ...]) -> None:
         self.svc = svc
         self.routes: tuple[DataRoute, ...] = tuple(r for router in routers for r in router.routes)
-        self.max_body = svc.config.max_body_bytes
 
     def match(self, method: str, path: str) -> tuple[DataRoute | None, dict[str, str]]:
         """The first route for ``method`` and ``path``; HEAD falls back to the GET route (answered without
@@ -208,7 +168,10 @@ class DataApp:
             ctx = scope.get("state", {}).get("dp")
             if not isinstance(ctx, DataContext):
                 raise VaultlinkError("data-plane request reached a handler without passing the pipeline")
-            body = _parse(route, await _read(receive, self.max_body)) if route.body is not None else None
+            body = None
+            if route.body is not None:
+                cfg = self.svc.config
+                body = _parse(route, await read_body(receive, cfg.max_body_bytes, cfg.body_timeout, cfg.body_deadline))
             query = dict(parse_qsl(scope["query_string"].decode("latin-1"))) if scope.get("query_string") else {}
             req = DataRequest(self.svc, ctx, params, query, _headers(scope), body)
             if route.inline:
