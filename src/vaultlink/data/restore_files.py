@@ -53,6 +53,7 @@ class Target:
         """A new descriptor for directory ``rel`` (the caller closes it)."""
         fd = os.dup(self.root_fd)
         for part in rel.split("/") if rel else []:
+            made = False
             try:
                 try:
                     nfd = os.open(part, _DIR_FLAGS, dir_fd=fd)
@@ -61,9 +62,15 @@ class Target:
                         raise
                     with contextlib.suppress(FileExistsError):
                         os.mkdir(part, 0o700, dir_fd=fd)
+                    made = True
                     nfd = os.open(part, _DIR_FLAGS, dir_fd=fd)
             except OSError as e:
                 os.close(fd)
+                if made and e.errno == errno.ENOENT:  # made, then gone before it could be opened
+                    raise UnsafePath(
+                        f"refusing to restore into {self.full(rel)!r}: {part!r} was moved away as it was made "
+                        "(the target is being changed during the restore); nothing was written through it"
+                    ) from None
                 if e.errno in (errno.ELOOP, errno.ENOTDIR, errno.EMLINK):
                     raise UnsafePath(
                         f"refusing to restore into {self.full(rel)!r}: {part!r} is not a directory (or is a "

@@ -142,3 +142,29 @@ def test_existing_file_is_replaced_and_metadata_applied(tmp_path: Path, repo: Re
     assert (tmp_path / "o" / "s" / "f").read_bytes() == b"new content"
     assert (st.st_mode & 0o777, st.st_mtime_ns) == (0o640, 1_500_000_000_000_000_000)
     assert not (tmp_path / "o" / "s" / ("f" + PARTIAL)).exists()
+
+
+def test_a_directory_moved_away_as_it_is_made_is_a_clean_refusal(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """The race the hostile tier's swapper can win: the restore makes a directory, something renames it away
+    before the restore opens it. The walk answers UnsafePath (nothing written through it), not a raw
+    FileNotFoundError."""
+    from vaultlink.data import restore_files
+    from vaultlink.errors import UnsafePath
+
+    target = tmp_path / "t"
+    target.mkdir()
+    tgt = restore_files.Target(str(target))
+    real_mkdir = os.mkdir
+
+    def mkdir_then_moved(path: str, mode: int = 0o777, *, dir_fd: int | None = None) -> None:
+        real_mkdir(path, mode, dir_fd=dir_fd)
+        os.rename(path, path + ".moved", src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+
+    monkeypatch.setattr(restore_files.os, "mkdir", mkdir_then_moved)
+    with pytest.raises(UnsafePath, match="moved away as it was made"):
+        tgt.ensure_dir("src/d0")
+    monkeypatch.setattr(restore_files.os, "mkdir", real_mkdir)
+    with pytest.raises(FileNotFoundError), tgt.dir("nowhere", create=False):  # without create: as it is
+        pass
+    tgt.close()
