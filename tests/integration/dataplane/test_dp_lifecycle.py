@@ -65,8 +65,8 @@ def test_crash_mid_backup_leaves_no_recovery_point_and_uploads_are_reused(dp: Da
     def flaky_put(self: Any, name: str, data: bytes) -> None:
         if name.startswith("packs/"):
             calls["packs"] += 1
-            if calls["packs"] > 1:
-                raise StoreError("simulated crash after the first pack")
+            if calls["packs"] > 2:  # two 8 MiB packs stored, then the crash
+                raise StoreError("simulated crash after the first two packs")
         real_put(self, name, data)
 
     mp = pytest.MonkeyPatch()
@@ -81,7 +81,7 @@ def test_crash_mid_backup_leaves_no_recovery_point_and_uploads_are_reused(dp: Da
         jobs = txn.find("job", parent_id=dp.vault["id"])
     assert [j["status"] for j in jobs] == ["Failed"]
     out = agent.backup([str(src)], PASS)
-    assert out["stats"]["bytes_new"] < out["stats"]["bytes_total"] - (10 << 20)  # the first pack was reused
+    assert out["stats"]["bytes_new"] < out["stats"]["bytes_total"] - (10 << 20)  # the stored packs were reused
 
 
 def test_expired_credentials_refused(dp: DataPlane, tmp_path: Path) -> None:
