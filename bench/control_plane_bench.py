@@ -2,13 +2,16 @@
 
     .venv/bin/python bench/control_plane_bench.py [--endpoints 2000] [--dir /tmp/vlcp]
 
-A real ``vaultlink serve`` (loopback mode). One vnet with a /20 subnet, a vault per 10 endpoints; endpoints are
-created one by one through the management API (``POST /v1/endpoints``, DNS integration on: every
-create also writes private DNS records) until ``--endpoints``. At each checkpoint (10, 100, 250, 500,
-1000, 2000) it reports the median latency of the last 10 creates, one vault create and one subnet add,
-and the worst latency a concurrent stream of small requests saw during those changes (a pause of
-traffic). Target (issue #13): the cost of one change flat within 1.5x from 10 to 2,000 endpoints, no
-pause. Not a test; CI never runs it. Every loop is bounded in count and time; traffic stays on 127.0.0.1.
+Two real ``vaultlink serve`` processes (loopback mode), each with one vnet (a /20 subnet) and a vault per 10
+endpoints; endpoints are created one by one through the management API (``POST /v1/endpoints``, DNS
+integration on: every create also writes private DNS records). One server stays small (10 endpoints); the
+other grows to ``--endpoints``, and at each checkpoint (10, 100, 250, 500, 1000, 2000) the curve shows the
+medians of 15 endpoint creates, 5 vault creates and 5 subnet adds, and the worst latency a concurrent stream
+of small requests (``GET /v1/healthz``) saw meanwhile (a pause of traffic). The ratio comes after, from
+``--rounds`` rounds alternating between the two servers (both up, same machine, same minutes), since the
+curve alone carries the drift of a shared machine over minutes. Target (issue #13): the cost of one change
+flat within 1.5x from 10 to 2,000 endpoints, no pause. Not a test; CI never runs it. Every loop is bounded in
+count and time; traffic stays on 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -28,7 +31,9 @@ sys.path.insert(0, str(HERE))
 
 from _product import Service, fresh_workdir, preflight  # noqa: E402
 
-CHECKPOINTS = (10, 100, 250, 500, 1000, 2000, 5000)
+CHECKPOINTS = (10, 100, 250, 500, 1000, 2000, 3000)
+WINDOW = 15  # endpoint creates in one sample (a checkpoint, a round)
+SAMPLES = 5  # vault creates and subnet adds in one sample
 
 
 class Api:
@@ -71,53 +76,94 @@ class Prober(threading.Thread):
         return worst
 
 
+class Deployment:
+    """One server, its vnet (``prefix``: 127.X) and the counters that keep its names unique."""
+
+    def __init__(self, svc: Service, prefix: str) -> None:
+        self.api = Api(svc)
+        self.prefix = prefix
+        self.endpoints = self.vaults = self.subnets = 0
+        self.api.call("POST", "/vaults", {"name": "v0", "region": "local-1"})
+        self.api.call("POST", "/vnets", {"name": "net", "region": "local-1", "address_spaces": [f"{prefix}.0.0/16"],
+                                         "subnets": [{"name": "s", "cidr": f"{prefix}.0.0/20"}]})
+        self.prober = Prober(self.api)
+        self.prober.start()
+
+    def endpoint(self) -> float:
+        """Create one endpoint (a new vault for every 10, as a deployment grows)."""
+        self.endpoints += 1
+        i = self.endpoints
+        if i % 10 == 1 and i > 1:
+            self.api.call("POST", "/vaults", {"name": f"v0-{i}", "region": "local-1"})
+        vault = "v0" if i <= 10 else f"v0-{(i - 1) // 10 * 10 + 1}"
+        return self.api.call("POST", "/endpoints", {"name": f"pe{i}", "region": "local-1", "vault": vault,
+                                                    "group_id": "AzureBackup", "vnet": "net", "subnet": "s"})[0]
+
+    def vault(self) -> float:
+        self.vaults += 1
+        return self.api.call("POST", "/vaults", {"name": f"extra-{self.vaults}", "region": "local-1"})[0]
+
+    def subnet(self) -> float:
+        self.subnets += 1
+        return self.api.call("POST", "/vnets/net/subnets",
+                             {"name": f"s{self.subnets}", "cidr": f"{self.prefix}.{31 + self.subnets}.0/24"})[0]
+
+    def sample(self) -> tuple[list[float], list[float], list[float], float]:
+        """WINDOW endpoint creates, SAMPLES vault creates and subnet adds; the worst small request meanwhile."""
+        self.prober.take()
+        creates = [self.endpoint() for _ in range(WINDOW)]
+        vaults = [self.vault() for _ in range(SAMPLES)]
+        subnets = [self.subnet() for _ in range(SAMPLES)]
+        return creates, vaults, subnets, self.prober.take()
+
+
+def _ms(values: list[float]) -> str:
+    return f"{statistics.median(values) * 1000:.1f}"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--endpoints", type=int, default=2000)
+    ap.add_argument("--rounds", type=int, default=4, help="alternating rounds of the comparison (default 4)")
     ap.add_argument("--dir", default="/tmp/vlcp")
     args = ap.parse_args()
-    total = max(10, min(args.endpoints, 5000))
+    total = max(10, min(args.endpoints, 3000))  # the /20 subnet holds ~4,090 addresses
     preflight()
     work = fresh_workdir(args.dir)
-    svc = Service(work / "server")
+    small_svc, big_svc = Service(work / "small"), Service(work / "big")
     try:
-        api = Api(svc)
-        api.call("POST", "/vaults", {"name": "v0", "region": "local-1"})
-        api.call("POST", "/vnets", {"name": "net", "region": "local-1", "address_spaces": ["127.40.0.0/16"],
-                                    "subnets": [{"name": "s", "cidr": "127.40.0.0/20"}]})
-        prober = Prober(api)
-        prober.start()
-        creates: list[float] = []
-        extra = checks = 0
-        print("endpoints  create p50 (ms)  vault create (ms)  subnet add (ms)  worst small request (ms)")
+        small, big = Deployment(small_svc, "127.41"), Deployment(big_svc, "127.40")
+        for _ in range(10):
+            small.endpoint()
+        print("the curve, while one server grows (medians; one run, so the machine's drift is in it):")
+        print("endpoints  create (ms)  vault create (ms)  subnet add (ms)  worst small request (ms)")
         t0 = time.monotonic()
-        for i in range(1, total + 1):
-            if i % 10 == 1 and i > 1:
-                api.call("POST", "/vaults", {"name": f"v0-{i}", "region": "local-1"})
-            vault_name = "v0" if i <= 10 else f"v0-{(i - 1) // 10 * 10 + 1}"
-            took, _ = api.call("POST", "/endpoints", {"name": f"pe{i}", "region": "local-1", "vault": vault_name,
-                                                      "group_id": "AzureBackup", "vnet": "net", "subnet": "s"})
-            creates.append(took)
-            if i in CHECKPOINTS or i == total:
-                prober.take()
-                window = [api.call("POST", "/endpoints", {"name": f"x{i}-{k}", "region": "local-1", "vault": "v0",
-                                                          "group_id": "AzureBackup", "vnet": "net", "subnet": "s"})[0]
-                          for k in range(5)]
-                extra += 5
-                vault, _ = api.call("POST", "/vaults", {"name": f"v{i}", "region": "local-1"})
-                checks += 1
-                subnet, _ = api.call("POST", "/vnets/net/subnets",
-                                     {"name": f"s{i}", "cidr": f"127.40.{31 + checks}.0/24"})
-                worst = prober.take()
-                print(f"{i:9d}  {statistics.median(creates[-10:] + window) * 1000:14.1f}  {vault * 1000:17.1f}  "
-                      f"{subnet * 1000:15.1f}  {worst * 1000:24.1f}", flush=True)
-            if time.monotonic() - t0 > 3600:
-                print("# stopped after an hour")
-                break
-        prober.stop.set()
-        print(f"# {len(creates) + extra} endpoints in {time.monotonic() - t0:.0f} s")
+        while big.endpoints < total and time.monotonic() - t0 < 3600:
+            big.endpoint()
+            if (at := big.endpoints) in CHECKPOINTS or at == total:
+                c, v, sn, worst = big.sample()
+                print(f"{at:9d}  {_ms(c):>11}  {_ms(v):>17}  {_ms(sn):>15}  {worst * 1000:24.1f}",
+                      flush=True)
+        print(f"# {big.endpoints} endpoints in {time.monotonic() - t0:.0f} s")
+        # The ratio, measured the way this machine allows: both servers up at once, rounds alternating between
+        # them, so a slower minute of a shared machine weighs on both sides.
+        got: dict[str, list[list[float]]] = {"small": [[], [], [], []], "big": [[], [], [], []]}
+        for _ in range(max(1, min(args.rounds, 20))):
+            for name, dep in (("small", small), ("big", big)):
+                c, v, sn, worst = dep.sample()
+                for k, vals in enumerate((c, v, sn, [worst])):
+                    got[name][k] += vals
+        print(f"alternating rounds ({args.rounds}): {small.endpoints} vs {big.endpoints} endpoints")
+        print("change             small (ms)   big (ms)   big / small")
+        for k, what in enumerate(("endpoint create", "vault create", "subnet add", "worst small request")):
+            a, b = got["small"][k], got["big"][k]
+            pick = max if k == 3 else statistics.median
+            print(f"{what:<19} {pick(a) * 1000:9.1f}  {pick(b) * 1000:9.1f}   {pick(b) / pick(a):10.2f}")
+        small.prober.stop.set()
+        big.prober.stop.set()
     finally:
-        svc.stop()
+        small_svc.stop()
+        big_svc.stop()
 
 
 if __name__ == "__main__":

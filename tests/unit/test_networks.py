@@ -86,6 +86,21 @@ def test_reserved_addresses_and_allocation_order() -> None:
     assert view["allocated"] == 2 and view["free"] == 1
 
 
+def test_allocation_starts_where_the_subnet_may_be_free() -> None:
+    """Every create allocates: it starts at the subnet's first address that may be free instead of walking
+    every allocation (issue #13), and stays lowest-first through releases and records written before it."""
+    s = net.new_subnet("s", "127.10.0.0/20")
+    first = [net.allocate(s, f"pe-{i}", 1)[0] for i in range(500)]
+    assert first[0] == "127.10.0.4" and first[-1] == "127.10.1.247" and s["free_from"] == 4096 * 0 + 0x7F0A01F8
+    net.release(s, ["127.10.0.9", "127.10.1.0"])
+    assert net.allocate(s, "pe-x", 2) == ["127.10.0.9", "127.10.1.0"]
+    assert net.allocate(s, "pe-y", 1) == ["127.10.1.248"]
+    old = {"name": "s", "cidr": "127.10.0.0/20", "allocations": {"127.10.0.4": "pe-1", "127.10.0.6": "pe-2"}}
+    assert net.allocate(old, "pe-3", 2) == ["127.10.0.5", "127.10.0.7"]  # no hint yet: from the start
+    wrong = {**old, "free_from": 0x7F0A0FFE}  # a hint that lies (edited by hand): the walk starts again
+    assert net.allocate(wrong, "pe-4", 2) == ["127.10.15.254", "127.10.0.8"]
+
+
 def test_longest_prefix_classification() -> None:
     spaces = [("vnet-big", "127.64.0.0/10"), ("vnet-small", "127.65.1.0/24"), ("vnet-b", "127.20.0.0/16")]
     index = PrefixIndex.build(("", cidr, vid) for vid, cidr in spaces)

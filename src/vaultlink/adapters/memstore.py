@@ -8,6 +8,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
+from vaultlink.adapters.record_cache import CACHED_KINDS
 from vaultlink.errors import AlreadyExists, NotFound
 
 
@@ -102,6 +103,17 @@ class MemoryStore:
 
     def transaction(self) -> AbstractContextManager[MemTxn]:
         return self._txn()
+
+    def scan(self, kind: str) -> tuple[Mapping[str, Any], ...]:
+        """Every committed record of ``kind``, oldest first, shared (never mutate): as ``SqlStore.scan``."""
+        if kind not in CACHED_KINDS:
+            raise ValueError(f"records of kind {kind!r} are not cached")
+        with self._lock:
+            rows = sorted(((seq, r) for (k, _), (seq, r) in self._rows.items() if k == kind), key=lambda x: x[0])
+        return tuple(r for _, r in rows)
+
+    def forget_cached(self) -> None:
+        return None
 
     def append_audit(self, events: list[dict[str, Any]]) -> None:
         with self._lock:

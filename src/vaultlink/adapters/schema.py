@@ -23,6 +23,7 @@ records = Table(
     Index("ux_records_name", "kind", "account_id", "parent_id", "name", unique=True),
     Index("ix_records_parent", "kind", "parent_id"),
     Index("ix_records_account", "kind", "account_id"),
+    Index("ix_records_account_name", "kind", "account_id", "name"),  # by name in an account (migration 0003)
 )
 
 # The audit log (adapters/audit_sql.py): the named fields are ids into audit_names; the rest is JSON.

@@ -19,6 +19,7 @@ from sqlalchemy import update as sql_update
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
 from vaultlink.adapters.audit_sql import SqlAuditLog
+from vaultlink.adapters.record_cache import CACHED_KINDS, RecordCache
 from vaultlink.adapters.schema import READS, records
 from vaultlink.errors import AlreadyExists, NotFound, ServiceUnavailable, StoreError
 
@@ -36,6 +37,7 @@ def _key(record: Mapping[str, Any]) -> dict[str, Any]:
 class SqlTxn:
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
+        self.wrote: set[tuple[str, str]] = set()  # (kind, id) of cached kinds, told to the cache on commit
 
     def insert(self, kind: str, id: str, record: Mapping[str, Any]) -> None:
         try:
@@ -45,6 +47,8 @@ class SqlTxn:
                         kind=kind, id=id, body=json.dumps(record, sort_keys=True), **_key(record)
                     )
                 )
+            if kind in CACHED_KINDS:
+                self.wrote.add((kind, id))
         except IntegrityError:
             name = record.get("name")
             raise AlreadyExists(
@@ -68,6 +72,8 @@ class SqlTxn:
             ) from None
         if res.rowcount == 0:
             raise NotFound(f"{kind} {id!r} does not exist.")
+        if kind in CACHED_KINDS:
+            self.wrote.add((kind, id))
 
     def get(self, kind: str, id: str) -> dict[str, Any] | None:
         row = self._conn.execute(
@@ -94,6 +100,8 @@ class SqlTxn:
         res = self._conn.execute(sql_delete(records).where(records.c.kind == kind, records.c.id == id))
         if res.rowcount == 0:
             raise NotFound(f"{kind} {id!r} does not exist.")
+        if kind in CACHED_KINDS:
+            self.wrote.add((kind, id))
 
 
 def unavailable(where: str, exc: BaseException) -> ServiceUnavailable:
@@ -159,6 +167,27 @@ class SqlStore:
         # never fail with "database is locked".
         self._lock = threading.RLock() if self._is_sqlite else None
         self._audit = SqlAuditLog(self.engine, self._lock)
+        self._cache = RecordCache(self._cached_rows)
+
+    def _cached_rows(self, kind: str, ids: list[str] | None) -> Iterator[tuple[str, str]]:
+        """(id, body) of committed records, oldest first: a snapshot read that never waits for a writer."""
+        q = select(records.c.id, records.c.body).where(records.c.kind == kind)
+        if ids is not None:
+            q = q.where(records.c.id.in_(ids))
+        try:
+            with self.engine.connect().execution_options(**{READS: True}) as conn:
+                rows = [(str(r[0]), str(r[1])) for r in conn.execute(q.order_by(records.c.seq))]
+        except OperationalError as exc:
+            raise StoreError(f"the metadata store failed: {exc.orig}") from None
+        yield from rows
+
+    def scan(self, kind: str) -> tuple[Mapping[str, Any], ...]:
+        """Every committed record of ``kind`` (a cached kind: ``record_cache.py``), shared: never mutate."""
+        return self._cache.scan(kind)
+
+    def forget_cached(self) -> None:
+        """Another process wrote records: read the cached kinds again in full."""
+        self._cache.forget()
 
     @property
     def writer_lock(self) -> threading.RLock | None:
@@ -186,7 +215,10 @@ class SqlStore:
             lock.acquire()
         try:
             with self.engine.begin() as conn:
-                yield SqlTxn(conn)
+                txn = SqlTxn(conn)
+                yield txn
+            if txn.wrote:
+                self._cache.note(txn.wrote)
         except OperationalError as exc:
             raise StoreError(f"the metadata store failed: {exc.orig}") from None
         finally:

@@ -22,6 +22,7 @@ are reserved words of the scheme (which would make names ambiguous).
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -64,6 +65,7 @@ def is_valid_label(label: str) -> bool:
     return bool(_LABEL.match(label)) and not label.startswith("-")
 
 
+@functools.lru_cache(maxsize=65536)  # every view rebuild checks every name again: most are known
 def is_valid_name(name: str) -> bool:
     """A fully qualified name: 1..127 labels, each a valid label, at most 253 characters."""
     name = normalize(name)

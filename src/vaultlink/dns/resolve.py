@@ -16,12 +16,14 @@ public name answered inside a linked vnet ends in the private IP.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from dnslib import AAAA, CNAME, NS, QTYPE, RD, RR, SOA, TXT, A
 
-from vaultlink.dns.model import DnsView, PrivateZone, Soa
+from vaultlink.dns.model import DnsView, PrivateZone, Soa, VnetLink
 from vaultlink.dns.names import is_subdomain
 from vaultlink.dns.wire import NOERROR, NXDOMAIN, REFUSED, TYPE_ANY, TYPE_CNAME
 from vaultlink.prefixes import DEFAULT_DOMAIN, PrefixIndex, vnet_entries
@@ -42,6 +44,14 @@ def _rdata(rtype: str, value: str) -> RD:
     return TXT(value.encode("utf-8"))
 
 
+@functools.lru_cache(maxsize=65536)
+def _rrs(owner: str, rtype: str, ttl: int, values: tuple[str, ...]) -> tuple[RR, ...]:
+    """The records of one record set, made once: a rebuilt view shares the RRs of every unchanged set (RRs
+    are never modified once made; answers copy the lists that hold them)."""
+    code = _TYPE_CODE[rtype]
+    return tuple(RR(owner + ".", code, ttl=ttl, rdata=_rdata(rtype, v)) for v in values)
+
+
 def _soa_rr(zone: str, soa: Soa, negative: bool) -> RR:
     ttl = min(soa.ttl, soa.minimum) if negative else soa.ttl
     times = (soa.serial, soa.refresh, soa.retry, soa.expire, soa.minimum)
@@ -59,7 +69,7 @@ class ZoneIndex:
 
     def add(self, owner: str, rtype: str, ttl: int, values: Iterable[str]) -> None:
         code = _TYPE_CODE[rtype]
-        rrs = [RR(owner + ".", code, ttl=ttl, rdata=_rdata(rtype, v)) for v in values]
+        rrs = _rrs(owner, rtype, ttl, tuple(values))
         self.rrsets.setdefault(owner, {}).setdefault(code, []).extend(rrs)
         name = owner
         while name != self.name and "." in name:
@@ -111,15 +121,31 @@ def _lookup_zone(zone: ZoneIndex, name: str, qtype: int) -> Step:
     return Step("nodata", soa=_soa_rr(zone.name, zone.soa, True))
 
 
+def _public_side(view: DnsView) -> tuple[Any, ...]:
+    return (view.domain, view.public_address, view.public_address_v6, view.public_ttl, view.public_records,
+            view.public_names)
+
+
 class CompiledView:
     """An indexed DnsView: classify source addresses and resolve names."""
 
-    def __init__(self, view: DnsView) -> None:
+    def __init__(self, view: DnsView, previous: CompiledView | None = None) -> None:
+        """With ``previous`` (the view served until now), a zone equal to one it had keeps its index: a change
+        re-indexes the zones it touched (indexes are read-only once built)."""
         self.view = view
         self.domain = view.domain
         self.generation = view.generation
-        self.public = self._public_zone(view)
-        indexes = {id(z): ZoneIndex.from_zone(z) for z in view.zones}
+        self.public: ZoneIndex = self._public_zone(view) if previous is None or _public_side(previous.view) != \
+            _public_side(view) else previous.public  # no public name changed (an endpoint's change): the same zone
+        before = previous.zone_indexes if previous is not None else {}
+        self.zone_indexes: dict[tuple[str, tuple[VnetLink, ...]], tuple[PrivateZone, ZoneIndex]] = {}
+        indexes: dict[int, ZoneIndex] = {}
+        for z in view.zones:
+            key = (z.name, z.links)
+            was = before.get(key)
+            idx = was[1] if was is not None and (was[0] is z or was[0] == z) else ZoneIndex.from_zone(z)
+            self.zone_indexes[key] = (z, idx)
+            indexes[id(z)] = idx
         self.visible: dict[str, list[tuple[ZoneIndex, bool]]] = {}
         for z in view.zones:
             for link in z.links:

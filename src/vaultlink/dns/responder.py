@@ -84,8 +84,8 @@ def _pack(q: Query, res: Resolution, edns: bool, limit: int) -> Template:
 class Responder:
     """Answers DNS queries from a DnsView; call :meth:`update` with a new view when it changes."""
 
-    def __init__(self, view: DnsView) -> None:
-        self._compiled = CompiledView(view)
+    def __init__(self, view: DnsView | CompiledView) -> None:
+        self._compiled = view if isinstance(view, CompiledView) else CompiledView(view)
         self._replies: dict[tuple[str, bytes], bytes] = {}
         self._tcp_replies: dict[tuple[str, bytes], bytes] = {}
         self._templates: dict[tuple[str | None, str, int, int, bool, int], Template] = {}
@@ -94,6 +94,11 @@ class Responder:
     @property
     def view(self) -> DnsView:
         return self._compiled.view
+
+    @property
+    def compiled(self) -> CompiledView:
+        """The indexed view served now (give it to the next ``CompiledView`` to reuse its zones)."""
+        return self._compiled
 
     def update(self, view: DnsView | CompiledView) -> None:
         """Serve ``view`` from now on; every cached answer is dropped. Give a ``CompiledView`` built in

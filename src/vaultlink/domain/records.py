@@ -9,7 +9,7 @@ every key a handler reads or writes. The common columns (``id``, ``account_id``,
 
 from __future__ import annotations
 
-from typing import Any, Literal, TypedDict, cast
+from typing import Any, Literal, NotRequired, TypedDict, cast
 
 from vaultlink.ports import Txn
 
@@ -120,6 +120,7 @@ class SubnetRecord(TypedDict):
     name: str
     cidr: str
     allocations: dict[str, str]  # ip -> endpoint id
+    free_from: NotRequired[int]  # every address below it is allocated (``networks.allocate``)
 
 
 class VnetRecord(_Common, total=False):

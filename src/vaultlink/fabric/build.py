@@ -10,25 +10,16 @@ from __future__ import annotations
 import functools
 import ipaddress
 import json
-from typing import Any
+import operator
+from typing import Any, cast
 
 from vaultlink.dns import names as N
 from vaultlink.domain.networks import routing_domain
-from vaultlink.domain.records import EndpointRecord, VnetRecord, find_endpoints, find_vaults, find_vnets
+from vaultlink.domain.records import EndpointRecord, VaultRecord, VnetRecord
 from vaultlink.domain.security_groups import SgRule, compile_rules, virtual_network_spaces
 from vaultlink.fabric.view import EndpointView, NetworkView, Target, VaultView, VnetView
 from vaultlink.policy import compile_policy
 from vaultlink.service.core import Service
-
-
-def _rules(
-    ep: EndpointRecord, vnet: VnetRecord | None, vnets_by_id: dict[str, VnetRecord] | None = None
-) -> tuple[SgRule, ...]:
-    """The endpoint's inbound rules, one SgRule per source network (``VirtualNetwork`` expanded)."""
-    sg = ep.get("security_group")
-    rules = sg.get("rules") if isinstance(sg, dict) else sg
-    spaces = tuple(virtual_network_spaces(vnet, vnets_by_id or {}))
-    return _compiled_rules(json.dumps(rules, sort_keys=True), spaces)
 
 
 @functools.lru_cache(maxsize=8192)
@@ -51,12 +42,122 @@ def _compiled_policy(doc_json: str, kind: str) -> Any:
         return None
 
 
-def build_view(svc: Service, generation: int = 0) -> NetworkView:
+class Memo:
+    """What a rebuild derived from each record last time, by record identity (``Store.scan`` keeps an
+    unchanged record's identity): a change rebuilds what it touched and reuses the rest."""
+
+    def __init__(self) -> None:
+        self.endpoints: dict[str, tuple[Any, tuple[str, ...], EndpointView, list[tuple[str, Target]]]] = {}
+        self.vaults: dict[str, tuple[Any, VaultView, list[tuple[str, Target]]]] = {}
+        # the last endpoint records, the vnets' address spaces then, and what they gave (``_endpoints``)
+        self.last: tuple[tuple[EndpointRecord, ...], dict[str, tuple[str, ...]], Views] | None = None
+
+
+def _vault(svc: Service, v: VaultRecord) -> tuple[VaultView, list[tuple[str, Target]]]:
     domain = svc.config.domain
-    with svc.store.transaction() as txn:
-        vault_recs = find_vaults(txn)
-        vnet_recs = find_vnets(txn)
-        ep_recs = find_endpoints(txn)
+    sas = tuple(v.get("storage_accounts") or [])
+    view = VaultView(
+        v["id"],
+        v["account_id"],
+        v["name"],
+        v["arn"],
+        v["region"],
+        v.get("public_network_access", "Enabled"),
+        sas,
+        _compile(v.get("access_policy"), "resource"),
+    )
+    names: list[tuple[str, Target]] = []
+    t = Target("backup", vault_id=v["id"], region=v["region"])
+    names += [(N.vault_public_name(v["id"], v["geo"], domain), t),
+              (N.vault_privatelink_name(v["id"], v["geo"], domain), t)]
+    sec = svc.catalog.regions.get(v.get("secondary_region") or "")
+    if sec is not None:  # cross-region restore through AzureBackup_secondary endpoints: the replica
+        ts = Target("backup", vault_id=v["id"], region=sec.name, secondary=True)
+        names += [(N.vault_public_name(v["id"], sec.geo, domain), ts),
+                  (N.vault_privatelink_name(v["id"], sec.geo, domain), ts)]
+    for sa in sas:
+        sa_name = sa if isinstance(sa, str) else sa.get("name")
+        for kind in ("blob", "queue"):
+            tt = Target(kind, vault_id=v["id"], storage_account=sa_name, region=v["region"])
+            names += [(N.storage_public_name(sa_name, kind, domain), tt),
+                      (N.storage_privatelink_name(sa_name, kind, domain), tt)]
+            if sec is not None:  # the replica's names (``<account>-secondary``)
+                ts = Target(kind, vault_id=v["id"], storage_account=sa_name, region=sec.name, secondary=True)
+                names += [(N.storage_public_name(N.secondary_account(sa_name), kind, domain), ts),
+                          (N.storage_privatelink_name(N.secondary_account(sa_name), kind, domain), ts)]
+    return view, names
+
+
+def _endpoint(
+    svc: Service, e: EndpointRecord, spaces: tuple[str, ...]
+) -> tuple[EndpointView, list[tuple[str, Target]]]:
+    conn = e.get("connection")
+    kind = e.get("kind", "resource")
+    ep_vnet = e.get("vnet_id") or e.get("parent_id", "")
+    sg = e.get("security_group")
+    rules = sg.get("rules") if isinstance(sg, dict) else sg
+    view = EndpointView(
+        id=e["id"],
+        account_id=e["account_id"],
+        kind=kind,
+        vault_id=e.get("vault_id"),
+        group_id=e.get("group_id"),
+        service=e.get("service"),
+        region=e.get("region", ""),
+        vnet_id=ep_vnet,
+        ips=frozenset(c["ip"] for c in e.get("ip_configs", []) if c.get("ip")),
+        status=(conn.get("status", "Approved") if conn else "Approved") if kind == "resource" else "Approved",
+        sg_rules=_compiled_rules(json.dumps(rules, sort_keys=True), spaces),
+        policy=_compile(e.get("policy"), "endpoint"),
+        private_dns=bool(e.get("private_dns_enabled")),
+        domain=routing_domain(svc.config.fabric, ep_vnet),
+    )
+    names: list[tuple[str, Target]] = []
+    if kind == "service" and (endpoint_service := e.get("service")) and (region_name := e.get("region")):
+        names.append((N.endpoint_service_name(e["id"], endpoint_service, region_name, svc.config.domain),
+                      Target("regional", region=region_name, endpoint_id=e["id"], regional_service=endpoint_service)))
+    return view, names
+
+
+Views = tuple[dict[str, EndpointView], dict[str, Target], dict[tuple[str, str], EndpointView]]
+
+
+def _endpoints(svc: Service, ep_recs: tuple[EndpointRecord, ...], spaces: dict[str, tuple[str, ...]],
+               memo: Memo) -> Views:
+    """The endpoints' views, their names and their addresses. When the records extend the last ones (an endpoint
+    created: the scan appends it) and no vnet's address spaces changed, the last dicts are copied (C speed)
+    and the new endpoints added: no per-endpoint Python work for the others."""
+    last = memo.last
+    n = len(last[0]) if last is not None else 0
+    if last is not None and last[1] == spaces and len(ep_recs) >= n and all(map(operator.is_, last[0], ep_recs)):
+        endpoints, ep_names, by_ip = dict(last[2][0]), dict(last[2][1]), dict(last[2][2])
+        todo = ep_recs[n:]
+    else:
+        endpoints, ep_names, by_ip = {}, {}, {}
+        todo = ep_recs
+    ep_memo = memo.endpoints if todo is not ep_recs else {}
+    for e in todo:
+        sp = spaces.get(e.get("vnet_id") or e.get("parent_id", ""), ())
+        got = memo.endpoints.get(e["id"])
+        if got is None or got[0] is not e or got[1] != sp:
+            got = (e, sp, *_endpoint(svc, e, sp))
+        ep_memo[e["id"]] = got
+        view = endpoints[e["id"]] = got[2]
+        ep_names.update(got[3])
+        for ip in view.ips:
+            by_ip[(view.domain, ip)] = view
+    memo.endpoints = ep_memo
+    memo.last = (ep_recs, spaces, (endpoints, ep_names, by_ip))
+    return endpoints, ep_names, by_ip
+
+
+def build_view(svc: Service, generation: int = 0, memo: Memo | None = None) -> NetworkView:
+    """The view of every committed vault, vnet and endpoint (``Store.scan``); with ``memo``, what an unchanged
+    record gave last time is reused."""
+    memo = memo or Memo()
+    vault_recs = cast("tuple[VaultRecord, ...]", svc.store.scan("vault"))
+    vnet_recs = cast("tuple[VnetRecord, ...]", svc.store.scan("vnet"))
+    ep_recs = cast("tuple[EndpointRecord, ...]", svc.store.scan("endpoint"))
     mode = svc.config.fabric
     vnets = {
         v["id"]: VnetView(
@@ -70,69 +171,25 @@ def build_view(svc: Service, generation: int = 0) -> NetworkView:
         for v in vnet_recs
     }
     vnet_by_id = {v["id"]: v for v in vnet_recs}
+    spaces = {vid: tuple(virtual_network_spaces(v, vnet_by_id)) for vid, v in vnet_by_id.items()}
     names: dict[str, Target] = {}
     vaults: dict[str, VaultView] = {}
+    vault_memo: dict[str, tuple[Any, VaultView, list[tuple[str, Target]]]] = {}
     for v in vault_recs:
-        sas = tuple(v.get("storage_accounts") or [])
-        vaults[v["id"]] = VaultView(
-            v["id"],
-            v["account_id"],
-            v["name"],
-            v["arn"],
-            v["region"],
-            v.get("public_network_access", "Enabled"),
-            sas,
-            _compile(v.get("access_policy"), "resource"),
-        )
-        t = Target("backup", vault_id=v["id"], region=v["region"])
-        names[N.vault_public_name(v["id"], v["geo"], domain)] = t
-        names[N.vault_privatelink_name(v["id"], v["geo"], domain)] = t
-        sec = svc.catalog.regions.get(v.get("secondary_region") or "")
-        if sec is not None:  # cross-region restore through AzureBackup_secondary endpoints: the replica
-            ts = Target("backup", vault_id=v["id"], region=sec.name, secondary=True)
-            names[N.vault_public_name(v["id"], sec.geo, domain)] = ts
-            names[N.vault_privatelink_name(v["id"], sec.geo, domain)] = ts
-        for sa in sas:
-            sa_name = sa if isinstance(sa, str) else sa.get("name")
-            for kind in ("blob", "queue"):
-                tt = Target(kind, vault_id=v["id"], storage_account=sa_name, region=v["region"])
-                names[N.storage_public_name(sa_name, kind, domain)] = tt
-                names[N.storage_privatelink_name(sa_name, kind, domain)] = tt
-                if sec is not None:  # the replica's names (``<account>-secondary``)
-                    ts = Target(kind, vault_id=v["id"], storage_account=sa_name, region=sec.name, secondary=True)
-                    names[N.storage_public_name(N.secondary_account(sa_name), kind, domain)] = ts
-                    names[N.storage_privatelink_name(N.secondary_account(sa_name), kind, domain)] = ts
+        was = memo.vaults.get(v["id"])
+        if was is None or was[0] is not v:
+            was = (v, *_vault(svc, v))
+        vault_memo[v["id"]] = was
+        vaults[v["id"]] = was[1]
+        names.update(was[2])
+    memo.vaults = vault_memo
     for region in svc.catalog.list():
         for service in ("backup", "backup-gateway"):
-            names[N.regional_service_name(service, region.name, domain)] = Target(
+            names[N.regional_service_name(service, region.name, svc.config.domain)] = Target(
                 "regional", region=region.name, regional_service=service
             )
-    endpoints: dict[str, EndpointView] = {}
-    for e in ep_recs:
-        conn = e.get("connection")
-        kind = e.get("kind", "resource")
-        ips = frozenset(c["ip"] for c in e.get("ip_configs", []) if c.get("ip"))
-        ep_vnet = e.get("vnet_id") or e.get("parent_id", "")
-        endpoints[e["id"]] = EndpointView(
-            id=e["id"],
-            account_id=e["account_id"],
-            kind=kind,
-            vault_id=e.get("vault_id"),
-            group_id=e.get("group_id"),
-            service=e.get("service"),
-            region=e.get("region", ""),
-            vnet_id=e.get("vnet_id") or e.get("parent_id", ""),
-            ips=ips,
-            status=(conn.get("status", "Approved") if conn else "Approved") if kind == "resource" else "Approved",
-            sg_rules=_rules(e, vnet_by_id.get(e.get("vnet_id") or e.get("parent_id", "")), vnet_by_id),
-            policy=_compile(e.get("policy"), "endpoint"),
-            private_dns=bool(e.get("private_dns_enabled")),
-            domain=routing_domain(mode, ep_vnet),
-        )
-        if kind == "service" and (endpoint_service := e.get("service")) and (region_name := e.get("region")):
-            names[N.endpoint_service_name(e["id"], endpoint_service, region_name, domain)] = Target(
-                "regional", region=region_name, endpoint_id=e["id"], regional_service=endpoint_service
-            )
+    endpoints, ep_names, by_ip = _endpoints(svc, ep_recs, spaces, memo)
+    names.update(ep_names)
     return NetworkView(
         vnets=vnets,
         endpoints=endpoints,
@@ -140,4 +197,5 @@ def build_view(svc: Service, generation: int = 0) -> NetworkView:
         names=names,
         public_address=svc.config.public_address,
         generation=generation,
+        prebuilt_by_ip=by_ip,
     )

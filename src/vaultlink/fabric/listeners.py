@@ -14,12 +14,13 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from vaultlink.config import Config
 from vaultlink.dns.server import DnsServer
 from vaultlink.errors import VaultlinkError
-from vaultlink.fabric.build import build_view
+from vaultlink.fabric.build import Memo, build_view
 from vaultlink.fabric.mode_host import HostMode
 from vaultlink.fabric.mode_netns import NetnsMode
 from vaultlink.fabric.modes import LoopbackMode, NetworkMode
@@ -40,6 +41,16 @@ def open_mode(config: Config) -> NetworkMode:
     return LoopbackMode(config.shared_ports)
 
 
+@dataclass(frozen=True)
+class ListenerPlan:
+    """What a new view changes: API-port listeners (domain, ip) and gateway ports (domain, ip, port)."""
+
+    api_remove: list[tuple[str, str]]
+    api_add: list[tuple[str, str]]
+    gateway_remove: list[tuple[str, str, int]]
+    gateway_add: list[tuple[str, str, int]]
+
+
 class ListenerManager:
     def __init__(self, runtime: Any, fabric: Fabric) -> None:
         self.runtime = runtime
@@ -48,6 +59,7 @@ class ListenerManager:
         self.loop: asyncio.AbstractEventLoop | None = None
         self._lock = asyncio.Lock()
         self._synced = -1  # the service generation the current view was built from
+        self._memo = Memo()  # what each unchanged record gave the last view
         self.mode: NetworkMode = open_mode(self.svc.config)
         self.dns_servers: dict[tuple[str, str], DnsServer] = {}  # (domain, address): a vnet's DNS address
 
@@ -99,45 +111,47 @@ class ListenerManager:
             if self._synced >= asked:
                 return
             generation = self.svc.generation
-            view = await asyncio.to_thread(build_view, self.svc, generation)
+            # built and compared in a worker thread: the loop only opens and closes what changed
+            view, plan = await asyncio.to_thread(self._plan, generation)
             self.fabric.view = view
             self._synced = generation
-            wanted = set(view.by_ip) | set(self.mode.public_listeners())
             port = self.runtime.port
-            have = {(d, host) for (d, host, p) in self.runtime.listeners if p == port} - {
-                ("", self.svc.config.public_address)
-            }
-            for domain, ip in sorted(have - wanted):  # closed before the mode removes their address
+            for domain, ip in plan.api_remove:  # closed before the mode removes their address
                 await self.runtime.remove_listener(ip, port, domain)
             await self._sync_dns(view, removals_only=True)
             try:
                 await asyncio.to_thread(self.mode.apply, view)
             except Exception:  # keep serving what exists; the next change tries again
                 log.exception("fabric: the %s mode could not apply the change", self.mode.name)
-            for domain, ip in sorted(wanted - have):
-                try:
-                    sock = await asyncio.to_thread(self.mode.listen, domain, ip, port, "tcp")
-                    await self.runtime.add_listener(ip, port, domain, sock)
-                except VaultlinkError as exc:
-                    log.error("cannot open listener for %s: %s", ip, exc.message)
-            await self._sync_gateway_ports(view)
+            for domain, ip in plan.api_add:
+                await self._listen(domain, ip, port, "cannot open listener for %s: %s", ip)
+            # a backup-gateway endpoint listens on every port its security group must allow (443 is the API
+            # port; the others at ``config.gateway_offset``): the same pipeline, checked for that port
+            for domain, ip, p in plan.gateway_remove:
+                await self.runtime.remove_listener(ip, p, domain)
+            for domain, ip, p in plan.gateway_add:
+                await self._listen(domain, ip, p, "cannot open the gateway port %d of %s: %s", p, ip)
             await self._sync_dns(view)
 
-    async def _sync_gateway_ports(self, view: NetworkView) -> None:
-        """A backup-gateway endpoint listens on every port its security group must allow (443 is the API
-        port; the others at ``config.gateway_offset``): the same pipeline, checked for that port."""
+    def _plan(self, generation: int) -> tuple[NetworkView, ListenerPlan]:
+        view = build_view(self.svc, generation, self._memo)
+        have_keys = list(self.runtime.listeners)  # one C-level copy: the loop may add to it meanwhile
+        port = self.runtime.port
+        wanted = set(view.by_ip) | set(self.mode.public_listeners())
+        have = {(d, host) for (d, host, p) in have_keys if p == port} - {("", self.svc.config.public_address)}
         extra = set(self.fabric.gateway_ports)
-        wanted = {(domain, ip, p) for (domain, ip), ep in view.by_ip.items() if ep.service == "backup-gateway"
-                  for p in extra}
-        have = {key for key in self.runtime.listeners if key[2] in extra}
-        for domain, ip, p in sorted(have - wanted):
-            await self.runtime.remove_listener(ip, p, domain)
-        for domain, ip, p in sorted(wanted - have):
-            try:
-                sock = await asyncio.to_thread(self.mode.listen, domain, ip, p, "tcp")
-                await self.runtime.add_listener(ip, p, domain, sock)
-            except VaultlinkError as exc:
-                log.error("cannot open the gateway port %d of %s: %s", p, ip, exc.message)
+        gw_wanted = {(domain, ip, p) for (domain, ip), ep in view.by_ip.items() if ep.service == "backup-gateway"
+                     for p in extra}
+        gw_have = {key for key in have_keys if key[2] in extra}
+        return view, ListenerPlan(sorted(have - wanted), sorted(wanted - have), sorted(gw_have - gw_wanted),
+                                  sorted(gw_wanted - gw_have))
+
+    async def _listen(self, domain: str, ip: str, port: int, failure: str, *args: Any) -> None:
+        try:
+            sock = await asyncio.to_thread(self.mode.listen, domain, ip, port, "tcp")
+            await self.runtime.add_listener(ip, port, domain, sock)
+        except VaultlinkError as exc:
+            log.error(failure, *args, exc.message)
 
     async def _sync_dns(self, view: NetworkView, removals_only: bool = False) -> None:
         """Netns mode: the responder also answers on each vnet's DNS address, inside its namespace."""

@@ -78,10 +78,13 @@ class NetworkView:
     public_address: str = "127.0.0.1"
     generation: int = 0
 
+    prebuilt_by_ip: dict[tuple[str, str], EndpointView] | None = field(default=None, repr=False, compare=False)
+
     def __post_init__(self) -> None:
-        self.by_ip: dict[tuple[str, str], EndpointView] = {
-            (ep.domain, ip): ep for ep in self.endpoints.values() for ip in ep.ips
-        }
+        # ``prebuilt_by_ip``: the builder's own index of these endpoints' addresses (``build._endpoints``)
+        self.by_ip: dict[tuple[str, str], EndpointView] = self.prebuilt_by_ip if self.prebuilt_by_ip is not None \
+            else {(ep.domain, ip): ep for ep in self.endpoints.values() for ip in ep.ips}
+        self.prebuilt_by_ip = None
         self._index = PrefixIndex.build(
             vnet_entries((v.id, v.routing_domain, v.networks, v.peers) for v in self.vnets.values())
         )

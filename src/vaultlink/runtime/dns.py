@@ -27,7 +27,7 @@ from vaultlink.dns.responder import Responder
 from vaultlink.dns.server import DnsServer
 from vaultlink.errors import ServiceUnavailable
 from vaultlink.runtime.dns_worker import UdpWorker
-from vaultlink.service.dns_view import build_dns_view
+from vaultlink.service.dns_view import DnsMemo, build_dns_view
 from vaultlink.service.events import DnsChanged
 
 log = logging.getLogger(__name__)
@@ -44,6 +44,8 @@ class DnsRuntime:
         self.loop: asyncio.AbstractEventLoop | None = None
         self._lock = threading.Lock()
         self._built = 0
+        self._memo = DnsMemo()  # the engine zone of each unchanged zone record
+        self._compiled: CompiledView | None = None  # the last one built (its zone indexes are reused)
         self._applied = 0
         self.worker: UdpWorker | None = None
 
@@ -107,7 +109,8 @@ class DnsRuntime:
             with self._lock:
                 view = self.build_locked()
                 # compiled here, in the thread that made the change: the loop only swaps it in
-                loop.call_soon_threadsafe(self._apply, CompiledView(view))
+                compiled = self._compiled = CompiledView(view, self._compiled)
+                loop.call_soon_threadsafe(self._apply, compiled)
                 if self.worker is not None:  # answered from this view once the change returns
                     self.worker.update(view)
         except Exception:  # keep serving the last good view
@@ -115,7 +118,7 @@ class DnsRuntime:
 
     def build_locked(self) -> DnsView:
         self._built += 1
-        return build_dns_view(self.svc, generation=self._built)
+        return build_dns_view(self.svc, generation=self._built, memo=self._memo)
 
     def _apply(self, compiled: CompiledView) -> None:
         if self.responder is None or compiled.generation <= self._applied:

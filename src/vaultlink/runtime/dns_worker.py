@@ -29,6 +29,7 @@ import threading
 from multiprocessing.connection import Connection
 
 from vaultlink.dns.model import DnsView
+from vaultlink.dns.resolve import CompiledView
 from vaultlink.dns.responder import Responder
 
 log = logging.getLogger(__name__)
@@ -61,7 +62,7 @@ def _take_updates(conn: Connection, current: _Current) -> None:
         if view is None:
             os._exit(0)
         try:
-            current.set(Responder(view))
+            current.set(Responder(CompiledView(view, current.responder.compiled)))
             conn.send(("ok", view.generation))
         except Exception as exc:  # a view the responder refuses: keep serving the last good one
             conn.send(("error", f"{type(exc).__name__}: {exc}"))

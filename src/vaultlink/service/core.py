@@ -80,6 +80,7 @@ class Service:
         """Apply another server's committed change: the same subscribers, with :attr:`remote` set so rules
         that write (the automatic DNS records) leave it to the server that made it."""
         self._remote.on = True
+        self.store.forget_cached()  # its records were written by another process
         try:
             self.fire(event)
         finally:

@@ -20,12 +20,10 @@ root), then publishes ``DnsChanged``.
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import threading
-from typing import Any
+from typing import Any, cast
 
-from vaultlink.dns import names
 from vaultlink.domain.identity import Scope
 from vaultlink.domain.records import (
     DnsZoneRecord,
@@ -33,9 +31,6 @@ from vaultlink.domain.records import (
     RecordSetRecord,
     VnetRecord,
     ZoneLinkRecord,
-    find_endpoints,
-    find_vnets,
-    find_zones,
     read_endpoint,
     read_vault,
     read_vnet,
@@ -44,6 +39,7 @@ from vaultlink.errors import VaultlinkError
 from vaultlink.ports import Txn
 from vaultlink.service.core import Service
 from vaultlink.service.dns_registration import registration_records
+from vaultlink.service.dns_wanted import integrated, wanted
 from vaultlink.service.dns_zones import linked_elsewhere, new_zone_record, validate_zone
 from vaultlink.service.events import DnsChanged
 from vaultlink.service.vault_identity import grant
@@ -52,134 +48,20 @@ log = logging.getLogger(__name__)
 AUTO_PRINCIPAL = "vaultlink:dns-integration"
 
 
-def endpoint_names(e: EndpointRecord, domain: str) -> list[tuple[str, str, str]]:
-    """(zone, fqdn, ip) for every privatelink name of a resource endpoint."""
-    out = []
-    for cfg in e.get("ip_configs") or []:
-        fqdn, ip = cfg.get("fqdn"), cfg.get("ip")
-        if not fqdn or not ip:
-            continue
-        try:
-            ipaddress.IPv4Address(ip)
-        except ValueError:
-            continue
-        zone = cfg.get("zone") or names.zone_of(fqdn, domain)
-        if zone:
-            out.append((names.normalize(zone), names.normalize(fqdn), ip))
-    return out
-
-
-def integrated(e: EndpointRecord) -> bool:
-    return e.get("kind") == "resource" and bool(e.get("dns_integration"))
-
-
-Key = tuple[str, str, str]  # (account id, resource group, zone name): one zone instance
-
-
-def instance_group(vnet: VnetRecord | None, vnet_id: str) -> str:
-    """The resource group of the zone instance made for a vnet whose endpoints the default one cannot serve."""
-    return f"vnet-{(vnet.get('name') if vnet else None) or vnet_id}"[:128]
-
-
-def wanted(
-    endpoints: list[EndpointRecord],
-    domain: str,
-    peers: dict[str, set[str]] | None = None,
-    zones: list[DnsZoneRecord] | None = None,
-    vnets: dict[str, VnetRecord] | None = None,
-) -> tuple[dict[Key, dict[str, tuple[str, str]]], dict[Key, dict[str, str]]]:
-    """Records {instance: {fqdn: (ip, endpoint)}} and links {instance: {vnet: endpoint}}.
-
-    Azure's model: a zone name may exist more than once (in different resource groups), each instance
-    linked to its own vnets, and a vnet is linked to at most one instance of a name. An endpoint's
-    records go into the instance linked to its vnet; else into the first instance whose linked vnets
-    can all reach the endpoint wherever it would replace another endpoint's record; else into a new
-    instance (resource group ``vnet-<vnet name>``) linked to the endpoint's vnet only. So every vnet
-    keeps resolving each name to an endpoint it can reach.
-    """
-    peers = peers or {}
-    vnets = vnets or {}
-
-    def reaches(vnet_id: str, endpoint_vnet: str) -> bool:
-        return vnet_id == endpoint_vnet or endpoint_vnet in peers.get(vnet_id, set())
-
-    def approved(e: EndpointRecord) -> bool:
-        conn = e.get("connection")
-        return bool(conn) and conn is not None and conn.get("status") == "Approved"
-
-    records: dict[Key, dict[str, tuple[str, str]]] = {}
-    links: dict[Key, dict[str, str]] = {}
-    rec_vnet: dict[tuple[Key, str], str] = {}  # (instance, fqdn) -> vnet of the endpoint that holds it
-    linked: dict[tuple[str, str], Key] = {}  # (account, zone name) x vnet -> instance, from the store
-    auto: set[tuple[str, str]] = set()  # of those, the links made for an endpoint (not by a user)
-    instances: dict[tuple[str, str], list[Key]] = {}  # (account, zone name) -> its instances, default first
-    for z in sorted(zones or [], key=lambda z: (z.get("parent_id") or "", z.get("created") or 0)):
-        zkey: Key = (z["account_id"], z.get("parent_id") or "", z["name"])
-        instances.setdefault((z["account_id"], z["name"]), []).append(zkey)
-        for lk in z.get("links") or []:  # a vnet stays with the instance it is linked to (stable answers)
-            linked.setdefault((z["name"], lk["vnet_id"]), zkey)
-            if lk.get("managed_by"):
-                auto.add((z["name"], lk["vnet_id"]))
-    # An Approved endpoint always wins a shared name over one that carries no traffic (Pending,
-    # Rejected, Disconnected): someone's unapproved endpoint must not take a vault's name away
-    # from the vnets that reach it. Among equals, oldest first: the newer endpoint's IP wins.
-    ordered = [e for e in endpoints if not approved(e)] + sorted(
-        (e for e in endpoints if approved(e)), key=lambda e: e.get("created") or 0)
-    carries = {e["id"] for e in endpoints if approved(e)}
-
-    def clash(cand: Key, eid: str, vnet_id: str, pairs: list[tuple[str, str]]) -> bool:
-        """Would endpoint ``eid`` (in ``vnet_id``) take a name from vnets that cannot reach it? (An Approved
-        endpoint takes a name from one that carries no traffic: no clash.)"""
-        return any(
-            (cand, fqdn) in rec_vnet and records[cand][fqdn][1] != eid
-            and (records[cand][fqdn][1] in carries or eid not in carries)
-            and not all(reaches(v, vnet_id) for v in links.get(cand, {}))
-            for fqdn, _ip in pairs
-        )
-
-    for e in ordered:
-        if not integrated(e):
-            continue
-        by_zone: dict[str, list[tuple[str, str]]] = {}
-        for zone, fqdn, ip in endpoint_names(e, domain):
-            by_zone.setdefault(zone, []).append((fqdn, ip))
-        for zone, pairs in by_zone.items():
-            acct, vnet_id = e["account_id"], e["vnet_id"]
-
-            key: Key | None = linked.get((zone, vnet_id))
-            if key is not None and (zone, vnet_id) in auto and clash(key, e["id"], vnet_id, pairs):
-                # linked automatically (e.g. while this endpoint was Pending), now it would take the name
-                # from vnets that cannot reach it: the vnet moves to an instance that can serve it
-                key = None
-            if key is None:
-                for cand in instances.get((acct, zone), []) or [(acct, "", zone)]:
-                    if not clash(cand, e["id"], vnet_id, pairs):
-                        key = cand
-                        break
-                if key is None:
-                    key = (acct, instance_group(vnets.get(vnet_id), vnet_id), zone)
-                if key not in instances.setdefault((acct, zone), []):
-                    instances[(acct, zone)].append(key)
-                linked[(zone, vnet_id)] = key
-            for fqdn, ip in pairs:
-                records.setdefault(key, {})[fqdn] = (ip, e["id"])
-                rec_vnet[(key, fqdn)] = vnet_id
-            links.setdefault(key, {}).setdefault(vnet_id, e["id"])
-    return records, links
-
-
-def plan_for(txn: Txn, domain: str, rec: EndpointRecord) -> list[dict[str, Any]]:
+def plan_for(svc: Service, rec: EndpointRecord) -> list[dict[str, Any]]:
     """Which zone instance each privatelink zone of a new endpoint ``rec`` would use (for ``--dry-run``),
-    with a warning where the name would resolve to different endpoints in different vnets."""
+    with a warning where the name would resolve to different endpoints in different vnets. Reads what is
+    committed (``Store.scan``), as the automatic records will once ``rec`` is."""
     if not integrated(rec):
         return []
+    domain = svc.config.domain
     probe = rec.copy()
     probe["id"] = rec.get("id") or "pe-new"
     probe["ip_configs"] = [{**c, "ip": "0.0.0.1"} for c in rec.get("ip_configs") or []]
-    stored = find_zones(txn)
-    vnets = {v["id"]: v for v in find_vnets(txn)}
+    stored, vnets, endpoints = _committed(svc)
     peers = {vid: set(v.get("peerings") or []) for vid, v in vnets.items()}
-    records, _links = wanted([*find_endpoints(txn), probe], domain, peers, stored, vnets)
+    # ``rec`` is not committed (a dry run, or inside the transaction that creates it): not among ``endpoints``
+    records, _links = wanted([*endpoints, probe], domain, peers, stored, vnets, remember=False)
     existing = {(z["account_id"], z.get("parent_id") or "", z["name"]) for z in stored}
     out = []
     for key, recs in records.items():
@@ -196,6 +78,13 @@ def plan_for(txn: Txn, domain: str, rec: EndpointRecord) -> list[dict[str, Any]]
             )
         out.append(entry)
     return sorted(out, key=lambda x: x["zone"])
+
+
+def _committed(svc: Service) -> tuple[list[DnsZoneRecord], dict[str, VnetRecord], list[EndpointRecord]]:
+    """Zones (shallow copies: ``_sync_zone`` replaces their lists), vnets and endpoints as committed (shared)."""
+    zones = [cast(DnsZoneRecord, dict(z)) for z in svc.store.scan("dns_zone")]
+    vnets = {v["id"]: cast(VnetRecord, v) for v in svc.store.scan("vnet")}
+    return zones, vnets, cast("list[EndpointRecord]", list(svc.store.scan("endpoint")))
 
 
 def _link_name(vnet: VnetRecord, taken: set[str]) -> str:
@@ -254,33 +143,51 @@ def _sync_zone(txn: Txn, z: DnsZoneRecord, want: dict[str, tuple[str, str]], wan
     return changes
 
 
+class _Stale(Exception):
+    """A zone changed since the records were scanned (another server wrote it): scan again, in full."""
+
+
 def reconcile(svc: Service) -> dict[str, list[str]]:
     """Bring every zone in line with the endpoints; returns {zone id: [changes]}. A vnet that moves from one
     zone instance to another is linked to the new one once the old link is gone: a second pass."""
-    done = _reconcile(svc)
+    for attempt in range(3):
+        try:
+            done = _reconcile(svc)
+            break
+        except _Stale:  # several servers: what another wrote reaches this one's scans with its notification
+            if attempt == 2:
+                raise
+            svc.store.forget_cached()
     if any(c.startswith("removed link") for changes in done.values() for c in changes):
         for zid, changes in _reconcile(svc).items():
             done.setdefault(zid, []).extend(changes)
     return done
 
 
+def _changed_since(txn: Txn, scanned: DnsZoneRecord) -> bool:
+    now = txn.get("dns_zone", scanned["id"])
+    return now is None or now.get("records") != scanned.get("records") or now.get("links") != scanned.get("links") \
+        or now.get("serial", 1) != scanned.get("serial", 1)
+
+
 def _reconcile(svc: Service) -> dict[str, list[str]]:
     domain = svc.config.domain
     done: dict[str, list[str]] = {}
-    with svc.store.transaction() as txn:
-        stored = find_zones(txn)
-        vnets = {v["id"]: v for v in find_vnets(txn)}
+    with svc.store.transaction() as txn:  # the scans inside it read what it starts from (one writer)
+        stored, vnets, endpoints = _committed(svc)
         peers = {vid: set(v.get("peerings") or []) for vid, v in vnets.items()}
-        want_records, want_links = wanted(find_endpoints(txn), domain, peers, stored, vnets)
+        want_records, want_links = wanted(endpoints, domain, peers, stored, vnets)
         for key, recs in registration_records(stored, vnets, txn.find("container")).items():
             for fqdn, value in recs.items():  # an endpoint's record of the same name wins
                 want_records.setdefault(key, {}).setdefault(fqdn, value)
         zones = {(z["account_id"], z.get("parent_id") or "", z["name"]): z for z in stored}
+        created: set[str] = set()
         for key in want_records:
             if key not in zones and txn.get("account", key[0]) is not None:
                 z = new_zone_record(key[0], key[2], svc.clock.now(), AUTO_PRINCIPAL, auto=True, group=key[1])
                 txn.insert("dns_zone", z["id"], z)
                 zones[key] = z
+                created.add(z["id"])
                 where = f" (resource group {key[1]})" if key[1] else ""
                 done[z["id"]] = [f"created zone {key[2]}{where}"]
                 # the zone is made for these endpoints' vaults: their identities may keep it current
@@ -302,6 +209,8 @@ def _reconcile(svc: Service) -> dict[str, list[str]]:
                 log.warning("dns: not updating zone %s: %s", z["name"], err.message)
                 z.update(before)
                 continue
+            if z["id"] not in created and _changed_since(txn, before):
+                raise _Stale(z["id"])  # never write over a zone from a stale scan
             txn.update("dns_zone", z["id"], z)
             done.setdefault(z["id"], []).extend(changes)
     by_id: dict[str, DnsZoneRecord] = {z["id"]: z for z in zones.values()}

@@ -12,8 +12,8 @@ from vaultlink.domain.networks import free_count
 from vaultlink.domain.records import DnsZoneRecord, EndpointRecord, VaultRecord, VnetRecord, find_zones, read_vnet
 from vaultlink.ports import Txn
 from vaultlink.service.core import Caller, Service, authorize
-from vaultlink.service.dns_auto import endpoint_names, instance_group
 from vaultlink.service.dns_explain import caveat
+from vaultlink.service.dns_wanted import endpoint_names, instance_group
 from vaultlink.service.dns_zones import relative
 from vaultlink.service.endpoint_records import endpoints_for_vault
 from vaultlink.service.vault_identity import missing_rights

@@ -18,11 +18,14 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import operator
+from collections.abc import Sequence
 from dataclasses import replace
+from typing import Any, cast
 
 from vaultlink.dns import model, names
 from vaultlink.domain.networks import routing_domain
-from vaultlink.domain.records import EndpointRecord, VaultRecord, find_endpoints, find_vaults, find_vnets, find_zones
+from vaultlink.domain.records import DnsZoneRecord, EndpointRecord, VaultRecord, VnetRecord
 from vaultlink.errors import VaultlinkError
 from vaultlink.service.core import Service
 from vaultlink.service.dns_zones import to_private_zone
@@ -62,7 +65,7 @@ def _dedupe_links(zones: list[model.PrivateZone]) -> list[model.PrivateZone]:
     return out
 
 
-def service_zones(endpoints: list[EndpointRecord], domain: str) -> list[model.PrivateZone]:
+def service_zones(endpoints: Sequence[EndpointRecord], domain: str) -> list[model.PrivateZone]:
     out = []
     for e in endpoints:
         service = e.get("service")
@@ -82,23 +85,26 @@ def service_zones(endpoints: list[EndpointRecord], domain: str) -> list[model.Pr
     return out
 
 
-def public_side(
-    svc: Service, vaults: list[VaultRecord], endpoints: list[EndpointRecord], public: str
-) -> tuple[dict[str, str], list[model.PublicRecord]]:
+def _vault_names(svc: Service, v: VaultRecord) -> dict[str, str]:
+    """A vault's public names, each with its privatelink CNAME target."""
     domain = svc.config.domain
-    pnames: dict[str, str] = {}
-    for v in vaults:
-        pairs: list[tuple[list[tuple[str, str]], list[str]]] = [([(v["id"], v.get("geo", ""))], [])]
-        accounts = [str(sa["name"]) if isinstance(sa, dict) else str(sa) for sa in v.get("storage_accounts") or []]
-        pairs += [([], [sa]) for sa in accounts]
-        sec = svc.catalog.regions.get(v.get("secondary_region") or "")
-        if sec is not None and v.get("cross_region_restore") == "Enabled":  # the paired region's names
-            pairs.append(([(v["id"], sec.geo)], [names.secondary_account(sa) for sa in accounts]))
-        for vs, accounts in pairs:
-            try:
-                pnames.update(names.public_name_map(vs, accounts, domain))
-            except VaultlinkError as err:
-                log.warning("dns: vault %s: %s", v.get("id"), err.message)
+    out: dict[str, str] = {}
+    pairs: list[tuple[list[tuple[str, str]], list[str]]] = [([(v["id"], v.get("geo", ""))], [])]
+    accounts = [str(sa["name"]) if isinstance(sa, dict) else str(sa) for sa in v.get("storage_accounts") or []]
+    pairs += [([], [sa]) for sa in accounts]
+    sec = svc.catalog.regions.get(v.get("secondary_region") or "")
+    if sec is not None and v.get("cross_region_restore") == "Enabled":  # the paired region's names
+        pairs.append(([(v["id"], sec.geo)], [names.secondary_account(sa) for sa in accounts]))
+    for vs, accounts in pairs:
+        try:
+            out.update(names.public_name_map(vs, accounts, domain))
+        except VaultlinkError as err:
+            log.warning("dns: vault %s: %s", v.get("id"), err.message)
+    return out
+
+
+def _service_records(endpoints: Sequence[EndpointRecord]) -> list[model.PublicRecord]:
+    """Each service endpoint's endpoint-specific names (answered to everyone)."""
     records: list[model.PublicRecord] = []
     for e in endpoints:
         if e.get("kind") != "service":
@@ -106,6 +112,40 @@ def public_side(
         for cfg in e.get("ip_configs") or []:
             if cfg.get("purpose") == "service" and cfg.get("fqdn") and cfg.get("ip"):
                 records.append(model.PublicRecord(names.normalize(cfg["fqdn"]), "A", 10, (cfg["ip"],)))
+    return records
+
+
+def _service_parts(endpoints: tuple[EndpointRecord, ...], domain: str,
+                   memo: DnsMemo) -> tuple[list[model.PrivateZone], list[model.PublicRecord]]:
+    """The service endpoints' zones and public records; when the records extend the last ones (an endpoint
+    created), only the new ones are looked at."""
+    last = memo.endpoints
+    if last is not None and last[0] == domain and len(endpoints) >= len(last[1]) \
+            and all(map(operator.is_, last[1], endpoints)):
+        todo = endpoints[len(last[1]):]
+        zones, records = last[2] + service_zones(todo, domain), last[3] + _service_records(todo)
+    else:
+        zones, records = service_zones(endpoints, domain), _service_records(endpoints)
+    memo.endpoints = (domain, endpoints, zones, records)
+    return zones, records
+
+
+def public_side(
+    svc: Service, vaults: Sequence[VaultRecord], service_records: list[model.PublicRecord], public: str,
+    memo: DnsMemo | None = None,
+) -> tuple[dict[str, str], list[model.PublicRecord]]:
+    domain = svc.config.domain
+    memo = memo or DnsMemo()
+    pnames: dict[str, str] = {}
+    kept: dict[str, tuple[Any, dict[str, str]]] = {}
+    for v in vaults:
+        got = memo.vaults.get(v["id"])
+        if got is None or got[0] is not v:
+            got = (v, _vault_names(svc, v))
+        kept[v["id"]] = got
+        pnames.update(got[1])
+    memo.vaults = kept
+    records = list(service_records)
     for region in svc.catalog.list():
         for service in names.SERVICES:
             if not region.offers(service):
@@ -118,24 +158,49 @@ def public_side(
     return pnames, records
 
 
-def build_dns_view(svc: Service, generation: int = 0) -> model.DnsView:
-    """The DnsView for everything in the store."""
+class DnsMemo:
+    """The engine's zone for each unchanged zone record, by identity (``Store.scan`` keeps it), so a change
+    recompiles only the zones it touched."""
+
+    def __init__(self) -> None:
+        self.zones: dict[str, tuple[Any, model.PrivateZone | None]] = {}
+        self.vaults: dict[str, tuple[Any, dict[str, str]]] = {}  # a vault's public names
+        # the last endpoint records (``Store.scan``), their service zones and public records
+        self.endpoints: tuple[str, tuple[EndpointRecord, ...], list[model.PrivateZone],
+                              list[model.PublicRecord]] | None = None
+
+
+def _zones(stored: tuple[DnsZoneRecord, ...], domain: str, memo: DnsMemo) -> list[model.PrivateZone]:
+    out: list[model.PrivateZone] = []
+    kept: dict[str, tuple[Any, model.PrivateZone | None]] = {}
+    for z in stored:
+        got = memo.zones.get(z["id"])
+        if got is None or got[0] is not z:
+            try:
+                got = (z, to_private_zone(z, domain))
+            except VaultlinkError as err:
+                log.warning("dns: zone %s left out: %s", z.get("name"), err.message)
+                got = (z, None)
+        kept[z["id"]] = got
+        if got[1] is not None:
+            out.append(got[1])
+    memo.zones = kept
+    return out
+
+
+def build_dns_view(svc: Service, generation: int = 0, memo: DnsMemo | None = None) -> model.DnsView:
+    """The DnsView for everything committed (``Store.scan``); with ``memo``, unchanged zones are reused."""
     domain = svc.config.domain
     # netns mode: public names lead to the internet namespace's address, the one VMs and internet hosts reach
     cfg = svc.config
     public = _public_address(cfg.netns_public_address if cfg.fabric == "netns" else cfg.public_address)
-    with svc.store.transaction() as txn:
-        stored = find_zones(txn)
-        vnet_recs = find_vnets(txn)
-        endpoints = find_endpoints(txn)
-        vaults = find_vaults(txn)
-    zones: list[model.PrivateZone] = []
-    for z in stored:
-        try:
-            zones.append(to_private_zone(z, domain))
-        except VaultlinkError as err:
-            log.warning("dns: zone %s left out: %s", z.get("name"), err.message)
-    zones = _dedupe_links(zones + service_zones(endpoints, domain))
+    stored = cast("tuple[DnsZoneRecord, ...]", svc.store.scan("dns_zone"))
+    vnet_recs = cast("tuple[VnetRecord, ...]", svc.store.scan("vnet"))
+    endpoints = cast("tuple[EndpointRecord, ...]", svc.store.scan("endpoint"))
+    vaults = cast("tuple[VaultRecord, ...]", svc.store.scan("vault"))
+    memo = memo or DnsMemo()
+    svc_zones, svc_records = _service_parts(endpoints, domain, memo)
+    zones = _dedupe_links(_zones(stored, domain, memo) + svc_zones)
     vnets = []
     for v in vnet_recs:
         try:
@@ -143,7 +208,7 @@ def build_dns_view(svc: Service, generation: int = 0) -> model.DnsView:
                                            routing_domain(svc.config.fabric, v["id"]), v.get("peerings") or []))
         except VaultlinkError as err:
             log.warning("dns: vnet %s left out: %s", v.get("id"), err.message)
-    pnames, precs = public_side(svc, vaults, endpoints, public)
+    pnames, precs = public_side(svc, vaults, svc_records, public, memo)
     precs = [r for r in precs if r.name not in pnames]
     return model.DnsView.create(
         public_address=public,

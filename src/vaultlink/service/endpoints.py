@@ -251,7 +251,7 @@ def create_endpoint(svc: Service, caller: Caller, body: dict[str, Any], dry_run:
             shown = rec.copy()
             shown["ip_configs"] = [{**c, "ip": "(allocated on create)"} for c in rec["ip_configs"]]
             preview = public_view(shown)
-            plan = plan_for(txn, svc.config.domain, rec)
+            plan = plan_for(svc, rec)
             warnings = [p["warning"] for p in plan if p.get("warning")]
             if rec["kind"] == "resource":
                 warnings += _identity_preview(txn, caller, require_vault(txn, str(rec["vault_id"])), rec)
@@ -263,7 +263,7 @@ def create_endpoint(svc: Service, caller: Caller, body: dict[str, Any], dry_run:
         txn.insert("endpoint", eid, rec)
         if rec["kind"] == "resource":
             vault = require_vault(txn, str(rec["vault_id"]))
-            plan = plan_for(txn, svc.config.domain, rec)
+            plan = plan_for(svc, rec)
             if rec["group_id"] == dom.PRIMARY and not vault.get("had_private_endpoint"):
                 vault["had_private_endpoint"] = True
                 txn.update("vault", vault["id"], vault)

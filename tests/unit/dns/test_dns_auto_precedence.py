@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from vaultlink.service.dns_auto import wanted
+from vaultlink.service.dns_wanted import wanted
 
 FQDN = "vabc.privatelink.l1.backup.vaultlink.internal"
 ZONE = "privatelink.l1.backup.vaultlink.internal"

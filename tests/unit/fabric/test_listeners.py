@@ -47,7 +47,7 @@ class FakeFabric:
 
 
 def _slow_view(builds: list[float], ips: set[str]) -> Any:
-    def build(svc: Any, generation: int = 0) -> NetworkView:
+    def build(svc: Any, generation: int = 0, memo: Any = None) -> NetworkView:
         builds.append(time.monotonic())
         time.sleep(BUILD_SECONDS)  # a large store: the rebuild takes a while
         eps = {ip: EndpointView(ip, "1", "resource", "v", None, None, "r", "n", frozenset({ip}), "Approved", (), None)

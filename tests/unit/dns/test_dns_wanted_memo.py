@@ -1,0 +1,82 @@
+"""The automatic records resume the last walk when a change adds endpoints (issue #13: one change must not
+cost O(N)), and give exactly what a walk from nothing gives, whatever the sequence of changes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from vaultlink.service.dns_wanted import WantedMemo, wanted
+
+DOMAIN = "vaultlink.internal"
+ZONE = "privatelink.l1.backup.vaultlink.internal"
+ACCOUNTS = ("111111111111", "222222222222")
+VNETS = ("vnet-a", "vnet-b", "vnet-c")
+STATUSES = ("Approved", "Approved", "Approved", "Pending", "Rejected")
+
+
+def endpoint(n: int, vault: int, vnet: str, status: str, account: str, created: int) -> dict[str, Any]:
+    fqdn = f"v{vault}.privatelink.l1.backup.vaultlink.internal"
+    ip = f"127.10.{n // 250}.{n % 250 + 4}"
+    return {"id": f"pe-{n}", "kind": "resource", "dns_integration": True, "account_id": account,
+            "vnet_id": vnet, "connection": {"status": status}, "created": created,
+            "ip_configs": [{"fqdn": fqdn, "zone": ZONE, "ip": ip},
+                           {"fqdn": f"x{vault}.{ZONE}", "zone": ZONE, "ip": ip}]}
+
+
+change = st.one_of(
+    st.tuples(st.just("add"), st.integers(0, 5), st.sampled_from(VNETS), st.sampled_from(STATUSES),
+              st.sampled_from(ACCOUNTS)),
+    st.tuples(st.just("status"), st.integers(0, 1000), st.sampled_from(STATUSES)),
+    st.tuples(st.just("delete"), st.integers(0, 1000)),
+    st.tuples(st.just("peer"), st.sampled_from(VNETS), st.sampled_from(VNETS)),
+    st.tuples(st.just("link"), st.sampled_from(VNETS), st.booleans()),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(change, min_size=1, max_size=40))
+def test_a_resumed_walk_equals_a_walk_from_nothing(changes: list[tuple[Any, ...]]) -> None:
+    memo = WantedMemo()
+    eps: list[dict[str, Any]] = []
+    peers: dict[str, set[str]] = {}
+    zones: list[dict[str, Any]] = []
+    vnets = {v: {"id": v, "name": v.removeprefix("vnet-")} for v in VNETS}
+    for i, ch in enumerate(changes):
+        if ch[0] == "add":
+            eps.append(endpoint(i, ch[1], ch[2], ch[3], ch[4], created=i))
+        elif ch[0] == "status" and eps:
+            k = ch[1] % len(eps)
+            eps[k] = {**eps[k], "connection": {"status": ch[2]}}  # a changed record is a new object
+        elif ch[0] == "delete" and eps:
+            eps.pop(ch[1] % len(eps))
+        elif ch[0] == "peer" and ch[1] != ch[2]:
+            peers.setdefault(ch[1], set()).add(ch[2])
+            peers.setdefault(ch[2], set()).add(ch[1])
+        elif ch[0] == "link":
+            zones = [{"id": "z1", "account_id": ACCOUNTS[0], "parent_id": "", "name": ZONE, "created": 1,
+                      "links": [{"name": "l", "vnet_id": ch[1], "managed_by": "pe-0" if ch[2] else None}]}]
+        # what --dry-run asks (a probe that is never committed) must not leave its trace in the next answer
+        probe = endpoint(10_000 + i, i % 6, VNETS[i % 3], "Approved", ACCOUNTS[0], created=10_000 + i)
+        wanted([*eps, probe], DOMAIN, peers, zones, vnets, memo=memo, remember=False)
+        got = wanted(list(eps), DOMAIN, peers, zones, vnets, memo=memo)
+        assert got == wanted(list(eps), DOMAIN, peers, zones, vnets, memo=None)
+
+
+def test_adding_an_endpoint_walks_only_it() -> None:
+    memo = WantedMemo()
+    eps = [endpoint(n, n // 10, "vnet-a", "Approved", ACCOUNTS[0], created=n) for n in range(200)]
+    wanted(eps, DOMAIN, {}, [], {}, memo=memo)
+    assert (memo.resumed, memo.restarted) == (0, 1)
+    for n in range(200, 210):
+        probe = endpoint(n, n // 10, "vnet-a", "Approved", ACCOUNTS[0], created=n)
+        wanted([*eps, probe], DOMAIN, {}, [], {}, memo=memo, remember=False)  # the create's plan
+        eps.append(dict(probe))  # committed: the record read back is another object
+        records, _links = wanted(eps, DOMAIN, {}, [], {}, memo=memo)  # the automatic records
+        assert records[(ACCOUNTS[0], "", ZONE)][f"v{n // 10}.{ZONE}"][1] == f"pe-{n}"
+    assert (memo.resumed, memo.restarted) == (20, 1)
+    eps[3] = {**eps[3], "connection": {"status": "Rejected"}}  # a change inside the list: from the start
+    wanted(eps, DOMAIN, {}, [], {}, memo=memo)
+    assert memo.restarted == 2

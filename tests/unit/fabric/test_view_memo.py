@@ -1,0 +1,160 @@
+"""A change rebuilds only what it touched (issue #13: control-plane changes must not cost O(N)): the views
+are built from ``Store.scan`` (decoded records kept current by commits) and reuse what an unchanged record
+gave last time, and the result is the same as a rebuild from nothing."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from vaultlink.adapters.sqlstore import SqlStore
+from vaultlink.bootstrap import build_service
+from vaultlink.config import Config
+from vaultlink.dns.resolve import CompiledView
+from vaultlink.fabric.build import Memo, build_view
+from vaultlink.service import dns, endpoints, networks, vaults
+from vaultlink.service.core import Caller, Service
+from vaultlink.service.dns_view import DnsMemo, build_dns_view
+from vaultlink.service.identity import authenticate, bootstrap
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> tuple[Service, Caller]:
+    store = SqlStore(f"sqlite:///{tmp_path / 'meta.db'}")
+    store.migrate()
+    svc = build_service(Config(data_dir=tmp_path), store=store)
+    boot = bootstrap(svc)
+    assert boot is not None
+    return svc, authenticate(svc, boot[1])
+
+
+def _endpoint(svc: Service, owner: Caller, name: str, vault: str = "v1", vnet: str = "net1") -> dict[str, Any]:
+    return endpoints.create_endpoint(svc, owner, {"name": name, "region": "local-1", "vault": vault,
+                                                  "group_id": "AzureBackup", "vnet": vnet, "subnet": "s"})
+
+
+def test_a_change_rebuilds_what_it_touched_and_matches_a_full_rebuild(env: tuple[Service, Caller]) -> None:
+    svc, owner = env
+    vaults.create_vault(svc, owner, "v1", "local-1")
+    vaults.create_vault(svc, owner, "v2", "local-1")
+    networks.create_vnet(svc, owner, "net1", "local-1", ["127.10.0.0/16"], [{"name": "s", "cidr": "127.10.1.0/24"}])
+    networks.create_vnet(svc, owner, "net2", "local-1", ["127.11.0.0/16"], [{"name": "s", "cidr": "127.11.1.0/24"}])
+    a, b = _endpoint(svc, owner, "a"), _endpoint(svc, owner, "b", vault="v2")
+    memo = Memo()
+    first = build_view(svc, 1, memo)
+
+    c = _endpoint(svc, owner, "c", vnet="net2")
+    second = build_view(svc, 2, memo)
+    # the endpoints and vaults that did not change are the very objects of the last view
+    assert second.endpoints[a["id"]] is first.endpoints[a["id"]]
+    assert second.endpoints[b["id"]] is first.endpoints[b["id"]]
+    assert second.vaults == first.vaults and all(second.vaults[k] is first.vaults[k] for k in first.vaults)
+    assert c["id"] in second.endpoints and second.endpoint_at(c["ips"][0]) is second.endpoints[c["id"]]
+    assert c["id"] not in first.endpoints and first.endpoint_at(c["ips"][0]) is None  # the last view is untouched
+    again = build_view(svc, 2)  # from nothing: the same view
+    assert (again.endpoints, again.by_ip, again.names) == (second.endpoints, second.by_ip, second.names)
+
+    # a peering changes what VirtualNetwork means for both vnets' endpoints: their rules are recompiled
+    networks.peer(svc, owner, "net1", "net2")
+    third = build_view(svc, 3, memo)
+    assert third.endpoints[a["id"]].sg_rules != first.endpoints[a["id"]].sg_rules
+    assert third.endpoints[c["id"]].sg_rules != second.endpoints[c["id"]].sg_rules
+
+    endpoints.delete_endpoint(svc, owner, b["id"])
+    fourth = build_view(svc, 4, memo)
+    assert b["id"] not in fourth.endpoints and fourth.endpoint_at(b["ips"][0]) is None
+    fresh = build_view(svc, 4)  # from nothing: the same view
+    assert fresh.endpoints == fourth.endpoints and fresh.vaults == fourth.vaults and fresh.names == fourth.names
+    assert fresh.by_ip == fourth.by_ip
+
+
+def test_the_dns_view_reuses_unchanged_zones_and_their_indexes(env: tuple[Service, Caller]) -> None:
+    svc, owner = env
+    vaults.create_vault(svc, owner, "v1", "local-1")
+    vaults.create_vault(svc, owner, "v2", "local-1")
+    networks.create_vnet(svc, owner, "net1", "local-1", ["127.10.0.0/16"], [{"name": "s", "cidr": "127.10.1.0/24"}])
+    _endpoint(svc, owner, "a")
+    dns.create_zone(svc, owner, "corp.example")  # a zone of the user's that nothing below touches
+    dns.set_record(svc, owner, "corp.example", "www", "A", ["127.10.1.80"])
+    dns.add_link(svc, owner, "corp.example", "net1")
+    memo = DnsMemo()
+    one = build_dns_view(svc, 1, memo)
+    compiled_one = CompiledView(one)
+    vaults.create_vault(svc, owner, "v3", "local-1")  # no zone changes
+    two = build_dns_view(svc, 2, memo)
+    assert [id(z) for z in two.zones] == [id(z) for z in one.zones]
+    compiled_two = CompiledView(two, compiled_one)
+    assert all(compiled_two.zone_indexes[k][1] is compiled_one.zone_indexes[k][1] for k in compiled_one.zone_indexes)
+
+    _endpoint(svc, owner, "b", vault="v2")  # the backup zone gets v2's records: that zone alone is re-indexed
+    three = build_dns_view(svc, 3, memo)
+    compiled_three = CompiledView(three, compiled_two)
+    changed = [k for k in compiled_three.zone_indexes
+               if k not in compiled_two.zone_indexes
+               or compiled_three.zone_indexes[k][1] is not compiled_two.zone_indexes[k][1]]
+    assert changed and len(changed) < len(compiled_three.zone_indexes)
+    # the public side: a new vault's names made a new public zone; an endpoint changes no public name
+    assert compiled_two.public is not compiled_one.public and compiled_three.public is compiled_two.public
+    # the answers are those of a view compiled from nothing
+    fresh = CompiledView(build_dns_view(svc, 3))
+    vnet = next(iter(compiled_three.visible))
+    for z in three.zones:
+        for rs in z.records:
+            got, want = compiled_three.resolve(rs.name, 1, vnet), fresh.resolve(rs.name, 1, vnet)
+            assert [str(r) for r in got.answer] == [str(r) for r in want.answer]
+
+
+def test_automatic_records_never_overwrite_a_zone_from_a_stale_scan(
+    env: tuple[Service, Caller], tmp_path: Path
+) -> None:
+    """Several servers on one database: another server's write reaches this one's cached scans only with its
+    notification. The automatic records check each zone they rewrite against the database and scan again."""
+    svc, owner = env
+    vaults.create_vault(svc, owner, "v1", "local-1")
+    vaults.create_vault(svc, owner, "v2", "local-1")
+    networks.create_vnet(svc, owner, "net1", "local-1", ["127.10.0.0/16"], [{"name": "s", "cidr": "127.10.1.0/24"}])
+    a = _endpoint(svc, owner, "a")
+    zone = next(z for z in svc.store.scan("dns_zone") if "backup" in z["name"])
+    other = SqlStore(f"sqlite:///{tmp_path / 'meta.db'}")  # another server: this one is not told
+    try:
+        with other.transaction() as txn:
+            rec = txn.require("dns_zone", zone["id"])
+            rec["records"] = [*rec["records"], {"name": f"manual.{rec['name']}", "type": "A", "ttl": 60,
+                                                "values": ["127.10.1.99"], "managed_by": None}]
+            txn.update("dns_zone", rec["id"], rec)
+    finally:
+        other.close()
+    b = _endpoint(svc, owner, "b", vault="v2")  # its automatic records go into the same zone
+    with svc.store.transaction() as txn:
+        now = txn.require("dns_zone", zone["id"])
+    names = {r["name"] for r in now["records"]}
+    assert f"manual.{zone['name']}" in names  # the other server's record survived
+    assert {r.get("managed_by") for r in now["records"]} == {None, a["id"], b["id"]}  # and both endpoints' names
+
+
+def test_no_rebuild_mutates_the_shared_records(env: tuple[Service, Caller]) -> None:
+    """``Store.scan`` hands every rebuild the same decoded records: a caller that changed one in place would
+    change what every later rebuild sees. Each record still held is exactly what was committed."""
+    svc, owner = env
+    vaults.create_vault(svc, owner, "v1", "local-1")
+    networks.create_vnet(svc, owner, "net1", "local-1", ["127.10.0.0/16"], [{"name": "s", "cidr": "127.10.1.0/24"}])
+    networks.create_vnet(svc, owner, "net2", "local-1", ["127.11.0.0/16"], [{"name": "s", "cidr": "127.11.1.0/24"}])
+    _endpoint(svc, owner, "a")
+    kinds = ("vault", "vnet", "endpoint", "dns_zone")
+    held = {k: [(r, copy.deepcopy(dict(r))) for r in svc.store.scan(k)] for k in kinds}
+    memo, dmemo = Memo(), DnsMemo()
+    build_view(svc, 1, memo)
+    compiled = CompiledView(build_dns_view(svc, 1, dmemo))
+    vaults.create_vault(svc, owner, "v2", "local-1")
+    _endpoint(svc, owner, "b", vault="v2", vnet="net2")  # another instance of the zone, a moved link
+    networks.peer(svc, owner, "net1", "net2")
+    endpoints.create_endpoint(svc, owner, {"name": "c", "region": "local-1", "vault": "v1", "group_id": "AzureBackup",
+                                           "vnet": "net2", "subnet": "s"}, dry_run=True)
+    build_view(svc, 2, memo)
+    CompiledView(build_dns_view(svc, 2, dmemo), compiled)
+    for kind in kinds:
+        for rec, was in held[kind]:
+            assert dict(rec) == was, f"a {kind} record was changed in place"
