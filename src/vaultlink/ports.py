@@ -116,6 +116,7 @@ class Txn(Protocol):
     - ``get`` returns ``None`` when missing; ``require`` raises ``NotFound``.
     - ``find(kind, **eq)`` filters on the indexed fields (exact match) and
       returns records ordered by creation.
+    - ``count(kind, **eq)``: how many ``find`` would return, without reading them.
     - ``delete`` removes; ``NotFound`` if missing.
     - Changes become visible to other transactions only on commit; an
       exception inside the ``transaction()`` block rolls everything back.
@@ -130,6 +131,8 @@ class Txn(Protocol):
     def require(self, kind: str, id: str) -> dict[str, Any]: ...
 
     def find(self, kind: str, **eq: Any) -> list[dict[str, Any]]: ...
+
+    def count(self, kind: str, **eq: Any) -> int: ...
 
     def delete(self, kind: str, id: str) -> None: ...
 

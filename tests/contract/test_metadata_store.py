@@ -270,3 +270,13 @@ def test_a_record_is_found_by_name_through_an_index(tmp_path: Path) -> None:
         assert "ix_records_account_name" in str(plan)
     finally:
         store.close()
+
+
+def test_count_is_what_find_returns(store: Any) -> None:
+    with store.transaction() as t:
+        for i in range(5):
+            t.insert("recovery_point", f"rp{i}", rec(None, parent="v1" if i < 3 else "v2"))
+        assert t.count("recovery_point") == 5 and t.count("recovery_point", parent_id="v1") == 3
+        assert t.count("recovery_point", parent_id="nope") == 0 == t.count("vault")
+        with pytest.raises(ValueError):
+            t.count("recovery_point", body="x")

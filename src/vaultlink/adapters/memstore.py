@@ -75,6 +75,9 @@ class MemTxn:
                 out.append((seq, r))
         return [copy.deepcopy(r) for _, r in sorted(out, key=lambda x: x[0])]
 
+    def count(self, kind: str, **eq: Any) -> int:
+        return len(self.find(kind, **eq))
+
     def delete(self, kind: str, id: str) -> None:
         if self._rows.pop((kind, id), None) is None:
             raise NotFound(f"{kind} {id!r} does not exist.")

@@ -13,7 +13,7 @@ from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event, insert, select, text
+from sqlalchemy import Connection, Engine, create_engine, event, func, insert, select, text
 from sqlalchemy import delete as sql_delete
 from sqlalchemy import update as sql_update
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
@@ -95,6 +95,15 @@ class SqlTxn:
             q = q.where(getattr(records.c, k) == ("" if v is None and k != "name" else v))
         q = q.order_by(records.c.seq)
         return [dict(json.loads(r[0])) for r in self._conn.execute(q)]
+
+    def count(self, kind: str, **eq: Any) -> int:
+        """How many records ``find`` would return (nothing decoded)."""
+        q = select(func.count()).select_from(records).where(records.c.kind == kind)
+        for k, v in eq.items():
+            if k not in _INDEXED:
+                raise ValueError(f"cannot filter on {k}")
+            q = q.where(getattr(records.c, k) == ("" if v is None and k != "name" else v))
+        return int(self._conn.execute(q).scalar_one())
 
     def delete(self, kind: str, id: str) -> None:
         res = self._conn.execute(sql_delete(records).where(records.c.kind == kind, records.c.id == id))

@@ -131,7 +131,7 @@ def get_vault(svc: Service, caller: Caller, ref: str) -> dict[str, Any]:
         v = find_vault(txn, ref, caller.account_id)
         authorize(txn, caller, "vault.read", vault_scope(v))
         out = public_view(v)
-        out["recovery_points"] = len(txn.find("recovery_point", parent_id=v["id"]))
+        out["recovery_points"] = txn.count("recovery_point", parent_id=v["id"])
         return out
 
 
