@@ -9,6 +9,8 @@ every key a handler reads or writes. The common columns (``id``, ``account_id``,
 
 from __future__ import annotations
 
+import operator
+from collections.abc import Sequence
 from typing import Any, Literal, NotRequired, TypedDict, cast
 
 from vaultlink.ports import Txn
@@ -322,6 +324,12 @@ def read_endpoint(txn: Txn, id: str) -> EndpointRecord | None:
 
 def require_endpoint(txn: Txn, id: str) -> EndpointRecord:
     return cast(EndpointRecord, txn.require("endpoint", id))
+
+
+def extends(last: Sequence[Any], new: Sequence[Any]) -> bool:
+    """Does ``new`` begin with every item of ``last``, the very objects (``MetadataStore.scan`` keeps an unchanged
+    record's identity, and a created record goes last)? One C-speed pass: the views' rebuilds check it first."""
+    return len(new) >= len(last) and all(map(operator.is_, last, new))
 
 
 def find_endpoints(txn: Txn, **eq: Any) -> list[EndpointRecord]:

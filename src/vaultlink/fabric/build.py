@@ -10,12 +10,11 @@ from __future__ import annotations
 import functools
 import ipaddress
 import json
-import operator
 from typing import Any, cast
 
 from vaultlink.dns import names as N
 from vaultlink.domain.networks import routing_domain
-from vaultlink.domain.records import EndpointRecord, VaultRecord, VnetRecord
+from vaultlink.domain.records import EndpointRecord, VaultRecord, VnetRecord, extends
 from vaultlink.domain.security_groups import SgRule, compile_rules, virtual_network_spaces
 from vaultlink.fabric.view import EndpointView, NetworkView, Target, VaultView, VnetView
 from vaultlink.policy import compile_policy
@@ -128,10 +127,9 @@ def _endpoints(svc: Service, ep_recs: tuple[EndpointRecord, ...], spaces: dict[s
     created: the scan appends it) and no vnet's address spaces changed, the last dicts are copied (C speed)
     and the new endpoints added: no per-endpoint Python work for the others."""
     last = memo.last
-    n = len(last[0]) if last is not None else 0
-    if last is not None and last[1] == spaces and len(ep_recs) >= n and all(map(operator.is_, last[0], ep_recs)):
+    if last is not None and last[1] == spaces and extends(last[0], ep_recs):
         endpoints, ep_names, by_ip = dict(last[2][0]), dict(last[2][1]), dict(last[2][2])
-        todo = ep_recs[n:]
+        todo = ep_recs[len(last[0]):]
     else:
         endpoints, ep_names, by_ip = {}, {}, {}
         todo = ep_recs

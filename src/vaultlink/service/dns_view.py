@@ -18,14 +18,13 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-import operator
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any, cast
 
 from vaultlink.dns import model, names
 from vaultlink.domain.networks import routing_domain
-from vaultlink.domain.records import DnsZoneRecord, EndpointRecord, VaultRecord, VnetRecord
+from vaultlink.domain.records import DnsZoneRecord, EndpointRecord, VaultRecord, VnetRecord, extends
 from vaultlink.errors import VaultlinkError
 from vaultlink.service.core import Service
 from vaultlink.service.dns_zones import to_private_zone
@@ -120,8 +119,7 @@ def _service_parts(endpoints: tuple[EndpointRecord, ...], domain: str,
     """The service endpoints' zones and public records; when the records extend the last ones (an endpoint
     created), only the new ones are looked at."""
     last = memo.endpoints
-    if last is not None and last[0] == domain and len(endpoints) >= len(last[1]) \
-            and all(map(operator.is_, last[1], endpoints)):
+    if last is not None and last[0] == domain and extends(last[1], endpoints):
         todo = endpoints[len(last[1]):]
         zones, records = last[2] + service_zones(todo, domain), last[3] + _service_records(todo)
     else:

@@ -17,12 +17,11 @@ endpoint, a zone link, a peering) walks from the start.
 from __future__ import annotations
 
 import ipaddress
-import operator
 import threading
 from typing import Any
 
 from vaultlink.dns import names
-from vaultlink.domain.records import DnsZoneRecord, EndpointRecord, VnetRecord
+from vaultlink.domain.records import DnsZoneRecord, EndpointRecord, VnetRecord, extends
 
 Key = tuple[str, str, str]  # (account id, resource group, zone name): one zone instance
 Records = dict[Key, dict[str, tuple[str, str]]]  # instance -> {fqdn: (ip, endpoint id)}
@@ -127,6 +126,12 @@ class _Walk:
                 return True
         return False
 
+    def walk(self, ordered: list[tuple[EndpointRecord, Prepared]]) -> None:
+        for e, prep in ordered:
+            if prep[1]:
+                self.carries.add(e["id"])
+            self.step(e, prep)
+
     def step(self, e: EndpointRecord, prep: Prepared) -> None:
         eid, acct, vnet_id = e["id"], e["account_id"], e["vnet_id"]
         for zone, pairs in prep[3]:
@@ -178,8 +183,7 @@ class WantedMemo:
         with self._lock:
             last = self._input
             ordered = None
-            if last is not None and last[0] == domain and len(endpoints) >= len(last[1]) \
-                    and all(map(operator.is_, last[1], endpoints)):
+            if last is not None and last[0] == domain and extends(last[1], endpoints):
                 tail = [(e, _prepared(e, domain)) for e in endpoints[len(last[1]):]]
                 tail = sorted((ep for ep in tail if ep[1][0]), key=lambda ep: ep[1][2])
                 if all(p[1] and p[2] >= last[3] for _e, p in tail):
@@ -194,19 +198,13 @@ class WantedMemo:
     def walk(self, key: tuple[Any, ...], ordered: list[tuple[EndpointRecord, Prepared]], fresh: _Walk,
              remember: bool) -> _Walk:
         with self._lock:
-            done = self._walked
-            n = len(done)
-            if (self._state is not None and self._key == key and len(ordered) >= n
-                    and all(map(operator.is_, done, ordered))):
-                state, start = self._state.copy(), n
+            if self._state is not None and self._key == key and extends(self._walked, ordered):
+                state, start = self._state.copy(), len(self._walked)
                 self.resumed += 1
             else:
                 state, start = fresh, 0
                 self.restarted += 1
-            for e, prep in ordered[start:]:
-                if prep[1]:
-                    state.carries.add(e["id"])
-                state.step(e, prep)
+            state.walk(ordered[start:])
             if remember:
                 self._key, self._walked, self._state = key, list(ordered), state.copy()
             return state
@@ -232,10 +230,7 @@ def wanted(
     ordered = _ordered(endpoints, domain) if memo is None else memo.order(endpoints, domain, remember)
     fresh = _Walk(zones, peers, vnets)
     if memo is None:
-        for e, prep in ordered:
-            if prep[1]:
-                fresh.carries.add(e["id"])
-            fresh.step(e, prep)
+        fresh.walk(ordered)
         return fresh.records, fresh.links
     # a walk resumes only from the same zone instances and links, peerings and vnet names
     key = (domain, tuple(sorted(fresh.linked.items())), tuple(sorted(fresh.auto)),

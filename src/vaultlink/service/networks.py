@@ -68,7 +68,7 @@ def vnet_view(txn: Txn, vnet: VnetRecord, svc: Service | None = None) -> dict[st
         "address_spaces": list(vnet["address_spaces"]),
         "subnets": [net.subnet_view(s) for s in vnet["subnets"]],
         "peerings": peers,
-        "endpoints": len(find_endpoints(txn, parent_id=vnet["id"])),
+        "endpoints": txn.count("endpoint", parent_id=vnet["id"]),
         "tags": vnet.get("tags", {}),
         "resource_group": vnet.get("resource_group"),
         "created": vnet.get("created"),
