@@ -34,6 +34,17 @@ def check_range(name: str, size: int, offset: int, length: int) -> None:
         raise InvalidInput(f"range {offset}+{length} is outside blob {name!r} of {size} bytes", field="range")
 
 
+_FIELD = re.compile(r"[a-z_][a-z0-9_]{0,63}")
+
+
+def check_field(name: str) -> str:
+    """Return ``name`` if it may name a record's body field for ``Txn.newest``/``tally`` (a programming error
+    otherwise, never a caller's input)."""
+    if not isinstance(name, str) or not _FIELD.fullmatch(name):
+        raise ValueError(f"cannot sort or count on {name!r}")
+    return name
+
+
 class Clock(Protocol):
     """Wall-clock time in seconds since the epoch (float). Tests inject fakes."""
 
@@ -117,6 +128,11 @@ class Txn(Protocol):
     - ``find(kind, **eq)`` filters on the indexed fields (exact match) and
       returns records ordered by creation.
     - ``count(kind, **eq)``: how many ``find`` would return, without reading them.
+    - ``newest(kind, by, limit, offset, **eq)``: a page of what ``find`` would return, by the numeric body
+      field ``by``, greatest first (records without it last; ties: the last created first). The database
+      sorts; only the page is read.
+    - ``tally(kind, by, **eq)``: how many of what ``find`` would return have each value of the body field
+      ``by`` (``None`` for records without it), counted by the database.
     - ``delete`` removes; ``NotFound`` if missing.
     - Changes become visible to other transactions only on commit; an
       exception inside the ``transaction()`` block rolls everything back.
@@ -133,6 +149,10 @@ class Txn(Protocol):
     def find(self, kind: str, **eq: Any) -> list[dict[str, Any]]: ...
 
     def count(self, kind: str, **eq: Any) -> int: ...
+
+    def newest(self, kind: str, by: str, limit: int, offset: int = 0, **eq: Any) -> list[dict[str, Any]]: ...
+
+    def tally(self, kind: str, by: str, **eq: Any) -> dict[Any, int]: ...
 
     def delete(self, kind: str, id: str) -> None: ...
 

@@ -280,3 +280,31 @@ def test_count_is_what_find_returns(store: Any) -> None:
         assert t.count("recovery_point", parent_id="nope") == 0 == t.count("vault")
         with pytest.raises(ValueError):
             t.count("recovery_point", body="x")
+
+
+def test_newest_is_a_page_of_find_by_a_numeric_field(store: Any) -> None:
+    times = {"a": 5.5, "b": 1.0, "c": None, "d": 9.25, "e": 5.5, "f": 1e9}
+    with store.transaction() as t:
+        for id, at in times.items():
+            extra = {} if at is None else {"time": at}
+            t.insert("recovery_point", id, rec(None, parent="v1", id=id, item="i1" if id < "d" else "i2", **extra))
+        t.insert("recovery_point", "other", rec(None, parent="v2", id="other", time=1e10))
+    with store.transaction() as t:
+        everything = [r["id"] for r in t.newest("recovery_point", "time", 100, parent_id="v1")]
+        assert everything == ["f", "d", "e", "a", "b", "c"]  # equal times: the last created first; none last
+        assert [r["id"] for r in t.newest("recovery_point", "time", 2, 1, parent_id="v1")] == ["d", "e"]
+        assert t.newest("recovery_point", "time", 5, 6, parent_id="v1") == []
+        assert t.newest("recovery_point", "time", 0, parent_id="v1") == []
+        page = t.newest("recovery_point", "time", 1, parent_id="v1")[0]
+        assert page == rec(None, parent="v1", id="f", item="i2", time=1e9)
+        assert t.tally("recovery_point", "item", parent_id="v1") == {"i1": 3, "i2": 3}
+        assert t.tally("recovery_point", "time", parent_id="v2") != {}
+        assert t.tally("recovery_point", "nothing", parent_id="v1") == {None: 6}
+        assert t.tally("recovery_point", "item", parent_id="nope") == {}
+        for bad in ("time'; --", "Time", "", "a.b"):
+            with pytest.raises(ValueError):
+                t.newest("recovery_point", bad, 1)
+            with pytest.raises(ValueError):
+                t.tally("recovery_point", bad)
+        with pytest.raises(ValueError):
+            t.newest("recovery_point", "time", 1, body="x")

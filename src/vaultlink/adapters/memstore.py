@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import copy
 import threading
+from collections import Counter
 from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 from vaultlink.adapters.record_cache import CACHED_KINDS
 from vaultlink.errors import AlreadyExists, NotFound
+from vaultlink.ports import check_field
 
 
 class MemTxn:
@@ -77,6 +79,22 @@ class MemTxn:
 
     def count(self, kind: str, **eq: Any) -> int:
         return len(self.find(kind, **eq))
+
+    def newest(self, kind: str, by: str, limit: int, offset: int = 0, **eq: Any) -> list[dict[str, Any]]:
+        check_field(by)
+
+        def key(r: dict[str, Any]) -> tuple[bool, float]:
+            v = r.get(by)
+            if isinstance(v, (int, float)) and not isinstance(v, bool):
+                return True, float(v)
+            return False, 0.0
+
+        found = self.find(kind, **eq)[::-1]  # the last created first among equals (the sort is stable)
+        return sorted(found, key=key, reverse=True)[max(0, offset):max(0, offset) + max(0, limit)]
+
+    def tally(self, kind: str, by: str, **eq: Any) -> dict[Any, int]:
+        check_field(by)
+        return dict(Counter(r.get(by) for r in self.find(kind, **eq)))
 
     def delete(self, kind: str, id: str) -> None:
         if self._rows.pop((kind, id), None) is None:

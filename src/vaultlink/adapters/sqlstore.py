@@ -11,17 +11,20 @@ import threading
 from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Connection, Engine, create_engine, event, func, insert, select, text
+from sqlalchemy import JSON, Connection, Engine, Select, create_engine, event, func, insert, select, text, type_coerce
+from sqlalchemy import cast as sql_cast
 from sqlalchemy import delete as sql_delete
 from sqlalchemy import update as sql_update
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
 from vaultlink.adapters.audit_sql import SqlAuditLog
 from vaultlink.adapters.record_cache import CACHED_KINDS, RecordCache
 from vaultlink.adapters.schema import READS, records
 from vaultlink.errors import AlreadyExists, NotFound, ServiceUnavailable, StoreError
+from vaultlink.ports import check_field
 
 _INDEXED = ("account_id", "parent_id", "name")
 
@@ -37,6 +40,7 @@ def _key(record: Mapping[str, Any]) -> dict[str, Any]:
 class SqlTxn:
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
+        self._sqlite = conn.dialect.name == "sqlite"
         self.wrote: set[tuple[str, str]] = set()  # (kind, id) of cached kinds, told to the cache on commit
 
     def insert(self, kind: str, id: str, record: Mapping[str, Any]) -> None:
@@ -79,7 +83,7 @@ class SqlTxn:
         row = self._conn.execute(
             select(records.c.body).where(records.c.kind == kind, records.c.id == id)
         ).first()
-        return None if row is None else dict(json.loads(row[0]))
+        return None if row is None else cast(dict[str, Any], json.loads(row[0]))
 
     def require(self, kind: str, id: str) -> dict[str, Any]:
         rec = self.get(kind, id)
@@ -87,23 +91,39 @@ class SqlTxn:
             raise NotFound(f"{kind} {id!r} does not exist; list them to see what exists.", field=kind)
         return rec
 
-    def find(self, kind: str, **eq: Any) -> list[dict[str, Any]]:
-        q = select(records.c.body).where(records.c.kind == kind)
+    def _where(self, q: Select[Any], kind: str, eq: Mapping[str, Any]) -> Select[Any]:
+        q = q.where(records.c.kind == kind)
         for k, v in eq.items():
             if k not in _INDEXED:
                 raise ValueError(f"cannot filter on {k}")
             q = q.where(getattr(records.c, k) == ("" if v is None and k != "name" else v))
-        q = q.order_by(records.c.seq)
-        return [dict(json.loads(r[0])) for r in self._conn.execute(q)]
+        return q
+
+    def _field(self, name: str) -> Any:
+        """A body field as SQL: JSON1's json_extract on SQLite, ``body::jsonb -> name`` on PostgreSQL."""
+        check_field(name)
+        body = type_coerce(records.c.body, JSON) if self._sqlite else sql_cast(records.c.body, JSONB)
+        return body[name]
+
+    def find(self, kind: str, **eq: Any) -> list[dict[str, Any]]:
+        q = self._where(select(records.c.body), kind, eq).order_by(records.c.seq)
+        return [json.loads(body) for body in self._conn.execute(q).scalars().all()]  # each a new dict
 
     def count(self, kind: str, **eq: Any) -> int:
         """How many records ``find`` would return (nothing decoded)."""
-        q = select(func.count()).select_from(records).where(records.c.kind == kind)
-        for k, v in eq.items():
-            if k not in _INDEXED:
-                raise ValueError(f"cannot filter on {k}")
-            q = q.where(getattr(records.c, k) == ("" if v is None and k != "name" else v))
+        q = self._where(select(func.count()).select_from(records), kind, eq)
         return int(self._conn.execute(q).scalar_one())
+
+    def newest(self, kind: str, by: str, limit: int, offset: int = 0, **eq: Any) -> list[dict[str, Any]]:
+        key = self._field(by).as_float()
+        q = self._where(select(records.c.body), kind, eq).order_by(key.desc().nulls_last(), records.c.seq.desc())
+        rows = self._conn.execute(q.limit(max(0, limit)).offset(max(0, offset))).scalars().all()
+        return [json.loads(body) for body in rows]
+
+    def tally(self, kind: str, by: str, **eq: Any) -> dict[Any, int]:
+        key = self._field(by).as_string()
+        q = self._where(select(key, func.count()).select_from(records), kind, eq).group_by(key)
+        return {value: int(n) for value, n in self._conn.execute(q)}
 
     def delete(self, kind: str, id: str) -> None:
         res = self._conn.execute(sql_delete(records).where(records.c.kind == kind, records.c.id == id))

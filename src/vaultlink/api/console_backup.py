@@ -28,13 +28,9 @@ def running(jobs: list[dict[str, Any]]) -> bool:
 def backup_page(request: Request, name: str, page: int = 0) -> Response:
     def build(ctx: Ctx) -> tuple[str, int]:
         svc = ctx.svc
-        points = ctx.run("recovery.list", lambda c: manage.list_recovery_points(svc, c, name), target=name,
-                         vault=name)
-        points.reverse()
-        at = max(0, min(page, max(len(points) - 1, 0) // B.POINTS_PER_PAGE))
-        shown = points[at * B.POINTS_PER_PAGE:(at + 1) * B.POINTS_PER_PAGE]
-        jobs = ctx.run("job.list", lambda c: manage.list_jobs(svc, c, name), target=name, vault=name)
-        jobs = sorted(jobs, key=lambda j: j.get("start") or 0, reverse=True)[:RECENT_JOBS]
+        total, at, shown = ctx.run("recovery.list", lambda c: manage.recovery_points_page(
+            svc, c, name, page, B.POINTS_PER_PAGE), target=name, vault=name)
+        jobs = ctx.run("job.list", lambda c: manage.recent_jobs(svc, c, name, RECENT_JOBS), target=name, vault=name)
         containers = ctx.run("container.list", lambda c: manage.list_containers(svc, c, name), target=name,
                              vault=name)
         items = ctx.run("item.list", lambda c: retention_items.list_items(svc, c, name), target=name, vault=name)
@@ -42,7 +38,7 @@ def backup_page(request: Request, name: str, page: int = 0) -> Response:
         vault_id = ctx.run("vault.show", lambda c: vaults.get_vault(svc, c, name), target=name)["id"]
         rules = [(p["name"], r) for p in ctx.run("plan.list", lambda c: plans.list_plans(svc, c))
                  for r in p.get("rules") or [] if r.get("vault") == vault_id]
-        body = B.backup(name, shown, len(points), at, jobs, containers, items, rules, lock)
+        body = B.backup(name, shown, total, at, jobs, containers, items, rules, lock)
         return body, LIVE_SECONDS if running(jobs) else 0
 
     return show(request, f"Vault {name}: Backup", build)

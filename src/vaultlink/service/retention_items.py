@@ -75,13 +75,12 @@ def list_items(svc: Service, caller: Caller, vault_ref: str, container: str | No
     with svc.store.transaction() as txn:
         vault = find_vault(txn, vault_ref, caller.account_id)
         authorize(txn, caller, "backup.read", vault_scope(vault))
-        out = []
-        for c in find_containers(txn, parent_id=vault["id"]):
-            if container is None or container in (c["id"], c.get("hostname")):
-                for it in txn.find("protected_item", parent_id=c["id"]):
-                    out.append({**it, "status": it.get("status", "Protected"),
-                                "recovery_points": len(_points(txn, vault["id"], "protected_item_id", it["id"]))})
-        return out
+        items = [it for c in find_containers(txn, parent_id=vault["id"])
+                 if container is None or container in (c["id"], c.get("hostname"))
+                 for it in txn.find("protected_item", parent_id=c["id"])]
+        counts = txn.tally("recovery_point", "protected_item_id", parent_id=vault["id"]) if items else {}
+        return [{**it, "status": it.get("status", "Protected"), "recovery_points": counts.get(it["id"], 0)}
+                for it in items]
 
 
 def delete_item(svc: Service, caller: Caller, item_id: str) -> dict[str, Any]:

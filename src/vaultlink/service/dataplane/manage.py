@@ -78,6 +78,18 @@ def list_recovery_points(svc: Service, caller: Caller, vault_ref: str, container
     return sorted(out, key=lambda r: r["time"])
 
 
+def recovery_points_page(svc: Service, caller: Caller, vault_ref: str, page: int,
+                         per_page: int) -> tuple[int, int, list[dict[str, Any]]]:
+    """One page of a vault's points, newest first, as ``list_recovery_points`` shows each: (how many there
+    are, the page shown — the last one when ``page`` is past it —, its points). Only that page is read."""
+    vault = _vault_for(svc, caller, vault_ref, "backup.read")
+    with svc.store.transaction() as txn:
+        total = txn.count("recovery_point", parent_id=vault["id"])
+        at = max(0, min(page, max(total - 1, 0) // per_page))
+        rps = txn.newest("recovery_point", "time", per_page, at * per_page, parent_id=vault["id"])
+    return total, at, [{**listed_point(r), "locations": locations(vault, r)} for r in rps]
+
+
 def locations(vault: VaultRecord, rp: dict[str, Any]) -> dict[str, Any]:
     """Where a point lives (its vault's region, the paired region once replicated, its copies) and what it can
     be restored to."""
@@ -122,6 +134,13 @@ def list_jobs(svc: Service, caller: Caller, vault_ref: str, status: str | None =
         if (status is None or j["status"].lower() == status.lower())
         and (job_type is None or j["type"].lower() == job_type.lower())
     ]
+
+
+def recent_jobs(svc: Service, caller: Caller, vault_ref: str, limit: int) -> list[dict[str, Any]]:
+    """A vault's ``limit`` most recently started jobs, newest first (only those are read)."""
+    vault = _vault_for(svc, caller, vault_ref, "backup.read")
+    with svc.store.transaction() as txn:
+        return txn.newest("job", "start", limit, parent_id=vault["id"])
 
 
 def get_job(svc: Service, caller: Caller, job_id: str) -> dict[str, Any]:
