@@ -5,6 +5,7 @@ Translates SQLAlchemy/driver errors into ``vaultlink.errors`` here, and nowhere 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import threading
@@ -13,7 +14,20 @@ from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any, cast
 
-from sqlalchemy import JSON, Connection, Engine, Select, create_engine, event, func, insert, select, text, type_coerce
+from sqlalchemy import (
+    JSON,
+    Connection,
+    Engine,
+    Select,
+    bindparam,
+    create_engine,
+    event,
+    func,
+    insert,
+    select,
+    text,
+    type_coerce,
+)
 from sqlalchemy import cast as sql_cast
 from sqlalchemy import delete as sql_delete
 from sqlalchemy import update as sql_update
@@ -37,6 +51,42 @@ def _key(record: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+# Statements built once: building one per call (SQLAlchemy's expression objects and cache key) cost four times
+# what running it does, and a control-plane change makes dozens of reads.
+_GET = select(records.c.body).where(records.c.kind == bindparam("p_kind"), records.c.id == bindparam("p_id"))
+_INSERT = insert(records)
+_UPDATE = (
+    sql_update(records)
+    .where(records.c.kind == bindparam("p_kind"), records.c.id == bindparam("p_id"))
+    .values(body=bindparam("p_body"), account_id=bindparam("p_account_id"), parent_id=bindparam("p_parent_id"),
+            name=bindparam("p_name"))
+)
+_DELETE = sql_delete(records).where(records.c.kind == bindparam("p_kind"), records.c.id == bindparam("p_id"))
+
+
+@functools.lru_cache(maxsize=64)
+def _filtered(counted: bool, filters: tuple[tuple[str, bool], ...]) -> Select[Any]:
+    """The records of a kind with indexed fields equal to parameters (``p_<field>``) or NULL."""
+    q = select(func.count()).select_from(records) if counted else select(records.c.body)
+    q = q.where(records.c.kind == bindparam("p_kind"))
+    for field, null in filters:
+        col = getattr(records.c, field)
+        q = q.where(col.is_(None) if null else col == bindparam(f"p_{field}"))
+    return q if counted else q.order_by(records.c.seq)
+
+
+def _filters(kind: str, eq: Mapping[str, Any]) -> tuple[tuple[tuple[str, bool], ...], dict[str, Any]]:
+    filters, params = [], {"p_kind": kind}
+    for k, v in eq.items():
+        if k not in _INDEXED:
+            raise ValueError(f"cannot filter on {k}")
+        v = "" if v is None and k != "name" else v
+        filters.append((k, v is None))
+        if v is not None:
+            params[f"p_{k}"] = v
+    return tuple(filters), params
+
+
 class SqlTxn:
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
@@ -46,11 +96,8 @@ class SqlTxn:
     def insert(self, kind: str, id: str, record: Mapping[str, Any]) -> None:
         try:
             with self._conn.begin_nested():
-                self._conn.execute(
-                    insert(records).values(
-                        kind=kind, id=id, body=json.dumps(record, sort_keys=True), **_key(record)
-                    )
-                )
+                self._conn.execute(_INSERT, {"kind": kind, "id": id, "body": json.dumps(record, sort_keys=True),
+                                             **_key(record)})
             if kind in CACHED_KINDS:
                 self.wrote.add((kind, id))
         except IntegrityError:
@@ -63,13 +110,12 @@ class SqlTxn:
             ) from None
 
     def update(self, kind: str, id: str, record: Mapping[str, Any]) -> None:
+        key = _key(record)
         try:
             with self._conn.begin_nested():
-                res = self._conn.execute(
-                    sql_update(records)
-                    .where(records.c.kind == kind, records.c.id == id)
-                    .values(body=json.dumps(record, sort_keys=True), **_key(record))
-                )
+                res = self._conn.execute(_UPDATE, {
+                    "p_kind": kind, "p_id": id, "p_body": json.dumps(record, sort_keys=True),
+                    "p_account_id": key["account_id"], "p_parent_id": key["parent_id"], "p_name": key["name"]})
         except IntegrityError:
             raise AlreadyExists(
                 f"a {kind} named {record.get('name')!r} already exists here.", field="name"
@@ -80,9 +126,7 @@ class SqlTxn:
             self.wrote.add((kind, id))
 
     def get(self, kind: str, id: str) -> dict[str, Any] | None:
-        row = self._conn.execute(
-            select(records.c.body).where(records.c.kind == kind, records.c.id == id)
-        ).first()
+        row = self._conn.execute(_GET, {"p_kind": kind, "p_id": id}).first()
         return None if row is None else cast(dict[str, Any], json.loads(row[0]))
 
     def require(self, kind: str, id: str) -> dict[str, Any]:
@@ -91,14 +135,6 @@ class SqlTxn:
             raise NotFound(f"{kind} {id!r} does not exist; list them to see what exists.", field=kind)
         return rec
 
-    def _where(self, q: Select[Any], kind: str, eq: Mapping[str, Any]) -> Select[Any]:
-        q = q.where(records.c.kind == kind)
-        for k, v in eq.items():
-            if k not in _INDEXED:
-                raise ValueError(f"cannot filter on {k}")
-            q = q.where(getattr(records.c, k) == ("" if v is None and k != "name" else v))
-        return q
-
     def _field(self, name: str) -> Any:
         """A body field as SQL: JSON1's json_extract on SQLite, ``body::jsonb -> name`` on PostgreSQL."""
         check_field(name)
@@ -106,27 +142,30 @@ class SqlTxn:
         return body[name]
 
     def find(self, kind: str, **eq: Any) -> list[dict[str, Any]]:
-        q = self._where(select(records.c.body), kind, eq).order_by(records.c.seq)
-        return [json.loads(body) for body in self._conn.execute(q).scalars().all()]  # each a new dict
+        filters, params = _filters(kind, eq)
+        rows = self._conn.execute(_filtered(False, filters), params).scalars().all()
+        return [json.loads(body) for body in rows]  # each a new dict
 
     def count(self, kind: str, **eq: Any) -> int:
         """How many records ``find`` would return (nothing decoded)."""
-        q = self._where(select(func.count()).select_from(records), kind, eq)
-        return int(self._conn.execute(q).scalar_one())
+        filters, params = _filters(kind, eq)
+        return int(self._conn.execute(_filtered(True, filters), params).scalar_one())
 
     def newest(self, kind: str, by: str, limit: int, offset: int = 0, **eq: Any) -> list[dict[str, Any]]:
         key = self._field(by).as_float()
-        q = self._where(select(records.c.body), kind, eq).order_by(key.desc().nulls_last(), records.c.seq.desc())
-        rows = self._conn.execute(q.limit(max(0, limit)).offset(max(0, offset))).scalars().all()
+        filters, params = _filters(kind, eq)
+        q = _filtered(False, filters).order_by(None).order_by(key.desc().nulls_last(), records.c.seq.desc())
+        rows = self._conn.execute(q.limit(max(0, limit)).offset(max(0, offset)), params).scalars().all()
         return [json.loads(body) for body in rows]
 
     def tally(self, kind: str, by: str, **eq: Any) -> dict[Any, int]:
         key = self._field(by).as_string()
-        q = self._where(select(key, func.count()).select_from(records), kind, eq).group_by(key)
-        return {value: int(n) for value, n in self._conn.execute(q)}
+        filters, params = _filters(kind, eq)
+        q = _filtered(True, filters).add_columns(key).group_by(key)
+        return {value: int(n) for n, value in self._conn.execute(q, params)}
 
     def delete(self, kind: str, id: str) -> None:
-        res = self._conn.execute(sql_delete(records).where(records.c.kind == kind, records.c.id == id))
+        res = self._conn.execute(_DELETE, {"p_kind": kind, "p_id": id})
         if res.rowcount == 0:
             raise NotFound(f"{kind} {id!r} does not exist.")
         if kind in CACHED_KINDS:
