@@ -131,6 +131,8 @@ class Txn(Protocol):
     - ``newest(kind, by, limit, offset, **eq)``: a page of what ``find`` would return, by the numeric body
       field ``by``, greatest first (records without it last; ties: the last created first). The database
       sorts; only the page is read.
+    - ``listing(kind, field, **eq)``: what ``find`` would return whose body field ``field`` is a non-empty
+      list (the database picks them: a few among many records are read, not all).
     - ``tally(kind, by, **eq)``: how many of what ``find`` would return have each value of the body field
       ``by`` (``None`` for records without it), counted by the database.
     - ``delete`` removes; ``NotFound`` if missing.
@@ -153,6 +155,8 @@ class Txn(Protocol):
     def newest(self, kind: str, by: str, limit: int, offset: int = 0, **eq: Any) -> list[dict[str, Any]]: ...
 
     def tally(self, kind: str, by: str, **eq: Any) -> dict[Any, int]: ...
+
+    def listing(self, kind: str, field: str, **eq: Any) -> list[dict[str, Any]]: ...
 
     def delete(self, kind: str, id: str) -> None: ...
 

@@ -308,3 +308,23 @@ def test_newest_is_a_page_of_find_by_a_numeric_field(store: Any) -> None:
                 t.tally("recovery_point", bad)
         with pytest.raises(ValueError):
             t.newest("recovery_point", "time", 1, body="x")
+
+
+def test_listing_picks_the_records_whose_list_field_is_not_empty(store: Any) -> None:
+    values: dict[str, Any] = {"a": [{"vault": "v9"}], "b": [], "c": None, "d": "x", "e": {"k": 1}, "f": [1, 2],
+                              "g": 0}
+    with store.transaction() as t:
+        for id, value in values.items():
+            t.insert("recovery_point", id, rec(None, parent="v1", id=id, copy_pending=value))
+        t.insert("recovery_point", "h", rec(None, parent="v1", id="h"))  # no such field
+        t.insert("recovery_point", "i", rec(None, parent="v2", id="i", copy_pending=[{"vault": "v1"}]))
+    with store.transaction() as t:
+        assert [r["id"] for r in t.listing("recovery_point", "copy_pending")] == ["a", "f", "i"]
+        got = t.listing("recovery_point", "copy_pending", parent_id="v1")
+        assert got == [rec(None, parent="v1", id="a", copy_pending=[{"vault": "v9"}]),
+                       rec(None, parent="v1", id="f", copy_pending=[1, 2])]
+        assert t.listing("recovery_point", "nothing") == [] == t.listing("vault", "copy_pending")
+        with pytest.raises(ValueError):
+            t.listing("recovery_point", "copy_pending') OR 1=1 --")
+        with pytest.raises(ValueError):
+            t.listing("recovery_point", "copy_pending", body="x")

@@ -92,6 +92,10 @@ class MemTxn:
         found = self.find(kind, **eq)[::-1]  # the last created first among equals (the sort is stable)
         return sorted(found, key=key, reverse=True)[max(0, offset):max(0, offset) + max(0, limit)]
 
+    def listing(self, kind: str, field: str, **eq: Any) -> list[dict[str, Any]]:
+        check_field(field)
+        return [r for r in self.find(kind, **eq) if isinstance(r.get(field), list) and r[field]]
+
     def tally(self, kind: str, by: str, **eq: Any) -> dict[Any, int]:
         check_field(by)
         return dict(Counter(r.get(by) for r in self.find(kind, **eq)))

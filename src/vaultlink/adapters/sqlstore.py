@@ -20,6 +20,7 @@ from sqlalchemy import (
     Engine,
     Select,
     bindparam,
+    case,
     create_engine,
     event,
     func,
@@ -156,6 +157,18 @@ class SqlTxn:
         filters, params = _filters(kind, eq)
         q = _filtered(False, filters).order_by(None).order_by(key.desc().nulls_last(), records.c.seq.desc())
         rows = self._conn.execute(q.limit(max(0, limit)).offset(max(0, offset)), params).scalars().all()
+        return [json.loads(body) for body in rows]
+
+    def listing(self, kind: str, field: str, **eq: Any) -> list[dict[str, Any]]:
+        check_field(field)
+        length: Any
+        if self._sqlite:  # NULL when missing or not an array
+            length = func.json_array_length(records.c.body, f"$.{field}")
+        else:
+            value = sql_cast(records.c.body, JSONB)[field]
+            length = case((func.jsonb_typeof(value) == "array", func.jsonb_array_length(value)), else_=0)
+        filters, params = _filters(kind, eq)
+        rows = self._conn.execute(_filtered(False, filters).where(length > 0), params).scalars().all()
         return [json.loads(body) for body in rows]
 
     def tally(self, kind: str, by: str, **eq: Any) -> dict[Any, int]:

@@ -98,7 +98,7 @@ def run_copies(svc: Service) -> int:
     refuses (its lock, a vault gone) is recorded on the point and audited, not retried."""
     with svc.store.transaction() as txn:
         pending = [(r["id"], r["account_id"], r["vault_id"], list(r.get("copy_pending") or ()))
-                   for r in txn.find("recovery_point") if r.get("copy_pending")]
+                   for r in txn.listing("recovery_point", "copy_pending")]  # not every point, each pass
     done = 0
     for rp_id, account_id, vault_id, copies in pending:
         for c in copies:
