@@ -128,9 +128,10 @@ class Txn(Protocol):
     - ``find(kind, **eq)`` filters on the indexed fields (exact match) and
       returns records ordered by creation.
     - ``count(kind, **eq)``: how many ``find`` would return, without reading them.
-    - ``newest(kind, by, limit, offset, **eq)``: a page of what ``find`` would return, by the numeric body
-      field ``by``, greatest first (records without it last; ties: the last created first). The database
-      sorts; only the page is read.
+    - ``newest(kind, by, limit, offset, match, **eq)``: a page of what ``find`` would return (and, with
+      ``match``, whose body fields equal those strings), by the numeric body field ``by``, greatest first
+      (records without it last; ties: the last created first). The database filters and sorts; only the page
+      is read.
     - ``listing(kind, field, **eq)``: what ``find`` would return whose body field ``field`` is a non-empty
       list (the database picks them: a few among many records are read, not all).
     - ``tally(kind, by, **eq)``: how many of what ``find`` would return have each value of the body field
@@ -152,7 +153,8 @@ class Txn(Protocol):
 
     def count(self, kind: str, **eq: Any) -> int: ...
 
-    def newest(self, kind: str, by: str, limit: int, offset: int = 0, **eq: Any) -> list[dict[str, Any]]: ...
+    def newest(self, kind: str, by: str, limit: int, offset: int = 0, match: Mapping[str, str] | None = None,
+               **eq: Any) -> list[dict[str, Any]]: ...
 
     def tally(self, kind: str, by: str, **eq: Any) -> dict[Any, int]: ...
 

@@ -297,6 +297,12 @@ def test_newest_is_a_page_of_find_by_a_numeric_field(store: Any) -> None:
         assert t.newest("recovery_point", "time", 0, parent_id="v1") == []
         page = t.newest("recovery_point", "time", 1, parent_id="v1")[0]
         assert page == rec(None, parent="v1", id="f", item="i2", time=1e9)
+        assert [r["id"] for r in t.newest("recovery_point", "time", 9, match={"item": "i1"}, parent_id="v1")] == \
+            ["a", "b", "c"]
+        assert [r["id"] for r in t.newest("recovery_point", "time", 1, match={"item": "i2", "id": "e"})] == ["e"]
+        assert t.newest("recovery_point", "time", 9, match={"item": "i3"}) == []
+        with pytest.raises(ValueError):
+            t.newest("recovery_point", "time", 1, match={"item') OR 1=1 --": "i1"})
         assert t.tally("recovery_point", "item", parent_id="v1") == {"i1": 3, "i2": 3}
         assert t.tally("recovery_point", "time", parent_id="v2") != {}
         assert t.tally("recovery_point", "nothing", parent_id="v1") == {None: 6}

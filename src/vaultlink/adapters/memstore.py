@@ -80,8 +80,10 @@ class MemTxn:
     def count(self, kind: str, **eq: Any) -> int:
         return len(self.find(kind, **eq))
 
-    def newest(self, kind: str, by: str, limit: int, offset: int = 0, **eq: Any) -> list[dict[str, Any]]:
-        check_field(by)
+    def newest(self, kind: str, by: str, limit: int, offset: int = 0, match: Mapping[str, str] | None = None,
+               **eq: Any) -> list[dict[str, Any]]:
+        for field in (by, *(match or {})):
+            check_field(field)
 
         def key(r: dict[str, Any]) -> tuple[bool, float]:
             v = r.get(by)
@@ -89,7 +91,8 @@ class MemTxn:
                 return True, float(v)
             return False, 0.0
 
-        found = self.find(kind, **eq)[::-1]  # the last created first among equals (the sort is stable)
+        found = [r for r in self.find(kind, **eq)[::-1]  # the last created first among equals (a stable sort)
+                 if all(isinstance(r.get(f), str) and r[f] == str(v) for f, v in (match or {}).items())]
         return sorted(found, key=key, reverse=True)[max(0, offset):max(0, offset) + max(0, limit)]
 
     def listing(self, kind: str, field: str, **eq: Any) -> list[dict[str, Any]]:

@@ -76,8 +76,8 @@ def _check_paths(paths: Any) -> list[str]:
 
 
 def _latest_rp(txn: Any, vault_id: str, item_id: str) -> RecoveryPointRecord | None:
-    rps = [r for r in txn.find("recovery_point", parent_id=vault_id) if r.get("protected_item_id") == item_id]
-    return max(rps, key=lambda r: r["time"]) if rps else None
+    rps = txn.newest("recovery_point", "time", 1, match={"protected_item_id": item_id}, parent_id=vault_id)
+    return cast(RecoveryPointRecord, rps[0]) if rps else None  # the database picks it among the vault's points
 
 
 def _planned(txn: Any, container: ContainerRecord, job_id: str, now: float, job_type: str) -> dict[str, Any]:
