@@ -134,6 +134,8 @@ class Txn(Protocol):
       is read.
     - ``listing(kind, field, **eq)``: what ``find`` would return whose body field ``field`` is a non-empty
       list (the database picks them: a few among many records are read, not all).
+    - ``lacking(kind, field, **eq)``: what ``find`` would return whose body field ``field`` is missing or
+      null (picked by the database, as ``listing``).
     - ``tally(kind, by, **eq)``: how many of what ``find`` would return have each value of the body field
       ``by`` (``None`` for records without it), counted by the database.
     - ``delete`` removes; ``NotFound`` if missing.
@@ -159,6 +161,8 @@ class Txn(Protocol):
     def tally(self, kind: str, by: str, **eq: Any) -> dict[Any, int]: ...
 
     def listing(self, kind: str, field: str, **eq: Any) -> list[dict[str, Any]]: ...
+
+    def lacking(self, kind: str, field: str, **eq: Any) -> list[dict[str, Any]]: ...
 
     def delete(self, kind: str, id: str) -> None: ...
 

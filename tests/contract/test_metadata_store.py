@@ -334,3 +334,19 @@ def test_listing_picks_the_records_whose_list_field_is_not_empty(store: Any) -> 
             t.listing("recovery_point", "copy_pending') OR 1=1 --")
         with pytest.raises(ValueError):
             t.listing("recovery_point", "copy_pending", body="x")
+
+
+def test_lacking_picks_the_records_without_a_field(store: Any) -> None:
+    values: dict[str, Any] = {"a": 1796000000.5, "b": None, "c": 0, "d": "x", "e": [], "f": {"k": None}}
+    with store.transaction() as t:
+        for id, value in values.items():
+            t.insert("recovery_point", id, rec(None, parent="v1", id=id, replicated_at=value))
+        t.insert("recovery_point", "g", rec(None, parent="v1", id="g"))
+        t.insert("recovery_point", "h", rec(None, parent="v2", id="h"))
+    with store.transaction() as t:
+        assert [r["id"] for r in t.lacking("recovery_point", "replicated_at", parent_id="v1")] == ["b", "g"]
+        assert [r["id"] for r in t.lacking("recovery_point", "replicated_at")] == ["b", "g", "h"]
+        assert t.lacking("recovery_point", "replicated_at", parent_id="v1")[1] == rec(None, parent="v1", id="g")
+        assert t.lacking("vault", "replicated_at") == []
+        with pytest.raises(ValueError):
+            t.lacking("recovery_point", "x') IS NULL OR ('1")

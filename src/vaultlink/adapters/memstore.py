@@ -99,6 +99,10 @@ class MemTxn:
         check_field(field)
         return [r for r in self.find(kind, **eq) if isinstance(r.get(field), list) and r[field]]
 
+    def lacking(self, kind: str, field: str, **eq: Any) -> list[dict[str, Any]]:
+        check_field(field)
+        return [r for r in self.find(kind, **eq) if r.get(field) is None]
+
     def tally(self, kind: str, by: str, **eq: Any) -> dict[Any, int]:
         check_field(by)
         return dict(Counter(r.get(by) for r in self.find(kind, **eq)))

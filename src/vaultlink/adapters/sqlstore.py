@@ -25,6 +25,7 @@ from sqlalchemy import (
     event,
     func,
     insert,
+    or_,
     select,
     text,
     type_coerce,
@@ -173,6 +174,14 @@ class SqlTxn:
         filters, params = _filters(kind, eq)
         rows = self._conn.execute(_filtered(False, filters).where(length > 0), params).scalars().all()
         return [json.loads(body) for body in rows]
+
+    def lacking(self, kind: str, field: str, **eq: Any) -> list[dict[str, Any]]:
+        check_field(field)
+        kind_of = func.json_type(records.c.body, f"$.{field}") if self._sqlite else \
+            func.jsonb_typeof(sql_cast(records.c.body, JSONB)[field])  # NULL when missing, 'null' for null
+        filters, params = _filters(kind, eq)
+        q = _filtered(False, filters).where(or_(kind_of.is_(None), kind_of == "null"))
+        return [json.loads(body) for body in self._conn.execute(q, params).scalars().all()]
 
     def tally(self, kind: str, by: str, **eq: Any) -> dict[Any, int]:
         key = self._field(by).as_string()

@@ -45,7 +45,7 @@ def replicate_vault(svc: Service, vault_id: str) -> dict[str, int]:
         vault = cast("VaultRecord | None", txn.get("vault", vault_id))
         if vault is None or not enabled(vault):
             return out
-        pending = [rp["id"] for rp in txn.find("recovery_point", parent_id=vault_id) if not rp.get("replicated_at")]
+        pending = [rp["id"] for rp in txn.lacking("recovery_point", "replicated_at", parent_id=vault_id)]
         containers = [c["id"] for c in find_containers(txn, parent_id=vault_id)]
     if not pending:
         return out
