@@ -98,15 +98,21 @@ def replicate_now(svc: Service, caller: Caller, ref: str) -> dict[str, Any]:
     return {"vault": vault["name"], **out, "replication": status(svc, vault)}
 
 
+_PAGE, _MAX_PAGES = 100, 10_000  # the newest replicated point is looked for a page at a time
+
+
 def status(svc: Service, vault: VaultRecord | dict[str, Any]) -> dict[str, Any] | None:
     """What ``vault show`` says of replication: the paired region, the last replicated point, the lag."""
     if not enabled(vault):
         return None
-    with svc.store.transaction() as txn:
-        points = [cast(RecoveryPointRecord, p) for p in txn.find("recovery_point", parent_id=vault["id"])]
-    done = [p for p in points if p.get("replicated_at")]
-    waiting = [p for p in points if not p.get("replicated_at")]
-    last = max(done, key=lambda p: float(p["created"]), default=None)
+    last: dict[str, Any] | None = None
+    with svc.store.transaction() as txn:  # the database picks: the waiting points, then the newest replicated
+        waiting = txn.lacking("recovery_point", "replicated_at", parent_id=vault["id"])
+        for page in range(_MAX_PAGES):
+            points = txn.newest("recovery_point", "created", _PAGE, page * _PAGE, parent_id=vault["id"])
+            last = next((p for p in points if p.get("replicated_at")), None)
+            if last is not None or len(points) < _PAGE:
+                break
     now = svc.clock.now()
     return {
         "secondary_region": vault["secondary_region"],
