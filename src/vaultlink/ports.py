@@ -38,10 +38,10 @@ _FIELD = re.compile(r"[a-z_][a-z0-9_]{0,63}")
 
 
 def check_field(name: str) -> str:
-    """Return ``name`` if it may name a record's body field for ``Txn.newest``/``tally`` (a programming error
-    otherwise, never a caller's input)."""
+    """Return ``name`` if it may name a record's body field in a ``Txn`` query (``newest``, ``tally``,
+    ``listing``, ``lacking``): a programming error otherwise, never a caller's input."""
     if not isinstance(name, str) or not _FIELD.fullmatch(name):
-        raise ValueError(f"cannot sort or count on {name!r}")
+        raise ValueError(f"cannot query on the field {name!r}")
     return name
 
 

@@ -98,21 +98,15 @@ def replicate_now(svc: Service, caller: Caller, ref: str) -> dict[str, Any]:
     return {"vault": vault["name"], **out, "replication": status(svc, vault)}
 
 
-_PAGE, _MAX_PAGES = 100, 10_000  # the newest replicated point is looked for a page at a time
-
-
 def status(svc: Service, vault: VaultRecord | dict[str, Any]) -> dict[str, Any] | None:
     """What ``vault show`` says of replication: the paired region, the last replicated point, the lag."""
     if not enabled(vault):
         return None
-    last: dict[str, Any] | None = None
     with svc.store.transaction() as txn:  # the database picks: the waiting points, then the newest replicated
         waiting = txn.lacking("recovery_point", "replicated_at", parent_id=vault["id"])
-        for page in range(_MAX_PAGES):
-            points = txn.newest("recovery_point", "created", _PAGE, page * _PAGE, parent_id=vault["id"])
-            last = next((p for p in points if p.get("replicated_at")), None)
-            if last is not None or len(points) < _PAGE:
-                break
+        # at most len(waiting) points are newer than the newest replicated one
+        newest = txn.newest("recovery_point", "created", len(waiting) + 1, parent_id=vault["id"])
+    last = next((p for p in newest if p.get("replicated_at")), None)
     now = svc.clock.now()
     return {
         "secondary_region": vault["secondary_region"],
