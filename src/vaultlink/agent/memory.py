@@ -21,10 +21,16 @@ def one_malloc_arena() -> bool:
     """Limit the process to one malloc arena (threads made from now on share it); False if not glibc."""
     if not sys.platform.startswith("linux"):
         return False
+    try:  # glibc's soname first: find_library runs ``ldconfig -p`` in a child process at every agent start
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        try:
+            libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        except OSError:
+            return False
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
         mallopt = libc.mallopt
-    except (OSError, AttributeError):
+    except AttributeError:
         return False
     mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
     mallopt.restype = ctypes.c_int
