@@ -40,6 +40,18 @@ def serving(proc: subprocess.Popen[bytes], port: int, name: str, want: str) -> N
     raise AssertionError(f"{name} did not resolve to {want} through the forwarder")
 
 
+def answered(port: int, name: str) -> list[str]:
+    """The addresses of the first answer within 10 s. Under a loaded CI one forwarded query can time out
+    (``dig`` then prints nothing, and Unbound answers SERVFAIL while it backs off from its upstream); an
+    empty result is asked again, a wrong one is returned as it is."""
+    deadline = time.monotonic() + 10
+    got = dig(port, name)
+    while not got and time.monotonic() < deadline:
+        time.sleep(0.3)
+        got = dig(port, name)
+    return got
+
+
 def forwarders(s: Server, fmt: str) -> str:
     r = s.cli("dns", "forwarders", "prod", "--format", fmt, "--source", DNS_VM, json_out=False)
     assert r.exit_code == 0, r.stderr
@@ -78,7 +90,7 @@ def test_the_printed_forwarders_work_in_a_real_dns_server(server: Server, tmp_pa
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         serving(proc, port, backup_name, names[backup_name])
-        assert dig(port, backup_name) == [names[backup_name]]
+        assert answered(port, backup_name) == [names[backup_name]]  # exactly that address, nothing more
     finally:
         proc.terminate()
         proc.wait(10)
