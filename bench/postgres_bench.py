@@ -81,6 +81,7 @@ def main() -> None:
         dsn = f"host=127.0.0.1 port={pg.port} user=vaultlink dbname=vaultlink"
         agent("protect", "postgres", "main", "--dsn", dsn, secret=False)
         basebackup = str(pg.bin / "pg_basebackup")
+
         def settle() -> None:
             """The same start for each timed run: no WAL written before it left to archive. Without it the
             first run of the benchmark pays for archiving the setup's WAL (autovacuum's, the statistics')

@@ -41,8 +41,8 @@ def serving(proc: subprocess.Popen[bytes], port: int, name: str, want: str) -> N
 
 
 def answered(port: int, name: str) -> list[str]:
-    """The addresses of the first answer within 10 s. Under a loaded CI one forwarded query can time out
-    (``dig`` then prints nothing, and Unbound answers SERVFAIL while it backs off from its upstream); an
+    """The addresses of the first answer within 10 s. Under a loaded CI one query through Unbound once got no
+    address (``dig +short`` printed nothing: a timeout or a SERVFAIL, the test could not tell which); an
     empty result is asked again, a wrong one is returned as it is."""
     deadline = time.monotonic() + 10
     got = dig(port, name)
