@@ -28,6 +28,11 @@ from pathlib import Path
 from typing import Any
 
 VAULTLINK = str(Path(sys.executable).parent / "vaultlink")
+# Restored trees stay until a run ends. On ext4 without a journal (this machine's /tmp) a new inode skips
+# every recently deleted one, each check reading its inode-table block: a restore of 1 GiB made seconds after
+# another 1 GiB tree was removed spent 2-3 more CPU-seconds in the kernel (perf: recently_deleted,
+# find_get_block_common) than the same restore with nothing deleted, and that landed on whichever side of a
+# comparison came next (measured: bench/README-tls.md).
 UNDECLARED = ("uvloop",)  # accelerators vaultlink does not depend on: a benchmark must not pick them up
 
 

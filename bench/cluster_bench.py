@@ -116,6 +116,7 @@ def main() -> None:
     weed, s3 = start_weed(work / "weed")
     pg = start_postgres(work)
     print(f"# dataset {total / MiB:.0f} MiB; SeaweedFS S3 at {s3}; PostgreSQL {pg}")
+    done: list[Path] = []
     try:
         for r in range(max(1, min(args.rounds, 6))):
             order = ["one", "two", "restic"]
@@ -128,7 +129,7 @@ def main() -> None:
                     # every bucket volumes of its own, and a few runs' worth exhaust them
                 else:
                     got[who] = run_vaultlink(data, wd, pg, s3, 1 if who == "one" else 2)
-                shutil.rmtree(wd, ignore_errors=True)
+                done.append(wd)  # removed when the run ends: see _product.py on restored trees
             one, two, rs = got["one"], got["two"], got["restic"]
             print(f"round {r + 1} ({' '.join(order)}): first backup one {one['backup']:.2f}s "
                   f"({total / MiB / one['backup']:.0f} MiB/s), two {two['backup']:.2f}s, restic {rs['backup']:.2f}s"
@@ -138,6 +139,8 @@ def main() -> None:
                   f"metadata reads/s one {one['reads']:.0f}, two {two['reads']:.0f} "
                   f"({two['reads'] / one['reads']:.2f}x)", flush=True)
     finally:
+        for wd in done:
+            shutil.rmtree(wd, ignore_errors=True)
         stop_postgres(work)
         stop_weed(weed)
     print(f"# load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")

@@ -131,6 +131,7 @@ def main() -> None:
     (work / "weed").mkdir()
     weed, url = start_weed(work / "weed")
     print(f"# dataset {total / MiB:.0f} MiB; SeaweedFS S3 at {url}")
+    done: list[Path] = []
     try:
         for r in range(max(1, min(args.rounds, 6))):
             order = ("vaultlink", "restic") if r % 2 == 0 else ("restic", "vaultlink")
@@ -139,7 +140,7 @@ def main() -> None:
                 wd = fresh_workdir(work / f"{who}-{r}")
                 fn = run_vaultlink if who == "vaultlink" else run_restic
                 got[who] = fn(data, wd, url, f"{who}-{r}")
-                shutil.rmtree(wd, ignore_errors=True)
+                done.append(wd)  # removed when the run ends: see _product.py on restored trees
             vl, rs = got["vaultlink"], got["restic"]
             print(f"round {r + 1}: first backup vaultlink {vl['backup']:.2f}s "
                   f"({total / MiB / vl['backup']:.0f} MiB/s), "
@@ -147,6 +148,8 @@ def main() -> None:
                   f"{vl['restore']:.2f}s, restic {rs['restore']:.2f}s -> {rs['restore'] / vl['restore']:.2f}x",
                   flush=True)
     finally:
+        for wd in done:
+            shutil.rmtree(wd, ignore_errors=True)
         stop_weed(weed)
     print(f"# load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 

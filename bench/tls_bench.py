@@ -62,9 +62,8 @@ def one_round(svc: Service, work: Path, data: Path, n: int, octet: int) -> dict[
         "--hostname", f"vm-{name}")
     res: dict[str, Any] = {}
     backup = timed(lambda: res.update(b=run("backup", "--no-progress", str(data))))
-    out = work / f"out-{name}"
+    out = work / f"out-{name}"  # kept until the run ends: see _product.py on restored trees
     restore = timed(lambda: run("restore", res["b"]["recovery_point"]["id"], "--no-progress", "--target", str(out)))
-    shutil.rmtree(out)
     return {"backup": backup, "restore": restore}
 
 
