@@ -51,6 +51,15 @@ def fresh_workdir(path: str | Path) -> Path:
     return work
 
 
+def need_disk(path: Path, size: int, what: str) -> None:
+    """Refuse to start when the file system of ``path`` has less than ``size`` bytes free (plus 2 GiB): the
+    restored trees a run keeps (see above) must not fill the disk halfway through."""
+    free = shutil.disk_usage(path).free
+    if free < size + (2 << 30):
+        raise SystemExit(f"{what} needs about {(size + (2 << 30)) / 2**30:.1f} GiB free under {path}, and "
+                         f"{free / 2**30:.1f} GiB are; use fewer --rounds, a smaller --size-mib or another --dir.")
+
+
 def preflight(peers: dict[str, list[str]] | None = None) -> dict[str, str]:
     """Check that the product runs as installed; return and print the versions of it, its dependencies, the
     machine and the ``peers`` (name → a command printing its version)."""

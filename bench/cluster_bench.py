@@ -29,7 +29,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
-from _product import Service, fresh_workdir, preflight  # noqa: E402
+from _product import Service, fresh_workdir, need_disk, preflight  # noqa: E402
 from data_bench import MiB, du, make_dataset  # noqa: E402
 from s3_bench import backup_and_restore, run_restic, start_weed, stop_weed  # noqa: E402
 
@@ -110,6 +110,8 @@ def main() -> None:
     preflight({"restic": ["restic", "version"], "wrk": ["wrk", "-v"]})
     work = fresh_workdir(args.dir)
     data = work / "data"
+    # the data, then each round's restored trees and stored backups on every side, kept until the end
+    need_disk(work, args.size_mib * MiB * (1 + 2 * 3 * max(1, min(args.rounds, 6))), "cluster_bench")
     make_dataset(data, args.size_mib * MiB)
     total = du(data)
     (work / "weed").mkdir()

@@ -103,7 +103,7 @@ def main() -> None:
                     cpu = (busy() - m0, children() - a0)
                 else:
                     out = work / f"peer-{r}"
-                    got[who] = timed(lambda out=out: subprocess.run(  # type: ignore[misc]
+                    got[who] = timed(lambda out=out: subprocess.run(
                         [basebackup, "-d", dsn, "-D", str(out), "-F", "t", "-X", "none", "-c", "fast",
                          "--compress=client-zstd:3", "--no-manifest"], check=True, capture_output=True, timeout=1800))
                     peer_bytes = du(out)

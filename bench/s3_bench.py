@@ -28,7 +28,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from _product import Service, fresh_workdir, preflight, run_measured  # noqa: E402
+from _product import Service, fresh_workdir, need_disk, preflight, run_measured  # noqa: E402
 from backup_bench import VM, private_agent, same_tree, timed  # noqa: E402
 from data_bench import PASS, MiB, du, make_dataset  # noqa: E402
 
@@ -126,6 +126,8 @@ def main() -> None:
     preflight({"restic": ["restic", "version"]})
     work = fresh_workdir(args.dir)
     data = work / "data"
+    # the data, then each round's restored trees and stored backups on every side, kept until the end
+    need_disk(work, args.size_mib * MiB * (1 + 2 * 2 * max(1, min(args.rounds, 6))), "s3_bench")
     make_dataset(data, args.size_mib * MiB)
     total = du(data)
     (work / "weed").mkdir()

@@ -25,7 +25,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from _product import VAULTLINK, Service, fresh_workdir, preflight, run_measured  # noqa: E402
+from _product import VAULTLINK, Service, fresh_workdir, need_disk, preflight, run_measured  # noqa: E402
 from data_bench import PASS, MiB, du, make_dataset  # noqa: E402
 
 
@@ -76,6 +76,8 @@ def main() -> None:
     work = fresh_workdir(a.dir)
     preflight({})
     data = work / "data"
+    # the data, then each round's restored trees and stored backups on every side, kept until the end
+    need_disk(work, a.size_mib * MiB * (1 + 2 * 2 * min(a.rounds, 20)), "tls_bench")
     make_dataset(data, a.size_mib * MiB)
     total = du(data)
     (work / "plain.toml").write_text("tls = false\n")
