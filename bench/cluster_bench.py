@@ -110,8 +110,9 @@ def main() -> None:
     preflight({"restic": ["restic", "version"], "wrk": ["wrk", "-v"]})
     work = fresh_workdir(args.dir)
     data = work / "data"
+    rounds = max(1, min(args.rounds, 6))
     # the data, then each round's restored trees and stored backups on every side, kept until the end
-    need_disk(work, args.size_mib * MiB * (1 + 2 * 3 * max(1, min(args.rounds, 6))), "cluster_bench")
+    need_disk(work, args.size_mib * MiB * (1 + 2 * 3 * rounds), "cluster_bench")
     make_dataset(data, args.size_mib * MiB)
     total = du(data)
     (work / "weed").mkdir()
@@ -120,7 +121,7 @@ def main() -> None:
     print(f"# dataset {total / MiB:.0f} MiB; SeaweedFS S3 at {s3}; PostgreSQL {pg}")
     done: list[Path] = []
     try:
-        for r in range(max(1, min(args.rounds, 6))):
+        for r in range(rounds):
             order = ["one", "two", "restic"]
             order = order[r % 3:] + order[:r % 3]
             got: dict[str, dict[str, float]] = {}

@@ -126,8 +126,9 @@ def main() -> None:
     preflight({"restic": ["restic", "version"]})
     work = fresh_workdir(args.dir)
     data = work / "data"
+    rounds = max(1, min(args.rounds, 6))
     # the data, then each round's restored trees and stored backups on every side, kept until the end
-    need_disk(work, args.size_mib * MiB * (1 + 2 * 2 * max(1, min(args.rounds, 6))), "s3_bench")
+    need_disk(work, args.size_mib * MiB * (1 + 2 * 2 * rounds), "s3_bench")
     make_dataset(data, args.size_mib * MiB)
     total = du(data)
     (work / "weed").mkdir()
@@ -135,7 +136,7 @@ def main() -> None:
     print(f"# dataset {total / MiB:.0f} MiB; SeaweedFS S3 at {url}")
     done: list[Path] = []
     try:
-        for r in range(max(1, min(args.rounds, 6))):
+        for r in range(rounds):
             order = ("vaultlink", "restic") if r % 2 == 0 else ("restic", "vaultlink")
             got: dict[str, dict[str, float]] = {}
             for who in order:

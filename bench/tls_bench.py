@@ -76,8 +76,9 @@ def main() -> None:
     work = fresh_workdir(a.dir)
     preflight({})
     data = work / "data"
+    rounds = max(1, min(a.rounds, 20))
     # the data, then each round's restored trees and stored backups on every side, kept until the end
-    need_disk(work, a.size_mib * MiB * (1 + 2 * 2 * min(a.rounds, 20)), "tls_bench")
+    need_disk(work, a.size_mib * MiB * (1 + 2 * 2 * rounds), "tls_bench")
     make_dataset(data, a.size_mib * MiB)
     total = du(data)
     (work / "plain.toml").write_text("tls = false\n")
@@ -88,7 +89,7 @@ def main() -> None:
     for mode in servers:
         (work / mode).mkdir()
     try:
-        for n in range(min(a.rounds, 20)):
+        for n in range(rounds):
             order = ("tls", "plain") if n % 2 == 0 else ("plain", "tls")
             for i, mode in enumerate(order):
                 r = one_round(servers[mode], work / mode, data, n, 30 + 2 * n + i)
