@@ -45,7 +45,7 @@ from vaultlink.data.formats import decode_chunk
 from vaultlink.data.manifest import Manifest, Node
 from vaultlink.data.repository import Repository
 from vaultlink.data.restore_files import PARTIAL, OpenFiles, OutFile, Target, check_file_slot, split_rel
-from vaultlink.errors import Conflict, CorruptData, NotFound, UnsafePath, VaultlinkError
+from vaultlink.errors import Conflict, CorruptData, InsufficientSpace, NotFound, UnsafePath, VaultlinkError
 
 GAP = 256 * 1024
 SPAN = 16 * 1024 * 1024
@@ -129,6 +129,21 @@ def _tildes(rel: str, taken: set[str]) -> int:
     return k
 
 
+def check_space(target: str | os.PathLike[str], need: int) -> None:
+    """Refuse a restore whose files would not fit in the target's free space (before anything is written: a
+    restore that ran out of space would leave a half-written tree). Every file is written whole beside the one
+    it replaces, so ``need`` is the files' whole size. A file system that reports no size is not checked."""
+    st = os.statvfs(target)
+    if st.f_blocks == 0:
+        return
+    free = (st.f_bfree if os.geteuid() == 0 else st.f_bavail) * st.f_frsize
+    if need > free:
+        raise InsufficientSpace(
+            f"the files to restore need {need / 2**20:,.1f} MiB and {os.fspath(target)!r} has "
+            f"{free / 2**20:,.1f} MiB free; free some space, or restore elsewhere (--target) or a part (--include)."
+        )
+
+
 def restore(
     manifest: Manifest,
     repo: Repository,
@@ -145,6 +160,7 @@ def restore(
     nodes = select(manifest.nodes, include)
     validate(nodes)
     os.makedirs(target, exist_ok=True)
+    check_space(target, sum(n.size for n in nodes if n.type == "file"))
     tgt = Target(os.path.realpath(target))
     try:
         return _restore(nodes, repo, tgt, progress, workers, direct, t0)

@@ -30,6 +30,15 @@ class UnsafePath(InvalidInput):
     exit_code = 2
 
 
+class InsufficientSpace(Conflict):
+    """The restore target's file system has less free space than the files to restore need; free some space, or
+    restore elsewhere (--target) or a part (--include)."""
+
+    code = "InsufficientSpace"
+    http_status = 409
+    exit_code = 4
+
+
 class CorruptData(VaultlinkError):
     """Stored backup data is damaged; run `vaultlink agent check --read-data` to list the affected files."""
 
