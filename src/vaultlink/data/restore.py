@@ -132,8 +132,12 @@ def _tildes(rel: str, taken: set[str]) -> int:
 def check_space(target: str | os.PathLike[str], need: int) -> None:
     """Refuse a restore whose files would not fit in the target's free space (before anything is written: a
     restore that ran out of space would leave a half-written tree). Every file is written whole beside the one
-    it replaces, so ``need`` is the files' whole size. A file system that reports no size is not checked."""
-    st = os.statvfs(target)
+    it replaces, so ``need`` is the files' whole size. A file system that reports no size is not checked. A
+    target not made yet is measured on its nearest existing parent (and not made when refused)."""
+    at = os.path.abspath(target)
+    while not os.path.exists(at) and os.path.dirname(at) != at:
+        at = os.path.dirname(at)
+    st = os.statvfs(at)
     if st.f_blocks == 0:
         return
     free = (st.f_bfree if os.geteuid() == 0 else st.f_bavail) * st.f_frsize
@@ -159,8 +163,8 @@ def restore(
     t0 = time.monotonic()
     nodes = select(manifest.nodes, include)
     validate(nodes)
-    os.makedirs(target, exist_ok=True)
     check_space(target, sum(n.size for n in nodes if n.type == "file"))
+    os.makedirs(target, exist_ok=True)
     tgt = Target(os.path.realpath(target))
     try:
         return _restore(nodes, repo, tgt, progress, workers, direct, t0)

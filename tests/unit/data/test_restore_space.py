@@ -36,7 +36,11 @@ def test_too_little_space_is_refused_before_anything_is_written(
         restore(res.manifest, repo, out)
     assert err.value.code == "InsufficientSpace" and err.value.exit_code == 4
     assert "1.2 MiB" in str(err.value) and "--include" in str(err.value)
-    assert list(out.iterdir()) == []  # no directory, no partial file
+    assert not out.exists()  # not even the target directory
+    out.mkdir()
+    with pytest.raises(InsufficientSpace):
+        restore(res.manifest, repo, out)
+    assert list(out.iterdir()) == []  # an existing target: no directory, no partial file in it
 
 
 def test_a_part_that_fits_is_restored(
