@@ -16,14 +16,9 @@ TREE_BYTES = 100_000 + 1_200_000  # the conftest tree's files
 
 
 def _free(monkeypatch: pytest.MonkeyPatch, free: int, blocks: int = 1 << 20) -> None:
-    real = os.statvfs
-
-    def fake(path: str | os.PathLike[str]) -> object:
-        st = real(path)
-        return SimpleNamespace(f_blocks=blocks, f_bfree=-(-free // 4096), f_bavail=-(-free // 4096), f_frsize=4096,
-                               f_bsize=st.f_bsize)
-
-    monkeypatch.setattr(os, "statvfs", fake)
+    """Every file system reports ``free`` bytes free (in whole 4 KiB blocks, rounded up)."""
+    fs = SimpleNamespace(f_blocks=blocks, f_bfree=-(-free // 4096), f_bavail=-(-free // 4096), f_frsize=4096)
+    monkeypatch.setattr(os, "statvfs", lambda path: fs)
 
 
 def test_too_little_space_is_refused_before_anything_is_written(
