@@ -121,9 +121,45 @@ def _lookup_zone(zone: ZoneIndex, name: str, qtype: int) -> Step:
     return Step("nodata", soa=_soa_rr(zone.name, zone.soa, True))
 
 
-def _public_side(view: DnsView) -> tuple[Any, ...]:
-    return (view.domain, view.public_address, view.public_address_v6, view.public_ttl, view.public_records,
-            view.public_names)
+def _public_base(view: DnsView) -> tuple[Any, ...]:
+    """What the public zone holds besides the public names."""
+    return (view.domain, view.public_address, view.public_address_v6, view.public_ttl, view.public_records)
+
+
+def _public_zone_after(previous: CompiledView, view: DnsView) -> ZoneIndex:
+    """The public zone of ``view``, from the one ``previous`` served: the same zone when no public name changed
+    (an endpoint's change), the old one plus the new names when names were only added (a vault created), else
+    built anew. Adding gives what a build from nothing gives: a new name takes a CNAME unless a record or an
+    earlier name's target holds it already (then: built anew), and a new target its address unless a name
+    holds it; the old zone's dicts are copied, never changed."""
+    old = previous.view
+    if _public_base(old) != _public_base(view):
+        return CompiledView._public_zone(view)
+    before, after = old.public_names, view.public_names
+    if before == after:
+        return previous.public
+    added = after.keys() - before.keys()
+    if len(before) + len(added) != len(after) or not before.items() <= after.items():  # a name gone or moved
+        return CompiledView._public_zone(view)
+    prev = previous.public
+    if any(name in prev.rrsets for name in added):
+        return CompiledView._public_zone(view)
+    pub = ZoneIndex(prev.name, prev.soa, dict(prev.rrsets), set(prev.existing))
+    for name in sorted(added):
+        pub.add(name, "CNAME", view.public_ttl, [after[name]])
+    addresses = _public_addresses(view)
+    for target in sorted({after[name] for name in added}):
+        if is_subdomain(target, view.domain) and target not in pub.rrsets:
+            for rtype, addr in addresses:
+                pub.add(target, rtype, view.public_ttl, [addr])
+    return pub
+
+
+def _public_addresses(view: DnsView) -> list[tuple[str, str]]:
+    addresses = [("A", view.public_address)]
+    if view.public_address_v6:
+        addresses.append(("AAAA", view.public_address_v6))
+    return addresses
 
 
 class CompiledView:
@@ -135,8 +171,7 @@ class CompiledView:
         self.view = view
         self.domain = view.domain
         self.generation = view.generation
-        self.public: ZoneIndex = self._public_zone(view) if previous is None or _public_side(previous.view) != \
-            _public_side(view) else previous.public  # no public name changed (an endpoint's change): the same zone
+        self.public: ZoneIndex = self._public_zone(view) if previous is None else _public_zone_after(previous, view)
         before = previous.zone_indexes if previous is not None else {}
         self.zone_indexes: dict[tuple[str, tuple[VnetLink, ...]], tuple[PrivateZone, ZoneIndex]] = {}
         indexes: dict[int, ZoneIndex] = {}
@@ -163,9 +198,7 @@ class CompiledView:
         pub = ZoneIndex(dom, soa)
         pub.rrsets[dom] = {6: [_soa_rr(dom, soa, False)]}
         pub.add(dom, "NS", 3600, [f"ns1.{dom}"])
-        addresses = [("A", view.public_address)]
-        if view.public_address_v6:
-            addresses.append(("AAAA", view.public_address_v6))
+        addresses = _public_addresses(view)
         for rtype, addr in addresses:
             pub.add(f"ns1.{dom}", rtype, 3600, [addr])
         for rec in view.public_records:

@@ -118,7 +118,9 @@ def _endpoint(
     return view, names
 
 
-Views = tuple[dict[str, EndpointView], dict[str, Target], dict[tuple[str, str], EndpointView]]
+# the endpoints' views, their names, their addresses, and the addresses of the backup-gateway endpoints among them
+Views = tuple[dict[str, EndpointView], dict[str, Target], dict[tuple[str, str], EndpointView],
+              dict[tuple[str, str], EndpointView]]
 
 
 def _endpoints(svc: Service, ep_recs: tuple[EndpointRecord, ...], spaces: dict[str, tuple[str, ...]],
@@ -128,10 +130,11 @@ def _endpoints(svc: Service, ep_recs: tuple[EndpointRecord, ...], spaces: dict[s
     and the new endpoints added: no per-endpoint Python work for the others."""
     last = memo.last
     if last is not None and last[1] == spaces and extends(last[0], ep_recs):
-        endpoints, ep_names, by_ip = dict(last[2][0]), dict(last[2][1]), dict(last[2][2])
+        views = last[2]
+        endpoints, ep_names, by_ip, gateways = dict(views[0]), dict(views[1]), dict(views[2]), dict(views[3])
         todo = ep_recs[len(last[0]):]
     else:
-        endpoints, ep_names, by_ip = {}, {}, {}
+        endpoints, ep_names, by_ip, gateways = {}, {}, {}, {}
         todo = ep_recs
     ep_memo = memo.endpoints if todo is not ep_recs else {}
     for e in todo:
@@ -144,9 +147,11 @@ def _endpoints(svc: Service, ep_recs: tuple[EndpointRecord, ...], spaces: dict[s
         ep_names.update(got[3])
         for ip in view.ips:
             by_ip[(view.domain, ip)] = view
+            if view.service == "backup-gateway":
+                gateways[(view.domain, ip)] = view
     memo.endpoints = ep_memo
-    memo.last = (ep_recs, spaces, (endpoints, ep_names, by_ip))
-    return endpoints, ep_names, by_ip
+    memo.last = (ep_recs, spaces, (endpoints, ep_names, by_ip, gateways))
+    return endpoints, ep_names, by_ip, gateways
 
 
 def build_view(svc: Service, generation: int = 0, memo: Memo | None = None) -> NetworkView:
@@ -186,7 +191,7 @@ def build_view(svc: Service, generation: int = 0, memo: Memo | None = None) -> N
             names[N.regional_service_name(service, region.name, svc.config.domain)] = Target(
                 "regional", region=region.name, regional_service=service
             )
-    endpoints, ep_names, by_ip = _endpoints(svc, ep_recs, spaces, memo)
+    endpoints, ep_names, by_ip, gateways = _endpoints(svc, ep_recs, spaces, memo)
     names.update(ep_names)
     return NetworkView(
         vnets=vnets,
@@ -196,4 +201,5 @@ def build_view(svc: Service, generation: int = 0, memo: Memo | None = None) -> N
         public_address=svc.config.public_address,
         generation=generation,
         prebuilt_by_ip=by_ip,
+        prebuilt_gateways=gateways,
     )

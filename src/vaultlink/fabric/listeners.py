@@ -62,6 +62,10 @@ class ListenerManager:
         self._memo = Memo()  # what each unchanged record gave the last view
         self.mode: NetworkMode = open_mode(self.svc.config)
         self.dns_servers: dict[tuple[str, str], DnsServer] = {}  # (domain, address): a vnet's DNS address
+        # what this manager has open: API-port listeners (domain, ip) and gateway ports (domain, ip, port); a
+        # plan compares the view with these sets (C-speed set differences, not a walk over every listener)
+        self._api_open: set[tuple[str, str]] = set()
+        self._gateway_open: set[tuple[str, str, int]] = set()
 
     async def start(self, runtime: Any) -> None:
         self.loop = asyncio.get_running_loop()
@@ -118,40 +122,46 @@ class ListenerManager:
             port = self.runtime.port
             for domain, ip in plan.api_remove:  # closed before the mode removes their address
                 await self.runtime.remove_listener(ip, port, domain)
+                self._api_open.discard((domain, ip))
             await self._sync_dns(view, removals_only=True)
             try:
                 await asyncio.to_thread(self.mode.apply, view)
             except Exception:  # keep serving what exists; the next change tries again
                 log.exception("fabric: the %s mode could not apply the change", self.mode.name)
             for domain, ip in plan.api_add:
-                await self._listen(domain, ip, port, "cannot open listener for %s: %s", ip)
+                if await self._listen(domain, ip, port, "cannot open listener for %s: %s", ip):
+                    self._api_open.add((domain, ip))
             # a backup-gateway endpoint listens on every port its security group must allow (443 is the API
             # port; the others at ``config.gateway_offset``): the same pipeline, checked for that port
             for domain, ip, p in plan.gateway_remove:
                 await self.runtime.remove_listener(ip, p, domain)
+                self._gateway_open.discard((domain, ip, p))
             for domain, ip, p in plan.gateway_add:
-                await self._listen(domain, ip, p, "cannot open the gateway port %d of %s: %s", p, ip)
+                if await self._listen(domain, ip, p, "cannot open the gateway port %d of %s: %s", p, ip):
+                    self._gateway_open.add((domain, ip, p))
             await self._sync_dns(view)
 
     def _plan(self, generation: int) -> tuple[NetworkView, ListenerPlan]:
+        """The new view, and what it opens and closes against what is open (run under ``_lock``: the sets it
+        reads change only in ``sync``). A listener that failed to open is not in them: the next plan retries."""
         view = build_view(self.svc, generation, self._memo)
-        have_keys = list(self.runtime.listeners)  # one C-level copy: the loop may add to it meanwhile
-        port = self.runtime.port
-        wanted = set(view.by_ip) | set(self.mode.public_listeners())
-        have = {(d, host) for (d, host, p) in have_keys if p == port} - {("", self.svc.config.public_address)}
-        extra = set(self.fabric.gateway_ports)
-        gw_wanted = {(domain, ip, p) for (domain, ip), ep in view.by_ip.items() if ep.service == "backup-gateway"
-                     for p in extra}
-        gw_have = {key for key in have_keys if key[2] in extra}
+        wanted = set(view.by_ip)
+        wanted.update(self.mode.public_listeners())
+        wanted.discard(("", self.svc.config.public_address))  # the runtime's own listener
+        have, gw_have = self._api_open, self._gateway_open
+        gw_wanted = {(domain, ip, p) for (domain, ip) in view.gateway_ips for p in self.fabric.gateway_ports}
         return view, ListenerPlan(sorted(have - wanted), sorted(wanted - have), sorted(gw_have - gw_wanted),
                                   sorted(gw_wanted - gw_have))
 
-    async def _listen(self, domain: str, ip: str, port: int, failure: str, *args: Any) -> None:
+    async def _listen(self, domain: str, ip: str, port: int, failure: str, *args: Any) -> bool:
+        """Open a listener on ``ip:port`` in ``domain``; False (logged) if it could not."""
         try:
             sock = await asyncio.to_thread(self.mode.listen, domain, ip, port, "tcp")
             await self.runtime.add_listener(ip, port, domain, sock)
         except VaultlinkError as exc:
             log.error(failure, *args, exc.message)
+            return False
+        return True
 
     async def _sync_dns(self, view: NetworkView, removals_only: bool = False) -> None:
         """Netns mode: the responder also answers on each vnet's DNS address, inside its namespace."""

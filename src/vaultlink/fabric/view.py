@@ -79,12 +79,18 @@ class NetworkView:
     generation: int = 0
 
     prebuilt_by_ip: dict[tuple[str, str], EndpointView] | None = field(default=None, repr=False, compare=False)
+    prebuilt_gateways: dict[tuple[str, str], EndpointView] | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         # ``prebuilt_by_ip``: the builder's own index of these endpoints' addresses (``build._endpoints``)
         self.by_ip: dict[tuple[str, str], EndpointView] = self.prebuilt_by_ip if self.prebuilt_by_ip is not None \
             else {(ep.domain, ip): ep for ep in self.endpoints.values() for ip in ep.ips}
         self.prebuilt_by_ip = None
+        # the backup-gateway endpoints' addresses (the listener manager opens their extra ports)
+        self.gateway_ips: dict[tuple[str, str], EndpointView] = self.prebuilt_gateways \
+            if self.prebuilt_gateways is not None else \
+            {key: ep for key, ep in self.by_ip.items() if ep.service == "backup-gateway"}
+        self.prebuilt_gateways = None
         self._index = PrefixIndex.build(
             vnet_entries((v.id, v.routing_domain, v.networks, v.peers) for v in self.vnets.values())
         )

@@ -9,7 +9,8 @@ loop. TCP stays on the service's loop. ``dig`` and the agent see one server on o
 The worker is ``python -m vaultlink.runtime.dns_worker UDP_FD PIPE_FD``, started with only those two
 descriptors: a fresh interpreter that imports the responder and nothing of the service or the CLI (no
 ``multiprocessing`` spawn, which would re-import the program and start a resource tracker). It gets
-every new view over a pipe and acknowledges it once it serves it: the service's
+every new view over a pipe and acknowledges it once it serves it (a view is sent as what changed since the one the
+worker serves: :class:`Update`); the service's
 ``DnsChanged`` handler waits for the acknowledgement (at most :data:`UPDATE_TIMEOUT`), so a record is
 answered by the time the change that made it returns, as with the in-loop responder. The worker swaps
 whole responders (one reference assignment), so a query is answered entirely from one view. It exits
@@ -26,9 +27,12 @@ import socket
 import subprocess
 import sys
 import threading
+import time
+from dataclasses import dataclass, field, replace
 from multiprocessing.connection import Connection
+from typing import Any
 
-from vaultlink.dns.model import DnsView
+from vaultlink.dns.model import DnsView, PrivateZone
 from vaultlink.dns.resolve import CompiledView
 from vaultlink.dns.responder import Responder
 
@@ -53,17 +57,62 @@ class _Current:
         self.responder = responder
 
 
+@dataclass(frozen=True)
+class Update:
+    """A view as what changed since ``base`` (the generation of the view the worker serves; None: sent whole).
+    The worker rebuilds it over its own copy of that view (:func:`apply`), so an unchanged zone is again the very
+    object its compiled view indexed (reused, not re-indexed), and a change costs what it changed to send."""
+
+    base: int | None
+    view: DnsView  # with ``base``: its zones and public names left empty
+    zones: tuple[int | PrivateZone, ...] = ()  # the base's zone at that position, or a new zone
+    added: dict[str, str] = field(default_factory=dict)  # public names added or changed
+    removed: tuple[str, ...] = ()  # public names gone
+
+
+class StaleBase(Exception):
+    """An update made for a view other than the one the worker serves: the service sends the whole view."""
+
+
+def update_for(view: DnsView, base: DnsView | None) -> Update:
+    """What a worker serving ``base`` (None: nothing known) needs to serve ``view``."""
+    if base is None:
+        return Update(None, view)
+    at = {id(z): i for i, z in enumerate(base.zones)}
+    zones = tuple(i if (i := at.get(id(z))) is not None and base.zones[i] is z else z for z in view.zones)
+    names, before = view.public_names, base.public_names
+    return Update(base.generation, replace(view, zones=(), public_names={}), zones,
+                  dict(names.items() - before.items()), tuple(before.keys() - names.keys()))
+
+
+def apply(update: Update, serving: DnsView) -> DnsView:
+    """The view ``update`` stands for, over ``serving`` (``StaleBase`` if it was made for another)."""
+    if update.base is None:
+        return update.view
+    if serving.generation != update.base:
+        raise StaleBase(f"a change to view {update.base}, but this worker serves view {serving.generation}")
+    zones = tuple(serving.zones[z] if isinstance(z, int) else z for z in update.zones)
+    names = dict(serving.public_names)
+    names.update(update.added)
+    for name in update.removed:
+        del names[name]
+    return replace(update.view, zones=zones, public_names=names)
+
+
 def _take_updates(conn: Connection, current: _Current) -> None:
     while True:
         try:
-            view = conn.recv()
+            update = conn.recv()
         except (EOFError, OSError):
             os._exit(0)  # the service is gone
-        if view is None:
+        if update is None:
             os._exit(0)
         try:
+            view = apply(update, current.responder.compiled.view)
             current.set(Responder(CompiledView(view, current.responder.compiled)))
             conn.send(("ok", view.generation))
+        except StaleBase as exc:
+            conn.send(("stale", str(exc)))
         except Exception as exc:  # a view the responder refuses: keep serving the last good one
             conn.send(("error", f"{type(exc).__name__}: {exc}"))
 
@@ -72,9 +121,12 @@ def worker_main(sock: socket.socket, conn: Connection) -> None:
     """The worker process: take the first view, then answer UDP queries on ``sock`` until the service goes
     away."""
     try:
-        view = conn.recv()
+        update = conn.recv()
     except (EOFError, OSError):
         os._exit(0)
+    if not isinstance(update, Update) or update.base is not None:
+        os._exit(0)
+    view = update.view
     current = _Current(Responder(view))
     conn.send(("ok", view.generation))
     threading.Thread(target=_take_updates, args=(conn, current), daemon=True, name="dns-updates").start()
@@ -112,6 +164,7 @@ class UdpWorker:
         theirs.close()
         self._conn = Connection(ours.detach())
         self._lock = threading.Lock()
+        self._serves: DnsView | None = None  # the view the worker acknowledged last (what updates are made against)
         if not self.update(view):
             self.stop()
             raise OSError("the DNS UDP worker did not start")
@@ -123,19 +176,31 @@ class UdpWorker:
     def update(self, view: DnsView) -> bool:
         """Hand the worker ``view`` and wait until it serves it; False (logged) if it did not."""
         with self._lock:
-            try:
-                self._conn.send(view)
-                if not self._conn.poll(UPDATE_TIMEOUT):
-                    log.error("dns: the UDP worker did not take view %s within %.0f s", view.generation,
-                              UPDATE_TIMEOUT)
-                    return False
-                status, detail = self._conn.recv()
-            except (EOFError, OSError) as exc:
-                log.error("dns: the UDP worker is gone (%s)", exc)
-                return False
-        if status != "ok":
+            status, detail = self._send(view, self._serves)
+            if status == "stale":  # the worker serves another view than we think: send it whole
+                status, detail = self._send(view, None)
+            self._serves = view if status == "ok" else self._serves if status == "error" else None
+        if status not in ("ok", "gone", "timeout"):
             log.error("dns: the UDP worker refused view %s: %s", view.generation, detail)
         return bool(status == "ok")
+
+    def _send(self, view: DnsView, base: DnsView | None) -> tuple[str, Any]:
+        try:
+            self._conn.send(update_for(view, base))
+            deadline = time.monotonic() + UPDATE_TIMEOUT
+            while True:
+                left = deadline - time.monotonic()
+                if left <= 0 or not self._conn.poll(left):
+                    log.error("dns: the UDP worker did not take view %s within %.0f s", view.generation,
+                              UPDATE_TIMEOUT)
+                    return "timeout", None
+                status, detail = self._conn.recv()
+                if status != "ok" or detail == view.generation:
+                    return str(status), detail
+                # the late answer to an update that timed out: this one's is still to come
+        except (EOFError, OSError) as exc:
+            log.error("dns: the UDP worker is gone (%s)", exc)
+            return "gone", None
 
     def stop(self) -> None:
         with contextlib.suppress(OSError, ValueError):
@@ -151,4 +216,7 @@ class UdpWorker:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    # run as the package's module, not as ``__main__``: the updates the service pickles name its classes there
+    from vaultlink.runtime import dns_worker
+
+    dns_worker.main(sys.argv[1:])

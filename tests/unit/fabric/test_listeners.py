@@ -116,3 +116,46 @@ def test_a_burst_of_changes_is_one_rebuild(tmp_path: Path, monkeypatch: pytest.M
 
     asyncio.run(main())
     assert 2 <= len(builds) <= 3, f"{len(builds)} rebuilds for a start and a burst of 8 changes"
+
+
+def test_the_plan_opens_and_closes_what_changed_and_retries_a_failed_open(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The manager compares the view with what it has open (not with every listener of the process): new
+    endpoints and a gateway's extra ports open, gone ones close, and one that failed to open is tried again."""
+    from vaultlink.errors import ServiceUnavailable
+
+    svc = build_service(load_config(data_dir=str(tmp_path)))
+    endpoints: dict[str, str | None] = {"127.10.0.4": None, "127.10.0.5": "backup-gateway"}
+
+    def build(svc: Any, generation: int = 0, memo: Any = None) -> NetworkView:
+        views = {ip: EndpointView(ip, "1", "service" if kind else "resource", None, None, kind, "r", "n",
+                                  frozenset({ip}), "Approved", (), None) for ip, kind in endpoints.items()}
+        return NetworkView(endpoints=views, generation=generation)
+
+    failing = {"127.10.0.6"}
+
+    class FlakyMode(FakeMode):
+        def listen(self, domain: str, ip: str, port: int, kind: str) -> Any:
+            if ip in failing:
+                raise ServiceUnavailable(f"{ip} is taken")
+            return None
+
+    monkeypatch.setattr(listeners, "build_view", build)
+    runtime = FakeRuntime()
+    manager = listeners.ListenerManager(runtime, FakeFabric(svc))  # type: ignore[arg-type]
+    manager.mode = FlakyMode()
+
+    async def main() -> None:
+        await manager.start(runtime)
+        assert set(runtime.listeners) == {("", "127.10.0.4", 8443), ("", "127.10.0.5", 8443),
+                                          ("", "127.10.0.5", 21026)}
+        endpoints.pop("127.10.0.5")
+        endpoints["127.10.0.6"] = None  # cannot open (yet)
+        await asyncio.to_thread(svc.fire, EndpointsChanged())
+        assert set(runtime.listeners) == {("", "127.10.0.4", 8443)}
+        failing.clear()
+        await asyncio.to_thread(svc.fire, EndpointsChanged())  # the next change tries it again
+        assert set(runtime.listeners) == {("", "127.10.0.4", 8443), ("", "127.10.0.6", 8443)}
+
+    asyncio.run(main())
