@@ -61,6 +61,13 @@ def test_subnets_inside_vnet_and_never_overlapping() -> None:
     with pytest.raises(SubnetTooSmall):
         net.check_subnet("127.10.2.0/30", spaces, [a])
     assert net.check_subnet("127.10.2.0/29", spaces, [a]) == "127.10.2.0/29"
+    # the edges: a range that ends where another begins is free; one that contains another, or its last
+    # address, overlaps
+    b = net.new_subnet("b", net.check_subnet("127.10.0.0/24", spaces, [a]))
+    assert net.check_subnet("127.10.2.0/24", spaces, [a, b]) == "127.10.2.0/24"
+    for taken in ("127.10.0.0/22", "127.10.1.240/28", "127.10.0.0/16"):
+        with pytest.raises(CidrOverlap):
+            net.check_subnet(taken, spaces, [a, b])
 
 
 def test_reserved_addresses_and_allocation_order() -> None:
