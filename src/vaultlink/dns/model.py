@@ -17,6 +17,7 @@ Everything is immutable and validated on construction; build a new view and hand
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -246,6 +247,16 @@ class PublicRecord:
     values: tuple[str, ...]
 
 
+@functools.lru_cache(maxsize=65536)  # every view rebuild checks every public name again: most are known
+def _public_pair(public: str, target: str, domain: str) -> tuple[str, str]:
+    """A public name and its privatelink target, normalized; raises (never cached) when either is invalid."""
+    p = check_name(public, "public name")
+    t = check_name(target, "privatelink name")
+    if not is_subdomain(p, domain):
+        raise RecordOutsideZone(f"public name {p!r} is not under the service domain {domain!r}")
+    return p, t
+
+
 @dataclass(frozen=True)
 class DnsView:
     """A full, validated snapshot of what the responder serves. Build with :meth:`create`."""
@@ -294,10 +305,7 @@ class DnsView:
                 linked.add((z.name, lk.vnet_id))
         names: dict[str, str] = {}
         for public, target in (public_names or {}).items():
-            p = check_name(public, "public name")
-            t = check_name(target, "privatelink name")
-            if not is_subdomain(p, dom):
-                raise RecordOutsideZone(f"public name {p!r} is not under the service domain {dom!r}")
+            p, t = _public_pair(public, target, dom)
             names[p] = t
         precs = []
         for rec in public_records:
