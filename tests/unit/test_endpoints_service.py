@@ -41,7 +41,7 @@ def body(**kw: Any) -> dict[str, Any]:
 
 def store_counts(svc: Service) -> tuple[int, int, int]:
     with svc.store.transaction() as txn:
-        allocated = sum(len(s["allocations"]) for v in txn.find("vnet") for s in v["subnets"])
+        allocated = len(txn.find("address"))
         return len(txn.find("endpoint")), len(txn.find("vault_endpoint")), allocated
 
 
@@ -279,12 +279,34 @@ def test_sync_endpoint_fills_missing_storage_ips_idempotently(env: tuple[Service
         rec = txn.require("endpoint", ep["id"])
         rec["ip_configs"] = [c for c in rec["ip_configs"] if c["purpose"] != "queue"]
         txn.update("endpoint", ep["id"], rec)
-        vnet = txn.require("vnet", rec["vnet_id"])
-        vnet["subnets"][0]["allocations"].pop("127.10.1.6")
-        txn.update("vnet", vnet["id"], vnet)
+        txn.delete("address", f"{rec['vnet_id']}/127.10.1.6")
     out = endpoint_settings.sync_endpoint(svc, owner, "pe1")
     assert [(a["purpose"], a["ip"]) for a in out["added"]] == [("queue", "127.10.1.6")]
     # a Disconnected endpoint can only be deleted
     connections.set_connection(svc, owner, "pe1", "remove", "", vault_ref="v1")
     with pytest.raises(EndpointDisconnected):
         endpoint_settings.sync_endpoint(svc, owner, "pe1")
+
+
+def test_an_endpoint_takes_and_frees_address_records_and_leaves_its_vnet_alone(env: tuple[Service, Caller]) -> None:
+    """Issue #13: the vnet record no longer holds every allocation, so an endpoint's create and delete write a row
+    per address (and the subnet's cursor), never the vnet, whose size no longer grows with its endpoints."""
+    svc, owner = env
+    _, n = setup(svc, owner)
+    with svc.store.transaction() as txn:
+        before = txn.require("vnet", n["id"])
+    ep = endpoints.create_endpoint(svc, owner, body())
+    ep2 = endpoints.create_endpoint(svc, owner, body(name="pe2"))
+    with svc.store.transaction() as txn:
+        assert txn.require("vnet", n["id"]) == before
+        held = {r["ip"]: r["owner"] for r in txn.find("address", parent_id=f"{n['id']}/s")}
+    mine = [c["ip"] for c in ep["ip_configs"]]
+    assert mine and all(held[ip] == ep["id"] for ip in mine) and len(held) == len(mine) + len(ep2["ip_configs"])
+    shown = networks.get_vnet(svc, owner, "net1")["subnets"][0]
+    assert shown["allocated"] == len(held) and shown["allocations"] == dict(sorted(held.items()))
+    endpoints.delete_endpoint(svc, owner, "pe1")
+    with svc.store.transaction() as txn:
+        assert txn.require("vnet", n["id"]) == before
+        assert {r["owner"] for r in txn.find("address")} == {ep2["id"]}
+    again = endpoints.create_endpoint(svc, owner, body(name="pe3"))
+    assert [c["ip"] for c in again["ip_configs"]] == mine, "the freed addresses are taken again, lowest first"

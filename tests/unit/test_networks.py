@@ -80,32 +80,37 @@ def test_reserved_addresses_and_allocation_order() -> None:
         "127.10.1.7",
     ]
     assert net.capacity(s) == 3
-    assert net.allocate(s, "pe-a", 2) == ["127.10.1.4", "127.10.1.5"]
+    a = net.AddressMap()
+    assert net.allocate(s, a, "pe-a", 2) == ["127.10.1.4", "127.10.1.5"]
     with pytest.raises(SubnetFull):
-        net.allocate(s, "pe-b", 2)
-    assert net.free_count(s) == 1, "a refused allocation changes nothing"
-    assert net.allocate(s, "pe-b", 1) == ["127.10.1.6"]
+        net.allocate(s, a, "pe-b", 2)
+    assert net.free_count(s, len(a)) == 1, "a refused allocation changes nothing"
+    assert net.allocate(s, a, "pe-b", 1) == ["127.10.1.6"]
     with pytest.raises(SubnetFull):
-        net.allocate(s, "pe-c", 1)
-    assert net.release_owner(s, "pe-a") == 2
-    assert net.allocate(s, "pe-c", 1) == ["127.10.1.4"], "freed addresses are reused lowest first"
-    view = net.subnet_view(s)
+        net.allocate(s, a, "pe-c", 1)
+    assert net.release(a, ["127.10.1.4", "127.10.1.6"], owner="pe-a") == 1, "another's address is not freed"
+    assert net.release(a, ["127.10.1.5"]) == 1
+    assert net.allocate(s, a, "pe-c", 1) == ["127.10.1.4"], "freed addresses are reused lowest first"
+    view = net.subnet_view(s, a)
     assert view["allocated"] == 2 and view["free"] == 1
+    assert list(view["allocations"]) == ["127.10.1.4", "127.10.1.6"]
 
 
 def test_allocation_starts_where_the_subnet_may_be_free() -> None:
     """Every create allocates: it starts at the subnet's first address that may be free instead of walking
     every allocation (issue #13), and stays lowest-first through releases and records written before it."""
     s = net.new_subnet("s", "127.10.0.0/20")
-    first = [net.allocate(s, f"pe-{i}", 1)[0] for i in range(500)]
-    assert first[0] == "127.10.0.4" and first[-1] == "127.10.1.247" and s["free_from"] == 4096 * 0 + 0x7F0A01F8
-    net.release(s, ["127.10.0.9", "127.10.1.0"])
-    assert net.allocate(s, "pe-x", 2) == ["127.10.0.9", "127.10.1.0"]
-    assert net.allocate(s, "pe-y", 1) == ["127.10.1.248"]
-    old = {"name": "s", "cidr": "127.10.0.0/20", "allocations": {"127.10.0.4": "pe-1", "127.10.0.6": "pe-2"}}
-    assert net.allocate(old, "pe-3", 2) == ["127.10.0.5", "127.10.0.7"]  # no hint yet: from the start
-    wrong = {**old, "free_from": 0x7F0A0FFE}  # a hint that lies (edited by hand): the walk starts again
-    assert net.allocate(wrong, "pe-4", 2) == ["127.10.15.254", "127.10.0.8"]
+    a = net.AddressMap()
+    first = [net.allocate(s, a, f"pe-{i}", 1)[0] for i in range(500)]
+    assert first[0] == "127.10.0.4" and first[-1] == "127.10.1.247" and a.free_from == 0x7F0A01F8
+    net.release(a, ["127.10.0.9", "127.10.1.0"])
+    assert net.allocate(s, a, "pe-x", 2) == ["127.10.0.9", "127.10.1.0"]
+    assert net.allocate(s, a, "pe-y", 1) == ["127.10.1.248"]
+    old = net.AddressMap({"127.10.0.4": "pe-1", "127.10.0.6": "pe-2"})
+    assert net.allocate(s, old, "pe-3", 2) == ["127.10.0.5", "127.10.0.7"]  # no hint yet: from the start
+    wrong = net.AddressMap({"127.10.0.4": "pe-1", "127.10.0.6": "pe-2"})
+    wrong.free_from = 0x7F0A0FFE  # a hint that lies (edited by hand): the walk starts again
+    assert net.allocate(s, wrong, "pe-4", 2) == ["127.10.15.254", "127.10.0.5"]
 
 
 def test_longest_prefix_classification() -> None:

@@ -17,6 +17,7 @@ code, ``details.problems`` listing all).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -147,6 +148,7 @@ class ResourceContext:
     vnet: VnetRecord | None
     name_taken: bool
     storage_accounts: list[str] = field(default_factory=list)
+    allocated: Mapping[str, int] = field(default_factory=dict)  # addresses taken, by subnet name
 
 
 def validate_resource(req: ResourceRequest, ctx: ResourceContext) -> list[Problem]:
@@ -254,12 +256,12 @@ def _vnet_rules(req: Any, ctx: Any, needed: int) -> list[Problem]:
     if sub is None:
         have = ", ".join(s["name"] for s in vnet["subnets"]) or "none; add one with `vaultlink vnet subnet add`"
         p.append(Problem(NotFound, "subnet", f"subnet {req.subnet!r} is not in {vnet['name']} (subnets: {have})."))
-    elif free_count(sub) < needed:
+    elif (free := free_count(sub, ctx.allocated.get(sub["name"], 0))) < needed:
         p.append(
             Problem(
                 SubnetFull,
                 "subnet",
-                f"subnet {sub['name']} has {free_count(sub)} free address(es); this endpoint needs {needed}. "
+                f"subnet {sub['name']} has {free} free address(es); this endpoint needs {needed}. "
                 "Use another subnet or delete unused endpoints.",
             )
         )
@@ -286,6 +288,7 @@ class ServiceContext:
     vnet: VnetRecord | None
     name_taken: bool
     private_dns_taken: bool = False
+    allocated: Mapping[str, int] = field(default_factory=dict)  # addresses taken, by subnet name
 
 
 def validate_service(req: ServiceRequest, ctx: ServiceContext) -> list[Problem]:

@@ -10,16 +10,18 @@ namespace. Subnets lie inside one of their vnet's address spaces and never overl
 Each subnet reserves its first four addresses and its last one; endpoint IPs are
 allocated lowest-first from the rest.
 
-A subnet is a plain dict ``{"name", "cidr", "allocations": {ip: owner_id}}`` so that it
-can live inside the vnet record.
+A subnet is a plain dict ``{"name", "cidr"}`` inside the vnet record. Its allocated addresses are
+:class:`Addresses` (ip → owner): rows of their own in the store (``service/addresses.py``), so an endpoint's
+create or delete never rewrites the vnet (a vnet record that held every allocation grew with the endpoints and was
+decoded and encoded whole on every change); :class:`AddressMap` is the same in memory.
 """
 
 from __future__ import annotations
 
 import functools
 import ipaddress
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Iterable, Mapping
+from typing import Any, Protocol
 
 from vaultlink.domain.records import SubnetRecord
 from vaultlink.errors import (
@@ -186,7 +188,38 @@ def check_subnet(text: object, address_spaces: Iterable[str], subnets: Iterable[
 
 
 def new_subnet(name: str, cidr: str) -> SubnetRecord:
-    return {"name": name, "cidr": cidr, "allocations": {}}
+    return {"name": name, "cidr": cidr}
+
+
+class Addresses(Protocol):
+    """The addresses allocated in one subnet (ip → owner) and ``free_from``: every address below it is allocated
+    (None: not known), so a create does not walk the allocations."""
+
+    free_from: int | None
+
+    def __contains__(self, ip: str) -> bool: ...
+
+    def __len__(self) -> int: ...
+
+    def take(self, ip: str, owner: str) -> None: ...
+
+    def give_back(self, ip: str, owner: str | None = None) -> bool:
+        """Free ``ip`` (with ``owner``: only if that owner holds it); whether it was freed."""
+
+
+class AddressMap(dict[str, str]):
+    """:class:`Addresses` in memory."""
+
+    free_from: int | None = None
+
+    def take(self, ip: str, owner: str) -> None:
+        self[ip] = owner
+
+    def give_back(self, ip: str, owner: str | None = None) -> bool:
+        if ip not in self or (owner is not None and self[ip] != owner):
+            return False
+        del self[ip]
+        return True
 
 
 def usable_bounds(cidr: str) -> tuple[int, int]:
@@ -200,8 +233,9 @@ def capacity(subnet: SubnetRecord) -> int:
     return max(0, hi - lo + 1)
 
 
-def free_count(subnet: SubnetRecord) -> int:
-    return capacity(subnet) - len(subnet.get("allocations") or {})
+def free_count(subnet: SubnetRecord, allocated: int) -> int:
+    """Free addresses of ``subnet`` when ``allocated`` are taken."""
+    return capacity(subnet) - allocated
 
 
 def reserved_addresses(cidr: str) -> list[str]:
@@ -210,73 +244,66 @@ def reserved_addresses(cidr: str) -> list[str]:
     return [*head, str(net.broadcast_address)]
 
 
-def allocate(subnet: SubnetRecord, owner: str, count: int) -> list[str]:
-    """Allocate ``count`` addresses to ``owner`` (lowest free first); all or nothing.
+def allocate(subnet: SubnetRecord, addresses: Addresses, owner: str, count: int) -> list[str]:
+    """Allocate ``count`` addresses of ``subnet`` to ``owner`` (lowest free first); all or nothing.
 
     Raises ``SubnetFull`` (and changes nothing) when fewer than ``count`` are free.
     """
-    allocs: dict[str, str] = subnet.setdefault("allocations", {})
     if count <= 0:
         return []
-    if free_count(subnet) < count:
+    free = free_count(subnet, len(addresses))
+    if free < count:
         raise SubnetFull(
-            f"subnet {subnet['name']} ({subnet['cidr']}) has {free_count(subnet)} free address(es) but "
+            f"subnet {subnet['name']} ({subnet['cidr']}) has {free} free address(es) but "
             f"{count} are needed; use another subnet, add a larger one, or delete unused endpoints.",
             field="subnet",
-            free=free_count(subnet),
+            free=free,
             needed=count,
         )
     lo, hi = usable_bounds(subnet["cidr"])
     # ``free_from``: every address below it is allocated (allocate and release keep it so), so a create does
     # not walk the whole subnet; when it is wrong (a record changed by hand) the walk starts again from the start
-    out, end = _take(allocs, owner, count, max(lo, int(subnet.get("free_from") or lo)), hi)
+    out, end = _take(addresses, owner, count, max(lo, addresses.free_from or lo), hi)
     if len(out) < count:
-        more, end = _take(allocs, owner, count - len(out), lo, hi)
+        more, end = _take(addresses, owner, count - len(out), lo, hi)
         out += more
-    subnet["free_from"] = end
+    addresses.free_from = end
     return out
 
 
-def _take(allocs: dict[str, str], owner: str, count: int, n: int, hi: int) -> tuple[list[str], int]:
+def _take(addresses: Addresses, owner: str, count: int, n: int, hi: int) -> tuple[list[str], int]:
     """The first ``count`` free addresses from ``n`` (allocated to ``owner``), and where the walk stopped."""
     out: list[str] = []
     while len(out) < count and n <= hi:
         ip = f"{n >> 24}.{(n >> 16) & 255}.{(n >> 8) & 255}.{n & 255}"  # str(IPv4Address(n)), 5x cheaper
-        if ip not in allocs:
-            allocs[ip] = owner
+        if ip not in addresses:
+            addresses.take(ip, owner)
             out.append(ip)
         n += 1
     return out, n
 
 
-def release(subnet: SubnetRecord, ips: Iterable[str]) -> int:
-    """Free ``ips``; returns how many were allocated."""
-    allocs: dict[str, str] = subnet.setdefault("allocations", {})
+def release(addresses: Addresses, ips: Iterable[str], owner: str | None = None) -> int:
+    """Free ``ips`` (with ``owner``: only those it holds); returns how many were freed."""
     freed = 0
     for ip in ips:
-        if allocs.pop(ip, None) is not None:
+        if addresses.give_back(ip, owner):
             freed += 1
-            if "free_from" in subnet:
-                subnet["free_from"] = min(int(subnet["free_from"]), _ip_int(ip))
+            if addresses.free_from is not None:
+                addresses.free_from = min(addresses.free_from, _ip_int(ip))
     return freed
 
 
-def release_owner(subnet: SubnetRecord, owner: str) -> int:
-    """Free every address held by ``owner``."""
-    allocs: dict[str, str] = subnet.setdefault("allocations", {})
-    return release(subnet, [ip for ip, o in allocs.items() if o == owner])
-
-
-def subnet_view(subnet: SubnetRecord) -> dict[str, Any]:
-    """What users see of a subnet."""
+def subnet_view(subnet: SubnetRecord, allocations: Mapping[str, str]) -> dict[str, Any]:
+    """What users see of a subnet (``allocations``: ip → owner)."""
     return {
         "name": subnet["name"],
         "cidr": subnet["cidr"],
         "reserved": reserved_addresses(subnet["cidr"]),
         "capacity": capacity(subnet),
-        "allocated": len(subnet.get("allocations") or {}),
-        "free": free_count(subnet),
-        "allocations": dict(sorted((subnet.get("allocations") or {}).items(), key=lambda kv: _ip_int(kv[0]))),
+        "allocated": len(allocations),
+        "free": free_count(subnet, len(allocations)),
+        "allocations": dict(sorted(allocations.items(), key=lambda kv: _ip_int(kv[0]))),
     }
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Sequence
-from typing import Any, Literal, NotRequired, TypedDict, cast
+from typing import Any, Literal, TypedDict, cast
 
 from vaultlink.ports import Txn
 
@@ -119,10 +119,10 @@ class VaultLock(TypedDict):
 
 # --- networks --------------------------------------------------------------------------------------
 class SubnetRecord(TypedDict):
+    """A subnet inside its vnet record; its allocated addresses are records of their own (kind ``address``)."""
+
     name: str
     cidr: str
-    allocations: dict[str, str]  # ip -> endpoint id
-    free_from: NotRequired[int]  # every address below it is allocated (``networks.allocate``)
 
 
 class VnetRecord(_Common, total=False):

@@ -11,6 +11,7 @@ from vaultlink.domain.endpoint_names import storage_account_names
 from vaultlink.domain.networks import free_count
 from vaultlink.domain.records import DnsZoneRecord, EndpointRecord, VaultRecord, VnetRecord, find_zones, read_vnet
 from vaultlink.ports import Txn
+from vaultlink.service.addresses import allocated_count
 from vaultlink.service.core import Caller, Service, authorize
 from vaultlink.service.dns_explain import caveat
 from vaultlink.service.dns_wanted import endpoint_names, instance_group
@@ -135,7 +136,7 @@ def doctor(svc: Service, caller: Caller, vault_ref: str) -> dict[str, Any]:
                         msg,
                         f"vaultlink dns link add {zone} --vnet {peer['name']}",
                     )
-            for item in storage_ip_problems(e, vault, vnet):
+            for item in storage_ip_problems(e, vault, vnet, allocated_count(txn, vnet["id"], e["subnet"])):
                 base = item.pop("base")
                 add(("storage", e["id"], item["storage_account"]), base, **item)
             for m in missing_rights(txn, vault, e):
@@ -155,8 +156,10 @@ def doctor(svc: Service, caller: Caller, vault_ref: str) -> dict[str, Any]:
     }
 
 
-def storage_ip_problems(e: EndpointRecord, vault: VaultRecord, vnet: VnetRecord) -> list[dict[str, Any]]:
-    """One problem per storage account of ``vault`` for which endpoint ``e`` lacks a blob or queue IP."""
+def storage_ip_problems(e: EndpointRecord, vault: VaultRecord, vnet: VnetRecord,
+                        allocated: int) -> list[dict[str, Any]]:
+    """One problem per storage account of ``vault`` for which endpoint ``e`` lacks a blob or queue IP (``allocated``:
+    the addresses taken in its subnet)."""
     conn = e.get("connection")
     if e.get("kind") != "resource" or (conn is not None and conn.get("status") == DISCONNECTED):
         return []
@@ -167,7 +170,7 @@ def storage_ip_problems(e: EndpointRecord, vault: VaultRecord, vnet: VnetRecord)
         return []
     needed = sum(len(kinds) for _, kinds in gaps)
     sub = next((s for s in vnet.get("subnets") or [] if s["name"] == e["subnet"]), None)
-    free = free_count(sub) if sub is not None else 0
+    free = free_count(sub, allocated) if sub is not None else 0
     if free < needed:
         room = (
             f"subnet {e['subnet']} of vnet {vnet['name']} has {free} free address(es) and the endpoint needs "

@@ -11,6 +11,7 @@ from vaultlink.domain import endpoints as dom
 from vaultlink.domain.records import EndpointRecord, VaultRecord, VnetRecord, find_endpoints, read_endpoint
 from vaultlink.errors import VaultlinkError
 from vaultlink.ports import Txn
+from vaultlink.service import addresses
 from vaultlink.service.core import Caller, Service, allowed
 from vaultlink.service.vaults import lookup_vault, vault_scope
 
@@ -55,6 +56,7 @@ def resource_record(
         vnet=vnet,
         name_taken=name_taken,
         storage_accounts=epnames.storage_account_names(vault) if vault else [],
+        allocated=_allocated(txn, vnet, body.get("subnet")),
     )
     problems = dom.validate_resource(req, ctx)
     problems += policy_problems(body.get("policy"))
@@ -110,7 +112,8 @@ def service_record(
         body.get("tags"),
         body.get("rules"),
     )
-    ctx = dom.ServiceContext(region=region, vnet=vnet, name_taken=name_taken, private_dns_taken=taken)
+    ctx = dom.ServiceContext(region=region, vnet=vnet, name_taken=name_taken, private_dns_taken=taken,
+                             allocated=_allocated(txn, vnet, body.get("subnet")))
     problems = dom.validate_service(req, ctx) + policy_problems(body.get("policy"))
     dom.raise_problems(problems)
     assert region is not None
@@ -149,3 +152,9 @@ def endpoints_for_vault(txn: Txn, vault_id: str) -> list[EndpointRecord]:
             out.append(e)
     return out
 
+
+def _allocated(txn: Txn, vnet: VnetRecord | None, subnet: Any) -> dict[str, int]:
+    """Addresses allocated in the requested subnet (what the validation needs to say whether it has room)."""
+    if vnet is None or not isinstance(subnet, str):
+        return {}
+    return {subnet: addresses.allocated_count(txn, vnet["id"], subnet)}

@@ -60,6 +60,7 @@ from vaultlink.errors import (
     VaultIdentityNotAuthorized,
 )
 from vaultlink.ports import Txn
+from vaultlink.service.addresses import StoredAddresses
 from vaultlink.service.core import Caller, Service, allowed, authorize
 from vaultlink.service.dns_auto import plan_for
 from vaultlink.service.endpoint_records import (
@@ -113,7 +114,7 @@ def add_storage_account(
         vnets[vnet["id"]] = vnet
         sub = _subnet(vnet, e["subnet"])
         try:
-            ips = net.allocate(sub, e["id"], len(configs))
+            ips = net.allocate(sub, StoredAddresses(txn, vnet, sub["name"]), e["id"], len(configs))
         except SubnetFull as exc:
             raise SubnetFull(
                 f"endpoint {e['name']}: {exc.message} (needed for storage account {storage_account_name})",
@@ -125,8 +126,6 @@ def add_storage_account(
         e["ip_configs"].extend(configs)
         txn.update("endpoint", e["id"], e)
         changed.append(e["id"])
-    for vnet in vnets.values():
-        txn.update("vnet", vnet["id"], vnet)
     return changed
 
 
@@ -257,9 +256,9 @@ def create_endpoint(svc: Service, caller: Caller, body: dict[str, Any], dry_run:
                 warnings += _identity_preview(txn, caller, require_vault(txn, str(rec["vault_id"])), rec)
             return {"dry_run": True, "valid": True, "problems": [], "endpoint": preview, "dns_zones": plan,
                     "warnings": warnings}
-        for cfg, ip in zip(rec["ip_configs"], net.allocate(sub, eid, len(rec["ip_configs"])), strict=True):
+        ips = net.allocate(sub, StoredAddresses(txn, vnet, sub["name"]), eid, len(rec["ip_configs"]))
+        for cfg, ip in zip(rec["ip_configs"], ips, strict=True):
             cfg["ip"] = ip
-        txn.update("vnet", vnet["id"], vnet)
         txn.insert("endpoint", eid, rec)
         if rec["kind"] == "resource":
             vault = require_vault(txn, str(rec["vault_id"]))
@@ -362,10 +361,8 @@ def delete_endpoint(svc: Service, caller: Caller, ref: str) -> dict[str, Any]:
         vnet = read_vnet(txn, e["vnet_id"])
         freed = 0
         if vnet is not None:
-            for s in vnet["subnets"]:
-                if s["name"] == e["subnet"]:
-                    freed = net.release_owner(s, e["id"])
-            txn.update("vnet", vnet["id"], vnet)
+            ips = [c["ip"] for c in e.get("ip_configs") or [] if c.get("ip")]
+            freed = net.release(StoredAddresses(txn, vnet, e["subnet"]), ips, owner=e["id"])
         if txn.get("vault_endpoint", e["id"]) is not None:
             txn.delete("vault_endpoint", e["id"])
         flagged = []

@@ -5,7 +5,7 @@ Record ``vnet`` (id ``vnet-…``; ``account_id`` = owning account, ``parent_id``
 
     {"id", "account_id", "parent_id": "", "name", "region",
      "address_spaces": ["127.10.0.0/16", …],
-     "subnets": [{"name", "cidr", "allocations": {ip: endpoint_id}}, …],
+     "subnets": [{"name", "cidr"}, …],        # allocated addresses: records of their own (addresses.py)
      "peerings": [other_vnet_id, …],          # always symmetric
      "tags", "created", "created_by"}
 
@@ -26,6 +26,7 @@ from vaultlink.domain.identity import Scope, arn_resource, check_name, new_id
 from vaultlink.domain.records import SubnetRecord, VnetRecord, find_endpoints, find_vnets, read_vnet
 from vaultlink.errors import AlreadyExists, CidrOverlap, InvalidInput, NotFound, SubnetInUse, VnetInUse
 from vaultlink.ports import Txn
+from vaultlink.service import addresses
 from vaultlink.service.core import Caller, Service, allowed, authorize
 from vaultlink.service.events import EndpointsChanged, VnetDeleting
 from vaultlink.service.identity import resolve_account
@@ -66,7 +67,7 @@ def vnet_view(txn: Txn, vnet: VnetRecord, svc: Service | None = None) -> dict[st
         "account_id": vnet["account_id"],
         "region": vnet["region"],
         "address_spaces": list(vnet["address_spaces"]),
-        "subnets": [net.subnet_view(s) for s in vnet["subnets"]],
+        "subnets": [net.subnet_view(s, addresses.allocated(txn, vnet["id"], s["name"])) for s in vnet["subnets"]],
         "peerings": peers,
         "endpoints": txn.count("endpoint", parent_id=vnet["id"]),
         "tags": vnet.get("tags", {}),
@@ -185,6 +186,8 @@ def delete_vnet(svc: Service, caller: Caller, ref: str) -> dict[str, Any]:
                 other["peerings"] = [x for x in other.get("peerings", []) if x != v["id"]]
                 txn.update("vnet", pid, other)
         svc.fire(VnetDeleting(txn, v))
+        for sub in v["subnets"]:
+            addresses.forget_subnet(txn, v["id"], sub["name"])
         txn.delete("vnet", v["id"])
     svc.fire(EndpointsChanged())
     return {"id": v["id"], "name": v["name"], "deleted": True}
@@ -226,7 +229,7 @@ def add_subnet(svc: Service, caller: Caller, ref: str, name: str, cidr: str) -> 
         sub = _new_subnet(name, cidr, v["address_spaces"], v["subnets"])
         v["subnets"].append(sub)
         txn.update("vnet", v["id"], v)
-        out = net.subnet_view(sub)
+        out = net.subnet_view(sub, addresses.allocated(txn, v["id"], sub["name"]))
     svc.fire(EndpointsChanged())
     return out
 
@@ -235,7 +238,7 @@ def list_subnets(svc: Service, caller: Caller, ref: str) -> list[dict[str, Any]]
     with svc.store.transaction() as txn:
         v = find_vnet(txn, ref, caller.account_id)
         authorize(txn, caller, "network.read", vnet_scope(v))
-        return [net.subnet_view(s) for s in v["subnets"]]
+        return [net.subnet_view(s, addresses.allocated(txn, v["id"], s["name"])) for s in v["subnets"]]
 
 
 def delete_subnet(svc: Service, caller: Caller, ref: str, name: str) -> dict[str, Any]:
@@ -245,13 +248,15 @@ def delete_subnet(svc: Service, caller: Caller, ref: str, name: str) -> dict[str
         sub = next((s for s in v["subnets"] if s["name"] == name), None)
         if sub is None:
             raise NotFound(f"subnet {name!r} is not in {v['name']}.", field="subnet")
-        if sub.get("allocations"):
-            owners = sorted(set(sub["allocations"].values()))
+        held = addresses.allocated(txn, v["id"], name)
+        if held:
+            owners = sorted(set(held.values()))
             raise SubnetInUse(
-                f"subnet {name} holds {len(sub['allocations'])} endpoint address(es) "
+                f"subnet {name} holds {len(held)} endpoint address(es) "
                 f"({', '.join(owners[:5])}); delete those endpoints first.",
                 endpoints=owners,
             )
+        addresses.forget_subnet(txn, v["id"], name)
         v["subnets"] = [s for s in v["subnets"] if s["name"] != name]
         txn.update("vnet", v["id"], v)
     svc.fire(EndpointsChanged())
