@@ -108,11 +108,16 @@ class DnsRuntime:
         try:
             with self._lock:
                 view = self.build_locked()
-                # compiled here, in the thread that made the change: the loop only swaps it in
-                compiled = self._compiled = CompiledView(view, self._compiled)
-                loop.call_soon_threadsafe(self._apply, compiled)
-                if self.worker is not None:  # answered from this view once the change returns
-                    self.worker.update(view)
+
+                def compile_and_swap() -> None:
+                    # compiled here, in the thread that made the change: the loop only swaps it in
+                    compiled = self._compiled = CompiledView(view, self._compiled)
+                    loop.call_soon_threadsafe(self._apply, compiled)
+
+                if self.worker is not None:  # answered from this view once the change returns; the worker takes
+                    self.worker.update(view, meanwhile=compile_and_swap)  # it while this process compiles its own
+                else:
+                    compile_and_swap()
         except Exception:  # keep serving the last good view
             log.exception("dns: rebuilding the view failed; still serving the previous one")
 

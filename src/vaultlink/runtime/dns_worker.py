@@ -28,6 +28,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from multiprocessing.connection import Connection
 from typing import Any
@@ -173,20 +174,36 @@ class UdpWorker:
     def pid(self) -> int:
         return int(self.process.pid)
 
-    def update(self, view: DnsView) -> bool:
-        """Hand the worker ``view`` and wait until it serves it; False (logged) if it did not."""
+    def update(self, view: DnsView, meanwhile: Callable[[], object] | None = None) -> bool:
+        """Hand the worker ``view`` and wait until it serves it; False (logged) if it did not. ``meanwhile`` runs
+        while the worker takes it (the service compiles its own copy then: the two processes work at once)."""
         with self._lock:
-            status, detail = self._send(view, self._serves)
+            status, detail = self._post(view, self._serves)
+            try:
+                if meanwhile is not None:
+                    meanwhile()
+            finally:
+                if status == "sent":
+                    status, detail = self._answer(view)
             if status == "stale":  # the worker serves another view than we think: send it whole
-                status, detail = self._send(view, None)
+                status, detail = self._post(view, None)
+                if status == "sent":
+                    status, detail = self._answer(view)
             self._serves = view if status == "ok" else self._serves if status == "error" else None
         if status not in ("ok", "gone", "timeout"):
             log.error("dns: the UDP worker refused view %s: %s", view.generation, detail)
         return bool(status == "ok")
 
-    def _send(self, view: DnsView, base: DnsView | None) -> tuple[str, Any]:
+    def _post(self, view: DnsView, base: DnsView | None) -> tuple[str, Any]:
         try:
             self._conn.send(update_for(view, base))
+        except (EOFError, OSError) as exc:
+            log.error("dns: the UDP worker is gone (%s)", exc)
+            return "gone", None
+        return "sent", None
+
+    def _answer(self, view: DnsView) -> tuple[str, Any]:
+        try:
             deadline = time.monotonic() + UPDATE_TIMEOUT
             while True:
                 left = deadline - time.monotonic()
