@@ -147,19 +147,27 @@ class _Stale(Exception):
     """A zone changed since the records were scanned (another server wrote it): scan again, in full."""
 
 
-def reconcile(svc: Service) -> dict[str, list[str]]:
+# zone id -> (the zone record as scanned, the records and links wanted of it) when the two were last found in line
+InLine = dict[str, tuple[Any, dict[str, tuple[str, str]], dict[str, str]]]
+
+
+def reconcile(svc: Service, in_line: InLine | None = None) -> dict[str, list[str]]:
     """Bring every zone in line with the endpoints; returns {zone id: [changes]}. A vnet that moves from one
-    zone instance to another is linked to the new one once the old link is gone: a second pass."""
+    zone instance to another is linked to the new one once the old link is gone: a second pass. With
+    ``in_line`` (kept by the caller between calls), a zone whose record and wanted records are what they were
+    when it was last found in line is not walked again (a change that touches no zone costs no zone's size)."""
     for attempt in range(3):
         try:
-            done = _reconcile(svc)
+            done = _reconcile(svc, in_line)
             break
         except _Stale:  # several servers: what another wrote reaches this one's scans with its notification
             if attempt == 2:
                 raise
             svc.store.forget_cached()
+            if in_line is not None:
+                in_line.clear()
     if any(c.startswith("removed link") for changes in done.values() for c in changes):
-        for zid, changes in _reconcile(svc).items():
+        for zid, changes in _reconcile(svc, in_line).items():
             done.setdefault(zid, []).extend(changes)
     return done
 
@@ -170,11 +178,12 @@ def _changed_since(txn: Txn, scanned: DnsZoneRecord) -> bool:
         or now.get("serial", 1) != scanned.get("serial", 1)
 
 
-def _reconcile(svc: Service) -> dict[str, list[str]]:
+def _reconcile(svc: Service, in_line: InLine | None = None) -> dict[str, list[str]]:
     domain = svc.config.domain
     done: dict[str, list[str]] = {}
     with svc.store.transaction() as txn:  # the scans inside it read what it starts from (one writer)
         stored, vnets, endpoints = _committed(svc)
+        scanned = {z["id"]: z for z in svc.store.scan("dns_zone")}  # the shared records (``stored`` are copies)
         peers = {vid: set(v.get("peerings") or []) for vid, v in vnets.items()}
         want_records, want_links = wanted(endpoints, domain, peers, stored, vnets)
         for key, recs in registration_records(stored, vnets, txn.find("container")).items():
@@ -197,11 +206,22 @@ def _reconcile(svc: Service) -> dict[str, list[str]]:
                     if vault is not None:
                         grant(txn, svc, None, vault, Scope(z["account_id"], "dns_zone", z["id"]))
         for key, z in zones.items():
+            want, want_links_here = want_records.get(key, {}), want_links.get(key, {})
+            seen = in_line.get(z["id"]) if in_line is not None else None
+            origin = scanned.get(z["id"])
+            if seen is not None and origin is not None and seen[0] is origin and seen[1] == want \
+                    and seen[2] == want_links_here:
+                continue  # the very record that was in line with these very wants
             before: DnsZoneRecord = {"id": z["id"], "account_id": z["account_id"], "parent_id": z["parent_id"],
                                      "records": list(z["records"]), "links": list(z["links"]),
                                      "serial": z.get("serial", 1)}
-            changes = _sync_zone(txn, z, want_records.get(key, {}), want_links.get(key, {}))
+            changes = _sync_zone(txn, z, want, want_links_here)
             if not changes:
+                # remembered only when the zone itself holds every wanted link: one it lacks may depend on other
+                # zones (a link elsewhere, removed later in this pass) and must be looked at again
+                linked = {lk["vnet_id"] for lk in z["links"]}
+                if in_line is not None and origin is not None and linked.issuperset(want_links_here):
+                    in_line[z["id"]] = (origin, dict(want), dict(want_links_here))
                 continue
             try:
                 validate_zone(z, domain)
@@ -236,13 +256,14 @@ class AutoRecords:
     def __init__(self, svc: Service) -> None:
         self.svc = svc
         self.lock = threading.Lock()
+        self.in_line: InLine = {}  # guarded by ``lock``
 
     def __call__(self, _event: object) -> None:
         if self.svc.remote:  # another server made the change and writes its records (then sends DnsChanged)
             return
         try:
             with self.lock:  # one reconcile at a time: a later one always reads what the earlier one wrote
-                reconcile(self.svc)
+                reconcile(self.svc, self.in_line)
         except Exception:  # the endpoint change is committed; a DNS failure must not undo its answer
             log.exception("dns: automatic records failed")
         self.svc.fire(DnsChanged())
