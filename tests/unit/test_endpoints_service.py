@@ -310,3 +310,22 @@ def test_an_endpoint_takes_and_frees_address_records_and_leaves_its_vnet_alone(e
         assert {r["owner"] for r in txn.find("address")} == {ep2["id"]}
     again = endpoints.create_endpoint(svc, owner, body(name="pe3"))
     assert [c["ip"] for c in again["ip_configs"]] == mine, "the freed addresses are taken again, lowest first"
+
+
+def test_an_address_taken_meanwhile_is_a_conflict_never_two_owners(env: tuple[Service, Caller]) -> None:
+    """Two servers of one deployment may pick the same free address at once: the address is one record, so the
+    second insert fails and that change is refused as a Conflict (retry), never a second owner."""
+    from vaultlink.errors import Conflict
+    from vaultlink.service.addresses import StoredAddresses
+
+    svc, owner = env
+    setup(svc, owner)
+    ep = endpoints.create_endpoint(svc, owner, body())
+    taken = ep["ip_configs"][0]["ip"]
+    with svc.store.transaction() as txn:
+        vnet = txn.find("vnet")[0]
+        with pytest.raises(Conflict) as ei:
+            StoredAddresses(txn, vnet, "s").take(taken, "pe-other")
+    assert ei.value.code == "Conflict" and taken in ei.value.message
+    with svc.store.transaction() as txn:
+        assert [r["owner"] for r in txn.find("address") if r["ip"] == taken] == [ep["id"]]

@@ -10,7 +10,8 @@ lowest free address of the subnet may be (``domain.networks.allocate``).
 
 An endpoint's create or delete writes a row per address it takes or frees and the cursor; the vnet record is not
 rewritten (it held every allocation once, and grew with the endpoints: issue #13). Migration 0004 moved the
-allocations of existing vnets here.
+allocations of existing vnets here. An address is one record id, so two servers that pick the same free address
+at once cannot both have it: the second insert fails and its whole change is refused (``Conflict``, retry).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from __future__ import annotations
 from typing import Any
 
 from vaultlink.domain.records import VnetRecord
+from vaultlink.errors import AlreadyExists, Conflict
 from vaultlink.ports import Txn
 
 KIND = "address"
@@ -61,9 +63,16 @@ class StoredAddresses:
         return self.txn.count(KIND, parent_id=self.parent)
 
     def take(self, ip: str, owner: str) -> None:
-        self.txn.insert(KIND, f"{self.vnet_id}/{ip}", {
-            "id": f"{self.vnet_id}/{ip}", "account_id": self.account_id, "parent_id": self.parent, "name": ip,
-            "vnet_id": self.vnet_id, "subnet": self.subnet, "ip": ip, "owner": owner})
+        try:
+            self.txn.insert(KIND, f"{self.vnet_id}/{ip}", {
+                "id": f"{self.vnet_id}/{ip}", "account_id": self.account_id, "parent_id": self.parent, "name": ip,
+                "vnet_id": self.vnet_id, "subnet": self.subnet, "ip": ip, "owner": owner})
+        except AlreadyExists:  # another server's transaction took it since this one looked: never two owners
+            raise Conflict(
+                f"address {ip} of subnet {self.subnet} was taken by another change at the same moment (another "
+                "server of this deployment); nothing was changed: send the request again.",
+                field="subnet",
+            ) from None
 
     def give_back(self, ip: str, owner: str | None = None) -> bool:
         rec = self.txn.get(KIND, f"{self.vnet_id}/{ip}")
