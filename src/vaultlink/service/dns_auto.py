@@ -184,6 +184,9 @@ def _reconcile(svc: Service, in_line: InLine | None = None) -> dict[str, list[st
     with svc.store.transaction() as txn:  # the scans inside it read what it starts from (one writer)
         stored, vnets, endpoints = _committed(svc)
         scanned = {z["id"]: z for z in svc.store.scan("dns_zone")}  # the shared records (``stored`` are copies)
+        if in_line is not None:
+            for gone in in_line.keys() - scanned.keys():  # a deleted zone is not remembered
+                del in_line[gone]
         peers = {vid: set(v.get("peerings") or []) for vid, v in vnets.items()}
         want_records, want_links = wanted(endpoints, domain, peers, stored, vnets)
         for key, recs in registration_records(stored, vnets, txn.find("container")).items():
