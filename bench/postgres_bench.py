@@ -6,7 +6,9 @@ time of a point-in-time restore (issue #19).
 
 A real PostgreSQL (Debian's, on 127.0.0.1, in a user namespace of its own as ``tests/pgserver.py`` runs it) with
 ``archive_mode = on`` and the agent as its ``archive_command``; a real ``vaultlink serve`` with the private
-story of ``backup_bench.py``. Rounds alternate which goes first. vaultlink encrypts (always); the peer writes
+story of ``backup_bench.py``. Rounds alternate which goes first. With the ``postgres`` extra installed
+(``pip install '.[postgres]'``) the agent reads ``BASE_BACKUP`` itself; without it, through pg_basebackup:
+each round says which. vaultlink encrypts (always); the peer writes
 a compressed tar, unencrypted. Target: vaultlink's base backup >= 1.0 x pg_basebackup's throughput.
 Not a test; CI never runs it. Every wait is bounded; everything listens on 127.0.0.1; stopped by PID.
 """
@@ -14,6 +16,7 @@ Not a test; CI never runs it. Every wait is bounded; everything listens on 127.0
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import subprocess
@@ -58,10 +61,14 @@ def main() -> None:
         run, _rss, creds = private_agent(svc, work)
         state, pw = work / "vl-agent", work / "passphrase"
 
+        readers: set[str] = set()
+
         def agent(*cmd: str, secret: bool = True) -> None:
             opts = ["--state-dir", str(state)] + (["--passphrase-file", str(pw)] if secret else [])
-            subprocess.run([VAULTLINK, "agent", *cmd, *opts, "-o", "json"], env=svc.env(), check=True,
-                           capture_output=True, timeout=3600)
+            out = subprocess.run([VAULTLINK, "agent", *cmd, *opts, "-o", "json"], env=svc.env(), check=True,
+                                 capture_output=True, timeout=3600).stdout
+            if cmd[:2] == ("db", "backup"):
+                readers.add(json.loads(out)["reader"])
 
         run("register", "--credentials", str(creds), "--source-ip", VM, "--dns", f"127.0.0.1:{svc.dns_port}",
             "--hostname", "db-vm")
@@ -112,8 +119,8 @@ def main() -> None:
             print(f"round {r + 1} ({' then '.join(order)}): base backup vaultlink {vl:.2f}s "
                   f"({size / MiB / vl:.0f} MiB/s, encrypted, through the endpoint), pg_basebackup zstd:3 {pb:.2f}s "
                   f"({size / MiB / pb:.0f} MiB/s, {peer_bytes / MiB:.0f} MiB on disk) -> {pb / vl:.2f}x; "
-                  f"vaultlink's run took {cpu[0]:.1f} CPU-s of the machine, {cpu[1]:.1f} of them the agent and its "
-                  "pg_basebackup", flush=True)
+                  f"vaultlink's run took {cpu[0]:.1f} CPU-s of the machine, {cpu[1]:.1f} of them the agent (and "
+                  f"its pg_basebackup, if any); read by {', '.join(sorted(readers))}", flush=True)
         # WAL: a backlog made while archiving is off (archive_command 'false'), then drained through the agent
         # (one process per segment: archive_command's contract), timed
         pg.psql("ALTER SYSTEM SET archive_command = 'false'")

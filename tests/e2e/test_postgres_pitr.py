@@ -62,8 +62,10 @@ def test_point_in_time_restore_holds_exactly_the_rows_committed_by_then(
     vm.ok("protect", "postgres", "main", "--dsn", f"host=127.0.0.1 port={pg.port} user=vaultlink dbname=vaultlink")
     pg.psql("CREATE TABLE t (id int PRIMARY KEY, note text)")
     pg.psql("INSERT INTO t SELECT g, 'before the base backup' FROM generate_series(1, 50) g")
-    base = vm.ok("db", "backup", "main")["recovery_point"]
+    took = vm.ok("db", "backup", "main")
+    base = took["recovery_point"]
     assert base["paths"] == ["postgres://main"]
+    assert took["reader"] == "libpq"  # BASE_BACKUP read by the agent itself (psycopg is installed here)
     pg.psql("INSERT INTO t SELECT g, 'batch a' FROM generate_series(100, 199) g")
     switch_and_wait(pg)
     time.sleep(1.1)
@@ -91,6 +93,45 @@ def test_point_in_time_restore_holds_exactly_the_rows_committed_by_then(
             time.sleep(0.3)
         counts = pg.psql("SELECT note, count(*) FROM t GROUP BY note ORDER BY note", port=port)
         assert counts.splitlines() == ["batch a|100", "before the base backup|50"], counts
+    finally:
+        pg.run_tool("pg_ctl", "-D", str(tmp_path / "restored"), "-w", "-m", "fast", "stop")
+
+
+def test_without_psycopg_the_base_backup_comes_through_pg_basebackup_and_restores_the_same(
+        machine: Vm, pg: PgServer, tmp_path: Path) -> None:
+    """A plain install (no ``postgres`` extra): the agent runs pg_basebackup and reads its tar from a pipe; the
+    recovery point restores to a point in time like one the agent read itself."""
+    vm = machine
+    vm.ok("protect", "postgres", "main", "--dsn", f"host=127.0.0.1 port={pg.port} user=vaultlink dbname=vaultlink")
+    pg.psql("CREATE TABLE t (id int PRIMARY KEY, note text)")
+    pg.psql("INSERT INTO t SELECT g, 'before' FROM generate_series(1, 40) g")
+    hidden = tmp_path / "no-psycopg"
+    (hidden / "psycopg").mkdir(parents=True)
+    (hidden / "psycopg" / "__init__.py").write_text('raise ImportError("hidden by the test: a plain install")\n')
+    vm.s.extra_env["PYTHONPATH"] = str(hidden)
+    try:
+        took = vm.ok("db", "backup", "main")
+    finally:
+        del vm.s.extra_env["PYTHONPATH"]
+    assert took["reader"] == "pg_basebackup"
+    pg.psql("INSERT INTO t SELECT g, 'after' FROM generate_series(100, 129) g")
+    time.sleep(1.1)
+    target = time.time()
+    time.sleep(1.1)
+    pg.psql("INSERT INTO t SELECT g, 'later' FROM generate_series(200, 209) g")
+    switch_and_wait(pg)
+    out = vm.ok("db", "restore", "main", "--target", str(tmp_path / "restored"), "--point-in-time", iso(target))
+    assert out["base_backup"] == took["recovery_point"]["id"]
+    port = free_port()
+    pg.run_tool("pg_ctl", "-D", str(tmp_path / "restored"), "-l", str(tmp_path / "restored.log"), "-w", "-t", "120",
+                "-o", f"-c listen_addresses=127.0.0.1 -p {port} -k {tmp_path}", "start")
+    try:
+        deadline = time.monotonic() + 60
+        while pg.psql("SELECT pg_is_in_recovery()", port=port) != "f":
+            assert time.monotonic() < deadline
+            time.sleep(0.3)
+        counts = pg.psql("SELECT note, count(*) FROM t GROUP BY note ORDER BY note", port=port)
+        assert counts.splitlines() == ["after|30", "before|40"], counts
     finally:
         pg.run_tool("pg_ctl", "-D", str(tmp_path / "restored"), "-w", "-m", "fast", "stop")
 

@@ -1,4 +1,4 @@
-"""PostgreSQL, for real: base backups streamed from ``pg_basebackup``, WAL archived by PostgreSQL's own
+"""PostgreSQL, for real: base backups streamed from the server, WAL archived by PostgreSQL's own
 ``archive_command``, and restore to any second of the chain (issue #19).
 
 - ``protect``: the machine's state remembers the database cluster (a name and a libpq DSN); it is the
@@ -7,9 +7,9 @@
   private zone: resolved through the machine's DNS server at each backup) and ``--node`` the other
   members; each base backup is taken from the first node in the protection's role (``--from primary`` or
   ``standby``) at that moment, so backups follow a failover.
-- ``base_backup``: ``pg_basebackup -D - -Ft -X none`` (tar on its standard output, the WAL left to the
-  archive) is cut into chunks as it arrives and never staged on disk; pg_basebackup waits until the WAL
-  the backup needs is archived, so each recovery point is consistent with the archive.
+- ``base_backup``: the tar ``pg_basebackup -D - -Ft -X none`` writes, read by the agent over a replication
+  connection (``agent/pg_stream.py``; pg_basebackup itself without psycopg or before PostgreSQL 15), cut into
+  chunks as it arrives and never staged on disk; it counts once the WAL it needs is archived.
 - ``wal_push`` (``archive_command = 'vaultlink agent db wal-push NAME %p …'``): the segment, compressed and
   encrypted under the repository's keys, as the blob ``wal/NAME/SEGMENT-cMILLIS`` where MILLIS is the time of
   its last commit (``pg_waldump``; 0: none). A non-zero exit keeps the segment in PostgreSQL's ``pg_wal``
@@ -34,20 +34,22 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import zstandard
 
-from vaultlink.agent import prefetch
+from vaultlink.agent import pg_stream, prefetch
 from vaultlink.agent.remote import RemoteBlobStore, RemoteChunkIndex
 from vaultlink.agent.session import Agent
 from vaultlink.agent.state import save_state
 from vaultlink.data import Repository
 from vaultlink.data.stream import backup_stream, read_stream
 from vaultlink.errors import Conflict, InvalidInput, NotFound, ServiceUnavailable, VaultlinkError
+from vaultlink.ports import BlobStore
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _SEGMENT = re.compile(r"^[0-9A-F]{8,24}(\.[0-9A-F]{8}\.backup|\.history|\.partial)?$")
@@ -56,6 +58,7 @@ MAX_SEGMENT = 1 << 30
 ROLES = ("primary", "standby")
 F_SETPIPE_SZ = 1031  # fcntl.F_SETPIPE_SZ (Linux), named in the fcntl module from Python 3.10 on some builds only
 PIPE_BYTES = 1 << 20
+ARCHIVE_WAIT = 3600.0  # PostgreSQL itself would wait for ever
 
 
 def item_path(name: str) -> str:
@@ -182,41 +185,39 @@ class Postgres:
     def base_backup(self, passphrase: str, state_dir: Path | None) -> dict[str, Any]:
         self.agent.prepare(passphrase)  # the repository unlocks while the node is asked and checkpoints
         dsn, role, wal_from = self._node()
-        argv = [pg_tool("pg_basebackup"), "-d", dsn, "-D", "-", "-F", "t", "-X", "none", "-c", "fast",
-                "--no-manifest"]
-
         # started first: its checkpoint and first pages flow while the job starts and the repository opens
-        # (read ahead by ``Prefetch``); a stderr file, not a pipe, so a chatty pg_basebackup can never block
-        err_file = tempfile.TemporaryFile()  # noqa: SIM115 - closed below, after the job
-        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=err_file)
-        assert proc.stdout is not None
-        with contextlib.suppress(OSError):  # a 1 MiB pipe: fewer wake-ups than 64 KiB at a time
-            fcntl.fcntl(proc.stdout.fileno(), F_SETPIPE_SZ, PIPE_BYTES)
+        # (read ahead by ``Prefetch``); read by the agent itself when it can, else through pg_basebackup
+        # on a primary the agent waits for the end's WAL itself, in the vault, instead of PostgreSQL's 1 s polls
+        source = pg_stream.open_stream(dsn, wait=role != "primary")
+        with (_own_stream(source) if source is not None else _pg_basebackup(dsn)) as (stream, finish, reader):
 
-        stream = prefetch.reader(proc.stdout.fileno())  # read while the job starts and the repository unlocks
+            def engine(repo: Repository, parent: str | None) -> Any:
+                result = backup_stream(f"{self.name}/base.tar", stream, repo, hostname=self.agent.state.hostname,
+                                       tags={"workload": "postgres", "database": self.name, "node": role},
+                                       parent=parent, tar=True)
+                segment = finish()
+                if segment is not None:
+                    self.await_archived(repo.store, segment)
+                return result
 
-        def engine(repo: Repository, parent: str | None) -> Any:
-            result = backup_stream(f"{self.name}/base.tar", stream, repo, hostname=self.agent.state.hostname,
-                                   tags={"workload": "postgres", "database": self.name, "node": role},
-                                   parent=parent, tar=True)
-            if proc.wait() != 0:
-                err_file.seek(0)
-                err = err_file.read().decode(errors="replace")
-                raise ServiceUnavailable(f"pg_basebackup failed ({proc.returncode}): {err.strip()[-500:]}")
-            return result
-
-        try:
             out = self.agent.run_job([item_path(self.name)], passphrase, state_dir, engine, {"wal_from": wal_from})
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-            proc.wait()
-            stream.close()
-            proc.stdout.close()
-            err_file.close()
         parts = dict(p.split("=", 1) for p in shlex.split(dsn) if "=" in p)
         out["node"] = {"role": role, "address": parts.get("hostaddr") or parts.get("host")}
+        out["reader"] = reader
         return out
+
+    def await_archived(self, store: BlobStore, segment: str, limit: float = ARCHIVE_WAIT) -> None:
+        """Return once ``segment`` is in the vault's archive (checked every 0.1 s, then every 0.5 s after 10 s);
+        fail after ``limit`` seconds, so a base backup whose WAL never comes is not a recovery point."""
+        start = time.monotonic()
+        while not self.chain(store, segment):
+            waited = time.monotonic() - start
+            if waited > limit:
+                raise ServiceUnavailable(
+                    f"WAL segment {segment}, which this base backup needs, was not archived within {limit:.0f} s: "
+                    "PostgreSQL's archive_command (vaultlink agent db wal-push) is failing or far behind (its log "
+                    "says why; pg_stat_archiver counts the failures). No recovery point was made.")
+            time.sleep(0.1 if waited < 10 else 0.5)
 
     # --- the WAL archive ---------------------------------------------------------------------------------
     def _keys_store(self, passphrase: str) -> tuple[RemoteBlobStore, Repository]:
@@ -226,7 +227,7 @@ class Postgres:
                                index=RemoteChunkIndex(self.agent.http, st.backup_service, store))
         return store, repo
 
-    def chain(self, store: RemoteBlobStore, segment: str = "") -> dict[str, tuple[str, float | None]]:
+    def chain(self, store: BlobStore, segment: str = "") -> dict[str, tuple[str, float | None]]:
         """segment -> (blob name, last commit time) of everything archived (of ``segment`` only, if given: one
         listing of its own names, not of the whole chain)."""
         out: dict[str, tuple[str, float | None]] = {}
@@ -344,3 +345,55 @@ class Postgres:
                 "next": f"start PostgreSQL on {out} (owned by its user, mode 0700): it replays the archive"
                         + (f" to {_iso(at)}" if at is not None else "") + " and promotes."}
 
+
+
+Stream = tuple[IO[bytes], Callable[[], str | None], str]
+
+
+@contextlib.contextmanager
+def _own_stream(source: pg_stream.BaseBackupStream) -> Iterator[Stream]:
+    """The replication stream read by the agent (``agent/pg_stream.py``), read ahead from now on."""
+    stream = prefetch.reader_of(source)
+
+    def finish() -> str | None:
+        """The WAL segment still to be seen archived (None: PostgreSQL waited for it)."""
+        if stream.read(1):
+            raise ServiceUnavailable("PostgreSQL sent more after the end of the base backup's archive")
+        return None if source.waited else source.end_segment()
+
+    try:
+        yield stream, finish, "libpq"
+    finally:
+        source.cancel()
+        stream.close()
+        source.close()
+
+
+@contextlib.contextmanager
+def _pg_basebackup(dsn: str) -> Iterator[Stream]:
+    """``pg_basebackup``'s tar on its standard output (no psycopg installed, or a server before 15)."""
+    argv = [pg_tool("pg_basebackup"), "-d", dsn, "-D", "-", "-F", "t", "-X", "none", "-c", "fast", "--no-manifest"]
+    # a stderr file, not a pipe, so a chatty pg_basebackup can never block
+    err_file = tempfile.TemporaryFile()  # noqa: SIM115 - closed below, after the job
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=err_file)
+    assert proc.stdout is not None
+    with contextlib.suppress(OSError):  # a 1 MiB pipe: fewer wake-ups than 64 KiB at a time
+        fcntl.fcntl(proc.stdout.fileno(), F_SETPIPE_SZ, PIPE_BYTES)
+    stream = prefetch.reader(proc.stdout.fileno())  # read while the job starts and the repository unlocks
+
+    def finish() -> str | None:
+        if proc.wait() != 0:
+            err_file.seek(0)
+            err = err_file.read().decode(errors="replace")
+            raise ServiceUnavailable(f"pg_basebackup failed ({proc.returncode}): {err.strip()[-500:]}")
+        return None  # -X none: it waited for the WAL to be archived
+
+    try:
+        yield stream, finish, "pg_basebackup"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+        stream.close()
+        proc.stdout.close()
+        err_file.close()

@@ -59,7 +59,7 @@ def protect_postgres(
     state_dir: StateDir = None,
     output: OutputOpt = OutputFormat.table,
 ) -> None:
-    """Protect a PostgreSQL cluster: base backups with pg_basebackup, the WAL through archive_command."""
+    """Protect a PostgreSQL cluster: base backups over a replication connection, the WAL through archive_command."""
     _protect(state_dir, output, lambda agent, sd: _classes()[0].protect(agent, sd, name, dsn, role, node))
 
 
@@ -87,7 +87,7 @@ def _protect(state_dir: Path | None, output: OutputFormat, protect_with: Any) ->
 @db.command("backup")
 def db_backup(name: Name, state_dir: StateDir = None, passphrase_file: PassFile = None,
               output: OutputOpt = OutputFormat.table) -> None:
-    """A base backup (a new recovery point), streamed from pg_basebackup, never staged on disk."""
+    """A base backup (a new recovery point), streamed from PostgreSQL, never staged on disk."""
     with handled(output):
         agent, pg = _postgres(state_dir, name)
         try:

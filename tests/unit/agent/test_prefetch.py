@@ -6,7 +6,7 @@ import os
 import threading
 import time
 
-from vaultlink.agent.prefetch import Prefetch, reader
+from vaultlink.agent.prefetch import Prefetch, _Pipe, reader
 from vaultlink.data.chunker import _read_exact
 
 MiB = 1 << 20
@@ -33,7 +33,7 @@ def test_bytes_come_back_whole_and_in_order_across_the_handover() -> None:
     data = os.urandom(9 * MiB + 12345)
     r, w = os.pipe()
     writer = _writer(w, data)
-    p = Prefetch(r, limit=3 * MiB)
+    p = Prefetch(_Pipe(r), limit=3 * MiB)
     _wait_stopped(p)  # read ahead up to the limit, then stopped: the writer waits on the full pipe
     held = sum(len(m) for m in p._held)
     assert 0 < held <= 3 * MiB
@@ -52,7 +52,7 @@ def test_bytes_come_back_whole_and_in_order_across_the_handover() -> None:
 def test_a_short_stream_ends_before_the_first_read() -> None:
     r, w = os.pipe()
     _writer(w, b"tar" * 1000).join(10)
-    p = Prefetch(r)
+    p = Prefetch(_Pipe(r))
     _wait_stopped(p)
     assert p._eof
     buf = bytearray(10_000)
@@ -66,7 +66,7 @@ def test_a_short_stream_ends_before_the_first_read() -> None:
 
 def test_close_without_a_read_stops_the_thread_once_the_producer_ends() -> None:
     r, w = os.pipe()
-    p = Prefetch(r, limit=64 * MiB)
+    p = Prefetch(_Pipe(r), limit=64 * MiB)
     assert p._thread.is_alive()  # waiting for the producer's first bytes
     os.close(w)  # the producer is killed (a failed job start): the read ends
     p.close()
