@@ -189,6 +189,17 @@ def test_a_cluster_that_archives_nothing_is_refused_before_a_useless_base_backup
         plain.close()
 
 
+def test_a_role_that_may_not_replicate_fails_the_backup_as_a_recorded_job(
+        server: Server, machine: Vm, pg: PgServer) -> None:
+    pg.psql("CREATE ROLE reader LOGIN")  # may log in (the node check passes), may not stream a base backup
+    machine.ok("protect", "postgres", "main", "--dsn", f"host=127.0.0.1 port={pg.port} user=reader dbname=vaultlink")
+    r = machine.run("db", "backup", "main")
+    assert r.error_code == "ServiceUnavailable" and "REPLICATION" in r.stdout, r.stdout
+    jobs = server.ok("job", "list", "prod")
+    assert jobs and all(j["status"] == "Failed" for j in jobs), jobs
+    assert not [rp for rp in machine.ok("recovery-points") if rp.get("paths") == ["postgres://main"]]
+
+
 def test_wal_no_remaining_base_backup_needs_is_deleted_and_restores_still_work(
         server: Server, machine: Vm, pg: PgServer, tmp_path: Path) -> None:
     vm, s = machine, server

@@ -14,14 +14,22 @@ leaves the agent on ``pg_basebackup`` (``open_stream`` returns ``None``).
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import re
 import select
+import subprocess
+import tempfile
 import time
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import IO, Any
 
+from vaultlink.agent import prefetch
 from vaultlink.errors import InvalidInput, ServiceUnavailable
 
 PROTOCOL_VERSION = 150000  # BASE_BACKUP with options in parentheses, archives in one COPY stream
+F_SETPIPE_SZ = 1031  # fcntl.F_SETPIPE_SZ (Linux), named in the fcntl module from Python 3.10 on some builds
+PIPE_BYTES = 1 << 20
 CONNECT_SECONDS = 60.0
 IDLE_SECONDS = 3600.0  # nothing from the server for an hour (a checkpoint, the WAL archive): give up
 
@@ -234,3 +242,64 @@ def open_stream(dsn: str, label: str = "vaultlink base backup", wait: bool = Tru
     except BaseException:
         conn.finish()
         raise
+
+
+# the tar as a binary file, ``finish()`` (after the engine read it all: the WAL segment the caller must still see
+# archived, or None), and which reader it is
+Stream = tuple[IO[bytes], Callable[[], str | None], str]
+
+
+@contextlib.contextmanager
+def base_backup(dsn: str, own_wait: bool, pg_basebackup: Callable[[], str]) -> Iterator[Stream]:
+    """A base backup's tar, started now and read ahead: by the agent itself (``own_wait``: the caller waits for
+    the end's WAL), else by ``pg_basebackup`` (the path ``pg_basebackup()`` returns) through a pipe."""
+    source = open_stream(dsn, wait=not own_wait)
+    with (_own(source) if source is not None else _piped(pg_basebackup(), dsn)) as stream:
+        yield stream
+
+
+@contextlib.contextmanager
+def _own(source: BaseBackupStream) -> Iterator[Stream]:
+    stream = prefetch.reader_of(source)
+
+    def finish() -> str | None:
+        if stream.read(1):
+            raise ServiceUnavailable("PostgreSQL sent more after the end of the base backup's archive")
+        return None if source.waited else source.end_segment()
+
+    try:
+        yield stream, finish, "libpq"
+    finally:
+        source.cancel()
+        stream.close()
+        source.close()
+
+
+@contextlib.contextmanager
+def _piped(tool: str, dsn: str) -> Iterator[Stream]:
+    """``pg_basebackup -D - -F t -X none``'s standard output (no psycopg installed, or a server before 15)."""
+    argv = [tool, "-d", dsn, "-D", "-", "-F", "t", "-X", "none", "-c", "fast", "--no-manifest"]
+    # a stderr file, not a pipe, so a chatty pg_basebackup can never block
+    err_file = tempfile.TemporaryFile()  # noqa: SIM115 - closed below, after the job
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=err_file)
+    assert proc.stdout is not None
+    with contextlib.suppress(OSError):  # a 1 MiB pipe: fewer wake-ups than 64 KiB at a time
+        fcntl.fcntl(proc.stdout.fileno(), F_SETPIPE_SZ, PIPE_BYTES)
+    stream = prefetch.reader(proc.stdout.fileno())
+
+    def finish() -> str | None:
+        if proc.wait() != 0:
+            err_file.seek(0)
+            err = err_file.read().decode(errors="replace")
+            raise ServiceUnavailable(f"pg_basebackup failed ({proc.returncode}): {err.strip()[-500:]}")
+        return None  # -X none: it waited for the WAL to be archived
+
+    try:
+        yield stream, finish, "pg_basebackup"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+        stream.close()
+        proc.stdout.close()
+        err_file.close()

@@ -24,7 +24,6 @@
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import glob
 import ipaddress
 import os
@@ -33,16 +32,15 @@ import shlex
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import zstandard
 
-from vaultlink.agent import pg_stream, prefetch
+from vaultlink.agent import pg_stream
 from vaultlink.agent.remote import RemoteBlobStore, RemoteChunkIndex
 from vaultlink.agent.session import Agent
 from vaultlink.agent.state import save_state
@@ -56,8 +54,6 @@ _SEGMENT = re.compile(r"^[0-9A-F]{8,24}(\.[0-9A-F]{8}\.backup|\.history|\.partia
 _COMMIT = re.compile(r"COMMIT (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)?) UTC")
 MAX_SEGMENT = 1 << 30
 ROLES = ("primary", "standby")
-F_SETPIPE_SZ = 1031  # fcntl.F_SETPIPE_SZ (Linux), named in the fcntl module from Python 3.10 on some builds only
-PIPE_BYTES = 1 << 20
 ARCHIVE_WAIT = 3600.0  # PostgreSQL itself would wait for ever
 
 
@@ -186,12 +182,18 @@ class Postgres:
         self.agent.prepare(passphrase)  # the repository unlocks while the node is asked and checkpoints
         dsn, role, wal_from = self._node()
         # started first: its checkpoint and first pages flow while the job starts and the repository opens
-        # (read ahead by ``Prefetch``); read by the agent itself when it can, else through pg_basebackup
-        # on a primary the agent waits for the end's WAL itself, in the vault, instead of PostgreSQL's 1 s polls
-        source = pg_stream.open_stream(dsn, wait=role != "primary")
-        with (_own_stream(source) if source is not None else _pg_basebackup(dsn)) as (stream, finish, reader):
+        # (read ahead); on a primary the agent waits for the end's WAL itself, in the vault (``await_archived``)
+        with contextlib.ExitStack() as stack:
+            failed: VaultlinkError | None = None
+            try:
+                stream, finish, reader = stack.enter_context(
+                    pg_stream.base_backup(dsn, role != "primary", lambda: pg_tool("pg_basebackup")))
+            except VaultlinkError as exc:  # raised in the job, so the failed backup is a failed job
+                failed, reader = exc, "none"
 
             def engine(repo: Repository, parent: str | None) -> Any:
+                if failed is not None:
+                    raise failed
                 result = backup_stream(f"{self.name}/base.tar", stream, repo, hostname=self.agent.state.hostname,
                                        tags={"workload": "postgres", "database": self.name, "node": role},
                                        parent=parent, tar=True)
@@ -344,56 +346,3 @@ class Postgres:
                 "point_in_time": _iso(at) if at is not None else None, "available": [_iso(first), _iso(last)],
                 "next": f"start PostgreSQL on {out} (owned by its user, mode 0700): it replays the archive"
                         + (f" to {_iso(at)}" if at is not None else "") + " and promotes."}
-
-
-
-Stream = tuple[IO[bytes], Callable[[], str | None], str]
-
-
-@contextlib.contextmanager
-def _own_stream(source: pg_stream.BaseBackupStream) -> Iterator[Stream]:
-    """The replication stream read by the agent (``agent/pg_stream.py``), read ahead from now on."""
-    stream = prefetch.reader_of(source)
-
-    def finish() -> str | None:
-        """The WAL segment still to be seen archived (None: PostgreSQL waited for it)."""
-        if stream.read(1):
-            raise ServiceUnavailable("PostgreSQL sent more after the end of the base backup's archive")
-        return None if source.waited else source.end_segment()
-
-    try:
-        yield stream, finish, "libpq"
-    finally:
-        source.cancel()
-        stream.close()
-        source.close()
-
-
-@contextlib.contextmanager
-def _pg_basebackup(dsn: str) -> Iterator[Stream]:
-    """``pg_basebackup``'s tar on its standard output (no psycopg installed, or a server before 15)."""
-    argv = [pg_tool("pg_basebackup"), "-d", dsn, "-D", "-", "-F", "t", "-X", "none", "-c", "fast", "--no-manifest"]
-    # a stderr file, not a pipe, so a chatty pg_basebackup can never block
-    err_file = tempfile.TemporaryFile()  # noqa: SIM115 - closed below, after the job
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=err_file)
-    assert proc.stdout is not None
-    with contextlib.suppress(OSError):  # a 1 MiB pipe: fewer wake-ups than 64 KiB at a time
-        fcntl.fcntl(proc.stdout.fileno(), F_SETPIPE_SZ, PIPE_BYTES)
-    stream = prefetch.reader(proc.stdout.fileno())  # read while the job starts and the repository unlocks
-
-    def finish() -> str | None:
-        if proc.wait() != 0:
-            err_file.seek(0)
-            err = err_file.read().decode(errors="replace")
-            raise ServiceUnavailable(f"pg_basebackup failed ({proc.returncode}): {err.strip()[-500:]}")
-        return None  # -X none: it waited for the WAL to be archived
-
-    try:
-        yield stream, finish, "pg_basebackup"
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait()
-        stream.close()
-        proc.stdout.close()
-        err_file.close()
