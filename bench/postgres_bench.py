@@ -6,9 +6,8 @@ time of a point-in-time restore (issue #19).
 
 A real PostgreSQL (Debian's, on 127.0.0.1, in a user namespace of its own as ``tests/pgserver.py`` runs it) with
 ``archive_mode = on`` and the agent as its ``archive_command``; a real ``vaultlink serve`` with the private
-story of ``backup_bench.py``. Rounds alternate which goes first. With the ``postgres`` extra installed
-(``pip install '.[postgres]'``) the agent reads ``BASE_BACKUP`` itself; without it, through pg_basebackup:
-each round says which. vaultlink encrypts (always); the peer writes
+story of ``backup_bench.py``. Rounds alternate which goes first. Where the machine has libpq the agent reads
+``BASE_BACKUP`` itself, else through pg_basebackup: each round says which. vaultlink encrypts (always); the peer writes
 a compressed tar, unencrypted. Target: vaultlink's base backup >= 1.0 x pg_basebackup's throughput.
 Not a test; CI never runs it. Every wait is bounded; everything listens on 127.0.0.1; stopped by PID.
 """

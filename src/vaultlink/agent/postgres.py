@@ -8,7 +8,7 @@
   members; each base backup is taken from the first node in the protection's role (``--from primary`` or
   ``standby``) at that moment, so backups follow a failover.
 - ``base_backup``: the tar ``pg_basebackup -D - -Ft -X none`` writes, read by the agent over a replication
-  connection (``agent/pg_stream.py``; pg_basebackup itself without psycopg or before PostgreSQL 15), cut into
+  connection (``agent/pg_stream.py``; pg_basebackup itself without libpq or before PostgreSQL 15), cut into
   chunks as it arrives and never staged on disk; it counts once the WAL it needs is archived.
 - ``wal_push`` (``archive_command = 'vaultlink agent db wal-push NAME %p …'``): the segment, compressed and
   encrypted under the repository's keys, as the blob ``wal/NAME/SEGMENT-cMILLIS`` where MILLIS is the time of
@@ -178,7 +178,9 @@ class Postgres:
                                  f"with --from {'standby' if want == 'primary' else 'primary'}, or add the node.")
 
     # --- base backups ------------------------------------------------------------------------------------
-    def base_backup(self, passphrase: str, state_dir: Path | None) -> dict[str, Any]:
+    def base_backup(self, passphrase: str, state_dir: Path | None, via: str = "auto") -> dict[str, Any]:
+        """``via``: ``libpq`` (the agent reads the stream itself), ``pg_basebackup``, or ``auto`` (libpq when the
+        machine has it and the server speaks PostgreSQL 15's protocol)."""
         self.agent.prepare(passphrase)  # the repository unlocks while the node is asked and checkpoints
         dsn, role, wal_from = self._node()
         # started first: its checkpoint and first pages flow while the job starts and the repository opens
@@ -187,7 +189,7 @@ class Postgres:
             failed: VaultlinkError | None = None
             try:
                 stream, finish, reader = stack.enter_context(
-                    pg_stream.base_backup(dsn, role != "primary", lambda: pg_tool("pg_basebackup")))
+                    pg_stream.base_backup(dsn, role != "primary", lambda: pg_tool("pg_basebackup"), via))
             except VaultlinkError as exc:  # raised in the job, so the failed backup is a failed job
                 failed, reader = exc, "none"
 

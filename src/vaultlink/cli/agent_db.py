@@ -84,14 +84,25 @@ def _protect(state_dir: Path | None, output: OutputFormat, protect_with: Any) ->
             agent.close()  # type: ignore[attr-defined]
 
 
+VIAS = ("auto", "libpq", "pg_basebackup")
+
+
 @db.command("backup")
 def db_backup(name: Name, state_dir: StateDir = None, passphrase_file: PassFile = None,
+              via: Annotated[str, typer.Option(
+                  "--via", help="PostgreSQL: read the base backup with the machine's libpq, through pg_basebackup, "
+                                "or auto (libpq when it is there and the server is 15 or later).")] = "auto",
               output: OutputOpt = OutputFormat.table) -> None:
-    """A base backup (a new recovery point), streamed from PostgreSQL, never staged on disk."""
+    """A base backup (a new recovery point), streamed from the database, never staged on disk."""
     with handled(output):
+        if via not in VIAS:
+            raise InvalidInput(f"--via {via!r}: use one of {', '.join(VIAS)}.", field="via")
         agent, pg = _postgres(state_dir, name)
         try:
-            out = pg.base_backup(_passphrase(passphrase_file), _state_dir(state_dir))
+            if via != "auto" and isinstance(pg, _classes()[1]):
+                raise InvalidInput(f"--via is for PostgreSQL; {name} is a SQLite file.", field="via")
+            extra = {"via": via} if via != "auto" else {}
+            out = pg.base_backup(_passphrase(passphrase_file), _state_dir(state_dir), **extra)
         finally:
             agent.close()
         emit(out if output == OutputFormat.json else {"recovery_point": out["recovery_point"]["id"],
