@@ -181,6 +181,8 @@ class BaseBackupStream:
 
     def readinto(self, out: memoryview) -> int:
         """Fill ``out`` from the tar (all of it unless the tar ends first); 0 at its end."""
+        if not len(out):
+            return 0
         holder = ctypes.c_char.from_buffer(out)  # the address of ``out``, released before returning
         try:
             dest, size, got = ctypes.addressof(holder), len(out), 0
