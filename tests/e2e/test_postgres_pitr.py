@@ -6,6 +6,7 @@ with the range there is."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import time
 from collections.abc import Iterator
@@ -52,6 +53,11 @@ def switch_and_wait(pg: PgServer) -> None:
         time.sleep(0.2)
 
 
+def archived_names(vm: Vm) -> set[str]:
+    """The names of database main's archived WAL blobs in the vault's storage."""
+    return {p.name for p in (vm.s.data_dir / "blobs").rglob("wal/main/*")}
+
+
 def iso(t: float) -> str:
     return datetime.fromtimestamp(t, tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
@@ -65,7 +71,10 @@ def test_point_in_time_restore_holds_exactly_the_rows_committed_by_then(
     took = vm.ok("db", "backup", "main")
     base = took["recovery_point"]
     assert base["paths"] == ["postgres://main"]
-    assert took["reader"] == "libpq"  # BASE_BACKUP read by the agent itself (psycopg is installed here)
+    assert took["reader"] == "libpq"  # BASE_BACKUP read by the agent itself (this machine has libpq)
+    # on a primary the agent waited for the end's WAL in the vault itself, and it is there
+    assert re.fullmatch(r"[0-9A-F]{24}", took["awaited_wal"] or ""), took
+    assert any(b.startswith(f"{took['awaited_wal']}-c") for b in archived_names(vm)), took["awaited_wal"]
     pg.psql("INSERT INTO t SELECT g, 'batch a' FROM generate_series(100, 199) g")
     switch_and_wait(pg)
     time.sleep(1.1)
@@ -109,7 +118,7 @@ def test_via_pg_basebackup_the_base_backup_comes_through_a_pipe_and_restores_the
     wrong = vm.run("db", "backup", "main", "--via", "carrier-pigeon")
     assert wrong.error_code == "InvalidInput" and "pg_basebackup" in wrong.stdout, wrong.stdout
     took = vm.ok("db", "backup", "main", "--via", "pg_basebackup")
-    assert took["reader"] == "pg_basebackup"
+    assert took["reader"] == "pg_basebackup" and took["awaited_wal"] is None  # pg_basebackup -X none waited
     pg.psql("INSERT INTO t SELECT g, 'after' FROM generate_series(100, 129) g")
     time.sleep(1.1)
     target = time.time()

@@ -187,9 +187,10 @@ class Postgres:
         # (read ahead); on a primary the agent waits for the end's WAL itself, in the vault (``await_archived``)
         with contextlib.ExitStack() as stack:
             failed: VaultlinkError | None = None
+            awaited: dict[str, str | None] = {"segment": None}  # the end's WAL the agent saw archived itself
             try:
                 stream, finish, reader = stack.enter_context(
-                    pg_stream.base_backup(dsn, role != "primary", lambda: pg_tool("pg_basebackup"), via))
+                    pg_stream.base_backup(dsn, role == "primary", lambda: pg_tool("pg_basebackup"), via))
             except VaultlinkError as exc:  # raised in the job, so the failed backup is a failed job
                 failed, reader = exc, "none"
 
@@ -199,7 +200,7 @@ class Postgres:
                 result = backup_stream(f"{self.name}/base.tar", stream, repo, hostname=self.agent.state.hostname,
                                        tags={"workload": "postgres", "database": self.name, "node": role},
                                        parent=parent, tar=True)
-                segment = finish()
+                awaited["segment"] = segment = finish()
                 if segment is not None:
                     self.await_archived(repo.store, segment)
                 return result
@@ -207,7 +208,7 @@ class Postgres:
             out = self.agent.run_job([item_path(self.name)], passphrase, state_dir, engine, {"wal_from": wal_from})
         parts = dict(p.split("=", 1) for p in shlex.split(dsn) if "=" in p)
         out["node"] = {"role": role, "address": parts.get("hostaddr") or parts.get("host")}
-        out["reader"] = reader
+        out["reader"], out["awaited_wal"] = reader, awaited["segment"]
         return out
 
     def await_archived(self, store: BlobStore, segment: str, limit: float = ARCHIVE_WAIT) -> None:
