@@ -58,6 +58,22 @@ def archived_names(vm: Vm) -> set[str]:
     return {p.name for p in (vm.s.data_dir / "blobs").rglob("wal/main/*")}
 
 
+def restored(pg: PgServer, tmp_path: Path, sql: str) -> str:
+    """Start PostgreSQL on the restored directory ``tmp_path/restored``, wait until it has replayed to its
+    target and promoted, answer ``sql`` there, and stop it."""
+    port = free_port()
+    pg.run_tool("pg_ctl", "-D", str(tmp_path / "restored"), "-l", str(tmp_path / "restored.log"), "-w", "-t", "120",
+                "-o", f"-c listen_addresses=127.0.0.1 -p {port} -k {tmp_path}", "start")
+    try:
+        deadline = time.monotonic() + 60
+        while pg.psql("SELECT pg_is_in_recovery()", port=port) != "f":  # replayed to the target, promoted
+            assert time.monotonic() < deadline
+            time.sleep(0.3)
+        return pg.psql(sql, port=port)
+    finally:
+        pg.run_tool("pg_ctl", "-D", str(tmp_path / "restored"), "-w", "-m", "fast", "stop")
+
+
 def iso(t: float) -> str:
     return datetime.fromtimestamp(t, tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
@@ -92,18 +108,8 @@ def test_point_in_time_restore_holds_exactly_the_rows_committed_by_then(
     out = vm.ok("restore", "--database", "main", "--target", str(tmp_path / "restored"), "--point-in-time",
                 iso(target))
     assert out["base_backup"] == base["id"]
-    port = free_port()
-    pg.run_tool("pg_ctl", "-D", str(tmp_path / "restored"), "-l", str(tmp_path / "restored.log"), "-w", "-t", "120",
-                "-o", f"-c listen_addresses=127.0.0.1 -p {port} -k {tmp_path}", "start")
-    try:
-        deadline = time.monotonic() + 60
-        while pg.psql("SELECT pg_is_in_recovery()", port=port) != "f":  # replayed to the target, promoted
-            assert time.monotonic() < deadline
-            time.sleep(0.3)
-        counts = pg.psql("SELECT note, count(*) FROM t GROUP BY note ORDER BY note", port=port)
-        assert counts.splitlines() == ["batch a|100", "before the base backup|50"], counts
-    finally:
-        pg.run_tool("pg_ctl", "-D", str(tmp_path / "restored"), "-w", "-m", "fast", "stop")
+    counts = restored(pg, tmp_path, "SELECT note, count(*) FROM t GROUP BY note ORDER BY note")
+    assert counts.splitlines() == ["batch a|100", "before the base backup|50"], counts
 
 
 def test_via_pg_basebackup_the_base_backup_comes_through_a_pipe_and_restores_the_same(
@@ -127,18 +133,8 @@ def test_via_pg_basebackup_the_base_backup_comes_through_a_pipe_and_restores_the
     switch_and_wait(pg)
     out = vm.ok("db", "restore", "main", "--target", str(tmp_path / "restored"), "--point-in-time", iso(target))
     assert out["base_backup"] == took["recovery_point"]["id"]
-    port = free_port()
-    pg.run_tool("pg_ctl", "-D", str(tmp_path / "restored"), "-l", str(tmp_path / "restored.log"), "-w", "-t", "120",
-                "-o", f"-c listen_addresses=127.0.0.1 -p {port} -k {tmp_path}", "start")
-    try:
-        deadline = time.monotonic() + 60
-        while pg.psql("SELECT pg_is_in_recovery()", port=port) != "f":
-            assert time.monotonic() < deadline
-            time.sleep(0.3)
-        counts = pg.psql("SELECT note, count(*) FROM t GROUP BY note ORDER BY note", port=port)
-        assert counts.splitlines() == ["after|30", "before|40"], counts
-    finally:
-        pg.run_tool("pg_ctl", "-D", str(tmp_path / "restored"), "-w", "-m", "fast", "stop")
+    counts = restored(pg, tmp_path, "SELECT note, count(*) FROM t GROUP BY note ORDER BY note")
+    assert counts.splitlines() == ["after|30", "before|40"], counts
 
 
 def test_a_killed_base_backup_and_a_failing_archive_lose_nothing(
@@ -243,14 +239,4 @@ def test_wal_no_remaining_base_backup_needs_is_deleted_and_restores_still_work(
 
     # the second base backup and the WAL it needs still restore to the target
     vm.ok("restore", "--database", "main", "--target", str(tmp_path / "restored"), "--point-in-time", iso(target))
-    port = free_port()
-    pg.run_tool("pg_ctl", "-D", str(tmp_path / "restored"), "-l", str(tmp_path / "restored.log"), "-w", "-t", "120",
-                "-o", f"-c listen_addresses=127.0.0.1 -p {port} -k {tmp_path}", "start")
-    try:
-        deadline = time.monotonic() + 60
-        while pg.psql("SELECT pg_is_in_recovery()", port=port) != "f":
-            assert time.monotonic() < deadline
-            time.sleep(0.3)
-        assert pg.psql("SELECT count(*) FROM t", port=port) == "400"
-    finally:
-        pg.run_tool("pg_ctl", "-D", str(tmp_path / "restored"), "-w", "-m", "fast", "stop")
+    assert restored(pg, tmp_path, "SELECT count(*) FROM t") == "400"

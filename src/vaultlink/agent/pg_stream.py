@@ -257,7 +257,7 @@ Stream = tuple[IO[bytes], Callable[[], str | None], str]
 
 
 @contextlib.contextmanager
-def base_backup(dsn: str, own_wait: bool, pg_basebackup: Callable[[], str], via: str = "auto") -> Iterator[Stream]:
+def base_backup(dsn: str, *, own_wait: bool, pg_basebackup: Callable[[], str], via: str = "auto") -> Iterator[Stream]:
     """A base backup's tar, started now and read ahead: by the agent itself (``own_wait``: the caller waits for
     the end's WAL), else (``via`` pg_basebackup, or no libpq, or a server before 15) by ``pg_basebackup`` (the
     path ``pg_basebackup()`` returns) through a pipe."""

@@ -190,7 +190,8 @@ class Postgres:
             awaited: dict[str, str | None] = {"segment": None}  # the end's WAL the agent saw archived itself
             try:
                 stream, finish, reader = stack.enter_context(
-                    pg_stream.base_backup(dsn, role == "primary", lambda: pg_tool("pg_basebackup"), via))
+                    pg_stream.base_backup(dsn, own_wait=role == "primary", via=via,
+                                          pg_basebackup=lambda: pg_tool("pg_basebackup")))
             except VaultlinkError as exc:  # raised in the job, so the failed backup is a failed job
                 failed, reader = exc, "none"
 
