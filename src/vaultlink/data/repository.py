@@ -163,6 +163,7 @@ class Repository:
         self._builder = _PackBuilder()
         self._unindexed: dict[str, list[PackEntry]] = {}
         self._uploads: list[Future[None]] = []
+        self._failed = False  # set by an upload that failed; its error is raised by the next check
         self._slots = threading.BoundedSemaphore(upload_workers)
         self._pool = ThreadPoolExecutor(upload_workers, thread_name_prefix="vl-upload")
         self.packs_written = 0
@@ -277,15 +278,23 @@ class Repository:
         except BaseException:
             self._slots.release()
             raise
-        fut.add_done_callback(lambda _f: self._slots.release())
+        fut.add_done_callback(self._upload_done)
         with self._lock:
+            self._uploads = [f for f in self._uploads if not f.done()]
             self._uploads.append(fut)
+
+    def _upload_done(self, fut: Future[None]) -> None:
+        if fut.cancelled() or fut.exception() is not None:
+            self._failed = True  # before the slot is free: a thread waiting for it sees the failure
+        self._slots.release()
 
     def check_uploads(self) -> None:
         """Raise the error of a failed background upload, if any (a backup stops at once)."""
         self._raise_failed()
 
     def _raise_failed(self) -> None:
+        if not self._failed:  # called for every file of a backup: no lock, no walk over the uploads
+            return
         with self._lock:
             done = [f for f in self._uploads if f.done()]
             self._uploads = [f for f in self._uploads if not f.done()]
@@ -333,6 +342,7 @@ class Repository:
             f.exception()
         with self._lock:
             self._pending.clear()
+            self._failed = False
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)

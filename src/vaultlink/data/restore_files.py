@@ -45,6 +45,9 @@ class Target:
         self.lock = threading.Lock()
         self.fds: OrderedDict[str, int] = OrderedDict()  # relative dir -> open descriptor (never root)
         self.users: dict[str, int] = {}
+        # directories this restore made, into which it has made no directory: nothing but this restore's own
+        # files can be in them, so a file's slot there needs no look first (``needs_check``)
+        self.fresh: set[str] = set()
 
     def full(self, rel: str) -> str:
         return os.path.join(self.root, *rel.split("/")) if rel else self.root
@@ -52,6 +55,7 @@ class Target:
     def _walk(self, rel: str, create: bool) -> int:
         """A new descriptor for directory ``rel`` (the caller closes it)."""
         fd = os.dup(self.root_fd)
+        at = ""
         for part in rel.split("/") if rel else []:
             made = False
             try:
@@ -60,9 +64,15 @@ class Target:
                 except FileNotFoundError:
                     if not create:
                         raise
-                    with contextlib.suppress(FileExistsError):
-                        os.mkdir(part, 0o700, dir_fd=fd)
                     made = True
+                    try:
+                        os.mkdir(part, 0o700, dir_fd=fd)
+                    except FileExistsError:
+                        pass
+                    else:
+                        with self.lock:
+                            self.fresh.discard(at)  # it holds a directory now: a file of that name would clash
+                            self.fresh.add(f"{at}/{part}" if at else part)
                     nfd = os.open(part, _DIR_FLAGS, dir_fd=fd)
             except OSError as e:
                 os.close(fd)
@@ -79,6 +89,7 @@ class Target:
                 raise
             os.close(fd)
             fd = nfd
+            at = f"{at}/{part}" if at else part
         return fd
 
     @contextlib.contextmanager
@@ -116,6 +127,12 @@ class Target:
     def ensure_dir(self, rel: str) -> None:
         with self.dir(rel):
             pass
+
+    def needs_check(self, dir_rel: str) -> bool:
+        """Whether a file's slot in ``dir_rel`` must be looked at (``check_file_slot``) before it is written:
+        not in a directory this restore made and put no directory in (no symlink or directory can be there
+        but by a concurrent writer, which ``O_EXCL | O_NOFOLLOW`` and ``rename`` never write through)."""
+        return dir_rel not in self.fresh
 
     def close(self) -> None:
         with self.lock:
@@ -210,25 +227,66 @@ class OpenFiles:
         self.local = threading.local()
         self.root = os.geteuid() == 0
 
+    @staticmethod
+    def _create(d: int, out: OutFile) -> int:
+        """A new descriptor of ``out``'s temporary file, made empty in directory ``d``."""
+        try:
+            fd = open_nofollow(d, out.tmpname, os.O_WRONLY | os.O_CREAT | os.O_EXCL, out.tmp)
+        except FileExistsError:  # left by an earlier restore that was killed
+            try:
+                os.unlink(out.tmpname, dir_fd=d)
+            except IsADirectoryError:
+                raise Conflict(f"cannot restore {out.final!r}: a directory {out.tmp!r} is in the way") from None
+            fd = open_nofollow(d, out.tmpname, os.O_WRONLY | os.O_CREAT | os.O_EXCL, out.tmp)
+        out.made = True
+        return fd
+
+    def _set_meta(self, fd: int, n: Node) -> None:
+        if self.root:
+            os.fchown(fd, n.uid, n.gid)
+        os.fchmod(fd, n.mode)
+        os.utime(fd, ns=(n.mtime_ns, n.mtime_ns))
+
+    @staticmethod
+    def _rename(d: int, out: OutFile) -> None:
+        try:
+            os.rename(out.tmpname, out.name, src_dir_fd=d, dst_dir_fd=d)
+        except (IsADirectoryError, NotADirectoryError):
+            raise Conflict(f"cannot restore file {out.final!r}: a directory is in the way; restore elsewhere") from None
+        except OSError as e:
+            if e.errno in (errno.ENOTEMPTY, errno.EEXIST):
+                raise Conflict(f"cannot restore file {out.final!r}: a directory is in the way") from None
+            raise
+
+    @staticmethod
+    def whole(out: OutFile) -> bool:
+        """Whether ``out`` is written by ``write_whole``: one chunk, small (no ``O_DIRECT`` part)."""
+        return len(out.node.chunks) == 1 and out.node.size < DIRECT_MIN
+
+    def write_whole(self, out: OutFile, data: bytes) -> None:
+        """A small file of one chunk, in one go: made, written, given its owner, mode and mtime, closed and
+        renamed into place. Its one chunk is its only write, so no other thread can hold it: no descriptor
+        kept, no lock (a restore of many small files spends most of its time here)."""
+        n = out.node
+        with self.target.dir(out.dir) as d:
+            fd = self._create(d, out)
+            try:
+                _pwrite_all(fd, data, 0)
+                self._set_meta(fd, n)
+            finally:
+                os.close(fd)
+            out.left = 0
+            self._rename(d, out)
+
     def _open(self, out: OutFile) -> None:  # out.lock held
         with self.target.dir(out.dir) as d:
             if not out.made:
-                try:
-                    fd = open_nofollow(d, out.tmpname, os.O_WRONLY | os.O_CREAT | os.O_EXCL, out.tmp)
-                except FileExistsError:  # left by an earlier restore that was killed
-                    try:
-                        os.unlink(out.tmpname, dir_fd=d)
-                    except IsADirectoryError:
-                        raise Conflict(
-                            f"cannot restore {out.final!r}: a directory {out.tmp!r} is in the way"
-                        ) from None
-                    fd = open_nofollow(d, out.tmpname, os.O_WRONLY | os.O_CREAT | os.O_EXCL, out.tmp)
+                fd = self._create(d, out)
                 try:
                     os.ftruncate(fd, out.node.size)
                 except BaseException:
                     os.close(fd)
                     raise
-                out.made = True
             else:
                 fd = open_nofollow(d, out.tmpname, os.O_WRONLY, out.tmp)
             out.fd, out.dfd = fd, -1
@@ -313,25 +371,15 @@ class OpenFiles:
                 if not out.damaged:
                     if out.fd < 0:
                         self._open(out)
-                    if self.root:
-                        os.fchown(out.fd, n.uid, n.gid)
-                    os.fchmod(out.fd, n.mode)
-                    os.utime(out.fd, ns=(n.mtime_ns, n.mtime_ns))
+                    self._set_meta(out.fd, n)
             finally:
                 self._close(out)
                 with self.lock:
                     self.lru.pop(id(out), None)
         if out.damaged:
             return False
-        try:
-            with self.target.dir(out.dir) as d:
-                os.rename(out.tmpname, out.name, src_dir_fd=d, dst_dir_fd=d)
-        except (IsADirectoryError, NotADirectoryError):
-            raise Conflict(f"cannot restore file {out.final!r}: a directory is in the way; restore elsewhere") from None
-        except OSError as e:
-            if e.errno in (errno.ENOTEMPTY, errno.EEXIST):
-                raise Conflict(f"cannot restore file {out.final!r}: a directory is in the way") from None
-            raise
+        with self.target.dir(out.dir) as d:
+            self._rename(d, out)
         return True
 
     def close_all(self) -> None:
