@@ -123,15 +123,39 @@ def _node_from_json(d: Any, what: str) -> Node:
     return Node(path, typ, mode, mtime_ns, size, target, ids, sizes, inode, uid, gid)
 
 
+_q = json.encoder.encode_basestring_ascii  # what json.dumps writes for a str (ensure_ascii), in C
+NODES_PER_PIECE = 512
+
+
+def node_json(n: Node) -> str:
+    """``json.dumps(n.to_json(), separators=(",", ":"), sort_keys=True)``, written directly: the same text
+    (a property test holds them equal) about four times as fast, which a snapshot of 100k files needs."""
+    if n.type == "file":
+        chunks = ",".join([f'["{c.hex()}",{k}]' for c, k in zip(n.chunks, n.sizes, strict=True)])
+        return (
+            f'{{"chunks":[{chunks}],"gid":{n.gid},"inode":{n.inode},"mode":{n.mode},"mtime_ns":{n.mtime_ns},'
+            f'"path":{_q(n.path)},"size":{n.size},"type":"file","uid":{n.uid}}}'
+        )
+    target = ""
+    if n.type == "symlink":
+        target = f'"target":{_q(n.target) if n.target is not None else "null"},'
+    return (
+        f'{{"gid":{n.gid},"inode":{n.inode},"mode":{n.mode},"mtime_ns":{n.mtime_ns},"path":{_q(n.path)},'
+        f'{target}"type":{_q(n.type)},"uid":{n.uid}}}'
+    )
+
+
 def _manifest_json(manifest: Manifest) -> tuple[list[bytes], int]:
-    """The manifest's JSON (sorted keys, no spaces: what ``json.dumps(to_json())`` gives) as pieces, one per
-    node, and its length: a snapshot of 100k files never exists as nested dicts and one big string at once."""
+    """The manifest's JSON (sorted keys, no spaces: what ``json.dumps(to_json())`` gives) as pieces of
+    ``NODES_PER_PIECE`` nodes, and its length: a snapshot of 100k files never exists as nested dicts and one
+    big string at once."""
     text = json.dumps(manifest.head_json(), separators=(",", ":"), sort_keys=True).encode()
     cut = text.index(b',"parent":')  # "nodes" sorts between "hostname" and "parent"
     pieces = [text[:cut] + b',"nodes":[']
-    dumps = json.JSONEncoder(separators=(",", ":"), sort_keys=True).encode
-    for i, n in enumerate(manifest.nodes):
-        pieces.append((b"," if i else b"") + dumps(n.to_json()).encode())
+    nodes = manifest.nodes
+    for i in range(0, len(nodes), NODES_PER_PIECE):
+        body = ",".join([node_json(n) for n in nodes[i : i + NODES_PER_PIECE]])
+        pieces.append((b"," if i else b"") + body.encode("ascii"))
     pieces.append(b"]" + text[cut:])
     return pieces, sum(len(p) for p in pieces)
 
