@@ -5,8 +5,10 @@
    reuses its chunk list without being read (if all its chunks are still indexed).
 3. Other files are chunked; chunks are hashed, deduplicated, compressed, sealed
    and packed by a thread pool sized to the CPU count (BLAKE3, zstd, AES-GCM and
-   file reads release the GIL). Small files are read by the workers; large files
-   are cut by the caller's thread and their chunks fanned out.
+   file reads release the GIL). Small files are read by the workers in batches
+   (a batch of tiny files holds the workers one at a time: their calls are too short
+   to release the GIL usefully); large files are cut by the caller's thread and their
+   chunks fanned out.
 4. ``repo.flush()`` uploads the last pack and an index file; the manifest is
    written LAST: a crash before it leaves no snapshot, and the packs already
    uploaded are found (and reused) by the next run.
