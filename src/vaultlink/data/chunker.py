@@ -93,7 +93,7 @@ class Chunker:
                         yield c.data
                     return
             with open(fd, "rb", buffering=0, closefd=False) as f:  # larger, or grown since its size was read
-                yield from self._cut(f, size - len(tail) if not tail else 0, segment, tail)
+                yield from self._cut(f, 0 if tail else size, segment, tail)
         finally:
             os.close(fd)
 
