@@ -20,7 +20,7 @@ from typing import Any
 
 import blake3
 
-from vaultlink.data.formats import PackEntry, decode_chunk, decode_index, decode_pack
+from vaultlink.data.formats import PackEntry, decode_index, decode_pack, open_chunk
 from vaultlink.data.manifest import Manifest
 from vaultlink.data.repository import Location, Repository
 from vaultlink.errors import NotFound, VaultlinkError
@@ -108,7 +108,7 @@ def check(
                 view = memoryview(data)
                 for cid, loc in want.items():
                     try:
-                        decode_chunk(repo.keys, cid, view[loc.offset : loc.offset + loc.length], f"{pack}")
+                        open_chunk(repo.keys, cid, view[loc.offset : loc.offset + loc.length], f"{pack}")
                     except VaultlinkError as err:
                         error(f"chunk {cid.hex()[:16]}: {err.message}")
                         bad.add(cid)

@@ -92,30 +92,39 @@ def encode_chunk(
     data: bytes | memoryview,
     level: int | None = ZSTD_LEVEL,
     nonce: bytes | None = None,
-) -> bytes:
-    """Compress (when it saves at least 1/32) and seal one chunk. ``level=None`` disables compression."""
+) -> bytearray:
+    """Compress (when it saves at least 1/32) and seal one chunk. ``level=None`` disables compression.
+    One copy of an incompressible chunk's bytes (into its body), none of the sealed ones."""
     body: bytes | None = None
     if level is not None and len(data) >= 64:
         z = compress(data, level)
         if len(z) < len(data) - (len(data) >> 5):
             body = b"\x01" + z
     if body is None:
-        body = b"\x00" + bytes(data)
-    return _V + keys.seal(body, _V + chunk_id, nonce)
+        body = b"\x00" + data
+    return keys.seal_into(_V, body, _V + chunk_id, nonce)
 
 
 def decode_chunk(keys: Keys, chunk_id: bytes, blob: bytes | memoryview, what: str = "chunk") -> bytes:
     """Open, decompress and verify a chunk: the recomputed keyed id must equal ``chunk_id``."""
+    data = open_chunk(keys, chunk_id, blob, what)
+    return data if isinstance(data, bytes) else data.tobytes()
+
+
+def open_chunk(keys: Keys, chunk_id: bytes, blob: bytes | memoryview, what: str = "chunk") -> bytes | memoryview:
+    """:func:`decode_chunk` without copying a stored (uncompressed) chunk's bytes out of its decrypted body:
+    a view of them (a restore writes it and lets it go)."""
     if len(blob) < 1 or blob[0] != VERSION:
         raise CorruptData(f"{what}: unsupported chunk version {blob[0] if len(blob) else None}", object=what)
-    body = keys.open(memoryview(blob)[1:], _V + chunk_id, what)
+    body = keys.open_view(memoryview(blob)[1:], _V + chunk_id, what)
     if not body:
         raise CorruptData(f"{what}: empty chunk body", object=what)
     flag = body[0]
+    data: bytes | memoryview
     if flag == 0:
         data = body[1:]
     elif flag == 1:
-        data = decompress(memoryview(body)[1:], what, MAX_CHUNK)
+        data = decompress(body[1:], what, MAX_CHUNK)
     else:
         raise CorruptData(f"{what}: unknown compression flag {flag}", object=what)
     if keys.chunk_id(data) != chunk_id:

@@ -133,7 +133,7 @@ class _PackBuilder:
     def size(self) -> int:
         return len(self.buf)
 
-    def add(self, cid: bytes, blob: bytes) -> None:
+    def add(self, cid: bytes, blob: bytes | bytearray) -> None:
         self.entries.append(PackEntry(cid, len(self.buf), len(blob)))
         self.buf += blob
 
@@ -258,7 +258,7 @@ class Repository:
         self.add_blob(cid, blob)
         return cid, len(blob)
 
-    def add_blob(self, chunk_id: bytes, blob: bytes) -> None:
+    def add_blob(self, chunk_id: bytes, blob: bytes | bytearray) -> None:
         """Append an encoded chunk to the open pack; a full pack is uploaded in the background."""
         with self._lock:
             self._builder.add(chunk_id, blob)

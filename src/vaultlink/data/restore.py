@@ -45,7 +45,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from vaultlink.data.backup import Progress
-from vaultlink.data.formats import decode_chunk
+from vaultlink.data.formats import open_chunk
 from vaultlink.data.manifest import Manifest, Node
 from vaultlink.data.repository import Repository
 from vaultlink.data.restore_files import PARTIAL, OpenFiles, OutFile, Target, check_file_slot, split_rel
@@ -254,7 +254,7 @@ def _restore(
         with small if len(items) >= SMALL_SPAN and length < len(items) * SMALL_CHUNK else contextlib.nullcontext():
             for off, ln, cid in items:
                 try:
-                    plain = decode_chunk(repo.keys, cid, data[off - start : off - start + ln], f"chunk in {pack}")
+                    plain = open_chunk(repo.keys, cid, data[off - start : off - start + ln], f"chunk in {pack}")
                 except VaultlinkError:
                     lost(cid)
                     continue

@@ -263,7 +263,7 @@ class OpenFiles:
         """Whether ``out`` is written by ``write_whole``: one chunk, small (no ``O_DIRECT`` part)."""
         return len(out.node.chunks) == 1 and out.node.size < DIRECT_MIN
 
-    def write_whole(self, out: OutFile, data: bytes) -> None:
+    def write_whole(self, out: OutFile, data: bytes | memoryview) -> None:
         """A small file of one chunk, in one go: made, written, given its owner, mode and mtime, closed and
         renamed into place. Its one chunk is its only write, so no other thread can hold it: no descriptor
         kept, no lock (a restore of many small files spends most of its time here)."""
@@ -338,7 +338,7 @@ class OpenFiles:
             self.local.buf = buf
         return buf
 
-    def write(self, out: OutFile, data: bytes, off: int) -> None:
+    def write(self, out: OutFile, data: bytes | memoryview, off: int) -> None:
         """Write ``data`` at ``off`` of an acquired file."""
         n = len(data)
         if out.dfd >= 0 and self.direct and n >= DIRECT_MIN:

@@ -211,3 +211,26 @@ def test_manifest_decoding_node_by_node_takes_what_json_takes_and_refuses_the_re
                    b'{"nodes": [' + b"[" * 100_000 + b"]" * 100_000 + b"]}", b'{"nodes" [],}', b"\xff\xfe"):
         with pytest.raises(CorruptData):
             mf.decode_manifest(KEYS, _sealed_json(broken))
+
+
+def test_seal_into_is_prefix_and_seal_with_the_same_nonce() -> None:
+    data = memoryview(os.urandom(70_000))
+    sealed = KEYS.seal_into(b"\x01", data, b"aad", nonce=b"\x07" * 12)
+    assert isinstance(sealed, bytearray)
+    assert bytes(sealed) == b"\x01" + KEYS.seal(data, b"aad", nonce=b"\x07" * 12)
+    assert KEYS.open_view(memoryview(sealed)[1:], b"aad", "x") == data
+
+
+def test_stored_chunk_opens_as_a_view_and_tampering_is_refused() -> None:
+    data = os.urandom(300_000)  # incompressible: stored raw
+    cid = KEYS.chunk_id(data)
+    blob = f.encode_chunk(KEYS, cid, memoryview(data))
+    out = f.open_chunk(KEYS, cid, blob)
+    assert isinstance(out, memoryview) and out == data  # no copy out of the decrypted body
+    assert isinstance(f.decode_chunk(KEYS, cid, blob), bytes)
+    bad = bytearray(blob)
+    bad[len(bad) // 2] ^= 1
+    with pytest.raises(CorruptData, match="authentication failed"):
+        f.open_chunk(KEYS, cid, bad)
+    with pytest.raises(CorruptData, match="too short"):
+        KEYS.open_view(b"short", b"", "x")
