@@ -14,7 +14,7 @@ from typing import Any
 from vaultlink import __version__
 from vaultlink.agent.http import AgentHttp
 from vaultlink.agent.job_progress import JobProgress
-from vaultlink.agent.memory import one_malloc_arena
+from vaultlink.agent.memory import tune_malloc
 from vaultlink.agent.proxy import proxy_for
 from vaultlink.agent.remote import RemoteBlobStore, RemoteChunkIndex
 from vaultlink.agent.resolver import DnsResolver, Resolver
@@ -86,7 +86,7 @@ class Agent:
     """One registered machine. ``resolver`` defaults to asking ``state.dns`` from ``state.source_ip``."""
 
     def __init__(self, state: AgentState, resolver: Resolver | None = None, retry_for: float = 90.0) -> None:
-        one_malloc_arena()  # before any worker thread starts (agent/memory.py)
+        tune_malloc()  # before any worker thread starts (agent/memory.py)
         self.state = state
         self.resolver = resolver or DnsResolver(state.dns, state.source_ip, state.domain)
         self.proxy = proxy_for(state.proxy, state.no_proxy, dict(os.environ))
