@@ -107,16 +107,25 @@ def encode_chunk(
 
 def decode_chunk(keys: Keys, chunk_id: bytes, blob: bytes | memoryview, what: str = "chunk") -> bytes:
     """Open, decompress and verify a chunk: the recomputed keyed id must equal ``chunk_id``."""
-    data = open_chunk(keys, chunk_id, blob, what)
-    return data if isinstance(data, bytes) else data.tobytes()
+    body = keys.open(_sealed_chunk(blob, what), _V + chunk_id, what)
+    return bytes(_unpack_chunk(keys, chunk_id, body, what))  # a stored chunk: its slice of ``body``, one copy
 
 
 def open_chunk(keys: Keys, chunk_id: bytes, blob: bytes | memoryview, what: str = "chunk") -> bytes | memoryview:
     """:func:`decode_chunk` without copying a stored (uncompressed) chunk's bytes out of its decrypted body:
     a view of them (a restore writes it and lets it go)."""
+    body = keys.open_view(_sealed_chunk(blob, what), _V + chunk_id, what)
+    return _unpack_chunk(keys, chunk_id, body, what)
+
+
+def _sealed_chunk(blob: bytes | memoryview, what: str) -> memoryview:
     if len(blob) < 1 or blob[0] != VERSION:
         raise CorruptData(f"{what}: unsupported chunk version {blob[0] if len(blob) else None}", object=what)
-    body = keys.open_view(memoryview(blob)[1:], _V + chunk_id, what)
+    return memoryview(blob)[1:]
+
+
+def _unpack_chunk(keys: Keys, chunk_id: bytes, body: bytes | memoryview, what: str) -> bytes | memoryview:
+    """A decrypted chunk body's data (a slice of ``body`` if stored, else decompressed), its id verified."""
     if not body:
         raise CorruptData(f"{what}: empty chunk body", object=what)
     flag = body[0]
@@ -124,7 +133,7 @@ def open_chunk(keys: Keys, chunk_id: bytes, blob: bytes | memoryview, what: str 
     if flag == 0:
         data = body[1:]
     elif flag == 1:
-        data = decompress(body[1:], what, MAX_CHUNK)
+        data = decompress(memoryview(body)[1:], what, MAX_CHUNK)
     else:
         raise CorruptData(f"{what}: unknown compression flag {flag}", object=what)
     if keys.chunk_id(data) != chunk_id:
