@@ -27,6 +27,7 @@ from vaultlink.domain.regions import load_catalog
 from vaultlink.errors import InvalidInput
 from vaultlink.fabric.listeners import attach as attach_fabric
 from vaultlink.ports import BlobStore, MetadataStore
+from vaultlink.runtime.audit_worker import AuditProcess
 from vaultlink.runtime.dns import attach as attach_dns
 from vaultlink.runtime.feed import attach as attach_feed
 from vaultlink.runtime.heap import attach as attach_heap
@@ -62,6 +63,7 @@ def build_service(
               and ":memory:" not in config.effective_metadata_url
               and config.effective_blob_url.startswith("file:")
               and config.effective_replica_blob_url.startswith("file:"))
+    opened = store is None
     if store is None:
         store = open_store(config.effective_metadata_url)
         store.migrate()
@@ -70,8 +72,12 @@ def build_service(
     replica = open_blobs(config.effective_replica_blob_url if blobs is None else "memory://", *keys)
     if blobs is None:
         blobs = open_blobs(config.effective_blob_url, *keys)
+    # the audit writer in a process of its own when the store is a database the config names (it opens it too)
+    url = config.effective_metadata_url
+    worker = (AuditProcess(url) if config.audit_worker and opened and url.startswith(("sqlite:///", "postgresql"))
+              and ":memory:" not in url else None)
     audit = AuditSink(store, retention_seconds=config.audit_retention_days * 86400.0,
-                      max_events=config.audit_max_events)
+                      max_events=config.audit_max_events, writer=worker)
     svc = Service(config=config, store=store, catalog=catalog, audit=audit, chunks=open_chunk_index(store),
                   blobs=blobs, replica=replica)
     if config.test_clock_file:

@@ -35,6 +35,7 @@ Config file keys (all optional)::
     schedule_interval = 30.0          # seconds between scheduler passes over backup plans (0: never)
     replication_interval = 10.0       # seconds between passes that copy new backup data to paired regions
     prune_worker = true               # prune in a process of its own (SQL metadata and file blobs)
+    audit_worker = true               # write the audit log from a process of its own (SQL metadata)
     prune_grace_seconds = 3600.0      # a pack unreferenced this long (and no backup running) is removed
     test_clock_file = ""              # tests only: a file holding seconds added to the service's clock
     shared_ports = false              # several servers on one machine share api_port and dns_port (SO_REUSEPORT)
@@ -119,6 +120,7 @@ class Config:
     maintenance_interval: float = 300.0  # seconds between expire/purge/prune passes (0: only on request)
     replication_interval: float = 10.0  # seconds between replication passes (0: only `vault replicate`)
     prune_worker: bool = True  # prune in a process of its own (runtime/prune_worker.py) with SQL and file stores
+    audit_worker: bool = True  # write the audit log from a process of its own (runtime/audit_worker.py), SQL only
     prune_grace_seconds: float = 3600.0  # how long a pack stays unreferenced before prune removes it
     schedule_interval: float = 30.0  # seconds between scheduler passes over backup plans (0: never)
     test_clock_file: str = ""  # tests only: a file whose number (seconds) is added to the service's clock
@@ -154,7 +156,7 @@ class Config:
 _INT_FIELDS = {"api_port", "dns_port", "storage_account_max_bytes", "throttle_burst", "max_body_bytes",
                "max_header_bytes", "anon_throttle_burst", "audit_max_events", "netns_dns_port",
                "gateway_port_offset"}
-_BOOL_FIELDS = {"dns_udp_worker", "prune_worker", "host_manage_addresses", "shared_ports", "tls"}
+_BOOL_FIELDS = {"dns_udp_worker", "prune_worker", "audit_worker", "host_manage_addresses", "shared_ports", "tls"}
 FABRIC_MODES = ("loopback", "host", "netns")
 _FLOAT_FIELDS = {"throttle_rate", "body_timeout", "header_timeout", "body_deadline", "anon_throttle_rate",
                  "audit_retention_days", "maintenance_interval", "prune_grace_seconds", "schedule_interval"}

@@ -11,6 +11,7 @@ domain: one dict probe per distinct prefix length, IPv4 and IPv6 alike. An IPv4-
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Iterable, Iterator
 
@@ -18,6 +19,7 @@ DEFAULT_DOMAIN = ""
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
+@functools.lru_cache(maxsize=8192)  # every request reads its source address twice (network, security group)
 def parse_address(text: str) -> Address | None:
     """The address in ``text`` (IPv4-mapped IPv6 as IPv4, zone suffix dropped), or None."""
     try:

@@ -9,11 +9,8 @@ web stack or the CLI, so a prune costs what it needs and no more.
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import json
 import os
-import signal
 import sys
 import time
 from pathlib import Path
@@ -24,12 +21,12 @@ from vaultlink.config import Config
 from vaultlink.domain.regions import Catalog
 from vaultlink.errors import VaultlinkError
 from vaultlink.ports import BlobStore
+from vaultlink.runtime.child import die_with
 from vaultlink.runtime.prune_worker import MAX_OUTPUT
 from vaultlink.service.audit import AuditSink
 from vaultlink.service.core import Service
 from vaultlink.service.prune import prune_vault
 
-_PR_SET_PDEATHSIG = 1
 PAUSE = "VAULTLINK_TEST_PRUNE_PAUSE"
 
 
@@ -37,15 +34,6 @@ def _config_from(values: dict[str, Any]) -> Config:
     values = dict(values)
     values["data_dir"] = Path(values["data_dir"])
     return Config(**values)
-
-
-def _die_with(parent: int) -> None:
-    """Be killed when the service dies, even by ``kill -9`` (Linux ``PR_SET_PDEATHSIG``), and exit now if it
-    already has: a sweep must not outlive the process that leased it while a restarted one resumes it."""
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-    if os.getppid() != parent:
-        os._exit(3)
 
 
 class _PauseAfterFirstDelete:
@@ -78,7 +66,7 @@ def _peak_kib() -> int:
 
 def run(request: dict[str, Any]) -> dict[str, Any]:
     """The worker side: open the configured stores, prune one vault, close them."""
-    _die_with(int(request["parent"]))
+    die_with(int(request["parent"]))
     config = _config_from(request["config"])
     store = open_store(config.effective_metadata_url)
     blobs: Any = open_blobs(config.effective_blob_url)

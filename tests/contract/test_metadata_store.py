@@ -12,6 +12,7 @@ from tests.contract.conftest import fresh_sql_store
 from vaultlink.adapters.memstore import MemoryStore
 from vaultlink.adapters.sqlstore import SqlStore
 from vaultlink.errors import AlreadyExists, NotFound
+from vaultlink.runtime.audit_worker import AuditProcess
 
 
 @pytest.fixture(params=["memory", "sqlite", "postgres"])
@@ -21,6 +22,43 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
         s.migrate()
     else:
         s = fresh_sql_store(request.param, tmp_path)
+    yield s
+    s.close()
+
+
+class WorkerWritten:
+    """A store whose audit is written by the audit writer process (``runtime/audit_worker.py``), as in
+    ``vaultlink serve``, and read by the store itself, as the service does."""
+
+    def __init__(self, store: SqlStore) -> None:
+        self.store = store
+        self.worker = AuditProcess(store.url, timeout=60)
+
+    def append_audit(self, events: list[dict[str, Any]]) -> None:
+        self.worker.append_audit(events)
+
+    def trim_audit(self, before_time: float, max_events: int) -> int:
+        return self.worker.trim_audit(before_time, max_events)
+
+    def query_audit(self, *args: Any, **kwargs: Any) -> list[dict[str, Any]]:
+        return self.store.query_audit(*args, **kwargs)
+
+    def close(self) -> None:
+        self.worker.close()
+        self.store.close()
+
+
+@pytest.fixture(params=["memory", "sqlite", "postgres", "sqlite+worker", "postgres+worker"])
+def audit_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
+    """Every way the audit log is written: each adapter in-process, and each SQL one through the worker."""
+    kind, _, worker = str(request.param).partition("+")
+    if kind == "memory":
+        s: Any = MemoryStore()
+        s.migrate()
+    else:
+        s = fresh_sql_store(kind, tmp_path)
+        if worker:
+            s = WorkerWritten(s)
     yield s
     s.close()
 
@@ -90,7 +128,7 @@ def test_returned_records_are_copies(store: Any) -> None:
         assert t.get("vault", "v1")["tags"] == {"k": "v"}
 
 
-def test_audit_append_and_query(store: Any) -> None:
+def test_audit_append_and_query(audit_store: Any) -> None:
     events = [
         {
             "time": 100.0 + i,
@@ -102,35 +140,35 @@ def test_audit_append_and_query(store: Any) -> None:
         }
         for i in range(10)
     ]
-    store.append_audit(events[:4])
-    store.append_audit(events[4:])
-    allev = store.query_audit({})
+    audit_store.append_audit(events[:4])
+    audit_store.append_audit(events[4:])
+    allev = audit_store.query_audit({})
     assert [e["time"] for e in allev] == [e["time"] for e in events]
     seqs = [e["seq"] for e in allev]
     assert seqs == sorted(seqs) and len(set(seqs)) == 10
-    assert len(store.query_audit({"decision": "denied"})) == 5
-    assert len(store.query_audit({"vault": "v2", "code": "AccessDenied"})) == 2
-    assert [e["time"] for e in store.query_audit({"since": 103, "until": 105})] == [103.0, 104.0, 105.0]
-    assert len(store.query_audit({}, after_seq=seqs[6])) == 3
-    assert len(store.query_audit({}, limit=2)) == 2
+    assert len(audit_store.query_audit({"decision": "denied"})) == 5
+    assert len(audit_store.query_audit({"vault": "v2", "code": "AccessDenied"})) == 2
+    assert [e["time"] for e in audit_store.query_audit({"since": 103, "until": 105})] == [103.0, 104.0, 105.0]
+    assert len(audit_store.query_audit({}, after_seq=seqs[6])) == 3
+    assert len(audit_store.query_audit({}, limit=2)) == 2
 
 
-def test_audit_newest_first_paging_and_retention(store: Any) -> None:
-    store.append_audit([{"time": 100.0 + i, "action": "a", "decision": "allowed", "account_id": f"{i % 2}"}
+def test_audit_newest_first_paging_and_retention(audit_store: Any) -> None:
+    audit_store.append_audit([{"time": 100.0 + i, "action": "a", "decision": "allowed", "account_id": f"{i % 2}"}
                         for i in range(10)])
-    seqs = [e["seq"] for e in store.query_audit({})]
-    newest = store.query_audit({}, limit=3, newest_first=True)
+    seqs = [e["seq"] for e in audit_store.query_audit({})]
+    newest = audit_store.query_audit({}, limit=3, newest_first=True)
     assert [e["seq"] for e in newest] == seqs[::-1][:3]
-    older = store.query_audit({}, limit=3, newest_first=True, before_seq=newest[-1]["seq"])
+    older = audit_store.query_audit({}, limit=3, newest_first=True, before_seq=newest[-1]["seq"])
     assert [e["seq"] for e in older] == seqs[::-1][3:6]
-    assert {e["account_id"] for e in store.query_audit({"account_id": "1"})} == {"1"}
+    assert {e["account_id"] for e in audit_store.query_audit({"account_id": "1"})} == {"1"}
     # retention: by age, then by count; seq values are never reused
-    assert store.trim_audit(102.0, 1000) == 2
-    assert store.trim_audit(0.0, 5) == 3
-    left = store.query_audit({})
+    assert audit_store.trim_audit(102.0, 1000) == 2
+    assert audit_store.trim_audit(0.0, 5) == 3
+    left = audit_store.query_audit({})
     assert [e["seq"] for e in left] == seqs[5:]
-    store.append_audit([{"time": 200.0, "action": "a", "decision": "allowed"}])
-    assert store.query_audit({})[-1]["seq"] > seqs[-1]
+    audit_store.append_audit([{"time": 200.0, "action": "a", "decision": "allowed"}])
+    assert audit_store.query_audit({})[-1]["seq"] > seqs[-1]
 
 
 def test_sqlite_survives_reopen(tmp_path: Path) -> None:
@@ -147,7 +185,7 @@ def test_sqlite_survives_reopen(tmp_path: Path) -> None:
     s2.close()
 
 
-def test_audit_events_come_back_as_they_were_written(store: Any) -> None:
+def test_audit_events_come_back_as_they_were_written(audit_store: Any) -> None:
     ev = {"time": 5.0, "plane": "data", "action": "backup:PutBackupData", "decision": "allowed",
           "principal": "arn:aws:iam::111111111111:user/x", "account_id": "111111111111", "vault": "v1",
           "endpoint": "pe-1", "source_ip": "127.10.1.9", "vnet": "vnet-1", "host": "v1.privatelink.l1.backup.d",
@@ -155,15 +193,15 @@ def test_audit_events_come_back_as_they_were_written(store: Any) -> None:
           "arn:aws:backup:l1:1:backup-vault:v", "status": 200, "latency_ms": 1.5, "container": "c1", "code": None,
           "p": "a one-letter key", "~odd": 1, "message": "m" * 3000}
     other = dict(ev, resource="arn:aws:backup:l1:1:recovery-point:rp-1", time=6.0)
-    store.append_audit([ev, other])
-    got = store.query_audit({"vault": "v1"})
+    audit_store.append_audit([ev, other])
+    got = audit_store.query_audit({"vault": "v1"})
     assert len(got) == 2
     for want, have in zip((ev, other), got, strict=True):
         for k, v in want.items():
             if v is not None:
                 assert have[k] == v, k
-    assert store.query_audit({"vault": "never-seen"}) == []
-    assert len(store.query_audit({"account_id": "111111111111", "plane": "data", "action": "backup:PutBackupData",
+    assert audit_store.query_audit({"vault": "never-seen"}) == []
+    assert len(audit_store.query_audit({"account_id": "111111111111", "plane": "data", "action": "backup:PutBackupData",
                                   "endpoint": "pe-1", "principal": ev["principal"], "decision": "allowed"})) == 2
 
 

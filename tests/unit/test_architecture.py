@@ -18,11 +18,11 @@ RANK = {
     "policy": 2, "dns": 2, "data": 2,
     "domain": 3, "agent": 4, "adapters": 4,
     "service": 5, "fabric": 6, "runtime": 6,
-    "api": 7, "compat": 7, "bootstrap": 8, "prune_process": 8, "cli": 9,
+    "api": 7, "compat": 7, "bootstrap": 8, "prune_process": 8, "audit_process": 8, "cli": 9,
 }
 # Who may import adapters: the composition roots alone (the service sees ports): the service's process and
-# the prune worker's.
-ADAPTER_USERS = {"bootstrap", "prune_process", "adapters"}
+# the prune worker's and the audit writer's.
+ADAPTER_USERS = {"bootstrap", "prune_process", "audit_process", "adapters"}
 # The agent stays small: it imports only the pure packages and errors/config.
 AGENT_MAY = {"agent", "data", "dns", "errors", "config", "ports", "prefixes"}
 MAX_LINES = 400

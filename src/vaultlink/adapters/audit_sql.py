@@ -19,7 +19,7 @@ import re
 import threading
 import time
 from contextlib import AbstractContextManager, nullcontext
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Connection, Engine, and_, func, select
 from sqlalchemy import delete as sql_delete
@@ -43,6 +43,7 @@ _DEFAULTS = tuple((AUDIT_NAMED.index(c), d) for c, d in
                   (("plane", "management"), ("action", "unknown"), ("decision", "unknown")))
 _TARGET = AUDIT_NAMED.index("target")
 _NOT_REST = frozenset(AUDIT_NAMED) | {"time", "seq"}
+_REST_JSON = json.JSONEncoder(separators=(",", ":"), default=str)  # one encoder for every event's rest
 
 
 class SqlAuditLog:
@@ -104,14 +105,15 @@ class SqlAuditLog:
         if not events:
             return
         prepared: list[tuple[int, list[str | None], str | None]] = []
-        texts: set[str] = set()
+        texts: set[str | None] = set()
         now = time.time()
+        encode = _REST_JSON.encode
         for ev in events:
             named = [_text(ev.get(c)) for c in AUDIT_NAMED]
             for i, default in _DEFAULTS:
                 if named[i] is None:
                     named[i] = default
-            texts.update(t for t in named if t is not None)
+            texts.update(named)
             rest: dict[str, Any] = {}
             for k, v in ev.items():
                 if v is None or k in _NOT_REST:
@@ -126,9 +128,10 @@ class SqlAuditLog:
                 rest[_HASH_KEY] = m.group(1) + base64.urlsafe_b64encode(bytes.fromhex(m.group(2))).decode().rstrip("=")
             t = ev.get("time")
             ms = round((float(t) if isinstance(t, (int, float)) else now) * 1000)
-            prepared.append((ms, named, json.dumps(rest, separators=(",", ":"), default=str) if rest else None))
+            prepared.append((ms, named, encode(rest) if rest else None))
+        texts.discard(None)
         with self._writing(), self.engine.begin() as conn:
-            ids = self._intern(conn, texts)
+            ids = self._intern(conn, cast(set[str], texts))
             rows = [(ms, *[None if v is None else ids[v] for v in named], rest) for ms, named, rest in prepared]
             conn.exec_driver_sql(self._insert_sql, rows)
 

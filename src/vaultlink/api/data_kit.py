@@ -35,6 +35,7 @@ from vaultlink.errors import (
     VaultlinkError,
 )
 from vaultlink.fabric.asgi import read_body, send_error
+from vaultlink.fabric.routes import BySegment, first_segment
 from vaultlink.service.core import Service
 from vaultlink.service.dataplane.context import DataContext
 
@@ -133,10 +134,13 @@ def _headers(scope: Scope) -> dict[str, str]:
     return out
 
 
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str)  # one, not one per answer
+
+
 def _json(result: Any) -> bytes:
     if isinstance(result, BaseModel):
         return result.model_dump_json().encode()
-    return json.dumps(result, separators=(",", ":"), ensure_ascii=False, default=str).encode()
+    return _ENCODER.encode(result).encode()
 
 
 class DataApp:
@@ -145,12 +149,13 @@ class DataApp:
     def __init__(self, svc: Service, routers: tuple[DataRouter, ...]) -> None:
         self.svc = svc
         self.routes: tuple[DataRoute, ...] = tuple(r for router in routers for r in router.routes)
+        self._by_segment = BySegment([(first_segment(r.path), r) for r in self.routes])
 
     def match(self, method: str, path: str) -> tuple[DataRoute | None, dict[str, str]]:
         """The first route for ``method`` and ``path``; HEAD falls back to the GET route (answered without
         its body) when no route declares HEAD itself."""
         for want in (method, "GET") if method == "HEAD" else (method,):
-            for r in self.routes:
+            for r in self._by_segment.candidates(path):
                 if want in r.methods:
                     m = r.regex.match(path)
                     if m is not None:

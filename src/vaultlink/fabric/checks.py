@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from vaultlink import errors as E
 from vaultlink.fabric.actions import ANONYMOUS_ACTIONS, GATEWAY_ACTIONS
@@ -30,9 +30,9 @@ _STATUS_ERRORS = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class Facts:
-    """The request as it arrived: nothing here is believed, only checked."""
+class Facts(NamedTuple):
+    """The request as it arrived: nothing here is believed, only checked. (Immutable: a tuple, made once per
+    request in a fraction of a frozen dataclass's time.)"""
 
     method: str
     path: str

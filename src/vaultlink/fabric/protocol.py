@@ -29,25 +29,32 @@ class _HeaderTooLarge(Exception):
 
 class GuardedProtocol(HttpToolsProtocol):
     _timer: asyncio.TimerHandle | None = None
+    _deadline: float | None = None  # when the request line and headers must be complete; None: not waiting
     _hdr_bytes = 0
+    _hdr_timeout = 10.0
+    _hdr_max = 65536
     _too_large = False
     _refused = False
     routing_domain = ""  # set per listener: the namespace its socket lives in (netns mode), "" otherwise
 
-    def _limits(self) -> tuple[float, int]:
-        return float(getattr(self.app, "header_timeout", 10.0)), int(getattr(self.app, "max_header_bytes", 65536))
-
+    # One timer per connection, not one per request: a request only notes its deadline, and the timer,
+    # when it fires, refuses a late one or sleeps until the current deadline (a keep-alive connection
+    # answering thousands of requests a second re-arms it about once per ``header_timeout``).
     def _arm(self) -> None:
+        self._deadline = self.loop.time() + self._hdr_timeout
         if self._timer is None:
-            self._timer = self.loop.call_later(self._limits()[0], self._header_deadline)
+            self._timer = self.loop.call_at(self._deadline, self._header_deadline)
 
     def _disarm(self) -> None:
+        self._deadline = None
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        self._hdr_timeout = float(getattr(self.app, "header_timeout", 10.0))
+        self._hdr_max = int(getattr(self.app, "max_header_bytes", 65536))
         _nodelay(transport)
         self._arm()
 
@@ -56,7 +63,7 @@ class GuardedProtocol(HttpToolsProtocol):
         super().connection_lost(exc)
 
     def on_message_begin(self) -> None:
-        super().on_message_begin()
+        HttpToolsProtocol.on_message_begin(self)
         if self.routing_domain:
             self.scope["vaultlink.domain"] = self.routing_domain  # type: ignore[typeddict-unknown-key]
         self._hdr_bytes = 0
@@ -64,27 +71,37 @@ class GuardedProtocol(HttpToolsProtocol):
 
     def _count(self, n: int) -> None:
         self._hdr_bytes += n
-        if self._hdr_bytes > self._limits()[1]:
+        if self._hdr_bytes > self._hdr_max:
             self._too_large = True
             raise _HeaderTooLarge()
 
     def on_url(self, url: bytes) -> None:
         self._count(len(url))
-        super().on_url(url)
+        HttpToolsProtocol.on_url(self, url)
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self._count(len(name) + len(value) + 4)
-        super().on_header(name, value)
+        HttpToolsProtocol.on_header(self, name, value)
 
     def on_headers_complete(self) -> None:
-        self._disarm()
-        super().on_headers_complete()
+        self._deadline = None  # the timer, when it fires, finds nothing late and is not re-armed
+        before = self.cycle
+        HttpToolsProtocol.on_headers_complete(self)
+        cycle = self.cycle
+        if cycle is not None and cycle is not before:
+            cycle.transport = _HeadWithBody(self.transport, cycle, self.loop)  # type: ignore[assignment]
+
+    def on_response_complete(self) -> None:
+        out = self.cycle.transport if self.cycle is not None else None
+        if isinstance(out, _HeadWithBody):
+            out.flush()  # a response without body parts (HEAD): its head goes now
+        HttpToolsProtocol.on_response_complete(self)
 
     def send_400_response(self, msg: str) -> None:
         err: E.VaultlinkError
         if self._too_large:
             err = E.RequestHeaderTooLarge(
-                f"the request line and headers are over {self._limits()[1]} bytes; send fewer or shorter headers."
+                f"the request line and headers are over {self._hdr_max} bytes; send fewer or shorter headers."
             )
         else:
             err = E.MalformedHttpRequest()
@@ -92,12 +109,15 @@ class GuardedProtocol(HttpToolsProtocol):
 
     def _header_deadline(self) -> None:
         self._timer = None
-        if self.transport is None or self.transport.is_closing():
+        if self.transport is None or self.transport.is_closing() or self._deadline is None:
+            return
+        if self.loop.time() < self._deadline:  # a later request's headers: wait until their own deadline
+            self._timer = self.loop.call_at(self._deadline, self._header_deadline)
             return
         if self.cycle is not None and not self.cycle.response_complete:
             return  # a request is being answered: the body timeout applies, not this one
         self._refuse(E.RequestTimeout(
-            f"no complete request line and headers within {self._limits()[0]:g} seconds; the connection is closed."
+            f"no complete request line and headers within {self._hdr_timeout:g} seconds; the connection is closed."
         ))
 
     def _refuse(self, err: E.VaultlinkError) -> None:
@@ -116,6 +136,57 @@ class GuardedProtocol(HttpToolsProtocol):
         hook = getattr(self.app, "http_refused", None)
         if hook is not None:
             hook(self.server, self.client, err, self.routing_domain)
+
+
+_JOIN_LIMIT = 64 * 1024  # a body part up to this size is copied behind the held head; a larger one follows it
+
+
+class _HeadWithBody:
+    """The transport one response is written to: its status line and headers are held until the first part of
+    its body and go out with it in one write: one TLS record and one ``send`` for a small answer, not two
+    (with ``TCP_NODELAY`` each write is a segment of its own). A head is held at most until the event loop's
+    next turn (a streamed body whose first part comes later does not delay its head); anything written before
+    the response starts (``100 Continue``) goes out at once; ``close`` and the response's end send a head
+    still held."""
+
+    __slots__ = ("_armed", "_cycle", "_head", "_loop", "_transport")
+
+    def __init__(self, transport: asyncio.Transport, cycle: Any, loop: asyncio.AbstractEventLoop) -> None:
+        self._transport = transport
+        self._cycle = cycle
+        self._loop = loop
+        self._head: bytes | None = None
+        self._armed = True
+
+    def write(self, data: bytes) -> None:
+        head = self._head
+        if head is not None:
+            self._head = None
+            if len(data) <= _JOIN_LIMIT:
+                self._transport.write(head + data)
+                return
+            self._transport.write(head)
+        elif self._armed and self._cycle.response_started:
+            self._armed = False
+            self._head = data
+            self._loop.call_soon(self.flush)
+            return
+        self._transport.write(data)
+
+    def flush(self) -> None:
+        head, self._head = self._head, None
+        if head is not None and not self._transport.is_closing():
+            self._transport.write(head)
+
+    def close(self) -> None:
+        self.flush()
+        self._transport.close()
+
+    def is_closing(self) -> bool:
+        return self._transport.is_closing()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
 
 
 def _nodelay(transport: asyncio.Transport) -> None:

@@ -2,14 +2,15 @@
 
 FastAPI keeps included routers nested, so the pipeline cannot ask ``app.routes`` directly; this
 walks them once and compiles every leaf route's full path. Matching a request is then one regex
-per route, in the app's own order, without running any of FastAPI's dependency machinery.
+per candidate route, in the app's own order, without running any of FastAPI's dependency machinery;
+the candidates are the routes whose path can start with the request's first segment (``by_segment``).
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from starlette.routing import compile_path
 
@@ -40,11 +41,34 @@ def _walk(routes: Any, prefix: str, out: list[RouteEntry]) -> None:
         out.append(RouteEntry(methods, regex, str(name), prefix + path))
 
 
+def first_segment(path: str) -> str:
+    """``/v1/vaults/x`` -> ``v1``; ``/`` -> ``""``."""
+    return path[1:].split("/", 1)[0] if path.startswith("/") else path.split("/", 1)[0]
+
+
+T = TypeVar("T")
+
+
+class BySegment(Generic[T]):
+    """Routes grouped by the literal first segment of their template, each group in the routes' own order
+    with the routes whose first segment is a parameter among them (so the first match stays the first)."""
+
+    def __init__(self, routes: list[tuple[str, T]]) -> None:
+        literal = {seg for seg, _ in routes if "{" not in seg}
+        self._groups: dict[str, tuple[T, ...]] = {
+            lit: tuple(r for seg, r in routes if seg == lit or "{" in seg) for lit in literal}
+        self._other: tuple[T, ...] = tuple(r for seg, r in routes if "{" in seg)
+
+    def candidates(self, path: str) -> tuple[T, ...]:
+        return self._groups.get(first_segment(path), self._other)
+
+
 class RouteTable:
     def __init__(self, app: Any) -> None:
         entries: list[RouteEntry] = []
         _walk(getattr(app, "routes", ()), "", entries)
         self.entries = tuple(entries)
+        self._by_segment = BySegment([(first_segment(e.path), e) for e in entries])
 
     def name_of(self, method: str, path: str) -> str | None:
         """The name of the first route matching ``method`` and ``path``; None if none does."""
@@ -52,7 +76,7 @@ class RouteTable:
 
     def match(self, method: str, path: str) -> tuple[str | None, dict[str, str]]:
         """(name, path parameters) of the first route matching; (None, {}) if none does."""
-        for e in self.entries:
+        for e in self._by_segment.candidates(path):
             m = e.regex.match(path)
             if m is not None and (e.methods is None or method in e.methods):
                 return e.name, m.groupdict()

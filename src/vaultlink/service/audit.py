@@ -20,7 +20,7 @@ import logging
 import threading
 import time
 from collections import deque
-from typing import Any
+from typing import Any, Protocol
 
 from vaultlink.errors import ServiceUnavailable
 from vaultlink.ports import MetadataStore
@@ -30,6 +30,14 @@ MAX_PENDING = 200_000
 SUMMARY_KEYS = ("plane", "endpoint", "vault", "vnet", "account_id", "principal", "host", "status", "action")
 
 
+class AuditWriter(Protocol):
+    """Where batches go: the metadata store itself, or a process of its own (``runtime/audit_worker.py``)."""
+
+    def append_audit(self, events: list[dict[str, Any]]) -> None: ...
+
+    def trim_audit(self, before_time: float, max_events: int) -> int: ...
+
+
 class AuditSink:
     def __init__(
         self,
@@ -37,12 +45,14 @@ class AuditSink:
         interval: float = 0.05,
         max_batch: int = 5000,
         *,
+        writer: AuditWriter | None = None,
         max_pending: int = MAX_PENDING,
         retention_seconds: float = 90 * 86400.0,
         max_events: int = 5_000_000,
         trim_every: float = 60.0,
     ) -> None:
-        self._store = store
+        self._store: AuditWriter = writer if writer is not None else store
+        self._writer = writer
         self._pending: deque[dict[str, Any]] = deque()
         self._cond = threading.Condition()
         self._interval = interval
@@ -64,6 +74,9 @@ class AuditSink:
         self.trimmed = 0  # events removed by retention
 
     def start(self) -> None:
+        start = getattr(self._writer, "start", None)
+        if start is not None:
+            start()
         if self._thread is None:
             self._thread = threading.Thread(target=self._run, name="audit-writer", daemon=True)
             self._thread.start()
@@ -113,12 +126,19 @@ class AuditSink:
     def _write_pending_locked(self, summaries: bool = False) -> None:
         if summaries:
             self._summaries_locked(time.time())
-        batch = list(self._pending)
-        self._pending.clear()
-        if batch:
+        while batch := self._take_locked():
             self._store.append_audit(batch)
             self._written += len(batch)
             self._cond.notify_all()
+
+    def _take_locked(self) -> list[dict[str, Any]]:
+        """The next batch: at most ``max_batch`` events, oldest first (a bound on what one write carries)."""
+        pending = self._pending
+        if len(pending) <= self._max_batch:
+            batch = list(pending)
+            pending.clear()
+            return batch
+        return [pending.popleft() for _ in range(self._max_batch)]
 
     def _trim(self) -> None:
         now = time.monotonic()
@@ -138,11 +158,13 @@ class AuditSink:
     def _run(self) -> None:
         while True:
             with self._cond:
-                if not self._pending and not self._stop:
+                # one batch per interval (or as soon as a whole batch waits, or a flush asks): a writer that
+                # took every few events as they came would wake, and take the interpreter lock from the
+                # request path, thousands of times a second
+                if len(self._pending) < self._max_batch and not self._stop:
                     self._cond.wait(self._interval)
                 self._summaries_locked(time.time())
-                batch = list(self._pending)
-                self._pending.clear()
+                batch = self._take_locked()
                 stop = self._stop
             if batch:
                 try:
@@ -212,5 +234,10 @@ class AuditSink:
         if self._thread is not None:
             self._thread.join(timeout=10)
             self._thread = None
-        with self._cond:
-            self._write_pending_locked(summaries=True)
+        try:
+            with self._cond:
+                self._write_pending_locked(summaries=True)
+        finally:
+            close = getattr(self._writer, "close", None)
+            if close is not None:
+                close()

@@ -112,6 +112,40 @@ def test_idle_and_slow_header_clients_are_timed_out_while_others_are_served(smal
     still_serves(small, "127.63.1.33")
 
 
+def test_each_request_on_a_kept_alive_connection_gets_its_own_header_deadline(small: Fab) -> None:
+    """The header deadline counts from each request's start: a request started late on a connection is not
+    cut at the connection's first deadline, and one that never finishes its headers is cut at its own."""
+    timeout, src = 1.0, "127.63.1.35"
+    token = small.headers()["Authorization"]
+    whole = f"GET / HTTP/1.1\r\nHost: {small.host}\r\nAuthorization: {token}\r\n\r\n".encode()
+    with connect(small.ip, small.port, src) as sock:
+        sock.settimeout(timeout + 10)
+        t0 = time.monotonic()
+        buf = b""
+        for _ in range(3):  # answered, kept alive
+            sock.sendall(whole)
+            while b"\r\n\r\n" not in buf:
+                buf += sock.recv(65536)
+            head, buf = buf.split(b"\r\n\r\n", 1)
+            assert status_and_code(head)[0] == 200
+            clen = int(next(h.split(b":", 1)[1] for h in head.split(b"\r\n")
+                            if h.lower().startswith(b"content-length")))
+            while len(buf) < clen:
+                buf += sock.recv(65536)
+            buf = buf[clen:]
+        time.sleep(0.6)  # past the middle of the connection's first deadline
+        started = time.monotonic()
+        sock.sendall(whole[:30])  # a request whose headers never end
+        data = buf
+        while chunk := sock.recv(65536):
+            data += chunk
+        cut = time.monotonic()
+    assert status_and_code(data) == (408, "RequestTimeout")
+    assert cut - started >= timeout - 0.1, f"cut {cut - started:.2f} s after the request began, before its deadline"
+    assert cut - started < timeout + 2 and cut - t0 >= 0.6 + timeout - 0.1
+    assert audited(small, src, "RequestTimeout")
+
+
 def test_oversize_bodies_are_413_and_audited(small: Fab) -> None:
     src = "127.63.1.40"
     with vm(src) as c:

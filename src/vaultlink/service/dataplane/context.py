@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from vaultlink.service.core import Caller
 
 ServiceKind = Literal["backup", "blob", "queue", "regional"]
 
 
-@dataclass(frozen=True)
-class DataContext:
+class DataContext(NamedTuple):
+    """Immutable; a tuple, so one is made in a fraction of a frozen dataclass's time (one per request)."""
+
     service: ServiceKind
     host: str  # the name the client asked for (Host header, without port)
     vault_id: str | None  # the vault the name belongs to (None for the regional service)
