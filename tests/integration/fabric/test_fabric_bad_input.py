@@ -142,7 +142,7 @@ def test_each_request_on_a_kept_alive_connection_gets_its_own_header_deadline(sm
         cut = time.monotonic()
     assert status_and_code(data) == (408, "RequestTimeout")
     assert cut - started >= timeout - 0.1, f"cut {cut - started:.2f} s after the request began, before its deadline"
-    assert cut - started < timeout + 2 and cut - t0 >= 0.6 + timeout - 0.1
+    assert cut - started < timeout + 5 and cut - t0 >= 0.6 + timeout - 0.1
     assert audited(small, src, "RequestTimeout")
 
 
