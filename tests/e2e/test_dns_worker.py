@@ -17,11 +17,19 @@ D = "vaultlink.internal"
 
 
 def _children(pid: int) -> set[int]:
+    """The service's child processes but its audit writer (``tests/integration/test_audit_worker.py``)."""
     out: set[int] = set()
     for task in Path(f"/proc/{pid}/task").iterdir():
         text = (task / "children").read_text().split()
         out.update(int(x) for x in text)
-    return out
+    return {p for p in out if not _is_audit_worker(p)}
+
+
+def _is_audit_worker(pid: int) -> bool:
+    try:
+        return b"vaultlink.audit_process" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except FileNotFoundError:
+        return False
 
 
 def _alive(pid: int) -> bool:

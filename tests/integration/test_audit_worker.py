@@ -158,10 +158,11 @@ def test_the_worker_dies_with_the_service(store: SqlStore) -> None:
 
 def audit_workers_of(pid: int) -> list[int]:
     out = []
-    for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
-        cmd = Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")
-        if b"vaultlink.audit_process" in cmd:
-            out.append(int(child))
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            cmd = Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")
+            if b"vaultlink.audit_process" in cmd:
+                out.append(int(child))
     return out
 
 
