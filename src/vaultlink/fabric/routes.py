@@ -3,7 +3,7 @@
 FastAPI keeps included routers nested, so the pipeline cannot ask ``app.routes`` directly; this
 walks them once and compiles every leaf route's full path. Matching a request is then one regex
 per candidate route, in the app's own order, without running any of FastAPI's dependency machinery;
-the candidates are the routes whose path can start with the request's first segment (``by_segment``).
+the candidates are the routes whose path can start with the request's first segment (``BySegment``).
 """
 
 from __future__ import annotations
