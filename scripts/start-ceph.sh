@@ -42,6 +42,10 @@ osd pool default pg autoscale mode = off
 mon allow pool size one = true
 mon warn on pool no redundancy = false
 mon max pg per osd = 1000
+# the monitor's store is a few MiB on a throwaway cluster: it must start on a disk that is 96 % full too
+# (by default a monitor refuses to start below 5 % free: "monitor data filesystem reached concerning levels")
+mon data avail crit = 0
+mon data avail warn = 0
 osd objectstore = memstore
 memstore device bytes = 4294967296
 osd crush chooseleaf type = 0
@@ -64,25 +68,28 @@ CONF
 ceph-authtool --create-keyring "$dir/keyring" --gen-key -n mon. --cap mon 'allow *' >/dev/null
 monmaptool --create --addv a "[v1:127.0.0.1:$mon_port]" --fsid "$fsid" "$dir/monmap" >/dev/null
 ceph-mon -c "$conf" --mkfs -i a --monmap "$dir/monmap" --keyring "$dir/keyring"
-ceph-mon -c "$conf" -i a >>"$dir/log/daemons.out" 2>&1
+fail() { echo "$1 (logs: $dir/log)" >&2; tail -n 20 "$dir"/log/daemons.out "$2" >&2 2>/dev/null || true; exit 1; }
+ceph-mon -c "$conf" -i a >>"$dir/log/daemons.out" 2>&1 || fail "ceph-mon did not start" "$dir/log/mon.a.log"
 c=(ceph -c "$conf" --connect-timeout 30)
 for _ in $(seq 60); do "${c[@]}" mon stat >/dev/null 2>&1 && break; sleep 0.5; done
+"${c[@]}" mon stat >/dev/null 2>&1 || fail "the monitor did not answer on 127.0.0.1:$mon_port" "$dir/log/mon.a.log"
 # one OSD in RAM
 uuid="$(python3 -c 'import uuid; print(uuid.uuid4())')"
 id="$("${c[@]}" osd new "$uuid")"
-ceph-osd -c "$conf" -i "$id" --mkfs --osd-uuid "$uuid" >>"$dir/log/daemons.out" 2>&1
+ceph-osd -c "$conf" -i "$id" --mkfs --osd-uuid "$uuid" >>"$dir/log/daemons.out" 2>&1 \
+  || fail "ceph-osd --mkfs failed" "$dir/log/osd.$id.log"
 # on a loaded machine the OSD's first command to the monitor may go out before it has the monitor's map
 # (the monitor refuses it: "wrong fsid") and the OSD exits: start it again, a bounded number of times
 for attempt in 1 2 3 4; do
   ceph-osd -c "$conf" -i "$id" >>"$dir/log/daemons.out" 2>&1 && break
-  [ "$attempt" = 4 ] && { echo "ceph-osd did not start (logs: $dir/log)" >&2; exit 1; }
+  [ "$attempt" = 4 ] && fail "ceph-osd did not start" "$dir/log/osd.$id.log"
   echo "ceph-osd did not start (attempt $attempt); again" >>"$dir/log/daemons.out"
   sleep 1
 done
 for _ in $(seq 120); do "${c[@]}" osd stat 2>/dev/null | grep -q "1 up" && break; sleep 0.5; done
 # the gateway, and an S3 user
 mkdir -p "$dir/rgw"
-radosgw -c "$conf" -n client.rgw.a >>"$dir/log/daemons.out" 2>&1
+radosgw -c "$conf" -n client.rgw.a >>"$dir/log/daemons.out" 2>&1 || fail "radosgw did not start" "$dir/log/client.rgw.a.log"
 key="vaultlink$(python3 -c 'import secrets; print(secrets.token_hex(6))')"
 secret="$(python3 -c 'import secrets; print(secrets.token_hex(20))')"
 for _ in $(seq 120); do
@@ -93,7 +100,7 @@ done
 for _ in $(seq 120); do
   curl -s -o /dev/null "http://127.0.0.1:$rgw_port/" && break; sleep 0.5
 done
-curl -s -o /dev/null "http://127.0.0.1:$rgw_port/" || { echo "radosgw did not answer on 127.0.0.1:$rgw_port (logs: $dir/log)" >&2; exit 1; }
+curl -s -o /dev/null "http://127.0.0.1:$rgw_port/" || fail "radosgw did not answer on 127.0.0.1:$rgw_port" "$dir/log/client.rgw.a.log"
 echo "http://127.0.0.1:$rgw_port"
 echo "$key"
 echo "$secret"

@@ -40,7 +40,8 @@ def ceph_rgw() -> Iterator[Rgw]:
                 break
         if p.returncode != 0:
             logs = "".join(f.read_text(errors="replace")[-1500:] for f in Path(root).glob("cluster/log/*"))
-            pytest.fail(f"Ceph did not start: {p.stderr[-2000:]}\n{logs}")
+            # the logs first, the script's own message (which step failed, and why) last where a tail shows it
+            pytest.fail(f"Ceph did not start:\n{logs}\n--- start-ceph.sh said:\n{p.stderr[-3000:]}")
         url, key, secret = p.stdout.split()[-3:]
         yield Rgw(url, key, secret)
     finally:
