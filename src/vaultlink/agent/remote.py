@@ -16,6 +16,7 @@ from typing import Any
 
 from vaultlink.agent.http import AgentHttp
 from vaultlink.data import Location
+from vaultlink.data.chunk_index import LocationTable
 from vaultlink.data.formats import PackEntry
 from vaultlink.dns import names as N
 from vaultlink.errors import InvalidInput, NotFound
@@ -142,7 +143,7 @@ class RemoteChunkIndex:
         self.http = http
         self.host = backup_host
         self.blobs = blobs
-        self._loc: dict[bytes, Location] = {}
+        self._loc = LocationTable()
         self._packs: dict[str, int] = {}
         self._lock = threading.Lock()
 
@@ -166,8 +167,7 @@ class RemoteChunkIndex:
     def _add_local(self, pack: str, entries: Sequence[PackEntry]) -> None:
         with self._lock:
             self._packs[pack] = len(entries)
-            for e in entries:
-                self._loc.setdefault(e.chunk_id, Location(pack, e.offset, e.length))
+            self._loc.add(pack, entries)
 
     def have(self, ids: Iterable[bytes]) -> set[bytes]:
         loc = self._loc

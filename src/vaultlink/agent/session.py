@@ -7,7 +7,7 @@ import json
 import os
 import socket
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,7 @@ from vaultlink.agent.resolver import DnsResolver, Resolver
 from vaultlink.agent.state import AgentState, exclusive, save_state, try_load_state
 from vaultlink.agent.unlock import Unlocking
 from vaultlink.data import BackupResult, Progress, Repository, backup, check, restore
-from vaultlink.data.manifest import Manifest
+from vaultlink.data.manifest import Node
 from vaultlink.data.repository import KEY_NAME
 from vaultlink.errors import (
     CorruptData,
@@ -37,16 +37,19 @@ MIN_PASSPHRASE = 16
 CREDENTIALS_KIND = "vaultlink-vault-credentials"
 
 
-def referenced_packs(manifest: Manifest, repo: Repository) -> list[str]:
+def referenced_packs(result: BackupResult, repo: Repository) -> list[str]:
     """``ACCOUNT/packs/HASH`` of every pack the point's chunks live in: what the service keeps for it when
     it prunes (it cannot read the manifest itself)."""
     store: RemoteBlobStore = repo.store  # type: ignore[assignment]
-    packs: set[str] = set()
-    for cid in manifest.chunk_ids():
-        loc = repo.index.lookup(cid)
-        if loc is None:
-            raise CorruptData(f"chunk {cid.hex()[:16]} of the new snapshot is not in the index; nothing was committed")
-        packs.add(loc.pack)
+    packs = result.packs
+    if packs is None:
+        packs = set()
+        for cid in result.head.chunk_ids():
+            loc = repo.index.lookup(cid)
+            if loc is None:
+                raise CorruptData(f"chunk {cid.hex()[:16]} of the new snapshot is not in the index; nothing was "
+                                  "committed")
+            packs.add(loc.pack)
     out = []
     for pack in sorted(packs):
         account = store.account_of(pack)
@@ -188,10 +191,10 @@ class Agent:
             if engine is not None:
                 result = engine(repo, prev_rp["id"] if prev_rp else None)
             else:
-                previous = None
+                previous: Iterator[Node] | None = None
                 if prev_rp:
-                    try:
-                        previous = repo.load_manifest(prev_rp["manifest"])
+                    try:  # read beside the walk, a node at a time
+                        previous = repo.manifest_nodes(prev_rp["manifest"])
                     except VaultlinkError:
                         previous = None  # a damaged previous snapshot only costs the skip-unchanged shortcut
                 result = backup(roots, repo, previous, self._reporter(job["id"], progress),
@@ -200,7 +203,7 @@ class Agent:
             acct = store.account_of(result.name)
             done = self._call("POST", f"/jobs/{job['id']}/complete", {
                 "manifest": result.name, "storage_account": acct, "stats": result.stats.to_dict(),
-                "time": result.manifest.time, "pack_refs": referenced_packs(result.manifest, repo),
+                "time": result.head.time, "pack_refs": referenced_packs(result, repo),
                 **(registered or {}),
             })
             self._remember_accounts(store.accounts, store.write_account, state_dir)
@@ -278,8 +281,8 @@ class Agent:
             self._fail(job["id"], exc)
             raise
         try:
-            manifest = repo.load_manifest(rp["manifest"])
-            stats = restore(manifest, repo, target, list(include) if include else None,
+            nodes = repo.manifest_reader(rp["manifest"])  # read twice (checked, then restored), never held
+            stats = restore(nodes, repo, target, list(include) if include else None,
                             self._reporter(job["id"], progress))
             out = {"files": stats.files, "dirs": stats.dirs, "symlinks": stats.symlinks, "bytes": stats.bytes,
                    "duration": round(stats.duration, 3)}

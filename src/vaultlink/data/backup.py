@@ -19,22 +19,24 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
-import stat
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from vaultlink.data.manifest import Manifest, Node
+from vaultlink.data.manifest import Manifest, ManifestWriter, Node
 from vaultlink.data.repository import Repository
-from vaultlink.errors import InvalidInput, NotFound
+from vaultlink.data.tree import count_tree, iter_tree
+from vaultlink.errors import CorruptData, VaultlinkError
 
 SMALL_FILE = 8 * 1024 * 1024
 BATCH_FILES = 128  # small files per task
 BATCH_BYTES = 4 * 1024 * 1024  # or fewer, once they hold this much
 TINY_FILE = 64 * 1024  # a batch of files averaging under this size is processed one batch at a time
+ORDER_MAX = 8192  # nodes walked and not yet written (waiting for their files) before the walk waits
 
 
 @dataclass
@@ -86,74 +88,20 @@ class BackupStats:
 
 @dataclass
 class BackupResult:
-    manifest: Manifest
+    """``head``: the snapshot, whole or (when ``backup`` made it: its nodes are stored, not held) its fields
+    but the nodes, then read back from ``repo`` by ``manifest``; ``packs``: the packs its chunks live in
+    (``None``: read them from the nodes)."""
+
+    head: Manifest
     name: str
     stats: BackupStats
+    packs: set[str] | None = None
+    repo: Repository | None = None
 
-
-def _root_name(path: str) -> str:
-    name = os.path.basename(os.path.normpath(path))
-    return name if name not in ("", ".", "..", "/") else "root"
-
-
-def _node(path: str, st: os.stat_result) -> Node | None:
-    m = st.st_mode
-    typ = "dir" if stat.S_ISDIR(m) else "file" if stat.S_ISREG(m) else "symlink" if stat.S_ISLNK(m) else None
-    if typ is None:
-        return None
-    return Node(
-        path,
-        typ,
-        stat.S_IMODE(m),
-        st.st_mtime_ns,
-        st.st_size if typ == "file" else 0,
-        inode=st.st_ino,
-        uid=st.st_uid,
-        gid=st.st_gid,
-    )
-
-
-def walk(paths: Sequence[str | os.PathLike[str]], errors: list[tuple[str, str]]) -> list[tuple[Node, str]]:
-    """``(node, source path)`` for every root and everything below, sorted by node path."""
-    out: list[tuple[Node, str]] = []
-    seen: set[str] = set()
-    for raw in paths:
-        src = os.path.abspath(os.fspath(raw))
-        root = _root_name(src)
-        if root in seen:
-            raise InvalidInput(
-                f"two backup paths are both named {root!r}; back them up separately", field="paths"
-            )
-        seen.add(root)
-        try:
-            st = os.lstat(src)
-        except FileNotFoundError:
-            raise NotFound(f"backup path {src} does not exist") from None
-        stack = [(root, src, st)]
-        while stack:
-            rel, full, st = stack.pop()
-            node = _node(rel, st)
-            if node is None:
-                continue
-            if node.type == "symlink":
-                try:
-                    node.target = os.readlink(full)
-                except OSError as e:
-                    errors.append((full, str(e)))
-                    continue
-            out.append((node, full))
-            if node.type == "dir":
-                try:
-                    with os.scandir(full) as it:
-                        for ent in it:
-                            try:
-                                stack.append((f"{rel}/{ent.name}", ent.path, ent.stat(follow_symlinks=False)))
-                            except OSError as e:
-                                errors.append((ent.path, str(e)))
-                except OSError as e:
-                    errors.append((full, str(e)))
-    out.sort(key=lambda t: t[0].path)
-    return out
+    @property
+    def manifest(self) -> Manifest:
+        """The whole snapshot (read back from the repository when not held: every node at once)."""
+        return self.repo.load_manifest(self.name) if self.repo is not None else self.head
 
 
 def _unchanged(node: Node, prev: Node | None) -> bool:
@@ -176,10 +124,92 @@ class _Counters:
         self.files_done = 0
 
 
+class _Batch:
+    """Small files read by one task; ``future`` once submitted."""
+
+    def __init__(self) -> None:
+        self.files: list[tuple[Node, str]] = []
+        self.bytes = 0
+        self.future: Future[list[tuple[str, str]]] | None = None
+        self.taken = False  # its errors are in the stats
+
+
+class _Previous:
+    """The previous snapshot's nodes, read alongside the walk (both in path order): one node at a time.
+    A previous snapshot that turns out damaged only costs the shortcut for the files after the damage."""
+
+    def __init__(self, nodes: Iterable[Node]) -> None:
+        self._it = iter(nodes)
+        self._cur: Node | None = None
+        self._next()
+
+    def _next(self) -> None:
+        try:
+            self._cur = next(self._it, None)
+        except VaultlinkError:
+            self._cur = None
+
+    def get(self, path: str) -> Node | None:
+        while self._cur is not None and self._cur.path < path:
+            self._next()
+        return self._cur if self._cur is not None and self._cur.path == path else None
+
+
+class _Output:
+    """The snapshot's nodes, written in the walk's order as their files are done; counts what it wrote, and
+    the packs its chunks live in (a chunk of a pack not yet indexed is looked up again later)."""
+
+    AGAIN = 4096  # unplaced chunks that make it look them up again
+
+    def __init__(self, repo: Repository, stats: BackupStats) -> None:
+        self.repo, self.stats = repo, stats
+        self.writer = ManifestWriter()
+        self.packs: set[str] = set()
+        self.unplaced: set[bytes] = set()  # chunks of packs still open or uploading: placed again later
+        self._again = self.AGAIN
+
+    def write(self, node: Node) -> None:
+        st = self.stats
+        if node.type == "file":
+            st.files += 1
+            st.bytes_total += node.size
+            lookup = self.repo.index.lookup
+            for cid in node.chunks:
+                loc = lookup(cid)
+                if loc is None:
+                    self.unplaced.add(cid)
+                else:
+                    self.packs.add(loc.pack)
+            if len(self.unplaced) >= self._again:  # bounded: at most the chunks of the packs not yet stored
+                self.unplaced = {c for c in self.unplaced if not self._place(c)}
+                self._again = max(self.AGAIN, 2 * len(self.unplaced))
+        elif node.type == "dir":
+            st.dirs += 1
+        elif node.type == "symlink":
+            st.symlinks += 1
+        else:
+            return
+        self.writer.add(node)
+
+    def _place(self, cid: bytes) -> bool:
+        loc = self.repo.index.lookup(cid)
+        if loc is not None:
+            self.packs.add(loc.pack)
+        return loc is not None
+
+    def placed(self) -> set[str]:
+        """Every pack the snapshot's chunks live in (after ``repo.flush``: each chunk is indexed by then)."""
+        for cid in self.unplaced:
+            if not self._place(cid):
+                raise CorruptData(f"chunk {cid.hex()[:16]} of the new snapshot is not in the index; nothing was "
+                                  "committed")
+        return self.packs
+
+
 def backup(
     paths: Sequence[str | os.PathLike[str]],
     repo: Repository,
-    previous_manifest: Manifest | None = None,
+    previous_manifest: Manifest | Iterable[Node] | None = None,
     progress: Callable[[Progress], None] | None = None,
     *,
     workers: int | None = None,
@@ -188,13 +218,16 @@ def backup(
     parent: str | None = None,
     interval: float = 0.2,
 ) -> BackupResult:
-    """Back up ``paths`` into ``repo``; returns the saved manifest, its blob name and statistics."""
+    """Back up ``paths`` into ``repo``; returns the saved manifest's head (its nodes are stored, not held),
+    its blob name, statistics, and the packs it references. ``previous_manifest``: the last snapshot (or its
+    nodes in path order, as ``repo.manifest_nodes`` reads them) for the skip-unchanged shortcut."""
     t0 = time.monotonic()
     stats = BackupStats()
-    entries = walk(paths, stats.errors)
-    prev = {n.path: n for n in previous_manifest.nodes} if previous_manifest else {}
-    files = [n for n, _ in entries if n.type == "file"]
-    prog = Progress(files_total=len(files), bytes_total=sum(n.size for n in files))
+    roots = [os.path.abspath(os.fspath(p)) for p in paths]
+    prev_nodes = previous_manifest.nodes if isinstance(previous_manifest, Manifest) else previous_manifest
+    prev = _Previous(prev_nodes or ())
+    out = _Output(repo, stats)
+    prog = Progress(files_total=0, bytes_total=0)
     c = _Counters()
     nworkers = workers or os.cpu_count() or 2
     inflight = threading.BoundedSemaphore(nworkers * 2)
@@ -202,9 +235,18 @@ def backup(
     # and seal calls that keep the interpreter lock, and threads passing it between every one of them were
     # slower than one thread (20k files of 1-8 KiB: 3.1-4.8 s on two workers, 2.3 s one at a time)
     one_at_a_time = threading.Lock()
-    pending: list[tuple[Node, list[Future[Any]]]] = []  # large files: a future per chunk
+    # nodes in walk order, each with what it waits for: a batch's future, a large file's chunk futures
+    order: deque[tuple[Node, _Batch | list[Future[bytes]] | None]] = deque()
     last = 0.0
     packs_before = repo.packs_written
+    seen = [0, 0]  # files and bytes walked: the totals until the count is further
+    counted = [0, 0]
+    stop_count = threading.Event()
+
+    def count() -> None:
+        with contextlib.suppress(Exception):  # the count is for progress only: the walk reports errors
+            for counted[0], counted[1] in count_tree(roots, stop_count):
+                pass
 
     def report(force: bool = False) -> None:
         nonlocal last
@@ -213,6 +255,7 @@ def backup(
             last = now
             with c.lock:
                 prog.files_done, prog.bytes_done, prog.bytes_new = c.files_done, c.read, c.new
+            prog.files_total, prog.bytes_total = max(seen[0], counted[0]), max(seen[1], counted[1])
             prog.elapsed = now - t0
             progress(prog)
 
@@ -253,21 +296,50 @@ def backup(
         fut.add_done_callback(lambda _f: inflight.release())
         return fut
 
-    batch: list[tuple[Node, str]] = []
-    batch_bytes = 0
-    batches: list[Future[list[tuple[str, str]]]] = []
+    batch = _Batch()  # the open batch of small files
 
     def flush_batch(pool: ThreadPoolExecutor) -> None:
-        nonlocal batch, batch_bytes
-        if batch:
-            batches.append(submit(pool, files_task, batch))
-            batch, batch_bytes = [], 0
+        nonlocal batch
+        if batch.files:
+            batch.future = submit(pool, files_task, batch.files)
+            batch = _Batch()
 
+    def drain(pool: ThreadPoolExecutor, limit: int) -> None:
+        """Write the nodes at the head of ``order`` that are done; wait for them while more than ``limit``
+        are held."""
+        while order:
+            node, waits = order[0]
+            block = len(order) > limit
+            if isinstance(waits, list):
+                if not block and waits and not (waits[-1].done() and all(f.done() for f in waits)):
+                    return
+                node.chunks = [f.result() for f in waits]
+            elif waits is not None:
+                if waits.future is None:  # the open batch
+                    if not block:
+                        return
+                    flush_batch(pool)
+                assert waits.future is not None
+                if not block and not waits.future.done():
+                    return
+                errors = waits.future.result()
+                if not waits.taken:  # the batch's first node takes its errors
+                    stats.errors.extend(errors)
+                    waits.taken = True
+            order.popleft()
+            out.write(node)
+
+    counter = threading.Thread(target=count, name="vl-backup-count", daemon=True)
+    if progress:
+        counter.start()
     try:
         with ThreadPoolExecutor(nworkers, thread_name_prefix="vl-backup") as pool:
-            for node, src in entries:
+            for node, src in iter_tree(roots, stats.errors):
                 if node.type != "file":
+                    order.append((node, None))
+                    drain(pool, ORDER_MAX)
                     continue
+                seen[0], seen[1] = seen[0] + 1, seen[1] + node.size
                 repo.check_uploads()  # an upload that failed for good stops the backup now
                 p = prev.get(node.path)
                 if (
@@ -275,16 +347,19 @@ def backup(
                     and p is not None
                     and len(repo.index.have(p.chunks)) == len(set(p.chunks))
                 ):
-                    node.chunks, node.sizes = p.chunks, p.sizes  # shared, never changed: no copy per file
+                    node.chunks, node.sizes = p.chunks, p.sizes
                     stats.files_unchanged += 1
+                    order.append((node, None))
                     with c.lock:
                         c.files_done += 1
                 elif node.size <= SMALL_FILE:
-                    batch.append((node, src))
-                    batch_bytes += node.size
-                    if len(batch) >= BATCH_FILES or batch_bytes >= BATCH_BYTES:
+                    order.append((node, batch))
+                    batch.files.append((node, src))
+                    batch.bytes += node.size
+                    if len(batch.files) >= BATCH_FILES or batch.bytes >= BATCH_BYTES:
                         flush_batch(pool)
                 else:
+                    flush_batch(pool)  # the batch's nodes come before this one: theirs must be on the way
                     try:
                         futs, sizes = [], []
                         for d in repo.chunker.cut_file(src):
@@ -294,38 +369,31 @@ def backup(
                     except OSError as e:
                         stats.errors.append((src, str(e)))
                         node.type = "error"
-                        continue
-                    pending.append((node, futs))
+                        futs = []
+                    order.append((node, futs))
                     with c.lock:
                         c.files_done += 1
+                drain(pool, ORDER_MAX)
                 report()
             flush_batch(pool)
-            for fut in batches:
-                stats.errors.extend(fut.result())
-                report()
-            for node, futs in pending:
-                node.chunks = [f.result() for f in futs]
-                report()
+            drain(pool, 0)
         repo.flush()
+        packs = out.placed()
     except BaseException:
+        out.writer.close()
         repo.abort()  # wait for running uploads, drop the open pack; the error goes through
         raise
-    nodes = [n for n, _ in entries if n.type != "error"]
+    finally:
+        stop_count.set()
     manifest = Manifest(
-        time=time.time(),
-        hostname=hostname or socket.gethostname(),
-        roots=[os.path.abspath(os.fspath(p)) for p in paths],
-        nodes=nodes,
-        parent=parent,
+        time=time.time(), hostname=hostname or socket.gethostname(), roots=roots, nodes=[], parent=parent,
         tags=dict(tags or {}),
     )
-    name = repo.save_manifest(manifest)  # LAST: the snapshot exists only once everything it names is stored
-    stats.files = sum(1 for n in nodes if n.type == "file")
-    stats.dirs = sum(1 for n in nodes if n.type == "dir")
-    stats.symlinks = sum(1 for n in nodes if n.type == "symlink")
-    stats.bytes_total = manifest.total_size()
+    # LAST: the snapshot exists only once everything it names is stored
+    name = repo.save_manifest(out.writer.finish(repo.keys, manifest))
     stats.bytes_read, stats.bytes_new, stats.stored_bytes = c.read, c.new, c.stored
     stats.packs = repo.packs_written - packs_before
     stats.duration = time.monotonic() - t0
+    prog.files_total, prog.bytes_total = stats.files, stats.bytes_total
     report(force=True)
-    return BackupResult(manifest, name, stats)
+    return BackupResult(manifest, name, stats, packs, repo)

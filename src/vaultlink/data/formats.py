@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import struct
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import blake3
@@ -218,12 +218,17 @@ def decode_pack(keys: Keys, data: bytes, what: str = "pack") -> list[PackEntry]:
 
 
 # --- index -----------------------------------------------------------------------------------------------
-def encode_index(keys: Keys, packs: dict[str, list[PackEntry]], nonce: bytes | None = None) -> bytes:
-    """Seal the entries of several packs (keys are names ``packs/<hex>``)."""
+def encode_index(keys: Keys, packs: Mapping[str, Sequence[PackEntry] | bytes], nonce: bytes | None = None) -> bytes:
+    """Seal the entries of several packs (keys are names ``packs/<hex>``; entries as ``PackEntry``s, or
+    already ``ENTRY``-packed bytes)."""
     parts = [struct.pack("<I", len(packs))]
     for name in sorted(packs):
         parts.append(bytes.fromhex(name.rpartition("/")[2]))
-        parts.append(_encode_entries(packs[name]))
+        entries = packs[name]
+        if isinstance(entries, bytes):
+            parts += [struct.pack("<I", len(entries) // ENTRY.size), entries]
+        else:
+            parts.append(_encode_entries(entries))
     return _V + keys.seal(compress(b"".join(parts)), AAD_INDEX, nonce)
 
 

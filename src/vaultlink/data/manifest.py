@@ -4,13 +4,18 @@ exists as one big dict and string."""
 
 from __future__ import annotations
 
+import codecs
 import json
 import re
+import tempfile
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import zstandard
+
 from vaultlink.data.crypto import ID_SIZE, Keys
-from vaultlink.data.formats import _V, AAD_MANIFEST, MAX_CHUNK, VERSION, ZSTD_LEVEL, _compressor, decompress
+from vaultlink.data.formats import _V, AAD_MANIFEST, MAX_CHUNK, VERSION, ZSTD_LEVEL, _compressor
 from vaultlink.errors import CorruptData
 
 NODE_TYPES = ("file", "dir", "symlink")
@@ -145,103 +150,199 @@ def node_json(n: Node) -> str:
     )
 
 
-def _manifest_json(manifest: Manifest) -> tuple[list[bytes], int]:
-    """The manifest's JSON (sorted keys, no spaces: what ``json.dumps(to_json())`` gives) as pieces of
-    ``NODES_PER_PIECE`` nodes, and its length: a snapshot of 100k files never exists as nested dicts and one
-    big string at once."""
-    text = json.dumps(manifest.head_json(), separators=(",", ":"), sort_keys=True).encode()
-    cut = text.index(b',"parent":')  # "nodes" sorts between "hostname" and "parent"
-    pieces = [text[:cut] + b',"nodes":[']
-    nodes = manifest.nodes
-    for i in range(0, len(nodes), NODES_PER_PIECE):
-        body = ",".join([node_json(n) for n in nodes[i : i + NODES_PER_PIECE]])
-        pieces.append((b"," if i else b"") + body.encode("ascii"))
-    pieces.append(b"]" + text[cut:])
-    return pieces, sum(len(p) for p in pieces)
+class ManifestWriter:
+    """A snapshot's stored form written a node at a time, in path order: a backup of a million files holds
+    neither the nodes nor their text. The nodes' JSON goes through a fast zstd into a spool (memory, then a
+    temporary file past ``spool_bytes``); ``finish`` writes the stored form (the same bytes
+    ``encode_manifest`` of the whole ``Manifest`` gives: the frame states its size, which ``decompress``
+    needs, so the text is known whole before it is compressed for good)."""
+
+    def __init__(self, spool_bytes: int = 16 << 20) -> None:
+        self._spool = tempfile.SpooledTemporaryFile(max_size=spool_bytes)  # noqa: SIM115 (closed by finish)
+        self._fast = zstandard.ZstdCompressor(level=1).compressobj()
+        self._pending: list[str] = []
+        self._size = 0  # bytes of node text so far
+        self.count = 0
+
+    def add(self, node: Node) -> None:
+        self._pending.append(node_json(node))
+        if len(self._pending) >= NODES_PER_PIECE:
+            self._put()
+
+    def _put(self) -> None:
+        if self._pending:
+            body = ("," if self.count else "") + ",".join(self._pending)
+            self.count += len(self._pending)
+            self._pending = []
+            data = body.encode("ascii")
+            self._size += len(data)
+            self._spool.write(self._fast.compress(data))
+
+    def finish(self, keys: Keys, head: Manifest, nonce: bytes | None = None) -> bytes:
+        """The sealed snapshot: ``head``'s fields (its own nodes are not read) around the nodes added."""
+        self._put()
+        self._spool.write(self._fast.flush())
+        self._spool.seek(0)
+        text = json.dumps(head.head_json(), separators=(",", ":"), sort_keys=True).encode()
+        cut = text.index(b',"parent":')  # "nodes" sorts between "hostname" and "parent"
+        first, last = text[:cut] + b',"nodes":[', b"]" + text[cut:]
+        z = _compressor(ZSTD_LEVEL).compressobj(size=len(first) + self._size + len(last))
+        out = [z.compress(first)]
+        for piece in zstandard.ZstdDecompressor().read_to_iter(self._spool, read_size=1 << 20):
+            out.append(z.compress(piece))
+        self._spool.close()
+        out += [z.compress(last), z.flush()]
+        return _V + keys.seal(b"".join(out), AAD_MANIFEST, nonce)
+
+    def close(self) -> None:
+        self._spool.close()
 
 
 def encode_manifest(keys: Keys, manifest: Manifest, nonce: bytes | None = None) -> bytes:
-    pieces, size = _manifest_json(manifest)
-    z = _compressor(ZSTD_LEVEL).compressobj(size=size)  # the frame states its size: decompress() needs it
-    out = []
-    for i in range(len(pieces)):
-        out.append(z.compress(pieces[i]))
-        pieces[i] = b""  # each piece goes once compressed
-    out.append(z.flush())
-    return _V + keys.seal(b"".join(out), AAD_MANIFEST, nonce)
+    w = ManifestWriter()
+    for n in manifest.nodes:
+        w.add(n)
+    return w.finish(keys, manifest, nonce)
 
 
 _WS = re.compile(r"[ \t\n\r]*")
 _DECODER = json.JSONDecoder()
+_READ = 1 << 20  # decompressed text read at a time
 
 
-def _manifest_fields(text: str, what: str) -> tuple[dict[str, Any], list[Node] | None]:
-    """The manifest object's fields, its ``nodes`` array decoded one element at a time into ``Node``s: a
-    snapshot of 100k files never exists as 100k dicts at once (that was most of a restore's peak memory).
-    The same JSON ``json.loads`` accepts (any key order; a repeated key: the last wins)."""
-    dec = _DECODER.raw_decode
+class _Text:
+    """The manifest's JSON text, decompressed as it is read: ``buf[pos:]`` is what is not parsed yet."""
 
-    def skip(i: int) -> int:  # past any whitespace at i
-        m = _WS.match(text, i)
-        return m.end() if m else i
+    def __init__(self, compressed: bytes | memoryview, what: str) -> None:
+        size = zstandard.frame_content_size(compressed) if len(compressed) >= 4 else -1
+        if size < 0 or size > 1 << 30:
+            raise CorruptData(f"{what}: implausible decompressed size {size}", object=what)
+        self._pieces = zstandard.ZstdDecompressor().read_to_iter(compressed, read_size=_READ, write_size=_READ)
+        self._utf8 = codecs.getincrementaldecoder("utf-8")()
+        self.buf, self.pos, self.eof, self.what = "", 0, False, what
 
-    def expect(i: int, chars: str) -> tuple[str, int]:
-        i = skip(i)
-        c = text[i:i + 1]
+    def more(self) -> bool:
+        """Read another piece; False at the end."""
+        if self.eof:
+            return False
+        if self.pos > _READ:
+            self.buf, self.pos = self.buf[self.pos:], 0
+        try:
+            piece = next(self._pieces, None)
+        except zstandard.ZstdError as e:
+            raise CorruptData(f"{self.what}: zstd: {e}", object=self.what) from None
+        if piece is None:
+            self.eof = True
+            self.buf += self._utf8.decode(b"", final=True)
+            return False
+        self.buf += self._utf8.decode(piece)
+        return True
+
+    def skip(self) -> None:
+        while True:
+            m = _WS.match(self.buf, self.pos)
+            self.pos = m.end() if m else self.pos
+            if self.pos < len(self.buf) or not self.more():
+                return
+
+    def expect(self, chars: str) -> str:
+        self.skip()
+        c = self.buf[self.pos:self.pos + 1]
         if not c or c not in chars:
-            raise ValueError(f"expected one of {chars!r} at {i}")
-        return c, skip(i + 1)
+            raise ValueError(f"expected one of {chars!r} at {self.pos}")
+        self.pos += 1
+        return c
 
+    def peek(self) -> str:
+        self.skip()
+        return self.buf[self.pos:self.pos + 1]
+
+    def value(self) -> Any:
+        """The next JSON value, whole: read on while it may be cut short (a number at the piece's end, or
+        followed by what could go on with it: ``12`` of ``12.5``)."""
+        self.skip()
+        while True:
+            try:
+                v, end = _DECODER.raw_decode(self.buf, self.pos)
+            except ValueError:
+                if self.more():
+                    continue
+                raise
+            if (end < len(self.buf) and self.buf[end] not in "0123456789.eE+-") or not self.more():
+                self.pos = end
+                return v
+
+
+def _parse(text: _Text) -> Generator[Node, None, dict[str, Any]]:
+    """The manifest object's ``nodes``, one at a time; returns its other fields. The JSON ``json.loads``
+    accepts (any key order; a repeated key: the last wins, but ``nodes`` may come once), read a piece of the
+    text at a time."""
     head: dict[str, Any] = {}
-    nodes: list[Node] | None = None
-    _, i = expect(0, "{")
-    if text[i:i + 1] == "}":
-        i += 1
+    seen_nodes = False
+    text.expect("{")
+    if text.peek() == "}":
+        text.expect("}")
     else:
         while True:
-            key, i = dec(text, i)
+            key = text.value()
             if not isinstance(key, str):
-                raise ValueError(f"an object key must be a string, at {i}")
-            _, i = expect(i, ":")
-            if key == "nodes" and text[i:i + 1] == "[":
-                nodes = []
-                i = skip(i + 1)
-                if text[i:i + 1] == "]":
-                    i += 1
+                raise ValueError("an object key must be a string")
+            text.expect(":")
+            if key == "nodes" and (seen_nodes or "nodes" in head):
+                raise ValueError("the key nodes twice")
+            if key == "nodes" and text.peek() == "[":
+                seen_nodes = True
+                text.expect("[")
+                if text.peek() == "]":
+                    text.expect("]")
                 else:
                     while True:
-                        d, i = dec(text, i)
-                        nodes.append(_node_from_json(d, what))
-                        c, i = expect(i, ",]")
-                        if c == "]":
+                        yield _node_from_json(text.value(), text.what)
+                        if text.expect(",]") == "]":
                             break
-                head.pop("nodes", None)
             else:
-                head[key], i = dec(text, i)
-                if key == "nodes":
-                    nodes = None
-            c, i = expect(i, ",}")
-            if c == "}":
+                head[key] = text.value()
+            if text.expect(",}") == "}":
                 break
-    if skip(i) != len(text):
-        raise ValueError(f"extra data at {i}")
-    return head, nodes
+    text.skip()
+    if text.pos != len(text.buf):
+        raise ValueError(f"extra data at {text.pos}")
+    if not seen_nodes:
+        raise ValueError("missing nodes (an array)")
+    return head
+
+
+def _open_text(keys: Keys, data: bytes, what: str) -> _Text:
+    if len(data) < 1 or data[0] != VERSION:
+        raise CorruptData(f"{what}: unsupported manifest version", object=what)
+    return _Text(keys.open(memoryview(data)[1:], AAD_MANIFEST, what), what)
+
+
+def iter_manifest_nodes(keys: Keys, data: bytes, what: str = "manifest") -> Iterator[Node]:
+    """A stored snapshot's nodes in order, decoded as they are read (the sealed blob is opened whole: its
+    tag covers it all); ``CorruptData`` where the text goes wrong."""
+    text = _open_text(keys, data, what)
+    del data
+    try:
+        head = yield from _parse(text)
+    except (ValueError, RecursionError) as e:
+        raise CorruptData(f"{what}: invalid JSON: {e}", object=what) from None
+    if head.get("version") != VERSION:
+        raise CorruptData(f"{what}: unsupported manifest body version", object=what)
 
 
 def decode_manifest(keys: Keys, data: bytes, what: str = "manifest") -> Manifest:
-    if len(data) < 1 or data[0] != VERSION:
-        raise CorruptData(f"{what}: unsupported manifest version", object=what)
-    raw = decompress(keys.open(memoryview(data)[1:], AAD_MANIFEST, what), what)
+    text = _open_text(keys, data, what)
+    nodes: list[Node] = []
     try:
-        text = raw.decode("utf-8")
-        del raw  # the text alone from here
-        d, nodes = _manifest_fields(text, what)
+        head = _drain(_parse(text), nodes)
     except (ValueError, RecursionError) as e:
         raise CorruptData(f"{what}: invalid JSON: {e}", object=what) from None
+    d = head
     if d.get("version") != VERSION:
         raise CorruptData(f"{what}: unsupported manifest body version", object=what)
     roots = d.get("roots")
-    if nodes is None or not isinstance(roots, list):
+    if not isinstance(roots, list):
         raise CorruptData(f"{what}: missing nodes or roots", object=what)
     tags = d.get("tags") or {}
     return Manifest(
@@ -252,3 +353,13 @@ def decode_manifest(keys: Keys, data: bytes, what: str = "manifest") -> Manifest
         parent=d.get("parent"),
         tags={str(k): str(v) for k, v in tags.items()} if isinstance(tags, dict) else {},
     )
+
+
+def _drain(gen: Generator[Node, None, dict[str, Any]], into: list[Node]) -> dict[str, Any]:
+    """Every node of ``gen`` into ``into``; ``gen``'s return value."""
+    while True:
+        try:
+            into.append(next(gen))
+        except StopIteration as stop:
+            result: dict[str, Any] = stop.value
+            return result

@@ -17,14 +17,15 @@ The service implements the same ``ChunkIndex`` over SQL.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, replace
-from typing import Protocol
+from dataclasses import replace
 
+from vaultlink.data.chunk_index import ChunkIndex, Location, MemoryChunkIndex
 from vaultlink.data.chunker import Chunker, ChunkerParams
 from vaultlink.data.crypto import DEFAULT_SCRYPT_LOG_N, Keys, create_key_file, open_key_file
 from vaultlink.data.formats import (
+    ENTRY,
     PACK_MAGIC,
     PACK_TRAILER,
     ZSTD_LEVEL,
@@ -38,7 +39,7 @@ from vaultlink.data.formats import (
     encode_pack_tail,
     pack_header_length,
 )
-from vaultlink.data.manifest import Manifest, decode_manifest, encode_manifest
+from vaultlink.data.manifest import Manifest, Node, decode_manifest, encode_manifest, iter_manifest_nodes
 from vaultlink.errors import AlreadyExists, CorruptData, NotFound, WrongPassphrase
 from vaultlink.ports import BlobStore
 
@@ -59,66 +60,6 @@ def key_versions(store: BlobStore) -> list[str]:
 # 8 MiB: the agent holds up to four packs at once (two uploading, one waiting for a slot, one filling); at 16
 # MiB they were half of its peak memory, and halving them cost no speed (bench/README-backup.md, run 11)
 PACK_SIZE = 8 * 1024 * 1024
-
-
-@dataclass(frozen=True)
-class Location:
-    """Where a chunk lives: ``length`` bytes at ``offset`` in blob ``pack``."""
-
-    pack: str
-    offset: int
-    length: int
-
-
-class ChunkIndex(Protocol):
-    """Chunk id -> location, shared by every backup of a vault.
-
-    Contract: ``have(ids)`` returns the subset of ``ids`` already stored (called
-    from worker threads, often with one id: remote implementations cache);
-    ``add(pack, entries)`` records a pack once it is durably stored (idempotent);
-    ``lookup(id)`` returns the location or ``None``; ``packs()`` lists the packs
-    it knows. Implementations are thread-safe.
-    """
-
-    def have(self, ids: Iterable[bytes]) -> set[bytes]: ...
-
-    def add(self, pack: str, entries: Sequence[PackEntry]) -> None: ...
-
-    def lookup(self, chunk_id: bytes) -> Location | None: ...
-
-    def packs(self) -> set[str]: ...
-
-
-class MemoryChunkIndex:
-    """In-memory ``ChunkIndex``."""
-
-    def __init__(self) -> None:
-        self._loc: dict[bytes, Location] = {}
-        self._packs: dict[str, list[PackEntry]] = {}
-        self._lock = threading.Lock()
-
-    def have(self, ids: Iterable[bytes]) -> set[bytes]:
-        loc = self._loc
-        return {i for i in ids if i in loc}
-
-    def add(self, pack: str, entries: Sequence[PackEntry]) -> None:
-        with self._lock:
-            self._packs[pack] = list(entries)
-            for e in entries:
-                self._loc.setdefault(e.chunk_id, Location(pack, e.offset, e.length))
-
-    def lookup(self, chunk_id: bytes) -> Location | None:
-        return self._loc.get(chunk_id)
-
-    def packs(self) -> set[str]:
-        with self._lock:
-            return set(self._packs)
-
-    def entries(self, pack: str) -> list[PackEntry]:
-        return list(self._packs.get(pack, ()))
-
-    def __len__(self) -> int:
-        return len(self._loc)
 
 
 class _PackBuilder:
@@ -161,7 +102,7 @@ class Repository:
         self._lock = threading.Lock()
         self._pending: set[bytes] = set()
         self._builder = _PackBuilder()
-        self._unindexed: dict[str, list[PackEntry]] = {}
+        self._unindexed: dict[str, Sequence[PackEntry] | bytes] = {}  # packed: a pack's entries are 40 B each
         self._uploads: list[Future[None]] = []
         self._failed = False  # set by an upload that failed; its error is raised by the next check
         self._slots = threading.BoundedSemaphore(upload_workers)
@@ -309,7 +250,7 @@ class Repository:
         del data  # the upload's bytes go now, not when the next pack replaces them
         self.index.add(name, b.entries)
         with self._lock:
-            self._unindexed[name] = b.entries
+            self._unindexed[name] = b"".join(ENTRY.pack(e.chunk_id, e.offset, e.length) for e in b.entries)
             self._pending.difference_update(e.chunk_id for e in b.entries)
             self.packs_written += 1
             self.stored_bytes += size
@@ -364,14 +305,26 @@ class Repository:
         return decode_chunk(self.keys, chunk_id, blob, f"chunk {chunk_id.hex()[:16]} in {loc.pack}")
 
     # --- manifests -----------------------------------------------------------------------------------
-    def save_manifest(self, manifest: Manifest) -> str:
-        data = encode_manifest(self.keys, manifest)
+    def save_manifest(self, manifest: Manifest | bytes) -> str:
+        """Store a snapshot (a ``Manifest``, or the stored form a ``ManifestWriter`` finished)."""
+        data = manifest if isinstance(manifest, bytes) else encode_manifest(self.keys, manifest)
         name = content_name("snapshots", data)
         self.store.put(name, data)
         return name
 
     def load_manifest(self, name: str) -> Manifest:
         return decode_manifest(self.keys, self.store.get(name), name)
+
+    def manifest_nodes(self, name: str) -> Iterator[Node]:
+        """A snapshot's nodes in path order, decoded as they are read (a snapshot of many files is never
+        held whole): ``CorruptData`` where it goes wrong."""
+        return iter_manifest_nodes(self.keys, self.store.get(name), name)
+
+    def manifest_reader(self, name: str) -> Callable[[], Iterator[Node]]:
+        """``manifest_nodes`` for a reader that reads the nodes more than once (a restore): the stored
+        snapshot is fetched once, each call reads its nodes afresh."""
+        data = self.store.get(name)
+        return lambda: iter_manifest_nodes(self.keys, data, name)
 
     def list_manifests(self) -> list[str]:
         return list(self.store.list("snapshots/"))

@@ -33,13 +33,12 @@ affected file. Directories get their modes and mtimes last (deepest first).
 from __future__ import annotations
 
 import contextlib
-import fnmatch
 import os
 import stat
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
@@ -49,11 +48,13 @@ from vaultlink.data.formats import open_chunk
 from vaultlink.data.manifest import Manifest, Node
 from vaultlink.data.repository import Repository
 from vaultlink.data.restore_files import PARTIAL, OpenFiles, OutFile, Target, check_file_slot, split_rel
-from vaultlink.errors import Conflict, CorruptData, InsufficientSpace, NotFound, UnsafePath, VaultlinkError
+from vaultlink.data.restore_plan import Survey, Unsorted, selected, survey
+from vaultlink.errors import Conflict, CorruptData, InsufficientSpace, NotFound, VaultlinkError
 
 GAP = 256 * 1024
 SPAN = 16 * 1024 * 1024
 SMALL_SPAN, SMALL_CHUNK = 16, 64 * 1024  # a span of at least 16 chunks averaging under 64 KiB is "small"
+BATCH_FILES, BATCH_CHUNKS = 8192, 65536  # files planned and fetched together (what a restore holds per file)
 
 
 @dataclass
@@ -64,46 +65,6 @@ class RestoreStats:
     bytes: int = 0
     duration: float = 0.0
     damaged: list[str] = field(default_factory=list)
-
-
-def check_relpath(path: str) -> list[str]:
-    """Segments of a safe relative path, or ``UnsafePath``."""
-    if not path or "\0" in path or path.startswith("/"):
-        raise UnsafePath(f"refusing path {path!r}: it must be relative and non-empty")
-    parts = path.split("/")
-    for p in parts:
-        if p in ("", ".", ".."):
-            raise UnsafePath(f"refusing path {path!r}: it contains {p!r} (would escape the target)")
-    return parts
-
-
-def select(nodes: Sequence[Node], include: str | Sequence[str] | None) -> list[Node]:
-    """Nodes matching any pattern (fnmatch on the path; a directory brings its subtree) and their parents."""
-    if include is None:
-        return list(nodes)
-    pats = [include] if isinstance(include, str) else list(include)
-    hit = {n.path for n in nodes if any(fnmatch.fnmatchcase(n.path, p) for p in pats)}
-    keep: set[str] = set()
-    for n in nodes:
-        parts = n.path.split("/")
-        prefixes = ["/".join(parts[: i + 1]) for i in range(len(parts))]
-        if any(p in hit for p in prefixes):
-            keep.update(prefixes)
-    return [n for n in nodes if n.path in keep]
-
-
-def validate(nodes: Sequence[Node]) -> None:
-    """Refuse unsafe or ambiguous paths (before anything is written)."""
-    seen: set[str] = set()
-    links = {n.path for n in nodes if n.type == "symlink"}
-    for n in nodes:
-        parts = check_relpath(n.path)
-        if n.path in seen:
-            raise UnsafePath(f"refusing path {n.path!r}: it appears twice in the snapshot")
-        seen.add(n.path)
-        for i in range(1, len(parts)):
-            if "/".join(parts[:i]) in links:
-                raise UnsafePath(f"refusing path {n.path!r}: it lies below a symlink of the snapshot")
 
 
 Span = tuple[str, int, int, list[tuple[int, int, bytes]]]
@@ -153,8 +114,11 @@ def check_space(target: str | os.PathLike[str], need: int) -> None:
         )
 
 
+Nodes = Manifest | Callable[[], Iterable[Node]]
+
+
 def restore(
-    manifest: Manifest,
+    manifest: Nodes,
     repo: Repository,
     target: str | os.PathLike[str],
     include: str | Sequence[str] | None = None,
@@ -163,22 +127,46 @@ def restore(
     workers: int | None = None,
     direct: bool = True,
 ) -> RestoreStats:
-    """Restore ``manifest`` (or the ``include`` subset) under ``target``; see the module docstring.
-    ``direct=False`` writes everything through the page cache."""
+    """Restore ``manifest`` (a snapshot, or a function that reads its nodes afresh each call, as
+    ``repo.manifest_nodes`` does: a snapshot of many files is read twice, never held) or the ``include``
+    subset under ``target``; see the module docstring. ``direct=False`` writes everything through the page
+    cache."""
     t0 = time.monotonic()
-    nodes = select(manifest.nodes, include)
-    validate(nodes)
-    check_space(target, sum(n.size for n in nodes if n.type == "file"))
+    nodes_of: Callable[[], Iterable[Node]] = (
+        (lambda: manifest.nodes) if isinstance(manifest, Manifest) else manifest
+    )
+    try:
+        plan = survey(nodes_of(), include)
+    except Unsorted:  # not in path order: hold them, sorted
+        held = sorted(nodes_of(), key=lambda n: n.path)
+        nodes_of = lambda: held  # noqa: E731
+        plan = survey(held, include)
+    check_space(target, plan.bytes)
     os.makedirs(target, exist_ok=True)
     tgt = Target(os.path.realpath(target))
     try:
-        return _restore(nodes, repo, tgt, progress, workers, direct, t0)
+        return _restore(nodes_of, plan, repo, tgt, progress, workers, direct, t0)
     finally:
         tgt.close()
 
 
+def _batches(nodes: Iterable[Node], plan: Survey) -> Iterator[list[Node]]:
+    """The files to restore, a bounded batch at a time (files and chunks)."""
+    batch: list[Node] = []
+    chunks = 0
+    for n in selected(nodes, plan):
+        batch.append(n)
+        chunks += len(n.chunks)
+        if len(batch) >= BATCH_FILES or chunks >= BATCH_CHUNKS:
+            yield batch
+            batch, chunks = [], 0
+    if batch:
+        yield batch
+
+
 def _restore(
-    nodes: list[Node],
+    nodes_of: Callable[[], Iterable[Node]],
+    plan: Survey,
     repo: Repository,
     tgt: Target,
     progress: Callable[[Progress], None] | None,
@@ -186,12 +174,69 @@ def _restore(
     direct: bool,
     t0: float,
 ) -> RestoreStats:
-    files = [n for n in nodes if n.type == "file"]
-    taken = {n.path for n in nodes}
+    """Directories, then the files a batch at a time, then symlinks and the directories' metadata."""
     stats = RestoreStats()
-    for n in nodes:
-        if n.type == "dir":
-            tgt.ensure_dir(n.path)
+    for n in plan.dirs:
+        tgt.ensure_dir(n.path)
+    prog = Progress(files_total=plan.files, bytes_total=plan.bytes, files_done=0)
+    last = [0.0]
+    with ThreadPoolExecutor(workers or max(4, 2 * (os.cpu_count() or 2)), thread_name_prefix="vl-restore") as pool:
+        for batch in _batches(nodes_of(), plan):
+            stats.damaged += _restore_files(batch, plan, repo, tgt, pool, prog, progress, last, direct, t0)
+    stats.files, stats.bytes = plan.files, plan.bytes
+    root = os.geteuid() == 0
+    for n in plan.links:
+        dir_rel, name = split_rel(n.path)
+        shown = tgt.full(n.path)
+        with tgt.dir(dir_rel) as d:
+            try:
+                st = os.stat(name, dir_fd=d, follow_symlinks=False)
+            except FileNotFoundError:
+                st = None
+            if st is not None:
+                if stat.S_ISDIR(st.st_mode):
+                    raise Conflict(f"cannot restore symlink {shown!r}: a directory is in the way")
+                os.unlink(name, dir_fd=d)
+            os.symlink(n.target or "", name, dir_fd=d)
+            if root:
+                os.chown(name, n.uid, n.gid, dir_fd=d, follow_symlinks=False)
+            os.utime(name, ns=(n.mtime_ns, n.mtime_ns), dir_fd=d, follow_symlinks=False)
+        stats.symlinks += 1
+    for n in sorted(plan.dirs, key=lambda n: n.path.count("/"), reverse=True):
+        with tgt.dir(n.path, create=False) as fd:
+            if root:
+                os.fchown(fd, n.uid, n.gid)
+            os.fchmod(fd, n.mode)
+            os.utime(fd, ns=(n.mtime_ns, n.mtime_ns))
+        stats.dirs += 1
+    stats.duration = time.monotonic() - t0
+    if progress:
+        prog.elapsed, prog.files_done = stats.duration, plan.files
+        progress(prog)
+    if stats.damaged:
+        stats.damaged.sort()
+        raise CorruptData(
+            f"{len(stats.damaged)} file(s) could not be restored intact: {', '.join(stats.damaged[:20])}"
+            + (" …" if len(stats.damaged) > 20 else "")
+            + f" (what could be read is left as NAME{PARTIAL}); run `vaultlink agent check --read-data`",
+            files=stats.damaged,
+        )
+    return stats
+
+
+def _restore_files(
+    files: list[Node],
+    plan: Survey,
+    repo: Repository,
+    tgt: Target,
+    pool: ThreadPoolExecutor,
+    prog: Progress,
+    progress: Callable[[Progress], None] | None,
+    last: list[float],
+    direct: bool,
+    t0: float,
+) -> list[str]:
+    """One batch of files: planned by pack, fetched and written; returns the paths of the damaged ones."""
     outs: list[OutFile] = []
     dests: dict[bytes, list[tuple[OutFile, int]]] = defaultdict(list)
     shared: dict[str, str] = {}  # one string per directory, not one per file
@@ -201,7 +246,7 @@ def _restore(
         if tgt.needs_check(dir_rel):
             with tgt.dir(dir_rel) as d:
                 check_file_slot(d, name, tgt.full(n.path))
-        out = OutFile(n, tgt.root, dir_rel, _tildes(n.path, taken))
+        out = OutFile(n, tgt.root, dir_rel, _tildes(n.path, plan.partial_named))
         outs.append(out)
         off = 0
         for cid, size in zip(n.chunks, n.sizes, strict=True):
@@ -218,7 +263,6 @@ def _restore(
     spans = _plan(by_pack)
     lock = threading.Lock()
     small = threading.Lock()
-    prog = Progress(files_total=len(files), bytes_total=sum(n.size for n in files), files_done=0)
     fs = OpenFiles(tgt, direct)
     reader: Callable[[str, int, memoryview], None] | None = getattr(repo.store, "read_range_into", None)
     local = threading.local()
@@ -239,8 +283,8 @@ def _restore(
         try:
             if reader is not None:
                 buf: bytearray | None = getattr(local, "buf", None)
-                if buf is None or len(buf) < length:
-                    buf = local.buf = bytearray(max(length, SPAN + (1 << 20)))
+                if buf is None or len(buf) < length:  # grown to the longest span this thread read
+                    buf = local.buf = bytearray(length)
                 data = memoryview(buf)[:length]
                 reader(pack, start, data)
             else:
@@ -280,64 +324,22 @@ def _restore(
         for out in outs:
             if out.left == 0 and not out.damaged:  # empty file
                 done(out, 0, False, False)
-        nworkers = workers or max(4, 2 * (os.cpu_count() or 2))
-        last = 0.0
-        with ThreadPoolExecutor(nworkers, thread_name_prefix="vl-restore") as pool:
-            pending: set[Any] = {pool.submit(fetch, s) for s in spans}
-            while pending:
-                finished, pending = wait(pending, timeout=0.2, return_when=FIRST_EXCEPTION)
-                for f in finished:
-                    if f.exception() is not None:
-                        for p in pending:
-                            p.cancel()
-                        raise f.exception()  # type: ignore[misc]
-                if progress and time.monotonic() - last > 0.2:
-                    last = time.monotonic()
-                    prog.elapsed = last - t0
-                    progress(prog)
+        pending: set[Any] = {pool.submit(fetch, s) for s in spans}
+        while pending:
+            finished, pending = wait(pending, timeout=0.2, return_when=FIRST_EXCEPTION)
+            for f in finished:
+                if f.exception() is not None:
+                    for p in pending:
+                        p.cancel()
+                    wait(pending)  # the running ones end before their files are closed
+                    raise f.exception()  # type: ignore[misc]
+            if progress and time.monotonic() - last[0] > 0.2:
+                last[0] = time.monotonic()
+                prog.elapsed = last[0] - t0
+                progress(prog)
     finally:
         fs.close_all()
     for out in outs:
         if out.left:  # every span ran: nothing can be left, but never call such a file complete
             raise VaultlinkError(f"internal error: {out.node.path} was not fully restored; restore again")
-    stats.files = len(files)
-    stats.bytes = sum(n.size for n in files)
-    root = os.geteuid() == 0
-    for n in nodes:
-        if n.type == "symlink":
-            dir_rel, name = split_rel(n.path)
-            shown = tgt.full(n.path)
-            with tgt.dir(dir_rel) as d:
-                try:
-                    st = os.stat(name, dir_fd=d, follow_symlinks=False)
-                except FileNotFoundError:
-                    st = None
-                if st is not None:
-                    if stat.S_ISDIR(st.st_mode):
-                        raise Conflict(f"cannot restore symlink {shown!r}: a directory is in the way")
-                    os.unlink(name, dir_fd=d)
-                os.symlink(n.target or "", name, dir_fd=d)
-                if root:
-                    os.chown(name, n.uid, n.gid, dir_fd=d, follow_symlinks=False)
-                os.utime(name, ns=(n.mtime_ns, n.mtime_ns), dir_fd=d, follow_symlinks=False)
-            stats.symlinks += 1
-    for n in sorted((n for n in nodes if n.type == "dir"), key=lambda n: n.path.count("/"), reverse=True):
-        with tgt.dir(n.path, create=False) as fd:
-            if root:
-                os.fchown(fd, n.uid, n.gid)
-            os.fchmod(fd, n.mode)
-            os.utime(fd, ns=(n.mtime_ns, n.mtime_ns))
-        stats.dirs += 1
-    stats.duration = time.monotonic() - t0
-    if progress:
-        prog.elapsed, prog.files_done = stats.duration, len(files)
-        progress(prog)
-    if damaged:
-        stats.damaged = sorted(n.path for n in files if damaged.intersection(n.chunks))
-        raise CorruptData(
-            f"{len(stats.damaged)} file(s) could not be restored intact: {', '.join(stats.damaged[:20])}"
-            + (" …" if len(stats.damaged) > 20 else "")
-            + f" (what could be read is left as NAME{PARTIAL}); run `vaultlink agent check --read-data`",
-            files=stats.damaged,
-        )
-    return stats
+    return sorted(n.path for n in files if damaged.intersection(n.chunks)) if damaged else []

@@ -167,13 +167,15 @@ def test_property_manifest_json_is_written_in_pieces_exactly_as_one_dump(
     nodes: list[mf.Node], host: str, parent: str | None, tags: dict[str, str]
 ) -> None:
     """encode_manifest writes the JSON a node at a time (100k files never exist as one big dict and string):
-    the pieces are byte for byte json.dumps of the whole, whatever the hostname, parent and tags hold."""
+    the stored text is byte for byte json.dumps of the whole, whatever the hostname, parent and tags hold."""
     import json
 
+    from vaultlink.data.formats import AAD_MANIFEST, decompress
+
     m = mf.Manifest(time=1.5, hostname=host, roots=["r"], nodes=nodes, parent=parent, tags=tags)
-    pieces, size = mf._manifest_json(m)
-    whole = json.dumps(m.to_json(), separators=(",", ":"), sort_keys=True).encode()
-    assert b"".join(pieces) == whole and size == len(whole)
+    sealed = mf.encode_manifest(KEYS, m)
+    text = decompress(KEYS.open(memoryview(sealed)[1:], AAD_MANIFEST, "m"), "m")
+    assert text == json.dumps(m.to_json(), separators=(",", ":"), sort_keys=True).encode()
 
 
 def test_a_large_manifest_round_trips_through_the_streamed_frame() -> None:
@@ -189,8 +191,9 @@ def _sealed_json(text: bytes) -> bytes:
 
 def test_manifest_decoding_node_by_node_takes_what_json_takes_and_refuses_the_rest() -> None:
     """decode_manifest reads the nodes array one element at a time (a restore of 100k files never holds
-    100k dicts at once): any key order, whitespace and a repeated key decode as json.loads would; broken,
-    truncated, trailing or nested-too-deep JSON is CorruptData, never a crash."""
+    100k dicts at once): any key order, whitespace and a repeated key decode as json.loads would, but for
+    ``nodes`` (read as it comes, so it may come once); broken, truncated, trailing or nested-too-deep JSON is
+    CorruptData, never a crash."""
     import json
 
     node = {"path": "r/a", "type": "file", "mode": 420, "mtime_ns": 5, "size": 3, "chunks": [["ab" * 32, 3]],
@@ -202,7 +205,10 @@ def test_manifest_decoding_node_by_node_takes_what_json_takes_and_refuses_the_re
     assert mf.decode_manifest(KEYS, _sealed_json(spaced)) == want
     assert [n.path for n in want.nodes] == ["r/a", "r/b"] and want.tags == {"k": "v"}
     twice = b'{"nodes": [], "version": %d, "roots": ["r"], "nodes": [%s]}' % (f.VERSION, json.dumps(node).encode())
-    assert [n.path for n in mf.decode_manifest(KEYS, _sealed_json(twice)).nodes] == ["r/a"]
+    with pytest.raises(CorruptData, match="nodes twice"):
+        mf.decode_manifest(KEYS, _sealed_json(twice))
+    again = b'{"roots": [], "roots": ["r"], "nodes": [], "version": %d}' % f.VERSION
+    assert mf.decode_manifest(KEYS, _sealed_json(again)).roots == ["r"]
     empty = b'{"nodes":[],"roots":[],"version":%d}' % f.VERSION
     assert mf.decode_manifest(KEYS, _sealed_json(empty)).nodes == []
     good = json.dumps(doc).encode()

@@ -1,5 +1,7 @@
 """The manifest's node JSON is written directly (``node_json``), not through ``json.dumps`` of a dict per
-node: it must be the very text ``json.dumps`` gives, for every node a snapshot can hold."""
+node: it must be the very text ``json.dumps`` gives, for every node a snapshot can hold. The stored form is
+written a node at a time (``ManifestWriter``) and read a piece of text at a time (``iter_manifest_nodes``):
+any JSON ``json.loads`` reads, cut anywhere, gives the same snapshot."""
 
 from __future__ import annotations
 
@@ -9,13 +11,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from vaultlink.data import manifest as manifest_mod
 from vaultlink.data.crypto import Keys
-from vaultlink.data.formats import _V, AAD_MANIFEST, ZSTD_LEVEL, _compressor
+from vaultlink.data.formats import _V, AAD_MANIFEST, ZSTD_LEVEL, _compressor, decompress
 from vaultlink.data.manifest import (
     Manifest,
+    ManifestWriter,
     Node,
-    _manifest_json,
     decode_manifest,
+    encode_manifest,
+    iter_manifest_nodes,
     node_json,
 )
 from vaultlink.errors import CorruptData
@@ -46,21 +51,72 @@ def test_node_json_is_what_json_dumps_writes(n: Node) -> None:
     assert node_json(n) == json.dumps(n.to_json(), separators=(",", ":"), sort_keys=True)
 
 
+KEYS = Keys.generate()
+
+
+def _text(sealed: bytes) -> bytes:
+    return decompress(KEYS.open(memoryview(sealed)[1:], AAD_MANIFEST, "m"), "m")
+
+
+def _seal(text: bytes) -> bytes:
+    return _V + KEYS.seal(_compressor(ZSTD_LEVEL).compress(text), AAD_MANIFEST)
+
+
 @settings(max_examples=30, deadline=None)
-@given(st.lists(nodes(), max_size=1200))
-def test_the_manifest_text_is_what_json_dumps_writes(ns: list[Node]) -> None:
+@given(st.lists(nodes(), max_size=1200), st.integers(min_value=1, max_value=600))
+def test_the_manifest_text_is_what_json_dumps_writes(ns: list[Node], spool: int) -> None:
+    """Written a node at a time (a spool that goes to a file past ``spool`` bytes), the stored text is the
+    one ``json.dumps`` of the whole snapshot gives."""
     m = Manifest(time=1.5, hostname="h\u00e9", roots=["/r"], nodes=ns, parent="p", tags={"k": "v"})
-    pieces, size = _manifest_json(m)
-    text = b"".join(pieces)
-    assert len(text) == size
+    w = ManifestWriter(spool_bytes=spool)
+    for n in ns:
+        w.add(n)
+    text = _text(w.finish(KEYS, Manifest(1.5, "h\u00e9", ["/r"], [], "p", {"k": "v"})))
     assert text == json.dumps(m.to_json(), separators=(",", ":"), sort_keys=True).encode()
+    assert text == _text(encode_manifest(KEYS, m))
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(nodes().filter(lambda n: n.type != "symlink" or n.target is not None), max_size=60),
+       st.integers(min_value=1, max_value=97), st.booleans())
+def test_read_a_piece_at_a_time_the_snapshot_is_the_same(ns: list[Node], piece: int, pretty: bool) -> None:
+    """Any cut of the text (pieces of 1 byte and up, a number at a piece's end, UTF-8 split across pieces),
+    any layout ``json.loads`` reads (spaces, newlines, keys in another order): the same nodes."""
+    m = Manifest(time=1234.5, hostname="h\u00e9\u4e2d", roots=["/r"], nodes=ns, parent=None, tags={"k": "v"})
+    if pretty:
+        d = m.to_json()
+        text = json.dumps({k: d[k] for k in reversed(d)}, indent=2, ensure_ascii=False).encode()
+    else:
+        text = json.dumps(m.to_json(), separators=(",", ":"), sort_keys=True).encode()
+    sealed = _seal(text)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(manifest_mod, "_READ", piece)
+        back = decode_manifest(KEYS, sealed)
+        streamed = list(iter_manifest_nodes(KEYS, sealed))
+    assert back == m
+    assert streamed == ns
+
+
+@pytest.mark.parametrize("text", [
+    b'{"version":1,"roots":[],"time":1}',  # no nodes
+    b'{"version":1,"roots":[],"nodes":5}',  # nodes not an array
+    b'{"version":1,"roots":[],"nodes":[],"nodes":[]}',  # nodes twice
+    b'{"version":1,"roots":[],"nodes":[]} x',  # more after the object
+    b'{"version":1,"roots":[],"nodes":[{"path":"a","type":"dir","mode":1,"mtime_ns":1}',  # cut short
+    b'{"version":1,"roots":[],"nodes":["\xff"]}',  # not UTF-8
+])
+def test_a_malformed_snapshot_is_refused_as_corrupt(text: bytes) -> None:
+    with pytest.raises(CorruptData):
+        decode_manifest(KEYS, _seal(text))
+    with pytest.raises(CorruptData):
+        list(iter_manifest_nodes(KEYS, _seal(text)))
 
 
 def test_a_damaged_node_is_still_refused_as_corrupt() -> None:
     keys = Keys.generate()
     good = Node("r/f", "file", 0o644, 1, 5, None, [b"\x01" * 32], [5], 1, 0, 0)
     m = Manifest(time=1.0, hostname="h", roots=["/r"], nodes=[good])
-    text = b"".join(_manifest_json(m)[0]).replace(b'"size":5', b'"size":6')
+    text = json.dumps(m.to_json(), separators=(",", ":"), sort_keys=True).encode().replace(b'"size":5', b'"size":6')
     sealed = _V + keys.seal(_compressor(ZSTD_LEVEL).compress(text), AAD_MANIFEST)
     with pytest.raises(CorruptData, match="add up to 5"):
         decode_manifest(keys, sealed)

@@ -1,0 +1,104 @@
+"""What a restore will write, known before it writes anything, from one read of the snapshot's nodes.
+
+``survey`` reads the nodes (in path order, as a backup writes them) once: it refuses an unsafe or ambiguous
+path (absolute, ``.``/``..``/empty segments, NUL, twice in the snapshot, below a symlink of the snapshot),
+counts the files and bytes, and keeps the directories and symlinks (written around the files) and, with
+``include``, which directories the selection needs. ``selected`` then reads the nodes again and gives the
+ones to restore. Neither holds a node per file: a snapshot of a million files is read, never held.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+
+from vaultlink.data.manifest import Node
+from vaultlink.data.restore_files import PARTIAL
+from vaultlink.errors import UnsafePath
+
+
+def check_relpath(path: str) -> list[str]:
+    """Segments of a safe relative path, or ``UnsafePath``."""
+    if not path or "\0" in path or path.startswith("/"):
+        raise UnsafePath(f"refusing path {path!r}: it must be relative and non-empty")
+    parts = path.split("/")
+    for p in parts:
+        if p in ("", ".", ".."):
+            raise UnsafePath(f"refusing path {path!r}: it contains {p!r} (would escape the target)")
+    return parts
+
+
+class Unsorted(Exception):
+    """The nodes are not in path order (a snapshot no backup of ours wrote): hold and sort them."""
+
+
+@dataclass
+class Survey:
+    files: int = 0
+    bytes: int = 0
+    dirs: list[Node] = field(default_factory=list)
+    links: list[Node] = field(default_factory=list)
+    partial_named: set[str] = field(default_factory=set)  # paths that end like a temporary name of ours
+    patterns: list[str] | None = None
+    keep_dirs: set[str] = field(default_factory=set)  # with patterns: directories the selection needs
+    under: set[str] = field(default_factory=set)  # with patterns: directories whose whole subtree is selected
+
+    def wanted(self, n: Node) -> bool:
+        if self.patterns is None:
+            return True
+        if n.type == "dir":
+            return n.path in self.keep_dirs
+        parent = n.path.rpartition("/")[0]
+        return parent in self.under or any(fnmatch.fnmatchcase(n.path, p) for p in self.patterns)
+
+
+def survey(nodes: Iterable[Node], include: str | Sequence[str] | None) -> Survey:
+    """One read of ``nodes``: checks, counts and the selection (a pattern is ``fnmatch`` on the path; a
+    directory brings its subtree, and a selected node its parent directories). ``Unsorted`` if the nodes
+    are not in strictly increasing path order."""
+    s = Survey(patterns=None if include is None else [include] if isinstance(include, str) else list(include))
+    links: set[str] = set()
+    last = ""
+    for n in nodes:
+        parts = check_relpath(n.path)
+        if n.path <= last:
+            if n.path == last:
+                raise UnsafePath(f"refusing path {n.path!r}: it appears twice in the snapshot")
+            raise Unsorted(n.path)
+        last = n.path
+        if links:
+            for i in range(1, len(parts)):
+                if "/".join(parts[:i]) in links:
+                    raise UnsafePath(f"refusing path {n.path!r}: it lies below a symlink of the snapshot")
+        if n.type == "symlink":
+            links.add(n.path)
+        if s.patterns is not None:
+            if n.type == "dir":
+                s.dirs.append(n)  # kept if something under it is selected (it comes first: decided at the end)
+            parent = n.path.rpartition("/")[0]
+            if not (parent in s.under or any(fnmatch.fnmatchcase(n.path, p) for p in s.patterns)):
+                continue
+            if n.type == "dir":
+                s.under.add(n.path)
+                s.keep_dirs.add(n.path)
+            s.keep_dirs.update("/".join(parts[: i + 1]) for i in range(len(parts) - 1))
+        if PARTIAL in n.path:
+            s.partial_named.add(n.path)
+        if n.type == "file":
+            s.files += 1
+            s.bytes += n.size
+        elif n.type == "dir" and s.patterns is None:
+            s.dirs.append(n)
+        elif n.type == "symlink":
+            s.links.append(n)
+    if s.patterns is not None:
+        s.dirs = [d for d in s.dirs if d.path in s.keep_dirs]
+    return s
+
+
+def selected(nodes: Iterable[Node], s: Survey) -> Iterator[Node]:
+    """The files ``survey`` chose, read again."""
+    for n in nodes:
+        if n.type == "file" and s.wanted(n):
+            yield n

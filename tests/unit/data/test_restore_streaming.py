@@ -1,0 +1,142 @@
+"""A restore reads the snapshot's nodes twice (checked, then restored) and restores the files a bounded
+batch at a time, so a snapshot of a million files is never held: what a user sees is the same (the same
+tree, the same refusals before anything is written, the same selection with ``--include``, damaged files
+named)."""
+
+from __future__ import annotations
+
+import fnmatch
+import gc
+import importlib
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from vaultlink.data import Manifest, Node, Progress, Repository, backup, restore
+from vaultlink.data.restore_plan import selected, survey
+from vaultlink.errors import CorruptData, UnsafePath
+
+restore_mod = importlib.import_module("vaultlink.data.restore")
+
+
+def _tree(root: Path, dirs: int = 12, files: int = 25) -> dict[str, bytes]:
+    want = {}
+    for d in range(dirs):
+        for i in range(files):
+            rel = f"d{d:02d}/f{i:03d}"
+            data = b"same for all " * 40 if i % 5 == 0 else b"%d/%d " % (d, i) * (30 + i)
+            (root / rel).parent.mkdir(parents=True, exist_ok=True)
+            (root / rel).write_bytes(data)
+            want[rel] = data
+    (root / "d00" / "empty").write_bytes(b"")
+    want["d00/empty"] = b""
+    os.symlink("d01/f001", root / "link")
+    return want
+
+
+def _read(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*") if p.is_file() and not p.is_symlink()}
+
+
+def test_a_restore_in_small_batches_from_a_reader_gives_the_same_tree(
+        tmp_path: Path, repo: Repository, monkeypatch: pytest.MonkeyPatch) -> None:
+    want = _tree(tmp_path / "src")
+    res = backup([tmp_path / "src"], repo)
+    monkeypatch.setattr(restore_mod, "BATCH_FILES", 7)  # dedup'd chunks span batches
+    reads = []
+
+    def reader() -> object:
+        reads.append(1)
+        return repo.manifest_nodes(res.name)
+
+    stats = restore(reader, repo, tmp_path / "out")  # type: ignore[arg-type]
+    assert _read(tmp_path / "out" / "src") == want
+    assert os.readlink(tmp_path / "out/src/link") == "d01/f001"
+    assert stats.files == len(want) and len(reads) == 2
+    assert stats.dirs == 13 and stats.symlinks == 1
+
+
+def test_a_restore_holds_a_bounded_number_of_nodes(tmp_path: Path, repo: Repository,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    _tree(tmp_path / "src", dirs=30, files=100)
+    res = backup([tmp_path / "src"], repo)
+    monkeypatch.setattr(restore_mod, "BATCH_FILES", 100)
+    alive: list[int] = []
+
+    def sample(p: Progress) -> None:
+        alive.append(sum(1 for o in gc.get_objects() if type(o) is Node))
+
+    gc.collect()
+    restore(repo.manifest_reader(res.name), repo, tmp_path / "out", progress=sample)
+    assert alive and 0 < max(alive) < 600, alive  # the old restore held all 3,000 files' nodes
+
+
+def test_a_damaged_chunk_names_its_files_across_batches(tmp_path: Path, repo: Repository,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    _tree(tmp_path / "src")
+    res = backup([tmp_path / "src"], repo)
+    shared = next(n for n in res.manifest.nodes if n.path == "src/d00/f000").chunks[0]  # in 12 files
+    real = repo.index.lookup
+    monkeypatch.setattr(repo.index, "lookup", lambda cid: None if cid == shared else real(cid))
+    monkeypatch.setattr(restore_mod, "BATCH_FILES", 7)
+    with pytest.raises(CorruptData) as e:
+        restore(repo.manifest_reader(res.name), repo, tmp_path / "out")
+    assert e.value.details["files"] == [f"src/d{d:02d}/f{i:03d}" for d in range(12) for i in range(0, 25, 5)]
+    assert (tmp_path / "out/src/d03/f001").exists()  # the others are restored
+
+
+def test_unsafe_paths_are_refused_before_anything_is_written(tmp_path: Path, repo: Repository) -> None:
+    f = Node("r/a", "file", 0o644, 1)
+    for nodes in ([Node("r", "dir", 0o755, 1), f, f],  # twice
+                  [Node("r", "dir", 0o755, 1), Node("r/l", "symlink", 0o777, 1, target="/etc"),
+                   Node("r/l/x", "file", 0o644, 1)],  # below a symlink
+                  [Node("r", "dir", 0o755, 1), Node("r/../x", "file", 0o644, 1)]):
+        with pytest.raises(UnsafePath):
+            restore(Manifest(1.0, "h", ["/r"], nodes), repo, tmp_path / "out")
+        assert not (tmp_path / "out").exists()
+
+
+def test_a_snapshot_out_of_path_order_is_still_restored(tmp_path: Path, repo: Repository) -> None:
+    nodes = [Node("r/b", "file", 0o644, 1), Node("r", "dir", 0o755, 1), Node("r/a", "file", 0o600, 1)]
+    stats = restore(Manifest(1.0, "h", ["/r"], nodes), repo, tmp_path / "out")
+    assert stats.files == 2 and (tmp_path / "out/r/a").exists() and (tmp_path / "out/r/b").exists()
+    with pytest.raises(UnsafePath, match="twice"):
+        restore(Manifest(1.0, "h", ["/r"], [*nodes, Node("r/a", "file", 0o644, 1)]), repo, tmp_path / "o2")
+
+
+def _old_select(nodes: Sequence[Node], pats: list[str]) -> list[Node]:
+    """What ``--include`` selected before (the whole snapshot held)."""
+    hit = {n.path for n in nodes if any(fnmatch.fnmatchcase(n.path, p) for p in pats)}
+    keep: set[str] = set()
+    for n in nodes:
+        parts = n.path.split("/")
+        prefixes = ["/".join(parts[: i + 1]) for i in range(len(parts))]
+        if any(p in hit for p in prefixes):
+            keep.update(prefixes)
+    return [n for n in nodes if n.path in keep]
+
+
+names = st.sampled_from(["a", "b", "a.b", "x.txt", "y.log", "c"])
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.lists(names, min_size=1, max_size=4), max_size=25),
+       st.lists(st.sampled_from(["*.txt", "r/a", "r/a/*", "*b*", "r/c/x.txt", "nothing"]), min_size=1, max_size=2))
+def test_include_selects_what_it_did_when_the_snapshot_was_held(paths: list[list[str]], pats: list[str]) -> None:
+    tree: dict[str, str] = {"r": "dir"}
+    for segs in paths:
+        for i in range(len(segs)):
+            p = "/".join(["r", *segs[: i + 1]])
+            tree.setdefault(p, "dir" if i < len(segs) - 1 else "file")
+    tree = {p: t for p, t in tree.items() if not any(tree.get("/".join(p.split("/")[:k])) == "file"
+                                                       for k in range(1, p.count("/") + 1))}
+    nodes = [Node(p, t, 0o644, 1) for p, t in sorted(tree.items())]
+    plan = survey(nodes, pats)
+    want = _old_select(nodes, pats)
+    assert [n.path for n in selected(nodes, plan)] == [n.path for n in want if n.type == "file"]
+    assert sorted(d.path for d in plan.dirs) == sorted(n.path for n in want if n.type == "dir")
+    assert plan.files == sum(1 for n in want if n.type == "file")
