@@ -153,8 +153,7 @@ class RemoteChunkIndex:
         for p in out["packs"]:
             raw = base64.b64decode(p["entries"])
             self.blobs.note(p["pack"], p["storage_account"])
-            ents = [PackEntry(*ENTRY.unpack_from(raw, i)) for i in range(0, len(raw), ENTRY.size)]
-            self._add_local(p["pack"], ents)
+            self._add_local(p["pack"], raw)
         return len(self._loc)
 
     def query(self, ids: Iterable[bytes]) -> set[bytes]:
@@ -164,23 +163,24 @@ class RemoteChunkIndex:
         raw = base64.b64decode(out["have"])
         return {raw[i : i + 32] for i in range(0, len(raw), 32)}
 
-    def _add_local(self, pack: str, entries: Sequence[PackEntry]) -> None:
+    def _add_local(self, pack: str, entries: Sequence[PackEntry] | bytes) -> None:
         with self._lock:
-            self._packs[pack] = len(entries)
+            self._packs[pack] = len(entries) // ENTRY.size if isinstance(entries, bytes) else len(entries)
             self._loc.add(pack, entries)
 
     def have(self, ids: Iterable[bytes]) -> set[bytes]:
         loc = self._loc
         return {i for i in ids if i in loc}
 
-    def add(self, pack: str, entries: Sequence[PackEntry]) -> None:
+    def add(self, pack: str, entries: Sequence[PackEntry] | bytes) -> None:
         acct = self.blobs.account_of(pack)
         if acct is None:
             raise NotFound(f"pack {pack} was not stored; cannot index it")
         body: dict[str, Any] = {
             "storage_account": acct,
             "pack": pack,
-            "entries": base64.b64encode(b"".join(ENTRY.pack(e.chunk_id, e.offset, e.length) for e in entries)).decode(),
+            "entries": base64.b64encode(entries if isinstance(entries, bytes) else
+                                        b"".join(ENTRY.pack(e.chunk_id, e.offset, e.length) for e in entries)).decode(),
         }
         self.http.json(self.host, "POST", "/chunks", body)
         self._add_local(pack, entries)

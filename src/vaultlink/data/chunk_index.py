@@ -33,7 +33,7 @@ class ChunkIndex(Protocol):
 
     def have(self, ids: Iterable[bytes]) -> set[bytes]: ...
 
-    def add(self, pack: str, entries: Sequence[PackEntry]) -> None: ...
+    def add(self, pack: str, entries: Sequence[PackEntry] | bytes) -> None: ...
 
     def lookup(self, chunk_id: bytes) -> Location | None: ...
 
@@ -53,16 +53,23 @@ class LocationTable:
         self._names: list[str] = []
         self._numbers: dict[str, int] = {}
 
-    def add(self, pack: str, entries: Iterable[PackEntry]) -> None:
+    def add(self, pack: str, entries: Iterable[PackEntry] | bytes) -> None:
+        """A pack's entries (``PackEntry``s, or ``ENTRY``-packed bytes: no object per entry)."""
+        if isinstance(entries, bytes):
+            if len(entries) % ENTRY.size:
+                raise CorruptData(f"{pack}: entries of a wrong length", object=pack)
+            triples: Iterable[tuple[bytes, int, int]] = ENTRY.iter_unpack(entries)
+        else:
+            triples = ((e.chunk_id, e.offset, e.length) for e in entries)
         n = self._numbers.get(pack)
         if n is None:
             n = self._numbers[pack] = len(self._names)
             self._names.append(pack)
         base, shift, loc = n << (2 * self._SHIFT), self._SHIFT, self._loc
-        for e in entries:
-            if e.offset >> shift or e.length >> shift:
-                raise CorruptData(f"{pack}: an entry at {e.offset} of {e.length} bytes: implausible", object=pack)
-            loc.setdefault(e.chunk_id, base | e.offset << shift | e.length)
+        for cid, offset, length in triples:
+            if offset >> shift or length >> shift:
+                raise CorruptData(f"{pack}: an entry at {offset} of {length} bytes: implausible", object=pack)
+            loc.setdefault(cid, base | offset << shift | length)
 
     def get(self, chunk_id: bytes) -> Location | None:
         v = self._loc.get(chunk_id)
@@ -90,10 +97,12 @@ class MemoryChunkIndex:
         loc = self._loc
         return {i for i in ids if i in loc}
 
-    def add(self, pack: str, entries: Sequence[PackEntry]) -> None:
+    def add(self, pack: str, entries: Sequence[PackEntry] | bytes) -> None:
+        raw = entries if isinstance(entries, bytes) else b"".join(
+            ENTRY.pack(e.chunk_id, e.offset, e.length) for e in entries)
         with self._lock:
-            self._packs[pack] = b"".join(ENTRY.pack(e.chunk_id, e.offset, e.length) for e in entries)
-            self._loc.add(pack, entries)
+            self._packs[pack] = raw
+            self._loc.add(pack, raw)
 
     def lookup(self, chunk_id: bytes) -> Location | None:
         return self._loc.get(chunk_id)
@@ -108,3 +117,4 @@ class MemoryChunkIndex:
 
     def __len__(self) -> int:
         return len(self._loc)
+

@@ -233,6 +233,11 @@ def encode_index(keys: Keys, packs: Mapping[str, Sequence[PackEntry] | bytes], n
 
 
 def decode_index(keys: Keys, data: bytes, what: str = "index") -> dict[str, list[PackEntry]]:
+    return {name: [PackEntry(*t) for t in ENTRY.iter_unpack(raw)] for name, raw in index_entries(keys, data, what)}
+
+
+def index_entries(keys: Keys, data: bytes, what: str = "index") -> list[tuple[str, bytes]]:
+    """An index file's packs and each one's entries, ``ENTRY``-packed (no object per entry)."""
     if len(data) < 1 or data[0] != VERSION:
         raise CorruptData(f"{what}: unsupported index version", object=what)
     body = memoryview(decompress(keys.open(memoryview(data)[1:], AAD_INDEX, what), what))
@@ -240,12 +245,17 @@ def decode_index(keys: Keys, data: bytes, what: str = "index") -> dict[str, list
         raise CorruptData(f"{what}: truncated", object=what)
     (npacks,) = struct.unpack_from("<I", body, 0)
     pos = 4
-    out: dict[str, list[PackEntry]] = {}
+    out: dict[str, bytes] = {}
     for _ in range(npacks):
-        if pos + 32 > len(body):
+        if pos + 36 > len(body):
             raise CorruptData(f"{what}: truncated pack name", object=what)
         name = "packs/" + bytes(body[pos : pos + 32]).hex()
-        out[name], pos = _decode_entries(body, pos + 32, what)
+        (count,) = struct.unpack_from("<I", body, pos + 32)
+        pos += 36
+        if pos + count * ENTRY.size > len(body):
+            raise CorruptData(f"{what}: {count} entries announced, data truncated", object=what)
+        out[name] = bytes(body[pos : pos + count * ENTRY.size])  # a repeated pack: the last wins, as before
+        pos += count * ENTRY.size
     if pos != len(body):
         raise CorruptData(f"{what}: {len(body) - pos} trailing bytes", object=what)
-    return out
+    return list(out.items())

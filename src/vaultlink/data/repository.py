@@ -32,11 +32,11 @@ from vaultlink.data.formats import (
     PackEntry,
     content_name,
     decode_chunk,
-    decode_index,
     decode_pack_header,
     encode_chunk,
     encode_index,
     encode_pack_tail,
+    index_entries,
     pack_header_length,
 )
 from vaultlink.data.manifest import Manifest, Node, decode_manifest, encode_manifest, iter_manifest_nodes
@@ -155,8 +155,8 @@ class Repository:
     def load_index(self) -> int:
         """Load ``index/`` files, then index packs that no index file lists. Returns packs found unindexed."""
         for name in list(self.store.list("index/")):
-            for pack, entries in decode_index(self.keys, self.store.get(name), name).items():
-                self.index.add(pack, entries)
+            for pack, raw in index_entries(self.keys, self.store.get(name), name):
+                self.index.add(pack, raw)
         known = self.index.packs()
         orphans = [p for p in self.store.list("packs/") if p not in known]
         for pack in orphans:

@@ -40,3 +40,19 @@ def test_an_entry_beyond_what_a_pack_holds_is_refused() -> None:
         table.add("packs/x", [PackEntry(b"\1" * 32, 2**28, 5)])
     with pytest.raises(CorruptData):
         table.add("packs/x", [PackEntry(b"\1" * 32, 0, 2**28)])
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(entry, max_size=20))
+def test_packed_entries_index_as_the_entries_do(entries: list[PackEntry]) -> None:
+    """An index file's entries are added as they are stored (``ENTRY``-packed: no object per entry)."""
+    from vaultlink.data.formats import ENTRY
+
+    raw = b"".join(ENTRY.pack(e.chunk_id, e.offset, e.length) for e in entries)
+    a, b = MemoryChunkIndex(), MemoryChunkIndex()
+    a.add("packs/p", entries)
+    b.add("packs/p", raw)
+    assert [a.lookup(e.chunk_id) for e in entries] == [b.lookup(e.chunk_id) for e in entries]
+    assert a.entries("packs/p") == b.entries("packs/p") == entries
+    with pytest.raises(CorruptData):
+        LocationTable().add("packs/p", raw + b"\0")
