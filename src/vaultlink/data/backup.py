@@ -1,8 +1,11 @@
 """Back up directory trees into a Repository.
 
-1. Walk the roots (``lstat``, no following of symlinks) into a sorted list of nodes.
-2. A file whose size, mtime_ns, inode and mode equal the previous snapshot's
-   reuses its chunk list without being read (if all its chunks are still indexed).
+1. Walk the roots (``lstat``, no following of symlinks) a directory at a time, in path order
+   (``tree.iter_tree``); nothing holds a node per file: each node is written into the snapshot
+   (``ManifestWriter``) once its file is done, at most ``ORDER_MAX`` waiting.
+2. A file whose size, mtime_ns, inode and mode equal the previous snapshot's (read beside the
+   walk, a node at a time, in the same order) reuses its chunk list without being read (if all
+   its chunks are still indexed).
 3. Other files are chunked; chunks are hashed, deduplicated, compressed, sealed
    and packed by a thread pool sized to the CPU count (BLAKE3, zstd, AES-GCM and
    file reads release the GIL). Small files are read by the workers in batches

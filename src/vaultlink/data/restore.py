@@ -9,6 +9,10 @@ refused, so is a symlink or directory where a file goes, and a directory swapped
 a symlink while the restore runs is never followed (``UnsafePath``). Symlinks are
 created last.
 
+Memory: the snapshot's nodes are read twice, never held (``restore_plan``: every path checked, the
+files counted and selected; then the files ``BATCH_FILES`` at a time, each batch planned and fetched
+before the next: a chunk that files of two batches share is read once per batch).
+
 Data: chunks are grouped by pack into coalesced ranges read in parallel (into one
 reusable buffer per worker when the store offers ``read_range_into``); every chunk
 is verified (GCM tag, recomputed id) and written with ``pwrite`` to each file
