@@ -214,7 +214,10 @@ class _Text:
     """The manifest's JSON text, decompressed as it is read: ``buf[pos:]`` is what is not parsed yet."""
 
     def __init__(self, compressed: bytes | memoryview, what: str) -> None:
-        size = zstandard.frame_content_size(compressed) if len(compressed) >= 4 else -1
+        try:
+            size = zstandard.frame_content_size(compressed)
+        except zstandard.ZstdError as e:
+            raise CorruptData(f"{what}: zstd: {e}", object=what) from None
         if size < 0 or size > 1 << 30:
             raise CorruptData(f"{what}: implausible decompressed size {size}", object=what)
         self._pieces = zstandard.ZstdDecompressor().read_to_iter(compressed, read_size=_READ, write_size=_READ)

@@ -112,6 +112,15 @@ def test_a_malformed_snapshot_is_refused_as_corrupt(text: bytes) -> None:
         list(iter_manifest_nodes(KEYS, _seal(text)))
 
 
+@pytest.mark.parametrize("body", [b"", b"abc", b"not a zstd frame at all", b"\x28\xb5\x2f\xfd"])
+def test_a_sealed_body_that_is_not_zstd_is_refused_as_corrupt(body: bytes) -> None:
+    sealed = _V + KEYS.seal(body, AAD_MANIFEST)
+    with pytest.raises(CorruptData):
+        decode_manifest(KEYS, sealed)
+    with pytest.raises(CorruptData):
+        list(iter_manifest_nodes(KEYS, sealed))
+
+
 def test_a_damaged_node_is_still_refused_as_corrupt() -> None:
     keys = Keys.generate()
     good = Node("r/f", "file", 0o644, 1, 5, None, [b"\x01" * 32], [5], 1, 0, 0)
