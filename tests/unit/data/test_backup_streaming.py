@@ -14,6 +14,7 @@ import pytest
 from data_helpers import make_repo
 
 from vaultlink.data import Manifest, Node, Progress, Repository, backup, restore
+from vaultlink.data.backup_io import SnapshotOutput
 from vaultlink.data.tree import iter_tree, walk
 
 backup_mod = importlib.import_module("vaultlink.data.backup")
@@ -68,7 +69,7 @@ def test_the_snapshot_is_in_path_order_and_restores(tmp_path: Path, repo: Reposi
 @pytest.mark.parametrize("again", [3, 4096])
 def test_the_packs_it_names_are_the_packs_of_its_chunks(tmp_path: Path, repo: Repository, again: int,
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(backup_mod._Output, "AGAIN", again)  # chunks placed as packs are stored, or at the end
+    monkeypatch.setattr(SnapshotOutput, "AGAIN", again)  # chunks placed as packs are stored, or at the end
     src = tmp_path / "src"
     src.mkdir()
     for i in range(40):

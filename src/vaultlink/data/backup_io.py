@@ -1,0 +1,86 @@
+"""What a backup reads beside its walk and writes as it goes: the previous snapshot's nodes, merged in path
+order, and the new snapshot's nodes with the counts and packs they add up to."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from vaultlink.data.manifest import ManifestWriter, Node
+from vaultlink.data.repository import Repository
+from vaultlink.errors import CorruptData, VaultlinkError
+
+if TYPE_CHECKING:
+    from vaultlink.data.backup import BackupStats
+
+
+class Previous:
+    """The previous snapshot's nodes, read alongside the walk (both in path order): one node at a time.
+    A previous snapshot that turns out damaged only costs the shortcut for the files after the damage."""
+
+    def __init__(self, nodes: Iterable[Node]) -> None:
+        self._it = iter(nodes)
+        self._cur: Node | None = None
+        self._next()
+
+    def _next(self) -> None:
+        try:
+            self._cur = next(self._it, None)
+        except VaultlinkError:
+            self._cur = None
+
+    def get(self, path: str) -> Node | None:
+        while self._cur is not None and self._cur.path < path:
+            self._next()
+        return self._cur if self._cur is not None and self._cur.path == path else None
+
+
+class SnapshotOutput:
+    """The snapshot's nodes, written in the walk's order as their files are done; counts what it wrote, and
+    the packs its chunks live in (a chunk of a pack not yet indexed is looked up again later)."""
+
+    AGAIN = 4096  # unplaced chunks that make it look them up again
+
+    def __init__(self, repo: Repository, stats: BackupStats) -> None:
+        self.repo, self.stats = repo, stats
+        self.writer = ManifestWriter()
+        self.packs: set[str] = set()
+        self.unplaced: set[bytes] = set()  # chunks of packs still open or uploading: placed again later
+        self._again = self.AGAIN
+
+    def write(self, node: Node) -> None:
+        st = self.stats
+        if node.type == "file":
+            st.files += 1
+            st.bytes_total += node.size
+            lookup = self.repo.index.lookup
+            for cid in node.chunks:
+                loc = lookup(cid)
+                if loc is None:
+                    self.unplaced.add(cid)
+                else:
+                    self.packs.add(loc.pack)
+            if len(self.unplaced) >= self._again:  # bounded: at most the chunks of the packs not yet stored
+                self.unplaced = {c for c in self.unplaced if not self._place(c)}
+                self._again = max(self.AGAIN, 2 * len(self.unplaced))
+        elif node.type == "dir":
+            st.dirs += 1
+        elif node.type == "symlink":
+            st.symlinks += 1
+        else:
+            return
+        self.writer.add(node)
+
+    def _place(self, cid: bytes) -> bool:
+        loc = self.repo.index.lookup(cid)
+        if loc is not None:
+            self.packs.add(loc.pack)
+        return loc is not None
+
+    def placed(self) -> set[str]:
+        """Every pack the snapshot's chunks live in (after ``repo.flush``: each chunk is indexed by then)."""
+        for cid in self.unplaced:
+            if not self._place(cid):
+                raise CorruptData(f"chunk {cid.hex()[:16]} of the new snapshot is not in the index; nothing was "
+                                  "committed")
+        return self.packs
