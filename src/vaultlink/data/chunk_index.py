@@ -112,8 +112,7 @@ class MemoryChunkIndex:
             return set(self._packs)
 
     def entries(self, pack: str) -> list[PackEntry]:
-        raw = self._packs.get(pack, b"")
-        return [PackEntry(*ENTRY.unpack_from(raw, i)) for i in range(0, len(raw), ENTRY.size)]
+        return [PackEntry(*t) for t in ENTRY.iter_unpack(self._packs.get(pack, b""))]
 
     def __len__(self) -> int:
         return len(self._loc)

@@ -75,11 +75,20 @@ def compress(data: bytes | memoryview, level: int = ZSTD_LEVEL) -> bytes:
     return _compressor(level).compress(data)
 
 
-def decompress(data: bytes | memoryview, what: str, limit: int = 1 << 30) -> bytes:
+def content_size(data: bytes | memoryview, what: str, limit: int = 1 << 30) -> int:
+    """The size a zstd frame states it decompresses to, or ``CorruptData`` (none stated, over ``limit``)."""
     try:
         size = zstandard.frame_content_size(data)
-        if size < 0 or size > limit:
-            raise CorruptData(f"{what}: implausible decompressed size {size}", object=what)
+    except zstandard.ZstdError as e:
+        raise CorruptData(f"{what}: zstd: {e}", object=what) from None
+    if size < 0 or size > limit:
+        raise CorruptData(f"{what}: implausible decompressed size {size}", object=what)
+    return int(size)
+
+
+def decompress(data: bytes | memoryview, what: str, limit: int = 1 << 30) -> bytes:
+    content_size(data, what, limit)
+    try:
         return _decompressor().decompress(data)
     except zstandard.ZstdError as e:
         raise CorruptData(f"{what}: zstd: {e}", object=what) from None

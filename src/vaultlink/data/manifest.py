@@ -15,7 +15,7 @@ from typing import Any
 import zstandard
 
 from vaultlink.data.crypto import ID_SIZE, Keys
-from vaultlink.data.formats import _V, AAD_MANIFEST, MAX_CHUNK, VERSION, ZSTD_LEVEL, _compressor
+from vaultlink.data.formats import _V, AAD_MANIFEST, MAX_CHUNK, VERSION, ZSTD_LEVEL, _compressor, content_size
 from vaultlink.errors import CorruptData
 
 NODE_TYPES = ("file", "dir", "symlink")
@@ -214,12 +214,7 @@ class _Text:
     """The manifest's JSON text, decompressed as it is read: ``buf[pos:]`` is what is not parsed yet."""
 
     def __init__(self, compressed: bytes | memoryview, what: str) -> None:
-        try:
-            size = zstandard.frame_content_size(compressed)
-        except zstandard.ZstdError as e:
-            raise CorruptData(f"{what}: zstd: {e}", object=what) from None
-        if size < 0 or size > 1 << 30:
-            raise CorruptData(f"{what}: implausible decompressed size {size}", object=what)
+        content_size(compressed, what)
         self._pieces = zstandard.ZstdDecompressor().read_to_iter(compressed, read_size=_READ, write_size=_READ)
         self._utf8 = codecs.getincrementaldecoder("utf-8")()
         self.buf, self.pos, self.eof, self.what = "", 0, False, what
@@ -341,19 +336,18 @@ def decode_manifest(keys: Keys, data: bytes, what: str = "manifest") -> Manifest
         head = _drain(_parse(text), nodes)
     except (ValueError, RecursionError) as e:
         raise CorruptData(f"{what}: invalid JSON: {e}", object=what) from None
-    d = head
-    if d.get("version") != VERSION:
+    if head.get("version") != VERSION:
         raise CorruptData(f"{what}: unsupported manifest body version", object=what)
-    roots = d.get("roots")
+    roots = head.get("roots")
     if not isinstance(roots, list):
         raise CorruptData(f"{what}: missing nodes or roots", object=what)
-    tags = d.get("tags") or {}
+    tags = head.get("tags") or {}
     return Manifest(
-        time=float(d.get("time", 0.0)),
-        hostname=str(d.get("hostname", "")),
+        time=float(head.get("time", 0.0)),
+        hostname=str(head.get("hostname", "")),
         roots=[str(r) for r in roots],
         nodes=nodes,
-        parent=d.get("parent"),
+        parent=head.get("parent"),
         tags={str(k): str(v) for k, v in tags.items()} if isinstance(tags, dict) else {},
     )
 

@@ -132,7 +132,7 @@ def restore(
     direct: bool = True,
 ) -> RestoreStats:
     """Restore ``manifest`` (a snapshot, or a function that reads its nodes afresh each call, as
-    ``repo.manifest_nodes`` does: a snapshot of many files is read twice, never held) or the ``include``
+    ``repo.manifest_reader(name)`` gives: a snapshot of many files is read twice, never held) or the ``include``
     subset under ``target``; see the module docstring. ``direct=False`` writes everything through the page
     cache."""
     t0 = time.monotonic()

@@ -101,11 +101,6 @@ def iter_tree(paths: Sequence[str | os.PathLike[str]], errors: list[tuple[str, s
         yield node, full
 
 
-def walk(paths: Sequence[str | os.PathLike[str]], errors: list[tuple[str, str]]) -> list[tuple[Node, str]]:
-    """``iter_tree``, whole."""
-    return list(iter_tree(paths, errors))
-
-
 def count_tree(paths: Sequence[str | os.PathLike[str]], stop: threading.Event) -> Iterator[tuple[int, int]]:
     """Running totals ``(files, bytes)`` of the regular files below ``paths`` (for progress: a backup knows
     its size before it has read it all), every few thousand entries; stops early once ``stop`` is set."""
