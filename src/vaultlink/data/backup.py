@@ -293,7 +293,7 @@ def backup(
                     flush_batch(pool)  # the batch's nodes come before this one: theirs must be on the way
                     try:
                         futs, sizes = [], []
-                        for d in repo.chunker.cut_file(src):
+                        for d in repo.chunker.cut_file(src, own=True):  # handed to the workers
                             futs.append(submit(pool, chunk_task, d))
                             sizes.append(len(d))
                         node.sizes, node.size = sizes, sum(sizes)

@@ -68,15 +68,24 @@ class Chunker:
         for c in self._cdc.cut_buf(buf):
             yield c.data
 
-    def cut_file(self, path: str | os.PathLike[str], segment: int = SEGMENT) -> Iterator[memoryview]:
+    def cut_file(
+        self, path: str | os.PathLike[str], segment: int | None = None, *, own: bool = False
+    ) -> Iterator[memoryview | bytes]:
         """Yield the chunks of a file, read in segments with ``readinto`` (no mmap: a file
         truncated during the backup must not crash the process with SIGBUS).
 
         Cut points are exactly those of cutting the whole file at once: a chunk is only
-        accepted when at least ``max_size`` bytes follow its start, or at end of file.
+        accepted when at least ``max_size`` bytes follow its start (with ``own``: when it ends
+        before the end of what was read), or at end of file.
         Yields nothing for an empty file. A file under ``SMALL_READ`` is read in one
         ``read`` (a backup of many small files spends much of its time per file), and
         every file is opened with ``O_NOATIME`` where allowed (no inode write per file read).
+
+        By default a chunk is a view of the segment it was cut from (no copy; the segment lives as long
+        as any of its chunks; ``SEGMENT`` bytes unless ``segment`` says otherwise). With ``own``, for a
+        caller that hands chunks to other threads, each chunk is a copy of its own and every segment is
+        read into one buffer (``_cut_own``): the memory held is one buffer of about 9 MiB plus the chunks
+        not yet done, instead of every 16 MiB segment a chunk still in flight was cut from.
         """
         fd = self._open(path)
         try:
@@ -87,13 +96,16 @@ class Chunker:
                 if len(tail) <= size:  # a short read of a regular file: its end
                     if len(tail) <= self.params.min_size:
                         if tail:
-                            yield memoryview(tail)
+                            yield tail if own else memoryview(tail)
                         return
                     for c in self._cdc.cut_buf(tail):
-                        yield c.data
+                        yield bytes(c.data) if own else c.data
                     return
             with open(fd, "rb", buffering=0, closefd=False) as f:  # larger, or grown since its size was read
-                yield from self._cut(f, 0 if tail else size, segment, tail)
+                if own:
+                    yield from self._cut_own(f, segment, tail)
+                else:
+                    yield from self._cut(f, 0 if tail else size, segment or SEGMENT, tail)
         finally:
             os.close(fd)
 
@@ -107,10 +119,10 @@ class Chunker:
                 self._noatime = False  # not the file's owner (nor root): no O_NOATIME for this process
         return os.open(path, _READ)
 
-    def cut_stream(self, stream: IO[bytes], segment: int = SEGMENT) -> Iterator[memoryview]:
-        """The chunks of a stream of unknown length (a pipe), read in segments: the same cut points as
-        cutting all of it at once, and never more than two segments in memory."""
-        yield from self._cut(stream, 0, segment)
+    def cut_stream(self, stream: IO[bytes], segment: int | None = None) -> Iterator[bytes]:
+        """The chunks of a stream of unknown length (a pipe), each a copy of its own, read in segments into
+        one buffer: the same cut points as cutting all of it at once, one segment in memory."""
+        yield from self._cut_own(stream, segment)
 
     def _cut(self, f: IO[bytes], left: int, segment: int, tail: bytes = b"") -> Iterator[memoryview]:
         seg = max(segment, 2 * self.params.max_size)
@@ -141,6 +153,42 @@ class Chunker:
                 return
             left -= filled - len(tail)
             tail = bytes(view[off:])
+
+    def _cut_own(self, f: IO[bytes], segment: int | None, tail: bytes = b"") -> Iterator[bytes]:
+        """``_cut``'s chunks, each copied out of one buffer that every segment is read into.
+
+        A chunk's cut depends only on the bytes from its start (FastCDC's hash starts afresh at each chunk),
+        so a chunk that ends before the end of what was read ends where cutting the whole would end it
+        (``test_data_chunker`` holds this); only the last one may be cut short by the buffer's end. That one
+        (under ``max_size``: usually about the average) is moved to the buffer's front and cut again with
+        what is read next. The buffer (``max_size`` + ``avg_size`` unless ``segment`` says otherwise, at
+        least ``max_size`` + 1) gains at least one chunk per read."""
+        p = self.params
+        size = max(segment or p.max_size + p.avg_size, p.max_size + 1, len(tail) + 1)
+        buf = bytearray(size)
+        view = memoryview(buf)
+        view[: len(tail)] = tail
+        kept = len(tail)
+        while True:
+            filled, eof = kept, False
+            while filled < size:
+                n = f.readinto(view[filled:])  # type: ignore[attr-defined]
+                if not n:
+                    eof = True
+                    break
+                filled += n
+            if filled == 0:
+                return
+            off = 0
+            for piece in self._cdc.cut_buf(view[:filled]):
+                if not eof and off + piece.length == filled:
+                    break  # cut by the buffer's end, maybe short of where its data ends it
+                yield bytes(piece.data)
+                off += piece.length
+            if eof:
+                return
+            kept = filled - off
+            view[:kept] = view[off:filled]  # an overlapping move
 
 
 def _read_exact(f: IO[bytes], n: int) -> bytearray:

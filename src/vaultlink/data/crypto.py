@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 import blake3
 from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
@@ -32,6 +33,7 @@ NONCE_SIZE = 12
 TAG_SIZE = 16
 ID_SIZE = 32
 MIN_PASSPHRASE = 16
+STREAM_SEAL = 64 * 1024  # payloads from this size are sealed in two parts (no joined copy); smaller ones joined
 KEYFILE_MAGIC = b"VLKEY"
 KEYFILE_VERSION = 1
 DEFAULT_SCRYPT_LOG_N = 15  # n = 32768, r = 8: 32 MiB and ~0.1 s per unlock
@@ -84,6 +86,34 @@ class Keys:
         with memoryview(out) as view:
             aead.encrypt_into(n, plaintext, aad, view[head:])
         return out
+
+    def seal_flagged_into(self, out: bytearray, prefix: bytes, flag: bytes, payload: bytes | memoryview,
+                          aad: bytes, nonce: bytes | None = None) -> memoryview:
+        """``prefix | seal(flag + payload)`` written into ``out`` (grown when too short, never shrunk: a buffer a
+        thread keeps for every chunk it seals) and returned as a view of the bytes written: the joined
+        plaintext is never made, and neither is a buffer for the sealed bytes (two buffers of a chunk's size
+        fewer per chunk, which a backup's heap otherwise fragments into)."""
+        n = nonce if nonce is not None else os.urandom(NONCE_SIZE)
+        head = len(prefix) + NONCE_SIZE
+        end = head + len(flag) + len(payload)
+        if len(out) < end + TAG_SIZE + 15:  # update_into wants a block's slack past its output
+            out.extend(bytes(end + TAG_SIZE + 15 - len(out)))
+        view = memoryview(out)
+        try:
+            view[:head] = prefix + n
+            if len(payload) < STREAM_SEAL:  # one call: the GCM object's set-up would cost more than the copy
+                aead: AESGCM = self._aead  # type: ignore[attr-defined]
+                aead.encrypt_into(n, flag + bytes(payload), aad, view[head:end + TAG_SIZE])
+            else:
+                enc = Cipher(algorithms.AES(self.data_key), modes.GCM(n)).encryptor()
+                enc.authenticate_additional_data(aad)
+                enc.update_into(flag, view[head:])
+                enc.update_into(payload, view[head + len(flag):])
+                enc.finalize()
+                view[end:end + TAG_SIZE] = enc.tag
+            return view[:end + TAG_SIZE]
+        finally:
+            view.release()
 
     def open_view(self, sealed: bytes | memoryview, aad: bytes, what: str) -> memoryview:
         """:meth:`open` decrypting into a buffer of its own, returned as a view (a caller slicing it copies

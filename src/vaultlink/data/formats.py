@@ -102,16 +102,31 @@ def encode_chunk(
     level: int | None = ZSTD_LEVEL,
     nonce: bytes | None = None,
 ) -> bytearray:
-    """Compress (when it saves at least 1/32) and seal one chunk. ``level=None`` disables compression.
-    One copy of an incompressible chunk's bytes (into its body), none of the sealed ones."""
-    body: bytes | None = None
+    """Compress (when it saves at least 1/32) and seal one chunk. ``level=None`` disables compression."""
+    out = bytearray()
+    with encode_chunk_into(keys, chunk_id, data, out, level, nonce) as view:
+        n = len(view)
+    del out[n:]
+    return out
+
+
+def encode_chunk_into(
+    keys: Keys,
+    chunk_id: bytes,
+    data: bytes | memoryview,
+    out: bytearray,
+    level: int | None = ZSTD_LEVEL,
+    nonce: bytes | None = None,
+) -> memoryview:
+    """:func:`encode_chunk` written into ``out`` (a buffer the caller keeps, grown as needed), returned as a
+    view of the bytes written (release it before ``out`` is used again). The only new buffer of the chunk's
+    size is the compressed one."""
+    flag, payload = b"\x00", data
     if level is not None and len(data) >= 64:
         z = compress(data, level)
         if len(z) < len(data) - (len(data) >> 5):
-            body = b"\x01" + z
-    if body is None:
-        body = b"\x00" + data
-    return keys.seal_into(_V, body, _V + chunk_id, nonce)
+            flag, payload = b"\x01", z
+    return keys.seal_flagged_into(out, _V, flag, payload, _V + chunk_id, nonce)
 
 
 def decode_chunk(keys: Keys, chunk_id: bytes, blob: bytes | memoryview, what: str = "chunk") -> bytes:

@@ -310,17 +310,25 @@ def _parse(text: _Text) -> Generator[Node, None, dict[str, Any]]:
     return head
 
 
-def _open_text(keys: Keys, data: bytes, what: str) -> _Text:
+def open_manifest(keys: Keys, data: bytes, what: str = "manifest") -> bytes:
+    """A stored snapshot opened (its tag covers it whole): the compressed JSON text that
+    :func:`iter_opened_nodes` reads."""
     if len(data) < 1 or data[0] != VERSION:
         raise CorruptData(f"{what}: unsupported manifest version", object=what)
-    return _Text(keys.open(memoryview(data)[1:], AAD_MANIFEST, what), what)
+    return keys.open(memoryview(data)[1:], AAD_MANIFEST, what)
 
 
 def iter_manifest_nodes(keys: Keys, data: bytes, what: str = "manifest") -> Iterator[Node]:
     """A stored snapshot's nodes in order, decoded as they are read (the sealed blob is opened whole: its
     tag covers it all); ``CorruptData`` where the text goes wrong."""
-    text = _open_text(keys, data, what)
+    opened = open_manifest(keys, data, what)
     del data
+    return iter_opened_nodes(opened, what)
+
+
+def iter_opened_nodes(opened: bytes, what: str = "manifest") -> Iterator[Node]:
+    """The nodes of an opened snapshot (:func:`open_manifest`), decompressed and parsed a piece at a time."""
+    text = _Text(opened, what)
     try:
         head = yield from _parse(text)
     except (ValueError, RecursionError) as e:
@@ -330,7 +338,7 @@ def iter_manifest_nodes(keys: Keys, data: bytes, what: str = "manifest") -> Iter
 
 
 def decode_manifest(keys: Keys, data: bytes, what: str = "manifest") -> Manifest:
-    text = _open_text(keys, data, what)
+    text = _Text(open_manifest(keys, data, what), what)
     nodes: list[Node] = []
     try:
         head = _drain(_parse(text), nodes)

@@ -33,13 +33,21 @@ from vaultlink.data.formats import (
     content_name,
     decode_chunk,
     decode_pack_header,
-    encode_chunk,
+    encode_chunk_into,
     encode_index,
     encode_pack_tail,
     index_entries,
     pack_header_length,
 )
-from vaultlink.data.manifest import Manifest, Node, decode_manifest, encode_manifest, iter_manifest_nodes
+from vaultlink.data.manifest import (
+    Manifest,
+    Node,
+    decode_manifest,
+    encode_manifest,
+    iter_manifest_nodes,
+    iter_opened_nodes,
+    open_manifest,
+)
 from vaultlink.errors import AlreadyExists, CorruptData, NotFound, WrongPassphrase
 from vaultlink.ports import BlobStore
 
@@ -57,8 +65,8 @@ def _key_version(name: str) -> int:
 def key_versions(store: BlobStore) -> list[str]:
     """The key files of a repository, newest version first."""
     return sorted((n for n in store.list("keys/") if _key_version(n) > 0), key=_key_version, reverse=True)
-# 8 MiB: the agent holds up to four packs at once (two uploading, one waiting for a slot, one filling); at 16
-# MiB they were half of its peak memory, and halving them cost no speed (bench/README-backup.md, run 11)
+# 8 MiB: the agent holds up to three packs at once (two uploading, one filling or, full, waiting for a slot); at
+# 16 MiB they were half of its peak memory, and halving them cost no speed (bench/README-backup.md, run 11)
 PACK_SIZE = 8 * 1024 * 1024
 
 
@@ -74,7 +82,7 @@ class _PackBuilder:
     def size(self) -> int:
         return len(self.buf)
 
-    def add(self, cid: bytes, blob: bytes | bytearray) -> None:
+    def add(self, cid: bytes, blob: bytes | bytearray | memoryview) -> None:
         self.entries.append(PackEntry(cid, len(self.buf), len(blob)))
         self.buf += blob
 
@@ -100,6 +108,8 @@ class Repository:
         self.zstd_level = zstd_level
         self.chunker = Chunker(replace(chunker_params or ChunkerParams(), seed=keys.chunker_seed))
         self._lock = threading.Lock()
+        self._local = threading.local()  # each writer thread's buffer for sealing chunks
+        self._fill = threading.Lock()  # the open pack (held while a full one waits for an upload slot)
         self._pending: set[bytes] = set()
         self._builder = _PackBuilder()
         self._unindexed: dict[str, Sequence[PackEntry] | bytes] = {}  # packed: a pack's entries are 40 B each
@@ -195,26 +205,39 @@ class Repository:
         cid = self.keys.chunk_id(data)
         if not self.reserve(cid):
             return cid, 0
-        blob = encode_chunk(self.keys, cid, data, self.zstd_level)
-        self.add_blob(cid, blob)
-        return cid, len(blob)
+        scratch: bytearray | None = getattr(self._local, "scratch", None)
+        if scratch is None:
+            scratch = self._local.scratch = bytearray()
+        with encode_chunk_into(self.keys, cid, data, scratch, self.zstd_level) as blob:  # sealed in the thread's
+            self.add_blob(cid, blob)  # buffer, copied into the pack from there
+            return cid, len(blob)
 
-    def add_blob(self, chunk_id: bytes, blob: bytes | bytearray) -> None:
-        """Append an encoded chunk to the open pack; a full pack is uploaded in the background."""
-        with self._lock:
+    def add_blob(self, chunk_id: bytes, blob: bytes | bytearray | memoryview) -> None:
+        """Append an encoded chunk to the open pack; a full pack is uploaded in the background. A full pack
+        waits for an upload slot as the open one (writers wait with it): the packs in memory are the
+        uploading ones and the open one, never a queue of full ones besides."""
+        with self._fill:
             self._builder.add(chunk_id, blob)
             if self._builder.size < self.pack_size:
                 return
+            self._take_slot()
             full, self._builder = self._builder, _PackBuilder()
-        self._submit(full)
+        self._start(full)
 
-    def _submit(self, builder: _PackBuilder) -> None:
-        # A slot bounds packs in memory. Every path releases what it took: a failed upload surfaces
-        # here (while waiting for a slot too), so a lasting failure fails the backup, never hangs it.
+    def _take_slot(self) -> None:
+        # Every path releases what it took: a failed upload surfaces here (while waiting for a slot too), so a
+        # lasting failure fails the backup, never hangs it.
         while not self._slots.acquire(timeout=0.5):
             self._raise_failed()
         try:
             self._raise_failed()
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def _start(self, builder: _PackBuilder) -> None:
+        """Upload ``builder`` in the background, in the slot the caller took."""
+        try:
             fut = self._pool.submit(self._upload, builder)
         except BaseException:
             self._slots.release()
@@ -257,10 +280,11 @@ class Repository:
 
     def flush(self) -> None:
         """Upload the open pack, wait for every upload, then write an index file for the new packs."""
-        with self._lock:
+        with self._fill:
             b, self._builder = self._builder, _PackBuilder()
         if b.entries:
-            self._submit(b)
+            self._take_slot()
+            self._start(b)
         while True:
             with self._lock:
                 futs, self._uploads = self._uploads, []
@@ -276,9 +300,10 @@ class Repository:
 
     def abort(self) -> None:
         """After a failed backup: wait for running uploads (ignoring their errors), drop the open pack."""
+        with self._fill:
+            self._builder = _PackBuilder()
         with self._lock:
             futs, self._uploads = self._uploads, []
-            self._builder = _PackBuilder()
         for f in futs:
             f.exception()
         with self._lock:
@@ -322,9 +347,10 @@ class Repository:
 
     def manifest_reader(self, name: str) -> Callable[[], Iterator[Node]]:
         """``manifest_nodes`` for a reader that reads the nodes more than once (a restore): the stored
-        snapshot is fetched once, each call reads its nodes afresh."""
-        data = self.store.get(name)
-        return lambda: iter_manifest_nodes(self.keys, data, name)
+        snapshot is fetched and opened once (only its compressed text is kept), each call reads its nodes
+        afresh from that."""
+        opened = open_manifest(self.keys, self.store.get(name), name)
+        return lambda: iter_opened_nodes(opened, name)
 
     def list_manifests(self) -> list[str]:
         return list(self.store.list("snapshots/"))

@@ -56,7 +56,7 @@ from vaultlink.data.restore_plan import Survey, Unsorted, selected, survey
 from vaultlink.errors import Conflict, CorruptData, InsufficientSpace, NotFound, VaultlinkError
 
 GAP = 256 * 1024
-SPAN = 16 * 1024 * 1024
+SPAN = 4 * 1024 * 1024  # a worker reads into a buffer of its own, grown to the longest span it read
 SMALL_SPAN, SMALL_CHUNK = 16, 64 * 1024  # a span of at least 16 chunks averaging under 64 KiB is "small"
 BATCH_FILES, BATCH_CHUNKS = 8192, 65536  # files planned and fetched together (what a restore holds per file)
 

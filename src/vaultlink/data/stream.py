@@ -48,7 +48,7 @@ def backup_stream(name: str, stream: IO[bytes], repo: Repository, *, hostname: s
             for piece in pieces:
                 repo.check_uploads()
                 inflight.acquire()
-                fut = pool.submit(store, piece)  # each segment is a buffer of its own: no copy
+                fut = pool.submit(store, piece)  # each piece is a buffer of its own
                 fut.add_done_callback(lambda _f: inflight.release())
                 futures.append(fut)
                 node.sizes.append(len(piece))

@@ -102,3 +102,103 @@ def test_a_stream_that_is_not_a_tar_falls_back_to_content_defined_chunks() -> No
     truncated = _tar({"a": b"x" * 100_000})[:50_000]
     assert b"".join(bytes(p) for p in cut_tar_stream(io.BufferedReader(io.BytesIO(truncated)), Chunker())) == \
         truncated  # type: ignore[arg-type]
+
+
+def _grows(path: Path, first: bytes, more: bytes) -> object:
+    """A file object that reads ``first``, then finds ``more`` appended (a file growing while read)."""
+    import io
+
+    class Growing(io.RawIOBase):
+        def __init__(self) -> None:
+            self.data, self.pos = first, 0
+
+        def readable(self) -> bool:
+            return True
+
+        def readinto(self, b: object) -> int:
+            mv = memoryview(b)  # type: ignore[arg-type]
+            if self.pos >= len(self.data) and self.data is first:
+                self.data = first + more
+            n = min(len(mv), len(self.data) - self.pos)
+            mv[:n] = self.data[self.pos:self.pos + n]
+            self.pos += n
+            return n
+
+    return Growing()
+
+
+@settings(max_examples=25, deadline=None)
+@given(size=st.integers(0, 400_000), segment=st.integers(1, 150_000), seed=st.integers(0, 1000))
+def test_own_chunks_are_copies_with_the_cut_points_of_the_whole(size: int, segment: int, seed: int) -> None:
+    import io
+    import tempfile
+
+    data = rand_bytes(size, seed)
+    c = Chunker(ChunkerParams(min_size=1024, avg_size=4096, max_size=16384, seed=seed))
+    whole = [bytes(p) for p in c.cut(data)]
+    with tempfile.TemporaryDirectory() as d:
+        f = Path(d) / "f"
+        f.write_bytes(data)
+        got = list(c.cut_file(f, segment=segment, own=True))
+    assert all(type(p) is bytes for p in got) and got == whole
+    assert list(c.cut_stream(io.BytesIO(data), segment=segment)) == whole
+
+
+def test_own_chunks_of_a_file_that_grows_while_read(tmp_path: Path) -> None:
+    c = Chunker(ChunkerParams(min_size=1024, avg_size=4096, max_size=16384, seed=5))
+    first, more = rand_bytes(100_000, 1), rand_bytes(70_000, 2)
+    got = list(c._cut_own(_grows(tmp_path, first, more), 40_000))  # type: ignore[arg-type]
+    assert got == [bytes(p) for p in c.cut(first + more)]
+
+
+def test_own_chunks_hold_one_segment_not_every_segment_a_kept_chunk_came_from(tmp_path: Path) -> None:
+    """A caller keeping the last chunks of each segment (work in flight) holds one segment buffer plus those
+    chunks; views would keep every segment they were cut from alive."""
+    import tracemalloc
+
+    params = ChunkerParams(min_size=64 * 1024, avg_size=256 * 1024, max_size=1024 * 1024, seed=3)
+    c = Chunker(params)
+    f = tmp_path / "big"
+    f.write_bytes(rand_bytes(24 << 20, 4))
+    for own, bound in ((True, 2 * (2 << 20) + 4 * (1 << 20)), (False, None)):
+        kept: list[object] = []
+        tracemalloc.start()
+        try:
+            for i, chunk in enumerate(c.cut_file(f, segment=2 << 20, own=own)):
+                if i % 7 == 0:  # one chunk of every few kept, the others let go
+                    kept = [*kept[-3:], chunk]
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        if bound is not None:
+            assert peak < bound, peak
+        else:
+            assert peak > 4 * (2 << 20)  # the views held their segments: what ``own`` is for
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 1 << 40), kind=st.sampled_from(["random", "zeros", "two letters"]),
+       size=st.integers(1, 120_000), window=st.data())
+def test_a_chunk_ending_before_the_end_of_a_window_is_the_whole_cut_one(
+    seed: int, kind: str, size: int, window: st.DataObject
+) -> None:
+    """What ``_cut_own`` relies on: cut from any chunk start over any window, every chunk that ends before the
+    window's end is a chunk of the whole (FastCDC's hash starts afresh at each chunk)."""
+    import random
+
+    rnd = random.Random(seed)
+    data = {"random": rnd.randbytes(size), "zeros": bytes(size),
+            "two letters": bytes(rnd.choice(b"ab") for _ in range(size))}[kind]
+    c = Chunker(ChunkerParams(min_size=256, avg_size=2048, max_size=8192, seed=seed))
+    whole, off = [], 0
+    for p in c.cut(data):
+        whole.append((off, off + len(p)))
+        off += len(p)
+    start = window.draw(st.sampled_from(whole))[0]
+    end = window.draw(st.integers(start + 1, size))
+    pos = start
+    for p in c.cut(data[start:end]):
+        if pos + len(p) == end:
+            break
+        assert (pos, pos + len(p)) in whole
+        pos += len(p)

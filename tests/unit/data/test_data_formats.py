@@ -240,3 +240,28 @@ def test_stored_chunk_opens_as_a_view_and_tampering_is_refused() -> None:
         f.open_chunk(KEYS, cid, bad)
     with pytest.raises(CorruptData, match="too short"):
         KEYS.open_view(b"short", b"", "x")
+
+
+def test_chunks_sealed_into_one_kept_buffer_equal_the_one_shot_form() -> None:
+    """``encode_chunk_into`` seals a chunk in two parts (flag, payload) into a buffer kept from chunk to chunk:
+    the bytes are those of sealing the joined body at once, whatever the buffer held before, on both sides of
+    ``STREAM_SEAL`` and for compressed and stored chunks alike."""
+    import random
+
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    from vaultlink.data.crypto import STREAM_SEAL
+    from vaultlink.data.formats import _V, compress, decode_chunk, encode_chunk_into
+
+    rnd = random.Random(5)
+    out = bytearray()
+    for size in (STREAM_SEAL * 3, 100, STREAM_SEAL - 1, STREAM_SEAL, 5 << 20, 1, 70_000):
+        for data in (rnd.randbytes(size), b"v" * size):
+            cid, nonce = KEYS.chunk_id(data), rnd.randbytes(12)
+            with encode_chunk_into(KEYS, cid, data, out, 3, nonce) as view:
+                got = bytes(view)
+            z = compress(data, 3) if size >= 64 else data
+            body = b"\x01" + z if len(z) < size - (size >> 5) else b"\x00" + data
+            assert got == _V + nonce + AESGCM(KEYS.data_key).encrypt(nonce, body, _V + cid)
+            assert decode_chunk(KEYS, cid, got) == data
+    assert len(out) >= (5 << 20)  # kept at the largest chunk sealed into it

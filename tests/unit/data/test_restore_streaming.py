@@ -140,3 +140,61 @@ def test_include_selects_what_it_did_when_the_snapshot_was_held(paths: list[list
     assert [n.path for n in selected(nodes, plan)] == [n.path for n in want if n.type == "file"]
     assert sorted(d.path for d in plan.dirs) == sorted(n.path for n in want if n.type == "dir")
     assert plan.files == sum(1 for n in want if n.type == "file")
+
+
+def test_the_reader_fetches_the_snapshot_once_and_keeps_only_its_opened_text(
+        tmp_path: Path, repo: Repository, monkeypatch: pytest.MonkeyPatch) -> None:
+    _tree(tmp_path / "src")
+    res = backup([tmp_path / "src"], repo)
+    sealed = repo.store.get(res.name)
+    gets: list[str] = []
+    real_get = repo.store.get
+    monkeypatch.setattr(repo.store, "get", lambda name: gets.append(name) or real_get(name))
+    reader = repo.manifest_reader(res.name)
+    kept = [c.cell_contents for c in reader.__closure__ or ()]
+    assert not any(k is sealed or k == sealed for k in kept)  # the sealed blob went once opened
+    assert [len(k) for k in kept if isinstance(k, bytes)] == [len(sealed) - 1 - 12 - 16]
+    assert [n.path for n in reader()] == [n.path for n in reader()] == [n.path for n in res.manifest.nodes]
+    assert gets == [res.name, res.name]  # the reader's one fetch, and res.manifest's own
+
+
+def test_a_damaged_snapshot_is_refused_before_a_restore_writes_anything(tmp_path: Path, repo: Repository) -> None:
+    _tree(tmp_path / "src")
+    res = backup([tmp_path / "src"], repo)
+    blob = bytearray(repo.store.get(res.name))
+    blob[len(blob) // 2] ^= 1
+    repo.store.put(res.name, bytes(blob))  # the memory store lets a test overwrite
+    with pytest.raises(CorruptData):
+        restore(repo.manifest_reader(res.name), repo, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_restore_reads_a_pack_in_spans_of_at_most_4_mib(tmp_path: Path) -> None:
+    """Each restore worker reads into a buffer of its own grown to the longest span it read: spans of a whole
+    8 MiB pack made four workers hold 32 MiB (the agent's peak on a restore of many small files)."""
+    from vaultlink.adapters.blob_memory import MemoryBlobStore
+    from vaultlink.data import ChunkerParams
+
+    class Ranged(MemoryBlobStore):
+        lengths: list[int] = []
+
+        def read_range_into(self, name: str, offset: int, buf: memoryview) -> None:
+            self.lengths.append(len(buf))
+            buf[:] = self.get_range(name, offset, len(buf))
+
+    import random
+
+    src = tmp_path / "src"
+    src.mkdir()
+    rnd = random.Random(2)
+    for i in range(400):
+        (src / f"f{i:03d}").write_bytes(rnd.randbytes(rnd.randrange(20_000, 60_000)))
+    store = Ranged()
+    kw: dict[str, object] = {"pack_size": 8 << 20,
+                             "chunker_params": ChunkerParams(min_size=16384, avg_size=65536, max_size=262144)}
+    repo = Repository.init(store, "correct horse battery staple", log_n=10, **kw)  # type: ignore[arg-type]
+    res = backup([src], repo)
+    restore(repo.manifest_reader(res.name), repo, tmp_path / "out")
+    assert _read(tmp_path / "out" / "src") == _read(src)
+    assert max(store.lengths) <= restore_mod.SPAN == 4 << 20
+    assert sum(store.lengths) >= 400 * 20_000 and len(store.lengths) >= 3
