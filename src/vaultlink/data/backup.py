@@ -11,7 +11,7 @@
    file reads release the GIL). Small files are read by the workers in batches
    (a batch of tiny files holds the workers one at a time: their calls are too short
    to release the GIL usefully); large files are cut by the caller's thread and their
-   chunks fanned out.
+   chunks (copies out of one reused buffer: ``Chunker.cut_file(own=True)``) fanned out.
 4. ``repo.flush()`` uploads the last pack and an index file; the manifest is
    written LAST: a crash before it leaves no snapshot, and the packs already
    uploaded are found (and reused) by the next run.
