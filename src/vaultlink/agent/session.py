@@ -59,6 +59,13 @@ def referenced_packs(result: BackupResult, repo: Repository) -> list[str]:
     return out
 
 
+def _estimate(totals: Any) -> tuple[int, int] | None:
+    """The previous backup's (files, bytes) the service sent: the progress totals until the walk knows better."""
+    if isinstance(totals, dict) and all(isinstance(totals.get(k), int) for k in ("files", "bytes")):
+        return totals["files"], totals["bytes"]
+    return None
+
+
 def read_credentials(path: str) -> dict[str, Any]:
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
@@ -198,7 +205,8 @@ class Agent:
                     except VaultlinkError:
                         previous = None  # a damaged previous snapshot only costs the skip-unchanged shortcut
                 result = backup(roots, repo, previous, self._reporter(job["id"], progress),
-                                hostname=self.state.hostname, parent=prev_rp["id"] if prev_rp else None)
+                                hostname=self.state.hostname, parent=prev_rp["id"] if prev_rp else None,
+                                estimate=_estimate(started.get("previous_totals")))
             store: RemoteBlobStore = repo.store  # type: ignore[assignment]
             acct = store.account_of(result.name)
             done = self._call("POST", f"/jobs/{job['id']}/complete", {

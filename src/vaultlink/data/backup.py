@@ -148,10 +148,14 @@ def backup(
     tags: dict[str, str] | None = None,
     parent: str | None = None,
     interval: float = 0.2,
+    estimate: tuple[int, int] | None = None,
 ) -> BackupResult:
     """Back up ``paths`` into ``repo``; returns the saved manifest's head (its nodes are stored, not held),
     its blob name, statistics, and the packs it references. ``previous_manifest``: the last snapshot (or its
-    nodes in path order, as ``repo.manifest_nodes`` reads them) for the skip-unchanged shortcut."""
+    nodes in path order, as ``repo.manifest_nodes`` reads them) for the skip-unchanged shortcut.
+    ``estimate``: (files, bytes) the tree is thought to hold (the previous backup's) for the progress totals;
+    without it a thread counts the tree beside the walk (a second walk: a no-change backup of 100k files
+    spent a fifth of its time on it)."""
     t0 = time.monotonic()
     stats = BackupStats()
     roots = [os.path.abspath(os.fspath(p)) for p in paths]
@@ -171,7 +175,7 @@ def backup(
     last = 0.0
     packs_before = repo.packs_written
     seen = [0, 0]  # files and bytes walked: the totals until the count is further
-    counted = [0, 0]
+    counted = list(estimate) if estimate else [0, 0]
     stop_count = threading.Event()
 
     def count() -> None:
@@ -261,7 +265,7 @@ def backup(
             out.write(node)
 
     counter = threading.Thread(target=count, name="vl-backup-count", daemon=True)
-    if progress:
+    if progress and estimate is None:
         counter.start()
     try:
         with ThreadPoolExecutor(nworkers, thread_name_prefix="vl-backup") as pool:

@@ -67,3 +67,31 @@ def test_a_report_that_fails_costs_nothing_but_that_report() -> None:
     quiet = job_progress.JobProgress(post, None, every=3600.0)
     quiet(Progress(files_total=1, bytes_total=100))
     assert len(calls) == 2, "no report before the interval"
+
+
+def test_a_second_backup_takes_its_totals_from_the_first_instead_of_counting_the_tree(
+        dp: DataPlane, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The service hands a backup job the totals of the backup that made the item's last point; the engine
+    shows them until its walk knows better, and walks the tree once (the count was a second walk of it)."""
+    import importlib
+
+    backup_mod = importlib.import_module("vaultlink.data.backup")
+    monkeypatch.setattr(job_progress, "EVERY_SECONDS", 0.0)
+    agent = registered(dp, tmp_path / "state")
+    src = make_tree(tmp_path / "src")
+    first = agent.backup([str(src)], PASS, progress=lambda p: None)
+    counts: list[int] = []
+    real = backup_mod.count_tree
+    monkeypatch.setattr(backup_mod, "count_tree", lambda *a: counts.append(1) or real(*a))
+    started = agent._call("POST", "/jobs", {"paths": [str(src)], "job_id": None})
+    assert started["previous_totals"] == {"files": first["stats"]["files"], "bytes": first["stats"]["bytes_total"]}
+    agent._call("POST", f"/jobs/{started['job']['id']}/finish", {"status": "Failed", "error": "only looked"})
+    (src / "new-file").write_bytes(b"x" * 5000)
+    seen: list[tuple[int, int]] = []
+    second = agent.backup([str(src)], PASS, progress=lambda p: seen.append((p.files_total, p.bytes_total)))
+    assert counts == [] and seen
+    assert seen[0][0] >= first["stats"]["files"] and seen[0][1] >= first["stats"]["bytes_total"]
+    assert seen[-1] == (second["stats"]["files"], second["stats"]["bytes_total"])  # exact at the end
+    assert second["stats"]["files"] == first["stats"]["files"] + 1
+    fresh = registered(dp, tmp_path / "state2", hostname="vm-new")
+    assert fresh._call("POST", "/jobs", {"paths": [str(src)], "job_id": None})["previous_totals"] is None

@@ -172,9 +172,23 @@ def start_job(svc: Service, container: ContainerRecord, job_type: str, paths: li
             "job": job,
             "protected_item": item,
             "recovery_point": rp,
+            "previous_totals": _totals(txn, rp) if job_type == "Backup" else None,
             "storage_accounts": storage.accounts_of(vault),
             "write_account": storage.write_account(vault),
         }
+
+
+def _totals(txn: Any, rp: RecoveryPointRecord | None) -> dict[str, int] | None:
+    """The files and bytes the backup that made ``rp`` found: a new backup's progress totals until it knows
+    better, instead of walking the tree twice (once to count it)."""
+    job = txn.get("job", rp.get("job_id") or "") if rp else None
+    stats = job.get("stats") if job else None
+    if not isinstance(stats, dict):
+        return None
+    files, size = stats.get("files"), stats.get("bytes_total")
+    if not isinstance(files, int) or not isinstance(size, int) or files < 0 or size < 0:
+        return None
+    return {"files": files, "bytes": size}
 
 
 def _own_job(txn: Any, container: ContainerRecord, job_id: str) -> dict[str, Any]:
