@@ -132,14 +132,7 @@ class Chunker:
             buf = bytearray(len(tail) + (min(seg, left + 1) if left > 0 else seg))
             buf[: len(tail)] = tail
             view = memoryview(buf)
-            filled = len(tail)
-            eof = False
-            while filled < len(buf):
-                n = f.readinto(view[filled:])  # type: ignore[attr-defined]
-                if not n:
-                    eof = True
-                    break
-                filled += n
+            filled, eof = _fill(f, view, len(tail))
             view = view[:filled]
             if filled == 0:
                 return
@@ -170,13 +163,7 @@ class Chunker:
         view[: len(tail)] = tail
         kept = len(tail)
         while True:
-            filled, eof = kept, False
-            while filled < size:
-                n = f.readinto(view[filled:])  # type: ignore[attr-defined]
-                if not n:
-                    eof = True
-                    break
-                filled += n
+            filled, eof = _fill(f, view, kept)
             if filled == 0:
                 return
             off = 0
@@ -189,6 +176,16 @@ class Chunker:
                 return
             kept = filled - off
             view[:kept] = view[off:filled]  # an overlapping move
+
+
+def _fill(f: IO[bytes], view: memoryview, filled: int) -> tuple[int, bool]:
+    """Read ``f`` into ``view`` from ``filled`` on until it is full or ``f`` ends: (bytes now in it, ended)."""
+    while filled < len(view):
+        n = f.readinto(view[filled:])  # type: ignore[attr-defined]
+        if not n:
+            return filled, True
+        filled += n
+    return filled, False
 
 
 def _read_exact(f: IO[bytes], n: int) -> bytearray:

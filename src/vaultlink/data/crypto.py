@@ -73,20 +73,6 @@ class Keys:
         aead: AESGCM = self._aead  # type: ignore[attr-defined]
         return n + aead.encrypt(n, plaintext, aad)
 
-    def seal_into(self, prefix: bytes, plaintext: bytes | memoryview, aad: bytes,
-                  nonce: bytes | None = None) -> bytearray:
-        """``prefix | nonce | ciphertext | tag`` (``prefix + seal(...)``) in one buffer, encrypted in place: no
-        copy of the ciphertext (a chunk's sealed bytes were copied twice more, each into a new buffer of its
-        size: on 1 MiB incompressible chunks alone, 0.12 instead of 0.8-1.0 CPU-s per 256 MiB here)."""
-        n = nonce if nonce is not None else os.urandom(NONCE_SIZE)
-        head = len(prefix) + NONCE_SIZE
-        out = bytearray(head + len(plaintext) + TAG_SIZE)
-        out[:head] = prefix + n
-        aead: AESGCM = self._aead  # type: ignore[attr-defined]
-        with memoryview(out) as view:
-            aead.encrypt_into(n, plaintext, aad, view[head:])
-        return out
-
     def seal_flagged_into(self, out: bytearray, prefix: bytes, flag: bytes, payload: bytes | memoryview,
                           aad: bytes, nonce: bytes | None = None) -> memoryview:
         """``prefix | seal(flag + payload)`` written into ``out`` (grown when too short, never shrunk: a buffer a

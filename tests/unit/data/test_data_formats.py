@@ -221,8 +221,10 @@ def test_manifest_decoding_node_by_node_takes_what_json_takes_and_refuses_the_re
 
 def test_seal_into_is_prefix_and_seal_with_the_same_nonce() -> None:
     data = memoryview(os.urandom(70_000))
-    sealed = KEYS.seal_into(b"\x01", data, b"aad", nonce=b"\x07" * 12)
-    assert isinstance(sealed, bytearray)
+    out = bytearray()
+    with KEYS.seal_flagged_into(out, b"\x01", b"", data, b"aad", nonce=b"\x07" * 12) as view:
+        sealed = bytes(view)
+    assert isinstance(out, bytearray)
     assert bytes(sealed) == b"\x01" + KEYS.seal(data, b"aad", nonce=b"\x07" * 12)
     assert KEYS.open_view(memoryview(sealed)[1:], b"aad", "x") == data
 
