@@ -1,175 +1,25 @@
-"""Files being restored: each written under a temporary name through a bounded set of open
-descriptors, large chunks' aligned middles with ``O_DIRECT`` (see ``vaultlink.data.restore``)."""
+"""Files being restored: each written under a temporary name (or, in a target staged whole under one, under
+its own) through a bounded set of open descriptors, large chunks' aligned middles with ``O_DIRECT`` (see
+``vaultlink.data.restore``)."""
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import mmap
 import os
 import stat
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator
 
 from vaultlink.data.manifest import Node
-from vaultlink.errors import Conflict, UnsafePath
+from vaultlink.data.restore_target import Target, open_nofollow
+from vaultlink.errors import Conflict
 
 ALIGN = 4096
 DIRECT_MIN = 256 * 1024  # a chunk at least this large writes its aligned middle with O_DIRECT
 MAX_OPEN = 256  # files kept open at once (least recently used ones are closed and reopened)
 PARTIAL = ".vaultlink-partial"
 O_DIRECT = getattr(os, "O_DIRECT", 0)
-
-
-_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
-MAX_DIR_FDS = 256  # directory descriptors kept open by a restore
-
-
-class Target:
-    """The restore target, reached only through directory descriptors.
-
-    Every path component is opened relative to its parent's descriptor with ``O_NOFOLLOW`` (an
-    ``openat`` walk from the target's own descriptor), and every file, rename, symlink and metadata call
-    takes a directory descriptor: no path is ever resolved by name from the root again, so a directory
-    swapped for a symlink during the restore is never followed (the walk fails with ``UnsafePath``).
-    A bounded number of directory descriptors is kept; the others are reopened by walking again.
-    """
-
-    def __init__(self, root: str) -> None:
-        self.root = root
-        try:
-            self.root_fd = os.open(root, _DIR_FLAGS)
-        except OSError as e:
-            raise UnsafePath(f"cannot open the restore target {root!r}: {e.strerror}") from None
-        self.lock = threading.Lock()
-        self.fds: OrderedDict[str, int] = OrderedDict()  # relative dir -> open descriptor (never root)
-        self.users: dict[str, int] = {}
-        # directories this restore made, into which it has made no directory: nothing but this restore's own
-        # files can be in them, so a file's slot there needs no look first (``needs_check``)
-        self.fresh: set[str] = set()
-
-    def full(self, rel: str) -> str:
-        return os.path.join(self.root, *rel.split("/")) if rel else self.root
-
-    def _walk(self, rel: str, create: bool) -> int:
-        """A new descriptor for directory ``rel`` (the caller closes it)."""
-        fd = os.dup(self.root_fd)
-        at = ""
-        for part in rel.split("/") if rel else []:
-            made = False
-            try:
-                try:
-                    nfd = os.open(part, _DIR_FLAGS, dir_fd=fd)
-                except FileNotFoundError:
-                    if not create:
-                        raise
-                    made = True
-                    try:
-                        os.mkdir(part, 0o700, dir_fd=fd)
-                    except FileExistsError:
-                        pass
-                    else:
-                        with self.lock:
-                            self.fresh.discard(at)  # it holds a directory now: a file of that name would clash
-                            self.fresh.add(f"{at}/{part}" if at else part)
-                    nfd = os.open(part, _DIR_FLAGS, dir_fd=fd)
-            except OSError as e:
-                os.close(fd)
-                if made and e.errno == errno.ENOENT:  # made, then gone before it could be opened
-                    raise UnsafePath(
-                        f"refusing to restore into {self.full(rel)!r}: {part!r} was moved away as it was made "
-                        "(the target is being changed during the restore); nothing was written through it"
-                    ) from None
-                if e.errno in (errno.ELOOP, errno.ENOTDIR, errno.EMLINK):
-                    raise UnsafePath(
-                        f"refusing to restore into {self.full(rel)!r}: {part!r} is not a directory (or is a "
-                        "symlink, perhaps swapped in during the restore); nothing was written through it"
-                    ) from None
-                raise
-            os.close(fd)
-            fd = nfd
-            at = f"{at}/{part}" if at else part
-        return fd
-
-    @contextlib.contextmanager
-    def dir(self, rel: str, create: bool = True) -> Iterator[int]:
-        """A descriptor of directory ``rel`` (made if missing) for the time of the ``with`` block."""
-        if not rel:
-            yield self.root_fd
-            return
-        with self.lock:
-            fd = self.fds.get(rel)
-            if fd is not None:
-                self.fds.move_to_end(rel)
-                self.users[rel] = self.users.get(rel, 0) + 1
-        if fd is None:
-            fd = self._walk(rel, create)
-            with self.lock:
-                if rel in self.fds:  # another thread opened it meanwhile: use that one
-                    os.close(fd)
-                    fd = self.fds[rel]
-                self.fds[rel] = fd
-                self.fds.move_to_end(rel)
-                self.users[rel] = self.users.get(rel, 0) + 1
-        try:
-            yield fd
-        finally:
-            with self.lock:
-                self.users[rel] -= 1
-                while len(self.fds) > MAX_DIR_FDS:
-                    victim = next((k for k in self.fds if not self.users.get(k)), None)
-                    if victim is None:
-                        break
-                    os.close(self.fds.pop(victim))
-                    self.users.pop(victim, None)
-
-    def ensure_dir(self, rel: str) -> None:
-        with self.dir(rel):
-            pass
-
-    def needs_check(self, dir_rel: str) -> bool:
-        """Whether a file's slot in ``dir_rel`` must be looked at (``check_file_slot``) before it is written:
-        not in a directory this restore made and put no directory in (no symlink or directory can be there
-        but by a concurrent writer, which ``O_EXCL | O_NOFOLLOW`` and ``rename`` never write through)."""
-        return dir_rel not in self.fresh
-
-    def close(self) -> None:
-        with self.lock:
-            for fd in self.fds.values():
-                os.close(fd)
-            self.fds.clear()
-            self.users.clear()
-            os.close(self.root_fd)
-
-
-def split_rel(rel: str) -> tuple[str, str]:
-    """``a/b/c`` -> (``a/b``, ``c``)."""
-    parent, _, name = rel.rpartition("/")
-    return parent, name
-
-
-def open_nofollow(dfd: int, name: str, flags: int, shown: str) -> int:
-    try:
-        return os.open(name, flags | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=dfd)
-    except OSError as e:
-        if e.errno == errno.ELOOP:
-            raise UnsafePath(f"refusing to write through the symlink {shown!r}") from None
-        if e.errno == errno.EISDIR:
-            raise Conflict(f"cannot restore file {shown!r}: a directory is in the way; restore elsewhere") from None
-        raise
-
-
-def check_file_slot(dfd: int, name: str, shown: str) -> None:
-    """Refuse a symlink or a directory where a file is to be restored (nothing is followed or replaced)."""
-    try:
-        st = os.stat(name, dir_fd=dfd, follow_symlinks=False)
-    except FileNotFoundError:
-        return
-    if stat.S_ISLNK(st.st_mode):
-        raise UnsafePath(f"refusing to write through the symlink {shown!r}")
-    if stat.S_ISDIR(st.st_mode):
-        raise Conflict(f"cannot restore file {shown!r}: a directory is in the way; restore elsewhere")
 
 
 def _pwrite_all(fd: int, data: bytes | memoryview, off: int) -> None:
@@ -180,14 +30,15 @@ def _pwrite_all(fd: int, data: bytes | memoryview, off: int) -> None:
 
 
 class OutFile:
-    """One file being restored, under its temporary name until complete."""
+    """One file being restored, under its temporary name until complete (in a staged target: its own name,
+    renamed to the temporary one if it turns out damaged)."""
 
     # a restore of 100k files holds 100k of these: the names are derived from the node, the directory
     # string is shared by the files of one directory, and the full paths are made only for messages
-    __slots__ = ("damaged", "dfd", "dir", "fd", "left", "lock", "made", "node", "root", "tildes", "users")
+    __slots__ = ("damaged", "dfd", "dir", "fd", "inplace", "left", "lock", "made", "node", "root", "tildes", "users")
 
-    def __init__(self, node: Node, root: str, dir_rel: str, tildes: int = 0) -> None:
-        self.node, self.root, self.dir, self.tildes = node, root, dir_rel, tildes
+    def __init__(self, node: Node, root: str, dir_rel: str, tildes: int = 0, inplace: bool = False) -> None:
+        self.node, self.root, self.dir, self.tildes, self.inplace = node, root, dir_rel, tildes, inplace
         self.left = len(node.chunks)  # chunk writes still due (damaged ones count as done)
         self.damaged = False
         self.users = 0
@@ -201,9 +52,14 @@ class OutFile:
         return self.node.path.rpartition("/")[2]
 
     @property
-    def tmpname(self) -> str:
-        """The name it is written under until complete (``~`` added while another node has that name)."""
+    def partial(self) -> str:
+        """Its temporary name (``~`` added while another node has that name)."""
         return self.name + PARTIAL + "~" * self.tildes
+
+    @property
+    def tmpname(self) -> str:
+        """The name it is written under until complete."""
+        return self.name if self.inplace else self.partial
 
     @property
     def final(self) -> str:
@@ -211,7 +67,7 @@ class OutFile:
 
     @property
     def tmp(self) -> str:
-        return self.final + PARTIAL + "~" * self.tildes
+        return self.final if self.inplace else self.final + PARTIAL + "~" * self.tildes
 
 
 class OpenFiles:
@@ -228,27 +84,37 @@ class OpenFiles:
         self.root = os.geteuid() == 0
 
     @staticmethod
-    def _create(d: int, out: OutFile) -> int:
-        """A new descriptor of ``out``'s temporary file, made empty in directory ``d``."""
+    def _create(d: int, out: OutFile, mode: int = 0o600) -> int:
+        """A new descriptor of ``out``'s file (under the name it is written under), made empty in directory
+        ``d`` with permission bits ``mode`` (less the umask)."""
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
         try:
-            fd = open_nofollow(d, out.tmpname, os.O_WRONLY | os.O_CREAT | os.O_EXCL, out.tmp)
+            fd = open_nofollow(d, out.tmpname, flags, out.tmp, mode)
         except FileExistsError:  # left by an earlier restore that was killed
             try:
                 os.unlink(out.tmpname, dir_fd=d)
             except IsADirectoryError:
                 raise Conflict(f"cannot restore {out.final!r}: a directory {out.tmp!r} is in the way") from None
-            fd = open_nofollow(d, out.tmpname, os.O_WRONLY | os.O_CREAT | os.O_EXCL, out.tmp)
+            fd = open_nofollow(d, out.tmpname, flags, out.tmp, mode)
         out.made = True
         return fd
 
     def _set_meta(self, fd: int, n: Node) -> None:
-        if self.root:
+        """Owner (as root), mode and mtime; the owner and the mode only where the new file's differ (each call
+        dirties the inode: a restore of many small files spent a fifth of its time on calls that changed
+        nothing). The mode goes after the owner: changing the owner clears set-id bits."""
+        st = os.fstat(fd)
+        chowned = self.root and (st.st_uid != n.uid or st.st_gid != n.gid)
+        if chowned:
             os.fchown(fd, n.uid, n.gid)
-        os.fchmod(fd, n.mode)
+        if chowned or stat.S_IMODE(st.st_mode) != stat.S_IMODE(n.mode):
+            os.fchmod(fd, n.mode)
         os.utime(fd, ns=(n.mtime_ns, n.mtime_ns))
 
     @staticmethod
     def _rename(d: int, out: OutFile) -> None:
+        if out.inplace:  # written under its own name in a staged target
+            return
         try:
             os.rename(out.tmpname, out.name, src_dir_fd=d, dst_dir_fd=d)
         except (IsADirectoryError, NotADirectoryError):
@@ -269,7 +135,9 @@ class OpenFiles:
         kept, no lock (a restore of many small files spends most of its time here)."""
         n = out.node
         with self.target.dir(out.dir) as d:
-            fd = self._create(d, out)
+            # made with its own permission bits (no write is left that a reopen would need them for), so
+            # ``_set_meta`` mostly has no mode to change
+            fd = self._create(d, out, stat.S_IMODE(n.mode) & 0o777)
             try:
                 _pwrite_all(fd, data, 0)
                 self._set_meta(fd, n)
@@ -377,6 +245,9 @@ class OpenFiles:
                 with self.lock:
                     self.lru.pop(id(out), None)
         if out.damaged:
+            if out.inplace and out.made:  # under its own name in a staged target: marked as unfinished
+                with self.target.dir(out.dir) as d:
+                    os.rename(out.name, out.partial, src_dir_fd=d, dst_dir_fd=d)
             return False
         with self.target.dir(out.dir) as d:
             self._rename(d, out)

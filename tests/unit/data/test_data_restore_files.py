@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 from data_helpers import make_repo, open_repo, rand_bytes
@@ -82,7 +83,10 @@ class DyingStore(MemoryBlobStore):
         return super().get_range(name, offset, length)
 
 
-def test_interrupted_restore_never_leaves_an_incomplete_file_under_its_name(tmp_path: Path) -> None:
+@pytest.mark.parametrize("existing", [True, False], ids=["into-an-existing-directory", "into-a-new-one"])
+def test_interrupted_restore_never_leaves_an_incomplete_file_under_its_name(tmp_path: Path, existing: bool) -> None:
+    """Into a directory that exists, each file is written under a temporary name; a new target is made whole
+    under one (``o.vaultlink-partial``), so ``o`` itself appears only complete."""
     src = tmp_path / "s"
     src.mkdir()
     want = {f"f{i}": rand_bytes(150_000, 200 + i) for i in range(8)}
@@ -92,16 +96,67 @@ def test_interrupted_restore_never_leaves_an_incomplete_file_under_its_name(tmp_
     repo = make_repo(store)
     res = backup([src], repo, workers=1)
     out = tmp_path / "o"
+    if existing:
+        out.mkdir()
     with pytest.raises(StoreError):
         restore(res.manifest, open_repo(DyingStore(store, fail_at=3)), out, workers=1)
-    names = {p.name for p in (out / "s").iterdir()}
-    complete = {n for n in names if not n.endswith(PARTIAL)}
-    assert complete != set(want)  # it really stopped midway
-    for n in complete:  # whatever carries a real name is whole
-        assert (out / "s" / n).read_bytes() == want[n]
+    if existing:
+        names = {p.name for p in (out / "s").iterdir()}
+        complete = {n for n in names if not n.endswith(PARTIAL)}
+        assert complete != set(want)  # it really stopped midway
+        for n in complete:  # whatever carries a real name is whole
+            assert (out / "s" / n).read_bytes() == want[n]
+    else:
+        assert not out.exists()  # nothing under the target's name
+        staged = tmp_path / ("o" + PARTIAL)
+        assert {p.name for p in (staged / "s").iterdir()} != set(want)  # it really stopped midway
     # running it again replaces the partial files and completes the restore
     restore(res.manifest, open_repo(store), out)
     assert _tree(out / "s") == want
+    assert not (tmp_path / ("o" + PARTIAL)).exists()
+    assert not [p for p in out.rglob("*") if p.name.endswith(PARTIAL)]
+
+
+def test_a_new_target_is_written_without_a_rename_per_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Files in a new target are written under their own names (the target is renamed once, when complete);
+    owner and mode are set only where the new file's differ."""
+    src = tmp_path / "s"
+    src.mkdir()
+    for i in range(30):
+        (src / f"f{i}").write_bytes(rand_bytes(1000 + i, i))
+        os.chmod(src / f"f{i}", 0o600 if i % 3 else 0o751)
+    (src / "big").write_bytes(rand_bytes(700_000, 99))  # several chunks: the descriptor path
+    os.chmod(src / "big", 0o640)
+    store = MemoryBlobStore()
+    res = backup([src], make_repo(store))
+    calls: dict[str, int] = {"rename": 0, "fchmod": 0, "fchown": 0}
+
+    def counted(name: str) -> Any:
+        real = getattr(os, name)
+
+        def call(*a: Any, **k: Any) -> Any:
+            calls[name] += 1
+            return real(*a, **k)
+
+        return call
+
+    for name in calls:
+        monkeypatch.setattr(os, name, counted(name))
+    old = os.umask(0o022)
+    try:
+        restore(res.manifest, open_repo(store), tmp_path / "o")
+    finally:
+        os.umask(old)
+    assert calls["rename"] == 1  # the target, once
+    assert calls["fchown"] == (os.geteuid() == 0)  # the directory "s" (as root): every file is the user's already
+    # small files are made with their modes (0o600 and 0o751 pass a 0o022 umask whole); the multi-chunk file is
+    # made 0o600 (it may be reopened for writing) and changed once; directories get theirs at the end ("s")
+    assert calls["fchmod"] == 2
+    for i in range(30):
+        st = os.stat(tmp_path / "o" / "s" / f"f{i}")
+        assert (st.st_mode & 0o7777, st.st_mtime_ns) == (0o600 if i % 3 else 0o751, (src / f"f{i}").stat().st_mtime_ns)
+    assert (tmp_path / "o" / "s" / "big").stat().st_mode & 0o777 == 0o640
+    assert _tree(tmp_path / "o" / "s") == {p.name: p.read_bytes() for p in src.iterdir()}
 
 
 def test_damaged_file_is_left_as_partial_not_under_its_name(tmp_path: Path) -> None:
@@ -149,22 +204,22 @@ def test_a_directory_moved_away_as_it_is_made_is_a_clean_refusal(tmp_path: Path,
     """The race the hostile tier's swapper can win: the restore makes a directory, something renames it away
     before the restore opens it. The walk answers UnsafePath (nothing written through it), not a raw
     FileNotFoundError."""
-    from vaultlink.data import restore_files
+    from vaultlink.data import restore_target
     from vaultlink.errors import UnsafePath
 
     target = tmp_path / "t"
     target.mkdir()
-    tgt = restore_files.Target(str(target))
+    tgt = restore_target.Target(str(target))
     real_mkdir = os.mkdir
 
     def mkdir_then_moved(path: str, mode: int = 0o777, *, dir_fd: int | None = None) -> None:
         real_mkdir(path, mode, dir_fd=dir_fd)
         os.rename(path, path + ".moved", src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
 
-    monkeypatch.setattr(restore_files.os, "mkdir", mkdir_then_moved)
+    monkeypatch.setattr(restore_target.os, "mkdir", mkdir_then_moved)
     with pytest.raises(UnsafePath, match="moved away as it was made"):
         tgt.ensure_dir("src/d0")
-    monkeypatch.setattr(restore_files.os, "mkdir", real_mkdir)
+    monkeypatch.setattr(restore_target.os, "mkdir", real_mkdir)
     with pytest.raises(FileNotFoundError), tgt.dir("nowhere", create=False):  # without create: as it is
         pass
     tgt.close()

@@ -15,7 +15,7 @@ import pytest
 from data_helpers import make_repo, open_repo, rand_bytes
 
 from vaultlink.adapters.blob_memory import MemoryBlobStore
-from vaultlink.data import backup, restore, restore_files
+from vaultlink.data import backup, restore, restore_files, restore_target
 
 backup_mod = importlib.import_module("vaultlink.data.backup")
 
@@ -104,9 +104,12 @@ def test_large_files_still_go_to_both_workers(tmp_path: Path, monkeypatch: pytes
     assert gauge.most == 2
 
 
+@pytest.mark.parametrize("existing", [True, False], ids=["into-an-existing-directory", "into-a-new-one"])
 def test_a_small_file_that_fails_midway_stays_under_its_temporary_name(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, existing: bool
 ) -> None:
+    """Into a directory that exists: the failed file stays under its temporary name. Into a new one: the whole
+    target stays under its temporary name (``o.vaultlink-partial``), nothing appears as ``o``."""
     want = _small_tree(tmp_path / "s", 20)
     store = MemoryBlobStore()
     res = backup([tmp_path / "s"], make_repo(store))
@@ -121,22 +124,27 @@ def test_a_small_file_that_fails_midway_stays_under_its_temporary_name(
 
     monkeypatch.setattr(restore_files.OpenFiles, "_set_meta", fail_on_the_fifth)
     out = tmp_path / "o"
+    if existing:
+        out.mkdir()
     with pytest.raises(OSError, match="Input/output"):
         restore(res.manifest, open_repo(store), out, workers=1)
-    partial = [p for p in out.rglob("*") if p.name.endswith(PARTIAL)]
-    assert len(partial) == 1  # the failed one, never under its real name
-    assert not (partial[0].parent / partial[0].name[: -len(PARTIAL)]).exists()
-    done = [p for p in out.rglob("f*") if not p.name.endswith(PARTIAL)]
-    assert len(done) == 4 and all(p.read_bytes() == want[str(p.relative_to(out / "s"))] for p in done)
+    if existing:
+        partial = [p for p in out.rglob("*") if p.name.endswith(PARTIAL)]
+        assert len(partial) == 1  # the failed one, never under its real name
+        assert not (partial[0].parent / partial[0].name[: -len(PARTIAL)]).exists()
+        done = [p for p in out.rglob("f*") if not p.name.endswith(PARTIAL)]
+        assert len(done) == 4 and all(p.read_bytes() == want[str(p.relative_to(out / "s"))] for p in done)
+    else:
+        assert not out.exists() and len(list((tmp_path / ("o" + PARTIAL)).rglob("f*"))) == 5
     monkeypatch.setattr(restore_files.OpenFiles, "_set_meta", real)
     restore(res.manifest, open_repo(store), out)  # again: completes, the partial file replaced
-    assert not list(out.rglob("*" + PARTIAL))
+    assert not list(out.rglob("*" + PARTIAL)) and not (tmp_path / ("o" + PARTIAL)).exists()
     assert {str(p.relative_to(out / "s")): p.read_bytes() for p in out.rglob("f*")} == want
 
 
 def test_slots_are_looked_at_only_where_the_restore_did_not_make_the_directory(tmp_path: Path) -> None:
     (tmp_path / "t" / "old").mkdir(parents=True)
-    tgt = restore_files.Target(str(tmp_path / "t"))
+    tgt = restore_target.Target(str(tmp_path / "t"))
     try:
         for rel in ("old", "old/new", "a", "a/b", "a/b/c"):
             tgt.ensure_dir(rel)
@@ -149,11 +157,13 @@ def test_slots_are_looked_at_only_where_the_restore_did_not_make_the_directory(t
         tgt.close()
 
 
+@pytest.mark.parametrize("existing", [True, False], ids=["into-an-existing-directory", "into-a-new-one"])
 def test_a_symlink_planted_in_a_directory_the_restore_made_is_replaced_never_followed(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, existing: bool
 ) -> None:
     """No slot check in a fresh directory: a symlink an attacker plants there between the directory's
-    making and the file's rename is replaced by the file (rename never follows), its target untouched."""
+    making and the file's rename (or, in a new target, its creation under its own name) is replaced by the
+    file (neither rename nor an exclusive create follows it), its target untouched."""
     src = tmp_path / "s"
     (src / "d").mkdir(parents=True)
     (src / "d" / "f").write_bytes(b"restored content")
@@ -162,9 +172,12 @@ def test_a_symlink_planted_in_a_directory_the_restore_made_is_replaced_never_fol
     victim = tmp_path / "victim"
     victim.write_bytes(b"do not touch")
     real = restore_files.OpenFiles.write_whole
+    if existing:
+        (tmp_path / "o").mkdir()
+    writing_in = tmp_path / ("o" if existing else "o" + PARTIAL)
 
     def plant_first(self: restore_files.OpenFiles, out: Any, data: bytes) -> None:
-        os.symlink(victim, tmp_path / "o" / "s" / "d" / "f")
+        os.symlink(victim, writing_in / "s" / "d" / "f")
         real(self, out, data)
 
     monkeypatch.setattr(restore_files.OpenFiles, "write_whole", plant_first)
