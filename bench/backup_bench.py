@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/backup_bench.py [--size-mib 1024] [--dir /tmp/vlbackup] [--skip-restic] [--keep]
     .venv/bin/python bench/backup_bench.py --small-files 100000   # 100k files of 1-8 KiB instead
+    .venv/bin/python bench/backup_bench.py --restic-first         # the peer's steps first (order effects)
 
 1. Generates a mixed dataset (fixed seed; the generator of bench/data_bench.py): random files,
    compressible text, small files, exact duplicates, shifted copies.
@@ -11,7 +12,9 @@
 3. The agent is the ``vaultlink agent`` CLI in its own process, at a source address inside the vnet,
    resolving the vault's names through the service's DNS responder: register, first backup, second
    backup after modifying 5% of the files, full restore; repository size = the server's blob dir.
-4. restic (Debian package) on an identical copy: init, the same steps, repository size.
+4. restic (Debian package) on an identical copy: init, the same steps, repository size. Its backups (and the
+   engine alone's) run between vaultlink's backups and vaultlink's restore, and restic's restore right after
+   vaultlink's: the two restores start from the same file-system state. ``--restic-first`` swaps the order.
 
 Throughput = dataset size / wall time of the step, process start included for both tools. Every timed
 step starts after ``sync`` (the previous steps' dirty pages are written back first, for both tools). Prints a
@@ -86,7 +89,9 @@ def private_agent(svc: Service, work: Path, state_name: str = "vl-agent") -> tup
 
 
 def run_vaultlink(data: Path, work: Path, modify_fn: Any, extra: tuple[str, ...] = (),
-                  name: str = "vl") -> dict[str, float]:
+                  name: str = "vl", before_restore: Any = None) -> dict[str, float]:
+    """The steps through the private endpoint; ``before_restore`` runs just before the restore (the peer's
+    backups: see ``main``)."""
     svc = Service(work / f"{name}-server", *extra)
     try:
         run, rss, creds = private_agent(svc, work, f"{name}-agent")
@@ -102,14 +107,16 @@ def run_vaultlink(data: Path, work: Path, modify_fn: Any, extra: tuple[str, ...]
         out["read_2"] = res["b2"]["stats"]["bytes_read"]
         out["repo_size"] = du(svc.data_dir / "blobs")
         rp = res["b2"]["recovery_point"]["id"]
-        out["restore"] = timed(lambda: run("restore", rp, "--no-progress", "--target", str(work / f"{name}-out")))
         out["retries"] = res["b1"]["retries"] + res["b2"]["retries"]
+        # start-up: a backup with nothing to do (the second backup again, unchanged), process start included
+        out["noop_backup"] = timed(lambda: run("backup", "--no-progress", str(data)))
+        if before_restore is not None:
+            before_restore()
+        out["restore"] = timed(lambda: run("restore", rp, "--no-progress", "--target", str(work / f"{name}-out")))
         # the vault really denies the public side, and every byte went through the private endpoint
         denied = svc.cli("audit", "list", "--vault", "bench", "--decision", "denied")
         out["denied"] = len(denied)
         out["peak_rss_mib"] = max(rss) / 1024
-        # start-up: a backup with nothing to do (the second backup again, unchanged), process start included
-        out["noop_backup"] = timed(lambda: run("backup", "--no-progress", str(data)))
         return out
     finally:
         svc.stop()
@@ -126,7 +133,8 @@ def engine_first_backup(data: Path, work: Path) -> float:
     return seconds
 
 
-def run_restic(data: Path, work: Path, modify_fn: Any) -> dict[str, float]:
+def run_restic(data: Path, work: Path, modify_fn: Any) -> tuple[dict[str, float], Any]:
+    """restic's backups and no-change backup; returns the figures and the restore step, run later (``main``)."""
     env = dict(os.environ, RESTIC_PASSWORD=PASS, RESTIC_REPOSITORY=str(work / "restic-repo"),
                RESTIC_CACHE_DIR=str(work / "restic-cache"))
 
@@ -142,10 +150,13 @@ def run_restic(data: Path, work: Path, modify_fn: Any) -> dict[str, float]:
     modify_fn()
     out["backup2"] = timed(lambda: r("backup", str(data)))
     out["repo_size"] = du(work / "restic-repo")
-    out["restore"] = timed(lambda: r("restore", "latest", "--target", str(work / "restic-out")))
-    out["peak_rss_mib"] = max(rss) / 1024
     out["noop_backup"] = timed(lambda: r("backup", str(data)))
-    return out
+
+    def restore() -> None:
+        out["restore"] = timed(lambda: r("restore", "latest", "--target", str(work / "restic-out")))
+        out["peak_rss_mib"] = max(rss) / 1024
+
+    return out, restore
 
 
 def run_borg(data: Path, work: Path, modify_fn: Any) -> dict[str, float]:
@@ -221,6 +232,9 @@ def main() -> None:
     ap.add_argument("--skip-restic", action="store_true")
     ap.add_argument("--skip-borg", action="store_true")
     ap.add_argument("--keep", action="store_true")
+    ap.add_argument("--restic-first", action="store_true",
+                    help="run restic's (and the engine's) backups before vaultlink's, and restic's restore before "
+                         "vaultlink's: the first steps after the dataset is made run slower on this machine")
     ap.add_argument("--tls-cost", action="store_true",
                     help="also run vaultlink with tls = false on the same data and report what TLS costs")
     ap.add_argument("--small-files", type=int, default=0,
@@ -246,8 +260,33 @@ def main() -> None:
     vl_data.parent.mkdir()
     data_root.rename(vl_data)
     rel = [f.relative_to(data_root) for f in files]
-    vl = run_vaultlink(vl_data, work, lambda: modify([vl_data / p for p in rel]))
+    rs: dict[str, float] = {}
+    restic_restore: Any = None
+    engine = 0.0
+
+    def peers_backups() -> None:
+        """The engine alone and restic's backups, between vaultlink's backups and its restore: the two restores
+        then run back to back, from the same file-system state (on this machine's ext4, making inodes costs
+        more for minutes after many were deleted; a restore minutes apart from the other measured that)."""
+        nonlocal restic_restore, engine, rs
+        engine = engine_first_backup(rs_data, work)
+        if not a.skip_restic and shutil.which("restic"):
+            rs, restic_restore = run_restic(rs_data, work, lambda: modify([rs_data / p for p in rel]))
+
+    def peer_restore() -> None:
+        if restic_restore is not None:
+            restic_restore()
+
+    vl_modify = lambda: modify([vl_data / p for p in rel])  # noqa: E731
+    if a.restic_first:  # the peers' backups, restic's restore, then vaultlink's steps, its restore last
+        peers_backups()
+        vl = run_vaultlink(vl_data, work, vl_modify, before_restore=peer_restore)
+    else:
+        vl = run_vaultlink(vl_data, work, vl_modify, before_restore=peers_backups)
+        peer_restore()
     print("vaultlink:", {k: round(v, 3) for k, v in vl.items()})
+    if rs:
+        print("restic:", {k: round(v, 3) for k, v in rs.items()})
     ok = same_tree(vl_data, work / "vl-out" / "data")
     print(f"vaultlink restore identical to the source: {ok}")
     if a.tls_cost:
@@ -258,14 +297,9 @@ def main() -> None:
         for step in ("backup1", "backup2", "restore"):
             print(f"TLS cost, {step}: {vl[step]:.2f} s with TLS vs {plain[step]:.2f} s plain = "
                   f"{plain[step] / vl[step]:.2f} x the plain throughput (target >= 0.90)")
-    engine = engine_first_backup(rs_data, work)
     print(f"engine alone, first backup: {total / MiB / engine:,.0f} MiB/s ({engine:.2f} s); through the private "
           f"endpoint: {vl['backup1'] and total / MiB / vl['backup1']:,.0f} MiB/s = {engine / vl['backup1']:.2f} x the "
           "engine (target >= 0.85)")
-    rs: dict[str, float] = {}
-    if not a.skip_restic and shutil.which("restic"):
-        rs = run_restic(rs_data, work, lambda: modify([rs_data / p for p in rel]))
-        print("restic:", {k: round(v, 3) for k, v in rs.items()})
     print_report(vl, rs, total, "vaultlink (private endpoint)", "restic (local repo)")
     bg: dict[str, float] = {}
     if not a.skip_borg:
