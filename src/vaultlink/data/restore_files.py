@@ -101,8 +101,8 @@ class OpenFiles:
 
     def _set_meta(self, fd: int, n: Node) -> None:
         """Owner (as root), mode and mtime; the owner and the mode only where the new file's differ (each call
-        dirties the inode: a restore of many small files spent a fifth of its time on calls that changed
-        nothing). The mode goes after the owner: changing the owner clears set-id bits."""
+        dirties the inode, and as root restoring root's files both changed nothing for every file). The mode
+        goes after the owner: changing the owner clears set-id bits."""
         st = os.fstat(fd)
         chowned = self.root and (st.st_uid != n.uid or st.st_gid != n.gid)
         if chowned:
