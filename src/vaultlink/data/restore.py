@@ -156,6 +156,12 @@ def restore(
     tgt = Target(staging or final, staged=made)
     try:
         stats = _restore(nodes_of, plan, repo, tgt, progress, workers, direct, t0)
+    except VaultlinkError as e:
+        if staging is not None:  # the target is not there: say where its files are
+            e.message += f" (what was restored so far is in {staging!r}: run the same restore again to complete it)"
+            e.args = (e.message,)
+            e.details.setdefault("partial_target", staging)
+        raise
     finally:
         tgt.close()
     if staging is not None:

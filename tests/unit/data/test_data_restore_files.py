@@ -98,7 +98,7 @@ def test_interrupted_restore_never_leaves_an_incomplete_file_under_its_name(tmp_
     out = tmp_path / "o"
     if existing:
         out.mkdir()
-    with pytest.raises(StoreError):
+    with pytest.raises(StoreError) as e:
         restore(res.manifest, open_repo(DyingStore(store, fail_at=3)), out, workers=1)
     if existing:
         names = {p.name for p in (out / "s").iterdir()}
@@ -107,8 +107,10 @@ def test_interrupted_restore_never_leaves_an_incomplete_file_under_its_name(tmp_
         for n in complete:  # whatever carries a real name is whole
             assert (out / "s" / n).read_bytes() == want[n]
     else:
-        assert not out.exists()  # nothing under the target's name
+        assert not out.exists()  # nothing under the target's name, and the error says where the files are
         staged = tmp_path / ("o" + PARTIAL)
+        assert str(staged) in str(e.value) and "run the same restore again" in str(e.value)
+        assert e.value.details["partial_target"] == str(staged)
         assert {p.name for p in (staged / "s").iterdir()} != set(want)  # it really stopped midway
     # running it again replaces the partial files and completes the restore
     restore(res.manifest, open_repo(store), out)
