@@ -13,7 +13,7 @@ from data_helpers import make_repo, open_repo, rand_bytes
 
 from vaultlink.adapters.blob_memory import MemoryBlobStore
 from vaultlink.data import Manifest, Repository, backup, restore
-from vaultlink.errors import CorruptData, StoreError
+from vaultlink.errors import CorruptData, StoreError, UnsafePath
 
 PARTIAL = ".vaultlink-partial"
 restore_mod = importlib.import_module("vaultlink.data.restore_files")
@@ -225,3 +225,18 @@ def test_a_directory_moved_away_as_it_is_made_is_a_clean_refusal(tmp_path: Path,
     with pytest.raises(FileNotFoundError), tgt.dir("nowhere", create=False):  # without create: as it is
         pass
     tgt.close()
+
+
+def test_a_planted_staging_symlink_is_refused_and_nothing_is_written_through_it(tmp_path: Path) -> None:
+    """``o.vaultlink-partial`` placed as a symlink before a restore into a new ``o``: refused, its target untouched."""
+    src = tmp_path / "s"
+    src.mkdir()
+    (src / "f").write_bytes(b"restored content")
+    store = MemoryBlobStore()
+    res = backup([src], make_repo(store))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (tmp_path / ("o" + PARTIAL)).symlink_to(elsewhere)
+    with pytest.raises(UnsafePath):
+        restore(res.manifest, open_repo(store), tmp_path / "o")
+    assert list(elsewhere.iterdir()) == [] and not (tmp_path / "o").exists()
