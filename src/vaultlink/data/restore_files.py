@@ -67,7 +67,7 @@ class OutFile:
 
     @property
     def tmp(self) -> str:
-        return self.final if self.inplace else self.final + PARTIAL + "~" * self.tildes
+        return self.final + self.tmpname[len(self.name) :]
 
 
 class OpenFiles:
@@ -137,7 +137,7 @@ class OpenFiles:
         with self.target.dir(out.dir) as d:
             # made with its own permission bits (no write is left that a reopen would need them for), so
             # ``_set_meta`` mostly has no mode to change
-            fd = self._create(d, out, stat.S_IMODE(n.mode) & 0o777)
+            fd = self._create(d, out, n.mode & 0o777)
             try:
                 _pwrite_all(fd, data, 0)
                 self._set_meta(fd, n)
