@@ -55,17 +55,24 @@ class Reply:
     media_type: str = "application/octet-stream"
 
 
-@dataclass(slots=True)
 class DataRequest:
     """What a data-plane handler gets: the service, the context the pipeline checked, the route's path
-    parameters, the query, the headers (lower-case names) and the body (validated model or raw bytes)."""
+    parameters, the query, the headers (lower-case names; decoded when a handler first reads them, since
+    most never do) and the body (validated model or raw bytes)."""
 
-    svc: Service
-    ctx: DataContext
-    params: dict[str, str]
-    query: dict[str, str]
-    headers: dict[str, str]
-    body: Any = None
+    __slots__ = ("_headers", "_raw_headers", "body", "ctx", "params", "query", "svc")
+
+    def __init__(self, svc: Service, ctx: DataContext, params: dict[str, str], query: dict[str, str],
+                 raw_headers: Any = (), body: Any = None) -> None:
+        self.svc, self.ctx, self.params, self.query, self.body = svc, ctx, params, query, body
+        self._raw_headers = raw_headers
+        self._headers: dict[str, str] | None = None
+
+    @property
+    def headers(self) -> dict[str, str]:
+        if self._headers is None:
+            self._headers = _headers(self._raw_headers)
+        return self._headers
 
     def number(self, name: str, default: float, low: float, high: float, *, integer: bool = False) -> Any:
         """A numeric query parameter within [low, high]; ``InvalidType``/``InvalidInput`` naming it if not."""
@@ -127,9 +134,9 @@ def _parse(route: DataRoute, raw: bytes) -> Any:
         raise validation_problem(exc.errors()) from None
 
 
-def _headers(scope: Scope) -> dict[str, str]:
+def _headers(raw: Any) -> dict[str, str]:
     out: dict[str, str] = {}
-    for k, v in scope.get("headers", ()):
+    for k, v in raw:
         out.setdefault(k.decode("latin-1"), v.decode("latin-1"))
     return out
 
@@ -178,7 +185,7 @@ class DataApp:
                 cfg = self.svc.config
                 body = _parse(route, await read_body(receive, cfg.max_body_bytes, cfg.body_timeout, cfg.body_deadline))
             query = dict(parse_qsl(scope["query_string"].decode("latin-1"))) if scope.get("query_string") else {}
-            req = DataRequest(self.svc, ctx, params, query, _headers(scope), body)
+            req = DataRequest(self.svc, ctx, params, query, scope.get("headers", ()), body)
             if route.inline:
                 result = route.handler(req)
             else:

@@ -54,7 +54,8 @@ class AuditSink:
         self._store: AuditWriter = writer if writer is not None else store
         self._writer = writer
         self._pending: deque[dict[str, Any]] = deque()
-        self._cond = threading.Condition()
+        self._lock = threading.Lock()  # taken directly on the request path (a C-level ``with``)
+        self._cond = threading.Condition(self._lock)
         self._interval = interval
         self._max_batch = max_batch
         self._max_pending = max_pending
@@ -82,8 +83,9 @@ class AuditSink:
             self._thread.start()
 
     def emit(self, event: dict[str, Any]) -> None:
-        event.setdefault("time", time.time())
-        with self._cond:
+        if "time" not in event:
+            event["time"] = time.time()
+        with self._lock:
             if event.get("decision") == "denied" and event.get("code") and event.get("source_ip"):
                 key = (str(event["source_ip"]), str(event["code"]), str(event.get("action")),
                        int(float(event["time"])))
