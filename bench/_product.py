@@ -145,6 +145,49 @@ def run_measured(cmd: list[str], env: dict[str, str] | None = None) -> tuple[str
     return text, wall, peak[0]
 
 
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _stat(path: str) -> tuple[float, float]:
+    """(user, system) CPU-seconds from a /proc stat file; zeros when it is gone."""
+    try:
+        fields = Path(path).read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0, 0.0
+    return int(fields[11]) / _TICK, int(fields[12]) / _TICK
+
+
+def process_cpu(pid: int) -> dict[str, tuple[float, float]]:
+    """(user, system) per thread of ``pid`` (``thread <tid> <name>``) and per child process."""
+    out: dict[str, tuple[float, float]] = {}
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            name = Path(f"/proc/{pid}/task/{tid}/comm").read_text().strip()
+        except OSError:
+            continue
+        out[f"thread {tid} ({'event loop' if tid == str(pid) else name})"] = _stat(f"/proc/{pid}/task/{tid}/stat")
+    kids = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True, timeout=10).stdout.split()
+    for kid in kids:
+        try:
+            cmd = Path(f"/proc/{kid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        what = next((c.decode() for c in cmd if c.startswith(b"vaultlink.")), cmd[0].decode())
+        out[f"process {kid} ({what})"] = _stat(f"/proc/{kid}/stat")
+    return out
+
+
+def cpu_delta(before: dict[str, tuple[float, float]], after: dict[str, tuple[float, float]],
+              floor: float = 0.02) -> dict[str, tuple[float, float]]:
+    """What each thread and process of two :func:`process_cpu` readings used in between (at least ``floor``)."""
+    out = {}
+    for k, (u, s) in after.items():
+        u0, s0 = before.get(k, (0.0, 0.0))
+        if u - u0 + s - s0 >= floor:
+            out[k] = (round(u - u0, 2), round(s - s0, 2))
+    return out
+
+
 class Service:
     """A real ``vaultlink serve`` in its own process, with the real CLI and the management API."""
 

@@ -38,7 +38,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from _product import VAULTLINK, Service, preflight  # noqa: E402
+from _product import VAULTLINK, Service, cpu_delta, preflight, process_cpu  # noqa: E402
 
 PRIVATE_SRC = "127.70.1.9"
 
@@ -246,6 +246,9 @@ def main() -> None:
     ap.add_argument("--conns", type=int, default=16)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--mib", type=int, default=1024, help="MiB through the blob service per side and round")
+    ap.add_argument("--cpu", action="store_true",
+                    help="also report each side's CPU per small request: every server thread and child process "
+                         "(the audit writer among them) and this load generator")
     args = ap.parse_args()
     versions = preflight()
     tmp = Path(tempfile.mkdtemp(prefix="vl-dpbench-"))
@@ -282,12 +285,27 @@ def main() -> None:
                 await small_requests(t, 4, 0.5)
             rps: dict[str, list[float]] = {"public": [], "private": [], "bare": []}
             lat: dict[str, list[float]] = {"public": [], "private": [], "bare": []}
+            cpu: dict[str, dict[str, list[float]]] = {"public": {}, "private": {}, "bare": {}}
             for _ in range(args.rounds):
                 for t in (pub, priv, bare_t):
+                    pid = bare.pid if t is bare_t else svc.proc.pid
+                    before, own = (process_cpu(pid), os.times()) if args.cpu else ({}, None)
                     r, bad, ms = await small_requests(t, args.conns, args.seconds)
                     assert bad == 0, f"{bad} refused on {t.name}"
                     rps[t.name].append(r)
                     lat[t.name] += ms
+                    if own is not None:  # microseconds of CPU per answered request, per thread and process
+                        n = r * args.seconds
+                        now = os.times()
+                        used: dict[str, float] = {"load generator (this process)":
+                                                  now.user + now.system - own.user - own.system}
+                        for k, (u, s) in cpu_delta(before, process_cpu(pid)).items():
+                            kind, _id, what = k.split(" ", 2)  # threads of one name summed: "thread (name)"
+                            used[f"{kind} {what}"] = used.get(f"{kind} {what}", 0.0) + u + s
+                        for k, v in used.items():
+                            cpu[t.name].setdefault(k, []).append(round(v / n * 1e6, 1))
+            if args.cpu:
+                res["cpu_us_per_request"] = cpu
             res["rps"] = {k: round(sum(v) / len(v), 1) for k, v in rps.items()}
             res["p50_ms"] = {k: pct(v, 0.50) for k, v in lat.items()}
             res["p99_ms"] = {k: pct(v, 0.99) for k, v in lat.items()}

@@ -310,6 +310,46 @@ def test_a_record_is_found_by_name_through_an_index(tmp_path: Path) -> None:
         store.close()
 
 
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+def test_the_audit_indexes_of_often_empty_fields_hold_only_rows_with_a_value(kind: str, tmp_path: Path) -> None:
+    """Migration 0005: the indexes on account, principal, vault, endpoint and code (and account + code) are partial,
+    over the rows where the field is set (an allowed request has no code, a public one no endpoint); a filter on a
+    value still finds every matching event, through the index."""
+    from sqlalchemy import text
+
+    store = fresh_sql_store(kind, tmp_path)
+    try:
+        allowed = {"plane": "data", "action": "backup:GetBackupData", "decision": "allowed", "account_id": "111",
+                   "principal": "arn:p", "vault": "v1", "time": 1000.0}
+        events = [dict(allowed, path=f"/a{i}") for i in range(30)]
+        events += [dict(allowed, endpoint="pe-1", path=f"/e{i}") for i in range(5)]
+        events += [{"plane": "data", "action": "backup:GetBackupData", "decision": "denied", "source_ip": "10.0.0.1",
+                    "code": "EndpointPolicyDenied", "endpoint": "pe-1", "time": 1001.0, "path": f"/d{i}"}
+                   for i in range(3)]
+        store.append_audit(events)
+        with store.engine.connect() as conn:
+            if kind == "sqlite":
+                defs = dict(conn.execute(text("SELECT name, sql FROM sqlite_master WHERE type = 'index' "
+                                              "AND tbl_name = 'audit_log'")).fetchall())
+                plan = str(conn.execute(text("EXPLAIN QUERY PLAN SELECT seq FROM audit_log WHERE seq > 0 AND code = 7 "
+                                             "ORDER BY seq DESC LIMIT 100")).fetchall())
+                assert "ix_audit_log_code" in plan or "ix_audit_log_account_code" in plan, plan
+            else:
+                defs = dict(conn.execute(text("SELECT indexname, indexdef FROM pg_indexes WHERE tablename = "
+                                              "'audit_log' AND schemaname = current_schema()")).fetchall())
+        for c in ("account_id", "principal", "vault", "endpoint", "code"):
+            assert f"{c} IS NOT NULL" in str(defs[f"ix_audit_log_{c}"]), defs[f"ix_audit_log_{c}"]
+        assert "code IS NOT NULL" in str(defs["ix_audit_log_account_code"])
+        for c in ("plane", "action", "decision"):  # always set: whole
+            assert "WHERE" not in str(defs[f"ix_audit_log_{c}"]).upper()
+        assert {e["path"] for e in store.query_audit({"code": "EndpointPolicyDenied"})} == {"/d0", "/d1", "/d2"}
+        assert len(store.query_audit({"endpoint": "pe-1"})) == 8
+        assert len(store.query_audit({"account_id": "111", "code": "EndpointPolicyDenied"})) == 0
+        assert len(store.query_audit({"vault": "v1"})) == 35 and len(store.query_audit({})) == 38
+    finally:
+        store.close()
+
+
 def test_count_is_what_find_returns(store: Any) -> None:
     with store.transaction() as t:
         for i in range(5):

@@ -108,17 +108,26 @@ class SqlAuditLog:
         texts: set[str | None] = set()
         now = time.time()
         encode = _REST_JSON.encode
+        stored_as = _SHORT.get
         for ev in events:
-            named = [_text(ev.get(c)) for c in AUDIT_NAMED]
+            named: list[Any] = list(map(ev.get, AUDIT_NAMED))
+            for i, v in enumerate(named):  # almost always short text already: converted only when not
+                if v is not None and (v.__class__ is not str or len(v) > _MAX_NAME):
+                    named[i] = _text(v)
             for i, default in _DEFAULTS:
                 if named[i] is None:
                     named[i] = default
             texts.update(named)
             rest: dict[str, Any] = {}
             for k, v in ev.items():
-                if v is None or k in _NOT_REST:
+                if v is None:
                     continue
-                rest[_SHORT.get(k) or _stored_key(k)] = v
+                key = stored_as(k)
+                if key is None:
+                    if k in _NOT_REST:
+                        continue
+                    key = _stored_key(k)
+                rest[key] = v
             if rest.get("r") is not None and rest["r"] == named[_TARGET]:
                 rest["r"] = 1  # the resource is the target: stored once
             p = rest.get("p")
@@ -131,8 +140,10 @@ class SqlAuditLog:
             prepared.append((ms, named, encode(rest) if rest else None))
         texts.discard(None)
         with self._writing(), self.engine.begin() as conn:
-            ids = self._intern(conn, cast(set[str], texts))
-            rows = [(ms, *[None if v is None else ids[v] for v in named], rest) for ms, named, rest in prepared]
+            ids: dict[str | None, int | None] = {None: None}
+            ids.update(self._intern(conn, cast(set[str], texts)))
+            id_of = ids.__getitem__
+            rows = [(ms, *map(id_of, named), rest) for ms, named, rest in prepared]
             conn.exec_driver_sql(self._insert_sql, rows)
 
     def query(self, filters: dict[str, Any], after_seq: int = 0, limit: int = 1000, before_seq: int | None = None,

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, Index, Integer, LargeBinary, MetaData, String, Table, Text
+from typing import Any
+
+from sqlalchemy import BigInteger, Column, Index, Integer, LargeBinary, MetaData, String, Table, Text, text
 
 metadata = MetaData()
 # execution option of a connection that only reads: on SQLite it begins a plain snapshot, where every other
@@ -30,6 +32,18 @@ records = Table(
 AUDIT_NAMED = ("account_id", "plane", "principal", "action", "target", "vault", "endpoint", "source_ip", "vnet",
                "decision", "code", "host", "method", "container")
 AUDIT_FILTERS = ("account_id", "plane", "principal", "action", "vault", "endpoint", "decision", "code")
+# filters whose field is often empty (``code`` on every allowed request, ``endpoint`` on the public one, ``vault``
+# on management calls, the caller on unauthenticated refusals): their indexes hold only the rows that have one
+# (partial indexes, migration 0005), which a filter on a value always implies. Fewer index entries per event:
+# about a fifth less to write and to store per audited request.
+AUDIT_SPARSE = ("account_id", "principal", "vault", "endpoint", "code")
+
+
+def _sparse(column: str) -> dict[str, Any]:
+    """The dialect options of a partial index over the rows where ``column`` is set."""
+    cond = text(f"{column} IS NOT NULL")
+    return {"sqlite_where": cond, "postgresql_where": cond}
+
 
 audit_names = Table(
     "audit_names",
@@ -46,8 +60,8 @@ audit_log = Table(
     *(Column(c, Integer, nullable=True) for c in AUDIT_NAMED),
     Column("rest", Text, nullable=True),
     Index("ix_audit_log_time", "time_ms"),
-    *(Index(f"ix_audit_log_{c}", c, "seq") for c in AUDIT_FILTERS),
-    Index("ix_audit_log_account_code", "account_id", "code", "seq"),  # a tenant's refusals of one kind
+    *(Index(f"ix_audit_log_{c}", c, "seq", **(_sparse(c) if c in AUDIT_SPARSE else {})) for c in AUDIT_FILTERS),
+    Index("ix_audit_log_account_code", "account_id", "code", "seq", **_sparse("code")),  # a tenant's refusals
 )
 
 chunk_index = Table(

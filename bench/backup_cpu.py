@@ -1,0 +1,119 @@
+"""Where a first backup's CPU goes: the engine alone versus the same backup through a private endpoint.
+
+    .venv/bin/python bench/backup_cpu.py [--size-mib 1024] [--rounds 2] [--dir /tmp/vlcpu]
+
+A diagnostic beside ``backup_bench.py`` (whose target is a first backup through the endpoint at 0.85 x the
+engine alone): on the same dataset, each round
+
+1. the engine alone (``vaultlink.data.backup`` into a local blob store, in this process): wall time and this
+   process's user and system CPU-seconds (``getrusage``);
+2. the first backup of a new vault through its private endpoint (the private story of ``backup_bench.py``, the
+   ``vaultlink agent`` CLI at a vnet address): wall time, the agent's CPU-seconds (``RUSAGE_CHILDREN``), and the
+   server's, per thread (``/proc/PID/task/*/stat``: the event loop, the worker threads that verify and write
+   packs) and per child process (the audit writer, the DNS worker).
+
+The two machines' worth of work then shows where the endpoint's extra time goes. Not a test; every wait is
+bounded; traffic stays on 127.0.0.0/8.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from _product import Service, cpu_delta, fresh_workdir, need_disk, preflight, process_cpu  # noqa: E402
+from backup_bench import PASS, VM, private_agent  # noqa: E402
+from data_bench import MiB, make_dataset  # noqa: E402
+
+
+def engine(data: Path, repo_dir: Path) -> dict[str, float]:
+    from vaultlink.adapters.blob_local import LocalBlobStore
+    from vaultlink.data import Repository, backup
+
+    repo = Repository.init(LocalBlobStore(repo_dir), PASS)
+    os.sync()
+    r0, t = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
+    backup([data], repo)
+    wall, r1 = time.perf_counter() - t, resource.getrusage(resource.RUSAGE_SELF)
+    return {"wall": wall, "user": r1.ru_utime - r0.ru_utime, "system": r1.ru_stime - r0.ru_stime}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--size-mib", type=int, default=1024)
+    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--dir", default="/tmp/vlcpu")
+    a = ap.parse_args()
+    versions = preflight()
+    work = fresh_workdir(a.dir)
+    need_disk(work, a.size_mib * MiB * (2 * a.rounds + 1), "this benchmark")
+    data = work / "data"
+    make_dataset(data, a.size_mib * MiB)
+    svc = Service(work / "server")
+    rounds: list[dict[str, Any]] = []
+    try:
+        run, _rss, creds = private_agent(svc, work, "agent")
+        run("register", "--credentials", str(creds), "--source-ip", VM, "--dns", f"127.0.0.1:{svc.dns_port}",
+            "--hostname", "cpu-vm")
+        for i in range(a.rounds):
+            eng = engine(data, work / f"engine-{i}")
+            if i:  # a first backup again: a new vault, its own endpoint and a new machine registered to it
+                run, _rss, creds = private_agent_again(svc, work, i)
+            before, c0 = process_cpu(svc.proc.pid), resource.getrusage(resource.RUSAGE_CHILDREN)
+            os.sync()
+            t = time.perf_counter()
+            run("backup", "--no-progress", str(data))
+            wall = time.perf_counter() - t
+            after, c1 = process_cpu(svc.proc.pid), resource.getrusage(resource.RUSAGE_CHILDREN)
+            parts = cpu_delta(before, after)
+            srv = sum(u + s for u, s in parts.values())
+            agent = (c1.ru_utime - c0.ru_utime, c1.ru_stime - c0.ru_stime)
+            rounds.append({
+                "engine": {k: round(v, 2) for k, v in eng.items()},
+                "endpoint": {"wall": round(wall, 2), "agent_user": round(agent[0], 2),
+                             "agent_system": round(agent[1], 2), "server": round(srv, 2), "server_parts": parts},
+                "endpoint_vs_engine": round(eng["wall"] / wall, 3),
+            })
+            print(json.dumps(rounds[-1], indent=1), flush=True)
+    finally:
+        svc.stop()
+    print(json.dumps({"versions": versions, "size_mib": a.size_mib, "load": os.getloadavg(), "rounds": rounds},
+                     indent=1))
+
+
+def private_agent_again(svc: Service, work: Path, i: int) -> tuple[Any, Any, Path]:
+    """A new vault with its own private endpoint and a machine registered to it: a first backup again."""
+    vault = f"cpu{i}"
+    svc.cli("vault", "create", vault, "--region", "local-1")
+    svc.cli("vault", "update", vault, "--public-network-access", "Disabled")
+    svc.cli("endpoint", "create", "--name", f"{vault}-pe", "--region", "local-1", "--vault", vault,
+            "--group-id", "AzureBackup", "--vnet", "vm-net", "--subnet", "default", "--dns-integration")
+    creds = work / f"{vault}.vaultcredentials"
+    subprocess.run([str(Path(sys.executable).parent / "vaultlink"), "vault", "credentials", vault, "-o", str(creds)],
+                   env=svc.env(), check=True, capture_output=True, timeout=60)
+    pw, state = work / "passphrase", work / f"agent-{vault}"
+    from _product import run_measured
+
+    def run(*args: str) -> Any:
+        out, _wall, _kib = run_measured([str(Path(sys.executable).parent / "vaultlink"), "agent", args[0],
+                                         "--state-dir", str(state), "--passphrase-file", str(pw), *args[1:],
+                                         "-o", "json"], svc.env())
+        return json.loads(out) if out.strip() else None
+
+    run("register", "--credentials", str(creds), "--source-ip", VM, "--dns", f"127.0.0.1:{svc.dns_port}",
+        "--hostname", f"cpu-vm-{i}")
+    return run, None, creds
+
+
+if __name__ == "__main__":
+    main()
