@@ -107,3 +107,36 @@ def test_dry_run_warns_when_the_identity_cannot_be_granted(env: tuple[Service, C
                                                   "group_id": "AzureBackup", "vnet": "net1", "subnet": "s"},
                                     dry_run=True)
     assert any("managed identity lacks network.write" in w for w in out["warnings"])
+
+
+@pytest.mark.parametrize("second_endpoint", ["after-the-first-growth", "before-it"])
+def test_a_second_vault_in_the_vnet_grows_into_the_storage_zones_the_first_one_made(
+    env: tuple[Service, Caller], second_endpoint: str
+) -> None:
+    """Two vaults with integrated endpoints in one vnet: the first growth makes the blob and queue zones; the
+    second vault's identity may write there too, whether its endpoint came after that growth (granted at
+    endpoint create) or before it (granted when the zone was made). Before, its growth was refused
+    (``VaultIdentityNotAuthorized``) and its machine's registration ended in ``NameNotResolved``."""
+    svc, owner = env
+    domain = svc.config.domain
+    a, _ea = world(svc, owner)
+    vaults.create_vault(svc, owner, "second", "local-1")
+
+    def second_pe() -> dict[str, Any]:
+        return endpoints.create_endpoint(svc, owner, {"name": "pe2", "region": "local-1", "vault": "second",
+                                                      "group_id": "AzureBackup", "vnet": "net1", "subnet": "s"})
+
+    eb = second_pe() if second_endpoint == "before-it" else None
+    grow(svc, a["id"])  # the storage zones are made now
+    if eb is None:
+        eb = second_pe()
+    with svc.store.transaction() as txn:
+        b = next(v for v in txn.find("vault") if v["name"] == "second")
+    account = grow(svc, b["id"])
+    ips = endpoint_ips(svc, eb["id"])
+    assert N.blob_privatelink_name(account, domain) in ips and N.queue_privatelink_name(account, domain) in ips
+    svc.audit.flush()
+    assert not svc.store.query_audit({"code": "VaultIdentityNotAuthorized"})
+    assert dns_doctor.doctor(svc, owner, "second")["ok"]
+    blob = dns.get_zone(svc, owner, N.blob_privatelink_zone(domain))
+    assert N.blob_privatelink_name(account, domain) in str(blob)  # its record is in the zone

@@ -42,7 +42,7 @@ from vaultlink.service.dns_registration import registration_records
 from vaultlink.service.dns_wanted import integrated, wanted
 from vaultlink.service.dns_zones import linked_elsewhere, new_zone_record, validate_zone
 from vaultlink.service.events import DnsChanged
-from vaultlink.service.vault_identity import grant
+from vaultlink.service.vault_identity import STORAGE_ZONES, grant
 
 log = logging.getLogger(__name__)
 AUTO_PRINCIPAL = "vaultlink:dns-integration"
@@ -202,8 +202,13 @@ def _reconcile(svc: Service, in_line: InLine | None = None) -> dict[str, list[st
                 created.add(z["id"])
                 where = f" (resource group {key[1]})" if key[1] else ""
                 done[z["id"]] = [f"created zone {key[2]}{where}"]
-                # the zone is made for these endpoints' vaults: their identities may keep it current
+                # the zone is made for these endpoints' vaults: their identities may keep it current; a storage
+                # zone also for every integrated endpoint in the vnets it serves (their vaults grow into it later)
                 eids = {eid for _ip, eid in want_records[key].values()}
+                if key[2].startswith(STORAGE_ZONES):
+                    served = set(want_links.get(key, {}))
+                    eids |= {e["id"] for e in endpoints
+                             if integrated(e) and e["account_id"] == key[0] and e["vnet_id"] in served}
                 for vid in {ep.get("vault_id") for eid in eids if (ep := read_endpoint(txn, eid)) is not None}:
                     vault = read_vault(txn, vid) if vid else None
                     if vault is not None:

@@ -71,7 +71,7 @@ from vaultlink.service.endpoint_records import (
 )
 from vaultlink.service.events import EndpointsChanged, VaultDeleting
 from vaultlink.service.networks import find_vnet, vnet_scope
-from vaultlink.service.vault_identity import grant, missing_rights
+from vaultlink.service.vault_identity import grant, growth_zones, missing_rights
 
 # --- integration points ------------------------------------------------------------------
 
@@ -306,6 +306,8 @@ def _grant_vault_identity(
         group = "" if p["resource_group"] == "default" else p["resource_group"]
         for z in find_zones(txn, account_id=rec["account_id"], parent_id=group, name=p["zone"]):
             grant(txn, svc, caller, vault, Scope(z["account_id"], "dns_zone", z["id"]))
+    for z in growth_zones(txn, rec):  # made by another vault's growth: this vault's will write there too
+        grant(txn, svc, caller, vault, Scope(z["account_id"], "dns_zone", z["id"]))
 
 
 # --- list / show / delete ----------------------------------------------------------------------

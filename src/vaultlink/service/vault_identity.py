@@ -9,8 +9,11 @@ queue IP, and integrated DNS the records for them), so the identity needs rights
 - ``dns.write`` on each private DNS zone instance the endpoint's records go into (``Network
   Contributor`` on the zone, or on the account).
 
-Creating an endpoint grants them when its creator may assign roles there; a zone the service creates
-for an endpoint grants them on that zone. A growth the identity is not allowed to make for an
+Creating an endpoint grants them when its creator may assign roles there (the zones it will use, and
+the storage zones already linked to its vnet, which its vault's growth will write to); a zone the service
+creates grants them on that zone to the vaults of the endpoints it is made for and, for a storage zone, of
+every integrated endpoint in the vnets it serves (the second vault in a vnet grows into the zone the first
+one's growth made). A growth the identity is not allowed to make for an
 endpoint is skipped for that endpoint and audited as a refusal (``VaultIdentityNotAuthorized``);
 ``vaultlink dns doctor`` shows the missing role with the command that grants it.
 """
@@ -100,6 +103,16 @@ def grant(txn: Txn, svc: Service, caller: Caller | None, vault: VaultRecord, sco
     return True
 
 
+# the zones a vault's growth writes into: its new storage account's blob and queue names
+STORAGE_ZONES = ("privatelink.blob.", "privatelink.queue.")
+
+
+def growth_zones(txn: Txn, e: EndpointRecord) -> list[DnsZoneRecord]:
+    """The zone instances a growth of ``e``'s vault writes records into: the storage zones that hold the
+    endpoint's records or are linked to its vnet (a zone of other names linked there is none of its business)."""
+    return [z for z in zones_of_endpoint(txn, e) if z["name"].startswith(STORAGE_ZONES)]
+
+
 def zones_of_endpoint(txn: Txn, e: EndpointRecord) -> list[DnsZoneRecord]:
     """The zone instances that hold (or are linked for) the endpoint's records."""
     out = []
@@ -118,7 +131,7 @@ def missing_rights(txn: Txn, vault: VaultRecord, e: EndpointRecord) -> list[dict
         return []
     wanted = [("network.write", Scope(e["account_id"], "vnet", e["vnet_id"]))]
     if e.get("kind") == "resource" and e.get("dns_integration"):
-        wanted += [("dns.write", Scope(z["account_id"], "dns_zone", z["id"])) for z in zones_of_endpoint(txn, e)]
+        wanted += [("dns.write", Scope(z["account_id"], "dns_zone", z["id"])) for z in growth_zones(txn, e)]
     out = []
     for perm, scope in wanted:
         if not allowed(txn, ident, perm, scope):
