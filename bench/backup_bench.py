@@ -73,6 +73,13 @@ def private_agent(svc: Service, work: Path, state_name: str = "vl-agent") -> tup
     ``vaultlink agent CMD`` as a machine in the vnet (JSON out), the list of each run's peak RSS (KiB), and
     the credentials file."""
     creds = private_story(svc, work)
+    run, rss = agent_runner(svc, work, state_name)
+    return run, rss, creds
+
+
+def agent_runner(svc: Service, work: Path, state_name: str) -> tuple[Any, list[int]]:
+    """``run(cmd, *args)`` running ``vaultlink agent CMD`` with the machine state ``work/state_name`` (JSON out),
+    and the list of each run's peak RSS (KiB)."""
     pw = work / "passphrase"
     pw.write_text(PASS)
     state = work / state_name
@@ -85,7 +92,7 @@ def private_agent(svc: Service, work: Path, state_name: str = "vl-agent") -> tup
         rss.append(kib)
         return json.loads(out) if out.strip() else None
 
-    return run, rss, creds
+    return run, rss
 
 
 def run_vaultlink(data: Path, work: Path, modify_fn: Any, extra: tuple[str, ...] = (),

@@ -31,8 +31,8 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from _product import Service, cpu_delta, fresh_workdir, need_disk, preflight, process_cpu  # noqa: E402
-from backup_bench import PASS, VM, private_agent  # noqa: E402
+from _product import VAULTLINK, Service, cpu_delta, fresh_workdir, need_disk, preflight, process_cpu  # noqa: E402
+from backup_bench import PASS, VM, agent_runner, private_agent  # noqa: E402
 from data_bench import MiB, make_dataset  # noqa: E402
 
 
@@ -92,27 +92,19 @@ def main() -> None:
 
 
 def private_agent_again(svc: Service, work: Path, i: int) -> tuple[Any, Any, Path]:
-    """A new vault with its own private endpoint and a machine registered to it: a first backup again."""
+    """A new vault with its own endpoint in the same vnet and a machine registered to it: a first backup again."""
     vault = f"cpu{i}"
     svc.cli("vault", "create", vault, "--region", "local-1")
     svc.cli("vault", "update", vault, "--public-network-access", "Disabled")
     svc.cli("endpoint", "create", "--name", f"{vault}-pe", "--region", "local-1", "--vault", vault,
             "--group-id", "AzureBackup", "--vnet", "vm-net", "--subnet", "default", "--dns-integration")
     creds = work / f"{vault}.vaultcredentials"
-    subprocess.run([str(Path(sys.executable).parent / "vaultlink"), "vault", "credentials", vault, "-o", str(creds)],
-                   env=svc.env(), check=True, capture_output=True, timeout=60)
-    pw, state = work / "passphrase", work / f"agent-{vault}"
-    from _product import run_measured
-
-    def run(*args: str) -> Any:
-        out, _wall, _kib = run_measured([str(Path(sys.executable).parent / "vaultlink"), "agent", args[0],
-                                         "--state-dir", str(state), "--passphrase-file", str(pw), *args[1:],
-                                         "-o", "json"], svc.env())
-        return json.loads(out) if out.strip() else None
-
+    subprocess.run([VAULTLINK, "vault", "credentials", vault, "-o", str(creds)], env=svc.env(), check=True,
+                   capture_output=True, timeout=60)
+    run, rss = agent_runner(svc, work, f"agent-{vault}")
     run("register", "--credentials", str(creds), "--source-ip", VM, "--dns", f"127.0.0.1:{svc.dns_port}",
         "--hostname", f"cpu-vm-{i}")
-    return run, None, creds
+    return run, rss, creds
 
 
 if __name__ == "__main__":
