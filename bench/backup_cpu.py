@@ -1,6 +1,6 @@
 """Where a first backup's CPU goes: the engine alone versus the same backup through a private endpoint.
 
-    .venv/bin/python bench/backup_cpu.py [--size-mib 1024] [--rounds 2] [--dir /tmp/vlcpu]
+    .venv/bin/python bench/backup_cpu.py [--size-mib 1024] [--rounds 2] [--dir /tmp/vlcpu] [--restore]
 
 A diagnostic beside ``backup_bench.py`` (whose target is a first backup through the endpoint at 0.85 x the
 engine alone): on the same dataset, each round
@@ -11,6 +11,9 @@ engine alone): on the same dataset, each round
    ``vaultlink agent`` CLI at a vnet address): wall time, the agent's CPU-seconds (``RUSAGE_CHILDREN``), and the
    server's, per thread (``/proc/PID/task/*/stat``: the event loop, the worker threads that verify and write
    packs) and per child process (the audit writer, the DNS worker).
+
+3. with ``--restore``: the restore of that backup by the engine alone (from its local store, into a new
+   directory) and through the endpoint (``vaultlink agent restore`` into a new directory), measured alike.
 
 The two machines' worth of work then shows where the endpoint's extra time goes. Not a test; every wait is
 bounded; traffic stays on 127.0.0.0/8.
@@ -48,15 +51,46 @@ def engine(data: Path, repo_dir: Path) -> dict[str, float]:
     return {"wall": wall, "user": r1.ru_utime - r0.ru_utime, "system": r1.ru_stime - r0.ru_stime}
 
 
+def engine_restore(repo_dir: Path, out: Path) -> dict[str, float]:
+    """The engine alone's restore of the latest snapshot of ``repo_dir`` (local blob store) into ``out``."""
+    from vaultlink.adapters.blob_local import LocalBlobStore
+    from vaultlink.data import Repository, restore
+
+    repo = Repository.open(LocalBlobStore(repo_dir), PASS)
+    name = repo.list_manifests()[-1]
+    os.sync()
+    r0, t = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
+    restore(repo.manifest_reader(name), repo, out)
+    wall, r1 = time.perf_counter() - t, resource.getrusage(resource.RUSAGE_SELF)
+    return {"wall": wall, "user": r1.ru_utime - r0.ru_utime, "system": r1.ru_stime - r0.ru_stime}
+
+
+def measured(svc: Service, run: Any, *args: str) -> tuple[Any, dict[str, Any]]:
+    """``run(*args)`` (an agent command) and its wall time, the agent's CPU (children of this process) and the
+    server's, per thread."""
+    before, c0 = process_cpu(svc.proc.pid), resource.getrusage(resource.RUSAGE_CHILDREN)
+    os.sync()
+    t = time.perf_counter()
+    out = run(*args)
+    wall = time.perf_counter() - t
+    after, c1 = process_cpu(svc.proc.pid), resource.getrusage(resource.RUSAGE_CHILDREN)
+    parts = cpu_delta(before, after)
+    return out, {"wall": round(wall, 2), "agent_user": round(c1.ru_utime - c0.ru_utime, 2),
+            "agent_system": round(c1.ru_stime - c0.ru_stime, 2),
+            "server": round(sum(u + s for u, s in parts.values()), 2), "server_parts": parts}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--size-mib", type=int, default=1024)
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--dir", default="/tmp/vlcpu")
+    ap.add_argument("--restore", action="store_true",
+                    help="also restore each round's backup, through the endpoint and by the engine alone")
     a = ap.parse_args()
     versions = preflight()
     work = fresh_workdir(a.dir)
-    need_disk(work, a.size_mib * MiB * (2 * a.rounds + 1), "this benchmark")
+    need_disk(work, a.size_mib * MiB * ((4 if a.restore else 2) * a.rounds + 1), "this benchmark")
     data = work / "data"
     make_dataset(data, a.size_mib * MiB)
     svc = Service(work / "server")
@@ -69,21 +103,17 @@ def main() -> None:
             eng = engine(data, work / f"engine-{i}")
             if i:  # a first backup again: a new vault, its own endpoint and a new machine registered to it
                 run, _rss, creds = private_agent_again(svc, work, i)
-            before, c0 = process_cpu(svc.proc.pid), resource.getrusage(resource.RUSAGE_CHILDREN)
-            os.sync()
-            t = time.perf_counter()
-            run("backup", "--no-progress", str(data))
-            wall = time.perf_counter() - t
-            after, c1 = process_cpu(svc.proc.pid), resource.getrusage(resource.RUSAGE_CHILDREN)
-            parts = cpu_delta(before, after)
-            srv = sum(u + s for u, s in parts.values())
-            agent = (c1.ru_utime - c0.ru_utime, c1.ru_stime - c0.ru_stime)
+            point, ep = measured(svc, run, "backup", "--no-progress", str(data))
             rounds.append({
-                "engine": {k: round(v, 2) for k, v in eng.items()},
-                "endpoint": {"wall": round(wall, 2), "agent_user": round(agent[0], 2),
-                             "agent_system": round(agent[1], 2), "server": round(srv, 2), "server_parts": parts},
-                "endpoint_vs_engine": round(eng["wall"] / wall, 3),
+                "engine": {k: round(v, 2) for k, v in eng.items()}, "endpoint": ep,
+                "endpoint_vs_engine": round(eng["wall"] / ep["wall"], 3),
             })
+            if a.restore:
+                rp = point["recovery_point"]["id"]
+                eng_r = engine_restore(work / f"engine-{i}", work / f"engine-out-{i}")
+                _, ep_r = measured(svc, run, "restore", rp, "--no-progress", "--target", str(work / f"out-{i}"))
+                rounds[-1]["restore"] = {"engine": {k: round(v, 2) for k, v in eng_r.items()}, "endpoint": ep_r,
+                                         "endpoint_vs_engine": round(eng_r["wall"] / ep_r["wall"], 3)}
             print(json.dumps(rounds[-1], indent=1), flush=True)
     finally:
         svc.stop()

@@ -8,6 +8,11 @@ if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
   .venv/bin/pip install -q --upgrade pip
 fi
+# The package is installed editable (its code runs from src/): compile it to bytecode now, so that no process
+# compiles it again at import — where PYTHONDONTWRITEBYTECODE is set (container images often set it), every
+# `vaultlink` process would otherwise compile the modules it imports again (~0.6 s per server start, ~0.1 s
+# per CLI or agent call). Quick when nothing changed: only changed files are compiled.
+compile_src() { .venv/bin/python -m compileall -q -j 0 src >/dev/null; }
 stamp=.venv/.vaultlink-installed
 want="$(sha256sum pyproject.toml | cut -d' ' -f1) extras=${extras}"
 have="$(cat "$stamp" 2>/dev/null || true)"
@@ -21,6 +26,7 @@ if [ -n "$have" ] && [ "${have%% *}" = "${want%% *}" ]; then
     case "$have_extras" in *",$e,"*) ;; *) missing=1 ;; esac
   done
   if [ -z "$missing" ] && .venv/bin/python -c 'import vaultlink' 2>/dev/null; then
+    compile_src
     exit 0
   fi
 fi
@@ -30,3 +36,4 @@ else
   .venv/bin/pip install -q -e .
 fi
 echo "$want" > "$stamp"
+compile_src
