@@ -12,7 +12,9 @@ fi
 # compiles it again at import — where PYTHONDONTWRITEBYTECODE is set (container images often set it), every
 # `vaultlink` process would otherwise compile the modules it imports again (~0.6 s per server start, ~0.1 s
 # per CLI or agent call). Quick when nothing changed: only changed files are compiled.
-compile_src() { .venv/bin/python -m compileall -q -j 0 src >/dev/null; }
+# An optimisation only: a read-only checkout, or a file that does not compile (its import says why), does not stop
+# the install.
+compile_src() { .venv/bin/python -m compileall -q -j 0 src >/dev/null 2>&1 || true; }
 stamp=.venv/.vaultlink-installed
 want="$(sha256sum pyproject.toml | cut -d' ' -f1) extras=${extras}"
 have="$(cat "$stamp" 2>/dev/null || true)"
