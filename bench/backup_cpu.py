@@ -52,12 +52,13 @@ def engine(data: Path, repo_dir: Path) -> dict[str, float]:
 
 
 def engine_restore(repo_dir: Path, out: Path) -> dict[str, float]:
-    """The engine alone's restore of the latest snapshot of ``repo_dir`` (local blob store) into ``out``."""
+    """The engine alone's restore of the one snapshot in ``repo_dir`` (local blob store: the round's engine
+    backup) into ``out``."""
     from vaultlink.adapters.blob_local import LocalBlobStore
     from vaultlink.data import Repository, restore
 
     repo = Repository.open(LocalBlobStore(repo_dir), PASS)
-    name = repo.list_manifests()[-1]
+    (name,) = repo.list_manifests()
     os.sync()
     r0, t = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
     restore(repo.manifest_reader(name), repo, out)
