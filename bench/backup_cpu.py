@@ -39,16 +39,21 @@ from backup_bench import PASS, VM, agent_runner, private_agent  # noqa: E402
 from data_bench import MiB, make_dataset  # noqa: E402
 
 
+def in_process(step: Any) -> dict[str, float]:
+    """Wall time and this process's user and system CPU-seconds of ``step()``, after a ``sync``."""
+    os.sync()
+    r0, t = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
+    step()
+    wall, r1 = time.perf_counter() - t, resource.getrusage(resource.RUSAGE_SELF)
+    return {"wall": wall, "user": r1.ru_utime - r0.ru_utime, "system": r1.ru_stime - r0.ru_stime}
+
+
 def engine(data: Path, repo_dir: Path) -> dict[str, float]:
     from vaultlink.adapters.blob_local import LocalBlobStore
     from vaultlink.data import Repository, backup
 
     repo = Repository.init(LocalBlobStore(repo_dir), PASS)
-    os.sync()
-    r0, t = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
-    backup([data], repo)
-    wall, r1 = time.perf_counter() - t, resource.getrusage(resource.RUSAGE_SELF)
-    return {"wall": wall, "user": r1.ru_utime - r0.ru_utime, "system": r1.ru_stime - r0.ru_stime}
+    return in_process(lambda: backup([data], repo))
 
 
 def engine_restore(repo_dir: Path, out: Path) -> dict[str, float]:
@@ -59,11 +64,7 @@ def engine_restore(repo_dir: Path, out: Path) -> dict[str, float]:
 
     repo = Repository.open(LocalBlobStore(repo_dir), PASS)
     (name,) = repo.list_manifests()
-    os.sync()
-    r0, t = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
-    restore(repo.manifest_reader(name), repo, out)
-    wall, r1 = time.perf_counter() - t, resource.getrusage(resource.RUSAGE_SELF)
-    return {"wall": wall, "user": r1.ru_utime - r0.ru_utime, "system": r1.ru_stime - r0.ru_stime}
+    return in_process(lambda: restore(repo.manifest_reader(name), repo, out))
 
 
 def measured(svc: Service, run: Any, *args: str) -> tuple[Any, dict[str, Any]]:
