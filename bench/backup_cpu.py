@@ -87,14 +87,21 @@ def main() -> None:
     ap.add_argument("--size-mib", type=int, default=1024)
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--dir", default="/tmp/vlcpu")
+    ap.add_argument("--tree", help="back up this existing tree (e.g. `backup_bench.py --small-files N --keep`'s) "
+                    "instead of making a --size-mib dataset")
     ap.add_argument("--restore", action="store_true",
                     help="also restore each round's backup, through the endpoint and by the engine alone")
     a = ap.parse_args()
     versions = preflight()
     work = fresh_workdir(a.dir)
-    need_disk(work, a.size_mib * MiB * ((4 if a.restore else 2) * a.rounds + 1), "this benchmark")
-    data = work / "data"
-    make_dataset(data, a.size_mib * MiB)
+    if a.tree:
+        data = Path(a.tree).resolve()
+        size = sum(e.stat().st_size for d in os.scandir(data) if d.is_dir() for e in os.scandir(d.path))
+    else:
+        data, size = work / "data", a.size_mib * MiB
+    need_disk(work, size * ((4 if a.restore else 2) * a.rounds + 1), "this benchmark")
+    if not a.tree:
+        make_dataset(data, size)
     svc = Service(work / "server")
     rounds: list[dict[str, Any]] = []
     try:
@@ -119,7 +126,7 @@ def main() -> None:
             print(json.dumps(rounds[-1], indent=1), flush=True)
     finally:
         svc.stop()
-    print(json.dumps({"versions": versions, "size_mib": a.size_mib, "load": os.getloadavg(), "rounds": rounds},
+    print(json.dumps({"versions": versions, "size_mib": round(size / MiB), "load": os.getloadavg(), "rounds": rounds},
                      indent=1))
 
 

@@ -3,6 +3,10 @@ agent's remote store over a vault's blob service (write-once: see the port's con
 
 from __future__ import annotations
 
+import errno
+import fcntl
+import os
+import random
 import subprocess
 import sys
 import threading
@@ -13,6 +17,7 @@ from typing import Any
 import pytest
 from tests.integration.dataplane.dp_world import PASS, make_dataplane
 
+from vaultlink.adapters import blob_local
 from vaultlink.adapters.blob_local import LocalBlobStore
 from vaultlink.adapters.blob_memory import MemoryBlobStore
 from vaultlink.adapters.blob_s3 import S3BlobStore
@@ -171,6 +176,74 @@ def test_concurrent_puts_and_reads(store: BlobStore) -> None:
         t.join(timeout=30)
     assert not errors
     assert len(list(store.list("c/"))) == 80
+
+
+def test_large_object_whole_and_in_unaligned_ranges(store: BlobStore) -> None:
+    """An object past the sizes a store treats apart (the local store's O_DIRECT bulk and 4 MiB pieces, S3's
+    multipart): whole, and in ranges at unaligned offsets across 4 KiB blocks and the pieces' edges."""
+    data = random.Random(5).randbytes((9 << 20) + 4321)
+    store.put("big/obj", data)
+    assert store.size("big/obj") == len(data)
+    assert store.get("big/obj") == data
+    for off, ln in [(0, len(data)), (1, 300_000), (4095, (4 << 20) + 2), ((4 << 20) - 7, 262_144 + 13),
+                    (len(data) - 262_150, 262_150), (12_345, 100)]:
+        assert store.get_range("big/obj", off, ln) == data[off : off + ln], (off, ln)
+
+
+def _flags(fd: int) -> bool:
+    return bool(fcntl.fcntl(fd, fcntl.F_GETFL) & blob_local.O_DIRECT)
+
+
+def test_local_large_objects_bypass_the_page_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A large object's aligned bulk is written, and a large range read, with O_DIRECT (4 MiB at a time); the
+    tail and small objects and ranges go through the page cache."""
+    if not blob_local.O_DIRECT:
+        pytest.skip("this platform has no O_DIRECT")  # Linux CI always has it
+    seen: list[tuple[str, bool, int]] = []
+    write, preadv = os.write, os.preadv
+    monkeypatch.setattr(os, "write", lambda fd, b: seen.append(("write", _flags(fd), len(b))) or write(fd, b))
+    monkeypatch.setattr(os, "preadv",
+                        lambda fd, bufs, off: seen.append(("read", _flags(fd), off)) or preadv(fd, bufs, off))
+    store = LocalBlobStore(tmp_path / "b")
+    data = random.Random(1).randbytes((5 << 20) + 100)
+    store.put("packs/p", data)
+    assert seen == [("write", True, 4 << 20), ("write", True, 1 << 20), ("write", False, 100)]
+    seen.clear()
+    assert store.get_range("packs/p", 5000, 1 << 20) == data[5000 : 5000 + (1 << 20)]
+    assert seen == [("read", True, 4096)]
+    seen.clear()
+    store.put("index/i", b"x" * 1000)
+    assert store.get_range("packs/p", 10, 1000) == data[10:1010]
+    assert seen == [("write", False, 1000)]
+    assert store.direct
+
+
+def test_local_store_where_o_direct_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A file system that refuses O_DIRECT (the flag, or the writes once set) gets every byte buffered, and the
+    store stops asking."""
+    if not blob_local.O_DIRECT:
+        pytest.skip("this platform has no O_DIRECT")
+    data = random.Random(2).randbytes((2 << 20) + 7)
+    real_fcntl, real_write = fcntl.fcntl, os.write
+
+    def refuse_flag(fd: int, cmd: int, arg: int = 0) -> int:
+        if cmd == fcntl.F_SETFL and arg & blob_local.O_DIRECT:
+            raise OSError(errno.EINVAL, "Invalid argument")
+        return int(real_fcntl(fd, cmd, arg))
+
+    def refuse_write(fd: int, b: Any) -> int:
+        if _flags(fd):
+            raise OSError(errno.EINVAL, "Invalid argument")
+        return real_write(fd, b)
+
+    for name, target, fake in (("flag", fcntl, refuse_flag), ("write", os, refuse_write)):
+        store = LocalBlobStore(tmp_path / name)
+        with monkeypatch.context() as m:
+            m.setattr(target, "fcntl" if target is fcntl else "write", fake)
+            store.put("packs/p", data)
+            assert not store.direct
+            assert store.get("packs/p") == data
+            assert store.get_range("packs/p", 3, 1 << 20) == data[3 : 3 + (1 << 20)]
 
 
 def test_local_put_leaves_no_temp_files(tmp_path: Path) -> None:
