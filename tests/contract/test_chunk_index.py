@@ -60,6 +60,12 @@ def test_many_ids_in_one_call(index: VaultChunkIndex) -> None:
     assert index.have("v1", "c1", [cid(5), cid(5)]) == {cid(5)}
 
 
+def test_an_id_twice_in_one_add_counts_once(index: VaultChunkIndex) -> None:
+    """The first entry of an id wins, within one call as across calls (the count is of rows stored)."""
+    assert index.add("v1", "c1", "s1", "packs/aa", [(cid(1), 0, 10), (cid(1), 10, 10), (cid(2), 20, 5)]) == 2
+    assert sorted(index.rows("v1", "c1")) == [(cid(1), "s1", "packs/aa", 0, 10), (cid(2), "s1", "packs/aa", 20, 5)]
+
+
 def test_pack_names_with_slashes_round_trip(index: VaultChunkIndex) -> None:
     index.add("v1", "c1", "acct", "packs/ab/cdef", [(cid(1), 0, 3)])
     assert list(index.rows("v1", "c1")) == [(cid(1), "acct", "packs/ab/cdef", 0, 3)]
