@@ -36,7 +36,8 @@ class SqlVaultChunkIndex:
         # SQLite: the same statement as the driver's own executemany (a loop in C; the sum of its rows inserted
         # is the count of new ones: sqlite3's rowcount is exact). Through SQLAlchemy's per-row parameter
         # handling it cost 33 us a row, and a backup of 100k small files spent most of the server's worker
-        # time there, holding the interpreter lock the event loop needs; this is about 3 us.
+        # time there, holding the interpreter lock the event loop needs; the driver's loop takes about 6 us
+        # (bench/README-backup.md, 2026-12-03).
         self._sqlite_insert = (
             f'INSERT INTO {t.name} (vault_id, chunk_id, pack, "offset", length, raw_length) '
             "VALUES (?, ?, ?, ?, ?, 0) ON CONFLICT DO NOTHING"
@@ -85,6 +86,7 @@ class SqlVaultChunkIndex:
         return out
 
     def _have_sqlite(self, vault_id: str, prefix: str, want: list[bytes]) -> set[bytes]:
+        """``have`` on SQLite: the ids of ``want`` stored under the container's ``prefix``."""
         out: set[bytes] = set()
         try:
             with self.engine.connect().execution_options(**{READS: True}) as conn:
