@@ -35,7 +35,7 @@ DIRECT_MIN = 1 << 20  # an object at least this large writes its aligned bulk wi
 DIRECT_READ_MIN = 256 << 10  # a range at least this large is read with O_DIRECT
 _ALIGN = 4096
 _PIECE = 4 << 20  # bytes per O_DIRECT read or write (the size of each aligned buffer)
-_KEEP = 8
+_KEEP = 4  # buffers kept between uses (4 MiB each, resident once touched)
 _pool: list[mmap.mmap] = []
 _pool_lock = threading.Lock()
 
