@@ -15,6 +15,8 @@
 4. restic (Debian package) on an identical copy: init, the same steps, repository size. Its backups (and the
    engine alone's) run between vaultlink's backups and vaultlink's restore, and restic's restore right after
    vaultlink's: the two restores start from the same file-system state. ``--restic-first`` swaps the order.
+   Both restores read their pack data from the disk: vaultlink's server never caches packs (O_DIRECT), and the
+   peers' pack files are dropped from the page cache just before their restores (``evict``; since 2026-12-03).
 
 Throughput = dataset size / wall time of the step, process start included for both tools. Every timed
 step starts after ``sync`` (the previous steps' dirty pages are written back first, for both tools). Prints a
@@ -41,6 +43,27 @@ from _product import VAULTLINK, Service, fresh_workdir, preflight, run_measured 
 from data_bench import PASS, MiB, du, make_dataset, modify, print_report  # noqa: E402
 
 VM = "127.10.1.100"
+
+
+def evict(root: Path) -> int:
+    """Drop the files under ``root`` from the page cache (``posix_fadvise(DONTNEED)`` after a ``sync``: their
+    pages are clean by then); the count of files. A peer's restore then reads its pack data from the disk, as
+    vaultlink's does (its server writes and reads packs with O_DIRECT) and as any restore of an older backup
+    would; each tool's own cache of indexes and snapshots stays warm."""
+    os.sync()
+    n = 0
+    for dirpath, _dirs, names in os.walk(root):
+        for name in names:
+            try:
+                fd = os.open(os.path.join(dirpath, name), os.O_RDONLY)
+            except OSError:
+                continue
+            try:
+                os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+                n += 1
+            finally:
+                os.close(fd)
+    return n
 
 
 def timed(fn: Any) -> float:
@@ -160,6 +183,7 @@ def run_restic(data: Path, work: Path, modify_fn: Any) -> tuple[dict[str, float]
     out["noop_backup"] = timed(lambda: r("backup", str(data)))
 
     def restore() -> None:
+        evict(work / "restic-repo" / "data")  # its packs, from the disk (see ``evict``)
         out["restore"] = timed(lambda: r("restore", "latest", "--target", str(work / "restic-out")))
         out["peak_rss_mib"] = max(rss) / 1024
 
@@ -194,6 +218,7 @@ def run_borg(data: Path, work: Path, modify_fn: Any) -> dict[str, float]:
     out["repo_size"] = du(repo)
     dest = work / "borg-out"
     dest.mkdir()
+    evict(repo / "data")  # its segments, from the disk (see ``evict``)
     out["restore"] = timed(lambda: b("extract", "::two", cwd=dest))
     out["peak_rss_mib"] = max(rss) / 1024
     out["noop_backup"] = timed(lambda: b("create", "::three", str(data)))
