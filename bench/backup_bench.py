@@ -45,13 +45,12 @@ from data_bench import PASS, MiB, du, make_dataset, modify, print_report  # noqa
 VM = "127.10.1.100"
 
 
-def evict(root: Path) -> int:
+def evict(root: Path) -> None:
     """Drop the files under ``root`` from the page cache (``posix_fadvise(DONTNEED)`` after a ``sync``: their
-    pages are clean by then); the count of files. A peer's restore then reads its pack data from the disk, as
+    pages are clean by then). A peer's restore then reads its pack data from the disk, as
     vaultlink's does (its server writes and reads packs with O_DIRECT) and as any restore of an older backup
     would; each tool's own cache of indexes and snapshots stays warm."""
     os.sync()
-    n = 0
     for dirpath, _dirs, names in os.walk(root):
         for name in names:
             try:
@@ -60,10 +59,8 @@ def evict(root: Path) -> int:
                 continue
             try:
                 os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-                n += 1
             finally:
                 os.close(fd)
-    return n
 
 
 def timed(fn: Any) -> float:

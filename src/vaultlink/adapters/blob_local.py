@@ -134,24 +134,35 @@ class LocalBlobStore:
         os.close(fd)
         return tmp
 
-    def _write_direct(self, fd: int, view: memoryview) -> int:
-        """The aligned bulk of ``view`` with O_DIRECT (0 bytes when the filesystem refuses it: it is then
-        not asked again); the descriptor is buffered again afterwards, for the tail."""
+    @contextlib.contextmanager
+    def _direct_io(self, fd: int) -> Iterator[bool]:
+        """``fd`` with O_DIRECT set for the block (False, and the store no longer asks, when the file system
+        refuses the flag); its flags as they were afterwards."""
         flags = fcntl.fcntl(fd, fcntl.F_GETFL)
         try:
             fcntl.fcntl(fd, fcntl.F_SETFL, flags | O_DIRECT)
         except OSError:
             self.direct = False
-            return 0
+            yield False
+            return
         try:
-            return _write_aligned(fd, view)
-        except OSError as e:
-            if e.errno != errno.EINVAL:
-                raise
-            self.direct = False  # the filesystem took the flag but refuses the writes
-            return int(os.lseek(fd, 0, os.SEEK_CUR))
+            yield True
         finally:
             fcntl.fcntl(fd, fcntl.F_SETFL, flags)
+
+    def _write_direct(self, fd: int, view: memoryview) -> int:
+        """The aligned bulk of ``view`` with O_DIRECT (0 bytes when the filesystem refuses it: it is then
+        not asked again); the descriptor is buffered again afterwards, for the tail."""
+        with self._direct_io(fd) as on:
+            if not on:
+                return 0
+            try:
+                return _write_aligned(fd, view)
+            except OSError as e:
+                if e.errno != errno.EINVAL:
+                    raise
+                self.direct = False  # the filesystem took the flag but refuses the writes
+                return int(os.lseek(fd, 0, os.SEEK_CUR))
 
     def _sync_dir(self, directory: Path) -> None:
         if self.fsync:
@@ -214,21 +225,16 @@ class LocalBlobStore:
         that ended early (the buffered read then answers, or says what went wrong)."""
         if not self.direct or length < DIRECT_READ_MIN:
             return None
-        flags = fcntl.fcntl(fd, fcntl.F_GETFL)
-        try:
-            fcntl.fcntl(fd, fcntl.F_SETFL, flags | O_DIRECT)
-        except OSError:
-            self.direct = False
-            return None
-        try:
-            data = _read_aligned(fd, offset, length)
-        except OSError as e:
-            if e.errno != errno.EINVAL:
-                raise StoreError(f"cannot read blob {name!r}: {e.strerror}") from None
-            self.direct = False
-            return None
-        finally:
-            fcntl.fcntl(fd, fcntl.F_SETFL, flags)
+        with self._direct_io(fd) as on:
+            if not on:
+                return None
+            try:
+                data = _read_aligned(fd, offset, length)
+            except OSError as e:
+                if e.errno != errno.EINVAL:
+                    raise StoreError(f"cannot read blob {name!r}: {e.strerror}") from None
+                self.direct = False
+                return None
         return data if len(data) == length else None
 
     @staticmethod

@@ -70,10 +70,10 @@ class SqlVaultChunkIndex:
 
     def have(self, vault_id: str, container_id: str, ids: Iterable[bytes]) -> set[bytes]:
         want = list(dict.fromkeys(ids))
-        out: set[bytes] = set()
         prefix = container_id + "/"
         if self._dialect == "sqlite":  # the driver's own statement: no per-call compile of 500 bound ids
             return self._have_sqlite(vault_id, prefix, want)
+        out: set[bytes] = set()
         try:
             with self.engine.connect().execution_options(**{READS: True}) as conn:
                 for i in range(0, len(want), _BATCH):
