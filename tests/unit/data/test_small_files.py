@@ -57,7 +57,7 @@ class _Gauge:
         return inner
 
 
-def test_tiny_files_are_backed_up_one_batch_at_a_time_and_restored_one_span_at_a_time(
+def test_tiny_files_are_backed_up_by_the_walking_thread_and_restored_one_span_at_a_time(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     want = _small_tree(tmp_path / "s")
@@ -66,9 +66,17 @@ def test_tiny_files_are_backed_up_one_batch_at_a_time_and_restored_one_span_at_a
     monkeypatch.setattr(backup_mod, "BATCH_FILES", 8)  # many batches for two workers to share
     gauge = _Gauge()
     cut = repo.chunker.cut_file
-    monkeypatch.setattr(repo.chunker, "cut_file", gauge.wrap(lambda p: list(cut(p))))
+    readers: set[str] = set()
+
+    def cut_here(p: str) -> list[bytes]:
+        readers.add(threading.current_thread().name)
+        return list(cut(p))
+
+    monkeypatch.setattr(repo.chunker, "cut_file", gauge.wrap(cut_here))
     res = backup([tmp_path / "s"], repo, workers=2)
     assert gauge.calls == len(want) and gauge.most == 1
+    # no hand-off to a worker per batch: the thread that walks reads them (faster than any worker doing it)
+    assert readers == {threading.current_thread().name}
 
     out = tmp_path / "o"
     r2 = open_repo(store)
