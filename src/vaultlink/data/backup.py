@@ -20,7 +20,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import socket
 import threading
@@ -32,9 +31,10 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from vaultlink.data.backup_io import Previous, SnapshotOutput
+from vaultlink.data.count import TreeCount
 from vaultlink.data.manifest import Manifest, Node
 from vaultlink.data.repository import Repository
-from vaultlink.data.tree import count_tree, iter_tree
+from vaultlink.data.tree import iter_tree
 
 SMALL_FILE = 8 * 1024 * 1024
 BATCH_FILES = 128  # small files per task
@@ -172,13 +172,10 @@ def backup(
     last = 0.0
     packs_before = repo.packs_written
     seen = [0, 0]  # files and bytes walked: the totals until the count is further
-    counted = list(estimate) if estimate else [0, 0]
-    stop_count = threading.Event()
-
-    def count() -> None:
-        with contextlib.suppress(Exception):  # the count is for progress only: the walk reports errors
-            for counted[0], counted[1] in count_tree(roots, stop_count):
-                pass
+    counted = estimate or (0, 0)
+    # the tree counted ahead for the progress totals, by a child process (the count is for progress only:
+    # the walk reports errors); not when the previous backup's totals stand in for it
+    counter = TreeCount(roots) if progress and estimate is None else None
 
     def report(force: bool = False) -> None:
         nonlocal last
@@ -187,7 +184,8 @@ def backup(
             last = now
             with c.lock:
                 prog.files_done, prog.bytes_done, prog.bytes_new = c.files_done, c.read, c.new
-            prog.files_total, prog.bytes_total = max(seen[0], counted[0]), max(seen[1], counted[1])
+            files, size = counter.totals if counter is not None else counted
+            prog.files_total, prog.bytes_total = max(seen[0], files), max(seen[1], size)
             prog.elapsed = now - t0
             progress(prog)
 
@@ -267,9 +265,6 @@ def backup(
             order.popleft()
             out.write(node)
 
-    counter = threading.Thread(target=count, name="vl-backup-count", daemon=True)
-    if progress and estimate is None:
-        counter.start()
     try:
         with ThreadPoolExecutor(nworkers, thread_name_prefix="vl-backup") as pool:
             for node, src in iter_tree(roots, stats.errors):
@@ -322,7 +317,8 @@ def backup(
         repo.abort()  # wait for running uploads, drop the open pack; the error goes through
         raise
     finally:
-        stop_count.set()
+        if counter is not None:
+            counter.close()
     manifest = Manifest(
         time=time.time(), hostname=hostname or socket.gethostname(), roots=roots, nodes=[], parent=parent,
         tags=dict(tags or {}),

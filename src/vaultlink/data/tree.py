@@ -1,10 +1,9 @@
-"""The trees a backup reads: walked in path order a directory at a time, and counted ahead for progress."""
+"""The trees a backup reads, walked in path order a directory at a time (counted ahead for progress: ``count``)."""
 
 from __future__ import annotations
 
 import os
 import stat
-import threading
 from collections.abc import Iterator, Sequence
 
 from vaultlink.data.manifest import Node
@@ -99,32 +98,3 @@ def iter_tree(paths: Sequence[str | os.PathLike[str]], errors: list[tuple[str, s
                 errors.append((full, str(e)))
                 continue
         yield node, full
-
-
-def count_tree(paths: Sequence[str | os.PathLike[str]], stop: threading.Event) -> Iterator[tuple[int, int]]:
-    """Running totals ``(files, bytes)`` of the regular files below ``paths`` (for progress: a backup knows
-    its size before it has read it all), every few thousand entries; stops early once ``stop`` is set."""
-    files = size = seen = 0
-    dirs = []
-    for _root, src, st in _roots(paths):
-        if stat.S_ISDIR(st.st_mode):
-            dirs.append(src)
-        elif stat.S_ISREG(st.st_mode):
-            files, size = files + 1, size + st.st_size
-    while dirs and not stop.is_set():
-        try:
-            with os.scandir(dirs.pop()) as it:
-                for ent in it:
-                    try:
-                        if ent.is_dir(follow_symlinks=False):
-                            dirs.append(ent.path)
-                        elif ent.is_file(follow_symlinks=False):
-                            files, size = files + 1, size + ent.stat(follow_symlinks=False).st_size
-                    except OSError:
-                        pass
-                    seen += 1
-                    if seen % 4096 == 0:
-                        yield files, size
-        except OSError:
-            pass
-    yield files, size

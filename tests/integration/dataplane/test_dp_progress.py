@@ -81,8 +81,8 @@ def test_a_second_backup_takes_its_totals_from_the_first_instead_of_counting_the
     src = make_tree(tmp_path / "src")
     first = agent.backup([str(src)], PASS, progress=lambda p: None)
     counts: list[int] = []
-    real = backup_mod.count_tree
-    monkeypatch.setattr(backup_mod, "count_tree", lambda *a: counts.append(1) or real(*a))
+    real = backup_mod.TreeCount
+    monkeypatch.setattr(backup_mod, "TreeCount", lambda *a: counts.append(1) or real(*a))
     started = agent._call("POST", "/jobs", {"paths": [str(src)], "job_id": None})
     assert started["previous_totals"] == {"files": first["stats"]["files"], "bytes": first["stats"]["bytes_total"]}
     agent._call("POST", f"/jobs/{started['job']['id']}/finish", {"status": "Failed", "error": "only looked"})

@@ -9,6 +9,7 @@ import gc
 import importlib
 import os
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,8 @@ from data_helpers import make_repo
 
 from vaultlink.data import Manifest, Node, Progress, Repository, backup, restore
 from vaultlink.data.backup_io import SnapshotOutput
-from vaultlink.data.tree import count_tree, iter_tree
+from vaultlink.data.count import TreeCount, count_tree
+from vaultlink.data.tree import iter_tree
 
 backup_mod = importlib.import_module("vaultlink.data.backup")
 
@@ -116,7 +118,14 @@ def test_progress_has_totals_before_the_end(tmp_path: Path, repo: Repository) ->
         for i in range(50):
             (src / f"d{d}" / f"f{i}").write_bytes(b"z" * 100)
     seen: list[tuple[int, int, int]] = []
-    backup([src], repo, progress=lambda p: seen.append((p.files_done, p.files_total, p.bytes_total)), interval=0.0)
+    deadline = time.monotonic() + 30
+
+    def slow(p: Progress) -> None:  # the reading waits (bounded) for the count's child process to start
+        seen.append((p.files_done, p.files_total, p.bytes_total))
+        if p.files_total < 1000 and time.monotonic() < deadline:
+            time.sleep(0.005)
+
+    backup([src], repo, progress=slow, interval=0.0)
     assert seen[-1] == (1000, 1000, 100_000)
     assert any(done < 1000 and total == 1000 for done, total, _ in seen)  # totals ahead of the reading
 
@@ -131,9 +140,40 @@ def test_the_count_gives_the_tree_s_totals_and_stops_when_told(tmp_path: Path) -
         (src / f"d{d}" / "g").write_bytes(b"y" * 100)
     os.symlink("d0/g", src / "link")
     stop = threading.Event()
-    assert list(count_tree([src], stop))[-1] == (6, 333)
+    assert list(count_tree([str(src)], stop))[-1] == (6, 333)
     stop.set()
-    assert list(count_tree([src], stop)) == [(0, 0)]
+    assert list(count_tree([str(src)], stop)) == [(0, 0)]
+
+
+def test_the_count_runs_in_a_child_process_that_is_reaped(tmp_path: Path) -> None:
+    """The backup's count is a process of its own (its ``lstat`` per file no longer passes the interpreter lock
+    with the thread reading files): its totals come through a pipe, and ``close`` leaves no process behind,
+    finished or killed mid-count."""
+    src = tmp_path / "src"
+    for d in range(5):
+        (src / f"d{d}").mkdir(parents=True)
+        for f in range(3):
+            (src / f"d{d}" / f"f{f}").write_bytes(b"z" * (d + f))
+    tc = TreeCount([str(src)])
+    deadline = time.monotonic() + 30
+    while not tc.finished and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert tc.finished and tc.totals == (15, 5 * 3 + 3 * 10)
+    proc = tc._proc
+    assert proc is not None and proc.pid != os.getpid()
+    tc.close()
+    assert proc.returncode == 0 and tc._proc is None
+    tc.close()  # twice: nothing left to do
+
+    many = tmp_path / "many"
+    for d in range(40):
+        (many / f"d{d}").mkdir(parents=True)
+        for f in range(100):
+            (many / f"d{d}" / f"f{f}").touch()
+    tc = TreeCount([str(many)])
+    proc = tc._proc
+    tc.close()  # most likely still counting: killed, and reaped
+    assert proc is not None and proc.returncode is not None
 
 def test_a_previous_snapshot_damaged_half_way_costs_only_the_shortcut(tmp_path: Path, repo: Repository) -> None:
     src = tmp_path / "src"
