@@ -110,12 +110,36 @@ def _cpu_model() -> str:
     return platform.processor() or "unknown cpu"
 
 
-def run_measured(cmd: list[str], env: dict[str, str] | None = None) -> tuple[str, float, int]:
-    """Run ``cmd`` to the end; (stdout, wall seconds, peak RSS of that process in KiB).
+def _hwm(pid: int) -> int:
+    """A process's peak resident memory (``VmHWM``, KiB); 0 once it is gone."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return 0
 
-    The peak is the process's own ``VmHWM`` (``/proc/PID/status``), sampled every 20 ms while it runs: the
-    rusage of ``wait4`` would count the benchmark's own memory too (Linux keeps the high-water mark of the
-    forked image across ``exec``)."""
+
+def _children(pid: int) -> list[int]:
+    """The processes ``pid``'s threads started (``/proc/PID/task/*/children``)."""
+    out: list[int] = []
+    try:
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            with contextlib.suppress(OSError):
+                out += [int(k) for k in Path(f"/proc/{pid}/task/{tid}/children").read_text().split()]
+    except OSError:
+        pass
+    return out
+
+
+def run_measured(cmd: list[str], env: dict[str, str] | None = None) -> tuple[str, float, int]:
+    """Run ``cmd`` to the end; (stdout, wall seconds, peak RSS in KiB of that process and the ones it started).
+
+    The peak is the process's own ``VmHWM`` (``/proc/PID/status``) plus each child's own ``VmHWM`` (the
+    agent's tree count runs in a child process), sampled every 20 ms while it runs: an upper bound, as if
+    every child peaked at the same time as the process. The rusage of ``wait4`` would count the benchmark's
+    own memory too (Linux keeps the high-water mark of the forked image across ``exec``)."""
     import tempfile
     import threading
 
@@ -123,14 +147,12 @@ def run_measured(cmd: list[str], env: dict[str, str] | None = None) -> tuple[str
     done = threading.Event()
 
     def sample(pid: int) -> None:
-        path = Path(f"/proc/{pid}/status")
+        own, kids = 0, dict[int, int]()
         while not done.is_set():
-            try:
-                for line in path.read_text().splitlines():
-                    if line.startswith("VmHWM:"):
-                        peak[0] = max(peak[0], int(line.split()[1]))
-            except (OSError, ValueError):
-                pass
+            own = max(own, _hwm(pid))
+            for k in _children(pid):
+                kids[k] = max(kids.get(k, 0), _hwm(k))
+            peak[0] = own + sum(kids.values())
             done.wait(0.02)
 
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
