@@ -206,7 +206,7 @@ def backup(
         for node, path in batch:
             ids, sizes = [], []
             try:
-                for d in repo.chunker.cut_file(path):
+                for d in repo.chunker.cut_file(path, size=node.size):
                     ids.append(chunk_task(d))
                     sizes.append(len(d))
             except OSError as e:

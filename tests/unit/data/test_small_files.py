@@ -68,9 +68,9 @@ def test_tiny_files_are_backed_up_by_the_walking_thread_and_restored_one_span_at
     cut = repo.chunker.cut_file
     readers: set[str] = set()
 
-    def cut_here(p: str) -> list[bytes]:
+    def cut_here(p: str, **kw: Any) -> list[bytes]:
         readers.add(threading.current_thread().name)
-        return list(cut(p))
+        return list(cut(p, **kw))
 
     monkeypatch.setattr(repo.chunker, "cut_file", gauge.wrap(cut_here))
     res = backup([tmp_path / "s"], repo, workers=2)
@@ -103,9 +103,9 @@ def test_large_files_still_go_to_both_workers(tmp_path: Path, monkeypatch: pytes
     gauge = _Gauge()
     cut = repo.chunker.cut_file
 
-    def slow_cut(p: str) -> Iterator[bytes]:
+    def slow_cut(p: str, **kw: Any) -> Iterator[bytes]:
         threading.Event().wait(0.05)
-        return iter(list(cut(p)))
+        return iter(list(cut(p, **kw)))
 
     monkeypatch.setattr(repo.chunker, "cut_file", gauge.wrap(slow_cut))
     backup([src], repo, workers=2)
@@ -224,6 +224,29 @@ def test_a_file_that_grows_while_it_is_read_is_cut_as_read(tmp_path: Path, monke
     assert got == f.read_bytes()
 
 
+@pytest.mark.parametrize("own", [False, True], ids=["views", "copies"])
+@pytest.mark.parametrize("seen", [0, 10, 5000, 70_000, 2_000_000], ids=lambda n: f"walk-saw-{n}")
+def test_the_size_the_walk_saw_spares_the_fstat_and_a_changed_file_is_read_as_it_is_now(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, seen: int, own: bool
+) -> None:
+    from data_helpers import SMALL
+
+    from vaultlink.data import chunker
+
+    ch = chunker.Chunker(SMALL)
+    f = tmp_path / "f"
+    data = rand_bytes(70_000, 3)
+    f.write_bytes(data)
+
+    fstats: list[int] = []
+    real_fstat = os.fstat
+    monkeypatch.setattr(chunker.os, "fstat", lambda fd: fstats.append(fd) or real_fstat(fd))
+    got = [bytes(c) for c in ch.cut_file(f, size=seen, own=own)]
+    assert got == [bytes(c) for c in ch.cut(data)]  # the same cut points as the whole file's, stale size or not
+    if len(data) <= seen < chunker.SMALL_READ:  # read in one call: no fstat at all
+        assert fstats == []
+
+
 def test_o_noatime_refused_for_a_file_of_another_owner_falls_back(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -272,9 +295,9 @@ def test_a_failed_upload_stops_a_backup_of_many_small_files_early(
     read: list[str] = []
     cut = repo.chunker.cut_file
 
-    def counted(p: str) -> list[memoryview]:
+    def counted(p: str, **kw: Any) -> list[memoryview]:
         read.append(str(p))
-        return list(cut(p))
+        return list(cut(p, **kw))
 
     monkeypatch.setattr(repo.chunker, "cut_file", counted)
     with pytest.raises(StoreError, match="went away"):
