@@ -110,15 +110,18 @@ def _cpu_model() -> str:
     return platform.processor() or "unknown cpu"
 
 
-def _hwm(pid: int) -> int:
-    """A process's peak resident memory (``VmHWM``, KiB); 0 once it is gone."""
+def _mem(pid: int) -> tuple[int, int]:
+    """A process's peak and current resident memory (``VmHWM``, ``VmRSS``, KiB); zeros once it is gone."""
+    hwm = rss = 0
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
             if line.startswith("VmHWM:"):
-                return int(line.split()[1])
+                hwm = int(line.split()[1])
+            elif line.startswith("VmRSS:"):
+                rss = int(line.split()[1])
     except (OSError, ValueError):
         pass
-    return 0
+    return hwm, rss
 
 
 def _children(pid: int) -> list[int]:
@@ -136,10 +139,11 @@ def _children(pid: int) -> list[int]:
 def run_measured(cmd: list[str], env: dict[str, str] | None = None) -> tuple[str, float, int]:
     """Run ``cmd`` to the end; (stdout, wall seconds, peak RSS in KiB of that process and the ones it started).
 
-    The peak is the process's own ``VmHWM`` (``/proc/PID/status``) plus each child's own ``VmHWM`` (the
-    agent's tree count runs in a child process), sampled every 20 ms while it runs: an upper bound, as if
-    every child peaked at the same time as the process. The rusage of ``wait4`` would count the benchmark's
-    own memory too (Linux keeps the high-water mark of the forked image across ``exec``)."""
+    Sampled every 20 ms while it runs: the peak is the larger of the process's own ``VmHWM``
+    (``/proc/PID/status``) and the most its resident memory and its children's (``VmRSS``) added up to at one
+    sample (a first backup counts the tree for its progress in a child process). The rusage of ``wait4`` would
+    count the benchmark's own memory too (Linux keeps the high-water mark of the forked image across
+    ``exec``)."""
     import tempfile
     import threading
 
@@ -147,12 +151,9 @@ def run_measured(cmd: list[str], env: dict[str, str] | None = None) -> tuple[str
     done = threading.Event()
 
     def sample(pid: int) -> None:
-        own, kids = 0, dict[int, int]()
         while not done.is_set():
-            own = max(own, _hwm(pid))
-            for k in _children(pid):
-                kids[k] = max(kids.get(k, 0), _hwm(k))
-            peak[0] = own + sum(kids.values())
+            hwm, rss = _mem(pid)
+            peak[0] = max(peak[0], hwm, rss + sum(_mem(k)[1] for k in _children(pid)))
             done.wait(0.02)
 
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
