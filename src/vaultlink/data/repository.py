@@ -271,9 +271,10 @@ class Repository:
         name, size = content_name("packs", data), len(data)
         self.store.put(name, data)
         del data  # the upload's bytes go now, not when the next pack replaces them
-        self.index.add(name, b.entries)
+        raw = b"".join(ENTRY.pack(e.chunk_id, e.offset, e.length) for e in b.entries)  # once, for both
+        self.index.add(name, raw)
         with self._lock:
-            self._unindexed[name] = b"".join(ENTRY.pack(e.chunk_id, e.offset, e.length) for e in b.entries)
+            self._unindexed[name] = raw
             self._pending.difference_update(e.chunk_id for e in b.entries)
             self.packs_written += 1
             self.stored_bytes += size
