@@ -176,6 +176,7 @@ def test_the_count_runs_in_a_child_process_that_is_reaped(tmp_path: Path) -> Non
     tc.close()  # most likely still counting: killed, and reaped
     assert proc is not None and proc.returncode is not None
 
+
 def test_a_previous_snapshot_damaged_half_way_costs_only_the_shortcut(tmp_path: Path, repo: Repository) -> None:
     src = tmp_path / "src"
     src.mkdir()
