@@ -56,15 +56,17 @@ from vaultlink.data.backup import Progress
 from vaultlink.data.formats import open_chunk
 from vaultlink.data.manifest import Manifest, Node
 from vaultlink.data.repository import Repository
+from vaultlink.data.restore_child import LazyWriter
 from vaultlink.data.restore_files import PARTIAL, OpenFiles, OutFile
 from vaultlink.data.restore_plan import Survey, Unsorted, selected, survey
-from vaultlink.data.restore_target import Target, check_file_slot, split_rel
-from vaultlink.errors import Conflict, CorruptData, InsufficientSpace, NotFound, VaultlinkError
+from vaultlink.data.restore_target import Target, check_file_slot, check_space, split_rel
+from vaultlink.errors import Conflict, CorruptData, NotFound, VaultlinkError
 
 GAP = 256 * 1024
 SPAN = 4 * 1024 * 1024  # a worker reads into a buffer of its own, grown to the longest span it read
 SMALL_SPAN, SMALL_CHUNK = 16, 64 * 1024  # a span of at least 16 chunks averaging under 64 KiB is "small"
 BATCH_FILES, BATCH_CHUNKS = 8192, 65536  # files planned and fetched together (what a restore holds per file)
+CHILD_FILES = 256  # a restore of at least this many files makes the small ones in a child process
 
 
 @dataclass
@@ -105,25 +107,6 @@ def _tildes(rel: str, taken: set[str]) -> int:
     return k
 
 
-def check_space(target: str | os.PathLike[str], need: int) -> None:
-    """Refuse a restore whose files would not fit in the target's free space (before anything is written: a
-    restore that ran out of space would leave a half-written tree). Every file is written whole beside the one
-    it replaces, so ``need`` is the files' whole size. A file system that reports no size is not checked. A
-    target not made yet is measured on its nearest existing parent (and not made when refused)."""
-    at = os.path.abspath(target)
-    while not os.path.exists(at) and os.path.dirname(at) != at:
-        at = os.path.dirname(at)
-    st = os.statvfs(at)
-    if st.f_blocks == 0:
-        return
-    free = (st.f_bfree if os.geteuid() == 0 else st.f_bavail) * st.f_frsize
-    if need > free:
-        raise InsufficientSpace(
-            f"the files to restore need {need / 2**20:,.1f} MiB and {os.fspath(target)!r} has "
-            f"{free / 2**20:,.1f} MiB free; free some space, or restore elsewhere (--target) or a part (--include)."
-        )
-
-
 Nodes = Manifest | Callable[[], Iterable[Node]]
 
 
@@ -142,9 +125,7 @@ def restore(
     subset under ``target``; see the module docstring. ``direct=False`` writes everything through the page
     cache."""
     t0 = time.monotonic()
-    nodes_of: Callable[[], Iterable[Node]] = (
-        (lambda: manifest.nodes) if isinstance(manifest, Manifest) else manifest
-    )
+    nodes_of: Callable[[], Iterable[Node]] = (lambda: manifest.nodes) if isinstance(manifest, Manifest) else manifest
     try:
         plan = survey(nodes_of(), include)
     except Unsorted:  # not in path order: hold them, sorted
@@ -238,9 +219,14 @@ def _restore(
         tgt.ensure_dir(n.path)
     prog = Progress(files_total=plan.files, bytes_total=plan.bytes, files_done=0)
     last = [0.0]
-    with ThreadPoolExecutor(workers or max(4, 2 * (os.cpu_count() or 2)), thread_name_prefix="vl-restore") as pool:
-        for batch in _batches(nodes_of(), plan):
-            stats.damaged += _restore_files(batch, plan, repo, tgt, pool, prog, progress, last, direct, t0)
+    child = LazyWriter(tgt.root, tgt.root_fd, plan.files >= CHILD_FILES)
+    try:
+        with ThreadPoolExecutor(workers or max(4, 2 * (os.cpu_count() or 2)), thread_name_prefix="vl-restore") as pool:
+            for batch in _batches(nodes_of(), plan):
+                stats.damaged += _restore_files(batch, plan, repo, tgt, pool, prog, progress, last, direct, t0, child)
+        child.finish()  # every small file made before the symlinks, the directories' metadata and the rename
+    finally:
+        child.kill()
     stats.files, stats.bytes = plan.files, plan.bytes
     root = os.geteuid() == 0
     for n in plan.links:
@@ -285,6 +271,7 @@ def _restore_files(
     last: list[float],
     direct: bool,
     t0: float,
+    child: LazyWriter,
 ) -> list[str]:
     """One batch of files: planned by pack, fetched and written; returns the paths of the damaged ones."""
     outs: list[OutFile] = []
@@ -344,8 +331,11 @@ def _restore_files(
                 lost(c)
             return
         # a span of many small chunks (small files) goes one at a time: their writes are a few short system
-        # calls each, and threads passing the interpreter lock between every one of them cost more than they gain
-        with small if len(items) >= SMALL_SPAN and length < len(items) * SMALL_CHUNK else contextlib.nullcontext():
+        # calls each, and threads passing the interpreter lock between every one of them cost more than they gain;
+        # in a restore of many files, a child process makes those files (``restore_child``) on another core
+        many = len(items) >= SMALL_SPAN and length < len(items) * SMALL_CHUNK
+        with small if many else contextlib.nullcontext():
+            maker = child.get() if many else None
             for off, ln, cid in items:
                 try:
                     plain = open_chunk(repo.keys, cid, data[off - start : off - start + ln], f"chunk in {pack}")
@@ -355,7 +345,11 @@ def _restore_files(
                 whole = 0
                 for out, foff in dests[cid]:
                     if fs.whole(out):
-                        fs.write_whole(out, plain)
+                        if maker is not None:
+                            maker.write(out.node, out.dir, out.name, out.tmpname, plain)
+                            out.left = 0
+                        else:
+                            fs.write_whole(out, plain)
                         whole += 1
                         continue
                     fs.acquire(out)

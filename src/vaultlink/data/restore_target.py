@@ -10,7 +10,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Iterator
 
-from vaultlink.errors import Conflict, UnsafePath
+from vaultlink.errors import Conflict, InsufficientSpace, UnsafePath
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 MAX_DIR_FDS = 256  # directory descriptors kept open by a restore
@@ -163,3 +163,22 @@ def check_file_slot(dfd: int, name: str, shown: str) -> None:
         raise UnsafePath(f"refusing to write through the symlink {shown!r}")
     if stat.S_ISDIR(st.st_mode):
         raise Conflict(f"cannot restore file {shown!r}: a directory is in the way; restore elsewhere")
+
+
+def check_space(target: str | os.PathLike[str], need: int) -> None:
+    """Refuse a restore whose files would not fit in the target's free space (before anything is written: a
+    restore that ran out of space would leave a half-written tree). Every file is written whole beside the one
+    it replaces, so ``need`` is the files' whole size. A file system that reports no size is not checked. A
+    target not made yet is measured on its nearest existing parent (and not made when refused)."""
+    at = os.path.abspath(target)
+    while not os.path.exists(at) and os.path.dirname(at) != at:
+        at = os.path.dirname(at)
+    st = os.statvfs(at)
+    if st.f_blocks == 0:
+        return
+    free = (st.f_bfree if os.geteuid() == 0 else st.f_bavail) * st.f_frsize
+    if need > free:
+        raise InsufficientSpace(
+            f"the files to restore need {need / 2**20:,.1f} MiB and {os.fspath(target)!r} has "
+            f"{free / 2**20:,.1f} MiB free; free some space, or restore elsewhere (--target) or a part (--include)."
+        )

@@ -15,7 +15,7 @@ import pytest
 from data_helpers import make_repo, open_repo, rand_bytes
 
 from vaultlink.adapters.blob_memory import MemoryBlobStore
-from vaultlink.data import backup, restore, restore_files, restore_target
+from vaultlink.data import backup, restore, restore_child, restore_files, restore_target
 
 backup_mod = importlib.import_module("vaultlink.data.backup")
 
@@ -57,8 +57,9 @@ class _Gauge:
         return inner
 
 
+@pytest.mark.parametrize("child", [True, False], ids=["made-by-a-child-process", "child-cannot-start"])
 def test_tiny_files_are_backed_up_by_the_walking_thread_and_restored_one_span_at_a_time(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, child: bool
 ) -> None:
     want = _small_tree(tmp_path / "s")
     store = MemoryBlobStore()
@@ -80,11 +81,28 @@ def test_tiny_files_are_backed_up_by_the_walking_thread_and_restored_one_span_at
 
     out = tmp_path / "o"
     r2 = open_repo(store)
-    wgauge = _Gauge()
+    wgauge, sgauge = _Gauge(), _Gauge()
     files = restore_files.OpenFiles
     monkeypatch.setattr(files, "write_whole", wgauge.wrap(files.write_whole))
+    monkeypatch.setattr(restore_child.Writer, "write", sgauge.wrap(restore_child.Writer.write))
+    started: list[int] = []
+    real_start = restore_child.Writer.start.__func__  # type: ignore[attr-defined]
+
+    def start(cls: type[restore_child.Writer], root: str, root_fd: int) -> restore_child.Writer | None:
+        w = real_start(cls, root, root_fd) if child else None
+        started.append(0 if w is None else w.proc.pid)
+        return w
+
+    monkeypatch.setattr(restore_child.Writer, "start", classmethod(start))
     restore(res.manifest, r2, out, workers=4)
-    assert wgauge.calls == len(want) and wgauge.most == 1
+    # a child process makes the small files (the restore frames them, one span at a time), started once; or,
+    # when it cannot start, the restore makes them itself, one span at a time
+    assert len(started) == 1
+    used, unused = (sgauge, wgauge) if child else (wgauge, sgauge)
+    assert used.calls == len(want) and used.most == 1 and unused.calls == 0
+    if child:  # the child was reaped
+        with pytest.raises(ChildProcessError):
+            os.waitpid(started[0], os.WNOHANG)
     for rel, data in want.items():
         p = out / "s" / rel
         assert p.read_bytes() == data
