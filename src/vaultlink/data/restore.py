@@ -18,7 +18,9 @@ reusable buffer per worker when the store offers ``read_range_into``); every chu
 is verified (GCM tag, recomputed id) and written with ``pwrite`` to each file
 offset that uses it; a small file of one chunk is made, written, given its metadata and
 renamed in one go, and a span of many small chunks is handled by one thread at a time
-(threads handing the GIL over at every short system call were slower than one). The
+(threads handing the GIL over at every short system call were slower than one); in a
+restore of ``CHILD_FILES`` files or more, a child process (``restore_child``) makes those
+small files on another core while the restore's threads decrypt and verify the next ones. The
 aligned middle of a large chunk goes with ``O_DIRECT``
 (no page-cache copy; the filesystem falls back to buffered writes by itself or we
 do when it refuses ``O_DIRECT``), its unaligned edges with buffered writes.
