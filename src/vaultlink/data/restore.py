@@ -19,9 +19,9 @@ is verified (GCM tag, recomputed id) and written with ``pwrite`` to each file
 offset that uses it; a small file of one chunk is made, written, given its metadata and
 renamed in one go, and a span of many small chunks is handled by one thread at a time
 (threads handing the GIL over at every short system call were slower than one); in a
-restore of ``CHILD_FILES`` files or more, a child process (``restore_child``) makes those
-small files on another core while the restore's threads decrypt and verify the next ones. The
-aligned middle of a large chunk goes with ``O_DIRECT``
+restore of ``CHILD_FILES`` files or more averaging under ``SMALL_CHUNK``, a child process
+(``restore_child``, about 10 MiB) makes those small files on another core while the
+restore's threads decrypt and verify the next ones. The aligned middle of a large chunk goes with ``O_DIRECT``
 (no page-cache copy; the filesystem falls back to buffered writes by itself or we
 do when it refuses ``O_DIRECT``), its unaligned edges with buffered writes.
 
@@ -68,7 +68,7 @@ GAP = 256 * 1024
 SPAN = 4 * 1024 * 1024  # a worker reads into a buffer of its own, grown to the longest span it read
 SMALL_SPAN, SMALL_CHUNK = 16, 64 * 1024  # a span of at least 16 chunks averaging under 64 KiB is "small"
 BATCH_FILES, BATCH_CHUNKS = 8192, 65536  # files planned and fetched together (what a restore holds per file)
-CHILD_FILES = 256  # a restore of at least this many files makes the small ones in a child process
+CHILD_FILES = 256  # a restore of this many files or more, averaging under SMALL_CHUNK: a child makes them
 
 
 @dataclass
@@ -221,9 +221,13 @@ def _restore(
         tgt.ensure_dir(n.path)
     prog = Progress(files_total=plan.files, bytes_total=plan.bytes, files_done=0)
     last = [0.0]
-    child = LazyWriter(tgt.root, tgt.root_fd, plan.files >= CHILD_FILES)
+    # mostly small files, many of them: a child process makes them, and three threads fetching and verifying
+    # keep it busy (a fourth adds a span buffer and nothing else)
+    small_files = plan.files >= CHILD_FILES and plan.bytes < plan.files * SMALL_CHUNK
+    child = LazyWriter(tgt.root, tgt.root_fd, small_files)
+    threads = workers or (3 if small_files else max(4, 2 * (os.cpu_count() or 2)))
     try:
-        with ThreadPoolExecutor(workers or max(4, 2 * (os.cpu_count() or 2)), thread_name_prefix="vl-restore") as pool:
+        with ThreadPoolExecutor(threads, thread_name_prefix="vl-restore") as pool:
             for batch in _batches(nodes_of(), plan):
                 stats.damaged += _restore_files(batch, plan, repo, tgt, pool, prog, progress, last, direct, t0, child)
         child.finish()  # every small file made before the symlinks, the directories' metadata and the rename

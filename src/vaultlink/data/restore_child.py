@@ -40,6 +40,7 @@ class Writer:
         self.dirs: dict[str, int] = {}
         self.sent = 0
         self.closed = False
+        self.failure: Exception | None = None  # what ended the child, raised again to every later caller
 
     @classmethod
     def start(cls, root: str, root_fd: int) -> Writer | None:
@@ -61,6 +62,7 @@ class Writer:
     def write(self, node: Node, dir_rel: str, name: str, tmpname: str, data: bytes | memoryview) -> None:
         """Frame one file: ``name`` in ``dir_rel`` (made already), written as ``tmpname`` then renamed."""
         with self.lock:
+            self._check()
             index = self.dirs.get(dir_rel)
             if index is None:
                 if len(self.dirs) >= MAX_DIRS:
@@ -79,6 +81,10 @@ class Writer:
             if len(self.buf) >= SEND:
                 self._flush()
 
+    def _check(self) -> None:  # lock held
+        if self.closed:
+            raise self.failure or WriterFailed("internal error: the restore's file writer was used after its end")
+
     def _flush(self) -> None:  # lock held
         assert self.proc.stdin is not None
         mv = memoryview(self.buf)
@@ -87,19 +93,29 @@ class Writer:
                 mv = mv[os.write(self.proc.stdin.fileno(), mv) :]  # blocks without the interpreter lock
         except BrokenPipeError:
             mv.release()
-            self._end()
-            raise VaultlinkError("internal error: the restore's file writer ended early; restore again") from None
+            self._end()  # raises what the child said, or that it stopped
+            raise
         mv.release()
         self.buf.clear()
 
     def finish(self) -> None:
         """Send what is left, wait until every file is made; raise what the child failed on."""
         with self.lock:
-            if not self.closed:
-                self._flush()
-                self._end()
+            if self.closed:
+                if self.failure is not None:
+                    raise self.failure
+                return
+            self._flush()
+            self._end()
 
     def _end(self) -> None:  # lock held: close the input, read the report, reap the child, raise a failure
+        try:
+            self._report()
+        except Exception as e:
+            self.failure = e
+            raise
+
+    def _report(self) -> None:
         self.closed = True
         assert self.proc.stdin is not None and self.proc.stdout is not None
         with contextlib.suppress(OSError):
@@ -144,7 +160,8 @@ class Writer:
 
 class LazyWriter:
     """The restore's small-file maker (``restore_child.Writer``), started at the first span of small files
-    of a restore of ``CHILD_FILES`` files or more (only while the ``small`` lock is held: one at a time)."""
+    of a restore of mostly small files (``restore.CHILD_FILES`` or more, averaging under ``SMALL_CHUNK``), only
+    while the ``small`` lock is held: one at a time."""
 
     def __init__(self, root: str, root_fd: int, wanted: bool) -> None:
         self.root, self.root_fd, self.wanted = root, root_fd, wanted

@@ -153,11 +153,17 @@ def test_a_killed_child_fails_the_restore_and_the_target_keeps_its_temporary_nam
         assert (tmp_path / "o" / "s" / f"d{i % 4}" / f"f{i}").read_bytes() == rand_bytes(2000 + i, i)
 
 
-def test_a_small_restore_starts_no_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("files", [40, 300], ids=["few-files", "many-files-averaging-large"])
+def test_a_restore_of_few_or_mostly_large_files_starts_no_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, files: int
+) -> None:
+    """Not worth its memory there: files few, or small ones a minor part (the 1 GiB benchmark's mix)."""
     src = tmp_path / "s"
     src.mkdir()
-    for i in range(40):
+    for i in range(files):
         (src / f"f{i}").write_bytes(b"small %d" % i)
+    if files > 40:
+        (src / "big").write_bytes(b"compressible " * 1_600_000)  # 20.8 MB: over 64 KiB a file on average
     store = MemoryBlobStore()
     res = backup([src], make_repo(store))
     starts: list[str] = []
