@@ -19,10 +19,11 @@ import threading
 
 from vaultlink.data import restore_writer
 from vaultlink.data.manifest import Node
-from vaultlink.errors import Conflict, UnsafePath, VaultlinkError
+from vaultlink.errors import Conflict, CorruptData, UnsafePath, VaultlinkError
 
 SEND = 256 * 1024  # bytes framed before they are written to the child
 PIPE_SIZE = 1 << 20
+NAME_MAX = 4096  # longer names are refused here as the file system would refuse them (it allows 255 bytes)
 MAX_DIRS = 4096  # directory indexes before they are numbered afresh (the child's table stays bounded too)
 
 
@@ -71,9 +72,18 @@ class Writer:
                 rel = dir_rel.encode("utf-8", "surrogateescape")
                 self.buf += restore_writer.DIR.pack(b"D", index, len(rel)) + rel
             nb, tb = name.encode("utf-8", "surrogateescape"), tmpname.encode("utf-8", "surrogateescape")
-            self.buf += restore_writer.FILE.pack(
-                b"F", index, len(nb), len(tb), node.mode, node.uid, node.gid, node.mtime_ns, len(data)
-            )
+            if len(tb) > NAME_MAX:
+                raise OSError(errno.ENAMETOOLONG, "File name too long", os.path.join(self.root, dir_rel, tmpname))
+            try:
+                head = restore_writer.FILE.pack(
+                    b"F", index, len(nb), len(tb), node.mode, node.uid, node.gid, node.mtime_ns, len(data)
+                )
+            except struct.error:
+                raise CorruptData(
+                    f"the snapshot gives {node.path!r} a mode, owner or time out of range; restore the other files "
+                    "with --include, and run `vaultlink agent check`"
+                ) from None
+            self.buf += head
             self.buf += nb
             self.buf += tb
             self.buf += data

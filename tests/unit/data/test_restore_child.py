@@ -17,7 +17,7 @@ from vaultlink.adapters.blob_memory import MemoryBlobStore
 from vaultlink.data import backup, restore, restore_child
 from vaultlink.data.manifest import Node
 from vaultlink.data.restore_files import PARTIAL
-from vaultlink.errors import Conflict, UnsafePath, VaultlinkError
+from vaultlink.errors import Conflict, CorruptData, UnsafePath, VaultlinkError
 
 MTIME = 1_650_000_000_123_456_789
 
@@ -123,6 +123,18 @@ def test_nothing_is_written_through_a_symlink(root: tuple[Path, int], tmp_path: 
         w.finish()
         assert (base / "d" / "f").read_bytes() == b"evil" and not (base / "d" / "f").is_symlink()
     assert (victim / "f").read_bytes() == b"do not touch" and sorted(os.listdir(victim)) == ["f"]
+
+
+def test_values_out_of_range_are_refused_before_anything_is_sent(root: tuple[Path, int]) -> None:
+    base, _ = root
+    w = _writer(root)
+    with pytest.raises(CorruptData, match="'bad' a mode, owner or time out of range"):
+        w.write(_node("bad", b"x", uid=-1), "", "bad", "bad" + PARTIAL, b"x")
+    with pytest.raises(OSError, match="too long"):
+        w.write(_node("n", b"x"), "", "n" * 5000, "n" * 5000 + PARTIAL, b"x")
+    w.write(_node("good", b"ok"), "", "good", "good" + PARTIAL, b"ok")
+    w.finish()
+    assert sorted(os.listdir(base)) == ["good"] and (base / "good").read_bytes() == b"ok"
 
 
 def test_a_killed_child_fails_the_restore_and_the_target_keeps_its_temporary_name(
