@@ -190,3 +190,4 @@ class LazyWriter:
     def kill(self) -> None:
         if self.writer is not None:
             self.writer.kill()
+            self.writer.failure = None  # no cycle through the exception's frames: the snapshot's nodes freed now
