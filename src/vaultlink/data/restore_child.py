@@ -32,7 +32,7 @@ class WriterFailed(VaultlinkError):
 
 
 class Writer:
-    """The child making the small files of one restore (target root ``root``, open as ``root_fd``)."""
+    """The child making the small files of one restore into ``root`` (its ``proc``, started by ``start``)."""
 
     def __init__(self, proc: subprocess.Popen[bytes], root: str) -> None:
         self.proc, self.root = proc, root

@@ -7,12 +7,12 @@ from __future__ import annotations
 import errno
 import mmap
 import os
-import stat
 import threading
 from collections import OrderedDict
 
 from vaultlink.data.manifest import Node
 from vaultlink.data.restore_target import Target, open_nofollow
+from vaultlink.data.restore_writer import set_meta
 from vaultlink.errors import Conflict
 
 ALIGN = 4096
@@ -100,16 +100,8 @@ class OpenFiles:
         return fd
 
     def _set_meta(self, fd: int, n: Node) -> None:
-        """Owner (as root), mode and mtime; the owner and the mode only where the new file's differ (each call
-        dirties the inode, and as root restoring root's files both changed nothing for every file). The mode
-        goes after the owner: changing the owner clears set-id bits."""
-        st = os.fstat(fd)
-        chowned = self.root and (st.st_uid != n.uid or st.st_gid != n.gid)
-        if chowned:
-            os.fchown(fd, n.uid, n.gid)
-        if chowned or stat.S_IMODE(st.st_mode) != stat.S_IMODE(n.mode):
-            os.fchmod(fd, n.mode)
-        os.utime(fd, ns=(n.mtime_ns, n.mtime_ns))
+        """Owner (as root), mode and mtime, as the small-file child sets them (``restore_writer.set_meta``)."""
+        set_meta(fd, n.mode, n.uid, n.gid, n.mtime_ns, self.root)
 
     @staticmethod
     def _rename(d: int, out: OutFile) -> None:

@@ -42,6 +42,20 @@ _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
+def set_meta(fd: int, mode: int, uid: int, gid: int, mtime_ns: int, chown: bool) -> None:
+    """A restored file's owner (when ``chown``), mode and mtime; the owner and the mode only where the file's
+    differ (each call dirties the inode, and as root restoring root's files both changed nothing for every
+    file). The mode goes after the owner: changing the owner clears set-id bits. Used in-process too
+    (``restore_files.OpenFiles``)."""
+    st = os.fstat(fd)
+    chowned = chown and (st.st_uid != uid or st.st_gid != gid)
+    if chowned:
+        os.fchown(fd, uid, gid)
+    if chowned or stat.S_IMODE(st.st_mode) != stat.S_IMODE(mode):
+        os.fchmod(fd, mode)
+    os.utime(fd, ns=(mtime_ns, mtime_ns))
+
+
 class Failed(Exception):
     def __init__(self, kind: bytes, err: int, message: str, path: str) -> None:
         super().__init__(message)
@@ -107,13 +121,7 @@ class Maker:
             try:
                 while data:
                     data = data[os.write(fd, data) :]
-                st = os.fstat(fd)
-                chowned = self.chown and (st.st_uid != uid or st.st_gid != gid)
-                if chowned:
-                    os.fchown(fd, uid, gid)
-                if chowned or stat.S_IMODE(st.st_mode) != stat.S_IMODE(mode):
-                    os.fchmod(fd, mode)
-                os.utime(fd, ns=(mtime, mtime))
+                set_meta(fd, mode, uid, gid, mtime, self.chown)
             finally:
                 os.close(fd)
             if tmp != name:
