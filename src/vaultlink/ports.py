@@ -235,7 +235,7 @@ class VaultChunkIndex(Protocol):
         ...
 
     def rows(self, vault_id: str, container_id: str) -> Iterator[ChunkRow]:
-        """Every row of the container."""
+        """Every row of the container, a pack's rows together and in the order of their offsets."""
         ...
 
     def drop_packs(self, vault_id: str, container_id: str, packs: Sequence[tuple[str, str]]) -> int:

@@ -82,3 +82,43 @@ def test_drop_packs_forgets_only_those_packs_of_that_container(index: VaultChunk
     assert index.add("v1", "c1", "s1", "packs/cc", [(cid(1), 0, 10)]) == 1
     assert ("s1", "packs/cc") in {(a, p) for c, a, p, _o, _n in index.rows("v1", "c1") if c == cid(1)}
     assert index.drop_packs("v1", "c1", []) == 0
+
+
+def test_rows_come_a_pack_at_a_time_by_offset_and_only_the_containers(index: VaultChunkIndex) -> None:
+    """``rows`` gives a pack's rows together, by offset (the service sends each pack's entries as they come), and
+    never a row of a container whose id starts like this one's or sorts next to it."""
+    ids = iter(range(1, 10_000))
+    for pack in ("packs/bb", "packs/aa", "packs/cc"):  # stored out of order, ids out of order within each pack
+        index.add("v1", "c1", "s1", pack, [(cid(1000 - next(ids)), off, 7) for off in (900, 0, 300, 600)])
+    for other in ("c10", "c1.x", "c", "c0", "c2"):
+        index.add("v1", other, "s1", "packs/aa", [(cid(5000 + next(ids)), 0, 7)])
+    got = [(a, p, off) for _c, a, p, off, _n in index.rows("v1", "c1")]
+    assert len(got) == 12
+    seen: list[tuple[str, str]] = []
+    for a, p, _off in got:
+        if not seen or seen[-1] != (a, p):
+            assert (a, p) not in seen, f"{p} came in two runs: {got}"
+            seen.append((a, p))
+    for where in seen:
+        assert [off for a, p, off in got if (a, p) == where] == [0, 300, 600, 900]
+    assert len(list(index.rows("v1", "c10"))) == 1 and len(list(index.rows("v1", "c1.x"))) == 1
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+def test_a_containers_rows_are_read_through_the_pack_index(kind: str, tmp_path: Path) -> None:
+    """Migration 0006: ``(vault_id, pack)`` is indexed, and SQLite's ``rows`` query goes through it (not every row
+    of the vault by chunk id: four times slower at 100k chunks, at every agent's index load)."""
+    from sqlalchemy import inspect, text
+
+    store = fresh_sql_store(kind, tmp_path)
+    try:
+        ix = {i["name"]: i["column_names"] for i in inspect(store.engine).get_indexes("chunk_index")}
+        assert ix.get("ix_chunk_index_pack") == ["vault_id", "pack"], ix
+        if kind == "sqlite":
+            with store.engine.connect() as conn:
+                plan = str(conn.execute(text(
+                    'EXPLAIN QUERY PLAN SELECT chunk_id, pack, "offset", length FROM chunk_index WHERE vault_id = '
+                    "'v' AND pack >= 'c1/' AND pack < 'c10' ORDER BY pack, \"offset\"")).fetchall())
+            assert "ix_chunk_index_pack" in plan, plan
+    finally:
+        store.close()

@@ -42,8 +42,9 @@ class MemoryVaultChunkIndex:
 
     def rows(self, vault_id: str, container_id: str) -> Iterator[ChunkRow]:
         with self._lock:
-            items = [(k[1], v) for k, v in self._rows.items() if k[0] == vault_id]
-        for cid, (key, off, ln) in items:
+            items = [(key, off, cid, ln) for (v, cid), (key, off, ln) in self._rows.items() if v == vault_id]
+        items.sort()
+        for key, off, cid, ln in items:
             c, a, p = split_key(key)
             if c == container_id:
                 yield cid, a, p, off, ln

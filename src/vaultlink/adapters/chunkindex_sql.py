@@ -101,14 +101,33 @@ class SqlVaultChunkIndex:
         return out
 
     def rows(self, vault_id: str, container_id: str) -> Iterator[ChunkRow]:
-        q = select(t.c.chunk_id, t.c.pack, t.c.offset, t.c.length).where(
-            t.c.vault_id == vault_id, t.c.pack.like(container_id + "/%")
-        )
-        with self.engine.connect().execution_options(**{READS: True}) as conn:
-            result = [(bytes(r[0]), str(r[1]), int(r[2]), int(r[3])) for r in conn.execute(q)]
-        for cid, key, off, ln in result:
-            _c, a, p = split_key(key)
-            yield cid, a, p, off, ln
+        prefix = container_id + "/"
+        try:
+            with self.engine.connect().execution_options(**{READS: True}) as conn:
+                if self._dialect == "sqlite":
+                    # the driver's own rows through ``ix_chunk_index_pack``: a key range (SQLite compares bytes; a
+                    # LIKE is case-insensitive there and cannot use the index), about 4 x faster than SQLAlchemy's
+                    # rows over the vault's whole primary key (an agent loads its index at every backup and restore)
+                    result = conn.exec_driver_sql(
+                        f'SELECT chunk_id, pack, "offset", length FROM {t.name} WHERE vault_id = ? AND pack >= ? '
+                        f'AND pack < ? ORDER BY pack, "offset"',
+                        (vault_id, prefix, container_id + chr(ord("/") + 1)),
+                    ).fetchall()
+                else:
+                    q = select(t.c.chunk_id, t.c.pack, t.c.offset, t.c.length).where(
+                        t.c.vault_id == vault_id, t.c.pack.like(container_id + "/%")
+                    ).order_by(t.c.pack, t.c.offset)
+                    result = conn.execute(q).all()
+        except SQLAlchemyError as exc:
+            raise StoreError(f"cannot read the chunk index: {exc.__class__.__name__}") from None
+        key, a, p = "", "", ""
+        for cid, k, off, ln in result:
+            if k != key:  # a pack's rows come together: its key is split once
+                if not k.startswith(prefix):
+                    continue
+                key = k
+                _c, a, p = split_key(k)
+            yield bytes(cid), a, p, int(off), int(ln)
 
     def drop_packs(self, vault_id: str, container_id: str, packs: Sequence[tuple[str, str]]) -> int:
         keys = [pack_key(container_id, a, p) for a, p in packs]

@@ -73,5 +73,8 @@ chunk_index = Table(
     Column("offset", BigInteger, nullable=False),
     Column("length", Integer, nullable=False),
     Column("raw_length", Integer, nullable=False),
+    # a container's rows, pack by pack (migration 0006): an agent's index load and prune's drop of packs read
+    # them through it instead of every row of the vault
+    Index("ix_chunk_index_pack", "vault_id", "pack"),
 )
 

@@ -19,7 +19,7 @@ from vaultlink.agent.proxy import proxy_for
 from vaultlink.agent.remote import RemoteBlobStore, RemoteChunkIndex
 from vaultlink.agent.resolver import DnsResolver, Resolver
 from vaultlink.agent.state import AgentState, exclusive, save_state, try_load_state
-from vaultlink.agent.unlock import Unlocking
+from vaultlink.agent.unlock import Unlocking, open_loading
 from vaultlink.data import BackupResult, Progress, Repository, backup, check, restore
 from vaultlink.data.manifest import Node
 from vaultlink.data.repository import KEY_NAME
@@ -138,8 +138,7 @@ class Agent:
         index = RemoteChunkIndex(http, self.state.backup_service, store)
         if create and not store.exists(KEY_NAME):
             return Repository.init(store, check_passphrase(passphrase), index=index)
-        repo = Repository.open(store, passphrase, load_index=False, index=index)
-        index.load()
+        repo = open_loading(store, passphrase, index)
         # packs stored by a backup that died before indexing them are indexed now, and reused
         known = index.packs()
         try:

@@ -8,8 +8,11 @@ from typing import Any
 
 import pytest
 
-from vaultlink.agent.unlock import Unlocking
-from vaultlink.errors import WrongPassphrase
+from vaultlink.adapters.blob_memory import MemoryBlobStore
+from vaultlink.agent.unlock import Unlocking, open_loading
+from vaultlink.data import Repository
+from vaultlink.data.chunk_index import MemoryChunkIndex
+from vaultlink.errors import ServiceUnavailable, WrongPassphrase
 
 
 class FakeRepo:
@@ -61,3 +64,47 @@ def test_the_opening_error_goes_to_the_taker() -> None:
         u.take(["sa1"], "sa1")
     u.start(["sa1"], "sa1", wrong)
     u.discard()  # nobody takes it: the error is dropped with it
+
+
+class LoadingIndex(MemoryChunkIndex):
+    """A chunk index fetched from the service: ``load`` notes when it runs, and may fail."""
+
+    def __init__(self, fail: bool = False) -> None:
+        super().__init__()
+        self.started = threading.Event()
+        self.fail = fail
+
+    def load(self) -> int:
+        self.started.set()
+        if self.fail:
+            raise ServiceUnavailable("the index could not be fetched")
+        return 0
+
+
+def _store() -> MemoryBlobStore:
+    store = MemoryBlobStore()
+    Repository.init(store, "right passphrase").close()
+    return store
+
+
+def test_the_index_is_fetched_while_the_key_is_derived(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``open_loading``: the index's fetch runs during ``Repository.open`` (the KDF), not after it."""
+    real = Repository.open
+    overlapped: list[bool] = []
+
+    def open_waiting(*a: Any, **kw: Any) -> Repository:
+        overlapped.append(index.started.wait(5))  # one after the other, the fetch would start only after this
+        return real(*a, **kw)
+
+    index = LoadingIndex()
+    monkeypatch.setattr(Repository, "open", open_waiting)
+    repo = open_loading(_store(), "right passphrase", index)  # type: ignore[arg-type]
+    assert overlapped == [True] and repo.index is index
+
+
+def test_a_wrong_passphrase_is_the_error_told_and_a_failed_fetch_is_raised() -> None:
+    store = _store()
+    with pytest.raises(WrongPassphrase):
+        open_loading(store, "wrong passphrase", LoadingIndex(fail=True))  # type: ignore[arg-type]
+    with pytest.raises(ServiceUnavailable):
+        open_loading(store, "right passphrase", LoadingIndex(fail=True))  # type: ignore[arg-type]

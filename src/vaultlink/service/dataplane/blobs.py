@@ -145,15 +145,23 @@ def query_chunks(svc: Service, container: ContainerRecord, ids: Any) -> dict[str
 
 
 def all_chunks(svc: Service, container: ContainerRecord) -> dict[str, Any]:
-    """Every entry of the container's index, grouped by pack."""
-    packs: dict[tuple[str, str], list[Entry]] = {}
+    """Every entry of the container's index, grouped by pack (the index gives a pack's rows together, by offset)."""
+    packs: dict[tuple[str, str], list[bytes]] = {}
     granted = (container.get("grant") or {}).get("packs")
+    pack_entry = ENTRY.pack
+    where: tuple[str, str] | None = None
+    out: list[bytes] = []
     for cid, acct, pack, off, ln in svc.chunks.rows(container["vault_id"], container["id"]):
-        if granted is None or f"{acct}/{pack}" in granted:  # a restore grant: its recovery point's packs
-            packs.setdefault((acct, pack), []).append((cid, off, ln))
+        if where != (acct, pack):
+            where = (acct, pack)
+            if granted is not None and f"{acct}/{pack}" not in granted:  # a restore grant: its point's packs
+                out = []  # collected, never sent
+                continue
+            out = packs.setdefault(where, [])
+        out.append(pack_entry(cid, off, ln))
     return {
         "packs": [
-            {"storage_account": a, "pack": p, "entries": encode_entries(sorted(e, key=lambda x: x[1]))}
+            {"storage_account": a, "pack": p, "entries": base64.b64encode(b"".join(e)).decode()}
             for (a, p), e in sorted(packs.items())
         ]
     }
