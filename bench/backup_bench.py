@@ -3,6 +3,7 @@
     .venv/bin/python bench/backup_bench.py [--size-mib 1024] [--dir /tmp/vlbackup] [--skip-restic] [--keep]
     .venv/bin/python bench/backup_bench.py --small-files 100000   # 100k files of 1-8 KiB instead
     .venv/bin/python bench/backup_bench.py --restic-first         # the peer's steps first (order effects)
+    .venv/bin/python bench/backup_bench.py --cold                 # every backup reads its files from the disk
 
 1. Generates a mixed dataset (fixed seed; the generator of bench/data_bench.py): random files,
    compressible text, small files, exact duplicates, shifted copies.
@@ -63,8 +64,14 @@ def evict(root: Path) -> None:
                 os.close(fd)
 
 
+COLD: list[Path] = []  # ``--cold``: the datasets dropped from the page cache before every timed step
+
+
 def timed(fn: Any) -> float:
-    """Wall time of ``fn``, after flushing dirty pages so no step pays for an earlier one's writeback."""
+    """Wall time of ``fn``, after flushing dirty pages so no step pays for an earlier one's writeback (and, with
+    ``--cold``, after dropping every copy of the dataset from the page cache: each backup reads from the disk)."""
+    for d in COLD:
+        evict(d)
     os.sync()
     t = time.perf_counter()
     fn()
@@ -266,6 +273,11 @@ def main() -> None:
                          "vaultlink's: the first steps after the dataset is made run slower on this machine")
     ap.add_argument("--tls-cost", action="store_true",
                     help="also run vaultlink with tls = false on the same data and report what TLS costs")
+    ap.add_argument("--cold", action="store_true",
+                    help="drop the dataset from the page cache before every step (``evict``): every backup reads its "
+                         "files from the disk, as a nightly backup of files nobody touched since does; without it, "
+                         "what the page cache holds depends on the machine (this one pages out files untouched for "
+                         "about a minute) and on which tool ran last")
     ap.add_argument("--small-files", type=int, default=0,
                     help="instead of the mixed dataset: this many files of 1-8 KiB (the issue's 10k/100k/1M runs)")
     a = ap.parse_args()
@@ -289,6 +301,8 @@ def main() -> None:
     vl_data.parent.mkdir()
     data_root.rename(vl_data)
     rel = [f.relative_to(data_root) for f in files]
+    if a.cold:
+        COLD.extend(d for d in (vl_data, rs_data, bg_data, plain_data) if d.exists())
     rs: dict[str, float] = {}
     restic_restore: Any = None
     engine = 0.0

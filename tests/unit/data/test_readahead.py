@@ -1,0 +1,156 @@
+"""Small files that are not in memory are read ahead: once a batch read by the walking thread waited for the
+disk (its wall time well above its CPU time), each new batch's files are advised to the kernel by a thread of
+their own and read a few batches later; files in memory are never advised; a probe batch now and then tells
+when the files are in memory again. What a user sees of the backup does not change."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from data_helpers import make_repo, open_repo, rand_bytes
+
+from vaultlink.adapters.blob_memory import MemoryBlobStore
+from vaultlink.data import backup, readahead, restore
+from vaultlink.data.readahead import DEPTH, Batch, Readahead
+
+backup_mod = importlib.import_module("vaultlink.data.backup")
+
+
+def _batch(i: int, n: int = 3) -> Batch:
+    b = Batch()
+    b.files = [(None, f"/nowhere/{i}/{k}") for k in range(n)]
+    return b
+
+
+def _busy(seconds: float) -> None:
+    end = time.thread_time() + seconds
+    while time.thread_time() < end:
+        pass
+
+
+class _Advised:
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.calls: list[list[str]] = []
+        self.lock = threading.Lock()
+        monkeypatch.setattr(readahead, "advise", self.record)
+
+    def record(self, paths: list[str]) -> None:
+        with self.lock:
+            self.calls.append(list(paths))
+
+
+def test_files_in_memory_are_read_at_once_and_never_advised(monkeypatch: pytest.MonkeyPatch) -> None:
+    advised = _Advised(monkeypatch)
+    read: list[int] = []
+    ra = Readahead(lambda files: (_busy(0.003), read.append(len(read)), [])[2])
+    for i in range(40):
+        b = _batch(i)
+        ra.inline(b)
+        assert b.future is not None and b.future.done()  # read by the time the walk goes on
+    ra.close()
+    assert read == list(range(40)) and advised.calls == [] and ra.advised == 0 and not ra.cold
+
+
+def test_files_on_the_disk_are_advised_then_read_a_few_batches_later(monkeypatch: pytest.MonkeyPatch) -> None:
+    advised = _Advised(monkeypatch)
+    monkeypatch.setattr(readahead, "PROBE", 6)
+    assert DEPTH == 4
+    slow = [True]
+    order: list[int] = []
+
+    def read(files: list[tuple[Any, str]]) -> list[tuple[str, str]]:
+        order.append(int(files[0][1].split("/")[2]))
+        if slow[0]:
+            time.sleep(0.005)  # waiting for the disk: wall time, no CPU
+        return [(files[0][1], "an error of this batch")]
+
+    ra = Readahead(read)
+    b = [_batch(i) for i in range(9)]
+
+    def done(i: int) -> bool:
+        f = b[i].future
+        return f is not None and f.done()
+
+    ra.inline(b[0])  # read at once: its time says the files are on the disk
+    assert ra.cold and done(0)
+    for i in range(1, 5):
+        ra.inline(b[i])  # advised; read DEPTH batches later
+        assert not done(i)
+    ra.inline(b[5])  # one more waiting than DEPTH: the oldest is read
+    assert done(1) and not done(2)
+    ra.inline(b[6])  # the PROBE-th batch of the cold mode: not advised (its time is the probe)
+    assert done(2) and not done(3)
+    ra.finish(b[4])  # a batch the backup must write now: read it, and those before it
+    assert done(3) and done(4) and not done(5)
+    slow[0] = False  # the files are in memory now
+    ra.inline(b[7])
+    assert not done(5)
+    deadline = time.monotonic() + 10
+    while len(advised.calls) < 6 and time.monotonic() < deadline:  # the advising thread's turn
+        time.sleep(0.01)
+    ra.finish()  # the probe (b[6]) reads fast: no more advice
+    assert not ra.cold and all(done(i) for i in range(8))
+    ra.inline(b[8])
+    assert done(8)
+    ra.close()
+    assert order == list(range(9))  # read in walk order
+    assert all(x.future is not None and x.future.result() == [(x.files[0][1], "an error of this batch")] for x in b)
+    with advised.lock:
+        advised_batches = [int(c[0].split("/")[2]) for c in advised.calls]
+    assert advised_batches == [1, 2, 3, 4, 5, 7] and ra.advised == 6
+    ra2 = Readahead(read)
+    ra2.queued(_batch(99))  # a worker's batch while the files are in memory: not advised
+    assert ra2.advised == 0
+
+
+def test_advice_skips_what_it_cannot_open_and_never_waits_on_a_fifo(tmp_path: Path) -> None:
+    (tmp_path / "f").write_bytes(b"x" * 10_000)
+    os.mkfifo(tmp_path / "fifo")  # a FIFO swapped in for a file after the walk saw it
+    (tmp_path / "d").mkdir()
+    t = threading.Thread(target=readahead.advise, args=([str(tmp_path / n) for n in ("gone", "fifo", "d", "f")],),
+                         daemon=True)
+    t.start()
+    t.join(10)
+    assert not t.is_alive()
+
+
+def test_a_backup_of_cold_small_files_is_complete_and_restores(tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    src = tmp_path / "s"
+    want = {}
+    for i in range(240):
+        rel = f"d{i % 4}/f{i:04d}"
+        (src / rel).parent.mkdir(parents=True, exist_ok=True)
+        want[rel] = rand_bytes(500 + 7 * i, i)
+        (src / rel).write_bytes(want[rel])
+    (src / "d1" / "f0001").chmod(0)  # unreadable (unless root): reported once, the others go on
+    unreadable = os.geteuid() != 0
+    advised = _Advised(monkeypatch)
+    monkeypatch.setattr(backup_mod, "BATCH_FILES", 8)
+    monkeypatch.setattr(backup_mod, "ORDER_MAX", 20)  # the walk waits on batches still waiting for their read
+    store = MemoryBlobStore()
+    repo = make_repo(store)
+    cut = repo.chunker.cut_file
+
+    def from_the_disk(p: str, **kw: Any) -> Iterator[bytes]:
+        time.sleep(0.001)
+        return iter(list(cut(p, **kw)))
+
+    monkeypatch.setattr(repo.chunker, "cut_file", from_the_disk)
+    res = backup([src], repo, workers=2)
+    assert advised.calls, "the batches were never advised"
+    assert res.stats.files == 240 and len(res.stats.errors) == (1 if unreadable else 0)
+    out = tmp_path / "o"
+    (src / "d1" / "f0001").chmod(0o600)
+    if unreadable:
+        del want["d1/f0001"]
+    restore(res.manifest, open_repo(store), out, include=[f"s/{r}" for r in want])
+    for rel, data in want.items():
+        assert (out / "s" / rel).read_bytes() == data
