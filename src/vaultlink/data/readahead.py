@@ -27,7 +27,8 @@ DEPTH = 4  # batches advised and not yet read, at most (4 x 128 small files, at 
 PROBE = 32  # in the cold mode, every this many batches one is read without advice: still cold?
 SLOW = 1.6  # a batch is cold when its wall time exceeds its CPU time by this factor
 SLACK = 0.002  # ... and by at least this many seconds (a batch's scheduling noise)
-_OPEN = os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK  # non-blocking: a FIFO swapped in never hangs the advice
+# a FIFO swapped in for a file never hangs the advice, nor does a symlink swapped in lead it to a device
+_OPEN = os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK | os.O_NOFOLLOW
 
 
 def advise(paths: Sequence[str]) -> None:

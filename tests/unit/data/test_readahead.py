@@ -114,7 +114,9 @@ def test_advice_skips_what_it_cannot_open_and_never_waits_on_a_fifo(tmp_path: Pa
     (tmp_path / "f").write_bytes(b"x" * 10_000)
     os.mkfifo(tmp_path / "fifo")  # a FIFO swapped in for a file after the walk saw it
     (tmp_path / "d").mkdir()
-    t = threading.Thread(target=readahead.advise, args=([str(tmp_path / n) for n in ("gone", "fifo", "d", "f")],),
+    os.symlink("fifo", tmp_path / "link")  # ... or a symlink: not followed
+    names = ("gone", "fifo", "d", "link", "f")
+    t = threading.Thread(target=readahead.advise, args=([str(tmp_path / n) for n in names],),
                          daemon=True)
     t.start()
     t.join(10)
