@@ -8,47 +8,42 @@ import contextlib
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
+from typing import TypeVar
 
 from vaultlink.agent.remote import RemoteChunkIndex
 from vaultlink.data import Repository
 from vaultlink.ports import BlobStore
+
+T = TypeVar("T")
+
+
+def in_thread(fn: Callable[[], T], name: str) -> Future[T]:
+    """``fn()`` run in a daemon thread of its own; its result or its error in the future."""
+    fut: Future[T] = Future()
+
+    def run() -> None:
+        try:
+            fut.set_result(fn())
+        except BaseException as exc:  # handed to whoever asks the future
+            fut.set_exception(exc)
+
+    threading.Thread(target=run, name=name, daemon=True).start()
+    return fut
 
 
 def open_loading(store: BlobStore, passphrase: str, index: RemoteChunkIndex) -> Repository:
     """``Repository.open`` with ``index`` fetched from the service meanwhile: the key's KDF (scrypt) lets go of the
     interpreter lock, and at 100k chunks the two took 0.15-0.2 s and 0.35-0.55 s one after the other
     (``bench/README-backup.md``, 2026-12-03)."""
-    loading = Background(index.load)
+    loading = in_thread(index.load, "vaultlink-index")
     try:
         repo = Repository.open(store, passphrase, load_index=False, index=index)
     except BaseException:
-        loading.join(quiet=True)  # the passphrase's or the key's error is the one to tell
+        with contextlib.suppress(BaseException):  # the passphrase's or the key's error is the one to tell
+            loading.result()
         raise
-    loading.join()
+    loading.result()
     return repo
-
-
-class Background:
-    """``fn()`` in a thread of its own from now on; ``join`` waits for it and raises what it raised."""
-
-    def __init__(self, fn: Callable[[], object]) -> None:
-        self._error: BaseException | None = None
-
-        def run() -> None:
-            try:
-                fn()
-            except BaseException as exc:  # raised to whoever joins
-                self._error = exc
-
-        self._thread = threading.Thread(target=run, name="vaultlink-index", daemon=True)
-        self._thread.start()
-
-    def join(self, quiet: bool = False) -> None:
-        """Wait for ``fn``; raise its error (``quiet``: forget it)."""
-        self._thread.join()
-        err, self._error = self._error, None
-        if err is not None and not quiet:
-            raise err
 
 
 class Unlocking:
@@ -59,16 +54,7 @@ class Unlocking:
         """Start opening (once: a second start while one is pending does nothing)."""
         if self._opening is not None:
             return
-        fut: Future[Repository] = Future()
-
-        def run() -> None:
-            try:
-                fut.set_result(open_repo())
-            except BaseException as exc:  # handed to whoever takes the repository
-                fut.set_exception(exc)
-
-        threading.Thread(target=run, name="vaultlink-unlock", daemon=True).start()
-        self._opening = (list(accounts), write, fut)
+        self._opening = (list(accounts), write, in_thread(open_repo, "vaultlink-unlock"))
 
     def take(self, accounts: Sequence[str], write: str | None) -> Repository | None:
         """The repository opened ahead for these accounts (its error, if opening failed); None when none was

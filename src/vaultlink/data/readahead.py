@@ -67,7 +67,7 @@ class Readahead:
     def __init__(self, read: Callable[[list[tuple[Any, str]]], list[tuple[str, str]]]) -> None:
         self._read = read
         self.cold = False
-        self.advised = 0  # batches advised (for tests and the benchmark)
+        self.advised = 0  # batches advised (what the tests look at)
         self._since_probe = 0
         self._waiting: deque[Batch] = deque()
         self._pool: ThreadPoolExecutor | None = None

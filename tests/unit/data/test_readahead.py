@@ -110,17 +110,30 @@ def test_files_on_the_disk_are_advised_then_read_a_few_batches_later(monkeypatch
     assert ra2.advised == 0
 
 
-def test_advice_skips_what_it_cannot_open_and_never_waits_on_a_fifo(tmp_path: Path) -> None:
+def test_advice_skips_what_it_cannot_open_and_never_waits_on_a_fifo(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    asked: list[tuple[int, int, int, int]] = []  # (inode, offset, length, advice) of each file the kernel was told of
+    real = os.posix_fadvise
+
+    def fadvise(fd: int, offset: int, length: int, advice: int) -> None:
+        real(fd, offset, length, advice)  # a FIFO's is refused (ESPIPE): skipped, not waited on
+        asked.append((os.fstat(fd).st_ino, offset, length, advice))
+
+    monkeypatch.setattr(os, "posix_fadvise", fadvise)
     (tmp_path / "f").write_bytes(b"x" * 10_000)
     os.mkfifo(tmp_path / "fifo")  # a FIFO swapped in for a file after the walk saw it
     (tmp_path / "d").mkdir()
-    os.symlink("fifo", tmp_path / "link")  # ... or a symlink: not followed
+    os.symlink("f", tmp_path / "link")  # ... or a symlink: not followed (else "f" would be advised twice)
     names = ("gone", "fifo", "d", "link", "f")
     t = threading.Thread(target=readahead.advise, args=([str(tmp_path / n) for n in names],),
                          daemon=True)
     t.start()
     t.join(10)
     assert not t.is_alive()
+    # the regular file, whole, for reading soon (a directory's advice is harmless); not through the symlink
+    files = {(tmp_path / n).stat().st_ino: n for n in ("f", "d")}
+    assert sorted((files[ino], off, ln, adv) for ino, off, ln, adv in asked) == [
+        ("d", 0, 0, os.POSIX_FADV_WILLNEED), ("f", 0, 0, os.POSIX_FADV_WILLNEED)]
 
 
 def test_a_backup_of_cold_small_files_is_complete_and_restores(tmp_path: Path,

@@ -11,6 +11,7 @@ import base64
 import binascii
 import struct
 import threading
+from collections.abc import Iterable
 from typing import Any
 
 import blake3
@@ -26,7 +27,12 @@ MAX_ENTRIES = 200_000
 
 
 def encode_entries(entries: list[Entry]) -> str:
-    return base64.b64encode(b"".join(ENTRY.pack(c, o, n) for c, o, n in entries)).decode()
+    return encode_records(ENTRY.pack(c, o, n) for c, o, n in entries)
+
+
+def encode_records(records: Iterable[bytes]) -> str:
+    """Entries already packed (``ENTRY``) as they travel: base64 of the records one after another."""
+    return base64.b64encode(b"".join(records)).decode()
 
 
 def decode_entries(text: Any) -> list[Entry]:
@@ -150,18 +156,17 @@ def all_chunks(svc: Service, container: ContainerRecord) -> dict[str, Any]:
     granted = (container.get("grant") or {}).get("packs")
     pack_entry = ENTRY.pack
     where: tuple[str, str] | None = None
-    out: list[bytes] = []
+    out: list[bytes] | None = None
     for cid, acct, pack, off, ln in svc.chunks.rows(container["vault_id"], container["id"]):
         if where != (acct, pack):
             where = (acct, pack)
-            if granted is not None and f"{acct}/{pack}" not in granted:  # a restore grant: its point's packs
-                out = []  # collected, never sent
-                continue
-            out = packs.setdefault(where, [])
-        out.append(pack_entry(cid, off, ln))
+            # under a restore grant: only its recovery point's packs
+            out = packs.setdefault(where, []) if granted is None or f"{acct}/{pack}" in granted else None
+        if out is not None:
+            out.append(pack_entry(cid, off, ln))
     return {
         "packs": [
-            {"storage_account": a, "pack": p, "entries": base64.b64encode(b"".join(e)).decode()}
+            {"storage_account": a, "pack": p, "entries": encode_records(e)}
             for (a, p), e in sorted(packs.items())
         ]
     }
