@@ -43,6 +43,7 @@ log = logging.getLogger("vaultlink.data")
 
 JSON_OBJECT: TypeAdapter[dict[str, Any]] = TypeAdapter(dict[str, Any])  # a free-form JSON object body
 _JSON_HEADERS = [(b"content-type", b"application/json")]
+MAX_MATCHED = 4096  # (method, path) -> route remembered per app; more and it starts over
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,10 +158,21 @@ class DataApp:
         self.svc = svc
         self.routes: tuple[DataRoute, ...] = tuple(r for router in routers for r in router.routes)
         self._by_segment = BySegment([(first_segment(r.path), r) for r in self.routes])
+        self._matched: dict[tuple[str, str], tuple[DataRoute | None, dict[str, str]]] = {}
 
     def match(self, method: str, path: str) -> tuple[DataRoute | None, dict[str, str]]:
         """The first route for ``method`` and ``path``; HEAD falls back to the GET route (answered without
-        its body) when no route declares HEAD itself."""
+        its body) when no route declares HEAD itself. Recent answers are remembered (a request repeated,
+        as most are, matches no pattern again); the parameters are a copy each time."""
+        hit = self._matched.get((method, path))
+        if hit is None:
+            hit = self._match(method, path)
+            if len(self._matched) >= MAX_MATCHED:
+                self._matched.clear()
+            self._matched[(method, path)] = hit
+        return hit[0], dict(hit[1])
+
+    def _match(self, method: str, path: str) -> tuple[DataRoute | None, dict[str, str]]:
         for want in (method, "GET") if method == "HEAD" else (method,):
             for r in self._by_segment.candidates(path):
                 if want in r.methods:

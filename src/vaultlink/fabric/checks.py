@@ -17,12 +17,15 @@ from typing import Any, NamedTuple, Protocol
 
 from vaultlink import errors as E
 from vaultlink.fabric.actions import ANONYMOUS_ACTIONS, GATEWAY_ACTIONS
-from vaultlink.fabric.credentials import credential_of
+from vaultlink.fabric.credentials import CREDENTIAL_HEADERS, credential_of
 from vaultlink.fabric.view import EndpointView, NetworkView, Target, VaultView, VnetView
 from vaultlink.prefixes import parse_address
 from vaultlink.service.core import Caller
 
 SERVICE_PORT = 443  # the logical port security-group rules are checked against (HTTPS)
+# every header a check reads (the credential, and the container a container credential acts for): the
+# admission cache (``admission.py``) keys on them, so a check that reads another must be listed here
+HEADERS_READ = frozenset({*CREDENTIAL_HEADERS, b"x-vaultlink-container"})
 _STATUS_ERRORS = {
     "Pending": E.EndpointConnectionPending,
     "Rejected": E.EndpointConnectionRejected,
@@ -268,9 +271,13 @@ def credential_kind(view: NetworkView, f: Facts, d: Decision, g: Gates) -> None:
 
 # 7. throttling: one bucket per credential (each machine's container credential its own)
 def throttling(view: NetworkView, f: Facts, d: Decision, g: Gates) -> None:
-    caller = d.caller
-    assert caller is not None
-    if not g.allow(f"{caller.kind}:{caller.credential_id or caller.arn}", f.now):
+    assert d.caller is not None
+    take_token(g, d.caller, f.now)
+
+
+def take_token(g: Gates, caller: Caller, now: float) -> None:
+    """Step 7 for ``caller``: also run for a request the admission cache lets skip the other steps."""
+    if not g.allow(f"{caller.kind}:{caller.credential_id or caller.arn}", now):
         raise E.RequestLimitExceeded(
             f"more than {g.throttle_rate:g} requests/second with this credential of {caller.arn}; slow down "
             "and retry after a short wait."

@@ -18,14 +18,14 @@ from vaultlink import errors as E
 
 MAX_TOKEN = 512
 _TOKEN = re.compile(rb"[A-Za-z0-9_\-.~+/=]{1,%d}" % MAX_TOKEN)
-_HEADERS = (b"authorization", b"x-api-key")
+CREDENTIAL_HEADERS = (b"authorization", b"x-api-key")
 SIGV4_SCHEME = b"AWS4-HMAC-SHA256 "
 MAX_SIGV4 = 4096
 
 
 def credential_of(headers: Iterable[tuple[bytes, bytes]]) -> str | None:
     """The request's one credential token, None when it sent none; raises on two or a malformed one."""
-    found: list[tuple[bytes, bytes]] = [(k, v) for k, v in headers if k.lower() in _HEADERS]
+    found: list[tuple[bytes, bytes]] = [(k, v) for k, v in headers if k.lower() in CREDENTIAL_HEADERS]
     if not found:
         return None
     if len(found) > 1:

@@ -22,8 +22,9 @@ from vaultlink.config import gateway_offset
 from vaultlink.domain.security_groups import GATEWAY_PORTS
 from vaultlink.domain.throttle import Throttle
 from vaultlink.fabric.actions import management_action
+from vaultlink.fabric.admission import AdmissionCache, Admitted, admission_key
 from vaultlink.fabric.asgi import content_length, has_body, host_of, run_bounded, send_error
-from vaultlink.fabric.checks import SERVICE_PORT, Decision, Facts, run_checks
+from vaultlink.fabric.checks import SERVICE_PORT, Decision, Facts, run_checks, take_token
 from vaultlink.fabric.metrics import Metrics
 from vaultlink.fabric.policy_gate import PolicyGate
 from vaultlink.fabric.routes import RouteTable
@@ -63,6 +64,7 @@ class Fabric:
         self.max_header_bytes = cfg.max_header_bytes
         self.max_body = cfg.max_body_bytes
         self.gates = FabricGates(self)
+        self.admission = AdmissionCache(lambda: svc.generation)
         # a backup-gateway endpoint's other ports: the port it listens on -> the port rules are checked for
         offset = gateway_offset(cfg)
         self.gateway_ports: dict[int, int] = {p + offset: p for p in GATEWAY_PORTS if p != SERVICE_PORT}
@@ -105,51 +107,60 @@ class Fabric:
             await self._run(self.management, scope, receive, send, mev, time.perf_counter(), audit="abort")
             return
         t0 = time.perf_counter()
-        ev: dict[str, Any] = {
-            "plane": "data",
-            "time": time.time(),
-            "source_ip": source_ip,
-            "host": host,
-            "endpoint": ep.id if ep else None,
-            "method": scope["method"],
-            "path": scope["path"],
-            "action": "unknown",
-            "principal": None,
-            "decision": "denied",
-        }
+        now = time.monotonic()
         facts = Facts(scope["method"], scope["path"], scope.get("headers", ()), local_ip, source_ip, host,
-                      time.monotonic(), domain, scope.get("scheme") == "https", self.logical_port(scope))
-        d = Decision(ep=ep, target=target)
+                      now, domain, scope.get("scheme") == "https", self.logical_port(scope))
+        key = admission_key(facts)
+        adm, gen = self.admission.lookup(view, key)
         try:
-            run_checks(view, facts, d, self.gates)
+            if adm is not None and not self.auth.anonymous.empty(source_ip, now):
+                ev = {**adm.audit, "time": time.time()}
+                take_token(self.gates, adm.context.caller, now)  # step 7 is never remembered
+            else:
+                ev = {"plane": "data", "time": time.time(), "source_ip": source_ip, "host": host,
+                      "endpoint": ep.id if ep else None, "method": scope["method"], "path": scope["path"],
+                      "action": "unknown", "principal": None, "decision": "denied"}
+                adm = self._admit(view, gen, key, facts, ep, target, ev)
         except E.VaultlinkError as err:
-            ev.update(d.audit())
             ev.update(decision="denied", code=err.code, message=err.message, status=err.http_status)
             await send_error(send, err)
             self._finish(ev, t0)
             return
-        ev.update(d.audit())
+        scope.setdefault("state", {})["dp"] = adm.context
+        # the regional service's management app audits the call itself, with our context
+        await self._run(adm.app, scope, receive, send, ev, t0,
+                        audit="metrics" if adm.context.service == "regional" else "always")
+
+    def _admit(self, view: NetworkView, gen: int, key: tuple[Any, ...], facts: Facts, ep: EndpointView | None,
+               target: Target | None, ev: dict[str, Any]) -> Admitted:
+        """Run every check (the first refusal raises, ``ev`` holding what they found); remember an admission
+        that the same request would get again until something changes (``admission.py``)."""
+        d = Decision(ep=ep, target=target)
+        try:
+            run_checks(view, facts, d, self.gates)
+        finally:
+            ev.update(d.audit())
         assert d.target is not None and d.caller is not None
         dp = DataContext(
             service=d.target.service,  # type: ignore[arg-type]
-            host=host,
+            host=facts.host,
             vault_id=d.vault.id if d.vault else None,
             storage_account=d.target.storage_account,
             region=d.region,
             secondary=d.target.secondary,
             endpoint_id=ep.id if ep else None,
             vnet_id=d.vnet.id if d.vnet else None,
-            source_ip=source_ip,
+            source_ip=facts.source_ip,
             caller=d.caller,
             action=d.action,
             resource=d.resource,
             check_resource=d.check_resource,
         )
-        scope.setdefault("state", {})["dp"] = dp
-        if dp.service == "regional":  # the management app audits the call itself, with our context
-            await self._run(d.app, scope, receive, send, ev, t0, audit="metrics")
-            return
-        await self._run(d.app, scope, receive, send, ev, t0, audit="always")
+        adm = Admitted(d.app, dp, dict(ev))
+        if (dp.service != "regional" and d.caller.kind != "anonymous" and not d.caller.expires
+                and self.gates.pure(ep, d.caller, d.vault)):
+            self.admission.put(view, gen, key, adm)
+        return adm
 
     async def _metrics(self, send: Send) -> None:
         body = self.metrics.render()
@@ -256,3 +267,6 @@ class FabricGates:
         source_ip: str, region: str,
     ) -> None:
         self._policy.authorize(caller, vault, action, resource, ep, source_ip, region)
+
+    def pure(self, ep: EndpointView | None, caller: Caller, vault: VaultView | None) -> bool:
+        return self._policy.pure(ep, caller, vault)

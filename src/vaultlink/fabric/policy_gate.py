@@ -26,7 +26,30 @@ class PolicyGate:
     def __init__(self, auth: Authenticator, fabric_view: Callable[[], NetworkView]) -> None:
         self.auth = auth
         self.fabric_view = fabric_view
-        self._cache: tuple[NetworkView | None, dict[tuple[str, ...], Any], dict[str, bool]] = (None, {}, {})
+        self._cache: tuple[NetworkView | None, dict[tuple[str, ...], Any]] = (None, {})
+        self._clocked: dict[int, tuple[Any, bool]] = {}  # id(compiled policy) -> (it, reads the clock)
+
+    def reads_clock(self, policy: Any) -> bool:
+        """Does ``policy`` use a time key or a Date operator (so its decision can change without edits)?"""
+        hit = self._clocked.get(id(policy))
+        if hit is not None and hit[0] is policy:
+            return hit[1]
+        if len(self._clocked) > 10_000:
+            self._clocked.clear()
+        answer = _reads_clock(policy)
+        self._clocked[id(policy)] = (policy, answer)
+        return answer
+
+    def pure(self, ep: EndpointView | None, caller: Caller, vault: VaultView | None) -> bool:
+        """Would steps 9 and 10 decide ``caller``'s requests the same way until the view or the service's
+        generation changes? Not when a policy they read reads the clock (``admission.py``)."""
+        if ep is not None and ep.policy is not None and self.reads_clock(ep.policy):
+            return False
+        if vault is None:  # step 10 reads no policy
+            return True
+        if vault.access_policy is not None and self.reads_clock(vault.access_policy):
+            return False
+        return not any(self.reads_clock(p) for p in self.auth.identity_policies(caller))
 
     def request(
         self, caller: Caller, action: str, resource: str, source_ip: str, region: str, ep: EndpointView | None
@@ -50,17 +73,14 @@ class PolicyGate:
         # (per view generation, so a policy change is seen at once).
         key = (ep.id, caller.arn, caller.account_id, action, resource, source_ip, region,
                "tls" if caller.secure_transport else "")
-        view, cache, clocked = self._cache
+        view, cache = self._cache
         if view is not self.fabric_view():
-            view, cache, clocked = self._cache = (self.fabric_view(), {}, {})
+            view, cache = self._cache = (self.fabric_view(), {})
         decision = cache.get(key)
         if decision is None:
             req = self.request(caller, action, resource, source_ip, region, ep)
             decision = evaluate_one(req, ep.policy)
-            reads_clock = clocked.get(ep.id)
-            if reads_clock is None:
-                reads_clock = clocked[ep.id] = _reads_clock(ep.policy)
-            if not reads_clock:
+            if not self.reads_clock(ep.policy):
                 if len(cache) > 50_000:
                     cache.clear()
                 cache[key] = decision

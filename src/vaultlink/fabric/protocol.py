@@ -37,19 +37,66 @@ class GuardedProtocol(HttpToolsProtocol):
     _refused = False
     routing_domain = ""  # set per listener: the namespace its socket lives in (netns mode), "" otherwise
 
-    # One timer per connection, not one per request: a request only notes its deadline, and the timer,
-    # when it fires, refuses a late one or sleeps until the current deadline (a keep-alive connection
-    # answering thousands of requests a second re-arms it about once per ``header_timeout``).
+    _idle: float | None = None  # when an idle keep-alive connection is closed; None: not idle
+
+    # One timer per connection, not one or two per request: a request only notes its header deadline, an
+    # answered one the end of the keep-alive wait (uvicorn armed and cancelled a timer of its own for each
+    # request), and the timer, when it fires, acts on what is due or sleeps until the next deadline (a
+    # keep-alive connection answering thousands of requests a second re-arms it about once per timeout).
     def _arm(self) -> None:
         self._deadline = self.loop.time() + self._hdr_timeout
-        if self._timer is None:
-            self._timer = self.loop.call_at(self._deadline, self._header_deadline)
+        self._wake_by(self._deadline)
+
+    def _wake_by(self, when: float) -> None:
+        """The timer fires at ``when`` or earlier (re-armed only when it was set for later)."""
+        timer = self._timer
+        if timer is None or timer.when() > when:
+            if timer is not None:
+                timer.cancel()
+            self._timer = self.loop.call_at(when, self._on_timer)
 
     def _disarm(self) -> None:
-        self._deadline = None
+        self._deadline = self._idle = None
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+
+    def data_received(self, data: bytes) -> None:
+        self._idle = None  # the keep-alive wait is over
+        super().data_received(data)
+
+    def on_response_complete(self) -> None:
+        """uvicorn's, with the keep-alive wait on the connection's one timer."""
+        out = self.cycle.transport if self.cycle is not None else None
+        if isinstance(out, _HeadWithBody):
+            out.flush()  # a response without body parts (HEAD): its head goes now
+        self.server_state.total_requests += 1
+        if self.transport.is_closing():
+            return
+        self._unset_keepalive_if_required()
+        self.flow.resume_reading()
+        if self.pipeline:  # a pipelined request waits: start it
+            cycle, app = self.pipeline.pop()
+            self._start_asgi_task(cycle, app)
+            return
+        self._idle = self.loop.time() + self.timeout_keep_alive
+        self._wake_by(self._idle)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        if self.transport is None or self.transport.is_closing():
+            return
+        due = [d for d in (self._deadline, self._idle) if d is not None]
+        if not due:
+            return
+        now = self.loop.time()
+        if now < min(due):  # a later deadline than the one the timer was set for: sleep until it
+            self._timer = self.loop.call_at(min(due), self._on_timer)
+            return
+        if self._idle is not None and now >= self._idle:  # an idle keep-alive connection: closed quietly
+            self.transport.close()
+            return
+        self._header_deadline()
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -91,12 +138,6 @@ class GuardedProtocol(HttpToolsProtocol):
         if cycle is not None and cycle is not before:
             cycle.transport = _HeadWithBody(self.transport, cycle, self.loop)  # type: ignore[assignment]
 
-    def on_response_complete(self) -> None:
-        out = self.cycle.transport if self.cycle is not None else None
-        if isinstance(out, _HeadWithBody):
-            out.flush()  # a response without body parts (HEAD): its head goes now
-        HttpToolsProtocol.on_response_complete(self)
-
     def send_400_response(self, msg: str) -> None:
         err: E.VaultlinkError
         if self._too_large:
@@ -108,12 +149,6 @@ class GuardedProtocol(HttpToolsProtocol):
         self._refuse(err)
 
     def _header_deadline(self) -> None:
-        self._timer = None
-        if self.transport is None or self.transport.is_closing() or self._deadline is None:
-            return
-        if self.loop.time() < self._deadline:  # a later request's headers: wait until their own deadline
-            self._timer = self.loop.call_at(self._deadline, self._header_deadline)
-            return
         if self.cycle is not None and not self.cycle.response_complete:
             return  # a request is being answered: the body timeout applies, not this one
         self._refuse(E.RequestTimeout(
