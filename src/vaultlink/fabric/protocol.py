@@ -61,10 +61,6 @@ class GuardedProtocol(HttpToolsProtocol):
             self._timer.cancel()
             self._timer = None
 
-    def data_received(self, data: bytes) -> None:
-        self._idle = None  # the keep-alive wait is over
-        super().data_received(data)
-
     def on_response_complete(self) -> None:
         """uvicorn's, with the keep-alive wait on the connection's one timer."""
         out = self.cycle.transport if self.cycle is not None else None
@@ -114,6 +110,7 @@ class GuardedProtocol(HttpToolsProtocol):
         if self.routing_domain:
             self.scope["vaultlink.domain"] = self.routing_domain  # type: ignore[typeddict-unknown-key]
         self._hdr_bytes = 0
+        self._idle = None  # the keep-alive wait is over: a request has begun
         self._arm()
 
     def _count(self, n: int) -> None:
