@@ -205,6 +205,24 @@ def test_audit_events_come_back_as_they_were_written(audit_store: Any) -> None:
                                   "endpoint": "pe-1", "principal": ev["principal"], "decision": "allowed"})) == 2
 
 
+def test_audit_events_of_one_batch_share_fields_each_their_own(audit_store: Any) -> None:
+    """Events of one batch with the same named fields (one client's requests), one whose named field is not text
+    (stored as its text), one with few fields: each stored with its own fields, none taken from a neighbour."""
+    base = {"plane": "data", "action": "backup:DescribeBackupVault", "decision": "allowed", "vault": "v7",
+            "account_id": "222222222222", "principal": "arn:x:iam::222222222222:user/a", "path": "/", "status": 200}
+    evs = [dict(base, time=10.0 + i, latency_ms=float(i)) for i in range(5)]
+    evs.insert(2, dict(base, time=11.5, vault=["v7", "odd"], status=500))
+    evs.append({"time": 20.0, "account_id": "222222222222", "vault": "v7", "code": "X"})  # few fields
+    audit_store.append_audit(evs)
+    got = sorted(audit_store.query_audit({"account_id": "222222222222"}), key=lambda e: e["time"])
+    assert [e["time"] for e in got] == [10.0, 11.0, 11.5, 12.0, 13.0, 14.0, 20.0]
+    assert [e.get("latency_ms") for e in got] == [0.0, 1.0, None, 2.0, 3.0, 4.0, None]
+    assert str(got[2]["vault"]) == str(["v7", "odd"]) and got[2]["status"] == 500
+    assert all(e["vault"] == "v7" for i, e in enumerate(got) if i != 2)
+    assert got[-1]["code"] == "X" and got[-1].get("path") is None and all(e.get("code") is None for e in got[:-1])
+    assert len(audit_store.query_audit({"vault": "v7"})) == 6
+
+
 def test_the_sql_audit_log_keeps_events_written_before_its_upgrade(tmp_path: Path) -> None:
     """0001's audit_events rows are carried into the compact log by migration 0002."""
     import json as _json

@@ -104,30 +104,36 @@ class SqlAuditLog:
         request path): one pass per event, rows as tuples through the driver's ``executemany``."""
         if not events:
             return
-        prepared: list[tuple[int, list[str | None], str | None]] = []
+        prepared: list[tuple[int, Any, str | None]] = []
         texts: set[str | None] = set()
+        # an event's named fields -> their stored texts, once per distinct combination in the batch (the
+        # requests of one client through one endpoint share all of them)
+        distinct: dict[tuple[Any, ...], list[Any]] = {}
         now = time.time()
         encode = _REST_JSON.encode
         stored_as = _SHORT.get
         for ev in events:
-            named: list[Any] = list(map(ev.get, AUDIT_NAMED))
-            for i, v in enumerate(named):  # almost always short text already: converted only when not
-                if v is not None and (v.__class__ is not str or len(v) > _MAX_NAME):
-                    named[i] = _text(v)
-            for i, default in _DEFAULTS:
-                if named[i] is None:
-                    named[i] = default
-            texts.update(named)
-            rest: dict[str, Any] = {}
-            for k, v in ev.items():
-                if v is None:
-                    continue
-                key = stored_as(k)
-                if key is None:
-                    if k in _NOT_REST:
-                        continue
-                    key = _stored_key(k)
-                rest[key] = v
+            raw = tuple(map(ev.get, AUDIT_NAMED))
+            try:
+                named: list[Any] | None = distinct.get(raw)
+                ref: Any = raw
+            except TypeError:  # a field that is not hashable (stored as its text)
+                named, ref = None, None
+            if named is None:
+                named = list(raw)
+                for i, v in enumerate(named):  # almost always short text already: converted only when not
+                    if v is not None and (v.__class__ is not str or len(v) > _MAX_NAME):
+                        named[i] = _text(v)
+                for i, default in _DEFAULTS:
+                    if named[i] is None:
+                        named[i] = default
+                texts.update(named)
+                if ref is None:
+                    ref = named
+                else:
+                    distinct[raw] = named
+            rest: dict[str, Any] = {stored_as(k) or _stored_key(k): v for k, v in ev.items()
+                                    if v is not None and k not in _NOT_REST}
             if rest.get("r") is not None and rest["r"] == named[_TARGET]:
                 rest["r"] = 1  # the resource is the target: stored once
             p = rest.get("p")
@@ -137,13 +143,15 @@ class SqlAuditLog:
                 rest[_HASH_KEY] = m.group(1) + base64.urlsafe_b64encode(bytes.fromhex(m.group(2))).decode().rstrip("=")
             t = ev.get("time")
             ms = round((float(t) if isinstance(t, (int, float)) else now) * 1000)
-            prepared.append((ms, named, encode(rest) if rest else None))
+            prepared.append((ms, ref, encode(rest) if rest else None))
         texts.discard(None)
         with self._writing(), self.engine.begin() as conn:
             ids: dict[str | None, int | None] = {None: None}
             ids.update(self._intern(conn, cast(set[str], texts)))
             id_of = ids.__getitem__
-            rows = [(ms, *map(id_of, named), rest) for ms, named, rest in prepared]
+            stored = {raw: tuple(map(id_of, named)) for raw, named in distinct.items()}
+            rows = [(ms, *(stored[ref] if ref.__class__ is tuple else map(id_of, ref)), rest)
+                    for ms, ref, rest in prepared]
             conn.exec_driver_sql(self._insert_sql, rows)
 
     def query(self, filters: dict[str, Any], after_seq: int = 0, limit: int = 1000, before_seq: int | None = None,
