@@ -180,3 +180,54 @@ def test_serve_writes_its_audit_from_a_worker_unless_told_not_to(tmp_path: Path,
         assert len(audit_workers_of(s.proc.pid)) == (1 if worker else 0)
     finally:
         stop_server(s)
+
+
+def sched(pid: int) -> tuple[int, int]:
+    """(nice, scheduling policy) of ``pid``."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[16]), int(fields[38])
+
+
+def fresh(first: int, n: int) -> list[dict[str, Any]]:
+    now = time.time()
+    return [ev(i, time=now) for i in range(first, first + n)]
+
+
+def test_the_writer_keeps_up_in_the_background_and_comes_back_when_behind(store: SqlStore) -> None:
+    worker = AuditProcess(store.url)
+    try:
+        worker.append_audit(fresh(0, 10))  # keeping up: the next batches go in the background
+        worker.append_audit(fresh(10, 10))
+        pid = worker_pid(worker)
+        assert sched(pid) == (19, os.SCHED_BATCH)
+        late = [ev(i, time=time.time() - 5) for i in range(20, 30)]  # its oldest event waited 5 s: behind
+        worker.append_audit(late)
+        assert sched(worker_pid(worker))[0] == 0 and sched(worker_pid(worker))[1] == os.SCHED_OTHER
+        assert worker.trim_audit(0.0, 1_000_000) == 0  # a trim at normal priority too
+        assert sched(worker_pid(worker))[0] == 0
+    finally:
+        worker.close()
+    paths = sorted(e["path"] for e in store.query_audit({}, limit=100))
+    assert paths == sorted(f"/p/{i}" for i in range(30))  # each once
+
+
+def test_where_the_system_refuses_to_raise_it_a_new_writer_takes_over(
+        store: SqlStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    from vaultlink.runtime import audit_worker
+
+    monkeypatch.setattr(audit_worker, "_raise", lambda pid: False)  # unprivileged (no CAP_SYS_NICE)
+    worker = AuditProcess(store.url)
+    try:
+        worker.append_audit(fresh(0, 10))
+        worker.append_audit(fresh(10, 10))
+        old = worker_pid(worker)
+        assert sched(old)[0] == 19
+        worker.append_audit([ev(i, time=time.time() - 5) for i in range(20, 30)])
+        new = worker_pid(worker)
+        assert new != old and gone(old) and sched(new)[0] == 0 and worker.replaced == 1
+        worker.append_audit(fresh(30, 10))  # at normal priority for a while: no flapping
+        assert worker_pid(worker) == new and sched(new)[0] == 0
+    finally:
+        worker.close()
+    paths = sorted(e["path"] for e in store.query_audit({}, limit=100))
+    assert paths == sorted(f"/p/{i}" for i in range(40))  # nothing lost, nothing twice
