@@ -92,7 +92,7 @@ def read_frame(fd: int, deadline: float | None = None) -> Any:
 # normal priority, so it cannot starve on a busy machine. It goes back once a batch's oldest event waited
 # under CAUGHT_UP_LAG and it has been at normal priority HIGH_FOR seconds. The price: on a machine with no idle
 # core, a batch begun in the background holds SQLite's write lock until the writer gets the CPU or is raised
-# at the next batch (other writers wait, up to the store's 30 s; measured in bench/README-datapath.md).
+# at the next batch (other writers wait, up to the store's 30 s; that worst case is not measured).
 BACKGROUND_MAX = 4000
 BEHIND_LAG = 1.0
 CAUGHT_UP_LAG = 0.25
@@ -178,13 +178,13 @@ class AuditProcess:
             self._low = _lower(proc.pid)
         return proc
 
-    def _retire(self, proc: subprocess.Popen[bytes]) -> None:
+    def _retire(self, proc: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
         """End an idle worker (between two requests): its input closed, it exits; killed if it does not."""
         if proc.stdin is not None:
             with contextlib.suppress(OSError):
                 proc.stdin.close()
         try:
-            proc.wait(10)
+            proc.wait(timeout)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
@@ -234,15 +234,5 @@ class AuditProcess:
         """After the sink's last batch: the worker sees its input end and exits (killed if it does not)."""
         with self._lock:
             proc, self._proc = self._proc, None
-        if proc is None:
-            return
-        if proc.stdin is not None:
-            with contextlib.suppress(OSError):
-                proc.stdin.close()
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        if proc.stdout is not None:
-            proc.stdout.close()
+        if proc is not None:
+            self._retire(proc, timeout)
