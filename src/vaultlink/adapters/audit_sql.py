@@ -115,23 +115,16 @@ class SqlAuditLog:
         for ev in events:
             raw = tuple(map(ev.get, AUDIT_NAMED))
             try:
-                named: list[Any] | None = distinct.get(raw)
-                ref: Any = raw
+                named = distinct.get(raw)
+                hashable = True
             except TypeError:  # a field that is not hashable (stored as its text)
-                named, ref = None, None
+                named, hashable = None, False
             if named is None:
-                named = list(raw)
-                for i, v in enumerate(named):  # almost always short text already: converted only when not
-                    if v is not None and (v.__class__ is not str or len(v) > _MAX_NAME):
-                        named[i] = _text(v)
-                for i, default in _DEFAULTS:
-                    if named[i] is None:
-                        named[i] = default
+                named = _stored_texts(raw)
                 texts.update(named)
-                if ref is None:
-                    ref = named
-                else:
+                if hashable:
                     distinct[raw] = named
+            ref: Any = raw if hashable else named
             rest: dict[str, Any] = {stored_as(k) or _stored_key(k): v for k, v in ev.items()
                                     if v is not None and k not in _NOT_REST}
             if rest.get("r") is not None and rest["r"] == named[_TARGET]:
@@ -206,6 +199,18 @@ class SqlAuditLog:
                 if cut > 0:
                     n += conn.execute(sql_delete(audit_log).where(audit_log.c.seq <= cut)).rowcount or 0
             return int(n)
+
+
+def _stored_texts(raw: tuple[Any, ...]) -> list[Any]:
+    """An event's named fields (``AUDIT_NAMED`` order) as the texts stored, defaults filled in."""
+    named = list(raw)
+    for i, v in enumerate(named):  # almost always short text already: converted only when not
+        if v is not None and (v.__class__ is not str or len(v) > _MAX_NAME):
+            named[i] = _text(v)
+    for i, default in _DEFAULTS:
+        if named[i] is None:
+            named[i] = default
+    return named
 
 
 def _stored_key(key: str) -> str:

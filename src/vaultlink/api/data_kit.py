@@ -146,9 +146,8 @@ _ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=s
 
 
 def _json(result: Any) -> bytes:
-    if result.__class__ is dict:  # most answers (an ABC's isinstance check is not free)
-        return _ENCODER.encode(result).encode()
-    if isinstance(result, BaseModel):
+    # most answers are dicts: asked first, since a model class's isinstance check (an ABC's) is not free
+    if result.__class__ is not dict and isinstance(result, BaseModel):
         return result.model_dump_json().encode()
     return _ENCODER.encode(result).encode()
 

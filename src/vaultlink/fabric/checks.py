@@ -25,7 +25,8 @@ from vaultlink.service.core import Caller
 SERVICE_PORT = 443  # the logical port security-group rules are checked against (HTTPS)
 # every header a check reads (the credential, and the container a container credential acts for): the
 # admission cache (``admission.py``) keys on them, so a check that reads another must be listed here
-HEADERS_READ = frozenset({*CREDENTIAL_HEADERS, b"x-vaultlink-container"})
+CONTAINER_HEADER = b"x-vaultlink-container"
+HEADERS_READ = frozenset({*CREDENTIAL_HEADERS, CONTAINER_HEADER})
 _STATUS_ERRORS = {
     "Pending": E.EndpointConnectionPending,
     "Rejected": E.EndpointConnectionRejected,
@@ -263,7 +264,7 @@ def credential_kind(view: NetworkView, f: Facts, d: Decision, g: Gates) -> None:
             )
         return
     for k, v in f.headers:
-        if k == b"x-vaultlink-container" and v.decode("latin-1") != caller.container_id:
+        if k == CONTAINER_HEADER and v.decode("latin-1") != caller.container_id:
             raise E.AccessDenied("a container credential acts only on its own container's data.")
     if caller.reregistration_required and d.action != "backup:RegisterContainer":
         raise E.ContainerReregistrationRequired()
