@@ -29,12 +29,6 @@ def _batch(i: int, n: int = 3) -> Batch:
     return b
 
 
-def _busy(seconds: float) -> None:
-    end = time.thread_time() + seconds
-    while time.thread_time() < end:
-        pass
-
-
 class _Advised:
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.calls: list[list[str]] = []
@@ -46,10 +40,35 @@ class _Advised:
             self.calls.append(list(paths))
 
 
+class _Clock:
+    """The module's clocks, moved by the test alone: a busy machine's preemption cannot make a batch look cold."""
+
+    def __init__(self) -> None:
+        self.wall = self.cpu = 0.0
+
+    def monotonic(self) -> float:
+        return self.wall
+
+    def thread_time(self) -> float:
+        return self.cpu
+
+    def spend(self, cpu: float, waited: float = 0.0) -> None:
+        self.cpu += cpu
+        self.wall += cpu + waited
+
+
 def test_files_in_memory_are_read_at_once_and_never_advised(monkeypatch: pytest.MonkeyPatch) -> None:
     advised = _Advised(monkeypatch)
+    clock = _Clock()
+    monkeypatch.setattr(readahead, "time", clock)
     read: list[int] = []
-    ra = Readahead(lambda files: (_busy(0.003), read.append(len(read)), [])[2])
+
+    def from_memory(files: list[tuple[Any, str]]) -> list[tuple[str, str]]:
+        clock.spend(0.003, waited=0.001)  # less than SLACK off its CPU time: the files were in memory
+        read.append(len(read))
+        return []
+
+    ra = Readahead(from_memory)
     for i in range(40):
         b = _batch(i)
         ra.inline(b)
@@ -60,6 +79,8 @@ def test_files_in_memory_are_read_at_once_and_never_advised(monkeypatch: pytest.
 
 def test_files_on_the_disk_are_advised_then_read_a_few_batches_later(monkeypatch: pytest.MonkeyPatch) -> None:
     advised = _Advised(monkeypatch)
+    clock = _Clock()
+    monkeypatch.setattr(readahead, "time", clock)
     monkeypatch.setattr(readahead, "PROBE", 6)
     assert DEPTH == 4
     slow = [True]
@@ -67,8 +88,8 @@ def test_files_on_the_disk_are_advised_then_read_a_few_batches_later(monkeypatch
 
     def read(files: list[tuple[Any, str]]) -> list[tuple[str, str]]:
         order.append(int(files[0][1].split("/")[2]))
-        if slow[0]:
-            time.sleep(0.005)  # waiting for the disk: wall time, no CPU
+        # waiting for the disk: wall time, little CPU; from memory: CPU time alone
+        clock.spend(0.0005, waited=0.005 if slow[0] else 0.0)
         return [(files[0][1], "an error of this batch")]
 
     ra = Readahead(read)
