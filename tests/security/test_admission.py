@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from tests.conftest import Server, start_server, stop_server
 from tests.e2e.test_data_path import vm
@@ -112,3 +113,37 @@ def test_repeats_still_pay_the_throttle_and_the_anonymous_bucket(world: tuple[Se
         r = c.get(f"https://{w['ip']}:{s.info['api_port']}/",
                   headers={"Authorization": f"Bearer {key}", "Host": w["host"]})
     assert r.status_code == 429 and "failed-authentication requests from 127.10.1.10" in r.json()["error"]["message"]
+
+
+def hits(s: Server) -> int:
+    """Requests the fabric admitted from its admission cache so far (``/metrics``)."""
+    text = httpx.get(s.url + "/metrics", trust_env=False, verify=s.verify).text
+    return int(float(next(ln.split()[1] for ln in text.splitlines() if ln.startswith("vaultlink_admission_hits "))))
+
+
+def test_repeats_are_admitted_from_the_cache_and_what_must_be_asked_each_time_is(
+        world: tuple[Server, dict[str, Any]], tmp_path: Path) -> None:
+    """The refusals above are only worth something if the cache really answers repeats: it does for a plain
+    key under a policy that does not read the clock, and never for refusals or a clock-reading policy."""
+    s, w = world
+    h = hits(s)
+    assert ask(s, w, s.owner_key, 4) == [(200, None)] * 4
+    assert hits(s) - h == 3  # the first request ran every check; the three after it were remembered
+
+    stranger = s.ok("principal", "create", "nobody")["api_key"]  # no role: refused every time, never remembered
+    h = hits(s)
+    assert ask(s, w, stranger, 3) == [(403, "AccessDenied")] * 3
+    assert hits(s) == h
+
+    clocked = tmp_path / "until.json"
+    clocked.write_text(json.dumps({"Statement": [
+        {"Effect": "Allow", "Principal": "*", "Action": "*", "Resource": "*", "Condition": {"DateLessThan": {
+            "aws:CurrentTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 3600))}}}]}))
+    s.ok("endpoint", "policy", "set", "pe1", str(clocked))
+    h = hits(s)
+    assert ask(s, w, s.owner_key, 3) == [(200, None)] * 3
+    assert hits(s) == h  # a policy that reads the clock is asked every time
+    s.ok("endpoint", "policy", "reset", "pe1")
+    h = hits(s)
+    assert ask(s, w, s.owner_key, 3) == [(200, None)] * 3
+    assert hits(s) - h == 2

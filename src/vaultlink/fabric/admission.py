@@ -45,6 +45,7 @@ class AdmissionCache:
         self._view: object | None = None
         self._gen = -1
         self._entries: dict[tuple[Any, ...], Admitted] = {}
+        self.hits = 0  # requests admitted from here (``vaultlink_admission_hits`` in /metrics)
 
     def lookup(self, view: object, key: tuple[Any, ...]) -> tuple[Admitted | None, int]:
         """The request admitted under this view and generation, if any; and the generation read now (for

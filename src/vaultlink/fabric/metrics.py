@@ -30,8 +30,14 @@ def _reader(obj: Any, attr: str) -> Any:
 
 
 class Metrics:
-    def __init__(self, audit: Any = None) -> None:
+    def __init__(self, audit: Any = None, admission: Any = None) -> None:
         self.registry = CollectorRegistry()
+        if admission is not None:  # how often the checks' remembered answer was used (``fabric/admission.py``)
+            Gauge("vaultlink_admission_hits", "Data-plane requests admitted from the admission cache (its checks "
+                  "remembered; the throttle still counted)", registry=self.registry).set_function(
+                      _reader(admission, "hits"))
+            Gauge("vaultlink_admission_entries", "Admitted requests remembered now (emptied on any change)",
+                  registry=self.registry).set_function(lambda: float(len(admission)))
         if audit is not None:  # what the audit sink summarised, dropped or removed by retention
             for name, attr, doc in (
                 ("vaultlink_audit_summarized_events", "summarized", "Refusals folded into summary events"),

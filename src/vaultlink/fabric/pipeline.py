@@ -57,7 +57,6 @@ class Fabric:
         self.throttle = Throttle(svc.config.throttle_rate, svc.config.throttle_burst)
         shared = getattr(getattr(management, "state", None), "authn", None)
         self.auth: Authenticator = shared if isinstance(shared, Authenticator) else Authenticator(svc)
-        self.metrics = Metrics(svc.audit)
         cfg = svc.config
         self.body_timeout = cfg.body_timeout  # seconds between two body chunks
         self.header_timeout = cfg.header_timeout  # to send a request's headers
@@ -65,6 +64,7 @@ class Fabric:
         self.max_body = cfg.max_body_bytes
         self.gates = FabricGates(self)
         self.admission = AdmissionCache(lambda: svc.generation)
+        self.metrics = Metrics(svc.audit, self.admission)
         # a backup-gateway endpoint's other ports: the port it listens on -> the port rules are checked for
         offset = gateway_offset(cfg)
         self.gateway_ports: dict[int, int] = {p + offset: p for p in GATEWAY_PORTS if p != SERVICE_PORT}
@@ -116,6 +116,7 @@ class Fabric:
             if adm is not None and not self.auth.anonymous.empty(source_ip, now):
                 ev = {**adm.audit, "time": time.time()}
                 take_token(self.gates, adm.context.caller, now)  # step 7 is never remembered
+                self.admission.hits += 1
             else:
                 ev = {"plane": "data", "time": time.time(), "source_ip": source_ip, "host": host,
                       "endpoint": ep.id if ep else None, "method": scope["method"], "path": scope["path"],
