@@ -11,6 +11,7 @@ Every wait is bounded; every server binds 127.0.0.1; stopped by its own PID.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import importlib.metadata as md
 import importlib.util
@@ -42,12 +43,57 @@ def _requirements() -> set[str]:
             for r in reqs if "extra ==" not in r}
 
 
+SETTLE = 360.0  # seconds such a file system keeps skipping a deleted inode (ext4: 60 s, 360 s while its block is dirty)
+_STAMP = Path("/tmp/.vaultlink-bench-deleted")  # when a benchmark last removed a tree
+
+
+def journal_less_ext4(path: Path) -> bool:
+    """Whether ``path`` is on ext4 without a journal (``/proc/fs/ext4/DEV`` without ``/proc/fs/jbd2/DEV-8``):
+    there, each new inode checks every recently deleted one of its group (``recently_deleted`` in the kernel)."""
+    try:
+        st = os.stat(path)
+        dev = Path(f"/sys/dev/block/{os.major(st.st_dev)}:{os.minor(st.st_dev)}").resolve().name
+    except OSError:
+        return False
+    return Path(f"/proc/fs/ext4/{dev}").exists() and not Path(f"/proc/fs/jbd2/{dev}-8").exists()
+
+
+def remove_tree(path: Path) -> None:
+    """``rmtree`` that notes the time, so that the next benchmark waits for the inodes to settle."""
+    shutil.rmtree(path, ignore_errors=True)
+    with contextlib.suppress(OSError):
+        _STAMP.write_text(f"{time.time():.0f}\n")
+
+
+def settle(path: Path) -> None:
+    """On ext4 without a journal, wait until trees removed by a benchmark in the last ``SETTLE`` seconds no longer
+    slow down creating files: a 1 GiB restore made a minute after a 1 GiB tree was removed paid 1-3 more
+    CPU-seconds in the kernel, on whichever side of a comparison came first (bench/README-backup.md,
+    2026-12-04). ``VAULTLINK_BENCH_SETTLE=0`` skips the wait (and the figures may show it)."""
+    if os.environ.get("VAULTLINK_BENCH_SETTLE") == "0" or not journal_less_ext4(path):
+        return
+    try:
+        left = float(_STAMP.read_text().strip()) + SETTLE - time.time()
+    except (OSError, ValueError):
+        return
+    if left > 0:
+        left = min(left, SETTLE)
+        print(f"# waiting {left:.0f} s: a tree was removed lately on {path}'s file system (ext4 without a journal "
+              "slows down new files for minutes after; VAULTLINK_BENCH_SETTLE=0 skips the wait)", flush=True)
+        time.sleep(left)
+
+
 def fresh_workdir(path: str | Path) -> Path:
-    """A benchmark's work directory, emptied (an earlier run's leftovers would skew sizes and caches)."""
+    """A benchmark's work directory, empty (an earlier run's leftovers would skew sizes and caches): an earlier
+    one is set aside and removed when this run ends; on ext4 without a journal, the run starts once the inodes a
+    benchmark removed lately have settled (:func:`settle`)."""
     work = Path(path)
-    if work.exists():
-        shutil.rmtree(work)
+    if work.exists():  # set aside, removed when this run ends: no timed step here follows its removal
+        old = work.with_name(f"{work.name}.old-{os.getpid()}")
+        work.rename(old)
+        atexit.register(remove_tree, old)
     work.mkdir(parents=True)
+    settle(work)
     return work
 
 

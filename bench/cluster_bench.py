@@ -19,7 +19,6 @@ import base64
 import os
 import re
 import secrets
-import shutil
 import socket
 import subprocess
 import sys
@@ -29,7 +28,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
-from _product import Service, fresh_workdir, need_disk, preflight  # noqa: E402
+from _product import Service, fresh_workdir, need_disk, preflight, remove_tree  # noqa: E402
 from data_bench import MiB, du, make_dataset  # noqa: E402
 from s3_bench import backup_and_restore, run_restic, start_weed, stop_weed  # noqa: E402
 
@@ -143,7 +142,7 @@ def main() -> None:
                   f"({two['reads'] / one['reads']:.2f}x)", flush=True)
     finally:
         for wd in done:
-            shutil.rmtree(wd, ignore_errors=True)
+            remove_tree(wd)
         stop_postgres(work)
         stop_weed(weed)
     print(f"# load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")

@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -32,7 +31,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from _product import VAULTLINK, Service, fresh_workdir, preflight  # noqa: E402
+from _product import VAULTLINK, Service, fresh_workdir, preflight, remove_tree  # noqa: E402
 from backup_bench import VM, private_agent, same_tree, timed  # noqa: E402
 from data_bench import PASS, MiB, du, make_dataset  # noqa: E402
 
@@ -139,7 +138,7 @@ def main() -> None:
     print(f"files identical: primary {out['primary_ok']}, secondary {out['secondary_ok']}; primary storage "
           f"untouched by the secondary restore: {out['primary_storage_untouched']}")
     if not a.keep:
-        shutil.rmtree(work)
+        remove_tree(work)
     if not (out["primary_ok"] and out["secondary_ok"]):
         raise SystemExit("a restore differs from the dataset")
 

@@ -35,7 +35,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from _product import Service, fresh_workdir, preflight, run_measured  # noqa: E402
+from _product import Service, fresh_workdir, preflight, remove_tree, run_measured  # noqa: E402
 from backup_bench import VM, private_agent, timed  # noqa: E402
 from data_bench import PASS, MiB, du, make_dataset, modify  # noqa: E402
 
@@ -162,7 +162,7 @@ def main() -> None:
           f"{rs['default_peak_rss_mib']:.0f} MiB, reclaimed {rs['default_reclaimed'] / MiB:.1f} MiB")
     print(f"vaultlink agent check --read-data after prune: {'clean' if vl['check_ok'] else 'PROBLEMS'}")
     if not a.keep:
-        shutil.rmtree(work)
+        remove_tree(work)
     if not vl["check_ok"]:
         raise SystemExit("the check after prune found problems")
 

@@ -28,7 +28,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from _product import Service, fresh_workdir, need_disk, preflight, run_measured  # noqa: E402
+from _product import Service, fresh_workdir, need_disk, preflight, remove_tree, run_measured  # noqa: E402
 from backup_bench import VM, private_agent, same_tree, timed  # noqa: E402
 from data_bench import PASS, MiB, du, make_dataset  # noqa: E402
 
@@ -152,7 +152,7 @@ def main() -> None:
                   flush=True)
     finally:
         for wd in done:
-            shutil.rmtree(wd, ignore_errors=True)
+            remove_tree(wd)
         stop_weed(weed)
     print(f"# load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 

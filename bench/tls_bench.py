@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -25,7 +24,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from _product import VAULTLINK, Service, fresh_workdir, need_disk, preflight, run_measured  # noqa: E402
+from _product import VAULTLINK, Service, fresh_workdir, need_disk, preflight, remove_tree, run_measured  # noqa: E402
 from data_bench import PASS, MiB, du, make_dataset  # noqa: E402
 
 
@@ -106,7 +105,7 @@ def main() -> None:
         t, p = statistics.median(got["tls"][step]), statistics.median(got["plain"][step])
         print(f"| {step} | {total / MiB / t:,.0f} MiB/s ({t:.2f} s) | {total / MiB / p:,.0f} MiB/s ({p:.2f} s) | "
               f"{p / t:.2f} |")
-    shutil.rmtree(work)
+    remove_tree(work)
 
 
 if __name__ == "__main__":

@@ -108,7 +108,8 @@ async def run_bounded(
                 "connection is closed."
             ))
         try:
-            msg = await asyncio.wait_for(receive(), min(body_timeout, max(left, 0.001)))
+            async with asyncio.timeout(min(body_timeout, max(left, 0.001))):  # a timer, not wait_for's task
+                msg = await receive()
         except TimeoutError:
             await abort(E.RequestTimeout(
                 f"no part of the request body arrived for {body_timeout:g} seconds; the connection is closed."
@@ -153,7 +154,8 @@ async def read_body(receive: Receive, limit: int, body_timeout: float, deadline_
     while True:
         left = deadline - time.monotonic()
         try:
-            msg = await asyncio.wait_for(receive(), max(0.001, min(body_timeout, left)))
+            async with asyncio.timeout(max(0.001, min(body_timeout, left))):
+                msg = await receive()
         except TimeoutError:
             raise E.RequestTimeout(f"the request body did not arrive within {body_timeout:g} seconds.") from None
         if msg["type"] != "http.request":

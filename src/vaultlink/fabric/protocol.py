@@ -135,6 +135,17 @@ class GuardedProtocol(HttpToolsProtocol):
         if cycle is not None and cycle is not before:
             cycle.transport = _HeadWithBody(self.transport, cycle, self.loop)  # type: ignore[assignment]
 
+    def on_body(self, body: bytes) -> None:
+        """uvicorn's, with reading paused only once ``BODY_HIGH_WATER`` bytes wait (uvicorn's 64 KiB paused and
+        resumed the TLS reader for every socket read: a message, a wake-up and a resume per 64-256 KiB)."""
+        cycle = self.cycle
+        if (self.parser.should_upgrade() and self._should_upgrade()) or cycle.response_complete:
+            return
+        cycle.body += body
+        if len(cycle.body) > BODY_HIGH_WATER:
+            self.flow.pause_reading()
+        cycle.message_event.set()
+
     def send_400_response(self, msg: str) -> None:
         err: E.VaultlinkError
         if self._too_large:
@@ -170,6 +181,9 @@ class GuardedProtocol(HttpToolsProtocol):
             hook(self.server, self.client, err, self.routing_domain)
 
 
+# request body bytes held for a handler that has not read them yet before the connection stops reading (per
+# connection, besides one socket read of at most 256 KiB)
+BODY_HIGH_WATER = 1 << 20
 _JOIN_LIMIT = 64 * 1024  # a body part up to this size is copied behind the held head; a larger one follows it
 
 
