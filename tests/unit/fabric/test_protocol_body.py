@@ -45,7 +45,7 @@ def test_a_body_waits_in_parts_of_at_most_the_high_water_mark() -> None:
     async def main() -> None:
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.bind(("127.0.0.1", 0))
-        cfg = uvicorn.Config(app, http=GuardedProtocol, loop="asyncio", lifespan="off",  # type: ignore[arg-type]
+        cfg = uvicorn.Config(app, http=GuardedProtocol, loop="asyncio", lifespan="off",
                              log_level="warning", access_log=False, proxy_headers=False)
         server = uvicorn.Server(cfg)
         task = asyncio.create_task(server.serve(sockets=[sock]))
