@@ -226,3 +226,18 @@ def test_the_agent_loads_no_http_library_and_no_server() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.stderr.strip().splitlines()[-1] == "[]", out.stderr
+
+
+def test_an_agent_command_without_a_bar_loads_no_progress_machinery() -> None:
+    """``--no-progress`` and ``-o json`` (every scripted backup and restore) draw no bar: rich's progress
+    machinery, about 20 ms of each agent start, is not imported for them."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\nfrom vaultlink.cli import agent\n"
+        "with agent._progress_bar('restore', False) as cb:\n    assert cb is None\n"
+        "print('rich.progress' in sys.modules, file=sys.stderr)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.stderr.strip().splitlines()[-1] == "False", out.stderr

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import threading
@@ -36,11 +37,13 @@ def _worker() -> Any:
     return worker
 
 
-def _progress_bar(*args: Any, **kwargs: Any) -> Any:
-    # lazy: rich's progress machinery loads only when a bar is drawn
+def _progress_bar(label: str, enabled: bool) -> Any:
+    # lazy: rich's progress machinery (about 20 ms of imports) loads only when a bar is drawn
+    if not enabled:
+        return contextlib.nullcontext(None)
     from vaultlink.agent.progress import progress_bar
 
-    return progress_bar(*args, **kwargs)
+    return progress_bar(label, enabled)
 
 
 @app.command("register")
