@@ -38,9 +38,9 @@ def _worker() -> Any:
 
 
 def _progress_bar(label: str, enabled: bool) -> Any:
-    # lazy: rich's progress machinery (about 20 ms of imports) loads only when a bar is drawn
     if not enabled:
         return contextlib.nullcontext(None)
+    # lazy: rich's progress machinery (about 20 ms of imports) loads only when a bar is drawn
     from vaultlink.agent.progress import progress_bar
 
     return progress_bar(label, enabled)
