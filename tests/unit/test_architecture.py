@@ -191,13 +191,19 @@ def test_the_cli_and_the_agent_never_load_the_server() -> None:
     assert out.stdout.strip() == "", f"the CLI loaded: {out.stdout.strip()}"
 
 
+def _stderr_tail(code: str) -> tuple[str, str, str]:
+    """Run ``code`` in a fresh interpreter: (the last line it printed to stderr, its stderr, its stdout)."""
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    return out.stderr.strip().splitlines()[-1], out.stderr, out.stdout
+
+
 def test_a_client_command_starts_light() -> None:
     """A client command (every e2e step, every script line of a user) loads neither the agent's HTTP
     stack (httpx) nor pydantic (typer 0.29 coerces options through it), and builds only the click
     command of the group it runs: these were 0.15 s of a 0.37 s start."""
-    import subprocess
-    import sys
-
     code = (
         "import sys, vaultlink.cli.main as m\n"
         "built = []\n"
@@ -208,36 +214,30 @@ def test_a_client_command_starts_light() -> None:
         "print([n for n in ('httpx', 'pydantic', 'vaultlink.agent.engine') if n in sys.modules], len(built),"
         " file=sys.stderr)\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    assert out.stderr.strip().splitlines()[-1] == "[] 2", out.stderr  # the root group and `region`
-    assert "ServiceUnavailable" in out.stdout  # it ran the command: nothing listens on port 9
+    last, err, stdout = _stderr_tail(code)
+    assert last == "[] 2", err  # the root group and `region`
+    assert "ServiceUnavailable" in stdout  # it ran the command: nothing listens on port 9
 
 
 def test_the_agent_loads_no_http_library_and_no_server() -> None:
     """The agent's start is part of every backup a user times: its modules (the engine, the HTTP client on
     the standard library) load neither httpx nor the server's stack (FastAPI, SQLAlchemy, uvicorn)."""
-    import subprocess
-    import sys
-
     code = (
         "import sys, vaultlink.agent.session, vaultlink.agent.worker, vaultlink.cli.agent\n"
         "print([n for n in ('httpx', 'fastapi', 'sqlalchemy', 'uvicorn', 'pydantic') if n in sys.modules],"
         " file=sys.stderr)\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    assert out.stderr.strip().splitlines()[-1] == "[]", out.stderr
+    last, err, _ = _stderr_tail(code)
+    assert last == "[]", err
 
 
 def test_an_agent_command_without_a_bar_loads_no_progress_machinery() -> None:
     """``--no-progress`` and ``-o json`` (every scripted backup and restore) draw no bar: rich's progress
     machinery, about 20 ms of each agent start, is not imported for them."""
-    import subprocess
-    import sys
-
     code = (
         "import sys\nfrom vaultlink.cli import agent\n"
         "with agent._progress_bar('restore', False) as cb:\n    assert cb is None\n"
         "print('rich.progress' in sys.modules, file=sys.stderr)\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    assert out.stderr.strip().splitlines()[-1] == "False", out.stderr
+    last, err, _ = _stderr_tail(code)
+    assert last == "False", err

@@ -57,10 +57,16 @@ class _Clock:
         self.wall += cpu + waited
 
 
-def test_files_in_memory_are_read_at_once_and_never_advised(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> _Clock:
+    """The readahead's clocks, replaced by one the test moves."""
+    c = _Clock()
+    monkeypatch.setattr(readahead, "time", c)
+    return c
+
+
+def test_files_in_memory_are_read_at_once_and_never_advised(monkeypatch: pytest.MonkeyPatch, clock: _Clock) -> None:
     advised = _Advised(monkeypatch)
-    clock = _Clock()
-    monkeypatch.setattr(readahead, "time", clock)
     read: list[int] = []
 
     def from_memory(files: list[tuple[Any, str]]) -> list[tuple[str, str]]:
@@ -77,10 +83,9 @@ def test_files_in_memory_are_read_at_once_and_never_advised(monkeypatch: pytest.
     assert read == list(range(40)) and advised.calls == [] and ra.advised == 0 and not ra.cold
 
 
-def test_files_on_the_disk_are_advised_then_read_a_few_batches_later(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_files_on_the_disk_are_advised_then_read_a_few_batches_later(monkeypatch: pytest.MonkeyPatch,
+                                                                     clock: _Clock) -> None:
     advised = _Advised(monkeypatch)
-    clock = _Clock()
-    monkeypatch.setattr(readahead, "time", clock)
     monkeypatch.setattr(readahead, "PROBE", 6)
     assert DEPTH == 4
     slow = [True]
