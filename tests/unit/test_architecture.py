@@ -197,7 +197,8 @@ def _stderr_tail(code: str) -> tuple[str, str, str]:
     import sys
 
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    return out.stderr.strip().splitlines()[-1], out.stderr, out.stdout
+    lines = out.stderr.strip().splitlines()
+    return (lines[-1] if lines else ""), out.stderr, out.stdout
 
 
 def test_a_client_command_starts_light() -> None:

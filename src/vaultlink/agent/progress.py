@@ -61,11 +61,9 @@ def fields_of(p: EngineProgress) -> dict[str, Any]:
 
 
 @contextmanager
-def progress_bar(label: str, enabled: bool = True) -> Iterator[Callable[[EngineProgress], None] | None]:
-    """Yields a callback for the engine's ``progress=`` (or None when disabled)."""
-    if not enabled:
-        yield None
-        return
+def progress_bar(label: str) -> Iterator[Callable[[EngineProgress], None]]:
+    """Yields a callback for the engine's ``progress=`` that draws a bar on stderr (the agent's CLI decides whether
+    to draw one before importing this module: ``cli/agent._progress_bar``)."""
     console = Console(stderr=True)
     bar = Progress(
         TextColumn("[bold]{task.description}"),

@@ -43,7 +43,7 @@ def _progress_bar(label: str, enabled: bool) -> Any:
     # lazy: rich's progress machinery (about 20 ms of imports) loads only when a bar is drawn
     from vaultlink.agent.progress import progress_bar
 
-    return progress_bar(label, enabled)
+    return progress_bar(label)
 
 
 @app.command("register")
