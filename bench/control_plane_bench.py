@@ -8,8 +8,9 @@ integration on: every create also writes private DNS records). One server stays 
 other grows to ``--endpoints``, and at each checkpoint (10, 100, 250, 500, 1000, 2000) the curve shows the
 medians of 15 endpoint creates, 5 vault creates and 5 subnet adds, and the worst latency a concurrent stream
 of small requests (``GET /v1/healthz``) saw meanwhile (a pause of traffic). The ratio comes after, from
-``--rounds`` rounds alternating between the two servers (both up, same machine, same minutes), since the
-curve alone carries the drift of a shared machine over minutes. Target (issue #13): the cost of one change
+``--rounds`` rounds in which every change is made on one server and then on the other (both up, same machine,
+same seconds; which goes first alternates by round), since the curve alone carries the drift of a shared
+machine, whose speed swings from one second to the next. Target (issue #13): the cost of one change
 flat within 1.5x from 10 to 2,000 endpoints, no pause. Not a test; CI never runs it. Every loop is bounded in
 count and time; traffic stays on 127.0.0.1.
 """
@@ -145,22 +146,39 @@ def main() -> None:
                 print(f"{at:9d}  {_ms(c):>11}  {_ms(v):>17}  {_ms(sn):>15}  {worst * 1000:24.1f}",
                       flush=True)
         print(f"# {big.endpoints} endpoints in {time.monotonic() - t0:.0f} s")
-        # The ratio, measured the way this machine allows: both servers up at once, rounds alternating between
-        # them, so a slower minute of a shared machine weighs on both sides.
+        # The ratio, measured the way this machine allows: both servers up at once, each change made on one server
+        # and then the same change on the other (which goes first alternates), so that a slower second of a shared
+        # machine weighs on both sides (its speed swings by 20-40 % from one second to the next: README-control-plane).
         got: dict[str, list[list[float]]] = {"small": [[], [], [], []], "big": [[], [], [], []]}
-        for _ in range(max(1, min(args.rounds, 20))):
+        per_round: list[float] = []
+        rounds = max(1, min(args.rounds, 20))
+        for r in range(rounds):
+            pair = (small, big) if r % 2 == 0 else (big, small)
+            creates: dict[int, list[float]] = {id(small): [], id(big): []}
+            for dep in pair:
+                dep.prober.take()
+            for make, k in ((Deployment.endpoint, 0), (Deployment.vault, 1), (Deployment.subnet, 2)):
+                for _ in range(WINDOW if k == 0 else SAMPLES):
+                    for dep in pair:
+                        took = make(dep)
+                        got["small" if dep is small else "big"][k].append(took)
+                        if k == 0:
+                            creates[id(dep)].append(took)
             for name, dep in (("small", small), ("big", big)):
-                c, v, sn, worst = dep.sample()
-                for k, vals in enumerate((c, v, sn, [worst])):
-                    got[name][k] += vals
-        print(f"alternating rounds ({args.rounds}): {small.endpoints} vs {big.endpoints} endpoints")
+                got[name][3].append(dep.prober.take())
+            per_round.append(statistics.median(creates[id(big)]) / statistics.median(creates[id(small)]))
+        print(f"interleaved rounds ({rounds}): {small.endpoints} vs {big.endpoints} endpoints")
         print("change             small (ms)   big (ms)   big / small")
         for k, what in enumerate(("endpoint create", "vault create", "subnet add", "worst small request")):
             a, b = got["small"][k], got["big"][k]
             pick = max if k == 3 else statistics.median
             print(f"{what:<19} {pick(a) * 1000:9.1f}  {pick(b) * 1000:9.1f}   {pick(b) / pick(a):10.2f}")
-        small.prober.stop.set()
-        big.prober.stop.set()
+        print("endpoint create, each round's big / small: " + " ".join(f"{x:.2f}" for x in per_round)
+              + f" (median {statistics.median(per_round):.2f})")
+        for dep in (small, big):  # each finishes the request it has in flight before its server stops
+            dep.prober.stop.set()
+        for dep in (small, big):
+            dep.prober.join(timeout=130)
     finally:
         small_svc.stop()
         big_svc.stop()

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import functools
 import ipaddress
+import itertools
+import operator
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
@@ -165,23 +167,8 @@ class PrivateZone:
         if len(zone.split(".")) < 2:
             raise InvalidRecord(f"zone name {name!r} needs at least two labels", field="name")
         recs = tuple(records)
-        seen: dict[str, set[str]] = {}
-        for rs in recs:
-            if not is_subdomain(rs.name, zone):
-                raise RecordOutsideZone(f"record {rs.name!r} is not inside zone {zone!r}", field="name")
-            types = seen.setdefault(rs.name, set())
-            if rs.rtype in types:
-                raise InvalidRecord(
-                    f"zone {zone}: two {rs.rtype} record sets named {rs.name}; merge their values",
-                    field="name",
-                )
-            types.add(rs.rtype)
-            if "CNAME" in types and len(types) > 1:
-                raise CnameConflict(
-                    f"zone {zone}: {rs.name} has a CNAME beside "
-                    f"{', '.join(sorted(types - {'CNAME'}))} records; "
-                    "a CNAME must be alone at its name"
-                )
+        if not _plainly_valid(zone, recs):  # the common case is decided at C speed; the walk names the problem
+            _check_record_sets(zone, recs)
         link_list = tuple(links)
         if len({lk.vnet_id for lk in link_list}) != len(link_list):
             raise ZoneLinkConflict(f"zone {zone} is linked twice to the same virtual network")
@@ -190,6 +177,42 @@ class PrivateZone:
 
     def record_sets_at(self, fqdn: str) -> list[RecordSet]:
         return [rs for rs in self.records if rs.name == fqdn]
+
+
+_NAME, _RTYPE = operator.attrgetter("name"), operator.attrgetter("rtype")
+
+
+def _plainly_valid(zone: str, recs: tuple[RecordSet, ...]) -> bool:
+    """Every record set inside ``zone``, no two of one type at one name, no CNAME beside anything: the checks of
+    :func:`_check_record_sets` as set operations (a zone is rebuilt on every change of one of its names)."""
+    names = list(map(_NAME, recs))
+    if sum(map(str.endswith, names, itertools.repeat("." + zone))) + names.count(zone) != len(names):
+        return False
+    if len(set(zip(names, map(_RTYPE, recs), strict=True))) != len(recs):
+        return False
+    cnames = {rs.name for rs in recs if rs.rtype == "CNAME"}
+    return not cnames or sum(1 for n in names if n in cnames) == len(cnames)
+
+
+def _check_record_sets(zone: str, recs: tuple[RecordSet, ...]) -> None:
+    """Raise the error of the first record set that breaks a zone's rules."""
+    seen: dict[str, set[str]] = {}
+    for rs in recs:
+        if not is_subdomain(rs.name, zone):
+            raise RecordOutsideZone(f"record {rs.name!r} is not inside zone {zone!r}", field="name")
+        types = seen.setdefault(rs.name, set())
+        if rs.rtype in types:
+            raise InvalidRecord(
+                f"zone {zone}: two {rs.rtype} record sets named {rs.name}; merge their values",
+                field="name",
+            )
+        types.add(rs.rtype)
+        if "CNAME" in types and len(types) > 1:
+            raise CnameConflict(
+                f"zone {zone}: {rs.name} has a CNAME beside "
+                f"{', '.join(sorted(types - {'CNAME'}))} records; "
+                "a CNAME must be alone at its name"
+            )
 
 
 def service_endpoint_zone(

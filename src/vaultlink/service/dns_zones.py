@@ -13,9 +13,25 @@ from vaultlink.domain.records import DnsZoneRecord, RecordSetRecord, ZoneLinkRec
 from vaultlink.errors import NotFound
 from vaultlink.ports import Txn
 
+# Record sets already built, by what they hold: a zone rewritten for one new name (every endpoint create) rebuilds
+# the engine's record set of each of its names; shared here instead (they are immutable), so that costs a lookup
+# per name and the zones' equality checks (``CompiledView``) meet the very same objects. Bounded: cleared when full.
+_RECORD_SETS: dict[tuple[str, str, int, tuple[str, ...]], model.RecordSet] = {}
+MAX_RECORD_SETS = 262_144
+
 
 def to_record_sets(zone: DnsZoneRecord) -> list[model.RecordSet]:
-    return [model.RecordSet(r["name"], r["type"], int(r["ttl"]), tuple(r["values"])) for r in zone["records"]]
+    known = _RECORD_SETS
+    if len(known) > MAX_RECORD_SETS:
+        known.clear()
+    out = []
+    for r in zone["records"]:
+        key = (r["name"], r["type"], int(r["ttl"]), tuple(r["values"]))
+        rs = known.get(key)
+        if rs is None:
+            rs = known[key] = model.RecordSet(*key)
+        out.append(rs)
+    return out
 
 
 def to_private_zone(zone: DnsZoneRecord, domain: str) -> model.PrivateZone:

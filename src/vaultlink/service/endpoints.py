@@ -40,6 +40,7 @@ from vaultlink.domain import networks as net
 from vaultlink.domain import security_groups as sgs
 from vaultlink.domain.identity import Scope, arn_resource, new_id
 from vaultlink.domain.records import (
+    DnsZoneRecord,
     EndpointRecord,
     SubnetRecord,
     VaultRecord,
@@ -266,7 +267,9 @@ def create_endpoint(svc: Service, caller: Caller, body: dict[str, Any], dry_run:
             if rec["group_id"] == dom.PRIMARY and not vault.get("had_private_endpoint"):
                 vault["had_private_endpoint"] = True
                 txn.update("vault", vault["id"], vault)
-            _grant_vault_identity(txn, svc, caller, vault, rec, plan)
+            # the account's zones, read (and decoded) once for the grants and the warnings below
+            zones = find_zones(txn, account_id=rec["account_id"]) if rec.get("dns_integration") else []
+            _grant_vault_identity(txn, svc, caller, vault, rec, plan, zones)
             txn.insert(
                 "vault_endpoint",
                 eid,
@@ -274,7 +277,7 @@ def create_endpoint(svc: Service, caller: Caller, body: dict[str, Any], dry_run:
             )
         out = public_view(rec)
         if rec["kind"] == "resource":
-            out["identity_warnings"] = [m["fix"] for m in missing_rights(txn, vault, rec)]
+            out["identity_warnings"] = [m["fix"] for m in missing_rights(txn, vault, rec, zones)]
     svc.fire(EndpointsChanged())
     return out
 
@@ -295,18 +298,21 @@ def _identity_preview(txn: Txn, caller: Caller, vault: VaultRecord, rec: Endpoin
 
 
 def _grant_vault_identity(
-    txn: Txn, svc: Service, caller: Caller, vault: VaultRecord, rec: EndpointRecord, plan: list[dict[str, Any]]
+    txn: Txn, svc: Service, caller: Caller, vault: VaultRecord, rec: EndpointRecord, plan: list[dict[str, Any]],
+    zones: list[DnsZoneRecord],
 ) -> None:
     """Give the vault's identity the rights to grow this endpoint (its vnet; the zone instances it uses that
-    exist already; zones the service creates grant themselves), where the caller may assign roles."""
+    exist already; zones the service creates grant themselves), where the caller may assign roles. ``zones``:
+    the endpoint's account's zones."""
     grant(txn, svc, caller, vault, Scope(rec["account_id"], "vnet", rec["vnet_id"]))
     if not rec.get("dns_integration"):
         return
     for p in plan:
         group = "" if p["resource_group"] == "default" else p["resource_group"]
-        for z in find_zones(txn, account_id=rec["account_id"], parent_id=group, name=p["zone"]):
-            grant(txn, svc, caller, vault, Scope(z["account_id"], "dns_zone", z["id"]))
-    for z in growth_zones(txn, rec):  # made by another vault's growth: this vault's will write there too
+        for z in zones:
+            if (z.get("parent_id") or "") == group and z["name"] == p["zone"]:
+                grant(txn, svc, caller, vault, Scope(z["account_id"], "dns_zone", z["id"]))
+    for z in growth_zones(txn, rec, zones):  # made by another vault's growth: this vault's will write there too
         grant(txn, svc, caller, vault, Scope(z["account_id"], "dns_zone", z["id"]))
 
 

@@ -107,31 +107,35 @@ def grant(txn: Txn, svc: Service, caller: Caller | None, vault: VaultRecord, sco
 STORAGE_ZONES = ("privatelink.blob.", "privatelink.queue.")
 
 
-def growth_zones(txn: Txn, e: EndpointRecord) -> list[DnsZoneRecord]:
+def growth_zones(txn: Txn, e: EndpointRecord, zones: list[DnsZoneRecord] | None = None) -> list[DnsZoneRecord]:
     """The zone instances a growth of ``e``'s vault writes records into: the storage zones that hold the
-    endpoint's records or are linked to its vnet (a zone of other names linked there is none of its business)."""
-    return [z for z in zones_of_endpoint(txn, e) if z["name"].startswith(STORAGE_ZONES)]
+    endpoint's records or are linked to its vnet (a zone of other names linked there is none of its business).
+    ``zones``: the endpoint's account's zones, when the caller has read them already."""
+    return [z for z in zones_of_endpoint(txn, e, zones) if z["name"].startswith(STORAGE_ZONES)]
 
 
-def zones_of_endpoint(txn: Txn, e: EndpointRecord) -> list[DnsZoneRecord]:
-    """The zone instances that hold (or are linked for) the endpoint's records."""
+def zones_of_endpoint(txn: Txn, e: EndpointRecord, zones: list[DnsZoneRecord] | None = None) -> list[DnsZoneRecord]:
+    """The zone instances that hold (or are linked for) the endpoint's records (among ``zones``, the account's
+    zones read by the caller, or those read here)."""
     out = []
-    for z in find_zones(txn, account_id=e["account_id"]):
-        if any(r.get("managed_by") == e["id"] for r in z["records"]) or any(
-            lk["vnet_id"] == e["vnet_id"] for lk in z["links"]
+    for z in find_zones(txn, account_id=e["account_id"]) if zones is None else zones:
+        if any(lk["vnet_id"] == e["vnet_id"] for lk in z["links"]) or any(
+            r.get("managed_by") == e["id"] for r in z["records"]
         ):
             out.append(z)
     return out
 
 
-def missing_rights(txn: Txn, vault: VaultRecord, e: EndpointRecord) -> list[dict[str, str]]:
-    """What the vault's identity lacks to grow endpoint ``e``: ``[{permission, scope, fix}]``."""
+def missing_rights(txn: Txn, vault: VaultRecord, e: EndpointRecord,
+                   zones: list[DnsZoneRecord] | None = None) -> list[dict[str, str]]:
+    """What the vault's identity lacks to grow endpoint ``e``: ``[{permission, scope, fix}]`` (``zones``: the
+    endpoint's account's zones, when the caller has read them already)."""
     ident = identity_caller(vault)
     if ident is None:
         return []
     wanted = [("network.write", Scope(e["account_id"], "vnet", e["vnet_id"]))]
     if e.get("kind") == "resource" and e.get("dns_integration"):
-        wanted += [("dns.write", Scope(z["account_id"], "dns_zone", z["id"])) for z in growth_zones(txn, e)]
+        wanted += [("dns.write", Scope(z["account_id"], "dns_zone", z["id"])) for z in growth_zones(txn, e, zones)]
     out = []
     for perm, scope in wanted:
         if not allowed(txn, ident, perm, scope):
