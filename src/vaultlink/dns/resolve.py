@@ -29,6 +29,7 @@ from vaultlink.dns.wire import NOERROR, NXDOMAIN, REFUSED, TYPE_ANY, TYPE_CNAME
 from vaultlink.prefixes import DEFAULT_DOMAIN, PrefixIndex, vnet_entries
 
 MAX_CHAIN = 8
+PATCH_MAX = 64  # record sets added to a zone beyond which its index is built anew rather than patched
 _TYPE_CODE = {"A": 1, "NS": 2, "CNAME": 5, "SOA": 6, "TXT": 16, "AAAA": 28}
 
 
@@ -84,6 +85,32 @@ class ZoneIndex:
         idx.add(zone.name, "NS", zone.soa.ttl, zone.ns)
         for rs in zone.records:
             idx.add(rs.name, rs.rtype, rs.ttl, rs.values)
+        return idx
+
+    @classmethod
+    def patched(cls, old: ZoneIndex, old_zone: PrivateZone, zone: PrivateZone) -> ZoneIndex | None:
+        """The index of ``zone`` made from ``old`` (the index of ``old_zone``, left unchanged): the names whose
+        record sets changed are indexed again, the others shared. Record sets are told apart by identity (the
+        service builds each stored one once: ``dns_zones.to_record_sets``). None when a name went away (which
+        names still exist is then worked out again in full) or when most of the zone changed."""
+        if zone.name != old.name or zone.ns != old_zone.ns:
+            return None
+        before, after = set(map(id, old_zone.records)), set(map(id, zone.records))
+        added = [rs for rs in zone.records if id(rs) not in before]
+        if len(added) > PATCH_MAX:
+            return None
+        changed = {rs.name for rs in added} | {rs.name for rs in old_zone.records if id(rs) not in after}
+        changed.add(zone.name)  # the apex: its SOA carries the new serial
+        idx = cls(zone.name, zone.soa, dict(old.rrsets), set(old.existing))
+        for owner in changed:
+            idx.rrsets.pop(owner, None)  # indexed again below, in new dicts: ``old``'s are never changed
+        idx.rrsets[zone.name] = {6: [_soa_rr(zone.name, zone.soa, False)]}
+        idx.add(zone.name, "NS", zone.soa.ttl, zone.ns)
+        for rs in zone.records:
+            if rs.name in changed:
+                idx.add(rs.name, rs.rtype, rs.ttl, rs.values)
+        if not changed <= idx.rrsets.keys():
+            return None
         return idx
 
 
@@ -178,7 +205,12 @@ class CompiledView:
         for z in view.zones:
             key = (z.name, z.links)
             was = before.get(key)
-            idx = was[1] if was is not None and (was[0] is z or was[0] == z) else ZoneIndex.from_zone(z)
+            if was is None:
+                idx = ZoneIndex.from_zone(z)
+            elif was[0] is z or was[0] == z:
+                idx = was[1]
+            else:  # the zone of one change (an endpoint's name): its other names keep their index
+                idx = ZoneIndex.patched(was[1], was[0], z) or ZoneIndex.from_zone(z)
             self.zone_indexes[key] = (z, idx)
             indexes[id(z)] = idx
         self.visible: dict[str, list[tuple[ZoneIndex, bool]]] = {}
