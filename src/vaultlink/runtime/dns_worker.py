@@ -33,7 +33,7 @@ from dataclasses import dataclass, field, replace
 from multiprocessing.connection import Connection
 from typing import Any
 
-from vaultlink.dns.model import DnsView, PrivateZone
+from vaultlink.dns.model import DnsView, PrivateZone, RecordSet, VnetLink
 from vaultlink.dns.resolve import CompiledView
 from vaultlink.dns.responder import Responder
 
@@ -59,6 +59,18 @@ class _Current:
 
 
 @dataclass(frozen=True)
+class ZoneDelta:
+    """A zone changed at a few names (an endpoint created): the position of the base's zone it replaces, the zone
+    without its record sets, and each record set as the position of the base zone's very same one, or a new one.
+    The worker's copy then holds the record sets of the zone it indexed, so it indexes again only the names
+    that changed (``ZoneIndex.patched``), and the pipe carries what changed."""
+
+    base: int
+    zone: PrivateZone  # its ``records`` left empty
+    records: tuple[int | RecordSet, ...]
+
+
+@dataclass(frozen=True)
 class Update:
     """A view as what changed since ``base`` (the generation of the view the worker serves; None: sent whole).
     The worker rebuilds it over its own copy of that view (:func:`apply`), so an unchanged zone is again the very
@@ -66,7 +78,7 @@ class Update:
 
     base: int | None
     view: DnsView  # with ``base``: its zones and public names left empty
-    zones: tuple[int | PrivateZone, ...] = ()  # the base's zone at that position, or a new zone
+    zones: tuple[int | PrivateZone | ZoneDelta, ...] = ()  # the base's zone at that position, or a new zone
     added: dict[str, str] = field(default_factory=dict)  # public names added or changed
     removed: tuple[str, ...] = ()  # public names gone
 
@@ -80,10 +92,35 @@ def update_for(view: DnsView, base: DnsView | None) -> Update:
     if base is None:
         return Update(None, view)
     at = {id(z): i for i, z in enumerate(base.zones)}
-    zones = tuple(i if (i := at.get(id(z))) is not None and base.zones[i] is z else z for z in view.zones)
+    by_key = {(z.name, z.links): i for i, z in enumerate(base.zones)}
+    zones = tuple(i if (i := at.get(id(z))) is not None and base.zones[i] is z else _delta(z, base.zones, by_key)
+                  for z in view.zones)
     names, before = view.public_names, base.public_names
     return Update(base.generation, replace(view, zones=(), public_names={}), zones,
                   dict(names.items() - before.items()), tuple(before.keys() - names.keys()))
+
+
+def _delta(zone: PrivateZone, zones: tuple[PrivateZone, ...],
+           by_key: dict[tuple[str, tuple[VnetLink, ...]], int]) -> PrivateZone | ZoneDelta:
+    """``zone`` as a :class:`ZoneDelta` over the base's zone of the same name and links, when it keeps most of
+    that zone's record sets (the very objects); else whole."""
+    i = by_key.get((zone.name, zone.links))
+    if i is None:
+        return zone
+    pos = {id(rs): j for j, rs in enumerate(zones[i].records)}  # ids of live objects: the base zone holds them
+    records = tuple(pos.get(id(rs), rs) for rs in zone.records)
+    if sum(1 for r in records if isinstance(r, int)) * 2 < len(records):
+        return zone
+    return ZoneDelta(i, replace(zone, records=()), records)
+
+
+def _zone(z: int | PrivateZone | ZoneDelta, serving: DnsView) -> PrivateZone:
+    if isinstance(z, int):
+        return serving.zones[z]
+    if isinstance(z, ZoneDelta):
+        was = serving.zones[z.base].records
+        return replace(z.zone, records=tuple(was[r] if isinstance(r, int) else r for r in z.records))
+    return z
 
 
 def apply(update: Update, serving: DnsView) -> DnsView:
@@ -92,7 +129,7 @@ def apply(update: Update, serving: DnsView) -> DnsView:
         return update.view
     if serving.generation != update.base:
         raise StaleBase(f"a change to view {update.base}, but this worker serves view {serving.generation}")
-    zones = tuple(serving.zones[z] if isinstance(z, int) else z for z in update.zones)
+    zones = tuple(_zone(z, serving) for z in update.zones)
     names = dict(serving.public_names)
     names.update(update.added)
     for name in update.removed:

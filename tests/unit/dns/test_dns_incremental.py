@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from vaultlink.dns.model import DnsView, PrivateZone, PublicRecord, VnetLink, make_record_set
 from vaultlink.dns.resolve import CompiledView
-from vaultlink.runtime.dns_worker import StaleBase, apply, update_for
+from vaultlink.runtime.dns_worker import StaleBase, ZoneDelta, apply, update_for
 
 DOMAIN = "vaultlink.internal"
 # public names and targets drawn from a small pool so that additions, moves, removals and names that are
@@ -97,3 +97,28 @@ def test_the_worker_is_sent_what_changed_and_rebuilds_the_same_view() -> None:
     assert got.zones[1] is worker_copy.zones[1]  # the worker's own object: its index is reused, not rebuilt
     with pytest.raises(StaleBase):  # made for another view than the worker serves
         apply(update, changed)
+
+
+def test_a_zone_changed_at_one_name_goes_to_the_worker_as_that_name() -> None:
+    big = zone(f"privatelink.l1.backup.{DOMAIN}", *(f"v{i}" for i in range(200)))
+    served = view({}, 1, zones=(big,))
+    worker_copy = apply(pickle.loads(pickle.dumps(update_for(served, None))), served)
+    worker = CompiledView(worker_copy)
+    new_set = make_record_set(big.name, "v-new", "A", ["127.10.0.9"])
+    grown = PrivateZone.create(big.name, (*big.records, new_set), big.links, domain=DOMAIN)  # the same objects
+    changed = view({}, 2, zones=(grown,))
+    update = update_for(changed, served)
+    delta = update.zones[0]
+    assert isinstance(delta, ZoneDelta) and delta.base == 0
+    assert delta.records[:200] == tuple(range(200)) and delta.records[200] == new_set
+    assert len(pickle.dumps(update)) < len(pickle.dumps(update_for(changed, None))) / 4
+    got = apply(pickle.loads(pickle.dumps(update)), worker_copy)
+    assert got == changed
+    assert got.zones[0].records[0] is worker_copy.zones[0].records[0]  # the worker's own record sets
+    after = CompiledView(got, worker)
+    (_z, old_idx), = worker.zone_indexes.values()
+    (_z, new_idx), = after.zone_indexes.values()
+    assert new_idx.rrsets[f"v0.{big.name}"] is old_idx.rrsets[f"v0.{big.name}"]  # indexed once, shared
+    assert after.resolve(f"v-new.{big.name}", 1, "vnet-a").answer[-1].rdata.toZone() == "127.10.0.9"
+    unrelated = zone(big.name, "other")  # nothing in common with what the worker holds: sent whole
+    assert update_for(view({}, 3, zones=(unrelated,)), served).zones[0] == unrelated
