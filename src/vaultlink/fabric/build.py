@@ -130,6 +130,8 @@ def _endpoints(svc: Service, ep_recs: tuple[EndpointRecord, ...], spaces: dict[s
     and the new endpoints added: no per-endpoint Python work for the others."""
     last = memo.last
     if last is not None and last[1] == spaces and extends(last[0], ep_recs):
+        if len(ep_recs) == len(last[0]):  # no endpoint changed (a vault's or a vnet's change): the very same dicts,
+            return last[2]  # which no view changes (the listener plan sees by their identity that nothing moved)
         views = last[2]
         endpoints, ep_names, by_ip, gateways = dict(views[0]), dict(views[1]), dict(views[2]), dict(views[3])
         todo = ep_recs[len(last[0]):]

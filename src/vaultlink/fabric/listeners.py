@@ -66,6 +66,8 @@ class ListenerManager:
         # plan compares the view with these sets (C-speed set differences, not a walk over every listener)
         self._api_open: set[tuple[str, str]] = set()
         self._gateway_open: set[tuple[str, str, int]] = set()
+        self._opened = 0  # bumped whenever those sets change
+        self._settled: tuple[Any, ...] | None = None  # what the last plan that had nothing to do was made from
 
     async def start(self, runtime: Any) -> None:
         self.loop = asyncio.get_running_loop()
@@ -123,6 +125,7 @@ class ListenerManager:
             for domain, ip in plan.api_remove:  # closed before the mode removes their address
                 await self.runtime.remove_listener(ip, port, domain)
                 self._api_open.discard((domain, ip))
+                self._opened += 1
             await self._sync_dns(view, removals_only=True)
             try:
                 await asyncio.to_thread(self.mode.apply, view)
@@ -131,27 +134,38 @@ class ListenerManager:
             for domain, ip in plan.api_add:
                 if await self._listen(domain, ip, port, "cannot open listener for %s: %s", ip):
                     self._api_open.add((domain, ip))
+                    self._opened += 1
             # a backup-gateway endpoint listens on every port its security group must allow (443 is the API
             # port; the others at ``config.gateway_offset``): the same pipeline, checked for that port
             for domain, ip, p in plan.gateway_remove:
                 await self.runtime.remove_listener(ip, p, domain)
                 self._gateway_open.discard((domain, ip, p))
+                self._opened += 1
             for domain, ip, p in plan.gateway_add:
                 if await self._listen(domain, ip, p, "cannot open the gateway port %d of %s: %s", p, ip):
                     self._gateway_open.add((domain, ip, p))
+                    self._opened += 1
             await self._sync_dns(view)
 
     def _plan(self, generation: int) -> tuple[NetworkView, ListenerPlan]:
         """The new view, and what it opens and closes against what is open (run under ``_lock``: the sets it
         reads change only in ``sync``). A listener that failed to open is not in them: the next plan retries."""
         view = build_view(self.svc, generation, self._memo)
+        public = self.mode.public_listeners()
+        inputs = (view.by_ip, view.gateway_ips, public, self._opened)
+        settled = self._settled
+        if settled is not None and settled[0] is inputs[0] and settled[1] is inputs[1] and settled[2:] == inputs[2:]:
+            return view, ListenerPlan([], [], [], [])  # the same addresses as a plan that found nothing to do
         wanted = set(view.by_ip)
-        wanted.update(self.mode.public_listeners())
+        wanted.update(public)
         wanted.discard(("", self.svc.config.public_address))  # the runtime's own listener
         have, gw_have = self._api_open, self._gateway_open
         gw_wanted = {(domain, ip, p) for (domain, ip) in view.gateway_ips for p in self.fabric.gateway_ports}
-        return view, ListenerPlan(sorted(have - wanted), sorted(wanted - have), sorted(gw_have - gw_wanted),
-                                  sorted(gw_wanted - gw_have))
+        plan = ListenerPlan(sorted(have - wanted), sorted(wanted - have), sorted(gw_have - gw_wanted),
+                            sorted(gw_wanted - gw_have))
+        self._settled = None if plan.api_remove or plan.api_add or plan.gateway_remove or plan.gateway_add \
+            else inputs
+        return view, plan
 
     async def _listen(self, domain: str, ip: str, port: int, failure: str, *args: Any) -> bool:
         """Open a listener on ``ip:port`` in ``domain``; False (logged) if it could not."""

@@ -159,3 +159,46 @@ def test_the_plan_opens_and_closes_what_changed_and_retries_a_failed_open(
         assert set(runtime.listeners) == {("", "127.10.0.4", 8443), ("", "127.10.0.6", 8443)}
 
     asyncio.run(main())
+
+
+def test_a_change_that_moves_no_address_plans_nothing_yet_a_failed_open_is_retried(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A vault's change rebuilds the view with the very same address dicts (``build._endpoints``): the plan sees
+    that by their identity and compares nothing, unless the last plan had something to do (a failed open)."""
+    from vaultlink.errors import ServiceUnavailable
+
+    svc = build_service(load_config(data_dir=str(tmp_path)))
+    views = {ip: EndpointView(ip, "1", "resource", None, None, None, "r", "n", frozenset({ip}), "Approved", (), None)
+             for ip in ("127.10.0.4", "127.10.0.6")}
+    by_ip = {("", ip): v for ip, v in views.items()}
+
+    def build(svc: Any, generation: int = 0, memo: Any = None) -> NetworkView:
+        return NetworkView(endpoints=views, generation=generation, prebuilt_by_ip=by_ip, prebuilt_gateways={})
+
+    failing = {"127.10.0.6"}
+    tried: list[str] = []
+
+    class FlakyMode(FakeMode):
+        def listen(self, domain: str, ip: str, port: int, kind: str) -> Any:
+            tried.append(ip)
+            if ip in failing:
+                raise ServiceUnavailable(f"{ip} is taken")
+            return None
+
+    monkeypatch.setattr(listeners, "build_view", build)
+    runtime = FakeRuntime()
+    manager = listeners.ListenerManager(runtime, FakeFabric(svc))  # type: ignore[arg-type]
+    manager.mode = FlakyMode()
+
+    async def main() -> None:
+        await manager.start(runtime)
+        assert set(runtime.listeners) == {("", "127.10.0.4", 8443)} and tried.count("127.10.0.6") == 1
+        failing.clear()
+        await asyncio.to_thread(svc.fire, EndpointsChanged())  # the same dicts, but the last plan failed: again
+        assert set(runtime.listeners) == {("", "127.10.0.4", 8443), ("", "127.10.0.6", 8443)}
+        count = len(tried)
+        await asyncio.to_thread(svc.fire, EndpointsChanged())  # nothing moved and nothing failed: nothing done
+        assert len(tried) == count and manager._settled is not None
+
+    asyncio.run(main())

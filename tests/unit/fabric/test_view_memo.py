@@ -158,3 +158,20 @@ def test_no_rebuild_mutates_the_shared_records(env: tuple[Service, Caller]) -> N
     for kind in kinds:
         for rec, was in held[kind]:
             assert dict(rec) == was, f"a {kind} record was changed in place"
+
+
+def test_a_change_of_no_endpoint_keeps_the_very_address_dicts(env: tuple[Service, Caller]) -> None:
+    svc, owner = env
+    vaults.create_vault(svc, owner, "v1", "local-1")
+    networks.create_vnet(svc, owner, "net1", "local-1", ["127.10.0.0/16"], [{"name": "s", "cidr": "127.10.1.0/24"}])
+    _endpoint(svc, owner, "a")
+    memo = Memo()
+    first = build_view(svc, 1, memo)
+    vaults.create_vault(svc, owner, "v2", "local-1")  # no endpoint changed
+    second = build_view(svc, 2, memo)
+    assert second.by_ip is first.by_ip and second.gateway_ips is first.gateway_ips
+    assert "v2" in {v.name for v in second.vaults.values()}
+    _endpoint(svc, owner, "b", vault="v2")
+    third = build_view(svc, 3, memo)
+    assert third.by_ip is not first.by_ip and len(third.by_ip) == len(first.by_ip) + 1
+    assert len(first.by_ip) == 1  # the earlier view's dict is never changed
