@@ -39,6 +39,23 @@ class FakeMode(LoopbackMode):
         return None  # no socket: the fake runtime only records the listener
 
 
+class FlakyMode(FakeMode):
+    """Fails to open a listener on any address in ``failing``; records every address it was asked for."""
+
+    def __init__(self, failing: set[str]) -> None:
+        super().__init__()
+        self.failing = failing
+        self.tried: list[str] = []
+
+    def listen(self, domain: str, ip: str, port: int, kind: str) -> Any:
+        from vaultlink.errors import ServiceUnavailable
+
+        self.tried.append(ip)
+        if ip in self.failing:
+            raise ServiceUnavailable(f"{ip} is taken")
+        return None
+
+
 class FakeFabric:
     def __init__(self, svc: Any) -> None:
         self.svc = svc
@@ -118,13 +135,20 @@ def test_a_burst_of_changes_is_one_rebuild(tmp_path: Path, monkeypatch: pytest.M
     assert 2 <= len(builds) <= 3, f"{len(builds)} rebuilds for a start and a burst of 8 changes"
 
 
+def _flaky_manager(svc: Any, build: Any, failing: set[str],
+                   monkeypatch: pytest.MonkeyPatch) -> tuple[listeners.ListenerManager, FakeRuntime, FlakyMode]:
+    monkeypatch.setattr(listeners, "build_view", build)
+    runtime = FakeRuntime()
+    manager = listeners.ListenerManager(runtime, FakeFabric(svc))  # type: ignore[arg-type]
+    mode = manager.mode = FlakyMode(failing)
+    return manager, runtime, mode
+
+
 def test_the_plan_opens_and_closes_what_changed_and_retries_a_failed_open(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The manager compares the view with what it has open (not with every listener of the process): new
     endpoints and a gateway's extra ports open, gone ones close, and one that failed to open is tried again."""
-    from vaultlink.errors import ServiceUnavailable
-
     svc = build_service(load_config(data_dir=str(tmp_path)))
     endpoints: dict[str, str | None] = {"127.10.0.4": None, "127.10.0.5": "backup-gateway"}
 
@@ -134,17 +158,7 @@ def test_the_plan_opens_and_closes_what_changed_and_retries_a_failed_open(
         return NetworkView(endpoints=views, generation=generation)
 
     failing = {"127.10.0.6"}
-
-    class FlakyMode(FakeMode):
-        def listen(self, domain: str, ip: str, port: int, kind: str) -> Any:
-            if ip in failing:
-                raise ServiceUnavailable(f"{ip} is taken")
-            return None
-
-    monkeypatch.setattr(listeners, "build_view", build)
-    runtime = FakeRuntime()
-    manager = listeners.ListenerManager(runtime, FakeFabric(svc))  # type: ignore[arg-type]
-    manager.mode = FlakyMode()
+    manager, runtime, _mode = _flaky_manager(svc, build, failing, monkeypatch)
 
     async def main() -> None:
         await manager.start(runtime)
@@ -166,8 +180,6 @@ def test_a_change_that_moves_no_address_plans_nothing_yet_a_failed_open_is_retri
 ) -> None:
     """A vault's change rebuilds the view with the very same address dicts (``build._endpoints``): the plan sees
     that by their identity and compares nothing, unless the last plan had something to do (a failed open)."""
-    from vaultlink.errors import ServiceUnavailable
-
     svc = build_service(load_config(data_dir=str(tmp_path)))
     views = {ip: EndpointView(ip, "1", "resource", None, None, None, "r", "n", frozenset({ip}), "Approved", (), None)
              for ip in ("127.10.0.4", "127.10.0.6")}
@@ -177,19 +189,8 @@ def test_a_change_that_moves_no_address_plans_nothing_yet_a_failed_open_is_retri
         return NetworkView(endpoints=views, generation=generation, prebuilt_by_ip=by_ip, prebuilt_gateways={})
 
     failing = {"127.10.0.6"}
-    tried: list[str] = []
-
-    class FlakyMode(FakeMode):
-        def listen(self, domain: str, ip: str, port: int, kind: str) -> Any:
-            tried.append(ip)
-            if ip in failing:
-                raise ServiceUnavailable(f"{ip} is taken")
-            return None
-
-    monkeypatch.setattr(listeners, "build_view", build)
-    runtime = FakeRuntime()
-    manager = listeners.ListenerManager(runtime, FakeFabric(svc))  # type: ignore[arg-type]
-    manager.mode = FlakyMode()
+    manager, runtime, mode = _flaky_manager(svc, build, failing, monkeypatch)
+    tried = mode.tried
 
     async def main() -> None:
         await manager.start(runtime)
