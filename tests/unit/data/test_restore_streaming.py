@@ -198,3 +198,53 @@ def test_a_restore_reads_a_pack_in_spans_of_at_most_4_mib(tmp_path: Path) -> Non
     assert _read(tmp_path / "out" / "src") == _read(src)
     assert max(store.lengths) <= restore_mod.SPAN == 4 << 20
     assert sum(store.lengths) >= 400 * 20_000 and len(store.lengths) >= 3
+
+
+def test_a_pack_of_a_few_large_chunks_is_read_in_one_request_of_at_most_8_mib(tmp_path: Path) -> None:
+    """Large chunks are read in spans of up to LONG_SPAN: about one request per 8 MiB pack, where 4 MiB spans made
+    two (through an S3 store each request is a GET of its own). The restored tree is the same."""
+    from vaultlink.adapters.blob_memory import MemoryBlobStore
+    from vaultlink.data import ChunkerParams
+
+    class Ranged(MemoryBlobStore):
+        def __init__(self) -> None:
+            super().__init__()
+            self.lengths: list[int] = []
+
+        def read_range_into(self, name: str, offset: int, buf: memoryview) -> None:
+            self.lengths.append(len(buf))
+            buf[:] = self.get_range(name, offset, len(buf))
+
+    import random
+
+    src = tmp_path / "src"
+    src.mkdir()
+    rnd = random.Random(3)
+    for i in range(3):
+        (src / f"big{i}").write_bytes(rnd.randbytes(7 << 20))  # incompressible: chunks stored as they are
+    store = Ranged()
+    kw: dict[str, object] = {"pack_size": 8 << 20,
+                             "chunker_params": ChunkerParams(min_size=256 << 10, avg_size=1 << 20, max_size=2 << 20)}
+    repo = Repository.init(store, "correct horse battery staple", log_n=10, **kw)  # type: ignore[arg-type]
+    res = backup([src], repo)
+    packs = list(store.list("packs/"))
+    restore(repo.manifest_reader(res.name), repo, tmp_path / "out")
+    assert _read(tmp_path / "out" / "src") == _read(src)
+    assert restore_mod.SPAN < max(store.lengths) <= restore_mod.LONG_SPAN == 8 << 20
+    assert len(store.lengths) <= 2 * len(packs)  # 4 MiB spans: at least three per pack of 8-10 MiB
+
+
+def test_spans_of_many_chunks_stay_within_span_and_of_few_within_long_span() -> None:
+    """The plan alone: a span holding SMALL_SPAN chunks or more never passes SPAN, any span never passes
+    LONG_SPAN unless one chunk alone is longer, and every chunk is in exactly one span."""
+    small = [(i * 40_000, 40_000, b"s%d" % i) for i in range(400)]  # 16 MB of 40 kB chunks, back to back
+    big = [(i * (3 << 20), 3 << 20, b"b%d" % i) for i in range(6)]
+    huge = [(0, 9 << 20, b"h")]
+    spans = restore_mod._plan({"packs/a": list(small), "packs/b": list(big), "packs/c": list(huge)})
+    for _pack, start, length, items in spans:
+        if len(items) >= restore_mod.SMALL_SPAN:
+            assert length <= restore_mod.SPAN
+        assert length <= restore_mod.LONG_SPAN or len(items) == 1
+        assert start == items[0][0] and length == items[-1][0] + items[-1][1] - start
+    assert sorted(c for *_, items in spans for *_, c in items) == sorted(c for *_, c in small + big + huge)
+    assert [len(items) for pack, _, _, items in spans if pack == "packs/b"] == [2, 2, 2]  # 6 MiB each, not 3
