@@ -65,10 +65,9 @@ from vaultlink.data.restore_target import Target, check_file_slot, check_space, 
 from vaultlink.errors import Conflict, CorruptData, NotFound, VaultlinkError
 
 GAP = 256 * 1024
-# A worker reads a span into a buffer of its own, grown to the longest span it read. A span of a few large chunks
-# may reach LONG_SPAN: half the requests of SPAN, about one per 8 MiB pack (through an S3 store each is a GET of
-# its own: 13 % faster restores, bench/README-s3.md); one of SMALL_SPAN chunks or more stays within SPAN (longer
-# spans of small files held more of them in flight: 121-209 MiB against 116 on 100k files).
+# A worker reads a span into a buffer of its own, grown to the longest span it read. A span of a few large chunks may
+# reach LONG_SPAN, about one request per 8 MiB pack (each a GET through S3: bench/README-s3.md); one of SMALL_SPAN
+# chunks or more stays within SPAN (longer spans of small files held more of them in flight: more memory).
 SPAN, LONG_SPAN = 4 * 1024 * 1024, 8 * 1024 * 1024
 SMALL_SPAN, SMALL_CHUNK = 16, 64 * 1024  # a span of at least 16 chunks averaging under 64 KiB is "small"
 BATCH_FILES, BATCH_CHUNKS = 8192, 65536  # files planned and fetched together (what a restore holds per file)
