@@ -9,6 +9,7 @@ import fnmatch
 import gc
 import importlib
 import os
+import random
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -16,7 +17,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vaultlink.data import Manifest, Node, Progress, Repository, backup, restore
+from vaultlink.adapters.blob_memory import MemoryBlobStore
+from vaultlink.data import ChunkerParams, Manifest, Node, Progress, Repository, backup, restore
 from vaultlink.data.restore_plan import selected, survey
 from vaultlink.errors import CorruptData, UnsafePath
 
@@ -169,33 +171,39 @@ def test_a_damaged_snapshot_is_refused_before_a_restore_writes_anything(tmp_path
     assert not (tmp_path / "out").exists()
 
 
+class _Ranged(MemoryBlobStore):
+    """A store that counts the length of every span a restore reads from it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lengths: list[int] = []
+
+    def read_range_into(self, name: str, offset: int, buf: memoryview) -> None:
+        self.lengths.append(len(buf))
+        buf[:] = self.get_range(name, offset, len(buf))
+
+
+def _restored_through_ranged(tmp_path: Path, src: Path, params: ChunkerParams) -> tuple[_Ranged, int]:
+    """Back ``src`` up into a :class:`_Ranged` store (8 MiB packs), restore it to ``tmp_path/out`` and check the
+    tree; the store and how many packs it holds."""
+    store = _Ranged()
+    repo = Repository.init(store, "correct horse battery staple", log_n=10, pack_size=8 << 20, chunker_params=params)
+    res = backup([src], repo)
+    packs = len(list(store.list("packs/")))
+    restore(repo.manifest_reader(res.name), repo, tmp_path / "out")
+    assert _read(tmp_path / "out" / src.name) == _read(src)
+    return store, packs
+
+
 def test_a_restore_reads_small_chunks_in_spans_of_at_most_4_mib(tmp_path: Path) -> None:
     """Each restore worker reads into a buffer of its own grown to the longest span it read: spans of a whole
     8 MiB pack of small chunks made four workers hold 32 MiB (the agent's peak on a restore of many small files)."""
-    from vaultlink.adapters.blob_memory import MemoryBlobStore
-    from vaultlink.data import ChunkerParams
-
-    class Ranged(MemoryBlobStore):
-        lengths: list[int] = []
-
-        def read_range_into(self, name: str, offset: int, buf: memoryview) -> None:
-            self.lengths.append(len(buf))
-            buf[:] = self.get_range(name, offset, len(buf))
-
-    import random
-
     src = tmp_path / "src"
     src.mkdir()
     rnd = random.Random(2)
     for i in range(400):
         (src / f"f{i:03d}").write_bytes(rnd.randbytes(rnd.randrange(20_000, 60_000)))
-    store = Ranged()
-    kw: dict[str, object] = {"pack_size": 8 << 20,
-                             "chunker_params": ChunkerParams(min_size=16384, avg_size=65536, max_size=262144)}
-    repo = Repository.init(store, "correct horse battery staple", log_n=10, **kw)  # type: ignore[arg-type]
-    res = backup([src], repo)
-    restore(repo.manifest_reader(res.name), repo, tmp_path / "out")
-    assert _read(tmp_path / "out" / "src") == _read(src)
+    store, _ = _restored_through_ranged(tmp_path, src, ChunkerParams(min_size=16384, avg_size=65536, max_size=262144))
     assert max(store.lengths) <= restore_mod.SPAN == 4 << 20
     assert sum(store.lengths) >= 400 * 20_000 and len(store.lengths) >= 3
 
@@ -203,35 +211,15 @@ def test_a_restore_reads_small_chunks_in_spans_of_at_most_4_mib(tmp_path: Path) 
 def test_a_pack_of_a_few_large_chunks_is_read_in_one_request_of_at_most_8_mib(tmp_path: Path) -> None:
     """Large chunks are read in spans of up to LONG_SPAN: about one request per 8 MiB pack, where 4 MiB spans made
     two (through an S3 store each request is a GET of its own). The restored tree is the same."""
-    from vaultlink.adapters.blob_memory import MemoryBlobStore
-    from vaultlink.data import ChunkerParams
-
-    class Ranged(MemoryBlobStore):
-        def __init__(self) -> None:
-            super().__init__()
-            self.lengths: list[int] = []
-
-        def read_range_into(self, name: str, offset: int, buf: memoryview) -> None:
-            self.lengths.append(len(buf))
-            buf[:] = self.get_range(name, offset, len(buf))
-
-    import random
-
     src = tmp_path / "src"
     src.mkdir()
     rnd = random.Random(3)
     for i in range(3):
         (src / f"big{i}").write_bytes(rnd.randbytes(7 << 20))  # incompressible: chunks stored as they are
-    store = Ranged()
-    kw: dict[str, object] = {"pack_size": 8 << 20,
-                             "chunker_params": ChunkerParams(min_size=256 << 10, avg_size=1 << 20, max_size=2 << 20)}
-    repo = Repository.init(store, "correct horse battery staple", log_n=10, **kw)  # type: ignore[arg-type]
-    res = backup([src], repo)
-    packs = list(store.list("packs/"))
-    restore(repo.manifest_reader(res.name), repo, tmp_path / "out")
-    assert _read(tmp_path / "out" / "src") == _read(src)
+    store, packs = _restored_through_ranged(tmp_path, src,
+                                            ChunkerParams(min_size=256 << 10, avg_size=1 << 20, max_size=2 << 20))
     assert restore_mod.SPAN < max(store.lengths) <= restore_mod.LONG_SPAN == 8 << 20
-    assert len(store.lengths) <= 2 * len(packs)  # 8 MiB, then what passes it (4 MiB spans: two or three)
+    assert len(store.lengths) <= 2 * packs  # 8 MiB, then what passes it (4 MiB spans: two or three)
 
 
 def test_spans_of_many_chunks_stay_within_span_and_of_few_within_long_span() -> None:
