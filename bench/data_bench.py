@@ -233,8 +233,8 @@ def main() -> None:
     print(
         f"\ndataset: {len(files)} files, {total / MiB:.0f} MiB, generated in {time.perf_counter() - t:.1f}s"
     )
-    # two identical copies of the dataset so each tool modifies its own; the original stays until the run ends
-    # (removing it here, before the timed steps, slowed the restores that followed)
+    # two identical copies of the dataset so each tool modifies its own; the original stays until the run ends (on
+    # ext4 without a journal, files made soon after a removal pay for it: _product.settle)
     vl_data, rs_data = work / "vl" / "data", work / "rs" / "data"
     vl_data.parent.mkdir()
     rs_data.parent.mkdir()
