@@ -22,6 +22,8 @@ import sys
 import time
 from pathlib import Path
 
+from _product import fresh_workdir, preflight, remove_tree  # bench/ is on the path: this script's directory
+
 MiB = 1024 * 1024
 PASS = "benchmark passphrase 0123456789"
 
@@ -206,8 +208,6 @@ def run_restic(data: Path, work: Path, modify_fn: object) -> dict[str, float]:
 
 
 def main() -> None:
-    from _product import fresh_workdir, preflight, remove_tree  # the bench directory: beside this file
-
     ap = argparse.ArgumentParser()
     ap.add_argument("--size-mib", type=int, default=256)
     ap.add_argument("--dir", default="/tmp/vlbench")
