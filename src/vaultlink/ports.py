@@ -92,6 +92,18 @@ class BlobStore(Protocol):
     def list(self, prefix: str = "") -> Iterator[str]: ...
 
 
+class RangePieces(Protocol):
+    """A blob range read a piece at a time, each piece when asked (``read_pieces``, offered by a store whose
+    small range reads cost little: the local one). ``close`` releases it early; it is released after the last
+    piece too. One reader at a time."""
+
+    def __iter__(self) -> Iterator[bytes]: ...
+
+    def __next__(self) -> bytes: ...
+
+    def close(self) -> None: ...
+
+
 class CreateOnly(Protocol):
     """A blob store that can create a name atomically only if it is absent (the server's own stores: the
     local directory with ``link``, memory, S3 with ``If-None-Match: *``). Several writers, in several

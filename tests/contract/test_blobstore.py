@@ -190,6 +190,29 @@ def test_large_object_whole_and_in_unaligned_ranges(store: BlobStore) -> None:
         assert store.get_range("big/obj", off, ln) == data[off : off + ln], (off, ln)
 
 
+def test_read_pieces_where_offered(store: BlobStore) -> None:
+    """A store that reads a range a piece at a time (``read_pieces``: local and S3) gives ``get_range``'s bytes in
+    pieces of at most 1 MiB, refuses a missing name or an outside range before any piece, and can be closed
+    early; the others (memory, the agent's remote store) do not offer it."""
+    read = getattr(store, "read_pieces", None)
+    if read is None:
+        assert isinstance(store, MemoryBlobStore | RemoteBlobStore)
+        return
+    data = random.Random(6).randbytes((5 << 20) + 999)
+    store.put("big/obj", data)
+    for off, ln in [(0, len(data)), (4095, (2 << 20) + 2), ((1 << 20) - 7, 13), (len(data) - 10, 10)]:
+        pieces = list(read("big/obj", off, ln))
+        assert b"".join(pieces) == data[off : off + ln] and max(map(len, pieces)) <= 1 << 20, (off, ln)
+    with pytest.raises(NotFound):
+        read("big/none", 0, 10)
+    with pytest.raises(InvalidInput):
+        read("big/obj", len(data) - 5, 10)
+    early = read("big/obj", 0, 3 << 20)
+    assert next(early) == data[: 1 << 20]
+    early.close()
+    assert next(early, None) is None
+
+
 def _flags(fd: int) -> bool:
     return bool(fcntl.fcntl(fd, fcntl.F_GETFL) & blob_local.O_DIRECT)
 

@@ -1,6 +1,7 @@
 """The agent's HTTP client on the standard library (``agent/wire.py``), against a real socket server on
 127.0.0.1: kept-alive connections reused, a connection the server closed while idle retried once on a
-new one, a declared length sent once, an answer read straight into a buffer that it must fill exactly."""
+new one, a declared length sent once, an answer read straight into a buffer that it must fill exactly, an answer
+cut short by the connection closing a transport error (retried)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     seen: list[tuple[str, str, dict[str, str], bytes, int]] = []
     close_after = False  # the server drops the connection after answering, without saying so
+    cut_short = False  # the server announces 10 bytes, sends 4 and closes (a server failing mid-answer)
 
     def _answer(self, body: bytes) -> None:
         n = int(self.headers.get("content-length") or 0)
@@ -27,6 +29,11 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(200)
         self.send_header("content-length", str(len(body)))
         self.end_headers()
+        if type(self).cut_short:
+            self.wfile.write(body[:4])
+            self.wfile.flush()
+            self.close_connection = True
+            return
         self.wfile.write(body)
         if type(self).close_after:
             self.close_connection = True
@@ -43,7 +50,7 @@ class _Handler(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def server() -> Iterator[tuple[int, type[_Handler]]]:
-    handler = type("H", (_Handler,), {"seen": [], "close_after": False})
+    handler = type("H", (_Handler,), {"seen": [], "close_after": False, "cut_short": False})
     srv = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     t = threading.Thread(target=srv.serve_forever, daemon=True)
     t.start()
@@ -89,6 +96,21 @@ def test_an_answer_fills_the_buffer_exactly(server: tuple[int, Any]) -> None:
         pool.send("127.0.0.1", port, "GET", "/x", {"host": "h"}, None, sink=memoryview(bytearray(4)))
     with pytest.raises(ValueError):
         pool.send("127.0.0.1", port, "GET", "/x", {"host": "h"}, None, sink=memoryview(bytearray(12)))
+    pool.close()
+
+
+def test_an_answer_cut_short_by_the_connection_is_a_transport_error(server: tuple[int, Any]) -> None:
+    """Fewer bytes than announced, then the connection closes: a transport failure the caller retries (not the
+    ``ValueError`` of a complete answer of the wrong size), and the connection is not reused."""
+    port, handler = server
+    handler.cut_short = True
+    pool = Pool("127.0.0.1")
+    buf = bytearray(10)
+    with pytest.raises(TransportError, match="IncompleteRead"):
+        pool.send("127.0.0.1", port, "GET", "/x", {"host": "h"}, None, sink=memoryview(buf))
+    handler.cut_short = False
+    r = pool.send("127.0.0.1", port, "GET", "/x", {"host": "h"}, None, sink=memoryview(buf))
+    assert r.status_code == 200 and bytes(buf) == b"0123456789"
     pool.close()
 
 

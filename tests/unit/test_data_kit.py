@@ -14,7 +14,7 @@ import pytest
 from pydantic import BaseModel, ConfigDict
 
 from vaultlink.adapters.memstore import MemoryStore
-from vaultlink.api.data_kit import JSON_OBJECT, DataApp, DataRequest, DataRouter, Reply
+from vaultlink.api.data_kit import JSON_OBJECT, DataApp, DataRequest, DataRouter, Reply, Stream
 from vaultlink.bootstrap import build_service
 from vaultlink.config import Config
 from vaultlink.service.core import Caller
@@ -61,6 +61,39 @@ def put_free(r: DataRequest) -> dict[str, Any]:
 @router.route("POST", "/optional", "backup:Optional", body=ItemIn, optional=True)
 def optional(r: DataRequest) -> dict[str, Any]:
     return {"none": r.body is None}
+
+
+class Pieces:
+    """A stream's pieces (``RangePieces``): ``fail_at`` raises ``OSError`` when that piece is asked for."""
+
+    def __init__(self, parts: list[bytes], fail_at: int | None = None) -> None:
+        self.parts, self.fail_at, self.asked, self.closed = list(parts), fail_at, 0, False
+
+    def __iter__(self) -> Pieces:
+        return self
+
+    def __next__(self) -> bytes:
+        self.asked += 1
+        if self.fail_at == self.asked:
+            raise OSError(5, "Input/output error")
+        if not self.parts:
+            raise StopIteration
+        return self.parts.pop(0)
+
+    def close(self) -> None:
+        self.closed = True
+
+
+STREAMS: list[Pieces] = []
+
+
+@router.route("GET", "/stream/{kind}", "backup:GetBlob")
+def stream(r: DataRequest) -> Reply:
+    kind = r.params["kind"]
+    parts = [b"a" * 5, b"b" * 5, b"c" * 2]
+    pieces = Pieces(parts, {"first": 1, "middle": 3}.get(kind))
+    STREAMS.append(pieces)
+    return Reply(Stream(12 if kind != "short" else 20, pieces), 206, (("content-range", "bytes 0-11/*"),))
 
 
 @router.route("GET", "/boom", "backup:Boom")
@@ -174,3 +207,43 @@ def test_a_caller_as_seen_is_one_object_per_address_and_transport(app: DataApp) 
     assert auth.seen_from(a, "10.0.0.6", True).source_ip == "10.0.0.6"
     assert auth.seen_from(a, "10.0.0.5", False).secure_transport is False
     assert auth.seen_from(b, "10.0.0.5", True).arn == b.arn
+
+
+def test_a_stream_is_sent_piece_by_piece_and_its_blob_released(app: DataApp) -> None:
+    status, headers, body = call(app, "GET", "/stream/whole")
+    assert (status, headers["content-length"], headers["content-range"]) == (206, "12", "bytes 0-11/*")
+    assert body == b"aaaaabbbbbcc" and STREAMS[-1].closed
+
+
+def test_a_stream_failing_before_its_first_byte_answers_an_error(app: DataApp) -> None:
+    status, _headers, body = call(app, "GET", "/stream/first")
+    assert status == 500 and "error" in json.loads(body) and STREAMS[-1].closed
+
+
+@pytest.mark.parametrize("kind", ["middle", "short"])
+def test_a_stream_failing_after_its_head_is_a_broken_answer(app: DataApp, kind: str) -> None:
+    """A read failing mid-stream, or a blob ending before the announced length: nothing more can be answered, so
+    ``BrokenAnswer`` (StoreError) goes to the pipeline, which audits it and has the connection closed."""
+    from vaultlink.fabric.asgi import BrokenAnswer
+
+    with pytest.raises(BrokenAnswer) as exc:
+        call(app, "GET", f"/stream/{kind}")
+    assert exc.value.err.code == "StoreError" and STREAMS[-1].closed
+
+
+def test_run_bounded_records_a_broken_answer_for_the_audit() -> None:
+    from vaultlink.errors import StoreError
+    from vaultlink.fabric.asgi import BrokenAnswer, run_bounded
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 206, "headers": []})
+        raise BrokenAnswer(StoreError("the disk failed"))
+
+    async def send(msg: Any) -> None:
+        pass
+
+    async def receive() -> Any:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    state = asyncio.run(run_bounded(app, {"type": "http", "scheme": "http"}, receive, send, 10, 5.0, 5.0))
+    assert state.broken is not None and (state.code, state.status, state.started) == ("StoreError", 500, True)

@@ -36,6 +36,7 @@ DIRECT_READ_MIN = 256 << 10  # a range at least this large is read with O_DIRECT
 _ALIGN = 4096
 _PIECE = 4 << 20  # bytes per O_DIRECT read or write (the size of each aligned buffer)
 _KEEP = 4  # buffers kept between uses (4 MiB each, resident once touched)
+STREAM_PIECE = 1 << 20  # ``read_pieces``: bytes per piece (pieces end on multiples of it, so O_DIRECT stays aligned)
 _pool: list[mmap.mmap] = []
 _pool_lock = threading.Lock()
 
@@ -263,6 +264,18 @@ class LocalBlobStore:
         finally:
             os.close(fd)
 
+    def read_pieces(self, name: str, offset: int, length: int) -> RangePieces:
+        """``get_range``'s bytes a piece at a time, each read when asked (the data plane sends a piece while the
+        next one is read). The blob is opened and the range checked now (``NotFound``, ``InvalidInput``); the
+        descriptor is closed by ``close`` or when the last piece has been read."""
+        fd = self._open(name)
+        try:
+            check_range(name, os.fstat(fd).st_size, offset, length)
+        except BaseException:
+            os.close(fd)
+            raise
+        return RangePieces(self, fd, name, offset, length)
+
     def exists(self, name: str) -> bool:
         return self._path(name).is_file()
 
@@ -298,3 +311,31 @@ class LocalBlobStore:
                 if name.startswith(prefix):
                     names.append(name.replace(os.sep, "/"))
         yield from sorted(names)
+
+
+class RangePieces:
+    """A blob range read a piece at a time from an open descriptor (``LocalBlobStore.read_pieces``): an iterator
+    of bytes, pieces of at most ``STREAM_PIECE`` ending on its multiples. Not for two threads at once."""
+
+    def __init__(self, store: LocalBlobStore, fd: int, name: str, offset: int, length: int) -> None:
+        self._store, self._fd, self._name = store, fd, name
+        self._pos, self._end = offset, offset + length
+
+    def __iter__(self) -> RangePieces:
+        return self
+
+    def __next__(self) -> bytes:
+        if self._pos >= self._end or self._fd < 0:
+            self.close()
+            raise StopIteration
+        pos = self._pos
+        n = min(self._end, (pos // STREAM_PIECE + 1) * STREAM_PIECE) - pos
+        piece = self._store._read_direct(self._fd, self._name, pos, n) or self._store._read(self._fd, self._name,
+                                                                                             pos, n)
+        self._pos = pos + n
+        return piece
+
+    def close(self) -> None:
+        fd, self._fd = self._fd, -1
+        if fd >= 0:
+            os.close(fd)

@@ -10,6 +10,8 @@ is refused at start with the command that installs it.
 - ``put``: one ``PutObject`` (atomic: a reader sees the whole object or nothing); objects over
   ``MULTIPART_BYTES`` go as a multipart upload (also atomic: visible only once completed).
 - ``get_range``: a ``Range`` read; a range outside the object is ``InvalidInput``, as the contract says.
+  ``read_pieces``: the same one GET, its body handed on a piece at a time as it arrives (the data plane
+  sends a piece while the next one is read).
 - Retries with backoff on 5xx, throttling and dropped connections: botocore's ``standard`` retry mode.
 - ``list`` pages ``ListObjectsV2`` (S3 lists keys in lexicographic order).
 - **Versioned buckets** (S3 Object Lock needs one; ``?object_lock=true`` creates the bucket with it, and a
@@ -35,6 +37,7 @@ from vaultlink.errors import InvalidInput, NotFound, ServiceUnavailable, StoreEr
 from vaultlink.ports import check_name, check_range
 
 MULTIPART_BYTES = 64 << 20
+STREAM_PIECE = 1 << 20  # ``read_pieces``: bytes per piece
 _MISSING = ("NoSuchKey", "404", "NotFound")
 _TAKEN = ("PreconditionFailed", "412", "ConditionalRequestConflict", "409")
 _AWAY = ("500", "502", "503", "504", "InternalError", "ServiceUnavailable", "SlowDown", "Throttling",
@@ -277,6 +280,27 @@ class S3BlobStore:
             raise StoreError(f"S3 {self._where()}: {name}: asked {length} bytes at {offset}, got {len(body)}")
         return body
 
+    def read_pieces(self, name: str, offset: int, length: int) -> S3Pieces:
+        """``get_range``'s one GET, its body read a piece at a time when asked; a missing object or a range
+        outside it is refused now, before any piece."""
+        key = self._key(name)
+        if offset < 0 or length <= 0:
+            check_range(name, self.size(name), offset, length)
+            return S3Pieces(None, name, 0, self._where())
+        try:
+            resp = self._s3.get_object(Bucket=self.bucket, Key=key, Range=f"bytes={offset}-{offset + length - 1}")
+        except Exception as exc:
+            if getattr(exc, "response", {}).get("Error", {}).get("Code", "") == "InvalidRange":
+                check_range(name, self.size(name), offset, length)
+            raise self._fail(exc, name) from None
+        pieces = S3Pieces(resp["Body"], name, length, self._where())
+        if resp.get("ContentLength") != length:  # a range running past the end: fewer bytes
+            pieces.close()
+            check_range(name, self.size(name), offset, length)
+            raise StoreError(f"S3 {self._where()}: {name}: asked {length} bytes at {offset}, got "
+                             f"{resp.get('ContentLength')}")
+        return pieces
+
     def exists(self, name: str) -> bool:
         try:
             self.size(name)
@@ -318,3 +342,34 @@ class S3BlobStore:
                     yield str(obj["Key"])[len(base):]
         except Exception as exc:  # ClientError, or botocore's connection errors after its retries
             raise self._fail(exc, prefix or "(list)") from None
+
+
+class S3Pieces:
+    """An S3 GET's body read ``STREAM_PIECE`` bytes at a time (``S3BlobStore.read_pieces``); the connection goes
+    back to the pool once the body is read or closed. Not for two threads at once."""
+
+    def __init__(self, body: Any, name: str, length: int, where: str) -> None:
+        self._body, self._name, self._left, self._where = body, name, length, where
+
+    def __iter__(self) -> S3Pieces:
+        return self
+
+    def __next__(self) -> bytes:
+        if self._left <= 0 or self._body is None:
+            self.close()
+            raise StopIteration
+        try:
+            data: bytes = self._body.read(min(STREAM_PIECE, self._left))
+        except Exception as exc:  # the connection dropped mid-body (urllib3's errors): the object store's failure
+            self.close()
+            raise StoreError(f"S3 {self._where}: reading {self._name} failed: {exc}") from None
+        if not data:
+            self.close()
+            raise StoreError(f"S3 {self._where}: {self._name} ended {self._left} bytes early")
+        self._left -= len(data)
+        return data
+
+    def close(self) -> None:
+        body, self._body = self._body, None
+        if body is not None:
+            body.close()

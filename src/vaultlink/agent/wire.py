@@ -150,7 +150,8 @@ class Pool:
              body: bytes | Iterable[bytes | memoryview] | None, sink: memoryview | None = None,
              server_name: str = "") -> Response:
         """One request; the body is read whole, or with ``sink`` straight into it (then ``content`` is empty
-        and the answer must fill ``sink`` exactly: ``ValueError`` otherwise). Over TLS the certificate is
+        and the answer must fill ``sink`` exactly: ``ValueError`` otherwise; an answer cut short by the connection
+        closing is a ``TransportError``, retried by the caller). Over TLS the certificate is
         verified for ``server_name`` (default: ``ip``)."""
         key = (ip, port, server_name if self.tls is not None else "")
         slot = self._slot(key)
@@ -210,7 +211,10 @@ class Pool:
                 if not got:
                     break
                 n += got
-            extra = resp.read(1)
+            if n != len(sink) and resp.length:  # the connection closed mid-answer (a server failing): retried
+                conn.close()
+                raise http.client.IncompleteRead(b"", resp.length)
+            extra = resp.read(1) if n == len(sink) else b""
             if n != len(sink) or extra:
                 conn.close()
                 raise ValueError(f"answered {'more than' if extra else n} of the {len(sink)} bytes asked")

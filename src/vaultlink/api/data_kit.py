@@ -13,6 +13,7 @@ a worker thread (it reads or writes the store). Errors answer with their stable 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
@@ -32,10 +33,12 @@ from vaultlink.errors import (
     InvalidType,
     MissingField,
     NotFound,
+    StoreError,
     VaultlinkError,
 )
-from vaultlink.fabric.asgi import read_body, send_error
+from vaultlink.fabric.asgi import BrokenAnswer, read_body, send_error
 from vaultlink.fabric.routes import BySegment, first_segment
+from vaultlink.ports import RangePieces
 from vaultlink.service.core import Service
 from vaultlink.service.dataplane.context import DataContext
 
@@ -47,10 +50,19 @@ MAX_MATCHED = 4096  # (method, path) -> route remembered per app; more and it st
 
 
 @dataclass(frozen=True, slots=True)
-class Reply:
-    """A non-JSON answer: bytes (a blob), or headers only (HEAD)."""
+class Stream:
+    """A body of ``length`` bytes sent a piece at a time: each piece read in a worker thread while the one before
+    is sent (a large blob range: the client's first bytes do not wait for the whole range's read)."""
 
-    body: bytes = b""
+    length: int
+    pieces: RangePieces
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """A non-JSON answer: bytes (a blob) or a :class:`Stream`, or headers only (HEAD)."""
+
+    body: bytes | Stream = b""
     status: int = 200
     headers: tuple[tuple[str, str], ...] = ()
     media_type: str = "application/octet-stream"
@@ -214,7 +226,15 @@ class DataApp:
 
 
 async def _answer(send: Send, result: Any, head: bool) -> None:
+    if isinstance(result, Reply) and isinstance(result.body, Stream):
+        if not head:
+            await _stream(send, result, result.body)
+            return
+        result.body.pieces.close()  # a HEAD route answers headers only: never a stream (defensive)
+        length = str(result.body.length)
+        result = Reply(b"", result.status, (*result.headers, ("content-length", length)), result.media_type)
     if isinstance(result, Reply):
+        assert isinstance(result.body, bytes)
         headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in result.headers]
         names = {k.lower() for k, _ in result.headers}
         if "content-length" not in names:
@@ -229,3 +249,49 @@ async def _answer(send: Send, result: Any, head: bool) -> None:
         status = 200
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": b"" if head else body})
+
+
+async def _stream(send: Send, reply: Reply, stream: Stream) -> None:
+    """Send ``stream``: its first piece is read before the head goes (a failure then is answered with its error
+    code), every next one in a worker thread while the one before is sent. A failure after the head cannot be
+    answered any more: ``BrokenAnswer`` has the pipeline audit it and close the connection, so the client sees
+    fewer bytes than announced (the agent retries)."""
+    pieces = stream.pieces
+    reading: asyncio.Future[bytes | None] | None = None
+
+    def read() -> bytes | None:
+        return next(pieces, None)
+
+    try:
+        try:
+            piece = await anyio.to_thread.run_sync(read)
+        except VaultlinkError as err:
+            await send_error(send, err)
+            return
+        except Exception:
+            log.exception("data-plane stream failed before its first byte")
+            await send_error(send, VaultlinkError("the service failed on this request; see its log."))
+            return
+        headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in reply.headers]
+        headers += [(b"content-length", str(stream.length).encode()), (b"content-type", reply.media_type.encode())]
+        await send({"type": "http.response.start", "status": reply.status, "headers": headers})
+        sent = 0
+        try:
+            while piece is not None:
+                reading = asyncio.ensure_future(anyio.to_thread.run_sync(read))
+                sent += len(piece)
+                if sent > stream.length:
+                    raise StoreError(f"the blob grew while it was read ({sent} of {stream.length} bytes)")
+                await send({"type": "http.response.body", "body": piece, "more_body": True})
+                piece = await reading
+            if sent != stream.length:
+                raise StoreError(f"the blob ended while it was read ({sent} of {stream.length} bytes)")
+        except VaultlinkError as err:
+            raise BrokenAnswer(err) from None
+        except OSError as exc:
+            raise BrokenAnswer(StoreError(f"reading the blob failed: {exc.strerror or exc}")) from None
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+    finally:
+        if reading is not None and not reading.done():
+            await asyncio.wait([reading])  # a thread cannot be stopped: its read ends before the blob is closed
+        pieces.close()

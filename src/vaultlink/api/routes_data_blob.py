@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from vaultlink.api.data_kit import DataRequest, DataRouter, Reply
+from vaultlink.api.data_kit import DataRequest, DataRouter, Reply, Stream
 from vaultlink.api.routes_data_common import container_for
 from vaultlink.errors import InvalidInput
 from vaultlink.service.dataplane import blobs
@@ -16,6 +16,7 @@ from vaultlink.service.dataplane.grants import check_grant_read, grant_allows
 
 router = DataRouter()
 _RANGE = re.compile(r"^bytes=(\d+)-(\d+)$")
+STREAM_MIN = (1 << 20) + 1  # a longer range is sent a piece at a time, each while the next one is read
 
 
 def _account(ctx: DataContext) -> str:
@@ -55,8 +56,11 @@ def get_blob(r: DataRequest) -> Reply:
         first, last = int(m.group(1)), int(m.group(2))
         if last < first:
             raise InvalidInput("Range must have LAST >= FIRST.", field="range")
-        data = blobs.get_blob(r.svc, vault, account, c, name, first, last - first + 1)
-        return Reply(data, 206, (("content-range", f"bytes {first}-{last}/*"),))
+        length, head = last - first + 1, (("content-range", f"bytes {first}-{last}/*"),)
+        pieces = blobs.blob_pieces(r.svc, vault, account, c, name, first, length) if length >= STREAM_MIN else None
+        if pieces is not None:
+            return Reply(Stream(length, pieces), 206, head)
+        return Reply(blobs.get_blob(r.svc, vault, account, c, name, first, length), 206, head)
     return Reply(blobs.get_blob(r.svc, vault, account, c, name))
 
 

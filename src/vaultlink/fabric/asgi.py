@@ -52,8 +52,17 @@ async def send_error(send: Send, err: E.VaultlinkError, close: bool = False) -> 
     await send({"type": "http.response.body", "body": body})
 
 
+class BrokenAnswer(Exception):
+    """An answer's body failed after its head was sent (a blob read a piece at a time): the pipeline audits the
+    request with ``err``'s code, then the connection is closed, so the client gets fewer bytes than announced."""
+
+    def __init__(self, err: E.VaultlinkError) -> None:
+        super().__init__(err.message)
+        self.err = err
+
+
 class _State:
-    __slots__ = ("aborted", "code", "received", "started", "status")
+    __slots__ = ("aborted", "broken", "code", "received", "started", "status")
 
     def __init__(self) -> None:
         self.status = 0
@@ -61,6 +70,7 @@ class _State:
         self.started = False
         self.received = 0
         self.aborted = False
+        self.broken: BrokenAnswer | None = None
 
 
 class _Aborted(Exception):
@@ -139,6 +149,8 @@ async def run_bounded(
 
     try:
         await app(scope, recv, snd)
+    except BrokenAnswer as exc:  # audited by the caller, which then closes the connection (``state.broken``)
+        state.broken, state.code, state.status = exc, exc.err.code, exc.err.http_status
     except Exception:
         if not state.aborted:  # the app's own failure (it has answered 500 already)
             raise

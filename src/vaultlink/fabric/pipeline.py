@@ -199,6 +199,8 @@ class Fabric:
             self._finish(ev, t0)
         elif audit == "metrics":  # the management app audited the call itself
             self.metrics.observe(ev.get("endpoint"), "allowed", time.perf_counter() - t0)
+        if state.broken is not None:  # the answer's body failed after its head: close the connection (uvicorn)
+            raise state.broken
 
     def http_refused(self, server: Any, client: Any, err: E.VaultlinkError, domain: str = "") -> None:
         """A connection refused below ASGI (malformed HTTP, headers too large or too slow): audit and count it."""

@@ -19,6 +19,7 @@ import blake3
 from vaultlink.domain.records import ContainerRecord, VaultRecord, require_vault
 from vaultlink.errors import BlobExists, ContentMismatch, InvalidInput, NotFound
 from vaultlink.ports import ChunkEntry as Entry
+from vaultlink.ports import RangePieces
 from vaultlink.service.core import Service
 from vaultlink.service.dataplane import storage
 
@@ -110,6 +111,17 @@ def get_blob(svc: Service, vault_id: str, account: str, container: ContainerReco
         if offset is None:
             return blobs.get(key)
         return blobs.get_range(key, offset, length if length is not None else blobs.size(key) - offset)
+    except NotFound:
+        raise NotFound(f"blob {name!r} does not exist in storage account {account}.", field="name") from None
+
+
+def blob_pieces(svc: Service, vault_id: str, account: str, container: ContainerRecord, name: str, offset: int,
+                length: int) -> RangePieces | None:
+    """:func:`get_blob`'s range a piece at a time (the route sends each while the next is read); None when the
+    store reads only whole ranges. A missing blob or a range outside it is refused now, before any byte."""
+    key = storage.blob_key(vault_id, account, container["id"], name)
+    try:
+        return storage.Reader(svc, container.get("read_region")).pieces(key, offset, length)
     except NotFound:
         raise NotFound(f"blob {name!r} does not exist in storage account {account}.", field="name") from None
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from vaultlink.domain.records import VaultRecord, require_vault
 from vaultlink.errors import NotFound, ServiceUnavailable
-from vaultlink.ports import BlobStore, Txn, check_name
+from vaultlink.ports import BlobStore, RangePieces, Txn, check_name
 from vaultlink.service.core import Service
 from vaultlink.service.endpoints import add_storage_account
 from vaultlink.service.events import EndpointsChanged
@@ -58,6 +58,12 @@ class Reader:
 
     def get_range(self, key: str, offset: int, length: int) -> bytes:
         return self.store.get_range(self.key(key), offset, length)
+
+    def pieces(self, key: str, offset: int, length: int) -> RangePieces | None:
+        """The range a piece at a time (opened and checked now), or None when the store reads only whole ranges."""
+        read = getattr(self.store, "read_pieces", None)
+        pieces: RangePieces | None = read(self.key(key), offset, length) if read is not None else None
+        return pieces
 
     def size(self, key: str) -> int:
         return self.store.size(self.key(key))
