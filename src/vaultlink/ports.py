@@ -93,9 +93,9 @@ class BlobStore(Protocol):
 
 
 class RangePieces(Protocol):
-    """A blob range read a piece at a time, each piece when asked (``read_pieces``, offered by a store whose
-    small range reads cost little: the local one). ``close`` releases it early; it is released after the last
-    piece too. One reader at a time."""
+    """A blob range read a piece at a time, each piece when asked (``read_pieces``, which the local and the S3
+    stores offer: a store without it is read whole). ``close`` releases it early; it is released after the
+    last piece too. One reader at a time."""
 
     def __iter__(self) -> Iterator[bytes]: ...
 

@@ -264,7 +264,7 @@ class LocalBlobStore:
         finally:
             os.close(fd)
 
-    def read_pieces(self, name: str, offset: int, length: int) -> RangePieces:
+    def read_pieces(self, name: str, offset: int, length: int) -> LocalPieces:
         """``get_range``'s bytes a piece at a time, each read when asked (the data plane sends a piece while the
         next one is read). The blob is opened and the range checked now (``NotFound``, ``InvalidInput``); the
         descriptor is closed by ``close`` or when the last piece has been read."""
@@ -274,7 +274,7 @@ class LocalBlobStore:
         except BaseException:
             os.close(fd)
             raise
-        return RangePieces(self, fd, name, offset, length)
+        return LocalPieces(self, fd, name, offset, length)
 
     def exists(self, name: str) -> bool:
         return self._path(name).is_file()
@@ -313,7 +313,7 @@ class LocalBlobStore:
         yield from sorted(names)
 
 
-class RangePieces:
+class LocalPieces:
     """A blob range read a piece at a time from an open descriptor (``LocalBlobStore.read_pieces``): an iterator
     of bytes, pieces of at most ``STREAM_PIECE`` ending on its multiples. Not for two threads at once."""
 
@@ -321,7 +321,7 @@ class RangePieces:
         self._store, self._fd, self._name = store, fd, name
         self._pos, self._end = offset, offset + length
 
-    def __iter__(self) -> RangePieces:
+    def __iter__(self) -> LocalPieces:
         return self
 
     def __next__(self) -> bytes:

@@ -11,7 +11,7 @@ import pytest
 from dp_helpers import make_tree, registered, same_tree
 from dp_world import PASS, DataPlane
 
-from vaultlink.adapters.blob_local import RangePieces
+from vaultlink.adapters.blob_local import LocalPieces
 from vaultlink.errors import CorruptData, PassphraseTooShort, UnsafePath, WrongPassphrase
 
 
@@ -127,17 +127,17 @@ def test_a_blob_read_failing_mid_answer_is_retried_and_the_restore_is_whole(
     (src / "big.bin").write_bytes(random.Random(3).randbytes(6 << 20))
     agent = registered(dp, tmp_path / "state")
     rp = agent.backup([str(src)], PASS)["recovery_point"]
-    real = RangePieces.__next__
+    real = LocalPieces.__next__
     calls = {"pieces": 0, "failed": 0}
 
-    def flaky(self: RangePieces) -> bytes:
+    def flaky(self: LocalPieces) -> bytes:
         calls["pieces"] += 1
         if calls["pieces"] == 2:  # the second piece of the first streamed range: after the answer's head
             calls["failed"] += 1
             raise OSError(errno.EIO, "Input/output error")
         return real(self)
 
-    monkeypatch.setattr(RangePieces, "__next__", flaky)
+    monkeypatch.setattr(LocalPieces, "__next__", flaky)
     res = agent.restore(rp["id"], str(tmp_path / "out"), PASS)
     assert calls["failed"] == 1 and calls["pieces"] > 6 and agent.http.retries >= 1
     assert res["files"] == 1 and same_tree(src, tmp_path / "out" / "src")
