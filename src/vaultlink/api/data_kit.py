@@ -230,7 +230,7 @@ async def _answer(send: Send, result: Any, head: bool) -> None:
         if not head:
             await _stream(send, result, result.body)
             return
-        result.body.pieces.close()  # a HEAD route answers headers only: never a stream (defensive)
+        result.body.pieces.close()  # HEAD answered by a GET route that streams (HEAD's fallback): headers only
         length = str(result.body.length)
         result = Reply(b"", result.status, (*result.headers, ("content-length", length)), result.media_type)
     if isinstance(result, Reply):

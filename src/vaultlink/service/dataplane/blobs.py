@@ -101,6 +101,11 @@ def put_blob(svc: Service, vault_id: str, account: str, container: ContainerReco
     return {"name": name, "size": len(data), "storage_account": account, "write_account": current, "grew": grew}
 
 
+def _missing(name: str, account: str) -> NotFound:
+    """The store's ``NotFound`` for a blob, said in the caller's terms (its name and storage account)."""
+    return NotFound(f"blob {name!r} does not exist in storage account {account}.", field="name")
+
+
 def get_blob(svc: Service, vault_id: str, account: str, container: ContainerRecord, name: str,
              offset: int | None = None, length: int | None = None) -> bytes:
     """Read a blob: from primary storage, or from the replica when the request came through the paired
@@ -112,7 +117,7 @@ def get_blob(svc: Service, vault_id: str, account: str, container: ContainerReco
             return blobs.get(key)
         return blobs.get_range(key, offset, length if length is not None else blobs.size(key) - offset)
     except NotFound:
-        raise NotFound(f"blob {name!r} does not exist in storage account {account}.", field="name") from None
+        raise _missing(name, account) from None
 
 
 def blob_pieces(svc: Service, vault_id: str, account: str, container: ContainerRecord, name: str, offset: int,
@@ -123,7 +128,7 @@ def blob_pieces(svc: Service, vault_id: str, account: str, container: ContainerR
     try:
         return storage.Reader(svc, container.get("read_region")).pieces(key, offset, length)
     except NotFound:
-        raise NotFound(f"blob {name!r} does not exist in storage account {account}.", field="name") from None
+        raise _missing(name, account) from None
 
 
 def blob_size(svc: Service, vault_id: str, account: str, container: ContainerRecord, name: str) -> int:
@@ -131,7 +136,7 @@ def blob_size(svc: Service, vault_id: str, account: str, container: ContainerRec
         return storage.Reader(svc, container.get("read_region")).size(
             storage.blob_key(vault_id, account, container["id"], name))
     except NotFound:
-        raise NotFound(f"blob {name!r} does not exist in storage account {account}.", field="name") from None
+        raise _missing(name, account) from None
 
 
 def list_blobs(svc: Service, vault_id: str, account: str, container: ContainerRecord, prefix: str = "") -> list[str]:

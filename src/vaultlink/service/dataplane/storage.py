@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import secrets
-from typing import Any
+from typing import Any, cast
 
 from vaultlink.domain.records import VaultRecord, require_vault
 from vaultlink.errors import NotFound, ServiceUnavailable
@@ -62,8 +62,7 @@ class Reader:
     def pieces(self, key: str, offset: int, length: int) -> RangePieces | None:
         """The range a piece at a time (opened and checked now), or None when the store reads only whole ranges."""
         read = getattr(self.store, "read_pieces", None)
-        pieces: RangePieces | None = read(self.key(key), offset, length) if read is not None else None
-        return pieces
+        return None if read is None else cast(RangePieces, read(self.key(key), offset, length))
 
     def size(self, key: str) -> int:
         return self.store.size(self.key(key))
