@@ -1,6 +1,6 @@
 """Where a first backup's CPU goes: the engine alone versus the same backup through a private endpoint.
 
-    .venv/bin/python bench/backup_cpu.py [--size-mib 1024] [--rounds 2] [--dir /tmp/vlcpu] [--restore]
+    .venv/bin/python bench/backup_cpu.py [--size-mib 1024] [--rounds 2] [--dir /tmp/vlcpu] [--restore] [--restic]
 
 A diagnostic beside ``backup_bench.py`` (whose target is a first backup through the endpoint at 0.85 x the
 engine alone): on the same dataset, each round
@@ -15,8 +15,15 @@ engine alone): on the same dataset, each round
 3. with ``--restore``: the restore of that backup by the engine alone (from its local store, into a new
    directory) and through the endpoint (``vaultlink agent restore`` into a new directory), measured alike.
 
-The two machines' worth of work then shows where the endpoint's extra time goes. Not a test; every wait is
-bounded; traffic stays on 127.0.0.0/8.
+4. with ``--restic``: restic's backup of the same data into a new local repository and its restore (its packs
+   dropped from the page cache first, as ``backup_bench.py`` does), wall time and CPU-seconds.
+
+The two machines' worth of work then shows where the endpoint's extra time goes. Each round ends with the
+**CPU floor** of the endpoint's steps: the agent's and the server's CPU-seconds together, divided by the cores,
+is the shortest wall time those steps could take if nothing ever waited; beside it, the wall time a target needs
+(the engine's backup ÷ 0.85; restic's restore ÷ 1.8). When the floor is above what a target needs, no overlap
+can meet that target on this machine: only less CPU can. Not a test; every wait is bounded; traffic stays on
+127.0.0.0/8.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ import argparse
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import time
@@ -35,7 +43,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from _product import VAULTLINK, Service, cpu_delta, fresh_workdir, need_disk, preflight, process_cpu  # noqa: E402
-from backup_bench import PASS, VM, agent_runner, private_agent  # noqa: E402
+from backup_bench import PASS, VM, agent_runner, evict, private_agent  # noqa: E402
 from data_bench import MiB, make_dataset  # noqa: E402
 
 
@@ -67,6 +75,34 @@ def engine_restore(repo_dir: Path, out: Path) -> dict[str, float]:
     return in_process(lambda: restore(repo.manifest_reader(name), repo, out))
 
 
+def restic_steps(data: Path, work: Path) -> dict[str, dict[str, float]]:
+    """restic's backup of ``data`` into a new repository under ``work`` and its restore, each with its wall time and
+    CPU-seconds (children of this process)."""
+    env = dict(os.environ, RESTIC_PASSWORD=PASS, RESTIC_REPOSITORY=str(work / "repo"),
+               RESTIC_CACHE_DIR=str(work / "cache"))
+
+    def step(*args: str) -> dict[str, float]:
+        os.sync()
+        c0, t = resource.getrusage(resource.RUSAGE_CHILDREN), time.perf_counter()
+        subprocess.run(["restic", "--quiet", *args], env=env, check=True, capture_output=True, timeout=1800)
+        wall, c1 = time.perf_counter() - t, resource.getrusage(resource.RUSAGE_CHILDREN)
+        return {"wall": round(wall, 2), "cpu": round(c1.ru_utime - c0.ru_utime + c1.ru_stime - c0.ru_stime, 2)}
+
+    subprocess.run(["restic", "--quiet", "init", "--repository-version", "2"], env=env, check=True,
+                   capture_output=True, timeout=120)
+    out = {"backup": step("backup", str(data))}
+    evict(work / "repo" / "data")  # its packs from the disk, as vaultlink's server reads them
+    out["restore"] = step("restore", "latest", "--target", str(work / "out"))
+    return out
+
+
+def floor(ep: dict[str, Any], needed: float) -> dict[str, float]:
+    """The shortest wall time the endpoint's step could take on this machine's cores (its agent's and server's
+    CPU-seconds, all in parallel), against the wall time a target ``needed``."""
+    cpu = ep["agent_user"] + ep["agent_system"] + ep["server"]
+    return {"cpu_s": round(cpu, 2), "floor_s": round(cpu / (os.cpu_count() or 1), 2), "needed_s": round(needed, 2)}
+
+
 def measured(svc: Service, run: Any, *args: str) -> tuple[Any, dict[str, Any]]:
     """``run(*args)`` (an agent command) and its wall time, the agent's CPU (children of this process) and the
     server's, per thread."""
@@ -91,7 +127,12 @@ def main() -> None:
                     "instead of making a --size-mib dataset")
     ap.add_argument("--restore", action="store_true",
                     help="also restore each round's backup, through the endpoint and by the engine alone")
+    ap.add_argument("--restic", action="store_true",
+                    help="also back up and restore the same data with restic (implies --restore)")
     a = ap.parse_args()
+    a.restore = a.restore or a.restic
+    if a.restic and not shutil.which("restic"):
+        sys.exit("--restic needs restic: apt-get install -y restic")
     versions = preflight()
     work = fresh_workdir(a.dir)
     if a.tree:
@@ -99,7 +140,8 @@ def main() -> None:
         size = sum(e.stat().st_size for d in os.scandir(data) if d.is_dir() for e in os.scandir(d.path))
     else:
         data, size = work / "data", a.size_mib * MiB
-    need_disk(work, size * ((4 if a.restore else 2) * a.rounds + 1), "this benchmark")
+    need_disk(work, size * ((4 if a.restore else 2) * a.rounds + (2 * a.rounds if a.restic else 0) + 1),
+              "this benchmark")
     if not a.tree:
         make_dataset(data, size)
     svc = Service(work / "server")
@@ -123,6 +165,13 @@ def main() -> None:
                 _, ep_r = measured(svc, run, "restore", rp, "--no-progress", "--target", str(work / f"out-{i}"))
                 rounds[-1]["restore"] = {"engine": {k: round(v, 2) for k, v in eng_r.items()}, "endpoint": ep_r,
                                          "endpoint_vs_engine": round(eng_r["wall"] / ep_r["wall"], 3)}
+            rounds[-1]["backup_floor"] = floor(ep, eng["wall"] / 0.85)  # target: 0.85 x the engine alone
+            if a.restic:
+                rs = restic_steps(data, work / f"restic-{i}")
+                rounds[-1]["restic"] = rs
+                ep_r = rounds[-1]["restore"]["endpoint"]
+                rounds[-1]["restore_floor"] = floor(ep_r, rs["restore"]["wall"] / 1.8)  # target: 1.8 x restic
+                rounds[-1]["restore_vs_restic"] = round(rs["restore"]["wall"] / ep_r["wall"], 3)
             print(json.dumps(rounds[-1], indent=1), flush=True)
     finally:
         svc.stop()
