@@ -169,7 +169,6 @@ def main() -> None:
             if a.restic:
                 rs = restic_steps(data, work / f"restic-{i}")
                 rounds[-1]["restic"] = rs
-                ep_r = rounds[-1]["restore"]["endpoint"]
                 rounds[-1]["restore_floor"] = floor(ep_r, rs["restore"]["wall"] / 1.8)  # target: 1.8 x restic
                 rounds[-1]["restore_vs_restic"] = round(rs["restore"]["wall"] / ep_r["wall"], 3)
             print(json.dumps(rounds[-1], indent=1), flush=True)
