@@ -14,6 +14,7 @@ from __future__ import annotations
 import errno
 import os
 import tarfile
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO
@@ -60,6 +61,7 @@ class Chunker:
         seed = p.seed & 0x7FFF_FFFF_FFFF_FFFF  # pyfastcdc shifts it left by one
         self._cdc = pyfastcdc.FastCDC(p.avg_size, min_size=p.min_size, max_size=p.max_size, seed=seed)
         self._noatime = _NOATIME != 0
+        self._local = threading.local()  # each thread's reused buffer for ``_cut_own``
 
     def cut(self, buf: bytes | bytearray | memoryview) -> Iterator[memoryview]:
         """Yield consecutive views of ``buf`` covering it exactly (nothing for an empty buffer)."""
@@ -164,24 +166,34 @@ class Chunker:
         least ``max_size`` + 1) gains at least one chunk per read."""
         p = self.params
         size = max(segment or p.max_size + p.avg_size, p.max_size + 1, len(tail) + 1)
-        buf = bytearray(size)
-        view = memoryview(buf)
-        view[: len(tail)] = tail
-        kept = len(tail)
-        while True:
-            filled, eof = _fill(f, view, kept)
-            if filled == 0:
-                return
-            off = 0
-            for piece in self._cdc.cut_buf(view[:filled]):
-                if not eof and off + piece.length == filled:
-                    break  # cut by the buffer's end, maybe short of where its data ends it
-                yield bytes(piece.data)
-                off += piece.length
-            if eof:
-                return
-            kept = filled - off
-            view[:kept] = view[off:filled]  # an overlapping move
+        buf = self._own_buffer(size)
+        try:
+            view = memoryview(buf)
+            view[: len(tail)] = tail
+            kept = len(tail)
+            while True:
+                filled, eof = _fill(f, view, kept)
+                if filled == 0:
+                    return
+                off = 0
+                for piece in self._cdc.cut_buf(view[:filled]):
+                    if not eof and off + piece.length == filled:
+                        break  # cut by the buffer's end, maybe short of where its data ends it
+                    yield bytes(piece.data)
+                    off += piece.length
+                if eof:
+                    return
+                kept = filled - off
+                view[:kept] = view[off:filled]  # an overlapping move
+        finally:
+            self._local.own = buf  # the next file this thread reads keeps using it
+
+    def _own_buffer(self, size: int) -> bytearray:
+        """This thread's buffer for ``_cut_own``, taken while a read uses it (a second read at the same time
+        makes its own): a new one for every file cost as many page faults as the file had bytes in the agent,
+        whose large buffers are mapped on their own (``agent/memory.py``; ``bench/README-backup.md``)."""
+        buf: bytearray | None = self._local.__dict__.pop("own", None)
+        return buf if buf is not None and len(buf) == size else bytearray(size)
 
 
 def _fill(f: IO[bytes], view: memoryview, filled: int) -> tuple[int, bool]:

@@ -48,6 +48,7 @@ from vaultlink.data.manifest import (
     iter_opened_nodes,
     open_manifest,
 )
+from vaultlink.data.pack_buffer import PackBuffer, PackBuffers
 from vaultlink.errors import AlreadyExists, CorruptData, NotFound, WrongPassphrase
 from vaultlink.ports import BlobStore
 
@@ -71,20 +72,21 @@ PACK_SIZE = 8 * 1024 * 1024
 
 
 class _PackBuilder:
-    """The open pack, built in one buffer: each chunk is copied in as it comes (and its own bytes freed), so
-    a full pack is uploaded as it is, without a joined copy beside its parts."""
+    """The open pack, built in one reused buffer (``pack_buffer.py``): each chunk is copied in as it comes
+    (and its own bytes freed), so a full pack is uploaded as it is, without a joined copy beside its parts."""
 
-    def __init__(self) -> None:
-        self.buf = bytearray(PACK_MAGIC)
+    def __init__(self, buf: PackBuffer) -> None:
+        self.buf: PackBuffer | None = buf
         self.entries: list[PackEntry] = []
+        buf.append(PACK_MAGIC)
 
     @property
     def size(self) -> int:
-        return len(self.buf)
+        return self.buf.used if self.buf is not None else 0
 
     def add(self, cid: bytes, blob: bytes | bytearray | memoryview) -> None:
-        self.entries.append(PackEntry(cid, len(self.buf), len(blob)))
-        self.buf += blob
+        assert self.buf is not None
+        self.entries.append(PackEntry(cid, self.buf.append(blob), len(blob)))
 
 
 class Repository:
@@ -111,7 +113,10 @@ class Repository:
         self._local = threading.local()  # each writer thread's buffer for sealing chunks
         self._fill = threading.Lock()  # the open pack (held while a full one waits for an upload slot)
         self._pending: set[bytes] = set()
-        self._builder = _PackBuilder()
+        # the open pack and one per upload slot; a pack ends past its size by at most an encoded chunk
+        largest = self.chunker.params.max_size + self.chunker.params.max_size // 64 + (64 << 10)
+        self._buffers = PackBuffers(pack_size, largest, upload_workers + 1)
+        self._builder = _PackBuilder(self._buffers.take())
         self._unindexed: dict[str, Sequence[PackEntry] | bytes] = {}  # packed: a pack's entries are 40 B each
         self._uploads: list[Future[None]] = []
         self._failed = False  # set by an upload that failed; its error is raised by the next check
@@ -221,7 +226,7 @@ class Repository:
             if self._builder.size < self.pack_size:
                 return
             self._take_slot()
-            full, self._builder = self._builder, _PackBuilder()
+            full, self._builder = self._builder, _PackBuilder(self._buffers.take())
         self._start(full)
 
     def _take_slot(self) -> None:
@@ -266,11 +271,14 @@ class Repository:
             f.result()
 
     def _upload(self, b: _PackBuilder) -> None:
-        b.buf += encode_pack_tail(self.keys, b.entries)
-        data, b.buf = b.buf, bytearray()
+        buf, b.buf = b.buf, None
+        assert buf is not None
+        buf.append(encode_pack_tail(self.keys, b.entries))
+        data = buf.view()
         name, size = content_name("packs", data), len(data)
-        self.store.put(name, data)
-        del data  # the upload's bytes go now, not when the next pack replaces them
+        self.store.put(name, data)  # raises: the buffer is dropped, not reused (the store may still hold it)
+        del data
+        self._buffers.give(buf)
         raw = b"".join(ENTRY.pack(e.chunk_id, e.offset, e.length) for e in b.entries)  # once, for both
         self.index.add(name, raw)
         with self._lock:
@@ -281,11 +289,13 @@ class Repository:
 
     def flush(self) -> None:
         """Upload the open pack, wait for every upload, then write an index file for the new packs."""
+        full = None
         with self._fill:
-            b, self._builder = self._builder, _PackBuilder()
-        if b.entries:
+            if self._builder.entries:  # an empty open pack stays open, its buffer with it
+                full, self._builder = self._builder, _PackBuilder(self._buffers.take())
+        if full is not None:
             self._take_slot()
-            self._start(b)
+            self._start(full)
         while True:
             with self._lock:
                 futs, self._uploads = self._uploads, []
@@ -302,7 +312,9 @@ class Repository:
     def abort(self) -> None:
         """After a failed backup: wait for running uploads (ignoring their errors), drop the open pack."""
         with self._fill:
-            self._builder = _PackBuilder()
+            if self._builder.buf is not None:
+                self._buffers.give(self._builder.buf)
+            self._builder = _PackBuilder(self._buffers.take())
         with self._lock:
             futs, self._uploads = self._uploads, []
         for f in futs:

@@ -202,3 +202,26 @@ def test_a_chunk_ending_before_the_end_of_a_window_is_the_whole_cut_one(
             break
         assert (pos, pos + len(p)) in whole
         pos += len(p)
+
+
+def test_own_reads_reuse_one_buffer_a_thread_and_two_at_once_do_not_share_it(tmp_path: Path) -> None:
+    """A file read after another in the same thread reads into the same buffer (a new one per file cost as many
+    page faults as the file had bytes); two reads at once each have their own, so neither sees the other's
+    bytes."""
+    c = Chunker(ChunkerParams(min_size=1024, avg_size=4096, max_size=16384, seed=9))
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.write_bytes(rand_bytes(1_500_000, 1))  # over SMALL_READ: read in segments
+    b.write_bytes(rand_bytes(1_200_000, 2))
+    want_a, want_b = [bytes(p) for p in c.cut(a.read_bytes())], [bytes(p) for p in c.cut(b.read_bytes())]
+    assert list(c.cut_file(a, own=True)) == want_a
+    first = c._local.own
+    assert list(c.cut_file(b, own=True)) == want_b
+    assert c._local.own is first
+    ga, gb = c.cut_file(a, own=True), c.cut_file(b, own=True)
+    got_a: list[bytes | memoryview] = []
+    got_b: list[bytes | memoryview] = []
+    while len(got_b) < len(want_b):  # interleaved in one thread
+        got_a.append(next(ga))
+        got_b.append(next(gb))
+    got_a += list(ga)
+    assert got_a == want_a and got_b == want_b

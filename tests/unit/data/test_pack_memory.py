@@ -12,6 +12,7 @@ from data_helpers import PASS, rand_bytes
 from vaultlink.adapters.blob_memory import MemoryBlobStore
 from vaultlink.data import Repository
 from vaultlink.data import repository as repository_mod
+from vaultlink.data.pack_buffer import PackBuffer
 from vaultlink.errors import StoreError
 
 
@@ -29,8 +30,8 @@ def test_full_packs_wait_as_the_open_one_instead_of_queueing(monkeypatch: pytest
     lock = threading.Lock()
 
     class Counted(repository_mod._PackBuilder):
-        def __init__(self) -> None:
-            super().__init__()
+        def __init__(self, buf: PackBuffer) -> None:
+            super().__init__(buf)
             with lock:
                 builders.append(self)
 
@@ -43,7 +44,7 @@ def test_full_packs_wait_as_the_open_one_instead_of_queueing(monkeypatch: pytest
     def sample() -> None:
         while not stop.is_set():
             with lock:
-                held = sum(1 for b in builders if len(b.buf) > len(repository_mod.PACK_MAGIC))
+                held = sum(1 for b in builders if b.size > len(repository_mod.PACK_MAGIC))
             most[0] = max(most[0], held)
             time.sleep(0.001)
 
