@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -27,3 +28,16 @@ def test_json_output_does_not_import_rich() -> None:
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert p.returncode == 0, p.stderr
     assert json.loads(p.stdout) == {"a": 1}
+
+
+
+def test_a_bad_compression_level_is_refused_before_the_agent_starts() -> None:
+    """``vaultlink agent backup --compression-level 25``: the error and its code, with no machine state needed
+    (nothing is read, nothing is sent)."""
+    vaultlink = str(Path(sys.executable).parent / "vaultlink")
+    p = subprocess.run([vaultlink, "agent", "backup", "/", "--compression-level", "25", "--state-dir",
+                        "/nonexistent/state", "-o", "json"], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 2, p.stderr
+    err = json.loads(p.stdout)["error"]
+    assert err["code"] == "InvalidInput" and err["field"] == "compression_level"
+    assert "0 (none) to 19" in err["message"]

@@ -21,6 +21,7 @@ from vaultlink.agent.resolver import DnsResolver, Resolver
 from vaultlink.agent.state import AgentState, exclusive, save_state, try_load_state
 from vaultlink.agent.unlock import Unlocking, open_loading
 from vaultlink.data import BackupResult, Progress, Repository, backup, check, restore
+from vaultlink.data.formats import ZSTD_LEVEL, check_level
 from vaultlink.data.manifest import Node
 from vaultlink.data.repository import KEY_NAME
 from vaultlink.errors import (
@@ -156,14 +157,16 @@ class Agent:
                 save_state(state_dir, self.state)
 
     def backup(self, paths: Sequence[str], passphrase: str, progress: Callable[[Progress], None] | None = None,
-               state_dir: Path | None = None, job_id: str | None = None) -> dict[str, Any]:
+               state_dir: Path | None = None, job_id: str | None = None,
+               compression_level: int = ZSTD_LEVEL) -> dict[str, Any]:
         """A new recovery point of ``paths`` (on demand, or the scheduler's job ``job_id``)."""
+        check_level(compression_level)  # new chunks at that zstd level (0: uncompressed)
         roots = [os.path.abspath(p) for p in paths]
         for p in roots:
             if not os.path.lexists(p):
                 raise NotFound(f"backup path {p} does not exist.", field="paths")
         with exclusive(state_dir, "backup") if state_dir is not None else contextlib.nullcontext():
-            return self._backup(roots, passphrase, progress, state_dir, job_id)
+            return self._backup(roots, passphrase, progress, state_dir, job_id, level=compression_level)
 
     def run_job(self, roots: list[str], passphrase: str, state_dir: Path | None,
                 engine: Callable[[Repository, str | None], BackupResult],
@@ -176,9 +179,9 @@ class Agent:
     def _backup(self, roots: list[str], passphrase: str, progress: Callable[[Progress], None] | None,
                 state_dir: Path | None, job_id: str | None = None,
                 engine: Callable[[Repository, str | None], BackupResult] | None = None,
-                registered: dict[str, Any] | None = None) -> dict[str, Any]:
+                registered: dict[str, Any] | None = None, level: int = ZSTD_LEVEL) -> dict[str, Any]:
         """One backup job: ``engine(repo, parent point id)`` makes the snapshot (default: the files of
-        ``roots``; a workload streams its own)."""
+        ``roots``; a workload streams its own); new chunks compressed at zstd ``level``."""
         self.prepare(passphrase)  # the unlock overlaps the job's start
         try:
             started = self._call("POST", "/jobs", {"paths": roots, "job_id": job_id})
@@ -192,6 +195,7 @@ class Agent:
         except BaseException as exc:
             self._fail(job["id"], exc)
             raise
+        repo.zstd_level = level or None  # every job says its own (a kept repository serves the next one)
         try:
             prev_rp = started.get("recovery_point")
             if engine is not None:

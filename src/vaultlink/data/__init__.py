@@ -3,7 +3,7 @@
 Public API (everything else is internal)::
 
     Repository.init(store, passphrase, *, log_n=15, pack_size=8 MiB, chunker_params=None,
-                    zstd_level=3, index=None) -> Repository      # PassphraseTooShort, AlreadyExists
+                    zstd_level=2, index=None) -> Repository      # PassphraseTooShort, AlreadyExists
     Repository.open(store, passphrase, *, load_index=True, index=None, ...) -> Repository
                                                                   # WrongPassphrase, NotFound
     repo.list_manifests() -> list[str]; repo.load_manifest(name) -> Manifest; repo.close()

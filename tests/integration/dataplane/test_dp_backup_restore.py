@@ -12,7 +12,7 @@ from dp_helpers import make_tree, registered, same_tree
 from dp_world import PASS, DataPlane
 
 from vaultlink.adapters.blob_local import LocalPieces
-from vaultlink.errors import CorruptData, PassphraseTooShort, UnsafePath, WrongPassphrase
+from vaultlink.errors import CorruptData, InvalidInput, PassphraseTooShort, UnsafePath, WrongPassphrase
 
 
 def test_backup_then_restore_is_identical_and_recorded(dp: DataPlane, tmp_path: Path) -> None:
@@ -141,3 +141,30 @@ def test_a_blob_read_failing_mid_answer_is_retried_and_the_restore_is_whole(
     res = agent.restore(rp["id"], str(tmp_path / "out"), PASS)
     assert calls["failed"] == 1 and calls["pieces"] > 6 and agent.http.retries >= 1
     assert res["files"] == 1 and same_tree(src, tmp_path / "out" / "src")
+
+
+def _text_tree(root: Path, seed: int) -> Path:
+    """About 3 MB of compressible text in two files (larger than a read segment: both chunking paths)."""
+    rnd = random.Random(seed)
+    words = [bytes(rnd.choices(b"abcdefghijklmnopqrstuvwxyz", k=rnd.randint(2, 9))) for _ in range(400)]
+    root.mkdir(parents=True)
+    for name in ("a.txt", "b.txt"):
+        (root / name).write_bytes(b" ".join(rnd.choices(words, k=260_000)))
+    return root
+
+
+def test_the_compression_level_of_a_backup_is_its_own_and_a_bad_one_is_refused(dp: DataPlane, tmp_path: Path) -> None:
+    agent = registered(dp, tmp_path / "state")
+    before = dp.blob_files()
+    with pytest.raises(InvalidInput, match="compression-level must be 0"):
+        agent.backup([str(make_tree(tmp_path / "x"))], PASS, compression_level=20)
+    assert dp.blob_files() == before  # refused before anything was sent
+    with dp.svc.store.transaction() as txn:
+        assert txn.find("job", parent_id=dp.vault["id"]) == []
+    raw = agent.backup([str(_text_tree(tmp_path / "raw", 1))], PASS, compression_level=0)
+    assert raw["stats"]["stored_bytes"] >= raw["stats"]["bytes_new"]  # stored as they are (sealed)
+    packed = agent.backup([str(_text_tree(tmp_path / "packed", 2))], PASS)  # the default level
+    assert packed["stats"]["stored_bytes"] < 0.75 * packed["stats"]["bytes_new"]
+    for name, out in (("raw", raw), ("packed", packed)):
+        agent.restore(out["recovery_point"]["id"], str(tmp_path / f"out-{name}"), PASS)
+        assert same_tree(tmp_path / name, tmp_path / f"out-{name}" / name)
