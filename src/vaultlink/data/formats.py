@@ -46,8 +46,8 @@ AAD_MANIFEST = b"vaultlink manifest v1"
 ENTRY = struct.Struct("<32sII")
 MAX_CHUNK = 16 * 1024 * 1024
 # zstd level 2: on 1 MiB chunks of real data (Python sources, shared libraries, logs and documents) 28-42 % faster
-# than level 3 for 1-5 % more stored bytes, and still smaller than restic's default (bench/README-backup.md,
-# 2026-12-05 evening); ``vaultlink agent backup --compression-level`` picks another level for a backup
+# than level 3 for 1-5 % more stored bytes; the benchmark's repository stays no larger than restic's
+# (bench/README-backup.md, 2026-12-05 evening); ``vaultlink agent backup --compression-level`` picks another
 ZSTD_LEVEL = 2
 _local = threading.local()
 
