@@ -23,7 +23,7 @@ from vaultlink.cli.agent_common import (
 )
 from vaultlink.cli.agent_db import db, db_restore, protect
 from vaultlink.cli.common import OutputFormat, OutputOpt, emit, handled
-from vaultlink.data.formats import check_level
+from vaultlink.data.formats import ZSTD_LEVEL, check_level
 from vaultlink.errors import InvalidInput
 
 app = typer.Typer(help="The backup agent: register this machine, back up, restore, check.", no_args_is_help=True)
@@ -85,21 +85,20 @@ def backup(
     passphrase_file: PassFile = None,
     no_progress: NoProgress = False,
     retry_for: RetryFor = 90.0,
-    compression_level: Annotated[int | None, typer.Option(
+    compression_level: Annotated[int, typer.Option(
         "--compression-level", help="zstd level of the new chunks: 1 (fastest) to 19 (smallest), 0 stores them "
-                                    "uncompressed; default 2.")] = None,
+                                    "uncompressed.")] = ZSTD_LEVEL,
     output: OutputOpt = OutputFormat.table,
 ) -> None:
     """Back up PATHs into the vault: a new recovery point."""
     with handled(output):
-        if compression_level is not None:
-            check_level(compression_level)  # before anything else: nothing is sent
+        check_level(compression_level)  # before anything else: nothing is read or sent
         agent, sd = _agent(state_dir, retry_for)
         pw = _passphrase(passphrase_file)
         try:
             with _progress_bar("backup", not no_progress and output == OutputFormat.table) as cb:
-                level = {} if compression_level is None else {"compression_level": compression_level}
-                out = agent.backup(paths, pw, cb, state_dir=sd, **level)  # type: ignore[attr-defined]
+                out = agent.backup(paths, pw, cb, state_dir=sd,  # type: ignore[attr-defined]
+                                   compression_level=compression_level)
         finally:
             agent.close()  # type: ignore[attr-defined]
         if output == OutputFormat.json:

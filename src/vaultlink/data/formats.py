@@ -74,13 +74,12 @@ def _decompressor() -> zstandard.ZstdDecompressor:
     return d
 
 
-def check_level(level: int) -> int:
-    """A chunk compression level: 0 (stored uncompressed) or one of zstd's levels 1-19; ``InvalidInput``
-    otherwise."""
+def check_level(level: int) -> None:
+    """``InvalidInput`` unless ``level`` is a chunk compression level: 0 (stored uncompressed) or one of zstd's
+    levels 1-19."""
     if not 0 <= level <= 19:
         raise InvalidInput(f"--compression-level must be 0 (none) to 19, not {level}; nothing was backed up.",
                            field="compression_level")
-    return level
 
 
 def compress(data: bytes | memoryview, level: int = ZSTD_LEVEL) -> bytes:

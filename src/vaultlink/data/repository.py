@@ -271,13 +271,14 @@ class Repository:
             f.result()
 
     def _upload(self, b: _PackBuilder) -> None:
-        buf, b.buf = b.buf, None
+        buf = b.buf
         assert buf is not None
         buf.append(encode_pack_tail(self.keys, b.entries))
         data = buf.view()
         name, size = content_name("packs", data), len(data)
         self.store.put(name, data)  # raises: the buffer is dropped, not reused (the store may still hold it)
         del data
+        b.buf = None  # the pack is held until it is stored
         self._buffers.give(buf)
         raw = b"".join(ENTRY.pack(e.chunk_id, e.offset, e.length) for e in b.entries)  # once, for both
         self.index.add(name, raw)
