@@ -114,6 +114,30 @@ class CreateOnly(Protocol):
         ...
 
 
+class BlobWriter(Protocol):
+    """One blob being created from bytes given a part at a time (``StreamCreate.create_writer``)."""
+
+    size: int  # bytes written so far
+
+    def write(self, data: bytes | bytearray | memoryview) -> None: ...
+
+    def commit(self) -> bool:
+        """Create the name from the bytes written, unless it exists: False then (stored bytes untouched). Either
+        way the writer is closed."""
+        ...
+
+    def close(self) -> None:
+        """Discard what was written unless committed; nothing of it stays. Safe to call twice."""
+        ...
+
+
+class StreamCreate(Protocol):
+    """A blob store that can create a name from bytes given a part at a time (the local directory, memory): the
+    server stores a large upload as it arrives, instead of holding it whole first. Same rules as ``create``."""
+
+    def create_writer(self, name: str) -> BlobWriter: ...
+
+
 class ObjectLock(Protocol):
     """A blob store that can put a stored object under a compliance retention (S3 Object Lock): until then
     nobody, the store's owner included, deletes or overwrites it, whatever the service does. ``object_lock``

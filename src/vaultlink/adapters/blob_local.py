@@ -22,80 +22,18 @@ import fcntl
 import mmap
 import os
 import secrets
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+from vaultlink.adapters import direct_io
+from vaultlink.adapters.direct_io import ALIGN, O_DIRECT, read_aligned, write_aligned, write_all
 from vaultlink.errors import InvalidInput, NotFound, StoreError
 from vaultlink.ports import check_name, check_range
 
 _TMP_MARK = "~tmp~"
-O_DIRECT = getattr(os, "O_DIRECT", 0)
 DIRECT_MIN = 1 << 20  # an object at least this large writes its aligned bulk with O_DIRECT
 DIRECT_READ_MIN = 256 << 10  # a range at least this large is read with O_DIRECT
-_ALIGN = 4096
-_PIECE = 4 << 20  # bytes per O_DIRECT read or write (the size of each aligned buffer)
-_KEEP = 4  # buffers kept between uses (4 MiB each, resident once touched)
 STREAM_PIECE = 1 << 20  # ``read_pieces``: bytes per piece (pieces end on multiples of it, so O_DIRECT stays aligned)
-_pool: list[mmap.mmap] = []
-_pool_lock = threading.Lock()
-
-
-def _write_all(fd: int, view: memoryview) -> None:
-    while view:
-        view = view[os.write(fd, view) :]
-
-
-@contextlib.contextmanager
-def _buffer() -> Iterator[mmap.mmap]:
-    """A page-aligned buffer for O_DIRECT, from a small pool: as many exist as large reads and writes run at
-    once (at most ``_KEEP`` are kept between them)."""
-    with _pool_lock:
-        buf = _pool.pop() if _pool else None
-    if buf is None:
-        buf = mmap.mmap(-1, _PIECE)
-    try:
-        yield buf
-    finally:
-        with _pool_lock:
-            if len(_pool) < _KEEP:
-                _pool.append(buf)
-                buf = None
-        if buf is not None:
-            buf.close()
-
-
-def _read_aligned(fd: int, offset: int, length: int) -> bytes:
-    """``length`` bytes at ``offset`` of ``fd`` (O_DIRECT): the 4 KiB blocks that hold them, a piece at a
-    time, through a pooled buffer; fewer bytes when the file ends first."""
-    parts = []
-    pos, end, stop = offset // _ALIGN * _ALIGN, offset + length, -(-(offset + length) // _ALIGN) * _ALIGN
-    with _buffer() as buf, memoryview(buf) as piece:
-        while pos < stop:
-            n = min(_PIECE, stop - pos)
-            got = os.preadv(fd, [piece[:n]], pos)
-            lo, hi = max(offset, pos) - pos, min(end, pos + got) - pos
-            if hi > lo:
-                parts.append(buf[lo:hi])
-            if got < n:
-                break
-            pos += n
-    return parts[0] if len(parts) == 1 else b"".join(parts)
-
-
-def _write_aligned(fd: int, view: memoryview) -> int:
-    """Write ``view``'s whole 4 KiB blocks to ``fd`` (opened with O_DIRECT, at offset 0) a piece at a time
-    through a pooled page-aligned buffer; the bytes written (a short write ends it early)."""
-    bulk, off = len(view) // _ALIGN * _ALIGN, 0
-    with _buffer() as buf, memoryview(buf) as piece:
-        while off < bulk:
-            n = min(_PIECE, bulk - off)
-            piece[:n] = view[off : off + n]
-            w = os.write(fd, piece[:n])
-            off += w
-            if w != n:  # the rest goes buffered, from where this stopped
-                break
-    return off
 
 
 class LocalBlobStore:
@@ -124,7 +62,7 @@ class LocalBlobStore:
             view = memoryview(data).cast("B")
             if self.direct and len(view) >= DIRECT_MIN:
                 view = view[self._write_direct(fd, view) :]
-            _write_all(fd, view)
+            write_all(fd, view)
             if self.fsync:
                 os.fsync(fd)
         except BaseException:
@@ -158,7 +96,7 @@ class LocalBlobStore:
             if not on:
                 return 0
             try:
-                return _write_aligned(fd, view)
+                return write_aligned(fd, view)
             except OSError as e:
                 if e.errno != errno.EINVAL:
                     raise
@@ -205,6 +143,10 @@ class LocalBlobStore:
     def create(self, name: str, data: bytes | bytearray | memoryview) -> bool:
         return self._place(name, data, replace=False)
 
+    def create_writer(self, name: str) -> LocalWriter:
+        """``create`` from bytes given a part at a time (``ports.StreamCreate``)."""
+        return LocalWriter(self, name)
+
     def _open(self, name: str) -> int:
         try:
             return os.open(self._path(name), os.O_RDONLY)
@@ -230,7 +172,7 @@ class LocalBlobStore:
             if not on:
                 return None
             try:
-                data = _read_aligned(fd, offset, length)
+                data = read_aligned(fd, offset, length)
             except OSError as e:
                 if e.errno != errno.EINVAL:
                     raise StoreError(f"cannot read blob {name!r}: {e.strerror}") from None
@@ -339,3 +281,107 @@ class LocalPieces:
         fd, self._fd = self._fd, -1
         if fd >= 0:
             os.close(fd)
+
+
+class LocalWriter:
+    """``create`` with the bytes given a part at a time, written to a temporary file as they come: whole 4 MiB
+    pieces with O_DIRECT through a pooled aligned buffer, the tail (and a blob under ``DIRECT_MIN``, and a file
+    system without O_DIRECT) buffered, the same writes ``put`` makes. ``commit`` fsyncs the file and links it to
+    the name; ``close`` without it removes the file. One thread at a time."""
+
+    def __init__(self, store: LocalBlobStore, name: str) -> None:
+        self._store, self._name, self._path = store, name, store._path(name)
+        self._tmp = self._path.with_name(f"{self._path.name}{_TMP_MARK}{secrets.token_hex(6)}")
+        self._buf: mmap.mmap | None = direct_io.take() if store.direct else None
+        self._fill = 0
+        self._on = False  # O_DIRECT set on the descriptor
+        self.size = 0
+        try:
+            self._path.parent.mkdir(parents=True, exist_ok=True)
+            self._fd = os.open(self._tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except OSError as e:
+            self._fd = -1
+            self.close()
+            raise store._write_error(name, e) from None
+
+    def __enter__(self) -> LocalWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        view = memoryview(data).cast("B")
+        self.size += len(view)
+        try:
+            while view and self._buf is not None:
+                n = min(len(view), direct_io.PIECE - self._fill)
+                self._buf[self._fill : self._fill + n] = view[:n]
+                self._fill, view = self._fill + n, view[n:]
+                if self._fill == direct_io.PIECE:
+                    with memoryview(self._buf) as piece:
+                        self._direct(piece)
+                    self._fill = 0
+            write_all(self._fd, view)
+        except OSError as e:
+            raise self._store._write_error(self._name, e) from None
+
+    def _direct(self, piece: memoryview) -> None:
+        """Write an aligned piece with O_DIRECT (set on the descriptor the first time); buffered, now and for the
+        rest, if the file system refuses it (the store then stops asking)."""
+        done = 0
+        if self._store.direct and not self._on:
+            try:
+                fcntl.fcntl(self._fd, fcntl.F_SETFL, fcntl.fcntl(self._fd, fcntl.F_GETFL) | O_DIRECT)
+                self._on = True
+            except OSError:
+                self._store.direct = False
+        if self._on:
+            try:
+                done = os.write(self._fd, piece)
+            except OSError as e:
+                if e.errno != errno.EINVAL:
+                    raise
+                self._store.direct = False
+        if done < len(piece):
+            self._buffered()
+            write_all(self._fd, piece[done:])
+
+    def _buffered(self) -> None:
+        if self._on:
+            fcntl.fcntl(self._fd, fcntl.F_SETFL, fcntl.fcntl(self._fd, fcntl.F_GETFL) & ~O_DIRECT)
+            self._on = False
+
+    def commit(self) -> bool:
+        try:
+            if self._buf is not None and self._fill:
+                with memoryview(self._buf) as held:
+                    tail = held[: self._fill]
+                    bulk = self._fill // ALIGN * ALIGN if self.size >= DIRECT_MIN else 0
+                    if bulk:
+                        self._direct(tail[:bulk])
+                    self._buffered()
+                    write_all(self._fd, tail[bulk:])
+            if self._store.fsync:
+                os.fsync(self._fd)
+            os.close(self._fd)
+            self._fd = -1
+            os.link(self._tmp, self._path)
+            self._store._sync_dir(self._path.parent)
+            return True
+        except FileExistsError:
+            return False
+        except OSError as e:
+            raise self._store._write_error(self._name, e) from None
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        fd, self._fd = self._fd, -1
+        if fd >= 0:
+            os.close(fd)
+        with contextlib.suppress(OSError):
+            os.unlink(self._tmp)
+        buf, self._buf = self._buf, None
+        if buf is not None:
+            direct_io.give_back(buf)

@@ -35,6 +35,9 @@ class MemoryBlobStore:
             self.puts += 1
             return True
 
+    def create_writer(self, name: str) -> MemoryWriter:
+        return MemoryWriter(self, name)
+
     def _get(self, name: str) -> bytes:
         check_name(name)
         with self._lock:
@@ -68,3 +71,28 @@ class MemoryBlobStore:
         with self._lock:
             names = sorted(n for n in self._data if n.startswith(prefix))
         yield from names
+
+
+class MemoryWriter:
+    """``create`` from bytes given a part at a time (``ports.StreamCreate``): held until ``commit``."""
+
+    def __init__(self, store: MemoryBlobStore, name: str) -> None:
+        self._store, self._name = store, check_name(name)
+        self._parts: list[bytes] | None = []
+        self.size = 0
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        if self._parts is None:
+            raise ValueError("the writer is closed")
+        self._parts.append(bytes(data))
+        self.size += len(data)
+
+    def commit(self) -> bool:
+        if self._parts is None:
+            raise ValueError("the writer is closed")
+        data = b"".join(self._parts)
+        self.close()
+        return self._store.create(self._name, data)
+
+    def close(self) -> None:
+        self._parts = None

@@ -27,6 +27,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from starlette.routing import compile_path
 from starlette.types import Receive, Scope, Send
 
+from vaultlink.api.body_stream import BodyStream
 from vaultlink.api.validation import validation_problem
 from vaultlink.errors import (
     InvalidInput,
@@ -36,7 +37,7 @@ from vaultlink.errors import (
     StoreError,
     VaultlinkError,
 )
-from vaultlink.fabric.asgi import BrokenAnswer, read_body, send_error
+from vaultlink.fabric.asgi import BodyReader, BrokenAnswer, read_body, send_error
 from vaultlink.fabric.routes import BySegment, first_segment
 from vaultlink.ports import RangePieces
 from vaultlink.service.core import Service
@@ -111,7 +112,7 @@ class DataRoute:
     methods: frozenset[str]
     name: str  # the IAM action the pipeline authorizes (fabric/routes.py reads it)
     handler: Handler
-    body: Any = None  # a pydantic model, JSON_OBJECT, ``bytes`` (raw), or None (no body)
+    body: Any = None  # a pydantic model, JSON_OBJECT, ``bytes`` (raw), ``BodyStream`` or None (no body)
     optional: bool = False  # an empty body is None rather than an error
     inline: bool = False  # runs on the event loop: the handler does no I/O
     regex: re.Pattern[str] = field(default=re.compile(""), compare=False)
@@ -125,6 +126,9 @@ class DataRouter:
 
     def route(self, method: str, path: str, name: str, *, body: Any = None, optional: bool = False,
               inline: bool = False) -> Callable[[Handler], Handler]:
+        if body is BodyStream and inline:
+            raise ValueError("a BodyStream route runs on a worker thread: it cannot be inline")
+
         def add(fn: Handler) -> Handler:
             regex = compile_path(path)[0]
             self.routes.append(DataRoute(path, frozenset({method}), name, fn, body, optional, inline, regex))
@@ -198,6 +202,7 @@ class DataApp:
         if scope["type"] != "http":
             return
         method, path = scope["method"], scope["path"]
+        body: Any = None
         try:
             route, params = self.match(method, path)
             if route is None:
@@ -205,9 +210,10 @@ class DataApp:
             ctx = scope.get("state", {}).get("dp")
             if not isinstance(ctx, DataContext):
                 raise VaultlinkError("data-plane request reached a handler without passing the pipeline")
-            body = None
-            if route.body is not None:
-                cfg = self.svc.config
+            cfg = self.svc.config
+            if route.body is BodyStream:
+                body = BodyStream(BodyReader(receive, cfg.max_body_bytes, cfg.body_timeout, cfg.body_deadline))
+            elif route.body is not None:
                 body = _parse(route, await read_body(receive, cfg.max_body_bytes, cfg.body_timeout, cfg.body_deadline))
             query = dict(parse_qsl(scope["query_string"].decode("latin-1"))) if scope.get("query_string") else {}
             req = DataRequest(self.svc, ctx, params, query, scope.get("headers", ()), body)
@@ -222,6 +228,9 @@ class DataApp:
             log.exception("data-plane handler failed: %s %s", method, path)
             await send_error(send, VaultlinkError("the service failed on this request; see its log."))
             return
+        finally:
+            if isinstance(body, BodyStream):
+                await body.close()
         await _answer(send, result, method == "HEAD")
 
 

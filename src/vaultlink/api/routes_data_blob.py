@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from vaultlink.api.data_kit import DataRequest, DataRouter, Reply, Stream
+from vaultlink.api.data_kit import BodyStream, DataRequest, DataRouter, Reply, Stream
 from vaultlink.api.routes_data_common import container_for
 from vaultlink.errors import InvalidInput
 from vaultlink.service.dataplane import blobs
@@ -32,12 +32,13 @@ def list_blobs(r: DataRequest) -> dict[str, Any]:
     return {"names": [n for n in names if grant_allows(c, n)]}  # under a restore grant: only what it covers
 
 
-@router.route("PUT", "/{name:path}", "backup:PutBackupData", body=bytes)
+@router.route("PUT", "/{name:path}", "backup:PutBackupData", body=BodyStream)
 def put_blob(r: DataRequest) -> dict[str, Any]:
-    """The body is whole and within ``max_body_bytes`` here (the pipeline refuses a larger one as it arrives)."""
+    """The body is read as it arrives, within ``max_body_bytes`` (a larger one is refused as it arrives)."""
     c = container_for(r)
-    result: dict[str, Any] = blobs.put_blob(r.svc, r.ctx.vault_id or "", _account(r.ctx), c, r.params["name"],
-                                            r.body)
+    account = _account(r.ctx)
+    body: BodyStream = r.body
+    result: dict[str, Any] = blobs.put_blob_from(r.svc, r.ctx.vault_id or "", account, c, r.params["name"], body)
     return result
 
 

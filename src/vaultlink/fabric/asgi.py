@@ -157,25 +157,43 @@ async def run_bounded(
     return state
 
 
-async def read_body(receive: Receive, limit: int, body_timeout: float, deadline_s: float) -> bytes:
-    """The whole request body, at most ``limit`` bytes, each part within ``body_timeout`` seconds and all of it
-    within ``deadline_s``; ``PayloadTooLarge`` / ``RequestTimeout`` otherwise."""
-    parts: list[bytes] = []
-    size = 0
-    deadline = time.monotonic() + deadline_s
-    while True:
-        left = deadline - time.monotonic()
+class BodyReader:
+    """A request body a part at a time (each part as the server received it), at most ``limit`` bytes, each part
+    within ``body_timeout`` seconds and all of them within ``deadline_s`` of the reader's making; ``PayloadTooLarge`` /
+    ``RequestTimeout`` otherwise. ``part`` returns None at the end."""
+
+    __slots__ = ("_body_timeout", "_deadline", "_done", "_limit", "_receive", "size")
+
+    def __init__(self, receive: Receive, limit: int, body_timeout: float, deadline_s: float) -> None:
+        self._receive, self._limit, self._body_timeout = receive, limit, body_timeout
+        self._deadline = time.monotonic() + deadline_s
+        self._done = False
+        self.size = 0
+
+    async def part(self) -> bytes | None:
+        if self._done:
+            return None
+        left = self._deadline - time.monotonic()
         try:
-            async with asyncio.timeout(max(0.001, min(body_timeout, left))):
-                msg = await receive()
+            async with asyncio.timeout(max(0.001, min(self._body_timeout, left))):
+                msg = await self._receive()
         except TimeoutError:
-            raise E.RequestTimeout(f"the request body did not arrive within {body_timeout:g} seconds.") from None
+            raise E.RequestTimeout(
+                f"the request body did not arrive within {self._body_timeout:g} seconds.") from None
         if msg["type"] != "http.request":
             raise E.RequestTimeout("the client closed the connection before the body arrived.")
-        chunk = msg.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            raise E.PayloadTooLarge(f"the request body is over the limit of {limit} bytes.")
-        parts.append(chunk)
-        if not msg.get("more_body", False):
-            return b"".join(parts)
+        chunk: bytes = msg.get("body", b"")
+        self.size += len(chunk)
+        if self.size > self._limit:
+            raise E.PayloadTooLarge(f"the request body is over the limit of {self._limit} bytes.")
+        self._done = not msg.get("more_body", False)
+        return chunk
+
+
+async def read_body(receive: Receive, limit: int, body_timeout: float, deadline_s: float) -> bytes:
+    """The whole request body (``BodyReader``'s limits)."""
+    reader = BodyReader(receive, limit, body_timeout, deadline_s)
+    parts: list[bytes] = []
+    while (part := await reader.part()) is not None:
+        parts.append(part)
+    return parts[0] if len(parts) == 1 else b"".join(parts)

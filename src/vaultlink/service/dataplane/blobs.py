@@ -12,14 +12,14 @@ import binascii
 import struct
 import threading
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, cast
 
 import blake3
 
 from vaultlink.domain.records import ContainerRecord, VaultRecord, require_vault
 from vaultlink.errors import BlobExists, ContentMismatch, InvalidInput, NotFound
+from vaultlink.ports import BlobWriter, RangePieces
 from vaultlink.ports import ChunkEntry as Entry
-from vaultlink.ports import RangePieces
 from vaultlink.service.core import Service
 from vaultlink.service.dataplane import storage
 
@@ -99,6 +99,35 @@ def put_blob(svc: Service, vault_id: str, account: str, container: ContainerReco
             )
     current, grew = storage.record_usage(svc, vault_id, account, 0 if existed else len(data))
     return {"name": name, "size": len(data), "storage_account": account, "write_account": current, "grew": grew}
+
+
+def put_blob_from(svc: Service, vault_id: str, account: str, container: ContainerRecord, name: str,
+                  parts: Iterable[bytes]) -> dict[str, Any]:
+    """:func:`put_blob` with the bytes arriving a part at a time. A content-addressed name on a store that can
+    (``ports.StreamCreate``) is written as it arrives and hashed on the way, then created only if its hash is
+    its name (a mismatch or a failure leaves nothing stored); anything else is gathered first."""
+    store = storage.blobs_of(svc)
+    open_writer = getattr(store, "create_writer", None)
+    if open_writer is None or not name.startswith(CONTENT_ADDRESSED):
+        return put_blob(svc, vault_id, account, container, name, b"".join(parts))
+    storage.check_account(_vault(svc, vault_id), account)
+    key = storage.blob_key(vault_id, account, container["id"], name)
+    hasher = blake3.blake3()
+    writer = cast(BlobWriter, open_writer(key))
+    try:
+        for part in parts:
+            hasher.update(part)
+            writer.write(part)
+        if hasher.hexdigest() != name.split("/", 1)[1]:
+            raise ContentMismatch(
+                f"{name}: the name is not the BLAKE3 hash of the {writer.size} bytes sent; nothing was stored.",
+                field="name",
+            )
+        created = writer.commit()
+    finally:
+        writer.close()
+    current, grew = storage.record_usage(svc, vault_id, account, writer.size if created else 0)
+    return {"name": name, "size": writer.size, "storage_account": account, "write_account": current, "grew": grew}
 
 
 def _missing(name: str, account: str) -> NotFound:
