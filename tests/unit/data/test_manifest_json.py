@@ -129,3 +129,40 @@ def test_a_damaged_node_is_still_refused_as_corrupt() -> None:
     sealed = _V + keys.seal(_compressor(ZSTD_LEVEL).compress(text), AAD_MANIFEST)
     with pytest.raises(CorruptData, match="add up to 5"):
         decode_manifest(keys, sealed)
+
+
+TRICKY = ['a},{"b', 'a},{', '},{"', '{"x":1},{"', 'z\\', 'q"},{"path":"evil","type":"dir","mode":1,"mtime_ns":1}']
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.sampled_from(TRICKY), min_size=1, max_size=40), st.integers(min_value=40, max_value=4000))
+def test_node_runs_decoded_at_once_are_the_nodes_read_one_by_one(names: list[str], piece: int) -> None:
+    """Nodes are decoded a run at a time where ``},{"`` follows one: paths that hold those characters (or end
+    in them), and nodes with arrays of objects, decode exactly as one value at a time does."""
+    ns = [Node(f"r/{i}{s}", "dir", 0o755, i, inode=i) for i, s in enumerate(names)]
+    m = Manifest(time=1.0, hostname="h", roots=["/r"], nodes=ns)
+    d = m.to_json()
+    d["nodes"][0]["extra"] = [{"k": "},{\""}, {"k": 2}]  # an unknown key is ignored: a run must not break on it
+    text = json.dumps(d, separators=(",", ":"), sort_keys=True).encode()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(manifest_mod, "_READ", piece)
+        assert list(iter_manifest_nodes(KEYS, _seal(text))) == ns
+        assert decode_manifest(KEYS, _seal(text)).nodes == ns
+
+
+def test_a_snapshot_of_many_nodes_is_decoded_a_run_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The previous snapshot of a backup of 100k files is read in runs, not one ``raw_decode`` per node."""
+    ns = [Node(f"r/d{i // 1000}/f{i}", "file", 0o644, i, 5, None, [bytes([i % 256]) * 32], [5], i, 0, 0)
+          for i in range(5000)]
+    sealed = encode_manifest(KEYS, Manifest(time=1.0, hostname="h", roots=["/r"], nodes=ns))
+    calls = 0
+    value = manifest_mod._Text.value
+
+    def counted(self: manifest_mod._Text) -> object:
+        nonlocal calls
+        calls += 1
+        return value(self)
+
+    monkeypatch.setattr(manifest_mod._Text, "value", counted)
+    assert list(iter_manifest_nodes(KEYS, sealed)) == ns
+    assert calls < 100, f"{calls} values read one at a time for 5000 nodes"
