@@ -211,6 +211,13 @@ def backup(
                 c.files_done += 1
         return errors
 
+    def queued_task(b: Batch) -> list[tuple[str, str]]:
+        """A batch a worker reads; its time tells the readahead whether the files are on the disk."""
+        wall, cpu = time.monotonic(), time.thread_time()
+        errors = files_task(b.files)
+        ahead.timed(b, time.monotonic() - wall, time.thread_time() - cpu)
+        return errors
+
     def submit(pool: ThreadPoolExecutor, fn: Callable[..., Any], arg: Any) -> Future[Any]:
         inflight.acquire()
         fut = pool.submit(fn, arg)
@@ -231,7 +238,7 @@ def backup(
                 ahead.inline(batch)
             else:
                 ahead.queued(batch)
-                batch.future = submit(pool, files_task, batch.files)
+                batch.future = submit(pool, queued_task, batch)
             batch = Batch()
 
     def drain(pool: ThreadPoolExecutor, limit: int) -> None:

@@ -9,7 +9,10 @@ the last one) make each of those reads wait for the disk, one at a time: 100k fi
 longer than the CPU it used (its files came from the disk), each new batch's files are handed to a thread of
 ours that opens each and asks the kernel to read it (``posix_fadvise(WILLNEED)``, which starts the reads and
 returns), and the batch is read ``DEPTH`` batches later, by then from memory. Batches handed to worker threads
-are advised as they are queued. Every ``PROBE``-th batch in that mode is read without advice, to tell when the
+(files averaging ``TINY_FILE`` or more: a second backup of small files that each grew) are advised as they are
+queued, and a worker's batch read without advice tells, as the walking thread's do, whether files are cold:
+before, only the walking thread's batches did, so a backup whose changed files all went to the workers read
+them one at a time from the disk. Every ``PROBE``-th batch in that mode is read without advice, to tell when the
 files are in memory again (the advice then stops). Files in memory are never advised: a backup of a
 tree in the page cache costs two clock reads per batch.
 """
@@ -27,6 +30,7 @@ DEPTH = 4  # batches advised and not yet read, at most (4 x 128 small files, at 
 PROBE = 32  # in the cold mode, every this many batches one is read without advice: still cold?
 SLOW = 1.6  # a batch is cold when its wall time exceeds its CPU time by this factor
 SLACK = 0.002  # ... and by at least this many seconds (a batch's scheduling noise)
+SLOW_QUEUED = 4.0  # a worker's batch: its wall time also holds its waits for the interpreter lock
 # a FIFO swapped in for a file never hangs the advice, nor does a symlink swapped in lead it to a device
 _OPEN = os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK | os.O_NOFOLLOW
 
@@ -79,9 +83,21 @@ class Readahead:
         self.advised += 1
 
     def queued(self, batch: Batch) -> None:
-        """``batch`` goes to a worker thread: advised first when the files are cold."""
+        """``batch`` goes to a worker thread: advised first when the files are cold, but for every ``PROBE``-th;
+        a batch not advised is a probe, whose time the worker reports (``timed``)."""
         if self.cold:
-            self._advise(batch)
+            self._since_probe += 1
+            if self._since_probe < PROBE:
+                self._advise(batch)
+                return
+            self._since_probe = 0
+        batch.probe = True
+
+    def timed(self, batch: Batch, wall: float, cpu: float) -> None:
+        """A worker read ``batch`` in ``wall`` seconds, ``cpu`` of them its own: a probe's time says whether the
+        files are cold (called from the worker; the walking thread sees the answer at its next batch)."""
+        if batch.probe:
+            self.cold = wall > SLOW_QUEUED * cpu + SLACK
 
     def inline(self, batch: Batch) -> None:
         """``batch`` is read by the walking thread: now, or (cold) after its advice has had ``DEPTH`` batches'

@@ -195,3 +195,61 @@ def test_a_backup_of_cold_small_files_is_complete_and_restores(tmp_path: Path,
     restore(res.manifest, open_repo(store), out, include=[f"s/{r}" for r in want])
     for rel, data in want.items():
         assert (out / "s" / rel).read_bytes() == data
+
+
+def test_a_workers_batch_on_the_disk_turns_the_advice_on_and_a_probe_turns_it_off(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Batches of larger small files go to workers: one read without advice that waited for the disk (its wall
+    time far above its CPU time, more so than the interpreter lock explains) makes the next ones advised, but
+    for every ``PROBE``-th, whose fast read ends the advice."""
+    advised = _Advised(monkeypatch)
+    monkeypatch.setattr(readahead, "PROBE", 4)
+    ra = Readahead(lambda files: [])
+    b = [_batch(i) for i in range(8)]
+    ra.queued(b[0])
+    assert b[0].probe and ra.advised == 0
+    ra.timed(b[0], wall=0.012, cpu=0.004)  # three times its CPU: the lock, not the disk
+    assert not ra.cold
+    ra.queued(b[1])
+    ra.timed(b[1], wall=0.080, cpu=0.004)  # twenty times: the disk
+    assert ra.cold
+    for i in (2, 3, 4):
+        ra.queued(b[i])
+        assert not b[i].probe
+        ra.timed(b[i], wall=0.001, cpu=0.001)  # an advised batch's time says nothing
+    assert ra.cold and ra.advised == 3
+    ra.queued(b[5])  # the PROBE-th: read without advice
+    assert b[5].probe and ra.advised == 3
+    ra.timed(b[5], wall=0.005, cpu=0.004)
+    assert not ra.cold
+    ra.queued(b[6])
+    assert b[6].probe and ra.advised == 3
+    deadline = time.monotonic() + 10
+    while len(advised.calls) < 3 and time.monotonic() < deadline:  # the advising thread's turn
+        time.sleep(0.01)
+    ra.close()
+    with advised.lock:
+        assert [int(c[0].split("/")[2]) for c in advised.calls] == [2, 3, 4]
+
+
+def test_a_backup_whose_changed_files_go_to_workers_advises_them_when_cold(tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """Files averaging over ``TINY_FILE`` (a second backup of small files that each grew by 64 KiB) are read by
+    the workers; when those reads wait for the disk, the later batches are advised."""
+    src = tmp_path / "s"
+    for i in range(200):
+        (src / f"d{i % 4}").mkdir(parents=True, exist_ok=True)
+        (src / f"d{i % 4}" / f"f{i:04d}").write_bytes(rand_bytes(70_000, i))
+    advised = _Advised(monkeypatch)
+    monkeypatch.setattr(backup_mod, "BATCH_FILES", 8)
+    repo = make_repo(MemoryBlobStore())
+    cut = repo.chunker.cut_file
+
+    def from_the_disk(p: str, **kw: Any) -> Iterator[bytes]:
+        time.sleep(0.003)  # waiting for the disk: wall time, no CPU
+        return iter(list(cut(p, **kw)))
+
+    monkeypatch.setattr(repo.chunker, "cut_file", from_the_disk)
+    res = backup([src], repo, workers=2)
+    assert res.stats.files == 200
+    assert advised.calls, "the workers' batches were never advised"
