@@ -207,6 +207,7 @@ def encode_manifest(keys: Keys, manifest: Manifest, nonce: bytes | None = None) 
 _WS = re.compile(r"[ \t\n\r]*")
 _DECODER = json.JSONDecoder()
 _READ = 1 << 20  # decompressed text read at a time
+RUN_TEXT = 128 << 10  # text decoded in one run, at most (a thousand nodes: their dicts live at once)
 
 
 class _Text:
@@ -277,7 +278,7 @@ class _Text:
         node holds no object. Where that guess is wrong (a string ends in ``},{``, or whitespace), the run is
         not valid JSON, and None again: the guess costs speed, never a wrong node."""
         p = self.pos
-        k = self.buf.rfind('},{"', p)
+        k = self.buf.rfind('},{"', p, p + RUN_TEXT)
         if k <= p or self.buf[p] != "{":
             return None
         try:
