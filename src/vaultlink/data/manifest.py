@@ -270,13 +270,13 @@ class _Text:
                 self.pos = end
                 return v
 
-
     def run(self) -> list[Any] | None:
-        """Every whole node from ``pos`` to the last one the text read so far holds, decoded in one call (a
-        thousand nodes for the price of a few); None when there is none (read one value then). A node ends where
-        ``},{"`` follows it: no string holds those four characters, since its ``"`` would end the string, and a
-        node holds no object. Where that guess is wrong (a string ends in ``},{``, or whitespace), the run is
-        not valid JSON, and None again: the guess costs speed, never a wrong node."""
+        """The whole nodes from ``pos`` on, up to ``RUN_TEXT`` of the text read so far, decoded in one call (a
+        thousand nodes for the price of a few); None when there is none (read one value then). A run ends where
+        ``},{"`` follows a node: a node holds no object, and inside a string those characters can only be its
+        last three and its closing quote. Where the guess is wrong (a string ending in ``},{``, whitespace
+        between nodes), the run cut there is not valid JSON and None is the answer again: a wrong guess costs
+        speed, never a wrong node."""
         p = self.pos
         k = self.buf.rfind('},{"', p, p + RUN_TEXT)
         if k <= p or self.buf[p] != "{":
