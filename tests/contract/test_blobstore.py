@@ -3,8 +3,6 @@ agent's remote store over a vault's blob service (write-once: see the port's con
 
 from __future__ import annotations
 
-import errno
-import fcntl
 import os
 import random
 import subprocess
@@ -15,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.contract.odirect import direct_on, refusing
 from tests.integration.dataplane.dp_world import PASS, make_dataplane
 
 from vaultlink.adapters import blob_local
@@ -213,10 +212,6 @@ def test_read_pieces_where_offered(store: BlobStore) -> None:
     assert next(early, None) is None
 
 
-def _flags(fd: int) -> bool:
-    return bool(fcntl.fcntl(fd, fcntl.F_GETFL) & blob_local.O_DIRECT)
-
-
 def test_local_large_objects_bypass_the_page_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A large object's aligned bulk is written, and a large range read, with O_DIRECT (4 MiB at a time); the
     tail and small objects and ranges go through the page cache."""
@@ -224,9 +219,9 @@ def test_local_large_objects_bypass_the_page_cache(tmp_path: Path, monkeypatch: 
         pytest.skip("this platform has no O_DIRECT")  # Linux CI always has it
     seen: list[tuple[str, bool, int]] = []
     write, preadv = os.write, os.preadv
-    monkeypatch.setattr(os, "write", lambda fd, b: seen.append(("write", _flags(fd), len(b))) or write(fd, b))
+    monkeypatch.setattr(os, "write", lambda fd, b: seen.append(("write", direct_on(fd), len(b))) or write(fd, b))
     monkeypatch.setattr(os, "preadv",
-                        lambda fd, bufs, off: seen.append(("read", _flags(fd), off)) or preadv(fd, bufs, off))
+                        lambda fd, bufs, off: seen.append(("read", direct_on(fd), off)) or preadv(fd, bufs, off))
     store = LocalBlobStore(tmp_path / "b")
     data = random.Random(1).randbytes((5 << 20) + 100)
     store.put("packs/p", data)
@@ -247,22 +242,9 @@ def test_local_store_where_o_direct_is_refused(tmp_path: Path, monkeypatch: pyte
     if not blob_local.O_DIRECT:
         pytest.skip("this platform has no O_DIRECT")
     data = random.Random(2).randbytes((2 << 20) + 7)
-    real_fcntl, real_write = fcntl.fcntl, os.write
-
-    def refuse_flag(fd: int, cmd: int, arg: int = 0) -> int:
-        if cmd == fcntl.F_SETFL and arg & blob_local.O_DIRECT:
-            raise OSError(errno.EINVAL, "Invalid argument")
-        return int(real_fcntl(fd, cmd, arg))
-
-    def refuse_write(fd: int, b: Any) -> int:
-        if _flags(fd):
-            raise OSError(errno.EINVAL, "Invalid argument")
-        return real_write(fd, b)
-
-    for name, target, fake in (("flag", fcntl, refuse_flag), ("write", os, refuse_write)):
-        store = LocalBlobStore(tmp_path / name)
-        with monkeypatch.context() as m:
-            m.setattr(target, "fcntl" if target is fcntl else "write", fake)
+    for how in ("flag", "write"):
+        store = LocalBlobStore(tmp_path / how)
+        with refusing(monkeypatch, how):
             store.put("packs/p", data)
             assert not store.direct
             assert store.get("packs/p") == data

@@ -4,7 +4,6 @@ against every store that offers it (memory, local). The server stores a large up
 from __future__ import annotations
 
 import errno
-import fcntl
 import os
 import random
 from collections.abc import Iterator
@@ -12,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.contract.odirect import direct_on, refusing
 
 from vaultlink.adapters import blob_local
 from vaultlink.adapters.blob_local import LocalBlobStore
@@ -70,10 +70,6 @@ def test_a_bad_name_is_refused_before_any_byte(store: BlobStore) -> None:
         store.create_writer("packs/../x")  # type: ignore[attr-defined]
 
 
-def _flags(fd: int) -> bool:
-    return bool(fcntl.fcntl(fd, fcntl.F_GETFL) & blob_local.O_DIRECT)
-
-
 def test_local_writer_makes_the_writes_put_makes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Whole 4 MiB pieces with O_DIRECT as they fill, then the aligned tail with O_DIRECT and the rest buffered
     (what ``put`` does with the whole object); a small object buffered."""
@@ -81,7 +77,7 @@ def test_local_writer_makes_the_writes_put_makes(tmp_path: Path, monkeypatch: py
         pytest.skip("this platform has no O_DIRECT")  # Linux CI always has it
     seen: list[tuple[bool, int]] = []
     write = os.write
-    monkeypatch.setattr(os, "write", lambda fd, b: seen.append((_flags(fd), len(b))) or write(fd, b))
+    monkeypatch.setattr(os, "write", lambda fd, b: seen.append((direct_on(fd), len(b))) or write(fd, b))
     store = LocalBlobStore(tmp_path / "b")
     data = random.Random(1).randbytes((5 << 20) + 100)
     assert _write(store, "packs/p", data, 300_001)
@@ -96,22 +92,9 @@ def test_local_writer_where_o_direct_is_refused(tmp_path: Path, monkeypatch: pyt
     if not blob_local.O_DIRECT:
         pytest.skip("this platform has no O_DIRECT")
     data = random.Random(2).randbytes((9 << 20) + 7)
-    real_fcntl, real_write = fcntl.fcntl, os.write
-
-    def refuse_flag(fd: int, cmd: int, arg: int = 0) -> int:
-        if cmd == fcntl.F_SETFL and arg & blob_local.O_DIRECT:
-            raise OSError(errno.EINVAL, "Invalid argument")
-        return int(real_fcntl(fd, cmd, arg))
-
-    def refuse_write(fd: int, b: Any) -> int:
-        if _flags(fd):
-            raise OSError(errno.EINVAL, "Invalid argument")
-        return real_write(fd, b)
-
-    for name, target, fake in (("flag", fcntl, refuse_flag), ("write", os, refuse_write)):
-        store = LocalBlobStore(tmp_path / name)
-        with monkeypatch.context() as m:
-            m.setattr(target, "fcntl" if target is fcntl else "write", fake)
+    for how in ("flag", "write"):
+        store = LocalBlobStore(tmp_path / how)
+        with refusing(monkeypatch, how):
             assert _write(store, "packs/p", data, 1 << 20)
             assert not store.direct
         assert store.get("packs/p") == data
@@ -137,3 +120,17 @@ def test_local_writer_failing_mid_way_leaves_nothing(tmp_path: Path, monkeypatch
     w.close()
     assert os.write is real
     assert [p for p in (tmp_path / "b").rglob("*") if p.is_file()] == [] and not store.exists("packs/full")
+
+
+def test_more_local_writers_at_once_than_the_pool_keeps(tmp_path: Path) -> None:
+    """Writers beyond the pool's ``KEEP`` buffers unmap theirs when done: no view of it may be alive then (a
+    ``BufferError`` in the commit of a create racing others, before)."""
+    from vaultlink.adapters import direct_io
+
+    store = LocalBlobStore(tmp_path / "b")
+    data = random.Random(5).randbytes((1 << 20) + 4097)  # an aligned bulk with O_DIRECT, a buffered tail
+    writers = [store.create_writer(f"packs/p{i}") for i in range(direct_io.KEEP + 4)]
+    for w in writers:
+        w.write(data)
+    assert all(w.commit() for w in writers)
+    assert all(store.get(f"packs/p{i}") == data for i in range(len(writers)))

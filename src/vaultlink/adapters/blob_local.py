@@ -26,7 +26,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from vaultlink.adapters import direct_io
-from vaultlink.adapters.direct_io import ALIGN, O_DIRECT, read_aligned, write_aligned, write_all
+from vaultlink.adapters.direct_io import ALIGN, O_DIRECT, read_aligned, write_all
 from vaultlink.errors import InvalidInput, NotFound, StoreError
 from vaultlink.ports import check_name, check_range
 
@@ -53,26 +53,6 @@ class LocalBlobStore:
     def _path(self, name: str) -> Path:
         return self.root / check_name(name)
 
-    def _write_temp(self, path: Path, data: bytes | bytearray | memoryview) -> Path:
-        """The bytes in a new temporary file beside ``path`` (fsynced): put and create then move it in."""
-        tmp = path.with_name(f"{path.name}{_TMP_MARK}{secrets.token_hex(6)}")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            view = memoryview(data).cast("B")
-            if self.direct and len(view) >= DIRECT_MIN:
-                view = view[self._write_direct(fd, view) :]
-            write_all(fd, view)
-            if self.fsync:
-                os.fsync(fd)
-        except BaseException:
-            os.close(fd)
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
-        os.close(fd)
-        return tmp
-
     @contextlib.contextmanager
     def _direct_io(self, fd: int) -> Iterator[bool]:
         """``fd`` with O_DIRECT set for the block (False, and the store no longer asks, when the file system
@@ -89,20 +69,6 @@ class LocalBlobStore:
         finally:
             fcntl.fcntl(fd, fcntl.F_SETFL, flags)
 
-    def _write_direct(self, fd: int, view: memoryview) -> int:
-        """The aligned bulk of ``view`` with O_DIRECT (0 bytes when the filesystem refuses it: it is then
-        not asked again); the descriptor is buffered again afterwards, for the tail."""
-        with self._direct_io(fd) as on:
-            if not on:
-                return 0
-            try:
-                return write_aligned(fd, view)
-            except OSError as e:
-                if e.errno != errno.EINVAL:
-                    raise
-                self.direct = False  # the filesystem took the flag but refuses the writes
-                return int(os.lseek(fd, 0, os.SEEK_CUR))
-
     def _sync_dir(self, directory: Path) -> None:
         if self.fsync:
             dfd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
@@ -117,25 +83,16 @@ class LocalBlobStore:
         return StoreError(f"cannot write blob {name!r}: {e.strerror}")
 
     def _place(self, name: str, data: bytes | bytearray | memoryview, *, replace: bool) -> bool:
-        """Write a temporary file, then move it to the name: ``os.replace`` (put) or ``os.link`` (create: the
-        kernel refuses with EEXIST when the name exists, so of several processes racing exactly one creates
-        it). Either way a reader sees the whole object or nothing; the temporary file never stays."""
-        path = self._path(name)
+        """Write a temporary file (``LocalWriter``, with the bytes in one part), then move it to the name:
+        ``os.replace`` (put) or ``os.link`` (create: the kernel refuses with EEXIST when the name exists, so of
+        several processes racing exactly one creates it). Either way a reader sees the whole object or nothing;
+        the temporary file never stays."""
+        writer = LocalWriter(self, name)
         try:
-            tmp = self._write_temp(path, data)
-        except OSError as e:
-            raise self._write_error(name, e) from None
-        try:
-            (os.replace if replace else os.link)(tmp, path)
-            self._sync_dir(path.parent)
-            return True
-        except FileExistsError:
-            return False
-        except OSError as e:
-            raise self._write_error(name, e) from None
+            writer.write(data)
+            return writer.commit(replace=replace)
         finally:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
+            writer.close()
 
     def put(self, name: str, data: bytes | bytearray | memoryview) -> None:
         self._place(name, data, replace=True)
@@ -304,12 +261,6 @@ class LocalWriter:
             self.close()
             raise store._write_error(name, e) from None
 
-    def __enter__(self) -> LocalWriter:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
     def write(self, data: bytes | bytearray | memoryview) -> None:
         view = memoryview(data).cast("B")
         self.size += len(view)
@@ -352,21 +303,23 @@ class LocalWriter:
             fcntl.fcntl(self._fd, fcntl.F_SETFL, fcntl.fcntl(self._fd, fcntl.F_GETFL) & ~O_DIRECT)
             self._on = False
 
-    def commit(self) -> bool:
+    def commit(self, *, replace: bool = False) -> bool:
+        """Move the file to the name: linked (create-only: False when the name exists) or, with ``replace``,
+        renamed over it (``put``)."""
         try:
             if self._buf is not None and self._fill:
-                with memoryview(self._buf) as held:
-                    tail = held[: self._fill]
-                    bulk = self._fill // ALIGN * ALIGN if self.size >= DIRECT_MIN else 0
+                bulk = self._fill // ALIGN * ALIGN if self.size >= DIRECT_MIN else 0
+                # every view of the buffer released here: ``close`` may unmap it (a view alive then is a BufferError)
+                with memoryview(self._buf) as held, held[:bulk] as aligned, held[bulk : self._fill] as rest:
                     if bulk:
-                        self._direct(tail[:bulk])
+                        self._direct(aligned)
                     self._buffered()
-                    write_all(self._fd, tail[bulk:])
+                    write_all(self._fd, rest)
             if self._store.fsync:
                 os.fsync(self._fd)
             os.close(self._fd)
             self._fd = -1
-            os.link(self._tmp, self._path)
+            (os.replace if replace else os.link)(self._tmp, self._path)
             self._store._sync_dir(self._path.parent)
             return True
         except FileExistsError:

@@ -68,18 +68,3 @@ def read_aligned(fd: int, offset: int, length: int) -> bytes:
                 break
             pos += n
     return parts[0] if len(parts) == 1 else b"".join(parts)
-
-
-def write_aligned(fd: int, view: memoryview) -> int:
-    """Write ``view``'s whole 4 KiB blocks to ``fd`` (opened with O_DIRECT, at offset 0) a piece at a time
-    through a pooled page-aligned buffer; the bytes written (a short write ends it early)."""
-    bulk, off = len(view) // ALIGN * ALIGN, 0
-    with buffer() as buf, memoryview(buf) as piece:
-        while off < bulk:
-            n = min(PIECE, bulk - off)
-            piece[:n] = view[off : off + n]
-            w = os.write(fd, piece[:n])
-            off += w
-            if w != n:  # the rest goes buffered, from where this stopped
-                break
-    return off

@@ -22,7 +22,7 @@ GROUP = 4 << 20
 
 
 class BodyStream:
-    """One pass over the body's parts (``for part in body``), or ``read()`` for all of it."""
+    """One pass over the body's parts (``for part in body``)."""
 
     __slots__ = ("_ahead", "_end", "_reader")
 
@@ -58,9 +58,6 @@ class BodyStream:
     def __iter__(self) -> Iterator[bytes]:
         while group := anyio.from_thread.run(self._next_group):
             yield from group
-
-    def read(self) -> bytes:
-        return b"".join(self)
 
     async def close(self) -> None:
         """Stop receiving ahead (the handler is done, perhaps without reading it all); on the event loop."""
