@@ -7,6 +7,7 @@ in ``tests/contract``.
 from __future__ import annotations
 
 import re
+import struct
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
@@ -251,6 +252,9 @@ class MetadataStore(Protocol):
 
 ChunkEntry = tuple[bytes, int, int]  # chunk id, offset, length
 ChunkRow = tuple[bytes, str, str, int, int]  # chunk id, storage account, pack, offset, length
+# one chunk-index entry as agents send it and as ``VaultChunkIndex.packs`` gives it: id, offset, length
+CHUNK_RECORD = struct.Struct("<32sII")
+PackRecords = tuple[str, str, bytes]  # storage account, pack, its entries as CHUNK_RECORDs by offset
 
 
 class VaultChunkIndex(Protocol):
@@ -274,10 +278,17 @@ class VaultChunkIndex(Protocol):
         """Every row of the container, a pack's rows together and in the order of their offsets."""
         ...
 
+    def packs(self, vault_id: str, container_id: str) -> Iterator[PackRecords]:
+        """Every pack of the container with the entries its first ``add`` recorded (``CHUNK_RECORD``s, by offset,
+        an id at most once): a row a pack, so an agent's index load reads as many rows as there are packs, not
+        chunks. An id stored in two packs is listed under both (both hold it); ``rows`` gives its first."""
+        ...
+
     def drop_packs(self, vault_id: str, container_id: str, packs: Sequence[tuple[str, str]]) -> int:
-        """Forget the rows of these ``(storage account, pack)`` of the container (prune); returns how many."""
+        """Forget these ``(storage account, pack)`` of the container, their rows and their records (prune); returns
+        how many rows."""
         ...
 
     def drop_vault(self, vault_id: str) -> None:
-        """Forget every row of the vault."""
+        """Forget every row and every pack of the vault."""
         ...

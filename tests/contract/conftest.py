@@ -36,7 +36,7 @@ def fresh_sql_store(kind: str, tmp_path: Path) -> SqlStore:
         store = SqlStore(f"{PG_URL}?options=-csearch_path%3D{schema}")
         with store.engine.begin() as conn:
             conn.execute(text("DROP TABLE IF EXISTS records, audit_events, audit_log, audit_names, chunk_index, "
-                              "alembic_version"))
+                              "chunk_packs, alembic_version"))
     store.migrate()
     return store
 

@@ -12,7 +12,7 @@ from tests.contract.conftest import fresh_sql_store
 from vaultlink.adapters.chunkindex_memory import MemoryVaultChunkIndex
 from vaultlink.adapters.chunkindex_sql import SqlVaultChunkIndex
 from vaultlink.adapters.open import open_chunk_index
-from vaultlink.ports import VaultChunkIndex
+from vaultlink.ports import CHUNK_RECORD, VaultChunkIndex
 
 
 @pytest.fixture(params=["memory", "sqlite", "postgres"])
@@ -122,3 +122,70 @@ def test_a_containers_rows_are_read_through_the_pack_index(kind: str, tmp_path: 
             assert "ix_chunk_index_pack" in plan, plan
     finally:
         store.close()
+
+
+def records(*entries: tuple[int, int, int]) -> bytes:
+    return b"".join(CHUNK_RECORD.pack(cid(i), off, ln) for i, off, ln in entries)
+
+
+def test_packs_give_each_packs_entries_in_one_record_string(index: VaultChunkIndex) -> None:
+    """``packs``: a row a pack (an agent's index load reads as many rows as the container has packs), the entries
+    by offset, an id once, as the pack's first ``add`` gave them; an id already stored in another pack is listed
+    under this one too (the pack holds it)."""
+    index.add("v1", "c1", "s1", "packs/bb", [(cid(3), 20, 5), (cid(2), 0, 10), (cid(2), 10, 10)])
+    index.add("v1", "c1", "s2", "packs/aa", [(cid(2), 0, 10), (cid(4), 10, 7)])
+    index.add("v1", "c1", "s2", "packs/aa", [(cid(9), 0, 1)])  # a second add of the pack changes nothing
+    index.add("v1", "c1", "s1", "packs/cc", [])  # no entries: no pack
+    assert list(index.packs("v1", "c1")) == [("s1", "packs/bb", records((2, 0, 10), (3, 20, 5))),
+                                             ("s2", "packs/aa", records((2, 0, 10), (4, 10, 7)))]
+    # the rows still give each id its first location
+    assert next((a, p) for c, a, p, _o, _n in index.rows("v1", "c1") if c == cid(2)) == ("s1", "packs/bb")
+
+
+def test_packs_are_scoped_and_dropped_with_their_rows(index: VaultChunkIndex) -> None:
+    index.add("v1", "c1", "s1", "packs/aa", [(cid(1), 0, 10)])
+    index.add("v1", "c1", "s1", "packs/ab/cd", [(cid(2), 0, 10)])
+    for other in ("c10", "c1.x", "c", "c0", "c2"):
+        index.add("v1", other, "s1", "packs/aa", [(cid(50), 0, 7)])
+    index.add("v2", "c1", "s1", "packs/zz", [(cid(60), 0, 7)])
+    assert [(a, p) for a, p, _r in index.packs("v1", "c1")] == [("s1", "packs/aa"), ("s1", "packs/ab/cd")]
+    assert [p for _a, p, _r in index.packs("v1", "c10")] == ["packs/aa"]
+    assert index.drop_packs("v1", "c1", [("s1", "packs/aa")]) == 1
+    assert [p for _a, p, _r in index.packs("v1", "c1")] == ["packs/ab/cd"]
+    assert [p for _a, p, _r in index.packs("v1", "c10")] == ["packs/aa"], "another container's pack stays"
+    index.drop_vault("v1")
+    assert list(index.packs("v1", "c1")) == [] and list(index.packs("v1", "c10")) == []
+    assert [p for _a, p, _r in index.packs("v2", "c1")] == ["packs/zz"]
+
+
+def test_packs_stored_before_migration_0007_are_carried_over(tmp_path: Path) -> None:
+    """A store migrated to 0006 with chunk rows: at 0007 every pack's rows become its records."""
+    from alembic import command
+    from alembic.config import Config as AlembicConfig
+    from sqlalchemy import text
+
+    import vaultlink.adapters.sqlstore as mod
+    from vaultlink.adapters.sqlstore import SqlStore
+
+    s = SqlStore(f"sqlite:///{tmp_path / 'old.db'}")
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(Path(mod.__file__).parent / "migrations"))
+    with s.engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0006")
+        rows = [("v1", cid(i), f"c1/s1/packs/p{i % 3}", 1000 - i, i) for i in range(1, 450)]
+        rows += [("v1", cid(900), "c2/s1/packs/p0", 0, 9), ("v2", cid(901), "c1/s1/packs/p0", 0, 9)]
+        for r in rows:
+            conn.execute(text('INSERT INTO chunk_index (vault_id, chunk_id, pack, "offset", length, raw_length) '
+                              "VALUES (:v, :c, :p, :o, :n, 0)"),
+                         dict(zip("vcpon", r, strict=True)))
+    s.migrate()
+    idx = open_chunk_index(s)
+    got = list(idx.packs("v1", "c1"))
+    assert [(a, p) for a, p, _r in got] == [("s1", "packs/p0"), ("s1", "packs/p1"), ("s1", "packs/p2")]
+    for _a, p, recs in got:
+        want = sorted((1000 - i, i) for i in range(1, 450) if f"packs/p{i % 3}" == p)
+        assert [(off, ln) for _c, off, ln in CHUNK_RECORD.iter_unpack(recs)] == want
+    assert [p for _a, p, _r in idx.packs("v1", "c2")] == ["packs/p0"]
+    assert [p for _a, p, _r in idx.packs("v2", "c1")] == ["packs/p0"]
+    s.close()

@@ -11,11 +11,12 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import SQLAlchemyError
 
-from vaultlink.adapters.chunkindex_memory import pack_key, split_key
+from vaultlink.adapters.chunkindex_memory import pack_key, pack_records, split_key
 from vaultlink.adapters.schema import READS
 from vaultlink.adapters.schema import chunk_index as t
+from vaultlink.adapters.schema import chunk_packs as tp
 from vaultlink.errors import StoreError
-from vaultlink.ports import ChunkEntry, ChunkRow
+from vaultlink.ports import ChunkEntry, ChunkRow, PackRecords
 
 _BATCH = 500
 
@@ -33,6 +34,8 @@ class SqlVaultChunkIndex:
         # a multi-row VALUES per call was 15% of the server's CPU during a backup.
         ins = pg_insert(t) if self._dialect == "postgresql" else sqlite_insert(t)
         self._insert = ins.on_conflict_do_nothing().returning(t.c.chunk_id)
+        self._insert_pack = (pg_insert(tp) if self._dialect == "postgresql" else sqlite_insert(tp)
+                             ).on_conflict_do_nothing()
         # SQLite: the same statement as the driver's own executemany (a loop in C; the sum of its rows inserted
         # is the count of new ones: sqlite3's rowcount is exact). Through SQLAlchemy's per-row parameter
         # handling it cost 33 us a row, and a backup of 100k small files spent most of the server's worker
@@ -47,11 +50,13 @@ class SqlVaultChunkIndex:
         if not entries:
             return 0
         key = pack_key(container_id, account, pack)
+        packed = {"vault_id": vault_id, "pack": key, "entries": pack_records(entries)}
         if self._dialect == "sqlite":
             try:
                 with self._lock, self.engine.begin() as conn:
                     res = conn.exec_driver_sql(self._sqlite_insert,
                                                [(vault_id, cid, key, off, ln) for cid, off, ln in entries])
+                    conn.execute(self._insert_pack, packed)
                     return int(res.rowcount)
             except SQLAlchemyError as exc:
                 raise StoreError(f"cannot update the chunk index: {exc.__class__.__name__}") from None
@@ -64,6 +69,7 @@ class SqlVaultChunkIndex:
             with self._lock, self.engine.begin() as conn:
                 for i in range(0, len(rows), _BATCH):
                     new += len(conn.execute(self._insert, rows[i : i + _BATCH]).all())
+                conn.execute(self._insert_pack, packed)
         except SQLAlchemyError as exc:
             raise StoreError(f"cannot update the chunk index: {exc.__class__.__name__}") from None
         return new
@@ -129,14 +135,30 @@ class SqlVaultChunkIndex:
                 _c, a, p = split_key(k)
             yield bytes(cid), a, p, int(off), int(ln)
 
+    def packs(self, vault_id: str, container_id: str) -> Iterator[PackRecords]:
+        prefix = container_id + "/"
+        try:
+            with self.engine.connect().execution_options(**{READS: True}) as conn:
+                # a key range, as ``rows`` (SQLite compares bytes; ``chr(ord("/") + 1)`` ends the container's keys)
+                found = conn.execute(select(tp.c.pack, tp.c.entries).where(
+                    tp.c.vault_id == vault_id, tp.c.pack >= prefix, tp.c.pack < container_id + chr(ord("/") + 1),
+                ).order_by(tp.c.pack)).all()
+        except SQLAlchemyError as exc:
+            raise StoreError(f"cannot read the chunk index: {exc.__class__.__name__}") from None
+        for key, entries in found:
+            _c, a, p = split_key(key)
+            yield a, p, bytes(entries)
+
     def drop_packs(self, vault_id: str, container_id: str, packs: Sequence[tuple[str, str]]) -> int:
         keys = [pack_key(container_id, a, p) for a, p in packs]
         gone = 0
         try:
             with self._lock, self.engine.begin() as conn:
                 for i in range(0, len(keys), _BATCH):
-                    res = conn.execute(delete(t).where(t.c.vault_id == vault_id, t.c.pack.in_(keys[i : i + _BATCH])))
+                    part = keys[i : i + _BATCH]
+                    res = conn.execute(delete(t).where(t.c.vault_id == vault_id, t.c.pack.in_(part)))
                     gone += int(res.rowcount or 0)
+                    conn.execute(delete(tp).where(tp.c.vault_id == vault_id, tp.c.pack.in_(part)))
         except SQLAlchemyError as exc:
             raise StoreError(f"cannot update the chunk index: {exc.__class__.__name__}") from None
         return gone
@@ -144,3 +166,4 @@ class SqlVaultChunkIndex:
     def drop_vault(self, vault_id: str) -> None:
         with self._lock, self.engine.begin() as conn:
             conn.execute(delete(t).where(t.c.vault_id == vault_id))
+            conn.execute(delete(tp).where(tp.c.vault_id == vault_id))

@@ -188,6 +188,9 @@ class RemoteChunkIndex:
     def lookup(self, chunk_id: bytes) -> Location | None:
         return self._loc.get(chunk_id)
 
+    def pack_of(self, chunk_id: bytes) -> str | None:
+        return self._loc.pack_of(chunk_id)
+
     def packs(self) -> set[str]:
         with self._lock:
             return set(self._packs)

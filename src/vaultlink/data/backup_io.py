@@ -53,13 +53,13 @@ class SnapshotOutput:
         if node.type == "file":
             st.files += 1
             st.bytes_total += node.size
-            lookup = self.repo.index.lookup
+            pack_of, packs = self.repo.index.pack_of, self.packs
             for cid in node.chunks:
-                loc = lookup(cid)
-                if loc is None:
+                pack = pack_of(cid)
+                if pack is None:
                     self.unplaced.add(cid)
                 else:
-                    self.packs.add(loc.pack)
+                    packs.add(pack)
             if len(self.unplaced) >= self._again:  # bounded: at most the chunks of the packs not yet stored
                 self.unplaced = {c for c in self.unplaced if not self._place(c)}
                 self._again = max(self.AGAIN, 2 * len(self.unplaced))
@@ -72,10 +72,10 @@ class SnapshotOutput:
         self.writer.add(node)
 
     def _place(self, cid: bytes) -> bool:
-        loc = self.repo.index.lookup(cid)
-        if loc is not None:
-            self.packs.add(loc.pack)
-        return loc is not None
+        pack = self.repo.index.pack_of(cid)
+        if pack is not None:
+            self.packs.add(pack)
+        return pack is not None
 
     def placed(self) -> set[str]:
         """Every pack the snapshot's chunks live in (after ``repo.flush``: each chunk is indexed by then)."""

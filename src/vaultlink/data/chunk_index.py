@@ -27,7 +27,7 @@ class ChunkIndex(Protocol):
     Contract: ``have(ids)`` returns the subset of ``ids`` already stored (called
     from worker threads, often with one id: remote implementations cache);
     ``add(pack, entries)`` records a pack once it is durably stored (idempotent);
-    ``lookup(id)`` returns the location or ``None``; ``packs()`` lists the packs
+    ``lookup(id)`` returns the location or ``None`` (``pack_of(id)`` its pack alone); ``packs()`` lists the packs
     it knows. Implementations are thread-safe.
     """
 
@@ -36,6 +36,8 @@ class ChunkIndex(Protocol):
     def add(self, pack: str, entries: Sequence[PackEntry] | bytes) -> None: ...
 
     def lookup(self, chunk_id: bytes) -> Location | None: ...
+
+    def pack_of(self, chunk_id: bytes) -> str | None: ...
 
     def packs(self) -> set[str]: ...
 
@@ -78,6 +80,11 @@ class LocationTable:
         mask = (1 << self._SHIFT) - 1
         return Location(self._names[v >> (2 * self._SHIFT)], (v >> self._SHIFT) & mask, v & mask)
 
+    def pack_of(self, chunk_id: bytes) -> str | None:
+        """``get(chunk_id).pack`` without the ``Location`` (a snapshot's packs are found a chunk at a time)."""
+        v = self._loc.get(chunk_id)
+        return None if v is None else self._names[v >> (2 * self._SHIFT)]
+
     def __contains__(self, chunk_id: bytes) -> bool:
         return chunk_id in self._loc
 
@@ -106,6 +113,9 @@ class MemoryChunkIndex:
 
     def lookup(self, chunk_id: bytes) -> Location | None:
         return self._loc.get(chunk_id)
+
+    def pack_of(self, chunk_id: bytes) -> str | None:
+        return self._loc.pack_of(chunk_id)
 
     def packs(self) -> set[str]:
         with self._lock:

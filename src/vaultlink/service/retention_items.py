@@ -193,7 +193,7 @@ def purge_container(svc: Service, container_id: str) -> None:
         for it in txn.find("protected_item", parent_id=container_id):
             txn.delete("protected_item", it["id"])
         txn.delete("container", container_id)
-    packs = {(a, p) for _cid, a, p, _o, _n in svc.chunks.rows(c["vault_id"], container_id)}
+    packs = {(a, p) for a, p, _records in svc.chunks.packs(c["vault_id"], container_id)}
     svc.chunks.drop_packs(c["vault_id"], container_id, sorted(packs))
     blobs = storage.blobs_of(svc)
     for account in storage.accounts_of(vault) if vault else []:

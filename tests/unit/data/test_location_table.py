@@ -29,7 +29,10 @@ def test_the_table_answers_as_a_dict_of_locations(adds: list[tuple[str, list[Pac
     assert len(table) == len(want) == len(index)
     for cid, loc in want.items():
         assert table.get(cid) == loc == index.lookup(cid) and cid in table
+        assert table.pack_of(cid) == loc.pack == index.pack_of(cid)
     assert table.get(b"\0" * 31 + b"\1") == want.get(b"\0" * 31 + b"\1")
+    if b"\0" * 31 + b"\1" not in want:
+        assert table.pack_of(b"\0" * 31 + b"\1") is None is index.pack_of(b"\0" * 31 + b"\1")
     for pack, entries in adds:
         assert index.entries(pack) == entries or pack in [p for p, _ in adds[adds.index((pack, entries)) + 1:]]
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import struct
 import threading
 from collections.abc import Iterable
 from typing import Any, cast
@@ -18,12 +17,12 @@ import blake3
 
 from vaultlink.domain.records import ContainerRecord, VaultRecord, require_vault
 from vaultlink.errors import BlobExists, ContentMismatch, InvalidInput, NotFound
+from vaultlink.ports import CHUNK_RECORD as ENTRY
 from vaultlink.ports import BlobWriter, RangePieces
 from vaultlink.ports import ChunkEntry as Entry
 from vaultlink.service.core import Service
 from vaultlink.service.dataplane import storage
 
-ENTRY = struct.Struct("<32sII")
 MAX_ENTRIES = 200_000
 
 
@@ -197,22 +196,13 @@ def query_chunks(svc: Service, container: ContainerRecord, ids: Any) -> dict[str
 
 
 def all_chunks(svc: Service, container: ContainerRecord) -> dict[str, Any]:
-    """Every entry of the container's index, grouped by pack (the index gives a pack's rows together, by offset)."""
-    packs: dict[tuple[str, str], list[bytes]] = {}
+    """Every entry of the container's index, pack by pack (a row a pack: ``VaultChunkIndex.packs``)."""
     granted = (container.get("grant") or {}).get("packs")
-    pack_entry = ENTRY.pack
-    where: tuple[str, str] | None = None
-    out: list[bytes] | None = None
-    for cid, acct, pack, off, ln in svc.chunks.rows(container["vault_id"], container["id"]):
-        if where != (acct, pack):
-            where = (acct, pack)
-            # under a restore grant: only its recovery point's packs
-            out = packs.setdefault(where, []) if granted is None or f"{acct}/{pack}" in granted else None
-        if out is not None:
-            out.append(pack_entry(cid, off, ln))
     return {
         "packs": [
-            {"storage_account": a, "pack": p, "entries": encode_records(e)}
-            for (a, p), e in sorted(packs.items())
+            {"storage_account": a, "pack": p, "entries": base64.b64encode(records).decode()}
+            for a, p, records in svc.chunks.packs(container["vault_id"], container["id"])
+            # under a restore grant: only its recovery point's packs
+            if granted is None or f"{a}/{p}" in granted
         ]
     }

@@ -17,7 +17,7 @@ from vaultlink.domain.records import RecoveryPointRecord, VaultRecord, find_cont
 from vaultlink.domain.retention import is_soft_deleted
 from vaultlink.errors import InvalidInput, NotFound, RecoveryPointNotFound, RecoveryPointSoftDeleted
 from vaultlink.policy.actions import recovery_point_arn
-from vaultlink.ports import Txn
+from vaultlink.ports import CHUNK_RECORD, Txn
 from vaultlink.service.core import Caller, Service, authorize
 from vaultlink.service.dataplane import storage
 from vaultlink.service.events import EndpointsChanged
@@ -101,12 +101,9 @@ def copy_point(svc: Service, rp_id: str, dest_id: str, delete_after_days: int | 
         storage.record_usage(svc, dest["id"], account, len(data))
         copied += len(data)
     packs = {ref.split("/", 1)[1] for ref in rp.get("pack_refs") or ()}
-    rows: dict[str, list[tuple[bytes, int, int]]] = {}
-    for cid, _a, pack, off, ln in svc.chunks.rows(rp["vault_id"], source["id"]):
+    for _a, pack, records in svc.chunks.packs(rp["vault_id"], source["id"]):
         if pack in packs:
-            rows.setdefault(pack, []).append((cid, off, ln))
-    for pack, entries in rows.items():
-        svc.chunks.add(dest["id"], box["id"], account, pack, entries)
+            svc.chunks.add(dest["id"], box["id"], account, pack, list(CHUNK_RECORD.iter_unpack(records)))
     region = svc.catalog.regions.get(dest["region"])
     new_id = "rp-" + secrets.token_hex(8)
     copy: dict[str, Any] = {
