@@ -156,7 +156,9 @@ class ManifestWriter:
     ``encode_manifest`` of the whole ``Manifest`` gives: the frame states its size, which ``decompress``
     needs, so the text is known whole before it is compressed for good)."""
 
-    def __init__(self, spool_bytes: int = 16 << 20) -> None:
+    def __init__(self, spool_bytes: int = 1 << 20) -> None:
+        # past a megabyte the spool is a file: its pages are the kernel's cache, not the agent's memory (at 100k
+        # files it held 7 MB for the whole backup)
         self._spool = tempfile.SpooledTemporaryFile(max_size=spool_bytes)  # noqa: SIM115 (closed by finish)
         self._fast = zstandard.ZstdCompressor(level=1).compressobj()
         self._pending: list[str] = []
@@ -177,8 +179,9 @@ class ManifestWriter:
             self._size += len(data)
             self._spool.write(self._fast.compress(data))
 
-    def finish(self, keys: Keys, head: Manifest, nonce: bytes | None = None) -> bytes:
-        """The sealed snapshot: ``head``'s fields (its own nodes are not read) around the nodes added."""
+    def finish(self, keys: Keys, head: Manifest, nonce: bytes | None = None) -> bytearray:
+        """The sealed snapshot: ``head``'s fields (its own nodes are not read) around the nodes added, compressed
+        and sealed a piece at a time into one buffer (``Keys.sealer``)."""
         self._put()
         self._spool.write(self._fast.flush())
         self._spool.seek(0)
@@ -186,12 +189,14 @@ class ManifestWriter:
         cut = text.index(b',"parent":')  # "nodes" sorts between "hostname" and "parent"
         first, last = text[:cut] + b',"nodes":[', b"]" + text[cut:]
         z = _compressor(MANIFEST_LEVEL).compressobj(size=len(first) + self._size + len(last))
-        out = [z.compress(first)]
+        out = keys.sealer(_V, AAD_MANIFEST, nonce)
+        out.update(z.compress(first))
         for piece in zstandard.ZstdDecompressor().read_to_iter(self._spool, read_size=1 << 20):
-            out.append(z.compress(piece))
+            out.update(z.compress(piece))
         self._spool.close()
-        out += [z.compress(last), z.flush()]
-        return _V + keys.seal(b"".join(out), AAD_MANIFEST, nonce)
+        out.update(z.compress(last))
+        out.update(z.flush())
+        return out.finish()
 
     def close(self) -> None:
         self._spool.close()
@@ -201,7 +206,7 @@ def encode_manifest(keys: Keys, manifest: Manifest, nonce: bytes | None = None) 
     w = ManifestWriter()
     for n in manifest.nodes:
         w.add(n)
-    return w.finish(keys, manifest, nonce)
+    return bytes(w.finish(keys, manifest, nonce))
 
 
 _WS = re.compile(r"[ \t\n\r]*")

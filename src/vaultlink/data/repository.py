@@ -344,9 +344,9 @@ class Repository:
         return decode_chunk(self.keys, chunk_id, blob, f"chunk {chunk_id.hex()[:16]} in {loc.pack}")
 
     # --- manifests -----------------------------------------------------------------------------------
-    def save_manifest(self, manifest: Manifest | bytes) -> str:
+    def save_manifest(self, manifest: Manifest | bytes | bytearray) -> str:
         """Store a snapshot (a ``Manifest``, or the stored form a ``ManifestWriter`` finished)."""
-        data = manifest if isinstance(manifest, bytes) else encode_manifest(self.keys, manifest)
+        data = encode_manifest(self.keys, manifest) if isinstance(manifest, Manifest) else manifest
         name = content_name("snapshots", data)
         self.store.put(name, data)
         return name
