@@ -6,10 +6,13 @@ import os
 from pathlib import Path
 
 import pytest
+from alembic import command
+from alembic.config import Config as AlembicConfig
 from sqlalchemy import text
 from tests.ceph import ceph_rgw
 from tests.seaweed import seaweed_server
 
+from vaultlink.adapters import sqlstore
 from vaultlink.adapters.sqlstore import SqlStore
 
 PG_URL = os.environ.get("VAULTLINK_TEST_POSTGRES_URL")
@@ -43,3 +46,12 @@ def fresh_sql_store(kind: str, tmp_path: Path) -> SqlStore:
 
 ceph = pytest.fixture(scope="module")(ceph_rgw)  # Ceph RGW: stopped once the module is done
 seaweed_s3 = pytest.fixture(scope="module")(seaweed_server)  # stopped once the module is done
+
+
+def alembic_to(store: SqlStore, how: str, revision: str) -> None:
+    """Migrate ``store`` to ``revision`` (``how``: upgrade or downgrade), as an older release left it."""
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(Path(sqlstore.__file__).parent / "migrations"))
+    with store.engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        getattr(command, how)(cfg, revision)

@@ -9,12 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from alembic import command
-from alembic.config import Config as AlembicConfig
 from sqlalchemy import text
-from tests.contract.conftest import fresh_sql_store
+from tests.contract.conftest import alembic_to, fresh_sql_store
 
-from vaultlink.adapters import sqlstore
 from vaultlink.adapters.sqlstore import SqlStore
 
 OLD_VNET = {"id": "vnet-1", "account_id": "111111111111", "parent_id": "", "name": "net", "region": "local-1",
@@ -22,14 +19,6 @@ OLD_VNET = {"id": "vnet-1", "account_id": "111111111111", "parent_id": "", "name
             "subnets": [{"name": "s", "cidr": "127.10.1.0/24", "free_from": 0x7F0A0106,
                          "allocations": {"127.10.1.4": "pe-a", "127.10.1.5": "pe-a"}},
                         {"name": "empty", "cidr": "127.10.2.0/24", "allocations": {}}]}
-
-
-def _alembic(store: SqlStore, how: str, revision: str) -> None:
-    cfg = AlembicConfig()
-    cfg.set_main_option("script_location", str(Path(sqlstore.__file__).parent / "migrations"))
-    with store.engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        getattr(command, how)(cfg, revision)
 
 
 def _vnet_body(store: SqlStore) -> dict[str, Any]:
@@ -41,7 +30,7 @@ def _vnet_body(store: SqlStore) -> dict[str, Any]:
 def test_allocations_move_to_records_and_back(kind: str, tmp_path: Path) -> None:
     store = fresh_sql_store(kind, tmp_path)
     try:
-        _alembic(store, "downgrade", "0003")
+        alembic_to(store, "downgrade", "0003")
         with store.engine.begin() as conn:
             conn.execute(text("INSERT INTO records (kind, id, account_id, parent_id, name, body) "
                               "VALUES ('vnet', 'vnet-1', '111111111111', '', 'net', :body)"),
@@ -55,7 +44,7 @@ def test_allocations_move_to_records_and_back(kind: str, tmp_path: Path) -> None
             assert txn.get("address", "vnet-1/127.10.1.4") is not None
             assert txn.require("address_cursor", "vnet-1/s")["free_from"] == 0x7F0A0106
             assert txn.get("address_cursor", "vnet-1/empty") is None
-        _alembic(store, "downgrade", "0003")
+        alembic_to(store, "downgrade", "0003")
         assert _vnet_body(store) == OLD_VNET  # the same record as before, allocations and hint
         with store.engine.connect() as conn:
             left = conn.execute(text("SELECT count(*) FROM records WHERE kind IN ('address', 'address_cursor')"))

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.contract.conftest import fresh_sql_store
+from tests.contract.conftest import alembic_to, fresh_sql_store
 
 from vaultlink.adapters.chunkindex_memory import MemoryVaultChunkIndex
 from vaultlink.adapters.chunkindex_sql import SqlVaultChunkIndex
@@ -160,25 +160,18 @@ def test_packs_are_scoped_and_dropped_with_their_rows(index: VaultChunkIndex) ->
 
 def test_packs_stored_before_migration_0007_are_carried_over(tmp_path: Path) -> None:
     """A store migrated to 0006 with chunk rows: at 0007 every pack's rows become its records."""
-    from alembic import command
-    from alembic.config import Config as AlembicConfig
     from sqlalchemy import text
 
-    import vaultlink.adapters.sqlstore as mod
     from vaultlink.adapters.sqlstore import SqlStore
 
     s = SqlStore(f"sqlite:///{tmp_path / 'old.db'}")
-    cfg = AlembicConfig()
-    cfg.set_main_option("script_location", str(Path(mod.__file__).parent / "migrations"))
+    alembic_to(s, "upgrade", "0006")
+    rows = [("v1", cid(i), f"c1/s1/packs/p{i % 3}", 1000 - i, i) for i in range(1, 450)]
+    rows += [("v1", cid(900), "c2/s1/packs/p0", 0, 9), ("v2", cid(901), "c1/s1/packs/p0", 0, 9)]
     with s.engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "0006")
-        rows = [("v1", cid(i), f"c1/s1/packs/p{i % 3}", 1000 - i, i) for i in range(1, 450)]
-        rows += [("v1", cid(900), "c2/s1/packs/p0", 0, 9), ("v2", cid(901), "c1/s1/packs/p0", 0, 9)]
         for r in rows:
             conn.execute(text('INSERT INTO chunk_index (vault_id, chunk_id, pack, "offset", length, raw_length) '
-                              "VALUES (:v, :c, :p, :o, :n, 0)"),
-                         dict(zip("vcpon", r, strict=True)))
+                              "VALUES (:v, :c, :p, :o, :n, 0)"), dict(zip("vcpon", r, strict=True)))
     s.migrate()
     idx = open_chunk_index(s)
     got = list(idx.packs("v1", "c1"))

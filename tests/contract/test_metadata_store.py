@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.contract.conftest import fresh_sql_store
+from tests.contract.conftest import alembic_to, fresh_sql_store
 
 from vaultlink.adapters.memstore import MemoryStore
 from vaultlink.adapters.sqlstore import SqlStore
@@ -227,18 +227,11 @@ def test_the_sql_audit_log_keeps_events_written_before_its_upgrade(tmp_path: Pat
     """0001's audit_events rows are carried into the compact log by migration 0002."""
     import json as _json
 
-    from alembic import command
-    from alembic.config import Config as AlembicConfig
     from sqlalchemy import text
 
     s = SqlStore(f"sqlite:///{tmp_path / 'old.db'}")
-    import vaultlink.adapters.sqlstore as mod
-
-    cfg = AlembicConfig()
-    cfg.set_main_option("script_location", str(Path(mod.__file__).parent / "migrations"))
+    alembic_to(s, "upgrade", "0001")
     with s.engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "0001")
         body = {"time": 7.0, "action": "vault.create", "decision": "denied", "code": "AccessDenied",
                 "principal": "p1", "vault": "v9", "message": "no"}
         conn.execute(text("INSERT INTO audit_events (time, plane, action, decision, code, principal, vault, body) "
