@@ -150,6 +150,8 @@ class RemoteChunkIndex:
     def load(self) -> int:
         """Fetch every entry of this container's index; returns the number of chunks."""
         out = self.http.json(self.host, "GET", "/chunks")
+        with self._lock:  # the base64 of 40-byte records
+            self._loc.reserve(sum(len(p["entries"]) for p in out["packs"]) * 3 // (4 * ENTRY.size))
         for p in out["packs"]:
             raw = base64.b64decode(p["entries"])
             self.blobs.note(p["pack"], p["storage_account"])
@@ -169,8 +171,7 @@ class RemoteChunkIndex:
             self._loc.add(pack, entries)
 
     def have(self, ids: Iterable[bytes]) -> set[bytes]:
-        loc = self._loc
-        return {i for i in ids if i in loc}
+        return self._loc.having(ids)
 
     def add(self, pack: str, entries: Sequence[PackEntry] | bytes) -> None:
         acct = self.blobs.account_of(pack)

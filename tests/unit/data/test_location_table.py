@@ -59,3 +59,76 @@ def test_packed_entries_index_as_the_entries_do(entries: list[PackEntry]) -> Non
     assert a.entries("packs/p") == b.entries("packs/p") == entries
     with pytest.raises(CorruptData):
         LocationTable().add("packs/p", raw + b"\0")
+
+
+def _same_bucket(table: LocationTable, like: bytes, tail: bytes) -> bytes:
+    """An id ending in ``tail`` that the table keeps in ``like``'s bucket (found by trying prefixes)."""
+    mask = len(table._buckets) - 1
+    for i in range(1 << 20):
+        cid = i.to_bytes(32 - len(tail), "big") + tail
+        if hash(cid) & mask == hash(like) & mask:
+            return cid
+    raise AssertionError("no id in that bucket")
+
+
+def test_an_id_inside_two_records_of_a_bucket_is_not_held() -> None:
+    """A bucket is one run of records: the bytes of an id the table does not hold can occur there across a
+    record's end (here: the tail of one id, then its pack number, offset and length). Only a whole record
+    counts, and that id is then added and found where it really is."""
+    table = LocationTable()
+    probe = bytes(range(1, 21)) + b"\0\0\0\0" + (100).to_bytes(4, "little") + (7).to_bytes(4, "little")
+    carrier = _same_bucket(table, probe, probe[:20])  # its record: carrier's 32 bytes, then 0, 100, 7
+    table.add("packs/a", [PackEntry(carrier, 100, 7)])
+    assert bytes(table._buckets[hash(probe) & (len(table._buckets) - 1)]).find(probe) == 12
+    assert probe not in table and table.get(probe) is None and table.pack_of(probe) is None
+    assert table.having([probe, carrier]) == {carrier}
+    table.add("packs/b", [PackEntry(probe, 5, 9)])
+    assert table.get(probe) == Location("packs/b", 5, 9) and table.pack_of(probe) == "packs/b"
+    assert table.get(carrier) == Location("packs/a", 100, 7) and len(table) == 2
+
+
+def test_ids_of_another_length_are_never_held() -> None:
+    table = LocationTable()
+    cid = bytes(range(32))
+    table.add("packs/a", [PackEntry(cid, 0, 1)])
+    for other in (cid[:16], cid[:31], cid + b"\0", b""):
+        assert other not in table and table.get(other) is None and table.pack_of(other) is None
+        assert table.having([other]) == set()
+    with pytest.raises(CorruptData):
+        table.add("packs/a", [PackEntry(cid[:31], 0, 1)])
+
+
+def test_a_growing_table_keeps_every_location_and_the_first_of_each_id() -> None:
+    """Past ``FILL`` records a bucket on average the buckets double (and ``reserve`` makes them ahead):
+    every id keeps its first location through each doubling."""
+    ids = [i.to_bytes(4, "big") * 8 for i in range(5000)]
+    for reserve in (0, 5000):
+        table = LocationTable()
+        table.reserve(reserve)
+        for k in range(0, 5000, 500):
+            table.add(f"packs/{k}", [PackEntry(c, j, 1 + j) for j, c in enumerate(ids[k:k + 500])])
+        table.add("packs/late", [PackEntry(c, 1, 1) for c in ids[::7]])  # already held: first location stays
+        assert len(table) == 5000 and len(table._buckets) >= 5000 // LocationTable.FILL
+        assert all(table.get(c) == Location(f"packs/{i // 500 * 500}", i % 500, 1 + i % 500)
+                   for i, c in enumerate(ids))
+        assert table.having([*ids[:100], b"\xff" * 32]) == set(ids[:100])
+
+
+def test_the_table_holds_a_chunk_in_under_70_bytes() -> None:
+    """About 55 bytes a chunk (a dict of ids and integers took about 150: 150 MB at a million chunks)."""
+    import os
+    import tracemalloc
+
+    from vaultlink.data.formats import ENTRY
+
+    packs = [b"".join(ENTRY.pack(os.urandom(32), i * 100, 100) for i in range(1000)) for _ in range(50)]
+    tracemalloc.start()
+    try:
+        table = LocationTable()
+        for n, raw in enumerate(packs):
+            table.add(f"packs/{n}", raw)
+        used = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    assert len(table) == 50_000
+    assert used / 50_000 < 70, f"{used / 50_000:.0f} bytes a chunk"
