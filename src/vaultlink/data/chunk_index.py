@@ -68,8 +68,9 @@ class LocationTable:
     C. About 55 bytes a chunk, where a dict of ids took about 150 (the agent's table at a million chunks:
     55 MB, not 150).
 
-    Not locked: the indexes hold one lock around ``add``. Readers need none: a record is appended whole, and
-    a resize swaps in a whole new table."""
+    Buckets are picked by ``hash()``, keyed per process: ids sent by a server cannot be chosen to crowd one
+    bucket. Not locked: the indexes hold one lock around ``add``. Readers need none: a record is appended
+    whole, and a resize swaps in a whole new table."""
 
     _LIMIT = 1 << 28  # offsets and lengths under 256 MiB (a pack is 8 MiB; a chunk at most 16 MiB)
     FILL = 12  # records per bucket, on average, before the buckets double
