@@ -50,12 +50,10 @@ _PACK = struct.Struct("<I").unpack_from  # a record's pack number
 _SIZE = _REC.size
 
 
-def _find(bucket: bytearray, chunk_id: bytes, i: int = -2) -> int:
-    """Where ``chunk_id``'s record starts in ``bucket``; -1 when it holds none (a match across two records, or
-    of an id of another length, is none). ``i``: ``bucket.find(chunk_id)``, when the caller has it (the
-    lookups do the common case themselves: a bytes search in C, an aligned answer or none)."""
-    if i == -2:
-        i = bucket.find(chunk_id)
+def _find(bucket: bytearray, chunk_id: bytes, i: int) -> int:
+    """Where ``chunk_id``'s record starts in ``bucket``, given ``i = bucket.find(chunk_id)``; -1 when it holds
+    none (a match across two records, or of an id of another length, is none). The lookups call it only when
+    ``i`` is not at once an aligned answer for a 32-byte id."""
     while i > 0 and i % _SIZE:
         i = bucket.find(chunk_id, i + 1)
     return i if len(chunk_id) == ID_SIZE else -1
@@ -108,7 +106,7 @@ class LocationTable:
                 raise CorruptData(f"{pack}: an entry of a {len(cid)}-byte id at {offset} of {length} bytes: "
                                   "implausible", object=pack)
             b = buckets[hash(cid) & mask]
-            if _find(b, cid) >= 0:
+            if _find(b, cid, b.find(cid)) >= 0:
                 continue
             b += rec(cid, n, offset, length)
             self._n += 1
@@ -128,7 +126,7 @@ class LocationTable:
     def get(self, chunk_id: bytes) -> Location | None:
         buckets = self._buckets
         b = buckets[hash(chunk_id) & (len(buckets) - 1)]
-        i = _find(b, chunk_id)
+        i = _find(b, chunk_id, b.find(chunk_id))
         if i < 0:
             return None
         n, offset, length = _PLACE(b, i + ID_SIZE)
@@ -150,7 +148,9 @@ class LocationTable:
         for cid in ids:
             b = buckets[hash(cid) & mask]
             i = b.find(cid)
-            if (i >= 0 and not i % _SIZE and len(cid) == ID_SIZE) or (i > 0 and _find(b, cid, i) >= 0):
+            if i % _SIZE or len(cid) != ID_SIZE:  # not found (-1), or not at once
+                i = _find(b, cid, i)
+            if i >= 0:
                 out.add(cid)
         return out
 
