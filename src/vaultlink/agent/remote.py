@@ -19,7 +19,8 @@ from vaultlink.data import Location
 from vaultlink.data.chunk_index import LocationTable
 from vaultlink.data.formats import PackEntry
 from vaultlink.dns import names as N
-from vaultlink.errors import InvalidInput, NotFound
+from vaultlink.errors import CorruptData, InvalidInput, NotFound
+from vaultlink.index_wire import INDEX_MEDIA, decode_index
 from vaultlink.ports import check_name
 
 ENTRY = struct.Struct("<32sII")
@@ -148,14 +149,26 @@ class RemoteChunkIndex:
         self._lock = threading.Lock()
 
     def load(self) -> int:
-        """Fetch every entry of this container's index; returns the number of chunks."""
-        out = self.http.json(self.host, "GET", "/chunks")
-        with self._lock:  # the base64 of 40-byte records
-            self._loc.reserve(sum(len(p["entries"]) for p in out["packs"]) * 3 // (4 * ENTRY.size))
-        for p in out["packs"]:
-            raw = base64.b64decode(p["entries"])
-            self.blobs.note(p["pack"], p["storage_account"])
-            self._add_local(p["pack"], raw)
+        """Fetch every entry of this container's index; returns the number of chunks. Asked for in binary
+        (``index_wire``); a service that answers JSON (an older one) is read as such."""
+        resp = self.http.request(self.host, "GET", "/chunks", headers={"accept": INDEX_MEDIA})
+        packs: Iterable[tuple[str, str, bytes]]
+        if resp.headers.get("content-type", "").split(";")[0].strip() == INDEX_MEDIA:
+            with self._lock:  # at most this many 40-byte records
+                self._loc.reserve(len(resp.content) // ENTRY.size)
+            packs = decode_index(resp.content)
+        else:
+            out = resp.json()
+            with self._lock:  # the base64 of 40-byte records
+                self._loc.reserve(sum(len(p["entries"]) for p in out["packs"]) * 3 // (4 * ENTRY.size))
+            packs = ((p["storage_account"], p["pack"], base64.b64decode(p["entries"])) for p in out["packs"])
+        try:
+            for account, pack, raw in packs:
+                self.blobs.note(pack, account)
+                self._add_local(pack, raw)
+        except (ValueError, KeyError, TypeError) as exc:
+            raise CorruptData(f"the service's chunk index answer is malformed ({exc}); nothing was read or written: "
+                              "retry, and report it if it persists", object="chunk index") from None
         return len(self._loc)
 
     def query(self, ids: Iterable[bytes]) -> set[bytes]:

@@ -7,8 +7,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from vaultlink.api.data_kit import DataRequest, DataRouter
+from vaultlink.api.data_kit import DataRequest, DataRouter, Reply
 from vaultlink.api.routes_data_common import container_for
+from vaultlink.index_wire import INDEX_MEDIA, encode_index
 from vaultlink.service.dataplane import blobs, containers, jobs
 
 router = DataRouter()
@@ -71,7 +72,11 @@ def describe_container(r: DataRequest) -> dict[str, Any]:
 
 
 @router.route("GET", "/chunks", "backup:QueryChunkIndex")
-def all_chunks(r: DataRequest) -> dict[str, Any]:
+def all_chunks(r: DataRequest) -> dict[str, Any] | Reply:
+    """The container's whole index: binary (``index_wire``, built here in the handler's thread) when asked for
+    with ``accept``, else JSON."""
+    if r.headers.get("accept") == INDEX_MEDIA:
+        return Reply(encode_index(blobs.index_packs(r.svc, container_for(r))), media_type=INDEX_MEDIA)
     return blobs.all_chunks(r.svc, container_for(r))
 
 

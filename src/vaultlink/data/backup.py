@@ -111,6 +111,18 @@ class BackupResult:
         return self.repo.load_manifest(self.name) if self.repo is not None else self.head
 
 
+def _packs_of(pack_of: Callable[[bytes], str | None], chunks: list[bytes]) -> list[str] | None:
+    """The packs of an unchanged file's chunks, or None when one of them is not in the index (then the file is
+    read again): one lookup a chunk, which also places the file in the snapshot's packs."""
+    packs: list[str] = []
+    for cid in chunks:
+        pack = pack_of(cid)
+        if pack is None:
+            return None
+        packs.append(pack)
+    return packs
+
+
 def _unchanged(node: Node, prev: Node | None) -> bool:
     return (
         prev is not None
@@ -156,6 +168,7 @@ def backup(
     prev_nodes = previous_manifest.nodes if isinstance(previous_manifest, Manifest) else previous_manifest
     prev = Previous(prev_nodes or ())
     out = SnapshotOutput(repo, stats)
+    pack_of = repo.index.pack_of
     prog = Progress(files_total=0, bytes_total=0)
     c = _Counters()
     nworkers = workers or os.cpu_count() or 2
@@ -266,7 +279,7 @@ def backup(
                     stats.errors.extend(errors)
                     waits.taken = True
             order.popleft()
-            out.write(node)
+            out.write(node, placed=waits is None)
 
     try:
         with ThreadPoolExecutor(nworkers, thread_name_prefix="vl-backup") as pool:
@@ -278,12 +291,9 @@ def backup(
                 seen[0], seen[1] = seen[0] + 1, seen[1] + node.size
                 repo.check_uploads()  # an upload that failed for good stops the backup now
                 p = prev.get(node.path)
-                if (
-                    _unchanged(node, p)
-                    and p is not None
-                    and len(repo.index.have(p.chunks)) == len(set(p.chunks))
-                ):
+                if _unchanged(node, p) and p is not None and (known := _packs_of(pack_of, p.chunks)) is not None:
                     node.chunks, node.sizes = p.chunks, p.sizes
+                    out.packs.update(known)  # placed now: written without looking its chunks up again
                     stats.files_unchanged += 1
                     order.append((node, None))
                     with c.lock:

@@ -48,13 +48,14 @@ class SnapshotOutput:
         self.unplaced: set[bytes] = set()  # chunks of packs still open or uploading: placed again later
         self._again = self.AGAIN
 
-    def write(self, node: Node) -> None:
+    def write(self, node: Node, placed: bool = False) -> None:
+        """Add ``node`` to the snapshot; ``placed``: its chunks' packs are in ``packs`` already."""
         st = self.stats
         if node.type == "file":
             st.files += 1
             st.bytes_total += node.size
             pack_of, packs = self.repo.index.pack_of, self.packs
-            for cid in node.chunks:
+            for cid in () if placed else node.chunks:
                 pack = pack_of(cid)
                 if pack is None:
                     self.unplaced.add(cid)

@@ -207,3 +207,32 @@ def test_a_whole_manifest_still_serves_as_the_previous_one(tmp_path: Path) -> No
     first = backup([src], repo)
     assert isinstance(first.manifest, Manifest)
     assert backup([src], repo, first.manifest).stats.files_unchanged == 1
+
+
+def test_a_no_change_backup_looks_each_chunk_up_once_and_finds_its_packs(tmp_path: Path, repo: Repository) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    for i in range(300):
+        (src / f"f{i:03}").write_bytes(os.urandom(3000 + i))
+    first = backup([src], repo)
+    chunks = [c for n in repo.manifest_nodes(first.name) for c in n.chunks]
+    index, asked = repo.index, []
+    real_have, real_pack_of = index.have, index.pack_of
+
+    def have(ids: list[bytes]) -> set[bytes]:
+        ids = list(ids)
+        asked.extend(ids)
+        return real_have(ids)
+
+    def pack_of(cid: bytes) -> str | None:
+        asked.append(cid)
+        return real_pack_of(cid)
+
+    index.have, index.pack_of = have, pack_of  # type: ignore[method-assign]
+    try:
+        second = backup([src], repo, repo.manifest_nodes(first.name))
+    finally:
+        index.have, index.pack_of = real_have, real_pack_of  # type: ignore[method-assign]
+    assert second.stats.files_unchanged == 300 and second.stats.bytes_read == 0
+    assert sorted(asked) == sorted(chunks)  # each chunk once: the dedup check also places it (twice before)
+    assert second.packs == first.packs and second.packs  # the snapshot names every pack its chunks live in

@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any, cast
 
 import blake3
@@ -18,7 +18,7 @@ import blake3
 from vaultlink.domain.records import ContainerRecord, VaultRecord, require_vault
 from vaultlink.errors import BlobExists, ContentMismatch, InvalidInput, NotFound
 from vaultlink.ports import CHUNK_RECORD as ENTRY
-from vaultlink.ports import BlobWriter, RangePieces
+from vaultlink.ports import BlobWriter, PackRecords, RangePieces
 from vaultlink.ports import ChunkEntry as Entry
 from vaultlink.service.core import Service
 from vaultlink.service.dataplane import storage
@@ -195,14 +195,20 @@ def query_chunks(svc: Service, container: ContainerRecord, ids: Any) -> dict[str
     return {"asked": len(want), "have": base64.b64encode(b"".join(i for i in want if i in have)).decode()}
 
 
-def all_chunks(svc: Service, container: ContainerRecord) -> dict[str, Any]:
-    """Every entry of the container's index, pack by pack (a row a pack: ``VaultChunkIndex.packs``)."""
+def index_packs(svc: Service, container: ContainerRecord) -> Iterator[PackRecords]:
+    """Every pack of the container's index with its entries (a row a pack: ``VaultChunkIndex.packs``); under a
+    restore grant, only its recovery point's packs."""
     granted = (container.get("grant") or {}).get("packs")
+    for a, p, records in svc.chunks.packs(container["vault_id"], container["id"]):
+        if granted is None or f"{a}/{p}" in granted:
+            yield a, p, records
+
+
+def all_chunks(svc: Service, container: ContainerRecord) -> dict[str, Any]:
+    """``index_packs`` as JSON (base64 entries); agents ask for ``index_wire``'s binary answer instead."""
     return {
         "packs": [
             {"storage_account": a, "pack": p, "entries": base64.b64encode(records).decode()}
-            for a, p, records in svc.chunks.packs(container["vault_id"], container["id"])
-            # under a restore grant: only its recovery point's packs
-            if granted is None or f"{a}/{p}" in granted
+            for a, p, records in index_packs(svc, container)
         ]
     }
