@@ -324,6 +324,7 @@ def backup(
             flush_batch(pool)
             ahead.finish()
             drain(pool, 0)
+        prev.close()
         repo.flush()
         packs = out.placed()
     except BaseException:

@@ -34,6 +34,14 @@ class Previous:
             self._next()
         return self._cur if self._cur is not None and self._cur.path == path else None
 
+    def close(self) -> None:
+        """Read no further (the walk is over): a snapshot read a node at a time lets go of its text now, not
+        after the new snapshot is finished beside it (at a million files, about 56 MB at the backup's peak)."""
+        self._cur = None
+        close = getattr(self._it, "close", None)
+        if close is not None:
+            close()
+
 
 class SnapshotOutput:
     """The snapshot's nodes, written in the walk's order as their files are done; counts what it wrote, and

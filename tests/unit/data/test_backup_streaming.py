@@ -10,7 +10,9 @@ import importlib
 import os
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from data_helpers import make_repo
@@ -19,6 +21,7 @@ from vaultlink.data import Manifest, Node, Progress, Repository, backup, restore
 from vaultlink.data.backup_io import SnapshotOutput
 from vaultlink.data.count import TreeCount
 from vaultlink.data.count_walk import count_tree
+from vaultlink.data.manifest import ManifestWriter
 from vaultlink.data.tree import iter_tree
 
 backup_mod = importlib.import_module("vaultlink.data.backup")
@@ -209,7 +212,8 @@ def test_a_whole_manifest_still_serves_as_the_previous_one(tmp_path: Path) -> No
     assert backup([src], repo, first.manifest).stats.files_unchanged == 1
 
 
-def test_a_no_change_backup_looks_each_chunk_up_once_and_finds_its_packs(tmp_path: Path, repo: Repository) -> None:
+def test_a_no_change_backup_looks_each_chunk_up_once_and_finds_its_packs(
+        tmp_path: Path, repo: Repository, monkeypatch: pytest.MonkeyPatch) -> None:
     src = tmp_path / "src"
     src.mkdir()
     for i in range(300):
@@ -228,11 +232,39 @@ def test_a_no_change_backup_looks_each_chunk_up_once_and_finds_its_packs(tmp_pat
         asked.append(cid)
         return real_pack_of(cid)
 
-    index.have, index.pack_of = have, pack_of  # type: ignore[method-assign]
-    try:
-        second = backup([src], repo, repo.manifest_nodes(first.name))
-    finally:
-        index.have, index.pack_of = real_have, real_pack_of  # type: ignore[method-assign]
+    monkeypatch.setattr(index, "have", have)
+    monkeypatch.setattr(index, "pack_of", pack_of)
+    second = backup([src], repo, repo.manifest_nodes(first.name))
+    monkeypatch.undo()
     assert second.stats.files_unchanged == 300 and second.stats.bytes_read == 0
     assert sorted(asked) == sorted(chunks)  # each chunk once: the dedup check also places it (twice before)
     assert second.packs == first.packs and second.packs  # the snapshot names every pack its chunks live in
+
+
+def test_the_previous_snapshot_is_let_go_before_the_new_one_is_finished(
+        tmp_path: Path, repo: Repository, monkeypatch: pytest.MonkeyPatch) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    for i in range(20):
+        (src / f"f{i:02}").write_bytes(b"%d" % i * 100)
+    first = backup([src], repo)
+    (src / "f19").unlink()  # the previous snapshot's last node is never reached by the walk: not read to its end
+    events: list[str] = []
+
+    def previous() -> Iterator[Node]:
+        try:
+            yield from repo.manifest_nodes(first.name)
+        finally:
+            events.append("previous let go")
+
+    real_finish = ManifestWriter.finish
+
+    def finish(self: ManifestWriter, *args: Any, **kw: Any) -> Any:
+        events.append("finish")
+        return real_finish(self, *args, **kw)
+
+    monkeypatch.setattr(ManifestWriter, "finish", finish)
+    nodes = previous()
+    second = backup([src], repo, nodes)
+    assert second.stats.files_unchanged == 19
+    assert events == ["previous let go", "finish"]  # its text is not held beside the new snapshot's
