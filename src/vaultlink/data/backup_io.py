@@ -36,7 +36,8 @@ class Previous:
 
     def close(self) -> None:
         """Read no further (the walk is over): a snapshot read a node at a time lets go of its text now, not
-        after the new snapshot is finished beside it (at a million files, about 56 MB at the backup's peak)."""
+        after the new snapshot is finished beside it (a no-change backup of a million files peaked at 219 MiB
+        instead of 239)."""
         self._cur = None
         close = getattr(self._it, "close", None)
         if close is not None:
