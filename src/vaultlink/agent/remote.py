@@ -9,7 +9,6 @@ puts, listings and the chunk index).
 from __future__ import annotations
 
 import base64
-import struct
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
@@ -21,9 +20,8 @@ from vaultlink.data.formats import PackEntry
 from vaultlink.dns import names as N
 from vaultlink.errors import CorruptData, InvalidInput, NotFound
 from vaultlink.index_wire import INDEX_MEDIA, decode_index
-from vaultlink.ports import check_name
-
-ENTRY = struct.Struct("<32sII")
+from vaultlink.ports import CHUNK_RECORD as ENTRY
+from vaultlink.ports import PackRecords, check_name
 
 
 class RemoteBlobStore:
@@ -152,16 +150,16 @@ class RemoteChunkIndex:
         """Fetch every entry of this container's index; returns the number of chunks. Asked for in binary
         (``index_wire``); a service that answers JSON (an older one) is read as such."""
         resp = self.http.request(self.host, "GET", "/chunks", headers={"accept": INDEX_MEDIA})
-        packs: Iterable[tuple[str, str, bytes]]
+        packs: Iterable[PackRecords]
         if resp.headers.get("content-type", "").split(";")[0].strip() == INDEX_MEDIA:
-            with self._lock:  # at most this many 40-byte records
-                self._loc.reserve(len(resp.content) // ENTRY.size)
+            records = len(resp.content) // ENTRY.size  # at most this many
             packs = decode_index(resp.content)
         else:
             out = resp.json()
-            with self._lock:  # the base64 of 40-byte records
-                self._loc.reserve(sum(len(p["entries"]) for p in out["packs"]) * 3 // (4 * ENTRY.size))
+            records = sum(len(p["entries"]) for p in out["packs"]) * 3 // (4 * ENTRY.size)  # base64 of records
             packs = ((p["storage_account"], p["pack"], base64.b64decode(p["entries"])) for p in out["packs"])
+        with self._lock:
+            self._loc.reserve(records)
         try:
             for account, pack, raw in packs:
                 self.blobs.note(pack, account)
