@@ -175,6 +175,9 @@ class Txn(Protocol):
       null (picked by the database, as ``listing``).
     - ``tally(kind, by, **eq)``: how many of what ``find`` would return have each value of the body field
       ``by`` (``None`` for records without it), counted by the database.
+    - ``unchanged(kind, id, record)``: is the stored record ``id`` equal to ``record`` (False when it is
+      gone)? For a record ``MetadataStore.scan`` returned, cheap whatever its size (nothing is decoded):
+      a rewrite checks that nobody changed the record since it was scanned.
     - ``delete`` removes; ``NotFound`` if missing.
     - Changes become visible to other transactions only on commit; an
       exception inside the ``transaction()`` block rolls everything back.
@@ -185,6 +188,8 @@ class Txn(Protocol):
     def update(self, kind: str, id: str, record: Mapping[str, Any]) -> None: ...
 
     def get(self, kind: str, id: str) -> dict[str, Any] | None: ...
+
+    def unchanged(self, kind: str, id: str, record: Mapping[str, Any]) -> bool: ...
 
     def require(self, kind: str, id: str) -> dict[str, Any]: ...
 

@@ -274,6 +274,62 @@ def test_scan_serves_committed_records_oldest_first_and_follows_every_commit(sto
         store.scan("principal")
 
 
+def test_unchanged_tells_whether_a_stored_record_is_still_the_one_read(store: Any) -> None:
+    """What a rewrite checks first (the automatic DNS records, several servers on one database): nobody changed
+    the record since it was scanned."""
+    with store.transaction() as t:
+        t.insert("dns_zone", "z1", rec("a.example", serial=1, records=[{"name": "x", "values": ["10.0.0.1"]}]))
+        t.insert("dns_zone", "z2", rec("b.example", serial=1))
+    z1, z2 = store.scan("dns_zone")
+    with store.transaction() as t:
+        assert t.unchanged("dns_zone", "z1", z1) and t.unchanged("dns_zone", "z2", z2)
+        assert t.unchanged("dns_zone", "z1", dict(z1))  # an equal record, not the scanned object
+        assert not t.unchanged("dns_zone", "z1", {**z1, "serial": 2})
+        assert not t.unchanged("dns_zone", "z2", z1)
+        assert not t.unchanged("dns_zone", "z9", z1)  # gone (or never there)
+    with store.transaction() as t:
+        t.update("dns_zone", "z1", rec("a.example", serial=1, records=[{"name": "x", "values": ["10.0.0.2"]}]))
+        t.delete("dns_zone", "z2")
+    with store.transaction() as t:  # the records read before those writes are no longer what is stored
+        assert not t.unchanged("dns_zone", "z1", z1) and not t.unchanged("dns_zone", "z2", z2)
+        assert t.unchanged("dns_zone", "z1", store.scan("dns_zone")[0])
+
+
+def test_unchanged_decodes_nothing_for_a_scanned_record(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """SQL: a scanned record is compared by the digest of its text (a zone is 31 KB at 200 vaults, checked on every
+    endpoint create), so the check costs no decoding; another server's write is still caught."""
+    import vaultlink.adapters.sqlstore as sqlstore
+
+    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    mine, theirs = SqlStore(url), SqlStore(url)
+    mine.migrate()
+    try:
+        big = [{"name": f"n{i}.zone.example", "type": "A", "values": [f"10.0.{i // 250}.{i % 250}"]}
+               for i in range(500)]
+        with mine.transaction() as t:
+            t.insert("dns_zone", "z1", rec("zone.example", serial=1, records=big))
+        scanned = mine.scan("dns_zone")[0]
+        decoded: list[int] = []
+        real = sqlstore.json.loads
+
+        def counting(text: str) -> Any:
+            decoded.append(len(text))
+            return real(text)
+
+        monkeypatch.setattr(sqlstore.json, "loads", counting)
+        with mine.transaction() as t:
+            assert t.unchanged("dns_zone", "z1", scanned)
+        assert decoded == []
+        monkeypatch.undo()
+        with theirs.transaction() as t:  # another server rewrites it: this store is not told
+            t.update("dns_zone", "z1", rec("zone.example", serial=1, records=big[:-1]))
+        with mine.transaction() as t:
+            assert not t.unchanged("dns_zone", "z1", scanned)
+    finally:
+        mine.close()
+        theirs.close()
+
+
 def test_scan_is_read_only_of_committed_state_while_a_writer_is_open(store: Any) -> None:
     with store.transaction() as t:
         t.insert("vnet", "n1", rec("a", spaces=["10.0.0.0/16"]))

@@ -56,6 +56,10 @@ class MemTxn:
         row = self._rows.get((kind, id))
         return None if row is None else copy.deepcopy(row[1])
 
+    def unchanged(self, kind: str, id: str, record: Mapping[str, Any]) -> bool:
+        row = self._rows.get((kind, id))
+        return row is not None and row[1] == dict(record)
+
     def require(self, kind: str, id: str) -> dict[str, Any]:
         rec = self.get(kind, id)
         if rec is None:

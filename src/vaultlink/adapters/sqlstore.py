@@ -37,7 +37,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
 from vaultlink.adapters.audit_sql import SqlAuditLog
-from vaultlink.adapters.record_cache import CACHED_KINDS, RecordCache
+from vaultlink.adapters.record_cache import CACHED_KINDS, RecordCache, digest
 from vaultlink.adapters.schema import READS, records
 from vaultlink.errors import AlreadyExists, NotFound, ServiceUnavailable, StoreError
 from vaultlink.ports import check_field
@@ -90,8 +90,9 @@ def _filters(kind: str, eq: Mapping[str, Any]) -> tuple[tuple[tuple[str, bool], 
 
 
 class SqlTxn:
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self, conn: Connection, cache: RecordCache | None = None) -> None:
         self._conn = conn
+        self._cache = cache
         self._sqlite = conn.dialect.name == "sqlite"
         self.wrote: set[tuple[str, str]] = set()  # (kind, id) of cached kinds, told to the cache on commit
 
@@ -130,6 +131,17 @@ class SqlTxn:
     def get(self, kind: str, id: str) -> dict[str, Any] | None:
         row = self._conn.execute(_GET, {"p_kind": kind, "p_id": id}).first()
         return None if row is None else cast(dict[str, Any], json.loads(row[0]))
+
+    def unchanged(self, kind: str, id: str, record: Mapping[str, Any]) -> bool:
+        """Is the stored record ``id`` still ``record`` (a scanned one: its text's digest is compared, nothing
+        decoded; any other record is compared decoded)?"""
+        row = self._conn.execute(_GET, {"p_kind": kind, "p_id": id}).first()
+        if row is None:
+            return False
+        known = self._cache.digest_of(kind, id, record) if self._cache is not None else None
+        if known is not None:
+            return digest(row[0]) == known
+        return bool(json.loads(row[0]) == record)
 
     def require(self, kind: str, id: str) -> dict[str, Any]:
         rec = self.get(kind, id)
@@ -308,7 +320,7 @@ class SqlStore:
             lock.acquire()
         try:
             with self.engine.begin() as conn:
-                txn = SqlTxn(conn)
+                txn = SqlTxn(conn, self._cache)
                 yield txn
             if txn.wrote:
                 self._cache.note(txn.wrote)

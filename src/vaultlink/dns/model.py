@@ -280,6 +280,35 @@ def _public_pair(public: str, target: str, domain: str) -> tuple[str, str]:
     return p, t
 
 
+# The last public names checked (a copy) and what they gave: while no vault changed (an endpoint's change) the same
+# names come again, and a view is not made to check every vault's names again (equality of two dicts: C speed).
+_LAST_NAMES: list[tuple[dict[str, str], str, dict[str, str]]] = []
+
+
+def _checked_names(public_names: Mapping[str, str], domain: str) -> dict[str, str]:
+    """Every public name checked and normalized; names added to the last mapping (a vault created) are the only ones
+    checked then (the last answer copied, the new names after it, as a walk in order would put them)."""
+    last = _LAST_NAMES[0] if _LAST_NAMES else None
+    if last is not None and last[1] == domain:
+        before = last[0]
+        if len(before) == len(public_names) and before == public_names:
+            return last[2]
+        if len(before) < len(public_names) and before.items() <= public_names.items() \
+                and list(itertools.islice(public_names, len(before))) == list(before):
+            names = dict(last[2])
+            for public in itertools.islice(public_names, len(before), None):
+                p, t = _public_pair(public, public_names[public], domain)
+                names[p] = t
+            _LAST_NAMES[:] = [(dict(public_names), domain, names)]
+            return names
+    names = {}
+    for public, target in public_names.items():
+        p, t = _public_pair(public, target, domain)
+        names[p] = t
+    _LAST_NAMES[:] = [(dict(public_names), domain, names)]
+    return names
+
+
 @dataclass(frozen=True)
 class DnsView:
     """A full, validated snapshot of what the responder serves. Build with :meth:`create`."""
@@ -326,10 +355,7 @@ class DnsView:
                         f"vnet {lk.vnet_id} is linked to two zones named {z.name}; remove one link"
                     )
                 linked.add((z.name, lk.vnet_id))
-        names: dict[str, str] = {}
-        for public, target in (public_names or {}).items():
-            p, t = _public_pair(public, target, dom)
-            names[p] = t
+        names = _checked_names(public_names or {}, dom)
         precs = []
         for rec in public_records:
             where = f"public record {rec.name} {rec.rtype}"

@@ -163,7 +163,7 @@ def _public_zone_after(previous: CompiledView, view: DnsView) -> ZoneIndex:
     if _public_base(old) != _public_base(view):
         return CompiledView._public_zone(view)
     before, after = old.public_names, view.public_names
-    if before == after:
+    if before is after or before == after:
         return previous.public
     added = after.keys() - before.keys()
     if len(before) + len(added) != len(after) or not before.items() <= after.items():  # a name gone or moved

@@ -41,6 +41,10 @@ def _compiled_policy(doc_json: str, kind: str) -> Any:
         return None
 
 
+VaultIndex = tuple[dict[tuple[str, str], VaultView], dict[str, VaultView]]  # by (account, name), by ARN
+VaultPart = tuple[dict[str, VaultView], dict[str, Target], VaultIndex]
+
+
 class Memo:
     """What a rebuild derived from each record last time, by record identity (``Store.scan`` keeps an
     unchanged record's identity): a change rebuilds what it touched and reuses the rest."""
@@ -48,6 +52,8 @@ class Memo:
     def __init__(self) -> None:
         self.endpoints: dict[str, tuple[Any, tuple[str, ...], EndpointView, list[tuple[str, Target]]]] = {}
         self.vaults: dict[str, tuple[Any, VaultView, list[tuple[str, Target]]]] = {}
+        # the vault records (the scan's tuple) and what they gave (``_vault_part``)
+        self.vault_scan: tuple[tuple[VaultRecord, ...], VaultPart] | None = None
         # the last endpoint records, the vnets' address spaces then, and what they gave (``_endpoints``)
         self.last: tuple[tuple[EndpointRecord, ...], dict[str, tuple[str, ...]], Views] | None = None
 
@@ -156,6 +162,35 @@ def _endpoints(svc: Service, ep_recs: tuple[EndpointRecord, ...], spaces: dict[s
     return endpoints, ep_names, by_ip, gateways
 
 
+def _vault_part(svc: Service, recs: tuple[VaultRecord, ...], memo: Memo) -> VaultPart:
+    """The vaults' views, their names and their indexes (by account and name, by ARN): the last ones when no vault
+    changed (an endpoint's change), those plus the new vaults' when vaults were only created, else made anew. The
+    dicts are shared by the views that follow and never changed once made."""
+    last = memo.vault_scan
+    if last is not None and last[0] is recs:
+        return last[1]
+    if last is not None and extends(last[0], recs):
+        vaults, names = dict(last[1][0]), dict(last[1][1])
+        by_name, by_arn = dict(last[1][2][0]), dict(last[1][2][1])
+        todo, kept = recs[len(last[0]):], memo.vaults
+    else:
+        vaults, names, by_name, by_arn = {}, {}, {}, {}
+        todo, kept = recs, {}
+    for v in todo:
+        was = memo.vaults.get(v["id"])
+        if was is None or was[0] is not v:
+            was = (v, *_vault(svc, v))
+        kept[v["id"]] = was
+        view = vaults[v["id"]] = was[1]
+        names.update(was[2])
+        by_name[(view.account_id, view.name)] = view
+        by_arn[view.arn] = view
+    memo.vaults = kept
+    part: VaultPart = (vaults, names, (by_name, by_arn))
+    memo.vault_scan = (recs, part)
+    return part
+
+
 def build_view(svc: Service, generation: int = 0, memo: Memo | None = None) -> NetworkView:
     """The view of every committed vault, vnet and endpoint (``Store.scan``); with ``memo``, what an unchanged
     record gave last time is reused."""
@@ -177,17 +212,8 @@ def build_view(svc: Service, generation: int = 0, memo: Memo | None = None) -> N
     }
     vnet_by_id = {v["id"]: v for v in vnet_recs}
     spaces = {vid: tuple(virtual_network_spaces(v, vnet_by_id)) for vid, v in vnet_by_id.items()}
-    names: dict[str, Target] = {}
-    vaults: dict[str, VaultView] = {}
-    vault_memo: dict[str, tuple[Any, VaultView, list[tuple[str, Target]]]] = {}
-    for v in vault_recs:
-        was = memo.vaults.get(v["id"])
-        if was is None or was[0] is not v:
-            was = (v, *_vault(svc, v))
-        vault_memo[v["id"]] = was
-        vaults[v["id"]] = was[1]
-        names.update(was[2])
-    memo.vaults = vault_memo
+    vaults, vault_names, vault_index = _vault_part(svc, vault_recs, memo)
+    names = dict(vault_names)
     for region in svc.catalog.list():
         for service in ("backup", "backup-gateway"):
             names[N.regional_service_name(service, region.name, svc.config.domain)] = Target(
@@ -204,4 +230,5 @@ def build_view(svc: Service, generation: int = 0, memo: Memo | None = None) -> N
         generation=generation,
         prebuilt_by_ip=by_ip,
         prebuilt_gateways=gateways,
+        prebuilt_vault_index=vault_index,
     )

@@ -80,6 +80,9 @@ class NetworkView:
 
     prebuilt_by_ip: dict[tuple[str, str], EndpointView] | None = field(default=None, repr=False, compare=False)
     prebuilt_gateways: dict[tuple[str, str], EndpointView] | None = field(default=None, repr=False, compare=False)
+    # the builder's vaults by (account, name) and by ARN (``build._vault_part``)
+    prebuilt_vault_index: tuple[dict[tuple[str, str], VaultView], dict[str, VaultView]] | None = field(
+        default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         # ``prebuilt_by_ip``: the builder's own index of these endpoints' addresses (``build._endpoints``)
@@ -94,10 +97,14 @@ class NetworkView:
         self._index = PrefixIndex.build(
             vnet_entries((v.id, v.routing_domain, v.networks, v.peers) for v in self.vnets.values())
         )
-        self.vaults_by_name: dict[tuple[str, str], VaultView] = {
-            (v.account_id, v.name): v for v in self.vaults.values()
-        }
-        self.vaults_by_arn: dict[str, VaultView] = {v.arn: v for v in self.vaults.values()}
+        self.vaults_by_name: dict[tuple[str, str], VaultView]
+        self.vaults_by_arn: dict[str, VaultView]
+        if self.prebuilt_vault_index is not None:
+            self.vaults_by_name, self.vaults_by_arn = self.prebuilt_vault_index
+            self.prebuilt_vault_index = None
+        else:
+            self.vaults_by_name = {(v.account_id, v.name): v for v in self.vaults.values()}
+            self.vaults_by_arn = {v.arn: v for v in self.vaults.values()}
 
     def endpoint_at(self, local_ip: str, domain: str = DEFAULT_DOMAIN) -> EndpointView | None:
         return self.by_ip.get((domain, local_ip))

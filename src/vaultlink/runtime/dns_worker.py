@@ -96,6 +96,8 @@ def update_for(view: DnsView, base: DnsView | None) -> Update:
     zones = tuple(i if (i := at.get(id(z))) is not None and base.zones[i] is z else _delta(z, base.zones, by_key)
                   for z in view.zones)
     names, before = view.public_names, base.public_names
+    if names is before:  # no vault changed (the service hands the views the very same names)
+        return Update(base.generation, replace(view, zones=(), public_names={}), zones, {}, ())
     return Update(base.generation, replace(view, zones=(), public_names={}), zones,
                   dict(names.items() - before.items()), tuple(before.keys() - names.keys()))
 

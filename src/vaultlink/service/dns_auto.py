@@ -40,7 +40,7 @@ from vaultlink.ports import Txn
 from vaultlink.service.core import Service
 from vaultlink.service.dns_registration import registration_records
 from vaultlink.service.dns_wanted import integrated, wanted
-from vaultlink.service.dns_zones import linked_elsewhere, new_zone_record, validate_zone
+from vaultlink.service.dns_zones import linked_elsewhere, new_zone_record, remember_written, validate_zone
 from vaultlink.service.events import DnsChanged
 from vaultlink.service.vault_identity import STORAGE_ZONES, grant
 
@@ -80,9 +80,13 @@ def plan_for(svc: Service, rec: EndpointRecord) -> list[dict[str, Any]]:
     return sorted(out, key=lambda x: x["zone"])
 
 
-def _committed(svc: Service) -> tuple[list[DnsZoneRecord], dict[str, VnetRecord], list[EndpointRecord]]:
-    """Zones (shallow copies: ``_sync_zone`` replaces their lists), vnets and endpoints as committed (shared)."""
-    zones = [cast(DnsZoneRecord, dict(z)) for z in svc.store.scan("dns_zone")]
+Committed = tuple[list[DnsZoneRecord], dict[str, VnetRecord], list[EndpointRecord]]
+
+
+def _committed(svc: Service, scanned: tuple[Any, ...] | None = None) -> Committed:
+    """Zones (shallow copies of ``scanned``, else of a scan: ``_sync_zone`` replaces their lists), vnets and endpoints
+    as committed (shared)."""
+    zones = [cast(DnsZoneRecord, dict(z)) for z in (svc.store.scan("dns_zone") if scanned is None else scanned)]
     vnets = {v["id"]: cast(VnetRecord, v) for v in svc.store.scan("vnet")}
     return zones, vnets, cast("list[EndpointRecord]", list(svc.store.scan("endpoint")))
 
@@ -172,18 +176,13 @@ def reconcile(svc: Service, in_line: InLine | None = None) -> dict[str, list[str
     return done
 
 
-def _changed_since(txn: Txn, scanned: DnsZoneRecord) -> bool:
-    now = txn.get("dns_zone", scanned["id"])
-    return now is None or now.get("records") != scanned.get("records") or now.get("links") != scanned.get("links") \
-        or now.get("serial", 1) != scanned.get("serial", 1)
-
-
 def _reconcile(svc: Service, in_line: InLine | None = None) -> dict[str, list[str]]:
     domain = svc.config.domain
     done: dict[str, list[str]] = {}
     with svc.store.transaction() as txn:  # the scans inside it read what it starts from (one writer)
-        stored, vnets, endpoints = _committed(svc)
-        scanned = {z["id"]: z for z in svc.store.scan("dns_zone")}  # the shared records (``stored`` are copies)
+        shared = svc.store.scan("dns_zone")
+        stored, vnets, endpoints = _committed(svc, shared)  # ``stored``: copies of ``shared``, the same versions
+        scanned = {z["id"]: z for z in shared}
         if in_line is not None:
             for gone in in_line.keys() - scanned.keys():  # a deleted zone is not remembered
                 del in_line[gone]
@@ -232,14 +231,15 @@ def _reconcile(svc: Service, in_line: InLine | None = None) -> dict[str, list[st
                     in_line[z["id"]] = (origin, dict(want), dict(want_links_here))
                 continue
             try:
-                validate_zone(z, domain)
+                made = validate_zone(z, domain)
             except VaultlinkError as err:  # never store a zone the responder could not serve
                 log.warning("dns: not updating zone %s: %s", z["name"], err.message)
                 z.update(before)
                 continue
-            if z["id"] not in created and _changed_since(txn, before):
-                raise _Stale(z["id"])  # never write over a zone from a stale scan
+            if z["id"] not in created and (origin is None or not txn.unchanged("dns_zone", z["id"], origin)):
+                raise _Stale(z["id"])  # never write over a zone from a stale scan (compared by digest: nothing decoded)
             txn.update("dns_zone", z["id"], z)
+            remember_written(z, domain, made)  # the DNS view reads it back: the zone is not made again
             done.setdefault(z["id"], []).extend(changes)
     by_id: dict[str, DnsZoneRecord] = {z["id"]: z for z in zones.values()}
     for zid, changes in done.items():

@@ -27,7 +27,7 @@ from vaultlink.domain.networks import routing_domain
 from vaultlink.domain.records import DnsZoneRecord, EndpointRecord, VaultRecord, VnetRecord, extends
 from vaultlink.errors import VaultlinkError
 from vaultlink.service.core import Service
-from vaultlink.service.dns_zones import to_private_zone
+from vaultlink.service.dns_zones import engine_zone
 
 log = logging.getLogger(__name__)
 
@@ -134,15 +134,22 @@ def public_side(
 ) -> tuple[dict[str, str], list[model.PublicRecord]]:
     domain = svc.config.domain
     memo = memo or DnsMemo()
-    pnames: dict[str, str] = {}
-    kept: dict[str, tuple[Any, dict[str, str]]] = {}
-    for v in vaults:
-        got = memo.vaults.get(v["id"])
-        if got is None or got[0] is not v:
-            got = (v, _vault_names(svc, v))
-        kept[v["id"]] = got
-        pnames.update(got[1])
-    memo.vaults = kept
+    last = memo.names
+    if last is not None and last[0] is vaults:  # the same scan (no vault changed): the same names
+        pnames = last[1]
+    else:
+        if last is not None and extends(last[0], vaults):  # vaults only created: the last names and theirs
+            pnames, todo, kept = dict(last[1]), vaults[len(last[0]):], memo.vaults
+        else:
+            pnames, todo, kept = {}, vaults, {}
+        for v in todo:
+            got = memo.vaults.get(v["id"])
+            if got is None or got[0] is not v:
+                got = (v, _vault_names(svc, v))
+            kept[v["id"]] = got
+            pnames.update(got[1])
+        memo.vaults = kept
+        memo.names = (vaults, pnames)
     records = list(service_records)
     for region in svc.catalog.list():
         for service in names.SERVICES:
@@ -163,6 +170,9 @@ class DnsMemo:
     def __init__(self) -> None:
         self.zones: dict[str, tuple[Any, model.PrivateZone | None]] = {}
         self.vaults: dict[str, tuple[Any, dict[str, str]]] = {}  # a vault's public names
+        # the vault records (the scan's tuple) and every public name they gave: an endpoint's change reuses it
+        # whole, never changed once made (the view and the next view share it)
+        self.names: tuple[Any, dict[str, str]] | None = None
         # the last endpoint records (``Store.scan``), their service zones and public records
         self.endpoints: tuple[str, tuple[EndpointRecord, ...], list[model.PrivateZone],
                               list[model.PublicRecord]] | None = None
@@ -175,7 +185,7 @@ def _zones(stored: tuple[DnsZoneRecord, ...], domain: str, memo: DnsMemo) -> lis
         got = memo.zones.get(z["id"])
         if got is None or got[0] is not z:
             try:
-                got = (z, to_private_zone(z, domain))
+                got = (z, engine_zone(z, domain))
             except VaultlinkError as err:
                 log.warning("dns: zone %s left out: %s", z.get("name"), err.message)
                 got = (z, None)

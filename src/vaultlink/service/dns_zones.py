@@ -43,6 +43,28 @@ def to_private_zone(zone: DnsZoneRecord, domain: str) -> model.PrivateZone:
     return model.PrivateZone.create(zone["name"], to_record_sets(zone), links, soa=soa, domain=domain)
 
 
+# The engine zone of each zone the automatic records last wrote, with the very record written: they validate a zone
+# before they write it, then the DNS view converts the record read back (a new object of the same content); an
+# equality check of the two records (C speed) replaces a second walk over every record set of the zone.
+_WRITTEN: dict[str, tuple[str, DnsZoneRecord, model.PrivateZone]] = {}
+MAX_WRITTEN = 4096
+
+
+def remember_written(zone: DnsZoneRecord, domain: str, made: model.PrivateZone) -> None:
+    """``made`` is the engine zone of ``zone``, which its writer never changes again (it is not copied)."""
+    if len(_WRITTEN) >= MAX_WRITTEN:
+        _WRITTEN.clear()
+    _WRITTEN[zone["id"]] = (domain, zone, made)
+
+
+def engine_zone(zone: DnsZoneRecord, domain: str) -> model.PrivateZone:
+    """:func:`to_private_zone`, or the zone made when this very content was written."""
+    got = _WRITTEN.get(zone["id"])
+    if got is not None and got[0] == domain and got[1] == zone:
+        return got[2]
+    return to_private_zone(zone, domain)
+
+
 def relative(fqdn: str, zone: str) -> str:
     return "@" if fqdn == zone else fqdn[: -len(zone) - 1]
 
@@ -143,9 +165,9 @@ def new_zone_record(
     }
 
 
-def validate_zone(zone: DnsZoneRecord, domain: str) -> None:
-    """Raise the engine's error when the stored zone would not be a valid zone."""
-    to_private_zone(zone, domain)
+def validate_zone(zone: DnsZoneRecord, domain: str) -> model.PrivateZone:
+    """The engine's zone; raises the engine's error when the stored zone would not be a valid zone."""
+    return to_private_zone(zone, domain)
 
 
 def linked_elsewhere(txn: Txn, zone: DnsZoneRecord, vnet_id: str) -> DnsZoneRecord | None:

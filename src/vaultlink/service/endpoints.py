@@ -47,7 +47,6 @@ from vaultlink.domain.records import (
     VnetRecord,
     find_containers,
     find_endpoints,
-    find_zones,
     read_endpoint,
     read_vnet,
     require_vault,
@@ -268,7 +267,9 @@ def create_endpoint(svc: Service, caller: Caller, body: dict[str, Any], dry_run:
                 vault["had_private_endpoint"] = True
                 txn.update("vault", vault["id"], vault)
             # the account's zones, read (and decoded) once for the grants and the warnings below
-            zones = find_zones(txn, account_id=rec["account_id"]) if rec.get("dns_integration") else []
+            # the account's zones as committed (the scan ``plan_for`` read too: shared, read-only, nothing decoded)
+            zones = [cast(DnsZoneRecord, z) for z in svc.store.scan("dns_zone")
+                     if z["account_id"] == rec["account_id"]] if rec.get("dns_integration") else []
             _grant_vault_identity(txn, svc, caller, vault, rec, plan, zones)
             txn.insert(
                 "vault_endpoint",

@@ -122,3 +122,39 @@ def test_a_zone_changed_at_one_name_goes_to_the_worker_as_that_name() -> None:
     assert after.resolve(f"v-new.{big.name}", 1, "vnet-a").answer[-1].rdata.toZone() == "127.10.0.9"
     unrelated = zone(big.name, "other")  # nothing in common with what the worker holds: sent whole
     assert update_for(view({}, 3, zones=(unrelated,)), served).zones[0] == unrelated
+
+
+def test_a_view_checks_only_the_public_names_added_to_the_last_ones(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The service hands a view the very names of the last one when no vault changed, and those plus the new vault's
+    when one was created: only new names are checked, and the names are what checking all of them gives."""
+    from vaultlink.dns import model
+    from vaultlink.errors import VaultlinkError
+
+    checked: list[str] = []
+    real = model._public_pair
+
+    def counting(public: str, target: str, domain: str) -> tuple[str, str]:
+        checked.append(public)
+        return real(public, target, domain)
+
+    monkeypatch.setattr(model, "_public_pair", counting)
+    base = {f"{x}.backup.{DOMAIN}": f"{x}.privatelink.backup.{DOMAIN}" for x in LABELS[:4]}
+    one = view(base, 1)
+    assert len(checked) == 4
+    two = view(base, 2)  # the same mapping: nothing checked again
+    assert len(checked) == 4 and two.public_names is one.public_names
+    grown = {**base, f"E.backup.{DOMAIN}": f"e.privatelink.backup.{DOMAIN}"}  # a vault's names added
+    three = view(grown, 3)
+    assert checked[4:] == [f"E.backup.{DOMAIN}"] and three.public_names == {
+        **one.public_names, f"e.backup.{DOMAIN}": f"e.privatelink.backup.{DOMAIN}"}
+    assert len(one.public_names) == 4  # the earlier view's names are never changed
+    with pytest.raises(VaultlinkError):  # an added name is checked as any other
+        view({**grown, "outside.example": f"f.privatelink.backup.{DOMAIN}"}, 4)
+    moved = {**base, f"a.backup.{DOMAIN}": f"b.privatelink.backup.{DOMAIN}"}  # not an addition: all checked
+    before = len(checked)
+    assert view(moved, 5).public_names[f"a.backup.{DOMAIN}"] == f"b.privatelink.backup.{DOMAIN}"
+    assert len(checked) - before == 4
+    mutable = dict(base)  # a caller that changes its mapping in place gets what it holds now
+    view(mutable, 6)
+    mutable[f"a.backup.{DOMAIN}"] = f"c.privatelink.backup.{DOMAIN}"
+    assert view(mutable, 7).public_names[f"a.backup.{DOMAIN}"] == f"c.privatelink.backup.{DOMAIN}"

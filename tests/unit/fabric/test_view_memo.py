@@ -175,3 +175,50 @@ def test_a_change_of_no_endpoint_keeps_the_very_address_dicts(env: tuple[Service
     third = build_view(svc, 3, memo)
     assert third.by_ip is not first.by_ip and len(third.by_ip) == len(first.by_ip) + 1
     assert len(first.by_ip) == 1  # the earlier view's dict is never changed
+
+
+def test_an_endpoint_change_reuses_every_vault_s_view_and_public_names(
+    env: tuple[Service, Caller], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An endpoint create (the common change) changes no vault: the views take the vaults' part of the last
+    view whole instead of walking every vault (O(vaults) on every create, issue #13)."""
+    import vaultlink.fabric.build as fabric_build
+    import vaultlink.service.dns_view as dns_view
+
+    svc, owner = env
+    vaults.create_vault(svc, owner, "v1", "local-1")
+    vaults.create_vault(svc, owner, "v2", "local-1")
+    networks.create_vnet(svc, owner, "net1", "local-1", ["127.10.0.0/16"], [{"name": "s", "cidr": "127.10.1.0/24"}])
+    _endpoint(svc, owner, "a")
+    memo, dmemo = Memo(), DnsMemo()
+    first, one = build_view(svc, 1, memo), build_dns_view(svc, 1, dmemo)
+    walked: list[str] = []
+    real_vault, real_names = fabric_build._vault, dns_view._vault_names
+    monkeypatch.setattr(fabric_build, "_vault", lambda s, v: walked.append(v["name"]) or real_vault(s, v))
+    monkeypatch.setattr(dns_view, "_vault_names", lambda s, v: walked.append(v["name"]) or real_names(s, v))
+    dns_view_names = dmemo.names
+    b = _endpoint(svc, owner, "b")  # v1's second endpoint (a vault's first marks the vault)
+    second, two = build_view(svc, 2, memo), build_dns_view(svc, 2, dmemo)
+    assert walked == [] and second.vaults is first.vaults and dmemo.names is dns_view_names
+    assert second.names == first.names and second.names is not first.names
+    # the very names, checked once: the responder's worker is sent no name at all
+    assert two.public_names is one.public_names
+    from vaultlink.runtime.dns_worker import update_for
+    assert (update_for(two, one).added, update_for(two, one).removed) == ({}, ())
+    assert b["id"] in second.endpoints and b["id"] not in first.endpoints
+    vaults.create_vault(svc, owner, "v3", "local-1")  # a vault change: that vault alone is looked at
+    third, three = build_view(svc, 3, memo), build_dns_view(svc, 3, dmemo)
+    assert walked == ["v3", "v3"]
+    assert {v.name for v in third.vaults.values()} == {"v1", "v2", "v3"} and len(first.vaults) == 2
+    assert len(three.public_names) > len(two.public_names) and len(one.public_names) == len(two.public_names)
+    assert set(update_for(three, two).added) == three.public_names.keys() - two.public_names.keys()
+    fresh, fresh_dns = build_view(svc, 3), build_dns_view(svc, 3)  # from nothing: the same views
+    assert (fresh.vaults, fresh.names) == (third.vaults, third.names)
+    assert (fresh.vaults_by_name, fresh.vaults_by_arn) == (third.vaults_by_name, third.vaults_by_arn)
+    assert len(first.vaults_by_name) == len(first.vaults_by_arn) == 2  # the earlier view's dicts never change
+    assert fresh_dns.public_names == three.public_names and fresh_dns.public_records == three.public_records
+    vaults.delete_vault(svc, owner, "v3")  # not an addition: everything is made anew, and the same again
+    fourth, four = build_view(svc, 4, memo), build_dns_view(svc, 4, dmemo)
+    fresh, fresh_dns = build_view(svc, 4), build_dns_view(svc, 4)
+    assert (fresh.vaults, fresh.names, fresh.vaults_by_arn) == (fourth.vaults, fourth.names, fourth.vaults_by_arn)
+    assert fresh_dns.public_names == four.public_names == two.public_names
