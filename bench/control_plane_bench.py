@@ -10,15 +10,17 @@ medians of 15 endpoint creates, 5 vault creates and 5 subnet adds, and the worst
 of small requests (``GET /v1/healthz``) saw meanwhile (a pause of traffic). The ratio comes after, from
 ``--rounds`` rounds in which every change is made on one server and then on the other (both up, same machine,
 same seconds; which goes first alternates by round), since the curve alone carries the drift of a shared
-machine, whose speed swings from one second to the next. Target (issue #13): the cost of one change
-flat within 1.5x from 10 to 2,000 endpoints, no pause. Not a test; CI never runs it. Every loop is bounded in
-count and time; traffic stays on 127.0.0.1.
+machine, whose speed swings from one second to the next. Then as many rounds of endpoint deletes (5 a round, each
+of one of the server's own endpoints, a seeded choice anywhere in its list: ``DELETE /v1/endpoints/{id}``).
+Target (issue #13): the cost of one change flat within 1.5x from 10 to 2,000 endpoints, no pause. Not a
+test; CI never runs it. Every loop is bounded in count and time; traffic stays on 127.0.0.1.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import random
 import statistics
 import sys
 import threading
@@ -84,6 +86,8 @@ class Deployment:
         self.api = Api(svc)
         self.prefix = prefix
         self.endpoints = self.vaults = self.subnets = 0
+        self.ids: list[str] = []  # the endpoints created, for the deletes
+        self.rng = random.Random(prefix)  # which endpoint a delete takes: the same sequence in every run
         self.api.call("POST", "/vaults", {"name": "v0", "region": "local-1"})
         self.api.call("POST", "/vnets", {"name": "net", "region": "local-1", "address_spaces": [f"{prefix}.0.0/16"],
                                          "subnets": [{"name": "s", "cidr": f"{prefix}.0.0/20"}]})
@@ -97,8 +101,15 @@ class Deployment:
         if i % 10 == 1 and i > 1:
             self.api.call("POST", "/vaults", {"name": f"v0-{i}", "region": "local-1"})
         vault = "v0" if i <= 10 else f"v0-{(i - 1) // 10 * 10 + 1}"
-        return self.api.call("POST", "/endpoints", {"name": f"pe{i}", "region": "local-1", "vault": vault,
-                                                    "group_id": "AzureBackup", "vnet": "net", "subnet": "s"})[0]
+        took, out = self.api.call("POST", "/endpoints", {"name": f"pe{i}", "region": "local-1", "vault": vault,
+                                                         "group_id": "AzureBackup", "vnet": "net", "subnet": "s"})
+        self.ids.append(out["id"])
+        return took
+
+    def delete(self) -> float:
+        """Delete one of the endpoints this deployment created, anywhere in the list (a seeded choice)."""
+        eid = self.ids.pop(self.rng.randrange(len(self.ids)))
+        return self.api.call("DELETE", f"/endpoints/{eid}")[0]
 
     def vault(self) -> float:
         self.vaults += 1
@@ -149,7 +160,7 @@ def main() -> None:
         # The ratio, measured the way this machine allows: both servers up at once, each change made on one server
         # and then the same change on the other (which goes first alternates), so that a slower second of a shared
         # machine weighs on both sides (its speed swings by 20-40 % from one second to the next: README-control-plane).
-        got: dict[str, list[list[float]]] = {"small": [[], [], [], []], "big": [[], [], [], []]}
+        got: dict[str, list[list[float]]] = {"small": [[], [], [], [], []], "big": [[], [], [], [], []]}
         per_round: list[float] = []
         rounds = max(1, min(args.rounds, 20))
         for r in range(rounds):
@@ -167,9 +178,16 @@ def main() -> None:
             for name, dep in (("small", small), ("big", big)):
                 got[name][3].append(dep.prober.take())
             per_round.append(statistics.median(creates[id(big)]) / statistics.median(creates[id(small)]))
+        # deletes after the rounds of creates, in rounds of their own (a delete leaves work that a change made right
+        # after it would share): each deletes one of the server's endpoints anywhere in its list, alternating
+        for r in range(rounds):
+            for _ in range(SAMPLES):
+                for dep in ((small, big) if r % 2 == 0 else (big, small)):
+                    got["small" if dep is small else "big"][4].append(dep.delete())
         print(f"interleaved rounds ({rounds}): {small.endpoints} vs {big.endpoints} endpoints")
         print("change             small (ms)   big (ms)   big / small")
-        for k, what in enumerate(("endpoint create", "vault create", "subnet add", "worst small request")):
+        for k, what in ((0, "endpoint create"), (1, "vault create"), (2, "subnet add"), (4, "endpoint delete"),
+                        (3, "worst small request")):
             a, b = got["small"][k], got["big"][k]
             pick = max if k == 3 else statistics.median
             print(f"{what:<19} {pick(a) * 1000:9.1f}  {pick(b) * 1000:9.1f}   {pick(b) / pick(a):10.2f}")

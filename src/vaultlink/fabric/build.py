@@ -55,7 +55,8 @@ class Memo:
         # the vault records (the scan's tuple) and what they gave (``_vault_part``)
         self.vault_scan: tuple[tuple[VaultRecord, ...], VaultPart] | None = None
         # the last endpoint records, the vnets' address spaces then, and what they gave (``_endpoints``)
-        self.last: tuple[tuple[EndpointRecord, ...], dict[str, tuple[str, ...]], Views] | None = None
+        # (and whether no two of them claimed one name or address: then an endpoint's removal removes its own)
+        self.last: tuple[tuple[EndpointRecord, ...], dict[str, tuple[str, ...]], Views, bool] | None = None
 
 
 def _vault(svc: Service, v: VaultRecord) -> tuple[VaultView, list[tuple[str, Target]]]:
@@ -133,17 +134,23 @@ def _endpoints(svc: Service, ep_recs: tuple[EndpointRecord, ...], spaces: dict[s
                memo: Memo) -> Views:
     """The endpoints' views, their names and their addresses. When the records extend the last ones (an endpoint
     created: the scan appends it) and no vnet's address spaces changed, the last dicts are copied (C speed)
-    and the new endpoints added: no per-endpoint Python work for the others."""
+    and the new endpoints added; when records were only removed (an endpoint deleted), the last dicts are copied
+    and theirs taken out: no per-endpoint Python work for the others."""
     last = memo.last
     if last is not None and last[1] == spaces and extends(last[0], ep_recs):
         if len(ep_recs) == len(last[0]):  # no endpoint changed (a vault's or a vnet's change): the very same dicts,
             return last[2]  # which no view changes (the listener plan sees by their identity that nothing moved)
-        views = last[2]
+        views, clean = last[2], last[3]
         endpoints, ep_names, by_ip, gateways = dict(views[0]), dict(views[1]), dict(views[2]), dict(views[3])
         todo = ep_recs[len(last[0]):]
+    elif last is not None and last[1] == spaces and last[3] and (removed := _removed(last[0], ep_recs)) is not None \
+            and all(e["id"] in memo.endpoints for e in removed):
+        views = _without(last[2], removed, memo)
+        memo.last = (ep_recs, spaces, views, True)
+        return views
     else:
         endpoints, ep_names, by_ip, gateways = {}, {}, {}, {}
-        todo = ep_recs
+        todo, clean = ep_recs, True
     ep_memo = memo.endpoints if todo is not ep_recs else {}
     for e in todo:
         sp = spaces.get(e.get("vnet_id") or e.get("parent_id", ""), ())
@@ -151,14 +158,42 @@ def _endpoints(svc: Service, ep_recs: tuple[EndpointRecord, ...], spaces: dict[s
         if got is None or got[0] is not e or got[1] != sp:
             got = (e, sp, *_endpoint(svc, e, sp))
         ep_memo[e["id"]] = got
+        clean = clean and e["id"] not in endpoints and not any(name in ep_names for name, _t in got[3])
         view = endpoints[e["id"]] = got[2]
         ep_names.update(got[3])
         for ip in view.ips:
+            clean = clean and (view.domain, ip) not in by_ip
             by_ip[(view.domain, ip)] = view
             if view.service == "backup-gateway":
                 gateways[(view.domain, ip)] = view
     memo.endpoints = ep_memo
-    memo.last = (ep_recs, spaces, (endpoints, ep_names, by_ip, gateways))
+    memo.last = (ep_recs, spaces, (endpoints, ep_names, by_ip, gateways), clean)
+    return endpoints, ep_names, by_ip, gateways
+
+
+def _removed(last: tuple[EndpointRecord, ...], now: tuple[EndpointRecord, ...]) -> list[EndpointRecord] | None:
+    """The records of ``last`` gone from ``now`` when ``now`` is ``last`` without them (the very objects), else None."""
+    if len(now) >= len(last):
+        return None
+    alive = set(map(id, now))
+    if len(alive) != len(now) or not alive <= set(map(id, last)):
+        return None
+    return [e for e in last if id(e) not in alive]
+
+
+def _without(views: Views, removed: list[EndpointRecord], memo: Memo) -> Views:
+    """The last views without the ``removed`` endpoints' entries (copies; no two endpoints claimed one name or
+    address, so nothing of another endpoint comes back)."""
+    endpoints, ep_names, by_ip, gateways = dict(views[0]), dict(views[1]), dict(views[2]), dict(views[3])
+    for e in removed:
+        got = memo.endpoints.pop(e["id"])
+        view = endpoints.pop(e["id"], None)
+        for name, _target in got[3]:
+            ep_names.pop(name, None)
+        if view is not None:
+            for ip in view.ips:
+                by_ip.pop((view.domain, ip), None)
+                gateways.pop((view.domain, ip), None)
     return endpoints, ep_names, by_ip, gateways
 
 

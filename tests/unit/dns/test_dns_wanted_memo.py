@@ -80,3 +80,41 @@ def test_adding_an_endpoint_walks_only_it() -> None:
     eps[3] = {**eps[3], "connection": {"status": "Rejected"}}  # a change inside the list: from the start
     wanted(eps, DOMAIN, {}, [], {}, memo=memo)
     assert memo.restarted == 2
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.lists(change, min_size=1, max_size=12), st.integers(300, 700))
+def test_a_walk_resumed_from_a_kept_state_equals_a_walk_from_nothing(changes: list[tuple[Any, ...]], n: int) -> None:
+    """Past a few hundred endpoints the walk keeps its state every so many endpoints: a deletion or a changed
+    endpoint walks again from the last state kept before it, not from the start, and gives the same answer."""
+    memo = WantedMemo()
+    vnets = {v: {"id": v, "name": v.removeprefix("vnet-")} for v in VNETS}
+    eps = [endpoint(k, k % 40, VNETS[k % 2], STATUSES[k % 5], ACCOUNTS[k % 7 == 0], created=k) for k in range(n)]
+    peers: dict[str, set[str]] = {}
+    wanted(list(eps), DOMAIN, peers, [], vnets, memo=memo)
+    for i, ch in enumerate(changes):
+        if ch[0] == "add":
+            eps.append(endpoint(n + i, ch[1], ch[2], ch[3], ch[4], created=n + i))
+        elif ch[0] == "status":
+            k = ch[1] % len(eps)
+            eps[k] = {**eps[k], "connection": {"status": ch[2]}}
+        elif ch[0] == "delete":
+            eps.pop(ch[1] % len(eps))
+        elif ch[0] == "peer" and ch[1] != ch[2]:
+            peers.setdefault(ch[1], set()).add(ch[2])
+        got = wanted(list(eps), DOMAIN, peers, [], vnets, memo=memo)
+        assert got == wanted(list(eps), DOMAIN, peers, [], vnets, memo=None)
+
+
+def test_deleting_a_recent_endpoint_walks_only_the_endpoints_after_a_kept_state() -> None:
+    memo = WantedMemo()
+    eps = [endpoint(n, n // 10, "vnet-a", "Approved", ACCOUNTS[0], created=n) for n in range(2000)]
+    wanted(list(eps), DOMAIN, {}, [], {}, memo=memo)
+    assert memo.walked == 2000
+    for k in (1990, 1500, 700):  # the newest first, then older ones: each walks from the state kept before it
+        before = memo.walked
+        del eps[k]
+        records, _links = wanted(list(eps), DOMAIN, {}, [], {}, memo=memo)
+        assert records == wanted(list(eps), DOMAIN, {}, [], {}, memo=None)[0]
+        assert memo.walked - before <= 256 + (len(eps) - k), (k, memo.walked - before)
+    assert memo.restarted == 1

@@ -222,3 +222,41 @@ def test_an_endpoint_change_reuses_every_vault_s_view_and_public_names(
     fresh, fresh_dns = build_view(svc, 4), build_dns_view(svc, 4)
     assert (fresh.vaults, fresh.names, fresh.vaults_by_arn) == (fourth.vaults, fourth.names, fourth.vaults_by_arn)
     assert fresh_dns.public_names == four.public_names == two.public_names
+
+
+def test_an_endpoint_deleted_is_taken_out_of_the_last_views(
+    env: tuple[Service, Caller], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A deletion leaves every other endpoint's record as it was: the views copy the last dicts and take out the
+    deleted endpoint's entries (no per-endpoint work for the others), and equal views built from nothing."""
+    import vaultlink.fabric.build as fabric_build
+
+    svc, owner = env
+    vaults.create_vault(svc, owner, "v1", "local-1")
+    networks.create_vnet(svc, owner, "net1", "local-1", ["127.10.0.0/16"], [{"name": "s", "cidr": "127.10.1.0/24"}])
+    made = [_endpoint(svc, owner, f"e{i}") for i in range(6)]
+    service = endpoints.create_endpoint(svc, owner, {"name": "se1", "region": "local-1", "service": "backup",
+                                                     "vnet": "net1", "subnet": "s", "private_dns_enabled": True})
+    memo, dmemo = Memo(), DnsMemo()
+    first, one = build_view(svc, 1, memo), build_dns_view(svc, 1, dmemo)
+    calls: list[str] = []
+    real = fabric_build._endpoint
+    monkeypatch.setattr(fabric_build, "_endpoint", lambda s, e, sp: calls.append(e["id"]) or real(s, e, sp))
+    for gen, gone in enumerate((made[2], service, made[5]), start=2):
+        endpoints.delete_endpoint(svc, owner, gone["id"])
+        calls.clear()
+        kept, service_part = memo.endpoints, dmemo.endpoints
+        view, dview = build_view(svc, gen, memo), build_dns_view(svc, gen, dmemo)
+        # no other endpoint looked at again: the memo is the same, less the deleted endpoint's entry
+        assert calls == [] and memo.endpoints is kept and len(kept) == len(view.endpoints)
+        if gone is not service:  # only a service endpoint gives the DNS view zones and records
+            assert service_part is not None and dmemo.endpoints is not None
+            assert dmemo.endpoints[2] is service_part[2] and dmemo.endpoints[3] is service_part[3]
+        fresh, fresh_dns = build_view(svc, gen), build_dns_view(svc, gen)
+        assert gone["id"] not in view.endpoints and gone["id"] not in memo.endpoints
+        assert all(view.endpoint_at(ip) is None for ip in gone.get("ips") or [])
+        assert (view.endpoints, view.names, view.by_ip, view.gateway_ips) == \
+            (fresh.endpoints, fresh.names, fresh.by_ip, fresh.gateway_ips)
+        assert (dview.zones, dview.public_records) == (fresh_dns.zones, fresh_dns.public_records)
+    assert len(first.endpoints) == 7  # the first view is never changed
+    assert any(z.service_managed for z in one.zones) and not any(z.service_managed for z in dview.zones)
