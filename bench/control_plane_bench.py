@@ -184,7 +184,8 @@ def main() -> None:
             for _ in range(SAMPLES):
                 for dep in ((small, big) if r % 2 == 0 else (big, small)):
                     got["small" if dep is small else "big"][4].append(dep.delete())
-        print(f"interleaved rounds ({rounds}): {small.endpoints} vs {big.endpoints} endpoints")
+        print(f"interleaved rounds ({rounds}): {small.endpoints} vs {big.endpoints} endpoints "
+              f"({len(small.ids)} and {len(big.ids)} after the deletes)")
         print("change             small (ms)   big (ms)   big / small")
         for k, what in ((0, "endpoint create"), (1, "vault create"), (2, "subnet add"), (4, "endpoint delete"),
                         (3, "worst small request")):
