@@ -332,6 +332,17 @@ def extends(last: Sequence[Any], new: Sequence[Any]) -> bool:
     return len(new) >= len(last) and all(map(operator.is_, last, new))
 
 
+def removed(last: Sequence[Any], now: Sequence[Any]) -> list[Any] | None:
+    """The items of ``last`` gone from ``now`` when ``now`` is ``last`` without them (the very objects: a deletion
+    leaves every other record of ``MetadataStore.scan`` as it was), else None."""
+    if len(now) >= len(last):
+        return None
+    alive = set(map(id, now))
+    if len(alive) != len(now) or not alive <= set(map(id, last)):
+        return None
+    return [x for x in last if id(x) not in alive]
+
+
 def find_endpoints(txn: Txn, **eq: Any) -> list[EndpointRecord]:
     return cast("list[EndpointRecord]", txn.find("endpoint", **eq))
 

@@ -14,7 +14,7 @@ from typing import Any, cast
 
 from vaultlink.dns import names as N
 from vaultlink.domain.networks import routing_domain
-from vaultlink.domain.records import EndpointRecord, VaultRecord, VnetRecord, extends
+from vaultlink.domain.records import EndpointRecord, VaultRecord, VnetRecord, extends, removed
 from vaultlink.domain.security_groups import SgRule, compile_rules, virtual_network_spaces
 from vaultlink.fabric.view import EndpointView, NetworkView, Target, VaultView, VnetView
 from vaultlink.policy import compile_policy
@@ -143,9 +143,9 @@ def _endpoints(svc: Service, ep_recs: tuple[EndpointRecord, ...], spaces: dict[s
         views, clean = last[2], last[3]
         endpoints, ep_names, by_ip, gateways = dict(views[0]), dict(views[1]), dict(views[2]), dict(views[3])
         todo = ep_recs[len(last[0]):]
-    elif last is not None and last[1] == spaces and last[3] and (removed := _removed(last[0], ep_recs)) is not None \
-            and all(e["id"] in memo.endpoints for e in removed):
-        views = _without(last[2], removed, memo)
+    elif last is not None and last[1] == spaces and last[3] and (gone := removed(last[0], ep_recs)) is not None \
+            and all(e["id"] in memo.endpoints for e in gone):
+        views = _without(last[2], gone, memo)
         memo.last = (ep_recs, spaces, views, True)
         return views
     else:
@@ -169,16 +169,6 @@ def _endpoints(svc: Service, ep_recs: tuple[EndpointRecord, ...], spaces: dict[s
     memo.endpoints = ep_memo
     memo.last = (ep_recs, spaces, (endpoints, ep_names, by_ip, gateways), clean)
     return endpoints, ep_names, by_ip, gateways
-
-
-def _removed(last: tuple[EndpointRecord, ...], now: tuple[EndpointRecord, ...]) -> list[EndpointRecord] | None:
-    """The records of ``last`` gone from ``now`` when ``now`` is ``last`` without them (the very objects), else None."""
-    if len(now) >= len(last):
-        return None
-    alive = set(map(id, now))
-    if len(alive) != len(now) or not alive <= set(map(id, last)):
-        return None
-    return [e for e in last if id(e) not in alive]
 
 
 def _without(views: Views, removed: list[EndpointRecord], memo: Memo) -> Views:

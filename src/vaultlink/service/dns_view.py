@@ -24,7 +24,7 @@ from typing import Any, cast
 
 from vaultlink.dns import model, names
 from vaultlink.domain.networks import routing_domain
-from vaultlink.domain.records import DnsZoneRecord, EndpointRecord, VaultRecord, VnetRecord, extends
+from vaultlink.domain.records import DnsZoneRecord, EndpointRecord, VaultRecord, VnetRecord, extends, removed
 from vaultlink.errors import VaultlinkError
 from vaultlink.service.core import Service
 from vaultlink.service.dns_zones import engine_zone
@@ -122,21 +122,13 @@ def _service_parts(endpoints: tuple[EndpointRecord, ...], domain: str,
     if last is not None and last[0] == domain and extends(last[1], endpoints):
         todo = endpoints[len(last[1]):]
         zones, records = last[2] + service_zones(todo, domain), last[3] + _service_records(todo)
-    elif last is not None and last[0] == domain and _only_resource_endpoints_gone(last[1], endpoints):
+    elif last is not None and last[0] == domain and (gone := removed(last[1], endpoints)) is not None \
+            and all(e.get("kind") != "service" for e in gone):
         zones, records = last[2], last[3]  # (an endpoint deleted: only service endpoints give zones and records)
     else:
         zones, records = service_zones(endpoints, domain), _service_records(endpoints)
     memo.endpoints = (domain, endpoints, zones, records)
     return zones, records
-
-
-def _only_resource_endpoints_gone(last: tuple[EndpointRecord, ...], now: tuple[EndpointRecord, ...]) -> bool:
-    """Is ``now`` ``last`` without some of its records (the very objects), none of them a service endpoint?"""
-    if len(now) >= len(last):
-        return False
-    alive = set(map(id, now))
-    return len(alive) == len(now) and alive <= set(map(id, last)) and \
-        all(e.get("kind") != "service" for e in last if id(e) not in alive)
 
 
 def public_side(

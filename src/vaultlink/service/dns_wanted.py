@@ -21,7 +21,7 @@ import threading
 from typing import Any
 
 from vaultlink.dns import names
-from vaultlink.domain.records import DnsZoneRecord, EndpointRecord, VnetRecord, extends
+from vaultlink.domain.records import DnsZoneRecord, EndpointRecord, VnetRecord, extends, removed
 
 Key = tuple[str, str, str]  # (account id, resource group, zone name): one zone instance
 Records = dict[Key, dict[str, tuple[str, str]]]  # instance -> {fqdn: (ip, endpoint id)}
@@ -213,10 +213,9 @@ class WantedMemo:
                 tail = sorted((ep for ep in tail if ep[1][0]), key=lambda ep: ep[1][2])
                 if all(p[1] and p[2] >= last[3] for _e, p in tail):
                     ordered, newest = last[2] + tail, max([last[3], *(p[2] for _e, p in tail)])
-            elif last is not None and last[0] == domain and len(endpoints) < len(last[1]):
-                alive = set(map(id, endpoints))
-                if len(alive) == len(endpoints) and alive <= set(map(id, last[1])):  # records only removed
-                    ordered, newest = [ep for ep in last[2] if id(ep[0]) in alive], last[3]
+            elif last is not None and last[0] == domain and (gone := removed(last[1], endpoints)) is not None:
+                dropped = set(map(id, gone))  # records only removed: the last order without them
+                ordered, newest = [ep for ep in last[2] if id(ep[0]) not in dropped], last[3]
             if ordered is None:
                 ordered = _ordered(endpoints, domain)
                 newest = max((p[2] for _e, p in ordered if p[1]), default=float("-inf"))

@@ -266,8 +266,8 @@ def create_endpoint(svc: Service, caller: Caller, body: dict[str, Any], dry_run:
             if rec["group_id"] == dom.PRIMARY and not vault.get("had_private_endpoint"):
                 vault["had_private_endpoint"] = True
                 txn.update("vault", vault["id"], vault)
-            # the account's zones, read (and decoded) once for the grants and the warnings below
-            # the account's zones as committed (the scan ``plan_for`` read too: shared, read-only, nothing decoded)
+            # the account's zones for the grants and the warnings below, as committed (the scan ``plan_for`` read
+            # too: shared, read-only, nothing decoded)
             zones = [cast(DnsZoneRecord, z) for z in svc.store.scan("dns_zone")
                      if z["account_id"] == rec["account_id"]] if rec.get("dns_integration") else []
             _grant_vault_identity(txn, svc, caller, vault, rec, plan, zones)

@@ -60,12 +60,8 @@ def test_a_zone_in_line_is_not_walked_again_until_it_or_its_wants_change(
     assert dns_auto.reconcile(svc, in_line) == {} and len(walked) == before + 2 and len(in_line) == 1
 
 
-def test_an_endpoint_create_decodes_its_zone_at_most_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The zone an endpoint create rewrites holds a record set per vault (31 KB at 200 vaults): the create reads
-    the account's zones from the cache and checks the zone unchanged by its digest, so the only decoding left is the
-    cache reading the rewritten zone once (it was three: the create, the stale check, the cache)."""
-    import json
-
+def _one_vnet(tmp_path: Path) -> tuple[Any, Any, dict[str, str]]:
+    """A service on a SQLite file (the record cache), its owner, one vnet, and an endpoint's body in that vnet."""
     store = SqlStore(f"sqlite:///{tmp_path / 'meta.db'}")
     store.migrate()
     svc = build_service(Config(data_dir=tmp_path), store=store)
@@ -73,7 +69,16 @@ def test_an_endpoint_create_decodes_its_zone_at_most_once(tmp_path: Path, monkey
     assert boot is not None
     owner = authenticate(svc, boot[1])
     networks.create_vnet(svc, owner, "net", "local-1", ["127.10.0.0/16"], [{"name": "s", "cidr": "127.10.1.0/24"}])
-    body = {"region": "local-1", "group_id": "AzureBackup", "vnet": "net", "subnet": "s"}
+    return svc, owner, {"region": "local-1", "group_id": "AzureBackup", "vnet": "net", "subnet": "s"}
+
+
+def test_an_endpoint_create_decodes_its_zone_at_most_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The zone an endpoint create rewrites holds a record set per vault (31 KB at 200 vaults): the create reads
+    the account's zones from the cache and checks the zone unchanged by its digest, so the only decoding left is the
+    cache reading the rewritten zone once (it was three: the create, the stale check, the cache)."""
+    import json
+
+    svc, owner, body = _one_vnet(tmp_path)
     for i in range(4):
         vaults.create_vault(svc, owner, f"v{i}", "local-1")
         endpoints.create_endpoint(svc, owner, {"name": f"pe{i}", "vault": f"v{i}", **body})
@@ -106,14 +111,7 @@ def test_a_rewritten_zone_is_converted_once_and_an_edited_copy_again(
     from vaultlink.service import dns_zones
     from vaultlink.service.dns_view import DnsMemo, build_dns_view
 
-    store = SqlStore(f"sqlite:///{tmp_path / 'meta.db'}")
-    store.migrate()
-    svc = build_service(Config(data_dir=tmp_path), store=store)
-    boot = bootstrap(svc)
-    assert boot is not None
-    owner = authenticate(svc, boot[1])
-    networks.create_vnet(svc, owner, "net", "local-1", ["127.10.0.0/16"], [{"name": "s", "cidr": "127.10.1.0/24"}])
-    body = {"region": "local-1", "group_id": "AzureBackup", "vnet": "net", "subnet": "s"}
+    svc, owner, body = _one_vnet(tmp_path)
     vaults.create_vault(svc, owner, "v1", "local-1")
     vaults.create_vault(svc, owner, "v2", "local-1")
     endpoints.create_endpoint(svc, owner, {"name": "pe1", "vault": "v1", **body})
