@@ -9,8 +9,6 @@ every key a handler reads or writes. The common columns (``id``, ``account_id``,
 
 from __future__ import annotations
 
-import operator
-from collections.abc import Sequence
 from typing import Any, Literal, TypedDict, cast
 
 from vaultlink.ports import Txn
@@ -324,23 +322,6 @@ def read_endpoint(txn: Txn, id: str) -> EndpointRecord | None:
 
 def require_endpoint(txn: Txn, id: str) -> EndpointRecord:
     return cast(EndpointRecord, txn.require("endpoint", id))
-
-
-def extends(last: Sequence[Any], new: Sequence[Any]) -> bool:
-    """Does ``new`` begin with every item of ``last``, the very objects (``MetadataStore.scan`` keeps an unchanged
-    record's identity, and a created record goes last)? One C-speed pass: the views' rebuilds check it first."""
-    return len(new) >= len(last) and all(map(operator.is_, last, new))
-
-
-def removed(last: Sequence[Any], now: Sequence[Any]) -> list[Any] | None:
-    """The items of ``last`` gone from ``now`` when ``now`` is ``last`` without them (the very objects: a deletion
-    leaves every other record of ``MetadataStore.scan`` as it was), else None."""
-    if len(now) >= len(last):
-        return None
-    alive = set(map(id, now))
-    if len(alive) != len(now) or not alive <= set(map(id, last)):
-        return None
-    return [x for x in last if id(x) not in alive]
 
 
 def find_endpoints(txn: Txn, **eq: Any) -> list[EndpointRecord]:

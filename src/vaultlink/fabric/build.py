@@ -13,8 +13,9 @@ import json
 from typing import Any, cast
 
 from vaultlink.dns import names as N
+from vaultlink.domain.lists import extends, removed
 from vaultlink.domain.networks import routing_domain
-from vaultlink.domain.records import EndpointRecord, VaultRecord, VnetRecord, extends, removed
+from vaultlink.domain.records import EndpointRecord, VaultRecord, VnetRecord
 from vaultlink.domain.security_groups import SgRule, compile_rules, virtual_network_spaces
 from vaultlink.fabric.view import EndpointView, NetworkView, Target, VaultView, VnetView
 from vaultlink.policy import compile_policy

@@ -39,7 +39,8 @@ from vaultlink.errors import VaultlinkError
 from vaultlink.ports import Txn
 from vaultlink.service.core import Service
 from vaultlink.service.dns_registration import registration_records
-from vaultlink.service.dns_wanted import integrated, wanted
+from vaultlink.service.dns_walk import integrated
+from vaultlink.service.dns_wanted import wanted
 from vaultlink.service.dns_zones import linked_elsewhere, new_zone_record, remember_written, validate_zone
 from vaultlink.service.events import DnsChanged
 from vaultlink.service.vault_identity import STORAGE_ZONES, grant

@@ -14,7 +14,7 @@ from vaultlink.ports import Txn
 from vaultlink.service.addresses import allocated_count
 from vaultlink.service.core import Caller, Service, authorize
 from vaultlink.service.dns_explain import caveat
-from vaultlink.service.dns_wanted import endpoint_names, instance_group
+from vaultlink.service.dns_walk import endpoint_names, instance_group
 from vaultlink.service.dns_zones import relative
 from vaultlink.service.endpoint_records import endpoints_for_vault
 from vaultlink.service.vault_identity import missing_rights

@@ -23,8 +23,9 @@ from dataclasses import replace
 from typing import Any, cast
 
 from vaultlink.dns import model, names
+from vaultlink.domain.lists import extends, removed
 from vaultlink.domain.networks import routing_domain
-from vaultlink.domain.records import DnsZoneRecord, EndpointRecord, VaultRecord, VnetRecord, extends, removed
+from vaultlink.domain.records import DnsZoneRecord, EndpointRecord, VaultRecord, VnetRecord
 from vaultlink.errors import VaultlinkError
 from vaultlink.service.core import Service
 from vaultlink.service.dns_zones import engine_zone

@@ -118,3 +118,71 @@ def test_deleting_a_recent_endpoint_walks_only_the_endpoints_after_a_kept_state(
         assert records == wanted(list(eps), DOMAIN, {}, [], {}, memo=None)[0]
         assert memo.walked - before <= 256 + (len(eps) - k), (k, memo.walked - before)
     assert memo.restarted == 1
+
+
+def test_deleting_without_clashes_walks_no_endpoint() -> None:
+    """One vnet (or vnets that reach each other): no endpoint ever takes a name from a vnet that cannot reach it,
+    and a deletion gives each of its names to the latest other claimant without walking anything."""
+    memo = WantedMemo()
+    eps = [endpoint(n, n // 10, "vnet-a", "Approved", ACCOUNTS[0], created=n) for n in range(2000)]
+    wanted(list(eps), DOMAIN, {}, [], {}, memo=memo)
+    for k in (1990, 1500, 700, 0, 9, 12):  # the newest, anywhere, the first (the vnet's link), a vault's last
+        before = memo.walked
+        del eps[k]
+        got = wanted(list(eps), DOMAIN, {}, [], {}, memo=memo)
+        assert got == wanted(list(eps), DOMAIN, {}, [], {}, memo=None)
+        assert memo.walked == before, k
+    assert (memo.dropped, memo.restarted) == (6, 1)
+    del eps[:10]  # a vault's every endpoint: its names go
+    records, _links = wanted(list(eps), DOMAIN, {}, [], {}, memo=memo)
+    assert f"v0.{ZONE}" not in records[(ACCOUNTS[0], "", ZONE)] and memo.dropped == 7
+    eps.append(endpoint(5000, 0, "vnet-a", "Approved", ACCOUNTS[0], created=5000))  # and the state goes on
+    assert wanted(list(eps), DOMAIN, {}, [], {}, memo=memo) == wanted(list(eps), DOMAIN, {}, [], {}, memo=None)
+    assert memo.walked == 2001
+
+
+def test_a_deletion_after_a_clash_walks_again() -> None:
+    memo = WantedMemo()
+    vnets = {v: {"id": v, "name": v} for v in VNETS}
+    eps = [endpoint(n, 0, VNETS[n % 2], "Approved", ACCOUNTS[0], created=n) for n in range(20)]  # one name, unpeered
+    wanted(list(eps), DOMAIN, {}, [], vnets, memo=memo)
+    del eps[4]
+    assert wanted(list(eps), DOMAIN, {}, [], vnets, memo=memo) == wanted(list(eps), DOMAIN, {}, [], vnets, memo=None)
+    assert memo.dropped == 0 and memo.walked > 20
+
+
+def test_deleting_a_vnets_first_endpoint_when_the_next_is_another_accounts_walks_again() -> None:
+    """The vnet was linked to the first endpoint's account's instance; without it, to the next one's."""
+    memo = WantedMemo()
+    eps = [endpoint(n, n, "vnet-a", "Approved", ACCOUNTS[n % 2], created=n) for n in range(6)]
+    wanted(list(eps), DOMAIN, {}, [], {}, memo=memo)
+    del eps[0]
+    records, _links = wanted(list(eps), DOMAIN, {}, [], {}, memo=memo)
+    assert (records, _links) == wanted(list(eps), DOMAIN, {}, [], {}, memo=None)
+    assert set(records) == {(ACCOUNTS[1], "", ZONE)} and memo.dropped == 0
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(change, min_size=1, max_size=40), st.booleans())
+def test_a_walk_with_deletions_taken_out_equals_a_walk_from_nothing(changes: list[tuple[Any, ...]],
+                                                                    meshed: bool) -> None:
+    """Vnets that all reach each other (or all one vnet): the deletions are taken out of the last state, and
+    every answer after them, deletions, adds and status changes mixed, is what a walk from nothing gives."""
+    memo = WantedMemo()
+    eps: list[dict[str, Any]] = []
+    peers = {v: set(VNETS) - {v} for v in VNETS} if meshed else {}
+    vnets = {v: {"id": v, "name": v.removeprefix("vnet-")} for v in VNETS}
+    zones: list[dict[str, Any]] = []
+    for i, ch in enumerate(changes):
+        if ch[0] == "add":
+            eps.append(endpoint(i, ch[1], ch[2] if meshed else "vnet-a", ch[3], ch[4], created=i))
+        elif ch[0] == "status" and eps:
+            k = ch[1] % len(eps)
+            eps[k] = {**eps[k], "connection": {"status": ch[2]}}
+        elif ch[0] in ("delete", "peer") and eps:
+            eps.pop(ch[1] % len(eps) if ch[0] == "delete" else -1)
+        elif ch[0] == "link":
+            zones = [{"id": "z1", "account_id": ACCOUNTS[0], "parent_id": "", "name": ZONE, "created": 1,
+                      "links": [{"name": "l", "vnet_id": ch[1], "managed_by": "pe-0" if ch[2] else None}]}]
+        got = wanted(list(eps), DOMAIN, peers, zones, vnets, memo=memo)
+        assert got == wanted(list(eps), DOMAIN, peers, zones, vnets, memo=None)

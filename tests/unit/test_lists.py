@@ -1,0 +1,57 @@
+"""``domain.lists``: how a new scan relates to the last one, by identity (the views' incremental rebuilds)."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from vaultlink.domain.lists import MAX_GONE, extends, position, removed
+
+
+def records(n: int) -> list[dict[str, int]]:
+    return [{"n": i % 3} for i in range(n)]  # equal records that are not the same objects
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(0, 60), st.data())
+def test_removed_names_exactly_the_records_taken_out_in_order(n: int, data: st.DataObject) -> None:
+    last = records(n)
+    keep = data.draw(st.lists(st.booleans(), min_size=n, max_size=n))
+    now = [r for r, k in zip(last, keep, strict=True) if k]
+    gone = removed(last, now)
+    if len(now) == len(last):
+        assert gone is None  # nothing taken out is not a removal
+    else:
+        assert gone is not None and [id(r) for r in gone] == [id(r) for r, k in zip(last, keep, strict=True) if not k]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(5, 40), st.integers(1, 3), st.data())
+def test_removed_refuses_anything_but_a_removal(n: int, drop: int, data: st.DataObject) -> None:
+    last = records(n)
+    now = list(last[drop:])
+    at = data.draw(st.integers(0, len(now) - 1))
+    how = data.draw(st.sampled_from(["replace", "swap", "foreign"]))
+    if how == "replace":
+        now[at] = dict(now[at])  # an equal record, another object: changed, not removed
+    elif how == "swap" and len(now) > 1:
+        j = (at + 1) % len(now)
+        now[at], now[j] = now[j], now[at]
+    else:
+        now.insert(at, {"n": 0})
+        now.pop()
+    if how == "swap" and len(now) <= 1:
+        return
+    assert removed(last, now) is None
+
+
+def test_removed_many_and_extends_and_position() -> None:
+    last = records(100)
+    now = last[::2]
+    assert len(last) - len(now) > MAX_GONE  # the set-based answer
+    assert removed(last, now) == last[1::2]
+    assert extends(last[:10], last) and not extends(last, last[:10]) and not extends(records(10), last)
+    assert position(last, last[57]) == 57
+    with pytest.raises(ValueError):
+        position(last, dict(last[57]))  # equal is not the same
