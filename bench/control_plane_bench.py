@@ -11,7 +11,9 @@ of small requests (``GET /v1/healthz``) saw meanwhile (a pause of traffic). The 
 ``--rounds`` rounds in which every change is made on one server and then on the other (both up, same machine,
 same seconds; which goes first alternates by round), since the curve alone carries the drift of a shared
 machine, whose speed swings from one second to the next. Then as many rounds of endpoint deletes (5 a round, each
-of one of the server's own endpoints, a seeded choice anywhere in its list: ``DELETE /v1/endpoints/{id}``).
+of one of the server's own endpoints, a seeded choice anywhere in its list: ``DELETE /v1/endpoints/{id}``), and
+as many of connection rejections (``POST /v1/connections/{id}/reject``, the vault owner's answer to an endpoint:
+it stops carrying traffic and gives up its private DNS names).
 Target (issue #13): the cost of one change flat within 1.5x from 10 to 2,000 endpoints, no pause. Not a
 test; CI never runs it. Every loop is bounded in count and time; traffic stays on 127.0.0.1.
 """
@@ -111,6 +113,11 @@ class Deployment:
         eid = self.ids.pop(self.rng.randrange(len(self.ids)))
         return self.api.call("DELETE", f"/endpoints/{eid}")[0]
 
+    def reject(self) -> float:
+        """Reject the connection of one of this deployment's endpoints, anywhere in the list (a seeded choice)."""
+        eid = self.ids.pop(self.rng.randrange(len(self.ids)))
+        return self.api.call("POST", f"/connections/{eid}/reject", {"description": "bench"})[0]
+
     def vault(self) -> float:
         self.vaults += 1
         return self.api.call("POST", "/vaults", {"name": f"extra-{self.vaults}", "region": "local-1"})[0]
@@ -160,7 +167,7 @@ def main() -> None:
         # The ratio, measured the way this machine allows: both servers up at once, each change made on one server
         # and then the same change on the other (which goes first alternates), so that a slower second of a shared
         # machine weighs on both sides (its speed swings by 20-40 % from one second to the next: README-control-plane).
-        got: dict[str, list[list[float]]] = {"small": [[], [], [], [], []], "big": [[], [], [], [], []]}
+        got: dict[str, list[list[float]]] = {"small": [[] for _ in range(6)], "big": [[] for _ in range(6)]}
         per_round: list[float] = []
         rounds = max(1, min(args.rounds, 20))
         for r in range(rounds):
@@ -180,15 +187,16 @@ def main() -> None:
             per_round.append(statistics.median(creates[id(big)]) / statistics.median(creates[id(small)]))
         # deletes after the rounds of creates, in rounds of their own (a delete leaves work that a change made right
         # after it would share): each deletes one of the server's endpoints anywhere in its list, alternating
-        for r in range(rounds):
-            for _ in range(SAMPLES):
-                for dep in ((small, big) if r % 2 == 0 else (big, small)):
-                    got["small" if dep is small else "big"][4].append(dep.delete())
+        for change, k in ((Deployment.delete, 4), (Deployment.reject, 5)):
+            for r in range(rounds):
+                for _ in range(SAMPLES):
+                    for dep in ((small, big) if r % 2 == 0 else (big, small)):
+                        got["small" if dep is small else "big"][k].append(change(dep))
         print(f"interleaved rounds ({rounds}): {small.endpoints} vs {big.endpoints} endpoints "
-              f"({len(small.ids)} and {len(big.ids)} after the deletes)")
+              f"({len(small.ids) + rounds * SAMPLES} and {len(big.ids) + rounds * SAMPLES} after the deletes)")
         print("change             small (ms)   big (ms)   big / small")
         for k, what in ((0, "endpoint create"), (1, "vault create"), (2, "subnet add"), (4, "endpoint delete"),
-                        (3, "worst small request")):
+                        (5, "connection reject"), (3, "worst small request")):
             a, b = got["small"][k], got["big"][k]
             pick = max if k == 3 else statistics.median
             print(f"{what:<19} {pick(a) * 1000:9.1f}  {pick(b) * 1000:9.1f}   {pick(b) / pick(a):10.2f}")

@@ -329,3 +329,31 @@ def test_an_address_taken_meanwhile_is_a_conflict_never_two_owners(env: tuple[Se
     assert ei.value.code == "Conflict" and taken in ei.value.message
     with svc.store.transaction() as txn:
         assert [r["owner"] for r in txn.find("address") if r["ip"] == taken] == [ep["id"]]
+
+
+def test_a_connection_named_without_its_vault_reads_only_that_endpoint(
+    env: tuple[Service, Caller], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``endpoint connection reject NAME`` at scale (issue #13): the endpoint is looked up by its name in the
+    caller's account (indexed) or by its id, never by reading every endpoint of the account."""
+    from vaultlink.adapters.memstore import MemTxn
+    from vaultlink.errors import NotFound
+
+    svc, owner = env
+    setup(svc, owner)
+    made = [endpoints.create_endpoint(svc, owner, body(name=f"pe{i}")) for i in range(3)]
+    finds: list[dict[str, Any]] = []
+    real = MemTxn.find
+
+    def spy(self: MemTxn, kind: str, **eq: Any) -> list[dict[str, Any]]:
+        if kind == "endpoint":
+            finds.append(eq)
+        return real(self, kind, **eq)
+
+    monkeypatch.setattr(MemTxn, "find", spy)
+    assert connections.set_connection(svc, owner, "pe1", "reject", "no")["status"] == "Rejected"
+    assert connections.set_connection(svc, owner, made[2]["id"], "reject", "no")["status"] == "Rejected"
+    assert finds and all("name" in eq for eq in finds), finds
+    with pytest.raises(NotFound):
+        connections.set_connection(svc, owner, "pe9", "reject", "no")
+    assert [e["connection"]["status"] for e in svc.store.scan("endpoint")] == ["Approved", "Rejected", "Rejected"]

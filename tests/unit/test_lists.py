@@ -55,3 +55,15 @@ def test_removed_many_and_extends_and_position() -> None:
     assert position(last, last[57]) == 57
     with pytest.raises(ValueError):
         position(last, dict(last[57]))  # equal is not the same
+
+
+def test_replaced_names_the_places_changed_in_place() -> None:
+    from vaultlink.domain.lists import replaced
+
+    last = records(40)
+    now = list(last)
+    assert replaced(last, now) == []
+    now[3], now[30] = dict(now[3]), dict(now[30])  # updated records: new objects at their places
+    assert replaced(last, now) == [3, 30]
+    assert replaced(last, now[:-1]) is None  # not as long: not a change in place
+    assert replaced(last, [dict(r) for r in last]) is None  # more than MAX_GONE places: the full rebuild is cheaper

@@ -54,3 +54,21 @@ def removed(last: Sequence[Any], now: Sequence[Any]) -> list[Any] | None:
             return None
     gone.extend(islice(last, i, None))
     return gone if len(gone) == count else None
+
+
+def replaced(last: Sequence[Any], now: Sequence[Any]) -> list[int] | None:
+    """Where ``now`` holds other objects than ``last`` (records changed in place: ``MetadataStore.scan`` keeps an
+    updated record's place), when the two are as long and differ in at most MAX_GONE places; else None."""
+    if len(now) != len(last):
+        return None
+    same = list(map(operator.is_, last, now))
+    out: list[int] = []
+    at = 0
+    while len(out) <= MAX_GONE:
+        try:
+            at = same.index(False, at)
+        except ValueError:
+            return out
+        out.append(at)
+        at += 1
+    return None

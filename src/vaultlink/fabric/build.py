@@ -13,7 +13,7 @@ import json
 from typing import Any, cast
 
 from vaultlink.dns import names as N
-from vaultlink.domain.lists import extends, removed
+from vaultlink.domain.lists import extends, removed, replaced
 from vaultlink.domain.networks import routing_domain
 from vaultlink.domain.records import EndpointRecord, VaultRecord, VnetRecord
 from vaultlink.domain.security_groups import SgRule, compile_rules, virtual_network_spaces
@@ -136,8 +136,10 @@ def _endpoints(svc: Service, ep_recs: tuple[EndpointRecord, ...], spaces: dict[s
     """The endpoints' views, their names and their addresses. When the records extend the last ones (an endpoint
     created: the scan appends it) and no vnet's address spaces changed, the last dicts are copied (C speed)
     and the new endpoints added; when records were only removed (an endpoint deleted), the last dicts are copied
-    and theirs taken out: no per-endpoint Python work for the others."""
+    and theirs taken out; when records changed in place (a connection approved), both: no per-endpoint Python
+    work for the others."""
     last = memo.last
+    patched = False
     if last is not None and last[1] == spaces and extends(last[0], ep_recs):
         if len(ep_recs) == len(last[0]):  # no endpoint changed (a vault's or a vnet's change): the very same dicts,
             return last[2]  # which no view changes (the listener plan sees by their identity that nothing moved)
@@ -149,6 +151,11 @@ def _endpoints(svc: Service, ep_recs: tuple[EndpointRecord, ...], spaces: dict[s
         views = _without(last[2], gone, memo)
         memo.last = (ep_recs, spaces, views, True)
         return views
+    elif last is not None and last[1] == spaces and last[3] and (at := replaced(last[0], ep_recs)) \
+            and all(last[0][i]["id"] == ep_recs[i]["id"] and ep_recs[i]["id"] in memo.endpoints for i in at):
+        # records changed in place (a connection approved): the last dicts less theirs, and theirs made again
+        endpoints, ep_names, by_ip, gateways = _without(last[2], [last[0][i] for i in at], memo)
+        todo, clean, patched = tuple(ep_recs[i] for i in at), True, True
     else:
         endpoints, ep_names, by_ip, gateways = {}, {}, {}, {}
         todo, clean = ep_recs, True
@@ -167,6 +174,9 @@ def _endpoints(svc: Service, ep_recs: tuple[EndpointRecord, ...], spaces: dict[s
             by_ip[(view.domain, ip)] = view
             if view.service == "backup-gateway":
                 gateways[(view.domain, ip)] = view
+    if patched and not clean:
+        memo.last = None  # a changed record claims another's name or address: which wins is the scan's order
+        return _endpoints(svc, ep_recs, spaces, memo)
     memo.endpoints = ep_memo
     memo.last = (ep_recs, spaces, (endpoints, ep_names, by_ip, gateways), clean)
     return endpoints, ep_names, by_ip, gateways

@@ -52,7 +52,8 @@ def _find(txn: Txn, caller: Caller, ref: str, vault_ref: str | None) -> Endpoint
         v = find_vault(txn, vault_ref, caller.account_id)
         eps = endpoints_for_vault(txn, v["id"])
     else:
-        eps = [e for e in find_endpoints(txn, account_id=caller.account_id) if e["kind"] == "resource"]
+        # the caller's endpoint of that name (indexed: never every endpoint of the account), or any by its id
+        eps = [e for e in find_endpoints(txn, account_id=caller.account_id, name=ref) if e["kind"] == "resource"]
         direct = read_endpoint(txn, ref)
         if direct is not None and direct["kind"] == "resource":
             eps.append(direct)

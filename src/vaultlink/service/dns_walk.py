@@ -15,9 +15,9 @@ instead of walking again every endpoint after it.
 
 from __future__ import annotations
 
+import bisect
 import ipaddress
 from collections.abc import Iterable, Mapping
-from typing import Any
 
 from vaultlink.dns import names
 from vaultlink.domain.lists import position
@@ -28,7 +28,7 @@ Records = dict[Key, dict[str, tuple[str, str]]]  # instance -> {fqdn: (ip, endpo
 Links = dict[Key, dict[str, str]]  # instance -> {vnet id: endpoint id}
 Prepared = tuple[bool, bool, float, tuple[tuple[str, tuple[tuple[str, str], ...]], ...]]
 Item = tuple[EndpointRecord, Prepared]  # one endpoint of a walk
-_PREPARED: dict[tuple[str, str], tuple[Any, Prepared]] = {}
+_PREPARED: dict[tuple[str, str], Item] = {}
 
 
 def endpoint_names(e: EndpointRecord, domain: str) -> list[tuple[str, str, str]]:
@@ -57,9 +57,10 @@ def instance_group(vnet: VnetRecord | None, vnet_id: str) -> str:
     return f"vnet-{(vnet.get('name') if vnet else None) or vnet_id}"[:128]
 
 
-def prepared(e: EndpointRecord, domain: str) -> Prepared:
-    """(integrated, approved, created, ((zone, ((fqdn, ip), ...)), ...)) of an endpoint, remembered for an
-    unchanged record (``Store.scan`` keeps its identity)."""
+def item(e: EndpointRecord, domain: str) -> Item:
+    """(the record, (integrated, approved, created, ((zone, ((fqdn, ip), ...)), ...))) of an endpoint: the very
+    same tuple for an unchanged record (``Store.scan`` keeps its identity), so that the walk's memo tells by
+    identity which endpoints changed."""
     got = _PREPARED.get((e["id"], domain))
     if got is None or got[0] is not e:
         if len(_PREPARED) > 262_144:  # bounded: the records of deleted endpoints go at some point
@@ -71,7 +72,7 @@ def prepared(e: EndpointRecord, domain: str) -> Prepared:
         prep = (integrated(e), bool(conn) and conn is not None and conn.get("status") == "Approved",
                 float(e.get("created") or 0), tuple((z, tuple(p)) for z, p in by_zone.items()))
         got = _PREPARED[(e["id"], domain)] = (e, prep)
-    return got[1]
+    return got
 
 
 class _Walk:
@@ -164,7 +165,7 @@ def ordered(endpoints: list[EndpointRecord], domain: str) -> list[Item]:
     """An Approved endpoint always wins a shared name over one that carries no traffic (Pending, Rejected,
     Disconnected): someone's unapproved endpoint must not take a vault's name away from the vnets that
     reach it. Among equals, oldest first: the newer endpoint's IP wins."""
-    items = [(e, prepared(e, domain)) for e in endpoints]
+    items = [item(e, domain) for e in endpoints]
     return [ep for ep in items if ep[1][0] and not ep[1][1]] + sorted(
         (ep for ep in items if ep[1][0] and ep[1][1]), key=lambda ep: ep[1][2])
 
@@ -193,14 +194,8 @@ def _ip(item: Item, zone: str, fqdn: str) -> str:
     return next(ip for z, pairs in item[1][3] if z == zone for f, ip in reversed(pairs) if f == fqdn)
 
 
-def drop(state: _Walk, claims: Claims, gone: list[Item], stored: Mapping[tuple[str, str], Key]) -> bool:
-    """Take the endpoints ``gone`` out of a walk's ``state`` (and out of ``claims``) as if they had never been
-    walked; ``stored``: the links the zones in the store hold. Each name they held goes to its latest other
-    claimant in the same instance, each vnet's link to that vnet's next endpoint. Only for a walk that met no
-    clash: then no walk over fewer endpoints meets one (fewer names are held, fewer vnets linked), and every
-    endpoint goes where its vnet is linked. False, nothing changed, where a walk is needed: the walk met a
-    clash, or a vnet's first endpoint of a zone goes and the next one is another account's (whose own instance
-    that vnet would be linked to instead)."""
+def droppable(state: _Walk, claims: Claims, gone: list[Item], stored: Mapping[tuple[str, str], Key]) -> bool:
+    """Can :func:`drop` take ``gone`` out (nothing changed)?"""
     if state.clashed:
         return False
     ids = set(map(id, gone))
@@ -210,8 +205,28 @@ def drop(state: _Walk, claims: Claims, gone: list[Item], stored: Mapping[tuple[s
             if (zone, e["vnet_id"]) in stored or id(mates[0]) not in ids:
                 continue
             nxt = next((x for x in mates if id(x) not in ids), None)
-            if nxt is not None and nxt[0]["account_id"] != mates[0][0]["account_id"]:
+            if nxt is None:
+                continue
+            if nxt[0]["account_id"] != mates[0][0]["account_id"]:
                 return False
+            # the vnet's next endpoint now links it, later in the walk: it must not clash with what is held by then
+            vnet, links = e["vnet_id"], state.links.get(state.linked[(zone, e["vnet_id"])], {})
+            if any(v != vnet and vnet not in state.peers.get(v, ()) for v in links):
+                return False
+    return True
+
+
+def drop(state: _Walk, claims: Claims, gone: list[Item], stored: Mapping[tuple[str, str], Key]) -> bool:
+    """Take the endpoints ``gone`` out of a walk's ``state`` (and out of ``claims``) as if they had never been
+    walked; ``stored``: the links the zones in the store hold. Each name they held goes to its latest other
+    claimant in the same instance, each vnet's link to that vnet's next endpoint. Only for a walk that met no
+    clash: a walk without them checks for clashes where this one did, on no more held names and linked vnets, so
+    it meets none either, and every endpoint goes where its vnet is linked. Except where a vnet's first endpoint
+    of a zone goes: its next one links the vnet, later in the walk. False, nothing changed, where that next one
+    is another account's (whose own instance the vnet would be linked to) or could meet a clash (the instance
+    links a vnet that cannot reach it): a walk is needed."""
+    if not droppable(state, claims, gone, stored):
+        return False
     for item in gone:
         e, prep = item
         eid, vnet = e["id"], e["vnet_id"]
@@ -234,7 +249,7 @@ def drop(state: _Walk, claims: Claims, gone: list[Item], stored: Mapping[tuple[s
                 del rivals[position(rivals, item)]
                 if held[fqdn][1] != eid:
                     continue  # a later endpoint holds it
-                nxt = next((x for x in reversed(rivals) if state.linked.get((zone, x[0]["vnet_id"])) == key), None)
+                nxt = _holder(state, rivals, zone, key)
                 if nxt is None:
                     del held[fqdn]
                 else:
@@ -242,4 +257,72 @@ def drop(state: _Walk, claims: Claims, gone: list[Item], stored: Mapping[tuple[s
             if not held:  # no endpoint left in the instance
                 del state.records[key], state.links[key]
         state.carries.discard(eid)
+    return True
+
+
+def _holder(state: _Walk, rivals: list[Item], zone: str, key: Key) -> Item | None:
+    """The latest of a name's claimants that went into instance ``key``: it holds the name there."""
+    return next((x for x in reversed(rivals) if state.linked.get((zone, x[0]["vnet_id"])) == key), None)
+
+
+def _place(items: list[Item], rank: Mapping[int, int], at: int) -> int:
+    """Where an item ranked ``at`` goes in ``items`` (in the walk's order)."""
+    return bisect.bisect_left(items, at, key=lambda x: rank[id(x)])
+
+
+def insert(state: _Walk, claims: Claims, item: Item, rank: Mapping[int, int], stored: Mapping[tuple[str, str], Key],
+           dry: bool = False, without: frozenset[int] = frozenset()) -> bool:
+    """Put endpoint ``item`` into a walk's ``state`` (and ``claims``) at its place in the order (``rank``: the id of
+    each item of the new order -> its place), as a walk through it would. Only where that walk meets no clash
+    either: every instance it goes into links only vnets that reach each other, so no endpoint of those vnets can
+    clash there, and it changes no other instance. False, nothing changed, otherwise (or where its vnet's first
+    endpoint of a zone would become it while another account's). ``dry``: only say whether it could, as if the
+    items ``without`` were gone (a :func:`drop` to come)."""
+    if state.clashed:
+        return False
+    e, prep = item
+    vnet, acct, at = e["vnet_id"], e["account_id"], rank[id(item)]
+    keys: list[Key] = []
+    for zone, _pairs in prep[3]:
+        mates = [m for m in claims.by_vnet.get((zone, vnet), ()) if id(m) not in without] if without else \
+            claims.by_vnet.get((zone, vnet), [])
+        if (zone, vnet) in stored:
+            key = stored[(zone, vnet)]
+        elif mates:
+            key = state.linked[(zone, vnet)]
+            if rank[id(mates[0])] > at and mates[0][0]["account_id"] != acct:
+                return False
+        else:
+            cands = state.instances.get((acct, zone)) or [(acct, "", zone)]
+            key = cands[0]
+        vnets = {*state.links.get(key, ()), vnet}
+        if any(v != w and w not in state.peers.get(v, ()) for v in vnets for w in vnets):
+            return False
+        keys.append(key)
+    if dry:
+        return True
+    for (zone, pairs), key in zip(prep[3], keys, strict=True):
+        mates = claims.by_vnet.setdefault((zone, vnet), [])
+        where = _place(mates, rank, at)
+        mates.insert(where, item)
+        first = where == 0
+        if (zone, vnet) not in state.linked:
+            state.linked[(zone, vnet)] = key
+            if key not in state.instances.setdefault((acct, zone), []):
+                state.instances[(acct, zone)].append(key)
+        links = state.links.setdefault(key, {})
+        if first:
+            if vnet not in links:
+                for stale in [k for k in state.reach if k[0] == key]:
+                    del state.reach[stale]
+            links[vnet] = e["id"]
+        held = state.records.setdefault(key, {})
+        for fqdn in dict.fromkeys(f for f, _ip in pairs):
+            rivals = claims.by_name.setdefault((zone, fqdn), [])
+            rivals.insert(_place(rivals, rank, at), item)
+            holder = _holder(state, rivals, zone, key)
+            assert holder is not None  # ``item`` itself at least
+            held[fqdn] = (_ip(holder, zone, fqdn), holder[0]["id"])
+    if prep[1]:
+        state.carries.add(e["id"])
     return True

@@ -10,13 +10,14 @@ that differs, and a changed zone link, peering or vnet name from the start.
 
 from __future__ import annotations
 
+import bisect
 import threading
 from operator import itemgetter
 from typing import Any
 
-from vaultlink.domain.lists import extends, position, removed
+from vaultlink.domain.lists import MAX_GONE, extends, position, removed, replaced
 from vaultlink.domain.records import DnsZoneRecord, EndpointRecord, VnetRecord
-from vaultlink.service.dns_walk import Claims, Item, Links, Records, _Walk, drop, prepared
+from vaultlink.service.dns_walk import Claims, Item, Links, Records, _Walk, drop, droppable, insert, item
 from vaultlink.service.dns_walk import ordered as walk_order
 
 # states kept along a walk (copies of its state every ``_step`` endpoints): a deletion walks from the last one before it
@@ -58,18 +59,23 @@ class WantedMemo:
 
     def order(self, endpoints: list[EndpointRecord], domain: str, remember: bool) -> list[Item]:
         """``dns_walk.ordered``, extending the last answer when ``endpoints`` extends the last list with Approved
-        endpoints no older than any before (a new endpoint), or taking from it the endpoints that are gone when
-        nothing else changed (an endpoint deleted)."""
+        endpoints no older than any before (a new endpoint), taking from it the endpoints that are gone when
+        nothing else changed (an endpoint deleted), or moving one whose record changed in place (its connection
+        approved or rejected)."""
         with self._lock:
             last = self._input
             items = None
             if last is not None and last[0] == domain and extends(last[1], endpoints):
-                tail = [(e, prepared(e, domain)) for e in endpoints[len(last[1]):]]
+                tail = [item(e, domain) for e in endpoints[len(last[1]):]]
                 tail = sorted((ep for ep in tail if ep[1][0]), key=lambda ep: ep[1][2])
                 if all(p[1] and p[2] >= last[3] for _e, p in tail):
                     items, newest = last[2] + tail, max([last[3], *(p[2] for _e, p in tail)])
             elif last is not None and last[0] == domain and (gone := removed(last[1], endpoints)) is not None:
                 items, newest = _without(last[2], gone), last[3]  # records only removed: the last order less them
+            elif last is not None and last[0] == domain and len(at := replaced(last[1], endpoints) or []) == 1 \
+                    and (items := _moved(last[2], last[1][at[0]], endpoints, at[0], domain)) is not None:
+                prep = item(endpoints[at[0]], domain)[1]
+                newest = max(last[3], prep[2]) if prep[1] else last[3]
             if items is None:
                 items = walk_order(endpoints, domain)
                 newest = max((p[2] for _e, p in items if p[1]), default=float("-inf"))
@@ -84,7 +90,7 @@ class WantedMemo:
                 shared = _common_prefix(self._walked, items)
                 if shared == len(self._walked):  # an extension: from the end
                     state, start, points = self._state.copy(), shared, list(self._points)
-                elif remember and self._drop(items, shared, fresh):
+                elif remember and self._patch(items, shared, fresh):
                     return self._state.copy()
                 else:  # from the last state kept before the first difference
                     points = [p for p in self._points if p[0] <= shared]
@@ -112,21 +118,84 @@ class WantedMemo:
             self._key, self._walked, self._state, self._points = key, list(items), state.copy(), points
             return state
 
-    def _drop(self, items: list[Item], shared: int, fresh: _Walk) -> bool:
-        """When ``items`` is the last walk's less some endpoints, take them out of its state (``dns_walk.drop``):
-        True if done. The states kept past the first of them no longer hold."""
-        gone = removed(self._walked, items)
-        if gone is None or self._state is None or self._state.clashed:
+    def _patch(self, items: list[Item], shared: int, fresh: _Walk) -> bool:
+        """When ``items`` is the last walk's less some endpoints (deleted), or with one endpoint's record replaced
+        (its connection approved or rejected: it may move in the order), take them out of its state and put the
+        new record in (``dns_walk.drop``, ``dns_walk.insert``): True if done. The states kept past the first
+        endpoint that differs no longer hold."""
+        state = self._state
+        if state is None or state.clashed:
             return False
+        gone, added = removed(self._walked, items), None
+        if gone is None:
+            gone, added = _replaced(self._walked, items)
+            if gone is None or added is None:
+                return False
         if self._claims is None:
             self._claims = Claims(self._walked)
-        if not drop(self._state, self._claims, gone, fresh.linked):
+        stored = fresh.linked
+        rank = {id(x): i for i, x in enumerate(items)} if added is not None else {}
+        if not droppable(state, self._claims, gone, stored) or (added is not None and not insert(
+                state, self._claims, added, rank, stored, dry=True, without=frozenset(map(id, gone)))):
             return False
+        try:
+            drop(state, self._claims, gone, stored)
+            if added is not None and not insert(state, self._claims, added, rank, stored):
+                raise AssertionError(f"endpoint {added[0]['id']} could go into the walk's state and did not")
+        except BaseException:
+            self._state = self._claims = None  # half changed: the next call walks from nothing
+            raise
         self._walked = list(items)
-        self._points = [p for p in self._points if p[0] <= shared]
+        first = shared if added is None else min(shared, rank[id(added)])
+        self._points = [p for p in self._points if p[0] <= first]
         self.resumed += 1
         self.dropped += 1
         return True
+
+
+def _replaced(last: list[Item], items: list[Item]) -> tuple[list[Item] | None, Item | None]:
+    """([the old item], the new one) when ``items`` is ``last`` with one endpoint's record replaced (the same id),
+    moved or not, the others in the same order; else (None, None). C-speed passes: the two lists differ only
+    between their common beginning and their common end, where one holds the old item at one side and the
+    other the new item at the other side."""
+    if len(items) != len(last) or not items:
+        return None, None
+    head = _common_prefix(last, items)
+    if head == len(items):
+        return None, None
+    tail = _common_prefix(last[::-1], items[::-1])
+    was, now = last[head:len(last) - tail], items[head:len(items) - tail]
+    if len(was) == 1:
+        old, new = was[0], now[0]
+    elif extends(was[1:], now[:-1]):  # it moved towards the end
+        old, new = was[0], now[-1]
+    elif extends(was[:-1], now[1:]):  # towards the beginning
+        old, new = was[-1], now[0]
+    else:
+        return None, None
+    return ([old], new) if old[0]["id"] == new[0]["id"] else (None, None)
+
+
+def _moved(items: list[Item], old: EndpointRecord, endpoints: list[EndpointRecord], at: int,
+           domain: str) -> list[Item] | None:
+    """``items`` (the order of the endpoints before ``endpoints[at]`` replaced ``old``) with the new record at its
+    place: among the Approved ones by its creation, else among those that carry no traffic in the scan's order.
+    None where only a sort says (another Approved endpoint created at the same time, many that carry none)."""
+    out = _without(items, [old])
+    new = item(endpoints[at], domain)
+    if not new[1][0]:
+        return out  # no DNS integration: not walked
+    carrying = bisect.bisect_left(out, True, key=lambda x: x[1][1])  # the first Approved one
+    if new[1][1]:
+        where = bisect.bisect_right(out, new[1][2], lo=carrying, key=lambda x: x[1][2])
+        if where > carrying and out[where - 1][1][2] == new[1][2]:
+            return None
+    else:
+        if carrying > MAX_GONE:
+            return None
+        where = sum(position(endpoints, x[0]) < at for x in out[:carrying])
+    out.insert(where, new)
+    return out
 
 
 def _without(items: list[Item], gone: list[EndpointRecord]) -> list[Item]:

@@ -77,8 +77,10 @@ def test_adding_an_endpoint_walks_only_it() -> None:
         records, _links = wanted(eps, DOMAIN, {}, [], {}, memo=memo)  # the automatic records
         assert records[(ACCOUNTS[0], "", ZONE)][f"v{n // 10}.{ZONE}"][1] == f"pe-{n}"
     assert (memo.resumed, memo.restarted) == (20, 1)
-    eps[3] = {**eps[3], "connection": {"status": "Rejected"}}  # a change inside the list: from the start
+    eps[3] = {**eps[3], "connection": {"status": "Rejected"}}  # a change inside the list: taken out, put in
     wanted(eps, DOMAIN, {}, [], {}, memo=memo)
+    assert (memo.restarted, memo.dropped) == (1, 1)
+    wanted(eps, DOMAIN, {"vnet-a": {"vnet-b"}, "vnet-b": {"vnet-a"}}, [], {}, memo=memo)  # a peering: from the start
     assert memo.restarted == 2
 
 
@@ -162,20 +164,24 @@ def test_deleting_a_vnets_first_endpoint_when_the_next_is_another_accounts_walks
     assert set(records) == {(ACCOUNTS[1], "", ZONE)} and memo.dropped == 0
 
 
-@settings(max_examples=150, deadline=None)
-@given(st.lists(change, min_size=1, max_size=40), st.booleans())
-def test_a_walk_with_deletions_taken_out_equals_a_walk_from_nothing(changes: list[tuple[Any, ...]],
-                                                                    meshed: bool) -> None:
-    """Vnets that all reach each other (or all one vnet): the deletions are taken out of the last state, and
-    every answer after them, deletions, adds and status changes mixed, is what a walk from nothing gives."""
+@settings(max_examples=300, deadline=None)
+@given(st.lists(change, min_size=1, max_size=40), st.sampled_from(["one vnet", "a-b", "all"]), st.booleans())
+def test_a_walk_with_deletions_and_approvals_taken_out_equals_a_walk_from_nothing(
+        changes: list[tuple[Any, ...]], mesh: str, ties: bool) -> None:
+    """Deletions and connection changes are taken out of (and put into) the last state where the walk met no
+    clash, and every answer after them, deletions, adds and status changes mixed, is what a walk from nothing
+    gives: in one vnet, in vnets that all reach each other, and where only some do (a vnet's next endpoint may
+    meet a clash its first one did not)."""
     memo = WantedMemo()
     eps: list[dict[str, Any]] = []
-    peers = {v: set(VNETS) - {v} for v in VNETS} if meshed else {}
+    peers = {v: set(VNETS) - {v} for v in VNETS} if mesh == "all" else \
+        {"vnet-a": {"vnet-b"}, "vnet-b": {"vnet-a"}} if mesh == "a-b" else {}
     vnets = {v: {"id": v, "name": v.removeprefix("vnet-")} for v in VNETS}
     zones: list[dict[str, Any]] = []
     for i, ch in enumerate(changes):
-        if ch[0] == "add":
-            eps.append(endpoint(i, ch[1], ch[2] if meshed else "vnet-a", ch[3], ch[4], created=i))
+        if ch[0] == "add":  # (``ties``: endpoints created at the same time, ordered as scanned)
+            eps.append(endpoint(i, ch[1], "vnet-a" if mesh == "one vnet" else ch[2], ch[3], ch[4],
+                                created=i - i % 3 if ties else i))
         elif ch[0] == "status" and eps:
             k = ch[1] % len(eps)
             eps[k] = {**eps[k], "connection": {"status": ch[2]}}
@@ -186,3 +192,39 @@ def test_a_walk_with_deletions_taken_out_equals_a_walk_from_nothing(changes: lis
                       "links": [{"name": "l", "vnet_id": ch[1], "managed_by": "pe-0" if ch[2] else None}]}]
         got = wanted(list(eps), DOMAIN, peers, zones, vnets, memo=memo)
         assert got == wanted(list(eps), DOMAIN, peers, zones, vnets, memo=None)
+
+
+def test_deleting_a_vnets_first_endpoint_walks_again_when_the_next_one_would_clash() -> None:
+    """The vnet's next endpoint links the vnet later in the walk, when a name it claims is held by a vnet that
+    cannot reach it: the vnet gets an instance of its own, which only a walk finds."""
+    memo = WantedMemo()
+    vnets = {v: {"id": v, "name": v.removeprefix("vnet-")} for v in VNETS}
+    eps = [endpoint(1, 0, "vnet-b", "Approved", ACCOUNTS[0], created=1),  # links vnet-b first (nothing held yet)
+           endpoint(2, 2, "vnet-c", "Approved", ACCOUNTS[0], created=2),  # vnet-c, unpeered, takes v2
+           endpoint(3, 2, "vnet-b", "Approved", ACCOUNTS[0], created=3)]  # v2 for vnet-b: its vnet already linked
+    wanted(list(eps), DOMAIN, {}, [], vnets, memo=memo)
+    del eps[0]
+    records, links = wanted(list(eps), DOMAIN, {}, [], vnets, memo=memo)
+    assert (records, links) == wanted(list(eps), DOMAIN, {}, [], vnets, memo=None)
+    assert (ACCOUNTS[0], "vnet-b", ZONE) in records and memo.dropped == 0
+
+
+def test_a_connection_change_walks_no_endpoint() -> None:
+    """An approval moves the endpoint from the front of the walk (no traffic) to its place among the Approved
+    ones, a rejection the other way: the record is taken out of the last state and put in again, nothing walked."""
+    memo = WantedMemo()
+    eps = [endpoint(n, n // 10, "vnet-a", "Pending" if n % 100 == 9 else "Approved", ACCOUNTS[0], created=n)
+           for n in range(2000)]
+    records, _links = wanted(list(eps), DOMAIN, {}, [], {}, memo=memo)
+    held = records[(ACCOUNTS[0], "", ZONE)]
+    assert (held[f"v150.{ZONE}"][1], held[f"v199.{ZONE}"][1]) == ("pe-1508", "pe-1999")  # pe-1509 Pending
+    for k, status in ((9, "Approved"), (1509, "Approved"), (1999, "Rejected"), (3, "Rejected"), (1000, "Pending")):
+        before = memo.walked
+        eps[k] = {**eps[k], "connection": {"status": status}}
+        records, _links = wanted(list(eps), DOMAIN, {}, [], {}, memo=memo)
+        assert (records, _links) == wanted(list(eps), DOMAIN, {}, [], {}, memo=None)
+        assert memo.walked == before, (k, status)
+    held = records[(ACCOUNTS[0], "", ZONE)]
+    assert held[f"v150.{ZONE}"][1] == "pe-1509"  # approved: the vault's newest Approved endpoint again
+    assert held[f"v199.{ZONE}"][1] == "pe-1998"  # pe-1999 rejected: it carries no traffic, loses the name
+    assert memo.dropped == 5 and memo.restarted == 1

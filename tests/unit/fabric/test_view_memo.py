@@ -260,3 +260,36 @@ def test_an_endpoint_deleted_is_taken_out_of_the_last_views(
         assert (dview.zones, dview.public_records) == (fresh_dns.zones, fresh_dns.public_records)
     assert len(first.endpoints) == 7  # the first view is never changed
     assert any(z.service_managed for z in one.zones) and not any(z.service_managed for z in dview.zones)
+
+
+def test_a_connection_change_remakes_only_that_endpoint_s_view(
+    env: tuple[Service, Caller], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A connection approved or rejected changes one endpoint's record in place: the network view copies the last
+    dicts, takes that endpoint's entries out and makes its view again (no other endpoint looked at), and equals a
+    view built from nothing."""
+    import vaultlink.fabric.build as fabric_build
+    from vaultlink.service import connections
+
+    svc, owner = env
+    vaults.create_vault(svc, owner, "v1", "local-1")
+    networks.create_vnet(svc, owner, "net1", "local-1", ["127.10.0.0/16"], [{"name": "s", "cidr": "127.10.1.0/24"}])
+    made = [_endpoint(svc, owner, f"e{i}") for i in range(6)]
+    memo, dmemo = Memo(), DnsMemo()
+    build_view(svc, 1, memo)
+    build_dns_view(svc, 1, dmemo)
+    calls: list[str] = []
+    real = fabric_build._endpoint
+    monkeypatch.setattr(fabric_build, "_endpoint", lambda s, e, sp: calls.append(e["id"]) or real(s, e, sp))
+    for gen, ep in enumerate((made[1], made[4]), start=2):
+        connections.set_connection(svc, owner, ep["id"], "reject", "no")
+        calls.clear()
+        service_part = dmemo.endpoints
+        view, dview = build_view(svc, gen, memo), build_dns_view(svc, gen, dmemo)
+        assert calls == [ep["id"]]
+        assert view.endpoints[ep["id"]].status == "Rejected"
+        assert service_part is not None and dmemo.endpoints is not None and dmemo.endpoints[2] is service_part[2]
+        fresh, fresh_dns = build_view(svc, gen), build_dns_view(svc, gen)
+        assert (view.endpoints, view.names, view.by_ip, view.gateway_ips) == \
+            (fresh.endpoints, fresh.names, fresh.by_ip, fresh.gateway_ips)
+        assert (dview.zones, dview.public_records) == (fresh_dns.zones, fresh_dns.public_records)
