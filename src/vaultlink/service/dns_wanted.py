@@ -15,7 +15,7 @@ import threading
 from operator import itemgetter
 from typing import Any
 
-from vaultlink.domain.lists import MAX_GONE, extends, position, removed, replaced
+from vaultlink.domain.lists import extends, position, removed, replaced
 from vaultlink.domain.records import DnsZoneRecord, EndpointRecord, VnetRecord
 from vaultlink.service.dns_walk import Claims, Item, Links, Records, _Walk, drop, droppable, insert, item
 from vaultlink.service.dns_walk import ordered as walk_order
@@ -180,7 +180,7 @@ def _moved(items: list[Item], old: EndpointRecord, endpoints: list[EndpointRecor
            domain: str) -> list[Item] | None:
     """``items`` (the order of the endpoints before ``endpoints[at]`` replaced ``old``) with the new record at its
     place: among the Approved ones by its creation, else among those that carry no traffic in the scan's order.
-    None where only a sort says (another Approved endpoint created at the same time, many that carry none)."""
+    None where only a sort says (another Approved endpoint created at the same time)."""
     out = _without(items, [old])
     new = item(endpoints[at], domain)
     if not new[1][0]:
@@ -190,10 +190,8 @@ def _moved(items: list[Item], old: EndpointRecord, endpoints: list[EndpointRecor
         where = bisect.bisect_right(out, new[1][2], lo=carrying, key=lambda x: x[1][2])
         if where > carrying and out[where - 1][1][2] == new[1][2]:
             return None
-    else:
-        if carrying > MAX_GONE:
-            return None
-        where = sum(position(endpoints, x[0]) < at for x in out[:carrying])
+    else:  # those that carry no traffic keep the scan's order: where it goes among them (a few C-speed lookups)
+        where = bisect.bisect_left(out, at, hi=carrying, key=lambda x: position(endpoints, x[0]))
     out.insert(where, new)
     return out
 

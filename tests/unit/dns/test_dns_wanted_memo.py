@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from vaultlink.service import dns_wanted
 from vaultlink.service.dns_wanted import WantedMemo, wanted
 
 DOMAIN = "vaultlink.internal"
@@ -209,7 +211,7 @@ def test_deleting_a_vnets_first_endpoint_walks_again_when_the_next_one_would_cla
     assert (ACCOUNTS[0], "vnet-b", ZONE) in records and memo.dropped == 0
 
 
-def test_a_connection_change_walks_no_endpoint() -> None:
+def test_a_connection_change_walks_no_endpoint(monkeypatch: pytest.MonkeyPatch) -> None:
     """An approval moves the endpoint from the front of the walk (no traffic) to its place among the Approved
     ones, a rejection the other way: the record is taken out of the last state and put in again, nothing walked."""
     memo = WantedMemo()
@@ -228,3 +230,10 @@ def test_a_connection_change_walks_no_endpoint() -> None:
     assert held[f"v150.{ZONE}"][1] == "pe-1509"  # approved: the vault's newest Approved endpoint again
     assert held[f"v199.{ZONE}"][1] == "pe-1998"  # pe-1999 rejected: it carries no traffic, loses the name
     assert memo.dropped == 5 and memo.restarted == 1
+    # many rejections: each goes to its place among those that carry no traffic, the order never sorted again
+    monkeypatch.setattr(dns_wanted, "walk_order", lambda *a: pytest.fail("the whole order made again"))
+    for k in range(1001, 1400, 10):
+        eps[k] = {**eps[k], "connection": {"status": "Rejected"}}
+        got = wanted(list(eps), DOMAIN, {}, [], {}, memo=memo)
+    monkeypatch.undo()
+    assert got == wanted(list(eps), DOMAIN, {}, [], {}, memo=None) and memo.walked == 2000
