@@ -172,8 +172,8 @@ def ordered(endpoints: list[EndpointRecord], domain: str) -> list[Item]:
 
 class Claims:
     """Who claims what, in the walk's order: the endpoints of each (zone, vnet), and the claimants of each
-    (zone, fqdn). Kept beside the last walk's state so that :func:`drop` finds a name's next holder among its
-    few claimants instead of walking every endpoint."""
+    (zone, fqdn). Kept beside the last walk's state so that :func:`drop` and :func:`insert` find a name's holder
+    among its few claimants instead of walking every endpoint."""
 
     def __init__(self, items: Iterable[Item] = ()) -> None:
         self.by_vnet: dict[tuple[str, str], list[Item]] = {}

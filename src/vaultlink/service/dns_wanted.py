@@ -3,9 +3,10 @@
 
 The answer for a list that extends the last one walked is the last walk's state plus the new endpoints:
 :class:`WantedMemo` keeps that state, and a change that adds an endpoint (the common one) walks only it. A
-deletion takes the endpoint out of the last state when no endpoint met a clash (``dns_walk.drop``); anything
-else (a changed endpoint, a deletion after a clash) walks from the last state kept before the first endpoint
-that differs, and a changed zone link, peering or vnet name from the start.
+deletion takes the endpoint out of the last state when no endpoint met a clash (``dns_walk.drop``), an approval
+or a rejection takes the old record out and puts the new one in where no clash can arise (``dns_walk.insert``);
+anything else (such a change where vnets that do not reach each other share an instance) walks from the last
+state kept before the first endpoint that differs, and a changed zone link, peering or vnet name from the start.
 """
 
 from __future__ import annotations
@@ -42,9 +43,9 @@ def _common_prefix(a: list[Any], b: list[Any]) -> int:
 
 class WantedMemo:
     """The last walk (its inputs, its state, and its state at a few points along the way), to resume it: from its
-    end when the next list extends it (an endpoint created), by taking endpoints out of it when the next list only
-    lacks them and the walk met no clash (an endpoint deleted), else from the last point the two lists share (an
-    endpoint changed: the walk is done again from there only)."""
+    end when the next list extends it (an endpoint created), by changing its state when the next list lacks some
+    endpoints or has one record replaced and the walk met no clash (an endpoint deleted, approved or rejected),
+    else from the last point the two lists share (the walk is done again from there only)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -146,8 +147,7 @@ class WantedMemo:
             self._state = self._claims = None  # half changed: the next call walks from nothing
             raise
         self._walked = list(items)
-        first = shared if added is None else min(shared, rank[id(added)])
-        self._points = [p for p in self._points if p[0] <= first]
+        self._points = [p for p in self._points if p[0] <= shared]  # (the new record's place is not before it)
         self.resumed += 1
         self.dropped += 1
         return True
