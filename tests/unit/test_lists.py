@@ -67,3 +67,15 @@ def test_replaced_names_the_places_changed_in_place() -> None:
     assert replaced(last, now) == [3, 30]
     assert replaced(last, now[:-1]) is None  # not as long: not a change in place
     assert replaced(last, [dict(r) for r in last]) is None  # more than MAX_GONE places: the full rebuild is cheaper
+
+
+def test_changed_is_a_removal_or_a_change_in_place_and_shared_prefix_counts_the_same_objects() -> None:
+    from vaultlink.domain.lists import changed, shared_prefix
+
+    last = records(10)
+    assert changed(last, last[:3] + last[4:]) == ([last[3]], [])
+    now = list(last)
+    now[5] = dict(now[5])
+    assert changed(last, now) == ([last[5]], [now[5]])
+    assert changed(last, list(last)) is None and changed(last, last + records(1)) is None
+    assert (shared_prefix(last, now), shared_prefix(last, last[:4]), shared_prefix(last, list(last))) == (5, 4, 10)

@@ -1,14 +1,14 @@
 """Lists of the very records: how a new scan relates to the last one (the views' incremental rebuilds).
 
 ``MetadataStore.scan`` keeps an unchanged record's identity and its place (oldest first; a created record goes
-last, a deleted one leaves the others in order), so a rebuild can tell "only created" or "only deleted" from
-the objects alone, at C speed, without comparing records.
+last, a deleted one leaves the others in order, an updated one keeps its place), so a rebuild can tell "only
+created", "only deleted" or "changed in place" from the objects alone, at C speed, without comparing records.
 """
 
 from __future__ import annotations
 
 import operator
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from itertools import islice, repeat
 from typing import Any
 
@@ -18,6 +18,15 @@ MAX_GONE = 16  # past this many removed items the set-based answer is cheaper th
 def extends(last: Sequence[Any], new: Sequence[Any]) -> bool:
     """Does ``new`` begin with every item of ``last``, the very objects? One C-speed pass."""
     return len(new) >= len(last) and all(map(operator.is_, last, new))
+
+
+def shared_prefix(a: Iterable[Any], b: Iterable[Any]) -> int:
+    """How many first items ``a`` and ``b`` share (the very objects). One C-speed pass."""
+    same = list(map(operator.is_, a, b))
+    try:
+        return same.index(False)
+    except ValueError:
+        return len(same)
 
 
 def position(items: Sequence[Any], item: Any) -> int:
@@ -40,11 +49,7 @@ def removed(last: Sequence[Any], now: Sequence[Any]) -> list[Any] | None:
     gone: list[Any] = []
     i = j = 0  # where the two are compared next, in ``last`` and in ``now``
     while j < len(now):
-        same = list(map(operator.is_, islice(last, i, None), islice(now, j, None)))
-        try:
-            k = same.index(False)
-        except ValueError:
-            k = len(same)
+        k = shared_prefix(islice(last, i, None), islice(now, j, None))
         i, j = i + k, j + k
         if j == len(now):
             break
@@ -72,3 +77,13 @@ def replaced(last: Sequence[Any], now: Sequence[Any]) -> list[int] | None:
         out.append(at)
         at += 1
     return None
+
+
+def changed(last: Sequence[Any], now: Sequence[Any]) -> tuple[list[Any], list[Any]] | None:
+    """(the items of ``last`` gone, the items of ``now`` that came in their places) when ``now`` is ``last`` with
+    some items only removed (then none came) or only replaced in place (at most MAX_GONE), else None: the two
+    changes a rebuild takes out of its last result (and puts the new items in) instead of starting again."""
+    if (gone := removed(last, now)) is not None:
+        return gone, []
+    at = replaced(last, now)
+    return ([last[i] for i in at], [now[i] for i in at]) if at else None

@@ -13,7 +13,7 @@ import json
 from typing import Any, cast
 
 from vaultlink.dns import names as N
-from vaultlink.domain.lists import extends, removed, replaced
+from vaultlink.domain.lists import changed, extends
 from vaultlink.domain.networks import routing_domain
 from vaultlink.domain.records import EndpointRecord, VaultRecord, VnetRecord
 from vaultlink.domain.security_groups import SgRule, compile_rules, virtual_network_spaces
@@ -146,16 +146,12 @@ def _endpoints(svc: Service, ep_recs: tuple[EndpointRecord, ...], spaces: dict[s
         views, clean = last[2], last[3]
         endpoints, ep_names, by_ip, gateways = dict(views[0]), dict(views[1]), dict(views[2]), dict(views[3])
         todo = ep_recs[len(last[0]):]
-    elif last is not None and last[1] == spaces and last[3] and (gone := removed(last[0], ep_recs)) is not None \
-            and all(e["id"] in memo.endpoints for e in gone):
-        views = _without(last[2], gone, memo)
-        memo.last = (ep_recs, spaces, views, True)
-        return views
-    elif last is not None and last[1] == spaces and last[3] and (at := replaced(last[0], ep_recs)) \
-            and all(last[0][i]["id"] == ep_recs[i]["id"] and ep_recs[i]["id"] in memo.endpoints for i in at):
-        # records changed in place (a connection approved): the last dicts less theirs, and theirs made again
-        endpoints, ep_names, by_ip, gateways = _without(last[2], [last[0][i] for i in at], memo)
-        todo, clean, patched = tuple(ep_recs[i] for i in at), True, True
+    elif last is not None and last[1] == spaces and last[3] and (diff := changed(last[0], ep_recs)) is not None \
+            and all(e["id"] in memo.endpoints for e in diff[0]):
+        # records removed (an endpoint deleted) or changed in place (a connection approved): the last dicts less
+        # theirs, and the changed ones made again
+        endpoints, ep_names, by_ip, gateways = _without(last[2], diff[0], memo)
+        todo, clean, patched = tuple(diff[1]), True, True
     else:
         endpoints, ep_names, by_ip, gateways = {}, {}, {}, {}
         todo, clean = ep_recs, True

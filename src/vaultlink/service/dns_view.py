@@ -23,7 +23,7 @@ from dataclasses import replace
 from typing import Any, cast
 
 from vaultlink.dns import model, names
-from vaultlink.domain.lists import extends, removed, replaced
+from vaultlink.domain.lists import changed, extends
 from vaultlink.domain.networks import routing_domain
 from vaultlink.domain.records import DnsZoneRecord, EndpointRecord, VaultRecord, VnetRecord
 from vaultlink.errors import VaultlinkError
@@ -123,12 +123,9 @@ def _service_parts(endpoints: tuple[EndpointRecord, ...], domain: str,
     if last is not None and last[0] == domain and extends(last[1], endpoints):
         todo = endpoints[len(last[1]):]
         zones, records = last[2] + service_zones(todo, domain), last[3] + _service_records(todo)
-    elif last is not None and last[0] == domain and (gone := removed(last[1], endpoints)) is not None \
-            and all(e.get("kind") != "service" for e in gone):
-        zones, records = last[2], last[3]  # (an endpoint deleted: only service endpoints give zones and records)
-    elif last is not None and last[0] == domain and (at := replaced(last[1], endpoints)) \
-            and all("service" not in (last[1][i].get("kind"), endpoints[i].get("kind")) for i in at):
-        zones, records = last[2], last[3]  # resource endpoints changed in place (a connection approved)
+    elif last is not None and last[0] == domain and (diff := changed(last[1], endpoints)) is not None \
+            and all(e.get("kind") != "service" for e in (*diff[0], *diff[1])):
+        zones, records = last[2], last[3]  # resource endpoints deleted or changed: only service endpoints count
     else:
         zones, records = service_zones(endpoints, domain), _service_records(endpoints)
     memo.endpoints = (domain, endpoints, zones, records)

@@ -16,7 +16,7 @@ import threading
 from operator import itemgetter
 from typing import Any
 
-from vaultlink.domain.lists import extends, position, removed, replaced
+from vaultlink.domain.lists import changed, extends, position, removed, shared_prefix
 from vaultlink.domain.records import DnsZoneRecord, EndpointRecord, VnetRecord
 from vaultlink.service.dns_walk import Claims, Item, Links, Records, _Walk, drop, droppable, insert, item
 from vaultlink.service.dns_walk import ordered as walk_order
@@ -32,13 +32,6 @@ def _step(n: int) -> int:
     while n > step * CHECKPOINTS:
         step *= 2
     return step
-
-
-def _common_prefix(a: list[Any], b: list[Any]) -> int:
-    """How many first items ``a`` and ``b`` share (the very objects)."""
-    if extends(a, b):
-        return len(a)
-    return next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x is not y), min(len(a), len(b)))
 
 
 class WantedMemo:
@@ -71,12 +64,13 @@ class WantedMemo:
                 tail = sorted((ep for ep in tail if ep[1][0]), key=lambda ep: ep[1][2])
                 if all(p[1] and p[2] >= last[3] for _e, p in tail):
                     items, newest = last[2] + tail, max([last[3], *(p[2] for _e, p in tail)])
-            elif last is not None and last[0] == domain and (gone := removed(last[1], endpoints)) is not None:
-                items, newest = _without(last[2], gone), last[3]  # records only removed: the last order less them
-            elif last is not None and last[0] == domain and len(at := replaced(last[1], endpoints) or []) == 1 \
-                    and (items := _moved(last[2], last[1][at[0]], endpoints, at[0], domain)) is not None:
-                prep = item(endpoints[at[0]], domain)[1]
-                newest = max(last[3], prep[2]) if prep[1] else last[3]
+            elif last is not None and last[0] == domain and (diff := changed(last[1], endpoints)) is not None:
+                gone, came = diff
+                if not came:  # records only removed: the last order less them
+                    items, newest = _without(last[2], gone), last[3]
+                elif len(came) == 1 and (items := _moved(last[2], gone[0], endpoints, came[0], domain)) is not None:
+                    prep = item(came[0], domain)[1]
+                    newest = max(last[3], prep[2]) if prep[1] else last[3]
             if items is None:
                 items = walk_order(endpoints, domain)
                 newest = max((p[2] for _e, p in items if p[1]), default=float("-inf"))
@@ -88,7 +82,7 @@ class WantedMemo:
         with self._lock:
             state, start, points = fresh, 0, []
             if self._state is not None and self._key == key:
-                shared = _common_prefix(self._walked, items)
+                shared = shared_prefix(self._walked, items)
                 if shared == len(self._walked):  # an extension: from the end
                     state, start, points = self._state.copy(), shared, list(self._points)
                 elif remember and self._patch(items, shared, fresh):
@@ -160,10 +154,10 @@ def _replaced(last: list[Item], items: list[Item]) -> tuple[list[Item] | None, I
     other the new item at the other side."""
     if len(items) != len(last) or not items:
         return None, None
-    head = _common_prefix(last, items)
+    head = shared_prefix(last, items)
     if head == len(items):
         return None, None
-    tail = _common_prefix(last[::-1], items[::-1])
+    tail = shared_prefix(last[::-1], items[::-1])
     was, now = last[head:len(last) - tail], items[head:len(items) - tail]
     if len(was) == 1:
         old, new = was[0], now[0]
@@ -176,13 +170,13 @@ def _replaced(last: list[Item], items: list[Item]) -> tuple[list[Item] | None, I
     return ([old], new) if old[0]["id"] == new[0]["id"] else (None, None)
 
 
-def _moved(items: list[Item], old: EndpointRecord, endpoints: list[EndpointRecord], at: int,
+def _moved(items: list[Item], old: EndpointRecord, endpoints: list[EndpointRecord], rec: EndpointRecord,
            domain: str) -> list[Item] | None:
-    """``items`` (the order of the endpoints before ``endpoints[at]`` replaced ``old``) with the new record at its
-    place: among the Approved ones by its creation, else among those that carry no traffic in the scan's order.
+    """``items`` (the order of the endpoints before ``rec`` replaced ``old`` in ``endpoints``) with the new record at
+    its place: among the Approved ones by its creation, else among those that carry no traffic in the scan's order.
     None where only a sort says (another Approved endpoint created at the same time)."""
     out = _without(items, [old])
-    new = item(endpoints[at], domain)
+    new = item(rec, domain)
     if not new[1][0]:
         return out  # no DNS integration: not walked
     carrying = bisect.bisect_left(out, True, key=lambda x: x[1][1])  # the first Approved one
@@ -191,7 +185,8 @@ def _moved(items: list[Item], old: EndpointRecord, endpoints: list[EndpointRecor
         if where > carrying and out[where - 1][1][2] == new[1][2]:
             return None
     else:  # those that carry no traffic keep the scan's order: where it goes among them (a few C-speed lookups)
-        where = bisect.bisect_left(out, at, hi=carrying, key=lambda x: position(endpoints, x[0]))
+        where = bisect.bisect_left(out, position(endpoints, rec), hi=carrying,
+                                   key=lambda x: position(endpoints, x[0]))
     out.insert(where, new)
     return out
 
