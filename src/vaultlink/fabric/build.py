@@ -58,6 +58,14 @@ class Memo:
         # the last endpoint records, the vnets' address spaces then, and what they gave (``_endpoints``)
         # (and whether no two of them claimed one name or address: then an endpoint's removal removes its own)
         self.last: tuple[tuple[EndpointRecord, ...], dict[str, tuple[str, ...]], Views, bool] | None = None
+        # a new object whenever the views' addresses may have changed (the keys of ``by_ip`` and of the gateways'):
+        # the same one when only endpoints that keep their addresses changed (a connection approved or rejected),
+        # so the listener plan knows by identity that no listener moves
+        self.addresses: object = object()
+        # (the token before, the token after, the views gone, the views come) of the last change of addresses made
+        # from the last views (an endpoint created or deleted), None when everything was made again: the listener
+        # plan then looks at these few views only
+        self.moved: tuple[object, object, list[EndpointView], list[EndpointView]] | None = None
 
 
 def _vault(svc: Service, v: VaultRecord) -> tuple[VaultView, list[tuple[str, Target]]]:
@@ -139,7 +147,7 @@ def _endpoints(svc: Service, ep_recs: tuple[EndpointRecord, ...], spaces: dict[s
     and theirs taken out; when records changed in place (a connection approved), both: no per-endpoint Python
     work for the others."""
     last = memo.last
-    patched = False
+    patched, kept = False, cast("list[EndpointView] | None", [])  # kept: the last views of the records gone
     if last is not None and last[1] == spaces and extends(last[0], ep_recs):
         if len(ep_recs) == len(last[0]):  # no endpoint changed (a vault's or a vnet's change): the very same dicts,
             return last[2]  # which no view changes (the listener plan sees by their identity that nothing moved)
@@ -150,11 +158,12 @@ def _endpoints(svc: Service, ep_recs: tuple[EndpointRecord, ...], spaces: dict[s
             and all(e["id"] in memo.endpoints for e in diff[0]):
         # records removed (an endpoint deleted) or changed in place (a connection approved): the last dicts less
         # theirs, and the changed ones made again
+        kept = [memo.endpoints[e["id"]][2] for e in diff[0]]  # (``_without`` takes them out of the memo)
         endpoints, ep_names, by_ip, gateways = _without(last[2], diff[0], memo)
         todo, clean, patched = tuple(diff[1]), True, True
     else:
         endpoints, ep_names, by_ip, gateways = {}, {}, {}, {}
-        todo, clean = ep_recs, True
+        todo, clean, kept = ep_recs, True, None
     ep_memo = memo.endpoints if todo is not ep_recs else {}
     for e in todo:
         sp = spaces.get(e.get("vnet_id") or e.get("parent_id", ""), ())
@@ -175,7 +184,17 @@ def _endpoints(svc: Service, ep_recs: tuple[EndpointRecord, ...], spaces: dict[s
         return _endpoints(svc, ep_recs, spaces, memo)
     memo.endpoints = ep_memo
     memo.last = (ep_recs, spaces, (endpoints, ep_names, by_ip, gateways), clean)
+    came = [endpoints[e["id"]] for e in todo] if kept is not None else []
+    if kept is None or not (patched and len(kept) == len(came) and all(
+            _addresses(k) == _addresses(c) for k, c in zip(kept, came, strict=True))):
+        before, memo.addresses = memo.addresses, object()  # an endpoint's addresses came or went
+        memo.moved = (before, memo.addresses, kept, came) if kept is not None else None
     return endpoints, ep_names, by_ip, gateways
+
+
+def _addresses(view: EndpointView) -> tuple[str, frozenset[str], str | None]:
+    """What of an endpoint's view the listeners depend on."""
+    return view.domain, view.ips, view.service
 
 
 def _without(views: Views, removed: list[EndpointRecord], memo: Memo) -> Views:

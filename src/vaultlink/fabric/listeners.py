@@ -26,7 +26,7 @@ from vaultlink.fabric.mode_netns import NetnsMode
 from vaultlink.fabric.modes import LoopbackMode, NetworkMode
 from vaultlink.fabric.pipeline import Fabric, FrontEnd
 from vaultlink.fabric.protocol import install as install_protocol
-from vaultlink.fabric.view import NetworkView
+from vaultlink.fabric.view import EndpointView, NetworkView
 from vaultlink.service.events import EndpointsChanged, VaultsChanged
 
 log = logging.getLogger("vaultlink.fabric")
@@ -66,8 +66,10 @@ class ListenerManager:
         # plan compares the view with these sets (C-speed set differences, not a walk over every listener)
         self._api_open: set[tuple[str, str]] = set()
         self._gateway_open: set[tuple[str, str, int]] = set()
-        self._opened = 0  # bumped whenever those sets change
-        self._settled: tuple[Any, ...] | None = None  # what the last plan that had nothing to do was made from
+        # (the builder's addresses token, ``build.Memo.addresses``, and the public listeners) that the open sets are
+        # exactly what they want: a plan made from the same has nothing to do (no sets made); None after a failed open
+        self._settled: tuple[Any, ...] | None = None
+        self._planned: tuple[Any, ...] | None = None  # what the last plan was made from
 
     async def start(self, runtime: Any) -> None:
         self.loop = asyncio.get_running_loop()
@@ -125,26 +127,28 @@ class ListenerManager:
             for domain, ip in plan.api_remove:  # closed before the mode removes their address
                 await self.runtime.remove_listener(ip, port, domain)
                 self._api_open.discard((domain, ip))
-                self._opened += 1
             await self._sync_dns(view, removals_only=True)
             try:
                 await asyncio.to_thread(self.mode.apply, view)
             except Exception:  # keep serving what exists; the next change tries again
                 log.exception("fabric: the %s mode could not apply the change", self.mode.name)
+            failed = False
             for domain, ip in plan.api_add:
                 if await self._listen(domain, ip, port, "cannot open listener for %s: %s", ip):
                     self._api_open.add((domain, ip))
-                    self._opened += 1
+                else:
+                    failed = True
             # a backup-gateway endpoint listens on every port its security group must allow (443 is the API
             # port; the others at ``config.gateway_offset``): the same pipeline, checked for that port
             for domain, ip, p in plan.gateway_remove:
                 await self.runtime.remove_listener(ip, p, domain)
                 self._gateway_open.discard((domain, ip, p))
-                self._opened += 1
             for domain, ip, p in plan.gateway_add:
                 if await self._listen(domain, ip, p, "cannot open the gateway port %d of %s: %s", p, ip):
                     self._gateway_open.add((domain, ip, p))
-                    self._opened += 1
+                else:
+                    failed = True
+            self._settled = None if failed else self._planned  # a failed open: the next plan tries it again
             await self._sync_dns(view)
 
     def _plan(self, generation: int) -> tuple[NetworkView, ListenerPlan]:
@@ -152,10 +156,14 @@ class ListenerManager:
         reads change only in ``sync``). A listener that failed to open is not in them: the next plan retries."""
         view = build_view(self.svc, generation, self._memo)
         public = self.mode.public_listeners()
-        inputs = (view.by_ip, view.gateway_ips, public, self._opened)
-        settled = self._settled
-        if settled is not None and settled[0] is inputs[0] and settled[1] is inputs[1] and settled[2:] == inputs[2:]:
-            return view, ListenerPlan([], [], [], [])  # the same addresses as a plan that found nothing to do
+        inputs = self._planned = (self._memo.addresses, public)
+        settled, moved = self._settled, self._memo.moved
+        if settled == inputs:  # (the builder's token compared by identity: no set made)
+            return view, ListenerPlan([], [], [], [])  # the addresses the open listeners are: nothing to do
+        if settled is not None and settled[1] == public and moved is not None and moved[0] is settled[0] \
+                and moved[1] is inputs[0]:
+            self._settled = None
+            return view, self._moves(view, moved[2], moved[3])  # one change from what is open: its views only
         wanted = set(view.by_ip)
         wanted.update(public)
         wanted.discard(("", self.svc.config.public_address))  # the runtime's own listener
@@ -166,6 +174,20 @@ class ListenerManager:
         self._settled = None if plan.api_remove or plan.api_add or plan.gateway_remove or plan.gateway_add \
             else inputs
         return view, plan
+
+    def _moves(self, view: NetworkView, gone: list[EndpointView], came: list[EndpointView]) -> ListenerPlan:
+        """The plan when what is open is what the last views wanted and the new views differ from them by the
+        endpoints ``gone`` and ``came`` (``build.Memo.moved``): the same plan as comparing every address, made from
+        their addresses only."""
+        own = ("", self.svc.config.public_address)  # the runtime's own listener
+        ports = self.fabric.gateway_ports
+        out = [(v.domain, ip) for v in gone for ip in v.ips]
+        into = [(v.domain, ip) for v in came for ip in v.ips]
+        remove = {k for k in out if k not in view.by_ip and k in self._api_open}
+        add = {k for k in into if k in view.by_ip and k != own and k not in self._api_open}
+        gw_remove = {(*k, p) for k in out for p in ports if k not in view.gateway_ips} & self._gateway_open
+        gw_add = {(*k, p) for k in into if k in view.gateway_ips for p in ports} - self._gateway_open
+        return ListenerPlan(sorted(remove), sorted(add), sorted(gw_remove), sorted(gw_add))
 
     async def _listen(self, domain: str, ip: str, port: int, failure: str, *args: Any) -> bool:
         """Open a listener on ``ip:port`` in ``domain``; False (logged) if it could not."""

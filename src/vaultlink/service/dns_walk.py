@@ -284,13 +284,12 @@ def insert(state: _Walk, claims: Claims, item: Item, rank: Mapping[int, int], st
     vnet, acct, at = e["vnet_id"], e["account_id"], rank[id(item)]
     keys: list[Key] = []
     for zone, _pairs in prep[3]:
-        mates = [m for m in claims.by_vnet.get((zone, vnet), ()) if id(m) not in without] if without else \
-            claims.by_vnet.get((zone, vnet), [])
+        head = next((m for m in claims.by_vnet.get((zone, vnet), ()) if id(m) not in without), None)  # its first
         if (zone, vnet) in stored:
             key = stored[(zone, vnet)]
-        elif mates:
+        elif head is not None:
             key = state.linked[(zone, vnet)]
-            if rank[id(mates[0])] > at and mates[0][0]["account_id"] != acct:
+            if rank[id(head)] > at and head[0]["account_id"] != acct:
                 return False
         else:
             cands = state.instances.get((acct, zone)) or [(acct, "", zone)]

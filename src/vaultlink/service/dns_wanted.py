@@ -13,13 +13,18 @@ from __future__ import annotations
 
 import bisect
 import threading
+from itertools import count
 from operator import itemgetter
-from typing import Any
+from typing import Any, cast
 
 from vaultlink.domain.lists import changed, extends, position, removed, shared_prefix
 from vaultlink.domain.records import DnsZoneRecord, EndpointRecord, VnetRecord
 from vaultlink.service.dns_walk import Claims, Item, Links, Records, _Walk, drop, droppable, insert, item
 from vaultlink.service.dns_walk import ordered as walk_order
+
+# what ``order`` changed in the last list to make the new one: (where the two lists first differ, the items taken
+# out, the one put in): (its length, [], None) for new items at the end
+Change = tuple[int, list[Item], Item | None]
 
 # states kept along a walk (copies of its state every ``_step`` endpoints): a deletion walks from the last one before it
 CHECKPOINTS = 8
@@ -48,6 +53,8 @@ class WantedMemo:
         self._claims: Claims | None = None  # who claims what in ``_walked``: made at the first deletion, then kept
         self._points: list[tuple[int, _Walk]] = []  # (items walked, the state then), in order
         self._input: tuple[str, list[EndpointRecord], list[Item], float] | None = None
+        # (the order before, the one made from it, what changed: ``Change``) of the last ``order``
+        self._change: tuple[list[Item], list[Item], Change] | None = None
         self.resumed = self.restarted = self.dropped = 0  # how often each happened (tests, benchmarks)
         self.walked = 0  # endpoints walked in all (tests, benchmarks)
 
@@ -55,20 +62,24 @@ class WantedMemo:
         """``dns_walk.ordered``, extending the last answer when ``endpoints`` extends the last list with Approved
         endpoints no older than any before (a new endpoint), taking from it the endpoints that are gone when
         nothing else changed (an endpoint deleted), or moving one whose record changed in place (its connection
-        approved or rejected)."""
+        approved or rejected). What it changed is kept for :meth:`walk` (``_change``), which then need not compare
+        the two lists again."""
         with self._lock:
             last = self._input
-            items = None
+            items: list[Item] | None = None
+            change: Change | None = None
             if last is not None and last[0] == domain and extends(last[1], endpoints):
                 tail = [item(e, domain) for e in endpoints[len(last[1]):]]
                 tail = sorted((ep for ep in tail if ep[1][0]), key=lambda ep: ep[1][2])
                 if all(p[1] and p[2] >= last[3] for _e, p in tail):
                     items, newest = last[2] + tail, max([last[3], *(p[2] for _e, p in tail)])
+                    change = (len(last[2]), [], None)
             elif last is not None and last[0] == domain and (diff := changed(last[1], endpoints)) is not None:
                 gone, came = diff
                 if not came:  # records only removed: the last order less them
-                    items, newest = _without(last[2], gone), last[3]
-                elif len(came) == 1 and (items := _moved(last[2], gone[0], endpoints, came[0], domain)) is not None:
+                    (items, change), newest = _without(last[2], gone), last[3]
+                elif len(came) == 1 and (moved := _moved(last[2], gone[0], endpoints, came[0], domain)) is not None:
+                    items, change = moved
                     prep = item(came[0], domain)[1]
                     newest = max(last[3], prep[2]) if prep[1] else last[3]
             if items is None:
@@ -76,16 +87,19 @@ class WantedMemo:
                 newest = max((p[2] for _e, p in items if p[1]), default=float("-inf"))
             if remember:
                 self._input = (domain, list(endpoints), items, newest)
+                self._change = (last[2], items, change) if last is not None and change is not None else None
             return items
 
     def walk(self, key: tuple[Any, ...], items: list[Item], fresh: _Walk, remember: bool) -> _Walk:
         with self._lock:
             state, start, points = fresh, 0, []
             if self._state is not None and self._key == key:
-                shared = shared_prefix(self._walked, items)
+                told = self._change  # what ``order`` changed, when it made ``items`` from the list last walked
+                change = told[2] if told is not None and told[0] is self._walked and told[1] is items else None
+                shared = change[0] if change is not None else shared_prefix(self._walked, items)
                 if shared == len(self._walked):  # an extension: from the end
                     state, start, points = self._state.copy(), shared, list(self._points)
-                elif remember and self._patch(items, shared, fresh):
+                elif remember and self._patch(items, shared, fresh, change):
                     return self._state.copy()
                 else:  # from the last state kept before the first difference
                     points = [p for p in self._points if p[0] <= shared]
@@ -110,26 +124,30 @@ class WantedMemo:
                 self._claims.add(items[start:])  # an extension: the new endpoints' claims
             else:
                 self._claims = None  # made again at the next deletion
-            self._key, self._walked, self._state, self._points = key, list(items), state.copy(), points
+            self._key, self._walked, self._state, self._points = key, items, state.copy(), points  # (never changed)
             return state
 
-    def _patch(self, items: list[Item], shared: int, fresh: _Walk) -> bool:
+    def _patch(self, items: list[Item], shared: int, fresh: _Walk, change: Change | None) -> bool:
         """When ``items`` is the last walk's less some endpoints (deleted), or with one endpoint's record replaced
         (its connection approved or rejected: it may move in the order), take them out of its state and put the
         new record in (``dns_walk.drop``, ``dns_walk.insert``): True if done. The states kept past the first
-        endpoint that differs no longer hold."""
+        endpoint that differs no longer hold. ``change``: what ``order`` changed, else the two lists say."""
         state = self._state
         if state is None or state.clashed:
             return False
-        gone, added = removed(self._walked, items), None
-        if gone is None:
-            gone, added = _replaced(self._walked, items)
-            if gone is None or added is None:
-                return False
+        if change is not None:
+            gone, added = change[1], change[2]
+        else:
+            gone_or_none, added = removed(self._walked, items), None
+            if gone_or_none is None:
+                gone_or_none, added = _replaced(self._walked, items)
+                if gone_or_none is None or added is None:
+                    return False
+            gone = gone_or_none
         if self._claims is None:
             self._claims = Claims(self._walked)
         stored = fresh.linked
-        rank = {id(x): i for i, x in enumerate(items)} if added is not None else {}
+        rank = dict(zip(map(id, items), count())) if added is not None else {}  # (C speed)
         if not droppable(state, self._claims, gone, stored) or (added is not None and not insert(
                 state, self._claims, added, rank, stored, dry=True, without=frozenset(map(id, gone)))):
             return False
@@ -140,7 +158,7 @@ class WantedMemo:
         except BaseException:
             self._state = self._claims = None  # half changed: the next call walks from nothing
             raise
-        self._walked = list(items)
+        self._walked = items
         self._points = [p for p in self._points if p[0] <= shared]  # (the new record's place is not before it)
         self.resumed += 1
         self.dropped += 1
@@ -157,7 +175,7 @@ def _replaced(last: list[Item], items: list[Item]) -> tuple[list[Item] | None, I
     head = shared_prefix(last, items)
     if head == len(items):
         return None, None
-    tail = shared_prefix(last[::-1], items[::-1])
+    tail = shared_prefix(reversed(last), reversed(items))
     was, now = last[head:len(last) - tail], items[head:len(items) - tail]
     if len(was) == 1:
         old, new = was[0], now[0]
@@ -171,37 +189,41 @@ def _replaced(last: list[Item], items: list[Item]) -> tuple[list[Item] | None, I
 
 
 def _moved(items: list[Item], old: EndpointRecord, endpoints: list[EndpointRecord], rec: EndpointRecord,
-           domain: str) -> list[Item] | None:
+           domain: str) -> tuple[list[Item], Change | None] | None:
     """``items`` (the order of the endpoints before ``rec`` replaced ``old`` in ``endpoints``) with the new record at
-    its place: among the Approved ones by its creation, else among those that carry no traffic in the scan's order.
-    None where only a sort says (another Approved endpoint created at the same time)."""
-    out = _without(items, [old])
+    its place: among the Approved ones by its creation, else among those that carry no traffic in the scan's order;
+    and what changed, unless the old record was not in the order and the new one is. None where only a sort says
+    (another Approved endpoint created at the same time)."""
+    out, change = _without(items, [old])
     new = item(rec, domain)
     if not new[1][0]:
-        return out  # no DNS integration: not walked
+        return out, change  # no DNS integration: not walked
     carrying = bisect.bisect_left(out, True, key=lambda x: x[1][1])  # the first Approved one
     if new[1][1]:
         where = bisect.bisect_right(out, new[1][2], lo=carrying, key=lambda x: x[1][2])
         if where > carrying and out[where - 1][1][2] == new[1][2]:
             return None
-    else:  # those that carry no traffic keep the scan's order: where it goes among them (a few C-speed lookups)
-        where = bisect.bisect_left(out, position(endpoints, rec), hi=carrying,
-                                   key=lambda x: position(endpoints, x[0]))
+    else:  # those that carry no traffic keep the scan's order: where it goes among them (one C-speed pass)
+        scanned = dict(zip(map(id, endpoints), count()))
+        where = bisect.bisect_left(out, scanned[id(rec)], hi=carrying, key=lambda x: scanned[id(x[0])])
     out.insert(where, new)
-    return out
+    return out, (min(change[0], where), change[1], new) if change[1] else None
 
 
-def _without(items: list[Item], gone: list[EndpointRecord]) -> list[Item]:
-    """``items`` less those of the records ``gone`` (found by identity, at C speed)."""
+def _without(items: list[Item], gone: list[EndpointRecord]) -> tuple[list[Item], Change]:
+    """``items`` less those of the records ``gone`` (found by identity, at C speed), and what changed."""
     out = list(items)
     heads = list(map(itemgetter(0), out))
+    first, taken = len(items), cast("list[Item]", [])
     for rec in gone:
         try:
             at = position(heads, rec)
         except ValueError:
             continue  # not in the order (no DNS integration)
+        first = min(first, at)  # (its place in ``items`` is no earlier than in ``out``: ``first`` is not past it)
+        taken.append(out[at])
         del out[at], heads[at]
-    return out
+    return out, (first, taken, None)
 
 
 _MEMO = WantedMemo()

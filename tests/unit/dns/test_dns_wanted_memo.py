@@ -239,6 +239,29 @@ def test_a_connection_change_walks_no_endpoint(monkeypatch: pytest.MonkeyPatch) 
     assert got == wanted(list(eps), DOMAIN, {}, [], {}, memo=None) and memo.walked == 2000
 
 
+def test_the_walk_takes_what_the_order_changed_without_comparing_the_lists(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A deletion, an approval or a rejection: the order knows what it took out and put in, and where; the walk
+    takes that from it (``WantedMemo._change``) instead of comparing the last list walked with the new one
+    (C-speed passes over every endpoint, several of them per change)."""
+    memo = WantedMemo()
+    eps = [endpoint(n, n // 10, "vnet-a", "Approved", ACCOUNTS[0], created=n) for n in range(600)]
+    wanted(list(eps), DOMAIN, {}, [], {}, memo=memo)
+    fail = lambda *a: pytest.fail("the lists compared again")  # noqa: E731
+    for name in ("shared_prefix", "removed", "_replaced"):
+        monkeypatch.setattr(dns_wanted, name, fail)
+    for k, status in ((10, "Rejected"), (300, "Pending"), (10, "Approved"), (599, "Rejected"), (None, 42), (None, 7)):
+        if k is None:
+            del eps[status]
+        else:
+            eps[k] = {**eps[k], "connection": {"status": status}}
+        got = wanted(list(eps), DOMAIN, {}, [], {}, memo=memo)
+        assert got == wanted(list(eps), DOMAIN, {}, [], {}, memo=None), (k, status)
+    eps.append(endpoint(900, 3, "vnet-a", "Approved", ACCOUNTS[0], created=900))  # a create: an extension
+    got = wanted(list(eps), DOMAIN, {}, [], {}, memo=memo)
+    assert got == wanted(list(eps), DOMAIN, {}, [], {}, memo=None)
+    assert memo.dropped == 6 and memo.restarted == 1 and memo.walked == 601
+
+
 def test_seeded_random_sequences_equal_walks_from_nothing() -> None:
     """Two thousand seeded sequences of adds, deletes, connection changes and zone links, in one vnet, in vnets
     that all reach each other, where only some do and where none do, with ties in creation time: every answer of

@@ -293,3 +293,38 @@ def test_a_connection_change_remakes_only_that_endpoint_s_view(
         assert (view.endpoints, view.names, view.by_ip, view.gateway_ips) == \
             (fresh.endpoints, fresh.names, fresh.by_ip, fresh.gateway_ips)
         assert (dview.zones, dview.public_records) == (fresh_dns.zones, fresh_dns.public_records)
+
+
+def test_the_addresses_token_changes_exactly_when_an_address_may_move(env: tuple[Service, Caller]) -> None:
+    """``Memo.addresses`` (what the listener plan compares by identity instead of every address): the same object
+    after a connection change, which keeps the endpoint's addresses, and after a change of no endpoint; a new one
+    after a create and a delete."""
+    from vaultlink.service import connections
+
+    svc, owner = env
+    vaults.create_vault(svc, owner, "v1", "local-1")
+    networks.create_vnet(svc, owner, "net1", "local-1", ["127.10.0.0/16"], [{"name": "s", "cidr": "127.10.1.0/24"}])
+    made = [_endpoint(svc, owner, f"e{i}") for i in range(4)]
+    memo = Memo()
+    build_view(svc, 1, memo)
+    token = memo.addresses
+    connections.set_connection(svc, owner, made[2]["id"], "reject", "no")
+    view = build_view(svc, 2, memo)
+    assert memo.addresses is token and view.endpoints[made[2]["id"]].status == "Rejected"
+    vaults.create_vault(svc, owner, "v2", "local-1")
+    build_view(svc, 3, memo)
+    assert memo.addresses is token
+    new = _endpoint(svc, owner, "e9")
+    view = build_view(svc, 4, memo)
+    assert memo.addresses is not token
+    assert memo.moved == (token, memo.addresses, [], [view.endpoints[new["id"]]])  # what the listener plan reads
+    token, old = memo.addresses, view.endpoints[made[0]["id"]]
+    endpoints.delete_endpoint(svc, owner, made[0]["id"])
+    view = build_view(svc, 5, memo)
+    assert memo.addresses is not token and made[0]["id"] not in view.endpoints
+    assert memo.moved is not None and memo.moved[:2] == (token, memo.addresses) and memo.moved[2] == [old]
+    assert memo.moved[3] == []
+    networks.create_vnet(svc, owner, "net2", "local-1", ["127.11.0.0/16"], [{"name": "s", "cidr": "127.11.1.0/24"}])
+    token = memo.addresses
+    build_view(svc, 6, memo)  # (a new vnet: the address spaces changed, every endpoint's view made again)
+    assert memo.addresses is not token and memo.moved is None
