@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Iterable, Sequence
-from itertools import islice, repeat
+from itertools import chain, islice, repeat
 from typing import Any
 
+_END = (False,)  # what ``shared_prefix`` meets past the end of the shorter list
 MAX_GONE = 16  # past this many removed items the set-based answer is cheaper than one pass per item
 
 
@@ -21,18 +22,15 @@ def extends(last: Sequence[Any], new: Sequence[Any]) -> bool:
 
 
 def shared_prefix(a: Iterable[Any], b: Iterable[Any]) -> int:
-    """How many first items ``a`` and ``b`` share (the very objects). One C-speed pass."""
-    same = list(map(operator.is_, a, b))
-    try:
-        return same.index(False)
-    except ValueError:
-        return len(same)
+    """How many first items ``a`` and ``b`` share (the very objects). One C-speed pass that stops at the first
+    difference (the end of the shorter one stands for one)."""
+    return operator.indexOf(chain(map(operator.is_, a, b), _END), False)
 
 
-def position(items: Sequence[Any], item: Any) -> int:
+def position(items: Iterable[Any], item: Any) -> int:
     """Where ``item`` (the very object) is in ``items``; ValueError if it is not (``list.index`` compares with ``==``,
-    which for records that differ may compare every field)."""
-    return list(map(operator.is_, items, repeat(item))).index(True)
+    which for records that differ may compare every field). One C-speed pass that stops where it is."""
+    return operator.indexOf(map(operator.is_, items, repeat(item)), True)
 
 
 def removed(last: Sequence[Any], now: Sequence[Any]) -> list[Any] | None:
