@@ -140,6 +140,11 @@ def _ms(values: list[float]) -> str:
     return f"{statistics.median(values) * 1000:.1f}"
 
 
+def _rss(svc: Service) -> int:
+    """A server process's resident memory, MiB."""
+    return int(Path(f"/proc/{svc.proc.pid}/status").read_text().split("VmRSS:")[1].split()[0]) // 1024
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--endpoints", type=int, default=2000)
@@ -202,6 +207,7 @@ def main() -> None:
             print(f"{what:<19} {pick(a) * 1000:9.1f}  {pick(b) * 1000:9.1f}   {pick(b) / pick(a):10.2f}")
         print("endpoint create, each round's big / small: " + " ".join(f"{x:.2f}" for x in per_round)
               + f" (median {statistics.median(per_round):.2f})")
+        print(f"server memory (RSS): {_rss(small_svc)} MiB small, {_rss(big_svc)} MiB big")
         for dep in (small, big):  # each finishes the request it has in flight before its server stops
             dep.prober.stop.set()
         for dep in (small, big):

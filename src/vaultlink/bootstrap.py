@@ -180,7 +180,7 @@ def serve(config: Config, out: Any = sys.stdout) -> None:
         info["ca_file"] = str(ca_file) if ca_file else None
         # What is loaded by now (modules, the apps, the first views) lives as long as the process: keep it out
         # of the cyclic collector's full passes, which otherwise walk it all with every thread stopped (94-140 ms
-        # a pass at 2,000 endpoints; 15-32 ms frozen). Each change's views are frozen in turn (runtime/heap.py).
+        # a pass at 2,000 endpoints; 15-32 ms frozen). What each change builds is frozen in turn (runtime/heap.py).
         gc.freeze()
         write_private(info_path, json.dumps(info, indent=2))
         out.write(f"vaultlink: serving {rt.url} (data dir {data_dir}, fabric {config.fabric})\n")
