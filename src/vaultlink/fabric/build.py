@@ -147,7 +147,8 @@ def _endpoints(svc: Service, ep_recs: tuple[EndpointRecord, ...], spaces: dict[s
     and theirs taken out; when records changed in place (a connection approved), both: no per-endpoint Python
     work for the others."""
     last = memo.last
-    patched, kept = False, cast("list[EndpointView] | None", [])  # kept: the last views of the records gone
+    patched = False
+    kept: list[EndpointView] | None = []  # the last views of the records gone (None: everything made again)
     if last is not None and last[1] == spaces and extends(last[0], ep_recs):
         if len(ep_recs) == len(last[0]):  # no endpoint changed (a vault's or a vnet's change): the very same dicts,
             return last[2]  # which no view changes (the listener plan sees by their identity that nothing moved)

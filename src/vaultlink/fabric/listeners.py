@@ -153,7 +153,8 @@ class ListenerManager:
 
     def _plan(self, generation: int) -> tuple[NetworkView, ListenerPlan]:
         """The new view, and what it opens and closes against what is open (run under ``_lock``: the sets it
-        reads change only in ``sync``). A listener that failed to open is not in them: the next plan retries."""
+        reads change only in ``sync``, which also says afterwards whether what is open is what the plan's inputs
+        want: ``_settled``). A listener that failed to open is not in them: the next plan retries."""
         view = build_view(self.svc, generation, self._memo)
         public = self.mode.public_listeners()
         inputs = self._planned = (self._memo.addresses, public)
@@ -162,18 +163,14 @@ class ListenerManager:
             return view, ListenerPlan([], [], [], [])  # the addresses the open listeners are: nothing to do
         if settled is not None and settled[1] == public and moved is not None and moved[0] is settled[0] \
                 and moved[1] is inputs[0]:
-            self._settled = None
             return view, self._moves(view, moved[2], moved[3])  # one change from what is open: its views only
         wanted = set(view.by_ip)
         wanted.update(public)
         wanted.discard(("", self.svc.config.public_address))  # the runtime's own listener
         have, gw_have = self._api_open, self._gateway_open
         gw_wanted = {(domain, ip, p) for (domain, ip) in view.gateway_ips for p in self.fabric.gateway_ports}
-        plan = ListenerPlan(sorted(have - wanted), sorted(wanted - have), sorted(gw_have - gw_wanted),
-                            sorted(gw_wanted - gw_have))
-        self._settled = None if plan.api_remove or plan.api_add or plan.gateway_remove or plan.gateway_add \
-            else inputs
-        return view, plan
+        return view, ListenerPlan(sorted(have - wanted), sorted(wanted - have), sorted(gw_have - gw_wanted),
+                                  sorted(gw_wanted - gw_have))
 
     def _moves(self, view: NetworkView, gone: list[EndpointView], came: list[EndpointView]) -> ListenerPlan:
         """The plan when what is open is what the last views wanted and the new views differ from them by the

@@ -15,7 +15,7 @@ import bisect
 import threading
 from itertools import count
 from operator import itemgetter
-from typing import Any, cast
+from typing import Any
 
 from vaultlink.domain.lists import changed, extends, position, removed, shared_prefix
 from vaultlink.domain.records import DnsZoneRecord, EndpointRecord, VnetRecord
@@ -214,7 +214,8 @@ def _without(items: list[Item], gone: list[EndpointRecord]) -> tuple[list[Item],
     """``items`` less those of the records ``gone`` (found by identity, at C speed), and what changed."""
     out = list(items)
     heads = list(map(itemgetter(0), out))
-    first, taken = len(items), cast("list[Item]", [])
+    first = len(items)
+    taken: list[Item] = []
     for rec in gone:
         try:
             at = position(heads, rec)
