@@ -29,10 +29,10 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from vaultlink.data.backup_io import Previous, SnapshotOutput
+from vaultlink.data.backup_io import BackupStats, Previous, SnapshotOutput
 from vaultlink.data.count import TreeCount
 from vaultlink.data.manifest import Manifest, Node
 from vaultlink.data.readahead import Batch, Readahead
@@ -65,32 +65,6 @@ class Progress:
     def eta(self) -> float | None:
         r = self.rate
         return (self.bytes_total - self.bytes_done) / r if r > 0 else None
-
-
-@dataclass
-class BackupStats:
-    files: int = 0
-    dirs: int = 0
-    symlinks: int = 0
-    files_unchanged: int = 0
-    bytes_total: int = 0
-    bytes_read: int = 0
-    bytes_new: int = 0
-    stored_bytes: int = 0
-    packs: int = 0
-    duration: float = 0.0
-    errors: list[tuple[str, str]] = field(default_factory=list)
-
-    @property
-    def dedup_ratio(self) -> float:
-        """Logical bytes per new (pre-compression) byte; 0.0 when nothing was new."""
-        return self.bytes_total / self.bytes_new if self.bytes_new else 0.0
-
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["dedup_ratio"] = round(self.dedup_ratio, 3)
-        d["errors"] = [{"path": p, "error": e} for p, e in self.errors]
-        return d
 
 
 @dataclass

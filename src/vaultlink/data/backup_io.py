@@ -1,17 +1,41 @@
 """What a backup reads beside its walk and writes as it goes: the previous snapshot's nodes, merged in path
-order, and the new snapshot's nodes with the counts and packs they add up to."""
+order, and the new snapshot's nodes with the counts and packs they add up to (``BackupStats``)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from dataclasses import asdict, dataclass, field
+from typing import Any
 
 from vaultlink.data.manifest import ManifestWriter, Node
 from vaultlink.data.repository import Repository
 from vaultlink.errors import CorruptData, VaultlinkError
 
-if TYPE_CHECKING:
-    from vaultlink.data.backup import BackupStats
+
+@dataclass
+class BackupStats:
+    files: int = 0
+    dirs: int = 0
+    symlinks: int = 0
+    files_unchanged: int = 0
+    bytes_total: int = 0
+    bytes_read: int = 0
+    bytes_new: int = 0
+    stored_bytes: int = 0
+    packs: int = 0
+    duration: float = 0.0
+    errors: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def dedup_ratio(self) -> float:
+        """Logical bytes per new (pre-compression) byte; 0.0 when nothing was new."""
+        return self.bytes_total / self.bytes_new if self.bytes_new else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["dedup_ratio"] = round(self.dedup_ratio, 3)
+        d["errors"] = [{"path": p, "error": e} for p, e in self.errors]
+        return d
 
 
 class Previous:
