@@ -3,7 +3,6 @@ against every store that offers it (memory, local). The server stores a large up
 
 from __future__ import annotations
 
-import errno
 import os
 import random
 from collections.abc import Iterator
@@ -98,28 +97,6 @@ def test_local_writer_where_o_direct_is_refused(tmp_path: Path, monkeypatch: pyt
             assert _write(store, "packs/p", data, 1 << 20)
             assert not store.direct
         assert store.get("packs/p") == data
-
-
-def test_local_writer_failing_mid_way_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A write the disk refuses (ENOSPC) is a ``StoreError`` naming the blob; its temporary file goes."""
-    from vaultlink.errors import StoreError
-
-    store = LocalBlobStore(tmp_path / "b")
-    w = store.create_writer("packs/full")
-    real = os.write
-
-    def full(fd: int, b: Any) -> int:
-        raise OSError(errno.ENOSPC, "No space left on device")
-
-    w.write(b"a" * 1000)
-    with monkeypatch.context() as m:
-        m.setattr(os, "write", full)
-        with pytest.raises(StoreError, match="packs/full"):
-            w.write(b"b" * (5 << 20))
-            w.commit()
-    w.close()
-    assert os.write is real
-    assert [p for p in (tmp_path / "b").rglob("*") if p.is_file()] == [] and not store.exists("packs/full")
 
 
 def test_more_local_writers_at_once_than_the_pool_keeps(tmp_path: Path) -> None:

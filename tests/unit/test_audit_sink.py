@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import time
+
 from vaultlink.adapters.memstore import MemoryStore
+from vaultlink.errors import StorageFull
 from vaultlink.service.audit import AuditSink
 
 
@@ -43,3 +46,32 @@ def test_retention_trims_and_counts() -> None:
     sink = AuditSink(store, retention_seconds=60.0, max_events=100, trim_every=0.0)
     sink._trim()
     assert store.query_audit({}) == [] and sink.trimmed == 1
+
+
+def test_events_wait_while_the_store_is_full_and_are_written_once_it_has_room() -> None:
+    """``StorageFull`` holds the batch as an outage does (before, each event was tried three times and lost)."""
+    store = MemoryStore()
+
+    class Full:
+        refusals = 0
+        until = time.monotonic() + 1.5  # full for a while: longer than a few quick retries
+
+        def append_audit(self, events: list[dict[str, object]]) -> None:
+            if time.monotonic() < self.until:
+                self.refusals += 1
+                raise StorageFull("the metadata store is full")
+            store.append_audit(events)
+
+        def trim_audit(self, before_time: float, max_events: int) -> int:
+            return 0
+
+    writer = Full()
+    sink = AuditSink(store, interval=0.01, writer=writer)
+    sink.start()
+    try:
+        for i in range(5):
+            sink.emit({"time": 1.0 + i, "action": "vault.create", "decision": "denied", "code": "StorageFull"})
+        sink.flush(timeout=20)
+    finally:
+        sink.close()
+    assert writer.refusals >= 1 and len(store.query_audit({})) == 5 and sink.failed == 0

@@ -27,6 +27,7 @@ from pathlib import Path
 
 from vaultlink.adapters import direct_io
 from vaultlink.adapters.direct_io import ALIGN, O_DIRECT, read_aligned, write_all
+from vaultlink.adapters.full import blobs_full, is_full
 from vaultlink.errors import InvalidInput, NotFound, StoreError
 from vaultlink.ports import check_name, check_range
 
@@ -80,6 +81,8 @@ class LocalBlobStore:
     def _write_error(self, name: str, e: OSError) -> Exception:
         if e.errno == errno.ENOTDIR:
             return InvalidInput(f"blob name {name!r} collides with an existing blob", field="name")
+        if is_full(e):
+            return blobs_full(name, f"directory {self.root}", e.strerror or "no space left")
         return StoreError(f"cannot write blob {name!r}: {e.strerror}")
 
     def _place(self, name: str, data: bytes | bytearray | memoryview, *, replace: bool) -> bool:

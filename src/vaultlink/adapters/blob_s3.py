@@ -33,6 +33,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
+from vaultlink.adapters.full import S3_FULL_CODES, blobs_full
 from vaultlink.errors import InvalidInput, NotFound, ServiceUnavailable, StoreError
 from vaultlink.ports import check_name, check_range
 
@@ -173,6 +174,8 @@ class S3BlobStore:
         code = getattr(exc, "response", {}).get("Error", {}).get("Code", "")
         if code in _MISSING:
             return NotFound(f"blob {name!r} does not exist.")
+        if code in S3_FULL_CODES:  # a quota (Ceph RGW), a full disk (MinIO): no retry brings room
+            return blobs_full(name, self._where(), code)
         if isinstance(exc, BotoCoreError) or code in _AWAY:
             # down, restarting or throttling still after botocore's retries: retryable, and said so
             return ServiceUnavailable(f"the S3 blob store is unavailable: {self._where()} ({code or exc}); "

@@ -12,6 +12,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import SQLAlchemyError
 
 from vaultlink.adapters.chunkindex_memory import pack_key, pack_records, split_key
+from vaultlink.adapters.full import full_cause, metadata_full
 from vaultlink.adapters.schema import READS
 from vaultlink.adapters.schema import chunk_index as t
 from vaultlink.adapters.schema import chunk_packs as tp
@@ -19,6 +20,14 @@ from vaultlink.errors import StoreError
 from vaultlink.ports import ChunkEntry, ChunkRow, PackRecords
 
 _BATCH = 500
+
+
+def _failed(exc: SQLAlchemyError, doing: str) -> StoreError:
+    """``StorageFull`` when the database's disk (or SQLite's page limit) is full; ``StoreError`` otherwise."""
+    full = full_cause(exc)
+    if full is not None:
+        return metadata_full("the chunk index's database", full)
+    return StoreError(f"cannot {doing} the chunk index: {exc.__class__.__name__}")
 
 
 class SqlVaultChunkIndex:
@@ -59,7 +68,7 @@ class SqlVaultChunkIndex:
                     conn.execute(self._insert_pack, packed)
                     return int(res.rowcount)
             except SQLAlchemyError as exc:
-                raise StoreError(f"cannot update the chunk index: {exc.__class__.__name__}") from None
+                raise _failed(exc, "update") from None
         rows = [
             {"vault_id": vault_id, "chunk_id": cid, "pack": key, "offset": off, "length": ln, "raw_length": 0}
             for cid, off, ln in entries
@@ -71,7 +80,7 @@ class SqlVaultChunkIndex:
                     new += len(conn.execute(self._insert, rows[i : i + _BATCH]).all())
                 conn.execute(self._insert_pack, packed)
         except SQLAlchemyError as exc:
-            raise StoreError(f"cannot update the chunk index: {exc.__class__.__name__}") from None
+            raise _failed(exc, "update") from None
         return new
 
     def have(self, vault_id: str, container_id: str, ids: Iterable[bytes]) -> set[bytes]:
@@ -88,7 +97,7 @@ class SqlVaultChunkIndex:
                     )
                     out.update(bytes(r[0]) for r in conn.execute(q) if str(r[1]).startswith(prefix))
         except SQLAlchemyError as exc:
-            raise StoreError(f"cannot read the chunk index: {exc.__class__.__name__}") from None
+            raise _failed(exc, "read") from None
         return out
 
     def _have_sqlite(self, vault_id: str, prefix: str, want: list[bytes]) -> set[bytes]:
@@ -103,7 +112,7 @@ class SqlVaultChunkIndex:
                     rows = conn.exec_driver_sql(sql, (vault_id, *part))
                     out.update(bytes(c) for c, p in rows if p.startswith(prefix))
         except SQLAlchemyError as exc:
-            raise StoreError(f"cannot read the chunk index: {exc.__class__.__name__}") from None
+            raise _failed(exc, "read") from None
         return out
 
     def rows(self, vault_id: str, container_id: str) -> Iterator[ChunkRow]:
@@ -125,7 +134,7 @@ class SqlVaultChunkIndex:
                     ).order_by(t.c.pack, t.c.offset)
                     result = conn.execute(q).all()
         except SQLAlchemyError as exc:
-            raise StoreError(f"cannot read the chunk index: {exc.__class__.__name__}") from None
+            raise _failed(exc, "read") from None
         key, a, p = "", "", ""
         for cid, k, off, ln in result:
             if k != key:  # a pack's rows come together: its key is split once
@@ -144,7 +153,7 @@ class SqlVaultChunkIndex:
                     tp.c.vault_id == vault_id, tp.c.pack >= prefix, tp.c.pack < container_id + chr(ord("/") + 1),
                 ).order_by(tp.c.pack)).all()
         except SQLAlchemyError as exc:
-            raise StoreError(f"cannot read the chunk index: {exc.__class__.__name__}") from None
+            raise _failed(exc, "read") from None
         for key, entries in found:
             _c, a, p = split_key(key)
             yield a, p, bytes(entries)
@@ -160,7 +169,7 @@ class SqlVaultChunkIndex:
                     gone += int(res.rowcount or 0)
                     conn.execute(delete(tp).where(tp.c.vault_id == vault_id, tp.c.pack.in_(part)))
         except SQLAlchemyError as exc:
-            raise StoreError(f"cannot update the chunk index: {exc.__class__.__name__}") from None
+            raise _failed(exc, "update") from None
         return gone
 
     def drop_vault(self, vault_id: str) -> None:

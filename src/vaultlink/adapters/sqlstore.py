@@ -37,6 +37,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
 from vaultlink.adapters.audit_sql import SqlAuditLog
+from vaultlink.adapters.full import full_cause, is_full, metadata_full
 from vaultlink.adapters.record_cache import CACHED_KINDS, RecordCache, digest
 from vaultlink.adapters.schema import READS, records
 from vaultlink.errors import AlreadyExists, NotFound, ServiceUnavailable, StoreError
@@ -265,6 +266,8 @@ class SqlStore:
             def _unavailable(ctx: Any) -> None:
                 # Every SQL path of the deployment (records, audit, chunk index, locks, the feed) meets a
                 # PostgreSQL that is down or restarting as one stable, retryable error, not a traceback.
+                if is_full(ctx.original_exception):
+                    raise metadata_full(f"PostgreSQL at {where}", ctx.original_exception) from None
                 if isinstance(ctx.sqlalchemy_exception, OperationalError) or ctx.is_disconnect:
                     raise unavailable(where, ctx.original_exception) from None
 
@@ -273,6 +276,22 @@ class SqlStore:
         self._lock = threading.RLock() if self._is_sqlite else None
         self._audit = SqlAuditLog(self.engine, self._lock)
         self._cache = RecordCache(self._cached_rows)
+
+    def failed(self, exc: SQLAlchemyError) -> StoreError:
+        """The store's error for a failed statement: ``StorageFull`` when the disk (or SQLite's page limit) is
+        full, the general ``StoreError`` otherwise."""
+        full = full_cause(exc)
+        if full is not None:
+            return metadata_full(self.where, full)
+        orig = getattr(exc, "orig", None)
+        return StoreError(f"the metadata store failed: {orig if orig is not None else exc}")
+
+    @property
+    def where(self) -> str:
+        """The store as a message names it: SQLite's file, PostgreSQL's host (never its password)."""
+        if self._is_sqlite:
+            return "SQLite file " + (self.url.split("///", 1)[1] if "///" in self.url else self.url)
+        return "PostgreSQL at " + self.engine.url.render_as_string(hide_password=True).split("@")[-1]
 
     def _cached_rows(self, kind: str, ids: list[str] | None) -> Iterator[tuple[str, str]]:
         """(id, body) of committed records, oldest first: a snapshot read that never waits for a writer."""
@@ -283,7 +302,7 @@ class SqlStore:
             with self.engine.connect().execution_options(**{READS: True}) as conn:
                 rows = [(str(r[0]), str(r[1])) for r in conn.execute(q.order_by(records.c.seq))]
         except OperationalError as exc:
-            raise StoreError(f"the metadata store failed: {exc.orig}") from None
+            raise self.failed(exc) from None
         yield from rows
 
     def scan(self, kind: str) -> tuple[Mapping[str, Any], ...]:
@@ -325,7 +344,7 @@ class SqlStore:
             if txn.wrote:
                 self._cache.note(txn.wrote)
         except OperationalError as exc:
-            raise StoreError(f"the metadata store failed: {exc.orig}") from None
+            raise self.failed(exc) from None
         finally:
             if lock is not None:
                 lock.release()
@@ -353,7 +372,10 @@ class SqlStore:
                     conn.commit()
 
     def append_audit(self, events: list[dict[str, Any]]) -> None:
-        self._audit.append(events)
+        try:
+            self._audit.append(events)
+        except OperationalError as exc:  # full: the sink holds the events until there is room
+            raise self.failed(exc) from None
 
     def query_audit(
         self,

@@ -227,3 +227,10 @@ class StoreError(VaultlinkError):
     exit_code = 5
 
 
+class StorageFull(StoreError):
+    """The server's storage is full; free space on the disk that holds it (or move it to a larger one), then
+    retry: nothing was changed, and a backup run again keeps what it uploaded before."""
+
+    code = "StorageFull"
+    http_status = 507
+    exit_code = 5

@@ -31,7 +31,7 @@ import threading
 import time
 from typing import Any
 
-from vaultlink.errors import ServiceUnavailable, from_dict
+from vaultlink.errors import ServiceUnavailable, StorageFull, from_dict
 
 log = logging.getLogger("vaultlink.audit")
 HEADER = struct.Struct(">I")
@@ -210,7 +210,7 @@ class AuditProcess:
         if answer[0] == "ok":
             return answer[1]
         err = from_dict(answer[1])
-        if isinstance(err, ServiceUnavailable):
+        if isinstance(err, (ServiceUnavailable, StorageFull)):  # the sink holds the batch until the store can take it
             raise err
         raise RuntimeError(err.message)  # the sink writes the batch event by event, reporting the bad one
 

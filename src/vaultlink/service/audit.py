@@ -22,7 +22,7 @@ import time
 from collections import deque
 from typing import Any, Protocol
 
-from vaultlink.errors import ServiceUnavailable
+from vaultlink.errors import ServiceUnavailable, StorageFull, VaultlinkError
 from vaultlink.ports import MetadataStore
 
 log = logging.getLogger("vaultlink.audit")
@@ -171,9 +171,9 @@ class AuditSink:
             if batch:
                 try:
                     self._store.append_audit(batch)
-                except ServiceUnavailable as exc:
-                    # The store is away (PostgreSQL restarting): the events wait, in order, within
-                    # ``max_pending``, and go in when it is back; nothing is lost to an outage.
+                except (ServiceUnavailable, StorageFull) as exc:
+                    # The store is away (PostgreSQL restarting) or full: the events wait, in order, within
+                    # ``max_pending``, and go in when it is back or has room; nothing is lost to an outage.
                     if self._hold(batch, exc, stop):
                         continue
                     self._write_one_by_one(batch)
@@ -191,7 +191,7 @@ class AuditSink:
             if stop and not self._pending:
                 return
 
-    def _hold(self, batch: list[dict[str, Any]], exc: ServiceUnavailable, stopping: bool) -> bool:
+    def _hold(self, batch: list[dict[str, Any]], exc: VaultlinkError, stopping: bool) -> bool:
         """Put ``batch`` back at the head of the queue and wait a little; False when stopping (no waiting)."""
         if stopping:
             return False

@@ -1,0 +1,105 @@
+"""The server's disk fills up in the middle of a backup, for real: its metadata (SQLite) and blob directory live on
+a small tmpfs mounted in the server's own mount namespace (the machine's mounts are never touched). Each refusal
+is ``StorageFull`` (HTTP 507, exit code 5) saying what is full and how to make room; nothing stored is lost, the
+refusals of the full time are audited once there is room, and a backup run again goes through, sending only what
+it had not uploaded before."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from tests.conftest import Server, start_server, stop_server
+from tests.e2e.test_private_backup import VM, Vm, make_data, private_vault, tree
+
+MIB = 1 << 20
+
+
+class FullDisk:
+    """A tmpfs of ``size_mib`` at ``where`` in the server's mount namespace, with ``filler_mib`` taken at once."""
+
+    def __init__(self, where: Path, size_mib: int, filler_mib: int) -> None:
+        self.where = where
+        where.mkdir(parents=True)
+        self.prefix = ["unshare", "--mount", "--propagation", "private", "sh", "-c",
+                       'mount -t tmpfs -o size="$1"m tmpfs "$2" && fallocate -l "$3"m "$2/filler" && shift 3 && '
+                       'exec "$@"', "sh", str(size_mib), str(where), str(filler_mib)]
+        self.pid = 0
+
+    def run(self, *cmd: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["nsenter", "-t", str(self.pid), "-m", "--", *cmd], capture_output=True, text=True,
+                              timeout=60)
+
+    def fill(self) -> None:
+        self.run("sh", "-c", f'cat /dev/zero > "{self.where}/filler2"')  # ends at ENOSPC
+        assert self.free() < MIB
+
+    def free(self) -> int:
+        out = self.run("df", "-B1", "--output=avail", str(self.where)).stdout.split()
+        return int(out[-1])
+
+    def make_room(self) -> None:
+        assert self.run("rm", "-f", f"{self.where}/filler", f"{self.where}/filler2").returncode == 0
+
+
+@pytest.fixture
+def full_server(tmp_path: Path) -> Iterator[tuple[Server, FullDisk]]:
+    if os.geteuid() != 0 or shutil.which("unshare") is None or shutil.which("nsenter") is None:
+        pytest.fail("this test mounts a tmpfs in a mount namespace of its own: it needs root, unshare and nsenter")
+    disk = FullDisk(tmp_path / "small-disk", size_mib=64, filler_mib=36)
+    config = tmp_path / "vaultlink.toml"
+    config.write_text(f'metadata_url = "sqlite:///{disk.where}/vaultlink.db"\nblob_url = "file://{disk.where}/blobs"\n')
+    srv = start_server(tmp_path / "data", ("--config", str(config)), prefix=disk.prefix, timeout=30)
+    srv.prefix = []  # the CLI runs outside: it reaches the server by its address, as a user's does
+    disk.pid = srv.proc.pid  # sh exec'd the server in the namespace it mounted
+    try:
+        yield srv, disk
+    finally:
+        stop_server(srv)
+
+
+def test_a_full_disk_refuses_with_storage_full_loses_nothing_and_the_backup_resumes(
+        full_server: tuple[Server, FullDisk], tmp_path: Path) -> None:
+    s, disk = full_server
+    _vid, creds = private_vault(s, tmp_path)
+    vm = Vm(s, tmp_path, "vm-a", VM)
+    assert vm.register(creds, f"127.0.0.1:{s.info['dns_port']}").exit_code == 0
+    first = make_data(tmp_path / "first", 8, seed=1)
+    p1 = vm.ok("backup", str(first), "--no-progress")["recovery_point"]["id"]
+
+    src = make_data(tmp_path / "src", 40, seed=2)  # more than the disk has left
+    r = vm.run("backup", str(src), "--no-progress")
+    assert r.exit_code == 5 and r.error_code == "StorageFull", (r.stdout, r.stderr)
+    said = r.stdout + r.stderr  # -o json: the error's body on stdout
+    assert "blob store" in said and "Free space" in said and "keeps what it uploaded" in said
+    assert "Traceback" not in said
+    jobs = s.ok("job", "list", "prod")
+    assert sorted(j["status"] for j in jobs) == ["Completed", "Failed"]
+
+    disk.fill()  # now not even the metadata can grow
+    r = s.cli("vault", "create", "more", "--region", "local-1")
+    assert r.exit_code == 5 and r.error_code == "StorageFull" and "metadata store" in r.stdout + r.stderr, r.stdout
+    assert [v["name"] for v in s.ok("vault", "list")] == ["prod"]  # reads still answer
+
+    disk.make_room()
+    s.ok("vault", "create", "more", "--region", "local-1")
+    deadline = time.monotonic() + 30
+    refused: list[dict[str, object]] = []
+    while time.monotonic() < deadline and len({str(e.get("action")) for e in refused}) < 2:
+        refused = s.ok("audit", "list", "--code", "StorageFull")  # held while full, written once there is room
+        time.sleep(0.2)
+    assert len({str(e["action"]) for e in refused}) >= 2 and all(e["decision"] != "allowed" for e in refused), refused
+
+    out = vm.ok("backup", str(src), "--no-progress")
+    stats = out["stats"]
+    assert stats["bytes_total"] >= 40 * MIB and stats["bytes_new"] < stats["bytes_total"]  # what went up stayed
+    check = vm.ok("check", "--read-data")
+    assert check["ok"] is True and check["snapshots"] == 2, json.dumps(check)
+    vm.ok("restore", p1, "--no-progress", "--target", str(tmp_path / "back"))
+    assert tree(tmp_path / "back" / "first") == tree(first)  # a point restores under its directory's name
