@@ -13,7 +13,7 @@ from typing import Any
 
 from vaultlink import __version__
 from vaultlink.agent.http import AgentHttp
-from vaultlink.agent.job_progress import JobProgress
+from vaultlink.agent.job_progress import JobProgress, job_end
 from vaultlink.agent.memory import tune_malloc
 from vaultlink.agent.proxy import proxy_for
 from vaultlink.agent.remote import RemoteBlobStore, RemoteChunkIndex
@@ -233,10 +233,10 @@ class Agent:
                                                        json={"progress": p}, retry=False), local)
 
     def _fail(self, job_id: str, exc: BaseException) -> None:
-        msg = exc.message if isinstance(exc, VaultlinkError) else f"{exc.__class__.__name__}: {exc}"
+        status, msg = job_end(exc)
         with contextlib.suppress(VaultlinkError, OSError):
             self.http.request(self.state.backup_service, "POST", f"/jobs/{job_id}/finish",
-                              json={"status": "Failed", "error": msg}, retry=False)
+                              json={"status": status, "error": msg}, retry=False)
 
     def change_passphrase(self, old: str, new: str) -> dict[str, Any]:
         """Wrap the repository's keys under ``new`` in a new key version beside the old one (write-once:

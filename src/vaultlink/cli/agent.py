@@ -20,6 +20,7 @@ from vaultlink.cli.agent_common import (
     _passphrase,
     _session,
     _state_dir,
+    interruptible,
 )
 from vaultlink.cli.agent_db import db, db_restore, protect
 from vaultlink.cli.common import OutputFormat, OutputOpt, emit, handled
@@ -91,7 +92,7 @@ def backup(
     output: OutputOpt = OutputFormat.table,
 ) -> None:
     """Back up PATHs into the vault: a new recovery point."""
-    with handled(output):
+    with handled(output), interruptible():
         check_level(compression_level)  # before anything else: nothing is read or sent
         agent, sd = _agent(state_dir, retry_for)
         pw = _passphrase(passphrase_file)
@@ -133,7 +134,7 @@ def restore(
                                    "point.", field="database")
         db_restore(database, target, point_in_time, state_dir, passphrase_file or "", output)
         return
-    with handled(output):
+    with handled(output), interruptible():
         if not recovery_point or not target:
             raise InvalidInput("give the recovery point and --target DIR.", field="recovery_point")
         agent, _sd = _agent(state_dir)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import signal
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -10,7 +13,7 @@ import typer
 
 from vaultlink.agent.state import default_state_dir, load_state
 from vaultlink.config import passphrase_from_env
-from vaultlink.errors import InvalidInput, NotFound
+from vaultlink.errors import Interrupted, InvalidInput, NotFound
 
 StateDir = Annotated[
     Path | None,
@@ -60,3 +63,20 @@ def _passphrase(path: str | None, confirm: bool = False) -> str:
 def _agent(state_dir: Path | None, retry_for: float = 90.0) -> tuple[object, Path]:
     sd = _state_dir(state_dir)
     return _session().Agent(load_state(sd), retry_for=retry_for), sd
+
+
+@contextmanager
+def interruptible() -> Iterator[None]:
+    """Ctrl-C or SIGTERM (a service manager stopping the machine's jobs) stops the command as ``Interrupted``
+    (exit code 130), after the agent ended its job as Aborted; inside ``handled``, which prints it."""
+
+    def stop(_sig: int, _frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    except KeyboardInterrupt:
+        raise Interrupted() from None
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -62,14 +62,13 @@ from vaultlink.data.restore_child import LazyWriter
 from vaultlink.data.restore_files import PARTIAL, OpenFiles, OutFile
 from vaultlink.data.restore_plan import Survey, Unsorted, selected, survey
 from vaultlink.data.restore_target import Target, check_file_slot, check_space, split_rel
-from vaultlink.errors import Conflict, CorruptData, NotFound, VaultlinkError
+from vaultlink.errors import Conflict, CorruptData, Interrupted, NotFound, VaultlinkError
 
 GAP = 256 * 1024
 # A worker reads a span into a buffer of its own, grown to the longest span it read. A span of a few large chunks may
 # reach LONG_SPAN, about one request per 8 MiB pack (each a GET through S3: bench/README-s3.md); one of SMALL_SPAN
 # chunks or more stays within SPAN (longer spans of small files held more of them in flight: more memory).
-SPAN, LONG_SPAN = 4 * 1024 * 1024, 8 * 1024 * 1024
-SMALL_SPAN, SMALL_CHUNK = 16, 64 * 1024  # a span of at least 16 chunks averaging under 64 KiB is "small"
+SPAN, LONG_SPAN, SMALL_SPAN, SMALL_CHUNK = 4 << 20, 8 << 20, 16, 64 * 1024  # small: 16+ chunks averaging < 64 KiB
 BATCH_FILES, BATCH_CHUNKS = 8192, 65536  # files planned and fetched together (what a restore holds per file)
 CHILD_FILES = 256  # a restore of this many files or more, averaging under SMALL_CHUNK: a child makes them
 
@@ -144,12 +143,13 @@ def restore(
     tgt = Target(staging or final, staged=made)
     try:
         stats = _restore(nodes_of, plan, repo, tgt, progress, workers, direct, t0)
-    except VaultlinkError as e:
+    except (VaultlinkError, KeyboardInterrupt) as exc:
+        e = exc if isinstance(exc, VaultlinkError) else Interrupted()  # Ctrl-C, SIGTERM: told as the errors are
         if staging is not None:  # the target is not there: say where its files are
             e.message += f" (what was restored so far is in {staging!r}: run the same restore again to complete it)"
             e.args = (e.message,)
             e.details.setdefault("partial_target", staging)
-        raise
+        raise e from None
     finally:
         tgt.close()
     if staging is not None:

@@ -234,3 +234,12 @@ class StorageFull(StoreError):
     code = "StorageFull"
     http_status = 507
     exit_code = 5
+
+
+class Interrupted(VaultlinkError):
+    """Interrupted on this machine (Ctrl-C or SIGTERM) before it finished; run it again: a backup keeps what it
+    uploaded, and its job is Aborted."""
+
+    code = "Interrupted"
+    http_status = 499  # never an answer of the service: the client gave up (nginx's "client closed request")
+    exit_code = 130  # 128 + SIGINT, as shells report an interrupted command

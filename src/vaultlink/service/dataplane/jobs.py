@@ -287,9 +287,9 @@ def complete_backup(svc: Service, container: ContainerRecord, job_id: str, manif
 
 def finish_job(svc: Service, container: ContainerRecord, job_id: str, status: str, error: str | None = None,
                stats: Any = None) -> dict[str, Any]:
-    """End a job as ``Completed`` (restores) or ``Failed`` (any)."""
-    if status not in ("Completed", "Failed"):
-        raise InvalidInput("status must be Completed or Failed.", field="status")
+    """End a job as ``Completed`` (restores), ``Failed`` or ``Aborted`` (any: interrupted on the machine)."""
+    if status not in ("Completed", "Failed", "Aborted"):
+        raise InvalidInput("status must be Completed, Failed or Aborted.", field="status")
     with svc.store.transaction() as txn:
         job = _own_job(txn, container, job_id)
         if status == "Completed" and job["type"] == "Backup":
