@@ -75,7 +75,7 @@ def test_a_full_sqlite_file_refuses_audit_events_and_chunk_entries_with_storage_
     store, limit = sqlite
     index = SqlVaultChunkIndex(store.engine, store.writer_lock)
     entries = [(os.urandom(32), i * 100, 100) for i in range(20_000)]
-    event_ = {"time": 1.0, "action": "backup:PutBlob", "decision": "allowed", "note": BIG}
+    event_ = {"time": 1.0, "action": "backup:PutBlob", "decision": "denied", "code": "StorageFull", "note": BIG}
     limit.full()
     with pytest.raises(StorageFull):
         store.append_audit([event_])
@@ -86,6 +86,14 @@ def test_a_full_sqlite_file_refuses_audit_events_and_chunk_entries_with_storage_
     store.append_audit([event_])
     assert index.add("v1", "c1", "acct", "p" * 64, entries) == len(entries)
     assert len(store.query_audit({})) == 1 and index.have("v1", "c1", [entries[0][0]]) == {entries[0][0]}
+    # the names the failed batch had interned were rolled back with it: the writer must not have kept their ids
+    # (another process reads them: the service, while the audit writer process writes)
+    reader = SqlStore(store.url)
+    try:
+        [found] = reader.query_audit({"code": "StorageFull"})
+    finally:
+        reader.close()
+    assert found["action"] == "backup:PutBlob" and found["decision"] == "denied" and found["note"] == BIG
 
 
 @pytest.mark.parametrize("code", [errno.ENOSPC, errno.EDQUOT])

@@ -62,23 +62,32 @@ class SqlAuditLog:
         return self._lock if self._lock is not None else nullcontext()
 
     # --- names --------------------------------------------------------------------------------------
-    def _intern(self, conn: Connection, texts: set[str]) -> dict[str, int]:
+    def _intern(self, conn: Connection, texts: set[str]) -> tuple[dict[str, int], dict[str, int]]:
+        """(every text's id, the ids new to the cache): the new ones are learned (``_learn``) only once the
+        transaction that inserted them commits. A batch that fails (a full disk, an outage) rolls its names back
+        with it; kept in the cache, their ids would name nothing, and the events written later with them could
+        never be found by those names."""
         with self._cache_lock:
             known = {t: self._ids[t] for t in texts if t in self._ids}
         missing = [t for t in texts if t not in known]
+        found: dict[str, int] = {}
         if missing:
             ins = (pg_insert(audit_names) if self._pg else sqlite_insert(audit_names)).on_conflict_do_nothing()
             conn.execute(ins, [{"text": t} for t in missing])
             rows = conn.execute(select(audit_names.c.id, audit_names.c.text).where(audit_names.c.text.in_(missing)))
             found = {str(text): int(i) for i, text in rows}
-            with self._cache_lock:
-                if len(self._ids) > _MAX_CACHE:
-                    self._ids.clear()
-                    self._names.clear()
-                self._ids.update(found)
-                self._names.update({i: t for t, i in found.items()})
             known.update(found)
-        return known
+        return known, found
+
+    def _learn(self, found: dict[str, int]) -> None:
+        if not found:
+            return
+        with self._cache_lock:
+            if len(self._ids) > _MAX_CACHE:
+                self._ids.clear()
+                self._names.clear()
+            self._ids.update(found)
+            self._names.update({i: t for t, i in found.items()})
 
     def _id_of(self, conn: Connection, text: str) -> int | None:
         with self._cache_lock:
@@ -140,12 +149,14 @@ class SqlAuditLog:
         texts.discard(None)
         with self._writing(), self.engine.begin() as conn:
             ids: dict[str | None, int | None] = {None: None}
-            ids.update(self._intern(conn, cast(set[str], texts)))
+            known, found = self._intern(conn, cast(set[str], texts))
+            ids.update(known)
             id_of = ids.__getitem__
             stored = {raw: tuple(map(id_of, named)) for raw, named in distinct.items()}
             rows = [(ms, *(stored[ref] if ref.__class__ is tuple else map(id_of, ref)), rest)
                     for ms, ref, rest in prepared]
             conn.exec_driver_sql(self._insert_sql, rows)
+        self._learn(found)  # committed
 
     def query(self, filters: dict[str, Any], after_seq: int = 0, limit: int = 1000, before_seq: int | None = None,
               newest_first: bool = False) -> list[dict[str, Any]]:
