@@ -236,6 +236,7 @@ class StorageFull(StoreError):
     exit_code = 5
 
 
+# --- the machine (exit 130) --------------------------------------------------
 class Interrupted(VaultlinkError):
     """Interrupted on this machine (Ctrl-C or SIGTERM) before it finished; run it again: a backup keeps what it
     uploaded, and its job is Aborted."""
