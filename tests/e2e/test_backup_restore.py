@@ -139,3 +139,34 @@ def test_killed_agent_leaves_no_recovery_point_and_next_backup_reuses(server: Se
     assert len(server.ok("recovery-point", "list", "v1")) == 1
     statuses = sorted(j["status"] for j in server.ok("job", "list", "v1"))
     assert statuses == ["Completed", "Failed"]
+
+
+def test_service_restart_mid_restore_agent_retries_and_finishes(tmp_path: Path) -> None:
+    """The service stops (SIGTERM) while a restore reads its packs and comes back on the same port: the agent's
+    retries carry the restore through, byte for byte, and nothing is left under a temporary name."""
+    port = str(_free_port())
+    data_dir = tmp_path / "data"
+    srv = start_server(data_dir, ("--api-port", port))
+    try:
+        creds = setup_vault(srv, tmp_path)
+        src = make_data(tmp_path / "src", 320)
+        agent("register", str(tmp_path / "st"), creds, PASS)
+        rp = agent("backup", str(tmp_path / "st"), PASS, str(src))["recovery_point"]["id"]
+        out = tmp_path / "out"
+        proc = subprocess.Popen([sys.executable, "-c", AGENT, "restore", str(tmp_path / "st"), PASS, rp, str(out)],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                env={**os.environ, "NO_PROXY": "*"})
+        staging = tmp_path / "out.vaultlink-partial"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and proc.poll() is None and not any(staging.rglob("*.bin")):
+            time.sleep(0.01)
+        assert proc.poll() is None, "the restore ended before the service stopped: nothing was tested"
+        stop_server(srv)
+        time.sleep(1.0)
+        srv = start_server(data_dir, ("--api-port", port))
+        _stdout, stderr = proc.communicate(timeout=180)
+        assert proc.returncode == 0, stderr[-3000:]
+        assert tree_bytes(out / "src") == tree_bytes(src)
+        assert not staging.exists() and not [p for p in out.rglob("*") if "vaultlink-partial" in p.name]
+    finally:
+        stop_server(srv)
