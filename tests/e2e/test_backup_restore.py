@@ -92,6 +92,19 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _agent_process(*args: str) -> subprocess.Popen[str]:
+    """The agent script running ``args`` in a process of its own (its output read when it ends)."""
+    return subprocess.Popen([sys.executable, "-c", AGENT, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env={**os.environ, "NO_PROXY": "*"})
+
+
+def _restarted(srv: Server, port: str) -> Server:
+    """``srv`` stopped (SIGTERM) and, a second later, started again on the same data dir and port."""
+    stop_server(srv)
+    time.sleep(1.0)
+    return start_server(srv.data_dir, ("--api-port", port))
+
+
 def test_service_restart_mid_backup_agent_retries_and_finishes(tmp_path: Path) -> None:
     port = str(_free_port())
     data_dir = tmp_path / "data"
@@ -100,16 +113,12 @@ def test_service_restart_mid_backup_agent_retries_and_finishes(tmp_path: Path) -
         creds = setup_vault(srv, tmp_path)
         src = make_data(tmp_path / "src", 160)
         agent("register", str(tmp_path / "st"), creds, PASS)
-        proc = subprocess.Popen([sys.executable, "-c", AGENT, "backup", str(tmp_path / "st"), PASS, str(src)],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                env={**os.environ, "NO_PROXY": "*"})
+        proc = _agent_process("backup", str(tmp_path / "st"), PASS, str(src))
         blobs = data_dir / "blobs"
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and len(list(blobs.rglob("packs/*"))) < 2:
             time.sleep(0.05)
-        stop_server(srv)
-        time.sleep(1.0)
-        srv = start_server(data_dir, ("--api-port", port))
+        srv = _restarted(srv, port)
         stdout, stderr = proc.communicate(timeout=180)
         assert proc.returncode == 0, stderr[-3000:]
         out = json.loads(stdout.strip().splitlines()[-1])
@@ -153,17 +162,13 @@ def test_service_restart_mid_restore_agent_retries_and_finishes(tmp_path: Path) 
         agent("register", str(tmp_path / "st"), creds, PASS)
         rp = agent("backup", str(tmp_path / "st"), PASS, str(src))["recovery_point"]["id"]
         out = tmp_path / "out"
-        proc = subprocess.Popen([sys.executable, "-c", AGENT, "restore", str(tmp_path / "st"), PASS, rp, str(out)],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                env={**os.environ, "NO_PROXY": "*"})
+        proc = _agent_process("restore", str(tmp_path / "st"), PASS, rp, str(out))
         staging = tmp_path / "out.vaultlink-partial"
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and proc.poll() is None and not any(staging.rglob("*.bin")):
             time.sleep(0.01)
         assert proc.poll() is None, "the restore ended before the service stopped: nothing was tested"
-        stop_server(srv)
-        time.sleep(1.0)
-        srv = start_server(data_dir, ("--api-port", port))
+        srv = _restarted(srv, port)
         _stdout, stderr = proc.communicate(timeout=180)
         assert proc.returncode == 0, stderr[-3000:]
         assert tree_bytes(out / "src") == tree_bytes(src)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -16,12 +17,12 @@ from tests.e2e.test_private_backup import VM, Vm, make_data, private_vault, tree
 MIB = 1 << 20
 
 
-def interrupt(vm: Vm, sig: signal.Signals, *args: str, started: object) -> tuple[int, str]:
+def interrupt(vm: Vm, sig: signal.Signals, *args: str, started: Callable[[], bool]) -> tuple[int, str]:
     """``vaultlink agent ARGS`` as ``vm``, sent ``sig`` once ``started()``; its exit code and what it printed."""
     proc = subprocess.Popen([VAULTLINK, "agent", *args, "--state-dir", str(vm.state), "--passphrase-file",
                              str(vm.pw)], env=vm.s.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and proc.poll() is None and not started():  # type: ignore[operator]
+    while time.monotonic() < deadline and proc.poll() is None and not started():
         time.sleep(0.02)
     proc.send_signal(sig)
     out, err = proc.communicate(timeout=60)

@@ -12,7 +12,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import SQLAlchemyError
 
 from vaultlink.adapters.chunkindex_memory import pack_key, pack_records, split_key
-from vaultlink.adapters.full import full_cause, metadata_full
+from vaultlink.adapters.full import store_failure
 from vaultlink.adapters.schema import READS
 from vaultlink.adapters.schema import chunk_index as t
 from vaultlink.adapters.schema import chunk_packs as tp
@@ -24,10 +24,7 @@ _BATCH = 500
 
 def _failed(exc: SQLAlchemyError, doing: str) -> StoreError:
     """``StorageFull`` when the database's disk (or SQLite's page limit) is full; ``StoreError`` otherwise."""
-    full = full_cause(exc)
-    if full is not None:
-        return metadata_full("the chunk index's database", full)
-    return StoreError(f"cannot {doing} the chunk index: {exc.__class__.__name__}")
+    return store_failure(exc, "the chunk index's database", f"cannot {doing} the chunk index: {exc.__class__.__name__}")
 
 
 class SqlVaultChunkIndex:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import errno
 
-from vaultlink.errors import StorageFull
+from vaultlink.errors import StorageFull, StoreError
 
 FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
 SQLITE_FULL = 13
@@ -54,3 +54,10 @@ def blobs_full(name: str, where: str, reason: str) -> StorageFull:
     return StorageFull(
         f"the blob store ({where}) is full, writing {name!r}: {reason}. Free space there (or move blob_url to a "
         "larger store), then retry; nothing was changed, and a backup run again keeps what it uploaded before.")
+
+
+def store_failure(exc: BaseException, where: str, otherwise: str) -> StoreError:
+    """A SQL store's error for ``exc``: ``StorageFull`` naming ``where`` when its chain says the storage is full,
+    else the general ``StoreError(otherwise)``."""
+    full = full_cause(exc)
+    return metadata_full(where, full) if full is not None else StoreError(otherwise)

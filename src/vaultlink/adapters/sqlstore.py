@@ -37,7 +37,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
 from vaultlink.adapters.audit_sql import SqlAuditLog
-from vaultlink.adapters.full import full_cause, is_full, metadata_full
+from vaultlink.adapters.full import is_full, metadata_full, store_failure
 from vaultlink.adapters.record_cache import CACHED_KINDS, RecordCache, digest
 from vaultlink.adapters.schema import READS, records
 from vaultlink.errors import AlreadyExists, NotFound, ServiceUnavailable, StoreError
@@ -267,7 +267,7 @@ class SqlStore:
                 # Every SQL path of the deployment (records, audit, chunk index, locks, the feed) meets a
                 # PostgreSQL that is down or restarting as one stable, retryable error, not a traceback.
                 if is_full(ctx.original_exception):
-                    raise metadata_full(f"PostgreSQL at {where}", ctx.original_exception) from None
+                    raise metadata_full(self.where, ctx.original_exception) from None
                 if isinstance(ctx.sqlalchemy_exception, OperationalError) or ctx.is_disconnect:
                     raise unavailable(where, ctx.original_exception) from None
 
@@ -280,11 +280,8 @@ class SqlStore:
     def failed(self, exc: SQLAlchemyError) -> StoreError:
         """The store's error for a failed statement: ``StorageFull`` when the disk (or SQLite's page limit) is
         full, the general ``StoreError`` otherwise."""
-        full = full_cause(exc)
-        if full is not None:
-            return metadata_full(self.where, full)
         orig = getattr(exc, "orig", None)
-        return StoreError(f"the metadata store failed: {orig if orig is not None else exc}")
+        return store_failure(exc, self.where, f"the metadata store failed: {orig if orig is not None else exc}")
 
     @property
     def where(self) -> str:
