@@ -12,10 +12,17 @@ import shutil
 import subprocess
 import time
 from collections.abc import Iterator
+from importlib.resources import files
 from pathlib import Path
+from typing import Any
 
 import pytest
+from azure.core.exceptions import HttpResponseError
+from azure.mgmt.resource.resources import ResourceManagementClient
+from botocore.exceptions import ClientError
+from tests.awsclients import client
 from tests.conftest import Server, start_server, stop_server
+from tests.e2e.test_azure_arm import Token
 from tests.e2e.test_private_backup import VM, Vm, make_data, private_vault, tree
 
 MIB = 1 << 20
@@ -57,10 +64,17 @@ def full_server(tmp_path: Path) -> Iterator[tuple[Server, FullDisks]]:
     if os.geteuid() != 0 or shutil.which("unshare") is None or shutil.which("nsenter") is None:
         pytest.fail("this test mounts a tmpfs in a mount namespace of its own: it needs root, unshare and nsenter")
     disks = FullDisks(tmp_path / "small-disks")
+    catalog: dict[str, Any] = {"name": "all", "partitions": {}, "regions": []}
+    for preset in ("default", "aws", "azure"):  # local-1 for the CLI, us-east-1 for boto3, eastus for ARM
+        part = json.loads((files("vaultlink.domain") / "presets" / f"{preset}.json").read_text(encoding="utf-8"))
+        catalog["partitions"].update(part["partitions"])
+        catalog["regions"] += part["regions"]
+    (tmp_path / "regions.json").write_text(json.dumps(catalog))
     config = tmp_path / "vaultlink.toml"
     config.write_text(f'metadata_url = "sqlite:///{disks.where}/meta/vaultlink.db"\n'
                       f'blob_url = "file://{disks.where}/blobs/store"\n')
-    srv = start_server(tmp_path / "data", ("--config", str(config)), prefix=disks.prefix, timeout=30)
+    srv = start_server(tmp_path / "data", ("--config", str(config), "--regions", str(tmp_path / "regions.json")),
+                       prefix=disks.prefix, timeout=30)
     srv.prefix = []  # the CLI runs outside: it reaches the server by its address, as a user's does
     disks.pid = srv.proc.pid  # sh exec'd the server in the namespace it mounted
     try:
@@ -87,10 +101,13 @@ def test_a_full_disk_refuses_with_storage_full_loses_nothing_and_the_backup_resu
     jobs = s.ok("job", "list", "prod")
     assert sorted(j["status"] for j in jobs) == ["Completed", "Failed"]
 
+    key = s.ok("key", "create", "--aws")
+    token = s.ok("key", "create", "--arm-token")
     disk.fill("meta")  # now the metadata cannot grow either
     r = s.cli("vault", "create", "more", "--region", "local-1")
     assert r.exit_code == 5 and r.error_code == "StorageFull" and "metadata store" in r.stdout + r.stderr, r.stdout
     assert [v["name"] for v in s.ok("vault", "list")] == ["prod"]  # reads still answer
+    sdks_say_storage_full(s, key, token)
 
     disk.make_room()
     s.ok("vault", "create", "more", "--region", "local-1")
@@ -109,3 +126,24 @@ def test_a_full_disk_refuses_with_storage_full_loses_nothing_and_the_backup_resu
     assert check["ok"] is True and check["snapshots"] == 2, json.dumps(check)
     vm.ok("restore", p1, "--no-progress", "--target", str(tmp_path / "back"))
     assert tree(tmp_path / "back" / "first") == tree(first)  # a point restores under its directory's name
+
+
+def sdks_say_storage_full(s: Server, key: dict[str, Any], token: dict[str, Any]) -> None:
+    """The unmodified SDKs get the full store in their own words: botocore a ``DependencyFailureException`` it
+    does not retry, azure-core an ``HttpResponseError`` whose ARM code is ``StorageFull``; both say what is
+    full and how to make room, with HTTP 507."""
+    backup = client(key, "backup", s.url, ca=s.ca)
+    with pytest.raises(ClientError) as aws:
+        backup.create_backup_vault(BackupVaultName="sdk-vault")
+    err = aws.value.response
+    assert err["Error"]["Code"] == "DependencyFailureException", err
+    assert err["ResponseMetadata"]["HTTPStatusCode"] == 507 and "metadata store" in err["Error"]["Message"], err
+    assert err["ResponseMetadata"]["RetryAttempts"] == 0, err
+    assert backup.list_backup_vaults()["BackupVaultList"] == []  # reads answer; nothing was made in us-east-1
+
+    rm = ResourceManagementClient(credential=Token(token), subscription_id=token["account_id"], base_url=s.url,
+                                  connection_verify=str(s.data_dir / "ca.pem"), retry_total=0)
+    with pytest.raises(HttpResponseError) as arm:
+        rm.resource_groups.create_or_update("Full-RG", {"location": "eastus"})
+    assert arm.value.status_code == 507 and arm.value.error is not None, arm.value
+    assert arm.value.error.code == "StorageFull" and "metadata store" in str(arm.value.error.message), arm.value

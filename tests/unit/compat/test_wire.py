@@ -135,6 +135,11 @@ def test_outputs_carry_only_the_shape_s_members() -> None:
     (E.UnknownOperation(), "ec2", ("InvalidAction", 400)),
     (E.SignatureDoesNotMatch(), "ec2", ("SignatureDoesNotMatch", 403)),
     (E.InvalidClientTokenId(), "sts", ("InvalidClientTokenId", 403)),
+    (E.StorageFull(), "backup", ("DependencyFailureException", 507)),  # 507: not retried by botocore
+    (E.StoreError(), "backup", ("DependencyFailureException", 500)),
+    (E.StorageFull(), "ec2", ("InternalError", 507)),
+    (E.StorageFull(), "sts", ("InternalFailure", 507)),
+    (E.StorageFull(), "backup-gateway", ("InternalServerException", 507)),
 ])
 def test_errors_map_to_what_botocore_raises(err: E.VaultlinkError, service: str, expected: tuple[str, int]) -> None:
     assert aws_error(err, service) == expected

@@ -28,6 +28,8 @@ _BACKUP: dict[type[E.VaultlinkError], tuple[str, int]] = {
     E.Conflict: ("InvalidRequestException", 400),
     E.RequestLimitExceeded: ("ThrottlingException", 400),
     E.ServiceUnavailable: ("ServiceUnavailableException", 503),
+    E.StorageFull: ("DependencyFailureException", 507),  # 507: botocore's retries leave it alone
+    E.StoreError: ("DependencyFailureException", 500),
 }
 
 _EC2: dict[type[E.VaultlinkError], tuple[str, int]] = {
@@ -50,6 +52,8 @@ _EC2: dict[type[E.VaultlinkError], tuple[str, int]] = {
     E.Conflict: ("DependencyViolation", 400),
     E.RequestLimitExceeded: ("RequestLimitExceeded", 503),
     E.ServiceUnavailable: ("Unavailable", 503),
+    E.StorageFull: ("InternalError", 507),
+    E.StoreError: ("InternalError", 500),
 }
 
 _STS: dict[type[E.VaultlinkError], tuple[str, int]] = {
@@ -67,6 +71,7 @@ _STS: dict[type[E.VaultlinkError], tuple[str, int]] = {
     E.InvalidInput: ("InvalidParameterValue", 400),
     E.RequestLimitExceeded: ("Throttling", 400),
     E.ServiceUnavailable: ("ServiceUnavailable", 503),
+    E.StorageFull: ("InternalFailure", 507),
 }
 
 # boto3's backup-gateway: its model's six error shapes, with the authentication ones the JSON services share
@@ -81,6 +86,7 @@ _GATEWAY: dict[type[E.VaultlinkError], tuple[str, int]] = {
     E.Conflict: ("ConflictException", 409),
     E.RequestLimitExceeded: ("ThrottlingException", 429),
     E.ServiceUnavailable: ("InternalServerException", 500),
+    E.StorageFull: ("InternalServerException", 507),
 }
 
 TABLES = {"backup": _BACKUP, "ec2": _EC2, "sts": _STS, "backup-gateway": _GATEWAY}

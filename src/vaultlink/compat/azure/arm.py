@@ -56,6 +56,7 @@ _CODES: dict[type[E.VaultlinkError], tuple[str, int]] = {
     E.RequestLimitExceeded: ("TooManyRequests", 429),
     E.PayloadTooLarge: ("RequestEntityTooLarge", 413),
     E.ServiceUnavailable: ("ServiceUnavailable", 503),
+    E.StorageFull: ("StorageFull", 507),  # 507: azure-core's retries leave it alone
 }
 
 
