@@ -72,14 +72,16 @@ class PgServer:
         """A PostgreSQL program as the server's own user (pg_ctl on another data directory, say)."""
         self._run(tool, *args)
 
-    def _run(self, tool: str, *args: str) -> None:
-        p = subprocess.run([*self._as, str(self.bin / tool), *args], capture_output=True, text=True, timeout=120)
+    def _run(self, tool: str, *args: str, prefix: tuple[str, ...] = ()) -> None:
+        p = subprocess.run([*prefix, *self._as, str(self.bin / tool), *args], capture_output=True, text=True,
+                           timeout=120)
         if p.returncode != 0:
             raise RuntimeError(f"{tool} failed: {p.stdout}{p.stderr}")
 
-    def start(self) -> None:
+    def start(self, prefix: tuple[str, ...] = ()) -> None:
+        """Started; ``prefix`` runs it (before switching to the server's own user): a mount namespace, say."""
         self._run("pg_ctl", "-D", str(self.dir / "data"), "-l", str(self.dir / "log"), "-w", "-o",
-                  f"-c listen_addresses={self.host} -p {self.port} -k {self.dir}", "start")
+                  f"-c listen_addresses={self.host} -p {self.port} -k {self.dir}", "start", prefix=prefix)
 
     def stop(self) -> None:
         self._run("pg_ctl", "-D", str(self.dir / "data"), "-w", "-m", "fast", "stop")

@@ -1,8 +1,9 @@
 """The server's disks fill up in the middle of a backup, for real: its metadata (SQLite) and its blob directory live
 on two small tmpfs mounted in the server's own mount namespace (the machine's mounts are never touched). Each refusal
-is ``StorageFull`` (HTTP 507, exit code 5) saying what is full and how to make room; nothing stored is lost, the
-refusals of the full time are audited once there is room, and a backup run again goes through, sending only what
-it had not uploaded before."""
+is ``StorageFull`` (HTTP 507, exit code 5) saying what is full and how to make room, in the CLI and in the AWS and
+Azure SDKs' own words; nothing stored is lost, the refusals of the full time are audited once there is room, and a
+backup run again goes through, sending only what it had not uploaded before. The same for PostgreSQL, whose
+database lives in a tablespace on a small tmpfs in the PostgreSQL server's mount namespace."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from tests.awsclients import client
 from tests.conftest import Server, start_server, stop_server
 from tests.e2e.test_azure_arm import Token
 from tests.e2e.test_private_backup import VM, Vm, make_data, private_vault, tree
+from tests.pgserver import PgServer
 
 MIB = 1 << 20
 
@@ -147,3 +149,65 @@ def sdks_say_storage_full(s: Server, key: dict[str, Any], token: dict[str, Any])
         rm.resource_groups.create_or_update("Full-RG", {"location": "eastus"})
     assert arm.value.status_code == 507 and arm.value.error is not None, arm.value
     assert arm.value.error.code == "StorageFull" and "metadata store" in str(arm.value.error.message), arm.value
+
+
+@pytest.fixture
+def small_pg(tmp_path: Path) -> Iterator[tuple[PgServer, Path, str]]:
+    """A PostgreSQL server whose database ``small`` lives in a tablespace on a 16 MiB tmpfs, mounted in the mount
+    namespace the server runs in (its WAL and the rest stay on the machine's disk): (server, tablespace, url)."""
+    if os.geteuid() != 0 or shutil.which("unshare") is None or shutil.which("nsenter") is None:
+        pytest.fail("this test mounts a tmpfs in a mount namespace of its own: it needs root, unshare and nsenter")
+    pg = PgServer()
+    try:
+        pg.stop()
+        space = pg.dir / "small"
+        space.mkdir()
+        ids = f"uid={os.stat(pg.data).st_uid},gid={os.stat(pg.data).st_gid}"
+        mount = f'mount -t tmpfs -o size=16m,mode=0700,{ids} tmpfs "$0" && exec "$@"'
+        pg.start(prefix=("unshare", "--mount", "--propagation", "private", "sh", "-c", mount, str(space)))
+        pg.psql(f"CREATE TABLESPACE small LOCATION '{space}'")
+        pg.psql("CREATE DATABASE small TABLESPACE small")
+        yield pg, space, pg.url.rsplit("/", 1)[0] + "/small"
+    finally:
+        pg.close()
+
+
+def test_a_full_postgresql_tablespace_is_storage_full_and_heals(small_pg: tuple[PgServer, Path, str],
+                                                                tmp_path: Path) -> None:
+    pg, space, url = small_pg
+    config = tmp_path / "vaultlink.toml"
+    config.write_text(f'metadata_url = "{url}"\nblob_url = "file://{tmp_path / "blobs"}"\n')
+    s = start_server(tmp_path / "data", ("--config", str(config)), timeout=60)
+    try:
+        postmaster = (pg.data / "postmaster.pid").read_text().split()[0]
+
+        def ns(*cmd: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run(["nsenter", "-t", postmaster, "-m", "--", *cmd], capture_output=True, text=True,
+                                  timeout=60)
+
+        s.ok("vault", "create", "kept", "--region", "local-1")
+        ns("sh", "-c", f'cat /dev/zero > "{space}/filler"')  # ends at ENOSPC: the tablespace cannot grow
+        refused = None
+        for i in range(200):  # rows go into free room of pages already there until a table must grow
+            r = s.cli("vault", "create", f"v{i}", "--region", "local-1", "--tag", "note=" + "x" * 200)
+            if r.exit_code != 0:
+                refused = r, f"v{i}"
+                break
+        assert refused is not None, "the full tablespace never refused a write"
+        r, name = refused
+        said = r.stdout + r.stderr
+        assert r.exit_code == 5 and r.error_code == "StorageFull", said
+        assert "metadata store" in said and "PostgreSQL" in said and "Traceback" not in said, said
+        names = [v["name"] for v in s.ok("vault", "list")]  # reads answer; the refused write left nothing
+        assert "kept" in names and name not in names
+
+        assert ns("rm", "-f", f"{space}/filler").returncode == 0
+        s.ok("vault", "create", name, "--region", "local-1")
+        deadline = time.monotonic() + 30
+        events: list[dict[str, Any]] = []
+        while time.monotonic() < deadline and not events:
+            events = s.ok("audit", "list", "--code", "StorageFull")  # held while full, written once there is room
+            time.sleep(0.2)
+        assert events and all(e["decision"] != "allowed" for e in events), events
+    finally:
+        stop_server(s)
