@@ -24,6 +24,7 @@ from vaultlink.compat.aws.front import AwsFront
 from vaultlink.compat.azure.front import ArmFront
 from vaultlink.config import Config
 from vaultlink.domain.regions import load_catalog
+from vaultlink.durable import write_atomic
 from vaultlink.errors import InvalidInput
 from vaultlink.fabric.listeners import attach as attach_fabric
 from vaultlink.ports import BlobStore, MetadataStore
@@ -32,7 +33,7 @@ from vaultlink.runtime.dns import attach as attach_dns
 from vaultlink.runtime.feed import attach as attach_feed
 from vaultlink.runtime.heap import attach as attach_heap
 from vaultlink.runtime.maintenance import attach as attach_maintenance
-from vaultlink.runtime.process import Runtime, write_private
+from vaultlink.runtime.process import Runtime
 from vaultlink.runtime.prune_worker import PruneWorker
 from vaultlink.runtime.tls import Tls
 from vaultlink.service import sealing
@@ -134,7 +135,7 @@ def sealing_key(config: Config) -> bytes:
         return key
     path = config.data_dir / "sealing.key"
     if not path.exists():
-        write_private(path, base64.b64encode(sealing.new_key()).decode("ascii") + "\n")
+        write_atomic(path, base64.b64encode(sealing.new_key()) + b"\n")
     key = base64.b64decode(path.read_text(encoding="ascii").strip())
     if len(key) != sealing.KEY_BYTES:
         raise InvalidInput(f"{path} does not hold a sealing key (base64 of 32 bytes); restore it from a backup "
@@ -155,7 +156,7 @@ def serve(config: Config, out: Any = sys.stdout) -> None:
     created = bootstrap(svc)
     if created is not None:
         account, token = created
-        write_private(data_dir / "owner.key", token + "\n")
+        write_atomic(data_dir / "owner.key", (token + "\n").encode("ascii"))
         out.write(
             f"vaultlink: created root account {account['id']} and its owner.\n"
             f"vaultlink: owner API key (shown once; also saved to {data_dir / 'owner.key'}, mode 0600):\n"
@@ -182,7 +183,7 @@ def serve(config: Config, out: Any = sys.stdout) -> None:
         # of the cyclic collector's full passes, which otherwise walk it all with every thread stopped (94-140 ms
         # a pass at 2,000 endpoints; 15-32 ms frozen). What each change builds is frozen in turn (runtime/heap.py).
         gc.freeze()
-        write_private(info_path, json.dumps(info, indent=2))
+        write_atomic(info_path, json.dumps(info, indent=2).encode("utf-8"))
         out.write(f"vaultlink: serving {rt.url} (data dir {data_dir}, fabric {config.fabric})\n")
         out.write(f"vaultlink: TLS with this deployment's CA; clients trust {ca_file} (AWS_CA_BUNDLE for AWS tools)\n"
                   if ca_file else "vaultlink: WARNING: plain HTTP (tls = false): credentials and data cross the "

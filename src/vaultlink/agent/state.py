@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from vaultlink.config import agent_state_dir
+from vaultlink.durable import write_atomic
 from vaultlink.errors import BackupInProgress, InvalidInput, NotRegistered
 
 
@@ -85,15 +86,10 @@ def save_state(state_dir: Path, state: AgentState) -> None:
 
 
 def write_private(path: Path, data: dict[str, Any]) -> None:
-    """``data`` as JSON at ``path`` (mode 0600, in a 0700 directory), replaced atomically."""
+    """``data`` as JSON at ``path`` (mode 0600, in a 0700 directory), replaced atomically and durably."""
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     os.chmod(path.parent, 0o700)
-    tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(json.dumps(data, indent=2, sort_keys=True))
-    os.chmod(tmp, 0o600)
-    os.replace(tmp, path)
+    write_atomic(path, json.dumps(data, indent=2, sort_keys=True).encode("utf-8"))
 
 
 @contextlib.contextmanager

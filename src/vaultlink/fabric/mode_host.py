@@ -16,13 +16,13 @@ import contextlib
 import ipaddress
 import json
 import logging
-import os
 import socket
 import threading
 from pathlib import Path
 from typing import Any
 
 from vaultlink.config import Config
+from vaultlink.durable import write_atomic
 from vaultlink.errors import ServiceUnavailable
 from vaultlink.fabric import nsutil
 from vaultlink.fabric.modes import bind_error
@@ -66,9 +66,7 @@ class HostMode:
         return IPRoute()
 
     def _save(self) -> None:
-        tmp = self.state_path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self._added, indent=1, sort_keys=True))
-        os.replace(tmp, self.state_path)
+        write_atomic(self.state_path, json.dumps(self._added, indent=1, sort_keys=True).encode("utf-8"))
 
     def apply(self, view: NetworkView) -> None:
         if not self.manage:

@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import signal
 import socket
 import time
 from collections.abc import Awaitable, Callable, Generator
-from pathlib import Path
 from typing import Any
 
 import uvicorn
@@ -184,13 +182,5 @@ class Runtime:
         return f"{'https' if self.tls is not None else 'http'}://{self.config.public_address}:{self.port}"
 
 
-def write_private(path: Path, text: str) -> None:
-    """Write a file readable only by its owner (0600), atomically."""
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(text)
-    os.chmod(tmp, 0o600)
-    os.replace(tmp, path)
 
 

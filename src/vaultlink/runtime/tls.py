@@ -10,6 +10,7 @@ import tempfile
 import threading
 from pathlib import Path
 
+from vaultlink.durable import write_atomic
 from vaultlink.service import pki
 from vaultlink.service.core import Service
 
@@ -28,10 +29,7 @@ class Tls:
     def export(self, data_dir: Path) -> Path:
         """Write ``ca.pem`` (public: the CA's certificate only) where clients find it."""
         path = data_dir / "ca.pem"
-        tmp = path.with_suffix(".pem.tmp")
-        tmp.write_bytes(self.ca.pem)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
+        write_atomic(path, self.ca.pem, mode=0o644)
         return path
 
     def context(self, address: str) -> ssl.SSLContext:

@@ -1,0 +1,49 @@
+"""A small file replaced whole and durably: the server's sealing key, owner key and CA export, the agent's
+machine state.
+
+Written under a temporary name, flushed to the disk (``fsync``), renamed over the file, and the directory
+flushed too; after a crash or a power loss the file is the old one or the new one, never empty or cut short
+(without the ``fsync``, a file system may keep the rename and lose the data: ext4 without ``auto_da_alloc``,
+XFS, btrfs). A write that fails (a full disk) leaves the old file as it was and no temporary file behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+
+
+def write_atomic(path: Path, data: bytes, mode: int = 0o600) -> None:
+    """``data`` at ``path`` with ``mode``, replaced atomically and durably; raises ``OSError`` (the old file
+    unchanged, nothing left beside it) when it cannot be written."""
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, mode)
+    try:
+        try:
+            os.fchmod(fd, mode)  # a temporary file left by a crash may have had another mode
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    sync_dir(path.parent)
+
+
+def sync_dir(directory: Path) -> None:
+    """Flush a directory's entries (a rename in it) to the disk; a file system that cannot is left alone."""
+    try:
+        dfd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError:
+        return
+    try:
+        with contextlib.suppress(OSError):
+            os.fsync(dfd)
+    finally:
+        os.close(dfd)
