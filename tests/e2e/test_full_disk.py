@@ -7,10 +7,12 @@ database lives in a tablespace on a small tmpfs in the PostgreSQL server's mount
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import shutil
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from importlib.resources import files
@@ -211,3 +213,51 @@ def test_a_full_postgresql_tablespace_is_storage_full_and_heals(small_pg: tuple[
         assert events and all(e["decision"] != "allowed" for e in events), events
     finally:
         stop_server(s)
+
+
+def test_the_machine_s_disk_filling_during_a_restore_is_local_io_error(server: Server, tmp_path: Path) -> None:
+    """The restore target (a 4 MiB tmpfs in a mount namespace of the test's own, where the agent runs) passes the
+    check of free space, then fills: 3,000 files of 200 bytes are 0.6 MB of data and 12 MB of tmpfs pages."""
+    if os.geteuid() != 0 or shutil.which("unshare") is None or shutil.which("nsenter") is None:
+        pytest.fail("this test mounts a tmpfs in a mount namespace of its own: it needs root, unshare and nsenter")
+    s = server
+    _vid, creds = private_vault(s, tmp_path)
+    vm = Vm(s, tmp_path, "vm-a", VM)
+    assert vm.register(creds, f"127.0.0.1:{s.info['dns_port']}").exit_code == 0
+    src = tmp_path / "small-files"
+    src.mkdir()
+    for i in range(3000):
+        (src / f"f{i:04}.txt").write_bytes(os.urandom(100).hex().encode())
+    point = vm.ok("backup", str(src), "--no-progress")["recovery_point"]["id"]
+
+    disk = tmp_path / "machine-disk"
+    disk.mkdir()
+    holder = subprocess.Popen(["unshare", "--mount", "--propagation", "private", "sh", "-c",
+                               'mount -t tmpfs -o size=4m tmpfs "$0" && touch "$0/mounted" && exec sleep 600',
+                               str(disk)])
+    ns = ["nsenter", "-t", str(holder.pid), "-m", "--"]
+    try:
+        deadline = time.monotonic() + 10
+        while subprocess.run([*ns, "test", "-e", str(disk / "mounted")]).returncode != 0:
+            assert time.monotonic() < deadline, "the tmpfs was not mounted"
+            time.sleep(0.05)
+        s.prefix = ns  # the agent runs where the small disk is
+        target = disk / "back"
+        r = vm.run("restore", point, "--no-progress", "--target", str(target))
+        said = r.stdout + r.stderr
+        assert r.exit_code == 7 and r.error_code == "LocalIOError", said
+        assert "No space left on device" in said and "free space on that disk" in said, said
+        assert f"{target}.vaultlink-partial" in said and "Traceback" not in said, said
+        assert any(j["status"] == "Failed" for j in s.ok("job", "list", "prod"))
+
+        assert subprocess.run([*ns, "mount", "-o", "remount,size=64m", str(disk)]).returncode == 0
+        vm.ok("restore", point, "--no-progress", "--target", str(target))  # run again: completes
+        got = subprocess.run([*ns, sys.executable, "-c", "import hashlib, json, sys\nfrom pathlib import Path\n"
+                              + inspect.getsource(tree) + "print(json.dumps(tree(Path(sys.argv[1]))))",
+                              str(target / src.name)], capture_output=True, text=True, timeout=60)
+        assert got.returncode == 0, got.stderr
+        assert json.loads(got.stdout) == tree(src)
+    finally:
+        s.prefix = []
+        holder.kill()
+        holder.wait()

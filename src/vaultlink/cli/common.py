@@ -19,7 +19,7 @@ from typing import Annotated, Any
 
 import typer
 
-from vaultlink.errors import InvalidInput, MalformedJSON, NotFound, VaultlinkError
+from vaultlink.errors import InvalidInput, LocalIOError, MalformedJSON, NotFound, VaultlinkError
 
 
 class OutputFormat(StrEnum):
@@ -121,11 +121,17 @@ def fail(err: VaultlinkError, output: OutputFormat) -> None:
 
 @contextmanager
 def handled(output: OutputFormat) -> Iterator[None]:
-    """``with handled(output): ...`` turns a VaultlinkError into the house exit."""
+    """``with handled(output): ...`` turns a VaultlinkError into the house exit, and so a file or directory of
+    this machine that could not be read or written (an ``OSError`` naming a path: a socket's has none) as
+    ``LocalIOError``, never a traceback."""
     try:
         yield
     except VaultlinkError as err:
         fail(err, output)
+    except OSError as exc:
+        if exc.filename is None:
+            raise
+        fail(LocalIOError.of(exc), output)
 
 
 def parse_tags(tag: list[str] | None) -> dict[str, str] | None:

@@ -62,7 +62,7 @@ from vaultlink.data.restore_child import LazyWriter
 from vaultlink.data.restore_files import PARTIAL, OpenFiles, OutFile
 from vaultlink.data.restore_plan import Survey, Unsorted, selected, survey
 from vaultlink.data.restore_target import Target, check_file_slot, check_space, split_rel
-from vaultlink.errors import Conflict, CorruptData, Interrupted, NotFound, VaultlinkError
+from vaultlink.errors import Conflict, CorruptData, NotFound, VaultlinkError, as_error
 
 GAP = 256 * 1024
 # A worker reads a span into a buffer of its own, grown to the longest span it read. A span of a few large chunks may
@@ -143,8 +143,8 @@ def restore(
     tgt = Target(staging or final, staged=made)
     try:
         stats = _restore(nodes_of, plan, repo, tgt, progress, workers, direct, t0)
-    except (VaultlinkError, KeyboardInterrupt) as exc:
-        e = exc if isinstance(exc, VaultlinkError) else Interrupted()  # Ctrl-C, SIGTERM: told as the errors are
+    except (VaultlinkError, KeyboardInterrupt, OSError) as exc:  # Ctrl-C, SIGTERM, a full disk: told as errors
+        e = as_error(exc)
         if staging is not None:  # the target is not there: say where its files are
             e.message += f" (what was restored so far is in {staging!r}: run the same restore again to complete it)"
             e.args = (e.message,)

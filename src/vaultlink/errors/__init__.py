@@ -26,6 +26,7 @@ from vaultlink.errors.base import (
     InvalidInput,
     InvalidName,
     InvalidType,
+    LocalIOError,
     MalformedJSON,
     MissingField,
     NotFound,
@@ -42,6 +43,7 @@ from vaultlink.errors.base import (
     VaultlinkError,
     VaultNotEmpty,
     all_codes,
+    as_error,
     from_dict,
 )
 from vaultlink.errors.compat import (
@@ -173,6 +175,7 @@ __all__ = [
     "InvalidSecurityRule",
     "InvalidType",
     "ItemSoftDeleted",
+    "LocalIOError",
     "MalformedHttpRequest",
     "MalformedJSON",
     "MalformedXml",
@@ -233,5 +236,6 @@ __all__ = [
     "WrongPassphrase",
     "ZoneLinkConflict",
     "all_codes",
+    "as_error",
     "from_dict",
 ]

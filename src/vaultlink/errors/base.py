@@ -3,6 +3,7 @@ codes, and the general kinds: input, access, state, service. See the package's d
 
 from __future__ import annotations
 
+import errno
 from typing import Any, ClassVar
 
 _REGISTRY: dict[str, type[VaultlinkError]] = {}
@@ -236,7 +237,35 @@ class StorageFull(StoreError):
     exit_code = 5
 
 
-# --- the machine (exit 130) --------------------------------------------------
+# --- the machine (exit 7, 130) -----------------------------------------------
+_LOCAL_FIX = {
+    errno.ENOSPC: "free space on that disk (or choose another place)",
+    errno.EDQUOT: "free space within your disk quota there (or choose another place)",
+    errno.EACCES: "choose a place this user may write (or change its permissions)",
+    errno.EPERM: "choose a place this user may write (or change its permissions)",
+    errno.EROFS: "that file system is read-only: choose another place",
+    errno.ENOENT: "check the path",
+    errno.ENOTDIR: "check the path: a part of it is a file, not a directory",
+}
+
+
+class LocalIOError(VaultlinkError):
+    """A file or directory on this machine could not be read or written; fix what the message names, then run
+    the command again."""
+
+    code = "LocalIOError"
+    http_status = 500  # never an answer of the service: the machine's own files
+    exit_code = 7
+
+    @classmethod
+    def of(cls, exc: OSError) -> LocalIOError:
+        """The error for ``exc``, naming its path(s), the system's reason and what to do about it."""
+        where = f"{exc.filename or 'a file of this machine'}" + (f" -> {exc.filename2}" if exc.filename2 else "")
+        fix = _LOCAL_FIX.get(exc.errno or 0, "fix that")
+        return cls(f"{where}: {exc.strerror or exc}; {fix}, then run the command again.", path=str(exc.filename),
+                   errno=errno.errorcode.get(exc.errno or 0, str(exc.errno)))
+
+
 class Interrupted(VaultlinkError):
     """Interrupted on this machine (Ctrl-C or SIGTERM) before it finished; run it again: a backup keeps what it
     uploaded, and its job is Aborted."""
@@ -244,3 +273,11 @@ class Interrupted(VaultlinkError):
     code = "Interrupted"
     http_status = 499  # never an answer of the service: the client gave up (nginx's "client closed request")
     exit_code = 130  # 128 + SIGINT, as shells report an interrupted command
+
+
+def as_error(exc: VaultlinkError | KeyboardInterrupt | OSError) -> VaultlinkError:
+    """What to tell of a command stopped on the machine: a ``VaultlinkError`` as it is, Ctrl-C or SIGTERM as
+    ``Interrupted``, a file or directory that could not be written as ``LocalIOError``."""
+    if isinstance(exc, VaultlinkError):
+        return exc
+    return LocalIOError.of(exc) if isinstance(exc, OSError) else Interrupted()

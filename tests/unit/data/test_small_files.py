@@ -16,6 +16,7 @@ from data_helpers import make_repo, open_repo, rand_bytes
 
 from vaultlink.adapters.blob_memory import MemoryBlobStore
 from vaultlink.data import backup, restore, restore_child, restore_files, restore_target
+from vaultlink.errors import LocalIOError
 
 backup_mod = importlib.import_module("vaultlink.data.backup")
 
@@ -152,7 +153,7 @@ def test_a_small_file_that_fails_midway_stays_under_its_temporary_name(
     out = tmp_path / "o"
     if existing:
         out.mkdir()
-    with pytest.raises(OSError, match="Input/output"):
+    with pytest.raises(LocalIOError, match="Input/output error; fix that, then run the command again"):
         restore(res.manifest, open_repo(store), out, workers=1)
     if existing:
         partial = [p for p in out.rglob("*") if p.name.endswith(PARTIAL)]
