@@ -75,3 +75,30 @@ def test_an_unknown_or_foreign_operation_is_not_found(call: ArmCall) -> None:
         lro.operation_status(other)
     with pytest.raises(E.NotFound):
         poll(call, "op-nope")
+
+
+class _Later:
+    """The service's clock moved on by ``by`` seconds."""
+
+    def __init__(self, clock: Any, by: float) -> None:
+        self.clock, self.by = clock, by
+
+    def now(self) -> float:
+        return float(self.clock.now()) + self.by
+
+
+def test_work_whose_end_was_never_recorded_fails_after_a_while(call: ArmCall) -> None:
+    """The server running the work stopped (here: the work never started): the record is not ``InProgress`` for
+    ever, and an azure-core poller following it ends with the error."""
+    oid = lro.start(call, "/subscriptions/x/resourceGroups/rg/providers/Microsoft.Network/privateEndpoints/pe",
+                    "async")
+    assert poll(call, oid)["status"] == "InProgress"
+    call.svc.clock = _Later(call.svc.clock, lro.LOST - 5)
+    assert poll(call, oid)["status"] == "InProgress"  # still within its time
+    call.svc.clock = _Later(call.svc.clock, 10)
+    failed = poll(call, oid)
+    assert failed["status"] == "Failed" and failed["error"]["code"] == "OperationTimedOut"
+    assert "send the request again" in failed["error"]["message"] and "endTime" in failed
+    result = ArmCall(call.svc, call.caller, call.subscription, call.base, call.api_version, {}, {"op": oid})
+    with pytest.raises(E.Conflict):
+        lro.operation_result(result)

@@ -7,7 +7,10 @@ private endpoint's creation and deletion, validated first so that a refusal is a
 with nothing stored; the record turns ``Succeeded`` or ``Failed`` with the error when the work ends), or
 the change was made before the answer and its operation is done (``start(..., "done")``: deletes of
 resource groups, vaults, networks, zones). Records older than a day are swept when a new one starts; at
-most ``WORKERS`` run at once (more wait their turn, still ``InProgress``)."""
+most ``WORKERS`` run at once (more wait their turn, still ``InProgress``). Work whose end was never recorded (the
+server running it stopped or restarted, or the store could not take its outcome) is ``Failed`` with
+``OperationTimedOut`` at the first poll ``LOST`` seconds after it started, on any server: a poller never waits for
+ever."""
 
 from __future__ import annotations
 
@@ -25,6 +28,7 @@ from vaultlink.compat.azure.arm import ArmCall, arm_error
 PROVIDER = "Microsoft.Vaultlink"
 RETRY_AFTER = "1"
 KEEP = 24 * 3600.0
+LOST = 600.0  # an async operation's work takes seconds (an endpoint made or removed), queued ones a little more
 WORKERS = 4
 log = logging.getLogger(__name__)
 _pool: ThreadPoolExecutor | None = None
@@ -95,8 +99,15 @@ def _poll(call: ArmCall) -> dict[str, Any]:
         if rec is None or rec["account_id"] != call.subscription:
             raise E.NotFound(f"operation {oid} does not exist (operations are kept a day).",
                              arm_code="OperationNotFound")
+        now = call.svc.clock.now()
         if rec["status"] == "InProgress" and _holds(rec["until"]):
-            rec["status"], rec["ended"] = "Succeeded", call.svc.clock.now()
+            rec["status"], rec["ended"] = "Succeeded", now
+            txn.update("arm_operation", oid, rec)
+        elif rec["status"] == "InProgress" and now - rec["created"] > LOST:
+            rec.update(status="Failed", ended=now, error={
+                "code": "OperationTimedOut",
+                "message": f"the operation did not end within {LOST:g} seconds: the server running it stopped, "
+                           "or could not record its end; check the resource, then send the request again."})
             txn.update("arm_operation", oid, rec)
     return rec
 
