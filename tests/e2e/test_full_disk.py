@@ -248,7 +248,8 @@ def test_the_machine_s_disk_filling_during_a_restore_is_local_io_error(server: S
         assert r.exit_code == 7 and r.error_code == "LocalIOError", said
         assert "No space left on device" in said and "free space on that disk" in said, said
         assert f"{target}.vaultlink-partial" in said and "Traceback" not in said, said
-        assert any(j["status"] == "Failed" for j in s.ok("job", "list", "prod"))
+        failed = [j for j in s.ok("job", "list", "prod") if j["status"] == "Failed"]
+        assert len(failed) == 1 and "No space left on device; free space" in json.dumps(failed[0]), failed
 
         assert subprocess.run([*ns, "mount", "-o", "remount,size=64m", str(disk)]).returncode == 0
         vm.ok("restore", point, "--no-progress", "--target", str(target))  # run again: completes

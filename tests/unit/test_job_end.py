@@ -12,7 +12,10 @@ def test_an_interruption_aborts_the_job_and_any_other_error_fails_it() -> None:
                                                         "finished")
     assert job_end(Interrupted("restore stopped"))[0] == "Aborted"
     assert job_end(StorageFull("the blob store is full")) == ("Failed", "the blob store is full")
-    assert job_end(OSError(5, "I/O error")) == ("Failed", "OSError: [Errno 5] I/O error")
+    assert job_end(OSError(28, "No space left on device", "/restore/a.txt")) == (
+        "Failed", "/restore/a.txt: No space left on device; free space on that disk (or choose another place), "
+                  "then run the command again.")
+    assert job_end(ValueError("bad")) == ("Failed", "ValueError: bad")
 
 
 def test_the_interrupted_error_exits_as_shells_report_an_interrupted_command() -> None:

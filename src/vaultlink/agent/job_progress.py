@@ -10,17 +10,20 @@ from collections.abc import Callable
 from typing import Any
 
 from vaultlink.data import Progress
-from vaultlink.errors import Interrupted, VaultlinkError
+from vaultlink.errors import Interrupted, VaultlinkError, as_error
 
 EVERY_SECONDS = 2.0
 
 
 def job_end(exc: BaseException) -> tuple[str, str]:
     """The status and error a job ends with when ``exc`` stopped it: ``Aborted`` when this machine interrupted it
-    (Ctrl-C, SIGTERM), ``Failed`` otherwise."""
+    (Ctrl-C, SIGTERM), ``Failed`` otherwise, with the error's message (a file of the machine that could not be
+    written: ``LocalIOError``'s, naming it and what to do)."""
     if isinstance(exc, (KeyboardInterrupt, Interrupted)):
         return "Aborted", "interrupted on the machine (Ctrl-C or SIGTERM) before it finished"
-    return "Failed", exc.message if isinstance(exc, VaultlinkError) else f"{exc.__class__.__name__}: {exc}"
+    if isinstance(exc, (VaultlinkError, OSError)):
+        return "Failed", as_error(exc).message
+    return "Failed", f"{exc.__class__.__name__}: {exc}"
 
 
 class JobProgress:
