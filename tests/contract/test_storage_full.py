@@ -17,7 +17,7 @@ from sqlalchemy import event
 from vaultlink.adapters.blob_local import LocalBlobStore
 from vaultlink.adapters.chunkindex_sql import SqlVaultChunkIndex
 from vaultlink.adapters.sqlstore import SqlStore
-from vaultlink.errors import StorageFull, StoreError
+from vaultlink.errors import ServiceUnavailable, StorageFull, StoreError
 
 BIG = "x" * (1 << 20)  # a record larger than any page the file has free
 
@@ -136,12 +136,18 @@ def test_an_s3_quota_is_storage_full_and_other_errors_are_not() -> None:
         err = s3._fail(answer(code), "packs/p")
         assert isinstance(err, StorageFull) and "bucket vaults" in err.message and code in err.message
     assert type(s3._fail(answer("AccessDenied"), "packs/p")) is StoreError
+    # SeaweedFS 4.48 answers a write over its enforced bucket quota with a plain 500 InternalError (tried on a real
+    # one: `s3.bucket.quota` then `s3.bucket.quota.enforce -apply`): no way to tell it from a failing server, so
+    # it is ServiceUnavailable, with a hint at the quota
+    away = s3._fail(answer("InternalError"), "packs/p")
+    assert isinstance(away, ServiceUnavailable) and "enforced bucket quota" in away.message
+    assert "quota" not in s3._fail(answer("SlowDown"), "packs/p").message
 
 
 def test_postgresql_s_disk_full_is_recognised_and_other_operational_errors_are_not() -> None:
     """What the PostgreSQL store's error hook (``sqlstore``) asks before it answers ``StorageFull`` (SQLSTATE 53100)
     rather than ``ServiceUnavailable``, on psycopg's own exception classes. Only the test of the question: a full
-    PostgreSQL disk is not made here (its data directory is not the test's to fill)."""
+    PostgreSQL tablespace is made in ``tests/e2e/test_full_disk.py``."""
     errors = pytest.importorskip("psycopg.errors", reason="the postgres extra")
     from vaultlink.adapters.full import full_cause, is_full
 

@@ -178,8 +178,10 @@ class S3BlobStore:
             return blobs_full(name, self._where(), code)
         if isinstance(exc, BotoCoreError) or code in _AWAY:
             # down, restarting or throttling still after botocore's retries: retryable, and said so
+            hint = (" If writes keep failing so, see the S3 server's log: SeaweedFS answers InternalError to a write "
+                    "over an enforced bucket quota." if code == "InternalError" else "")
             return ServiceUnavailable(f"the S3 blob store is unavailable: {self._where()} ({code or exc}); "
-                                      "retry when it is back.")
+                                      f"retry when it is back.{hint}")
         return StoreError(f"S3 {self._where()}: {name}: {code or exc}")
 
     def put(self, name: str, data: bytes | bytearray | memoryview) -> None:
