@@ -22,6 +22,7 @@ class Rgw:
     url: str
     access_key: str
     secret_key: str
+    conf: str  # the cluster's ceph.conf, for radosgw-admin
 
 
 def ceph_rgw() -> Iterator[Rgw]:
@@ -43,7 +44,7 @@ def ceph_rgw() -> Iterator[Rgw]:
             # the logs first, the script's own message (which step failed, and why) last where a tail shows it
             pytest.fail(f"Ceph did not start:\n{logs}\n--- start-ceph.sh said:\n{p.stderr[-3000:]}")
         url, key, secret = p.stdout.split()[-3:]
-        yield Rgw(url, key, secret)
+        yield Rgw(url, key, secret, f"{root}/cluster/ceph.conf")
     finally:
         subprocess.run(["bash", str(SCRIPTS / "stop-ceph.sh")], env=env, capture_output=True, timeout=60)
         shutil.rmtree(root, ignore_errors=True)

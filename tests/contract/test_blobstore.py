@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import random
+import secrets
 import subprocess
 import sys
 import threading
@@ -23,7 +24,7 @@ from vaultlink.adapters.blob_s3 import S3BlobStore
 from vaultlink.agent.remote import RemoteBlobStore
 from vaultlink.agent.session import Agent, register
 from vaultlink.agent.state import load_state
-from vaultlink.errors import BlobExists, ContentMismatch, InvalidInput, NotFound
+from vaultlink.errors import BlobExists, ContentMismatch, InvalidInput, NotFound, StorageFull
 from vaultlink.ports import BlobStore
 
 Factory = Callable[[], BlobStore]
@@ -369,3 +370,24 @@ def test_object_lock_refuses_a_direct_delete(request: pytest.FixtureRequest, tmp
     assert s3.get_object(Bucket=store.bucket, Key=key, VersionId=version)["Body"].read() == b"precious"
     retention = s3.get_object_retention(Bucket=store.bucket, Key=key)["Retention"]
     assert retention["Mode"] == "COMPLIANCE" and retention["RetainUntilDate"].timestamp() > time.time() + 3000
+
+
+def test_a_bucket_over_its_quota_on_ceph_rgw_is_storage_full(request: pytest.FixtureRequest) -> None:
+    """A real RGW user whose buckets have a 1 MiB quota (``radosgw-admin quota``): RGW answers ``QuotaExceeded``, the
+    store says ``StorageFull`` naming the bucket and the quota, stores nothing, and keeps what fit."""
+    rgw = request.getfixturevalue("ceph")
+    admin = ["radosgw-admin", "-c", rgw.conf]
+    key, secret = "quota" + secrets.token_hex(6), secrets.token_hex(20)
+    for args in (["user", "create", "--uid=quota", "--display-name=quota", f"--access-key={key}",
+                  f"--secret-key={secret}"],
+                 ["quota", "set", "--quota-scope=bucket", "--uid=quota", "--max-size=1048576"],
+                 ["quota", "enable", "--quota-scope=bucket", "--uid=quota"]):
+        done = subprocess.run([*admin, *args], capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+    store = S3BlobStore(f"s3://quota-bucket/p?endpoint={rgw.url}&region=us-east-1", key, secret)
+    store.put("packs/small", b"x" * 1000)
+    with pytest.raises(StorageFull) as exc:
+        store.create("packs/" + "a" * 64, os.urandom(2 << 20))
+    assert "bucket quota-bucket" in exc.value.message and "over its quota" in exc.value.message
+    assert "Raise the quota" in exc.value.message
+    assert sorted(store.list("packs/")) == ["packs/small"] and store.get("packs/small") == b"x" * 1000

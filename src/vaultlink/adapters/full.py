@@ -51,9 +51,11 @@ def metadata_full(where: str, exc: BaseException) -> StorageFull:
 
 
 def blobs_full(name: str, where: str, reason: str) -> StorageFull:
+    what, fix = ("over its quota", "Raise the quota (or free space there") if reason == "QuotaExceeded" else (
+        "full", "Free space there (or move blob_url to a larger store")
     return StorageFull(
-        f"the blob store ({where}) is full, writing {name!r}: {reason}. Free space there (or move blob_url to a "
-        "larger store), then retry; nothing was changed, and a backup run again keeps what it uploaded before.")
+        f"the blob store ({where}) is {what}, writing {name!r}: {reason}. {fix}), then retry; nothing was changed, "
+        "and a backup run again keeps what it uploaded before.")
 
 
 def store_failure(exc: BaseException, where: str, otherwise: str) -> StoreError:
