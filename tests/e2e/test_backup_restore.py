@@ -98,6 +98,20 @@ def _agent_process(*args: str) -> subprocess.Popen[str]:
                             text=True, env={**os.environ, "NO_PROXY": "*"})
 
 
+def _on_its_own_port(tmp_path: Path) -> tuple[Server, str]:
+    """A server on a port of its own (so that it can be started again on it), with its data under ``tmp_path``."""
+    port = str(_free_port())
+    return start_server(tmp_path / "data", ("--api-port", port)), port
+
+
+def _registered(srv: Server, tmp_path: Path, mib: int) -> Path:
+    """A vault on ``srv``, a machine registered with it (state ``tmp_path/st``), and ``mib`` MiB of data to back up."""
+    creds = setup_vault(srv, tmp_path)
+    src = make_data(tmp_path / "src", mib)
+    agent("register", str(tmp_path / "st"), creds, PASS)
+    return src
+
+
 def _restarted(srv: Server, port: str) -> Server:
     """``srv`` stopped (SIGTERM) and, a second later, started again on the same data dir and port."""
     stop_server(srv)
@@ -106,15 +120,11 @@ def _restarted(srv: Server, port: str) -> Server:
 
 
 def test_service_restart_mid_backup_agent_retries_and_finishes(tmp_path: Path) -> None:
-    port = str(_free_port())
-    data_dir = tmp_path / "data"
-    srv = start_server(data_dir, ("--api-port", port))
+    srv, port = _on_its_own_port(tmp_path)
     try:
-        creds = setup_vault(srv, tmp_path)
-        src = make_data(tmp_path / "src", 160)
-        agent("register", str(tmp_path / "st"), creds, PASS)
+        src = _registered(srv, tmp_path, 160)
         proc = _agent_process("backup", str(tmp_path / "st"), PASS, str(src))
-        blobs = data_dir / "blobs"
+        blobs = srv.data_dir / "blobs"
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and len(list(blobs.rglob("packs/*"))) < 2:
             time.sleep(0.05)
@@ -153,13 +163,9 @@ def test_killed_agent_leaves_no_recovery_point_and_next_backup_reuses(server: Se
 def test_service_restart_mid_restore_agent_retries_and_finishes(tmp_path: Path) -> None:
     """The service stops (SIGTERM) while a restore reads its packs and comes back on the same port: the agent's
     retries carry the restore through, byte for byte, and nothing is left under a temporary name."""
-    port = str(_free_port())
-    data_dir = tmp_path / "data"
-    srv = start_server(data_dir, ("--api-port", port))
+    srv, port = _on_its_own_port(tmp_path)
     try:
-        creds = setup_vault(srv, tmp_path)
-        src = make_data(tmp_path / "src", 320)
-        agent("register", str(tmp_path / "st"), creds, PASS)
+        src = _registered(srv, tmp_path, 320)
         rp = agent("backup", str(tmp_path / "st"), PASS, str(src))["recovery_point"]["id"]
         out = tmp_path / "out"
         proc = _agent_process("restore", str(tmp_path / "st"), PASS, rp, str(out))

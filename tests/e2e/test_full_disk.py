@@ -32,6 +32,27 @@ from tests.pgserver import PgServer
 MIB = 1 << 20
 
 
+def need_mount_namespaces() -> None:
+    if os.geteuid() != 0 or shutil.which("unshare") is None or shutil.which("nsenter") is None:
+        pytest.fail("this test mounts a tmpfs in a mount namespace of its own: it needs root, unshare and nsenter")
+
+
+def in_ns(pid: int | str, *cmd: str) -> subprocess.CompletedProcess[str]:
+    """``cmd`` run in the mount namespace of process ``pid`` (where its small disks are)."""
+    return subprocess.run(["nsenter", "-t", str(pid), "-m", "--", *cmd], capture_output=True, text=True, timeout=60)
+
+
+def audited_refusals(s: Server, actions: int) -> list[dict[str, Any]]:
+    """The ``StorageFull`` refusals in the audit once they name ``actions`` different actions (the audit holds them
+    while the store is full and writes them once there is room), within 30 s."""
+    deadline = time.monotonic() + 30
+    refused: list[dict[str, Any]] = []
+    while time.monotonic() < deadline and len({str(e.get("action")) for e in refused}) < actions:
+        refused = s.ok("audit", "list", "--code", "StorageFull")
+        time.sleep(0.2)
+    return refused
+
+
 class FullDisks:
     """Two small tmpfs in the server's mount namespace, each with a filler file taken at once: ``meta`` (the SQLite
     file, 24 MiB of which 8 taken) and ``blobs`` (64 MiB of which 32 taken)."""
@@ -50,8 +71,7 @@ class FullDisks:
         self.pid = 0
 
     def run(self, *cmd: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(["nsenter", "-t", str(self.pid), "-m", "--", *cmd], capture_output=True, text=True,
-                              timeout=60)
+        return in_ns(self.pid, *cmd)
 
     def fill(self, name: str) -> None:
         self.run("sh", "-c", f'cat /dev/zero > "{self.where / name}/filler2"')  # ends at ENOSPC
@@ -65,8 +85,7 @@ class FullDisks:
 
 @pytest.fixture
 def full_server(tmp_path: Path) -> Iterator[tuple[Server, FullDisks]]:
-    if os.geteuid() != 0 or shutil.which("unshare") is None or shutil.which("nsenter") is None:
-        pytest.fail("this test mounts a tmpfs in a mount namespace of its own: it needs root, unshare and nsenter")
+    need_mount_namespaces()
     disks = FullDisks(tmp_path / "small-disks")
     catalog: dict[str, Any] = {"name": "all", "partitions": {}, "regions": []}
     for preset in ("default", "aws", "azure"):  # local-1 for the CLI, us-east-1 for boto3, eastus for ARM
@@ -115,11 +134,7 @@ def test_a_full_disk_refuses_with_storage_full_loses_nothing_and_the_backup_resu
 
     disk.make_room()
     s.ok("vault", "create", "more", "--region", "local-1")
-    deadline = time.monotonic() + 30
-    refused: list[dict[str, object]] = []
-    while time.monotonic() < deadline and len({str(e.get("action")) for e in refused}) < 2:
-        refused = s.ok("audit", "list", "--code", "StorageFull")  # held while full, written once there is room
-        time.sleep(0.2)
+    refused = audited_refusals(s, 2)
     assert len({str(e["action"]) for e in refused}) >= 2 and all(e["decision"] != "allowed" for e in refused), refused
 
     out = vm.ok("backup", str(src), "--no-progress")
@@ -157,8 +172,7 @@ def sdks_say_storage_full(s: Server, key: dict[str, Any], token: dict[str, Any])
 def small_pg(tmp_path: Path) -> Iterator[tuple[PgServer, Path, str]]:
     """A PostgreSQL server whose database ``small`` lives in a tablespace on a 16 MiB tmpfs, mounted in the mount
     namespace the server runs in (its WAL and the rest stay on the machine's disk): (server, tablespace, url)."""
-    if os.geteuid() != 0 or shutil.which("unshare") is None or shutil.which("nsenter") is None:
-        pytest.fail("this test mounts a tmpfs in a mount namespace of its own: it needs root, unshare and nsenter")
+    need_mount_namespaces()
     pg = PgServer()
     try:
         pg.stop()
@@ -182,13 +196,8 @@ def test_a_full_postgresql_tablespace_is_storage_full_and_heals(small_pg: tuple[
     s = start_server(tmp_path / "data", ("--config", str(config)), timeout=60)
     try:
         postmaster = (pg.data / "postmaster.pid").read_text().split()[0]
-
-        def ns(*cmd: str) -> subprocess.CompletedProcess[str]:
-            return subprocess.run(["nsenter", "-t", postmaster, "-m", "--", *cmd], capture_output=True, text=True,
-                                  timeout=60)
-
         s.ok("vault", "create", "kept", "--region", "local-1")
-        ns("sh", "-c", f'cat /dev/zero > "{space}/filler"')  # ends at ENOSPC: the tablespace cannot grow
+        in_ns(postmaster, "sh", "-c", f'cat /dev/zero > "{space}/filler"')  # ends at ENOSPC: the tablespace cannot grow
         refused = None
         for i in range(200):  # rows go into free room of pages already there until a table must grow
             r = s.cli("vault", "create", f"v{i}", "--region", "local-1", "--tag", "note=" + "x" * 200)
@@ -203,13 +212,9 @@ def test_a_full_postgresql_tablespace_is_storage_full_and_heals(small_pg: tuple[
         names = [v["name"] for v in s.ok("vault", "list")]  # reads answer; the refused write left nothing
         assert "kept" in names and name not in names
 
-        assert ns("rm", "-f", f"{space}/filler").returncode == 0
+        assert in_ns(postmaster, "rm", "-f", f"{space}/filler").returncode == 0
         s.ok("vault", "create", name, "--region", "local-1")
-        deadline = time.monotonic() + 30
-        events: list[dict[str, Any]] = []
-        while time.monotonic() < deadline and not events:
-            events = s.ok("audit", "list", "--code", "StorageFull")  # held while full, written once there is room
-            time.sleep(0.2)
+        events = audited_refusals(s, 1)
         assert events and all(e["decision"] != "allowed" for e in events), events
     finally:
         stop_server(s)
@@ -218,8 +223,7 @@ def test_a_full_postgresql_tablespace_is_storage_full_and_heals(small_pg: tuple[
 def test_the_machine_s_disk_filling_during_a_restore_is_local_io_error(server: Server, tmp_path: Path) -> None:
     """The restore target (a 4 MiB tmpfs in a mount namespace of the test's own, where the agent runs) passes the
     check of free space, then fills: 3,000 files of 200 bytes are 0.6 MB of data and 12 MB of tmpfs pages."""
-    if os.geteuid() != 0 or shutil.which("unshare") is None or shutil.which("nsenter") is None:
-        pytest.fail("this test mounts a tmpfs in a mount namespace of its own: it needs root, unshare and nsenter")
+    need_mount_namespaces()
     s = server
     _vid, creds = private_vault(s, tmp_path)
     vm = Vm(s, tmp_path, "vm-a", VM)
@@ -235,13 +239,12 @@ def test_the_machine_s_disk_filling_during_a_restore_is_local_io_error(server: S
     holder = subprocess.Popen(["unshare", "--mount", "--propagation", "private", "sh", "-c",
                                'mount -t tmpfs -o size=4m tmpfs "$0" && touch "$0/mounted" && exec sleep 600',
                                str(disk)])
-    ns = ["nsenter", "-t", str(holder.pid), "-m", "--"]
     try:
         deadline = time.monotonic() + 10
-        while subprocess.run([*ns, "test", "-e", str(disk / "mounted")]).returncode != 0:
+        while in_ns(holder.pid, "test", "-e", str(disk / "mounted")).returncode != 0:
             assert time.monotonic() < deadline, "the tmpfs was not mounted"
             time.sleep(0.05)
-        s.prefix = ns  # the agent runs where the small disk is
+        s.prefix = ["nsenter", "-t", str(holder.pid), "-m", "--"]  # the agent runs where the small disk is
         target = disk / "back"
         r = vm.run("restore", point, "--no-progress", "--target", str(target))
         said = r.stdout + r.stderr
@@ -251,11 +254,10 @@ def test_the_machine_s_disk_filling_during_a_restore_is_local_io_error(server: S
         failed = [j for j in s.ok("job", "list", "prod") if j["status"] == "Failed"]
         assert len(failed) == 1 and "No space left on device; free space" in json.dumps(failed[0]), failed
 
-        assert subprocess.run([*ns, "mount", "-o", "remount,size=64m", str(disk)]).returncode == 0
+        assert in_ns(holder.pid, "mount", "-o", "remount,size=64m", str(disk)).returncode == 0
         vm.ok("restore", point, "--no-progress", "--target", str(target))  # run again: completes
-        got = subprocess.run([*ns, sys.executable, "-c", "import hashlib, json, sys\nfrom pathlib import Path\n"
-                              + inspect.getsource(tree) + "print(json.dumps(tree(Path(sys.argv[1]))))",
-                              str(target / src.name)], capture_output=True, text=True, timeout=60)
+        got = in_ns(holder.pid, sys.executable, "-c", "import hashlib, json, sys\nfrom pathlib import Path\n"
+                    + inspect.getsource(tree) + "print(json.dumps(tree(Path(sys.argv[1]))))", str(target / src.name))
         assert got.returncode == 0, got.stderr
         assert json.loads(got.stdout) == tree(src)
     finally:
