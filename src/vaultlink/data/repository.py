@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
 from dataclasses import replace
 
 from vaultlink.data.chunk_index import ChunkIndex, Location, MemoryChunkIndex
@@ -119,7 +119,7 @@ class Repository:
         self._builder = _PackBuilder(self._buffers.take())
         self._unindexed: dict[str, Sequence[PackEntry] | bytes] = {}  # packed: a pack's entries are 40 B each
         self._uploads: list[Future[None]] = []
-        self._failed = False  # set by an upload that failed; its error is raised by the next check
+        self._error: BaseException | None = None  # a failed upload's error, raised by the next check
         self._slots = threading.BoundedSemaphore(upload_workers)
         self._pool = ThreadPoolExecutor(upload_workers, thread_name_prefix="vl-upload")
         self.packs_written = 0
@@ -253,22 +253,18 @@ class Repository:
             self._uploads.append(fut)
 
     def _upload_done(self, fut: Future[None]) -> None:
-        if fut.cancelled() or fut.exception() is not None:
-            self._failed = True  # before the slot is free: a thread waiting for it sees the failure
-        self._slots.release()
+        error = CancelledError() if fut.cancelled() else fut.exception()
+        if error is not None and self._error is None:
+            self._error = error  # kept apart from the futures (a new upload forgets the finished ones), and
+        self._slots.release()  # set before the slot is free: a thread waiting for it sees the failure
 
     def check_uploads(self) -> None:
         """Raise the error of a failed background upload, if any (a backup stops at once)."""
         self._raise_failed()
 
     def _raise_failed(self) -> None:
-        if not self._failed:  # called for every file of a backup: no lock, no walk over the uploads
-            return
-        with self._lock:
-            done = [f for f in self._uploads if f.done()]
-            self._uploads = [f for f in self._uploads if not f.done()]
-        for f in done:
-            f.result()
+        if self._error is not None:  # called for every file of a backup: no lock, no walk over the uploads
+            raise self._error
 
     def _upload(self, b: _PackBuilder) -> None:
         buf = b.buf
@@ -304,6 +300,7 @@ class Repository:
                 break
             for f in futs:
                 f.result()
+        self._raise_failed()  # one that failed before the wait, its future already forgotten
         with self._lock:
             packs, self._unindexed = self._unindexed, {}
         if packs:
@@ -322,7 +319,7 @@ class Repository:
             f.exception()
         with self._lock:
             self._pending.clear()
-            self._failed = False
+            self._error = None
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
