@@ -89,6 +89,10 @@ class _PackBuilder:
         self.entries.append(PackEntry(cid, self.buf.append(blob), len(blob)))
 
 
+def _stored(fut: Future[None]) -> bool:
+    return fut.done() and not fut.cancelled() and fut.exception() is None
+
+
 class Repository:
     """Reads and writes chunks, packs, index files and manifests. Thread-safe for writers."""
 
@@ -248,8 +252,8 @@ class Repository:
             self._slots.release()
             raise
         fut.add_done_callback(self._upload_done)
-        with self._lock:
-            self._uploads = [f for f in self._uploads if not f.done()]
+        with self._lock:  # the stored ones are forgotten; a failed one stays for flush (its callback may not have
+            self._uploads = [f for f in self._uploads if not _stored(f)]  # run yet when it reads as done)
             self._uploads.append(fut)
 
     def _upload_done(self, fut: Future[None]) -> None:
