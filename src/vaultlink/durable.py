@@ -10,6 +10,7 @@ XFS, btrfs). A write that fails (a full disk) leaves the old file as it was and 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 from pathlib import Path
 
@@ -37,13 +38,16 @@ def write_atomic(path: Path, data: bytes, mode: int = 0o600) -> None:
 
 
 def sync_dir(directory: Path) -> None:
-    """Flush a directory's entries (a rename in it) to the disk; a file system that cannot is left alone."""
+    """Flush a directory's entries (a rename in it) to the disk; raises ``OSError`` when the disk fails (the rename
+    may be lost). A file system that cannot flush a directory (``EINVAL``) is left alone."""
+    dfd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
-        dfd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    except OSError:
-        return
-    try:
-        with contextlib.suppress(OSError):
-            os.fsync(dfd)
+        os.fsync(dfd)
+    except OSError as e:
+        if e.errno not in _CANNOT_SYNC:
+            raise
     finally:
         os.close(dfd)
+
+
+_CANNOT_SYNC = frozenset({errno.EINVAL, errno.ENOTSUP, errno.EBADF})

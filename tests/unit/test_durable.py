@@ -69,3 +69,20 @@ def test_short_writes_are_completed_and_a_crash_s_leftover_gets_the_mode(tmp_pat
     assert not leftover.exists()
     durable.write_atomic(tmp_path / "ca.pem", b"-----BEGIN", mode=0o644)
     assert stat.S_IMODE((tmp_path / "ca.pem").stat().st_mode) == 0o644
+
+
+def test_a_directory_the_disk_cannot_flush_is_an_error_one_the_file_system_cannot_is_not(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    code = [errno.EIO]
+
+    def fsync(fd: int) -> None:
+        raise OSError(code[0], os.strerror(code[0]))
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    with pytest.raises(OSError) as exc:
+        durable.sync_dir(tmp_path)  # the rename in it may be lost: the caller must know
+    assert exc.value.errno == errno.EIO
+    code[0] = errno.EINVAL
+    durable.sync_dir(tmp_path)  # a file system without directory fsync
+    with pytest.raises(FileNotFoundError):
+        durable.sync_dir(tmp_path / "gone")

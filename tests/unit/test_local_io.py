@@ -40,6 +40,9 @@ def test_an_oserror_without_a_path_is_not_the_machine_s_files() -> None:
 
 def test_what_a_stopped_command_tells() -> None:
     assert isinstance(as_error(KeyboardInterrupt()), Interrupted)
-    assert isinstance(as_error(OSError(errno.ENOSPC, "full")), LocalIOError)
+    full = as_error(OSError(errno.ENOSPC, "full"))
+    assert isinstance(full, LocalIOError) and "path" not in full.details  # not "None"
+    assert full.message.startswith("a file of this machine: full; free space")
+    assert LocalIOError.of(OSError(errno.EIO, "io", "/x")).details["path"] == "/x"
     nf = NotFound("gone")
     assert as_error(nf) is nf

@@ -28,6 +28,7 @@ from pathlib import Path
 from vaultlink.adapters import direct_io
 from vaultlink.adapters.direct_io import ALIGN, O_DIRECT, read_aligned, write_all
 from vaultlink.adapters.full import blobs_full, is_full
+from vaultlink.durable import sync_dir
 from vaultlink.errors import InvalidInput, NotFound, StoreError
 from vaultlink.ports import check_name, check_range
 
@@ -72,11 +73,7 @@ class LocalBlobStore:
 
     def _sync_dir(self, directory: Path) -> None:
         if self.fsync:
-            dfd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-            try:
-                os.fsync(dfd)
-            finally:
-                os.close(dfd)
+            sync_dir(directory)
 
     def _write_error(self, name: str, e: OSError) -> Exception:
         if e.errno == errno.ENOTDIR:

@@ -46,6 +46,7 @@ from vaultlink.agent.session import Agent
 from vaultlink.agent.state import save_state
 from vaultlink.data import Repository
 from vaultlink.data.stream import backup_stream, read_stream
+from vaultlink.durable import write_atomic
 from vaultlink.errors import Conflict, InvalidInput, NotFound, ServiceUnavailable, VaultlinkError
 from vaultlink.ports import BlobStore
 
@@ -276,12 +277,7 @@ class Postgres:
         if have is None:
             raise NotFound(f"WAL {seg} is not in the archive of {self.name}.")  # the end of the archive
         data = self._open(repo, store.get(have[0]), f"wal/{self.name}/{seg}".encode())
-        tmp = f"{dest}.vaultlink-tmp"
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, dest)
+        write_atomic(Path(dest), data)  # PostgreSQL's own file mode; a full disk leaves nothing beside it
         return {"segment": seg, "bytes": len(data)}
 
     # --- restore -----------------------------------------------------------------------------------------

@@ -262,7 +262,8 @@ class LocalIOError(VaultlinkError):
         """The error for ``exc``, naming its path(s), the system's reason and what to do about it."""
         where = f"{exc.filename or 'a file of this machine'}" + (f" -> {exc.filename2}" if exc.filename2 else "")
         fix = _LOCAL_FIX.get(exc.errno or 0, "fix that")
-        return cls(f"{where}: {exc.strerror or exc}; {fix}, then run the command again.", path=str(exc.filename),
+        details = {"path": str(exc.filename)} if exc.filename is not None else {}
+        return cls(f"{where}: {exc.strerror or exc}; {fix}, then run the command again.", **details,
                    errno=errno.errorcode.get(exc.errno or 0, str(exc.errno)))
 
 
