@@ -102,3 +102,26 @@ def test_work_whose_end_was_never_recorded_fails_after_a_while(call: ArmCall) ->
     result = ArmCall(call.svc, call.caller, call.subscription, call.base, call.api_version, {}, {"op": oid})
     with pytest.raises(E.Conflict):
         lro.operation_result(result)
+
+
+def test_an_operation_a_poller_saw_fail_stays_failed_when_its_work_ends_later(call: ArmCall) -> None:
+    """A terminal status is final: a poller that stopped at ``OperationTimedOut`` is never contradicted."""
+    gate, ended = threading.Event(), threading.Event()
+
+    def work() -> None:
+        try:
+            assert gate.wait(10)
+        finally:
+            ended.set()
+
+    oid = lro.run(call, "/x", work)
+    clock = call.svc.clock
+    call.svc.clock = _Later(clock, lro.LOST + 1)
+    assert poll(call, oid)["error"]["code"] == "OperationTimedOut"
+    gate.set()
+    assert ended.wait(10)
+    deadline = time.monotonic() + 1  # the worker's own write comes right after the work: give it time to (not) land
+    while time.monotonic() < deadline:
+        got = poll(call, oid)
+        assert got["status"] == "Failed" and got["error"]["code"] == "OperationTimedOut", got
+        time.sleep(0.05)

@@ -10,7 +10,7 @@ resource groups, vaults, networks, zones). Records older than a day are swept wh
 most ``WORKERS`` run at once (more wait their turn, still ``InProgress``). Work whose end was never recorded (the
 server running it stopped or restarted, or the store could not take its outcome) is ``Failed`` with
 ``OperationTimedOut`` at the first poll ``LOST`` seconds after it started, on any server: a poller never waits for
-ever."""
+ever. An ended status is final: work that ends after that is logged, never contradicts what a poller saw."""
 
 from __future__ import annotations
 
@@ -60,9 +60,12 @@ def run(call: ArmCall, resource_id: str, work: Callable[[], Any], status: int = 
             error = {"code": "InternalServerError", "message": f"{type(exc).__name__}: {exc}"}
         with svc.store.transaction() as txn:
             rec = txn.get("arm_operation", oid)
-            if rec is not None:
+            if rec is not None and rec["status"] == "InProgress":  # a status a poller saw end stays as it saw it
                 rec.update(status="Failed" if error else "Succeeded", ended=svc.clock.now(), error=error)
                 txn.update("arm_operation", oid, rec)
+            elif rec is not None:
+                log.warning("ARM operation %s ended (%s) after it was marked %s; its record is kept", oid,
+                            "failed" if error else "succeeded", rec["status"])
 
     _workers().submit(body)
     return oid
