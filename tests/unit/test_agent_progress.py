@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
 from rich.progress import Progress
 
-from vaultlink.agent.progress import EtaColumn, RateColumn, fields_of, human_rate
+from vaultlink.agent.progress import EtaColumn, RateColumn, fields_of, human_rate, progress_bar
 from vaultlink.data import Progress as EngineProgress
+from vaultlink.errors import NotFound
 
 
 def _render(updates: list[EngineProgress]) -> list[list[str]]:
@@ -35,3 +37,12 @@ def test_human_rate_units() -> None:
     assert human_rate(48) == "48 bytes/s"
     assert human_rate(1536) == "1.5 KiB/s"
     assert human_rate(3 * 2**40) == "3.0 TiB/s"
+
+
+def test_a_command_refused_before_any_work_draws_no_bar(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(NotFound), progress_bar("backup"):
+        raise NotFound("backup path /nope does not exist.")  # the path check, before the engine reports anything
+    assert capsys.readouterr().err == ""
+    with progress_bar("backup") as update:
+        update(EngineProgress(files_total=1, bytes_total=10, bytes_done=10, files_done=1, elapsed=0.1))
+    assert "backup" in capsys.readouterr().err

@@ -7,6 +7,7 @@ for a run of a few updates (a fast backup or restore) gives nonsense such as "48
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -78,9 +79,15 @@ def progress_bar(label: str) -> Iterator[Callable[[EngineProgress], None]]:
         refresh_per_second=5,
     )
     task = bar.add_task(label, total=None, files="", rate=0.0, eta=None, elapsed=0.0)
+    shown = threading.Lock()  # held once the bar is drawn: a command refused before any work shows no bar
 
     def update(p: EngineProgress) -> None:
+        if shown.acquire(blocking=False):
+            bar.start()
         bar.update(task, total=max(p.bytes_total, 1), completed=p.bytes_done, **fields_of(p))
 
-    with bar:
+    try:
         yield update
+    finally:
+        if shown.locked():
+            bar.stop()
