@@ -112,6 +112,7 @@ class _Counters:
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.read = 0
+        self.skipped = 0  # bytes of unchanged files
         self.new = 0
         self.stored = 0
         self.files_done = 0
@@ -163,7 +164,7 @@ def backup(
         if progress and (force or now - last >= interval):
             last = now
             with c.lock:
-                prog.files_done, prog.bytes_done, prog.bytes_new = c.files_done, c.read, c.new
+                prog.files_done, prog.bytes_done, prog.bytes_new = c.files_done, c.read + c.skipped, c.new
             files, size = counter.totals if counter is not None else counted
             prog.files_total, prog.bytes_total = max(seen[0], files), max(seen[1], size)
             prog.elapsed = now - t0
@@ -272,6 +273,7 @@ def backup(
                     order.append((node, None))
                     with c.lock:
                         c.files_done += 1
+                        c.skipped += node.size  # done, not read: a no-change backup ends at 100 %
                 elif node.size <= SMALL_FILE:
                     order.append((node, batch))
                     batch.files.append((node, src))

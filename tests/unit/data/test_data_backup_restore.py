@@ -23,6 +23,16 @@ def _same_tree(a: Path, b: Path) -> None:
         _same_tree(a / sub, b / sub)
 
 
+def test_a_no_change_backup_ends_its_progress_at_100_percent(tree: Path, repo: Repository) -> None:
+    """Unchanged files are done without being read: the bar must not end at 0 % (as it did) on a backup that
+    found nothing new."""
+    first = backup([tree], repo)
+    seen: list[Progress] = []
+    res = backup([tree], repo, previous_manifest=repo.load_manifest(first.name), progress=seen.append)
+    assert res.stats.files_unchanged == 4 and res.stats.bytes_read == 0
+    assert seen[-1].bytes_done == seen[-1].bytes_total == 1_300_000 and seen[-1].files_done == 4
+
+
 def test_roundtrip_restores_content_links_modes_mtimes(tree: Path, repo: Repository, tmp_path: Path) -> None:
     seen: list[Progress] = []
     res = backup([tree], repo, progress=seen.append)
