@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import signal
+import sys
 import threading
 from typing import Annotated, Any
 
@@ -25,7 +26,7 @@ from vaultlink.cli.agent_common import (
 from vaultlink.cli.agent_db import db, db_restore, protect
 from vaultlink.cli.common import OutputFormat, OutputOpt, emit, handled
 from vaultlink.data.formats import ZSTD_LEVEL, check_level
-from vaultlink.errors import InvalidInput
+from vaultlink.errors import FilesUnreadable, InvalidInput
 
 app = typer.Typer(help="The backup agent: register this machine, back up, restore, check.", no_args_is_help=True)
 app.add_typer(protect, name="protect")  # agent protect postgres|sqlite
@@ -102,13 +103,32 @@ def backup(
                                    compression_level=compression_level)
         finally:
             agent.close()  # type: ignore[attr-defined]
+        rp, st = out["recovery_point"], out["stats"]
         if output == OutputFormat.json:
             emit(out, output)
         else:
-            rp, st = out["recovery_point"], out["stats"]
             emit({"recovery_point": rp["id"], "files": st["files"], "unchanged": st["files_unchanged"],
                   "bytes": st["bytes_total"], "new_bytes": st["bytes_new"], "stored_bytes": st["stored_bytes"],
-                  "dedup_ratio": st["dedup_ratio"], "seconds": round(st["duration"], 2)}, output)
+                  "dedup_ratio": st["dedup_ratio"], "seconds": round(st["duration"], 2),
+                  **({"unreadable": st["error_count"]} if st.get("error_count") else {})}, output)
+    _unreadable(rp["id"], st, output)
+
+
+def _unreadable(rp: str, stats: dict[str, Any], output: OutputFormat, shown: int = 20) -> None:
+    """After a backup's output: what it could not read (a warning naming the first ``shown`` paths), and the exit
+    code of ``FilesUnreadable``, so that a script sees a recovery point that lacks files."""
+    count = int(stats.get("error_count") or 0)
+    if not count:
+        return
+    err = FilesUnreadable(f"{count} file(s) or directories could not be read and are not in recovery point {rp}; "
+                          "fix their permissions (or leave them out) and back up again.")
+    if output != OutputFormat.json:  # the JSON output carries them in stats.errors and stats.error_count
+        sys.stderr.write(f"warning: {err.code}: {err.message}\n")
+        for e in stats.get("errors", [])[:shown]:
+            sys.stderr.write(f"  - {e['path']}: {e['error']}\n")
+        if count > shown:
+            sys.stderr.write(f"  - … and {count - shown} more\n")
+    raise typer.Exit(err.exit_code)
 
 
 @app.command("restore")

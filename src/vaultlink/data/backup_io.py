@@ -4,11 +4,12 @@ order, and the new snapshot's nodes with the counts and packs they add up to (``
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from vaultlink.data.manifest import ManifestWriter, Node
 from vaultlink.data.repository import Repository
+from vaultlink.data.tree import Unreadable
 from vaultlink.errors import CorruptData, VaultlinkError
 
 
@@ -24,7 +25,7 @@ class BackupStats:
     stored_bytes: int = 0
     packs: int = 0
     duration: float = 0.0
-    errors: list[tuple[str, str]] = field(default_factory=list)
+    errors: Unreadable = field(default_factory=Unreadable)
 
     @property
     def dedup_ratio(self) -> float:
@@ -32,9 +33,10 @@ class BackupStats:
         return self.bytes_total / self.bytes_new if self.bytes_new else 0.0
 
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
+        d = asdict(replace(self, errors=Unreadable()))
         d["dedup_ratio"] = round(self.dedup_ratio, 3)
-        d["errors"] = [{"path": p, "error": e} for p, e in self.errors]
+        d["errors"] = [{"path": p, "error": e} for p, e in self.errors]  # the first Unreadable.KEEP
+        d["error_count"] = len(self.errors)
         return d
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 from vaultlink.data.manifest import Node
 from vaultlink.errors import InvalidInput, NotFound
@@ -65,7 +65,33 @@ def _level(prefix: str, entries: list[tuple[str, str, os.stat_result]]) -> list[
     return out
 
 
-def iter_tree(paths: Sequence[str | os.PathLike[str]], errors: list[tuple[str, str]]) -> Iterator[tuple[Node, str]]:
+class Unreadable:
+    """What a backup could not read: how many paths, and the first ``KEEP`` of them with the reason (a tree of a
+    million unreadable files is never held, nor sent)."""
+
+    KEEP = 100
+
+    def __init__(self) -> None:
+        self.first: list[tuple[str, str]] = []
+        self.count = 0
+
+    def append(self, item: tuple[str, str]) -> None:
+        self.count += 1
+        if len(self.first) < self.KEEP:
+            self.first.append(item)
+
+    def extend(self, items: Iterable[tuple[str, str]]) -> None:
+        for item in items:
+            self.append(item)
+
+    def __iter__(self) -> Iterator[tuple[str, str]]:
+        return iter(self.first)
+
+    def __len__(self) -> int:
+        return self.count
+
+
+def iter_tree(paths: Sequence[str | os.PathLike[str]], errors: Unreadable) -> Iterator[tuple[Node, str]]:
     """``(node, source path)`` for every root and everything below, in path order (the order a sort of all
     paths gives), one directory listed at a time: a million files are never held at once."""
     stack = [_level("", _roots(paths))]

@@ -237,7 +237,7 @@ class StorageFull(StoreError):
     exit_code = 5
 
 
-# --- the machine (exit 7, 130) -----------------------------------------------
+# --- the machine (exit 7, 8, 130) ----------------------------------------
 _LOCAL_FIX = {
     errno.ENOSPC: "free space on that disk (or choose another place)",
     errno.EDQUOT: "free space within your disk quota there (or choose another place)",
@@ -265,6 +265,16 @@ class LocalIOError(VaultlinkError):
         details = {"path": str(exc.filename)} if exc.filename is not None else {}
         return cls(f"{where}: {exc.strerror or exc}; {fix}, then run the command again.", **details,
                    errno=errno.errorcode.get(exc.errno or 0, str(exc.errno)))
+
+
+class FilesUnreadable(VaultlinkError):
+    """A backup finished, but files or directories it could not read are not in its recovery point (the
+    command exits with this code after its output); fix their permissions, or leave them out, and back up
+    again."""
+
+    code = "FilesUnreadable"
+    http_status = 500  # never an answer of the service: the machine's own files
+    exit_code = 8
 
 
 class Interrupted(VaultlinkError):

@@ -11,6 +11,8 @@ from data_helpers import open_repo, rand_bytes
 
 from vaultlink.adapters.blob_memory import MemoryBlobStore
 from vaultlink.data import Chunker, Progress, Repository, backup, restore
+from vaultlink.data.backup_io import BackupStats
+from vaultlink.data.tree import Unreadable
 from vaultlink.errors import AlreadyExists, InvalidInput, NotFound, WrongPassphrase
 
 
@@ -150,3 +152,13 @@ def test_large_file_path_uses_many_packs(tmp_path: Path, repo: Repository) -> No
     assert res.stats.packs >= 8
     restore(res.manifest, open_repo(repo.store), tmp_path / "o")
     assert (tmp_path / "o" / "s" / "big").read_bytes() == data
+
+
+def test_what_a_backup_cannot_read_is_counted_in_full_and_kept_bounded() -> None:
+    """A tree of a million unreadable files must not be held in the agent nor sent whole with the job's end."""
+    left = Unreadable()
+    left.extend((f"/src/f{i}", "Permission denied") for i in range(Unreadable.KEEP * 3))
+    assert len(left) == 3 * Unreadable.KEEP and len(list(left)) == Unreadable.KEEP
+    st = BackupStats(errors=left).to_dict()
+    assert st["error_count"] == 3 * Unreadable.KEEP and len(st["errors"]) == Unreadable.KEEP
+    assert st["errors"][0] == {"path": "/src/f0", "error": "Permission denied"}

@@ -61,9 +61,11 @@ def _clean_stats(stats: Any) -> dict[str, Any]:
             raise InvalidInput(f"stats.{k} must be a number.", field=f"stats.{k}")
         if v is not None:
             out[k] = v
-    errs = stats.get("errors")
-    if isinstance(errs, list):
-        out["errors"] = len(errs)
+    errs, count = stats.get("errors"), stats.get("error_count")
+    if count is not None and (isinstance(count, bool) or not isinstance(count, int) or count < 0):
+        raise InvalidInput("stats.error_count must be a count.", field="stats.error_count")
+    if isinstance(errs, list) or count is not None:
+        out["errors"] = max(count or 0, len(errs) if isinstance(errs, list) else 0)  # an agent keeps the first 100
     return out
 
 
