@@ -8,6 +8,7 @@ import time
 from typing import Any
 
 from vaultlink.api.console_html import e, hidden, table, vault_nav
+from vaultlink.domain.jobs import unreadable_warning
 
 POINTS_PER_PAGE = 50
 
@@ -42,7 +43,9 @@ def progress(job: dict[str, Any]) -> str:
     stats = job.get("stats") or {}
     if job.get("error"):
         return e(job["error"])
-    return e(f"{stats.get('files', '—')} files, {size(stats.get('bytes_total') or stats.get('bytes'))}")
+    outcome = e(f"{stats.get('files', '—')} files, {size(stats.get('bytes_total') or stats.get('bytes'))}")
+    warning = unreadable_warning(job)
+    return outcome + (f' <strong class="warning">· {e(warning)}</strong>' if warning else "")
 
 
 def jobs_table(jobs: list[dict[str, Any]], caption: str) -> str:

@@ -10,6 +10,7 @@ from typing import Any
 
 from vaultlink import errors as E
 from vaultlink.compat.aws.backup_api import AwsCall, page_of, regional_vault
+from vaultlink.domain.jobs import unreadable_warning
 from vaultlink.service import retention, retention_items, vaults
 from vaultlink.service.dataplane import grants, manage, ondemand
 
@@ -118,7 +119,7 @@ def _job_out(job: dict[str, Any], vault: dict[str, Any], call: AwsCall) -> dict[
             or job.get("scheduled") or job.get("start"), "CompletionDate": job.get("end"),
             "State": _JOB_STATES.get(str(job.get("status")), str(job.get("status")).upper()),
             "Status": _JOB_STATES.get(str(job.get("status")), str(job.get("status")).upper()),
-            "StatusMessage": job.get("error"), "StartBy": job.get("start_by"),
+            "StatusMessage": job.get("error") or unreadable_warning(job), "StartBy": job.get("start_by"),
             "CreatedBy": {"BackupPlanId": job.get("plan_id")} if job.get("plan_id") else None}
 
 
