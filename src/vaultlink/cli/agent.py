@@ -26,6 +26,7 @@ from vaultlink.cli.agent_common import (
 from vaultlink.cli.agent_db import db, db_restore, protect
 from vaultlink.cli.common import OutputFormat, OutputOpt, emit, handled
 from vaultlink.data.formats import ZSTD_LEVEL, check_level
+from vaultlink.domain.jobs import unreadable_text
 from vaultlink.errors import FilesUnreadable, InvalidInput
 
 app = typer.Typer(help="The backup agent: register this machine, back up, restore, check.", no_args_is_help=True)
@@ -120,8 +121,7 @@ def _unreadable(rp: str, stats: dict[str, Any], output: OutputFormat, shown: int
     count = int(stats.get("error_count") or 0)
     if not count:
         return
-    err = FilesUnreadable(f"{count} file(s) or directories could not be read and are not in recovery point {rp}; "
-                          "fix their permissions (or leave them out) and back up again.")
+    err = FilesUnreadable(unreadable_text(count, f"recovery point {rp}"))
     if output != OutputFormat.json:  # the JSON output carries them in stats.errors and stats.error_count
         sys.stderr.write(f"warning: {err.code}: {err.message}\n")
         for e in stats.get("errors", [])[:shown]:
