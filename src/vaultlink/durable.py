@@ -1,5 +1,5 @@
 """A small file replaced whole and durably: the server's sealing key, owner key and CA export, the agent's
-machine state.
+machine state; a restored database or image published under its name once whole.
 
 Written under a temporary name, flushed to the disk (``fsync``), renamed over the file, and the directory
 flushed too; after a crash or a power loss the file is the old one or the new one, never empty or cut short
@@ -34,6 +34,18 @@ def write_atomic(path: Path, data: bytes, mode: int = 0o600) -> None:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+    sync_dir(path.parent)
+
+
+def publish(tmp: Path, path: Path) -> None:
+    """A new file written whole under ``tmp`` (in the same directory) made ``path``, durably: ``tmp`` flushed to
+    the disk, renamed, and the directory flushed; after a crash ``path`` is absent or whole, never cut short."""
+    fd = os.open(tmp, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
     sync_dir(path.parent)
 
 

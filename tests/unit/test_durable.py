@@ -86,3 +86,17 @@ def test_a_directory_the_disk_cannot_flush_is_an_error_one_the_file_system_canno
     durable.sync_dir(tmp_path)  # a file system without directory fsync
     with pytest.raises(FileNotFoundError):
         durable.sync_dir(tmp_path / "gone")
+
+
+def test_publish_flushes_a_new_file_then_names_it_then_flushes_the_directory(tmp_path: Path,
+                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    events: list[str] = []
+    real_fsync, real_replace = os.fsync, os.replace
+    monkeypatch.setattr(os, "fsync", lambda fd: (events.append(
+        "fsync dir" if stat.S_ISDIR(os.fstat(fd).st_mode) else "fsync file"), real_fsync(fd)))
+    monkeypatch.setattr(os, "replace", lambda a, b: (events.append("rename"), real_replace(a, b)))
+    tmp = tmp_path / ".db.sqlite.vaultlink-tmp"
+    tmp.write_bytes(b"SQLite format 3\0")
+    durable.publish(tmp, tmp_path / "db.sqlite")
+    assert events == ["fsync file", "rename", "fsync dir"]
+    assert [p.name for p in tmp_path.iterdir()] == ["db.sqlite"]

@@ -16,6 +16,7 @@ from vaultlink.agent.session import Agent
 from vaultlink.agent.state import save_state
 from vaultlink.data import Repository
 from vaultlink.data.stream import backup_stream, read_stream
+from vaultlink.durable import publish
 from vaultlink.errors import CorruptData, InvalidInput, NotFound
 
 
@@ -81,8 +82,6 @@ class SqliteDb:
             with open(tmp, "wb") as f:
                 for data in read_stream(manifest, repo):
                     f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
             conn = sqlite3.connect(tmp)
             try:
                 verdict = conn.execute("PRAGMA integrity_check").fetchone()[0]
@@ -90,7 +89,7 @@ class SqliteDb:
                 conn.close()
             if verdict != "ok":
                 raise CorruptData(f"the restored database fails its integrity check: {verdict}")
-            os.replace(tmp, out)
+            publish(tmp, out)
         finally:
             repo.close()
             tmp.unlink(missing_ok=True)

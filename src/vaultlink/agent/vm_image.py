@@ -35,6 +35,7 @@ from typing import Any
 from vaultlink.data.backup import BackupResult, BackupStats
 from vaultlink.data.manifest import Manifest, Node
 from vaultlink.data.repository import Repository
+from vaultlink.durable import publish
 from vaultlink.errors import ImageUnreadable as ImageError
 from vaultlink.errors import InvalidInput, NotFound
 
@@ -326,6 +327,7 @@ def restore_image(manifest: Manifest, repo: Repository, target: str, fmt: str = 
         raise InvalidInput("this recovery point is not a VM image.", field="recovery_point")
     node = files[0]
     tmp = out.with_name(f".{out.name}.vaultlink-tmp")
+    temps = [tmp]
     assert read_stream is not None
     written = 0
     try:
@@ -338,14 +340,15 @@ def restore_image(manifest: Manifest, repo: Repository, target: str, fmt: str = 
                     written += len(data)
                 pos += len(data)
             f.truncate(node.size)
-            f.flush()
-            os.fsync(f.fileno())
-        if fmt == "qcow2":
-            _run([tool("qemu-img"), "convert", "-f", "raw", "-O", "qcow2", str(tmp), str(out)],
+        if fmt == "qcow2":  # converted beside the target too: a failed or cut conversion leaves no target
+            converted = out.with_name(f".{out.name}.vaultlink-qcow2")
+            temps.append(converted)
+            _run([tool("qemu-img"), "convert", "-f", "raw", "-O", "qcow2", str(tmp), str(converted)],
                  f"cannot write {target} as qcow2")
-            tmp.unlink()
+            publish(converted, out)
         else:
-            os.replace(tmp, out)
+            publish(tmp, out)
     finally:
-        tmp.unlink(missing_ok=True)
+        for t in temps:
+            t.unlink(missing_ok=True)
     return {"target": str(out), "format": fmt, "size": node.size, "bytes_written": written}

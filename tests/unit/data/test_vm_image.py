@@ -5,8 +5,10 @@ an incremental point reads only those and restores the same image, compressed cl
 from __future__ import annotations
 
 import os
+import stat
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 from data_helpers import make_repo
@@ -91,3 +93,55 @@ def test_raw_images_and_compressed_clusters(tmp_path: Path) -> None:
         I.backup_image("p", str(packed), "qcow2", repo, None, None, hostname="h", tags={}, parent=None)
     with pytest.raises(ImageUnreadable):
         I.dirty_ranges(str(packed), "no-such-bitmap")
+
+
+def _events(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    events: list[str] = []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(fd: int) -> None:
+        events.append("fsync dir" if stat.S_ISDIR(os.fstat(fd).st_mode) else "fsync file")
+        real_fsync(fd)
+
+    def replace(src: Any, dst: Any) -> None:
+        events.append("rename")
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "replace", replace)
+    return events
+
+
+@pytest.mark.parametrize("fmt", ["raw", "qcow2"])
+def test_a_restored_image_is_on_the_disk_before_and_after_it_takes_its_name(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fmt: str) -> None:
+    raw = tmp_path / "disk.img"
+    raw.write_bytes(os.urandom(3 * B))
+    repo = make_repo()
+    done = I.backup_image("disk", str(raw), "raw", repo, None, None, hostname="h", tags={}, parent=None)
+    events = _events(monkeypatch)
+    out = tmp_path / "back" / f"disk.{fmt}"
+    out.parent.mkdir()
+    I.restore_image(done.result.manifest, repo, str(out), fmt, read_stream)
+    assert events[-3:] == ["fsync file", "rename", "fsync dir"], "a crash must not leave a named, cut image"
+    assert as_raw(out, tmp_path) == raw.read_bytes()
+    assert sorted(p.name for p in out.parent.iterdir()) == [out.name], "no temporary file is left"
+
+
+def test_a_failed_qcow2_conversion_leaves_no_target_and_no_temporary_file(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    raw = tmp_path / "disk.img"
+    raw.write_bytes(os.urandom(2 * B))
+    repo = make_repo()
+    done = I.backup_image("disk", str(raw), "raw", repo, None, None, hostname="h", tags={}, parent=None)
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "qemu-img").write_text('#!/bin/sh\nfor a; do out="$a"; done\nprintf half > "$out"\n'
+                                   'echo "No space left on device" >&2\nexit 1\n')
+    (fake / "qemu-img").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake}:{os.environ['PATH']}")
+    out = tmp_path / "back" / "disk.qcow2"
+    out.parent.mkdir()
+    with pytest.raises(ImageUnreadable, match="No space left"):
+        I.restore_image(done.result.manifest, repo, str(out), "qcow2", read_stream)
+    assert list(out.parent.iterdir()) == [], "a cut conversion must not stand as the restored image"
