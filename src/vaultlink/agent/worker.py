@@ -16,7 +16,8 @@ from typing import Any
 
 from vaultlink.agent.session import Agent
 from vaultlink.dns.names import queue_public_name
-from vaultlink.errors import VaultlinkError
+from vaultlink.domain.jobs import unreadable_text
+from vaultlink.errors import FilesUnreadable, VaultlinkError
 
 VISIBILITY = 3600.0  # seconds a taken work item stays hidden from other takers
 
@@ -51,7 +52,8 @@ def run(agent: Agent, passphrase: str, state_dir: Path | None, poll: float, once
                 try:
                     out = agent.backup([str(p) for p in paths], passphrase, None, state_dir=state_dir, job_id=job_id)
                     log({"event": "job", "job": job_id, "status": "Completed",
-                         "recovery_point": out["recovery_point"]["id"], "files": out["stats"]["files"]})
+                         "recovery_point": out["recovery_point"]["id"], "files": out["stats"]["files"],
+                         **unreadable(out["recovery_point"]["id"], out["stats"])})
                 except VaultlinkError as exc:
                     log({"event": "job", "job": job_id, "status": "Failed", "error": exc.code, "message": exc.message})
             try:
@@ -63,6 +65,17 @@ def run(agent: Agent, passphrase: str, state_dir: Path | None, poll: float, once
         if not items:
             stop.wait(poll)
     return handled
+
+
+def unreadable(rp: str, stats: dict[str, Any], shown: int = 20) -> dict[str, Any]:
+    """The fields a completed job's log line adds when its point lacks files the agent could not read: the
+    ``FilesUnreadable`` code, what to do, the count and the first ``shown`` paths (as ``agent backup`` warns)."""
+    count = int(stats.get("error_count") or 0)
+    if not count:
+        return {}
+    err = FilesUnreadable(unreadable_text(count, f"recovery point {rp}"))
+    return {"warning": err.code, "message": err.message, "error_count": count,
+            "errors": list(stats.get("errors", []))[:shown]}
 
 
 def run_restore(agent: Agent, passphrase: str, body: dict[str, Any], log: Callable[[dict[str, Any]], None]) -> None:
