@@ -126,5 +126,7 @@ def test_readme_walkthrough_on_a_plain_install(tmp_path: Path) -> None:
     assert rc == 0, log
     ips = [ln for ln in stdout.splitlines() if re.fullmatch(r"127\.10\.1\.\d+", ln.strip())]
     assert ips, f"dig from inside the vnet answered no private IP\n{log}"
+    assert re.search(r"^-rw-\S+ +\d+ +\d+ +18000 \S+ \S+ documents/report\.txt$", stdout, re.M), log  # agent ls
+    assert re.search(r"^l\S+ .* documents/link -> report\.txt$", stdout, re.M), log
     assert tree(restored / "documents") == tree(docs), log
     assert (restored / "documents" / "link").is_symlink()

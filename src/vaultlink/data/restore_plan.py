@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from vaultlink.data.manifest import Node
 from vaultlink.data.restore_files import PARTIAL
-from vaultlink.errors import UnsafePath
+from vaultlink.errors import NotFound, UnsafePath
 
 
 def check_relpath(path: str) -> list[str]:
@@ -43,6 +43,17 @@ class Survey:
     patterns: list[str] | None = None
     keep_dirs: set[str] = field(default_factory=set)  # with patterns: directories the selection needs
     under: set[str] = field(default_factory=set)  # with patterns: directories whose whole subtree is selected
+    sample: list[str] = field(default_factory=list)  # the first few paths of the snapshot, for an error to show
+
+    def check_selected(self) -> None:
+        """``NotFound`` (field ``include``) when patterns select nothing: a restore that would write nothing is a
+        mistyped pattern far more often than a wish; the message shows what paths look like."""
+        if self.patterns is None or self.files or self.keep_dirs or self.links:
+            return
+        shown = ", ".join(repr(p) for p in self.sample) or "none: the recovery point is empty"
+        raise NotFound(f"no path of the recovery point matches --include {' '.join(map(repr, self.patterns))}; "
+                       f"patterns match paths relative to the point (fnmatch: '*' crosses '/'), such as {shown}; "
+                       "`vaultlink agent ls RECOVERY_POINT` lists them.", field="include")
 
     def wanted(self, n: Node) -> bool:
         if self.patterns is None:
@@ -56,7 +67,7 @@ class Survey:
 def survey(nodes: Iterable[Node], include: str | Sequence[str] | None) -> Survey:
     """One read of ``nodes``: checks, counts and the selection (a pattern is ``fnmatch`` on the path; a
     directory brings its subtree, and a selected node its parent directories). ``Unsorted`` if the nodes
-    are not in strictly increasing path order."""
+    are not in strictly increasing path order; ``NotFound`` if patterns select nothing."""
     s = Survey(patterns=None if include is None else [include] if isinstance(include, str) else list(include))
     links: set[str] = set()
     last = ""
@@ -67,6 +78,8 @@ def survey(nodes: Iterable[Node], include: str | Sequence[str] | None) -> Survey
                 raise UnsafePath(f"refusing path {n.path!r}: it appears twice in the snapshot")
             raise Unsorted(n.path)
         last = n.path
+        if len(s.sample) < 3:
+            s.sample.append(n.path)
         if links:
             for i in range(1, len(parts)):
                 if "/".join(parts[:i]) in links:
@@ -94,6 +107,7 @@ def survey(nodes: Iterable[Node], include: str | Sequence[str] | None) -> Survey
             s.links.append(n)
     if s.patterns is not None:
         s.dirs = [d for d in s.dirs if d.path in s.keep_dirs]
+    s.check_selected()
     return s
 
 

@@ -66,6 +66,10 @@ def test_include_pattern_restores_subset(tree: Path, repo: Repository, tmp_path:
     assert files == ["src", "src/docs", "src/docs/deep", "src/docs/deep/r.bin"]
     restore(res.manifest, repo, tmp_path / "out2", include=["*.txt"])
     assert (tmp_path / "out2/src/docs/a.txt").exists() and not (tmp_path / "out2/src/empty").exists()
+    with pytest.raises(NotFound, match=r"matches --include '/.*/src/docs'.*such as 'src', 'src/") as exc:
+        restore(res.manifest, repo, tmp_path / "out3", include=[str(tree / "docs")])  # an absolute path: a mistake
+    assert exc.value.field == "include" and "agent ls" in exc.value.message
+    assert not (tmp_path / "out3").exists(), "a restore of nothing makes no target"
 
 
 def test_unchanged_files_are_skipped_by_metadata(tree: Path, repo: Repository) -> None:

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from vaultlink.adapters.blob_memory import MemoryBlobStore
 from vaultlink.data import ChunkerParams, Manifest, Node, Progress, Repository, backup, restore
 from vaultlink.data.restore_plan import selected, survey
-from vaultlink.errors import CorruptData, UnsafePath
+from vaultlink.errors import CorruptData, NotFound, UnsafePath
 
 restore_mod = importlib.import_module("vaultlink.data.restore")
 
@@ -141,8 +141,13 @@ def test_include_selects_what_it_did_when_the_snapshot_was_held(paths: list[list
     tree = {p: t for p, t in tree.items() if not any(tree.get("/".join(p.split("/")[:k])) == "file"
                                                        for k in range(1, p.count("/") + 1))}
     nodes = [Node(p, t, 0o644, 1) for p, t in sorted(tree.items())]
-    plan = survey(nodes, pats)
     want = _old_select(nodes, pats)
+    if not want:  # a selection of nothing is refused, with what paths look like
+        with pytest.raises(NotFound, match="no path of the recovery point matches --include") as exc:
+            survey(nodes, pats)
+        assert exc.value.field == "include" and "'r'" in exc.value.message
+        return
+    plan = survey(nodes, pats)
     assert [n.path for n in selected(nodes, plan)] == [n.path for n in want if n.type == "file"]
     assert sorted(d.path for d in plan.dirs) == sorted(n.path for n in want if n.type == "dir")
     assert plan.files == sum(1 for n in want if n.type == "file")
