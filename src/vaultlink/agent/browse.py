@@ -10,24 +10,24 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
 
+from vaultlink.agent.http import AgentHttp
 from vaultlink.agent.remote import RemoteBlobStore
-from vaultlink.agent.session import Agent
+from vaultlink.agent.state import AgentState
 from vaultlink.data.manifest import Node
 from vaultlink.data.repository import Repository
 from vaultlink.data.restore_plan import Unsorted, survey
 from vaultlink.errors import Conflict
 
 
-def point_nodes(agent: Agent, rp_id: str, passphrase: str, patterns: Sequence[str] = ()) -> Iterator[Node]:
+def point_nodes(http: AgentHttp, st: AgentState, rp_id: str, passphrase: str,
+                patterns: Sequence[str] = ()) -> Iterator[Node]:
     """The nodes of this machine's recovery point ``rp_id`` in path order (those ``patterns`` select, if any)."""
-    rp = agent.http.json(agent.state.backup_service, "GET", f"/recovery-points/{rp_id}")
+    rp = http.json(st.backup_service, "GET", f"/recovery-points/{rp_id}")
     if not rp.get("manifest"):
         raise Conflict(f"recovery point {rp_id} is {rp.get('status', 'not complete')}: it holds no files to list.",
                        field="recovery_point")
-    names = agent.http.json(agent.state.backup_service, "GET", "/containers/self")["names"]  # the vault's accounts now
-    st = agent.state
-    store = RemoteBlobStore(agent.http, st.domain, names["storage_accounts"], names["write_account"],
-                            st.storage_suffix)
+    names = http.json(st.backup_service, "GET", "/containers/self")["names"]  # the vault's accounts now
+    store = RemoteBlobStore(http, st.domain, names["storage_accounts"], names["write_account"], st.storage_suffix)
     repo = Repository.open(store, passphrase, load_index=False)
     try:
         nodes_of: Callable[[], Iterable[Node]] = repo.manifest_reader(rp["manifest"])

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from vaultlink import __version__
+from vaultlink.agent.browse import point_nodes
 from vaultlink.agent.http import AgentHttp
 from vaultlink.agent.job_progress import JobProgress, job_end
 from vaultlink.agent.memory import tune_malloc
@@ -21,6 +22,7 @@ from vaultlink.agent.resolver import DnsResolver, Resolver
 from vaultlink.agent.state import AgentState, exclusive, save_state, try_load_state
 from vaultlink.agent.unlock import Unlocking, open_loading
 from vaultlink.data import BackupResult, Progress, Repository, backup, check, restore
+from vaultlink.data.crypto import check_passphrase
 from vaultlink.data.formats import ZSTD_LEVEL, check_level
 from vaultlink.data.manifest import Node
 from vaultlink.data.repository import KEY_NAME
@@ -29,12 +31,10 @@ from vaultlink.errors import (
     CredentialsExpired,
     InvalidInput,
     NotFound,
-    PassphraseTooShort,
     RegistrationScopeDenied,
     VaultlinkError,
 )
 
-MIN_PASSPHRASE = 16
 CREDENTIALS_KIND = "vaultlink-vault-credentials"
 
 
@@ -82,15 +82,6 @@ def read_credentials(path: str) -> dict[str, Any]:
     if time.time() > float(data.get("expires", 0)):
         raise CredentialsExpired()
     return data
-
-
-def check_passphrase(passphrase: str | None) -> str:
-    if not passphrase or len(passphrase) < MIN_PASSPHRASE:
-        raise PassphraseTooShort(
-            f"the encryption passphrase must have at least {MIN_PASSPHRASE} characters; keep it safe: without it "
-            "nobody (not even the service) can restore your data."
-        )
-    return passphrase
 
 
 class Agent:
@@ -306,6 +297,10 @@ class Agent:
             repo.close()
         return {"recovery_point": rp_id, "target": os.path.abspath(target), "job": job["id"], **out}
 
+    def list_point(self, rp_id: str, passphrase: str, patterns: Sequence[str] = ()) -> Iterator[Node]:
+        """What this machine's point ``rp_id`` holds, streamed (``agent/browse.py``)."""
+        return point_nodes(self.http, self.state, rp_id, passphrase, patterns)
+
     def check(self, passphrase: str, read_data: bool = False) -> dict[str, Any]:
         described = self._call("GET", "/containers/self")
         names = described["names"]
@@ -344,8 +339,7 @@ def register(
     for it); on first registration create the encrypted repository (passphrase of 16+ characters).
     ``agent_kind`` / ``agent_version`` are what this agent reports (default: this vaultlink's own agent)."""
     creds = read_credentials(credentials_file)
-    check_passphrase(passphrase)
-    assert passphrase is not None
+    passphrase = check_passphrase(passphrase)
     prev = try_load_state(state_dir)
     if prev is not None and prev.vault_id != creds["vault_id"]:
         raise InvalidInput(

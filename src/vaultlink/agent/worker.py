@@ -16,7 +16,6 @@ from typing import Any
 
 from vaultlink.agent.session import Agent
 from vaultlink.dns.names import queue_public_name
-from vaultlink.domain.jobs import unreadable_text
 from vaultlink.errors import FilesUnreadable, VaultlinkError
 
 VISIBILITY = 3600.0  # seconds a taken work item stays hidden from other takers
@@ -73,7 +72,7 @@ def unreadable(rp: str, stats: dict[str, Any], shown: int = 20) -> dict[str, Any
     count = int(stats.get("error_count") or 0)
     if not count:
         return {}
-    err = FilesUnreadable(unreadable_text(count, f"recovery point {rp}"))
+    err = FilesUnreadable.counted(count, f"recovery point {rp}")
     return {"warning": err.code, "message": err.message, "error_count": count,
             "errors": list(stats.get("errors", []))[:shown]}
 

@@ -30,7 +30,6 @@ from vaultlink.cli.agent_common import (
 from vaultlink.cli.agent_db import db, db_restore, protect
 from vaultlink.cli.common import OutputFormat, OutputOpt, emit, handled
 from vaultlink.data.formats import ZSTD_LEVEL, check_level
-from vaultlink.domain.jobs import unreadable_text
 from vaultlink.errors import FilesUnreadable, InvalidInput
 
 app = typer.Typer(help="The backup agent: register this machine, back up, restore, check.", no_args_is_help=True)
@@ -125,7 +124,7 @@ def _unreadable(rp: str, stats: dict[str, Any], output: OutputFormat, shown: int
     count = int(stats.get("error_count") or 0)
     if not count:
         return
-    err = FilesUnreadable(unreadable_text(count, f"recovery point {rp}"))
+    err = FilesUnreadable.counted(count, f"recovery point {rp}")
     if output != OutputFormat.json:  # the JSON output carries them in stats.errors and stats.error_count
         sys.stderr.write(f"warning: {err.code}: {err.message}\n")
         for e in stats.get("errors", [])[:shown]:
@@ -256,12 +255,10 @@ def ls(
 ) -> None:
     """List what a recovery point of this machine holds (mode, owner, size, time, path), streamed; the paths are
     those `agent restore --include` matches."""
-    from vaultlink.agent.browse import point_nodes  # lazy, as the engine under it
-
     with handled(output):
         agent, _sd = _agent(state_dir)
         try:
-            nodes = point_nodes(agent, recovery_point, _passphrase(passphrase_file), patterns or ())  # type: ignore[arg-type]
+            nodes = agent.list_point(recovery_point, _passphrase(passphrase_file), patterns or ())  # type: ignore[attr-defined]
             try:
                 _print_nodes(nodes, output)
                 sys.stdout.flush()

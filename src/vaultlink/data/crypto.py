@@ -155,12 +155,14 @@ def _sealed_view(sealed: bytes | memoryview, what: str) -> memoryview:
     return memoryview(sealed)
 
 
-def check_passphrase(passphrase: str) -> None:
-    """Raise ``PassphraseTooShort`` for passphrases under 16 characters."""
-    if len(passphrase) < MIN_PASSPHRASE:
+def check_passphrase(passphrase: str | None) -> str:
+    """``passphrase`` itself, or ``PassphraseTooShort`` for none or one under 16 characters."""
+    if not passphrase or len(passphrase) < MIN_PASSPHRASE:
         raise PassphraseTooShort(
-            f"the encryption passphrase has {len(passphrase)} characters; it needs at least {MIN_PASSPHRASE}"
+            f"the encryption passphrase has {len(passphrase or '')} characters; it needs at least {MIN_PASSPHRASE}. "
+            "Keep it safe: without it nobody (not even the service) can restore your data."
         )
+    return passphrase
 
 
 def _derive(passphrase: str, salt: bytes, log_n: int, r: int, p: int) -> bytes:

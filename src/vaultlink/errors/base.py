@@ -276,6 +276,13 @@ class FilesUnreadable(VaultlinkError):
     http_status = 500  # never an answer of the service: the machine's own files
     exit_code = 8
 
+    @classmethod
+    def counted(cls, count: int, point: str = "the recovery point") -> FilesUnreadable:
+        """What a recovery point lacks when ``count`` paths could not be read, and what to do (the agent's
+        warnings name the point; jobs, in the console and the AWS API, say "the recovery point")."""
+        return cls(f"{count} file(s) or directories could not be read and are not in {point}; fix their "
+                   "permissions on the machine (or leave them out) and back up again.")
+
 
 class Interrupted(VaultlinkError):
     """Interrupted on this machine (Ctrl-C or SIGTERM) before it finished; run it again: a backup keeps what it
