@@ -33,11 +33,12 @@ def test_plan_schedule_agent_run_expiry_and_retention(world: tuple[Server, Clock
     s, clock = world
     vm_a, _ = setup_machine(s, tmp_path)
     src = make_data(tmp_path / "src", 4)
+    (src / "scratch.skip").write_text("left out by the selection\n")
     s.ok("vault", "create", "dr", "--region", "local-2")
     plan = {"rules": [{"name": "every-minute", "vault": "prod", "schedule": "cron(* * * * ? *)",
                        "timezone": "Europe/Paris", "start_window_minutes": 5, "delete_after_days": 1,
                        "copy_to": [{"vault": "dr", "delete_after_days": 30}]}],
-            "selections": [{"name": "docs", "tags": {"env": "prod"}, "paths": [str(src)]}]}
+            "selections": [{"name": "docs", "tags": {"env": "prod"}, "paths": [str(src)], "exclude": ["*.skip"]}]}
     assert s.ok("container", "tag", "prod", "vm-a", "--tag", "env=prod")["tags"] == {"env": "prod"}
     (tmp_path / "plan.json").write_text(json.dumps(plan))
     created = s.ok("plan", "create", "nightly", "--file", str(tmp_path / "plan.json"))
@@ -66,6 +67,8 @@ def test_plan_schedule_agent_run_expiry_and_retention(world: tuple[Server, Clock
         copies = wait_for("the copies", lambda: (lambda cs: cs if len(cs) == len(points) else None)(
             s.ok("recovery-point", "list", "dr")))
         assert {c["copied_from"] for c in copies} == {p["arn"] for p in points}
+        listed = [n["path"] for n in vm_a.ok("ls", points[0]["id"])]  # the selection's exclude reached the agent
+        assert "src/scratch.skip" not in listed and "src/notes.txt" in listed, listed
     finally:
         agent.send_signal(signal.SIGTERM)
         rc = agent.wait(timeout=60)

@@ -73,6 +73,20 @@ def test_selections() -> None:
             P.parse_selection(bad)
 
 
+def test_selections_may_leave_out_paths() -> None:
+    sel = P.parse_selection({"name": "home", "container": "vm-a", "paths": ["/home"],
+                             "exclude": ["*.tmp", "/home/*/.cache"], "one_file_system": True})
+    assert sel["exclude"] == ["*.tmp", "/home/*/.cache"] and sel["one_file_system"] is True
+    assert "exclude" not in P.parse_selection({"name": "h", "container": "vm-a", "paths": ["/home"]})
+    for bad, field in (({"exclude": "*.tmp"}, "selections.exclude"), ({"exclude": [""]}, "selections.exclude"),
+                       ({"exclude": ["/"]}, "selections.exclude"), ({"exclude": ["a\0b"]}, "selections.exclude"),
+                       ({"exclude": ["x"] * 1001}, "selections.exclude"),
+                       ({"one_file_system": "yes"}, "selections.one_file_system")):
+        with pytest.raises(InvalidInput) as exc:
+            P.parse_selection({"name": "h", "container": "vm-a", "paths": ["/home"], **bad})
+        assert exc.value.field == field
+
+
 def test_tag_selections() -> None:
     sel = P.parse_selection({"name": "prod", "tags": {"env": "prod"}, "paths": ["/srv"]})
     assert P.selects(sel, "c1", "vm-a", {"env": "prod", "team": "x"})

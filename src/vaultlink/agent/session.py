@@ -22,10 +22,12 @@ from vaultlink.agent.resolver import DnsResolver, Resolver
 from vaultlink.agent.state import AgentState, exclusive, save_state, try_load_state
 from vaultlink.agent.unlock import Unlocking, open_loading
 from vaultlink.data import BackupResult, Progress, Repository, backup, check, restore
+from vaultlink.data.count_walk import Skip
 from vaultlink.data.crypto import check_passphrase
 from vaultlink.data.formats import ZSTD_LEVEL, check_level
 from vaultlink.data.manifest import Node
 from vaultlink.data.repository import KEY_NAME
+from vaultlink.data.tree import check_patterns
 from vaultlink.errors import (
     CorruptData,
     CredentialsExpired,
@@ -148,16 +150,18 @@ class Agent:
                 save_state(state_dir, self.state)
 
     def backup(self, paths: Sequence[str], passphrase: str, progress: Callable[[Progress], None] | None = None,
-               state_dir: Path | None = None, job_id: str | None = None,
-               compression_level: int = ZSTD_LEVEL) -> dict[str, Any]:
-        """A new recovery point of ``paths`` (on demand, or the scheduler's job ``job_id``)."""
+               state_dir: Path | None = None, job_id: str | None = None, compression_level: int = ZSTD_LEVEL,
+               exclude: Sequence[str] = (), one_file_system: bool = False) -> dict[str, Any]:
+        """A new recovery point of ``paths`` (on demand, or the scheduler's job ``job_id``) without what
+        ``exclude`` and ``one_file_system`` leave out (``count_walk.Skip``)."""
         check_level(compression_level)  # new chunks at that zstd level (0: uncompressed)
+        skip = Skip(check_patterns(list(exclude)), one_file_system)
         roots = [os.path.abspath(p) for p in paths]
         for p in roots:
             if not os.path.lexists(p):
                 raise NotFound(f"backup path {p} does not exist.", field="paths")
         with exclusive(state_dir, "backup") if state_dir is not None else contextlib.nullcontext():
-            return self._backup(roots, passphrase, progress, state_dir, job_id, level=compression_level)
+            return self._backup(roots, passphrase, progress, state_dir, job_id, level=compression_level, skip=skip)
 
     def run_job(self, roots: list[str], passphrase: str, state_dir: Path | None,
                 engine: Callable[[Repository, str | None], BackupResult],
@@ -170,7 +174,8 @@ class Agent:
     def _backup(self, roots: list[str], passphrase: str, progress: Callable[[Progress], None] | None,
                 state_dir: Path | None, job_id: str | None = None,
                 engine: Callable[[Repository, str | None], BackupResult] | None = None,
-                registered: dict[str, Any] | None = None, level: int = ZSTD_LEVEL) -> dict[str, Any]:
+                registered: dict[str, Any] | None = None, level: int = ZSTD_LEVEL,
+                skip: Skip | None = None) -> dict[str, Any]:
         """One backup job: ``engine(repo, parent point id)`` makes the snapshot (default: the files of
         ``roots``; a workload streams its own); new chunks compressed at zstd ``level``."""
         self.prepare(passphrase)  # the unlock overlaps the job's start
@@ -200,7 +205,7 @@ class Agent:
                         previous = None  # a damaged previous snapshot only costs the skip-unchanged shortcut
                 result = backup(roots, repo, previous, self._reporter(job["id"], progress),
                                 hostname=self.state.hostname, parent=prev_rp["id"] if prev_rp else None,
-                                estimate=_estimate(started.get("previous_totals")))
+                                estimate=_estimate(started.get("previous_totals")), skip=skip)
             store: RemoteBlobStore = repo.store  # type: ignore[assignment]
             acct = store.account_of(result.name)
             done = self._call("POST", f"/jobs/{job['id']}/complete", {

@@ -49,7 +49,9 @@ def run(agent: Agent, passphrase: str, state_dir: Path | None, poll: float, once
             else:
                 log({"event": "job", "job": job_id, "status": "InProgress", "paths": paths})
                 try:
-                    out = agent.backup([str(p) for p in paths], passphrase, None, state_dir=state_dir, job_id=job_id)
+                    out = agent.backup([str(p) for p in paths], passphrase, None, state_dir=state_dir, job_id=job_id,
+                                       exclude=body.get("exclude") or (),
+                                       one_file_system=body.get("one_file_system") is True)
                     log({"event": "job", "job": job_id, "status": "Completed",
                          "recovery_point": out["recovery_point"]["id"], "files": out["stats"]["files"],
                          **unreadable(out["recovery_point"]["id"], out["stats"])})

@@ -11,6 +11,7 @@ import sys
 import threading
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -30,7 +31,8 @@ from vaultlink.cli.agent_common import (
 from vaultlink.cli.agent_db import db, db_restore, protect
 from vaultlink.cli.common import OutputFormat, OutputOpt, emit, handled
 from vaultlink.data.formats import ZSTD_LEVEL, check_level
-from vaultlink.errors import FilesUnreadable, InvalidInput
+from vaultlink.data.tree import check_patterns
+from vaultlink.errors import FilesUnreadable, InvalidInput, NotFound
 
 app = typer.Typer(help="The backup agent: register this machine, back up, restore, check.", no_args_is_help=True)
 app.add_typer(protect, name="protect")  # agent protect postgres|sqlite
@@ -94,17 +96,29 @@ def backup(
     compression_level: Annotated[int, typer.Option(
         "--compression-level", help="zstd level of the new chunks: 1 (fastest) to 19 (smallest), 0 stores them "
                                     "uncompressed.")] = ZSTD_LEVEL,
+    exclude: Annotated[list[str] | None, typer.Option(
+        "--exclude", "-e", help="Leave out what matches (repeatable; fnmatch, '*' crosses '/'): '/abs/path/*' a "
+                                "whole path, any other the end of one ('*.tmp', 'node_modules', '.cache/pip')."
+    )] = None,
+    exclude_file: Annotated[str | None, typer.Option(
+        "--exclude-file", help="A file of exclude patterns, one a line ('#' starts a comment).")] = None,
+    one_file_system: Annotated[bool, typer.Option(
+        "--one-file-system", "-x", help="Do not descend into other file systems' mount points (kernel ones such "
+                                        "as /proc and /sys are never read below a path given).")] = False,
     output: OutputOpt = OutputFormat.table,
 ) -> None:
     """Back up PATHs into the vault: a new recovery point."""
     with handled(output), interruptible():
         check_level(compression_level)  # before anything else: nothing is read or sent
+        patterns = check_patterns([*(exclude or ()), *_exclude_file(exclude_file)],
+                                  "exclude_file" if exclude_file else "exclude")
         agent, sd = _agent(state_dir, retry_for)
         pw = _passphrase(passphrase_file)
         try:
             with _progress_bar("backup", not no_progress and output == OutputFormat.table) as cb:
                 out = agent.backup(paths, pw, cb, state_dir=sd,  # type: ignore[attr-defined]
-                                   compression_level=compression_level)
+                                   compression_level=compression_level, exclude=patterns,
+                                   one_file_system=one_file_system)
         finally:
             agent.close()  # type: ignore[attr-defined]
         rp, st = out["recovery_point"], out["stats"]
@@ -116,6 +130,17 @@ def backup(
                   "dedup_ratio": st["dedup_ratio"], "seconds": round(st["duration"], 2),
                   **({"unreadable": st["error_count"]} if st.get("error_count") else {})}, output)
     _unreadable(rp["id"], st, output)
+
+
+def _exclude_file(path: str | None) -> list[str]:
+    if path is None:
+        return []
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise NotFound(f"cannot read the exclude file {path!r}: {getattr(exc, 'strerror', None) or exc}",
+                       field="exclude_file") from None
+    return [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
 
 
 def _unreadable(rp: str, stats: dict[str, Any], output: OutputFormat, shown: int = 20) -> None:

@@ -34,6 +34,7 @@ from typing import Any
 
 from vaultlink.data.backup_io import BackupStats, Previous, SnapshotOutput
 from vaultlink.data.count import TreeCount
+from vaultlink.data.count_walk import Skip
 from vaultlink.data.manifest import Manifest, Node
 from vaultlink.data.readahead import Batch, Readahead
 from vaultlink.data.repository import Repository
@@ -130,14 +131,16 @@ def backup(
     parent: str | None = None,
     interval: float = 0.2,
     estimate: tuple[int, int] | None = None,
+    skip: Skip | None = None,
 ) -> BackupResult:
     """Back up ``paths`` into ``repo``; returns the saved manifest's head (its nodes are stored, not held),
     its blob name, statistics, and the packs it references. ``previous_manifest``: the last snapshot (or its
     nodes in path order, as ``repo.manifest_nodes`` reads them) for the skip-unchanged shortcut.
     ``estimate``: (files, bytes) the tree is thought to hold (the previous backup's) for the progress totals;
     without it a thread counts the tree beside the walk (a second walk: a no-change backup of 100k files
-    spent a fifth of its time on it)."""
+    spent a fifth of its time on it). ``skip``: what to leave out (``count_walk.Skip``: kernel file systems)."""
     t0 = time.monotonic()
+    skip = skip or Skip()
     stats = BackupStats()
     roots = [os.path.abspath(os.fspath(p)) for p in paths]
     prev_nodes = previous_manifest.nodes if isinstance(previous_manifest, Manifest) else previous_manifest
@@ -156,7 +159,7 @@ def backup(
     counted = estimate or (0, 0)
     # the tree counted ahead for the progress totals, by a child process (the count is for progress only:
     # the walk reports errors); not when the previous backup's totals stand in for it
-    counter = TreeCount(roots) if progress and estimate is None else None
+    counter = TreeCount(roots, skip) if progress and estimate is None else None
 
     def report(force: bool = False) -> None:
         nonlocal last
@@ -258,7 +261,7 @@ def backup(
 
     try:
         with ThreadPoolExecutor(nworkers, thread_name_prefix="vl-backup") as pool:
-            for node, src in iter_tree(roots, stats.errors):
+            for node, src in iter_tree(roots, stats.errors, skip):
                 if node.type != "file":
                     order.append((node, None))
                     drain(pool, ORDER_MAX)

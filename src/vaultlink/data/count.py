@@ -24,14 +24,14 @@ class TreeCount:
     (``finished``). A child that cannot start leaves ``totals`` at zero: the walk's own running totals show.
     ``close`` ends the child (killed if still counting) and reaps it."""
 
-    def __init__(self, roots: Sequence[str]) -> None:
+    def __init__(self, roots: Sequence[str], skip: count_walk.Skip | None = None) -> None:
         self.totals = (0, 0)
         self.finished = False
         self._reader: threading.Thread | None = None
+        argv = [sys.executable, "-I", "-S", count_walk.__file__, *(skip.argv() if skip else ()), "--", *roots]
         try:
             self._proc: subprocess.Popen[bytes] | None = subprocess.Popen(
-                [sys.executable, "-I", "-S", count_walk.__file__, *roots], stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
             )
         except OSError:
             self._proc = None

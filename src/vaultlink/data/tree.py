@@ -6,8 +6,22 @@ import os
 import stat
 from collections.abc import Iterable, Iterator, Sequence
 
+from vaultlink.data.count_walk import Skip
 from vaultlink.data.manifest import Node
 from vaultlink.errors import InvalidInput, NotFound
+
+MAX_PATTERNS, MAX_PATTERN = 1000, 4096
+
+
+def check_patterns(patterns: object, field: str = "exclude") -> list[str]:
+    """Exclude patterns as given (``count_walk.Skip``), or ``InvalidInput``: at most 1,000 strings of 1-4,096
+    characters without NUL."""
+    if not isinstance(patterns, list | tuple) or len(patterns) > MAX_PATTERNS or not all(
+            isinstance(p, str) and 0 < len(p) <= MAX_PATTERN and "\0" not in p and p.strip("/") for p in patterns):
+        raise InvalidInput(f"exclude patterns are at most {MAX_PATTERNS} non-empty strings of at most "
+                           f"{MAX_PATTERN} characters (such as '*.tmp', 'node_modules', '/home/*/.cache').",
+                           field=field)
+    return list(patterns)
 
 
 def _root_name(path: str) -> str:
@@ -91,28 +105,35 @@ class Unreadable:
         return self.count
 
 
-def iter_tree(paths: Sequence[str | os.PathLike[str]], errors: Unreadable) -> Iterator[tuple[Node, str]]:
-    """``(node, source path)`` for every root and everything below, in path order (the order a sort of all
-    paths gives), one directory listed at a time: a million files are never held at once."""
-    stack = [_level("", _roots(paths))]
+def iter_tree(paths: Sequence[str | os.PathLike[str]], errors: Unreadable,
+              skip: Skip | None = None) -> Iterator[tuple[Node, str]]:
+    """``(node, source path)`` for every root and everything below that ``skip`` keeps, in path order (the order
+    a sort of all paths gives), one directory listed at a time: a million files are never held at once."""
+    skip = skip or Skip()
+    stack: list[tuple[list[_Entry], int | None]] = [(_level("", _roots(paths)), None)]  # (level, root's device)
     while stack:
-        level = stack[-1]
+        level, root_dev = stack[-1]
         if not level:
             stack.pop()
             continue
         _key, subtree, rel, full, st = level.pop()
         if subtree:
+            dev = st.st_dev if root_dev is None else root_dev  # a root's subtree: its own device
+            if not skip.descend(st.st_dev, dev):
+                continue  # another file system's mount point: kept, empty
             children: list[tuple[str, str, os.stat_result]] = []
             try:
                 with os.scandir(full) as it:
                     for ent in it:
+                        if skip.patterns and skip.excluded(ent.path):
+                            continue
                         try:
                             children.append((ent.name, ent.path, ent.stat(follow_symlinks=False)))
                         except OSError as e:
                             errors.append((ent.path, str(e)))
             except OSError as e:
                 errors.append((full, str(e)))
-            stack.append(_level(rel + "/", children))
+            stack.append((_level(rel + "/", children), dev))
             continue
         node = _node(rel, st)
         if node is None:

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cronsim import CronSim, CronSimError
 
+from vaultlink.data.tree import check_patterns
 from vaultlink.errors import InvalidInput, InvalidType
 
 MAX_RULES = 20
@@ -42,6 +43,8 @@ class Selection(TypedDict, total=False):
     container: str  # a machine of the rule's vault: id or hostname; or
     tags: dict[str, str]  # every machine of the rule's vault carrying all these tags
     paths: list[str]
+    exclude: list[str]  # what the agent leaves out (`agent backup --exclude`)
+    one_file_system: bool  # `agent backup --one-file-system`
 
 
 _NAME = re.compile(r"^[A-Za-z0-9_.:-]{1,50}$")
@@ -152,13 +155,20 @@ def check_tags(tags: Any, field: str = "tags") -> dict[str, str]:
 
 
 def parse_selection(raw: Any) -> Selection:
-    if not isinstance(raw, dict) or set(raw) - {"name", "container", "tags", "paths"}:
-        raise InvalidInput("each selection is {name, container or tags, paths}.", field="selections")
+    if not isinstance(raw, dict) or set(raw) - {"name", "container", "tags", "paths", "exclude", "one_file_system"}:
+        raise InvalidInput("each selection is {name, container or tags, paths, and optionally exclude and "
+                           "one_file_system}.", field="selections")
     paths = raw.get("paths")
     if (not isinstance(paths, list) or not paths or len(paths) > 100
             or not all(isinstance(p, str) and p.startswith("/") and len(p) <= 4096 for p in paths)):
         raise InvalidInput("selection paths must be 1-100 absolute paths.", field="selections.paths")
     out: Selection = {"name": _name(raw.get("name"), "selections.name"), "paths": list(paths)}
+    if "exclude" in raw:
+        out["exclude"] = check_patterns(raw["exclude"], "selections.exclude")
+    if "one_file_system" in raw:
+        if not isinstance(raw["one_file_system"], bool):
+            raise InvalidInput("one_file_system is true or false.", field="selections.one_file_system")
+        out["one_file_system"] = raw["one_file_system"]
     if ("container" in raw) == ("tags" in raw):
         raise InvalidInput("a selection names one machine (container) or machines by tags, not both or neither.",
                            field="selections")

@@ -35,12 +35,18 @@ def _job(plan: dict[str, Any], rule: P.Rule, sel: P.Selection, c: ContainerRecor
         "type": "Backup", "status": status, "vault_id": rule["vault"], "container_id": c["id"],
         "hostname": c.get("hostname"), "protected_item_id": None, "recovery_point_id": None,
         "plan_id": plan["id"], "plan": plan["name"], "rule": rule["name"], "selection": sel["name"],
-        "paths": sel["paths"], "scheduled": due, "start_by": due + rule["start_window_minutes"] * 60.0,
+        "paths": sel["paths"], **_leave_out(sel), "scheduled": due,
+        "start_by": due + rule["start_window_minutes"] * 60.0,
         "complete_by": due + rule["completion_window_minutes"] * 60.0,
         "delete_after_days": rule["delete_after_days"], "copy_to": rule.get("copy_to") or [], "start": None,
         "end": None,
         "error": None if status == "Created" else "the start window passed while the service was not running",
     }
+
+
+def _leave_out(sel: Any) -> dict[str, Any]:
+    """A selection's (or its job's) exclude patterns and ``one_file_system``, when it has them."""
+    return {k: sel[k] for k in ("exclude", "one_file_system") if k in sel}
 
 
 def _audit_expired(svc: Service, job: dict[str, Any]) -> None:
@@ -83,7 +89,7 @@ def schedule(svc: Service, now: float) -> dict[str, int]:
             txn.update("backup_plan", pid, plan)
         for account, c, job in queued:
             queue.put_item(svc, account, c, {"kind": "backup", "job_id": job["id"], "paths": job["paths"],
-                                             "plan": job["plan"], "rule": job["rule"]})
+                                             **_leave_out(job), "plan": job["plan"], "rule": job["rule"]})
         out["queued"] += len(queued)
         for job in expired:
             _audit_expired(svc, job)
