@@ -7,6 +7,7 @@ import os
 import signal
 import socket
 import ssl
+import stat
 import subprocess
 import sys
 import time
@@ -190,3 +191,23 @@ def shared_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         yield srv
     finally:
         stop_server(srv)
+
+
+@pytest.fixture
+def sync_events(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """What reaches the disk, in order: ``fsync file``, ``fsync dir`` and ``rename`` (``os.replace``), recorded
+    as they happen (the calls still run)."""
+    events: list[str] = []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(fd: int) -> None:
+        events.append("fsync dir" if stat.S_ISDIR(os.fstat(fd).st_mode) else "fsync file")
+        real_fsync(fd)
+
+    def replace(src: Any, dst: Any) -> None:
+        events.append("rename")
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "replace", replace)
+    return events

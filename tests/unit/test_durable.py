@@ -15,22 +15,9 @@ from vaultlink.agent.state import write_private
 
 
 def test_the_data_reaches_the_disk_before_the_rename_and_the_rename_after(tmp_path: Path,
-                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
-    events: list[str] = []
-    real_fsync, real_replace = os.fsync, os.replace
-
-    def fsync(fd: int) -> None:
-        events.append("fsync dir" if stat.S_ISDIR(os.fstat(fd).st_mode) else "fsync file")
-        real_fsync(fd)
-
-    def replace(src: Any, dst: Any) -> None:
-        events.append("rename")
-        real_replace(src, dst)
-
-    monkeypatch.setattr(os, "fsync", fsync)
-    monkeypatch.setattr(os, "replace", replace)
+                                                                           sync_events: list[str]) -> None:
     durable.write_atomic(tmp_path / "sealing.key", b"key\n")
-    assert events == ["fsync file", "rename", "fsync dir"]
+    assert sync_events == ["fsync file", "rename", "fsync dir"]
     assert (tmp_path / "sealing.key").read_bytes() == b"key\n"
     assert stat.S_IMODE((tmp_path / "sealing.key").stat().st_mode) == 0o600
 
@@ -89,14 +76,9 @@ def test_a_directory_the_disk_cannot_flush_is_an_error_one_the_file_system_canno
 
 
 def test_publish_flushes_a_new_file_then_names_it_then_flushes_the_directory(tmp_path: Path,
-                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
-    events: list[str] = []
-    real_fsync, real_replace = os.fsync, os.replace
-    monkeypatch.setattr(os, "fsync", lambda fd: (events.append(
-        "fsync dir" if stat.S_ISDIR(os.fstat(fd).st_mode) else "fsync file"), real_fsync(fd)))
-    monkeypatch.setattr(os, "replace", lambda a, b: (events.append("rename"), real_replace(a, b)))
+                                                                             sync_events: list[str]) -> None:
     tmp = tmp_path / ".db.sqlite.vaultlink-tmp"
     tmp.write_bytes(b"SQLite format 3\0")
     durable.publish(tmp, tmp_path / "db.sqlite")
-    assert events == ["fsync file", "rename", "fsync dir"]
+    assert sync_events == ["fsync file", "rename", "fsync dir"]
     assert [p.name for p in tmp_path.iterdir()] == ["db.sqlite"]

@@ -5,10 +5,8 @@ an incremental point reads only those and restores the same image, compressed cl
 from __future__ import annotations
 
 import os
-import stat
 import subprocess
 from pathlib import Path
-from typing import Any
 
 import pytest
 from data_helpers import make_repo
@@ -95,35 +93,17 @@ def test_raw_images_and_compressed_clusters(tmp_path: Path) -> None:
         I.dirty_ranges(str(packed), "no-such-bitmap")
 
 
-def _events(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    events: list[str] = []
-    real_fsync, real_replace = os.fsync, os.replace
-
-    def fsync(fd: int) -> None:
-        events.append("fsync dir" if stat.S_ISDIR(os.fstat(fd).st_mode) else "fsync file")
-        real_fsync(fd)
-
-    def replace(src: Any, dst: Any) -> None:
-        events.append("rename")
-        real_replace(src, dst)
-
-    monkeypatch.setattr(os, "fsync", fsync)
-    monkeypatch.setattr(os, "replace", replace)
-    return events
-
-
 @pytest.mark.parametrize("fmt", ["raw", "qcow2"])
 def test_a_restored_image_is_on_the_disk_before_and_after_it_takes_its_name(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fmt: str) -> None:
+        tmp_path: Path, sync_events: list[str], fmt: str) -> None:
     raw = tmp_path / "disk.img"
     raw.write_bytes(os.urandom(3 * B))
     repo = make_repo()
     done = I.backup_image("disk", str(raw), "raw", repo, None, None, hostname="h", tags={}, parent=None)
-    events = _events(monkeypatch)
     out = tmp_path / "back" / f"disk.{fmt}"
     out.parent.mkdir()
     I.restore_image(done.result.manifest, repo, str(out), fmt, read_stream)
-    assert events[-3:] == ["fsync file", "rename", "fsync dir"], "a crash must not leave a named, cut image"
+    assert sync_events[-3:] == ["fsync file", "rename", "fsync dir"], "a crash must not leave a named, cut image"
     assert as_raw(out, tmp_path) == raw.read_bytes()
     assert sorted(p.name for p in out.parent.iterdir()) == [out.name], "no temporary file is left"
 
