@@ -5,6 +5,7 @@ absolute path, the most common one) restored nothing, made an empty target and e
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -58,3 +59,7 @@ def test_ls_lists_a_point_and_a_restore_of_nothing_is_refused(server: Server, tm
     got = sorted(str(p.relative_to(tmp_path / "out")) for p in (tmp_path / "out").rglob("*"))
     assert got == ["src", "src/docs", "src/docs/a.txt"]
     assert vm.run("ls", "rp-0000000000000000").error_code == "RecoveryPointNotFound"
+
+    checked = vm.run("check", "--read-data", "-o", "table")  # a long check shows how far it is
+    assert checked.exit_code == 0 and re.search(r"check .* 100% +(\d+)/\1 +packs", checked.stderr), checked.stderr
+    assert "True" in checked.stdout

@@ -1,4 +1,5 @@
-"""A rich progress bar for backups and restores: bytes, files, rate and ETA (on stderr).
+"""A rich progress bar for backups and restores: bytes, files, rate and ETA (on stderr); and one that counts (the
+packs a check verifies).
 
 Rate and ETA come from the engine's own counters (bytes done / time since the operation started),
 not from rich's sampled speed: rich estimates speed from the deltas between its updates, which
@@ -13,7 +14,17 @@ from contextlib import contextmanager
 from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, DownloadColumn, Progress, ProgressColumn, Task, TaskProgressColumn, TextColumn
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.text import Text
 
 from vaultlink.data import Progress as EngineProgress
@@ -85,6 +96,26 @@ def progress_bar(label: str) -> Iterator[Callable[[EngineProgress], None]]:
         if shown.acquire(blocking=False):
             bar.start()
         bar.update(task, total=max(p.bytes_total, 1), completed=p.bytes_done, **fields_of(p))
+
+    try:
+        yield update
+    finally:
+        if shown.locked():
+            bar.stop()
+
+
+@contextmanager
+def count_bar(label: str, unit: str) -> Iterator[Callable[[int, int], None]]:
+    """Yields ``update(done, total)`` drawing ``done/total unit`` on stderr, from the first update on (any thread)."""
+    bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), TaskProgressColumn(), MofNCompleteColumn(),
+                   TextColumn(unit), TimeElapsedColumn(), console=Console(stderr=True), refresh_per_second=5)
+    task = bar.add_task(label, total=None)
+    shown = threading.Lock()
+
+    def update(done: int, total: int) -> None:
+        if shown.acquire(blocking=False):
+            bar.start()
+        bar.update(task, total=max(total, 1), completed=done)
 
     try:
         yield update

@@ -306,12 +306,13 @@ class Agent:
         """What this machine's point ``rp_id`` holds, streamed (``agent/browse.py``)."""
         return point_nodes(self.http, self.state, rp_id, passphrase, patterns)
 
-    def check(self, passphrase: str, read_data: bool = False) -> dict[str, Any]:
+    def check(self, passphrase: str, read_data: bool = False,
+              progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
         described = self._call("GET", "/containers/self")
         names = described["names"]
         repo = self.open_repository(passphrase, names["storage_accounts"], names["write_account"])
         try:
-            report = check(repo, read_data=read_data)
+            report = check(repo, read_data=read_data, progress=progress)
         finally:
             repo.close()
         out = report.to_dict()

@@ -46,13 +46,14 @@ def _worker() -> Any:
     return worker
 
 
-def _progress_bar(label: str, enabled: bool) -> Any:
+def _progress_bar(label: str, enabled: bool, unit: str | None = None) -> Any:
+    """A bar of bytes and files (backup, restore) or, with ``unit``, of a count (``check``: packs)."""
     if not enabled:
         return contextlib.nullcontext(None)
     # lazy: rich's progress machinery (about 20 ms of imports) loads only when a bar is drawn
-    from vaultlink.agent.progress import progress_bar
+    from vaultlink.agent import progress
 
-    return progress_bar(label)
+    return progress.progress_bar(label) if unit is None else progress.count_bar(label, unit)
 
 
 @app.command("register")
@@ -200,6 +201,7 @@ def check(
     read_data: Annotated[bool, typer.Option("--read-data", help="Also read and verify every chunk.")] = False,
     state_dir: StateDir = None,
     passphrase_file: PassFile = None,
+    no_progress: NoProgress = False,
     output: OutputOpt = OutputFormat.table,
 ) -> None:
     """Verify this machine's backup data in the vault; names damaged files."""
@@ -207,7 +209,8 @@ def check(
         agent, _sd = _agent(state_dir)
         pw = _passphrase(passphrase_file)
         try:
-            out = agent.check(pw, read_data)  # type: ignore[attr-defined]
+            with _progress_bar("check", not no_progress and output == OutputFormat.table, "packs") as cb:
+                out = agent.check(pw, read_data, cb)  # type: ignore[attr-defined]
         finally:
             agent.close()  # type: ignore[attr-defined]
         emit(out, output, ("ok", "snapshots", "packs", "chunks", "bytes_read"))

@@ -21,7 +21,6 @@ from typing import Any
 import blake3
 
 from vaultlink.data.formats import PackEntry, decode_index, decode_pack, open_chunk
-from vaultlink.data.manifest import Manifest
 from vaultlink.data.repository import Location, Repository
 from vaultlink.errors import NotFound, VaultlinkError
 
@@ -71,22 +70,24 @@ def check(
             decode_index(repo.keys, repo.store.get(name), name)
         except VaultlinkError as e:
             error(e.message)
-    manifests: dict[str, Manifest] = {}
-    for name in repo.list_manifests():
-        try:
-            manifests[name] = repo.load_manifest(name)
-        except VaultlinkError as e:
-            error(e.message)
-    rep.snapshots = len(manifests)
+    # each snapshot's nodes are streamed (a vault of many snapshots of a million files is never held): what is
+    # held is one entry per distinct chunk, then the snapshots are read again only if a chunk is damaged
+    readable: list[str] = []
     damaged: set[bytes] = set()
     by_pack: dict[str, dict[bytes, Location]] = defaultdict(dict)
-    for m in manifests.values():
-        for cid in m.chunk_ids():
-            loc = repo.index.lookup(cid)
-            if loc is None:
-                damaged.add(cid)
-            else:
-                by_pack[loc.pack][cid] = loc
+    for name in repo.list_manifests():
+        try:
+            for node in repo.manifest_nodes(name):
+                for cid in node.chunks:
+                    loc = repo.index.lookup(cid)
+                    if loc is None:
+                        damaged.add(cid)
+                    else:
+                        by_pack[loc.pack][cid] = loc
+            readable.append(name)
+        except VaultlinkError as e:
+            error(e.message)
+    rep.snapshots = len(readable)
     if damaged:
         error(f"{len(damaged)} referenced chunk(s) are missing from the index")
     rep.packs = len(by_pack)
@@ -132,9 +133,9 @@ def check(
 
     with ThreadPoolExecutor(workers or max(2, os.cpu_count() or 2)) as pool:
         list(pool.map(verify, sorted(by_pack)))
-    for name, m in manifests.items():
-        for n in m.nodes:
-            if n.type == "file" and damaged.intersection(n.chunks):
+    for name in readable if damaged else ():
+        for n in repo.manifest_nodes(name):
+            if n.type == "file" and not damaged.isdisjoint(n.chunks):
                 rep.damaged_files.append((name, n.path))
     for name, path in rep.damaged_files:
         rep.errors.append(f"damaged file {path!r} in snapshot {name}")

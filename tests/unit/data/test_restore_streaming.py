@@ -18,7 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from vaultlink.adapters.blob_memory import MemoryBlobStore
-from vaultlink.data import ChunkerParams, Manifest, Node, Progress, Repository, backup, restore
+from vaultlink.data import ChunkerParams, Manifest, Node, Progress, Repository, backup, check, restore
 from vaultlink.data.restore_plan import selected, survey
 from vaultlink.errors import CorruptData, NotFound, UnsafePath
 
@@ -245,3 +245,24 @@ def test_spans_of_many_chunks_stay_within_span_and_of_few_within_long_span() -> 
         assert start == items[0][0] and length == items[-1][0] + items[-1][1] - start
     assert sorted(c for *_, items in spans for *_, c in items) == sorted(c for *_, c in small + big + huge)
     assert [len(items) for pack, _, _, items in spans if pack == "packs/b"] == [2, 2, 2]  # 6 MiB each, not 3
+
+
+def test_a_check_holds_no_snapshot_whole(tmp_path: Path, repo: Repository) -> None:
+    """``check`` streams each snapshot's nodes (the old one loaded every snapshot whole: a vault of many points of
+    a million files each did not fit in memory), and still names a damaged file of every snapshot."""
+    _tree(tmp_path / "src", dirs=30, files=100)
+    names = [backup([tmp_path / "src"], repo).name for _ in range(3)]
+    alive: list[int] = []
+
+    def nodes() -> int:
+        gc.collect()
+        return sum(1 for o in gc.get_objects() if type(o) is Node)
+
+    before = nodes()
+    report = check(repo, read_data=True, progress=lambda done, total: alive.append(nodes() - before))
+    assert report.ok and report.snapshots == 3 and alive and max(alive) < 50, alive  # 3 x 3,000 nodes before
+    victim = next(n for n in repo.manifest_nodes(names[0]) if n.path == "src/d07/f003")
+    real = repo.index.lookup
+    repo.index.lookup = lambda cid: None if cid == victim.chunks[0] else real(cid)  # type: ignore[method-assign]
+    report = check(repo)
+    assert sorted(report.damaged_files) == sorted((n, "src/d07/f003") for n in names)
