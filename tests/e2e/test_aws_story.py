@@ -169,6 +169,16 @@ def test_the_aws_seed_story_with_boto3(aws: Server, tmp_path: Path) -> None:
     run_agent(s, vm)
     assert inside.describe_restore_job(RestoreJobId=restore)["Status"] == "COMPLETED"
     assert tree(target / "src") == tree(src)
+    item = tmp_path / "item-level"  # AWS's item-level restore: Metadata.ItemsToRestore, a JSON array of paths
+    restore = inside.start_restore_job(RecoveryPointArn=done["RecoveryPointArn"], IamRoleArn=role, Metadata={
+        "target": str(item), "ItemsToRestore": json.dumps(["/src/notes.txt"])})["RestoreJobId"]
+    run_agent(s, vm)
+    assert inside.describe_restore_job(RestoreJobId=restore)["Status"] == "COMPLETED"
+    assert sorted(str(p.relative_to(item)) for p in item.rglob("*")) == ["src", "src/notes.txt"]
+    with pytest.raises(ClientError) as bad:
+        inside.start_restore_job(RecoveryPointArn=done["RecoveryPointArn"], IamRoleArn=role,
+                                 Metadata={"target": str(item), "ItemsToRestore": "/src/notes.txt"})
+    assert bad.value.response["Error"]["Code"] == "InvalidParameterValueException"
     assert first["id"] in {p["RecoveryPointArn"].rsplit(":", 1)[-1] for p in points}
 
     # lifecycle and deletion through the API, seen by the native CLI

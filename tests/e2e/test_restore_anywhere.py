@@ -127,6 +127,19 @@ def test_cross_subscription_restore_through_an_approved_endpoint(world: tuple[Se
     assert tree(target / "src") == tree(src)
     refused(tb.run("backup", str(src)), "RegistrationScopeDenied")  # restore-only: it never writes
 
+    # one file of the point (the paths `agent ls` shows); a pattern the service refuses starts no job
+    one = tmp_path / "one-file"
+    job = s.ok("recovery-point", "restore", rp["id"], "--container", "tb-vm", "--target", str(one),
+               "--include", "src/notes.txt")
+    assert job["include"] == ["src/notes.txt"]
+    refused(s.cli("recovery-point", "restore", rp["id"], "--container", "tb-vm", "--target", str(one),
+                  "--include", "/"), "InvalidInput")
+    run = subprocess.run([VAULTLINK, "agent", "run", "--once", "--state-dir", str(tb.state), "--passphrase-file",
+                          str(tb.pw)], env=s.env(), capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0 and s.ok("job", "show", job["id"])["status"] == "Completed", run.stdout
+    assert sorted(str(p.relative_to(one)) for p in one.rglob("*")) == ["src", "src/notes.txt"]
+    assert (one / "src" / "notes.txt").read_bytes() == (src / "notes.txt").read_bytes()
+
 
 def test_copy_to_another_region_s_vault_then_restore_from_the_copy(world: tuple[Server, Clock],
                                                                      tmp_path: Path) -> None:

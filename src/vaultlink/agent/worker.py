@@ -87,7 +87,9 @@ def run_restore(agent: Agent, passphrase: str, body: dict[str, Any], log: Callab
         return
     log({"event": "job", "job": job_id, "status": "InProgress", "recovery_point": rp, "target": target})
     try:
-        out = agent.restore(rp, target, passphrase, job_id=job_id)
+        include = body.get("include")
+        out = agent.restore(rp, target, passphrase, include=include if isinstance(include, list) else None,
+                            job_id=job_id)
         log({"event": "job", "job": job_id, "status": "Completed", "files": out["files"], "target": out["target"]})
     except VaultlinkError as exc:
         log({"event": "job", "job": job_id, "status": "Failed", "error": exc.code, "message": exc.message})

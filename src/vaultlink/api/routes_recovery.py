@@ -82,13 +82,14 @@ class RestoreOntoIn(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
     container: str  # the machine to restore onto (hostname or id)
     target: str  # an absolute directory on that machine
+    include: list[str] | None = None  # only what these patterns select (as `agent restore --include`)
 
 
 @router.post("/recovery-points/{rp_id}/restore", name="recovery.restore")
 def restore_onto(rp_id: str, body: RestoreOntoIn, request: Request) -> dict[str, Any]:
     svc = service_of(request)
-    return call(request, "recovery.restore",
-                lambda c: grants.start_restore_onto(svc, c, rp_id, body.container, body.target), target=rp_id)
+    return call(request, "recovery.restore", lambda c: grants.start_restore_onto(
+        svc, c, rp_id, body.container, body.target, body.include), target=rp_id)
 
 
 class CopyIn(BaseModel):

@@ -65,13 +65,16 @@ def restore_onto(
     recovery_point: str,
     container: Annotated[str, typer.Option("--container", help="The machine to restore onto (hostname or id).")],
     target: Annotated[str, typer.Option("--target", help="Absolute directory on that machine.")],
+    include: Annotated[list[str] | None, typer.Option(
+        "--include", help="Only paths matching (repeatable), as `agent restore --include` and `agent ls`.")] = None,
     output: OutputOpt = OutputFormat.table,
 ) -> None:
     """Restore a recovery point onto another machine of the vault: a job on its queue, which its
     `vaultlink agent run` takes (it needs the source machine's passphrase)."""
     with handled(output):
         emit(Client().post(f"/recovery-points/{recovery_point}/restore",
-                           {"container": container, "target": target}), output)
+                           {"container": container, "target": target,
+                            **({"include": include} if include else {})}), output)
 
 
 @app.command("copy")

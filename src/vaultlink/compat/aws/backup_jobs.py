@@ -6,6 +6,7 @@ on that machine, which ``vaultlink agent run`` takes.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from vaultlink import errors as E
@@ -178,8 +179,24 @@ def start_restore_job(call: AwsCall, p: dict[str, Any]) -> dict[str, Any]:
     rp = _point(call, None, arn)
     meta = p.get("Metadata") or {}
     machine = meta.get("machine") or rp.get("hostname") or rp["container_id"]
-    job = grants.start_restore_onto(call.svc, call.caller, rp["id"], str(machine), str(meta.get("target", "")))
+    job = grants.start_restore_onto(call.svc, call.caller, rp["id"], str(machine), str(meta.get("target", "")),
+                                    _items_to_restore(meta.get("ItemsToRestore")))
     return {"RestoreJobId": job["id"]}
+
+
+def _items_to_restore(raw: Any) -> list[str] | None:
+    """AWS's item-level restore (``Metadata.ItemsToRestore``: a JSON array of paths, ``["/documents/a.txt"]``) as
+    the agent's ``--include`` patterns (paths in a point are relative: the leading ``/`` goes)."""
+    if raw is None:
+        return None
+    try:
+        items = json.loads(raw) if isinstance(raw, str) else None
+    except ValueError:
+        items = None
+    if not isinstance(items, list) or not items or not all(isinstance(i, str) and i.strip("/") for i in items):
+        raise E.InvalidInput('Metadata.ItemsToRestore must be a JSON array of paths in the recovery point, such as '
+                             '["/documents"].', field="Metadata.ItemsToRestore")
+    return [i.lstrip("/") for i in items]
 
 
 def describe_restore_job(call: AwsCall, p: dict[str, Any]) -> dict[str, Any]:

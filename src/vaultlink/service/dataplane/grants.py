@@ -12,8 +12,10 @@ The passphrase stays on the machines: C needs the source's passphrase to decrypt
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 from typing import Any, cast
 
+from vaultlink.data.tree import check_patterns
 from vaultlink.domain.records import ContainerRecord, RecoveryPointRecord, read_container
 from vaultlink.domain.retention import is_soft_deleted
 from vaultlink.errors import AccessDenied, InvalidInput, NotFound, RecoveryPointNotFound, RecoveryPointSoftDeleted
@@ -28,10 +30,13 @@ GRANT_ACTIONS = ("backup:GetBackupData", "backup:QueryChunkIndex", "backup:Descr
 START_WINDOW = 24 * 3600.0  # a restore job not started within a day expires, and its grant with it
 
 
-def start_restore_onto(svc: Service, caller: Caller, rp_id: str, machine: str, target: str) -> dict[str, Any]:
-    """Queue a restore of ``rp_id`` onto ``machine`` (hostname or id) into ``target`` (an absolute path)."""
+def start_restore_onto(svc: Service, caller: Caller, rp_id: str, machine: str, target: str,
+                       include: Sequence[str] | None = None) -> dict[str, Any]:
+    """Queue a restore of ``rp_id`` (only what ``include`` selects, as ``agent restore --include``) onto
+    ``machine`` (hostname or id) into ``target`` (an absolute path)."""
     if not isinstance(target, str) or not target.startswith("/") or len(target) > 4096:
         raise InvalidInput("target must be an absolute directory path on the machine.", field="target")
+    chosen = {} if include is None else {"include": check_patterns(list(include), "include")}
     now = svc.clock.now()
     with svc.store.transaction() as txn:
         rp = cast("RecoveryPointRecord | None", txn.get("recovery_point", rp_id))
@@ -58,10 +63,11 @@ def start_restore_onto(svc: Service, caller: Caller, rp_id: str, machine: str, t
             "protected_item_id": rp.get("protected_item_id"), "recovery_point_id": rp_id,
             "source_container_id": rp["container_id"], "source_hostname": rp.get("hostname"), "target": target,
             "start_by": now + START_WINDOW, "created": now, "start": None, "end": None, "owner": caller.arn,
+            **chosen,
         }
         txn.insert("job", job["id"], job)
     queue.put_item(svc, accounts[0], dest, {"kind": "restore", "job_id": job["id"], "recovery_point": rp_id,
-                                           "target": target})
+                                           "target": target, **chosen})
     return job
 
 
