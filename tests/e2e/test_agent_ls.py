@@ -10,14 +10,12 @@ import subprocess
 from pathlib import Path
 
 from tests.conftest import VAULTLINK, Server
-from tests.e2e.test_private_backup import VM, Vm, private_vault
+from tests.e2e.test_private_backup import registered_vm
 
 
 def test_ls_lists_a_point_and_a_restore_of_nothing_is_refused(server: Server, tmp_path: Path) -> None:
     s = server
-    _vid, creds = private_vault(s, tmp_path)
-    vm = Vm(s, tmp_path, "vm-a", VM)
-    assert vm.register(creds, f"127.0.0.1:{s.info['dns_port']}").exit_code == 0
+    vm, _creds = registered_vm(s, tmp_path)
     src = tmp_path / "src"
     (src / "docs").mkdir(parents=True)
     (src / "docs" / "a.txt").write_text("alpha\n")

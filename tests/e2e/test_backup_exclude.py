@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.conftest import VAULTLINK, Server
-from tests.e2e.test_private_backup import VM, Vm, private_vault
+from tests.e2e.test_private_backup import Vm, registered_vm
 
 
 def json_of(r: subprocess.CompletedProcess[str]) -> Any:
@@ -35,9 +35,7 @@ def _in_mounts(vm: Vm, src: Path, *args: str) -> subprocess.CompletedProcess[str
 
 def test_exclude_patterns_kernel_file_systems_and_one_file_system(server: Server, tmp_path: Path) -> None:
     s = server
-    _vid, creds = private_vault(s, tmp_path)
-    vm = Vm(s, tmp_path, "vm-a", VM)
-    assert vm.register(creds, f"127.0.0.1:{s.info['dns_port']}").exit_code == 0
+    vm, _creds = registered_vm(s, tmp_path)
     src = tmp_path / "src"
     for rel in ("docs/a.txt", "docs/b.tmp", "app/node_modules/m.js", "app/main.py", "home/.cache/pip/w",
                 "home/notes"):

@@ -93,6 +93,15 @@ def private_vault(s: Server, tmp: Path) -> tuple[str, Path]:
     return vid, creds
 
 
+def registered_vm(s: Server, tmp: Path, name: str = "vm-a", ip: str = VM) -> tuple[Vm, Path]:
+    """A private vault (``private_vault``) and machine ``name`` registered through its endpoint; the credentials."""
+    _vid, creds = private_vault(s, tmp)
+    vm = Vm(s, tmp, name, ip)
+    r = vm.register(creds, f"127.0.0.1:{s.info['dns_port']}")
+    assert r.exit_code == 0, r.stdout + r.stderr
+    return vm, creds
+
+
 def ip_names(s: Server, endpoint: str) -> dict[str, str]:
     return {c["public_name"]: c["ip"] for c in s.ok("endpoint", "show", endpoint)["ip_configs"]}
 

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from tests.conftest import Server, start_server, stop_server
 from tests.e2e.test_data_path import vm as vm_client
-from tests.e2e.test_private_backup import Vm, make_data, private_vault, tree
+from tests.e2e.test_private_backup import Vm, make_data, registered_vm, tree
 
 DAY = 86400
 VM_A, VM_B = "127.10.1.10", "127.10.1.11"
@@ -66,11 +66,7 @@ def audited_refusal(s: Server, code: str, action: str) -> None:
 
 
 def setup_machine(s: Server, tmp: Path, ip: str = VM_A, name: str = "vm-a") -> tuple[Vm, Path]:
-    _vid, creds = private_vault(s, tmp)
-    vm = Vm(s, tmp, name, ip)
-    r = vm.register(creds, f"127.0.0.1:{s.info['dns_port']}")
-    assert r.exit_code == 0, r.stderr
-    return vm, creds
+    return registered_vm(s, tmp, name, ip)
 
 
 def test_soft_delete_prune_undelete_and_purge(world: tuple[Server, Clock], tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ import subprocess
 from pathlib import Path
 
 from tests.conftest import VAULTLINK, CliResult, Server
-from tests.e2e.test_private_backup import VM, Vm, private_vault
+from tests.e2e.test_private_backup import Vm, registered_vm
 
 NO_DAC = ("setpriv", "--bounding-set=-dac_override,-dac_read_search")  # root that obeys file permissions
 
@@ -25,9 +25,7 @@ def backup_without_dac(vm: Vm, src: Path, *extra: str) -> CliResult:
 
 def test_files_a_backup_cannot_read_are_named_and_the_command_exits_8(server: Server, tmp_path: Path) -> None:
     s = server
-    _vid, creds = private_vault(s, tmp_path)
-    vm = Vm(s, tmp_path, "vm-a", VM)
-    assert vm.register(creds, f"127.0.0.1:{s.info['dns_port']}").exit_code == 0
+    vm, _creds = registered_vm(s, tmp_path)
     src = tmp_path / "src"
     (src / "docs").mkdir(parents=True)
     (src / "docs" / "ok.txt").write_text("readable\n")
