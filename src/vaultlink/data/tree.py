@@ -14,12 +14,13 @@ MAX_PATTERNS, MAX_PATTERN = 1000, 4096
 
 
 def check_patterns(patterns: object, field: str = "exclude") -> list[str]:
-    """Exclude patterns as given (``count_walk.Skip``), or ``InvalidInput``: at most 1,000 strings of 1-4,096
-    characters without NUL."""
+    """Path patterns as given (exclude: ``count_walk.Skip``; include: ``restore_plan``), or ``InvalidInput``: at
+    most 1,000 strings of 1-4,096 characters without NUL, each more than ``/``."""
     if not isinstance(patterns, list | tuple) or len(patterns) > MAX_PATTERNS or not all(
             isinstance(p, str) and 0 < len(p) <= MAX_PATTERN and "\0" not in p and p.strip("/") for p in patterns):
-        raise InvalidInput(f"exclude patterns are at most {MAX_PATTERNS} non-empty strings of at most "
-                           f"{MAX_PATTERN} characters (such as '*.tmp', 'node_modules', '/home/*/.cache').",
+        what = field.rsplit(".", 1)[-1].removesuffix("_file")
+        raise InvalidInput(f"{what} patterns are a list of at most {MAX_PATTERNS} strings of 1-{MAX_PATTERN} "
+                           "characters other than '/' (such as '*.tmp', 'node_modules', '/home/*/.cache').",
                            field=field)
     return list(patterns)
 
