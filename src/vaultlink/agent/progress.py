@@ -73,10 +73,26 @@ def fields_of(p: EngineProgress) -> dict[str, Any]:
 
 
 @contextmanager
+def _drawn_when_used(bar: Progress) -> Iterator[Callable[[], None]]:
+    """Yields ``draw()``, which starts ``bar`` at its first call (from any thread); the bar is stopped at the end if
+    it was drawn: a command refused before any work shows no bar."""
+    once = threading.Lock()  # held once the bar is drawn
+
+    def draw() -> None:
+        if once.acquire(blocking=False):
+            bar.start()
+
+    try:
+        yield draw
+    finally:
+        if once.locked():
+            bar.stop()
+
+
+@contextmanager
 def progress_bar(label: str) -> Iterator[Callable[[EngineProgress], None]]:
     """Yields a callback for the engine's ``progress=`` that draws a bar on stderr (the agent's CLI decides whether
     to draw one before importing this module: ``cli/agent._progress_bar``)."""
-    console = Console(stderr=True)
     bar = Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -85,23 +101,18 @@ def progress_bar(label: str) -> Iterator[Callable[[EngineProgress], None]]:
         TextColumn("{task.fields[files]}"),
         RateColumn(),
         EtaColumn(),
-        console=console,
+        console=Console(stderr=True),
         transient=False,
         refresh_per_second=5,
     )
     task = bar.add_task(label, total=None, files="", rate=0.0, eta=None, elapsed=0.0)
-    shown = threading.Lock()  # held once the bar is drawn: a command refused before any work shows no bar
+    with _drawn_when_used(bar) as draw:
 
-    def update(p: EngineProgress) -> None:
-        if shown.acquire(blocking=False):
-            bar.start()
-        bar.update(task, total=max(p.bytes_total, 1), completed=p.bytes_done, **fields_of(p))
+        def update(p: EngineProgress) -> None:
+            draw()
+            bar.update(task, total=max(p.bytes_total, 1), completed=p.bytes_done, **fields_of(p))
 
-    try:
         yield update
-    finally:
-        if shown.locked():
-            bar.stop()
 
 
 @contextmanager
@@ -110,15 +121,10 @@ def count_bar(label: str, unit: str) -> Iterator[Callable[[int, int], None]]:
     bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), TaskProgressColumn(), MofNCompleteColumn(),
                    TextColumn(unit), TimeElapsedColumn(), console=Console(stderr=True), refresh_per_second=5)
     task = bar.add_task(label, total=None)
-    shown = threading.Lock()
+    with _drawn_when_used(bar) as draw:
 
-    def update(done: int, total: int) -> None:
-        if shown.acquire(blocking=False):
-            bar.start()
-        bar.update(task, total=max(total, 1), completed=done)
+        def update(done: int, total: int) -> None:
+            draw()
+            bar.update(task, total=max(total, 1), completed=done)
 
-    try:
         yield update
-    finally:
-        if shown.locked():
-            bar.stop()
