@@ -56,6 +56,20 @@ def test_ls_lists_a_point_and_a_restore_of_nothing_is_refused(server: Server, tm
     vm.ok("restore", rp, "--target", str(tmp_path / "out"), "--include", "src/docs/*.txt", "--no-progress")
     got = sorted(str(p.relative_to(tmp_path / "out")) for p in (tmp_path / "out").rglob("*"))
     assert got == ["src", "src/docs", "src/docs/a.txt"]
+
+    # --exclude leaves out what matches, with the rules of `backup --exclude`; ls shows what restore writes
+    assert [n["path"] for n in vm.ok("ls", rp, "src/docs", "--exclude", "*.log")] == ["src", "src/docs",
+                                                                                       "src/docs/a.txt"]
+    kept = [n["path"] for n in vm.ok("ls", rp, "--exclude", "/src/f*", "-e", "link")]
+    vm.ok("restore", rp, "--target", str(tmp_path / "ex"), "--exclude", "/src/f*", "-e", "link", "--no-progress")
+    got = sorted(str(p.relative_to(tmp_path / "ex")) for p in (tmp_path / "ex").rglob("*"))
+    assert got == kept == ["src", "src/docs", "src/docs/a.txt", "src/docs/b.log"]
+    everything = vm.run("restore", rp, "--target", str(tmp_path / "none"), "--exclude", "src")
+    assert everything.exit_code == 4 and everything.json["error"]["field"] == "exclude", everything.stdout
+    assert "is left by --exclude 'src'" in everything.json["error"]["message"]
+    assert not (tmp_path / "none").exists()
+    malformed = vm.run("restore", rp, "--target", str(tmp_path / "none"), "--exclude", "/")
+    assert malformed.exit_code == 2 and malformed.error_code == "InvalidInput", malformed.stdout
     assert vm.run("ls", "rp-0000000000000000").error_code == "RecoveryPointNotFound"
 
     checked = vm.run("check", "--read-data", "-o", "table")  # a long check shows how far it is

@@ -138,6 +138,7 @@ def test_the_azure_seed_story_in_the_browser(server: Server, browser: webdriver.
     src = tmp_path / "src"
     src.mkdir()
     (src / "report.txt").write_text("quarterly numbers\n" * 1000)
+    (src / "draft.tmp").write_text("scratch\n")
     b = agent(s, tmp_path, "backup", str(src))
     assert b.exit_code == 0, b.stderr
     rp = b.json["recovery_point"]["id"]
@@ -151,13 +152,15 @@ def test_the_azure_seed_story_in_the_browser(server: Server, browser: webdriver.
     # restore it onto the machine: a restore job the agent picks up
     go(d, By.LINK_TEXT, "Restore…")
     assert rp in d.page_source
-    fill(d, target=str(tmp_path / "restored"))
+    fill(d, target=str(tmp_path / "restored"), exclude="*.tmp")  # the point less what the pattern matches
     go(d, By.XPATH, "//button[text()='Restore']")
     assert "Restore" in d.page_source and ("Created" in d.page_source or "InProgress" in d.page_source)
+    assert "Leaving out" in d.page_source and "*.tmp" in d.page_source
     shot(d, out, "09-restore-job")
     ran = agent(s, tmp_path, "run", "--once", json_out=False)
     assert ran.exit_code == 0, ran.stderr
     assert (tmp_path / "restored" / "src" / "report.txt").read_text().startswith("quarterly")
+    assert not (tmp_path / "restored" / "src" / "draft.tmp").exists()
     d.refresh()
     assert "Completed" in d.page_source
     shot(d, out, "10-restore-completed")

@@ -139,6 +139,17 @@ def test_cross_subscription_restore_through_an_approved_endpoint(world: tuple[Se
     assert run.returncode == 0 and s.ok("job", "show", job["id"])["status"] == "Completed", run.stdout
     assert sorted(str(p.relative_to(one)) for p in one.rglob("*")) == ["src", "src/notes.txt"]
     assert (one / "src" / "notes.txt").read_bytes() == (src / "notes.txt").read_bytes()
+    # the point less what --exclude matches (the rules of `backup --exclude`)
+    less = tmp_path / "less"
+    job = s.ok("recovery-point", "restore", rp["id"], "--container", "tb-vm", "--target", str(less),
+               "--exclude", "*.bin")
+    assert job["exclude"] == ["*.bin"] and "include" not in job
+    refused(s.cli("recovery-point", "restore", rp["id"], "--container", "tb-vm", "--target", str(less),
+                  "--exclude", "x" * 4097), "InvalidInput")
+    run = subprocess.run([VAULTLINK, "agent", "run", "--once", "--state-dir", str(tb.state), "--passphrase-file",
+                          str(tb.pw)], env=s.env(), capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0 and s.ok("job", "show", job["id"])["status"] == "Completed", run.stdout
+    assert sorted(str(p.relative_to(less)) for p in less.rglob("*")) == ["src", "src/notes.txt"]
 
 
 def test_copy_to_another_region_s_vault_then_restore_from_the_copy(world: tuple[Server, Clock],

@@ -102,15 +102,18 @@ def test_a_second_backup_of_one_machine_is_refused_at_start(world: World, tmp_pa
 
 
 def test_huge_or_malformed_path_patterns_are_refused_before_anything_is_queued(world: World) -> None:
-    """A restore's ``include`` and a plan selection's ``exclude`` reach an agent's work item: at most 1,000
-    patterns of at most 4,096 characters, each refused with its code before a job or a plan is stored."""
+    """A restore's ``include`` and ``exclude`` and a plan selection's ``exclude`` reach an agent's work item: at
+    most 1,000 patterns of at most 4,096 characters, each refused with its code before a job or a plan is
+    stored."""
     with world.s.http(world.s.owner_key) as c:
         jobs = c.get("/vaults/prod/jobs").json()
         plans = c.get("/plans").json()
-        for include in (["*"] * 1001, ["x" * 4097], ["a\0b"], ["/"], "src"):
-            r = c.post("/recovery-points/rp-0000000000000000/restore",
-                       json={"container": "vm-a", "target": "/tmp/x", "include": include})
-            assert r.status_code in (400, 422) and r.json()["error"]["code"] in ("InvalidInput", "InvalidType"), r.text
+        for key in ("include", "exclude"):
+            for patterns in (["*"] * 1001, ["x" * 4097], ["a\0b"], ["/"], "src"):
+                r = c.post("/recovery-points/rp-0000000000000000/restore",
+                           json={"container": "vm-a", "target": "/tmp/x", key: patterns})
+                assert r.status_code in (400, 422) and r.json()["error"]["code"] in ("InvalidInput", "InvalidType")
+                assert r.json()["error"].get("field", key).endswith(key), r.text
         sel = {"name": "s", "container": "vm-a", "paths": ["/srv"], "exclude": ["*"] * 1001}
         rule = {"name": "r", "vault": "prod", "schedule": "cron(0 5 ? * * *)"}
         r = c.post("/plans", json={"name": "p", "plan": {"rules": [rule], "selections": [sel]}})

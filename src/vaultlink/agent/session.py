@@ -21,7 +21,7 @@ from vaultlink.agent.remote import RemoteBlobStore, RemoteChunkIndex
 from vaultlink.agent.resolver import DnsResolver, Resolver
 from vaultlink.agent.state import AgentState, exclusive, save_state, try_load_state
 from vaultlink.agent.unlock import Unlocking, open_loading
-from vaultlink.data import BackupResult, Progress, Repository, backup, check, restore
+from vaultlink.data import BackupResult, Pick, Progress, Repository, backup, check, restore
 from vaultlink.data.count_walk import Skip
 from vaultlink.data.crypto import check_passphrase
 from vaultlink.data.formats import ZSTD_LEVEL, check_level
@@ -256,7 +256,7 @@ class Agent:
         http.extra_headers = {"X-Vaultlink-Restore-Job": job_id}
         return http
 
-    def restore(self, rp_id: str, target: str, passphrase: str, include: Sequence[str] | None = None,
+    def restore(self, rp_id: str, target: str, passphrase: str, include: Pick | Sequence[str] | None = None,
                 progress: Callable[[Progress], None] | None = None, job_id: str | None = None) -> dict[str, Any]:
         """Restore ``rp_id`` into ``target``: this machine's own point, or, with ``job_id``, another machine's
         point under the grant of the restore job queued onto this one."""
@@ -267,7 +267,7 @@ class Agent:
             if granted is not None:
                 granted.close()
 
-    def _restore(self, rp_id: str, target: str, passphrase: str, include: Sequence[str] | None,
+    def _restore(self, rp_id: str, target: str, passphrase: str, include: Pick | Sequence[str] | None,
                  progress: Callable[[Progress], None] | None, job_id: str | None,
                  granted: AgentHttp | None) -> dict[str, Any]:
         source = granted or self.http
@@ -289,8 +289,7 @@ class Agent:
             raise
         try:
             nodes = repo.manifest_reader(rp["manifest"])  # read twice (checked, then restored), never held
-            stats = restore(nodes, repo, target, list(include) if include else None,
-                            self._reporter(job["id"], progress))
+            stats = restore(nodes, repo, target, Pick.of(include), self._reporter(job["id"], progress))
             out = {"files": stats.files, "dirs": stats.dirs, "symlinks": stats.symlinks, "bytes": stats.bytes,
                    "duration": round(stats.duration, 3)}
             self.http.request(self.state.backup_service, "POST", f"/jobs/{job['id']}/finish",
@@ -302,9 +301,9 @@ class Agent:
             repo.close()
         return {"recovery_point": rp_id, "target": os.path.abspath(target), "job": job["id"], **out}
 
-    def list_point(self, rp_id: str, passphrase: str, patterns: Sequence[str] = ()) -> Iterator[Node]:
-        """What this machine's point ``rp_id`` holds, streamed (``agent/browse.py``)."""
-        return point_nodes(self.http, self.state, rp_id, passphrase, patterns)
+    def list_point(self, rp_id: str, passphrase: str, pick: Pick | Sequence[str] = ()) -> Iterator[Node]:
+        """What this machine's point ``rp_id`` holds (or what ``pick`` takes of it), streamed (``agent/browse.py``)."""
+        return point_nodes(self.http, self.state, rp_id, passphrase, Pick.of(pick))
 
     def check(self, passphrase: str, read_data: bool = False,
               progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:

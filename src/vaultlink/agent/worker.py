@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from vaultlink.agent.session import Agent
+from vaultlink.data.restore_plan import Pick
+from vaultlink.data.tree import check_patterns
 from vaultlink.dns.names import queue_public_name
 from vaultlink.errors import FilesUnreadable, VaultlinkError
 
@@ -87,9 +89,10 @@ def run_restore(agent: Agent, passphrase: str, body: dict[str, Any], log: Callab
         return
     log({"event": "job", "job": job_id, "status": "InProgress", "recovery_point": rp, "target": target})
     try:
-        include = body.get("include")
-        out = agent.restore(rp, target, passphrase, include=include if isinstance(include, list) else None,
-                            job_id=job_id)
+        include, exclude = body.get("include"), body.get("exclude")
+        pick = Pick(include=tuple(check_patterns(include, "include")) if include is not None else None,
+                    exclude=tuple(check_patterns(exclude, "exclude")) if exclude is not None else ())
+        out = agent.restore(rp, target, passphrase, include=pick, job_id=job_id)
         log({"event": "job", "job": job_id, "status": "Completed", "files": out["files"], "target": out["target"]})
     except VaultlinkError as exc:
         log({"event": "job", "job": job_id, "status": "Failed", "error": exc.code, "message": exc.message})

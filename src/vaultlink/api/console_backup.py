@@ -59,8 +59,14 @@ def point_page(request: Request, rp_id: str) -> Response:
 async def restore(request: Request, rp_id: str) -> Response:
     svc = service_of(request)
     return await act(request, "recovery.restore", lambda c, f: grants.start_restore_onto(
-        svc, c, rp_id, f.get("container", ""), f.get("target", "").strip()), f"/console/recovery-points/{rp_id}",
+        svc, c, rp_id, f.get("container", ""), f.get("target", "").strip(), _lines(f.get("include")),
+        _lines(f.get("exclude"))), f"/console/recovery-points/{rp_id}",
         lambda j: f"Restore job {j['id']} queued for its machine.", rp_id, then=lambda j: f"/console/jobs/{j['id']}")
+
+
+def _lines(text: str | None) -> list[str] | None:
+    """A form's patterns, one a line (blank lines skipped); None when there are none."""
+    return [ln.strip() for ln in (text or "").splitlines() if ln.strip()] or None
 
 
 @router.get("/console/jobs/{job_id}", name="console.job")

@@ -109,9 +109,13 @@ def point(rp: dict[str, Any], containers: list[dict[str, Any]], csrf: str) -> st
                f'<legend>Restore onto a machine of the vault</legend>{hidden(csrf)}'
                f'<label>Machine <select name="container">{options}</select></label>'
                f'<label>Target directory <input type="text" name="target" required placeholder="/srv/restore">'
-               f'</label><button type="submit">Restore</button></fieldset></form>'
+               '</label><label>Only paths matching (one pattern a line; empty: everything) <textarea name="include" '
+               'rows="2" placeholder="src/docs"></textarea></label><label>Leaving out (one pattern a line) '
+               '<textarea name="exclude" rows="2" placeholder="*.tmp"></textarea></label>'
+               '<button type="submit">Restore</button></fieldset></form>'
                '<p class="muted">The machine\'s agent picks the restore job up (<code>vaultlink agent run</code> or '
-               '<code>vaultlink agent restore</code>).</p>')
+               '<code>vaultlink agent restore</code>). Patterns match the paths <code>vaultlink agent ls</code> shows '
+               '(fnmatch; a directory brings its subtree).</p>')
     return table(("Property", "Value"), rows) + restore
 
 
@@ -120,4 +124,6 @@ def job(j: dict[str, Any]) -> str:
                                     ("Machine", e(j.get("hostname"))), ("Started", when(j.get("start"))),
                                     ("Ended", when(j.get("end"))), ("Recovery point", e(j.get("recovery_point_id"))),
                                     ("Progress", progress(j)))]
+    rows += [(e(k), e(", ".join(j[f]))) for k, f in (("Only paths matching", "include"), ("Leaving out", "exclude"))
+             if j.get(f)]
     return table(("Property", "Value"), rows)

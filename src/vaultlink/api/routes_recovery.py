@@ -83,13 +83,14 @@ class RestoreOntoIn(BaseModel):
     container: str  # the machine to restore onto (hostname or id)
     target: str  # an absolute directory on that machine
     include: list[str] | None = None  # only what these patterns select (as `agent restore --include`)
+    exclude: list[str] | None = None  # less what these match (as `agent restore --exclude`)
 
 
 @router.post("/recovery-points/{rp_id}/restore", name="recovery.restore")
 def restore_onto(rp_id: str, body: RestoreOntoIn, request: Request) -> dict[str, Any]:
     svc = service_of(request)
     return call(request, "recovery.restore", lambda c: grants.start_restore_onto(
-        svc, c, rp_id, body.container, body.target, body.include), target=rp_id)
+        svc, c, rp_id, body.container, body.target, body.include, body.exclude), target=rp_id)
 
 
 class CopyIn(BaseModel):

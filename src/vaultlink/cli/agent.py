@@ -31,6 +31,7 @@ from vaultlink.cli.agent_common import (
 from vaultlink.cli.agent_db import db, db_restore, protect
 from vaultlink.cli.common import OutputFormat, OutputOpt, emit, handled
 from vaultlink.data.formats import ZSTD_LEVEL, check_level
+from vaultlink.data.restore_plan import Pick
 from vaultlink.data.tree import check_patterns
 from vaultlink.errors import FilesUnreadable, InvalidInput, NotFound
 
@@ -164,7 +165,11 @@ def _unreadable(rp: str, stats: dict[str, Any], output: OutputFormat, shown: int
 def restore(
     recovery_point: Annotated[str | None, typer.Argument(help="The recovery point id (rp-…).")] = None,
     target: Annotated[str, typer.Option("--target", help="Directory to restore into.")] = "",
-    include: Annotated[list[str] | None, typer.Option("--include", help="Only paths matching (repeatable).")] = None,
+    include: Annotated[list[str] | None, typer.Option(
+        "--include", help="Only paths matching (repeatable; fnmatch on the paths `agent ls` shows).")] = None,
+    exclude: Annotated[list[str] | None, typer.Option(
+        "--exclude", "-e", help="Leave out what matches (repeatable; as `agent backup --exclude`: 'node_modules', "
+                                "'*.tmp', '/src/build').")] = None,
     database: Annotated[str | None, typer.Option(
         "--database", help="A protected database cluster (agent protect postgres): restore it, to a point in time "
                            "with --point-in-time (same as `agent db restore`).")] = None,
@@ -190,7 +195,7 @@ def restore(
         pw = _passphrase(passphrase_file)
         try:
             with _progress_bar("restore", not no_progress and output == OutputFormat.table) as cb:
-                out = agent.restore(recovery_point, target, pw, include, cb)  # type: ignore[attr-defined]
+                out = agent.restore(recovery_point, target, pw, _pick(include, exclude), cb)  # type: ignore[attr-defined]
         finally:
             agent.close()  # type: ignore[attr-defined]
         emit(out, output)
@@ -277,6 +282,8 @@ def ls(
     recovery_point: Annotated[str, typer.Argument(help="The recovery point id (rp-…).")],
     patterns: Annotated[list[str] | None, typer.Argument(
         help="Only what these select, as `agent restore --include` would (fnmatch on the paths shown).")] = None,
+    exclude: Annotated[list[str] | None, typer.Option(
+        "--exclude", "-e", help="Leave out what matches, as `agent restore --exclude` would (repeatable).")] = None,
     state_dir: StateDir = None,
     passphrase_file: PassFile = None,
     output: OutputOpt = OutputFormat.table,
@@ -286,7 +293,8 @@ def ls(
     with handled(output):
         agent, _sd = _agent(state_dir)
         try:
-            nodes = agent.list_point(recovery_point, _passphrase(passphrase_file), patterns or ())  # type: ignore[attr-defined]
+            nodes = agent.list_point(recovery_point, _passphrase(passphrase_file),  # type: ignore[attr-defined]
+                                     _pick(patterns, exclude))
             try:
                 _print_nodes(nodes, output)
                 sys.stdout.flush()
@@ -294,6 +302,12 @@ def ls(
                 os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         finally:
             agent.close()  # type: ignore[attr-defined]
+
+
+def _pick(include: list[str] | None, exclude: list[str] | None) -> Pick:
+    """What a restore or a listing takes, its patterns checked (``InvalidInput`` naming the option)."""
+    return Pick(include=tuple(check_patterns(include, "include")) if include else None,
+                exclude=tuple(check_patterns(exclude, "exclude")) if exclude else ())
 
 
 def _print_nodes(nodes: Any, output: OutputFormat) -> None:

@@ -67,6 +67,8 @@ def restore_onto(
     target: Annotated[str, typer.Option("--target", help="Absolute directory on that machine.")],
     include: Annotated[list[str] | None, typer.Option(
         "--include", help="Only paths matching (repeatable), as `agent restore --include` and `agent ls`.")] = None,
+    exclude: Annotated[list[str] | None, typer.Option(
+        "--exclude", "-e", help="Leave out what matches (repeatable), as `agent restore --exclude`.")] = None,
     output: OutputOpt = OutputFormat.table,
 ) -> None:
     """Restore a recovery point onto another machine of the vault: a job on its queue, which its
@@ -74,7 +76,8 @@ def restore_onto(
     with handled(output):
         emit(Client().post(f"/recovery-points/{recovery_point}/restore",
                            {"container": container, "target": target,
-                            **({"include": include} if include else {})}), output)
+                            **({"include": include} if include else {}),
+                            **({"exclude": exclude} if exclude else {})}), output)
 
 
 @app.command("copy")

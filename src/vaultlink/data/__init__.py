@@ -11,6 +11,7 @@ Public API (everything else is internal)::
     backup(paths, repo, previous_manifest=None, progress=None, *, workers=None, hostname=None,
            tags=None, parent=None) -> BackupResult(manifest, name, stats: BackupStats)
     restore(manifest, repo, target, include=None, progress=None, *, workers=None) -> RestoreStats
+                          # include: patterns, or Pick(include=..., exclude=...) (data/restore_plan.py)
                                                                   # UnsafePath, CorruptData(files=[...])
     check(repo, read_data=False, progress=None) -> CheckReport(ok, errors, damaged_files, ...)
 
@@ -30,6 +31,7 @@ from vaultlink.data.crypto import Keys, change_passphrase, create_key_file, open
 from vaultlink.data.manifest import Manifest, Node
 from vaultlink.data.repository import ChunkIndex, Location, MemoryChunkIndex, Repository
 from vaultlink.data.restore import RestoreStats, restore
+from vaultlink.data.restore_plan import Pick
 
 __all__ = [
     "BackupResult",
@@ -43,6 +45,7 @@ __all__ = [
     "Manifest",
     "MemoryChunkIndex",
     "Node",
+    "Pick",
     "Progress",
     "Repository",
     "RestoreStats",

@@ -60,7 +60,7 @@ from vaultlink.data.manifest import Manifest, Node
 from vaultlink.data.repository import Repository
 from vaultlink.data.restore_child import LazyWriter
 from vaultlink.data.restore_files import PARTIAL, OpenFiles, OutFile
-from vaultlink.data.restore_plan import Survey, Unsorted, selected, survey
+from vaultlink.data.restore_plan import Pick, Survey, Unsorted, selected, survey
 from vaultlink.data.restore_target import Target, check_file_slot, check_space, split_rel
 from vaultlink.errors import Conflict, CorruptData, NotFound, VaultlinkError, as_error
 
@@ -120,16 +120,16 @@ def restore(
     manifest: Nodes,
     repo: Repository,
     target: str | os.PathLike[str],
-    include: str | Sequence[str] | None = None,
+    include: Pick | str | Sequence[str] | None = None,
     progress: Callable[[Progress], None] | None = None,
     *,
     workers: int | None = None,
     direct: bool = True,
 ) -> RestoreStats:
     """Restore ``manifest`` (a snapshot, or a function that reads its nodes afresh each call, as
-    ``repo.manifest_reader(name)`` gives: a snapshot of many files is read twice, never held) or the ``include``
-    subset under ``target``; see the module docstring. ``direct=False`` writes everything through the page
-    cache."""
+    ``repo.manifest_reader(name)`` gives: a snapshot of many files is read twice, never held), or what ``include``
+    picks of it (patterns, or a ``Pick`` with exclusions), under ``target``; see the module docstring.
+    ``direct=False`` writes everything through the page cache."""
     t0 = time.monotonic()
     nodes_of: Callable[[], Iterable[Node]] = (lambda: manifest.nodes) if isinstance(manifest, Manifest) else manifest
     try:

@@ -3,8 +3,9 @@
 ``survey`` reads the nodes (in path order, as a backup writes them) once: it refuses an unsafe or ambiguous
 path (absolute, ``.``/``..``/empty segments, NUL, twice in the snapshot, below a symlink of the snapshot),
 counts the files and bytes, and keeps the directories and symlinks (written around the files) and, with
-``include``, which directories the selection needs. ``selected`` then reads the nodes again and gives the
-ones to restore. Neither holds a node per file: a snapshot of a million files is read, never held.
+a ``Pick`` (``include`` patterns, ``exclude`` patterns), which directories the selection needs. ``selected``
+then reads the nodes again and gives the ones to restore. Neither holds a node per file: a snapshot of a
+million files is read, never held.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import fnmatch
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
+from vaultlink.data.count_walk import Skip
 from vaultlink.data.manifest import Node
 from vaultlink.data.restore_files import PARTIAL
 from vaultlink.errors import NotFound, UnsafePath
@@ -29,6 +31,33 @@ def check_relpath(path: str) -> list[str]:
     return parts
 
 
+@dataclass(frozen=True)
+class Pick:
+    """What a restore (or ``agent ls``) takes from a point: the paths ``include`` selects (``fnmatch`` on the
+    whole relative path, ``*`` crossing ``/``; every path when None), less those ``exclude`` matches (the rules
+    of ``agent backup --exclude``: ``/src/build`` is that path, ``*.tmp`` or ``node_modules`` the end of any);
+    a directory brings, or takes away, its subtree."""
+
+    include: tuple[str, ...] | None = None
+    exclude: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, given: Pick | str | Sequence[str] | None) -> Pick:
+        """A pick from what a caller gives: a ``Pick``, include patterns (one or a list), or None (everything);
+        an empty list is everything too."""
+        if isinstance(given, Pick):
+            return given
+        return cls(include=(given,) if isinstance(given, str) else tuple(given) if given else None)
+
+    def text(self) -> str:
+        """What was asked for, in the words of the options, for a message."""
+        inc = " ".join(f"--include {p!r}" for p in self.include or ())
+        exc = " ".join(f"--exclude {p!r}" for p in self.exclude)
+        if not inc:
+            return f"is left by {exc}"
+        return f"matches {inc}" + (f" and is not left out by {exc}" if exc else "")
+
+
 class Unsorted(Exception):
     """The nodes are not in path order (a snapshot no backup of ours wrote): hold and sort them."""
 
@@ -41,21 +70,38 @@ class Survey:
     links: list[Node] = field(default_factory=list)
     partial_named: set[str] = field(default_factory=set)  # paths that end like a temporary name of ours
     patterns: list[str] | None = None
+    skip: Skip | None = None  # with exclude patterns
+    dropped: set[str] = field(default_factory=set)  # directories excluded, with their subtrees
     keep_dirs: set[str] = field(default_factory=set)  # with patterns: directories the selection needs
     under: set[str] = field(default_factory=set)  # with patterns: directories whose whole subtree is selected
     sample: list[str] = field(default_factory=list)  # the first few paths of the snapshot, for an error to show
 
-    def check_selected(self) -> None:
-        """``NotFound`` (field ``include``) when patterns select nothing: a restore that would write nothing is a
-        mistyped pattern far more often than a wish; the message shows what paths look like."""
-        if self.patterns is None or self.files or self.keep_dirs or self.links:
+    def check_selected(self, pick: Pick) -> None:
+        """``NotFound`` (field ``include``, or ``exclude`` when that took everything) when patterns leave
+        nothing: a restore that would write nothing is a mistyped pattern far more often than a wish; the message
+        shows what paths look like."""
+        if (self.patterns is None and self.skip is None) or self.files or self.links or (
+                self.keep_dirs if self.patterns is not None else self.dirs):
             return
         shown = ", ".join(repr(p) for p in self.sample) or "none: the recovery point is empty"
-        raise NotFound(f"no path of the recovery point matches --include {' '.join(map(repr, self.patterns))}; "
-                       f"patterns match paths relative to the point (fnmatch: '*' crosses '/'), such as {shown}; "
-                       "`vaultlink agent ls RECOVERY_POINT` lists them.", field="include")
+        raise NotFound(f"no path of the recovery point {pick.text()}; patterns match paths relative to "
+                       f"the point (fnmatch: '*' crosses '/'), such as {shown}; `vaultlink agent ls RECOVERY_POINT` "
+                       "lists them.", field="include" if self.patterns is not None else "exclude")
+
+    def excluded(self, n: Node) -> bool:
+        """Left out by the exclude patterns (a directory's subtree goes with it); notes the directories."""
+        if self.skip is None:
+            return False
+        if n.path.rpartition("/")[0] in self.dropped or self.skip.excluded("/" + n.path):
+            if n.type == "dir":
+                self.dropped.add(n.path)
+            return True
+        return False
 
     def wanted(self, n: Node) -> bool:
+        if self.skip is not None and (n.path.rpartition("/")[0] in self.dropped or n.path in self.dropped
+                                      or self.skip.excluded("/" + n.path)):
+            return False
         if self.patterns is None:
             return True
         if n.type == "dir":
@@ -64,11 +110,13 @@ class Survey:
         return parent in self.under or any(fnmatch.fnmatchcase(n.path, p) for p in self.patterns)
 
 
-def survey(nodes: Iterable[Node], include: str | Sequence[str] | None) -> Survey:
-    """One read of ``nodes``: checks, counts and the selection (a pattern is ``fnmatch`` on the path; a
-    directory brings its subtree, and a selected node its parent directories). ``Unsorted`` if the nodes
-    are not in strictly increasing path order; ``NotFound`` if patterns select nothing."""
-    s = Survey(patterns=None if include is None else [include] if isinstance(include, str) else list(include))
+def survey(nodes: Iterable[Node], given: Pick | str | Sequence[str] | None) -> Survey:
+    """One read of ``nodes``: checks, counts and the selection (``Pick``; include patterns alone may be given;
+    a selected node brings its parent directories). ``Unsorted`` if the nodes are not in strictly increasing
+    path order; ``NotFound`` if patterns leave nothing."""
+    pick = Pick.of(given)
+    s = Survey(patterns=None if pick.include is None else list(pick.include),
+               skip=Skip(pick.exclude, pseudo=frozenset()) if pick.exclude else None)
     links: set[str] = set()
     last = ""
     for n in nodes:
@@ -86,6 +134,8 @@ def survey(nodes: Iterable[Node], include: str | Sequence[str] | None) -> Survey
                     raise UnsafePath(f"refusing path {n.path!r}: it lies below a symlink of the snapshot")
         if n.type == "symlink":
             links.add(n.path)
+        if s.excluded(n):
+            continue
         if s.patterns is not None:
             if n.type == "dir":
                 s.dirs.append(n)  # kept if something under it is selected (it comes first: decided at the end)
@@ -107,7 +157,7 @@ def survey(nodes: Iterable[Node], include: str | Sequence[str] | None) -> Survey
             s.links.append(n)
     if s.patterns is not None:
         s.dirs = [d for d in s.dirs if d.path in s.keep_dirs]
-    s.check_selected()
+    s.check_selected(pick)
     return s
 
 

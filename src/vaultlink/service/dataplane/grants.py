@@ -31,12 +31,12 @@ START_WINDOW = 24 * 3600.0  # a restore job not started within a day expires, an
 
 
 def start_restore_onto(svc: Service, caller: Caller, rp_id: str, machine: str, target: str,
-                       include: Sequence[str] | None = None) -> dict[str, Any]:
-    """Queue a restore of ``rp_id`` (only what ``include`` selects, as ``agent restore --include``) onto
-    ``machine`` (hostname or id) into ``target`` (an absolute path)."""
+                       include: Sequence[str] | None = None, exclude: Sequence[str] | None = None) -> dict[str, Any]:
+    """Queue a restore of ``rp_id`` (only what ``include`` selects, less what ``exclude`` matches, as ``agent
+    restore --include/--exclude``) onto ``machine`` (hostname or id) into ``target`` (an absolute path)."""
     if not isinstance(target, str) or not target.startswith("/") or len(target) > 4096:
         raise InvalidInput("target must be an absolute directory path on the machine.", field="target")
-    chosen = {} if include is None else {"include": check_patterns(list(include), "include")}
+    chosen = {k: check_patterns(list(v), k) for k, v in (("include", include), ("exclude", exclude)) if v is not None}
     now = svc.clock.now()
     with svc.store.transaction() as txn:
         rp = cast("RecoveryPointRecord | None", txn.get("recovery_point", rp_id))
