@@ -112,3 +112,28 @@ def test_plan_schedule_agent_run_expiry_and_retention(world: tuple[Server, Clock
     assert r.status_code == 400 and r.json()["error"]["code"] == "ContentMismatch"
     assert s.ok("audit", "list", "--code", "ContentMismatch")
     vm_a.ok("check", "--read-data")
+
+
+def test_a_scheduled_run_the_machine_cannot_start_fails_with_its_reason(world: tuple[Server, Clock],
+                                                                        tmp_path: Path) -> None:
+    """A selection's path missing on the machine: the queued job used to wait in ``Created`` after the agent
+    gave up on it, then expire with "start window ended", which says nothing of the path. It fails now, with
+    the agent's reason, as soon as the agent takes it."""
+    s, clock = world
+    vm_a, _ = setup_machine(s, tmp_path)
+    missing = tmp_path / "not-made-yet"
+    plan = {"rules": [{"name": "every-minute", "vault": "prod", "schedule": "cron(* * * * ? *)",
+                       "start_window_minutes": 60}],
+            "selections": [{"name": "data", "container": "vm-a", "paths": [str(missing)]}]}
+    (tmp_path / "plan.json").write_text(json.dumps(plan))
+    s.ok("plan", "create", "nightly", "--file", str(tmp_path / "plan.json"))
+    clock.advance(61 / 86400)
+    queued = wait_for("a queued job", lambda: s.ok("job", "list", "prod", "--status", "Created"))
+    run = subprocess.run([VAULTLINK, "agent", "run", "--once", "--state-dir", str(vm_a.state), "--passphrase-file",
+                          str(vm_a.pw)], env=s.env(), capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stdout + run.stderr
+    job = s.ok("job", "show", queued[0]["id"])
+    assert job["status"] == "Failed" and f"backup path {missing} does not exist" in job["error"], job
+    logged = [json.loads(ln) for ln in run.stdout.splitlines() if ln.startswith("{")]
+    assert {e["error"] for e in logged if e.get("status") == "Failed"} == {"NotFound"}
+    assert not s.ok("recovery-point", "list", "prod")

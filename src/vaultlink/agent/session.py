@@ -189,7 +189,7 @@ class Agent:
         try:
             repo = self._take_repository(passphrase, started["storage_accounts"], started["write_account"])
         except BaseException as exc:
-            self._fail(job["id"], exc)
+            self.fail_job(job["id"], exc)
             raise
         repo.zstd_level = level or None  # every job says its own (a kept repository serves the next one)
         try:
@@ -215,7 +215,7 @@ class Agent:
             })
             self._remember_accounts(store.accounts, store.write_account, state_dir)
         except BaseException as exc:
-            self._fail(job["id"], exc)
+            self.fail_job(job["id"], exc)
             raise
         finally:
             repo.close()
@@ -228,7 +228,7 @@ class Agent:
         return JobProgress(lambda p: self.http.request(self.state.backup_service, "POST", f"/jobs/{job_id}/progress",
                                                        json={"progress": p}, retry=False), local)
 
-    def _fail(self, job_id: str, exc: BaseException) -> None:
+    def fail_job(self, job_id: str, exc: BaseException) -> None:
         status, msg = job_end(exc)
         with contextlib.suppress(VaultlinkError, OSError):
             self.http.request(self.state.backup_service, "POST", f"/jobs/{job_id}/finish",
@@ -285,7 +285,7 @@ class Agent:
                                          http=granted) if granted is not None else
                     self._take_repository(passphrase, started["storage_accounts"], started["write_account"]))
         except BaseException as exc:
-            self._fail(job["id"], exc)
+            self.fail_job(job["id"], exc)
             raise
         try:
             nodes = repo.manifest_reader(rp["manifest"])  # read twice (checked, then restored), never held
@@ -295,7 +295,7 @@ class Agent:
             self.http.request(self.state.backup_service, "POST", f"/jobs/{job['id']}/finish",
                               json={"status": "Completed", "stats": out})
         except BaseException as exc:
-            self._fail(job["id"], exc)
+            self.fail_job(job["id"], exc)
             raise
         finally:
             repo.close()

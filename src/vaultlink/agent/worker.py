@@ -58,7 +58,7 @@ def run(agent: Agent, passphrase: str, state_dir: Path | None, poll: float, once
                          "recovery_point": out["recovery_point"]["id"], "files": out["stats"]["files"],
                          **unreadable(out["recovery_point"]["id"], out["stats"])})
                 except VaultlinkError as exc:
-                    log({"event": "job", "job": job_id, "status": "Failed", "error": exc.code, "message": exc.message})
+                    failed(agent, job_id, exc, log)
             try:
                 agent.http.json(queue_host(agent), "DELETE", f"/messages/{item['id']}")
             except VaultlinkError as exc:  # it reappears after its visibility; the service refuses a rerun
@@ -95,4 +95,14 @@ def run_restore(agent: Agent, passphrase: str, body: dict[str, Any], log: Callab
         out = agent.restore(rp, target, passphrase, include=pick, job_id=job_id)
         log({"event": "job", "job": job_id, "status": "Completed", "files": out["files"], "target": out["target"]})
     except VaultlinkError as exc:
-        log({"event": "job", "job": job_id, "status": "Failed", "error": exc.code, "message": exc.message})
+        failed(agent, job_id, exc, log)
+
+
+def failed(agent: Agent, job_id: str, exc: VaultlinkError, log: Callable[[dict[str, Any]], None]) -> None:
+    """A queued job that failed here, told to the service too: one that failed before it started (a path of the
+    selection missing, another backup of this machine running) would otherwise wait in ``Created`` and expire
+    with no word of why. (A job that failed after it started was ended already; telling it again changes
+    nothing. A job the service refused to start, ended or past its start window, is the service's to end.)"""
+    if exc.field != "job_id":
+        agent.fail_job(job_id, exc)
+    log({"event": "job", "job": job_id, "status": "Failed", "error": exc.code, "message": exc.message})

@@ -47,9 +47,17 @@ def test_the_progress_route_refuses_what_it_must(dp: DataPlane, tmp_path: Path) 
         with pytest.raises(InvalidInput):
             a._call("POST", f"/jobs/{jid}/progress", {"progress": bad})
     assert manage.get_job(dp.svc, dp.owner, jid)["progress"]["bytes_done"] == 100, "refusals change nothing"
+    with pytest.raises(NotFound):  # another machine cannot end it either
+        b._call("POST", f"/jobs/{jid}/finish", {"status": "Failed", "error": "not mine"})
     a._call("POST", f"/jobs/{jid}/finish", {"status": "Failed", "error": "stopped by the test"})
     with pytest.raises(Conflict):
         a._call("POST", f"/jobs/{jid}/progress", {"progress": good})
+    # ended again as it ended (a retry whose answer was lost): nothing changes; ended otherwise: refused
+    again = a._call("POST", f"/jobs/{jid}/finish", {"status": "Failed", "error": "a second word"})
+    assert again["status"] == "Failed" and again["error"] == "stopped by the test"
+    with pytest.raises(Conflict):
+        a._call("POST", f"/jobs/{jid}/finish", {"status": "Aborted", "error": "changed its mind"})
+    assert manage.get_job(dp.svc, dp.owner, jid)["error"] == "stopped by the test"
 
 
 def test_a_report_that_fails_costs_nothing_but_that_report() -> None:

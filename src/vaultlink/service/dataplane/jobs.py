@@ -193,11 +193,12 @@ def _totals(txn: Any, rp: RecoveryPointRecord | None) -> dict[str, int] | None:
     return {"files": files, "bytes": size}
 
 
-def _own_job(txn: Any, container: ContainerRecord, job_id: str) -> dict[str, Any]:
+def _own_job(txn: Any, container: ContainerRecord, job_id: str, open_states: tuple[str, ...] = ("InProgress",)
+             ) -> dict[str, Any]:
     job = txn.get("job", job_id)
     if job is None or job.get("container_id") != container["id"]:
         raise NotFound(f"job {job_id} is not a job of this container.", field="job")
-    if job["status"] != "InProgress":
+    if job["status"] not in open_states:
         raise Conflict(f"job {job_id} already ended ({job['status']}); start a new one.", field="job")
     return dict(job)
 
@@ -289,11 +290,17 @@ def complete_backup(svc: Service, container: ContainerRecord, job_id: str, manif
 
 def finish_job(svc: Service, container: ContainerRecord, job_id: str, status: str, error: str | None = None,
                stats: Any = None) -> dict[str, Any]:
-    """End a job as ``Completed`` (restores), ``Failed`` or ``Aborted`` (any: interrupted on the machine)."""
+    """End a job as ``Completed`` (restores), ``Failed`` or ``Aborted`` (any: interrupted on the machine). A
+    queued job its machine could not start (a path of the selection missing, another backup running) fails
+    from ``Created``, rather than expiring later with no word of why. Ending a job again as it ended is a no-op
+    (a retried request whose answer was lost)."""
     if status not in ("Completed", "Failed", "Aborted"):
         raise InvalidInput("status must be Completed, Failed or Aborted.", field="status")
     with svc.store.transaction() as txn:
-        job = _own_job(txn, container, job_id)
+        ended = txn.get("job", job_id)
+        if ended is not None and ended.get("container_id") == container["id"] and ended["status"] == status:
+            return dict(ended)
+        job = _own_job(txn, container, job_id, ("InProgress",) if status == "Completed" else ("InProgress", "Created"))
         if status == "Completed" and job["type"] == "Backup":
             raise InvalidInput("complete a backup job with its recovery point (POST /jobs/{id}/complete).")
         job.update(status=status, end=svc.clock.now(), error=(error or "")[:2000] or None)
