@@ -96,6 +96,9 @@ def _planned(txn: Any, container: ContainerRecord, job_id: str, now: float, job_
     return dict(job)
 
 
+SILENT = 900.0  # seconds without a word after which a restore job is taken for dead when another job starts
+
+
 def start_job(svc: Service, container: ContainerRecord, job_type: str, paths: list[str] | None = None,
               recovery_point_id: str | None = None, job_id: str | None = None) -> dict[str, Any]:
     """Start a Backup job (``paths``; or the scheduler's job ``job_id``) or a Restore job
@@ -108,7 +111,7 @@ def start_job(svc: Service, container: ContainerRecord, job_type: str, paths: li
         if planned and job_type == "Restore":
             recovery_point_id = planned["recovery_point_id"]
         for j in txn.find("job", parent_id=vault_id):
-            if j.get("container_id") == container["id"] and j["status"] == "InProgress":
+            if j.get("container_id") == container["id"] and j["status"] == "InProgress" and _dead(j, job_type, now):
                 j.update(status="Failed", end=now, error="the agent stopped before finishing this job")
                 txn.update("job", j["id"], j)
         item: dict[str, Any] | None = None
@@ -178,6 +181,18 @@ def start_job(svc: Service, container: ContainerRecord, job_type: str, paths: li
             "storage_accounts": storage.accounts_of(vault),
             "write_account": storage.write_account(vault),
         }
+
+
+def _dead(job: dict[str, Any], starting: str, now: float) -> bool:
+    """Is the machine's ``InProgress`` job dead, now that it starts a ``starting`` job? A backup is when another
+    backup starts (an agent runs one backup at a time: its state directory's lock). A restore runs beside
+    anything (a file restored during the nightly backup must not fail that backup), so it is dead only once it
+    has said nothing for ``SILENT`` seconds: a running one reports its progress every few."""
+    if job["type"] == "Backup":
+        return starting == "Backup"
+    progress = job.get("progress")
+    last = max(float(job.get("start") or 0), float(progress.get("updated") or 0) if isinstance(progress, dict) else 0)
+    return now - last > SILENT
 
 
 def _totals(txn: Any, rp: RecoveryPointRecord | None) -> dict[str, int] | None:
