@@ -14,7 +14,7 @@ SRC = Path(__file__).resolve().parents[2] / "src" / "vaultlink"
 # Higher imports lower (or equal). bootstrap is the composition root: it may import anything but the CLI,
 # whose `serve` command runs it.
 RANK = {
-    "errors": 0, "ports": 0, "config": 1, "prefixes": 1, "index_wire": 1, "durable": 1,
+    "errors": 0, "ports": 0, "units": 0, "config": 1, "prefixes": 1, "index_wire": 1, "durable": 1,
     "policy": 2, "dns": 2, "data": 2,
     "domain": 3, "agent": 4, "adapters": 4,
     "service": 5, "fabric": 6, "runtime": 6,
@@ -24,7 +24,7 @@ RANK = {
 # the prune worker's and the audit writer's.
 ADAPTER_USERS = {"bootstrap", "prune_process", "audit_process", "adapters"}
 # The agent stays small: it imports only the pure packages and errors/config.
-AGENT_MAY = {"agent", "data", "dns", "errors", "config", "ports", "prefixes", "index_wire", "durable"}
+AGENT_MAY = {"agent", "data", "dns", "errors", "config", "ports", "prefixes", "index_wire", "durable", "units"}
 MAX_LINES = 400
 # An in-function import of the project's own code needs one of these reasons on the line above it.
 REASONS = ("# lazy:", "# cycle:")

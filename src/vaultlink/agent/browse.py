@@ -1,37 +1,48 @@
-"""``vaultlink agent ls``: what a recovery point of this machine holds, read from its snapshot before a restore
-chooses from it. With patterns it gives exactly what ``agent restore --include/--exclude`` would restore (the
-same ``Pick``, ``data/restore_plan``), and refuses the same way when they leave nothing.
+"""``vaultlink agent ls`` and ``diff``: what a recovery point of this machine holds, read from its snapshot
+before a restore chooses from it, and what changed between two of them. With patterns ``ls`` gives exactly
+what ``agent restore --include/--exclude`` would restore (the same ``Pick``, ``data/restore_plan``), and
+refuses the same way when they leave nothing.
 
-Only the point's snapshot is read (the key file and one blob): no job, no chunk index, no pack. The snapshot's
-nodes are read twice with patterns (selected, then listed) and streamed, never held: a point of a million files
-lists in bounded memory."""
+Only the points' snapshots are read (the key file and one blob each): no job, no chunk index, no pack. The
+nodes are streamed, never held (read twice by ``ls`` with patterns: selected, then listed; once by ``diff``,
+both snapshots side by side): a point of a million files lists in bounded memory."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 from vaultlink.agent.http import AgentHttp
 from vaultlink.agent.remote import RemoteBlobStore
 from vaultlink.agent.state import AgentState
+from vaultlink.data.diff import Change, DiffStats, diff_nodes
 from vaultlink.data.manifest import Node
 from vaultlink.data.repository import Repository
 from vaultlink.data.restore_plan import Pick, Unsorted, survey
 from vaultlink.errors import Conflict
 
 
-def point_nodes(http: AgentHttp, st: AgentState, rp_id: str, passphrase: str, pick: Pick = Pick()) -> Iterator[Node]:
-    """The nodes of this machine's recovery point ``rp_id`` in path order (those ``pick`` takes)."""
-    rp = http.json(st.backup_service, "GET", f"/recovery-points/{rp_id}")
-    if not rp.get("manifest"):
-        raise Conflict(f"recovery point {rp_id} is {rp.get('status', 'not complete')}: it holds no files to list.",
-                       field="recovery_point")
+def _readers(http: AgentHttp, st: AgentState, rp_ids: Sequence[str],
+             passphrase: str) -> list[Callable[[], Iterator[Node]]]:
+    """For each of this machine's recovery points ``rp_ids``, a function that streams its snapshot's nodes."""
+    points = []
+    for rp_id in rp_ids:
+        rp = http.json(st.backup_service, "GET", f"/recovery-points/{rp_id}")
+        if not rp.get("manifest"):
+            raise Conflict(f"recovery point {rp_id} is {rp.get('status', 'not complete')}: it holds no files to list.",
+                           field="recovery_point")
+        points.append(rp)
     names = http.json(st.backup_service, "GET", "/containers/self")["names"]  # the vault's accounts now
     store = RemoteBlobStore(http, st.domain, names["storage_accounts"], names["write_account"], st.storage_suffix)
     repo = Repository.open(store, passphrase, load_index=False)
     try:
-        nodes_of: Callable[[], Iterable[Node]] = repo.manifest_reader(rp["manifest"])
+        return [repo.manifest_reader(rp["manifest"]) for rp in points]
     finally:
         repo.close()
+
+
+def point_nodes(http: AgentHttp, st: AgentState, rp_id: str, passphrase: str, pick: Pick = Pick()) -> Iterator[Node]:
+    """The nodes of this machine's recovery point ``rp_id`` in path order (those ``pick`` takes)."""
+    nodes_of: Callable[[], Iterable[Node]] = _readers(http, st, [rp_id], passphrase)[0]
     if pick == Pick():
         yield from nodes_of()
         return
@@ -44,3 +55,16 @@ def point_nodes(http: AgentHttp, st: AgentState, rp_id: str, passphrase: str, pi
     for n in nodes_of():
         if plan.wanted(n):
             yield n
+
+
+def point_diff(http: AgentHttp, st: AgentState, old: str, new: str, passphrase: str, metadata: bool = False,
+               stats: DiffStats | None = None) -> Iterator[Change]:
+    """What changed from this machine's recovery point ``old`` to ``new`` (``data/diff.py``), streamed; a
+    snapshot not in path order (no backup of ours writes one) is refused."""
+    before, after = _readers(http, st, [old, new], passphrase)
+    try:
+        yield from diff_nodes(before(), after(), metadata, stats)
+    except Unsorted as exc:
+        raise Conflict(f"a snapshot is not in path order at {exc.args[0]!r} (not written by a vaultlink backup): "
+                       "diff cannot pair its paths; compare `vaultlink agent ls` listings instead.",
+                       field="recovery_point") from None

@@ -28,20 +28,12 @@ from rich.progress import (
 from rich.text import Text
 
 from vaultlink.data import Progress as EngineProgress
-
-_UNITS = ("bytes", "KiB", "MiB", "GiB", "TiB", "PiB")
+from vaultlink.units import human_size
 
 
 def human_rate(bytes_per_s: float) -> str:
     """``1536.0`` → ``"1.5 KiB/s"`` (binary units, like the bar's byte counts)."""
-    if bytes_per_s <= 0:
-        return "-"
-    value, unit = float(bytes_per_s), _UNITS[0]
-    for unit in _UNITS:
-        if value < 1024 or unit == _UNITS[-1]:
-            break
-        value /= 1024
-    return f"{value:.0f} {unit}/s" if unit == "bytes" else f"{value:.1f} {unit}/s"
+    return human_size(bytes_per_s) + "/s" if bytes_per_s > 0 else "-"
 
 
 def human_eta(seconds: float | None) -> str:

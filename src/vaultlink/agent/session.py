@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import socket
-import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from vaultlink import __version__
-from vaultlink.agent.browse import point_nodes
+from vaultlink.agent.browse import point_diff, point_nodes
+from vaultlink.agent.credentials_file import read_credentials
+from vaultlink.agent.dump import dump_file
 from vaultlink.agent.http import AgentHttp
 from vaultlink.agent.job_progress import JobProgress, job_end
 from vaultlink.agent.memory import tune_malloc
@@ -24,20 +24,18 @@ from vaultlink.agent.unlock import Unlocking, open_loading
 from vaultlink.data import BackupResult, Pick, Progress, Repository, backup, check, restore
 from vaultlink.data.count_walk import Skip
 from vaultlink.data.crypto import check_passphrase
+from vaultlink.data.diff import Change, DiffStats
 from vaultlink.data.formats import ZSTD_LEVEL, check_level
 from vaultlink.data.manifest import Node
 from vaultlink.data.repository import KEY_NAME
 from vaultlink.data.tree import check_patterns
 from vaultlink.errors import (
     CorruptData,
-    CredentialsExpired,
     InvalidInput,
     NotFound,
     RegistrationScopeDenied,
     VaultlinkError,
 )
-
-CREDENTIALS_KIND = "vaultlink-vault-credentials"
 
 
 def referenced_packs(result: BackupResult, repo: Repository) -> list[str]:
@@ -67,23 +65,6 @@ def _estimate(totals: Any) -> tuple[int, int] | None:
     if isinstance(totals, dict) and all(isinstance(totals.get(k), int) for k in ("files", "bytes")):
         return totals["files"], totals["bytes"]
     return None
-
-
-def read_credentials(path: str) -> dict[str, Any]:
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise NotFound(f"vault credentials file {path!r} does not exist.", field="credentials") from None
-    except (OSError, ValueError) as exc:
-        raise InvalidInput(f"vault credentials file {path!r} is unreadable: {exc}", field="credentials") from None
-    if not isinstance(data, dict) or data.get("kind") != CREDENTIALS_KIND:
-        raise InvalidInput(
-            f"{path!r} is not a vault credentials file; download one with `vaultlink vault credentials VAULT -o FILE`.",
-            field="credentials",
-        )
-    if time.time() > float(data.get("expires", 0)):
-        raise CredentialsExpired()
-    return data
 
 
 class Agent:
@@ -304,6 +285,16 @@ class Agent:
     def list_point(self, rp_id: str, passphrase: str, pick: Pick | Sequence[str] = ()) -> Iterator[Node]:
         """What this machine's point ``rp_id`` holds (or what ``pick`` takes of it), streamed (``agent/browse.py``)."""
         return point_nodes(self.http, self.state, rp_id, passphrase, Pick.of(pick))
+
+    def diff(self, old: str, new: str, passphrase: str, metadata: bool = False,
+             stats: DiffStats | None = None) -> Iterator[Change]:
+        """What changed from this machine's point ``old`` to ``new``, streamed (``agent/browse.py``)."""
+        return point_diff(self.http, self.state, old, new, passphrase, metadata, stats)
+
+    def dump(self, rp_id: str, path: str, passphrase: str, out: BinaryIO) -> dict[str, Any]:
+        """The file ``path`` of this machine's point ``rp_id`` written to ``out``: a restore job (``agent/dump.py``)."""
+        return dump_file(self.http, self.state, lambda accounts, write: self.open_repository(
+            passphrase, accounts, write), self.fail_job, rp_id, path, out)
 
     def check(self, passphrase: str, read_data: bool = False,
               progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from typing import Any
 
 from vaultlink.api.console_html import e, hidden, table, vault_nav
 from vaultlink.domain.jobs import unreadable_warning
+from vaultlink.units import human_size
 
 POINTS_PER_PAGE = 50
 
@@ -18,14 +19,7 @@ def when(t: float | None) -> str:
 
 
 def size(n: Any) -> str:
-    if not isinstance(n, (int, float)):
-        return "—"
-    value = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if value < 1024 or unit == "TiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return "—"
+    return human_size(n) if isinstance(n, (int, float)) else "—"
 
 
 def progress(job: dict[str, Any]) -> str:

@@ -4,19 +4,16 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import signal
-import stat
 import sys
 import threading
-import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 from vaultlink.agent.state import load_state
+from vaultlink.cli.agent_browse import _pick, diff, dump, ls
 from vaultlink.cli.agent_common import (
     NoProgress,
     PassFile,
@@ -31,13 +28,15 @@ from vaultlink.cli.agent_common import (
 from vaultlink.cli.agent_db import db, db_restore, protect
 from vaultlink.cli.common import OutputFormat, OutputOpt, emit, handled
 from vaultlink.data.formats import ZSTD_LEVEL, check_level
-from vaultlink.data.restore_plan import Pick
 from vaultlink.data.tree import check_patterns
 from vaultlink.errors import FilesUnreadable, InvalidInput, NotFound
 
 app = typer.Typer(help="The backup agent: register this machine, back up, restore, check.", no_args_is_help=True)
 app.add_typer(protect, name="protect")  # agent protect postgres|sqlite
 app.add_typer(db, name="db")  # agent db backup|wal-push|wal-fetch|restore
+app.command("ls")(ls)
+app.command("diff")(diff)
+app.command("dump")(dump)
 
 
 def _worker() -> Any:
@@ -275,59 +274,6 @@ def recovery_points(state_dir: StateDir = None, output: OutputOpt = OutputFormat
         finally:
             agent.close()  # type: ignore[attr-defined]
         emit(out, output, ("id", "time", "protected_item", "files", "bytes_total", "dedup_ratio"))
-
-
-@app.command("ls")
-def ls(
-    recovery_point: Annotated[str, typer.Argument(help="The recovery point id (rp-…).")],
-    patterns: Annotated[list[str] | None, typer.Argument(
-        help="Only what these select, as `agent restore --include` would (fnmatch on the paths shown).")] = None,
-    exclude: Annotated[list[str] | None, typer.Option(
-        "--exclude", "-e", help="Leave out what matches, as `agent restore --exclude` would (repeatable).")] = None,
-    state_dir: StateDir = None,
-    passphrase_file: PassFile = None,
-    output: OutputOpt = OutputFormat.table,
-) -> None:
-    """List what a recovery point of this machine holds (mode, owner, size, time, path), streamed; the paths are
-    those `agent restore --include` matches."""
-    with handled(output):
-        agent, _sd = _agent(state_dir)
-        try:
-            nodes = agent.list_point(recovery_point, _passphrase(passphrase_file),  # type: ignore[attr-defined]
-                                     _pick(patterns, exclude))
-            try:
-                _print_nodes(nodes, output)
-                sys.stdout.flush()
-            except BrokenPipeError:  # `agent ls RP | head`: the reader had enough; nothing more to write at exit
-                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        finally:
-            agent.close()  # type: ignore[attr-defined]
-
-
-def _pick(include: list[str] | None, exclude: list[str] | None) -> Pick:
-    """What a restore or a listing takes, its patterns checked (``InvalidInput`` naming the option)."""
-    return Pick(include=tuple(check_patterns(include, "include")) if include else None,
-                exclude=tuple(check_patterns(exclude, "exclude")) if exclude else ())
-
-
-def _print_nodes(nodes: Any, output: OutputFormat) -> None:
-    first = True
-    for n in nodes:
-        if output == OutputFormat.json:
-            item = {"path": n.path, "type": n.type, "mode": f"{n.mode:04o}", "uid": n.uid, "gid": n.gid,
-                    "size": n.size, "mtime": datetime.fromtimestamp(n.mtime_ns / 1e9, UTC).isoformat()}
-            if n.type == "symlink":
-                item["target"] = n.target
-            sys.stdout.write(("[\n  " if first else ",\n  ") + json.dumps(item, sort_keys=True))
-        else:
-            kind = {"dir": stat.S_IFDIR, "symlink": stat.S_IFLNK}.get(n.type, stat.S_IFREG)
-            when = time.strftime("%Y-%m-%d %H:%M", time.localtime(n.mtime_ns / 1e9))
-            link = f" -> {n.target}" if n.type == "symlink" else ""
-            sys.stdout.write(f"{stat.filemode(kind | n.mode)} {n.uid:>5} {n.gid:>5} {n.size:>12} {when} "
-                             f"{n.path}{link}\n")
-        first = False
-    if output == OutputFormat.json:
-        sys.stdout.write("[]\n" if first else "\n]\n")
 
 
 @app.command("status")
