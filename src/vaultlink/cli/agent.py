@@ -13,7 +13,7 @@ from typing import Annotated, Any
 import typer
 
 from vaultlink.agent.state import load_state
-from vaultlink.cli.agent_browse import _pick, diff, dump, ls
+from vaultlink.cli.agent_browse import diff, dump, ls, pick_of
 from vaultlink.cli.agent_common import (
     NoProgress,
     PassFile,
@@ -194,7 +194,7 @@ def restore(
         pw = _passphrase(passphrase_file)
         try:
             with _progress_bar("restore", not no_progress and output == OutputFormat.table) as cb:
-                out = agent.restore(recovery_point, target, pw, _pick(include, exclude), cb)  # type: ignore[attr-defined]
+                out = agent.restore(recovery_point, target, pw, pick_of(include, exclude), cb)  # type: ignore[attr-defined]
         finally:
             agent.close()  # type: ignore[attr-defined]
         emit(out, output)

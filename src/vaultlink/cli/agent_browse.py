@@ -43,7 +43,7 @@ def ls(
         agent, _sd = _agent(state_dir)
         try:
             nodes = agent.list_point(recovery_point, _passphrase(passphrase_file),  # type: ignore[attr-defined]
-                                     _pick(patterns, exclude))
+                                     pick_of(patterns, exclude))
             _stream(lambda: _print_nodes(nodes, output))
         finally:
             agent.close()  # type: ignore[attr-defined]
@@ -96,7 +96,7 @@ def dump(
         sys.stderr.write(f"{out['path']}: {out['bytes']:,} bytes (restore job {out['job']})\n")
 
 
-def _pick(include: list[str] | None, exclude: list[str] | None) -> Pick:
+def pick_of(include: list[str] | None, exclude: list[str] | None) -> Pick:
     """What a restore or a listing takes, its patterns checked (``InvalidInput`` naming the option)."""
     return Pick(include=tuple(check_patterns(include, "include")) if include else None,
                 exclude=tuple(check_patterns(exclude, "exclude")) if exclude else ())
