@@ -5,6 +5,7 @@ vault; EC2 peering and the teardown of endpoints, subnets and VPCs."""
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -115,8 +116,15 @@ def test_plans_versions_selections_copies_and_stopped_jobs(aws: Server, tmp_path
     copy = b.start_copy_job(RecoveryPointArn=rp["arn"], SourceBackupVaultName="daily",
                             DestinationBackupVaultArn=dest_arn, IamRoleArn=role,
                             Lifecycle={"DeleteAfterDays": 90})["CopyJobId"]
-    described = b.describe_copy_job(CopyJobId=copy)["CopyJob"]
-    assert described["State"] == "COMPLETED" and described["SourceRecoveryPointArn"] == rp["arn"]
+    described = b.describe_copy_job(CopyJobId=copy)["CopyJob"]  # queued, then run by the service's copy pass
+    assert described["State"] in ("CREATED", "RUNNING", "COMPLETED"), described
+    for _ in range(300):
+        if described["State"] != "CREATED" and described["State"] != "RUNNING":
+            break
+        time.sleep(0.1)
+        described = b.describe_copy_job(CopyJobId=copy)["CopyJob"]
+    assert described["State"] == "COMPLETED" and described["SourceRecoveryPointArn"] == rp["arn"], described
+    assert described["BackupSizeInBytes"] > 0 and described["CompletionDate"] >= described["CreationDate"]
     assert copy in [j["CopyJobId"] for j in b.list_copy_jobs()["CopyJobs"]]
     copied = b.list_recovery_points_by_backup_vault(BackupVaultName="copies")["RecoveryPoints"]
     assert [p["RecoveryPointArn"] for p in copied] == [described["DestinationRecoveryPointArn"]]

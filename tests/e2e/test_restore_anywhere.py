@@ -169,6 +169,9 @@ def test_copy_to_another_region_s_vault_then_restore_from_the_copy(world: tuple[
     assert [c["id"] for c in s.ok("recovery-point", "show", rp["id"])["copies"]] == [copy["id"]]
     again = s.ok("recovery-point", "copy", rp["id"], "--to", "dr", "--delete-after-days", "10")
     assert again["recovery_point"]["copied_bytes"] == 0  # what is there already is not copied again
+    queued = s.ok("recovery-point", "copy", rp["id"], "--to", "dr", "--no-wait")["job"]  # answered once queued
+    assert queued["status"] == "Created" and queued["type"] == "Copy" and not queued["recovery_point_id"]
+    assert wait_for("the queued copy", lambda: s.ok("job", "show", queued["id"])["status"] == "Completed")
 
     # the source point and its data go; the copy restores on its own, in the other region
     s.ok("vault", "update", "prod", "--soft-delete", "Disabled")

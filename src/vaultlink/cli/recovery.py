@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import time
+from typing import Annotated, Any
 
 import typer
 
 from vaultlink.cli.client import Client
 from vaultlink.cli.common import OutputFormat, OutputOpt, days_or_none, emit, handled
+from vaultlink.errors import JobStillRunning, from_dict
 
 app = typer.Typer(help="Recovery points: one backup of a protected item.", no_args_is_help=True)
 COLUMNS = ("id", "time", "status", "hostname", "protected_item", "files", "bytes_total", "expires", "copies",
@@ -86,12 +88,42 @@ def copy(
     to: Annotated[str, typer.Option("--to", help="Destination vault: name, id or ARN (any region or account).")],
     delete_after_days: Annotated[int | None, typer.Option(
         help="The copy's lifecycle (default: the destination vault's; its lock decides)")] = None,
+    wait: Annotated[bool, typer.Option(
+        "--wait/--no-wait", help="Wait until the copy job ends (default), or return once it is queued.")] = True,
+    timeout: Annotated[float, typer.Option(
+        "--timeout", help="With --wait: seconds to wait before giving up (the job goes on).")] = 3600.0,
     output: OutputOpt = OutputFormat.table,
 ) -> None:
-    """Copy a recovery point to another vault (AWS StartCopyJob): encrypted as stored, restorable there."""
+    """Copy a recovery point to another vault (AWS StartCopyJob): a copy job, checked at once and run by the
+    service; encrypted as stored, restorable there."""
     with handled(output):
-        out = Client().post(f"/recovery-points/{recovery_point}/copy",
-                            {"destination_vault": to, "delete_after_days": delete_after_days})
-        emit(out if output == OutputFormat.json else {
-            "copy": out["recovery_point"]["id"], "vault": out["recovery_point"]["vault_name"],
-            "job": out["job"]["id"], "copied_bytes": out["recovery_point"]["copied_bytes"]}, output)
+        client = Client()
+        job = client.post(f"/recovery-points/{recovery_point}/copy",
+                          {"destination_vault": to, "delete_after_days": delete_after_days})["job"]
+        if not wait:
+            emit({"job": job} if output == OutputFormat.json else {"job": job["id"], "status": job["status"]}, output)
+            return
+        job = wait_for_job(client, job["id"], timeout)
+        rp = client.get(f"/recovery-points/{job['recovery_point_id']}")
+        emit({"job": job, "recovery_point": rp} if output == OutputFormat.json else {
+            "copy": rp["id"], "vault": rp["vault_name"], "job": job["id"], "copied_bytes": rp["copied_bytes"]}, output)
+
+
+def wait_for_job(client: Client, job_id: str, timeout: float) -> dict[str, Any]:
+    """Job ``job_id`` once it ended ``Completed``; its error if it failed; ``JobStillRunning`` after ``timeout``
+    seconds."""
+    deadline = time.monotonic() + timeout
+    delay = 0.1
+    while True:
+        job: dict[str, Any] = client.get(f"/jobs/{job_id}")
+        if job["status"] == "Completed":
+            return job
+        if job["status"] not in ("Created", "InProgress"):
+            why = job.get("error") or "no reason given"
+            raise from_dict({"code": job.get("error_code") or "InternalError",
+                             "message": f"copy job {job_id} is {job['status']}: {why}"})
+        if time.monotonic() > deadline:
+            raise JobStillRunning(f"copy job {job_id} is still {job['status']} after {timeout:g} s; it goes on: "
+                          f"`vaultlink job show {job_id}` follows it.")
+        time.sleep(delay)
+        delay = min(delay * 1.5, 2.0)

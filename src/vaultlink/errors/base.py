@@ -195,6 +195,14 @@ class AlreadyExists(Conflict):
     exit_code = 4
 
 
+class JobStillRunning(Conflict):
+    """A job waited for had not ended in time; it goes on: `vaultlink job show JOB` follows it."""
+
+    code = "JobStillRunning"
+    http_status = 409
+    exit_code = 4
+
+
 class VaultNotEmpty(Conflict):
     """The vault holds recovery points; delete them (or the protected items) before deleting the vault."""
 

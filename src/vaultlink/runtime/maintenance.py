@@ -1,10 +1,11 @@
 """The periodic tasks of the process, each in a worker thread so requests never wait on them: every
-``schedule_interval`` seconds the scheduler (``service/scheduler.py``: backup plans into queued jobs,
-missed windows into EXPIRED jobs); every ``maintenance_interval`` seconds one pass that expires, purges
-and prunes (``service/maintenance.py``; the prune in its worker process); every ``replication_interval``
-seconds one pass that copies new backup data to the paired regions (``service/replication.py``).
-A pass that fails is logged and the next one runs as planned; a pass in progress at shutdown is waited
-for (a sweep interrupted anyway resumes at the next start)."""
+``schedule_interval`` seconds the scheduler (``service/scheduler.py``: backup plans into queued jobs, missed
+windows into EXPIRED jobs) and the copy pass (``service/dataplane/copies.py``: queued copies; run at once too
+when a request queues one, ``WorkQueued("copies")``); every ``maintenance_interval`` seconds one pass that
+expires, purges and prunes (``service/maintenance.py``; the prune in its worker process); every
+``replication_interval`` seconds one pass that copies new backup data to the paired regions
+(``service/replication.py``). A pass that fails is logged and the next one runs as planned; a pass in progress
+at shutdown is waited for (a sweep interrupted anyway resumes at the next start)."""
 
 from __future__ import annotations
 
@@ -16,11 +17,14 @@ from typing import Any
 
 from vaultlink.errors import ServiceUnavailable
 from vaultlink.runtime.prune_worker import PruneWorker
+from vaultlink.service.dataplane.copies import run_copies
+from vaultlink.service.events import WorkQueued
 from vaultlink.service.maintenance import maintain_all
 from vaultlink.service.replication import replicate_all
-from vaultlink.service.scheduler import schedule
+from vaultlink.service.scheduler import SERVICE_PRINCIPAL, schedule
 
 log = logging.getLogger("vaultlink.maintenance")
+COPY_INTERVAL = 30.0  # seconds between copy passes when the scheduler's interval is 0 (copies still run)
 
 
 class Maintenance:
@@ -29,10 +33,16 @@ class Maintenance:
         self.tasks: list[asyncio.Task[None]] = []
         self.passes = 0
 
-    async def _loop(self, interval: float, work: Callable[[Any], Any], what: str) -> None:
+    async def _loop(self, interval: float, work: Callable[[Any], Any], what: str,
+                    wake: asyncio.Event | None = None) -> None:
         svc = self.runtime.svc
         while True:
-            await asyncio.sleep(interval)
+            if wake is None:
+                await asyncio.sleep(interval)
+            else:  # the interval, or sooner when work is queued
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(wake.wait(), interval)
+                wake.clear()
             try:
                 await asyncio.to_thread(self._once, svc, work, what)
             except ServiceUnavailable as exc:  # a store away: one line, and the next pass tries again
@@ -64,6 +74,11 @@ class Maintenance:
             self.tasks.append(asyncio.create_task(
                 self._loop(cfg.schedule_interval, lambda svc: schedule(svc, svc.clock.now()), "scheduler"),
                 name="scheduler"))
+        wake, loop = asyncio.Event(), asyncio.get_running_loop()
+        self.runtime.svc.on(WorkQueued, lambda e: loop.call_soon_threadsafe(wake.set) if e.what == "copies" else None)
+        self.tasks.append(asyncio.create_task(self._loop(
+            cfg.schedule_interval or COPY_INTERVAL, lambda svc: run_copies(svc, SERVICE_PRINCIPAL), "copies", wake),
+            name="copies"))
 
     async def stop(self, _runtime: Any) -> None:
         if isinstance(self.runtime.svc.prune_runner, PruneWorker):

@@ -15,7 +15,7 @@ from vaultlink.domain.regions import Catalog
 from vaultlink.errors import AccessDenied
 from vaultlink.ports import BlobStore, MetadataStore, Txn, VaultChunkIndex
 from vaultlink.service.audit import AuditSink
-from vaultlink.service.events import Changed, Deleting, EventBus
+from vaultlink.service.events import Changed, Deleting, EventBus, WorkQueued
 
 
 class SystemClock:
@@ -86,8 +86,9 @@ class Service:
         finally:
             self._remote.on = False
 
-    def fire(self, event: Changed | Deleting) -> None:
-        """Publish a typed event: a committed change (``EndpointsChanged()``…) or an in-transaction check."""
+    def fire(self, event: Changed | Deleting | WorkQueued) -> None:
+        """Publish a typed event: a committed change (``EndpointsChanged()``…), work queued for a periodic pass
+        or an in-transaction check."""
         if isinstance(event, Changed):
             self.generation += 1
         self.bus.publish(event)

@@ -6,6 +6,8 @@ Two kinds:
   depends on it (the fabric's view and listeners, the DNS view, the automatic DNS records, caches).
   They are what a multi-server deployment will feed from PostgreSQL ``LISTEN``/``NOTIFY``: each is
   a plain value with no reference to the process that made it.
+- **work queued** (``WorkQueued``) asks this process's periodic pass of that name to run now rather than at
+  its next interval (a copy asked for); it changes nothing, and another server's pass runs on its interval.
 - **checks in a transaction** (``Deleting`` subclasses) run inside the transaction that is about to
   delete something; a subscriber may refuse by raising (a vault with endpoints) or clean up in the
   same transaction (the links to a vnet).
@@ -66,6 +68,13 @@ class ContainersChanged(Changed):
 @dataclass(frozen=True)
 class RegistrationLinksChanged(Changed):
     """A private DNS zone link that registers its vnet's machines was added or removed."""
+
+
+@dataclass(frozen=True)
+class WorkQueued:
+    """Work was queued for the periodic pass ``what`` (``copies``): it may run now."""
+
+    what: str
 
 
 @dataclass(frozen=True)

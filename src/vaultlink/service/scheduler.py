@@ -15,10 +15,8 @@ from typing import Any, cast
 
 from vaultlink.domain import plans as P
 from vaultlink.domain.records import ContainerRecord, find_containers, read_vault
-from vaultlink.errors import VaultlinkError
 from vaultlink.service.core import Service
 from vaultlink.service.dataplane import queue, storage
-from vaultlink.service.dataplane.copies import copy_point
 
 SERVICE_PRINCIPAL = "vaultlink:service"
 
@@ -95,34 +93,7 @@ def schedule(svc: Service, now: float) -> dict[str, int]:
             _audit_expired(svc, job)
         out["expired"] += len(expired)
     out["expired"] += expire_jobs(svc, now)
-    out["copied"] = run_copies(svc)
     return out
-
-
-def run_copies(svc: Service) -> int:
-    """The copies that plan rules asked for each new point (``copy_pending``); a copy the destination
-    refuses (its lock, a vault gone) is recorded on the point and audited, not retried."""
-    with svc.store.transaction() as txn:
-        pending = [(r["id"], r["account_id"], r["vault_id"], list(r.get("copy_pending") or ()))
-                   for r in txn.listing("recovery_point", "copy_pending")]  # not every point, each pass
-    done = 0
-    for rp_id, account_id, vault_id, copies in pending:
-        for c in copies:
-            try:
-                copy_point(svc, rp_id, c["vault"], c.get("delete_after_days"), SERVICE_PRINCIPAL)
-                done += 1
-            except VaultlinkError as exc:
-                with svc.store.transaction() as txn:
-                    rp = txn.get("recovery_point", rp_id)
-                    if rp is not None:
-                        rp["copy_pending"] = [x for x in rp.get("copy_pending") or () if x != c]
-                        rp["copy_errors"] = [*rp.get("copy_errors", []), {"vault": c["vault"], "code": exc.code,
-                                                                           "message": exc.message}][-10:]
-                        txn.update("recovery_point", rp_id, rp)
-                svc.audit.emit({"plane": "service", "action": "recovery.copy", "principal": SERVICE_PRINCIPAL,
-                                "account_id": account_id, "vault": vault_id, "target": rp_id, "decision": "denied",
-                                "code": exc.code, "message": exc.message})
-    return done
 
 
 def expire_jobs(svc: Service, now: float) -> int:

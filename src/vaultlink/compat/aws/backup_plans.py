@@ -175,6 +175,10 @@ def delete_backup_selection(call: AwsCall, p: dict[str, Any]) -> None:
 
 
 # --- copy jobs ---------------------------------------------------------------------------------------------------
+# AWS's CopyJobState: a copy is queued (CREATED), runs (RUNNING), then ends
+COPY_STATES = {"Created": "CREATED", "InProgress": "RUNNING", "Completed": "COMPLETED", "Failed": "FAILED"}
+
+
 def _copy_out(call: AwsCall, job: dict[str, Any]) -> dict[str, Any]:
     dest = vaults.get_vault(call.svc, call.caller, job["vault_id"])
     rp = job.get("recovery_point_id")
@@ -182,9 +186,10 @@ def _copy_out(call: AwsCall, job: dict[str, Any]) -> dict[str, Any]:
     return {"CopyJobId": job["id"], "AccountId": dest["account_id"], "SourceRecoveryPointArn": src,
             "SourceBackupVaultArn": None, "DestinationBackupVaultArn": dest["arn"],
             "DestinationRecoveryPointArn": f"{dest['arn'].split(':backup-vault:')[0]}:recovery-point:{rp}" if rp
-            else None, "CreationDate": job.get("start"), "CompletionDate": job.get("end"),
-            "State": "COMPLETED" if job["status"] == "Completed" else str(job["status"]).upper(),
-            "ResourceType": "Directory"}
+            else None, "CreationDate": job.get("created") or job.get("start"), "CompletionDate": job.get("end"),
+            "State": COPY_STATES.get(job["status"], str(job["status"]).upper()),
+            "StatusMessage": job.get("error"), "ResourceType": "Directory",
+            "BackupSizeInBytes": job.get("copied_bytes")}
 
 
 def start_copy_job(call: AwsCall, p: dict[str, Any]) -> dict[str, Any]:
@@ -196,7 +201,7 @@ def start_copy_job(call: AwsCall, p: dict[str, Any]) -> dict[str, Any]:
     call.allow("backup:CopyIntoBackupVault", p["DestinationBackupVaultArn"])
     days = (p.get("Lifecycle") or {}).get("DeleteAfterDays")
     out = copies.copy_recovery_point(call.svc, call.caller, rp_id, p["DestinationBackupVaultArn"], days)
-    return {"CopyJobId": out["job"]["id"], "CreationDate": out["job"]["start"], "IsParent": False}
+    return {"CopyJobId": out["job"]["id"], "CreationDate": out["job"]["created"], "IsParent": False}
 
 
 def describe_copy_job(call: AwsCall, p: dict[str, Any]) -> dict[str, Any]:

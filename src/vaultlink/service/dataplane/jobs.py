@@ -290,7 +290,7 @@ def complete_backup(svc: Service, container: ContainerRecord, job_id: str, manif
             "pack_refs": refs,
             "wal_from": wal_from,
             "expires": expires,
-            "copy_pending": list(job.get("copy_to") or []),  # a plan rule's copies: the scheduler makes them
+            "copy_pending": list(job.get("copy_to") or []),  # a plan rule's copies: the copy pass makes them
             **clean,
         }
         txn.insert("recovery_point", rp_id, rp)

@@ -1,0 +1,63 @@
+"""Copy jobs queued, then run by the copy pass: a copy asked for is checked at once and answered with a
+``Created`` job (before, it ran inside the request: a copy of hundreds of GiB outlived any client's timeout,
+and an AWS SDK's retry then copied it twice); the pass runs each queued copy once, ends its job
+``Completed`` with the new point, or ``Failed`` with the refusal's code when the destination refuses it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from dp_helpers import make_tree, registered
+from dp_world import PASS, DataPlane
+
+from vaultlink.errors import RetentionOutsideLock
+from vaultlink.service.dataplane import copies, manage
+from vaultlink.service.events import WorkQueued
+from vaultlink.service.retention import put_lock
+from vaultlink.service.vaults import create_vault
+
+
+def test_copies_are_queued_then_run_once_each(dp: DataPlane, tmp_path: Path) -> None:
+    agent = registered(dp, tmp_path / "state")
+    rp = agent.backup([str(make_tree(tmp_path / "src"))], PASS)["recovery_point"]["id"]
+    create_vault(dp.svc, dp.owner, "dr", "local-2")
+    woken: list[WorkQueued] = []
+    dp.svc.on(WorkQueued, woken.append)
+
+    first = copies.copy_recovery_point(dp.svc, dp.owner, rp, "dr", 10)["job"]
+    second = copies.copy_recovery_point(dp.svc, dp.owner, rp, "dr", 10)["job"]  # the same vault, twice
+    assert first["status"] == second["status"] == "Created" and woken == [WorkQueued("copies")] * 2
+    assert not manage.get_recovery_point(dp.svc, dp.owner, rp).get("copies"), "nothing copied in the request"
+    with pytest.raises(RetentionOutsideLock):  # checked at once: refused before anything is queued
+        put_lock(dp.svc, dp.owner, "dr", {"min_retention_days": 7})
+        copies.copy_recovery_point(dp.svc, dp.owner, rp, "dr", 3)
+
+    assert copies.run_copies(dp.svc, "vaultlink:service") == 2
+    assert copies.run_copies(dp.svc, "vaultlink:service") == 0, "each queued copy runs once"
+    done = [manage.get_job(dp.svc, dp.owner, j["id"]) for j in (first, second)]
+    assert [j["status"] for j in done] == ["Completed", "Completed"]
+    assert done[0]["copied_bytes"] > 0 and done[1]["copied_bytes"] == 0  # the second found the blobs there
+    made = {c["id"] for c in manage.get_recovery_point(dp.svc, dp.owner, rp)["copies"]}
+    assert made == {j["recovery_point_id"] for j in done} and all(j["start"] and j["end"] for j in done)
+
+
+def test_a_copy_the_destination_refuses_by_then_fails_with_its_code(dp: DataPlane, tmp_path: Path) -> None:
+    agent = registered(dp, tmp_path / "state")
+    rp = agent.backup([str(make_tree(tmp_path / "src"))], PASS)["recovery_point"]["id"]
+    create_vault(dp.svc, dp.owner, "dr", "local-2")
+    job = copies.copy_recovery_point(dp.svc, dp.owner, rp, "dr", 3)["job"]
+    put_lock(dp.svc, dp.owner, "dr", {"min_retention_days": 7})  # before the pass ran
+    events: list[dict[str, Any]] = []
+    real = dp.svc.audit.emit
+    dp.svc.audit.emit = lambda e: (events.append(e), real(e))  # type: ignore[method-assign]
+    assert copies.run_copies(dp.svc, "vaultlink:service") == 0
+    failed = manage.get_job(dp.svc, dp.owner, job["id"])
+    assert failed["status"] == "Failed" and failed["error_code"] == "RetentionOutsideLock" and failed["end"]
+    point = manage.get_recovery_point(dp.svc, dp.owner, rp)
+    assert not point.get("copy_pending") and point["copy_errors"][0]["code"] == "RetentionOutsideLock"
+    assert [(e["action"], e["decision"], e["code"]) for e in events] == [
+        ("recovery.copy", "denied", "RetentionOutsideLock")]
+    assert copies.run_copies(dp.svc, "vaultlink:service") == 0 and not manage.get_recovery_point(
+        dp.svc, dp.owner, rp).get("copies"), "not retried"
