@@ -43,6 +43,10 @@ def test_diff_names_what_changed_and_dump_writes_one_file(server: Server, tmp_pa
     assert vm.ok("diff", rp2, rp2) == {"changes": [], "summary": {**out["summary"], "added": 0, "removed": 0,
                                                                  "modified": 0, "bytes_added": 0, "bytes_removed": 0}}
     assert vm.run("diff", rp1, "rp-0000000000000000").error_code == "RecoveryPointNotFound"
+    assert vm.ok("diff", "latest~1", "latest") == out  # this machine's newest point, and the one before it
+    assert [n["path"] for n in vm.ok("ls", "latest", "src/docs/new.txt")][-1] == "src/docs/new.txt"
+    none = vm.run("ls", "latest~2")
+    assert none.exit_code == 4 and "has 2 completed recovery point(s)" in none.json["error"]["message"]
 
     def dump(*args: str, stdout: int | None = None) -> subprocess.CompletedProcess[bytes]:
         return subprocess.run([VAULTLINK, "agent", "dump", *args, "--state-dir", str(vm.state), "--passphrase-file",
@@ -53,7 +57,7 @@ def test_diff_names_what_changed_and_dump_writes_one_file(server: Server, tmp_pa
     assert got.returncode == 0 and got.stdout == big, got.stderr
     assert f"src/db.dump: {len(big):,} bytes" in got.stderr.decode()
     assert dump(rp2, "/src/docs/a.txt").stdout == b"alpha, edited\n"  # a leading / is forgiven
-    assert dump(rp1, "src/docs/a.txt").stdout == b"alpha\n"
+    assert dump("latest~1", "src/docs/a.txt").stdout == b"alpha\n"
     restores = [j for j in s.ok("job", "list", "prod") if j["type"] == "Restore"]
     assert len(restores) == 3 and {j["status"] for j in restores} == {"Completed"}
 

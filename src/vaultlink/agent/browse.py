@@ -9,7 +9,9 @@ both snapshots side by side): a point of a million files lists in bounded memory
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any
 
 from vaultlink.agent.http import AgentHttp
 from vaultlink.agent.remote import RemoteBlobStore
@@ -18,7 +20,23 @@ from vaultlink.data.diff import Change, DiffStats, diff_nodes
 from vaultlink.data.manifest import Node
 from vaultlink.data.repository import Repository
 from vaultlink.data.restore_plan import Pick, Unsorted, survey
-from vaultlink.errors import Conflict
+from vaultlink.errors import Conflict, NotFound
+
+LATEST = re.compile(r"latest(?:~(\d{1,4}))?")
+
+
+def latest_point(ref: str, points: Callable[[], list[dict[str, Any]]]) -> str:
+    """``ref``, a recovery point's id, as it is; ``latest`` is this machine's newest completed point of
+    ``points()`` and ``latest~N`` the Nth before it (``NotFound`` when there are not that many)."""
+    m = LATEST.fullmatch(ref)
+    if m is None:
+        return ref
+    back = int(m.group(1) or 0)
+    done = sorted((p for p in points() if p.get("status") == "Completed"), key=lambda p: p["time"], reverse=True)
+    if back >= len(done):
+        raise NotFound(f"{ref} names none: this machine has {len(done)} completed recovery point(s) "
+                       "(`vaultlink agent recovery-points` lists them).", field="recovery_point")
+    return str(done[back]["id"])
 
 
 def _readers(http: AgentHttp, st: AgentState, rp_ids: Sequence[str],

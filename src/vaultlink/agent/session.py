@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from vaultlink import __version__
-from vaultlink.agent.browse import point_diff, point_nodes
+from vaultlink.agent.browse import latest_point, point_diff, point_nodes
 from vaultlink.agent.credentials_file import read_credentials
 from vaultlink.agent.dump import dump_file
 from vaultlink.agent.http import AgentHttp
@@ -228,6 +228,10 @@ class Agent:
     def recovery_points(self) -> list[dict[str, Any]]:
         rps: list[dict[str, Any]] = self._call("GET", "/recovery-points")
         return rps
+
+    def point_id(self, ref: str) -> str:
+        """A recovery point's id from its id, ``latest`` or ``latest~N`` (``agent/browse.py``)."""
+        return latest_point(ref, self.recovery_points)
 
     def _granted(self, job_id: str) -> AgentHttp:
         """An HTTP session whose every request carries restore job ``job_id``'s grant."""

@@ -162,7 +162,8 @@ def _unreadable(rp: str, stats: dict[str, Any], output: OutputFormat, shown: int
 
 @app.command("restore")
 def restore(
-    recovery_point: Annotated[str | None, typer.Argument(help="The recovery point id (rp-…).")] = None,
+    recovery_point: Annotated[str | None, typer.Argument(
+        help="The recovery point: its id (rp-…), latest (this machine's newest) or latest~N.")] = None,
     target: Annotated[str, typer.Option("--target", help="Directory to restore into.")] = "",
     include: Annotated[list[str] | None, typer.Option(
         "--include", help="Only paths matching (repeatable; fnmatch on the paths `agent ls` shows).")] = None,
@@ -194,7 +195,8 @@ def restore(
         pw = _passphrase(passphrase_file)
         try:
             with _progress_bar("restore", not no_progress and output == OutputFormat.table) as cb:
-                out = agent.restore(recovery_point, target, pw, pick_of(include, exclude), cb)  # type: ignore[attr-defined]
+                out = agent.restore(agent.point_id(recovery_point), target, pw,  # type: ignore[attr-defined]
+                                    pick_of(include, exclude), cb)
         finally:
             agent.close()  # type: ignore[attr-defined]
         emit(out, output)

@@ -24,7 +24,8 @@ from vaultlink.data.tree import check_patterns
 from vaultlink.errors import InvalidInput
 from vaultlink.units import human_size
 
-RecoveryPoint = Annotated[str, typer.Argument(help="The recovery point id (rp-…).")]
+RecoveryPoint = Annotated[str, typer.Argument(
+    help="The recovery point: its id (rp-…), latest (this machine's newest) or latest~N (the Nth before it).")]
 
 
 def ls(
@@ -42,16 +43,16 @@ def ls(
     with handled(output):
         agent, _sd = _agent(state_dir)
         try:
-            nodes = agent.list_point(recovery_point, _passphrase(passphrase_file),  # type: ignore[attr-defined]
-                                     pick_of(patterns, exclude))
+            nodes = agent.list_point(agent.point_id(recovery_point),  # type: ignore[attr-defined]
+                                     _passphrase(passphrase_file), pick_of(patterns, exclude))
             _stream(lambda: _print_nodes(nodes, output))
         finally:
             agent.close()  # type: ignore[attr-defined]
 
 
 def diff(
-    old: Annotated[str, typer.Argument(help="The older recovery point (rp-…).")],
-    new: Annotated[str, typer.Argument(help="The newer recovery point (rp-…).")],
+    old: Annotated[str, typer.Argument(help="The older recovery point (rp-…, latest~1, …).")],
+    new: Annotated[str, typer.Argument(help="The newer recovery point (rp-…, latest, …).")],
     metadata: Annotated[bool, typer.Option(
         "--metadata", help="Also name paths whose mode, owner or time alone changed (U).")] = False,
     state_dir: StateDir = None,
@@ -64,7 +65,8 @@ def diff(
         agent, _sd = _agent(state_dir)
         try:
             stats = DiffStats()
-            changes = agent.diff(old, new, _passphrase(passphrase_file), metadata, stats)  # type: ignore[attr-defined]
+            changes = agent.diff(agent.point_id(old), agent.point_id(new),  # type: ignore[attr-defined]
+                                 _passphrase(passphrase_file), metadata, stats)
             _stream(lambda: _print_changes(changes, stats, output))
         finally:
             agent.close()  # type: ignore[attr-defined]
@@ -87,7 +89,7 @@ def dump(
         agent, _sd = _agent(state_dir)
         try:
             pw = _passphrase(passphrase_file)
-            out = agent.dump(recovery_point, path, pw, sys.stdout.buffer)  # type: ignore[attr-defined]
+            out = agent.dump(agent.point_id(recovery_point), path, pw, sys.stdout.buffer)  # type: ignore[attr-defined]
         except BrokenPipeError:  # `agent dump RP PATH | head -c 100`: the reader had enough
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             return

@@ -53,3 +53,4 @@ def test_streamed_pairs_match_two_held_dictionaries(a: dict[str, tuple[str, byte
     want |= {p: "T" if a[p][0] != b[p][0] else "M" for p in a.keys() & b.keys() if a[p] != b[p]}
     got = [(c.kind, c.node.path) for c in diff_nodes(nodes(a), nodes(b))]
     assert [p for _k, p in got] == sorted(want) and dict((p, k) for k, p in got) == want
+
