@@ -1,5 +1,6 @@
-"""``vaultlink agent diff`` (what changed between two points, path by path) and ``agent dump`` (one file of a
-point to stdout, a restore job), driven as a user would, through a private endpoint."""
+"""``vaultlink agent diff`` (what changed between two points, path by path), ``agent find`` (which points hold
+a file) and ``agent dump`` (one file of a point to stdout, a restore job), driven as a user would, through a
+private endpoint."""
 
 from __future__ import annotations
 
@@ -45,6 +46,15 @@ def test_diff_names_what_changed_and_dump_writes_one_file(server: Server, tmp_pa
     assert vm.run("diff", rp1, "rp-0000000000000000").error_code == "RecoveryPointNotFound"
     assert vm.ok("diff", "latest~1", "latest") == out  # this machine's newest point, and the one before it
     assert [n["path"] for n in vm.ok("ls", "latest", "src/docs/new.txt")][-1] == "src/docs/new.txt"
+    # find: which points hold a file, newest first (gone.txt only in the first; a.txt in both)
+    found = vm.ok("find", "gone.txt", "*.txt")
+    assert [(f["recovery_point"], f["path"]) for f in found if f["path"].endswith(("gone.txt", "a.txt"))] == [
+        (rp2, "src/docs/a.txt"), (rp1, "src/docs/a.txt"), (rp1, "src/docs/gone.txt")]
+    assert [f["path"] for f in vm.ok("find", "/src/docs/new.txt", "--newest", "1")] == ["src/docs/new.txt"]
+    assert vm.ok("find", "nothing-like-this") == []
+    assert vm.run("find", "/").error_code == "InvalidInput"
+    table = vm.run("find", "db.dump", "-o", "table")
+    assert [ln.split()[0] for ln in table.stdout.splitlines()] == [rp2, rp1], table.stdout
     none = vm.run("ls", "latest~2")
     assert none.exit_code == 4 and "has 2 completed recovery point(s)" in none.json["error"]["message"]
 

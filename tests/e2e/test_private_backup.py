@@ -65,7 +65,7 @@ class Vm:
         self.name = name
 
     def run(self, *args: str) -> CliResult:
-        needs = ("register", "backup", "restore", "check", "passphrase", "db", "ls", "diff", "dump")
+        needs = ("register", "backup", "restore", "check", "passphrase", "db", "ls", "diff", "dump", "find")
         pw = ("--passphrase-file", str(self.pw)) if args[0] in needs else ()
         return self.s.cli("agent", *args, "--state-dir", str(self.state), *pw, timeout=60)
 

@@ -16,6 +16,7 @@ from typing import Any
 from vaultlink.agent.http import AgentHttp
 from vaultlink.agent.remote import RemoteBlobStore
 from vaultlink.agent.state import AgentState
+from vaultlink.data.count_walk import Skip
 from vaultlink.data.diff import Change, DiffStats, diff_nodes
 from vaultlink.data.manifest import Node
 from vaultlink.data.repository import Repository
@@ -49,13 +50,33 @@ def _readers(http: AgentHttp, st: AgentState, rp_ids: Sequence[str],
             raise Conflict(f"recovery point {rp_id} is {rp.get('status', 'not complete')}: it holds no files to list.",
                            field="recovery_point")
         points.append(rp)
+    return _open(http, st, [rp["manifest"] for rp in points], passphrase)
+
+
+def _open(http: AgentHttp, st: AgentState, manifests: Sequence[str],
+          passphrase: str) -> list[Callable[[], Iterator[Node]]]:
     names = http.json(st.backup_service, "GET", "/containers/self")["names"]  # the vault's accounts now
     store = RemoteBlobStore(http, st.domain, names["storage_accounts"], names["write_account"], st.storage_suffix)
     repo = Repository.open(store, passphrase, load_index=False)
     try:
-        return [repo.manifest_reader(rp["manifest"]) for rp in points]
+        return [repo.manifest_reader(m) for m in manifests]
     finally:
         repo.close()
+
+
+def point_find(http: AgentHttp, st: AgentState, patterns: Sequence[str], passphrase: str,
+               newest: int | None = None) -> Iterator[tuple[dict[str, Any], Node]]:
+    """Each path that ``patterns`` match (the rules of ``agent backup --exclude``: ``/src/notes.txt`` is that
+    path, ``*.sql`` or ``notes.txt`` the end of any) in this machine's completed points, newest point first
+    (only the ``newest`` ones, if given), with its point; each snapshot streamed."""
+    points = sorted((p for p in http.json(st.backup_service, "GET", "/recovery-points")
+                     if p.get("status") == "Completed" and p.get("manifest")), key=lambda p: p["time"], reverse=True)
+    points = points[:newest] if newest is not None else points
+    skip = Skip(patterns, pseudo=frozenset())
+    for rp, nodes_of in zip(points, _open(http, st, [p["manifest"] for p in points], passphrase), strict=True):
+        for n in nodes_of():
+            if skip.excluded("/" + n.path):
+                yield rp, n
 
 
 def point_nodes(http: AgentHttp, st: AgentState, rp_id: str, passphrase: str, pick: Pick = Pick()) -> Iterator[Node]:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from vaultlink import __version__
-from vaultlink.agent.browse import latest_point, point_diff, point_nodes
+from vaultlink.agent.browse import latest_point, point_diff, point_find, point_nodes
 from vaultlink.agent.credentials_file import read_credentials
 from vaultlink.agent.dump import dump_file
 from vaultlink.agent.http import AgentHttp
@@ -294,6 +294,11 @@ class Agent:
              stats: DiffStats | None = None) -> Iterator[Change]:
         """What changed from this machine's point ``old`` to ``new``, streamed (``agent/browse.py``)."""
         return point_diff(self.http, self.state, old, new, passphrase, metadata, stats)
+
+    def find(self, patterns: Sequence[str], passphrase: str,
+             newest: int | None = None) -> Iterator[tuple[dict[str, Any], Node]]:
+        """The paths ``patterns`` match in this machine's points, newest first (``agent/browse.py``)."""
+        return point_find(self.http, self.state, check_patterns(list(patterns), "patterns"), passphrase, newest)
 
     def dump(self, rp_id: str, path: str, passphrase: str, out: BinaryIO) -> dict[str, Any]:
         """The file ``path`` of this machine's point ``rp_id`` written to ``out``: a restore job (``agent/dump.py``)."""

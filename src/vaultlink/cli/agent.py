@@ -13,7 +13,7 @@ from typing import Annotated, Any
 import typer
 
 from vaultlink.agent.state import load_state
-from vaultlink.cli.agent_browse import diff, dump, ls, pick_of
+from vaultlink.cli.agent_browse import diff, dump, find, ls, pick_of
 from vaultlink.cli.agent_common import (
     NoProgress,
     PassFile,
@@ -36,6 +36,7 @@ app.add_typer(protect, name="protect")  # agent protect postgres|sqlite
 app.add_typer(db, name="db")  # agent db backup|wal-push|wal-fetch|restore
 app.command("ls")(ls)
 app.command("diff")(diff)
+app.command("find")(find)
 app.command("dump")(dump)
 
 

@@ -1,6 +1,6 @@
-"""``vaultlink agent ls``, ``diff`` and ``dump``: what a recovery point of this machine holds, what changed
-between two, and one file of one written to stdout. Each streams: a point of a million files is listed or
-compared in bounded memory, and ``| head`` ends it cleanly."""
+"""``vaultlink agent ls``, ``diff``, ``find`` and ``dump``: what a recovery point of this machine holds, what
+changed between two, which points hold a file, and one file of one written to stdout. Each streams: a point
+of a million files is listed, searched or compared in bounded memory, and ``| head`` ends it cleanly."""
 
 from __future__ import annotations
 
@@ -72,6 +72,26 @@ def diff(
             agent.close()  # type: ignore[attr-defined]
 
 
+def find(
+    patterns: Annotated[list[str], typer.Argument(
+        help="What to look for, as `agent backup --exclude` matches: '*.sql', 'notes.txt', '/home/*/notes.txt'.")],
+    newest: Annotated[int | None, typer.Option(
+        "--newest", min=1, help="Look in this machine's newest N points only (default: all).")] = None,
+    state_dir: StateDir = None,
+    passphrase_file: PassFile = None,
+    output: OutputOpt = OutputFormat.table,
+) -> None:
+    """Find files in this machine's recovery points, newest point first: each match with its point, time,
+    size and mode (to restore one: `agent dump RP PATH` or `agent restore RP --include PATH`)."""
+    with handled(output):
+        agent, _sd = _agent(state_dir)
+        try:
+            found = agent.find(patterns, _passphrase(passphrase_file), newest)  # type: ignore[attr-defined]
+            _stream(lambda: _print_found(found, output))
+        finally:
+            agent.close()  # type: ignore[attr-defined]
+
+
 def dump(
     recovery_point: RecoveryPoint,
     path: Annotated[str, typer.Argument(help="The file, as `agent ls` shows it (such as documents/notes.txt).")],
@@ -132,6 +152,21 @@ def _print_nodes(nodes: Iterable[Node], output: OutputFormat) -> None:
             link = f" -> {n.target}" if n.type == "symlink" else ""
             sys.stdout.write(f"{stat.filemode(kind | n.mode)} {n.uid:>5} {n.gid:>5} {n.size:>12} {when} "
                              f"{n.path}{link}\n")
+        first = False
+    if output == OutputFormat.json:
+        sys.stdout.write("[]\n" if first else "\n]\n")
+
+
+def _print_found(found: Iterable[tuple[dict[str, Any], Node]], output: OutputFormat) -> None:
+    first = True
+    for rp, n in found:
+        if output == OutputFormat.json:
+            item = {"recovery_point": rp["id"], "point_time": datetime.fromtimestamp(rp["time"], UTC).isoformat(),
+                    **_node_json(n)}
+            sys.stdout.write(("[\n  " if first else ",\n  ") + json.dumps(item, sort_keys=True))
+        else:
+            when = time.strftime("%Y-%m-%d %H:%M", time.localtime(rp["time"]))
+            sys.stdout.write(f"{rp['id']}  {when}  {n.size:>12}  {n.path}{'/' if n.type == 'dir' else ''}\n")
         first = False
     if output == OutputFormat.json:
         sys.stdout.write("[]\n" if first else "\n]\n")
