@@ -134,7 +134,7 @@ def survey(nodes: Iterable[Node], given: Pick | str | Sequence[str] | None) -> S
                     raise UnsafePath(f"refusing path {n.path!r}: it lies below a symlink of the snapshot")
         if n.type == "symlink":
             links.add(n.path)
-        if s.excluded(n):
+        if s.skip is not None and s.excluded(n):
             continue
         if s.patterns is not None:
             if n.type == "dir":
