@@ -24,6 +24,7 @@ def interrupt(vm: Vm, sig: signal.Signals, *args: str, started: Callable[[], boo
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and proc.poll() is None and not started():
         time.sleep(0.02)
+    assert proc.poll() is None, "the command ended before the signal could interrupt it: give it more to do"
     proc.send_signal(sig)
     out, err = proc.communicate(timeout=60)
     return proc.returncode, out + err
@@ -35,7 +36,7 @@ def test_an_interrupted_backup_is_aborted_and_resumes(server: Server, tmp_path: 
     _vid, creds = private_vault(s, tmp_path)
     vm = Vm(s, tmp_path, "vm-a", VM)
     assert vm.register(creds, f"127.0.0.1:{s.info['dns_port']}").exit_code == 0
-    src = make_data(tmp_path / "src", 160)
+    src = make_data(tmp_path / "src", 480)  # enough that the signal lands mid-backup on a fast machine too
     packs = s.data_dir / "blobs"
     code, said = interrupt(vm, sig, "backup", str(src), "--no-progress",
                            started=lambda: len(list(packs.rglob("packs/*"))) >= 4)  # 32 MiB of 8 MiB packs
