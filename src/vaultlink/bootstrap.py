@@ -183,12 +183,12 @@ def serve(config: Config, out: Any = sys.stdout) -> None:
         # of the cyclic collector's full passes, which otherwise walk it all with every thread stopped (94-140 ms
         # a pass at 2,000 endpoints; 15-32 ms frozen). What each change builds is frozen in turn (runtime/heap.py).
         gc.freeze()
-        write_atomic(info_path, json.dumps(info, indent=2).encode("utf-8"))
         out.write(f"vaultlink: serving {rt.url} (data dir {data_dir}, fabric {config.fabric})\n")
         out.write(f"vaultlink: TLS with this deployment's CA; clients trust {ca_file} (AWS_CA_BUNDLE for AWS tools)\n"
                   if ca_file else "vaultlink: WARNING: plain HTTP (tls = false): credentials and data cross the "
                   "network unencrypted; use it only on loopback for tests\n")
-        out.flush()
+        out.flush()  # said before server.json appears: whoever waits for it reads these lines too
+        write_atomic(info_path, json.dumps(info, indent=2).encode("utf-8"))
 
     try:
         asyncio.run(runtime.run(ready))

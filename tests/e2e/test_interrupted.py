@@ -39,14 +39,14 @@ def test_an_interrupted_backup_is_aborted_and_resumes(server: Server, tmp_path: 
     src = make_data(tmp_path / "src", 480)  # enough that the signal lands mid-backup on a fast machine too
     packs = s.data_dir / "blobs"
     code, said = interrupt(vm, sig, "backup", str(src), "--no-progress",
-                           started=lambda: len(list(packs.rglob("packs/*"))) >= 4)  # 32 MiB of 8 MiB packs
+                           started=lambda: len(list(packs.rglob("packs/*"))) >= 1)  # an 8 MiB pack stored
     assert code == 130 and "Interrupted" in said and "run it again" in said and "Traceback" not in said, said
     [job] = s.ok("job", "list", "prod")
     assert job["status"] == "Aborted" and "interrupted" in job["error"], job
     assert s.ok("recovery-point", "list", "prod") == []
 
     st = vm.ok("backup", str(src), "--no-progress")["stats"]
-    assert st["bytes_new"] <= st["bytes_total"] - 24 * MIB  # the packs uploaded before the interruption stayed
+    assert st["bytes_new"] <= st["bytes_total"] - 8 * MIB  # the packs uploaded before the interruption stayed
     assert sorted(j["status"] for j in s.ok("job", "list", "prod")) == ["Aborted", "Completed"]
 
 
