@@ -18,7 +18,7 @@ def list_(
     vault: str,
     status: Annotated[str | None, typer.Option(
         "--status", help="Created (queued by a plan), InProgress, Completed, Failed or EXPIRED.")] = None,
-    type_: Annotated[str | None, typer.Option("--type", help="Backup or Restore.")] = None,
+    type_: Annotated[str | None, typer.Option("--type", help="Backup, Restore or Copy.")] = None,
     output: OutputOpt = OutputFormat.table,
 ) -> None:
     """List a vault's jobs."""

@@ -12,7 +12,7 @@ import pytest
 from dp_helpers import make_tree, registered
 from dp_world import PASS, DataPlane
 
-from vaultlink.errors import RetentionOutsideLock
+from vaultlink.errors import Conflict, RetentionOutsideLock
 from vaultlink.service.dataplane import copies, manage
 from vaultlink.service.events import WorkQueued
 from vaultlink.service.retention import put_lock
@@ -61,3 +61,18 @@ def test_a_copy_the_destination_refuses_by_then_fails_with_its_code(dp: DataPlan
         ("recovery.copy", "denied", "RetentionOutsideLock")]
     assert copies.run_copies(dp.svc, "vaultlink:service") == 0 and not manage.get_recovery_point(
         dp.svc, dp.owner, rp).get("copies"), "not retried"
+
+
+def test_the_copies_queued_for_one_point_are_bounded(dp: DataPlane, tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    agent = registered(dp, tmp_path / "state")
+    rp = agent.backup([str(make_tree(tmp_path / "src"))], PASS)["recovery_point"]["id"]
+    dr = create_vault(dp.svc, dp.owner, "dr", "local-2")
+    monkeypatch.setattr(copies, "MAX_PENDING", 2)
+    for _ in range(2):
+        copies.copy_recovery_point(dp.svc, dp.owner, rp, "dr")
+    with pytest.raises(Conflict, match="already has 2 copies queued"):
+        copies.copy_recovery_point(dp.svc, dp.owner, rp, "dr")
+    assert len(manage.list_jobs(dp.svc, dp.owner, dr["id"], job_type="Copy")) == 2, "the refused one is not a job"
+    assert copies.run_copies(dp.svc, "vaultlink:service") == 2
+    copies.copy_recovery_point(dp.svc, dp.owner, rp, "dr")  # room again once they ran

@@ -22,6 +22,7 @@ from typing import Any, cast
 from vaultlink.domain.records import RecoveryPointRecord, VaultRecord, find_containers, read_vault
 from vaultlink.domain.retention import is_soft_deleted
 from vaultlink.errors import (
+    Conflict,
     InvalidInput,
     NotFound,
     RecoveryPointNotFound,
@@ -35,6 +36,8 @@ from vaultlink.service.dataplane import storage
 from vaultlink.service.events import EndpointsChanged, WorkQueued
 from vaultlink.service.retention import lifecycle_for_new_point
 from vaultlink.service.vaults import find_vault, vault_scope
+
+MAX_PENDING = 100  # copies queued for one point at a time: a request beyond it is refused, not queued
 
 
 def _copy_container(txn: Txn, svc: Service, dest: VaultRecord, source: dict[str, Any]) -> dict[str, Any]:
@@ -95,6 +98,9 @@ def copy_recovery_point(svc: Service, caller: Caller, rp_id: str, dest_ref: str,
                "source_vault_id": src_vault["id"], "created": now, "start": None, "end": None, "owner": caller.arn}
         txn.insert("job", job["id"], job)
         current = cast(dict[str, Any], rp)
+        if len(current.get("copy_pending") or ()) >= MAX_PENDING:
+            raise Conflict(f"recovery point {rp_id} already has {MAX_PENDING} copies queued; wait for them "
+                           "(`vaultlink job list VAULT --type Copy`).", field="recovery_point")
         current["copy_pending"] = [*(current.get("copy_pending") or ()), {
             "vault": dest["id"], "delete_after_days": delete_after_days, "job_id": job["id"], "who": caller.arn}]
         txn.update("recovery_point", rp_id, current)
