@@ -33,23 +33,31 @@ def latest_point(ref: str, points: Callable[[], list[dict[str, Any]]]) -> str:
     if m is None:
         return ref
     back = int(m.group(1) or 0)
-    done = sorted((p for p in points() if p.get("status") == "Completed"), key=lambda p: p["time"], reverse=True)
+    done = newest_first(points())
     if back >= len(done):
         raise NotFound(f"{ref} names none: this machine has {len(done)} completed recovery point(s) "
                        "(`vaultlink agent recovery-points` lists them).", field="recovery_point")
     return str(done[back]["id"])
 
 
+def newest_first(points: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The completed points among ``points``, newest first."""
+    return sorted((p for p in points if p.get("status") == "Completed"), key=lambda p: p["time"], reverse=True)
+
+
+def point_with_files(http: AgentHttp, st: AgentState, rp_id: str) -> dict[str, Any]:
+    """This machine's recovery point ``rp_id``; ``Conflict`` when it holds no snapshot (not complete)."""
+    rp: dict[str, Any] = http.json(st.backup_service, "GET", f"/recovery-points/{rp_id}")
+    if not rp.get("manifest"):
+        raise Conflict(f"recovery point {rp_id} is {rp.get('status', 'not complete')}: it holds no files.",
+                       field="recovery_point")
+    return rp
+
+
 def _readers(http: AgentHttp, st: AgentState, rp_ids: Sequence[str],
              passphrase: str) -> list[Callable[[], Iterator[Node]]]:
     """For each of this machine's recovery points ``rp_ids``, a function that streams its snapshot's nodes."""
-    points = []
-    for rp_id in rp_ids:
-        rp = http.json(st.backup_service, "GET", f"/recovery-points/{rp_id}")
-        if not rp.get("manifest"):
-            raise Conflict(f"recovery point {rp_id} is {rp.get('status', 'not complete')}: it holds no files to list.",
-                           field="recovery_point")
-        points.append(rp)
+    points = [point_with_files(http, st, rp_id) for rp_id in rp_ids]
     return _open(http, st, [rp["manifest"] for rp in points], passphrase)
 
 
@@ -69,8 +77,7 @@ def point_find(http: AgentHttp, st: AgentState, patterns: Sequence[str], passphr
     """Each path that ``patterns`` match (the rules of ``agent backup --exclude``: ``/src/notes.txt`` is that
     path, ``*.sql`` or ``notes.txt`` the end of any) in this machine's completed points, newest point first
     (only the ``newest`` ones, if given), with its point; each snapshot streamed."""
-    points = sorted((p for p in http.json(st.backup_service, "GET", "/recovery-points")
-                     if p.get("status") == "Completed" and p.get("manifest")), key=lambda p: p["time"], reverse=True)
+    points = [p for p in newest_first(http.json(st.backup_service, "GET", "/recovery-points")) if p.get("manifest")]
     points = points[:newest] if newest is not None else points
     skip = Skip(patterns, pseudo=frozenset())
     for rp, nodes_of in zip(points, _open(http, st, [p["manifest"] for p in points], passphrase), strict=True):

@@ -14,11 +14,12 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from itertools import islice
 from typing import Any, BinaryIO
 
+from vaultlink.agent.browse import point_with_files
 from vaultlink.agent.http import AgentHttp
 from vaultlink.agent.state import AgentState
 from vaultlink.data.manifest import Node
 from vaultlink.data.repository import Repository
-from vaultlink.errors import Conflict, CorruptData, InvalidInput, NotFound
+from vaultlink.errors import CorruptData, InvalidInput, NotFound
 
 AHEAD = 8  # chunks fetched ahead of the one written (about 8 MiB with 1 MiB chunks)
 FETCHERS = 4
@@ -74,10 +75,7 @@ def dump_file(http: AgentHttp, st: AgentState, open_repository: Callable[[list[s
     """Write the file ``path`` of this machine's recovery point ``rp_id`` to ``out`` (a restore job), the
     repository opened by ``open_repository(accounts, write_account)``, a failed job ended by ``fail_job``."""
     svc = st.backup_service
-    rp = http.json(svc, "GET", f"/recovery-points/{rp_id}")
-    if not rp.get("manifest"):
-        raise Conflict(f"recovery point {rp_id} is {rp.get('status', 'not complete')}: it holds no files.",
-                       field="recovery_point")
+    rp = point_with_files(http, st, rp_id)
     started = http.json(svc, "POST", f"/recovery-points/{rp_id}/restore-jobs", {"job_id": None})
     job = started["job"]
     try:

@@ -16,7 +16,6 @@ from typing import Any
 
 from vaultlink.agent.session import Agent
 from vaultlink.data.restore_plan import Pick
-from vaultlink.data.tree import check_patterns
 from vaultlink.dns.names import queue_public_name
 from vaultlink.errors import FilesUnreadable, VaultlinkError
 
@@ -89,10 +88,8 @@ def run_restore(agent: Agent, passphrase: str, body: dict[str, Any], log: Callab
         return
     log({"event": "job", "job": job_id, "status": "InProgress", "recovery_point": rp, "target": target})
     try:
-        include, exclude = body.get("include"), body.get("exclude")
-        pick = Pick(include=tuple(check_patterns(include, "include")) if include is not None else None,
-                    exclude=tuple(check_patterns(exclude, "exclude")) if exclude is not None else ())
-        out = agent.restore(rp, target, passphrase, include=pick, job_id=job_id)
+        out = agent.restore(rp, target, passphrase, include=Pick.checked(body.get("include"), body.get("exclude")),
+                            job_id=job_id)
         log({"event": "job", "job": job_id, "status": "Completed", "files": out["files"], "target": out["target"]})
     except VaultlinkError as exc:
         failed(agent, job_id, exc, log)

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 import typer
 
 from vaultlink.agent.state import load_state
-from vaultlink.cli.agent_browse import diff, dump, find, ls, pick_of
+from vaultlink.cli.agent_browse import diff, dump, find, ls
 from vaultlink.cli.agent_common import (
     NoProgress,
     PassFile,
@@ -28,6 +28,7 @@ from vaultlink.cli.agent_common import (
 from vaultlink.cli.agent_db import db, db_restore, protect
 from vaultlink.cli.common import OutputFormat, OutputOpt, emit, handled
 from vaultlink.data.formats import ZSTD_LEVEL, check_level
+from vaultlink.data.restore_plan import Pick
 from vaultlink.data.tree import check_patterns
 from vaultlink.errors import FilesUnreadable, InvalidInput, NotFound
 
@@ -197,7 +198,7 @@ def restore(
         try:
             with _progress_bar("restore", not no_progress and output == OutputFormat.table) as cb:
                 out = agent.restore(agent.point_id(recovery_point), target, pw,  # type: ignore[attr-defined]
-                                    pick_of(include, exclude), cb)
+                                    Pick.checked(include, exclude), cb)
         finally:
             agent.close()  # type: ignore[attr-defined]
         emit(out, output)

@@ -20,7 +20,6 @@ from vaultlink.cli.common import OutputFormat, OutputOpt, handled
 from vaultlink.data.diff import Change, DiffStats
 from vaultlink.data.manifest import Node
 from vaultlink.data.restore_plan import Pick
-from vaultlink.data.tree import check_patterns
 from vaultlink.errors import InvalidInput
 from vaultlink.units import human_size
 
@@ -44,7 +43,7 @@ def ls(
         agent, _sd = _agent(state_dir)
         try:
             nodes = agent.list_point(agent.point_id(recovery_point),  # type: ignore[attr-defined]
-                                     _passphrase(passphrase_file), pick_of(patterns, exclude))
+                                     _passphrase(passphrase_file), Pick.checked(patterns, exclude))
             _stream(lambda: _print_nodes(nodes, output))
         finally:
             agent.close()  # type: ignore[attr-defined]
@@ -118,12 +117,6 @@ def dump(
         sys.stderr.write(f"{out['path']}: {out['bytes']:,} bytes (restore job {out['job']})\n")
 
 
-def pick_of(include: list[str] | None, exclude: list[str] | None) -> Pick:
-    """What a restore or a listing takes, its patterns checked (``InvalidInput`` naming the option)."""
-    return Pick(include=tuple(check_patterns(include, "include")) if include else None,
-                exclude=tuple(check_patterns(exclude, "exclude")) if exclude else ())
-
-
 def _stream(write: Callable[[], None]) -> None:
     """Run ``write`` on stdout; a reader that had enough (`| head`) ends it quietly."""
     try:
@@ -141,49 +134,54 @@ def _node_json(n: Node) -> dict[str, Any]:
     return item
 
 
-def _print_nodes(nodes: Iterable[Node], output: OutputFormat) -> None:
+def _lines(rows: Iterable[Any], output: OutputFormat, as_json: Callable[[Any], dict[str, Any]],
+           as_text: Callable[[Any], str], head: str = "") -> None:
+    """Each row as a line of text, or as an item of a JSON array written as it streams (``[]`` when none) after
+    ``head``; nothing is written before the first row is read (its error is then the whole output)."""
     first = True
-    for n in nodes:
+    for row in rows:
         if output == OutputFormat.json:
-            sys.stdout.write(("[\n  " if first else ",\n  ") + json.dumps(_node_json(n), sort_keys=True))
+            sys.stdout.write((head + "[\n  " if first else ",\n  ") + json.dumps(as_json(row), sort_keys=True))
         else:
-            kind = {"dir": stat.S_IFDIR, "symlink": stat.S_IFLNK}.get(n.type, stat.S_IFREG)
-            when = time.strftime("%Y-%m-%d %H:%M", time.localtime(n.mtime_ns / 1e9))
-            link = f" -> {n.target}" if n.type == "symlink" else ""
-            sys.stdout.write(f"{stat.filemode(kind | n.mode)} {n.uid:>5} {n.gid:>5} {n.size:>12} {when} "
-                             f"{n.path}{link}\n")
+            sys.stdout.write(as_text(row) + "\n")
         first = False
     if output == OutputFormat.json:
-        sys.stdout.write("[]\n" if first else "\n]\n")
+        sys.stdout.write(head + "[]" if first else "\n]")
+
+
+def _node_line(n: Node) -> str:
+    kind = {"dir": stat.S_IFDIR, "symlink": stat.S_IFLNK}.get(n.type, stat.S_IFREG)
+    when = time.strftime("%Y-%m-%d %H:%M", time.localtime(n.mtime_ns / 1e9))
+    link = f" -> {n.target}" if n.type == "symlink" else ""
+    return f"{stat.filemode(kind | n.mode)} {n.uid:>5} {n.gid:>5} {n.size:>12} {when} {n.path}{link}"
+
+
+def _print_nodes(nodes: Iterable[Node], output: OutputFormat) -> None:
+    _lines(nodes, output, _node_json, _node_line)
+    sys.stdout.write("\n" if output == OutputFormat.json else "")
 
 
 def _print_found(found: Iterable[tuple[dict[str, Any], Node]], output: OutputFormat) -> None:
-    first = True
-    for rp, n in found:
-        if output == OutputFormat.json:
-            item = {"recovery_point": rp["id"], "point_time": datetime.fromtimestamp(rp["time"], UTC).isoformat(),
-                    **_node_json(n)}
-            sys.stdout.write(("[\n  " if first else ",\n  ") + json.dumps(item, sort_keys=True))
-        else:
-            when = time.strftime("%Y-%m-%d %H:%M", time.localtime(rp["time"]))
-            sys.stdout.write(f"{rp['id']}  {when}  {n.size:>12}  {n.path}{'/' if n.type == 'dir' else ''}\n")
-        first = False
-    if output == OutputFormat.json:
-        sys.stdout.write("[]\n" if first else "\n]\n")
+    def as_json(row: tuple[dict[str, Any], Node]) -> dict[str, Any]:
+        rp, n = row
+        return {"recovery_point": rp["id"], "point_time": datetime.fromtimestamp(rp["time"], UTC).isoformat(),
+                **_node_json(n)}
+
+    def as_text(row: tuple[dict[str, Any], Node]) -> str:
+        rp, n = row
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(rp["time"]))
+        return f"{rp['id']}  {when}  {n.size:>12}  {n.path}{'/' if n.type == 'dir' else ''}"
+
+    _lines(found, output, as_json, as_text)
+    sys.stdout.write("\n" if output == OutputFormat.json else "")
 
 
 def _print_changes(changes: Iterable[Change], stats: DiffStats, output: OutputFormat) -> None:
-    first = True
-    for c in changes:
-        if output == OutputFormat.json:
-            item = {"change": c.kind, **_node_json(c.node)}
-            sys.stdout.write(('{"changes": [\n  ' if first else ",\n  ") + json.dumps(item, sort_keys=True))
-        else:
-            sys.stdout.write(f"{c.kind}    {c.node.path}{'/' if c.node.type == 'dir' else ''}\n")
-        first = False
+    _lines(changes, output, lambda c: {"change": c.kind, **_node_json(c.node)},
+           lambda c: f"{c.kind}    {c.node.path}{'/' if c.node.type == 'dir' else ''}", head='{"changes": ')
     totals = stats.to_dict()
     if output == OutputFormat.json:
-        sys.stdout.write(('{"changes": [],' if first else "\n],") + f' "summary": {json.dumps(totals)}}}\n')
+        sys.stdout.write(f', "summary": {json.dumps(totals)}}}\n')
         return
     sys.stdout.write(f"\n{totals['added']} added, {totals['removed']} removed, {totals['modified']} modified, "
                      f"{totals['type_changed']} changed type" + (f", {totals['metadata_changed']} metadata only"

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from vaultlink.data.count_walk import Skip
 from vaultlink.data.manifest import Node
 from vaultlink.data.restore_files import PARTIAL
+from vaultlink.data.tree import check_patterns
 from vaultlink.errors import NotFound, UnsafePath
 
 
@@ -48,6 +49,13 @@ class Pick:
         if isinstance(given, Pick):
             return given
         return cls(include=(given,) if isinstance(given, str) else tuple(given) if given else None)
+
+    @classmethod
+    def checked(cls, include: object, exclude: object) -> Pick:
+        """A pick from patterns as a user or a work item gives them, each list checked (``InvalidInput`` naming
+        ``include`` or ``exclude``); an absent or empty list is no restriction."""
+        return cls(include=tuple(check_patterns(include, "include")) if include else None,
+                   exclude=tuple(check_patterns(exclude, "exclude")) if exclude else ())
 
     def text(self) -> str:
         """What was asked for, in the words of the options, for a message."""
@@ -88,19 +96,21 @@ class Survey:
                        f"the point (fnmatch: '*' crosses '/'), such as {shown}; `vaultlink agent ls RECOVERY_POINT` "
                        "lists them.", field="include" if self.patterns is not None else "exclude")
 
+    def _left_out(self, path: str) -> bool:
+        """Matched by an exclude pattern, or below a directory that was (``dropped``)."""
+        return self.skip is not None and (path.rpartition("/")[0] in self.dropped
+                                          or self.skip.excluded("/" + path))
+
     def excluded(self, n: Node) -> bool:
         """Left out by the exclude patterns (a directory's subtree goes with it); notes the directories."""
-        if self.skip is None:
+        if not self._left_out(n.path):
             return False
-        if n.path.rpartition("/")[0] in self.dropped or self.skip.excluded("/" + n.path):
-            if n.type == "dir":
-                self.dropped.add(n.path)
-            return True
-        return False
+        if n.type == "dir":
+            self.dropped.add(n.path)
+        return True
 
     def wanted(self, n: Node) -> bool:
-        if self.skip is not None and (n.path.rpartition("/")[0] in self.dropped or n.path in self.dropped
-                                      or self.skip.excluded("/" + n.path)):
+        if self._left_out(n.path):
             return False
         if self.patterns is None:
             return True
@@ -134,7 +144,7 @@ def survey(nodes: Iterable[Node], given: Pick | str | Sequence[str] | None) -> S
                     raise UnsafePath(f"refusing path {n.path!r}: it lies below a symlink of the snapshot")
         if n.type == "symlink":
             links.add(n.path)
-        if s.skip is not None and s.excluded(n):
+        if s.excluded(n):
             continue
         if s.patterns is not None:
             if n.type == "dir":
