@@ -110,7 +110,7 @@ class Survey:
         return True
 
     def wanted(self, n: Node) -> bool:
-        if self._left_out(n.path):
+        if self.skip is not None and self._left_out(n.path):
             return False
         if self.patterns is None:
             return True
@@ -144,7 +144,7 @@ def survey(nodes: Iterable[Node], given: Pick | str | Sequence[str] | None) -> S
                     raise UnsafePath(f"refusing path {n.path!r}: it lies below a symlink of the snapshot")
         if n.type == "symlink":
             links.add(n.path)
-        if s.excluded(n):
+        if s.skip is not None and s.excluded(n):  # no call per node when nothing is excluded
             continue
         if s.patterns is not None:
             if n.type == "dir":
