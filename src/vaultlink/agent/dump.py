@@ -16,6 +16,7 @@ from typing import Any, BinaryIO
 
 from vaultlink.agent.browse import point_with_files
 from vaultlink.agent.http import AgentHttp
+from vaultlink.agent.job_progress import reporter
 from vaultlink.agent.state import AgentState
 from vaultlink.data.manifest import Node
 from vaultlink.data.repository import Repository
@@ -78,11 +79,13 @@ def dump_file(http: AgentHttp, st: AgentState, open_repository: Callable[[list[s
     rp = point_with_files(http, st, rp_id)
     started = http.json(svc, "POST", f"/recovery-points/{rp_id}/restore-jobs", {"job_id": None})
     job = started["job"]
+    rep = reporter(lambda at, body: http.request(svc, "POST", at, json=body, retry=False), job["id"])
     try:
         repo = open_repository(started["storage_accounts"], started["write_account"])
         try:
-            node = find_file(repo.manifest_nodes(rp["manifest"]), path, rp_id)
-            size = write_file(repo, node, out)
+            with rep.beating():  # a dump into a slow pipe reports no progress: the heartbeat says it is alive
+                node = find_file(repo.manifest_nodes(rp["manifest"]), path, rp_id)
+                size = write_file(repo, node, out)
         finally:
             repo.close()
         stats = {"files": 1, "dirs": 0, "symlinks": 0, "bytes": size}

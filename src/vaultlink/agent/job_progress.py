@@ -1,18 +1,26 @@
 """A running job's progress, reported to the service (the console shows it live) at most every few seconds,
 and passed on to the local progress bar. Reporting is best effort: a report that fails costs nothing but
-that report, never the backup or the restore."""
+that report, never the backup or the restore.
+
+While a job runs (``JobProgress.beating``), a heartbeat thread repeats the last report when nothing was sent
+for ``HEARTBEAT_SECONDS``: a workload's backup (a database's stream, a disk image) and a ``dump`` report no
+progress of their own, and a file backup can spend minutes in one large file. The service takes a job whose
+agent said nothing for ``jobs.SILENT`` seconds (15 minutes) for dead and ends it ``Failed``
+(``service/scheduler.py``): an agent killed mid-job leaves no job ``InProgress`` forever."""
 
 from __future__ import annotations
 
 import contextlib
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from vaultlink.data import Progress
 from vaultlink.errors import Interrupted, VaultlinkError, as_error
 
 EVERY_SECONDS = 2.0
+HEARTBEAT_SECONDS = 60.0
 
 
 def job_end(exc: BaseException) -> tuple[str, str]:
@@ -28,10 +36,14 @@ def job_end(exc: BaseException) -> tuple[str, str]:
 
 class JobProgress:
     def __init__(self, post: Callable[[dict[str, Any]], Any], local: Callable[[Progress], None] | None = None,
-                 every: float | None = None) -> None:
+                 every: float | None = None, heartbeat: float | None = None) -> None:
         self._post, self._local = post, local
         self._every = EVERY_SECONDS if every is None else every
-        self._last = time.monotonic()  # the first report after ``every`` s: short jobs send none
+        self._beat = HEARTBEAT_SECONDS if heartbeat is None else heartbeat
+        self._t0 = self._last = time.monotonic()  # the first report after ``every`` s: short jobs send none
+        self._latest: dict[str, Any] = dict.fromkeys(
+            ("files_total", "bytes_total", "files_done", "bytes_done", "bytes_new", "elapsed"), 0)
+        self._sending = threading.Lock()  # one report at a time: the heartbeat's and the job's
 
     def __call__(self, p: Progress) -> None:
         if self._local is not None:
@@ -40,6 +52,37 @@ class JobProgress:
         if now - self._last < self._every:
             return
         self._last = now
-        with contextlib.suppress(VaultlinkError, OSError):
-            self._post({"files_total": p.files_total, "bytes_total": p.bytes_total, "files_done": p.files_done,
-                        "bytes_done": p.bytes_done, "bytes_new": p.bytes_new, "elapsed": round(p.elapsed, 3)})
+        self._send({"files_total": p.files_total, "bytes_total": p.bytes_total, "files_done": p.files_done,
+                    "bytes_done": p.bytes_done, "bytes_new": p.bytes_new, "elapsed": round(p.elapsed, 3)})
+
+    def _send(self, report: dict[str, Any]) -> None:
+        with self._sending, contextlib.suppress(VaultlinkError, OSError):
+            self._latest = report
+            self._post(report)
+
+    @contextlib.contextmanager
+    def beating(self) -> Iterator[None]:
+        """While the block runs, the last report again (its ``elapsed`` brought up to date) whenever nothing was
+        sent for the heartbeat's interval; the thread stops with the block (a report in flight ends on its own)."""
+        stop = threading.Event()
+
+        def beat() -> None:
+            while not stop.wait(max(0.01, self._beat - (time.monotonic() - self._last))):
+                if time.monotonic() - self._last >= self._beat:
+                    self._last = time.monotonic()
+                    with contextlib.suppress(Exception):  # best effort: never a traceback from this thread
+                        self._send({**self._latest, "elapsed": round(self._last - self._t0, 3)})
+
+        thread = threading.Thread(target=beat, name="vaultlink-heartbeat", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+
+
+def reporter(post: Callable[[str, dict[str, Any]], Any], job_id: str,
+             local: Callable[[Progress], None] | None = None) -> JobProgress:
+    """Job ``job_id``'s progress, sent by ``post(path, body)`` (the agent's request to the backup service, not
+    retried: the next report replaces a lost one)."""
+    return JobProgress(lambda p: post(f"/jobs/{job_id}/progress", {"progress": p}), local)

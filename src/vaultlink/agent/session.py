@@ -14,7 +14,7 @@ from vaultlink.agent.browse import latest_point, point_diff, point_find, point_n
 from vaultlink.agent.credentials_file import read_credentials
 from vaultlink.agent.dump import dump_file
 from vaultlink.agent.http import AgentHttp
-from vaultlink.agent.job_progress import JobProgress, job_end
+from vaultlink.agent.job_progress import JobProgress, job_end, reporter
 from vaultlink.agent.memory import tune_malloc
 from vaultlink.agent.proxy import proxy_for
 from vaultlink.agent.remote import RemoteBlobStore, RemoteChunkIndex
@@ -29,13 +29,7 @@ from vaultlink.data.formats import ZSTD_LEVEL, check_level
 from vaultlink.data.manifest import Node
 from vaultlink.data.repository import KEY_NAME
 from vaultlink.data.tree import check_patterns
-from vaultlink.errors import (
-    CorruptData,
-    InvalidInput,
-    NotFound,
-    RegistrationScopeDenied,
-    VaultlinkError,
-)
+from vaultlink.errors import CorruptData, InvalidInput, NotFound, RegistrationScopeDenied, VaultlinkError
 
 
 def referenced_packs(result: BackupResult, repo: Repository) -> list[str]:
@@ -173,20 +167,22 @@ class Agent:
             self.fail_job(job["id"], exc)
             raise
         repo.zstd_level = level or None  # every job says its own (a kept repository serves the next one)
+        rep = self._reporter(job["id"], progress)
         try:
             prev_rp = started.get("recovery_point")
-            if engine is not None:
-                result = engine(repo, prev_rp["id"] if prev_rp else None)
-            else:
-                previous: Iterator[Node] | None = None
-                if prev_rp:
-                    try:  # read beside the walk, a node at a time
-                        previous = repo.manifest_nodes(prev_rp["manifest"])
-                    except VaultlinkError:
-                        previous = None  # a damaged previous snapshot only costs the skip-unchanged shortcut
-                result = backup(roots, repo, previous, self._reporter(job["id"], progress),
-                                hostname=self.state.hostname, parent=prev_rp["id"] if prev_rp else None,
-                                estimate=_estimate(started.get("previous_totals")), skip=skip)
+            with rep.beating():  # a workload's stream reports no progress: the heartbeat says it is alive
+                if engine is not None:
+                    result = engine(repo, prev_rp["id"] if prev_rp else None)
+                else:
+                    previous: Iterator[Node] | None = None
+                    if prev_rp:
+                        try:  # read beside the walk, a node at a time
+                            previous = repo.manifest_nodes(prev_rp["manifest"])
+                        except VaultlinkError:
+                            previous = None  # a damaged previous snapshot only costs the skip-unchanged shortcut
+                    result = backup(roots, repo, previous, rep, hostname=self.state.hostname,
+                                    parent=prev_rp["id"] if prev_rp else None,
+                                    estimate=_estimate(started.get("previous_totals")), skip=skip)
             store: RemoteBlobStore = repo.store  # type: ignore[assignment]
             acct = store.account_of(result.name)
             done = self._call("POST", f"/jobs/{job['id']}/complete", {
@@ -206,14 +202,16 @@ class Agent:
 
     def _reporter(self, job_id: str, local: Callable[[Progress], None] | None) -> JobProgress:
         """The job's progress to the service every few seconds (best effort), and to the local bar."""
-        return JobProgress(lambda p: self.http.request(self.state.backup_service, "POST", f"/jobs/{job_id}/progress",
-                                                       json={"progress": p}, retry=False), local)
+        return reporter(self._quiet_post, job_id, local)
+
+    def _quiet_post(self, path: str, body: dict[str, Any]) -> Any:
+        """A report to the backup service, not retried (a progress report: the next one replaces a lost one)."""
+        return self.http.request(self.state.backup_service, "POST", path, json=body, retry=False)
 
     def fail_job(self, job_id: str, exc: BaseException) -> None:
         status, msg = job_end(exc)
         with contextlib.suppress(VaultlinkError, OSError):
-            self.http.request(self.state.backup_service, "POST", f"/jobs/{job_id}/finish",
-                              json={"status": status, "error": msg}, retry=False)
+            self._quiet_post(f"/jobs/{job_id}/finish", {"status": status, "error": msg})
 
     def change_passphrase(self, old: str, new: str) -> dict[str, Any]:
         """Wrap the repository's keys under ``new`` in a new key version beside the old one (write-once:
@@ -274,7 +272,9 @@ class Agent:
             raise
         try:
             nodes = repo.manifest_reader(rp["manifest"])  # read twice (checked, then restored), never held
-            stats = restore(nodes, repo, target, Pick.of(include), self._reporter(job["id"], progress))
+            rep = self._reporter(job["id"], progress)
+            with rep.beating():
+                stats = restore(nodes, repo, target, Pick.of(include), rep)
             out = {"files": stats.files, "dirs": stats.dirs, "symlinks": stats.symlinks, "bytes": stats.bytes,
                    "duration": round(stats.duration, 3)}
             self.http.request(self.state.backup_service, "POST", f"/jobs/{job['id']}/finish",

@@ -5,8 +5,8 @@ Each pass looks at the due times since the plan's last pass (``scanned``): a due
 is still open becomes a ``Created`` job plus a work item on the machine's queue (its first storage
 account's queue, which ``vaultlink agent run`` polls through the private endpoint); one whose window
 already passed (the service was down) becomes an ``EXPIRED`` job. A ``Created`` job not started within its
-start window, and a plan's job not finished within its completion window, become ``EXPIRED``. Every
-expiry is audited."""
+start window, and a plan's job not finished within its completion window, become ``EXPIRED``; a running job
+whose agent said nothing for 15 minutes becomes ``Failed`` (code ``AgentSilent``). Every expiry is audited."""
 
 from __future__ import annotations
 
@@ -16,9 +16,10 @@ from typing import Any, cast
 from vaultlink.domain import plans as P
 from vaultlink.domain.records import ContainerRecord, find_containers, read_vault
 from vaultlink.service.core import Service
-from vaultlink.service.dataplane import queue, storage
+from vaultlink.service.dataplane import jobs, queue, storage
 
 SERVICE_PRINCIPAL = "vaultlink:service"
+SILENT_CODE = "AgentSilent"  # a running job ended because its agent said nothing for ``jobs.SILENT`` seconds
 
 
 def _machines(containers: list[ContainerRecord], sel: P.Selection) -> list[ContainerRecord]:
@@ -48,9 +49,12 @@ def _leave_out(sel: Any) -> dict[str, Any]:
 
 
 def _audit_expired(svc: Service, job: dict[str, Any]) -> None:
-    svc.audit.emit({"plane": "service", "action": "job.expire", "principal": SERVICE_PRINCIPAL,
-                    "account_id": job["account_id"], "vault": job["vault_id"], "target": job["id"],
-                    "decision": "denied", "code": "EXPIRED", "message": job.get("error")})
+    """An expired job as ``job.expire`` (code ``EXPIRED``), a silent agent's as ``job.fail`` (``AgentSilent``)."""
+    failed = job["status"] == "Failed"
+    svc.audit.emit({"plane": "service", "action": "job.fail" if failed else "job.expire",
+                    "principal": SERVICE_PRINCIPAL, "account_id": job["account_id"], "vault": job["vault_id"],
+                    "target": job["id"], "decision": "denied", "code": SILENT_CODE if failed else "EXPIRED",
+                    "message": job.get("error")})
 
 
 def schedule(svc: Service, now: float) -> dict[str, int]:
@@ -97,16 +101,21 @@ def schedule(svc: Service, now: float) -> dict[str, int]:
 
 
 def expire_jobs(svc: Service, now: float) -> int:
-    """Queued jobs whose start (or, for a plan's, completion) window passed become ``EXPIRED``."""
+    """Queued jobs whose start (or, for a plan's, completion) window passed become ``EXPIRED``; a running job whose
+    agent has said nothing for ``jobs.SILENT`` seconds (killed, its machine down) becomes ``Failed``."""
     gone: list[dict[str, Any]] = []
     with svc.store.transaction() as txn:
         for job in txn.find("job"):
-            if not job.get("plan_id") and not job.get("source_container_id"):
-                continue  # only queued jobs (a plan's backups, restores onto another machine) have windows
-            if job["status"] == "Created" and now > float(job["start_by"]):
+            queued = job.get("plan_id") or job.get("source_container_id")  # only queued jobs have windows
+            running = job["status"] == "InProgress"
+            if queued and job["status"] == "Created" and now > float(job["start_by"]):
                 job.update(status="EXPIRED", end=now, error="no machine started the job within its start window")
-            elif job["status"] == "InProgress" and job.get("complete_by") and now > float(job["complete_by"]):
+            elif queued and running and job.get("complete_by") and now > float(job["complete_by"]):
                 job.update(status="EXPIRED", end=now, error="the job did not finish within its completion window")
+            elif running and job["type"] in jobs.AGENT_JOBS and jobs.silent(job, now):
+                job.update(status="Failed", end=now, error_code=SILENT_CODE, error=(
+                    f"no word from the agent for {jobs.SILENT / 60:g} minutes (a running agent reports every minute): "
+                    "it stopped before finishing this job (killed, or its machine went down); run the job again"))
             else:
                 continue
             txn.update("job", job["id"], job)

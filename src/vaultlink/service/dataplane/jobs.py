@@ -2,7 +2,8 @@
 
 A backup job starts (``InProgress``), the agent uploads packs, an index file and the snapshot
 manifest, then completes the job: only then does the recovery point exist. A job whose agent died is
-marked ``Failed`` when the same container starts its next job. The recovery point records the
+marked ``Failed`` when the same container starts its next backup, or by the scheduler's pass once its agent
+has said nothing for ``SILENT`` seconds. The recovery point records the
 protected item, time, sizes, file count and dedup ratio; the manifest (encrypted) stays in the blob
 store and the service checks that it exists before recording the point.
 """
@@ -96,7 +97,8 @@ def _planned(txn: Any, container: ContainerRecord, job_id: str, now: float, job_
     return dict(job)
 
 
-SILENT = 900.0  # seconds without a word after which a restore job is taken for dead when another job starts
+SILENT = 900.0  # seconds without a word from its agent after which a running job is taken for dead
+AGENT_JOBS = ("Backup", "Restore")  # run by an agent, which reports them (a heartbeat every minute at least)
 
 
 def start_job(svc: Service, container: ContainerRecord, job_type: str, paths: list[str] | None = None,
@@ -190,6 +192,12 @@ def _dead(job: dict[str, Any], starting: str, now: float) -> bool:
     has said nothing for ``SILENT`` seconds: a running one reports its progress every few."""
     if job["type"] == "Backup":
         return starting == "Backup"
+    return silent(job, now)
+
+
+def silent(job: dict[str, Any], now: float) -> bool:
+    """Has the agent running ``job`` said nothing (its start, a progress report, a heartbeat) for ``SILENT``
+    seconds? A running agent reports at least every minute (``agent/job_progress.py``)."""
     progress = job.get("progress")
     last = max(float(job.get("start") or 0), float(progress.get("updated") or 0) if isinstance(progress, dict) else 0)
     return now - last > SILENT

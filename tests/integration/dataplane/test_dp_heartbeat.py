@@ -1,0 +1,108 @@
+"""A running job's heartbeat and the end of a job whose agent fell silent.
+
+An agent reports every running job at least every minute (``agent/job_progress.py``), also a workload's backup
+and a restore that report no progress of their own; the scheduler's pass ends a running job whose agent said
+nothing for ``jobs.SILENT`` seconds as ``Failed`` (code ``AgentSilent``), audited, and leaves alone a job
+whose agent spoke within that time, a copy job (the service's own) and a job that already ended."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from dp_helpers import make_tree, registered
+from dp_world import PASS, DataPlane
+
+from vaultlink.agent import job_progress
+from vaultlink.data import Repository, backup
+from vaultlink.data.backup import BackupResult
+from vaultlink.service import scheduler
+from vaultlink.service.dataplane import jobs, manage
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.t = time.time()
+
+    def now(self) -> float:
+        return self.t
+
+
+def test_a_workload_backup_that_reports_no_progress_still_says_it_is_alive(
+        dp: DataPlane, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(job_progress, "HEARTBEAT_SECONDS", 0.05)
+    agent = registered(dp, tmp_path / "state")
+    src = make_tree(tmp_path / "src")
+    seen: list[dict[str, Any]] = []
+
+    def engine(repo: Repository, parent: str | None) -> BackupResult:
+        deadline = time.monotonic() + 10
+        job = manage.list_jobs(dp.svc, dp.owner, dp.vault["name"])[0]
+        while time.monotonic() < deadline and not isinstance(job.get("progress"), dict):
+            time.sleep(0.02)  # a database's checkpoint: no progress callback, the heartbeat only
+            job = manage.get_job(dp.svc, dp.owner, job["id"])
+        seen.append(job)
+        return backup([str(src)], repo, parent=parent)
+
+    out = agent.run_job([str(src)], PASS, None, engine)
+    assert seen and seen[0]["status"] == "InProgress"
+    assert seen[0]["progress"]["updated"] > 0, "the heartbeat reached the service while the job ran"
+    assert manage.get_job(dp.svc, dp.owner, out["job"]["id"])["status"] == "Completed"
+
+
+def test_the_heartbeat_repeats_the_last_report_and_stops_with_the_job() -> None:
+    sent: list[dict[str, Any]] = []
+    rep = job_progress.JobProgress(sent.append, every=0.0, heartbeat=0.05)
+    from vaultlink.data import Progress
+
+    with rep.beating():
+        rep(Progress(files_total=3, bytes_total=30, files_done=1, bytes_done=10))
+        deadline = time.monotonic() + 5
+        while len(sent) < 3 and time.monotonic() < deadline:
+            time.sleep(0.01)
+    assert len(sent) >= 3 and all(s["bytes_done"] == 10 and s["files_total"] == 3 for s in sent)
+    assert sent[-1]["elapsed"] >= sent[1]["elapsed"] > 0, "each beat brings the elapsed time up to date"
+    n = len(sent)
+    time.sleep(0.2)
+    assert len(sent) <= n + 1, "no beat once the job is over (one may have been in flight)"
+
+    def refuses(report: dict[str, Any]) -> None:
+        raise RuntimeError("the service is gone")
+
+    with job_progress.JobProgress(refuses, heartbeat=0.01).beating():
+        time.sleep(0.1)  # a failing report costs nothing but that report
+
+
+def test_a_silent_agents_running_job_fails_at_the_schedulers_pass(dp: DataPlane, tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = Clock()
+    monkeypatch.setattr(dp.svc, "clock", clock)
+    a = registered(dp, tmp_path / "a", hostname="vm-a")
+    b = registered(dp, tmp_path / "b", hostname="vm-b")
+    dead = a._call("POST", "/jobs", {"paths": [str(tmp_path)], "job_id": None})["job"]["id"]
+    alive = b._call("POST", "/jobs", {"paths": [str(tmp_path)], "job_id": None})["job"]["id"]
+    c = registered(dp, tmp_path / "c", hostname="vm-c")
+    done = c._call("POST", "/jobs", {"paths": [str(tmp_path)], "job_id": None})["job"]["id"]
+    c._call("POST", f"/jobs/{done}/finish", {"status": "Aborted", "error": "stopped by the test"})
+    clock.t += jobs.SILENT - 60
+    report = {"files_total": 1, "bytes_total": 1, "files_done": 0, "bytes_done": 0, "bytes_new": 0, "elapsed": 1}
+    b._call("POST", f"/jobs/{alive}/progress", {"progress": report})  # b's agent is still at work
+    assert scheduler.expire_jobs(dp.svc, clock.t) == 0, "fifteen minutes have not passed yet"
+    clock.t += 61
+    assert scheduler.expire_jobs(dp.svc, clock.t) == 1
+    failed = manage.get_job(dp.svc, dp.owner, dead)
+    assert failed["status"] == "Failed" and failed["error_code"] == "AgentSilent" and failed["end"] == clock.t
+    assert "no word from the agent for 15 minutes" in failed["error"]
+    assert manage.get_job(dp.svc, dp.owner, alive)["status"] == "InProgress"
+    assert manage.get_job(dp.svc, dp.owner, done)["status"] == "Aborted"
+    dp.svc.audit.flush()
+    events = dp.svc.store.query_audit({"code": "AgentSilent"}, 0, 10)
+    assert [(e["action"], e["target"], e["decision"]) for e in events] == [("job.fail", dead, "denied")]
+    # the agent that was taken for dead cannot complete or report the job any more
+    with pytest.raises(Exception) as refused:
+        a._call("POST", f"/jobs/{dead}/progress", {"progress": report})
+    assert getattr(refused.value, "code", "") == "Conflict"
+    assert scheduler.expire_jobs(dp.svc, clock.t + jobs.SILENT) == 1, "b's job falls silent in its turn"
+    assert scheduler.expire_jobs(dp.svc, clock.t + 2 * jobs.SILENT) == 0, "an ended job is never ended again"
