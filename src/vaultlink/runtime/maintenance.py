@@ -81,6 +81,7 @@ class Maintenance:
             name="copies"))
 
     async def stop(self, _runtime: Any) -> None:
+        self.runtime.svc.stopping.set()  # a pass running in its thread stops between two blobs (copies, replication)
         if isinstance(self.runtime.svc.prune_runner, PruneWorker):
             self.runtime.svc.prune_runner.stop()
         for task in self.tasks:

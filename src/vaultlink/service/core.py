@@ -23,6 +23,11 @@ class SystemClock:
         return time.time()
 
 
+class Stopping(Exception):
+    """The server is stopping (``Service.stopping``): a long pass (copies, replication) stops between two blobs and
+    leaves the rest for the next pass, instead of keeping the process alive until it is done."""
+
+
 @dataclass(frozen=True, slots=True)
 class Caller:
     """Who is calling: the one identity type, for the management API and the data plane alike.
@@ -70,6 +75,7 @@ class Service:
     ca_pem: str = ""  # the deployment's CA certificate when the listeners speak TLS (``runtime/tls.py``)
 
     _remote: threading.local = field(default_factory=threading.local, repr=False)
+    stopping: threading.Event = field(default_factory=threading.Event, repr=False)  # set when the server stops
 
     @property
     def remote(self) -> bool:

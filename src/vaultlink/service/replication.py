@@ -56,6 +56,8 @@ def replicate_vault(svc: Service, vault_id: str) -> dict[str, int]:
             base = f"vaults/{vault_id}/{account}/{cid}/"
             have = set(replica.list(storage.replica_key(region, base)))
             for key in primary.list(base):
+                if svc.stopping.is_set():  # the server stops: the points stay pending, the next pass goes on
+                    return out
                 target = storage.replica_key(region, key)
                 if target in have:
                     continue
@@ -83,6 +85,8 @@ def replicate_all(svc: Service) -> dict[str, int]:
     with svc.store.transaction() as txn:
         ids = [v["id"] for v in find_vaults(txn) if enabled(v)]
     for vid in ids:
+        if svc.stopping.is_set():
+            break
         for k, v in replicate_vault(svc, vid).items():
             total[k] += v
     return total

@@ -1,7 +1,8 @@
 """Copy jobs queued, then run by the copy pass: a copy asked for is checked at once and answered with a
 ``Created`` job (before, it ran inside the request: a copy of hundreds of GiB outlived any client's timeout,
 and an AWS SDK's retry then copied it twice); the pass runs each queued copy once, ends its job
-``Completed`` with the new point, or ``Failed`` with the refusal's code when the destination refuses it."""
+``Completed`` with the new point, or ``Failed`` with the refusal's code when the destination refuses it. A
+stopping server stops a copy, or a replication pass, between two blobs."""
 
 from __future__ import annotations
 
@@ -13,10 +14,11 @@ from dp_helpers import make_tree, registered
 from dp_world import PASS, DataPlane
 
 from vaultlink.errors import Conflict, RetentionOutsideLock
+from vaultlink.service import replication
 from vaultlink.service.dataplane import copies, manage
 from vaultlink.service.events import WorkQueued
 from vaultlink.service.retention import put_lock
-from vaultlink.service.vaults import create_vault
+from vaultlink.service.vaults import create_vault, update_vault
 
 
 def test_copies_are_queued_then_run_once_each(dp: DataPlane, tmp_path: Path) -> None:
@@ -76,3 +78,66 @@ def test_the_copies_queued_for_one_point_are_bounded(dp: DataPlane, tmp_path: Pa
     assert len(manage.list_jobs(dp.svc, dp.owner, dr["id"], job_type="Copy")) == 2, "the refused one is not a job"
     assert copies.run_copies(dp.svc, "vaultlink:service") == 2
     copies.copy_recovery_point(dp.svc, dp.owner, rp, "dr")  # room again once they ran
+
+
+def test_a_stopping_server_leaves_the_copy_queued_for_its_next_pass(dp: DataPlane, tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """A copy of hundreds of GiB kept a stopping server alive until it was done (the pass's thread cannot be
+    cancelled): it now stops between two blobs, its entry queued, and the next pass copies only what is missing."""
+    agent = registered(dp, tmp_path / "state")
+    rp = agent.backup([str(make_tree(tmp_path / "src"))], PASS)["recovery_point"]["id"]
+    create_vault(dp.svc, dp.owner, "dr", "local-2")
+    job = copies.copy_recovery_point(dp.svc, dp.owner, rp, "dr")["job"]
+    blobs = dp.svc.blobs
+    assert blobs is not None
+    real_put = blobs.put
+    stored: list[int] = []
+
+    def put(name: str, data: bytes) -> None:
+        real_put(name, data)
+        stored.append(len(data))
+        dp.svc.stopping.set()  # `vaultlink serve` got SIGTERM while this blob was copied
+
+    monkeypatch.setattr(blobs, "put", put)
+    assert copies.run_copies(dp.svc, "vaultlink:service") == 0 and len(stored) == 1, "stopped after one blob"
+    assert manage.get_job(dp.svc, dp.owner, job["id"])["status"] == "InProgress"
+    point = manage.get_recovery_point(dp.svc, dp.owner, rp)
+    assert len(point["copy_pending"]) == 1 and not point.get("copies") and not point.get("copy_errors")
+
+    dp.svc.stopping.clear()  # the server started again
+    monkeypatch.setattr(blobs, "put", real_put)
+    assert copies.run_copies(dp.svc, "vaultlink:service") == 1
+    done = manage.get_job(dp.svc, dp.owner, job["id"])
+    assert done["status"] == "Completed" and done["copied_bytes"] > 0, "the rest was copied"
+    create_vault(dp.svc, dp.owner, "dr2", "local-2")  # a whole copy elsewhere: the two passes copied as much
+    whole = copies.copy_recovery_point(dp.svc, dp.owner, rp, "dr2")["job"]
+    assert copies.run_copies(dp.svc, "vaultlink:service") == 1
+    assert stored[0] + done["copied_bytes"] == manage.get_job(dp.svc, dp.owner, whole["id"])["copied_bytes"]
+
+
+def test_a_stopping_server_leaves_replication_for_its_next_pass(dp: DataPlane, tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """Replication alike: stopped between two blobs, its points left pending (not marked replicated with blobs
+    missing in the paired region), finished by the next pass."""
+    update_vault(dp.svc, dp.owner, dp.vault["name"], {"cross_region_restore": "Enabled"})
+    agent = registered(dp, tmp_path / "state")
+    rp = agent.backup([str(make_tree(tmp_path / "src"))], PASS)["recovery_point"]["id"]
+    replica = dp.svc.replica
+    assert replica is not None
+    real_put = replica.put
+    stored: list[str] = []
+
+    def put(name: str, data: bytes) -> None:
+        real_put(name, data)
+        stored.append(name)
+        dp.svc.stopping.set()
+
+    monkeypatch.setattr(replica, "put", put)
+    first = replication.replicate_all(dp.svc)
+    assert first["copied_blobs"] == 1 and first["replicated_points"] == 0
+    assert not manage.get_recovery_point(dp.svc, dp.owner, rp).get("replicated_at")
+    dp.svc.stopping.clear()
+    monkeypatch.setattr(replica, "put", real_put)
+    second = replication.replicate_all(dp.svc)
+    assert second["replicated_points"] == 1 and second["copied_blobs"] > 0
+    assert manage.get_recovery_point(dp.svc, dp.owner, rp)["replicated_at"]

@@ -4,7 +4,8 @@ A copy asked for is checked at once (the caller's rights on both vaults, the des
 a ``Created`` job and an entry in the point's ``copy_pending``, as a plan rule's copy action queues one. The
 copy pass (``run_copies``, woken by ``WorkQueued("copies")``, one server at a time) takes each entry: the job
 runs (``InProgress``), then ends ``Completed`` with the new point, or ``Failed`` with the refusal's code and
-message. A pass cut by a crash leaves the entry queued: the next pass copies again what is missing.
+message. A pass cut by a crash, or by the server stopping (it stops between two blobs), leaves the entry
+queued: the next pass copies what is missing.
 
 The service copies what the point registered, as stored: its manifest, its packs and the source machine's
 key files (the key envelope: the source's passphrase opens the copy; no key or plaintext on the server).
@@ -31,7 +32,7 @@ from vaultlink.errors import (
 )
 from vaultlink.policy.actions import recovery_point_arn
 from vaultlink.ports import CHUNK_RECORD, Txn
-from vaultlink.service.core import Caller, Service, authorize
+from vaultlink.service.core import Caller, Service, Stopping, authorize
 from vaultlink.service.dataplane import storage
 from vaultlink.service.events import EndpointsChanged, WorkQueued
 from vaultlink.service.retention import lifecycle_for_new_point
@@ -137,6 +138,8 @@ def copy_point(svc: Service, rp_id: str, entry: dict[str, Any], who: str) -> dic
         names.append((a, pack))
     copied = 0
     for src_account, name in names:
+        if svc.stopping.is_set():  # the entry stays queued: the next pass copies what is still missing
+            raise Stopping()
         dst = storage.blob_key(dest["id"], account, box["id"], name)
         if blobs.exists(dst):
             continue
@@ -193,6 +196,8 @@ def run_copies(svc: Service, who: str) -> int:
             try:
                 copy_point(svc, rp_id, c, str(c.get("who") or who))
                 done += 1
+            except Stopping:
+                return done
             except VaultlinkError as exc:
                 _refused(svc, rp_id, c, exc)
                 svc.audit.emit({"plane": "service", "action": "recovery.copy", "principal": str(c.get("who") or who),
