@@ -151,13 +151,20 @@ class ObjectLock(Protocol):
         ...
 
 
+def record_status(record: Mapping[str, Any]) -> str:
+    """A record's indexed ``status`` (what ``Txn.find(kind, status=…)`` matches): its body's ``status`` when that is
+    a string of at most 32 characters, else ""."""
+    status = record.get("status")
+    return status if isinstance(status, str) and len(status) <= 32 else ""
+
+
 class Txn(Protocol):
     """One metadata transaction over typed records.
 
     Records are JSON-able dicts stored under a ``kind`` (``vault``, ``vnet`` …)
     and an ``id``. Every record has the indexed fields ``account_id``,
-    ``parent_id`` and ``name`` (any may be ``None``); ``(kind, account_id,
-    parent_id, name)`` is unique when ``name`` is not ``None``.
+    ``parent_id`` and ``name`` (any may be ``None``), and ``status`` (``record_status``: a job's open ones
+    are found among millions); ``(kind, account_id, parent_id, name)`` is unique when ``name`` is not ``None``.
 
     - ``insert`` raises ``AlreadyExists`` on a duplicate id or unique key.
     - ``update`` replaces the record; ``NotFound`` if it does not exist.

@@ -495,3 +495,49 @@ def test_lacking_picks_the_records_without_a_field(store: Any) -> None:
         assert t.lacking("vault", "replicated_at") == []
         with pytest.raises(ValueError):
             t.lacking("recovery_point", "x') IS NULL OR ('1")
+
+
+def test_find_by_status_follows_every_update(store: Any) -> None:
+    """``status`` is indexed (migration 0008): a vault's running jobs are found among all it ever had, and the
+    column follows the record through updates; a status that is not a short string is ""."""
+    with store.transaction() as t:
+        for id, status in (("a", "InProgress"), ("b", "Completed"), ("c", "InProgress"), ("d", None), ("e", 7),
+                           ("f", "x" * 33)):
+            t.insert("job", id, rec(None, parent="v1", id=id, status=status))
+        t.insert("job", "g", rec(None, parent="v2", id="g", status="InProgress"))
+        t.insert("vault", "h", rec(None, parent="v1", id="h", status="InProgress"))
+    with store.transaction() as t:
+        assert [r["id"] for r in t.find("job", status="InProgress")] == ["a", "c", "g"]
+        assert [r["id"] for r in t.find("job", parent_id="v1", status="InProgress")] == ["a", "c"]
+        assert [r["id"] for r in t.find("job", parent_id="v1", status="")] == ["d", "e", "f"]
+        assert t.count("job", status="Completed") == 1
+        t.update("job", "a", {**t.require("job", "a"), "status": "Failed"})
+    with store.transaction() as t:
+        assert [r["id"] for r in t.find("job", parent_id="v1", status="InProgress")] == ["c"]
+        assert [r["id"] for r in t.find("job", status="Failed")] == ["a"]
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+def test_a_records_status_is_indexed_and_carried_over_by_its_migration(kind: str, tmp_path: Path) -> None:
+    """Records written before migration 0008 get their status column from their body; the open jobs of a vault
+    are then found through ``ix_records_status``, not by a walk of every job."""
+    from sqlalchemy import text
+
+    store = fresh_sql_store(kind, tmp_path)
+    try:
+        alembic_to(store, "downgrade", "0007")
+        with store.engine.begin() as conn:
+            for id, status in (("a", '"InProgress"'), ("b", '"Completed"'), ("c", "null"), ("d", '{"x": 1}')):
+                conn.execute(text("INSERT INTO records (kind, id, account_id, parent_id, name, body) VALUES "
+                                  f"('job', '{id}', 'acct', 'v1', NULL, '{{\"id\": \"{id}\", \"status\": {status}}}')"))
+        alembic_to(store, "upgrade", "head")
+        with store.transaction() as t:
+            assert [r["id"] for r in t.find("job", parent_id="v1", status="InProgress")] == ["a"]
+            assert [r["id"] for r in t.find("job", status="")] == ["c", "d"]
+        if kind == "sqlite":
+            with store.engine.connect() as conn:
+                plan = conn.execute(text("EXPLAIN QUERY PLAN SELECT body FROM records WHERE kind = 'job' "
+                                         "AND status = 'InProgress' AND parent_id = 'v1'")).fetchall()
+            assert "ix_records_status" in str(plan)
+    finally:
+        store.close()

@@ -11,7 +11,7 @@ from typing import Any
 
 from vaultlink.adapters.record_cache import CACHED_KINDS
 from vaultlink.errors import AlreadyExists, NotFound
-from vaultlink.ports import check_field
+from vaultlink.ports import check_field, record_status
 
 
 class MemTxn:
@@ -68,14 +68,15 @@ class MemTxn:
 
     def find(self, kind: str, **eq: Any) -> list[dict[str, Any]]:
         for k in eq:
-            if k not in ("account_id", "parent_id", "name"):
+            if k not in ("account_id", "parent_id", "name", "status"):
                 raise ValueError(f"cannot filter on {k}")
         out = []
         for (k, _), (seq, r) in self._rows.items():
             if k != kind:
                 continue
             if all(
-                (r.get(f) or ("" if f != "name" else None)) == (v if v is not None or f == "name" else "")
+                (record_status(r) if f == "status" else r.get(f) or ("" if f != "name" else None))
+                == (v if v is not None or f == "name" else "")
                 for f, v in eq.items()
             ):
                 out.append((seq, r))

@@ -21,11 +21,14 @@ records = Table(
     Column("parent_id", String(128), nullable=False, default=""),
     Column("name", String(255), nullable=True),
     Column("body", Text, nullable=False),
+    # the record's own "status" (a job's Created / InProgress / Completed…), "" when it has none (migration 0008)
+    Column("status", String(32), nullable=False, default="", server_default=""),
     Index("ux_records_kind_id", "kind", "id", unique=True),
     Index("ux_records_name", "kind", "account_id", "parent_id", "name", unique=True),
     Index("ix_records_parent", "kind", "parent_id"),
     Index("ix_records_account", "kind", "account_id"),
     Index("ix_records_account_name", "kind", "account_id", "name"),  # by name in an account (migration 0003)
+    Index("ix_records_status", "kind", "status", "parent_id"),  # the open jobs among all (migration 0008)
 )
 
 # The audit log (adapters/audit_sql.py): the named fields are ids into audit_names; the rest is JSON.

@@ -41,9 +41,9 @@ from vaultlink.adapters.full import is_full, metadata_full, store_failure
 from vaultlink.adapters.record_cache import CACHED_KINDS, RecordCache, digest
 from vaultlink.adapters.schema import READS, records
 from vaultlink.errors import AlreadyExists, NotFound, ServiceUnavailable, StoreError
-from vaultlink.ports import check_field
+from vaultlink.ports import check_field, record_status
 
-_INDEXED = ("account_id", "parent_id", "name")
+_INDEXED = ("account_id", "parent_id", "name", "status")
 
 
 def _key(record: Mapping[str, Any]) -> dict[str, Any]:
@@ -51,6 +51,7 @@ def _key(record: Mapping[str, Any]) -> dict[str, Any]:
         "account_id": record.get("account_id") or "",
         "parent_id": record.get("parent_id") or "",
         "name": record.get("name"),
+        "status": record_status(record),
     }
 
 
@@ -62,7 +63,7 @@ _UPDATE = (
     sql_update(records)
     .where(records.c.kind == bindparam("p_kind"), records.c.id == bindparam("p_id"))
     .values(body=bindparam("p_body"), account_id=bindparam("p_account_id"), parent_id=bindparam("p_parent_id"),
-            name=bindparam("p_name"))
+            name=bindparam("p_name"), status=bindparam("p_status"))
 )
 _DELETE = sql_delete(records).where(records.c.kind == bindparam("p_kind"), records.c.id == bindparam("p_id"))
 
@@ -119,7 +120,8 @@ class SqlTxn:
             with self._conn.begin_nested():
                 res = self._conn.execute(_UPDATE, {
                     "p_kind": kind, "p_id": id, "p_body": json.dumps(record, sort_keys=True),
-                    "p_account_id": key["account_id"], "p_parent_id": key["parent_id"], "p_name": key["name"]})
+                    "p_account_id": key["account_id"], "p_parent_id": key["parent_id"], "p_name": key["name"],
+                    "p_status": key["status"]})
         except IntegrityError:
             raise AlreadyExists(
                 f"a {kind} named {record.get('name')!r} already exists here.", field="name"

@@ -125,8 +125,9 @@ def prune_container(svc: Service, container_id: str, now: float, grace: float) -
             return stats
         old: dict[str, float] = dict(rec.get(CONDEMNED) or {})
         condemned = {ref: old.get(ref, now) for ref in sizes if ref not in refs}
-        running = any(j.get("container_id") == container_id and j["status"] == "InProgress" and j["type"] == "Backup"
-                      and float(j["start"]) > now - FENCE_SECONDS for j in txn.find("job", parent_id=rec["vault_id"]))
+        running = any(j.get("container_id") == container_id and j["type"] == "Backup"
+                      and float(j["start"]) > now - FENCE_SECONDS
+                      for j in txn.find("job", parent_id=rec["vault_id"], status="InProgress"))
         due = [] if running else sorted(r for r, t in condemned.items() if t + grace <= now)
         for ref in due:
             del condemned[ref]

@@ -105,7 +105,7 @@ def expire_jobs(svc: Service, now: float) -> int:
     agent has said nothing for ``jobs.SILENT`` seconds (killed, its machine down) becomes ``Failed``."""
     gone: list[dict[str, Any]] = []
     with svc.store.transaction() as txn:
-        for job in txn.find("job"):
+        for job in [*txn.find("job", status="Created"), *txn.find("job", status="InProgress")]:  # the open ones
             queued = job.get("plan_id") or job.get("source_container_id")  # only queued jobs have windows
             running = job["status"] == "InProgress"
             if queued and job["status"] == "Created" and now > float(job["start_by"]):

@@ -112,8 +112,8 @@ def start_job(svc: Service, container: ContainerRecord, job_type: str, paths: li
         planned = _planned(txn, container, job_id, now, job_type) if job_id else None
         if planned and job_type == "Restore":
             recovery_point_id = planned["recovery_point_id"]
-        for j in txn.find("job", parent_id=vault_id):
-            if j.get("container_id") == container["id"] and j["status"] == "InProgress" and _dead(j, job_type, now):
+        for j in txn.find("job", parent_id=vault_id, status="InProgress"):  # the running ones, not every job
+            if j.get("container_id") == container["id"] and _dead(j, job_type, now):
                 j.update(status="Failed", end=now, error="the agent stopped before finishing this job")
                 txn.update("job", j["id"], j)
         item: dict[str, Any] | None = None

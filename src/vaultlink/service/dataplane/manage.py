@@ -124,11 +124,16 @@ def get_recovery_point(svc: Service, caller: Caller, rp_id: str) -> dict[str, An
     return _rp(svc, caller, rp_id, "backup.read")
 
 
+JOB_STATUSES = ("Created", "InProgress", "Completed", "Failed", "Aborted", "EXPIRED")
+
+
 def list_jobs(svc: Service, caller: Caller, vault_ref: str, status: str | None = None,
               job_type: str | None = None) -> list[dict[str, Any]]:
+    """A vault's jobs, oldest first; with ``status`` (any case) only those are read (an indexed column)."""
     vault = _vault_for(svc, caller, vault_ref, "backup.read")
+    known = next((s for s in JOB_STATUSES if status is not None and s.lower() == status.lower()), None)
     with svc.store.transaction() as txn:
-        jobs = txn.find("job", parent_id=vault["id"])
+        jobs = txn.find("job", parent_id=vault["id"], **({"status": known} if known else {}))
     return [
         j for j in jobs
         if (status is None or j["status"].lower() == status.lower())

@@ -1,0 +1,106 @@
+"""Jobs at scale: what finding a vault's running jobs costs when it has had many, through the job status index
+(migration 0008) and by a walk of every job (what a job start, the scheduler's pass and a prune did before).
+
+    .venv/bin/python bench/jobs_scale.py [--jobs 100000] [--rounds 3] [--dir /tmp/vljobs]
+
+A diagnostic in one process, like ``backup_cpu.py``: the product's own service (``build_service``, the SQLite
+metadata store a default ``vaultlink serve`` uses) with one vault holding ``--jobs`` finished jobs of 50 machines
+(a year of hourly backups of six machines is 52k) and 5 running ones. Each round times, in one read transaction
+each: the running jobs of one machine by the index (a job start), the open jobs of the service (the scheduler's
+pass, the real ``scheduler.expire_jobs``), ``job list --status InProgress``, and the walk of every job of the
+vault. Not a test; CI never runs it; nothing is served.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import shutil
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from _product import preflight  # noqa: E402
+
+
+def timed(fn: Any) -> float:
+    t = time.perf_counter()
+    fn()
+    return (time.perf_counter() - t) * 1000
+
+
+def main() -> None:
+    from vaultlink.bootstrap import build_service
+    from vaultlink.config import load_config
+    from vaultlink.service import scheduler
+    from vaultlink.service.dataplane import manage
+    from vaultlink.service.identity import authenticate, bootstrap
+    from vaultlink.service.vaults import create_vault
+
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--jobs", type=int, default=100_000)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--dir", default="/tmp/vljobs")
+    a = ap.parse_args()
+    preflight()  # prints the date, the load average and every version
+    work = Path(a.dir)
+    shutil.rmtree(work, ignore_errors=True)
+    svc = build_service(load_config(data_dir=str(work / "data")))
+    _acct, token = bootstrap(svc) or ({}, "")
+    owner = authenticate(svc, token)
+    v = create_vault(svc, owner, "prod", "local-1")
+    t = time.perf_counter()
+    now = time.time()
+    with svc.store.transaction() as txn:
+        for i in range(min(a.jobs, 10_000_000) + 5):
+            jid = "j" + secrets.token_hex(6)
+            running = i >= a.jobs
+            due = now - 3600.0 * (a.jobs - i)
+            txn.insert("job", jid, {
+                "id": jid, "account_id": v["account_id"], "parent_id": v["id"], "name": None, "type": "Backup",
+                "status": "InProgress" if running else "Completed", "vault_id": v["id"],
+                "container_id": f"c{i % 50}", "hostname": f"vm-{i % 50}", "protected_item_id": "i1",
+                "recovery_point_id": None if running else "rp-x", "start": now if running else due,
+                "end": None if running else due + 60, "plan_id": "p1", "plan": "nightly",
+                "rule": "hourly", "selection": "docs", "paths": ["/srv/data"], "scheduled": due,
+                "start_by": now + 3600, "complete_by": now + 86400, "delete_after_days": 30, "copy_to": [],
+                "stats": {"files": 1000, "bytes_total": 1 << 30, "duration": 42.0}})
+    print(f"# {a.jobs:,} finished and 5 running jobs written in {time.perf_counter() - t:.1f} s "
+          f"({os.path.getsize(work / 'data' / 'vaultlink.db') / 2**20:,.0f} MiB of SQLite)", flush=True)
+
+    def machine_by_index() -> None:
+        with svc.store.transaction() as txn:
+            [j for j in txn.find("job", parent_id=v["id"], status="InProgress") if j["container_id"] == "c3"]
+
+    def machine_by_walk() -> None:
+        with svc.store.transaction() as txn:
+            [j for j in txn.find("job", parent_id=v["id"]) if j["container_id"] == "c3" and j["status"] == "InProgress"]
+
+    steps = {
+        "running jobs of one machine, by the index (a job start)": machine_by_index,
+        "the scheduler's pass over the open jobs (expire_jobs)": lambda: scheduler.expire_jobs(svc, time.time()),
+        "job list --status InProgress": lambda: manage.list_jobs(svc, owner, "prod", "InProgress"),
+        "the same by a walk of every job of the vault (before)": machine_by_walk,
+    }
+    got: dict[str, list[float]] = {k: [] for k in steps}
+    for _ in range(max(1, a.rounds)):
+        for name, fn in steps.items():
+            got[name].append(timed(fn))
+    print(f"# load average at the end {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print("\n| step | median ms | rounds |\n|---|---:|---|")
+    for name, ms in got.items():
+        print(f"| {name} | {statistics.median(ms):.2f} | {', '.join(f'{x:.1f}' for x in ms)} |")
+    print(json.dumps({k: round(statistics.median(ms), 3) for k, ms in got.items()}))
+    svc.store.close()
+    shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
