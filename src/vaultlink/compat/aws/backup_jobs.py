@@ -126,8 +126,10 @@ def _job_out(job: dict[str, Any], vault: dict[str, Any], call: AwsCall) -> dict[
 
 def _jobs(call: AwsCall, kind: str, p: dict[str, Any]) -> list[dict[str, Any]]:
     out = []
+    state = p.get("ByState") or p.get("ByStatus")  # read through the job status index: not every job of the vault
+    ours = next((k for k, aws in _JOB_STATES.items() if aws == state), None) if state else None
     for v in _regional_vaults(call, p.get("ByBackupVaultName")):
-        for j in manage.list_jobs(call.svc, call.caller, v["id"], job_type=kind):
+        for j in manage.list_jobs(call.svc, call.caller, v["id"], status=ours, job_type=kind):
             shown = _job_out(j, v, call)
             if p.get("ByState") and shown["State"] != p["ByState"]:
                 continue
