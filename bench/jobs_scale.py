@@ -1,14 +1,18 @@
-"""Jobs at scale: what finding a vault's running jobs costs when it has had many, through the job status index
-(migration 0008) and by a walk of every job (what a job start, the scheduler's pass and a prune did before).
+"""Jobs and points at scale: what finding a vault's running jobs costs when it has had many, through the job
+status index (migration 0008) and by a walk of every job (what a job start, the scheduler's pass and a prune did
+before); and what listing a vault's points costs when each references thousands of packs, their lists kept apart
+(migration 0009) and read whole (what every listing decoded before).
 
-    .venv/bin/python bench/jobs_scale.py [--jobs 100000] [--rounds 3] [--dir /tmp/vljobs]
+    .venv/bin/python bench/jobs_scale.py [--jobs 100000] [--points 200] [--packs 12800] [--rounds 3] [--dir …]
 
 A diagnostic in one process, like ``backup_cpu.py``: the product's own service (``build_service``, the SQLite
 metadata store a default ``vaultlink serve`` uses) with one vault holding ``--jobs`` finished jobs of 50 machines
 (a year of hourly backups of six machines is 52k) and 5 running ones. Each round times, in one read transaction
 each: the running jobs of one machine by the index (a job start), the open jobs of the service (the scheduler's
 pass, the real ``scheduler.expire_jobs``), ``job list --status InProgress``, and the walk of every job of the
-vault. Not a test; CI never runs it; nothing is served.
+vault; then, with ``--points`` points of 20 machines each referencing ``--packs`` packs (12,800: a 100 GiB
+machine), one machine's points as its agent lists them (``restore latest``, ``ls``), ``recovery-point list``,
+and the read of every point's pack list. Not a test; CI never runs it; nothing is served.
 """
 
 from __future__ import annotations
@@ -39,13 +43,16 @@ def timed(fn: Any) -> float:
 def main() -> None:
     from vaultlink.bootstrap import build_service
     from vaultlink.config import load_config
+    from vaultlink.domain.point_packs import put_point_packs
     from vaultlink.service import scheduler
-    from vaultlink.service.dataplane import manage
+    from vaultlink.service.dataplane import jobs, manage
     from vaultlink.service.identity import authenticate, bootstrap
     from vaultlink.service.vaults import create_vault
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--jobs", type=int, default=100_000)
+    ap.add_argument("--points", type=int, default=200)
+    ap.add_argument("--packs", type=int, default=12_800)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--dir", default="/tmp/vljobs")
     a = ap.parse_args()
@@ -83,11 +90,30 @@ def main() -> None:
         with svc.store.transaction() as txn:
             [j for j in txn.find("job", parent_id=v["id"]) if j["container_id"] == "c3" and j["status"] == "InProgress"]
 
+    refs = [f"st{v['id'][:8]}0/packs/{i:064x}" for i in range(a.packs)]
+    with svc.store.transaction() as txn:
+        for i in range(a.points):
+            rid = f"rp-{i:016x}"
+            rp: dict[str, Any] = {
+                "id": rid, "account_id": v["account_id"], "parent_id": v["id"], "name": None, "vault_id": v["id"],
+                "container_id": f"c{i % 20}", "time": now - 3600.0 * i, "status": "Completed",
+                "manifest": "snapshots/" + "0" * 64, "storage_account": "st0"}
+            put_point_packs(txn, rp, refs)
+            txn.insert("recovery_point", rid, rp)
+
+    def pack_lists() -> None:
+        with svc.store.transaction() as txn:
+            txn.find("point_packs", parent_id=v["id"])
+
     steps = {
         "running jobs of one machine, by the index (a job start)": machine_by_index,
         "the scheduler's pass over the open jobs (expire_jobs)": lambda: scheduler.expire_jobs(svc, time.time()),
         "job list --status InProgress": lambda: manage.list_jobs(svc, owner, "prod", "InProgress"),
         "the same by a walk of every job of the vault (before)": machine_by_walk,
+        f"one machine's points as its agent lists them ({a.points} points)":
+            lambda: jobs.container_recovery_points(svc, {"id": "c3", "vault_id": v["id"]}),  # type: ignore[typeddict-item]
+        "recovery-point list": lambda: manage.list_recovery_points(svc, owner, "prod"),
+        f"every point's pack list read whole ({a.packs:,} names each; what a listing decoded before)": pack_lists,
     }
     got: dict[str, list[float]] = {k: [] for k in steps}
     for _ in range(max(1, a.rounds)):

@@ -541,3 +541,36 @@ def test_a_records_status_is_indexed_and_carried_over_by_its_migration(kind: str
             assert "ix_records_status" in str(plan)
     finally:
         store.close()
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+def test_a_points_pack_list_moves_to_a_record_of_its_own_and_back(kind: str, tmp_path: Path) -> None:
+    """Migration 0009: a point's ``pack_refs`` (thousands of names for a large machine) leave its record for a
+    ``point_packs`` record, the point keeping their count (null when its agent did not say); a downgrade puts
+    them back. Nothing else of the point changes."""
+    from vaultlink.domain.point_packs import point_packs
+
+    store = fresh_sql_store(kind, tmp_path)
+    refs = [f"st1/packs/{i:064x}" for i in range(300)]
+    try:
+        alembic_to(store, "downgrade", "0008")
+        with store.transaction() as t:
+            t.insert("recovery_point", "rp-a", rec(None, parent="v1", id="rp-a", vault_id="v1", pack_refs=refs,
+                                                   status="Completed", time=1.5))
+            t.insert("recovery_point", "rp-b", rec(None, parent="v1", id="rp-b", vault_id="v1", pack_refs=None,
+                                                   status="Completed", time=2.5))
+        alembic_to(store, "upgrade", "head")
+        with store.transaction() as t:
+            a, b = t.require("recovery_point", "rp-a"), t.require("recovery_point", "rp-b")
+            assert "pack_refs" not in a and a["packs_referenced"] == 300 and a["time"] == 1.5
+            assert "pack_refs" not in b and b["packs_referenced"] is None
+            assert point_packs(t, a) == refs and point_packs(t, b) is None
+            assert [r["id"] for r in t.find("point_packs", parent_id="v1")] == ["rp-a"]
+        alembic_to(store, "downgrade", "0008")
+        with store.transaction() as t:
+            assert t.require("recovery_point", "rp-a") == rec(None, parent="v1", id="rp-a", vault_id="v1",
+                                                                pack_refs=refs, status="Completed", time=1.5)
+            assert t.require("recovery_point", "rp-b")["pack_refs"] is None
+            assert t.find("point_packs") == []
+    finally:
+        store.close()

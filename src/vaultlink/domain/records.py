@@ -291,7 +291,7 @@ class RecoveryPointRecord(_Common, total=False):
     storage_account: str
     job_id: str
     status: str  # Completed | SoftDeleted
-    pack_refs: list[str] | None  # "ACCOUNT/packs/HASH" of every pack the point's chunks live in (registered at commit)
+    packs_referenced: int | None  # how many packs its chunks live in (``point_packs``; None: its agent did not say)
     wal_from: str | None  # a database base backup: the first WAL segment it needs (older ones may go)
     expires: float | None  # lifecycle end: the service deletes the point then (None: kept)
     deleted: float | None  # when it was soft-deleted

@@ -1,7 +1,7 @@
 """Prune: the service removes packs that no recovery point references, without reading any backup.
 
 The service cannot read manifests, so every recovery point registers, when it is committed, the packs
-its chunks live in (``RecoveryPointRecord.pack_refs``: pack names reveal nothing). A container's pack is
+its chunks live in (``point_packs``: pack names reveal nothing). A container's pack is
 *reclaimable* when no point of the container references it: live and soft-deleted points both count.
 
 Two phases, safe against a backup running at the same moment:
@@ -24,6 +24,7 @@ import contextlib
 from collections.abc import Iterable
 from typing import Any, cast
 
+from vaultlink.domain.point_packs import point_packs
 from vaultlink.domain.records import ContainerRecord, RecoveryPointRecord, find_containers
 from vaultlink.errors import NotFound, PackMissing, PruneInProgress
 from vaultlink.ports import Txn
@@ -50,7 +51,7 @@ def referenced(txn: Txn, container: ContainerRecord) -> set[str] | None:
     out: set[str] = set()
     for rec in txn.find("recovery_point", parent_id=container["vault_id"]):
         if rec.get("container_id") == container["id"]:
-            packs = cast(RecoveryPointRecord, rec).get("pack_refs")
+            packs = point_packs(txn, rec)
             if packs is None:
                 return None
             out.update(packs)
@@ -172,16 +173,17 @@ def usage(svc: Service, vault_id: str) -> dict[str, Any]:
     with svc.store.transaction() as txn:
         vault = cast(dict[str, Any], txn.require("vault", vault_id))
         containers = find_containers(txn, parent_id=vault_id)
-        points = [cast(RecoveryPointRecord, r) for r in txn.find("recovery_point", parent_id=vault_id)]
+        points = [(cast(RecoveryPointRecord, r), point_packs(txn, r))
+                  for r in txn.find("recovery_point", parent_id=vault_id)]
     accounts = storage.accounts_of(cast(Any, vault))
     for c in containers:
         live: set[str] = set()
         soft: set[str] = set()
         known = True
-        for rp in points:
+        for rp, refs in points:
             if rp.get("container_id") == c["id"]:
-                known = known and rp.get("pack_refs") is not None
-                (soft if rp.get("status") == "SoftDeleted" else live).update(rp.get("pack_refs") or ())
+                known = known and refs is not None
+                (soft if rp.get("status") == "SoftDeleted" else live).update(refs or ())
         for ref, size in stored_packs(svc, c, accounts).items():
             out["packs"] += 1
             key = ("live_bytes" if ref in live else "soft_deleted_bytes" if ref in soft

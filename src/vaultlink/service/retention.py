@@ -8,6 +8,7 @@ import contextlib
 from typing import Any, cast
 
 from vaultlink.domain import retention as R
+from vaultlink.domain.point_packs import delete_point
 from vaultlink.domain.records import RecoveryPointRecord, VaultRecord, read_vault
 from vaultlink.errors import NotSoftDeleted, RecoveryPointNotFound
 from vaultlink.ports import Txn
@@ -86,7 +87,7 @@ def delete_recovery_point(svc: Service, caller: Caller, rp_id: str) -> dict[str,
         if R.soft_delete(rp, R.soft_delete_of(vault), now):
             txn.update("recovery_point", rp_id, rp)
             return {"id": rp_id, "deleted": True, "status": "SoftDeleted", "purge_after": rp["purge_after"]}
-        txn.delete("recovery_point", rp_id)
+        delete_point(txn, rp_id)
     drop_manifest(svc, rp)
     return {"id": rp_id, "deleted": True, "status": "Deleted"}
 
@@ -139,7 +140,7 @@ def expire_and_purge(svc: Service, vault_id: str, now: float) -> dict[str, int]:
                 expired += 1
             else:
                 continue
-            txn.delete("recovery_point", rp["id"])
+            delete_point(txn, rp["id"])
             gone.append(rp)
     for rp in gone:
         drop_manifest(svc, rp)

@@ -11,6 +11,7 @@ from typing import Any, cast
 
 from vaultlink.domain import retention as R
 from vaultlink.domain.plans import check_tags
+from vaultlink.domain.point_packs import delete_point
 from vaultlink.domain.records import ContainerRecord, RecoveryPointRecord, VaultRecord, find_containers, read_vault
 from vaultlink.errors import NotFound, NotSoftDeleted
 from vaultlink.ports import Txn
@@ -40,7 +41,7 @@ def _soft_delete_all(txn: Txn, vault: VaultRecord, points: list[RecoveryPointRec
             p["deleted_with"] = tag
             txn.update("recovery_point", p["id"], p)
         else:
-            txn.delete("recovery_point", p["id"])
+            delete_point(txn, p["id"])
             gone.append(p)
     return settings["state"] != "Disabled", gone
 
@@ -189,7 +190,7 @@ def purge_container(svc: Service, container_id: str) -> None:
             return
         vault = read_vault(txn, c["vault_id"])
         for p in _points(txn, c["vault_id"], "container_id", container_id):
-            txn.delete("recovery_point", p["id"])
+            delete_point(txn, p["id"])
         for it in txn.find("protected_item", parent_id=container_id):
             txn.delete("protected_item", it["id"])
         txn.delete("container", container_id)
@@ -215,7 +216,7 @@ def purge_due(svc: Service, vault_id: str, now: float) -> int:
                 if it.get("status") == "SoftDeleted" and float(it.get("purge_after") or 0) <= now and \
                         c.get("status") != "SoftDeleted":
                     for p in _points(txn, vault_id, "protected_item_id", it["id"]):
-                        txn.delete("recovery_point", p["id"])
+                        delete_point(txn, p["id"])
                         gone.append(p)
                     txn.delete("protected_item", it["id"])
                     purged += 1

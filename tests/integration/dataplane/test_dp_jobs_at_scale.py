@@ -52,3 +52,36 @@ def test_starting_a_job_and_the_schedulers_pass_read_only_the_open_jobs(dp: Data
     assert manage.get_job(dp.svc, dp.owner, first)["status"] == "Failed", "the second backup ended the first"
     assert len(manage.list_jobs(dp.svc, dp.owner, v["name"], "COMPLETED")) == FINISHED
     assert len(manage.list_jobs(dp.svc, dp.owner, v["name"])) == FINISHED + 2
+
+
+def test_listing_points_reads_none_of_their_pack_lists(dp: DataPlane, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """A point's pack list (12,800 names for a 100 GiB machine) is a record of its own (migration 0009): a listing
+    of the vault's points, as an agent's ``restore latest`` makes it, decodes the points only; ``show`` has the
+    list."""
+    from vaultlink.domain.point_packs import put_point_packs
+    from vaultlink.service.dataplane import jobs
+
+    agent = registered(dp, tmp_path / "a")
+    v, refs = dp.vault, [f"st0/packs/{i:064x}" for i in range(2000)]
+    with dp.svc.store.transaction() as txn:
+        for i in range(30):
+            rp: dict[str, Any] = {"id": f"rp-{i:016x}", "account_id": v["account_id"], "parent_id": v["id"],
+                                  "name": None, "vault_id": v["id"], "container_id": agent.state.container_id,
+                                  "time": 1000.0 + i, "status": "Completed", "manifest": "snapshots/x",
+                                  "storage_account": "st0"}
+            put_point_packs(txn, rp, refs)
+            txn.insert("recovery_point", rp["id"], rp)
+    decoded: list[int] = []
+    real = json.loads
+
+    def counting(text: Any, *a: Any, **kw: Any) -> Any:
+        decoded.append(len(text))
+        return real(text, *a, **kw)
+
+    monkeypatch.setattr(sqlstore.json, "loads", counting)
+    listed = jobs.container_recovery_points(dp.svc, {"id": agent.state.container_id, "vault_id": v["id"]})  # type: ignore[typeddict-item]
+    assert len(listed) == 30 and all(p["packs_referenced"] == 2000 and "pack_refs" not in p for p in listed)
+    assert len(decoded) == 30 and max(decoded) < 5000, "only the points were decoded, none of their lists"
+    monkeypatch.setattr(sqlstore.json, "loads", real)
+    assert manage.get_recovery_point(dp.svc, dp.owner, "rp-0000000000000003")["pack_refs"] == refs

@@ -20,6 +20,7 @@ from __future__ import annotations
 import secrets
 from typing import Any, cast
 
+from vaultlink.domain.point_packs import point_packs, put_point_packs
 from vaultlink.domain.records import RecoveryPointRecord, VaultRecord, find_containers, read_vault
 from vaultlink.domain.retention import is_soft_deleted
 from vaultlink.errors import (
@@ -68,7 +69,7 @@ def _checked(txn: Txn, rp_id: str, dest_id: str, delete_after_days: int | None,
         raise InvalidInput("copy a recovery point to another vault.", field="destination_vault")
     if is_soft_deleted(rp):
         raise RecoveryPointSoftDeleted(f"recovery point {rp_id} is soft-deleted; undelete it first.")
-    if rp.get("pack_refs") is None:
+    if rp.get("packs_referenced") is None:
         raise InvalidInput(f"recovery point {rp_id} did not register its packs (an older agent): it cannot be "
                            "copied.", field="recovery_point")
     expires = lifecycle_for_new_point(dest, delete_after_days, now)  # the destination's lock decides
@@ -126,6 +127,7 @@ def copy_point(svc: Service, rp_id: str, entry: dict[str, Any], who: str) -> dic
         account = cast(str, storage.write_account(dest))
         box = _copy_container(txn, svc, dest, source)
         src_accounts = storage.accounts_of(src_vault)
+        refs = point_packs(txn, rp) or []
     if grew:
         svc.fire(EndpointsChanged())
     blobs = storage.blobs_of(svc)
@@ -133,7 +135,7 @@ def copy_point(svc: Service, rp_id: str, entry: dict[str, Any], who: str) -> dic
     for a in src_accounts:  # every key version: the envelope the source's passphrase opens
         base = f"vaults/{rp['vault_id']}/{a}/{source['id']}/"
         names += [(a, key[len(base):]) for key in blobs.list(base + "keys/")]
-    for ref in rp.get("pack_refs") or ():
+    for ref in refs:
         a, _, pack = ref.partition("/")
         names.append((a, pack))
     copied = 0
@@ -147,7 +149,7 @@ def copy_point(svc: Service, rp_id: str, entry: dict[str, Any], who: str) -> dic
         blobs.put(dst, data)
         storage.record_usage(svc, dest["id"], account, len(data))
         copied += len(data)
-    packs = {ref.split("/", 1)[1] for ref in rp.get("pack_refs") or ()}
+    packs = {ref.split("/", 1)[1] for ref in refs}
     for _a, pack, records in svc.chunks.packs(rp["vault_id"], source["id"]):
         if pack in packs:
             svc.chunks.add(dest["id"], box["id"], account, pack, list(CHUNK_RECORD.iter_unpack(records)))
@@ -156,12 +158,12 @@ def copy_point(svc: Service, rp_id: str, entry: dict[str, Any], who: str) -> dic
     copy: dict[str, Any] = {
         **{k: v for k, v in rp.items()
            if k not in ("copies", "deleted", "purge_after", "deleted_with", "copy_pending", "copy_errors",
-                     "replicated_at")},
+                     "replicated_at", "packs_referenced")},
         "id": new_id, "account_id": dest["account_id"], "parent_id": dest["id"],
         "arn": recovery_point_arn(region.partition.name if region else "aws", dest["region"], dest["account_id"],
                                   new_id),
         "vault_id": dest["id"], "vault_name": dest["name"], "container_id": box["id"], "hostname": box["hostname"],
-        "storage_account": account, "pack_refs": sorted(f"{account}/{p}" for p in packs), "expires": expires,
+        "storage_account": account, "expires": expires,
         "created": now, "status": "Completed", "copied_from": rp["arn"], "copied_bytes": copied,
     }
     with svc.store.transaction() as txn:
@@ -172,6 +174,7 @@ def copy_point(svc: Service, rp_id: str, entry: dict[str, Any], who: str) -> dic
                "status": "Completed", "container_id": box["id"], "hostname": box["hostname"],
                "recovery_point_id": new_id, "copied_bytes": copied, "end": svc.clock.now()}
         copy["job_id"] = job["id"]
+        put_point_packs(txn, copy, sorted(f"{account}/{p}" for p in packs))
         txn.insert("recovery_point", new_id, copy)
         (txn.update if queued else txn.insert)("job", job["id"], job)
         current = cast(dict[str, Any], txn.get("recovery_point", rp_id) or {})

@@ -4,7 +4,7 @@ A principal with restore rights on the vault (``backup.operate``: Owner, Contrib
 starts a restore job for recovery point P onto machine C; the job lands on C's queue, where
 ``vaultlink agent run`` takes it. While the job is ``Created`` or ``InProgress`` it grants C read access
 to exactly P's data in P's machine's namespace: P's manifest, the key files, and the packs P registered
-(``pack_refs``), through the read actions only. C asks for it with its own container credential and the
+(``point_packs``), through the read actions only. C asks for it with its own container credential and the
 header ``X-Vaultlink-Restore-Job: JOB``; the grant ends with the job (finished, failed or expired).
 The passphrase stays on the machines: C needs the source's passphrase to decrypt.
 """
@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from typing import Any, cast
 
 from vaultlink.data.tree import check_patterns
+from vaultlink.domain.point_packs import point_packs
 from vaultlink.domain.records import ContainerRecord, RecoveryPointRecord, read_container
 from vaultlink.domain.retention import is_soft_deleted
 from vaultlink.errors import AccessDenied, InvalidInput, NotFound, RecoveryPointNotFound, RecoveryPointSoftDeleted
@@ -46,7 +47,7 @@ def start_restore_onto(svc: Service, caller: Caller, rp_id: str, machine: str, t
         authorize(txn, caller, "backup.operate", vault_scope(cast(Any, vault)))
         if is_soft_deleted(rp):
             raise RecoveryPointSoftDeleted(f"recovery point {rp_id} is soft-deleted; undelete it first.")
-        if rp.get("pack_refs") is None:
+        if rp.get("packs_referenced") is None:
             raise InvalidInput(f"recovery point {rp_id} was made by an older agent that did not register its "
                                "packs; restore it on its own machine.", field="recovery_point")
         dest = machine_of(txn, vault["id"], machine)
@@ -89,12 +90,12 @@ def granted_source(svc: Service, caller_container: ContainerRecord, job_id: str,
             raise AccessDenied(f"restore job {job_id} is {job['status']}: its grant has ended.", field="job")
         rp = cast("RecoveryPointRecord | None", txn.get("recovery_point", job["recovery_point_id"]))
         source = read_container(txn, job["source_container_id"])
+        refs = (point_packs(txn, rp) or []) if rp is not None else []
     if rp is None or source is None or is_soft_deleted(rp):
         raise AccessDenied(f"the recovery point of job {job_id} is no longer there.", field="job")
-    names = {rp["manifest"], *(ref.split("/", 1)[1] for ref in rp.get("pack_refs") or ())}
+    names = {rp["manifest"], *(ref.split("/", 1)[1] for ref in refs)}
     out = cast(ContainerRecord, dict(source))
-    out["grant"] = {"job_id": job_id, "recovery_point_id": rp["id"], "names": names,
-                    "packs": set(rp.get("pack_refs") or ())}
+    out["grant"] = {"job_id": job_id, "recovery_point_id": rp["id"], "names": names, "packs": set(refs)}
     return out
 
 

@@ -14,6 +14,7 @@ import re
 import secrets
 from typing import Any, cast
 
+from vaultlink.domain.point_packs import put_point_packs
 from vaultlink.domain.records import ContainerRecord, RecoveryPointRecord, require_vault
 from vaultlink.domain.retention import is_soft_deleted
 from vaultlink.domain.vaults import mark_history
@@ -295,19 +296,19 @@ def complete_backup(svc: Service, container: ContainerRecord, job_id: str, manif
             "storage_account": account,
             "job_id": job_id,
             "status": "Completed",
-            "pack_refs": refs,
             "wal_from": wal_from,
             "expires": expires,
             "copy_pending": list(job.get("copy_to") or []),  # a plan rule's copies: the copy pass makes them
             **clean,
         }
+        put_point_packs(txn, rp, refs)
         txn.insert("recovery_point", rp_id, rp)
         job.update(status="Completed", end=now, recovery_point_id=rp_id, stats=clean)
         txn.update("job", job_id, job)
         item["last_backup"] = now
         item["last_recovery_point_id"] = rp_id
         txn.update("protected_item", item["id"], item)
-    lock_committed(svc, rp)
+    lock_committed(svc, rp, refs)
     return {"job": job, "recovery_point": rp}
 
 
@@ -354,12 +355,9 @@ def report_progress(svc: Service, container: ContainerRecord, job_id: str, progr
 
 
 def listed_point(rp: dict[str, Any]) -> dict[str, Any]:
-    """A recovery point as listings show it: its pack list (thousands of names for a large machine) counted,
-    not spelled out (``show`` has it)."""
-    refs = rp.get("pack_refs")
-    out = {k: v for k, v in rp.items() if k != "pack_refs"}
-    out["packs_referenced"] = None if refs is None else len(refs)
-    return out
+    """A recovery point as listings show it: its pack list (thousands of names for a large machine, kept apart:
+    ``point_packs``) counted, not spelled out (``show`` has it)."""
+    return {**rp, "packs_referenced": rp.get("packs_referenced")}
 
 
 def container_recovery_points(svc: Service, container: ContainerRecord) -> list[dict[str, Any]]:

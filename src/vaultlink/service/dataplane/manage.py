@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from vaultlink.domain.point_packs import point_packs
 from vaultlink.domain.records import VaultRecord, find_containers, read_vault
 from vaultlink.errors import InvalidInput, NotFound, RecoveryPointNotFound
 from vaultlink.service import replication
@@ -121,7 +122,11 @@ def _rp(svc: Service, caller: Caller, rp_id: str, permission: str) -> dict[str, 
 
 
 def get_recovery_point(svc: Service, caller: Caller, rp_id: str) -> dict[str, Any]:
-    return _rp(svc, caller, rp_id, "backup.read")
+    """One point, with its pack list (``pack_refs``: None when its agent did not register it)."""
+    rp = _rp(svc, caller, rp_id, "backup.read")
+    with svc.store.transaction() as txn:
+        rp["pack_refs"] = point_packs(txn, rp)
+    return rp
 
 
 JOB_STATUSES = ("Created", "InProgress", "Completed", "Failed", "Aborted", "EXPIRED")
