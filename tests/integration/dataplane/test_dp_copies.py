@@ -80,6 +80,20 @@ def test_the_copies_queued_for_one_point_are_bounded(dp: DataPlane, tmp_path: Pa
     copies.copy_recovery_point(dp.svc, dp.owner, rp, "dr")  # room again once they ran
 
 
+def _stops_after_one_put(dp: DataPlane, store: Any, monkeypatch: pytest.MonkeyPatch) -> tuple[Any, list[int]]:
+    """``store.put`` stores a blob, then the server stops (`vaultlink serve` got SIGTERM while it was copied); the
+    real ``put`` and the sizes stored."""
+    real_put, stored = store.put, []
+
+    def put(name: str, data: bytes) -> None:
+        real_put(name, data)
+        stored.append(len(data))
+        dp.svc.stopping.set()
+
+    monkeypatch.setattr(store, "put", put)
+    return real_put, stored
+
+
 def test_a_stopping_server_leaves_the_copy_queued_for_its_next_pass(dp: DataPlane, tmp_path: Path,
                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     """A copy of hundreds of GiB kept a stopping server alive until it was done (the pass's thread cannot be
@@ -90,15 +104,7 @@ def test_a_stopping_server_leaves_the_copy_queued_for_its_next_pass(dp: DataPlan
     job = copies.copy_recovery_point(dp.svc, dp.owner, rp, "dr")["job"]
     blobs = dp.svc.blobs
     assert blobs is not None
-    real_put = blobs.put
-    stored: list[int] = []
-
-    def put(name: str, data: bytes) -> None:
-        real_put(name, data)
-        stored.append(len(data))
-        dp.svc.stopping.set()  # `vaultlink serve` got SIGTERM while this blob was copied
-
-    monkeypatch.setattr(blobs, "put", put)
+    real_put, stored = _stops_after_one_put(dp, blobs, monkeypatch)
     assert copies.run_copies(dp.svc, "vaultlink:service") == 0 and len(stored) == 1, "stopped after one blob"
     assert manage.get_job(dp.svc, dp.owner, job["id"])["status"] == "InProgress"
     point = manage.get_recovery_point(dp.svc, dp.owner, rp)
@@ -124,15 +130,7 @@ def test_a_stopping_server_leaves_replication_for_its_next_pass(dp: DataPlane, t
     rp = agent.backup([str(make_tree(tmp_path / "src"))], PASS)["recovery_point"]["id"]
     replica = dp.svc.replica
     assert replica is not None
-    real_put = replica.put
-    stored: list[str] = []
-
-    def put(name: str, data: bytes) -> None:
-        real_put(name, data)
-        stored.append(name)
-        dp.svc.stopping.set()
-
-    monkeypatch.setattr(replica, "put", put)
+    real_put, _stored = _stops_after_one_put(dp, replica, monkeypatch)
     first = replication.replicate_all(dp.svc)
     assert first["copied_blobs"] == 1 and first["replicated_points"] == 0
     assert not manage.get_recovery_point(dp.svc, dp.owner, rp).get("replicated_at")
