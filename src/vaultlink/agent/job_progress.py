@@ -43,7 +43,7 @@ class JobProgress:
         self._t0 = self._last = time.monotonic()  # the first report after ``every`` s: short jobs send none
         self._latest: dict[str, Any] = dict.fromkeys(
             ("files_total", "bytes_total", "files_done", "bytes_done", "bytes_new", "elapsed"), 0)
-        self._sending = threading.Lock()  # one report at a time: the heartbeat's and the job's
+        self._sending = threading.Lock()  # held while a report is on its way (the heartbeat's or the job's)
 
     def __call__(self, p: Progress) -> None:
         if self._local is not None:
@@ -56,9 +56,15 @@ class JobProgress:
                     "bytes_done": p.bytes_done, "bytes_new": p.bytes_new, "elapsed": round(p.elapsed, 3)})
 
     def _send(self, report: dict[str, Any]) -> None:
-        with self._sending, contextlib.suppress(VaultlinkError, OSError):
-            self._latest = report
-            self._post(report)
+        """Send ``report``, unless another is on its way (the job never waits for the heartbeat's request)."""
+        self._latest = report
+        if not self._sending.acquire(blocking=False):
+            return
+        try:
+            with contextlib.suppress(VaultlinkError, OSError):
+                self._post(report)
+        finally:
+            self._sending.release()
 
     @contextlib.contextmanager
     def beating(self) -> Iterator[None]:

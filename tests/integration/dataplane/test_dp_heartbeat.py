@@ -7,6 +7,7 @@ whose agent spoke within that time, a copy job (the service's own) and a job tha
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -106,3 +107,26 @@ def test_a_silent_agents_running_job_fails_at_the_schedulers_pass(dp: DataPlane,
     assert getattr(refused.value, "code", "") == "Conflict"
     assert scheduler.expire_jobs(dp.svc, clock.t + jobs.SILENT) == 1, "b's job falls silent in its turn"
     assert scheduler.expire_jobs(dp.svc, clock.t + 2 * jobs.SILENT) == 0, "an ended job is never ended again"
+
+
+def test_a_report_never_waits_for_the_heartbeats_request() -> None:
+    """A heartbeat's request to a service that answers slowly does not hold up the job: its own report while the
+    heartbeat's is on its way is left for the next one."""
+    from vaultlink.data import Progress
+
+    started, release = threading.Event(), threading.Event()
+    sent: list[dict[str, Any]] = []
+
+    def slow(report: dict[str, Any]) -> None:
+        sent.append(report)
+        started.set()
+        release.wait(10)
+
+    rep = job_progress.JobProgress(slow, every=0.0, heartbeat=0.01)
+    with rep.beating():
+        assert started.wait(5)  # the heartbeat's request hangs
+        t = time.monotonic()
+        rep(Progress(files_total=1, bytes_total=1))
+        assert time.monotonic() - t < 1, "the job went on"
+        release.set()
+    assert len(sent) >= 1
