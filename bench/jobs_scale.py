@@ -12,7 +12,8 @@ each: the running jobs of one machine by the index (a job start), the open jobs 
 pass, the real ``scheduler.expire_jobs``), ``job list --status InProgress``, and the walk of every job of the
 vault; then, with ``--points`` points of 20 machines each referencing ``--packs`` packs (12,800: a 100 GiB
 machine), one machine's points as its agent lists them (``restore latest``, ``ls``), ``recovery-point list``,
-and the read of every point's pack list. Not a test; CI never runs it; nothing is served.
+and the read of every point's pack list; a hundred requests under a restore grant of one of those points, against
+a hundred reads of its pack list (what each such request made before). Not a test; CI never runs it; nothing is served.
 """
 
 from __future__ import annotations
@@ -43,9 +44,9 @@ def timed(fn: Any) -> float:
 def main() -> None:
     from vaultlink.bootstrap import build_service
     from vaultlink.config import load_config
-    from vaultlink.domain.point_packs import put_point_packs
+    from vaultlink.domain.point_packs import point_packs, put_point_packs
     from vaultlink.service import scheduler
-    from vaultlink.service.dataplane import jobs, manage
+    from vaultlink.service.dataplane import grants, jobs, manage
     from vaultlink.service.identity import authenticate, bootstrap
     from vaultlink.service.vaults import create_vault
 
@@ -101,6 +102,27 @@ def main() -> None:
             put_point_packs(txn, rp, refs)
             txn.insert("recovery_point", rid, rp)
 
+    with svc.store.transaction() as txn:
+        for cid in ("csrc", "cdst"):
+            txn.insert("container", cid, {"id": cid, "account_id": v["account_id"], "parent_id": v["id"],
+                                          "name": None, "vault_id": v["id"], "status": "Registered"})
+        txn.insert("job", "jrestore", {
+            "id": "jrestore", "account_id": v["account_id"], "parent_id": v["id"], "name": None, "type": "Restore",
+            "status": "InProgress", "vault_id": v["id"], "container_id": "cdst", "source_container_id": "csrc",
+            "recovery_point_id": "rp-" + "0" * 16, "start": now, "start_by": now + 3600})
+        dest = txn.require("container", "cdst")
+
+    def granted() -> None:
+        for _ in range(100):
+            grants.granted_source(svc, dest, "jrestore", "backup:GetBackupData")  # type: ignore[arg-type]
+
+    def one_list() -> None:
+        with svc.store.transaction() as txn:
+            rp = txn.require("recovery_point", "rp-" + "0" * 16)
+            for _ in range(100):
+                refs = point_packs(txn, rp) or []
+                {rp["manifest"], *(r.split("/", 1)[1] for r in refs)}, set(refs)
+
     def pack_lists() -> None:
         with svc.store.transaction() as txn:
             txn.find("point_packs", parent_id=v["id"])
@@ -114,6 +136,8 @@ def main() -> None:
             lambda: jobs.container_recovery_points(svc, {"id": "c3", "vault_id": v["id"]}),  # type: ignore[typeddict-item]
         "recovery-point list": lambda: manage.list_recovery_points(svc, owner, "prod"),
         f"every point's pack list read whole ({a.packs:,} names each; what a listing decoded before)": pack_lists,
+        "100 requests under a restore grant (a restore onto another machine)": granted,
+        "100 reads of the granted point's pack list (what those requests did before)": one_list,
     }
     got: dict[str, list[float]] = {k: [] for k in steps}
     for _ in range(max(1, a.rounds)):

@@ -85,3 +85,44 @@ def test_listing_points_reads_none_of_their_pack_lists(dp: DataPlane, tmp_path: 
     assert len(decoded) == 30 and max(decoded) < 5000, "only the points were decoded, none of their lists"
     monkeypatch.setattr(sqlstore.json, "loads", real)
     assert manage.get_recovery_point(dp.svc, dp.owner, "rp-0000000000000003")["pack_refs"] == refs
+
+
+def test_a_grants_pack_list_is_read_once_and_the_grant_still_checked_each_time(dp: DataPlane, tmp_path: Path,
+                                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every request of a restore onto another machine asks for its grant: the point's pack list (12,800 names for
+    a 100 GiB machine, 4.8 ms a request) is read once and kept, while the job, the point and the source machine
+    are read at every request: a grant ends the moment its job does, or its point goes."""
+    from vaultlink.domain.point_packs import put_point_packs
+    from vaultlink.errors import AccessDenied
+    from vaultlink.service.dataplane import grants
+
+    src, dst = registered(dp, tmp_path / "src", hostname="vm-src"), registered(dp, tmp_path / "dst", hostname="vm-dst")
+    v, refs = dp.vault, [f"st0/packs/{i:064x}" for i in range(3000)]
+    with dp.svc.store.transaction() as txn:
+        rp: dict[str, Any] = {"id": "rp-" + secrets.token_hex(8), "account_id": v["account_id"], "parent_id": v["id"],
+                              "name": None, "vault_id": v["id"], "container_id": src.state.container_id,
+                              "time": 1000.0, "status": "Completed", "manifest": "snapshots/x",
+                              "storage_account": "st0"}
+        put_point_packs(txn, rp, refs)
+        txn.insert("recovery_point", rp["id"], rp)
+        job = {"id": "j" + secrets.token_hex(6), "account_id": v["account_id"], "parent_id": v["id"], "name": None,
+               "type": "Restore", "status": "InProgress", "vault_id": v["id"], "container_id": dst.state.container_id,
+               "source_container_id": src.state.container_id, "recovery_point_id": rp["id"], "start_by": 1e12}
+        txn.insert("job", job["id"], job)
+        me = txn.get("container", dst.state.container_id)
+    reads: list[str] = []
+    real = grants.point_packs
+    monkeypatch.setattr(grants, "point_packs", lambda txn, point: (reads.append(point["id"]), real(txn, point))[1])
+    for _ in range(50):
+        out = grants.granted_source(dp.svc, me, job["id"], "backup:GetBackupData")
+        assert grants.grant_allows(out, refs[7].split("/", 1)[1]) and not grants.grant_allows(out, "packs/" + "f" * 64)
+    assert reads == [rp["id"]], "the list was read once for fifty requests"
+    with dp.svc.store.transaction() as txn:
+        txn.update("job", job["id"], {**job, "status": "Completed"})
+    with pytest.raises(AccessDenied, match="grant has ended"):
+        grants.granted_source(dp.svc, me, job["id"], "backup:GetBackupData")
+    with dp.svc.store.transaction() as txn:
+        txn.update("job", job["id"], job)
+        txn.delete("recovery_point", rp["id"])
+    with pytest.raises(AccessDenied, match="no longer there"):
+        grants.granted_source(dp.svc, me, job["id"], "backup:GetBackupData")

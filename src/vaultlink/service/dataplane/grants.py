@@ -12,6 +12,8 @@ The passphrase stays on the machines: C needs the source's passphrase to decrypt
 from __future__ import annotations
 
 import secrets
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any, cast
 
@@ -29,6 +31,10 @@ from vaultlink.service.vaults import vault_scope
 JOB_HEADER = "x-vaultlink-restore-job"
 GRANT_ACTIONS = ("backup:GetBackupData", "backup:QueryChunkIndex", "backup:DescribeRecoveryPoint")
 START_WINDOW = 24 * 3600.0  # a restore job not started within a day expires, and its grant with it
+CACHED_POINTS = 8  # the last points granted whose names are kept (a restore asks at every request)
+Readable = tuple[frozenset[str], frozenset[str]]  # the names a grant opens, and its points' ``ACCOUNT/packs/HASH``
+_readable: OrderedDict[str, Readable] = OrderedDict()
+_readable_lock = threading.Lock()
 
 
 def start_restore_onto(svc: Service, caller: Caller, rp_id: str, machine: str, target: str,
@@ -90,13 +96,30 @@ def granted_source(svc: Service, caller_container: ContainerRecord, job_id: str,
             raise AccessDenied(f"restore job {job_id} is {job['status']}: its grant has ended.", field="job")
         rp = cast("RecoveryPointRecord | None", txn.get("recovery_point", job["recovery_point_id"]))
         source = read_container(txn, job["source_container_id"])
-        refs = (point_packs(txn, rp) or []) if rp is not None else []
-    if rp is None or source is None or is_soft_deleted(rp):
-        raise AccessDenied(f"the recovery point of job {job_id} is no longer there.", field="job")
-    names = {rp["manifest"], *(ref.split("/", 1)[1] for ref in refs)}
+        if rp is None or source is None or is_soft_deleted(rp):
+            raise AccessDenied(f"the recovery point of job {job_id} is no longer there.", field="job")
+        names, packs = _readable_of(txn, rp)
     out = cast(ContainerRecord, dict(source))
-    out["grant"] = {"job_id": job_id, "recovery_point_id": rp["id"], "names": names, "packs": set(refs)}
+    out["grant"] = {"job_id": job_id, "recovery_point_id": rp["id"], "names": names, "packs": packs}
     return out
+
+
+def _readable_of(txn: Any, rp: RecoveryPointRecord) -> Readable:
+    """What a grant of point ``rp`` opens: its manifest and packs. A point's packs never change once it is committed
+    (they go with it), and a restore asks at each of its requests (a 100 GiB machine's 12,800 names: 4.8 ms a
+    request), so the last ``CACHED_POINTS`` points' are kept; the job, the point and the machine are read each time."""
+    with _readable_lock:
+        got = _readable.get(rp["id"])
+        if got is not None:
+            _readable.move_to_end(rp["id"])
+            return got
+    refs = point_packs(txn, rp) or []
+    got = (frozenset({rp["manifest"], *(ref.split("/", 1)[1] for ref in refs)}), frozenset(refs))
+    with _readable_lock:
+        _readable[rp["id"]] = got
+        while len(_readable) > CACHED_POINTS:
+            _readable.popitem(last=False)
+    return got
 
 
 def grant_allows(container: ContainerRecord, name: str) -> bool:
