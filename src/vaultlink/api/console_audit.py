@@ -62,7 +62,7 @@ def monitoring_page(request: Request, name: str) -> Response:
         svc, now = ctx.svc, time.time()
         days = [day_of(now - 86400 * i) for i in range(DAYS - 1, -1, -1)]
         since = now - 86400 * DAYS
-        jobs = ctx.run("job.list", lambda c: manage.list_jobs(svc, c, name, "Completed", "Backup"), target=name,
+        jobs = ctx.run("job.list", lambda c: manage.completed_since(svc, c, name, since, "Backup"), target=name,
                        vault=name)
         done = [(j.get("end") or j.get("start") or 0.0, j.get("stats") or {}) for j in jobs]
         read = per_day(days, [(t, float(s.get("bytes_read") or s.get("bytes_total") or 0)) for t, s in done])

@@ -126,3 +126,21 @@ def test_a_grants_pack_list_is_read_once_and_the_grant_still_checked_each_time(d
         txn.delete("recovery_point", rp["id"])
     with pytest.raises(AccessDenied, match="no longer there"):
         grants.granted_source(dp.svc, me, job["id"], "backup:GetBackupData")
+
+
+def test_the_backups_completed_lately_are_read_a_page_at_a_time_up_to_the_first_older_one(dp: DataPlane) -> None:
+    """The console's monitoring page charts the last 14 days of backups: read newest first by their end, a page at
+    a time, stopping at the first older one, instead of every backup the vault ever completed."""
+    v = dp.vault
+    with dp.svc.store.transaction() as txn:
+        for i in range(40):
+            jid = f"j{i:04d}"
+            txn.insert("job", jid, {"id": jid, "account_id": v["account_id"], "parent_id": v["id"], "name": None,
+                                    "type": "Restore" if i % 5 == 0 else "Backup",
+                                    "status": "Failed" if i % 7 == 0 else "Completed", "vault_id": v["id"],
+                                    "start": 100.0 * i, "end": 100.0 * i + 50})
+    everything = manage.list_jobs(dp.svc, dp.owner, v["name"])
+    for since, page in ((2000.0, 3), (0.0, 7), (99999.0, 4), (2050.0, 1000)):
+        got = manage.completed_since(dp.svc, dp.owner, v["name"], since, "Backup", page=page)
+        want = [j for j in everything if j["type"] == "Backup" and j["status"] == "Completed" and j["end"] >= since]
+        assert [j["id"] for j in got] == [j["id"] for j in sorted(want, key=lambda j: -j["end"])], (since, page)

@@ -146,6 +146,21 @@ def list_jobs(svc: Service, caller: Caller, vault_ref: str, status: str | None =
     ]
 
 
+def completed_since(svc: Service, caller: Caller, vault_ref: str, since: float, job_type: str,
+                    page: int = 1000) -> list[dict[str, Any]]:
+    """A vault's ``job_type`` jobs completed at ``since`` or later, newest first: read a page at a time by their end,
+    through the status index, up to the first older one (not every job the vault ever completed)."""
+    vault = _vault_for(svc, caller, vault_ref, "backup.read")
+    out: list[dict[str, Any]] = []
+    with svc.store.transaction() as txn:
+        for offset in range(0, 10_000_000, page):
+            rows = txn.newest("job", "end", page, offset, parent_id=vault["id"], status="Completed")
+            out += [j for j in rows if j["type"] == job_type and float(j.get("end") or 0) >= since]
+            if len(rows) < page or float(rows[-1].get("end") or 0) < since:
+                break
+    return out
+
+
 def recent_jobs(svc: Service, caller: Caller, vault_ref: str, limit: int) -> list[dict[str, Any]]:
     """A vault's ``limit`` most recently started jobs, newest first (only those are read)."""
     vault = _vault_for(svc, caller, vault_ref, "backup.read")
