@@ -361,8 +361,10 @@ def listed_point(rp: dict[str, Any]) -> dict[str, Any]:
 
 
 def container_recovery_points(svc: Service, container: ContainerRecord) -> list[dict[str, Any]]:
+    """The machine's points, oldest first (the database picks them among the vault's: no other machine's is read)."""
     with svc.store.transaction() as txn:
-        rps = txn.find("recovery_point", parent_id=container["vault_id"])
+        rps = txn.newest("recovery_point", "time", 10_000_000, match={"container_id": container["id"]},
+                         parent_id=container["vault_id"])
     secondary = bool(container.get("read_region"))  # the paired region offers only what it holds
     return sorted((listed_point(r) for r in rps if r.get("container_id") == container["id"]
                    and (not secondary or r.get("replicated_at"))), key=lambda r: r["time"])
