@@ -56,3 +56,5 @@ def test_a_killed_agents_job_fails_once_its_agent_is_silent(world: tuple[Server,
     out = vm.ok("restore", rp, "--target", str(tmp_path / "out"))
     assert (tmp_path / "out" / "src" / "r0.bin").read_bytes() == (src / "r0.bin").read_bytes()
     assert sorted(j["status"] for j in restores()) == ["Completed", "Failed"] and out["files"] > 0
+    newest = s.ok("job", "list", "prod", "--newest", "2")
+    assert [(j["type"], j["status"]) for j in newest] == [("Restore", "Completed"), ("Restore", "Failed")]

@@ -60,10 +60,11 @@ def delete_recovery_point(rp_id: str, request: Request) -> dict[str, Any]:
 
 
 @router.get("/vaults/{ref}/jobs", name="job.list")
-def list_jobs(ref: str, request: Request, status: str | None = None,
-              type: str | None = None) -> list[dict[str, Any]]:
+def list_jobs(ref: str, request: Request, status: str | None = None, type: str | None = None,
+              newest: int | None = None) -> list[dict[str, Any]]:
     svc = service_of(request)
-    return call(request, "job.list", lambda c: manage.list_jobs(svc, c, ref, status, type), target=ref, vault=ref)
+    return call(request, "job.list", lambda c: manage.list_jobs(svc, c, ref, status, type, newest), target=ref,
+                vault=ref)
 
 
 @router.get("/jobs/{job_id}", name="job.show")

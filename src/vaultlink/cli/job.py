@@ -19,11 +19,13 @@ def list_(
     status: Annotated[str | None, typer.Option(
         "--status", help="Created (queued by a plan), InProgress, Completed, Failed or EXPIRED.")] = None,
     type_: Annotated[str | None, typer.Option("--type", help="Backup, Restore or Copy.")] = None,
+    newest: Annotated[int | None, typer.Option(
+        "--newest", help="Only the N last started, newest first (a vault may have had 100,000 jobs).")] = None,
     output: OutputOpt = OutputFormat.table,
 ) -> None:
-    """List a vault's jobs."""
+    """List a vault's jobs (oldest first; with --newest N, the N last started, newest first)."""
     with handled(output):
-        emit(Client().get(f"/vaults/{vault}/jobs", status=status, type=type_), output, COLUMNS)
+        emit(Client().get(f"/vaults/{vault}/jobs", status=status, type=type_, newest=newest), output, COLUMNS)
 
 
 @app.command("show")

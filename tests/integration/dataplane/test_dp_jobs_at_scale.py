@@ -15,6 +15,7 @@ from dp_helpers import registered
 from dp_world import DataPlane
 
 from vaultlink.adapters import sqlstore
+from vaultlink.errors import InvalidInput
 from vaultlink.service import scheduler
 from vaultlink.service.dataplane import manage
 
@@ -52,6 +53,16 @@ def test_starting_a_job_and_the_schedulers_pass_read_only_the_open_jobs(dp: Data
     assert manage.get_job(dp.svc, dp.owner, first)["status"] == "Failed", "the second backup ended the first"
     assert len(manage.list_jobs(dp.svc, dp.owner, v["name"], "COMPLETED")) == FINISHED
     assert len(manage.list_jobs(dp.svc, dp.owner, v["name"])) == FINISHED + 2
+    # the newest few, a page the database picks: newest first, filters as the whole list's
+    every = sorted(manage.list_jobs(dp.svc, dp.owner, v["name"]), key=lambda j: -float(j["start"]))
+    assert [j["id"] for j in manage.list_jobs(dp.svc, dp.owner, v["name"], newest=5)] == [j["id"] for j in every[:5]]
+    assert [j["id"] for j in manage.list_jobs(dp.svc, dp.owner, v["name"], "completed", "backup", newest=3)] == [
+        j["id"] for j in every if j["status"] == "Completed"][:3]
+    assert manage.list_jobs(dp.svc, dp.owner, v["name"], "nonsense", newest=3) == []
+    assert manage.list_jobs(dp.svc, dp.owner, v["name"], job_type="Restore", newest=3) == []
+    for bad in (0, manage.MAX_NEWEST + 1):
+        with pytest.raises(InvalidInput):
+            manage.list_jobs(dp.svc, dp.owner, v["name"], newest=bad)
 
 
 def test_listing_points_reads_none_of_their_pack_lists(dp: DataPlane, tmp_path: Path,

@@ -130,14 +130,26 @@ def get_recovery_point(svc: Service, caller: Caller, rp_id: str) -> dict[str, An
 
 
 JOB_STATUSES = ("Created", "InProgress", "Completed", "Failed", "Aborted", "EXPIRED")
+JOB_TYPES = ("Backup", "Restore", "Copy")
+MAX_NEWEST = 10_000
 
 
 def list_jobs(svc: Service, caller: Caller, vault_ref: str, status: str | None = None,
-              job_type: str | None = None) -> list[dict[str, Any]]:
-    """A vault's jobs, oldest first; with ``status`` (any case) only those are read (an indexed column)."""
+              job_type: str | None = None, newest: int | None = None) -> list[dict[str, Any]]:
+    """A vault's jobs, oldest first; with ``status`` (any case) only those are read (an indexed column); with
+    ``newest`` only the ``newest`` last started, newest first (queued ones not started yet last), a page the
+    database picks."""
     vault = _vault_for(svc, caller, vault_ref, "backup.read")
     known = next((s for s in JOB_STATUSES if status is not None and s.lower() == status.lower()), None)
+    kind = next((t for t in JOB_TYPES if job_type is not None and t.lower() == job_type.lower()), None)
     with svc.store.transaction() as txn:
+        if newest is not None:
+            if not 1 <= newest <= MAX_NEWEST:
+                raise InvalidInput(f"newest must be 1 to {MAX_NEWEST}.", field="newest")
+            if (status is not None and known is None) or (job_type is not None and kind is None):
+                return []
+            eq: dict[str, Any] = {"parent_id": vault["id"], **({"status": known} if known else {})}
+            return txn.newest("job", "start", newest, match={"type": kind} if kind else None, **eq)
         jobs = txn.find("job", parent_id=vault["id"], **({"status": known} if known else {}))
     return [
         j for j in jobs
