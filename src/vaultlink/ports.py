@@ -132,6 +132,14 @@ class BlobWriter(Protocol):
         ...
 
 
+class SizedList(Protocol):
+    """A blob store that lists names with their sizes in the listing itself (a directory's entries, an S3 listing's
+    ``Size``): prune's pass over every pack of every machine, every few minutes, asks no ``size`` per blob (an S3
+    HEAD each: 12,800 of them per 100 GiB machine per pass). Same names, same order as ``list``."""
+
+    def sized(self, prefix: str = "") -> Iterator[tuple[str, int]]: ...
+
+
 class StreamCreate(Protocol):
     """A blob store that can create a name from bytes given a part at a time (the local directory, memory): the
     server stores a large upload as it arrives, instead of holding it whole first. Same rules as ``create``."""

@@ -11,7 +11,7 @@ import sys
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from tests.contract.odirect import direct_on, refusing
@@ -25,7 +25,7 @@ from vaultlink.agent.remote import RemoteBlobStore
 from vaultlink.agent.session import Agent, register
 from vaultlink.agent.state import load_state
 from vaultlink.errors import BlobExists, ContentMismatch, InvalidInput, NotFound, StorageFull
-from vaultlink.ports import BlobStore
+from vaultlink.ports import BlobStore, SizedList
 
 Factory = Callable[[], BlobStore]
 
@@ -145,6 +145,22 @@ def test_list_prefix_sorted(store: BlobStore) -> None:
     assert list(store.list("l/")) == sorted(names)
     assert set(names) <= set(store.list())
     assert list(store.list("nothing/")) == []
+
+
+def test_sized_lists_what_list_does_with_each_size(store: BlobStore) -> None:
+    """``ports.SizedList``: the names of ``list``, in its order, each with the size ``size`` gives, from the listing
+    itself (prune asks it of every pack every few minutes: no HEAD per object on S3)."""
+    names = {"s/data/b2": b"x" * 3, "s/data/a1": b"", "s/data/a0": b"y" * 70_000, "s/keys/z": b"k", "s/datax": b"q"}
+    for n, data in names.items():
+        store.put(n, data)
+    if type(store).__name__ == "RemoteBlobStore":  # the agent's view of the service: it never prunes
+        assert not hasattr(store, "sized")
+        return
+    assert hasattr(store, "sized"), "every adapter of the server has it"
+    for prefix in ("s/data/", "s/", "s/data/a", "nothing/"):
+        got = list(cast(SizedList, store).sized(prefix))
+        assert [n for n, _ in got] == list(store.list(prefix))
+        assert all(size == store.size(n) == len(names[n]) for n, size in got)
 
 
 @pytest.mark.parametrize(

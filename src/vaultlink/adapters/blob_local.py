@@ -196,20 +196,41 @@ class LocalBlobStore:
             raise StoreError(f"cannot delete blob {name!r}: {e.strerror}") from None
 
     def list(self, prefix: str = "") -> Iterator[str]:
+        for name, _size in self._walk(prefix, False):
+            yield name
+
+    def sized(self, prefix: str = "") -> Iterator[tuple[str, int]]:
+        """``list`` with each blob's size (``ports.SizedList``), from the directory's own entries."""
+        return self._walk(prefix, True)
+
+    def _walk(self, prefix: str, sizes: bool) -> Iterator[tuple[str, int]]:
         base = self.root
         head, _, _ = prefix.rpartition("/")
         if head:
             base = self.root / head
-        names: list[str] = []
-        for dirpath, _dirs, files in os.walk(base):
-            rel = os.path.relpath(dirpath, self.root)
-            for f in files:
-                if _TMP_MARK in f:
+        found: list[tuple[str, int]] = []
+        stack = [str(base)]
+        while stack:
+            path = stack.pop()
+            try:
+                entries = list(os.scandir(path))
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            rel = os.path.relpath(path, self.root)
+            for e in entries:
+                if e.is_dir():  # as os.walk: a link to a directory is neither listed nor followed
+                    if not e.is_symlink():
+                        stack.append(e.path)
                     continue
-                name = f if rel == "." else f"{rel}/{f}"
+                if _TMP_MARK in e.name:
+                    continue
+                name = (e.name if rel == "." else f"{rel}/{e.name}").replace(os.sep, "/")
                 if name.startswith(prefix):
-                    names.append(name.replace(os.sep, "/"))
-        yield from sorted(names)
+                    try:
+                        found.append((name, e.stat(follow_symlinks=False).st_size if sizes else 0))
+                    except FileNotFoundError:  # deleted meanwhile (a prune's sweep)
+                        continue
+        yield from sorted(found)
 
 
 class LocalPieces:

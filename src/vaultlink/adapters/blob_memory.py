@@ -72,6 +72,11 @@ class MemoryBlobStore:
             names = sorted(n for n in self._data if n.startswith(prefix))
         yield from names
 
+    def sized(self, prefix: str = "") -> Iterator[tuple[str, int]]:
+        with self._lock:
+            found = sorted((n, len(d)) for n, d in self._data.items() if n.startswith(prefix))
+        yield from found
+
 
 class MemoryWriter:
     """``create`` from bytes given a part at a time (``ports.StreamCreate``): held until ``commit``."""

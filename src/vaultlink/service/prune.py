@@ -61,9 +61,14 @@ def referenced(txn: Txn, container: ContainerRecord) -> set[str] | None:
 def stored_packs(svc: Service, container: ContainerRecord, accounts: Iterable[str]) -> dict[str, int]:
     """Every pack blob of the container in the vault's storage accounts, with its size."""
     blobs = storage.blobs_of(svc)
+    sized = getattr(blobs, "sized", None)  # ``ports.SizedList``: the sizes come with the listing (no HEAD per pack)
     out: dict[str, int] = {}
     for account in accounts:
         base = f"vaults/{container['vault_id']}/{account}/{container['id']}/"
+        if sized is not None:
+            for key, size in sized(base + "packs/"):
+                out[pack_ref(account, key[len(base):])] = size
+            continue
         for key in blobs.list(base + "packs/"):
             with contextlib.suppress(NotFound):
                 out[pack_ref(account, key[len(base):])] = blobs.size(key)

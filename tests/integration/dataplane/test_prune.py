@@ -152,3 +152,17 @@ def test_points_of_an_older_agent_keep_every_pack(w: World) -> None:
     stray = w.pack(2)
     stats = w.prune()
     assert stats["swept"] == 0 and stats["unknown"] == 1 and w.exists(p1) and w.exists(stray)
+
+
+def test_a_prune_pass_asks_no_size_of_each_pack(w: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Prune runs over every pack of every machine every few minutes: the sizes come with the listing
+    (``ports.SizedList``), where it asked the store the size of each pack (an S3 HEAD each) before."""
+    p1, p2, p3 = w.pack(1), w.pack(2), w.pack(3)
+    w.commit(w.start(), [p1, p2], 1)
+    store = w.svc.blobs
+    assert store is not None
+    asked: list[str] = []
+    monkeypatch.setattr(store, "size", lambda name: asked.append(name) or 0)
+    stats = w.prune()
+    assert stats["swept"] == 1 and stats["swept_bytes"] == 4 * 4096 and not w.exists(p3), stats
+    assert asked == [], f"asked the size of {len(asked)} blobs"
