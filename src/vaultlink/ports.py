@@ -182,8 +182,8 @@ class Txn(Protocol):
     - ``count(kind, **eq)``: how many ``find`` would return, without reading them.
     - ``newest(kind, by, limit, offset, match, **eq)``: a page of what ``find`` would return (and, with
       ``match``, whose body fields equal those strings), by the numeric body field ``by``, greatest first
-      (records without it last; ties: the last created first). The database filters and sorts; only the page
-      is read.
+      (records without it last; ties: the last created first); with ``at_least``, only those whose ``by`` is at
+      least that. The database filters and sorts; only the page is read.
     - ``listing(kind, field, **eq)``: what ``find`` would return whose body field ``field`` is a non-empty
       list (the database picks them: a few among many records are read, not all).
     - ``lacking(kind, field, **eq)``: what ``find`` would return whose body field ``field`` is missing or
@@ -213,7 +213,7 @@ class Txn(Protocol):
     def count(self, kind: str, **eq: Any) -> int: ...
 
     def newest(self, kind: str, by: str, limit: int, offset: int = 0, match: Mapping[str, str] | None = None,
-               **eq: Any) -> list[dict[str, Any]]: ...
+               at_least: float | None = None, **eq: Any) -> list[dict[str, Any]]: ...
 
     def tally(self, kind: str, by: str, **eq: Any) -> dict[Any, int]: ...
 

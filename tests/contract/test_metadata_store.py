@@ -452,6 +452,13 @@ def test_newest_is_a_page_of_find_by_a_numeric_field(store: Any) -> None:
             ["a", "b", "c"]
         assert [r["id"] for r in t.newest("recovery_point", "time", 1, match={"item": "i2", "id": "e"})] == ["e"]
         assert t.newest("recovery_point", "time", 9, match={"item": "i3"}) == []
+        # at_least: only those whose field is that or more (a record without it never)
+        assert [r["id"] for r in t.newest("recovery_point", "time", 9, at_least=5.5, parent_id="v1")] == \
+            ["f", "d", "e", "a"]
+        assert [r["id"] for r in t.newest("recovery_point", "time", 1, 1, at_least=5.6, parent_id="v1")] == ["d"]
+        assert [r["id"] for r in t.newest("recovery_point", "time", 9, match={"item": "i1"}, at_least=0,
+                                          parent_id="v1")] == ["a", "b"]
+        assert t.newest("recovery_point", "time", 9, at_least=2e10) == []
         with pytest.raises(ValueError):
             t.newest("recovery_point", "time", 1, match={"item') OR 1=1 --": "i1"})
         assert t.tally("recovery_point", "item", parent_id="v1") == {"i1": 3, "i2": 3}
@@ -576,5 +583,27 @@ def test_a_points_pack_list_moves_to_a_record_of_its_own_and_back(kind: str, tmp
                                                                 pack_refs=refs, status="Completed", time=1.5)
             assert t.require("recovery_point", "rp-b")["pack_refs"] is None
             assert t.find("point_packs") == []
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+def test_every_job_gets_its_creation_time_from_its_migration(kind: str, tmp_path: Path) -> None:
+    """Migration 0010: a job stored without ``created`` gets when it was scheduled, else started, else ended (0
+    when none), so that jobs are read newest first by creation; one that has it keeps it."""
+    store = fresh_sql_store(kind, tmp_path)
+    jobs = {"a": {"scheduled": 5.0, "start": 9.0}, "b": {"start": 7.5, "end": 8.0}, "c": {"end": 3.0},
+            "d": {}, "e": {"created": 1.0, "start": 2.0}}
+    try:
+        alembic_to(store, "downgrade", "0009")
+        with store.transaction() as t:
+            for id, times in jobs.items():
+                t.insert("job", id, rec(None, parent="v1", id=id, status="Completed", **times))
+        alembic_to(store, "upgrade", "head")
+        with store.transaction() as t:
+            assert {id: t.require("job", id)["created"] for id in jobs} == {"a": 5.0, "b": 7.5, "c": 3.0, "d": 0.0,
+                                                                           "e": 1.0}
+            assert t.require("job", "a") == rec(None, parent="v1", id="a", status="Completed", scheduled=5.0,
+                                                start=9.0, created=5.0)
     finally:
         store.close()

@@ -10,6 +10,7 @@ through botocore's own ``before-send`` hook (``tests/awsclients.py``), the libra
 
 from __future__ import annotations
 
+import datetime
 import json
 import subprocess
 import time
@@ -151,6 +152,12 @@ def test_the_aws_seed_story_with_boto3(aws: Server, tmp_path: Path) -> None:
     done = inside.describe_backup_job(BackupJobId=job)
     assert done["State"] == "COMPLETED", done
     assert job in [j["BackupJobId"] for j in inside.list_backup_jobs(ByState="COMPLETED")["BackupJobs"]]
+    hour = datetime.timedelta(hours=1)
+    now = datetime.datetime.now(datetime.UTC)
+    assert job in [j["BackupJobId"] for j in inside.list_backup_jobs(
+        ByCreatedAfter=now - hour, ByCompleteBefore=now + hour)["BackupJobs"]]
+    assert inside.list_backup_jobs(ByCreatedBefore=now - hour)["BackupJobs"] == []  # nothing older here
+    assert inside.list_backup_jobs(ByCompleteAfter=now + hour)["BackupJobs"] == []
     points = inside.list_recovery_points_by_backup_vault(BackupVaultName="app-vault")["RecoveryPoints"]
     assert len(points) == 2 and done["RecoveryPointArn"] in [p["RecoveryPointArn"] for p in points]
     by_resource = inside.list_recovery_points_by_resource(ResourceArn=arn)["RecoveryPoints"]

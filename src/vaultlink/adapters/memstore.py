@@ -86,7 +86,7 @@ class MemTxn:
         return len(self.find(kind, **eq))
 
     def newest(self, kind: str, by: str, limit: int, offset: int = 0, match: Mapping[str, str] | None = None,
-               **eq: Any) -> list[dict[str, Any]]:
+               at_least: float | None = None, **eq: Any) -> list[dict[str, Any]]:
         for field in (by, *(match or {})):
             check_field(field)
 
@@ -97,7 +97,8 @@ class MemTxn:
             return False, 0.0
 
         found = [r for r in self.find(kind, **eq)[::-1]  # the last created first among equals (a stable sort)
-                 if all(isinstance(r.get(f), str) and r[f] == str(v) for f, v in (match or {}).items())]
+                 if all(isinstance(r.get(f), str) and r[f] == str(v) for f, v in (match or {}).items())
+                 and (at_least is None or (key(r)[0] and key(r)[1] >= at_least))]
         return sorted(found, key=key, reverse=True)[max(0, offset):max(0, offset) + max(0, limit)]
 
     def listing(self, kind: str, field: str, **eq: Any) -> list[dict[str, Any]]:

@@ -169,12 +169,14 @@ class SqlTxn:
         return int(self._conn.execute(_filtered(True, filters), params).scalar_one())
 
     def newest(self, kind: str, by: str, limit: int, offset: int = 0, match: Mapping[str, str] | None = None,
-               **eq: Any) -> list[dict[str, Any]]:
+               at_least: float | None = None, **eq: Any) -> list[dict[str, Any]]:
         key = self._field(by).as_float()
         filters, params = _filters(kind, eq)
         q = _filtered(False, filters).order_by(None).order_by(key.desc().nulls_last(), records.c.seq.desc())
         for field, value in (match or {}).items():
             q = q.where(self._field(field).as_string() == str(value))
+        if at_least is not None:
+            q = q.where(key >= float(at_least))
         rows = self._conn.execute(q.limit(max(0, limit)).offset(max(0, offset)), params).scalars().all()
         return [json.loads(body) for body in rows]
 

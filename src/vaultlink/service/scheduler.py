@@ -28,13 +28,13 @@ def _machines(containers: list[ContainerRecord], sel: P.Selection) -> list[Conta
 
 
 def _job(plan: dict[str, Any], rule: P.Rule, sel: P.Selection, c: ContainerRecord, due: float,
-         status: str) -> dict[str, Any]:
+         status: str, now: float) -> dict[str, Any]:
     return {
         "id": "j" + secrets.token_hex(6), "account_id": c["account_id"], "parent_id": rule["vault"], "name": None,
         "type": "Backup", "status": status, "vault_id": rule["vault"], "container_id": c["id"],
         "hostname": c.get("hostname"), "protected_item_id": None, "recovery_point_id": None,
         "plan_id": plan["id"], "plan": plan["name"], "rule": rule["name"], "selection": sel["name"],
-        "paths": sel["paths"], **_leave_out(sel), "scheduled": due,
+        "paths": sel["paths"], **_leave_out(sel), "scheduled": due, "created": now,
         "start_by": due + rule["start_window_minutes"] * 60.0,
         "complete_by": due + rule["completion_window_minutes"] * 60.0,
         "delete_after_days": rule["delete_after_days"], "copy_to": rule.get("copy_to") or [], "start": None,
@@ -81,7 +81,7 @@ def schedule(svc: Service, now: float) -> dict[str, int]:
                     for sel in cast(list[P.Selection], plan["selections"]):
                         for c in _machines(machines, sel) if accounts else []:
                             late = now > due + rule["start_window_minutes"] * 60.0
-                            job = _job(plan, rule, sel, c, due, "EXPIRED" if late else "Created")
+                            job = _job(plan, rule, sel, c, due, "EXPIRED" if late else "Created", now)
                             txn.insert("job", job["id"], job)
                             if late:
                                 expired.append(job)

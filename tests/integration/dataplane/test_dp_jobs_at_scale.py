@@ -155,3 +155,37 @@ def test_the_backups_completed_lately_are_read_a_page_at_a_time_up_to_the_first_
         got = manage.completed_since(dp.svc, dp.owner, v["name"], since, "Backup", page=page)
         want = [j for j in everything if j["type"] == "Backup" and j["status"] == "Completed" and j["end"] >= since]
         assert [j["id"] for j in got] == [j["id"] for j in sorted(want, key=lambda j: -j["end"])], (since, page)
+
+
+def test_list_backup_jobs_answers_the_last_30_days_as_aws_does(dp: DataPlane, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``ListBackupJobs`` answers the jobs created in the last 30 days (AWS's documented window), within
+    ``ByCreatedAfter``/``Before`` and ``ByCompleteAfter``/``Before``: the database picks them newest first by their
+    creation, instead of every job the vault ever had being read at every page."""
+    from vaultlink.compat.aws import backup_jobs
+    from vaultlink.compat.aws.backup_api import AwsCall
+
+    class Clock:
+        def now(self) -> float:
+            return 100 * 86400.0
+
+    monkeypatch.setattr(dp.svc, "clock", Clock())
+    v, day = dp.vault, 86400.0
+    with dp.svc.store.transaction() as txn:
+        for d in range(0, 100, 2):  # a job created every second day, completed an hour later
+            jid = f"j{d:03d}"
+            txn.insert("job", jid, {"id": jid, "account_id": v["account_id"], "parent_id": v["id"], "name": None,
+                                    "type": "Backup", "status": "Failed" if d % 10 == 0 else "Completed",
+                                    "vault_id": v["id"], "created": d * day, "start": d * day,
+                                    "end": d * day + 3600})
+    call = AwsCall(dp.svc, dp.owner, "local-1", "aws")
+
+    def ids(**p: Any) -> list[str]:
+        return [j["BackupJobId"] for j in backup_jobs.list_backup_jobs(call, p)["BackupJobs"]]
+
+    assert ids() == [f"j{d:03d}" for d in range(70, 100, 2)], "the last 30 days, oldest first"
+    assert ids(ByCreatedAfter=90 * day) == ["j090", "j092", "j094", "j096", "j098"]
+    assert ids(ByCreatedAfter=10 * day, ByCreatedBefore=75 * day) == ["j070", "j072", "j074"]
+    assert ids(ByCompleteAfter=96 * day) == ["j096", "j098"]
+    assert ids(ByCompleteBefore=72 * day) == ["j070"]
+    assert ids(ByState="FAILED") == ["j070", "j080", "j090"]
+    assert ids(ByState="PENDING") == []

@@ -124,12 +124,27 @@ def _job_out(job: dict[str, Any], vault: dict[str, Any], call: AwsCall) -> dict[
             "CreatedBy": {"BackupPlanId": job.get("plan_id")} if job.get("plan_id") else None}
 
 
+LISTED_DAYS = 30  # ListBackupJobs and ListRestoreJobs answer the jobs of the last 30 days, as AWS does
+
+
 def _jobs(call: AwsCall, kind: str, p: dict[str, Any]) -> list[dict[str, Any]]:
+    """The jobs created in the last ``LISTED_DAYS`` days (and within ``ByCreatedAfter``/``Before``), read newest
+    first up to the window's start, then filtered as asked (by state through the job status index)."""
     out = []
-    state = p.get("ByState") or p.get("ByStatus")  # read through the job status index: not every job of the vault
+    state = p.get("ByState") or p.get("ByStatus")
     ours = next((k for k, aws in _JOB_STATES.items() if aws == state), None) if state else None
+    if state and ours is None:
+        return []
+    since = max(call.svc.clock.now() - LISTED_DAYS * 86400.0, float(p.get("ByCreatedAfter") or 0.0))
     for v in _regional_vaults(call, p.get("ByBackupVaultName")):
-        for j in manage.list_jobs(call.svc, call.caller, v["id"], status=ours, job_type=kind):
+        for j in manage.created_since(call.svc, call.caller, v["id"], since, kind, status=ours):
+            if p.get("ByCreatedBefore") is not None and float(j["created"]) > p["ByCreatedBefore"]:
+                continue
+            end = j.get("end")
+            if p.get("ByCompleteAfter") is not None and (end is None or float(end) < p["ByCompleteAfter"]):
+                continue
+            if p.get("ByCompleteBefore") is not None and (end is None or float(end) > p["ByCompleteBefore"]):
+                continue
             shown = _job_out(j, v, call)
             if p.get("ByState") and shown["State"] != p["ByState"]:
                 continue

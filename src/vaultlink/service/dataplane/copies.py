@@ -170,7 +170,7 @@ def copy_point(svc: Service, rp_id: str, entry: dict[str, Any], who: str) -> dic
         queued = txn.get("job", job_id) if job_id else None
         job = {**(queued or {"id": "j" + secrets.token_hex(6), "account_id": dest["account_id"],
                              "parent_id": dest["id"], "name": None, "type": "Copy", "vault_id": dest["id"],
-                             "source_recovery_point": rp["arn"], "start": now, "owner": who}),
+                             "source_recovery_point": rp["arn"], "created": now, "start": now, "owner": who}),
                "status": "Completed", "container_id": box["id"], "hostname": box["hostname"],
                "recovery_point_id": new_id, "copied_bytes": copied, "end": svc.clock.now()}
         copy["job_id"] = job["id"]

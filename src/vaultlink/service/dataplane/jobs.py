@@ -166,6 +166,7 @@ def start_job(svc: Service, container: ContainerRecord, job_type: str, paths: li
             "hostname": container.get("hostname"),
             "protected_item_id": item["id"] if item else rp.get("protected_item_id") if rp else None,
             "recovery_point_id": rp["id"] if (rp and job_type == "Restore") else None,
+            "created": now,
             "start": now,
             "end": None,
         }

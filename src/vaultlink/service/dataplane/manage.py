@@ -159,17 +159,33 @@ def list_jobs(svc: Service, caller: Caller, vault_ref: str, status: str | None =
 
 
 def completed_since(svc: Service, caller: Caller, vault_ref: str, since: float, job_type: str,
-                    page: int = 1000) -> list[dict[str, Any]]:
+                    page: int = 10_000) -> list[dict[str, Any]]:
     """A vault's ``job_type`` jobs completed at ``since`` or later, newest first: read a page at a time by their end,
     through the status index, up to the first older one (not every job the vault ever completed)."""
     vault = _vault_for(svc, caller, vault_ref, "backup.read")
-    out: list[dict[str, Any]] = []
     with svc.store.transaction() as txn:
-        for offset in range(0, 10_000_000, page):
-            rows = txn.newest("job", "end", page, offset, parent_id=vault["id"], status="Completed")
-            out += [j for j in rows if j["type"] == job_type and float(j.get("end") or 0) >= since]
-            if len(rows) < page or float(rows[-1].get("end") or 0) < since:
-                break
+        return _newest_since(txn, "end", since, page, job_type, parent_id=vault["id"], status="Completed")
+
+
+def created_since(svc: Service, caller: Caller, vault_ref: str, since: float, job_type: str,
+                  status: str | None = None, page: int = 10_000) -> list[dict[str, Any]]:
+    """A vault's ``job_type`` jobs created at ``since`` or later (with ``status``: in that status), newest first, a
+    page at a time up to the first older one (``ListBackupJobs``: the last 30 days, as AWS answers)."""
+    vault = _vault_for(svc, caller, vault_ref, "backup.read")
+    eq = {"parent_id": vault["id"], **({"status": status} if status else {})}
+    with svc.store.transaction() as txn:
+        return _newest_since(txn, "created", since, page, job_type, **eq)
+
+
+def _newest_since(txn: Any, by: str, since: float, page: int, job_type: str, **eq: Any) -> list[dict[str, Any]]:
+    """Jobs of ``job_type`` whose ``by`` is ``since`` or later, newest first: the database picks and sorts them
+    (``Txn.newest`` with ``at_least``), handed over a page at a time."""
+    out: list[dict[str, Any]] = []
+    for offset in range(0, 10_000_000, page):
+        rows = txn.newest("job", by, page, offset, match={"type": job_type}, at_least=since, **eq)
+        out += rows
+        if len(rows) < page:
+            break
     return out
 
 
