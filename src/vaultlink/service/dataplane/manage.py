@@ -160,8 +160,8 @@ def list_jobs(svc: Service, caller: Caller, vault_ref: str, status: str | None =
 
 def completed_since(svc: Service, caller: Caller, vault_ref: str, since: float, job_type: str,
                     page: int = 10_000) -> list[dict[str, Any]]:
-    """A vault's ``job_type`` jobs completed at ``since`` or later, newest first: read a page at a time by their end,
-    through the status index, up to the first older one (not every job the vault ever completed)."""
+    """A vault's ``job_type`` jobs completed at ``since`` or later, newest first: picked by the database through the
+    status index and their end (not every job the vault ever completed)."""
     vault = _vault_for(svc, caller, vault_ref, "backup.read")
     with svc.store.transaction() as txn:
         return _newest_since(txn, "end", since, page, job_type, parent_id=vault["id"], status="Completed")
@@ -169,8 +169,8 @@ def completed_since(svc: Service, caller: Caller, vault_ref: str, since: float, 
 
 def created_since(svc: Service, caller: Caller, vault_ref: str, since: float, job_type: str,
                   status: str | None = None, page: int = 10_000) -> list[dict[str, Any]]:
-    """A vault's ``job_type`` jobs created at ``since`` or later (with ``status``: in that status), newest first, a
-    page at a time up to the first older one (``ListBackupJobs``: the last 30 days, as AWS answers)."""
+    """A vault's ``job_type`` jobs created at ``since`` or later (with ``status``: in that status), newest first,
+    picked by the database (``ListBackupJobs``: the last 30 days, as AWS answers)."""
     vault = _vault_for(svc, caller, vault_ref, "backup.read")
     eq = {"parent_id": vault["id"], **({"status": status} if status else {})}
     with svc.store.transaction() as txn:
