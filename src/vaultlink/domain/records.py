@@ -360,6 +360,13 @@ def find_containers(txn: Txn, **eq: Any) -> list[ContainerRecord]:
     return cast("list[ContainerRecord]", txn.find("container", **eq))
 
 
+def find_points(txn: Txn, vault_id: str, key: str, value: str) -> list[RecoveryPointRecord]:
+    """The vault's points whose ``key`` (a machine's or an item's id) is ``value``, oldest first: the database picks
+    them among the vault's (no other machine's point is read)."""
+    rows = txn.newest("recovery_point", "time", 1 << 40, match={key: value}, parent_id=vault_id)
+    return cast("list[RecoveryPointRecord]", rows[::-1])
+
+
 def read_principal(txn: Txn, id: str) -> PrincipalRecord | None:
     return cast("PrincipalRecord | None", txn.get("principal", id))
 

@@ -20,14 +20,13 @@ A backup committing a point re-checks, in its transaction, that none of its pack
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Iterable
 from typing import Any, cast
 
 from vaultlink.domain.point_packs import point_packs
-from vaultlink.domain.records import ContainerRecord, RecoveryPointRecord, find_containers
-from vaultlink.errors import NotFound, PackMissing, PruneInProgress
-from vaultlink.ports import Txn
+from vaultlink.domain.records import ContainerRecord, RecoveryPointRecord, find_containers, find_points
+from vaultlink.errors import PackMissing, PruneInProgress
+from vaultlink.ports import SizedList, Txn
 from vaultlink.service.core import Service
 from vaultlink.service.dataplane import storage
 
@@ -49,29 +48,22 @@ def referenced(txn: Txn, container: ContainerRecord) -> set[str] | None:
     """Every pack any recovery point of the container references (soft-deleted points included); None when
     a point did not register its packs (made by an older agent): then nothing of the container is pruned."""
     out: set[str] = set()
-    for rec in txn.find("recovery_point", parent_id=container["vault_id"]):
-        if rec.get("container_id") == container["id"]:
-            packs = point_packs(txn, rec)
-            if packs is None:
-                return None
-            out.update(packs)
+    for rec in find_points(txn, container["vault_id"], "container_id", container["id"]):
+        packs = point_packs(txn, rec)
+        if packs is None:
+            return None
+        out.update(packs)
     return out
 
 
 def stored_packs(svc: Service, container: ContainerRecord, accounts: Iterable[str]) -> dict[str, int]:
     """Every pack blob of the container in the vault's storage accounts, with its size."""
-    blobs = storage.blobs_of(svc)
-    sized = getattr(blobs, "sized", None)  # ``ports.SizedList``: the sizes come with the listing (no HEAD per pack)
+    blobs = cast(SizedList, storage.blobs_of(svc))  # every store of the server lists sizes (no HEAD per pack)
     out: dict[str, int] = {}
     for account in accounts:
         base = f"vaults/{container['vault_id']}/{account}/{container['id']}/"
-        if sized is not None:
-            for key, size in sized(base + "packs/"):
-                out[pack_ref(account, key[len(base):])] = size
-            continue
-        for key in blobs.list(base + "packs/"):
-            with contextlib.suppress(NotFound):
-                out[pack_ref(account, key[len(base):])] = blobs.size(key)
+        for key, size in blobs.sized(base + "packs/"):
+            out[pack_ref(account, key[len(base):])] = size
     return out
 
 

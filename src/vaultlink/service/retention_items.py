@@ -12,7 +12,14 @@ from typing import Any, cast
 from vaultlink.domain import retention as R
 from vaultlink.domain.plans import check_tags
 from vaultlink.domain.point_packs import delete_point
-from vaultlink.domain.records import ContainerRecord, RecoveryPointRecord, VaultRecord, find_containers, read_vault
+from vaultlink.domain.records import (
+    ContainerRecord,
+    RecoveryPointRecord,
+    VaultRecord,
+    find_containers,
+    find_points,
+    read_vault,
+)
 from vaultlink.errors import NotFound, NotSoftDeleted
 from vaultlink.ports import Txn
 from vaultlink.service.core import Caller, Service, authorize
@@ -21,10 +28,6 @@ from vaultlink.service.dataplane.containers import machine_of, public_container
 from vaultlink.service.events import ContainersChanged
 from vaultlink.service.retention import drop_manifest
 from vaultlink.service.vaults import find_vault, vault_scope
-
-
-def _points(txn: Txn, vault_id: str, key: str, value: str) -> list[RecoveryPointRecord]:
-    return [cast(RecoveryPointRecord, r) for r in txn.find("recovery_point", parent_id=vault_id) if r.get(key) == value]
 
 
 def _soft_delete_all(txn: Txn, vault: VaultRecord, points: list[RecoveryPointRecord], tag: str,
@@ -90,7 +93,8 @@ def delete_item(svc: Service, caller: Caller, item_id: str) -> dict[str, Any]:
         item, vault = _item(txn, caller, item_id)
         if item.get("status") == "SoftDeleted":
             return item
-        soft, gone = _soft_delete_all(txn, vault, _points(txn, vault["id"], "protected_item_id", item_id), item_id, now)
+        points = find_points(txn, vault["id"], "protected_item_id", item_id)
+        soft, gone = _soft_delete_all(txn, vault, points, item_id, now)
         if soft:
             _mark(item, vault, now)
             txn.update("protected_item", item_id, item)
@@ -109,7 +113,7 @@ def undelete_item(svc: Service, caller: Caller, item_id: str) -> dict[str, Any]:
         c = txn.get("container", item["container_id"]) or {}
         if c.get("status") == "SoftDeleted":
             raise NotSoftDeleted(f"its machine {c.get('hostname')} is soft-deleted: undelete the machine instead.")
-        for p in _points(txn, vault["id"], "protected_item_id", item_id):
+        for p in find_points(txn, vault["id"], "protected_item_id", item_id):
             if p.get("deleted_with") == item_id:
                 R.undelete(p)
                 txn.update("recovery_point", p["id"], p)
@@ -144,7 +148,7 @@ def delete_container(svc: Service, caller: Caller, vault_ref: str, ref: str) -> 
         c, vault = _container(txn, caller, vault_ref, ref)
         if c.get("status") == "SoftDeleted":
             return public_container(cast(ContainerRecord, c))
-        soft, gone = _soft_delete_all(txn, vault, _points(txn, vault["id"], "container_id", c["id"]), c["id"], now)
+        soft, gone = _soft_delete_all(txn, vault, find_points(txn, vault["id"], "container_id", c["id"]), c["id"], now)
         for it in txn.find("protected_item", parent_id=c["id"]):
             if soft:
                 if it.get("status") != "SoftDeleted":
@@ -168,7 +172,7 @@ def undelete_container(svc: Service, caller: Caller, vault_ref: str, ref: str) -
         c, vault = _container(txn, caller, vault_ref, ref)
         if c.get("status") != "SoftDeleted":
             raise NotSoftDeleted(f"machine {c.get('hostname')} is not soft-deleted.")
-        for p in _points(txn, vault["id"], "container_id", c["id"]):
+        for p in find_points(txn, vault["id"], "container_id", c["id"]):
             if p.get("deleted_with") == c["id"]:
                 R.undelete(p)
                 txn.update("recovery_point", p["id"], p)
@@ -189,7 +193,7 @@ def purge_container(svc: Service, container_id: str) -> None:
         if c is None:
             return
         vault = read_vault(txn, c["vault_id"])
-        for p in _points(txn, c["vault_id"], "container_id", container_id):
+        for p in find_points(txn, c["vault_id"], "container_id", container_id):
             delete_point(txn, p["id"])
         for it in txn.find("protected_item", parent_id=container_id):
             txn.delete("protected_item", it["id"])
@@ -215,7 +219,7 @@ def purge_due(svc: Service, vault_id: str, now: float) -> int:
             for it in txn.find("protected_item", parent_id=c["id"]):
                 if it.get("status") == "SoftDeleted" and float(it.get("purge_after") or 0) <= now and \
                         c.get("status") != "SoftDeleted":
-                    for p in _points(txn, vault_id, "protected_item_id", it["id"]):
+                    for p in find_points(txn, vault_id, "protected_item_id", it["id"]):
                         delete_point(txn, p["id"])
                         gone.append(p)
                     txn.delete("protected_item", it["id"])

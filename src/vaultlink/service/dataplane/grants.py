@@ -22,6 +22,7 @@ from vaultlink.domain.point_packs import point_packs
 from vaultlink.domain.records import ContainerRecord, RecoveryPointRecord, read_container
 from vaultlink.domain.retention import is_soft_deleted
 from vaultlink.errors import AccessDenied, InvalidInput, NotFound, RecoveryPointNotFound, RecoveryPointSoftDeleted
+from vaultlink.ports import Txn
 from vaultlink.service.core import Caller, Service, authorize
 from vaultlink.service.dataplane import queue, storage
 from vaultlink.service.dataplane.containers import check_scope_allows, machine_of
@@ -104,7 +105,7 @@ def granted_source(svc: Service, caller_container: ContainerRecord, job_id: str,
     return out
 
 
-def _readable_of(txn: Any, rp: RecoveryPointRecord) -> Readable:
+def _readable_of(txn: Txn, rp: RecoveryPointRecord) -> Readable:
     """What a grant of point ``rp`` opens: its manifest and packs. A point's packs never change once it is committed
     (they go with it), and a restore asks at each of its requests (a 100 GiB machine's 12,800 names: 4.8 ms a
     request), so the last ``CACHED_POINTS`` points' are kept; the job, the point and the machine are read each time."""

@@ -15,7 +15,7 @@ import secrets
 from typing import Any, cast
 
 from vaultlink.domain.point_packs import put_point_packs
-from vaultlink.domain.records import ContainerRecord, RecoveryPointRecord, require_vault
+from vaultlink.domain.records import ContainerRecord, RecoveryPointRecord, find_points, require_vault
 from vaultlink.domain.retention import is_soft_deleted
 from vaultlink.domain.vaults import mark_history
 from vaultlink.errors import (
@@ -364,11 +364,9 @@ def listed_point(rp: dict[str, Any]) -> dict[str, Any]:
 def container_recovery_points(svc: Service, container: ContainerRecord) -> list[dict[str, Any]]:
     """The machine's points, oldest first (the database picks them among the vault's: no other machine's is read)."""
     with svc.store.transaction() as txn:
-        rps = txn.newest("recovery_point", "time", 10_000_000, match={"container_id": container["id"]},
-                         parent_id=container["vault_id"])
+        rps = find_points(txn, container["vault_id"], "container_id", container["id"])
     secondary = bool(container.get("read_region"))  # the paired region offers only what it holds
-    return sorted((listed_point(r) for r in rps if r.get("container_id") == container["id"]
-                   and (not secondary or r.get("replicated_at"))), key=lambda r: r["time"])
+    return [listed_point(cast(dict[str, Any], r)) for r in rps if not secondary or r.get("replicated_at")]
 
 
 def container_recovery_point(svc: Service, container: ContainerRecord, rp_id: str) -> dict[str, Any]:

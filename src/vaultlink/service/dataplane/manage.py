@@ -7,6 +7,7 @@ from typing import Any
 from vaultlink.domain.point_packs import point_packs
 from vaultlink.domain.records import VaultRecord, find_containers, read_vault
 from vaultlink.errors import InvalidInput, NotFound, RecoveryPointNotFound
+from vaultlink.ports import Txn
 from vaultlink.service import replication
 from vaultlink.service.core import Caller, Service, authorize
 from vaultlink.service.dataplane.containers import public_container, vault_names
@@ -177,7 +178,7 @@ def created_since(svc: Service, caller: Caller, vault_ref: str, since: float, jo
         return _newest_since(txn, "created", since, page, job_type, **eq)
 
 
-def _newest_since(txn: Any, by: str, since: float, page: int, job_type: str, **eq: Any) -> list[dict[str, Any]]:
+def _newest_since(txn: Txn, by: str, since: float, page: int, job_type: str, **eq: Any) -> list[dict[str, Any]]:
     """Jobs of ``job_type`` whose ``by`` is ``since`` or later, newest first: the database picks and sorts them
     (``Txn.newest`` with ``at_least``), handed over a page at a time."""
     out: list[dict[str, Any]] = []
