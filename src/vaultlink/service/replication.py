@@ -22,7 +22,6 @@ from vaultlink.domain.records import (
     ContainerRecord,
     RecoveryPointRecord,
     VaultRecord,
-    find_containers,
     find_vaults,
     require_vault,
 )
@@ -45,8 +44,11 @@ def replicate_vault(svc: Service, vault_id: str) -> dict[str, int]:
         vault = cast("VaultRecord | None", txn.get("vault", vault_id))
         if vault is None or not enabled(vault):
             return out
-        pending = [rp["id"] for rp in txn.lacking("recovery_point", "replicated_at", parent_id=vault_id)]
-        containers = [c["id"] for c in find_containers(txn, parent_id=vault_id)]
+        lacking = txn.lacking("recovery_point", "replicated_at", parent_id=vault_id)
+    pending = [rp["id"] for rp in lacking]
+    # only the machines with a point pending: a machine's new blobs belong to its next point (listing every
+    # machine's storage in both regions after each backup cost a pass time in proportion to the whole vault)
+    containers = sorted({str(rp["container_id"]) for rp in lacking})
     if not pending:
         return out
     region = str(vault["secondary_region"])

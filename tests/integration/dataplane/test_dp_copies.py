@@ -139,3 +139,25 @@ def test_a_stopping_server_leaves_replication_for_its_next_pass(dp: DataPlane, t
     second = replication.replicate_all(dp.svc)
     assert second["replicated_points"] == 1 and second["copied_blobs"] > 0
     assert manage.get_recovery_point(dp.svc, dp.owner, rp)["replicated_at"]
+
+
+def test_a_replication_pass_lists_only_the_machines_with_a_point_pending(dp: DataPlane, tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """After one machine's backup, a pass lists that machine's storage only (it listed every machine's, in both
+    regions, whenever any point was pending: a pass's time grew with the whole vault); the point is then whole in
+    the paired region and the other machine's data is untouched there."""
+    update_vault(dp.svc, dp.owner, dp.vault["name"], {"cross_region_restore": "Enabled"})
+    one, two = registered(dp, tmp_path / "s1", "vm1"), registered(dp, tmp_path / "s2", "vm2")
+    one.backup([str(make_tree(tmp_path / "src1"))], PASS)
+    two.backup([str(make_tree(tmp_path / "src2"))], PASS)
+    assert replication.replicate_all(dp.svc)["replicated_points"] == 2
+    (tmp_path / "src1" / "new.txt").write_text("changed on vm1 only")
+    rp = one.backup([str(tmp_path / "src1")], PASS)["recovery_point"]
+    listed: list[str] = []
+    for store in (dp.svc.blobs, dp.svc.replica):
+        real = store.list  # type: ignore[union-attr]
+        monkeypatch.setattr(store, "list", lambda prefix, real=real: (listed.append(prefix), real(prefix))[1])
+    out = replication.replicate_all(dp.svc)
+    assert out["replicated_points"] == 1 and out["copied_blobs"] > 0
+    assert listed and all(f"/{rp['container_id']}/" in p for p in listed), listed
+    assert manage.get_recovery_point(dp.svc, dp.owner, rp["id"])["replicated_at"]
