@@ -24,7 +24,7 @@ from collections.abc import Iterable
 from typing import Any, cast
 
 from vaultlink.domain.point_packs import point_packs
-from vaultlink.domain.records import ContainerRecord, RecoveryPointRecord, find_containers, find_points
+from vaultlink.domain.records import ContainerRecord, find_containers, find_points
 from vaultlink.errors import PackMissing, PruneInProgress
 from vaultlink.ports import SizedList, Txn
 from vaultlink.service.core import Service
@@ -165,20 +165,21 @@ def prune_vault(svc: Service, vault_id: str, now: float, grace: float) -> dict[s
 
 
 def usage(svc: Service, vault_id: str) -> dict[str, Any]:
-    """Bytes of packs that live points need, that only soft-deleted points need, and that nothing needs."""
+    """Bytes of packs that live points need, that only soft-deleted points need, and that nothing needs. A machine
+    at a time: its points' pack lists are read one by one into the sets of its packs (holding every point's list
+    at once took hundreds of MB for a vault of large machines)."""
     out = {"live_bytes": 0, "soft_deleted_bytes": 0, "reclaimable_bytes": 0, "unknown_bytes": 0, "packs": 0}
     with svc.store.transaction() as txn:
         vault = cast(dict[str, Any], txn.require("vault", vault_id))
         containers = find_containers(txn, parent_id=vault_id)
-        points = [(cast(RecoveryPointRecord, r), point_packs(txn, r))
-                  for r in txn.find("recovery_point", parent_id=vault_id)]
     accounts = storage.accounts_of(cast(Any, vault))
     for c in containers:
         live: set[str] = set()
         soft: set[str] = set()
         known = True
-        for rp, refs in points:
-            if rp.get("container_id") == c["id"]:
+        with svc.store.transaction() as txn:
+            for rp in find_points(txn, vault_id, "container_id", c["id"]):
+                refs = point_packs(txn, rp)
                 known = known and refs is not None
                 (soft if rp.get("status") == "SoftDeleted" else live).update(refs or ())
         for ref, size in stored_packs(svc, c, accounts).items():
