@@ -106,7 +106,7 @@ def expire_jobs(svc: Service, now: float) -> int:
     gone: list[dict[str, Any]] = []
     with svc.store.transaction() as txn:
         for job in [*txn.find("job", status="Created"), *txn.find("job", status="InProgress")]:  # the open ones
-            queued = job.get("plan_id") or job.get("source_container_id")  # only queued jobs have windows
+            queued = job.get("start_by") is not None  # queued jobs have windows: a plan's, AWS's on demand, a restore
             running = job["status"] == "InProgress"
             if queued and job["status"] == "Created" and now > float(job["start_by"]):
                 job.update(status="EXPIRED", end=now, error="no machine started the job within its start window")

@@ -1,0 +1,56 @@
+"""An on-demand backup (AWS ``StartBackupJob``) keeps to its windows as a plan's does: not started within its start
+window it becomes ``EXPIRED``; started but not done within its completion window, ``EXPIRED`` too (its agent's
+completion is then refused). Before, only a plan's jobs and restores had their windows enforced: an on-demand job no
+machine took stayed ``CREATED`` for ever, in every listing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from dp_helpers import make_tree, registered
+from dp_world import PASS, DataPlane
+
+from vaultlink.errors import VaultlinkError
+from vaultlink.service import retention_items, scheduler
+from vaultlink.service.dataplane import manage, ondemand
+
+
+def test_on_demand_jobs_expire_at_the_end_of_their_windows(dp: DataPlane, tmp_path: Path) -> None:
+    agent = registered(dp, tmp_path / "state")
+    src = make_tree(tmp_path / "src")
+    agent.backup([str(src)], PASS)
+    [item] = retention_items.list_items(dp.svc, dp.owner, dp.vault["name"])
+    now = dp.svc.clock.now()
+    never = ondemand.start_backup(dp.svc, dp.owner, item["id"], None, None, 60, 120)
+    taken = ondemand.start_backup(dp.svc, dp.owner, item["id"], None, None, 60, 120)
+    agent._call("POST", "/jobs", {"paths": [str(src)], "job_id": taken["id"]})
+    events: list[dict[str, Any]] = []
+    real = dp.svc.audit.emit
+    dp.svc.audit.emit = lambda e: (events.append(e), real(e))  # type: ignore[method-assign]
+
+    def heard_at(t: float) -> None:  # its agent still reports (the heartbeat): only a window can end it
+        with dp.svc.store.transaction() as txn:
+            job = txn.require("job", taken["id"])
+            job["progress"] = {"updated": t}
+            txn.update("job", taken["id"], job)
+
+    assert scheduler.expire_jobs(dp.svc, now + 10 * 60) == 0, "within their windows: left alone"
+    heard_at(now + 60 * 60)
+    assert scheduler.expire_jobs(dp.svc, now + 61 * 60) == 1
+    gone = manage.get_job(dp.svc, dp.owner, never["id"])
+    assert gone["status"] == "EXPIRED" and "start window" in gone["error"] and gone["end"] == now + 61 * 60
+    assert manage.get_job(dp.svc, dp.owner, taken["id"])["status"] == "InProgress"
+
+    heard_at(now + 120 * 60)
+    assert scheduler.expire_jobs(dp.svc, now + 121 * 60) == 1
+    late = manage.get_job(dp.svc, dp.owner, taken["id"])
+    assert late["status"] == "EXPIRED" and "completion window" in late["error"]
+    assert [(e["action"], e["target"], e["code"]) for e in events] == [
+        ("job.expire", never["id"], "EXPIRED"), ("job.expire", taken["id"], "EXPIRED")]
+    with pytest.raises(VaultlinkError):  # the machine that took it cannot start the expired one again
+        agent._call("POST", "/jobs", {"paths": [str(src)], "job_id": never["id"]})
+    with pytest.raises(VaultlinkError, match="already ended"):  # nor end the one that ran late
+        agent._call("POST", f"/jobs/{taken['id']}/finish", {"status": "Failed", "error": "late"})
+    assert manage.get_job(dp.svc, dp.owner, taken["id"])["status"] == "EXPIRED"
