@@ -102,7 +102,12 @@ ATTACKS = [
         VM_A, f"{w.a['write_account']}.queue.vaultlink.internal",
         {"Authorization": f"Bearer {w.reader_key}", "X-Vaultlink-Container": w.a["container_id"]},
         "DELETE", "/messages/q123"), 403, "AccessDenied"),
-    # held: reachability, public access, names, approvals of another tenant
+    # J: a machine's own credential (its file copied by someone who is not root there) queues work for its agent,
+    # which runs as root what its queue holds: a restore's target or a backup's paths and exclusions of its choice
+    Attack("J: a machine's credential queueing a work item for its own agent", VM_A, lambda w: w.send(
+        VM_A, f"{w.a['write_account']}.queue.vaultlink.internal",
+        {"Authorization": f"Bearer {cont(w)}", "Content-Type": "application/json"}, "POST", "/messages",
+        b'{"kind": "restore", "job_id": "j123", "recovery_point": "rp1", "target": "/etc"}'), 403, "AccessDenied"),
     Attack("held: a private endpoint from the internet", INTERNET, lambda w: w.send(
         INTERNET, w.backup_host(), {"Authorization": f"Bearer {w.s.owner_key}"}), 403, "EndpointUnreachable"),
     Attack("held: the public endpoint of a vault that denies it", "127.0.0.1", lambda w: w.send(

@@ -6,7 +6,7 @@ from typing import Any
 
 from vaultlink.api.data_kit import JSON_OBJECT, DataRequest, DataRouter
 from vaultlink.api.routes_data_common import container_for
-from vaultlink.errors import InvalidInput
+from vaultlink.errors import AccessDenied, InvalidInput
 from vaultlink.service.dataplane import queue
 from vaultlink.service.dataplane.context import DataContext
 
@@ -21,6 +21,9 @@ def _account(ctx: DataContext) -> str:
 
 @router.route("POST", "/messages", "backup:PutWorkItem", body=JSON_OBJECT)
 def put_message(r: DataRequest) -> dict[str, Any]:
+    if r.ctx.caller.kind == "container":  # its agent runs what its queue holds, as root: no credential steers it
+        raise AccessDenied("a machine's credential takes work from its queue and never queues any: the service "
+                           "queues a plan's runs and restores (`vaultlink plan`, `vaultlink recovery-point restore`).")
     return queue.put_item(r.svc, _account(r.ctx), container_for(r), r.body)
 
 
