@@ -23,7 +23,7 @@ from vaultlink.domain.records import (
 from vaultlink.errors import NotFound, NotSoftDeleted
 from vaultlink.ports import Txn
 from vaultlink.service.core import Caller, Service, authorize
-from vaultlink.service.dataplane import storage
+from vaultlink.service.dataplane import queue, storage
 from vaultlink.service.dataplane.containers import machine_of, public_container
 from vaultlink.service.events import ContainersChanged
 from vaultlink.service.retention import drop_manifest
@@ -197,6 +197,7 @@ def purge_container(svc: Service, container_id: str) -> None:
             delete_point(txn, p["id"])
         for it in txn.find("protected_item", parent_id=container_id):
             txn.delete("protected_item", it["id"])
+        queue.drop_items(txn, storage.accounts_of(vault) if vault else [], container_id)
         txn.delete("container", container_id)
     packs = {(a, p) for a, p, _records in svc.chunks.packs(c["vault_id"], container_id)}
     svc.chunks.drop_packs(c["vault_id"], container_id, sorted(packs))

@@ -7,6 +7,8 @@ the vault-deletion rule the composition root subscribes.
 
 from __future__ import annotations
 
+from vaultlink.service.dataplane.queue import drop_items
+from vaultlink.service.dataplane.storage import accounts_of
 from vaultlink.service.events import VaultDeleting
 
 
@@ -18,6 +20,7 @@ def drop_vault_data(event: VaultDeleting) -> None:
                          ("registration_secret", vault["id"])):
         for rec in txn.find(kind, parent_id=parent):
             if kind == "container":
+                drop_items(txn, accounts_of(vault), rec["id"])  # its queued work items go with it
                 for it in txn.find("protected_item", parent_id=rec["id"]):
                     txn.delete("protected_item", it["id"])
             txn.delete(kind, rec["id"])

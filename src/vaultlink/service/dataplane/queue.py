@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import json
 import secrets
+from collections.abc import Iterable
 from typing import Any
 
 from vaultlink.domain.records import ContainerRecord
 from vaultlink.errors import InvalidInput, NotFound
+from vaultlink.ports import Txn
 from vaultlink.service.core import Service
 
 MAX_ITEM = 64 * 1024
@@ -60,3 +62,10 @@ def delete_item(svc: Service, account: str, container: ContainerRecord, item_id:
             raise NotFound(f"work item {item_id} does not exist in this queue.", field="item")
         txn.delete("queue_item", item_id)
     return {"id": item_id, "deleted": True}
+
+
+def drop_items(txn: Txn, accounts: Iterable[str], container_id: str) -> None:
+    """Remove a machine's queued work items (in ``txn``), when the machine or its vault goes for good."""
+    for account in accounts:
+        for rec in txn.find("queue_item", parent_id=f"{account}/{container_id}"):
+            txn.delete("queue_item", rec["id"])
