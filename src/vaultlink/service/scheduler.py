@@ -5,8 +5,9 @@ Each pass looks at the due times since the plan's last pass (``scanned``): a due
 is still open becomes a ``Created`` job plus a work item on the machine's queue (its first storage
 account's queue, which ``vaultlink agent run`` polls through the private endpoint); one whose window
 already passed (the service was down) becomes an ``EXPIRED`` job. A ``Created`` job not started within its
-start window, and a plan's job not finished within its completion window, become ``EXPIRED``; a running job
-whose agent said nothing for 15 minutes becomes ``Failed`` (code ``AgentSilent``). Every expiry is audited."""
+start window, and a queued job not finished within its completion window, become ``EXPIRED``; a running job
+whose agent said nothing for 15 minutes becomes ``Failed`` (code ``AgentSilent``). Every expiry is audited, and the
+job's work item leaves its machine's queue (a machine down for months found no backlog of dead runs there)."""
 
 from __future__ import annotations
 
@@ -120,6 +121,10 @@ def expire_jobs(svc: Service, now: float) -> int:
                 continue
             txn.update("job", job["id"], job)
             gone.append(job)
+        for job in gone:
+            vault = read_vault(txn, job["vault_id"])
+            if vault is not None and job.get("container_id"):
+                queue.drop_items(txn, storage.accounts_of(vault), job["container_id"], job_id=job["id"])
     for job in gone:
         _audit_expired(svc, job)
     return len(gone)

@@ -1,7 +1,7 @@
 """An on-demand backup (AWS ``StartBackupJob``) keeps to its windows as a plan's does: not started within its start
 window it becomes ``EXPIRED``; started but not done within its completion window, ``EXPIRED`` too (its agent's
-completion is then refused). Before, only a plan's jobs and restores had their windows enforced: an on-demand job no
-machine took stayed ``CREATED`` for ever, in every listing."""
+completion is then refused), and its work item leaves the machine's queue. Before, only a plan's jobs and restores
+had their windows enforced: an on-demand job no machine took stayed ``CREATED`` for ever, in every listing."""
 
 from __future__ import annotations
 
@@ -15,6 +15,11 @@ from dp_world import PASS, DataPlane
 from vaultlink.errors import VaultlinkError
 from vaultlink.service import retention_items, scheduler
 from vaultlink.service.dataplane import manage, ondemand
+
+
+def queued(dp: DataPlane) -> list[str]:
+    with dp.svc.store.transaction() as txn:
+        return [i["body"]["job_id"] for i in txn.find("queue_item")]
 
 
 def test_on_demand_jobs_expire_at_the_end_of_their_windows(dp: DataPlane, tmp_path: Path) -> None:
@@ -42,11 +47,13 @@ def test_on_demand_jobs_expire_at_the_end_of_their_windows(dp: DataPlane, tmp_pa
     gone = manage.get_job(dp.svc, dp.owner, never["id"])
     assert gone["status"] == "EXPIRED" and "start window" in gone["error"] and gone["end"] == now + 61 * 60
     assert manage.get_job(dp.svc, dp.owner, taken["id"])["status"] == "InProgress"
+    assert queued(dp) == [taken["id"]], "the expired job's work item left the machine's queue"
 
     heard_at(now + 120 * 60)
     assert scheduler.expire_jobs(dp.svc, now + 121 * 60) == 1
     late = manage.get_job(dp.svc, dp.owner, taken["id"])
     assert late["status"] == "EXPIRED" and "completion window" in late["error"]
+    assert queued(dp) == []
     assert [(e["action"], e["target"], e["code"]) for e in events] == [
         ("job.expire", never["id"], "EXPIRED"), ("job.expire", taken["id"], "EXPIRED")]
     with pytest.raises(VaultlinkError):  # the machine that took it cannot start the expired one again

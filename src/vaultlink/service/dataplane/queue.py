@@ -64,8 +64,11 @@ def delete_item(svc: Service, account: str, container: ContainerRecord, item_id:
     return {"id": item_id, "deleted": True}
 
 
-def drop_items(txn: Txn, accounts: Iterable[str], container_id: str) -> None:
-    """Remove a machine's queued work items (in ``txn``), when the machine or its vault goes for good."""
+def drop_items(txn: Txn, accounts: Iterable[str], container_id: str, job_id: str | None = None) -> None:
+    """Remove a machine's queued work items (in ``txn``) when the machine or its vault goes for good; with ``job_id``,
+    only that job's, when the job ended before its machine ran it."""
     for account in accounts:
         for rec in txn.find("queue_item", parent_id=f"{account}/{container_id}"):
-            txn.delete("queue_item", rec["id"])
+            body = rec.get("body")
+            if job_id is None or (isinstance(body, dict) and body.get("job_id") == job_id):
+                txn.delete("queue_item", rec["id"])
