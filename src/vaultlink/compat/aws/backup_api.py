@@ -148,10 +148,10 @@ def page_of(items: list[dict[str, Any]], p: dict[str, Any]) -> tuple[list[dict[s
     size = min(int(p.get("MaxResults") or MAX_PAGE), MAX_PAGE)
     start = 0
     if p.get("NextToken"):
-        try:
-            start = int(p["NextToken"])
-        except ValueError:
-            raise E.InvalidInput("NextToken is not one this service issued.", field="NextToken") from None
+        token = str(p["NextToken"])
+        if not (token.isascii() and token.isdigit()) or len(token) > 12:  # "-5" read the last five
+            raise E.InvalidInput("NextToken is not one this service issued.", field="NextToken")
+        start = int(token)
     end = start + size
     return items[start:end], (str(end) if end < len(items) else None)
 
