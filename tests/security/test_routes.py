@@ -131,6 +131,9 @@ TABLE: dict[tuple[str, str, str], str] = {
     ("mgmt", "DELETE", "/v1/vaults/{ref}/containers/{container}"): "/v1/vaults/prod/containers/c1",
     ("mgmt", "PATCH", "/v1/vaults/{ref}/containers/{container}"): "/v1/vaults/prod/containers/c1",
     ("mgmt", "POST", "/v1/vaults/{ref}/containers/{container}/undelete"): "/v1/vaults/prod/containers/c1/undelete",
+    ("mgmt", "GET", "/v1/vaults/{ref}/containers/{container}/keys"): "/v1/vaults/prod/containers/c1/keys",
+    ("mgmt", "POST", "/v1/vaults/{ref}/containers/{container}/keys/restore"):
+        "/v1/vaults/prod/containers/c1/keys/restore",
     ("mgmt", "GET", "/v1/plans"): "/v1/plans",
     ("mgmt", "GET", "/v1/plans/{ref}"): "/v1/plans/p1",
     ("mgmt", "DELETE", "/v1/plans/{ref}"): "/v1/plans/p1",
@@ -161,6 +164,7 @@ TABLE: dict[tuple[str, str, str], str] = {
     ("backup", "POST", "/jobs/{job_id}/finish"): "/jobs/j1/finish",
     ("backup", "POST", "/jobs/{job_id}/progress"): "/jobs/j1/progress",
     ("backup", "GET", "/recovery-points"): "/recovery-points",
+    ("backup", "POST", "/keys/retire"): "/keys/retire",
     ("backup", "GET", "/recovery-points/{rp_id}"): "/recovery-points/rp1",
     ("backup", "POST", "/recovery-points/{rp_id}/restore-jobs"): "/recovery-points/rp1/restore-jobs",
     ("backup", "GET", "/"): "/",

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from vaultlink import __version__
+from vaultlink.agent import keys
 from vaultlink.agent.browse import latest_point, point_diff, point_find, point_nodes
 from vaultlink.agent.credentials_file import read_credentials
 from vaultlink.agent.dump import dump_file
@@ -27,7 +28,7 @@ from vaultlink.data.crypto import check_passphrase
 from vaultlink.data.diff import Change, DiffStats
 from vaultlink.data.formats import ZSTD_LEVEL, check_level
 from vaultlink.data.manifest import Node
-from vaultlink.data.repository import KEY_NAME
+from vaultlink.data.repository import has_keys
 from vaultlink.data.tree import check_patterns
 from vaultlink.errors import CorruptData, InvalidInput, NotFound, RegistrationScopeDenied, VaultlinkError
 
@@ -64,6 +65,8 @@ def _estimate(totals: Any) -> tuple[int, int] | None:
 class Agent:
     """One registered machine. ``resolver`` defaults to asking ``state.dns`` from ``state.source_ip``."""
 
+    change_passphrase = keys.change_passphrase  # a new key version; with retire=True, the old ones retired
+
     def __init__(self, state: AgentState, resolver: Resolver | None = None, retry_for: float = 90.0) -> None:
         tune_malloc()  # before any worker thread starts (agent/memory.py)
         self.state = state
@@ -92,10 +95,10 @@ class Agent:
         return self.http.json(self.state.backup_service, method, path, body)
 
     def has_repository(self) -> bool:
-        """Does the container have its key file (a repository) yet?"""
+        """Does the container have a key version (a repository) yet?"""
         store = RemoteBlobStore(self.http, self.state.domain, self.state.storage_accounts, self.state.write_account,
                                 self.state.storage_suffix)
-        return store.exists(KEY_NAME)
+        return has_keys(store)
 
     def open_repository(self, passphrase: str, accounts: Sequence[str] | None = None,
                         write_account: str | None = None, create: bool = False,
@@ -105,7 +108,7 @@ class Agent:
         store = RemoteBlobStore(http, self.state.domain, accounts or self.state.storage_accounts,
                                 write_account or self.state.write_account, self.state.storage_suffix)
         index = RemoteChunkIndex(http, self.state.backup_service, store)
-        if create and not store.exists(KEY_NAME):
+        if create and not has_keys(store):
             return Repository.init(store, check_passphrase(passphrase), index=index)
         repo = open_loading(store, passphrase, index)
         # packs stored by a backup that died before indexing them are indexed now, and reused
@@ -212,16 +215,6 @@ class Agent:
         status, msg = job_end(exc)
         with contextlib.suppress(VaultlinkError, OSError):
             self._quiet_post(f"/jobs/{job_id}/finish", {"status": status, "error": msg})
-
-    def change_passphrase(self, old: str, new: str) -> dict[str, Any]:
-        """Wrap the repository's keys under ``new`` in a new key version beside the old one (write-once:
-        the old key file stays, and with it the old passphrase)."""
-        repo = self.open_repository(old)
-        try:
-            name = repo.add_key(check_passphrase(new))
-        finally:
-            repo.close()
-        return {"key_file": name, "container": self.state.container_id}
 
     def recovery_points(self) -> list[dict[str, Any]]:
         rps: list[dict[str, Any]] = self._call("GET", "/recovery-points")

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict
 from vaultlink.api.data_kit import DataRequest, DataRouter, Reply
 from vaultlink.api.routes_data_common import container_for
 from vaultlink.index_wire import INDEX_MEDIA, encode_index
-from vaultlink.service.dataplane import blobs, containers, jobs
+from vaultlink.service.dataplane import blobs, containers, jobs, key_versions
 
 router = DataRouter()
 
@@ -144,3 +144,13 @@ def start_restore_job(r: DataRequest) -> dict[str, Any]:
         return jobs.start_job(r.svc, c, "Restore", job_id=body.job_id)
     jobs.container_recovery_point(r.svc, c, r.params["rp_id"])
     return jobs.start_job(r.svc, c, "Restore", recovery_point_id=r.params["rp_id"])
+
+
+class RetireIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    keep: str  # the key version the agent just wrote (its newest): every other one is retired
+
+
+@router.route("POST", "/keys/retire", "backup:RetireKeyVersions", body=RetireIn)
+def retire_keys(r: DataRequest) -> dict[str, Any]:
+    return key_versions.retire(r.svc, r.ctx.caller, container_for(r), r.body.keep)

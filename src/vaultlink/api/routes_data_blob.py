@@ -10,7 +10,7 @@ from vaultlink.api.data_kit import BodyStream, DataRequest, DataRouter, Reply, S
 from vaultlink.api.routes_data_common import container_for
 from vaultlink.errors import InvalidInput
 from vaultlink.service.dataplane import blobs
-from vaultlink.service.dataplane.containers import check_blob_read
+from vaultlink.service.dataplane.containers import check_blob_read, check_key_visible, key_visible
 from vaultlink.service.dataplane.context import DataContext
 from vaultlink.service.dataplane.grants import check_grant_read, grant_allows
 
@@ -29,7 +29,8 @@ def _account(ctx: DataContext) -> str:
 def list_blobs(r: DataRequest) -> dict[str, Any]:
     c = container_for(r)
     names = blobs.list_blobs(r.svc, r.ctx.vault_id or "", _account(r.ctx), c, r.query.get("prefix", ""))
-    return {"names": [n for n in names if grant_allows(c, n)]}  # under a restore grant: only what it covers
+    # under a restore grant only what it covers; never a key version its machine retired
+    return {"names": [n for n in names if grant_allows(c, n) and key_visible(c, n)]}
 
 
 @router.route("PUT", "/{name:path}", "backup:PutBackupData", body=BodyStream)
@@ -46,10 +47,11 @@ def put_blob(r: DataRequest) -> dict[str, Any]:
 def get_blob(r: DataRequest) -> Reply:
     c = container_for(r)
     name = r.params["name"]
+    vault, account = r.ctx.vault_id or "", _account(r.ctx)
     check_blob_read(c, name)
     check_grant_read(c, name)
+    check_key_visible(c, name, account)
     rng = r.headers.get("range")
-    vault, account = r.ctx.vault_id or "", _account(r.ctx)
     if rng:
         m = _RANGE.match(rng.strip())
         if m is None:
@@ -71,5 +73,6 @@ def head_blob(r: DataRequest) -> Reply:
     c = container_for(r)
     check_blob_read(c, r.params["name"])
     check_grant_read(c, r.params["name"])
+    check_key_visible(c, r.params["name"], _account(r.ctx))
     size = blobs.blob_size(r.svc, r.ctx.vault_id or "", _account(r.ctx), c, r.params["name"])
     return Reply(b"", 200, (("content-length", str(size)), ("x-blob-size", str(size))))

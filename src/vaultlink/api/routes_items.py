@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict
 
 from vaultlink.api.calls import call, service_of
 from vaultlink.service import retention_items
+from vaultlink.service.dataplane import key_versions
 
 router = APIRouter(tags=["items"])
 
@@ -56,3 +57,17 @@ def tag_container(ref: str, container: str, body: ContainerPatch, request: Reque
     svc = service_of(request)
     return call(request, "container.update",
                 lambda c: retention_items.tag_container(svc, c, ref, container, body.tags), target=container, vault=ref)
+
+
+@router.get("/vaults/{ref}/containers/{container}/keys", name="container.keys")
+def list_key_versions(ref: str, container: str, request: Request) -> list[dict[str, Any]]:
+    svc = service_of(request)
+    return call(request, "container.keys", lambda c: key_versions.list_versions(svc, c, ref, container),
+                target=container, vault=ref)
+
+
+@router.post("/vaults/{ref}/containers/{container}/keys/restore", name="container.keys.restore")
+def restore_key_versions(ref: str, container: str, request: Request) -> list[dict[str, Any]]:
+    svc = service_of(request)
+    return call(request, "container.keys.restore",
+                lambda c: key_versions.restore_versions(svc, c, ref, container), target=container, vault=ref)

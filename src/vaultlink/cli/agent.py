@@ -255,14 +255,18 @@ def passphrase(
     new_passphrase_file: Annotated[str, typer.Option("--new-passphrase-file", help="File holding the new one.")],
     state_dir: StateDir = None,
     passphrase_file: PassFile = None,
+    retire_old: Annotated[bool, typer.Option(
+        "--retire-old", help="Then retire every other key version: the old passphrase no longer opens the data "
+        "through the service (the vault's owner can bring them back: `vaultlink container keys`).")] = False,
     output: OutputOpt = OutputFormat.table,
 ) -> None:
-    """Add a passphrase: the vault data's keys wrapped under it in a new key version, beside the old one
-    (stored data is write-once: the old passphrase keeps opening the data)."""
+    """Add a passphrase: the vault data's keys wrapped under it in a new key version, beside the old ones (stored
+    data is write-once: the old passphrase keeps opening the data unless --retire-old retires them)."""
     with handled(output):
         agent, _sd = _agent(state_dir)
         try:
-            out = agent.change_passphrase(_passphrase(passphrase_file), _passphrase(new_passphrase_file))  # type: ignore[attr-defined]
+            out = agent.change_passphrase(  # type: ignore[attr-defined]
+                _passphrase(passphrase_file), _passphrase(new_passphrase_file), retire_old)
         finally:
             agent.close()  # type: ignore[attr-defined]
         emit(out, output)

@@ -12,7 +12,7 @@ from vaultlink.cli.common import OutputFormat, OutputOpt, emit, handled, parse_t
 
 app = typer.Typer(help="Protected items (a machine's backed-up paths): list, delete (soft), undelete.",
                   no_args_is_help=True)
-containers = typer.Typer(help="Machines registered with a vault: list, delete (soft), undelete.",
+containers = typer.Typer(help="Machines registered with a vault: list, delete (soft), undelete, tag, key versions.",
                          no_args_is_help=True)
 ITEM_COLUMNS = ("id", "hostname", "paths", "status", "recovery_points", "last_backup", "purge_after")
 CONTAINER_COLUMNS = ("id", "hostname", "status", "scope", "tags", "source_ip", "registered", "purge_after")
@@ -62,6 +62,22 @@ def container_undelete(vault: str, machine: str, output: OutputOpt = OutputForma
     """Bring a soft-deleted machine back, with its items and recovery points."""
     with handled(output):
         emit(Client().post(f"/vaults/{vault}/containers/{machine}/undelete"), output, CONTAINER_COLUMNS)
+
+
+@containers.command("keys")
+def container_keys(
+    vault: str,
+    machine: str,
+    restore: Annotated[bool, typer.Option(
+        "--restore", help="Bring back the versions its agent retired: their passphrases open its data again.")] = False,
+    output: OutputOpt = OutputFormat.table,
+) -> None:
+    """A machine's key versions (one per passphrase), newest first, and which ones its agent retired
+    (`vaultlink agent passphrase --retire-old`)."""
+    with handled(output):
+        client = Client()
+        path = f"/vaults/{vault}/containers/{machine}/keys"
+        emit(client.post(path + "/restore") if restore else client.get(path), output, ("name", "version", "retired"))
 
 
 @containers.command("tag")

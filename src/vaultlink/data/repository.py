@@ -39,6 +39,7 @@ from vaultlink.data.formats import (
     index_entries,
     pack_header_length,
 )
+from vaultlink.data.key_names import KEY_NAME, key_version, newest_first
 from vaultlink.data.manifest import (
     Manifest,
     Node,
@@ -52,20 +53,17 @@ from vaultlink.data.pack_buffer import PackBuffer, PackBuffers
 from vaultlink.errors import AlreadyExists, CorruptData, NotFound, WrongPassphrase
 from vaultlink.ports import BlobStore
 
-KEY_NAME = "keys/key"
-
-
-def _key_version(name: str) -> int:
-    """``keys/key`` is version 1; ``keys/key.N`` version N (0 for any other name)."""
-    if name == KEY_NAME:
-        return 1
-    suffix = name[len(KEY_NAME) + 1:] if name.startswith(KEY_NAME + ".") else ""
-    return int(suffix) if suffix.isdigit() and len(suffix) < 9 else 0
-
 
 def key_versions(store: BlobStore) -> list[str]:
     """The key files of a repository, newest version first."""
-    return sorted((n for n in store.list("keys/") if _key_version(n) > 0), key=_key_version, reverse=True)
+    return newest_first(store.list("keys/"))
+
+
+def has_keys(store: BlobStore) -> bool:
+    """Does ``store`` hold a repository (any key version: ``keys/key`` itself may be retired)?"""
+    return bool(key_versions(store))
+
+
 # 8 MiB: the agent holds up to three packs at once (two uploading, one filling or, full, waiting for a slot); at
 # 16 MiB they were half of its peak memory, and halving them cost no speed (bench/README-backup.md, run 11)
 PACK_SIZE = 8 * 1024 * 1024
@@ -135,7 +133,7 @@ class Repository:
         cls, store: BlobStore, passphrase: str, *, log_n: int = DEFAULT_SCRYPT_LOG_N, **kw: object
     ) -> Repository:
         """Create a new repository (fresh keys) in an empty store."""
-        if store.exists(KEY_NAME):
+        if has_keys(store):
             raise AlreadyExists("this storage already holds a repository; open it with its passphrase")
         data, keys = create_key_file(passphrase, log_n=log_n)
         store.put(KEY_NAME, data)
@@ -165,7 +163,7 @@ class Repository:
         """A passphrase change: the same master keys wrapped under ``passphrase`` in a new key version
         (``keys/key.N``), written beside the others, never over one (storage is write-once)."""
         names = key_versions(self.store)
-        newest = max((_key_version(n) for n in names), default=1)
+        newest = max((key_version(n) for n in names), default=1)
         name = f"{KEY_NAME}.{newest + 1}"
         data, _keys = create_key_file(passphrase, self.keys, log_n=log_n)
         self.store.put(name, data)

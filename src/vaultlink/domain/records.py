@@ -253,6 +253,7 @@ class ContainerRecord(_Common, total=False):
     registrations: int
     scope: Literal["backup-restore", "backup", "restore"]
     tags: dict[str, str]
+    retired_keys: list[str]  # key versions its agent retired (``keys/key``, ``keys/key.N``): hidden from every reader
     grant: dict[str, Any]  # never stored: set on the source machine's record for a request under a restore grant
     secondary: bool  # registered through the vault's paired-region names (cross-region restore, restore only)
     read_region: str | None  # never stored: a request through the paired region's names reads that replica

@@ -92,6 +92,7 @@ _CATALOG: tuple[ActionInfo, ...] = (
     _a("PutBackupData", "Write", VAULT),
     _a("GetBackupData", "Read", VAULT, RECOVERY_POINT),
     _a("QueryChunkIndex", "Read", VAULT),
+    _a("RetireKeyVersions", "Write", VAULT),  # a machine's agent hides its old key versions (a passphrase change)
     # the agent's work-item queue (receiving hides items from other readers: a write)
     _a("PutWorkItem", "Write", VAULT),
     _a("ReceiveWorkItems", "Write", VAULT),

@@ -9,6 +9,7 @@ keeps the container id, its protected items and recovery points, and rotates its
 from __future__ import annotations
 
 import secrets
+from collections.abc import Mapping
 from typing import Any
 
 from vaultlink import __version__
@@ -231,7 +232,7 @@ def calling_container(svc: Service, ctx: DataContext, header: str | None) -> Con
     return rec
 
 
-_WRITES = ("backup:PutBackupData", "backup:StartBackupJob")
+_WRITES = ("backup:PutBackupData", "backup:StartBackupJob", "backup:RetireKeyVersions")
 _READS = ("backup:StartRestoreJob",)
 METADATA = ("keys/", "snapshots/", "index/")  # what a backup-only machine reads back: never file contents
 
@@ -244,6 +245,17 @@ def check_scope_allows(container: ContainerRecord, action: str) -> None:
             f"this machine is registered for {scope} only, which does not allow {action}; register it with a "
             f"vault credentials file of another scope (`vaultlink vault credentials VAULT --scope …`).",
             scope=scope, action=action)
+
+
+def key_visible(container: Mapping[str, object], name: str) -> bool:
+    """False for a key version its agent retired (``key_versions.py``): no credential reads it any more."""
+    retired = container.get("retired_keys")
+    return not isinstance(retired, list) or name not in retired
+
+
+def check_key_visible(container: ContainerRecord, name: str, account: str) -> None:
+    if not key_visible(container, name):
+        raise NotFound(f"blob {name!r} does not exist in storage account {account}.", field="name")
 
 
 def check_blob_read(container: ContainerRecord, name: str) -> None:

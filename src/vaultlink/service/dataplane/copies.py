@@ -35,6 +35,7 @@ from vaultlink.policy.actions import recovery_point_arn
 from vaultlink.ports import CHUNK_RECORD, Txn
 from vaultlink.service.core import Caller, Service, Stopping, authorize
 from vaultlink.service.dataplane import storage
+from vaultlink.service.dataplane.containers import key_visible
 from vaultlink.service.events import EndpointsChanged, WorkQueued
 from vaultlink.service.retention import lifecycle_for_new_point
 from vaultlink.service.vaults import find_vault, vault_scope
@@ -132,9 +133,9 @@ def copy_point(svc: Service, rp_id: str, entry: dict[str, Any], who: str) -> dic
         svc.fire(EndpointsChanged())
     blobs = storage.blobs_of(svc)
     names: list[tuple[str, str]] = [(rp["storage_account"], rp["manifest"])]
-    for a in src_accounts:  # every key version: the envelope the source's passphrase opens
+    for a in src_accounts:  # every key version the source's passphrase opens (not one its agent retired)
         base = f"vaults/{rp['vault_id']}/{a}/{source['id']}/"
-        names += [(a, key[len(base):]) for key in blobs.list(base + "keys/")]
+        names += [(a, key[len(base):]) for key in blobs.list(base + "keys/") if key_visible(source, key[len(base):])]
     for ref in refs:
         a, _, pack = ref.partition("/")
         names.append((a, pack))
