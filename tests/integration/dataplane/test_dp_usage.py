@@ -37,7 +37,7 @@ def test_usage_reads_one_machine_at_a_time_and_counts_every_pack(dp: DataPlane, 
     monkeypatch.setattr(prune, "stored_packs", stored)
     used = maintenance.vault_usage(dp.svc, dp.owner, dp.vault["name"])
     order = [(what, cid) for i, (what, cid) in enumerate(seen) if i == 0 or seen[i - 1] != (what, cid)]
-    ids = sorted({cid for _, cid in seen})
+    ids = list(dict.fromkeys(cid for _, cid in seen))  # in the order the machines were read
     assert len(ids) == 2 and sorted(order, key=lambda e: ids.index(e[1])) == order, seen  # grouped per machine
     assert [what for what, _ in order] == ["points", "stored"] * 2, seen
     assert used["recovery_points"] == 4 and used["packs"] > 0 and used["live_bytes"] > 0
