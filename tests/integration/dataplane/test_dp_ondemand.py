@@ -61,3 +61,14 @@ def test_on_demand_jobs_expire_at_the_end_of_their_windows(dp: DataPlane, tmp_pa
     with pytest.raises(VaultlinkError, match="already ended"):  # nor end the one that ran late
         agent._call("POST", f"/jobs/{taken['id']}/finish", {"status": "Failed", "error": "late"})
     assert manage.get_job(dp.svc, dp.owner, taken["id"])["status"] == "EXPIRED"
+
+
+def test_a_queued_job_stopped_leaves_its_machines_queue(dp: DataPlane, tmp_path: Path) -> None:
+    agent = registered(dp, tmp_path / "state")
+    agent.backup([str(make_tree(tmp_path / "src"))], PASS)
+    [item] = retention_items.list_items(dp.svc, dp.owner, dp.vault["name"])
+    queued_job = ondemand.start_backup(dp.svc, dp.owner, item["id"])
+    kept = ondemand.start_backup(dp.svc, dp.owner, item["id"])
+    assert sorted(queued(dp)) == sorted([queued_job["id"], kept["id"]])
+    assert ondemand.stop_job(dp.svc, dp.owner, queued_job["id"])["status"] == "Aborted"
+    assert queued(dp) == [kept["id"]], "the stopped job's item went; the other job's stays"

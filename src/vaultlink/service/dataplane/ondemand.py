@@ -74,6 +74,9 @@ def stop_job(svc: Service, caller: Caller, job_id: str) -> dict[str, Any]:
         if job["status"] not in ("Created", "InProgress"):
             raise Conflict(f"job {job_id} is {job['status']}; only a job that has not finished can be stopped.",
                            field="job")
+        queued = job["status"] == "Created"
         job.update(status="Aborted", end=svc.clock.now(), error=f"stopped by {caller.arn}")
         txn.update("job", job_id, job)
+        if queued and job.get("container_id"):  # never taken: its work item leaves the machine's queue
+            queue.drop_items(txn, storage.accounts_of(vault), job["container_id"], job_id=job_id)
     return dict(job)
