@@ -6,8 +6,7 @@ path component is then opened relative to its parent's directory descriptor with
 ``O_NOFOLLOW`` (``restore_target.Target``), and every file, rename, symlink and
 metadata call takes a directory descriptor: a pre-existing symlink in the target is
 refused, so is a symlink or directory where a file goes, and a directory swapped for
-a symlink while the restore runs is never followed (``UnsafePath``). Symlinks are
-created last.
+a symlink while the restore runs is never followed (``UnsafePath``). Symlinks last.
 
 Memory: the snapshot's nodes are read twice, never held (``restore_plan``: every path checked, the
 files counted and selected; then the files ``BATCH_FILES`` at a time, each batch planned and fetched
@@ -373,25 +372,26 @@ def _restore_files(
                     prog.bytes_done += len(plain) * len(dests[cid])
                     prog.files_done += whole
 
+    pending: set[Any] = set()
     try:
         for cid in list(damaged):
             lost(cid)
         for out in outs:
             if out.left == 0 and not out.damaged:  # empty file
                 done(out, 0, False, False)
-        pending: set[Any] = {pool.submit(fetch, s) for s in spans}
+        pending = {pool.submit(fetch, s) for s in spans}
         while pending:
             finished, pending = wait(pending, timeout=0.2, return_when=FIRST_EXCEPTION)
             for f in finished:
                 if f.exception() is not None:
-                    for p in pending:
-                        p.cancel()
-                    wait(pending)  # the running ones end before their files are closed
                     raise f.exception()  # type: ignore[misc]
             if progress and time.monotonic() - last[0] > 0.2:
                 last[0] = time.monotonic()
                 prog.elapsed = last[0] - t0
                 progress(prog)
+    except BaseException:  # a worker's error, Ctrl-C, a stopped job: the spans not started are dropped, and the
+        wait([p for p in pending if not p.cancel()])  # running ones end before their files are closed
+        raise
     finally:
         fs.close_all()
     for out in outs:
