@@ -6,7 +6,12 @@ While a job runs (``JobProgress.beating``), a heartbeat thread repeats the last 
 for ``HEARTBEAT_SECONDS``: a workload's backup (a database's stream, a disk image) and a ``dump`` report no
 progress of their own, and a file backup can spend minutes in one large file. The service takes a job whose
 agent said nothing for ``jobs.SILENT`` seconds (15 minutes) for dead and ends it ``Failed``
-(``service/scheduler.py``): an agent killed mid-job leaves no job ``InProgress`` forever."""
+(``service/scheduler.py``): an agent killed mid-job leaves no job ``InProgress`` forever.
+
+A job the service ended while it ran (``StopBackupJob``, its completion window, a silence) answers the next report
+with ``Conflict``; the engine's next progress call then raises it, so a file backup or restore stops within a report
+or two instead of running to its end only to have its commit refused (a workload's stream, which calls no progress,
+still runs to its end)."""
 
 from __future__ import annotations
 
@@ -17,7 +22,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from vaultlink.data import Progress
-from vaultlink.errors import Interrupted, VaultlinkError, as_error
+from vaultlink.errors import Conflict, Interrupted, VaultlinkError, as_error
 
 EVERY_SECONDS = 2.0
 HEARTBEAT_SECONDS = 60.0
@@ -44,8 +49,11 @@ class JobProgress:
         self._latest: dict[str, Any] = dict.fromkeys(
             ("files_total", "bytes_total", "files_done", "bytes_done", "bytes_new", "elapsed"), 0)
         self._sending = threading.Lock()  # held while a report is on its way (the heartbeat's or the job's)
+        self.ended: VaultlinkError | None = None  # the service's answer once the job ended there (stopped, expired)
 
     def __call__(self, p: Progress) -> None:
+        if self.ended is not None:  # stopped on the service (StopBackupJob, a window): the engine stops here too
+            raise self.ended
         if self._local is not None:
             self._local(p)
         now = time.monotonic()
@@ -61,8 +69,12 @@ class JobProgress:
         if not self._sending.acquire(blocking=False):
             return
         try:
-            with contextlib.suppress(VaultlinkError, OSError):
-                self._post(report)
+            self._post(report)
+        except Conflict as exc:
+            if exc.field == "job":  # the job ended on the service: nothing this machine does now can commit it
+                self.ended = exc
+        except (VaultlinkError, OSError):
+            pass  # best effort: a lost report is replaced by the next
         finally:
             self._sending.release()
 

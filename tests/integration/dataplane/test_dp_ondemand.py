@@ -5,6 +5,7 @@ had their windows enforced: an on-demand job no machine took stayed ``CREATED`` 
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ import pytest
 from dp_helpers import make_tree, registered
 from dp_world import PASS, DataPlane
 
+from vaultlink.agent import job_progress
 from vaultlink.errors import VaultlinkError
 from vaultlink.service import retention_items, scheduler
 from vaultlink.service.dataplane import manage, ondemand
@@ -72,3 +74,31 @@ def test_a_queued_job_stopped_leaves_its_machines_queue(dp: DataPlane, tmp_path:
     assert sorted(queued(dp)) == sorted([queued_job["id"], kept["id"]])
     assert ondemand.stop_job(dp.svc, dp.owner, queued_job["id"])["status"] == "Aborted"
     assert queued(dp) == [kept["id"]], "the stopped job's item went; the other job's stays"
+
+
+def test_a_running_backup_stopped_on_the_service_stops_on_the_machine(dp: DataPlane, tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """StopBackupJob on a running job: the agent's next progress report is refused (the job ended), and the backup
+    stops there with the service's reason, committing nothing. Before, it ran to its end and only then had its
+    commit refused (hours of reading and uploading for a large machine)."""
+    monkeypatch.setattr(job_progress, "EVERY_SECONDS", 0.0)
+    agent = registered(dp, tmp_path / "state")
+    src = tmp_path / "src"
+    src.mkdir()
+    for i in range(30):
+        (src / f"f{i:02}.bin").write_bytes(bytes([i]) * 300_000)
+    calls: list[int] = []
+
+    def local(p: Any) -> None:  # the machine's progress bar; on its first call the owner stops the job
+        calls.append(p.files_done)
+        if len(calls) == 1:
+            [job] = manage.list_jobs(dp.svc, dp.owner, dp.vault["name"], "inprogress")
+            ondemand.stop_job(dp.svc, dp.owner, job["id"])
+            time.sleep(0.3)  # the engine's next report comes after its interval
+
+    with pytest.raises(VaultlinkError, match="already ended \\(Aborted: stopped by") as stopped:
+        agent.backup([str(src)], PASS, progress=local)
+    assert stopped.value.code == "Conflict" and len(calls) == 1, calls
+    assert manage.list_recovery_points(dp.svc, dp.owner, dp.vault["name"]) == [], "nothing was committed"
+    [job] = manage.list_jobs(dp.svc, dp.owner, dp.vault["name"])
+    assert job["status"] == "Aborted"

@@ -224,7 +224,8 @@ def _own_job(txn: Any, container: ContainerRecord, job_id: str, open_states: tup
     if job is None or job.get("container_id") != container["id"]:
         raise NotFound(f"job {job_id} is not a job of this container.", field="job")
     if job["status"] not in open_states:
-        raise Conflict(f"job {job_id} already ended ({job['status']}); start a new one.", field="job")
+        why = f": {job['error']}" if job.get("error") else ""
+        raise Conflict(f"job {job_id} already ended ({job['status']}{why}); start a new one.", field="job")
     return dict(job)
 
 
