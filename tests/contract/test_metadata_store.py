@@ -298,7 +298,7 @@ def test_unchanged_tells_whether_a_stored_record_is_still_the_one_read(store: An
 def test_unchanged_decodes_nothing_for_a_scanned_record(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """SQL: a scanned record is compared by the digest of its text (a zone is 31 KB at 200 vaults, checked on every
     endpoint create), so the check costs no decoding; another server's write is still caught."""
-    import vaultlink.adapters.sqlstore as sqlstore
+    import vaultlink.adapters.sql_txn as sql_txn
 
     url = f"sqlite:///{tmp_path / 'shared.db'}"
     mine, theirs = SqlStore(url), SqlStore(url)
@@ -310,13 +310,13 @@ def test_unchanged_decodes_nothing_for_a_scanned_record(tmp_path: Path, monkeypa
             t.insert("dns_zone", "z1", rec("zone.example", serial=1, records=big))
         scanned = mine.scan("dns_zone")[0]
         decoded: list[int] = []
-        real = sqlstore.json.loads
+        real = sql_txn.json.loads
 
         def counting(text: str) -> Any:
             decoded.append(len(text))
             return real(text)
 
-        monkeypatch.setattr(sqlstore.json, "loads", counting)
+        monkeypatch.setattr(sql_txn.json, "loads", counting)
         with mine.transaction() as t:
             assert t.unchanged("dns_zone", "z1", scanned)
         assert decoded == []

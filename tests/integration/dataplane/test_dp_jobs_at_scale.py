@@ -14,7 +14,7 @@ import pytest
 from dp_helpers import registered
 from dp_world import DataPlane
 
-from vaultlink.adapters import sqlstore
+from vaultlink.adapters import sql_txn
 from vaultlink.errors import InvalidInput
 from vaultlink.service import scheduler
 from vaultlink.service.dataplane import manage
@@ -39,7 +39,7 @@ def test_starting_a_job_and_the_schedulers_pass_read_only_the_open_jobs(dp: Data
         decoded[0] += 1
         return real(text, *a, **kw)
 
-    monkeypatch.setattr(sqlstore.json, "loads", counting)
+    monkeypatch.setattr(sql_txn.json, "loads", counting)
     first = agent._call("POST", "/jobs", {"paths": [str(tmp_path)], "job_id": None})["job"]["id"]
     second = agent._call("POST", "/jobs", {"paths": [str(tmp_path)], "job_id": None})["job"]["id"]
     assert decoded[0] < 200, f"{decoded[0]} records decoded to start two jobs among {FINISHED} finished ones"
@@ -47,7 +47,7 @@ def test_starting_a_job_and_the_schedulers_pass_read_only_the_open_jobs(dp: Data
     assert scheduler.expire_jobs(dp.svc, dp.svc.clock.now()) == 0
     running = manage.list_jobs(dp.svc, dp.owner, v["name"], "inprogress")
     assert decoded[0] < 50, f"{decoded[0]} records decoded by a scheduler pass and a listing of the running jobs"
-    monkeypatch.setattr(sqlstore.json, "loads", real)
+    monkeypatch.setattr(sql_txn.json, "loads", real)
     # what they found is what a walk of every job finds
     assert [j["id"] for j in running] == [second]
     assert manage.get_job(dp.svc, dp.owner, first)["status"] == "Failed", "the second backup ended the first"
@@ -90,11 +90,11 @@ def test_listing_points_reads_none_of_their_pack_lists(dp: DataPlane, tmp_path: 
         decoded.append(len(text))
         return real(text, *a, **kw)
 
-    monkeypatch.setattr(sqlstore.json, "loads", counting)
+    monkeypatch.setattr(sql_txn.json, "loads", counting)
     listed = jobs.container_recovery_points(dp.svc, {"id": agent.state.container_id, "vault_id": v["id"]})  # type: ignore[typeddict-item]
     assert len(listed) == 30 and all(p["packs_referenced"] == 2000 and "pack_refs" not in p for p in listed)
     assert len(decoded) == 30 and max(decoded) < 5000, "only the points were decoded, none of their lists"
-    monkeypatch.setattr(sqlstore.json, "loads", real)
+    monkeypatch.setattr(sql_txn.json, "loads", real)
     assert manage.get_recovery_point(dp.svc, dp.owner, "rp-0000000000000003")["pack_refs"] == refs
 
 
