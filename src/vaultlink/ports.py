@@ -184,6 +184,10 @@ class Txn(Protocol):
       ``match``, whose body fields equal those strings), by the numeric body field ``by``, greatest first
       (records without it last; ties: the last created first); with ``at_least``, only those whose ``by`` is at
       least that. The database filters and sorts; only the page is read.
+    - ``oldest(kind, by, limit, after, match, **eq)``: the first ``limit`` of those records with a numeric
+      ``by``, in the order of ``(by, id)`` ascending; with ``after=(value, id)``, only those that come after that
+      pair (a cursor: the last one a page gave, so the next page neither repeats nor skips one, whatever was
+      added or removed meanwhile).
     - ``listing(kind, field, **eq)``: what ``find`` would return whose body field ``field`` is a non-empty
       list (the database picks them: a few among many records are read, not all).
     - ``lacking(kind, field, **eq)``: what ``find`` would return whose body field ``field`` is missing or
@@ -214,6 +218,9 @@ class Txn(Protocol):
 
     def newest(self, kind: str, by: str, limit: int, offset: int = 0, match: Mapping[str, str] | None = None,
                at_least: float | None = None, **eq: Any) -> list[dict[str, Any]]: ...
+
+    def oldest(self, kind: str, by: str, limit: int, after: tuple[float, str] | None = None,
+               match: Mapping[str, str] | None = None, **eq: Any) -> list[dict[str, Any]]: ...
 
     def tally(self, kind: str, by: str, **eq: Any) -> dict[Any, int]: ...
 

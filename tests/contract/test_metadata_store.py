@@ -474,6 +474,43 @@ def test_newest_is_a_page_of_find_by_a_numeric_field(store: Any) -> None:
             t.newest("recovery_point", "time", 1, body="x")
 
 
+def test_oldest_pages_by_field_then_id_after_a_cursor(store: Any) -> None:
+    """Pages of ``oldest`` with the last record of each as the next one's cursor give every record with the field
+    once, in (field, id) order, also when records are added before the cursor or removed between pages."""
+    times = {"b": 2.0, "a": 2.0, "c": 1.0, "e": 3.5, "d": None, "f": 2.0, "g-1": 2.0, "g1": 2.0}
+    with store.transaction() as t:
+        for id, at in times.items():
+            extra = {} if at is None else {"created": at}
+            t.insert("job", id, rec(None, parent="v1", id=id, type="Backup" if id != "f" else "Restore", **extra))
+        t.insert("job", "x", rec(None, parent="v2", id="x", created=0.5))
+    want = ["c", "a", "b", "f", "g-1", "g1", "e"]  # by time, then by id byte by byte ("-" before "1")
+    with store.transaction() as t:
+        assert [r["id"] for r in t.oldest("job", "created", 100, parent_id="v1")] == want
+        seen: list[str] = []
+        after = None
+        for _ in range(10):
+            page = t.oldest("job", "created", 2, after=after, parent_id="v1")
+            if not page:
+                break
+            seen += [r["id"] for r in page]
+            after = (page[-1]["created"], page[-1]["id"])
+        assert seen == want
+        assert [r["id"] for r in t.oldest("job", "created", 9, after=(2.0, "b"), parent_id="v1")] == [
+            "f", "g-1", "g1", "e"]
+        assert [r["id"] for r in t.oldest("job", "created", 9, match={"type": "Backup"}, after=(2.0, "a"),
+                                          parent_id="v1")] == ["b", "g-1", "g1", "e"]
+        assert t.oldest("job", "created", 0, parent_id="v1") == [] == t.oldest("job", "created", 5, after=(9.0, ""))
+        page = t.oldest("job", "created", 1, parent_id="v1")[0]
+        assert page == rec(None, parent="v1", id="c", type="Backup", created=1.0)
+        with pytest.raises(ValueError):
+            t.oldest("job", "created'; --", 1)
+    with store.transaction() as t:  # between two pages: one added before the cursor, one removed after it
+        t.insert("job", "aa", rec(None, parent="v1", id="aa", created=1.5))
+        t.delete("job", "g-1")
+    with store.transaction() as t:
+        assert [r["id"] for r in t.oldest("job", "created", 9, after=(2.0, "b"), parent_id="v1")] == ["f", "g1", "e"]
+
+
 def test_listing_picks_the_records_whose_list_field_is_not_empty(store: Any) -> None:
     values: dict[str, Any] = {"a": [{"vault": "v9"}], "b": [], "c": None, "d": "x", "e": {"k": 1}, "f": [1, 2],
                               "g": 0}

@@ -66,12 +66,13 @@ class MemTxn:
             raise NotFound(f"{kind} {id!r} does not exist; list them to see what exists.", field=kind)
         return rec
 
-    def find(self, kind: str, **eq: Any) -> list[dict[str, Any]]:
+    def _found(self, kind: str, eq: Mapping[str, Any]) -> list[tuple[int, str, dict[str, Any]]]:
+        """(creation order, id, record) of the records ``find`` returns, in creation order (not copied)."""
         for k in eq:
             if k not in ("account_id", "parent_id", "name", "status"):
                 raise ValueError(f"cannot filter on {k}")
         out = []
-        for (k, _), (seq, r) in self._rows.items():
+        for (k, id), (seq, r) in self._rows.items():
             if k != kind:
                 continue
             if all(
@@ -79,8 +80,11 @@ class MemTxn:
                 == (v if v is not None or f == "name" else "")
                 for f, v in eq.items()
             ):
-                out.append((seq, r))
-        return [copy.deepcopy(r) for _, r in sorted(out, key=lambda x: x[0])]
+                out.append((seq, id, r))
+        return sorted(out, key=lambda x: x[0])
+
+    def find(self, kind: str, **eq: Any) -> list[dict[str, Any]]:
+        return [copy.deepcopy(r) for _, _, r in self._found(kind, eq)]
 
     def count(self, kind: str, **eq: Any) -> int:
         return len(self.find(kind, **eq))
@@ -100,6 +104,16 @@ class MemTxn:
                  if all(isinstance(r.get(f), str) and r[f] == str(v) for f, v in (match or {}).items())
                  and (at_least is None or (key(r)[0] and key(r)[1] >= at_least))]
         return sorted(found, key=key, reverse=True)[max(0, offset):max(0, offset) + max(0, limit)]
+
+    def oldest(self, kind: str, by: str, limit: int, after: tuple[float, str] | None = None,
+               match: Mapping[str, str] | None = None, **eq: Any) -> list[dict[str, Any]]:
+        for field in (by, *(match or {})):
+            check_field(field)
+        found = sorted((float(r[by]), id, r) for _, id, r in self._found(kind, eq)
+                       if isinstance(r.get(by), (int, float)) and not isinstance(r.get(by), bool)
+                       and all(isinstance(r.get(f), str) and r[f] == str(v) for f, v in (match or {}).items()))
+        at = (float(after[0]), str(after[1])) if after is not None else None
+        return [copy.deepcopy(r) for v, id, r in found if at is None or (v, id) > at][:max(0, limit)]
 
     def listing(self, kind: str, field: str, **eq: Any) -> list[dict[str, Any]]:
         check_field(field)

@@ -13,6 +13,7 @@ from sqlalchemy import (
     JSON,
     Connection,
     Select,
+    and_,
     bindparam,
     case,
     func,
@@ -167,6 +168,20 @@ class SqlTxn:
         if at_least is not None:
             q = q.where(key >= float(at_least))
         rows = self._conn.execute(q.limit(max(0, limit)).offset(max(0, offset)), params).scalars().all()
+        return [json.loads(body) for body in rows]
+
+    def oldest(self, kind: str, by: str, limit: int, after: tuple[float, str] | None = None,
+               match: Mapping[str, str] | None = None, **eq: Any) -> list[dict[str, Any]]:
+        key = self._field(by).as_float()
+        ident = records.c.id if self._sqlite else records.c.id.collate("C")  # ids compared byte by byte everywhere
+        filters, params = _filters(kind, eq)
+        q = _filtered(False, filters).order_by(None).order_by(key.asc(), ident.asc()).where(key.is_not(None))
+        for field, value in (match or {}).items():
+            q = q.where(self._field(field).as_string() == str(value))
+        if after is not None:
+            at, last = float(after[0]), str(after[1])
+            q = q.where(or_(key > at, and_(key == at, ident > last)))
+        rows = self._conn.execute(q.limit(max(0, limit)), params).scalars().all()
         return [json.loads(body) for body in rows]
 
     def listing(self, kind: str, field: str, **eq: Any) -> list[dict[str, Any]]:

@@ -189,3 +189,63 @@ def test_list_backup_jobs_answers_the_last_30_days_as_aws_does(dp: DataPlane, mo
     assert ids(ByCompleteBefore=72 * day) == ["j070"]
     assert ids(ByState="FAILED") == ["j070", "j080", "j090"]
     assert ids(ByState="PENDING") == []
+
+
+def test_list_backup_jobs_pages_from_a_cursor_reading_about_a_page(dp: DataPlane,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """``ListBackupJobs`` a page at a time over two vaults: each page reads about itself from the database (every page
+    read the whole 30 days before), the pages give every job once in order, also when jobs are added and removed
+    between two pages, and a token this service did not issue is refused."""
+    from vaultlink.compat.aws import backup_jobs
+    from vaultlink.compat.aws.backup_api import AwsCall
+    from vaultlink.service.vaults import create_vault
+
+    second = create_vault(dp.svc, dp.owner, "other", "local-1")
+    now = dp.svc.clock.now()
+
+    def job(vault: dict[str, Any], jid: str, created: float) -> None:
+        with dp.svc.store.transaction() as txn:
+            txn.insert("job", jid, {"id": jid, "account_id": vault["account_id"], "parent_id": vault["id"],
+                                    "name": None, "type": "Backup", "status": "Completed", "vault_id": vault["id"],
+                                    "created": created, "start": created, "end": created + 60})
+
+    for i in range(FINISHED):  # one vault's jobs 50 at a time in a scheduler pass (equal times), the other's apart
+        job(dp.vault if i % 3 else second, f"j{i:05d}", now - 86400 * 20 + 3600 * (i // 50) + (0 if i % 3 else i))
+    call = AwsCall(dp.svc, dp.owner, "local-1", "aws")
+    want: list[str] = []
+    out = backup_jobs.list_backup_jobs(call, {"MaxResults": 1000})
+    while True:
+        want += [j["BackupJobId"] for j in out["BackupJobs"]]
+        if not out["NextToken"]:
+            break
+        out = backup_jobs.list_backup_jobs(call, {"MaxResults": 1000, "NextToken": out["NextToken"]})
+    decoded = [0]
+    real = json.loads
+
+    def counting(text: Any, *a: Any, **kw: Any) -> Any:
+        decoded[0] += 1
+        return real(text, *a, **kw)
+
+    monkeypatch.setattr(sql_txn.json, "loads", counting)
+    seen: list[str] = []
+    token = None
+    for n in range(100):
+        out = backup_jobs.list_backup_jobs(call, {"MaxResults": 100, **({"NextToken": token} if token else {})})
+        seen += [j["BackupJobId"] for j in out["BackupJobs"]]
+        token = out["NextToken"]
+        if n == 3:  # between two pages: a job before the cursor and one after it; two listed ones and one not gone
+            job(dp.vault, "jlate", now - 86400)
+            job(second, "jearly", now - 86400 * 25)
+            with dp.svc.store.transaction() as txn:
+                txn.delete("job", seen[5])
+                txn.delete("job", seen[6])
+                txn.delete("job", want[-1])
+        if token is None:
+            break
+    monkeypatch.setattr(sql_txn.json, "loads", real)
+    assert len(want) == FINISHED and seen[:400] == want[:400]
+    assert seen[400:] == [j for j in want[400:-1]] + ["jlate"], "no job repeated or skipped"
+    pages = (len(seen) + 99) // 100
+    assert decoded[0] <= pages * 2 * 110, f"{decoded[0]} records decoded for {pages} pages of 100 (two vaults)"
+    with pytest.raises(InvalidInput, match="NextToken"):
+        backup_jobs.list_backup_jobs(call, {"NextToken": "400"})  # an offset, as tokens were

@@ -168,14 +168,15 @@ def completed_since(svc: Service, caller: Caller, vault_ref: str, since: float, 
         return _newest_since(txn, "end", since, page, job_type, parent_id=vault["id"], status="Completed")
 
 
-def created_since(svc: Service, caller: Caller, vault_ref: str, since: float, job_type: str,
-                  status: str | None = None, page: int = 10_000) -> list[dict[str, Any]]:
-    """A vault's ``job_type`` jobs created at ``since`` or later (with ``status``: in that status), newest first,
-    picked by the database (``ListBackupJobs``: the last 30 days, as AWS answers)."""
+def created_after(svc: Service, caller: Caller, vault_ref: str, after: tuple[float, str], job_type: str,
+                  limit: int, status: str | None = None) -> list[dict[str, Any]]:
+    """A vault's ``job_type`` jobs (with ``status``: in that status) that come after ``after`` in the order of
+    ``(created, id)``, the first ``limit`` of them, picked by the database (``ListBackupJobs``, a page at a time from
+    its cursor: each page reads only itself, where every page read the whole 30 days before)."""
     vault = _vault_for(svc, caller, vault_ref, "backup.read")
     eq = {"parent_id": vault["id"], **({"status": status} if status else {})}
     with svc.store.transaction() as txn:
-        return _newest_since(txn, "created", since, page, job_type, **eq)
+        return txn.oldest("job", "created", limit, after=after, match={"type": job_type}, **eq)
 
 
 def _newest_since(txn: Txn, by: str, since: float, page: int, job_type: str, **eq: Any) -> list[dict[str, Any]]:
