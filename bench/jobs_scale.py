@@ -3,7 +3,8 @@ status index (migration 0008) and by a walk of every job (what a job start, the 
 before); and what listing a vault's points costs when each references thousands of packs, their lists kept apart
 (migration 0009) and read whole (what every listing decoded before).
 
-    .venv/bin/python bench/jobs_scale.py [--jobs 100000] [--points 200] [--packs 12800] [--rounds 3] [--dir …]
+    .venv/bin/python bench/jobs_scale.py [--jobs 100000] [--points 200] [--packs 12800] [--listed 30000]
+                                         [--rounds 3] [--dir …]
 
 A diagnostic in one process, like ``backup_cpu.py``: the product's own service (``build_service``, the SQLite
 metadata store a default ``vaultlink serve`` uses) with one vault holding ``--jobs`` finished jobs of 50 machines
@@ -13,7 +14,9 @@ pass, the real ``scheduler.expire_jobs``), ``job list --status InProgress``, and
 vault; then, with ``--points`` points of 20 machines each referencing ``--packs`` packs (12,800: a 100 GiB
 machine), one machine's points as its agent lists them (``restore latest``, ``ls``), ``recovery-point list``,
 and the read of every point's pack list; a hundred requests under a restore grant of one of those points, against
-a hundred reads of its pack list (what each such request made before). Not a test; CI never runs it; nothing is served.
+a hundred reads of its pack list (what each such request made before); ``ListBackupJobs`` listing ``--listed`` jobs
+of the last 30 days whole in pages of 1,000 (the product's AWS handler, a page from its cursor), against as many reads
+of the whole window as it has pages (what each page read before). Not a test; CI never runs it; nothing is served.
 """
 
 from __future__ import annotations
@@ -43,6 +46,8 @@ def timed(fn: Any) -> float:
 
 def main() -> None:
     from vaultlink.bootstrap import build_service
+    from vaultlink.compat.aws import backup_jobs
+    from vaultlink.compat.aws.backup_api import AwsCall
     from vaultlink.config import load_config
     from vaultlink.domain.point_packs import point_packs, put_point_packs
     from vaultlink.service import scheduler
@@ -54,6 +59,7 @@ def main() -> None:
     ap.add_argument("--jobs", type=int, default=100_000)
     ap.add_argument("--points", type=int, default=200)
     ap.add_argument("--packs", type=int, default=12_800)
+    ap.add_argument("--listed", type=int, default=30_000)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--dir", default="/tmp/vljobs")
     a = ap.parse_args()
@@ -112,6 +118,32 @@ def main() -> None:
             "recovery_point_id": "rp-" + "0" * 16, "start": now, "start_by": now + 3600})
         dest = txn.require("container", "cdst")
 
+    # ListBackupJobs: --listed jobs created in the last 30 days in a vault of their own, listed whole in pages of
+    # 1,000 through the product's handler, against as many reads of the whole window (what each page read before)
+    listed = create_vault(svc, owner, "listed", "local-1")
+    with svc.store.transaction() as txn:
+        for i in range(a.listed):
+            jid = "j" + secrets.token_hex(6)
+            at = now - 29 * 86400.0 * (a.listed - i) / max(1, a.listed)
+            txn.insert("job", jid, {
+                "id": jid, "account_id": v["account_id"], "parent_id": listed["id"], "name": None, "type": "Backup",
+                "status": "Completed", "vault_id": listed["id"], "container_id": f"c{i % 50}", "start": at,
+                "end": at + 60, "created": at - at % 3600, "recovery_point_id": "rp-x", "paths": ["/srv/data"]})
+    call = AwsCall(svc, owner, "local-1", "aws")
+
+    def list_backup_jobs() -> None:
+        token, pages = None, 0
+        while pages < 100_000:
+            out = backup_jobs.list_backup_jobs(call, {"ByBackupVaultName": "listed", "MaxResults": 1000,
+                                                      **({"NextToken": token} if token else {})})
+            token, pages = out["NextToken"], pages + 1
+            if not token:
+                break
+
+    def whole_window_per_page() -> None:
+        for _ in range(-(-a.listed // 1000)):
+            manage.created_after(svc, owner, "listed", (now - 30 * 86400.0, ""), "Backup", 10**9)
+
     def granted() -> None:
         for _ in range(100):
             grants.granted_source(svc, dest, "jrestore", "backup:GetBackupData")  # type: ignore[arg-type]
@@ -138,6 +170,8 @@ def main() -> None:
         f"every point's pack list read whole ({a.packs:,} names each; what a listing decoded before)": pack_lists,
         "100 requests under a restore grant (a restore onto another machine)": granted,
         "100 reads of the granted point's pack list (what those requests did before)": one_list,
+        f"ListBackupJobs, a whole listing of {a.listed:,} jobs in pages of 1,000 (from a cursor)": list_backup_jobs,
+        "as many reads of the whole 30 days as it has pages (what its pages read before)": whole_window_per_page,
     }
     got: dict[str, list[float]] = {k: [] for k in steps}
     for _ in range(max(1, a.rounds)):
