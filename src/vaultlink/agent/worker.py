@@ -17,7 +17,7 @@ from typing import Any
 from vaultlink.agent.session import Agent
 from vaultlink.data.restore_plan import Pick
 from vaultlink.dns.names import queue_public_name
-from vaultlink.errors import FilesUnreadable, VaultlinkError
+from vaultlink.errors import FilesUnreadable, NotFound, VaultlinkError
 
 VISIBILITY = 3600.0  # seconds a taken work item stays hidden from other takers
 
@@ -60,6 +60,8 @@ def run(agent: Agent, passphrase: str, state_dir: Path | None, poll: float, once
                     failed(agent, job_id, exc, log)
             try:
                 agent.http.json(queue_host(agent), "DELETE", f"/messages/{item['id']}")
+            except NotFound:
+                pass  # the service took it off already (its job expired or was stopped meanwhile)
             except VaultlinkError as exc:  # it reappears after its visibility; the service refuses a rerun
                 log({"event": "work-item", "status": "Failed", "item": item.get("id"), "error": exc.code})
         if once and not items:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from vaultlink.agent import worker
+from vaultlink.errors import NotFound
 
 
 class _Http:
@@ -48,3 +49,20 @@ def test_a_queued_backup_that_lacks_files_says_so_in_its_log_line() -> None:
     assert "fix their permissions" in partial["message"]
     assert [e["path"] for e in partial["errors"]] == [f"/srv/locked-{i}" for i in range(20)], "the first 20 only"
     assert whole == {"event": "job", "job": "j2", "status": "Completed", "recovery_point": "rp-j2", "files": 9}
+
+
+def test_an_item_the_service_took_off_already_is_no_failure() -> None:
+    """The service removes the work item of a job that expired or was stopped while the agent held it: the agent's own
+    removal then finds nothing, which is no failure to log."""
+    agent = _Agent([{"id": "w1", "body": {"kind": "backup", "job_id": "j1", "paths": ["/srv"]}}],
+                   [{"files": 1, "error_count": 0}])
+
+    def gone(host: str, method: str, path: str, body: Any = None, **kw: Any) -> Any:
+        if method == "DELETE":
+            raise NotFound("work item w1 does not exist in this queue.", field="item")
+        return _Http.json(agent.http, host, method, path, body)
+
+    agent.http.json = gone  # type: ignore[method-assign]
+    lines: list[dict[str, Any]] = []
+    assert worker.run(agent, "pw", Path("/nonexistent"), 0.0, True, threading.Event(), lines.append) == 1  # type: ignore[arg-type]
+    assert [ln["status"] for ln in lines] == ["InProgress", "Completed"], lines
