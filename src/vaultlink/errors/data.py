@@ -15,7 +15,9 @@ class PassphraseTooShort(InvalidInput):
 
 
 class WrongPassphrase(VaultlinkError):
-    """The passphrase does not open this vault's key file; use the passphrase set at first registration."""
+    """The passphrase opens none of this machine's key versions; use the one set at first registration, or the
+    newest set with `vaultlink agent passphrase` (one retired with --retire-old opens nothing: `vaultlink container
+    keys VAULT MACHINE` shows the versions)."""
 
     code = "WrongPassphrase"
     http_status = 401
