@@ -11,7 +11,7 @@ agent said nothing for ``jobs.SILENT`` seconds (15 minutes) for dead and ends it
 A job the service ended while it ran (``StopBackupJob``, its completion window, a silence) answers the next report
 with ``Conflict``; the engine's next progress call then raises it, so a file backup or restore stops within a report
 or two instead of running to its end only to have its commit refused (a workload's stream, which calls no progress,
-still runs to its end)."""
+stops at its next piece: ``on_end`` stops the repository it fills)."""
 
 from __future__ import annotations
 
@@ -50,6 +50,7 @@ class JobProgress:
             ("files_total", "bytes_total", "files_done", "bytes_done", "bytes_new", "elapsed"), 0)
         self._sending = threading.Lock()  # held while a report is on its way (the heartbeat's or the job's)
         self.ended: VaultlinkError | None = None  # the service's answer once the job ended there (stopped, expired)
+        self.on_end: Callable[[VaultlinkError], None] | None = None  # told it too (the repository a stream fills)
 
     def __call__(self, p: Progress) -> None:
         if self.ended is not None:  # stopped on the service (StopBackupJob, a window): the engine stops here too
@@ -73,6 +74,8 @@ class JobProgress:
         except Conflict as exc:
             if exc.field == "job":  # the job ended on the service: nothing this machine does now can commit it
                 self.ended = exc
+                if self.on_end is not None:
+                    self.on_end(exc)
         except (VaultlinkError, OSError):
             pass  # best effort: a lost report is replaced by the next
         finally:

@@ -171,6 +171,7 @@ class Agent:
             raise
         repo.zstd_level = level or None  # every job says its own (a kept repository serves the next one)
         rep = self._reporter(job["id"], progress)
+        rep.on_end = repo.stop  # the job ended on the service: a stream stops at its next piece, a backup at its file
         try:
             prev_rp = started.get("recovery_point")
             with rep.beating():  # a workload's stream reports no progress: the heartbeat says it is alive

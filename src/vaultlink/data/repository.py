@@ -261,8 +261,15 @@ class Repository:
         self._slots.release()  # set before the slot is free: a thread waiting for it sees the failure
 
     def check_uploads(self) -> None:
-        """Raise the error of a failed background upload, if any (a backup stops at once)."""
+        """Raise the error of a failed background upload, or the one ``stop`` was given, if any (a backup stops at
+        once)."""
         self._raise_failed()
+
+    def stop(self, error: BaseException) -> None:
+        """Stop what writes here: the next ``check_uploads`` (every file of a backup, every piece of a stream) and
+        the next full pack raise ``error`` (its job ended on the service while it ran)."""
+        if self._error is None:
+            self._error = error
 
     def _raise_failed(self) -> None:
         if self._error is not None:  # called for every file of a backup: no lock, no walk over the uploads

@@ -7,6 +7,7 @@ whose agent spoke within that time, a copy job (the service's own) and a job tha
 
 from __future__ import annotations
 
+import io
 import threading
 import time
 from pathlib import Path
@@ -19,6 +20,7 @@ from dp_world import PASS, DataPlane
 from vaultlink.agent import job_progress
 from vaultlink.data import Repository, backup
 from vaultlink.data.backup import BackupResult
+from vaultlink.errors import VaultlinkError
 from vaultlink.service import scheduler
 from vaultlink.service.dataplane import jobs, manage
 
@@ -130,3 +132,50 @@ def test_a_report_never_waits_for_the_heartbeats_request() -> None:
         assert time.monotonic() - t < 1, "the job went on"
         release.set()
     assert len(sent) >= 1
+
+
+def test_a_workload_stream_stopped_on_the_service_stops_at_its_next_piece(
+        dp: DataPlane, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A database's stream reports no progress of its own: the heartbeat finds that its job ended on the service
+    (StopBackupJob) and stops the repository it fills, so the stream stops at its next piece. Before, it streamed to
+    its end and only then had its commit refused."""
+    from vaultlink.data.stream import backup_stream
+    from vaultlink.service.dataplane import ondemand
+
+    monkeypatch.setattr(job_progress, "HEARTBEAT_SECONDS", 0.05)
+    agent = registered(dp, tmp_path / "state")
+    sent = [0]
+
+    class Slow(io.RawIOBase):  # a database sending 64 KiB every 10 ms, for ten seconds at most
+        def readable(self) -> bool:
+            return True
+
+        def readinto(self, b: Any) -> int:
+            if sent[0] >= 1000:
+                return 0
+            time.sleep(0.01)
+            sent[0] += 1
+            n = min(len(b), 65536)
+            b[:n] = bytes([sent[0] % 256]) * n
+            return n
+
+    def engine(repo: Repository, parent: str | None) -> BackupResult:
+        return backup_stream("db.tar", io.BufferedReader(Slow()), repo, parent=parent)
+
+    def stop_when_running() -> None:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            running = manage.list_jobs(dp.svc, dp.owner, dp.vault["name"], "inprogress")
+            if running and sent[0] > 20:
+                ondemand.stop_job(dp.svc, dp.owner, running[0]["id"])
+                return
+            time.sleep(0.02)
+
+    stopper = threading.Thread(target=stop_when_running)
+    stopper.start()
+    t0 = time.monotonic()
+    with pytest.raises(VaultlinkError, match="already ended \\(Aborted: stopped by"):
+        agent.run_job([str(tmp_path / "db")], PASS, None, engine)
+    stopper.join()
+    assert sent[0] < 500 and time.monotonic() - t0 < 6, f"streamed {sent[0]} of 1000 pieces after the stop"
+    assert manage.list_recovery_points(dp.svc, dp.owner, dp.vault["name"]) == []
