@@ -54,6 +54,7 @@ def write_file(repo: Repository, node: Node, out: BinaryIO) -> int:
         ahead: deque[Future[bytes]] = deque(pool.submit(repo.read_chunk, cid) for cid in islice(ids, AHEAD))
         try:
             while ahead:
+                repo.check_uploads()  # raises what ``Repository.stop`` was given: the job ended on the service
                 data = ahead.popleft().result()
                 nxt = next(ids, None)
                 if nxt is not None:
@@ -82,6 +83,7 @@ def dump_file(http: AgentHttp, st: AgentState, open_repository: Callable[[list[s
     rep = reporter(lambda at, body: http.request(svc, "POST", at, json=body, retry=False), job["id"])
     try:
         repo = open_repository(started["storage_accounts"], started["write_account"])
+        rep.on_end = repo.stop  # the job stopped on the service: the dump stops at its next chunk
         try:
             with rep.beating():  # a dump into a slow pipe reports no progress: the heartbeat says it is alive
                 node = find_file(repo.manifest_nodes(rp["manifest"]), path, rp_id)

@@ -8,6 +8,7 @@ whose agent spoke within that time, a copy job (the service's own) and a job tha
 from __future__ import annotations
 
 import io
+import os
 import threading
 import time
 from pathlib import Path
@@ -179,3 +180,33 @@ def test_a_workload_stream_stopped_on_the_service_stops_at_its_next_piece(
     stopper.join()
     assert sent[0] < 500 and time.monotonic() - t0 < 6, f"streamed {sent[0]} of 1000 pieces after the stop"
     assert manage.list_recovery_points(dp.svc, dp.owner, dp.vault["name"]) == []
+
+
+def test_a_dump_stopped_on_the_service_stops_at_its_next_chunk(dp: DataPlane, tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """``agent dump`` into a slow reader: the job stopped on the service ends the dump at its next chunk."""
+    from vaultlink.service.dataplane import ondemand
+
+    monkeypatch.setattr(job_progress, "HEARTBEAT_SECONDS", 0.05)
+    agent = registered(dp, tmp_path / "state")
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "big.bin").write_bytes(os.urandom(24 << 20))  # a few dozen chunks
+    rp = agent.backup([str(src)], PASS)["recovery_point"]["id"]
+    writes: list[int] = []
+
+    class SlowPipe(io.RawIOBase):
+        def writable(self) -> bool:
+            return True
+
+        def write(self, b: Any) -> int:
+            writes.append(len(b))
+            if len(writes) == 2:
+                [job] = manage.list_jobs(dp.svc, dp.owner, dp.vault["name"], "inprogress")
+                ondemand.stop_job(dp.svc, dp.owner, job["id"])
+            time.sleep(0.2)  # a reader slower than the heartbeat
+            return len(b)
+
+    with pytest.raises(VaultlinkError, match="already ended \\(Aborted: stopped by"):
+        agent.dump(rp, "src/big.bin", PASS, SlowPipe())  # type: ignore[arg-type]
+    assert sum(writes) < (24 << 20) // 2, f"{sum(writes):,} bytes written after the stop"
