@@ -131,6 +131,7 @@ TABLE: dict[tuple[str, str, str], str] = {
     ("mgmt", "DELETE", "/v1/vaults/{ref}/containers/{container}"): "/v1/vaults/prod/containers/c1",
     ("mgmt", "PATCH", "/v1/vaults/{ref}/containers/{container}"): "/v1/vaults/prod/containers/c1",
     ("mgmt", "POST", "/v1/vaults/{ref}/containers/{container}/undelete"): "/v1/vaults/prod/containers/c1/undelete",
+    ("mgmt", "POST", "/v1/jobs/{job_id}/stop"): "/v1/jobs/j1/stop",
     ("mgmt", "GET", "/v1/vaults/{ref}/containers/{container}/keys"): "/v1/vaults/prod/containers/c1/keys",
     ("mgmt", "POST", "/v1/vaults/{ref}/containers/{container}/keys/restore"):
         "/v1/vaults/prod/containers/c1/keys/restore",

@@ -9,8 +9,9 @@ from pydantic import BaseModel, ConfigDict
 
 from vaultlink.api.calls import call, service_of
 from vaultlink.service import retention
-from vaultlink.service.dataplane import copies, grants, manage
+from vaultlink.service.dataplane import copies, grants, manage, ondemand
 from vaultlink.service.dataplane.credentials import DEFAULT_VALID_HOURS
+from vaultlink.service.dataplane.jobs import AGENT_JOBS
 
 router = APIRouter(tags=["recovery"])
 
@@ -71,6 +72,12 @@ def list_jobs(ref: str, request: Request, status: str | None = None, type: str |
 def get_job(job_id: str, request: Request) -> dict[str, Any]:
     svc = service_of(request)
     return call(request, "job.show", lambda c: manage.get_job(svc, c, job_id), target=job_id)
+
+
+@router.post("/jobs/{job_id}/stop", name="job.stop")
+def stop_job(job_id: str, request: Request) -> dict[str, Any]:
+    svc = service_of(request)
+    return call(request, "job.stop", lambda c: ondemand.stop_job(svc, c, job_id, AGENT_JOBS), target=job_id)
 
 
 @router.get("/vaults/{ref}/containers", name="container.list")

@@ -33,3 +33,11 @@ def show(job: str, output: OutputOpt = OutputFormat.table) -> None:
     """Show one job."""
     with handled(output):
         emit(Client().get(f"/jobs/{job}"), output)
+
+
+@app.command("stop")
+def stop(job: str, output: OutputOpt = OutputFormat.table) -> None:
+    """Stop a backup or restore job: a queued one never starts; a running one stops on its machine at the agent's
+    next report (within a few seconds), and nothing it did is committed. The job ends Aborted."""
+    with handled(output):
+        emit(Client().post(f"/jobs/{job}/stop"), output, COLUMNS)

@@ -62,15 +62,18 @@ def start_backup(svc: Service, caller: Caller, item_id: str, vault_ref: str | No
     return job
 
 
-def stop_job(svc: Service, caller: Caller, job_id: str) -> dict[str, Any]:
-    """Stop a job that has not finished: ``Created`` ones never start; a running one is marked and its
-    agent's completion is refused."""
+def stop_job(svc: Service, caller: Caller, job_id: str, types: tuple[str, ...] = ("Backup",)) -> dict[str, Any]:
+    """Stop a job of one of ``types`` that has not finished: ``Created`` ones never start; a running one is marked,
+    its agent stops at its next report (``agent/job_progress.py``) and its completion is refused."""
     with svc.store.transaction() as txn:
         job = txn.get("job", job_id)
         vault = read_vault(txn, job["vault_id"]) if job is not None else None
         if job is None or vault is None:
             raise NotFound(f"job {job_id!r} does not exist.", field="job")
         authorize(txn, caller, "backup.operate", vault_scope(vault))
+        if job["type"] not in types:
+            raise Conflict(f"job {job_id} is a {job['type']} job, which the service runs itself; only "
+                           f"{' and '.join(types)} jobs, which agents run, can be stopped.", field="job")
         if job["status"] not in ("Created", "InProgress"):
             raise Conflict(f"job {job_id} is {job['status']}; only a job that has not finished can be stopped.",
                            field="job")
