@@ -249,3 +249,59 @@ def test_list_backup_jobs_pages_from_a_cursor_reading_about_a_page(dp: DataPlane
     assert decoded[0] <= pages * 2 * 110, f"{decoded[0]} records decoded for {pages} pages of 100 (two vaults)"
     with pytest.raises(InvalidInput, match="NextToken"):
         backup_jobs.list_backup_jobs(call, {"NextToken": "400"})  # an offset, as tokens were
+
+
+def test_list_recovery_points_by_backup_vault_pages_from_a_cursor(dp: DataPlane,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """``ListRecoveryPointsByBackupVault`` a page at a time: each page reads about itself (every page read every point
+    of the vault before), soft-deleted points are left out, ``ByResourceArn`` is answered by the database, and a point
+    removed between two pages never makes the next one skip another."""
+    from vaultlink.compat.aws import backup_jobs
+    from vaultlink.compat.aws.backup_api import AwsCall
+
+    v, now = dp.vault, dp.svc.clock.now()
+    with dp.svc.store.transaction() as txn:
+        for i in range(600):
+            rid = f"rp-{i:05d}"
+            txn.insert("recovery_point", rid, {
+                "id": rid, "account_id": v["account_id"], "parent_id": v["id"], "name": None, "vault_id": v["id"],
+                "vault_name": v["name"], "arn": f"arn:aws:backup:local-1:{v['account_id']}:recovery-point:{rid}",
+                "container_id": "c1", "protected_item_id": f"i{i % 2}", "time": now - 3600.0 * (i // 3),
+                "status": "SoftDeleted" if i % 7 == 0 else "Completed", "manifest": "snapshots/x"})
+    call = AwsCall(dp.svc, dp.owner, "local-1", "aws")
+
+    def listing(**p: Any) -> list[str]:
+        out, token = [], None
+        for _ in range(100):
+            page = backup_jobs.list_recovery_points_by_backup_vault(
+                call, {"BackupVaultName": v["name"], "MaxResults": 50, **p, **({"NextToken": token} if token else {})})
+            out += [r["RecoveryPointArn"].rsplit(":", 1)[-1] for r in page["RecoveryPoints"]]
+            token = page["NextToken"]
+            if token is None:
+                return out
+        raise AssertionError("no end")
+
+    with dp.svc.store.transaction() as txn:
+        points = sorted(txn.find("recovery_point", parent_id=v["id"]), key=lambda r: (r["time"], r["id"]))
+    want = [r["id"] for r in points if r["status"] != "SoftDeleted"]
+    decoded = [0]
+    real = json.loads
+
+    def counting(text: Any, *a: Any, **kw: Any) -> Any:
+        decoded[0] += 1
+        return real(text, *a, **kw)
+
+    monkeypatch.setattr(sql_txn.json, "loads", counting)
+    assert listing() == want
+    monkeypatch.setattr(sql_txn.json, "loads", real)
+    assert decoded[0] <= 11 * 130, f"{decoded[0]} records decoded for {len(want)} points in 11 pages of 50"  # 6,600+
+    item = f"arn:aws:backup:local-1:{v['account_id']}:protected-item:i1"
+    assert listing(ByResourceArn=item) == [r["id"] for r in points if r["status"] != "SoftDeleted"
+                                           and r["protected_item_id"] == "i1"]
+    assert listing(ByResourceArn="arn:aws:backup:local-1:1:vault:x") == []
+    first = backup_jobs.list_recovery_points_by_backup_vault(call, {"BackupVaultName": v["name"], "MaxResults": 50})
+    with dp.svc.store.transaction() as txn:
+        txn.delete("recovery_point", want[3])
+    rest = backup_jobs.list_recovery_points_by_backup_vault(
+        call, {"BackupVaultName": v["name"], "MaxResults": 50, "NextToken": first["NextToken"]})
+    assert [r["RecoveryPointArn"].rsplit(":", 1)[-1] for r in rest["RecoveryPoints"]] == want[50:100]

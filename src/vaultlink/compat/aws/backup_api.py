@@ -8,8 +8,11 @@ regional, as in AWS: a vault of another region than the one the request was sign
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import json
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -155,4 +158,45 @@ def page_of(items: list[dict[str, Any]], p: dict[str, Any]) -> tuple[list[dict[s
     end = start + size
     return items[start:end], (str(end) if end < len(items) else None)
 
+
+_CURSOR = re.compile(r"^(-?[0-9]+(?:\.[0-9]+)?(?:e[+-]?[0-9]+)?)~([A-Za-z0-9_-]{1,64})$")
+Fetch = Callable[[tuple[float, str], int], list[dict[str, Any]]]  # (after, limit) -> records, in (field, id) order
+
+
+def cursor_from(p: dict[str, Any], since: float) -> tuple[float, str]:
+    """Where a page starts: after the record ``NextToken`` names (one this service gave), never before ``since``."""
+    if not p.get("NextToken"):
+        return since, ""
+    m = _CURSOR.match(p["NextToken"]) if isinstance(p["NextToken"], str) else None
+    if m is None:
+        raise E.InvalidInput("NextToken is not one this service issued.", field="NextToken")
+    return max((float(m.group(1)), m.group(2)), (since, ""))
+
+
+def cursor_page(fetches: list[Fetch], by: str, start: tuple[float, str], until: float | None,
+                shown: Callable[[dict[str, Any]], dict[str, Any] | None],
+                p: dict[str, Any]) -> tuple[list[dict[str, Any]], str | None]:
+    """A page of records, oldest ``by`` first, merged from ``fetches`` (one a vault: the database answers each in
+    ``(by, id)`` order from ``start``, a page at a time), up to ``until``, as ``shown`` shows them (None: left out);
+    and the ``NextToken`` of the next page: the ``(by, id)`` of its last record. A page reads about itself (not the
+    whole listing), and a record added or removed between two pages never makes the next one repeat or skip one."""
+    size = min(int(p.get("MaxResults") or MAX_PAGE), MAX_PAGE)
+
+    def stream(fetch: Fetch) -> Iterator[tuple[float, str, dict[str, Any]]]:
+        after = start
+        for _ in range(1_000_000):  # the database's answer a page at a time: bounded by the listing's records
+            rows = fetch(after, size + 1)
+            for r in rows:
+                if until is not None and float(r[by]) > until:
+                    return
+                out = shown(r)
+                if out is not None:
+                    yield float(r[by]), str(r["id"]), out
+            if len(rows) <= size:
+                return
+            after = (float(rows[-1][by]), str(rows[-1]["id"]))
+
+    taken = list(itertools.islice(heapq.merge(*(stream(f) for f in fetches)), size + 1))
+    page = taken[:size]
+    return [out for _, _, out in page], (f"{page[-1][0]!r}~{page[-1][1]}" if len(taken) > size else None)
 

@@ -6,15 +6,11 @@ on that machine, which ``vaultlink agent run`` takes.
 
 from __future__ import annotations
 
-import heapq
-import itertools
 import json
-import re
-from collections.abc import Iterator
 from typing import Any
 
 from vaultlink import errors as E
-from vaultlink.compat.aws.backup_api import MAX_PAGE, AwsCall, page_of, regional_vault
+from vaultlink.compat.aws.backup_api import AwsCall, Fetch, cursor_from, cursor_page, page_of, regional_vault
 from vaultlink.domain.jobs import unreadable_warning
 from vaultlink.service import retention, retention_items, vaults
 from vaultlink.service.dataplane import grants, manage, ondemand
@@ -57,17 +53,23 @@ def _item_arn_of(rp: dict[str, Any]) -> str | None:
 
 
 def list_recovery_points_by_backup_vault(call: AwsCall, p: dict[str, Any]) -> dict[str, Any]:
+    """A page of the vault's points, oldest first, from the cursor ``NextToken`` carries (``cursor_page``): a page
+    reads about itself, where every page read the vault's every point before."""
     v = regional_vault(call, p["BackupVaultName"])
-    points = [r for r in manage.list_recovery_points(call.svc, call.caller, v["id"])
-              if r.get("status") != "SoftDeleted"]
-    if p.get("ByResourceArn"):
-        points = [r for r in points if _item_arn_of(r) == p["ByResourceArn"]]
-    if p.get("ByCreatedAfter") is not None:
-        points = [r for r in points if float(r["time"]) >= p["ByCreatedAfter"]]
-    if p.get("ByCreatedBefore") is not None:
-        points = [r for r in points if float(r["time"]) <= p["ByCreatedBefore"]]
-    page, token = page_of(points, p)
-    return {"RecoveryPoints": [_rp_out(r, v) for r in page], "NextToken": token}
+    arn = p.get("ByResourceArn")
+    item = arn.rsplit(":", 1)[-1] if isinstance(arn, str) and ":protected-item:" in arn else None
+    if arn and item is None:
+        return {"RecoveryPoints": [], "NextToken": None}
+
+    def fetch(after: tuple[float, str], limit: int) -> list[dict[str, Any]]:
+        return manage.points_after(call.svc, call.caller, v["id"], after, limit, item)
+
+    def shown(r: dict[str, Any]) -> dict[str, Any] | None:
+        return None if r.get("status") == "SoftDeleted" or (arn and _item_arn_of(r) != arn) else _rp_out(r, v)
+
+    since = float(p["ByCreatedAfter"]) if p.get("ByCreatedAfter") is not None else -1e18
+    page, token = cursor_page([fetch], "time", cursor_from(p, since), p.get("ByCreatedBefore"), shown, p)
+    return {"RecoveryPoints": page, "NextToken": token}
 
 
 def describe_recovery_point(call: AwsCall, p: dict[str, Any]) -> dict[str, Any]:
@@ -131,17 +133,6 @@ def _job_out(job: dict[str, Any], vault: dict[str, Any], call: AwsCall) -> dict[
 LISTED_DAYS = 30  # ListBackupJobs and ListRestoreJobs answer the jobs of the last 30 days, as AWS does
 
 
-_CURSOR = re.compile(r"^(-?[0-9]+(?:\.[0-9]+)?(?:e[+-]?[0-9]+)?)~([A-Za-z0-9_-]{1,64})$")
-
-
-def _cursor(token: Any) -> tuple[float, str] | None:
-    """A ``NextToken`` this service gave: the (created, id) of the last job of the page before."""
-    m = _CURSOR.match(token) if isinstance(token, str) else None
-    if m is None:
-        raise E.InvalidInput("NextToken is not one this service issued.", field="NextToken")
-    return float(m.group(1)), m.group(2)
-
-
 def _wanted(call: AwsCall, v: dict[str, Any], j: dict[str, Any], p: dict[str, Any]) -> dict[str, Any] | None:
     """Job ``j`` as AWS shows it, if it passes the filters the database does not apply."""
     end = j.get("end")
@@ -158,39 +149,20 @@ def _wanted(call: AwsCall, v: dict[str, Any], j: dict[str, Any], p: dict[str, An
 
 def _jobs(call: AwsCall, kind: str, p: dict[str, Any]) -> tuple[list[dict[str, Any]], str | None]:
     """A page of the jobs created in the last ``LISTED_DAYS`` days (and within ``ByCreatedAfter``/``Before``), oldest
-    first, from the cursor ``NextToken`` carries (by state through the job status index). Each vault's jobs come from
-    the database a page at a time in ``(created, id)`` order and are merged: a page reads about itself (every page
-    read the whole 30 days before: 0.9 s a page at 30,000 jobs), and a job added or removed between two pages never
-    makes the next one repeat or skip another."""
-    size = min(int(p.get("MaxResults") or MAX_PAGE), MAX_PAGE)
+    first, from the cursor ``NextToken`` carries (``cursor_page``; by state through the job status index): a page
+    reads about itself, where every page read and shaped the whole 30 days before (0.9 s a page at 30,000 jobs)."""
     state = p.get("ByState") or p.get("ByStatus")
     ours = next((k for k, aws in _JOB_STATES.items() if aws == state), None) if state else None
     if state and ours is None:
         return [], None
     since = max(call.svc.clock.now() - LISTED_DAYS * 86400.0, float(p.get("ByCreatedAfter") or 0.0))
-    start = _cursor(p["NextToken"]) if p.get("NextToken") else None
-    start = max(start, (since, "")) if start is not None else (since, "")
-    until = p.get("ByCreatedBefore")
 
-    def stream(v: dict[str, Any]) -> Iterator[tuple[float, str, dict[str, Any]]]:
-        after = start
-        for _ in range(1_000_000):  # pages of the database's answer: bounded by the window's jobs
-            rows = manage.created_after(call.svc, call.caller, v["id"], after, kind, size + 1, status=ours)
-            for j in rows:
-                if until is not None and float(j["created"]) > until:
-                    return
-                shown = _wanted(call, v, j, p)
-                if shown is not None:
-                    yield float(j["created"]), str(j["id"]), shown
-            if len(rows) <= size:
-                return
-            after = (float(rows[-1]["created"]), str(rows[-1]["id"]))
+    def fetch(v: dict[str, Any]) -> Fetch:
+        return lambda after, limit: manage.created_after(call.svc, call.caller, v["id"], after, kind, limit, ours)
 
-    merged = heapq.merge(*(stream(v) for v in _regional_vaults(call, p.get("ByBackupVaultName"))))
-    taken = list(itertools.islice(merged, size + 1))
-    page = taken[:size]
-    token = f"{page[-1][0]!r}~{page[-1][1]}" if len(taken) > size else None
-    return [shown for _, _, shown in page], token
+    found = {v["id"]: v for v in _regional_vaults(call, p.get("ByBackupVaultName"))}
+    return cursor_page([fetch(v) for v in found.values()], "created", cursor_from(p, since), p.get("ByCreatedBefore"),
+                       lambda j: _wanted(call, found[j["parent_id"]], j, p), p)
 
 
 def _job(call: AwsCall, job_id: str, kind: str) -> dict[str, Any]:
