@@ -5,8 +5,10 @@ jobs, 1.4 s of the server's time per backup start inside its write transaction, 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import secrets
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +24,23 @@ from vaultlink.service.dataplane import manage
 FINISHED = 3000
 
 
+@contextlib.contextmanager
+def decodes(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
+    """The size of each record the SQL store decodes inside the block."""
+    sizes: list[int] = []
+    real = json.loads
+
+    def counting(text: Any, *a: Any, **kw: Any) -> Any:
+        sizes.append(len(text))
+        return real(text, *a, **kw)
+
+    monkeypatch.setattr(sql_txn.json, "loads", counting)
+    try:
+        yield sizes
+    finally:
+        monkeypatch.setattr(sql_txn.json, "loads", real)
+
+
 def test_starting_a_job_and_the_schedulers_pass_read_only_the_open_jobs(dp: DataPlane, tmp_path: Path,
                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     agent = registered(dp, tmp_path / "a")
@@ -32,22 +51,14 @@ def test_starting_a_job_and_the_schedulers_pass_read_only_the_open_jobs(dp: Data
             txn.insert("job", jid, {"id": jid, "account_id": v["account_id"], "parent_id": v["id"], "name": None,
                                     "type": "Backup", "status": "Completed", "vault_id": v["id"],
                                     "container_id": agent.state.container_id, "start": 1.0 + i, "end": 2.0 + i})
-    decoded = [0]
-    real = json.loads
-
-    def counting(text: Any, *a: Any, **kw: Any) -> Any:
-        decoded[0] += 1
-        return real(text, *a, **kw)
-
-    monkeypatch.setattr(sql_txn.json, "loads", counting)
-    first = agent._call("POST", "/jobs", {"paths": [str(tmp_path)], "job_id": None})["job"]["id"]
-    second = agent._call("POST", "/jobs", {"paths": [str(tmp_path)], "job_id": None})["job"]["id"]
-    assert decoded[0] < 200, f"{decoded[0]} records decoded to start two jobs among {FINISHED} finished ones"
-    decoded[0] = 0
-    assert scheduler.expire_jobs(dp.svc, dp.svc.clock.now()) == 0
-    running = manage.list_jobs(dp.svc, dp.owner, v["name"], "inprogress")
-    assert decoded[0] < 50, f"{decoded[0]} records decoded by a scheduler pass and a listing of the running jobs"
-    monkeypatch.setattr(sql_txn.json, "loads", real)
+    with decodes(monkeypatch) as decoded:
+        first = agent._call("POST", "/jobs", {"paths": [str(tmp_path)], "job_id": None})["job"]["id"]
+        second = agent._call("POST", "/jobs", {"paths": [str(tmp_path)], "job_id": None})["job"]["id"]
+    assert len(decoded) < 200, f"{len(decoded)} records decoded to start two jobs among {FINISHED} finished ones"
+    with decodes(monkeypatch) as decoded:
+        assert scheduler.expire_jobs(dp.svc, dp.svc.clock.now()) == 0
+        running = manage.list_jobs(dp.svc, dp.owner, v["name"], "inprogress")
+    assert len(decoded) < 50, f"{len(decoded)} records decoded by a scheduler pass and a listing of the running jobs"
     # what they found is what a walk of every job finds
     assert [j["id"] for j in running] == [second]
     assert manage.get_job(dp.svc, dp.owner, first)["status"] == "Failed", "the second backup ended the first"
@@ -83,18 +94,10 @@ def test_listing_points_reads_none_of_their_pack_lists(dp: DataPlane, tmp_path: 
                                   "storage_account": "st0"}
             put_point_packs(txn, rp, refs)
             txn.insert("recovery_point", rp["id"], rp)
-    decoded: list[int] = []
-    real = json.loads
-
-    def counting(text: Any, *a: Any, **kw: Any) -> Any:
-        decoded.append(len(text))
-        return real(text, *a, **kw)
-
-    monkeypatch.setattr(sql_txn.json, "loads", counting)
-    listed = jobs.container_recovery_points(dp.svc, {"id": agent.state.container_id, "vault_id": v["id"]})  # type: ignore[typeddict-item]
+    with decodes(monkeypatch) as decoded:
+        listed = jobs.container_recovery_points(dp.svc, {"id": agent.state.container_id, "vault_id": v["id"]})  # type: ignore[typeddict-item]
     assert len(listed) == 30 and all(p["packs_referenced"] == 2000 and "pack_refs" not in p for p in listed)
     assert len(decoded) == 30 and max(decoded) < 5000, "only the points were decoded, none of their lists"
-    monkeypatch.setattr(sql_txn.json, "loads", real)
     assert manage.get_recovery_point(dp.svc, dp.owner, "rp-0000000000000003")["pack_refs"] == refs
 
 
@@ -219,34 +222,26 @@ def test_list_backup_jobs_pages_from_a_cursor_reading_about_a_page(dp: DataPlane
         if not out["NextToken"]:
             break
         out = backup_jobs.list_backup_jobs(call, {"MaxResults": 1000, "NextToken": out["NextToken"]})
-    decoded = [0]
-    real = json.loads
-
-    def counting(text: Any, *a: Any, **kw: Any) -> Any:
-        decoded[0] += 1
-        return real(text, *a, **kw)
-
-    monkeypatch.setattr(sql_txn.json, "loads", counting)
     seen: list[str] = []
     token = None
-    for n in range(100):
-        out = backup_jobs.list_backup_jobs(call, {"MaxResults": 100, **({"NextToken": token} if token else {})})
-        seen += [j["BackupJobId"] for j in out["BackupJobs"]]
-        token = out["NextToken"]
-        if n == 3:  # between two pages: a job before the cursor and one after it; two listed ones and one not gone
-            job(dp.vault, "jlate", now - 86400)
-            job(second, "jearly", now - 86400 * 25)
-            with dp.svc.store.transaction() as txn:
-                txn.delete("job", seen[5])
-                txn.delete("job", seen[6])
-                txn.delete("job", want[-1])
-        if token is None:
-            break
-    monkeypatch.setattr(sql_txn.json, "loads", real)
+    with decodes(monkeypatch) as decoded:
+        for n in range(100):
+            out = backup_jobs.list_backup_jobs(call, {"MaxResults": 100, **({"NextToken": token} if token else {})})
+            seen += [j["BackupJobId"] for j in out["BackupJobs"]]
+            token = out["NextToken"]
+            if n == 3:  # between two pages: a job before the cursor and one after it; two listed ones and one not gone
+                job(dp.vault, "jlate", now - 86400)
+                job(second, "jearly", now - 86400 * 25)
+                with dp.svc.store.transaction() as txn:
+                    txn.delete("job", seen[5])
+                    txn.delete("job", seen[6])
+                    txn.delete("job", want[-1])
+            if token is None:
+                break
     assert len(want) == FINISHED and seen[:400] == want[:400]
     assert seen[400:] == [j for j in want[400:-1]] + ["jlate"], "no job repeated or skipped"
     pages = (len(seen) + 99) // 100
-    assert decoded[0] <= pages * 2 * 110, f"{decoded[0]} records decoded for {pages} pages of 100 (two vaults)"
+    assert len(decoded) <= pages * 2 * 110, f"{len(decoded)} records decoded for {pages} pages of 100 (two vaults)"
     with pytest.raises(InvalidInput, match="NextToken"):
         backup_jobs.list_backup_jobs(call, {"NextToken": "400"})  # an offset, as tokens were
 
@@ -284,17 +279,9 @@ def test_list_recovery_points_by_backup_vault_pages_from_a_cursor(dp: DataPlane,
     with dp.svc.store.transaction() as txn:
         points = sorted(txn.find("recovery_point", parent_id=v["id"]), key=lambda r: (r["time"], r["id"]))
     want = [r["id"] for r in points if r["status"] != "SoftDeleted"]
-    decoded = [0]
-    real = json.loads
-
-    def counting(text: Any, *a: Any, **kw: Any) -> Any:
-        decoded[0] += 1
-        return real(text, *a, **kw)
-
-    monkeypatch.setattr(sql_txn.json, "loads", counting)
-    assert listing() == want
-    monkeypatch.setattr(sql_txn.json, "loads", real)
-    assert decoded[0] <= 11 * 130, f"{decoded[0]} records decoded for {len(want)} points in 11 pages of 50"  # 6,600+
+    with decodes(monkeypatch) as decoded:
+        assert listing() == want
+    assert len(decoded) <= 11 * 130, f"{len(decoded)} records decoded for {len(want)} points in 11 pages of 50"
     item = f"arn:aws:backup:local-1:{v['account_id']}:protected-item:i1"
     assert listing(ByResourceArn=item) == [r["id"] for r in points if r["status"] != "SoftDeleted"
                                            and r["protected_item_id"] == "i1"]
