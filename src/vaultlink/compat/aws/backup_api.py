@@ -167,7 +167,7 @@ def cursor_from(p: dict[str, Any], since: float) -> tuple[float, str]:
     """Where a page starts: after the record ``NextToken`` names (one this service gave), never before ``since``."""
     if not p.get("NextToken"):
         return since, ""
-    m = _CURSOR.match(p["NextToken"]) if isinstance(p["NextToken"], str) else None
+    m = _CURSOR.match(p["NextToken"]) if isinstance(p["NextToken"], str) and len(p["NextToken"]) <= 120 else None
     if m is None:
         raise E.InvalidInput("NextToken is not one this service issued.", field="NextToken")
     return max((float(m.group(1)), m.group(2)), (since, ""))
