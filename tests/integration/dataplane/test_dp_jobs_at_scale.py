@@ -250,12 +250,17 @@ def test_list_recovery_points_by_backup_vault_pages_from_a_cursor(dp: DataPlane,
                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     """``ListRecoveryPointsByBackupVault`` a page at a time: each page reads about itself (every page read every point
     of the vault before), soft-deleted points are left out, ``ByResourceArn`` is answered by the database, and a point
-    removed between two pages never makes the next one skip another."""
+    removed between two pages never makes the next one skip another; ``ListRecoveryPointsByResource`` alike."""
     from vaultlink.compat.aws import backup_jobs
     from vaultlink.compat.aws.backup_api import AwsCall
 
     v, now = dp.vault, dp.svc.clock.now()
     with dp.svc.store.transaction() as txn:
+        txn.insert("container", "c1", {"id": "c1", "account_id": v["account_id"], "parent_id": v["id"], "name": None,
+                                       "vault_id": v["id"], "hostname": "vm1", "status": "Registered"})
+        for it in ("i0", "i1"):
+            txn.insert("protected_item", it, {"id": it, "account_id": v["account_id"], "parent_id": "c1",
+                                              "name": None, "vault_id": v["id"], "paths": ["/srv"]})
         for i in range(600):
             rid = f"rp-{i:05d}"
             txn.insert("recovery_point", rid, {
@@ -286,6 +291,15 @@ def test_list_recovery_points_by_backup_vault_pages_from_a_cursor(dp: DataPlane,
     assert listing(ByResourceArn=item) == [r["id"] for r in points if r["status"] != "SoftDeleted"
                                            and r["protected_item_id"] == "i1"]
     assert listing(ByResourceArn="arn:aws:backup:local-1:1:vault:x") == []
+    by_item, token = [], None  # ListRecoveryPointsByResource: the same points, a page at a time from its cursor
+    for _ in range(100):
+        page = backup_jobs.list_recovery_points_by_resource(
+            call, {"ResourceArn": item, "MaxResults": 50, **({"NextToken": token} if token else {})})
+        by_item += [r["RecoveryPointArn"].rsplit(":", 1)[-1] for r in page["RecoveryPoints"]]
+        token = page["NextToken"]
+        if token is None:
+            break
+    assert by_item == listing(ByResourceArn=item)
     first = backup_jobs.list_recovery_points_by_backup_vault(call, {"BackupVaultName": v["name"], "MaxResults": 50})
     with dp.svc.store.transaction() as txn:
         txn.delete("recovery_point", want[3])

@@ -264,12 +264,19 @@ def describe_protected_resource(call: AwsCall, p: dict[str, Any]) -> dict[str, A
 
 
 def list_recovery_points_by_resource(call: AwsCall, p: dict[str, Any]) -> dict[str, Any]:
+    """A page of the resource's points in every vault of the region, oldest first, from the cursor ``NextToken``
+    carries (``cursor_page``; the database picks the item's points: every page read every point before)."""
     arn = p["ResourceArn"]
     describe_protected_resource(call, {"ResourceArn": arn})
-    out = []
-    for v in _regional_vaults(call):
-        for r in manage.list_recovery_points(call.svc, call.caller, v["id"]):
-            if _item_arn_of(r) == arn and r.get("status") != "SoftDeleted":
-                out.append({**_rp_out(r, v)})
-    page, token = page_of(out, p)
+    item = arn.rsplit(":", 1)[-1]
+    found = {v["id"]: v for v in _regional_vaults(call)}
+
+    def fetch(v: dict[str, Any]) -> Fetch:
+        return lambda after, limit: manage.points_after(call.svc, call.caller, v["id"], after, limit, item)
+
+    def shown(r: dict[str, Any]) -> dict[str, Any] | None:
+        ok = r.get("status") != "SoftDeleted" and _item_arn_of(r) == arn
+        return _rp_out(r, found[r["parent_id"]]) if ok else None
+
+    page, token = cursor_page([fetch(v) for v in found.values()], "time", cursor_from(p, -1e18), None, shown, p)
     return {"RecoveryPoints": page, "NextToken": token}
