@@ -24,7 +24,7 @@ from vaultlink.errors import NotFound, NotSoftDeleted
 from vaultlink.ports import Txn
 from vaultlink.service.core import Caller, Service, authorize
 from vaultlink.service.dataplane import queue, storage
-from vaultlink.service.dataplane.containers import machine_of, public_container
+from vaultlink.service.dataplane.containers import public_container, vault_machine
 from vaultlink.service.events import ContainersChanged
 from vaultlink.service.retention import drop_manifest
 from vaultlink.service.vaults import find_vault, vault_scope
@@ -123,12 +123,7 @@ def undelete_item(svc: Service, caller: Caller, item_id: str) -> dict[str, Any]:
 
 
 def _container(txn: Txn, caller: Caller, vault_ref: str, ref: str) -> tuple[dict[str, Any], VaultRecord]:
-    vault = find_vault(txn, vault_ref, caller.account_id)
-    authorize(txn, caller, "backup.operate", vault_scope(vault))
-    c = machine_of(txn, vault["id"], ref)
-    if c is None:
-        raise NotFound(f"machine {ref!r} is not registered with vault {vault['name']}.", field="container")
-    return cast(dict[str, Any], c), vault
+    return vault_machine(txn, caller, vault_ref, ref, "backup.operate")
 
 
 def tag_container(svc: Service, caller: Caller, vault_ref: str, ref: str, tags: Any) -> dict[str, Any]:

@@ -147,8 +147,12 @@ def untag_resource(call: AwsCall, p: dict[str, Any]) -> None:
     return None
 
 
+def page_size(p: dict[str, Any]) -> int:
+    return min(int(p.get("MaxResults") or MAX_PAGE), MAX_PAGE)
+
+
 def page_of(items: list[dict[str, Any]], p: dict[str, Any]) -> tuple[list[dict[str, Any]], str | None]:
-    size = min(int(p.get("MaxResults") or MAX_PAGE), MAX_PAGE)
+    size = page_size(p)
     start = 0
     if p.get("NextToken"):
         token = str(p["NextToken"])
@@ -180,7 +184,7 @@ def cursor_page(fetches: list[Fetch], by: str, start: tuple[float, str], until: 
     ``(by, id)`` order from ``start``, a page at a time), up to ``until``, as ``shown`` shows them (None: left out);
     and the ``NextToken`` of the next page: the ``(by, id)`` of its last record. A page reads about itself (not the
     whole listing), and a record added or removed between two pages never makes the next one repeat or skip one."""
-    size = min(int(p.get("MaxResults") or MAX_PAGE), MAX_PAGE)
+    size = page_size(p)
 
     def stream(fetch: Fetch) -> Iterator[tuple[float, str, dict[str, Any]]]:
         after = start

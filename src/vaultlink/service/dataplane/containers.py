@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 from vaultlink import __version__
 from vaultlink.dns import names as N
@@ -26,7 +26,7 @@ from vaultlink.errors import (
     RegistrationScopeDenied,
     SecondaryReadOnly,
 )
-from vaultlink.service.core import Service
+from vaultlink.service.core import Caller, Service, authorize
 from vaultlink.service.dataplane import storage
 from vaultlink.service.dataplane.context import DataContext
 from vaultlink.service.dataplane.credentials import (
@@ -37,6 +37,7 @@ from vaultlink.service.dataplane.credentials import (
 )
 from vaultlink.service.events import ContainersChanged, EndpointsChanged
 from vaultlink.service.replication import check_offered_vault
+from vaultlink.service.vaults import find_vault, vault_scope
 
 _HOST_MAX = 255
 
@@ -192,6 +193,18 @@ def register(
 def machine_of(txn: Any, vault_id: str, ref: str) -> ContainerRecord | None:
     """A machine of the vault by container id or hostname."""
     return next((c for c in find_containers(txn, parent_id=vault_id) if ref in (c["id"], c.get("hostname"))), None)
+
+
+def vault_machine(txn: Any, caller: Caller, vault_ref: str, ref: str,
+                  permission: str) -> tuple[dict[str, Any], VaultRecord]:
+    """Machine ``ref`` (hostname or id) of vault ``vault_ref`` and the vault, once ``caller`` has ``permission`` on
+    it (the management API's view of a machine)."""
+    vault = find_vault(txn, vault_ref, caller.account_id)
+    authorize(txn, caller, permission, vault_scope(vault))
+    c = machine_of(txn, vault["id"], ref)
+    if c is None:
+        raise NotFound(f"machine {ref!r} is not registered with vault {vault['name']}.", field="container")
+    return cast(dict[str, Any], c), vault
 
 
 def calling_container(svc: Service, ctx: DataContext, header: str | None) -> ContainerRecord:

@@ -12,18 +12,15 @@ newest, leave the real passphrase opening nothing until the owner restores them.
 
 from __future__ import annotations
 
-import re
 from typing import Any, cast
 
 from vaultlink.data.key_names import key_version, newest_first
 from vaultlink.domain.records import ContainerRecord
-from vaultlink.errors import AccessDenied, Conflict, InvalidInput, NotFound
-from vaultlink.service.core import Caller, Service, authorize
+from vaultlink.errors import AccessDenied, Conflict, InvalidInput
+from vaultlink.service.core import Caller, Service
 from vaultlink.service.dataplane import storage
-from vaultlink.service.dataplane.containers import machine_of
-from vaultlink.service.vaults import find_vault, vault_scope
+from vaultlink.service.dataplane.containers import vault_machine
 
-_NAME = re.compile(r"^keys/key(\.[0-9]{1,8})?$")
 MAX_VERSIONS = 10_000  # key versions listed of one machine (each passphrase change adds one)
 
 
@@ -44,7 +41,7 @@ def retire(svc: Service, caller: Caller, container: ContainerRecord, keep: Any) 
     if caller.kind != "container":
         raise AccessDenied("only a machine's own agent retires its key versions (`vaultlink agent passphrase "
                            "--retire-old`): it alone shows it holds the new passphrase by writing the new version.")
-    if not isinstance(keep, str) or not _NAME.match(keep):
+    if not isinstance(keep, str) or key_version(keep) < 1:
         raise InvalidInput("keep must be a key version's name (keys/key or keys/key.N).", field="keep")
     with svc.store.transaction() as txn:
         vault = txn.require("vault", container["vault_id"])
@@ -65,19 +62,10 @@ def retire(svc: Service, caller: Caller, container: ContainerRecord, keep: Any) 
     return {"kept": keep, "retired": now_retired}
 
 
-def _machine(txn: Any, caller: Caller, vault_ref: str, ref: str, permission: str) -> tuple[dict[str, Any], Any]:
-    vault = find_vault(txn, vault_ref, caller.account_id)
-    authorize(txn, caller, permission, vault_scope(vault))
-    c = machine_of(txn, vault["id"], ref)
-    if c is None:
-        raise NotFound(f"machine {ref!r} is not registered with vault {vault['name']}.", field="container")
-    return cast(dict[str, Any], c), vault
-
-
 def list_versions(svc: Service, caller: Caller, vault_ref: str, ref: str) -> list[dict[str, Any]]:
     """``vaultlink container keys VAULT MACHINE``: each key version, newest first, and whether it is retired."""
     with svc.store.transaction() as txn:
-        c, vault = _machine(txn, caller, vault_ref, ref, "backup.read")
+        c, vault = vault_machine(txn, caller, vault_ref, ref, "backup.read")
     retired = set(c.get("retired_keys") or ())
     return [{"name": n, "version": key_version(n), "retired": n in retired}
             for n in stored_versions(svc, cast(ContainerRecord, c), storage.accounts_of(vault))]
@@ -87,7 +75,7 @@ def restore_versions(svc: Service, caller: Caller, vault_ref: str, ref: str) -> 
     """``vaultlink container keys VAULT MACHINE --restore``: the retired versions readable again (their passphrases
     open the data again), for the vault's owner or a contributor."""
     with svc.store.transaction() as txn:
-        c, _vault = _machine(txn, caller, vault_ref, ref, "vault.write")
+        c, _vault = vault_machine(txn, caller, vault_ref, ref, "vault.write")
         c["retired_keys"] = []
         txn.update("container", c["id"], c)
     return list_versions(svc, caller, vault_ref, ref)

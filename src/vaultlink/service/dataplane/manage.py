@@ -82,13 +82,12 @@ def list_recovery_points(svc: Service, caller: Caller, vault_ref: str, container
 
 def points_after(svc: Service, caller: Caller, vault_ref: str, after: tuple[float, str], limit: int,
                  item: str | None = None) -> list[dict[str, Any]]:
-    """A vault's points (of protected item ``item``) after ``after`` in the order of ``(time, id)``, the first
-    ``limit`` of them as ``list_recovery_points`` shows each, picked by the database (AWS's listing, from a cursor)."""
+    """A vault's point records (of protected item ``item``) after ``after`` in the order of ``(time, id)``, the
+    first ``limit`` of them, picked by the database (AWS's listings, from a cursor: each shapes its points)."""
     vault = _vault_for(svc, caller, vault_ref, "backup.read")
     with svc.store.transaction() as txn:
-        rps = txn.oldest("recovery_point", "time", limit, after=after,
-                         match={"protected_item_id": item} if item else None, parent_id=vault["id"])
-    return [{**listed_point(r), "locations": locations(vault, r)} for r in rps]
+        return txn.oldest("recovery_point", "time", limit, after=after,
+                          match={"protected_item_id": item} if item else None, parent_id=vault["id"])
 
 
 def recovery_points_page(svc: Service, caller: Caller, vault_ref: str, page: int,
