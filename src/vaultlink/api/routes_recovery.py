@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ConfigDict
 
 from vaultlink.api.calls import call, service_of
+from vaultlink.domain.cursor import cursor_after
 from vaultlink.service import retention
 from vaultlink.service.dataplane import copies, grants, manage, ondemand
 from vaultlink.service.dataplane.credentials import DEFAULT_VALID_HOURS
@@ -40,12 +41,23 @@ def vault_credentials(ref: str, body: CredentialsIn, request: Request) -> dict[s
                 target=ref, vault=ref)
 
 
+def _paged(response: Response, rows: list[dict[str, Any]], limit: int | None, by: str) -> list[dict[str, Any]]:
+    """A full page names where the next starts (``after``) in its ``X-Next-After`` header."""
+    if limit is not None and rows and len(rows) >= limit:
+        response.headers["X-Next-After"] = cursor_after(rows[-1], by)
+    return rows
+
+
 @router.get("/vaults/{ref}/recovery-points", name="recovery.list")
-def list_recovery_points(ref: str, request: Request, container: str | None = None,
-                         item: str | None = None) -> list[dict[str, Any]]:
+def list_recovery_points(ref: str, request: Request, response: Response, container: str | None = None,
+                         item: str | None = None, limit: int | None = None,
+                         after: str | None = None) -> list[dict[str, Any]]:
+    """Oldest first; with ``limit`` (at most 1,000) a page, the next one from ``after`` (``X-Next-After``)."""
     svc = service_of(request)
-    return call(request, "recovery.list",
-                lambda c: manage.list_recovery_points(svc, c, ref, container, item), target=ref, vault=ref)
+    rows = call(request, "recovery.list",
+                lambda c: manage.list_recovery_points(svc, c, ref, container, item, limit, after), target=ref,
+                vault=ref)
+    return _paged(response, rows, limit, "time")
 
 
 @router.get("/recovery-points/{rp_id}", name="recovery.show")
@@ -61,11 +73,15 @@ def delete_recovery_point(rp_id: str, request: Request) -> dict[str, Any]:
 
 
 @router.get("/vaults/{ref}/jobs", name="job.list")
-def list_jobs(ref: str, request: Request, status: str | None = None, type: str | None = None,
-              newest: int | None = None) -> list[dict[str, Any]]:
+def list_jobs(ref: str, request: Request, response: Response, status: str | None = None,
+              type: str | None = None, newest: int | None = None, limit: int | None = None,
+              after: str | None = None) -> list[dict[str, Any]]:
+    """Oldest created first; with ``limit`` (at most 1,000) a page, the next one from ``after`` (``X-Next-After``);
+    with ``newest`` the last started, newest first."""
     svc = service_of(request)
-    return call(request, "job.list", lambda c: manage.list_jobs(svc, c, ref, status, type, newest), target=ref,
-                vault=ref)
+    rows = call(request, "job.list", lambda c: manage.list_jobs(svc, c, ref, status, type, newest, limit, after),
+                target=ref, vault=ref)
+    return _paged(response, rows, limit, "created")
 
 
 @router.get("/jobs/{job_id}", name="job.show")

@@ -18,6 +18,7 @@ from urllib.parse import urlencode, urlsplit
 
 from vaultlink.agent.resolver import DnsResolver
 from vaultlink.config import client_settings
+from vaultlink.domain.cursor import cursor_after
 from vaultlink.errors import (
     InvalidApiKey,
     InvalidInput,
@@ -233,6 +234,18 @@ class Client:
 
     def get(self, path: str, **params: Any) -> Any:
         return self.request("GET", path, params=params)
+
+    def get_all(self, path: str, by: str, page: int = 1000, **params: Any) -> list[dict[str, Any]]:
+        """Every item of a listing the server pages by ``(by, id)`` (``limit`` and ``after``), a page at a time."""
+        out: list[dict[str, Any]] = []
+        after = None
+        for _ in range(100_000):  # bounded by the listing: a short page is its last
+            rows = self.get(path, **params, limit=page, after=after)
+            out += rows
+            if len(rows) < page:
+                break
+            after = cursor_after(rows[-1], by)
+        return out
 
     def post(self, path: str, body: Any = None) -> Any:
         return self.request("POST", path, json=body if body is not None else {})

@@ -25,7 +25,10 @@ def list_(
 ) -> None:
     """List a vault's jobs (oldest first; with --newest N, the N last started, newest first)."""
     with handled(output):
-        emit(Client().get(f"/vaults/{vault}/jobs", status=status, type=type_, newest=newest), output, COLUMNS)
+        client, path = Client(), f"/vaults/{vault}/jobs"
+        jobs = client.get(path, status=status, type=type_, newest=newest) if newest is not None else \
+            client.get_all(path, "created", status=status, type=type_)
+        emit(jobs, output, COLUMNS)
 
 
 @app.command("show")

@@ -24,7 +24,7 @@ def list_(
 ) -> None:
     """List a vault's recovery points (oldest first)."""
     with handled(output):
-        emit(Client().get(f"/vaults/{vault}/recovery-points", container=container), output, COLUMNS)
+        emit(Client().get_all(f"/vaults/{vault}/recovery-points", "time", container=container), output, COLUMNS)
 
 
 @app.command("show")

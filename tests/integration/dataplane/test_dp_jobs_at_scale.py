@@ -50,7 +50,8 @@ def test_starting_a_job_and_the_schedulers_pass_read_only_the_open_jobs(dp: Data
             jid = "j" + secrets.token_hex(6)
             txn.insert("job", jid, {"id": jid, "account_id": v["account_id"], "parent_id": v["id"], "name": None,
                                     "type": "Backup", "status": "Completed", "vault_id": v["id"],
-                                    "container_id": agent.state.container_id, "start": 1.0 + i, "end": 2.0 + i})
+                                    "container_id": agent.state.container_id, "created": 1.0 + i, "start": 1.0 + i,
+                                    "end": 2.0 + i})
     with decodes(monkeypatch) as decoded:
         first = agent._call("POST", "/jobs", {"paths": [str(tmp_path)], "job_id": None})["job"]["id"]
         second = agent._call("POST", "/jobs", {"paths": [str(tmp_path)], "job_id": None})["job"]["id"]
@@ -152,7 +153,7 @@ def test_the_backups_completed_lately_are_read_a_page_at_a_time_up_to_the_first_
             txn.insert("job", jid, {"id": jid, "account_id": v["account_id"], "parent_id": v["id"], "name": None,
                                     "type": "Restore" if i % 5 == 0 else "Backup",
                                     "status": "Failed" if i % 7 == 0 else "Completed", "vault_id": v["id"],
-                                    "start": 100.0 * i, "end": 100.0 * i + 50})
+                                    "created": 100.0 * i, "start": 100.0 * i, "end": 100.0 * i + 50})
     everything = manage.list_jobs(dp.svc, dp.owner, v["name"])
     for since, page in ((2000.0, 3), (0.0, 7), (99999.0, 4), (2050.0, 1000)):
         got = manage.completed_since(dp.svc, dp.owner, v["name"], since, "Backup", page=page)

@@ -11,12 +11,12 @@ from __future__ import annotations
 import heapq
 import itertools
 import json
-import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from vaultlink import errors as E
+from vaultlink.domain.cursor import cursor_of, parse_cursor
 from vaultlink.domain.vaults import vault_arn
 from vaultlink.service import policies, retention, vaults
 from vaultlink.service.core import Caller, Service
@@ -163,7 +163,6 @@ def page_of(items: list[dict[str, Any]], p: dict[str, Any]) -> tuple[list[dict[s
     return items[start:end], (str(end) if end < len(items) else None)
 
 
-_CURSOR = re.compile(r"^(-?[0-9]+(?:\.[0-9]+)?(?:e[+-]?[0-9]+)?)~([A-Za-z0-9_-]{1,64})$")
 Fetch = Callable[[tuple[float, str], int], list[dict[str, Any]]]  # (after, limit) -> records, in (field, id) order
 
 
@@ -171,10 +170,7 @@ def cursor_from(p: dict[str, Any], since: float) -> tuple[float, str]:
     """Where a page starts: after the record ``NextToken`` names (one this service gave), never before ``since``."""
     if not p.get("NextToken"):
         return since, ""
-    m = _CURSOR.match(p["NextToken"]) if isinstance(p["NextToken"], str) and len(p["NextToken"]) <= 120 else None
-    if m is None:
-        raise E.InvalidInput("NextToken is not one this service issued.", field="NextToken")
-    return max((float(m.group(1)), m.group(2)), (since, ""))
+    return max(parse_cursor(p["NextToken"], "NextToken"), (since, ""))
 
 
 def cursor_page(fetches: list[Fetch], by: str, start: tuple[float, str], until: float | None,
@@ -202,5 +198,5 @@ def cursor_page(fetches: list[Fetch], by: str, start: tuple[float, str], until: 
 
     taken = list(itertools.islice(heapq.merge(*(stream(f) for f in fetches)), size + 1))
     page = taken[:size]
-    return [out for _, _, out in page], (f"{page[-1][0]!r}~{page[-1][1]}" if len(taken) > size else None)
+    return [out for _, _, out in page], (cursor_of(page[-1][0], page[-1][1]) if len(taken) > size else None)
 

@@ -14,7 +14,7 @@ import secrets
 from typing import Any
 
 from vaultlink import errors as E
-from vaultlink.compat.aws.backup_api import AwsCall, page_of, regional_vault
+from vaultlink.compat.aws.backup_api import AwsCall, Fetch, cursor_from, cursor_page, page_of, regional_vault
 from vaultlink.domain.plans import aws_schedule
 from vaultlink.service import plans, retention_items, vaults
 from vaultlink.service.dataplane import copies, manage
@@ -179,8 +179,8 @@ def delete_backup_selection(call: AwsCall, p: dict[str, Any]) -> None:
 COPY_STATES = {"Created": "CREATED", "InProgress": "RUNNING", "Completed": "COMPLETED", "Failed": "FAILED"}
 
 
-def _copy_out(call: AwsCall, job: dict[str, Any]) -> dict[str, Any]:
-    dest = vaults.get_vault(call.svc, call.caller, job["vault_id"])
+def _copy_out(call: AwsCall, job: dict[str, Any], dest: dict[str, Any] | None = None) -> dict[str, Any]:
+    dest = dest or vaults.get_vault(call.svc, call.caller, job["vault_id"])
     rp = job.get("recovery_point_id")
     src = str(job.get("source_recovery_point") or "")
     return {"CopyJobId": job["id"], "AccountId": dest["account_id"], "SourceRecoveryPointArn": src,
@@ -212,11 +212,15 @@ def describe_copy_job(call: AwsCall, p: dict[str, Any]) -> dict[str, Any]:
 
 
 def list_copy_jobs(call: AwsCall, p: dict[str, Any]) -> dict[str, Any]:
-    jobs = []
-    for v in vaults.list_vaults(call.svc, call.caller):
-        if v["region"] == call.region or p.get("ByDestinationVaultArn") == v["arn"]:
-            jobs += [_copy_out(call, j) for j in manage.list_jobs(call.svc, call.caller, v["id"], job_type="Copy")]
-    if p.get("ByDestinationVaultArn"):
-        jobs = [j for j in jobs if j["DestinationBackupVaultArn"] == p["ByDestinationVaultArn"]]
-    page, token = page_of(sorted(jobs, key=lambda j: j.get("CreationDate") or 0), p)
+    """A page of the copy jobs into the region's vaults (or into ``ByDestinationVaultArn``), oldest first, from the
+    cursor ``NextToken`` carries: the database picks each page (where every page read every copy job)."""
+    found = {v["id"]: v for v in vaults.list_vaults(call.svc, call.caller)
+             if (v["region"] == call.region and not p.get("ByDestinationVaultArn"))
+             or p.get("ByDestinationVaultArn") == v["arn"]}
+
+    def fetch(v: dict[str, Any]) -> Fetch:
+        return lambda after, limit: manage.created_after(call.svc, call.caller, v["id"], after, "Copy", limit)
+
+    page, token = cursor_page([fetch(v) for v in found.values()], "created", cursor_from(p, -1e18), None,
+                              lambda j: _copy_out(call, j, found[j["parent_id"]]), p)
     return {"CopyJobs": page, "NextToken": token}

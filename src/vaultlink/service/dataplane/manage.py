@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from vaultlink.domain.cursor import parse_cursor
 from vaultlink.domain.point_packs import point_packs
 from vaultlink.domain.records import VaultRecord, find_containers, read_vault
 from vaultlink.errors import InvalidInput, NotFound, RecoveryPointNotFound
@@ -68,16 +69,22 @@ def _vault_for(svc: Service, caller: Caller, ref: str, permission: str) -> Vault
 
 
 def list_recovery_points(svc: Service, caller: Caller, vault_ref: str, container: str | None = None,
-                         item: str | None = None) -> list[dict[str, Any]]:
+                         item: str | None = None, limit: int | None = None,
+                         after: str | None = None) -> list[dict[str, Any]]:
+    """A vault's points (of machine ``container``, of protected item ``item``), oldest first: with ``limit``, a page
+    of them after the cursor ``after`` (``cursor_after(point, "time")`` of the last one shown); without it, every one
+    while there are at most ``MAX_UNPAGED`` (InvalidInput past that: the listing must be paged). The database picks
+    them: a page reads only itself."""
     vault = _vault_for(svc, caller, vault_ref, "backup.read")
+    take, start = _page(limit, after)
     with svc.store.transaction() as txn:
-        rps = txn.find("recovery_point", parent_id=vault["id"])
-    out = [
-        {**listed_point(r), "locations": locations(vault, r)} for r in rps
-        if (container is None or container in (r.get("container_id"), r.get("hostname")))
-        and (item is None or r.get("protected_item_id") == item)
-    ]
-    return sorted(out, key=lambda r: r["time"])
+        match = {"protected_item_id": item} if item is not None else {}
+        if container is not None:
+            found = [c for c in find_containers(txn, parent_id=vault["id"]) if container in (c["id"], c["hostname"])]
+            match.update({"container_id": found[0]["id"]} if found else {"hostname": container})
+        rps = txn.oldest("recovery_point", "time", take, after=start, match=match or None, parent_id=vault["id"])
+    _check_unpaged(limit, rps, "recovery points")
+    return [{**listed_point(r), "locations": locations(vault, r)} for r in rps]
 
 
 def points_after(svc: Service, caller: Caller, vault_ref: str, after: tuple[float, str], limit: int,
@@ -143,30 +150,53 @@ def get_recovery_point(svc: Service, caller: Caller, rp_id: str) -> dict[str, An
 JOB_STATUSES = ("Created", "InProgress", "Completed", "Failed", "Aborted", "EXPIRED")
 JOB_TYPES = ("Backup", "Restore", "Copy")
 MAX_NEWEST = 10_000
+MAX_UNPAGED = 10_000  # a listing without ``limit`` answers at most this many records
+MAX_PAGE = 1_000
 
 
 def list_jobs(svc: Service, caller: Caller, vault_ref: str, status: str | None = None,
-              job_type: str | None = None, newest: int | None = None) -> list[dict[str, Any]]:
-    """A vault's jobs, oldest first; with ``status`` (any case) only those are read (an indexed column); with
-    ``newest`` only the ``newest`` last started, newest first (queued ones not started yet last), a page the
-    database picks."""
+              job_type: str | None = None, newest: int | None = None, limit: int | None = None,
+              after: str | None = None) -> list[dict[str, Any]]:
+    """A vault's jobs, oldest created first (``status`` and ``job_type`` in any case); with ``limit``, a page of them
+    after the cursor ``after`` (``cursor_after(job, "created")`` of the last one shown); without it, every one while
+    there are at most ``MAX_UNPAGED``. With ``newest``: only the ``newest`` last started, newest first (queued ones
+    not started yet last). The database picks them through the status index: a page reads only itself."""
     vault = _vault_for(svc, caller, vault_ref, "backup.read")
     known = next((s for s in JOB_STATUSES if status is not None and s.lower() == status.lower()), None)
     kind = next((t for t in JOB_TYPES if job_type is not None and t.lower() == job_type.lower()), None)
+    if newest is not None and not 1 <= newest <= MAX_NEWEST:
+        raise InvalidInput(f"newest must be 1 to {MAX_NEWEST}.", field="newest")
+    if newest is not None and (limit is not None or after is not None):
+        raise InvalidInput("newest lists the last started jobs; limit and after page the whole listing: give one "
+                           "or the other.", field="newest")
+    take, start = _page(limit, after)
+    if (status is not None and known is None) or (job_type is not None and kind is None):
+        return []
+    eq: dict[str, Any] = {"parent_id": vault["id"], **({"status": known} if known else {})}
+    match = {"type": kind} if kind else None
     with svc.store.transaction() as txn:
         if newest is not None:
-            if not 1 <= newest <= MAX_NEWEST:
-                raise InvalidInput(f"newest must be 1 to {MAX_NEWEST}.", field="newest")
-            if (status is not None and known is None) or (job_type is not None and kind is None):
-                return []
-            eq: dict[str, Any] = {"parent_id": vault["id"], **({"status": known} if known else {})}
-            return txn.newest("job", "start", newest, match={"type": kind} if kind else None, **eq)
-        jobs = txn.find("job", parent_id=vault["id"], **({"status": known} if known else {}))
-    return [
-        j for j in jobs
-        if (status is None or j["status"].lower() == status.lower())
-        and (job_type is None or j["type"].lower() == job_type.lower())
-    ]
+            return txn.newest("job", "start", newest, match=match, **eq)
+        jobs = txn.oldest("job", "created", take, after=start, match=match, **eq)
+    _check_unpaged(limit, jobs, "jobs")
+    return jobs
+
+
+def _page(limit: int | None, after: str | None) -> tuple[int, tuple[float, str] | None]:
+    """How many records to read, and from where, for a listing's ``limit`` and ``after``."""
+    if limit is not None and not 1 <= limit <= MAX_PAGE:
+        raise InvalidInput(f"limit must be 1 to {MAX_PAGE}.", field="limit")
+    if after is not None and limit is None:
+        raise InvalidInput(f"after pages a listing: give limit too (at most {MAX_PAGE}).", field="after")
+    start = parse_cursor(after, "after") if after is not None else None
+    return (limit if limit is not None else MAX_UNPAGED + 1), start
+
+
+def _check_unpaged(limit: int | None, rows: list[dict[str, Any]], what: str) -> None:
+    if limit is None and len(rows) > MAX_UNPAGED:
+        raise InvalidInput(f"more than {MAX_UNPAGED} {what} match: page the listing with limit (at most {MAX_PAGE}) "
+                           "and after (the cursor TIME~ID of the last item shown; the API's X-Next-After header "
+                           "gives it); `vaultlink` pages by itself.", field="limit")
 
 
 def completed_since(svc: Service, caller: Caller, vault_ref: str, since: float, job_type: str,

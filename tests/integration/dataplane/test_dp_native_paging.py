@@ -1,0 +1,144 @@
+"""The native API's job and point listings (``vaultlink job list``, ``vaultlink recovery-point list``) page from a
+cursor: each page reads only itself from the database, the pages give every record once in order (also when records
+come and go between two pages), and a listing without ``limit`` answers at most ``MAX_UNPAGED`` records instead of
+reading a vault's 100,000 jobs into one answer. Before, both read every record of the vault on every call."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from dp_world import DataPlane
+from test_dp_jobs_at_scale import decodes
+
+from vaultlink.domain.cursor import cursor_after
+from vaultlink.errors import InvalidInput
+from vaultlink.service.dataplane import manage
+
+JOBS = 1500
+
+
+def _job(dp: DataPlane, jid: str, created: float, kind: str = "Backup", status: str = "Completed") -> None:
+    v = dp.vault
+    with dp.svc.store.transaction() as txn:
+        txn.insert("job", jid, {"id": jid, "account_id": v["account_id"], "parent_id": v["id"], "name": None,
+                                "type": kind, "status": status, "vault_id": v["id"], "created": created,
+                                "start": created, "end": created + 1})
+
+
+def _pages(list_page: Any, by: str, size: int, between: Any = None) -> list[str]:
+    out: list[str] = []
+    after = None
+    for n in range(10_000):
+        rows = list_page(limit=size, after=after)
+        out += [r["id"] for r in rows]
+        if len(rows) < size:
+            return out
+        after = cursor_after(rows[-1], by)
+        if between is not None and n == 2:
+            between(out)
+    raise AssertionError("no end")
+
+
+def test_job_list_pages_from_a_cursor_and_refuses_an_unbounded_answer(dp: DataPlane,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    for i in range(JOBS):  # a scheduler pass makes 50 at one time
+        _job(dp, f"j{i:05d}", 1000.0 + i // 50, "Restore" if i % 4 == 0 else "Backup",
+             "Failed" if i % 10 == 0 else "Completed")
+    name = dp.vault["name"]
+    want = [f"j{i:05d}" for i in range(JOBS)]
+    assert [j["id"] for j in manage.list_jobs(dp.svc, dp.owner, name)] == want
+
+    def page(**kw: Any) -> list[dict[str, Any]]:
+        return manage.list_jobs(dp.svc, dp.owner, name, **kw)
+
+    with decodes(monkeypatch) as decoded:
+        assert _pages(page, "created", 100) == want
+    assert len(decoded) <= 16 * 101, f"{len(decoded)} records decoded for {JOBS} jobs in pages of 100"
+
+    def churn(seen: list[str]) -> None:  # one before the cursor and one after it come; a listed one and one not go
+        _job(dp, "jearly", 10.0)
+        _job(dp, "jlate", 9999.0)
+        with dp.svc.store.transaction() as txn:
+            txn.delete("job", seen[10])
+            txn.delete("job", want[-1])
+
+    assert _pages(page, "created", 100, churn) == [*want[:-1], "jlate"], "none repeated or skipped"
+    restores = [j for j in want[:-1] if int(j[1:]) % 4 == 0 and int(j[1:]) % 10 != 0 and j != want[10]]
+    assert _pages(lambda **kw: page(status="completed", job_type="restore", **kw), "created", 50) == restores
+
+    monkeypatch.setattr(manage, "MAX_UNPAGED", 1000)
+    with pytest.raises(InvalidInput, match="page the listing") as refused:
+        page()
+    assert refused.value.field == "limit"
+    assert len(page(status="Failed")) == 149, "an answer under the bound is whole (j00010 went)"
+    for bad, field in (({"limit": 0}, "limit"), ({"limit": 1001}, "limit"), ({"after": "1.0~j1"}, "after"),
+                       ({"limit": 5, "after": "40"}, "after"), ({"limit": 5, "after": "1e3~a/b"}, "after"),
+                       ({"limit": 5, "newest": 3}, "newest")):
+        with pytest.raises(InvalidInput) as err:
+            page(**bad)
+        assert err.value.field == field, bad
+
+
+def test_recovery_point_list_pages_by_machine_and_item(dp: DataPlane, monkeypatch: pytest.MonkeyPatch) -> None:
+    v = dp.vault
+    with dp.svc.store.transaction() as txn:
+        for c, host in (("c1", "vm1"), ("c2", "vm2")):
+            txn.insert("container", c, {"id": c, "account_id": v["account_id"], "parent_id": v["id"], "name": None,
+                                        "vault_id": v["id"], "hostname": host, "status": "Registered"})
+        for i in range(900):
+            rid = f"rp-{i:05d}"
+            txn.insert("recovery_point", rid, {
+                "id": rid, "account_id": v["account_id"], "parent_id": v["id"], "name": None, "vault_id": v["id"],
+                "container_id": f"c{1 + i % 2}", "hostname": f"vm{1 + i % 2}", "protected_item_id": f"i{i % 3}",
+                "time": 5000.0 + i // 3, "status": "Completed", "manifest": "snapshots/x"})
+    name = v["name"]
+    every = [f"rp-{i:05d}" for i in range(900)]
+
+    def page(**kw: Any) -> Any:
+        return lambda **p: manage.list_recovery_points(dp.svc, dp.owner, name, **kw, **p)
+
+    assert [r["id"] for r in page()()] == every
+    with decodes(monkeypatch) as decoded:
+        assert _pages(page(), "time", 100) == every
+    assert len(decoded) <= 10 * 101, f"{len(decoded)} records decoded for 900 points in pages of 100"
+    vm2 = [r for i, r in enumerate(every) if i % 2 == 1]
+    assert _pages(page(container="vm2"), "time", 40) == vm2 == _pages(page(container="c2"), "time", 40)
+    assert _pages(page(container="vm2", item="i0"), "time", 40) == [r for r in vm2 if int(r[3:]) % 3 == 0]
+    assert page(container="nowhere")() == []
+    monkeypatch.setattr(manage, "MAX_UNPAGED", 500)
+    with pytest.raises(InvalidInput, match="more than 500 recovery points"):
+        page()()
+    assert len(page(container="vm1")()) == 450
+
+
+def test_list_copy_jobs_pages_from_a_cursor(dp: DataPlane, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``ListCopyJobs`` a page at a time over the region's vaults (every page read every copy job before), and into
+    one vault of another region with ``ByDestinationVaultArn``."""
+    from vaultlink.compat.aws import backup_plans
+    from vaultlink.compat.aws.backup_api import AwsCall
+    from vaultlink.service.vaults import create_vault
+
+    away = create_vault(dp.svc, dp.owner, "away", "local-2")
+    for i in range(300):
+        _job(dp, f"j{i:05d}", 100.0 + i // 7, "Copy" if i % 5 else "Backup")
+    with dp.svc.store.transaction() as txn:
+        txn.insert("job", "jaway", {"id": "jaway", "account_id": away["account_id"], "parent_id": away["id"],
+                                    "name": None, "type": "Copy", "status": "Created", "vault_id": away["id"],
+                                    "created": 150.0, "start": None, "end": None})
+    call = AwsCall(dp.svc, dp.owner, "local-1", "aws")
+
+    def listing(**p: Any) -> list[str]:
+        out, token = [], None
+        for _ in range(100):
+            page = backup_plans.list_copy_jobs(call, {"MaxResults": 25, **p, **({"NextToken": token} if token else {})})
+            out += [j["CopyJobId"] for j in page["CopyJobs"]]
+            token = page["NextToken"]
+            if token is None:
+                return out
+        raise AssertionError("no end")
+
+    with decodes(monkeypatch) as decoded:
+        assert listing() == [f"j{i:05d}" for i in range(300) if i % 5]
+    assert len(decoded) <= 10 * 2 * 30, f"{len(decoded)} records decoded for 240 copy jobs in pages of 25"
+    assert listing(ByDestinationVaultArn=away["arn"]) == ["jaway"]
