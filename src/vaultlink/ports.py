@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
-from vaultlink.errors import InvalidInput
+from vaultlink.errors import AlreadyExists, InvalidInput
 
 # --- blob names: the rules every BlobStore adapter enforces -------------------------------------
 _SEGMENT = re.compile(r"[A-Za-z0-9._-]+")
@@ -164,6 +164,13 @@ def record_status(record: Mapping[str, Any]) -> str:
     a string of at most 32 characters, else ""."""
     status = record.get("status")
     return status if isinstance(status, str) and len(status) <= 32 else ""
+
+
+def name_taken(kind: str, id: str, record: Mapping[str, Any]) -> AlreadyExists:
+    """What a store raises for a record whose id, or ``(kind, account_id, parent_id, name)``, is taken."""
+    name = record.get("name")
+    return AlreadyExists(f"a {kind} named {name!r} already exists here; pick another name." if name
+                         else f"{kind} {id!r} already exists.", field="name")
 
 
 class Txn(Protocol):

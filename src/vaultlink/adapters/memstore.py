@@ -10,8 +10,8 @@ from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 from vaultlink.adapters.record_cache import CACHED_KINDS
-from vaultlink.errors import AlreadyExists, NotFound
-from vaultlink.ports import check_field, record_status
+from vaultlink.errors import NotFound
+from vaultlink.ports import check_field, name_taken, record_status
 
 
 class MemTxn:
@@ -35,13 +35,7 @@ class MemTxn:
 
     def insert(self, kind: str, id: str, record: Mapping[str, Any]) -> None:
         if (kind, id) in self._rows or self._unique_clash(kind, id, record):
-            name = record.get("name")
-            raise AlreadyExists(
-                f"a {kind} named {name!r} already exists here; pick another name."
-                if name
-                else f"{kind} {id!r} already exists.",
-                field="name",
-            )
+            raise name_taken(kind, id, record)
         self._seq[0] += 1
         self._rows[(kind, id)] = (self._seq[0], copy.deepcopy(dict(record)))
 
@@ -49,7 +43,7 @@ class MemTxn:
         if (kind, id) not in self._rows:
             raise NotFound(f"{kind} {id!r} does not exist.")
         if self._unique_clash(kind, id, record):
-            raise AlreadyExists(f"a {kind} named {record.get('name')!r} already exists here.", field="name")
+            raise name_taken(kind, id, record)
         self._rows[(kind, id)] = (self._rows[(kind, id)][0], copy.deepcopy(dict(record)))
 
     def get(self, kind: str, id: str) -> dict[str, Any] | None:

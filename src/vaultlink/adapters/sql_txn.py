@@ -30,8 +30,8 @@ from sqlalchemy.exc import IntegrityError
 
 from vaultlink.adapters.record_cache import CACHED_KINDS, RecordCache, digest
 from vaultlink.adapters.schema import records
-from vaultlink.errors import AlreadyExists, NotFound
-from vaultlink.ports import check_field, record_status
+from vaultlink.errors import NotFound
+from vaultlink.ports import check_field, name_taken, record_status
 
 _INDEXED = ("account_id", "parent_id", "name", "status")
 
@@ -96,13 +96,7 @@ class SqlTxn:
             if kind in CACHED_KINDS:
                 self.wrote.add((kind, id))
         except IntegrityError:
-            name = record.get("name")
-            raise AlreadyExists(
-                f"a {kind} named {name!r} already exists here; pick another name."
-                if name
-                else f"{kind} {id!r} already exists.",
-                field="name",
-            ) from None
+            raise name_taken(kind, id, record) from None
 
     def update(self, kind: str, id: str, record: Mapping[str, Any]) -> None:
         key = _key(record)
@@ -113,9 +107,7 @@ class SqlTxn:
                     "p_account_id": key["account_id"], "p_parent_id": key["parent_id"], "p_name": key["name"],
                     "p_status": key["status"]})
         except IntegrityError:
-            raise AlreadyExists(
-                f"a {kind} named {record.get('name')!r} already exists here.", field="name"
-            ) from None
+            raise name_taken(kind, id, record) from None
         if res.rowcount == 0:
             raise NotFound(f"{kind} {id!r} does not exist.")
         if kind in CACHED_KINDS:
