@@ -87,6 +87,17 @@ def list_items(svc: Service, caller: Caller, vault_ref: str, container: str | No
                 for it in items]
 
 
+def items_after(svc: Service, caller: Caller, vault_ref: str, after: tuple[float, str],
+                limit: int) -> list[dict[str, Any]]:
+    """A vault's protected items after ``after`` in the order of ``(created, id)``, the first ``limit`` of them,
+    picked by the database (``ListProtectedResources`` from its cursor: every page read every item before)."""
+    with svc.store.transaction() as txn:
+        vault = find_vault(txn, vault_ref, caller.account_id)
+        authorize(txn, caller, "backup.read", vault_scope(vault))
+        return txn.oldest("protected_item", "created", limit, after=after, match={"vault_id": vault["id"]},
+                          account_id=vault["account_id"])
+
+
 def delete_item(svc: Service, caller: Caller, item_id: str) -> dict[str, Any]:
     now = svc.clock.now()
     with svc.store.transaction() as txn:

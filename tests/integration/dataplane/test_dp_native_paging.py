@@ -1,7 +1,8 @@
 """The native API's job and point listings (``vaultlink job list``, ``vaultlink recovery-point list``) page from a
 cursor: each page reads only itself from the database, the pages give every record once in order (also when records
 come and go between two pages), and a listing without ``limit`` answers at most ``MAX_UNPAGED`` records instead of
-reading a vault's 100,000 jobs into one answer. Before, both read every record of the vault on every call."""
+reading a vault's 100,000 jobs into one answer. Before, both read every record of the vault on every call; so did
+``ListCopyJobs`` and ``ListProtectedResources`` on every page (and ``DescribeProtectedResource`` once a call)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import pytest
 from dp_world import DataPlane
 from test_dp_jobs_at_scale import decodes
 
+from vaultlink import errors as E
 from vaultlink.domain.cursor import cursor_after
 from vaultlink.errors import InvalidInput
 from vaultlink.service.dataplane import manage
@@ -142,3 +144,53 @@ def test_list_copy_jobs_pages_from_a_cursor(dp: DataPlane, monkeypatch: pytest.M
         assert listing() == [f"j{i:05d}" for i in range(300) if i % 5]
     assert len(decoded) <= 10 * 2 * 30, f"{len(decoded)} records decoded for 240 copy jobs in pages of 25"
     assert listing(ByDestinationVaultArn=away["arn"]) == ["jaway"]
+
+
+def test_list_protected_resources_pages_from_a_cursor_and_describe_reads_one(dp: DataPlane,
+                                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """``ListProtectedResources`` a page at a time (every page counted every point and read every item of the region
+    before), soft-deleted items left out, another region's vault not listed; ``DescribeProtectedResource`` reads the
+    one item its ARN names (it listed the whole region to find it)."""
+    from vaultlink.compat.aws import backup_jobs
+    from vaultlink.compat.aws.backup_api import AwsCall
+    from vaultlink.service.vaults import create_vault
+
+    v, away = dp.vault, create_vault(dp.svc, dp.owner, "away", "local-2")
+    with dp.svc.store.transaction() as txn:
+        for vault, c in ((v, "c1"), (away, "c2")):
+            txn.insert("container", c, {"id": c, "account_id": v["account_id"], "parent_id": vault["id"],
+                                        "name": None, "vault_id": vault["id"], "hostname": f"vm-{c}",
+                                        "status": "Registered"})
+        for i in range(260):
+            iid = f"i{i:05d}"
+            txn.insert("protected_item", iid, {
+                "id": iid, "account_id": v["account_id"], "parent_id": "c1" if i % 13 else "c2", "name": None,
+                "vault_id": v["id"] if i % 13 else away["id"], "container_id": "c1", "hostname": "vm-c1",
+                "paths": [f"/srv/{i}"], "created": 10.0 + i // 4, "last_backup": 99.0, "last_recovery_point_id": "rp1",
+                **({"status": "SoftDeleted"} if i % 11 == 0 else {})})
+            for n in range(i % 3):
+                txn.insert("recovery_point", f"rp-{iid}-{n}", {
+                    "id": f"rp-{iid}-{n}", "account_id": v["account_id"], "parent_id": v["id"], "name": None,
+                    "vault_id": v["id"], "protected_item_id": iid, "time": 1.0 + n, "status": "Completed"})
+    call = AwsCall(dp.svc, dp.owner, "local-1", "aws")
+    arn = f"arn:aws:backup:local-1:{v['account_id']}:protected-item:"
+    want = [f"{arn}i{i:05d}" for i in range(260) if i % 13 and i % 11]
+    out, token = [], None
+    with decodes(monkeypatch) as decoded:
+        for _ in range(100):
+            page = backup_jobs.list_protected_resources(call, {"MaxResults": 20, **({"NextToken": token} if token
+                                                                                     else {})})
+            out += [r["ResourceArn"] for r in page["Results"]]
+            token = page["NextToken"]
+            if token is None:
+                break
+    assert out == want
+    assert len(decoded) <= 14 * 60, f"{len(decoded)} records decoded for {len(want)} resources in pages of 20"
+    one = backup_jobs.describe_protected_resource(call, {"ResourceArn": want[7]})
+    assert one["LastRecoveryPointArn"] == f"arn:aws:backup:local-1:{v['account_id']}:recovery-point:rp1"
+    assert one == backup_jobs.list_protected_resources(call, {"MaxResults": 8})["Results"][7]
+    for gone in (f"{arn}i00011", f"{arn}i00013", f"{arn}nothing", want[7].replace("local-1", "local-2"),
+                 want[7].replace(v["account_id"], "000000000000")):
+        with pytest.raises(E.NotFound) as err:
+            backup_jobs.describe_protected_resource(call, {"ResourceArn": gone})
+        assert err.value.field == "ResourceArn", gone

@@ -10,7 +10,7 @@ import json
 from typing import Any
 
 from vaultlink import errors as E
-from vaultlink.compat.aws.backup_api import AwsCall, Fetch, cursor_from, cursor_page, page_of, regional_vault
+from vaultlink.compat.aws.backup_api import AwsCall, Fetch, cursor_from, cursor_page, regional_vault
 from vaultlink.domain.jobs import unreadable_warning
 from vaultlink.service import retention, retention_items, vaults
 from vaultlink.service.dataplane import grants, manage, ondemand
@@ -235,32 +235,44 @@ def list_restore_jobs(call: AwsCall, p: dict[str, Any]) -> dict[str, Any]:
 
 
 # --- protected resources ------------------------------------------------------------------------------------
-def _resources(call: AwsCall) -> list[dict[str, Any]]:
-    out = []
-    for v in _regional_vaults(call):
-        for it in retention_items.list_items(call.svc, call.caller, v["id"]):
-            if it.get("status") == "SoftDeleted":
-                continue
-            arn = f"arn:{call.partition}:backup:{v['region']}:{v['account_id']}:protected-item:{it['id']}"
-            out.append({"ResourceArn": arn, "ResourceType": "Directory",
-                        "ResourceName": f"{it.get('hostname')}:{', '.join(it.get('paths') or [])}",
-                        "LastBackupTime": it.get("last_backup"), "LastBackupVaultArn": v["arn"],
-                        "LastRecoveryPointArn": None if not it.get("last_recovery_point_id") else
-                        f"arn:{call.partition}:backup:{v['region']}:{v['account_id']}:recovery-point:"
-                        f"{it['last_recovery_point_id']}"})
-    return out
+def _resource_out(call: AwsCall, v: dict[str, Any], it: dict[str, Any]) -> dict[str, Any]:
+    arn = f"arn:{call.partition}:backup:{v['region']}:{v['account_id']}:protected-item:{it['id']}"
+    return {"ResourceArn": arn, "ResourceType": "Directory",
+            "ResourceName": f"{it.get('hostname')}:{', '.join(it.get('paths') or [])}",
+            "LastBackupTime": it.get("last_backup"), "LastBackupVaultArn": v["arn"],
+            "LastRecoveryPointArn": None if not it.get("last_recovery_point_id") else
+            f"arn:{call.partition}:backup:{v['region']}:{v['account_id']}:recovery-point:"
+            f"{it['last_recovery_point_id']}"}
 
 
 def list_protected_resources(call: AwsCall, p: dict[str, Any]) -> dict[str, Any]:
-    page, token = page_of(_resources(call), p)
+    """A page of the protected items of the region's vaults, oldest first, from the cursor ``NextToken`` carries
+    (``cursor_page``): the database picks each page, where every page counted every point of every vault."""
+    found = {v["id"]: v for v in _regional_vaults(call)}
+
+    def fetch(v: dict[str, Any]) -> Fetch:
+        return lambda after, limit: retention_items.items_after(call.svc, call.caller, v["id"], after, limit)
+
+    def shown(it: dict[str, Any]) -> dict[str, Any] | None:
+        return None if it.get("status") == "SoftDeleted" else _resource_out(call, found[it["vault_id"]], it)
+
+    page, token = cursor_page([fetch(v) for v in found.values()], "created", cursor_from(p, -1e18), None, shown, p)
     return {"Results": page, "NextToken": token}
 
 
 def describe_protected_resource(call: AwsCall, p: dict[str, Any]) -> dict[str, Any]:
-    for r in _resources(call):
-        if r["ResourceArn"] == p["ResourceArn"]:
-            return r
-    raise E.NotFound(f"protected resource {p['ResourceArn']} does not exist.", field="ResourceArn")
+    """The item the ARN names (read by its id, where every item of the region was listed to find it), if it is in a
+    vault of the signing region and not soft-deleted."""
+    gone = E.NotFound(f"protected resource {p['ResourceArn']} does not exist.", field="ResourceArn")
+    try:
+        it = retention_items.get_item(call.svc, call.caller, str(p["ResourceArn"]).rsplit(":", 1)[-1])
+    except E.NotFound:
+        raise gone from None
+    v = vaults.get_vault(call.svc, call.caller, it["vault_id"])
+    out = _resource_out(call, v, it)
+    if v["region"] != call.region or it["status"] == "SoftDeleted" or out["ResourceArn"] != p["ResourceArn"]:
+        raise gone
+    return out
 
 
 def list_recovery_points_by_resource(call: AwsCall, p: dict[str, Any]) -> dict[str, Any]:
