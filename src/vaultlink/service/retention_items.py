@@ -79,9 +79,13 @@ def list_items(svc: Service, caller: Caller, vault_ref: str, container: str | No
     with svc.store.transaction() as txn:
         vault = find_vault(txn, vault_ref, caller.account_id)
         authorize(txn, caller, "backup.read", vault_scope(vault))
-        items = [it for c in find_containers(txn, parent_id=vault["id"])
-                 if container is None or container in (c["id"], c.get("hostname"))
-                 for it in txn.find("protected_item", parent_id=c["id"])]
+        if container is None:  # one query for the vault's items, not one a machine
+            items = txn.oldest("protected_item", "created", 1 << 40, match={"vault_id": vault["id"]},
+                               account_id=vault["account_id"])
+        else:
+            items = [it for c in find_containers(txn, parent_id=vault["id"])
+                     if container in (c["id"], c.get("hostname"))
+                     for it in txn.find("protected_item", parent_id=c["id"])]
         counts = txn.tally("recovery_point", "protected_item_id", parent_id=vault["id"]) if items else {}
         return [{**it, "status": it.get("status", "Protected"), "recovery_points": counts.get(it["id"], 0)}
                 for it in items]
