@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from vaultlink import __version__
-from vaultlink.agent import keys
+from vaultlink.agent import credential, keys
 from vaultlink.agent.browse import latest_point, point_diff, point_find, point_nodes
 from vaultlink.agent.credentials_file import read_credentials
 from vaultlink.agent.dump import dump_file
@@ -66,6 +66,7 @@ class Agent:
     """One registered machine. ``resolver`` defaults to asking ``state.dns`` from ``state.source_ip``."""
 
     change_passphrase = keys.change_passphrase  # a new key version; with retire=True, the old ones retired
+    rotate_credential = credential.rotate_credential  # a new container credential, the old one ended
 
     def __init__(self, state: AgentState, resolver: Resolver | None = None, retry_for: float = 90.0) -> None:
         tune_malloc()  # before any worker thread starts (agent/memory.py)

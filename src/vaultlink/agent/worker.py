@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from vaultlink.agent.credential import reload_credential
 from vaultlink.agent.session import Agent
 from vaultlink.data.restore_plan import Pick
 from vaultlink.dns.names import queue_public_name
@@ -35,6 +36,9 @@ def run(agent: Agent, passphrase: str, state_dir: Path | None, poll: float, once
         try:
             items = agent.http.json(queue_host(agent), "GET", f"/messages?max_items=1&visibility={VISIBILITY:g}")
         except VaultlinkError as exc:
+            if exc.code == "InvalidApiKey" and reload_credential(agent, state_dir):
+                log({"event": "credential", "status": "Reloaded", "message": "rotated by another process"})
+                continue
             log({"event": "poll", "status": "Failed", "error": exc.code, "message": exc.message})
             items = []
             if once:

@@ -272,6 +272,19 @@ def passphrase(
         emit(out, output)
 
 
+@app.command("rotate-credential")
+def rotate_credential(state_dir: StateDir = None, output: OutputOpt = OutputFormat.table) -> None:
+    """Replace this machine's container credential: the new one is saved in the state directory, and once it is
+    first used the old one (and any copy of it) stops working. Not while a backup of this machine runs."""
+    with handled(output):
+        agent, sd = _agent(state_dir)
+        try:
+            out = agent.rotate_credential(sd)  # type: ignore[attr-defined]
+        finally:
+            agent.close()  # type: ignore[attr-defined]
+        emit(out, output)
+
+
 @app.command("recovery-points")
 def recovery_points(state_dir: StateDir = None, output: OutputOpt = OutputFormat.table) -> None:
     """List this machine's recovery points."""

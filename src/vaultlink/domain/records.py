@@ -246,6 +246,9 @@ class ContainerRecord(_Common, total=False):
     reregistration_required: bool
     reregistration_reason: str
     secret_hash: str
+    next_hash: str | None  # issued by a re-registration or rotation, current from its first use (credentials.py)
+    retired_hash: str | None  # the credential the last rotation replaced: refused, and said so, once unused
+    rotated: float  # when the last issued credential became current
     owner_id: str
     owner: str
     created: float

@@ -46,10 +46,10 @@ def authenticate_token(svc: Service, token: str) -> Caller:
     if prefix == CONTAINER_PREFIX:
         found = authenticate_container(svc, token)
         if found is not None:
-            c, p = found
+            c, p, ends = found
             return Caller(p["id"], p["account_id"], p["arn"], p["name"], kind="container", credential_id=c["id"],
                           vault_id=c["vault_id"], container_id=c["id"],
-                          reregistration_required=bool(c.get("reregistration_required")))
+                          reregistration_required=bool(c.get("reregistration_required")), expires=ends)
     if prefix == GATEWAY_PREFIX:
         gw = authenticate_gateway(svc, token)
         if gw is not None:

@@ -31,8 +31,8 @@ from vaultlink.service.dataplane import storage
 from vaultlink.service.dataplane.context import DataContext
 from vaultlink.service.dataplane.credentials import (
     CONTAINER_PREFIX,
+    credential_match,
     new_secret,
-    secret_matches,
     split_token,
 )
 from vaultlink.service.events import ContainersChanged, EndpointsChanged
@@ -43,7 +43,7 @@ _HOST_MAX = 255
 
 
 def public_container(rec: ContainerRecord) -> dict[str, Any]:
-    return {k: v for k, v in rec.items() if k not in ("secret_hash", "parent_id")}
+    return {k: v for k, v in rec.items() if k not in ("secret_hash", "next_hash", "retired_hash", "parent_id")}
 
 
 def vault_names(svc: Service, vault: VaultRecord, secondary: bool = False) -> dict[str, Any]:
@@ -115,7 +115,10 @@ def register(
             proof = ctx.container_id == rec["id"]
             if not proof and container_token:
                 parts = split_token(container_token, CONTAINER_PREFIX)
-                proof = parts is not None and parts[0] == rec["id"] and secret_matches(rec["secret_hash"], parts[1])
+                which = credential_match(rec, parts[1]) if parts is not None and parts[0] == rec["id"] else None
+                # a vault credentials file with the credential a rotation replaced takes the machine back from
+                # whoever rotated it with a copy (the machine's own agent holds that one)
+                proof = which in ("current", "next") or (which == "retired" and ctx.caller.kind == "registration")
             if not proof:
                 raise AccessDenied(
                     f"re-registering container {rec['id']} needs its previous container credential "
@@ -156,7 +159,9 @@ def register(
                 "vnet_id": ctx.vnet_id,
                 "source_ip": ctx.source_ip,
                 "reregistration_required": False,
-                "secret_hash": digest,
+                # a machine registered again keeps its credential until the new one is first used (the agent may
+                # die before it saved it): credentials.authenticate_container makes the new one current then
+                **({"secret_hash": digest} if new else {"next_hash": digest}),
                 "owner_id": ctx.caller.principal_id,
                 "owner": ctx.caller.arn,
                 "registered": now,

@@ -3,8 +3,9 @@
 - A **registration secret** ``vlr_<id>_<secret>`` is created by ``vaultlink vault credentials``; it
   expires, is good for one vault, and acts for the principal who created it. Only
   ``backup:RegisterContainer`` accepts it.
-- A **container credential** ``vlc_<container-id>_<secret>`` is issued at registration (and rotated at
-  every re-registration); it acts for the container's owner on its own vault only.
+- A **container credential** ``vlc_<container-id>_<secret>`` is issued at registration (and replaced at
+  every re-registration or rotation, once the new one is first used); it acts for the container's owner on its
+  own vault only.
 
 Only SHA-256 hashes of the secrets are stored.
 """
@@ -14,11 +15,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import time
 from typing import Any
 
 from vaultlink.domain.records import ContainerRecord, VaultRecord, read_container
 from vaultlink.errors import CredentialsExpired, InvalidApiKey, InvalidInput
 from vaultlink.service.core import Caller, Service, authorize
+from vaultlink.service.events import ContainersChanged
 from vaultlink.service.vaults import find_vault, vault_scope
 
 REGISTRATION_PREFIX = "vlr"
@@ -118,21 +121,62 @@ def check_registration(svc: Service, token: str) -> tuple[dict[str, Any], dict[s
         return rec, _principal(txn, rec["principal_id"])
 
 
-def authenticate_container(svc: Service, token: str) -> tuple[ContainerRecord, dict[str, Any]] | None:
-    """``(container record, owner principal record)`` for a valid ``vlc_`` token; None for other tokens.
+ROTATED_GRACE = 300.0  # seconds a replaced credential still works for requests sent before the switch
 
-    Raises ``InvalidApiKey`` for a ``vlc_`` token that is unknown or was rotated by a re-registration.
-    Does NOT raise for ``reregistration_required`` (the record carries the flag; the pipeline and the
-    handlers refuse every action but ``backup:RegisterContainer``).
+
+def credential_match(rec: ContainerRecord, secret: str) -> str | None:
+    """Which of the machine's credentials ``secret`` is: ``current``, ``next`` (issued by a re-registration or a
+    rotation, not used yet: the current one works until it is), ``retired`` (the one the last rotation replaced),
+    or None."""
+    for which, key in (("current", "secret_hash"), ("next", "next_hash"), ("retired", "retired_hash")):
+        stored = rec.get(key)
+        if isinstance(stored, str) and stored and secret_matches(stored, secret):
+            return which
+    return None
+
+
+def authenticate_container(svc: Service, token: str) -> tuple[ContainerRecord, dict[str, Any], float] | None:
+    """``(container record, owner principal record, when it stops working or 0.0)`` for a valid ``vlc_`` token;
+    None for other tokens.
+
+    A re-registration (or ``vaultlink agent rotate-credential``) issues the next credential without ending the
+    current one, so an agent that dies before it saved the new one still holds a working credential; the first
+    request with the new one makes it current and ends the old one (a copy of it stops working then).
+
+    Raises ``InvalidApiKey`` for a ``vlc_`` token that is unknown or was replaced (a replaced one still works for
+    ``ROTATED_GRACE`` seconds: requests already on their way). Does NOT raise for ``reregistration_required`` (the
+    record carries the flag; the pipeline and the handlers refuse every action but ``backup:RegisterContainer``).
     """
     parts = split_token(token, CONTAINER_PREFIX)
     if parts is None:
         return None
+    now = svc.clock.now()
     with svc.store.transaction() as txn:
         rec = read_container(txn, parts[0])
-        if rec is None or not secret_matches(rec.get("secret_hash", ""), parts[1]):
+        which = credential_match(rec, parts[1]) if rec is not None else None
+        if rec is None or which is None:
             raise InvalidApiKey(
                 "this agent's container credential is not valid (the container was deleted, or registered "
                 "again from another state directory); run `vaultlink agent register` again."
             )
-        return rec, _principal(txn, rec["owner_id"])
+        ends = (rec.get("rotated") or 0.0) + ROTATED_GRACE if which == "retired" else 0.0
+        if which == "retired" and now >= ends:
+            raise InvalidApiKey(
+                f"this container credential of {rec['id']} was replaced by a newer one "
+                f"({_when(rec.get('rotated') or 0.0)}, `vaultlink agent rotate-credential` or a "
+                "re-registration), which the machine's agent saved in its state directory: restart an agent that "
+                "still runs with the old one. If none does, a copy of this credential is in use elsewhere; it "
+                "works no more."
+            )
+        if which == "next":
+            rec.update({"retired_hash": rec["secret_hash"], "secret_hash": str(rec.get("next_hash")),
+                        "next_hash": None, "rotated": now})
+            txn.update("container", rec["id"], rec)
+        principal = _principal(txn, rec["owner_id"])
+    if which == "next":
+        svc.fire(ContainersChanged())  # every server's credential cache forgets the replaced one
+    return rec, principal, ends
+
+
+def _when(t: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))

@@ -1,0 +1,45 @@
+"""``vaultlink agent rotate-credential``: a new container credential for this machine, the old one ended.
+
+The service issues the next credential without ending the current one; the agent saves it in its state directory
+(atomically and durably) before it first uses it, and that first use makes it current and ends the old one. An
+agent killed in between still holds a working credential (the old one, or the saved new one), and a copy of the old
+credential (someone who read the state directory, a backup of it) stops working. It runs under the machine's
+backup lock: a backup running with the old credential in memory would otherwise be cut off five minutes later.
+``agent run`` picks up a rotated credential from the state directory by itself."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Protocol
+
+from vaultlink import __version__
+from vaultlink.agent.http import AgentHttp
+from vaultlink.agent.state import AgentState, exclusive, save_state, try_load_state
+
+
+class _Agent(Protocol):  # ``session.Agent``, which takes this function as its method
+    state: AgentState
+    http: AgentHttp
+
+
+def rotate_credential(agent: _Agent, state_dir: Path) -> dict[str, Any]:
+    """Replace this machine's container credential; returns the container and when the new one became current."""
+    st = agent.state
+    with exclusive(state_dir, "backup or credential rotation"):
+        out = agent.http.json(st.backup_service, "POST", "/containers/register", {
+            "hostname": st.hostname, "agent_kind": st.agent_kind, "agent_version": st.agent_version or __version__})
+        st.credential = out["credential"]
+        save_state(state_dir, st)  # saved before its first use: a crash now leaves the old one working
+        agent.http.token = st.credential
+        shown = agent.http.json(st.backup_service, "GET", "/containers/self")  # the first use: the old one ends
+    return {"container": st.container_id, "hostname": st.hostname, "rotated": shown.get("rotated"),
+            "state_dir": str(state_dir)}
+
+
+def reload_credential(agent: _Agent, state_dir: Path | None) -> bool:
+    """Take up the credential the state directory holds when another process rotated it; True if it changed."""
+    fresh = try_load_state(state_dir) if state_dir is not None else None
+    if fresh is None or fresh.container_id != agent.state.container_id or fresh.credential == agent.state.credential:
+        return False
+    agent.state.credential = agent.http.token = fresh.credential
+    return True
