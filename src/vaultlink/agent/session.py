@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
+import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -68,14 +69,16 @@ class Agent:
     change_passphrase = keys.change_passphrase  # a new key version; with retire=True, the old ones retired
     rotate_credential = credential.rotate_credential  # a new container credential, the old one ended
 
-    def __init__(self, state: AgentState, resolver: Resolver | None = None, retry_for: float = 90.0) -> None:
+    def __init__(self, state: AgentState, resolver: Resolver | None = None, retry_for: float = 90.0,
+                 state_dir: Path | None = None) -> None:
         tune_malloc()  # before any worker thread starts (agent/memory.py)
-        self.state = state
+        self.state, self.state_dir = state, state_dir  # with it, a credential rotated elsewhere is taken up
         self.resolver = resolver or DnsResolver(state.dns, state.source_ip, state.domain)
         self.proxy = proxy_for(state.proxy, state.no_proxy, dict(os.environ))
         self.http = AgentHttp(self.resolver, state.api_port, state.source_ip, state.credential, retry_for=retry_for,
                               domain=state.domain, vault_name=state.vault_name, ca_pem=state.ca_pem,
                               proxy=self.proxy)
+        self.http.refresh = (lambda: credential.saved_credential(self)) if state_dir is not None else None
         self._unlocking = Unlocking()
 
     def close(self) -> None:
@@ -231,7 +234,7 @@ class Agent:
         st = self.state
         http = AgentHttp(self.resolver, st.api_port, st.source_ip, st.credential, retry_for=self.http.retry_for,
                          domain=st.domain, vault_name=st.vault_name, ca_pem=st.ca_pem, proxy=self.proxy)
-        http.extra_headers = {"X-Vaultlink-Restore-Job": job_id}
+        http.extra_headers, http.refresh = {"X-Vaultlink-Restore-Job": job_id}, self.http.refresh
         return http
 
     def restore(self, rp_id: str, target: str, passphrase: str, include: Pick | Sequence[str] | None = None,
@@ -367,7 +370,7 @@ def register(
         reg_agent.close()
     names = out["names"]
     st.container_id = out["container"]["id"]
-    st.credential = out["credential"]
+    st.credential, st.credential_issued = out["credential"], time.time()
     st.storage_accounts = list(names["storage_accounts"])
     st.write_account = names["write_account"]
     if prev is not None:  # the server rotated the credential: the old one no longer works, keep the new

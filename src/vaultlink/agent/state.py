@@ -44,6 +44,7 @@ class AgentState:
     proxy: str = ""  # http://[user:password@]host:port (agent/proxy.py); "": HTTPS_PROXY, if set
     no_proxy: str = ""  # names, suffixes, CIDRs or * reached directly
     workloads: dict[str, dict[str, str]] = field(default_factory=dict)  # name -> {"kind": "postgres", "dsn"}
+    credential_issued: float = 0.0  # when the service issued ``credential`` (registration or rotation), epoch s
 
     def public(self) -> dict[str, Any]:
         d = asdict(self)

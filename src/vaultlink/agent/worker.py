@@ -10,11 +10,12 @@ lets the current backup finish, then stops."""
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from vaultlink.agent.credential import reload_credential
+from vaultlink.agent.credential import rotation_due
 from vaultlink.agent.session import Agent
 from vaultlink.data.restore_plan import Pick
 from vaultlink.dns.names import queue_public_name
@@ -28,17 +29,16 @@ def queue_host(agent: Agent) -> str:
 
 
 def run(agent: Agent, passphrase: str, state_dir: Path | None, poll: float, once: bool, stop: threading.Event,
-        log: Callable[[dict[str, Any]], None]) -> int:
+        log: Callable[[dict[str, Any]], None], rotate_every: float = 0.0) -> int:
     """Take and run work items until ``stop`` is set (or, with ``once``, until the queue is empty); returns how
-    many items were handled."""
+    many items were handled. Between two items, a credential older than ``rotate_every`` seconds is replaced."""
     handled = 0
     while not stop.is_set():
+        if state_dir is not None and rotation_due(agent, rotate_every, time.time()):
+            rotate(agent, state_dir, log)
         try:
             items = agent.http.json(queue_host(agent), "GET", f"/messages?max_items=1&visibility={VISIBILITY:g}")
         except VaultlinkError as exc:
-            if exc.code == "InvalidApiKey" and reload_credential(agent, state_dir):
-                log({"event": "credential", "status": "Reloaded", "message": "rotated by another process"})
-                continue
             log({"event": "poll", "status": "Failed", "error": exc.code, "message": exc.message})
             items = []
             if once:
@@ -73,6 +73,16 @@ def run(agent: Agent, passphrase: str, state_dir: Path | None, poll: float, once
         if not items:
             stop.wait(poll)
     return handled
+
+
+def rotate(agent: Agent, state_dir: Path, log: Callable[[dict[str, Any]], None]) -> None:
+    """Replace the machine's credential (``agent/credential.py``); a refusal is logged and tried again at the next
+    turn of the loop that finds it due (a backup of the machine in another process: ``BackupInProgress``)."""
+    try:
+        out = agent.rotate_credential(state_dir)
+        log({"event": "credential", "status": "Rotated", "rotated": out["rotated"]})
+    except VaultlinkError as exc:
+        log({"event": "credential", "status": "Failed", "error": exc.code, "message": exc.message})
 
 
 def unreadable(rp: str, stats: dict[str, Any], shown: int = 20) -> dict[str, Any]:

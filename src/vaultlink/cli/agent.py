@@ -231,10 +231,15 @@ def run(
     poll: Annotated[float, typer.Option("--poll", help="Seconds between two looks at an empty queue.")] = 10.0,
     once: Annotated[bool, typer.Option("--once", help="Run what is queued now, then stop.")] = False,
     retry_for: RetryFor = 90.0,
+    rotate_hours: Annotated[float, typer.Option(
+        "--rotate-credential-hours", help="Replace the machine's credential when it is this old (0: never).")] = 24.0,
 ) -> None:
     """Run as a service: take the backup jobs the vault's plans queue for this machine, one JSON line per
-    event (contrib/vaultlink-agent.service runs it under systemd). SIGTERM lets a running backup finish."""
+    event (contrib/vaultlink-agent.service runs it under systemd). SIGTERM lets a running backup finish. Once a
+    day, between two jobs, it replaces the machine's credential (`agent rotate-credential`)."""
     with handled(OutputFormat.table):
+        if rotate_hours < 0:
+            raise InvalidInput("--rotate-credential-hours must be 0 (never) or more.", field="rotate_credential_hours")
         agent, sd = _agent(state_dir, retry_for)
         pw = _passphrase(passphrase_file)
         stop = threading.Event()
@@ -245,7 +250,7 @@ def run(
             print(json.dumps(event), flush=True)
 
         try:
-            _worker().run(agent, pw, sd, poll, once, stop, log)
+            _worker().run(agent, pw, sd, poll, once, stop, log, rotate_hours * 3600.0)
         finally:
             agent.close()  # type: ignore[attr-defined]
 

@@ -62,7 +62,7 @@ def _passphrase(path: str | None, confirm: bool = False) -> str:
 
 def _agent(state_dir: Path | None, retry_for: float = 90.0) -> tuple[object, Path]:
     sd = _state_dir(state_dir)
-    return _session().Agent(load_state(sd), retry_for=retry_for), sd
+    return _session().Agent(load_state(sd), retry_for=retry_for, state_dir=sd), sd
 
 
 @contextmanager

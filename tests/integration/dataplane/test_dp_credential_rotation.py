@@ -32,7 +32,8 @@ def test_a_rotation_ends_a_copied_credential_and_the_daemon_takes_up_the_new_one
         dp: DataPlane, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     state = tmp_path / "s"
     vm = registered(dp, state)
-    thief, daemon = _copy(dp, state, tmp_path / "copy"), Agent(load_state(state), dp.resolver, retry_for=2.0)
+    thief = _copy(dp, state, tmp_path / "copy")
+    daemon = Agent(load_state(state), dp.resolver, retry_for=2.0, state_dir=state)  # another process of the machine
     assert thief._call("GET", "/containers/self")["id"] == vm.state.container_id
     old = vm.state.credential
 
@@ -47,7 +48,7 @@ def test_a_rotation_ends_a_copied_credential_and_the_daemon_takes_up_the_new_one
 
     log: list[dict] = []  # type: ignore[type-arg]
     assert worker.run(daemon, PASS, state, 0.01, True, threading.Event(), log.append) == 0
-    assert daemon.state.credential == vm.state.credential and log[0]["status"] == "Reloaded"
+    assert daemon.state.credential == vm.state.credential and log == [], "it took up the new one, and polled"
 
     listed = manage.list_containers(dp.svc, dp.owner, dp.vault["name"])
     assert not any(k.endswith("_hash") for c in listed for k in c), "no credential hash is shown"
@@ -99,3 +100,29 @@ def test_a_machine_takes_its_identity_back_from_a_copy_that_rotated_first(
     assert [p["id"] for p in back.recovery_points()] == [rp], "the same machine, its points"
     with pytest.raises(InvalidApiKey):
         thief._call("GET", "/containers/self")
+
+
+def test_the_daemon_rotates_a_day_old_credential_between_jobs(dp: DataPlane, tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """``agent run`` replaces a credential older than ``--rotate-credential-hours`` by itself (a copy then works a
+    day at most), not while a backup of the machine runs in another process (tried again at its next turn), and
+    the machine's other agent processes go on with the new one."""
+    monkeypatch.setattr(credentials, "ROTATED_GRACE", 0.0)
+    state = tmp_path / "s"
+    registered(dp, state)
+    daemon = Agent(load_state(state), dp.resolver, retry_for=2.0, state_dir=state)
+    other = Agent(load_state(state), dp.resolver, retry_for=2.0, state_dir=state)
+    thief = _copy(dp, state, tmp_path / "copy")
+    log: list[dict] = []  # type: ignore[type-arg]
+    worker.run(daemon, PASS, state, 0.01, True, threading.Event(), log.append, rotate_every=86400.0)
+    assert log == [] and daemon.state.credential == thief.state.credential, "a fresh credential is kept"
+
+    daemon.state.credential_issued -= 86400.0
+    with exclusive(state, "backup"):
+        worker.run(daemon, PASS, state, 0.01, True, threading.Event(), log.append, rotate_every=86400.0)
+    assert log[0]["status"] == "Failed" and log[0]["error"] == "BackupInProgress"
+    worker.run(daemon, PASS, state, 0.01, True, threading.Event(), log.append, rotate_every=86400.0)
+    assert log[1]["status"] == "Rotated" and load_state(state).credential == daemon.state.credential
+    assert other.recovery_points() == [] and other.state.credential == daemon.state.credential
+    with pytest.raises(InvalidApiKey):
+        thief.recovery_points()
