@@ -37,7 +37,7 @@ OutputOpt = Annotated[
 # UTC with a ``Z`` in JSON.
 TIME_KEYS = frozenset({
     "time", "created", "expires", "registered", "start", "end", "started", "finished", "updated",
-    "last_backup", "last_seen", "deleted", "approved",
+    "last_backup", "last_seen", "deleted", "approved", "rotated", "credential_issued",
 })
 
 
