@@ -52,7 +52,8 @@ class DnsChanged(Changed):
 
 @dataclass(frozen=True)
 class KeysChanged(Changed):
-    """An API key was created or revoked."""
+    """A credential was created, revoked or replaced (an API key, a gateway's, a machine's once its next one is
+    first used): the credential caches follow, nothing else."""
 
 
 @dataclass(frozen=True)

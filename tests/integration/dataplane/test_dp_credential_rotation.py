@@ -21,6 +21,7 @@ from vaultlink.agent.session import Agent, register
 from vaultlink.agent.state import exclusive, load_state
 from vaultlink.errors import BackupInProgress, InvalidApiKey
 from vaultlink.service.dataplane import credentials, manage
+from vaultlink.service.events import ContainersChanged, KeysChanged
 
 
 def _copy(dp: DataPlane, state: Path, to: Path) -> Agent:
@@ -37,8 +38,12 @@ def test_a_rotation_ends_a_copied_credential_and_the_daemon_takes_up_the_new_one
     assert thief._call("GET", "/containers/self")["id"] == vm.state.container_id
     old = vm.state.credential
 
+    fired: list[object] = []
+    for kind in (ContainersChanged, KeysChanged):
+        dp.svc.on(kind, fired.append)
     out = vm.rotate_credential(state)
     assert out["container"] == vm.state.container_id and out["rotated"]
+    assert [type(e) for e in fired] == [KeysChanged, KeysChanged], "a rotation rebuilds no machine's DNS record"
     assert load_state(state).credential == vm.state.credential != old, "saved in the state directory"
     assert thief._call("GET", "/containers/self")["id"], "within the grace: requests already on their way"
     monkeypatch.setattr(credentials, "ROTATED_GRACE", 0.0)

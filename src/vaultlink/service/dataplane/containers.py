@@ -35,7 +35,7 @@ from vaultlink.service.dataplane.credentials import (
     new_secret,
     split_token,
 )
-from vaultlink.service.events import ContainersChanged, EndpointsChanged
+from vaultlink.service.events import ContainersChanged, EndpointsChanged, KeysChanged
 from vaultlink.service.replication import check_offered_vault
 from vaultlink.service.vaults import find_vault, vault_scope
 
@@ -149,6 +149,7 @@ def register(
             new = True
         else:
             new = False
+        placed = {k: rec.get(k) for k in _PLACED}
         rec.update(
             {
                 "hostname": hostname,
@@ -191,8 +192,13 @@ def register(
         }
     if grew:
         svc.fire(EndpointsChanged())
-    svc.fire(ContainersChanged())  # the fabric's credential cache forgets the old credential / flag
+    # the credential caches forget the old flag; the machines' DNS records follow only a machine that moved (a daily
+    # rotation of every machine's credential would rebuild them from every machine each time)
+    svc.fire(ContainersChanged() if new or placed != {k: rec.get(k) for k in _PLACED} else KeysChanged())
     return out
+
+
+_PLACED = ("hostname", "vnet_id", "source_ip", "status")  # what a machine's DNS registration record follows
 
 
 def machine_of(txn: Any, vault_id: str, ref: str) -> ContainerRecord | None:

@@ -21,7 +21,7 @@ from typing import Any
 from vaultlink.domain.records import ContainerRecord, VaultRecord, read_container
 from vaultlink.errors import CredentialsExpired, InvalidApiKey, InvalidInput
 from vaultlink.service.core import Caller, Service, authorize
-from vaultlink.service.events import ContainersChanged
+from vaultlink.service.events import KeysChanged
 from vaultlink.service.vaults import find_vault, vault_scope
 
 REGISTRATION_PREFIX = "vlr"
@@ -174,7 +174,7 @@ def authenticate_container(svc: Service, token: str) -> tuple[ContainerRecord, d
             txn.update("container", rec["id"], rec)
         principal = _principal(txn, rec["owner_id"])
     if which == "next":
-        svc.fire(ContainersChanged())  # every server's credential cache forgets the replaced one
+        svc.fire(KeysChanged())  # every server's credential cache forgets the replaced one (nothing else follows)
     return rec, principal, ends
 
 
