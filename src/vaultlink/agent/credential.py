@@ -17,6 +17,7 @@ from typing import Any, Protocol
 from vaultlink import __version__
 from vaultlink.agent.http import AgentHttp
 from vaultlink.agent.state import AgentState, exclusive, save_state, try_load_state
+from vaultlink.errors import LocalIOError
 
 
 class _Agent(Protocol):  # ``session.Agent``, which takes this function as its method
@@ -32,8 +33,13 @@ def rotate_credential(agent: _Agent, state_dir: Path) -> dict[str, Any]:
     with exclusive(state_dir, "backup or credential rotation"):
         out = agent.http.json(st.backup_service, "POST", "/containers/register", {
             "hostname": st.hostname, "agent_kind": st.agent_kind, "agent_version": st.agent_version or __version__})
+        before = st.credential, st.credential_issued
         st.credential, st.credential_issued = out["credential"], time.time()
-        save_state(state_dir, st)  # saved before its first use: a crash now leaves the old one working
+        try:
+            save_state(state_dir, st)  # saved before its first use: a crash now leaves the old one working
+        except OSError as exc:  # a full disk: the old one goes on working, the new one is never used
+            st.credential, st.credential_issued = before
+            raise LocalIOError.of(exc) from None
         agent.http.token = st.credential
         shown = agent.http.json(st.backup_service, "GET", "/containers/self")  # the first use: the old one ends
     return {"container": st.container_id, "hostname": st.hostname, "rotated": shown.get("rotated"),

@@ -131,3 +131,28 @@ def test_the_daemon_rotates_a_day_old_credential_between_jobs(dp: DataPlane, tmp
     assert other.recovery_points() == [] and other.state.credential == daemon.state.credential
     with pytest.raises(InvalidApiKey):
         thief.recovery_points()
+
+
+def test_a_rotation_that_cannot_save_the_new_credential_keeps_the_old_one(
+        dp: DataPlane, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import errno
+
+    from vaultlink.agent import credential
+    from vaultlink.errors import LocalIOError
+
+    monkeypatch.setattr(credentials, "ROTATED_GRACE", 0.0)
+    state = tmp_path / "s"
+    vm = registered(dp, state)
+    old = vm.state.credential
+
+    def full(*_a: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device", str(state / "state.json"))
+
+    with monkeypatch.context() as m:
+        m.setattr(credential, "save_state", full)
+        with pytest.raises(LocalIOError, match="No space left"):
+            vm.rotate_credential(state)
+    assert vm.state.credential == old == load_state(state).credential
+    assert vm._call("GET", "/containers/self")["id"], "the old one still works"
+    vm.rotate_credential(state)
+    assert load_state(state).credential == vm.state.credential != old
