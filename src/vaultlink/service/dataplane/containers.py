@@ -40,6 +40,7 @@ from vaultlink.service.replication import check_offered_vault
 from vaultlink.service.vaults import find_vault, vault_scope
 
 _HOST_MAX = 255
+_PLACED = ("hostname", "vnet_id", "source_ip", "status")  # what a machine's DNS registration record follows
 
 
 def public_container(rec: ContainerRecord) -> dict[str, Any]:
@@ -196,9 +197,6 @@ def register(
     # rotation of every machine's credential would rebuild them from every machine each time)
     svc.fire(ContainersChanged() if new or placed != {k: rec.get(k) for k in _PLACED} else KeysChanged())
     return out
-
-
-_PLACED = ("hostname", "vnet_id", "source_ip", "status")  # what a machine's DNS registration record follows
 
 
 def machine_of(txn: Any, vault_id: str, ref: str) -> ContainerRecord | None:

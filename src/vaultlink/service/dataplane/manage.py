@@ -18,6 +18,8 @@ from vaultlink.service.replication import check_offered_vault
 from vaultlink.service.vaults import find_vault, vault_scope
 
 CREDENTIALS_KIND = "vaultlink-vault-credentials"
+MAX_UNPAGED = 10_000  # a listing without ``limit`` answers at most this many records
+MAX_PAGE = 1_000
 
 
 def vault_credentials(svc: Service, caller: Caller, vault_ref: str, api_port: int,
@@ -150,8 +152,6 @@ def get_recovery_point(svc: Service, caller: Caller, rp_id: str) -> dict[str, An
 JOB_STATUSES = ("Created", "InProgress", "Completed", "Failed", "Aborted", "EXPIRED")
 JOB_TYPES = ("Backup", "Restore", "Copy")
 MAX_NEWEST = 10_000
-MAX_UNPAGED = 10_000  # a listing without ``limit`` answers at most this many records
-MAX_PAGE = 1_000
 
 
 def list_jobs(svc: Service, caller: Caller, vault_ref: str, status: str | None = None,
