@@ -1,6 +1,7 @@
-"""`vaultlink job list` and `vaultlink recovery-point list` through a real server: the native API answers a page at a
-time from a cursor (``limit``, ``after``, the ``X-Next-After`` header of a full page), the CLI pages by itself and
-shows what one answer showed before, and a cursor the service did not give is refused with its code (audited)."""
+"""`vaultlink job list`, `vaultlink recovery-point list` and `vaultlink container list` through a real server: the
+native API answers a page at a time from a cursor (``limit``, ``after``, the ``X-Next-After`` header of a full page),
+the CLI pages by itself and shows what one answer showed before, and a cursor the service did not give is refused
+with its code (audited)."""
 
 from __future__ import annotations
 
@@ -45,6 +46,9 @@ def test_job_and_point_listings_page_through_the_api_and_the_cli(world: tuple[Se
     listed = s.ok("recovery-point", "list", "prod")
     assert [p["id"] for p in listed] == points == _follow(s, "/vaults/prod/recovery-points", container="vm-a")
     assert s.ok("recovery-point", "list", "prod", "--container", "elsewhere") == []
+    machines = s.ok("container", "list", "prod")
+    assert [m["hostname"] for m in machines] == ["vm-a"] == [m["hostname"] for m in machines if "secret_hash" not in m]
+    assert _follow(s, "/vaults/prod/containers") == [m["id"] for m in machines]
 
     with s.http() as http:
         for params in ({"limit": 1, "after": "2"}, {"limit": 0}, {"after": listed[0]["id"]}):

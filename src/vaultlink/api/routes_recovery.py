@@ -97,9 +97,13 @@ def stop_job(job_id: str, request: Request) -> dict[str, Any]:
 
 
 @router.get("/vaults/{ref}/containers", name="container.list")
-def list_containers(ref: str, request: Request) -> list[dict[str, Any]]:
+def list_containers(ref: str, request: Request, response: Response, limit: int | None = None,
+                    after: str | None = None) -> list[dict[str, Any]]:
+    """Oldest registered first; with ``limit`` (at most 1,000) a page, the next one from ``after``."""
     svc = service_of(request)
-    return call(request, "container.list", lambda c: manage.list_containers(svc, c, ref), target=ref, vault=ref)
+    rows = call(request, "container.list", lambda c: manage.list_containers(svc, c, ref, limit, after), target=ref,
+                vault=ref)
+    return _paged(response, rows, limit, "created")
 
 
 class RestoreOntoIn(BaseModel):

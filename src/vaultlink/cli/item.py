@@ -47,7 +47,7 @@ def undelete(item: str, output: OutputOpt = OutputFormat.table) -> None:
 def container_list(vault: str, output: OutputOpt = OutputFormat.table) -> None:
     """List the machines registered with a vault."""
     with handled(output):
-        emit(Client().get(f"/vaults/{vault}/containers"), output, CONTAINER_COLUMNS)
+        emit(Client().get_all(f"/vaults/{vault}/containers", "created"), output, CONTAINER_COLUMNS)
 
 
 @containers.command("delete")

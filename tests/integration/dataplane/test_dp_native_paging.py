@@ -194,3 +194,26 @@ def test_list_protected_resources_pages_from_a_cursor_and_describe_reads_one(dp:
         with pytest.raises(E.NotFound) as err:
             backup_jobs.describe_protected_resource(call, {"ResourceArn": gone})
         assert err.value.field == "ResourceArn", gone
+
+
+def test_container_list_pages_from_a_cursor(dp: DataPlane, monkeypatch: pytest.MonkeyPatch) -> None:
+    v = dp.vault
+    with dp.svc.store.transaction() as txn:
+        for i in range(120):
+            txn.insert("container", f"c{i:04d}", {
+                "id": f"c{i:04d}", "account_id": v["account_id"], "parent_id": v["id"], "name": None,
+                "vault_id": v["id"], "hostname": f"vm{i}", "status": "Registered", "created": 10.0 + i // 9,
+                "secret_hash": "0" * 64, "next_hash": "1" * 64})
+
+    def page(**kw: Any) -> list[dict[str, Any]]:
+        return manage.list_containers(dp.svc, dp.owner, v["name"], **kw)
+
+    want = [f"c{i:04d}" for i in range(120)]
+    assert [c["id"] for c in page()] == want
+    assert not any(k.endswith("_hash") for c in page() for k in c), "no credential hash is shown"
+    with decodes(monkeypatch) as decoded:
+        assert _pages(page, "created", 25) == want
+    assert len(decoded) <= 5 * 26
+    monkeypatch.setattr(manage, "MAX_UNPAGED", 100)
+    with pytest.raises(InvalidInput, match="more than 100 machines"):
+        page()

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from vaultlink.domain.cursor import parse_cursor
 from vaultlink.domain.point_packs import point_packs
-from vaultlink.domain.records import VaultRecord, find_containers, read_vault
+from vaultlink.domain.records import ContainerRecord, VaultRecord, find_containers, read_vault
 from vaultlink.errors import InvalidInput, NotFound, RecoveryPointNotFound
 from vaultlink.ports import Txn
 from vaultlink.service import replication
@@ -249,7 +249,13 @@ def get_job(svc: Service, caller: Caller, job_id: str) -> dict[str, Any]:
     raise NotFound(f"job {job_id!r} does not exist; `vaultlink job list VAULT` lists a vault's jobs.", field="job")
 
 
-def list_containers(svc: Service, caller: Caller, vault_ref: str) -> list[dict[str, Any]]:
+def list_containers(svc: Service, caller: Caller, vault_ref: str, limit: int | None = None,
+                    after: str | None = None) -> list[dict[str, Any]]:
+    """A vault's machines, oldest registered first: with ``limit`` a page after the cursor ``after`` (as
+    ``list_jobs``), without it every one while there are at most ``MAX_UNPAGED``."""
     vault = _vault_for(svc, caller, vault_ref, "backup.read")
+    take, start = _page(limit, after)
     with svc.store.transaction() as txn:
-        return [public_container(c) for c in find_containers(txn, parent_id=vault["id"])]
+        found = txn.oldest("container", "created", take, after=start, parent_id=vault["id"])
+    _check_unpaged(limit, found, "machines")
+    return [public_container(cast(ContainerRecord, c)) for c in found]
