@@ -11,7 +11,9 @@ Every other implemented backup-gateway operation is called too, and the refusals
 from __future__ import annotations
 
 import hashlib
+import json
 import random
+import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -35,7 +37,10 @@ BLOCK = 64 * 1024
 
 @pytest.fixture
 def aws(tmp_path: Path) -> Iterator[Server]:
-    s = start_server(tmp_path / "data", extra_args=("--regions", "aws"))
+    cfg = tmp_path / "serve.toml"
+    cfg.write_text(f'test_clock_file = "{tmp_path / "clock"}"\n')
+    (tmp_path / "clock").write_text("0")
+    s = start_server(tmp_path / "data", extra_args=("--regions", "aws", "--config", str(cfg)))
     try:
         yield s
     finally:
@@ -116,6 +121,19 @@ def test_the_gateway_activates_beats_and_backs_up_vm_images(aws: Server, tmp_pat
     assert "serves backup-gateway" in str(out.value), out.value
     claims = s.ok("audit", "list", "--action", "gateway.claim", "--decision", "allowed")
     assert claims and claims[0]["endpoint"] == ep["id"] and claims[0]["source_ip"] == APPLIANCE
+
+    # a day later a heartbeat replaces the gateway's credential: a copy of the appliance's gateway.json stops working
+    (tmp_path / "copied").mkdir()
+    copy = Appliance(s, tmp_path / "copied")
+    shutil.copytree(app.state, copy.state)
+    (tmp_path / "clock").write_text(str(86400 + 60))
+    app.ok("run", "--beats", "2", "--interval", "0.05")
+    assert json.loads((app.state / "gateway.json").read_text())["credential"] != json.loads(
+        (copy.state / "gateway.json").read_text())["credential"]
+    (tmp_path / "clock").write_text(str(86400 + 60 + 400))  # past the five minutes for a beat on its way
+    stolen = copy.run("run", "--beats", "1")
+    assert stolen.error_code == "InvalidApiKey" and "replaced by a newer one" in stolen.stdout, stolen.stdout
+    assert app.ok("run", "--beats", "1")["gateway_arn"] == arn
 
     # a hypervisor: a directory of images; associated, its VMs are listed after the next heartbeat
     vms = tmp_path / "vms"

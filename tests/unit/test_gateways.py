@@ -16,6 +16,7 @@ from vaultlink.errors import (
     AccessDenied,
     Conflict,
     GatewayNotCreated,
+    InvalidApiKey,
     InvalidInput,
     NotFound,
     RequestLimitExceeded,
@@ -143,3 +144,40 @@ def test_hypervisors_and_their_vms_follow_the_heartbeat(env: tuple[Service, Call
     assert S.get_hypervisor(svc, owner, hyp["id"])["state"] == "ONLINE"
     S.delete_hypervisor(svc, owner, hyp["arn"])
     assert S.list_vms(svc, owner) == [] and S.get_gateway(svc, owner, gw["id"])["hypervisor_id"] is None
+
+
+class _Clock:
+    def __init__(self, t: float) -> None:
+        self.t = t
+
+    def now(self) -> float:
+        return self.t
+
+
+def test_a_heartbeat_replaces_a_day_old_credential_and_a_copy_stops_working(env: tuple[Service, Caller]) -> None:
+    """A day after the claim the heartbeat answers a new credential; it is current from its first use, the old one
+    serves five minutes more (a beat already on its way), then is refused saying so; a copy of the appliance's
+    gateway.json stops there. Listings never show a credential's hash."""
+    svc, owner = env
+    clock = _Clock(1_000_000.0)
+    svc.clock = clock  # type: ignore[assignment]
+    key = S.start_activation(svc, hashlib.sha256(SECRET.encode()).hexdigest(), "us-east-1", None,
+                             None)["activation_key"]
+    gw = S.create_gateway(svc, owner, key, "gw", "BACKUP_VM", "us-east-1")
+    old = S.claim(svc, key, SECRET)["credential"]
+    caller = S.authenticate_gateway(svc, old)
+    assert caller is not None and "credential" not in S.heartbeat(svc, caller, [])
+    clock.t += G.ROTATE_SECONDS
+    new = S.heartbeat(svc, caller, [])["credential"]
+    assert new.startswith(f"vlgw_{gw['id']}.") and new != old
+    assert S.authenticate_gateway(svc, old) is not None, "the old one works until the new one is used"
+    newer = S.heartbeat(svc, caller, [])["credential"]  # the appliance died before saving it: another
+    assert S.authenticate_gateway(svc, new) is None, "only the last one given is the next"
+    fresh = S.authenticate_gateway(svc, newer)
+    assert fresh is not None and "credential" not in S.heartbeat(svc, fresh, [])
+    assert S.authenticate_gateway(svc, old) is not None, "five minutes for a beat already on its way"
+    clock.t += 301
+    with pytest.raises(InvalidApiKey, match="replaced by a newer one"):
+        S.authenticate_gateway(svc, old)
+    shown = [S.get_gateway(svc, owner, gw["id"]), *S.list_gateways(svc, owner)]
+    assert not any(k.endswith("_hash") for g in shown for k in g)

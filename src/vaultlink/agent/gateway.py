@@ -17,7 +17,7 @@ import json
 import os
 import secrets
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from hashlib import sha256
 from pathlib import Path
 from typing import Any
@@ -155,6 +155,9 @@ class Appliance:
         out: dict[str, Any] = {}
         for _ in range(2):
             out = self._post("/v1/gateway/heartbeat", {"vms": self.inventory(), "version": VERSION})
+            if isinstance(out.get("credential"), str):  # a new one, a day after the last: saved before its first use
+                save(self.state_dir, replace(self.st, credential=out["credential"]))
+                self.st.credential = self.http.token = out["credential"]
             changed = out["hypervisors"] != self.st.hypervisors
             self.st.hypervisors = out["hypervisors"]
             if not changed:

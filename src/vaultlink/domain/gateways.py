@@ -15,6 +15,7 @@ ARNs as AWS forms them: ``arn:<partition>:backup-gateway:<region>:<account>:gate
 from __future__ import annotations
 
 import hashlib
+import hmac
 import os
 import re
 import secrets
@@ -32,6 +33,7 @@ HEARTBEAT_SECONDS = 60.0  # the appliance's beat; a gateway silent for 3 beats i
 MAX_VMS = 5000  # virtual machines an appliance may report per heartbeat
 IMAGE_FORMATS = ("raw", "qcow2")
 CREDENTIAL_PREFIX = "vlgw"
+ROTATE_SECONDS = 86400.0  # a heartbeat gives the appliance a new credential when its current one is a day old
 
 _KEY_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: typed by hand
 _KEY = re.compile(r"^[A-Z2-9]{5}(-[A-Z2-9]{5}){4}$")
@@ -56,6 +58,28 @@ def claim_hash(secret: str) -> str:
     """What the service keeps of the appliance's claim secret (the secret never leaves the appliance
     except in the one claim request)."""
     return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def credential_of(gateway_id: str, token: str) -> str:
+    return f"{CREDENTIAL_PREFIX}_{gateway_id}.{token}"
+
+
+def credential_match(gw: dict[str, Any], secret: str) -> str | None:
+    """Which of the gateway's credentials ``secret`` is: ``credential_hash`` (current), ``next_hash`` (given by a
+    heartbeat, current from its first use) or ``retired_hash`` (the one that replaced), else None."""
+    digest = claim_hash(secret)
+    return next((k for k in ("credential_hash", "next_hash", "retired_hash")
+                 if gw.get(k) and hmac.compare_digest(gw[k], digest)), None)
+
+
+def next_credential(gw: dict[str, Any], now: float) -> str | None:
+    """A new credential when the current one is ``ROTATE_SECONDS`` old (its hash stored as the next one, which
+    the appliance's first use of it makes current), else None."""
+    if now - float(gw.get("rotated") or gw.get("claimed") or now) < ROTATE_SECONDS:
+        return None
+    token = secrets.token_urlsafe(32)
+    gw["next_hash"] = claim_hash(token)
+    return credential_of(gw["id"], token)
 
 
 def check_claim_secret(secret: object) -> str:

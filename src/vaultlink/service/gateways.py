@@ -7,7 +7,7 @@ key, the hash of the appliance's claim secret, where it came from and when it ex
 per source address, and each call takes from the address's anonymous bucket). A key becomes a gateway
 only when an operator with ``backup.operate`` on the account gives it to ``CreateGateway`` in the
 key's region; the gateway's credential then goes once to the holder of the claim secret, and only its
-hash is kept. The credential acts for the gateway alone: its heartbeat.
+hash is kept. The credential acts for the gateway alone: its heartbeat, which replaces it once a day.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from vaultlink.errors import (
 )
 from vaultlink.ports import Txn
 from vaultlink.service.core import Caller, Service, authorize
+from vaultlink.service.dataplane.credentials import ROTATED_GRACE
 from vaultlink.service.events import KeysChanged
 
 SOFTWARE_VERSION = "vaultlink-gateway-1"
@@ -96,22 +97,34 @@ def claim(svc: Service, key: str, secret: str) -> dict[str, Any]:
         txn.delete("gateway_activation", key)
     svc.fire(KeysChanged())
     return {"gateway_arn": gw["arn"], "gateway_id": gw["id"], "region": gw["region"],
-            "credential": f"{G.CREDENTIAL_PREFIX}_{gw['id']}.{token}"}
+            "credential": G.credential_of(gw["id"], token)}
 
 
 def authenticate_gateway(svc: Service, token: str) -> Caller | None:
-    """The gateway a ``vlgw_<id>.<secret>`` credential authenticates; None when it does not."""
+    """The gateway a ``vlgw_<id>.<secret>`` credential authenticates; None when it does not. A heartbeat's new
+    credential becomes current at its first use; the one it replaced serves ``ROTATED_GRACE`` seconds more."""
     body = token[len(G.CREDENTIAL_PREFIX) + 1:]
     gid, sep, secret = body.partition(".")
     if not sep or not gid.startswith("bgw-") or len(gid) > 40:
         return None
+    now = svc.clock.now()
     with svc.store.transaction() as txn:
         gw = txn.get("gateway", gid)
-    if gw is None or not gw.get("credential_hash"):
-        return None
-    if not hmac.compare_digest(gw["credential_hash"], G.claim_hash(secret)):
-        return None
-    return Caller(gw["id"], gw["account_id"], gw["arn"], gw["name"], kind="gateway", credential_id=gw["id"])
+        which = G.credential_match(gw, secret) if gw is not None else None
+        if gw is None or which is None:
+            return None
+        ends = float(gw.get("rotated") or 0.0) + ROTATED_GRACE if which == "retired_hash" else 0.0
+        if which == "retired_hash" and now >= ends:
+            raise InvalidApiKey(f"this credential of gateway {gid} was replaced by a newer one (in the appliance's "
+                                "gateway.json); if no appliance runs with the old one, a copy of it is in use.")
+        if which == "next_hash":
+            gw.update(retired_hash=gw["credential_hash"], credential_hash=gw["next_hash"], next_hash=None,
+                      rotated=now)
+            txn.update("gateway", gid, gw)
+    if which == "next_hash":
+        svc.fire(KeysChanged())  # every server's credential cache forgets the replaced one
+    return Caller(gw["id"], gw["account_id"], gw["arn"], gw["name"], kind="gateway", credential_id=gw["id"],
+                  expires=ends)
 
 
 def heartbeat(svc: Service, caller: Caller, vms: Any, version: Any = None) -> dict[str, Any]:
@@ -127,6 +140,7 @@ def heartbeat(svc: Service, caller: Caller, vms: Any, version: Any = None) -> di
         gw["last_seen"] = now
         if isinstance(version, str) and len(version) <= 40:
             gw["software_version"] = version
+        credential = G.next_credential(gw, now)
         txn.update("gateway", gw["id"], gw)
         hyps = _served_by(txn, gw)
         mine = {h["id"]: h for h in hyps}
@@ -135,7 +149,7 @@ def heartbeat(svc: Service, caller: Caller, vms: Any, version: Any = None) -> di
         unknown = sorted({v["hypervisor"] for v in inventory} - set(mine))
     return {"gateway_arn": gw["arn"], "interval": G.HEARTBEAT_SECONDS, "ignored_hypervisors": unknown,
             "hypervisors": [{"id": h["id"], "arn": h["arn"], "name": h["name"], "host": h["host"]} for h in hyps],
-            "maintenance": gw.get("maintenance")}
+            "maintenance": gw.get("maintenance"), **({"credential": credential} if credential else {})}
 
 
 def _replace_vms(txn: Txn, svc: Service, gw: dict[str, Any], hyp: dict[str, Any], vms: list[dict[str, Any]],
@@ -164,7 +178,7 @@ def _account(caller: Caller) -> Scope:
 
 def _gateway_out(svc: Service, gw: dict[str, Any]) -> dict[str, Any]:
     now = svc.clock.now()
-    return {**{k: v for k, v in gw.items() if k not in ("credential_hash", "parent_id")},
+    return {**{k: v for k, v in gw.items() if k not in ("credential_hash", "next_hash", "retired_hash", "parent_id")},
             "state": G.gateway_state(gw.get("last_seen"), now)}
 
 
