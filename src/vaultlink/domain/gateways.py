@@ -15,7 +15,6 @@ ARNs as AWS forms them: ``arn:<partition>:backup-gateway:<region>:<account>:gate
 from __future__ import annotations
 
 import hashlib
-import hmac
 import os
 import re
 import secrets
@@ -64,17 +63,9 @@ def credential_of(gateway_id: str, token: str) -> str:
     return f"{CREDENTIAL_PREFIX}_{gateway_id}.{token}"
 
 
-def credential_match(gw: dict[str, Any], secret: str) -> str | None:
-    """Which of the gateway's credentials ``secret`` is: ``credential_hash`` (current), ``next_hash`` (given by a
-    heartbeat, current from its first use) or ``retired_hash`` (the one that replaced), else None."""
-    digest = claim_hash(secret)
-    return next((k for k in ("credential_hash", "next_hash", "retired_hash")
-                 if gw.get(k) and hmac.compare_digest(gw[k], digest)), None)
-
-
 def next_credential(gw: dict[str, Any], now: float) -> str | None:
     """A new credential when the current one is ``ROTATE_SECONDS`` old (its hash stored as the next one, which
-    the appliance's first use of it makes current), else None."""
+    the appliance's first use of it makes current: ``domain/rotation.py``), else None."""
     if now - float(gw.get("rotated") or gw.get("claimed") or now) < ROTATE_SECONDS:
         return None
     token = secrets.token_urlsafe(32)

@@ -17,6 +17,7 @@ import secrets
 from typing import Any
 
 from vaultlink.domain import gateways as G
+from vaultlink.domain import rotation as R
 from vaultlink.domain.identity import Scope
 from vaultlink.errors import (
     AccessDenied,
@@ -29,7 +30,6 @@ from vaultlink.errors import (
 )
 from vaultlink.ports import Txn
 from vaultlink.service.core import Caller, Service, authorize
-from vaultlink.service.dataplane.credentials import ROTATED_GRACE
 from vaultlink.service.events import KeysChanged
 
 SOFTWARE_VERSION = "vaultlink-gateway-1"
@@ -102,7 +102,7 @@ def claim(svc: Service, key: str, secret: str) -> dict[str, Any]:
 
 def authenticate_gateway(svc: Service, token: str) -> Caller | None:
     """The gateway a ``vlgw_<id>.<secret>`` credential authenticates; None when it does not. A heartbeat's new
-    credential becomes current at its first use; the one it replaced serves ``ROTATED_GRACE`` seconds more."""
+    credential becomes current at its first use; the one it replaced serves ``rotation.GRACE`` seconds more."""
     body = token[len(G.CREDENTIAL_PREFIX) + 1:]
     gid, sep, secret = body.partition(".")
     if not sep or not gid.startswith("bgw-") or len(gid) > 40:
@@ -110,18 +110,17 @@ def authenticate_gateway(svc: Service, token: str) -> Caller | None:
     now = svc.clock.now()
     with svc.store.transaction() as txn:
         gw = txn.get("gateway", gid)
-        which = G.credential_match(gw, secret) if gw is not None else None
-        if gw is None or which is None:
+        found = R.which(gw, G.claim_hash(secret), "credential_hash") if gw is not None else None
+        if gw is None or found is None:
             return None
-        ends = float(gw.get("rotated") or 0.0) + ROTATED_GRACE if which == "retired_hash" else 0.0
-        if which == "retired_hash" and now >= ends:
+        ends = R.works_until(gw, found, now)
+        if ends is None:
             raise InvalidApiKey(f"this credential of gateway {gid} was replaced by a newer one (in the appliance's "
                                 "gateway.json); if no appliance runs with the old one, a copy of it is in use.")
-        if which == "next_hash":
-            gw.update(retired_hash=gw["credential_hash"], credential_hash=gw["next_hash"], next_hash=None,
-                      rotated=now)
+        if found == R.NEXT:
+            R.promote(gw, "credential_hash", now)
             txn.update("gateway", gid, gw)
-    if which == "next_hash":
+    if found == R.NEXT:
         svc.fire(KeysChanged())  # every server's credential cache forgets the replaced one
     return Caller(gw["id"], gw["account_id"], gw["arn"], gw["name"], kind="gateway", credential_id=gw["id"],
                   expires=ends)

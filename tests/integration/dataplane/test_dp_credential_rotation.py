@@ -19,8 +19,9 @@ from dp_world import PASS, DataPlane
 from vaultlink.agent import worker
 from vaultlink.agent.session import Agent, register
 from vaultlink.agent.state import exclusive, load_state
+from vaultlink.domain import rotation
 from vaultlink.errors import BackupInProgress, InvalidApiKey
-from vaultlink.service.dataplane import credentials, manage
+from vaultlink.service.dataplane import manage
 from vaultlink.service.events import ContainersChanged, KeysChanged
 
 
@@ -46,7 +47,7 @@ def test_a_rotation_ends_a_copied_credential_and_the_daemon_takes_up_the_new_one
     assert [type(e) for e in fired] == [KeysChanged, KeysChanged], "a rotation rebuilds no machine's DNS record"
     assert load_state(state).credential == vm.state.credential != old, "saved in the state directory"
     assert thief._call("GET", "/containers/self")["id"], "within the grace: requests already on their way"
-    monkeypatch.setattr(credentials, "ROTATED_GRACE", 0.0)
+    monkeypatch.setattr(rotation, "GRACE", 0.0)
     with pytest.raises(InvalidApiKey, match="replaced by a newer one"):
         thief._call("GET", "/containers/self")
     assert vm.backup([str(tmp_path / "s")], PASS, None)["recovery_point"]["id"]
@@ -63,7 +64,7 @@ def test_a_rotation_ends_a_copied_credential_and_the_daemon_takes_up_the_new_one
 
 def test_an_agent_killed_before_it_saved_its_new_credential_keeps_the_old_one(
         dp: DataPlane, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(credentials, "ROTATED_GRACE", 0.0)
+    monkeypatch.setattr(rotation, "GRACE", 0.0)
     state = tmp_path / "s"
     vm = registered(dp, state)
     st = vm.state
@@ -87,7 +88,7 @@ def test_a_machine_takes_its_identity_back_from_a_copy_that_rotated_first(
     """Someone with a copy rotates first: the machine's agent is refused (the message says a copy is in use); a new
     vault credentials file and the credential the machine still holds register it again as the same machine, and
     the copy's rotated credential ends. The replaced credential alone (no vault credentials file) cannot."""
-    monkeypatch.setattr(credentials, "ROTATED_GRACE", 0.0)
+    monkeypatch.setattr(rotation, "GRACE", 0.0)
     state = tmp_path / "s"
     vm = registered(dp, state)
     rp = vm.backup([str(tmp_path / "s")], PASS, None)["recovery_point"]["id"]
@@ -112,7 +113,7 @@ def test_the_daemon_rotates_a_day_old_credential_between_jobs(dp: DataPlane, tmp
     """``agent run`` replaces a credential older than ``--rotate-credential-hours`` by itself (a copy then works a
     day at most), not while a backup of the machine runs in another process (tried again at its next turn), and
     the machine's other agent processes go on with the new one."""
-    monkeypatch.setattr(credentials, "ROTATED_GRACE", 0.0)
+    monkeypatch.setattr(rotation, "GRACE", 0.0)
     state = tmp_path / "s"
     registered(dp, state)
     daemon = Agent(load_state(state), dp.resolver, retry_for=2.0, state_dir=state)
@@ -140,7 +141,7 @@ def test_a_rotation_that_cannot_save_the_new_credential_keeps_the_old_one(
     from vaultlink.agent import credential
     from vaultlink.errors import LocalIOError
 
-    monkeypatch.setattr(credentials, "ROTATED_GRACE", 0.0)
+    monkeypatch.setattr(rotation, "GRACE", 0.0)
     state = tmp_path / "s"
     vm = registered(dp, state)
     old = vm.state.credential

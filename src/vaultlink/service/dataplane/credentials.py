@@ -18,6 +18,7 @@ import secrets
 import time
 from typing import Any
 
+from vaultlink.domain import rotation as R
 from vaultlink.domain.records import ContainerRecord, VaultRecord, read_container
 from vaultlink.errors import CredentialsExpired, InvalidApiKey, InvalidInput
 from vaultlink.service.core import Caller, Service, authorize
@@ -121,18 +122,12 @@ def check_registration(svc: Service, token: str) -> tuple[dict[str, Any], dict[s
         return rec, _principal(txn, rec["principal_id"])
 
 
-ROTATED_GRACE = 300.0  # seconds a replaced credential still works for requests sent before the switch
-
-
 def credential_match(rec: ContainerRecord, secret: str) -> str | None:
     """Which of the machine's credentials ``secret`` is: ``current``, ``next`` (issued by a re-registration or a
     rotation, not used yet: the current one works until it is), ``retired`` (the one the last rotation replaced),
-    or None."""
-    for which, key in (("current", "secret_hash"), ("next", "next_hash"), ("retired", "retired_hash")):
-        stored = rec.get(key)
-        if isinstance(stored, str) and stored and secret_matches(stored, secret):
-            return which
-    return None
+    or None (``domain/rotation.py``)."""
+    found = R.which(rec, _hash(secret), "secret_hash")
+    return {"secret_hash": "current", R.NEXT: "next", R.RETIRED: "retired"}.get(found or "")
 
 
 def authenticate_container(svc: Service, token: str) -> tuple[ContainerRecord, dict[str, Any], float] | None:
@@ -144,7 +139,7 @@ def authenticate_container(svc: Service, token: str) -> tuple[ContainerRecord, d
     request with the new one makes it current and ends the old one (a copy of it stops working then).
 
     Raises ``InvalidApiKey`` for a ``vlc_`` token that is unknown or was replaced (a replaced one still works for
-    ``ROTATED_GRACE`` seconds: requests already on their way). Does NOT raise for ``reregistration_required`` (the
+    ``rotation.GRACE`` seconds: requests already on their way). Does NOT raise for ``reregistration_required`` (the
     record carries the flag; the pipeline and the handlers refuse every action but ``backup:RegisterContainer``).
     """
     parts = split_token(token, CONTAINER_PREFIX)
@@ -153,14 +148,14 @@ def authenticate_container(svc: Service, token: str) -> tuple[ContainerRecord, d
     now = svc.clock.now()
     with svc.store.transaction() as txn:
         rec = read_container(txn, parts[0])
-        which = credential_match(rec, parts[1]) if rec is not None else None
-        if rec is None or which is None:
+        found = R.which(rec, _hash(parts[1]), "secret_hash") if rec is not None else None
+        if rec is None or found is None:
             raise InvalidApiKey(
                 "this agent's container credential is not valid (the container was deleted, or registered "
                 "again from another state directory); run `vaultlink agent register` again."
             )
-        ends = (rec.get("rotated") or 0.0) + ROTATED_GRACE if which == "retired" else 0.0
-        if which == "retired" and now >= ends:
+        ends = R.works_until(rec, found, now)
+        if ends is None:
             raise InvalidApiKey(
                 f"this container credential of {rec['id']} was replaced by a newer one "
                 f"({_when(rec.get('rotated') or 0.0)}, `vaultlink agent rotate-credential` or a "
@@ -168,12 +163,11 @@ def authenticate_container(svc: Service, token: str) -> tuple[ContainerRecord, d
                 "still runs with the old one. If none does, a copy of this credential is in use elsewhere; it "
                 "works no more."
             )
-        if which == "next":
-            rec.update({"retired_hash": rec["secret_hash"], "secret_hash": str(rec.get("next_hash")),
-                        "next_hash": None, "rotated": now})
+        if found == R.NEXT:
+            R.promote(rec, "secret_hash", now)
             txn.update("container", rec["id"], rec)
         principal = _principal(txn, rec["owner_id"])
-    if which == "next":
+    if found == R.NEXT:
         svc.fire(KeysChanged())  # every server's credential cache forgets the replaced one (nothing else follows)
     return rec, principal, ends
 
