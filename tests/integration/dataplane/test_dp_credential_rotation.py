@@ -44,7 +44,8 @@ def test_a_rotation_ends_a_copied_credential_and_the_daemon_takes_up_the_new_one
         dp.svc.on(kind, fired.append)
     out = vm.rotate_credential(state)
     assert out["container"] == vm.state.container_id and out["rotated"]
-    assert [type(e) for e in fired] == [KeysChanged, KeysChanged], "a rotation rebuilds no machine's DNS record"
+    assert [type(e) for e in fired] == [KeysChanged], "a rotation rebuilds no machine's DNS record, and empties "\
+        "the credential caches once (at the new one's first use)"
     assert load_state(state).credential == vm.state.credential != old, "saved in the state directory"
     assert thief._call("GET", "/containers/self")["id"], "within the grace: requests already on their way"
     monkeypatch.setattr(rotation, "GRACE", 0.0)

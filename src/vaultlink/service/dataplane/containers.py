@@ -150,7 +150,7 @@ def register(
             new = True
         else:
             new = False
-        placed = {k: rec.get(k) for k in _PLACED}
+        placed, flagged = {k: rec.get(k) for k in _PLACED}, bool(rec.get("reregistration_required"))
         rec.update(
             {
                 "hostname": hostname,
@@ -193,9 +193,13 @@ def register(
         }
     if grew:
         svc.fire(EndpointsChanged())
-    # the credential caches forget the old flag; the machines' DNS records follow only a machine that moved (a daily
-    # rotation of every machine's credential would rebuild them from every machine each time)
-    svc.fire(ContainersChanged() if new or placed != {k: rec.get(k) for k in _PLACED} else KeysChanged())
+    # the machines' DNS records follow a machine that moved, the credential caches a flag cleared; a rotation alone
+    # changes neither (the old credential stays current until the new one's first use, which announces it): a daily
+    # rotation of every machine rebuilt the records from every machine, and emptied every server's caches twice
+    if new or placed != {k: rec.get(k) for k in _PLACED}:
+        svc.fire(ContainersChanged())
+    elif flagged:
+        svc.fire(KeysChanged())
     return out
 
 
