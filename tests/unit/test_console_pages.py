@@ -54,7 +54,9 @@ def test_every_value_is_escaped() -> None:
 def test_a_vault_page_says_when_it_shows_the_first_page_of_machines() -> None:
     from vaultlink.api import console_html_backup as B
 
-    machines = [{"id": f"c{i}", "hostname": f"vm{i}"} for i in range(B.MAX_MACHINES_SHOWN)]
+    machines = [{"id": f"c{i}", "hostname": f"vm{i}"} for i in range(B.MAX_SHOWN)]
     page = B.backup("prod", [], 0, 0, [], machines, [], [], {})
     assert "The first 1,000 machines" in page and "vaultlink container list prod" in page
     assert "The first" not in B.backup("prod", [], 0, 0, [], machines[:3], [], [], {})
+    items = [{"id": f"i{i}"} for i in range(B.MAX_SHOWN)]
+    assert "The first 1,000 items" in B.backup("prod", [], 0, 0, [], [], items, [], {})

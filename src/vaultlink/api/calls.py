@@ -13,8 +13,9 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any, TypeVar
 
-from fastapi import Request
+from fastapi import Request, Response
 
+from vaultlink.domain.cursor import cursor_after
 from vaultlink.errors import AccessDenied, VaultlinkError
 from vaultlink.fabric.checks import anonymous_caller
 from vaultlink.fabric.credentials import credential_of
@@ -144,3 +145,10 @@ def audit_refusal(request: Request, err: VaultlinkError, action: str) -> None:
     except VaultlinkError:
         pass
     svc.audit.emit(ev)
+
+
+def paged(response: Response, rows: list[dict[str, Any]], limit: int | None, by: str) -> list[dict[str, Any]]:
+    """A native listing's page: a full one names where the next starts (its ``after``) in ``X-Next-After``."""
+    if limit is not None and rows and len(rows) >= limit:
+        response.headers["X-Next-After"] = cursor_after(rows[-1], by)
+    return rows

@@ -31,9 +31,10 @@ def backup_page(request: Request, name: str, page: int = 0) -> Response:
         total, at, shown = ctx.run("recovery.list", lambda c: manage.recovery_points_page(
             svc, c, name, page, B.POINTS_PER_PAGE), target=name, vault=name)
         jobs = ctx.run("job.list", lambda c: manage.recent_jobs(svc, c, name, RECENT_JOBS), target=name, vault=name)
-        containers = ctx.run("container.list", lambda c: manage.list_containers(svc, c, name, B.MAX_MACHINES_SHOWN),
+        containers = ctx.run("container.list", lambda c: manage.list_containers(svc, c, name, B.MAX_SHOWN),
                              target=name, vault=name)
-        items = ctx.run("item.list", lambda c: retention_items.list_items(svc, c, name), target=name, vault=name)
+        items = ctx.run("item.list", lambda c: retention_items.list_items(svc, c, name, None, B.MAX_SHOWN),
+                        target=name, vault=name)
         lock = ctx.run("vault.lock.show", lambda c: retention.get_lock(svc, c, name), target=name, vault=name)
         vault_id = ctx.run("vault.show", lambda c: vaults.get_vault(svc, c, name), target=name)["id"]
         rules = [(p["name"], r) for p in ctx.run("plan.list", lambda c: plans.list_plans(svc, c))
@@ -49,7 +50,7 @@ def point_page(request: Request, rp_id: str) -> Response:
     def build(ctx: Ctx) -> str:
         rp = ctx.run("recovery.show", lambda c: manage.get_recovery_point(ctx.svc, c, rp_id), target=rp_id)
         containers = ctx.run("container.list", lambda c: manage.list_containers(
-            ctx.svc, c, rp["vault_id"], B.MAX_MACHINES_SHOWN), target=rp["vault_id"])
+            ctx.svc, c, rp["vault_id"], B.MAX_SHOWN), target=rp["vault_id"])
         return B.point(rp, containers, ctx.csrf)
 
     return show(request, f"Recovery point {rp_id}", build)

@@ -70,7 +70,7 @@ def pager(base: str, page: int, total: int) -> str:
     return f'<nav class="pager" aria-label="Recovery point pages">{" · ".join(links)}</nav>' if links else ""
 
 
-MAX_MACHINES_SHOWN = 1000  # the console asks for one page of a vault's machines
+MAX_SHOWN = 1000  # the console asks for one page of a vault's machines, and of its items
 
 
 def backup(vault: str, points: list[dict[str, Any]], total: int, page: int, jobs: list[dict[str, Any]],
@@ -84,12 +84,15 @@ def backup(vault: str, points: list[dict[str, Any]], total: int, page: int, jobs
         ("Item", "Machine", "Paths", "Status", "Recovery points"),
         [(e(i["id"]), e(i.get("hostname")), e(", ".join(i.get("paths") or [])), e(i.get("status")),
           e(i.get("recovery_points"))) for i in items])
+    if len(items) >= MAX_SHOWN:
+        body += (f'<p class="muted">The first {MAX_SHOWN:,} items; <code>vaultlink item list {e(vault)}</code> '
+                 'lists every one.</p>')
     body += "<h2>Machines (containers)</h2>" + table(
         ("Machine", "Container", "Kind", "Status", "Registered", "Source address"),
         [(e(c.get("hostname")), e(c["id"]), e(c.get("agent_kind") or "mars"), e(c.get("status")),
           when(c.get("registered")), e(c.get("source_ip"))) for c in containers])
-    if len(containers) >= MAX_MACHINES_SHOWN:
-        body += (f'<p class="muted">The first {MAX_MACHINES_SHOWN:,} machines registered; '
+    if len(containers) >= MAX_SHOWN:
+        body += (f'<p class="muted">The first {MAX_SHOWN:,} machines registered; '
                  f'<code>vaultlink container list {e(vault)}</code> lists every one.</p>')
     body += "<h2>Backup plans</h2>" + table(("Plan", "Rule", "Schedule", "Retention (days)"), [
         (e(plan), e(r.get("name")), e(r.get("schedule")), e(r.get("delete_after_days") or "kept"))

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ConfigDict
 
-from vaultlink.api.calls import call, service_of
+from vaultlink.api.calls import call, paged, service_of
 from vaultlink.service import retention_items
 from vaultlink.service.dataplane import key_versions
 
@@ -20,10 +20,13 @@ class ContainerPatch(BaseModel):
 
 
 @router.get("/vaults/{ref}/items", name="item.list")
-def list_items(ref: str, request: Request, container: str | None = None) -> list[dict[str, Any]]:
+def list_items(ref: str, request: Request, response: Response, container: str | None = None,
+               limit: int | None = None, after: str | None = None) -> list[dict[str, Any]]:
+    """Oldest first; with ``limit`` (at most 1,000) a page, the next one from ``after`` (``X-Next-After``)."""
     svc = service_of(request)
-    return call(request, "item.list", lambda c: retention_items.list_items(svc, c, ref, container), target=ref,
-                vault=ref)
+    rows = call(request, "item.list", lambda c: retention_items.list_items(svc, c, ref, container, limit, after),
+                target=ref, vault=ref)
+    return paged(response, rows, limit, "created")
 
 
 @router.delete("/protected-items/{item_id}", name="item.delete")

@@ -7,8 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ConfigDict
 
-from vaultlink.api.calls import call, service_of
-from vaultlink.domain.cursor import cursor_after
+from vaultlink.api.calls import call, paged, service_of
 from vaultlink.service import retention
 from vaultlink.service.dataplane import copies, grants, manage, ondemand
 from vaultlink.service.dataplane.credentials import DEFAULT_VALID_HOURS
@@ -41,13 +40,6 @@ def vault_credentials(ref: str, body: CredentialsIn, request: Request) -> dict[s
                 target=ref, vault=ref)
 
 
-def _paged(response: Response, rows: list[dict[str, Any]], limit: int | None, by: str) -> list[dict[str, Any]]:
-    """A full page names where the next starts (``after``) in its ``X-Next-After`` header."""
-    if limit is not None and rows and len(rows) >= limit:
-        response.headers["X-Next-After"] = cursor_after(rows[-1], by)
-    return rows
-
-
 @router.get("/vaults/{ref}/recovery-points", name="recovery.list")
 def list_recovery_points(ref: str, request: Request, response: Response, container: str | None = None,
                          item: str | None = None, limit: int | None = None,
@@ -57,7 +49,7 @@ def list_recovery_points(ref: str, request: Request, response: Response, contain
     rows = call(request, "recovery.list",
                 lambda c: manage.list_recovery_points(svc, c, ref, container, item, limit, after), target=ref,
                 vault=ref)
-    return _paged(response, rows, limit, "time")
+    return paged(response, rows, limit, "time")
 
 
 @router.get("/recovery-points/{rp_id}", name="recovery.show")
@@ -81,7 +73,7 @@ def list_jobs(ref: str, request: Request, response: Response, status: str | None
     svc = service_of(request)
     rows = call(request, "job.list", lambda c: manage.list_jobs(svc, c, ref, status, type, newest, limit, after),
                 target=ref, vault=ref)
-    return _paged(response, rows, limit, "created")
+    return paged(response, rows, limit, "created")
 
 
 @router.get("/jobs/{job_id}", name="job.show")
@@ -103,7 +95,7 @@ def list_containers(ref: str, request: Request, response: Response, limit: int |
     svc = service_of(request)
     rows = call(request, "container.list", lambda c: manage.list_containers(svc, c, ref, limit, after), target=ref,
                 vault=ref)
-    return _paged(response, rows, limit, "created")
+    return paged(response, rows, limit, "created")
 
 
 class RestoreOntoIn(BaseModel):

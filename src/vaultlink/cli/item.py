@@ -26,7 +26,7 @@ def list_(
 ) -> None:
     """List a vault's protected items."""
     with handled(output):
-        emit(Client().get(f"/vaults/{vault}/items", container=container), output, ITEM_COLUMNS)
+        emit(Client().get_all(f"/vaults/{vault}/items", "created", container=container), output, ITEM_COLUMNS)
 
 
 @app.command("delete")

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any, cast
 
 from vaultlink.domain import retention as R
+from vaultlink.domain.cursor import check_whole, page_request
 from vaultlink.domain.plans import check_tags
 from vaultlink.domain.point_packs import delete_point
 from vaultlink.domain.records import (
@@ -24,7 +25,7 @@ from vaultlink.errors import NotFound, NotSoftDeleted
 from vaultlink.ports import Txn
 from vaultlink.service.core import Caller, Service, authorize
 from vaultlink.service.dataplane import queue, storage
-from vaultlink.service.dataplane.containers import public_container, vault_machine
+from vaultlink.service.dataplane.containers import machine_of, public_container, vault_machine
 from vaultlink.service.events import ContainersChanged
 from vaultlink.service.retention import drop_manifest
 from vaultlink.service.vaults import find_vault, vault_scope
@@ -75,17 +76,21 @@ def get_item(svc: Service, caller: Caller, item_id: str) -> dict[str, Any]:
     return {**item, "vault_name": vault["name"], "status": item.get("status", "Protected")}
 
 
-def list_items(svc: Service, caller: Caller, vault_ref: str, container: str | None = None) -> list[dict[str, Any]]:
+def list_items(svc: Service, caller: Caller, vault_ref: str, container: str | None = None, limit: int | None = None,
+               after: str | None = None) -> list[dict[str, Any]]:
+    """A vault's protected items (of machine ``container``), oldest first, each with its count of points: with
+    ``limit`` a page after the cursor ``after`` (as the job listing), without it every one while there are at most
+    ``cursor.MAX_UNPAGED``. The database picks them in one query (not one a machine)."""
+    take, start = page_request(limit, after)
     with svc.store.transaction() as txn:
         vault = find_vault(txn, vault_ref, caller.account_id)
         authorize(txn, caller, "backup.read", vault_scope(vault))
-        if container is None:  # one query for the vault's items, not one a machine
-            items = txn.oldest("protected_item", "created", 1 << 40, match={"vault_id": vault["id"]},
-                               account_id=vault["account_id"])
-        else:
-            items = [it for c in find_containers(txn, parent_id=vault["id"])
-                     if container in (c["id"], c.get("hostname"))
-                     for it in txn.find("protected_item", parent_id=c["id"])]
+        match = {"vault_id": vault["id"]}
+        if container is not None:
+            found = machine_of(txn, vault["id"], container)
+            match["container_id"] = found["id"] if found is not None else "(none)"
+        items = txn.oldest("protected_item", "created", take, after=start, match=match, account_id=vault["account_id"])
+        check_whole(limit, items, "items")
         counts = txn.tally("recovery_point", "protected_item_id", parent_id=vault["id"]) if items else {}
         return [{**it, "status": it.get("status", "Protected"), "recovery_points": counts.get(it["id"], 0)}
                 for it in items]

@@ -13,6 +13,7 @@ from dp_world import DataPlane
 from test_dp_jobs_at_scale import decodes
 
 from vaultlink import errors as E
+from vaultlink.domain import cursor
 from vaultlink.domain.cursor import cursor_after
 from vaultlink.errors import InvalidInput
 from vaultlink.service.dataplane import manage
@@ -69,7 +70,7 @@ def test_job_list_pages_from_a_cursor_and_refuses_an_unbounded_answer(dp: DataPl
     restores = [j for j in want[:-1] if int(j[1:]) % 4 == 0 and int(j[1:]) % 10 != 0 and j != want[10]]
     assert _pages(lambda **kw: page(status="completed", job_type="restore", **kw), "created", 50) == restores
 
-    monkeypatch.setattr(manage, "MAX_UNPAGED", 1000)
+    monkeypatch.setattr(cursor, "MAX_UNPAGED", 1000)
     with pytest.raises(InvalidInput, match="page the listing") as refused:
         page()
     assert refused.value.field == "limit"
@@ -108,7 +109,7 @@ def test_recovery_point_list_pages_by_machine_and_item(dp: DataPlane, monkeypatc
     assert _pages(page(container="vm2"), "time", 40) == vm2 == _pages(page(container="c2"), "time", 40)
     assert _pages(page(container="vm2", item="i0"), "time", 40) == [r for r in vm2 if int(r[3:]) % 3 == 0]
     assert page(container="nowhere")() == []
-    monkeypatch.setattr(manage, "MAX_UNPAGED", 500)
+    monkeypatch.setattr(cursor, "MAX_UNPAGED", 500)
     with pytest.raises(InvalidInput, match="more than 500 recovery points"):
         page()()
     assert len(page(container="vm1")()) == 450
@@ -214,6 +215,39 @@ def test_container_list_pages_from_a_cursor(dp: DataPlane, monkeypatch: pytest.M
     with decodes(monkeypatch) as decoded:
         assert _pages(page, "created", 25) == want
     assert len(decoded) <= 5 * 26
-    monkeypatch.setattr(manage, "MAX_UNPAGED", 100)
+    monkeypatch.setattr(cursor, "MAX_UNPAGED", 100)
     with pytest.raises(InvalidInput, match="more than 100 machines"):
         page()
+
+
+def test_item_list_pages_from_a_cursor_in_one_query_per_page(dp: DataPlane, monkeypatch: pytest.MonkeyPatch) -> None:
+    from vaultlink.service import retention_items
+
+    v = dp.vault
+    with dp.svc.store.transaction() as txn:
+        for c in ("c1", "c2"):
+            txn.insert("container", c, {"id": c, "account_id": v["account_id"], "parent_id": v["id"], "name": None,
+                                        "vault_id": v["id"], "hostname": f"vm-{c}", "status": "Registered",
+                                        "created": 1.0})
+        for i in range(90):
+            c = f"c{1 + i % 2}"
+            txn.insert("protected_item", f"i{i:04d}", {
+                "id": f"i{i:04d}", "account_id": v["account_id"], "parent_id": c, "name": None, "vault_id": v["id"],
+                "container_id": c, "hostname": f"vm-{c}", "paths": [f"/p{i}"], "created": 5.0 + i // 4})
+        txn.insert("recovery_point", "rp1", {"id": "rp1", "account_id": v["account_id"], "parent_id": v["id"],
+                                             "name": None, "vault_id": v["id"], "protected_item_id": "i0007",
+                                             "time": 9.0, "status": "Completed"})
+
+    def page(**kw: Any) -> list[dict[str, Any]]:
+        return retention_items.list_items(dp.svc, dp.owner, v["name"], **kw)
+
+    want = [f"i{i:04d}" for i in range(90)]
+    assert [i["id"] for i in page()] == want
+    assert _pages(page, "created", 20) == want
+    assert _pages(lambda **kw: page(container="vm-c2", **kw), "created", 20) == want[1::2]
+    assert [i["recovery_points"] for i in page() if i["id"] == "i0007"] == [1]
+    assert page(container="nowhere") == []
+    monkeypatch.setattr(cursor, "MAX_UNPAGED", 50)
+    with pytest.raises(InvalidInput, match="more than 50 items"):
+        page()
+    assert len(page(container="c1")) == 45

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-from vaultlink.domain.cursor import parse_cursor
+from vaultlink.domain.cursor import check_whole, page_request
 from vaultlink.domain.point_packs import point_packs
 from vaultlink.domain.records import ContainerRecord, VaultRecord, find_containers, read_vault
 from vaultlink.errors import InvalidInput, NotFound, RecoveryPointNotFound
@@ -18,8 +18,6 @@ from vaultlink.service.replication import check_offered_vault
 from vaultlink.service.vaults import find_vault, vault_scope
 
 CREDENTIALS_KIND = "vaultlink-vault-credentials"
-MAX_UNPAGED = 10_000  # a listing without ``limit`` answers at most this many records
-MAX_PAGE = 1_000
 
 
 def vault_credentials(svc: Service, caller: Caller, vault_ref: str, api_port: int,
@@ -78,14 +76,14 @@ def list_recovery_points(svc: Service, caller: Caller, vault_ref: str, container
     while there are at most ``MAX_UNPAGED`` (InvalidInput past that: the listing must be paged). The database picks
     them: a page reads only itself."""
     vault = _vault_for(svc, caller, vault_ref, "backup.read")
-    take, start = _page(limit, after)
+    take, start = page_request(limit, after)
     with svc.store.transaction() as txn:
         match = {"protected_item_id": item} if item is not None else {}
         if container is not None:
             found = [c for c in find_containers(txn, parent_id=vault["id"]) if container in (c["id"], c["hostname"])]
             match.update({"container_id": found[0]["id"]} if found else {"hostname": container})
         rps = txn.oldest("recovery_point", "time", take, after=start, match=match or None, parent_id=vault["id"])
-    _check_unpaged(limit, rps, "recovery points")
+    check_whole(limit, rps, "recovery points")
     return [{**listed_point(r), "locations": locations(vault, r)} for r in rps]
 
 
@@ -169,7 +167,7 @@ def list_jobs(svc: Service, caller: Caller, vault_ref: str, status: str | None =
     if newest is not None and (limit is not None or after is not None):
         raise InvalidInput("newest lists the last started jobs; limit and after page the whole listing: give one "
                            "or the other.", field="newest")
-    take, start = _page(limit, after)
+    take, start = page_request(limit, after)
     if (status is not None and known is None) or (job_type is not None and kind is None):
         return []
     eq: dict[str, Any] = {"parent_id": vault["id"], **({"status": known} if known else {})}
@@ -178,25 +176,8 @@ def list_jobs(svc: Service, caller: Caller, vault_ref: str, status: str | None =
         if newest is not None:
             return txn.newest("job", "start", newest, match=match, **eq)
         jobs = txn.oldest("job", "created", take, after=start, match=match, **eq)
-    _check_unpaged(limit, jobs, "jobs")
+    check_whole(limit, jobs, "jobs")
     return jobs
-
-
-def _page(limit: int | None, after: str | None) -> tuple[int, tuple[float, str] | None]:
-    """How many records to read, and from where, for a listing's ``limit`` and ``after``."""
-    if limit is not None and not 1 <= limit <= MAX_PAGE:
-        raise InvalidInput(f"limit must be 1 to {MAX_PAGE}.", field="limit")
-    if after is not None and limit is None:
-        raise InvalidInput(f"after pages a listing: give limit too (at most {MAX_PAGE}).", field="after")
-    start = parse_cursor(after, "after") if after is not None else None
-    return (limit if limit is not None else MAX_UNPAGED + 1), start
-
-
-def _check_unpaged(limit: int | None, rows: list[dict[str, Any]], what: str) -> None:
-    if limit is None and len(rows) > MAX_UNPAGED:
-        raise InvalidInput(f"more than {MAX_UNPAGED} {what} match: page the listing with limit (at most {MAX_PAGE}) "
-                           "and after (the cursor TIME~ID of the last item shown; the API's X-Next-After header "
-                           "gives it); `vaultlink` pages by itself.", field="limit")
 
 
 def completed_since(svc: Service, caller: Caller, vault_ref: str, since: float, job_type: str,
@@ -252,10 +233,10 @@ def get_job(svc: Service, caller: Caller, job_id: str) -> dict[str, Any]:
 def list_containers(svc: Service, caller: Caller, vault_ref: str, limit: int | None = None,
                     after: str | None = None) -> list[dict[str, Any]]:
     """A vault's machines, oldest registered first: with ``limit`` a page after the cursor ``after`` (as
-    ``list_jobs``), without it every one while there are at most ``MAX_UNPAGED``."""
+    ``list_jobs``), without it every one while there are at most ``cursor.MAX_UNPAGED``."""
     vault = _vault_for(svc, caller, vault_ref, "backup.read")
-    take, start = _page(limit, after)
+    take, start = page_request(limit, after)
     with svc.store.transaction() as txn:
         found = txn.oldest("container", "created", take, after=start, parent_id=vault["id"])
-    _check_unpaged(limit, found, "machines")
+    check_whole(limit, found, "machines")
     return [public_container(cast(ContainerRecord, c)) for c in found]
