@@ -6,12 +6,12 @@ from typing import Any, cast
 
 from vaultlink.domain.cursor import check_whole, page_request
 from vaultlink.domain.point_packs import point_packs
-from vaultlink.domain.records import ContainerRecord, VaultRecord, find_containers, read_vault
+from vaultlink.domain.records import ContainerRecord, VaultRecord, read_vault
 from vaultlink.errors import InvalidInput, NotFound, RecoveryPointNotFound
 from vaultlink.ports import Txn
 from vaultlink.service import replication
 from vaultlink.service.core import Caller, Service, authorize
-from vaultlink.service.dataplane.containers import public_container, vault_names
+from vaultlink.service.dataplane.containers import machine_of, public_container, vault_names
 from vaultlink.service.dataplane.credentials import DEFAULT_VALID_HOURS, create_registration_secret
 from vaultlink.service.dataplane.jobs import listed_point
 from vaultlink.service.replication import check_offered_vault
@@ -80,8 +80,8 @@ def list_recovery_points(svc: Service, caller: Caller, vault_ref: str, container
     with svc.store.transaction() as txn:
         match = {"protected_item_id": item} if item is not None else {}
         if container is not None:
-            found = [c for c in find_containers(txn, parent_id=vault["id"]) if container in (c["id"], c["hostname"])]
-            match.update({"container_id": found[0]["id"]} if found else {"hostname": container})
+            found = machine_of(txn, vault["id"], container)
+            match.update({"container_id": found["id"]} if found is not None else {"hostname": container})
         rps = txn.oldest("recovery_point", "time", take, after=start, match=match or None, parent_id=vault["id"])
     check_whole(limit, rps, "recovery points")
     return [{**listed_point(r), "locations": locations(vault, r)} for r in rps]
