@@ -373,7 +373,7 @@ def register(
     st.credential, st.credential_issued = out["credential"], time.time()
     st.storage_accounts = list(names["storage_accounts"])
     st.write_account = names["write_account"]
-    if prev is not None:  # the server rotated the credential: the old one no longer works, keep the new
+    if prev is not None:  # the server issued the next credential: saved before its first use ends the old one
         save_state(state_dir, st)
     agent = Agent(st, resolver)
     try:  # a restore-only machine never writes: it checks the passphrase against a key that exists, or waits

@@ -151,8 +151,9 @@ def authenticate_container(svc: Service, token: str) -> tuple[ContainerRecord, d
         found = R.which(rec, _hash(parts[1]), "secret_hash") if rec is not None else None
         if rec is None or found is None:
             raise InvalidApiKey(
-                "this agent's container credential is not valid (the container was deleted, or registered "
-                "again from another state directory); run `vaultlink agent register` again."
+                "this agent's container credential is not valid (the container was deleted, registered again "
+                "from another state directory, or its credential was replaced twice since this one); run "
+                "`vaultlink agent register` again."
             )
         ends = R.works_until(rec, found, now)
         if ends is None:
