@@ -85,11 +85,10 @@ def list_items(svc: Service, caller: Caller, vault_ref: str, container: str | No
     with svc.store.transaction() as txn:
         vault = find_vault(txn, vault_ref, caller.account_id)
         authorize(txn, caller, "backup.read", vault_scope(vault))
-        match = {"vault_id": vault["id"]}
-        if container is not None:
-            found = machine_of(txn, vault["id"], container)
-            match["container_id"] = found["id"] if found is not None else "(none)"
-        items = txn.oldest("protected_item", "created", take, after=start, match=match, account_id=vault["account_id"])
+        found = machine_of(txn, vault["id"], container) if container is not None else None
+        if container is not None and found is None:
+            return []
+        items = _items(txn, vault, take, start, found["id"] if found is not None else None)
         check_whole(limit, items, "items")
         counts = txn.tally("recovery_point", "protected_item_id", parent_id=vault["id"]) if items else {}
         return [{**it, "status": it.get("status", "Protected"), "recovery_points": counts.get(it["id"], 0)}
@@ -103,8 +102,14 @@ def items_after(svc: Service, caller: Caller, vault_ref: str, after: tuple[float
     with svc.store.transaction() as txn:
         vault = find_vault(txn, vault_ref, caller.account_id)
         authorize(txn, caller, "backup.read", vault_scope(vault))
-        return txn.oldest("protected_item", "created", limit, after=after, match={"vault_id": vault["id"]},
-                          account_id=vault["account_id"])
+        return _items(txn, vault, limit, after)
+
+
+def _items(txn: Txn, vault: VaultRecord, limit: int, after: tuple[float, str] | None,
+           container_id: str | None = None) -> list[dict[str, Any]]:
+    """The vault's items (of one machine), oldest first from ``after``: one query, not one a machine."""
+    match = {"vault_id": vault["id"], **({"container_id": container_id} if container_id else {})}
+    return txn.oldest("protected_item", "created", limit, after=after, match=match, account_id=vault["account_id"])
 
 
 def delete_item(svc: Service, caller: Caller, item_id: str) -> dict[str, Any]:
@@ -142,15 +147,11 @@ def undelete_item(svc: Service, caller: Caller, item_id: str) -> dict[str, Any]:
         return item
 
 
-def _container(txn: Txn, caller: Caller, vault_ref: str, ref: str) -> tuple[dict[str, Any], VaultRecord]:
-    return vault_machine(txn, caller, vault_ref, ref, "backup.operate")
-
-
 def tag_container(svc: Service, caller: Caller, vault_ref: str, ref: str, tags: Any) -> dict[str, Any]:
     """Replace a machine's tags (backup-plan selections choose machines by them)."""
     clean = check_tags(tags)
     with svc.store.transaction() as txn:
-        c, _vault = _container(txn, caller, vault_ref, ref)
+        c, _vault = vault_machine(txn, caller, vault_ref, ref, "backup.operate")
         c["tags"] = clean
         txn.update("container", c["id"], c)
     return public_container(cast(ContainerRecord, c))
@@ -160,7 +161,7 @@ def delete_container(svc: Service, caller: Caller, vault_ref: str, ref: str) -> 
     """Unregister a machine and soft-delete its data (every item, every point)."""
     now = svc.clock.now()
     with svc.store.transaction() as txn:
-        c, vault = _container(txn, caller, vault_ref, ref)
+        c, vault = vault_machine(txn, caller, vault_ref, ref, "backup.operate")
         if c.get("status") == "SoftDeleted":
             return public_container(cast(ContainerRecord, c))
         soft, gone = _soft_delete_all(txn, vault, find_points(txn, vault["id"], "container_id", c["id"]), c["id"], now)
@@ -184,7 +185,7 @@ def delete_container(svc: Service, caller: Caller, vault_ref: str, ref: str) -> 
 
 def undelete_container(svc: Service, caller: Caller, vault_ref: str, ref: str) -> dict[str, Any]:
     with svc.store.transaction() as txn:
-        c, vault = _container(txn, caller, vault_ref, ref)
+        c, vault = vault_machine(txn, caller, vault_ref, ref, "backup.operate")
         if c.get("status") != "SoftDeleted":
             raise NotSoftDeleted(f"machine {c.get('hostname')} is not soft-deleted.")
         for p in find_points(txn, vault["id"], "container_id", c["id"]):

@@ -14,6 +14,7 @@ from typing import Any, cast
 
 from vaultlink import __version__
 from vaultlink.dns import names as N
+from vaultlink.domain import rotation as R
 from vaultlink.domain.agents import check_agent
 from vaultlink.domain.records import ContainerRecord, VaultRecord, find_containers, read_container, require_vault
 from vaultlink.domain.vaults import mark_history
@@ -119,7 +120,7 @@ def register(
                 which = credential_match(rec, parts[1]) if parts is not None and parts[0] == rec["id"] else None
                 # a vault credentials file with the credential a rotation replaced takes the machine back from
                 # whoever rotated it with a copy (the machine's own agent holds that one)
-                proof = which in ("current", "next") or (which == "retired" and ctx.caller.kind == "registration")
+                proof = which in ("secret_hash", R.NEXT) or (which == R.RETIRED and ctx.caller.kind == "registration")
             if not proof:
                 raise AccessDenied(
                     f"re-registering container {rec['id']} needs its previous container credential "

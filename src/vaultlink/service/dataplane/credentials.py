@@ -123,11 +123,10 @@ def check_registration(svc: Service, token: str) -> tuple[dict[str, Any], dict[s
 
 
 def credential_match(rec: ContainerRecord, secret: str) -> str | None:
-    """Which of the machine's credentials ``secret`` is: ``current``, ``next`` (issued by a re-registration or a
-    rotation, not used yet: the current one works until it is), ``retired`` (the one the last rotation replaced),
-    or None (``domain/rotation.py``)."""
-    found = R.which(rec, _hash(secret), "secret_hash")
-    return {"secret_hash": "current", R.NEXT: "next", R.RETIRED: "retired"}.get(found or "")
+    """Which of the machine's credentials ``secret`` is: ``secret_hash`` (current), ``rotation.NEXT`` (issued by a
+    re-registration or a rotation, not used yet: the current one works until it is), ``rotation.RETIRED`` (the one
+    the last rotation replaced), or None (``domain/rotation.py``)."""
+    return R.which(rec, _hash(secret), "secret_hash")
 
 
 def authenticate_container(svc: Service, token: str) -> tuple[ContainerRecord, dict[str, Any], float] | None:
@@ -148,7 +147,7 @@ def authenticate_container(svc: Service, token: str) -> tuple[ContainerRecord, d
     now = svc.clock.now()
     with svc.store.transaction() as txn:
         rec = read_container(txn, parts[0])
-        found = R.which(rec, _hash(parts[1]), "secret_hash") if rec is not None else None
+        found = credential_match(rec, parts[1]) if rec is not None else None
         if rec is None or found is None:
             raise InvalidApiKey(
                 "this agent's container credential is not valid (the container was deleted, registered again "
